@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One entry point for a fresh checkout: creates .venv inside the checkout, installs the project
+# (and its test extras), then runs what was asked.
+#   deploy/dev.sh serve [edgelab serve options]   start the whole stack on its embedded defaults
+#   deploy/dev.sh test  [pytest options]          run the whole test suite
+#   deploy/dev.sh bench [...]                     run the benchmarks
+#   deploy/dev.sh edgelab ...                     any edgelab command
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+STAMP="$VENV/.edgelab-installed"
+
+need_install() {
+    [ ! -x "$VENV/bin/python" ] && return 0
+    [ ! -f "$STAMP" ] && return 0
+    [ "$ROOT/pyproject.toml" -nt "$STAMP" ] && return 0
+    return 1
+}
+
+if need_install; then
+    "$PY" -c 'import sys; assert sys.version_info >= (3, 11), "edgelab needs Python >= 3.11"'
+    [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+    touch "$STAMP"
+fi
+
+cmd="${1:-serve}"
+shift || true
+case "$cmd" in
+    serve) exec "$VENV/bin/edgelab" serve "$@" ;;
+    test)  exec "$VENV/bin/python" -m pytest "$@" ;;
+    bench) exec "$VENV/bin/python" -m bench "$@" ;;
+    edgelab) exec "$VENV/bin/edgelab" "$@" ;;
+    *) echo "usage: deploy/dev.sh {serve|test|bench|edgelab} [args...]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,119 @@
+"""Values shared by the invocation core's parts: the registry/service side and the execution side.
+
+The registry (SQLite) resolves ``name[:qualifier]`` to a :class:`FunctionSpec`: an immutable description of
+exactly what to run. The executor only ever sees specs; it never reads the registry. Pools are keyed by
+:attr:`FunctionSpec.pool_key`, so any change to code or configuration of ``$LATEST`` yields a new key and
+the next invocation is a cold start in a fresh environment (old environments are retired).
+
+Nothing here does I/O or imports anything outside the standard library.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ACCOUNT_ID = "000000000000"
+DEFAULT_REGION = "us-east-1"
+
+# Limits (see ../shared/docs/lambda-core-reference.md section 4.7)
+SYNC_PAYLOAD_LIMIT = 6_291_456  # request payload, sync
+RESPONSE_PAYLOAD_LIMIT = 6_291_556  # runtime-side response cap, as AWS states it
+ASYNC_PAYLOAD_LIMIT = 1_048_576
+ZIPPED_CODE_LIMIT = 52_428_800
+UNZIPPED_CODE_LIMIT = 262_144_000
+ENV_VARS_LIMIT = 4096
+MAX_LAYERS = 5
+INIT_TIMEOUT_S = 10.0
+
+
+def function_arn(name: str, region: str = DEFAULT_REGION, qualifier: str | None = None) -> str:
+    arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """One executable version of one function: everything an execution environment needs.
+
+    Built by the registry; immutable. ``revision`` identifies the code+configuration snapshot (for a published
+    version it never changes; for ``$LATEST`` it changes on every code/config update).
+    """
+
+    function_name: str
+    version: str  # "$LATEST" or "1", "2", ...
+    revision: str  # snapshot id of code+config (pool key component)
+    runtime: str  # e.g. "python3.11"
+    handler: str  # "module.function" (module may be a dotted path: "pkg/mod.fn" -> "pkg.mod.fn")
+    code_dir: Path  # extracted, read-only package root (LAMBDA_TASK_ROOT)
+    layer_dirs: tuple[Path, ...] = ()  # extracted layers, in attach order (later overrides earlier)
+    memory_mb: int = 128
+    timeout_s: float = 3.0
+    ephemeral_storage_mb: int = 512
+    environment: tuple[tuple[str, str], ...] = ()  # user environment variables
+    region: str = DEFAULT_REGION  # the region the function lives in (ARNs)
+
+    @property
+    def pool_key(self) -> tuple[str, str, str]:
+        return (self.function_name, self.version, self.revision)
+
+    @property
+    def arn(self) -> str:
+        return function_arn(self.function_name, self.region)
+
+    @property
+    def qualified_arn(self) -> str:
+        return function_arn(self.function_name, self.region, self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeOptions:
+    """Per-invocation inputs besides the spec and payload.
+
+    ``region`` selects the regional pool and concurrency limit (each POP runs in its own region).
+    ``display_name`` and ``log_group`` let callers such as Lambda@Edge present the function as
+    ``us-east-1.NAME`` with log group ``/aws/lambda/us-east-1.NAME`` in the executing region.
+    """
+
+    request_id: str
+    invoked_arn: str  # the ARN as invoked (may carry an alias qualifier)
+    region: str = DEFAULT_REGION
+    display_name: str | None = None  # context.function_name override
+    log_group: str | None = None  # override of /aws/lambda/<name>
+    client_context: str | None = None  # raw JSON text (already base64-decoded)
+    want_log_tail: bool = False  # return the last 4 KB of this invocation's log lines
+
+
+class Outcome(enum.Enum):
+    OK = "ok"
+    FUNCTION_ERROR = "function_error"  # handler exception, init error, timeout, crash, OOM, oversized response
+    THROTTLED = "throttled"
+
+
+class ThrottleReason(enum.StrEnum):
+    ACCOUNT = "ConcurrentInvocationLimitExceeded"
+    RESERVED = "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationResult:
+    """What one invocation produced. Never raised: function failures and throttles are values.
+
+    ``payload`` is the raw response bytes on OK, or AWS's error JSON (``errorType``, ``errorMessage``...) on
+    FUNCTION_ERROR; empty on THROTTLED. ``error_type`` mirrors the payload's errorType for quick dispatch
+    (``Sandbox.Timedout``, ``Runtime.ExitError``...).
+    """
+
+    outcome: Outcome
+    payload: bytes
+    request_id: str
+    executed_version: str
+    cold_start: bool = False
+    init_duration_ms: float | None = None  # only on cold starts
+    duration_ms: float = 0.0
+    error_type: str | None = None
+    throttle_reason: ThrottleReason | None = None
+    log_tail: str | None = None  # when InvokeOptions.want_log_tail
+    max_memory_used_mb: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
