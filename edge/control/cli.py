@@ -1,0 +1,124 @@
+"""The `edgelab` command line.
+
+``edgelab serve`` starts the stack (see :mod:`edge.control.supervisor`); the other commands are thin clients of
+the running stack's admin API (``http://127.0.0.1:9001/edgelab/v1``)::
+
+    edgelab serve [--distribution FILE] [--settings FILE] [--pop NAME=PORT ...] [--watch]
+    edgelab pops                                   list POPs (name, region, URL)
+    edgelab invalidate '/img/*' ... [--pop IAD]    CloudFront-style invalidation
+    edgelab reset                                  drop warm environments and every POP's cache
+    edgelab logs FUNCTION [--request-id ID] [--tail N] [--region R]
+    edgelab metrics                                counters per function/version and per POP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+DEFAULT_API = os.environ.get("EDGELAB_API", "http://127.0.0.1:9001")
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="start the whole stack (origin demo, control plane, POPs)")
+    p.add_argument("--state-dir", default=".edgelab", help="registry, code store, logs (default: .edgelab/)")
+    p.add_argument("--distribution", help="CloudFront DistributionConfig JSON (get-distribution-config output)")
+    p.add_argument("--settings", help="local settings TOML (POPs, regions, latency, functions...)")
+    p.add_argument("--pop", action="append", default=[], metavar="NAME=PORT", help="override a POP's port")
+    p.add_argument("--api-port", type=int, default=None, help="Lambda API / admin port (default 9001)")
+    p.add_argument("--origin-port", type=int, default=8000, help="demo origin port (demo mode only)")
+    p.add_argument("--no-origin", action="store_true", help="do not start the demo origin")
+    p.add_argument("--watch", action="store_true", help="republish declared functions when their files change")
+    p.add_argument("--log-level", default="INFO")
+
+
+def _add_clients(sub: argparse._SubParsersAction) -> None:
+    for name, help_ in (("pops", "list the POPs"), ("reset", "drop warm environments and caches"),
+                        ("metrics", "print metrics as JSON"), ("status", "print the stack's status")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--api", default=DEFAULT_API)
+    p = sub.add_parser("invalidate", help="invalidate paths in every POP (or one)")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--pop", default=None)
+    p.add_argument("--api", default=DEFAULT_API)
+    p = sub.add_parser("logs", help="read a function's logs")
+    p.add_argument("function")
+    p.add_argument("--request-id", default=None)
+    p.add_argument("--tail", type=int, default=50)
+    p.add_argument("--region", default=None)
+    p.add_argument("--api", default=DEFAULT_API)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgelab", description="A local Lambda@Edge-style CDN.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_serve(sub)
+    _add_clients(sub)
+    return parser
+
+
+def _call(api: str, method: str, path: str, body: object | None = None) -> object:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(api.rstrip("/") + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            raw = resp.read()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        raise SystemExit(f"edgelab: {method} {path} failed with {exc.code}: {detail}") from None
+    except urllib.error.URLError as exc:
+        raise SystemExit(f"edgelab: cannot reach {api} ({exc.reason}); is `edgelab serve` running?") from None
+    return json.loads(raw) if raw else None
+
+
+def _client_command(args: argparse.Namespace) -> int:
+    if args.command == "pops":
+        for pop in _call(args.api, "GET", "/edgelab/v1/pops")["pops"]:  # type: ignore[index]
+            print(f"{pop['name']:6} {pop['region']:16} {pop['url']}")
+        return 0
+    if args.command == "invalidate":
+        body = {"paths": args.paths, **({"pop": args.pop} if args.pop else {})}
+        print(json.dumps(_call(args.api, "POST", "/edgelab/v1/invalidations", body), indent=2))
+        return 0
+    if args.command == "reset":
+        print(json.dumps(_call(args.api, "POST", "/edgelab/v1/reset", {}), indent=2))
+        return 0
+    if args.command in ("metrics", "status"):
+        path = "/edgelab/v1/metrics" if args.command == "metrics" else "/edgelab/v1/status"
+        print(json.dumps(_call(args.api, "GET", path), indent=2))
+        return 0
+    if args.command == "logs":
+        q = [f"function={args.function}", f"tail={args.tail}"]
+        if args.request_id:
+            q.append(f"request_id={args.request_id}")
+        if args.region:
+            q.append(f"region={args.region}")
+        events = _call(args.api, "GET", "/edgelab/v1/logs?" + "&".join(q))["events"]  # type: ignore[index]
+        for ev in events:
+            print(f"{ev.get('group', '')} {ev.get('stream', '')} {ev['message']}".rstrip("\n"))
+        return 0
+    raise SystemExit(f"edgelab: unknown command {args.command}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from edge.control.serve import serve  # heavy imports only when serving
+
+        return serve(args)
+    return _client_command(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+def repo_root() -> Path:
+    """The checkout root (edge/ lives in it); used to find the demo distribution and functions/."""
+    return Path(__file__).resolve().parents[2]
