@@ -1,0 +1,256 @@
+"""The POP's origin client: one aiohttp ClientSession (connection pool, keep-alive) per POP process.
+
+Contract:
+
+* ``OriginClient.fetch(request, *, streaming_ok)`` sends ``request`` (already shaped for the origin by
+  ``origin_headers`` and possibly rewritten by an origin-request trigger) to ``request.origin`` and returns an
+  ``EdgeResponse``. The body is ``bytes`` when it fits in ``stream_threshold`` bytes (or ``streaming_ok`` is
+  false), otherwise a ``StreamedBody`` the caller must consume or ``aclose()``.
+* Transport failures are mapped here and only here: ``OriginTimeout`` (-> 504) when the origin does not
+  answer within its read timeout, ``OriginUnavailable`` (-> 502) for everything else (refused, reset,
+  malformed response, unknown host).
+* The origin domain is mapped to a local ``host:port`` through ``host_map`` (settings), else
+  ``origin.connect_host`` or the domain itself; the simulated origin latency is an ``asyncio.sleep``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiohttp
+from yarl import URL
+
+from edge.cdn.errors import OriginTimeout, OriginUnavailable
+from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Headers, S3Origin
+
+# RFC 9110 §7.6.1 hop-by-hop fields plus the legacy Proxy-* family; names listed in Connection are added per message.
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+     "transfer-encoding", "upgrade"}
+)
+
+# Viewer headers CloudFront removes before contacting the origin unless a policy forwards them (contract §5.5).
+REMOVED_UNLESS_FORWARDED = frozenset(
+    {"accept", "accept-charset", "accept-language", "referer", "cookie", "expect", "x-forwarded-proto",
+     "x-http-method-override", "x-real-ip", "authorization", "host", "user-agent"}
+)
+# Headers the POP sets itself on the origin request.
+_POP_SET = frozenset({"x-forwarded-for", "via", "x-amz-cf-id"})
+
+
+def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> Headers:
+    """Drop hop-by-hop headers and any header named in a Connection header (RFC 9110 §7.6.1)."""
+    pairs = list(headers)
+    named = set(HOP_BY_HOP)
+    for k, v in pairs:
+        if k.lower() == "connection":
+            named.update(t.strip().lower() for t in v.split(",") if t.strip())
+    return [(k, v) for k, v in pairs if k.lower() not in named and not k.lower().startswith("proxy-")]
+
+
+def origin_headers(
+    viewer_headers: Iterable[tuple[str, str]],
+    *,
+    origin_domain: str,
+    client_ip: str,
+    via: str,
+    request_id: str,
+    forwarded: frozenset[str] = frozenset(),
+    forward_all: bool = False,
+) -> Headers:
+    """The header list CloudFront sends to the origin for a viewer request (contract §5.5).
+
+    ``forwarded`` holds lowercase names a cache/origin-request policy forwards (``forward_all`` for the
+    AllViewer policy): those keep their viewer value, including Host and User-Agent. Other headers in
+    ``REMOVED_UNLESS_FORWARDED`` are dropped; ``X-Edge-*`` always. X-Forwarded-For gets the viewer IP appended,
+    Via gets CloudFront's entry appended, X-Amz-Cf-Id is added, Host defaults to the origin domain and
+    User-Agent to ``Amazon CloudFront``.
+    """
+    kept: Headers = []
+    xff: list[str] = []
+    viewer_via: list[str] = []
+    has_host = has_ua = False
+    for k, v in strip_hop_by_hop(viewer_headers):
+        lk = k.lower()
+        if lk == "x-forwarded-for":
+            xff.append(v)
+            continue
+        if lk == "via":
+            viewer_via.append(v)
+            continue
+        if lk in _POP_SET or lk.startswith("x-edge-"):
+            continue
+        if lk in REMOVED_UNLESS_FORWARDED and not (forward_all or lk in forwarded):
+            continue
+        has_host = has_host or lk == "host"
+        has_ua = has_ua or lk == "user-agent"
+        kept.append((k, v))
+    if not has_host:
+        kept.insert(0, ("Host", origin_domain))
+    if not has_ua:
+        kept.append(("User-Agent", "Amazon CloudFront"))
+    kept.append(("X-Forwarded-For", ", ".join([*xff, client_ip]) if xff else client_ip))
+    kept.append(("Via", ", ".join([*viewer_via, via]) if viewer_via else via))
+    kept.append(("X-Amz-Cf-Id", request_id))
+    return kept
+
+
+class OriginClient(Protocol):
+    """The seam between the pipeline and the network (tests may pass a fake)."""
+
+    async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True) -> EdgeResponse: ...
+
+
+class StreamedBody:
+    """An origin body streamed through to the viewer; releases the origin connection when exhausted or
+    closed. Iterate once; always ``aclose()`` (idempotent) if iteration is abandoned."""
+
+    __slots__ = ("_resp", "_prefix", "_chunk", "_closed")
+
+    def __init__(self, resp: aiohttp.ClientResponse, prefix: bytes = b"", chunk: int = 65536) -> None:
+        self._resp = resp
+        self._prefix = prefix
+        self._chunk = chunk
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        try:
+            if self._prefix:
+                yield self._prefix
+            async for chunk in self._resp.content.iter_chunked(self._chunk):
+                yield chunk
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            # Headers are already on their way to the viewer: the only honest signal left is a broken body.
+            raise OriginUnavailable(f"origin body broken: {exc!r}") from exc
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._resp.release()
+
+
+@dataclass(frozen=True, slots=True)
+class OriginClientConfig:
+    """How one POP talks to origins (read once from settings)."""
+
+    stream_threshold: int = 1 << 20  # bodies larger than this are streamed through, never held in memory
+    latency: float = 0.0  # simulated origin latency in seconds for this POP's region (0 = none)
+    host_map: Mapping[str, str] = field(default_factory=dict)  # origin domain -> "host:port"
+    connect_timeout: float = 10.0  # CloudFront's ConnectionTimeout default
+    keepalive_timeout: float = 5.0  # OriginKeepaliveTimeout (pool-wide: one session per POP)
+    pool_limit: int = 256  # max concurrent origin connections per POP
+
+
+class AiohttpOriginClient:
+    """OriginClient over one ``aiohttp.ClientSession``; ``start()``/``close()`` are called by the POP's
+    cleanup_ctx."""
+
+    def __init__(self, config: OriginClientConfig) -> None:
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self.config.pool_limit,
+            keepalive_timeout=self.config.keepalive_timeout,
+            use_dns_cache=True,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,  # a proxy passes bytes through untouched
+            cookie_jar=aiohttp.DummyCookieJar(),  # never replay one viewer's Set-Cookie to another
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def target(self, origin: CustomOrigin | S3Origin, uri: str, querystring: str) -> URL:
+        """The URL actually connected to: mapped host:port, OriginPath prefixed, path kept as received."""
+        mapped = self.config.host_map.get(origin.domain_name)
+        if mapped is None and isinstance(origin, CustomOrigin) and origin.connect_host:
+            mapped = origin.connect_host
+        if isinstance(origin, CustomOrigin):
+            scheme, port = origin.protocol, origin.port
+        else:
+            scheme, port = "http", 80
+        if mapped is None:
+            mapped = f"{origin.domain_name}:{port}"
+        elif ":" not in mapped:
+            mapped = f"{mapped}:{port}"
+        path = (origin.path or "") + uri
+        qs = f"?{querystring}" if querystring else ""
+        return URL(f"{scheme}://{mapped}{path}{qs}", encoded=True)
+
+    async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True) -> EdgeResponse:
+        """Send ``request`` to ``request.origin``; see the module docstring for the contract."""
+        origin = request.origin
+        if origin is None or self._session is None:
+            raise OriginUnavailable("no origin for request" if origin is None else "origin client not started")
+        read_timeout = origin.read_timeout if isinstance(origin, CustomOrigin) else 30.0
+        headers = strip_hop_by_hop(request.headers)
+        headers.extend(origin.custom_headers)
+        url = self.target(origin, request.uri, request.querystring)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout, sock_read=read_timeout)
+        started = time.perf_counter()
+        if self.config.latency > 0:
+            await asyncio.sleep(self.config.latency)
+        try:
+            resp = await self._session.request(
+                request.method, url, headers=headers, data=request.body or None, timeout=timeout,
+                allow_redirects=False, compress=None,
+            )
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise OriginTimeout(f"origin {origin.domain_name} did not answer within {read_timeout}s") from exc
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
+        try:
+            return await self._read(resp, streaming_ok, started, read_timeout, origin.domain_name)
+        except BaseException:
+            resp.release()
+            raise
+
+    @staticmethod
+    async def _buffer(resp: aiohttp.ClientResponse, limit: int | None) -> bytes | StreamedBody:
+        """Read the body into memory, switching to a StreamedBody once it grows beyond ``limit``."""
+        buf = bytearray()
+        while chunk := await resp.content.read(65536):
+            buf += chunk
+            if limit is not None and len(buf) > limit:
+                return StreamedBody(resp, bytes(buf))
+        resp.release()
+        return bytes(buf)
+
+    async def _read(
+        self, resp: aiohttp.ClientResponse, streaming_ok: bool, started: float, read_timeout: float, domain: str
+    ) -> EdgeResponse:
+        headers = strip_hop_by_hop((k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers)
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        limit = self.config.stream_threshold
+        length = resp.content_length
+        try:
+            if streaming_ok and length is not None and length > limit:
+                body: bytes | StreamedBody = StreamedBody(resp)
+            else:
+                body = await self._buffer(resp, limit if streaming_ok else None)
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise OriginTimeout(f"origin {domain} stalled for {read_timeout}s while sending the body") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise OriginUnavailable(f"origin {domain} sent a broken body: {exc!r}") from exc
+        if isinstance(body, bytes) and length is not None and len(body) != length:
+            raise OriginUnavailable(f"origin {domain} body length {len(body)} != Content-Length {length}")
+        extra: dict[str, object] = {"origin_seconds": time.perf_counter() - started, "streamed": not isinstance(body, bytes)}
+        return EdgeResponse(status=resp.status, headers=headers, body=body, status_description=resp.reason or "",
+                            extra=extra)
