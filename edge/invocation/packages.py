@@ -1,0 +1,215 @@
+"""Deployment packages: validation of uploaded zips, safe extraction, deterministic zipping of directories.
+
+Pure functions over bytes and paths (no registry, no asyncio). Limits are injectable so tests can use tiny ones.
+
+Rules enforced (AWS wording where AWS has one):
+- zipped size < 52,428,800 B -> 413 RequestEntityTooLargeException "Zipped size must be smaller than ... bytes"
+- unzipped size (sum of entries) <= 262,144,000 B -> 400 InvalidParameterValueException
+  "Unzipped size must be smaller than ... bytes"; the size is counted again while extracting, so a zip that
+  lies about its sizes (zip bomb) is stopped as well
+- unreadable / corrupt zip (bad central directory, bad CRC) -> 400 InvalidParameterValueException
+  "Could not unzip uploaded file. Please check your file, then try to upload again."
+- entries with absolute paths, drive letters or ``..`` components, and symlinks whose target leaves the
+  package, are rejected with the same message plus the offending entry (AWS would happily extract them into
+  its sandbox; we extract onto the host, so they are refused).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import re
+import shutil
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .errors import InvalidParameterValueException, RequestEntityTooLargeException
+from .models import UNZIPPED_CODE_LIMIT, ZIPPED_CODE_LIMIT
+
+__all__ = [
+    "PackageInfo",
+    "PackageLimits",
+    "UNZIP_FAILED",
+    "code_sha256",
+    "extract_zip",
+    "inspect_zip",
+    "zip_directory",
+]
+
+UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
+_FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # earliest zip timestamp: same content -> same bytes -> same CodeSha256
+_SKIP_DIRS = {"__pycache__", ".git"}
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True, slots=True)
+class PackageLimits:
+    zipped: int = ZIPPED_CODE_LIMIT
+    unzipped: int = UNZIPPED_CODE_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class PackageInfo:
+    """What the registry records about one stored zip."""
+
+    sha256_hex: str  # content address in the code store
+    code_sha256: str  # AWS CodeSha256: base64 of the SHA-256 digest
+    size: int  # zipped bytes (CodeSize)
+    unzipped_size: int
+
+
+def code_sha256(data: bytes) -> str:
+    """AWS CodeSha256: base64 (not hex) of the SHA-256 digest of the zip bytes."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+def _unsafe(detail: str) -> InvalidParameterValueException:
+    return InvalidParameterValueException(f"{UNZIP_FAILED} ({detail})")
+
+
+def _check_entry_name(name: str) -> None:
+    if name.startswith(("/", "\\")) or _DRIVE.match(name):
+        raise _unsafe(f"absolute path in archive: {name!r}")
+    parts = re.split(r"[\\/]", name)
+    if ".." in parts:
+        raise _unsafe(f"path escapes the package: {name!r}")
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _check_symlink(info: zipfile.ZipInfo, target: str) -> None:
+    """A symlink may only point inside the package (relative, never above the root)."""
+    if target.startswith(("/", "\\")) or _DRIVE.match(target):
+        raise _unsafe(f"symlink {info.filename!r} points outside the package")
+    depth = len(PurePosixPath(info.filename).parent.parts)
+    for part in re.split(r"[\\/]", target):
+        if part == "..":
+            depth -= 1
+        elif part not in ("", "."):
+            depth += 1
+        if depth < 0:
+            raise _unsafe(f"symlink {info.filename!r} points outside the package")
+
+
+def inspect_zip(data: bytes, limits: PackageLimits = PackageLimits()) -> PackageInfo:
+    """Validate a zip's size, structure and entry names; return its identity. Raises LambdaError subclasses."""
+    if len(data) >= limits.zipped:
+        raise RequestEntityTooLargeException(f"Zipped size must be smaller than {limits.zipped} bytes")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            for info in infos:
+                _check_entry_name(info.filename)
+                if _is_symlink(info):
+                    _check_symlink(info, zf.read(info).decode("utf-8", "replace"))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError) as exc:
+        raise InvalidParameterValueException(UNZIP_FAILED) from exc
+    unzipped = sum(i.file_size for i in infos)
+    if unzipped > limits.unzipped:
+        raise InvalidParameterValueException(f"Unzipped size must be smaller than {limits.unzipped} bytes")
+    digest = hashlib.sha256(data).digest()
+    return PackageInfo(
+        sha256_hex=digest.hex(),
+        code_sha256=base64.b64encode(digest).decode("ascii"),
+        size=len(data),
+        unzipped_size=unzipped,
+    )
+
+
+def extract_zip(data: bytes, dest: Path, limits: PackageLimits = PackageLimits()) -> int:
+    """Extract a zip (already passed :func:`inspect_zip`) into the empty directory ``dest``.
+
+    Returns the number of bytes written. Counts real bytes as it goes, so lying size headers cannot exceed the
+    unzipped limit. Raises InvalidParameterValueException on corrupt data (bad CRC, truncated entries); the
+    caller owns ``dest`` and removes it on failure.
+    """
+    written = 0
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for info in zf.infolist():
+                _check_entry_name(info.filename)
+                target = dest.joinpath(*[p for p in re.split(r"[\\/]", info.filename) if p not in ("", ".")])
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if _is_symlink(info):
+                    link = zf.read(info).decode("utf-8")
+                    _check_symlink(info, link)
+                    os.symlink(link, target)
+                    continue
+                written = _copy_entry(zf, info, target, written, limits.unzipped)
+                _apply_mode(info, target)
+    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, UnicodeDecodeError) as exc:
+        raise InvalidParameterValueException(UNZIP_FAILED) from exc
+    return written
+
+
+def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, written: int, limit: int) -> int:
+    """Copy one entry, returning the running total of bytes written; stops as soon as ``limit`` is passed."""
+    with zf.open(info) as src, open(target, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                raise InvalidParameterValueException(f"Unzipped size must be smaller than {limit} bytes")
+            dst.write(chunk)
+    return written
+
+
+def _apply_mode(info: zipfile.ZipInfo, target: Path) -> None:
+    """Read-only files; keep the executable bit when the archive says so (bootstrap scripts, binaries)."""
+    mode = (info.external_attr >> 16) & 0o777
+    os.chmod(target, 0o555 if mode & 0o111 else 0o444)
+
+
+def make_read_only(root: Path) -> None:
+    """Drop write permission on every directory below ``root`` (files are already read-only)."""
+    for dirpath, _dirs, _files in os.walk(root):
+        os.chmod(dirpath, 0o555)
+
+
+def remove_tree(root: Path) -> None:
+    """Remove a (possibly read-only) extracted tree."""
+
+    def _writable_retry(func, path, _exc):  # type: ignore[no-untyped-def]
+        os.chmod(os.path.dirname(path), 0o755)
+        func(path)
+
+    for dirpath, _dirs, _files in os.walk(root):
+        os.chmod(dirpath, 0o755)
+    shutil.rmtree(root, onerror=_writable_retry)
+
+
+def zip_directory(root: Path) -> bytes:
+    """Zip a directory deterministically: sorted entries, fixed timestamps, normalised modes.
+
+    ``__pycache__`` and ``.git`` are skipped; symlinked files are stored as their content. The same tree always
+    gives the same bytes, hence the same CodeSha256 (so re-deploying unchanged code publishes no new version).
+    """
+    if not root.is_dir():
+        raise InvalidParameterValueException(f"Code directory does not exist or is not a directory: {root}")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in _walk_files(root):
+            rel = path.relative_to(root).as_posix()
+            info = zipfile.ZipInfo(rel, date_time=_FIXED_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            executable = os.access(path, os.X_OK)
+            info.external_attr = ((0o100755 if executable else 0o100644) & 0xFFFF) << 16
+            info.create_system = 3  # unix, so external_attr modes are honoured
+            zf.writestr(info, path.read_bytes())
+    return buf.getvalue()
+
+
+def _walk_files(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+        found.extend(Path(dirpath) / f for f in filenames if not f.endswith(".pyc"))
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())

@@ -1,0 +1,207 @@
+"""SQLite plumbing of the registry: schema, connection settings, transactions, record types.
+
+One ``registry.db`` (WAL mode) is shared by every edgelab process. Rules that make that safe:
+
+- every connection sets ``busy_timeout`` and ``foreign_keys``; the database runs in WAL mode so readers never
+  block the writer and vice versa;
+- every write transaction starts with ``BEGIN IMMEDIATE``: the write lock is taken before anything is read, so
+  two processes publishing at once serialise and version numbers never collide;
+- one connection per :class:`Database`, guarded by a lock (``asyncio.to_thread`` runs calls on pool threads).
+
+Change feed: ``PRAGMA data_version`` changes whenever *another* connection commits. It is a cheap in-memory
+read, polled by the registry to drop its caches.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .packages import PackageInfo
+from .registry_config import FunctionConfig
+
+__all__ = ["AliasRecord", "CodeRef", "Database", "LayerVersionRecord", "ProvisionedRecord", "VersionRecord"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS functions (
+    name TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    next_version INTEGER NOT NULL DEFAULT 1,
+    reserved_concurrency INTEGER,
+    tags TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS versions (
+    function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    version TEXT NOT NULL,               -- '$LATEST' or a decimal number
+    config TEXT NOT NULL,                -- FunctionConfig JSON
+    code_hex TEXT NOT NULL,
+    code_sha256 TEXT NOT NULL,
+    code_size INTEGER NOT NULL,
+    unzipped_size INTEGER NOT NULL,
+    layer_code TEXT NOT NULL DEFAULT '[]',  -- [[arn, sha256_hex, size, unzipped], ...] resolved at update time
+    revision_id TEXT NOT NULL,           -- AWS RevisionId: new on every mutation
+    config_revision TEXT NOT NULL,       -- internal: new on every code/config update (not on publish)
+    last_modified TEXT NOT NULL,
+    PRIMARY KEY (function_name, version)
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    function_version TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    weights TEXT NOT NULL DEFAULT '{}',
+    revision_id TEXT NOT NULL,
+    PRIMARY KEY (function_name, name)
+);
+CREATE TABLE IF NOT EXISTS provisioned (
+    function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    qualifier TEXT NOT NULL,
+    requested INTEGER NOT NULL,
+    last_modified TEXT NOT NULL,
+    PRIMARY KEY (function_name, qualifier)
+);
+CREATE TABLE IF NOT EXISTS layers (
+    name TEXT PRIMARY KEY,
+    next_version INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS layer_versions (
+    layer_name TEXT NOT NULL REFERENCES layers(name) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    compatible_runtimes TEXT NOT NULL DEFAULT '[]',
+    compatible_architectures TEXT NOT NULL DEFAULT '[]',
+    license_info TEXT,
+    code_hex TEXT NOT NULL,
+    code_sha256 TEXT NOT NULL,
+    code_size INTEGER NOT NULL,
+    unzipped_size INTEGER NOT NULL,
+    created_date TEXT NOT NULL,
+    PRIMARY KEY (layer_name, version)
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRef:
+    sha256_hex: str
+    code_sha256: str
+    size: int
+    unzipped_size: int
+
+    @classmethod
+    def of(cls, info: PackageInfo) -> CodeRef:
+        return cls(info.sha256_hex, info.code_sha256, info.size, info.unzipped_size)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerAttachment:
+    arn: str  # layer version ARN
+    sha256_hex: str
+    size: int
+    unzipped_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """One row of ``versions``: $LATEST or a published version."""
+
+    function_name: str
+    version: str
+    config: FunctionConfig
+    code: CodeRef
+    layers: tuple[LayerAttachment, ...]
+    revision_id: str
+    config_revision: str
+    last_modified: str
+
+
+@dataclass(frozen=True, slots=True)
+class AliasRecord:
+    function_name: str
+    name: str
+    function_version: str
+    description: str
+    weights: dict[str, float] = field(default_factory=dict)
+    revision_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionedRecord:
+    function_name: str
+    qualifier: str
+    requested: int
+    last_modified: str
+
+
+@dataclass(frozen=True, slots=True)
+class LayerVersionRecord:
+    name: str
+    version: int
+    description: str
+    compatible_runtimes: tuple[str, ...]
+    compatible_architectures: tuple[str, ...]
+    license_info: str | None
+    code: CodeRef
+    created_date: str
+
+
+class Database:
+    """One SQLite connection with the project's settings; ``read()`` and ``write()`` give a locked cursor."""
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
+        self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        with self.write() as cur:
+            # executescript() would COMMIT behind our back: run the statements one by one instead
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                cur.execute(statement)
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Cursor]:
+        """A consistent snapshot for several SELECTs (deferred transaction)."""
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN")
+            try:
+                yield cur
+            finally:
+                cur.execute("COMMIT")
+                cur.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Cursor]:
+        """A write transaction holding the database write lock from the start (BEGIN IMMEDIATE)."""
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                cur.close()
+                raise
+            cur.execute("COMMIT")
+            cur.close()
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (any process) committed since the last call."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
