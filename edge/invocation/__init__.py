@@ -1,0 +1,44 @@
+"""edgelab's invocation core: registry (SQLite + code store), service facade, execution.
+
+Public names are imported lazily (PEP 562) so that ``edge.invocation.runtime`` (imported by worker
+processes, where start-up time is cold-start time) does not drag in SQLite, the registry or asyncio code.
+
+- :class:`LambdaService` (``.service``)  one per process: control-plane operations + invoke
+- :class:`Registry` (``.registry``)      the SQLite registry with cached resolution
+- ``errors``                             control-plane exceptions (``LambdaError`` and subclasses)
+- ``models``                             FunctionSpec, InvokeOptions, InvocationResult, limits
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "FunctionSpec",
+    "InvocationResult",
+    "InvokeOptions",
+    "LambdaError",
+    "LambdaService",
+    "Outcome",
+    "Registry",
+    "ThrottleReason",
+]
+
+_LAZY = {
+    "LambdaService": ".service",
+    "Registry": ".registry",
+    "LambdaError": ".errors",
+    "FunctionSpec": ".models",
+    "InvocationResult": ".models",
+    "InvokeOptions": ".models",
+    "Outcome": ".models",
+    "ThrottleReason": ".models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
