@@ -1,0 +1,451 @@
+"""The cache policy: RFC 9111 (shared cache) + CloudFront's TTL rules, as pure functions.
+
+No I/O and no clock reads: ``now``, ``request_time`` and ``response_time`` are epoch seconds passed in.
+Outcomes are values (:class:`StoreDecision` / :class:`NotStorable`, :class:`Hit` / :class:`Stale`), never
+exceptions. The POP drives it:
+
+1. lookup: ``entry = store.get(key, request_headers)``; ``evaluate(entry, now)`` -> ``Hit`` or
+   ``Stale(REVALIDATE | SWR)``; no entry -> miss.
+2. revalidate: ``conditional_headers(entry)``; on 304 ``merge_not_modified(...)`` (RefreshHit); on origin
+   failure ``on_origin_error(entry, now, status)`` -> ``Stale(SIE)`` (serve stale) or None (pass the error).
+3. store: ``storability(...)`` -> ``StoreDecision`` then ``build_entry(...)`` -> ``store.put``.
+4. serve: :func:`edge.cdn.cache.ranges.serve_entry` (Age, HEAD, conditional viewer requests, Range).
+
+CloudFront TTL rules (contract §5.3) replace RFC freshness where they differ: MinTTL/DefaultTTL/MaxTTL
+clamping, MinTTL > 0 overriding no-store/private/no-cache, DefaultTTL instead of heuristics (heuristic
+freshness only when enabled in the settings), error caching (contract §5.4).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+from datetime import UTC
+from email.utils import formatdate, parsedate_to_datetime
+
+from edge.cdn.cache.keys import vary_names, vary_values
+from edge.cdn.managed_policies import CachePolicy
+
+if TYPE_CHECKING:
+    from edge.cdn.distribution import Behavior, Distribution
+    from edge.cdn.settings import CacheSettings
+from edge.cdn.models import header_all, header_get
+
+Headers = Sequence[tuple[str, str]]
+
+# RFC 9110 §15.1 "heuristically cacheable" + CloudFront's list of non-error statuses cached by default.
+CACHEABLE_BY_DEFAULT = frozenset({200, 203, 204, 300, 301, 308, 410})
+# Contract §5.4: errors cached even without headers (ErrorCachingMinTTL), and errors cached only when the
+# origin sends max-age/s-maxage. 416 is never cached.
+ERRORS_ALWAYS_CACHED = frozenset({404, 414, 500, 501, 502, 503, 504})
+ERRORS_CACHED_IF_EXPLICIT = frozenset({400, 403, 405, 412, 415})
+# RFC 9111 §3.2 / §4.3.4: never replaced from a 304 (they describe the stored body, or the connection).
+_NOT_UPDATED = frozenset({"content-length", "content-encoding", "transfer-encoding", "content-range",
+                          "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"})
+
+
+@dataclass(frozen=True, slots=True)
+class CacheControl:
+    """Parsed Cache-Control (RFC 9111 §5.2); request and response directives share one record.
+
+    Delta-seconds that fail to parse count as 0 (stale); on duplicates the first occurrence wins (§4.2.1).
+    """
+
+    max_age: int | None = None
+    s_maxage: int | None = None
+    no_cache: bool = False  # unqualified no-cache
+    no_cache_fields: tuple[str, ...] = ()  # no-cache="Set-Cookie": store without these fields
+    no_store: bool = False
+    private: bool = False  # unqualified private (shared caches must not store)
+    private_fields: tuple[str, ...] = ()
+    public: bool = False
+    must_revalidate: bool = False
+    proxy_revalidate: bool = False
+    stale_while_revalidate: int | None = None  # RFC 5861 §3
+    stale_if_error: int | None = None  # RFC 5861 §4
+    immutable: bool = False
+    no_transform: bool = False
+    only_if_cached: bool = False
+    max_stale: int | None = None
+    min_fresh: int | None = None
+
+
+def _split_directives(values: Iterable[str]) -> list[tuple[str, str | None]]:
+    """Comma-separated ``name[=value]`` items, honouring quoted strings (RFC 9110 §5.6)."""
+    out: list[tuple[str, str | None]] = []
+    for raw in values:
+        buf, quoted, items = [], False, []
+        for ch in raw:
+            if ch == '"':
+                quoted = not quoted
+            if ch == "," and not quoted:
+                items.append("".join(buf))
+                buf = []
+            else:
+                buf.append(ch)
+        items.append("".join(buf))
+        for item in items:
+            name, sep, value = item.strip().partition("=")
+            if name.strip():
+                out.append((name.strip().lower(), value.strip().strip('"') if sep else None))
+    return out
+
+
+def _delta(value: str | None) -> int:
+    try:
+        return max(0, int(value)) if value is not None else 0
+    except ValueError:
+        return 0
+
+
+def parse_cache_control(values: Iterable[str]) -> CacheControl:
+    """Parse every Cache-Control field line (pass ``header_all(headers, "cache-control")``)."""
+    kw: dict[str, object] = {}
+    ints = {"max-age": "max_age", "s-maxage": "s_maxage", "stale-while-revalidate": "stale_while_revalidate",
+            "stale-if-error": "stale_if_error", "max-stale": "max_stale", "min-fresh": "min_fresh"}
+    flags = {"no-store": "no_store", "public": "public", "must-revalidate": "must_revalidate",
+             "proxy-revalidate": "proxy_revalidate", "immutable": "immutable", "no-transform": "no_transform",
+             "only-if-cached": "only_if_cached"}
+    for name, value in _split_directives(values):
+        if name in ints and ints[name] not in kw:
+            kw[ints[name]] = _delta(value) if name != "max-stale" or value is not None else 2**31
+        elif name in flags:
+            kw[flags[name]] = True
+        elif name in ("no-cache", "private"):
+            fields = tuple(f.strip().lower() for f in (value or "").split(",") if f.strip())
+            attr = name.replace("-", "_")
+            if fields:
+                kw[f"{attr}_fields"] = tuple(kw.get(f"{attr}_fields", ())) + fields  # type: ignore[arg-type]
+            else:
+                kw[attr] = True
+    return CacheControl(**kw)  # type: ignore[arg-type]
+
+
+def parse_http_date(value: str | None) -> float | None:
+    """An HTTP-date (RFC 9110 §5.6.7) as epoch seconds, or None if absent/invalid."""
+    if not value:
+        return None
+    try:
+        dt = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if dt is None:
+        return None
+    if dt.tzinfo is None:  # asctime/obsolete forms are GMT by definition
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def http_date(ts: float) -> str:
+    """Epoch seconds as an IMF-fixdate."""
+    return formatdate(ts, usegmt=True)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyOptions:
+    """Local knobs (from ``[cache]`` in the settings)."""
+
+    heuristic_percent: float | None = None  # None: off (CloudFront uses DefaultTTL); else RFC 9111 §4.2.2
+    heuristic_cap_s: float = 86_400.0
+    error_caching_min_ttl_s: float = 10.0
+
+    @classmethod
+    def from_settings(cls, cache: CacheSettings) -> PolicyOptions:
+        return cls(cache.heuristic_percent if cache.heuristic_freshness else None, cache.heuristic_cap_s,
+                   cache.error_caching_min_ttl_s)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """One stored response (a variant). Times are epoch seconds; ``ttl_s`` is the clamped freshness lifetime."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    request_time: float
+    response_time: float
+    ttl_s: float
+    corrected_initial_age: float = 0.0  # RFC 9111 §4.2.3
+    swr_s: float = 0.0  # stale-while-revalidate window
+    sie_s: float | None = None  # stale-if-error window; None = CloudFront default (serve stale on 5xx)
+    must_revalidate: bool = False  # must-revalidate / proxy-revalidate / no-cache: never served stale
+    is_error: bool = False  # a cached 4xx/5xx (X-Cache: Error from cloudfront)
+    vary_names: tuple[str, ...] = ()
+    vary_values: tuple[str, ...] = ()
+    uri: str = ""  # the URI path, for invalidation
+    key_querystring: str = ""  # the query string part of the key, for invalidation
+
+    @property
+    def etag(self) -> str | None:
+        return header_get(self.headers, "etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return header_get(self.headers, "last-modified")
+
+    @property
+    def size(self) -> int:
+        """Bytes accounted for this entry (body + header text; the store adds a fixed overhead)."""
+        return len(self.body) + sum(len(k) + len(v) + 4 for k, v in self.headers) + len(self.uri) + len(
+            self.key_querystring) + sum(len(v) for v in self.vary_values)
+
+
+def current_age(entry: CacheEntry, now: float) -> float:
+    """RFC 9111 §4.2.3: corrected_initial_age + resident_time."""
+    return entry.corrected_initial_age + max(0.0, now - entry.response_time)
+
+
+def corrected_initial_age(headers: Headers, request_time: float, response_time: float) -> float:
+    """RFC 9111 §4.2.3: max(apparent_age, Age + response_delay)."""
+    date = parse_http_date(header_get(headers, "date"))
+    apparent = max(0.0, response_time - date) if date is not None else 0.0
+    age = _delta(header_get(headers, "age"))
+    return max(apparent, age + max(0.0, response_time - request_time))
+
+
+class StaleReason(enum.Enum):
+    REVALIDATE = "revalidate"  # must ask the origin (conditional) before serving
+    SWR = "stale-while-revalidate"  # serve now, refresh in the background
+    SIE = "stale-if-error"  # origin failed: serve the stale entry
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    entry: CacheEntry
+    age: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    entry: CacheEntry
+    reason: StaleReason
+    age: int
+
+
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """No usable entry (none stored, or a Vary mismatch)."""
+
+    reason: str = "not cached"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreDecision:
+    """The response may be stored: for ``ttl_s`` seconds, with these headers (Set-Cookie etc. removed)."""
+
+    ttl_s: float
+    headers: tuple[tuple[str, str], ...]
+    swr_s: float = 0.0
+    sie_s: float | None = None
+    must_revalidate: bool = False
+    is_error: bool = False
+    ttl_source: str = "default"  # "default" | "origin" | "min-ttl" | "error" | "heuristic" | "no-cache"
+
+
+@dataclass(frozen=True, slots=True)
+class NotStorable:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreContext:
+    """What storability needs to know about the behavior (built once per behavior by the POP)."""
+
+    policy: CachePolicy
+    cached_methods: frozenset[str] = frozenset({"GET", "HEAD"})
+    cookies_forwarded: bool = False  # cookies in the key or in the origin request policy: keep Set-Cookie
+    error_caching_ttl: dict[int, int | None] = field(default_factory=dict)  # CustomErrorResponses overrides
+
+    @classmethod
+    def for_behavior(cls, distribution: Distribution, behavior: Behavior) -> StoreContext:
+        """Build once per behavior at startup."""
+        orp = behavior.origin_request_policy
+        cookies = behavior.cache_policy.cookies.behavior != "none" or (
+            orp is not None and orp.cookies.behavior != "none")
+        cers = {code: c.error_caching_min_ttl for code, c in distribution.custom_error_responses.items()
+                if c.error_caching_min_ttl is not None}
+        return cls(behavior.cache_policy, behavior.cached_methods, cookies, cers)
+
+
+def evaluate(entry: CacheEntry, now: float) -> Hit | Stale:
+    """RFC 9111 §4.2 freshness + RFC 5861 stale-while-revalidate. Viewer Cache-Control is ignored (CloudFront)."""
+    age = current_age(entry, now)
+    if entry.ttl_s > age:
+        return Hit(entry, int(age))
+    staleness = age - entry.ttl_s
+    if not entry.must_revalidate and entry.swr_s > 0 and staleness <= entry.swr_s:
+        return Stale(entry, StaleReason.SWR, int(age))
+    return Stale(entry, StaleReason.REVALIDATE, int(age))
+
+
+def on_origin_error(entry: CacheEntry | None, now: float, status: int | None) -> Stale | None:
+    """Origin failed (``status`` None = unreachable/timeout, else its 4xx/5xx): serve the stale entry?
+
+    Contract §5.4: on 5xx (or no response) CloudFront serves the expired object; a 4xx is passed through.
+    RFC 5861 §4 stale-if-error bounds the window when the origin gave one; must-revalidate forbids it
+    (RFC 9111 §4.2.4).
+    """
+    if entry is None or entry.is_error or entry.must_revalidate:
+        return None
+    if status is not None and status < 500:
+        return None
+    age = current_age(entry, now)
+    if entry.sie_s is not None and age - entry.ttl_s > entry.sie_s:
+        return None
+    return Stale(entry, StaleReason.SIE, int(age))
+
+
+def _explicit_lifetime(cc: CacheControl, headers: Headers, response_time: float) -> float | None:
+    """RFC 9111 §4.2.1 for a shared cache: s-maxage, then max-age, then Expires - Date."""
+    if cc.s_maxage is not None:
+        return float(cc.s_maxage)
+    if cc.max_age is not None:
+        return float(cc.max_age)
+    expires = header_get(headers, "expires")
+    if expires is None:
+        return None
+    exp = parse_http_date(expires)
+    if exp is None:  # §5.3: invalid dates (e.g. "0") are in the past
+        return 0.0
+    date = parse_http_date(header_get(headers, "date"))
+    return max(0.0, exp - (date if date is not None else response_time))
+
+
+def cloudfront_ttl(cc: CacheControl, headers: Headers, policy: CachePolicy, options: PolicyOptions,
+                   response_time: float, status: int) -> tuple[float, str] | NotStorable:
+    """Contract §5.3 TTL table. Returns ``(ttl_s, source)``; a TTL of 0 means "store, revalidate every time"."""
+    if cc.no_store or cc.private or cc.no_cache:
+        if policy.min_ttl > 0:
+            return float(policy.min_ttl), "min-ttl"
+        if cc.no_store:
+            return NotStorable("no-store")
+        if cc.private:
+            return NotStorable("private")
+        return 0.0, "no-cache"
+    explicit = _explicit_lifetime(cc, headers, response_time)
+    if explicit is not None:
+        if policy.min_ttl == 0:
+            return min(explicit, float(policy.max_ttl)), "origin"
+        return min(max(explicit, float(policy.min_ttl)), float(policy.max_ttl)), "origin"
+    if status not in CACHEABLE_BY_DEFAULT:
+        return NotStorable(f"status {status} needs explicit freshness")
+    if options.heuristic_percent is not None:
+        lm = parse_http_date(header_get(headers, "last-modified"))
+        date = parse_http_date(header_get(headers, "date")) or response_time
+        if lm is not None and lm < date:  # RFC 9111 §4.2.2
+            ttl = min((date - lm) * options.heuristic_percent / 100.0, options.heuristic_cap_s)
+            return min(max(ttl, float(policy.min_ttl)), float(policy.max_ttl)), "heuristic"
+    return float(max(policy.min_ttl, policy.default_ttl)), "default"
+
+
+def _error_decision(status: int, cc: CacheControl, ctx: StoreContext,
+                    options: PolicyOptions) -> tuple[float, str] | NotStorable:
+    """Contract §5.4: which 4xx/5xx are cached and for how long (max(ErrorCachingMinTTL, max-age))."""
+    explicit = cc.s_maxage if cc.s_maxage is not None else cc.max_age
+    override = ctx.error_caching_ttl.get(status)
+    min_ttl = float(override) if override is not None else options.error_caching_min_ttl_s
+    if status == 416:
+        return NotStorable("416 is never cached")
+    if cc.no_store or cc.private:
+        return NotStorable("no-store" if cc.no_store else "private")
+    if status in ERRORS_ALWAYS_CACHED or status in ctx.error_caching_ttl:
+        ttl = max(min_ttl, float(explicit or 0))
+    elif status in ERRORS_CACHED_IF_EXPLICIT and explicit is not None:
+        ttl = max(min_ttl, float(explicit))
+    else:
+        return NotStorable(f"status {status} is not cached")
+    return (ttl, "error") if ttl > 0 else NotStorable("error caching TTL is 0")
+
+
+def storability(method: str, status: int, request_headers: Headers, response_headers: Headers,
+                ctx: StoreContext, options: PolicyOptions, response_time: float) -> StoreDecision | NotStorable:
+    """May this origin response be stored, and for how long? RFC 9111 §3 + contract §5.3/§5.4.
+
+    ``method`` is the method sent to the origin (only a full GET response, or OPTIONS when cached, fills the
+    cache; HEAD is served from GET entries).
+    """
+    policy = ctx.policy
+    if policy.caching_disabled:
+        return NotStorable("caching disabled by the cache policy")
+    if method not in ("GET", "OPTIONS") or method not in ctx.cached_methods:
+        return NotStorable(f"method {method} is not cached")
+    if status in (206, 304) or status < 200:
+        return NotStorable(f"status {status} is not stored")
+    names = vary_names(response_headers)
+    if names == ("*",):
+        return NotStorable("Vary: *")  # §4.1: never matches
+    cc = parse_cache_control(header_all(response_headers, "cache-control"))
+    if header_get(request_headers, "authorization") is not None and not policy.headers.includes(
+            "authorization", case_insensitive=True) and not (cc.public or cc.s_maxage is not None
+                                                             or cc.must_revalidate):
+        return NotStorable("request has Authorization")  # §3.5
+    is_error = status >= 400
+    result = (_error_decision(status, cc, ctx, options) if is_error
+              else cloudfront_ttl(cc, response_headers, policy, options, response_time, status))
+    if isinstance(result, NotStorable):
+        return result
+    ttl, source = result
+    has_validator = header_get(response_headers, "etag") is not None or header_get(
+        response_headers, "last-modified") is not None
+    if ttl <= 0 and not has_validator:
+        return NotStorable("zero TTL and no validator to revalidate with")
+    drop = set(cc.no_cache_fields) | set(cc.private_fields)
+    if not ctx.cookies_forwarded:
+        drop.add("set-cookie")  # CloudFront strips Set-Cookie unless cookies are forwarded [CUST]
+    stored = tuple((k, v) for k, v in response_headers if k.lower() not in drop)
+    revalidate = cc.must_revalidate or cc.proxy_revalidate or source == "no-cache"
+    return StoreDecision(ttl, stored, float(cc.stale_while_revalidate or 0), None if cc.stale_if_error is None
+                         else float(cc.stale_if_error), revalidate, is_error, source)
+
+
+def build_entry(decision: StoreDecision, status: int, body: bytes, request_headers: Headers, request_time: float,
+                response_time: float, uri: str, key_querystring: str) -> CacheEntry:
+    """The entry to ``store.put`` for a :class:`StoreDecision` (computes age and the Vary secondary key)."""
+    names = vary_names(decision.headers)
+    return CacheEntry(
+        status=status, headers=decision.headers, body=body, request_time=request_time,
+        response_time=response_time, ttl_s=decision.ttl_s,
+        corrected_initial_age=corrected_initial_age(decision.headers, request_time, response_time),
+        swr_s=decision.swr_s, sie_s=decision.sie_s, must_revalidate=decision.must_revalidate,
+        is_error=decision.is_error, vary_names=names, vary_values=vary_values(names, request_headers),
+        uri=uri, key_querystring=key_querystring)
+
+
+def conditional_headers(entry: CacheEntry) -> list[tuple[str, str]]:
+    """RFC 9111 §4.3.1: validators for revalidating ``entry`` (If-None-Match, If-Modified-Since)."""
+    out = []
+    if entry.etag:
+        out.append(("If-None-Match", entry.etag))
+    if entry.last_modified:
+        out.append(("If-Modified-Since", entry.last_modified))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    """Result of a 304: the updated entry (serve it: RefreshHit) and whether it may be stored again."""
+
+    entry: CacheEntry
+    storable: bool
+    reason: str = ""
+
+
+def merge_not_modified(entry: CacheEntry, not_modified_headers: Headers, request_headers: Headers,
+                       ctx: StoreContext, options: PolicyOptions, request_time: float,
+                       response_time: float) -> Refreshed:
+    """RFC 9111 §4.3.4: freshen ``entry`` with a 304's header fields, then recompute its TTL (§5.3)."""
+    updated = {k.lower() for k, _ in not_modified_headers} - _NOT_UPDATED
+    headers = [(k, v) for k, v in entry.headers if k.lower() not in updated]
+    headers += [(k, v) for k, v in not_modified_headers if k.lower() in updated]
+    decision = storability("GET", entry.status, request_headers, headers, ctx, options, response_time)
+    if isinstance(decision, NotStorable):
+        fresh = replace(entry, headers=tuple(headers), request_time=request_time, response_time=response_time,
+                        ttl_s=0.0, corrected_initial_age=corrected_initial_age(headers, request_time,
+                                                                                response_time))
+        return Refreshed(fresh, False, decision.reason)
+    new = build_entry(decision, entry.status, entry.body, request_headers, request_time, response_time,
+                      entry.uri, entry.key_querystring)
+    # keep the variant's original secondary key: the 304 answers for the stored variant
+    return Refreshed(replace(new, vary_names=entry.vary_names, vary_values=entry.vary_values), True)

@@ -1,0 +1,172 @@
+"""The per-POP cache store: byte-bounded LRU (cachetools) of :class:`CacheEntry` variants.
+
+* One instance per POP; single event loop, no locks (all methods are synchronous and O(1) except purge).
+* Accounting: each variant costs ``entry.size + ENTRY_OVERHEAD`` bytes; the total never exceeds ``max_bytes``
+  (cachetools evicts least-recently-used variants before inserting).
+* Entries above ``max_object_bytes`` are refused (the POP streams them instead).
+* Variants: under one primary key, each stored response carries its Vary field names and the request's
+  values for them (RFC 9111 §4.1). A new response whose Vary names differ replaces all older variants.
+* Expired entries are kept (for revalidation and stale-if-error) until evicted, deleted or purged.
+* ``purge(path)`` uses CloudFront invalidation syntax (contract §5.7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cachetools import LRUCache
+
+from edge.cdn.cache.keys import vary_values
+from edge.cdn.cache.policy import CacheEntry
+
+__all__ = ["CacheEntry", "CacheStats", "CacheStore", "ENTRY_OVERHEAD", "invalidation_matches",
+           "validate_invalidation_path"]
+
+ENTRY_OVERHEAD = 256  # bytes charged per variant for the Python objects around it
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    entries: int
+    bytes: int
+    max_bytes: int
+    hits: int
+    misses: int
+    evictions: int
+    rejected_too_large: int
+
+
+class _LRU(LRUCache):  # type: ignore[type-arg]
+    """LRUCache that reports evictions (so the variant index stays in sync)."""
+
+    def __init__(self, maxsize: int, on_evict: Any) -> None:
+        super().__init__(maxsize, getsizeof=lambda e: e.size + ENTRY_OVERHEAD)
+        self._on_evict = on_evict
+
+    def popitem(self) -> tuple[Any, Any]:
+        key, value = super().popitem()
+        self._on_evict(key)
+        return key, value
+
+
+def validate_invalidation_path(path: str) -> str | None:
+    """None if ``path`` is a valid CloudFront invalidation path, else the reason (contract §5.7)."""
+    if not path.startswith("/"):
+        return "must begin with /"
+    if "*" in path[:-1]:
+        return "* is only allowed as the last character"
+    if any(ord(c) < 0x21 or ord(c) > 0x7E for c in path):
+        return "non-ASCII and unsafe characters must be URL-encoded"
+    return None
+
+
+def invalidation_matches(path: str, uri: str, key_querystring: str) -> bool:
+    """Does invalidation ``path`` cover an entry for ``uri`` (+ the query string in its key)?
+
+    Case-sensitive. ``/a*`` is a prefix match over ``uri?query``; an exact path matches the entry cached
+    without a query string in its key, or ``/a?x=1`` that exact query variant.
+    """
+    target = f"{uri}?{key_querystring}" if key_querystring else uri
+    if path.endswith("*"):
+        return target.startswith(path[:-1])
+    return target == path
+
+
+class CacheStore:
+    """In-memory byte-bounded cache for one POP."""
+
+    def __init__(self, max_bytes: int, max_object_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_object_bytes = max_object_bytes
+        self._lru = _LRU(max_bytes, self._forget)
+        # primary key -> (vary names, set of variant values); variant key in _lru = (primary, vary values)
+        self._index: dict[str, tuple[tuple[str, ...], set[tuple[str, ...]]]] = {}
+        self._hits = self._misses = self._evictions = self._rejected = 0
+
+    def _forget(self, variant_key: tuple[str, tuple[str, ...]]) -> None:
+        self._evictions += 1
+        self._unindex(variant_key)
+
+    def _unindex(self, variant_key: tuple[str, tuple[str, ...]]) -> None:
+        primary, values = variant_key
+        slot = self._index.get(primary)
+        if slot is not None:
+            slot[1].discard(values)
+            if not slot[1]:
+                del self._index[primary]
+
+    def get(self, primary: str, request_headers: Sequence[tuple[str, str]]) -> CacheEntry | None:
+        """The variant of ``primary`` matching the request's Vary values (marks it recently used), or None."""
+        slot = self._index.get(primary)
+        entry = None
+        if slot is not None:
+            entry = self._lru.get((primary, vary_values(slot[0], request_headers)))
+        if entry is None:
+            self._misses += 1
+        else:
+            self._hits += 1
+        return entry
+
+    def put(self, primary: str, entry: CacheEntry) -> bool:
+        """Store (or replace) a variant. False when the entry is too large to be held in memory."""
+        cost = entry.size + ENTRY_OVERHEAD
+        if len(entry.body) > self.max_object_bytes or cost > self.max_bytes:
+            self._rejected += 1
+            return False
+        slot = self._index.get(primary)
+        if slot is not None and slot[0] != entry.vary_names:
+            self.delete(primary)  # Vary changed: older variants can no longer be selected reliably
+            slot = None
+        variant_key = (primary, entry.vary_values)
+        self._lru.pop(variant_key, None)
+        self._lru[variant_key] = entry  # may evict others (and, via _forget, unindex them)
+        slot = self._index.setdefault(primary, (entry.vary_names, set()))
+        slot[1].add(entry.vary_values)
+        return True
+
+    def delete(self, primary: str) -> int:
+        """Remove every variant of ``primary``; returns how many were removed."""
+        slot = self._index.pop(primary, None)
+        if slot is None:
+            return 0
+        for values in slot[1]:
+            self._lru.pop((primary, values), None)
+        return len(slot[1])
+
+    def delete_variant(self, primary: str, entry: CacheEntry) -> None:
+        """Remove one variant (e.g. after a revalidation said it may no longer be stored)."""
+        variant_key = (primary, entry.vary_values)
+        if self._lru.pop(variant_key, None) is not None:
+            self._unindex(variant_key)
+
+    def purge(self, path: str) -> int:
+        """Invalidate every variant covered by CloudFront invalidation ``path``; returns the count removed.
+
+        Raises ValueError for an invalid path (see :func:`validate_invalidation_path`).
+        """
+        problem = validate_invalidation_path(path)
+        if problem:
+            raise ValueError(f"invalid invalidation path {path!r}: {problem}")
+        doomed = [k for k, e in self._lru.items() if invalidation_matches(path, e.uri, e.key_querystring)]
+        for k in doomed:
+            self._lru.pop(k, None)
+            self._unindex(k)
+        return len(doomed)
+
+    def clear(self) -> None:
+        self._lru.clear()
+        self._index.clear()
+
+    @property
+    def currsize(self) -> int:
+        """Accounted bytes (always <= max_bytes)."""
+        return int(self._lru.currsize)
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    def stats(self) -> CacheStats:
+        return CacheStats(len(self._lru), self.currsize, self.max_bytes, self._hits, self._misses,
+                          self._evictions, self._rejected)
