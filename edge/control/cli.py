@@ -26,7 +26,7 @@ DEFAULT_API = os.environ.get("EDGELAB_API", "http://127.0.0.1:9001")
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="start the whole stack (origin demo, control plane, POPs)")
-    p.add_argument("--state-dir", default=".edgelab", help="registry, code store, logs (default: .edgelab/)")
+    p.add_argument("--state-dir", default=None, help="registry, code store, logs (default: .edgelab/ or the settings' state_dir)")
     p.add_argument("--distribution", help="CloudFront DistributionConfig JSON (get-distribution-config output)")
     p.add_argument("--settings", help="local settings TOML (POPs, regions, latency, functions...)")
     p.add_argument("--pop", action="append", default=[], metavar="NAME=PORT", help="override a POP's port")
