@@ -1,0 +1,214 @@
+"""The Lambda@Edge trigger runner: the one place the data plane calls the invocation core.
+
+For each hook point the pipeline asks :meth:`EdgeTriggerRunner.run`, which
+
+1. resolves the behavior's association (``NAME:QUALIFIER``) against the registry, which changes live: a
+   function created, published or re-aliased through the API takes effect here within the registry's
+   change-feed interval (~100 ms), without a restart;
+2. applies CloudFront's association-time checks to the version that will run (viewer triggers 128 MB / 5 s,
+   origin triggers 30 s, package size, no environment variables or layers, runtime) unless relaxed; an
+   association that cannot resolve or fails a check answers CloudFront's ``LambdaExecutionError`` (503);
+3. builds the event (:mod:`edge.cdn.events`), invokes the function in this POP's region with the Lambda@Edge
+   naming (``us-east-1.NAME``, log group ``/aws/lambda/us-east-1.NAME``), maps throttles to
+   ``LambdaLimitExceeded`` and function errors to ``LambdaExecutionError`` (both 503);
+4. validates the result (:mod:`edge.cdn.results`): invalid results are ``LambdaValidationError`` (502) and the
+   detailed reason goes to the validation log group ``/aws/cloudfront/LambdaEdge/<DistributionId>``;
+5. appends a ``Server-Timing`` entry naming the function, executed version, cold/warm and duration, e.g.
+   ``fn-viewer-request;desc="hello:3 cold init=11.2";dur=14.03``, so load tests can split cold from warm.
+
+It never raises anything but the three ``LambdaError`` subclasses of :mod:`edge.cdn.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from edge.cdn.associations import InvalidLambdaFunctionAssociation, check_function_config
+from edge.cdn.edge_rules import EDGE_REGION
+from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
+from edge.cdn.events import EventConfig, build_event
+from edge.cdn.models import EdgeRequest, EdgeResponse
+from edge.cdn.results import GeneratedResponse, RequestResult, ResponseResult, parse_result
+from edge.cdn.steps import Step, TriggerCall
+from edge.invocation.errors import LambdaError as ControlPlaneError
+from edge.invocation.models import InvocationResult, Outcome
+
+if TYPE_CHECKING:
+    from edge.cdn.distribution import Behavior, Distribution, LambdaAssociation
+
+log = logging.getLogger("edgelab.cdn.hooks")
+
+
+class Invoker(Protocol):
+    """What the runner needs from the invocation core (``LambdaService`` satisfies it)."""
+
+    async def invoke(self, function_name: str, qualifier: str | None, payload: bytes, *,
+                     region: str | None = None, request_id: str | None = None, display_name: str | None = None,
+                     log_group: str | None = None) -> InvocationResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VersionFacts:
+    """The configuration values CloudFront checks at association time, for one resolved version."""
+
+    version: str
+    revision: str
+    timeout_s: float
+    memory_mb: int
+    code_size: int
+    environment: tuple[tuple[str, str], ...]
+    layers: tuple[str, ...]
+    runtime: str
+    architecture: str
+    ephemeral_storage_mb: int
+
+
+# (function name, qualifier) -> facts of every version the qualifier may route to; None when it cannot resolve.
+FactsLookup = Callable[[str, str], Awaitable[list[VersionFacts] | None]]
+ValidationLog = Callable[[str, str, list[str]], None]  # (group, request id, lines)
+
+
+def edge_function_name(name: str) -> str:
+    """Lambda@Edge replicas are named ``us-east-1.NAME`` in every region."""
+    return f"{EDGE_REGION}.{name}"
+
+
+def server_timing_entry(event_type: str, name: str, result: InvocationResult, wall_ms: float) -> str:
+    state = "cold" if result.cold_start else "warm"
+    init = f" init={result.init_duration_ms:.1f}" if result.cold_start and result.init_duration_ms else ""
+    return f'fn-{event_type};desc="{name}:{result.executed_version} {state}{init}";dur={wall_ms:.2f}'
+
+
+class EdgeTriggerRunner:
+    """Implements the pipeline's ``TriggerRunner`` protocol for one POP (one region)."""
+
+    def __init__(self, invoker: Invoker, *, region: str, facts: FactsLookup,
+                 validation_log: ValidationLog | None = None, relax_limits: bool = False,
+                 checks_ttl_s: float = 0.5) -> None:
+        self.invoker = invoker
+        self.region = region
+        self.facts = facts
+        self.validation_log = validation_log
+        self.relax_limits = relax_limits
+        self._checked: dict[tuple[str, str, str], tuple[float, str | None]] = {}
+        self._checks_ttl_s = checks_ttl_s
+
+    def associated(self, behavior: Behavior, event_type: Step) -> bool:
+        return behavior.association(event_type.value) is not None
+
+    async def check_association(self, assoc: LambdaAssociation) -> str | None:
+        """None when the association resolves and passes CloudFront's checks, else the reason (cached briefly,
+        so that registry changes are picked up within ``checks_ttl_s``)."""
+        key = (assoc.event_type, assoc.function_name, assoc.qualifier)
+        now = time.monotonic()
+        cached = self._checked.get(key)
+        if cached is not None and now - cached[0] < self._checks_ttl_s:
+            return cached[1]
+        problem = await self._check(assoc)
+        self._checked[key] = (now, problem)
+        return problem
+
+    async def _check(self, assoc: LambdaAssociation) -> str | None:
+        try:
+            versions = await self.facts(assoc.function_name, assoc.qualifier)
+        except ControlPlaneError as exc:
+            return f"{exc.__class__.__name__}: {exc}"
+        if not versions:
+            return (f"The function {assoc.arn} associated with {assoc.event_type} does not exist: "
+                    "create and publish it (API, CLI or [[functions]] in the settings)")
+        for v in versions:
+            try:
+                for warning in check_function_config(
+                        assoc.event_type, f"arn:aws:lambda:{EDGE_REGION}:000000000000:function:"
+                        f"{assoc.function_name}:{v.version}", relax_limits=self.relax_limits,
+                        timeout_s=v.timeout_s, memory_mb=v.memory_mb, code_size=v.code_size,
+                        environment=v.environment, layers=v.layers, runtime=v.runtime,
+                        architecture=v.architecture, ephemeral_storage_mb=v.ephemeral_storage_mb):
+                    log.debug("relaxed Lambda@Edge limit: %s", warning)
+            except InvalidLambdaFunctionAssociation as exc:
+                return f"InvalidLambdaFunctionAssociation: {exc.message}"
+        return None
+
+    async def run(self, call: TriggerCall) -> EdgeRequest | EdgeResponse:
+        event_type = call.event_type.value
+        assoc = call.behavior.association(event_type)
+        assert assoc is not None, "the pipeline only calls run() for associated hooks"
+        fn = assoc.function_name
+        problem = await self.check_association(assoc)
+        if problem is not None:
+            log.error("%s association %s unusable: %s", event_type, assoc.arn, problem)
+            raise LambdaExecutionError(problem, event_type=event_type, function=fn)
+        payload = build_event(event_type, config=EventConfig(call.distribution.domain_name, call.distribution.id,
+                                                            call.request_id),
+                              request=call.request, response=call.response, include_body=assoc.include_body)
+        result = await self._invoke(call, assoc, payload)
+        return self._continue_with(call, assoc, result)
+
+    async def _invoke(self, call: TriggerCall, assoc: LambdaAssociation, payload: bytes) -> InvocationResult:
+        event_type = call.event_type.value
+        fn = assoc.function_name
+        edge_name = edge_function_name(fn)
+        t0 = time.perf_counter()
+        try:
+            result = await self.invoker.invoke(fn, assoc.qualifier, payload, region=self.region,
+                                               display_name=edge_name, log_group=f"/aws/lambda/{edge_name}")
+        except ControlPlaneError as exc:  # vanished between the check and the call, payload too large...
+            raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=event_type,
+                                       function=fn) from None
+        wall_ms = (time.perf_counter() - t0) * 1000.0
+        call.timing.add(server_timing_entry(event_type, fn, result, wall_ms))
+        if result.outcome is Outcome.THROTTLED:
+            raise LambdaLimitExceeded(f"{fn}:{result.executed_version} throttled ({result.throttle_reason})",
+                                      event_type=event_type, function=fn)
+        if result.outcome is Outcome.FUNCTION_ERROR:
+            raise LambdaExecutionError(f"{fn}:{result.executed_version} {result.error_type}: "
+                                       f"{_error_message(result.payload)}", event_type=event_type, function=fn)
+        return result
+
+    def _continue_with(self, call: TriggerCall, assoc: LambdaAssociation,
+                       result: InvocationResult) -> EdgeRequest | EdgeResponse:
+        event_type = call.event_type.value
+        try:
+            parsed = parse_result(event_type, result.payload, original_request=call.request,
+                                  original_response=call.response, include_body=assoc.include_body)
+        except LambdaValidationError as err:
+            err.function = assoc.function_name
+            self._log_validation(call, assoc, result, err)
+            raise
+        if isinstance(parsed, RequestResult):
+            return parsed.request
+        if isinstance(parsed, GeneratedResponse):
+            parsed.response.extra["generated_by"] = event_type
+            return parsed.response
+        if isinstance(parsed, ResponseResult):
+            return parsed.response
+        raise AssertionError(f"unexpected result {parsed!r}")  # pragma: no cover
+
+    def _log_validation(self, call: TriggerCall, assoc: LambdaAssociation, result: InvocationResult,
+                        err: LambdaValidationError) -> None:
+        log.warning("%s %s:%s result failed validation: %s", call.event_type.value, assoc.function_name,
+                    result.executed_version, err.detail)
+        if self.validation_log is not None:
+            group = f"/aws/cloudfront/LambdaEdge/{call.distribution.id}"
+            line = (f"{call.request_id} ERROR Validation error: {err.detail} "
+                    f"(function: {assoc.function_name}:{result.executed_version}, event: {call.event_type.value})")
+            self.validation_log(group, call.request_id, [line])
+
+
+def _error_message(payload: bytes) -> str:
+    try:
+        import orjson
+
+        obj: Any = orjson.loads(payload)
+        return str(obj.get("errorMessage", ""))[:300] if isinstance(obj, dict) else ""
+    except ValueError:
+        return ""
+
+
+def distribution_associations(distribution: Distribution) -> list[LambdaAssociation]:
+    """Every association of every behavior (for the startup report)."""
+    return [a for b in distribution.all_behaviors for a in b.lambda_associations]
