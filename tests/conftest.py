@@ -1,0 +1,121 @@
+"""Shared, generic fixtures: zip building and a Lambda API server on a real loopback socket.
+
+``lambda_api`` runs a LambdaService + the Lambda REST app in a background thread with its own event loop, so
+synchronous clients (boto3, awscli) can be used directly from plain tests. Port 0: tests run in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def build_zip(files: dict[str, str | bytes]) -> bytes:
+    """A zip with the given ``{path: content}`` entries."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def make_zip() -> Callable[[dict[str, str | bytes]], bytes]:
+    return build_zip
+
+
+class LambdaApiServer:
+    """LambdaService + make_lambda_api_app served on 127.0.0.1:<free port> from a background thread."""
+
+    def __init__(self, state_dir: Path, executor_factory: Callable[[], Any] | None = None, **service_kwargs: Any) -> None:
+        self.state_dir = state_dir
+        self.executor_factory = executor_factory
+        self.service_kwargs = service_kwargs
+        self.url = ""
+        self.service: Any = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="lambda-api-server", daemon=True)
+
+    def start(self) -> LambdaApiServer:
+        self._thread.start()
+        if not self._ready.wait(30) or self._error is not None:
+            raise RuntimeError(f"Lambda API server failed to start: {self._error!r}")
+        return self
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "Lambda API server thread did not stop"
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # surfaced by start()
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        from aiohttp import web
+
+        from edge.control.lambda_api import make_lambda_api_app
+        from edge.invocation.service import LambdaService
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        executor = self.executor_factory() if self.executor_factory else None
+        self.service = LambdaService(self.state_dir, executor=executor, **self.service_kwargs)
+        await self.service.start()
+        runner = web.AppRunner(make_lambda_api_app(self.service))
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            self.url = f"http://127.0.0.1:{port}"
+            self._ready.set()
+            await self._stop.wait()
+        finally:
+            await runner.cleanup()
+            await self.service.close()
+
+    def client(self, *, read_timeout: float = 30.0) -> Any:
+        """A boto3 Lambda client for this server: dummy credentials, no retries."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.session.Session().client(
+            "lambda",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"total_max_attempts": 1}, read_timeout=read_timeout, connect_timeout=5),
+        )
+
+
+@pytest.fixture
+def lambda_api_factory(tmp_path: Path) -> Iterator[Callable[..., LambdaApiServer]]:
+    """Start Lambda API servers (stopped at teardown); ``state_dir`` defaults to ``tmp_path/state``."""
+    started: list[LambdaApiServer] = []
+
+    def factory(state_dir: Path | None = None, **kwargs: Any) -> LambdaApiServer:
+        server = LambdaApiServer(state_dir or tmp_path / "state", **kwargs).start()
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
