@@ -1,0 +1,132 @@
+"""Concurrency accounting for one region (AWS: per account and region). Pure bookkeeping: no I/O, no awaits.
+
+Concurrency counts in-flight invocations. Order of decisions for ``acquire`` (LocalStack's CountingService, with
+AWS's throttle reasons):
+
+1. A provisioned slot of that exact (function, version, revision) is free -> provisioned lease.
+2. The function has reserved concurrency R -> on-demand lease if its on-demand in-flight count is below
+   ``R - provisioned(function)``, else throttle ``ReservedFunctionConcurrentInvocationLimitExceeded``.
+   ``R = 0`` throttles everything.
+3. Otherwise the unreserved pool: ``limit - sum(reserved) - sum(provisioned of unreserved functions)``; a lease
+   if the unreserved in-flight count is below it, else throttle ``ConcurrentInvocationLimitExceeded``.
+
+A :class:`Lease` is released exactly once (``release`` is idempotent), normally by ``with lease:``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .models import ThrottleReason
+
+PoolKey = tuple[str, str, str]
+
+
+class Lease:
+    __slots__ = ("_limiter", "function", "pool_key", "provisioned", "reserved", "_released")
+
+    def __init__(self, limiter: ConcurrencyLimiter, function: str, pool_key: PoolKey, provisioned: bool,
+                 reserved: bool) -> None:
+        self._limiter = limiter
+        self.function = function
+        self.pool_key = pool_key
+        self.provisioned = provisioned
+        self.reserved = reserved
+        self._released = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._limiter._release(self)
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        kind = "provisioned" if self.provisioned else ("reserved" if self.reserved else "unreserved")
+        return f"<Lease {self.function} {kind}{' released' if self._released else ''}>"
+
+
+class ConcurrencyLimiter:
+    """In-flight counters and limits of one region."""
+
+    def __init__(self, account_limit: int = 1000, reserved: Mapping[str, int] | None = None) -> None:
+        self.account_limit = account_limit
+        self.reserved: dict[str, int] = dict(reserved or {})
+        self._provisioned: dict[PoolKey, int] = {}  # allocated (READY) provisioned envs per version
+        self._prov_by_fn: dict[str, int] = {}
+        self._prov_inflight: dict[PoolKey, int] = {}
+        self._ondemand_inflight: dict[str, int] = {}  # per function, on-demand leases
+        self._unreserved_inflight = 0
+        self.inflight: dict[str, int] = {}  # per function, all leases (the ConcurrentExecutions metric)
+
+    def __repr__(self) -> str:
+        return (f"<ConcurrencyLimiter limit={self.account_limit} reserved={self.reserved} "
+                f"unreserved_inflight={self._unreserved_inflight}/{self.unreserved_capacity()} "
+                f"provisioned={dict(self._prov_by_fn)}>")
+
+    def configure(self, *, account_limit: int, reserved: Mapping[str, int]) -> None:
+        self.account_limit = account_limit
+        self.reserved = dict(reserved)
+
+    def set_provisioned(self, pool_key: PoolKey, allocated: int) -> None:
+        """Record how many provisioned environments of ``pool_key`` are initialised (0 removes)."""
+        old = self._provisioned.pop(pool_key, 0)
+        if allocated > 0:
+            self._provisioned[pool_key] = allocated
+        fn = pool_key[0]
+        total = self._prov_by_fn.get(fn, 0) - old + max(allocated, 0)
+        if total > 0:
+            self._prov_by_fn[fn] = total
+        else:
+            self._prov_by_fn.pop(fn, None)
+
+    def unreserved_capacity(self) -> int:
+        taken = sum(self.reserved.values())
+        taken += sum(n for fn, n in self._prov_by_fn.items() if fn not in self.reserved)
+        return max(0, self.account_limit - taken)
+
+    def acquire(self, pool_key: PoolKey, reserved: int | None = None) -> Lease | ThrottleReason:
+        """Take a lease or say why not. ``reserved`` (when not None) overrides and records the reservation."""
+        fn = pool_key[0]
+        if reserved is not None and self.reserved.get(fn) != reserved:
+            self.reserved[fn] = reserved
+        prov = self._provisioned.get(pool_key, 0)
+        if prov and self._prov_inflight.get(pool_key, 0) < prov:
+            self._prov_inflight[pool_key] = self._prov_inflight.get(pool_key, 0) + 1
+            return self._count(Lease(self, fn, pool_key, True, False))
+        limit = self.reserved.get(fn)
+        if limit is not None:
+            running = self._ondemand_inflight.get(fn, 0)
+            if running >= limit - self._prov_by_fn.get(fn, 0):
+                return ThrottleReason.RESERVED
+            self._ondemand_inflight[fn] = running + 1
+            return self._count(Lease(self, fn, pool_key, False, True))
+        if self._unreserved_inflight >= self.unreserved_capacity():
+            return ThrottleReason.ACCOUNT
+        self._unreserved_inflight += 1
+        self._ondemand_inflight[fn] = self._ondemand_inflight.get(fn, 0) + 1
+        return self._count(Lease(self, fn, pool_key, False, False))
+
+    def _count(self, lease: Lease) -> Lease:
+        self.inflight[lease.function] = self.inflight.get(lease.function, 0) + 1
+        return lease
+
+    def _release(self, lease: Lease) -> None:
+        fn = lease.function
+        self.inflight[fn] -= 1
+        if lease.provisioned:
+            self._prov_inflight[lease.pool_key] -= 1
+            return
+        self._ondemand_inflight[fn] -= 1
+        if not lease.reserved:
+            self._unreserved_inflight -= 1
+
+    def total_inflight(self) -> int:
+        return sum(self.inflight.values())
+
+    def has_provisioned(self, pool_key: PoolKey) -> bool:
+        return pool_key in self._provisioned

@@ -1,0 +1,274 @@
+"""The execution side of the invocation core: run a :class:`FunctionSpec` with AWS Lambda semantics.
+
+One :class:`Executor` per process serves any number of regions; each region (``InvokeOptions.region``) has its
+own pools and its own :class:`ConcurrencyLimiter`. It owns: the zygote (fork server), the environment pool and
+its stop tasks, the log store and its flusher, a reaper task (idle expiry, max lifetime) and a provisioner task.
+
+An invocation is composed of two leases (architecture convention 3)::
+
+    lease = limiter.acquire(...)            # or a THROTTLED result
+    with lease:
+        async with pool.acquire(...) as env:  # warm env, or a new one after Init (cold start)
+            raw = await env.invoke(...)
+
+Function failures and throttles are values (:class:`InvocationResult`), never exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from . import logs as logfmt
+from .concurrency import ConcurrencyLimiter, Lease
+from .environment import Credentials, Environment, Kind, RawOutcome, describe_exit, platform_error
+from .logs import LogStore
+from .metrics import FunctionMetrics, Metrics
+from .models import INIT_TIMEOUT_S, FunctionSpec, InvocationResult, InvokeOptions, Outcome, ThrottleReason
+from .pool import EnvironmentPool, PoolId, PoolSettings
+from .runtime.spawner import ZygoteClient, ZygoteError
+
+__all__ = ["Executor", "ExecutorSettings"]
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    state_dir: Path
+    idle_ttl_s: float = 600.0  # idle on-demand environments are stopped after this (LocalStack's default)
+    account_concurrency: int = 1000  # per region, as AWS
+    max_lifetime_s: float | None = None  # environments older than this are retired when idle
+    init_timeout_s: float = INIT_TIMEOUT_S  # on-demand Init cap
+    provisioned_init_timeout_s: float = 130.0  # provisioned Init cap: max(this, function timeout)
+    reaper_interval_s: float | None = None  # default: min(idle_ttl_s / 4, 30 s)
+    max_concurrent_starts: int = 16  # simultaneous cold starts (forks + Init) per executor
+    log_flush_interval_s: float = 0.05
+    credentials: Credentials = field(default_factory=Credentials)
+
+
+class Executor:
+    def __init__(self, settings: ExecutorSettings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.logs = LogStore(settings.state_dir / "logs", flush_interval_s=settings.log_flush_interval_s)
+        self._zygote = ZygoteClient()
+        self._account_limit = settings.account_concurrency
+        self._reserved: dict[str, int] = {}
+        self._limiters: dict[str, ConcurrencyLimiter] = {}
+        self._pool = EnvironmentPool(
+            PoolSettings(state_dir=settings.state_dir, idle_ttl_s=settings.idle_ttl_s,
+                         max_lifetime_s=settings.max_lifetime_s, init_timeout_s=settings.init_timeout_s,
+                         provisioned_init_timeout_s=settings.provisioned_init_timeout_s,
+                         max_concurrent_starts=settings.max_concurrent_starts, credentials=settings.credentials),
+            self._zygote, self.logs, self._on_provisioned)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._provision_wanted: asyncio.Event | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<Executor regions={sorted(self._limiters)} {self._pool!r} {self._zygote!r}>"
+
+    async def __aenter__(self) -> Executor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the log flusher, the zygote, the reaper and the provisioner."""
+        await self.logs.start()
+        await self._zygote.start()
+        self._provision_wanted = asyncio.Event()
+        interval = self.settings.reaper_interval_s or min(self.settings.idle_ttl_s / 4, 30.0)
+        self._tasks = [asyncio.create_task(self._reaper(max(interval, 0.01)), name="edgelab-env-reaper"),
+                       asyncio.create_task(self._provisioner(), name="edgelab-provisioner")]
+
+    async def close(self) -> None:
+        """Kill and reap every worker and the zygote; flush the logs. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self._pool.close()
+        await self._zygote.close()
+        await self.logs.close()
+
+    async def _reaper(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self._pool.expire()
+            if self._provision_wanted is not None:
+                self._provision_wanted.set()  # re-fill provisioned pools that lost an environment
+
+    async def _provisioner(self) -> None:
+        assert self._provision_wanted is not None
+        while True:
+            await self._provision_wanted.wait()
+            self._provision_wanted.clear()
+            await self._pool.provision()
+
+    # -- concurrency ---------------------------------------------------------------------------------------
+    def _limiter(self, region: str) -> ConcurrencyLimiter:
+        lim = self._limiters.get(region)
+        if lim is None:
+            lim = self._limiters[region] = ConcurrencyLimiter(self._account_limit, self._reserved)
+        return lim
+
+    def configure_concurrency(self, *, account_limit: int, reserved: Mapping[str, int]) -> None:
+        """Set the account limit (per region) and every function's reserved concurrency, in every region."""
+        self._account_limit = account_limit
+        self._reserved = dict(reserved)
+        for lim in self._limiters.values():
+            lim.configure(account_limit=account_limit, reserved=reserved)
+
+    def _on_provisioned(self, region: str, pool_key: tuple[str, str, str], allocated: int) -> None:
+        self._limiter(region).set_provisioned(pool_key, allocated)
+
+    # -- provisioned concurrency ---------------------------------------------------------------------------
+    @staticmethod
+    def _default_pool_id(spec: FunctionSpec, region: str | None) -> PoolId:
+        return PoolId(region or spec.region, spec.pool_key, spec.function_name, f"/aws/lambda/{spec.function_name}")
+
+    async def set_provisioned(self, spec: FunctionSpec, count: int, *, region: str | None = None) -> None:
+        """Keep ``count`` environments of ``spec`` initialised ahead of traffic (0 removes). Returns at once;
+        initialisation proceeds in the background (see :meth:`provisioned_status`)."""
+        self._pool.set_target(self._default_pool_id(spec, region), spec, count)
+        if self._provision_wanted is not None:
+            self._provision_wanted.set()
+
+    def provisioned_status(self, spec: FunctionSpec, *, region: str | None = None) -> tuple[int, str, str | None]:
+        """(allocated, "IN_PROGRESS" | "READY" | "FAILED", reason such as FUNCTION_ERROR_INIT_FAILURE)."""
+        return self._pool.status(self._default_pool_id(spec, region))
+
+    # -- retirement ----------------------------------------------------------------------------------------
+    async def retire(self, function_name: str, keep: Collection[tuple[str, str, str]] = ()) -> None:
+        """Stop idle environments of ``function_name`` whose pool_key is not in ``keep`` (busy ones stop when
+        released), in every region; their provisioned concurrency is dropped."""
+        keep_set = set(keep)
+        await self._pool.retire(lambda p: p.pool_key[0] == function_name and p.pool_key not in keep_set)
+
+    async def reset(self) -> None:
+        """Retire every warm environment (the next invocations are cold); provisioned targets are kept and
+        re-initialised."""
+        await self._pool.retire(lambda p: True, keep_targets=True)
+        if self._provision_wanted is not None:
+            self._provision_wanted.set()
+
+    def environments(self) -> list[Environment]:
+        """Live environments (for admin/introspection and tests)."""
+        return self._pool.environments()
+
+    # -- invoke --------------------------------------------------------------------------------------------
+    async def invoke(self, spec: FunctionSpec, payload: bytes, options: InvokeOptions, *,
+                     reserved_concurrency: int | None = None) -> InvocationResult:
+        """Run one synchronous invocation. ``reserved_concurrency`` (when not None) is the function's reserved
+        concurrency and is remembered for the region; None keeps what configure_concurrency said."""
+        region = options.region
+        limiter = self._limiters.get(region) or self._limiter(region)
+        fm = self.metrics.get(region, spec.function_name, spec.version)
+        lease = limiter.acquire(spec.pool_key, reserved_concurrency)
+        if not isinstance(lease, Lease):
+            fm.throttles += 1
+            return InvocationResult(Outcome.THROTTLED, b"", options.request_id, spec.version,
+                                    throttle_reason=lease)
+        name = options.display_name or spec.function_name
+        pid = PoolId(region, spec.pool_key, name, options.log_group or f"/aws/lambda/{name}")
+        fm.invocations += 1
+        if lease.provisioned:
+            fm.provisioned_invocations += 1
+        elif limiter.has_provisioned(spec.pool_key):
+            fm.spillover_invocations += 1
+        self.metrics.started(fm)
+        try:
+            with lease:
+                async with self._pool.acquire(pid, spec) as env:
+                    return await self._run(env, spec, payload, options, fm)
+        except ZygoteError as e:
+            fm.errors += 1
+            body = platform_error("Runtime.ExitError", options.request_id, f"Runtime exited with error: {e}")
+            return InvocationResult(Outcome.FUNCTION_ERROR, body, options.request_id, spec.version,
+                                    error_type="Runtime.ExitError")
+        finally:
+            self.metrics.finished(fm)
+
+    async def _run(self, env: Environment, spec: FunctionSpec, payload: bytes, options: InvokeOptions,
+                   fm: FunctionMetrics) -> InvocationResult:
+        rid = options.request_id
+        cold = env.cold_pending
+        env.cold_pending = False
+        lines: list[str] = []
+        if cold:
+            lines.append(logfmt.init_start_line(spec.runtime, env.region))
+            lines += logfmt.output_lines(env.init_output)
+        failure = env.init_failure
+        if failure is not None:
+            raw = self._init_failure(env, failure, rid, lines)
+        else:
+            raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
+                                   options.display_name)
+        lines.append(logfmt.start_line(rid, spec.version))
+        if raw.output:
+            lines += logfmt.output_lines(raw.output)
+        status = self._fault_lines(raw, rid, spec, lines)
+        lines.append(logfmt.end_line(rid))
+        mem_mb = spec.memory_mb if raw.kind is Kind.OOM else min(spec.memory_mb, math.ceil(raw.max_rss_kb / 1024))
+        init_ms = env.init_duration_ms if cold else None
+        lines.append(logfmt.report_line(rid, raw.duration_ms, spec.memory_mb, mem_mb,
+                                        init_ms if failure is None else None, status,
+                                        raw.error_type if status == "error" else None))
+        self.logs.append(env.log_group, env.log_stream, lines, rid)
+        ok = raw.kind is Kind.OK
+        if not ok:
+            fm.errors += 1
+        if cold:
+            fm.cold_starts += 1
+            if init_ms is not None:
+                fm.init_duration.add(init_ms)
+        fm.duration.add(raw.duration_ms)
+        return InvocationResult(
+            Outcome.OK if ok else Outcome.FUNCTION_ERROR, raw.payload, rid, spec.version, cold_start=cold,
+            init_duration_ms=init_ms, duration_ms=raw.duration_ms, error_type=raw.error_type,
+            log_tail=logfmt.tail(lines) if options.want_log_tail else None, max_memory_used_mb=mem_mb)
+
+    def _init_failure(self, env: Environment, failure: RawOutcome, rid: str, lines: list[str]) -> RawOutcome:
+        """Turn a failed Init into this invocation's outcome (the environment is discarded on release)."""
+        lines += logfmt.output_lines(failure.output)
+        if failure.kind is Kind.INIT_ERROR:
+            payload = failure.payload
+            status = "error"
+        elif failure.kind is Kind.TIMEOUT:
+            payload = platform_error("Sandbox.Timedout", rid,
+                                     f"Init phase timed out after {failure.duration_ms / 1000:.2f} seconds")
+            status = "timeout"
+        else:
+            payload = platform_error("Runtime.ExitError", rid, describe_exit(env.exit_status))
+            status = "error"
+        lines.append(logfmt.init_report_line(failure.duration_ms, status, failure.error_type))
+        return RawOutcome(Kind.INIT_ERROR, payload, failure.error_type, failure.duration_ms, failure.max_rss_kb,
+                          b"", True)
+
+    @staticmethod
+    def _fault_lines(raw: RawOutcome, rid: str, spec: FunctionSpec, lines: list[str]) -> str | None:
+        """Platform log lines for faults; returns the REPORT ``Status`` (None for success/handler errors)."""
+        kind = raw.kind
+        if kind is Kind.OK or kind is Kind.ERROR:
+            return None
+        if kind is Kind.TIMEOUT:
+            lines.append(logfmt.timeout_line(rid, spec.timeout_s))
+            return "timeout"
+        if kind in (Kind.EXIT, Kind.OOM):
+            msg = orjson.loads(raw.payload).get("errorMessage", "")
+            lines.append(f"{msg}\n{raw.error_type}".replace("\n", "\r"))
+        return "error"

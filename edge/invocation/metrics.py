@@ -1,0 +1,103 @@
+"""Per (region, function, version) invocation metrics, CloudWatch-named, cheap to update on the hot path.
+
+Durations keep exact ``count``/``sum``/``max`` plus a ring of the last ``RESERVOIR`` samples for percentiles
+(p50/p95/p99 are over that window). ``snapshot()`` returns plain dicts (JSON-ready)::
+
+    {region: {function: {version: {"invocations", "errors", "throttles", "cold_starts",
+                                    "provisioned_invocations", "spillover_invocations",
+                                    "concurrent_executions": {"current", "max"},
+                                    "duration_ms": {...}, "init_duration_ms": {...}}}}}
+"""
+
+from __future__ import annotations
+
+RESERVOIR = 1024
+
+
+def _percentile(sorted_vals: list[float], q: float) -> float:
+    if not sorted_vals:
+        return 0.0
+    idx = min(len(sorted_vals) - 1, max(0, int(round(q * (len(sorted_vals) - 1)))))
+    return sorted_vals[idx]
+
+
+class Distribution:
+    __slots__ = ("count", "total", "maximum", "_ring", "_pos")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.maximum = 0.0
+        self._ring: list[float] = []
+        self._pos = 0
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        if value > self.maximum:
+            self.maximum = value
+        ring = self._ring
+        if len(ring) < RESERVOIR:
+            ring.append(value)
+        else:
+            ring[self._pos] = value
+            self._pos = (self._pos + 1) % RESERVOIR
+
+    def snapshot(self) -> dict[str, float]:
+        vals = sorted(self._ring)
+        return {"count": self.count, "sum": round(self.total, 3), "max": round(self.maximum, 3),
+                "avg": round(self.total / self.count, 3) if self.count else 0.0,
+                "p50": round(_percentile(vals, 0.50), 3), "p95": round(_percentile(vals, 0.95), 3),
+                "p99": round(_percentile(vals, 0.99), 3)}
+
+
+class FunctionMetrics:
+    __slots__ = ("invocations", "errors", "throttles", "cold_starts", "provisioned_invocations",
+                 "spillover_invocations", "concurrent", "max_concurrent", "duration", "init_duration")
+
+    def __init__(self) -> None:
+        self.invocations = 0
+        self.errors = 0
+        self.throttles = 0
+        self.cold_starts = 0
+        self.provisioned_invocations = 0
+        self.spillover_invocations = 0
+        self.concurrent = 0
+        self.max_concurrent = 0
+        self.duration = Distribution()
+        self.init_duration = Distribution()
+
+    def snapshot(self) -> dict[str, object]:
+        return {"invocations": self.invocations, "errors": self.errors, "throttles": self.throttles,
+                "cold_starts": self.cold_starts, "provisioned_invocations": self.provisioned_invocations,
+                "spillover_invocations": self.spillover_invocations,
+                "concurrent_executions": {"current": self.concurrent, "max": self.max_concurrent},
+                "duration_ms": self.duration.snapshot(), "init_duration_ms": self.init_duration.snapshot()}
+
+
+class Metrics:
+    """Owned by one Executor; updated only from its event loop."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str, str], FunctionMetrics] = {}
+
+    def get(self, region: str, function: str, version: str) -> FunctionMetrics:
+        key = (region, function, version)
+        m = self._by_key.get(key)
+        if m is None:
+            m = self._by_key[key] = FunctionMetrics()
+        return m
+
+    def started(self, m: FunctionMetrics) -> None:
+        m.concurrent += 1
+        if m.concurrent > m.max_concurrent:
+            m.max_concurrent = m.concurrent
+
+    def finished(self, m: FunctionMetrics) -> None:
+        m.concurrent -= 1
+
+    def snapshot(self) -> dict[str, dict[str, dict[str, dict[str, object]]]]:
+        out: dict[str, dict[str, dict[str, dict[str, object]]]] = {}
+        for (region, fn, version), m in sorted(self._by_key.items()):
+            out.setdefault(region, {}).setdefault(fn, {})[version] = m.snapshot()
+        return out

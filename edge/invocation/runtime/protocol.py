@@ -1,0 +1,68 @@
+"""Frames between the core and a worker, and control messages between the core and the zygote.
+
+Worker channel (``SOCK_STREAM`` socketpair, one per execution environment). A frame is::
+
+    HEADER = <III  meta_len, body_len, log_len
+    meta   = orjson object; key "t" is the frame kind (one of the K_* constants)
+    body   = raw bytes (event payload, result payload or error record JSON)
+    log    = raw bytes (the worker's stdout/stderr output produced since the previous frame)
+
+Core -> worker: ``K_INVOKE`` meta ``{t, id, dl (deadline, epoch ms), arn, cc (client context JSON or null),
+fn (function name override or null)}``, body = event payload.
+
+Worker -> core:
+- ``K_READY``      Init finished; meta ``{t, rss}`` (KiB); log = Init output.
+- ``K_INIT_ERROR`` Init failed; body = error record (requestId ""); log = Init output. The worker then exits.
+- ``K_RESULT``     meta ``{t, d (handler ms), rss (peak KiB)}``; body = result JSON.
+- ``K_ERROR``      meta ``{t, d, rss, et (errorType), reset (bool: environment must be discarded)}``; body =
+                   error record JSON.
+- ``K_OOM``        sent by the worker right before it kills itself for exceeding its memory size; meta
+                   ``{t, rss}``.
+
+Zygote control channel (``SOCK_SEQPACKET``: one datagram per message, so no framing): orjson objects.
+Core -> zygote: ``{"t": "spawn", "env": id, "cfg": {...}}`` with fds ``[worker_socket, log_memfd]``;
+``{"t": "kill", "env": id}``. Zygote -> core: ``{"t": "spawned", "env": id, "pid": n}``,
+``{"t": "exit", "env": id, "status": raw wait status}``, ``{"t": "spawn_failed", "env": id, "error": str}``.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import orjson
+
+HEADER = struct.Struct("<III")
+HEADER_SIZE = HEADER.size
+
+K_INVOKE = "i"
+K_READY = "r"
+K_INIT_ERROR = "e"
+K_RESULT = "o"
+K_ERROR = "f"
+K_OOM = "m"
+
+CONTROL_MAX = 1 << 20  # largest control datagram we accept (spawn configs are a few KiB)
+
+dumps = orjson.dumps
+loads = orjson.loads
+
+
+def encode(meta: dict[str, object], body: bytes = b"", log: bytes = b"") -> list[bytes]:
+    """Return the frame as buffers for one ``sendmsg``/``writelines`` call (no concatenation copy)."""
+    m = dumps(meta)
+    return [HEADER.pack(len(m), len(body), len(log)), m, body, log]
+
+
+def frame_size(header: bytes | memoryview) -> int:
+    """Total frame length (header included) given at least HEADER_SIZE leading bytes."""
+    ml, bl, ll = HEADER.unpack_from(header)
+    return HEADER_SIZE + ml + bl + ll
+
+
+def decode(frame: bytes | memoryview) -> tuple[dict, bytes, bytes]:
+    """Split one complete frame into (meta, body, log)."""
+    ml, bl, ll = HEADER.unpack_from(frame)
+    a = HEADER_SIZE + ml
+    b = a + bl
+    view = memoryview(frame)
+    return loads(view[HEADER_SIZE:a]), bytes(view[a:b]), bytes(view[b : b + ll])

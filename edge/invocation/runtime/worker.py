@@ -1,0 +1,362 @@
+"""What a forked execution-environment process runs: process setup, Init (handler import), the invoke loop.
+
+Contract (see :mod:`.protocol` for frames):
+- ``child_main`` never returns; it ends the process with ``os._exit`` so nothing of the zygote (atexit hooks,
+  finally blocks) runs in the child.
+- Init imports the handler module exactly once; on failure one ``K_INIT_ERROR`` frame is sent and the process
+  exits with status 1 (awslambdaric behaviour).
+- One invocation at a time: read ``K_INVOKE``, run ``handler(event, context)``, answer ``K_RESULT``/``K_ERROR``.
+- Memory: a watchdog thread samples ``/proc/self/statm`` while an invocation runs, and the peak RSS
+  (``ru_maxrss``) is checked after every invocation; above ``memory_mb`` the worker sends ``K_OOM`` and kills its
+  process group (SIGKILL). ``RLIMIT_AS`` is a safety net; a ``MemoryError`` is treated the same way.
+- /tmp quota: ``RLIMIT_FSIZE`` caps any single file (writes fail with EFBIG), and the usage of the environment's
+  temp dir is summed after each invocation; above the quota the invocation fails and the environment is reset
+  with its temp dir wiped (see ``_check_tmp``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import io
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from decimal import Decimal
+from typing import Any, Callable, NoReturn
+
+from . import context as ctxmod
+from . import faults, protocol
+
+RESPONSE_LIMIT = 6_291_556
+PR_SET_PDEATHSIG = 1
+M_ARENA_MAX = -8
+_SEEK_CUR = os.SEEK_CUR
+_HIDDEN_PACKAGES = ("edge", "orjson")
+
+
+class _Encoder(json.JSONEncoder):
+    """awslambdaric's marshaller: stdlib JSON plus Decimal support."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, Decimal):
+            return float(o) if not o.is_nan() else float("nan")
+        return super().default(o)
+
+
+_ENCODE = _Encoder(allow_nan=True).encode
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def set_pdeathsig(libc: ctypes.CDLL, expected_parent: int) -> None:
+    """Die with SIGKILL when the parent dies; exit at once if it already did (race with fork)."""
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != expected_parent:
+        os._exit(70)
+
+
+def _setup_process(libc: ctypes.CDLL, log_fd: int, cfg: dict) -> None:
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an over-quota write fails with EFBIG instead of killing
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        raw = io.FileIO(fd, "w", closefd=False)
+        stream = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", errors="backslashreplace",
+                                  line_buffering=True)
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as the process
+    libc.mallopt(M_ARENA_MAX, 2)  # keep per-thread malloc arenas from eating the RLIMIT_AS budget
+    memory = int(cfg["memory_mb"]) * 1024 * 1024
+    with open("/proc/self/statm", "rb") as f:
+        vsz = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    cap = vsz + max(3 * memory, memory + (1 << 30))
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    fsize = int(cfg["tmp_quota_mb"]) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    os.environ.clear()
+    os.environ.update(cfg["env"])
+    os.chdir(cfg["task_root"])
+    base = [p for p in sys.path if p and "-packages" not in p and p != cfg["project_root"]]
+    extra = [p for p in cfg["paths"] if os.path.isdir(p)]
+    sys.path[:] = [cfg["task_root"], *extra, *base]
+    sys.path_importer_cache.clear()
+    importlib.invalidate_caches()
+    tempfile.tempdir = cfg["tmp"]
+    # Hide the runtime's own third-party and project modules from user code (its functions keep references).
+    for mod in [m for m in sys.modules if m.split(".", 1)[0] in _HIDDEN_PACKAGES]:
+        del sys.modules[mod]
+
+
+def load_handler(handler: str) -> Callable[[Any, Any], Any]:
+    """awslambdaric's ``_get_handler``: resolve ``module.function`` or raise FaultException / user errors."""
+    try:
+        modname, fname = handler.rsplit(".", 1)
+    except ValueError as e:
+        raise faults.FaultException(faults.MALFORMED_HANDLER_NAME, f"Bad handler '{handler}': {e}") from None
+    if modname.split(".")[0] in sys.builtin_module_names:
+        raise faults.FaultException(faults.BUILT_IN_MODULE_CONFLICT,
+                                    f"Cannot use built-in module {modname} as a handler module")
+    try:
+        module = importlib.import_module(modname.replace("/", "."))
+    except ImportError as e:
+        raise faults.FaultException(faults.IMPORT_MODULE_ERROR,
+                                    f"Unable to import module '{modname}': {e}") from None
+    except SyntaxError as e:
+        trace = [f'  File "{e.filename}" Line {e.lineno}\n    {e.text}\n']
+        raise faults.FaultException(faults.USER_CODE_SYNTAX_ERROR,
+                                    f"Syntax error in module '{modname}': {e}", trace) from None
+    try:
+        return getattr(module, fname)
+    except AttributeError:
+        raise faults.FaultException(faults.HANDLER_NOT_FOUND,
+                                    f"Handler '{fname}' missing on module '{modname}'") from None
+
+
+def _tmp_usage(path: str) -> int:
+    """Allocated bytes under ``path`` (st_blocks, so sparse files count what they really use)."""
+    total = 0
+    stack = [path]
+    while stack:
+        try:
+            it = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        total += entry.stat(follow_symlinks=False).st_blocks * 512
+                except OSError:
+                    continue
+    return total
+
+
+class Worker:
+    """The invoke loop of one execution environment (one instance per process)."""
+
+    def __init__(self, sock: socket.socket, cfg: dict, handler: Callable[[Any, Any], Any],
+                 holder: ctxmod.RequestIdHolder) -> None:
+        self.sock = sock
+        self.handler = handler
+        self.holder = holder
+        self.static = ctxmod.StaticFields(cfg["env"])
+        self.limit_kb = int(cfg["memory_mb"]) * 1024
+        self.tmp = cfg["tmp"]
+        self.tmp_quota = int(cfg["tmp_quota_mb"]) * 1024 * 1024
+        self.send_lock = threading.Lock()
+        self.busy = False
+        self.parked = False
+        self.wake = threading.Event()
+        self._rbuf = bytearray()
+
+    # -- I/O ---------------------------------------------------------------------------------------------
+    def send(self, parts: list[bytes]) -> None:
+        total = sum(map(len, parts))
+        with self.send_lock:
+            sent = self.sock.sendmsg(parts)
+            if sent < total:  # partial write of a large frame: push the rest
+                self.sock.sendall(b"".join(parts)[sent:])
+
+    def recv(self) -> tuple[dict, bytes] | None:
+        buf = self._rbuf
+        need = protocol.HEADER_SIZE
+        while True:
+            if len(buf) >= protocol.HEADER_SIZE:
+                need = protocol.frame_size(buf)
+                if len(buf) >= need:
+                    meta, body, _ = protocol.decode(bytes(buf[:need]))
+                    del buf[:need]
+                    return meta, body
+            chunk = self.sock.recv(max(262_144, need - len(buf)))
+            if not chunk:
+                return None
+            buf += chunk
+
+    @staticmethod
+    def drain_output() -> bytes:
+        """Everything written to stdout/stderr (fd 1/2, a memfd shared with the core) since the last call."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pos = os.lseek(1, 0, _SEEK_CUR)
+        if not pos:
+            return b""
+        data = os.pread(1, pos, 0)
+        os.ftruncate(1, 0)
+        os.lseek(1, 0, os.SEEK_SET)
+        return data
+
+    # -- memory ------------------------------------------------------------------------------------------
+    def die_oom(self, rss_kb: int) -> NoReturn:
+        sys.stdout.flush()
+        try:
+            self.send(protocol.encode({"t": protocol.K_OOM, "rss": rss_kb}))
+        finally:
+            os.killpg(0, signal.SIGKILL)
+        os._exit(137)
+
+    def watchdog(self) -> None:
+        """Sample RSS every 10 ms while an invocation runs; park after ~1 s without one (no idle wakeups)."""
+        page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+        fd = os.open("/proc/self/statm", os.O_RDONLY)
+        idle = 0
+        while True:
+            if self.busy:
+                idle = 0
+                rss_kb = int(os.pread(fd, 128, 0).split()[1]) * page_kb
+                if rss_kb > self.limit_kb:
+                    self.die_oom(rss_kb)
+            else:
+                idle += 1
+                if idle > 100:
+                    self.parked = True
+                    self.wake.wait()
+                    self.wake.clear()
+                    idle = 0
+            time.sleep(0.01)
+
+    # -- invoke ------------------------------------------------------------------------------------------
+    def serve(self) -> int:
+        threading.Thread(target=self.watchdog, name="lambda-memory-watchdog", daemon=True).start()
+        while True:
+            frame = self.recv()
+            if frame is None:
+                return 0  # the core closed the channel: shut down
+            self.invoke(*frame)
+
+    def invoke(self, meta: dict, body: bytes) -> None:
+        rid = meta["id"]
+        self.holder.value = rid
+        if self.parked:
+            self.parked = False
+            self.wake.set()
+        self.busy = True
+        t0 = time.perf_counter()
+        kind, out, etype, reset = self._run(meta, body, rid)
+        duration = (time.perf_counter() - t0) * 1000.0
+        self.busy = False
+        rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if rss_kb > self.limit_kb:
+            self.die_oom(rss_kb)
+        if len(out) > RESPONSE_LIMIT and kind == protocol.K_RESULT:
+            kind, etype, reset = protocol.K_ERROR, "Function.ResponseSizeTooLarge", True
+            out = protocol.dumps({"errorMessage": "Response payload size exceeded maximum allowed payload size "
+                                  f"({RESPONSE_LIMIT} bytes).", "errorType": etype})
+        if self.tmp_quota:
+            usage = _tmp_usage(self.tmp)
+            if usage > self.tmp_quota:
+                kind, etype, reset = protocol.K_ERROR, "Runtime.EphemeralStorageExceeded", True
+                out = protocol.dumps({"errorType": etype, "errorMessage": (
+                    f"RequestId: {rid} Error: /tmp usage {usage / 1048576:.1f} MB exceeds the ephemeral storage "
+                    f"size of {self.tmp_quota // 1048576} MB; the environment was reset and /tmp wiped")})
+        log = self.drain_output()
+        m: dict[str, object] = {"t": kind, "d": duration, "rss": rss_kb}
+        if kind == protocol.K_ERROR:
+            m["et"] = etype
+            m["reset"] = reset
+        self.send(protocol.encode(m, out, log))
+
+    def _run(self, meta: dict, body: bytes, rid: str) -> tuple[str, bytes, str | None, bool]:
+        """Run the handler; returns (frame kind, payload, errorType, reset)."""
+        ctx = ctxmod.LambdaContext(self.static, rid, meta["dl"], meta["arn"], meta.get("cc"), meta.get("fn"))
+        try:
+            try:
+                event = json.loads(body) if body else {}
+            except ValueError as e:
+                raise faults.FaultException(faults.UNMARSHAL_ERROR, f"Unable to unmarshal input: {e}") from None
+            result = self.handler(event, ctx)
+            try:
+                out = b"null" if result is None else _ENCODE(result).encode("utf-8", "surrogatepass")
+            except Exception as e:  # noqa: BLE001 - any marshalling failure is a MarshalError (awslambdaric)
+                raise faults.FaultException(faults.MARSHAL_ERROR, f"Unable to marshal response: {e}") from None
+            return protocol.K_RESULT, out, None, False
+        except MemoryError:
+            self.die_oom(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        except SystemExit as e:
+            _exit_like_python(e)
+        except Exception as e:  # noqa: BLE001 - every handler exception becomes an error record
+            record = faults.from_exception(e, rid)
+            sys.stdout.write(faults.error_log_line(record))
+            return protocol.K_ERROR, protocol.dumps(record), str(record["errorType"]), False
+        except BaseException:  # KeyboardInterrupt & co. kill the runtime, as they would kill awslambdaric
+            traceback.print_exc()
+            _flush_and_exit(1)
+
+
+def _flush_and_exit(code: int) -> NoReturn:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001,S110 - the process is going away; output is best effort
+            pass
+    os._exit(code)
+
+
+def _exit_like_python(e: SystemExit) -> NoReturn:
+    """What the interpreter does with an uncaught SystemExit: None -> 0, int -> itself, other -> print, 1."""
+    code = e.code
+    if code is None:
+        _flush_and_exit(0)
+    if isinstance(code, int):
+        _flush_and_exit(code & 0xFF)
+    sys.stderr.write(f"{code}\n")
+    _flush_and_exit(1)
+
+
+def child_main(sock_fd: int, log_fd: int, cfg: dict, zygote_pid: int, libc: ctypes.CDLL) -> NoReturn:
+    """Entry point of a freshly forked environment process (called by the zygote in the child)."""
+    try:
+        set_pdeathsig(libc, zygote_pid)
+        os.setpgid(0, 0)
+        _setup_process(libc, log_fd, cfg)
+        sock = socket.socket(fileno=sock_fd)
+        sock.setblocking(True)
+    except BaseException:  # noqa: BLE001 - nothing can be reported yet; the core sees exit status 70
+        traceback.print_exc()
+        _flush_and_exit(70)
+    holder = ctxmod.RequestIdHolder()
+    ctxmod.install_logging(holder)
+    try:
+        handler = load_handler(cfg["handler"])
+    except SystemExit as e:
+        _exit_like_python(e)
+    except BaseException as e:  # noqa: BLE001 - every Init failure is reported, then the process exits
+        record = faults.from_exception(e, "") if isinstance(e, Exception) else faults.make_error(
+            str(e), type(e).__name__, None, "")
+        sys.stdout.write(faults.error_log_line(record))
+        log = Worker.drain_output()
+        m = {"t": protocol.K_INIT_ERROR, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+        try:
+            sock.sendall(b"".join(protocol.encode(m, protocol.dumps(record), log)))
+        finally:
+            os._exit(1)
+    worker = Worker(sock, cfg, handler, holder)
+    log = worker.drain_output()
+    worker.send(protocol.encode({"t": protocol.K_READY, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss},
+                                b"", log))
+    try:
+        code = worker.serve()
+    except SystemExit as e:
+        _exit_like_python(e)
+    except BaseException:  # noqa: BLE001 - channel failure: nothing left to serve
+        traceback.print_exc()
+        _flush_and_exit(1)
+    _flush_and_exit(code)
