@@ -241,8 +241,24 @@ def _check_read_only(event_type: str, returned: dict[str, list[tuple[str, str]]]
         raise invalid(f"the function tried to {action} read-only header, headerName : {key}", PAGE_READ_ONLY)
 
 
-def _flatten(headers: dict[str, list[tuple[str, str]]], original: Headers) -> Headers:
-    out = [item for items in headers.values() for item in items]
+def _grouped(headers: Headers) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    for key, value in headers:
+        lname = key.lower()
+        if not is_disallowed(lname):
+            out.setdefault(lname, []).append((key, value))
+    return out
+
+
+def _flatten(headers: dict[str, list[tuple[str, str]]], original: Headers, *, new_body: bool = False) -> Headers:
+    """Returned header map -> header list; hidden (disallowed) headers of ``original`` are carried over.
+
+    When the function left the headers as they were, ``original``'s order is kept exactly.
+    """
+    if not new_body and headers == _grouped(original):
+        return list(original)
+    # With a new body the old Content-Length is stale: the POP frames the new body itself.
+    out = [item for name, items in headers.items() if not (new_body and name == "content-length") for item in items]
     # Headers hidden from the function (disallowed) travel on untouched.
     out.extend((k, v) for k, v in original if is_disallowed(k.lower()))
     return out
@@ -348,7 +364,7 @@ def _generated(event_type: str, obj: dict[str, Any]) -> EdgeResponse:
     status = _status(obj)
     headers = parse_headers(obj.get("headers"), "headers")
     check_disallowed(headers)
-    flat = _flatten(headers, [])
+    flat = _flatten(headers, [], new_body=True)
     body = _response_body(event_type, obj, status, flat) if "body" in obj else b""
     return EdgeResponse(status=status, headers=flat, body=body, status_description=_description(obj, status))
 
@@ -427,8 +443,8 @@ def _response(event_type: str, obj: dict[str, Any], orig: EdgeResponse) -> Respo
     headers = parse_headers(obj.get("headers"), "headers")
     check_disallowed(headers)
     _check_read_only(event_type, headers, orig.headers)
-    flat = _flatten(headers, orig.headers)
     replaced = "body" in obj
+    flat = _flatten(headers, orig.headers, new_body=replaced)
     body = _response_body(event_type, obj, status, flat) if replaced else orig.body
     response = EdgeResponse(
         status=status,

@@ -580,3 +580,15 @@ def test_origin_ignored_in_viewer_request() -> None:
     request = viewer_request()
     out = cf_of("viewer-request", request)["request"] | {"origin": {"custom": CUSTOM}}
     assert run("viewer-request", out, request).request.origin is ORIGIN
+
+
+def test_new_body_drops_stale_content_length() -> None:
+    response = origin_response()
+    response.headers.append(("Content-Length", "13"))
+    out = cf_of("origin-response", origin_request(), response)["response"] | {"body": "new"}
+    headers = run("origin-response", out, origin_request(), response).response.headers
+    assert not [k for k, _ in headers if k.lower() == "content-length"]
+    kept = run("origin-response", cf_of("origin-response", origin_request(), response)["response"], origin_request(), response)
+    assert ("Content-Length", "13") in kept.response.headers
+    generated = {"status": "200", "body": "hi", "headers": {"content-length": [{"value": "99"}]}}
+    assert run("viewer-request", generated, viewer_request()).response.headers == []
