@@ -390,11 +390,15 @@ def _request(
     origin = orig.origin
     if event_type == ORIGIN_REQUEST and "origin" in obj:
         origin = parse_origin(obj["origin"], orig.origin, headers.keys(), allow_ip=allow_ip_origins)
+    flat = _flatten(headers, orig.headers)
+    if body is not orig.body:
+        # Content-Length is read-only for the function, but CloudFront sends the replaced body's length.
+        flat = [(k, str(len(body or b""))) if k.lower() == "content-length" else (k, v) for k, v in flat]
     return EdgeRequest(
         method=orig.method,
         uri=uri,
         querystring=qs,
-        headers=_flatten(headers, orig.headers),
+        headers=flat,
         client_ip=orig.client_ip,
         body=body,
         origin=origin,

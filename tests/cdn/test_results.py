@@ -592,3 +592,13 @@ def test_new_body_drops_stale_content_length() -> None:
     assert ("Content-Length", "13") in kept.response.headers
     generated = {"status": "200", "body": "hi", "headers": {"content-length": [{"value": "99"}]}}
     assert run("viewer-request", generated, viewer_request()).response.headers == []
+
+
+def test_replaced_request_body_updates_content_length() -> None:
+    request = viewer_request(method="POST", body=b"name=Joe", headers=[("Host", "h"), ("Content-Length", "8")])
+    out = cf_of("viewer-request", request, include_body=True)["request"]
+    out["body"].update(action="replace", encoding="text", data="name=Joanna")
+    result = run("viewer-request", out, request, include_body=True).request
+    assert result.body == b"name=Joanna" and ("Content-Length", "11") in result.headers
+    out["body"]["action"] = "read-only"
+    assert ("Content-Length", "8") in run("viewer-request", out, request, include_body=True).request.headers
