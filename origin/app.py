@@ -19,7 +19,7 @@ Routes (every response carries ``X-Origin-Hit: <n>``, the per-path hit count inc
 ``GET /large?size=n``          n bytes (default 2 MiB, max 256 MiB), streamed in 64 KiB chunks with Content-Length
 ``* /echo{tail}``              JSON: method, path, query, headers (ordered pairs), body, remote
 ``GET /api/time``              JSON time + counter (dynamic)
-``GET /__hits``                JSON {path: hits}; ``POST /__hits/reset`` clears it
+``GET /__hits``                JSON {path: hits}; ``POST /__hits/reset`` clears it; ``GET /__health`` liveness
 =============================  ===============================================================================
 """
 
@@ -47,7 +47,7 @@ _BOOT_HTTP_DATE = formatdate(usegmt=True)
 @web.middleware
 async def count_hits(request: web.Request, handler):  # type: ignore[no-untyped-def]
     """Count every request per path (except the counter endpoints) and expose the count."""
-    if request.path.startswith("/__hits"):
+    if request.path.startswith(("/__hits", "/__health")):
         return await handler(request)
     hits = request.app[HITS]
     hits[request.path] += 1
@@ -224,6 +224,10 @@ async def api_time(request: web.Request) -> web.Response:
     return web.json_response({"time": time.time(), "hits": hits, "uptime": time.monotonic() - request.app[STARTED]})
 
 
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
 async def hits_get(request: web.Request) -> web.Response:
     return web.json_response(dict(request.app[HITS]))
 
@@ -264,6 +268,7 @@ def make_app(*, static_dir: Path = STATIC_DIR) -> web.Application:
     r.add_route("*", "/echo", echo)
     r.add_route("*", "/echo/{tail:.*}", echo)
     r.add_get("/api/time", api_time)
+    r.add_get("/__health", health)
     r.add_get("/__hits", hits_get)
     r.add_post("/__hits/reset", hits_reset)
     return app

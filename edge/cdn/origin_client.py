@@ -251,6 +251,7 @@ class AiohttpOriginClient:
             raise OriginUnavailable(f"origin {domain} sent a broken body: {exc!r}") from exc
         if isinstance(body, bytes) and length is not None and len(body) != length:
             raise OriginUnavailable(f"origin {domain} body length {len(body)} != Content-Length {length}")
-        extra: dict[str, object] = {"origin_seconds": time.perf_counter() - started, "streamed": not isinstance(body, bytes)}
+        extra: dict[str, object] = {"origin_seconds": time.perf_counter() - started,
+                                    "streamed": not isinstance(body, bytes), "content_length": length}
         return EdgeResponse(status=resp.status, headers=headers, body=body, status_description=resp.reason or "",
                             extra=extra)

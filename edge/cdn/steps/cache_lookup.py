@@ -1,0 +1,51 @@
+"""Step 2, cache-lookup: compute the cache key (after viewer-request) and classify the stored entry.
+
+Outcomes: ``Pass`` (method not cached or caching disabled: straight to the origin, nothing stored),
+``Miss`` (no usable variant), ``Hit`` (fresh), ``Stale(SWR)`` (serve now, refresh in the background) or
+``Stale(REVALIDATE)`` (conditional request to the origin first). Viewer Cache-Control is ignored (CloudFront).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge.cdn.cache.keys import cache_key
+from edge.cdn.cache.policy import Hit, Miss, Stale, evaluate
+from edge.cdn.steps import Exchange, Step
+from edge.cdn.steps.context import PopContext
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """This request is never served from or stored in the cache."""
+
+    reason: str
+
+
+def cacheable(ctx: PopContext, ex: Exchange) -> bool:
+    """GET/HEAD (and OPTIONS when listed) under a behavior whose policy can store anything."""
+    b = ex.behavior
+    assert b is not None
+    method = ex.request.method
+    return method in b.cached_methods and method in ("GET", "HEAD", "OPTIONS") and not b.cache_policy.caching_disabled
+
+
+def lookup(ctx: PopContext, ex: Exchange) -> Pass | Miss | Hit | Stale:
+    """Classify the request; sets ``ex.cache_key`` when the request is cacheable."""
+    if not cacheable(ctx, ex):
+        ex.mark(Step.CACHE_LOOKUP, "pass")
+        return Pass("not cacheable")
+    req, b = ex.request, ex.behavior
+    assert b is not None
+    ex.cache_key = key = cache_key(ctx.distribution.domain_name, b.cache_policy, req.method, req.uri,
+                                   req.querystring, req.headers)
+    entry = ctx.store.get(key, req.headers)
+    if entry is None:
+        ex.mark(Step.CACHE_LOOKUP, "miss")
+        return Miss()
+    outcome = evaluate(entry, ctx.clock())
+    if isinstance(outcome, Hit):
+        ex.mark(Step.CACHE_LOOKUP, "hit")
+    else:
+        ex.mark(Step.CACHE_LOOKUP, f"stale-{outcome.reason.value}")
+    return outcome

@@ -1,0 +1,28 @@
+"""Step 4, origin-fetch: send the origin-bound request through the POP's OriginClient.
+
+Runs only on a miss/revalidation when origin-request did not generate a response. Transport failures arrive
+already mapped (OriginUnavailable -> 502, OriginTimeout -> 504); this step records timing and counters.
+Whether a stale entry may be served instead (stale-if-error) is decided by the pipeline.
+"""
+
+from __future__ import annotations
+
+from edge.cdn.errors import OriginError
+from edge.cdn.models import EdgeRequest, EdgeResponse
+from edge.cdn.steps import Exchange, Step
+from edge.cdn.steps.context import PopContext
+
+
+async def run(ctx: PopContext, ex: Exchange, request: EdgeRequest, *, streaming_ok: bool) -> EdgeResponse:
+    ctx.stats.origin_fetches += 1
+    try:
+        resp = await ctx.origin.fetch(request, streaming_ok=streaming_ok)
+    except OriginError as err:
+        ctx.stats.origin_errors += 1
+        ex.mark(Step.ORIGIN_FETCH, f"error-{err.status}")
+        raise
+    seconds = float(resp.extra.get("origin_seconds", 0.0))  # type: ignore[arg-type]
+    ex.origin_seconds += seconds
+    ex.timing.add_duration("origin", seconds)
+    ex.mark(Step.ORIGIN_FETCH, str(resp.status))
+    return resp
