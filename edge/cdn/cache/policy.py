@@ -382,7 +382,8 @@ def storability(method: str, status: int, request_headers: Headers, response_hea
                                                              or cc.must_revalidate):
         return NotStorable("request has Authorization")  # §3.5
     is_error = status >= 400
-    result = (_error_decision(status, cc, ctx, options) if is_error
+    # 410 is heuristically cacheable (RFC 9110 §15.1) and follows the normal TTL rules; other errors: §5.4
+    result = (_error_decision(status, cc, ctx, options) if is_error and status not in CACHEABLE_BY_DEFAULT
               else cloudfront_ttl(cc, response_headers, policy, options, response_time, status))
     if isinstance(result, NotStorable):
         return result
