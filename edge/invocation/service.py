@@ -71,7 +71,7 @@ class LambdaService(ServiceOps):
         self.rng = rng or random.Random()
         self.registry = Registry(self.state_dir, home_region=home_region, refresh_interval_s=poll_interval_s)
         self.account_limit = account_concurrency or DEFAULT_ACCOUNT_LIMIT
-        self._sync = ExecutorSync(self.registry, executor, self.account_limit, poll_interval_s)
+        self._sync = ExecutorSync(self.registry, executor, self.account_limit, poll_interval_s, region)
         self._started = False
         self._closed = False
 

@@ -37,14 +37,17 @@ class ExecutorLike(Protocol):
         self, spec: FunctionSpec, payload: bytes, options: InvokeOptions, *, reserved_concurrency: int | None = None
     ) -> InvocationResult: ...
     def configure_concurrency(self, *, account_limit: int, reserved: Mapping[str, int]) -> None: ...
-    async def set_provisioned(self, spec: FunctionSpec, count: int) -> None: ...
-    def provisioned_status(self, spec: FunctionSpec) -> tuple[int, str, str | None]: ...
+    async def set_provisioned(self, spec: FunctionSpec, count: int, *, region: str | None = None) -> None: ...
+    def provisioned_status(self, spec: FunctionSpec, *, region: str | None = None) -> tuple[int, str, str | None]: ...
     async def retire(self, function_name: str, keep: Collection[PoolKey] = ()) -> None: ...
 
 
 class ExecutorSync:
-    def __init__(self, registry: Registry, executor: ExecutorLike | None, account_limit: int, poll_interval_s: float) -> None:
+    def __init__(
+        self, registry: Registry, executor: ExecutorLike | None, account_limit: int, poll_interval_s: float, region: str
+    ) -> None:
         self.registry = registry
+        self.region = region  # the executing region: provisioned environments are kept warm here
         self.executor = executor
         self.account_limit = account_limit
         self.interval = poll_interval_s
@@ -104,10 +107,10 @@ class ExecutorSync:
         assert self.executor is not None
         for key, (spec, _count) in list(self._provisioned.items()):
             if key not in desired:
-                await self.executor.set_provisioned(spec, 0)
+                await self.executor.set_provisioned(spec, 0, region=self.region)
         for key, (spec, count) in desired.items():
             if self._provisioned.get(key, (None, 0))[1] != count:
-                await self.executor.set_provisioned(spec, count)
+                await self.executor.set_provisioned(spec, count, region=self.region)
         self._provisioned = desired
 
     async def _retire(self) -> None:
@@ -125,4 +128,4 @@ class ExecutorSync:
         spec = self._specs.get((function_name, version))
         if self.executor is None or spec is None or spec.pool_key not in self._provisioned:
             return 0, "IN_PROGRESS", None
-        return self.executor.provisioned_status(spec)
+        return self.executor.provisioned_status(spec, region=self.region)
