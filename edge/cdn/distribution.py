@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.cdn.associations import InvalidLambdaFunctionAssociation, parse_association
 from edge.cdn.behaviors import compile_pattern
 from edge.cdn.managed_policies import (
     MANAGED_CACHE_POLICIES, MANAGED_ORIGIN_REQUEST_POLICIES, CachePolicy, ConfigError, KeyList,
@@ -32,10 +33,8 @@ __all__ = ["Behavior", "ConfigError", "CustomErrorResponse", "Distribution", "La
 # Top-level fields accepted with no local effect (documented in the README/example settings).
 NO_LOCAL_EFFECT = ("CallerReference", "Comment", "Aliases", "PriceClass", "ViewerCertificate", "Logging",
                    "HttpVersion", "IsIPV6Enabled", "Restrictions", "WebACLId", "Staging")
-EVENT_TYPES = ("viewer-request", "origin-request", "origin-response", "viewer-response")
 ALL_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE")
 _METHOD_SETS = (frozenset({"GET", "HEAD"}), frozenset({"GET", "HEAD", "OPTIONS"}), frozenset(ALL_METHODS))
-_ARN = re.compile(r"^arn:aws:lambda:([a-z0-9-]+):(\d{12}):function:([A-Za-z0-9_-]{1,64})(?::([A-Za-z0-9$_-]+))?$")
 ERROR_CODES = frozenset({400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504})
 
 
@@ -288,6 +287,8 @@ def _parse_origin(o: _Obj, settings: Settings) -> OriginSpec:
         ho = _Obj(h, f"{o.p('CustomHeaders')}.Items[{i}]")
         headers.append((ho.str_("HeaderName", required=True), ho.str_("HeaderValue", required=True)))
         ho.reject_rest()
+    if len(headers) > 10 and not settings.edge.relax_limits:
+        raise ConfigError(o.p("CustomHeaders"), "at most 10 origin custom headers (quota)")
     attempts = o.int_("ConnectionAttempts", 3, 1, 3)
     ctimeout = o.int_("ConnectionTimeout", 10, 1, 10)
     shield = o.raw("OriginShield")
@@ -441,30 +442,24 @@ def _legacy_policy(fv: Any, o: _Obj, compress: bool) -> CachePolicy:
 
 
 def _parse_lambda_associations(o: _Obj, settings: Settings) -> tuple[LambdaAssociation, ...]:
+    """Each item is checked by :func:`edge.cdn.associations.parse_association` (CloudFront's association-time
+    rules and messages: ARN shape, us-east-1, numbered version, event type, IncludeBody)."""
     path = o.p("LambdaFunctionAssociations")
     out: list[LambdaAssociation] = []
     for i, item in enumerate(items(o.raw("LambdaFunctionAssociations"), path, required=False)):
         a = _Obj(item, f"{path}.Items[{i}]")
-        event = a.str_("EventType", required=True)
-        if event not in EVENT_TYPES:
-            raise ConfigError(a.p("EventType"), f"must be one of {', '.join(EVENT_TYPES)}")
-        if any(x.event_type == event for x in out):
-            raise ConfigError(a.p("EventType"), f"duplicate association for {event}")
-        arn = a.str_("LambdaFunctionARN", required=True)
-        m = _ARN.match(arn)
-        if not m:
-            raise ConfigError(a.p("LambdaFunctionARN"), f"not a Lambda function ARN: {arn!r}")
-        region, _acct, name, qualifier = m.groups()
-        if not qualifier:
-            raise ConfigError(a.p("LambdaFunctionARN"), "must include a function version (…:function:NAME:3)")
-        if not qualifier.isdigit() and not settings.edge.allow_unpublished_qualifiers:
-            raise ConfigError(a.p("LambdaFunctionARN"), f"qualifier {qualifier!r} is not a numbered version "
-                              "(set [edge] allow_unpublished_qualifiers = true to permit $LATEST/aliases)")
-        body = a.bool_("IncludeBody", False)
-        if body and event not in ("viewer-request", "origin-request"):
-            raise ConfigError(a.p("IncludeBody"), "only allowed for viewer-request and origin-request")
+        try:
+            parsed = parse_association(item, allow_unpublished=settings.edge.allow_unpublished_qualifiers)
+        except InvalidLambdaFunctionAssociation as exc:
+            raise ConfigError(a.path, f"InvalidLambdaFunctionAssociation: {exc.message}") from None
+        if any(x.event_type == parsed.event_type for x in out):
+            raise ConfigError(a.p("EventType"), f"duplicate association for {parsed.event_type}")
+        for k in ("LambdaFunctionARN", "EventType", "IncludeBody"):
+            a.raw(k)
         a.reject_rest()
-        out.append(LambdaAssociation(event, arn, body, name, qualifier, region))
+        fn = parsed.function
+        out.append(LambdaAssociation(parsed.event_type, fn.arn, parsed.include_body, fn.name, fn.qualifier,
+                                     fn.region))
     return tuple(out)
 
 

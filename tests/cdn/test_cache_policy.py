@@ -204,6 +204,8 @@ class TestErrorCaching:
         assert isinstance(d, StoreDecision) and d.ttl_s == 300
         d = decide([], 403, c=c)  # a CustomErrorResponse with a TTL makes 403 cached
         assert isinstance(d, StoreDecision) and d.ttl_s == 5
+        d = decide([], 403, c=ctx(error_caching_ttl={403: None}))  # listed without a TTL: the default 10 s
+        assert isinstance(d, StoreDecision) and d.ttl_s == 10
         d = decide([], 500, opts=PolicyOptions(error_caching_min_ttl_s=2))
         assert isinstance(d, StoreDecision) and d.ttl_s == 2
 

@@ -202,20 +202,25 @@ class TestBehaviors:
 
     @pytest.mark.parametrize(("assoc", "text"), [
         ({"LambdaFunctionARN": "arn:aws:lambda:us-east-1:123456789012:function:f", "EventType": "viewer-request"},
-         "must include a function version"),
+         "must reference a specific function version"),
         ({"LambdaFunctionARN": "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST",
-          "EventType": "viewer-request"}, "not a numbered version"),
-        ({"LambdaFunctionARN": "not-an-arn", "EventType": "viewer-request"}, "not a Lambda function ARN"),
+          "EventType": "viewer-request"}, "must reference a specific function version"),
+        ({"LambdaFunctionARN": "arn:aws:lambda:eu-west-1:123456789012:function:f:1",
+          "EventType": "viewer-request"}, "must be in region 'us-east-1'"),
+        ({"LambdaFunctionARN": "not-an-arn", "EventType": "viewer-request"}, "not a valid Lambda function ARN"),
         ({"LambdaFunctionARN": "arn:aws:lambda:us-east-1:123456789012:function:f:1", "EventType": "viewer-reply"},
-         "must be one of"),
+         "is not valid"),
         ({"LambdaFunctionARN": "arn:aws:lambda:us-east-1:123456789012:function:f:1", "EventType": "origin-response",
-          "IncludeBody": True}, "only allowed for viewer-request and origin-request"),
+          "IncludeBody": True}, "IncludeBody option can only be used"),
+        ({"LambdaFunctionARN": "arn:aws:lambda:us-east-1:123456789012:function:f:1", "EventType": "origin-response",
+          "Extra": 1}, "not supported by edgelab"),
     ])
     def test_association_errors(self, assoc: dict[str, Any], text: str) -> None:
         c = cfg()
         c["CacheBehaviors"]["Items"][2]["LambdaFunctionAssociations"] = {"Quantity": 1, "Items": [assoc]}
         e = error_of(c)
-        assert "CacheBehaviors.Items[2].LambdaFunctionAssociations.Items[0]" in e.path and text in e.message
+        assert e.path.startswith("DistributionConfig.CacheBehaviors.Items[2].LambdaFunctionAssociations.Items[0]")
+        assert text in e.message
 
     def test_unpublished_qualifier_allowed_by_switch(self) -> None:
         c = cfg()
@@ -286,3 +291,12 @@ class TestTopLevel:
         c["CacheBehaviors"]["Quantity"] = 26
         assert "at most 25" in error_of(c).message
         assert len(load_distribution(c, parse_settings({"edge": {"relax_limits": True}})).behaviors) == 26
+
+
+def test_custom_header_quota() -> None:
+    c = cfg()
+    c["Origins"]["Items"][0]["CustomHeaders"] = {
+        "Quantity": 11, "Items": [{"HeaderName": f"X-H{i}", "HeaderValue": "v"} for i in range(11)]}
+    assert error_of(c).path == "DistributionConfig.Origins.Items[0].CustomHeaders"
+    d = load_distribution(c, parse_settings({"edge": {"relax_limits": True}}))
+    assert len(d.origins["app-origin"].custom_headers) == 11

@@ -256,7 +256,9 @@ class StoreContext:
     policy: CachePolicy
     cached_methods: frozenset[str] = frozenset({"GET", "HEAD"})
     cookies_forwarded: bool = False  # cookies in the key or in the origin request policy: keep Set-Cookie
-    error_caching_ttl: dict[int, int | None] = field(default_factory=dict)  # CustomErrorResponses overrides
+    # CustomErrorResponses: status -> ErrorCachingMinTTL (None: the settings' default). A status listed here
+    # is cached for that TTL even when it is not in ERRORS_ALWAYS_CACHED (e.g. 403 with a custom page).
+    error_caching_ttl: dict[int, int | None] = field(default_factory=dict)
 
     @classmethod
     def for_behavior(cls, distribution: Distribution, behavior: Behavior) -> StoreContext:
@@ -264,8 +266,7 @@ class StoreContext:
         orp = behavior.origin_request_policy
         cookies = behavior.cache_policy.cookies.behavior != "none" or (
             orp is not None and orp.cookies.behavior != "none")
-        cers = {code: c.error_caching_min_ttl for code, c in distribution.custom_error_responses.items()
-                if c.error_caching_min_ttl is not None}
+        cers = {code: c.error_caching_min_ttl for code, c in distribution.custom_error_responses.items()}
         return cls(behavior.cache_policy, behavior.cached_methods, cookies, cers)
 
 
