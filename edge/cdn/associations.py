@@ -193,7 +193,12 @@ def function_config_problems(
     for check, value, limit, what in (
         ("timeout", timeout_s, MAX_TIMEOUT_S[event_type], "function timeout is larger than the maximum allowed"),
         ("memory", memory_mb, MAX_MEMORY_MB[event_type], "function memory size is larger than the maximum allowed"),
-        ("code_size", code_size, MAX_CODE_SIZE[event_type], "function code size is larger than the maximum allowed size"),
+        (
+            "code_size",
+            code_size,
+            MAX_CODE_SIZE[event_type],
+            "function code size is larger than the maximum allowed size",
+        ),
         (
             "ephemeral_storage",
             ephemeral_storage_mb,

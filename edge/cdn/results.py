@@ -145,6 +145,7 @@ def parse_result(
         err.event_type = event_type
         raise
 
+
 # --- status and body -------------------------------------------------------------------------------------
 
 
@@ -295,9 +296,13 @@ def _uri_and_querystring(obj: dict[str, Any], orig: EdgeRequest) -> tuple[str, s
         raise invalid("the querystring is not a string", PAGE_URI)
     if uri != orig.uri:
         if not uri.startswith("/"):
-            raise invalid(f"the function returned an invalid uri format, uri must start with '/', uri : {uri}", PAGE_URI)
+            raise invalid(
+                f"the function returned an invalid uri format, uri must start with '/', uri : {uri}", PAGE_URI
+            )
         if _BAD_URI.search(uri):
-            raise invalid(f"the function returned an invalid uri format, uri contains a space or control character", PAGE_URI)
+            raise invalid(
+                "the function returned an invalid uri format, uri contains a space or control character", PAGE_URI
+            )
     if qs != orig.querystring and _BAD_QS.search(qs):
         raise invalid(
             "the function returned an invalid querystring, it contains a space, a control character or '#'", PAGE_URI

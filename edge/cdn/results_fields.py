@@ -169,7 +169,9 @@ def flatten(headers: HeaderDict, original: Headers, *, new_body: bool = False) -
 def parse_origin(value: Any, original: Origin | None, request_headers: Collection[str], *, allow_ip: bool) -> Origin:
     """Validate a returned ``request.origin``; an unchanged origin gives back ``original`` itself."""
     if not isinstance(value, dict) or len(value) != 1 or not value.keys() & {"custom", "s3"}:
-        raise invalid("the function returned an invalid origin, it must contain exactly one of custom or s3", PAGE_ORIGIN)
+        raise invalid(
+            "the function returned an invalid origin, it must contain exactly one of custom or s3", PAGE_ORIGIN
+        )
     if original is not None and value == origin_dict(original):
         return original
     if "custom" in value:
@@ -198,7 +200,8 @@ def _origin_common(obj: Any, kind: str, domain_max: int) -> tuple[str, str, tupl
     if not isinstance(domain, str) or not domain or len(domain) > domain_max or ":" in domain:
         raise _bad_origin("domainName", domain, f"must be a non-empty DNS name of at most {domain_max} characters")
     path = obj.get("path", "")
-    if not isinstance(path, str) or (path and (not path.startswith("/") or path.endswith("/"))) or len(path) > ORIGIN_PATH_MAX:
+    well_formed = isinstance(path, str) and (not path or (path.startswith("/") and not path.endswith("/")))
+    if not well_formed or len(path) > ORIGIN_PATH_MAX:
         raise _bad_origin("path", path, "must be empty or start with '/' and not end with '/' (at most 255 characters)")
     headers = parse_headers(obj.get("customHeaders"), "customHeaders")
     check_disallowed(headers)
@@ -233,7 +236,9 @@ def _custom_origin(obj: Any, original: Origin | None, allow_ip: bool) -> CustomO
         protocol=protocol,
         path=path,
         read_timeout=_seconds_field(obj, "readTimeout", base.read_timeout, *ORIGIN_READ_TIMEOUT_RANGE),
-        keepalive_timeout=_seconds_field(obj, "keepaliveTimeout", base.keepalive_timeout, *ORIGIN_KEEPALIVE_TIMEOUT_RANGE),
+        keepalive_timeout=_seconds_field(
+            obj, "keepaliveTimeout", base.keepalive_timeout, *ORIGIN_KEEPALIVE_TIMEOUT_RANGE
+        ),
         custom_headers=custom_headers,
         ssl_protocols=tuple(ssl),
         # The local connect mapping and origin id only hold while the function keeps the same domain.

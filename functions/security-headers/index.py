@@ -6,7 +6,10 @@ request (but viewer-response does not run for origin errors >= 400).
 
 SECURITY_HEADERS = {
     "strict-transport-security": ("Strict-Transport-Security", "max-age=63072000; includeSubDomains; preload"),
-    "content-security-policy": ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'"),
+    "content-security-policy": (
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; object-src 'none'",
+    ),
     "x-content-type-options": ("X-Content-Type-Options", "nosniff"),
     "x-frame-options": ("X-Frame-Options", "DENY"),
     "referrer-policy": ("Referrer-Policy", "strict-origin-when-cross-origin"),
