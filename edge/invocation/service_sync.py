@@ -120,7 +120,9 @@ class ExecutorSync:
             current.setdefault(spec.function_name, set()).add(spec.pool_key)
         for name in set(self._keys) | set(current):
             keep = frozenset(current.get(name, ()))
-            if self._keys.get(name) != keep and name in self._keys:
+            # also for names not seen before: a function created and updated between two polls may already
+            # have environments of its first revision
+            if self._keys.get(name) != keep:
                 await self.executor.retire(name, keep=keep)
         self._keys = {name: frozenset(keys) for name, keys in current.items()}
 
