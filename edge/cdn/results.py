@@ -13,6 +13,15 @@ and whose ``page_line`` is the specific line of the viewer's error page.
 Lenient where CloudFront's own examples are (status as int, header object keys not lowercase, missing
 ``key``), strict where CloudFront documents a 502. Headers the function could not see (disallowed headers,
 §3.1) are carried over from the original message unchanged, since the function cannot have removed them.
+
+Decisions where the contract leaves a question open (§8), so behaviour is predictable:
+
+* ``clientIp`` and ``method`` are read-only: changed values are ignored, not rejected;
+* a returned ``body`` in a request event is honoured only with IncludeBody (otherwise ignored);
+* viewer-response may replace the body (40 KB limit, headers included), like origin-response (1 MB);
+* a new body (generated or replaced) drops a stale ``Content-Length``; a replaced request body sets it;
+* the origin is validated only when the function changed it, so the behavior's own origin (even a local
+  IP address) always passes; ``allow_ip_origins`` relaxes the "not an IP address" rule for new origins.
 """
 
 from __future__ import annotations
