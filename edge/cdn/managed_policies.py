@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 
@@ -136,7 +137,7 @@ class OriginRequestPolicy:
 _ONE_YEAR = 31_536_000
 _ORIGIN_CC_HEADERS = ("Host", "Origin", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 
-MANAGED_CACHE_POLICIES: Mapping[str, CachePolicy] = {
+MANAGED_CACHE_POLICIES: Mapping[str, CachePolicy] = MappingProxyType({
     p.id: p
     for p in (
         CachePolicy("658327ea-f89d-4fab-a63d-7e88639e58f6", "CachingOptimized", 1, 86_400, _ONE_YEAR,
@@ -158,10 +159,10 @@ MANAGED_CACHE_POLICIES: Mapping[str, CachePolicy] = {
                     0, 0, _ONE_YEAR, headers=KeyList("whitelist", _ORIGIN_CC_HEADERS), cookies=KeyList("all"),
                     query_strings=KeyList("all"), gzip=True, brotli=True),
     )
-}
+})
 
 _CORS = ("Origin", "Access-Control-Request-Headers", "Access-Control-Request-Method")
-MANAGED_ORIGIN_REQUEST_POLICIES: Mapping[str, OriginRequestPolicy] = {
+MANAGED_ORIGIN_REQUEST_POLICIES: Mapping[str, OriginRequestPolicy] = MappingProxyType({
     p.id: p
     for p in (
         OriginRequestPolicy("216adef6-5c7f-47e4-b989-5492eafa07d3", "AllViewer", KeyList("allViewer"),
@@ -179,7 +180,7 @@ MANAGED_ORIGIN_REQUEST_POLICIES: Mapping[str, OriginRequestPolicy] = {
                             KeyList("whitelist", _CORS + ("User-Agent", "X-Forwarded-For")),
                             query_strings=KeyList("all")),
     )
-}
+})
 
 
 def _key_list(obj: Any, path: str, behavior_field: str, list_field: str, allowed: tuple[str, ...]) -> KeyList:

@@ -12,15 +12,16 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from edge.cdn.managed_policies import CachePolicy, ConfigError, parse_cache_policy_config
 
 # Simulated one-way origin latency per region, used when a POP does not set origin_latency_ms.
-DEFAULT_REGION_LATENCY_MS: Mapping[str, float] = {
+DEFAULT_REGION_LATENCY_MS: Mapping[str, float] = MappingProxyType({
     "us-east-1": 0.0, "us-east-2": 12.0, "us-west-2": 35.0, "eu-west-1": 40.0, "eu-central-1": 45.0,
     "ap-northeast-1": 80.0, "ap-southeast-1": 110.0, "ap-southeast-2": 100.0, "sa-east-1": 60.0,
-}
+})
 LAMBDA_EDGE_EXPECTED_REGIONS = frozenset(DEFAULT_REGION_LATENCY_MS)
 
 
@@ -265,7 +266,7 @@ def _parse_lambda(data: Any) -> LambdaSettings:
         conc = {r: conc for r in LAMBDA_EDGE_EXPECTED_REGIONS}
     ct = _Table(conc, t.key("account_concurrency"))
     limits = {r: int(ct.int_(r, 1000, lo=1, hi=1_000_000)) for r in list(conc)}
-    ls = LambdaSettings(t.num("idle_ttl_s", 300.0, hi=86_400), limits)
+    ls = LambdaSettings(t.num("idle_ttl_s", 300.0, hi=86_400), MappingProxyType(limits))
     t.done()
     return ls
 
@@ -286,9 +287,9 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
     dist = t.get("distribution", str, None)
     s = Settings(
         pops=pops,
-        origins=_parse_origins(t.get("origins", dict, {}), base),
+        origins=MappingProxyType(_parse_origins(t.get("origins", dict, {}), base)),
         cache=_parse_cache(t.get("cache", dict, {})),
-        cache_policies=_parse_cache_policies(t.get("cache_policies", dict, {})),
+        cache_policies=MappingProxyType(_parse_cache_policies(t.get("cache_policies", dict, {}))),
         edge=_parse_edge(t.get("edge", dict, {})),
         functions=funcs,
         lambda_=_parse_lambda(t.get("lambda", dict, {})),

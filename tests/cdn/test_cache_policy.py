@@ -307,3 +307,13 @@ class TestRevalidation:
         r = merge_not_modified(e, [("Cache-Control", "max-age=9")], [("Accept-Language", "fr")], ctx(), OPTS,
                                T0 + 5, T0 + 5)
         assert r.entry.vary_values == ("de",) and r.entry.vary_names == ("accept-language",)
+
+
+def test_304_age_comes_from_the_304_not_the_stored_response() -> None:
+    # stored response was 500 s old when received; the 304 (no Date, no Age) must not inherit that
+    e = entry_for([("Cache-Control", "max-age=600"), ("ETag", '"a"'), ("Date", http_date(T0 - 500))],
+                  resp_time=T0)
+    assert e.corrected_initial_age == 500
+    later = T0 + 700
+    r = merge_not_modified(e, [("ETag", '"a"')], [], ctx(), OPTS, later, later)
+    assert r.entry.corrected_initial_age == 0 and evaluate(r.entry, later + 1) == Hit(r.entry, 1)

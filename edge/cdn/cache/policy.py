@@ -439,15 +439,18 @@ def merge_not_modified(entry: CacheEntry, not_modified_headers: Headers, request
                        response_time: float) -> Refreshed:
     """RFC 9111 §4.3.4: freshen ``entry`` with a 304's header fields, then recompute its TTL (§5.3)."""
     updated = {k.lower() for k, _ in not_modified_headers} - _NOT_UPDATED
-    headers = [(k, v) for k, v in entry.headers if k.lower() not in updated]
+    # the stored Age/Date describe the old response: the 304 alone says how old the refreshed one is
+    headers = [(k, v) for k, v in entry.headers if k.lower() not in updated and k.lower() != "age"]
     headers += [(k, v) for k, v in not_modified_headers if k.lower() in updated]
     decision = storability("GET", entry.status, request_headers, headers, ctx, options, response_time)
     if isinstance(decision, NotStorable):
         fresh = replace(entry, headers=tuple(headers), request_time=request_time, response_time=response_time,
-                        ttl_s=0.0, corrected_initial_age=corrected_initial_age(headers, request_time,
+                        ttl_s=0.0, corrected_initial_age=corrected_initial_age(not_modified_headers, request_time,
                                                                                 response_time))
         return Refreshed(fresh, False, decision.reason)
     new = build_entry(decision, entry.status, entry.body, request_headers, request_time, response_time,
                       entry.uri, entry.key_querystring)
-    # keep the variant's original secondary key: the 304 answers for the stored variant
-    return Refreshed(replace(new, vary_names=entry.vary_names, vary_values=entry.vary_values), True)
+    # keep the variant's original secondary key (the 304 answers for the stored variant); age from the 304 only
+    return Refreshed(replace(new, vary_names=entry.vary_names, vary_values=entry.vary_values,
+                             corrected_initial_age=corrected_initial_age(not_modified_headers, request_time,
+                                                                         response_time)), True)
