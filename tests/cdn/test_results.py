@@ -602,3 +602,12 @@ def test_replaced_request_body_updates_content_length() -> None:
     assert result.body == b"name=Joanna" and ("Content-Length", "11") in result.headers
     out["body"]["action"] = "read-only"
     assert ("Content-Length", "8") in run("viewer-request", out, request, include_body=True).request.headers
+
+
+def test_read_only_scalars_ignored_and_missing_headers_means_all_deleted() -> None:
+    request = viewer_request()
+    out = cf_of("viewer-request", request)["request"] | {"method": "DELETE", "clientIp": "10.0.0.1"}
+    result = run("viewer-request", out, request).request
+    assert (result.method, result.client_ip) == ("GET", "198.51.100.7")
+    del out["headers"]
+    assert fails("viewer-request", out, request).detail == PREFIX + "the function tried to delete read-only header, headerName : Host."
