@@ -102,6 +102,7 @@ class LogStore:
         self.root = root
         self._interval = flush_interval_s
         self._pending: list[Event] = []
+        self._writing: list[Event] = []  # the batch a flush is writing right now (still visible to read)
         self._task: asyncio.Task[None] | None = None
         self._dirs: set[Path] = set()
         self._write_lock = asyncio.Lock()
@@ -139,7 +140,11 @@ class LogStore:
         async with self._write_lock:
             batch, self._pending = self._pending, []
             if batch:
-                await asyncio.to_thread(self._write, batch)
+                self._writing = batch
+                try:
+                    await asyncio.to_thread(self._write, batch)
+                finally:
+                    self._writing = []
 
     def _path(self, group: str, stream: str) -> Path:
         return self.root / quote(group, safe="") / (quote(stream, safe="") + ".jsonl")
@@ -165,7 +170,7 @@ class LogStore:
     def streams(self, group: str) -> list[str]:
         gdir = self.root / quote(group, safe="")
         names = {unquote(p.name[: -len(".jsonl")]) for p in gdir.glob("*.jsonl")} if gdir.is_dir() else set()
-        names.update(s for g, s, *_ in list(self._pending) if g == group)
+        names.update(s for g, s, *_ in [*self._writing, *self._pending] if g == group)
         return sorted(names)
 
     def read(self, group: str, *, stream: str | None = None, request_id: str | None = None,
@@ -188,7 +193,12 @@ class LogStore:
                 except orjson.JSONDecodeError:
                     continue  # a line being written by another process right now
                 events.append((obj["t"], obj["m"], name, obj.get("r", "")))
-        for g, s, ts, msg, rid in list(self._pending):
+        unwritten = [*self._writing, *self._pending]
+        # a flush may be writing right now: events of its batch already on disk must not appear twice
+        seen = {(ts, msg, name) for ts, msg, name, _ in events} if self._writing else set()
+        for g, s, ts, msg, rid in unwritten:
+            if (ts, msg, s) in seen:
+                continue  # written by the flush in progress and already read from disk
             if g == group and (stream is None or s == stream):
                 events.append((ts, msg, s, rid))
         events.sort(key=lambda e: e[0])

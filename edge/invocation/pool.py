@@ -79,6 +79,8 @@ class EnvironmentPool:
         self._lock = asyncio.Lock()
         self._starts = asyncio.Semaphore(settings.max_concurrent_starts)
         self._stoppers: set[asyncio.Task[None]] = set()
+        self._detached: set[Environment] = set()  # busy environments of retired pools (stop on release)
+        self._closed = False
         self._sandboxes = settings.state_dir / "sandboxes"
 
     def __repr__(self) -> str:
@@ -92,7 +94,7 @@ class EnvironmentPool:
         return f"<EnvironmentPool {'; '.join(parts) or 'empty'}>"
 
     def environments(self) -> list[Environment]:
-        return [env for pool in self._pools.values() for env in pool.live]
+        return [env for pool in self._pools.values() for env in pool.live] + list(self._detached)
 
     # -- acquire / release ---------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -148,7 +150,8 @@ class EnvironmentPool:
         """Return the env to its pool, or detach it and return (env, graceful, keep_tmp) for stopping."""
         pool = self._pools.get(pid)
         if pool is None or env not in pool.live:
-            return (env, False, False) if env.state is not EnvState.STOPPED else None
+            self._detached.discard(env)
+            return (env, not env.discard, False) if env.state is not EnvState.STOPPED else None
         too_old = (self._s.max_lifetime_s is not None
                    and time.monotonic() - env.created > self._s.max_lifetime_s)
         if env.discard or env.retired or too_old or env.state is not EnvState.BUSY:
@@ -165,6 +168,8 @@ class EnvironmentPool:
 
     # -- stopping ------------------------------------------------------------------------------------------
     def _stop_later(self, env: Environment, graceful: bool, keep_tmp: bool) -> None:
+        if self._closed:
+            graceful = False  # close() is waiting: no 2 s grace
         task = asyncio.create_task(self._stop(env, graceful, keep_tmp), name=f"stop-env-{env.env_id[:8]}")
         self._stoppers.add(task)
         task.add_done_callback(self._stoppers.discard)
@@ -235,6 +240,7 @@ class EnvironmentPool:
                 self._report_provisioned(pid, pool)
             else:
                 del self._pools[pid]
+                self._detached.update(pool.live)
                 if pool.target:
                     self._on_provisioned(pid.region, pid.pool_key, 0)
         return victims
@@ -338,8 +344,10 @@ class EnvironmentPool:
     async def close(self) -> None:
         """Kill every environment and wait for every stop task."""
         async with self._lock:
-            envs = [e for pool in self._pools.values() for e in pool.live]
+            envs = self.environments()
             self._pools.clear()
+            self._detached.clear()
+            self._closed = True
         for env in envs:
             env.retired = True
             if env.state is not EnvState.STOPPED:
