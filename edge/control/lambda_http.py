@@ -45,7 +45,8 @@ __all__ = [
 log = logging.getLogger("edgelab.control.lambda_api")
 
 SERVICE = web.AppKey("lambda_service", LambdaService)
-REQUEST_ID = "edgelab_request_id"  # request-scoped key (request[...] only accepts str keys)
+# the request id of each API call (x-amzn-RequestId; also the Invoke request id)
+REQUEST_ID: Any = web.RequestKey("edgelab_request_id", str) if hasattr(web, "RequestKey") else "edgelab_request_id"
 CREATE_FUNCTION_REQUEST_LIMIT = 70_167_211
 
 
