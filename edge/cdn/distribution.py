@@ -6,6 +6,18 @@ Accepted inputs: ``{"ETag": ..., "DistributionConfig": {...}}`` (get-distributio
 :data:`NO_LOCAL_EFFECT`), or - when present with a non-default value - a startup :class:`ConfigError`
 naming its path (``DistributionConfig.CacheBehaviors.Items[2].FieldLevelEncryptionId: not supported by
 edgelab``). Nothing is silently ignored.
+
+Honoured: Origins (CustomOriginConfig ports/protocol policy/timeouts/SSL protocols, OriginPath, CustomHeaders,
+ConnectionAttempts/-Timeout; S3OriginConfig via the ``[origins]`` mapping), DefaultCacheBehavior and
+CacheBehaviors (PathPattern, TargetOriginId, ViewerProtocolPolicy, AllowedMethods/CachedMethods, Compress,
+CachePolicyId (managed or ``[cache_policies]``), OriginRequestPolicyId (managed), legacy ForwardedValues with
+Min/Default/MaxTTL, LambdaFunctionAssociations), DefaultRootObject, CustomErrorResponses, Enabled.
+Accepted with no local effect: CallerReference, Comment, Aliases, PriceClass, ViewerCertificate, Logging,
+HttpVersion, IsIPV6Enabled, Restrictions (geo restriction is not emulated), WebACLId, Staging, and per origin
+OriginAccessControlId, OriginSslProtocols, IpAddressType, S3OriginConfig.OriginReadTimeout.
+Errors when set: OriginGroups, OriginShield, FunctionAssociations (CloudFront Functions), TrustedSigners /
+TrustedKeyGroups, FieldLevelEncryptionId, RealtimeLogConfigArn, ResponseHeadersPolicyId, SmoothStreaming,
+ContinuousDeploymentPolicyId, and any field edgelab does not know.
 """
 
 from __future__ import annotations

@@ -317,3 +317,32 @@ def test_304_age_comes_from_the_304_not_the_stored_response() -> None:
     later = T0 + 700
     r = merge_not_modified(e, [("ETag", '"a"')], [], ctx(), OPTS, later, later)
     assert r.entry.corrected_initial_age == 0 and evaluate(r.entry, later + 1) == Hit(r.entry, 1)
+
+
+class TestVaryFiltering:
+    """Contract §5.5: only Accept-Encoding, Cookie and forwarded headers select variants."""
+
+    def test_unforwarded_vary_fields_are_ignored(self) -> None:
+        c = ctx(forwarded_headers=frozenset({"x-device"}))
+        d = decide([("Vary", "Accept-Language, X-Device, Accept-Encoding, Cookie")], c=c)
+        assert isinstance(d, StoreDecision) and d.vary_names == ("accept-encoding", "cookie", "x-device")
+        e = build_entry(d, 200, b"", [("X-Device", "m"), ("Accept-Language", "de")], T0, T0, "/", "")
+        assert e.vary_values == ("", "\x00", "m")
+
+    def test_all_headers_forwarded_keeps_vary(self) -> None:
+        d = decide([("Vary", "Accept-Language")], c=ctx(forwarded_headers=None))
+        assert isinstance(d, StoreDecision) and d.vary_names == ("accept-language",)
+
+    def test_for_behavior_derives_forwarded_headers(self) -> None:
+        from pathlib import Path
+
+        from edge.cdn.distribution import load_distribution
+        d = load_distribution(Path(__file__).parent / "fixtures" / "full-distribution.json")
+        api, css, img, default = d.all_behaviors
+        assert StoreContext.for_behavior(d, api).forwarded_headers is None  # AllViewer
+        assert StoreContext.for_behavior(d, default).forwarded_headers is None  # AllViewerExceptHostHeader
+        assert StoreContext.for_behavior(d, css).forwarded_headers == frozenset({"origin"})
+        sc = StoreContext.for_behavior(d, img)
+        assert sc.forwarded_headers == frozenset() and not sc.cookies_forwarded
+        assert StoreContext.for_behavior(d, css).cookies_forwarded
+        assert StoreContext.for_behavior(d, default).error_caching_ttl == {403: 0, 404: 30}

@@ -242,6 +242,7 @@ class StoreDecision:
     must_revalidate: bool = False
     is_error: bool = False
     ttl_source: str = "default"  # "default" | "origin" | "min-ttl" | "error" | "heuristic" | "no-cache"
+    vary_names: tuple[str, ...] = ()  # the Vary fields the variant is selected by (after CloudFront's filter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +260,9 @@ class StoreContext:
     # CustomErrorResponses: status -> ErrorCachingMinTTL (None: the settings' default). A status listed here
     # is cached for that TTL even when it is not in ERRORS_ALWAYS_CACHED (e.g. 403 with a custom page).
     error_caching_ttl: dict[int, int | None] = field(default_factory=dict)
+    # Headers forwarded to the origin (lower-case; None = all viewer headers). CloudFront keeps only these,
+    # Accept-Encoding and Cookie in Vary (contract §5.5): the origin cannot vary on what it never receives.
+    forwarded_headers: frozenset[str] | None = None
 
     @classmethod
     def for_behavior(cls, distribution: Distribution, behavior: Behavior) -> StoreContext:
@@ -267,7 +271,17 @@ class StoreContext:
         cookies = behavior.cache_policy.cookies.behavior != "none" or (
             orp is not None and orp.cookies.behavior != "none")
         cers = {code: c.error_caching_min_ttl for code, c in distribution.custom_error_responses.items()}
-        return cls(behavior.cache_policy, behavior.cached_methods, cookies, cers)
+        forwarded: frozenset[str] | None = frozenset(h.lower() for h in behavior.cache_policy.headers.names)
+        if orp is not None and orp.headers.behavior != "none":
+            forwarded = None if orp.headers.behavior != "whitelist" else forwarded | {
+                h.lower() for h in orp.headers.names}
+        return cls(behavior.cache_policy, behavior.cached_methods, cookies, cers, forwarded)
+
+    def vary_filter(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """The Vary field names a stored variant is keyed by (CloudFront's Vary filtering, contract §5.5)."""
+        if self.forwarded_headers is None:
+            return names
+        return tuple(n for n in names if n in ("accept-encoding", "cookie") or n in self.forwarded_headers)
 
 
 def evaluate(entry: CacheEntry, now: float) -> Hit | Stale:
@@ -399,13 +413,13 @@ def storability(method: str, status: int, request_headers: Headers, response_hea
     stored = tuple((k, v) for k, v in response_headers if k.lower() not in drop)
     revalidate = cc.must_revalidate or cc.proxy_revalidate or source == "no-cache"
     return StoreDecision(ttl, stored, float(cc.stale_while_revalidate or 0), None if cc.stale_if_error is None
-                         else float(cc.stale_if_error), revalidate, is_error, source)
+                         else float(cc.stale_if_error), revalidate, is_error, source, ctx.vary_filter(names))
 
 
 def build_entry(decision: StoreDecision, status: int, body: bytes, request_headers: Headers, request_time: float,
                 response_time: float, uri: str, key_querystring: str) -> CacheEntry:
     """The entry to ``store.put`` for a :class:`StoreDecision` (computes age and the Vary secondary key)."""
-    names = vary_names(decision.headers)
+    names = decision.vary_names
     return CacheEntry(
         status=status, headers=decision.headers, body=body, request_time=request_time,
         response_time=response_time, ttl_s=decision.ttl_s,
