@@ -127,7 +127,7 @@ Request ID: {request_id}
 
 def error_page(status: int, line: str, request_id: str) -> bytes:
     """The CloudFront error page body (contract §4.2) for ``status`` with the specific ``line``."""
-    text = _PAGE.format(status=status, line=escape(line), request_id=request_id)
+    text = _PAGE.format(status=status, line=escape(line, quote=False), request_id=request_id)
     return text.encode("iso-8859-1", errors="replace")
 
 

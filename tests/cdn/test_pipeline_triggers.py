@@ -1,0 +1,194 @@
+"""The pipeline's trigger points and skip rules (contract §2.3), asserted as step sequences with a fake
+TriggerRunner, through a real POP and a ScriptedOrigin (architecture convention 10)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
+from edge.cdn.models import EdgeRequest, EdgeResponse, header_set
+from edge.cdn.steps import Step, TriggerCall
+from tests.cdn.scripted_origin import PopHarness, ScriptedOrigin, distribution_config
+
+VR, OR, ORS, VRS = "viewer-request", "origin-request", "origin-response", "viewer-response"
+Action = Callable[[TriggerCall], EdgeRequest | EdgeResponse]
+
+
+class FakeTriggers:
+    """Records every hook call; per-event actions may modify, generate or raise. Unset events pass through."""
+
+    def __init__(self, events: tuple[str, ...] = (VR, OR, ORS, VRS), **actions: Action) -> None:
+        self.events = set(events)
+        self.actions = {k.replace("_", "-"): v for k, v in actions.items()}
+        self.calls: list[str] = []
+        self.seen: list[TriggerCall] = []
+
+    def associated(self, behavior: object, event_type: Step) -> bool:
+        return event_type.value in self.events
+
+    async def run(self, call: TriggerCall) -> EdgeRequest | EdgeResponse:
+        self.calls.append(call.event_type.value)
+        self.seen.append(call)
+        action = self.actions.get(call.event_type.value)
+        if action is not None:
+            return action(call)
+        return call.response if call.response is not None else call.request
+
+    def take(self) -> list[str]:
+        calls, self.calls = self.calls, []
+        return calls
+
+
+def _generated(status: int = 200, body: bytes = b"generated", cc: str = "max-age=60") -> EdgeResponse:
+    return EdgeResponse(status=status, headers=[("Content-Type", "text/plain"), ("Cache-Control", cc)], body=body)
+
+
+async def test_miss_then_hit_sequences() -> None:
+    t = FakeTriggers()
+    async with ScriptedOrigin() as origin:
+        origin.script("/a", body=b"a", headers={"Cache-Control": "max-age=60"})
+        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+            await pop.get("/a")
+            assert t.take() == [VR, OR, ORS, VRS]
+            _, h, _ = await pop.get("/a")
+            assert t.take() == [VR, VRS] and h["X-Cache"] == "Hit from cloudfront"
+    # the origin-request function saw the origin-bound request, with the origin set
+    origin_call = t.seen[1]
+    assert origin_call.request.origin is not None and origin_call.request.origin.domain_name == "origin.test"
+    assert origin_call.request_id == t.seen[0].request_id
+
+
+async def test_viewer_request_generated_response_not_cached_no_viewer_response() -> None:
+    t = FakeTriggers(viewer_request=lambda c: _generated())
+    async with ScriptedOrigin() as origin:
+        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+            for _ in range(2):
+                s, h, b = await pop.get("/gen")
+                assert (s, b, h["X-Cache"]) == (200, b"generated", "LambdaGeneratedResponse from cloudfront")
+                assert t.take() == [VR]
+    assert origin.hits.total() == 0
+
+
+async def test_viewer_request_rewrite_changes_cache_key_and_origin_uri() -> None:
+    def rewrite(c: TriggerCall) -> EdgeRequest:
+        c.request.uri = "/rewritten"
+        return c.request
+
+    t = FakeTriggers(events=(VR,), viewer_request=rewrite)
+    async with ScriptedOrigin() as origin:
+        origin.script("/rewritten", body=b"r", headers={"Cache-Control": "max-age=60"})
+        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+            await pop.get("/one")
+            _, h, b = await pop.get("/two")  # different viewer URI, same rewritten key
+    assert (b, h["X-Cache"]) == (b"r", "Hit from cloudfront")
+    assert origin.hits["/rewritten"] == 1
+
+
+async def test_origin_request_generated_response_is_cached_and_skips_origin_response() -> None:
+    t = FakeTriggers(origin_request=lambda c: _generated(body=b"from-or"))
+    async with ScriptedOrigin() as origin:
+        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+            s, h, b = await pop.get("/o")
+            assert (b, h["X-Cache"]) == (b"from-or", "LambdaGeneratedResponse from cloudfront")
+            assert t.take() == [VR, OR, VRS]
+            s, h, b = await pop.get("/o")
+            assert (b, h["X-Cache"]) == (b"from-or", "Hit from cloudfront")
+            assert t.take() == [VR, VRS]
+    assert origin.hits.total() == 0
+
+
+async def test_origin_response_result_is_what_gets_cached() -> None:
+    def add_header(c: TriggerCall) -> EdgeResponse:
+        assert c.response is not None
+        header_set(c.response.headers, "X-Added-By-ORS", "yes")
+        header_set(c.response.headers, "Cache-Control", "max-age=300")
+        return c.response
+
+    t = FakeTriggers(origin_response=add_header)
+    async with ScriptedOrigin() as origin:
+        origin.script("/r", body=b"r")  # no Cache-Control from the origin
+        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+            await pop.get("/r")
+            _, h, _ = await pop.get("/r")
+    assert h["X-Added-By-ORS"] == "yes" and h["X-Cache"] == "Hit from cloudfront"
+    assert origin.hits["/r"] == 1
+
+
+async def test_origin_error_runs_origin_response_but_not_viewer_response() -> None:
+    t = FakeTriggers()
+    async with ScriptedOrigin() as origin:
+        origin.script("/missing", status=404, body=b"nope")
+        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+            s, h, _ = await pop.get("/missing")
+            assert (s, h["X-Cache"]) == (404, "Error from cloudfront")
+            assert t.take() == [VR, OR, ORS]
+            await pop.get("/missing")  # cached error: a hit, still no viewer-response
+            assert t.take() == [VR]
+
+
+async def test_viewer_response_may_not_change_status() -> None:
+    def change_status(c: TriggerCall) -> EdgeResponse:
+        assert c.response is not None
+        return EdgeResponse(status=201, headers=c.response.headers, body=c.response.body)
+
+    t = FakeTriggers(events=(VRS,), viewer_response=change_status)
+    async with ScriptedOrigin() as origin:
+        origin.script("/v", body=b"v", headers={"Cache-Control": "max-age=60"})
+        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+            s, h, b = await pop.get("/v")
+    assert (s, h["X-Cache"]) == (502, "LambdaValidationError from cloudfront")
+    assert b"The Lambda function result failed validation" in b
+
+
+async def test_lambda_errors_map_to_cloudfront_statuses() -> None:
+    def raiser(exc: Exception) -> Action:
+        def action(c: TriggerCall) -> EdgeRequest:
+            raise exc
+
+        return action
+
+    cases = [
+        (LambdaExecutionError("boom", event_type=VR), 503, "LambdaExecutionError from cloudfront",
+         b"is invalid or doesn't have the required permissions"),
+        (LambdaLimitExceeded("throttled", event_type=VR), 503, "LambdaLimitExceeded from cloudfront",
+         b"was throttled"),
+        (LambdaValidationError("bad", event_type=VR, page_line="The Lambda function returned invalid JSON: The JSON "
+                                                               "output is not parsable."),
+         502, "LambdaValidationError from cloudfront", b"The JSON output is not parsable."),
+    ]
+    async with ScriptedOrigin() as origin:
+        for exc, status, x_cache, line in cases:
+            t = FakeTriggers(events=(VR, VRS), viewer_request=raiser(exc))
+            async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+                s, h, b = await pop.get("/x")
+            assert (s, h["X-Cache"]) == (status, x_cache)
+            assert line in b and f"Request ID: {h['X-Amz-Cf-Id']}".encode() in b
+            assert t.calls == [VR]  # no viewer-response on an error page
+    assert origin.hits.total() == 0
+
+
+async def test_trigger_timing_entries_reach_server_timing() -> None:
+    def timed(c: TriggerCall) -> EdgeRequest:
+        c.timing.add('fn-viewer-request;desc="hello:3 cold";dur=12.1')
+        return c.request
+
+    t = FakeTriggers(events=(VR,), viewer_request=timed)
+    async with ScriptedOrigin() as origin:
+        origin.script("/t", body=b"t", headers={"Cache-Control": "max-age=60"})
+        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+            _, h, _ = await pop.get("/t")
+    assert h["Server-Timing"].startswith("cdn-cache;desc=MISS, edge;dur=")
+    assert 'fn-viewer-request;desc="hello:3 cold";dur=12.1' in h["Server-Timing"]
+
+
+async def test_custom_error_page_fetch_skips_viewer_triggers() -> None:
+    errors = [{"ErrorCode": 404, "ResponsePagePath": "/404.html", "ResponseCode": "404"}]
+    t = FakeTriggers()
+    async with ScriptedOrigin() as origin:
+        origin.script("/404.html", body=b"custom", headers={"Cache-Control": "max-age=60"})
+        origin.script("/gone", status=404)
+        async with PopHarness(origin, distribution_config(errors=errors), triggers=t) as pop:
+            s, _, b = await pop.get("/gone")
+    assert (s, b) == (404, b"custom")
+    # one viewer-request (for /gone), origin triggers for both fetches, no viewer-response
+    assert t.calls == [VR, OR, ORS, OR, ORS]
