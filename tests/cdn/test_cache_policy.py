@@ -8,6 +8,8 @@ conditional requests and 304 merge (§4.3).
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge.cdn.cache.policy import (
     CacheEntry, Hit, NotStorable, PolicyOptions, Stale, StaleReason, StoreContext, StoreDecision, build_entry,
@@ -346,3 +348,23 @@ class TestVaryFiltering:
         assert sc.forwarded_headers == frozenset() and not sc.cookies_forwarded
         assert StoreContext.for_behavior(d, css).cookies_forwarded
         assert StoreContext.for_behavior(d, default).error_caching_ttl == {403: 0, 404: 30}
+
+
+@given(st.integers(0, 10**6), st.integers(0, 10**5), st.integers(0, 10**5), st.integers(0, 10**6),
+       st.sampled_from(["max-age={v}", "s-maxage={v}", "", "no-cache", "no-store", "private"]))
+def test_ttl_always_within_policy_bounds(value: int, a: int, b: int, c: int, template: str) -> None:
+    lo, mid, hi = sorted((a, b, c))
+    p = policy(lo, mid, hi)
+    hdrs = [("ETag", '"v"')] + ([("Cache-Control", template.format(v=value))] if template else [])
+    d = decide(hdrs, c=ctx(p))
+    if p.caching_disabled:
+        assert isinstance(d, NotStorable)
+        return
+    if isinstance(d, NotStorable):  # only no-store/private with MinTTL 0 may refuse
+        assert lo == 0 and template in ("no-store", "private")
+        return
+    assert lo <= d.ttl_s <= max(hi, mid)
+    if template.startswith(("max-age", "s-maxage")):
+        assert d.ttl_s == min(max(value, lo), hi)
+    elif template == "":
+        assert d.ttl_s == max(lo, mid)
