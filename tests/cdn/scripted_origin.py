@@ -63,7 +63,12 @@ class ScriptedOrigin:
         self.hits: Counter[str] = Counter()
         self.requests: defaultdict[str, list[RecordedRequest]] = defaultdict(list)
         self.port = 0
+        self.peers: set[object] = set()  # distinct client (host, port) pairs = TCP connections seen
         self._runner: web.AppRunner | None = None
+
+    @property
+    def connections(self) -> int:
+        return len(self.peers)
 
     @property
     def host(self) -> str:
@@ -83,6 +88,8 @@ class ScriptedOrigin:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         path = request.path
+        if request.transport is not None:
+            self.peers.add(request.transport.get_extra_info("peername"))
         self.hits[path] += 1
         n = self.hits[path]
         body = await request.read()
