@@ -174,7 +174,8 @@ class EdgeTriggerRunner:
         event_type = call.event_type.value
         try:
             parsed = parse_result(event_type, result.payload, original_request=call.request,
-                                  original_response=call.response, include_body=assoc.include_body)
+                                  original_response=call.response, include_body=assoc.include_body,
+                                  allow_ip_origins=self.relax_limits)
         except LambdaValidationError as err:
             err.function = assoc.function_name
             self._log_validation(call, assoc, result, err)

@@ -31,7 +31,8 @@ def _node_args(args: argparse.Namespace, cfg: StackConfig) -> list[str]:
     out = ["--state-dir", str(cfg.state_dir)]
     if cfg.settings_path:
         out += ["--settings", str(cfg.settings_path)]
-    out += ["--distribution", str(cfg.distribution_path)]
+    if not cfg.demo:  # demo mode is "no distribution given": the children must see the same
+        out += ["--distribution", str(cfg.distribution_path)]
     for o in args.pop:
         out += ["--pop", o]
     out += ["--api-port", str(cfg.api_port)]

@@ -1,0 +1,89 @@
+"""The control process: Lambda REST API + admin API + dashboard on the API port, with the us-east-1 invocation
+core (API ``Invoke`` calls run here). It deploys the functions declared in the settings before it reports
+ready, so the POPs (started after it) find their associations resolvable, and optionally watches them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from edge.control.admin import AdminContext, PopEndpoint, make_admin_app
+from edge.control.dashboard import add_dashboard_routes
+from edge.control.declared import deploy_declared, watch_declared
+from edge.control.lambda_api import make_lambda_api_app
+from edge.control.pop_node import make_service, metrics_of
+from edge.control.stack import StackConfig
+from edge.invocation.models import DEFAULT_REGION
+from edge.invocation.service import LambdaService
+
+log = logging.getLogger("edgelab.control")
+
+
+def pop_endpoints(cfg: StackConfig) -> list[PopEndpoint]:
+    return [PopEndpoint(p.name, p.region, f"http://{p.host}:{p.port}", cfg.admin_socket(p.name)) for p in cfg.pops]
+
+
+def log_reader(service: LambdaService):  # type: ignore[no-untyped-def]
+    """Read a function's events across the groups it logs to: ``/aws/lambda/NAME`` (API invokes) and
+    ``/aws/lambda/us-east-1.NAME`` (Lambda@Edge replicas in every POP), merged by time."""
+
+    async def read(*, function: str, request_id: str | None, tail: int, region: str | None) -> list[dict[str, Any]]:
+        assert service.executor is not None
+        store = service.executor.logs
+        await store.flush()
+        groups = [f"/aws/lambda/{function}", f"/aws/lambda/us-east-1.{function}"]
+        events: list[dict[str, Any]] = []
+        for group in groups:
+            for ev in await store.aread(group, request_id=request_id):
+                events.append({**ev, "group": group})
+        events.sort(key=lambda e: e["timestamp"])
+        return events[-tail:] if tail > 0 else events
+
+    return read
+
+
+def build_app(cfg: StackConfig, service: LambdaService) -> web.Application:
+    app = make_lambda_api_app(service)
+
+    async def reset_local() -> dict[str, Any]:
+        assert service.executor is not None
+        await service.executor.reset()
+        return {"environments_retired": True}
+
+    ctx = AdminContext(pops=pop_endpoints(cfg), reset_local=reset_local, local_metrics=lambda: metrics_of(service),
+                       read_logs=log_reader(service))
+    app.add_subapp("/edgelab/v1", make_admin_app(ctx))
+    add_dashboard_routes(app)
+    return app
+
+
+async def run_control(cfg: StackConfig, stop: asyncio.Event, *, watch: bool = False) -> None:
+    service = make_service(cfg, DEFAULT_REGION)
+    await service.start()
+    runner: web.AppRunner | None = None
+    watcher: asyncio.Task[None] | None = None
+    try:
+        versions = await deploy_declared(service, cfg.settings.functions)
+        if versions:
+            log.info("declared functions: %s", ", ".join(f"{k}:{v}" for k, v in versions.items()))
+        runner = web.AppRunner(build_app(cfg, service), access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", cfg.api_port).start()
+        log.info("Lambda API and admin on http://127.0.0.1:%d", cfg.api_port)
+        if watch:
+            watcher = asyncio.create_task(watch_declared(service, cfg.settings.functions, stop),
+                                          name="edgelab-watch-functions")
+        await stop.wait()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        if runner is not None:
+            await runner.cleanup()
+        await service.close()
