@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from .codestore import CodeStore
 from .errors import (
@@ -324,9 +323,3 @@ class Registry:
 
     def arn(self, name: str, qualifier: str | None = None) -> str:
         return function_arn(name, self.region, qualifier)
-
-    def tags_update(self, name: str, tags: dict[str, Any]) -> None:  # pragma: no cover - TagResource not routed yet
-        with self.db.write() as cur:
-            self._require_function(cur, name)
-            cur.execute("UPDATE functions SET tags=? WHERE name=?", (json.dumps(tags), name))
-        self._changed()

@@ -165,10 +165,15 @@ class Database:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
-        with self.write() as cur:
-            # executescript() would COMMIT behind our back: run the statements one by one instead
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                cur.execute(statement)
+        if not self._has_schema():  # only the first opener takes the write lock (others never wait here)
+            with self.write() as cur:
+                # executescript() would COMMIT behind our back: run the statements one by one instead
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    cur.execute(statement)
+
+    def _has_schema(self) -> bool:
+        row = self._conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='settings'").fetchone()
+        return bool(row[0])
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Cursor]:
