@@ -34,7 +34,7 @@ from edge.cdn.associations import InvalidLambdaFunctionAssociation, parse_associ
 from edge.cdn.behaviors import compile_pattern
 from edge.cdn.managed_policies import (
     MANAGED_CACHE_POLICIES, MANAGED_ORIGIN_REQUEST_POLICIES, CachePolicy, ConfigError, KeyList,
-    OriginRequestPolicy, check_ttl_order, default_ttls, find_by_id_or_name, is_empty, items,
+    OriginRequestPolicy, check_ttl_order, default_ttls, find_by_id_or_name, is_empty, items, str_items,
 )
 from edge.cdn.models import CustomOrigin, S3Origin
 from edge.cdn.settings import OriginTarget, Settings
@@ -268,7 +268,7 @@ def _parse_config(cfg: Any, path: str, settings: Settings, etag: str, dist_id: s
     cers = _parse_error_responses(o)
     enabled = o.bool_("Enabled", True)
     comment = o.str_("Comment", "")
-    aliases = tuple(items(o.raw("Aliases"), o.p("Aliases"), required=False))
+    aliases = tuple(str_items(o.raw("Aliases"), o.p("Aliases"), required=False))
     http_version = o.str_("HttpVersion", "http2")
     o.reject_rest(NO_LOCAL_EFFECT)
     return Distribution(dist_id, domain, etag, enabled, root, origins, behaviors, default, cers, comment, aliases,
@@ -329,7 +329,7 @@ def _parse_origin(o: _Obj, settings: Settings) -> OriginSpec:
     if policy not in ("http-only", "https-only", "match-viewer"):
         raise ConfigError(co.p("OriginProtocolPolicy"), "must be http-only, https-only or match-viewer")
     http_port, https_port = co.int_("HTTPPort", 80, 1, 65535), co.int_("HTTPSPort", 443, 1, 65535)
-    ssl = tuple(items(co.raw("OriginSslProtocols"), co.p("OriginSslProtocols"), required=False)) or ("TLSv1.2",)
+    ssl = tuple(str_items(co.raw("OriginSslProtocols"), co.p("OriginSslProtocols"), required=False)) or ("TLSv1.2",)
     read_t = co.int_("OriginReadTimeout", 30, 1, 180)
     keep_t = co.int_("OriginKeepaliveTimeout", 5, 1, 180)
     co.raw("IpAddressType")  # ipv4/ipv6/dualstack: no local effect (loopback)
@@ -350,11 +350,11 @@ def _methods(obj: Any, path: str) -> tuple[frozenset[str], frozenset[str]]:
     if obj is None:
         return _METHOD_SETS[0], _METHOD_SETS[0]
     o = _Obj(obj, path)
-    allowed = frozenset(items({"Quantity": o.raw("Quantity"), "Items": o.raw("Items")}, path))
+    allowed = frozenset(str_items({"Quantity": o.raw("Quantity"), "Items": o.raw("Items")}, path))
     if allowed not in _METHOD_SETS:
         raise ConfigError(f"{path}.Items", "must be [GET, HEAD], [GET, HEAD, OPTIONS] or all seven methods")
     cm = o.raw("CachedMethods")
-    cached = _METHOD_SETS[0] if cm is None else frozenset(items(cm, f"{path}.CachedMethods"))
+    cached = _METHOD_SETS[0] if cm is None else frozenset(str_items(cm, f"{path}.CachedMethods"))
     if cached not in _METHOD_SETS[:2] or not cached <= allowed:
         raise ConfigError(f"{path}.CachedMethods.Items", "must be [GET, HEAD] or [GET, HEAD, OPTIONS] (and allowed)")
     o.reject_rest()
@@ -430,15 +430,15 @@ def _legacy_policy(fv: Any, o: _Obj, compress: bool) -> CachePolicy:
     path = o.p("ForwardedValues")
     f = _Obj(fv, path)
     qs_all = f.bool_("QueryString", False)
-    qs_keys = tuple(items(f.raw("QueryStringCacheKeys"), f.p("QueryStringCacheKeys"), required=False))
+    qs_keys = tuple(str_items(f.raw("QueryStringCacheKeys"), f.p("QueryStringCacheKeys"), required=False))
     qs = KeyList("none") if not qs_all else (KeyList("whitelist", qs_keys) if qs_keys else KeyList("all"))
     c = _Obj(f.raw("Cookies", {"Forward": "none"}), f.p("Cookies"))
     fwd = c.str_("Forward", required=True)
     if fwd not in ("none", "whitelist", "all"):
         raise ConfigError(c.p("Forward"), "must be none, whitelist or all")
-    names = tuple(items(c.raw("WhitelistedNames"), c.p("WhitelistedNames"), required=fwd == "whitelist"))
+    names = tuple(str_items(c.raw("WhitelistedNames"), c.p("WhitelistedNames"), required=fwd == "whitelist"))
     c.reject_rest()
-    headers = tuple(items(f.raw("Headers"), f.p("Headers"), required=False))
+    headers = tuple(str_items(f.raw("Headers"), f.p("Headers"), required=False))
     f.reject_rest()
     all_headers = "*" in headers
     min_ttl = o.int_("MinTTL", 0, 0, 3_153_600_000)

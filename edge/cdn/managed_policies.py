@@ -65,6 +65,15 @@ def items(obj: Any, path: str, *, required: bool = True) -> list[Any]:
     return lst
 
 
+def str_items(obj: Any, path: str, *, required: bool = True) -> list[str]:
+    """:func:`items` whose elements must all be non-empty strings."""
+    lst = items(obj, path, required=required)
+    for i, v in enumerate(lst):
+        if not isinstance(v, str) or not v:
+            raise ConfigError(f"{path}.Items[{i}]", f"must be a non-empty string, got {v!r}")
+    return lst
+
+
 KEY_BEHAVIORS_HEADERS = ("none", "whitelist")
 KEY_BEHAVIORS_LISTS = ("none", "whitelist", "allExcept", "all")
 
@@ -192,12 +201,9 @@ def _key_list(obj: Any, path: str, behavior_field: str, list_field: str, allowed
     unknown = set(obj) - {behavior_field, list_field}
     if unknown:
         raise ConfigError(f"{path}.{sorted(unknown)[0]}", "not supported by edgelab")
-    names = items(obj.get(list_field), f"{path}.{list_field}", required=False)
+    names = str_items(obj.get(list_field), f"{path}.{list_field}", required=False)
     if behavior in ("whitelist", "allExcept") and not names:
         raise ConfigError(f"{path}.{list_field}", f"{behavior} needs at least one name")
-    for i, n in enumerate(names):
-        if not isinstance(n, str) or not n:
-            raise ConfigError(f"{path}.{list_field}.Items[{i}]", "must be a non-empty string")
     return KeyList(behavior, tuple(names))
 
 
@@ -275,5 +281,5 @@ def find_by_id_or_name(table: Mapping[str, Any], ref: str) -> Any | None:
 
 __all__ = [
     "CachePolicy", "ConfigError", "KeyList", "MANAGED_CACHE_POLICIES", "MANAGED_ORIGIN_REQUEST_POLICIES",
-    "OriginRequestPolicy", "find_by_id_or_name", "is_empty", "items", "parse_cache_policy_config",
+    "OriginRequestPolicy", "find_by_id_or_name", "is_empty", "items", "parse_cache_policy_config", "str_items",
 ]

@@ -300,3 +300,12 @@ def test_custom_header_quota() -> None:
     assert error_of(c).path == "DistributionConfig.Origins.Items[0].CustomHeaders"
     d = load_distribution(c, parse_settings({"edge": {"relax_limits": True}}))
     assert len(d.origins["app-origin"].custom_headers) == 11
+
+
+def test_non_string_list_items_are_config_errors() -> None:
+    c = cfg()
+    c["CacheBehaviors"]["Items"][2]["AllowedMethods"]["Items"] = [["GET"], "HEAD"]
+    assert error_of(c).path.endswith("AllowedMethods.Items[0]")
+    c = cfg()
+    c["CacheBehaviors"]["Items"][1]["ForwardedValues"]["QueryStringCacheKeys"]["Items"] = [7]
+    assert error_of(c).path.endswith("QueryStringCacheKeys.Items[0]")

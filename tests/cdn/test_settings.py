@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge.cdn.managed_policies import ConfigError
 from edge.cdn.settings import apply_pop_overrides, load_settings, parse_settings
@@ -88,3 +93,35 @@ def test_pop_overrides() -> None:
 def test_concurrency_shorthand() -> None:
     s = parse_settings({"lambda": {"account_concurrency": 5, "idle_ttl_s": 10}})
     assert s.lambda_.concurrency_for("eu-central-1") == 5 and s.lambda_.idle_ttl_s == 10
+
+
+def _leaf_paths(node: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _leaf_paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _leaf_paths(v, (*prefix, i))
+    return out
+
+
+_EXAMPLE_DOC = tomllib.loads(EXAMPLE.read_text())
+_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-3, 70_000) | st.floats(allow_nan=True)
+                       | st.text(max_size=6) | st.sampled_from(["dir:x", "1.2.3.4:80", "http://h", "a.b"]),
+                       lambda c: st.lists(c, max_size=2) | st.dictionaries(st.text(max_size=4), c, max_size=2),
+                       max_leaves=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([p for p in _leaf_paths(_EXAMPLE_DOC) if p]), _VALUES)
+def test_mutated_settings_never_crash(path: tuple[object, ...], value: object) -> None:
+    doc = copy.deepcopy(_EXAMPLE_DOC)
+    parent: Any = doc
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = value
+    try:
+        parse_settings(doc, EXAMPLE.parent)
+    except ConfigError:
+        pass

@@ -95,7 +95,7 @@ def _split_directives(values: Iterable[str]) -> list[tuple[str, str | None]]:
 
 def _delta(value: str | None) -> int:
     try:
-        return max(0, int(value)) if value is not None else 0
+        return min(max(0, int(value)), 2**31) if value is not None else 0  # RFC 9111 §1.2.2 cap
     except ValueError:
         return 0
 
