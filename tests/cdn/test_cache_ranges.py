@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge.cdn.cache.policy import CacheEntry, http_date
 from edge.cdn.cache.ranges import UNSATISFIABLE, ByteRange, parse_range, serve_entry
@@ -105,3 +107,18 @@ def test_viewer_conditionals(headers: list[tuple[str, str]], status: int) -> Non
     if status == 304:
         assert s.body == b"" and header_get(s.headers, "etag") == '"v1"'
         assert header_get(s.headers, "content-type") is None
+
+
+@given(st.text(alphabet="bytes=0123456789-, ", max_size=20), st.integers(0, 50))
+def test_any_range_header_yields_a_valid_response(value: str, size: int) -> None:
+    body = bytes(range(size))
+    e = CacheEntry(200, (("ETag", '"v"'),), body, T0, T0, 60.0)
+    s = serve_entry(e, "GET", [("Range", value)], T0)
+    assert s.status in (200, 206, 416)
+    assert header_get(s.headers, "content-length") == str(len(s.body))
+    if s.status == 200:
+        assert s.body == body
+    elif s.status == 206 and header_get(s.headers, "content-range"):
+        first, _, rest = (header_get(s.headers, "content-range") or "").removeprefix("bytes ").partition("-")
+        last = rest.split("/")[0]
+        assert s.body == body[int(first):int(last) + 1]
