@@ -1,0 +1,192 @@
+"""End-to-end fixtures for Lambda@Edge triggers: a real stack slice in the test's event loop.
+
+``edge`` yields an :class:`EdgeStack`: a temp state dir, a ``LambdaService`` for ``us-east-1`` with a real
+``Executor`` (real worker processes, short idle TTL), a ``ScriptedOrigin`` (real aiohttp server, counts hits)
+and, once ``await edge.start(...)`` is called, a real POP (``start_pop`` on 127.0.0.1:0) wired exactly like
+``edge.control.pop_node`` does it: ``EdgeTriggerRunner(service, region=, facts=facts_lookup(service),
+validation_log=...)``.
+
+Functions are written as AWS ones (``def handler(event, context)`` in ``index.py``) into ``tmp_path`` or taken
+from ``functions/<name>``, then created and published through the service API (``create_function`` with
+``Publish``), so the registry, code store and executor are the production ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import textwrap
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from edge.cdn.distribution import load_distribution
+from edge.cdn.hooks import EdgeTriggerRunner
+from edge.cdn.pop import RunningPop, start_pop
+from edge.cdn.settings import EdgeSwitches, OriginTarget
+from edge.control.pop_node import facts_lookup
+from edge.invocation.executor import Executor, ExecutorSettings
+from edge.invocation.service import LambdaService
+from tests.cdn.scripted_origin import ORIGIN_DOMAIN, ScriptedOrigin, behavior_config, distribution_config, \
+    pop_settings_for
+
+REPO = Path(__file__).resolve().parents[2]
+FUNCTIONS_DIR = REPO / "functions"
+ACCOUNT = "000000000000"
+VR, OR, ORS, VRS = "viewer-request", "origin-request", "origin-response", "viewer-response"
+DIST_ID = "EDFDVBD6EXAMPLE"
+DIST_DOMAIN = "d111111abcdef8.cloudfront.net"
+
+_TIMING_RE = re.compile(r'fn-(?P<event>[a-z-]+);desc="(?P<name>[^:"]+):(?P<version>[^ "]+) (?P<state>cold|warm)'
+                        r'(?: init=(?P<init>[0-9.]+))?";dur=(?P<dur>[0-9.]+)')
+
+
+def arn(name: str, qualifier: str | int) -> str:
+    return f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}:{qualifier}"
+
+
+def assoc(event_type: str, name: str, qualifier: str | int = 1, *, include_body: bool = False) -> dict[str, Any]:
+    """One LambdaFunctionAssociations item (CloudFront API field names)."""
+    return {"LambdaFunctionARN": arn(name, qualifier), "EventType": event_type, "IncludeBody": include_body}
+
+
+def with_associations(behavior: dict[str, Any], items: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    items = list(items)
+    return {**behavior, "LambdaFunctionAssociations": {"Quantity": len(items), "Items": items}}
+
+
+def fn_timings(headers: Mapping[str, str] | Any) -> list[dict[str, str]]:
+    """The ``fn-<event>`` Server-Timing entries of a response: event, name, version, state, init, dur."""
+    values = headers.getall("Server-Timing", []) if hasattr(headers, "getall") else [headers.get("Server-Timing", "")]
+    return [m.groupdict() for v in values for m in _TIMING_RE.finditer(v)]
+
+
+def fn_events(headers: Any) -> list[str]:
+    return [t["event"] for t in fn_timings(headers)]
+
+
+class EdgeStack:
+    """A service + executor + scripted origin (+ a POP after ``start``); see the module docstring."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.state_dir = tmp / "state"
+        self.executor = Executor(ExecutorSettings(state_dir=self.state_dir, idle_ttl_s=30.0,
+                                                  log_flush_interval_s=0.02))
+        self.service = LambdaService(self.state_dir, region="us-east-1", executor=self.executor,
+                                     poll_interval_s=0.05)
+        self.origin = ScriptedOrigin()
+        self.extra_origins: dict[str, ScriptedOrigin] = {}
+        self.runner: EdgeTriggerRunner | None = None
+        self.pop: RunningPop | None = None
+        self.session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> EdgeStack:
+        await self.service.start()
+        await self.origin.start()
+        self.session = aiohttp.ClientSession(auto_decompress=False)
+        return self
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        if self.pop is not None:
+            await self.pop.stop()
+        for o in self.extra_origins.values():
+            await o.stop()
+        await self.origin.stop()
+        await self.service.close()
+
+    # --- functions ------------------------------------------------------------------------------------
+    def write_code(self, name: str, source: str, *, rev: int = 0) -> Path:
+        d = self.tmp / "code" / f"{name}-{rev}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "index.py").write_text(textwrap.dedent(source))
+        return d
+
+    async def function(self, name: str, source: str | None = None, *, example: str | None = None,
+                       timeout: float = 3, memory: int = 128, publish: bool = True,
+                       handler: str = "index.handler", **params: Any) -> str:
+        """Create ``name`` from ``source`` (an index.py text) or ``functions/<example>``; returns its version
+        (``"1"`` when published, else ``"$LATEST"``)."""
+        code_dir = FUNCTIONS_DIR / example if example else self.write_code(name, source or "")
+        rec = await self.service.create_function(
+            {"FunctionName": name, "Runtime": "python3.11", "Handler": handler, "Timeout": timeout,
+             "MemorySize": memory, "Publish": publish, **params}, code_dir=code_dir)
+        return rec.version
+
+    async def update(self, name: str, source: str, *, publish: bool = True) -> str:
+        rev = len(list((self.tmp / "code").glob(f"{name}-*")))
+        rec = await self.service.update_function_code(name, {"Publish": publish},
+                                                      code_dir=self.write_code(name, source, rev=rev))
+        return rec.version
+
+    # --- the POP --------------------------------------------------------------------------------------
+    async def start(self, *, associations: Iterable[dict[str, Any]] = (), default: dict[str, Any] | None = None,
+                    behaviors: list[dict[str, Any]] | None = None, config: dict[str, Any] | None = None,
+                    allow_unpublished: bool = False, relax: bool = False,
+                    origins: Mapping[str, ScriptedOrigin] | None = None, **dist_kw: Any) -> RunningPop:
+        """Start the POP on a distribution whose default behavior carries ``associations``."""
+        if config is None:
+            base = default if default is not None else behavior_config()
+            config = distribution_config(default=with_associations(base, associations), behaviors=behaviors,
+                                         **dist_kw)
+        if "DistributionConfig" in config:  # give it a known Id and domain (config.distributionId in events)
+            config = {"Distribution": {"Id": DIST_ID, "DomainName": DIST_DOMAIN,
+                                       "DistributionConfig": config["DistributionConfig"]}}
+        pop, settings = pop_settings_for(self.origin)
+        mapped = dict(settings.origins)
+        for domain, o in (origins or {}).items():
+            self.extra_origins[domain] = o
+            mapped[domain] = OriginTarget(host="127.0.0.1", port=o.port)
+        settings = dataclasses.replace(settings, origins=mapped, edge=EdgeSwitches(
+            allow_unpublished_qualifiers=allow_unpublished, relax_limits=relax))
+        dist = load_distribution(config, settings)
+        logs = self.executor.logs
+        self.runner = EdgeTriggerRunner(
+            self.service, region="us-east-1", facts=facts_lookup(self.service),
+            validation_log=lambda group, rid, lines: logs.append(group, "us-east-1/TST", lines, rid),
+            relax_limits=relax, checks_ttl_s=0.2)
+        self.pop = await start_pop(pop, dist, settings, triggers=self.runner, port=0)
+        return self.pop
+
+    @property
+    def distribution(self):  # type: ignore[no-untyped-def]
+        assert self.pop is not None
+        return self.pop.state.ctx.distribution
+
+    @property
+    def url(self) -> str:
+        assert self.pop is not None
+        return f"http://127.0.0.1:{self.pop.port}"
+
+    async def request(self, method: str, path: str, **kw: Any) -> tuple[int, Any, bytes]:
+        assert self.session is not None
+        async with self.session.request(method, self.url + path, allow_redirects=False, **kw) as resp:
+            return resp.status, resp.headers, await resp.read()
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any, bytes]:
+        return await self.request("GET", path, **kw)
+
+    async def logs(self, group: str, **kw: Any) -> list[str]:
+        await self.executor.logs.flush()
+        return [str(e["message"]) for e in await self.executor.logs.aread(group, **kw)]
+
+    async def validation_lines(self) -> list[str]:
+        return await self.logs(f"/aws/cloudfront/LambdaEdge/{self.distribution.id}")
+
+
+@pytest.fixture
+async def edge(tmp_path: Path) -> AsyncIterator[EdgeStack]:
+    stack = await EdgeStack(tmp_path).open()
+    try:
+        yield stack
+    finally:
+        await stack.close()
+
+
+__all__ = ["ACCOUNT", "DIST_DOMAIN", "DIST_ID", "EdgeStack", "OR", "ORIGIN_DOMAIN", "ORS", "VR", "VRS", "arn", "assoc",
+           "behavior_config", "fn_events", "fn_timings", "with_associations"]
