@@ -23,7 +23,7 @@ if need_install; then
     "$PY" -c 'import sys; assert sys.version_info >= (3, 11), "edgelab needs Python >= 3.11"'
     [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+    "$VENV/bin/python" -m pip install --quiet -e ".[dev,load]"
     touch "$STAMP"
 fi
 
@@ -32,7 +32,13 @@ shift || true
 case "$cmd" in
     serve) exec "$VENV/bin/edgelab" serve "$@" ;;
     test)  exec "$VENV/bin/python" -m pytest "$@" ;;
-    bench) exec "$VENV/bin/python" -m bench "$@" ;;
+    bench)
+        if ! command -v wrk >/dev/null 2>&1; then
+            echo "installing wrk (Debian package) for the HTTP benchmarks..." >&2
+            if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+            else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
+        fi
+        exec "$VENV/bin/python" -m bench "$@" ;;
     edgelab) exec "$VENV/bin/edgelab" "$@" ;;
     *) echo "usage: deploy/dev.sh {serve|test|bench|edgelab} [args...]" >&2; exit 2 ;;
 esac
