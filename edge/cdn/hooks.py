@@ -183,8 +183,12 @@ class EdgeTriggerRunner:
         if isinstance(parsed, RequestResult):
             return parsed.request
         if isinstance(parsed, GeneratedResponse):
-            parsed.response.extra["generated_by"] = event_type
-            return parsed.response
+            resp = parsed.response
+            resp.extra["generated_by"] = event_type
+            if not any(k.lower() == "server" for k, _ in resp.headers):
+                # CloudFront answers generated responses as itself (contract §2.2), unless the function says
+                resp.headers.insert(0, ("Server", "CloudFront"))
+            return resp
         if isinstance(parsed, ResponseResult):
             return parsed.response
         raise AssertionError(f"unexpected result {parsed!r}")  # pragma: no cover

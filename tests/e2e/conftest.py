@@ -128,7 +128,8 @@ class EdgeStack:
     async def start(self, *, associations: Iterable[dict[str, Any]] = (), default: dict[str, Any] | None = None,
                     behaviors: list[dict[str, Any]] | None = None, config: dict[str, Any] | None = None,
                     allow_unpublished: bool = False, relax: bool = False,
-                    origins: Mapping[str, ScriptedOrigin] | None = None, **dist_kw: Any) -> RunningPop:
+                    origins: Mapping[str, ScriptedOrigin] | None = None, clock: Any = None,
+                    **dist_kw: Any) -> RunningPop:
         """Start the POP on a distribution whose default behavior carries ``associations``."""
         if config is None:
             base = default if default is not None else behavior_config()
@@ -150,7 +151,7 @@ class EdgeStack:
             self.service, region="us-east-1", facts=facts_lookup(self.service),
             validation_log=lambda group, rid, lines: logs.append(group, "us-east-1/TST", lines, rid),
             relax_limits=relax, checks_ttl_s=0.2)
-        self.pop = await start_pop(pop, dist, settings, triggers=self.runner, port=0)
+        self.pop = await start_pop(pop, dist, settings, triggers=self.runner, port=0, clock=clock)
         return self.pop
 
     @property
