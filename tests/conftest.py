@@ -7,9 +7,7 @@ synchronous clients (boto3, awscli) can be used directly from plain tests. Port 
 from __future__ import annotations
 
 import asyncio
-import io
 import threading
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,18 +15,12 @@ from typing import Any
 import pytest
 
 
-def build_zip(files: dict[str, str | bytes]) -> bytes:
-    """A zip with the given ``{path: content}`` entries."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content in files.items():
-            zf.writestr(name, content)
-    return buf.getvalue()
-
-
 @pytest.fixture
 def make_zip() -> Callable[[dict[str, str | bytes]], bytes]:
-    return build_zip
+    """Build a zip from ``{path: content}`` (deterministic; see edge.invocation.packages.zip_files)."""
+    from edge.invocation.packages import zip_files
+
+    return zip_files
 
 
 class LambdaApiServer:

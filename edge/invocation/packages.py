@@ -24,6 +24,7 @@ import re
 import shutil
 import stat
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -38,6 +39,7 @@ __all__ = [
     "extract_zip",
     "inspect_zip",
     "zip_directory",
+    "zip_files",
 ]
 
 UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
@@ -204,6 +206,20 @@ def zip_directory(root: Path) -> bytes:
             info.external_attr = ((0o100755 if executable else 0o100644) & 0xFFFF) << 16
             info.create_system = 3  # unix, so external_attr modes are honoured
             zf.writestr(info, path.read_bytes())
+    return buf.getvalue()
+
+
+def zip_files(files: Mapping[str, str | bytes]) -> bytes:
+    """A deterministic zip of ``{path: content}`` entries (fixed timestamps, 0644), e.g. for inline code."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=_FIXED_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3
+            info.external_attr = 0o100644 << 16
+            content = files[name]
+            zf.writestr(info, content.encode("utf-8") if isinstance(content, str) else content)
     return buf.getvalue()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import build_zip
+from edge.invocation.packages import zip_files as build_zip
 
 AWS = shutil.which("aws")
 pytestmark = pytest.mark.skipif(AWS is None, reason="awscli (`aws`) is not installed")

@@ -15,7 +15,7 @@ import pytest
 from edge.invocation.codestore import CodeStore
 from edge.invocation.errors import InvalidParameterValueException, RequestEntityTooLargeException
 from edge.invocation.packages import UNZIP_FAILED, PackageLimits, code_sha256, inspect_zip, zip_directory
-from tests.conftest import build_zip
+from edge.invocation.packages import zip_files as build_zip
 
 
 def _zip_with_symlink(name: str, target: str) -> bytes:

@@ -23,7 +23,7 @@ from edge.invocation.errors import (
 from edge.invocation.packages import PackageLimits
 from edge.invocation.registry import Registry
 from edge.invocation.registry_config import config_from_request, update_config
-from tests.conftest import build_zip
+from edge.invocation.packages import zip_files as build_zip
 
 LAYER = "arn:aws:lambda:us-east-1:000000000000:layer:{}:{}"
 
