@@ -66,11 +66,18 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Lambda
         return err
     if exc.status == 413:
         return RequestEntityTooLargeException(
-            f"Request must be smaller than {CREATE_FUNCTION_REQUEST_LIMIT} bytes for the {request.method} operation"
+            f"Request must be smaller than {CREATE_FUNCTION_REQUEST_LIMIT} bytes for the {_operation(request)} operation"
         )
     err = InvalidRequestContentException(exc.reason or "Bad request")
     err.status = exc.status
     return err
+
+
+def _operation(request: web.Request) -> str:
+    """The operation name of the matched route, from its handler (``create_function`` -> ``CreateFunction``)."""
+    handler = getattr(request.match_info.route, "handler", None)
+    name = getattr(handler, "__name__", "") or "Unknown"
+    return "".join(part.capitalize() for part in name.split("_"))
 
 
 @web.middleware
