@@ -135,8 +135,18 @@ async def delete_layer_version(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+def _compatible(request: web.Request, records: list[Any]) -> list[Any]:
+    """ListLayers / ListLayerVersions filters: ``CompatibleRuntime`` and ``CompatibleArchitecture``."""
+    runtime = request.query.get("CompatibleRuntime")
+    arch = request.query.get("CompatibleArchitecture")
+    return [
+        r for r in records
+        if (not runtime or runtime in r.compatible_runtimes) and (not arch or arch in r.compatible_architectures)
+    ]  # fmt: skip
+
+
 async def list_layer_versions(request: web.Request) -> web.Response:
-    records = await _svc(request).list_layer_versions(request.match_info["layer"])
+    records = _compatible(request, await _svc(request).list_layer_versions(request.match_info["layer"]))
     items, marker = page(request, records, key=lambda r: str(r.version), max_limit=50)
     out: dict[str, Any] = {"LayerVersions": [layer_version_item(r, _region(request)) for r in items]}
     if marker:
@@ -150,11 +160,21 @@ async def list_layers_or_find(request: web.Request) -> web.Response:
         record = await _svc(request).get_layer_version_by_arn(request.query.get("Arn", ""))
         return json_response(layer_version(record, _region(request), _layer_location(request, record.code.sha256_hex)))
     records = await _svc(request).list_layers()
+    if request.query.get("CompatibleRuntime") or request.query.get("CompatibleArchitecture"):
+        # the latest *matching* version of each layer
+        names = sorted({r.name for r in records})
+        matching = [await _latest_matching(request, name) for name in names]
+        records = [r for r in matching if r is not None]
     items, marker = page(request, records, key=lambda r: r.name, max_limit=50)
     out: dict[str, Any] = {"Layers": [layers_item(r, _region(request)) for r in items]}
     if marker:
         out["NextMarker"] = marker
     return json_response(out)
+
+
+async def _latest_matching(request: web.Request, name: str) -> Any:
+    found = _compatible(request, await _svc(request).list_layer_versions(name))
+    return found[0] if found else None
 
 
 async def download_code(request: web.Request) -> web.Response:

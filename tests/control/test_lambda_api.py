@@ -289,7 +289,11 @@ def test_layers(client: Any) -> None:
     arn = "arn:aws:lambda:us-east-1:000000000000:layer:helpers"
     assert (pub["LayerArn"], pub["LayerVersionArn"], pub["Version"]) == (arn, arn + ":1", 1)
     assert pub["Content"]["CodeSize"] == len(layer_zip) and pub["LicenseInfo"] == "MIT"
-    client.publish_layer_version(LayerName="helpers", Content={"ZipFile": layer_zip})
+    client.publish_layer_version(LayerName="helpers", Content={"ZipFile": layer_zip}, CompatibleRuntimes=["python3.11"])
+    assert [v["Version"] for v in client.list_layer_versions(LayerName="helpers", CompatibleRuntime="python3.12")["LayerVersions"]] == [1]
+    matching = client.list_layers(CompatibleRuntime="python3.12")["Layers"]
+    assert [l["LatestMatchingVersion"]["Version"] for l in matching] == [1]
+    assert client.list_layers(CompatibleRuntime="nodejs20.x")["Layers"] == []
     assert client.get_layer_version(LayerName="helpers", VersionNumber=1)["Description"] == "h"
     assert client.get_layer_version_by_arn(Arn=arn + ":2")["Version"] == 2
     assert [v["Version"] for v in client.list_layer_versions(LayerName="helpers")["LayerVersions"]] == [2, 1]
