@@ -3,7 +3,8 @@
 Every response carries ``x-amzn-RequestId``; every error is ``{"Type": "User", "message"/"Message": ...}`` with
 ``x-amzn-ErrorType`` (botocore reads the code from that header first). Unknown routes and wrong methods are
 ``UnknownOperationException``; oversized bodies ``RequestEntityTooLargeException``; anything unexpected is
-logged and answered with a generic 500 ``ServiceException`` (never a traceback).
+logged and answered with a generic 500 ``ServiceException`` (never a traceback). HTTP exceptions a handler
+raises on purpose (sub-apps mounted on the same application, e.g. the admin API) pass through unchanged.
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ async def aws_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except LambdaError as exc:
         response = error_response(exc)
     except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
+        routing_failed = request.match_info.http_exception is not None
+        if exc.status < 400 or not (routing_failed or exc.status == 413):
+            raise  # an HTTP response a handler chose on purpose (e.g. in a mounted sub-app such as the admin API)
         response = error_response(_from_http_exception(request, exc))
     except asyncio.CancelledError:
         raise

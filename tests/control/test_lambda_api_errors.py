@@ -61,3 +61,20 @@ async def test_query_parameter_errors(aiohttp_client: Any, service: LambdaServic
     assert resp.status == 400 and resp.headers["x-amzn-ErrorType"] == "ValidationException"
     resp = await client.get("/2019-09-30/functions/fn/provisioned-concurrency")
     assert resp.status == 400 and resp.headers["x-amzn-ErrorType"] == "ValidationException"
+
+
+async def test_sub_app_http_errors_pass_through(aiohttp_client: Any, service: LambdaService) -> None:
+    from aiohttp import web
+
+    async def teapot(request: web.Request) -> web.Response:
+        raise web.HTTPConflict(text="admin says no")
+
+    admin = web.Application()
+    admin.router.add_get("/thing", teapot)
+    app = make_lambda_api_app(service)
+    app.add_subapp("/edgelab/v1", admin)
+    client = await aiohttp_client(app)
+    resp = await client.get("/edgelab/v1/thing")
+    assert resp.status == 409 and await resp.text() == "admin says no" and "x-amzn-ErrorType" not in resp.headers
+    resp = await client.get("/edgelab/v1/missing")
+    assert resp.status == 404 and resp.headers["x-amzn-ErrorType"] == "UnknownOperationException"
