@@ -26,6 +26,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from edge.cdn.admin import validate_paths
+
 
 @dataclass(frozen=True)
 class PopEndpoint:
@@ -49,6 +51,7 @@ class AdminContext:
 
 ADMIN_CTX = web.AppKey("admin_ctx", AdminContext)
 POP_SESSIONS = web.AppKey("pop_sessions", dict)
+MAX_INVALIDATION_PATHS = 3000  # CloudFront: paths per invalidation batch
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -81,7 +84,8 @@ async def _fan_out(app: web.Application, pops: list[PopEndpoint], method: str, p
 
 
 def parse_invalidation_paths(body: Any) -> list[str]:
-    """Accept ``{"paths": [...]}`` or CloudFront's ``InvalidationBatch``; validate CloudFront's path rules."""
+    """Accept ``{"paths": [...]}`` or CloudFront's ``InvalidationBatch``; the path rules are the POP's own
+    (:func:`edge.cdn.admin.validate_paths`), checked here too so that a bad batch reaches no POP."""
     if not isinstance(body, dict):
         raise ValueError("request body must be a JSON object")
     batch = body.get("InvalidationBatch", body)
@@ -92,18 +96,9 @@ def parse_invalidation_paths(body: Any) -> list[str]:
             raise ValueError(f"Paths.Quantity is {paths_obj['Quantity']} but Paths.Items has {len(items)} entries")
     else:
         items = batch.get("paths", batch.get("Paths"))
-    if not isinstance(items, list) or not items:
-        raise ValueError("give at least one path: {\"paths\": [\"/img/*\"]}")
-    for p in items:
-        if not isinstance(p, str) or not p.startswith("/"):
-            raise ValueError(f"invalid invalidation path {p!r}: paths must be strings starting with '/'")
-        if "*" in p[:-1]:
-            raise ValueError(f"invalid invalidation path {p!r}: the wildcard '*' is allowed only at the end")
-        if len(p) > 4000:
-            raise ValueError("invalidation path longer than 4000 characters")
-    if len(items) > 3000:
-        raise ValueError("at most 3000 paths per invalidation")
-    return items
+    if isinstance(items, list) and len(items) > MAX_INVALIDATION_PATHS:
+        raise ValueError(f"at most {MAX_INVALIDATION_PATHS} paths per invalidation")
+    return validate_paths({"paths": items})
 
 
 async def health(request: web.Request) -> web.Response:
@@ -148,13 +143,21 @@ async def create_invalidation(request: web.Request) -> web.Response:
 
 async def reset(request: web.Request) -> web.Response:
     ctx = request.app[ADMIN_CTX]
-    local, pops = await asyncio.gather(ctx.reset_local(), _fan_out(request.app, ctx.pops, "POST", "/reset", {}))
-    return _json({"control": local if isinstance(local, dict) else {"reset": True}, "pops": pops})
+    local, caches, envs = await asyncio.gather(
+        ctx.reset_local(), _fan_out(request.app, ctx.pops, "POST", "/reset", {}),
+        _fan_out(request.app, ctx.pops, "POST", "/functions/reset", {}))
+    pops = {name: {"cache": caches[name], "functions": envs[name]} for name in caches}
+    failed = any(isinstance(v, dict) and "error" in v for p in pops.values() for v in p.values())
+    return _json({"control": local if isinstance(local, dict) else {"reset": True}, "pops": pops},
+                 status=502 if failed else 200)
 
 
 async def metrics(request: web.Request) -> web.Response:
     ctx = request.app[ADMIN_CTX]
-    pops = await _fan_out(request.app, ctx.pops, "GET", "/stats")
+    stats, functions = await asyncio.gather(_fan_out(request.app, ctx.pops, "GET", "/stats"),
+                                            _fan_out(request.app, ctx.pops, "GET", "/functions/metrics"))
+    pops = {name: {**(stats[name] if isinstance(stats[name], dict) else {}), "functions": functions[name]}
+            for name in stats}
     return _json({"control": ctx.local_metrics(), "pops": pops})
 
 

@@ -20,9 +20,10 @@ def test_paths_simple_and_cloudfront_batch() -> None:
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        ({"paths": []}, "at least one path"),
+        ({"paths": []}, "non-empty list"),
         ({"paths": ["img/*"]}, "starting with '/'"),
-        ({"paths": ["/a*/b"]}, "only at the end"),
+        ({"paths": ["/a"] * 3001}, "at most 3000"),
+        ({"paths": ["/a*/b"]}, "only allowed as the last"),
         ({"Paths": {"Quantity": 3, "Items": ["/a"]}}, "Quantity is 3"),
         ([], "JSON object"),
     ],
@@ -38,6 +39,7 @@ class FakePop:
     def __init__(self) -> None:
         self.invalidated: list[list[str]] = []
         self.resets = 0
+        self.env_resets = 0
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -57,6 +59,15 @@ class FakePop:
         async def health(request: web.Request) -> web.Response:
             return web.json_response({"status": "ok"})
 
+        async def fn_reset(request: web.Request) -> web.Response:
+            self.env_resets += 1
+            return web.json_response({"environments_retired": True})
+
+        async def fn_metrics(request: web.Request) -> web.Response:
+            return web.json_response({"us-east-1": {}})
+
+        app.router.add_post("/functions/reset", fn_reset)
+        app.router.add_get("/functions/metrics", fn_metrics)
         app.router.add_post("/invalidate", invalidate)
         app.router.add_post("/reset", reset)
         app.router.add_get("/stats", stats)
@@ -133,9 +144,20 @@ async def test_bad_invalidation_and_unknown_pop(stack) -> None:  # type: ignore[
 
 async def test_reset_reaches_control_and_pops(stack) -> None:  # type: ignore[no-untyped-def]
     client, pops, local_resets = stack
-    data = await (await client.post("/edgelab/v1/reset", json={})).json()
+    resp = await client.post("/edgelab/v1/reset", json={})
+    data = await resp.json()
     assert local_resets == [1] and pops["IAD"].resets == 1 and pops["FRA"].resets == 1
-    assert data["pops"]["IAD"] == {"cache_cleared": True}
+    assert pops["IAD"].env_resets == 1 and pops["FRA"].env_resets == 1
+    assert data["pops"]["IAD"] == {"cache": {"cache_cleared": True}, "functions": {"environments_retired": True}}
+    assert resp.status == 502  # the NRT socket is missing: reported, not hidden
+    assert "error" in data["pops"]["NRT"]["cache"]
+
+
+async def test_metrics_merge_pop_stats_and_function_metrics(stack) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = stack
+    data = await (await client.get("/edgelab/v1/metrics")).json()
+    assert data["pops"]["IAD"] == {"requests": 3, "functions": {"us-east-1": {}}}
+    assert data["control"] == {"functions": {}}
 
 
 async def test_logs_requires_function(stack) -> None:  # type: ignore[no-untyped-def]
