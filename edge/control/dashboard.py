@@ -32,7 +32,8 @@ _PAGE = """<!doctype html>
 <main>
  <section><h2>POPs</h2><table id="pops"></table></section>
  <section><h2>Functions</h2><table id="functions"></table></section>
- <section class="wide"><h2>Invocations (per process, function, version)</h2><table id="metrics"></table></section>
+ <section class="wide"><h2>POP caches</h2><table id="caches"></table></section>
+ <section class="wide"><h2>Invocations (per POP, region, function, version)</h2><table id="metrics"></table></section>
  <section class="wide"><h2>Logs</h2>
   <select id="logfn"></select> request id <input id="logrid" size="40">
   <button onclick="loadLogs()">show</button><pre id="logs"></pre></section>
@@ -47,13 +48,14 @@ function invalidate(){ post('/edgelab/v1/invalidations', {paths:[$('inv').value]
 function row(cells, head){ return '<tr>' + cells.map(c => head ? `<th>${esc(c)}</th>` :
   (typeof c === 'number' ? `<td class="num">${c}</td>` : `<td>${c}</td>`)).join('') + '</tr>'; }
 function fmt(x){ return typeof x === 'number' ? Math.round(x*100)/100 : (x ?? ''); }
-function metricRows(scope, m){
+function metricRows(scope, byRegion){
   const out = [];
-  for (const [fn, versions] of Object.entries((m && m.functions) || {}))
-    for (const [ver, s] of Object.entries(versions))
-      out.push(row([esc(scope), esc(fn), esc(ver), s.invocations||0, s.errors||0, s.throttles||0, s.cold_starts||0,
-        fmt(s.duration_ms && s.duration_ms.p50), fmt(s.duration_ms && s.duration_ms.p99),
-        fmt(s.init_duration_ms && s.init_duration_ms.p50)]));
+  for (const [region, fns] of Object.entries(byRegion || {}))
+    for (const [fn, versions] of Object.entries(fns))
+      for (const [ver, s] of Object.entries(versions))
+        out.push(row([esc(scope), esc(region), esc(fn), esc(ver), s.invocations||0, s.errors||0, s.throttles||0,
+          s.cold_starts||0, fmt(s.duration_ms && s.duration_ms.p50), fmt(s.duration_ms && s.duration_ms.p99),
+          fmt(s.init_duration_ms && s.init_duration_ms.p50)]));
   return out;
 }
 async function refresh(){
@@ -68,10 +70,13 @@ async function refresh(){
       fl.map(f => row([esc(f.FunctionName), esc(f.Runtime), f.MemorySize, f.Timeout, esc(f.Handler)])).join('');
     const sel = $('logfn'), cur = sel.value;
     sel.innerHTML = fl.map(f => `<option>${esc(f.FunctionName)}</option>`).join(''); if (cur) sel.value = cur;
-    let rows = metricRows('control', met.control);
-    for (const [pop, m] of Object.entries(met.pops || {})) rows = rows.concat(metricRows('POP ' + pop, m.functions_metrics || m.invocation || m));
-    $('metrics').innerHTML = row(['where','function','version','invocations','errors','throttles','cold starts',
-      'p50 ms','p99 ms','init p50 ms'], true) + rows.join('');
+    let rows = metricRows('API', met.control);
+    for (const [pop, m] of Object.entries(met.pops || {})) rows = rows.concat(metricRows('POP ' + pop, m.functions));
+    $('metrics').innerHTML = row(['where','region','function','version','invocations','errors','throttles',
+      'cold starts','p50 ms','p99 ms','init p50 ms'], true) + rows.join('');
+    $('caches').innerHTML = row(['POP','requests','hits','misses','entries','bytes'], true) +
+      Object.entries(met.pops || {}).map(([pop, m]) => row([esc(pop), m.requests ?? '', m.hits ?? '',
+        m.misses ?? '', (m.cache||{}).entries ?? '', (m.cache||{}).bytes ?? ''])).join('');
     $('summary').textContent = `${st.pops.length} POPs, ${fl.length} functions`;
   } catch (e) { $('summary').textContent = 'API unreachable: ' + e; }
 }
