@@ -33,7 +33,7 @@ def test_example_file_loads_completely() -> None:
     assert s.origins["assets-bucket.s3.eu-central-1.amazonaws.com"].directory == (
         EXAMPLE.parent.parent / "origin" / "static").resolve()
     assert s.cache_policies["ApiShortCache"] is s.cache_policies["a1b2c3d4-0000-4000-8000-000000000001"]
-    assert s.functions[0].dir == (EXAMPLE.parent.parent / "functions" / "security_headers").resolve()
+    assert s.functions[0].dir == (EXAMPLE.parent.parent / "functions" / "security-headers").resolve()
     assert s.lambda_.concurrency_for("eu-central-1") == 1000
     assert s.distribution is not None and s.distribution.name == "full-distribution.json"
 
