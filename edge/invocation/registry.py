@@ -3,8 +3,9 @@
 Semantics (reference §4.1, §4.2):
 - ``$LATEST`` is the only mutable version. Every mutation gives a new ``RevisionId``; a stale ``RevisionId`` on
   UpdateFunctionCode / UpdateFunctionConfiguration / PublishVersion / UpdateAlias is 412.
-- PublishVersion snapshots ``$LATEST``; with nothing changed since the last publish it returns that version
-  (same Version and RevisionId). Numbers come from ``functions.next_version``: never reused, even after deletes.
+- PublishVersion snapshots ``$LATEST``; when code and configuration are the same as in the last published
+  version it returns that version (same Version and RevisionId). "The same" is judged by content (a hash of
+  configuration, code and layers: ``config_revision``), so re-deploying identical code publishes nothing new. Numbers come from ``functions.next_version``: never reused, even after deletes.
 - A version referenced by an alias (primary or routing) cannot be deleted; ``$LATEST`` cannot be deleted alone.
 
 Layers and concurrency live in :mod:`.registry_layers` and :mod:`.registry_concurrency` (exposed as
@@ -41,6 +42,7 @@ from .registry_names import FunctionRef, parse_function_name
 from .registry_rows import (
     VERSION_COLUMNS,
     Clock,
+    content_revision,
     new_revision,
     timestamp,
     version_from_row,
@@ -104,8 +106,8 @@ class Registry:
             attachments = self.layers.attachments(cur, config.layers, package)
             now = timestamp(self.clock)
             cur.execute("INSERT INTO functions(name, created_at, tags) VALUES (?,?,?)", (name, now, json.dumps(tags or {})))
-            rev = new_revision()
-            latest = VersionRecord(name, "$LATEST", config, CodeRef.of(package), attachments, rev, rev, now)
+            latest = VersionRecord(name, "$LATEST", config, CodeRef.of(package), attachments, new_revision(), "", now)
+            latest = replace(latest, config_revision=content_revision(latest))
             cur.execute(f"INSERT INTO versions({VERSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", version_values(latest))
             result = self._publish(cur, name, None) if publish else latest
         self._changed()
@@ -142,8 +144,8 @@ class Registry:
             current = self._version(cur, name, "$LATEST")
             if revision_id is not None and revision_id != current.revision_id:
                 raise PreconditionFailedException()
-            rev = new_revision()
-            updated = replace(mutate(current, cur), revision_id=rev, config_revision=rev, last_modified=timestamp(self.clock))
+            updated = replace(mutate(current, cur), revision_id=new_revision(), last_modified=timestamp(self.clock))
+            updated = replace(updated, config_revision=content_revision(updated))
             cur.execute(
                 "UPDATE versions SET config=?, code_hex=?, code_sha256=?, code_size=?, unzipped_size=?, layer_code=?, "
                 "revision_id=?, config_revision=?, last_modified=? WHERE function_name=? AND version='$LATEST'",

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS versions (
     unzipped_size INTEGER NOT NULL,
     layer_code TEXT NOT NULL DEFAULT '[]',  -- [[arn, sha256_hex, size, unzipped], ...] resolved at update time
     revision_id TEXT NOT NULL,           -- AWS RevisionId: new on every mutation
-    config_revision TEXT NOT NULL,       -- internal: new on every code/config update (not on publish)
+    config_revision TEXT NOT NULL,       -- internal: content hash of config+code+layers (see registry_rows)
     last_modified TEXT NOT NULL,
     PRIMARY KEY (function_name, version)
 );

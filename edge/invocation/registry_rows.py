@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
@@ -26,6 +27,16 @@ LAYER_COLUMNS = (
 
 def new_revision() -> str:
     return str(uuid.uuid4())
+
+
+def content_revision(rec: VersionRecord) -> str:
+    """Hash of everything that defines what runs (config, code, layers): equal content, equal revision.
+
+    Used as ``$LATEST``'s pool-key revision (identical content keeps warm environments valid) and to decide
+    whether PublishVersion has anything new to publish.
+    """
+    material = json.dumps([rec.config.to_json(), rec.code.sha256_hex, [a.sha256_hex for a in rec.layers]])
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
 def timestamp(clock: Clock = time.time) -> str:

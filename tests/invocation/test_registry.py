@@ -76,7 +76,10 @@ def test_publish_without_change_returns_the_existing_version(registry: Registry)
     v1 = registry.publish_version("fn")
     again = registry.publish_version("fn")
     assert (again.version, again.revision_id) == ("1", v1.revision_id)
-    registry.update_function_configuration("fn", lambda c: c)  # any update counts, even a redundant one
+    registry.update_function_configuration("fn", lambda c: c)  # redundant update: same content
+    registry.update_function_code("fn", new_code(registry, "v1"))  # same code again
+    assert registry.publish_version("fn").version == "1"
+    registry.update_function_configuration("fn", lambda c: update_config(c, {"Description": "changed"}))
     assert registry.publish_version("fn").version == "2"
 
 
