@@ -76,8 +76,8 @@ class EdgeStack:
         self.state_dir = tmp / "state"
         self.executor = Executor(ExecutorSettings(state_dir=self.state_dir, idle_ttl_s=30.0,
                                                   log_flush_interval_s=0.02))
-        self.service = LambdaService(self.state_dir, region="us-east-1", executor=self.executor,
-                                     poll_interval_s=0.05)
+        self.service = LambdaService(self.state_dir, region="us-east-1", executor=self.executor)
+        self._control: LambdaService | None = None
         self.origin = ScriptedOrigin()
         self.extra_origins: dict[str, ScriptedOrigin] = {}
         self.runner: EdgeTriggerRunner | None = None
@@ -98,7 +98,17 @@ class EdgeStack:
         for o in self.extra_origins.values():
             await o.stop()
         await self.origin.stop()
+        if self._control is not None:
+            await self._control.close()
         await self.service.close()
+
+    async def control(self) -> LambdaService:
+        """A second service on the same state dir without an executor: the control process's view. Changes
+        made through it reach the POP's service only through the registry's change feed, as in production."""
+        if self._control is None:
+            self._control = LambdaService(self.state_dir, region="us-east-1")
+            await self._control.start()
+        return self._control
 
     # --- functions ------------------------------------------------------------------------------------
     def write_code(self, name: str, source: str, *, rev: int = 0) -> Path:
@@ -119,8 +129,9 @@ class EdgeStack:
         return rec.version
 
     async def update(self, name: str, source: str, *, publish: bool = True) -> str:
+        """Update the code of ``name`` through the control-side service; returns the new version."""
         rev = len(list((self.tmp / "code").glob(f"{name}-*")))
-        rec = await self.service.update_function_code(name, {"Publish": publish},
+        rec = await (await self.control()).update_function_code(name, {"Publish": publish},
                                                       code_dir=self.write_code(name, source, rev=rev))
         return rec.version
 
@@ -150,7 +161,7 @@ class EdgeStack:
         self.runner = EdgeTriggerRunner(
             self.service, region="us-east-1", facts=facts_lookup(self.service),
             validation_log=lambda group, rid, lines: logs.append(group, "us-east-1/TST", lines, rid),
-            relax_limits=relax, checks_ttl_s=0.2)
+            relax_limits=relax)
         self.pop = await start_pop(pop, dist, settings, triggers=self.runner, port=0, clock=clock)
         return self.pop
 
