@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import logging
 import random
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -41,11 +41,12 @@ from .registry_concurrency import DEFAULT_ACCOUNT_LIMIT
 from .registry_config import is_runnable_runtime
 from .registry_names import FunctionRef
 from .service_ops import ServiceOps
-from .service_sync import ExecutorLike, ExecutorSync
+from .service_sync import ExecutorSync
+
+if TYPE_CHECKING:
+    from .executor import Executor
 
 __all__ = ["LambdaService", "CLIENT_CONTEXT_LIMIT"]
-
-log = logging.getLogger("edgelab.invocation.service")
 
 CLIENT_CONTEXT_LIMIT = 3583
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
@@ -60,7 +61,7 @@ class LambdaService(ServiceOps):
         *,
         region: str = DEFAULT_REGION,
         home_region: str = DEFAULT_REGION,
-        executor: ExecutorLike | None = None,
+        executor: Executor | None = None,
         rng: random.Random | None = None,
         account_concurrency: int | None = None,
         poll_interval_s: float = 0.1,
