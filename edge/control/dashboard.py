@@ -23,7 +23,7 @@ _PAGE = """<!doctype html>
  th{color:#8aa;font-weight:600} td.num{text-align:right;font-variant-numeric:tabular-nums}
  pre{background:#0b0f14;padding:8px;max-height:340px;overflow:auto;font-size:12px;margin:0}
  button,input,select{background:#243244;color:#e6e6e6;border:1px solid #3a4d63;border-radius:4px;padding:4px 8px}
- .ok{color:#7d7}.bad{color:#f77}
+ .ok{color:#7d7}.bad{color:#f77} a{color:#8cf}
 </style></head>
 <body>
 <header><h1>edgelab</h1><span id="summary">loading...</span>
