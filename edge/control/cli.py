@@ -9,6 +9,8 @@ the running stack's admin API (``http://127.0.0.1:9001/edgelab/v1``)::
     edgelab reset                                  drop warm environments and every POP's cache
     edgelab logs FUNCTION [--request-id ID] [--tail N] [--region R]
     edgelab metrics                                counters per function/version and per POP
+    edgelab generate-event -e origin-request --uri /x -H 'Accept: */*'   a Lambda@Edge event, as the POPs build it
+    edgelab invoke NAME[:QUALIFIER] -e viewer-request --uri /x           invoke with such an event (or --payload)
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_serve(sub)
     _add_clients(sub)
+    from edge.control.cli_events import add_event_commands
+
+    add_event_commands(sub, DEFAULT_API)
     return parser
 
 
@@ -112,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         from edge.control.serve import serve  # heavy imports only when serving
 
         return serve(args)
+    if args.command in ("generate-event", "invoke"):
+        from edge.control.cli_events import run_event_command
+
+        return run_event_command(args)
     return _client_command(args)
 
 

@@ -193,6 +193,36 @@ def test_dashboard_page(stack) -> None:  # type: ignore[no-untyped-def]
     assert r.status_code == 200 and "edgelab" in r.text
 
 
+def _cli(stack, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    return subprocess.run([sys.executable, "-m", "edge.control.cli", *args, "--api",
+                           f"http://127.0.0.1:{stack['api']}"], cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_client_commands(stack) -> None:  # type: ignore[no-untyped-def]
+    out = _cli(stack, "pops")
+    assert out.returncode == 0 and "FRA" in out.stdout and "eu-central-1" in out.stdout
+    out = _cli(stack, "invalidate", "/static/*", "--pop", "NRT")
+    assert out.returncode == 0 and '"Completed"' in out.stdout
+    out = _cli(stack, "invoke", "edge-hello:1", "-e", "viewer-request", "--uri", "/edge/hello")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["body"].startswith('{"message": "hello from the edge"')
+    assert "REPORT RequestId" in out.stderr and "executed version 1" in out.stderr
+    out = _cli(stack, "invoke", "no-such-function", "--uri", "/")
+    assert out.returncode == 1 and "ResourceNotFoundException" in out.stderr
+    out = _cli(stack, "logs", "edge-hello", "--tail", "5")
+    assert out.returncode == 0 and out.stdout.strip()
+
+
+def test_cli_generate_event_matches_the_pop_builder() -> None:
+    out = subprocess.run([sys.executable, "-m", "edge.control.cli", "generate-event", "-e", "viewer-response",
+                          "--uri", "/x", "--status", "404", "-H", "Accept: text/html"],
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    cf = json.loads(out.stdout)["Records"][0]["cf"]
+    assert cf["config"]["eventType"] == "viewer-response"
+    assert cf["response"]["status"] == "404"
+    assert cf["request"]["headers"]["accept"] == [{"key": "Accept", "value": "text/html"}]
+
+
 def test_sigint_stops_everything(stack) -> None:  # type: ignore[no-untyped-def]
     proc = stack["proc"]
     kids = stack["kids"] | descendants(proc.pid)
