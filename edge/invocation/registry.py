@@ -16,6 +16,7 @@ All methods are synchronous and may block on SQLite: async callers use ``asyncio
 from __future__ import annotations
 
 import json
+import logging
 import random
 import sqlite3
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 from .codestore import CodeStore
 from .errors import (
     InvalidParameterValueException,
+    LambdaError,
     PreconditionFailedException,
     ResourceConflictException,
     function_not_found,
@@ -51,6 +53,8 @@ from .registry_rows import (
 )
 
 __all__ = ["Registry"]
+
+log = logging.getLogger("edgelab.invocation.registry")
 
 
 class Registry:
@@ -294,6 +298,7 @@ class Registry:
             for r in cur.execute(f"SELECT {VERSION_COLUMNS} FROM versions WHERE function_name=?", (name,)).fetchall()
         ]
         aliases = self.aliases.list_in(cur, name)
+        self._ensure_code(versions)
         return FunctionSnapshot(
             name=name,
             specs={v.version: self.spec_of(v) for v in versions},
@@ -301,6 +306,16 @@ class Registry:
             aliases={a.name: (a.function_version, dict(a.weights)) for a in aliases},
             reserved=row[0],
         )
+
+    def _ensure_code(self, versions: list[VersionRecord]) -> None:
+        """Re-extract packages whose directory vanished (e.g. a cleaned state dir); a missing zip is logged and
+        left for the executor to report as the invocation's failure."""
+        for digest in {v.code.sha256_hex for v in versions} | {a.sha256_hex for v in versions for a in v.layers}:
+            if not self.code.code_dir(digest).is_dir():
+                try:
+                    self.code.ensure_extracted(digest)
+                except LambdaError as exc:
+                    log.error("code package %s cannot be restored: %s", digest, exc.message)
 
     def spec_of(self, rec: VersionRecord) -> FunctionSpec:
         """The immutable FunctionSpec for one version row (no I/O)."""

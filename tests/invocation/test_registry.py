@@ -329,3 +329,14 @@ def test_environment_update_replaces_the_whole_map(registry: Registry) -> None:
     create(registry, Environment={"Variables": {"AA": "1", "BB": "2"}})
     rec = registry.update_function_configuration("fn", lambda c: update_config(c, {"Environment": {"Variables": {"CC": "3"}}}))
     assert rec.config.environment == {"CC": "3"}
+
+
+def test_a_vanished_code_directory_is_restored_on_load(registry: Registry) -> None:
+    from edge.invocation.packages import remove_tree
+
+    create(registry)
+    spec, _ = registry.resolve("fn", None, random.Random(0))
+    remove_tree(spec.code_dir)
+    registry.cache.invalidate()
+    spec, _ = registry.resolve("fn", None, random.Random(0))
+    assert (spec.code_dir / "app.py").read_text().startswith("def handler")
