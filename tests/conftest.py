@@ -46,11 +46,13 @@ class LambdaApiServer:
 
     def stop(self) -> None:
         if not self._thread.is_alive():
-            return
+            return  # already stopped (e.g. a restart test stopped it explicitly)
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(30)
         assert not self._thread.is_alive(), "Lambda API server thread did not stop"
+        if self._error is not None:
+            raise RuntimeError(f"Lambda API server failed while stopping: {self._error!r}") from self._error
 
     def _run(self) -> None:
         try:
