@@ -5,6 +5,7 @@ processes, where start-up time is cold-start time) does not drag in SQLite, the 
 
 - :class:`LambdaService` (``.service``)  one per process: control-plane operations + invoke
 - :class:`Registry` (``.registry``)      the SQLite registry with cached resolution
+- :class:`Executor` (``.executor``)      the execution side (worker processes, pools, limits, logs, metrics)
 - ``errors``                             control-plane exceptions (``LambdaError`` and subclasses)
 - ``models``                             FunctionSpec, InvokeOptions, InvocationResult, limits
 """
@@ -15,6 +16,8 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "Executor",
+    "ExecutorSettings",
     "FunctionSpec",
     "InvocationResult",
     "InvokeOptions",
@@ -26,6 +29,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "Executor": ".executor",
+    "ExecutorSettings": ".executor",
     "LambdaService": ".service",
     "Registry": ".registry",
     "LambdaError": ".errors",
