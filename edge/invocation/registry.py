@@ -15,6 +15,7 @@ All methods are synchronous and may block on SQLite: async callers use ``asyncio
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -81,6 +82,10 @@ class Registry:
         self.aliases = AliasOps(self.db, home_region, self._changed)
         self.concurrency = ConcurrencyOps(self.db, home_region, clock, self._changed)
         self.cache = ResolveCache(self.db, self._load_snapshot, refresh_interval_s=refresh_interval_s)
+        # pure function of its arguments; failures raise and are not cached
+        self._parse = functools.lru_cache(maxsize=4096)(
+            lambda name, qualifier: parse_function_name(name, qualifier, home_region)
+        )
 
     def close(self) -> None:
         self.db.close()
@@ -88,7 +93,8 @@ class Registry:
     # -- names -------------------------------------------------------------------------------------------
 
     def parse(self, function_name: str, qualifier: str | None = None) -> FunctionRef:
-        return parse_function_name(function_name, qualifier, self.region)
+        """Parse a FunctionName (+ Qualifier); memoised per registry (invokes repeat the same few names)."""
+        return self._parse(function_name, qualifier)
 
     def _changed(self) -> None:
         """Our own commits do not move PRAGMA data_version for our connection: drop caches explicitly."""
