@@ -36,6 +36,14 @@ def _qualifier(request: web.Request) -> str | None:
     return request.query.get("Qualifier") or None
 
 
+def _arn_qualifier(request: web.Request, version: str, alias: str | None) -> str | None:
+    """What FunctionArn ends with: the alias, or the version when one was asked for (in the name or query)."""
+    if alias:
+        return alias
+    asked = _svc(request).registry.parse(_name(request), _qualifier(request)).qualifier
+    return version if asked is not None else None
+
+
 def _code_location(request: web.Request, sha256_hex: str) -> str:
     return f"{request.scheme}://{request.host}/_edgelab/code/{sha256_hex}.zip"
 
@@ -59,7 +67,7 @@ async def create_function(request: web.Request) -> web.Response:
 async def get_function(request: web.Request) -> web.Response:
     details = await _svc(request).get_function(_name(request), _qualifier(request))
     rec = details.record
-    qualifier = details.alias or (rec.version if rec.version != "$LATEST" or _qualifier(request) else None)
+    qualifier = _arn_qualifier(request, rec.version, details.alias)
     out: dict[str, Any] = {
         "Configuration": function_configuration(rec, _region(request), arn_qualifier=qualifier),
         "Code": {"RepositoryType": "S3", "Location": _code_location(request, rec.code.sha256_hex)},
@@ -73,7 +81,7 @@ async def get_function(request: web.Request) -> web.Response:
 
 async def get_function_configuration(request: web.Request) -> web.Response:
     rec, alias = await _svc(request).get_function_configuration(_name(request), _qualifier(request))
-    qualifier = alias or (rec.version if rec.version != "$LATEST" or _qualifier(request) else None)
+    qualifier = _arn_qualifier(request, rec.version, alias)
     return json_response(function_configuration(rec, _region(request), arn_qualifier=qualifier))
 
 

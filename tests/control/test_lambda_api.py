@@ -333,6 +333,9 @@ def test_function_name_forms_over_http(client: Any) -> None:
     client.publish_version(FunctionName="fn")
     assert client.get_function_configuration(FunctionName=ARN + "fn:1")["Version"] == "1"
     assert client.get_function_configuration(FunctionName="000000000000:function:fn")["Version"] == "$LATEST"
+    assert client.get_function_configuration(FunctionName="fn:$LATEST")["FunctionArn"] == ARN + "fn:$LATEST"
+    assert client.get_function(FunctionName="fn", Qualifier="1")["Configuration"]["FunctionArn"] == ARN + "fn:1"
+    assert client.get_function(FunctionName="fn")["Configuration"]["FunctionArn"] == ARN + "fn"
     with pytest.raises(ClientError) as exc:
         client.get_function(FunctionName="arn:aws:lambda:eu-west-1:000000000000:function:fn")
     assert error_of(exc)[:2] == ("ResourceNotFoundException", "Functions from 'eu-west-1' are not reachable in this region ('us-east-1')")
