@@ -88,14 +88,16 @@ class EdgeTriggerRunner:
 
     def __init__(self, invoker: Invoker, *, region: str, facts: FactsLookup,
                  validation_log: ValidationLog | None = None, relax_limits: bool = False,
-                 checks_ttl_s: float = 0.5) -> None:
+                 checks_ttl_s: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
         self.invoker = invoker
         self.region = region
         self.facts = facts
         self.validation_log = validation_log
         self.relax_limits = relax_limits
         self._checked: dict[tuple[str, str, str], tuple[float, str | None]] = {}
+        self._reported: dict[tuple[str, str, str], str | None] = {}  # last problem logged per association
         self._checks_ttl_s = checks_ttl_s
+        self._clock = clock
 
     def associated(self, behavior: Behavior, event_type: Step) -> bool:
         return behavior.association(event_type.value) is not None
@@ -104,13 +106,26 @@ class EdgeTriggerRunner:
         """None when the association resolves and passes CloudFront's checks, else the reason (cached briefly,
         so that registry changes are picked up within ``checks_ttl_s``)."""
         key = (assoc.event_type, assoc.function_name, assoc.qualifier)
-        now = time.monotonic()
+        now = self._clock()
         cached = self._checked.get(key)
         if cached is not None and now - cached[0] < self._checks_ttl_s:
             return cached[1]
         problem = await self._check(assoc)
         self._checked[key] = (now, problem)
+        self._report(key, assoc, problem)
         return problem
+
+    def _report(self, key: tuple[str, str, str], assoc: LambdaAssociation, problem: str | None) -> None:
+        """Log a problem when it appears or changes, and its resolution: once, not on every request."""
+        last = self._reported.get(key)
+        if problem == last:
+            return
+        self._reported[key] = problem
+        if problem is not None:
+            log.error("%s association %s unusable (requests get 503 LambdaExecutionError): %s",
+                      assoc.event_type, assoc.arn, problem)
+        elif last is not None:
+            log.info("%s association %s usable again", assoc.event_type, assoc.arn)
 
     async def _check(self, assoc: LambdaAssociation) -> str | None:
         try:
@@ -140,7 +155,6 @@ class EdgeTriggerRunner:
         fn = assoc.function_name
         problem = await self.check_association(assoc)
         if problem is not None:
-            log.error("%s association %s unusable: %s", event_type, assoc.arn, problem)
             raise LambdaExecutionError(problem, event_type=event_type, function=fn)
         payload = build_event(event_type, config=EventConfig(call.distribution.domain_name, call.distribution.id,
                                                             call.request_id),

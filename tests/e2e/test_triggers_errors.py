@@ -5,6 +5,7 @@ the lenient cases CloudFront accepts, and association-time checks (503 while the
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ def handler(event, context):
 """
 
 
-def _assert_error_page(status: int, headers, body: bytes, want_status: int, x_cache: str, line: str) -> None:  # type: ignore[no-untyped-def]
+def _assert_error_page(status: int, headers: Any, body: bytes, want_status: int, x_cache: str, line: str) -> None:
     assert (status, headers["X-Cache"]) == (want_status, x_cache)
     assert headers["Server"] == "CloudFront" and headers["Content-Type"].startswith("text/html")
     text = body.decode("latin-1")
@@ -159,7 +160,8 @@ async def test_missing_key_is_title_cased_and_integer_status_accepted(edge: Edge
     edge.origin.script("/a", body=b"a")
     await edge.start(associations=[assoc(VR, "lenient")])
     s, h, b = await edge.get("/redirect")
-    assert (s, h["Location"], h["X-Cache"]) == (302, "https://example.com/new", "LambdaGeneratedResponse from cloudfront")
+    assert (s, h["Location"]) == (302, "https://example.com/new")
+    assert h["X-Cache"] == "LambdaGeneratedResponse from cloudfront"
     assert "Location" in [k for k in h.keys()]
     s, _, _ = await edge.get("/a")
     assert s == 200

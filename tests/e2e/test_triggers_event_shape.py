@@ -34,8 +34,8 @@ def _values(headers: dict, name: str) -> list[str]:
 async def test_viewer_request_event_and_context(edge: EdgeStack) -> None:
     await edge.function("echo", ECHO, timeout=5)
     await edge.start(associations=[assoc(VR, "echo")])
-    s, h, b = await edge.get("/path/to%20x?a=1&b=two", headers=[("X-Multi", "one"), ("X-Multi", "two"),
-                                                                  ("X-Amz-Cf-Id", "spoofed"), ("Connection", "keep-alive")])
+    viewer_headers = [("X-Multi", "one"), ("X-Multi", "two"), ("X-Amz-Cf-Id", "spoofed"), ("Connection", "keep-alive")]
+    s, h, b = await edge.get("/path/to%20x?a=1&b=two", headers=viewer_headers)
     assert s == 200, b
     info = json.loads(b)
     rec = info["event"]["Records"][0]["cf"]
