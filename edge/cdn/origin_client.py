@@ -45,11 +45,14 @@ _POP_SET = frozenset({"x-forwarded-for", "via", "x-amz-cf-id"})
 def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> Headers:
     """Drop hop-by-hop headers and any header named in a Connection header (RFC 9110 §7.6.1)."""
     pairs = list(headers)
+    lowered = [k.lower() for k, _ in pairs]
+    if not any(n in HOP_BY_HOP or n.startswith("proxy-") for n in lowered):
+        return pairs  # the common case: nothing to strip
     named = set(HOP_BY_HOP)
-    for k, v in pairs:
-        if k.lower() == "connection":
+    for n, (_, v) in zip(lowered, pairs, strict=True):
+        if n == "connection":
             named.update(t.strip().lower() for t in v.split(",") if t.strip())
-    return [(k, v) for k, v in pairs if k.lower() not in named and not k.lower().startswith("proxy-")]
+    return [p for n, p in zip(lowered, pairs, strict=True) if n not in named and not n.startswith("proxy-")]
 
 
 def origin_headers(
@@ -157,6 +160,8 @@ class AiohttpOriginClient:
     def __init__(self, config: OriginClientConfig) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
+        self._bases: dict[object, str] = {}  # origin -> "scheme://host:port" (computed once per origin)
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -177,22 +182,31 @@ class AiohttpOriginClient:
             await self._session.close()
             self._session = None
 
+    def _base(self, origin: CustomOrigin | S3Origin) -> str:
+        base = self._bases.get(origin)
+        if base is None:
+            mapped = self.config.host_map.get(origin.domain_name)
+            if mapped is None and isinstance(origin, CustomOrigin) and origin.connect_host:
+                mapped = origin.connect_host
+            scheme, port = (origin.protocol, origin.port) if isinstance(origin, CustomOrigin) else ("http", 80)
+            if mapped is None:
+                mapped = f"{origin.domain_name}:{port}"
+            elif ":" not in mapped:
+                mapped = f"{mapped}:{port}"
+            base = self._bases[origin] = f"{scheme}://{mapped}"
+        return base
+
     def target(self, origin: CustomOrigin | S3Origin, uri: str, querystring: str) -> URL:
         """The URL actually connected to: mapped host:port, OriginPath prefixed, path kept as received."""
-        mapped = self.config.host_map.get(origin.domain_name)
-        if mapped is None and isinstance(origin, CustomOrigin) and origin.connect_host:
-            mapped = origin.connect_host
-        if isinstance(origin, CustomOrigin):
-            scheme, port = origin.protocol, origin.port
-        else:
-            scheme, port = "http", 80
-        if mapped is None:
-            mapped = f"{origin.domain_name}:{port}"
-        elif ":" not in mapped:
-            mapped = f"{mapped}:{port}"
-        path = (origin.path or "") + uri
         qs = f"?{querystring}" if querystring else ""
-        return URL(f"{scheme}://{mapped}{path}{qs}", encoded=True)
+        return URL(f"{self._base(origin)}{origin.path or ''}{uri}{qs}", encoded=True)
+
+    def _timeout(self, read_timeout: float) -> aiohttp.ClientTimeout:
+        t = self._timeouts.get(read_timeout)
+        if t is None:
+            t = self._timeouts[read_timeout] = aiohttp.ClientTimeout(
+                total=None, sock_connect=self.config.connect_timeout, sock_read=read_timeout)
+        return t
 
     async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True) -> EdgeResponse:
         """Send ``request`` to ``request.origin``; see the module docstring for the contract."""
@@ -203,7 +217,7 @@ class AiohttpOriginClient:
         headers = strip_hop_by_hop(request.headers)
         headers.extend(origin.custom_headers)
         url = self.target(origin, request.uri, request.querystring)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout, sock_read=read_timeout)
+        timeout = self._timeout(read_timeout)
         started = time.perf_counter()
         if self.config.latency > 0:
             await asyncio.sleep(self.config.latency)
@@ -217,7 +231,8 @@ class AiohttpOriginClient:
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
         try:
-            return await self._read(resp, streaming_ok, started, read_timeout, origin.domain_name)
+            return await self._read(resp, streaming_ok and request.method != "HEAD", started, read_timeout,
+                                    origin.domain_name)
         except BaseException:
             resp.release()
             raise
@@ -236,13 +251,21 @@ class AiohttpOriginClient:
     async def _read(
         self, resp: aiohttp.ClientResponse, streaming_ok: bool, started: float, read_timeout: float, domain: str
     ) -> EdgeResponse:
-        headers = strip_hop_by_hop((k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers)
-        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        headers = [(k, v) for k, v in strip_hop_by_hop(resp.headers.items()) if k.lower() != "content-length"]
         limit = self.config.stream_threshold
         length = resp.content_length
+        if resp.method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
+            resp.release()  # no body by definition (RFC 9110 §6.4.1); Content-Length describes the GET
+            extra_h: dict[str, object] = {"origin_seconds": time.perf_counter() - started, "streamed": False,
+                                          "content_length": length}
+            return EdgeResponse(status=resp.status, headers=headers, body=b"", status_description=resp.reason or "",
+                                extra=extra_h)
         try:
             if streaming_ok and length is not None and length > limit:
                 body: bytes | StreamedBody = StreamedBody(resp)
+            elif length is not None:
+                body = await resp.read()  # known and small enough: one read
+                resp.release()
             else:
                 body = await self._buffer(resp, limit if streaming_ok else None)
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:

@@ -121,14 +121,13 @@ def _viewer_request(request: web.Request) -> EdgeRequest:
     raw_path = request.raw_path
     if len(raw_path) > MAX_URL_BYTES:
         raise RequestTooLarge(f"URL of {len(raw_path)} bytes")
-    raw = request.raw_headers
-    if sum(len(k) + len(v) + 4 for k, v in raw) > MAX_HEADER_BYTES:
+    headers = list(request.headers.items())  # decoded by the parser, original name case kept
+    if sum([len(k) + len(v) + 4 for k, v in headers]) > MAX_HEADER_BYTES:
         raise RequestTooLarge("request headers too large")
     uri, _, query = raw_path.partition("?")
     if not uri.startswith("/"):
         raise BadRequest(f"request target {raw_path[:100]!r} is not origin-form")
     uri = uri.split("#", 1)[0]
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
     return EdgeRequest(method=request.method, uri=uri, querystring=query.split("#", 1)[0], headers=headers,
                        client_ip=request.remote or "127.0.0.1")
 
@@ -169,7 +168,7 @@ async def _write(request: web.Request, state: PopState, response: EdgeResponse, 
     edge_s = max(0.0, time.perf_counter() - ex.started - ex.origin_seconds)
     timing = ex.timing.render(ex.x_cache, edge_s)
     headers = decorate(response.headers, state.identity, request_id=ex.request_id, x_cache=ex.x_cache,
-                       server_timing=timing, age=ex.age)
+                       server_timing=timing, age=ex.age, clean=response.extra.get("clean_headers") is True)
     reason = response.status_description or None
     if reason is not None and ("\n" in reason or "\r" in reason):
         reason = None

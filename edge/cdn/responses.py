@@ -32,6 +32,8 @@ _CACHE_DESC = {
     LAMBDA_GENERATED: "LAMBDA_GENERATED",
 }
 
+_TIMING_PREFIX = {x: f"cdn-cache;desc={d}, edge;dur=" for x, d in _CACHE_DESC.items()}
+
 # Headers the POP owns on the viewer side: anything the origin (or cache entry) carried under these names is
 # replaced, never duplicated.
 POP_OWNED = frozenset({"via", "x-cache", "x-amz-cf-pop", "x-amz-cf-id", "age", "server-timing"})
@@ -75,7 +77,10 @@ class ServerTiming:
         self.entries.append(f"{name};dur={seconds * 1000:.1f}")
 
     def render(self, x_cache: str, edge_seconds: float) -> str:
-        head = f"cdn-cache;desc={_CACHE_DESC.get(x_cache, x_cache.split(' ', 1)[0].upper())}, edge;dur={edge_seconds * 1000:.1f}"
+        prefix = _TIMING_PREFIX.get(x_cache)
+        if prefix is None:
+            prefix = f"cdn-cache;desc={x_cache.split(' ', 1)[0].upper()}, edge;dur="
+        head = prefix + "%.1f" % (edge_seconds * 1000)
         if not self.entries:
             return head
         return head + ", " + ", ".join(self.entries)
@@ -89,10 +94,12 @@ def decorate(
     x_cache: str,
     server_timing: str,
     age: int | None = None,
+    clean: bool = False,
 ) -> Headers:
     """Return ``headers`` without POP-owned names, plus X-Cache, (Age), Via, X-Amz-Cf-Pop, X-Amz-Cf-Id and
-    Server-Timing, in CloudFront's observed order."""
-    out: Headers = [(k, v) for k, v in headers if k.lower() not in POP_OWNED]
+    Server-Timing, in CloudFront's observed order. ``clean``: the caller guarantees ``headers`` holds no
+    POP-owned name (headers prepared from a cache entry), so the filtering pass is skipped."""
+    out: Headers = list(headers) if clean else [(k, v) for k, v in headers if k.lower() not in POP_OWNED]
     if age is not None:
         out.append(("Age", str(age)))
     out.append(("X-Cache", x_cache))

@@ -156,3 +156,17 @@ async def test_origin_latency_is_simulated() -> None:
             await pop.get("/l")
             elapsed = loop.time() - t0
     assert elapsed >= 0.15
+
+
+async def test_pass_through_head_and_304_have_no_body() -> None:
+    dist = distribution_config(default=behavior_config(cache_policy=CACHING_DISABLED))
+    async with ScriptedOrigin() as origin:
+        origin.script("/h", body=b"0123456789", headers={"ETag": '"e"'})
+        origin.script("/nm", status=304, headers={"ETag": '"e"'})
+        async with PopHarness(origin, dist) as pop:
+            s, h, b = await pop.request("HEAD", "/h")
+            assert (s, b, h["Content-Length"], h["X-Cache"]) == (200, b"", "10", "Miss from cloudfront")
+            s, h, b = await pop.get("/nm", headers={"If-None-Match": '"e"'})
+            assert (s, b) == (304, b"")
+    assert origin.requests["/h"][0].method == "HEAD"
+    assert origin.requests["/nm"][0].header("If-None-Match") == '"e"'  # pass-through keeps viewer validators

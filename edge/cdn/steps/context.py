@@ -12,16 +12,19 @@ from typing import Any
 
 from edge.cdn.behaviors import match_behavior
 from edge.cdn.cache.coalesce import Coalescer
-from edge.cdn.cache.policy import PolicyOptions, StoreContext
+from edge.cdn.cache.policy import CacheEntry, PolicyOptions, StoreContext
 from edge.cdn.cache.store import CacheStore
 from edge.cdn.distribution import Behavior, Distribution, OriginSpec
 from edge.cdn.models import EdgeRequest, EdgeResponse, Origin
 from edge.cdn.origin_client import OriginClient
-from edge.cdn.responses import PopIdentity
+from edge.cdn.responses import POP_OWNED, PopIdentity
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
 
 log = logging.getLogger("edgelab.pop")
+
+# Stored header names never served as stored: the POP sets them per response (see responses.POP_OWNED).
+_NOT_SERVED = POP_OWNED | {"content-length"}
 
 
 class BackgroundTasks:
@@ -77,6 +80,23 @@ class PopContext:
     clock: Callable[[], float] = time.time  # epoch seconds (cache ages); injectable for tests
     store_contexts: dict[int, StoreContext] = field(default_factory=dict)  # by id(behavior)
     edge_origins: dict[str, Origin] = field(default_factory=dict)  # by origin id
+    # id(entry) -> (entry, viewer headers): the hit path's headers, prepared once per stored entry. The entry is
+    # kept in the value so its id cannot be reused while cached; bounded by clearing when full.
+    prepared: dict[int, tuple[CacheEntry, tuple[tuple[str, str], ...]]] = field(default_factory=dict)
+    prepared_limit: int = 8192
+
+    def served_headers(self, entry: CacheEntry) -> tuple[tuple[str, str], ...]:
+        """``entry``'s headers as served on a plain GET hit: without Age/Content-Length, with Accept-Ranges."""
+        slot = self.prepared.get(id(entry))
+        if slot is not None and slot[0] is entry:
+            return slot[1]
+        headers = [(k, v) for k, v in entry.headers if k.lower() not in _NOT_SERVED]
+        if entry.status == 200 and not any(k.lower() == "accept-ranges" for k, _ in headers):
+            headers.append(("Accept-Ranges", "bytes"))
+        if len(self.prepared) >= self.prepared_limit:
+            self.prepared.clear()
+        self.prepared[id(entry)] = (entry, tuple(headers))
+        return self.prepared[id(entry)][1]
 
     def edge_origin(self, spec: OriginSpec) -> Origin:
         """The Lambda@Edge origin record of ``spec`` (built once per origin)."""
