@@ -1,0 +1,188 @@
+"""Invocation-core benchmark: warm round trip, throughput, cold start, memory of a warm idle environment.
+
+Run: ``python -m bench core [--quick]``. Uses uvloop. Bounded: a few thousand invocations, ~10-20 s.
+Baseline measured in the same run: a raw length-prefixed ping-pong over a socketpair with a forked echo
+process, driven by the same event loop (the floor any process-per-environment design pays).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import struct
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import uvloop
+
+from edge.invocation.executor import Executor, ExecutorSettings
+from edge.invocation.models import FunctionSpec, InvokeOptions
+
+HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
+
+
+def _pct(samples: list[float], q: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]
+
+
+def _fmt_us(samples: list[float]) -> str:
+    us = [x * 1e6 for x in samples]
+    return (f"p50 {_pct(us, .5):7.1f} us  p95 {_pct(us, .95):7.1f} us  p99 {_pct(us, .99):7.1f} us  "
+            f"mean {statistics.fmean(us):7.1f} us  (n={len(us)})")
+
+
+# -- baseline: raw socketpair ping-pong ---------------------------------------------------------------------
+class _Pong(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.waiter: asyncio.Future[bytes] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(data)
+
+
+async def baseline(n: int) -> list[float]:
+    a, b = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # echo child: blocking recv/send, like a worker
+        a.close()
+        while True:
+            data = b.recv(65536)
+            if not data:
+                os._exit(0)
+            b.sendall(data)
+    b.close()
+    a.setblocking(False)
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_unix_connection(_Pong, sock=a)
+    msg = struct.pack("<III", 40, 2, 0) + b"x" * 42
+    samples = []
+    for i in range(n + 100):
+        proto.waiter = loop.create_future()
+        t0 = time.perf_counter()
+        transport.write(msg)
+        await proto.waiter
+        if i >= 100:
+            samples.append(time.perf_counter() - t0)
+    transport.close()
+    await asyncio.sleep(0.01)  # let the loop actually close the socket: the child then sees EOF and exits
+    os.waitpid(pid, 0)
+    return samples
+
+
+# -- memory ------------------------------------------------------------------------------------------------
+def memory_kb(pid: int) -> dict[str, int]:
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if parts[0] in ("Rss:", "Pss:", "Private_Clean:", "Private_Dirty:"):
+                out[parts[0][:-1]] = int(parts[1])
+    out["Uss"] = out.pop("Private_Clean") + out.pop("Private_Dirty")
+    return out
+
+
+# -- the benchmark -----------------------------------------------------------------------------------------
+def spec_for(code: Path, revision: str = "r1", name: str = "bench") -> FunctionSpec:
+    return FunctionSpec(function_name=name, version="$LATEST", revision=revision, runtime="python3.11",
+                        handler="app.handler", code_dir=code)
+
+
+async def run(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="edgelab-bench-"))
+    code = work / "code"
+    code.mkdir()
+    (code / "app.py").write_text(HANDLER)
+    base = await baseline(args.n)  # before the executor exists, so the forked echo inherits none of its fds
+    print(f"baseline socketpair ping-pong : {_fmt_us(base)}")
+    ex = Executor(ExecutorSettings(state_dir=work / "state"))
+    await ex.start()
+    try:
+        spec = spec_for(code)
+        payload = b'{"key": "value"}'
+
+        def opts() -> InvokeOptions:
+            return InvokeOptions(request_id=str(uuid.uuid4()), invoked_arn=spec.arn)
+
+        for _ in range(200):  # warm-up (first one is the cold start)
+            await ex.invoke(spec, payload, opts())
+        warm = []
+        for _ in range(args.n):
+            o = opts()
+            t0 = time.perf_counter()
+            r = await ex.invoke(spec, payload, o)
+            warm.append(time.perf_counter() - t0)
+            assert r.payload == b'{"ok": true}', r
+        print(f"warm round trip (1 env)      : {_fmt_us(warm)}")
+        print(f"  ratio warm/baseline p50     : {_pct(warm, .5) / _pct(base, .5):.2f}x   "
+              f"targets: p50 <= 250 us, p99 <= 1000 us")
+
+        # throughput with 2 environments: two concurrent callers, each loop keeps one env busy
+        await asyncio.gather(*[ex.invoke(spec_for(code, name="tp"), payload, opts()) for _ in range(2)])
+        tp_spec = spec_for(code, name="tp")
+
+        async def tp_loop(count: int) -> None:
+            for _ in range(count):
+                await ex.invoke(tp_spec, payload, opts())
+
+        total = args.n * 2
+        t0 = time.perf_counter()
+        await asyncio.gather(tp_loop(total // 2), tp_loop(total // 2))
+        elapsed = time.perf_counter() - t0
+        envs = [e for e in ex.environments() if e.spec.function_name == "tp"]
+        print(f"throughput (2 envs, 2 callers): {total / elapsed:8.0f} invocations/s "
+              f"({total} in {elapsed:.2f} s, envs={len(envs)})   target >= 4000/s")
+
+        # cold start: a new revision each time -> new environment -> first result
+        cold, inits = [], []
+        for i in range(args.cold):
+            s = spec_for(code, revision=f"cold{i}", name="cold")
+            t0 = time.perf_counter()
+            r = await ex.invoke(s, payload, InvokeOptions(request_id=str(uuid.uuid4()), invoked_arn=s.arn))
+            cold.append(time.perf_counter() - t0)
+            assert r.cold_start and r.init_duration_ms is not None
+            inits.append(r.init_duration_ms / 1000)
+            await ex.retire("cold")
+            await asyncio.sleep(0.01)
+        ms = [x * 1000 for x in cold]
+        print(f"cold start (new env -> result): p50 {_pct(ms, .5):6.2f} ms  p95 {_pct(ms, .95):6.2f} ms  "
+              f"max {max(ms):6.2f} ms (n={len(ms)})   target p50 <= 25 ms")
+        ims = [x * 1000 for x in inits]
+        print(f"  of which Init Duration      : p50 {_pct(ims, .5):6.2f} ms")
+
+        # memory of a warm idle environment (and of the zygote it was forked from)
+        env = next(e for e in ex.environments() if e.spec.function_name == "bench")
+        await asyncio.sleep(0.2)
+        assert env.pid is not None and ex._zygote.pid is not None
+        m, z = memory_kb(env.pid), memory_kb(ex._zygote.pid)
+        print(f"warm idle env memory          : RSS {m['Rss'] / 1024:5.1f} MB  PSS {m['Pss'] / 1024:5.1f} MB  "
+              f"USS {m['Uss'] / 1024:5.1f} MB   target RSS <= 25 MB")
+        print(f"zygote memory                 : RSS {z['Rss'] / 1024:5.1f} MB  PSS {z['Pss'] / 1024:5.1f} MB  "
+              f"USS {z['Uss'] / 1024:5.1f} MB")
+    finally:
+        await ex.close()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench core")
+    parser.add_argument("--n", type=int, default=3000, help="warm invocations per measurement")
+    parser.add_argument("--cold", type=int, default=30, help="cold starts to measure")
+    parser.add_argument("--quick", action="store_true", help="n=500, cold=10")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.cold = 500, 10
+    print(f"python {sys.version.split()[0]}, uvloop {uvloop.__version__}, cpus {os.cpu_count()}, "
+          f"load {os.getloadavg()[0]:.2f}")
+    uvloop.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
