@@ -1,0 +1,271 @@
+"""Lambda@Edge trigger benchmark: cache hits through a POP with and without a warm viewer-request function.
+
+    .venv/bin/python bench/trigger_bench.py [--quick] [--duration 4] [--rounds 2] [--connections 8] [--probe 2000]
+
+Issue target ("Lambda@Edge triggers"): cache-hit throughput with a warm viewer-request function (a stdlib
+handler that adds a header) >= 40 % of the cache-hit throughput with no trigger, and p50 added latency
+<= 0.5 ms.
+
+Two POP processes on uvloop (this script re-executes itself with ``--serve plain|trigger``), each with its own
+in-process 1 KB origin (touched once: every measured request is a cache hit). The ``trigger`` process also runs
+a LambdaService with a real Executor (the function runs in real worker processes, as in ``edgelab serve``)
+and an ``EdgeTriggerRunner`` built like ``edge.control.pop_node`` does. Both are measured in the same run:
+
+* throughput: wrk (1 thread, ``--connections``) alternating plain and trigger runs ``--rounds`` times, best of
+  each; wrk's own p50 under load is printed too;
+* added latency: a sequential keep-alive probe of ``--probe`` requests against each POP (after a warm-up);
+  added p50 = p50(trigger) - p50(plain).
+
+Each wrk connection is one concurrent invocation, i.e. one warm environment (Lambda semantics): the warm-up
+run creates them. Loopback only; every load run is bounded by ``--duration``. Needs ``wrk`` on PATH
+(``apt-get install -y wrk``). Exit status 0 when both targets are met, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAYLOAD = b"x" * 1024
+ORIGIN_DOMAIN = "bench-origin.test"
+FUNCTION = "bench-add-header"
+HANDLER = '''
+def handler(event, context):
+    request = event["Records"][0]["cf"]["request"]
+    request["headers"]["x-bench"] = [{"key": "X-Bench", "value": "1"}]
+    return request
+'''
+TARGET_RATIO = 0.40
+TARGET_ADDED_P50_MS = 0.5
+
+
+# --- servers (child processes) ------------------------------------------------------------------------
+
+def _distribution(trigger: bool) -> dict:
+    default: dict = {"TargetOriginId": "o1", "ViewerProtocolPolicy": "allow-all",
+                     "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                     "MinTTL": 0, "DefaultTTL": 86400, "MaxTTL": 31536000}
+    if trigger:
+        arn = f"arn:aws:lambda:us-east-1:000000000000:function:{FUNCTION}:1"
+        default["LambdaFunctionAssociations"] = {"Quantity": 1, "Items": [
+            {"LambdaFunctionARN": arn, "EventType": "viewer-request", "IncludeBody": False}]}
+    return {"DistributionConfig": {
+        "CallerReference": "trigger-bench", "Enabled": True, "Comment": "",
+        "Origins": {"Quantity": 1, "Items": [{"Id": "o1", "DomainName": ORIGIN_DOMAIN,
+                                              "CustomOriginConfig": {"OriginProtocolPolicy": "http-only"}}]},
+        "DefaultCacheBehavior": default,
+    }}
+
+
+async def _start_origin():  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=PAYLOAD, headers={"Cache-Control": "max-age=3600", "Content-Type": "text/plain"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+async def _serve(kind: str, port: int, state_dir: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from edge.cdn.distribution import load_distribution
+    from edge.cdn.hooks import EdgeTriggerRunner
+    from edge.cdn.pop import start_pop
+    from edge.cdn.settings import OriginTarget, PopSettings, Settings
+    from edge.control.pop_node import facts_lookup
+    from edge.invocation.executor import Executor, ExecutorSettings
+    from edge.invocation.service import LambdaService
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    origin_runner, origin_port = await _start_origin()
+    pop = PopSettings("IAD", "us-east-1", "127.0.0.1", port, 0.0)
+    settings = Settings(pops=(pop,), origins={ORIGIN_DOMAIN: OriginTarget(host="127.0.0.1", port=origin_port)})
+    service = None
+    runner = None
+    running = None
+    try:
+        if kind == "trigger":
+            service = LambdaService(state_dir, region="us-east-1",
+                                    executor=Executor(ExecutorSettings(state_dir=state_dir, idle_ttl_s=600.0)))
+            await service.start()
+            code = state_dir / "code"
+            code.mkdir(parents=True, exist_ok=True)
+            (code / "index.py").write_text(HANDLER)
+            await service.create_function({"FunctionName": FUNCTION, "Runtime": "python3.11",
+                                           "Handler": "index.handler", "Timeout": 5, "MemorySize": 128,
+                                           "Publish": True}, code_dir=code)
+            runner = EdgeTriggerRunner(service, region="us-east-1", facts=facts_lookup(service))
+        dist = load_distribution(_distribution(kind == "trigger"), settings)
+        running = await start_pop(pop, dist, settings, triggers=runner)
+        await stop.wait()
+    finally:
+        if running is not None:
+            await running.stop()
+        if service is not None:
+            await service.close()  # stops and reaps the worker processes
+        await origin_runner.cleanup()
+
+
+# --- driver -------------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """One POP child process; terminated and reaped by ``stop()``."""
+
+    def __init__(self, kind: str, state_dir: Path) -> None:
+        self.kind, self.port = kind, _free_port()
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(self.port),
+                                      "--state-dir", str(state_dir)], cwd=ROOT, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{kind} server exited with {self.proc.returncode}") from None
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{kind} server did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def probe(port: int, n: int) -> tuple[list[float], dict[str, str]]:
+    """``n`` sequential GETs on one keep-alive connection: latencies (ms) and the last response's headers."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    out: list[float] = []
+    headers: dict[str, str] = {}
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            conn.request("GET", "/hit")
+            resp = conn.getresponse()
+            resp.read()
+            out.append((time.perf_counter() - t0) * 1000.0)
+            if resp.status != 200:
+                raise RuntimeError(f"probe got {resp.status} from port {port}")
+            headers = dict(resp.getheaders())
+    finally:
+        conn.close()
+    return out, headers
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(port: int, duration: int, connections: int) -> tuple[float, float]:
+    """(requests/second, p50 latency ms under load) from wrk; non-2xx responses make the run invalid."""
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "--latency",
+           f"http://127.0.0.1:{port}/hit"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30, check=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw non-2xx responses:\n{out}")
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    if not rps or not p50:
+        raise RuntimeError(f"cannot parse wrk output:\n{out}")
+    return float(rps.group(1)), float(p50.group(1)) * _UNITS[p50.group(2)]
+
+
+def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="trigger-bench-") as tmp:
+        servers = {"plain": Server("plain", Path(tmp) / "plain"), "trigger": Server("trigger", Path(tmp) / "trig")}
+        try:
+            return _measure(servers, args)
+        finally:
+            for s in servers.values():
+                s.stop()
+
+
+def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
+    _, headers = probe(servers["trigger"].port, 3)
+    timing = headers.get("Server-Timing", "")
+    if "fn-viewer-request" not in timing or headers.get("X-Cache") != "Hit from cloudfront":
+        raise RuntimeError(f"the trigger POP does not run the function on cache hits: {headers}")
+    for s in servers.values():  # warm-up: fills the cache, starts one warm environment per connection
+        wrk(s.port, args.warmup, args.connections)
+    best = {k: 0.0 for k in servers}
+    load_p50: dict[str, list[float]] = {k: [] for k in servers}
+    for _ in range(args.rounds):  # alternate so machine noise hits both alike
+        for name, s in servers.items():
+            rps, p50 = wrk(s.port, args.duration, args.connections)
+            best[name] = max(best[name], rps)
+            load_p50[name].append(p50)
+    seq = {name: statistics.median(probe(s.port, args.probe)[0]) for name, s in servers.items()}
+    ratio = best["trigger"] / best["plain"] if best["plain"] else 0.0
+    added = seq["trigger"] - seq["plain"]
+    print(f"cache-hit throughput, wrk -t1 -c{args.connections} -d{args.duration}s, best of {args.rounds}:")
+    print(f"  no trigger            {best['plain']:>10.0f} req/s   (p50 under load {min(load_p50['plain']):.3f} ms)")
+    print(f"  viewer-request (warm) {best['trigger']:>10.0f} req/s   "
+          f"(p50 under load {min(load_p50['trigger']):.3f} ms)")
+    print(f"  ratio                 {ratio:>10.1%}     target >= {TARGET_RATIO:.0%}  "
+          f"{'OK' if ratio >= TARGET_RATIO else 'MISSED'}")
+    print(f"sequential probe, {args.probe} keep-alive requests each:")
+    print(f"  p50 no trigger        {seq['plain']:>10.3f} ms")
+    print(f"  p50 viewer-request    {seq['trigger']:>10.3f} ms")
+    print(f"  p50 added latency     {added:>10.3f} ms   target <= {TARGET_ADDED_P50_MS} ms  "
+          f"{'OK' if added <= TARGET_ADDED_P50_MS else 'MISSED'}")
+    return 0 if ratio >= TARGET_RATIO and added <= TARGET_ADDED_P50_MS else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="short runs (about 15 s in all)")
+    p.add_argument("--duration", type=int, default=4, help="seconds per measured wrk run")
+    p.add_argument("--warmup", type=int, default=2, help="seconds of the warm-up wrk run per POP")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--connections", type=int, default=8, help="wrk connections (= warm environments)")
+    p.add_argument("--probe", type=int, default=2000, help="sequential requests per POP for the latency probe")
+    p.add_argument("--serve", choices=["plain", "trigger"], help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--state-dir", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.serve:
+        import uvloop
+
+        uvloop.run(_serve(args.serve, args.port, args.state_dir))
+        return 0
+    if args.quick:
+        args.duration, args.warmup, args.rounds, args.probe = 2, 1, 1, 500
+    if shutil.which("wrk") is None:
+        print("wrk not found: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
