@@ -233,7 +233,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3, help="alternating baseline/POP runs per comparison")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--keys", type=int, default=60000)
-    p.add_argument("--mem-cache-mb", type=int, default=16)
+    p.add_argument("--mem-cache-mb", type=int, default=8)
     args = p.parse_args()
     if args.serve:
         serve(args.serve, args.port, args.origin_port, args.cache_bytes, args.admin_socket)

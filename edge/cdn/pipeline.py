@@ -38,40 +38,56 @@ class Fill:
 
 
 async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started: float) -> tuple[EdgeResponse, Exchange]:
-    """Run the whole lifecycle for one viewer request."""
+    """Run the whole lifecycle for one viewer request.
+
+    Hooks are awaited only when a function is associated, and a fresh hit is served synchronously, so the
+    common hit costs no extra coroutine (this is the POP's hot path).
+    """
     ex = Exchange(request=request, request_id=request_id, started=started)
     ctx.stats.requests += 1
     try:
-        response = await _lifecycle(ctx, ex)
+        viewer_request.admit(ctx, ex)
+        behavior = ex.behavior
+        assert behavior is not None
+        if ctx.hooked(behavior, Step.VIEWER_REQUEST):
+            generated = await viewer_request.run(ctx, ex)
+            if generated is not None:  # straight to the viewer: not cached, no viewer-response
+                ex.x_cache, ex.skip_viewer_response = LAMBDA_GENERATED, True
+                _count(ctx, ex, generated)
+                return generated, ex
+        outcome = cache_lookup.lookup(ctx, ex)
+        if isinstance(outcome, Hit):
+            response = _serve(ctx, ex, outcome.entry, HIT)
+        else:
+            response = await _after_lookup(ctx, ex, outcome)
+        if response.status >= 400:
+            response = await _custom_error(ctx, ex, response)
+        if ctx.hooked(behavior, Step.VIEWER_RESPONSE):
+            response = await viewer_response.run(ctx, ex, response)
     except EdgeError as err:
         response = await _on_error(ctx, ex, err)
     _count(ctx, ex, response)
     return response, ex
 
 
-async def _lifecycle(ctx: PopContext, ex: Exchange) -> EdgeResponse:
-    viewer_request.admit(ctx, ex)
-    generated = await viewer_request.run(ctx, ex)
-    if generated is not None:  # straight to the viewer: not cached, no viewer-response
-        ex.x_cache, ex.skip_viewer_response = LAMBDA_GENERATED, True
-        return generated
-    response = await _through_cache(ctx, ex)
-    response = await _custom_error(ctx, ex, response)
-    return await viewer_response.run(ctx, ex, response)
-
-
 async def _through_cache(ctx: PopContext, ex: Exchange) -> EdgeResponse:
     """Cache lookup and whatever it leads to (hit, background refresh, revalidation, miss, pass)."""
     outcome = cache_lookup.lookup(ctx, ex)
+    if isinstance(outcome, Hit):
+        return _serve(ctx, ex, outcome.entry, HIT)
+    return await _after_lookup(ctx, ex, outcome)
+
+
+async def _after_lookup(ctx: PopContext, ex: Exchange,
+                        outcome: cache_lookup.Pass | Miss | Stale) -> EdgeResponse:
+    """Everything but a fresh hit: pass-through, miss, stale-while-revalidate, revalidation."""
     if isinstance(outcome, cache_lookup.Pass):
         fill = await _fill(ctx, ex, None)
         ex.x_cache = fill.x_cache
         return fill.response
-    if isinstance(outcome, Hit):
-        return _serve(ctx, ex, outcome.entry, HIT)
     if isinstance(outcome, Miss):
         return await _collapsed(ctx, ex, None)
-    if isinstance(outcome, Stale) and outcome.reason is StaleReason.SWR:
+    if outcome.reason is StaleReason.SWR:
         ctx.stats.stale_served += 1
         _refresh_in_background(ctx, ex, outcome.entry)
         return _serve(ctx, ex, outcome.entry, HIT)
