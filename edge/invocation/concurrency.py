@@ -62,6 +62,7 @@ class ConcurrencyLimiter:
         self._ondemand_inflight: dict[str, int] = {}  # per function, on-demand leases
         self._unreserved_inflight = 0
         self.inflight: dict[str, int] = {}  # per function, all leases (the ConcurrentExecutions metric)
+        self._capacity = self._compute_capacity()
 
     def __repr__(self) -> str:
         return (f"<ConcurrencyLimiter limit={self.account_limit} reserved={self.reserved} "
@@ -71,6 +72,7 @@ class ConcurrencyLimiter:
     def configure(self, *, account_limit: int, reserved: Mapping[str, int]) -> None:
         self.account_limit = account_limit
         self.reserved = dict(reserved)
+        self._capacity = self._compute_capacity()
 
     def set_provisioned(self, pool_key: PoolKey, allocated: int) -> None:
         """Record how many provisioned environments of ``pool_key`` are initialised (0 removes)."""
@@ -83,8 +85,12 @@ class ConcurrencyLimiter:
             self._prov_by_fn[fn] = total
         else:
             self._prov_by_fn.pop(fn, None)
+        self._capacity = self._compute_capacity()
 
     def unreserved_capacity(self) -> int:
+        return self._capacity
+
+    def _compute_capacity(self) -> int:
         taken = sum(self.reserved.values())
         taken += sum(n for fn, n in self._prov_by_fn.items() if fn not in self.reserved)
         return max(0, self.account_limit - taken)
@@ -94,6 +100,7 @@ class ConcurrencyLimiter:
         fn = pool_key[0]
         if reserved is not None and self.reserved.get(fn) != reserved:
             self.reserved[fn] = reserved
+            self._capacity = self._compute_capacity()
         prov = self._provisioned.get(pool_key, 0)
         if prov and self._prov_inflight.get(pool_key, 0) < prov:
             self._prov_inflight[pool_key] = self._prov_inflight.get(pool_key, 0) + 1
@@ -105,7 +112,7 @@ class ConcurrencyLimiter:
                 return ThrottleReason.RESERVED
             self._ondemand_inflight[fn] = running + 1
             return self._count(Lease(self, fn, pool_key, False, True))
-        if self._unreserved_inflight >= self.unreserved_capacity():
+        if self._unreserved_inflight >= self._capacity:
             return ThrottleReason.ACCOUNT
         self._unreserved_inflight += 1
         self._ondemand_inflight[fn] = self._ondemand_inflight.get(fn, 0) + 1

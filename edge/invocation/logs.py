@@ -94,15 +94,15 @@ def stream_name(version: str, env_id: str, now: float | None = None) -> str:
 
 
 # -- store --------------------------------------------------------------------------------------------------
-Event = tuple[str, str, int, str, str]  # group, stream, epoch ms, message, request id
+Batch = tuple[str, str, int, list[str], str]  # group, stream, epoch ms, messages, request id (one append call)
 
 
 class LogStore:
     def __init__(self, root: Path, *, flush_interval_s: float = 0.05) -> None:
         self.root = root
         self._interval = flush_interval_s
-        self._pending: list[Event] = []
-        self._writing: list[Event] = []  # the batch a flush is writing right now (still visible to read)
+        self._pending: list[Batch] = []
+        self._writing: list[Batch] = []  # the batch a flush is writing right now (still visible to read)
         self._task: asyncio.Task[None] | None = None
         self._dirs: set[Path] = set()
         self._write_lock = asyncio.Lock()
@@ -127,7 +127,7 @@ class LogStore:
                ts_ms: int | None = None) -> None:
         """Queue events (hot path: no I/O)."""
         ts = ts_ms if ts_ms is not None else int(time.time() * 1000)
-        self._pending.extend((group, stream, ts, m, request_id) for m in messages)
+        self._pending.append((group, stream, ts, messages, request_id))
 
     async def _flusher(self) -> None:
         while True:
@@ -149,10 +149,11 @@ class LogStore:
     def _path(self, group: str, stream: str) -> Path:
         return self.root / quote(group, safe="") / (quote(stream, safe="") + ".jsonl")
 
-    def _write(self, batch: list[Event]) -> None:
+    def _write(self, batch: list[Batch]) -> None:
         per_file: dict[tuple[str, str], list[bytes]] = {}
-        for group, stream, ts, msg, rid in batch:
-            per_file.setdefault((group, stream), []).append(orjson.dumps({"t": ts, "m": msg, "r": rid}) + b"\n")
+        for group, stream, ts, msgs, rid in batch:
+            out = per_file.setdefault((group, stream), [])
+            out += [orjson.dumps({"t": ts, "m": msg, "r": rid}) + b"\n" for msg in msgs]
         for (group, stream), lines in per_file.items():
             path = self._path(group, stream)
             if path.parent not in self._dirs:
@@ -193,14 +194,11 @@ class LogStore:
                 except orjson.JSONDecodeError:
                     continue  # a line being written by another process right now
                 events.append((obj["t"], obj["m"], name, obj.get("r", "")))
-        unwritten = [*self._writing, *self._pending]
         # a flush may be writing right now: events of its batch already on disk must not appear twice
         seen = {(ts, msg, name) for ts, msg, name, _ in events} if self._writing else set()
-        for g, s, ts, msg, rid in unwritten:
-            if (ts, msg, s) in seen:
-                continue  # written by the flush in progress and already read from disk
+        for g, s, ts, msgs, rid in [*self._writing, *self._pending]:
             if g == group and (stream is None or s == stream):
-                events.append((ts, msg, s, rid))
+                events += [(ts, msg, s, rid) for msg in msgs if (ts, msg, s) not in seen]
         events.sort(key=lambda e: e[0])
         out = [{"timestamp": ts, "message": msg, "stream": s} for ts, msg, s, rid in events
                if (request_id is None or rid == request_id) and (since is None or ts >= since)]

@@ -16,11 +16,10 @@ Lifecycle rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -97,23 +96,11 @@ class EnvironmentPool:
         return [env for pool in self._pools.values() for env in pool.live] + list(self._detached)
 
     # -- acquire / release ---------------------------------------------------------------------------------
-    @contextlib.asynccontextmanager
-    async def acquire(self, pid: PoolId, spec: FunctionSpec) -> AsyncIterator[Environment]:
-        """Yield a BUSY environment (warm if one is idle, else a new one after Init). If Init failed the
-        environment has ``init_failure`` set and must not be invoked. Released (or discarded) on exit."""
-        async with self._lock:
-            env, new = self._assign(pid, spec)
-        try:
-            if new:
-                await self._start(env, self._s.init_timeout_s)
-                if env.init_failure is None and env.state is EnvState.READY:
-                    env.mark_busy()
-            yield env
-        finally:
-            async with self._lock:
-                stop = self._release_locked(pid, env)
-            if stop is not None:
-                self._stop_later(*stop)
+    def acquire(self, pid: PoolId, spec: FunctionSpec) -> Acquisition:
+        """``async with pool.acquire(pid, spec) as env``: a BUSY environment (warm if one is idle, else a new
+        one after Init). If Init failed the environment has ``init_failure`` set and must not be invoked.
+        Released (or discarded) on exit, also on errors and cancellation."""
+        return Acquisition(self, pid, spec)
 
     def _assign(self, pid: PoolId, spec: FunctionSpec) -> tuple[Environment, bool]:
         pool = self._pools.get(pid)
@@ -354,3 +341,45 @@ class EnvironmentPool:
                 self._stop_later(env, False, False)
         while self._stoppers:
             await asyncio.gather(*list(self._stoppers), return_exceptions=True)
+
+
+class Acquisition:
+    """The async context manager behind :meth:`EnvironmentPool.acquire` (a class, not a generator: it is on the
+    hot path)."""
+
+    __slots__ = ("_pool", "_pid", "_spec", "_env")
+
+    def __init__(self, pool: EnvironmentPool, pid: PoolId, spec: FunctionSpec) -> None:
+        self._pool = pool
+        self._pid = pid
+        self._spec = spec
+        self._env: Environment | None = None
+
+    async def __aenter__(self) -> Environment:
+        pool = self._pool
+        async with pool._lock:
+            env, new = pool._assign(self._pid, self._spec)
+        self._env = env
+        if new:
+            try:
+                await pool._start(env, pool._s.init_timeout_s)
+            except BaseException:
+                await self.__aexit__(None, None, None)
+                raise
+            if env.init_failure is None and env.state is EnvState.READY:
+                env.mark_busy()
+        return env
+
+    async def __aexit__(self, *exc: object) -> None:
+        pool, env = self._pool, self._env
+        assert env is not None
+        try:
+            async with pool._lock:
+                stop = pool._release_locked(self._pid, env)
+        except asyncio.CancelledError:
+            stop = pool._release_locked(self._pid, env)  # synchronous bookkeeping: never leak the env
+            if stop is not None:
+                pool._stop_later(*stop)
+            raise
+        if stop is not None:
+            pool._stop_later(*stop)
