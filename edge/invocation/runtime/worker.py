@@ -36,6 +36,7 @@ from . import context as ctxmod
 from . import faults, protocol
 
 RESPONSE_LIMIT = 6_291_556
+OUTPUT_LIMIT = 1 << 20  # function output kept per invocation; the rest is dropped with a marker line
 PR_SET_PDEATHSIG = 1
 M_ARENA_MAX = -8
 _SEEK_CUR = os.SEEK_CUR
@@ -199,9 +200,11 @@ class Worker:
         pos = os.lseek(1, 0, _SEEK_CUR)
         if not pos:
             return b""
-        data = os.pread(1, pos, 0)
+        data = os.pread(1, min(pos, OUTPUT_LIMIT), 0)
         os.ftruncate(1, 0)
         os.lseek(1, 0, os.SEEK_SET)
+        if pos > OUTPUT_LIMIT:
+            data += f"\n[edgelab] {pos - OUTPUT_LIMIT} bytes of function output truncated\n".encode()
         return data
 
     # -- memory ------------------------------------------------------------------------------------------
