@@ -71,12 +71,13 @@ def fn_events(headers: Any) -> list[str]:
 class EdgeStack:
     """A service + executor + scripted origin (+ a POP after ``start``); see the module docstring."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *, region: str = "us-east-1") -> None:
         self.tmp = tmp
+        self.region = region
         self.state_dir = tmp / "state"
         self.executor = Executor(ExecutorSettings(state_dir=self.state_dir, idle_ttl_s=30.0,
                                                   log_flush_interval_s=0.02))
-        self.service = LambdaService(self.state_dir, region="us-east-1", executor=self.executor)
+        self.service = LambdaService(self.state_dir, region=region, executor=self.executor)
         self._control: LambdaService | None = None
         self.origin = ScriptedOrigin()
         self.extra_origins: dict[str, ScriptedOrigin] = {}
@@ -111,18 +112,19 @@ class EdgeStack:
         return self._control
 
     # --- functions ------------------------------------------------------------------------------------
-    def write_code(self, name: str, source: str, *, rev: int = 0) -> Path:
+    def write_code(self, name: str, source: str, *, rev: int = 0, module: str = "index") -> Path:
         d = self.tmp / "code" / f"{name}-{rev}"
         d.mkdir(parents=True, exist_ok=True)
-        (d / "index.py").write_text(textwrap.dedent(source))
+        (d / f"{module}.py").write_text(textwrap.dedent(source))
         return d
 
     async def function(self, name: str, source: str | None = None, *, example: str | None = None,
                        timeout: float = 3, memory: int = 128, publish: bool = True,
                        handler: str = "index.handler", **params: Any) -> str:
-        """Create ``name`` from ``source`` (an index.py text) or ``functions/<example>``; returns its version
-        (``"1"`` when published, else ``"$LATEST"``)."""
-        code_dir = FUNCTIONS_DIR / example if example else self.write_code(name, source or "")
+        """Create ``name`` from ``source`` (the text of ``<module>.py``, module from ``handler``) or
+        ``functions/<example>``; returns its version (``"1"`` when published, else ``"$LATEST"``)."""
+        module = handler.rsplit(".", 1)[0]
+        code_dir = FUNCTIONS_DIR / example if example else self.write_code(name, source or "", module=module)
         rec = await self.service.create_function(
             {"FunctionName": name, "Runtime": "python3.11", "Handler": handler, "Timeout": timeout,
              "MemorySize": memory, "Publish": publish, **params}, code_dir=code_dir)
@@ -150,6 +152,8 @@ class EdgeStack:
             config = {"Distribution": {"Id": DIST_ID, "DomainName": DIST_DOMAIN,
                                        "DistributionConfig": config["DistributionConfig"]}}
         pop, settings = pop_settings_for(self.origin)
+        pop = dataclasses.replace(pop, region=self.region)
+        settings = dataclasses.replace(settings, pops=(pop,))
         mapped = dict(settings.origins)
         for domain, o in (origins or {}).items():
             self.extra_origins[domain] = o
@@ -159,8 +163,8 @@ class EdgeStack:
         dist = load_distribution(config, settings)
         logs = self.executor.logs
         self.runner = EdgeTriggerRunner(
-            self.service, region="us-east-1", facts=facts_lookup(self.service),
-            validation_log=lambda group, rid, lines: logs.append(group, "us-east-1/TST", lines, rid),
+            self.service, region=self.region, facts=facts_lookup(self.service),
+            validation_log=lambda group, rid, lines: logs.append(group, f"{self.region}/TST", lines, rid),
             relax_limits=relax)
         self.pop = await start_pop(pop, dist, settings, triggers=self.runner, port=0, clock=clock)
         return self.pop
@@ -193,7 +197,18 @@ class EdgeStack:
 
 @pytest.fixture
 async def edge(tmp_path: Path) -> AsyncIterator[EdgeStack]:
+    """The stack slice of an IAD-like POP (region us-east-1)."""
     stack = await EdgeStack(tmp_path).open()
+    try:
+        yield stack
+    finally:
+        await stack.close()
+
+
+@pytest.fixture
+async def edge_fra(tmp_path: Path) -> AsyncIterator[EdgeStack]:
+    """The stack slice of a FRA-like POP: its own LambdaService for eu-central-1 (the registry is global)."""
+    stack = await EdgeStack(tmp_path, region="eu-central-1").open()
     try:
         yield stack
     finally:

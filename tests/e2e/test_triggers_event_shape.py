@@ -119,3 +119,42 @@ async def test_response_events_shape(edge: EdgeStack) -> None:
                     "server": [{"key": "Server", "value": "origin-srv"}],
                     "req_host": [{"key": "Host", "value": "origin.test"}], "has_body": False}
     assert b == b"r"
+
+
+# Written as in the Lambda console's Python template: lambda_function.lambda_handler, logging + print.
+CONSOLE_STYLE = """
+import json
+import logging
+import os
+
+logger = logging.getLogger()
+logger.setLevel(logging.INFO)
+
+
+def lambda_handler(event, context):
+    request = event['Records'][0]['cf']['request']
+    logger.info("uri=%s", request['uri'])
+    print(json.dumps({"region": os.environ["AWS_REGION"], "fn": context.function_name}))
+    request['headers']['x-region'] = [{'key': 'X-Region', 'value': os.environ['AWS_REGION']}]
+    request['headers']['x-fn'] = [{'key': 'X-Fn', 'value': context.function_name}]
+    return request
+"""
+
+
+async def test_console_style_function_in_a_non_home_region_pop(edge_fra: EdgeStack) -> None:
+    edge = edge_fra
+    await edge.function("console", CONSOLE_STYLE, handler="lambda_function.lambda_handler")
+    edge.origin.script("/page", body=b"page")
+    await edge.start(associations=[assoc(VR, "console")])
+    s, h, b = await edge.get("/page")
+    assert (s, b) == (200, b"page")
+    seen = edge.origin.requests["/page"][0]
+    # the replica runs in the POP's region under the us-east-1 name
+    assert (seen.header("X-Region"), seen.header("X-Fn")) == ("eu-central-1", "us-east-1.console")
+    lines = await edge.logs("/aws/lambda/us-east-1.console")
+    assert any("[INFO]" in line and "uri=/page" in line for line in lines), lines
+    assert any('"region": "eu-central-1"' in line for line in lines)
+    timing = h["Server-Timing"]
+    assert 'fn-viewer-request;desc="console:1 cold init=' in timing
+    _, h, _ = await edge.get("/page")
+    assert 'fn-viewer-request;desc="console:1 warm";dur=' in h["Server-Timing"]

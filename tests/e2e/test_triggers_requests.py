@@ -165,12 +165,19 @@ async def test_include_body_viewer_request_truncation_and_replace(edge: EdgeStac
 async def test_include_body_origin_request_limit_is_1mb(edge: EdgeStack) -> None:
     await edge.function("body", BODY)
     edge.origin.script("/echo", body=b"ok")
+    edge.origin.script("/replace", body=b"ok")
     await edge.start(associations=[assoc(OR, "body", include_body=True)], default=behavior_config(methods=POST))
     big = b"abcde" * 10_000
     s, _, _ = await edge.request("POST", "/echo", data=big)
     seen = edge.origin.requests["/echo"][0]
     assert s == 200 and seen.header("X-Body-Info") == "False:50000:base64:read-only:abcde"
     assert seen.body == big
+    # 1,100,000 bytes > 1 MB exposed to origin events; replaced (the scripted origin accepts <= 1 MB)
+    huge = b"0123456789" * 110_000
+    s, _, _ = await edge.request("POST", "/replace", data=huge)
+    seen = edge.origin.requests["/replace"][0]
+    assert s == 200 and seen.header("X-Body-Info") == "True:1048576:base64:read-only:01234"
+    assert seen.body == b"replaced 1048576"
 
 
 NO_BODY = """

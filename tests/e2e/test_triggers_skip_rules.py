@@ -6,6 +6,7 @@ origin contact from the scripted origin's hit counters.
 
 from __future__ import annotations
 
+import asyncio
 from email.utils import formatdate
 
 import pytest
@@ -203,3 +204,29 @@ async def test_viewer_response_cannot_change_status(edge: EdgeStack) -> None:
     assert edge.origin.hits["/a"] == 1
     lines = await edge.validation_lines()
     assert any("status" in line and "201" in line for line in lines), lines
+
+
+async def test_custom_error_page_gets_no_viewer_triggers(edge: EdgeStack) -> None:
+    await edge.function("pass", PASS)
+    edge.origin.script("/missing", status=404, body=b"origin 404", headers={"Cache-Control": "max-age=60"})
+    edge.origin.script("/errors/404.html", body=b"custom page", headers={"Cache-Control": "max-age=60"})
+    await edge.start(associations=[assoc(VR, "pass"), assoc(VRS, "pass")],
+                     errors=[{"ErrorCode": 404, "ResponsePagePath": "/errors/404.html", "ResponseCode": "404",
+                              "ErrorCachingMinTTL": 10}])
+    s, h, b = await edge.get("/missing")
+    assert (s, b) == (404, b"custom page")
+    # viewer-request ran once (for the viewer's request, not for the page fetch); no viewer-response
+    assert fn_events(h) == [VR]
+
+
+async def test_collapsed_misses_run_origin_triggers_once(edge: EdgeStack) -> None:
+    await edge.function("pass", PASS)
+    edge.origin.script("/slow", body=b"slow", headers={"Cache-Control": "max-age=60"}, delay=0.3)
+    await edge.start(associations=[assoc(VR, "pass"), assoc(OR, "pass"), assoc(ORS, "pass")])
+    await edge.get("/warm-up-the-environment")  # one warm env, so the viewer-request calls below are quick
+    results = await asyncio.gather(*(edge.get("/slow") for _ in range(5)))
+    assert all((s, b) == (200, b"slow") for s, _, b in results)
+    events = [fn_events(h) for _, h, _ in results]
+    assert sum(e.count(OR) for e in events) == 1 and sum(e.count(ORS) for e in events) == 1
+    assert all(e.count(VR) == 1 for e in events)
+    assert edge.origin.hits["/slow"] == 1
