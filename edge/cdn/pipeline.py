@@ -21,6 +21,7 @@ from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
 from edge.cdn.steps import (cache_lookup, cache_store, origin_fetch, origin_request, origin_response,
                             viewer_request, viewer_response)
 from edge.cdn.steps.context import PopContext
+from edge.cdn.steps.viewer_headers import with_viewer_headers
 
 __all__ = ["Exchange", "Step", "TriggerCall", "TriggerRunner", "handle"]
 
@@ -55,6 +56,9 @@ async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started
                 ex.x_cache, ex.skip_viewer_response = LAMBDA_GENERATED, True
                 _count(ctx, ex, generated)
                 return generated, ex
+        generated_names = ctx.viewer_header_names(behavior)
+        if generated_names:  # after viewer-request, before the cache key (contract §5.5)
+            ex.request.headers = with_viewer_headers(ex.request.headers, generated_names)
         outcome = cache_lookup.lookup(ctx, ex)
         if isinstance(outcome, Hit):
             response = _serve(ctx, ex, outcome.entry, HIT)
@@ -184,7 +188,9 @@ def _fill_result(ctx: PopContext, ex: Exchange, resp: EdgeResponse, entry: Cache
     # serve through an entry (stored, or transient) so HEAD/Range/conditional requests get the right answer
     view = entry or CacheEntry(status=resp.status, headers=tuple(resp.headers), body=resp.body,
                                request_time=request_time, response_time=ctx.clock(), ttl_s=0.0)
+    origin_status = ex.origin_status  # what the origin said, not what origin-response made of it
     served = _serve(ctx, ex, view, x_cache, age=False)
+    ex.origin_status = origin_status
     ex.x_cache = ERROR if x_cache == MISS and resp.status >= 400 else x_cache
     return Fill(served, entry, ex.x_cache, ex.origin_status)
 

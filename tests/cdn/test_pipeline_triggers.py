@@ -192,3 +192,54 @@ async def test_custom_error_page_fetch_skips_viewer_triggers() -> None:
     assert (s, b) == (404, b"custom")
     # one viewer-request (for /gone), origin triggers for both fetches, no viewer-response
     assert t.calls == [VR, OR, ORS, OR, ORS]
+
+
+async def test_viewer_response_rule_uses_origin_status_not_rewritten_status() -> None:
+    def fix_status(c: TriggerCall) -> EdgeResponse:
+        assert c.response is not None
+        return EdgeResponse(status=200, headers=[("Cache-Control", "max-age=60")], body=b"rewritten")
+
+    t = FakeTriggers(origin_response=fix_status)
+    async with ScriptedOrigin() as origin:
+        origin.script("/err", status=500, body=b"boom")
+        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+            s, _, b = await pop.get("/err")
+    assert (s, b) == (200, b"rewritten")
+    assert t.calls == [VR, OR, ORS]  # the origin said 500: no viewer-response
+
+
+async def test_device_headers_generated_after_viewer_request_and_part_of_the_key() -> None:
+    from tests.cdn.scripted_origin import behavior_config
+
+    seen_by_vr: list[list[tuple[str, str]]] = []
+
+    def capture(c: TriggerCall) -> EdgeRequest:
+        seen_by_vr.append(list(c.request.headers))
+        return c.request
+
+    t = FakeTriggers(events=(VR,), viewer_request=capture)
+    dist = distribution_config(default=behavior_config(headers=("CloudFront-Is-Mobile-Viewer",)))
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
+    async with ScriptedOrigin() as origin:
+        origin.script("/p", body=b"p", headers={"Cache-Control": "max-age=60"})
+        async with PopHarness(origin, dist, triggers=t) as pop:
+            await pop.get("/p", headers={"User-Agent": iphone})
+            await pop.get("/p", headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64)",
+                                         "CloudFront-Is-Mobile-Viewer": "true"})  # spoofed: replaced
+            _, h, _ = await pop.get("/p", headers={"User-Agent": iphone})
+    assert h["X-Cache"] == "Hit from cloudfront"
+    assert [r.header("CloudFront-Is-Mobile-Viewer") for r in origin.requests["/p"]] == ["true", "false"]
+    assert all(k.lower() != "cloudfront-is-mobile-viewer" for k, _ in seen_by_vr[0])
+
+
+def test_device_flags_from_user_agents() -> None:
+    from edge.cdn.steps.viewer_headers import device_flags
+
+    ipad = device_flags("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15")
+    assert ipad["CloudFront-Is-Tablet-Viewer"] and ipad["CloudFront-Is-IOS-Viewer"]
+    assert not ipad["CloudFront-Is-Mobile-Viewer"] and not ipad["CloudFront-Is-Desktop-Viewer"]
+    phone = device_flags("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Mobile Safari/537.36")
+    assert phone["CloudFront-Is-Mobile-Viewer"] and phone["CloudFront-Is-Android-Viewer"]
+    desktop = device_flags("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0")
+    assert desktop["CloudFront-Is-Desktop-Viewer"] and sum(desktop.values()) == 1
+    assert device_flags("Roku/DVP-9.10")["CloudFront-Is-SmartTV-Viewer"]

@@ -20,6 +20,7 @@ from edge.cdn.origin_client import OriginClient
 from edge.cdn.responses import POP_OWNED, PopIdentity
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
+from edge.cdn.steps.viewer_headers import wanted
 
 log = logging.getLogger("edgelab.pop")
 
@@ -84,6 +85,15 @@ class PopContext:
     # kept in the value so its id cannot be reused while cached; bounded by clearing when full.
     prepared: dict[int, tuple[CacheEntry, tuple[tuple[str, str], ...]]] = field(default_factory=dict)
     prepared_limit: int = 8192
+
+    viewer_headers: dict[int, tuple[str, ...]] = field(default_factory=dict)  # by id(behavior)
+
+    def viewer_header_names(self, behavior: Behavior) -> tuple[str, ...]:
+        """CloudFront-generated viewer headers the behavior's policies select (computed once per behavior)."""
+        names = self.viewer_headers.get(id(behavior))
+        if names is None:
+            names = self.viewer_headers[id(behavior)] = wanted(behavior)
+        return names
 
     def served_headers(self, entry: CacheEntry) -> tuple[tuple[str, str], ...]:
         """``entry``'s headers as served on a plain GET hit: without Age/Content-Length, with Accept-Ranges."""

@@ -1,0 +1,72 @@
+"""CloudFront-generated viewer headers (contract §5.5): ``CloudFront-Is-{Desktop,Mobile,Tablet,SmartTV,IOS,
+Android}-Viewer`` derived from the User-Agent, and ``CloudFront-Forwarded-Proto``/``-Viewer-Http-Version``.
+
+They exist only when the behavior's cache policy or origin-request policy names them, and are added after
+viewer-request (a viewer-request function never sees them) and before the cache key is computed, so they can
+be part of the key. Pure functions; the regexes are compiled once at import.
+"""
+
+from __future__ import annotations
+
+import re
+
+from edge.cdn.distribution import Behavior
+from edge.cdn.models import Headers, header_get
+
+_MOBILE = re.compile(r"Mobi|iPhone|iPod|Android.*Mobile|BlackBerry|IEMobile|Windows Phone|Opera Mini", re.I)
+_TABLET = re.compile(r"iPad|Tablet|Kindle|Silk|PlayBook|Android(?!.*Mobile)", re.I)
+_SMART_TV = re.compile(r"Smart-?TV|GoogleTV|AppleTV|HbbTV|Roku|BRAVIA|NetCast|Tizen.*TV|Web0S|CrKey", re.I)
+_IOS = re.compile(r"iPhone|iPad|iPod", re.I)
+_ANDROID = re.compile(r"Android", re.I)
+
+DEVICE_HEADERS = ("CloudFront-Is-Desktop-Viewer", "CloudFront-Is-Mobile-Viewer", "CloudFront-Is-Tablet-Viewer",
+                  "CloudFront-Is-SmartTV-Viewer", "CloudFront-Is-IOS-Viewer", "CloudFront-Is-Android-Viewer")
+OTHER_HEADERS = ("CloudFront-Forwarded-Proto", "CloudFront-Viewer-Http-Version")
+GENERATED = {n.lower(): n for n in DEVICE_HEADERS + OTHER_HEADERS}
+
+
+def wanted(behavior: Behavior) -> tuple[str, ...]:
+    """The generated header names the behavior's policies select (cache key or origin request)."""
+    lists = [behavior.cache_policy.headers]
+    if behavior.origin_request_policy is not None:
+        lists.append(behavior.origin_request_policy.headers)
+    out = []
+    for lname, name in GENERATED.items():
+        for kl in lists:
+            explicit = any(n.lower() == lname for n in kl.names)
+            if (kl.behavior in ("whitelist", "allViewerAndWhitelistCloudFront") and explicit):
+                out.append(name)
+                break
+    return tuple(out)
+
+
+def device_flags(user_agent: str) -> dict[str, bool]:
+    """CloudFront-Is-*-Viewer values for a User-Agent (several may be true)."""
+    mobile = bool(_MOBILE.search(user_agent))
+    tablet = not mobile and bool(_TABLET.search(user_agent))
+    tv = bool(_SMART_TV.search(user_agent))
+    return {
+        "CloudFront-Is-Mobile-Viewer": mobile,
+        "CloudFront-Is-Tablet-Viewer": tablet,
+        "CloudFront-Is-SmartTV-Viewer": tv,
+        "CloudFront-Is-Desktop-Viewer": not (mobile or tablet or tv),
+        "CloudFront-Is-IOS-Viewer": bool(_IOS.search(user_agent)),
+        "CloudFront-Is-Android-Viewer": bool(_ANDROID.search(user_agent)),
+    }
+
+
+def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_version: str = "1.1") -> Headers:
+    """A copy of ``headers`` with the generated headers in ``names`` appended (replacing any the viewer sent:
+    CloudFront sets these itself)."""
+    lnames = {n.lower() for n in names}
+    ua = header_get(headers, "user-agent") or ""
+    headers = [(k, v) for k, v in headers if k.lower() not in lnames]
+    flags = device_flags(ua) if any(n in DEVICE_HEADERS for n in names) else {}
+    for name in names:
+        if name in flags:
+            headers.append((name, "true" if flags[name] else "false"))
+        elif name == "CloudFront-Forwarded-Proto":
+            headers.append((name, "http"))
+        elif name == "CloudFront-Viewer-Http-Version":
+            headers.append((name, http_version))
+    return headers
