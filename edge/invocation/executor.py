@@ -30,7 +30,7 @@ from .concurrency import ConcurrencyLimiter, Lease
 from .environment import Credentials, Environment, Kind, RawOutcome, describe_exit, platform_error
 from .logs import LogStore
 from .metrics import FunctionMetrics, Metrics
-from .models import INIT_TIMEOUT_S, FunctionSpec, InvocationResult, InvokeOptions, Outcome, ThrottleReason
+from .models import INIT_TIMEOUT_S, FunctionSpec, InvocationResult, InvokeOptions, Outcome
 from .pool import EnvironmentPool, PoolId, PoolSettings
 from .runtime.spawner import ZygoteClient, ZygoteError
 
@@ -138,19 +138,25 @@ class Executor:
 
     # -- provisioned concurrency ---------------------------------------------------------------------------
     @staticmethod
-    def _default_pool_id(spec: FunctionSpec, region: str | None) -> PoolId:
-        return PoolId(region or spec.region, spec.pool_key, spec.function_name, f"/aws/lambda/{spec.function_name}")
+    def _default_pool_id(spec: FunctionSpec, region: str | None, log_group: str | None) -> PoolId:
+        return PoolId(region or spec.region, spec.pool_key, spec.function_name,
+                      log_group or f"/aws/lambda/{spec.function_name}")
 
-    async def set_provisioned(self, spec: FunctionSpec, count: int, *, region: str | None = None) -> None:
+    async def set_provisioned(self, spec: FunctionSpec, count: int, *, region: str | None = None,
+                              log_group: str | None = None) -> None:
         """Keep ``count`` environments of ``spec`` initialised ahead of traffic (0 removes). Returns at once;
-        initialisation proceeds in the background (see :meth:`provisioned_status`)."""
-        self._pool.set_target(self._default_pool_id(spec, region), spec, count)
+        initialisation proceeds in the background (see :meth:`provisioned_status`).
+
+        They serve invocations whose InvokeOptions have ``region`` (default ``spec.region``), no display name,
+        and ``log_group`` (default ``/aws/lambda/<name>``): pass the same values the invocations will carry."""
+        self._pool.set_target(self._default_pool_id(spec, region, log_group), spec, count)
         if self._provision_wanted is not None:
             self._provision_wanted.set()
 
-    def provisioned_status(self, spec: FunctionSpec, *, region: str | None = None) -> tuple[int, str, str | None]:
+    def provisioned_status(self, spec: FunctionSpec, *, region: str | None = None,
+                           log_group: str | None = None) -> tuple[int, str, str | None]:
         """(allocated, "IN_PROGRESS" | "READY" | "FAILED", reason such as FUNCTION_ERROR_INIT_FAILURE)."""
-        return self._pool.status(self._default_pool_id(spec, region))
+        return self._pool.status(self._default_pool_id(spec, region, log_group))
 
     # -- retirement ----------------------------------------------------------------------------------------
     async def retire(self, function_name: str, keep: Collection[tuple[str, str, str]] = ()) -> None:

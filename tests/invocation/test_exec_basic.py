@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from .fixtures.support import body, call, code_dir, make_spec, options, running_executor
+from .fixtures.support import body, call, code_dir, make_spec, running_executor
 
 from edge.invocation.logs import LogStore
 from edge.invocation.models import Outcome
@@ -147,7 +147,8 @@ async def test_logs_captured_stored_and_read_back(tmp_path: Path) -> None:
         stream = events[0]["stream"]
         assert other.streams("/aws/lambda/fn") == [stream]
         tail = other.read("/aws/lambda/fn", stream=stream, tail=2)
-        assert [e["message"].split("\t")[0] for e in tail] == ["END RequestId: req-log-2", "REPORT RequestId: req-log-2"]
+        assert [e["message"].split("\t")[0] for e in tail] == ["END RequestId: req-log-2",
+                                                                "REPORT RequestId: req-log-2"]
         assert other.read("/aws/lambda/fn", since=events[-1]["timestamp"] + 10_000) == []
         assert len(res.log_tail.encode()) <= 4096 and res.log_tail.endswith("\t\n")
 
