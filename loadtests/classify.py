@@ -10,14 +10,15 @@
 - ``X-Amz-Cf-Pop`` (``IAD48-C1``) gives the POP: its leading letters.
 
 A request is ``cold`` when any function it ran was a cold start, ``warm`` when functions ran and none was cold,
-and ``nofn`` when no function ran. :func:`bucket_name` turns that into the locust row name ``/ [cold|miss@FRA]``.
+``nofn`` when no function ran, and ``throttled`` when its only function was refused (``LambdaLimitExceeded``:
+the last function entry is the refused one, whatever state the POP printed for it). :func:`bucket_name` turns that into the locust row name ``/ [cold|miss@FRA]``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 CACHE_OUTCOMES = {
     "hit": "hit", "refreshhit": "refresh", "miss": "miss", "error": "error",
@@ -160,15 +161,21 @@ def classify(status: int, headers: Mapping[str, str] | Iterable[tuple[str, str]]
     h = lower_headers(headers)
     metrics = parse_server_timing(h.get("server-timing"))
     fns = tuple(t for t in (function_timing(m) for m in metrics) if t is not None)
+    cache = cache_outcome(h.get("x-cache"))
+    if cache == "throttled" and fns and fns[-1].state != "throttled":
+        # LambdaLimitExceeded: the last function reported is the one that was refused and never ran
+        fns = (*fns[:-1], replace(fns[-1], state="throttled", init_ms=None))
     edge = next((m.dur for m in metrics if m.name == "edge"), None)
     origin_durs = [m.dur for m in metrics if m.name == "origin" and m.dur is not None]
     if not fns:
         start = "nofn"
     elif any(f.state == "cold" for f in fns):
         start = "cold"
-    else:
+    elif any(f.state == "warm" for f in fns):
         start = "warm"
-    return Classification(status=status, cache=cache_outcome(h.get("x-cache")), start=start,
+    else:
+        start = fns[-1].state  # e.g. throttled: no function ran
+    return Classification(status=status, cache=cache, start=start,
                           pop=pop_name(h.get("x-amz-cf-pop"), default_pop), edge_ms=edge,
                           origin_ms=sum(origin_durs) if origin_durs else None, functions=fns)
 

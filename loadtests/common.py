@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `loadtests` impo
 from loadtests import phases as phase_defs  # noqa: E402
 from loadtests.classify import Classification, bucket_name, classify  # noqa: E402
 
-SAMPLE_FIELDS = ["t", "label", "bucket", "status", "cache", "start", "pop", "latency_ms", "edge_ms", "origin_ms",
-                 "init_ms", "functions"]
+SAMPLE_FIELDS = ["t", "label", "bucket", "status", "ok", "cache", "start", "pop", "latency_ms", "edge_ms",
+                 "origin_ms", "init_ms", "functions"]
 
 
 def pop_targets(spec: str | None) -> list[tuple[str, str]]:
@@ -53,13 +53,13 @@ class SampleLog:
         self._writer.writerow(SAMPLE_FIELDS)
         self._left = limit
 
-    def write(self, label: str, bucket: str, latency_ms: float, c: Classification) -> None:
+    def write(self, label: str, bucket: str, latency_ms: float, c: Classification, ok: bool) -> None:
         if self._left <= 0:
             return
         self._left -= 1
         fns = ";".join(f"{f.event}|{f.function}|{f.state}|{f.init_ms if f.init_ms is not None else ''}|"
                        f"{f.dur_ms if f.dur_ms is not None else ''}" for f in c.functions)
-        self._writer.writerow([f"{time.time():.3f}", label, bucket, c.status, c.cache, c.start, c.pop,
+        self._writer.writerow([f"{time.time():.3f}", label, bucket, c.status, int(ok), c.cache, c.start, c.pop,
                                f"{latency_ms:.3f}", "" if c.edge_ms is None else c.edge_ms,
                                "" if c.origin_ms is None else c.origin_ms, f"{c.init_ms:.3f}", fns])
 
@@ -112,13 +112,14 @@ class EdgeUser(FastHttpUser):
             c = classify(status, r.headers.items() if r.headers is not None else (), default_pop=self.pop)
             bucket = bucket_name(label, c)
             r.request_meta["name"] = bucket
-            if status in expect:
+            ok = status in expect
+            if ok:
                 r.success()
             else:
                 r.failure(f"status {status} ({c.cache})")
             log = getattr(self.environment, "edgelab_samples", None)
             if log is not None:
-                log.write(label, bucket, latency_ms, c)
+                log.write(label, bucket, latency_ms, c, ok)
             return c
 
 

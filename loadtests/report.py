@@ -59,7 +59,9 @@ class FnSample:
 class Sample:
     t: float
     label: str
+    bucket: str
     status: int
+    ok: bool
     cache: str
     start: str
     pop: str
@@ -107,8 +109,9 @@ def read_samples(path: Path) -> list[Sample]:
     with path.open(newline="") as f:
         for r in csv.DictReader(f):
             try:
-                samples.append(Sample(float(r["t"]), r["label"], int(r["status"]), r["cache"], r["start"], r["pop"],
-                                      float(r["latency_ms"]), _fn_samples(r.get("functions") or "")))
+                samples.append(Sample(float(r["t"]), r["label"], r["bucket"], int(r["status"]), r["ok"] != "0",
+                                      r["cache"], r["start"], r["pop"], float(r["latency_ms"]),
+                                      _fn_samples(r.get("functions") or "")))
             except (KeyError, TypeError, ValueError):
                 continue
     return samples
@@ -139,6 +142,21 @@ def bucket_table(stats: list[StatsRow]) -> list[str]:
                      _fmt(s.max), f"{s.rps:.1f}"])
     return _table(["request", "start", "cache", "POP", "requests", "failures", "p50 ms", "p95 ms", "p99 ms",
                    "max ms", "req/s"], rows)
+
+
+def samples_stats(samples: list[Sample], duration_s: float) -> list[StatsRow]:
+    """Exact per-bucket statistics from the samples (locust's CSV rounds times and may miss the last second)."""
+    groups: dict[str, list[Sample]] = defaultdict(list)
+    for s in samples:
+        groups[s.bucket].append(s)
+    span = duration_s if duration_s > 0 else max(1e-9, max(s.t for s in samples) - min(s.t for s in samples))
+
+    def row(name: str, group: list[Sample]) -> StatsRow:
+        lat = [s.latency_ms for s in group]
+        return StatsRow("GET", name, len(group), sum(1 for s in group if not s.ok), percentile(lat, 50),
+                        percentile(lat, 95), percentile(lat, 99), max(lat), len(group) / span)
+
+    return [row(k, v) for k, v in groups.items()] + [row("Aggregated", samples)]
 
 
 def start_table(samples: list[Sample]) -> list[str]:
@@ -195,9 +213,10 @@ def summary_markdown(run: dict, stats: list[StatsRow], samples: list[Sample], pl
              ("target", run.get("target")), ("idle expiry", _secs(run.get("idle_ttl_s"))),
              ("idle gap", _secs(run.get("idle_gap_s"))), ("locust exit code", run.get("locust_exit_code"))]
     lines += [f"- {k}: {v}" for k, v in facts if v not in (None, "", "? s")]
-    lines += ["", "## Latency per bucket (locust, client side)", "",
+    source = "every request, from samples.csv" if samples else "locust_stats.csv (rounded)"
+    lines += ["", f"## Latency per bucket (client side; {source})", "",
               "Rows are `request [cold|warm|nofn (functions run) | cache outcome @ POP]`.", ""]
-    lines += bucket_table(stats)
+    lines += bucket_table(samples_stats(samples, float(run.get("duration_s") or 0)) if samples else stats)
     if samples:
         lines += ["", "## Cold vs warm (all requests)", ""] + start_table(samples)
         if phases:

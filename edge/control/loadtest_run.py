@@ -127,7 +127,7 @@ class LocustRun:
                 proc.send_signal(signal.SIGINT)
                 code = proc.wait(timeout=20)
                 break
-            phase = self.phases_mod.phase_at(self.phases, elapsed) if self.phases else None
+            phase = self.phases_mod.phase_at(self.phases, self._run_time(elapsed)) if self.phases else None
             line = progress_line(last_aggregated(history), elapsed, self.duration, phase.name if phase else None)
             if tty:
                 print("\r" + line.ljust(118)[:118], end="", flush=True)
@@ -137,6 +137,13 @@ class LocustRun:
         if tty:
             print()
         return code
+
+    def _run_time(self, fallback: float) -> float:
+        """Seconds since locust's run started (its ``.start`` mark), else since the process was spawned."""
+        try:
+            return time.time() - float((self.folder / "samples.csv.start").read_text())
+        except (OSError, ValueError):
+            return fallback
 
     def write_report(self, code: int) -> int:
         """Summarize the folder (``python -m loadtests.report``); returns locust's status, or 2 if nothing ran."""
