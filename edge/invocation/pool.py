@@ -102,20 +102,27 @@ class EnvironmentPool:
         Released (or discarded) on exit, also on errors and cancellation."""
         return Acquisition(self, pid, spec)
 
-    def _assign(self, pid: PoolId, spec: FunctionSpec) -> tuple[Environment, bool]:
+    def _assign(self, pid: PoolId, spec: FunctionSpec) -> tuple[Environment, bool, list[Environment]]:
+        """Pick an idle environment (provisioned first, then the most recently used) or create one.
+        Returns (env, is_new, environments found dead while idle: the caller stops them)."""
         pool = self._pools.get(pid)
         if pool is None:
             pool = self._pools[pid] = _Pool(spec)
         idle = pool.idle
+        dead: list[Environment] = []
         while idle:
-            # provisioned environments are preferred; otherwise the most recently used one
             pick = next((i for i in range(len(idle) - 1, -1, -1) if idle[i].init_type == PROVISIONED), len(idle) - 1)
             env = idle.pop(pick)
             if env.discard or env.state is not EnvState.READY:
-                continue  # died while idle; its stop is already scheduled or about to be
+                pool.live.discard(env)  # its process died while idle: a reset, /tmp goes to the next env
+                pool.spare_tmp.append(env.tmp_dir)
+                dead.append(env)
+                if env.init_type == PROVISIONED:
+                    self._report_provisioned(pid, pool)
+                continue
             env.mark_busy()
-            return env, False
-        return self._new_env(pid, pool, spec, ON_DEMAND), True
+            return env, False, dead
+        return self._new_env(pid, pool, spec, ON_DEMAND), True, dead
 
     def _new_env(self, pid: PoolId, pool: _Pool, spec: FunctionSpec, init_type: str) -> Environment:
         env_id = uuid.uuid4().hex
@@ -358,7 +365,9 @@ class Acquisition:
     async def __aenter__(self) -> Environment:
         pool = self._pool
         async with pool._lock:
-            env, new = pool._assign(self._pid, self._spec)
+            env, new, dead = pool._assign(self._pid, self._spec)
+        for corpse in dead:
+            pool._stop_later(corpse, False, True)  # its /tmp was handed to the pool's next environment
         self._env = env
         if new:
             try:

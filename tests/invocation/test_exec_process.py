@@ -68,3 +68,15 @@ async def test_output_is_capped_per_invocation(tmp_path: Path) -> None:
         res = await call(ex, spec, {"lines": 30_000}, want_log_tail=True)  # ~1.5 MB of output
         assert res.outcome is Outcome.OK
         assert "bytes of function output truncated" in res.log_tail
+
+
+async def test_env_dying_while_idle_is_replaced(tmp_path: Path) -> None:
+    spec = make_spec(code_dir(tmp_path), "basic.tmp_write")
+    async with running_executor(tmp_path) as ex:
+        first = body(await call(ex, spec, {"text": "survives"}))
+        os.kill(first["pid"], signal.SIGKILL)
+        await _wait_dead([first["pid"]])
+        res = await call(ex, spec, {})
+        assert res.outcome is Outcome.OK and res.cold_start
+        assert body(res)["pid"] != first["pid"] and body(res)["files"] == ["marker.txt"]
+        assert len(ex.environments()) == 1
