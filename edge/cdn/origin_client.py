@@ -16,9 +16,13 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import mimetypes
 import time
+from email.utils import formatdate
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import aiohttp
@@ -151,6 +155,10 @@ class OriginClientConfig:
     connect_timeout: float = 10.0  # CloudFront's ConnectionTimeout default
     keepalive_timeout: float = 5.0  # OriginKeepaliveTimeout (pool-wide: one session per POP)
     pool_limit: int = 256  # max concurrent origin connections per POP
+    # origin domain -> (ConnectionAttempts, ConnectionTimeout) from the distribution
+    connect: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+    # origin domain -> local directory serving an S3 origin (settings ``dir:PATH``)
+    directories: Mapping[str, Path] = field(default_factory=dict)
 
 
 class AiohttpOriginClient:
@@ -161,7 +169,7 @@ class AiohttpOriginClient:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
         self._bases: dict[object, str] = {}  # origin -> "scheme://host:port" (computed once per origin)
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -186,6 +194,9 @@ class AiohttpOriginClient:
         base = self._bases.get(origin)
         if base is None:
             mapped = self.config.host_map.get(origin.domain_name)
+            if mapped is not None and mapped.startswith(("http://", "https://")):
+                base = self._bases[origin] = mapped.rstrip("/")  # a base URL, possibly with a path prefix
+                return base
             if mapped is None and isinstance(origin, CustomOrigin) and origin.connect_host:
                 mapped = origin.connect_host
             scheme, port = (origin.protocol, origin.port) if isinstance(origin, CustomOrigin) else ("http", 80)
@@ -201,11 +212,11 @@ class AiohttpOriginClient:
         qs = f"?{querystring}" if querystring else ""
         return URL(f"{self._base(origin)}{origin.path or ''}{uri}{qs}", encoded=True)
 
-    def _timeout(self, read_timeout: float) -> aiohttp.ClientTimeout:
-        t = self._timeouts.get(read_timeout)
+    def _timeout(self, read_timeout: float, connect_timeout: float) -> aiohttp.ClientTimeout:
+        t = self._timeouts.get((read_timeout, connect_timeout))
         if t is None:
-            t = self._timeouts[read_timeout] = aiohttp.ClientTimeout(
-                total=None, sock_connect=self.config.connect_timeout, sock_read=read_timeout)
+            t = self._timeouts[(read_timeout, connect_timeout)] = aiohttp.ClientTimeout(
+                total=None, sock_connect=connect_timeout, sock_read=read_timeout)
         return t
 
     async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True) -> EdgeResponse:
@@ -214,22 +225,36 @@ class AiohttpOriginClient:
         if origin is None or self._session is None:
             raise OriginUnavailable("no origin for request" if origin is None else "origin client not started")
         read_timeout = origin.read_timeout if isinstance(origin, CustomOrigin) else 30.0
-        headers = strip_hop_by_hop(request.headers)
-        headers.extend(origin.custom_headers)
-        url = self.target(origin, request.uri, request.querystring)
-        timeout = self._timeout(read_timeout)
         started = time.perf_counter()
         if self.config.latency > 0:
             await asyncio.sleep(self.config.latency)
-        try:
-            resp = await self._session.request(
-                request.method, url, headers=headers, data=request.body or None, timeout=timeout,
-                allow_redirects=False, compress=None,
-            )
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise OriginTimeout(f"origin {origin.domain_name} did not answer within {read_timeout}s") from exc
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
+        directory = self.config.directories.get(origin.domain_name)
+        if directory is not None:
+            return await fetch_from_directory(directory, request, self.config.stream_threshold, started)
+        headers = strip_hop_by_hop(request.headers)
+        headers.extend(origin.custom_headers)
+        url = self.target(origin, request.uri, request.querystring)
+        attempts, connect_timeout = self.config.connect.get(origin.domain_name, (1, self.config.connect_timeout))
+        timeout = self._timeout(read_timeout, connect_timeout)
+        for attempt in range(1, attempts + 1):
+            try:
+                resp = await self._session.request(
+                    request.method, url, headers=headers, data=request.body or None, timeout=timeout,
+                    allow_redirects=False, compress=None,
+                )
+                break
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                # CloudFront retries the connection ConnectionAttempts times before giving up
+                if attempt < attempts:
+                    continue
+                if isinstance(exc, aiohttp.ConnectionTimeoutError):
+                    raise OriginTimeout(f"origin {origin.domain_name}: no connection after {attempts} "
+                                        f"attempt(s) of {connect_timeout}s") from exc
+                raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
+            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                raise OriginTimeout(f"origin {origin.domain_name} did not answer within {read_timeout}s") from exc
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
+                raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
         try:
             return await self._read(resp, streaming_ok and request.method != "HEAD", started, read_timeout,
                                     origin.domain_name)
@@ -278,3 +303,57 @@ class AiohttpOriginClient:
                                     "streamed": not isinstance(body, bytes), "content_length": length}
         return EdgeResponse(status=resp.status, headers=headers, body=body, status_description=resp.reason or "",
                             extra=extra)
+
+
+# --- S3 origins served from a local directory (settings ``[origins] "bucket.s3.amazonaws.com" = "dir:PATH"``) ---
+
+def _s3_error(status: int, code: str, message: str, key: str) -> EdgeResponse:
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+            f"<Key>{key}</Key></Error>").encode()
+    return EdgeResponse(status=status, headers=[("Content-Type", "application/xml"), ("Server", "AmazonS3")],
+                        body=body)
+
+
+def _stat_and_read(path: Path, limit: int) -> tuple[int, float, bytes | None]:
+    st = path.stat()
+    return st.st_size, st.st_mtime, path.read_bytes() if st.st_size <= limit else None
+
+
+async def _file_chunks(path: Path, chunk: int = 1 << 20) -> AsyncIterator[bytes]:
+    with path.open("rb") as f:  # noqa: ASYNC230 - every read goes through a thread
+        while data := await asyncio.to_thread(f.read, chunk):
+            yield data
+
+
+async def fetch_from_directory(directory: Path, request: EdgeRequest, stream_threshold: int,
+                               started: float) -> EdgeResponse:
+    """Answer like S3 for the object ``origin.path + uri`` under ``directory``: 200 with ETag/Last-Modified,
+    304 on a matching If-None-Match, 404 NoSuchKey (403 AccessDenied for OAI-protected origins, as S3 answers
+    without ListBucket), 405 for methods other than GET/HEAD. Paths cannot escape ``directory``."""
+    origin = request.origin
+    prefix = origin.path if origin is not None else ""
+    key = (prefix + request.uri).lstrip("/")
+    from urllib.parse import unquote
+
+    root = directory.resolve()
+    path = (root / unquote(key)).resolve()
+    if request.method not in ("GET", "HEAD"):
+        return _s3_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.", key)
+    private = isinstance(origin, S3Origin) and origin.auth_method == "origin-access-identity"
+    if not path.is_relative_to(root) or not await asyncio.to_thread(path.is_file):
+        if private:
+            return _s3_error(403, "AccessDenied", "Access Denied", key)
+        return _s3_error(404, "NoSuchKey", "The specified key does not exist.", key)
+    size, mtime, data = await asyncio.to_thread(_stat_and_read, path, stream_threshold)
+    etag = '"' + hashlib.md5(f"{size}:{mtime}".encode(), usedforsecurity=False).hexdigest() + '"'
+    headers = [("Last-Modified", formatdate(mtime, usegmt=True)), ("ETag", etag), ("Accept-Ranges", "bytes"),
+               ("Content-Type", mimetypes.guess_type(path.name)[0] or "binary/octet-stream"), ("Server", "AmazonS3")]
+    extra: dict[str, object] = {"origin_seconds": time.perf_counter() - started, "content_length": size}
+    inm = next((v for k, v in request.headers if k.lower() == "if-none-match"), None)
+    if inm is not None and etag in [t.strip() for t in inm.split(",")]:
+        return EdgeResponse(status=304, headers=headers, body=b"", extra=extra)
+    if request.method == "HEAD":
+        return EdgeResponse(status=200, headers=headers, body=b"", extra=extra)
+    body: bytes | AsyncIterator[bytes] = data if data is not None else _file_chunks(path)
+    extra["streamed"] = data is None
+    return EdgeResponse(status=200, headers=headers, body=body, extra=extra)

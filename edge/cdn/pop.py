@@ -68,8 +68,12 @@ class PopState:
         self.origin_client = AiohttpOriginClient(OriginClientConfig(
             stream_threshold=cache.max_object_bytes,
             latency=pop.origin_latency_ms / 1000.0,
-            host_map={d: f"{t.host}:{t.port}" for d, t in settings.origins.items() if t.host and t.port},
+            host_map={**{d: t.url for d, t in settings.origins.items() if t.url},
+                      **{d: f"{t.host}:{t.port}" for d, t in settings.origins.items() if t.host and t.port}},
             keepalive_timeout=max((o.keepalive_timeout for o in distribution.origins.values()), default=5.0),
+            connect={o.domain_name: (o.connection_attempts, o.connection_timeout)
+                     for o in distribution.origins.values()},
+            directories={d: t.directory for d, t in settings.origins.items() if t.directory is not None},
         ))
         options = PolicyOptions(
             heuristic_percent=cache.heuristic_percent if cache.heuristic_freshness else None,

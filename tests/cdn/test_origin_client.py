@@ -127,3 +127,50 @@ async def test_one_pooled_keepalive_connection_is_reused() -> None:
         finally:
             await c.close()
     assert origin.hits["/k"] == 5 and origin.connections == 1
+
+
+async def test_s3_origin_served_from_a_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from edge.cdn.models import S3Origin
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<h1>hi</h1>")
+    (tmp_path / "secret.txt").write_text("outside")
+    big = tmp_path / "site" / "big.bin"
+    big.write_bytes(b"z" * 5000)
+    c = await _client(stream_threshold=1000, directories={"bucket.s3.amazonaws.com": tmp_path / "site"})
+    public = S3Origin(domain_name="bucket.s3.amazonaws.com")
+    oai = S3Origin(domain_name="bucket.s3.amazonaws.com", auth_method="origin-access-identity")
+    try:
+        r = await c.fetch(_req("/index.html", public))  # type: ignore[arg-type]
+        assert (r.status, r.body) == (200, b"<h1>hi</h1>")
+        etag = dict(r.headers)["ETag"]
+        assert dict(r.headers)["Content-Type"] == "text/html"
+        r = await c.fetch(EdgeRequest("GET", "/index.html", "", [("If-None-Match", etag)], "1", origin=public))
+        assert r.status == 304
+        r = await c.fetch(_req("/big.bin", public))  # type: ignore[arg-type]
+        assert not isinstance(r.body, bytes)
+        assert b"".join([chunk async for chunk in r.body]) == b"z" * 5000  # type: ignore[union-attr]
+        assert (await c.fetch(_req("/nope", public))).status == 404  # type: ignore[arg-type]
+        assert (await c.fetch(_req("/nope", oai))).status == 403  # type: ignore[arg-type]
+        assert (await c.fetch(_req("/../secret.txt", public))).status == 404  # type: ignore[arg-type]
+        post = EdgeRequest("POST", "/index.html", "", [], "1", origin=public)
+        assert (await c.fetch(post)).status == 405
+    finally:
+        await c.close()
+
+
+async def test_base_url_mapping_and_connection_attempts() -> None:
+    async with ScriptedOrigin() as origin:
+        origin.script("/pre/x", body=b"x")
+        c = await _client(host_map={"u.test": f"http://127.0.0.1:{origin.port}/pre"},
+                          connect={"dead.test": (3, 1.0)})
+        try:
+            r = await c.fetch(_req("/x", CustomOrigin(domain_name="u.test")))
+            assert r.body == b"x"
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            with pytest.raises(OriginUnavailable):
+                await c.fetch(_req("/x", CustomOrigin(domain_name="dead.test", connect_host=f"127.0.0.1:{_free_port()}")))
+            assert loop.time() - t0 < 1.0  # refused connections are retried at once, not after a timeout
+        finally:
+            await c.close()
