@@ -172,8 +172,9 @@ async def test_origin_down_gives_502_page_and_error_is_cached() -> None:
         text = b.decode("latin-1")
         assert "<H1>502 ERROR</H1>" in text and "The request could not be satisfied." in text
         assert f"Request ID: {h['X-Amz-Cf-Id']}" in text
-        s2, h2, _ = await pop.get("/x")  # cached for the error caching minimum TTL
+        s2, h2, b2 = await pop.get("/x")  # cached for the error caching minimum TTL
         assert (s2, h2["X-Cache"]) == (502, "Error from cloudfront")
+        assert f"Request ID: {h2['X-Amz-Cf-Id']}".encode() in b2  # re-stamped for this request
         assert pop.state.ctx.stats.origin_fetches == 1
         clock.advance(11)
         await pop.get("/x")
