@@ -12,6 +12,31 @@ An invocation is composed of two leases (architecture convention 3)::
             raw = await env.invoke(...)
 
 Function failures and throttles are values (:class:`InvocationResult`), never exceptions.
+
+Notes for callers (the registry/service side):
+
+- Pool identity is ``(options.region, spec.pool_key, display name, log group)``: anything that changes what runs
+  (code, handler, memory, timeout, env vars, layers) must change ``spec.revision``.
+- ``spec.code_dir`` is the task root (cwd and ``sys.path[0]``); each ``spec.layer_dirs`` entry is an extracted
+  layer zip root: ``<layer>/python/lib/<spec.runtime>/site-packages`` and ``<layer>/python`` go on ``sys.path``
+  (later layers first, so they override earlier ones); ``<layer>/bin`` goes on PATH, ``<layer>/lib`` on
+  LD_LIBRARY_PATH. The venv's site-packages are not visible to functions (stdlib only, as a bare runtime).
+- Reserved concurrency: ``configure_concurrency`` is authoritative (full map, every region); a non-None
+  ``reserved_concurrency`` passed to ``invoke`` also updates it for that function; None keeps the map's value.
+- Provisioned concurrency: ``set_provisioned`` returns at once; poll ``provisioned_status``. Those environments
+  serve invocations without a display name whose region/log group match the ones given to ``set_provisioned``.
+- /tmp: ``TMPDIR`` and ``tempfile.tempdir`` point at a per-environment directory under
+  ``<state_dir>/sandboxes/``; it survives a reset (timeout/crash/OOM) like AWS. Quota ``ephemeral_storage_mb``:
+  one file may not grow past it (``OSError(EFBIG)``), and when the directory's total exceeds it after an
+  invocation, that invocation fails with ``Runtime.EphemeralStorageExceeded`` and the environment is reset with
+  its /tmp wiped. Code writing to the literal path ``/tmp`` is not redirected (no mount namespaces).
+- Memory: RSS above ``memory_mb`` (sampled every 10 ms while invoking, plus peak RSS after each invocation) kills
+  the environment: ``Runtime.OutOfMemory`` / "Runtime exited with error: signal: killed" (AWS reports the same
+  message; older AWS and most guides show errorType ``Runtime.ExitError`` for it).
+- Init longer than ``init_timeout_s`` (10 s) fails the invocation with ``Sandbox.Timedout`` ("Init phase timed
+  out after 10.00 seconds"); AWS would instead retry Init inside the invoke under the function timeout.
+- Logs are readable from any process via ``LogStore(<state_dir>/logs).read(...)``; ``Executor.logs`` also sees
+  events not yet flushed (flushes happen every ``log_flush_interval_s``).
 """
 
 from __future__ import annotations
@@ -19,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import resource
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +75,13 @@ class ExecutorSettings:
     max_concurrent_starts: int = 16  # simultaneous cold starts (forks + Init) per executor
     log_flush_interval_s: float = 0.05
     credentials: Credentials = field(default_factory=Credentials)
+
+
+def _raise_fd_limit(want: int = 65536) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 class Executor:
@@ -83,6 +116,7 @@ class Executor:
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the log flusher, the zygote, the reaper and the provisioner."""
+        _raise_fd_limit()  # two descriptors per environment: 1000 concurrent environments need more than 1024
         await self.logs.start()
         await self._zygote.start()
         self._provision_wanted = asyncio.Event()
