@@ -39,6 +39,9 @@ async def test_cold_then_warm_module_code_runs_once(tmp_path: Path) -> None:
         assert m["invocations"] == 2 and m["cold_starts"] == 1 and m["errors"] == 0
         assert m["init_duration_ms"]["count"] == 1 and m["duration_ms"]["count"] == 2
         assert m["concurrent_executions"] == {"current": 0, "max": 1}
+        assert "us-east-1/fn:$LATEST idle=1 live=1 {'READY': 1}" in repr(ex)
+        (env,) = ex.environments()
+        assert "state=READY type=on-demand" in repr(env) and "invocations=2" in repr(env)
 
 
 async def test_context_fields(tmp_path: Path) -> None:
