@@ -165,6 +165,7 @@ class Environment:
         self.wipe_tmp = False
         self.retired = False
         self.oom_rss_kb: int | None = None
+        self.peak_rss_kb = 0  # last peak RSS the worker reported (for REPORT lines after a crash/timeout)
         self._zygote = zygote
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future | None = None
@@ -239,6 +240,7 @@ class Environment:
         self.init_duration_ms = elapsed
         if isinstance(got, tuple) and got[0]["t"] == protocol.K_READY and self.state is EnvState.STARTING:
             self.init_output = got[2]
+            self.peak_rss_kb = int(got[0].get("rss", 0))
             self._transition(EnvState.READY)
             return
         self.discard = True
@@ -306,6 +308,7 @@ class Environment:
             self._waiter = None
         if type(got) is tuple:
             m = got[0]
+            self.peak_rss_kb = m["rss"]
             if m["t"] == protocol.K_RESULT:
                 return RawOutcome(Kind.OK, got[1], None, m["d"], m["rss"], got[2], False)
             reset = bool(m.get("reset"))
@@ -321,7 +324,7 @@ class Environment:
             self._kill()
             return RawOutcome(Kind.TIMEOUT, platform_error("Sandbox.Timedout", request_id,
                               f"Task timed out after {timeout:.2f} seconds"), "Sandbox.Timedout",
-                              timeout * 1000.0, 0, self.read_dead_output(), True)
+                              timeout * 1000.0, self.peak_rss_kb, self.read_dead_output(), True)
         status = await self.wait_exit(2.0)
         output = self.read_dead_output()
         mem_kb = self.spec.memory_mb * 1024
@@ -330,7 +333,7 @@ class Environment:
                               "Runtime exited with error: signal: killed"), "Runtime.OutOfMemory", elapsed,
                               max(self.oom_rss_kb, mem_kb), output, True)
         return RawOutcome(Kind.EXIT, platform_error("Runtime.ExitError", request_id, describe_exit(status)),
-                          "Runtime.ExitError", elapsed, 0, output, True)
+                          "Runtime.ExitError", elapsed, self.peak_rss_kb, output, True)
 
     # -- shutdown ----------------------------------------------------------------------------------------
     def _kill(self) -> None:
