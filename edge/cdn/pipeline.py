@@ -177,14 +177,14 @@ async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill
             raise
         return _stale_if_error(ctx, ex, sie.entry)
     ex.origin_status = resp.status
-    if stale is not None and resp.status == 304:
-        return _refreshed(ctx, ex, stale, resp, request_time)
     if stale is not None and resp.status >= 500:
         sie = on_origin_error(stale, ctx.clock(), resp.status)
-        if sie is not None:
+        if sie is not None:  # the stale copy wins over the origin's 5xx (contract §5.4)
             await _discard(resp)
             return _stale_if_error(ctx, ex, sie.entry)
-    resp = await origin_response.run(ctx, ex, req, resp)
+    resp = await origin_response.run(ctx, ex, req, resp)  # every origin response, 304s included
+    if stale is not None and resp.status == 304:
+        return _refreshed(ctx, ex, stale, resp, request_time)
     entry = cache_store.run(ctx, ex, resp, request_time, req.method) if cache_fill else None
     return _fill_result(ctx, ex, resp, entry, ERROR if (ex.origin_status or 0) >= 400 else MISS, request_time)
 

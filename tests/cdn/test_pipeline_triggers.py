@@ -243,3 +243,33 @@ def test_device_flags_from_user_agents() -> None:
     desktop = device_flags("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0")
     assert desktop["CloudFront-Is-Desktop-Viewer"] and sum(desktop.values()) == 1
     assert device_flags("Roku/DVP-9.10")["CloudFront-Is-SmartTV-Viewer"]
+
+
+async def test_revalidation_and_stale_if_error_sequences() -> None:
+    from aiohttp import web
+
+    from tests.cdn.scripted_origin import FakeClock
+
+    clock = FakeClock()
+    t = FakeTriggers()
+
+    async def etagged(request: web.Request, n: int) -> web.Response:
+        if n == 3:
+            return web.Response(status=503, body=b"down")
+        if request.headers.get("If-None-Match") == '"a"':
+            return web.Response(status=304, headers={"ETag": '"a"', "Cache-Control": "max-age=5"})
+        return web.Response(body=b"a", headers={"ETag": '"a"', "Cache-Control": "max-age=5"})
+
+    async with ScriptedOrigin(clock) as origin:
+        origin.script("/r", handler=etagged)
+        async with PopHarness(origin, distribution_config(), triggers=t, clock=clock) as pop:
+            await pop.get("/r")
+            t.take()
+            clock.advance(6)
+            _, h, _ = await pop.get("/r")
+            assert h["X-Cache"] == "RefreshHit from cloudfront"
+            assert t.take() == [VR, OR, ORS, VRS]  # origin triggers run on a revalidation (304 included)
+            clock.advance(6)
+            s, h, b = await pop.get("/r")  # origin 503, stale copy served
+            assert (s, b, h["X-Cache"]) == (200, b"a", "Hit from cloudfront")
+            assert t.take() == [VR, OR, VRS]
