@@ -96,11 +96,18 @@ class EdgeTriggerRunner:
         self.relax_limits = relax_limits
         self._checked: dict[tuple[str, str, str], tuple[float, str | None]] = {}
         self._reported: dict[tuple[str, str, str], str | None] = {}  # last problem logged per association
+        self._associated: dict[tuple[int, Step], bool] = {}
         self._checks_ttl_s = checks_ttl_s
         self._clock = clock
 
     def associated(self, behavior: Behavior, event_type: Step) -> bool:
-        return behavior.association(event_type.value) is not None
+        """Asked by the pipeline several times per request: memoized per (behavior, event). Behaviors are
+        immutable and live as long as the distribution (and so as long as this runner's POP)."""
+        key = (id(behavior), event_type)
+        hooked = self._associated.get(key)
+        if hooked is None:
+            hooked = self._associated[key] = behavior.association(event_type.value) is not None
+        return hooked
 
     async def check_association(self, assoc: LambdaAssociation) -> str | None:
         """None when the association resolves and passes CloudFront's checks, else the reason (cached briefly,
