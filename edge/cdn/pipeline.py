@@ -183,6 +183,8 @@ async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill
             await _discard(resp)
             return _stale_if_error(ctx, ex, sie.entry)
     resp = await origin_response.run(ctx, ex, req, resp)  # every origin response, 304s included
+    if not ctx.store_context(b).cookies_forwarded:  # CloudFront drops Set-Cookie unless cookies are forwarded
+        resp.headers = [(k, v) for k, v in resp.headers if k.lower() != "set-cookie"]
     if stale is not None and resp.status == 304:
         return _refreshed(ctx, ex, stale, resp, request_time)
     entry = cache_store.run(ctx, ex, resp, request_time, req.method) if cache_fill else None

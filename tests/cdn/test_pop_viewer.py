@@ -170,3 +170,15 @@ async def test_pass_through_head_and_304_have_no_body() -> None:
             assert (s, b) == (304, b"")
     assert origin.requests["/h"][0].method == "HEAD"
     assert origin.requests["/nm"][0].header("If-None-Match") == '"e"'  # pass-through keeps viewer validators
+
+
+async def test_set_cookie_only_reaches_the_viewer_when_cookies_are_forwarded() -> None:
+    dist = distribution_config(behaviors=[behavior_config("/fwd/*", cookies="all")])
+    async with ScriptedOrigin() as origin:
+        for p in ("/plain", "/fwd/x"):
+            origin.script(p, body=b"c", headers={"Set-Cookie": "sid=42; Path=/", "Cache-Control": "private"})
+        async with PopHarness(origin, dist) as pop:
+            _, h1, _ = await pop.get("/plain")
+            _, h2, _ = await pop.get("/fwd/x", headers={"Cookie": "a=1"})
+    assert "Set-Cookie" not in h1 and h2["Set-Cookie"] == "sid=42; Path=/"
+    assert origin.requests["/fwd/x"][0].header("Cookie") == "a=1"
