@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from edge.cdn.managed_policies import CachePolicy, ConfigError, parse_cache_policy_config
+from edge.invocation.async_model import AsyncSettings
 
 # Simulated one-way origin latency per region, used when a POP does not set origin_latency_ms.
 DEFAULT_REGION_LATENCY_MS: Mapping[str, float] = MappingProxyType({
@@ -99,6 +100,7 @@ class Settings:
     edge: EdgeSwitches = EdgeSwitches()
     functions: tuple[FunctionDecl, ...] = ()
     lambda_: LambdaSettings = LambdaSettings()
+    async_: AsyncSettings = AsyncSettings()  # [async]: asynchronous invocation delivery
     state_dir: Path = Path(".edgelab")
     api_port: int = 9001
     distribution: Path | None = None  # default distribution config file
@@ -271,6 +273,23 @@ def _parse_lambda(data: Any) -> LambdaSettings:
     return ls
 
 
+def _parse_async(data: Any) -> AsyncSettings:
+    t = _Table(data, "async")
+    d = AsyncSettings()
+    a = AsyncSettings(
+        retry_backoff_scale=t.num("retry_backoff_scale", d.retry_backoff_scale, lo=0.0, hi=100.0),
+        throttle_backoff_base_s=t.num("throttle_backoff_base_s", d.throttle_backoff_base_s, lo=0.001, hi=3600),
+        throttle_backoff_max_s=t.num("throttle_backoff_max_s", d.throttle_backoff_max_s, lo=0.001, hi=86_400),
+        delivery_concurrency=int(t.int_("delivery_concurrency", d.delivery_concurrency, lo=1, hi=1000)),
+        poll_interval_s=t.num("poll_interval_s", d.poll_interval_s, lo=0.001, hi=60),
+        destination_depth_limit=int(t.int_("destination_depth_limit", d.destination_depth_limit, lo=1, hi=1000)),
+    )
+    if a.throttle_backoff_max_s < a.throttle_backoff_base_s:
+        raise ConfigError("async.throttle_backoff_max_s", "must be at least throttle_backoff_base_s")
+    t.done()
+    return a
+
+
 def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
     """Validate an already-parsed TOML document; relative paths resolve against ``base``."""
     t = _Table(data, "")
@@ -293,6 +312,7 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
         edge=_parse_edge(t.get("edge", dict, {})),
         functions=funcs,
         lambda_=_parse_lambda(t.get("lambda", dict, {})),
+        async_=_parse_async(t.get("async", dict, {})),
         state_dir=state_dir if state_dir.is_absolute() else (base / state_dir),
         api_port=_port(t, "api_port", 9001),
         distribution=None if dist is None else (base / Path(dist).expanduser()).resolve(),

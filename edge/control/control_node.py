@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from edge.control.admin import AdminContext, PopEndpoint, make_admin_app
+from edge.control.admin_async import add_async_admin_routes
 from edge.control.dashboard import add_dashboard_routes
 from edge.control.declared import deploy_declared, watch_declared
 from edge.control.lambda_api import make_lambda_api_app
@@ -57,7 +58,9 @@ def build_app(cfg: StackConfig, service: LambdaService) -> web.Application:
 
     ctx = AdminContext(pops=pop_endpoints(cfg), reset_local=reset_local, local_metrics=lambda: metrics_of(service),
                        read_logs=log_reader(service))
-    app.add_subapp("/edgelab/v1", make_admin_app(ctx))
+    admin = make_admin_app(ctx)
+    add_async_admin_routes(admin, service)  # /edgelab/v1/async and /edgelab/v1/queues...
+    app.add_subapp("/edgelab/v1", admin)
     add_dashboard_routes(app)
     return app
 
@@ -65,6 +68,7 @@ def build_app(cfg: StackConfig, service: LambdaService) -> web.Application:
 async def run_control(cfg: StackConfig, stop: asyncio.Event, *, watch: bool = False) -> None:
     service = make_service(cfg, DEFAULT_REGION)
     await service.start()
+    await service.start_async_delivery(cfg.settings.async_)  # only the control process delivers async events
     runner: web.AppRunner | None = None
     watcher: asyncio.Task[None] | None = None
     try:

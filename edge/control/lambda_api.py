@@ -6,8 +6,9 @@ serving, ``await service.close()`` after the runner is cleaned up).
 
 Operations: CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode,
 UpdateFunctionConfiguration, DeleteFunction (204), PublishVersion, ListVersionsByFunction, CreateAlias,
-GetAlias, UpdateAlias, ListAliases, DeleteAlias (204), Invoke (RequestResponse, DryRun; Event is refused with
-a clear 400 until asynchronous invocation exists), Put/Get/DeleteFunctionConcurrency,
+GetAlias, UpdateAlias, ListAliases, DeleteAlias (204), Invoke (RequestResponse, DryRun, Event: 202 once
+stored durably), InvokeAsync, Put/Update/Get/Delete/ListFunctionEventInvokeConfig(s),
+Create/Get/Update/Delete/ListEventSourceMapping(s), Put/Get/DeleteFunctionConcurrency,
 Put/Get/Delete/ListProvisionedConcurrencyConfig(s), GetAccountSettings, PublishLayerVersion, GetLayerVersion,
 GetLayerVersionByArn, ListLayerVersions, ListLayers, DeleteLayerVersion. Plus ``GET /_edgelab/code/<sha>.zip``
 (GetFunction's ``Code.Location``).
@@ -24,7 +25,7 @@ from aiohttp import web
 
 from edge.invocation.service import LambdaService
 
-from . import lambda_handlers, lambda_handlers_misc
+from . import lambda_handlers, lambda_handlers_async, lambda_handlers_misc
 from .lambda_http import CREATE_FUNCTION_REQUEST_LIMIT, SERVICE, aws_errors
 
 __all__ = ["SERVICE", "add_lambda_routes", "make_lambda_api_app"]
@@ -35,7 +36,9 @@ CLIENT_MAX_SIZE = CREATE_FUNCTION_REQUEST_LIMIT + 64 * 1024
 
 def add_lambda_routes(app: web.Application) -> None:
     """Register every Lambda route (each also with a trailing slash) on ``app``."""
-    routes: list[tuple[str, str, Any]] = [*lambda_handlers.ROUTES, *lambda_handlers_misc.ROUTES]
+    routes: list[tuple[str, str, Any]] = [
+        *lambda_handlers.ROUTES, *lambda_handlers_misc.ROUTES, *lambda_handlers_async.ROUTES
+    ]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
         if not path.endswith(".zip"):

@@ -220,6 +220,8 @@ async def invoke(request: web.Request) -> web.Response:
     )
     if invocation_type == "DryRun":
         return web.Response(status=204)
+    if invocation_type == "Event":  # stored durably before this answer (AWS sends no ExecutedVersion here)
+        return web.Response(status=202)
     if result.outcome is Outcome.THROTTLED:
         raise TooManyRequestsException(str(result.throttle_reason or "ConcurrentInvocationLimitExceeded"))
     headers = {"X-Amz-Executed-Version": result.executed_version}
@@ -232,10 +234,9 @@ async def invoke(request: web.Request) -> web.Response:
 
 
 async def invoke_async(request: web.Request) -> web.Response:
-    raise InvalidParameterValueException(
-        "InvokeAsync (asynchronous invocation) is not supported by this edgelab build yet; use Invoke with "
-        "InvocationType RequestResponse."
-    )
+    """InvokeAsync (deprecated): 256 KB; 202 ``{"Status": 202}``."""
+    await _svc(request).invoke_async(_name(request), await request.read(), request_id=request[REQUEST_ID])
+    return json_response({"Status": 202}, status=202)
 
 
 F = "/2015-03-31/functions"

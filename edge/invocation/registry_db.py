@@ -88,6 +88,80 @@ CREATE TABLE IF NOT EXISTS settings (
 );
 """
 
+# Migrations: appended statements, all idempotent (IF NOT EXISTS). A database lacking any table named here is
+# brought up to date by the first process that opens it (see Database._has_schema).
+SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS registry_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO registry_generation(id, value) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS event_invoke_configs (
+    function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    qualifier TEXT NOT NULL,             -- '$LATEST', a version number or an alias
+    max_retry INTEGER,                   -- NULL: not set (AWS default 2 applies)
+    max_age INTEGER,                     -- NULL: not set (AWS default 21600 applies)
+    on_success TEXT,
+    on_failure TEXT,
+    last_modified REAL NOT NULL,
+    PRIMARY KEY (function_name, qualifier)
+);
+CREATE TABLE IF NOT EXISTS async_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    function_name TEXT NOT NULL,         -- no foreign key: events of a deleted function are expired explicitly
+    qualifier TEXT,
+    payload BLOB NOT NULL,
+    received_at REAL NOT NULL,
+    due_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, -- invocations that ended in a function error
+    throttles INTEGER NOT NULL DEFAULT 0,
+    depth INTEGER NOT NULL DEFAULT 0,    -- destination chain depth (0: invoked by a client)
+    lease_until REAL NOT NULL DEFAULT 0,
+    last_version TEXT,                   -- executed version and error payload of the last failed attempt
+    last_error BLOB
+);
+CREATE INDEX IF NOT EXISTS async_events_due ON async_events(due_at);
+CREATE TABLE IF NOT EXISTS async_stats (
+    function_name TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (function_name, name)
+);
+CREATE TABLE IF NOT EXISTS queues (
+    name TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    visibility_timeout REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS queue_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL REFERENCES queues(name) ON DELETE CASCADE,
+    message_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attributes TEXT NOT NULL DEFAULT '{}',   -- SQS MessageAttributes shape
+    sent_at REAL NOT NULL,
+    visible_at REAL NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    first_received_at REAL
+);
+CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages(queue, visible_at);
+CREATE TABLE IF NOT EXISTS event_source_mappings (
+    uuid TEXT PRIMARY KEY,
+    function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    qualifier TEXT,
+    source_arn TEXT NOT NULL,
+    config TEXT NOT NULL,                -- JSON: BatchSize, MaximumBatchingWindowInSeconds, ...
+    enabled INTEGER NOT NULL,
+    last_modified REAL NOT NULL,
+    last_result TEXT NOT NULL DEFAULT 'No records processed'
+);
+"""
+
+ALL_SCHEMA = SCHEMA + SCHEMA_V2
+_TABLES = tuple(
+    line.split()[5] for line in ALL_SCHEMA.splitlines() if line.startswith("CREATE TABLE IF NOT EXISTS")
+)
+
 
 @dataclass(frozen=True, slots=True)
 class CodeRef:
@@ -156,9 +230,15 @@ class LayerVersionRecord:
 class Database:
     """One SQLite connection with the project's settings; ``read()`` and ``write()`` give a locked cursor."""
 
-    def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000, track_changes: bool = True) -> None:
+        """``track_changes``: every write transaction bumps ``registry_generation`` (the registry's change
+        feed). The asynchronous-invocation store opens its own connection with ``track_changes=False`` so
+        that its high-rate commits never invalidate the registry caches of other processes."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.track_changes = track_changes
+        self._seen_data_version = -1
+        self._generation = 0
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
         self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
@@ -168,12 +248,15 @@ class Database:
         if not self._has_schema():  # only the first opener takes the write lock (others never wait here)
             with self.write() as cur:
                 # executescript() would COMMIT behind our back: run the statements one by one instead
-                for statement in filter(str.strip, SCHEMA.split(";")):
+                for statement in filter(str.strip, ALL_SCHEMA.split(";")):
                     cur.execute(statement)
 
     def _has_schema(self) -> bool:
-        row = self._conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='settings'").fetchone()
-        return bool(row[0])
+        marks = ",".join("?" * len(_TABLES))
+        row = self._conn.execute(
+            f"SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN ({marks})", _TABLES
+        ).fetchone()
+        return int(row[0]) == len(_TABLES)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Cursor]:
@@ -199,13 +282,23 @@ class Database:
                 cur.execute("ROLLBACK")
                 cur.close()
                 raise
+            if self.track_changes:
+                cur.execute("UPDATE registry_generation SET value = value + 1 WHERE id = 1")
             cur.execute("COMMIT")
             cur.close()
 
     def data_version(self) -> int:
-        """Changes whenever another connection (any process) committed since the last call."""
+        """The registry's change token: moves when another connection (any process) committed a registry
+        change since the last call. ``PRAGMA data_version`` (a cheap in-memory read) tells whether anything
+        was committed at all; only then is the generation row read, so commits of untracked connections
+        (the async event store) do not count as registry changes."""
         with self._lock:
-            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            if version != self._seen_data_version:
+                self._seen_data_version = version
+                row = self._conn.execute("SELECT value FROM registry_generation WHERE id = 1").fetchone()
+                self._generation = int(row[0]) if row else 0
+            return self._generation
 
     def close(self) -> None:
         with self._lock:

@@ -34,12 +34,14 @@ from .errors import (
     function_not_found,
     validation_error,
 )
+from .async_model import AsyncSettings
 from .models import DEFAULT_REGION, SYNC_PAYLOAD_LIMIT, InvocationResult, InvokeOptions, Outcome, function_arn
 from .registry import Registry
 from .registry_cache import FunctionSnapshot, pick_version
 from .registry_concurrency import DEFAULT_ACCOUNT_LIMIT
 from .registry_config import is_runnable_runtime
 from .registry_names import FunctionRef
+from .service_async import AsyncServiceOps
 from .service_ops import ServiceOps
 from .service_sync import ExecutorSync
 
@@ -52,8 +54,12 @@ CLIENT_CONTEXT_LIMIT = 3583
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 
 
-class LambdaService(ServiceOps):
-    """Facade: ``await start()`` before use, ``await close()`` at shutdown (cancels and awaits its task)."""
+class LambdaService(AsyncServiceOps, ServiceOps):
+    """Facade: ``await start()`` before use, ``await close()`` at shutdown (cancels and awaits its tasks).
+
+    Asynchronous invocations (``InvocationType=Event``) are accepted by every instance (stored durably before
+    the call returns); only the instance on which :meth:`start_async_delivery` was called (the control
+    process) delivers them."""
 
     def __init__(
         self,
@@ -65,6 +71,7 @@ class LambdaService(ServiceOps):
         rng: random.Random | None = None,
         account_concurrency: int | None = None,
         poll_interval_s: float = 0.1,
+        async_settings: AsyncSettings | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.region = region
@@ -73,6 +80,7 @@ class LambdaService(ServiceOps):
         self.registry = Registry(self.state_dir, home_region=home_region, refresh_interval_s=poll_interval_s)
         self.account_limit = account_concurrency or DEFAULT_ACCOUNT_LIMIT
         self._sync = ExecutorSync(self.registry, executor, self.account_limit, poll_interval_s, region)
+        self._init_async(async_settings or AsyncSettings())
         self._started = False
         self._closed = False
 
@@ -84,16 +92,19 @@ class LambdaService(ServiceOps):
         if self.executor is not None:
             await self.executor.start()
         await self._sync.start()
+        self._start_async()
 
     async def close(self) -> None:
         """Stop the poll task, close the executor, close SQLite. Idempotent."""
         if self._closed:
             return
         self._closed = True
+        await self._close_async()
         await self._sync.close()
         if self.executor is not None and self._started:
             await self.executor.close()
         await asyncio.to_thread(self.registry.close)
+        await asyncio.to_thread(self.async_store.close)
 
     async def __aenter__(self) -> LambdaService:
         await self.start()
@@ -118,9 +129,12 @@ class LambdaService(ServiceOps):
         display_name: str | None = None,
         log_group: str | None = None,
     ) -> InvocationResult:
-        """Invoke synchronously (or DryRun). Raises LambdaError for bad requests; throttles/function errors are
+        """Invoke synchronously, DryRun, or asynchronously (Event: stored durably, then an OK result with an empty
+        payload; the REST layer answers 202). Raises LambdaError for bad requests; throttles/function errors are
         InvocationResult values. An empty payload is sent to the function as ``{}`` (as AWS does)."""
         self._check_invocation_type(invocation_type, log_type)
+        if invocation_type == "Event":
+            return await self.invoke_event(function_name, qualifier, payload, request_id=request_id)
         if len(payload) > SYNC_PAYLOAD_LIMIT:
             raise RequestTooLargeException(
                 f"Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation"
@@ -128,12 +142,22 @@ class LambdaService(ServiceOps):
         ref = self.registry.parse(function_name, qualifier)
         snap = await self._snapshot(ref)
         version = pick_version(snap, ref.qualifier, self.rng, self.registry.region)
-        spec = snap.specs[version]
         body = self._check_payload(payload)
         client_context = self._decode_client_context(client_context_b64)
         request_id = request_id or str(uuid.uuid4())
         if invocation_type == "DryRun":
             return InvocationResult(Outcome.OK, b"", request_id, version)
+        return await self._run(
+            ref, snap, version, body, request_id, region=region, display_name=display_name, log_group=log_group,
+            client_context=client_context, want_log_tail=log_type == "Tail",
+        )
+
+    async def _run(
+        self, ref: FunctionRef, snap: FunctionSnapshot, version: str, body: bytes, request_id: str, *,
+        region: str | None = None, display_name: str | None = None, log_group: str | None = None,
+        client_context: str | None = None, want_log_tail: bool = False,
+    ) -> InvocationResult:
+        spec = snap.specs[version]
         if not is_runnable_runtime(spec.runtime):
             raise InvalidRuntimeException(
                 f"The runtime parameter of {spec.runtime} is stored but cannot be executed: "
@@ -148,9 +172,21 @@ class LambdaService(ServiceOps):
             display_name=display_name,
             log_group=log_group or snap.configs[version].log_group,
             client_context=client_context,
-            want_log_tail=log_type == "Tail",
+            want_log_tail=want_log_tail,
         )
         return await self.executor.invoke(spec, body, options, reserved_concurrency=snap.reserved)
+
+    async def snapshot_of(self, function_name: str) -> FunctionSnapshot:
+        """The cached snapshot of a function (404 ResourceNotFoundException when it does not exist)."""
+        return await self._snapshot(self.registry.parse(function_name))
+
+    async def invoke_event_now(
+        self, function_name: str, qualifier: str | None, payload: bytes, request_id: str, snap: FunctionSnapshot
+    ) -> InvocationResult:
+        """Run one queued event (the async deliverer): weighted alias routing per attempt, as AWS."""
+        ref = self.registry.parse(function_name, qualifier)
+        version = pick_version(snap, ref.qualifier, self.rng, self.registry.region)
+        return await self._run(ref, snap, version, payload if payload.strip() else b"{}", request_id)
 
     async def _snapshot(self, ref: FunctionRef) -> FunctionSnapshot:
         """In-memory on the hot path; one threaded SQLite load per function after each change."""
@@ -167,11 +203,6 @@ class LambdaService(ServiceOps):
         if invocation_type not in INVOCATION_TYPES:
             raise validation_error(
                 invocation_type, "invocationType", "Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
-            )
-        if invocation_type == "Event":
-            raise InvalidParameterValueException(
-                "InvocationType Event (asynchronous invocation) is not supported by this edgelab build yet; "
-                "use RequestResponse or DryRun."
             )
         if log_type not in (None, "None", "Tail"):
             raise validation_error(log_type, "logType", "Member must satisfy enum value set: [None, Tail]")

@@ -60,6 +60,15 @@ class ServiceOps:
     def provisioned_status(self, function_name: str, version: str) -> tuple[int, str, str | None]:
         raise NotImplementedError
 
+    def check_dead_letter_target(self, arn: str, function_name: str) -> None:
+        raise NotImplementedError
+
+    def _checked(self, config: FunctionConfig, name: str) -> FunctionConfig:
+        """DeadLetterConfig.TargetArn must name an existing local queue (blocking)."""
+        if config.dead_letter_target:
+            self.check_dead_letter_target(config.dead_letter_target, name)
+        return config
+
     # -- helpers -----------------------------------------------------------------------------------------
 
     def _name(self, function_name: str, qualifier: str | None = None) -> tuple[str, str | None]:
@@ -102,6 +111,7 @@ class ServiceOps:
             raise InvalidParameterValueException("Tags must be a map of strings")
 
         def work() -> VersionRecord:
+            self._checked(config, name)
             package = self._package(params.get("Code"), code_dir)
             return self.registry.create_function(name, config, package, publish=bool(params.get("Publish")), tags=tags)
 
@@ -141,7 +151,7 @@ class ServiceOps:
     async def update_function_configuration(self, function_name: str, params: Mapping[str, Any]) -> VersionRecord:
         name = self._unqualified(function_name)
         return await asyncio.to_thread(
-            self.registry.update_function_configuration, name, lambda cfg: update_config(cfg, params),
+            self.registry.update_function_configuration, name, lambda cfg: self._checked(update_config(cfg, params), name),
             revision_id=params.get("RevisionId"),
         )  # fmt: skip
 

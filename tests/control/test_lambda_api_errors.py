@@ -48,7 +48,7 @@ async def test_trailing_slash_variants_and_invoke_async(aiohttp_client: Any, ser
     assert (await client.get("/2015-03-31/functions/")).status == 200
     assert (await client.get("/2016-08-19/account-settings/")).status == 200
     resp = await client.post("/2014-11-13/functions/fn/invoke-async/", data=b"{}")
-    assert resp.status == 400 and "not supported" in (await resp.json())["message"]
+    assert resp.status == 404 and resp.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
 
 
 async def test_query_parameter_errors(aiohttp_client: Any, service: LambdaService) -> None:

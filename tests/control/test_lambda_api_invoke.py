@@ -103,9 +103,11 @@ def test_client_context_reaches_the_handler(client: Any) -> None:
 
 def test_dry_run_event_and_request_errors(client: Any) -> None:
     assert client.invoke(FunctionName="fn", InvocationType="DryRun")["StatusCode"] == 204
+    resp = client.invoke(FunctionName="fn", InvocationType="Event", Payload=b"{}")
+    assert resp["StatusCode"] == 202 and "ExecutedVersion" not in resp
     with pytest.raises(ClientError) as exc:
-        client.invoke(FunctionName="fn", InvocationType="Event", Payload=b"{}")
-    assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
+        client.invoke(FunctionName="fn", InvocationType="Event", Payload=b"[" + b" " * 1_048_576 + b"]")
+    assert exc.value.response["Error"]["Code"] == "RequestTooLargeException"
     with pytest.raises(ClientError) as exc:
         client.invoke(FunctionName="fn", Payload=b"{oops")
     assert exc.value.response["Error"]["Code"] == "InvalidRequestContentException"
