@@ -9,8 +9,10 @@ Contract:
 * Transport failures are mapped here and only here: ``OriginTimeout`` (-> 504) when the origin does not
   answer within its read timeout, ``OriginUnavailable`` (-> 502) for everything else (refused, reset,
   malformed response, unknown host).
-* The origin domain is mapped to a local ``host:port`` through ``host_map`` (settings), else
-  ``origin.connect_host`` or the domain itself; the simulated origin latency is an ``asyncio.sleep``.
+* The origin domain is mapped to a local ``host:port`` (or a base URL) through ``host_map`` (settings), else
+  ``origin.connect_host`` or the domain itself; an S3 origin mapped to a directory is answered from disk
+  like S3 would (``fetch_from_directory``). Connections are attempted ``ConnectionAttempts`` times with the
+  origin's ``ConnectionTimeout``; the simulated origin latency is an ``asyncio.sleep``.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import asyncio
 import hashlib
 import mimetypes
 import time
-from email.utils import formatdate
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from pathlib import Path
+from urllib.parse import unquote
 from typing import Protocol
 
 import aiohttp
@@ -333,8 +336,6 @@ async def fetch_from_directory(directory: Path, request: EdgeRequest, stream_thr
     origin = request.origin
     prefix = origin.path if origin is not None else ""
     key = (prefix + request.uri).lstrip("/")
-    from urllib.parse import unquote
-
     root = directory.resolve()
     path = (root / unquote(key)).resolve()
     if request.method not in ("GET", "HEAD"):

@@ -33,7 +33,7 @@ from edge.cdn.distribution import Distribution
 from edge.cdn.errors import BadRequest, EdgeError, RequestTooLarge
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin_client import AiohttpOriginClient, OriginClientConfig
-from edge.cdn.responses import PopIdentity, ServerTiming, decorate, error_response, new_request_id
+from edge.cdn.responses import PopIdentity, decorate, error_response, new_request_id
 from edge.cdn.settings import PopSettings, Settings
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, TriggerRunner
