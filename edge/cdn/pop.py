@@ -246,8 +246,11 @@ class RunningPop:
         return self.app[POP_STATE]
 
     async def stop(self) -> None:
+        """Stop the admin app (removing its socket file) and the POP (cancelling its background tasks)."""
         if self.admin_runner is not None:
             await self.admin_runner.cleanup()
+            if self.admin_socket is not None:
+                self.admin_socket.unlink(missing_ok=True)
         await self.runner.cleanup()
 
 

@@ -182,3 +182,28 @@ async def test_set_cookie_only_reaches_the_viewer_when_cookies_are_forwarded() -
             _, h2, _ = await pop.get("/fwd/x", headers={"Cookie": "a=1"})
     assert "Set-Cookie" not in h1 and h2["Set-Cookie"] == "sid=42; Path=/"
     assert origin.requests["/fwd/x"][0].header("Cookie") == "a=1"
+
+
+async def test_run_pop_serves_until_stopped_and_cleans_up(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import aiohttp
+
+    from edge.cdn.distribution import load_distribution
+    from edge.cdn.pop import run_pop
+    from tests.cdn.scripted_origin import pop_settings_for
+
+    sock = tmp_path / "admin.sock"
+    async with ScriptedOrigin() as origin:
+        pop, settings = pop_settings_for(origin)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_pop(pop, load_distribution(distribution_config(), settings), settings,
+                                           admin_socket=sock, stop=stop))
+        for _ in range(200):
+            if sock.exists():
+                break
+            await asyncio.sleep(0.01)
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock))) as admin:
+            async with admin.get("http://pop/health") as r:
+                assert (await r.json())["pop_code"].startswith("TST")
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert not sock.exists()
