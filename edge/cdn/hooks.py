@@ -27,6 +27,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+
 from edge.cdn.associations import InvalidLambdaFunctionAssociation, check_function_config
 from edge.cdn.edge_rules import EDGE_REGION
 from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
@@ -97,6 +99,7 @@ class EdgeTriggerRunner:
         self._checked: dict[tuple[str, str, str], tuple[float, str | None]] = {}
         self._reported: dict[tuple[str, str, str], str | None] = {}  # last problem logged per association
         self._associated: dict[tuple[int, Step], bool] = {}
+        self._refreshing: set[tuple[str, str, str]] = set()
         self._checks_ttl_s = checks_ttl_s
         self._clock = clock
 
@@ -115,9 +118,13 @@ class EdgeTriggerRunner:
         key = (assoc.event_type, assoc.function_name, assoc.qualifier)
         now = self._clock()
         cached = self._checked.get(key)
-        if cached is not None and now - cached[0] < self._checks_ttl_s:
-            return cached[1]
-        problem = await self._check(assoc)
+        if cached is not None and (now - cached[0] < self._checks_ttl_s or key in self._refreshing):
+            return cached[1]  # fresh, or being refreshed by another request: no herd of registry lookups
+        self._refreshing.add(key)
+        try:
+            problem = await self._check(assoc)
+        finally:
+            self._refreshing.discard(key)
         self._checked[key] = (now, problem)
         self._report(key, assoc, problem)
         return problem
@@ -226,9 +233,8 @@ class EdgeTriggerRunner:
 
 
 def _error_message(payload: bytes) -> str:
+    """The ``errorMessage`` of a function error payload (AWS's error JSON), shortened; "" if there is none."""
     try:
-        import orjson
-
         obj: Any = orjson.loads(payload)
         return str(obj.get("errorMessage", ""))[:300] if isinstance(obj, dict) else ""
     except ValueError:

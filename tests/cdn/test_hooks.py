@@ -211,3 +211,29 @@ async def test_control_plane_error_while_checking_is_503() -> None:
     facts = FakeFacts(ResourceNotFoundException("Function not found: x"))
     with pytest.raises(LambdaExecutionError, match="ResourceNotFoundException"):
         await _runner(FakeInvoker(), facts).run(_call())
+
+
+async def test_concurrent_requests_share_one_check_refresh() -> None:
+    import asyncio
+
+    clock = Clock()
+    gate = asyncio.Event()
+
+    class SlowFacts(FakeFacts):
+        async def __call__(self, name: str, qualifier: str) -> list[VersionFacts] | None:
+            self.calls += 1
+            if self.calls > 1:
+                await gate.wait()
+            return self.answer  # type: ignore[return-value]
+
+    facts = SlowFacts([_facts()])
+    inv = FakeInvoker(*[_ok({"status": "200"}) for _ in range(6)])
+    runner = _runner(inv, facts, clock=clock)
+    await runner.run(_call())
+    clock.now += 1.0  # expired: the first request refreshes, the others use the previous answer meanwhile
+    first = asyncio.ensure_future(runner.run(_call()))
+    await asyncio.sleep(0)
+    others = await asyncio.gather(*(runner.run(_call()) for _ in range(4)))
+    assert all(isinstance(r, EdgeResponse) for r in others) and facts.calls == 2
+    gate.set()
+    assert isinstance(await first, EdgeResponse)
