@@ -39,6 +39,11 @@ _TIMING_PREFIX = {x: f"cdn-cache;desc={d}, edge;dur=" for x, d in _CACHE_DESC.it
 POP_OWNED = frozenset({"via", "x-cache", "x-amz-cf-pop", "x-amz-cf-id", "age", "server-timing"})
 
 
+# Dropped from a response before decoration: POP-owned names, and framing the POP recomputes for the body it
+# actually sends (a function-generated response may carry a stale Content-Length).
+_REPLACED = POP_OWNED | {"content-length", "transfer-encoding", "connection", "keep-alive"}
+
+
 def new_request_id() -> str:
     """A fresh X-Amz-Cf-Id: 40 random bytes in URL-safe base64 = 56 characters ending in ``==``."""
     return base64.urlsafe_b64encode(os.urandom(40)).decode("ascii")
@@ -99,7 +104,7 @@ def decorate(
     """Return ``headers`` without POP-owned names, plus X-Cache, (Age), Via, X-Amz-Cf-Pop, X-Amz-Cf-Id and
     Server-Timing, in CloudFront's observed order. ``clean``: the caller guarantees ``headers`` holds no
     POP-owned name (headers prepared from a cache entry), so the filtering pass is skipped."""
-    out: Headers = list(headers) if clean else [(k, v) for k, v in headers if k.lower() not in POP_OWNED]
+    out: Headers = list(headers) if clean else [(k, v) for k, v in headers if k.lower() not in _REPLACED]
     if age is not None:
         out.append(("Age", str(age)))
     out.append(("X-Cache", x_cache))

@@ -273,3 +273,12 @@ async def test_revalidation_and_stale_if_error_sequences() -> None:
             s, h, b = await pop.get("/r")  # origin 503, stale copy served
             assert (s, b, h["X-Cache"]) == (200, b"a", "Hit from cloudfront")
             assert t.take() == [VR, OR, VRS]
+
+
+async def test_generated_response_framing_is_recomputed() -> None:
+    bad = EdgeResponse(status=200, headers=[("Content-Length", "999"), ("Content-Type", "text/plain")], body=b"short")
+    t = FakeTriggers(events=(VR,), viewer_request=lambda c: bad)
+    async with ScriptedOrigin() as origin:
+        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+            s, h, b = await pop.get("/g")
+    assert (s, b, h["Content-Length"]) == (200, b"short", "5")
