@@ -62,6 +62,7 @@ class Kind(enum.Enum):
     TIMEOUT = "timeout"
     EXIT = "exit"
     OOM = "oom"
+    STALE = "stale"  # the worker had died (while idle) before this invocation was sent: retry elsewhere
 
 
 @dataclass(slots=True)
@@ -161,6 +162,7 @@ class Environment:
         self.init_failure: RawOutcome | None = None
         self.cold_pending = True  # the next invocation reports the cold start (on-demand only)
         self.exit_status: int | None = None
+        self.exit_at: float | None = None  # CLOCK_MONOTONIC time the zygote reaped the worker
         self.discard = False  # set when the environment must not be reused
         self.wipe_tmp = False
         self.retired = False
@@ -199,8 +201,9 @@ class Environment:
         if w is not None and not w.done():
             w.set_result(_LOST)
 
-    def _on_exit(self, status: int | None) -> None:
+    def _on_exit(self, status: int | None, at: float | None) -> None:
         self.exit_status = status
+        self.exit_at = at
         self.discard = True
         self._exited.set()
         w = self._waiter
@@ -292,6 +295,7 @@ class Environment:
         self.invocations += 1
         w = self._waiter = self._loop.create_future()
         timer = self._loop.call_later(timeout, self._expire, w)
+        sent_at = time.monotonic()
         t0 = time.perf_counter()
         transport = self._transport
         try:
@@ -316,9 +320,10 @@ class Environment:
                 self.discard = True
                 self.wipe_tmp = m["et"] == "Runtime.EphemeralStorageExceeded"
             return RawOutcome(Kind.ERROR, got[1], m["et"], m["d"], m["rss"], got[2], reset)
-        return await self._fault(got, request_id, timeout, (time.perf_counter() - t0) * 1000.0)
+        return await self._fault(got, request_id, timeout, (time.perf_counter() - t0) * 1000.0, sent_at)
 
-    async def _fault(self, got: object, request_id: str, timeout: float, elapsed: float) -> RawOutcome:
+    async def _fault(self, got: object, request_id: str, timeout: float, elapsed: float,
+                     sent_at: float) -> RawOutcome:
         self.discard = True
         if got is _TIMED_OUT:
             self._kill()
@@ -326,6 +331,8 @@ class Environment:
                               f"Task timed out after {timeout:.2f} seconds"), "Sandbox.Timedout",
                               timeout * 1000.0, self.peak_rss_kb, self.read_dead_output(), True)
         status = await self.wait_exit(2.0)
+        if self.exit_at is not None and self.exit_at < sent_at and self.oom_rss_kb is None:
+            return RawOutcome(Kind.STALE, b"", None, 0.0, 0, b"", True)
         output = self.read_dead_output()
         mem_kb = self.spec.memory_mb * 1024
         if self.oom_rss_kb is not None:

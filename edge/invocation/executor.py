@@ -233,8 +233,16 @@ class Executor:
         self.metrics.started(fm)
         try:
             with lease:
-                async with self._pool.acquire(pid, spec) as env:
-                    return await self._run(env, spec, payload, options, fm)
+                for _ in range(3):
+                    async with self._pool.acquire(pid, spec) as env:
+                        result = await self._run(env, spec, payload, options, fm)
+                    if result is not None:
+                        return result
+                # three environments in a row were found dead: report the last one's failure
+                body = platform_error("Runtime.ExitError", options.request_id, describe_exit(env.exit_status))
+                fm.errors += 1
+                return InvocationResult(Outcome.FUNCTION_ERROR, body, options.request_id, spec.version,
+                                        error_type="Runtime.ExitError")
         except ZygoteError as e:
             fm.errors += 1
             body = platform_error("Runtime.ExitError", options.request_id, f"Runtime exited with error: {e}")
@@ -244,20 +252,23 @@ class Executor:
             self.metrics.finished(fm)
 
     async def _run(self, env: Environment, spec: FunctionSpec, payload: bytes, options: InvokeOptions,
-                   fm: FunctionMetrics) -> InvocationResult:
+                   fm: FunctionMetrics) -> InvocationResult | None:
+        """One attempt; None when the environment turned out to have died before the invocation reached it."""
         rid = options.request_id
+        failure = env.init_failure
+        if failure is None:
+            raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
+                                   options.display_name)
+            if raw.kind is Kind.STALE:
+                return None
         cold = env.cold_pending
         env.cold_pending = False
         lines: list[str] = []
         if cold:
             lines.append(logfmt.init_start_line(spec.runtime, env.region))
             lines += logfmt.output_lines(env.init_output)
-        failure = env.init_failure
         if failure is not None:
             raw = self._init_failure(env, failure, rid, lines)
-        else:
-            raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
-                                   options.display_name)
         lines.append(logfmt.start_line(rid, spec.version))
         if raw.output:
             lines += logfmt.output_lines(raw.output)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from . import protocol
 
-ExitCallback = Callable[[int | None], None]  # raw wait status, or None when unknown (zygote died)
+# (raw wait status or None when unknown (zygote died), CLOCK_MONOTONIC time of the reap or None)
+ExitCallback = Callable[[int | None, float | None], None]
 
 PROJECT_ROOT = str(Path(__file__).resolve().parents[3])
 
@@ -93,7 +94,7 @@ class ZygoteClient:
             if fut is not None and not fut.done():
                 fut.set_exception(ZygoteError("environment exited before being reported"))
             if cb is not None:
-                cb(msg["status"])
+                cb(msg["status"], msg.get("at"))
         elif kind == "spawned":
             fut = self._spawned.pop(msg["env"], None)
             if fut is not None and not fut.done():
@@ -118,7 +119,7 @@ class ZygoteClient:
         self._spawned.clear()
         callbacks, self._on_exit = self._on_exit, {}
         for cb in callbacks.values():
-            cb(None)
+            cb(None, None)
         if self._hello is not None and not self._hello.done():
             self._hello.set_exception(ZygoteError("zygote exited during start-up"))
 
@@ -169,7 +170,7 @@ class ZygoteClient:
             self._ctrl = None
             pending, self._on_exit = self._on_exit, {}
             for cb in pending.values():
-                cb(None)
+                cb(None, None)
         await self._reap_proc()
 
     async def _reap_proc(self) -> None:

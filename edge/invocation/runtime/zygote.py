@@ -22,6 +22,7 @@ import select
 import signal
 import socket
 import sys
+import time
 
 from . import protocol, worker
 
@@ -146,7 +147,7 @@ class Zygote:
             env_id = self.children.pop(pid, None)
             if env_id is not None:
                 self.by_env.pop(env_id, None)
-                self.send({"t": "exit", "env": env_id, "status": status})
+                self.send({"t": "exit", "env": env_id, "status": status, "at": time.monotonic()})
 
     def shutdown(self) -> None:
         for env_id in list(self.by_env):
