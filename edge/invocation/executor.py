@@ -98,7 +98,7 @@ class Executor:
                          max_lifetime_s=settings.max_lifetime_s, init_timeout_s=settings.init_timeout_s,
                          provisioned_init_timeout_s=settings.provisioned_init_timeout_s,
                          max_concurrent_starts=settings.max_concurrent_starts, credentials=settings.credentials),
-            self._zygote, self.logs, self._on_provisioned)
+            self._zygote, self.logs, self._on_provisioned, self._wake_provisioner)
         self._tasks: list[asyncio.Task[None]] = []
         self._provision_wanted: asyncio.Event | None = None
         self._closed = False
@@ -166,6 +166,10 @@ class Executor:
         self._reserved = dict(reserved)
         for lim in self._limiters.values():
             lim.configure(account_limit=account_limit, reserved=reserved)
+
+    def _wake_provisioner(self) -> None:
+        if self._provision_wanted is not None:
+            self._provision_wanted.set()
 
     def _on_provisioned(self, region: str, pool_key: tuple[str, str, str], allocated: int) -> None:
         self._limiter(region).set_provisioned(pool_key, allocated)

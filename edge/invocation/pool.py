@@ -69,11 +69,12 @@ ProvisionedCallback = Callable[[str, tuple[str, str, str], int], None]  # region
 
 class EnvironmentPool:
     def __init__(self, settings: PoolSettings, zygote: ZygoteClient, logs: logfmt.LogStore,
-                 on_provisioned: ProvisionedCallback) -> None:
+                 on_provisioned: ProvisionedCallback, wake_provisioner: Callable[[], None] | None = None) -> None:
         self._s = settings
         self._zygote = zygote
         self._logs = logs
         self._on_provisioned = on_provisioned
+        self._wake = wake_provisioner
         self._pools: dict[PoolId, _Pool] = {}
         self._lock = asyncio.Lock()
         self._starts = asyncio.Semaphore(settings.max_concurrent_starts)
@@ -111,7 +112,9 @@ class EnvironmentPool:
         idle = pool.idle
         dead: list[Environment] = []
         while idle:
-            pick = next((i for i in range(len(idle) - 1, -1, -1) if idle[i].init_type == PROVISIONED), len(idle) - 1)
+            pick = len(idle) - 1
+            if pool.target:  # provisioned environments are preferred over on-demand ones
+                pick = next((i for i in range(pick, -1, -1) if idle[i].init_type == PROVISIONED), pick)
             env = idle.pop(pick)
             if env.discard or env.state is not EnvState.READY:
                 pool.live.discard(env)  # its process died while idle: a reset, /tmp goes to the next env
@@ -269,7 +272,10 @@ class EnvironmentPool:
                    and e.state in (EnvState.READY, EnvState.BUSY))
 
     def _report_provisioned(self, pid: PoolId, pool: _Pool) -> None:
-        self._on_provisioned(pid.region, pid.pool_key, min(self._allocated(pool), pool.target))
+        allocated = self._allocated(pool)
+        self._on_provisioned(pid.region, pid.pool_key, min(allocated, pool.target))
+        if allocated < pool.target and not pool.failed and self._wake is not None:
+            self._wake()  # a provisioned environment went away (or the target grew): re-fill soon
 
     async def provision(self) -> None:
         """Bring every pool's provisioned environment count to its target (start missing, stop extras)."""
@@ -287,7 +293,7 @@ class EnvironmentPool:
         starts: list[tuple[PoolId, Environment]] = []
         stops: list[Environment] = []
         for pid, pool in self._pools.items():
-            prov = [e for e in pool.live if e.init_type == PROVISIONED and not e.discard]
+            prov = [e for e in pool.live if e.init_type == PROVISIONED and not e.discard and not e.retired]
             missing = pool.target - len(prov)
             if missing > 0 and not pool.failed:
                 starts += [(pid, self._new_env(pid, pool, pool.spec, PROVISIONED)) for _ in range(missing)]

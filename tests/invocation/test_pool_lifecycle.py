@@ -109,3 +109,19 @@ async def test_close_reaps_every_process(tmp_path: Path) -> None:
         assert res.outcome is Outcome.FUNCTION_ERROR  # killed by close()
     assert not alive(zygote_pid) and not any(alive(p) for p in pids)
     assert zygote_pid not in children_of(__import__("os").getpid())
+
+
+async def test_crashed_provisioned_environment_is_replaced(tmp_path: Path) -> None:
+    code = code_dir(tmp_path)
+    (code / "maybe_crash.py").write_text(
+        "import os\n\ndef handler(event, context):\n    if event.get('crash'):\n        os._exit(1)\n"
+        "    return os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']\n")
+    spec = make_spec(code, "maybe_crash.handler", version="3")
+    async with running_executor(tmp_path) as ex:  # default reaper interval (30 s): refill must not wait for it
+        await ex.set_provisioned(spec, 1)
+        await _wait(lambda: ex.provisioned_status(spec) == (1, "READY", None))
+        assert (await call(ex, spec, {"crash": True})).error_type == "Runtime.ExitError"
+        await _wait(lambda: ex.provisioned_status(spec) == (1, "READY", None)
+                    and all(not e.discard for e in ex.environments()))
+        res = await call(ex, spec, {})
+        assert not res.cold_start and body(res) == "provisioned-concurrency"
