@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import os
 import re
 import shutil
 import signal
@@ -84,6 +85,16 @@ async def _start_origin():  # type: ignore[no-untyped-def]
     return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this server if the driver dies (no orphan POPs after a crash or kill -9)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 async def _serve(kind: str, port: int, state_dir: Path) -> None:
     sys.path.insert(0, str(ROOT))
     from edge.cdn.distribution import load_distribution
@@ -94,6 +105,7 @@ async def _serve(kind: str, port: int, state_dir: Path) -> None:
     from edge.invocation.executor import Executor, ExecutorSettings
     from edge.invocation.service import LambdaService
 
+    _die_with_parent()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -135,6 +147,31 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 class Server:
     """One POP child process; terminated and reaped by ``stop()``."""
 
@@ -153,6 +190,11 @@ class Server:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{kind} server did not start")
+
+    def cpu(self) -> tuple[float, float]:
+        """(CPU seconds of the POP process, CPU seconds of its live descendants: zygote and workers)."""
+        own = _cpu_seconds(self.proc.pid)
+        return own, sum(_cpu_seconds(p) for p in _descendants(self.proc.pid))
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -203,8 +245,10 @@ def wrk(port: int, duration: int, connections: int) -> tuple[float, float]:
 
 def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="trigger-bench-") as tmp:
-        servers = {"plain": Server("plain", Path(tmp) / "plain"), "trigger": Server("trigger", Path(tmp) / "trig")}
-        try:
+        servers: dict[str, Server] = {}
+        try:  # started one by one inside the try: a failing start still stops the ones already running
+            servers["plain"] = Server("plain", Path(tmp) / "plain")
+            servers["trigger"] = Server("trigger", Path(tmp) / "trig")
             return _measure(servers, args)
         finally:
             for s in servers.values():
@@ -220,10 +264,16 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
         wrk(s.port, args.warmup, args.connections)
     best = {k: 0.0 for k in servers}
     load_p50: dict[str, list[float]] = {k: [] for k in servers}
+    cpu_us: dict[str, tuple[float, float]] = {}  # CPU microseconds per request: (POP process, workers)
     for _ in range(args.rounds):  # alternate so machine noise hits both alike
         for name, s in servers.items():
+            own0, kids0 = s.cpu()
             rps, p50 = wrk(s.port, args.duration, args.connections)
-            best[name] = max(best[name], rps)
+            own1, kids1 = s.cpu()
+            n = max(rps * args.duration, 1.0)
+            if rps > best[name]:
+                best[name] = rps
+                cpu_us[name] = ((own1 - own0) / n * 1e6, (kids1 - kids0) / n * 1e6)
             load_p50[name].append(p50)
     seq = {name: statistics.median(probe(s.port, args.probe)[0]) for name, s in servers.items()}
     ratio = best["trigger"] / best["plain"] if best["plain"] else 0.0
@@ -234,6 +284,10 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
           f"(p50 under load {min(load_p50['trigger']):.3f} ms)")
     print(f"  ratio                 {ratio:>10.1%}     target >= {TARGET_RATIO:.0%}  "
           f"{'OK' if ratio >= TARGET_RATIO else 'MISSED'}")
+    print("CPU per request during the best run (user+system, 10 ms tick resolution):")
+    for name, label in (("plain", "no trigger"), ("trigger", "viewer-request")):
+        own, kids = cpu_us[name]
+        print(f"  {label:<21} POP process {own:>6.0f} us   zygote+workers {kids:>6.0f} us")
     print(f"sequential probe, {args.probe} keep-alive requests each:")
     print(f"  p50 no trigger        {seq['plain']:>10.3f} ms")
     print(f"  p50 viewer-request    {seq['trigger']:>10.3f} ms")
