@@ -338,3 +338,22 @@ async def test_query_string_and_vary_in_cache_key() -> None:
             _, h, b = await pop.get("/q", headers={"Accept-Language": "de"})
             assert (b, h["X-Cache"]) == (b"de", "Hit from cloudfront")
     assert origin.hits["/q"] == 4
+
+
+async def test_options_cached_separately_when_in_cached_methods() -> None:
+    three = ("GET", "HEAD", "OPTIONS")
+    dist = distribution_config(default=behavior_config(methods=three, cached=three),
+                               behaviors=[behavior_config("/nc/*", methods=three)])
+    async with ScriptedOrigin() as origin:
+        async def by_method(request: web.Request, n: int) -> web.Response:
+            return web.Response(body=request.method.encode(), headers={"Cache-Control": "max-age=60"})
+
+        origin.script("/o", handler=by_method)
+        origin.script("/nc/o", handler=by_method)
+        async with PopHarness(origin, dist) as pop:
+            for _ in range(2):
+                assert (await pop.request("OPTIONS", "/o"))[2] == b"OPTIONS"
+                assert (await pop.get("/o"))[2] == b"GET"
+                await pop.request("OPTIONS", "/nc/o")  # OPTIONS not in CachedMethods there: always forwarded
+    assert [r.method for r in origin.requests["/o"]] == ["OPTIONS", "GET"]
+    assert [r.method for r in origin.requests["/nc/o"]] == ["OPTIONS", "OPTIONS"]
