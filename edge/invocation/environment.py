@@ -287,14 +287,16 @@ class Environment:
 
     # -- invoke ------------------------------------------------------------------------------------------
     async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
-                     fn_override: str | None) -> RawOutcome:
-        """Run one invocation on this (BUSY) environment. Faults are values; ``reset`` says discard it."""
+                     fn_override: str | None, budget_s: float | None = None) -> RawOutcome:
+        """Run one invocation on this (BUSY) environment. Faults are values; ``reset`` says discard it.
+        ``budget_s`` is the time left when part of the function timeout was already spent (suppressed Init)."""
         timeout = self.spec.timeout_s
-        meta = {"t": protocol.K_INVOKE, "id": request_id, "dl": int((time.time() + timeout) * 1000),
+        budget = timeout if budget_s is None else budget_s
+        meta = {"t": protocol.K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000),
                 "arn": invoked_arn, "cc": client_context, "fn": fn_override}
         self.invocations += 1
         w = self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(timeout, self._expire, w)
+        timer = self._loop.call_later(budget, self._expire, w)
         sent_at = time.monotonic()
         t0 = time.perf_counter()
         transport = self._transport

@@ -33,8 +33,8 @@ Notes for callers (the registry/service side):
 - Memory: RSS above ``memory_mb`` (sampled every 10 ms while invoking, plus peak RSS after each invocation) kills
   the environment: ``Runtime.OutOfMemory`` / "Runtime exited with error: signal: killed" (AWS reports the same
   message; older AWS and most guides show errorType ``Runtime.ExitError`` for it).
-- Init longer than ``init_timeout_s`` (10 s) fails the invocation with ``Sandbox.Timedout`` ("Init phase timed
-  out after 10.00 seconds"); AWS would instead retry Init inside the invoke under the function timeout.
+- Init longer than ``init_timeout_s`` (10 s): as AWS, Init is retried inside the invoke ("suppressed init"),
+  bounded by the function timeout (``Sandbox.Timedout`` "Task timed out after N.00 seconds" if it does not fit).
 - Logs are readable from any process via ``LogStore(<state_dir>/logs).read(...)``; ``Executor.logs`` also sees
   events not yet flushed (flushes happen every ``log_flush_interval_s``).
 """
@@ -45,6 +45,7 @@ import asyncio
 import contextlib
 import math
 import resource
+import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,7 @@ from .environment import Credentials, Environment, Kind, RawOutcome, describe_ex
 from .logs import LogStore
 from .metrics import FunctionMetrics, Metrics
 from .models import INIT_TIMEOUT_S, FunctionSpec, InvocationResult, InvokeOptions, Outcome
-from .pool import EnvironmentPool, PoolId, PoolSettings
+from .pool import ON_DEMAND, EnvironmentPool, PoolId, PoolSettings
 from .runtime.spawner import ZygoteClient, ZygoteError
 
 __all__ = ["Executor", "ExecutorSettings"]
@@ -239,7 +240,7 @@ class Executor:
             with lease:
                 for _ in range(3):
                     async with self._pool.acquire(pid, spec) as env:
-                        result = await self._run(env, spec, payload, options, fm)
+                        result = await self._run(env, pid, spec, payload, options, fm)
                     if result is not None:
                         return result
                 # three environments in a row were found dead: report the last one's failure
@@ -255,11 +256,13 @@ class Executor:
         finally:
             self.metrics.finished(fm)
 
-    async def _run(self, env: Environment, spec: FunctionSpec, payload: bytes, options: InvokeOptions,
-                   fm: FunctionMetrics) -> InvocationResult | None:
+    async def _run(self, env: Environment, pid: PoolId, spec: FunctionSpec, payload: bytes,
+                   options: InvokeOptions, fm: FunctionMetrics) -> InvocationResult | None:
         """One attempt; None when the environment turned out to have died before the invocation reached it."""
         rid = options.request_id
         failure = env.init_failure
+        if failure is not None and failure.kind is Kind.TIMEOUT and env.init_type == ON_DEMAND:
+            return await self._run_suppressed_init(env, pid, spec, payload, options, fm)
         if failure is None:
             raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
                                    options.display_name)
@@ -274,14 +277,50 @@ class Executor:
         if failure is not None:
             raw = self._init_failure(env, failure, rid, lines)
         lines.append(logfmt.start_line(rid, spec.version))
+        init_ms = env.init_duration_ms if cold and failure is None else None
+        return self._finish(env, spec, options, fm, raw, lines, cold, init_ms)
+
+    async def _run_suppressed_init(self, first: Environment, pid: PoolId, spec: FunctionSpec, payload: bytes,
+                                   options: InvokeOptions, fm: FunctionMetrics) -> InvocationResult:
+        """Init exceeded its cap: as AWS does, Init runs again inside the invoke, bounded by the function
+        timeout; the Duration then includes it and no Init Duration is reported."""
+        rid = options.request_id
+        failed = first.init_failure
+        assert failed is not None
+        lines = [logfmt.init_start_line(spec.runtime, first.region), *logfmt.output_lines(failed.output),
+                 logfmt.init_report_line(failed.duration_ms, "timeout", None), logfmt.start_line(rid, spec.version)]
+        t0 = time.perf_counter()
+        async with self._pool.acquire(pid, spec, init_timeout_s=spec.timeout_s) as env:
+            env.cold_pending = False  # its Init (if any) belongs to this invocation
+            lines += logfmt.output_lines(env.init_output)
+            spent = time.perf_counter() - t0
+            again = env.init_failure
+            if again is None:
+                raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
+                                       options.display_name, budget_s=max(spec.timeout_s - spent, 0.001))
+                if raw.kind is Kind.STALE:
+                    raw = RawOutcome(Kind.EXIT, platform_error("Runtime.ExitError", rid, describe_exit(
+                        env.exit_status)), "Runtime.ExitError", 0.0, 0, b"", True)
+                elif raw.kind is not Kind.TIMEOUT:
+                    raw.duration_ms += spent * 1000.0
+            elif again.kind is Kind.TIMEOUT:
+                raw = RawOutcome(Kind.TIMEOUT, platform_error("Sandbox.Timedout", rid, f"Task timed out after "
+                                 f"{spec.timeout_s:.2f} seconds"), "Sandbox.Timedout", spec.timeout_s * 1000.0,
+                                 0, again.output, True)
+            else:
+                raw = self._init_failure(env, again, rid, lines)
+            return self._finish(env, spec, options, fm, raw, lines, True, None)
+
+    def _finish(self, env: Environment, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
+                raw: RawOutcome, lines: list[str], cold: bool, init_ms: float | None) -> InvocationResult:
+        """Log lines (after START), logs, metrics and the result value of one invocation."""
+        rid = options.request_id
         if raw.output:
             lines += logfmt.output_lines(raw.output)
         status = self._fault_lines(raw, rid, spec, lines)
         lines.append(logfmt.end_line(rid))
         mem_mb = spec.memory_mb if raw.kind is Kind.OOM else min(spec.memory_mb, math.ceil(raw.max_rss_kb / 1024))
-        init_ms = env.init_duration_ms if cold else None
-        lines.append(logfmt.report_line(rid, raw.duration_ms, spec.memory_mb, mem_mb,
-                                        init_ms if failure is None else None, status,
+        lines.append(logfmt.report_line(rid, raw.duration_ms, spec.memory_mb, mem_mb, init_ms, status,
                                         raw.error_type if status == "error" else None))
         self.logs.append(env.log_group, env.log_stream, lines, rid)
         ok = raw.kind is Kind.OK

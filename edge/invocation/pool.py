@@ -97,11 +97,12 @@ class EnvironmentPool:
         return [env for pool in self._pools.values() for env in pool.live] + list(self._detached)
 
     # -- acquire / release ---------------------------------------------------------------------------------
-    def acquire(self, pid: PoolId, spec: FunctionSpec) -> Acquisition:
+    def acquire(self, pid: PoolId, spec: FunctionSpec, init_timeout_s: float | None = None) -> Acquisition:
         """``async with pool.acquire(pid, spec) as env``: a BUSY environment (warm if one is idle, else a new
         one after Init). If Init failed the environment has ``init_failure`` set and must not be invoked.
-        Released (or discarded) on exit, also on errors and cancellation."""
-        return Acquisition(self, pid, spec)
+        Released (or discarded) on exit, also on errors and cancellation. ``init_timeout_s`` overrides the
+        Init cap for a new environment."""
+        return Acquisition(self, pid, spec, init_timeout_s)
 
     def _assign(self, pid: PoolId, spec: FunctionSpec) -> tuple[Environment, bool, list[Environment]]:
         """Pick an idle environment (provisioned first, then the most recently used) or create one.
@@ -360,13 +361,14 @@ class Acquisition:
     """The async context manager behind :meth:`EnvironmentPool.acquire` (a class, not a generator: it is on the
     hot path)."""
 
-    __slots__ = ("_pool", "_pid", "_spec", "_env")
+    __slots__ = ("_pool", "_pid", "_spec", "_env", "_init_timeout")
 
-    def __init__(self, pool: EnvironmentPool, pid: PoolId, spec: FunctionSpec) -> None:
+    def __init__(self, pool: EnvironmentPool, pid: PoolId, spec: FunctionSpec, init_timeout_s: float | None) -> None:
         self._pool = pool
         self._pid = pid
         self._spec = spec
         self._env: Environment | None = None
+        self._init_timeout = init_timeout_s
 
     async def __aenter__(self) -> Environment:
         pool = self._pool
@@ -377,7 +379,7 @@ class Acquisition:
         self._env = env
         if new:
             try:
-                await pool._start(env, pool._s.init_timeout_s)
+                await pool._start(env, self._init_timeout or pool._s.init_timeout_s)
             except BaseException:
                 await self.__aexit__(None, None, None)
                 raise

@@ -74,13 +74,26 @@ async def test_init_errors(tmp_path: Path, handler: str, error_type: str, messag
 
 async def test_init_exit_and_init_timeout(tmp_path: Path) -> None:
     code = code_dir(tmp_path)
-    async with running_executor(tmp_path, init_timeout_s=0.5) as ex:
+    (code / "slowish_init.py").write_text(
+        "import time\nprint('init begins')\ntime.sleep(0.4)\n\ndef handler(event, context):\n    return 'ok'\n")
+    async with running_executor(tmp_path, init_timeout_s=0.2) as ex:
         res = await call(ex, make_spec(code, "init_exits.handler", name="exits"), {}, request_id="r1")
         assert res.error_type == "Runtime.ExitError"
         assert body(res)["errorMessage"] == "RequestId: r1 Error: Runtime exited with error: exit status 4"
-        res = await call(ex, make_spec(code, "slow_init.handler", name="slow"), {}, request_id="r2")
+        # Init over its cap is retried inside the invoke under the function timeout ("suppressed init")
+        res = await call(ex, make_spec(code, "slowish_init.handler", name="slowish", timeout_s=3), {},
+                         request_id="r2", want_log_tail=True)
+        assert res.outcome is Outcome.OK and body(res) == "ok", res.payload
+        assert res.cold_start and res.init_duration_ms is None and res.duration_ms >= 400
+        assert "Phase: init\tStatus: timeout" in res.log_tail
+        assert "Init Duration: " not in res.log_tail.rsplit("REPORT RequestId", 1)[1]
+        assert res.log_tail.count("init begins") == 2
+        # ... and when it does not fit in the function timeout either, the invocation times out
+        res = await call(ex, make_spec(code, "slow_init.handler", name="slow", timeout_s=0.5), {}, request_id="r3")
         assert res.error_type == "Sandbox.Timedout"
-        assert body(res)["errorMessage"].startswith("RequestId: r2 Error: Init phase timed out after 0.5")
+        assert body(res)["errorMessage"] == "RequestId: r3 Error: Task timed out after 0.50 seconds"
+        await asyncio.sleep(0.1)
+        assert not [e for e in ex.environments() if e.spec.function_name == "slow" and not e.discard]
 
 
 async def test_timeout_replaces_env_and_keeps_tmp(tmp_path: Path) -> None:
