@@ -278,8 +278,8 @@ def _parse_async(data: Any) -> AsyncSettings:
     d = AsyncSettings()
     a = AsyncSettings(
         retry_backoff_scale=t.num("retry_backoff_scale", d.retry_backoff_scale, lo=0.0, hi=100.0),
-        throttle_backoff_base_s=t.num("throttle_backoff_base_s", d.throttle_backoff_base_s, lo=0.001, hi=3600),
-        throttle_backoff_max_s=t.num("throttle_backoff_max_s", d.throttle_backoff_max_s, lo=0.001, hi=86_400),
+        throttle_backoff_base_s=t.num("throttle_backoff_base_s", d.throttle_backoff_base_s, lo=0.001, hi=1e7),  # before scaling
+        throttle_backoff_max_s=t.num("throttle_backoff_max_s", d.throttle_backoff_max_s, lo=0.001, hi=1e7),
         delivery_concurrency=int(t.int_("delivery_concurrency", d.delivery_concurrency, lo=1, hi=1000)),
         poll_interval_s=t.num("poll_interval_s", d.poll_interval_s, lo=0.001, hi=60),
         destination_depth_limit=int(t.int_("destination_depth_limit", d.destination_depth_limit, lo=1, hi=1000)),
