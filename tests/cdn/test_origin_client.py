@@ -71,7 +71,7 @@ async def test_refused_connection_is_origin_unavailable() -> None:
 async def test_read_timeout_is_origin_timeout() -> None:
     c = await _client()
     async with ScriptedOrigin() as origin:
-        origin.script("/slow", body=b"late", delay=1.0)
+        origin.script("/slow", body=b"late", delay=0.5)
         try:
             with pytest.raises(OriginTimeout):
                 await c.fetch(_req("/slow", _origin(origin.port, read_timeout=0.2)))

@@ -183,7 +183,7 @@ async def test_origin_down_gives_502_page_and_error_is_cached() -> None:
 
 async def test_origin_timeout_gives_504() -> None:
     async with ScriptedOrigin() as origin:
-        origin.script("/slow", body=b"late", delay=2.5)
+        origin.script("/slow", body=b"late", delay=1.3)
         async with PopHarness(origin, distribution_config(read_timeout=1)) as pop:
             s, h, b = await pop.get("/slow")
     assert s == 504 and h["X-Cache"] == "Error from cloudfront" and b"<H1>504 ERROR</H1>" in b
