@@ -1,18 +1,29 @@
-"""Dispatch ``python -m bench <name> [args...]`` to ``bench.<name>_bench.main(args)``."""
+"""Dispatch ``python -m bench <name> [args...]``: ``all`` runs every benchmark and prints one table
+(``bench/run.py``); the others run one script (``bench/<name>_bench.py``)."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 
-BENCHES = {"core": "bench.core_bench"}
+BENCHES = {"all": "bench.run", "core": "bench.core_bench", "pop": "bench.pop_bench", "trigger": "bench.trigger_bench"}
 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in BENCHES:
-        print(f"usage: python -m bench {{{','.join(sorted(BENCHES))}}} [args...]", file=sys.stderr)
+        print(f"usage: python -m bench {{{','.join(BENCHES)}}} [args...]   (all [--quick] [--markdown]: every "
+              "figure with its baseline, one table)", file=sys.stderr)
         return 2
-    return int(importlib.import_module(BENCHES[argv[0]]).main(argv[1:]) or 0)
+    bench_main = importlib.import_module(BENCHES[argv[0]]).main
+    if inspect.signature(bench_main).parameters:
+        return int(bench_main(argv[1:]) or 0)
+    saved = sys.argv  # a main() that parses sys.argv itself (pop_bench)
+    sys.argv = [f"python -m bench {argv[0]}", *argv[1:]]
+    try:
+        return int(bench_main() or 0)
+    finally:
+        sys.argv = saved
 
 
 if __name__ == "__main__":

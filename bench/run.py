@@ -1,0 +1,334 @@
+"""Every performance figure of edgelab in one run, each beside its baseline measured in the same run.
+
+    python -m bench all [--quick] [--markdown] [--only core,pop,trigger,nginx]
+
+Runs, each in its own subprocess (their load generators and servers stay out of this process):
+
+- ``core``     bench/core_bench.py: warm round trip vs a raw socketpair ping-pong, throughput, cold start, memory;
+- ``pop``      bench/pop_bench.py: cache-hit throughput vs a bare aiohttp server, miss pass-through vs a bare
+               aiohttp reverse proxy, RSS under many keys (wrk drives HTTP);
+- ``trigger``  bench/trigger_bench.py: cache hits with a warm viewer-request function vs without one;
+- ``nginx``    here: POP cache hits vs nginx ``proxy_cache`` hits in front of the same origin (only when ``nginx``
+               is on PATH; started with a temporary config on loopback);
+- ``async``    async invocation acceptance: not built yet (row marked skipped).
+
+Then prints one table (absolute figures, baseline, ratio, target, verdict); ``--markdown`` prints it as the
+Markdown table of the README's Performance section. The other scripts print text for people; their figures are
+read here with regular expressions (:func:`parse_core`, :func:`parse_pop`, :func:`parse_trigger`), so a change of
+their wording shows up as a ``no figures`` row, never as a wrong number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Row:
+    bench: str
+    measured: str  # edgelab's figure
+    baseline: str = "-"  # what it is compared with, measured in the same run
+    ratio: str = "-"
+    target: str = "-"
+    result: str = "-"  # OK, MISSED, skipped, FAILED, or "-" when there is no target
+
+
+def _verdict(ok: bool) -> str:
+    return "OK" if ok else "MISSED"
+
+
+def _f(pattern: str, text: str) -> float | None:
+    m = re.search(pattern, text)
+    return float(m.group(1).replace(",", "")) if m else None
+
+
+def parse_core(text: str) -> list[Row]:
+    """Rows from ``bench/core_bench.py`` output."""
+    base50 = _f(r"baseline socketpair ping-pong\s*:\s*p50\s+([\d.]+) us", text)
+    base99 = _f(r"baseline socketpair ping-pong\s*:.*?p99\s+([\d.]+) us", text)
+    warm50 = _f(r"warm round trip \(1 env\)\s*:\s*p50\s+([\d.]+) us", text)
+    warm99 = _f(r"warm round trip \(1 env\)\s*:.*?p99\s+([\d.]+) us", text)
+    tput = _f(r"throughput \(2 envs, 2 callers\):\s*([\d.]+) invocations/s", text)
+    cold50 = _f(r"cold start \(new env -> result\): p50\s+([\d.]+) ms", text)
+    init50 = _f(r"of which Init Duration\s*:\s*p50\s+([\d.]+) ms", text)
+    rss = _f(r"warm idle env memory\s*:\s*RSS\s+([\d.]+) MB", text)
+    rows = []
+    if warm50 is not None and base50:
+        rows.append(Row("core: warm invoke round trip p50", f"{warm50:.0f} us", f"{base50:.0f} us socketpair ping-pong",
+                        f"{warm50 / base50:.1f}x", "<= 250 us", _verdict(warm50 <= 250)))
+    if warm99 is not None and base99:
+        rows.append(Row("core: warm invoke round trip p99", f"{warm99:.0f} us", f"{base99:.0f} us socketpair ping-pong",
+                        f"{warm99 / base99:.1f}x", "<= 1000 us", _verdict(warm99 <= 1000)))
+    if tput is not None:
+        rows.append(Row("core: throughput, 2 envs", f"{tput:,.0f} inv/s", target=">= 4,000/s",
+                        result=_verdict(tput >= 4000)))
+    if cold50 is not None:
+        rows.append(Row("core: cold start p50 (new env -> result)", f"{cold50:.1f} ms",
+                        f"{warm50 / 1000:.2f} ms warm" if warm50 else "-",
+                        f"{cold50 / (warm50 / 1000):.0f}x" if warm50 else "-", "<= 25 ms", _verdict(cold50 <= 25)))
+    if init50 is not None:
+        rows.append(Row("core: of which Init Duration p50", f"{init50:.1f} ms"))
+    if rss is not None:
+        rows.append(Row("core: warm idle environment RSS", f"{rss:.1f} MB", target="<= 25 MB",
+                        result=_verdict(rss <= 25)))
+    return rows
+
+
+def parse_pop(text: str) -> list[Row]:
+    """Rows from ``bench/pop_bench.py`` output."""
+    rows = []
+    m = re.search(r"\(a\) cache hit[^\n]*?POP ([\d,.]+) rps[^\n]*? vs bare aiohttp ([\d,.]+) rps", text)
+    if m:
+        pop, base = (float(x.replace(",", "")) for x in m.groups())
+        rows.append(Row("POP: cache hit 1 KB, req/s", f"{pop:,.0f}", f"{base:,.0f} bare aiohttp server",
+                        f"{pop / base:.0%}", ">= 70%", _verdict(pop / base >= 0.70)))
+    m = re.search(r"\(b\) miss pass-through[^\n]*?POP ([\d,.]+) rps[^\n]*? vs bare proxy ([\d,.]+) rps", text)
+    if m:
+        pop, base = (float(x.replace(",", "")) for x in m.groups())
+        rows.append(Row("POP: miss pass-through 1 KB, req/s", f"{pop:,.0f}", f"{base:,.0f} bare aiohttp proxy",
+                        f"{pop / base:.0%}", ">= 80%", _verdict(pop / base >= 0.80)))
+    m = re.search(r"\(c\) RSS over many keys\s+(.*?)\s{2,}(OK|OVER)(.*)", text)
+    if m:
+        rows.append(Row("POP: RSS over many distinct keys", m.group(1).strip(), target=m.group(3).lstrip(": ").strip(),
+                        result="OK" if m.group(2) == "OK" else "MISSED"))
+    return rows
+
+
+def parse_trigger(text: str) -> list[Row]:
+    """Rows from ``bench/trigger_bench.py`` output."""
+    plain = _f(r"no trigger\s+([\d.]+) req/s", text)
+    trig = _f(r"viewer-request \(warm\)\s+([\d.]+) req/s", text)
+    p50_plain = _f(r"p50 no trigger\s+([\d.]+) ms", text)
+    added = _f(r"p50 added latency\s+(-?[\d.]+) ms", text)
+    rows = []
+    if plain and trig is not None:
+        rows.append(Row("trigger: cache hit + warm viewer-request, req/s", f"{trig:,.0f}",
+                        f"{plain:,.0f} same POP, no trigger", f"{trig / plain:.0%}", ">= 40%",
+                        _verdict(trig / plain >= 0.40)))
+    if added is not None:
+        rows.append(Row("trigger: added p50 latency (sequential)", f"{added:.3f} ms",
+                        f"{p50_plain:.3f} ms p50 without trigger" if p50_plain is not None else "-", "-",
+                        "<= 0.5 ms", _verdict(added <= 0.5)))
+    return rows
+
+
+def run_script(argv: list[str], timeout: float) -> tuple[int, str]:
+    """Run one benchmark script in its own process group; (exit status, stdout + stderr).
+
+    Output goes to a file, not a pipe, so a helper process that outlives the script cannot block the read; on
+    timeout the whole group the script started is killed and the status is -1.
+    """
+    import signal
+    import tempfile
+
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            code = proc.wait(timeout=timeout)
+            note = ""
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            code, note = -1, f"\n(timed out after {timeout:.0f} s)"
+        out.seek(0)
+        return code, out.read().decode(errors="replace") + note
+
+
+def _bench_rows(name: str, argv: list[str], parse: Callable[[str], list[Row]], timeout: float,
+                ok_codes: tuple[int, ...] = (0,)) -> list[Row]:
+    code, out = run_script(argv, timeout)
+    rows = parse(out)
+    if code not in ok_codes or not rows:
+        tail = " / ".join(line.strip() for line in out.strip().splitlines()[-2:])[:160]
+        rows.append(Row(f"{name}: run", f"exit {code}" if code not in ok_codes else "no figures found",
+                        result="FAILED", target=tail or "-"))
+    return rows
+
+
+def core_rows(quick: bool) -> list[Row]:
+    return _bench_rows("core", ["-m", "bench", "core", *(["--quick"] if quick else [])], parse_core, 300)
+
+
+def pop_rows(quick: bool) -> list[Row]:
+    args = ["--duration", "2", "--keys", "20000"] if quick else []
+    return _bench_rows("pop", ["bench/pop_bench.py", *args], parse_pop, 300)
+
+
+def trigger_rows(quick: bool) -> list[Row]:
+    # exit status 1 means "a target was missed": the figures are still valid and the row says MISSED
+    return _bench_rows("trigger", ["bench/trigger_bench.py", *(["--quick"] if quick else [])], parse_trigger, 300,
+                       ok_codes=(0, 1))
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+{user}
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    proxy_cache_path {tmp}/cache keys_zone=edge:10m max_size=64m;
+    upstream origin {{ server 127.0.0.1:{origin}; keepalive 32; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache edge;
+            proxy_cache_valid 200 1h;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """nginx with a temporary proxy_cache config on loopback; ``stop()`` terminates and reaps it."""
+
+    def __init__(self, origin_port: int, port: int, tmp: Path) -> None:
+        user = "user root root;" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""  # workers write the cache
+        conf = tmp / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(user=user, tmp=tmp, origin=origin_port, port=port))
+        self.proc = subprocess.Popen(["nginx", "-p", str(tmp), "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        self.port = port
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def nginx_rows(quick: bool) -> list[Row]:
+    """POP cache hits vs nginx proxy_cache hits (same 1 KB origin, same wrk settings, same run)."""
+    if shutil.which("nginx") is None:
+        return [Row("POP vs nginx proxy_cache: cache hit", "-", result="skipped", target="nginx not on PATH")]
+    import tempfile
+    import urllib.request
+
+    from bench.pop_bench import Server, _free_port, wrk  # the POP and origin servers of the POP benchmark
+
+    duration = 2 if quick else 5
+    servers: list = []
+    nginx = None
+    with tempfile.TemporaryDirectory(prefix="edgelab-nginx-") as tmp:
+        try:
+            origin = Server("bare")
+            servers.append(origin)
+            pop = Server("pop", origin.port)
+            servers.append(pop)
+            nginx = Nginx(origin.port, _free_port(), Path(tmp))
+            deadline = time.monotonic() + 10
+            while True:  # ready, and the object cached: the second GET is a proxy_cache hit
+                try:
+                    for _ in range(2):
+                        urllib.request.urlopen(f"http://127.0.0.1:{nginx.port}/obj", timeout=2).read()
+                    break
+                except OSError:
+                    if nginx.proc.poll() is not None or time.monotonic() > deadline:
+                        err = nginx.proc.stderr.read().decode(errors="replace") if nginx.proc.stderr else ""
+                        return [Row("POP vs nginx proxy_cache: cache hit", "-", result="FAILED",
+                                    target=f"nginx did not start: {err.strip()[:120]}")]
+                    time.sleep(0.1)
+            pop.get("/obj")
+            pop_rps = wrk(pop.port, "/obj", duration, 32)
+            ngx_rps = wrk(nginx.port, "/obj", duration, 32)
+        finally:
+            if nginx is not None:
+                nginx.stop()
+            for srv in servers:
+                srv.stop()
+    return [Row("POP vs nginx proxy_cache: cache hit 1 KB, req/s", f"{pop_rps:,.0f}",
+                f"{ngx_rps:,.0f} nginx proxy_cache (1 worker)", f"{pop_rps / ngx_rps:.0%}")]
+
+
+def async_rows(quick: bool) -> list[Row]:
+    return [Row("async invocation acceptance", "-", result="skipped", target="async invocation not built yet")]
+
+
+BENCHES: dict[str, Callable[[bool], list[Row]]] = {
+    "core": core_rows, "pop": pop_rows, "trigger": trigger_rows, "nginx": nginx_rows, "async": async_rows,
+}
+
+
+def text_table(rows: list[Row]) -> str:
+    header = ("benchmark", "edgelab", "baseline (same run)", "ratio", "target", "result")
+    cells = [header] + [(r.bench, r.measured, r.baseline, r.ratio, r.target, r.result) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths)).rstrip(), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells[1:]]
+    return "\n".join(lines)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|")
+
+    lines = ["| benchmark | edgelab | baseline (same run) | ratio | target | result |",
+             "|---|---:|---|---:|---|---|"]
+    lines += [f"| {esc(r.bench)} | {esc(r.measured)} | {esc(r.baseline)} | {esc(r.ratio)} | {esc(r.target)} | "
+              f"{esc(r.result)} |" for r in rows]
+    return "\n".join(lines)
+
+
+def machine_line() -> str:
+    return (f"python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
+            f"{platform.system()} {platform.release()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench all", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="short runs (about a minute in all)")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown (README Performance)")
+    p.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {','.join(BENCHES)}")
+    args = p.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        p.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+    if shutil.which("wrk") is None and {"pop", "trigger", "nginx"} & set(names):
+        print("wrk not found: apt-get install -y wrk (the HTTP benchmarks need it)", file=sys.stderr)
+        return 2
+    rows: list[Row] = []
+    t0 = time.monotonic()
+    for name in names:
+        print(f"running {name}...", file=sys.stderr, flush=True)
+        rows += BENCHES[name](args.quick)
+    took = time.monotonic() - t0
+    command = f"python -m bench all{' --quick' if args.quick else ''}"
+    if args.markdown:
+        print(f"`{command}` ({machine_line()}; {took:.0f} s)\n")
+        print(markdown_table(rows))
+    else:
+        print(f"\n{command}: {machine_line()}; {took:.0f} s\n")
+        print(text_table(rows))
+    return 1 if any(r.result == "FAILED" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
