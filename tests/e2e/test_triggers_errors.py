@@ -204,3 +204,25 @@ async def test_relax_limits_lets_oversized_functions_run(edge: EdgeStack) -> Non
     s, h, b = await edge.get("/a")
     assert (s, b) == (200, b"a")
     assert fn_timings(h)[0]["name"] == "slow"
+
+
+BAD_ORIGIN_RESPONSE = """
+def handler(event, context):
+    response = event["Records"][0]["cf"]["response"]
+    response["headers"]["via"] = [{"key": "Via", "value": "1.1 my-proxy"}]
+    return response
+"""
+
+
+async def test_invalid_origin_response_result_is_502_and_not_cached(edge: EdgeStack) -> None:
+    await edge.function("badors", BAD_ORIGIN_RESPONSE)
+    edge.origin.script("/a", body=b"a", headers={"Cache-Control": "max-age=60"})
+    await edge.start(associations=[assoc("origin-response", "badors")])
+    for _ in range(2):
+        s, h, b = await edge.get("/a")
+        _assert_error_page(s, h, b, 502, "LambdaValidationError from cloudfront", PAGE_READ_ONLY)
+        assert fn_timings(h)[0]["event"] == "origin-response"
+    assert edge.origin.hits["/a"] == 2  # nothing was cached
+    lines = await edge.validation_lines()
+    assert len(lines) == 2 and all("read-only header" in x and "(function: badors:1, event: origin-response)" in x
+                                   for x in lines)
