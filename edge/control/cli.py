@@ -11,6 +11,7 @@ the running stack's admin API (``http://127.0.0.1:9001/edgelab/v1``)::
     edgelab metrics                                counters per function/version and per POP
     edgelab generate-event -e origin-request --uri /x -H 'Accept: */*'   a Lambda@Edge event, as the POPs build it
     edgelab invoke NAME[:QUALIFIER] -e viewer-request --uri /x           invoke with such an event (or --payload)
+    edgelab queue {list,create,show,messages,send,purge,delete,stats}    local queues, async statistics
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.control.cli_events import add_event_commands
 
     add_event_commands(sub, DEFAULT_API)
+    from edge.control.cli_queues import add_queue_commands
+
+    add_queue_commands(sub, DEFAULT_API)
     return parser
 
 
@@ -121,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         from edge.control.cli_events import run_event_command
 
         return run_event_command(args)
+    if args.command == "queue":
+        from edge.control.cli_queues import run_queue_command
+
+        return run_queue_command(args)
     return _client_command(args)
 
 

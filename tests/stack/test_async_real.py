@@ -144,3 +144,24 @@ def test_kill_9_in_the_middle_of_a_backlog_loses_nothing(tmp_path: Path) -> None
         assert stats["failed"] == 1 and stats["delivered"] >= n - 1
     finally:
         node.stop()
+
+
+def test_queue_cli_against_the_running_node(node: ControlNode) -> None:
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "edge.control.cli", "queue", *args, "--api", node.url],
+                              capture_output=True, text=True, timeout=30)
+
+    assert "cli-q" in cli("create", "cli-q", "--visibility-timeout", "5").stdout
+    assert cli("send", "cli-q", "hello").returncode == 0
+    assert "messages      1" in cli("show", "cli-q").stdout
+    [line] = cli("messages", "cli-q", "--delete").stdout.splitlines()
+    assert json.loads(line)["Body"] == "hello"
+    assert "messages      0" in cli("list").stdout.split("cli-q", 1)[1].splitlines()[0]
+    assert "purged 0" in cli("purge", "cli-q").stdout
+    assert '"functions"' in cli("stats").stdout
+    assert cli("delete", "cli-q").returncode == 0
+    missing = cli("show", "cli-q")
+    assert missing.returncode != 0 and "Queue not found" in missing.stderr
