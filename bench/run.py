@@ -210,8 +210,8 @@ class Nginx:
         user = "user root root;" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""  # workers write the cache
         conf = tmp / "nginx.conf"
         conf.write_text(NGINX_CONF.format(user=user, tmp=tmp, origin=origin_port, port=port))
-        self.proc = subprocess.Popen(["nginx", "-p", str(tmp), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(["nginx", "-e", str(tmp / "error.log"), "-p", str(tmp), "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.port = port
 
     def stop(self) -> None:
@@ -224,6 +224,17 @@ class Nginx:
                 self.proc.wait()
 
 
+def wrk_rps(port: int, path: str, duration: int, connections: int) -> float:
+    """Requests/second by wrk (1 thread) on loopback; RuntimeError if any response was not 2xx."""
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
+                          f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, timeout=duration + 30,
+                         check=True).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if "Non-2xx" in out or not m:
+        raise RuntimeError(f"wrk run invalid:\n{out}")
+    return float(m.group(1))
+
+
 def nginx_rows(quick: bool) -> list[Row]:
     """POP cache hits vs nginx proxy_cache hits (same 1 KB origin, same wrk settings, same run)."""
     if shutil.which("nginx") is None:
@@ -231,7 +242,7 @@ def nginx_rows(quick: bool) -> list[Row]:
     import tempfile
     import urllib.request
 
-    from bench.pop_bench import Server, _free_port, wrk  # the POP and origin servers of the POP benchmark
+    from bench.pop_bench import Server, _free_port  # the POP and origin server processes of the POP benchmark
 
     duration = 2 if quick else 5
     servers: list = []
@@ -256,8 +267,8 @@ def nginx_rows(quick: bool) -> list[Row]:
                                     target=f"nginx did not start: {err.strip()[:120]}")]
                     time.sleep(0.1)
             pop.get("/obj")
-            pop_rps = wrk(pop.port, "/obj", duration, 32)
-            ngx_rps = wrk(nginx.port, "/obj", duration, 32)
+            pop_rps = wrk_rps(pop.port, "/obj", duration, 32)
+            ngx_rps = wrk_rps(nginx.port, "/obj", duration, 32)
         finally:
             if nginx is not None:
                 nginx.stop()
@@ -318,7 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     for name in names:
         print(f"running {name}...", file=sys.stderr, flush=True)
-        rows += BENCHES[name](args.quick)
+        try:
+            rows += BENCHES[name](args.quick)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # one broken bench keeps the table
+            rows.append(Row(f"{name}: run", "error", result="FAILED", target=str(exc).strip()[:160]))
     took = time.monotonic() - t0
     command = f"python -m bench all{' --quick' if args.quick else ''}"
     if args.markdown:

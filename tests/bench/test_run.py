@@ -1,0 +1,129 @@
+"""The benchmark harness's parsing and table building, on recorded outputs (no benchmark runs here)."""
+
+import sys
+
+import pytest
+
+from bench import run
+from bench.__main__ import main as dispatch
+
+CORE_OUT = """python 3.11.7, uvloop 0.23.0, cpus 2, load 2.05
+baseline socketpair ping-pong : p50    16.3 us  p95    20.6 us  p99    22.6 us  mean    17.0 us  (n=500)
+warm round trip (1 env)      : p50   133.6 us  p95   199.6 us  p99   229.8 us  mean   146.9 us  (n=500)
+  ratio warm/baseline p50     : 8.17x   targets: p50 <= 250 us, p99 <= 1000 us
+throughput (2 envs, 2 callers):     3672 invocations/s (1000 in 0.15 s, envs=2)   target >= 4000/s
+cold start (new env -> result): p50   9.66 ms  p95  14.18 ms  max  14.18 ms (n=10)   target p50 <= 25 ms
+  of which Init Duration      : p50   7.18 ms
+warm idle env memory          : RSS  16.8 MB  PSS   6.4 MB  USS   3.8 MB   target RSS <= 25 MB
+"""
+POP_OUT = """
+benchmark                    measurement                                                       result
+-----------------------------------------------------------------------------------------------------------------------------------
+(a) cache hit, 1 KB          POP 8,297 rps (76 us CPU/req) vs bare aiohttp 22,660 rps (39 us)  37% (target >= 70%); CPU ratio 51%
+(b) miss pass-through, 1 KB  POP 3,600 rps (248 us CPU/req) vs bare proxy 4,000 rps (156 us)   90% (target >= 80%); CPU ratio 63%
+(c) RSS over many keys       4,247 requests (4,280 cached), RSS 42.9 -> 56.2 MiB (+13.3)       OK: budget 8 MiB + 32 MiB overhead
+"""
+TRIGGER_OUT = """cache-hit throughput, wrk -t1 -c8 -d2s, best of 1:
+  no trigger                 11744 req/s   (p50 under load 0.595 ms)
+  viewer-request (warm)       5000 req/s   (p50 under load 2.650 ms)
+  ratio                      42.6%     target >= 40%  OK
+sequential probe, 500 keep-alive requests each:
+  p50 no trigger             0.231 ms
+  p50 viewer-request         0.679 ms
+  p50 added latency          0.448 ms   target <= 0.5 ms  OK
+"""
+
+
+def test_parse_core():
+    rows = {r.bench: r for r in run.parse_core(CORE_OUT)}
+    p50 = rows["core: warm invoke round trip p50"]
+    assert (p50.measured, p50.baseline, p50.ratio, p50.result) == ("134 us", "16 us socketpair ping-pong", "8.2x",
+                                                                   "OK")
+    assert rows["core: warm invoke round trip p99"].ratio == "10.2x"
+    tput = rows["core: throughput, 2 envs"]
+    assert (tput.measured, tput.result) == ("3,672 inv/s", "MISSED")
+    cold = rows["core: cold start p50 (new env -> result)"]
+    assert (cold.measured, cold.baseline, cold.ratio, cold.result) == ("9.7 ms", "0.13 ms warm", "72x", "OK")
+    assert rows["core: warm idle environment RSS"].measured == "16.8 MB"
+    assert len(rows) == 6
+
+
+def test_parse_pop():
+    rows = run.parse_pop(POP_OUT)
+    assert [(r.measured, r.baseline, r.ratio, r.result) for r in rows[:2]] == [
+        ("8,297", "22,660 bare aiohttp server", "37%", "MISSED"), ("3,600", "4,000 bare aiohttp proxy", "90%", "OK")]
+    assert rows[2].measured.startswith("4,247 requests") and rows[2].result == "OK"
+    assert rows[2].target == "budget 8 MiB + 32 MiB overhead"
+
+
+def test_parse_trigger():
+    hit, added = run.parse_trigger(TRIGGER_OUT)
+    assert (hit.measured, hit.baseline, hit.ratio, hit.result) == ("5,000", "11,744 same POP, no trigger", "43%", "OK")
+    assert (added.measured, added.result) == ("0.448 ms", "OK")
+
+
+@pytest.mark.parametrize("parse", [run.parse_core, run.parse_pop, run.parse_trigger])
+def test_unrecognised_output_gives_no_rows(parse):
+    assert parse("Traceback (most recent call last):\nboom\n") == []
+
+
+def test_bench_rows_flags_failures(monkeypatch):
+    monkeypatch.setattr(run, "run_script", lambda argv, timeout: (3, "line one\nKeyError: x\n"))
+    rows = run._bench_rows("core", [], run.parse_core, 5)
+    assert [(r.bench, r.measured, r.result) for r in rows] == [("core: run", "exit 3", "FAILED")]
+    assert "KeyError: x" in rows[0].target
+    monkeypatch.setattr(run, "run_script", lambda argv, timeout: (1, TRIGGER_OUT))
+    assert all(r.result != "FAILED" for r in run._bench_rows("trigger", [], run.parse_trigger, 5, ok_codes=(0, 1)))
+    monkeypatch.setattr(run, "run_script", lambda argv, timeout: (0, "new wording\n"))
+    assert run._bench_rows("pop", [], run.parse_pop, 5)[-1].measured == "no figures found"
+
+
+def test_run_script_status_output_and_timeout(tmp_path):
+    code, out = run.run_script(["-c", "import sys; print('hi'); sys.exit(4)"], 10)
+    assert (code, out.strip()) == (4, "hi")
+    code, out = run.run_script(["-c", "import time; print('start', flush=True); time.sleep(30)"], 0.5)
+    assert code == -1 and "start" in out and "timed out" in out
+
+
+def test_tables():
+    rows = [run.Row("a | b", "1", "2 base", "50%", ">= 40%", "OK"), run.Row("skipped one", "-", result="skipped")]
+    text = run.text_table(rows).splitlines()
+    assert text[0].split() == ["benchmark", "edgelab", "baseline", "(same", "run)", "ratio", "target", "result"]
+    assert all(len(line) <= len(text[1]) for line in text)
+    assert text[2].startswith("a | b") and text[3].endswith("skipped")
+    md = run.markdown_table(rows).splitlines()
+    assert md[0].startswith("| benchmark |") and md[2] == "| a \\| b | 1 | 2 base | 50% | >= 40% | OK |"
+
+
+def test_main_only_skipped_rows_and_markdown(capsys):
+    assert run.main(["--only", "async", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "`python -m bench all`" in out and "| async invocation acceptance | - |" in out and "skipped" in out
+
+
+def test_main_rejects_unknown_bench():
+    with pytest.raises(SystemExit):
+        run.main(["--only", "nope"])
+
+
+def test_nginx_row_skipped_without_nginx(monkeypatch):
+    monkeypatch.setattr(run.shutil, "which", lambda name: None)
+    (row,) = run.nginx_rows(True)
+    assert row.result == "skipped" and "nginx not on PATH" in row.target
+
+
+def test_dispatcher(capsys, monkeypatch):
+    assert dispatch([]) == 2
+    assert "all [--quick] [--markdown]" in capsys.readouterr().err
+    assert dispatch(["all", "--only", "async"]) == 0
+    seen = {}
+
+    def argv_less_main():
+        seen["argv"] = list(sys.argv)
+        return 0
+
+    import bench.pop_bench as pop_bench
+
+    monkeypatch.setattr(pop_bench, "main", argv_less_main)
+    assert dispatch(["pop", "--duration", "1"]) == 0
+    assert seen["argv"][1:] == ["--duration", "1"] and sys.argv != seen["argv"]
