@@ -77,6 +77,13 @@ async def baseline(n: int) -> list[float]:
     return samples
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (from /proc/<pid>/stat), in seconds."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # -- memory ------------------------------------------------------------------------------------------------
 def memory_kb(pid: int) -> dict[str, int]:
     out = {}
@@ -114,13 +121,19 @@ async def run(args: argparse.Namespace) -> None:
         for _ in range(200):  # warm-up (first one is the cold start)
             await ex.invoke(spec, payload, opts())
         warm = []
+        worker_pid = ex.environments()[0].pid
+        assert worker_pid is not None
+        cpu0 = (cpu_seconds(os.getpid()), cpu_seconds(worker_pid))
         for _ in range(args.n):
             o = opts()
             t0 = time.perf_counter()
             r = await ex.invoke(spec, payload, o)
             warm.append(time.perf_counter() - t0)
             assert r.payload == b'{"ok": true}', r
+        cpu1 = (cpu_seconds(os.getpid()), cpu_seconds(worker_pid))
         print(f"warm round trip (1 env)      : {_fmt_us(warm)}")
+        print(f"  CPU per invocation          : core {(cpu1[0] - cpu0[0]) / args.n * 1e6:6.1f} us, "
+              f"worker {(cpu1[1] - cpu0[1]) / args.n * 1e6:6.1f} us (load-independent cost; 10 ms tick resolution)")
         print(f"  ratio warm/baseline p50     : {_pct(warm, .5) / _pct(base, .5):.2f}x   "
               f"targets: p50 <= 250 us, p99 <= 1000 us")
 

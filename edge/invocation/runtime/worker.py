@@ -187,7 +187,8 @@ class Worker:
                     meta, body, _ = protocol.decode(bytes(buf[:need]))
                     del buf[:need]
                     return meta, body
-            chunk = self.sock.recv(max(262_144, need - len(buf)))
+            # 64 KiB stays below malloc's mmap threshold: a bigger recv buffer costs mmap+mremap+munmap per call
+            chunk = self.sock.recv(max(65_536, need - len(buf)))
             if not chunk:
                 return None
             buf += chunk
