@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import math
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from urllib.parse import quote, unquote
 import orjson
 
 TAIL_BYTES = 4096
+log = logging.getLogger("edgelab.invocation.logs")
 
 
 # -- line formats (exact AWS texts; see lambda-core-reference.md 3.2) -------------------------------------
@@ -121,7 +123,10 @@ class LogStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self.flush()
+        try:
+            await self.flush()
+        except OSError as e:
+            log.warning("log store: could not write %s: %s", self.root, e)
 
     def append(self, group: str, stream: str, messages: list[str], request_id: str = "",
                ts_ms: int | None = None) -> None:
@@ -133,7 +138,10 @@ class LogStore:
         while True:
             await asyncio.sleep(self._interval)
             if self._pending:
-                await self.flush()
+                try:
+                    await self.flush()
+                except OSError as e:  # disk full, permissions...: keep serving; this batch is lost
+                    log.warning("log store: could not write %s: %s", self.root, e)
 
     async def flush(self) -> None:
         """Write everything pending (in a thread)."""
@@ -159,7 +167,12 @@ class LogStore:
             if path.parent not in self._dirs:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._dirs.add(path.parent)
-            with open(path, "ab") as f:
+            try:
+                f = open(path, "ab")  # noqa: SIM115 - reopened below if the directory was removed meanwhile
+            except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                f = open(path, "ab")  # noqa: SIM115
+            with f:
                 f.writelines(lines)
 
     # -- reading (blocking file I/O: call from a thread in async code, or use aread) -----------------------

@@ -56,3 +56,19 @@ async def test_store_batches_and_reads_back(tmp_path: Path) -> None:
         assert fresh.read("/aws/lambda/none") == []
     finally:
         await store.close()
+
+
+async def test_store_survives_its_directory_being_removed(tmp_path: Path) -> None:
+    import shutil
+
+    store = logs.LogStore(tmp_path / "logs", flush_interval_s=10)
+    await store.start()
+    try:
+        store.append("/g", "s", ["one"], "r1")
+        await store.flush()
+        shutil.rmtree(tmp_path / "logs")  # e.g. an admin wiping the state dir's logs
+        store.append("/g", "s", ["two"], "r2")
+        await store.flush()
+        assert [e["message"] for e in store.read("/g")] == ["two"]
+    finally:
+        await store.close()
