@@ -48,15 +48,16 @@ async def test_origin_request_runs_on_revalidation(edge: EdgeStack) -> None:
 
     await edge.function("pass", PASS)
     edge.origin.script("/e", handler=etagged)
-    await edge.start(associations=[assoc(VR, "pass"), assoc(OR, "pass")], clock=clock)
+    await edge.start(associations=[assoc(VR, "pass"), assoc(OR, "pass"), assoc(ORS, "pass")], clock=clock)
     _, h, _ = await edge.get("/e")
-    assert fn_events(h) == [VR, OR]
+    assert fn_events(h) == [VR, OR, ORS]
     _, h, _ = await edge.get("/e")
     assert fn_events(h) == [VR] and h["X-Cache"] == "Hit from cloudfront"
     clock.advance(11)
     s, h, b = await edge.get("/e")
     assert (s, b, h["X-Cache"]) == (200, b"body-v1", "RefreshHit from cloudfront")
-    assert fn_events(h) == [VR, OR]
+    # expired: the origin is contacted, so both origin triggers run (origin-response on the 304)
+    assert fn_events(h) == [VR, OR, ORS]
     assert edge.origin.hits["/e"] == 2
     assert edge.origin.requests["/e"][1].header("If-None-Match") == '"v1"'
 
