@@ -11,7 +11,8 @@
 
 A request is ``cold`` when any function it ran was a cold start, ``warm`` when functions ran and none was cold,
 ``nofn`` when no function ran, and ``throttled`` when its only function was refused (``LambdaLimitExceeded``:
-the last function entry is the refused one, whatever state the POP printed for it). :func:`bucket_name` turns that into the locust row name ``/ [cold|miss@FRA]``.
+the last function entry is the refused one, whatever state the POP printed for it). :func:`bucket_name` turns
+that into the locust row name ``/ [cold|miss@FRA]``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import importlib.util
 import json
-import os
 import sys
 import time
 import urllib.error
@@ -30,10 +29,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge.control.loadtest_run import LocustRun
-from edge.control.loadtest_stack import OwnStack, StackError
+if TYPE_CHECKING:
+    from edge.control.loadtest_stack import OwnStack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOADTESTS = REPO_ROOT / "loadtests"
@@ -144,12 +143,17 @@ class ReservedConcurrency:
     """Set a function's reserved concurrency for the run; the previous setting is restored on exit."""
 
     def __init__(self, api: str, function: str, count: int) -> None:
-        self.api, self.path, self.count = api, f"/2017-10-31/functions/{function}/concurrency", count
+        self.api, self.function, self.count = api, function, count
+        self.path = f"/2017-10-31/functions/{function}/concurrency"
         self.previous: int | None = None
 
     def __enter__(self) -> ReservedConcurrency:
-        self.previous = (api_call(self.api, "GET", self.path.replace("2017-10-31", "2019-09-30")) or {}).get(
-            "ReservedConcurrentExecutions")
+        try:
+            current = api_call(self.api, "GET", self.path.replace("2017-10-31", "2019-09-30")) or {}
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\nthe throttle scenario needs the load-test stack's function {self.function!r} "
+                               "(edgelab serve --settings loadtests/stack/settings.toml)") from None
+        self.previous = current.get("ReservedConcurrentExecutions")
         api_call(self.api, "PUT", self.path, {"ReservedConcurrentExecutions": self.count})
         time.sleep(1.5)  # POP processes pick registry changes up within a second
         return self
@@ -162,9 +166,34 @@ class ReservedConcurrency:
 
 
 def report_folder(out: str, scenario: str) -> Path:
-    folder = Path(out) / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{scenario}"
-    folder.mkdir(parents=True, exist_ok=False)
-    return folder.resolve()
+    """A new ``<out>/<timestamp>-<scenario>`` folder (``-2``, ``-3``... when two runs start in one second)."""
+    base = Path(out) / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{scenario}"
+    Path(out).mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        folder = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            folder.mkdir()
+            return folder.resolve()
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"cannot create a report folder under {out}")
+
+
+def plan_phases(args: argparse.Namespace, scenario: Scenario, users: int, phases_mod: ModuleType) -> list[Any] | None:
+    """Validate the arguments; the cold/warm phases of a shaped scenario (None otherwise). ValueError if bad."""
+    if args.users is not None and args.users < 1:
+        raise ValueError("--users must be >= 1")
+    if args.duration < 1:
+        raise ValueError("--duration must be >= 1 s")
+    if args.reserved < 0:
+        raise ValueError("--reserved must be >= 0")
+    if not scenario.shape:
+        return None
+    gap = args.idle_gap if args.idle_gap is not None else (None if args.api else 2 * args.idle_ttl)
+    if gap is None:
+        raise ValueError("with --api, give --idle-gap longer than the server's [lambda] idle_ttl_s "
+                         "(plus its reaper interval, a quarter of it)")
+    return list(phases_mod.cold_warm_phases(args.duration, users, gap))
 
 
 def run_loadtest(args: argparse.Namespace) -> int:
@@ -178,21 +207,14 @@ def run_loadtest(args: argparse.Namespace) -> int:
     scenario = SCENARIOS[args.scenario]
     users = args.users or scenario.users
     phases_mod = _load_phases()
-    phases = None
     try:
-        if args.users is not None and args.users < 1:
-            raise ValueError("--users must be >= 1")
-        if args.duration < 1:
-            raise ValueError("--duration must be >= 1 s")
-        if scenario.shape:
-            gap = args.idle_gap if args.idle_gap is not None else (None if args.api else 2 * args.idle_ttl)
-            if gap is None:
-                raise ValueError("with --api, give --idle-gap longer than the server's [lambda] idle_ttl_s "
-                                 "(plus its reaper interval, a quarter of it)")
-            phases = phases_mod.cold_warm_phases(args.duration, users, gap)
+        phases = plan_phases(args, scenario, users, phases_mod)
     except ValueError as exc:
         print(f"edgelab loadtest: {exc}", file=sys.stderr)
         return 2
+    from edge.control.loadtest_run import LocustRun  # imported when used: `edgelab --help` stays light
+    from edge.control.loadtest_stack import OwnStack, StackError
+
     folder = report_folder(args.out, args.scenario)
     stack: OwnStack | None = None
     try:
