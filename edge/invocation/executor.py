@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import resource
 import time
@@ -62,6 +63,8 @@ from .pool import ON_DEMAND, EnvironmentPool, PoolId, PoolSettings
 from .runtime.spawner import ZygoteClient, ZygoteError
 
 __all__ = ["Executor", "ExecutorSettings"]
+
+log = logging.getLogger("edgelab.invocation.executor")
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,10 @@ class Executor:
     async def _reaper(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            await self._pool.expire()
+            try:
+                await self._pool.expire()
+            except Exception:  # a bug here must not stop expiry for the life of the process
+                log.exception("environment reaper failed")
             if self._provision_wanted is not None:
                 self._provision_wanted.set()  # re-fill provisioned pools that lost an environment
 
@@ -152,7 +158,10 @@ class Executor:
         while True:
             await self._provision_wanted.wait()
             self._provision_wanted.clear()
-            await self._pool.provision()
+            try:
+                await self._pool.provision()
+            except Exception:  # keep the provisioner alive; the next wake-up retries
+                log.exception("provisioned concurrency update failed")
 
     # -- concurrency ---------------------------------------------------------------------------------------
     def _limiter(self, region: str) -> ConcurrencyLimiter:
