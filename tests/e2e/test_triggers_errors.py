@@ -4,7 +4,9 @@ the lenient cases CloudFront accepts, and association-time checks (503 while the
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -74,12 +76,24 @@ async def test_throttled_is_503_limit_exceeded(edge: EdgeStack) -> None:
     edge.origin.script("/ok", body=b"ok", headers={"Cache-Control": "max-age=60"})
     await edge.start(associations=[assoc(VR, "faulty")])
     assert (await edge.get("/ok"))[0] == 200
-    await edge.service.put_function_concurrency("faulty", 0)
-    s, h, b = await edge.get("/ok")  # even a cache hit: viewer-request runs first
+    # set through the control side: the POP's service learns it from the registry's change feed
+    control = await edge.control()
+    await control.put_function_concurrency("faulty", 0)
+    s, h, b = await _first(edge, "/ok", 503)  # even a cache hit: viewer-request runs first
     _assert_error_page(s, h, b, 503, "LambdaLimitExceeded from cloudfront", THROTTLE_LINE)
-    await edge.service.delete_function_concurrency("faulty")
-    s, h, b = await edge.get("/ok")
-    assert (s, h["X-Cache"]) == (200, "Hit from cloudfront")
+    await control.delete_function_concurrency("faulty")
+    s, h, b = await _first(edge, "/ok", 200)
+    assert h["X-Cache"] == "Hit from cloudfront"
+
+
+async def _first(edge: EdgeStack, path: str, status: int, limit_s: float = 1.0) -> tuple[int, Any, bytes]:
+    """GET ``path`` until it answers ``status`` (registry changes reach the POP within a second)."""
+    t0 = time.monotonic()
+    while True:
+        s, h, b = await edge.get(path)
+        if s == status or time.monotonic() - t0 > limit_s:
+            return s, h, b
+        await asyncio.sleep(0.02)
 
 
 INVALID = """
