@@ -5,7 +5,8 @@
 - ``POST /edgelab/v1/invalidations``  CloudFront path syntax, for every POP or one (``{"paths": [...], "pop": "IAD"}``
   or CloudFront's own ``InvalidationBatch`` shape ``{"Paths": {"Quantity": n, "Items": [...]}, "CallerReference": ...}``)
 - ``POST /edgelab/v1/reset``          drop warm environments (every region) and every POP's cache
-- ``GET  /edgelab/v1/metrics``        function metrics (per process/region) and POP cache/request stats
+- ``GET  /edgelab/v1/metrics``        function metrics (per process/region), POP cache/request stats, and
+  ``async``: asynchronous invocation counters and queue depths (also at ``/edgelab/v1/async``)
 - ``GET  /edgelab/v1/logs``           ``function``, ``request_id``, ``tail``, ``region``: log events of a function
 - ``GET  /edgelab/v1/status``         summary for the CLI and the dashboard
 
@@ -46,6 +47,7 @@ class AdminContext:
     local_metrics: Callable[[], dict[str, Any]]  # the control process's function metrics
     read_logs: Callable[..., Awaitable[list[dict[str, Any]]]]  # (function, request_id, tail, region) -> events
     extra_status: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    async_metrics: Callable[[], Awaitable[dict[str, Any]]] | None = None  # async invocation counters and queues
     started_at: float = field(default_factory=lambda: dt.datetime.now(dt.UTC).timestamp())
 
 
@@ -158,7 +160,10 @@ async def metrics(request: web.Request) -> web.Response:
                                             _fan_out(request.app, ctx.pops, "GET", "/functions/metrics"))
     pops = {name: {**(stats[name] if isinstance(stats[name], dict) else {}), "functions": functions[name]}
             for name in stats}
-    return _json({"control": ctx.local_metrics(), "pops": pops})
+    data: dict[str, Any] = {"control": ctx.local_metrics(), "pops": pops}
+    if ctx.async_metrics is not None:
+        data["async"] = await ctx.async_metrics()
+    return _json(data)
 
 
 async def logs(request: web.Request) -> web.Response:

@@ -57,7 +57,7 @@ def build_app(cfg: StackConfig, service: LambdaService) -> web.Application:
         return {"environments_retired": True}
 
     ctx = AdminContext(pops=pop_endpoints(cfg), reset_local=reset_local, local_metrics=lambda: metrics_of(service),
-                       read_logs=log_reader(service))
+                       read_logs=log_reader(service), async_metrics=service.async_metrics)
     admin = make_admin_app(ctx)
     add_async_admin_routes(admin, service)  # /edgelab/v1/async and /edgelab/v1/queues...
     app.add_subapp("/edgelab/v1", admin)

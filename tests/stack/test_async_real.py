@@ -165,3 +165,8 @@ def test_queue_cli_against_the_running_node(node: ControlNode) -> None:
     assert cli("delete", "cli-q").returncode == 0
     missing = cli("show", "cli-q")
     assert missing.returncode != 0 and "Queue not found" in missing.stderr
+
+
+def test_metrics_route_includes_async(node: ControlNode) -> None:
+    data = node.admin("GET", "/metrics")
+    assert "functions" in data["async"] and "depth" in data["async"] and data["async"]["delivering"] is True
