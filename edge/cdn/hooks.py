@@ -11,7 +11,8 @@ For each hook point the pipeline asks :meth:`EdgeTriggerRunner.run`, which
 3. builds the event (:mod:`edge.cdn.events`), invokes the function in this POP's region with the Lambda@Edge
    naming (``us-east-1.NAME``, log group ``/aws/lambda/us-east-1.NAME``), maps throttles to
    ``LambdaLimitExceeded`` and function errors to ``LambdaExecutionError`` (both 503);
-4. validates the result (:mod:`edge.cdn.results`): invalid results are ``LambdaValidationError`` (502) and the
+4. validates the result (:mod:`edge.cdn.results`): invalid results, and results Lambda refused for exceeding
+   its 6 MB payload limit ("The JSON output is not parsable"), are ``LambdaValidationError`` (502) and the
    detailed reason goes to the validation log group ``/aws/cloudfront/LambdaEdge/<DistributionId>``;
 5. appends a ``Server-Timing`` entry naming the function, executed version, cold/warm and duration, e.g.
    ``fn-viewer-request;desc="hello:3 cold init=11.2";dur=14.03``, so load tests can split cold from warm.
@@ -35,6 +36,7 @@ from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaVal
 from edge.cdn.events import EventConfig, build_event
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.results import GeneratedResponse, RequestResult, ResponseResult, parse_result
+from edge.cdn.results_fields import PAGE_NOT_PARSABLE
 from edge.cdn.steps import Step, TriggerCall
 from edge.invocation.errors import LambdaError as ControlPlaneError
 from edge.invocation.models import InvocationResult, Outcome
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
     from edge.cdn.distribution import Behavior, Distribution, LambdaAssociation
 
 log = logging.getLogger("edgelab.cdn.hooks")
+
+_TOO_LARGE = "Function.ResponseSizeTooLarge"  # the invocation core's errorType for results over 6 MB
 
 
 class Invoker(Protocol):
@@ -192,6 +196,13 @@ class EdgeTriggerRunner:
         if result.outcome is Outcome.THROTTLED:
             raise LambdaLimitExceeded(f"{fn}:{result.executed_version} throttled ({result.throttle_reason})",
                                       event_type=event_type, function=fn)
+        if result.outcome is Outcome.FUNCTION_ERROR and result.error_type == _TOO_LARGE:
+            # Lambda refused a response over its 6 MB payload limit; CloudFront reports what it got as
+            # unparsable JSON: a validation error (502), logged like the others (contract §3.3, §4.1).
+            err = LambdaValidationError(f"{PAGE_NOT_PARSABLE} ({_error_message(result.payload)})",
+                                        event_type=event_type, function=fn, page_line=PAGE_NOT_PARSABLE)
+            self._log_validation(call, assoc, result, err)
+            raise err
         if result.outcome is Outcome.FUNCTION_ERROR:
             raise LambdaExecutionError(f"{fn}:{result.executed_version} {result.error_type}: "
                                        f"{_error_message(result.payload)}", event_type=event_type, function=fn)

@@ -237,3 +237,17 @@ async def test_concurrent_requests_share_one_check_refresh() -> None:
     assert all(isinstance(r, EdgeResponse) for r in others) and facts.calls == 2
     gate.set()
     assert isinstance(await first, EdgeResponse)
+
+
+async def test_result_over_the_lambda_payload_limit_is_a_validation_error() -> None:
+    lines: list[tuple[str, str, list[str]]] = []
+    too_large = InvocationResult(Outcome.FUNCTION_ERROR, orjson.dumps({
+        "errorType": "Function.ResponseSizeTooLarge",
+        "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes)."}),
+        "rid", "1", error_type="Function.ResponseSizeTooLarge")
+    runner = _runner(FakeInvoker(too_large), validation_log=lambda g, rid, ls: lines.append((g, rid, ls)))
+    with pytest.raises(LambdaValidationError) as err:
+        await runner.run(_call())
+    assert err.value.status == 502
+    assert err.value.page_line == "The Lambda function returned invalid JSON: The JSON output is not parsable."
+    assert "6291556 bytes" in lines[0][2][0]

@@ -240,3 +240,18 @@ async def test_invalid_origin_response_result_is_502_and_not_cached(edge: EdgeSt
     lines = await edge.validation_lines()
     assert len(lines) == 2 and all("read-only header" in x and "(function: badors:1, event: origin-response)" in x
                                    for x in lines)
+
+
+TOO_LARGE = """
+def handler(event, context):
+    return {"status": "200", "body": "x" * 7_000_000}
+"""
+
+
+async def test_result_over_6mb_is_502_not_parsable(edge: EdgeStack) -> None:
+    await edge.function("huge", TOO_LARGE)
+    await edge.start(associations=[assoc(OR, "huge")])
+    s, h, b = await edge.get("/a")
+    _assert_error_page(s, h, b, 502, "LambdaValidationError from cloudfront",
+                       "The Lambda function returned invalid JSON: The JSON output is not parsable.")
+    assert any(line.startswith(h["X-Amz-Cf-Id"]) for line in await edge.validation_lines())
