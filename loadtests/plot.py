@@ -64,11 +64,12 @@ def _png(plt: Any, path: Path, samples: Sequence[Any], phases: Sequence[Any], t0
     left.grid(True, which="both", alpha=0.3)
     left.legend(loc="lower right")
     base = t0 if t0 is not None else min(s.t for s in samples)
-    for start in _ORDER:
+    for start in reversed(_ORDER):  # the few cold points last, bigger, on top of the many warm ones
         xs = [s.t - base for s in samples if s.start == start]
         ys = [max(s.latency_ms, 0.01) for s in samples if s.start == start]
         if xs:
-            right.scatter(xs, ys, s=4, alpha=0.5, color=COLORS[start], label=start)
+            right.scatter(xs, ys, s=14 if start == "cold" else 4, alpha=0.9 if start == "cold" else 0.4,
+                          color=COLORS[start], label=start, zorder=3 if start == "cold" else 2)
     begin = 0.0
     for i, ph in enumerate(phases):
         right.axvspan(begin, ph.until_s, color="#000000", alpha=0.04 if i % 2 else 0.09, lw=0)
