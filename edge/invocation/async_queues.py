@@ -146,6 +146,10 @@ class QueueOps:
     def receive(self, name: str, limit: int, visibility_timeout: float | None = None) -> list[QueueMessage]:
         """ReceiveMessage: up to ``limit`` visible messages, hidden for the visibility timeout."""
         now = self.clock()
+        with self.db.read() as cur:  # idle polls must not take the database write lock
+            self._require(cur, name)
+            if cur.execute("SELECT 1 FROM queue_messages WHERE queue=? AND visible_at<=? LIMIT 1", (name, now)).fetchone() is None:
+                return []
         with self.db.write() as cur:
             _, _, vt = self._require(cur, name)
             hide = vt if visibility_timeout is None else visibility_timeout

@@ -176,6 +176,9 @@ class AsyncStore:
     def claim_due(self, limit: int) -> list[StoredEvent]:
         """Mark up to ``limit`` due, unclaimed events in flight and return them (oldest due first)."""
         now = self.clock()
+        with self.db.read() as cur:  # idle polls must not take the database write lock
+            if cur.execute("SELECT 1 FROM async_events WHERE lease_until=0 AND due_at<=? LIMIT 1", (now,)).fetchone() is None:
+                return []
         with self.db.write() as cur:
             rows = cur.execute(
                 f"UPDATE async_events SET lease_until=? WHERE id IN (SELECT id FROM async_events "

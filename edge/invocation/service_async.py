@@ -19,7 +19,8 @@ import orjson
 
 from .async_config import EventInvokeConfigOps, check_destination
 from .async_delivery import AsyncDelivery
-from .async_esm import EsmOps, EsmRunner, MappingRecord
+from .async_esm import EsmOps, MappingRecord
+from .async_esm_runner import EsmRunner
 from .async_model import INVOKE_ASYNC_PAYLOAD_LIMIT, AsyncSettings, EventInvokeConfig
 from .async_queues import DEFAULT_VISIBILITY_TIMEOUT, QueueInfo, QueueMessage, QueueOps
 from .async_store import AsyncStore, GroupCommitter, Insert
