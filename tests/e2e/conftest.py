@@ -13,6 +13,7 @@ from ``functions/<name>``, then created and published through the service API (`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import textwrap
@@ -79,6 +80,7 @@ class EdgeStack:
                                                   log_flush_interval_s=0.02))
         self.service = LambdaService(self.state_dir, region=region, executor=self.executor)
         self._control: LambdaService | None = None
+        self._revisions: dict[str, int] = {}
         self.origin = ScriptedOrigin()
         self.extra_origins: dict[str, ScriptedOrigin] = {}
         self.runner: EdgeTriggerRunner | None = None
@@ -92,16 +94,19 @@ class EdgeStack:
         return self
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-        if self.pop is not None:
-            await self.pop.stop()
-        for o in self.extra_origins.values():
-            await o.stop()
-        await self.origin.stop()
-        if self._control is not None:
-            await self._control.close()
-        await self.service.close()
+        """Stop everything, in reverse order of dependence; every step runs even if an earlier one fails
+        (the executor's worker processes must always be reaped)."""
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self.service.close)
+            if self._control is not None:
+                stack.push_async_callback(self._control.close)
+            stack.push_async_callback(self.origin.stop)
+            for o in self.extra_origins.values():
+                stack.push_async_callback(o.stop)
+            if self.pop is not None:
+                stack.push_async_callback(self.pop.stop)
+            if self.session is not None:
+                stack.push_async_callback(self.session.close)
 
     async def control(self) -> LambdaService:
         """A second service on the same state dir without an executor: the control process's view. Changes
@@ -132,9 +137,9 @@ class EdgeStack:
 
     async def update(self, name: str, source: str, *, publish: bool = True) -> str:
         """Update the code of ``name`` through the control-side service; returns the new version."""
-        rev = len(list((self.tmp / "code").glob(f"{name}-*")))
+        rev = self._revisions[name] = self._revisions.get(name, 0) + 1
         rec = await (await self.control()).update_function_code(name, {"Publish": publish},
-                                                      code_dir=self.write_code(name, source, rev=rev))
+                                                                code_dir=self.write_code(name, source, rev=rev))
         return rec.version
 
     # --- the POP --------------------------------------------------------------------------------------
@@ -198,9 +203,9 @@ class EdgeStack:
 @pytest.fixture
 async def edge(tmp_path: Path) -> AsyncIterator[EdgeStack]:
     """The stack slice of an IAD-like POP (region us-east-1)."""
-    stack = await EdgeStack(tmp_path).open()
+    stack = EdgeStack(tmp_path)
     try:
-        yield stack
+        yield await stack.open()
     finally:
         await stack.close()
 
@@ -208,9 +213,9 @@ async def edge(tmp_path: Path) -> AsyncIterator[EdgeStack]:
 @pytest.fixture
 async def edge_fra(tmp_path: Path) -> AsyncIterator[EdgeStack]:
     """The stack slice of a FRA-like POP: its own LambdaService for eu-central-1 (the registry is global)."""
-    stack = await EdgeStack(tmp_path, region="eu-central-1").open()
+    stack = EdgeStack(tmp_path, region="eu-central-1")
     try:
-        yield stack
+        yield await stack.open()
     finally:
         await stack.close()
 
