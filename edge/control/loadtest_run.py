@@ -75,14 +75,18 @@ class LocustRun:
         (self.folder / "run.json").write_text(json.dumps(self.run_info, indent=2) + "\n")
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "locust", "-f", str(self.loadtests / self.scenario.locustfile),
-               "--config", str(self.loadtests / "locust.conf"), "--headless", "-H", self.pops[0][1],
-               "--csv", str(self.folder / "locust"), "--csv-full-history", "--html", str(self.folder / "locust.html"),
-               "--only-summary", "--stop-timeout", "5", "--loglevel", "WARNING"]
-        if self.phases:  # the shape drives users and ends the run; -t is only a safety bound
-            return [*cmd, "-t", f"{int(self.duration) + 15}s"]
+        """The locust command line. Shaped runs get no -u/-r/-t (locust ignores them, and warns, when a shape
+        drives the users; the run is still bounded by :meth:`run`) and so not ``locust.conf`` either, which sets
+        them for hand runs; every other option it holds is given here."""
+        cmd = [sys.executable, "-m", "locust", "-f", str(self.loadtests / self.scenario.locustfile), "--headless",
+               "-H", self.pops[0][1], "--csv", str(self.folder / "locust"), "--csv-full-history",
+               "--html", str(self.folder / "locust.html"), "--only-summary", "--stop-timeout", "5",
+               "--loglevel", "WARNING"]
+        if self.phases:
+            return cmd
         rate = self.args.spawn_rate or self.scenario.spawn_rate
-        return [*cmd, "-u", str(self.users), "-r", f"{rate:g}", "-t", f"{int(self.duration)}s"]
+        return [*cmd, "--config", str(self.loadtests / "locust.conf"), "-u", str(self.users), "-r", f"{rate:g}",
+                "-t", f"{int(self.duration)}s"]
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -1,6 +1,7 @@
 """`edgelab loadtest` pieces that need no running stack: arguments, POP selection, generated settings, progress."""
 
 import argparse
+import json
 import importlib.util
 import tomllib
 
@@ -101,3 +102,26 @@ def test_progress_from_a_growing_history(tmp_path):
     line = progress_line(row, 12.4, 120, "steady")
     assert "12s/120s" in line and "phase steady" in line and "req/s    12.5" in line and "failures    1" in line
     assert "starting" in progress_line(None, 1, 120, None)
+
+
+def test_locust_command_lines(tmp_path):
+    from edge.control.loadtest_run import LocustRun
+
+    phases_mod = loadtest._load_phases()
+    pops = [("IAD", "http://127.0.0.1:1"), ("FRA", "http://127.0.0.1:2")]
+    args = _parse("hits", "--duration", "30")
+    run = LocustRun(tmp_path, loadtest.LOADTESTS, loadtest.SCENARIOS["hits"], args, 8, pops, None, phases_mod,
+                    "http://api", idle_ttl=10)
+    cmd = run.command()
+    assert cmd[cmd.index("-u") + 1] == "8" and cmd[cmd.index("-t") + 1] == "30s" and "--config" in cmd
+    assert cmd[cmd.index("-H") + 1] == "http://127.0.0.1:1" and "--headless" in cmd
+    env = run.environment()
+    assert env["EDGELAB_POPS"] == "IAD=http://127.0.0.1:1,FRA=http://127.0.0.1:2" and "EDGELAB_PHASES" not in env
+    phases = phases_mod.cold_warm_phases(60, 6, 10)
+    shaped = LocustRun(tmp_path, loadtest.LOADTESTS, loadtest.SCENARIOS["cold-warm"], _parse("cold-warm"), 6, pops,
+                       phases, phases_mod, "http://api", idle_ttl=10)
+    cmd = shaped.command()
+    assert not {"-u", "-r", "-t", "--config"} & set(cmd)
+    assert phases_mod.loads(shaped.environment()["EDGELAB_PHASES"]) == phases
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert info["idle_gap_s"] == 10 and info["duration_s"] == 60 and info["phases"][0][0] == "burst"
