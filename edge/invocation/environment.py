@@ -206,6 +206,11 @@ class Environment:
         self.exit_at = at
         self.discard = True
         self._exited.set()
+        # The zygote's report can overtake the worker's last frame (another socket). The channel's EOF resolves
+        # the waiter after that frame; this fallback only matters if something else still holds the socket.
+        self._loop.call_later(0.05, self._on_lost_fallback)
+
+    def _on_lost_fallback(self) -> None:
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(_LOST)

@@ -96,6 +96,7 @@ class Zygote:
                 os.close(fd)
             self.send({"t": "spawn_failed", "env": env_id, "error": "expected 2 fds"})
             return
+        os.set_inheritable(fds[0], False)  # programs the handler execs must not hold the channel open
         try:
             pid = os.fork()
         except OSError as e:
