@@ -8,7 +8,9 @@ Configuration comes from environment variables (set by ``edgelab loadtest``; all
 - ``EDGELAB_SAMPLES``  path of a CSV that receives one row per request (time, bucket, latency, per-function
                        durations), used by the report for the latency distributions; bounded by
                        ``EDGELAB_MAX_SAMPLES`` (default 2,000,000 rows).
-- ``EDGELAB_PHASES``   the phases of :class:`PhasedShape` (see :mod:`loadtests.phases`).
+- ``EDGELAB_PHASES``   the phases of :class:`PhasedShape` (see :mod:`loadtests.phases`); without it the shape
+                       builds the cold/warm phases from ``EDGELAB_DURATION`` (120), ``EDGELAB_USERS`` (12) and
+                       ``EDGELAB_IDLE_GAP`` (20 s).
 """
 
 from __future__ import annotations
@@ -107,7 +109,12 @@ class EdgeUser(FastHttpUser):
             latency_ms = (time.perf_counter() - t0) * 1000
             status = r.status_code or 0
             if status == 0:  # connection error: locust already carries the exception
-                r.request_meta["name"] = f"{label} [error|none@{self.pop}]"
+                c = Classification(status=0, cache="none", start="error", pop=self.pop, edge_ms=None, origin_ms=None,
+                                   functions=())
+                r.request_meta["name"] = bucket_name(label, c)
+                log = getattr(self.environment, "edgelab_samples", None)
+                if log is not None:
+                    log.write(label, bucket_name(label, c), latency_ms, c, False)
                 return None
             c = classify(status, r.headers.items() if r.headers is not None else (), default_pop=self.pop)
             bucket = bucket_name(label, c)
