@@ -92,9 +92,10 @@ async def test_deleted_function_becomes_503(edge: EdgeStack) -> None:
     assert (await edge.get("/x"))[2] == b"here"
     await (await edge.control()).delete_function("gone")
     t0 = time.monotonic()
-    while time.monotonic() - t0 < 1.0:
+    while time.monotonic() - t0 < 3.0:
+        sent = time.monotonic() - t0
         s, h, _ = await edge.get("/x")
         if s == 503:
             break
         await asyncio.sleep(0.02)
-    assert (s, h["X-Cache"]) == (503, EXEC_ERROR)
+    assert (s, h["X-Cache"]) == (503, EXEC_ERROR) and sent <= 1.0
