@@ -223,9 +223,14 @@ class AsyncDelivery:
         return ops
 
     def _dlq_target(self, fn: str, version: str | None) -> str | None:
+        """The DeadLetterConfig of the version that ran (or would run: an alias's primary version)."""
         snap = self.service.registry.cache.cached(fn)
         configs = getattr(snap, "configs", None) or {}
-        cfg = configs.get(version or "$LATEST") or configs.get("$LATEST")
+        aliases = getattr(snap, "aliases", None) or {}
+        key = version or "$LATEST"
+        if key not in configs and key in aliases:
+            key = aliases[key][0]
+        cfg = configs.get(key) or configs.get("$LATEST")
         return cfg.dead_letter_target if cfg is not None else None
 
     def _destination(self, arn: str, record: bytes, ev: StoredEvent, now: float, counter: str) -> list[Op]:

@@ -111,6 +111,9 @@ _EVENT_COLS = "id, request_id, function_name, qualifier, payload, received_at, a
 class AsyncStore:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.db = Database(path, track_changes=False)
+        # an accepted event must survive an OS crash too, not only a kill -9: fsync the WAL at every commit
+        # (group commit keeps that to one fsync per batch of concurrent requests)
+        self.db.execute_pragma("synchronous=FULL")
         self.clock = clock
 
     def close(self) -> None:

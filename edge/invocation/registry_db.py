@@ -287,6 +287,11 @@ class Database:
             cur.execute("COMMIT")
             cur.close()
 
+    def execute_pragma(self, pragma: str) -> None:
+        """Connection-level setting (e.g. ``synchronous=FULL``) for this connection only."""
+        with self._lock:
+            self._conn.execute(f"PRAGMA {pragma}")
+
     def data_version(self) -> int:
         """The registry's change token: moves when another connection (any process) committed a registry
         change since the last call. ``PRAGMA data_version`` (a cheap in-memory read) tells whether anything

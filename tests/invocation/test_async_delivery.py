@@ -211,3 +211,17 @@ async def test_accept_validation_and_dead_letter_checks(env: Any, tmp_path: Path
     with pytest.raises(InvalidParameterValueException, match="sns"):
         await create(svc, code, "other", DeadLetterConfig={"TargetArn": "arn:aws:sns:us-east-1:000000000000:t"})
     assert (await svc.invoke_async("fn", b"{}")).request_id
+
+
+async def test_dlq_of_the_alias_primary_version_when_nothing_ran(env: Any) -> None:
+    svc, ex, _ = env
+    await svc.create_queue("dlq-v1")
+    await svc.update_function_configuration("fn", {"DeadLetterConfig": {"TargetArn": arn_q("dlq-v1")}})
+    await svc.publish_version("fn")
+    await svc.update_function_configuration("fn", {"DeadLetterConfig": {"TargetArn": arn_q("failures")}})
+    await svc.create_alias("fn", "live", "1")
+    await svc.put_function_concurrency("fn", 0)
+    await svc.invoke("fn", "live", b'{"id": "v"}', invocation_type="Event")
+    [msg] = await eventually(lambda: svc.read_queue("dlq-v1", 10))
+    assert msg.body == '{"id": "v"}' and "ReservedConcurrentExecutions" in msg.attributes["ErrorMessage"]["StringValue"]
+    assert await svc.read_queue("failures", 10) == [] and ex.calls_of("fn") == []
