@@ -62,12 +62,16 @@ class AsyncDelivery:
         self._writer.start()
         self._task = asyncio.create_task(self._loop(), name="edgelab-async-delivery")
 
-    async def close(self) -> None:
+    async def close(self, grace_s: float = 2.0) -> None:
+        """Stop claiming; let in-flight deliveries finish for up to ``grace_s`` (fewer duplicates after a
+        restart), then cancel the rest."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._inflight:
+            await asyncio.wait(list(self._inflight), timeout=grace_s)
         for task in list(self._inflight):
             task.cancel()
         if self._inflight:  # cancelled deliveries stay claimed in SQLite: the next start queues them again

@@ -68,6 +68,8 @@ class AsyncServiceOps:
         exactly one process per state directory). Events left in flight by a crash are queued again."""
         if self._delivery is not None:
             return
+        if getattr(self, "executor", None) is None:
+            raise RuntimeError("start_async_delivery needs a LambdaService with an executor")
         if settings is not None:
             self.async_settings = settings
         self._delivery = AsyncDelivery(self, self.async_store, self.async_settings)  # type: ignore[arg-type]

@@ -225,3 +225,38 @@ async def test_dlq_of_the_alias_primary_version_when_nothing_ran(env: Any) -> No
     [msg] = await eventually(lambda: svc.read_queue("dlq-v1", 10))
     assert msg.body == '{"id": "v"}' and "ReservedConcurrentExecutions" in msg.attributes["ErrorMessage"]["StringValue"]
     assert await svc.read_queue("failures", 10) == [] and ex.calls_of("fn") == []
+
+
+async def test_vanished_destination_queue_is_counted_and_logged(env: Any, caplog: pytest.LogCaptureFixture) -> None:
+    svc, ex, _ = env
+    await svc.create_queue("temp")
+    await svc.put_event_invoke_config("fn", None, {"DestinationConfig": {"OnSuccess": {"Destination": arn_q("temp")}}})
+    await svc.delete_queue("temp")
+    await svc.invoke("fn", None, b'{"id": "q"}', invocation_type="Event")
+    assert await eventually(lambda: stat(svc, "fn", "destination_failures")) == 1
+    assert await stat(svc, "fn", "delivered") == 1
+    assert any("queue temp does not exist" in r.getMessage() for r in caplog.records)
+
+
+async def test_shutdown_leaves_unfinished_events_queued_for_the_next_start(tmp_path: Path) -> None:
+    ex = ScriptedExecutor()
+    svc = LambdaService(tmp_path / "state", executor=ex, async_settings=FAST)
+    await svc.start()
+    await create(svc, make_code_dir(tmp_path))
+    for i in range(20):  # accepted by a process that does not deliver (like a POP)
+        await svc.invoke("fn", None, b'{"id": %d}' % i, invocation_type="Event")
+    await svc.close()
+    assert ex.invocations == []
+    again = LambdaService(tmp_path / "state", executor=ex, async_settings=FAST)
+    await again.start()
+    await again.start_async_delivery()
+    try:
+        assert await eventually(lambda: stat(again, "fn", "delivered")) and await eventually(
+            lambda: _delivered(again, 20))
+        assert sorted(p["id"] for p in ex.calls_of("fn")) == list(range(20))
+    finally:
+        await again.close()
+
+
+async def _delivered(svc: LambdaService, n: int) -> bool:
+    return await stat(svc, "fn", "delivered") == n
