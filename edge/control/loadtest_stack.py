@@ -83,6 +83,16 @@ def stack_settings(*, state_dir: Path, api_port: int, origin_port: int, pops: li
     return data
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """PR_SET_PDEATHSIG(SIGTERM): if the loadtest process is killed outright, the stack still stops."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+
+
 class _UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float = 10) -> None:
         super().__init__("localhost", timeout=timeout)
@@ -124,7 +134,8 @@ class OwnStack:
         log = (self.log_dir / f"{name}.log").open("ab")
         try:  # own session: a Ctrl+C in the terminal reaches us, and we stop the stack in order
             proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+                                    start_new_session=True,
+                                    preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         finally:
             log.close()
         self.procs.append((name, proc))
