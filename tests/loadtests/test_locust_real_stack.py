@@ -90,3 +90,19 @@ def test_throttle_scenario_reserved_concurrency_set_then_restored(stack, tmp_pat
     with urllib.request.urlopen(f"{stack.api_url}/2019-09-30/functions/lt-slow/concurrency") as resp:
         assert json.loads(resp.read() or b"{}").get("ReservedConcurrentExecutions") is None
     assert os.path.exists(folder / "summary.md")
+
+
+def test_reset_makes_the_next_request_cold_and_a_miss(stack):
+    url = dict((n, f"http://127.0.0.1:{p}") for n, _, p in stack.pops)["IAD"] + "/"
+
+    def timing() -> tuple[str, str]:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            resp.read()
+            return resp.headers["X-Cache"], resp.headers["Server-Timing"]
+
+    timing()
+    x_cache, st = timing()
+    assert x_cache.startswith("Hit") and "edge-hello:1 warm" in st
+    loadtest.reset(stack.api_url, stack)
+    x_cache, st = timing()
+    assert x_cache.startswith("Miss") and "edge-hello:1 cold" in st
