@@ -6,8 +6,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+from pathlib import Path
 
-BENCHES = {"all": "bench.run", "core": "bench.core_bench", "pop": "bench.pop_bench", "trigger": "bench.trigger_bench"}
+# every bench/<name>_bench.py is `python -m bench <name>`; `all` is the harness
+BENCHES = {"all": "bench.run", **{p.stem.removesuffix("_bench"): f"bench.{p.stem}"
+                                  for p in sorted(Path(__file__).parent.glob("*_bench.py"))}}
 
 
 def main(argv: list[str]) -> int:
