@@ -10,7 +10,8 @@ Runs, each in its own subprocess (their load generators and servers stay out of 
 - ``trigger``  bench/trigger_bench.py: cache hits with a warm viewer-request function vs without one;
 - ``nginx``    here: POP cache hits vs nginx ``proxy_cache`` hits in front of the same origin (only when ``nginx``
                is on PATH; started with a temporary config on loopback);
-- ``async``    async invocation acceptance: not built yet (row marked skipped).
+- ``async``    bench/async_bench.py: accepting Event invokes vs DryRun, draining the queue vs direct invokes
+               (row marked skipped while the script is absent).
 
 Then prints one table (absolute figures, baseline, ratio, target, verdict); ``--markdown`` prints it as the
 Markdown table of the README's Performance section. The other scripts print text for people; their figures are
@@ -278,12 +279,27 @@ def nginx_rows(quick: bool) -> list[Row]:
                 f"{ngx_rps:,.0f} nginx proxy_cache (1 worker)", f"{pop_rps / ngx_rps:.0%}")]
 
 
+def parse_async(text: str) -> list[Row]:
+    """Rows from ``bench/async_bench.py`` output."""
+    rows = []
+    accept, dry = _f(r"\(a\) accept\s+Event\s+([\d.]+) events/s", text), _f(r"baseline DryRun\s+([\d.]+) req/s", text)
+    verdict_a = re.search(r"baseline DryRun.*target >= 2000/s:\s*(PASS|FAIL)", text)
+    if accept is not None and dry:
+        rows.append(Row("async: accept Event invokes, events/s", f"{accept:,.0f}", f"{dry:,.0f} DryRun req/s",
+                        f"{accept / dry:.0%}", ">= 2,000/s",
+                        "OK" if verdict_a and verdict_a.group(1) == "PASS" else "MISSED"))
+    drain, direct = _f(r"\(b\) delivery\s+([\d.]+) events/s", text), _f(r"baseline direct\s+([\d.]+) invokes/s", text)
+    if drain is not None and direct:
+        rows.append(Row("async: delivery drain, events/s", f"{drain:,.0f}", f"{direct:,.0f} direct invokes/s",
+                        f"{drain / direct:.0%}", ">= 1,500/s", _verdict(drain >= 1500)))
+    return rows
+
+
 def async_rows(quick: bool) -> list[Row]:
-    # bench/async_bench.py belongs to the async invocation issue; its figures join this table once it prints them
-    # in a form parsed here (a parse_async like the others, or a --json mode)
-    why = ("bench/async_bench.py: output not parsed yet" if (ROOT / "bench" / "async_bench.py").exists()
-           else "async invocation benchmark not built yet")
-    return [Row("async invocation acceptance", "-", result="skipped", target=why)]
+    if not (ROOT / "bench" / "async_bench.py").exists():
+        return [Row("async invocation acceptance", "-", result="skipped", target="async benchmark not built yet")]
+    args = ["--duration", "3", "--drain-timeout", "30"] if quick else []
+    return _bench_rows("async", ["-m", "bench.async_bench", *args], parse_async, 300)
 
 
 BENCHES: dict[str, Callable[[bool], list[Row]]] = {

@@ -67,6 +67,21 @@ def test_unrecognised_output_gives_no_rows(parse):
     assert parse("Traceback (most recent call last):\nboom\n") == []
 
 
+def test_async_row_skipped_while_the_script_is_absent(monkeypatch, tmp_path):
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+    (row,) = run.async_rows(True)
+    assert row.result == "skipped" and "not built yet" in row.target
+
+
+def test_a_crashing_bench_keeps_the_table(monkeypatch, capsys):
+    def boom(quick):
+        raise RuntimeError("wrk run invalid")
+
+    monkeypatch.setitem(run.BENCHES, "nginx", boom)
+    assert run.main(["--only", "nginx"]) == 1
+    assert "nginx: run" in capsys.readouterr().out
+
+
 def test_bench_rows_flags_failures(monkeypatch):
     monkeypatch.setattr(run, "run_script", lambda argv, timeout: (3, "line one\nKeyError: x\n"))
     rows = run._bench_rows("core", [], run.parse_core, 5)
@@ -95,10 +110,16 @@ def test_tables():
     assert md[0].startswith("| benchmark |") and md[2] == "| a \\| b | 1 | 2 base | 50% | >= 40% | OK |"
 
 
-def test_main_only_skipped_rows_and_markdown(capsys):
-    assert run.main(["--only", "async", "--markdown"]) == 0
+def _no_nginx(monkeypatch):
+    monkeypatch.setattr(run.shutil, "which", lambda name: None if name == "nginx" else f"/usr/bin/{name}")
+
+
+def test_main_only_skipped_rows_and_markdown(capsys, monkeypatch):
+    _no_nginx(monkeypatch)
+    assert run.main(["--only", "nginx", "--markdown"]) == 0
     out = capsys.readouterr().out
-    assert "`python -m bench all`" in out and "| async invocation acceptance | - |" in out and "skipped" in out
+    assert "`python -m bench all`" in out and "| POP vs nginx proxy_cache: cache hit | - |" in out
+    assert "skipped" in out
 
 
 def test_main_rejects_unknown_bench():
@@ -107,7 +128,7 @@ def test_main_rejects_unknown_bench():
 
 
 def test_nginx_row_skipped_without_nginx(monkeypatch):
-    monkeypatch.setattr(run.shutil, "which", lambda name: None)
+    _no_nginx(monkeypatch)
     (row,) = run.nginx_rows(True)
     assert row.result == "skipped" and "nginx not on PATH" in row.target
 
@@ -115,7 +136,8 @@ def test_nginx_row_skipped_without_nginx(monkeypatch):
 def test_dispatcher(capsys, monkeypatch):
     assert dispatch([]) == 2
     assert "all [--quick] [--markdown]" in capsys.readouterr().err
-    assert dispatch(["all", "--only", "async"]) == 0
+    _no_nginx(monkeypatch)
+    assert dispatch(["all", "--only", "nginx"]) == 0
     seen = {}
 
     def argv_less_main():
@@ -127,3 +149,19 @@ def test_dispatcher(capsys, monkeypatch):
     monkeypatch.setattr(pop_bench, "main", argv_less_main)
     assert dispatch(["pop", "--duration", "1"]) == 0
     assert seen["argv"][1:] == ["--duration", "1"] and sys.argv != seen["argv"]
+
+
+ASYNC_OUT = """(a) accept   Event      2500 events/s  (20000 requests, 0 non-2xx, 20000 stored)
+    baseline DryRun     5000 req/s     (0 non-2xx)   ratio 0.50   target >= 2000/s: PASS
+(b) delivery            1200 events/s  (20000 of 20000 delivered in 16.7 s, concurrency 64)
+    baseline direct     3000 invokes/s (executor, no queue)  ratio 0.40   target >= 1500/s: FAIL
+"""
+
+
+def test_parse_async():
+    accept, drain = run.parse_async(ASYNC_OUT)
+    assert (accept.measured, accept.baseline, accept.ratio, accept.result) == ("2,500", "5,000 DryRun req/s", "50%",
+                                                                               "OK")
+    assert (drain.measured, drain.baseline, drain.ratio, drain.result) == ("1,200", "3,000 direct invokes/s", "40%",
+                                                                           "MISSED")
+    assert run.parse_async("boom") == []
