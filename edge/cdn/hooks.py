@@ -32,7 +32,7 @@ import orjson
 
 from edge.cdn.associations import InvalidLambdaFunctionAssociation, check_function_config
 from edge.cdn.edge_rules import EDGE_REGION
-from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
+from edge.cdn.errors import LambdaError, LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
 from edge.cdn.events import EventConfig, build_event
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.results import GeneratedResponse, RequestResult, ResponseResult, parse_result
@@ -167,18 +167,28 @@ class EdgeTriggerRunner:
         return None
 
     async def run(self, call: TriggerCall) -> EdgeRequest | EdgeResponse:
+        """Run the function associated with ``call``'s event (see the module docstring).
+
+        A response whose body is streamed (too large to cache; the function never sees it) is released here
+        when the function replaces its body or fails, so the origin connection goes back to the pool."""
         event_type = call.event_type.value
         assoc = call.behavior.association(event_type)
         assert assoc is not None, "the pipeline only calls run() for associated hooks"
-        fn = assoc.function_name
-        problem = await self.check_association(assoc)
-        if problem is not None:
-            raise LambdaExecutionError(problem, event_type=event_type, function=fn)
-        payload = build_event(event_type, config=EventConfig(call.distribution.domain_name, call.distribution.id,
-                                                            call.request_id),
-                              request=call.request, response=call.response, include_body=assoc.include_body)
-        result = await self._invoke(call, assoc, payload)
-        return self._continue_with(call, assoc, result)
+        try:
+            problem = await self.check_association(assoc)
+            if problem is not None:
+                raise LambdaExecutionError(problem, event_type=event_type, function=assoc.function_name)
+            payload = build_event(event_type, config=EventConfig(call.distribution.domain_name,
+                                                                call.distribution.id, call.request_id),
+                                  request=call.request, response=call.response, include_body=assoc.include_body)
+            result = await self._invoke(call, assoc, payload)
+            out = self._continue_with(call, assoc, result)
+        except LambdaError:
+            await _release_stream(call.response)
+            raise
+        if call.response is not None and out is not call.response and out.body is not call.response.body:
+            await _release_stream(call.response)
+        return out
 
     async def _invoke(self, call: TriggerCall, assoc: LambdaAssociation, payload: bytes) -> InvocationResult:
         event_type = call.event_type.value
@@ -241,6 +251,15 @@ class EdgeTriggerRunner:
             line = (f"{call.request_id} ERROR Validation error: {err.detail} "
                     f"(function: {assoc.function_name}:{result.executed_version}, event: {call.event_type.value})")
             self.validation_log(group, call.request_id, [line])
+
+
+async def _release_stream(response: EdgeResponse | None) -> None:
+    """Close a streamed (not in-memory) response body; closing is idempotent, so the pipeline may close too."""
+    if response is None or isinstance(response.body, bytes):
+        return
+    aclose = getattr(response.body, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def _error_message(payload: bytes) -> str:

@@ -251,3 +251,36 @@ async def test_result_over_the_lambda_payload_limit_is_a_validation_error() -> N
     assert err.value.status == 502
     assert err.value.page_line == "The Lambda function returned invalid JSON: The JSON output is not parsable."
     assert "6291556 bytes" in lines[0][2][0]
+
+
+class FakeStream:
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def __aiter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    async def __anext__(self) -> bytes:
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+@pytest.mark.parametrize("result, closed", [
+    (_ok({"status": "200", "headers": {}}), 0),  # body untouched: the pipeline streams it on
+    (_ok({"status": "200", "headers": {}, "body": "replaced"}), 1),
+    (_ok({"status": "700"}), 1),  # validation error
+    (InvocationResult(Outcome.FUNCTION_ERROR, b"{}", "rid", "1", error_type="Unhandled"), 1),
+])
+async def test_streamed_response_body_released_when_replaced_or_failed(result: InvocationResult,
+                                                                       closed: int) -> None:
+    stream = FakeStream()
+    response = EdgeResponse(200, [("Content-Type", "x/y")], stream)  # type: ignore[arg-type]
+    runner = _runner(FakeInvoker(result))
+    try:
+        out = await runner.run(_call(Step.ORIGIN_RESPONSE, response=response))
+        assert isinstance(out, EdgeResponse) and (out.body is stream) == (closed == 0)
+    except (LambdaExecutionError, LambdaValidationError):
+        pass
+    assert stream.closed == closed
