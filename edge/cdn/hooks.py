@@ -32,7 +32,7 @@ import orjson
 
 from edge.cdn.associations import InvalidLambdaFunctionAssociation, check_function_config
 from edge.cdn.edge_rules import EDGE_REGION
-from edge.cdn.errors import LambdaError, LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
+from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
 from edge.cdn.events import EventConfig, build_event
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.results import GeneratedResponse, RequestResult, ResponseResult, parse_result
@@ -170,7 +170,7 @@ class EdgeTriggerRunner:
         """Run the function associated with ``call``'s event (see the module docstring).
 
         A response whose body is streamed (too large to cache; the function never sees it) is released here
-        when the function replaces its body or fails, so the origin connection goes back to the pool."""
+        when the function replaces its body, fails or is cancelled, so the origin connection is not leaked."""
         event_type = call.event_type.value
         assoc = call.behavior.association(event_type)
         assert assoc is not None, "the pipeline only calls run() for associated hooks"
@@ -183,7 +183,7 @@ class EdgeTriggerRunner:
                                   request=call.request, response=call.response, include_body=assoc.include_body)
             result = await self._invoke(call, assoc, payload)
             out = self._continue_with(call, assoc, result)
-        except LambdaError:
+        except BaseException:  # a Lambda error, or the viewer went away (cancelled): the body is not used
             await _release_stream(call.response)
             raise
         if call.response is not None and out is not call.response and out.body is not call.response.body:
