@@ -152,8 +152,11 @@ def _serve(ctx: PopContext, ex: Exchange, entry: CacheEntry, x_cache: str, *, ag
         if age:
             ex.age = int(current_age(entry, now))
         extra["clean_headers"] = True  # prepared: no POP-owned names in them
+        headers, block = ctx.served(entry)
+        if block is not None:
+            extra["header_block"] = block  # the same headers, serialised once per entry
         body = _restamp(entry.body, ex.request_id) if entry.is_error else entry.body
-        return EdgeResponse(status=entry.status, headers=list(ctx.served_headers(entry)), body=body, extra=extra)
+        return EdgeResponse(status=entry.status, headers=list(headers), body=body, extra=extra)
     served = serve_entry(entry, req.method, req.headers, now)
     if age:
         ex.age = int(header_get(served.headers, "age") or 0)

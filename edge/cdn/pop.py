@@ -1,12 +1,14 @@
 """The POP server: the aiohttp boundary of one edge location, its app factory and runner helpers.
 
-* ``make_pop_app(pop_settings, distribution, settings, *, triggers=None, clock=None)`` builds the viewer-facing
-  ``web.Application``: one catch-all route that turns a ``web.Request`` into an ``EdgeRequest``, runs
-  ``pipeline.handle`` and writes the response decorated with CloudFront's headers. Shared state lives under
-  AppKeys (``POP_STATE``); ``cleanup_ctx`` starts/stops the origin ClientSession and cancels and awaits the
-  background refresh tasks.
-* ``start_pop(...)`` starts it on a TCPSite (and the admin app on a UnixSite); ``run_pop(...)`` does that and
-  waits until cancelled.
+* ``start_pop(...)`` builds the POP's state (``PopState``) and serves it with a low-level ``web.Server``
+  (``make_viewer_server``: one catch-all handler, no router) on a TCPSite, plus the admin app on a UnixSite;
+  ``RunningPop.stop()`` closes both, then cancels and awaits the background refresh tasks and closes the origin
+  ClientSession. ``run_pop(...)`` does that and waits until cancelled.
+* ``serve_viewer(state, request)`` turns a request into an ``EdgeRequest``, runs ``pipeline.handle`` and writes
+  the response decorated with CloudFront's headers; buffered responses are serialised by ``edge.cdn.wire``
+  (the bytes ``web.Response`` would send, cache entries' headers serialised once per entry).
+* ``make_pop_app(...)`` is the same POP as a ``web.Application`` (catch-all route, ``POP_STATE`` AppKey,
+  ``cleanup_ctx`` lifecycle), for embedding in an aiohttp app.
 * Viewer input limits (contract / CloudFront quotas): URL over 8,192 bytes or request headers over 20,480
   bytes -> 413 with the CloudFront error page. aiohttp's own parser limits are raised above those
   (``SERVER_KWARGS``) so that it does not answer 400 first; truly malformed requests get aiohttp's 400.
@@ -21,8 +23,10 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion11
 
 from edge.cdn import pipeline
 from edge.cdn.admin import make_admin_app
@@ -38,9 +42,10 @@ from edge.cdn.settings import PopSettings, Settings
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, TriggerRunner
 from edge.cdn.steps.context import BackgroundTasks, PopContext
+from edge.cdn.wire import HeaderBlock, HttpDate, RawResponse, serialize
 
-__all__ = ["POP_STATE", "PopState", "RunningPop", "SERVER_KWARGS", "make_pop_app", "pop_code", "run_pop",
-           "start_pop"]
+__all__ = ["POP_STATE", "PopState", "RunningPop", "SERVER_KWARGS", "make_pop_app", "make_viewer_server", "pop_code",
+           "run_pop", "serve_viewer", "start_pop"]
 
 log = logging.getLogger("edgelab.pop")
 
@@ -64,6 +69,7 @@ class PopState:
         self.pop = pop
         self.started = time.time()
         self.identity = PopIdentity(pop_code(pop.name))
+        self.http_date = HttpDate()
         cache = settings.cache
         self.origin_client = AiohttpOriginClient(OriginClientConfig(
             stream_threshold=cache.max_object_bytes,
@@ -120,7 +126,7 @@ class PopState:
 POP_STATE = web.AppKey("pop_state", PopState)
 
 
-def _viewer_request(request: web.Request) -> EdgeRequest:
+def _viewer_request(request: web.BaseRequest) -> EdgeRequest:
     """web.Request -> EdgeRequest; raises RequestTooLarge (413) / BadRequest (400) for bad input."""
     raw_path = request.raw_path
     if len(raw_path) > MAX_URL_BYTES:
@@ -136,7 +142,7 @@ def _viewer_request(request: web.Request) -> EdgeRequest:
                        client_ip=request.remote or "127.0.0.1")
 
 
-async def _read_body(request: web.Request) -> bytes | None:
+async def _read_body(request: web.BaseRequest) -> bytes | None:
     if not request.body_exists:
         return None
     try:
@@ -146,9 +152,14 @@ async def _read_body(request: web.Request) -> bytes | None:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    """The catch-all viewer handler."""
+    """The catch-all viewer handler of ``make_pop_app``'s Application."""
+    return await serve_viewer(request.app[POP_STATE], request)
+
+
+async def serve_viewer(state: PopState, request: web.BaseRequest) -> web.StreamResponse:
+    """Answer one viewer request for the POP ``state`` (``start_pop`` runs this under a low-level
+    ``web.Server``: one catch-all handler needs no router)."""
     started = time.perf_counter()
-    state = request.app[POP_STATE]
     request_id = new_request_id()
     try:
         edge_req = _viewer_request(request)
@@ -167,25 +178,53 @@ async def handle(request: web.Request) -> web.StreamResponse:
     return await _write(request, state, response, ex)
 
 
-async def _write(request: web.Request, state: PopState, response: EdgeResponse, ex: Exchange) -> web.StreamResponse:
-    """Decorate ``response`` with CloudFront's headers and send it (streaming bodies chunk by chunk)."""
+async def _expect(request: web.BaseRequest) -> None:
+    """``Expect`` as aiohttp's router answers it: ``100 Continue`` on HTTP/1.1, 417 for anything else."""
+    if request.version != HttpVersion11:
+        return
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the response proper has not started
+    await request.writer.drain()
+
+
+async def _write(request: web.BaseRequest, state: PopState, response: EdgeResponse,
+                 ex: Exchange) -> web.StreamResponse:
+    """Decorate ``response`` with CloudFront's headers and send it (streaming bodies chunk by chunk).
+
+    A buffered body goes out as one buffer serialised by ``edge.cdn.wire`` (the bytes ``web.Response`` would
+    send), a cache entry's headers from their block serialised once per entry."""
     edge_s = max(0.0, time.perf_counter() - ex.started - ex.origin_seconds)
     timing = ex.timing.render(ex.x_cache, edge_s)
-    headers = decorate(response.headers, state.identity, request_id=ex.request_id, x_cache=ex.x_cache,
-                       server_timing=timing, age=ex.age, clean=response.extra.get("clean_headers") is True)
+    extra = response.extra
+    clean = extra.get("clean_headers") is True
+    block = extra.get("header_block") if clean else None
+    if not isinstance(block, HeaderBlock) or block.count != len(response.headers):
+        block = None
+    headers = decorate(() if block is not None else response.headers, state.identity, request_id=ex.request_id,
+                       x_cache=ex.x_cache, server_timing=timing, age=ex.age, clean=clean)
     reason = response.status_description or None
     if reason is not None and ("\n" in reason or "\r" in reason):
         reason = None
     body = response.body
-    length = response.extra.get("content_length")
+    length = extra.get("content_length")
     if isinstance(body, bytes):
         if request.method == "HEAD" and isinstance(length, int):
             headers.append(("Content-Length", str(length)))
+        keep_alive = request.keep_alive
+        data = serialize(request.method, request.version, keep_alive, response.status, reason, headers, body,
+                         state.http_date, block)
+        if data is not None:
+            return RawResponse(response.status, reason, data, keep_alive)
+        if block is not None:  # aiohttp refuses something in it: let it do so exactly as it would
+            headers = [*response.headers, *headers]
         return web.Response(status=response.status, reason=reason, body=body, headers=headers)
     return await _stream(request, response, headers, reason, length if isinstance(length, int) else None)
 
 
-async def _stream(request: web.Request, response: EdgeResponse, headers: list[tuple[str, str]],
+async def _stream(request: web.BaseRequest, response: EdgeResponse, headers: list[tuple[str, str]],
                   reason: str | None, length: int | None) -> web.StreamResponse:
     """Send a streamed origin body through without holding it in memory."""
     body = response.body
@@ -231,27 +270,45 @@ def make_pop_app(pop_settings: PopSettings, distribution: Distribution, settings
     return app
 
 
+def make_viewer_server(state: PopState) -> web.Server:
+    """The viewer-facing low-level server of POP ``state``: every request goes to ``serve_viewer`` (after the
+    ``Expect`` handling aiohttp's router would do), with the POP's parser limits and request body limit. The
+    caller starts/closes ``state.origin_client`` and closes ``state.ctx.background`` (``start_pop`` does)."""
+    loop = asyncio.get_running_loop()
+
+    def request_factory(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
+        return web.BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=CLIENT_MAX_SIZE)
+
+    async def viewer(request: web.BaseRequest) -> web.StreamResponse:
+        if request.headers.get(hdrs.EXPECT):
+            await _expect(request)
+        return await serve_viewer(state, request)
+
+    return web.Server(viewer, request_factory=request_factory, access_log=None, **SERVER_KWARGS)
+
+
 @dataclass
 class RunningPop:
     """A started POP: its runners and the bound port; ``stop()`` shuts both down."""
 
-    app: web.Application
-    runner: web.AppRunner
+    state: PopState
+    runner: web.BaseRunner
     admin_runner: web.AppRunner | None
     port: int
     admin_socket: Path | None
 
-    @property
-    def state(self) -> PopState:
-        return self.app[POP_STATE]
-
     async def stop(self) -> None:
-        """Stop the admin app (removing its socket file) and the POP (cancelling its background tasks)."""
-        if self.admin_runner is not None:
-            await self.admin_runner.cleanup()
-            if self.admin_socket is not None:
-                self.admin_socket.unlink(missing_ok=True)
-        await self.runner.cleanup()
+        """Stop the admin app (removing its socket file) and the POP (closing its connections, then cancelling
+        its background tasks and closing its origin connection pool)."""
+        try:
+            if self.admin_runner is not None:
+                await self.admin_runner.cleanup()
+                if self.admin_socket is not None:
+                    self.admin_socket.unlink(missing_ok=True)
+            await self.runner.cleanup()
+        finally:
+            await self.state.ctx.background.aclose()
+            await self.state.origin_client.close()
 
 
 async def start_pop(pop_settings: PopSettings, distribution: Distribution, settings: Settings, *,
@@ -260,11 +317,12 @@ async def start_pop(pop_settings: PopSettings, distribution: Distribution, setti
                     clock: Callable[[], float] | None = None) -> RunningPop:
     """Start the POP on ``host:port`` (default: the POP settings; port 0 = any free port) and, if given, its
     admin app on the unix socket ``admin_socket``."""
-    app = make_pop_app(pop_settings, distribution, settings, triggers=triggers, clock=clock)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, **SERVER_KWARGS)
-    await runner.setup()
+    state = PopState(pop_settings, distribution, settings, triggers, clock)
+    await state.origin_client.start()
+    runner = web.ServerRunner(make_viewer_server(state), handle_signals=False)
     admin_runner = None
     try:
+        await runner.setup()
         site = web.TCPSite(runner, host or pop_settings.host, pop_settings.port if port is None else port,
                            backlog=1024)
         await site.start()
@@ -273,17 +331,19 @@ async def start_pop(pop_settings: PopSettings, distribution: Distribution, setti
         if sock is not None:
             sock.parent.mkdir(parents=True, exist_ok=True)
             sock.unlink(missing_ok=True)
-            admin_runner = web.AppRunner(make_admin_app(app[POP_STATE]), access_log=None, handle_signals=False)
+            admin_runner = web.AppRunner(make_admin_app(state), access_log=None, handle_signals=False)
             await admin_runner.setup()
             await web.UnixSite(admin_runner, str(sock)).start()
     except BaseException:
         if admin_runner is not None:
             await admin_runner.cleanup()
         await runner.cleanup()
+        await state.ctx.background.aclose()
+        await state.origin_client.close()
         raise
-    log.info("POP %s (%s) listening on %s:%d", pop_settings.name, app[POP_STATE].identity.pop_code,
+    log.info("POP %s (%s) listening on %s:%d", pop_settings.name, state.identity.pop_code,
              host or pop_settings.host, bound)
-    return RunningPop(app, runner, admin_runner, bound, sock)
+    return RunningPop(state, runner, admin_runner, bound, sock)
 
 
 async def run_pop(pop_settings: PopSettings, distribution: Distribution, settings: Settings, *,

@@ -21,6 +21,7 @@ from edge.cdn.responses import POP_OWNED, PopIdentity
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
 from edge.cdn.steps.viewer_headers import wanted
+from edge.cdn.wire import HeaderBlock, header_block
 
 log = logging.getLogger("edgelab.pop")
 
@@ -81,9 +82,11 @@ class PopContext:
     clock: Callable[[], float] = time.time  # epoch seconds (cache ages); injectable for tests
     store_contexts: dict[int, StoreContext] = field(default_factory=dict)  # by id(behavior)
     edge_origins: dict[str, Origin] = field(default_factory=dict)  # by origin id
-    # id(entry) -> (entry, viewer headers): the hit path's headers, prepared once per stored entry. The entry is
-    # kept in the value so its id cannot be reused while cached; bounded by clearing when full.
-    prepared: dict[int, tuple[CacheEntry, tuple[tuple[str, str], ...]]] = field(default_factory=dict)
+    # id(entry) -> (entry, viewer headers, their serialised block): the hit path's headers, prepared once per
+    # stored entry. The entry is kept in the value so its id cannot be reused while cached; bounded by clearing
+    # when full.
+    prepared: dict[int, tuple[CacheEntry, tuple[tuple[str, str], ...], HeaderBlock | None]] = field(
+        default_factory=dict)
     prepared_limit: int = 8192
 
     viewer_headers: dict[int, tuple[str, ...]] = field(default_factory=dict)  # by id(behavior)
@@ -97,16 +100,22 @@ class PopContext:
 
     def served_headers(self, entry: CacheEntry) -> tuple[tuple[str, str], ...]:
         """``entry``'s headers as served on a plain GET hit: without Age/Content-Length, with Accept-Ranges."""
+        return self.served(entry)[0]
+
+    def served(self, entry: CacheEntry) -> tuple[tuple[tuple[str, str], ...], HeaderBlock | None]:
+        """``served_headers(entry)`` and the same headers serialised for the wire (None if they cannot be)."""
         slot = self.prepared.get(id(entry))
         if slot is not None and slot[0] is entry:
-            return slot[1]
+            return slot[1], slot[2]
         headers = [(k, v) for k, v in entry.headers if k.lower() not in _NOT_SERVED]
         if entry.status == 200 and not any(k.lower() == "accept-ranges" for k, _ in headers):
             headers.append(("Accept-Ranges", "bytes"))
         if len(self.prepared) >= self.prepared_limit:
             self.prepared.clear()
-        self.prepared[id(entry)] = (entry, tuple(headers))
-        return self.prepared[id(entry)][1]
+        served = tuple(headers)
+        block = header_block(served)
+        self.prepared[id(entry)] = (entry, served, block)
+        return served, block
 
     def edge_origin(self, spec: OriginSpec) -> Origin:
         """The Lambda@Edge origin record of ``spec`` (built once per origin)."""

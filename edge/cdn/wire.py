@@ -1,0 +1,174 @@
+"""Viewer-side HTTP/1.x serialisation of buffered responses, byte-for-byte what ``aiohttp.web.Response`` sends.
+
+Why: building a ``web.Response`` (a CIMultiDict of the headers, then ``prepare``/``_start``/``_prepare_headers``/
+``write_headers``/``write_eof``) costs more CPU than the rest of a cache hit. The POP serialises the status line,
+headers and body itself and hands aiohttp one buffer (``RawResponse``), with header blocks of cache entries
+serialised once per entry (``header_block``).
+
+Contract of ``serialize``: for the same request (method, HTTP version, keep-alive), status, reason, header list
+(in order, duplicates kept) and bytes body, the bytes are those aiohttp 3.x's ``web.Response`` would write:
+
+* ``Content-Length`` appended (``len(body)``) unless present, except for 1xx/204/304 (and 2xx to CONNECT)
+  and an empty body of a HEAD;
+* no body for HEAD, 1xx, 204, 304 (and 2xx to CONNECT), whose ``Transfer-Encoding`` is removed;
+* ``Content-Type: application/octet-stream`` when absent and the body is not empty;
+* ``Date`` (current second) and ``Server`` (aiohttp's) when absent; ``Connection: keep-alive`` for a
+  keep-alive HTTP/1.0 request, ``Connection: close`` for an HTTP/1.1 one that is not, unless present.
+
+Where aiohttp would refuse the response (a control character in a header, a character UTF-8 cannot encode,
+a Content-Length that is not a number) ``serialize`` returns None and the caller falls back to
+``web.Response``, so that even those cases behave exactly as before.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from email.utils import formatdate
+from http import HTTPStatus
+
+from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http import SERVER_SOFTWARE
+
+__all__ = ["HeaderBlock", "HttpDate", "RawResponse", "header_block", "serialize"]
+
+# RFC 9110 §5.5 / what aiohttp's header writer refuses: C0 controls except HTAB, and DEL. CR and LF are
+# checked by counting them (exactly one CRLF per serialised line).
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_FORBIDDEN_BUT_CRLF = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_EMPTY_BODY_STATUS = frozenset((204, 304, *range(100, 200)))
+_SERVER_LINE = f"Server: {SERVER_SOFTWARE}\r\n"
+_FRAMING = frozenset({"content-length", "transfer-encoding", "content-type", "date", "server", "connection"})
+
+
+class HttpDate:
+    """The current IMF-fixdate, formatted at most once per second (one per POP: no module state)."""
+
+    __slots__ = ("_second", "_text")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def __call__(self) -> str:
+        now = int(time.time())
+        if now != self._second:
+            self._second, self._text = now, formatdate(now, usegmt=True)
+        return self._text
+
+
+class HeaderBlock:
+    """Header lines serialised once (e.g. per cache entry): ``text`` ends with CRLF, ``names`` holds the lower-case
+    names among the framing headers ``serialize`` looks at, ``count`` the number of lines."""
+
+    __slots__ = ("text", "names", "count")
+
+    def __init__(self, text: str, names: frozenset[str], count: int) -> None:
+        self.text = text
+        self.names = names
+        self.count = count
+
+
+def header_block(headers: Sequence[tuple[str, str]]) -> HeaderBlock | None:
+    """``headers`` as header lines, or None if aiohttp would refuse one of them (see the module docstring)."""
+    text = "".join([f"{k}: {v}\r\n" for k, v in headers])
+    if not _safe(text, len(headers)):
+        return None
+    names = frozenset(n for n in (k.lower() for k, _ in headers) if n in _FRAMING)
+    return HeaderBlock(text, names, len(headers))
+
+
+def _safe(text: str, lines: int) -> bool:
+    """``lines`` header lines with nothing aiohttp would refuse: no control character inside a line, and
+    text UTF-8 can encode."""
+    if text.count("\n") != lines or text.count("\r") != lines or _FORBIDDEN_BUT_CRLF.search(text) is not None:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: aiohttp drops them, we let it do so
+        return False
+    return True
+
+
+def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: int, reason: str | None,
+              headers: Sequence[tuple[str, str]], body: bytes, date: HttpDate,
+              block: HeaderBlock | None = None) -> bytes | None:
+    """The response bytes (status line, ``block`` then ``headers``, body); None where aiohttp would refuse."""
+    if reason is None:
+        reason = _REASONS.get(status, "")
+    head = f"HTTP/{version[0]}.{version[1]} {status} {reason}\r\n"
+    tail = "".join([f"{k}: {v}\r\n" for k, v in headers]) if headers else ""
+    if _FORBIDDEN.search(head, 0, len(head) - 2) is not None:
+        return None
+    if tail and not _safe(tail, len(headers)):
+        return None
+    names: frozenset[str] | set[str] = block.names if block is not None else frozenset()
+    if headers:
+        names = names | {n for n in (k.lower() for k, _ in headers) if n in _FRAMING}
+    no_length = status in _EMPTY_BODY_STATUS or (method == "CONNECT" and 200 <= status < 300)
+    empty = no_length or method == "HEAD"
+    extra = []
+    length = len(body)
+    if "content-length" in names:
+        if no_length:
+            return None  # aiohttp deletes it: rare, let aiohttp do it
+        declared = _declared_length(block, headers)
+        if declared is None:
+            return None
+        length = declared  # the body is still sent whole, as aiohttp's write_eof does
+    elif not no_length and (length or method != "HEAD"):
+        extra.append(f"Content-Length: {length}\r\n")
+    if empty:
+        if "transfer-encoding" in names:
+            return None  # aiohttp deletes it: rare, let aiohttp do it
+        body = b""
+    elif length and "content-type" not in names:
+        extra.append("Content-Type: application/octet-stream\r\n")
+    if "date" not in names:
+        extra.append(f"Date: {date()}\r\n")
+    if "server" not in names:
+        extra.append(_SERVER_LINE)
+    if "connection" not in names:
+        if keep_alive and version == (1, 0):
+            extra.append("Connection: keep-alive\r\n")
+        elif not keep_alive and version == (1, 1):
+            extra.append("Connection: close\r\n")
+    text = "".join((head, block.text if block is not None else "", tail, *extra, "\r\n"))
+    return text.encode("utf-8") + body if body else text.encode("utf-8")
+
+
+def _declared_length(block: HeaderBlock | None, headers: Sequence[tuple[str, str]]) -> int | None:
+    """The first Content-Length value (as aiohttp reads it), or None when it is not a plain number."""
+    value = None
+    if block is not None and "content-length" in block.names:
+        m = re.search(r"(?im)^content-length: (.*)\r$", block.text)
+        value = m.group(1) if m else None
+    else:
+        value = next((v for k, v in headers if k.lower() == "content-length"), None)
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
+
+
+class RawResponse(web.StreamResponse):
+    """A response already serialised by :func:`serialize`; aiohttp's protocol sends it as one buffer (with its
+    usual back-pressure) and keeps the connection alive as the request asked."""
+
+    def __init__(self, status: int, reason: str | None, data: bytes, keep_alive: bool) -> None:
+        super().__init__(status=status, reason=reason)
+        self._data = data
+        self._keep_alive = keep_alive
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        if self._eof_sent:
+            return None
+        writer = request.writer
+        await writer.write_eof(self._data)
+        self._eof_sent = True
+        self._body_length = len(self._data)
+        return writer
