@@ -110,7 +110,7 @@ def _client_command(args: argparse.Namespace) -> int:
             q.append(f"region={args.region}")
         events = _call(args.api, "GET", "/edgelab/v1/logs?" + "&".join(q))["events"]  # type: ignore[index]
         for ev in events:
-            print(f"{ev.get('group', '')} {ev.get('stream', '')} {ev['message']}".rstrip("\n"))
+            print(f"{ev.get('region', '')} {ev.get('group', '')} {ev['message']}".rstrip("\n"))
         return 0
     raise SystemExit(f"edgelab: unknown command {args.command}")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from edge.cdn.edge_rules import EDGE_REGION
 from edge.control.admin import AdminContext, PopEndpoint, make_admin_app
 from edge.control.admin_async import add_async_admin_routes
 from edge.control.dashboard import add_dashboard_routes
@@ -19,6 +20,7 @@ from edge.control.declared import deploy_declared, watch_declared
 from edge.control.lambda_api import make_lambda_api_app
 from edge.control.pop_node import make_service, metrics_of
 from edge.control.stack import StackConfig
+from edge.invocation.logs import LogStore
 from edge.invocation.models import DEFAULT_REGION
 from edge.invocation.service import LambdaService
 
@@ -29,20 +31,29 @@ def pop_endpoints(cfg: StackConfig) -> list[PopEndpoint]:
     return [PopEndpoint(p.name, p.region, f"http://{p.host}:{p.port}", cfg.admin_socket(p.name)) for p in cfg.pops]
 
 
-def log_reader(service: LambdaService):  # type: ignore[no-untyped-def]
-    """Read a function's events across the groups it logs to: ``/aws/lambda/NAME`` (API invokes) and
-    ``/aws/lambda/us-east-1.NAME`` (Lambda@Edge replicas in every POP), merged by time."""
+def log_reader(cfg: StackConfig, service: LambdaService):  # type: ignore[no-untyped-def]
+    """Read a function's events across the groups it logs to, in every region: ``/aws/lambda/NAME`` (API
+    invokes, us-east-1) and ``/aws/lambda/us-east-1.NAME`` (Lambda@Edge replicas, in each POP's region), merged by
+    time and labelled with their region (one log view, unlike CloudWatch)."""
+
+    def read_all(function: str, request_id: str | None, region: str | None) -> list[dict[str, Any]]:
+        root = cfg.state_dir / "logs"
+        regions = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        events: list[dict[str, Any]] = []
+        for rdir in regions:
+            if region and rdir.name != region:
+                continue
+            store = LogStore(rdir)
+            for group in (f"/aws/lambda/{function}", f"/aws/lambda/{EDGE_REGION}.{function}"):
+                events.extend({**ev, "group": group, "region": rdir.name}
+                              for ev in store.read(group, request_id=request_id))
+        events.sort(key=lambda e: e["timestamp"])
+        return events
 
     async def read(*, function: str, request_id: str | None, tail: int, region: str | None) -> list[dict[str, Any]]:
         assert service.executor is not None
-        store = service.executor.logs
-        await store.flush()
-        groups = [f"/aws/lambda/{function}", f"/aws/lambda/us-east-1.{function}"]
-        events: list[dict[str, Any]] = []
-        for group in groups:
-            for ev in await store.aread(group, request_id=request_id):
-                events.append({**ev, "group": group})
-        events.sort(key=lambda e: e["timestamp"])
+        await service.executor.logs.flush()  # this process's pending lines; the POPs flush every 50 ms
+        events = await asyncio.to_thread(read_all, function, request_id, region)
         return events[-tail:] if tail > 0 else events
 
     return read
@@ -57,7 +68,7 @@ def build_app(cfg: StackConfig, service: LambdaService) -> web.Application:
         return {"environments_retired": True}
 
     ctx = AdminContext(pops=pop_endpoints(cfg), reset_local=reset_local, local_metrics=lambda: metrics_of(service),
-                       read_logs=log_reader(service), async_metrics=service.async_metrics)
+                       read_logs=log_reader(cfg, service), async_metrics=service.async_metrics)
     admin = make_admin_app(ctx)
     add_async_admin_routes(admin, service)  # /edgelab/v1/async and /edgelab/v1/queues...
     app.add_subapp("/edgelab/v1", admin)

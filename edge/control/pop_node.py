@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,13 +29,22 @@ log = logging.getLogger("edgelab.pop")
 EXECUTOR_KEY = web.AppKey("executor", Executor)
 
 
+def region_logs_dir(cfg: StackConfig, region: str) -> Path:
+    """Logs are kept per executing region, as CloudWatch does (one log view merges them)."""
+    return cfg.state_dir / "logs" / region
+
+
 def make_service(cfg: StackConfig, region: str) -> LambdaService:
     """The invocation core of one process, for ``region`` (its pools and limits)."""
     lam = cfg.settings.lambda_
     limit = lam.account_concurrency.get(region, 1000)
     executor = Executor(ExecutorSettings(state_dir=cfg.state_dir, idle_ttl_s=lam.idle_ttl_s,
-                                         account_concurrency=limit))
+                                         account_concurrency=limit, logs_dir=region_logs_dir(cfg, region)))
     return LambdaService(cfg.state_dir, region=region, executor=executor, account_concurrency=limit)
+
+
+def call_stream_date() -> str:
+    return time.strftime("%Y/%m/%d", time.gmtime())
 
 
 def facts_lookup(service: LambdaService):  # type: ignore[no-untyped-def]
@@ -95,7 +106,7 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None
         logs = service.executor.logs
         runner = EdgeTriggerRunner(service, region=pop.region, facts=facts_lookup(service),
                                    validation_log=lambda group, rid, lines: logs.append(
-                                       group, f"{pop.region}/{pop.name}", lines, rid),
+                                       group, f"{pop.name}/{call_stream_date()}", lines, rid),
                                    relax_limits=cfg.settings.edge.relax_limits)
         await report_associations(runner, cfg, name)
         running = await start_pop(pop, cfg.distribution, cfg.settings, triggers=runner)

@@ -78,6 +78,7 @@ class ExecutorSettings:
     reaper_interval_s: float | None = None  # default: min(idle_ttl_s / 4, 30 s)
     max_concurrent_starts: int = 16  # simultaneous cold starts (forks + Init) per executor
     log_flush_interval_s: float = 0.05
+    logs_dir: Path | None = None  # default <state_dir>/logs; a stack gives each region its own (logs/<region>)
     credentials: Credentials = field(default_factory=Credentials)
 
 
@@ -92,7 +93,8 @@ class Executor:
     def __init__(self, settings: ExecutorSettings) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.logs = LogStore(settings.state_dir / "logs", flush_interval_s=settings.log_flush_interval_s)
+        self.logs = LogStore(settings.logs_dir or settings.state_dir / "logs",
+                             flush_interval_s=settings.log_flush_interval_s)
         self._zygote = ZygoteClient()
         self._account_limit = settings.account_concurrency
         self._reserved: dict[str, int] = {}

@@ -184,8 +184,18 @@ def test_logs_and_metrics_cover_every_region(stack) -> None:  # type: ignore[no-
     requests.get(f"http://127.0.0.1:{stack['pops']['IAD']}/edge/hello", timeout=5)
     metrics = requests.get(f"{api}/edgelab/v1/metrics", timeout=5).json()
     assert set(metrics["pops"]) == {"IAD", "FRA", "NRT"}
-    wait_until(lambda: any("REPORT RequestId" in e["message"] for e in requests.get(
-        f"{api}/edgelab/v1/logs", params={"function": "edge-hello", "tail": 50}, timeout=5).json()["events"]), 5)
+    requests.get(f"http://127.0.0.1:{stack['pops']['NRT']}/edge/hello", timeout=5)
+
+    def report_lines() -> list[dict]:  # type: ignore[type-arg]
+        events = requests.get(f"{api}/edgelab/v1/logs", params={"function": "edge-hello", "tail": 200},
+                              timeout=5).json()["events"]
+        return [e for e in events if e["message"].startswith("REPORT RequestId")]
+
+    wait_until(lambda: {"us-east-1", "ap-northeast-1"} <= {e["region"] for e in report_lines()}, 5)
+    assert all(e["group"] in ("/aws/lambda/us-east-1.edge-hello", "/aws/lambda/edge-hello") for e in report_lines())
+    nrt_only = requests.get(f"{api}/edgelab/v1/logs", params={"function": "edge-hello", "region": "ap-northeast-1"},
+                            timeout=5).json()["events"]
+    assert nrt_only and {e["region"] for e in nrt_only} == {"ap-northeast-1"}
 
 
 def test_dashboard_page(stack) -> None:  # type: ignore[no-untyped-def]
