@@ -123,9 +123,11 @@ class EsmRunner:
 
     async def _poll(self, rec: MappingRecord) -> None:
         queues = self.service.queues
+        problem = ""  # logged once per change, not once per poll
         while True:
             try:
                 batch = await asyncio.to_thread(queues.receive, rec.queue, rec.batch_size)
+                problem = ""
                 if not batch:
                     await asyncio.sleep(self.settings.esm_poll_interval_s)
                     continue
@@ -138,7 +140,9 @@ class EsmRunner:
             except asyncio.CancelledError:
                 raise
             except ResourceNotFoundException as exc:  # queue or function deleted: wait for the mapping to change
-                log.error("event source mapping %s: %s", rec.uuid, exc.message)
+                if exc.message != problem:
+                    log.error("event source mapping %s paused: %s", rec.uuid, exc.message)
+                    problem = exc.message
                 await asyncio.sleep(1.0)
             except Exception:
                 log.exception("event source mapping %s: batch handling failed", rec.uuid)
