@@ -24,7 +24,7 @@ from .async_esm_runner import EsmRunner
 from .async_model import INVOKE_ASYNC_PAYLOAD_LIMIT, AsyncSettings, EventInvokeConfig
 from .async_queues import DEFAULT_VISIBILITY_TIMEOUT, QueueInfo, QueueMessage, QueueOps
 from .async_store import AsyncStore, GroupCommitter, Insert
-from .errors import InvalidRequestContentException, RequestTooLargeException
+from .errors import InvalidRequestContentException, RequestTooLargeException, function_not_found
 from .models import ASYNC_PAYLOAD_LIMIT, InvocationResult, Outcome
 
 if TYPE_CHECKING:
@@ -96,8 +96,6 @@ class AsyncServiceOps:
         ref = self.registry.parse(function_name, qualifier)
         snap = await self._snapshot(ref)
         if ref.qualifier is not None and ref.qualifier not in snap.specs and ref.qualifier not in snap.aliases:
-            from .errors import function_not_found
-
             raise function_not_found(ref.name, self.registry.region, ref.qualifier)
         if payload.strip():
             try:
