@@ -392,10 +392,9 @@ def storability(method: str, status: int, request_headers: Headers, response_hea
     if names == ("*",):
         return NotStorable("Vary: *")  # §4.1: never matches
     cc = parse_cache_control(header_all(response_headers, "cache-control"))
-    if header_get(request_headers, "authorization") is not None and not policy.headers.includes(
-            "authorization", case_insensitive=True) and not (cc.public or cc.s_maxage is not None
-                                                             or cc.must_revalidate):
-        return NotStorable("request has Authorization")  # §3.5
+    # RFC 9111 §3.5 (no storing of responses to requests carrying Authorization) does not bite here: CloudFront
+    # strips Authorization from GET/HEAD requests unless the cache policy puts it in the cache key, so the origin
+    # either never saw it or the response is keyed by its value.
     is_error = status >= 400
     # 410 is heuristically cacheable (RFC 9110 §15.1) and follows the normal TTL rules; other errors: §5.4
     result = (_error_decision(status, cc, ctx, options) if is_error and status not in CACHEABLE_BY_DEFAULT
