@@ -37,12 +37,12 @@ from edge.cdn.distribution import Distribution
 from edge.cdn.errors import BadRequest, EdgeError, RequestTooLarge
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin_client import AiohttpOriginClient, OriginClientConfig
-from edge.cdn.responses import PopIdentity, decorate, error_response, new_request_id
+from edge.cdn.responses import PopIdentity, RequestIds, decorate, error_response, viewer_headers
 from edge.cdn.settings import PopSettings, Settings
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, TriggerRunner
 from edge.cdn.steps.context import BackgroundTasks, PopContext
-from edge.cdn.wire import HeaderBlock, HttpDate, RawResponse, serialize
+from edge.cdn.wire import HeaderBlock, HttpDate, RawResponse, safe_value, serialize
 
 __all__ = ["POP_STATE", "PopState", "RunningPop", "SERVER_KWARGS", "make_pop_app", "make_viewer_server", "pop_code",
            "run_pop", "serve_viewer", "start_pop"]
@@ -70,6 +70,7 @@ class PopState:
         self.started = time.time()
         self.identity = PopIdentity(pop_code(pop.name))
         self.http_date = HttpDate()
+        self.request_ids = RequestIds()
         cache = settings.cache
         self.origin_client = AiohttpOriginClient(OriginClientConfig(
             stream_threshold=cache.max_object_bytes,
@@ -160,7 +161,7 @@ async def serve_viewer(state: PopState, request: web.BaseRequest) -> web.StreamR
     """Answer one viewer request for the POP ``state`` (``start_pop`` runs this under a low-level
     ``web.Server``: one catch-all handler needs no router)."""
     started = time.perf_counter()
-    request_id = new_request_id()
+    request_id = state.request_ids()
     try:
         edge_req = _viewer_request(request)
         edge_req.body = await _read_body(request)
@@ -195,31 +196,36 @@ async def _write(request: web.BaseRequest, state: PopState, response: EdgeRespon
     """Decorate ``response`` with CloudFront's headers and send it (streaming bodies chunk by chunk).
 
     A buffered body goes out as one buffer serialised by ``edge.cdn.wire`` (the bytes ``web.Response`` would
-    send), a cache entry's headers from their block serialised once per entry."""
-    edge_s = max(0.0, time.perf_counter() - ex.started - ex.origin_seconds)
-    timing = ex.timing.render(ex.x_cache, edge_s)
+    send); a cache entry's headers come from their block serialised once per entry, the POP's own headers from
+    ``PopIdentity.decoration_lines``. Anything ``wire`` declines goes through ``web.Response`` as before."""
+    edge_s = time.perf_counter() - ex.started - ex.origin_seconds
+    timing = ex.timing.render(ex.x_cache, edge_s if edge_s > 0.0 else 0.0)
     extra = response.extra
     clean = extra.get("clean_headers") is True
-    block = extra.get("header_block") if clean else None
-    if not isinstance(block, HeaderBlock) or block.count != len(response.headers):
-        block = None
-    headers = decorate(() if block is not None else response.headers, state.identity, request_id=ex.request_id,
-                       x_cache=ex.x_cache, server_timing=timing, age=ex.age, clean=clean)
     reason = response.status_description or None
     if reason is not None and ("\n" in reason or "\r" in reason):
         reason = None
     body = response.body
     length = extra.get("content_length")
+    head_length = length if request.method == "HEAD" and isinstance(length, int) else None
     if isinstance(body, bytes):
-        if request.method == "HEAD" and isinstance(length, int):
-            headers.append(("Content-Length", str(length)))
         keep_alive = request.keep_alive
-        data = serialize(request.method, request.version, keep_alive, response.status, reason, headers, body,
-                         state.http_date, block)
-        if data is not None:
-            return RawResponse(response.status, reason, data, keep_alive)
-        if block is not None:  # aiohttp refuses something in it: let it do so exactly as it would
-            headers = [*response.headers, *headers]
+        if not ex.timing.entries or safe_value(timing):
+            block = extra.get("header_block") if clean else None
+            if not isinstance(block, HeaderBlock) or block.count != len(response.headers):
+                block = None
+            lines = state.identity.decoration_lines(request_id=ex.request_id, x_cache=ex.x_cache,
+                                                    server_timing=timing, age=ex.age)
+            data = serialize(request.method, request.version, keep_alive, response.status, reason,
+                             () if block is not None else viewer_headers(response.headers, clean=clean), body,
+                             state.http_date, block, lines, head_length)
+            if data is not None:
+                return RawResponse(response.status, reason, data, keep_alive)
+    headers = decorate(response.headers, state.identity, request_id=ex.request_id, x_cache=ex.x_cache,
+                       server_timing=timing, age=ex.age, clean=clean)
+    if isinstance(body, bytes):  # something wire declines: aiohttp handles (or refuses) it exactly as before
+        if head_length is not None:
+            headers.append(("Content-Length", str(head_length)))
         return web.Response(status=response.status, reason=reason, body=body, headers=headers)
     return await _stream(request, response, headers, reason, length if isinstance(length, int) else None)
 

@@ -32,7 +32,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http import SERVER_SOFTWARE
 
-__all__ = ["HeaderBlock", "HttpDate", "RawResponse", "header_block", "serialize"]
+__all__ = ["HeaderBlock", "HttpDate", "RawResponse", "header_block", "safe_value", "serialize"]
 
 # RFC 9110 §5.5 / what aiohttp's header writer refuses: C0 controls except HTAB, and DEL. CR and LF are
 # checked by counting them (exactly one CRLF per serialised line).
@@ -41,6 +41,7 @@ _FORBIDDEN_BUT_CRLF = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _EMPTY_BODY_STATUS = frozenset((204, 304, *range(100, 200)))
 _SERVER_LINE = f"Server: {SERVER_SOFTWARE}\r\n"
+_NO_NAMES: frozenset[str] = frozenset()
 _FRAMING = frozenset({"content-length", "transfer-encoding", "content-type", "date", "server", "connection"})
 
 
@@ -96,34 +97,44 @@ def _safe(text: str, lines: int) -> bool:
 
 
 def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: int, reason: str | None,
-              headers: Sequence[tuple[str, str]], body: bytes, date: HttpDate,
-              block: HeaderBlock | None = None) -> bytes | None:
-    """The response bytes (status line, ``block`` then ``headers``, body); None where aiohttp would refuse."""
+              headers: Sequence[tuple[str, str]], body: bytes, date: HttpDate, block: HeaderBlock | None = None,
+              trailer: str = "", content_length: int | None = None) -> bytes | None:
+    """The response bytes, None where aiohttp would refuse them. Header order: ``block``, ``headers``,
+    ``trailer`` (serialised lines the caller vouches for: plain ASCII, none of the framing names), then
+    ``Content-Length: content_length`` when given (a HEAD answered with the length of the GET)."""
     if reason is None:
         reason = _REASONS.get(status, "")
     head = f"HTTP/{version[0]}.{version[1]} {status} {reason}\r\n"
-    tail = "".join([f"{k}: {v}\r\n" for k, v in headers]) if headers else ""
     if _FORBIDDEN.search(head, 0, len(head) - 2) is not None:
         return None
-    if tail and not _safe(tail, len(headers)):
-        return None
-    names: frozenset[str] | set[str] = block.names if block is not None else frozenset()
+    names: frozenset[str] | set[str] = block.names if block is not None else _NO_NAMES
     if headers:
-        names = names | {n for n in (k.lower() for k, _ in headers) if n in _FRAMING}
+        tail = "".join([f"{k}: {v}\r\n" for k, v in headers])
+        if not _safe(tail, len(headers)):
+            return None
+        found = {k.lower() for k, _ in headers} & _FRAMING
+        if found:
+            names = names | found
+    else:
+        tail = ""
     no_length = status in _EMPTY_BODY_STATUS or (method == "CONNECT" and 200 <= status < 300)
-    empty = no_length or method == "HEAD"
     extra = []
     length = len(body)
     if "content-length" in names:
-        if no_length:
-            return None  # aiohttp deletes it: rare, let aiohttp do it
+        if no_length or content_length is not None:
+            return None  # aiohttp deletes it / duplicates: rare, let aiohttp do it
         declared = _declared_length(block, headers)
         if declared is None:
             return None
         length = declared  # the body is still sent whole, as aiohttp's write_eof does
+    elif content_length is not None:
+        if no_length:
+            return None
+        extra.append(f"Content-Length: {content_length}\r\n")
+        length = content_length
     elif not no_length and (length or method != "HEAD"):
         extra.append(f"Content-Length: {length}\r\n")
-    if empty:
+    if no_length or method == "HEAD":
         if "transfer-encoding" in names:
             return None  # aiohttp deletes it: rare, let aiohttp do it
         body = b""
@@ -138,8 +149,13 @@ def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: i
             extra.append("Connection: keep-alive\r\n")
         elif not keep_alive and version == (1, 1):
             extra.append("Connection: close\r\n")
-    text = "".join((head, block.text if block is not None else "", tail, *extra, "\r\n"))
+    text = "".join((head, block.text if block is not None else "", tail, trailer, *extra, "\r\n"))
     return text.encode("utf-8") + body if body else text.encode("utf-8")
+
+
+def safe_value(value: str) -> bool:
+    """True if ``value`` can go into a header line as is (no control character but HTAB, plain ASCII)."""
+    return value.isascii() and _FORBIDDEN.search(value) is None
 
 
 def _declared_length(block: HeaderBlock | None, headers: Sequence[tuple[str, str]]) -> int | None:
