@@ -20,9 +20,9 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from edge.control.api_client import call_api
 
 DEFAULT_API = os.environ.get("EDGELAB_API", "http://127.0.0.1:9001")
 
@@ -71,19 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _call(api: str, method: str, path: str, body: object | None = None) -> object:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(api.rstrip("/") + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            raw = resp.read()
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")
-        raise SystemExit(f"edgelab: {method} {path} failed with {exc.code}: {detail}") from None
-    except urllib.error.URLError as exc:
-        raise SystemExit(f"edgelab: cannot reach {api} ({exc.reason}); is `edgelab serve` running?") from None
-    return json.loads(raw) if raw else None
+_call = call_api
 
 
 def _client_command(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from edge.control.api_client import call_api
+
 __all__ = ["add_queue_commands", "run_queue_command"]
 
 
@@ -46,22 +48,7 @@ def add_queue_commands(sub: argparse._SubParsersAction, default_api: str) -> Non
 
 
 def _call(api: str, method: str, path: str, body: object | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(api.rstrip("/") + "/edgelab/v1" + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            raw = resp.read()
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")
-        try:
-            detail = json.loads(detail).get("message", detail)
-        except ValueError:
-            pass
-        raise SystemExit(f"edgelab: {detail} (HTTP {exc.code})") from None
-    except urllib.error.URLError as exc:
-        raise SystemExit(f"edgelab: cannot reach {api} ({exc.reason}); is `edgelab serve` running?") from None
-    return json.loads(raw) if raw else None
+    return call_api(api, method, "/edgelab/v1" + path, body)
 
 
 def _print_queue(q: dict[str, Any]) -> None:

@@ -89,7 +89,7 @@ def test_create_errors(client: Any) -> None:
         create(client, "other", Environment={"Variables": {"AWS_REGION": "x"}})
     assert "Reserved keys used in this request: AWS_REGION" in error_of(exc)[1]
     with pytest.raises(ClientError) as exc:
-        create(client, "other", Layers=[f"arn:aws:lambda:us-east-1:000000000000:layer:nope:1"])
+        create(client, "other", Layers=["arn:aws:lambda:us-east-1:000000000000:layer:nope:1"])
     assert error_of(exc)[:2] == ("InvalidParameterValueException", "Layer version arn:aws:lambda:us-east-1:000000000000:layer:nope:1 does not exist.")
 
 

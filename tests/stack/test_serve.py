@@ -3,7 +3,6 @@ free loopback ports; then a clean shutdown that leaves no process behind."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
