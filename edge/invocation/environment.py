@@ -78,6 +78,11 @@ class RawOutcome:
     reset: bool  # the environment must be discarded
 
 
+_HS = protocol.HEADER_SIZE
+_unpack_header = protocol.HEADER.unpack_from
+_loads = orjson.loads
+_dumps = orjson.dumps
+_pack_header = protocol.HEADER.pack
 _LOST = object()
 _TIMED_OUT = object()
 
@@ -123,9 +128,13 @@ class _Channel(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf
-        if not buf and len(data) >= protocol.HEADER_SIZE and protocol.frame_size(data) == len(data):
-            self.env._on_frame(protocol.decode(data))  # the common case: one read, one frame
-            return
+        if not buf and len(data) >= _HS:  # the common case: one read, one frame (decoded inline)
+            ml, bl, ll = _unpack_header(data)
+            a = _HS + ml
+            b = a + bl
+            if b + ll == len(data):
+                self.env._on_frame((_loads(data[_HS:a]), data[a:b], data[b:]))
+                return
         buf += data
         while len(buf) >= protocol.HEADER_SIZE:
             need = protocol.frame_size(buf)
@@ -284,10 +293,16 @@ class Environment:
         return self.exit_status
 
     def mark_busy(self) -> None:
-        self._transition(EnvState.BUSY)
+        if self.state is EnvState.READY:  # the hot path, without _ALLOWED's enum hashing
+            self.state = EnvState.BUSY
+        else:
+            self._transition(EnvState.BUSY)
 
     def mark_ready(self) -> None:
-        self._transition(EnvState.READY)
+        if self.state is EnvState.BUSY:
+            self.state = EnvState.READY
+        else:
+            self._transition(EnvState.READY)
         self.last_used = time.monotonic()
 
     # -- invoke ------------------------------------------------------------------------------------------
@@ -297,19 +312,19 @@ class Environment:
         ``budget_s`` is the time left when part of the function timeout was already spent (suppressed Init)."""
         timeout = self.spec.timeout_s
         budget = timeout if budget_s is None else budget_s
-        meta = {"t": protocol.K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000),
-                "arn": invoked_arn, "cc": client_context, "fn": fn_override}
+        meta = _dumps({"t": protocol.K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000),
+                       "arn": invoked_arn, "cc": client_context, "fn": fn_override})
         self.invocations += 1
-        w = self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(budget, self._expire, w)
+        loop = self._loop
+        w = self._waiter = loop.create_future()
+        timer = loop.call_at(loop.time() + budget, self._expire, w)  # one timer, cancelled on completion
         sent_at = time.monotonic()
-        t0 = time.perf_counter()
         transport = self._transport
         try:
             if transport is None or transport.is_closing():
                 w.set_result(_LOST)
-            else:
-                transport.writelines(protocol.encode(meta, payload))
+            else:  # protocol.encode, inlined: one writev of header, meta, payload
+                transport.writelines((_pack_header(len(meta), len(payload), 0), meta, payload))
             got = await w
         except BaseException:
             self.discard = True  # cancelled mid-invocation: the worker is still busy, never reuse it
@@ -327,7 +342,7 @@ class Environment:
                 self.discard = True
                 self.wipe_tmp = m["et"] == "Runtime.EphemeralStorageExceeded"
             return RawOutcome(Kind.ERROR, got[1], m["et"], m["d"], m["rss"], got[2], reset)
-        return await self._fault(got, request_id, timeout, (time.perf_counter() - t0) * 1000.0, sent_at)
+        return await self._fault(got, request_id, timeout, (time.monotonic() - sent_at) * 1000.0, sent_at)
 
     async def _fault(self, got: object, request_id: str, timeout: float, elapsed: float,
                      sent_at: float) -> RawOutcome:

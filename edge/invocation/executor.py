@@ -234,51 +234,63 @@ class Executor:
         region = options.region
         limiter = self._limiters.get(region) or self._limiter(region)
         fm = self.metrics.get(region, spec.function_name, spec.version)
-        lease = limiter.acquire(spec.pool_key, reserved_concurrency)
+        pool_key = spec.pool_key
+        lease = limiter.acquire(pool_key, reserved_concurrency)
         if not isinstance(lease, Lease):
             fm.throttles += 1
             return InvocationResult(Outcome.THROTTLED, b"", options.request_id, spec.version,
                                     throttle_reason=lease)
         name = options.display_name or spec.function_name
-        pid = PoolId(region, spec.pool_key, name, options.log_group or f"/aws/lambda/{name}")
+        pid = PoolId(region, pool_key, name, options.log_group or f"/aws/lambda/{name}")
         fm.invocations += 1
         if lease.provisioned:
             fm.provisioned_invocations += 1
-        elif limiter.has_provisioned(spec.pool_key):
+        elif limiter.has_provisioned(pool_key):
             fm.spillover_invocations += 1
-        self.metrics.started(fm)
+        fm.concurrent += 1  # Metrics.started/finished, inlined (hot path)
+        if fm.concurrent > fm.max_concurrent:
+            fm.max_concurrent = fm.concurrent
+        pool = self._pool
         try:
-            with lease:
-                for _ in range(3):
-                    async with self._pool.acquire(pid, spec) as env:
-                        result = await self._run(env, pid, spec, payload, options, fm)
-                    if result is not None:
-                        return result
-                # three environments in a row were found dead: report the last one's failure
-                body = platform_error("Runtime.ExitError", options.request_id, describe_exit(env.exit_status))
-                fm.errors += 1
-                return InvocationResult(Outcome.FUNCTION_ERROR, body, options.request_id, spec.version,
-                                        error_type="Runtime.ExitError")
+            for _ in range(3):
+                env, new = pool.checkout(pid, spec)
+                try:
+                    if new:
+                        await pool.start_new(env)
+                    result = await self._run(env, pid, spec, payload, options, fm)
+                finally:
+                    pool.checkin(pid, env)
+                if result is not None:
+                    return result
+            # three environments in a row were found dead: report the last one's failure
+            body = platform_error("Runtime.ExitError", options.request_id, describe_exit(env.exit_status))
+            fm.errors += 1
+            return InvocationResult(Outcome.FUNCTION_ERROR, body, options.request_id, spec.version,
+                                    error_type="Runtime.ExitError")
         except ZygoteError as e:
             fm.errors += 1
             body = platform_error("Runtime.ExitError", options.request_id, f"Runtime exited with error: {e}")
             return InvocationResult(Outcome.FUNCTION_ERROR, body, options.request_id, spec.version,
                                     error_type="Runtime.ExitError")
         finally:
-            self.metrics.finished(fm)
+            lease.release()
+            fm.concurrent -= 1
 
     async def _run(self, env: Environment, pid: PoolId, spec: FunctionSpec, payload: bytes,
                    options: InvokeOptions, fm: FunctionMetrics) -> InvocationResult | None:
         """One attempt; None when the environment turned out to have died before the invocation reached it."""
         rid = options.request_id
         failure = env.init_failure
-        if failure is not None and failure.kind is Kind.TIMEOUT and env.init_type == ON_DEMAND:
-            return await self._run_suppressed_init(env, pid, spec, payload, options, fm)
         if failure is None:
             raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
                                    options.display_name)
             if raw.kind is Kind.STALE:
                 return None
+            if not env.cold_pending:  # the warm path
+                return self._finish(env, spec, options, fm, raw, [logfmt.start_line(rid, spec.version)], False,
+                                    None)
+        elif failure.kind is Kind.TIMEOUT and env.init_type == ON_DEMAND:
+            return await self._run_suppressed_init(env, pid, spec, payload, options, fm)
         cold = env.cold_pending
         env.cold_pending = False
         lines: list[str] = []
@@ -328,13 +340,14 @@ class Executor:
         rid = options.request_id
         if raw.output:
             lines += logfmt.output_lines(raw.output)
-        status = self._fault_lines(raw, rid, spec, lines)
+        kind = raw.kind
+        status = None if kind is Kind.OK or kind is Kind.ERROR else self._fault_lines(raw, rid, spec, lines)
         lines.append(logfmt.end_line(rid))
-        mem_mb = spec.memory_mb if raw.kind is Kind.OOM else min(spec.memory_mb, math.ceil(raw.max_rss_kb / 1024))
+        mem_mb = spec.memory_mb if kind is Kind.OOM else min(spec.memory_mb, math.ceil(raw.max_rss_kb / 1024))
         lines.append(logfmt.report_line(rid, raw.duration_ms, spec.memory_mb, mem_mb, init_ms, status,
                                         raw.error_type if status == "error" else None))
         self.logs.append(env.log_group, env.log_stream, lines, rid)
-        ok = raw.kind is Kind.OK
+        ok = kind is Kind.OK
         if not ok:
             fm.errors += 1
         if cold:

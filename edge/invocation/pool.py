@@ -1,8 +1,13 @@
 """Execution-environment pools keyed by :class:`PoolId` (region + spec.pool_key + presentation overrides).
 
-Convention: all bookkeeping happens in synchronous ``_assign``/``_release_locked``/``_collect_*`` methods run
-under ``self._lock`` (an asyncio.Lock); process spawn and kill happen after it is released. Stopping an
-environment is done by tasks this pool owns (``_stoppers``), awaited by :meth:`close`.
+Convention: all bookkeeping happens in synchronous ``_assign``/``_release``/``_collect_*`` methods that never
+await, so each one is atomic on the event loop (no lock needed, none taken on the hot path); process spawn and
+kill happen outside them. Stopping an environment is done by tasks this pool owns (``_stoppers``), awaited by
+:meth:`close`.
+
+Hot path (the executor): ``env, new = pool.checkout(pid, spec)``; ``await pool.start_new(env)`` when new;
+invoke; ``pool.checkin(pid, env)`` in a ``finally``. :meth:`acquire` wraps the same three steps in an
+``async with`` for the other callers.
 
 Lifecycle rules:
 - Warm reuse: the most recently released idle environment is reused first (LIFO keeps few envs warm).
@@ -76,7 +81,6 @@ class EnvironmentPool:
         self._on_provisioned = on_provisioned
         self._wake = wake_provisioner
         self._pools: dict[PoolId, _Pool] = {}
-        self._lock = asyncio.Lock()
         self._starts = asyncio.Semaphore(settings.max_concurrent_starts)
         self._stoppers: set[asyncio.Task[None]] = set()
         self._detached: set[Environment] = set()  # busy environments of retired pools (stop on release)
@@ -103,6 +107,27 @@ class EnvironmentPool:
         Released (or discarded) on exit, also on errors and cancellation. ``init_timeout_s`` overrides the
         Init cap for a new environment."""
         return Acquisition(self, pid, spec, init_timeout_s)
+
+    def checkout(self, pid: PoolId, spec: FunctionSpec) -> tuple[Environment, bool]:
+        """Take an environment: (a BUSY warm one, False) or (a new STARTING one, True) that the caller must
+        pass to :meth:`start_new`. Either way the caller owns it until :meth:`checkin` (call it in a finally)."""
+        env, new, dead = self._assign(pid, spec)
+        for corpse in dead:
+            self._stop_later(corpse, False, True)  # its /tmp was handed to the pool's next environment
+        return env, new
+
+    async def start_new(self, env: Environment, init_timeout_s: float | None = None) -> None:
+        """Run Init of a new environment from :meth:`checkout`; BUSY afterwards unless Init failed
+        (``env.init_failure``). Exceptions (zygote failure, cancellation) propagate: still call checkin."""
+        await self._start(env, init_timeout_s or self._s.init_timeout_s)
+        if env.init_failure is None and env.state is EnvState.READY:
+            env.mark_busy()
+
+    def checkin(self, pid: PoolId, env: Environment) -> None:
+        """Give back an environment from :meth:`checkout`: idle again, or stopped if it must be discarded."""
+        stop = self._release(pid, env)
+        if stop is not None:
+            self._stop_later(*stop)
 
     def _assign(self, pid: PoolId, spec: FunctionSpec) -> tuple[Environment, bool, list[Environment]]:
         """Pick an idle environment (provisioned first, then the most recently used) or create one.
@@ -144,7 +169,7 @@ class EnvironmentPool:
         async with self._starts:
             await env.start(cfg, init_timeout_s)
 
-    def _release_locked(self, pid: PoolId, env: Environment) -> tuple[Environment, bool, bool] | None:
+    def _release(self, pid: PoolId, env: Environment) -> tuple[Environment, bool, bool] | None:
         """Return the env to its pool, or detach it and return (env, graceful, keep_tmp) for stopping."""
         pool = self._pools.get(pid)
         if pool is None or env not in pool.live:
@@ -181,8 +206,7 @@ class EnvironmentPool:
     async def expire(self, now: float | None = None) -> int:
         """Stop idle environments past their idle TTL or max lifetime; returns how many were stopped."""
         now = time.monotonic() if now is None else now
-        async with self._lock:
-            victims = self._collect_expired(now)
+        victims = self._collect_expired(now)
         for env in victims:
             self._stop_later(env, True, False)
         return len(victims)
@@ -214,8 +238,7 @@ class EnvironmentPool:
     async def retire(self, match: Callable[[PoolId], bool], *, keep_targets: bool = False) -> int:
         """Stop idle environments of matching pools now and busy ones when released. Their provisioning is
         dropped too, unless ``keep_targets`` (then the provisioner starts fresh provisioned environments)."""
-        async with self._lock:
-            victims = self._collect_retired(match, keep_targets)
+        victims = self._collect_retired(match, keep_targets)
         for env in victims:
             self._stop_later(env, True, False)
         return len(victims)
@@ -280,8 +303,7 @@ class EnvironmentPool:
 
     async def provision(self) -> None:
         """Bring every pool's provisioned environment count to its target (start missing, stop extras)."""
-        async with self._lock:
-            starts, stops = self._plan_provisioning()
+        starts, stops = self._plan_provisioning()
         for env in stops:
             self._stop_later(env, True, False)
         if not starts:
@@ -315,20 +337,19 @@ class EnvironmentPool:
         except Exception:  # noqa: BLE001 - a zygote failure marks provisioning failed; never kills the task
             env.discard = True
         self._log_init(env)
-        async with self._lock:
-            pool = self._pools.get(pid)
-            if env.init_failure is not None or env.discard or pool is None or env not in pool.live:
-                if pool is not None:
-                    pool.live.discard(env)
-                    if env.init_failure is not None or env.discard:
-                        pool.failed = "FUNCTION_ERROR_INIT_FAILURE"
-                    self._report_provisioned(pid, pool)
-                stop = True
-            else:
-                pool.idle.append(env)
-                env.last_used = time.monotonic()
+        pool = self._pools.get(pid)
+        if env.init_failure is not None or env.discard or pool is None or env not in pool.live:
+            if pool is not None:
+                pool.live.discard(env)
+                if env.init_failure is not None or env.discard:
+                    pool.failed = "FUNCTION_ERROR_INIT_FAILURE"
                 self._report_provisioned(pid, pool)
-                stop = False
+            stop = True
+        else:
+            pool.idle.append(env)
+            env.last_used = time.monotonic()
+            self._report_provisioned(pid, pool)
+            stop = False
         if stop:
             self._stop_later(env, False, False)
 
@@ -344,11 +365,10 @@ class EnvironmentPool:
     # -- shutdown ------------------------------------------------------------------------------------------
     async def close(self) -> None:
         """Kill every environment and wait for every stop task."""
-        async with self._lock:
-            envs = self.environments()
-            self._pools.clear()
-            self._detached.clear()
-            self._closed = True
+        envs = self.environments()
+        self._pools.clear()
+        self._detached.clear()
+        self._closed = True
         for env in envs:
             env.retired = True
             if env.state is not EnvState.STOPPED:
@@ -358,8 +378,7 @@ class EnvironmentPool:
 
 
 class Acquisition:
-    """The async context manager behind :meth:`EnvironmentPool.acquire` (a class, not a generator: it is on the
-    hot path)."""
+    """The async context manager behind :meth:`EnvironmentPool.acquire` (checkout, start_new, checkin)."""
 
     __slots__ = ("_pool", "_pid", "_spec", "_env", "_init_timeout")
 
@@ -372,31 +391,16 @@ class Acquisition:
 
     async def __aenter__(self) -> Environment:
         pool = self._pool
-        async with pool._lock:
-            env, new, dead = pool._assign(self._pid, self._spec)
-        for corpse in dead:
-            pool._stop_later(corpse, False, True)  # its /tmp was handed to the pool's next environment
+        env, new = pool.checkout(self._pid, self._spec)
         self._env = env
         if new:
             try:
-                await pool._start(env, self._init_timeout or pool._s.init_timeout_s)
+                await pool.start_new(env, self._init_timeout)
             except BaseException:
-                await self.__aexit__(None, None, None)
+                pool.checkin(self._pid, env)
                 raise
-            if env.init_failure is None and env.state is EnvState.READY:
-                env.mark_busy()
         return env
 
     async def __aexit__(self, *exc: object) -> None:
-        pool, env = self._pool, self._env
-        assert env is not None
-        try:
-            async with pool._lock:
-                stop = pool._release_locked(self._pid, env)
-        except asyncio.CancelledError:
-            stop = pool._release_locked(self._pid, env)  # synchronous bookkeeping: never leak the env
-            if stop is not None:
-                pool._stop_later(*stop)
-            raise
-        if stop is not None:
-            pool._stop_later(*stop)
+        assert self._env is not None
+        self._pool.checkin(self._pid, self._env)
