@@ -6,7 +6,7 @@ Locust runs in a subprocess (its gevent monkey-patching breaks asyncio; nothing 
    (``loadtests/stack/``: the demo plus ``/echo/*`` and ``/throttle/*``), the demo origin, free ports, a temporary
    state directory and a short ``[lambda] idle_ttl_s`` (``--idle-ttl``, default 10 s) so the cold/warm
    experiment fits in two minutes; stopped with SIGINT and reaped at the end;
-2. ``POST /edgelab/v1/reset`` (warm environments and caches), and the scenario's own preparation (``throttle``
+2. ``POST /edgelab/v1/reset`` (warm environments of every process and every POP cache), and the scenario's own preparation (``throttle``
    sets a low reserved concurrency, restored afterwards);
 3. ``locust --headless`` with the scenario's locustfile, a progress line while it runs;
 4. a report folder ``reports/<timestamp>-<scenario>/``: locust's CSV and HTML, ``samples.csv`` (one row per
@@ -124,19 +124,21 @@ def select_pops(available: list[dict[str, str]], wanted: list[str], multi: bool)
     return [(n, by_name[n]) for n in names]
 
 
-def reset(api: str, stack: OwnStack | None) -> None:
-    """Reset warm environments and caches through the API; POPs whose warm pools the API did not reset are
-    reset through their admin socket when the stack is ours, else reported."""
+def reset(api: str) -> None:
+    """Retire warm environments (control process and every POP) and clear every POP cache, through the API.
+
+    RuntimeError when the API or a POP reports a failure; a warning when a POP's answer does not confirm that
+    its warm environments were retired (the first requests of the run might then be warm)."""
     result = api_call(api, "POST", "/edgelab/v1/reset", {})
     for name, outcome in (result.get("pops") or {}).items():
-        if isinstance(outcome, dict) and "error" in outcome:
-            raise RuntimeError(f"reset failed on POP {name}: {outcome['error']}")
-        if isinstance(outcome, dict) and "environments_retired" not in outcome:
-            if stack is not None:
-                stack.reset_pop_functions(name)
-            else:
-                print(f"edgelab loadtest: warning: POST /edgelab/v1/reset did not report retiring POP {name}'s warm "
-                      "environments; its first requests may be warm", file=sys.stderr)
+        parts = outcome if isinstance(outcome, dict) else {}
+        errors = [str(v["error"]) for v in [parts, *parts.values()] if isinstance(v, dict) and "error" in v]
+        if errors:
+            raise RuntimeError(f"reset failed on POP {name}: {'; '.join(errors)}")
+        functions = parts.get("functions")
+        if not (isinstance(functions, dict) and functions.get("environments_retired")):
+            print(f"edgelab loadtest: warning: POST /edgelab/v1/reset did not confirm that POP {name}'s warm "
+                  "environments were retired; its first requests may be warm", file=sys.stderr)
 
 
 class ReservedConcurrency:
@@ -226,7 +228,7 @@ def run_loadtest(args: argparse.Namespace) -> int:
         api = args.api or stack.api_url  # type: ignore[union-attr]
         pops = select_pops(api_call(api, "GET", "/edgelab/v1/pops")["pops"], args.pop, scenario.multi_pop)
         if not args.no_reset:
-            reset(api, stack)
+            reset(api)
         run = LocustRun(folder, LOADTESTS, scenario, args, users, pops, phases, phases_mod, api,
                         idle_ttl=None if args.api else args.idle_ttl)
         if scenario.reserved:

@@ -7,7 +7,6 @@ state directory, POPs and ``[lambda] idle_ttl_s`` are the run's, every path is m
 
 from __future__ import annotations
 
-import http.client
 import json
 import shutil
 import signal
@@ -93,18 +92,6 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 10) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
-
-
 class OwnStack:
     """``edgelab serve`` + the demo origin for one run. ``start()`` waits for readiness; ``stop()`` is idempotent."""
 
@@ -166,23 +153,6 @@ class OwnStack:
         pops = status.get("pops", [])
         return len(pops) == len(self.pops) and all(
             isinstance(p.get("health"), dict) and "error" not in p["health"] for p in pops)
-
-    def reset_pop_functions(self, pop: str) -> None:
-        """Retire one POP's warm environments through its admin socket (``POST /functions/reset``)."""
-        from edge.control.stack import load_stack_config
-
-        cfg = load_stack_config(state_dir=str(self.tmp / "state"), settings=str(self.settings_path), distribution=None)
-        conn = _UnixHTTPConnection(str(cfg.admin_socket(pop)))
-        try:
-            conn.request("POST", "/functions/reset", body=b"{}", headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            if resp.status >= 400:
-                raise StackError(f"POP {pop}: POST /functions/reset answered {resp.status}")
-            resp.read()
-        except OSError as exc:
-            raise StackError(f"POP {pop}: admin socket unreachable: {exc}") from None
-        finally:
-            conn.close()
 
     def stop(self) -> None:
         """SIGINT to ``edgelab serve`` (it stops its children in order), SIGTERM to the origin; reap both."""

@@ -125,3 +125,17 @@ def test_locust_command_lines(tmp_path):
     assert phases_mod.loads(shaped.environment()["EDGELAB_PHASES"]) == phases
     info = json.loads((tmp_path / "run.json").read_text())
     assert info["idle_gap_s"] == 10 and info["duration_s"] == 60 and info["phases"][0][0] == "burst"
+
+
+def test_reset_answers(monkeypatch, capsys):
+    answers = []
+    monkeypatch.setattr(loadtest, "api_call", lambda api, method, path, body=None: answers.pop(0))
+    answers.append({"pops": {"IAD": {"cache": {"cleared": 3}, "functions": {"environments_retired": True}}}})
+    loadtest.reset("http://api")
+    assert capsys.readouterr().err == ""
+    answers.append({"pops": {"FRA": {"cache": {"cleared": 0}, "functions": {}}}})
+    loadtest.reset("http://api")
+    assert "POP FRA's warm environments" in capsys.readouterr().err
+    answers.append({"pops": {"NRT": {"cache": {"error": "POP NRT unreachable"}, "functions": {}}}})
+    with pytest.raises(RuntimeError, match="reset failed on POP NRT: POP NRT unreachable"):
+        loadtest.reset("http://api")

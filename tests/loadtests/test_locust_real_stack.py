@@ -103,6 +103,6 @@ def test_reset_makes_the_next_request_cold_and_a_miss(stack):
     timing()
     x_cache, st = timing()
     assert x_cache.startswith("Hit") and "edge-hello:1 warm" in st
-    loadtest.reset(stack.api_url, stack)
+    loadtest.reset(stack.api_url)
     x_cache, st = timing()
     assert x_cache.startswith("Miss") and "edge-hello:1 cold" in st
