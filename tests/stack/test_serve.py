@@ -49,13 +49,13 @@ class requests:  # noqa: N801 - a minimal stand-in for the requests API used bel
     RequestException = RequestException
 
     @staticmethod
-    def get(url: str, params: dict | None = None, timeout: float = 5) -> Resp:  # type: ignore[type-arg]
+    def get(url: str, params: dict | None = None, timeout: float = 20) -> Resp:  # type: ignore[type-arg]
         if params:
             url += "?" + urllib.parse.urlencode(params)
         return _do(urllib.request.Request(url), timeout)
 
     @staticmethod
-    def post(url: str, json: object = None, timeout: float = 5) -> Resp:  # noqa: A002
+    def post(url: str, json: object = None, timeout: float = 20) -> Resp:  # noqa: A002
         data = globals()["json"].dumps(json).encode()
         return _do(urllib.request.Request(url, data=data, method="POST",
                                           headers={"Content-Type": "application/json"}), timeout)
@@ -127,12 +127,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
 
 def test_three_pops_serve_the_demo_with_independent_caches(stack) -> None:  # type: ignore[no-untyped-def]
     pops = stack["pops"]
-    first = requests.get(f"http://127.0.0.1:{pops['IAD']}/", timeout=5)
+    first = requests.get(f"http://127.0.0.1:{pops['IAD']}/", timeout=20)
     assert first.status_code == 200, first.text[:500]
     assert first.headers["x-amz-cf-pop"].startswith("IAD")
-    second = requests.get(f"http://127.0.0.1:{pops['IAD']}/", timeout=5)
+    second = requests.get(f"http://127.0.0.1:{pops['IAD']}/", timeout=20)
     assert second.headers["x-cache"] == "Hit from cloudfront"
-    fra = requests.get(f"http://127.0.0.1:{pops['FRA']}/", timeout=5)
+    fra = requests.get(f"http://127.0.0.1:{pops['FRA']}/", timeout=20)
     assert fra.headers["x-cache"] == "Miss from cloudfront"  # FRA has its own cache
     assert fra.headers["x-amz-cf-pop"].startswith("FRA")
     # the example functions of the demo ran: security headers from viewer-response, timing per function
@@ -141,7 +141,7 @@ def test_three_pops_serve_the_demo_with_independent_caches(stack) -> None:  # ty
 
 
 def test_generated_response_at_the_edge(stack) -> None:  # type: ignore[no-untyped-def]
-    r = requests.get(f"http://127.0.0.1:{stack['pops']['NRT']}/edge/hello", timeout=5)
+    r = requests.get(f"http://127.0.0.1:{stack['pops']['NRT']}/edge/hello", timeout=20)
     assert r.status_code == 200
     assert r.headers["x-cache"] == "LambdaGeneratedResponse from cloudfront"
     assert r.json()["requestId"] == r.headers["x-amz-cf-id"]
@@ -150,18 +150,18 @@ def test_generated_response_at_the_edge(stack) -> None:  # type: ignore[no-untyp
 
 def test_admin_api_pops_and_invalidation(stack) -> None:  # type: ignore[no-untyped-def]
     api = f"http://127.0.0.1:{stack['api']}"
-    pops = requests.get(f"{api}/edgelab/v1/pops", timeout=5).json()["pops"]
+    pops = requests.get(f"{api}/edgelab/v1/pops", timeout=20).json()["pops"]
     assert [(p["name"], p["region"]) for p in pops] == [("IAD", "us-east-1"), ("FRA", "eu-central-1"),
                                                          ("NRT", "ap-northeast-1")]
     url = f"http://127.0.0.1:{stack['pops']['FRA']}/static/about.html"
-    requests.get(url, timeout=5)
-    assert requests.get(url, timeout=5).headers["x-cache"] == "Hit from cloudfront"
+    requests.get(url, timeout=20)
+    assert requests.get(url, timeout=20).headers["x-cache"] == "Hit from cloudfront"
     t0 = time.monotonic()
-    r = requests.post(f"{api}/edgelab/v1/invalidations", json={"paths": ["/static/*"]}, timeout=5)
+    r = requests.post(f"{api}/edgelab/v1/invalidations", json={"paths": ["/static/*"]}, timeout=20)
     assert time.monotonic() - t0 < 1.0
     assert r.status_code == 201, r.text
     assert r.json()["pops"]["FRA"]["invalidated"] >= 1
-    assert requests.get(url, timeout=5).headers["x-cache"] == "Miss from cloudfront"
+    assert requests.get(url, timeout=20).headers["x-cache"] == "Miss from cloudfront"
 
 
 def test_lambda_api_serves_boto3(stack) -> None:  # type: ignore[no-untyped-def]
@@ -180,10 +180,10 @@ def test_lambda_api_serves_boto3(stack) -> None:  # type: ignore[no-untyped-def]
 
 def test_logs_and_metrics_cover_every_region(stack) -> None:  # type: ignore[no-untyped-def]
     api = f"http://127.0.0.1:{stack['api']}"
-    requests.get(f"http://127.0.0.1:{stack['pops']['IAD']}/edge/hello", timeout=5)
-    metrics = requests.get(f"{api}/edgelab/v1/metrics", timeout=5).json()
+    requests.get(f"http://127.0.0.1:{stack['pops']['IAD']}/edge/hello", timeout=20)
+    metrics = requests.get(f"{api}/edgelab/v1/metrics", timeout=20).json()
     assert set(metrics["pops"]) == {"IAD", "FRA", "NRT"}
-    requests.get(f"http://127.0.0.1:{stack['pops']['NRT']}/edge/hello", timeout=5)
+    requests.get(f"http://127.0.0.1:{stack['pops']['NRT']}/edge/hello", timeout=20)
 
     def report_lines() -> list[dict]:  # type: ignore[type-arg]
         events = requests.get(f"{api}/edgelab/v1/logs", params={"function": "edge-hello", "tail": 200},
@@ -198,7 +198,7 @@ def test_logs_and_metrics_cover_every_region(stack) -> None:  # type: ignore[no-
 
 
 def test_dashboard_page(stack) -> None:  # type: ignore[no-untyped-def]
-    r = requests.get(f"http://127.0.0.1:{stack['api']}/edgelab/", timeout=5)
+    r = requests.get(f"http://127.0.0.1:{stack['api']}/edgelab/", timeout=20)
     assert r.status_code == 200 and "edgelab" in r.text
 
 
