@@ -6,12 +6,15 @@ Contract (see :mod:`.protocol` for frames):
 - Init imports the handler module exactly once; on failure one ``K_INIT_ERROR`` frame is sent and the process
   exits with status 1 (awslambdaric behaviour).
 - One invocation at a time: read ``K_INVOKE``, run ``handler(event, context)``, answer ``K_RESULT``/``K_ERROR``.
-- Memory: a watchdog thread samples ``/proc/self/statm`` while an invocation runs, and the peak RSS
-  (``ru_maxrss``) is checked after every invocation; above ``memory_mb`` the worker sends ``K_OOM`` and kills its
-  process group (SIGKILL). ``RLIMIT_AS`` is a safety net; a ``MemoryError`` is treated the same way.
+- Memory: the peak RSS (``ru_maxrss``) is checked after every invocation, and a watchdog thread samples
+  ``/proc/self/statm`` every 10 ms once an invocation has run for ``WATCH_AFTER_S`` (short invocations cost the
+  thread no wake-up: it sleeps until the running invocation would reach that age); above ``memory_mb`` the
+  worker sends ``K_OOM`` and kills its process group (SIGKILL). ``RLIMIT_AS`` is a safety net; a
+  ``MemoryError`` is treated the same way.
 - /tmp quota: ``RLIMIT_FSIZE`` caps any single file (writes fail with EFBIG), and the usage of the environment's
-  temp dir is summed after each invocation; above the quota the invocation fails and the environment is reset
-  with its temp dir wiped (see ``_check_tmp``).
+  temp dir is checked after each invocation (:class:`.tmpwatch.TmpWatch`: rescanned when inotify saw a change,
+  at least once a second); above the quota the invocation fails and the environment is reset with its temp
+  dir wiped.
 """
 
 from __future__ import annotations
@@ -34,12 +37,16 @@ from typing import Any, Callable, NoReturn
 
 from . import context as ctxmod
 from . import faults, protocol
+from .tmpwatch import TmpWatch
 
 RESPONSE_LIMIT = 6_291_556
 OUTPUT_LIMIT = 1 << 20  # function output kept per invocation; the rest is dropped with a marker line
 PR_SET_PDEATHSIG = 1
 M_ARENA_MAX = -8
 _SEEK_CUR = os.SEEK_CUR
+WATCH_AFTER_S = 0.05  # the memory watchdog samples invocations older than this (younger: ru_maxrss afterwards)
+SAMPLE_EVERY_S = 0.01
+PARK_AFTER_S = 1.0  # the watchdog parks (no wake-ups at all) after this long without an invocation
 _HIDDEN_PACKAGES = ("edge", "orjson")
 
 
@@ -130,32 +137,16 @@ def load_handler(handler: str) -> Callable[[Any, Any], Any]:
                                     f"Handler '{fname}' missing on module '{modname}'") from None
 
 
-def _tmp_usage(path: str) -> int:
-    """Allocated bytes under ``path`` (st_blocks, so sparse files count what they really use)."""
-    total = 0
-    stack = [path]
-    while stack:
-        try:
-            it = os.scandir(stack.pop())
-        except OSError:
-            continue
-        with it:
-            for entry in it:
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                    else:
-                        total += entry.stat(follow_symlinks=False).st_blocks * 512
-                except OSError:
-                    continue
-    return total
+_HS = protocol.HEADER_SIZE
+_unpack_header = protocol.HEADER.unpack_from
+_loads = protocol.loads
 
 
 class Worker:
     """The invoke loop of one execution environment (one instance per process)."""
 
     def __init__(self, sock: socket.socket, cfg: dict, handler: Callable[[Any, Any], Any],
-                 holder: ctxmod.RequestIdHolder) -> None:
+                 holder: ctxmod.RequestIdHolder, libc: ctypes.CDLL) -> None:
         self.sock = sock
         self.handler = handler
         self.holder = holder
@@ -163,8 +154,10 @@ class Worker:
         self.limit_kb = int(cfg["memory_mb"]) * 1024
         self.tmp = cfg["tmp"]
         self.tmp_quota = int(cfg["tmp_quota_mb"]) * 1024 * 1024
+        self.tmp_watch = TmpWatch(self.tmp, libc) if self.tmp_quota else None
         self.send_lock = threading.Lock()
         self.busy = False
+        self.started = time.perf_counter()  # when the current (or last) invocation started
         self.parked = False
         self.wake = threading.Event()
         self._rbuf = bytearray()
@@ -179,6 +172,16 @@ class Worker:
 
     def recv(self) -> tuple[dict, bytes] | None:
         buf = self._rbuf
+        if not buf:  # the common case: one recv, one whole frame, decoded without the reassembly buffer
+            chunk = self.sock.recv(65_536)
+            if not chunk:
+                return None
+            if len(chunk) >= _HS:
+                ml, bl, ll = _unpack_header(chunk)
+                a = _HS + ml
+                if a + bl + ll == len(chunk):
+                    return _loads(chunk[_HS:a]), chunk[a:a + bl]
+            buf += chunk
         need = protocol.HEADER_SIZE
         while True:
             if len(buf) >= protocol.HEADER_SIZE:
@@ -218,24 +221,29 @@ class Worker:
         os._exit(137)
 
     def watchdog(self) -> None:
-        """Sample RSS every 10 ms while an invocation runs; park after ~1 s without one (no idle wakeups)."""
+        """Sample RSS every 10 ms while an invocation older than WATCH_AFTER_S runs; otherwise sleep until the
+        running invocation would reach that age (at most WATCH_AFTER_S); park after PARK_AFTER_S without
+        invocations (no idle wake-ups). Reads of ``busy``/``started`` race with the invoke loop harmlessly: the
+        worst case is one needless sample or one sample 10 ms late."""
         page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
         fd = os.open("/proc/self/statm", os.O_RDONLY)
-        idle = 0
+        clock = time.perf_counter
         while True:
+            age = clock() - self.started
             if self.busy:
-                idle = 0
-                rss_kb = int(os.pread(fd, 128, 0).split()[1]) * page_kb
-                if rss_kb > self.limit_kb:
-                    self.die_oom(rss_kb)
+                if age >= WATCH_AFTER_S:
+                    rss_kb = int(os.pread(fd, 128, 0).split()[1]) * page_kb
+                    if rss_kb > self.limit_kb:
+                        self.die_oom(rss_kb)
+                    time.sleep(SAMPLE_EVERY_S)
+                else:
+                    time.sleep(WATCH_AFTER_S - age)
+            elif age > PARK_AFTER_S:
+                self.parked = True
+                self.wake.wait()
+                self.wake.clear()
             else:
-                idle += 1
-                if idle > 100:
-                    self.parked = True
-                    self.wake.wait()
-                    self.wake.clear()
-                    idle = 0
-            time.sleep(0.01)
+                time.sleep(WATCH_AFTER_S)
 
     # -- invoke ------------------------------------------------------------------------------------------
     def serve(self) -> int:
@@ -249,11 +257,11 @@ class Worker:
     def invoke(self, meta: dict, body: bytes) -> None:
         rid = meta["id"]
         self.holder.value = rid
+        self.started = t0 = time.perf_counter()
+        self.busy = True
         if self.parked:
             self.parked = False
             self.wake.set()
-        self.busy = True
-        t0 = time.perf_counter()
         kind, out, etype, reset = self._run(meta, body, rid)
         duration = (time.perf_counter() - t0) * 1000.0
         self.busy = False
@@ -264,8 +272,8 @@ class Worker:
             kind, etype, reset = protocol.K_ERROR, "Function.ResponseSizeTooLarge", True
             out = protocol.dumps({"errorMessage": "Response payload size exceeded maximum allowed payload size "
                                   f"({RESPONSE_LIMIT} bytes).", "errorType": etype})
-        if self.tmp_quota:
-            usage = _tmp_usage(self.tmp)
+        if self.tmp_watch is not None:
+            usage = self.tmp_watch.usage()
             if usage > self.tmp_quota:
                 kind, etype, reset = protocol.K_ERROR, "Runtime.EphemeralStorageExceeded", True
                 out = protocol.dumps({"errorType": etype, "errorMessage": (
@@ -352,7 +360,7 @@ def child_main(sock_fd: int, log_fd: int, cfg: dict, zygote_pid: int, libc: ctyp
             sock.sendall(b"".join(protocol.encode(m, protocol.dumps(record), log)))
         finally:
             os._exit(1)
-    worker = Worker(sock, cfg, handler, holder)
+    worker = Worker(sock, cfg, handler, holder, libc)
     log = worker.drain_output()
     worker.send(protocol.encode({"t": protocol.K_READY, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss},
                                 b"", log))
