@@ -21,7 +21,7 @@ import asyncio
 import hashlib
 import mimetypes
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
@@ -49,17 +49,29 @@ REMOVED_UNLESS_FORWARDED = frozenset(
 _POP_SET = frozenset({"x-forwarded-for", "via", "x-amz-cf-id"})
 
 
+def _has_hop_by_hop(pairs: Iterable[tuple[str, str]]) -> bool:
+    for k, _ in pairs:
+        lk = k.lower()
+        if lk in HOP_BY_HOP or lk.startswith("proxy-"):
+            return True
+    return False
+
+
 def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> Headers:
-    """Drop hop-by-hop headers and any header named in a Connection header (RFC 9110 §7.6.1)."""
+    """Drop hop-by-hop headers and any header named in a Connection header (RFC 9110 §7.6.1). A new list."""
     pairs = list(headers)
-    lowered = [k.lower() for k, _ in pairs]
-    if not any(n in HOP_BY_HOP or n.startswith("proxy-") for n in lowered):
+    if not _has_hop_by_hop(pairs):
         return pairs  # the common case: nothing to strip
+    lowered = [k.lower() for k, _ in pairs]
     named = set(HOP_BY_HOP)
     for n, (_, v) in zip(lowered, pairs, strict=True):
         if n == "connection":
             named.update(t.strip().lower() for t in v.split(",") if t.strip())
     return [p for n, p in zip(lowered, pairs, strict=True) if n not in named and not n.startswith("proxy-")]
+
+
+# Viewer header names origin_headers does more with than keep them (one set lookup per header on the hot path).
+_SPECIAL = REMOVED_UNLESS_FORWARDED | _POP_SET | {"via"}
 
 
 def origin_headers(
@@ -69,7 +81,7 @@ def origin_headers(
     client_ip: str,
     via: str,
     request_id: str,
-    forwarded: frozenset[str] = frozenset(),
+    forwarded: Container[str] = frozenset(),
     forward_all: bool = False,
 ) -> Headers:
     """The header list CloudFront sends to the origin for a viewer request (contract §5.5).
@@ -80,24 +92,32 @@ def origin_headers(
     Via gets CloudFront's entry appended, X-Amz-Cf-Id is added, Host defaults to the origin domain and
     User-Agent to ``Amazon CloudFront``.
     """
+    pairs = list(viewer_headers)
+    if _has_hop_by_hop(pairs):
+        pairs = strip_hop_by_hop(pairs)
     kept: Headers = []
     xff: list[str] = []
     viewer_via: list[str] = []
     has_host = has_ua = False
-    for k, v in strip_hop_by_hop(viewer_headers):
+    for k, v in pairs:
         lk = k.lower()
-        if lk == "x-forwarded-for":
-            xff.append(v)
+        if lk in _SPECIAL:
+            if lk == "x-forwarded-for":
+                xff.append(v)
+                continue
+            if lk == "via":
+                viewer_via.append(v)
+                continue
+            if lk in _POP_SET:
+                continue
+            if not (forward_all or lk in forwarded):
+                continue
+            if lk == "host":
+                has_host = True
+            elif lk == "user-agent":
+                has_ua = True
+        elif lk.startswith("x-edge-"):
             continue
-        if lk == "via":
-            viewer_via.append(v)
-            continue
-        if lk in _POP_SET or lk.startswith("x-edge-"):
-            continue
-        if lk in REMOVED_UNLESS_FORWARDED and not (forward_all or lk in forwarded):
-            continue
-        has_host = has_host or lk == "host"
-        has_ua = has_ua or lk == "user-agent"
         kept.append((k, v))
     if not has_host:
         kept.insert(0, ("Host", origin_domain))
@@ -107,6 +127,16 @@ def origin_headers(
     kept.append(("Via", ", ".join([*viewer_via, via]) if viewer_via else via))
     kept.append(("X-Amz-Cf-Id", request_id))
     return kept
+
+
+def response_headers(headers: Iterable[tuple[str, str]]) -> Headers:
+    """An origin response's headers as the POP keeps them: hop-by-hop headers and Content-Length dropped (the
+    POP frames the body it sends itself)."""
+    pairs = strip_hop_by_hop(headers)
+    for k, _ in pairs:
+        if k.lower() == "content-length":
+            return [(k, v) for k, v in pairs if k.lower() != "content-length"]
+    return pairs
 
 
 class OriginClient(Protocol):
@@ -235,7 +265,8 @@ class AiohttpOriginClient:
         if directory is not None:
             return await fetch_from_directory(directory, request, self.config.stream_threshold, started)
         headers = strip_hop_by_hop(request.headers)
-        headers.extend(origin.custom_headers)
+        if origin.custom_headers:
+            headers.extend(origin.custom_headers)
         url = self.target(origin, request.uri, request.querystring)
         attempts, connect_timeout = self.config.connect.get(origin.domain_name, (1, self.config.connect_timeout))
         timeout = self._timeout(read_timeout, connect_timeout)
@@ -279,7 +310,7 @@ class AiohttpOriginClient:
     async def _read(
         self, resp: aiohttp.ClientResponse, streaming_ok: bool, started: float, read_timeout: float, domain: str
     ) -> EdgeResponse:
-        headers = [(k, v) for k, v in strip_hop_by_hop(resp.headers.items()) if k.lower() != "content-length"]
+        headers = response_headers(resp.headers.items())
         limit = self.config.stream_threshold
         length = resp.content_length
         if resp.method == "HEAD" or resp.status in (204, 304) or resp.status < 200:

@@ -90,6 +90,7 @@ class PopContext:
     prepared_limit: int = 8192
 
     viewer_headers: dict[int, tuple[str, ...]] = field(default_factory=dict)  # by id(behavior)
+    forwarding: dict[int, Any] = field(default_factory=dict)  # by id(behavior): steps.origin_request.ForwardingPlan
 
     def viewer_header_names(self, behavior: Behavior) -> tuple[str, ...]:
         """CloudFront-generated viewer headers the behavior's policies select (computed once per behavior)."""

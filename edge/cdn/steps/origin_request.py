@@ -73,33 +73,69 @@ def _normalize_accept_encoding(value: str | None, gzip: bool, brotli: bool) -> s
     return ",".join(out) or "identity"
 
 
+class ForwardingPlan:
+    """What a behavior forwards to the origin, decided once per behavior (``PopContext.forwarding``): the rules of
+    ``forwarding_lists`` plus memoised per-header-name decisions. ``name in plan`` says whether the policies
+    forward the viewer header ``name`` (lower-case)."""
+
+    __slots__ = ("heads", "cookies", "queries", "forward_all", "cookies_none", "queries_all", "queries_none",
+                 "gzip", "brotli", "_selected")
+
+    MEMO_LIMIT = 1024  # distinct header names remembered (viewers choose them: bounded)
+
+    def __init__(self, behavior: Behavior) -> None:
+        self.heads, self.cookies, self.queries = forwarding_lists(behavior)
+        self.forward_all = any(r.behavior in _ALL for r in self.heads)
+        self.cookies_none = all(r.behavior == "none" for r in self.cookies)
+        self.queries_all = any(r.behavior == "all" for r in self.queries)
+        self.queries_none = all(r.behavior == "none" for r in self.queries)
+        self.gzip, self.brotli = behavior.cache_policy.gzip, behavior.cache_policy.brotli
+        self._selected: dict[str, bool] = {}
+
+    def __contains__(self, lname: object) -> bool:
+        hit = self._selected.get(lname)  # type: ignore[arg-type]
+        if hit is None:
+            assert isinstance(lname, str)
+            hit = _selected(self.heads, lname, case_insensitive=True)
+            if len(self._selected) < self.MEMO_LIMIT:
+                self._selected[lname] = hit
+        return hit
+
+
 def build_origin_request(
-    viewer: EdgeRequest, behavior: Behavior, spec: OriginSpec, origin: Origin, *, via: str, request_id: str
+    viewer: EdgeRequest, behavior: Behavior, spec: OriginSpec, origin: Origin, *, via: str, request_id: str,
+    plan: ForwardingPlan | None = None,
 ) -> EdgeRequest:
-    """The origin-bound request for ``viewer`` under ``behavior`` (see the module docstring)."""
-    head_rules, cookie_rules, qs_rules = forwarding_lists(behavior)
-    forward_all = any(r.behavior in _ALL for r in head_rules)
-    cookies = [v for k, v in viewer.headers if k.lower() == "cookie"]
-    forwarded = frozenset(
-        k.lower() for k, _ in viewer.headers
-        if k.lower() not in ("cookie", "accept-encoding") and _selected(head_rules, k, case_insensitive=True))
-    headers = origin_headers(
-        [(k, v) for k, v in viewer.headers if k.lower() != "cookie"],
-        origin_domain=spec.domain_name, client_ip=viewer.client_ip, via=via, request_id=request_id,
-        forwarded=forwarded, forward_all=forward_all,
-    )
-    cookie = filter_cookies(cookies, cookie_rules)
-    if cookie is not None:
-        headers.append(("Cookie", cookie))
-    cp = behavior.cache_policy
-    if cp.gzip or cp.brotli:
-        ae = next((v for k, v in viewer.headers if k.lower() == "accept-encoding"), None)
-        headers = [(k, v) for k, v in headers if k.lower() != "accept-encoding"]
-        headers.append(("Accept-Encoding", _normalize_accept_encoding(ae, cp.gzip, cp.brotli)))
-    return EdgeRequest(
-        method=viewer.method, uri=viewer.uri, querystring=filter_query(viewer.querystring, qs_rules),
-        headers=headers, client_ip=viewer.client_ip, body=viewer.body, origin=origin,
-    )
+    """The origin-bound request for ``viewer`` under ``behavior`` (see the module docstring); ``plan`` is
+    ``ForwardingPlan(behavior)``, passed in to reuse its decisions."""
+    if plan is None:
+        plan = ForwardingPlan(behavior)
+    normalize = plan.gzip or plan.brotli
+    cookies: list[str] = []
+    ae: str | None = None
+    pairs: list[tuple[str, str]] = []
+    for k, v in viewer.headers:
+        lk = k.lower()
+        if lk == "cookie":  # forwarded as selected by the policies (below), never as received
+            cookies.append(v)
+        elif lk == "accept-encoding" and normalize:  # replaced by its normalised form (below)
+            if ae is None:
+                ae = v
+        else:
+            pairs.append((k, v))
+    headers = origin_headers(pairs, origin_domain=spec.domain_name, client_ip=viewer.client_ip, via=via,
+                             request_id=request_id, forwarded=plan, forward_all=plan.forward_all)
+    if cookies and not plan.cookies_none:
+        cookie = filter_cookies(cookies, plan.cookies)
+        if cookie is not None:
+            headers.append(("Cookie", cookie))
+    if normalize:
+        headers.append(("Accept-Encoding", _normalize_accept_encoding(ae, plan.gzip, plan.brotli)))
+    qs = viewer.querystring
+    if qs and not plan.queries_all:
+        qs = "" if plan.queries_none else filter_query(qs, plan.queries)
+    return EdgeRequest(method=viewer.method, uri=viewer.uri, querystring=qs, headers=headers,
+                       client_ip=viewer.client_ip, body=viewer.body, origin=origin)
 
 
 def conditional(request: EdgeRequest, etag: str | None, last_modified: str | None) -> EdgeRequest:
