@@ -3,7 +3,8 @@
 # (and its test extras), then runs what was asked.
 #   deploy/dev.sh serve [edgelab serve options]   start the whole stack on its embedded defaults
 #   deploy/dev.sh test  [pytest options]          run the whole test suite
-#   deploy/dev.sh bench [...]                     run the benchmarks
+#   deploy/dev.sh bench [all|core|pop|trigger|async] [--quick] [--markdown]   run the benchmarks
+#   deploy/dev.sh loadtest SCENARIO [...]         locust load test (cold-warm, hits, misses, ...)
 #   deploy/dev.sh edgelab ...                     any edgelab command
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,7 +39,9 @@ case "$cmd" in
             if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null
             else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
         fi
+        [ $# -eq 0 ] && set -- all
         exec "$VENV/bin/python" -m bench "$@" ;;
+    loadtest) exec "$VENV/bin/edgelab" loadtest "$@" ;;
     edgelab) exec "$VENV/bin/edgelab" "$@" ;;
-    *) echo "usage: deploy/dev.sh {serve|test|bench|edgelab} [args...]" >&2; exit 2 ;;
+    *) echo "usage: deploy/dev.sh {serve|test|bench|loadtest|edgelab} [args...]" >&2; exit 2 ;;
 esac

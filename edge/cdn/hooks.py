@@ -84,6 +84,8 @@ def edge_function_name(name: str) -> str:
 
 
 def server_timing_entry(event_type: str, name: str, result: InvocationResult, wall_ms: float) -> str:
+    if result.outcome is Outcome.THROTTLED:  # it never ran: neither cold nor warm
+        return f'fn-{event_type};desc="{name}:{result.executed_version} throttled";dur={wall_ms:.2f}'
     state = "cold" if result.cold_start else "warm"
     init = f" init={result.init_duration_ms:.1f}" if result.cold_start and result.init_duration_ms else ""
     return f'fn-{event_type};desc="{name}:{result.executed_version} {state}{init}";dur={wall_ms:.2f}'

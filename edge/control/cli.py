@@ -11,6 +11,7 @@ the running stack's admin API (``http://127.0.0.1:9001/edgelab/v1``)::
     edgelab metrics                                counters per function/version and per POP
     edgelab generate-event -e origin-request --uri /x -H 'Accept: */*'   a Lambda@Edge event, as the POPs build it
     edgelab invoke NAME[:QUALIFIER] -e viewer-request --uri /x           invoke with such an event (or --payload)
+    edgelab loadtest cold-warm [--users N --duration S --pop NAME --api URL]  locust run + report folder
     edgelab queue {list,create,show,messages,send,purge,delete,stats}    local queues, async statistics
 """
 
@@ -65,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.control.cli_events import add_event_commands
 
     add_event_commands(sub, DEFAULT_API)
+    from edge.control.loadtest import add_loadtest_parser
+
+    add_loadtest_parser(sub)
     from edge.control.cli_queues import add_queue_commands
 
     add_queue_commands(sub, DEFAULT_API)
@@ -109,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         from edge.control.serve import serve  # heavy imports only when serving
 
         return serve(args)
+    if args.command == "loadtest":
+        from edge.control.loadtest import run_loadtest
+
+        return run_loadtest(args)
     if args.command in ("generate-event", "invoke"):
         from edge.control.cli_events import run_event_command
 

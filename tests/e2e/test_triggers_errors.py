@@ -81,6 +81,7 @@ async def test_throttled_is_503_limit_exceeded(edge: EdgeStack) -> None:
     await control.put_function_concurrency("faulty", 0)
     s, h, b = await _first(edge, "/ok", 503)  # even a cache hit: viewer-request runs first
     _assert_error_page(s, h, b, 503, "LambdaLimitExceeded from cloudfront", THROTTLE_LINE)
+    assert 'fn-viewer-request;desc="faulty:1 throttled"' in h["Server-Timing"]  # never ran: not "warm"
     await control.delete_function_concurrency("faulty")
     s, h, b = await _first(edge, "/ok", 200)
     assert h["X-Cache"] == "Hit from cloudfront"
