@@ -257,7 +257,14 @@ class Executor:
                 try:
                     if new:
                         await pool.start_new(env)
-                    result = await self._run(env, pid, spec, payload, options, fm)
+                    if env.init_failure is None and not env.cold_pending:  # warm: _run's first branch, inlined
+                        raw = await env.invoke(options.request_id, payload, options.invoked_arn,
+                                               options.client_context, options.display_name)
+                        result = None if raw.kind is Kind.STALE else self._finish(
+                            env, spec, options, fm, raw, [logfmt.start_line(options.request_id, spec.version)],
+                            False, None)
+                    else:
+                        result = await self._run(env, pid, spec, payload, options, fm)
                 finally:
                     pool.checkin(pid, env)
                 if result is not None:
@@ -278,7 +285,8 @@ class Executor:
 
     async def _run(self, env: Environment, pid: PoolId, spec: FunctionSpec, payload: bytes,
                    options: InvokeOptions, fm: FunctionMetrics) -> InvocationResult | None:
-        """One attempt; None when the environment turned out to have died before the invocation reached it."""
+        """One attempt on a cold environment or one whose Init failed (invoke inlines the warm case); None when
+        the environment turned out to have died before the invocation reached it."""
         rid = options.request_id
         failure = env.init_failure
         if failure is None:
@@ -286,9 +294,6 @@ class Executor:
                                    options.display_name)
             if raw.kind is Kind.STALE:
                 return None
-            if not env.cold_pending:  # the warm path
-                return self._finish(env, spec, options, fm, raw, [logfmt.start_line(rid, spec.version)], False,
-                                    None)
         elif failure.kind is Kind.TIMEOUT and env.init_type == ON_DEMAND:
             return await self._run_suppressed_init(env, pid, spec, payload, options, fm)
         cold = env.cold_pending
