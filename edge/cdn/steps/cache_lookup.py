@@ -22,6 +22,9 @@ class Pass:
     reason: str
 
 
+_NOT_CACHEABLE = Pass("not cacheable")
+
+
 def cacheable(ctx: PopContext, ex: Exchange) -> bool:
     """GET/HEAD (and OPTIONS when listed) under a behavior whose policy can store anything."""
     b = ex.behavior
@@ -33,19 +36,19 @@ def cacheable(ctx: PopContext, ex: Exchange) -> bool:
 def lookup(ctx: PopContext, ex: Exchange) -> Pass | Miss | Hit | Stale:
     """Classify the request; sets ``ex.cache_key`` when the request is cacheable."""
     if not cacheable(ctx, ex):
-        ex.mark(Step.CACHE_LOOKUP, "pass")
-        return Pass("not cacheable")
+        ex.trace.append("cache-lookup:pass")
+        return _NOT_CACHEABLE
     req, b = ex.request, ex.behavior
     assert b is not None
     ex.cache_key = key = cache_key(ctx.distribution.domain_name, b.cache_policy, req.method, req.uri,
                                    req.querystring, req.headers)
     entry = ctx.store.get(key, req.headers)
     if entry is None:
-        ex.mark(Step.CACHE_LOOKUP, "miss")
+        ex.trace.append("cache-lookup:miss")
         return Miss()
     outcome = evaluate(entry, ctx.clock())
     if isinstance(outcome, Hit):
-        ex.mark(Step.CACHE_LOOKUP, "hit")
+        ex.trace.append("cache-lookup:hit")
     else:
         ex.mark(Step.CACHE_LOOKUP, f"stale-{outcome.reason.value}")
     return outcome

@@ -91,6 +91,8 @@ class PopContext:
 
     viewer_headers: dict[int, tuple[str, ...]] = field(default_factory=dict)  # by id(behavior)
     forwarding: dict[int, Any] = field(default_factory=dict)  # by id(behavior): steps.origin_request.ForwardingPlan
+    matched: dict[str, Behavior] = field(default_factory=dict)  # URI path -> behavior (``match``)
+    matched_limit: int = 4096
 
     def viewer_header_names(self, behavior: Behavior) -> tuple[str, ...]:
         """CloudFront-generated viewer headers the behavior's policies select (computed once per behavior)."""
@@ -126,7 +128,14 @@ class PopContext:
         return origin
 
     def match(self, path: str) -> Behavior:
-        return match_behavior(self.distribution, path)
+        """``match_behavior`` for ``path``, memoised (bounded: cleared when ``matched_limit`` paths are held)."""
+        behavior = self.matched.get(path)
+        if behavior is None:
+            behavior = match_behavior(self.distribution, path)
+            if len(self.matched) >= self.matched_limit:
+                self.matched.clear()
+            self.matched[path] = behavior
+        return behavior
 
     def store_context(self, behavior: Behavior) -> StoreContext:
         ctx = self.store_contexts.get(id(behavior))
