@@ -129,14 +129,23 @@ def origin_headers(
     return kept
 
 
+_RESPONSE_DROPPED = HOP_BY_HOP | {"content-length"}
+
+
 def response_headers(headers: Iterable[tuple[str, str]]) -> Headers:
-    """An origin response's headers as the POP keeps them: hop-by-hop headers and Content-Length dropped (the
-    POP frames the body it sends itself)."""
-    pairs = strip_hop_by_hop(headers)
-    for k, _ in pairs:
-        if k.lower() == "content-length":
-            return [(k, v) for k, v in pairs if k.lower() != "content-length"]
-    return pairs
+    """An origin response's headers as the POP keeps them: hop-by-hop headers (RFC 9110 §7.6.1, including those
+    named in Connection) and Content-Length dropped (the POP frames the body it sends itself)."""
+    out: Headers = []
+    connection = False
+    for k, v in headers:
+        lk = k.lower()
+        if lk in _RESPONSE_DROPPED or lk.startswith("proxy-"):
+            connection = connection or lk == "connection"
+            continue
+        out.append((k, v))
+    if connection:  # rare: filter what the Connection header names too
+        return [(k, v) for k, v in strip_hop_by_hop(headers) if k.lower() != "content-length"]
+    return out
 
 
 class OriginClient(Protocol):
@@ -194,6 +203,19 @@ class OriginClientConfig:
     directories: Mapping[str, Path] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """How to reach one origin: URL prefix (base + OriginPath), timeouts, attempts, or a local directory."""
+
+    origin: CustomOrigin | S3Origin
+    prefix: str
+    read_timeout: float
+    attempts: int
+    connect_timeout: float
+    timeout: aiohttp.ClientTimeout
+    directory: Path | None
+
+
 class AiohttpOriginClient:
     """OriginClient over one ``aiohttp.ClientSession``; ``start()``/``close()`` are called by the POP's
     cleanup_ctx."""
@@ -203,6 +225,7 @@ class AiohttpOriginClient:
         self._session: aiohttp.ClientSession | None = None
         self._bases: dict[object, str] = {}  # origin -> "scheme://host:port" (computed once per origin)
         self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
+        self._routes: dict[int, _Route] = {}  # id(origin) -> its route (see _route)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -252,28 +275,43 @@ class AiohttpOriginClient:
                 total=None, sock_connect=connect_timeout, sock_read=read_timeout)
         return t
 
+    def _route(self, origin: CustomOrigin | S3Origin) -> _Route:
+        """Everything ``fetch`` derives from ``origin`` alone, computed once per origin object (by identity: the
+        dataclass hash walks every field; the origin is kept in the route so its id cannot be reused)."""
+        route = self._routes.get(id(origin))
+        if route is not None and route.origin is origin:
+            return route
+        read_timeout = origin.read_timeout if isinstance(origin, CustomOrigin) else 30.0
+        attempts, connect_timeout = self.config.connect.get(origin.domain_name, (1, self.config.connect_timeout))
+        route = _Route(origin, f"{self._base(origin)}{origin.path or ''}", read_timeout, attempts, connect_timeout,
+                       self._timeout(read_timeout, connect_timeout), self.config.directories.get(origin.domain_name))
+        if len(self._routes) >= 1024:  # origins rewritten per request by functions: bounded
+            self._routes.clear()
+        self._routes[id(origin)] = route
+        return route
+
     async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True) -> EdgeResponse:
         """Send ``request`` to ``request.origin``; see the module docstring for the contract."""
         origin = request.origin
-        if origin is None or self._session is None:
+        session = self._session
+        if origin is None or session is None:
             raise OriginUnavailable("no origin for request" if origin is None else "origin client not started")
-        read_timeout = origin.read_timeout if isinstance(origin, CustomOrigin) else 30.0
         started = time.perf_counter()
         if self.config.latency > 0:
             await asyncio.sleep(self.config.latency)
-        directory = self.config.directories.get(origin.domain_name)
-        if directory is not None:
-            return await fetch_from_directory(directory, request, self.config.stream_threshold, started)
+        route = self._route(origin)
+        if route.directory is not None:
+            return await fetch_from_directory(route.directory, request, self.config.stream_threshold, started)
         headers = strip_hop_by_hop(request.headers)
         if origin.custom_headers:
             headers.extend(origin.custom_headers)
-        url = self.target(origin, request.uri, request.querystring)
-        attempts, connect_timeout = self.config.connect.get(origin.domain_name, (1, self.config.connect_timeout))
-        timeout = self._timeout(read_timeout, connect_timeout)
+        qs = request.querystring
+        url = URL(f"{route.prefix}{request.uri}?{qs}" if qs else f"{route.prefix}{request.uri}", encoded=True)
+        attempts = route.attempts
         for attempt in range(1, attempts + 1):
             try:
-                resp = await self._session.request(
-                    request.method, url, headers=headers, data=request.body or None, timeout=timeout,
+                resp = await session.request(
+                    request.method, url, headers=headers, data=request.body or None, timeout=route.timeout,
                     allow_redirects=False, compress=None,
                 )
                 break
@@ -283,14 +321,15 @@ class AiohttpOriginClient:
                     continue
                 if isinstance(exc, aiohttp.ConnectionTimeoutError):
                     raise OriginTimeout(f"origin {origin.domain_name}: no connection after {attempts} "
-                                        f"attempt(s) of {connect_timeout}s") from exc
+                                        f"attempt(s) of {route.connect_timeout}s") from exc
                 raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
             except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-                raise OriginTimeout(f"origin {origin.domain_name} did not answer within {read_timeout}s") from exc
+                raise OriginTimeout(
+                    f"origin {origin.domain_name} did not answer within {route.read_timeout}s") from exc
             except (aiohttp.ClientError, OSError, ValueError) as exc:
                 raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
         try:
-            return await self._read(resp, streaming_ok and request.method != "HEAD", started, read_timeout,
+            return await self._read(resp, streaming_ok and request.method != "HEAD", started, route.read_timeout,
                                     origin.domain_name)
         except BaseException:
             resp.release()
