@@ -135,17 +135,24 @@ _RESPONSE_DROPPED = HOP_BY_HOP | {"content-length"}
 def response_headers(headers: Iterable[tuple[str, str]]) -> Headers:
     """An origin response's headers as the POP keeps them: hop-by-hop headers (RFC 9110 §7.6.1, including those
     named in Connection) and Content-Length dropped (the POP frames the body it sends itself)."""
+    return _response_headers(headers)[0]
+
+
+def _response_headers(headers: Iterable[tuple[str, str]]) -> tuple[Headers, bool]:
+    """``response_headers(headers)`` and whether a Set-Cookie is among them."""
     out: Headers = []
-    connection = False
+    connection = set_cookie = False
     for k, v in headers:
         lk = k.lower()
         if lk in _RESPONSE_DROPPED or lk.startswith("proxy-"):
             connection = connection or lk == "connection"
             continue
+        if lk == "set-cookie":
+            set_cookie = True
         out.append((k, v))
     if connection:  # rare: filter what the Connection header names too
-        return [(k, v) for k, v in strip_hop_by_hop(headers) if k.lower() != "content-length"]
-    return out
+        out = [(k, v) for k, v in strip_hop_by_hop(headers) if k.lower() != "content-length"]
+    return out, set_cookie
 
 
 class OriginClient(Protocol):
@@ -349,13 +356,13 @@ class AiohttpOriginClient:
     async def _read(
         self, resp: aiohttp.ClientResponse, streaming_ok: bool, started: float, read_timeout: float, domain: str
     ) -> EdgeResponse:
-        headers = response_headers(resp.headers.items())
+        headers, set_cookie = _response_headers(resp.headers.items())
         limit = self.config.stream_threshold
         length = resp.content_length
         if resp.method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
             resp.release()  # no body by definition (RFC 9110 §6.4.1); Content-Length describes the GET
             extra_h: dict[str, object] = {"origin_seconds": time.perf_counter() - started, "streamed": False,
-                                          "content_length": length}
+                                          "content_length": length, "set_cookie": set_cookie}
             return EdgeResponse(status=resp.status, headers=headers, body=b"", status_description=resp.reason or "",
                                 extra=extra_h)
         try:
@@ -373,7 +380,8 @@ class AiohttpOriginClient:
         if isinstance(body, bytes) and length is not None and len(body) != length:
             raise OriginUnavailable(f"origin {domain} body length {len(body)} != Content-Length {length}")
         extra: dict[str, object] = {"origin_seconds": time.perf_counter() - started,
-                                    "streamed": not isinstance(body, bytes), "content_length": length}
+                                    "streamed": not isinstance(body, bytes), "content_length": length,
+                                    "set_cookie": set_cookie}  # whether the origin sent one (pipeline filter)
         return EdgeResponse(status=resp.status, headers=headers, body=body, status_description=resp.reason or "",
                             extra=extra)
 

@@ -199,9 +199,12 @@ async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill
         if sie is not None:  # the stale copy wins over the origin's 5xx (contract §5.4)
             await _discard(resp)
             return _stale_if_error(ctx, ex, sie.entry)
-    if ctx.hooked(b, Step.ORIGIN_RESPONSE):  # every origin response, 304s included
+    hooked = ctx.hooked(b, Step.ORIGIN_RESPONSE)
+    if hooked:  # every origin response, 304s included
         resp = await origin_response.run(ctx, ex, req, resp)
-    if not ctx.store_context(b).cookies_forwarded:  # CloudFront drops Set-Cookie unless cookies are forwarded
+    # CloudFront drops Set-Cookie unless cookies are forwarded (the origin client says whether it sent one;
+    # a function may have added one)
+    if (hooked or resp.extra.get("set_cookie", True)) and not ctx.store_context(b).cookies_forwarded:
         resp.headers = [(k, v) for k, v in resp.headers if k.lower() != "set-cookie"]
     if stale is not None and resp.status == 304:
         return _refreshed(ctx, ex, stale, resp, request_time)

@@ -37,7 +37,7 @@ from edge.cdn.distribution import Distribution
 from edge.cdn.errors import BadRequest, EdgeError, RequestTooLarge
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin_client import AiohttpOriginClient, OriginClientConfig
-from edge.cdn.responses import PopIdentity, RequestIds, decorate, error_response, viewer_headers
+from edge.cdn.responses import REPLACED, PopIdentity, RequestIds, decorate, error_response
 from edge.cdn.settings import PopSettings, Settings
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, TriggerRunner
@@ -217,8 +217,8 @@ async def _write(request: web.BaseRequest, state: PopState, response: EdgeRespon
             lines = state.identity.decoration_lines(request_id=ex.request_id, x_cache=ex.x_cache,
                                                     server_timing=timing, age=ex.age)
             data = serialize(request.method, request.version, keep_alive, response.status, reason,
-                             () if block is not None else viewer_headers(response.headers, clean=clean), body,
-                             state.http_date, block, lines, head_length)
+                             () if block is not None else response.headers, body, state.http_date, block, lines,
+                             head_length, frozenset() if clean else REPLACED)
             if data is not None:
                 return RawResponse(response.status, reason, data, keep_alive)
     headers = decorate(response.headers, state.identity, request_id=ex.request_id, x_cache=ex.x_cache,

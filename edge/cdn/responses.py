@@ -42,7 +42,7 @@ POP_OWNED = frozenset({"via", "x-cache", "x-amz-cf-pop", "x-amz-cf-id", "age", "
 
 # Dropped from a response before decoration: POP-owned names, and framing the POP recomputes for the body it
 # actually sends (a function-generated response may carry a stale Content-Length).
-_REPLACED = POP_OWNED | {"content-length", "transfer-encoding", "connection", "keep-alive"}
+REPLACED = POP_OWNED | {"content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
 def new_request_id() -> str:
@@ -123,11 +123,6 @@ class ServerTiming:
         return head + ", " + ", ".join(self.entries)
 
 
-def viewer_headers(headers: Headers, *, clean: bool = False) -> Headers:
-    """``headers`` without the names ``decorate`` replaces (``clean``: the caller guarantees there are none)."""
-    return headers if clean else [(k, v) for k, v in headers if k.lower() not in _REPLACED]
-
-
 def decorate(
     headers: Headers,
     identity: PopIdentity,
@@ -141,7 +136,7 @@ def decorate(
     """Return ``headers`` without POP-owned names, plus X-Cache, (Age), Via, X-Amz-Cf-Pop, X-Amz-Cf-Id and
     Server-Timing, in CloudFront's observed order. ``clean``: the caller guarantees ``headers`` holds no
     POP-owned name (headers prepared from a cache entry), so the filtering pass is skipped."""
-    out: Headers = list(headers) if clean else [(k, v) for k, v in headers if k.lower() not in _REPLACED]
+    out: Headers = list(headers) if clean else [(k, v) for k, v in headers if k.lower() not in REPLACED]
     if age is not None:
         out.append(("Age", str(age)))
     out.append(("X-Cache", x_cache))

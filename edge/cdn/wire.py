@@ -43,6 +43,8 @@ _EMPTY_BODY_STATUS = frozenset((204, 304, *range(100, 200)))
 _SERVER_LINE = f"Server: {SERVER_SOFTWARE}\r\n"
 _NO_NAMES: frozenset[str] = frozenset()
 _FRAMING = frozenset({"content-length", "transfer-encoding", "content-type", "date", "server", "connection"})
+# Names serialize looks at: framing names and what the POP drops (its own and framing names; others still work).
+_SEEN = _FRAMING | {"via", "x-cache", "x-amz-cf-pop", "x-amz-cf-id", "age", "server-timing", "keep-alive"}
 
 
 class HttpDate:
@@ -98,10 +100,12 @@ def _safe(text: str, lines: int) -> bool:
 
 def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: int, reason: str | None,
               headers: Sequence[tuple[str, str]], body: bytes, date: HttpDate, block: HeaderBlock | None = None,
-              trailer: str = "", content_length: int | None = None) -> bytes | None:
-    """The response bytes, None where aiohttp would refuse them. Header order: ``block``, ``headers``,
-    ``trailer`` (serialised lines the caller vouches for: plain ASCII, none of the framing names), then
-    ``Content-Length: content_length`` when given (a HEAD answered with the length of the GET)."""
+              trailer: str = "", content_length: int | None = None,
+              drop: frozenset[str] = frozenset()) -> bytes | None:
+    """The response bytes, None where aiohttp would refuse them. Header order: ``block``, ``headers`` (without
+    the lower-case names in ``drop``), ``trailer`` (serialised lines the caller vouches for: plain ASCII, none of
+    the framing names), then ``Content-Length: content_length`` when given (a HEAD answered with the length of
+    the GET)."""
     if reason is None:
         reason = _REASONS.get(status, "")
     head = f"HTTP/{version[0]}.{version[1]} {status} {reason}\r\n"
@@ -109,10 +113,20 @@ def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: i
         return None
     names: frozenset[str] | set[str] = block.names if block is not None else _NO_NAMES
     if headers:
-        tail = "".join([f"{k}: {v}\r\n" for k, v in headers])
-        if not _safe(tail, len(headers)):
+        lines = []
+        found = set()
+        seen = _SEEN if drop <= _SEEN else _FRAMING | drop
+        for k, v in headers:  # one pass: drop, framing names, lines
+            lk = k.lower()
+            if lk in seen:
+                if lk in drop:
+                    continue
+                if lk in _FRAMING:
+                    found.add(lk)
+            lines.append(f"{k}: {v}\r\n")
+        tail = "".join(lines)
+        if not _safe(tail, len(lines)):
             return None
-        found = {k.lower() for k, _ in headers} & _FRAMING
         if found:
             names = names | found
     else:

@@ -113,3 +113,11 @@ def test_block_and_list_serialise_alike() -> None:
 
 def test_status_line_with_control_character_refused() -> None:
     assert serialize("GET", (1, 1), True, 200, "O\x01K", [], b"", HttpDate()) is None
+
+
+def test_drop_removes_names_case_insensitively_before_framing() -> None:
+    date = HttpDate()
+    headers = [("Via", "x"), ("content-length", "9"), ("X-A", "1"), ("Keep-Alive", "5"), ("x-custom-drop", "z")]
+    dropped = serialize("GET", (1, 1), True, 200, None, headers, b"abc", date,
+                        drop=frozenset({"via", "content-length", "keep-alive", "x-custom-drop"}))
+    assert dropped == serialize("GET", (1, 1), True, 200, None, [("X-A", "1")], b"abc", date)
