@@ -83,6 +83,7 @@ _unpack_header = protocol.HEADER.unpack_from
 _loads = orjson.loads
 _dumps = orjson.dumps
 _pack_header = protocol.HEADER.pack
+_TIMER_SLACK_S = 0.001  # libuv timers have millisecond resolution: a timer may fire up to 1 ms early
 _LOST = object()
 _TIMED_OUT = object()
 
@@ -185,6 +186,8 @@ class Environment:
         self._stopped = asyncio.Event()
         self._memfd = -1
         self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None  # see _arm_deadline
+        self._deadline = 0.0
 
     def __repr__(self) -> str:
         return (f"<Environment {self.env_id[:8]} {self.spec.function_name}:{self.spec.version} {self.region} "
@@ -228,6 +231,30 @@ class Environment:
     def _expire(w: asyncio.Future) -> None:
         if not w.done():
             w.set_result(_TIMED_OUT)
+
+    def _arm_deadline(self, deadline: float) -> None:
+        """Make the invocation in flight time out at ``deadline`` (loop clock).
+
+        One timer per environment instead of one per invocation: an armed timer that fires no later than the
+        deadline is kept (it re-arms itself for the deadline of whatever is in flight when it fires), so a
+        stream of short invocations costs no timer work at all."""
+        self._deadline = deadline
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return
+            timer.cancel()
+        self._timer = self._loop.call_at(deadline, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._timer = None
+        w = self._waiter
+        if w is None or w.done():
+            return  # nothing in flight: the next invocation arms a fresh timer
+        if self._loop.time() + _TIMER_SLACK_S >= self._deadline:
+            w.set_result(_TIMED_OUT)
+        else:  # armed for an earlier invocation's deadline
+            self._timer = self._loop.call_at(self._deadline, self._on_deadline)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     async def start(self, cfg: dict, init_timeout_s: float) -> None:
@@ -317,7 +344,7 @@ class Environment:
         self.invocations += 1
         loop = self._loop
         w = self._waiter = loop.create_future()
-        timer = loop.call_at(loop.time() + budget, self._expire, w)  # one timer, cancelled on completion
+        self._arm_deadline(loop.time() + budget)
         sent_at = time.monotonic()
         transport = self._transport
         try:
@@ -330,7 +357,6 @@ class Environment:
             self.discard = True  # cancelled mid-invocation: the worker is still busy, never reuse it
             raise
         finally:
-            timer.cancel()
             self._waiter = None
         if type(got) is tuple:
             m = got[0]
@@ -374,6 +400,9 @@ class Environment:
             await self._stopped.wait()
             return
         self._stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.state is not EnvState.STOPPING:
             self._transition(EnvState.STOPPING)
         if self._transport is not None:

@@ -126,6 +126,24 @@ async def test_timeout_replaces_env_and_keeps_tmp(tmp_path: Path) -> None:
         assert not alive(pid)
 
 
+async def test_each_invocation_gets_its_own_full_timeout(tmp_path: Path) -> None:
+    """The environment's deadline timer outlives short invocations: a later invocation must still get its whole
+    timeout (not what was left of an earlier one's), and must time out on time."""
+    spec = make_spec(code_dir(tmp_path), "basic.sleep", timeout_s=0.6)
+    async with running_executor(tmp_path) as ex:
+        first = await call(ex, spec, {"seconds": 0})
+        assert first.outcome is Outcome.OK
+        await asyncio.sleep(0.35)  # the first invocation's deadline is now 0.25 s away
+        second = await call(ex, spec, {"seconds": 0.45})
+        assert second.outcome is Outcome.OK and body(second)["pid"] == body(first)["pid"], second.payload
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        third = await call(ex, spec, {"seconds": 5})
+        elapsed = loop.time() - t0
+        assert third.error_type == "Sandbox.Timedout"
+        assert 0.59 <= elapsed < 1.5, elapsed
+
+
 async def test_busy_loop_timeout(tmp_path: Path) -> None:
     spec = make_spec(code_dir(tmp_path), "faults.busy_timeout", timeout_s=0.3)
     async with running_executor(tmp_path) as ex:
