@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import zlib
@@ -157,10 +158,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
     return await serve_viewer(request.app[POP_STATE], request)
 
 
-async def serve_viewer(state: PopState, request: web.BaseRequest) -> web.StreamResponse:
+async def serve_viewer(state: PopState, request: web.BaseRequest, *, expect: bool = False) -> web.StreamResponse:
     """Answer one viewer request for the POP ``state`` (``start_pop`` runs this under a low-level
-    ``web.Server``: one catch-all handler needs no router)."""
+    ``web.Server``: one catch-all handler needs no router). ``expect``: answer an ``Expect`` header first, as
+    aiohttp's router does (``make_pop_app``'s router already has)."""
     started = time.perf_counter()
+    if expect and request.headers.get(hdrs.EXPECT):
+        await _expect(request)
     request_id = state.request_ids()
     try:
         edge_req = _viewer_request(request)
@@ -285,12 +289,8 @@ def make_viewer_server(state: PopState) -> web.Server:
     def request_factory(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
         return web.BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=CLIENT_MAX_SIZE)
 
-    async def viewer(request: web.BaseRequest) -> web.StreamResponse:
-        if request.headers.get(hdrs.EXPECT):
-            await _expect(request)
-        return await serve_viewer(state, request)
-
-    return web.Server(viewer, request_factory=request_factory, access_log=None, **SERVER_KWARGS)
+    return web.Server(functools.partial(serve_viewer, state, expect=True), request_factory=request_factory,
+                      access_log=None, **SERVER_KWARGS)
 
 
 @dataclass
