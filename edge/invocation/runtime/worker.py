@@ -240,7 +240,8 @@ class Worker:
                     time.sleep(WATCH_AFTER_S - age)
             elif age > PARK_AFTER_S:
                 self.parked = True
-                self.wake.wait()
+                if not self.busy:  # re-checked after publishing `parked`: an invocation that just started
+                    self.wake.wait()  # either saw `parked` (and sets `wake`) or is seen busy here
                 self.wake.clear()
             else:
                 time.sleep(WATCH_AFTER_S)
