@@ -25,6 +25,7 @@ from edge.invocation.executor import Executor, ExecutorSettings
 from edge.invocation.models import FunctionSpec, InvokeOptions
 
 HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
+SEGMENTS = 3
 
 
 def _pct(samples: list[float], q: float) -> float:
@@ -84,6 +85,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds_precise(pid: int) -> float:
+    """On-CPU time of all threads of a process in seconds, with nanosecond resolution (the scheduler's
+    ``/proc/<pid>/task/*/schedstat``); falls back to :func:`cpu_seconds` (10 ms ticks) where unavailable."""
+    try:
+        total = 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                total += int(f.read().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        return cpu_seconds(pid)
+
+
 # -- memory ------------------------------------------------------------------------------------------------
 def memory_kb(pid: int) -> dict[str, int]:
     out = {}
@@ -123,17 +137,24 @@ async def run(args: argparse.Namespace) -> None:
         warm = []
         worker_pid = ex.environments()[0].pid
         assert worker_pid is not None
-        cpu0 = (cpu_seconds(os.getpid()), cpu_seconds(worker_pid))
-        for _ in range(args.n):
-            o = opts()
-            t0 = time.perf_counter()
-            r = await ex.invoke(spec, payload, o)
-            warm.append(time.perf_counter() - t0)
-            assert r.payload == b'{"ok": true}', r
-        cpu1 = (cpu_seconds(os.getpid()), cpu_seconds(worker_pid))
+        # CPU per invocation: the best of SEGMENTS equal runs (the machine is shared: a burst of other load
+        # inflates one segment's cache misses and scheduling cost, rarely all of them)
+        per_segment = max(args.n // SEGMENTS, 1)
+        cpu_core, cpu_worker = [], []
+        for _ in range(SEGMENTS):
+            cpu0 = (time.process_time(), cpu_seconds_precise(worker_pid))
+            for _ in range(per_segment):
+                o = opts()
+                t0 = time.perf_counter()
+                r = await ex.invoke(spec, payload, o)
+                warm.append(time.perf_counter() - t0)
+                assert r.payload == b'{"ok": true}', r
+            cpu1 = (time.process_time(), cpu_seconds_precise(worker_pid))
+            cpu_core.append((cpu1[0] - cpu0[0]) / per_segment * 1e6)
+            cpu_worker.append((cpu1[1] - cpu0[1]) / per_segment * 1e6)
         print(f"warm round trip (1 env)      : {_fmt_us(warm)}")
-        print(f"  CPU per invocation          : core {(cpu1[0] - cpu0[0]) / args.n * 1e6:6.1f} us, "
-              f"worker {(cpu1[1] - cpu0[1]) / args.n * 1e6:6.1f} us (load-independent cost; 10 ms tick resolution)")
+        print(f"  CPU per invocation          : core {min(cpu_core):6.1f} us, worker {min(cpu_worker):6.1f} us "
+              f"(best of {SEGMENTS} x {per_segment})")
         print(f"  ratio warm/baseline p50     : {_pct(warm, .5) / _pct(base, .5):.2f}x   "
               f"targets: p50 <= 250 us, p99 <= 1000 us")
 
