@@ -176,6 +176,9 @@ class CacheEntry:
     vary_values: tuple[str, ...] = ()
     uri: str = ""  # the URI path, for invalidation
     key_querystring: str = ""  # the query string part of the key, for invalidation
+    # The POP's serving form of this entry (viewer headers and their serialised block), derived on first use and
+    # kept with the entry so it lives and dies with it; not part of the entry's value (replace() resets it).
+    served: object = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def etag(self) -> str | None:
@@ -187,8 +190,9 @@ class CacheEntry:
 
     @property
     def size(self) -> int:
-        """Bytes accounted for this entry (body + header text; the store adds a fixed overhead)."""
-        return len(self.body) + sum(len(k) + len(v) + 4 for k, v in self.headers) + len(self.uri) + len(
+        """Bytes accounted for this entry (body + header text, twice: as stored and as serialised for serving
+        (``served``); the store adds a fixed overhead)."""
+        return len(self.body) + 2 * sum(len(k) + len(v) + 4 for k, v in self.headers) + len(self.uri) + len(
             self.key_querystring) + sum(len(v) for v in self.vary_values)
 
 

@@ -82,12 +82,6 @@ class PopContext:
     clock: Callable[[], float] = time.time  # epoch seconds (cache ages); injectable for tests
     store_contexts: dict[int, StoreContext] = field(default_factory=dict)  # by id(behavior)
     edge_origins: dict[str, Origin] = field(default_factory=dict)  # by origin id
-    # id(entry) -> (entry, viewer headers, their serialised block): the hit path's headers, prepared once per
-    # stored entry. The entry is kept in the value so its id cannot be reused while cached; bounded by clearing
-    # when full.
-    prepared: dict[int, tuple[CacheEntry, tuple[tuple[str, str], ...], HeaderBlock | None]] = field(
-        default_factory=dict)
-    prepared_limit: int = 8192
 
     viewer_headers: dict[int, tuple[str, ...]] = field(default_factory=dict)  # by id(behavior)
     forwarding: dict[int, Any] = field(default_factory=dict)  # by id(behavior): steps.origin_request.ForwardingPlan
@@ -106,19 +100,16 @@ class PopContext:
         return self.served(entry)[0]
 
     def served(self, entry: CacheEntry) -> tuple[tuple[tuple[str, str], ...], HeaderBlock | None]:
-        """``served_headers(entry)`` and the same headers serialised for the wire (None if they cannot be)."""
-        slot = self.prepared.get(id(entry))
-        if slot is not None and slot[0] is entry:
-            return slot[1], slot[2]
-        headers = [(k, v) for k, v in entry.headers if k.lower() not in _NOT_SERVED]
-        if entry.status == 200 and not any(k.lower() == "accept-ranges" for k, _ in headers):
-            headers.append(("Accept-Ranges", "bytes"))
-        if len(self.prepared) >= self.prepared_limit:
-            self.prepared.clear()
-        served = tuple(headers)
-        block = header_block(served)
-        self.prepared[id(entry)] = (entry, served, block)
-        return served, block
+        """``served_headers(entry)`` and the same headers serialised for the wire (None if they cannot be),
+        computed once per entry and kept on it (``CacheEntry.served``)."""
+        served = entry.served
+        if served is None:
+            headers = [(k, v) for k, v in entry.headers if k.lower() not in _NOT_SERVED]
+            if entry.status == 200 and not any(k.lower() == "accept-ranges" for k, _ in headers):
+                headers.append(("Accept-Ranges", "bytes"))
+            served = (tuple(headers), header_block(headers))
+            object.__setattr__(entry, "served", served)  # a memo of derived data, not a change of the value
+        return served  # type: ignore[return-value]
 
     def edge_origin(self, spec: OriginSpec) -> Origin:
         """The Lambda@Edge origin record of ``spec`` (built once per origin)."""
