@@ -136,11 +136,14 @@ def _viewer_request(request: web.BaseRequest) -> EdgeRequest:
     headers = list(request.headers.items())  # decoded by the parser, original name case kept
     if sum([len(k) + len(v) + 4 for k, v in headers]) > MAX_HEADER_BYTES:
         raise RequestTooLarge("request headers too large")
-    uri, _, query = raw_path.partition("?")
+    if "#" in raw_path:  # a fragment is not part of the request (rare: clients do not send one)
+        uri, _, query = raw_path.partition("?")
+        uri, query = uri.split("#", 1)[0], query.split("#", 1)[0]
+    else:
+        uri, _, query = raw_path.partition("?")
     if not uri.startswith("/"):
         raise BadRequest(f"request target {raw_path[:100]!r} is not origin-form")
-    uri = uri.split("#", 1)[0]
-    return EdgeRequest(method=request.method, uri=uri, querystring=query.split("#", 1)[0], headers=headers,
+    return EdgeRequest(method=request.method, uri=uri, querystring=query, headers=headers,
                        client_ip=request.remote or "127.0.0.1")
 
 
