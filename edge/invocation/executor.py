@@ -29,10 +29,12 @@ Notes for callers (the registry/service side):
   ``<state_dir>/sandboxes/``; it survives a reset (timeout/crash/OOM) like AWS. Quota ``ephemeral_storage_mb``:
   one file may not grow past it (``OSError(EFBIG)``), and when the directory's total exceeds it after an
   invocation, that invocation fails with ``Runtime.EphemeralStorageExceeded`` and the environment is reset with
-  its /tmp wiped. Code writing to the literal path ``/tmp`` is not redirected (no mount namespaces).
-- Memory: RSS above ``memory_mb`` (sampled every 10 ms while invoking, plus peak RSS after each invocation) kills
-  the environment: ``Runtime.OutOfMemory`` / "Runtime exited with error: signal: killed" (AWS reports the same
-  message; older AWS and most guides show errorType ``Runtime.ExitError`` for it).
+  its /tmp wiped (the worker re-walks the directory only when inotify saw a change, or at least once a second:
+  writes through a shared mmap are caught by that periodic walk). Code writing to the literal path ``/tmp`` is
+  not redirected (no mount namespaces).
+- Memory: RSS above ``memory_mb`` (peak RSS after each invocation, and sampled every 10 ms once an invocation has
+  run for 50 ms) kills the environment: ``Runtime.OutOfMemory`` / "Runtime exited with error: signal: killed"
+  (AWS reports the same message; older AWS and most guides show errorType ``Runtime.ExitError`` for it).
 - Init longer than ``init_timeout_s`` (10 s): as AWS, Init is retried inside the invoke ("suppressed init"),
   bounded by the function timeout (``Sandbox.Timedout`` "Task timed out after N.00 seconds" if it does not fit).
 - Logs are readable from any process via ``LogStore(<state_dir>/logs).read(...)``; ``Executor.logs`` also sees
