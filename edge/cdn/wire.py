@@ -87,10 +87,12 @@ def header_block(headers: Sequence[tuple[str, str]]) -> HeaderBlock | None:
 def _safe(text: str, lines: int) -> bool:
     """``lines`` header lines with nothing aiohttp would refuse: no control character inside a line, and
     text UTF-8 can encode."""
-    if text.count("\n") != lines or text.count("\r") != lines or _FORBIDDEN_BUT_CRLF.search(text) is not None:
+    if text.count("\n") != lines or text.count("\r") != lines:
         return False
-    if text.isascii():
-        return True
+    if text.isascii():  # the common case, without a regex: printable ASCII once CRLFs and HTABs are removed
+        return text.replace("\r\n", "").replace("\t", "").isprintable()
+    if _FORBIDDEN_BUT_CRLF.search(text) is not None:
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: aiohttp drops them, we let it do so
@@ -108,9 +110,10 @@ def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: i
     the GET)."""
     if reason is None:
         reason = _REASONS.get(status, "")
-    head = f"HTTP/{version[0]}.{version[1]} {status} {reason}\r\n"
-    if _FORBIDDEN.search(head, 0, len(head) - 2) is not None:
+    elif reason and not (reason.isascii() and reason.replace("\t", "").isprintable()) and (
+            _FORBIDDEN.search(reason) is not None or not _safe(reason + "\r\n", 1)):
         return None
+    head = f"HTTP/{version[0]}.{version[1]} {status} {reason}\r\n"
     names: frozenset[str] | set[str] = block.names if block is not None else _NO_NAMES
     if headers:
         lines = []
@@ -169,7 +172,7 @@ def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: i
 
 def safe_value(value: str) -> bool:
     """True if ``value`` can go into a header line as is (no control character but HTAB, plain ASCII)."""
-    return value.isascii() and _FORBIDDEN.search(value) is None
+    return value.isascii() and value.replace("\t", "").isprintable()
 
 
 def _declared_length(block: HeaderBlock | None, headers: Sequence[tuple[str, str]]) -> int | None:

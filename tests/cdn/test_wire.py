@@ -26,6 +26,7 @@ CASES: dict[str, tuple[int, str | None, list[tuple[str, str]], bytes]] = {
     "utf8": (200, None, [("X-Name", "caf\u00e9 \u2603"), ("X-Tab", "a\tb")], b"u"),
     "explicit-length": (200, None, [("Content-Length", "3")], b"abcdef"),
     "connection": (200, None, [("Connection", "keep-alive")], b"c"),
+    "utf8-reason": (200, "Tr\u00e8s bien\tok", [("X-Del-Free", "~")], b"r"),
 }
 
 
@@ -112,7 +113,8 @@ def test_block_and_list_serialise_alike() -> None:
 
 
 def test_status_line_with_control_character_refused() -> None:
-    assert serialize("GET", (1, 1), True, 200, "O\x01K", [], b"", HttpDate()) is None
+    for reason in ("O\x01K", "O\x7fK", "caf\u00e9\x00", "\udc80"):
+        assert serialize("GET", (1, 1), True, 200, reason, [], b"", HttpDate()) is None
 
 
 def test_drop_removes_names_case_insensitively_before_framing() -> None:
