@@ -6,6 +6,9 @@ One instance per process (control process: home region; each POP: its own region
 - validates and routes invocations: payload checks, name/qualifier/alias resolution (weighted, injected rng),
   then ``executor.invoke``; throttles and function errors come back as :class:`InvocationResult` values,
   bad requests raise :class:`~edge.invocation.errors.LambdaError` subclasses;
+- offers a prepared invocation target for hot callers that invoke the same function again and again with
+  payloads they encoded themselves (:meth:`LambdaService.prepare`, :class:`PreparedInvoke`: the Lambda@Edge
+  trigger runner): resolution, ARN and options are computed once per registry change, not per call;
 - owns the change-feed poll task (see :mod:`.service_sync`) that drops stale caches and keeps the executor's
   reserved/provisioned concurrency and retired environments in line with the registry.
 
@@ -19,7 +22,7 @@ import asyncio
 import base64
 import binascii
 import random
-import uuid
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +38,15 @@ from .errors import (
     validation_error,
 )
 from .async_model import AsyncSettings
-from .models import DEFAULT_REGION, SYNC_PAYLOAD_LIMIT, InvocationResult, InvokeOptions, Outcome, function_arn
+from .models import (
+    DEFAULT_REGION,
+    SYNC_PAYLOAD_LIMIT,
+    FunctionSpec,
+    InvocationResult,
+    InvokeOptions,
+    Outcome,
+    function_arn,
+)
 from .registry import Registry
 from .registry_cache import FunctionSnapshot, pick_version
 from .registry_concurrency import DEFAULT_ACCOUNT_LIMIT
@@ -48,10 +59,28 @@ from .service_sync import ExecutorSync
 if TYPE_CHECKING:
     from .executor import Executor
 
-__all__ = ["LambdaService", "CLIENT_CONTEXT_LIMIT"]
+__all__ = ["LambdaService", "PreparedInvoke", "CLIENT_CONTEXT_LIMIT", "request_id_source"]
 
 CLIENT_CONTEXT_LIMIT = 3583
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+# UUID version 4 layout (RFC 4122): version nibble 4, variant bits 10 (as uuid.UUID(version=4) sets them).
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
+def request_id_source(rng: random.Random):  # type: ignore[no-untyped-def]
+    """A function returning a new random UUID4 string per call, drawn from ``rng``.
+
+    Invocation request ids only need to be unique, not unpredictable: a per-process ``random.Random`` (seeded
+    from the OS once) gives ids in AWS's format for a fraction of ``uuid.uuid4()``'s cost (no system call
+    per id), which matters on the trigger hot path."""
+    bits = rng.getrandbits
+
+    def new_id() -> str:
+        h = "%032x" % ((bits(128) & _UUID4_CLEAR) | _UUID4_SET)
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    return new_id
 
 
 class LambdaService(AsyncServiceOps, ServiceOps):
@@ -77,6 +106,7 @@ class LambdaService(AsyncServiceOps, ServiceOps):
         self.region = region
         self.executor = executor
         self.rng = rng or random.Random()
+        self.new_request_id = request_id_source(random.Random())  # own generator: never shifts alias draws
         self.registry = Registry(self.state_dir, home_region=home_region, refresh_interval_s=poll_interval_s)
         self.account_limit = account_concurrency or DEFAULT_ACCOUNT_LIMIT
         self._sync = ExecutorSync(self.registry, executor, self.account_limit, poll_interval_s, region)
@@ -144,7 +174,7 @@ class LambdaService(AsyncServiceOps, ServiceOps):
         version = pick_version(snap, ref.qualifier, self.rng, self.registry.region)
         body = self._check_payload(payload)
         client_context = self._decode_client_context(client_context_b64)
-        request_id = request_id or str(uuid.uuid4())
+        request_id = request_id or self.new_request_id()
         if invocation_type == "DryRun":
             return InvocationResult(Outcome.OK, b"", request_id, version)
         return await self._run(
@@ -157,14 +187,7 @@ class LambdaService(AsyncServiceOps, ServiceOps):
         region: str | None = None, display_name: str | None = None, log_group: str | None = None,
         client_context: str | None = None, want_log_tail: bool = False,
     ) -> InvocationResult:
-        spec = snap.specs[version]
-        if not is_runnable_runtime(spec.runtime):
-            raise InvalidRuntimeException(
-                f"The runtime parameter of {spec.runtime} is stored but cannot be executed: "
-                "this edgelab build runs Python (python3.x) functions only."
-            )
-        if self.executor is None:
-            raise ServiceException("This process has no executor: invocations are not available here.")
+        spec = self._runnable(snap.specs[version])
         options = InvokeOptions(
             request_id=request_id,
             invoked_arn=function_arn(ref.name, self.registry.region, ref.qualifier),
@@ -175,6 +198,24 @@ class LambdaService(AsyncServiceOps, ServiceOps):
             want_log_tail=want_log_tail,
         )
         return await self.executor.invoke(spec, body, options, reserved_concurrency=snap.reserved)
+
+    def _runnable(self, spec: FunctionSpec) -> FunctionSpec:
+        """``spec`` if this process can execute it, else the AWS error an invoke gets."""
+        if not is_runnable_runtime(spec.runtime):
+            raise InvalidRuntimeException(
+                f"The runtime parameter of {spec.runtime} is stored but cannot be executed: "
+                "this edgelab build runs Python (python3.x) functions only."
+            )
+        if self.executor is None:
+            raise ServiceException("This process has no executor: invocations are not available here.")
+        return spec
+
+    def prepare(self, function_name: str, qualifier: str | None, *, region: str | None = None,
+                display_name: str | None = None, log_group: str | None = None) -> PreparedInvoke:
+        """A reusable synchronous invocation target for ``function_name:qualifier`` with fixed options (see
+        :class:`PreparedInvoke`). Raises for a malformed name; an unknown function only fails when invoked."""
+        return PreparedInvoke(self, self.registry.parse(function_name, qualifier), region=region or self.region,
+                              display_name=display_name, log_group=log_group)
 
     async def snapshot_of(self, function_name: str) -> FunctionSnapshot:
         """The cached snapshot of a function (404 ResourceNotFoundException when it does not exist)."""
@@ -241,3 +282,75 @@ class LambdaService(AsyncServiceOps, ServiceOps):
         """(allocated, status, reason) of the provisioned environments of one version in this process."""
         return self._sync.provisioned_status(function_name, version)
 
+
+
+class PreparedInvoke:
+    """``LambdaService.prepare(name, qualifier, region=, display_name=, log_group=)``: synchronous invocations of
+    one function qualifier with fixed options, for a caller that invokes it on a hot path (one per Lambda@Edge
+    association in a POP).
+
+    The resolution (snapshot, version, spec, reserved concurrency, invoked ARN, log group) is computed on first
+    use and again whenever the registry cache's generation moves, i.e. after any registry change seen by this
+    process (its own commits at once, other processes' through the change feed, as for ``invoke``). A weighted
+    alias still draws its version per call. Errors are the ones ``LambdaService.invoke`` raises.
+
+    Trusted-caller contract: ``invoke``'s payload is a JSON document the caller encoded itself (e.g. with
+    ``orjson.dumps``): it is not parsed again, and an empty payload is not turned into ``{}``. Only the
+    6 MB request limit is checked. Use ``LambdaService.invoke`` for payloads from outside.
+    """
+
+    __slots__ = ("_service", "_ref", "_region", "_display_name", "_log_group", "_arn", "_generation", "_snap",
+                 "_spec", "_options_group", "_reserved")
+
+    def __init__(self, service: LambdaService, ref: FunctionRef, *, region: str, display_name: str | None,
+                 log_group: str | None) -> None:
+        self._service = service
+        self._ref = ref
+        self._region = region
+        self._display_name = display_name
+        self._log_group = log_group
+        self._arn = function_arn(ref.name, service.registry.region, ref.qualifier)
+        self._generation = -1  # nothing resolved yet
+        self._snap: FunctionSnapshot | None = None
+        self._spec: FunctionSpec | None = None  # None while resolved to a weighted alias (drawn per call)
+        self._options_group: str | None = None
+        self._reserved: int | None = None
+
+    def invoke(self, payload: bytes, request_id: str | None = None) -> Awaitable[InvocationResult]:
+        """Invoke with ``payload`` (see the class contract); ``request_id`` defaults to a new UUID.
+
+        Returns an awaitable (the executor's coroutine itself when the resolution is current: no extra frame).
+        """
+        if len(payload) > SYNC_PAYLOAD_LIMIT:
+            raise RequestTooLargeException(
+                f"Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation"
+            )
+        service = self._service
+        spec = self._spec
+        if spec is None or self._generation != service.registry.cache.generation:
+            return self._invoke_resolving(payload, request_id)
+        options = InvokeOptions(request_id or service.new_request_id(), self._arn, self._region,
+                                self._display_name, self._options_group)
+        return service.executor.invoke(spec, payload, options,  # type: ignore[union-attr]  # _runnable checked
+                                       reserved_concurrency=self._reserved)
+
+    async def _invoke_resolving(self, payload: bytes, request_id: str | None) -> InvocationResult:
+        """The slow path: (re)resolve after a registry change, or draw a weighted alias's version."""
+        service = self._service
+        if self._snap is None or self._generation != service.registry.cache.generation:
+            self._spec = self._snap = None
+            generation = service.registry.cache.generation  # read first: a change during the load re-resolves
+            snap = await service._snapshot(self._ref)
+            version = pick_version(snap, self._ref.qualifier, service.rng, service.registry.region)
+            alias = snap.aliases.get(self._ref.qualifier or "$LATEST")
+            routed = alias is not None and bool(alias[1])
+            self._snap, self._generation = snap, generation
+            self._reserved = snap.reserved
+            self._options_group = self._log_group or snap.configs[version].log_group
+            if not routed:
+                self._spec = service._runnable(snap.specs[version])
+        else:
+            snap = self._snap
+            version = pick_version(snap, self._ref.qualifier, service.rng, service.registry.region)
+        return await service._run(self._ref, snap, version, payload, request_id or service.new_request_id(),
+                                  region=self._region, display_name=self._display_name, log_group=self._log_group)
