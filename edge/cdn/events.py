@@ -35,7 +35,10 @@ from edge.cdn.edge_rules import (
 )
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Origin, S3Origin
 
-__all__ = ["EventConfig", "build_event", "build_event_dict", "header_map", "origin_dict", "reason_phrase"]
+__all__ = ["EventConfig", "HeaderMap", "build_event", "build_event_dict", "encode_event", "header_map", "origin_dict",
+           "reason_phrase"]
+
+HeaderMap = dict[str, list[dict[str, str]]]  # the event's header format: {lowercase name: [{key, value}, ...]}
 
 # Reason phrases precomputed once: statusDescription when the response carries none.
 _PHRASES = {s.value: s.phrase for s in HTTPStatus}
@@ -58,12 +61,12 @@ def reason_phrase(status: int) -> str:
     return _PHRASES.get(status, "")
 
 
-def header_map(headers: list[tuple[str, str]]) -> dict[str, list[dict[str, str]]]:
+def header_map(headers: list[tuple[str, str]]) -> HeaderMap:
     """``[(Name, value), ...]`` -> ``{"name": [{"key": "Name", "value": value}, ...]}`` (§1.3).
 
     One entry per occurrence, in order; disallowed headers (§3.1) are left out.
     """
-    out: dict[str, list[dict[str, str]]] = {}
+    out: HeaderMap = {}
     for key, value in headers:
         lname = key.lower()
         if is_disallowed(lname):
@@ -159,20 +162,27 @@ def build_event_dict(
     body_limit: int | None = None,
 ) -> dict[str, Any]:
     """The event as a dict (see :func:`build_event`); for tests and callers that want to inspect it."""
+    return _event_dict(event_type, config.distribution_domain_name, config.distribution_id, config.request_id,
+                       request, response, include_body, body_limit)
+
+
+def _event_dict(event_type: str, domain: str, distribution_id: str, request_id: str, request: EdgeRequest,
+                response: EdgeResponse | None, include_body: bool, body_limit: int | None) -> dict[str, Any]:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown Lambda@Edge event type: {event_type!r}")
-    if event_type in RESPONSE_EVENTS and response is None:
+    is_response_event = event_type in RESPONSE_EVENTS
+    if is_response_event and response is None:
         raise ValueError(f"{event_type} event needs a response")
     cf: dict[str, Any] = {
         "config": {
-            "distributionDomainName": config.distribution_domain_name,
-            "distributionId": config.distribution_id,
+            "distributionDomainName": domain,
+            "distributionId": distribution_id,
             "eventType": event_type,
-            "requestId": config.request_id,
+            "requestId": request_id,
         },
         "request": _request_dict(event_type, request, include_body, body_limit),
     }
-    if event_type in RESPONSE_EVENTS:
+    if is_response_event:
         assert response is not None
         cf["response"] = _response_dict(response)
     return {"Records": [{"cf": cf}]}
@@ -197,12 +207,26 @@ def build_event(
     response event without a response (caller bugs, not function errors).
     """
     return orjson.dumps(
-        build_event_dict(
-            event_type,
-            config=config,
-            request=request,
-            response=response,
-            include_body=include_body,
-            body_limit=body_limit,
-        )
+        _event_dict(event_type, config.distribution_domain_name, config.distribution_id, config.request_id,
+                    request, response, include_body, body_limit)
     )
+
+
+def encode_event(
+    event_type: str,
+    domain: str,
+    distribution_id: str,
+    request_id: str,
+    request: EdgeRequest,
+    response: EdgeResponse | None = None,
+    include_body: bool = False,
+) -> tuple[bytes, HeaderMap, HeaderMap | None]:
+    """:func:`build_event` for the trigger hot path (``cf.config`` values passed as they are, default body
+    limits), also returning the request and response header maps the event carries: the result parser
+    compares what the function returns against them (:func:`edge.cdn.results.parse_result`'s
+    ``event_headers`` / ``event_response_headers``). They are the encoded dicts themselves: do not modify them.
+    """
+    event = _event_dict(event_type, domain, distribution_id, request_id, request, response, include_body, None)
+    cf = event["Records"][0]["cf"]
+    resp = cf.get("response")
+    return orjson.dumps(event), cf["request"]["headers"], None if resp is None else resp["headers"]

@@ -25,12 +25,14 @@ from edge.cdn.edge_rules import (
     ORIGIN_S3_DOMAIN_MAX,
     ORIGIN_SSL_PROTOCOLS,
     READ_ONLY_HEADERS,
+    VIEWER_REQUEST,
+    VIEWER_REQUEST_FORBIDDEN_ADD,
     is_disallowed,
     origin_port_ok,
     title_case,
 )
 from edge.cdn.errors import LambdaValidationError
-from edge.cdn.events import origin_dict
+from edge.cdn.events import HeaderMap, origin_dict
 from edge.cdn.models import CustomOrigin, Headers, Origin, S3Origin
 
 HeaderDict = dict[str, list[tuple[str, str]]]
@@ -161,6 +163,61 @@ def flatten(headers: HeaderDict, original: Headers, *, new_body: bool = False) -
     # Headers hidden from the function (disallowed) travel on untouched.
     out.extend((k, v) for k, v in original if is_disallowed(k.lower()))
     return out
+
+
+def unchanged_or_added(event_type: str, value: Any, seen: HeaderMap, original: Headers) -> tuple[Headers, set[str] | None] | None:
+    """What ``flatten(parse_headers(value))`` gives after every check passes, computed cheaply for the
+    common result that keeps the headers it was given (``seen``: the event's header map, built from
+    ``original``) and at most adds new ones: ``(header list, lowercase names added or None)``.
+
+    None whenever the full path (:func:`parse_headers`, :func:`check_disallowed`, the viewer-country and
+    :func:`check_read_only` checks, :func:`flatten`) has anything else to decide: a header changed, removed
+    or given again under another case, an added header that is malformed, disallowed, read-only or
+    forbidden, an original value the full path would reject. The caller then runs the full path, so every
+    rule and every error message stay the full path's own.
+    """
+    if type(value) is not dict or "" in seen:
+        return None
+    read_only = READ_ONLY_HEADERS[event_type]
+    flat: Headers = []
+    same = new = 0
+    added: set[str] | None = None
+    for name, entries in value.items():
+        old = seen.get(name)
+        if old is not None:
+            if old != entries:  # changed, maybe only the key's case: the full path decides
+                return None
+            same += 1
+            flat.extend([(e["key"], e["value"]) for e in entries])
+            continue
+        lname = name.lower()
+        if (lname in seen or (added is not None and lname in added) or is_disallowed(lname) or lname in read_only
+                or (event_type == VIEWER_REQUEST and lname in VIEWER_REQUEST_FORBIDDEN_ADD)
+                or type(entries) is not list or not entries or not HEADER_NAME_RE.match(name)):
+            return None
+        try:
+            flat.extend([_header_entry(lname, name, entry, "headers") for entry in entries])
+        except LambdaValidationError:
+            return None
+        new += len(entries)
+        if added is None:
+            added = set()
+        added.add(lname)
+    if same != len(seen) or not _clean_values("".join([v for _, v in flat])) \
+            or not HEADER_NAME_RE.match("".join(seen)):
+        return None  # a header removed, or an original name/value the full path rejects
+    if added is None:
+        return list(original), None  # untouched: flatten keeps the original order exactly
+    if len(flat) - new != len(original):
+        flat.extend((k, v) for k, v in original if is_disallowed(k.lower()))  # hidden headers travel on
+    return flat, added
+
+
+def _clean_values(text: str) -> bool:
+    """No character :data:`HEADER_VALUE_BAD_RE` rejects (C0 controls but TAB, DEL); no regex for ASCII."""
+    if text.isascii():
+        return text.replace("\t", "").isprintable()
+    return HEADER_VALUE_BAD_RE.search(text) is None
 
 
 # --- origin (origin-request only, contract §1.5) ---------------------------------------------------------
