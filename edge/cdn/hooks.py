@@ -33,7 +33,7 @@ import orjson
 from edge.cdn.associations import InvalidLambdaFunctionAssociation, check_function_config
 from edge.cdn.edge_rules import EDGE_REGION
 from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
-from edge.cdn.events import EventConfig, build_event
+from edge.cdn.events import HeaderMap, encode_event
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.results import GeneratedResponse, RequestResult, ResponseResult, parse_result
 from edge.cdn.results_fields import PAGE_NOT_PARSABLE
@@ -49,12 +49,19 @@ log = logging.getLogger("edgelab.cdn.hooks")
 _TOO_LARGE = "Function.ResponseSizeTooLarge"  # the invocation core's errorType for results over 6 MB
 
 
-class Invoker(Protocol):
-    """What the runner needs from the invocation core (``LambdaService`` satisfies it)."""
+class PreparedCall(Protocol):
+    """One association's invocation target (``edge.invocation.service.PreparedInvoke`` satisfies it): invokes
+    the function with a payload the runner encoded itself. Raises the invocation core's ``LambdaError``s."""
 
-    async def invoke(self, function_name: str, qualifier: str | None, payload: bytes, *,
-                     region: str | None = None, request_id: str | None = None, display_name: str | None = None,
-                     log_group: str | None = None) -> InvocationResult: ...
+    def invoke(self, payload: bytes, request_id: str | None = None) -> Awaitable[InvocationResult]: ...
+
+
+class Invoker(Protocol):
+    """What the runner needs from the invocation core (``LambdaService`` satisfies it): a prepared target per
+    association, made once and reused for every request (it follows registry changes by itself)."""
+
+    def prepare(self, function_name: str, qualifier: str | None, *, region: str | None = None,
+                display_name: str | None = None, log_group: str | None = None) -> PreparedCall: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,22 @@ def edge_function_name(name: str) -> str:
     return f"{EDGE_REGION}.{name}"
 
 
+class _Hook:
+    """What the runner keeps per (behavior, event type) with an association: the names and the prepared
+    invocation target, computed once (behaviors are immutable and live as long as the distribution)."""
+
+    __slots__ = ("behavior", "assoc", "event_type", "check_key", "edge_name", "target", "warm_prefix")
+
+    def __init__(self, behavior: Behavior, assoc: LambdaAssociation) -> None:
+        self.behavior = behavior
+        self.assoc = assoc
+        self.event_type = assoc.event_type
+        self.check_key = (assoc.event_type, assoc.function_name, assoc.qualifier)
+        self.edge_name = edge_function_name(assoc.function_name)
+        self.target: PreparedCall | None = None  # prepared on first use (after the association check passed)
+        self.warm_prefix: dict[str, str] = {}  # executed version -> Server-Timing entry up to the duration
+
+
 def server_timing_entry(event_type: str, name: str, result: InvocationResult, wall_ms: float) -> str:
     if result.outcome is Outcome.THROTTLED:  # it never ran: neither cold nor warm
         return f'fn-{event_type};desc="{name}:{result.executed_version} throttled";dur={wall_ms:.2f}'
@@ -104,19 +127,24 @@ class EdgeTriggerRunner:
         self.relax_limits = relax_limits
         self._checked: dict[tuple[str, str, str], tuple[float, str | None]] = {}
         self._reported: dict[tuple[str, str, str], str | None] = {}  # last problem logged per association
-        self._associated: dict[tuple[int, Step], bool] = {}
+        self._hooks: dict[tuple[int, str], tuple[Behavior, _Hook | None]] = {}
         self._refreshing: set[tuple[str, str, str]] = set()
         self._checks_ttl_s = checks_ttl_s
         self._clock = clock
 
     def associated(self, behavior: Behavior, event_type: Step) -> bool:
-        """Asked by the pipeline several times per request: memoized per (behavior, event). Behaviors are
-        immutable and live as long as the distribution (and so as long as this runner's POP)."""
+        """Asked by the pipeline several times per request: memoized per (behavior, event)."""
+        return self._hook(behavior, event_type._value_) is not None
+
+    def _hook(self, behavior: Behavior, event_type: str) -> _Hook | None:
+        """The memo of ``behavior``'s association for ``event_type`` (keyed by identity: behaviors are
+        immutable and live as long as the distribution; the stored behavior guards against a reused id)."""
         key = (id(behavior), event_type)
-        hooked = self._associated.get(key)
-        if hooked is None:
-            hooked = self._associated[key] = behavior.association(event_type.value) is not None
-        return hooked
+        found = self._hooks.get(key)
+        if found is None or found[0] is not behavior:
+            assoc = behavior.association(event_type)
+            found = self._hooks[key] = (behavior, None if assoc is None else _Hook(behavior, assoc))
+        return found[1]
 
     async def check_association(self, assoc: LambdaAssociation) -> str | None:
         """None when the association resolves and passes CloudFront's checks, else the reason (cached briefly,
@@ -173,37 +201,61 @@ class EdgeTriggerRunner:
 
         A response whose body is streamed (too large to cache; the function never sees it) is released here
         when the function replaces its body, fails or is cancelled, so the origin connection is not leaked."""
-        event_type = call.event_type.value
-        assoc = call.behavior.association(event_type)
-        assert assoc is not None, "the pipeline only calls run() for associated hooks"
+        event_type = call.event_type._value_
+        hook = self._hook(call.behavior, event_type)
+        assert hook is not None, "the pipeline only calls run() for associated hooks"
+        response = call.response
         try:
-            problem = await self.check_association(assoc)
+            cached = self._checked.get(hook.check_key)  # check_association's fresh-cache answer, inlined
+            if cached is not None and (self._clock() - cached[0] < self._checks_ttl_s
+                                       or hook.check_key in self._refreshing):
+                problem = cached[1]
+            else:
+                problem = await self.check_association(hook.assoc)
             if problem is not None:
-                raise LambdaExecutionError(problem, event_type=event_type, function=assoc.function_name)
-            payload = build_event(event_type, config=EventConfig(call.distribution.domain_name,
-                                                                call.distribution.id, call.request_id),
-                                  request=call.request, response=call.response, include_body=assoc.include_body)
-            result = await self._invoke(call, assoc, payload)
-            out = self._continue_with(call, assoc, result)
+                raise LambdaExecutionError(problem, event_type=event_type, function=hook.assoc.function_name)
+            distribution = call.distribution
+            payload, seen, seen_response = encode_event(
+                event_type, distribution.domain_name, distribution.id, call.request_id, call.request, response,
+                hook.assoc.include_body)
+            target = hook.target or self._prepare(hook)
+            t0 = time.perf_counter()
+            try:
+                result = await target.invoke(payload)
+            except ControlPlaneError as exc:  # vanished between the check and the call, payload too large...
+                raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=event_type,
+                                           function=hook.assoc.function_name) from None
+            self._account(call, hook, result, (time.perf_counter() - t0) * 1000.0)
+            out = self._continue_with(call, hook.assoc, result, seen, seen_response)
         except BaseException:  # a Lambda error, or the viewer went away (cancelled): the body is not used
-            await _release_stream(call.response)
+            if response is not None:
+                await _release_stream(response)
             raise
-        if call.response is not None and out is not call.response and out.body is not call.response.body:
-            await _release_stream(call.response)
+        if response is not None and out is not response and out.body is not response.body:
+            await _release_stream(response)
         return out
 
-    async def _invoke(self, call: TriggerCall, assoc: LambdaAssociation, payload: bytes) -> InvocationResult:
-        event_type = call.event_type.value
-        fn = assoc.function_name
-        edge_name = edge_function_name(fn)
-        t0 = time.perf_counter()
+    def _prepare(self, hook: _Hook) -> PreparedCall:
+        fn = hook.assoc.function_name
         try:
-            result = await self.invoker.invoke(fn, assoc.qualifier, payload, region=self.region,
-                                               display_name=edge_name, log_group=f"/aws/lambda/{edge_name}")
-        except ControlPlaneError as exc:  # vanished between the check and the call, payload too large...
-            raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=event_type,
+            hook.target = self.invoker.prepare(fn, hook.assoc.qualifier, region=self.region,
+                                               display_name=hook.edge_name, log_group=f"/aws/lambda/{hook.edge_name}")
+        except ControlPlaneError as exc:
+            raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=hook.event_type,
                                        function=fn) from None
-        wall_ms = (time.perf_counter() - t0) * 1000.0
+        return hook.target
+
+    def _account(self, call: TriggerCall, hook: _Hook, result: InvocationResult, wall_ms: float) -> None:
+        """Add the Server-Timing entry; raise CloudFront's error for a throttle or a function error."""
+        event_type = hook.event_type
+        fn = hook.assoc.function_name
+        if result.outcome is Outcome.OK and not result.cold_start:  # the hot case: entry prefix memoized
+            prefix = hook.warm_prefix.get(result.executed_version)
+            if prefix is None:
+                prefix = hook.warm_prefix[result.executed_version] = \
+                    f'fn-{event_type};desc="{fn}:{result.executed_version} warm";dur='
+            call.timing.add(f"{prefix}{wall_ms:.2f}")
+            return
         call.timing.add(server_timing_entry(event_type, fn, result, wall_ms))
         if result.outcome is Outcome.THROTTLED:
             raise LambdaLimitExceeded(f"{fn}:{result.executed_version} throttled ({result.throttle_reason})",
@@ -213,20 +265,20 @@ class EdgeTriggerRunner:
             # unparsable JSON: a validation error (502), logged like the others (contract §3.3, §4.1).
             err = LambdaValidationError(f"{PAGE_NOT_PARSABLE} ({_error_message(result.payload)})",
                                         event_type=event_type, function=fn, page_line=PAGE_NOT_PARSABLE)
-            self._log_validation(call, assoc, result, err)
+            self._log_validation(call, hook.assoc, result, err)
             raise err
         if result.outcome is Outcome.FUNCTION_ERROR:
             raise LambdaExecutionError(f"{fn}:{result.executed_version} {result.error_type}: "
                                        f"{_error_message(result.payload)}", event_type=event_type, function=fn)
-        return result
 
-    def _continue_with(self, call: TriggerCall, assoc: LambdaAssociation,
-                       result: InvocationResult) -> EdgeRequest | EdgeResponse:
-        event_type = call.event_type.value
+    def _continue_with(self, call: TriggerCall, assoc: LambdaAssociation, result: InvocationResult,
+                       seen: HeaderMap, seen_response: HeaderMap | None) -> EdgeRequest | EdgeResponse:
+        event_type = assoc.event_type
         try:
             parsed = parse_result(event_type, result.payload, original_request=call.request,
                                   original_response=call.response, include_body=assoc.include_body,
-                                  allow_ip_origins=self.relax_limits)
+                                  allow_ip_origins=self.relax_limits, event_headers=seen,
+                                  event_response_headers=seen_response)
         except LambdaValidationError as err:
             err.function = assoc.function_name
             self._log_validation(call, assoc, result, err)

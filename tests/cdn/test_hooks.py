@@ -30,13 +30,27 @@ def _facts(version: str = "1", **kw: Any) -> VersionFacts:
 
 
 class FakeInvoker:
+    """Hands out prepared targets that record each call (with the options given to ``prepare``)."""
+
     def __init__(self, *results: InvocationResult | Exception) -> None:
         self.results = list(results)
         self.calls: list[dict[str, Any]] = []
+        self.prepared: list[dict[str, Any]] = []
 
-    async def invoke(self, function_name: str, qualifier: str | None, payload: bytes, **kw: Any) -> InvocationResult:
-        self.calls.append({"name": function_name, "qualifier": qualifier, "event": orjson.loads(payload), **kw})
-        r = self.results.pop(0)
+    def prepare(self, function_name: str, qualifier: str | None, **kw: Any) -> FakeTarget:
+        options = {"name": function_name, "qualifier": qualifier, **kw}
+        self.prepared.append(options)
+        return FakeTarget(self, options)
+
+
+class FakeTarget:
+    def __init__(self, invoker: FakeInvoker, options: dict[str, Any]) -> None:
+        self.invoker = invoker
+        self.options = options
+
+    async def invoke(self, payload: bytes, request_id: str | None = None) -> InvocationResult:
+        self.invoker.calls.append({**self.options, "event": orjson.loads(payload), "request_id": request_id})
+        r = self.invoker.results.pop(0)
         if isinstance(r, Exception):
             raise r
         return r
@@ -284,3 +298,31 @@ async def test_streamed_response_body_released_when_replaced_or_failed(result: I
     except (LambdaExecutionError, LambdaValidationError):
         pass
     assert stream.closed == closed
+
+
+async def test_one_prepared_target_per_association_reused_and_warm_entries_per_version() -> None:
+    inv = FakeInvoker(_ok({"status": "200"}), _ok({"status": "200"}, version="2"), _ok({"status": "200"}),
+                      _ok({"status": "200"}, cold=True, version="2"))
+    runner = _runner(inv)
+    call = _call(qualifier="live")
+    for _ in range(4):
+        await runner.run(call)
+    assert inv.prepared == [{"name": "fn", "qualifier": "live", "region": "eu-central-1",
+                             "display_name": "us-east-1.fn", "log_group": "/aws/lambda/us-east-1.fn"}]
+    descs = [e.split(";dur=")[0] for e in call.timing.entries]
+    assert descs == ['fn-viewer-request;desc="fn:1 warm"', 'fn-viewer-request;desc="fn:2 warm"',
+                     'fn-viewer-request;desc="fn:1 warm"', 'fn-viewer-request;desc="fn:2 cold init=12.3"']
+    assert all(float(e.split(";dur=")[1]) >= 0 for e in call.timing.entries)
+    other = _call(Step.VIEWER_RESPONSE, response=EdgeResponse(200, [], b""))  # another association: its own
+    inv.results.append(_ok({"status": "200"}))
+    await runner.run(other)
+    assert len(inv.prepared) == 2
+
+
+async def test_prepare_refused_by_the_core_is_503() -> None:
+    class Refusing(FakeInvoker):
+        def prepare(self, function_name: str, qualifier: str | None, **kw: Any) -> FakeTarget:
+            raise ResourceNotFoundException("Function not found: fn")
+
+    with pytest.raises(LambdaExecutionError, match="ResourceNotFoundException"):
+        await _runner(Refusing()).run(_call())
