@@ -5,7 +5,8 @@
 (a) cache-hit throughput of a POP serving a cached 1 KB object vs a bare aiohttp server answering the same
     1 KB from memory (target >= 70 %);
 (b) cache-miss pass-through throughput (CachingDisabled behavior) vs a bare aiohttp reverse proxy with one
-    ClientSession, both in front of the same 1 KB origin (target >= 80 %);
+    ClientSession, both in front of the same 1 KB origin (target >= 80 %); a second POP whose origin client
+    sends everything through aiohttp (``fast_http=False``) is measured in the same run for comparison;
 (c) RSS of a POP whose cache budget is small, over a run with many distinct keys: the growth must stay within
     the byte budget + a fixed overhead.
 
@@ -94,8 +95,12 @@ def _distribution() -> dict:
     }}
 
 
-async def _serve_pop(port: int, origin_port: int, cache_bytes: int, admin_socket: str | None) -> None:
+async def _serve_pop(port: int, origin_port: int, cache_bytes: int, admin_socket: str | None,
+                     fast_http: bool = True) -> None:
     sys.path.insert(0, str(ROOT))
+    import functools
+
+    from edge.cdn import pop as pop_module
     from edge.cdn.distribution import load_distribution
     from edge.cdn.pop import run_pop
     from edge.cdn.settings import CacheSettings, OriginTarget, PopSettings, Settings
@@ -103,6 +108,9 @@ async def _serve_pop(port: int, origin_port: int, cache_bytes: int, admin_socket
     pop = PopSettings("IAD", "us-east-1", "127.0.0.1", port, 0.0)
     settings = Settings(pops=(pop,), origins={ORIGIN_DOMAIN: OriginTarget(host="127.0.0.1", port=origin_port)},
                         cache=CacheSettings(max_bytes=cache_bytes))
+    if not fast_http:  # the POP builds its OriginClientConfig itself: this bench-only variant swaps the default
+        pop_module.OriginClientConfig = functools.partial(  # type: ignore[misc]
+            pop_module.OriginClientConfig, fast_http=False)
     await run_pop(pop, load_distribution(_distribution(), settings), settings, admin_socket=admin_socket)
 
 
@@ -114,7 +122,7 @@ def serve(kind: str, port: int, origin_port: int, cache_bytes: int, admin_socket
     elif kind == "proxy":
         uvloop.run(_serve_proxy(port, origin_port))
     else:
-        uvloop.run(_serve_pop(port, origin_port, cache_bytes, admin_socket))
+        uvloop.run(_serve_pop(port, origin_port, cache_bytes, admin_socket, fast_http=kind != "pop-aiohttp"))
 
 
 # --- driver -------------------------------------------------------------------------------------------
@@ -199,18 +207,25 @@ def wrk(port: int, path: str, duration: int, connections: int, script: str | Non
     return float(m.group(1)), int(n.group(1))
 
 
-def compare(base: Server, pop: Server, base_path: str, pop_path: str, args: argparse.Namespace) -> dict[str, float]:
+def compare(base: Server, pop: Server, base_path: str, pop_path: str, args: argparse.Namespace,
+            extra: Server | None = None) -> dict[str, float]:
     """Alternate baseline and POP runs (``--rounds``) so machine noise hits both alike; keep each one's best
-    throughput and its CPU time per request (user+system of the server process)."""
-    best = {"base": 0.0, "pop": 0.0}
-    cpu = {"base": [], "pop": []}  # type: dict[str, list[float]]
+    throughput and its CPU time per request (user+system of the server process). ``extra`` (another POP on
+    ``pop_path``) is measured in the same rounds as ``alt``/``alt_cpu``."""
+    runs = [("base", base, base_path), ("pop", pop, pop_path)]
+    if extra is not None:
+        runs.append(("alt", extra, pop_path))
+    best = {name: 0.0 for name, _, _ in runs}
+    cpu = {name: [] for name, _, _ in runs}  # type: dict[str, list[float]]
     for _ in range(args.rounds):
-        for name, server, path in (("base", base, base_path), ("pop", pop, pop_path)):
+        for name, server, path in runs:
             c0 = server.cpu_seconds()
             rps, n = wrk(server.port, path, args.duration, args.connections)
             cpu[name].append((server.cpu_seconds() - c0) / max(n, 1) * 1e6)
             best[name] = max(best[name], rps)
-    return {"base": best["base"], "pop": best["pop"], "base_cpu": min(cpu["base"]), "pop_cpu": min(cpu["pop"])}
+    out = dict(best)
+    out.update({f"{name}_cpu": min(values) for name, values in cpu.items()})
+    return out
 
 
 MANY_KEYS_LUA = """
@@ -224,7 +239,7 @@ end
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--serve", choices=["bare", "proxy", "pop"])
+    p.add_argument("--serve", choices=["bare", "proxy", "pop", "pop-aiohttp"])
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--origin-port", type=int, default=0)
     p.add_argument("--cache-bytes", type=int, default=64 << 20)
@@ -247,6 +262,9 @@ def main() -> int:
     try:
         bare, pop, proxy = Server("bare"), Server("pop", origin.port), Server("proxy", origin.port)
         servers += [bare, pop, proxy]
+        pop_aiohttp = Server("pop-aiohttp", origin.port)
+        servers.append(pop_aiohttp)
+        assert pop_aiohttp.get("/pass/obj")[1].get("X-Cache") == "Miss from cloudfront"
         status, headers = pop.get("/obj")
         assert status == 200 and headers.get("X-Cache") == "Miss from cloudfront", headers
         assert pop.get("/obj")[1].get("X-Cache") == "Hit from cloudfront"
@@ -257,13 +275,17 @@ def main() -> int:
                      f"{hit['base']:,.0f} rps ({hit['base_cpu']:.0f} us)",
                      f"{hit['pop'] / hit['base']:.0%} (target >= 70%); CPU ratio "
                      f"{hit['base_cpu'] / hit['pop_cpu']:.0%}"))
-        miss = compare(proxy, pop, "/pass/obj", "/pass/obj", args)
+        miss = compare(proxy, pop, "/pass/obj", "/pass/obj", args, extra=pop_aiohttp)
         rows.append(("(b) miss pass-through, 1 KB",
                      f"POP {miss['pop']:,.0f} rps ({miss['pop_cpu']:.0f} us CPU/req) vs bare proxy "
                      f"{miss['base']:,.0f} rps ({miss['base_cpu']:.0f} us)",
                      f"{miss['pop'] / miss['base']:.0%} (target >= 80%); CPU ratio "
                      f"{miss['base_cpu'] / miss['pop_cpu']:.0%}"))
-        for s in (bare, proxy, pop):
+        rows.append(("    same, aiohttp origin client",
+                     f"POP {miss['alt']:,.0f} rps ({miss['alt_cpu']:.0f} us CPU/req) vs bare proxy "
+                     f"{miss['base']:,.0f} rps ({miss['base_cpu']:.0f} us)",
+                     f"{miss['alt'] / miss['base']:.0%}; CPU ratio {miss['base_cpu'] / miss['alt_cpu']:.0%}"))
+        for s in (bare, proxy, pop, pop_aiohttp):
             s.stop()
         budget = args.mem_cache_mb << 20
         mem_pop = Server("pop", origin.port, cache_bytes=budget)

@@ -12,6 +12,7 @@ from edge.cdn.errors import OriginTimeout, OriginUnavailable
 from edge.cdn.models import CustomOrigin, EdgeRequest
 from edge.cdn.origin_client import (AiohttpOriginClient, OriginClientConfig, StreamedBody, origin_headers,
                                     strip_hop_by_hop)
+from edge.cdn.origin_fast import FastStreamedBody
 from tests.cdn.scripted_origin import ScriptedOrigin
 
 
@@ -47,6 +48,10 @@ def _origin(port: int, **kw: object) -> CustomOrigin:
     return CustomOrigin(domain_name="o.test", port=80, connect_host=f"127.0.0.1:{port}", **kw)  # type: ignore[arg-type]
 
 
+# every fetching test runs through both paths: the fast keep-alive client and aiohttp (``fast_http=False``)
+both_clients = pytest.mark.parametrize("fast_http", [True, False], ids=["fast", "aiohttp"])
+
+
 async def _client(**kw: object) -> AiohttpOriginClient:
     c = AiohttpOriginClient(OriginClientConfig(**kw))  # type: ignore[arg-type]
     await c.start()
@@ -59,8 +64,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_refused_connection_is_origin_unavailable() -> None:
-    c = await _client()
+@both_clients
+async def test_refused_connection_is_origin_unavailable(fast_http: bool) -> None:
+    c = await _client(fast_http=fast_http)
     try:
         with pytest.raises(OriginUnavailable):
             await c.fetch(_req("/x", _origin(_free_port())))
@@ -68,8 +74,9 @@ async def test_refused_connection_is_origin_unavailable() -> None:
         await c.close()
 
 
-async def test_read_timeout_is_origin_timeout() -> None:
-    c = await _client()
+@both_clients
+async def test_read_timeout_is_origin_timeout(fast_http: bool) -> None:
+    c = await _client(fast_http=fast_http)
     async with ScriptedOrigin() as origin:
         origin.script("/slow", body=b"late", delay=0.5)
         try:
@@ -79,8 +86,9 @@ async def test_read_timeout_is_origin_timeout() -> None:
             await c.close()
 
 
-async def test_body_buffered_below_threshold_streamed_above() -> None:
-    c = await _client(stream_threshold=1000)
+@both_clients
+async def test_body_buffered_below_threshold_streamed_above(fast_http: bool) -> None:
+    c = await _client(stream_threshold=1000, fast_http=fast_http)
     async with ScriptedOrigin() as origin:
         origin.script("/small", body=b"s" * 1000, headers={"X-A": "1", "Connection": "X-A"})
         origin.script("/big", body=b"b" * 5000)
@@ -91,7 +99,7 @@ async def test_body_buffered_below_threshold_streamed_above() -> None:
             assert all(k.lower() not in ("x-a", "content-length") for k, _ in small.headers)
             for path, ch in (("/big", b"b"), ("/chunked", b"c")):
                 resp = await c.fetch(_req(path, _origin(origin.port)))
-                assert isinstance(resp.body, StreamedBody)
+                assert isinstance(resp.body, FastStreamedBody if fast_http else StreamedBody)
                 data = b"".join([chunk async for chunk in resp.body])
                 assert data == ch * 5000
             buffered = await c.fetch(_req("/big", _origin(origin.port)), streaming_ok=False)
@@ -100,10 +108,11 @@ async def test_body_buffered_below_threshold_streamed_above() -> None:
             await c.close()
 
 
-async def test_host_map_origin_path_custom_headers_and_latency() -> None:
+@both_clients
+async def test_host_map_origin_path_custom_headers_and_latency(fast_http: bool) -> None:
     async with ScriptedOrigin() as origin:
         origin.script("/base/p", body=b"ok")
-        c = await _client(host_map={"mapped.test": f"127.0.0.1:{origin.port}"}, latency=0.1)
+        c = await _client(host_map={"mapped.test": f"127.0.0.1:{origin.port}"}, latency=0.1, fast_http=fast_http)
         o = CustomOrigin(domain_name="mapped.test", path="/base", custom_headers=(("X-Secret", "k"),))
         try:
             loop = asyncio.get_running_loop()
@@ -117,10 +126,11 @@ async def test_host_map_origin_path_custom_headers_and_latency() -> None:
     assert float(resp.extra["origin_seconds"]) >= 0.1  # type: ignore[arg-type]
 
 
-async def test_one_pooled_keepalive_connection_is_reused() -> None:
+@both_clients
+async def test_one_pooled_keepalive_connection_is_reused(fast_http: bool) -> None:
     async with ScriptedOrigin() as origin:
         origin.script("/k", body=b"k")
-        c = await _client()
+        c = await _client(fast_http=fast_http)
         try:
             for _ in range(5):
                 await c.fetch(_req("/k", _origin(origin.port)))
@@ -129,7 +139,8 @@ async def test_one_pooled_keepalive_connection_is_reused() -> None:
     assert origin.hits["/k"] == 5 and origin.connections == 1
 
 
-async def test_s3_origin_served_from_a_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@both_clients
+async def test_s3_origin_served_from_a_directory(tmp_path, fast_http: bool) -> None:  # type: ignore[no-untyped-def]
     from edge.cdn.models import S3Origin
 
     (tmp_path / "site").mkdir()
@@ -137,7 +148,8 @@ async def test_s3_origin_served_from_a_directory(tmp_path) -> None:  # type: ign
     (tmp_path / "secret.txt").write_text("outside")
     big = tmp_path / "site" / "big.bin"
     big.write_bytes(b"z" * 5000)
-    c = await _client(stream_threshold=1000, directories={"bucket.s3.amazonaws.com": tmp_path / "site"})
+    c = await _client(fast_http=fast_http, stream_threshold=1000,
+                      directories={"bucket.s3.amazonaws.com": tmp_path / "site"})
     public = S3Origin(domain_name="bucket.s3.amazonaws.com")
     oai = S3Origin(domain_name="bucket.s3.amazonaws.com", auth_method="origin-access-identity")
     try:
@@ -159,11 +171,12 @@ async def test_s3_origin_served_from_a_directory(tmp_path) -> None:  # type: ign
         await c.close()
 
 
-async def test_base_url_mapping_and_connection_attempts() -> None:
+@both_clients
+async def test_base_url_mapping_and_connection_attempts(fast_http: bool) -> None:
     async with ScriptedOrigin() as origin:
         origin.script("/pre/x", body=b"x")
         c = await _client(host_map={"u.test": f"http://127.0.0.1:{origin.port}/pre"},
-                          connect={"dead.test": (3, 1.0)})
+                          connect={"dead.test": (3, 1.0)}, fast_http=fast_http)
         try:
             r = await c.fetch(_req("/x", CustomOrigin(domain_name="u.test")))
             assert r.body == b"x"
