@@ -1,4 +1,4 @@
-"""The fast keep-alive origin client (edge.cdn.origin_fast): request serialisation and response head parsing
+"""The fast keep-alive origin client (edge.cdn.origin_fast, edge.cdn.origin_http1): request serialisation and response head parsing
 (pure), and fetching against real servers on 127.0.0.1 (a ScriptedOrigin, or raw asyncio servers that
 misbehave on purpose: stale keep-alive, chunked with trailers, stalls, read-to-close, garbage)."""
 
@@ -15,7 +15,7 @@ from edge.cdn import origin_client
 from edge.cdn.errors import OriginTimeout, OriginUnavailable
 from edge.cdn.models import CustomOrigin, EdgeRequest
 from edge.cdn.origin_client import AiohttpOriginClient, OriginClientConfig
-from edge.cdn.origin_fast import RESPONSE_DROPPED, _Malformed, parse_head, serialize_head
+from edge.cdn.origin_http1 import RESPONSE_DROPPED, Malformed, parse_head, serialize_head
 from tests.cdn.scripted_origin import ScriptedOrigin
 
 # --- pure -------------------------------------------------------------------------------------------------
@@ -76,7 +76,7 @@ def test_parse_head_framing_and_keep_alive() -> None:
     b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2", b"HTTP/1.1 200 OK\r\nContent-Length: -1",
 ])
 def test_parse_head_rejects_malformed(raw: bytes) -> None:
-    with pytest.raises(_Malformed):
+    with pytest.raises(Malformed):
         parse_head(raw)
 
 
@@ -100,8 +100,8 @@ class RawOrigin:
         self._tasks.add(asyncio.current_task())  # type: ignore[arg-type]
         try:
             await self.handler(reader, writer, self.connections)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # the client went away, or teardown cancelled this connection (ending it normally is quiet)
         finally:
             writer.close()
 
@@ -304,6 +304,13 @@ async def test_pool_limit_and_keepalive_timeout() -> None:
         now[0] = 6.0  # idle longer than the keep-alive timeout: not reused
         await c.fetch(_req("/p", o))
         assert origin.connections == 2
+        # closing the client while requests wait for the single slot: they fail, nothing is left open
+        pending = [asyncio.ensure_future(c.fetch(_req("/p", o))) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        c._fast.close()
+        for outcome in await asyncio.gather(*pending, return_exceptions=True):
+            assert isinstance(outcome, OriginUnavailable)
+        assert c._fast.open_connections == 0
 
 
 async def test_header_fidelity_same_as_the_aiohttp_path() -> None:
