@@ -28,10 +28,11 @@ import orjson
 from edge.cdn.edge_rules import (
     BODY_EXPOSED_LIMIT,
     EVENT_TYPES,
+    DISALLOWED_HEADERS,
+    DISALLOWED_PREFIXES,
     EVENTS_WITH_ORIGIN,
     REQUEST_EVENTS,
     RESPONSE_EVENTS,
-    is_disallowed,
 )
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Origin, S3Origin
 
@@ -69,7 +70,7 @@ def header_map(headers: list[tuple[str, str]]) -> HeaderMap:
     out: HeaderMap = {}
     for key, value in headers:
         lname = key.lower()
-        if is_disallowed(lname):
+        if lname in DISALLOWED_HEADERS or lname.startswith(DISALLOWED_PREFIXES):  # is_disallowed, inlined
             continue
         entry = {"key": key, "value": value}
         items = out.get(lname)

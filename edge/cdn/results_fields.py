@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 
 from edge.cdn.edge_rules import (
+    DISALLOWED_HEADERS,
+    DISALLOWED_PREFIXES,
     HEADER_NAME_RE,
     HEADER_VALUE_BAD_RE,
     ORIGIN_CUSTOM_DOMAIN_MAX,
@@ -173,12 +175,11 @@ def unchanged_or_added(event_type: str, value: Any, seen: HeaderMap, original: H
     None whenever the full path (:func:`parse_headers`, :func:`check_disallowed`, the viewer-country and
     :func:`check_read_only` checks, :func:`flatten`) has anything else to decide: a header changed, removed
     or given again under another case, an added header that is malformed, disallowed, read-only or
-    forbidden, an original value the full path would reject. The caller then runs the full path, so every
-    rule and every error message stay the full path's own.
+    forbidden, an original name or value the full path would reject. The caller then runs the full path, so
+    every rule and every error message stay the full path's own.
     """
     if type(value) is not dict or "" in seen:
         return None
-    read_only = READ_ONLY_HEADERS[event_type]
     flat: Headers = []
     same = new = 0
     added: set[str] | None = None
@@ -188,21 +189,16 @@ def unchanged_or_added(event_type: str, value: Any, seen: HeaderMap, original: H
             if old != entries:  # changed, maybe only the key's case: the full path decides
                 return None
             same += 1
-            flat.extend([(e["key"], e["value"]) for e in entries])
+            flat += [(e["key"], e["value"]) for e in entries]
             continue
-        lname = name.lower()
-        if (lname in seen or (added is not None and lname in added) or is_disallowed(lname) or lname in read_only
-                or (event_type == VIEWER_REQUEST and lname in VIEWER_REQUEST_FORBIDDEN_ADD)
-                or type(entries) is not list or not entries or not HEADER_NAME_RE.match(name)):
-            return None
-        try:
-            flat.extend([_header_entry(lname, name, entry, "headers") for entry in entries])
-        except LambdaValidationError:
-            return None
-        new += len(entries)
+        items = _added(event_type, name, entries)
+        if items is None or items[0] in seen or (added is not None and items[0] in added):
+            return None  # malformed or refused, or merged with another header by case: the full path decides
         if added is None:
             added = set()
-        added.add(lname)
+        added.add(items[0])
+        new += len(items[1])
+        flat += items[1]
     if same != len(seen) or not _clean_values("".join([v for _, v in flat])) \
             or not HEADER_NAME_RE.match("".join(seen)):
         return None  # a header removed, or an original name/value the full path rejects
@@ -211,6 +207,31 @@ def unchanged_or_added(event_type: str, value: Any, seen: HeaderMap, original: H
     if len(flat) - new != len(original):
         flat.extend((k, v) for k, v in original if is_disallowed(k.lower()))  # hidden headers travel on
     return flat, added
+
+
+def _added(event_type: str, name: str, entries: Any) -> tuple[str, Headers] | None:
+    """(lowercase name, items) of a header the function added, when it passes every rule the full path
+    applies to an added header (name, entries, key, value, disallowed, read-only, viewer-country); else None."""
+    lname = name.lower()
+    if (type(entries) is not list or not entries or lname in DISALLOWED_HEADERS
+            or lname.startswith(DISALLOWED_PREFIXES) or lname in READ_ONLY_HEADERS[event_type]
+            or (event_type == VIEWER_REQUEST and lname in VIEWER_REQUEST_FORBIDDEN_ADD)
+            or not HEADER_NAME_RE.match(name)):
+        return None
+    items: Headers = []
+    for entry in entries:
+        if type(entry) is not dict:
+            return None
+        key = entry.get("key")
+        val = entry.get("value")
+        if type(val) is not str:  # (its characters are checked with the others' by the caller)
+            return None
+        if type(key) is not str or key.lower() != lname:
+            if key is not None and type(key) is not str:
+                return None
+            key = title_case(lname)  # missing or naming another header: as _header_entry fills it in
+        items.append((key, val))
+    return lname, items
 
 
 def _clean_values(text: str) -> bool:

@@ -299,12 +299,13 @@ class PreparedInvoke:
     6 MB request limit is checked. Use ``LambdaService.invoke`` for payloads from outside.
     """
 
-    __slots__ = ("_service", "_ref", "_region", "_display_name", "_log_group", "_arn", "_generation", "_snap",
-                 "_spec", "_options_group", "_reserved")
+    __slots__ = ("_service", "_cache", "_ref", "_region", "_display_name", "_log_group", "_arn", "_generation",
+                 "_snap", "_spec", "_options_group", "_reserved", "_run_spec")
 
     def __init__(self, service: LambdaService, ref: FunctionRef, *, region: str, display_name: str | None,
                  log_group: str | None) -> None:
         self._service = service
+        self._cache = service.registry.cache
         self._ref = ref
         self._region = region
         self._display_name = display_name
@@ -315,6 +316,7 @@ class PreparedInvoke:
         self._spec: FunctionSpec | None = None  # None while resolved to a weighted alias (drawn per call)
         self._options_group: str | None = None
         self._reserved: int | None = None
+        self._run_spec = service.executor.invoke if service.executor is not None else None
 
     def invoke(self, payload: bytes, request_id: str | None = None) -> Awaitable[InvocationResult]:
         """Invoke with ``payload`` (see the class contract); ``request_id`` defaults to a new UUID.
@@ -325,14 +327,13 @@ class PreparedInvoke:
             raise RequestTooLargeException(
                 f"Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation"
             )
-        service = self._service
         spec = self._spec
-        if spec is None or self._generation != service.registry.cache.generation:
+        if spec is None or self._generation != self._cache.generation:
             return self._invoke_resolving(payload, request_id)
-        options = InvokeOptions(request_id or service.new_request_id(), self._arn, self._region,
+        options = InvokeOptions(request_id or self._service.new_request_id(), self._arn, self._region,
                                 self._display_name, self._options_group)
-        return service.executor.invoke(spec, payload, options,  # type: ignore[union-attr]  # _runnable checked
-                                       reserved_concurrency=self._reserved)
+        return self._run_spec(spec, payload, options,  # type: ignore[misc]  # _runnable checked the executor
+                              reserved_concurrency=self._reserved)
 
     async def _invoke_resolving(self, payload: bytes, request_id: str | None) -> InvocationResult:
         """The slow path: (re)resolve after a registry change, or draw a weighted alias's version."""

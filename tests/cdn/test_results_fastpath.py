@@ -153,6 +153,7 @@ def test_each_rule_on_an_added_header(event_type: str, name: str, value: str) ->
     [("Host", "d.example"), ("Connection", "keep-alive"), ("Accept", "*/*"), ("X-Amz-Cf-Id", "abc")],  # hidden
     [("Host", "d.example"), ("X-Multi", "1"), ("Accept", "*/*"), ("X-Multi", "2")],  # grouped names
     [("Host", "d.example"), ("X-Uni", "héllo")],
+    [("Host", "d.example"), ("Bad Name", "v")],  # not a token: the full path rejects the name
 ])
 def test_added_header_on_awkward_originals(original: list[tuple[str, str]]) -> None:
     request = EdgeRequest("GET", "/a", "", original, "192.0.2.1")
@@ -163,6 +164,20 @@ def test_added_header_on_awkward_originals(original: list[tuple[str, str]]) -> N
         returned = {"uri": "/a", "querystring": "", "headers": headers}
         full, fast = _both("viewer-request", request, response, returned)
         assert fast == full
+
+
+@pytest.mark.parametrize("entries", [
+    [{"key": 5, "value": "v"}], [{"key": "X-New", "value": 5}], [{"key": "X-New"}], ["x"], [], {"value": "v"},
+    [{"value": "v"}], [{"key": "X-Other", "value": "v"}], [{"key": "x-NEW", "value": "v"}],
+    [{"key": "X-New", "value": "a\nb"}], [{"key": "X-New", "value": "a\x7f"}], [{"key": "X-New", "value": "é\x01"}],
+    [{"key": "X-New", "value": "1"}, {"key": "X-New", "value": "2"}],
+])
+def test_added_entry_shapes(entries: Any) -> None:
+    request = EdgeRequest("GET", "/a", "", [("Host", "d.example")], "192.0.2.1")
+    _, seen, _ = encode_event("viewer-request", "d", "E", "id", request)
+    returned = {"uri": "/a", "querystring": "", "headers": {**seen, "x-new": entries}}
+    full, fast = _both("viewer-request", request, EdgeResponse(200, [], b""), returned)
+    assert fast == full
 
 
 def test_common_results_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
