@@ -9,9 +9,11 @@ For each hook point the pipeline asks :meth:`EdgeTriggerRunner.run`, which
    origin triggers 30 s, package size, no environment variables or layers, runtime) unless relaxed; an
    association that cannot resolve or fails a check answers CloudFront's ``LambdaExecutionError`` (503);
 3. builds the event (:mod:`edge.cdn.events`), invokes the function in this POP's region with the Lambda@Edge
-   naming (``us-east-1.NAME``, log group ``/aws/lambda/us-east-1.NAME``), maps throttles to
-   ``LambdaLimitExceeded`` and function errors to ``LambdaExecutionError`` (both 503);
-4. validates the result (:mod:`edge.cdn.results`): invalid results, and results Lambda refused for exceeding
+   naming (``us-east-1.NAME``, log group ``/aws/lambda/us-east-1.NAME``) through a target prepared once per
+   association (``Invoker.prepare``: resolution and options cached until the registry changes), maps
+   throttles to ``LambdaLimitExceeded`` and function errors to ``LambdaExecutionError`` (both 503);
+4. validates the result (:mod:`edge.cdn.results`, given the event's own header maps so that headers the
+   function kept are not re-validated one by one): invalid results, and results Lambda refused for exceeding
    its 6 MB payload limit ("The JSON output is not parsable"), are ``LambdaValidationError`` (502) and the
    detailed reason goes to the validation log group ``/aws/cloudfront/LambdaEdge/<DistributionId>``;
 5. appends a ``Server-Timing`` entry naming the function, executed version, cold/warm and duration, e.g.
