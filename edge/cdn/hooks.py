@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edgelab.cdn.hooks")
 
-_TOO_LARGE = "Function.ResponseSizeTooLarge"  # the invocation core's errorType for results over 6 MB
+_TOO_LARGE = "Function.ResponseSizeTooLarge"
+_OK = Outcome.OK  # the invocation core's errorType for results over 6 MB
 
 
 class PreparedCall(Protocol):
@@ -227,7 +228,12 @@ class EdgeTriggerRunner:
             except ControlPlaneError as exc:  # vanished between the check and the call, payload too large...
                 raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=event_type,
                                            function=hook.assoc.function_name) from None
-            self._account(call, hook, result, (time.perf_counter() - t0) * 1000.0)
+            wall_ms = (time.perf_counter() - t0) * 1000.0
+            if result.outcome is _OK and not result.cold_start:  # the hot case (see _account), inlined
+                prefix = hook.warm_prefix.get(result.executed_version) or self._warm_prefix(hook, result)
+                call.timing.add(f"{prefix}{wall_ms:.2f}")
+            else:
+                self._account(call, hook, result, wall_ms)
             out = self._continue_with(call, hook.assoc, result, seen, seen_response)
         except BaseException:  # a Lambda error, or the viewer went away (cancelled): the body is not used
             if response is not None:
@@ -247,17 +253,19 @@ class EdgeTriggerRunner:
                                        function=fn) from None
         return hook.target
 
+    @staticmethod
+    def _warm_prefix(hook: _Hook, result: InvocationResult) -> str:
+        """The memoized start of a warm run's Server-Timing entry (as :func:`server_timing_entry` writes it)."""
+        version = result.executed_version
+        prefix = f'fn-{hook.event_type};desc="{hook.assoc.function_name}:{version} warm";dur='
+        hook.warm_prefix[version] = prefix
+        return prefix
+
     def _account(self, call: TriggerCall, hook: _Hook, result: InvocationResult, wall_ms: float) -> None:
-        """Add the Server-Timing entry; raise CloudFront's error for a throttle or a function error."""
+        """Everything but a warm success (``run`` handles that itself): add the Server-Timing entry; raise
+        CloudFront's error for a throttle or a function error."""
         event_type = hook.event_type
         fn = hook.assoc.function_name
-        if result.outcome is Outcome.OK and not result.cold_start:  # the hot case: entry prefix memoized
-            prefix = hook.warm_prefix.get(result.executed_version)
-            if prefix is None:
-                prefix = hook.warm_prefix[result.executed_version] = \
-                    f'fn-{event_type};desc="{fn}:{result.executed_version} warm";dur='
-            call.timing.add(f"{prefix}{wall_ms:.2f}")
-            return
         call.timing.add(server_timing_entry(event_type, fn, result, wall_ms))
         if result.outcome is Outcome.THROTTLED:
             raise LambdaLimitExceeded(f"{fn}:{result.executed_version} throttled ({result.throttle_reason})",
