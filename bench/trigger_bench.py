@@ -147,12 +147,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of ``pid`` (all its threads)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def _cpu_seconds(pid: int) -> float:
+    return sum(_cpu_split(pid))
 
 
 def _descendants(pid: int) -> list[int]:
@@ -191,10 +197,11 @@ class Server:
         self.stop()
         raise RuntimeError(f"{kind} server did not start")
 
-    def cpu(self) -> tuple[float, float]:
-        """(CPU seconds of the POP process, CPU seconds of its live descendants: zygote and workers)."""
-        own = _cpu_seconds(self.proc.pid)
-        return own, sum(_cpu_seconds(p) for p in _descendants(self.proc.pid))
+    def cpu(self) -> tuple[float, float, float]:
+        """(user and system CPU seconds of the POP process, CPU seconds of its live descendants: zygote and
+        workers)."""
+        user, system = _cpu_split(self.proc.pid)
+        return user, system, sum(_cpu_seconds(p) for p in _descendants(self.proc.pid))
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -264,16 +271,16 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
         wrk(s.port, args.warmup, args.connections)
     best = {k: 0.0 for k in servers}
     load_p50: dict[str, list[float]] = {k: [] for k in servers}
-    cpu_us: dict[str, tuple[float, float]] = {}  # CPU microseconds per request: (POP process, workers)
+    cpu_us: dict[str, tuple[float, float, float]] = {}  # CPU us per request: (POP user, POP system, workers)
     for _ in range(args.rounds):  # alternate so machine noise hits both alike
         for name, s in servers.items():
-            own0, kids0 = s.cpu()
+            user0, sys0, kids0 = s.cpu()
             rps, p50 = wrk(s.port, args.duration, args.connections)
-            own1, kids1 = s.cpu()
+            user1, sys1, kids1 = s.cpu()
             n = max(rps * args.duration, 1.0)
             if rps > best[name]:
                 best[name] = rps
-                cpu_us[name] = ((own1 - own0) / n * 1e6, (kids1 - kids0) / n * 1e6)
+                cpu_us[name] = ((user1 - user0) / n * 1e6, (sys1 - sys0) / n * 1e6, (kids1 - kids0) / n * 1e6)
             load_p50[name].append(p50)
     seq = {name: statistics.median(probe(s.port, args.probe)[0]) for name, s in servers.items()}
     ratio = best["trigger"] / best["plain"] if best["plain"] else 0.0
@@ -286,8 +293,9 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
           f"{'OK' if ratio >= TARGET_RATIO else 'MISSED'}")
     print("CPU per request during the best run (user+system, 10 ms tick resolution):")
     for name, label in (("plain", "no trigger"), ("trigger", "viewer-request")):
-        own, kids = cpu_us[name]
-        print(f"  {label:<21} POP process {own:>6.0f} us   zygote+workers {kids:>6.0f} us")
+        user, system, kids = cpu_us[name]
+        print(f"  {label:<21} POP process {user + system:>6.0f} us (user {user:.0f}, system {system:.0f})   "
+              f"zygote+workers {kids:>6.0f} us")
     print(f"sequential probe, {args.probe} keep-alive requests each:")
     print(f"  p50 no trigger        {seq['plain']:>10.3f} ms")
     print(f"  p50 viewer-request    {seq['trigger']:>10.3f} ms")
