@@ -283,6 +283,8 @@ async def _on_error(ctx: PopContext, ex: Exchange, err: EdgeError) -> EdgeRespon
     """The one place an EdgeError becomes a response (CloudFront error page, cached/custom for origin errors)."""
     ex.x_cache, ex.skip_viewer_response = err.x_cache, True
     ex.trace.append(f"error:{err.status}")
+    fn = getattr(err, "function", "")
+    ex.error_detail = f"{err.__class__.__name__}{f' ({fn})' if fn else ''}: {err.detail or err.message}"
     response = error_response(err, ex.request_id)
     if isinstance(err, OriginError):
         ex.origin_status = err.status

@@ -22,7 +22,7 @@ import logging
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,7 @@ class PopState:
     def __init__(self, pop: PopSettings, distribution: Distribution, settings: Settings,
                  triggers: TriggerRunner | None, clock: Callable[[], float] | None) -> None:
         self.pop = pop
+        self.debug_headers = settings.edge.debug_headers
         self.started = time.time()
         self.identity = PopIdentity(pop_code(pop.name))
         self.http_date = HttpDate()
@@ -183,7 +184,20 @@ async def serve_viewer(state: PopState, request: web.BaseRequest, *, expect: boo
         log.exception("unhandled error for %s %s", request.method, edge_req.uri)
         ex = Exchange(request=edge_req, request_id=request_id, started=started, x_cache="Error from cloudfront")
         response = error_response(EdgeError("internal error"), request_id)
+    if state.debug_headers:
+        response = debug_decorated(response, ex)
     return await _write(request, state, response, ex)
+
+
+def debug_decorated(response: EdgeResponse, ex: Exchange) -> EdgeResponse:
+    """``[edge] debug_headers``: the step sequence, the matched behavior and the reason of an error page, as
+    ``X-Edgelab-*`` headers (on a copy: a cached response's header list is shared with the cache entry)."""
+    extra = [("X-Edgelab-Trace", ",".join(ex.trace))]
+    if ex.behavior is not None:
+        extra.append(("X-Edgelab-Behavior", ex.behavior.path_pattern))
+    if ex.error_detail:
+        extra.append(("X-Edgelab-Error", " ".join(ex.error_detail.split())[:1000]))
+    return replace(response, headers=[*response.headers, *extra])
 
 
 async def _expect(request: web.BaseRequest) -> None:

@@ -94,6 +94,7 @@ class Exchange:
     origin_seconds: float = 0.0
     skip_viewer_response: bool = False
     cache_key: object = None  # set by cache-lookup (None: this request is not cacheable)
+    error_detail: str = ""  # why the POP answered with an error page (logs, debug headers)
 
     def mark(self, step: Step, outcome: str = "") -> None:
         value = step._value_  # not .value: the enum property costs two calls per mark
