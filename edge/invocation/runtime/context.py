@@ -89,7 +89,7 @@ class LambdaContext:
         self.log_group_name = static.log_group_name
         self.log_stream_name = static.log_stream_name
         self.identity = CognitoIdentity()
-        self.client_context = parse_client_context(client_context)
+        self.client_context = parse_client_context(client_context) if client_context else None
         self.tenant_id = None
         self._deadline_ms = deadline_ms
 
