@@ -23,6 +23,7 @@ import ctypes
 import importlib
 import io
 import json
+import json.encoder
 import os
 import resource
 import signal
@@ -60,7 +61,21 @@ class _Encoder(json.JSONEncoder):
         return super().default(o)
 
 
-_ENCODE = _Encoder(allow_nan=True).encode
+_ENCODER = _Encoder(allow_nan=True)
+_MAKE_C_ENCODER = json.encoder.c_make_encoder
+_ASCII = json.encoder.encode_basestring_ascii
+
+
+def encode_result(o: Any) -> str:
+    """Exactly ``_ENCODER.encode(o)``: the same C encoder with the same settings, built directly instead of
+    through ``JSONEncoder.iterencode`` (which also builds a Python float formatter the C encoder never uses)."""
+    if isinstance(o, str):
+        return _ASCII(o)
+    if _MAKE_C_ENCODER is None:  # an interpreter without the _json accelerator
+        return _ENCODER.encode(o)
+    e = _ENCODER
+    return "".join(_MAKE_C_ENCODER({}, e.default, _ASCII, None, e.key_separator, e.item_separator, e.sort_keys,
+                                   e.skipkeys, e.allow_nan)(o, 0))
 _DECODE_STR = json.JSONDecoder().decode  # what json.loads uses for a str without options
 _NOT_PLAIN_UTF8_LEAD = frozenset((0x00, 0xEF, 0xFE, 0xFF))  # a BOM or a NUL: json.detect_encoding decides
 
@@ -150,6 +165,12 @@ def load_handler(handler: str) -> Callable[[Any, Any], Any]:
 
 
 _HS = protocol.HEADER_SIZE
+_pack_header = protocol.HEADER.pack
+_dumps = protocol.dumps
+_K_RESULT = protocol.K_RESULT
+_perf_counter = time.perf_counter
+_getrusage = resource.getrusage
+_RUSAGE_SELF = resource.RUSAGE_SELF
 _unpack_header = protocol.HEADER.unpack_from
 _loads = protocol.loads
 
@@ -273,15 +294,15 @@ class Worker:
     def invoke(self, meta: dict, body: bytes) -> None:
         rid = meta["id"]
         self.holder.value = rid
-        self.started = t0 = time.perf_counter()
+        self.started = t0 = _perf_counter()
         self.busy = True
         if self.parked:
             self.parked = False
             self.wake.set()
         kind, out, etype, reset = self._run(meta, body, rid)
-        duration = (time.perf_counter() - t0) * 1000.0
+        duration = (_perf_counter() - t0) * 1000.0
         self.busy = False
-        rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_kb = _getrusage(_RUSAGE_SELF).ru_maxrss
         if rss_kb > self.limit_kb:
             self.die_oom(rss_kb)
         if len(out) > RESPONSE_LIMIT and kind == protocol.K_RESULT:
@@ -296,11 +317,17 @@ class Worker:
                     f"RequestId: {rid} Error: /tmp usage {usage / 1048576:.1f} MB exceeds the ephemeral storage "
                     f"size of {self.tmp_quota // 1048576} MB; the environment was reset and /tmp wiped")})
         log = self.drain_output()
-        m: dict[str, object] = {"t": kind, "d": duration, "rss": rss_kb}
-        if kind == protocol.K_ERROR:
-            m["et"] = etype
-            m["reset"] = reset
-        self.send(protocol.encode(m, out, log))
+        if kind == _K_RESULT:
+            m = _dumps({"t": kind, "d": duration, "rss": rss_kb})
+        else:
+            m = _dumps({"t": kind, "d": duration, "rss": rss_kb, "et": etype, "reset": reset})
+        bl, ll = len(out), len(log)
+        if bl + ll <= JOIN_MAX:  # the usual small result: one buffer, one send (see send())
+            frame = b"".join((_pack_header(len(m), bl, ll), m, out, log))
+            with self.send_lock:
+                self.sock.sendall(frame)
+        else:
+            self.send([_pack_header(len(m), bl, ll), m, out, log])
 
     def _run(self, meta: dict, body: bytes, rid: str) -> tuple[str, bytes, str | None, bool]:
         """Run the handler; returns (frame kind, payload, errorType, reset)."""
@@ -312,7 +339,7 @@ class Worker:
                 raise faults.FaultException(faults.UNMARSHAL_ERROR, f"Unable to unmarshal input: {e}") from None
             result = self.handler(event, ctx)
             try:
-                out = b"null" if result is None else _ENCODE(result).encode("utf-8", "surrogatepass")
+                out = b"null" if result is None else encode_result(result).encode("utf-8", "surrogatepass")
             except Exception as e:  # noqa: BLE001 - any marshalling failure is a MarshalError (awslambdaric)
                 raise faults.FaultException(faults.MARSHAL_ERROR, f"Unable to marshal response: {e}") from None
             return protocol.K_RESULT, out, None, False
