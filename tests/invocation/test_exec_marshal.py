@@ -1,0 +1,87 @@
+"""The worker's fast (un)marshalling paths give exactly what the stdlib paths they replace give.
+
+``worker.load_event`` must equal ``json.loads(bytes)`` (same value or same exception type and message), and
+``worker.encode_result`` must equal ``_Encoder.encode`` (awslambdaric's marshaller), for every input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge.invocation.runtime import worker
+
+
+def _outcome(fn: Any, arg: Any) -> tuple:
+    try:
+        value = fn(arg)
+    except Exception as e:  # noqa: BLE001 - the exception is the outcome being compared
+        return ("error", type(e), str(e))
+    # repr: NaN != NaN, and -0.0 == 0.0 would hide a sign difference
+    return ("ok", repr(value))
+
+
+EVENTS = [
+    b"{}", b"1", b'"a"', b'{"a":[1,2.5,null,true]}', '{"é":"☃"}'.encode(), b"\xef\xbb\xbf{\"a\":1}",
+    '{"a":1}'.encode("utf-16"), '{"a":1}'.encode("utf-16-le"), '{"a":1}'.encode("utf-16-be"),
+    '{"a":1}'.encode("utf-32"), '{"a":1}'.encode("utf-32-le"), '{"a":1}'.encode("utf-32-be"),
+    b"[1", b"\xff\xfe", b"\x00", b"1\x00", b"\x00\x00", b'"\xed\xa0\x80"', b'"\\ud800"', b'"\xc3"', b"NaN",
+    b' {"x": -Infinity}', b"12345678901234567890123", b'{"a":1,"a":2}', b'"a\x01b"', b"\xef\xbb", b"\xef",
+    b"\xfe\xff\x00{", b"  ", b"1e400",
+]
+
+
+@pytest.mark.parametrize("payload", EVENTS)
+def test_load_event_matches_json_loads(payload: bytes) -> None:
+    assert _outcome(worker.load_event, payload) == _outcome(json.loads, payload)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(min_size=1, max_size=12))
+def test_load_event_matches_json_loads_on_any_bytes(payload: bytes) -> None:
+    assert _outcome(worker.load_event, payload) == _outcome(json.loads, payload)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON)
+def test_load_event_matches_json_loads_on_json_documents(value: Any) -> None:
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False)):
+        payload = text.encode("utf-8", "surrogatepass")
+        assert _outcome(worker.load_event, payload) == _outcome(json.loads, payload)
+
+
+class _Odd:
+    pass
+
+
+_circular: list = []
+_circular.append(_circular)
+
+RESULTS = [
+    {"ok": True}, "plain", "é☃\ud800", 1, 10**30, 1.5, -0.0, math.nan, math.inf, -math.inf, None, True,
+    (1, 2), [Decimal("1.5"), Decimal("NaN"), Decimal("-0")], {"a": {1: 2, None: 3, 1.5: 4, True: 5}},
+    {(1, 2): 3}, _Odd(), {"a": {1, 2}}, _circular, {"deep": [[[{"x": ["y", 2.25]}]]]},
+]
+
+
+@pytest.mark.parametrize("result", RESULTS, ids=range(len(RESULTS)))
+def test_encode_result_matches_the_marshaller(result: Any) -> None:
+    assert _outcome(worker.encode_result, result) == _outcome(worker._ENCODER.encode, result)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON)
+def test_encode_result_matches_the_marshaller_on_json_values(value: Any) -> None:
+    assert _outcome(worker.encode_result, value) == _outcome(worker._ENCODER.encode, value)
