@@ -33,7 +33,7 @@ EVENTS = [
     '{"a":1}'.encode("utf-32"), '{"a":1}'.encode("utf-32-le"), '{"a":1}'.encode("utf-32-be"),
     b"[1", b"\xff\xfe", b"\x00", b"1\x00", b"\x00\x00", b'"\xed\xa0\x80"', b'"\\ud800"', b'"\xc3"', b"NaN",
     b' {"x": -Infinity}', b"12345678901234567890123", b'{"a":1,"a":2}', b'"a\x01b"', b"\xef\xbb", b"\xef",
-    b"\xfe\xff\x00{", b"  ", b"1e400",
+    b"\xfe\xff\x00{", b"  ", b"1e400", b" 1 ", b"1 x", b"\n{}\r\n", b"1 2", b"\t", b"{} ", b"]", b'{"a" 1}',
 ]
 
 
@@ -71,7 +71,7 @@ _circular.append(_circular)
 
 RESULTS = [
     {"ok": True}, "plain", "é☃\ud800", 1, 10**30, 1.5, -0.0, math.nan, math.inf, -math.inf, None, True,
-    (1, 2), [Decimal("1.5"), Decimal("NaN"), Decimal("-0")], {"a": {1: 2, None: 3, 1.5: 4, True: 5}},
+    (1, 2), [Decimal("1.5"), Decimal("NaN"), Decimal("-0")], {"a": {1: 2, None: 3, 1.5: 4, False: 5}},
     {(1, 2): 3}, _Odd(), {"a": {1, 2}}, _circular, {"deep": [[[{"x": ["y", 2.25]}]]]},
 ]
 

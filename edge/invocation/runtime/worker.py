@@ -23,6 +23,7 @@ import ctypes
 import importlib
 import io
 import json
+import json.decoder
 import json.encoder
 import os
 import resource
@@ -76,7 +77,27 @@ def encode_result(o: Any) -> str:
     e = _ENCODER
     return "".join(_MAKE_C_ENCODER({}, e.default, _ASCII, None, e.key_separator, e.item_separator, e.sort_keys,
                                    e.skipkeys, e.allow_nan)(o, 0))
-_DECODE_STR = json.JSONDecoder().decode  # what json.loads uses for a str without options
+
+
+_SCAN_ONCE = json.JSONDecoder().scan_once  # the scanner of json.loads' default decoder (same settings)
+_WHITESPACE = json.decoder.WHITESPACE.match
+
+
+def _decode_str(s: str) -> Any:
+    """Exactly ``json.JSONDecoder().decode(s)`` (same value, same JSONDecodeError), calling the scanner
+    directly and matching whitespace only where there is some."""
+    idx = _WHITESPACE(s, 0).end() if s[:1] in " \t\n\r" else 0
+    try:
+        obj, end = _SCAN_ONCE(s, idx)
+    except StopIteration as err:
+        raise json.JSONDecodeError("Expecting value", s, err.value) from None
+    if end != len(s):
+        end = _WHITESPACE(s, end).end()
+        if end != len(s):
+            raise json.JSONDecodeError("Extra data", s, end)
+    return obj
+
+
 _NOT_PLAIN_UTF8_LEAD = frozenset((0x00, 0xEF, 0xFE, 0xFF))  # a BOM or a NUL: json.detect_encoding decides
 
 
@@ -86,7 +107,7 @@ def load_event(body: bytes) -> Any:
     two bytes is NUL; those rare payloads take ``json.loads`` itself)."""
     if body[0] in _NOT_PLAIN_UTF8_LEAD or (len(body) > 1 and not body[1]):
         return json.loads(body)
-    return _DECODE_STR(body.decode("utf-8", "surrogatepass"))
+    return _decode_str(body.decode("utf-8", "surrogatepass"))
 
 
 def _libc() -> ctypes.CDLL:
