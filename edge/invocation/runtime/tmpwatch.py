@@ -44,6 +44,8 @@ class TmpWatch:
         self._usage = 0
         self._scanned_at: float | None = None
         self._complete = False  # every directory of the last scan is watched
+        # the last figure may be reused before this clock value (-inf: never; set from the two fields above)
+        self._fresh_until = float("-inf")
         self._fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         self._poll = select.poll()
         if self._fd >= 0:
@@ -54,16 +56,17 @@ class TmpWatch:
             os.close(self._fd)
             self._fd = -1
             self._complete = False
+            self._fresh_until = float("-inf")
 
     def usage(self) -> int:
         """Allocated bytes under ``path`` (see the module docstring for when it is recomputed)."""
         now = self._clock()
-        if (self._complete and self._scanned_at is not None and now - self._scanned_at < self._rescan_after
-                and not self._poll.poll(0)):
+        if now < self._fresh_until and not self._poll.poll(0):  # complete, recent and no inotify event
             return self._usage
         self._drain()
         self._usage = self._scan()
         self._scanned_at = now
+        self._fresh_until = now + self._rescan_after if self._complete else float("-inf")
         return self._usage
 
     def _drain(self) -> None:
