@@ -51,3 +51,18 @@ def test_module_size_budget() -> None:
     big = [f"{p.relative_to(ROOT)}: {n} lines" for p in py_files("edge") + py_files("origin")
            if (n := len(p.read_text().splitlines())) > 600]
     assert not big, big
+
+
+def test_no_test_imports_locust_or_gevent_in_process() -> None:
+    """Importing locust monkey-patches the stdlib with gevent for the whole pytest session (asyncio tests hang):
+    locust only ever runs in subprocesses."""
+    offenders = []
+    for p in sorted((ROOT / "tests").rglob("*.py")):
+        text = p.read_text()
+        try:
+            mods = imported_modules(p)
+        except SyntaxError:  # deliberately broken handler fixtures
+            continue
+        if any(m.split(".")[0] in ("locust", "gevent") for m in mods) or 'importorskip("locust")' in text:
+            offenders.append(str(p.relative_to(ROOT)))
+    assert not offenders, offenders

@@ -2,6 +2,7 @@
 started by OwnStack on free ports, idle expiry 1 s), and the report they leave. ~30 s in all."""
 
 import argparse
+import importlib.util
 import csv
 import json
 import os
@@ -10,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("locust")  # the load extra; `edgelab loadtest` itself prints an install hint without it
+# The load extra must be installed, but locust must NOT be imported here: importing it monkey-patches the standard
+# library with gevent in the whole pytest process (asyncio tests then hang). Locust runs in subprocesses only.
+if importlib.util.find_spec("locust") is None:
+    pytest.skip("locust (the load extra) is not installed", allow_module_level=True)
 
 from edge.control import loadtest  # noqa: E402
 from edge.control.loadtest_stack import OwnStack  # noqa: E402
