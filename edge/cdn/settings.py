@@ -302,7 +302,8 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
     funcs = tuple(_parse_function(f, f"functions[{i}]", base) for i, f in enumerate(t.get("functions", list, [])))
     if len({f.name for f in funcs}) != len(funcs):
         raise ConfigError("functions", "function names must be unique")
-    state_dir = Path(t.get("state_dir", str, ".edgelab")).expanduser()
+    explicit_state = t.get("state_dir", str, None)  # absent: .edgelab/ in the working directory
+    state_dir = Path(explicit_state or ".edgelab").expanduser()
     dist = t.get("distribution", str, None)
     s = Settings(
         pops=pops,
@@ -313,7 +314,7 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
         functions=funcs,
         lambda_=_parse_lambda(t.get("lambda", dict, {})),
         async_=_parse_async(t.get("async", dict, {})),
-        state_dir=state_dir if state_dir.is_absolute() else (base / state_dir),
+        state_dir=state_dir if state_dir.is_absolute() or explicit_state is None else (base / state_dir),
         api_port=_port(t, "api_port", 9001),
         distribution=None if dist is None else (base / Path(dist).expanduser()).resolve(),
     )

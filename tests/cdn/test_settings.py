@@ -125,3 +125,14 @@ def test_mutated_settings_never_crash(path: tuple[object, ...], value: object) -
         parse_settings(doc, EXAMPLE.parent)
     except ConfigError:
         pass
+
+
+def test_state_dir_defaults_to_the_working_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from edge.cdn.settings import load_settings
+
+    f = tmp_path / "conf" / "s.toml"
+    f.parent.mkdir()
+    f.write_text("api_port = 9001\n")
+    assert load_settings(f).state_dir == Path(".edgelab")  # relative: the working directory, as documented
+    f.write_text('state_dir = "st"\n')
+    assert load_settings(f).state_dir == f.parent / "st"  # given in the file: relative to the file
