@@ -21,15 +21,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.util
-import json
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+
+from edge.control.api_client import request_json
 
 if TYPE_CHECKING:
     from edge.control.loadtest_stack import OwnStack
@@ -98,19 +97,7 @@ def _load_phases() -> ModuleType:
     return sys.modules[spec.name]
 
 
-def api_call(api: str, method: str, path: str, body: object | None = None, timeout: float = 30) -> Any:
-    """JSON call to the stack's API; RuntimeError with the status and body on failure."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(api.rstrip("/") + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-    except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"{method} {path}: HTTP {exc.code} {exc.read().decode(errors='replace')[:300]}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise RuntimeError(f"{method} {path}: cannot reach {api} ({exc})") from None
-    return json.loads(raw) if raw else None
+api_call = request_json  # JSON call to the stack's API; ApiError (a RuntimeError) with the status and body
 
 
 def select_pops(available: list[dict[str, str]], wanted: list[str], multi: bool) -> list[tuple[str, str]]:
