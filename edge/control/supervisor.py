@@ -79,9 +79,7 @@ class Supervisor:
     @staticmethod
     async def _probe(child: Child, session: aiohttp.ClientSession) -> bool:
         try:
-            if child.health_unix:
-                if not os.path.exists(child.health_unix):
-                    return False
+            if child.health_unix:  # a socket not created yet fails to connect: not ready
                 conn = aiohttp.UnixConnector(path=child.health_unix)
                 async with aiohttp.ClientSession(connector=conn) as s, s.get("http://pop/health") as r:
                     return r.status == 200
