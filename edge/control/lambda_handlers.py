@@ -10,30 +10,14 @@ from aiohttp import web
 from edge.invocation.errors import InvalidParameterValueException, TooManyRequestsException
 from edge.invocation.models import Outcome
 from edge.invocation.registry_aliases import UNSET
-from edge.invocation.service import LambdaService
 
-from .lambda_http import REQUEST_ID, SERVICE, b64_bytes, json_body, json_response, page
+from .lambda_http import REQUEST_ID, b64_bytes, json_body, json_response, page
+from .lambda_http import service_of as _svc, region_of as _region, function_name_of as _name, qualifier_of as _qualifier
 from .lambda_shapes import alias_configuration, function_configuration
 
 __all__ = ["ROUTES"]
 
 LOG_TAIL_BYTES = 4096
-
-
-def _svc(request: web.Request) -> LambdaService:
-    return request.app[SERVICE]
-
-
-def _region(request: web.Request) -> str:
-    return request.app[SERVICE].registry.region
-
-
-def _name(request: web.Request) -> str:
-    return request.match_info["name"]
-
-
-def _qualifier(request: web.Request) -> str | None:
-    return request.query.get("Qualifier") or None
 
 
 def _arn_qualifier(request: web.Request, version: str, alias: str | None) -> str | None:

@@ -10,19 +10,11 @@ from aiohttp import web
 from edge.invocation.async_esm import MappingRecord
 from edge.invocation.async_model import EventInvokeConfig
 from edge.invocation.models import function_arn
-from edge.invocation.service import LambdaService
 
-from .lambda_http import SERVICE, json_body, json_response, page
+from .lambda_http import json_body, json_response, page
+from .lambda_http import service_of as _svc, region_of as _region, qualifier_of as _qualifier
 
 __all__ = ["ROUTES", "event_invoke_config_shape", "mapping_shape"]
-
-
-def _svc(request: web.Request) -> LambdaService:
-    return request.app[SERVICE]
-
-
-def _qualifier(request: web.Request) -> str | None:
-    return request.query.get("Qualifier") or None
 
 
 def event_invoke_config_shape(cfg: EventInvokeConfig, region: str) -> dict[str, Any]:
@@ -59,10 +51,6 @@ def mapping_shape(rec: MappingRecord, region: str) -> dict[str, Any]:
     if rec.max_retry is not None:
         out["MaximumRetryAttempts"] = rec.max_retry
     return out
-
-
-def _region(request: web.Request) -> str:
-    return _svc(request).registry.region
 
 
 # -- event invoke config -----------------------------------------------------------------------------------

@@ -9,24 +9,12 @@ from aiohttp import web
 
 from edge.invocation.errors import InvalidParameterValueException, validation_error
 from edge.invocation.models import function_arn
-from edge.invocation.service import LambdaService
 
-from .lambda_http import SERVICE, b64_bytes, json_body, json_response, page
+from .lambda_http import b64_bytes, json_body, json_response, page
+from .lambda_http import service_of as _svc, region_of as _region, function_name_of as _name
 from .lambda_shapes import account_settings, layer_version, layer_version_item, layers_item, provisioned_config
 
 __all__ = ["ROUTES"]
-
-
-def _svc(request: web.Request) -> LambdaService:
-    return request.app[SERVICE]
-
-
-def _region(request: web.Request) -> str:
-    return request.app[SERVICE].registry.region
-
-
-def _name(request: web.Request) -> str:
-    return request.match_info["name"]
 
 
 def _required_qualifier(request: web.Request) -> str:

@@ -51,6 +51,22 @@ REQUEST_ID: Any = web.RequestKey("edgelab_request_id", str) if hasattr(web, "Req
 CREATE_FUNCTION_REQUEST_LIMIT = 70_167_211
 
 
+def service_of(request: web.Request) -> LambdaService:
+    return request.app[SERVICE]
+
+
+def region_of(request: web.Request) -> str:
+    return request.app[SERVICE].registry.region
+
+
+def function_name_of(request: web.Request) -> str:
+    return request.match_info["name"]
+
+
+def qualifier_of(request: web.Request) -> str | None:
+    return request.query.get("Qualifier") or None
+
+
 def error_response(exc: LambdaError) -> web.Response:
     return web.Response(
         status=exc.status,
