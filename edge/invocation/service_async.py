@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import orjson
 
 from .async_config import EventInvokeConfigOps, check_destination
 from .async_delivery import AsyncDelivery
@@ -24,7 +22,7 @@ from .async_esm_runner import EsmRunner
 from .async_model import INVOKE_ASYNC_PAYLOAD_LIMIT, AsyncSettings, EventInvokeConfig
 from .async_queues import DEFAULT_VISIBILITY_TIMEOUT, QueueInfo, QueueMessage, QueueOps
 from .async_store import AsyncStore, GroupCommitter, Insert
-from .errors import InvalidRequestContentException, RequestTooLargeException, function_not_found
+from .errors import RequestTooLargeException, function_not_found
 from .models import ASYNC_PAYLOAD_LIMIT, InvocationResult, Outcome
 
 if TYPE_CHECKING:
@@ -44,6 +42,9 @@ class AsyncServiceOps:
         async def _snapshot(self, ref: FunctionRef) -> FunctionSnapshot: ...
         def _unqualified(self, function_name: str) -> str: ...
         def _name(self, function_name: str, qualifier: str | None = None) -> tuple[str, str | None]: ...
+        @staticmethod
+        def _check_payload(payload: bytes) -> bytes: ...
+        new_request_id: Callable[[], str]
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -97,15 +98,9 @@ class AsyncServiceOps:
         snap = await self._snapshot(ref)
         if ref.qualifier is not None and ref.qualifier not in snap.specs and ref.qualifier not in snap.aliases:
             raise function_not_found(ref.name, self.registry.region, ref.qualifier)
-        if payload.strip():
-            try:
-                orjson.loads(payload)
-            except orjson.JSONDecodeError as exc:
-                raise InvalidRequestContentException(
-                    f"Could not parse request body into json: Could not parse payload into json: {exc}"
-                ) from None
-        request_id = request_id or str(uuid.uuid4())
-        await self._accept.submit(Insert(request_id, ref.name, ref.qualifier, payload or b"{}", self.registry.clock()))
+        payload = self._check_payload(payload)  # the sync path's JSON check; an empty payload becomes {}
+        request_id = request_id or self.new_request_id()
+        await self._accept.submit(Insert(request_id, ref.name, ref.qualifier, payload, self.registry.clock()))
         if self._delivery is not None:
             self._delivery.wake()
         return InvocationResult(Outcome.OK, b"", request_id, "")
