@@ -24,7 +24,6 @@ import json
 import random
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.procs import free_port
 from edge.invocation.packages import zip_files
 
 HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
@@ -41,12 +41,6 @@ wrk.method = "POST"
 wrk.body = '{"key": "value", "n": 1}'
 wrk.headers["X-Amz-Invocation-Type"] = "%s"
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- the server (re-executed subprocess) -------------------------------------------------------------------
@@ -184,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="edgelab-async-bench-") as tmp:
         work = Path(tmp)
         state = work / "state"
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = _start_server(state, port, deliver=False, concurrency=args.delivery_concurrency)
         try:

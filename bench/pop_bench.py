@@ -1,6 +1,6 @@
 """POP benchmark: one POP process vs bare aiohttp baselines, measured with wrk in the same run.
 
-    .venv/bin/python bench/pop_bench.py [--duration 5] [--connections 32] [--keys 60000]
+    .venv/bin/python -m bench pop [--duration 5] [--connections 32] [--keys 60000]
 
 (a) cache-hit throughput of a POP serving a cached 1 KB object vs a bare aiohttp server answering the same
     1 KB from memory (target >= 70 %);
@@ -25,12 +25,12 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
+
+from bench.procs import cpu_split, free_port, run_wrk, start_listening, stop_process, wrk_rps
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD = b"x" * 1024
@@ -127,33 +127,16 @@ def serve(kind: str, port: int, origin_port: int, cache_bytes: int, admin_socket
 
 # --- driver -------------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     """One server child process; terminated and reaped by ``stop()``."""
 
     def __init__(self, kind: str, origin_port: int = 0, cache_bytes: int = 64 << 20) -> None:
-        self.kind, self.port = kind, _free_port()
+        self.kind, self.port = kind, free_port()
         self.admin_socket = f"{tempfile.gettempdir()}/pop-bench-{os.getpid()}-{self.port}.sock"
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", kind, "--port", str(self.port), "--origin-port", str(origin_port),
-             "--cache-bytes", str(cache_bytes), "--admin-socket", self.admin_socket], cwd=ROOT,
-            stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{kind} server exited with {self.proc.returncode}") from None
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{kind} server did not start")
+        self.proc = start_listening(
+            [sys.executable, "-m", "bench.pop_bench", "--serve", kind, "--port", str(self.port), "--origin-port",
+             str(origin_port), "--cache-bytes", str(cache_bytes), "--admin-socket", self.admin_socket],
+            self.port, kind, 15, cwd=ROOT)
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -162,8 +145,7 @@ class Server:
         return 0
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(cpu_split(self.proc.pid))
 
     def stats_entries(self) -> int:
         """Cached entries, from the POP's admin socket (GET /stats)."""
@@ -182,29 +164,17 @@ class Server:
             return r.status, dict(r.headers)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 5)
 
 
 def wrk(port: int, path: str, duration: int, connections: int, script: str | None = None) -> tuple[float, int]:
     """(requests/second, requests) measured by wrk (1 thread); non-2xx responses make the run invalid."""
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s"]
-    if script:
-        cmd += ["-s", script]
-    out = subprocess.run([*cmd, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
-                         timeout=duration + 30, check=True).stdout
-    if "Non-2xx" in out:
-        raise RuntimeError(f"wrk saw non-2xx responses:\n{out}")
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    options = ["-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", *(["-s", script] if script else [])]
+    out = run_wrk(options, f"http://127.0.0.1:{port}{path}", duration)
     n = re.search(r"(\d+) requests in", out)
-    if not m or not n:
+    if not n:
         raise RuntimeError(f"cannot parse wrk output:\n{out}")
-    return float(m.group(1)), int(n.group(1))
+    return wrk_rps(out), int(n.group(1))
 
 
 def compare(base: Server, pop: Server, base_path: str, pop_path: str, args: argparse.Namespace,

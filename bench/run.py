@@ -33,6 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.procs import free_port, run_wrk, stop_process
+from bench.procs import wrk_rps as parse_rps
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -165,12 +168,12 @@ def core_rows(quick: bool) -> list[Row]:
 
 def pop_rows(quick: bool) -> list[Row]:
     args = ["--duration", "2", "--keys", "20000"] if quick else []
-    return _bench_rows("pop", ["bench/pop_bench.py", *args], parse_pop, 300)
+    return _bench_rows("pop", ["-m", "bench.pop_bench", *args], parse_pop, 300)
 
 
 def trigger_rows(quick: bool) -> list[Row]:
     # exit status 1 means "a target was missed": the figures are still valid and the row says MISSED
-    return _bench_rows("trigger", ["bench/trigger_bench.py", *(["--quick"] if quick else [])], parse_trigger, 300,
+    return _bench_rows("trigger", ["-m", "bench.trigger_bench", *(["--quick"] if quick else [])], parse_trigger, 300,
                        ok_codes=(0, 1))
 
 
@@ -216,24 +219,13 @@ class Nginx:
         self.port = port
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10)
 
 
 def wrk_rps(port: int, path: str, duration: int, connections: int) -> float:
     """Requests/second by wrk (1 thread) on loopback; RuntimeError if any response was not 2xx."""
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
-                          f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, timeout=duration + 30,
-                         check=True).stdout
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if "Non-2xx" in out or not m:
-        raise RuntimeError(f"wrk run invalid:\n{out}")
-    return float(m.group(1))
+    return parse_rps(run_wrk(["-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s"],
+                             f"http://127.0.0.1:{port}{path}", duration))
 
 
 def nginx_rows(quick: bool) -> list[Row]:
@@ -243,7 +235,7 @@ def nginx_rows(quick: bool) -> list[Row]:
     import tempfile
     import urllib.request
 
-    from bench.pop_bench import Server, _free_port  # the POP and origin server processes of the POP benchmark
+    from bench.pop_bench import Server  # the POP and origin server processes of the POP benchmark
 
     duration = 2 if quick else 5
     servers: list = []
@@ -254,7 +246,7 @@ def nginx_rows(quick: bool) -> list[Row]:
             servers.append(origin)
             pop = Server("pop", origin.port)
             servers.append(pop)
-            nginx = Nginx(origin.port, _free_port(), Path(tmp))
+            nginx = Nginx(origin.port, free_port(), Path(tmp))
             deadline = time.monotonic() + 10
             while True:  # ready, and the object cached: the second GET is a proxy_cache hit
                 try:

@@ -1,6 +1,6 @@
 """Lambda@Edge trigger benchmark: cache hits through a POP with and without a warm viewer-request function.
 
-    .venv/bin/python bench/trigger_bench.py [--quick] [--duration 4] [--rounds 2] [--connections 8] [--probe 2000]
+    .venv/bin/python -m bench trigger [--quick] [--duration 4] [--rounds 2] [--connections 8] [--probe 2000]
 
 Issue target ("Lambda@Edge triggers"): cache-hit throughput with a warm viewer-request function (a stdlib
 handler that adds a header) >= 40 % of the cache-hit throughput with no trigger, and p50 added latency
@@ -30,13 +30,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.procs import cpu_split, free_port, run_wrk, start_listening, stop_process, wrk_rps
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD = b"x" * 1024
@@ -141,24 +141,8 @@ async def _serve(kind: str, port: int, state_dir: Path) -> None:
 
 # --- driver -------------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _cpu_split(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of ``pid`` (all its threads)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0, 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
 def _cpu_seconds(pid: int) -> float:
-    return sum(_cpu_split(pid))
+    return sum(cpu_split(pid))
 
 
 def _descendants(pid: int) -> list[int]:
@@ -182,35 +166,18 @@ class Server:
     """One POP child process; terminated and reaped by ``stop()``."""
 
     def __init__(self, kind: str, state_dir: Path) -> None:
-        self.kind, self.port = kind, _free_port()
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(self.port),
-                                      "--state-dir", str(state_dir)], cwd=ROOT, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{kind} server exited with {self.proc.returncode}") from None
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{kind} server did not start")
+        self.kind, self.port = kind, free_port()
+        self.proc = start_listening([sys.executable, "-m", "bench.trigger_bench", "--serve", kind, "--port",
+                                     str(self.port), "--state-dir", str(state_dir)], self.port, kind, 20, cwd=ROOT)
 
     def cpu(self) -> tuple[float, float, float]:
         """(user and system CPU seconds of the POP process, CPU seconds of its live descendants: zygote and
         workers)."""
-        user, system = _cpu_split(self.proc.pid)
+        user, system = cpu_split(self.proc.pid)
         return user, system, sum(_cpu_seconds(p) for p in _descendants(self.proc.pid))
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10)
 
 
 def probe(port: int, n: int) -> tuple[list[float], dict[str, str]]:
@@ -238,16 +205,12 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 def wrk(port: int, duration: int, connections: int) -> tuple[float, float]:
     """(requests/second, p50 latency ms under load) from wrk; non-2xx responses make the run invalid."""
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "--latency",
-           f"http://127.0.0.1:{port}/hit"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30, check=True).stdout
-    if "Non-2xx" in out:
-        raise RuntimeError(f"wrk saw non-2xx responses:\n{out}")
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    out = run_wrk(["-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "--latency"],
+                  f"http://127.0.0.1:{port}/hit", duration)
     p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    if not rps or not p50:
+    if not p50:
         raise RuntimeError(f"cannot parse wrk output:\n{out}")
-    return float(rps.group(1)), float(p50.group(1)) * _UNITS[p50.group(2)]
+    return wrk_rps(out), float(p50.group(1)) * _UNITS[p50.group(2)]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,70 @@
+"""Process and load-generator helpers shared by the benchmark scripts (servers under test run as children)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen, grace_s: float) -> None:  # type: ignore[type-arg]
+    """SIGTERM, SIGKILL after ``grace_s``, and reap."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_listening(argv: Sequence[str], port: int, what: str, timeout_s: float,
+                    cwd: Path | None = None) -> subprocess.Popen:  # type: ignore[type-arg]
+    """Start ``argv`` and wait until it accepts TCP connections on ``port``; RuntimeError (child reaped) if it
+    exits or does not listen within ``timeout_s``."""
+    proc = subprocess.Popen(list(argv), cwd=cwd, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} server exited with {proc.returncode}") from None
+            time.sleep(0.05)
+    stop_process(proc, 5)
+    raise RuntimeError(f"{what} server did not start")
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of ``pid`` (all its threads); zeros once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def run_wrk(options: Sequence[str], url: str, duration_s: float) -> str:
+    """wrk's output for one run (1 thread unless ``options`` say otherwise); RuntimeError when it saw non-2xx
+    responses or printed no throughput."""
+    out = subprocess.run(["wrk", *options, url], capture_output=True, text=True, timeout=duration_s + 30,
+                         check=True).stdout
+    if "Non-2xx" in out or not re.search(r"Requests/sec:\s+[\d.]+", out):
+        raise RuntimeError(f"wrk run invalid (non-2xx responses or no figures):\n{out}")
+    return out
+
+
+def wrk_rps(out: str) -> float:
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
