@@ -72,12 +72,10 @@ def facts_lookup(service: LambdaService):  # type: ignore[no-untyped-def]
 
 
 async def report_associations(runner: EdgeTriggerRunner, cfg: StackConfig, pop_name: str) -> None:
+    """Check every association once at startup. A problem is logged by the runner itself (once, when it appears,
+    and again when it is resolved); the usable ones are listed here."""
     for assoc in distribution_associations(cfg.distribution):
-        problem = await runner.check_association(assoc)
-        if problem:
-            log.error("POP %s: association %s (%s) cannot run: %s; requests reaching it get 503 "
-                      "LambdaExecutionError", pop_name, assoc.arn, assoc.event_type, problem)
-        else:
+        if await runner.check_association(assoc) is None:
             log.info("POP %s: %s -> %s ok", pop_name, assoc.event_type, assoc.arn)
 
 
