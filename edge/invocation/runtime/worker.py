@@ -27,6 +27,7 @@ import json.decoder
 import json.encoder
 import os
 import resource
+import select
 import signal
 import socket
 import sys
@@ -215,6 +216,13 @@ class Worker:
         self.parked = False
         self.wake = threading.Event()
         self._rbuf = bytearray()
+        # Wait for the next invocation in poll(POLLIN), not in a blocking recv(): a unix socket has one wait
+        # queue for readers and writers, and the core reading our last result frees our send buffer, which
+        # wakes any sleeper on it ("write space"). A recv() sleeper takes that wake-up (a needless context
+        # switch and cross-CPU wake per invocation, on both sides); a poll sleeper filters it by event mask.
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        self._wait_readable = poller.poll
 
     # -- I/O ---------------------------------------------------------------------------------------------
     def send(self, parts: list[bytes]) -> None:
@@ -230,6 +238,7 @@ class Worker:
     def recv(self) -> tuple[dict, bytes] | None:
         buf = self._rbuf
         if not buf:  # the common case: one recv, one whole frame, decoded without the reassembly buffer
+            self._wait_readable()
             chunk = self.sock.recv(65_536)
             if not chunk:
                 return None
