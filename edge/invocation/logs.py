@@ -1,7 +1,9 @@
 """Lambda-format log lines and the on-disk log store (CloudWatch Logs stand-in).
 
-Layout: ``<state_dir>/logs/<quoted group>/<quoted stream>.jsonl``; one JSON object per event
-``{"t": epoch ms, "m": message, "r": request id or ""}``. Every environment writes its own stream
+Layout: ``<state_dir>/logs/<quoted group>/<quoted stream>.jsonl``; one JSON line per append (an
+invocation's START..REPORT events share one): ``[epoch ms, request id or "", [message, ...]]``; lines
+``{"t": epoch ms, "m": message, "r": request id}`` (one event each, the earlier format) are still read.
+Every environment writes its own stream
 (``YYYY/MM/DD/[<version>]<32 hex>``), so several processes (POPs) can append to one state dir without locking.
 
 Writes are batched: :meth:`LogStore.append` only appends to an in-memory list; an owned flusher task writes the
@@ -158,22 +160,30 @@ class LogStore:
         return self.root / quote(group, safe="") / (quote(stream, safe="") + ".jsonl")
 
     def _write(self, batch: list[Batch]) -> None:
-        per_file: dict[tuple[str, str], list[bytes]] = {}
+        per_file: dict[tuple[str, str], list[tuple[int, str, list[str]]]] = {}
         for group, stream, ts, msgs, rid in batch:
-            out = per_file.setdefault((group, stream), [])
-            out += [orjson.dumps({"t": ts, "m": msg, "r": rid}) + b"\n" for msg in msgs]
-        for (group, stream), lines in per_file.items():
+            records = per_file.get((group, stream))
+            if records is None:
+                records = per_file[(group, stream)] = []
+            records.append((ts, rid, msgs))
+        for (group, stream), records in per_file.items():
+            data = b"\n".join(map(orjson.dumps, records)) + b"\n"  # one encoder call per invocation
             path = self._path(group, stream)
             if path.parent not in self._dirs:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._dirs.add(path.parent)
             try:
-                f = open(path, "ab")  # noqa: SIM115 - reopened below if the directory was removed meanwhile
+                f = open(path, "ab", buffering=0)  # noqa: SIM115 - reopened below if the directory was removed
             except FileNotFoundError:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                f = open(path, "ab")  # noqa: SIM115
-            with f:
-                f.writelines(lines)
+                f = open(path, "ab", buffering=0)  # noqa: SIM115
+            with f:  # O_APPEND, unbuffered: one write per file and batch (looped in case it is short)
+                view = memoryview(data)
+                while view:
+                    written = f.write(view)
+                    if not written:
+                        raise OSError(f"could not append to {path}")
+                    view = view[written:]
 
     # -- reading (blocking file I/O: call from a thread in async code, or use aread) -----------------------
     def groups(self) -> list[str]:
@@ -206,7 +216,11 @@ class LogStore:
                     obj = orjson.loads(line)
                 except orjson.JSONDecodeError:
                     continue  # a line being written by another process right now
-                events.append((obj["t"], obj["m"], name, obj.get("r", "")))
+                if type(obj) is list:
+                    ts, rid, msgs = obj
+                    events += [(ts, msg, name, rid) for msg in msgs]
+                else:
+                    events.append((obj["t"], obj["m"], name, obj.get("r", "")))
         # a flush may be writing right now: events of its batch already on disk must not appear twice
         seen = {(ts, msg, name) for ts, msg, name, _ in events} if self._writing else set()
         for g, s, ts, msgs, rid in [*self._writing, *self._pending]:

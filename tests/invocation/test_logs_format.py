@@ -72,3 +72,27 @@ async def test_store_survives_its_directory_being_removed(tmp_path: Path) -> Non
         assert [e["message"] for e in store.read("/g")] == ["two"]
     finally:
         await store.close()
+
+
+async def test_store_writes_one_line_per_append_and_reads_the_earlier_format(tmp_path: Path) -> None:
+    import orjson
+
+    store = logs.LogStore(tmp_path / "logs", flush_interval_s=10)
+    await store.start()
+    try:
+        store.append("/g", "s", ["START", "out", "END", "REPORT"], "r2", ts_ms=2000)
+        store.append("/g", "s", ["START 2"], "r3", ts_ms=3000)
+        await store.flush()
+        path = tmp_path / "logs" / "%2Fg" / "s.jsonl"
+        lines = path.read_bytes().splitlines()
+        assert [orjson.loads(line) for line in lines] == [[2000, "r2", ["START", "out", "END", "REPORT"]],
+                                                          [3000, "r3", ["START 2"]]]
+        # a stream written by an earlier edgelab (one {"t","m","r"} object per event), then a torn last line
+        with path.open("ab") as f:
+            f.write(b'{"t": 1000, "m": "old", "r": "r1"}\n[4000, "r4", ["torn')
+        fresh = logs.LogStore(tmp_path / "logs")
+        assert [(e["timestamp"], e["message"]) for e in fresh.read("/g")] == [
+            (1000, "old"), (2000, "START"), (2000, "out"), (2000, "END"), (2000, "REPORT"), (3000, "START 2")]
+        assert [e["message"] for e in fresh.read("/g", request_id="r1")] == ["old"]
+    finally:
+        await store.close()
