@@ -74,8 +74,9 @@ class RawOutcome:
     error_type: str | None
     duration_ms: float
     max_rss_kb: int
-    output: bytes  # the function's stdout/stderr for this invocation
+    output: bytes  # the function's stdout/stderr for this invocation (b"" when the worker sent ``record``)
     reset: bool  # the environment must be discarded
+    record: bytes | None = None  # the invocation's log record, formatted by the worker (see Environment.invoke)
 
 
 _HS = protocol.HEADER_SIZE
@@ -86,6 +87,7 @@ _pack_header = protocol.HEADER.pack
 _TIMER_SLACK_S = 0.001  # libuv timers have millisecond resolution: a timer may fire up to 1 ms early
 _LOST = object()
 _TIMED_OUT = object()
+WORKER_LOG = (None, None)  # Environment.invoke's ``log`` for a warm invocation: the worker formats its record
 
 _SIGNAL_NAMES = {  # Go's os.ProcessState wording, which is what AWS prints
     signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
@@ -334,13 +336,27 @@ class Environment:
 
     # -- invoke ------------------------------------------------------------------------------------------
     async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
-                     fn_override: str | None, budget_s: float | None = None) -> RawOutcome:
+                     fn_override: str | None, budget_s: float | None = None,
+                     log: tuple[list[str] | None, float | None] | None = None) -> RawOutcome:
         """Run one invocation on this (BUSY) environment. Faults are values; ``reset`` says discard it.
-        ``budget_s`` is the time left when part of the function timeout was already spent (suppressed Init)."""
+        ``budget_s`` is the time left when part of the function timeout was already spent (suppressed Init).
+
+        ``log``: None to get the function's raw output back (``RawOutcome.output``, for the caller to format);
+        ``(lines before START or None, Init Duration ms or None)`` (``WORKER_LOG`` for a warm invocation) to
+        have the worker format the invocation's whole log record (``RawOutcome.record``) when it completes. A
+        fault (timeout, crash, OOM) never has a record: the caller formats what happened."""
         timeout = self.spec.timeout_s
         budget = timeout if budget_s is None else budget_s
-        meta = _dumps({"t": protocol.K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000),
-                       "arn": invoked_arn, "cc": client_context, "fn": fn_override})
+        deadline_ms = int((time.time() + budget) * 1000)
+        if log is WORKER_LOG:  # the hot path
+            meta = _dumps({"t": protocol.K_INVOKE, "id": request_id, "dl": deadline_ms, "arn": invoked_arn,
+                           "cc": client_context, "fn": fn_override, "lg": 1})
+        elif log is None:
+            meta = _dumps({"t": protocol.K_INVOKE, "id": request_id, "dl": deadline_ms, "arn": invoked_arn,
+                           "cc": client_context, "fn": fn_override})
+        else:
+            meta = _dumps({"t": protocol.K_INVOKE, "id": request_id, "dl": deadline_ms, "arn": invoked_arn,
+                           "cc": client_context, "fn": fn_override, "lg": 1, "pre": log[0], "init": log[1]})
         self.invocations += 1
         loop = self._loop
         w = self._waiter = loop.create_future()
@@ -362,12 +378,16 @@ class Environment:
             m = got[0]
             self.peak_rss_kb = m["rss"]
             if m["t"] == protocol.K_RESULT:
-                return RawOutcome(Kind.OK, got[1], None, m["d"], m["rss"], got[2], False)
+                if log is None:
+                    return RawOutcome(Kind.OK, got[1], None, m["d"], m["rss"], got[2], False)
+                return RawOutcome(Kind.OK, got[1], None, m["d"], m["rss"], b"", False, got[2])
             reset = bool(m.get("reset"))
             if reset:
                 self.discard = True
                 self.wipe_tmp = m["et"] == "Runtime.EphemeralStorageExceeded"
-            return RawOutcome(Kind.ERROR, got[1], m["et"], m["d"], m["rss"], got[2], reset)
+            if log is None:
+                return RawOutcome(Kind.ERROR, got[1], m["et"], m["d"], m["rss"], got[2], reset)
+            return RawOutcome(Kind.ERROR, got[1], m["et"], m["d"], m["rss"], b"", reset, got[2])
         return await self._fault(got, request_id, timeout, (time.monotonic() - sent_at) * 1000.0, sent_at)
 
     async def _fault(self, got: object, request_id: str, timeout: float, elapsed: float,

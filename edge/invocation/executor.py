@@ -46,7 +46,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import resource
 import time
 from collections.abc import Collection, Mapping
@@ -57,7 +56,7 @@ import orjson
 
 from . import logs as logfmt
 from .concurrency import ConcurrencyLimiter, Lease
-from .environment import Credentials, Environment, Kind, RawOutcome, describe_exit, platform_error
+from .environment import WORKER_LOG, Credentials, Environment, Kind, RawOutcome, describe_exit, platform_error
 from .logs import LogStore
 from .metrics import FunctionMetrics, Metrics
 from .models import INIT_TIMEOUT_S, FunctionSpec, InvocationResult, InvokeOptions, Outcome
@@ -261,10 +260,15 @@ class Executor:
                         await pool.start_new(env)
                     if env.init_failure is None and not env.cold_pending:  # warm: _run's first branch, inlined
                         raw = await env.invoke(options.request_id, payload, options.invoked_arn,
-                                               options.client_context, options.display_name)
-                        result = None if raw.kind is Kind.STALE else self._finish(
-                            env, spec, options, fm, raw, [logfmt.start_line(options.request_id, spec.version)],
-                            False, None)
+                                               options.client_context, options.display_name, None, WORKER_LOG)
+                        if raw.record is not None:
+                            self.logs.append_record(env.log_group, env.log_stream, raw.record)
+                            result = self._result(spec, options, fm, raw, False, None, raw.record)
+                        elif raw.kind is Kind.STALE:
+                            result = None
+                        else:
+                            result = self._finish(env, spec, options, fm, raw, [
+                                logfmt.start_line(options.request_id, spec.version)], False, None)
                     else:
                         result = await self._run(env, pid, spec, payload, options, fm)
                 finally:
@@ -291,14 +295,22 @@ class Executor:
         the environment turned out to have died before the invocation reached it."""
         rid = options.request_id
         failure = env.init_failure
+        cold = env.cold_pending
         if failure is None:
+            log = WORKER_LOG
+            if cold:  # the worker's record starts with the Init lines and reports the Init Duration
+                log = ([logfmt.init_start_line(spec.runtime, env.region), *logfmt.output_lines(env.init_output)],
+                       env.init_duration_ms)
             raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
-                                   options.display_name)
+                                   options.display_name, None, log)
             if raw.kind is Kind.STALE:
                 return None
+            if raw.record is not None:
+                env.cold_pending = False
+                self.logs.append_record(env.log_group, env.log_stream, raw.record)
+                return self._result(spec, options, fm, raw, cold, log[1], raw.record)
         elif failure.kind is Kind.TIMEOUT and env.init_type == ON_DEMAND:
             return await self._run_suppressed_init(env, pid, spec, payload, options, fm)
-        cold = env.cold_pending
         env.cold_pending = False
         lines: list[str] = []
         if cold:
@@ -350,10 +362,23 @@ class Executor:
         kind = raw.kind
         status = None if kind is Kind.OK or kind is Kind.ERROR else self._fault_lines(raw, rid, spec, lines)
         lines.append(logfmt.end_line(rid))
-        mem_mb = spec.memory_mb if kind is Kind.OOM else min(spec.memory_mb, math.ceil(raw.max_rss_kb / 1024))
+        mem_mb = spec.memory_mb if kind is Kind.OOM else logfmt.max_memory_used_mb(spec.memory_mb, raw.max_rss_kb)
         lines.append(logfmt.report_line(rid, raw.duration_ms, spec.memory_mb, mem_mb, init_ms, status,
                                         raw.error_type if status == "error" else None))
         self.logs.append(env.log_group, env.log_stream, lines, rid)
+        return self._result(spec, options, fm, raw, cold, init_ms, lines, mem_mb)
+
+    @staticmethod
+    def _result(spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics, raw: RawOutcome, cold: bool,
+                init_ms: float | None, log: list[str] | bytes, mem_mb: int | None = None) -> InvocationResult:
+        """Metrics and the result value of one finished invocation; ``log`` is its log lines, or the record
+        the worker formatted (decoded only for a caller that wants the log tail)."""
+        kind = raw.kind
+        if mem_mb is None:
+            mem_mb = logfmt.max_memory_used_mb(spec.memory_mb, raw.max_rss_kb)
+        tail = None
+        if options.want_log_tail:
+            tail = logfmt.tail(log if isinstance(log, list) else logfmt.decode_record(log)[2])
         ok = kind is Kind.OK
         if not ok:
             fm.errors += 1
@@ -363,9 +388,9 @@ class Executor:
                 fm.init_duration.add(init_ms)
         fm.duration.add(raw.duration_ms)
         return InvocationResult(
-            Outcome.OK if ok else Outcome.FUNCTION_ERROR, raw.payload, rid, spec.version, cold_start=cold,
-            init_duration_ms=init_ms, duration_ms=raw.duration_ms, error_type=raw.error_type,
-            log_tail=logfmt.tail(lines) if options.want_log_tail else None, max_memory_used_mb=mem_mb)
+            Outcome.OK if ok else Outcome.FUNCTION_ERROR, raw.payload, options.request_id, spec.version,
+            cold_start=cold, init_duration_ms=init_ms, duration_ms=raw.duration_ms, error_type=raw.error_type,
+            log_tail=tail, max_memory_used_mb=mem_mb)
 
     def _init_failure(self, env: Environment, failure: RawOutcome, rid: str, lines: list[str]) -> RawOutcome:
         """Turn a failed Init into this invocation's outcome (the environment is discarded on release)."""

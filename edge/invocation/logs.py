@@ -15,58 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import math
 import time
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 import orjson
 
+from .runtime.logformat import (decode_record, encode_record, end_line, init_report_line,  # noqa: F401
+                                init_start_line, max_memory_used_mb, output_lines, report_line,
+                                runtime_version, start_line)
+
 TAIL_BYTES = 4096
 log = logging.getLogger("edgelab.invocation.logs")
 
 
-# -- line formats (exact AWS texts; see lambda-core-reference.md 3.2) -------------------------------------
-def runtime_version(runtime: str) -> tuple[str, str]:
-    """(``python:3.11.v1``, a stable fake runtime version ARN hash) for INIT_START."""
-    name = runtime.replace("python", "python:", 1) if runtime.startswith("python") else runtime
-    return f"{name}.v1", hashlib.sha256(runtime.encode()).hexdigest()
-
-
-def init_start_line(runtime: str, region: str) -> str:
-    ver, digest = runtime_version(runtime)
-    return f"INIT_START Runtime Version: {ver}\tRuntime Version ARN: arn:aws:lambda:{region}::runtime:{digest}"
-
-
-def start_line(request_id: str, version: str) -> str:
-    return f"START RequestId: {request_id} Version: {version}"
-
-
-def end_line(request_id: str) -> str:
-    return f"END RequestId: {request_id}"
-
-
-def report_line(request_id: str, duration_ms: float, memory_mb: int, max_used_mb: int,
-                init_ms: float | None = None, status: str | None = None, error_type: str | None = None) -> str:
-    line = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-            f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {memory_mb} MB\t"
-            f"Max Memory Used: {max_used_mb} MB\t")
-    if init_ms is not None:
-        line += f"Init Duration: {init_ms:.2f} ms\t"
-    if status is not None:
-        line += f"Status: {status}\t"
-        if error_type:
-            line += f"Error Type: {error_type}\t"
-    return line
-
-
-def init_report_line(init_ms: float, status: str, error_type: str | None) -> str:
-    line = f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: {status}\t"
-    return line + (f"Error Type: {error_type}\t" if error_type else "")
-
-
+# -- line formats: the platform lines are shared with the worker (imported above from runtime.logformat) ---
 def iso_now() -> str:
     now = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
@@ -74,17 +38,6 @@ def iso_now() -> str:
 
 def timeout_line(request_id: str, timeout_s: float) -> str:
     return f"{iso_now()} {request_id} Task timed out after {timeout_s:.2f} seconds"
-
-
-def output_lines(output: bytes) -> list[str]:
-    """The function's raw stdout/stderr split into events (one per line, as CloudWatch shows print output)."""
-    if not output:
-        return []
-    text = output.decode("utf-8", "replace")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
 
 
 def tail(lines: list[str], limit: int = TAIL_BYTES) -> str:
@@ -98,15 +51,15 @@ def stream_name(version: str, env_id: str, now: float | None = None) -> str:
 
 
 # -- store --------------------------------------------------------------------------------------------------
-Batch = tuple[str, str, int, list[str], str]  # group, stream, epoch ms, messages, request id (one append call)
+Pending = tuple[str, str, bytes]  # group, stream, one encoded record (runtime.logformat.encode_record)
 
 
 class LogStore:
     def __init__(self, root: Path, *, flush_interval_s: float = 0.05) -> None:
         self.root = root
         self._interval = flush_interval_s
-        self._pending: list[Batch] = []
-        self._writing: list[Batch] = []  # the batch a flush is writing right now (still visible to read)
+        self._pending: list[Pending] = []
+        self._writing: list[Pending] = []  # the batch a flush is writing right now (still visible to read)
         self._task: asyncio.Task[None] | None = None
         self._dirs: set[Path] = set()
         self._write_lock = asyncio.Lock()
@@ -132,9 +85,13 @@ class LogStore:
 
     def append(self, group: str, stream: str, messages: list[str], request_id: str = "",
                ts_ms: int | None = None) -> None:
-        """Queue events (hot path: no I/O)."""
+        """Queue events (no I/O)."""
         ts = ts_ms if ts_ms is not None else int(time.time() * 1000)
-        self._pending.append((group, stream, ts, messages, request_id))
+        self._pending.append((group, stream, encode_record(ts, request_id, messages)))
+
+    def append_record(self, group: str, stream: str, record: bytes) -> None:
+        """Queue one record a worker encoded itself (the invocation hot path: no formatting, no I/O)."""
+        self._pending.append((group, stream, record))
 
     async def _flusher(self) -> None:
         while True:
@@ -159,15 +116,16 @@ class LogStore:
     def _path(self, group: str, stream: str) -> Path:
         return self.root / quote(group, safe="") / (quote(stream, safe="") + ".jsonl")
 
-    def _write(self, batch: list[Batch]) -> None:
-        per_file: dict[tuple[str, str], list[tuple[int, str, list[str]]]] = {}
-        for group, stream, ts, msgs, rid in batch:
+    def _write(self, batch: list[Pending]) -> None:
+        per_file: dict[tuple[str, str], list[bytes]] = {}
+        for group, stream, record in batch:
             records = per_file.get((group, stream))
             if records is None:
                 records = per_file[(group, stream)] = []
-            records.append((ts, rid, msgs))
+            records.append(record)
         for (group, stream), records in per_file.items():
-            data = b"\n".join(map(orjson.dumps, records)) + b"\n"  # one encoder call per invocation
+            records.append(b"")
+            data = b"\n".join(records)  # newline-terminated records
             path = self._path(group, stream)
             if path.parent not in self._dirs:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -223,8 +181,9 @@ class LogStore:
                     events.append((obj["t"], obj["m"], name, obj.get("r", "")))
         # a flush may be writing right now: events of its batch already on disk must not appear twice
         seen = {(ts, msg, name) for ts, msg, name, _ in events} if self._writing else set()
-        for g, s, ts, msgs, rid in [*self._writing, *self._pending]:
+        for g, s, record in [*self._writing, *self._pending]:
             if g == group and (stream is None or s == stream):
+                ts, rid, msgs = decode_record(record)
                 events += [(ts, msg, s, rid) for msg in msgs if (ts, msg, s) not in seen]
         events.sort(key=lambda e: e[0])
         out = [{"timestamp": ts, "message": msg, "stream": s} for ts, msg, s, rid in events

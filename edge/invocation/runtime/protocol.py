@@ -8,12 +8,14 @@ Worker channel (``SOCK_STREAM`` socketpair, one per execution environment). A fr
     log    = raw bytes (the worker's stdout/stderr output produced since the previous frame)
 
 Core -> worker: ``K_INVOKE`` meta ``{t, id, dl (deadline, epoch ms), arn, cc (client context JSON or null),
-fn (function name override or null)}``, body = event payload.
+fn (function name override or null)}``, body = event payload. Optional ``lg: 1``: answer with the invocation's
+log record (:mod:`.logformat`: ``pre`` lines, START, the output, END, REPORT with ``init`` as its Init Duration)
+in the log part instead of the raw output.
 
 Worker -> core:
 - ``K_READY``      Init finished; meta ``{t, rss}`` (KiB); log = Init output.
 - ``K_INIT_ERROR`` Init failed; body = error record (requestId ""); log = Init output. The worker then exits.
-- ``K_RESULT``     meta ``{t, d (handler ms), rss (peak KiB)}``; body = result JSON.
+- ``K_RESULT``     meta ``{t, d (handler ms), rss (peak KiB)}``; body = result JSON; log = output or record.
 - ``K_ERROR``      meta ``{t, d, rss, et (errorType), reset (bool: environment must be discarded)}``; body =
                    error record JSON.
 - ``K_OOM``        sent by the worker right before it kills itself for exceeding its memory size; meta

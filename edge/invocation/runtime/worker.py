@@ -40,6 +40,7 @@ from typing import Any, Callable, NoReturn
 
 from . import context as ctxmod
 from . import faults, protocol
+from .logformat import encode_record, end_line, max_memory_used_mb, output_lines, report_line, start_line
 from .tmpwatch import TmpWatch
 
 RESPONSE_LIMIT = 6_291_556
@@ -206,7 +207,8 @@ class Worker:
         self.handler = handler
         self.holder = holder
         self.static = ctxmod.StaticFields(cfg["env"])
-        self.limit_kb = int(cfg["memory_mb"]) * 1024
+        self.memory_mb = int(cfg["memory_mb"])
+        self.limit_kb = self.memory_mb * 1024
         self.tmp = cfg["tmp"]
         self.tmp_quota = int(cfg["tmp_quota_mb"]) * 1024 * 1024
         self.tmp_watch = TmpWatch(self.tmp, libc) if self.tmp_quota else None
@@ -347,6 +349,8 @@ class Worker:
                     f"RequestId: {rid} Error: /tmp usage {usage / 1048576:.1f} MB exceeds the ephemeral storage "
                     f"size of {self.tmp_quota // 1048576} MB; the environment was reset and /tmp wiped")})
         log = self.drain_output()
+        if meta.get("lg"):  # the core asked for the invocation's log record instead of the raw output
+            log = self.log_record(meta, rid, log, duration, rss_kb)
         if kind == _K_RESULT:
             m = _dumps({"t": kind, "d": duration, "rss": rss_kb})
         else:
@@ -358,6 +362,19 @@ class Worker:
                 self.sock.sendall(frame)
         else:
             self.send([_pack_header(len(m), bl, ll), m, out, log])
+
+    def log_record(self, meta: dict, rid: str, output: bytes, duration_ms: float, rss_kb: int) -> bytes:
+        """This invocation's log events as one record (see :mod:`.logformat`): the lines the core passed
+        (``pre``: INIT_START and the Init output of a cold start), START, the output, END and REPORT (with
+        ``init``, the Init Duration the core measured, on a cold start)."""
+        lines = meta.get("pre") or []
+        lines.append(start_line(rid, self.static.function_version))
+        if output:
+            lines += output_lines(output)
+        lines.append(end_line(rid))
+        lines.append(report_line(rid, duration_ms, self.memory_mb, max_memory_used_mb(self.memory_mb, rss_kb),
+                                 meta.get("init")))
+        return encode_record(int(time.time() * 1000), rid, lines)
 
     def _run(self, meta: dict, body: bytes, rid: str) -> tuple[str, bytes, str | None, bool]:
         """Run the handler; returns (frame kind, payload, errorType, reset)."""
