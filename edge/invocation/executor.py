@@ -65,6 +65,10 @@ from .runtime.spawner import ZygoteClient, ZygoteError
 
 __all__ = ["Executor", "ExecutorSettings"]
 
+# enum members read on every invocation (module globals are cheaper than Enum class attributes)
+_OK, _FUNCTION_ERROR, _THROTTLED = Outcome.OK, Outcome.FUNCTION_ERROR, Outcome.THROTTLED
+_K_OK = Kind.OK
+
 log = logging.getLogger("edgelab.invocation.executor")
 
 
@@ -106,6 +110,8 @@ class Executor:
                          provisioned_init_timeout_s=settings.provisioned_init_timeout_s,
                          max_concurrent_starts=settings.max_concurrent_starts, credentials=settings.credentials),
             self._zygote, self.logs, self._on_provisioned, self._wake_provisioner)
+        self._routes: dict[tuple[str, tuple[str, str, str], str | None, str | None],
+                           tuple[ConcurrencyLimiter, FunctionMetrics, PoolId]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._provision_wanted: asyncio.Event | None = None
         self._closed = False
@@ -233,16 +239,15 @@ class Executor:
         """Run one synchronous invocation. ``reserved_concurrency`` (when not None) is the function's reserved
         concurrency and is remembered for the region; None keeps what configure_concurrency said."""
         region = options.region
-        limiter = self._limiters.get(region) or self._limiter(region)
-        fm = self.metrics.get(region, spec.function_name, spec.version)
         pool_key = spec.pool_key
+        route = self._routes.get((region, pool_key, options.display_name, options.log_group))
+        if route is None:
+            route = self._route(spec, options)
+        limiter, fm, pid = route
         lease = limiter.acquire(pool_key, reserved_concurrency)
-        if not isinstance(lease, Lease):
+        if type(lease) is not Lease:
             fm.throttles += 1
-            return InvocationResult(Outcome.THROTTLED, b"", options.request_id, spec.version,
-                                    throttle_reason=lease)
-        name = options.display_name or spec.function_name
-        pid = PoolId(region, pool_key, name, options.log_group or f"/aws/lambda/{name}")
+            return InvocationResult(_THROTTLED, b"", options.request_id, spec.version, throttle_reason=lease)
         fm.invocations += 1
         if lease.provisioned:
             fm.provisioned_invocations += 1
@@ -288,6 +293,19 @@ class Executor:
         finally:
             lease.release()
             fm.concurrent -= 1
+
+    def _route(self, spec: FunctionSpec, options: InvokeOptions) -> tuple[ConcurrencyLimiter, FunctionMetrics, PoolId]:
+        """(limiter, metrics, pool id) of invocations of ``spec`` with ``options``' presentation, memoized (the
+        memo is bounded; limiters and metrics objects live as long as the executor)."""
+        region = options.region
+        name = options.display_name or spec.function_name
+        route = (self._limiters.get(region) or self._limiter(region),
+                 self.metrics.get(region, spec.function_name, spec.version),
+                 PoolId(region, spec.pool_key, name, options.log_group or f"/aws/lambda/{name}"))
+        if len(self._routes) >= 4096:
+            self._routes.clear()
+        self._routes[(region, spec.pool_key, options.display_name, options.log_group)] = route
+        return route
 
     async def _run(self, env: Environment, pid: PoolId, spec: FunctionSpec, payload: bytes,
                    options: InvokeOptions, fm: FunctionMetrics) -> InvocationResult | None:
@@ -379,7 +397,7 @@ class Executor:
         tail = None
         if options.want_log_tail:
             tail = logfmt.tail(log if isinstance(log, list) else logfmt.decode_record(log)[2])
-        ok = kind is Kind.OK
+        ok = kind is _K_OK
         if not ok:
             fm.errors += 1
         if cold:
@@ -388,7 +406,7 @@ class Executor:
                 fm.init_duration.add(init_ms)
         fm.duration.add(raw.duration_ms)
         return InvocationResult(
-            Outcome.OK if ok else Outcome.FUNCTION_ERROR, raw.payload, options.request_id, spec.version,
+            _OK if ok else _FUNCTION_ERROR, raw.payload, options.request_id, spec.version,
             cold_start=cold, init_duration_ms=init_ms, duration_ms=raw.duration_ms, error_type=raw.error_type,
             log_tail=tail, max_memory_used_mb=mem_mb)
 

@@ -53,10 +53,11 @@ class FunctionSpec:
     ephemeral_storage_mb: int = 512
     environment: tuple[tuple[str, str], ...] = ()  # user environment variables
     region: str = DEFAULT_REGION  # the region the function lives in (ARNs)
+    # (function name, version, revision): what identifies a pool of environments; computed once (hot path)
+    pool_key: tuple[str, str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def pool_key(self) -> tuple[str, str, str]:
-        return (self.function_name, self.version, self.revision)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pool_key", (self.function_name, self.version, self.revision))
 
     @property
     def arn(self) -> str:
@@ -67,7 +68,10 @@ class FunctionSpec:
         return function_arn(self.function_name, self.region, self.version)
 
 
-@dataclass(frozen=True, slots=True)
+# InvokeOptions and InvocationResult are values (never changed after construction) but not ``frozen``: one of
+# each is built per invocation, and a frozen dataclass's __init__ sets every field through object.__setattr__
+# (several times the cost of a plain slots class), which showed on the Lambda@Edge hot path.
+@dataclass(slots=True)
 class InvokeOptions:
     """Per-invocation inputs besides the spec and payload.
 
@@ -96,7 +100,7 @@ class ThrottleReason(enum.StrEnum):
     RESERVED = "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InvocationResult:
     """What one invocation produced. Never raised: function failures and throttles are values.
 
@@ -116,4 +120,3 @@ class InvocationResult:
     throttle_reason: ThrottleReason | None = None
     log_tail: str | None = None  # when InvokeOptions.want_log_tail
     max_memory_used_mb: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
