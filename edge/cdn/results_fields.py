@@ -181,26 +181,35 @@ def unchanged_or_added(event_type: str, value: Any, seen: HeaderMap, original: H
     if type(value) is not dict or "" in seen:
         return None
     flat: Headers = []
-    same = new = 0
+    values: list[str] = []
     added: set[str] | None = None
+    same = new = 0
+    refused = _REFUSED_ADD[event_type]
     for name, entries in value.items():
         old = seen.get(name)
         if old is not None:
             if old != entries:  # changed, maybe only the key's case: the full path decides
                 return None
             same += 1
-            flat += [(e["key"], e["value"]) for e in entries]
+            for e in entries:
+                v = e["value"]
+                flat.append((e["key"], v))
+                values.append(v)
             continue
-        items = _added(event_type, name, entries)
-        if items is None or items[0] in seen or (added is not None and items[0] in added):
-            return None  # malformed or refused, or merged with another header by case: the full path decides
+        items = _added(name, entries, refused)
+        if items is None:
+            return None  # malformed or refused: the full path decides (and says why)
+        lname = items[0]
+        if lname in seen or (added is not None and lname in added):
+            return None  # merged with another header by case: the full path decides
         if added is None:
             added = set()
-        added.add(items[0])
-        new += len(items[1])
-        flat += items[1]
-    if same != len(seen) or not _clean_values("".join([v for _, v in flat])) \
-            or not HEADER_NAME_RE.match("".join(seen)):
+        added.add(lname)
+        for item in items[1]:
+            flat.append(item)
+            values.append(item[1])
+            new += 1
+    if same != len(seen) or not _clean_values("".join(values)) or not _names_ok("".join(seen)):
         return None  # a header removed, or an original name/value the full path rejects
     if added is None:
         return list(original), None  # untouched: flatten keeps the original order exactly
@@ -209,14 +218,33 @@ def unchanged_or_added(event_type: str, value: Any, seen: HeaderMap, original: H
     return flat, added
 
 
-def _added(event_type: str, name: str, entries: Any) -> tuple[str, Headers] | None:
+# Lowercase names a function may not add, per event type: disallowed, read-only, and (viewer-request)
+# CloudFront-Viewer-Country. Names starting with DISALLOWED_PREFIXES are refused as well.
+_REFUSED_ADD: dict[str, frozenset[str]] = {
+    event: DISALLOWED_HEADERS | READ_ONLY_HEADERS[event] | (VIEWER_REQUEST_FORBIDDEN_ADD if event == VIEWER_REQUEST
+                                                             else frozenset())
+    for event in READ_ONLY_HEADERS
+}
+_NAMES_OK: dict[str, bool] = {}  # memo of HEADER_NAME_RE verdicts (header names repeat from request to request)
+
+
+def _names_ok(names: str) -> bool:
+    """``HEADER_NAME_RE`` matches ``names`` (memoized; bounded)."""
+    ok = _NAMES_OK.get(names)
+    if ok is None:
+        if len(_NAMES_OK) >= 4096:
+            _NAMES_OK.clear()
+        ok = _NAMES_OK[names] = HEADER_NAME_RE.match(names) is not None
+    return ok
+
+
+def _added(name: str, entries: Any, refused: frozenset[str]) -> tuple[str, Headers] | None:
     """(lowercase name, items) of a header the function added, when it passes every rule the full path
-    applies to an added header (name, entries, key, value, disallowed, read-only, viewer-country); else None."""
+    applies to an added header (name, entries, key, value, disallowed, read-only, viewer-country: ``refused``);
+    else None. Values are checked by the caller, with the others."""
     lname = name.lower()
-    if (type(entries) is not list or not entries or lname in DISALLOWED_HEADERS
-            or lname.startswith(DISALLOWED_PREFIXES) or lname in READ_ONLY_HEADERS[event_type]
-            or (event_type == VIEWER_REQUEST and lname in VIEWER_REQUEST_FORBIDDEN_ADD)
-            or not HEADER_NAME_RE.match(name)):
+    if (type(entries) is not list or not entries or lname in refused or lname.startswith(DISALLOWED_PREFIXES)
+            or not _names_ok(name)):
         return None
     items: Headers = []
     for entry in entries:
@@ -224,7 +252,7 @@ def _added(event_type: str, name: str, entries: Any) -> tuple[str, Headers] | No
             return None
         key = entry.get("key")
         val = entry.get("value")
-        if type(val) is not str:  # (its characters are checked with the others' by the caller)
+        if type(val) is not str:
             return None
         if type(key) is not str or key.lower() != lname:
             if key is not None and type(key) is not str:
