@@ -71,19 +71,16 @@ class ResolveCache:
         self._interval = refresh_interval_s
         self._monotonic = monotonic
         self._snapshots: dict[str, FunctionSnapshot | None] = {}
-        self._generation = 0
+        # Increments on every invalidation; lets owners detect "something changed" (a plain attribute: read on
+        # every Lambda@Edge invocation). Only this class writes it.
+        self.generation = 0
         self._lock = threading.Lock()
         self._data_version = db.data_version()
         self._last_poll = monotonic()
 
-    @property
-    def generation(self) -> int:
-        """Increments on every invalidation; lets owners detect "something changed"."""
-        return self._generation
-
     def invalidate(self) -> None:
         with self._lock:
-            self._generation += 1
+            self.generation += 1
             self._snapshots = {}
 
     def poll(self) -> bool:
@@ -107,11 +104,11 @@ class ResolveCache:
         found = self._snapshots.get(name, _MISSING)
         if found is not _MISSING:
             return found  # type: ignore[return-value]
-        generation = self._generation
+        generation = self.generation
         with self._db.read() as cur:
             snap = self._loader(cur, name)
         with self._lock:
-            if generation == self._generation:
+            if generation == self.generation:
                 self._snapshots[name] = snap
         return snap
 

@@ -32,10 +32,8 @@ def admit(ctx: PopContext, ex: Exchange) -> None:
 
 
 async def run(ctx: PopContext, ex: Exchange) -> EdgeResponse | None:
-    """Run the viewer-request hook if associated; returns a generated response, or None to continue."""
-    assert ex.behavior is not None
-    if not ctx.hooked(ex.behavior, Step.VIEWER_REQUEST):
-        return None
+    """Run the viewer-request hook (the caller checked ``ctx.hooked``); returns a generated response, or None
+    to continue."""
     result = await ctx.run_hook(ex, Step.VIEWER_REQUEST, ex.request)
     if isinstance(result, EdgeResponse):
         ex.mark(Step.VIEWER_REQUEST, "generated")
