@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,12 +137,13 @@ class PopContext:
     def hooked(self, behavior: Behavior, step: Step) -> bool:
         return self.triggers is not None and self.triggers.associated(behavior, step)
 
-    async def run_hook(self, ex: Exchange, step: Step, request: EdgeRequest,
-                       response: EdgeResponse | None = None) -> EdgeRequest | EdgeResponse:
-        """Run the trigger of ``step`` (the caller checked ``hooked``); errors propagate as LambdaError."""
+    def run_hook(self, ex: Exchange, step: Step, request: EdgeRequest,
+                 response: EdgeResponse | None = None) -> Awaitable[EdgeRequest | EdgeResponse]:
+        """Run the trigger of ``step`` (the caller checked ``hooked``); errors propagate as LambdaError.
+        Returns the runner's coroutine itself (awaited by the caller: no extra coroutine frame per hook)."""
         assert self.triggers is not None and ex.behavior is not None
-        call = TriggerCall(step, self.distribution, ex.behavior, ex.request_id, request, response, ex.timing)
-        return await self.triggers.run(call)
+        return self.triggers.run(TriggerCall(step, self.distribution, ex.behavior, ex.request_id, request, response,
+                                             ex.timing))
 
 
 def build_store_context(distribution: Distribution, behavior: Behavior) -> StoreContext:
