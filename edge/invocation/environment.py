@@ -84,6 +84,7 @@ _unpack_header = protocol.HEADER.unpack_from
 _loads = orjson.loads
 _dumps = orjson.dumps
 _pack_header = protocol.HEADER.pack
+_K_INVOKE, _K_RESULT, _K_OOM = protocol.K_INVOKE, protocol.K_RESULT, protocol.K_OOM
 _TIMER_SLACK_S = 0.001  # libuv timers have millisecond resolution: a timer may fire up to 1 ms early
 _LOST = object()
 _TIMED_OUT = object()
@@ -202,7 +203,7 @@ class Environment:
 
     # -- worker events -----------------------------------------------------------------------------------
     def _on_frame(self, frame: tuple[dict, bytes, bytes]) -> None:
-        if frame[0]["t"] == protocol.K_OOM:
+        if frame[0]["t"] == _K_OOM:
             self.oom_rss_kb = int(frame[0].get("rss", 0))
             return
         w = self._waiter
@@ -349,7 +350,7 @@ class Environment:
         budget = timeout if budget_s is None else budget_s
         deadline_ms = int((time.time() + budget) * 1000)
         if log is WORKER_LOG:  # the hot path
-            meta = _dumps({"t": protocol.K_INVOKE, "id": request_id, "dl": deadline_ms, "arn": invoked_arn,
+            meta = _dumps({"t": _K_INVOKE, "id": request_id, "dl": deadline_ms, "arn": invoked_arn,
                            "cc": client_context, "fn": fn_override, "lg": 1})
         elif log is None:
             meta = _dumps({"t": protocol.K_INVOKE, "id": request_id, "dl": deadline_ms, "arn": invoked_arn,
@@ -360,7 +361,10 @@ class Environment:
         self.invocations += 1
         loop = self._loop
         w = self._waiter = loop.create_future()
-        self._arm_deadline(loop.time() + budget)
+        deadline = self._deadline = loop.time() + budget
+        timer = self._timer
+        if timer is None or timer.when() > deadline:  # _arm_deadline's work, when there is any
+            self._arm_deadline(deadline)
         sent_at = time.monotonic()
         transport = self._transport
         try:
@@ -377,7 +381,7 @@ class Environment:
         if type(got) is tuple:
             m = got[0]
             self.peak_rss_kb = m["rss"]
-            if m["t"] == protocol.K_RESULT:
+            if m["t"] == _K_RESULT:
                 if log is None:
                     return RawOutcome(Kind.OK, got[1], None, m["d"], m["rss"], got[2], False)
                 return RawOutcome(Kind.OK, got[1], None, m["d"], m["rss"], b"", False, got[2])

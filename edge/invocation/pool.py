@@ -37,6 +37,7 @@ from .runtime.spawner import PROJECT_ROOT, ZygoteClient
 RUNTIME_DIR = str(Path(__file__).resolve().parent / "runtime")
 ON_DEMAND = "on-demand"
 PROVISIONED = "provisioned-concurrency"
+_READY, _BUSY = EnvState.READY, EnvState.BUSY  # read on every checkout/checkin
 
 
 class PoolId(NamedTuple):
@@ -111,6 +112,13 @@ class EnvironmentPool:
     def checkout(self, pid: PoolId, spec: FunctionSpec) -> tuple[Environment, bool]:
         """Take an environment: (a BUSY warm one, False) or (a new STARTING one, True) that the caller must
         pass to :meth:`start_new`. Either way the caller owns it until :meth:`checkin` (call it in a finally)."""
+        pool = self._pools.get(pid)
+        if pool is not None and pool.idle and not pool.target:  # the common case, without _assign's generality
+            env = pool.idle[-1]  # the most recently used
+            if env.state is _READY and not env.discard:
+                pool.idle.pop()
+                env.state = _BUSY
+                return env, False
         env, new, dead = self._assign(pid, spec)
         for corpse in dead:
             self._stop_later(corpse, False, True)  # its /tmp was handed to the pool's next environment
@@ -125,6 +133,13 @@ class EnvironmentPool:
 
     def checkin(self, pid: PoolId, env: Environment) -> None:
         """Give back an environment from :meth:`checkout`: idle again, or stopped if it must be discarded."""
+        if env.state is _BUSY and not (env.discard or env.retired) and self._s.max_lifetime_s is None:
+            pool = self._pools.get(pid)  # the common case, without _release's generality
+            if pool is not None and env in pool.live:
+                env.state = _READY
+                env.last_used = time.monotonic()
+                pool.idle.append(env)
+                return
         stop = self._release(pid, env)
         if stop is not None:
             self._stop_later(*stop)
