@@ -17,7 +17,6 @@ so they are delivered again (at-least-once, as AWS).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import time
@@ -285,15 +284,29 @@ class GroupCommitter(Generic[T]):
                         if not fut.done():
                             fut.set_result(None)
 
-    async def close(self) -> None:
-        """Commit what is pending, then stop the task."""
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Commit what is pending (for up to ``timeout_s``), then stop the task. Never hangs: if the committer
+        has died or does not drain in time, what is left fails its callers instead."""
         self._closing = True
-        if self._task is None:
+        task = self._task
+        if task is None:
             return
-        while self._pending:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout_s
+        while self._pending and not task.done() and loop.time() < give_up:
             self._wake.set()
             await asyncio.sleep(0.005)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # the committer died earlier: say so, and fail what it left
+            log.exception("%s: committer failed", self._name)
+        left, self._pending = self._pending, []
+        if left:
+            log.error("%s: %d item(s) not committed at close", self._name, len(left))
+        for _, fut in left:
+            if not fut.done():
+                fut.set_exception(RuntimeError(f"{self._name} stopped before committing"))
         self._task = None

@@ -52,6 +52,29 @@ async def test_a_failed_batch_fails_every_caller_and_the_next_batch_works() -> N
         await committer.submit(3)
 
 
+async def test_close_never_hangs_on_a_committer_that_cannot_drain() -> None:
+    """A committer whose batches never finish (or whose task died) must not hang shutdown: close() gives up
+    after its timeout and fails what is left."""
+    release = threading.Event()
+
+    def apply(items: list[int]) -> None:
+        release.wait(5)  # stuck (the thread is let go at the end of the test)
+
+    committer: GroupCommitter[int] = GroupCommitter(apply, name="t")
+    committer.start()
+    first = asyncio.create_task(committer.submit(1))
+    await asyncio.sleep(0.05)  # batch 1 is in the thread; item 2 waits behind it
+    second = asyncio.create_task(committer.submit(2))
+    await asyncio.sleep(0.01)
+    t0 = time.monotonic()
+    await committer.close(timeout_s=0.2)
+    assert time.monotonic() - t0 < 2.0
+    for task in (first, second):
+        with pytest.raises(RuntimeError, match="stopped before committing"):
+            await task
+    release.set()
+
+
 def test_claims_releases_and_counters(tmp_path: Path) -> None:
     registry = Registry(tmp_path)  # creates the schema, as in every process
     now = [1000.0]
