@@ -37,7 +37,8 @@ from edge.cdn.edge_rules import EDGE_REGION
 from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
 from edge.cdn.events import HeaderMap, encode_event
 from edge.cdn.models import EdgeRequest, EdgeResponse
-from edge.cdn.results import GeneratedResponse, RequestResult, ResponseResult, parse_result
+from edge.cdn.results import (GeneratedResponse, RequestResult, ResponseResult, parse_request_result,
+                              parse_result)
 from edge.cdn.results_fields import PAGE_NOT_PARSABLE
 from edge.cdn.steps import Step, TriggerCall
 from edge.invocation.errors import LambdaError as ControlPlaneError
@@ -285,10 +286,17 @@ class EdgeTriggerRunner:
                        seen: HeaderMap, seen_response: HeaderMap | None) -> EdgeRequest | EdgeResponse:
         event_type = assoc.event_type
         try:
-            parsed = parse_result(event_type, result.payload, original_request=call.request,
-                                  original_response=call.response, include_body=assoc.include_body,
-                                  allow_ip_origins=self.relax_limits, event_headers=seen,
-                                  event_response_headers=seen_response)
+            if call.response is None:  # a request event: the request to continue with, or a generated response
+                out = parse_request_result(event_type, result.payload, call.request, assoc.include_body,
+                                           self.relax_limits, seen)
+                if type(out) is EdgeRequest:
+                    return out
+                parsed: RequestResult | GeneratedResponse | ResponseResult = GeneratedResponse(out)
+            else:
+                parsed = parse_result(event_type, result.payload, original_request=call.request,
+                                      original_response=call.response, include_body=assoc.include_body,
+                                      allow_ip_origins=self.relax_limits, event_headers=seen,
+                                      event_response_headers=seen_response)
         except LambdaValidationError as err:
             err.function = assoc.function_name
             self._log_validation(call, assoc, result, err)

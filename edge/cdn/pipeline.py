@@ -150,7 +150,12 @@ def _serve(ctx: PopContext, ex: Exchange, entry: CacheEntry, x_cache: str, *, ag
     extra: dict[str, object] = {}
     if req.method == "HEAD":
         extra["content_length"] = len(entry.body)
-    if req.method == "GET" and not any(k.lower() in _CONDITIONAL for k, _ in req.headers):
+    conditional = False
+    for k, _ in req.headers:  # (a loop, not any() over a generator: this runs on every hit)
+        if k.lower() in _CONDITIONAL:
+            conditional = True
+            break
+    if req.method == "GET" and not conditional:
         # the common hit: the stored response as is (headers prepared once per entry)
         if age:
             ex.age = int(current_age(entry, now))

@@ -146,24 +146,43 @@ def parse_result(
     outcome, fewer steps; see :func:`~edge.cdn.results_fields.unchanged_or_added`).
     Raises :class:`LambdaValidationError` with CloudFront's reason; never anything else for bad payloads.
     """
+    if event_type in REQUEST_EVENTS:
+        out = parse_request_result(event_type, payload, original_request, include_body, allow_ip_origins,
+                                   event_headers)
+        return RequestResult(out) if type(out) is EdgeRequest else GeneratedResponse(out)
+    obj = _load(event_type, payload)
+    if original_response is None:
+        raise ValueError(f"{event_type} needs the original response")
     try:
-        obj = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        raise LambdaValidationError(PAGE_NOT_PARSABLE, event_type=event_type, page_line=PAGE_NOT_PARSABLE) from None
-    if not isinstance(obj, dict):
-        raise LambdaValidationError(PAGE_NOT_OBJECT, event_type=event_type, page_line=PAGE_NOT_OBJECT)
-    try:
-        if event_type in REQUEST_EVENTS:
-            if "status" in obj:
-                return GeneratedResponse(_generated(event_type, obj))
-            return RequestResult(_request(event_type, obj, original_request, include_body, allow_ip_origins,
-                                          event_headers))
-        if original_response is None:
-            raise ValueError(f"{event_type} needs the original response")
         return _response(event_type, obj, original_response, event_response_headers)
     except LambdaValidationError as err:
         err.event_type = event_type
         raise
+
+
+def parse_request_result(event_type: str, payload: bytes, original_request: EdgeRequest, include_body: bool,
+                         allow_ip_origins: bool, event_headers: HeaderMap | None) -> EdgeRequest | EdgeResponse:
+    """:func:`parse_result` for a request event (viewer-request, origin-request) without the result wrapper:
+    the request to continue with, or the response the function generated (the trigger runner's hot path)."""
+    obj = _load(event_type, payload)
+    try:
+        if "status" in obj:
+            return _generated(event_type, obj)
+        return _request(event_type, obj, original_request, include_body, allow_ip_origins, event_headers)
+    except LambdaValidationError as err:
+        err.event_type = event_type
+        raise
+
+
+def _load(event_type: str, payload: bytes) -> dict[str, Any]:
+    """The payload as a JSON object, or CloudFront's "not parsable" / "must be an object" errors."""
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise LambdaValidationError(PAGE_NOT_PARSABLE, event_type=event_type, page_line=PAGE_NOT_PARSABLE) from None
+    if type(obj) is not dict:
+        raise LambdaValidationError(PAGE_NOT_OBJECT, event_type=event_type, page_line=PAGE_NOT_OBJECT)
+    return obj
 
 
 # --- status and body -------------------------------------------------------------------------------------

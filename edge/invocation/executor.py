@@ -251,7 +251,7 @@ class Executor:
         fm.invocations += 1
         if lease.provisioned:
             fm.provisioned_invocations += 1
-        elif limiter.has_provisioned(pool_key):
+        elif limiter.any_provisioned and limiter.has_provisioned(pool_key):
             fm.spillover_invocations += 1
         fm.concurrent += 1  # Metrics.started/finished, inlined (hot path)
         if fm.concurrent > fm.max_concurrent:
@@ -266,6 +266,15 @@ class Executor:
                     if env.init_failure is None and not env.cold_pending:  # warm: _run's first branch, inlined
                         raw = await env.invoke(options.request_id, payload, options.invoked_arn,
                                                options.client_context, options.display_name, None, WORKER_LOG)
+                        if raw.record is not None and raw.kind is _K_OK and not options.want_log_tail:
+                            # the hot case (_result, inlined): a warm success, its log record from the worker
+                            self.logs.append_record(env.log_group, env.log_stream, raw.record)
+                            fm.duration.add(raw.duration_ms)
+                            memory_mb = spec.memory_mb
+                            used_mb = -(-raw.max_rss_kb // 1024)
+                            return InvocationResult(_OK, raw.payload, options.request_id, spec.version, False,
+                                                    None, raw.duration_ms, None, None, None,
+                                                    used_mb if used_mb < memory_mb else memory_mb)
                         if raw.record is not None:
                             self.logs.append_record(env.log_group, env.log_stream, raw.record)
                             result = self._result(spec, options, fm, raw, False, None, raw.record)
