@@ -128,19 +128,19 @@ def _body_dict(body: bytes | None, limit: int) -> dict[str, Any]:
 
 
 def _request_dict(
-    event_type: str, request: EdgeRequest, include_body: bool, body_limit: int | None
+    event_type: str, request: EdgeRequest, include_body: bool, body_limit: int | None, headers: HeaderMap
 ) -> dict[str, Any]:
     req: dict[str, Any] = {
         "clientIp": request.client_ip,
         "method": request.method,
         "uri": request.uri,
         "querystring": request.querystring,
-        "headers": header_map(request.headers),
+        "headers": headers,
     }
     if include_body and event_type in REQUEST_EVENTS:
         limit = BODY_EXPOSED_LIMIT[event_type] if body_limit is None else body_limit
         req["body"] = _body_dict(request.body, limit)
-    if event_type in EVENTS_WITH_ORIGIN and request.origin is not None:
+    if request.origin is not None and event_type in EVENTS_WITH_ORIGIN:
         req["origin"] = origin_dict(request.origin)
     return req
 
@@ -163,17 +163,17 @@ def build_event_dict(
     body_limit: int | None = None,
 ) -> dict[str, Any]:
     """The event as a dict (see :func:`build_event`); for tests and callers that want to inspect it."""
-    return _event_dict(event_type, config.distribution_domain_name, config.distribution_id, config.request_id,
-                       request, response, include_body, body_limit)
+    return _event_parts(event_type, config.distribution_domain_name, config.distribution_id, config.request_id,
+                        request, response, include_body, body_limit)[0]
 
 
-def _event_dict(event_type: str, domain: str, distribution_id: str, request_id: str, request: EdgeRequest,
-                response: EdgeResponse | None, include_body: bool, body_limit: int | None) -> dict[str, Any]:
+def _event_parts(event_type: str, domain: str, distribution_id: str, request_id: str, request: EdgeRequest,
+                 response: EdgeResponse | None, include_body: bool, body_limit: int | None
+                 ) -> tuple[dict[str, Any], HeaderMap, HeaderMap | None]:
+    """(the event, its request header map, its response header map or None)."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown Lambda@Edge event type: {event_type!r}")
-    is_response_event = event_type in RESPONSE_EVENTS
-    if is_response_event and response is None:
-        raise ValueError(f"{event_type} event needs a response")
+    headers = header_map(request.headers)
     cf: dict[str, Any] = {
         "config": {
             "distributionDomainName": domain,
@@ -181,12 +181,14 @@ def _event_dict(event_type: str, domain: str, distribution_id: str, request_id: 
             "eventType": event_type,
             "requestId": request_id,
         },
-        "request": _request_dict(event_type, request, include_body, body_limit),
+        "request": _request_dict(event_type, request, include_body, body_limit, headers),
     }
-    if is_response_event:
-        assert response is not None
-        cf["response"] = _response_dict(response)
-    return {"Records": [{"cf": cf}]}
+    if event_type not in RESPONSE_EVENTS:
+        return {"Records": [{"cf": cf}]}, headers, None
+    if response is None:
+        raise ValueError(f"{event_type} event needs a response")
+    cf["response"] = resp = _response_dict(response)
+    return {"Records": [{"cf": cf}]}, headers, resp["headers"]
 
 
 def build_event(
@@ -208,8 +210,8 @@ def build_event(
     response event without a response (caller bugs, not function errors).
     """
     return orjson.dumps(
-        _event_dict(event_type, config.distribution_domain_name, config.distribution_id, config.request_id,
-                    request, response, include_body, body_limit)
+        _event_parts(event_type, config.distribution_domain_name, config.distribution_id, config.request_id,
+                     request, response, include_body, body_limit)[0]
     )
 
 
@@ -227,7 +229,6 @@ def encode_event(
     compares what the function returns against them (:func:`edge.cdn.results.parse_result`'s
     ``event_headers`` / ``event_response_headers``). They are the encoded dicts themselves: do not modify them.
     """
-    event = _event_dict(event_type, domain, distribution_id, request_id, request, response, include_body, None)
-    cf = event["Records"][0]["cf"]
-    resp = cf.get("response")
-    return orjson.dumps(event), cf["request"]["headers"], None if resp is None else resp["headers"]
+    event, headers, response_headers = _event_parts(event_type, domain, distribution_id, request_id, request, response,
+                                                    include_body, None)
+    return orjson.dumps(event), headers, response_headers
