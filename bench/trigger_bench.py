@@ -271,7 +271,7 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="short runs (about 15 s in all)")
+    p.add_argument("--quick", action="store_true", help="short runs (about 20 s in all; noisier figures)")
     p.add_argument("--duration", type=int, default=4, help="seconds per measured wrk run")
     p.add_argument("--warmup", type=int, default=2, help="seconds of the warm-up wrk run per POP")
     p.add_argument("--rounds", type=int, default=4, help="alternating wrk runs per POP (best of each)")
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.run(_serve(args.serve, args.port, args.state_dir))
         return 0
     if args.quick:
-        args.duration, args.warmup, args.rounds, args.probe = 2, 1, 1, 500
+        args.duration, args.warmup, args.rounds, args.probe = 2, 1, 2, 500
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install -y wrk", file=sys.stderr)
         return 2
