@@ -63,22 +63,31 @@ __all__ = ["LambdaService", "PreparedInvoke", "CLIENT_CONTEXT_LIMIT", "request_i
 
 CLIENT_CONTEXT_LIMIT = 3583
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
-# UUID version 4 layout (RFC 4122): version nibble 4, variant bits 10 (as uuid.UUID(version=4) sets them).
-_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
-_UUID4_SET = (0x8000 << 48) | (4 << 76)
+_ID_BATCH = 4096
+_MASK48 = (1 << 48) - 1
 
 
 def request_id_source(rng: random.Random):  # type: ignore[no-untyped-def]
-    """A function returning a new random UUID4 string per call, drawn from ``rng``.
+    """A function returning a new UUID4-format string per call, drawn from ``rng``.
 
-    Invocation request ids only need to be unique, not unpredictable: a per-process ``random.Random`` (seeded
-    from the OS once) gives ids in AWS's format for a fraction of ``uuid.uuid4()``'s cost (no system call
-    per id), which matters on the trigger hot path."""
+    Invocation request ids only need to be unique, not unpredictable, and they are made on the trigger hot path
+    (formatting a random 128-bit UUID costs ~9k interpreter instructions; this ~2k). Each batch of 4,096 ids
+    shares a random 74-bit prefix (``xxxxxxxx-xxxx-4xxx-[89ab]xxx-``, version and variant as RFC 4122); the last
+    12 hex digits walk a random odd step from a random start modulo 2**48, so ids within a batch never repeat,
+    and batches differ by their prefix (a collision needs two equal 74-bit draws)."""
     bits = rng.getrandbits
+    left = value = step = 0
+    prefix = ""
 
     def new_id() -> str:
-        h = "%032x" % ((bits(128) & _UUID4_CLEAR) | _UUID4_SET)
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        nonlocal left, value, step, prefix
+        if not left:  # a new batch
+            r = "%020x" % bits(80)
+            prefix = f"{r[:8]}-{r[8:12]}-4{r[13:16]}-{'89ab'[bits(2)]}{r[17:20]}-%012x"
+            left, value, step = _ID_BATCH, bits(48), bits(48) | 1
+        left -= 1
+        value = (value + step) & _MASK48
+        return prefix % value
 
     return new_id
 

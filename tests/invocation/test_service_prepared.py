@@ -21,10 +21,11 @@ UUID4 = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0
 
 def test_request_ids_are_uuid4_and_distinct() -> None:
     new_id = request_id_source(random.Random(1))
-    ids = [new_id() for _ in range(2000)]
+    ids = [new_id() for _ in range(10_000)]  # three batches of 4,096 (a new random prefix for each)
     assert all(UUID4.match(i) for i in ids) and len(set(ids)) == len(ids)
     assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids[:50])
     assert request_id_source(random.Random(1))() == ids[0]  # injected generator: reproducible
+    assert len({i[:24] for i in ids}) == 3
 
 
 async def test_prepared_invoke_uses_the_same_options_as_invoke(service: Any, code_dir: Path) -> None:
