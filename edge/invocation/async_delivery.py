@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 import orjson
 
 from .async_model import AsyncSettings, Condition, EventInvokeConfig, decide, destination_record, dlq_attributes, parse_destination
-from .async_store import AsyncStore, Count, Delete, GroupCommitter, Insert, Message, Op, Retry, StoredEvent
+from .async_store import (AsyncStore, Count, Delete, GroupCommitter, Insert, Message, Op, Retry, StoredEvent,
+                          wait_set)
 from .errors import LambdaError, ResourceNotFoundException
 from .models import InvocationResult, Outcome, function_arn
 
@@ -111,8 +112,7 @@ class AsyncDelivery:
                 await asyncio.sleep(0.002)
 
     async def _wait(self, timeout: float | None) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+        await wait_set(self._wake, timeout)  # (not asyncio.wait_for: see wait_set)
         self._wake.clear()
 
     def _done(self, task: asyncio.Task[None]) -> None:

@@ -4,7 +4,6 @@ for the semantics), the SQS-shaped event and the ReportBatchItemFailures parser.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -16,7 +15,7 @@ import orjson
 from .async_esm import MappingRecord
 from .async_model import AsyncSettings, iso_timestamp, parse_destination
 from .async_queues import QueueMessage
-from .async_store import Count, Insert, Message, Op
+from .async_store import Count, Insert, Message, Op, wait_set
 from .errors import LambdaError, ResourceNotFoundException
 from .models import ACCOUNT_ID, Outcome, function_arn
 
@@ -106,8 +105,7 @@ class EsmRunner:
                 raise
             except Exception:
                 log.exception("event source mappings: reconcile failed")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
+            await wait_set(self._wake, 1.0)  # (not asyncio.wait_for: see wait_set)
             self._wake.clear()
 
     async def _reconcile(self) -> None:
