@@ -243,7 +243,10 @@ def load_distribution(source: str | Path | Mapping[str, Any], settings: Settings
 def _parse_config(cfg: Any, path: str, settings: Settings, etag: str, dist_id: str, domain: str) -> Distribution:
     o = _Obj(cfg, path)
     if not dist_id:
-        seed = json.dumps(cfg, sort_keys=True, default=str).encode()
+        try:
+            seed = json.dumps(cfg, sort_keys=True, default=str).encode()
+        except TypeError:  # keys of mixed types (a dict built in code, not JSON): the next checks reject it
+            seed = repr(cfg).encode()
         dist_id = "E" + hashlib.sha256(seed).hexdigest()[:13].upper()
     domain = domain or f"{dist_id.lower()}.cloudfront.net"
     origins = _parse_origins(o, settings)
