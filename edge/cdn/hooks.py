@@ -37,8 +37,7 @@ from edge.cdn.edge_rules import EDGE_REGION
 from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
 from edge.cdn.events import HeaderMap, encode_event
 from edge.cdn.models import EdgeRequest, EdgeResponse
-from edge.cdn.results import (GeneratedResponse, RequestResult, ResponseResult, parse_request_result,
-                              parse_result)
+from edge.cdn.results import ResponseResult, parse_request_result, parse_result
 from edge.cdn.results_fields import PAGE_NOT_PARSABLE
 from edge.cdn.steps import Step, TriggerCall
 from edge.invocation.errors import LambdaError as ControlPlaneError
@@ -286,33 +285,27 @@ class EdgeTriggerRunner:
                        seen: HeaderMap, seen_response: HeaderMap | None) -> EdgeRequest | EdgeResponse:
         event_type = assoc.event_type
         try:
-            if call.response is None:  # a request event: the request to continue with, or a generated response
-                out = parse_request_result(event_type, result.payload, call.request, assoc.include_body,
-                                           self.relax_limits, seen)
-                if type(out) is EdgeRequest:
-                    return out
-                parsed: RequestResult | GeneratedResponse | ResponseResult = GeneratedResponse(out)
-            else:
+            if call.response is not None:  # a response event: the (possibly modified) response
                 parsed = parse_result(event_type, result.payload, original_request=call.request,
                                       original_response=call.response, include_body=assoc.include_body,
                                       allow_ip_origins=self.relax_limits, event_headers=seen,
                                       event_response_headers=seen_response)
+                assert isinstance(parsed, ResponseResult), parsed
+                return parsed.response
+            # a request event: the request to continue with, or a response the function generated
+            out = parse_request_result(event_type, result.payload, call.request, assoc.include_body,
+                                       self.relax_limits, seen)
         except LambdaValidationError as err:
             err.function = assoc.function_name
             self._log_validation(call, assoc, result, err)
             raise
-        if isinstance(parsed, RequestResult):
-            return parsed.request
-        if isinstance(parsed, GeneratedResponse):
-            resp = parsed.response
-            resp.extra["generated_by"] = event_type
-            if not any(k.lower() == "server" for k, _ in resp.headers):
-                # CloudFront answers generated responses as itself (contract §2.2), unless the function says
-                resp.headers.insert(0, ("Server", "CloudFront"))
-            return resp
-        if isinstance(parsed, ResponseResult):
-            return parsed.response
-        raise AssertionError(f"unexpected result {parsed!r}")  # pragma: no cover
+        if type(out) is EdgeRequest:
+            return out
+        out.extra["generated_by"] = event_type
+        if not any(k.lower() == "server" for k, _ in out.headers):
+            # CloudFront answers generated responses as itself (contract §2.2), unless the function says
+            out.headers.insert(0, ("Server", "CloudFront"))
+        return out
 
     def _log_validation(self, call: TriggerCall, assoc: LambdaAssociation, result: InvocationResult,
                         err: LambdaValidationError) -> None:

@@ -300,10 +300,7 @@ def _request(
             f"(keys : {', '.join(sorted(obj)) or 'none'})",
             PAGE_SHAPE,
         )
-    uri = obj.get("uri", orig.uri)
-    qs = obj.get("querystring", orig.querystring)
-    if uri != orig.uri or qs != orig.querystring or type(uri) is not str or type(qs) is not str:
-        uri, qs = _uri_and_querystring(obj, orig)  # changed (or not strings): checked
+    uri, qs = _uri_and_querystring(obj, orig)
     fast = None if seen is None else unchanged_or_added(event_type, obj.get("headers"), seen, orig.headers)
     headers: HeaderDict | None = None
     if fast is None:

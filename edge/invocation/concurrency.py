@@ -57,7 +57,6 @@ class ConcurrencyLimiter:
         self.account_limit = account_limit
         self.reserved: dict[str, int] = dict(reserved or {})
         self._provisioned: dict[PoolKey, int] = {}  # allocated (READY) provisioned envs per version
-        self.any_provisioned = False  # whether _provisioned has an entry (read on every invocation)
         self._prov_by_fn: dict[str, int] = {}
         self._prov_inflight: dict[PoolKey, int] = {}
         self._ondemand_inflight: dict[str, int] = {}  # per function, on-demand leases
@@ -80,7 +79,6 @@ class ConcurrencyLimiter:
         old = self._provisioned.pop(pool_key, 0)
         if allocated > 0:
             self._provisioned[pool_key] = allocated
-        self.any_provisioned = bool(self._provisioned)
         fn = pool_key[0]
         total = self._prov_by_fn.get(fn, 0) - old + max(allocated, 0)
         if total > 0:

@@ -51,6 +51,9 @@ _ALLOWED: dict[EnvState, frozenset[EnvState]] = {
 }
 
 
+_READY, _BUSY = EnvState.READY, EnvState.BUSY  # read on every invocation (module globals: cheaper)
+
+
 class InvalidState(RuntimeError):
     """An environment was asked to make a transition its current state does not allow (a core bug)."""
 
@@ -323,16 +326,16 @@ class Environment:
         return self.exit_status
 
     def mark_busy(self) -> None:
-        if self.state is EnvState.READY:  # the hot path, without _ALLOWED's enum hashing
-            self.state = EnvState.BUSY
+        if self.state is _READY:  # the hot path, without _ALLOWED's enum hashing
+            self.state = _BUSY
         else:
-            self._transition(EnvState.BUSY)
+            self._transition(_BUSY)
 
     def mark_ready(self) -> None:
-        if self.state is EnvState.BUSY:
-            self.state = EnvState.READY
+        if self.state is _BUSY:
+            self.state = _READY
         else:
-            self._transition(EnvState.READY)
+            self._transition(_READY)
         self.last_used = time.monotonic()
 
     # -- invoke ------------------------------------------------------------------------------------------
@@ -348,16 +351,13 @@ class Environment:
         fault (timeout, crash, OOM) never has a record: the caller formats what happened."""
         timeout = self.spec.timeout_s
         budget = timeout if budget_s is None else budget_s
-        deadline_ms = int((time.time() + budget) * 1000)
-        if log is WORKER_LOG:  # the hot path
-            meta = _dumps({"t": _K_INVOKE, "id": request_id, "dl": deadline_ms, "arn": invoked_arn,
-                           "cc": client_context, "fn": fn_override, "lg": 1})
-        elif log is None:
-            meta = _dumps({"t": protocol.K_INVOKE, "id": request_id, "dl": deadline_ms, "arn": invoked_arn,
-                           "cc": client_context, "fn": fn_override})
-        else:
-            meta = _dumps({"t": protocol.K_INVOKE, "id": request_id, "dl": deadline_ms, "arn": invoked_arn,
-                           "cc": client_context, "fn": fn_override, "lg": 1, "pre": log[0], "init": log[1]})
+        fields = {"t": _K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000), "arn": invoked_arn,
+                  "cc": client_context, "fn": fn_override}
+        if log is not None:
+            fields["lg"] = 1
+            if log is not WORKER_LOG:
+                fields["pre"], fields["init"] = log
+        meta = _dumps(fields)
         self.invocations += 1
         loop = self._loop
         w = self._waiter = loop.create_future()
@@ -381,17 +381,15 @@ class Environment:
         if type(got) is tuple:
             m = got[0]
             self.peak_rss_kb = m["rss"]
+            # the frame's log part: the raw output, or the record the worker formatted (``log`` given)
+            output, record = (got[2], None) if log is None else (b"", got[2])
             if m["t"] == _K_RESULT:
-                if log is None:
-                    return RawOutcome(Kind.OK, got[1], None, m["d"], m["rss"], got[2], False)
-                return RawOutcome(Kind.OK, got[1], None, m["d"], m["rss"], b"", False, got[2])
+                return RawOutcome(Kind.OK, got[1], None, m["d"], m["rss"], output, False, record)
             reset = bool(m.get("reset"))
             if reset:
                 self.discard = True
                 self.wipe_tmp = m["et"] == "Runtime.EphemeralStorageExceeded"
-            if log is None:
-                return RawOutcome(Kind.ERROR, got[1], m["et"], m["d"], m["rss"], got[2], reset)
-            return RawOutcome(Kind.ERROR, got[1], m["et"], m["d"], m["rss"], b"", reset, got[2])
+            return RawOutcome(Kind.ERROR, got[1], m["et"], m["d"], m["rss"], output, reset, record)
         return await self._fault(got, request_id, timeout, (time.monotonic() - sent_at) * 1000.0, sent_at)
 
     async def _fault(self, got: object, request_id: str, timeout: float, elapsed: float,

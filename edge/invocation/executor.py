@@ -251,7 +251,7 @@ class Executor:
         fm.invocations += 1
         if lease.provisioned:
             fm.provisioned_invocations += 1
-        elif limiter.any_provisioned and limiter.has_provisioned(pool_key):
+        elif limiter.has_provisioned(pool_key):
             fm.spillover_invocations += 1
         fm.concurrent += 1  # Metrics.started/finished, inlined (hot path)
         if fm.concurrent > fm.max_concurrent:
@@ -266,15 +266,6 @@ class Executor:
                     if env.init_failure is None and not env.cold_pending:  # warm: _run's first branch, inlined
                         raw = await env.invoke(options.request_id, payload, options.invoked_arn,
                                                options.client_context, options.display_name, None, WORKER_LOG)
-                        if raw.record is not None and raw.kind is _K_OK and not options.want_log_tail:
-                            # the hot case (_result, inlined): a warm success, its log record from the worker
-                            self.logs.append_record(env.log_group, env.log_stream, raw.record)
-                            fm.duration.add(raw.duration_ms)
-                            memory_mb = spec.memory_mb
-                            used_mb = -(-raw.max_rss_kb // 1024)
-                            return InvocationResult(_OK, raw.payload, options.request_id, spec.version, False,
-                                                    None, raw.duration_ms, None, None, None,
-                                                    used_mb if used_mb < memory_mb else memory_mb)
                         if raw.record is not None:
                             self.logs.append_record(env.log_group, env.log_stream, raw.record)
                             result = self._result(spec, options, fm, raw, False, None, raw.record)
@@ -414,10 +405,8 @@ class Executor:
             if init_ms is not None:
                 fm.init_duration.add(init_ms)
         fm.duration.add(raw.duration_ms)
-        return InvocationResult(
-            _OK if ok else _FUNCTION_ERROR, raw.payload, options.request_id, spec.version,
-            cold_start=cold, init_duration_ms=init_ms, duration_ms=raw.duration_ms, error_type=raw.error_type,
-            log_tail=tail, max_memory_used_mb=mem_mb)
+        return InvocationResult(_OK if ok else _FUNCTION_ERROR, raw.payload, options.request_id, spec.version, cold,
+                                init_ms, raw.duration_ms, raw.error_type, None, tail, mem_mb)  # (positional: hot path)
 
     def _init_failure(self, env: Environment, failure: RawOutcome, rid: str, lines: list[str]) -> RawOutcome:
         """Turn a failed Init into this invocation's outcome (the environment is discarded on release)."""

@@ -37,7 +37,7 @@ from .runtime.spawner import PROJECT_ROOT, ZygoteClient
 RUNTIME_DIR = str(Path(__file__).resolve().parent / "runtime")
 ON_DEMAND = "on-demand"
 PROVISIONED = "provisioned-concurrency"
-_READY, _BUSY = EnvState.READY, EnvState.BUSY  # read on every checkout/checkin
+_READY, _BUSY = EnvState.READY, EnvState.BUSY  # compared on every checkout/checkin (module globals: cheaper)
 
 
 class PoolId(NamedTuple):
@@ -112,13 +112,6 @@ class EnvironmentPool:
     def checkout(self, pid: PoolId, spec: FunctionSpec) -> tuple[Environment, bool]:
         """Take an environment: (a BUSY warm one, False) or (a new STARTING one, True) that the caller must
         pass to :meth:`start_new`. Either way the caller owns it until :meth:`checkin` (call it in a finally)."""
-        pool = self._pools.get(pid)
-        if pool is not None and pool.idle and not pool.target:  # the common case, without _assign's generality
-            env = pool.idle[-1]  # the most recently used
-            if env.state is _READY and not env.discard:
-                pool.idle.pop()
-                env.state = _BUSY
-                return env, False
         env, new, dead = self._assign(pid, spec)
         for corpse in dead:
             self._stop_later(corpse, False, True)  # its /tmp was handed to the pool's next environment
@@ -133,13 +126,6 @@ class EnvironmentPool:
 
     def checkin(self, pid: PoolId, env: Environment) -> None:
         """Give back an environment from :meth:`checkout`: idle again, or stopped if it must be discarded."""
-        if env.state is _BUSY and not (env.discard or env.retired) and self._s.max_lifetime_s is None:
-            pool = self._pools.get(pid)  # the common case, without _release's generality
-            if pool is not None and env in pool.live:
-                env.state = _READY
-                env.last_used = time.monotonic()
-                pool.idle.append(env)
-                return
         stop = self._release(pid, env)
         if stop is not None:
             self._stop_later(*stop)
@@ -153,11 +139,12 @@ class EnvironmentPool:
         idle = pool.idle
         dead: list[Environment] = []
         while idle:
-            pick = len(idle) - 1
             if pool.target:  # provisioned environments are preferred over on-demand ones
-                pick = next((i for i in range(pick, -1, -1) if idle[i].init_type == PROVISIONED), pick)
-            env = idle.pop(pick)
-            if env.discard or env.state is not EnvState.READY:
+                pick = len(idle) - 1
+                env = idle.pop(next((i for i in range(pick, -1, -1) if idle[i].init_type == PROVISIONED), pick))
+            else:
+                env = idle.pop()  # the most recently used
+            if env.discard or env.state is not _READY:
                 pool.live.discard(env)  # its process died while idle: a reset, /tmp goes to the next env
                 pool.spare_tmp.append(env.tmp_dir)
                 dead.append(env)
@@ -192,7 +179,7 @@ class EnvironmentPool:
             return (env, not env.discard, False) if env.state is not EnvState.STOPPED else None
         too_old = (self._s.max_lifetime_s is not None
                    and time.monotonic() - env.created > self._s.max_lifetime_s)
-        if env.discard or env.retired or too_old or env.state is not EnvState.BUSY:
+        if env.discard or env.retired or too_old or env.state is not _BUSY:
             pool.live.discard(env)
             keep_tmp = env.discard and not env.wipe_tmp and not env.retired
             if keep_tmp:

@@ -19,7 +19,7 @@ from edge.cdn.models import EdgeRequest, EdgeResponse, Origin
 from edge.cdn.origin_client import OriginClient
 from edge.cdn.responses import POP_OWNED, PopIdentity
 from edge.cdn.stats import PopStats
-from edge.cdn.steps import HOOK_STEPS, Exchange, Step, TriggerCall, TriggerRunner
+from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
 from edge.cdn.steps.viewer_headers import wanted
 from edge.cdn.wire import HeaderBlock, header_block
 
@@ -84,7 +84,6 @@ class PopContext:
     edge_origins: dict[str, Origin] = field(default_factory=dict)  # by origin id
 
     viewer_headers: dict[int, tuple[str, ...]] = field(default_factory=dict)  # by id(behavior)
-    hook_steps: dict[int, tuple[Behavior, frozenset[str]]] = field(default_factory=dict)  # by id(behavior)
     forwarding: dict[int, Any] = field(default_factory=dict)  # by id(behavior): steps.origin_request.ForwardingPlan
     matched: dict[str, Behavior] = field(default_factory=dict)  # URI path -> behavior (``match``)
     matched_limit: int = 4096
@@ -136,14 +135,7 @@ class PopContext:
         return ctx
 
     def hooked(self, behavior: Behavior, step: Step) -> bool:
-        """Whether a function is associated with ``step`` on ``behavior`` (asked several times per request:
-        the answer per behavior is memoized, keyed by identity; behaviors are immutable)."""
-        found = self.hook_steps.get(id(behavior))
-        if found is None or found[0] is not behavior:
-            triggers = self.triggers
-            found = self.hook_steps[id(behavior)] = (behavior, frozenset(
-                s._value_ for s in HOOK_STEPS if triggers is not None and triggers.associated(behavior, s)))
-        return step._value_ in found[1]
+        return self.triggers is not None and self.triggers.associated(behavior, step)
 
     def run_hook(self, ex: Exchange, step: Step, request: EdgeRequest,
                  response: EdgeResponse | None = None) -> Awaitable[EdgeRequest | EdgeResponse]:
