@@ -30,7 +30,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from bench.procs import cpu_split, free_port, run_wrk, start_listening, stop_process, wrk_rps
+from bench.procs import cpu_split, free_port, run_wrk, start_listening, start_payload_server, stop_process, wrk_rps
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD = b"x" * 1024
@@ -40,16 +40,7 @@ ORIGIN_DOMAIN = "bench-origin.test"
 # --- servers (run in child processes) -------------------------------------------------------------------
 
 async def _serve_bare(port: int) -> None:
-    from aiohttp import web
-
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(body=PAYLOAD, headers={"Cache-Control": "max-age=3600", "Content-Type": "text/plain"})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+    await start_payload_server(PAYLOAD, port, backlog=1024)
     await asyncio.Event().wait()
 
 

@@ -11,6 +11,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
+async def start_payload_server(payload: bytes, port: int = 0, backlog: int = 128):  # type: ignore[no-untyped-def]
+    """A bare aiohttp server answering every path with ``payload``, cacheable for an hour: the origin and the
+    plain-server baseline of the benchmarks. Returns (runner, bound port); the caller cleans the runner up."""
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=payload, headers={"Cache-Control": "max-age=3600", "Content-Type": "text/plain"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=backlog)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

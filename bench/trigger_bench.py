@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.procs import cpu_split, free_port, run_wrk, start_listening, stop_process, wrk_rps
+from bench.procs import cpu_split, free_port, run_wrk, start_listening, start_payload_server, stop_process, wrk_rps
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD = b"x" * 1024
@@ -72,21 +72,6 @@ def _distribution(trigger: bool) -> dict:
     }}
 
 
-async def _start_origin():  # type: ignore[no-untyped-def]
-    from aiohttp import web
-
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(body=PAYLOAD, headers={"Cache-Control": "max-age=3600", "Content-Type": "text/plain"})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-
 def _die_with_parent() -> None:
     """Ask Linux to SIGTERM this server if the driver dies (no orphan POPs after a crash or kill -9)."""
     import ctypes
@@ -112,7 +97,7 @@ async def _serve(kind: str, port: int, state_dir: Path) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    origin_runner, origin_port = await _start_origin()
+    origin_runner, origin_port = await start_payload_server(PAYLOAD)
     pop = PopSettings("IAD", "us-east-1", "127.0.0.1", port, 0.0)
     settings = Settings(pops=(pop,), origins={ORIGIN_DOMAIN: OriginTarget(host="127.0.0.1", port=origin_port)})
     service = None
