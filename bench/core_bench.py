@@ -74,7 +74,7 @@ async def baseline(n: int) -> list[float]:
             samples.append(time.perf_counter() - t0)
     transport.close()
     await asyncio.sleep(0.01)  # let the loop actually close the socket: the child then sees EOF and exits
-    os.waitpid(pid, 0)
+    await asyncio.to_thread(os.waitpid, pid, 0)
     return samples
 
 

@@ -298,6 +298,8 @@ BENCHES: dict[str, Callable[[bool], list[Row]]] = {
     "core": core_rows, "pop": pop_rows, "trigger": trigger_rows, "nginx": nginx_rows, "async": async_rows,
 }
 
+WRK_BENCHES = ("pop", "trigger", "nginx", "async")  # the ones that drive HTTP load with wrk
+
 
 def text_table(rows: list[Row]) -> str:
     header = ("benchmark", "edgelab", "baseline (same run)", "ratio", "target", "result")
@@ -334,8 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
         p.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
-    if shutil.which("wrk") is None and {"pop", "trigger", "nginx"} & set(names):
-        print("wrk not found: apt-get install -y wrk (the HTTP benchmarks need it)", file=sys.stderr)
+    if shutil.which("wrk") is None and set(WRK_BENCHES) & set(names):
+        print("wrk not found: deploy/dev.sh bench installs it (or apt-get install -y wrk); the HTTP benchmarks "
+              f"{', '.join(WRK_BENCHES)} need it", file=sys.stderr)
         return 2
     rows: list[Row] = []
     t0 = time.monotonic()

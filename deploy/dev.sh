@@ -3,6 +3,10 @@
 # (and its test extras), then runs what was asked.
 #   deploy/dev.sh serve [edgelab serve options]   start the whole stack on its embedded defaults
 #   deploy/dev.sh test  [pytest options]          run the whole test suite
+#   deploy/dev.sh test-without-tools [pytest options]
+#                                                 the same with wrk, nginx and varnishd hidden (a private mount
+#                                                 namespace binds /dev/null over them; needs root or user
+#                                                 namespaces): proves the suite needs nothing installed by hand
 #   deploy/dev.sh bench [all|core|pop|trigger|async] [--quick] [--markdown]   run the benchmarks
 #   deploy/dev.sh loadtest SCENARIO [...]         locust load test (cold-warm, hits, misses, ...)
 #   deploy/dev.sh edgelab ...                     any edgelab command
@@ -33,6 +37,30 @@ shift || true
 case "$cmd" in
     serve) exec "$VENV/bin/edgelab" serve "$@" ;;
     test)  exec "$VENV/bin/python" -m pytest "$@" ;;
+    test-without-tools)
+        # Every copy of each tool on PATH (and its resolved target) is covered by /dev/null, which is not
+        # executable, so `command -v`, shutil.which and exec all fail as on a machine without it.
+        hide="${EDGELAB_HIDE_TOOLS:-wrk nginx varnishd}"
+        if [ "$(id -u)" = 0 ]; then ns=(unshare --mount --propagation private)
+        else ns=(unshare --user --map-root-user --mount --propagation private); fi
+        exec "${ns[@]}" bash -c '
+            set -euo pipefail
+            for tool in $1; do
+                IFS=: read -ra dirs <<< "$PATH"
+                for d in "${dirs[@]}"; do
+                    f="$d/$tool"
+                    [ -e "$f" ] || continue
+                    for target in "$f" "$(readlink -f "$f")"; do
+                        mount --bind /dev/null "$target" 2>/dev/null || true
+                    done
+                done
+                for d in "${dirs[@]}"; do  # command -v also names files it cannot run: test each
+                    if [ -f "$d/$tool" ] && [ -x "$d/$tool" ]; then echo "could not hide $d/$tool" >&2; exit 2; fi
+                done
+            done
+            echo "hidden for this run: $1" >&2
+            shift
+            exec "$@"' hide "$hide" "$VENV/bin/python" -m pytest "$@" ;;
     bench)
         if ! command -v wrk >/dev/null 2>&1; then
             echo "installing wrk (Debian package) for the HTTP benchmarks..." >&2
@@ -43,5 +71,5 @@ case "$cmd" in
         exec "$VENV/bin/python" -m bench "$@" ;;
     loadtest) exec "$VENV/bin/edgelab" loadtest "$@" ;;
     edgelab) exec "$VENV/bin/edgelab" "$@" ;;
-    *) echo "usage: deploy/dev.sh {serve|test|bench|loadtest|edgelab} [args...]" >&2; exit 2 ;;
+    *) echo "usage: deploy/dev.sh {serve|test|test-without-tools|bench|loadtest|edgelab} [args...]" >&2; exit 2 ;;
 esac

@@ -73,10 +73,16 @@ def test_async_row_skipped_while_the_script_is_absent(monkeypatch, tmp_path):
     assert row.result == "skipped" and "not built yet" in row.target
 
 
+def _tools(monkeypatch, *present):
+    """shutil.which as seen by the harness: only ``present`` are installed (never the machine's own PATH)."""
+    monkeypatch.setattr(run.shutil, "which", lambda name: f"/usr/bin/{name}" if name in present else None)
+
+
 def test_a_crashing_bench_keeps_the_table(monkeypatch, capsys):
     def boom(quick):
         raise RuntimeError("wrk run invalid")
 
+    _tools(monkeypatch, "wrk")
     monkeypatch.setitem(run.BENCHES, "nginx", boom)
     assert run.main(["--only", "nginx"]) == 1
     assert "nginx: run" in capsys.readouterr().out
@@ -111,7 +117,21 @@ def test_tables():
 
 
 def _no_nginx(monkeypatch):
-    monkeypatch.setattr(run.shutil, "which", lambda name: None if name == "nginx" else f"/usr/bin/{name}")
+    _tools(monkeypatch, "wrk")
+
+
+@pytest.mark.parametrize("only", ["pop", "trigger", "nginx", "core,pop"])
+def test_http_benches_say_how_to_get_wrk(monkeypatch, capsys, only):
+    _tools(monkeypatch)
+    assert run.main(["--only", only]) == 2
+    assert "wrk not found: deploy/dev.sh bench installs it" in capsys.readouterr().err
+
+
+def test_core_bench_needs_no_wrk(monkeypatch, capsys):
+    _tools(monkeypatch)
+    monkeypatch.setitem(run.BENCHES, "core", lambda quick: [run.Row("core: x", "1")])
+    assert run.main(["--only", "core"]) == 0
+    assert "core: x" in capsys.readouterr().out
 
 
 def test_main_only_skipped_rows_and_markdown(capsys, monkeypatch):

@@ -11,11 +11,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from edge.invocation.executor import Executor, ExecutorSettings
 from edge.invocation.packages import zip_files as build_zip
-
-pytest.importorskip("edge.invocation.executor", reason="edge.invocation.executor (execution side) is missing")
-
-from edge.invocation.executor import Executor, ExecutorSettings  # noqa: E402
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 HANDLER = """

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-# The load extra must be installed, but locust must NOT be imported here: importing it monkey-patches the standard
-# library with gevent in the whole pytest process (asyncio tests then hang). Locust runs in subprocesses only.
-if importlib.util.find_spec("locust") is None:
-    pytest.skip("locust (the load extra) is not installed", allow_module_level=True)
+# The load extra (installed by deploy/dev.sh) provides locust, but locust must NOT be imported here: importing it
+# monkey-patches the standard library with gevent in the whole pytest process (asyncio tests then hang). Locust runs
+# in subprocesses only; a missing install fails here instead of skipping.
+assert importlib.util.find_spec("locust") is not None, "locust (the load extra) is not installed: deploy/dev.sh test"
 
 from edge.control import loadtest  # noqa: E402
 from edge.control.loadtest_stack import OwnStack  # noqa: E402

@@ -97,7 +97,6 @@ def test_hand_written_svg(folder):
 
 
 def test_png_with_matplotlib(folder):
-    pytest.importorskip("matplotlib")
     write_report(folder)
     assert (folder / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "](latency.png)" in (folder / "summary.md").read_text()
