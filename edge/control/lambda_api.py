@@ -25,8 +25,8 @@ from aiohttp import web
 
 from edge.invocation.service import LambdaService
 
-from . import lambda_handlers, lambda_handlers_async, lambda_handlers_misc
-from .lambda_http import CREATE_FUNCTION_REQUEST_LIMIT, SERVICE, aws_errors
+from edge.control import lambda_handlers, lambda_handlers_async, lambda_handlers_misc
+from edge.control.lambda_http import CREATE_FUNCTION_REQUEST_LIMIT, SERVICE, aws_errors
 
 __all__ = ["SERVICE", "add_lambda_routes", "make_lambda_api_app"]
 

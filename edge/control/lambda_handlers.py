@@ -11,9 +11,9 @@ from edge.invocation.errors import InvalidParameterValueException, TooManyReques
 from edge.invocation.models import Outcome
 from edge.invocation.registry_aliases import UNSET
 
-from .lambda_http import REQUEST_ID, b64_bytes, json_body, json_response, page
-from .lambda_http import service_of as _svc, region_of as _region, function_name_of as _name, qualifier_of as _qualifier
-from .lambda_shapes import alias_configuration, function_configuration
+from edge.control.lambda_http import REQUEST_ID, b64_bytes, json_body, json_response, page
+from edge.control.lambda_http import service_of as _svc, region_of as _region, function_name_of as _name, qualifier_of as _qualifier
+from edge.control.lambda_shapes import alias_configuration, function_configuration
 
 __all__ = ["ROUTES"]
 

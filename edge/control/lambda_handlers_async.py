@@ -11,8 +11,8 @@ from edge.invocation.async_esm import MappingRecord
 from edge.invocation.async_model import EventInvokeConfig
 from edge.invocation.models import function_arn
 
-from .lambda_http import json_body, json_response, page
-from .lambda_http import service_of as _svc, region_of as _region, qualifier_of as _qualifier
+from edge.control.lambda_http import json_body, json_response, page
+from edge.control.lambda_http import service_of as _svc, region_of as _region, qualifier_of as _qualifier
 
 __all__ = ["ROUTES", "event_invoke_config_shape", "mapping_shape"]
 

@@ -10,9 +10,9 @@ from aiohttp import web
 from edge.invocation.errors import InvalidParameterValueException, validation_error
 from edge.invocation.models import function_arn
 
-from .lambda_http import b64_bytes, json_body, json_response, page
-from .lambda_http import service_of as _svc, region_of as _region, function_name_of as _name
-from .lambda_shapes import account_settings, layer_version, layer_version_item, layers_item, provisioned_config
+from edge.control.lambda_http import b64_bytes, json_body, json_response, page
+from edge.control.lambda_http import service_of as _svc, region_of as _region, function_name_of as _name
+from edge.control.lambda_shapes import account_settings, layer_version, layer_version_item, layers_item, provisioned_config
 
 __all__ = ["ROUTES"]
 

@@ -29,16 +29,16 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Executor": ".executor",
-    "ExecutorSettings": ".executor",
-    "LambdaService": ".service",
-    "Registry": ".registry",
-    "LambdaError": ".errors",
-    "FunctionSpec": ".models",
-    "InvocationResult": ".models",
-    "InvokeOptions": ".models",
-    "Outcome": ".models",
-    "ThrottleReason": ".models",
+    "Executor": "edge.invocation.executor",
+    "ExecutorSettings": "edge.invocation.executor",
+    "LambdaService": "edge.invocation.service",
+    "Registry": "edge.invocation.registry",
+    "LambdaError": "edge.invocation.errors",
+    "FunctionSpec": "edge.invocation.models",
+    "InvocationResult": "edge.invocation.models",
+    "InvokeOptions": "edge.invocation.models",
+    "Outcome": "edge.invocation.models",
+    "ThrottleReason": "edge.invocation.models",
 }
 
 
@@ -46,4 +46,4 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+    return getattr(importlib.import_module(module), name)

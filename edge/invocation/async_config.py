@@ -12,10 +12,10 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .async_model import EventInvokeConfig, parse_destination
-from .errors import InvalidParameterValueException, ResourceNotFoundException, function_not_found, validation_error
-from .models import function_arn
-from .registry_db import Database
+from edge.invocation.async_model import EventInvokeConfig, parse_destination
+from edge.invocation.errors import InvalidParameterValueException, ResourceNotFoundException, function_not_found, validation_error
+from edge.invocation.models import function_arn
+from edge.invocation.registry_db import Database
 
 __all__ = ["EventInvokeConfigOps", "check_destination"]
 

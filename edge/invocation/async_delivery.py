@@ -26,14 +26,13 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from .async_model import AsyncSettings, Condition, EventInvokeConfig, decide, destination_record, dlq_attributes, parse_destination
-from .async_store import (AsyncStore, Count, Delete, GroupCommitter, Insert, Message, Op, Retry, StoredEvent,
-                          wait_set)
-from .errors import LambdaError, ResourceNotFoundException
-from .models import InvocationResult, Outcome, function_arn
+from edge.invocation.async_model import AsyncSettings, Condition, EventInvokeConfig, decide, destination_record, dlq_attributes, parse_destination
+from edge.invocation.async_store import AsyncStore, Count, Delete, GroupCommitter, Insert, Message, Op, Retry, StoredEvent, wait_set
+from edge.invocation.errors import LambdaError, ResourceNotFoundException
+from edge.invocation.models import InvocationResult, Outcome, function_arn
 
 if TYPE_CHECKING:
-    from .service import LambdaService
+    from edge.invocation.service import LambdaService
 
 __all__ = ["AsyncDelivery"]
 

@@ -27,16 +27,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .async_config import check_destination
-from .async_model import parse_destination
-from .errors import (
-    InvalidParameterValueException,
-    ResourceConflictException,
-    ResourceNotFoundException,
-    function_not_found,
-    validation_error,
-)
-from .registry_db import Database
+from edge.invocation.async_config import check_destination
+from edge.invocation.async_model import parse_destination
+from edge.invocation.errors import InvalidParameterValueException, ResourceConflictException, ResourceNotFoundException, function_not_found, validation_error
+from edge.invocation.registry_db import Database
 
 __all__ = ["EsmOps", "MappingRecord"]
 
@@ -91,7 +85,7 @@ class EsmOps:
         self._queue_exists = queue_exists
 
     def _function(self, cur: sqlite3.Cursor, value: Any) -> tuple[str, str | None]:
-        from .registry_names import parse_function_name
+        from edge.invocation.registry_names import parse_function_name
 
         if not isinstance(value, str) or not value:
             raise InvalidParameterValueException("FunctionName is required")

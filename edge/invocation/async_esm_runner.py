@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .async_esm import MappingRecord
-from .async_model import AsyncSettings, iso_timestamp, parse_destination
-from .async_queues import QueueMessage
-from .async_store import Count, Insert, Message, Op, wait_set
-from .errors import LambdaError, ResourceNotFoundException
-from .models import ACCOUNT_ID, Outcome, function_arn
+from edge.invocation.async_esm import MappingRecord
+from edge.invocation.async_model import AsyncSettings, iso_timestamp, parse_destination
+from edge.invocation.async_queues import QueueMessage
+from edge.invocation.async_store import Count, Insert, Message, Op, wait_set
+from edge.invocation.errors import LambdaError, ResourceNotFoundException
+from edge.invocation.models import ACCOUNT_ID, Outcome, function_arn
 
 if TYPE_CHECKING:
-    from .service import LambdaService
+    from edge.invocation.service import LambdaService
 
 __all__ = ["EsmRunner", "failed_items", "sqs_event"]
 

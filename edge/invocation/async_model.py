@@ -25,8 +25,8 @@ from typing import Any
 
 import orjson
 
-from .errors import InvalidParameterValueException
-from .models import ACCOUNT_ID
+from edge.invocation.errors import InvalidParameterValueException
+from edge.invocation.models import ACCOUNT_ID
 
 __all__ = [
     "AsyncSettings",

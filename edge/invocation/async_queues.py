@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 
-from .async_model import queue_arn, valid_queue_name
-from .errors import InvalidParameterValueException, ResourceConflictException, ResourceNotFoundException
-from .registry_db import Database
+from edge.invocation.async_model import queue_arn, valid_queue_name
+from edge.invocation.errors import InvalidParameterValueException, ResourceConflictException, ResourceNotFoundException
+from edge.invocation.registry_db import Database
 
 __all__ = ["QueueInfo", "QueueMessage", "QueueOps"]
 

@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from .registry_db import Database
+from edge.invocation.registry_db import Database
 
 __all__ = [
     "AsyncStore", "Count", "Delete", "GroupCommitter", "Insert", "Message", "Retry", "StoredEvent", "STAT_NAMES",

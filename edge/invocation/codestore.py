@@ -17,8 +17,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import ServiceException
-from .packages import PackageInfo, PackageLimits, extract_zip, inspect_zip, make_read_only, remove_tree
+from edge.invocation.errors import ServiceException
+from edge.invocation.packages import PackageInfo, PackageLimits, extract_zip, inspect_zip, make_read_only, remove_tree
 
 __all__ = ["CodeStore"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .models import ThrottleReason
+from edge.invocation.models import ThrottleReason
 
 PoolKey = tuple[str, str, str]
 

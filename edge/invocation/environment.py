@@ -29,9 +29,9 @@ from pathlib import Path
 
 import orjson
 
-from .models import FunctionSpec
-from .runtime import protocol
-from .runtime.spawner import ZygoteClient
+from edge.invocation.models import FunctionSpec
+from edge.invocation.runtime import protocol
+from edge.invocation.runtime.spawner import ZygoteClient
 
 
 class EnvState(enum.Enum):

@@ -25,7 +25,7 @@ not exceptions; these errors describe bad requests and missing resources.
 
 from __future__ import annotations
 
-from .models import function_arn
+from edge.invocation.models import function_arn
 
 __all__ = [
     "CodeStorageExceededException",

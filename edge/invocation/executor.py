@@ -54,14 +54,14 @@ from pathlib import Path
 
 import orjson
 
-from . import logs as logfmt
-from .concurrency import ConcurrencyLimiter, Lease
-from .environment import WORKER_LOG, Credentials, Environment, Kind, RawOutcome, describe_exit, platform_error
-from .logs import LogStore
-from .metrics import FunctionMetrics, Metrics
-from .models import INIT_TIMEOUT_S, FunctionSpec, InvocationResult, InvokeOptions, Outcome
-from .pool import ON_DEMAND, EnvironmentPool, PoolId, PoolSettings
-from .runtime.spawner import ZygoteClient, ZygoteError
+from edge.invocation import logs as logfmt
+from edge.invocation.concurrency import ConcurrencyLimiter, Lease
+from edge.invocation.environment import WORKER_LOG, Credentials, Environment, Kind, RawOutcome, describe_exit, platform_error
+from edge.invocation.logs import LogStore
+from edge.invocation.metrics import FunctionMetrics, Metrics
+from edge.invocation.models import INIT_TIMEOUT_S, FunctionSpec, InvocationResult, InvokeOptions, Outcome
+from edge.invocation.pool import ON_DEMAND, EnvironmentPool, PoolId, PoolSettings
+from edge.invocation.runtime.spawner import ZygoteClient, ZygoteError
 
 __all__ = ["Executor", "ExecutorSettings"]
 

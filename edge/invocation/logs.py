@@ -22,9 +22,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from .runtime.logformat import (decode_record, encode_record, end_line, init_report_line,  # noqa: F401
-                                init_start_line, max_memory_used_mb, output_lines, report_line,
-                                runtime_version, start_line)
+from edge.invocation.runtime.logformat import decode_record, encode_record, end_line, init_report_line, init_start_line, max_memory_used_mb, output_lines, report_line, runtime_version, start_line
 
 TAIL_BYTES = 4096
 log = logging.getLogger("edgelab.invocation.logs")

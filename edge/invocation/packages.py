@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .errors import InvalidParameterValueException, RequestEntityTooLargeException
-from .models import UNZIPPED_CODE_LIMIT, ZIPPED_CODE_LIMIT
+from edge.invocation.errors import InvalidParameterValueException, RequestEntityTooLargeException
+from edge.invocation.models import UNZIPPED_CODE_LIMIT, ZIPPED_CODE_LIMIT
 
 __all__ = [
     "PackageInfo",

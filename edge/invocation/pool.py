@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from . import logs as logfmt
-from .environment import Credentials, EnvState, Environment, worker_config
-from .models import FunctionSpec
-from .runtime.spawner import PROJECT_ROOT, ZygoteClient
+from edge.invocation import logs as logfmt
+from edge.invocation.environment import Credentials, EnvState, Environment, worker_config
+from edge.invocation.models import FunctionSpec
+from edge.invocation.runtime.spawner import PROJECT_ROOT, ZygoteClient
 
 RUNTIME_DIR = str(Path(__file__).resolve().parent / "runtime")
 ON_DEMAND = "on-demand"

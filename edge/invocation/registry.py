@@ -25,33 +25,18 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from .codestore import CodeStore
-from .errors import (
-    InvalidParameterValueException,
-    LambdaError,
-    PreconditionFailedException,
-    ResourceConflictException,
-    function_not_found,
-)
-from .models import DEFAULT_REGION, FunctionSpec, function_arn
-from .packages import PackageInfo, PackageLimits
-from .registry_aliases import AliasOps
-from .registry_cache import FunctionSnapshot, ResolveCache
-from .registry_concurrency import ConcurrencyOps
-from .registry_config import FunctionConfig
-from .registry_db import CodeRef, Database, VersionRecord
-from .registry_layers import LayerOps
-from .registry_names import FunctionRef, parse_function_name
-from .registry_rows import (
-    VERSION_COLUMNS,
-    Clock,
-    content_revision,
-    new_revision,
-    timestamp,
-    version_from_row,
-    version_sort_key,
-    version_values,
-)
+from edge.invocation.codestore import CodeStore
+from edge.invocation.errors import InvalidParameterValueException, LambdaError, PreconditionFailedException, ResourceConflictException, function_not_found
+from edge.invocation.models import DEFAULT_REGION, FunctionSpec, function_arn
+from edge.invocation.packages import PackageInfo, PackageLimits
+from edge.invocation.registry_aliases import AliasOps
+from edge.invocation.registry_cache import FunctionSnapshot, ResolveCache
+from edge.invocation.registry_concurrency import ConcurrencyOps
+from edge.invocation.registry_config import FunctionConfig
+from edge.invocation.registry_db import CodeRef, Database, VersionRecord
+from edge.invocation.registry_layers import LayerOps
+from edge.invocation.registry_names import FunctionRef, parse_function_name
+from edge.invocation.registry_rows import VERSION_COLUMNS, Clock, content_revision, new_revision, timestamp, version_from_row, version_sort_key, version_values
 
 __all__ = ["Registry"]
 

@@ -14,19 +14,11 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import (
-    InvalidParameterValueException,
-    LambdaError,
-    PreconditionFailedException,
-    ResourceConflictException,
-    ResourceNotFoundException,
-    function_not_found,
-    validation_error,
-)
-from .models import function_arn
-from .registry_db import AliasRecord, Database
-from .registry_names import validate_alias_name
-from .registry_rows import ALIAS_COLUMNS, alias_from_row, new_revision
+from edge.invocation.errors import InvalidParameterValueException, LambdaError, PreconditionFailedException, ResourceConflictException, ResourceNotFoundException, function_not_found, validation_error
+from edge.invocation.models import function_arn
+from edge.invocation.registry_db import AliasRecord, Database
+from edge.invocation.registry_names import validate_alias_name
+from edge.invocation.registry_rows import ALIAS_COLUMNS, alias_from_row, new_revision
 
 __all__ = ["AliasOps", "UNSET"]
 

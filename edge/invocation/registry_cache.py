@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import function_not_found
-from .models import FunctionSpec
-from .registry_config import FunctionConfig
-from .registry_db import Database
-from .registry_names import FunctionRef
+from edge.invocation.errors import function_not_found
+from edge.invocation.models import FunctionSpec
+from edge.invocation.registry_config import FunctionConfig
+from edge.invocation.registry_db import Database
+from edge.invocation.registry_names import FunctionRef
 
 __all__ = ["FunctionSnapshot", "ResolveCache", "pick_version"]
 

@@ -12,15 +12,9 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import (
-    InvalidParameterValueException,
-    ProvisionedConcurrencyConfigNotFoundException,
-    ResourceConflictException,
-    function_not_found,
-    validation_error,
-)
-from .registry_db import Database, ProvisionedRecord
-from .registry_rows import Clock, provisioned_from_row, timestamp
+from edge.invocation.errors import InvalidParameterValueException, ProvisionedConcurrencyConfigNotFoundException, ResourceConflictException, function_not_found, validation_error
+from edge.invocation.registry_db import Database, ProvisionedRecord
+from edge.invocation.registry_rows import Clock, provisioned_from_row, timestamp
 
 __all__ = ["AccountSummary", "ConcurrencyOps", "DEFAULT_ACCOUNT_LIMIT", "MIN_UNRESERVED"]
 

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .errors import InvalidParameterValueException, validation_error
-from .models import ACCOUNT_ID, ENV_VARS_LIMIT, MAX_LAYERS
+from edge.invocation.errors import InvalidParameterValueException, validation_error
+from edge.invocation.models import ACCOUNT_ID, ENV_VARS_LIMIT, MAX_LAYERS
 
 __all__ = ["DEFAULT_ROLE", "FunctionConfig", "config_from_request", "update_config", "is_runnable_runtime"]
 

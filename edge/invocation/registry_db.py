@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .packages import PackageInfo
-from .registry_config import FunctionConfig
+from edge.invocation.packages import PackageInfo
+from edge.invocation.registry_config import FunctionConfig
 
 __all__ = ["AliasRecord", "CodeRef", "Database", "LayerVersionRecord", "ProvisionedRecord", "VersionRecord"]
 

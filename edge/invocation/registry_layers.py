@@ -16,13 +16,13 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from .codestore import CodeStore
-from .errors import InvalidParameterValueException, ResourceNotFoundException, validation_error
-from .models import MAX_LAYERS
-from .packages import PackageInfo
-from .registry_db import CodeRef, Database, LayerAttachment, LayerVersionRecord
-from .registry_names import layer_arn, parse_layer_version_arn
-from .registry_rows import LAYER_COLUMNS, Clock, layer_from_row, timestamp
+from edge.invocation.codestore import CodeStore
+from edge.invocation.errors import InvalidParameterValueException, ResourceNotFoundException, validation_error
+from edge.invocation.models import MAX_LAYERS
+from edge.invocation.packages import PackageInfo
+from edge.invocation.registry_db import CodeRef, Database, LayerAttachment, LayerVersionRecord
+from edge.invocation.registry_names import layer_arn, parse_layer_version_arn
+from edge.invocation.registry_rows import LAYER_COLUMNS, Clock, layer_from_row, timestamp
 
 __all__ = ["LayerOps"]
 

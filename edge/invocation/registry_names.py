@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .errors import InvalidParameterValueException, ResourceNotFoundException, function_not_found, validation_error
-from .models import ACCOUNT_ID
+from edge.invocation.errors import InvalidParameterValueException, ResourceNotFoundException, function_not_found, validation_error
+from edge.invocation.models import ACCOUNT_ID
 
 __all__ = [
     "FunctionRef",

@@ -9,8 +9,8 @@ import time
 import uuid
 from collections.abc import Callable
 
-from .registry_config import FunctionConfig
-from .registry_db import AliasRecord, CodeRef, LayerAttachment, LayerVersionRecord, ProvisionedRecord, VersionRecord
+from edge.invocation.registry_config import FunctionConfig
+from edge.invocation.registry_db import AliasRecord, CodeRef, LayerAttachment, LayerVersionRecord, ProvisionedRecord, VersionRecord
 
 Clock = Callable[[], float]
 

@@ -28,36 +28,20 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from .errors import (
-    InvalidParameterValueException,
-    InvalidRequestContentException,
-    InvalidRuntimeException,
-    RequestTooLargeException,
-    ServiceException,
-    function_not_found,
-    validation_error,
-)
-from .async_model import AsyncSettings
-from .models import (
-    DEFAULT_REGION,
-    SYNC_PAYLOAD_LIMIT,
-    FunctionSpec,
-    InvocationResult,
-    InvokeOptions,
-    Outcome,
-    function_arn,
-)
-from .registry import Registry
-from .registry_cache import FunctionSnapshot, pick_version
-from .registry_concurrency import DEFAULT_ACCOUNT_LIMIT
-from .registry_config import is_runnable_runtime
-from .registry_names import FunctionRef
-from .service_async import AsyncServiceOps
-from .service_ops import ServiceOps
-from .service_sync import ExecutorSync
+from edge.invocation.errors import InvalidParameterValueException, InvalidRequestContentException, InvalidRuntimeException, RequestTooLargeException, ServiceException, function_not_found, validation_error
+from edge.invocation.async_model import AsyncSettings
+from edge.invocation.models import DEFAULT_REGION, SYNC_PAYLOAD_LIMIT, FunctionSpec, InvocationResult, InvokeOptions, Outcome, function_arn
+from edge.invocation.registry import Registry
+from edge.invocation.registry_cache import FunctionSnapshot, pick_version
+from edge.invocation.registry_concurrency import DEFAULT_ACCOUNT_LIMIT
+from edge.invocation.registry_config import is_runnable_runtime
+from edge.invocation.registry_names import FunctionRef
+from edge.invocation.service_async import AsyncServiceOps
+from edge.invocation.service_ops import ServiceOps
+from edge.invocation.service_sync import ExecutorSync
 
 if TYPE_CHECKING:
-    from .executor import Executor
+    from edge.invocation.executor import Executor
 
 __all__ = ["LambdaService", "PreparedInvoke", "CLIENT_CONTEXT_LIMIT", "request_id_source"]
 

@@ -15,20 +15,20 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 
-from .async_config import EventInvokeConfigOps, check_destination
-from .async_delivery import AsyncDelivery
-from .async_esm import EsmOps, MappingRecord
-from .async_esm_runner import EsmRunner
-from .async_model import INVOKE_ASYNC_PAYLOAD_LIMIT, AsyncSettings, EventInvokeConfig
-from .async_queues import DEFAULT_VISIBILITY_TIMEOUT, QueueInfo, QueueMessage, QueueOps
-from .async_store import AsyncStore, GroupCommitter, Insert
-from .errors import RequestTooLargeException, function_not_found
-from .models import ASYNC_PAYLOAD_LIMIT, InvocationResult, Outcome
+from edge.invocation.async_config import EventInvokeConfigOps, check_destination
+from edge.invocation.async_delivery import AsyncDelivery
+from edge.invocation.async_esm import EsmOps, MappingRecord
+from edge.invocation.async_esm_runner import EsmRunner
+from edge.invocation.async_model import INVOKE_ASYNC_PAYLOAD_LIMIT, AsyncSettings, EventInvokeConfig
+from edge.invocation.async_queues import DEFAULT_VISIBILITY_TIMEOUT, QueueInfo, QueueMessage, QueueOps
+from edge.invocation.async_store import AsyncStore, GroupCommitter, Insert
+from edge.invocation.errors import RequestTooLargeException, function_not_found
+from edge.invocation.models import ASYNC_PAYLOAD_LIMIT, InvocationResult, Outcome
 
 if TYPE_CHECKING:
-    from .registry import Registry
-    from .registry_cache import FunctionSnapshot
-    from .registry_names import FunctionRef
+    from edge.invocation.registry import Registry
+    from edge.invocation.registry_cache import FunctionSnapshot
+    from edge.invocation.registry_names import FunctionRef
 
 __all__ = ["AsyncServiceOps"]
 

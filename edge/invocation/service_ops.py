@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidParameterValueException, ResourceNotFoundException, validation_error
-from .packages import PackageInfo, zip_directory
-from .registry_aliases import UNSET
-from .registry_concurrency import AccountSummary
-from .registry_config import DEFAULT_ROLE, FunctionConfig, config_from_request, update_config
-from .registry_db import AliasRecord, LayerVersionRecord, VersionRecord
-from .registry_names import FUNCTION_NAME_PATTERN, parse_layer_name
+from edge.invocation.errors import InvalidParameterValueException, ResourceNotFoundException, validation_error
+from edge.invocation.packages import PackageInfo, zip_directory
+from edge.invocation.registry_aliases import UNSET
+from edge.invocation.registry_concurrency import AccountSummary
+from edge.invocation.registry_config import DEFAULT_ROLE, FunctionConfig, config_from_request, update_config
+from edge.invocation.registry_db import AliasRecord, LayerVersionRecord, VersionRecord
+from edge.invocation.registry_names import FUNCTION_NAME_PATTERN, parse_layer_name
 
 if TYPE_CHECKING:
-    from .registry import Registry
-    from .service_sync import ExecutorSync
+    from edge.invocation.registry import Registry
+    from edge.invocation.service_sync import ExecutorSync
 
 __all__ = ["FunctionDetails", "ProvisionedView", "ServiceOps"]
 

@@ -19,8 +19,8 @@ import logging
 from collections.abc import Collection, Mapping
 from typing import Protocol
 
-from .models import FunctionSpec, InvocationResult, InvokeOptions
-from .registry import Registry
+from edge.invocation.models import FunctionSpec, InvocationResult, InvokeOptions
+from edge.invocation.registry import Registry
 
 __all__ = ["ExecutorLike", "ExecutorSync"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from edge.invocation.concurrency import ConcurrencyLimiter, Lease
 from edge.invocation.models import Outcome, ThrottleReason
 
-from .fixtures.support import call, code_dir, make_spec, running_executor
+from invocation.fixtures.support import call, code_dir, make_spec, running_executor
 
 A = ("a", "$LATEST", "r1")
 A1 = ("a", "1", "r1")

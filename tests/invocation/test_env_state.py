@@ -13,7 +13,7 @@ from edge.invocation.environment import (
 )
 from edge.invocation.runtime.spawner import ZygoteClient
 
-from .fixtures.support import make_spec
+from invocation.fixtures.support import make_spec
 
 
 def _env(tmp_path: Path, **spec_kwargs: object) -> Environment:

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from .fixtures.support import body, call, code_dir, make_spec, running_executor
+from invocation.fixtures.support import body, call, code_dir, make_spec, running_executor
 
 from edge.invocation.logs import LogStore
 from edge.invocation.models import Outcome

@@ -11,7 +11,7 @@ import pytest
 
 from edge.invocation.models import Outcome
 
-from .fixtures.support import alive, body, call, code_dir, make_spec, running_executor
+from invocation.fixtures.support import alive, body, call, code_dir, make_spec, running_executor
 
 
 async def _pid(ex, spec) -> int:  # noqa: ANN001 - test helper

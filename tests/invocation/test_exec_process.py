@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edge.invocation.models import Outcome
 
-from .fixtures.support import alive, body, call, code_dir, make_spec, running_executor
+from invocation.fixtures.support import alive, body, call, code_dir, make_spec, running_executor
 
 ROOT = Path(__file__).resolve().parents[2]
 

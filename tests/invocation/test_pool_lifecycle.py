@@ -8,7 +8,7 @@ from pathlib import Path
 from edge.invocation.environment import EnvState
 from edge.invocation.models import Outcome
 
-from .fixtures.support import alive, body, call, children_of, code_dir, make_spec, running_executor
+from invocation.fixtures.support import alive, body, call, children_of, code_dir, make_spec, running_executor
 
 
 async def _wait(predicate, timeout: float = 5.0) -> None:  # noqa: ANN001 - test helper

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from . import protocol
+from edge.invocation.runtime import protocol
 
 # (raw wait status or None when unknown (zygote died), CLOCK_MONOTONIC time of the reap or None)
 ExitCallback = Callable[[int | None, float | None], None]

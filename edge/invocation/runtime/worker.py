@@ -38,10 +38,10 @@ import traceback
 from decimal import Decimal
 from typing import Any, Callable, NoReturn
 
-from . import context as ctxmod
-from . import faults, protocol
-from .logformat import encode_record, end_line, max_memory_used_mb, output_lines, report_line, start_line
-from .tmpwatch import TmpWatch
+from edge.invocation.runtime import context as ctxmod
+from edge.invocation.runtime import faults, protocol
+from edge.invocation.runtime.logformat import encode_record, end_line, max_memory_used_mb, output_lines, report_line, start_line
+from edge.invocation.runtime.tmpwatch import TmpWatch
 
 RESPONSE_LIMIT = 6_291_556
 OUTPUT_LIMIT = 1 << 20  # function output kept per invocation; the rest is dropped with a marker line

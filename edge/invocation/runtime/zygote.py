@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 
-from . import protocol, worker
+from edge.invocation.runtime import protocol, worker
 
 # Modules handlers commonly import: importing them here makes them free in every child (shared pages).
 _PRELOAD = ("base64", "hashlib", "datetime", "uuid", "urllib.parse", "re", "random", "collections",
