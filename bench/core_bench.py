@@ -21,7 +21,7 @@ from pathlib import Path
 
 import uvloop
 
-from edge.invocation.executor import Executor, ExecutorSettings
+from edge.invocation.execution.executor import Executor, ExecutorSettings
 from edge.invocation.models import FunctionSpec, InvokeOptions
 
 HANDLER = "def handler(event, context):\n    return {'ok': True}\n"

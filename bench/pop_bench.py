@@ -91,10 +91,10 @@ async def _serve_pop(port: int, origin_port: int, cache_bytes: int, admin_socket
     sys.path.insert(0, str(ROOT))
     import functools
 
-    from edge.cdn import pop as pop_module
-    from edge.cdn.distribution import load_distribution
-    from edge.cdn.pop import run_pop
-    from edge.cdn.settings import CacheSettings, OriginTarget, PopSettings, Settings
+    from edge.cdn.server import pop as pop_module
+    from edge.cdn.config.distribution import load_distribution
+    from edge.cdn.server.pop import run_pop
+    from edge.cdn.config.settings import CacheSettings, OriginTarget, PopSettings, Settings
 
     pop = PopSettings("IAD", "us-east-1", "127.0.0.1", port, 0.0)
     settings = Settings(pops=(pop,), origins={ORIGIN_DOMAIN: OriginTarget(host="127.0.0.1", port=origin_port)},

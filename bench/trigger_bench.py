@@ -9,7 +9,7 @@ handler that adds a header) >= 40 % of the cache-hit throughput with no trigger,
 Two POP processes on uvloop (this script re-executes itself with ``--serve plain|trigger``), each with its own
 in-process 1 KB origin (touched once: every measured request is a cache hit). The ``trigger`` process also runs
 a LambdaService with a real Executor (the function runs in real worker processes, as in ``edgelab serve``)
-and an ``EdgeTriggerRunner`` built like ``edge.control.pop_node`` does. Both are measured in the same run:
+and an ``EdgeTriggerRunner`` built like ``edge.control.stack.pop_node`` does. Both are measured in the same run:
 
 * throughput: wrk (1 thread, ``--connections``) alternating plain and trigger runs ``--rounds`` times, best of
   each; wrk's own p50 under load is printed too. On a shared machine neighbours' load comes in phases of
@@ -84,13 +84,13 @@ def _die_with_parent() -> None:
 
 async def _serve(kind: str, port: int, state_dir: Path) -> None:
     sys.path.insert(0, str(ROOT))
-    from edge.cdn.distribution import load_distribution
-    from edge.cdn.hooks import EdgeTriggerRunner
-    from edge.cdn.pop import start_pop
-    from edge.cdn.settings import OriginTarget, PopSettings, Settings
-    from edge.control.pop_node import facts_lookup
-    from edge.invocation.executor import Executor, ExecutorSettings
-    from edge.invocation.service import LambdaService
+    from edge.cdn.config.distribution import load_distribution
+    from edge.cdn.lambda_edge.runner import EdgeTriggerRunner
+    from edge.cdn.server.pop import start_pop
+    from edge.cdn.config.settings import OriginTarget, PopSettings, Settings
+    from edge.control.stack.pop_node import facts_lookup
+    from edge.invocation.execution.executor import Executor, ExecutorSettings
+    from edge.invocation.service.facade import LambdaService
 
     _die_with_parent()
     stop = asyncio.Event()

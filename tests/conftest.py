@@ -17,8 +17,8 @@ import pytest
 
 @pytest.fixture
 def make_zip() -> Callable[[dict[str, str | bytes]], bytes]:
-    """Build a zip from ``{path: content}`` (deterministic; see edge.invocation.packages.zip_files)."""
-    from edge.invocation.packages import zip_files
+    """Build a zip from ``{path: content}`` (deterministic; see edge.invocation.registry.packages.zip_files)."""
+    from edge.invocation.registry.packages import zip_files
 
     return zip_files
 
@@ -64,8 +64,8 @@ class LambdaApiServer:
     async def _main(self) -> None:
         from aiohttp import web
 
-        from edge.control.lambda_api import make_lambda_api_app
-        from edge.invocation.service import LambdaService
+        from edge.control.lambda_api.app import make_lambda_api_app
+        from edge.invocation.service.facade import LambdaService
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()

@@ -40,7 +40,7 @@ def test_imports_go_one_way(package: tuple[str, ...], forbidden: tuple[str, ...]
 def test_worker_runtime_stays_light() -> None:
     """Worker start-up time is cold-start time: the worker-side runtime (everything in runtime/ but the core-side
     spawner) imports neither the server stack nor asyncio (orjson is fine: the zygote preloads it before forking)."""
-    heavy = ("aiohttp", "edge.invocation.registry", "edge.invocation.service", "edge.invocation.executor",
+    heavy = ("aiohttp", "edge.invocation.registry.core", "edge.invocation.service.facade", "edge.invocation.execution.executor",
              "sqlite3", "asyncio", "uvloop")
     offenders = [f"{p.name} imports {m}" for p in py_files("edge", "invocation", "runtime") if p.name != "spawner.py"
                  for m in imported_modules(p) if any(m == h or m.startswith(h + ".") for h in heavy)]

@@ -91,7 +91,7 @@ class PopIdentity:
         object.__setattr__(self, "_lines", f"Via: {self.via}\r\nX-Amz-Cf-Pop: {self.pop_code}\r\n")
 
     def decoration_lines(self, *, request_id: str, x_cache: str, server_timing: str, age: int | None) -> str:
-        """The header lines ``decorate`` appends, serialised for the wire (``edge.cdn.wire``), same order. The
+        """The header lines ``decorate`` appends, serialised for the wire (``edge.cdn.server.wire``), same order. The
         caller guarantees the values are header-safe (POP-made: ids, X-Cache constants, rendered timings)."""
         age_line = "" if age is None else f"Age: {age}\r\n"
         return (f"{age_line}X-Cache: {x_cache}\r\n{self._lines}X-Amz-Cf-Id: {request_id}\r\n"

@@ -29,10 +29,10 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Executor": "edge.invocation.executor",
-    "ExecutorSettings": "edge.invocation.executor",
-    "LambdaService": "edge.invocation.service",
-    "Registry": "edge.invocation.registry",
+    "Executor": "edge.invocation.execution.executor",
+    "ExecutorSettings": "edge.invocation.execution.executor",
+    "LambdaService": "edge.invocation.service.facade",
+    "Registry": "edge.invocation.registry.core",
     "LambdaError": "edge.invocation.errors",
     "FunctionSpec": "edge.invocation.models",
     "InvocationResult": "edge.invocation.models",

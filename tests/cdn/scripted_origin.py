@@ -202,7 +202,7 @@ def distribution_config(*, default: dict | None = None, behaviors: list[dict] | 
 def pop_settings_for(origin: ScriptedOrigin, *, name: str = "TST", max_object_bytes: int = 1 << 20,
                      max_bytes: int = 16 << 20, error_ttl: float = 10.0, latency_ms: float = 0.0):  # type: ignore[no-untyped-def]
     """(PopSettings, Settings) mapping ORIGIN_DOMAIN to the scripted origin."""
-    from edge.cdn.settings import CacheSettings, OriginTarget, PopSettings, Settings
+    from edge.cdn.config.settings import CacheSettings, OriginTarget, PopSettings, Settings
 
     pop = PopSettings(name, "us-east-1", "127.0.0.1", 0, latency_ms)
     settings = Settings(pops=(pop,), origins={ORIGIN_DOMAIN: OriginTarget(host="127.0.0.1", port=origin.port)},
@@ -231,8 +231,8 @@ class PopHarness:
     async def __aenter__(self) -> PopHarness:
         import aiohttp
 
-        from edge.cdn.distribution import load_distribution
-        from edge.cdn.pop import start_pop
+        from edge.cdn.config.distribution import load_distribution
+        from edge.cdn.server.pop import start_pop
 
         pop, settings = pop_settings_for(self.origin, **self.settings_kw)  # type: ignore[arg-type]
         dist = load_distribution(self.config, settings)

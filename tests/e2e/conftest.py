@@ -3,7 +3,7 @@
 ``edge`` yields an :class:`EdgeStack`: a temp state dir, a ``LambdaService`` for ``us-east-1`` with a real
 ``Executor`` (real worker processes, short idle TTL), a ``ScriptedOrigin`` (real aiohttp server, counts hits)
 and, once ``await edge.start(...)`` is called, a real POP (``start_pop`` on 127.0.0.1:0) wired exactly like
-``edge.control.pop_node`` does it: ``EdgeTriggerRunner(service, region=, facts=facts_lookup(service),
+``edge.control.stack.pop_node`` does it: ``EdgeTriggerRunner(service, region=, facts=facts_lookup(service),
 validation_log=...)``.
 
 Functions are written as AWS ones (``def handler(event, context)`` in ``index.py``) into ``tmp_path`` or taken
@@ -24,13 +24,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from edge.cdn.distribution import load_distribution
-from edge.cdn.hooks import EdgeTriggerRunner
-from edge.cdn.pop import RunningPop, start_pop
-from edge.cdn.settings import EdgeSwitches, OriginTarget
-from edge.control.pop_node import facts_lookup
-from edge.invocation.executor import Executor, ExecutorSettings
-from edge.invocation.service import LambdaService
+from edge.cdn.config.distribution import load_distribution
+from edge.cdn.lambda_edge.runner import EdgeTriggerRunner
+from edge.cdn.server.pop import RunningPop, start_pop
+from edge.cdn.config.settings import EdgeSwitches, OriginTarget
+from edge.control.stack.pop_node import facts_lookup
+from edge.invocation.execution.executor import Executor, ExecutorSettings
+from edge.invocation.service.facade import LambdaService
 from tests.cdn.scripted_origin import ORIGIN_DOMAIN, ScriptedOrigin, behavior_config, distribution_config, \
     pop_settings_for
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from edge.cdn.results_fields import (PAGE_BODY, PAGE_DISALLOWED, PAGE_NOT_OBJECT, PAGE_READ_ONLY, PAGE_STATUS,
+from edge.cdn.lambda_edge.fields import (PAGE_BODY, PAGE_DISALLOWED, PAGE_NOT_OBJECT, PAGE_READ_ONLY, PAGE_STATUS,
                                      PAGE_URI)
 from tests.e2e.conftest import OR, VR, EdgeStack, assoc, behavior_config, fn_timings, with_associations
 

@@ -1,7 +1,7 @@
 """Harness for unit tests of the example functions in functions/.
 
-Builds a real event with edge.cdn.events.build_event, calls the function's handler the way the Python
-runtime does (JSON in, json.dumps out) and validates the result with edge.cdn.results.parse_result,
+Builds a real event with edge.cdn.lambda_edge.events.build_event, calls the function's handler the way the Python
+runtime does (JSON in, json.dumps out) and validates the result with edge.cdn.lambda_edge.results.parse_result,
 so every example is checked against the same contract the POP enforces.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from edge.cdn.events import EventConfig, build_event
+from edge.cdn.lambda_edge.events import EventConfig, build_event
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse
-from edge.cdn.results import Result, parse_result
+from edge.cdn.lambda_edge.results import Result, parse_result
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 CONFIG = EventConfig("d111111abcdef8.cloudfront.net", "EDFDVBD6EXAMPLE", "4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ==")

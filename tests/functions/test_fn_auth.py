@@ -6,9 +6,9 @@ import base64
 import time
 
 import pytest
-from edge_harness import edge_function, header, load_function, viewer_request
+from tests.functions.edge_harness import edge_function, header, load_function, viewer_request
 
-from edge.cdn.results import GeneratedResponse, RequestResult
+from edge.cdn.lambda_edge.results import GeneratedResponse, RequestResult
 
 
 def _basic(user: str, password: str) -> tuple[str, str]:

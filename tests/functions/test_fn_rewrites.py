@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from edge_harness import ORIGIN, edge_function, header, load_function, origin_request, origin_response, viewer_request
+from tests.functions.edge_harness import ORIGIN, edge_function, header, load_function, origin_request, origin_response, viewer_request
 
 from edge.cdn.models import CustomOrigin, S3Origin
-from edge.cdn.results import RequestResult, ResponseResult
+from edge.cdn.lambda_edge.results import RequestResult, ResponseResult
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from typing import Any
 
 import orjson
 
-from edge.invocation.async_model import AsyncSettings
+from edge.invocation.events.model import AsyncSettings
 from edge.invocation.models import FunctionSpec, InvocationResult, InvokeOptions, Outcome, ThrottleReason
-from edge.invocation.service import LambdaService
+from edge.invocation.service.facade import LambdaService
 
 FAST = AsyncSettings(retry_backoff_scale=0.001, throttle_backoff_base_s=0.01, throttle_backoff_max_s=0.05,
                      poll_interval_s=0.01, esm_poll_interval_s=0.01)

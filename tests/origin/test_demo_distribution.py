@@ -13,9 +13,9 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from edge.cdn.distribution import load_distribution
-from edge.cdn.pop import start_pop
-from edge.cdn.settings import OriginTarget, PopSettings, Settings
+from edge.cdn.config.distribution import load_distribution
+from edge.cdn.server.pop import start_pop
+from edge.cdn.config.settings import OriginTarget, PopSettings, Settings
 from origin.app import make_app
 
 DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "distribution.json"

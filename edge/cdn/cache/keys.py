@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from edge.cdn.managed_policies import CachePolicy, KeyList
+from edge.cdn.config.policies import CachePolicy, KeyList
 from edge.cdn.models import header_all
 
 __all__ = ["cache_key", "key_querystring", "normalize_accept_encoding", "parse_cookies", "select_cookies",

@@ -26,11 +26,11 @@ from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
 
 from edge.cdn.cache.keys import vary_names, vary_values
-from edge.cdn.managed_policies import CachePolicy
+from edge.cdn.config.policies import CachePolicy
 
 if TYPE_CHECKING:
-    from edge.cdn.distribution import Behavior, Distribution
-    from edge.cdn.settings import CacheSettings
+    from edge.cdn.config.distribution import Behavior, Distribution
+    from edge.cdn.config.settings import CacheSettings
 from edge.cdn.models import header_all, header_get
 
 Headers = Sequence[tuple[str, str]]

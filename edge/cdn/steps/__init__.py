@@ -27,7 +27,7 @@ from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.responses import ServerTiming
 
 if TYPE_CHECKING:
-    from edge.cdn.distribution import Behavior, Distribution
+    from edge.cdn.config.distribution import Behavior, Distribution
 
 
 class Step(StrEnum):

@@ -10,18 +10,18 @@ from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.cdn.behaviors import match_behavior
+from edge.cdn.config.behaviors import match_behavior
 from edge.cdn.cache.coalesce import Coalescer
 from edge.cdn.cache.policy import CacheEntry, PolicyOptions, StoreContext
 from edge.cdn.cache.store import CacheStore
-from edge.cdn.distribution import Behavior, Distribution, OriginSpec
+from edge.cdn.config.distribution import Behavior, Distribution, OriginSpec
 from edge.cdn.models import EdgeRequest, EdgeResponse, Origin
-from edge.cdn.origin_client import OriginClient
+from edge.cdn.origin.client import OriginClient
 from edge.cdn.responses import POP_OWNED, PopIdentity
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
 from edge.cdn.steps.viewer_headers import wanted
-from edge.cdn.wire import HeaderBlock, header_block
+from edge.cdn.server.wire import HeaderBlock, header_block
 
 log = logging.getLogger("edgelab.pop")
 

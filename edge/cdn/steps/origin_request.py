@@ -11,10 +11,10 @@ origin-fetch and origin-response).
 
 from __future__ import annotations
 
-from edge.cdn.distribution import Behavior, OriginSpec
-from edge.cdn.managed_policies import KeyList
+from edge.cdn.config.distribution import Behavior, OriginSpec
+from edge.cdn.config.policies import KeyList
 from edge.cdn.models import EdgeRequest, EdgeResponse, Origin
-from edge.cdn.origin_client import origin_headers
+from edge.cdn.origin.client import origin_headers
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.context import PopContext
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from edge.cdn.distribution import Behavior
+from edge.cdn.config.distribution import Behavior
 from edge.cdn.models import Headers, header_get
 
 _MOBILE = re.compile(r"Mobi|iPhone|iPod|Android.*Mobile|BlackBerry|IEMobile|Windows Phone|Opera Mini", re.I)

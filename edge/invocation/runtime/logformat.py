@@ -1,6 +1,6 @@
 """Lambda's platform log lines (exact AWS texts; see lambda-core-reference.md 3.2) and the log record format.
 
-Shared by the core (``edge.invocation.logs``) and the worker: a worker formats the lines of its own ordinary
+Shared by the core (``edge.invocation.execution.logs``) and the worker: a worker formats the lines of its own ordinary
 invocations (START, the function's output, END, REPORT) and sends them as one encoded record, so the core only
 stores bytes on its hot path. Faults (timeouts, crashes, OOM kills, Init failures) are formatted by the core,
 since the worker is gone or cannot be trusted to finish.

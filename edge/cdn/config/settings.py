@@ -1,0 +1,367 @@
+"""Local settings: one small TOML file (``--settings FILE``) parsed once into frozen dataclasses.
+
+Everything that is *local* (where POPs listen, where an origin domain really lives, cache budgets, emulation
+switches, functions to deploy) lives here; the distribution itself stays a genuine CloudFront
+``DistributionConfig`` (see :mod:`edge.cdn.config.distribution`). Validation happens at load: every error is a
+:class:`ConfigError` naming the key (``pops[1].port``). ``deploy/edgelab.example.toml`` documents every key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from edge.cdn.config.policies import CachePolicy, ConfigError, parse_cache_policy_config
+from edge.invocation.events.model import AsyncSettings
+
+# Simulated one-way origin latency per region, used when a POP does not set origin_latency_ms.
+DEFAULT_REGION_LATENCY_MS: Mapping[str, float] = MappingProxyType({
+    "us-east-1": 0.0, "us-east-2": 12.0, "us-west-2": 35.0, "eu-west-1": 40.0, "eu-central-1": 45.0,
+    "ap-northeast-1": 80.0, "ap-southeast-1": 110.0, "ap-southeast-2": 100.0, "sa-east-1": 60.0,
+})
+LAMBDA_EDGE_EXPECTED_REGIONS = frozenset(DEFAULT_REGION_LATENCY_MS)
+
+
+@dataclass(frozen=True, slots=True)
+class PopSettings:
+    """One simulated edge location."""
+
+    name: str  # "IAD": also the X-Amz-Cf-Pop prefix
+    region: str  # AWS region whose Lambda replicas this POP uses
+    host: str = "127.0.0.1"
+    port: int = 8081
+    origin_latency_ms: float = 0.0  # added to every origin fetch (simulates distance to the origin)
+    cache_max_bytes: int | None = None  # overrides [cache].max_bytes for this POP
+
+
+@dataclass(frozen=True, slots=True)
+class OriginTarget:
+    """Where a distribution's origin domain is really reached: ``host:port`` (custom) or a dir/URL (S3)."""
+
+    host: str = ""
+    port: int = 0
+    directory: Path | None = None  # S3 origin served from a local directory
+    url: str | None = None  # S3 origin (or any origin) proxied to this base URL
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """Cache budgets and the local knobs of the cache policy."""
+
+    max_bytes: int = 64 * 1024 * 1024  # per-POP byte budget of the in-memory cache
+    max_object_bytes: int = 8 * 1024 * 1024  # larger bodies are streamed through and never stored
+    heuristic_freshness: bool = False  # RFC 9111 §4.2.2 heuristic (CloudFront uses DefaultTTL instead)
+    heuristic_percent: float = 10.0  # of (Date - Last-Modified), when heuristic_freshness is on
+    heuristic_cap_s: float = 86_400.0
+    error_caching_min_ttl_s: float = 10.0  # CloudFront's default ErrorCachingMinTTL
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeSwitches:
+    """Emulation switches (all default to CloudFront's real behaviour)."""
+
+    allow_unpublished_qualifiers: bool = False  # permit $LATEST / aliases in function associations
+    relax_limits: bool = False  # do not enforce Lambda@Edge size/time limits
+    debug_headers: bool = False  # add X-Edgelab-* diagnostic response headers
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionDecl:
+    """A function to create (and publish) in the local registry at start-up."""
+
+    name: str
+    dir: Path  # absolute (resolved relative to the settings file)
+    handler: str = "index.handler"
+    runtime: str = "python3.11"
+    memory: int = 128
+    timeout: float = 5.0
+    publish: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LambdaSettings:
+    idle_ttl_s: float = 300.0  # a warm environment idle this long is retired
+    account_concurrency: Mapping[str, int] = field(default_factory=dict)  # region -> limit (default 1000)
+
+    def concurrency_for(self, region: str) -> int:
+        return self.account_concurrency.get(region, 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    pops: tuple[PopSettings, ...]
+    origins: Mapping[str, OriginTarget] = field(default_factory=dict)  # origin DomainName -> local target
+    cache: CacheSettings = CacheSettings()
+    cache_policies: Mapping[str, CachePolicy] = field(default_factory=dict)  # by id AND by name
+    edge: EdgeSwitches = EdgeSwitches()
+    functions: tuple[FunctionDecl, ...] = ()
+    lambda_: LambdaSettings = LambdaSettings()
+    async_: AsyncSettings = AsyncSettings()  # [async]: asynchronous invocation delivery
+    state_dir: Path = Path(".edgelab")
+    api_port: int = 9001
+    distribution: Path | None = None  # default distribution config file
+
+    def pop(self, name: str) -> PopSettings:
+        for p in self.pops:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def origin_target(self, domain_name: str) -> OriginTarget | None:
+        return self.origins.get(domain_name.lower())
+
+
+DEFAULT_POPS = (
+    PopSettings("IAD", "us-east-1", "127.0.0.1", 8081, DEFAULT_REGION_LATENCY_MS["us-east-1"]),
+    PopSettings("FRA", "eu-central-1", "127.0.0.1", 8082, DEFAULT_REGION_LATENCY_MS["eu-central-1"]),
+    PopSettings("NRT", "ap-northeast-1", "127.0.0.1", 8083, DEFAULT_REGION_LATENCY_MS["ap-northeast-1"]),
+)
+
+
+class _Table:
+    """A TOML table being validated: typed getters that name ``path.key`` in errors and reject unknown keys."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(path, "must be a table")
+        self.data, self.path, self.seen = data, path, set[str]()
+
+    def key(self, k: str) -> str:
+        return f"{self.path}.{k}" if self.path else k
+
+    def get(self, k: str, types: type | tuple[type, ...], default: Any) -> Any:
+        self.seen.add(k)
+        if k not in self.data:
+            return default
+        v = self.data[k]
+        if isinstance(v, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            raise ConfigError(self.key(k), f"expected {_tname(types)}, got a boolean")
+        if not isinstance(v, types):
+            raise ConfigError(self.key(k), f"expected {_tname(types)}, got {type(v).__name__}")
+        return v
+
+    def num(self, k: str, default: float, *, lo: float = 0, hi: float = float("inf")) -> float:
+        v = self.get(k, (int, float), default)
+        if not lo <= v <= hi:
+            raise ConfigError(self.key(k), f"must be between {lo} and {hi}, got {v}")
+        return float(v)
+
+    def int_(self, k: str, default: int | None, *, lo: int = 0, hi: int = 2**62) -> Any:
+        v = self.get(k, int, default)
+        if v is not None and not lo <= v <= hi:
+            raise ConfigError(self.key(k), f"must be between {lo} and {hi}, got {v}")
+        return v
+
+    def done(self) -> None:
+        for k in self.data:
+            if k not in self.seen:
+                raise ConfigError(self.key(k), "unknown setting")
+
+
+def _tname(types: type | tuple[type, ...]) -> str:
+    ts = types if isinstance(types, tuple) else (types,)
+    return " or ".join({"str": "string", "int": "integer", "float": "number", "bool": "boolean",
+                        "list": "array", "dict": "table"}.get(t.__name__, t.__name__) for t in ts)
+
+
+def _port(t: _Table, k: str, default: int) -> int:
+    return int(t.int_(k, default, lo=0, hi=65535))
+
+
+def _parse_pop(data: Any, path: str) -> PopSettings:
+    t = _Table(data, path)
+    name = t.get("name", str, None)
+    if not name or not name.isalnum():
+        raise ConfigError(t.key("name"), "required, letters and digits only (e.g. IAD)")
+    region = t.get("region", str, None)
+    if not region:
+        raise ConfigError(t.key("region"), "required (e.g. us-east-1)")
+    latency = t.num("origin_latency_ms", DEFAULT_REGION_LATENCY_MS.get(region, 0.0), hi=60_000)
+    pop = PopSettings(name.upper(), region, t.get("host", str, "127.0.0.1"), _port(t, "port", 0), latency,
+                      t.int_("cache_max_bytes", None, lo=0))
+    t.done()
+    return pop
+
+
+def _parse_origins(data: Any, base: Path) -> dict[str, OriginTarget]:
+    t = _Table(data, "origins")
+    out: dict[str, OriginTarget] = {}
+    for domain in list(t.data):
+        value = t.get(domain, str, "")
+        out[domain.lower()] = parse_origin_target(value, t.key(domain), base)
+    return out
+
+
+def parse_origin_target(value: str, path: str, base: Path) -> OriginTarget:
+    """``"host:port"`` | ``"http://host:port/prefix"`` | ``"dir:relative/or/absolute/path"``."""
+    if value.startswith("dir:"):
+        d = Path(value[4:]).expanduser()
+        return OriginTarget(directory=(d if d.is_absolute() else base / d).resolve())
+    if value.startswith(("http://", "https://")):
+        return OriginTarget(url=value.rstrip("/"))
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(path, f"expected host:port, http(s)://host:port or dir:PATH, got {value!r}")
+    return OriginTarget(host=host.strip("[]"), port=int(port))
+
+
+def _parse_cache(data: Any) -> CacheSettings:
+    t = _Table(data, "cache")
+    d = CacheSettings()
+    c = CacheSettings(
+        max_bytes=t.int_("max_bytes", d.max_bytes, lo=0),
+        max_object_bytes=t.int_("max_object_bytes", d.max_object_bytes, lo=0),
+        heuristic_freshness=t.get("heuristic_freshness", bool, d.heuristic_freshness),
+        heuristic_percent=t.num("heuristic_percent", d.heuristic_percent, hi=100),
+        heuristic_cap_s=t.num("heuristic_cap_s", d.heuristic_cap_s),
+        error_caching_min_ttl_s=t.num("error_caching_min_ttl_s", d.error_caching_min_ttl_s, hi=31_536_000),
+    )
+    t.done()
+    return c
+
+
+def _parse_cache_policies(data: Any) -> dict[str, CachePolicy]:
+    t = _Table(data, "cache_policies")
+    out: dict[str, CachePolicy] = {}
+    for ref in list(t.data):
+        t.seen.add(ref)
+        p = parse_cache_policy_config(ref, t.data[ref], t.key(ref))
+        out[ref] = p
+        out.setdefault(p.name, p)
+    return out
+
+
+def _parse_edge(data: Any) -> EdgeSwitches:
+    t = _Table(data, "edge")
+    e = EdgeSwitches(*(t.get(k, bool, False) for k in ("allow_unpublished_qualifiers", "relax_limits",
+                                                       "debug_headers")))
+    t.done()
+    return e
+
+
+def _parse_function(data: Any, path: str, base: Path) -> FunctionDecl:
+    t = _Table(data, path)
+    name = t.get("name", str, "")
+    if not name or not all(ch.isalnum() or ch in "-_" for ch in name) or len(name) > 64:
+        raise ConfigError(t.key("name"), "required: 1-64 letters, digits, '-' or '_'")
+    d = Path(t.get("dir", str, name)).expanduser()
+    f = FunctionDecl(
+        name=name, dir=(d if d.is_absolute() else base / d).resolve(),
+        handler=t.get("handler", str, "index.handler"), runtime=t.get("runtime", str, "python3.11"),
+        memory=int(t.int_("memory", 128, lo=128, hi=10_240)), timeout=t.num("timeout", 5.0, lo=1, hi=900),
+        publish=t.get("publish", bool, True),
+    )
+    if "." not in f.handler:
+        raise ConfigError(t.key("handler"), "must look like module.function")
+    t.done()
+    return f
+
+
+def _parse_lambda(data: Any) -> LambdaSettings:
+    t = _Table(data, "lambda")
+    conc = t.get("account_concurrency", (dict, int), {})
+    if isinstance(conc, int):
+        conc = {r: conc for r in LAMBDA_EDGE_EXPECTED_REGIONS}
+    ct = _Table(conc, t.key("account_concurrency"))
+    limits = {r: int(ct.int_(r, 1000, lo=1, hi=1_000_000)) for r in list(conc)}
+    ls = LambdaSettings(t.num("idle_ttl_s", 300.0, hi=86_400), MappingProxyType(limits))
+    t.done()
+    return ls
+
+
+def _parse_async(data: Any) -> AsyncSettings:
+    t = _Table(data, "async")
+    d = AsyncSettings()
+    a = AsyncSettings(
+        retry_backoff_scale=t.num("retry_backoff_scale", d.retry_backoff_scale, lo=0.0, hi=100.0),
+        throttle_backoff_base_s=t.num("throttle_backoff_base_s", d.throttle_backoff_base_s, lo=0.001, hi=1e7),  # before scaling
+        throttle_backoff_max_s=t.num("throttle_backoff_max_s", d.throttle_backoff_max_s, lo=0.001, hi=1e7),
+        delivery_concurrency=int(t.int_("delivery_concurrency", d.delivery_concurrency, lo=1, hi=1000)),
+        poll_interval_s=t.num("poll_interval_s", d.poll_interval_s, lo=0.001, hi=60),
+        destination_depth_limit=int(t.int_("destination_depth_limit", d.destination_depth_limit, lo=1, hi=1000)),
+    )
+    if a.throttle_backoff_max_s < a.throttle_backoff_base_s:
+        raise ConfigError("async.throttle_backoff_max_s", "must be at least throttle_backoff_base_s")
+    t.done()
+    return a
+
+
+def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
+    """Validate an already-parsed TOML document; relative paths resolve against ``base``."""
+    t = _Table(data, "")
+    pops_data = t.get("pops", list, None)
+    pops = DEFAULT_POPS if pops_data is None else tuple(
+        _parse_pop(p, f"pops[{i}]") for i, p in enumerate(pops_data))
+    if not pops:
+        raise ConfigError("pops", "at least one POP is required")
+    _check_unique_pops(pops)
+    funcs = tuple(_parse_function(f, f"functions[{i}]", base) for i, f in enumerate(t.get("functions", list, [])))
+    if len({f.name for f in funcs}) != len(funcs):
+        raise ConfigError("functions", "function names must be unique")
+    explicit_state = t.get("state_dir", str, None)  # absent: .edgelab/ in the working directory
+    state_dir = Path(explicit_state or ".edgelab").expanduser()
+    dist = t.get("distribution", str, None)
+    s = Settings(
+        pops=pops,
+        origins=MappingProxyType(_parse_origins(t.get("origins", dict, {}), base)),
+        cache=_parse_cache(t.get("cache", dict, {})),
+        cache_policies=MappingProxyType(_parse_cache_policies(t.get("cache_policies", dict, {}))),
+        edge=_parse_edge(t.get("edge", dict, {})),
+        functions=funcs,
+        lambda_=_parse_lambda(t.get("lambda", dict, {})),
+        async_=_parse_async(t.get("async", dict, {})),
+        state_dir=state_dir if state_dir.is_absolute() or explicit_state is None else (base / state_dir),
+        api_port=_port(t, "api_port", 9001),
+        distribution=None if dist is None else (base / Path(dist).expanduser()).resolve(),
+    )
+    t.done()
+    return s
+
+
+def _check_unique_pops(pops: Sequence[PopSettings]) -> None:
+    seen_names: set[str] = set()
+    seen_ports: set[tuple[str, int]] = set()
+    for i, p in enumerate(pops):
+        if p.name in seen_names:
+            raise ConfigError(f"pops[{i}].name", f"duplicate POP name {p.name}")
+        if p.port and (p.host, p.port) in seen_ports:
+            raise ConfigError(f"pops[{i}].port", f"{p.host}:{p.port} is already used by another POP")
+        seen_names.add(p.name)
+        seen_ports.add((p.host, p.port))
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read ``path`` (or return the defaults when None). Errors: :class:`ConfigError` naming the key."""
+    if path is None:
+        return parse_settings({})
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(p), f"cannot read settings file: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(p), f"invalid TOML: {exc}") from None
+    return parse_settings(data, p.resolve().parent)
+
+
+def apply_pop_overrides(settings: Settings, overrides: Sequence[str]) -> Settings:
+    """Apply ``--pop NAME=PORT`` (or ``NAME=HOST:PORT``) options; an unknown NAME is an error."""
+    pops = list(settings.pops)
+    for ov in overrides:
+        name, sep, value = ov.partition("=")
+        idx = next((i for i, p in enumerate(pops) if p.name == name.strip().upper()), None)
+        if not sep or idx is None:
+            known = ", ".join(p.name for p in pops)
+            raise ConfigError(f"--pop {ov}", f"expected NAME=PORT with NAME one of {known}")
+        host, _, port = value.rpartition(":")
+        if not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f"--pop {ov}", "PORT must be an integer 0-65535")
+        pops[idx] = replace(pops[idx], port=int(port), host=host or pops[idx].host)
+    _check_unique_pops(pops)
+    return replace(settings, pops=tuple(pops))

@@ -1,0 +1,341 @@
+"""The Lambda@Edge trigger runner: the one place the data plane calls the invocation core.
+
+For each hook point the pipeline asks :meth:`EdgeTriggerRunner.run`, which
+
+1. resolves the behavior's association (``NAME:QUALIFIER``) against the registry, which changes live: a
+   function created, published or re-aliased through the API takes effect here within the registry's
+   change-feed interval (~100 ms), without a restart;
+2. applies CloudFront's association-time checks to the version that will run (viewer triggers 128 MB / 5 s,
+   origin triggers 30 s, package size, no environment variables or layers, runtime) unless relaxed; an
+   association that cannot resolve or fails a check answers CloudFront's ``LambdaExecutionError`` (503);
+3. builds the event (:mod:`edge.cdn.lambda_edge.events`), invokes the function in this POP's region with the Lambda@Edge
+   naming (``us-east-1.NAME``, log group ``/aws/lambda/us-east-1.NAME``) through a target prepared once per
+   association (``Invoker.prepare``: resolution and options cached until the registry changes), maps
+   throttles to ``LambdaLimitExceeded`` and function errors to ``LambdaExecutionError`` (both 503);
+4. validates the result (:mod:`edge.cdn.lambda_edge.results`, given the event's own header maps so that headers the
+   function kept are not re-validated one by one): invalid results, and results Lambda refused for exceeding
+   its 6 MB payload limit ("The JSON output is not parsable"), are ``LambdaValidationError`` (502) and the
+   detailed reason goes to the validation log group ``/aws/cloudfront/LambdaEdge/<DistributionId>``;
+5. appends a ``Server-Timing`` entry naming the function, executed version, cold/warm and duration, e.g.
+   ``fn-viewer-request;desc="hello:3 cold init=11.2";dur=14.03``, so load tests can split cold from warm.
+
+It never raises anything but the three ``LambdaError`` subclasses of :mod:`edge.cdn.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, check_function_config
+from edge.cdn.lambda_edge.rules import EDGE_REGION
+from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
+from edge.cdn.lambda_edge.events import HeaderMap, encode_event
+from edge.cdn.models import EdgeRequest, EdgeResponse
+from edge.cdn.lambda_edge.results import ResponseResult, parse_request_result, parse_result
+from edge.cdn.lambda_edge.fields import PAGE_NOT_PARSABLE
+from edge.cdn.steps import Step, TriggerCall
+from edge.invocation.errors import LambdaError as ControlPlaneError
+from edge.invocation.models import InvocationResult, Outcome
+
+if TYPE_CHECKING:
+    from edge.cdn.config.distribution import Behavior, Distribution, LambdaAssociation
+
+log = logging.getLogger("edgelab.cdn.hooks")
+
+_TOO_LARGE = "Function.ResponseSizeTooLarge"
+_OK = Outcome.OK  # the invocation core's errorType for results over 6 MB
+
+
+class PreparedCall(Protocol):
+    """One association's invocation target (``edge.invocation.service.facade.PreparedInvoke`` satisfies it): invokes
+    the function with a payload the runner encoded itself. Raises the invocation core's ``LambdaError``s."""
+
+    def invoke(self, payload: bytes, request_id: str | None = None) -> Awaitable[InvocationResult]: ...
+
+
+class Invoker(Protocol):
+    """What the runner needs from the invocation core (``LambdaService`` satisfies it): a prepared target per
+    association, made once and reused for every request (it follows registry changes by itself)."""
+
+    def prepare(self, function_name: str, qualifier: str | None, *, region: str | None = None,
+                display_name: str | None = None, log_group: str | None = None) -> PreparedCall: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VersionFacts:
+    """The configuration values CloudFront checks at association time, for one resolved version."""
+
+    version: str
+    revision: str
+    timeout_s: float
+    memory_mb: int
+    code_size: int
+    environment: tuple[tuple[str, str], ...]
+    layers: tuple[str, ...]
+    runtime: str
+    architecture: str
+    ephemeral_storage_mb: int
+
+
+# (function name, qualifier) -> facts of every version the qualifier may route to; None when it cannot resolve.
+FactsLookup = Callable[[str, str], Awaitable[list[VersionFacts] | None]]
+ValidationLog = Callable[[str, str, list[str]], None]  # (group, request id, lines)
+
+
+def edge_function_name(name: str) -> str:
+    """Lambda@Edge replicas are named ``us-east-1.NAME`` in every region."""
+    return f"{EDGE_REGION}.{name}"
+
+
+class _Hook:
+    """What the runner keeps per (behavior, event type) with an association: the names and the prepared
+    invocation target, computed once (behaviors are immutable and live as long as the distribution)."""
+
+    __slots__ = ("behavior", "assoc", "event_type", "check_key", "edge_name", "target", "warm_prefix")
+
+    def __init__(self, behavior: Behavior, assoc: LambdaAssociation) -> None:
+        self.behavior = behavior
+        self.assoc = assoc
+        self.event_type = assoc.event_type
+        self.check_key = (assoc.event_type, assoc.function_name, assoc.qualifier)
+        self.edge_name = edge_function_name(assoc.function_name)
+        self.target: PreparedCall | None = None  # prepared on first use (after the association check passed)
+        self.warm_prefix: dict[str, str] = {}  # executed version -> Server-Timing entry up to the duration
+
+
+def server_timing_entry(event_type: str, name: str, result: InvocationResult, wall_ms: float) -> str:
+    if result.outcome is Outcome.THROTTLED:  # it never ran: neither cold nor warm
+        return f'fn-{event_type};desc="{name}:{result.executed_version} throttled";dur={wall_ms:.2f}'
+    state = "cold" if result.cold_start else "warm"
+    init = f" init={result.init_duration_ms:.1f}" if result.cold_start and result.init_duration_ms else ""
+    return f'fn-{event_type};desc="{name}:{result.executed_version} {state}{init}";dur={wall_ms:.2f}'
+
+
+class EdgeTriggerRunner:
+    """Implements the pipeline's ``TriggerRunner`` protocol for one POP (one region)."""
+
+    def __init__(self, invoker: Invoker, *, region: str, facts: FactsLookup,
+                 validation_log: ValidationLog | None = None, relax_limits: bool = False,
+                 checks_ttl_s: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
+        self.invoker = invoker
+        self.region = region
+        self.facts = facts
+        self.validation_log = validation_log
+        self.relax_limits = relax_limits
+        self._checked: dict[tuple[str, str, str], tuple[float, str | None]] = {}
+        self._reported: dict[tuple[str, str, str], str | None] = {}  # last problem logged per association
+        self._hooks: dict[tuple[int, str], tuple[Behavior, _Hook | None]] = {}
+        self._refreshing: set[tuple[str, str, str]] = set()
+        self._checks_ttl_s = checks_ttl_s
+        self._clock = clock
+
+    def associated(self, behavior: Behavior, event_type: Step) -> bool:
+        """Asked by the pipeline several times per request: memoized per (behavior, event)."""
+        return self._hook(behavior, event_type._value_) is not None
+
+    def _hook(self, behavior: Behavior, event_type: str) -> _Hook | None:
+        """The memo of ``behavior``'s association for ``event_type`` (keyed by identity: behaviors are
+        immutable and live as long as the distribution; the stored behavior guards against a reused id)."""
+        key = (id(behavior), event_type)
+        found = self._hooks.get(key)
+        if found is None or found[0] is not behavior:
+            assoc = behavior.association(event_type)
+            found = self._hooks[key] = (behavior, None if assoc is None else _Hook(behavior, assoc))
+        return found[1]
+
+    async def check_association(self, assoc: LambdaAssociation) -> str | None:
+        """None when the association resolves and passes CloudFront's checks, else the reason (cached briefly,
+        so that registry changes are picked up within ``checks_ttl_s``)."""
+        key = (assoc.event_type, assoc.function_name, assoc.qualifier)
+        now = self._clock()
+        cached = self._checked.get(key)
+        if cached is not None and (now - cached[0] < self._checks_ttl_s or key in self._refreshing):
+            return cached[1]  # fresh, or being refreshed by another request: no herd of registry lookups
+        self._refreshing.add(key)
+        try:
+            problem = await self._check(assoc)
+        finally:
+            self._refreshing.discard(key)
+        self._checked[key] = (now, problem)
+        self._report(key, assoc, problem)
+        return problem
+
+    def _report(self, key: tuple[str, str, str], assoc: LambdaAssociation, problem: str | None) -> None:
+        """Log a problem when it appears or changes, and its resolution: once, not on every request."""
+        last = self._reported.get(key)
+        if problem == last:
+            return
+        self._reported[key] = problem
+        if problem is not None:
+            log.error("%s association %s unusable (requests get 503 LambdaExecutionError): %s",
+                      assoc.event_type, assoc.arn, problem)
+        elif last is not None:
+            log.info("%s association %s usable again", assoc.event_type, assoc.arn)
+
+    async def _check(self, assoc: LambdaAssociation) -> str | None:
+        try:
+            versions = await self.facts(assoc.function_name, assoc.qualifier)
+        except ControlPlaneError as exc:
+            return f"{exc.__class__.__name__}: {exc}"
+        if not versions:
+            return (f"The function {assoc.arn} associated with {assoc.event_type} does not exist: "
+                    "create and publish it (API, CLI or [[functions]] in the settings)")
+        for v in versions:
+            try:
+                for warning in check_function_config(
+                        assoc.event_type, f"arn:aws:lambda:{EDGE_REGION}:000000000000:function:"
+                        f"{assoc.function_name}:{v.version}", relax_limits=self.relax_limits,
+                        timeout_s=v.timeout_s, memory_mb=v.memory_mb, code_size=v.code_size,
+                        environment=v.environment, layers=v.layers, runtime=v.runtime,
+                        architecture=v.architecture, ephemeral_storage_mb=v.ephemeral_storage_mb):
+                    log.debug("relaxed Lambda@Edge limit: %s", warning)
+            except InvalidLambdaFunctionAssociation as exc:
+                return f"InvalidLambdaFunctionAssociation: {exc.message}"
+        return None
+
+    async def run(self, call: TriggerCall) -> EdgeRequest | EdgeResponse:
+        """Run the function associated with ``call``'s event (see the module docstring).
+
+        A response whose body is streamed (too large to cache; the function never sees it) is released here
+        when the function replaces its body, fails or is cancelled, so the origin connection is not leaked."""
+        event_type = call.event_type._value_
+        hook = self._hook(call.behavior, event_type)
+        assert hook is not None, "the pipeline only calls run() for associated hooks"
+        response = call.response
+        try:
+            cached = self._checked.get(hook.check_key)  # check_association's fresh-cache answer, inlined
+            if cached is not None and (self._clock() - cached[0] < self._checks_ttl_s
+                                       or hook.check_key in self._refreshing):
+                problem = cached[1]
+            else:
+                problem = await self.check_association(hook.assoc)
+            if problem is not None:
+                raise LambdaExecutionError(problem, event_type=event_type, function=hook.assoc.function_name)
+            distribution = call.distribution
+            payload, seen, seen_response = encode_event(
+                event_type, distribution.domain_name, distribution.id, call.request_id, call.request, response,
+                hook.assoc.include_body)
+            target = hook.target or self._prepare(hook)
+            t0 = time.perf_counter()
+            try:
+                result = await target.invoke(payload)
+            except ControlPlaneError as exc:  # vanished between the check and the call, payload too large...
+                raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=event_type,
+                                           function=hook.assoc.function_name) from None
+            wall_ms = (time.perf_counter() - t0) * 1000.0
+            if result.outcome is _OK and not result.cold_start:  # the hot case (see _account), inlined
+                prefix = hook.warm_prefix.get(result.executed_version) or self._warm_prefix(hook, result)
+                call.timing.add(f"{prefix}{wall_ms:.2f}")
+            else:
+                self._account(call, hook, result, wall_ms)
+            out = self._continue_with(call, hook.assoc, result, seen, seen_response)
+        except BaseException:  # a Lambda error, or the viewer went away (cancelled): the body is not used
+            if response is not None:
+                await _release_stream(response)
+            raise
+        if response is not None and out is not response and out.body is not response.body:
+            await _release_stream(response)
+        return out
+
+    def _prepare(self, hook: _Hook) -> PreparedCall:
+        fn = hook.assoc.function_name
+        try:
+            hook.target = self.invoker.prepare(fn, hook.assoc.qualifier, region=self.region,
+                                               display_name=hook.edge_name, log_group=f"/aws/lambda/{hook.edge_name}")
+        except ControlPlaneError as exc:
+            raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=hook.event_type,
+                                       function=fn) from None
+        return hook.target
+
+    @staticmethod
+    def _warm_prefix(hook: _Hook, result: InvocationResult) -> str:
+        """The memoized start of a warm run's Server-Timing entry (as :func:`server_timing_entry` writes it)."""
+        version = result.executed_version
+        prefix = f'fn-{hook.event_type};desc="{hook.assoc.function_name}:{version} warm";dur='
+        hook.warm_prefix[version] = prefix
+        return prefix
+
+    def _account(self, call: TriggerCall, hook: _Hook, result: InvocationResult, wall_ms: float) -> None:
+        """Everything but a warm success (``run`` handles that itself): add the Server-Timing entry; raise
+        CloudFront's error for a throttle or a function error."""
+        event_type = hook.event_type
+        fn = hook.assoc.function_name
+        call.timing.add(server_timing_entry(event_type, fn, result, wall_ms))
+        if result.outcome is Outcome.THROTTLED:
+            raise LambdaLimitExceeded(f"{fn}:{result.executed_version} throttled ({result.throttle_reason})",
+                                      event_type=event_type, function=fn)
+        if result.outcome is Outcome.FUNCTION_ERROR and result.error_type == _TOO_LARGE:
+            # Lambda refused a response over its 6 MB payload limit; CloudFront reports what it got as
+            # unparsable JSON: a validation error (502), logged like the others (contract §3.3, §4.1).
+            err = LambdaValidationError(f"{PAGE_NOT_PARSABLE} ({_error_message(result.payload)})",
+                                        event_type=event_type, function=fn, page_line=PAGE_NOT_PARSABLE)
+            self._log_validation(call, hook.assoc, result, err)
+            raise err
+        if result.outcome is Outcome.FUNCTION_ERROR:
+            raise LambdaExecutionError(f"{fn}:{result.executed_version} {result.error_type}: "
+                                       f"{_error_message(result.payload)}", event_type=event_type, function=fn)
+
+    def _continue_with(self, call: TriggerCall, assoc: LambdaAssociation, result: InvocationResult,
+                       seen: HeaderMap, seen_response: HeaderMap | None) -> EdgeRequest | EdgeResponse:
+        event_type = assoc.event_type
+        try:
+            if call.response is not None:  # a response event: the (possibly modified) response
+                parsed = parse_result(event_type, result.payload, original_request=call.request,
+                                      original_response=call.response, include_body=assoc.include_body,
+                                      allow_ip_origins=self.relax_limits, event_headers=seen,
+                                      event_response_headers=seen_response)
+                assert isinstance(parsed, ResponseResult), parsed
+                return parsed.response
+            # a request event: the request to continue with, or a response the function generated
+            out = parse_request_result(event_type, result.payload, call.request, assoc.include_body,
+                                       self.relax_limits, seen)
+        except LambdaValidationError as err:
+            err.function = assoc.function_name
+            self._log_validation(call, assoc, result, err)
+            raise
+        if type(out) is EdgeRequest:
+            return out
+        out.extra["generated_by"] = event_type
+        if not any(k.lower() == "server" for k, _ in out.headers):
+            # CloudFront answers generated responses as itself (contract §2.2), unless the function says
+            out.headers.insert(0, ("Server", "CloudFront"))
+        return out
+
+    def _log_validation(self, call: TriggerCall, assoc: LambdaAssociation, result: InvocationResult,
+                        err: LambdaValidationError) -> None:
+        log.warning("%s %s:%s result failed validation: %s", call.event_type.value, assoc.function_name,
+                    result.executed_version, err.detail)
+        if self.validation_log is not None:
+            group = f"/aws/cloudfront/LambdaEdge/{call.distribution.id}"
+            line = (f"{call.request_id} ERROR Validation error: {err.detail} "
+                    f"(function: {assoc.function_name}:{result.executed_version}, event: {call.event_type.value})")
+            self.validation_log(group, call.request_id, [line])
+
+
+async def _release_stream(response: EdgeResponse | None) -> None:
+    """Close a streamed (not in-memory) response body; closing is idempotent, so the pipeline may close too."""
+    if response is None or isinstance(response.body, bytes):
+        return
+    aclose = getattr(response.body, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def _error_message(payload: bytes) -> str:
+    """The ``errorMessage`` of a function error payload (AWS's error JSON), shortened; "" if there is none."""
+    try:
+        obj: Any = orjson.loads(payload)
+        return str(obj.get("errorMessage", ""))[:300] if isinstance(obj, dict) else ""
+    except ValueError:
+        return ""
+
+
+def distribution_associations(distribution: Distribution) -> list[LambdaAssociation]:
+    """Every association of every behavior (for the startup report)."""
+    return [a for b in distribution.all_behaviors for a in b.lambda_associations]

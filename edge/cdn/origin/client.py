@@ -1,0 +1,440 @@
+"""The POP's origin client: one aiohttp ClientSession (connection pool, keep-alive) per POP process.
+
+Contract:
+
+* ``OriginClient.fetch(request, *, streaming_ok)`` sends ``request`` (already shaped for the origin by
+  ``origin_headers`` and possibly rewritten by an origin-request trigger) to ``request.origin`` and returns an
+  ``EdgeResponse``. The body is ``bytes`` when it fits in ``stream_threshold`` bytes (or ``streaming_ok`` is
+  false), otherwise a ``StreamedBody`` the caller must consume or ``aclose()``.
+* Transport failures are mapped here and only here: ``OriginTimeout`` (-> 504) when the origin does not
+  answer within its read timeout, ``OriginUnavailable`` (-> 502) for everything else (refused, reset,
+  malformed response, unknown host).
+* The origin domain is mapped to a local ``host:port`` (or a base URL) through ``host_map`` (settings), else
+  ``origin.connect_host`` or the domain itself; an S3 origin mapped to a directory is answered from disk
+  like S3 would (``edge.cdn.origin.directory``). Connections are attempted ``ConnectionAttempts`` times with the
+  origin's ``ConnectionTimeout``; the simulated origin latency is an ``asyncio.sleep``.
+* Requests to plain ``http://host:port`` origins go through a small keep-alive HTTP/1.1 client
+  (``edge.cdn.origin.fast``, same contract, a fraction of aiohttp's CPU per request); https and URL-mapped
+  origins and requests it declines (``Expect``, large bodies, ...) go through the aiohttp session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Container, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import aiohttp
+from yarl import URL
+
+from edge.cdn.errors import OriginTimeout, OriginUnavailable
+from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Headers, S3Origin
+from edge.cdn.origin.directory import fetch_from_directory
+from edge.cdn.origin.fast import FastAddr, FastPool, serialize_head
+
+# RFC 9110 §7.6.1 hop-by-hop fields plus the legacy Proxy-* family; names listed in Connection are added per message.
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+     "transfer-encoding", "upgrade"}
+)
+
+# Viewer headers CloudFront removes before contacting the origin unless a policy forwards them (contract §5.5).
+REMOVED_UNLESS_FORWARDED = frozenset(
+    {"accept", "accept-charset", "accept-language", "referer", "cookie", "expect", "x-forwarded-proto",
+     "x-http-method-override", "x-real-ip", "authorization", "host", "user-agent"}
+)
+# Headers the POP sets itself on the origin request.
+_POP_SET = frozenset({"x-forwarded-for", "via", "x-amz-cf-id"})
+
+
+def _has_hop_by_hop(pairs: Iterable[tuple[str, str]]) -> bool:
+    for k, _ in pairs:
+        lk = k.lower()
+        if lk in HOP_BY_HOP or lk.startswith("proxy-"):
+            return True
+    return False
+
+
+def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> Headers:
+    """Drop hop-by-hop headers and any header named in a Connection header (RFC 9110 §7.6.1). A new list."""
+    pairs = list(headers)
+    if not _has_hop_by_hop(pairs):
+        return pairs  # the common case: nothing to strip
+    lowered = [k.lower() for k, _ in pairs]
+    named = set(HOP_BY_HOP)
+    for n, (_, v) in zip(lowered, pairs, strict=True):
+        if n == "connection":
+            named.update(t.strip().lower() for t in v.split(",") if t.strip())
+    return [p for n, p in zip(lowered, pairs, strict=True) if n not in named and not n.startswith("proxy-")]
+
+
+# Viewer header names origin_headers does more with than keep them (one set lookup per header on the hot path).
+_SPECIAL = REMOVED_UNLESS_FORWARDED | _POP_SET | {"via"}
+
+
+def origin_headers(
+    viewer_headers: Iterable[tuple[str, str]],
+    *,
+    origin_domain: str,
+    client_ip: str,
+    via: str,
+    request_id: str,
+    forwarded: Container[str] = frozenset(),
+    forward_all: bool = False,
+) -> Headers:
+    """The header list CloudFront sends to the origin for a viewer request (contract §5.5).
+
+    ``forwarded`` holds lowercase names a cache/origin-request policy forwards (``forward_all`` for the
+    AllViewer policy): those keep their viewer value, including Host and User-Agent. Other headers in
+    ``REMOVED_UNLESS_FORWARDED`` are dropped; ``X-Edge-*`` always. X-Forwarded-For gets the viewer IP appended,
+    Via gets CloudFront's entry appended, X-Amz-Cf-Id is added, Host defaults to the origin domain and
+    User-Agent to ``Amazon CloudFront``.
+    """
+    pairs = list(viewer_headers)
+    if _has_hop_by_hop(pairs):
+        pairs = strip_hop_by_hop(pairs)
+    kept: Headers = []
+    xff: list[str] = []
+    viewer_via: list[str] = []
+    has_host = has_ua = False
+    for k, v in pairs:
+        lk = k.lower()
+        if lk in _SPECIAL:
+            if lk == "x-forwarded-for":
+                xff.append(v)
+                continue
+            if lk == "via":
+                viewer_via.append(v)
+                continue
+            if lk in _POP_SET:
+                continue
+            if not (forward_all or lk in forwarded):
+                continue
+            if lk == "host":
+                has_host = True
+            elif lk == "user-agent":
+                has_ua = True
+        elif lk.startswith("x-edge-"):
+            continue
+        kept.append((k, v))
+    if not has_host:
+        kept.insert(0, ("Host", origin_domain))
+    if not has_ua:
+        kept.append(("User-Agent", "Amazon CloudFront"))
+    kept.append(("X-Forwarded-For", ", ".join([*xff, client_ip]) if xff else client_ip))
+    kept.append(("Via", ", ".join([*viewer_via, via]) if viewer_via else via))
+    kept.append(("X-Amz-Cf-Id", request_id))
+    return kept
+
+
+_RESPONSE_DROPPED = HOP_BY_HOP | {"content-length"}
+
+
+def response_headers(headers: Iterable[tuple[str, str]]) -> Headers:
+    """An origin response's headers as the POP keeps them: hop-by-hop headers (RFC 9110 §7.6.1, including those
+    named in Connection) and Content-Length dropped (the POP frames the body it sends itself)."""
+    return _response_headers(headers)[0]
+
+
+def _response_headers(headers: Iterable[tuple[str, str]]) -> tuple[Headers, bool]:
+    """``response_headers(headers)`` and whether a Set-Cookie is among them."""
+    out: Headers = []
+    connection = set_cookie = False
+    for k, v in headers:
+        lk = k.lower()
+        if lk in _RESPONSE_DROPPED or lk.startswith("proxy-"):
+            connection = connection or lk == "connection"
+            continue
+        if lk == "set-cookie":
+            set_cookie = True
+        out.append((k, v))
+    if connection:  # rare: filter what the Connection header names too
+        out = [(k, v) for k, v in strip_hop_by_hop(headers) if k.lower() != "content-length"]
+    return out, set_cookie
+
+
+class OriginClient(Protocol):
+    """The seam between the pipeline and the network (tests may pass a fake)."""
+
+    async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True) -> EdgeResponse: ...
+
+
+class StreamedBody:
+    """An origin body streamed through to the viewer; releases the origin connection when exhausted or
+    closed. Iterate once; always ``aclose()`` (idempotent) if iteration is abandoned."""
+
+    __slots__ = ("_resp", "_prefix", "_chunk", "_closed")
+
+    def __init__(self, resp: aiohttp.ClientResponse, prefix: bytes = b"", chunk: int = 65536) -> None:
+        self._resp = resp
+        self._prefix = prefix
+        self._chunk = chunk
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        try:
+            if self._prefix:
+                yield self._prefix
+            async for chunk in self._resp.content.iter_chunked(self._chunk):
+                yield chunk
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            # Headers are already on their way to the viewer: the only honest signal left is a broken body.
+            raise OriginUnavailable(f"origin body broken: {exc!r}") from exc
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._resp.release()
+
+
+@dataclass(frozen=True, slots=True)
+class OriginClientConfig:
+    """How one POP talks to origins (read once from settings)."""
+
+    stream_threshold: int = 1 << 20  # bodies larger than this are streamed through, never held in memory
+    latency: float = 0.0  # simulated origin latency in seconds for this POP's region (0 = none)
+    host_map: Mapping[str, str] = field(default_factory=dict)  # origin domain -> "host:port"
+    connect_timeout: float = 10.0  # CloudFront's ConnectionTimeout default
+    keepalive_timeout: float = 5.0  # OriginKeepaliveTimeout (pool-wide: one session per POP)
+    pool_limit: int = 256  # max concurrent origin connections per POP
+    # origin domain -> (ConnectionAttempts, ConnectionTimeout) from the distribution
+    connect: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+    # origin domain -> local directory serving an S3 origin (settings ``dir:PATH``)
+    directories: Mapping[str, Path] = field(default_factory=dict)
+    fast_http: bool = True  # plain-http origins through edge.cdn.origin.fast (False: everything via aiohttp)
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """How to reach one origin: URL prefix (base + OriginPath), timeouts, attempts, or a local directory."""
+
+    origin: CustomOrigin | S3Origin
+    prefix: str
+    read_timeout: float
+    attempts: int
+    connect_timeout: float
+    timeout: aiohttp.ClientTimeout
+    directory: Path | None
+    fast: FastAddr | None  # a plain http://host:port origin the fast client can reach
+
+
+def _fast_addr(base: str) -> FastAddr | None:
+    """``http://host:port`` -> where the fast client connects and the Host aiohttp would send; else None."""
+    if not base.startswith("http://"):
+        return None
+    hostport = base[len("http://"):]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit() or "/" in hostport:
+        return None
+    return FastAddr(host.strip("[]"), int(port), host if port == "80" else hostport)
+
+
+class AiohttpOriginClient:
+    """OriginClient over one ``aiohttp.ClientSession``; ``start()``/``close()`` are called by the POP's
+    cleanup_ctx."""
+
+    def __init__(self, config: OriginClientConfig) -> None:
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+        self._bases: dict[object, str] = {}  # origin -> "scheme://host:port" (computed once per origin)
+        self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
+        self._routes: dict[int, _Route] = {}  # id(origin) -> its route (see _route)
+        self._fast: FastPool | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self.config.pool_limit,
+            keepalive_timeout=self.config.keepalive_timeout,
+            use_dns_cache=True,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,  # a proxy passes bytes through untouched
+            cookie_jar=aiohttp.DummyCookieJar(),  # never replay one viewer's Set-Cookie to another
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+        if self.config.fast_http:
+            self._fast = FastPool(keepalive_timeout=self.config.keepalive_timeout, limit=self.config.pool_limit,
+                                  stream_threshold=self.config.stream_threshold)
+
+    async def close(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
+            self._fast = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _base(self, origin: CustomOrigin | S3Origin) -> str:
+        base = self._bases.get(origin)
+        if base is None:
+            mapped = self.config.host_map.get(origin.domain_name)
+            if mapped is not None and mapped.startswith(("http://", "https://")):
+                base = self._bases[origin] = mapped.rstrip("/")  # a base URL, possibly with a path prefix
+                return base
+            if mapped is None and isinstance(origin, CustomOrigin) and origin.connect_host:
+                mapped = origin.connect_host
+            scheme, port = (origin.protocol, origin.port) if isinstance(origin, CustomOrigin) else ("http", 80)
+            if mapped is None:
+                mapped = f"{origin.domain_name}:{port}"
+            elif ":" not in mapped:
+                mapped = f"{mapped}:{port}"
+            base = self._bases[origin] = f"{scheme}://{mapped}"
+        return base
+
+    def target(self, origin: CustomOrigin | S3Origin, uri: str, querystring: str) -> URL:
+        """The URL actually connected to: mapped host:port, OriginPath prefixed, path kept as received."""
+        qs = f"?{querystring}" if querystring else ""
+        return URL(f"{self._base(origin)}{origin.path or ''}{uri}{qs}", encoded=True)
+
+    def _timeout(self, read_timeout: float, connect_timeout: float) -> aiohttp.ClientTimeout:
+        t = self._timeouts.get((read_timeout, connect_timeout))
+        if t is None:
+            t = self._timeouts[(read_timeout, connect_timeout)] = aiohttp.ClientTimeout(
+                total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+        return t
+
+    def _route(self, origin: CustomOrigin | S3Origin) -> _Route:
+        """Everything ``fetch`` derives from ``origin`` alone, computed once per origin object (by identity: the
+        dataclass hash walks every field; the origin is kept in the route so its id cannot be reused)."""
+        route = self._routes.get(id(origin))
+        if route is not None and route.origin is origin:
+            return route
+        read_timeout = origin.read_timeout if isinstance(origin, CustomOrigin) else 30.0
+        attempts, connect_timeout = self.config.connect.get(origin.domain_name, (1, self.config.connect_timeout))
+        base = self._base(origin)
+        directory = self.config.directories.get(origin.domain_name)
+        mapped = self.config.host_map.get(origin.domain_name, "")
+        url_mapped = mapped.startswith(("http://", "https://"))
+        route = _Route(origin, f"{base}{origin.path or ''}", read_timeout, attempts, connect_timeout,
+                       self._timeout(read_timeout, connect_timeout), directory,
+                       None if directory is not None or url_mapped else _fast_addr(base))
+        if len(self._routes) >= 1024:  # origins rewritten per request by functions: bounded
+            self._routes.clear()
+        self._routes[id(origin)] = route
+        return route
+
+    async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True) -> EdgeResponse:
+        """Send ``request`` to ``request.origin``; see the module docstring for the contract."""
+        origin = request.origin
+        session = self._session
+        if origin is None or session is None:
+            raise OriginUnavailable("no origin for request" if origin is None else "origin client not started")
+        started = time.perf_counter()
+        if self.config.latency > 0:
+            await asyncio.sleep(self.config.latency)
+        route = self._route(origin)
+        if route.directory is not None:
+            return await fetch_from_directory(route.directory, request, self.config.stream_threshold, started)
+        headers = strip_hop_by_hop(request.headers)
+        if origin.custom_headers:
+            headers.extend(origin.custom_headers)
+        qs = request.querystring
+        fast = self._fast
+        if route.fast is not None and fast is not None:
+            target = f"{origin.path}{request.uri}?{qs}" if qs else f"{origin.path}{request.uri}"
+            data = serialize_head(request.method, target, headers, request.body or b"", route.fast.host_header)
+            if data is not None:
+                return await fast.fetch(request, data, route.fast, read_timeout=route.read_timeout,
+                                        attempts=route.attempts, connect_timeout=route.connect_timeout,
+                                        streaming_ok=streaming_ok, started=started, domain=origin.domain_name)
+        url = URL(f"{route.prefix}{request.uri}?{qs}" if qs else f"{route.prefix}{request.uri}", encoded=True)
+        attempts = route.attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                resp = await session.request(
+                    request.method, url, headers=headers, data=request.body or None, timeout=route.timeout,
+                    allow_redirects=False, compress=None,
+                )
+                break
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                # CloudFront retries the connection ConnectionAttempts times before giving up
+                if attempt < attempts:
+                    continue
+                if isinstance(exc, aiohttp.ConnectionTimeoutError):
+                    raise OriginTimeout(f"origin {origin.domain_name}: no connection after {attempts} "
+                                        f"attempt(s) of {route.connect_timeout}s") from exc
+                raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
+            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                raise OriginTimeout(
+                    f"origin {origin.domain_name} did not answer within {route.read_timeout}s") from exc
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
+                raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
+        try:
+            length = resp.content_length
+            status = resp.status
+            if (length is None or (streaming_ok and length > self.config.stream_threshold) or status < 200
+                    or status in (204, 304) or request.method == "HEAD"):
+                return await self._read(resp, streaming_ok and request.method != "HEAD", started,
+                                        route.read_timeout, origin.domain_name)
+            # the common case, inline (one coroutine less): a known, small length
+            headers, set_cookie = _response_headers(resp.headers.items())
+            domain = origin.domain_name
+            try:
+                body = await resp.read()
+            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                raise OriginTimeout(f"origin {domain} stalled for {route.read_timeout}s while sending the body"
+                                    ) from exc
+            except (aiohttp.ClientError, OSError) as exc:
+                raise OriginUnavailable(f"origin {domain} sent a broken body: {exc!r}") from exc
+            resp.release()
+            if len(body) != length:
+                raise OriginUnavailable(f"origin {domain} body length {len(body)} != Content-Length {length}")
+        except BaseException:
+            resp.release()
+            raise
+        return EdgeResponse(status=status, headers=headers, body=body, status_description=resp.reason or "",
+                            extra={"origin_seconds": time.perf_counter() - started, "streamed": False,
+                                   "content_length": length, "set_cookie": set_cookie})
+
+    @staticmethod
+    async def _buffer(resp: aiohttp.ClientResponse, limit: int | None) -> bytes | StreamedBody:
+        """Read the body into memory, switching to a StreamedBody once it grows beyond ``limit``."""
+        buf = bytearray()
+        while chunk := await resp.content.read(65536):
+            buf += chunk
+            if limit is not None and len(buf) > limit:
+                return StreamedBody(resp, bytes(buf))
+        resp.release()
+        return bytes(buf)
+
+    async def _read(
+        self, resp: aiohttp.ClientResponse, streaming_ok: bool, started: float, read_timeout: float, domain: str
+    ) -> EdgeResponse:
+        headers, set_cookie = _response_headers(resp.headers.items())
+        limit = self.config.stream_threshold
+        length = resp.content_length
+        if resp.method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
+            resp.release()  # no body by definition (RFC 9110 §6.4.1); Content-Length describes the GET
+            extra_h: dict[str, object] = {"origin_seconds": time.perf_counter() - started, "streamed": False,
+                                          "content_length": length, "set_cookie": set_cookie}
+            return EdgeResponse(status=resp.status, headers=headers, body=b"", status_description=resp.reason or "",
+                                extra=extra_h)
+        try:
+            if streaming_ok and length is not None and length > limit:
+                body: bytes | StreamedBody = StreamedBody(resp)
+            elif length is not None:
+                body = await resp.read()  # known and small enough: one read
+                resp.release()
+            else:
+                body = await self._buffer(resp, limit if streaming_ok else None)
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise OriginTimeout(f"origin {domain} stalled for {read_timeout}s while sending the body") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise OriginUnavailable(f"origin {domain} sent a broken body: {exc!r}") from exc
+        if isinstance(body, bytes) and length is not None and len(body) != length:
+            raise OriginUnavailable(f"origin {domain} body length {len(body)} != Content-Length {length}")
+        extra: dict[str, object] = {"origin_seconds": time.perf_counter() - started,
+                                    "streamed": not isinstance(body, bytes), "content_length": length,
+                                    "set_cookie": set_cookie}  # whether the origin sent one (pipeline filter)
+        return EdgeResponse(status=resp.status, headers=headers, body=body, status_description=resp.reason or "",
+                            extra=extra)

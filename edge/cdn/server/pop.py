@@ -1,0 +1,380 @@
+"""The POP server: the aiohttp boundary of one edge location, its app factory and runner helpers.
+
+* ``start_pop(...)`` builds the POP's state (``PopState``) and serves it with a low-level ``web.Server``
+  (``make_viewer_server``: one catch-all handler, no router) on a TCPSite, plus the admin app on a UnixSite;
+  ``RunningPop.stop()`` closes both, then cancels and awaits the background refresh tasks and closes the origin
+  ClientSession. ``run_pop(...)`` does that and waits until cancelled.
+* ``serve_viewer(state, request)`` turns a request into an ``EdgeRequest``, runs ``pipeline.handle`` and writes
+  the response decorated with CloudFront's headers; buffered responses are serialised by ``edge.cdn.server.wire``
+  (the bytes ``web.Response`` would send, cache entries' headers serialised once per entry).
+* ``make_pop_app(...)`` is the same POP as a ``web.Application`` (catch-all route, ``POP_STATE`` AppKey,
+  ``cleanup_ctx`` lifecycle), for embedding in an aiohttp app.
+* Viewer input limits (contract / CloudFront quotas): URL over 8,192 bytes or request headers over 20,480
+  bytes -> 413 with the CloudFront error page. aiohttp's own parser limits are raised above those
+  (``SERVER_KWARGS``) so that it does not answer 400 first; truly malformed requests get aiohttp's 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion11
+
+from edge.cdn import pipeline
+from edge.cdn.server.admin import make_admin_app
+from edge.cdn.cache.coalesce import Coalescer
+from edge.cdn.cache.policy import PolicyOptions
+from edge.cdn.cache.store import CacheStore
+from edge.cdn.config.distribution import Distribution
+from edge.cdn.errors import BadRequest, EdgeError, RequestTooLarge
+from edge.cdn.models import EdgeRequest, EdgeResponse
+from edge.cdn.origin.client import AiohttpOriginClient, OriginClientConfig
+from edge.cdn.responses import REPLACED, PopIdentity, RequestIds, decorate, error_response
+from edge.cdn.config.settings import PopSettings, Settings
+from edge.cdn.stats import PopStats
+from edge.cdn.steps import Exchange, TriggerRunner
+from edge.cdn.steps.context import BackgroundTasks, PopContext
+from edge.cdn.server.wire import HeaderBlock, HttpDate, RawResponse, safe_value, serialize
+
+__all__ = ["POP_STATE", "PopState", "RunningPop", "SERVER_KWARGS", "make_pop_app", "make_viewer_server", "pop_code",
+           "run_pop", "serve_viewer", "start_pop"]
+
+log = logging.getLogger("edgelab.pop")
+
+MAX_URL_BYTES = 8192  # CloudFront: maximum length of a URL
+MAX_HEADER_BYTES = 20480  # CloudFront: maximum total length of request headers
+# aiohttp parser limits, above CloudFront's so that oversize input reaches us and gets CloudFront's 413.
+SERVER_KWARGS: dict[str, int] = {"max_line_size": 65536, "max_field_size": 32768, "max_headers": 1024}
+CLIENT_MAX_SIZE = 64 * 1024 * 1024  # request bodies (POST/PUT through the POP)
+
+
+def pop_code(name: str) -> str:
+    """A stable X-Amz-Cf-Pop value for POP ``name``: ``IAD`` -> e.g. ``IAD89-C1`` (same in every process)."""
+    return f"{name.upper()}{zlib.crc32(name.upper().encode()) % 90 + 10}-C1"
+
+
+class PopState:
+    """Everything one POP owns; also the target of its admin app (invalidate, reset, stats, health)."""
+
+    def __init__(self, pop: PopSettings, distribution: Distribution, settings: Settings,
+                 triggers: TriggerRunner | None, clock: Callable[[], float] | None) -> None:
+        self.pop = pop
+        self.debug_headers = settings.edge.debug_headers
+        self.started = time.time()
+        self.identity = PopIdentity(pop_code(pop.name))
+        self.http_date = HttpDate()
+        self.request_ids = RequestIds()
+        cache = settings.cache
+        self.origin_client = AiohttpOriginClient(OriginClientConfig(
+            stream_threshold=cache.max_object_bytes,
+            latency=pop.origin_latency_ms / 1000.0,
+            host_map={**{d: t.url for d, t in settings.origins.items() if t.url},
+                      **{d: f"{t.host}:{t.port}" for d, t in settings.origins.items() if t.host and t.port}},
+            keepalive_timeout=max((o.keepalive_timeout for o in distribution.origins.values()), default=5.0),
+            connect={o.domain_name: (o.connection_attempts, o.connection_timeout)
+                     for o in distribution.origins.values()},
+            directories={d: t.directory for d, t in settings.origins.items() if t.directory is not None},
+        ))
+        options = PolicyOptions(
+            heuristic_percent=cache.heuristic_percent if cache.heuristic_freshness else None,
+            heuristic_cap_s=cache.heuristic_cap_s, error_caching_min_ttl_s=cache.error_caching_min_ttl_s)
+        store = CacheStore(pop.cache_max_bytes if pop.cache_max_bytes is not None else cache.max_bytes,
+                           cache.max_object_bytes)
+        self.ctx = PopContext(distribution=distribution, identity=self.identity, store=store,
+                              coalescer=Coalescer(), origin=self.origin_client, stats=PopStats(), options=options,
+                              background=BackgroundTasks(), triggers=triggers)
+        if clock is not None:
+            self.ctx.clock = clock
+
+    # --- admin target ---------------------------------------------------------------------------------
+    def invalidate(self, paths: Sequence[str]) -> int:
+        """Purge every cached variant covered by the CloudFront invalidation ``paths``."""
+        n = sum(self.ctx.store.purge(p) for p in paths)
+        self.ctx.stats.invalidations += 1
+        self.ctx.stats.invalidated_objects += n
+        return n
+
+    def reset(self, *, stats: bool) -> int:
+        n = len(self.ctx.store)
+        self.ctx.store.clear()
+        if stats:
+            self.ctx.stats.reset()
+        return n
+
+    def stats_snapshot(self) -> dict[str, object]:
+        cs = self.ctx.store.stats()
+        return {
+            "pop": self.pop.name, "pop_code": self.identity.pop_code, "region": self.pop.region,
+            **self.ctx.stats.snapshot(),
+            "cache": {"entries": cs.entries, "bytes": cs.bytes, "max_bytes": cs.max_bytes, "hits": cs.hits,
+                      "misses": cs.misses, "evictions": cs.evictions, "rejected_too_large": cs.rejected_too_large},
+            "background_tasks": len(self.ctx.background),
+        }
+
+    def health(self) -> dict[str, object]:
+        return {"status": "ok", "pop": self.pop.name, "pop_code": self.identity.pop_code,
+                "region": self.pop.region, "distribution": self.ctx.distribution.id,
+                "uptime_s": round(time.time() - self.started, 3)}
+
+
+POP_STATE = web.AppKey("pop_state", PopState)
+
+
+def _viewer_request(request: web.BaseRequest) -> EdgeRequest:
+    """web.Request -> EdgeRequest; raises RequestTooLarge (413) / BadRequest (400) for bad input."""
+    raw_path = request.raw_path
+    if len(raw_path) > MAX_URL_BYTES:
+        raise RequestTooLarge(f"URL of {len(raw_path)} bytes")
+    headers = list(request.headers.items())  # decoded by the parser, original name case kept
+    if sum([len(k) + len(v) + 4 for k, v in headers]) > MAX_HEADER_BYTES:
+        raise RequestTooLarge("request headers too large")
+    if "#" in raw_path:  # a fragment is not part of the request (rare: clients do not send one)
+        uri, _, query = raw_path.partition("?")
+        uri, query = uri.split("#", 1)[0], query.split("#", 1)[0]
+    else:
+        uri, _, query = raw_path.partition("?")
+    if not uri.startswith("/"):
+        raise BadRequest(f"request target {raw_path[:100]!r} is not origin-form")
+    return EdgeRequest(method=request.method, uri=uri, querystring=query, headers=headers,
+                       client_ip=request.remote or "127.0.0.1")
+
+
+async def _read_body(request: web.BaseRequest) -> bytes | None:
+    if not request.body_exists:
+        return None
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise RequestTooLarge("request body too large") from None
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    """The catch-all viewer handler of ``make_pop_app``'s Application."""
+    return await serve_viewer(request.app[POP_STATE], request)
+
+
+async def serve_viewer(state: PopState, request: web.BaseRequest, *, expect: bool = False) -> web.StreamResponse:
+    """Answer one viewer request for the POP ``state`` (``start_pop`` runs this under a low-level
+    ``web.Server``: one catch-all handler needs no router). ``expect``: answer an ``Expect`` header first, as
+    aiohttp's router does (``make_pop_app``'s router already has)."""
+    started = time.perf_counter()
+    if expect and request.headers.get(hdrs.EXPECT):
+        await _expect(request)
+    request_id = state.request_ids()
+    try:
+        edge_req = _viewer_request(request)
+        edge_req.body = await _read_body(request)
+    except EdgeError as err:
+        state.ctx.stats.bad_requests += 1
+        ex = Exchange(request=EdgeRequest(request.method, "/", "", [], request.remote or ""), request_id=request_id,
+                      started=started, x_cache=err.x_cache)
+        return await _write(request, state, error_response(err, request_id), ex)
+    try:
+        response, ex = await pipeline.handle(state.ctx, edge_req, request_id, started)
+    except Exception:  # a bug: answer like CloudFront would (500 page) and keep serving
+        log.exception("unhandled error for %s %s", request.method, edge_req.uri)
+        ex = Exchange(request=edge_req, request_id=request_id, started=started, x_cache="Error from cloudfront")
+        response = error_response(EdgeError("internal error"), request_id)
+    if state.debug_headers:
+        response = debug_decorated(response, ex)
+    return await _write(request, state, response, ex)
+
+
+def debug_decorated(response: EdgeResponse, ex: Exchange) -> EdgeResponse:
+    """``[edge] debug_headers``: the step sequence, the matched behavior and the reason of an error page, as
+    ``X-Edgelab-*`` headers (on a copy: a cached response's header list is shared with the cache entry)."""
+    extra = [("X-Edgelab-Trace", ",".join(ex.trace))]
+    if ex.behavior is not None:
+        extra.append(("X-Edgelab-Behavior", ex.behavior.path_pattern))
+    if ex.error_detail:
+        extra.append(("X-Edgelab-Error", " ".join(ex.error_detail.split())[:1000]))
+    return replace(response, headers=[*response.headers, *extra])
+
+
+async def _expect(request: web.BaseRequest) -> None:
+    """``Expect`` as aiohttp's router answers it: ``100 Continue`` on HTTP/1.1, 417 for anything else."""
+    if request.version != HttpVersion11:
+        return
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the response proper has not started
+    await request.writer.drain()
+
+
+async def _write(request: web.BaseRequest, state: PopState, response: EdgeResponse,
+                 ex: Exchange) -> web.StreamResponse:
+    """Decorate ``response`` with CloudFront's headers and send it (streaming bodies chunk by chunk).
+
+    A buffered body goes out as one buffer serialised by ``edge.cdn.server.wire`` (the bytes ``web.Response`` would
+    send); a cache entry's headers come from their block serialised once per entry, the POP's own headers from
+    ``PopIdentity.decoration_lines``. Anything ``wire`` declines goes through ``web.Response`` as before."""
+    edge_s = time.perf_counter() - ex.started - ex.origin_seconds
+    timing = ex.timing.render(ex.x_cache, edge_s if edge_s > 0.0 else 0.0)
+    extra = response.extra
+    clean = extra.get("clean_headers") is True
+    reason = response.status_description or None
+    if reason is not None and ("\n" in reason or "\r" in reason):
+        reason = None
+    body = response.body
+    length = extra.get("content_length")
+    head_length = length if request.method == "HEAD" and isinstance(length, int) else None
+    if isinstance(body, bytes):
+        keep_alive = request.keep_alive
+        if not ex.timing.entries or safe_value(timing):
+            block = extra.get("header_block") if clean else None
+            if not isinstance(block, HeaderBlock) or block.count != len(response.headers):
+                block = None
+            lines = state.identity.decoration_lines(request_id=ex.request_id, x_cache=ex.x_cache,
+                                                    server_timing=timing, age=ex.age)
+            data = serialize(request.method, request.version, keep_alive, response.status, reason,
+                             () if block is not None else response.headers, body, state.http_date, block, lines,
+                             head_length, frozenset() if clean else REPLACED)
+            if data is not None:
+                return RawResponse(response.status, reason, data, keep_alive)
+    headers = decorate(response.headers, state.identity, request_id=ex.request_id, x_cache=ex.x_cache,
+                       server_timing=timing, age=ex.age, clean=clean)
+    if isinstance(body, bytes):  # something wire declines: aiohttp handles (or refuses) it exactly as before
+        if head_length is not None:
+            headers.append(("Content-Length", str(head_length)))
+        return web.Response(status=response.status, reason=reason, body=body, headers=headers)
+    return await _stream(request, response, headers, reason, length if isinstance(length, int) else None)
+
+
+async def _stream(request: web.BaseRequest, response: EdgeResponse, headers: list[tuple[str, str]],
+                  reason: str | None, length: int | None) -> web.StreamResponse:
+    """Send a streamed origin body through without holding it in memory."""
+    body = response.body
+    assert not isinstance(body, bytes)
+    resp = web.StreamResponse(status=response.status, reason=reason, headers=headers)
+    if length is not None:
+        resp.content_length = length
+    try:
+        await resp.prepare(request)
+        if request.method != "HEAD":
+            async for chunk in body:
+                await resp.write(chunk)
+        await resp.write_eof()
+    except (EdgeError, ConnectionError) as exc:
+        # origin broke mid-body or the viewer went away: the only honest signal is to drop the connection
+        log.info("stream for %s aborted: %r", request.path, exc)
+        if request.transport is not None:
+            request.transport.abort()
+    finally:
+        aclose = getattr(body, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    return resp
+
+
+def make_pop_app(pop_settings: PopSettings, distribution: Distribution, settings: Settings, *,
+                 triggers: TriggerRunner | None = None, clock: Callable[[], float] | None = None) -> web.Application:
+    """The viewer-facing app of one POP (see the module docstring). ``clock`` (epoch seconds) is for tests."""
+    app = web.Application(client_max_size=CLIENT_MAX_SIZE)
+    state = PopState(pop_settings, distribution, settings, triggers, clock)
+    app[POP_STATE] = state
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await state.origin_client.start()
+        try:
+            yield
+        finally:
+            await state.ctx.background.aclose()
+            await state.origin_client.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+def make_viewer_server(state: PopState) -> web.Server:
+    """The viewer-facing low-level server of POP ``state``: every request goes to ``serve_viewer`` (after the
+    ``Expect`` handling aiohttp's router would do), with the POP's parser limits and request body limit. The
+    caller starts/closes ``state.origin_client`` and closes ``state.ctx.background`` (``start_pop`` does)."""
+    loop = asyncio.get_running_loop()
+
+    def request_factory(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
+        return web.BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=CLIENT_MAX_SIZE)
+
+    return web.Server(functools.partial(serve_viewer, state, expect=True), request_factory=request_factory,
+                      access_log=None, **SERVER_KWARGS)
+
+
+@dataclass
+class RunningPop:
+    """A started POP: its runners and the bound port; ``stop()`` shuts both down."""
+
+    state: PopState
+    runner: web.BaseRunner
+    admin_runner: web.AppRunner | None
+    port: int
+    admin_socket: Path | None
+
+    async def stop(self) -> None:
+        """Stop the admin app (removing its socket file) and the POP (closing its connections, then cancelling
+        its background tasks and closing its origin connection pool)."""
+        try:
+            if self.admin_runner is not None:
+                await self.admin_runner.cleanup()
+                if self.admin_socket is not None:
+                    self.admin_socket.unlink(missing_ok=True)
+            await self.runner.cleanup()
+        finally:
+            await self.state.ctx.background.aclose()
+            await self.state.origin_client.close()
+
+
+async def start_pop(pop_settings: PopSettings, distribution: Distribution, settings: Settings, *,
+                    triggers: TriggerRunner | None = None, admin_socket: str | Path | None = None,
+                    host: str | None = None, port: int | None = None,
+                    clock: Callable[[], float] | None = None) -> RunningPop:
+    """Start the POP on ``host:port`` (default: the POP settings; port 0 = any free port) and, if given, its
+    admin app on the unix socket ``admin_socket``."""
+    state = PopState(pop_settings, distribution, settings, triggers, clock)
+    await state.origin_client.start()
+    runner = web.ServerRunner(make_viewer_server(state), handle_signals=False)
+    admin_runner = None
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, host or pop_settings.host, pop_settings.port if port is None else port,
+                           backlog=1024)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        sock = Path(admin_socket) if admin_socket is not None else None
+        if sock is not None:
+            sock.parent.mkdir(parents=True, exist_ok=True)
+            sock.unlink(missing_ok=True)
+            admin_runner = web.AppRunner(make_admin_app(state), access_log=None, handle_signals=False)
+            await admin_runner.setup()
+            await web.UnixSite(admin_runner, str(sock)).start()
+    except BaseException:
+        if admin_runner is not None:
+            await admin_runner.cleanup()
+        await runner.cleanup()
+        await state.ctx.background.aclose()
+        await state.origin_client.close()
+        raise
+    log.info("POP %s (%s) listening on %s:%d", pop_settings.name, state.identity.pop_code,
+             host or pop_settings.host, bound)
+    return RunningPop(state, runner, admin_runner, bound, sock)
+
+
+async def run_pop(pop_settings: PopSettings, distribution: Distribution, settings: Settings, *,
+                  triggers: TriggerRunner | None = None, admin_socket: str | Path | None = None,
+                  stop: asyncio.Event | None = None) -> None:
+    """Run one POP until cancelled (or until ``stop`` is set), then shut it down cleanly."""
+    running = await start_pop(pop_settings, distribution, settings, triggers=triggers, admin_socket=admin_socket)
+    try:
+        await (stop.wait() if stop is not None else asyncio.Event().wait())
+    finally:
+        await running.stop()

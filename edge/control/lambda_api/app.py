@@ -1,0 +1,53 @@
+"""The AWS Lambda REST API (rest-json, botocore model 2015-03-31) served over a :class:`LambdaService`.
+
+``make_lambda_api_app(service)`` returns an aiohttp Application; boto3 / awscli work against it with any
+credentials (SigV4 is not verified). The caller owns the service's lifecycle (``await service.start()`` before
+serving, ``await service.close()`` after the runner is cleaned up).
+
+Operations: CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode,
+UpdateFunctionConfiguration, DeleteFunction (204), PublishVersion, ListVersionsByFunction, CreateAlias,
+GetAlias, UpdateAlias, ListAliases, DeleteAlias (204), Invoke (RequestResponse, DryRun, Event: 202 once
+stored durably), InvokeAsync, Put/Update/Get/Delete/ListFunctionEventInvokeConfig(s),
+Create/Get/Update/Delete/ListEventSourceMapping(s), Put/Get/DeleteFunctionConcurrency,
+Put/Get/Delete/ListProvisionedConcurrencyConfig(s), GetAccountSettings, PublishLayerVersion, GetLayerVersion,
+GetLayerVersionByArn, ListLayerVersions, ListLayers, DeleteLayerVersion. Plus ``GET /_edgelab/code/<sha>.zip``
+(GetFunction's ``Code.Location``).
+
+Paths are matched with and without a trailing slash (older botocore models used ``/functions/``,
+``/account-settings/``, ``/invoke-async/``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from edge.invocation.service.facade import LambdaService
+
+from edge.control.lambda_api import async_invoke, concurrency_layers, functions
+from edge.control.lambda_api.http import CREATE_FUNCTION_REQUEST_LIMIT, SERVICE, aws_errors
+
+__all__ = ["SERVICE", "add_lambda_routes", "make_lambda_api_app"]
+
+# CreateFunction may carry a 50 MB zip as base64 (~70 MB of JSON); larger bodies get RequestEntityTooLarge
+CLIENT_MAX_SIZE = CREATE_FUNCTION_REQUEST_LIMIT + 64 * 1024
+
+
+def add_lambda_routes(app: web.Application) -> None:
+    """Register every Lambda route (each also with a trailing slash) on ``app``."""
+    routes: list[tuple[str, str, Any]] = [
+        *functions.ROUTES, *concurrency_layers.ROUTES, *async_invoke.ROUTES
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
+        if not path.endswith(".zip"):
+            app.router.add_route(method, path + "/", handler)
+
+
+def make_lambda_api_app(service: LambdaService) -> web.Application:
+    """An Application serving the Lambda API for ``service`` (errors mapped AWS-style by one middleware)."""
+    app = web.Application(middlewares=[aws_errors], client_max_size=CLIENT_MAX_SIZE)
+    app[SERVICE] = service
+    add_lambda_routes(app)
+    return app

@@ -1,0 +1,1 @@
+"""``edgelab loadtest``: locust load tests through a running (or own) stack."""

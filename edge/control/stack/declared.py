@@ -1,0 +1,100 @@
+"""Functions declared in the local settings (``[[functions]]``): created/updated and published at startup, and
+republished when their files change under ``--watch``.
+
+Deploying is idempotent: the directory is zipped deterministically, so unchanged files give the same
+CodeSha256, and publishing with nothing changed returns the existing version (AWS's rule). A first start on an
+empty state directory therefore publishes version 1 of each function, which is what the demo distribution's
+associations reference; later starts with unchanged files keep that version.
+
+Under ``--watch`` a change in a function's directory updates ``$LATEST`` and publishes a new version; the POPs'
+registry change feed retires the environments of the old ``$LATEST`` revision, so the next call of ``$LATEST``
+(or of an alias moved to the new version) is a cold start and says so in its ``Server-Timing`` entry.
+Associations pinned to an older version number keep running that version, as on AWS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edge.cdn.config.settings import FunctionDecl
+from edge.invocation.errors import LambdaError, ResourceNotFoundException
+from edge.invocation.service.facade import LambdaService
+
+log = logging.getLogger("edgelab.declared")
+
+EDGE_ROLE = "arn:aws:iam::000000000000:role/edgelab-lambda-edge"
+
+
+def _config_params(decl: FunctionDecl) -> dict[str, Any]:
+    return {"Runtime": decl.runtime, "Handler": decl.handler, "MemorySize": decl.memory,
+            "Timeout": int(decl.timeout), "Role": EDGE_ROLE}
+
+
+def _differs(record: Any, params: dict[str, Any]) -> bool:
+    cfg = getattr(record, "config", None)
+    if cfg is None:
+        return True
+    return (cfg.runtime, cfg.handler, cfg.memory_size, cfg.timeout) != (
+        params["Runtime"], params["Handler"], params["MemorySize"], params["Timeout"])
+
+
+async def deploy_function(service: LambdaService, decl: FunctionDecl) -> str:
+    """Create or update ``decl`` from its directory; publish when asked. Returns the version now current."""
+    if not decl.dir.is_dir():
+        raise ValueError(f"function {decl.name}: directory {decl.dir} does not exist")
+    params = _config_params(decl)
+    try:
+        record, _ = await service.get_function_configuration(decl.name)
+    except ResourceNotFoundException:
+        record = await service.create_function({"FunctionName": decl.name, **params, "Publish": decl.publish},
+                                               code_dir=decl.dir)
+        return str(record.version)
+    if _differs(record, params):
+        await service.update_function_configuration(decl.name, params)
+    await service.update_function_code(decl.name, {}, code_dir=decl.dir)
+    if decl.publish:
+        published = await service.publish_version(decl.name)
+        return str(published.version)
+    return "$LATEST"
+
+
+async def deploy_declared(service: LambdaService, decls: Sequence[FunctionDecl]) -> dict[str, str]:
+    """Deploy every declared function; a failure names the function and stops the startup."""
+    out: dict[str, str] = {}
+    for decl in decls:
+        try:
+            out[decl.name] = await deploy_function(service, decl)
+        except LambdaError as exc:
+            raise ValueError(f"function {decl.name} ({decl.dir}): {exc.__class__.__name__}: {exc}") from None
+        log.info("function %s deployed from %s: version %s", decl.name, decl.dir, out[decl.name])
+    return out
+
+
+def _owner(decls: Sequence[FunctionDecl], changed: Path) -> FunctionDecl | None:
+    for decl in decls:
+        with contextlib.suppress(ValueError):
+            changed.relative_to(decl.dir)
+            return decl
+    return None
+
+
+async def watch_declared(service: LambdaService, decls: Sequence[FunctionDecl], stop: asyncio.Event) -> None:
+    """Republish declared functions when their files change, until ``stop`` is set."""
+    if not decls:
+        return
+    import watchfiles
+
+    dirs = [str(d.dir) for d in decls if d.dir.is_dir()]
+    async for changes in watchfiles.awatch(*dirs, stop_event=stop, debounce=200, step=50):
+        touched = {decl.name: decl for _, path in changes if (decl := _owner(decls, Path(path)))}
+        for decl in touched.values():
+            try:
+                version = await deploy_function(service, decl)
+                log.info("function %s changed on disk: $LATEST updated, now at version %s", decl.name, version)
+            except (LambdaError, ValueError) as exc:  # e.g. a syntax error is fine, a vanished dir is not
+                log.error("function %s: redeploy failed: %s", decl.name, exc)

@@ -1,0 +1,77 @@
+"""Entry point of the stack's server processes: ``python -m edge.control.stack.node {control|pop} ...``.
+
+Each process runs exactly one event loop (uvloop) and owns everything it starts: the LambdaService (and
+through it the executor's zygote and workers), the aiohttp runners, background tasks. SIGTERM triggers an
+orderly shutdown; PR_SET_PDEATHSIG makes the kernel deliver SIGTERM if the supervisor dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import logging
+import signal
+import sys
+
+log = logging.getLogger("edgelab.node")
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM us when the supervisor exits (no orphans after a kill -9 of the supervisor)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge.control.stack.node")
+    p.add_argument("role", choices=["control", "pop"])
+    p.add_argument("--name", help="POP name (pop role)")
+    p.add_argument("--state-dir", required=True)
+    p.add_argument("--settings")
+    p.add_argument("--distribution")
+    p.add_argument("--pop", action="append", default=[])
+    p.add_argument("--api-port", type=int)
+    p.add_argument("--origin-port", type=int, default=8000)
+    p.add_argument("--watch", action="store_true")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+async def _run_until_signalled(main_coro_factory) -> None:  # type: ignore[no-untyped-def]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await main_coro_factory(stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        format=f"%(asctime)s {args.role}{'-' + args.name if args.name else ''} %(name)s "
+                               f"%(levelname)s %(message)s")
+    _die_with_parent()
+    from edge.control.stack.config import load_stack_config
+
+    cfg = load_stack_config(state_dir=args.state_dir, settings=args.settings, distribution=args.distribution,
+                            pop_overrides=args.pop, api_port=args.api_port, origin_port=args.origin_port)
+    if args.role == "control":
+        from edge.control.stack.control_node import run_control
+
+        factory = lambda stop: run_control(cfg, stop, watch=args.watch)  # noqa: E731
+    else:
+        from edge.control.stack.pop_node import run_pop_node
+
+        factory = lambda stop: run_pop_node(cfg, args.name, stop)  # noqa: E731
+    import uvloop
+
+    uvloop.run(_run_until_signalled(factory))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+"""Asynchronous invocation: the durable event queue, local queues, event-invoke configuration, the deliverer,
+and event source mappings."""

@@ -1,0 +1,256 @@
+"""AsyncDelivery: the deliverer of queued asynchronous events (runs in exactly one process: the control process).
+
+Loop: claim due events (bounded by ``delivery_concurrency`` in flight), deliver each in its own task, write
+the outcome as one group-committed set of operations (delete / reschedule the event, destination records,
+DLQ messages, counters). Every claimed event ends in exactly one of
+
+- success (``delivered``; OnSuccess record when configured),
+- a retry later (``retried`` after a function error, ``throttled`` after a throttle),
+- a final failure (``RetriesExhausted``, ``EventAgeExceeded`` counted as ``expired``, ``ZeroReservedConcurrency``)
+  with its OnFailure record and/or DLQ message (``failure_destination``, ``dead_lettered``) — logged,
+- ``dropped_no_function`` when the function was deleted meanwhile — logged.
+
+A destination record for a function target becomes a new async event of that function, one level deeper;
+records deeper than ``destination_depth_limit`` are not delivered (``loop_dropped``, logged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import orjson
+
+from edge.invocation.events.model import AsyncSettings, Condition, EventInvokeConfig, decide, destination_record, dlq_attributes, parse_destination
+from edge.invocation.events.store import AsyncStore, Count, Delete, GroupCommitter, Insert, Message, Op, Retry, StoredEvent, wait_set
+from edge.invocation.errors import LambdaError, ResourceNotFoundException
+from edge.invocation.models import InvocationResult, Outcome, function_arn
+
+if TYPE_CHECKING:
+    from edge.invocation.service.facade import LambdaService
+
+__all__ = ["AsyncDelivery"]
+
+log = logging.getLogger("edgelab.invocation.async")
+
+
+class AsyncDelivery:
+    """Owned by :class:`~edge.invocation.service.facade.LambdaService` (``start_async_delivery`` / ``close``)."""
+
+    def __init__(self, service: LambdaService, store: AsyncStore, settings: AsyncSettings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.service = service
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self._writer: GroupCommitter[Op] = GroupCommitter(store.apply, name="edgelab-async-outcomes")
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._configs: dict[tuple[str, str], EventInvokeConfig] = {}
+        self._configs_generation = -1
+
+    async def start(self) -> None:
+        released = await asyncio.to_thread(self.store.release_all)
+        if released:
+            log.info("async delivery: %d event(s) left in flight by a previous run are queued again", released)
+        self._writer.start()
+        self._task = asyncio.create_task(self._loop(), name="edgelab-async-delivery")
+
+    async def close(self, grace_s: float = 2.0) -> None:
+        """Stop claiming; let in-flight deliveries finish for up to ``grace_s`` (fewer duplicates after a
+        restart), then cancel the rest."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._inflight:
+            await asyncio.wait(list(self._inflight), timeout=grace_s)
+        for task in list(self._inflight):
+            task.cancel()
+        if self._inflight:  # cancelled deliveries stay claimed in SQLite: the next start queues them again
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self._writer.close()
+
+    def wake(self) -> None:
+        """New events were queued in this process: look now rather than at the next poll."""
+        self._wake.set()
+
+    # -- loop --------------------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        limit = self.settings.delivery_concurrency
+        while True:
+            free = limit - len(self._inflight)
+            claimed = 0
+            if free > 0:
+                try:
+                    events = await asyncio.to_thread(self.store.claim_due, free)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # keep delivering: a transient SQLite error must not stop the loop
+                    log.exception("async delivery: claiming events failed")
+                    events = []
+                claimed = len(events)
+                for ev in events:
+                    task = asyncio.create_task(self._deliver(ev), name=f"edgelab-async-{ev.request_id}")
+                    self._inflight.add(task)
+                    task.add_done_callback(self._done)
+            if claimed and claimed == free:
+                await self._wait(None)  # saturated: wait for a slot
+            elif claimed == 0:
+                await self._wait(self.settings.poll_interval_s)
+            # slots free up one by one: give completions a moment to batch before the next claim
+            if self._inflight:
+                await asyncio.sleep(0.002)
+
+    async def _wait(self, timeout: float | None) -> None:
+        await wait_set(self._wake, timeout)  # (not asyncio.wait_for: see wait_set)
+        self._wake.clear()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._wake.set()
+
+    # -- one event ---------------------------------------------------------------------------------------
+
+    async def _deliver(self, ev: StoredEvent) -> None:
+        try:
+            ops = await self._process(ev)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # an internal error is a system error: requeue (like a 5xx at AWS), never drop
+            log.exception("async delivery of %s (%s) failed internally; retrying in 1 s", ev.request_id, ev.function_name)
+            ops = [Retry(ev.id, self.clock() + 1.0, ev.attempts, ev.throttles, ev.last_version, ev.last_error)]
+        try:
+            await self._writer.submit_many(ops)
+        except RuntimeError:
+            pass  # shutting down: the event is still claimed and is queued again at the next start
+        except Exception:
+            log.exception("async delivery: recording the outcome of %s failed; it is delivered again after a restart",
+                          ev.request_id)
+
+    async def _config(self, name: str, qualifier: str | None) -> EventInvokeConfig:
+        generation = self.service.registry.cache.generation
+        if generation != self._configs_generation:
+            # a small table, reloaded only when the registry changed
+            self._configs = await asyncio.to_thread(self.service.invoke_configs.all)
+            self._configs_generation = generation
+        q = qualifier or "$LATEST"
+        return self._configs.get((name, q)) or EventInvokeConfig(name, q)
+
+    async def _process(self, ev: StoredEvent) -> list[Op]:
+        now = self.clock()
+        try:
+            snap = await self.service.snapshot_of(ev.function_name)
+        except ResourceNotFoundException:
+            log.error("async event %s dropped: function %s no longer exists (counted as dropped_no_function)",
+                      ev.request_id, ev.function_name)
+            return [Delete(ev.id), Count(ev.function_name, "dropped_no_function")]
+        cfg = await self._config(ev.function_name, ev.qualifier)
+        if now - ev.received_at > cfg.age:
+            return self._final(ev, cfg, Condition.EVENT_AGE_EXCEEDED, ev.last_version, ev.last_error, now)
+        if snap.reserved == 0:
+            return self._final(ev, cfg, Condition.ZERO_RESERVED, None, None, now)
+        try:
+            result = await self.service.invoke_event_now(ev.function_name, ev.qualifier, ev.payload, ev.request_id, snap)
+        except ResourceNotFoundException:  # the qualifier (alias/version) vanished
+            log.error("async event %s dropped: %s:%s no longer exists", ev.request_id, ev.function_name, ev.qualifier)
+            return [Delete(ev.id), Count(ev.function_name, "dropped_no_function")]
+        except LambdaError as exc:  # e.g. a runtime this build cannot run: a function error for retries
+            result = InvocationResult(Outcome.FUNCTION_ERROR, _error_json(exc.code, exc.message), ev.request_id,
+                                      ev.qualifier or "$LATEST", error_type=exc.code)
+        return self._after_attempt(ev, cfg, result, self.clock())
+
+    def _after_attempt(self, ev: StoredEvent, cfg: EventInvokeConfig, result: InvocationResult, now: float) -> list[Op]:
+        outcome = {Outcome.OK: "ok", Outcome.FUNCTION_ERROR: "function_error", Outcome.THROTTLED: "throttled"}[result.outcome]
+        attempts = ev.attempts + (outcome == "function_error")
+        throttles = ev.throttles + (outcome == "throttled")
+        d = decide(outcome=outcome, attempts=attempts, throttles=throttles, received_at=ev.received_at, now=now,
+                   cfg=cfg, settings=self.settings)
+        if outcome == "throttled":
+            version, error = ev.last_version, ev.last_error
+        else:
+            version, error = result.executed_version, result.payload
+        if d.retry_at is not None:
+            return [Retry(ev.id, d.retry_at, attempts, throttles, version, error),
+                    Count(ev.function_name, "throttled" if d.throttled else "retried")]
+        assert d.condition is not None
+        done = StoredEvent(ev.id, ev.request_id, ev.function_name, ev.qualifier, ev.payload, ev.received_at,
+                           attempts, throttles, ev.depth, version, error)
+        return self._final(done, cfg, d.condition, version, error if outcome != "ok" else result.payload, now,
+                           ok=outcome == "ok")
+
+    def _final(self, ev: StoredEvent, cfg: EventInvokeConfig, condition: Condition, version: str | None,
+               response: bytes | None, now: float, *, ok: bool = False) -> list[Op]:
+        fn = ev.function_name
+        invoke_count = 0 if condition is Condition.ZERO_RESERVED else ev.attempts + (1 if ok else 0)
+        record = destination_record(
+            request_id=ev.request_id, function_arn=function_arn(fn, self.service.registry.region, ev.qualifier or "$LATEST"),
+            condition=condition, invoke_count=invoke_count, request_payload=ev.payload, now=now,
+            executed_version=version, response_payload=response, function_error=not ok,
+        )
+        ops: list[Op] = [Delete(ev.id)]
+        if ok:
+            ops.append(Count(fn, "delivered"))
+            if cfg.on_success:
+                ops += self._destination(cfg.on_success, record, ev, now, "success_destination")
+            return ops
+        ops.append(Count(fn, "failed"))
+        if condition is Condition.EVENT_AGE_EXCEEDED:
+            ops.append(Count(fn, "expired"))
+        targets = []
+        if cfg.on_failure:
+            ops += self._destination(cfg.on_failure, record, ev, now, "failure_destination")
+            targets.append(cfg.on_failure)
+        dlq = self._dlq_target(fn, version or ev.qualifier)
+        if dlq:
+            try:
+                dest = parse_destination(dlq, self.service.registry.region, "DeadLetterConfig.TargetArn")
+                if dest.kind != "sqs":
+                    raise ValueError("not a queue")
+                ops += [Message(dest.name, ev.payload.decode("utf-8", "replace"),
+                                dlq_attributes(ev.request_id, response, condition), fn), Count(fn, "dead_lettered")]
+                targets.append(dlq)
+            except (LambdaError, ValueError):
+                log.error("function %s: DeadLetterConfig target %s is not a local queue ARN", fn, dlq)
+                ops.append(Count(fn, "destination_failures"))
+        log.warning("async event %s of %s failed (%s, %d invocation(s)); sent to %s", ev.request_id, fn,
+                    condition, invoke_count, ", ".join(targets) or "no destination (counted)")
+        return ops
+
+    def _dlq_target(self, fn: str, version: str | None) -> str | None:
+        """The DeadLetterConfig of the version that ran (or would run: an alias's primary version)."""
+        snap = self.service.registry.cache.cached(fn)
+        configs = getattr(snap, "configs", None) or {}
+        aliases = getattr(snap, "aliases", None) or {}
+        key = version or "$LATEST"
+        if key not in configs and key in aliases:
+            key = aliases[key][0]
+        cfg = configs.get(key) or configs.get("$LATEST")
+        return cfg.dead_letter_target if cfg is not None else None
+
+    def _destination(self, arn: str, record: bytes, ev: StoredEvent, now: float, counter: str) -> list[Op]:
+        fn = ev.function_name
+        try:
+            dest = parse_destination(arn, self.service.registry.region)
+        except LambdaError as exc:
+            log.error("function %s: destination %s is unusable: %s", fn, arn, exc.message)
+            return [Count(fn, "destination_failures")]
+        if dest.kind == "sqs":
+            return [Message(dest.name, record.decode(), {}, fn), Count(fn, counter)]
+        if ev.depth + 1 > self.settings.destination_depth_limit:
+            log.error("destination chain of %s reached depth %d at %s -> %s: record not delivered (loop_dropped)",
+                      ev.request_id, ev.depth + 1, fn, arn)
+            return [Count(fn, "loop_dropped")]
+        return [Insert(str(uuid.uuid4()), dest.name, dest.qualifier, record, now, depth=ev.depth + 1), Count(fn, counter)]
+
+
+def _error_json(code: str, message: str) -> bytes:
+    return orjson.dumps({"errorType": code, "errorMessage": message})

@@ -1,0 +1,218 @@
+"""The deliverer side of event source mappings: one poller task per enabled mapping (see :mod:`.mappings`
+for the semantics), the SQS-shaped event and the ReportBatchItemFailures parser."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from edge.invocation.events.mappings import MappingRecord
+from edge.invocation.events.model import AsyncSettings, iso_timestamp, parse_destination
+from edge.invocation.events.queues import QueueMessage
+from edge.invocation.events.store import Count, Insert, Message, Op, wait_set
+from edge.invocation.errors import LambdaError, ResourceNotFoundException
+from edge.invocation.models import ACCOUNT_ID, Outcome, function_arn
+
+if TYPE_CHECKING:
+    from edge.invocation.service.facade import LambdaService
+
+__all__ = ["EsmRunner", "failed_items", "sqs_event"]
+
+log = logging.getLogger("edgelab.invocation.esm")
+
+
+def sqs_event(messages: list[QueueMessage], source_arn: str, region: str) -> bytes:
+    """The SQS event a function receives from an SQS event source mapping."""
+    records = []
+    for m in messages:
+        records.append({
+            "messageId": m.message_id,
+            "receiptHandle": m.receipt_handle,
+            "body": m.body,
+            "attributes": {
+                "ApproximateReceiveCount": str(m.receive_count),
+                "SentTimestamp": str(int(m.sent_at * 1000)),
+                "SenderId": ACCOUNT_ID,
+                "ApproximateFirstReceiveTimestamp": str(int((m.first_received_at or m.sent_at) * 1000)),
+            },
+            "messageAttributes": {k: {"stringValue": v.get("StringValue"), "stringListValues": [], "binaryListValues": [],
+                                      "dataType": v.get("DataType", "String")}
+                                  for k, v in m.attributes.items() if isinstance(v, dict)},
+            "md5OfBody": m.md5_of_body,
+            "eventSource": "aws:sqs",
+            "eventSourceARN": source_arn,
+            "awsRegion": region,
+        })  # fmt: skip
+    return orjson.dumps({"Records": records})
+
+
+def failed_items(payload: bytes, ids: set[str]) -> set[str] | None:
+    """ReportBatchItemFailures: the reported message ids; None when the response is invalid (whole batch
+    failed, as AWS treats an unparsable report or an unknown/empty itemIdentifier)."""
+    try:
+        data = orjson.loads(payload) if payload.strip() else None
+    except orjson.JSONDecodeError:
+        return None
+    if data is None or not isinstance(data, dict) or data.get("batchItemFailures") is None:
+        return set()
+    items = data["batchItemFailures"]
+    if not isinstance(items, list):
+        return None
+    out: set[str] = set()
+    for item in items:
+        ident = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(ident, str) or ident not in ids:
+            return None
+        out.add(ident)
+    return out
+
+
+class EsmRunner:
+    """One poller task per enabled mapping; reconciles with the table on :meth:`wake` and every second."""
+
+    def __init__(self, service: LambdaService, settings: AsyncSettings) -> None:
+        self.service = service
+        self.settings = settings
+        self._pollers: dict[str, tuple[MappingRecord, asyncio.Task[None]]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name="edgelab-esm-supervisor")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._task,) if t is not None] + [t for _, t in self._pollers.values()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._pollers.clear()
+        self._task = None
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self._reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event source mappings: reconcile failed")
+            await wait_set(self._wake, 1.0)  # (not asyncio.wait_for: see wait_set)
+            self._wake.clear()
+
+    async def _reconcile(self) -> None:
+        wanted = {r.uuid: r for r in await asyncio.to_thread(self.service.mappings.list) if r.enabled}
+        for key, (rec, task) in list(self._pollers.items()):
+            if key not in wanted or replace(wanted[key], state="") != replace(rec, state=""):
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                del self._pollers[key]
+        for key, rec in wanted.items():
+            if key not in self._pollers:
+                self._pollers[key] = (rec, asyncio.create_task(self._poll(rec), name=f"edgelab-esm-{key}"))
+
+    async def _poll(self, rec: MappingRecord) -> None:
+        queues = self.service.queues
+        problem = ""  # logged once per change, not once per poll
+        while True:
+            try:
+                batch = await asyncio.to_thread(queues.receive, rec.queue, rec.batch_size)
+                problem = ""
+                if not batch:
+                    await asyncio.sleep(self.settings.esm_poll_interval_s)
+                    continue
+                if len(batch) < rec.batch_size and rec.window_s > 0:
+                    deadline = time.monotonic() + rec.window_s
+                    while len(batch) < rec.batch_size and time.monotonic() < deadline:
+                        await asyncio.sleep(min(self.settings.esm_poll_interval_s, max(deadline - time.monotonic(), 0)))
+                        batch += await asyncio.to_thread(queues.receive, rec.queue, rec.batch_size - len(batch))
+                await self._handle(rec, batch)
+            except asyncio.CancelledError:
+                raise
+            except ResourceNotFoundException as exc:  # queue or function deleted: wait for the mapping to change
+                if exc.message != problem:
+                    log.error("event source mapping %s paused: %s", rec.uuid, exc.message)
+                    problem = exc.message
+                await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("event source mapping %s: batch handling failed", rec.uuid)
+                await asyncio.sleep(1.0)
+
+    async def _handle(self, rec: MappingRecord, batch: list[QueueMessage]) -> None:
+        svc = self.service
+        region = svc.registry.region
+        payload = sqs_event(batch, rec.source_arn, region)
+        request_id = str(uuid.uuid4())
+        snap = await svc.snapshot_of(rec.function_name)
+        try:
+            result = await svc.invoke_event_now(rec.function_name, rec.qualifier, payload, request_id, snap)
+        except LambdaError as exc:
+            log.error("event source mapping %s: invoking %s failed: %s", rec.uuid, rec.function_name, exc.message)
+            result = None
+        fn = rec.function_name
+        ops: list[Op] = [Count(fn, "esm_batches")]
+        if result is not None and result.outcome is Outcome.THROTTLED:
+            await asyncio.to_thread(svc.queues.release, rec.queue, [m.id for m in batch],
+                                    self.settings.throttle_backoff_base_s * self.settings.retry_backoff_scale)
+            await asyncio.to_thread(svc.async_store.apply, ops + [Count(fn, "esm_throttled")])
+            return
+        ok = result is not None and result.outcome is Outcome.OK
+        failed: set[str]
+        if ok and "ReportBatchItemFailures" in rec.response_types:
+            reported = failed_items(result.payload, {m.message_id for m in batch})  # type: ignore[union-attr]
+            failed = {m.message_id for m in batch} if reported is None else reported
+        else:
+            failed = set() if ok else {m.message_id for m in batch}
+        done = [m.id for m in batch if m.message_id not in failed]
+        exhausted = [m for m in batch if m.message_id in failed and rec.on_failure and rec.retries >= 0
+                     and m.receive_count >= 1 + rec.retries]
+        if failed:
+            ops.append(Count(fn, "esm_batch_failures"))
+        if exhausted:
+            ops += self._failure_ops(rec, exhausted, request_id, result, region)
+            done += [m.id for m in exhausted]
+        if done:
+            await asyncio.to_thread(svc.queues.delete_ids, rec.queue, done)
+        await asyncio.to_thread(svc.async_store.apply, ops)
+
+    def _failure_ops(self, rec: MappingRecord, messages: list[QueueMessage], request_id: str, result: Any,
+                     region: str) -> list[Op]:
+        record: dict[str, Any] = {
+            "version": "1.0",
+            "timestamp": iso_timestamp(time.time()),
+            "requestContext": {
+                "requestId": request_id,
+                "functionArn": function_arn(rec.function_name, region, rec.qualifier or "$LATEST"),
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": max(m.receive_count for m in messages),
+            },
+            "requestPayload": orjson.loads(sqs_event(messages, rec.source_arn, region)),
+            "SQSBatchInfo": {"eventSourceArn": rec.source_arn, "batchSize": len(messages),
+                             "messageIds": [m.message_id for m in messages]},
+        }
+        if result is not None:
+            response: dict[str, Any] = {"statusCode": 200, "executedVersion": result.executed_version}
+            if result.outcome is Outcome.FUNCTION_ERROR:
+                response["functionError"] = "Unhandled"
+            record["responseContext"] = response
+            try:
+                record["responsePayload"] = orjson.loads(result.payload) if result.payload.strip() else None
+            except orjson.JSONDecodeError:
+                record["responsePayload"] = result.payload.decode("utf-8", "replace")
+        body = orjson.dumps(record)
+        dest = parse_destination(rec.on_failure, region)
+        log.warning("event source mapping %s: %d message(s) failed %d time(s); sent to %s", rec.uuid, len(messages),
+                    1 + rec.retries, rec.on_failure)
+        fn = rec.function_name
+        if dest.kind == "sqs":
+            return [Message(dest.name, body.decode(), {}, fn), Count(fn, "esm_failure_destination", len(messages))]
+        return [Insert(str(uuid.uuid4()), dest.name, dest.qualifier, body, time.time(), depth=1),
+                Count(fn, "esm_failure_destination", len(messages))]

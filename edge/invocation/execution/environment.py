@@ -1,0 +1,505 @@
+"""One execution environment (a forked worker process serving one invocation at a time), seen from the core.
+
+State machine (``EnvState``; every change goes through :meth:`Environment._transition`, which raises
+:class:`InvalidState` naming the current state)::
+
+    STARTING --ready--> READY <--release-- BUSY
+        |                 |  --acquire-->   |
+        +----------+------+-----------------+
+                   v
+               STOPPING --> STOPPED
+
+An environment is discarded (never reused) after a timeout, a crash, an OOM kill, an Init failure, an oversized
+response, or a cancelled invocation (the worker would still be running the handler). Platform error records
+(``Sandbox.Timedout``, ``Runtime.ExitError``, ``Runtime.OutOfMemory``) are built here; handler and Init error
+records come from the worker unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from edge.invocation.models import FunctionSpec
+from edge.invocation.runtime import protocol
+from edge.invocation.execution.zygote_client import ZygoteClient
+
+
+class EnvState(enum.Enum):
+    STARTING = "starting"
+    READY = "ready"
+    BUSY = "busy"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+_ALLOWED: dict[EnvState, frozenset[EnvState]] = {
+    EnvState.STARTING: frozenset({EnvState.READY, EnvState.STOPPING}),
+    EnvState.READY: frozenset({EnvState.BUSY, EnvState.STOPPING}),
+    EnvState.BUSY: frozenset({EnvState.READY, EnvState.STOPPING}),
+    EnvState.STOPPING: frozenset({EnvState.STOPPED}),
+    EnvState.STOPPED: frozenset(),
+}
+
+
+_READY, _BUSY = EnvState.READY, EnvState.BUSY  # read on every invocation (module globals: cheaper)
+
+
+class InvalidState(RuntimeError):
+    """An environment was asked to make a transition its current state does not allow (a core bug)."""
+
+
+class Kind(enum.Enum):
+    OK = "ok"
+    ERROR = "error"  # handler exception / marshal error / oversized response / tmp quota (error record payload)
+    INIT_ERROR = "init_error"
+    TIMEOUT = "timeout"
+    EXIT = "exit"
+    OOM = "oom"
+    STALE = "stale"  # the worker had died (while idle) before this invocation was sent: retry elsewhere
+
+
+@dataclass(slots=True)
+class RawOutcome:
+    """What one invocation (or Init) produced, before logs and metrics are attached."""
+
+    kind: Kind
+    payload: bytes
+    error_type: str | None
+    duration_ms: float
+    max_rss_kb: int
+    output: bytes  # the function's stdout/stderr for this invocation (b"" when the worker sent ``record``)
+    reset: bool  # the environment must be discarded
+    record: bytes | None = None  # the invocation's log record, formatted by the worker (see Environment.invoke)
+
+
+_HS = protocol.HEADER_SIZE
+_unpack_header = protocol.HEADER.unpack_from
+_loads = orjson.loads
+_dumps = orjson.dumps
+_pack_header = protocol.HEADER.pack
+_K_INVOKE, _K_RESULT, _K_OOM = protocol.K_INVOKE, protocol.K_RESULT, protocol.K_OOM
+_TIMER_SLACK_S = 0.001  # libuv timers have millisecond resolution: a timer may fire up to 1 ms early
+_LOST = object()
+_TIMED_OUT = object()
+WORKER_LOG = (None, None)  # Environment.invoke's ``log`` for a warm invocation: the worker formats its record
+
+_SIGNAL_NAMES = {  # Go's os.ProcessState wording, which is what AWS prints
+    signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated", signal.SIGBUS: "bus error", signal.SIGFPE: "floating point exception",
+    signal.SIGILL: "illegal instruction", signal.SIGINT: "interrupt", signal.SIGHUP: "hangup",
+    signal.SIGPIPE: "broken pipe", signal.SIGQUIT: "quit", signal.SIGUSR1: "user defined signal 1",
+    signal.SIGUSR2: "user defined signal 2", signal.SIGXFSZ: "file size limit exceeded",
+    signal.SIGXCPU: "CPU time limit exceeded", signal.SIGALRM: "alarm clock",
+}
+
+
+def describe_exit(status: int | None) -> str:
+    """AWS's Runtime.ExitError wording for a raw wait status."""
+    if status is None:
+        return "Runtime exited without providing a reason"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = _SIGNAL_NAMES.get(sig, f"signal {sig}")  # type: ignore[call-overload]
+        return f"Runtime exited with error: signal: {name}"
+    code = os.WEXITSTATUS(status)
+    return "Runtime exited without providing a reason" if code == 0 else (
+        f"Runtime exited with error: exit status {code}")
+
+
+def platform_error(error_type: str, request_id: str, message: str) -> bytes:
+    return orjson.dumps({"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: {message}"})
+
+
+class _Channel(asyncio.Protocol):
+    """Frame reassembly on the core end of the socketpair; hands complete frames to the environment."""
+
+    __slots__ = ("env", "buf", "transport")
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        if not buf and len(data) >= _HS:  # the common case: one read, one frame (decoded inline)
+            ml, bl, ll = _unpack_header(data)
+            a = _HS + ml
+            b = a + bl
+            if b + ll == len(data):
+                self.env._on_frame((_loads(data[_HS:a]), data[a:b], data[b:]))
+                return
+        buf += data
+        while len(buf) >= protocol.HEADER_SIZE:
+            need = protocol.frame_size(buf)
+            if len(buf) < need:
+                return
+            frame = bytes(buf[:need])
+            del buf[:need]
+            self.env._on_frame(protocol.decode(frame))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.env._on_lost()
+
+
+class Environment:
+    """A worker process plus its bookkeeping. Created STARTING; :meth:`start` runs Init."""
+
+    def __init__(self, *, env_id: str, spec: FunctionSpec, region: str, init_type: str, tmp_dir: Path,
+                 log_group: str, log_stream: str, function_name: str, zygote: ZygoteClient) -> None:
+        self.env_id = env_id
+        self.spec = spec
+        self.region = region
+        self.init_type = init_type
+        self.tmp_dir = tmp_dir
+        self.log_group = log_group
+        self.log_stream = log_stream
+        self.function_name = function_name
+        self.state = EnvState.STARTING
+        self.pid: int | None = None
+        self.created = time.monotonic()
+        self.last_used = self.created
+        self.invocations = 0
+        self.init_duration_ms: float | None = None
+        self.init_output = b""
+        self.init_failure: RawOutcome | None = None
+        self.cold_pending = True  # the next invocation reports the cold start (on-demand only)
+        self.exit_status: int | None = None
+        self.exit_at: float | None = None  # CLOCK_MONOTONIC time the zygote reaped the worker
+        self.discard = False  # set when the environment must not be reused
+        self.wipe_tmp = False
+        self.retired = False
+        self.oom_rss_kb: int | None = None
+        self.peak_rss_kb = 0  # last peak RSS the worker reported (for REPORT lines after a crash/timeout)
+        self._zygote = zygote
+        self._transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future | None = None
+        self._exited = asyncio.Event()
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self._memfd = -1
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None  # see _arm_deadline
+        self._deadline = 0.0
+
+    def __repr__(self) -> str:
+        return (f"<Environment {self.env_id[:8]} {self.spec.function_name}:{self.spec.version} {self.region} "
+                f"state={self.state.name} type={self.init_type} pid={self.pid} invocations={self.invocations}>")
+
+    def _transition(self, to: EnvState) -> None:
+        if to not in _ALLOWED[self.state]:
+            raise InvalidState(f"{self!r}: cannot go from {self.state.name} to {to.name}")
+        self.state = to
+
+    # -- worker events -----------------------------------------------------------------------------------
+    def _on_frame(self, frame: tuple[dict, bytes, bytes]) -> None:
+        if frame[0]["t"] == _K_OOM:
+            self.oom_rss_kb = int(frame[0].get("rss", 0))
+            return
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(frame)
+
+    def _on_lost(self) -> None:
+        self.discard = True
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(_LOST)
+
+    def _on_exit(self, status: int | None, at: float | None) -> None:
+        self.exit_status = status
+        self.exit_at = at
+        self.discard = True
+        self._exited.set()
+        # The zygote's report can overtake the worker's last frame (another socket). The channel's EOF resolves
+        # the waiter after that frame; this fallback only matters if something else still holds the socket.
+        self._loop.call_later(0.05, self._on_lost_fallback)
+
+    def _on_lost_fallback(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(_LOST)
+
+    @staticmethod
+    def _expire(w: asyncio.Future) -> None:
+        if not w.done():
+            w.set_result(_TIMED_OUT)
+
+    def _arm_deadline(self, deadline: float) -> None:
+        """Make the invocation in flight time out at ``deadline`` (loop clock).
+
+        One timer per environment instead of one per invocation: an armed timer that fires no later than the
+        deadline is kept (it re-arms itself for the deadline of whatever is in flight when it fires), so a
+        stream of short invocations costs no timer work at all."""
+        self._deadline = deadline
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return
+            timer.cancel()
+        self._timer = self._loop.call_at(deadline, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._timer = None
+        w = self._waiter
+        if w is None or w.done():
+            return  # nothing in flight: the next invocation arms a fresh timer
+        if self._loop.time() + _TIMER_SLACK_S >= self._deadline:
+            w.set_result(_TIMED_OUT)
+        else:  # armed for an earlier invocation's deadline
+            self._timer = self._loop.call_at(self._deadline, self._on_deadline)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    async def start(self, cfg: dict, init_timeout_s: float) -> None:
+        """Fork the worker and run Init. On failure ``init_failure`` is set and the process is gone."""
+        core, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._memfd = os.memfd_create(f"lambda-{self.env_id[:8]}", os.MFD_CLOEXEC)
+        t0 = time.perf_counter()
+        try:
+            core.setblocking(False)
+            transport, _ = await self._loop.create_unix_connection(lambda: _Channel(self), sock=core)
+            self._transport = transport  # type: ignore[assignment]
+            self._waiter = w = self._loop.create_future()
+            timer = self._loop.call_later(init_timeout_s, self._expire, w)
+            try:
+                self.pid = await self._zygote.spawn(self.env_id, cfg, child.fileno(), self._memfd, self._on_exit)
+                child.close()
+                got = await w
+            finally:
+                timer.cancel()
+                child.close()
+                self._waiter = None
+        except BaseException:
+            self.discard = True
+            self._kill()
+            raise
+        elapsed = (time.perf_counter() - t0) * 1000.0
+        self.init_duration_ms = elapsed
+        if isinstance(got, tuple) and got[0]["t"] == protocol.K_READY and self.state is EnvState.STARTING:
+            self.init_output = got[2]
+            self.peak_rss_kb = int(got[0].get("rss", 0))
+            self._transition(EnvState.READY)
+            return
+        self.discard = True
+        if isinstance(got, tuple):  # K_INIT_ERROR: the worker exits by itself
+            err = orjson.loads(got[1])
+            self.init_failure = RawOutcome(Kind.INIT_ERROR, got[1], str(err.get("errorType")), elapsed,
+                                           int(got[0].get("rss", 0)), got[2], True)
+            return
+        self._kill()
+        output = self.read_dead_output()
+        if got is _TIMED_OUT:
+            self.init_failure = RawOutcome(Kind.TIMEOUT, b"", "Sandbox.Timedout", elapsed, 0, output, True)
+        else:
+            await self.wait_exit(2.0)
+            self.init_failure = RawOutcome(Kind.EXIT, b"", "Runtime.ExitError", elapsed, 0, output, True)
+
+    def read_dead_output(self) -> bytes:
+        """Output the worker wrote but never reported (it died mid-invocation); read from our memfd copy."""
+        if self._memfd < 0:
+            return b""
+        try:
+            pos = os.lseek(self._memfd, 0, os.SEEK_CUR)
+            return os.pread(self._memfd, min(pos, 1 << 20), 0) if pos else b""
+        except OSError:
+            return b""
+
+    async def wait_exit(self, timeout_s: float) -> int | None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._exited.wait()
+        except TimeoutError:
+            pass
+        return self.exit_status
+
+    def mark_busy(self) -> None:
+        if self.state is _READY:  # the hot path, without _ALLOWED's enum hashing
+            self.state = _BUSY
+        else:
+            self._transition(_BUSY)
+
+    def mark_ready(self) -> None:
+        if self.state is _BUSY:
+            self.state = _READY
+        else:
+            self._transition(_READY)
+        self.last_used = time.monotonic()
+
+    # -- invoke ------------------------------------------------------------------------------------------
+    async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
+                     fn_override: str | None, budget_s: float | None = None,
+                     log: tuple[list[str] | None, float | None] | None = None) -> RawOutcome:
+        """Run one invocation on this (BUSY) environment. Faults are values; ``reset`` says discard it.
+        ``budget_s`` is the time left when part of the function timeout was already spent (suppressed Init).
+
+        ``log``: None to get the function's raw output back (``RawOutcome.output``, for the caller to format);
+        ``(lines before START or None, Init Duration ms or None)`` (``WORKER_LOG`` for a warm invocation) to
+        have the worker format the invocation's whole log record (``RawOutcome.record``) when it completes. A
+        fault (timeout, crash, OOM) never has a record: the caller formats what happened."""
+        timeout = self.spec.timeout_s
+        budget = timeout if budget_s is None else budget_s
+        fields = {"t": _K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000), "arn": invoked_arn,
+                  "cc": client_context, "fn": fn_override}
+        if log is not None:
+            fields["lg"] = 1
+            if log is not WORKER_LOG:
+                fields["pre"], fields["init"] = log
+        meta = _dumps(fields)
+        self.invocations += 1
+        loop = self._loop
+        w = self._waiter = loop.create_future()
+        deadline = self._deadline = loop.time() + budget
+        timer = self._timer
+        if timer is None or timer.when() > deadline:  # _arm_deadline's work, when there is any
+            self._arm_deadline(deadline)
+        sent_at = time.monotonic()
+        transport = self._transport
+        try:
+            if transport is None or transport.is_closing():
+                w.set_result(_LOST)
+            else:  # protocol.encode, inlined: one writev of header, meta, payload
+                transport.writelines((_pack_header(len(meta), len(payload), 0), meta, payload))
+            got = await w
+        except BaseException:
+            self.discard = True  # cancelled mid-invocation: the worker is still busy, never reuse it
+            raise
+        finally:
+            self._waiter = None
+        if type(got) is tuple:
+            m = got[0]
+            self.peak_rss_kb = m["rss"]
+            # the frame's log part: the raw output, or the record the worker formatted (``log`` given)
+            output, record = (got[2], None) if log is None else (b"", got[2])
+            if m["t"] == _K_RESULT:
+                return RawOutcome(Kind.OK, got[1], None, m["d"], m["rss"], output, False, record)
+            reset = bool(m.get("reset"))
+            if reset:
+                self.discard = True
+                self.wipe_tmp = m["et"] == "Runtime.EphemeralStorageExceeded"
+            return RawOutcome(Kind.ERROR, got[1], m["et"], m["d"], m["rss"], output, reset, record)
+        return await self._fault(got, request_id, timeout, (time.monotonic() - sent_at) * 1000.0, sent_at)
+
+    async def _fault(self, got: object, request_id: str, timeout: float, elapsed: float,
+                     sent_at: float) -> RawOutcome:
+        self.discard = True
+        if got is _TIMED_OUT:
+            self._kill()
+            return RawOutcome(Kind.TIMEOUT, platform_error("Sandbox.Timedout", request_id,
+                              f"Task timed out after {timeout:.2f} seconds"), "Sandbox.Timedout",
+                              timeout * 1000.0, self.peak_rss_kb, self.read_dead_output(), True)
+        status = await self.wait_exit(2.0)
+        if self.exit_at is not None and self.exit_at < sent_at and self.oom_rss_kb is None:
+            return RawOutcome(Kind.STALE, b"", None, 0.0, 0, b"", True)
+        output = self.read_dead_output()
+        mem_kb = self.spec.memory_mb * 1024
+        if self.oom_rss_kb is not None:
+            return RawOutcome(Kind.OOM, platform_error("Runtime.OutOfMemory", request_id,
+                              "Runtime exited with error: signal: killed"), "Runtime.OutOfMemory", elapsed,
+                              max(self.oom_rss_kb, mem_kb), output, True)
+        return RawOutcome(Kind.EXIT, platform_error("Runtime.ExitError", request_id, describe_exit(status)),
+                          "Runtime.ExitError", elapsed, self.peak_rss_kb, output, True)
+
+    # -- shutdown ----------------------------------------------------------------------------------------
+    def _kill(self) -> None:
+        self._zygote.kill(self.env_id)
+
+    async def stop(self, *, graceful: bool) -> None:
+        """Stop the worker: EOF first when graceful (it exits on its own), SIGKILL after 2 s or at once."""
+        if self._stopping:
+            await self._stopped.wait()
+            return
+        self._stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.state is not EnvState.STOPPING:
+            self._transition(EnvState.STOPPING)
+        if self._transport is not None:
+            self._transport.close()
+        if self.pid is not None and not self._exited.is_set():
+            if not graceful:
+                self._kill()
+            if await self.wait_exit(2.0) is None and not self._exited.is_set():
+                self._kill()
+                await self.wait_exit(2.0)
+        if self._memfd >= 0:
+            os.close(self._memfd)
+            self._memfd = -1
+        self._transition(EnvState.STOPPED)
+        self._stopped.set()
+
+
+# -- what a worker is told at fork time -----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Dummy role credentials exposed as AWS_ACCESS_KEY_ID & co. (functions calling AWS SDKs need something)."""
+
+    access_key_id: str = "ASIAEDGELABLOCAL0000"
+    secret_access_key: str = "edgelab/local/secret/access/key/0000000000"
+    session_token: str = "edgelab-local-session-token"
+
+
+def python_tag(runtime: str) -> str:
+    """``python3.11`` for the layer site-packages path (from the spec's runtime, else the interpreter's)."""
+    return runtime if runtime.startswith("python3") else f"python{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def layer_paths(spec: FunctionSpec) -> list[str]:
+    """sys.path entries for layers, like /opt/python: a later layer overrides an earlier one, so it comes first;
+    within a layer ``python/lib/python3.X/site-packages`` precedes ``python`` (the managed runtime's order)."""
+    tag = python_tag(spec.runtime)
+    out: list[str] = []
+    for layer in reversed(spec.layer_dirs):
+        out += [f"{layer}/python/lib/{tag}/site-packages", f"{layer}/python"]
+    return out
+
+
+def worker_config(env: Environment, *, runtime_dir: str, project_root: str, credentials: Credentials) -> dict:
+    """The spawn configuration: environment variables (user ones, then reserved ones that always win), paths."""
+    spec = env.spec
+    layers = list(reversed(spec.layer_dirs))
+    interp_bin = os.path.dirname(sys.executable)
+    variables: dict[str, str] = {
+        "LANG": "en_US.UTF-8",
+        "LC_CTYPE": "C.UTF-8",
+        "PATH": ":".join([*(f"{d}/bin" for d in layers), interp_bin, "/usr/local/bin", "/usr/bin", "/bin"]),
+        "LD_LIBRARY_PATH": ":".join([*(f"{d}/lib" for d in layers), str(spec.code_dir), f"{spec.code_dir}/lib"]),
+        "PYTHONPATH": runtime_dir,
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    }
+    variables.update(spec.environment)
+    variables.update({
+        "_HANDLER": spec.handler,
+        "LAMBDA_TASK_ROOT": str(spec.code_dir),
+        "LAMBDA_RUNTIME_DIR": runtime_dir,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+        "AWS_LAMBDA_FUNCTION_NAME": env.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": env.log_group,
+        "AWS_LAMBDA_LOG_STREAM_NAME": env.log_stream,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": env.init_type,
+        "AWS_REGION": env.region,
+        "AWS_DEFAULT_REGION": env.region,
+        "AWS_ACCESS_KEY_ID": credentials.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
+        "AWS_SESSION_TOKEN": credentials.session_token,
+        "TZ": ":UTC",
+        "TMPDIR": str(env.tmp_dir),
+    })
+    return {"env": variables, "task_root": str(spec.code_dir), "paths": layer_paths(spec), "tmp": str(env.tmp_dir),
+            "handler": spec.handler, "memory_mb": spec.memory_mb, "tmp_quota_mb": spec.ephemeral_storage_mb,
+            "project_root": project_root}

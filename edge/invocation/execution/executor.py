@@ -1,0 +1,440 @@
+"""The execution side of the invocation core: run a :class:`FunctionSpec` with AWS Lambda semantics.
+
+One :class:`Executor` per process serves any number of regions; each region (``InvokeOptions.region``) has its
+own pools and its own :class:`ConcurrencyLimiter`. It owns: the zygote (fork server), the environment pool and
+its stop tasks, the log store and its flusher, a reaper task (idle expiry, max lifetime) and a provisioner task.
+
+An invocation is composed of two leases (architecture convention 3)::
+
+    lease = limiter.acquire(...)            # or a THROTTLED result
+    with lease:
+        async with pool.acquire(...) as env:  # warm env, or a new one after Init (cold start)
+            raw = await env.invoke(...)
+
+Function failures and throttles are values (:class:`InvocationResult`), never exceptions.
+
+Notes for callers (the registry/service side):
+
+- Pool identity is ``(options.region, spec.pool_key, display name, log group)``: anything that changes what runs
+  (code, handler, memory, timeout, env vars, layers) must change ``spec.revision``.
+- ``spec.code_dir`` is the task root (cwd and ``sys.path[0]``); each ``spec.layer_dirs`` entry is an extracted
+  layer zip root: ``<layer>/python/lib/<spec.runtime>/site-packages`` and ``<layer>/python`` go on ``sys.path``
+  (later layers first, so they override earlier ones); ``<layer>/bin`` goes on PATH, ``<layer>/lib`` on
+  LD_LIBRARY_PATH. The venv's site-packages are not visible to functions (stdlib only, as a bare runtime).
+- Reserved concurrency: ``configure_concurrency`` is authoritative (full map, every region); a non-None
+  ``reserved_concurrency`` passed to ``invoke`` also updates it for that function; None keeps the map's value.
+- Provisioned concurrency: ``set_provisioned`` returns at once; poll ``provisioned_status``. Those environments
+  serve invocations without a display name whose region/log group match the ones given to ``set_provisioned``.
+- /tmp: ``TMPDIR`` and ``tempfile.tempdir`` point at a per-environment directory under
+  ``<state_dir>/sandboxes/``; it survives a reset (timeout/crash/OOM) like AWS. Quota ``ephemeral_storage_mb``:
+  one file may not grow past it (``OSError(EFBIG)``), and when the directory's total exceeds it after an
+  invocation, that invocation fails with ``Runtime.EphemeralStorageExceeded`` and the environment is reset with
+  its /tmp wiped (the worker re-walks the directory only when inotify saw a change, or at least once a second:
+  writes through a shared mmap are caught by that periodic walk). Code writing to the literal path ``/tmp`` is
+  not redirected (no mount namespaces).
+- Memory: RSS above ``memory_mb`` (peak RSS after each invocation, and sampled every 10 ms once an invocation has
+  run for 50 ms) kills the environment: ``Runtime.OutOfMemory`` / "Runtime exited with error: signal: killed"
+  (AWS reports the same message; older AWS and most guides show errorType ``Runtime.ExitError`` for it).
+- Init longer than ``init_timeout_s`` (10 s): as AWS, Init is retried inside the invoke ("suppressed init"),
+  bounded by the function timeout (``Sandbox.Timedout`` "Task timed out after N.00 seconds" if it does not fit).
+- Logs are readable from any process via ``LogStore(<state_dir>/logs).read(...)``; ``Executor.logs`` also sees
+  events not yet flushed (flushes happen every ``log_flush_interval_s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from edge.invocation.execution import logs as logfmt
+from edge.invocation.execution.limiter import ConcurrencyLimiter, Lease
+from edge.invocation.execution.environment import WORKER_LOG, Credentials, Environment, Kind, RawOutcome, describe_exit, platform_error
+from edge.invocation.execution.logs import LogStore
+from edge.invocation.execution.metrics import FunctionMetrics, Metrics
+from edge.invocation.models import INIT_TIMEOUT_S, FunctionSpec, InvocationResult, InvokeOptions, Outcome
+from edge.invocation.execution.pool import ON_DEMAND, EnvironmentPool, PoolId, PoolSettings
+from edge.invocation.execution.zygote_client import ZygoteClient, ZygoteError
+
+__all__ = ["Executor", "ExecutorSettings"]
+
+# enum members read on every invocation (module globals are cheaper than Enum class attributes)
+_OK, _FUNCTION_ERROR, _THROTTLED = Outcome.OK, Outcome.FUNCTION_ERROR, Outcome.THROTTLED
+_K_OK = Kind.OK
+
+log = logging.getLogger("edgelab.invocation.executor")
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    state_dir: Path
+    idle_ttl_s: float = 600.0  # idle on-demand environments are stopped after this (LocalStack's default)
+    account_concurrency: int = 1000  # per region, as AWS
+    max_lifetime_s: float | None = None  # environments older than this are retired when idle
+    init_timeout_s: float = INIT_TIMEOUT_S  # on-demand Init cap
+    provisioned_init_timeout_s: float = 130.0  # provisioned Init cap: max(this, function timeout)
+    reaper_interval_s: float | None = None  # default: min(idle_ttl_s / 4, 30 s)
+    max_concurrent_starts: int = 16  # simultaneous cold starts (forks + Init) per executor
+    log_flush_interval_s: float = 0.05
+    logs_dir: Path | None = None  # default <state_dir>/logs; a stack gives each region its own (logs/<region>)
+    credentials: Credentials = field(default_factory=Credentials)
+
+
+def _raise_fd_limit(want: int = 65536) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+class Executor:
+    def __init__(self, settings: ExecutorSettings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.logs = LogStore(settings.logs_dir or settings.state_dir / "logs",
+                             flush_interval_s=settings.log_flush_interval_s)
+        self._zygote = ZygoteClient()
+        self._account_limit = settings.account_concurrency
+        self._reserved: dict[str, int] = {}
+        self._limiters: dict[str, ConcurrencyLimiter] = {}
+        self._pool = EnvironmentPool(
+            PoolSettings(state_dir=settings.state_dir, idle_ttl_s=settings.idle_ttl_s,
+                         max_lifetime_s=settings.max_lifetime_s, init_timeout_s=settings.init_timeout_s,
+                         provisioned_init_timeout_s=settings.provisioned_init_timeout_s,
+                         max_concurrent_starts=settings.max_concurrent_starts, credentials=settings.credentials),
+            self._zygote, self.logs, self._on_provisioned, self._wake_provisioner)
+        self._routes: dict[tuple[str, tuple[str, str, str], str | None, str | None],
+                           tuple[ConcurrencyLimiter, FunctionMetrics, PoolId]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._provision_wanted: asyncio.Event | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<Executor regions={sorted(self._limiters)} {self._pool!r} {self._zygote!r}>"
+
+    async def __aenter__(self) -> Executor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the log flusher, the zygote, the reaper and the provisioner."""
+        _raise_fd_limit()  # two descriptors per environment: 1000 concurrent environments need more than 1024
+        await self.logs.start()
+        await self._zygote.start()
+        self._provision_wanted = asyncio.Event()
+        interval = self.settings.reaper_interval_s or min(self.settings.idle_ttl_s / 4, 30.0)
+        self._tasks = [asyncio.create_task(self._reaper(max(interval, 0.01)), name="edgelab-env-reaper"),
+                       asyncio.create_task(self._provisioner(), name="edgelab-provisioner")]
+
+    async def close(self) -> None:
+        """Kill and reap every worker and the zygote; flush the logs. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self._pool.close()
+        await self._zygote.close()
+        await self.logs.close()
+
+    async def _reaper(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._pool.expire()
+            except Exception:  # a bug here must not stop expiry for the life of the process
+                log.exception("environment reaper failed")
+            if self._provision_wanted is not None:
+                self._provision_wanted.set()  # re-fill provisioned pools that lost an environment
+
+    async def _provisioner(self) -> None:
+        assert self._provision_wanted is not None
+        while True:
+            await self._provision_wanted.wait()
+            self._provision_wanted.clear()
+            try:
+                await self._pool.provision()
+            except Exception:  # keep the provisioner alive; the next wake-up retries
+                log.exception("provisioned concurrency update failed")
+
+    # -- concurrency ---------------------------------------------------------------------------------------
+    def _limiter(self, region: str) -> ConcurrencyLimiter:
+        lim = self._limiters.get(region)
+        if lim is None:
+            lim = self._limiters[region] = ConcurrencyLimiter(self._account_limit, self._reserved)
+        return lim
+
+    def configure_concurrency(self, *, account_limit: int, reserved: Mapping[str, int]) -> None:
+        """Set the account limit (per region) and every function's reserved concurrency, in every region."""
+        self._account_limit = account_limit
+        self._reserved = dict(reserved)
+        for lim in self._limiters.values():
+            lim.configure(account_limit=account_limit, reserved=reserved)
+
+    def _wake_provisioner(self) -> None:
+        if self._provision_wanted is not None:
+            self._provision_wanted.set()
+
+    def _on_provisioned(self, region: str, pool_key: tuple[str, str, str], allocated: int) -> None:
+        self._limiter(region).set_provisioned(pool_key, allocated)
+
+    # -- provisioned concurrency ---------------------------------------------------------------------------
+    @staticmethod
+    def _default_pool_id(spec: FunctionSpec, region: str | None, log_group: str | None) -> PoolId:
+        return PoolId(region or spec.region, spec.pool_key, spec.function_name,
+                      log_group or f"/aws/lambda/{spec.function_name}")
+
+    async def set_provisioned(self, spec: FunctionSpec, count: int, *, region: str | None = None,
+                              log_group: str | None = None) -> None:
+        """Keep ``count`` environments of ``spec`` initialised ahead of traffic (0 removes). Returns at once;
+        initialisation proceeds in the background (see :meth:`provisioned_status`).
+
+        They serve invocations whose InvokeOptions have ``region`` (default ``spec.region``), no display name,
+        and ``log_group`` (default ``/aws/lambda/<name>``): pass the same values the invocations will carry."""
+        self._pool.set_target(self._default_pool_id(spec, region, log_group), spec, count)
+        if self._provision_wanted is not None:
+            self._provision_wanted.set()
+
+    def provisioned_status(self, spec: FunctionSpec, *, region: str | None = None,
+                           log_group: str | None = None) -> tuple[int, str, str | None]:
+        """(allocated, "IN_PROGRESS" | "READY" | "FAILED", reason such as FUNCTION_ERROR_INIT_FAILURE)."""
+        return self._pool.status(self._default_pool_id(spec, region, log_group))
+
+    # -- retirement ----------------------------------------------------------------------------------------
+    async def retire(self, function_name: str, keep: Collection[tuple[str, str, str]] = ()) -> None:
+        """Stop idle environments of ``function_name`` whose pool_key is not in ``keep`` (busy ones stop when
+        released), in every region; their provisioned concurrency is dropped."""
+        keep_set = set(keep)
+        await self._pool.retire(lambda p: p.pool_key[0] == function_name and p.pool_key not in keep_set)
+
+    async def reset(self) -> None:
+        """Retire every warm environment (the next invocations are cold); provisioned targets are kept and
+        re-initialised."""
+        await self._pool.retire(lambda p: True, keep_targets=True)
+        if self._provision_wanted is not None:
+            self._provision_wanted.set()
+
+    def environments(self) -> list[Environment]:
+        """Live environments (for admin/introspection and tests)."""
+        return self._pool.environments()
+
+    # -- invoke --------------------------------------------------------------------------------------------
+    async def invoke(self, spec: FunctionSpec, payload: bytes, options: InvokeOptions, *,
+                     reserved_concurrency: int | None = None) -> InvocationResult:
+        """Run one synchronous invocation. ``reserved_concurrency`` (when not None) is the function's reserved
+        concurrency and is remembered for the region; None keeps what configure_concurrency said."""
+        region = options.region
+        pool_key = spec.pool_key
+        route = self._routes.get((region, pool_key, options.display_name, options.log_group))
+        if route is None:
+            route = self._route(spec, options)
+        limiter, fm, pid = route
+        lease = limiter.acquire(pool_key, reserved_concurrency)
+        if type(lease) is not Lease:
+            fm.throttles += 1
+            return InvocationResult(_THROTTLED, b"", options.request_id, spec.version, throttle_reason=lease)
+        fm.invocations += 1
+        if lease.provisioned:
+            fm.provisioned_invocations += 1
+        elif limiter.has_provisioned(pool_key):
+            fm.spillover_invocations += 1
+        fm.concurrent += 1  # Metrics.started/finished, inlined (hot path)
+        if fm.concurrent > fm.max_concurrent:
+            fm.max_concurrent = fm.concurrent
+        pool = self._pool
+        try:
+            for _ in range(3):
+                env, new = pool.checkout(pid, spec)
+                try:
+                    if new:
+                        await pool.start_new(env)
+                    if env.init_failure is None and not env.cold_pending:  # warm: _run's first branch, inlined
+                        raw = await env.invoke(options.request_id, payload, options.invoked_arn,
+                                               options.client_context, options.display_name, None, WORKER_LOG)
+                        if raw.record is not None:
+                            self.logs.append_record(env.log_group, env.log_stream, raw.record)
+                            result = self._result(spec, options, fm, raw, False, None, raw.record)
+                        elif raw.kind is Kind.STALE:
+                            result = None
+                        else:
+                            result = self._finish(env, spec, options, fm, raw, [
+                                logfmt.start_line(options.request_id, spec.version)], False, None)
+                    else:
+                        result = await self._run(env, pid, spec, payload, options, fm)
+                finally:
+                    pool.checkin(pid, env)
+                if result is not None:
+                    return result
+            # three environments in a row were found dead: report the last one's failure
+            body = platform_error("Runtime.ExitError", options.request_id, describe_exit(env.exit_status))
+            fm.errors += 1
+            return InvocationResult(Outcome.FUNCTION_ERROR, body, options.request_id, spec.version,
+                                    error_type="Runtime.ExitError")
+        except ZygoteError as e:
+            fm.errors += 1
+            body = platform_error("Runtime.ExitError", options.request_id, f"Runtime exited with error: {e}")
+            return InvocationResult(Outcome.FUNCTION_ERROR, body, options.request_id, spec.version,
+                                    error_type="Runtime.ExitError")
+        finally:
+            lease.release()
+            fm.concurrent -= 1
+
+    def _route(self, spec: FunctionSpec, options: InvokeOptions) -> tuple[ConcurrencyLimiter, FunctionMetrics, PoolId]:
+        """(limiter, metrics, pool id) of invocations of ``spec`` with ``options``' presentation, memoized (the
+        memo is bounded; limiters and metrics objects live as long as the executor)."""
+        region = options.region
+        name = options.display_name or spec.function_name
+        route = (self._limiters.get(region) or self._limiter(region),
+                 self.metrics.get(region, spec.function_name, spec.version),
+                 PoolId(region, spec.pool_key, name, options.log_group or f"/aws/lambda/{name}"))
+        if len(self._routes) >= 4096:
+            self._routes.clear()
+        self._routes[(region, spec.pool_key, options.display_name, options.log_group)] = route
+        return route
+
+    async def _run(self, env: Environment, pid: PoolId, spec: FunctionSpec, payload: bytes,
+                   options: InvokeOptions, fm: FunctionMetrics) -> InvocationResult | None:
+        """One attempt on a cold environment or one whose Init failed (invoke inlines the warm case); None when
+        the environment turned out to have died before the invocation reached it."""
+        rid = options.request_id
+        failure = env.init_failure
+        cold = env.cold_pending
+        if failure is None:
+            log = WORKER_LOG
+            if cold:  # the worker's record starts with the Init lines and reports the Init Duration
+                log = ([logfmt.init_start_line(spec.runtime, env.region), *logfmt.output_lines(env.init_output)],
+                       env.init_duration_ms)
+            raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
+                                   options.display_name, None, log)
+            if raw.kind is Kind.STALE:
+                return None
+            if raw.record is not None:
+                env.cold_pending = False
+                self.logs.append_record(env.log_group, env.log_stream, raw.record)
+                return self._result(spec, options, fm, raw, cold, log[1], raw.record)
+        elif failure.kind is Kind.TIMEOUT and env.init_type == ON_DEMAND:
+            return await self._run_suppressed_init(env, pid, spec, payload, options, fm)
+        env.cold_pending = False
+        lines: list[str] = []
+        if cold:
+            lines.append(logfmt.init_start_line(spec.runtime, env.region))
+            lines += logfmt.output_lines(env.init_output)
+        if failure is not None:
+            raw = self._init_failure(env, failure, rid, lines)
+        lines.append(logfmt.start_line(rid, spec.version))
+        init_ms = env.init_duration_ms if cold and failure is None else None
+        return self._finish(env, spec, options, fm, raw, lines, cold, init_ms)
+
+    async def _run_suppressed_init(self, first: Environment, pid: PoolId, spec: FunctionSpec, payload: bytes,
+                                   options: InvokeOptions, fm: FunctionMetrics) -> InvocationResult:
+        """Init exceeded its cap: as AWS does, Init runs again inside the invoke, bounded by the function
+        timeout; the Duration then includes it and no Init Duration is reported."""
+        rid = options.request_id
+        failed = first.init_failure
+        assert failed is not None
+        lines = [logfmt.init_start_line(spec.runtime, first.region), *logfmt.output_lines(failed.output),
+                 logfmt.init_report_line(failed.duration_ms, "timeout", None), logfmt.start_line(rid, spec.version)]
+        t0 = time.perf_counter()
+        async with self._pool.acquire(pid, spec, init_timeout_s=spec.timeout_s) as env:
+            env.cold_pending = False  # its Init (if any) belongs to this invocation
+            lines += logfmt.output_lines(env.init_output)
+            spent = time.perf_counter() - t0
+            again = env.init_failure
+            if again is None:
+                raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
+                                       options.display_name, budget_s=max(spec.timeout_s - spent, 0.001))
+                if raw.kind is Kind.STALE:
+                    raw = RawOutcome(Kind.EXIT, platform_error("Runtime.ExitError", rid, describe_exit(
+                        env.exit_status)), "Runtime.ExitError", 0.0, 0, b"", True)
+                elif raw.kind is not Kind.TIMEOUT:
+                    raw.duration_ms += spent * 1000.0
+            elif again.kind is Kind.TIMEOUT:
+                raw = RawOutcome(Kind.TIMEOUT, platform_error("Sandbox.Timedout", rid, f"Task timed out after "
+                                 f"{spec.timeout_s:.2f} seconds"), "Sandbox.Timedout", spec.timeout_s * 1000.0,
+                                 0, again.output, True)
+            else:
+                raw = self._init_failure(env, again, rid, lines)
+            return self._finish(env, spec, options, fm, raw, lines, True, None)
+
+    def _finish(self, env: Environment, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
+                raw: RawOutcome, lines: list[str], cold: bool, init_ms: float | None) -> InvocationResult:
+        """Log lines (after START), logs, metrics and the result value of one invocation."""
+        rid = options.request_id
+        if raw.output:
+            lines += logfmt.output_lines(raw.output)
+        kind = raw.kind
+        status = None if kind is Kind.OK or kind is Kind.ERROR else self._fault_lines(raw, rid, spec, lines)
+        lines.append(logfmt.end_line(rid))
+        mem_mb = spec.memory_mb if kind is Kind.OOM else logfmt.max_memory_used_mb(spec.memory_mb, raw.max_rss_kb)
+        lines.append(logfmt.report_line(rid, raw.duration_ms, spec.memory_mb, mem_mb, init_ms, status,
+                                        raw.error_type if status == "error" else None))
+        self.logs.append(env.log_group, env.log_stream, lines, rid)
+        return self._result(spec, options, fm, raw, cold, init_ms, lines, mem_mb)
+
+    @staticmethod
+    def _result(spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics, raw: RawOutcome, cold: bool,
+                init_ms: float | None, log: list[str] | bytes, mem_mb: int | None = None) -> InvocationResult:
+        """Metrics and the result value of one finished invocation; ``log`` is its log lines, or the record
+        the worker formatted (decoded only for a caller that wants the log tail)."""
+        kind = raw.kind
+        if mem_mb is None:
+            mem_mb = logfmt.max_memory_used_mb(spec.memory_mb, raw.max_rss_kb)
+        tail = None
+        if options.want_log_tail:
+            tail = logfmt.tail(log if isinstance(log, list) else logfmt.decode_record(log)[2])
+        ok = kind is _K_OK
+        if not ok:
+            fm.errors += 1
+        if cold:
+            fm.cold_starts += 1
+            if init_ms is not None:
+                fm.init_duration.add(init_ms)
+        fm.duration.add(raw.duration_ms)
+        return InvocationResult(_OK if ok else _FUNCTION_ERROR, raw.payload, options.request_id, spec.version, cold,
+                                init_ms, raw.duration_ms, raw.error_type, None, tail, mem_mb)  # (positional: hot path)
+
+    def _init_failure(self, env: Environment, failure: RawOutcome, rid: str, lines: list[str]) -> RawOutcome:
+        """Turn a failed Init into this invocation's outcome (the environment is discarded on release)."""
+        lines += logfmt.output_lines(failure.output)
+        if failure.kind is Kind.INIT_ERROR:
+            payload = failure.payload
+            status = "error"
+        elif failure.kind is Kind.TIMEOUT:
+            payload = platform_error("Sandbox.Timedout", rid,
+                                     f"Init phase timed out after {failure.duration_ms / 1000:.2f} seconds")
+            status = "timeout"
+        else:
+            payload = platform_error("Runtime.ExitError", rid, describe_exit(env.exit_status))
+            status = "error"
+        lines.append(logfmt.init_report_line(failure.duration_ms, status, failure.error_type))
+        return RawOutcome(Kind.INIT_ERROR, payload, failure.error_type, failure.duration_ms, failure.max_rss_kb,
+                          b"", True)
+
+    @staticmethod
+    def _fault_lines(raw: RawOutcome, rid: str, spec: FunctionSpec, lines: list[str]) -> str | None:
+        """Platform log lines for faults; returns the REPORT ``Status`` (None for success/handler errors)."""
+        kind = raw.kind
+        if kind is Kind.OK or kind is Kind.ERROR:
+            return None
+        if kind is Kind.TIMEOUT:
+            lines.append(logfmt.timeout_line(rid, spec.timeout_s))
+            return "timeout"
+        if kind in (Kind.EXIT, Kind.OOM):
+            msg = orjson.loads(raw.payload).get("errorMessage", "")
+            lines.append(f"{msg}\n{raw.error_type}".replace("\n", "\r"))
+        return "error"

@@ -1,0 +1,125 @@
+"""edge.cdn.server.wire: the POP's own response serialisation sends exactly the bytes aiohttp's web.Response sends.
+
+Each case is answered twice by one real server on 127.0.0.1 (port 0): once through ``web.Response``, once
+through ``serialize`` + ``RawResponse``; the raw bytes read from the socket must be equal (Date normalised).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from aiohttp import web
+
+from edge.cdn.server.wire import HttpDate, RawResponse, header_block, serialize
+
+CASES: dict[str, tuple[int, str | None, list[tuple[str, str]], bytes]] = {
+    "plain": (200, None, [("Content-Type", "text/plain"), ("X-A", "1"), ("X-A", "2")], b"x" * 1024),
+    "no-type": (200, None, [("ETag", '"e"')], b"abc"),
+    "empty-200": (200, None, [], b""),
+    "reason": (203, "Fine Thanks", [("Server", "origin"), ("Date", "Tue, 01 Jan 2030 00:00:00 GMT")], b"b"),
+    "unknown-status": (599, None, [], b"z"),
+    "not-modified": (304, None, [("ETag", '"e"')], b""),
+    "no-content": (204, None, [("X-B", "b")], b""),
+    "error": (502, None, [("Content-Type", "text/html")], b"<html>"),
+    "utf8": (200, None, [("X-Name", "caf\u00e9 \u2603"), ("X-Tab", "a\tb")], b"u"),
+    "explicit-length": (200, None, [("Content-Length", "3")], b"abcdef"),
+    "connection": (200, None, [("Connection", "keep-alive")], b"c"),
+    "utf8-reason": (200, "Tr\u00e8s bien\tok", [("X-Del-Free", "~")], b"r"),
+}
+
+
+def _response(case: str, request: web.BaseRequest, raw: bool) -> web.StreamResponse:
+    status, reason, headers, body = CASES[case]
+    if not raw:
+        return web.Response(status=status, reason=reason, headers=headers, body=body)
+    data = serialize(request.method, request.version, request.keep_alive, status, reason, headers, body, HttpDate())
+    assert data is not None
+    return RawResponse(status, reason, data, request.keep_alive)
+
+
+async def _exchange(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        data = b""
+        while True:  # one response: headers, then Content-Length bytes (or until the server closes)
+            chunk = await asyncio.wait_for(reader.read(65536), 5)
+            data += chunk
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if not chunk:
+                return data
+            if sep:
+                m = re.search(rb"(?i)content-length: (\d+)", head)
+                if b"HEAD" in request[:5] or b" 304 " in head[:13] or b" 204 " in head[:13] or (
+                        m and len(body) >= int(m.group(1))):
+                    return data
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+async def server() -> int:
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        kind, case = request.path.strip("/").split("/")
+        return _response(case, request, kind == "raw")
+
+    runner = web.ServerRunner(web.Server(handler, access_log=None), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    await runner.cleanup()
+
+
+def _normalise(data: bytes) -> bytes:
+    return re.sub(rb"Date: [^\r]*\r\n", b"Date: D\r\n", data)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize(("method", "version", "extra"), [
+    ("GET", "1.1", ""), ("HEAD", "1.1", ""), ("GET", "1.0", ""), ("GET", "1.0", "Connection: keep-alive\r\n"),
+    ("GET", "1.1", "Connection: close\r\n"),
+])
+async def test_same_bytes_as_aiohttp(server: int, case: str, method: str, version: str, extra: str) -> None:
+    def request(kind: str) -> bytes:
+        return f"{method} /{kind}/{case} HTTP/{version}\r\nHost: x\r\n{extra}\r\n".encode()
+
+    expected = await _exchange(server, request("aio"))
+    got = await _exchange(server, request("raw"))
+    assert _normalise(got) == _normalise(expected)
+
+
+@pytest.mark.parametrize("headers", [
+    [("X-Bad", "a\r\nInjected: 1")], [("X-Bad", "a\nb")], [("X-Bad", "a\rb")], [("X-Bad", "a\x00b")],
+    [("X-Bad", "a\x7fb")], [("X-Bad\n", "v")], [("X-Surrogate", "\udc80")],
+])
+def test_refuses_what_aiohttp_refuses(headers: list[tuple[str, str]]) -> None:
+    """Where aiohttp's writer would raise, serialize gives up (the POP then lets aiohttp handle it)."""
+    assert serialize("GET", (1, 1), True, 200, None, headers, b"", HttpDate()) is None
+    assert header_block(headers) is None
+
+
+def test_block_and_list_serialise_alike() -> None:
+    headers = [("Content-Type", "text/plain"), ("Server", "o"), ("X-A", "1")]
+    date = HttpDate()
+    block = header_block(headers)
+    assert block is not None and block.count == 3
+    extra = [("X-Cache", "Hit from cloudfront")]
+    assert serialize("GET", (1, 1), True, 200, None, extra, b"abc", date, block) == serialize(
+        "GET", (1, 1), True, 200, None, headers + extra, b"abc", date)
+
+
+def test_status_line_with_control_character_refused() -> None:
+    for reason in ("O\x01K", "O\x7fK", "caf\u00e9\x00", "\udc80"):
+        assert serialize("GET", (1, 1), True, 200, reason, [], b"", HttpDate()) is None
+
+
+def test_drop_removes_names_case_insensitively_before_framing() -> None:
+    date = HttpDate()
+    headers = [("Via", "x"), ("content-length", "9"), ("X-A", "1"), ("Keep-Alive", "5"), ("x-custom-drop", "z")]
+    dropped = serialize("GET", (1, 1), True, 200, None, headers, b"abc", date,
+                        drop=frozenset({"via", "content-length", "keep-alive", "x-custom-drop"}))
+    assert dropped == serialize("GET", (1, 1), True, 200, None, [("X-A", "1")], b"abc", date)

@@ -1,0 +1,91 @@
+"""The supervisor with real child processes: readiness, orderly stop, reaping, failure propagation."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+
+import pytest
+
+from edge.control.stack.supervisor import Child, StartupError, Supervisor
+
+SERVER = """
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'ok')
+    def log_message(self, *a): pass
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_child(name: str) -> Child:
+    port = free_port()
+    return Child(name, [sys.executable, "-c", SERVER, str(port)], health_url=f"http://127.0.0.1:{port}/")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_start_waits_for_health_then_stop_reaps_everything() -> None:
+    children = [server_child("a"), server_child("b")]
+    sup = Supervisor(children)
+    await sup.start()
+    pids = [c.proc.pid for c in children]  # type: ignore[union-attr]
+    assert all(alive(p) for p in pids)
+    await sup.stop()
+    assert all(c.proc.returncode is not None for c in children)  # type: ignore[union-attr]
+    assert not any(alive(p) for p in pids)
+
+
+async def test_child_that_ignores_sigterm_is_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("edge.control.stack.supervisor.STOP_GRACE_S", 0.5)
+    stubborn = Child("stubborn", [sys.executable, "-c",
+                                  "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"])
+    sup = Supervisor([stubborn])
+    await sup.start()
+    await asyncio.sleep(0.2)  # let it install its handler
+    await sup.stop()
+    assert stubborn.proc is not None and stubborn.proc.returncode == -9
+
+
+async def test_child_exiting_during_startup_is_reported() -> None:
+    bad = Child("bad", [sys.executable, "-c", "raise SystemExit(3)"], health_url=f"http://127.0.0.1:{free_port()}/")
+    sup = Supervisor([bad])
+    with pytest.raises(StartupError, match="exited during startup with status 3"):
+        await sup.start()
+    await sup.stop()
+
+
+async def test_unexpected_child_death_ends_the_stack() -> None:
+    short = Child("short", [sys.executable, "-c", "import time; time.sleep(0.3)"])
+    longer = server_child("long")
+    sup = Supervisor([longer, short])
+    await sup.start()
+    rc = await asyncio.wait_for(sup.wait(asyncio.Event()), 10)
+    assert rc == 1
+    await sup.stop()
+    assert longer.proc is not None and longer.proc.returncode is not None
+
+
+async def test_stop_event_ends_wait_with_zero() -> None:
+    child = server_child("a")
+    sup = Supervisor([child])
+    await sup.start()
+    stop = asyncio.Event()
+    stop.set()
+    assert await sup.wait(stop) == 0
+    await sup.stop()

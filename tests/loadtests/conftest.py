@@ -1,6 +1,0 @@
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # `loadtests` is a folder of the checkout, not an installed package
-    sys.path.insert(0, str(ROOT))
