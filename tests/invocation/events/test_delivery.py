@@ -1,5 +1,5 @@
 """Asynchronous delivery through LambdaService with a scripted executor: retries, throttles, expiry,
-destinations, DLQ, loops, counters (the real executor and real processes are used in tests/stack)."""
+destinations, DLQ, loops, counters (the real executor and real processes are used in tests/control/stack)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,97 @@
+"""The one way edgelab starts background tasks: a :class:`TaskOwner` per component.
+
+``asyncio.create_task`` keeps only a weak reference to its task and nobody awaits it unless somebody was told
+to: a task started that way can be garbage-collected mid-flight, outlive the component that started it, or fail
+without a word. Every long-lived component therefore owns its tasks through a ``TaskOwner``, which
+
+- keeps a strong reference to each task until it ends, and names it;
+- optionally keys tasks (at most one running per key: e.g. one background refresh per cache key) and bounds
+  how many may run at once (``spawn`` declines, and closes the coroutine, past the limit);
+- logs a task's failure with its traceback when it ends (a failure is never lost), and calls an optional
+  ``on_error`` hook;
+- cancels and awaits every task in :meth:`aclose` (idempotent; nothing can be spawned afterwards), bounded by
+  a timeout so that a task that refuses to stop cannot hang shutdown.
+
+The raw ``asyncio.create_task`` / ``asyncio.ensure_future`` are banned elsewhere by ruff (``TID251`` in
+``pyproject.toml``); ``asyncio.TaskGroup`` (structured: awaited where it is opened) stays allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Hashable
+from typing import Any, TypeVar
+
+__all__ = ["TaskOwner"]
+
+T = TypeVar("T")
+
+log = logging.getLogger("edgelab.tasks")
+
+
+class TaskOwner:
+    """Owns the background tasks of one component (see the module docstring)."""
+
+    __slots__ = ("name", "_tasks", "_keys", "_limit", "_closed", "_on_error")
+
+    def __init__(self, name: str, *, limit: int | None = None,
+                 on_error: Callable[[asyncio.Task[Any], BaseException], None] | None = None) -> None:
+        self.name = name
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._keys: dict[Hashable, asyncio.Task[Any]] = {}
+        self._limit = limit
+        self._closed = False
+        self._on_error = on_error
+
+    def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None,
+              key: Hashable | None = None) -> asyncio.Task[T] | None:
+        """Run ``coro`` as a task owned here; None (and ``coro`` closed, never run) when the owner is closed, a
+        task with the same ``key`` is still running, or ``limit`` tasks are running."""
+        if (self._closed or (key is not None and key in self._keys)
+                or (self._limit is not None and len(self._tasks) >= self._limit)):
+            coro.close()
+            return None
+        label = f"{self.name}:{name or (repr(key) if key is not None else getattr(coro, '__name__', 'task'))}"
+        task = asyncio.get_running_loop().create_task(coro, name=label[:160])
+        self._tasks.add(task)
+        if key is not None:
+            self._keys[key] = task
+        task.add_done_callback(lambda t: self._done(t, key))
+        return task
+
+    def _done(self, task: asyncio.Task[Any], key: Hashable | None) -> None:
+        self._tasks.discard(task)
+        if key is not None and self._keys.get(key) is task:
+            del self._keys[key]
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        log.error("task %s failed", task.get_name(), exc_info=exc)
+        if self._on_error is not None:
+            self._on_error(task, exc)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._keys
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def aclose(self, timeout: float | None = 10.0) -> None:
+        """Refuse new tasks, cancel the running ones and wait for them (at most ``timeout`` seconds: a task that
+        is still running then is logged and left to the event loop's shutdown)."""
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            log.error("task %s did not stop within %s s of its cancellation", task.get_name(), timeout)

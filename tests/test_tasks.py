@@ -1,0 +1,100 @@
+"""edge.tasks.TaskOwner: strong references, keys, limits, failures logged, bounded close."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+
+import pytest
+
+from edge.tasks import TaskOwner
+
+
+async def test_spawned_tasks_are_kept_and_named() -> None:
+    owner = TaskOwner("pop-bg")
+    done = asyncio.Event()
+
+    async def work() -> int:
+        await done.wait()
+        return 7
+
+    task = owner.spawn(work(), name="refresh")
+    assert task is not None and task.get_name() == "pop-bg:refresh" and len(owner) == 1
+    gc.collect()  # only the owner holds it: it must survive a collection
+    done.set()
+    assert await task == 7
+    await asyncio.sleep(0)
+    assert len(owner) == 0
+
+
+async def test_one_task_per_key_and_the_limit() -> None:
+    owner = TaskOwner("x", limit=2)
+    gate = asyncio.Event()
+    first = owner.spawn(gate.wait(), key="k")
+    assert first is not None and "k" in owner
+    dup = gate.wait()
+    assert owner.spawn(dup, key="k") is None
+    assert dup.cr_frame is None  # closed, never run (no "never awaited" warning)
+    assert owner.spawn(gate.wait()) is not None
+    assert owner.spawn(gate.wait()) is None  # at the limit
+    gate.set()
+    await asyncio.sleep(0.01)
+    assert len(owner) == 0 and "k" not in owner
+    assert owner.spawn(gate.wait(), key="k") is not None  # the key is free again
+    await owner.aclose()
+
+
+async def test_failures_are_logged_and_reported(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[BaseException] = []
+    owner = TaskOwner("delivery", on_error=lambda task, exc: seen.append(exc))
+
+    async def boom() -> None:
+        raise ValueError("broken")
+
+    caplog.set_level(logging.ERROR, logger="edgelab.tasks")
+    owner.spawn(boom(), name="one")
+    await asyncio.sleep(0.01)
+    assert [type(e) for e in seen] == [ValueError]
+    assert "task delivery:one failed" in caplog.text and "broken" in caplog.text
+
+
+async def test_aclose_cancels_waits_and_refuses_new_tasks() -> None:
+    owner = TaskOwner("x")
+    stopped = []
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.append(True)
+
+    owner.spawn(forever())
+    owner.spawn(forever())
+    await asyncio.sleep(0)  # both started (a task cancelled before its first step never runs its body)
+    await owner.aclose()
+    assert stopped == [True, True] and len(owner) == 0 and owner.closed
+    late = forever()
+    assert owner.spawn(late) is None
+    await owner.aclose()  # idempotent
+
+
+async def test_aclose_is_bounded_when_a_task_will_not_stop(caplog: pytest.LogCaptureFixture) -> None:
+    owner = TaskOwner("stubborn")
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue  # refuses to stop
+
+    task = owner.spawn(stubborn())
+    await asyncio.sleep(0)
+    caplog.set_level(logging.ERROR, logger="edgelab.tasks")
+    await asyncio.wait_for(owner.aclose(timeout=0.05), 2)
+    assert "did not stop" in caplog.text
+    release.set()
+    assert task is not None
+    await task
