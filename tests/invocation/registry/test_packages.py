@@ -7,8 +7,10 @@ import hashlib
 import io
 import os
 import stat
+import warnings
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,3 +165,92 @@ def test_zip_directory_keeps_the_executable_bit(tmp_path: Path) -> None:
 def test_zip_directory_missing_dir_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterValueException, match="does not exist"):
         zip_directory(tmp_path / "nope")
+
+
+# -- hostile archives (issue 18, item 1): symlink chains, clashing entries, nothing written outside -------------
+
+def _archive(*entries: tuple[str, str | None, str]) -> bytes:
+    """A zip of (name, link target or None, content) entries, in that order (names may repeat)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Duplicate name", UserWarning)  # duplicates are part of the attack
+        for name, link, content in entries:
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3
+            if link is not None:
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                zf.writestr(info, link)
+            else:
+                info.external_attr = ((0o40755 if name.endswith("/") else 0o100644) & 0xFFFF) << 16
+                zf.writestr(info, content)
+    return buf.getvalue()
+
+
+def _chain(depth: int) -> list[tuple[str, str | None, str]]:
+    """``s/l1 -> ..``, ``s/l2 -> l1/..``, ...: every link looks harmless by its text; ``s/l<depth>`` is depth
+    levels above the package root."""
+    return [("s/l1", "..", "")] + [(f"s/l{i}", f"l{i - 1}/..", "") for i in range(2, depth + 1)]
+
+
+def _nothing_outside(base: Path) -> None:
+    assert sorted(p.name for p in base.iterdir()) == ["code"], list(base.iterdir())
+    assert not (base.parent / "X").exists() and not (base.parent.parent / "X").exists()
+
+
+@pytest.mark.parametrize("data", [
+    _archive(*_chain(5), ("s/l5/X", None, "pwned")),  # the report: a file written through the chain
+    _archive(*_chain(5)),  # the links alone already point above the root
+    _archive(("s/l5/X", None, "pwned"), *_chain(5)),  # archive order does not matter
+    _archive(("a", "b", ""), ("b", "a", ""), ("a/x", None, "loop")),  # a link loop with a file under it
+    _archive(("s/l1", "..", ""), ("s/l1/X", None, "under an earlier link")),
+    _archive(("s/l1", "..", ""), ("s/l1", None, "the same name again, as a file")),
+    _archive(("app.py", None, "x = 1"), ("app.py/inner.py", None, "a file where a directory is needed")),
+    _archive(("d/", None, ""), ("d", None, "a directory entry, then a file of the same name")),
+    _archive(("app.py", None, "x = 1"), ("app.py", None, "x = 2")),  # duplicate names
+], ids=["chain-file", "chain-links", "chain-reordered", "loop", "file-under-link", "link-then-file",
+        "file-then-child", "dir-then-file", "duplicate"])
+def test_hostile_archives_are_refused_with_the_entry_named(tmp_path: Path, data: bytes) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    store = CodeStore(base / "code")
+    with pytest.raises(InvalidParameterValueException, match=UNZIP_FAILED.replace(".", r"\.")) as err:
+        store.put(data)
+    assert err.value.status == 400 and "'" in err.value.message  # the offending entry is named
+    _nothing_outside(base)
+
+
+def test_a_long_chain_of_links_inside_the_package_is_refused(tmp_path: Path) -> None:
+    links = [("l0", "app.py", "")] + [(f"l{i}", f"l{i - 1}", "") for i in range(1, 45)]
+    with pytest.raises(InvalidParameterValueException, match="too many levels of symbolic links"):
+        inspect_zip(_archive(("app.py", None, "x = 1"), *links))
+
+
+def test_links_that_stay_inside_are_kept(tmp_path: Path) -> None:
+    data = _archive(("pkg/real.py", None, "V = 1\n"), ("pkg/sub/up", "..", ""), ("alias", "pkg/sub/up/real.py", ""),
+                    ("deep/a/b", "../../pkg", ""))
+    store = CodeStore(tmp_path / "code")
+    root = store.code_dir(store.put(data).sha256_hex)
+    assert (root / "alias").read_text() == "V = 1\n"
+    assert (root / "deep" / "a" / "b" / "real.py").read_text() == "V = 1\n"
+
+
+def test_the_lambda_api_refuses_the_chain_for_functions_and_layers(lambda_api_factory: Any, tmp_path: Path) -> None:
+    from botocore.exceptions import ClientError
+
+    api = lambda_api_factory(tmp_path / "state")
+    client = api.client()
+    data = _archive(("app.py", None, "def handler(e, c):\n    return e\n"), *_chain(5), ("s/l5/X", None, "pwned"))
+    calls = [
+        lambda: client.create_function(FunctionName="evil", Runtime="python3.12", Handler="app.handler",
+                                       Role="arn:aws:iam::000000000000:role/r", Code={"ZipFile": data}),
+        lambda: client.publish_layer_version(LayerName="evil", Content={"ZipFile": data}),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as err:
+            call()
+        body = err.value.response
+        assert body["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert body["Error"]["Code"] == "InvalidParameterValueException"
+        assert "s/l" in body["Error"]["Message"]
+    assert not (tmp_path / "X").exists() and not (tmp_path.parent / "X").exists()
+    assert not any(p.name == "X" for p in tmp_path.rglob("X"))
