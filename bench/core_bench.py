@@ -3,6 +3,14 @@
 Run: ``python -m bench core [--quick]``. Uses uvloop. Bounded: a few thousand invocations, ~10-20 s.
 Baseline measured in the same run: a raw length-prefixed ping-pong over a socketpair with a forked echo
 process, driven by the same event loop (the floor any process-per-environment design pays).
+
+``python -m bench core --prepared N`` only runs N warm invocations through ``LambdaService.prepare(...)``'s
+``PreparedInvoke.invoke`` (the Lambda@Edge trigger path), for an instruction count of the core's side of a warm
+invocation (the worker runs in its own process, which callgrind does not follow)::
+
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p python -m bench core --prepared 200
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p python -m bench core --prepared 1200
+    # (total of the second - total of the first) / 1000 = instructions per warm invocation
 """
 
 from __future__ import annotations
@@ -204,12 +212,37 @@ async def run(args: argparse.Namespace) -> None:
         await ex.close()
 
 
+async def prepared_loop(n: int) -> None:
+    """``n`` warm invocations through a PreparedInvoke (after a cold start and 50 warm-up calls)."""
+    from edge.invocation import LambdaService
+    from edge.invocation.registry.packages import zip_files
+
+    work = Path(tempfile.mkdtemp(prefix="edgelab-bench-"))
+    ex = Executor(ExecutorSettings(state_dir=work / "state"))
+    async with LambdaService(work / "state", executor=ex) as service:
+        await service.create_function({"FunctionName": "bench", "Runtime": "python3.11", "Handler": "app.handler",
+                                       "Code": {"ZipFile": zip_files({"app.py": HANDLER})}})
+        target = service.prepare("bench", None)
+        payload = b'{"key": "value"}'
+        for _ in range(50):
+            await target.invoke(payload)
+        for _ in range(n):
+            r = await target.invoke(payload)
+        assert r.payload == b'{"ok": true}', r
+    print(f"{n} warm invocations through PreparedInvoke.invoke: done")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench core")
     parser.add_argument("--n", type=int, default=3000, help="warm invocations per measurement")
     parser.add_argument("--cold", type=int, default=30, help="cold starts to measure")
     parser.add_argument("--quick", action="store_true", help="n=500, cold=10")
+    parser.add_argument("--prepared", type=int, metavar="N",
+                        help="only run N warm invocations through LambdaService.prepare (for callgrind)")
     args = parser.parse_args(argv)
+    if args.prepared is not None:
+        uvloop.run(prepared_loop(args.prepared))
+        return 0
     if args.quick:
         args.n, args.cold = 500, 10
     print(f"python {sys.version.split()[0]}, uvloop {uvloop.__version__}, cpus {os.cpu_count()}, "

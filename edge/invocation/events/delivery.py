@@ -22,17 +22,16 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import orjson
 
+from edge.invocation.events.config import EventInvokeConfigOps
 from edge.invocation.events.model import AsyncSettings, Condition, EventInvokeConfig, decide, destination_record, dlq_attributes, parse_destination
 from edge.invocation.events.store import AsyncStore, Count, Delete, GroupCommitter, Insert, Message, Op, Retry, StoredEvent, wait_set
+from edge.invocation.events.target import EventTarget
 from edge.invocation.errors import LambdaError, ResourceNotFoundException
 from edge.invocation.models import InvocationResult, Outcome, function_arn
-
-if TYPE_CHECKING:
-    from edge.invocation.service.facade import LambdaService
+from edge.invocation.registry.cache import ResolveCache
 
 __all__ = ["AsyncDelivery"]
 
@@ -40,12 +39,19 @@ log = logging.getLogger("edgelab.invocation.async")
 
 
 class AsyncDelivery:
-    """Owned by :class:`~edge.invocation.service.facade.LambdaService` (``start_async_delivery`` / ``close``)."""
+    """Owned by the service's async operations (:class:`edge.invocation.service.async_ops.AsyncOps`:
+    ``start_async_delivery`` / ``close``). Runs events through ``target``; reads event-invoke configurations from
+    ``configs`` (reloaded when the registry ``cache`` generation moves) and dead-letter targets from ``cache``;
+    ``region`` is the registry's (home) region, for ARNs."""
 
-    def __init__(self, service: LambdaService, store: AsyncStore, settings: AsyncSettings,
+    def __init__(self, target: EventTarget, store: AsyncStore, settings: AsyncSettings, *,
+                 configs: EventInvokeConfigOps, cache: ResolveCache, region: str,
                  clock: Callable[[], float] = time.time) -> None:
-        self.service = service
+        self.target = target
         self.store = store
+        self.configs = configs
+        self.cache = cache
+        self.region = region
         self.settings = settings
         self.clock = clock
         self._writer: GroupCommitter[Op] = GroupCommitter(store.apply, name="edgelab-async-outcomes")
@@ -137,10 +143,10 @@ class AsyncDelivery:
                           ev.request_id)
 
     async def _config(self, name: str, qualifier: str | None) -> EventInvokeConfig:
-        generation = self.service.registry.cache.generation
+        generation = self.cache.generation
         if generation != self._configs_generation:
             # a small table, reloaded only when the registry changed
-            self._configs = await asyncio.to_thread(self.service.invoke_configs.all)
+            self._configs = await asyncio.to_thread(self.configs.all)
             self._configs_generation = generation
         q = qualifier or "$LATEST"
         return self._configs.get((name, q)) or EventInvokeConfig(name, q)
@@ -148,7 +154,7 @@ class AsyncDelivery:
     async def _process(self, ev: StoredEvent) -> list[Op]:
         now = self.clock()
         try:
-            snap = await self.service.snapshot_of(ev.function_name)
+            snap = await self.target.snapshot_of(ev.function_name)
         except ResourceNotFoundException:
             log.error("async event %s dropped: function %s no longer exists (counted as dropped_no_function)",
                       ev.request_id, ev.function_name)
@@ -159,7 +165,7 @@ class AsyncDelivery:
         if snap.reserved == 0:
             return self._final(ev, cfg, Condition.ZERO_RESERVED, None, None, now)
         try:
-            result = await self.service.invoke_event_now(ev.function_name, ev.qualifier, ev.payload, ev.request_id, snap)
+            result = await self.target.invoke_event_now(ev.function_name, ev.qualifier, ev.payload, ev.request_id, snap)
         except ResourceNotFoundException:  # the qualifier (alias/version) vanished
             log.error("async event %s dropped: %s:%s no longer exists", ev.request_id, ev.function_name, ev.qualifier)
             return [Delete(ev.id), Count(ev.function_name, "dropped_no_function")]
@@ -192,7 +198,7 @@ class AsyncDelivery:
         fn = ev.function_name
         invoke_count = 0 if condition is Condition.ZERO_RESERVED else ev.attempts + (1 if ok else 0)
         record = destination_record(
-            request_id=ev.request_id, function_arn=function_arn(fn, self.service.registry.region, ev.qualifier or "$LATEST"),
+            request_id=ev.request_id, function_arn=function_arn(fn, self.region, ev.qualifier or "$LATEST"),
             condition=condition, invoke_count=invoke_count, request_payload=ev.payload, now=now,
             executed_version=version, response_payload=response, function_error=not ok,
         )
@@ -212,7 +218,7 @@ class AsyncDelivery:
         dlq = self._dlq_target(fn, version or ev.qualifier)
         if dlq:
             try:
-                dest = parse_destination(dlq, self.service.registry.region, "DeadLetterConfig.TargetArn")
+                dest = parse_destination(dlq, self.region, "DeadLetterConfig.TargetArn")
                 if dest.kind != "sqs":
                     raise ValueError("not a queue")
                 ops += [Message(dest.name, ev.payload.decode("utf-8", "replace"),
@@ -227,7 +233,7 @@ class AsyncDelivery:
 
     def _dlq_target(self, fn: str, version: str | None) -> str | None:
         """The DeadLetterConfig of the version that ran (or would run: an alias's primary version)."""
-        snap = self.service.registry.cache.cached(fn)
+        snap = self.cache.cached(fn)
         configs = getattr(snap, "configs", None) or {}
         aliases = getattr(snap, "aliases", None) or {}
         key = version or "$LATEST"
@@ -239,7 +245,7 @@ class AsyncDelivery:
     def _destination(self, arn: str, record: bytes, ev: StoredEvent, now: float, counter: str) -> list[Op]:
         fn = ev.function_name
         try:
-            dest = parse_destination(arn, self.service.registry.region)
+            dest = parse_destination(arn, self.region)
         except LambdaError as exc:
             log.error("function %s: destination %s is unusable: %s", fn, arn, exc.message)
             return [Count(fn, "destination_failures")]

@@ -8,19 +8,17 @@ import logging
 import time
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from edge.invocation.events.mappings import MappingRecord
+from edge.invocation.events.mappings import EsmOps, MappingRecord
 from edge.invocation.events.model import AsyncSettings, iso_timestamp, parse_destination
-from edge.invocation.events.queues import QueueMessage
-from edge.invocation.events.store import Count, Insert, Message, Op, wait_set
+from edge.invocation.events.queues import QueueMessage, QueueOps
+from edge.invocation.events.store import AsyncStore, Count, Insert, Message, Op, wait_set
+from edge.invocation.events.target import EventTarget
 from edge.invocation.errors import LambdaError, ResourceNotFoundException
 from edge.invocation.models import ACCOUNT_ID, Outcome, function_arn
-
-if TYPE_CHECKING:
-    from edge.invocation.service.facade import LambdaService
 
 __all__ = ["EsmRunner", "failed_items", "sqs_event"]
 
@@ -74,11 +72,19 @@ def failed_items(payload: bytes, ids: set[str]) -> set[str] | None:
 
 
 class EsmRunner:
-    """One poller task per enabled mapping; reconciles with the table on :meth:`wake` and every second."""
+    """One poller task per enabled mapping; reconciles with the table on :meth:`wake` and every second.
 
-    def __init__(self, service: LambdaService, settings: AsyncSettings) -> None:
-        self.service = service
+    Runs batches through ``target``; reads the mappings from ``mappings``, messages from ``queues``, records its
+    counters in ``store``; ``region`` is the registry's (home) region, for ARNs and the event's ``awsRegion``."""
+
+    def __init__(self, target: EventTarget, settings: AsyncSettings, *, mappings: EsmOps, queues: QueueOps,
+                 store: AsyncStore, region: str) -> None:
+        self.target = target
         self.settings = settings
+        self.mappings = mappings
+        self.queues = queues
+        self.store = store
+        self.region = region
         self._pollers: dict[str, tuple[MappingRecord, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -109,7 +115,7 @@ class EsmRunner:
             self._wake.clear()
 
     async def _reconcile(self) -> None:
-        wanted = {r.uuid: r for r in await asyncio.to_thread(self.service.mappings.list) if r.enabled}
+        wanted = {r.uuid: r for r in await asyncio.to_thread(self.mappings.list) if r.enabled}
         for key, (rec, task) in list(self._pollers.items()):
             if key not in wanted or replace(wanted[key], state="") != replace(rec, state=""):
                 task.cancel()
@@ -120,7 +126,7 @@ class EsmRunner:
                 self._pollers[key] = (rec, asyncio.create_task(self._poll(rec), name=f"edgelab-esm-{key}"))
 
     async def _poll(self, rec: MappingRecord) -> None:
-        queues = self.service.queues
+        queues = self.queues
         problem = ""  # logged once per change, not once per poll
         while True:
             try:
@@ -147,22 +153,21 @@ class EsmRunner:
                 await asyncio.sleep(1.0)
 
     async def _handle(self, rec: MappingRecord, batch: list[QueueMessage]) -> None:
-        svc = self.service
-        region = svc.registry.region
+        region = self.region
         payload = sqs_event(batch, rec.source_arn, region)
         request_id = str(uuid.uuid4())
-        snap = await svc.snapshot_of(rec.function_name)
+        snap = await self.target.snapshot_of(rec.function_name)
         try:
-            result = await svc.invoke_event_now(rec.function_name, rec.qualifier, payload, request_id, snap)
+            result = await self.target.invoke_event_now(rec.function_name, rec.qualifier, payload, request_id, snap)
         except LambdaError as exc:
             log.error("event source mapping %s: invoking %s failed: %s", rec.uuid, rec.function_name, exc.message)
             result = None
         fn = rec.function_name
         ops: list[Op] = [Count(fn, "esm_batches")]
         if result is not None and result.outcome is Outcome.THROTTLED:
-            await asyncio.to_thread(svc.queues.release, rec.queue, [m.id for m in batch],
+            await asyncio.to_thread(self.queues.release, rec.queue, [m.id for m in batch],
                                     self.settings.throttle_backoff_base_s * self.settings.retry_backoff_scale)
-            await asyncio.to_thread(svc.async_store.apply, ops + [Count(fn, "esm_throttled")])
+            await asyncio.to_thread(self.store.apply, ops + [Count(fn, "esm_throttled")])
             return
         ok = result is not None and result.outcome is Outcome.OK
         failed: set[str]
@@ -180,8 +185,8 @@ class EsmRunner:
             ops += self._failure_ops(rec, exhausted, request_id, result, region)
             done += [m.id for m in exhausted]
         if done:
-            await asyncio.to_thread(svc.queues.delete_ids, rec.queue, done)
-        await asyncio.to_thread(svc.async_store.apply, ops)
+            await asyncio.to_thread(self.queues.delete_ids, rec.queue, done)
+        await asyncio.to_thread(self.store.apply, ops)
 
     def _failure_ops(self, rec: MappingRecord, messages: list[QueueMessage], request_id: str, result: Any,
                      region: str) -> list[Op]:

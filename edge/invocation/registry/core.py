@@ -63,9 +63,9 @@ class Registry:
         self.clock = clock
         self.db = Database(state_dir / "registry.db")
         self.code = CodeStore(state_dir / "code", limits)
-        self.layers = LayerOps(self.db, self.code, home_region, clock, self._changed)
-        self.aliases = AliasOps(self.db, home_region, self._changed)
-        self.concurrency = ConcurrencyOps(self.db, home_region, clock, self._changed)
+        self.layers = LayerOps(self.db, self.code, home_region, clock, self.notify_changed)
+        self.aliases = AliasOps(self.db, home_region, self.notify_changed)
+        self.concurrency = ConcurrencyOps(self.db, home_region, clock, self.notify_changed)
         self.cache = ResolveCache(self.db, self._load_snapshot, refresh_interval_s=refresh_interval_s)
         # pure function of its arguments; failures raise and are not cached
         self._parse = functools.lru_cache(maxsize=4096)(
@@ -81,7 +81,7 @@ class Registry:
         """Parse a FunctionName (+ Qualifier); memoised per registry (invokes repeat the same few names)."""
         return self._parse(function_name, qualifier)
 
-    def _changed(self) -> None:
+    def notify_changed(self) -> None:
         """Our own commits do not move PRAGMA data_version for our connection: drop caches explicitly."""
         self.cache.invalidate()
 
@@ -105,7 +105,7 @@ class Registry:
             latest = replace(latest, config_revision=content_revision(latest))
             cur.execute(f"INSERT INTO versions({VERSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", version_values(latest))
             result = self._publish(cur, name, None) if publish else latest
-        self._changed()
+        self.notify_changed()
         return result
 
     def update_function_code(
@@ -147,7 +147,7 @@ class Registry:
                 version_values(updated)[2:] + (name,),
             )
             result = self._publish(cur, name, None) if publish else updated
-        self._changed()
+        self.notify_changed()
         return result
 
     # -- versions ----------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ class Registry:
                     f"({latest.code.code_sha256}). Please try again with the CodeSHA256 in $LATEST."
                 )
             result = self._publish(cur, name, description)
-        self._changed()
+        self.notify_changed()
         return result
 
     def _publish(self, cur: sqlite3.Cursor, name: str, description: str | None) -> VersionRecord:
@@ -230,7 +230,7 @@ class Registry:
                 cur.execute("DELETE FROM functions WHERE name=?", (name,))
             else:
                 self._delete_version(cur, name, qualifier)
-        self._changed()
+        self.notify_changed()
 
     def _delete_version(self, cur: sqlite3.Cursor, name: str, qualifier: str) -> None:
         if qualifier == "$LATEST":

@@ -1,9 +1,13 @@
-"""Asynchronous-invocation operations of :class:`~edge.invocation.service.facade.LambdaService` (a mixin).
+"""Asynchronous-invocation operations of the service: :class:`AsyncOps`, one component of
+:class:`~edge.invocation.service.facade.LambdaService` (which forwards these methods).
 
 - accepting events (Invoke ``Event``, InvokeAsync): validated, stored durably by a group committer (the
-  inserts of concurrent requests share one transaction), then answered; a stored event is never lost;
+  inserts of concurrent requests share one transaction), then answered; a stored event is never lost
+  (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html);
 - ``start_async_delivery(settings)``: makes this instance the deliverer (control process only) of queued
-  events and event source mappings;
+  events and event source mappings: it builds :class:`~edge.invocation.events.delivery.AsyncDelivery` and
+  :class:`~edge.invocation.events.mapping_runner.EsmRunner` around the invoke path (their
+  :class:`~edge.invocation.events.target.EventTarget`) and the tables they use;
 - FunctionEventInvokeConfig, local queues, event source mappings, async metrics.
 """
 
@@ -11,9 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
-
+from collections.abc import Mapping
+from typing import Any
 
 from edge.invocation.events.config import EventInvokeConfigOps, check_destination
 from edge.invocation.events.delivery import AsyncDelivery
@@ -24,66 +27,68 @@ from edge.invocation.events.queues import DEFAULT_VISIBILITY_TIMEOUT, QueueInfo,
 from edge.invocation.events.store import AsyncStore, GroupCommitter, Insert
 from edge.invocation.errors import RequestTooLargeException, function_not_found
 from edge.invocation.models import ASYNC_PAYLOAD_LIMIT, InvocationResult, Outcome
+from edge.invocation.registry.core import Registry
+from edge.invocation.service.invoke_path import InvokePath, check_payload
+from edge.invocation.service.refs import split_name, unqualified_name
 
-if TYPE_CHECKING:
-    from edge.invocation.registry.core import Registry
-    from edge.invocation.registry.cache import FunctionSnapshot
-    from edge.invocation.registry.names import FunctionRef
-
-__all__ = ["AsyncServiceOps"]
+__all__ = ["AsyncOps"]
 
 
-class AsyncServiceOps:
-    registry: Registry
-    region: str
+class AsyncOps:
+    """Depends on the ``registry`` (its SQLite file, clock, change notifications) and the ``invoke`` path
+    (snapshots, request ids; the target of delivery). ``start()`` / ``close()`` are called by the facade."""
 
-    if TYPE_CHECKING:  # provided by LambdaService / ServiceOps (this mixin comes first in the MRO)
-
-        async def _snapshot(self, ref: FunctionRef) -> FunctionSnapshot: ...
-        def _unqualified(self, function_name: str) -> str: ...
-        def _name(self, function_name: str, qualifier: str | None = None) -> tuple[str, str | None]: ...
-        @staticmethod
-        def _check_payload(payload: bytes) -> bytes: ...
-        new_request_id: Callable[[], str]
+    def __init__(self, registry: Registry, invoke: InvokePath, settings: AsyncSettings) -> None:
+        self.registry = registry
+        self._invoke = invoke
+        self.settings = settings
+        self.store = AsyncStore(registry.db.path, clock=registry.clock)
+        self.queues = QueueOps(self.store.db, registry.region, registry.clock)
+        self.invoke_configs = EventInvokeConfigOps(
+            registry.db, registry.region, registry.clock, registry.notify_changed, self.queues.exists
+        )
+        self.mappings = EsmOps(registry.db, registry.region, registry.clock, registry.notify_changed,
+                               self.queues.exists)
+        self._accept: GroupCommitter[Insert] = GroupCommitter(self.store.apply, name="edgelab-async-accept")
+        self.delivery: AsyncDelivery | None = None
+        self.esm: EsmRunner | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
-    def _init_async(self, settings: AsyncSettings) -> None:
-        self.async_settings = settings
-        self.async_store = AsyncStore(self.registry.db.path, clock=self.registry.clock)
-        self.queues = QueueOps(self.async_store.db, self.registry.region, self.registry.clock)
-        self.invoke_configs = EventInvokeConfigOps(
-            self.registry.db, self.registry.region, self.registry.clock, self.registry._changed, self.queues.exists
-        )
-        self.mappings = EsmOps(self.registry.db, self.registry.region, self.registry.clock, self.registry._changed,
-                               self.queues.exists)
-        self._accept: GroupCommitter[Insert] = GroupCommitter(self.async_store.apply, name="edgelab-async-accept")
-        self._delivery: AsyncDelivery | None = None
-        self._esm: EsmRunner | None = None
-
-    def _start_async(self) -> None:
+    def start(self) -> None:
         self._accept.start()
 
     async def start_async_delivery(self, settings: AsyncSettings | None = None) -> None:
         """Deliver queued async events and run event source mappings from this process (the control process;
         exactly one process per state directory). Events left in flight by a crash are queued again."""
-        if self._delivery is not None:
+        if self.delivery is not None:
             return
-        if getattr(self, "executor", None) is None:
+        if self._invoke.executor is None:
             raise RuntimeError("start_async_delivery needs a LambdaService with an executor")
         if settings is not None:
-            self.async_settings = settings
-        self._delivery = AsyncDelivery(self, self.async_store, self.async_settings)  # type: ignore[arg-type]
-        await self._delivery.start()
-        self._esm = EsmRunner(self, self.async_settings)  # type: ignore[arg-type]
-        await self._esm.start()
+            self.settings = settings
+        region = self.registry.region
+        self.delivery = AsyncDelivery(self._invoke, self.store, self.settings, configs=self.invoke_configs,
+                                      cache=self.registry.cache, region=region)
+        await self.delivery.start()
+        self.esm = EsmRunner(self._invoke, self.settings, mappings=self.mappings, queues=self.queues,
+                             store=self.store, region=region)
+        await self.esm.start()
 
-    async def _close_async(self) -> None:
-        if self._esm is not None:
-            await self._esm.close()
-        if self._delivery is not None:
-            await self._delivery.close()
+    async def close(self) -> None:
+        """Stop the mapping runner and the deliverer, then the accepting committer (the store stays open: the
+        facade closes it after everything else)."""
+        if self.esm is not None:
+            await self.esm.close()
+        if self.delivery is not None:
+            await self.delivery.close()
         await self._accept.close()
+
+    def _name(self, function_name: str, qualifier: str | None = None) -> tuple[str, str | None]:
+        return split_name(self.registry, function_name, qualifier)
+
+    def _unqualified(self, function_name: str) -> str:
+        return unqualified_name(self.registry, function_name)
 
     # -- accepting events --------------------------------------------------------------------------------
 
@@ -95,15 +100,15 @@ class AsyncServiceOps:
         if len(payload) > limit:
             raise RequestTooLargeException(f"Request must be smaller than {limit} bytes for the {operation} operation")
         ref = self.registry.parse(function_name, qualifier)
-        snap = await self._snapshot(ref)
+        snap = await self._invoke.snapshot(ref)
         if ref.qualifier is not None and ref.qualifier not in snap.specs and ref.qualifier not in snap.aliases:
             raise function_not_found(ref.name, self.registry.region, ref.qualifier)
-        payload = self._check_payload(payload)  # the sync path's JSON check; an empty payload becomes {}
-        request_id = request_id or self.new_request_id()
+        payload = check_payload(payload)  # the sync path's JSON check; an empty payload becomes {}
+        request_id = request_id or self._invoke.new_request_id()
         await self._accept.submit(Insert(request_id, ref.name, ref.qualifier, payload, self.registry.clock()))
-        if self._delivery is not None:
-            self._delivery.wake()
-        return InvocationResult(Outcome.OK, b"", request_id, "")
+        if self.delivery is not None:
+            self.delivery.wake()
+        return InvocationResult(outcome=Outcome.OK, payload=b"", request_id=request_id, executed_version="")
 
     async def invoke_async(self, function_name: str, payload: bytes, *, request_id: str | None = None) -> InvocationResult:
         """InvokeAsync (deprecated API): 256 KB limit; otherwise an Event invoke."""
@@ -168,8 +173,8 @@ class AsyncServiceOps:
 
     async def create_event_source_mapping(self, params: Mapping[str, Any]) -> MappingRecord:
         record = await asyncio.to_thread(self.mappings.create, params)
-        if self._esm is not None:
-            self._esm.wake()
+        if self.esm is not None:
+            self.esm.wake()
         return record
 
     async def get_event_source_mapping(self, uuid_: str) -> MappingRecord:
@@ -177,14 +182,14 @@ class AsyncServiceOps:
 
     async def update_event_source_mapping(self, uuid_: str, params: Mapping[str, Any]) -> MappingRecord:
         record = await asyncio.to_thread(self.mappings.update, uuid_, params)
-        if self._esm is not None:
-            self._esm.wake()
+        if self.esm is not None:
+            self.esm.wake()
         return record
 
     async def delete_event_source_mapping(self, uuid_: str) -> MappingRecord:
         record = await asyncio.to_thread(self.mappings.delete, uuid_)
-        if self._esm is not None:
-            self._esm.wake()
+        if self.esm is not None:
+            self.esm.wake()
         return record
 
     async def list_event_source_mappings(self, *, source_arn: str | None = None, function_name: str | None = None) -> list[MappingRecord]:
@@ -198,8 +203,8 @@ class AsyncServiceOps:
         and the queue (depth, in flight, age of the oldest event); plus each local queue's depth."""
 
         def work() -> dict[str, Any]:
-            stats = self.async_store.stats()
-            depth = self.async_store.queue_depth()
+            stats = self.store.stats()
+            depth = self.store.queue_depth()
             functions: dict[str, Any] = {}
             for fn in sorted(set(stats) | set(depth)):
                 queue = depth.get(fn, {"depth": 0, "in_flight": 0, "oldest_age_s": None})
@@ -209,6 +214,6 @@ class AsyncServiceOps:
             total = sum(v["depth"] for v in depth.values())
             oldest = max((v["oldest_age_s"] for v in depth.values()), default=None)
             return {"functions": functions, "queues": queues, "depth": total, "oldest_age_s": oldest,
-                    "delivering": self._delivery is not None, "at": time.time()}
+                    "delivering": self.delivery is not None, "at": time.time()}
 
         return await asyncio.to_thread(work)

@@ -1,32 +1,35 @@
-"""Control-plane operations of :class:`~edge.invocation.service.facade.LambdaService` (async wrappers over the registry).
+"""Control-plane operations of the service (async wrappers over the registry): functions, versions, aliases,
+concurrency, layers, code downloads. :class:`ControlOps` is one component of
+:class:`~edge.invocation.service.facade.LambdaService`, which forwards these methods.
 
 Parameters use AWS member names where the request is a structure (``params`` mappings as boto3 would send
 them, with ``Code.ZipFile`` / ``Content.ZipFile`` already base64-decoded to bytes). Blocking work runs in
-``asyncio.to_thread``. Unqualified-only operations reject a qualified name.
+``asyncio.to_thread``. Unqualified-only operations reject a qualified name. After a write that changes what
+runs or how much may run (delete, concurrency), the executor is brought in line at once
+(:meth:`ExecutorSync.reconcile`) rather than at the next change-feed poll.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from edge.invocation.errors import InvalidParameterValueException, ResourceNotFoundException, validation_error
+from edge.invocation.errors import InvalidParameterValueException, ResourceNotFoundException
 from edge.invocation.registry.packages import PackageInfo, zip_directory
 from edge.invocation.registry.aliases import UNSET
 from edge.invocation.registry.concurrency import AccountSummary
 from edge.invocation.registry.config import DEFAULT_ROLE, FunctionConfig, config_from_request, update_config
+from edge.invocation.registry.core import Registry
 from edge.invocation.registry.db import AliasRecord, LayerVersionRecord, VersionRecord
-from edge.invocation.registry.names import FUNCTION_NAME_PATTERN, parse_layer_name
+from edge.invocation.registry.names import parse_layer_name
+from edge.invocation.service.executor_sync import ExecutorSync
+from edge.invocation.service.refs import split_name, unqualified_name
 
-if TYPE_CHECKING:
-    from edge.invocation.registry.core import Registry
-    from edge.invocation.service.executor_sync import ExecutorSync
-
-__all__ = ["FunctionDetails", "ProvisionedView", "ServiceOps"]
+__all__ = ["ControlOps", "FunctionDetails", "ProvisionedView"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -43,6 +46,8 @@ class FunctionDetails:
 
 @dataclass(frozen=True, slots=True)
 class ProvisionedView:
+    """A provisioned concurrency configuration with its allocation in this process (GetProvisionedConcurrencyConfig)."""
+
     function_name: str
     qualifier: str
     requested: int
@@ -52,37 +57,33 @@ class ProvisionedView:
     last_modified: str
 
 
-class ServiceOps:
-    registry: Registry
-    account_limit: int
-    _sync: ExecutorSync
+class ControlOps:
+    """Function, version, alias, concurrency and layer operations.
 
-    def provisioned_status(self, function_name: str, version: str) -> tuple[int, str, str | None]:
-        raise NotImplementedError
+    Depends on the ``registry``, the ``sync`` that keeps this process's executor in line with it (reconcile
+    after writes, provisioned status), the account concurrency limit, and ``check_dead_letter_target`` (the
+    async operations' check that a DeadLetterConfig target is a local queue; blocking)."""
 
-    def check_dead_letter_target(self, arn: str, function_name: str) -> None:
-        raise NotImplementedError
+    def __init__(self, registry: Registry, sync: ExecutorSync, account_limit: int,
+                 check_dead_letter_target: Callable[[str, str], None]) -> None:
+        self.registry = registry
+        self.account_limit = account_limit
+        self._sync = sync
+        self._check_dead_letter_target = check_dead_letter_target
 
     def _checked(self, config: FunctionConfig, name: str) -> FunctionConfig:
         """DeadLetterConfig.TargetArn must name an existing local queue (blocking)."""
         if config.dead_letter_target:
-            self.check_dead_letter_target(config.dead_letter_target, name)
+            self._check_dead_letter_target(config.dead_letter_target, name)
         return config
 
     # -- helpers -----------------------------------------------------------------------------------------
 
     def _name(self, function_name: str, qualifier: str | None = None) -> tuple[str, str | None]:
-        ref = self.registry.parse(function_name, qualifier)
-        return ref.name, ref.qualifier
+        return split_name(self.registry, function_name, qualifier)
 
     def _unqualified(self, function_name: str) -> str:
-        name, qualifier = self._name(function_name)
-        if qualifier is not None:
-            raise validation_error(
-                function_name, "functionName",
-                f"Member must satisfy regular expression pattern: {FUNCTION_NAME_PATTERN.split('(:(')[0]}",
-            )  # fmt: skip
-        return name
+        return unqualified_name(self.registry, function_name)
 
     def _package(self, code: Any, code_dir: Path | None, member: str = "Code") -> PackageInfo:
         """Blocking: zip ``code_dir`` or take ``Code.ZipFile`` bytes, then store and extract."""
@@ -234,7 +235,7 @@ class ServiceOps:
                 return record, self.registry.concurrency.target_version(cur, name, qualifier)
 
         record, version = await asyncio.to_thread(work)
-        allocated, status, reason = self.provisioned_status(name, version)
+        allocated, status, reason = self._sync.provisioned_status(name, version)
         return ProvisionedView(name, qualifier, record.requested, allocated, status, reason, record.last_modified)
 
     async def list_provisioned_concurrency(self, function_name: str) -> list[ProvisionedView]:
@@ -242,7 +243,7 @@ class ServiceOps:
         items = await asyncio.to_thread(self.registry.concurrency.list_provisioned, name)
         views = []
         for record, version in items:
-            allocated, status, reason = self.provisioned_status(name, version)
+            allocated, status, reason = self._sync.provisioned_status(name, version)
             views.append(ProvisionedView(name, record.qualifier, record.requested, allocated, status, reason, record.last_modified))
         return views
 

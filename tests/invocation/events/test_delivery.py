@@ -104,7 +104,7 @@ async def test_event_age_exceeded_is_counted_and_sent_on(env: Any) -> None:
 
 async def test_event_age_checked_ahead_of_a_throttle_retry(env: Any) -> None:
     svc, ex, _ = env
-    svc._delivery.settings = dataclasses.replace(FAST, retry_backoff_scale=1.0, throttle_backoff_base_s=1.0,
+    svc.events.delivery.settings = dataclasses.replace(FAST, retry_backoff_scale=1.0, throttle_backoff_base_s=1.0,
                                                  throttle_backoff_max_s=300.0)
     await svc.put_event_invoke_config("fn", None, {"MaximumEventAgeInSeconds": 60})
     # 59.5 s old: the first retry (1 s after the throttle) could only start after the maximum age
@@ -138,7 +138,7 @@ async def test_destination_loops_are_bounded_and_counted(env: Any) -> None:
     svc, ex, code = env
     await create(svc, code, "ping")
     await create(svc, code, "pong")
-    svc._delivery.settings = dataclasses.replace(FAST, destination_depth_limit=5)
+    svc.events.delivery.settings = dataclasses.replace(FAST, destination_depth_limit=5)
     await svc.put_event_invoke_config("ping", None, {"DestinationConfig": {"OnSuccess": {"Destination": arn_fn("pong")}}})
     await svc.put_event_invoke_config("pong", None, {"DestinationConfig": {"OnSuccess": {"Destination": arn_fn("ping")}}})
     await svc.invoke("ping", None, b"{}", invocation_type="Event")

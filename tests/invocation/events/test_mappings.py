@@ -124,7 +124,7 @@ async def test_without_failure_destination_messages_stay_and_are_retried(env: An
     assert (await svc.get_queue("src")).messages == 1
     disabled = await svc.update_event_source_mapping(rec.uuid, {"Enabled": False})
     assert disabled.state == "Disabling" and (await svc.get_event_source_mapping(rec.uuid)).state == "Disabled"
-    await eventually(lambda: not svc._esm._pollers)
+    await eventually(lambda: not svc.events.esm._pollers)
     seen = len(batches(ex))
     await svc.purge_queue("src")
     await svc.send_queue_message("src", "later")
