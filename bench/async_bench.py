@@ -33,7 +33,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.procs import free_port
-from edge.invocation.registry.packages import zip_files
+from edge.invocation import zip_files
 
 HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
 LUA = """
@@ -52,9 +52,8 @@ async def _serve(state: Path, port: int, deliver: bool, concurrency: int) -> Non
     from aiohttp import web
 
     from edge.control.lambda_api.app import make_lambda_api_app
-    from edge.invocation.events.model import AsyncSettings
-    from edge.invocation.execution.executor import Executor, ExecutorSettings
-    from edge.invocation.service.facade import LambdaService
+    from edge.invocation.models import AsyncSettings
+    from edge.invocation import Executor, ExecutorSettings, LambdaService
 
     service = LambdaService(state, executor=Executor(ExecutorSettings(state_dir=state)))
     await service.start()
@@ -139,9 +138,9 @@ def _drain(state: Path, start_depth: int, timeout: float) -> tuple[float, int, f
 
 async def _direct(state: Path, n: int, concurrency: int) -> float:
     """Baseline: the executor invoking the same function directly, ``concurrency`` at a time."""
-    from edge.invocation.execution.executor import Executor, ExecutorSettings
+    from edge.invocation import Executor, ExecutorSettings
     from edge.invocation.models import InvokeOptions
-    from edge.invocation.registry.core import Registry
+    from edge.invocation import Registry
 
     registry = Registry(state)
     spec = registry.resolve("bench", None, random.Random())[0]

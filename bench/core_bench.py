@@ -29,7 +29,7 @@ from pathlib import Path
 
 import uvloop
 
-from edge.invocation.execution.executor import Executor, ExecutorSettings
+from edge.invocation import Executor, ExecutorSettings
 from edge.invocation.models import FunctionSpec, InvokeOptions
 
 HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
@@ -214,8 +214,7 @@ async def run(args: argparse.Namespace) -> None:
 
 async def prepared_loop(n: int) -> None:
     """``n`` warm invocations through a PreparedInvoke (after a cold start and 50 warm-up calls)."""
-    from edge.invocation import LambdaService
-    from edge.invocation.registry.packages import zip_files
+    from edge.invocation import LambdaService, zip_files
 
     work = Path(tempfile.mkdtemp(prefix="edgelab-bench-"))
     ex = Executor(ExecutorSettings(state_dir=work / "state"))

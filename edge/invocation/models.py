@@ -1,18 +1,67 @@
-"""Values shared by the invocation core's parts: the registry/service side and the execution side.
+"""Values shared by the invocation core's parts, and the records of its public surface.
 
 The registry (SQLite) resolves ``name[:qualifier]`` to a :class:`FunctionSpec`: an immutable description of
 exactly what to run. The executor only ever sees specs; it never reads the registry. Pools are keyed by
 :attr:`FunctionSpec.pool_key`, so any change to code or configuration of ``$LATEST`` yields a new key and
 the next invocation is a cold start in a fresh environment (old environments are retired).
 
-Nothing here does I/O or imports anything outside the standard library.
+This module and :mod:`edge.invocation.errors` (plus the package's lazy exports, :mod:`edge.invocation`) are
+what code outside ``edge/invocation`` imports (``tests/test_architecture.py`` enforces it). Besides the values
+defined here it exposes the records the service's operations return, defined next to the code that builds
+them and imported lazily on first access (PEP 562: importing this module does no I/O and imports nothing
+outside the standard library, so worker start-up stays light):
+
+- registry records: :class:`VersionRecord`, :class:`AliasRecord`, :class:`LayerVersionRecord`,
+  :class:`AccountSummary`; the service's views :class:`FunctionDetails`, :class:`ProvisionedView`;
+- async invocation: :class:`AsyncSettings`, :class:`EventInvokeConfig`, :class:`MappingRecord`,
+  :class:`QueueInfo`.
 """
 
 from __future__ import annotations
 
 import enum
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge.invocation.events.mappings import MappingRecord
+    from edge.invocation.events.model import AsyncSettings, EventInvokeConfig
+    from edge.invocation.events.queues import QueueInfo
+    from edge.invocation.registry.concurrency import AccountSummary
+    from edge.invocation.registry.db import AliasRecord, LayerVersionRecord, VersionRecord
+    from edge.invocation.service.control_ops import FunctionDetails, ProvisionedView
+
+__all__ = [
+    "ACCOUNT_ID", "ASYNC_PAYLOAD_LIMIT", "DEFAULT_REGION", "ENV_VARS_LIMIT", "INIT_TIMEOUT_S", "MAX_LAYERS",
+    "RESPONSE_PAYLOAD_LIMIT", "SYNC_PAYLOAD_LIMIT", "UNSET", "UNZIPPED_CODE_LIMIT", "ZIPPED_CODE_LIMIT",
+    "AccountSummary", "AliasRecord", "AsyncSettings", "EventInvokeConfig", "FunctionDetails", "FunctionSpec",
+    "InvocationResult", "InvokeOptions", "LayerVersionRecord", "MappingRecord", "Outcome", "ProvisionedView",
+    "QueueInfo", "ThrottleReason", "VersionRecord", "function_arn", "layer_arn",
+]
+
+# records defined next to the code that builds them (see the module docstring): name -> defining module
+_LAZY = {
+    "AccountSummary": "edge.invocation.registry.concurrency",
+    "AliasRecord": "edge.invocation.registry.db",
+    "AsyncSettings": "edge.invocation.events.model",
+    "EventInvokeConfig": "edge.invocation.events.model",
+    "FunctionDetails": "edge.invocation.service.control_ops",
+    "LayerVersionRecord": "edge.invocation.registry.db",
+    "MappingRecord": "edge.invocation.events.mappings",
+    "ProvisionedView": "edge.invocation.service.control_ops",
+    "QueueInfo": "edge.invocation.events.queues",
+    "VersionRecord": "edge.invocation.registry.db",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 ACCOUNT_ID = "000000000000"
 DEFAULT_REGION = "us-east-1"
@@ -28,9 +77,17 @@ MAX_LAYERS = 5
 INIT_TIMEOUT_S = 10.0
 
 
+UNSET: Any = object()  # "member not present in the request" (e.g. UpdateAlias without RoutingConfig)
+
+
 def function_arn(name: str, region: str = DEFAULT_REGION, qualifier: str | None = None) -> str:
     arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
     return f"{arn}:{qualifier}" if qualifier else arn
+
+
+def layer_arn(name: str, region: str, version: int | None = None) -> str:
+    arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:layer:{name}"
+    return f"{arn}:{version}" if version is not None else arn
 
 
 @dataclass(frozen=True, slots=True)

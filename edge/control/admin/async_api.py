@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from edge.invocation.events.queues import QueueInfo
+from edge.invocation import LambdaService
 from edge.invocation.errors import LambdaError
-from edge.invocation.service.facade import LambdaService
+from edge.invocation.models import QueueInfo
 
 __all__ = ["add_async_admin_routes"]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edge.invocation.service.facade import LambdaService
+from edge.invocation import LambdaService
 
 from edge.control.lambda_api import async_invoke, concurrency_layers, functions
 from edge.control.lambda_api.http import CREATE_FUNCTION_REQUEST_LIMIT, SERVICE, aws_errors

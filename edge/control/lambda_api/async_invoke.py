@@ -7,9 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edge.invocation.events.mappings import MappingRecord
-from edge.invocation.events.model import EventInvokeConfig
-from edge.invocation.models import function_arn
+from edge.invocation.models import EventInvokeConfig, MappingRecord, function_arn
 
 from edge.control.lambda_api.http import json_body, json_response, page
 from edge.control.lambda_api.http import service_of as _svc, region_of as _region, qualifier_of as _qualifier

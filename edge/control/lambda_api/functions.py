@@ -8,8 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from edge.invocation.errors import InvalidParameterValueException, TooManyRequestsException
-from edge.invocation.models import Outcome
-from edge.invocation.registry.aliases import UNSET
+from edge.invocation.models import UNSET, Outcome
 
 from edge.control.lambda_api.http import REQUEST_ID, b64_bytes, json_body, json_response, page
 from edge.control.lambda_api.http import service_of as _svc, region_of as _region, function_name_of as _name, qualifier_of as _qualifier

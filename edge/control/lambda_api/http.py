@@ -28,8 +28,7 @@ from edge.invocation.errors import (
     UnknownOperationException,
     validation_error,
 )
-from edge.invocation.registry.rows import paginate
-from edge.invocation.service.facade import LambdaService
+from edge.invocation import LambdaService, paginate
 
 __all__ = [
     "CREATE_FUNCTION_REQUEST_LIMIT",

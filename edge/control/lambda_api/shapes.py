@@ -9,11 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from edge.invocation.models import UNZIPPED_CODE_LIMIT, ZIPPED_CODE_LIMIT, function_arn
-from edge.invocation.registry.concurrency import AccountSummary
-from edge.invocation.registry.db import AliasRecord, LayerVersionRecord, VersionRecord
-from edge.invocation.registry.names import layer_arn
-from edge.invocation.service.control_ops import ProvisionedView
+from edge.invocation.models import UNZIPPED_CODE_LIMIT, ZIPPED_CODE_LIMIT, AccountSummary, AliasRecord, LayerVersionRecord, ProvisionedView, VersionRecord, function_arn, layer_arn
 
 __all__ = [
     "account_settings",

@@ -20,9 +20,8 @@ from edge.control.stack.declared import deploy_declared, watch_declared
 from edge.control.lambda_api.app import make_lambda_api_app
 from edge.control.stack.pop_node import make_service, metrics_of
 from edge.control.stack.config import StackConfig
-from edge.invocation.execution.logs import LogStore
+from edge.invocation import LambdaService, LogStore
 from edge.invocation.models import DEFAULT_REGION
-from edge.invocation.service.facade import LambdaService
 
 log = logging.getLogger("edgelab.control")
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from edge.cdn.config.settings import FunctionDecl
 from edge.invocation.errors import LambdaError, ResourceNotFoundException
-from edge.invocation.service.facade import LambdaService
+from edge.invocation import LambdaService
 
 log = logging.getLogger("edgelab.declared")
 

@@ -20,9 +20,8 @@ from edge.cdn.server.admin import make_admin_app
 from edge.cdn.lambda_edge.runner import EdgeTriggerRunner, VersionFacts, distribution_associations
 from edge.cdn.server.pop import start_pop
 from edge.control.stack.config import StackConfig
+from edge.invocation import Executor, ExecutorSettings, LambdaService
 from edge.invocation.errors import ResourceNotFoundException
-from edge.invocation.execution.executor import Executor, ExecutorSettings
-from edge.invocation.service.facade import LambdaService
 
 log = logging.getLogger("edgelab.pop")
 

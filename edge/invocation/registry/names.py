@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from edge.invocation.errors import InvalidParameterValueException, ResourceNotFoundException, function_not_found, validation_error
-from edge.invocation.models import ACCOUNT_ID
+from edge.invocation.models import ACCOUNT_ID, layer_arn
 
 __all__ = [
     "FunctionRef",
@@ -59,11 +59,6 @@ class FunctionRef:
 class LayerRef:
     name: str
     version: int
-
-
-def layer_arn(name: str, region: str, version: int | None = None) -> str:
-    arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:layer:{name}"
-    return f"{arn}:{version}" if version is not None else arn
 
 
 def parse_function_name(raw: str, qualifier: str | None, region: str) -> FunctionRef:

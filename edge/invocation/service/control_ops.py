@@ -20,7 +20,7 @@ from typing import Any
 
 from edge.invocation.errors import InvalidParameterValueException, ResourceNotFoundException
 from edge.invocation.registry.packages import PackageInfo, zip_directory
-from edge.invocation.registry.aliases import UNSET
+from edge.invocation.models import UNSET
 from edge.invocation.registry.concurrency import AccountSummary
 from edge.invocation.registry.config import DEFAULT_ROLE, FunctionConfig, config_from_request, update_config
 from edge.invocation.registry.core import Registry

@@ -16,8 +16,7 @@ from botocore.exceptions import ClientError
 
 from edge.control.admin.api import AdminContext, make_admin_app
 from edge.control.admin.async_api import add_async_admin_routes
-from edge.invocation.registry.packages import zip_files
-from edge.invocation.service.facade import LambdaService
+from edge.invocation import LambdaService, zip_files
 from tests.invocation.async_support import FAST, ScriptedExecutor, arn_fn, arn_q
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"

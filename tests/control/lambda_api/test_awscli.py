@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 
-from edge.invocation.registry.packages import zip_files as build_zip
+from edge.invocation import zip_files as build_zip
 
 # the venv's own awscli (test extras), never one a user installed on the machine by hand
 AWS = str(Path(sys.executable).with_name("aws"))
@@ -31,7 +31,7 @@ def aws(api: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str
 
 
 def test_awscli_create_invoke_and_errors(lambda_api_factory: Any, tmp_path: Path) -> None:
-    from edge.invocation.execution.executor import Executor, ExecutorSettings
+    from edge.invocation import Executor, ExecutorSettings
 
     state = tmp_path / "state"
     api = lambda_api_factory(state, executor_factory=lambda: Executor(ExecutorSettings(state_dir=state)))

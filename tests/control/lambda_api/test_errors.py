@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from edge.control.lambda_api.app import make_lambda_api_app
-from edge.invocation.service.facade import LambdaService
+from edge.invocation import LambdaService
 
 
 @pytest.fixture

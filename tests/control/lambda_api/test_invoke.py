@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from edge.invocation.execution.executor import Executor, ExecutorSettings
-from edge.invocation.registry.packages import zip_files as build_zip
+from edge.invocation import Executor, ExecutorSettings
+from edge.invocation import zip_files as build_zip
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 HANDLER = """

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from edge.invocation.registry.packages import zip_files
+from edge.invocation import zip_files
 from tests.control.stack.async_node import ControlNode, wait_for
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
