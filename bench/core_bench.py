@@ -9,14 +9,15 @@ process, driven by the same event loop (the floor any process-per-environment de
 invocation (the worker runs in its own process, which callgrind does not follow)::
 
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p python -m bench core --prepared 200
-    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p python -m bench core --prepared 1200
-    # (total of the second - total of the first) / 1000 = instructions per warm invocation
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p python -m bench core --prepared 2200
+    # (total of the second - total of the first) / 2000 = instructions per warm invocation
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import socket
 import statistics
@@ -213,18 +214,22 @@ async def run(args: argparse.Namespace) -> None:
 
 
 async def prepared_loop(n: int) -> None:
-    """``n`` warm invocations through a PreparedInvoke (after a cold start and 50 warm-up calls)."""
+    """``n`` warm invocations through a PreparedInvoke (after a cold start and 200 warm-up calls)."""
     from edge.invocation import LambdaService, zip_files
 
     work = Path(tempfile.mkdtemp(prefix="edgelab-bench-"))
-    ex = Executor(ExecutorSettings(state_dir=work / "state"))
-    async with LambdaService(work / "state", executor=ex) as service:
+    # periodic tasks (log flusher, reaper, change-feed poll) off: their share per invocation would depend on how
+    # long an invocation takes (under valgrind: ~50x longer), not on what it does
+    ex = Executor(ExecutorSettings(state_dir=work / "state", log_flush_interval_s=3600, reaper_interval_s=3600))
+    async with LambdaService(work / "state", executor=ex, poll_interval_s=3600) as service:
         await service.create_function({"FunctionName": "bench", "Runtime": "python3.11", "Handler": "app.handler",
                                        "Code": {"ZipFile": zip_files({"app.py": HANDLER})}})
         target = service.prepare("bench", None)
         payload = b'{"key": "value"}'
-        for _ in range(50):
+        for _ in range(200):
             await target.invoke(payload)
+        gc.collect()
+        gc.freeze()  # start-up objects: a full collection over them would land in one run's count, not the other's
         for _ in range(n):
             r = await target.invoke(payload)
         assert r.payload == b'{"ok": true}', r

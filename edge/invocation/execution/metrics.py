@@ -67,6 +67,16 @@ class FunctionMetrics:
         self.duration = Distribution()
         self.init_duration = Distribution()
 
+    def __enter__(self) -> FunctionMetrics:
+        """``with metrics:`` around an invocation counts it as running (ConcurrentExecutions, current and max)."""
+        self.concurrent += 1
+        if self.concurrent > self.max_concurrent:
+            self.max_concurrent = self.concurrent
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.concurrent -= 1
+
     def snapshot(self) -> dict[str, object]:
         return {"invocations": self.invocations, "errors": self.errors, "throttles": self.throttles,
                 "cold_starts": self.cold_starts, "provisioned_invocations": self.provisioned_invocations,
@@ -87,14 +97,6 @@ class Metrics:
         if m is None:
             m = self._by_key[key] = FunctionMetrics()
         return m
-
-    def started(self, m: FunctionMetrics) -> None:
-        m.concurrent += 1
-        if m.concurrent > m.max_concurrent:
-            m.max_concurrent = m.concurrent
-
-    def finished(self, m: FunctionMetrics) -> None:
-        m.concurrent -= 1
 
     def snapshot(self) -> dict[str, dict[str, dict[str, dict[str, object]]]]:
         out: dict[str, dict[str, dict[str, dict[str, object]]]] = {}

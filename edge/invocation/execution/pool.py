@@ -5,9 +5,10 @@ await, so each one is atomic on the event loop (no lock needed, none taken on th
 kill happen outside them. Stopping an environment is done by tasks this pool owns (``_stoppers``), awaited by
 :meth:`close`.
 
-Hot path (the executor): ``env, new = pool.checkout(pid, spec)``; ``await pool.start_new(env)`` when new;
-invoke; ``pool.checkin(pid, env)`` in a ``finally``. :meth:`acquire` wraps the same three steps in an
-``async with`` for the other callers.
+Callers (the executor) take an environment with ``async with pool.acquire(pid, spec) as env``: a BUSY warm
+one, or a new one after Init; it is given back (idle again, or stopped) on exit. :class:`Acquisition` is built
+from three steps, also public: ``env, new = pool.checkout(pid, spec)``, ``await pool.start_new(env)`` when new,
+``pool.checkin(pid, env)``.
 
 Lifecycle rules:
 - Warm reuse: the most recently released idle environment is reused first (LIFO keeps few envs warm).
