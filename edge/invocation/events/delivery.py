@@ -132,8 +132,19 @@ class AsyncDelivery:
         except asyncio.CancelledError:
             raise
         except Exception:  # an internal error is a system error: requeue (like a 5xx at AWS), never drop
-            log.exception("async delivery of %s (%s) failed internally; retrying in 1 s", ev.request_id, ev.function_name)
-            ops = [Retry(ev.id, self.clock() + 1.0, ev.attempts, ev.throttles, ev.last_version, ev.last_error)]
+            log.exception(
+                "async delivery of %s (%s) failed internally; retrying in 1 s", ev.request_id, ev.function_name
+            )
+            ops = [
+                Retry(
+                    event_id=ev.id,
+                    due_at=self.clock() + 1.0,
+                    attempts=ev.attempts,
+                    throttles=ev.throttles,
+                    last_version=ev.last_version,
+                    last_error=ev.last_error,
+                )
+            ]
         try:
             await self._writer.submit_many(ops)
         except RuntimeError:
@@ -170,8 +181,13 @@ class AsyncDelivery:
             log.error("async event %s dropped: %s:%s no longer exists", ev.request_id, ev.function_name, ev.qualifier)
             return [Delete(ev.id), Count(ev.function_name, "dropped_no_function")]
         except LambdaError as exc:  # e.g. a runtime this build cannot run: a function error for retries
-            result = InvocationResult(Outcome.FUNCTION_ERROR, _error_json(exc.code, exc.message), ev.request_id,
-                                      ev.qualifier or "$LATEST", error_type=exc.code)
+            result = InvocationResult(
+                outcome=Outcome.FUNCTION_ERROR,
+                payload=_error_json(exc.code, exc.message),
+                request_id=ev.request_id,
+                executed_version=ev.qualifier or "$LATEST",
+                error_type=exc.code,
+            )
         return self._after_attempt(ev, cfg, result, self.clock())
 
     def _after_attempt(self, ev: StoredEvent, cfg: EventInvokeConfig, result: InvocationResult, now: float) -> list[Op]:
@@ -185,11 +201,31 @@ class AsyncDelivery:
         else:
             version, error = result.executed_version, result.payload
         if d.retry_at is not None:
-            return [Retry(ev.id, d.retry_at, attempts, throttles, version, error),
-                    Count(ev.function_name, "throttled" if d.throttled else "retried")]
+            return [
+                Retry(
+                    event_id=ev.id,
+                    due_at=d.retry_at,
+                    attempts=attempts,
+                    throttles=throttles,
+                    last_version=version,
+                    last_error=error,
+                ),
+                Count(ev.function_name, "throttled" if d.throttled else "retried"),
+            ]
         assert d.condition is not None
-        done = StoredEvent(ev.id, ev.request_id, ev.function_name, ev.qualifier, ev.payload, ev.received_at,
-                           attempts, throttles, ev.depth, version, error)
+        done = StoredEvent(
+            id=ev.id,
+            request_id=ev.request_id,
+            function_name=ev.function_name,
+            qualifier=ev.qualifier,
+            payload=ev.payload,
+            received_at=ev.received_at,
+            attempts=attempts,
+            throttles=throttles,
+            depth=ev.depth,
+            last_version=version,
+            last_error=error,
+        )
         return self._final(done, cfg, d.condition, version, error if outcome != "ok" else result.payload, now,
                            ok=outcome == "ok")
 
@@ -221,8 +257,15 @@ class AsyncDelivery:
                 dest = parse_destination(dlq, self.region, "DeadLetterConfig.TargetArn")
                 if dest.kind != "sqs":
                     raise ValueError("not a queue")
-                ops += [Message(dest.name, ev.payload.decode("utf-8", "replace"),
-                                dlq_attributes(ev.request_id, response, condition), fn), Count(fn, "dead_lettered")]
+                ops += [
+                    Message(
+                        queue=dest.name,
+                        body=ev.payload.decode("utf-8", "replace"),
+                        attributes=dlq_attributes(ev.request_id, response, condition),
+                        function_name=fn,
+                    ),
+                    Count(fn, "dead_lettered"),
+                ]
                 targets.append(dlq)
             except (LambdaError, ValueError):
                 log.error("function %s: DeadLetterConfig target %s is not a local queue ARN", fn, dlq)
@@ -250,12 +293,22 @@ class AsyncDelivery:
             log.error("function %s: destination %s is unusable: %s", fn, arn, exc.message)
             return [Count(fn, "destination_failures")]
         if dest.kind == "sqs":
-            return [Message(dest.name, record.decode(), {}, fn), Count(fn, counter)]
+            return [Message(queue=dest.name, body=record.decode(), attributes={}, function_name=fn), Count(fn, counter)]
         if ev.depth + 1 > self.settings.destination_depth_limit:
             log.error("destination chain of %s reached depth %d at %s -> %s: record not delivered (loop_dropped)",
                       ev.request_id, ev.depth + 1, fn, arn)
             return [Count(fn, "loop_dropped")]
-        return [Insert(str(uuid.uuid4()), dest.name, dest.qualifier, record, now, depth=ev.depth + 1), Count(fn, counter)]
+        return [
+            Insert(
+                request_id=str(uuid.uuid4()),
+                function_name=dest.name,
+                qualifier=dest.qualifier,
+                payload=record,
+                received_at=now,
+                depth=ev.depth + 1,
+            ),
+            Count(fn, counter),
+        ]
 
 
 def _error_json(code: str, message: str) -> bytes:

@@ -218,6 +218,18 @@ class EsmRunner:
                     1 + rec.retries, rec.on_failure)
         fn = rec.function_name
         if dest.kind == "sqs":
-            return [Message(dest.name, body.decode(), {}, fn), Count(fn, "esm_failure_destination", len(messages))]
-        return [Insert(str(uuid.uuid4()), dest.name, dest.qualifier, body, time.time(), depth=1),
-                Count(fn, "esm_failure_destination", len(messages))]
+            return [
+                Message(queue=dest.name, body=body.decode(), attributes={}, function_name=fn),
+                Count(fn, "esm_failure_destination", len(messages)),
+            ]
+        return [
+            Insert(
+                request_id=str(uuid.uuid4()),
+                function_name=dest.name,
+                qualifier=dest.qualifier,
+                payload=body,
+                received_at=time.time(),
+                depth=1,
+            ),
+            Count(fn, "esm_failure_destination", len(messages)),
+        ]

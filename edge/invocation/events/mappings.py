@@ -70,9 +70,20 @@ class MappingRecord:
 
 def _from_row(r: tuple[Any, ...]) -> MappingRecord:
     cfg = json.loads(r[4])
-    return MappingRecord(r[0], r[1], r[2], r[3], cfg["BatchSize"], cfg["MaximumBatchingWindowInSeconds"],
-                         tuple(cfg["FunctionResponseTypes"]), cfg["OnFailure"], cfg.get("MaximumRetryAttempts"),
-                         bool(r[5]), r[6], "Enabled" if r[5] else "Disabled")
+    return MappingRecord(
+        uuid=r[0],
+        function_name=r[1],
+        qualifier=r[2],
+        source_arn=r[3],
+        batch_size=cfg["BatchSize"],
+        window_s=cfg["MaximumBatchingWindowInSeconds"],
+        response_types=tuple(cfg["FunctionResponseTypes"]),
+        on_failure=cfg["OnFailure"],
+        max_retry=cfg.get("MaximumRetryAttempts"),
+        enabled=bool(r[5]),
+        last_modified=r[6],
+        state="Enabled" if r[5] else "Disabled",
+    )
 
 
 class EsmOps:
@@ -158,8 +169,19 @@ class EsmOps:
                     f'An event source mapping with SQS arn (" {source} ") and function (" {name} ") already exists. '
                     f"Please update or delete the existing mapping with UUID {other}"
                 )
-            base = MappingRecord(str(uuid.uuid4()), name, qualifier, source, DEFAULT_BATCH_SIZE, 0, (), None, None,
-                                 True, 0.0)
+            base = MappingRecord(
+                uuid=str(uuid.uuid4()),
+                function_name=name,
+                qualifier=qualifier,
+                source_arn=source,
+                batch_size=DEFAULT_BATCH_SIZE,
+                window_s=0,
+                response_types=(),
+                on_failure=None,
+                max_retry=None,
+                enabled=True,
+                last_modified=0.0,
+            )
             rec = replace(self._apply(cur, base, {k: v for k, v in params.items() if k != "FunctionName"}),
                           last_modified=round(self.clock(), 3))
             self._write(cur, rec)

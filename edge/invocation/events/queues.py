@@ -98,8 +98,15 @@ class QueueOps:
             total, visible, oldest = cur.execute(
                 "SELECT COUNT(*), SUM(visible_at<=?), MIN(sent_at) FROM queue_messages WHERE queue=?", (now, name)
             ).fetchone()
-        return QueueInfo(qname, queue_arn(qname, self.region), created, vt, int(total), int(visible or 0),
-                         None if oldest is None else round(now - oldest, 3))
+        return QueueInfo(
+            name=qname,
+            arn=queue_arn(qname, self.region),
+            created_at=created,
+            visibility_timeout=vt,
+            messages=int(total),
+            visible=int(visible or 0),
+            oldest_age_s=None if oldest is None else round(now - oldest, 3),
+        )
 
     def list(self) -> list[QueueInfo]:
         with self.db.read() as cur:
@@ -190,7 +197,16 @@ class QueueOps:
 
 def _message(row: tuple[Any, ...]) -> QueueMessage:
     mid_int, mid, count, body, attrs, sent, first = row
-    return QueueMessage(mid_int, mid, f"{mid_int}:{count}", body, orjson.loads(attrs), sent, count, first)
+    return QueueMessage(
+        id=mid_int,
+        message_id=mid,
+        receipt_handle=f"{mid_int}:{count}",
+        body=body,
+        attributes=orjson.loads(attrs),
+        sent_at=sent,
+        receive_count=count,
+        first_received_at=first,
+    )
 
 
 def _parse_handle(handle: str) -> tuple[int, int] | None:

@@ -341,14 +341,29 @@ class Executor:
                 raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
                                        options.display_name, budget_s=max(spec.timeout_s - spent, 0.001))
                 if raw.kind is Kind.STALE:
-                    raw = RawOutcome(Kind.EXIT, platform_error("Runtime.ExitError", rid, describe_exit(
-                        env.exit_status)), "Runtime.ExitError", 0.0, 0, b"", True)
+                    raw = RawOutcome(
+                        kind=Kind.EXIT,
+                        payload=platform_error("Runtime.ExitError", rid, describe_exit(env.exit_status)),
+                        error_type="Runtime.ExitError",
+                        duration_ms=0.0,
+                        max_rss_kb=0,
+                        output=b"",
+                        reset=True,
+                    )
                 elif raw.kind is not Kind.TIMEOUT:
                     raw.duration_ms += spent * 1000.0
             elif again.kind is Kind.TIMEOUT:
-                raw = RawOutcome(Kind.TIMEOUT, platform_error("Sandbox.Timedout", rid, f"Task timed out after "
-                                 f"{spec.timeout_s:.2f} seconds"), "Sandbox.Timedout", spec.timeout_s * 1000.0,
-                                 0, again.output, True)
+                raw = RawOutcome(
+                    kind=Kind.TIMEOUT,
+                    payload=platform_error(
+                        "Sandbox.Timedout", rid, f"Task timed out after {spec.timeout_s:.2f} seconds"
+                    ),
+                    error_type="Sandbox.Timedout",
+                    duration_ms=spec.timeout_s * 1000.0,
+                    max_rss_kb=0,
+                    output=again.output,
+                    reset=True,
+                )
             else:
                 raw = self._init_failure(env, again, rid, lines)
             return self._finish(env, spec, options, fm, raw, lines, True, None)
@@ -388,7 +403,8 @@ class Executor:
         fm.duration.add(raw.duration_ms)
         # positional, in InvocationResult's field order (outcome, payload, request_id, executed_version,
         # cold_start, init_duration_ms, duration_ms, error_type, throttle_reason, log_tail, max_memory_used_mb):
-        # the same call with keywords costs ~4k more instructions per invocation (~5% of the core's share)
+        # keywords to a class go through a kwargs dict on Python 3.11 (type.__call__ -> __init__), ~4k more
+        # instructions per invocation here (callgrind, python -m bench core --prepared: ~4% of the core's share)
         return InvocationResult(Outcome.OK if ok else Outcome.FUNCTION_ERROR, raw.payload, options.request_id,
                                 spec.version, cold, init_ms, raw.duration_ms, raw.error_type, None, tail, mem_mb)
 
@@ -406,8 +422,15 @@ class Executor:
             payload = platform_error("Runtime.ExitError", rid, describe_exit(env.exit_status))
             status = "error"
         lines.append(logfmt.init_report_line(failure.duration_ms, status, failure.error_type))
-        return RawOutcome(Kind.INIT_ERROR, payload, failure.error_type, failure.duration_ms, failure.max_rss_kb,
-                          b"", True)
+        return RawOutcome(
+            kind=Kind.INIT_ERROR,
+            payload=payload,
+            error_type=failure.error_type,
+            duration_ms=failure.duration_ms,
+            max_rss_kb=failure.max_rss_kb,
+            output=b"",
+            reset=True,
+        )
 
     @staticmethod
     def _fault_lines(raw: RawOutcome, rid: str, spec: FunctionSpec, lines: list[str]) -> str | None:

@@ -38,7 +38,6 @@ from edge.invocation.execution.zygote_client import PROJECT_ROOT, ZygoteClient
 RUNTIME_DIR = str(Path(__file__).resolve().parents[1] / "runtime")
 ON_DEMAND = "on-demand"
 PROVISIONED = "provisioned-concurrency"
-_READY, _BUSY = EnvState.READY, EnvState.BUSY  # compared on every checkout/checkin (module globals: cheaper)
 
 
 class PoolId(NamedTuple):
@@ -145,7 +144,7 @@ class EnvironmentPool:
                 env = idle.pop(next((i for i in range(pick, -1, -1) if idle[i].init_type == PROVISIONED), pick))
             else:
                 env = idle.pop()  # the most recently used
-            if env.discard or env.state is not _READY:
+            if env.discard or env.state is not EnvState.READY:
                 pool.live.discard(env)  # its process died while idle: a reset, /tmp goes to the next env
                 pool.spare_tmp.append(env.tmp_dir)
                 dead.append(env)
@@ -180,7 +179,7 @@ class EnvironmentPool:
             return (env, not env.discard, False) if env.state is not EnvState.STOPPED else None
         too_old = (self._s.max_lifetime_s is not None
                    and time.monotonic() - env.created > self._s.max_lifetime_s)
-        if env.discard or env.retired or too_old or env.state is not _BUSY:
+        if env.discard or env.retired or too_old or env.state is not EnvState.BUSY:
             pool.live.discard(env)
             keep_tmp = env.discard and not env.wipe_tmp and not env.retired
             if keep_tmp:

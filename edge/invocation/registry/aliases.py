@@ -40,7 +40,14 @@ class AliasOps:
             if self._row(cur, fn, name) is not None:
                 raise ResourceConflictException(f"Alias already exists: {function_arn(fn, self.region, name)}")
             clean = self._validate(cur, fn, version, weights or {})
-            alias = AliasRecord(fn, name, version, description or "", clean, new_revision())
+            alias = AliasRecord(
+                function_name=fn,
+                name=name,
+                function_version=version,
+                description=description or "",
+                weights=clean,
+                revision_id=new_revision(),
+            )
             cur.execute(
                 f"INSERT INTO aliases({ALIAS_COLUMNS}) VALUES (?,?,?,?,?,?)",
                 (fn, name, version, alias.description, json.dumps(clean), alias.revision_id),
@@ -73,7 +80,12 @@ class AliasOps:
             new_weights = current.weights if weights is UNSET else (weights or {})
             clean = self._validate(cur, fn, new_version, new_weights)
             alias = AliasRecord(
-                fn, name, new_version, current.description if description is None else description, clean, new_revision()
+                function_name=fn,
+                name=name,
+                function_version=new_version,
+                description=current.description if description is None else description,
+                weights=clean,
+                revision_id=new_revision(),
             )
             cur.execute(
                 "UPDATE aliases SET function_version=?, description=?, weights=?, revision_id=? "

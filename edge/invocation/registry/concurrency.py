@@ -85,7 +85,9 @@ class ConcurrencyOps:
             version = self.target_version(cur, fn, qualifier)
             self._check_single_config(cur, fn, qualifier, version)
             self._check_provisioned_budget(cur, fn, qualifier, count, account_limit)
-            record = ProvisionedRecord(fn, qualifier, count, timestamp(self.clock))
+            record = ProvisionedRecord(
+                function_name=fn, qualifier=qualifier, requested=count, last_modified=timestamp(self.clock)
+            )
             cur.execute(
                 "INSERT OR REPLACE INTO provisioned(function_name, qualifier, requested, last_modified) VALUES (?,?,?,?)",
                 (fn, qualifier, count, record.last_modified),
@@ -172,7 +174,12 @@ class ConcurrencyOps:
             code = cur.execute("SELECT COALESCE(SUM(code_size), 0) FROM versions").fetchone()[0]
             layers = cur.execute("SELECT COALESCE(SUM(code_size), 0) FROM layer_versions").fetchone()[0]
             count = cur.execute("SELECT COUNT(*) FROM functions").fetchone()[0]
-        return AccountSummary(account_limit, account_limit - committed, int(code) + int(layers), int(count))
+        return AccountSummary(
+            concurrent_executions=account_limit,
+            unreserved=account_limit - committed,
+            total_code_size=int(code) + int(layers),
+            function_count=int(count),
+        )
 
     def _commitments(self, cur: sqlite3.Cursor, exclude: str | None = None) -> int:
         rows = cur.execute(

@@ -101,7 +101,16 @@ class Registry:
             attachments = self.layers.attachments(cur, config.layers, package)
             now = timestamp(self.clock)
             cur.execute("INSERT INTO functions(name, created_at, tags) VALUES (?,?,?)", (name, now, json.dumps(tags or {})))
-            latest = VersionRecord(name, "$LATEST", config, CodeRef.of(package), attachments, new_revision(), "", now)
+            latest = VersionRecord(
+                function_name=name,
+                version="$LATEST",
+                config=config,
+                code=CodeRef.of(package),
+                layers=attachments,
+                revision_id=new_revision(),
+                config_revision="",
+                last_modified=now,
+            )
             latest = replace(latest, config_revision=content_revision(latest))
             cur.execute(f"INSERT INTO versions({VERSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", version_values(latest))
             result = self._publish(cur, name, None) if publish else latest

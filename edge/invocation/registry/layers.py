@@ -48,8 +48,9 @@ class LayerOps:
             number = cur.execute("SELECT next_version FROM layers WHERE name=?", (name,)).fetchone()[0]
             cur.execute("UPDATE layers SET next_version=? WHERE name=?", (number + 1, name))
             record = LayerVersionRecord(
-                name, number, description, tuple(compatible_runtimes), tuple(compatible_architectures),
-                license_info, CodeRef.of(package), timestamp(self.clock),
+                name=name, version=number, description=description, compatible_runtimes=tuple(compatible_runtimes),
+                compatible_architectures=tuple(compatible_architectures), license_info=license_info,
+                code=CodeRef.of(package), created_date=timestamp(self.clock),
             )  # fmt: skip
             cur.execute(
                 f"INSERT INTO layer_versions({LAYER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -118,7 +119,14 @@ class LayerOps:
             seen.add(ref.name)
             record = self._get(cur, ref.name, ref.version)
             if record is not None:
-                result.append(LayerAttachment(arn, record.code.sha256_hex, record.code.size, record.code.unzipped_size))
+                result.append(
+                    LayerAttachment(
+                        arn=arn,
+                        sha256_hex=record.code.sha256_hex,
+                        size=record.code.size,
+                        unzipped_size=record.code.unzipped_size,
+                    )
+                )
             elif arn in known:  # attached before the layer version was deleted: keeps working
                 result.append(known[arn])
             else:

@@ -52,7 +52,7 @@ def version_from_row(row: sqlite3.Row | tuple) -> VersionRecord:  # type: ignore
         function_name=name,
         version=version,
         config=FunctionConfig.from_json(config),
-        code=CodeRef(code_hex, sha, size, unzipped),
+        code=CodeRef(sha256_hex=code_hex, code_sha256=sha, size=size, unzipped_size=unzipped),
         layers=tuple(LayerAttachment(*item) for item in json.loads(layer_code)),
         revision_id=rev,
         config_revision=config_rev,
@@ -70,7 +70,14 @@ def version_values(rec: VersionRecord) -> tuple[object, ...]:
 
 def alias_from_row(row: tuple) -> AliasRecord:  # type: ignore[type-arg]
     fn, name, version, description, weights, rev = row
-    return AliasRecord(fn, name, version, description, json.loads(weights), rev)
+    return AliasRecord(
+        function_name=fn,
+        name=name,
+        function_version=version,
+        description=description,
+        weights=json.loads(weights),
+        revision_id=rev,
+    )
 
 
 def layer_from_row(row: tuple) -> LayerVersionRecord:  # type: ignore[type-arg]
@@ -82,7 +89,7 @@ def layer_from_row(row: tuple) -> LayerVersionRecord:  # type: ignore[type-arg]
         compatible_runtimes=tuple(json.loads(runtimes)),
         compatible_architectures=tuple(json.loads(archs)),
         license_info=license_info,
-        code=CodeRef(code_hex, sha, size, unzipped),
+        code=CodeRef(sha256_hex=code_hex, code_sha256=sha, size=size, unzipped_size=unzipped),
         created_date=created,
     )
 

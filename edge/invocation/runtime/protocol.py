@@ -21,6 +21,8 @@ Worker -> core:
 - ``K_OOM``        sent by the worker right before it kills itself for exceeding its memory size; meta
                    ``{t, rss}``.
 
+:func:`encode` and :class:`FrameReader` are the only implementation of this format, on both ends.
+
 Zygote control channel (``SOCK_SEQPACKET``: one datagram per message, so no framing): orjson objects.
 Core -> zygote: ``{"t": "spawn", "env": id, "cfg": {...}}`` with fds ``[worker_socket, log_memfd]``;
 ``{"t": "kill", "env": id}``. Zygote -> core: ``{"t": "spawned", "env": id, "pid": n}``,
@@ -48,6 +50,8 @@ CONTROL_MAX = 1 << 20  # largest control datagram we accept (spawn configs are a
 dumps = orjson.dumps
 loads = orjson.loads
 
+Frame = tuple[dict, bytes, bytes]  # (meta, body, log)
+
 
 def encode(meta: dict[str, object], body: bytes = b"", log: bytes = b"") -> list[bytes]:
     """Return the frame as buffers for one ``sendmsg``/``writelines`` call (no concatenation copy)."""
@@ -61,10 +65,52 @@ def frame_size(header: bytes | memoryview) -> int:
     return HEADER_SIZE + ml + bl + ll
 
 
-def decode(frame: bytes | memoryview) -> tuple[dict, bytes, bytes]:
+def decode(frame: bytes | memoryview) -> Frame:
     """Split one complete frame into (meta, body, log)."""
     ml, bl, ll = HEADER.unpack_from(frame)
     a = HEADER_SIZE + ml
     b = a + bl
     view = memoryview(frame)
     return loads(view[HEADER_SIZE:a]), bytes(view[a:b]), bytes(view[b : b + ll])
+
+
+class FrameReader:
+    """Reassembles frames from a byte stream, on both ends of the worker channel (the core's asyncio protocol
+    and the worker's blocking socket): :meth:`feed` takes whatever one read returned and gives back the frames
+    it completed, in order. The common case, one read holding exactly one frame, is decoded without copying the
+    data into the reassembly buffer."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes received of a frame not complete yet."""
+        return len(self._buf)
+
+    def missing(self) -> int:
+        """How many more bytes the frame being reassembled needs (at least one header when unknown)."""
+        buf = self._buf
+        if len(buf) < HEADER_SIZE:
+            return HEADER_SIZE - len(buf)
+        return frame_size(buf) - len(buf)
+
+    def feed(self, data: bytes) -> list[Frame]:
+        buf = self._buf
+        if not buf and len(data) >= HEADER_SIZE:
+            ml, bl, ll = HEADER.unpack_from(data)
+            a = HEADER_SIZE + ml
+            b = a + bl
+            if b + ll == len(data):
+                return [(loads(data[HEADER_SIZE:a]), data[a:b], data[b:])]
+        buf += data
+        frames = []
+        while len(buf) >= HEADER_SIZE:
+            need = frame_size(buf)
+            if len(buf) < need:
+                break
+            frames.append(decode(bytes(buf[:need])))
+            del buf[:need]
+        return frames

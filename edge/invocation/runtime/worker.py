@@ -23,8 +23,6 @@ import ctypes
 import importlib
 import io
 import json
-import json.decoder
-import json.encoder
 import os
 import resource
 import select
@@ -47,7 +45,6 @@ RESPONSE_LIMIT = 6_291_556
 OUTPUT_LIMIT = 1 << 20  # function output kept per invocation; the rest is dropped with a marker line
 PR_SET_PDEATHSIG = 1
 M_ARENA_MAX = -8
-_SEEK_CUR = os.SEEK_CUR
 JOIN_MAX = 65_536  # frames up to this size are joined and sent with one send(); bigger ones use sendmsg
 WATCH_AFTER_S = 0.05  # the memory watchdog samples invocations older than this (younger: ru_maxrss afterwards)
 SAMPLE_EVERY_S = 0.01
@@ -65,51 +62,16 @@ class _Encoder(json.JSONEncoder):
 
 
 _ENCODER = _Encoder(allow_nan=True)
-_MAKE_C_ENCODER = json.encoder.c_make_encoder
-_ASCII = json.encoder.encode_basestring_ascii
 
 
 def encode_result(o: Any) -> str:
-    """Exactly ``_ENCODER.encode(o)``: the same C encoder with the same settings, built directly instead of
-    through ``JSONEncoder.iterencode`` (which also builds a Python float formatter the C encoder never uses)."""
-    if isinstance(o, str):
-        return _ASCII(o)
-    if _MAKE_C_ENCODER is None:  # an interpreter without the _json accelerator
-        return _ENCODER.encode(o)
-    e = _ENCODER
-    return "".join(_MAKE_C_ENCODER({}, e.default, _ASCII, None, e.key_separator, e.item_separator, e.sort_keys,
-                                   e.skipkeys, e.allow_nan)(o, 0))
-
-
-_SCAN_ONCE = json.JSONDecoder().scan_once  # the scanner of json.loads' default decoder (same settings)
-_WHITESPACE = json.decoder.WHITESPACE.match
-
-
-def _decode_str(s: str) -> Any:
-    """Exactly ``json.JSONDecoder().decode(s)`` (same value, same JSONDecodeError), calling the scanner
-    directly and matching whitespace only where there is some."""
-    idx = _WHITESPACE(s, 0).end() if s[:1] in " \t\n\r" else 0
-    try:
-        obj, end = _SCAN_ONCE(s, idx)
-    except StopIteration as err:
-        raise json.JSONDecodeError("Expecting value", s, err.value) from None
-    if end != len(s):
-        end = _WHITESPACE(s, end).end()
-        if end != len(s):
-            raise json.JSONDecodeError("Extra data", s, end)
-    return obj
-
-
-_NOT_PLAIN_UTF8_LEAD = frozenset((0x00, 0xEF, 0xFE, 0xFF))  # a BOM or a NUL: json.detect_encoding decides
+    """The handler's result as awslambdaric marshals it (``json.dumps`` with Decimal support)."""
+    return _ENCODER.encode(o)
 
 
 def load_event(body: bytes) -> Any:
-    """Exactly ``json.loads(body)`` for a non-empty payload, without ``json.detect_encoding``'s cost when the
-    payload is plainly UTF-8 (detect_encoding answers 'utf-8' unless it starts with a BOM or one of its first
-    two bytes is NUL; those rare payloads take ``json.loads`` itself)."""
-    if body[0] in _NOT_PLAIN_UTF8_LEAD or (len(body) > 1 and not body[1]):
-        return json.loads(body)
-    return _decode_str(body.decode("utf-8", "surrogatepass"))
+    """The event as awslambdaric unmarshals it (``json.loads`` of the payload bytes)."""
+    return json.loads(body)
 
 
 def _libc() -> ctypes.CDLL:
@@ -187,17 +149,6 @@ def load_handler(handler: str) -> Callable[[Any, Any], Any]:
                                     f"Handler '{fname}' missing on module '{modname}'") from None
 
 
-_HS = protocol.HEADER_SIZE
-_pack_header = protocol.HEADER.pack
-_dumps = protocol.dumps
-_K_RESULT = protocol.K_RESULT
-_perf_counter = time.perf_counter
-_getrusage = resource.getrusage
-_RUSAGE_SELF = resource.RUSAGE_SELF
-_unpack_header = protocol.HEADER.unpack_from
-_loads = protocol.loads
-
-
 class Worker:
     """The invoke loop of one execution environment (one instance per process)."""
 
@@ -217,7 +168,8 @@ class Worker:
         self.started = time.perf_counter()  # when the current (or last) invocation started
         self.parked = False
         self.wake = threading.Event()
-        self._rbuf = bytearray()
+        self._reader = protocol.FrameReader()
+        self._frames: list[protocol.Frame] = []  # complete frames not served yet (the core sends one at a time)
         # Wait for the next invocation in poll(POLLIN), not in a blocking recv(): a unix socket has one wait
         # queue for readers and writers, and the core reading our last result frees our send buffer, which
         # wakes any sleeper on it ("write space"). A recv() sleeper takes that wake-up (a needless context
@@ -238,38 +190,25 @@ class Worker:
                 self.sock.sendall(b"".join(parts)[sent:])
 
     def recv(self) -> tuple[dict, bytes] | None:
-        buf = self._rbuf
-        if not buf:  # the common case: one recv, one whole frame, decoded without the reassembly buffer
-            self._wait_readable()
-            chunk = self.sock.recv(65_536)
-            if not chunk:
-                return None
-            if len(chunk) >= _HS:
-                ml, bl, ll = _unpack_header(chunk)
-                a = _HS + ml
-                if a + bl + ll == len(chunk):
-                    return _loads(chunk[_HS:a]), chunk[a:a + bl]
-            buf += chunk
-        need = protocol.HEADER_SIZE
-        while True:
-            if len(buf) >= protocol.HEADER_SIZE:
-                need = protocol.frame_size(buf)
-                if len(buf) >= need:
-                    meta, body, _ = protocol.decode(bytes(buf[:need]))
-                    del buf[:need]
-                    return meta, body
+        """The next frame's (meta, body); None when the core closed the channel."""
+        reader = self._reader
+        while not self._frames:
+            if not reader.pending:
+                self._wait_readable()
             # 64 KiB stays below malloc's mmap threshold: a bigger recv buffer costs mmap+mremap+munmap per call
-            chunk = self.sock.recv(max(65_536, need - len(buf)))
+            chunk = self.sock.recv(max(65_536, reader.missing()))
             if not chunk:
                 return None
-            buf += chunk
+            self._frames = reader.feed(chunk)
+        meta, body, _ = self._frames.pop(0)
+        return meta, body
 
     @staticmethod
     def drain_output() -> bytes:
         """Everything written to stdout/stderr (fd 1/2, a memfd shared with the core) since the last call."""
         sys.stdout.flush()
         sys.stderr.flush()
-        pos = os.lseek(1, 0, _SEEK_CUR)
+        pos = os.lseek(1, 0, os.SEEK_CUR)
         if not pos:
             return b""
         data = os.pread(1, min(pos, OUTPUT_LIMIT), 0)
@@ -326,15 +265,15 @@ class Worker:
     def invoke(self, meta: dict, body: bytes) -> None:
         rid = meta["id"]
         self.holder.value = rid
-        self.started = t0 = _perf_counter()
+        self.started = t0 = time.perf_counter()
         self.busy = True
         if self.parked:
             self.parked = False
             self.wake.set()
         kind, out, etype, reset = self._run(meta, body, rid)
-        duration = (_perf_counter() - t0) * 1000.0
+        duration = (time.perf_counter() - t0) * 1000.0
         self.busy = False
-        rss_kb = _getrusage(_RUSAGE_SELF).ru_maxrss
+        rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if rss_kb > self.limit_kb:
             self.die_oom(rss_kb)
         if len(out) > RESPONSE_LIMIT and kind == protocol.K_RESULT:
@@ -351,17 +290,11 @@ class Worker:
         log = self.drain_output()
         if meta.get("lg"):  # the core asked for the invocation's log record instead of the raw output
             log = self.log_record(meta, rid, log, duration, rss_kb)
-        if kind == _K_RESULT:
-            m = _dumps({"t": kind, "d": duration, "rss": rss_kb})
+        if kind == protocol.K_RESULT:
+            meta = {"t": kind, "d": duration, "rss": rss_kb}
         else:
-            m = _dumps({"t": kind, "d": duration, "rss": rss_kb, "et": etype, "reset": reset})
-        bl, ll = len(out), len(log)
-        if bl + ll <= JOIN_MAX:  # the usual small result: one buffer, one send (see send())
-            frame = b"".join((_pack_header(len(m), bl, ll), m, out, log))
-            with self.send_lock:
-                self.sock.sendall(frame)
-        else:
-            self.send([_pack_header(len(m), bl, ll), m, out, log])
+            meta = {"t": kind, "d": duration, "rss": rss_kb, "et": etype, "reset": reset}
+        self.send(protocol.encode(meta, out, log))
 
     def log_record(self, meta: dict, rid: str, output: bytes, duration_ms: float, rss_kb: int) -> bytes:
         """This invocation's log events as one record (see :mod:`.logformat`): the lines the core passed

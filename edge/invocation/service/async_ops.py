@@ -105,7 +105,15 @@ class AsyncOps:
             raise function_not_found(ref.name, self.registry.region, ref.qualifier)
         payload = check_payload(payload)  # the sync path's JSON check; an empty payload becomes {}
         request_id = request_id or self._invoke.new_request_id()
-        await self._accept.submit(Insert(request_id, ref.name, ref.qualifier, payload, self.registry.clock()))
+        await self._accept.submit(
+            Insert(
+                request_id=request_id,
+                function_name=ref.name,
+                qualifier=ref.qualifier,
+                payload=payload,
+                received_at=self.registry.clock(),
+            )
+        )
         if self.delivery is not None:
             self.delivery.wake()
         return InvocationResult(outcome=Outcome.OK, payload=b"", request_id=request_id, executed_version="")

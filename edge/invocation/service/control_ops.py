@@ -122,7 +122,7 @@ class ControlOps:
         name, q = self._name(function_name, qualifier)
         record, alias = await asyncio.to_thread(self.registry.get_version, name, q)
         tags, reserved = await asyncio.to_thread(self.registry.function_extras, name)
-        return FunctionDetails(record, alias, tags, reserved)
+        return FunctionDetails(record=record, alias=alias, tags=tags, reserved=reserved)
 
     async def get_function_configuration(self, function_name: str, qualifier: str | None = None) -> tuple[VersionRecord, str | None]:
         name, q = self._name(function_name, qualifier)
@@ -224,7 +224,15 @@ class ControlOps:
         record = await asyncio.to_thread(self.registry.concurrency.put_provisioned, name, qualifier, count, self.account_limit)
         await self._sync.reconcile()
         # AWS answers the PUT with IN_PROGRESS / Allocated 0 whatever happens next
-        return ProvisionedView(name, qualifier, record.requested, 0, "IN_PROGRESS", None, record.last_modified)
+        return ProvisionedView(
+            function_name=name,
+            qualifier=qualifier,
+            requested=record.requested,
+            allocated=0,
+            status="IN_PROGRESS",
+            reason=None,
+            last_modified=record.last_modified,
+        )
 
     async def get_provisioned_concurrency(self, function_name: str, qualifier: str) -> ProvisionedView:
         name = self._unqualified(function_name)
@@ -236,7 +244,15 @@ class ControlOps:
 
         record, version = await asyncio.to_thread(work)
         allocated, status, reason = self._sync.provisioned_status(name, version)
-        return ProvisionedView(name, qualifier, record.requested, allocated, status, reason, record.last_modified)
+        return ProvisionedView(
+            function_name=name,
+            qualifier=qualifier,
+            requested=record.requested,
+            allocated=allocated,
+            status=status,
+            reason=reason,
+            last_modified=record.last_modified,
+        )
 
     async def list_provisioned_concurrency(self, function_name: str) -> list[ProvisionedView]:
         name = self._unqualified(function_name)
@@ -244,7 +260,17 @@ class ControlOps:
         views = []
         for record, version in items:
             allocated, status, reason = self._sync.provisioned_status(name, version)
-            views.append(ProvisionedView(name, record.qualifier, record.requested, allocated, status, reason, record.last_modified))
+            views.append(
+                ProvisionedView(
+                    function_name=name,
+                    qualifier=record.qualifier,
+                    requested=record.requested,
+                    allocated=allocated,
+                    status=status,
+                    reason=reason,
+                    last_modified=record.last_modified,
+                )
+            )
         return views
 
     async def delete_provisioned_concurrency(self, function_name: str, qualifier: str) -> None:
