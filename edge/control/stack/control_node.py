@@ -6,7 +6,6 @@ ready, so the POPs (started after it) find their associations resolvable, and op
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -22,6 +21,7 @@ from edge.control.stack.pop_node import make_service, metrics_of
 from edge.control.stack.config import StackConfig
 from edge.invocation import LambdaService, LogStore
 from edge.invocation.models import DEFAULT_REGION
+from edge.tasks import TaskOwner
 
 log = logging.getLogger("edgelab.control")
 
@@ -80,7 +80,7 @@ async def run_control(cfg: StackConfig, stop: asyncio.Event, *, watch: bool = Fa
     await service.start()
     await service.start_async_delivery(cfg.settings.async_)  # only the control process delivers async events
     runner: web.AppRunner | None = None
-    watcher: asyncio.Task[None] | None = None
+    tasks = TaskOwner("edgelab-control")  # the declared-functions watcher
     try:
         versions = await deploy_declared(service, cfg.settings.functions)
         if versions:
@@ -90,14 +90,10 @@ async def run_control(cfg: StackConfig, stop: asyncio.Event, *, watch: bool = Fa
         await web.TCPSite(runner, "127.0.0.1", cfg.api_port).start()
         log.info("Lambda API and admin on http://127.0.0.1:%d", cfg.api_port)
         if watch:
-            watcher = asyncio.create_task(watch_declared(service, cfg.settings.functions, stop),
-                                          name="edgelab-watch-functions")
+            tasks.spawn(watch_declared(service, cfg.settings.functions, stop), name="watch-functions")
         await stop.wait()
     finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        await tasks.aclose()
         if runner is not None:
             await runner.cleanup()
         await service.close()

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import aiohttp
 
+from edge.tasks import TaskOwner
+
 log = logging.getLogger("edgelab.supervisor")
 
 READY_TIMEOUT_S = 30.0
@@ -100,14 +102,13 @@ class Supervisor:
 
     async def wait(self, stop: asyncio.Event) -> int:
         """Wait until ``stop`` is set or a child exits. Returns the exit status for the supervisor."""
-        waiters = {asyncio.ensure_future(c.proc.wait()): c for c in self.children if c.proc}  # noqa: RUF006 (owned here)
-        stop_task = asyncio.ensure_future(stop.wait())
+        tasks = TaskOwner("edgelab-supervisor-wait")  # the losers of the race are cancelled and awaited on exit
+        waiters = {tasks.spawn(c.proc.wait(), name=c.name): c for c in self.children if c.proc}
+        stop_task = tasks.spawn(stop.wait(), name="stop")
         try:
             done, _ = await asyncio.wait([*waiters, stop_task], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for t in [*waiters, stop_task]:
-                t.cancel()
-            await asyncio.gather(*waiters, stop_task, return_exceptions=True)
+            await tasks.aclose()
         if stop_task in done:
             return 0
         dead = [waiters[t] for t in done if t in waiters]

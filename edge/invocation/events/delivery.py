@@ -1,6 +1,7 @@
 """AsyncDelivery: the deliverer of queued asynchronous events (runs in exactly one process: the control process).
 
-Loop: claim due events (bounded by ``delivery_concurrency`` in flight), deliver each in its own task, write
+Loop: claim due events (bounded by ``delivery_concurrency`` in flight), deliver each in its own task (the loop
+and the deliveries are owned through :class:`~edge.tasks.TaskOwner` instances), write
 the outcome as one group-committed set of operations (delete / reschedule the event, destination records,
 DLQ messages, counters). Every claimed event ends in exactly one of
 
@@ -17,7 +18,6 @@ records deeper than ``destination_depth_limit`` are not delivered (``loop_droppe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -31,7 +31,9 @@ from edge.invocation.events.store import AsyncStore, Count, Delete, GroupCommitt
 from edge.invocation.events.target import EventTarget
 from edge.invocation.errors import LambdaError, ResourceNotFoundException
 from edge.invocation.models import InvocationResult, Outcome, function_arn
+from edge.invocation.lifecycle import wait_idle
 from edge.invocation.registry.cache import ResolveCache
+from edge.tasks import TaskOwner
 
 __all__ = ["AsyncDelivery"]
 
@@ -56,8 +58,8 @@ class AsyncDelivery:
         self.clock = clock
         self._writer: GroupCommitter[Op] = GroupCommitter(store.apply, name="edgelab-async-outcomes")
         self._wake = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._loop_tasks = TaskOwner("edgelab-async-delivery")
+        self._deliveries = TaskOwner("edgelab-async-deliveries")  # one task per claimed event
         self._configs: dict[tuple[str, str], EventInvokeConfig] = {}
         self._configs_generation = -1
 
@@ -66,22 +68,14 @@ class AsyncDelivery:
         if released:
             log.info("async delivery: %d event(s) left in flight by a previous run are queued again", released)
         self._writer.start()
-        self._task = asyncio.create_task(self._loop(), name="edgelab-async-delivery")
+        self._loop_tasks.spawn(self._loop(), name="loop")
 
     async def close(self, grace_s: float = 2.0) -> None:
         """Stop claiming; let in-flight deliveries finish for up to ``grace_s`` (fewer duplicates after a
         restart), then cancel the rest."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._inflight:
-            await asyncio.wait(list(self._inflight), timeout=grace_s)
-        for task in list(self._inflight):
-            task.cancel()
-        if self._inflight:  # cancelled deliveries stay claimed in SQLite: the next start queues them again
-            await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self._loop_tasks.aclose()
+        await wait_idle(self._deliveries, grace_s)
+        await self._deliveries.aclose()  # cancelled deliveries stay claimed in SQLite: the next start queues them again
         await self._writer.close()
 
     def wake(self) -> None:
@@ -93,7 +87,7 @@ class AsyncDelivery:
     async def _loop(self) -> None:
         limit = self.settings.delivery_concurrency
         while True:
-            free = limit - len(self._inflight)
+            free = limit - len(self._deliveries)
             claimed = 0
             if free > 0:
                 try:
@@ -105,28 +99,28 @@ class AsyncDelivery:
                     events = []
                 claimed = len(events)
                 for ev in events:
-                    task = asyncio.create_task(self._deliver(ev), name=f"edgelab-async-{ev.request_id}")
-                    self._inflight.add(task)
-                    task.add_done_callback(self._done)
+                    self._deliveries.spawn(self._deliver(ev), name=ev.request_id)
             if claimed and claimed == free:
                 await self._wait(None)  # saturated: wait for a slot
             elif claimed == 0:
                 await self._wait(self.settings.poll_interval_s)
             # slots free up one by one: give completions a moment to batch before the next claim
-            if self._inflight:
+            if len(self._deliveries):
                 await asyncio.sleep(0.002)
 
     async def _wait(self, timeout: float | None) -> None:
         await wait_set(self._wake, timeout)  # (not asyncio.wait_for: see wait_set)
         self._wake.clear()
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        self._wake.set()
-
     # -- one event ---------------------------------------------------------------------------------------
 
     async def _deliver(self, ev: StoredEvent) -> None:
+        try:
+            await self._deliver_one(ev)
+        finally:
+            self._wake.set()  # a delivery slot is free
+
+    async def _deliver_one(self, ev: StoredEvent) -> None:
         try:
             ops = await self._process(ev)
         except asyncio.CancelledError:

@@ -1,5 +1,6 @@
 """The deliverer side of event source mappings: one poller task per enabled mapping (see :mod:`.mappings`
-for the semantics), the SQS-shaped event and the ReportBatchItemFailures parser."""
+for the semantics; the supervisor and the pollers are owned through :class:`~edge.tasks.TaskOwner` instances), the
+SQS-shaped event and the ReportBatchItemFailures parser."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from edge.invocation.events.store import AsyncStore, Count, Insert, Message, Op,
 from edge.invocation.events.target import EventTarget
 from edge.invocation.errors import LambdaError, ResourceNotFoundException
 from edge.invocation.models import ACCOUNT_ID, Outcome, function_arn
+from edge.tasks import TaskOwner
 
 __all__ = ["EsmRunner", "failed_items", "sqs_event"]
 
@@ -85,23 +87,22 @@ class EsmRunner:
         self.queues = queues
         self.store = store
         self.region = region
+        # the mapping each running poller was started for (its task is owned by _poller_tasks, keyed by uuid)
         self._pollers: dict[str, tuple[MappingRecord, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor = TaskOwner("edgelab-esm")
+        self._poller_tasks = TaskOwner("edgelab-esm-pollers")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._supervise(), name="edgelab-esm-supervisor")
+        self._supervisor.spawn(self._supervise(), name="supervisor")
 
     def wake(self) -> None:
         self._wake.set()
 
     async def close(self) -> None:
-        tasks = [t for t in (self._task,) if t is not None] + [t for _, t in self._pollers.values()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._supervisor.aclose()
+        await self._poller_tasks.aclose()
         self._pollers.clear()
-        self._task = None
 
     async def _supervise(self) -> None:
         while True:
@@ -123,7 +124,9 @@ class EsmRunner:
                 del self._pollers[key]
         for key, rec in wanted.items():
             if key not in self._pollers:
-                self._pollers[key] = (rec, asyncio.create_task(self._poll(rec), name=f"edgelab-esm-{key}"))
+                task = self._poller_tasks.spawn(self._poll(rec), key=key)
+                if task is not None:  # None: closing
+                    self._pollers[key] = (rec, task)
 
     async def _poll(self, rec: MappingRecord) -> None:
         queues = self.queues

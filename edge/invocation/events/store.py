@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from edge.invocation.registry.db import Database
+from edge.tasks import TaskOwner
 
 __all__ = [
     "AsyncStore", "Count", "Delete", "GroupCommitter", "Insert", "Message", "Retry", "StoredEvent", "STAT_NAMES",
@@ -240,7 +241,8 @@ class GroupCommitter(Generic[T]):
     """Batches items submitted concurrently and applies each batch in one blocking call (a worker thread).
 
     ``submit`` returns after the batch holding the item was applied (or raises what the apply raised). The
-    committer task is owned here: :meth:`close` flushes what is pending, then cancels and awaits it.
+    committer task is owned here (a :class:`~edge.tasks.TaskOwner`, which logs it if it dies): :meth:`close`
+    flushes what is pending, then cancels and awaits it.
     """
 
     def __init__(self, apply: Callable[[list[T]], None], *, name: str, max_batch: int = 2000) -> None:
@@ -249,12 +251,13 @@ class GroupCommitter(Generic[T]):
         self._max_batch = max_batch
         self._pending: list[tuple[T, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskOwner(name)
+        self._task: asyncio.Task[None] | None = None  # the committer (owned by _tasks), for its status
         self._closing = False
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=self._name)
+            self._task = self._tasks.spawn(self._run(), name="committer")
 
     async def submit(self, item: T) -> None:
         if self._task is None or self._closing:
@@ -313,13 +316,7 @@ class GroupCommitter(Generic[T]):
         while self._pending and not task.done() and loop.time() < give_up:
             self._wake.set()
             await asyncio.sleep(0.005)
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        except Exception:  # the committer died earlier: say so, and fail what it left
-            log.exception("%s: committer failed", self._name)
+        await self._tasks.aclose()  # (a committer that died earlier was logged by the owner when it did)
         left, self._pending = self._pending, []
         if left:
             log.error("%s: %d item(s) not committed at close", self._name, len(left))

@@ -2,7 +2,8 @@
 
 One :class:`Executor` per process serves any number of regions; each region (``InvokeOptions.region``) has its
 own pools and its own :class:`ConcurrencyLimiter`. It owns: the zygote (fork server), the environment pool and
-its stop tasks, the log store and its flusher, a reaper task (idle expiry, max lifetime) and a provisioner task.
+its stop tasks, the log store and its flusher, a reaper task (idle expiry, max lifetime) and a provisioner task
+(each component's tasks through an :class:`edge.tasks.TaskOwner`).
 
 An invocation is composed of two leases (architecture convention 3), in :meth:`Executor.invoke`::
 
@@ -50,7 +51,6 @@ Notes for callers (the registry/service side):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import resource
 import time
@@ -68,6 +68,7 @@ from edge.invocation.execution.metrics import FunctionMetrics, Metrics
 from edge.invocation.models import INIT_TIMEOUT_S, FunctionSpec, InvocationResult, InvokeOptions, Outcome
 from edge.invocation.execution.pool import ON_DEMAND, EnvironmentPool, PoolId, PoolSettings
 from edge.invocation.execution.zygote_client import ZygoteClient, ZygoteError
+from edge.tasks import TaskOwner
 
 __all__ = ["Executor", "ExecutorSettings"]
 
@@ -112,7 +113,7 @@ class Executor:
                          provisioned_init_timeout_s=settings.provisioned_init_timeout_s,
                          max_concurrent_starts=settings.max_concurrent_starts, credentials=settings.credentials),
             self._zygote, self.logs, self._on_provisioned, self._wake_provisioner)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = TaskOwner("edgelab-executor")  # the reaper and the provisioner
         self._provision_wanted: asyncio.Event | None = None
         self._closed = False
 
@@ -134,20 +135,15 @@ class Executor:
         await self._zygote.start()
         self._provision_wanted = asyncio.Event()
         interval = self.settings.reaper_interval_s or min(self.settings.idle_ttl_s / 4, 30.0)
-        self._tasks = [asyncio.create_task(self._reaper(max(interval, 0.01)), name="edgelab-env-reaper"),
-                       asyncio.create_task(self._provisioner(), name="edgelab-provisioner")]
+        self._tasks.spawn(self._reaper(max(interval, 0.01)), name="reaper")
+        self._tasks.spawn(self._provisioner(), name="provisioner")
 
     async def close(self) -> None:
         """Kill and reap every worker and the zygote; flush the logs. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await self._tasks.aclose()
         await self._pool.close()
         await self._zygote.close()
         await self.logs.close()

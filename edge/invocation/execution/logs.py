@@ -6,15 +6,15 @@ invocation's START..REPORT events share one): ``[epoch ms, request id or "", [me
 Every environment writes its own stream
 (``YYYY/MM/DD/[<version>]<32 hex>``), so several processes (POPs) can append to one state dir without locking.
 
-Writes are batched: :meth:`LogStore.append` only appends to an in-memory list; an owned flusher task writes the
-batch every ``flush_interval_s`` in a thread (no fsync; a crash of the whole process may lose the last batch).
+Writes are batched: :meth:`LogStore.append` only appends to an in-memory list; a flusher task (owned through a
+:class:`~edge.tasks.TaskOwner`) writes the batch every ``flush_interval_s`` in a thread (no fsync; a crash of the
+whole process may lose the last batch).
 :meth:`LogStore.read` merges what is on disk with what is still pending in this process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -22,6 +22,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
+from edge.tasks import TaskOwner
 from edge.invocation.runtime.logformat import decode_record, encode_record, end_line, init_report_line, init_start_line, max_memory_used_mb, output_lines, report_line, runtime_version, start_line
 
 __all__ = [  # the platform line formats are defined in runtime.logformat (shared with the worker) and re-exported
@@ -64,7 +65,7 @@ class LogStore:
         self._interval = flush_interval_s
         self._pending: list[Pending] = []
         self._writing: list[Pending] = []  # the batch a flush is writing right now (still visible to read)
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskOwner("edgelab-log-store")
         self._dirs: set[Path] = set()
         self._write_lock = asyncio.Lock()
 
@@ -73,15 +74,10 @@ class LogStore:
 
     async def start(self) -> None:
         await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
-        if self._task is None:
-            self._task = asyncio.create_task(self._flusher(), name="edgelab-log-flusher")
+        self._tasks.spawn(self._flusher(), key="flusher")  # one flusher, however often start is called
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._tasks.aclose()
         try:
             await self.flush()
         except OSError as e:

@@ -2,8 +2,8 @@
 
 Convention: all bookkeeping happens in synchronous ``_assign``/``_release``/``_collect_*`` methods that never
 await, so each one is atomic on the event loop (no lock needed, none taken on the hot path); process spawn and
-kill happen outside them. Stopping an environment is done by tasks this pool owns (``_stoppers``), awaited by
-:meth:`close`.
+kill happen outside them. Stopping an environment is done by tasks this pool owns (``_stoppers``, an
+:class:`edge.tasks.TaskOwner`), waited for by :meth:`close`.
 
 Callers (the executor) take an environment with ``async with pool.acquire(pid, spec) as env``: a BUSY warm
 one, or a new one after Init; it is given back (idle again, or stopped) on exit. :class:`Acquisition` is built
@@ -22,6 +22,7 @@ Lifecycle rules:
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import time
 import uuid
@@ -34,10 +35,14 @@ from edge.invocation.execution import logs as logfmt
 from edge.invocation.execution.environment import Credentials, EnvState, Environment, worker_config
 from edge.invocation.models import FunctionSpec
 from edge.invocation.execution.zygote_client import PROJECT_ROOT, ZygoteClient
+from edge.invocation.lifecycle import wait_idle
+from edge.tasks import TaskOwner
 
 RUNTIME_DIR = str(Path(__file__).resolve().parents[1] / "runtime")
 ON_DEMAND = "on-demand"
 PROVISIONED = "provisioned-concurrency"
+CLOSE_TIMEOUT_S = 30.0  # an environment stop takes at most ~4 s (2 s grace, SIGKILL, 2 s to be reaped)
+log = logging.getLogger("edgelab.invocation.pool")
 
 
 class PoolId(NamedTuple):
@@ -83,7 +88,7 @@ class EnvironmentPool:
         self._wake = wake_provisioner
         self._pools: dict[PoolId, _Pool] = {}
         self._starts = asyncio.Semaphore(settings.max_concurrent_starts)
-        self._stoppers: set[asyncio.Task[None]] = set()
+        self._stoppers = TaskOwner("edgelab-env-stop")
         self._detached: set[Environment] = set()  # busy environments of retired pools (stop on release)
         self._closed = False
         self._sandboxes = settings.state_dir / "sandboxes"
@@ -195,9 +200,7 @@ class EnvironmentPool:
     def _stop_later(self, env: Environment, graceful: bool, keep_tmp: bool) -> None:
         if self._closed:
             graceful = False  # close() is waiting: no 2 s grace
-        task = asyncio.create_task(self._stop(env, graceful, keep_tmp), name=f"stop-env-{env.env_id[:8]}")
-        self._stoppers.add(task)
-        task.add_done_callback(self._stoppers.discard)
+        self._stoppers.spawn(self._stop(env, graceful, keep_tmp), name=f"stop-env-{env.env_id[:8]}")
 
     async def _stop(self, env: Environment, graceful: bool, keep_tmp: bool) -> None:
         await env.stop(graceful=graceful)
@@ -269,9 +272,7 @@ class EnvironmentPool:
         return victims
 
     def _stoppers_rmtree(self, tmp: Path) -> None:
-        task = asyncio.create_task(asyncio.to_thread(shutil.rmtree, tmp.parent, True), name="rm-sandbox")
-        self._stoppers.add(task)
-        task.add_done_callback(self._stoppers.discard)
+        self._stoppers.spawn(asyncio.to_thread(shutil.rmtree, tmp.parent, True), name="rm-sandbox")
 
     # -- provisioned concurrency ----------------------------------------------------------------------------
     def set_target(self, pid: PoolId, spec: FunctionSpec, count: int) -> None:
@@ -366,7 +367,8 @@ class EnvironmentPool:
 
     # -- shutdown ------------------------------------------------------------------------------------------
     async def close(self) -> None:
-        """Kill every environment and wait for every stop task."""
+        """Kill every environment and wait for every stop task (at most ``CLOSE_TIMEOUT_S``: one that is still
+        running then is cancelled, and the zygote's own shutdown kills and reaps what is left)."""
         envs = self.environments()
         self._pools.clear()
         self._detached.clear()
@@ -375,8 +377,10 @@ class EnvironmentPool:
             env.retired = True
             if env.state is not EnvState.STOPPED:
                 self._stop_later(env, False, False)
-        while self._stoppers:
-            await asyncio.gather(*list(self._stoppers), return_exceptions=True)
+        if not await wait_idle(self._stoppers, CLOSE_TIMEOUT_S):
+            log.error("environment pool: %d stop task(s) still running %.0f s after close", len(self._stoppers),
+                      CLOSE_TIMEOUT_S)
+        await self._stoppers.aclose()
 
 
 class Acquisition:

@@ -1,6 +1,6 @@
 """Keeps one process's executor in line with the shared registry (the change-feed consumer).
 
-A poll task (owned here, started/stopped by :class:`~edge.invocation.service.facade.LambdaService`) reads
+A poll task (owned here through a :class:`~edge.tasks.TaskOwner`, started/stopped by :class:`~edge.invocation.service.facade.LambdaService`) reads
 ``PRAGMA data_version`` every ``poll_interval_s`` in a worker thread. When the registry changed (another
 process committed, or this one did: the cache generation moved) it reconciles:
 
@@ -14,13 +14,13 @@ process committed, or this one did: the cache generation moved) it reconciles:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Collection, Mapping
 from typing import Protocol
 
 from edge.invocation.models import FunctionSpec, InvocationResult, InvokeOptions
 from edge.invocation.registry.core import Registry
+from edge.tasks import TaskOwner
 
 __all__ = ["ExecutorLike", "ExecutorSync"]
 
@@ -51,7 +51,7 @@ class ExecutorSync:
         self.executor = executor
         self.account_limit = account_limit
         self.interval = poll_interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskOwner("edgelab-registry-sync")
         self._applied_generation = -1
         self._provisioned: dict[PoolKey, tuple[FunctionSpec, int]] = {}
         self._keys: dict[str, frozenset[PoolKey]] = {}
@@ -60,14 +60,10 @@ class ExecutorSync:
 
     async def start(self) -> None:
         await self.reconcile()
-        self._task = asyncio.create_task(self._poll_loop(), name="edgelab-registry-poll")
+        self._tasks.spawn(self._poll_loop(), name="poll")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._tasks.aclose()
 
     async def _poll_loop(self) -> None:
         while True:
