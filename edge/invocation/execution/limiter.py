@@ -116,8 +116,7 @@ class ConcurrencyLimiter:
             return ThrottleReason.ACCOUNT
         self._unreserved_inflight += 1
         self._ondemand_inflight[fn] = self._ondemand_inflight.get(fn, 0) + 1
-        self.inflight[fn] = self.inflight.get(fn, 0) + 1  # _count, inlined: this is the common path
-        return Lease(self, fn, pool_key, False, False)
+        return self._count(Lease(self, fn, pool_key, False, False))
 
     def _count(self, lease: Lease) -> Lease:
         self.inflight[lease.function] = self.inflight.get(lease.function, 0) + 1

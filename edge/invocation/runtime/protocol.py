@@ -80,25 +80,20 @@ class FrameReader:
     it completed, in order. The common case, one read holding exactly one frame, is decoded without copying the
     data into the reassembly buffer."""
 
-    __slots__ = ("_buf",)
+    __slots__ = ("buffer",)
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-
-    @property
-    def pending(self) -> int:
-        """Bytes received of a frame not complete yet."""
-        return len(self._buf)
+        self.buffer = bytearray()  # bytes received of a frame not complete yet (read it, never write it)
 
     def missing(self) -> int:
         """How many more bytes the frame being reassembled needs (at least one header when unknown)."""
-        buf = self._buf
+        buf = self.buffer
         if len(buf) < HEADER_SIZE:
             return HEADER_SIZE - len(buf)
         return frame_size(buf) - len(buf)
 
     def feed(self, data: bytes) -> list[Frame]:
-        buf = self._buf
+        buf = self.buffer
         if not buf and len(data) >= HEADER_SIZE:
             ml, bl, ll = HEADER.unpack_from(data)
             a = HEADER_SIZE + ml

@@ -22,7 +22,6 @@ from __future__ import annotations
 import ctypes
 import importlib
 import io
-import json
 import os
 import resource
 import select
@@ -33,11 +32,11 @@ import tempfile
 import threading
 import time
 import traceback
-from decimal import Decimal
 from typing import Any, Callable, NoReturn
 
 from edge.invocation.runtime import context as ctxmod
 from edge.invocation.runtime import faults, protocol
+from edge.invocation.runtime.marshal import encode_result, load_event
 from edge.invocation.runtime.logformat import encode_record, end_line, max_memory_used_mb, output_lines, report_line, start_line
 from edge.invocation.runtime.tmpwatch import TmpWatch
 
@@ -50,28 +49,6 @@ WATCH_AFTER_S = 0.05  # the memory watchdog samples invocations older than this 
 SAMPLE_EVERY_S = 0.01
 PARK_AFTER_S = 1.0  # the watchdog parks (no wake-ups at all) after this long without an invocation
 _HIDDEN_PACKAGES = ("edge", "orjson")
-
-
-class _Encoder(json.JSONEncoder):
-    """awslambdaric's marshaller: stdlib JSON plus Decimal support."""
-
-    def default(self, o: Any) -> Any:
-        if isinstance(o, Decimal):
-            return float(o) if not o.is_nan() else float("nan")
-        return super().default(o)
-
-
-_ENCODER = _Encoder(allow_nan=True)
-
-
-def encode_result(o: Any) -> str:
-    """The handler's result as awslambdaric marshals it (``json.dumps`` with Decimal support)."""
-    return _ENCODER.encode(o)
-
-
-def load_event(body: bytes) -> Any:
-    """The event as awslambdaric unmarshals it (``json.loads`` of the payload bytes)."""
-    return json.loads(body)
 
 
 def _libc() -> ctypes.CDLL:
@@ -192,15 +169,18 @@ class Worker:
     def recv(self) -> tuple[dict, bytes] | None:
         """The next frame's (meta, body); None when the core closed the channel."""
         reader = self._reader
-        while not self._frames:
-            if not reader.pending:
+        frames = self._frames
+        while not frames:
+            if reader.buffer:  # the rest of a frame: read all of it at once if it is big
+                chunk = self.sock.recv(max(65_536, reader.missing()))
+            else:
                 self._wait_readable()
-            # 64 KiB stays below malloc's mmap threshold: a bigger recv buffer costs mmap+mremap+munmap per call
-            chunk = self.sock.recv(max(65_536, reader.missing()))
+                # 64 KiB stays below malloc's mmap threshold: a bigger buffer costs mmap+mremap+munmap per call
+                chunk = self.sock.recv(65_536)
             if not chunk:
                 return None
-            self._frames = reader.feed(chunk)
-        meta, body, _ = self._frames.pop(0)
+            frames = self._frames = reader.feed(chunk)
+        meta, body, _ = frames.pop(0)
         return meta, body
 
     @staticmethod

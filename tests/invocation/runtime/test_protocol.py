@@ -34,7 +34,7 @@ def test_reader_reassembles_frames_cut_anywhere(frames: list, cuts: list[int]) -
         pos += size
         if pos >= len(stream):
             break
-    assert got == frames and reader.pending == 0
+    assert got == frames and not reader.buffer
 
 
 def test_reader_reports_what_it_still_needs() -> None:
@@ -43,4 +43,4 @@ def test_reader_reports_what_it_still_needs() -> None:
     assert reader.missing() == protocol.HEADER_SIZE
     assert reader.feed(data[:5]) == [] and reader.missing() == protocol.HEADER_SIZE - 5
     assert reader.feed(data[5:14]) == [] and reader.missing() == len(data) - 14
-    assert reader.feed(data[14:]) == [({"t": "o"}, b"x" * 10, b"")] and reader.pending == 0
+    assert reader.feed(data[14:]) == [({"t": "o"}, b"x" * 10, b"")] and not reader.buffer
