@@ -222,7 +222,7 @@ class PreparedInvoke:
     """
 
     __slots__ = ("_path", "_cache", "_ref", "_region", "_display_name", "_log_group", "_arn", "_generation",
-                 "_snap", "_spec", "_options_group", "_reserved", "_run_spec")
+                 "_snap", "_spec", "_options_group", "_reserved", "_route", "_run_spec")
 
     def __init__(self, path: InvokePath, ref: FunctionRef, *, region: str, display_name: str | None,
                  log_group: str | None) -> None:
@@ -238,6 +238,7 @@ class PreparedInvoke:
         self._spec: FunctionSpec | None = None  # None while resolved to a weighted alias (drawn per call)
         self._options_group: str | None = None
         self._reserved: int | None = None
+        self._route: object = None  # the executor's Route for the resolved spec and these options
         self._run_spec = path.executor.invoke if path.executor is not None else None
 
     def invoke(self, payload: bytes, request_id: str | None = None) -> Awaitable[InvocationResult]:
@@ -254,7 +255,7 @@ class PreparedInvoke:
         options = InvokeOptions(request_id or self._path.new_request_id(), self._arn, self._region,
                                 self._display_name, self._options_group)
         return self._run_spec(spec, payload, options,  # type: ignore[misc]  # runnable() checked the executor
-                              reserved_concurrency=self._reserved)
+                              reserved_concurrency=self._reserved, route=self._route)
 
     async def _invoke_resolving(self, payload: bytes, request_id: str | None) -> InvocationResult:
         """The slow path: (re)resolve after a registry change, or draw a weighted alias's version."""
@@ -270,7 +271,9 @@ class PreparedInvoke:
             self._reserved = snap.reserved
             self._options_group = self._log_group or snap.configs[version].log_group
             if not routed:
-                self._spec = path.runnable(snap.specs[version])
+                self._spec = spec = path.runnable(snap.specs[version])
+                self._route = path.executor.route(spec, self._region, self._display_name,  # type: ignore[union-attr]
+                                                  self._options_group)
         else:
             snap = self._snap
             version = pick_version(snap, self._ref.qualifier, path.rng, path.registry.region)

@@ -40,6 +40,11 @@ async def test_prepared_invoke_uses_the_same_options_as_invoke(service: Any, cod
     assert (spec1, res1, payload) == (spec0, res0, b'{"a": 1}') and res1 == 7
     assert opts1 == opts0.__class__(**{**{f: getattr(opts0, f) for f in opts0.__slots__}, "request_id": "r1"})
     assert opts1.log_group == "/custom/group" and opts1.region == "eu-central-1"
+    assert ex.routes[-2] is None  # invoke(): the executor builds the route
+    # a warm prepared call passes the route built for the very options it sends (the first call resolves)
+    await target.invoke(b'{"a": 1}', "r2")
+    spec2, _, opts2, _ = ex.invocations[-1]
+    assert ex.routes[-1] == (opts2.region, spec2.pool_key, opts2.display_name, opts2.log_group)
     await target.invoke(b"{}")
     assert UUID4.match(ex.invocations[-1][2].request_id)
     override = svc.prepare("fn", None, log_group="/aws/lambda/us-east-1.fn")

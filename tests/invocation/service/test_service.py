@@ -37,6 +37,7 @@ class RecordingExecutor:
         self.configured: list[tuple[int, dict[str, int]]] = []
         self.provisioned: dict[tuple[str, str, str], int] = {}
         self.retired: list[tuple[str, frozenset[tuple[str, str, str]]]] = []
+        self.routes: list[Any] = []  # the route passed with each invocation (None: the executor builds it)
 
     async def start(self) -> None:
         self.calls.append(("start", None))
@@ -44,9 +45,14 @@ class RecordingExecutor:
     async def close(self) -> None:
         self.calls.append(("close", None))
 
-    async def invoke(self, spec: FunctionSpec, payload: bytes, options: InvokeOptions, *, reserved_concurrency: int | None = None) -> InvocationResult:
+    async def invoke(self, spec: FunctionSpec, payload: bytes, options: InvokeOptions, *, reserved_concurrency: int | None = None,
+                     route: Any = None) -> InvocationResult:
         self.invocations.append((spec, payload, options, reserved_concurrency))
+        self.routes.append(route)
         return InvocationResult(Outcome.OK, payload, options.request_id, spec.version)
+
+    def route(self, spec: FunctionSpec, region: str, display_name: str | None, log_group: str | None) -> Any:
+        return (region, spec.pool_key, display_name, log_group)
 
     def configure_concurrency(self, *, account_limit: int, reserved: Mapping[str, int]) -> None:
         self.configured.append((account_limit, dict(reserved)))
