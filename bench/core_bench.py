@@ -11,6 +11,8 @@ invocation (the worker runs in its own process, which callgrind does not follow)
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p python -m bench core --prepared 200
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p python -m bench core --prepared 2200
     # (total of the second - total of the first) / 2000 = instructions per warm invocation
+
+``--worker N`` does the same for the worker side, in process (``Worker.recv`` + ``Worker.invoke``).
 """
 
 from __future__ import annotations
@@ -236,6 +238,42 @@ async def prepared_loop(n: int) -> None:
     print(f"{n} warm invocations through PreparedInvoke.invoke: done")
 
 
+def worker_loop(n: int) -> None:
+    """``n`` invocations of the worker side in this process (``Worker.recv`` + ``Worker.invoke`` over a
+    socketpair, the bench's event and result, the log record formatted as for a warm invocation): the worker's
+    own instruction count under callgrind, as ``--prepared`` gives the core's."""
+    import ctypes
+
+    from edge.invocation.runtime import context, protocol, worker
+
+    tmp = tempfile.mkdtemp(prefix="edgelab-bench-")
+    saved = os.dup(1), os.dup(2)
+    out = os.memfd_create("bench-worker-output")  # the worker drains fd 1/2 as its output (a memfd in real life)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    try:
+        env = {"AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+               "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
+               "AWS_LAMBDA_LOG_STREAM_NAME": "bench", "AWS_REGION": "us-east-1"}
+        core, sock = socket.socketpair()
+        w = worker.Worker(sock, {"env": env, "memory_mb": 1 << 20, "tmp": tmp, "tmp_quota_mb": 0},
+                          lambda event, ctx: {"ok": True}, context.RequestIdHolder(), ctypes.CDLL(None))
+        meta = {"t": protocol.K_INVOKE, "id": str(uuid.uuid4()), "dl": int((time.time() + 3600) * 1000),
+                "arn": "arn:aws:lambda:us-east-1:000000000000:function:bench", "cc": None, "fn": None, "lg": 1}
+        frame = b"".join(protocol.encode(meta, b'{"key": "value"}'))
+        for _ in range(n):
+            core.sendall(frame)
+            got = w.recv()
+            assert got is not None
+            w.invoke(*got)
+            reply = core.recv(65536)
+        assert b'{"ok": true}' in reply, reply
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+    print(f"{n} worker-side invocations in process: done")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench core")
     parser.add_argument("--n", type=int, default=3000, help="warm invocations per measurement")
@@ -243,9 +281,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="n=500, cold=10")
     parser.add_argument("--prepared", type=int, metavar="N",
                         help="only run N warm invocations through LambdaService.prepare (for callgrind)")
+    parser.add_argument("--worker", type=int, metavar="N",
+                        help="only run N worker-side invocations in this process (for callgrind)")
     args = parser.parse_args(argv)
     if args.prepared is not None:
         uvloop.run(prepared_loop(args.prepared))
+        return 0
+    if args.worker is not None:
+        worker_loop(args.worker)
         return 0
     if args.quick:
         args.n, args.cold = 500, 10

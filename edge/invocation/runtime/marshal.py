@@ -7,10 +7,10 @@ same text, same exceptions.
 The fast path calls pieces of the json module its public functions are built from (``json.encoder.c_make_encoder``,
 ``json.encoder.encode_basestring_ascii``, a decoder's ``scan_once``, ``json.decoder.WHITESPACE``), skipping
 ``json.detect_encoding`` for plain UTF-8 payloads and the Python float formatter ``JSONEncoder.iterencode`` builds
-and the C encoder never uses. Measured on the warm invoke loop (``python -m bench core --prepared``'s event and a
-``{'ok': True}`` result, worker CPU per invocation from schedstat, medians of 7 x 2,000): ~31.6 us with it,
-~37.6 us through ``json.loads`` / ``JSONEncoder.encode`` (~16%); micro-benchmarks: -0.4 to -1.4 us per decode,
--0.2 to -0.8 us per encode. It is the only place edgelab reaches into the json module:
+and the C encoder never uses. Measured: the worker side of a warm invocation (``python -m bench core --worker N``
+under callgrind: the bench's event, a ``{'ok': True}`` result) takes ~84k instructions with it, ~99k through
+``json.loads`` / ``JSONEncoder.encode`` (~15%); worker CPU per warm invocation (schedstat, medians of 7 x 2,000)
+~31.6 us against ~37.6 us. It is the only place edgelab reaches into the json module:
 ``tests/invocation/runtime/test_marshal.py`` checks that these internals are still there (this interpreter must
 take the fast path) and that both paths agree on every kind of input, so a change of the json module fails there
 first. Without the C accelerator the public functions are used.
