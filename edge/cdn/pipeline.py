@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from edge.cdn.cache.policy import (CacheEntry, Hit, Miss, Stale, StaleReason, current_age, merge_not_modified,
                                    on_origin_error)
-from edge.cdn.cache.ranges import serve_entry
+from edge.cdn.cache.ranges import CONDITIONAL_HEADERS, serve_entry
 from edge.cdn.errors import EdgeError, OriginError
 from edge.cdn.models import EdgeRequest, EdgeResponse, header_get
 from edge.cdn.responses import ERROR, HIT, LAMBDA_GENERATED, MISS, REFRESH_HIT, error_response
@@ -137,10 +137,6 @@ def _restamp(body: bytes, request_id: str) -> bytes:
     return _PAGE_REQUEST_ID.sub(b"Request ID: " + request_id.encode("ascii"), body, count=1)
 
 
-# Request headers that make serving from an entry more than "the stored response": handled by serve_entry.
-_CONDITIONAL = frozenset({"range", "if-none-match", "if-modified-since", "if-range"})
-
-
 def _serve(ctx: PopContext, ex: Exchange, entry: CacheEntry, x_cache: str, *, age: bool = True) -> EdgeResponse:
     """A response from a stored (or transient) entry: HEAD, conditional viewer requests and ranges applied."""
     ex.x_cache = ERROR if entry.status >= 400 else x_cache
@@ -152,7 +148,7 @@ def _serve(ctx: PopContext, ex: Exchange, entry: CacheEntry, x_cache: str, *, ag
         extra["content_length"] = len(entry.body)
     conditional = False
     for k, _ in req.headers:  # (a loop, not any() over a generator: this runs on every hit)
-        if k.lower() in _CONDITIONAL:
+        if k.lower() in CONDITIONAL_HEADERS:
             conditional = True
             break
     if req.method == "GET" and not conditional:
@@ -169,7 +165,8 @@ def _serve(ctx: PopContext, ex: Exchange, entry: CacheEntry, x_cache: str, *, ag
     if age:
         ex.age = int(header_get(served.headers, "age") or 0)
     headers = [(k, v) for k, v in served.headers if k.lower() not in ("age", "content-length")]
-    return EdgeResponse(status=served.status, headers=headers, body=served.body, extra=extra)
+    body = _restamp(served.body, ex.request_id) if entry.is_error else served.body
+    return EdgeResponse(status=served.status, headers=headers, body=body, extra=extra)
 
 
 async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill:
@@ -308,8 +305,7 @@ async def _custom_error(ctx: PopContext, ex: Exchange, response: EdgeResponse) -
     if cer is None or not cer.response_page_path or ex.x_cache == LAMBDA_GENERATED:
         return response
     page_req = EdgeRequest(method="GET", uri=cer.response_page_path, querystring="",
-                           headers=[(k, v) for k, v in ex.request.headers if k.lower() not in
-                                    ("range", "if-none-match", "if-modified-since", "if-range")],
+                           headers=[(k, v) for k, v in ex.request.headers if k.lower() not in CONDITIONAL_HEADERS],
                            client_ip=ex.request.client_ip)
     sub = Exchange(request=page_req, request_id=ex.request_id, started=ex.started, timing=ex.timing,
                    trace=ex.trace, behavior=ctx.match(cer.response_page_path))

@@ -34,12 +34,7 @@ from edge.cdn.errors import OriginTimeout, OriginUnavailable
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Headers, S3Origin
 from edge.cdn.origin.directory import fetch_from_directory
 from edge.cdn.origin.fast import FastAddr, FastPool, serialize_head
-
-# RFC 9110 §7.6.1 hop-by-hop fields plus the legacy Proxy-* family; names listed in Connection are added per message.
-HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-     "transfer-encoding", "upgrade"}
-)
+from edge.cdn.origin.http1 import HOP_BY_HOP, RESPONSE_DROPPED
 
 # Viewer headers CloudFront removes before contacting the origin unless a policy forwards them (contract §5.5).
 REMOVED_UNLESS_FORWARDED = frozenset(
@@ -130,9 +125,6 @@ def origin_headers(
     return kept
 
 
-_RESPONSE_DROPPED = HOP_BY_HOP | {"content-length"}
-
-
 def response_headers(headers: Iterable[tuple[str, str]]) -> Headers:
     """An origin response's headers as the POP keeps them: hop-by-hop headers (RFC 9110 §7.6.1, including those
     named in Connection) and Content-Length dropped (the POP frames the body it sends itself)."""
@@ -145,7 +137,7 @@ def _response_headers(headers: Iterable[tuple[str, str]]) -> tuple[Headers, bool
     connection = set_cookie = False
     for k, v in headers:
         lk = k.lower()
-        if lk in _RESPONSE_DROPPED or lk.startswith("proxy-"):
+        if lk in RESPONSE_DROPPED or lk.startswith("proxy-"):
             connection = connection or lk == "connection"
             continue
         if lk == "set-cookie":

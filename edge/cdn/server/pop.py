@@ -84,9 +84,7 @@ class PopState:
                      for o in distribution.origins.values()},
             directories={d: t.directory for d, t in settings.origins.items() if t.directory is not None},
         ))
-        options = PolicyOptions(
-            heuristic_percent=cache.heuristic_percent if cache.heuristic_freshness else None,
-            heuristic_cap_s=cache.heuristic_cap_s, error_caching_min_ttl_s=cache.error_caching_min_ttl_s)
+        options = PolicyOptions.from_settings(cache)
         store = CacheStore(pop.cache_max_bytes if pop.cache_max_bytes is not None else cache.max_bytes,
                            cache.max_object_bytes)
         self.ctx = PopContext(distribution=distribution, identity=self.identity, store=store,

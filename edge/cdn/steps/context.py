@@ -131,7 +131,7 @@ class PopContext:
     def store_context(self, behavior: Behavior) -> StoreContext:
         ctx = self.store_contexts.get(id(behavior))
         if ctx is None:
-            ctx = self.store_contexts[id(behavior)] = build_store_context(self.distribution, behavior)
+            ctx = self.store_contexts[id(behavior)] = StoreContext.for_behavior(self.distribution, behavior)
         return ctx
 
     def hooked(self, behavior: Behavior, step: Step) -> bool:
@@ -145,11 +145,3 @@ class PopContext:
         return self.triggers.run(TriggerCall(step, self.distribution, ex.behavior, ex.request_id, request, response,
                                              ex.timing))
 
-
-def build_store_context(distribution: Distribution, behavior: Behavior) -> StoreContext:
-    """The policy's view of a behavior: cache policy, cached methods, cookie forwarding, error TTLs."""
-    orp = behavior.origin_request_policy
-    cookies = behavior.cache_policy.cookies.behavior != "none" or (orp is not None and orp.cookies.behavior != "none")
-    error_ttls = {code: cer.error_caching_min_ttl for code, cer in distribution.custom_error_responses.items()}
-    return StoreContext(policy=behavior.cache_policy, cached_methods=behavior.cached_methods,
-                        cookies_forwarded=cookies, error_caching_ttl=error_ttls)

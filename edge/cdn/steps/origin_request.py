@@ -11,6 +11,7 @@ origin-fetch and origin-response).
 
 from __future__ import annotations
 
+from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
 from edge.cdn.config.distribution import Behavior, OriginSpec
 from edge.cdn.config.policies import KeyList
 from edge.cdn.models import EdgeRequest, EdgeResponse, Origin
@@ -141,9 +142,7 @@ def build_origin_request(
 def conditional(request: EdgeRequest, etag: str | None, last_modified: str | None) -> EdgeRequest:
     """``request`` turned into a revalidation (RFC 9111 §4.3.1): the stored validators replace any the
     viewer sent; Range is dropped so the full object comes back on a 200."""
-    headers = [(k, v) for k, v in request.headers
-               if k.lower() not in ("if-none-match", "if-modified-since", "if-match", "if-unmodified-since",
-                                    "if-range", "range")]
+    headers = [(k, v) for k, v in request.headers if k.lower() not in CONDITIONAL_HEADERS]
     if etag:
         headers.append(("If-None-Match", etag))
     if last_modified:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from edge.cdn.config.distribution import Behavior
+from edge.cdn.config.policies import DEVICE_HEADERS, GENERATED_HEADERS
 from edge.cdn.models import Headers, header_get
 
 _MOBILE = re.compile(r"Mobi|iPhone|iPod|Android.*Mobile|BlackBerry|IEMobile|Windows Phone|Opera Mini", re.I)
@@ -19,11 +20,6 @@ _SMART_TV = re.compile(r"Smart-?TV|GoogleTV|AppleTV|HbbTV|Roku|BRAVIA|NetCast|Ti
 _IOS = re.compile(r"iPhone|iPad|iPod", re.I)
 _ANDROID = re.compile(r"Android", re.I)
 
-DEVICE_HEADERS = ("CloudFront-Is-Desktop-Viewer", "CloudFront-Is-Mobile-Viewer", "CloudFront-Is-Tablet-Viewer",
-                  "CloudFront-Is-SmartTV-Viewer", "CloudFront-Is-IOS-Viewer", "CloudFront-Is-Android-Viewer")
-OTHER_HEADERS = ("CloudFront-Forwarded-Proto", "CloudFront-Viewer-Http-Version")
-GENERATED = {n.lower(): n for n in DEVICE_HEADERS + OTHER_HEADERS}
-
 
 def wanted(behavior: Behavior) -> tuple[str, ...]:
     """The generated header names the behavior's policies select (cache key or origin request)."""
@@ -31,7 +27,7 @@ def wanted(behavior: Behavior) -> tuple[str, ...]:
     if behavior.origin_request_policy is not None:
         lists.append(behavior.origin_request_policy.headers)
     out = []
-    for lname, name in GENERATED.items():
+    for lname, name in GENERATED_HEADERS.items():
         for kl in lists:
             explicit = any(n.lower() == lname for n in kl.names)
             if (kl.behavior in ("whitelist", "allViewerAndWhitelistCloudFront") and explicit):

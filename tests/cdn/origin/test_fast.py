@@ -11,18 +11,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from edge.cdn.origin import client as origin_client
 from edge.cdn.errors import OriginTimeout, OriginUnavailable
 from edge.cdn.models import CustomOrigin, EdgeRequest
 from edge.cdn.origin.client import AiohttpOriginClient, OriginClientConfig
-from edge.cdn.origin.http1 import RESPONSE_DROPPED, Malformed, parse_head, serialize_head
+from edge.cdn.origin.http1 import Malformed, parse_head, serialize_head
 from tests.cdn.scripted_origin import ScriptedOrigin
 
 # --- pure -------------------------------------------------------------------------------------------------
-
-
-def test_response_dropped_matches_the_aiohttp_path() -> None:
-    assert RESPONSE_DROPPED == origin_client._RESPONSE_DROPPED
 
 
 def test_serialize_keeps_order_and_case_and_adds_host_and_length_like_aiohttp() -> None:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from edge.cdn.config.distribution import Behavior, load_distribution
 from edge.cdn.models import EdgeRequest
-from edge.cdn.origin.client import HOP_BY_HOP, REMOVED_UNLESS_FORWARDED
+from edge.cdn.origin.client import REMOVED_UNLESS_FORWARDED
+from edge.cdn.origin.http1 import HOP_BY_HOP
 from edge.cdn.steps.origin_request import (ForwardingPlan, _normalize_accept_encoding, _selected,
                                            build_origin_request, filter_cookies, filter_query, forwarding_lists)
 
