@@ -27,7 +27,7 @@ from edge.cdn.cache.policy import (CacheEntry, Hit, Miss, Stale, StaleReason, cu
                                    on_origin_error)
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS, serve_entry
 from edge.cdn.errors import EdgeError, OriginError
-from edge.cdn.models import EdgeRequest, EdgeResponse, header_get
+from edge.cdn.models import EdgeRequest, EdgeResponse, ResponseMeta, header_get
 from edge.cdn.responses import ERROR, HIT, LAMBDA_GENERATED, MISS, REFRESH_HIT, error_response
 from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
 from edge.cdn.steps import (cache_lookup, cache_store, origin_fetch, origin_request, origin_response,
@@ -143,9 +143,7 @@ def _serve(ctx: PopContext, ex: Exchange, entry: CacheEntry, x_cache: str, *, ag
     ex.origin_status = entry.status
     now = ctx.clock()
     req = ex.request
-    extra: dict[str, object] = {}
-    if req.method == "HEAD":
-        extra["content_length"] = len(entry.body)
+    meta = ResponseMeta(content_length=len(entry.body) if req.method == "HEAD" else None)
     conditional = False
     for k, _ in req.headers:  # (a loop, not any() over a generator: this runs on every hit)
         if k.lower() in CONDITIONAL_HEADERS:
@@ -155,18 +153,16 @@ def _serve(ctx: PopContext, ex: Exchange, entry: CacheEntry, x_cache: str, *, ag
         # the common hit: the stored response as is (headers prepared once per entry)
         if age:
             ex.age = int(current_age(entry, now))
-        extra["clean_headers"] = True  # prepared: no POP-owned names in them
-        headers, block = ctx.served(entry)
-        if block is not None:
-            extra["header_block"] = block  # the same headers, serialised once per entry
+        meta.clean = True  # prepared: no POP-owned names in them
+        headers, meta.header_block = ctx.served(entry)  # ... and serialised once per entry (None: they cannot be)
         body = _restamp(entry.body, ex.request_id) if entry.is_error else entry.body
-        return EdgeResponse(status=entry.status, headers=list(headers), body=body, extra=extra)
+        return EdgeResponse(status=entry.status, headers=list(headers), body=body, meta=meta)
     served = serve_entry(entry, req.method, req.headers, now)
     if age:
         ex.age = int(header_get(served.headers, "age") or 0)
     headers = [(k, v) for k, v in served.headers if k.lower() not in ("age", "content-length")]
     body = _restamp(served.body, ex.request_id) if entry.is_error else served.body
-    return EdgeResponse(status=served.status, headers=headers, body=body, extra=extra)
+    return EdgeResponse(status=served.status, headers=headers, body=body, meta=meta)
 
 
 async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill:
@@ -211,7 +207,7 @@ async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill
         resp = await origin_response.run(ctx, ex, req, resp)
     # CloudFront drops Set-Cookie unless cookies are forwarded (the origin client says whether it sent one;
     # a function may have added one)
-    if (hooked or resp.extra.get("set_cookie", True)) and not ctx.store_context(b).cookies_forwarded:
+    if (hooked or resp.meta.set_cookie) and not ctx.store_context(b).cookies_forwarded:
         resp.headers = [(k, v) for k, v in resp.headers if k.lower() != "set-cookie"]
     if stale is not None and resp.status == 304:
         return _refreshed(ctx, ex, stale, resp, request_time)
@@ -322,7 +318,7 @@ async def _custom_error(ctx: PopContext, ex: Exchange, response: EdgeResponse) -
         return page
     status = cer.response_code or response.status
     headers = [(k, v) for k, v in page.headers if k.lower() != "content-length"]
-    return EdgeResponse(status=status, headers=headers, body=page.body, extra=page.extra)
+    return EdgeResponse(status=status, headers=headers, body=page.body, meta=page.meta)
 
 
 def _count(ctx: PopContext, ex: Exchange, response: EdgeResponse) -> None:

@@ -176,12 +176,12 @@ def error_page(status: int, line: str, request_id: str) -> bytes:
 
 
 def error_response(err: EdgeError, request_id: str) -> EdgeResponse:
-    """A CloudFront-generated error response for ``err`` (X-Cache is ``err.x_cache``, set by the caller via
-    ``EdgeResponse.extra['x_cache']``)."""
+    """A CloudFront-generated error response for ``err`` (its X-Cache, ``err.x_cache``, is the caller's to set on
+    the request's ``Exchange``)."""
     body = error_page(err.status, page_line(err), request_id)
     headers: Headers = [
         ("Server", "CloudFront"),
         ("Date", formatdate(usegmt=True)),
         ("Content-Type", "text/html"),
     ]
-    return EdgeResponse(status=err.status, headers=headers, body=body, extra={"x_cache": err.x_cache})
+    return EdgeResponse(status=err.status, headers=headers, body=body)

@@ -30,7 +30,7 @@ import base64
 import binascii
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -389,6 +389,6 @@ def _response(
         headers=flat,
         body=body,
         status_description=_description(obj, status),
-        extra=dict(orig.extra),
+        meta=replace(orig.meta),
     )
     return ResponseResult(response, replaced)

@@ -301,7 +301,7 @@ class EdgeTriggerRunner:
             raise
         if type(out) is EdgeRequest:
             return out
-        out.extra["generated_by"] = event_type
+        out.meta.generated_by = event_type
         if not any(k.lower() == "server" for k, _ in out.headers):
             # CloudFront answers generated responses as itself (contract §2.2), unless the function says
             out.headers.insert(0, ("Server", "CloudFront"))

@@ -31,7 +31,7 @@ import aiohttp
 from yarl import URL
 
 from edge.cdn.errors import OriginTimeout, OriginUnavailable
-from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Headers, S3Origin
+from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Headers, ResponseMeta, S3Origin
 from edge.cdn.origin.directory import fetch_from_directory
 from edge.cdn.origin.fast import FastAddr, FastPool, serialize_head
 from edge.cdn.origin.http1 import HOP_BY_HOP, RESPONSE_DROPPED
@@ -385,8 +385,8 @@ class AiohttpOriginClient:
             resp.release()
             raise
         return EdgeResponse(status=status, headers=headers, body=body, status_description=resp.reason or "",
-                            extra={"origin_seconds": time.perf_counter() - started, "streamed": False,
-                                   "content_length": length, "set_cookie": set_cookie})
+                            meta=ResponseMeta(origin_seconds=time.perf_counter() - started, content_length=length,
+                                              set_cookie=set_cookie))
 
     @staticmethod
     async def _buffer(resp: aiohttp.ClientResponse, limit: int | None) -> bytes | StreamedBody:
@@ -407,10 +407,9 @@ class AiohttpOriginClient:
         length = resp.content_length
         if resp.method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
             resp.release()  # no body by definition (RFC 9110 §6.4.1); Content-Length describes the GET
-            extra_h: dict[str, object] = {"origin_seconds": time.perf_counter() - started, "streamed": False,
-                                          "content_length": length, "set_cookie": set_cookie}
             return EdgeResponse(status=resp.status, headers=headers, body=b"", status_description=resp.reason or "",
-                                extra=extra_h)
+                                meta=ResponseMeta(origin_seconds=time.perf_counter() - started,
+                                                  content_length=length, set_cookie=set_cookie))
         try:
             if streaming_ok and length is not None and length > limit:
                 body: bytes | StreamedBody = StreamedBody(resp)
@@ -425,8 +424,7 @@ class AiohttpOriginClient:
             raise OriginUnavailable(f"origin {domain} sent a broken body: {exc!r}") from exc
         if isinstance(body, bytes) and length is not None and len(body) != length:
             raise OriginUnavailable(f"origin {domain} body length {len(body)} != Content-Length {length}")
-        extra: dict[str, object] = {"origin_seconds": time.perf_counter() - started,
-                                    "streamed": not isinstance(body, bytes), "content_length": length,
-                                    "set_cookie": set_cookie}  # whether the origin sent one (pipeline filter)
+        meta = ResponseMeta(origin_seconds=time.perf_counter() - started, content_length=length,
+                            set_cookie=set_cookie, streamed=not isinstance(body, bytes))
         return EdgeResponse(status=resp.status, headers=headers, body=body, status_description=resp.reason or "",
-                            extra=extra)
+                            meta=meta)

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from edge.cdn.errors import OriginTimeout, OriginUnavailable
-from edge.cdn.models import EdgeRequest, EdgeResponse
+from edge.cdn.models import EdgeRequest, EdgeResponse, ResponseMeta
 from edge.cdn.origin.http1 import (IDEMPOTENT, Closed, Conn, FastAddr, Head, Malformed, body_chunks, read_head,
                                    serialize_head)
 
@@ -292,5 +292,5 @@ class FastPool:
     def _edge(head: Head, body: bytes | FastStreamedBody, started: float, length: int | None,
               streamed: bool) -> EdgeResponse:
         return EdgeResponse(status=head.status, headers=head.headers, body=body, status_description=head.reason,
-                            extra={"origin_seconds": time.perf_counter() - started, "streamed": streamed,
-                                   "content_length": length, "set_cookie": head.set_cookie})
+                            meta=ResponseMeta(origin_seconds=time.perf_counter() - started, content_length=length,
+                                              set_cookie=head.set_cookie, streamed=streamed))

@@ -43,7 +43,7 @@ from edge.cdn.config.settings import PopSettings, Settings
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, TriggerRunner
 from edge.cdn.steps.context import BackgroundTasks, PopContext
-from edge.cdn.server.wire import HeaderBlock, HttpDate, RawResponse, safe_value, serialize
+from edge.cdn.server.wire import HttpDate, RawResponse, safe_value, serialize
 
 __all__ = ["POP_STATE", "PopState", "RunningPop", "SERVER_KWARGS", "make_pop_app", "make_viewer_server", "pop_code",
            "run_pop", "serve_viewer", "start_pop"]
@@ -219,19 +219,19 @@ async def _write(request: web.BaseRequest, state: PopState, response: EdgeRespon
     ``PopIdentity.decoration_lines``. Anything ``wire`` declines goes through ``web.Response`` as before."""
     edge_s = time.perf_counter() - ex.started - ex.origin_seconds
     timing = ex.timing.render(ex.x_cache, edge_s if edge_s > 0.0 else 0.0)
-    extra = response.extra
-    clean = extra.get("clean_headers") is True
+    meta = response.meta
+    clean = meta.clean
     reason = response.status_description or None
     if reason is not None and ("\n" in reason or "\r" in reason):
         reason = None
     body = response.body
-    length = extra.get("content_length")
-    head_length = length if request.method == "HEAD" and isinstance(length, int) else None
+    length = meta.content_length
+    head_length = length if request.method == "HEAD" else None
     if isinstance(body, bytes):
         keep_alive = request.keep_alive
         if not ex.timing.entries or safe_value(timing):
-            block = extra.get("header_block") if clean else None
-            if not isinstance(block, HeaderBlock) or block.count != len(response.headers):
+            block = meta.header_block if clean else None
+            if block is not None and block.count != len(response.headers):
                 block = None
             lines = state.identity.decoration_lines(request_id=ex.request_id, x_cache=ex.x_cache,
                                                     server_timing=timing, age=ex.age)
@@ -246,7 +246,7 @@ async def _write(request: web.BaseRequest, state: PopState, response: EdgeRespon
         if head_length is not None:
             headers.append(("Content-Length", str(head_length)))
         return web.Response(status=response.status, reason=reason, body=body, headers=headers)
-    return await _stream(request, response, headers, reason, length if isinstance(length, int) else None)
+    return await _stream(request, response, headers, reason, length)
 
 
 async def _stream(request: web.BaseRequest, response: EdgeResponse, headers: list[tuple[str, str]],

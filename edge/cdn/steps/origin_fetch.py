@@ -35,7 +35,7 @@ def failed(ctx: PopContext, ex: Exchange, err: OriginError) -> None:
 
 def fetched(ex: Exchange, resp: EdgeResponse) -> EdgeResponse:
     """Record the origin's time (Server-Timing ``origin``) and status for a fetched response."""
-    seconds = float(resp.extra.get("origin_seconds", 0.0))  # type: ignore[arg-type]
+    seconds = resp.meta.origin_seconds
     ex.origin_seconds += seconds
     ex.timing.add_duration("origin", seconds)
     ex.trace.append(f"origin-fetch:{resp.status}")

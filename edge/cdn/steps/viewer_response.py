@@ -31,6 +31,6 @@ async def run(ctx: PopContext, ex: Exchange, response: EdgeResponse) -> EdgeResp
             f"viewer-response function changed the status from {response.status} to {result.status}",
             event_type=Step.VIEWER_RESPONSE.value)
     ex.mark(Step.VIEWER_RESPONSE)
-    result.extra.pop("clean_headers", None)  # the function may have added any header: filter again
-    result.extra.pop("header_block", None)  # ... and the serialised headers no longer describe them
+    result.meta.clean = False  # the function may have added any header: filter again
+    result.meta.header_block = None  # ... and the serialised headers no longer describe them
     return result

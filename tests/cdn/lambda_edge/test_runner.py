@@ -130,7 +130,7 @@ async def test_generated_response_gets_server_cloudfront_unless_the_function_set
     r1 = await runner.run(_call())
     r2 = await runner.run(_call())
     assert isinstance(r1, EdgeResponse) and ("Server", "CloudFront") in r1.headers
-    assert r1.extra["generated_by"] == "viewer-request"
+    assert r1.meta.generated_by == "viewer-request"
     assert isinstance(r2, EdgeResponse) and [v for k, v in r2.headers if k.lower() == "server"] == ["mine"]
 
 
