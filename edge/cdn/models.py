@@ -113,3 +113,9 @@ class EdgeResponse:
     body: bytes | AsyncIterator[bytes] = b""
     status_description: str = ""
     meta: ResponseMeta = field(default_factory=ResponseMeta)
+
+    async def aclose(self) -> None:
+        """Release a streamed body that will not be sent (its origin connection); idempotent, a no-op for bytes."""
+        aclose = getattr(self.body, "aclose", None)
+        if aclose is not None:
+            await aclose()

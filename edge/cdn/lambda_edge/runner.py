@@ -237,10 +237,10 @@ class EdgeTriggerRunner:
             out = self._continue_with(call, hook.assoc, result, seen, seen_response)
         except BaseException:  # a Lambda error, or the viewer went away (cancelled): the body is not used
             if response is not None:
-                await _release_stream(response)
+                await response.aclose()
             raise
         if response is not None and out is not response and out.body is not response.body:
-            await _release_stream(response)
+            await response.aclose()
         return out
 
     def _prepare(self, hook: _Hook) -> PreparedCall:
@@ -316,15 +316,6 @@ class EdgeTriggerRunner:
             line = (f"{call.request_id} ERROR Validation error: {err.detail} "
                     f"(function: {assoc.function_name}:{result.executed_version}, event: {call.event_type.value})")
             self.validation_log(group, call.request_id, [line])
-
-
-async def _release_stream(response: EdgeResponse | None) -> None:
-    """Close a streamed (not in-memory) response body; closing is idempotent, so the pipeline may close too."""
-    if response is None or isinstance(response.body, bytes):
-        return
-    aclose = getattr(response.body, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 def _error_message(payload: bytes) -> str:

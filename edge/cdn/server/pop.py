@@ -269,9 +269,7 @@ async def _stream(request: web.BaseRequest, response: EdgeResponse, headers: lis
         if request.transport is not None:
             request.transport.abort()
     finally:
-        aclose = getattr(body, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await response.aclose()
     return resp
 
 

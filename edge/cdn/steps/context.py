@@ -12,22 +12,17 @@ from typing import Any
 
 from edge.cdn.config.behaviors import match_behavior
 from edge.cdn.cache.coalesce import Coalescer
-from edge.cdn.cache.policy import CacheEntry, PolicyOptions, StoreContext
+from edge.cdn.cache.policy import PolicyOptions, StoreContext
 from edge.cdn.cache.store import CacheStore
 from edge.cdn.config.distribution import Behavior, Distribution, OriginSpec
 from edge.cdn.models import EdgeRequest, EdgeResponse, Origin
 from edge.cdn.origin.client import OriginClient
-from edge.cdn.responses import POP_OWNED, PopIdentity
+from edge.cdn.responses import PopIdentity
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
 from edge.cdn.steps.viewer_headers import wanted
-from edge.cdn.server.wire import HeaderBlock, header_block
 
 log = logging.getLogger("edgelab.pop")
-
-# Stored header names never served as stored: the POP sets them per response (see responses.POP_OWNED).
-_NOT_SERVED = POP_OWNED | {"content-length"}
-
 
 class BackgroundTasks:
     """Owns the POP's background tasks: at most one per key, strong references kept, cancelled and awaited
@@ -95,22 +90,6 @@ class PopContext:
             names = self.viewer_headers[id(behavior)] = wanted(behavior)
         return names
 
-    def served_headers(self, entry: CacheEntry) -> tuple[tuple[str, str], ...]:
-        """``entry``'s headers as served on a plain GET hit: without Age/Content-Length, with Accept-Ranges."""
-        return self.served(entry)[0]
-
-    def served(self, entry: CacheEntry) -> tuple[tuple[tuple[str, str], ...], HeaderBlock | None]:
-        """``served_headers(entry)`` and the same headers serialised for the wire (None if they cannot be),
-        computed once per entry and kept on it (``CacheEntry.served``)."""
-        served = entry.served
-        if served is None:
-            headers = [(k, v) for k, v in entry.headers if k.lower() not in _NOT_SERVED]
-            if entry.status == 200 and not any(k.lower() == "accept-ranges" for k, _ in headers):
-                headers.append(("Accept-Ranges", "bytes"))
-            served = (tuple(headers), header_block(headers))
-            object.__setattr__(entry, "served", served)  # a memo of derived data, not a change of the value
-        return served  # type: ignore[return-value]
-
     def edge_origin(self, spec: OriginSpec) -> Origin:
         """The Lambda@Edge origin record of ``spec`` (built once per origin)."""
         origin = self.edge_origins.get(spec.id)
@@ -127,6 +106,15 @@ class PopContext:
                 self.matched.clear()
             self.matched[path] = behavior
         return behavior
+
+    def forwarding_plan(self, behavior: Behavior) -> Any:
+        """What ``behavior`` forwards to the origin (``steps.origin_request.ForwardingPlan``, once per behavior)."""
+        plan = self.forwarding.get(id(behavior))
+        if plan is None:
+            from edge.cdn.steps.origin_request import ForwardingPlan
+
+            plan = self.forwarding[id(behavior)] = ForwardingPlan(behavior)
+        return plan
 
     def store_context(self, behavior: Behavior) -> StoreContext:
         ctx = self.store_contexts.get(id(behavior))

@@ -11,6 +11,7 @@ origin-fetch and origin-response).
 
 from __future__ import annotations
 
+from edge.cdn.cache.policy import CacheEntry
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
 from edge.cdn.config.distribution import Behavior, OriginSpec
 from edge.cdn.config.policies import KeyList
@@ -151,11 +152,25 @@ def conditional(request: EdgeRequest, etag: str | None, last_modified: str | Non
                        client_ip=request.client_ip, body=None, origin=request.origin)
 
 
+def shape(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> EdgeRequest:
+    """The request CloudFront sends to the origin for ``ex`` (see the module docstring). For a cacheable request
+    the full object is asked for, with its own method only for OPTIONS (HEAD, ranges and the viewer's conditionals
+    are answered from the stored object), and a revalidation of ``stale`` carries its validators."""
+    b = ex.behavior
+    assert b is not None
+    spec = ctx.distribution.origin_for(b)
+    req = build_origin_request(ex.request, b, spec, ctx.edge_origin(spec), via=ctx.identity.via,
+                               request_id=ex.request_id, plan=ctx.forwarding_plan(b))
+    if ex.cache_key is not None:
+        req = conditional(req, stale.etag if stale else None, stale.last_modified if stale else None)
+        if ex.request.method == "OPTIONS":
+            req.method = "OPTIONS"
+    return req
+
+
 async def run(ctx: PopContext, ex: Exchange, request: EdgeRequest) -> EdgeRequest | EdgeResponse:
-    """Run the origin-request hook if associated: the request to forward, or a generated response."""
-    assert ex.behavior is not None
-    if not ctx.hooked(ex.behavior, Step.ORIGIN_REQUEST):
-        return request
+    """Run the origin-request hook (the pipeline runs this step only when one is associated): the request to
+    forward, or a response the function generated."""
     result = await ctx.run_hook(ex, Step.ORIGIN_REQUEST, request)
     ex.mark(Step.ORIGIN_REQUEST, "generated" if isinstance(result, EdgeResponse) else "")
     return result

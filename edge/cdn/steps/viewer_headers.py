@@ -9,10 +9,15 @@ be part of the key. Pure functions; the regexes are compiled once at import.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from edge.cdn.config.distribution import Behavior
 from edge.cdn.config.policies import DEVICE_HEADERS, GENERATED_HEADERS
 from edge.cdn.models import Headers, header_get
+from edge.cdn.steps import Exchange
+
+if TYPE_CHECKING:
+    from edge.cdn.steps.context import PopContext
 
 _MOBILE = re.compile(r"Mobi|iPhone|iPod|Android.*Mobile|BlackBerry|IEMobile|Windows Phone|Opera Mini", re.I)
 _TABLET = re.compile(r"iPad|Tablet|Kindle|Silk|PlayBook|Android(?!.*Mobile)", re.I)
@@ -66,3 +71,12 @@ def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_versio
         elif name == "CloudFront-Viewer-Http-Version":
             headers.append((name, http_version))
     return headers
+
+
+def apply(ctx: PopContext, ex: Exchange) -> None:
+    """Add the generated headers ``ex``'s behavior selects to the viewer request (after viewer-request, before
+    the cache key)."""
+    assert ex.behavior is not None
+    names = ctx.viewer_header_names(ex.behavior)
+    if names:
+        ex.request.headers = with_viewer_headers(ex.request.headers, names)
