@@ -71,20 +71,18 @@ async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started
     ex = Exchange(request=request, request_id=request_id, started=started)
     ctx.stats.requests += 1
     try:
-        viewer_request.admit(ctx, ex)
-        behavior = ex.behavior
-        assert behavior is not None
-        if ctx.hooked(behavior, Step.VIEWER_REQUEST):
+        hooks = viewer_request.admit(ctx, ex).hooks
+        if Step.VIEWER_REQUEST in hooks:
             generated = await viewer_request.run(ctx, ex)
             if generated is not None:  # straight to the viewer: not cached, no viewer-response
                 ex.x_cache, ex.skip_viewer_response = LAMBDA_GENERATED, True
                 _count(ctx, ex, generated)
                 return generated, ex
-        viewer_headers.apply(ctx, ex)  # after viewer-request, before the cache key (contract §5.5)
+        viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
         response = await _through_cache(ctx, ex)
         if response.status >= 400:
             response = await _custom_error(ctx, ex, response)
-        if ctx.hooked(behavior, Step.VIEWER_RESPONSE) and not viewer_response.skipped(ex, response):
+        if Step.VIEWER_RESPONSE in hooks and not viewer_response.skipped(ex, response):
             response = await viewer_response.run(ctx, ex, response)
     except EdgeError as err:
         response = await _on_error(ctx, ex, err)
@@ -132,11 +130,11 @@ async def _collapsed(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) ->
 async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill:
     """One origin round trip for a miss, a revalidation of ``stale`` or a pass-through:
     origin-request -> origin-fetch -> origin-response -> cache-store (see the module docstring)."""
-    behavior = ex.behavior
-    assert behavior is not None
+    assert ex.plan is not None
+    hooks = ex.plan.hooks
     req = origin_request.shape(ctx, ex, stale)
     request_time = ctx.clock()
-    if ctx.hooked(behavior, Step.ORIGIN_REQUEST):
+    if Step.ORIGIN_REQUEST in hooks:
         result = await origin_request.run(ctx, ex, req)
         if isinstance(result, EdgeResponse):  # generated: cached, no fetch, no origin-response
             ex.origin_status = result.status
@@ -147,10 +145,10 @@ async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill
     if isinstance(fetched, Stale):  # the origin failed: the stale copy is served instead (stale-if-error)
         return _stale_if_error(ctx, ex, fetched.entry)
     resp = fetched
-    hooked = ctx.hooked(behavior, Step.ORIGIN_RESPONSE)
+    hooked = Step.ORIGIN_RESPONSE in hooks
     if hooked:  # every origin response, 304s included
         resp = await origin_response.run(ctx, ex, req, resp)
-    resp = origin_response.drop_set_cookie(ctx, ex, resp, function_ran=hooked)
+    resp = origin_response.drop_set_cookie(ex, resp, function_ran=hooked)
     if stale is not None and resp.status == 304:  # revalidated: freshen the entry, serve it as a RefreshHit
         refreshed = cache_store.refresh(ctx, ex, stale, resp, request_time)
         served = serving.from_entry(ctx, ex, refreshed.entry, REFRESH_HIT)
@@ -187,7 +185,7 @@ def _stale_if_error(ctx: PopContext, ex: Exchange, entry: CacheEntry) -> Fill:
 def _refresh_in_background(ctx: PopContext, ex: Exchange, stale: CacheEntry) -> None:
     """stale-while-revalidate: revalidate ``stale`` in a task owned by the POP (one per key at a time)."""
     sub = Exchange(request=replace(ex.request, headers=list(ex.request.headers)), request_id=ex.request_id,
-                   started=ex.started, behavior=ex.behavior, cache_key=ex.cache_key)
+                   started=ex.started, plan=ex.plan, cache_key=ex.cache_key)
     if ctx.background.spawn(("swr", ex.cache_key), _background_refresh(ctx, sub, stale)):
         ctx.stats.background_refreshes += 1
 
@@ -228,7 +226,7 @@ async def _custom_error(ctx: PopContext, ex: Exchange, response: EdgeResponse) -
                            headers=[(k, v) for k, v in ex.request.headers if k.lower() not in CONDITIONAL_HEADERS],
                            client_ip=ex.request.client_ip)
     sub = Exchange(request=page_req, request_id=ex.request_id, started=ex.started, timing=ex.timing,
-                   trace=ex.trace, behavior=ctx.match(cer.response_page_path))
+                   trace=ex.trace, plan=ctx.match(cer.response_page_path))
     ex.mark(Step.CACHE_LOOKUP, "custom-error-page")
     try:
         page = await _through_cache(ctx, sub)

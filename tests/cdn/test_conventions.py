@@ -27,3 +27,10 @@ def test_response_metadata_is_typed() -> None:
     offenders = [_where(p, n) for p, tree in _sources() for n in ast.walk(tree)
                  if isinstance(n, ast.Attribute) and n.attr == "extra"]
     assert not offenders, offenders
+
+
+def test_no_identity_keyed_memos() -> None:
+    """Data fixed when the configuration loads is compiled then (edge.cdn.config.plan), not memoised by id()."""
+    offenders = [_where(p, n) for p, tree in _sources() for n in ast.walk(tree)
+                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "id"]
+    assert not offenders, offenders

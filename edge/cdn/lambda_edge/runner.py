@@ -39,12 +39,12 @@ from edge.cdn.lambda_edge.events import HeaderMap, encode_event
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.lambda_edge.results import ResponseResult, parse_request_result, parse_result
 from edge.cdn.lambda_edge.fields import PAGE_NOT_PARSABLE
-from edge.cdn.steps import Step, TriggerCall
+from edge.cdn.steps import TriggerCall
 from edge.invocation.errors import LambdaError as ControlPlaneError
 from edge.invocation.models import InvocationResult, Outcome
 
 if TYPE_CHECKING:
-    from edge.cdn.config.distribution import Behavior, Distribution, LambdaAssociation
+    from edge.cdn.config.distribution import Distribution, LambdaAssociation
 
 log = logging.getLogger("edgelab.cdn.hooks")
 
@@ -94,13 +94,12 @@ def edge_function_name(name: str) -> str:
 
 
 class _Hook:
-    """What the runner keeps per (behavior, event type) with an association: the names and the prepared
-    invocation target, computed once (behaviors are immutable and live as long as the distribution)."""
+    """What the runner keeps per association (one per ``LambdaAssociation`` value of the distribution): its names,
+    the prepared invocation target (made on first use) and the Server-Timing prefixes of its warm runs."""
 
-    __slots__ = ("behavior", "assoc", "event_type", "check_key", "edge_name", "target", "warm_prefix")
+    __slots__ = ("assoc", "event_type", "check_key", "edge_name", "target", "warm_prefix")
 
-    def __init__(self, behavior: Behavior, assoc: LambdaAssociation) -> None:
-        self.behavior = behavior
+    def __init__(self, assoc: LambdaAssociation) -> None:
         self.assoc = assoc
         self.event_type = assoc.event_type
         self.check_key = (assoc.event_type, assoc.function_name, assoc.qualifier)
@@ -130,24 +129,10 @@ class EdgeTriggerRunner:
         self.relax_limits = relax_limits
         self._checked: dict[tuple[str, str, str], tuple[float, str | None]] = {}
         self._reported: dict[tuple[str, str, str], str | None] = {}  # last problem logged per association
-        self._hooks: dict[tuple[int, str], tuple[Behavior, _Hook | None]] = {}
+        self._hooks: dict[LambdaAssociation, _Hook] = {}  # the distribution's associations: a fixed, small set
         self._refreshing: set[tuple[str, str, str]] = set()
         self._checks_ttl_s = checks_ttl_s
         self._clock = clock
-
-    def associated(self, behavior: Behavior, event_type: Step) -> bool:
-        """Asked by the pipeline several times per request: memoized per (behavior, event)."""
-        return self._hook(behavior, event_type._value_) is not None
-
-    def _hook(self, behavior: Behavior, event_type: str) -> _Hook | None:
-        """The memo of ``behavior``'s association for ``event_type`` (keyed by identity: behaviors are
-        immutable and live as long as the distribution; the stored behavior guards against a reused id)."""
-        key = (id(behavior), event_type)
-        found = self._hooks.get(key)
-        if found is None or found[0] is not behavior:
-            assoc = behavior.association(event_type)
-            found = self._hooks[key] = (behavior, None if assoc is None else _Hook(behavior, assoc))
-        return found[1]
 
     async def check_association(self, assoc: LambdaAssociation) -> str | None:
         """None when the association resolves and passes CloudFront's checks, else the reason (cached briefly,
@@ -205,8 +190,9 @@ class EdgeTriggerRunner:
         A response whose body is streamed (too large to cache; the function never sees it) is released here
         when the function replaces its body, fails or is cancelled, so the origin connection is not leaked."""
         event_type = call.event_type._value_
-        hook = self._hook(call.behavior, event_type)
-        assert hook is not None, "the pipeline only calls run() for associated hooks"
+        hook = self._hooks.get(call.association)
+        if hook is None:
+            hook = self._hooks[call.association] = _Hook(call.association)
         response = call.response
         try:
             cached = self._checked.get(hook.check_key)  # check_association's fresh-cache answer, inlined

@@ -35,6 +35,7 @@ from edge.cdn.cache.coalesce import Coalescer
 from edge.cdn.cache.policy import PolicyOptions
 from edge.cdn.cache.store import CacheStore
 from edge.cdn.config.distribution import Distribution
+from edge.cdn.config.plan import compile_distribution
 from edge.cdn.errors import BadRequest, EdgeError, RequestTooLarge
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.client import AiohttpOriginClient, OriginClientConfig
@@ -87,7 +88,8 @@ class PopState:
         options = PolicyOptions.from_settings(cache)
         store = CacheStore(pop.cache_max_bytes if pop.cache_max_bytes is not None else cache.max_bytes,
                            cache.max_object_bytes)
-        self.ctx = PopContext(distribution=distribution, identity=self.identity, store=store,
+        plans = compile_distribution(distribution, hooks=triggers is not None)  # once, as the distribution loads
+        self.ctx = PopContext(plans=plans, identity=self.identity, store=store,
                               coalescer=Coalescer(), origin=self.origin_client, stats=PopStats(), options=options,
                               background=BackgroundTasks(), triggers=triggers)
         if clock is not None:
@@ -191,8 +193,8 @@ def debug_decorated(response: EdgeResponse, ex: Exchange) -> EdgeResponse:
     """``[edge] debug_headers``: the step sequence, the matched behavior and the reason of an error page, as
     ``X-Edgelab-*`` headers (on a copy: a cached response's header list is shared with the cache entry)."""
     extra = [("X-Edgelab-Trace", ",".join(ex.trace))]
-    if ex.behavior is not None:
-        extra.append(("X-Edgelab-Behavior", ex.behavior.path_pattern))
+    if ex.plan is not None:
+        extra.append(("X-Edgelab-Behavior", ex.plan.behavior.path_pattern))
     if ex.error_detail:
         extra.append(("X-Edgelab-Error", " ".join(ex.error_detail.split())[:1000]))
     return replace(response, headers=[*response.headers, *extra])

@@ -19,19 +19,20 @@ from edge.cdn.steps.context import PopContext
 def run(ctx: PopContext, ex: Exchange, response: EdgeResponse, request_time: float,
         origin_method: str = "GET") -> CacheEntry | None:
     """Store ``response`` under ``ex.cache_key``; returns the stored entry or None (with the reason traced)."""
-    assert ex.behavior is not None and ex.cache_key is not None
+    plan = ex.plan
+    assert plan is not None and ex.cache_key is not None
     if not isinstance(response.body, bytes):
         ex.mark(Step.CACHE_STORE, "skip-streamed")
         return None
     req: EdgeRequest = ex.request
     now = ctx.clock()
     decision = storability(origin_method, response.status, req.headers, response.headers,
-                           ctx.store_context(ex.behavior), ctx.options, now)
+                           plan.store, ctx.options, now)
     if isinstance(decision, NotStorable):
         ex.mark(Step.CACHE_STORE, "not-storable")
         return None
     entry = build_entry(decision, response.status, response.body, req.headers, request_time, now, req.uri,
-                        key_querystring(ex.behavior.cache_policy.query_strings, req.querystring))
+                        key_querystring(plan.behavior.cache_policy.query_strings, req.querystring))
     if not ctx.store.put(str(ex.cache_key), entry):
         ex.mark(Step.CACHE_STORE, "too-large")
         return None
@@ -43,9 +44,9 @@ def refresh(ctx: PopContext, ex: Exchange, stale: CacheEntry, not_modified: Edge
             request_time: float) -> Refreshed:
     """A 304 to the POP's revalidation of ``stale``: the entry freshened with the 304's fields and its TTL
     recomputed (RFC 9111 §4.3.4), stored again, or deleted when it may no longer be stored (served once)."""
-    assert ex.behavior is not None and ex.cache_key is not None
-    refreshed = merge_not_modified(stale, not_modified.headers, ex.request.headers, ctx.store_context(ex.behavior),
-                                   ctx.options, request_time, ctx.clock())
+    assert ex.plan is not None and ex.cache_key is not None
+    refreshed = merge_not_modified(stale, not_modified.headers, ex.request.headers, ex.plan.store, ctx.options,
+                                   request_time, ctx.clock())
     if refreshed.storable:
         ctx.store.put(str(ex.cache_key), refreshed.entry)
     else:

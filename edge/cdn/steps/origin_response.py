@@ -28,10 +28,10 @@ async def run(ctx: PopContext, ex: Exchange, origin_request: EdgeRequest, respon
     return result
 
 
-def drop_set_cookie(ctx: PopContext, ex: Exchange, response: EdgeResponse, *, function_ran: bool) -> EdgeResponse:
+def drop_set_cookie(ex: Exchange, response: EdgeResponse, *, function_ran: bool) -> EdgeResponse:
     """``response`` without Set-Cookie unless the behavior forwards cookies (see the module docstring). The origin
     client says whether the origin sent one; after a function, any may be there."""
-    assert ex.behavior is not None
-    if (function_ran or response.meta.set_cookie) and not ctx.store_context(ex.behavior).cookies_forwarded:
+    assert ex.plan is not None
+    if (function_ran or response.meta.set_cookie) and not ex.plan.store.cookies_forwarded:
         response.headers = [(k, v) for k, v in response.headers if k.lower() != "set-cookie"]
     return response

@@ -91,7 +91,10 @@ def _call(event: Step = Step.VIEWER_REQUEST, *, qualifier: str = "1", response: 
     settings = Settings(pops=(PopSettings("TST", "us-east-1"),), edge=EdgeSwitches(allow_unpublished_qualifiers=True))
     dist = load_distribution(cfg, settings)
     req = EdgeRequest("GET", "/a", "x=1", [("Host", "d.example"), ("X-Multi", "1"), ("X-Multi", "2")], "192.0.2.1")
-    return TriggerCall(event, dist, dist.default_behavior, "cf-id==", req, response, ServerTiming())
+    behavior = dist.default_behavior
+    return TriggerCall(event_type=event, distribution=dist, behavior=behavior,
+                       association=behavior.lambda_associations[0], request_id="cf-id==", request=req,
+                       response=response, timing=ServerTiming())
 
 
 def _runner(invoker: FakeInvoker, facts: FakeFacts | None = None, **kw: Any) -> EdgeTriggerRunner:
