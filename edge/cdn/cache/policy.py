@@ -280,7 +280,8 @@ class StoreContext:
         if orp is not None and orp.headers.behavior != "none":
             forwarded = None if orp.headers.behavior != "whitelist" else forwarded | {
                 h.lower() for h in orp.headers.names}
-        return cls(behavior.cache_policy, behavior.cached_methods, cookies, cers, forwarded)
+        return cls(policy=behavior.cache_policy, cached_methods=behavior.cached_methods, cookies_forwarded=cookies,
+                   error_caching_ttl=cers, forwarded_headers=forwarded)
 
     def vary_filter(self, names: tuple[str, ...]) -> tuple[str, ...]:
         """The Vary field names a stored variant is keyed by: CloudFront keeps Accept-Encoding, Cookie, the
@@ -421,8 +422,10 @@ def storability(method: str, status: int, request_headers: Headers, response_hea
         drop.add("set-cookie")  # CloudFront strips Set-Cookie unless cookies are forwarded [CUST]
     stored = tuple((k, v) for k, v in response_headers if k.lower() not in drop)
     revalidate = cc.must_revalidate or cc.proxy_revalidate or source == "no-cache"
-    return StoreDecision(ttl, stored, float(cc.stale_while_revalidate or 0), None if cc.stale_if_error is None
-                         else float(cc.stale_if_error), revalidate, is_error, source, ctx.vary_filter(names))
+    return StoreDecision(ttl_s=ttl, headers=stored, swr_s=float(cc.stale_while_revalidate or 0),
+                         sie_s=None if cc.stale_if_error is None else float(cc.stale_if_error),
+                         must_revalidate=revalidate, is_error=is_error, ttl_source=source,
+                         vary_names=ctx.vary_filter(names))
 
 
 def build_entry(decision: StoreDecision, status: int, body: bytes, request_headers: Headers, request_time: float,

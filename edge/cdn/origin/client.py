@@ -291,31 +291,11 @@ class AiohttpOriginClient:
             except (aiohttp.ClientError, OSError, ValueError) as exc:
                 raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
         try:
-            length = resp.content_length
-            status = resp.status
-            if (length is None or (streaming_ok and length > self.config.stream_threshold) or status < 200
-                    or status in (204, 304) or request.method == "HEAD"):
-                return await self._read(resp, streaming_ok and request.method != "HEAD", started,
-                                        route.read_timeout, origin.domain_name)
-            # the common case, inline (one coroutine less): a known, small length
-            headers, set_cookie = _response_headers(resp.headers.items())
-            domain = origin.domain_name
-            try:
-                body = await resp.read()
-            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-                raise OriginTimeout(f"origin {domain} stalled for {route.read_timeout}s while sending the body"
-                                    ) from exc
-            except (aiohttp.ClientError, OSError) as exc:
-                raise OriginUnavailable(f"origin {domain} sent a broken body: {exc!r}") from exc
-            resp.release()
-            if len(body) != length:
-                raise OriginUnavailable(f"origin {domain} body length {len(body)} != Content-Length {length}")
+            return await self._read(resp, streaming_ok and request.method != "HEAD", started, route.read_timeout,
+                                    origin.domain_name)
         except BaseException:
             resp.release()
             raise
-        return EdgeResponse(status=status, headers=headers, body=body, status_description=resp.reason or "",
-                            meta=ResponseMeta(origin_seconds=time.perf_counter() - started, content_length=length,
-                                              set_cookie=set_cookie))
 
     @staticmethod
     async def _buffer(resp: aiohttp.ClientResponse, limit: int | None) -> bytes | StreamedBody:

@@ -38,7 +38,8 @@ class FastStreamedBody:
 
     __slots__ = ("_pool", "_conn", "_chunks", "_prefix", "_keep", "_done", "_closed")
 
-    def __init__(self, pool: FastPool, conn: Conn, chunks: AsyncIterator[bytes], prefix: bytes, keep: bool) -> None:
+    def __init__(self, pool: FastPool, conn: Conn, chunks: AsyncIterator[bytes], *, prefix: bytes,
+                 keep: bool) -> None:
         self._pool, self._conn, self._chunks, self._prefix, self._keep = pool, conn, chunks, prefix, keep
         self._done = self._closed = False
 
@@ -273,13 +274,13 @@ class FastPool:
         chunks = body_chunks(conn, head, read_timeout)
         limit = self.stream_threshold
         if streaming_ok and head.content_length is not None and head.transfer_encoding is None:
-            return FastStreamedBody(self, conn, chunks, b"", keep)  # known to be above the threshold
+            return FastStreamedBody(self, conn, chunks, prefix=b"", keep=keep)  # known to be above the threshold
         buf = bytearray()
         try:
             async for chunk in chunks:
                 buf += chunk
                 if streaming_ok and len(buf) > limit:
-                    return FastStreamedBody(self, conn, chunks, bytes(buf), keep)
+                    return FastStreamedBody(self, conn, chunks, prefix=bytes(buf), keep=keep)
         except TimeoutError as exc:
             await chunks.aclose()  # type: ignore[attr-defined]
             raise OriginTimeout(f"origin {domain} stalled for {read_timeout}s while sending the body") from exc

@@ -214,7 +214,8 @@ def parse_head(raw: bytes) -> Head:
             raise Malformed(f"bad Content-Length {value!r}")
         length = int(value)
     keep = "keep-alive" in connection if version == "HTTP/1.0" else "close" not in connection
-    return Head(version, int(code), reason, out, set_cookie, length, te, keep)
+    return Head(version=version, status=int(code), reason=reason, headers=out, set_cookie=set_cookie,
+                content_length=length, transfer_encoding=te, keep_alive=keep)
 
 
 async def read_head(conn: Conn, timeout: float) -> Head:

@@ -67,7 +67,7 @@ class PopState:
     """Everything one POP owns; also the target of its admin app (invalidate, reset, stats, health)."""
 
     def __init__(self, pop: PopSettings, distribution: Distribution, settings: Settings,
-                 triggers: TriggerRunner | None, clock: Callable[[], float] | None) -> None:
+                 *, triggers: TriggerRunner | None = None, clock: Callable[[], float] | None = None) -> None:
         self.pop = pop
         self.debug_headers = settings.edge.debug_headers
         self.started = time.time()
@@ -175,7 +175,8 @@ async def serve_viewer(state: PopState, request: web.BaseRequest, *, expect: boo
         edge_req.body = await _read_body(request)
     except EdgeError as err:
         state.ctx.stats.bad_requests += 1
-        ex = Exchange(request=EdgeRequest(request.method, "/", "", [], request.remote or ""), request_id=request_id,
+        ex = Exchange(request=EdgeRequest(method=request.method, uri="/", querystring="", headers=[],
+                                          client_ip=request.remote or ""), request_id=request_id,
                       started=started, x_cache=err.x_cache)
         return await _write(request, state, error_response(err, request_id), ex)
     try:
@@ -238,8 +239,8 @@ async def _write(request: web.BaseRequest, state: PopState, response: EdgeRespon
             lines = state.identity.decoration_lines(request_id=ex.request_id, x_cache=ex.x_cache,
                                                     server_timing=timing, age=ex.age)
             data = serialize(request.method, request.version, keep_alive, response.status, reason,
-                             () if block is not None else response.headers, body, state.http_date, block, lines,
-                             head_length, frozenset() if clean else REPLACED)
+                             () if block is not None else response.headers, body, state.http_date, block=block,
+                             trailer=lines, content_length=head_length, drop=frozenset() if clean else REPLACED)
             if data is not None:
                 return RawResponse(response.status, reason, data, keep_alive)
     headers = decorate(response.headers, state.identity, request_id=ex.request_id, x_cache=ex.x_cache,
@@ -279,7 +280,7 @@ def make_pop_app(pop_settings: PopSettings, distribution: Distribution, settings
                  triggers: TriggerRunner | None = None, clock: Callable[[], float] | None = None) -> web.Application:
     """The viewer-facing app of one POP (see the module docstring). ``clock`` (epoch seconds) is for tests."""
     app = web.Application(client_max_size=CLIENT_MAX_SIZE)
-    state = PopState(pop_settings, distribution, settings, triggers, clock)
+    state = PopState(pop_settings, distribution, settings, triggers=triggers, clock=clock)
     app[POP_STATE] = state
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -338,7 +339,7 @@ async def start_pop(pop_settings: PopSettings, distribution: Distribution, setti
                     clock: Callable[[], float] | None = None) -> RunningPop:
     """Start the POP on ``host:port`` (default: the POP settings; port 0 = any free port) and, if given, its
     admin app on the unix socket ``admin_socket``."""
-    state = PopState(pop_settings, distribution, settings, triggers, clock)
+    state = PopState(pop_settings, distribution, settings, triggers=triggers, clock=clock)
     await state.origin_client.start()
     runner = web.ServerRunner(make_viewer_server(state), handle_signals=False)
     admin_runner = None
@@ -364,7 +365,7 @@ async def start_pop(pop_settings: PopSettings, distribution: Distribution, setti
         raise
     log.info("POP %s (%s) listening on %s:%d", pop_settings.name, state.identity.pop_code,
              host or pop_settings.host, bound)
-    return RunningPop(state, runner, admin_runner, bound, sock)
+    return RunningPop(state=state, runner=runner, admin_runner=admin_runner, port=bound, admin_socket=sock)
 
 
 async def run_pop(pop_settings: PopSettings, distribution: Distribution, settings: Settings, *,

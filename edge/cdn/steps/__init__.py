@@ -99,5 +99,4 @@ class Exchange:
     error_detail: str = ""  # why the POP answered with an error page (logs, debug headers)
 
     def mark(self, step: Step, outcome: str = "") -> None:
-        value = step._value_  # not .value: the enum property costs two calls per mark
-        self.trace.append(f"{value}:{outcome}" if outcome else value)
+        self.trace.append(f"{step.value}:{outcome}" if outcome else step.value)

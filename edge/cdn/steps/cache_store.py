@@ -26,13 +26,14 @@ def run(ctx: PopContext, ex: Exchange, response: EdgeResponse, request_time: flo
         return None
     req: EdgeRequest = ex.request
     now = ctx.clock()
-    decision = storability(origin_method, response.status, req.headers, response.headers,
-                           plan.store, ctx.options, now)
+    decision = storability(origin_method, response.status, req.headers, response.headers, ctx=plan.store,
+                           options=ctx.options, response_time=now)
     if isinstance(decision, NotStorable):
         ex.mark(Step.CACHE_STORE, "not-storable")
         return None
-    entry = build_entry(decision, response.status, response.body, req.headers, request_time, now, req.uri,
-                        key_querystring(plan.behavior.cache_policy.query_strings, req.querystring))
+    entry = build_entry(decision, response.status, response.body, req.headers, request_time=request_time,
+                        response_time=now, uri=req.uri,
+                        key_querystring=key_querystring(plan.behavior.cache_policy.query_strings, req.querystring))
     if not ctx.store.put(str(ex.cache_key), entry):
         ex.mark(Step.CACHE_STORE, "too-large")
         return None
@@ -45,8 +46,8 @@ def refresh(ctx: PopContext, ex: Exchange, stale: CacheEntry, not_modified: Edge
     """A 304 to the POP's revalidation of ``stale``: the entry freshened with the 304's fields and its TTL
     recomputed (RFC 9111 §4.3.4), stored again, or deleted when it may no longer be stored (served once)."""
     assert ex.plan is not None and ex.cache_key is not None
-    refreshed = merge_not_modified(stale, not_modified.headers, ex.request.headers, ex.plan.store, ctx.options,
-                                   request_time, ctx.clock())
+    refreshed = merge_not_modified(stale, not_modified.headers, ex.request.headers, ctx=ex.plan.store,
+                                   options=ctx.options, request_time=request_time, response_time=ctx.clock())
     if refreshed.storable:
         ctx.store.put(str(ex.cache_key), refreshed.entry)
     else:
