@@ -34,3 +34,12 @@ def test_no_identity_keyed_memos() -> None:
     offenders = [_where(p, n) for p, tree in _sources() for n in ast.walk(tree)
                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "id"]
     assert not offenders, offenders
+
+
+def test_no_private_attributes_of_other_objects() -> None:
+    """No ``obj._name`` on anything but ``self``/``cls``: edge/cdn reads and writes no library's private state
+    (aiohttp's sites, responses, writers...)."""
+    offenders = [f"{_where(p, n)} {ast.unparse(n)}" for p, tree in _sources() for n in ast.walk(tree)
+                 if isinstance(n, ast.Attribute) and n.attr.startswith("_") and not n.attr.startswith("__")
+                 and not (isinstance(n.value, ast.Name) and n.value.id in ("self", "cls"))]
+    assert not offenders, offenders
