@@ -162,8 +162,8 @@ def _fast_addr(base: str) -> FastAddr | None:
 
 
 class AiohttpOriginClient:
-    """OriginClient over one ``aiohttp.ClientSession``; ``start()``/``close()`` are called by the POP's
-    cleanup_ctx."""
+    """OriginClient over one ``aiohttp.ClientSession``; ``start()``/``close()`` are called by ``start_pop`` /
+    ``RunningPop.stop``."""
 
     def __init__(self, config: OriginClientConfig) -> None:
         self.config = config

@@ -241,7 +241,9 @@ class FastPool:
             body = b""  # no body by definition (RFC 9110 §6.4.1); Content-Length describes the GET
         elif head.transfer_encoding is None and length is not None and not (
                 streaming_ok and length > self.stream_threshold):
-            buf = conn.buf  # the common case, inline: a known, small length
+            # the common case, a known and small length, read straight from the buffer (through body_chunks a miss
+            # costs ~16,000 more instructions, +2 %, and a pass-through +4 %: bench.pop_instructions)
+            buf = conn.buf
             try:
                 while len(buf) < length:
                     if conn.closed:

@@ -40,7 +40,7 @@ from edge.cdn.config.plan import compile_distribution
 from edge.cdn.errors import BadRequest, EdgeError, RequestTooLarge
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.client import AiohttpOriginClient, OriginClientConfig
-from edge.cdn.responses import REPLACED, PopIdentity, RequestIds, decorate, error_response
+from edge.cdn.responses import REPLACED, PopIdentity, decorate, error_response, new_request_id
 from edge.cdn.config.settings import PopSettings, Settings
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, TriggerRunner
@@ -74,7 +74,6 @@ class PopState:
         self.started = time.time()
         self.identity = PopIdentity(pop_code(pop.name))
         self.http_date = HttpDate()
-        self.request_ids = RequestIds()
         cache = settings.cache
         self.origin_client = AiohttpOriginClient(OriginClientConfig(
             stream_threshold=cache.max_object_bytes,
@@ -160,7 +159,7 @@ async def serve_viewer(state: PopState, request: web.BaseRequest) -> web.StreamR
     started = time.perf_counter()
     if request.headers.get(hdrs.EXPECT):
         await _expect(request)
-    request_id = state.request_ids()
+    request_id = new_request_id()
     try:
         edge_req = _viewer_request(request)
         edge_req.body = await _read_body(request)

@@ -62,7 +62,8 @@ def from_entry(ctx: PopContext, ex: Exchange, entry: CacheEntry, x_cache: str, *
 def served_form(entry: CacheEntry) -> tuple[tuple[tuple[str, str], ...], HeaderBlock | None]:
     """``entry``'s headers as served on a plain GET (without Age/Content-Length and POP-owned names, with
     Accept-Ranges on a 200) and the same headers serialised for the wire (None if they cannot be), computed once
-    per entry and kept on it (``CacheEntry.served``)."""
+    per entry and kept on it (``CacheEntry.served``): computed per hit, a hit costs ~50,000 more instructions
+    (+25 %, ``bench.pop_instructions``)."""
     served = entry.served
     if served is None:
         headers = [(k, v) for k, v in entry.headers if k.lower() not in _NOT_SERVED]

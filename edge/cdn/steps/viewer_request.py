@@ -36,8 +36,8 @@ def admit(ctx: PopContext, ex: Exchange) -> BehaviorPlan:
 
 
 async def run(ctx: PopContext, ex: Exchange) -> EdgeResponse | None:
-    """Run the viewer-request hook (the caller checked ``ctx.hooked``); returns a generated response, or None
-    to continue."""
+    """Run the viewer-request hook (the pipeline runs this step only when one is associated); returns a generated
+    response, or None to continue."""
     result = await ctx.run_hook(ex, Step.VIEWER_REQUEST, ex.request)
     if isinstance(result, EdgeResponse):
         ex.mark(Step.VIEWER_REQUEST, "generated")
