@@ -186,7 +186,8 @@ def _refresh_in_background(ctx: PopContext, ex: Exchange, stale: CacheEntry) -> 
     """stale-while-revalidate: revalidate ``stale`` in a task owned by the POP (one per key at a time)."""
     sub = Exchange(request=replace(ex.request, headers=list(ex.request.headers)), request_id=ex.request_id,
                    started=ex.started, plan=ex.plan, cache_key=ex.cache_key)
-    if ctx.background.spawn(("swr", ex.cache_key), _background_refresh(ctx, sub, stale)):
+    if ctx.background.spawn(_background_refresh(ctx, sub, stale), key=("swr", ex.cache_key),
+                            name=f"swr {ex.request.uri}") is not None:
         ctx.stats.background_refreshes += 1
 
 

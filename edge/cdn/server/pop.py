@@ -44,7 +44,8 @@ from edge.cdn.responses import REPLACED, PopIdentity, decorate, error_response, 
 from edge.cdn.config.settings import PopSettings, Settings
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, TriggerRunner
-from edge.cdn.steps.context import BackgroundTasks, PopContext
+from edge.cdn.steps.context import PopContext
+from edge.tasks import TaskOwner
 from edge.cdn.server.wire import HttpDate, RawResponse, safe_value, serialize
 
 __all__ = ["PopState", "RunningPop", "SERVER_KWARGS", "make_viewer_server", "pop_code", "run_pop", "serve_viewer",
@@ -57,6 +58,7 @@ MAX_HEADER_BYTES = 20480  # CloudFront: maximum total length of request headers
 # aiohttp parser limits, above CloudFront's so that oversize input reaches us and gets CloudFront's 413.
 SERVER_KWARGS: dict[str, int] = {"max_line_size": 65536, "max_field_size": 32768, "max_headers": 1024}
 CLIENT_MAX_SIZE = 64 * 1024 * 1024  # request bodies (POST/PUT through the POP)
+BACKGROUND_LIMIT = 1024  # background refreshes running at once (more stale hits are served without one)
 
 
 def pop_code(name: str) -> str:
@@ -91,7 +93,7 @@ class PopState:
         plans = compile_distribution(distribution, hooks=triggers is not None)  # once, as the distribution loads
         self.ctx = PopContext(plans=plans, identity=self.identity, store=store,
                               coalescer=Coalescer(), origin=self.origin_client, stats=PopStats(), options=options,
-                              background=BackgroundTasks(), triggers=triggers)
+                              background=TaskOwner(f"pop-{pop.name}", limit=BACKGROUND_LIMIT), triggers=triggers)
         if clock is not None:
             self.ctx.clock = clock
 

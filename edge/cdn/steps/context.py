@@ -1,14 +1,11 @@
 """``PopContext``: everything the pipeline steps share for one POP (built once by ``edge.cdn.server.pop.PopState``),
-and ``BackgroundTasks``, the owner of the POP's background refreshes (stale-while-revalidate)."""
+including the ``TaskOwner`` of its background refreshes (stale-while-revalidate)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from edge.cdn.cache.coalesce import Coalescer
 from edge.cdn.cache.policy import PolicyOptions
@@ -20,45 +17,7 @@ from edge.cdn.origin.client import OriginClient
 from edge.cdn.responses import PopIdentity
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
-
-log = logging.getLogger("edgelab.pop")
-
-
-class BackgroundTasks:
-    """Owns the POP's background tasks: at most one per key, strong references kept, cancelled and awaited
-    by ``aclose()`` (called from the POP app's cleanup_ctx). Failures are logged, never lost."""
-
-    def __init__(self, limit: int = 1024) -> None:
-        self._tasks: dict[Hashable, asyncio.Task[None]] = {}
-        self._limit = limit
-        self._closed = False
-
-    def spawn(self, key: Hashable, coro: Coroutine[Any, Any, None]) -> bool:
-        """Start ``coro`` unless a task for ``key`` is running, the owner is closed, or at the limit."""
-        if self._closed or key in self._tasks or len(self._tasks) >= self._limit:
-            coro.close()
-            return False
-        task = asyncio.get_running_loop().create_task(coro, name=f"pop-bg:{key!r}"[:120])
-        self._tasks[key] = task
-        task.add_done_callback(lambda t, k=key: self._done(k, t))
-        return True
-
-    def _done(self, key: Hashable, task: asyncio.Task[None]) -> None:
-        if self._tasks.get(key) is task:
-            del self._tasks[key]
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("background task %r failed: %r", key, task.exception())
-
-    def __len__(self) -> int:
-        return len(self._tasks)
-
-    async def aclose(self) -> None:
-        self._closed = True
-        tasks = list(self._tasks.values())
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
+from edge.tasks import TaskOwner
 
 
 @dataclass(slots=True)
@@ -73,7 +32,7 @@ class PopContext:
     origin: OriginClient
     stats: PopStats
     options: PolicyOptions
-    background: BackgroundTasks
+    background: TaskOwner  # background refreshes: one per cache key at a time, closed with the POP
     triggers: TriggerRunner | None = None
     clock: Callable[[], float] = time.time  # epoch seconds (cache ages); injectable for tests
 

@@ -139,6 +139,32 @@ async def test_stale_while_revalidate_refreshes_in_background() -> None:
             assert pop.state.ctx.stats.background_refreshes == 1
 
 
+async def test_background_refresh_still_running_is_cancelled_when_the_pop_stops() -> None:
+    clock = FakeClock()
+    release = asyncio.Event()
+
+    async def stalls_the_second_time(request: web.Request, n: int) -> web.Response:
+        if n > 1:
+            await asyncio.wait_for(release.wait(), 10)
+        return web.Response(body=b"s", headers={"Cache-Control": "max-age=2, stale-while-revalidate=60"})
+
+    async with ScriptedOrigin(clock) as origin:
+        origin.script("/slow", handler=stalls_the_second_time)
+        async with PopHarness(origin, distribution_config(), clock=clock) as pop:
+            await pop.get("/slow")
+            clock.advance(5)
+            _, h, _ = await pop.get("/slow")  # stale: served at once; a refresh starts and waits on the origin
+            assert h["X-Cache"] == "Hit from cloudfront"
+            for _ in range(200):
+                if origin.hits["/slow"] == 2:
+                    break
+                await asyncio.sleep(0.01)
+            owner = pop.state.ctx.background
+            assert origin.hits["/slow"] == 2 and len(owner) == 1
+        assert owner.closed and len(owner) == 0  # cancelled and awaited when the POP stopped
+        release.set()
+
+
 async def test_stale_if_error_when_origin_down_and_on_5xx() -> None:
     clock = FakeClock()
     origin = await ScriptedOrigin().start()
