@@ -1,6 +1,6 @@
 """Step 3, origin-request: shape the request CloudFront sends to the origin, then run the origin-request hook.
 
-Runs only on a cache miss or a revalidation. The shaped request carries what the origin will see (and what
+Runs on a cache miss, a revalidation or a pass-through. The shaped request carries what the origin will see (and what
 an origin-request function sees, contract §1.7): Host = origin domain (unless forwarded by policy),
 User-Agent ``Amazon CloudFront`` (unless forwarded), X-Forwarded-For with the viewer IP appended, Via and
 X-Amz-Cf-Id added, hop-by-hop headers removed, only the headers/cookies/query strings the cache policy and
