@@ -4,8 +4,8 @@
   (``make_viewer_server``: one catch-all handler, no router) on a TCPSite, plus the admin app on a UnixSite;
   ``RunningPop.stop()`` closes both, then cancels and awaits the background refresh tasks and closes the origin
   ClientSession. ``run_pop(...)`` does that and waits until cancelled. This is the one way a POP is served: a
-  ``web.Application`` with a catch-all route costs ~25,000 more instructions per request (+11 % on a cache hit,
-  measured with ``bench.pop_instructions``) for routing the POP does not use.
+  ``web.Application`` with a catch-all route costs ~28,000 more instructions per request (+13 % on a cache hit,
+  +7 % on a miss; ``bench.pop_instructions``, net of idle) for routing the POP does not use.
 * ``serve_viewer(state, request)`` answers ``Expect`` (RFC 9110 §10.1.1, as aiohttp's router would), turns the
   request into an ``EdgeRequest``, runs ``pipeline.handle`` and writes the response decorated with CloudFront's
   headers; buffered responses are serialised by ``edge.cdn.server.wire`` (the bytes ``web.Response`` would send,
