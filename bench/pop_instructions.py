@@ -11,7 +11,8 @@ warms up (``--warmup`` requests), then ``--rounds`` times zeroes the counters (`
 
 Not everything the POP process executes is per request: its invocation core has periodic work (the registry's
 change feed, log flushing, idle-environment reaping) whose cost grows with wall time, and under valgrind a round
-takes seconds. The driver therefore first measures the idle rate (instructions per second with no request,
+takes seconds (the trigger runner's association re-checks, every 0.5 s by default, are disabled for the same
+reason). The driver therefore first measures the idle rate (instructions per second with no request,
 ``--idle`` seconds) and reports each case both raw and with ``idle rate x round duration`` subtracted. What
 remains varies with how the event loop interleaves socket readiness with the client, origin and workers (a
 loaded machine changes it by a few percent): compare medians of several rounds, and of several runs.
@@ -108,7 +109,9 @@ async def _serve_pop(port: int, origin_port: int, state_dir: Path) -> None:
         (code / "index.py").write_text(HANDLER)
         await service.create_function({"FunctionName": FUNCTION, "Runtime": "python3.11", "Handler": "index.handler",
                                        "Timeout": 5, "MemorySize": 128, "Publish": True}, code_dir=code)
-        runner = EdgeTriggerRunner(service, region="us-east-1", facts=facts_lookup(service))
+        # association checks cached for the whole run: re-checked every 0.5 s (the default), their registry
+        # lookups would add a cost per wall-clock second of the run, which valgrind stretches
+        runner = EdgeTriggerRunner(service, region="us-east-1", facts=facts_lookup(service), checks_ttl_s=3600.0)
         running = await start_pop(pop, load_distribution(_distribution(), settings), settings, triggers=runner)
         await stop.wait()
     finally:
