@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from edge.cdn.config.policies import CachePolicy, ConfigError, parse_cache_policy_config
-from edge.invocation.events.model import AsyncSettings
+from edge.invocation.models import AsyncSettings
 
 # Simulated one-way origin latency per region, used when a POP does not set origin_latency_ms.
 DEFAULT_REGION_LATENCY_MS: Mapping[str, float] = MappingProxyType({
