@@ -3,11 +3,12 @@ TriggerRunner, through a real POP and a ScriptedOrigin (architecture convention 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
 from edge.cdn.models import EdgeRequest, EdgeResponse, header_set
-from edge.cdn.steps import Step, TriggerCall
+from edge.cdn.steps import TriggerCall
 from tests.cdn.scripted_origin import PopHarness, ScriptedOrigin, distribution_config
 
 VR, OR, ORS, VRS = "viewer-request", "origin-request", "origin-response", "viewer-response"
@@ -15,16 +16,24 @@ Action = Callable[[TriggerCall], EdgeRequest | EdgeResponse]
 
 
 class FakeTriggers:
-    """Records every hook call; per-event actions may modify, generate or raise. Unset events pass through."""
+    """Records every hook call; per-event actions may modify, generate or raise. Unset events pass through.
+    ``config(dist)`` associates a (never invoked) function with ``events`` on every behavior of ``dist``: the
+    pipeline runs a hook only where the distribution associates one."""
 
     def __init__(self, events: tuple[str, ...] = (VR, OR, ORS, VRS), **actions: Action) -> None:
-        self.events = set(events)
+        self.events = tuple(events)
         self.actions = {k.replace("_", "-"): v for k, v in actions.items()}
         self.calls: list[str] = []
         self.seen: list[TriggerCall] = []
 
-    def associated(self, behavior: object, event_type: Step) -> bool:
-        return event_type.value in self.events
+    def config(self, dist: dict) -> dict:
+        items = [{"LambdaFunctionARN": f"arn:aws:lambda:us-east-1:000000000000:function:fake-{e}:1", "EventType": e,
+                  "IncludeBody": False} for e in self.events]
+        cfg = copy.deepcopy(dist)
+        dc = cfg["DistributionConfig"]
+        for b in [dc["DefaultCacheBehavior"], *dc["CacheBehaviors"]["Items"]]:
+            b["LambdaFunctionAssociations"] = {"Quantity": len(items), "Items": items}
+        return cfg
 
     async def run(self, call: TriggerCall) -> EdgeRequest | EdgeResponse:
         self.calls.append(call.event_type.value)
@@ -47,7 +56,7 @@ async def test_miss_then_hit_sequences() -> None:
     t = FakeTriggers()
     async with ScriptedOrigin() as origin:
         origin.script("/a", body=b"a", headers={"Cache-Control": "max-age=60"})
-        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
             await pop.get("/a")
             assert t.take() == [VR, OR, ORS, VRS]
             _, h, _ = await pop.get("/a")
@@ -61,7 +70,7 @@ async def test_miss_then_hit_sequences() -> None:
 async def test_viewer_request_generated_response_not_cached_no_viewer_response() -> None:
     t = FakeTriggers(viewer_request=lambda c: _generated())
     async with ScriptedOrigin() as origin:
-        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
             for _ in range(2):
                 s, h, b = await pop.get("/gen")
                 assert (s, b, h["X-Cache"]) == (200, b"generated", "LambdaGeneratedResponse from cloudfront")
@@ -77,7 +86,7 @@ async def test_viewer_request_rewrite_changes_cache_key_and_origin_uri() -> None
     t = FakeTriggers(events=(VR,), viewer_request=rewrite)
     async with ScriptedOrigin() as origin:
         origin.script("/rewritten", body=b"r", headers={"Cache-Control": "max-age=60"})
-        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
             await pop.get("/one")
             _, h, b = await pop.get("/two")  # different viewer URI, same rewritten key
     assert (b, h["X-Cache"]) == (b"r", "Hit from cloudfront")
@@ -87,7 +96,7 @@ async def test_viewer_request_rewrite_changes_cache_key_and_origin_uri() -> None
 async def test_origin_request_generated_response_is_cached_and_skips_origin_response() -> None:
     t = FakeTriggers(origin_request=lambda c: _generated(body=b"from-or"))
     async with ScriptedOrigin() as origin:
-        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
             s, h, b = await pop.get("/o")
             assert (b, h["X-Cache"]) == (b"from-or", "LambdaGeneratedResponse from cloudfront")
             assert t.take() == [VR, OR, VRS]
@@ -107,7 +116,7 @@ async def test_origin_response_result_is_what_gets_cached() -> None:
     t = FakeTriggers(origin_response=add_header)
     async with ScriptedOrigin() as origin:
         origin.script("/r", body=b"r")  # no Cache-Control from the origin
-        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
             await pop.get("/r")
             _, h, _ = await pop.get("/r")
     assert h["X-Added-By-ORS"] == "yes" and h["X-Cache"] == "Hit from cloudfront"
@@ -118,7 +127,7 @@ async def test_origin_error_runs_origin_response_but_not_viewer_response() -> No
     t = FakeTriggers()
     async with ScriptedOrigin() as origin:
         origin.script("/missing", status=404, body=b"nope")
-        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
             s, h, _ = await pop.get("/missing")
             assert (s, h["X-Cache"]) == (404, "Error from cloudfront")
             assert t.take() == [VR, OR, ORS]
@@ -134,7 +143,7 @@ async def test_viewer_response_may_not_change_status() -> None:
     t = FakeTriggers(events=(VRS,), viewer_response=change_status)
     async with ScriptedOrigin() as origin:
         origin.script("/v", body=b"v", headers={"Cache-Control": "max-age=60"})
-        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
             s, h, b = await pop.get("/v")
     assert (s, h["X-Cache"]) == (502, "LambdaValidationError from cloudfront")
     assert b"The Lambda function result failed validation" in b
@@ -159,7 +168,7 @@ async def test_lambda_errors_map_to_cloudfront_statuses() -> None:
     async with ScriptedOrigin() as origin:
         for exc, status, x_cache, line in cases:
             t = FakeTriggers(events=(VR, VRS), viewer_request=raiser(exc))
-            async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+            async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
                 s, h, b = await pop.get("/x")
             assert (s, h["X-Cache"]) == (status, x_cache)
             assert line in b and f"Request ID: {h['X-Amz-Cf-Id']}".encode() in b
@@ -175,7 +184,7 @@ async def test_trigger_timing_entries_reach_server_timing() -> None:
     t = FakeTriggers(events=(VR,), viewer_request=timed)
     async with ScriptedOrigin() as origin:
         origin.script("/t", body=b"t", headers={"Cache-Control": "max-age=60"})
-        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
             _, h, _ = await pop.get("/t")
     assert h["Server-Timing"].startswith("cdn-cache;desc=MISS, edge;dur=")
     assert 'fn-viewer-request;desc="hello:3 cold";dur=12.1' in h["Server-Timing"]
@@ -187,7 +196,7 @@ async def test_custom_error_page_fetch_skips_viewer_triggers() -> None:
     async with ScriptedOrigin() as origin:
         origin.script("/404.html", body=b"custom", headers={"Cache-Control": "max-age=60"})
         origin.script("/gone", status=404)
-        async with PopHarness(origin, distribution_config(errors=errors), triggers=t) as pop:
+        async with PopHarness(origin, t.config(distribution_config(errors=errors)), triggers=t) as pop:
             s, _, b = await pop.get("/gone")
     assert (s, b) == (404, b"custom")
     # one viewer-request (for /gone), origin triggers for both fetches, no viewer-response
@@ -202,7 +211,7 @@ async def test_viewer_response_rule_uses_origin_status_not_rewritten_status() ->
     t = FakeTriggers(origin_response=fix_status)
     async with ScriptedOrigin() as origin:
         origin.script("/err", status=500, body=b"boom")
-        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
             s, _, b = await pop.get("/err")
     assert (s, b) == (200, b"rewritten")
     assert t.calls == [VR, OR, ORS]  # the origin said 500: no viewer-response
@@ -222,7 +231,7 @@ async def test_device_headers_generated_after_viewer_request_and_part_of_the_key
     iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
     async with ScriptedOrigin() as origin:
         origin.script("/p", body=b"p", headers={"Cache-Control": "max-age=60"})
-        async with PopHarness(origin, dist, triggers=t) as pop:
+        async with PopHarness(origin, t.config(dist), triggers=t) as pop:
             await pop.get("/p", headers={"User-Agent": iphone})
             await pop.get("/p", headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64)",
                                          "CloudFront-Is-Mobile-Viewer": "true"})  # spoofed: replaced
@@ -262,7 +271,7 @@ async def test_revalidation_and_stale_if_error_sequences() -> None:
 
     async with ScriptedOrigin(clock) as origin:
         origin.script("/r", handler=etagged)
-        async with PopHarness(origin, distribution_config(), triggers=t, clock=clock) as pop:
+        async with PopHarness(origin, t.config(distribution_config()), triggers=t, clock=clock) as pop:
             await pop.get("/r")
             t.take()
             clock.advance(6)
@@ -279,6 +288,6 @@ async def test_generated_response_framing_is_recomputed() -> None:
     bad = EdgeResponse(status=200, headers=[("Content-Length", "999"), ("Content-Type", "text/plain")], body=b"short")
     t = FakeTriggers(events=(VR,), viewer_request=lambda c: bad)
     async with ScriptedOrigin() as origin:
-        async with PopHarness(origin, distribution_config(), triggers=t) as pop:
+        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
             s, h, b = await pop.get("/g")
     assert (s, b, h["Content-Length"]) == (200, b"short", "5")

@@ -26,7 +26,7 @@ from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
 
 from edge.cdn.cache.keys import vary_names, vary_values
-from edge.cdn.config.policies import CachePolicy
+from edge.cdn.config.policies import DEVICE_HEADERS, CachePolicy
 
 if TYPE_CHECKING:
     from edge.cdn.config.distribution import Behavior, Distribution
@@ -42,6 +42,7 @@ CACHEABLE_BY_DEFAULT = frozenset({200, 203, 204, 300, 301, 308, 410})
 ERRORS_ALWAYS_CACHED = frozenset({404, 414, 500, 501, 502, 503, 504})
 ERRORS_CACHED_IF_EXPLICIT = frozenset({400, 403, 405, 412, 415})
 # RFC 9111 §3.2 / §4.3.4: never replaced from a 304 (they describe the stored body, or the connection).
+_DEVICE_HEADERS = frozenset(n.lower() for n in DEVICE_HEADERS)
 _NOT_UPDATED = frozenset({"content-length", "content-encoding", "transfer-encoding", "content-range",
                           "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"})
 
@@ -279,13 +280,19 @@ class StoreContext:
         if orp is not None and orp.headers.behavior != "none":
             forwarded = None if orp.headers.behavior != "whitelist" else forwarded | {
                 h.lower() for h in orp.headers.names}
-        return cls(behavior.cache_policy, behavior.cached_methods, cookies, cers, forwarded)
+        return cls(policy=behavior.cache_policy, cached_methods=behavior.cached_methods, cookies_forwarded=cookies,
+                   error_caching_ttl=cers, forwarded_headers=forwarded)
 
     def vary_filter(self, names: tuple[str, ...]) -> tuple[str, ...]:
-        """The Vary field names a stored variant is keyed by (CloudFront's Vary filtering, contract §5.5)."""
-        if self.forwarded_headers is None:
+        """The Vary field names a stored variant is keyed by: CloudFront keeps Accept-Encoding, Cookie, the
+        headers it forwards, and User-Agent when device-type headers are forwarded (they derive from it) (contract
+        §5.5, "Request and response behavior for custom origins",
+        https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/RequestAndResponseBehaviorCustomOrigin.html)."""
+        forwarded = self.forwarded_headers
+        if forwarded is None:
             return names
-        return tuple(n for n in names if n in ("accept-encoding", "cookie") or n in self.forwarded_headers)
+        return tuple(n for n in names if n in ("accept-encoding", "cookie") or n in forwarded
+                     or (n == "user-agent" and not forwarded.isdisjoint(_DEVICE_HEADERS)))
 
 
 def evaluate(entry: CacheEntry, now: float) -> Hit | Stale:
@@ -415,8 +422,10 @@ def storability(method: str, status: int, request_headers: Headers, response_hea
         drop.add("set-cookie")  # CloudFront strips Set-Cookie unless cookies are forwarded [CUST]
     stored = tuple((k, v) for k, v in response_headers if k.lower() not in drop)
     revalidate = cc.must_revalidate or cc.proxy_revalidate or source == "no-cache"
-    return StoreDecision(ttl, stored, float(cc.stale_while_revalidate or 0), None if cc.stale_if_error is None
-                         else float(cc.stale_if_error), revalidate, is_error, source, ctx.vary_filter(names))
+    return StoreDecision(ttl_s=ttl, headers=stored, swr_s=float(cc.stale_while_revalidate or 0),
+                         sie_s=None if cc.stale_if_error is None else float(cc.stale_if_error),
+                         must_revalidate=revalidate, is_error=is_error, ttl_source=source,
+                         vary_names=ctx.vary_filter(names))
 
 
 def build_entry(decision: StoreDecision, status: int, body: bytes, request_headers: Headers, request_time: float,

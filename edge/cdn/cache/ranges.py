@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from edge.cdn.cache.policy import CacheEntry, current_age, parse_http_date
 from edge.cdn.models import header_get
 
-__all__ = ["ByteRange", "Served", "parse_range", "serve_entry"]
+__all__ = ["CONDITIONAL_HEADERS", "ByteRange", "Served", "parse_range", "serve_entry"]
+
+# The request headers that make a response served from an entry more than the stored response: the RFC 9110 §13.1
+# preconditions and §14.2 Range. ``serve_entry`` answers them from the entry; the POP's own revalidation of an
+# entry replaces them with the stored validators; a custom error page is fetched without them.
+CONDITIONAL_HEADERS = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range",
+                                 "range"})
 
 
 @dataclass(frozen=True, slots=True)

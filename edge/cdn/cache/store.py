@@ -168,5 +168,5 @@ class CacheStore:
         return len(self._lru)
 
     def stats(self) -> CacheStats:
-        return CacheStats(len(self._lru), self.currsize, self.max_bytes, self._hits, self._misses,
-                          self._evictions, self._rejected)
+        return CacheStats(entries=len(self._lru), bytes=self.currsize, max_bytes=self.max_bytes, hits=self._hits,
+                          misses=self._misses, evictions=self._evictions, rejected_too_large=self._rejected)

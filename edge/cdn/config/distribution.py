@@ -274,8 +274,9 @@ def _parse_config(cfg: Any, path: str, settings: Settings, etag: str, dist_id: s
     aliases = tuple(str_items(o.raw("Aliases"), o.p("Aliases"), required=False))
     http_version = o.str_("HttpVersion", "http2")
     o.reject_rest(NO_LOCAL_EFFECT)
-    return Distribution(dist_id, domain, etag, enabled, root, origins, behaviors, default, cers, comment, aliases,
-                        http_version)
+    return Distribution(id=dist_id, domain_name=domain, etag=etag, enabled=enabled, default_root_object=root,
+                        origins=origins, behaviors=behaviors, default_behavior=default, custom_error_responses=cers,
+                        comment=comment, aliases=aliases, http_version=http_version)
 
 
 def _parse_origins(o: _Obj, settings: Settings) -> dict[str, OriginSpec]:
@@ -396,8 +397,10 @@ def _parse_behavior(data: Any, path: str, origins: Mapping[str, OriginSpec], set
         if v is not None and not is_empty(v):
             raise ConfigError(o.p(k), "signed URLs/cookies are not supported by edgelab")
     o.reject_rest()
-    return Behavior(pattern, origin_id, vpp, allowed, cached, compress, cache_policy, orp, assocs, is_default, index,
-                    None if is_default else compile_pattern(pattern))
+    return Behavior(path_pattern=pattern, target_origin_id=origin_id, viewer_protocol_policy=vpp,
+                    allowed_methods=allowed, cached_methods=cached, compress=compress, cache_policy=cache_policy,
+                    origin_request_policy=orp, lambda_associations=assocs, is_default=is_default, index=index,
+                    regex=None if is_default else compile_pattern(pattern))
 
 
 _PATTERN_CHARS = re.compile(r"^[A-Za-z0-9_\-.*$/~\"'@:+&?]+$")
@@ -473,8 +476,8 @@ def _parse_lambda_associations(o: _Obj, settings: Settings) -> tuple[LambdaAssoc
             a.raw(k)
         a.reject_rest()
         fn = parsed.function
-        out.append(LambdaAssociation(parsed.event_type, fn.arn, parsed.include_body, fn.name, fn.qualifier,
-                                     fn.region))
+        out.append(LambdaAssociation(event_type=parsed.event_type, arn=fn.arn, include_body=parsed.include_body,
+                                     function_name=fn.name, qualifier=fn.qualifier, region=fn.region))
     return tuple(out)
 
 

@@ -143,6 +143,14 @@ class OriginRequestPolicy:
     query_strings: KeyList = KeyList()
 
 
+# CloudFront-generated viewer headers a cache policy or origin request policy may select (contract §5.5, "Add
+# CloudFront request headers", https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/adding-cloudfront-headers.html).
+DEVICE_HEADERS = ("CloudFront-Is-Desktop-Viewer", "CloudFront-Is-Mobile-Viewer", "CloudFront-Is-Tablet-Viewer",
+                  "CloudFront-Is-SmartTV-Viewer", "CloudFront-Is-IOS-Viewer", "CloudFront-Is-Android-Viewer")
+OTHER_GENERATED_HEADERS = ("CloudFront-Forwarded-Proto", "CloudFront-Viewer-Http-Version")
+GENERATED_HEADERS = {n.lower(): n for n in DEVICE_HEADERS + OTHER_GENERATED_HEADERS}  # lower-case -> name
+
+
 _ONE_YEAR = 31_536_000
 _ORIGIN_CC_HEADERS = ("Host", "Origin", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from edge.cdn.config.policies import CachePolicy, ConfigError, parse_cache_policy_config
-from edge.invocation.events.model import AsyncSettings
+from edge.invocation.models import AsyncSettings
 
 # Simulated one-way origin latency per region, used when a POP does not set origin_latency_ms.
 DEFAULT_REGION_LATENCY_MS: Mapping[str, float] = MappingProxyType({
@@ -116,9 +116,9 @@ class Settings:
 
 
 DEFAULT_POPS = (
-    PopSettings("IAD", "us-east-1", "127.0.0.1", 8081, DEFAULT_REGION_LATENCY_MS["us-east-1"]),
-    PopSettings("FRA", "eu-central-1", "127.0.0.1", 8082, DEFAULT_REGION_LATENCY_MS["eu-central-1"]),
-    PopSettings("NRT", "ap-northeast-1", "127.0.0.1", 8083, DEFAULT_REGION_LATENCY_MS["ap-northeast-1"]),
+    PopSettings("IAD", "us-east-1", port=8081, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["us-east-1"]),
+    PopSettings("FRA", "eu-central-1", port=8082, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["eu-central-1"]),
+    PopSettings("NRT", "ap-northeast-1", port=8083, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["ap-northeast-1"]),
 )
 
 
@@ -181,8 +181,8 @@ def _parse_pop(data: Any, path: str) -> PopSettings:
     if not region:
         raise ConfigError(t.key("region"), "required (e.g. us-east-1)")
     latency = t.num("origin_latency_ms", DEFAULT_REGION_LATENCY_MS.get(region, 0.0), hi=60_000)
-    pop = PopSettings(name.upper(), region, t.get("host", str, "127.0.0.1"), _port(t, "port", 0), latency,
-                      t.int_("cache_max_bytes", None, lo=0))
+    pop = PopSettings(name=name.upper(), region=region, host=t.get("host", str, "127.0.0.1"), port=_port(t, "port", 0),
+                      origin_latency_ms=latency, cache_max_bytes=t.int_("cache_max_bytes", None, lo=0))
     t.done()
     return pop
 

@@ -19,25 +19,23 @@ exposure limit (§1.4), the origin object (§1.5) and the response object with a
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from edge.cdn.lambda_edge.rules import (
     BODY_EXPOSED_LIMIT,
     EVENT_TYPES,
-    DISALLOWED_HEADERS,
-    DISALLOWED_PREFIXES,
     EVENTS_WITH_ORIGIN,
     REQUEST_EVENTS,
     RESPONSE_EVENTS,
+    is_disallowed,
 )
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Origin, S3Origin
 
-__all__ = ["EventConfig", "HeaderMap", "build_event", "build_event_dict", "encode_event", "header_map", "origin_dict",
-           "reason_phrase"]
+__all__ = ["EventConfig", "HeaderMap", "build_event", "build_event_dict", "event_header_maps", "header_map",
+           "origin_dict", "reason_phrase"]
 
 HeaderMap = dict[str, list[dict[str, str]]]  # the event's header format: {lowercase name: [{key, value}, ...]}
 
@@ -45,11 +43,11 @@ HeaderMap = dict[str, list[dict[str, str]]]  # the event's header format: {lower
 _PHRASES = {s.value: s.phrase for s in HTTPStatus}
 
 
-@dataclass(frozen=True, slots=True)
-class EventConfig:
+class EventConfig(NamedTuple):
     """The ``cf.config`` values of one viewer request.
 
-    ``request_id`` is the X-Amz-Cf-Id the POP sends on the response (same value for all four events).
+    ``request_id`` is the X-Amz-Cf-Id the POP sends on the response (same value for all four events). A named
+    tuple: the trigger runner makes one per call, and it costs 0.4 us where a frozen dataclass costs 1.0 us.
     """
 
     distribution_domain_name: str
@@ -70,7 +68,7 @@ def header_map(headers: list[tuple[str, str]]) -> HeaderMap:
     out: HeaderMap = {}
     for key, value in headers:
         lname = key.lower()
-        if lname in DISALLOWED_HEADERS or lname.startswith(DISALLOWED_PREFIXES):  # is_disallowed, inlined
+        if is_disallowed(lname):
             continue
         entry = {"key": key, "value": value}
         items = out.get(lname)
@@ -162,33 +160,31 @@ def build_event_dict(
     include_body: bool = False,
     body_limit: int | None = None,
 ) -> dict[str, Any]:
-    """The event as a dict (see :func:`build_event`); for tests and callers that want to inspect it."""
-    return _event_parts(event_type, config.distribution_domain_name, config.distribution_id, config.request_id,
-                        request, response, include_body, body_limit)[0]
+    """The Lambda@Edge event for ``event_type`` (``{"Records": [{"cf": {...}}]}``, contract §1).
 
-
-def _event_parts(event_type: str, domain: str, distribution_id: str, request_id: str, request: EdgeRequest,
-                 response: EdgeResponse | None, include_body: bool, body_limit: int | None
-                 ) -> tuple[dict[str, Any], HeaderMap, HeaderMap | None]:
-    """(the event, its request header map, its response header map or None)."""
+    ``response`` is required for origin-response / viewer-response and ignored for request events.
+    ``include_body`` adds ``request.body`` for request events only (the association's IncludeBody);
+    the body is exposed base64-encoded and truncated at ``body_limit`` (default 40 KB viewer-request,
+    1 MB origin-request) with ``inputTruncated`` telling the function. ``request.origin`` appears in
+    origin-request and origin-response events. Raises ``ValueError`` for an unknown event type or a
+    response event without a response (caller bugs, not function errors).
+    """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown Lambda@Edge event type: {event_type!r}")
-    headers = header_map(request.headers)
     cf: dict[str, Any] = {
         "config": {
-            "distributionDomainName": domain,
-            "distributionId": distribution_id,
+            "distributionDomainName": config.distribution_domain_name,
+            "distributionId": config.distribution_id,
             "eventType": event_type,
-            "requestId": request_id,
+            "requestId": config.request_id,
         },
-        "request": _request_dict(event_type, request, include_body, body_limit, headers),
+        "request": _request_dict(event_type, request, include_body, body_limit, header_map(request.headers)),
     }
-    if event_type not in RESPONSE_EVENTS:
-        return {"Records": [{"cf": cf}]}, headers, None
-    if response is None:
-        raise ValueError(f"{event_type} event needs a response")
-    cf["response"] = resp = _response_dict(response)
-    return {"Records": [{"cf": cf}]}, headers, resp["headers"]
+    if event_type in RESPONSE_EVENTS:
+        if response is None:
+            raise ValueError(f"{event_type} event needs a response")
+        cf["response"] = _response_dict(response)
+    return {"Records": [{"cf": cf}]}
 
 
 def build_event(
@@ -200,35 +196,16 @@ def build_event(
     include_body: bool = False,
     body_limit: int | None = None,
 ) -> bytes:
-    """The Lambda@Edge event payload for ``event_type`` as JSON bytes.
-
-    ``response`` is required for origin-response / viewer-response and ignored for request events.
-    ``include_body`` adds ``request.body`` for request events only (the association's IncludeBody);
-    the body is exposed base64-encoded and truncated at ``body_limit`` (default 40 KB viewer-request,
-    1 MB origin-request) with ``inputTruncated`` telling the function. ``request.origin`` appears in
-    origin-request and origin-response events. Raises ``ValueError`` for an unknown event type or a
-    response event without a response (caller bugs, not function errors).
-    """
-    return orjson.dumps(
-        _event_parts(event_type, config.distribution_domain_name, config.distribution_id, config.request_id,
-                     request, response, include_body, body_limit)[0]
-    )
+    """:func:`build_event_dict` as the JSON payload a function receives."""
+    return orjson.dumps(build_event_dict(event_type, config=config, request=request, response=response,
+                                         include_body=include_body, body_limit=body_limit))
 
 
-def encode_event(
-    event_type: str,
-    domain: str,
-    distribution_id: str,
-    request_id: str,
-    request: EdgeRequest,
-    response: EdgeResponse | None = None,
-    include_body: bool = False,
-) -> tuple[bytes, HeaderMap, HeaderMap | None]:
-    """:func:`build_event` for the trigger hot path (``cf.config`` values passed as they are, default body
-    limits), also returning the request and response header maps the event carries: the result parser
-    compares what the function returns against them (:func:`edge.cdn.lambda_edge.results.parse_result`'s
-    ``event_headers`` / ``event_response_headers``). They are the encoded dicts themselves: do not modify them.
-    """
-    event, headers, response_headers = _event_parts(event_type, domain, distribution_id, request_id, request, response,
-                                                    include_body, None)
-    return orjson.dumps(event), headers, response_headers
+def event_header_maps(event: dict[str, Any]) -> tuple[HeaderMap, HeaderMap | None]:
+    """The request and (response events) response header maps of an event built by :func:`build_event_dict`:
+    the result parser compares what a function returns against them
+    (:func:`edge.cdn.lambda_edge.results.parse_result`'s ``event_headers`` / ``event_response_headers``). They are
+    the event's own dicts: do not modify them."""
+    cf = event["Records"][0]["cf"]
+    response = cf.get("response")
+    return cf["request"]["headers"], None if response is None else response["headers"]

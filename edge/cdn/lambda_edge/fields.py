@@ -176,7 +176,9 @@ def unchanged_or_added(event_type: str, value: Any, seen: HeaderMap, original: H
     :func:`check_read_only` checks, :func:`flatten`) has anything else to decide: a header changed, removed
     or given again under another case, an added header that is malformed, disallowed, read-only or
     forbidden, an original name or value the full path would reject. The caller then runs the full path, so
-    every rule and every error message stay the full path's own.
+    every rule and every error message stay the full path's own. Measured with ``bench.pop_instructions``:
+    without it a cache hit behind a warm viewer-request function costs ~56,000 more instructions (+12 %);
+    tests/cdn/lambda_edge/test_results_fastpath.py checks it decides exactly like the full path.
     """
     if type(value) is not dict or "" in seen:
         return None

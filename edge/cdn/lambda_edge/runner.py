@@ -35,21 +35,20 @@ import orjson
 from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, check_function_config
 from edge.cdn.lambda_edge.rules import EDGE_REGION
 from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
-from edge.cdn.lambda_edge.events import HeaderMap, encode_event
+from edge.cdn.lambda_edge.events import EventConfig, HeaderMap, build_event_dict, event_header_maps
 from edge.cdn.models import EdgeRequest, EdgeResponse
-from edge.cdn.lambda_edge.results import ResponseResult, parse_request_result, parse_result
+from edge.cdn.lambda_edge.results import RequestResult, ResponseResult, parse_result
 from edge.cdn.lambda_edge.fields import PAGE_NOT_PARSABLE
-from edge.cdn.steps import Step, TriggerCall
+from edge.cdn.steps import TriggerCall
 from edge.invocation.errors import LambdaError as ControlPlaneError
 from edge.invocation.models import InvocationResult, Outcome
 
 if TYPE_CHECKING:
-    from edge.cdn.config.distribution import Behavior, Distribution, LambdaAssociation
+    from edge.cdn.config.distribution import Distribution, LambdaAssociation
 
 log = logging.getLogger("edgelab.cdn.hooks")
 
-_TOO_LARGE = "Function.ResponseSizeTooLarge"
-_OK = Outcome.OK  # the invocation core's errorType for results over 6 MB
+_TOO_LARGE = "Function.ResponseSizeTooLarge"  # the invocation core's errorType for results over 6 MB
 
 
 class PreparedCall(Protocol):
@@ -94,19 +93,17 @@ def edge_function_name(name: str) -> str:
 
 
 class _Hook:
-    """What the runner keeps per (behavior, event type) with an association: the names and the prepared
-    invocation target, computed once (behaviors are immutable and live as long as the distribution)."""
+    """What the runner keeps per association (one per ``LambdaAssociation`` value of the distribution): its names
+    and the prepared invocation target (made on first use)."""
 
-    __slots__ = ("behavior", "assoc", "event_type", "check_key", "edge_name", "target", "warm_prefix")
+    __slots__ = ("assoc", "event_type", "check_key", "edge_name", "target")
 
-    def __init__(self, behavior: Behavior, assoc: LambdaAssociation) -> None:
-        self.behavior = behavior
+    def __init__(self, assoc: LambdaAssociation) -> None:
         self.assoc = assoc
         self.event_type = assoc.event_type
         self.check_key = (assoc.event_type, assoc.function_name, assoc.qualifier)
         self.edge_name = edge_function_name(assoc.function_name)
         self.target: PreparedCall | None = None  # prepared on first use (after the association check passed)
-        self.warm_prefix: dict[str, str] = {}  # executed version -> Server-Timing entry up to the duration
 
 
 def server_timing_entry(event_type: str, name: str, result: InvocationResult, wall_ms: float) -> str:
@@ -130,33 +127,19 @@ class EdgeTriggerRunner:
         self.relax_limits = relax_limits
         self._checked: dict[tuple[str, str, str], tuple[float, str | None]] = {}
         self._reported: dict[tuple[str, str, str], str | None] = {}  # last problem logged per association
-        self._hooks: dict[tuple[int, str], tuple[Behavior, _Hook | None]] = {}
+        self._hooks: dict[LambdaAssociation, _Hook] = {}  # the distribution's associations: a fixed, small set
         self._refreshing: set[tuple[str, str, str]] = set()
         self._checks_ttl_s = checks_ttl_s
         self._clock = clock
-
-    def associated(self, behavior: Behavior, event_type: Step) -> bool:
-        """Asked by the pipeline several times per request: memoized per (behavior, event)."""
-        return self._hook(behavior, event_type._value_) is not None
-
-    def _hook(self, behavior: Behavior, event_type: str) -> _Hook | None:
-        """The memo of ``behavior``'s association for ``event_type`` (keyed by identity: behaviors are
-        immutable and live as long as the distribution; the stored behavior guards against a reused id)."""
-        key = (id(behavior), event_type)
-        found = self._hooks.get(key)
-        if found is None or found[0] is not behavior:
-            assoc = behavior.association(event_type)
-            found = self._hooks[key] = (behavior, None if assoc is None else _Hook(behavior, assoc))
-        return found[1]
 
     async def check_association(self, assoc: LambdaAssociation) -> str | None:
         """None when the association resolves and passes CloudFront's checks, else the reason (cached briefly,
         so that registry changes are picked up within ``checks_ttl_s``)."""
         key = (assoc.event_type, assoc.function_name, assoc.qualifier)
+        fresh = self._fresh_check(key)
+        if fresh is not None:
+            return fresh[1]
         now = self._clock()
-        cached = self._checked.get(key)
-        if cached is not None and (now - cached[0] < self._checks_ttl_s or key in self._refreshing):
-            return cached[1]  # fresh, or being refreshed by another request: no herd of registry lookups
         self._refreshing.add(key)
         try:
             problem = await self._check(assoc)
@@ -165,6 +148,14 @@ class EdgeTriggerRunner:
         self._checked[key] = (now, problem)
         self._report(key, assoc, problem)
         return problem
+
+    def _fresh_check(self, key: tuple[str, str, str]) -> tuple[float, str | None] | None:
+        """The cached (time, problem) of an association's check when it is fresh, or being refreshed by another
+        request (no herd of registry lookups); None when it must be checked (again)."""
+        cached = self._checked.get(key)
+        if cached is not None and (self._clock() - cached[0] < self._checks_ttl_s or key in self._refreshing):
+            return cached
+        return None
 
     def _report(self, key: tuple[str, str, str], assoc: LambdaAssociation, problem: str | None) -> None:
         """Log a problem when it appears or changes, and its resolution: once, not on every request."""
@@ -204,43 +195,36 @@ class EdgeTriggerRunner:
 
         A response whose body is streamed (too large to cache; the function never sees it) is released here
         when the function replaces its body, fails or is cancelled, so the origin connection is not leaked."""
-        event_type = call.event_type._value_
-        hook = self._hook(call.behavior, event_type)
-        assert hook is not None, "the pipeline only calls run() for associated hooks"
+        assoc = call.association
+        hook = self._hooks.get(assoc)
+        if hook is None:
+            hook = self._hooks[assoc] = _Hook(assoc)
+        event_type = hook.event_type
         response = call.response
         try:
-            cached = self._checked.get(hook.check_key)  # check_association's fresh-cache answer, inlined
-            if cached is not None and (self._clock() - cached[0] < self._checks_ttl_s
-                                       or hook.check_key in self._refreshing):
-                problem = cached[1]
-            else:
-                problem = await self.check_association(hook.assoc)
+            fresh = self._fresh_check(hook.check_key)
+            problem = fresh[1] if fresh is not None else await self.check_association(assoc)
             if problem is not None:
-                raise LambdaExecutionError(problem, event_type=event_type, function=hook.assoc.function_name)
-            distribution = call.distribution
-            payload, seen, seen_response = encode_event(
-                event_type, distribution.domain_name, distribution.id, call.request_id, call.request, response,
-                hook.assoc.include_body)
+                raise LambdaExecutionError(problem, event_type=event_type, function=assoc.function_name)
+            config = EventConfig(distribution_domain_name=call.distribution.domain_name,
+                                 distribution_id=call.distribution.id, request_id=call.request_id)
+            event = build_event_dict(event_type, config=config, request=call.request, response=response,
+                                     include_body=assoc.include_body)
             target = hook.target or self._prepare(hook)
             t0 = time.perf_counter()
             try:
-                result = await target.invoke(payload)
+                result = await target.invoke(orjson.dumps(event))
             except ControlPlaneError as exc:  # vanished between the check and the call, payload too large...
                 raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=event_type,
-                                           function=hook.assoc.function_name) from None
-            wall_ms = (time.perf_counter() - t0) * 1000.0
-            if result.outcome is _OK and not result.cold_start:  # the hot case (see _account), inlined
-                prefix = hook.warm_prefix.get(result.executed_version) or self._warm_prefix(hook, result)
-                call.timing.add(f"{prefix}{wall_ms:.2f}")
-            else:
-                self._account(call, hook, result, wall_ms)
-            out = self._continue_with(call, hook.assoc, result, seen, seen_response)
+                                           function=assoc.function_name) from None
+            self._account(call, hook, result, (time.perf_counter() - t0) * 1000.0)
+            out = self._continue_with(call, assoc, result, *event_header_maps(event))
         except BaseException:  # a Lambda error, or the viewer went away (cancelled): the body is not used
             if response is not None:
-                await _release_stream(response)
+                await response.aclose()
             raise
         if response is not None and out is not response and out.body is not response.body:
-            await _release_stream(response)
+            await response.aclose()
         return out
 
     def _prepare(self, hook: _Hook) -> PreparedCall:
@@ -253,17 +237,8 @@ class EdgeTriggerRunner:
                                        function=fn) from None
         return hook.target
 
-    @staticmethod
-    def _warm_prefix(hook: _Hook, result: InvocationResult) -> str:
-        """The memoized start of a warm run's Server-Timing entry (as :func:`server_timing_entry` writes it)."""
-        version = result.executed_version
-        prefix = f'fn-{hook.event_type};desc="{hook.assoc.function_name}:{version} warm";dur='
-        hook.warm_prefix[version] = prefix
-        return prefix
-
     def _account(self, call: TriggerCall, hook: _Hook, result: InvocationResult, wall_ms: float) -> None:
-        """Everything but a warm success (``run`` handles that itself): add the Server-Timing entry; raise
-        CloudFront's error for a throttle or a function error."""
+        """Add the run's Server-Timing entry; raise CloudFront's error for a throttle or a function error."""
         event_type = hook.event_type
         fn = hook.assoc.function_name
         call.timing.add(server_timing_entry(event_type, fn, result, wall_ms))
@@ -285,23 +260,20 @@ class EdgeTriggerRunner:
                        seen: HeaderMap, seen_response: HeaderMap | None) -> EdgeRequest | EdgeResponse:
         event_type = assoc.event_type
         try:
-            if call.response is not None:  # a response event: the (possibly modified) response
-                parsed = parse_result(event_type, result.payload, original_request=call.request,
-                                      original_response=call.response, include_body=assoc.include_body,
-                                      allow_ip_origins=self.relax_limits, event_headers=seen,
-                                      event_response_headers=seen_response)
-                assert isinstance(parsed, ResponseResult), parsed
-                return parsed.response
-            # a request event: the request to continue with, or a response the function generated
-            out = parse_request_result(event_type, result.payload, call.request, assoc.include_body,
-                                       self.relax_limits, seen)
+            parsed = parse_result(event_type, result.payload, original_request=call.request,
+                                  original_response=call.response, include_body=assoc.include_body,
+                                  allow_ip_origins=self.relax_limits, event_headers=seen,
+                                  event_response_headers=seen_response)
         except LambdaValidationError as err:
             err.function = assoc.function_name
             self._log_validation(call, assoc, result, err)
             raise
-        if type(out) is EdgeRequest:
-            return out
-        out.extra["generated_by"] = event_type
+        if isinstance(parsed, RequestResult):  # a request event: the request to continue with
+            return parsed.request
+        if isinstance(parsed, ResponseResult):  # a response event: the (possibly modified) response
+            return parsed.response
+        out = parsed.response  # a request event answered by the function itself
+        out.meta.generated_by = event_type
         if not any(k.lower() == "server" for k, _ in out.headers):
             # CloudFront answers generated responses as itself (contract §2.2), unless the function says
             out.headers.insert(0, ("Server", "CloudFront"))
@@ -316,15 +288,6 @@ class EdgeTriggerRunner:
             line = (f"{call.request_id} ERROR Validation error: {err.detail} "
                     f"(function: {assoc.function_name}:{result.executed_version}, event: {call.event_type.value})")
             self.validation_log(group, call.request_id, [line])
-
-
-async def _release_stream(response: EdgeResponse | None) -> None:
-    """Close a streamed (not in-memory) response body; closing is idempotent, so the pipeline may close too."""
-    if response is None or isinstance(response.body, bytes):
-        return
-    aclose = getattr(response.body, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 def _error_message(payload: bytes) -> str:

@@ -2,8 +2,8 @@
 
 Contract:
 
-* ``OriginClient.fetch(request, *, streaming_ok)`` sends ``request`` (already shaped for the origin by
-  ``origin_headers`` and possibly rewritten by an origin-request trigger) to ``request.origin`` and returns an
+* ``OriginClient.fetch(request, *, streaming_ok)`` sends ``request`` (already shaped for the origin by the
+  origin-request step and possibly rewritten by an origin-request function) to ``request.origin`` and returns an
   ``EdgeResponse``. The body is ``bytes`` when it fits in ``stream_threshold`` bytes (or ``streaming_ok`` is
   false), otherwise a ``StreamedBody`` the caller must consume or ``aclose()``.
 * Transport failures are mapped here and only here: ``OriginTimeout`` (-> 504) when the origin does not
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Container, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -31,23 +31,10 @@ import aiohttp
 from yarl import URL
 
 from edge.cdn.errors import OriginTimeout, OriginUnavailable
-from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Headers, S3Origin
+from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Headers, ResponseMeta, S3Origin
 from edge.cdn.origin.directory import fetch_from_directory
 from edge.cdn.origin.fast import FastAddr, FastPool, serialize_head
-
-# RFC 9110 §7.6.1 hop-by-hop fields plus the legacy Proxy-* family; names listed in Connection are added per message.
-HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-     "transfer-encoding", "upgrade"}
-)
-
-# Viewer headers CloudFront removes before contacting the origin unless a policy forwards them (contract §5.5).
-REMOVED_UNLESS_FORWARDED = frozenset(
-    {"accept", "accept-charset", "accept-language", "referer", "cookie", "expect", "x-forwarded-proto",
-     "x-http-method-override", "x-real-ip", "authorization", "host", "user-agent"}
-)
-# Headers the POP sets itself on the origin request.
-_POP_SET = frozenset({"x-forwarded-for", "via", "x-amz-cf-id"})
+from edge.cdn.origin.http1 import HOP_BY_HOP, RESPONSE_DROPPED
 
 
 def _has_hop_by_hop(pairs: Iterable[tuple[str, str]]) -> bool:
@@ -71,68 +58,6 @@ def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> Headers:
     return [p for n, p in zip(lowered, pairs, strict=True) if n not in named and not n.startswith("proxy-")]
 
 
-# Viewer header names origin_headers does more with than keep them (one set lookup per header on the hot path).
-_SPECIAL = REMOVED_UNLESS_FORWARDED | _POP_SET | {"via"}
-
-
-def origin_headers(
-    viewer_headers: Iterable[tuple[str, str]],
-    *,
-    origin_domain: str,
-    client_ip: str,
-    via: str,
-    request_id: str,
-    forwarded: Container[str] = frozenset(),
-    forward_all: bool = False,
-) -> Headers:
-    """The header list CloudFront sends to the origin for a viewer request (contract §5.5).
-
-    ``forwarded`` holds lowercase names a cache/origin-request policy forwards (``forward_all`` for the
-    AllViewer policy): those keep their viewer value, including Host and User-Agent. Other headers in
-    ``REMOVED_UNLESS_FORWARDED`` are dropped; ``X-Edge-*`` always. X-Forwarded-For gets the viewer IP appended,
-    Via gets CloudFront's entry appended, X-Amz-Cf-Id is added, Host defaults to the origin domain and
-    User-Agent to ``Amazon CloudFront``.
-    """
-    pairs = list(viewer_headers)
-    if _has_hop_by_hop(pairs):
-        pairs = strip_hop_by_hop(pairs)
-    kept: Headers = []
-    xff: list[str] = []
-    viewer_via: list[str] = []
-    has_host = has_ua = False
-    for k, v in pairs:
-        lk = k.lower()
-        if lk in _SPECIAL:
-            if lk == "x-forwarded-for":
-                xff.append(v)
-                continue
-            if lk == "via":
-                viewer_via.append(v)
-                continue
-            if lk in _POP_SET:
-                continue
-            if not (forward_all or lk in forwarded):
-                continue
-            if lk == "host":
-                has_host = True
-            elif lk == "user-agent":
-                has_ua = True
-        elif lk.startswith("x-edge-"):
-            continue
-        kept.append((k, v))
-    if not has_host:
-        kept.insert(0, ("Host", origin_domain))
-    if not has_ua:
-        kept.append(("User-Agent", "Amazon CloudFront"))
-    kept.append(("X-Forwarded-For", ", ".join([*xff, client_ip]) if xff else client_ip))
-    kept.append(("Via", ", ".join([*viewer_via, via]) if viewer_via else via))
-    kept.append(("X-Amz-Cf-Id", request_id))
-    return kept
-
-
-_RESPONSE_DROPPED = HOP_BY_HOP | {"content-length"}
-
-
 def response_headers(headers: Iterable[tuple[str, str]]) -> Headers:
     """An origin response's headers as the POP keeps them: hop-by-hop headers (RFC 9110 §7.6.1, including those
     named in Connection) and Content-Length dropped (the POP frames the body it sends itself)."""
@@ -145,7 +70,7 @@ def _response_headers(headers: Iterable[tuple[str, str]]) -> tuple[Headers, bool
     connection = set_cookie = False
     for k, v in headers:
         lk = k.lower()
-        if lk in _RESPONSE_DROPPED or lk.startswith("proxy-"):
+        if lk in RESPONSE_DROPPED or lk.startswith("proxy-"):
             connection = connection or lk == "connection"
             continue
         if lk == "set-cookie":
@@ -216,7 +141,6 @@ class OriginClientConfig:
 class _Route:
     """How to reach one origin: URL prefix (base + OriginPath), timeouts, attempts, or a local directory."""
 
-    origin: CustomOrigin | S3Origin
     prefix: str
     read_timeout: float
     attempts: int
@@ -238,15 +162,14 @@ def _fast_addr(base: str) -> FastAddr | None:
 
 
 class AiohttpOriginClient:
-    """OriginClient over one ``aiohttp.ClientSession``; ``start()``/``close()`` are called by the POP's
-    cleanup_ctx."""
+    """OriginClient over one ``aiohttp.ClientSession``; ``start()``/``close()`` are called by ``start_pop`` /
+    ``RunningPop.stop``."""
 
     def __init__(self, config: OriginClientConfig) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
-        self._bases: dict[object, str] = {}  # origin -> "scheme://host:port" (computed once per origin)
         self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
-        self._routes: dict[int, _Route] = {}  # id(origin) -> its route (see _route)
+        self._routes: dict[CustomOrigin | S3Origin, _Route] = {}  # origin -> its route (see _route)
         self._fast: FastPool | None = None
 
     async def start(self) -> None:
@@ -275,21 +198,18 @@ class AiohttpOriginClient:
             self._session = None
 
     def _base(self, origin: CustomOrigin | S3Origin) -> str:
-        base = self._bases.get(origin)
-        if base is None:
-            mapped = self.config.host_map.get(origin.domain_name)
-            if mapped is not None and mapped.startswith(("http://", "https://")):
-                base = self._bases[origin] = mapped.rstrip("/")  # a base URL, possibly with a path prefix
-                return base
-            if mapped is None and isinstance(origin, CustomOrigin) and origin.connect_host:
-                mapped = origin.connect_host
-            scheme, port = (origin.protocol, origin.port) if isinstance(origin, CustomOrigin) else ("http", 80)
-            if mapped is None:
-                mapped = f"{origin.domain_name}:{port}"
-            elif ":" not in mapped:
-                mapped = f"{mapped}:{port}"
-            base = self._bases[origin] = f"{scheme}://{mapped}"
-        return base
+        """``scheme://host:port`` (or a mapped base URL, possibly with a path prefix) where ``origin`` is reached."""
+        mapped = self.config.host_map.get(origin.domain_name)
+        if mapped is not None and mapped.startswith(("http://", "https://")):
+            return mapped.rstrip("/")
+        if mapped is None and isinstance(origin, CustomOrigin) and origin.connect_host:
+            mapped = origin.connect_host
+        scheme, port = (origin.protocol, origin.port) if isinstance(origin, CustomOrigin) else ("http", 80)
+        if mapped is None:
+            mapped = f"{origin.domain_name}:{port}"
+        elif ":" not in mapped:
+            mapped = f"{mapped}:{port}"
+        return f"{scheme}://{mapped}"
 
     def target(self, origin: CustomOrigin | S3Origin, uri: str, querystring: str) -> URL:
         """The URL actually connected to: mapped host:port, OriginPath prefixed, path kept as received."""
@@ -304,10 +224,11 @@ class AiohttpOriginClient:
         return t
 
     def _route(self, origin: CustomOrigin | S3Origin) -> _Route:
-        """Everything ``fetch`` derives from ``origin`` alone, computed once per origin object (by identity: the
-        dataclass hash walks every field; the origin is kept in the route so its id cannot be reused)."""
-        route = self._routes.get(id(origin))
-        if route is not None and route.origin is origin:
+        """Everything ``fetch`` derives from ``origin`` alone, kept per origin value. The distribution's origins are
+        few and fixed, but an origin-request function may return a new origin with every request: the table is
+        bounded (cleared when full), and rebuilding a route is cheap (string formatting and a lookup)."""
+        route = self._routes.get(origin)
+        if route is not None:
             return route
         read_timeout = origin.read_timeout if isinstance(origin, CustomOrigin) else 30.0
         attempts, connect_timeout = self.config.connect.get(origin.domain_name, (1, self.config.connect_timeout))
@@ -315,12 +236,12 @@ class AiohttpOriginClient:
         directory = self.config.directories.get(origin.domain_name)
         mapped = self.config.host_map.get(origin.domain_name, "")
         url_mapped = mapped.startswith(("http://", "https://"))
-        route = _Route(origin, f"{base}{origin.path or ''}", read_timeout, attempts, connect_timeout,
-                       self._timeout(read_timeout, connect_timeout), directory,
-                       None if directory is not None or url_mapped else _fast_addr(base))
+        route = _Route(prefix=f"{base}{origin.path or ''}", read_timeout=read_timeout, attempts=attempts,
+                       connect_timeout=connect_timeout, timeout=self._timeout(read_timeout, connect_timeout),
+                       directory=directory, fast=None if directory is not None or url_mapped else _fast_addr(base))
         if len(self._routes) >= 1024:  # origins rewritten per request by functions: bounded
             self._routes.clear()
-        self._routes[id(origin)] = route
+        self._routes[origin] = route
         return route
 
     async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True) -> EdgeResponse:
@@ -370,31 +291,11 @@ class AiohttpOriginClient:
             except (aiohttp.ClientError, OSError, ValueError) as exc:
                 raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
         try:
-            length = resp.content_length
-            status = resp.status
-            if (length is None or (streaming_ok and length > self.config.stream_threshold) or status < 200
-                    or status in (204, 304) or request.method == "HEAD"):
-                return await self._read(resp, streaming_ok and request.method != "HEAD", started,
-                                        route.read_timeout, origin.domain_name)
-            # the common case, inline (one coroutine less): a known, small length
-            headers, set_cookie = _response_headers(resp.headers.items())
-            domain = origin.domain_name
-            try:
-                body = await resp.read()
-            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-                raise OriginTimeout(f"origin {domain} stalled for {route.read_timeout}s while sending the body"
-                                    ) from exc
-            except (aiohttp.ClientError, OSError) as exc:
-                raise OriginUnavailable(f"origin {domain} sent a broken body: {exc!r}") from exc
-            resp.release()
-            if len(body) != length:
-                raise OriginUnavailable(f"origin {domain} body length {len(body)} != Content-Length {length}")
+            return await self._read(resp, streaming_ok and request.method != "HEAD", started, route.read_timeout,
+                                    origin.domain_name)
         except BaseException:
             resp.release()
             raise
-        return EdgeResponse(status=status, headers=headers, body=body, status_description=resp.reason or "",
-                            extra={"origin_seconds": time.perf_counter() - started, "streamed": False,
-                                   "content_length": length, "set_cookie": set_cookie})
 
     @staticmethod
     async def _buffer(resp: aiohttp.ClientResponse, limit: int | None) -> bytes | StreamedBody:
@@ -415,10 +316,9 @@ class AiohttpOriginClient:
         length = resp.content_length
         if resp.method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
             resp.release()  # no body by definition (RFC 9110 §6.4.1); Content-Length describes the GET
-            extra_h: dict[str, object] = {"origin_seconds": time.perf_counter() - started, "streamed": False,
-                                          "content_length": length, "set_cookie": set_cookie}
             return EdgeResponse(status=resp.status, headers=headers, body=b"", status_description=resp.reason or "",
-                                extra=extra_h)
+                                meta=ResponseMeta(origin_seconds=time.perf_counter() - started,
+                                                  content_length=length, set_cookie=set_cookie))
         try:
             if streaming_ok and length is not None and length > limit:
                 body: bytes | StreamedBody = StreamedBody(resp)
@@ -433,8 +333,7 @@ class AiohttpOriginClient:
             raise OriginUnavailable(f"origin {domain} sent a broken body: {exc!r}") from exc
         if isinstance(body, bytes) and length is not None and len(body) != length:
             raise OriginUnavailable(f"origin {domain} body length {len(body)} != Content-Length {length}")
-        extra: dict[str, object] = {"origin_seconds": time.perf_counter() - started,
-                                    "streamed": not isinstance(body, bytes), "content_length": length,
-                                    "set_cookie": set_cookie}  # whether the origin sent one (pipeline filter)
+        meta = ResponseMeta(origin_seconds=time.perf_counter() - started, content_length=length,
+                            set_cookie=set_cookie, streamed=not isinstance(body, bytes))
         return EdgeResponse(status=resp.status, headers=headers, body=body, status_description=resp.reason or "",
-                            extra=extra)
+                            meta=meta)

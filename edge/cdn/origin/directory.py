@@ -15,7 +15,7 @@ from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import unquote
 
-from edge.cdn.models import EdgeRequest, EdgeResponse, S3Origin
+from edge.cdn.models import EdgeRequest, EdgeResponse, ResponseMeta, S3Origin
 
 __all__ = ["fetch_from_directory"]
 
@@ -64,12 +64,12 @@ async def fetch_from_directory(directory: Path, request: EdgeRequest, stream_thr
     etag = '"' + hashlib.md5(f"{size}:{mtime}".encode(), usedforsecurity=False).hexdigest() + '"'
     headers = [("Last-Modified", formatdate(mtime, usegmt=True)), ("ETag", etag), ("Accept-Ranges", "bytes"),
                ("Content-Type", mimetypes.guess_type(path.name)[0] or "binary/octet-stream"), ("Server", "AmazonS3")]
-    extra: dict[str, object] = {"origin_seconds": time.perf_counter() - started, "content_length": size}
+    meta = ResponseMeta(origin_seconds=time.perf_counter() - started, content_length=size)
     inm = next((v for k, v in request.headers if k.lower() == "if-none-match"), None)
     if inm is not None and etag in [t.strip() for t in inm.split(",")]:
-        return EdgeResponse(status=304, headers=headers, body=b"", extra=extra)
+        return EdgeResponse(status=304, headers=headers, body=b"", meta=meta)
     if request.method == "HEAD":
-        return EdgeResponse(status=200, headers=headers, body=b"", extra=extra)
+        return EdgeResponse(status=200, headers=headers, body=b"", meta=meta)
     body: bytes | AsyncIterator[bytes] = data if data is not None else _file_chunks(path)
-    extra["streamed"] = data is None
-    return EdgeResponse(status=200, headers=headers, body=body, extra=extra)
+    meta.streamed = data is None
+    return EdgeResponse(status=200, headers=headers, body=body, meta=meta)

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from edge.cdn.errors import OriginTimeout, OriginUnavailable
-from edge.cdn.models import EdgeRequest, EdgeResponse
+from edge.cdn.models import EdgeRequest, EdgeResponse, ResponseMeta
 from edge.cdn.origin.http1 import (IDEMPOTENT, Closed, Conn, FastAddr, Head, Malformed, body_chunks, read_head,
                                    serialize_head)
 
@@ -38,7 +38,8 @@ class FastStreamedBody:
 
     __slots__ = ("_pool", "_conn", "_chunks", "_prefix", "_keep", "_done", "_closed")
 
-    def __init__(self, pool: FastPool, conn: Conn, chunks: AsyncIterator[bytes], prefix: bytes, keep: bool) -> None:
+    def __init__(self, pool: FastPool, conn: Conn, chunks: AsyncIterator[bytes], *, prefix: bytes,
+                 keep: bool) -> None:
         self._pool, self._conn, self._chunks, self._prefix, self._keep = pool, conn, chunks, prefix, keep
         self._done = self._closed = False
 
@@ -240,7 +241,9 @@ class FastPool:
             body = b""  # no body by definition (RFC 9110 §6.4.1); Content-Length describes the GET
         elif head.transfer_encoding is None and length is not None and not (
                 streaming_ok and length > self.stream_threshold):
-            buf = conn.buf  # the common case, inline: a known, small length
+            # the common case, a known and small length, read straight from the buffer (through body_chunks a miss
+            # costs ~16,000 more instructions, +2 %, and a pass-through +4 %: bench.pop_instructions)
+            buf = conn.buf
             try:
                 while len(buf) < length:
                     if conn.closed:
@@ -273,13 +276,13 @@ class FastPool:
         chunks = body_chunks(conn, head, read_timeout)
         limit = self.stream_threshold
         if streaming_ok and head.content_length is not None and head.transfer_encoding is None:
-            return FastStreamedBody(self, conn, chunks, b"", keep)  # known to be above the threshold
+            return FastStreamedBody(self, conn, chunks, prefix=b"", keep=keep)  # known to be above the threshold
         buf = bytearray()
         try:
             async for chunk in chunks:
                 buf += chunk
                 if streaming_ok and len(buf) > limit:
-                    return FastStreamedBody(self, conn, chunks, bytes(buf), keep)
+                    return FastStreamedBody(self, conn, chunks, prefix=bytes(buf), keep=keep)
         except TimeoutError as exc:
             await chunks.aclose()  # type: ignore[attr-defined]
             raise OriginTimeout(f"origin {domain} stalled for {read_timeout}s while sending the body") from exc
@@ -292,5 +295,5 @@ class FastPool:
     def _edge(head: Head, body: bytes | FastStreamedBody, started: float, length: int | None,
               streamed: bool) -> EdgeResponse:
         return EdgeResponse(status=head.status, headers=head.headers, body=body, status_description=head.reason,
-                            extra={"origin_seconds": time.perf_counter() - started, "streamed": streamed,
-                                   "content_length": length, "set_cookie": head.set_cookie})
+                            meta=ResponseMeta(origin_seconds=time.perf_counter() - started, content_length=length,
+                                              set_cookie=head.set_cookie, streamed=streamed))

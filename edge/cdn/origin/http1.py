@@ -5,7 +5,8 @@ serialisation and response parsing.
   aiohttp must send it (Expect, large bodies, a caller-given Content-Length, unusual methods/targets, CR/LF in
   a header: aiohttp refuses those, so the POP still answers 502 for them).
 * ``parse_head(raw)`` -> ``Head``: status line and header fields; headers filtered as the POP keeps them
-  (``RESPONSE_DROPPED`` and what Connection names), original case and order; raises ``Malformed``.
+  (``RESPONSE_DROPPED``: the hop-by-hop set ``HOP_BY_HOP`` plus Content-Length, and what Connection names),
+  original case and order; raises ``Malformed``.
 * ``Conn`` (an ``asyncio.Protocol``) buffers what arrives; ``read_head``/``body_chunks`` read a response from
   it per RFC 9112 §6.3 (no body for HEAD/204/304, chunked, Content-Length, or to the connection's close),
   raising ``Closed``, ``Malformed`` or ``TimeoutError`` (a wait longer than the read timeout).
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 
 from edge.cdn.models import Headers
 
-__all__ = ["IDEMPOTENT", "MAX_FAST_BODY", "RESPONSE_DROPPED", "Closed", "Conn", "FastAddr", "Head", "Malformed",
-           "body_chunks", "parse_head", "read_head", "serialize_head"]
+__all__ = ["HOP_BY_HOP", "IDEMPOTENT", "MAX_FAST_BODY", "RESPONSE_DROPPED", "Closed", "Conn", "FastAddr", "Head",
+           "Malformed", "body_chunks", "parse_head", "read_head", "serialize_head"]
 
 MAX_FAST_BODY = 65536  # larger request bodies go through aiohttp
 MAX_HEAD = 65536  # a response head larger than this is malformed for us (aiohttp allows 8190 per line)
@@ -28,12 +29,13 @@ _HIGH_WATER = 1 << 18  # pause reading a streamed body once this much is buffere
 _FAST_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _NO_LENGTH_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # aiohttp adds Content-Length: 0 to the others
-# RFC 9110 §7.6.1 hop-by-hop fields (as edge.cdn.origin.client.HOP_BY_HOP) plus Content-Length: the POP frames
-# the body it sends itself. A test keeps the two sets equal.
-RESPONSE_DROPPED = frozenset(
+# RFC 9110 §7.6.1 hop-by-hop fields plus the legacy Proxy-* family; names listed in Connection are added per message.
+HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-     "transfer-encoding", "upgrade", "content-length"}
+     "transfer-encoding", "upgrade"}
 )
+# What the POP drops from an origin response: hop-by-hop fields and Content-Length (it frames the body it sends).
+RESPONSE_DROPPED = HOP_BY_HOP | {"content-length"}
 
 
 class Malformed(Exception):
@@ -212,7 +214,8 @@ def parse_head(raw: bytes) -> Head:
             raise Malformed(f"bad Content-Length {value!r}")
         length = int(value)
     keep = "keep-alive" in connection if version == "HTTP/1.0" else "close" not in connection
-    return Head(version, int(code), reason, out, set_cookie, length, te, keep)
+    return Head(version=version, status=int(code), reason=reason, headers=out, set_cookie=set_cookie,
+                content_length=length, transfer_encoding=te, keep_alive=keep)
 
 
 async def read_head(conn: Conn, timeout: float) -> Head:

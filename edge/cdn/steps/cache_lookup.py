@@ -25,22 +25,15 @@ class Pass:
 _NOT_CACHEABLE = Pass("not cacheable")
 
 
-def cacheable(ctx: PopContext, ex: Exchange) -> bool:
-    """GET/HEAD (and OPTIONS when listed) under a behavior whose policy can store anything."""
-    b = ex.behavior
-    assert b is not None
-    method = ex.request.method
-    return method in b.cached_methods and method in ("GET", "HEAD", "OPTIONS") and not b.cache_policy.caching_disabled
-
-
 def lookup(ctx: PopContext, ex: Exchange) -> Pass | Miss | Hit | Stale:
-    """Classify the request; sets ``ex.cache_key`` when the request is cacheable."""
-    if not cacheable(ctx, ex):
+    """Classify the request; sets ``ex.cache_key`` when the request is cacheable: GET/HEAD (and OPTIONS when
+    listed in CachedMethods) under a behavior whose policy can store anything (``BehaviorPlan.cached_methods``)."""
+    req, plan = ex.request, ex.plan
+    assert plan is not None
+    if req.method not in plan.cached_methods:
         ex.trace.append("cache-lookup:pass")
         return _NOT_CACHEABLE
-    req, b = ex.request, ex.behavior
-    assert b is not None
-    ex.cache_key = key = cache_key(ctx.distribution.domain_name, b.cache_policy, req.method, req.uri,
+    ex.cache_key = key = cache_key(ctx.distribution.domain_name, plan.behavior.cache_policy, req.method, req.uri,
                                    req.querystring, req.headers)
     entry = ctx.store.get(key, req.headers)
     if entry is None:

@@ -1,12 +1,15 @@
-"""Step 6, cache-store: store what origin-response (or origin-request) produced, if the policy allows.
+"""Step 6, cache-store: store what origin-response (or origin-request) produced, if the policy allows; or,
+for a 304 to the POP's revalidation, freshen the stored entry.
 
-Only buffered bodies (at most the store's object size limit) can be stored; streamed bodies pass through.
-The decision is the pure ``policy.storability`` (RFC 9111 §3 + CloudFront TTL/error rules).
+Runs for cacheable requests only (the pipeline skips it for pass-throughs). Only buffered bodies (at most the
+store's object size limit) can be stored; streamed bodies pass through. The decisions are the pure
+``policy.storability`` (RFC 9111 §3 + CloudFront TTL/error rules, contract §5.3/§5.4) and
+``policy.merge_not_modified`` (RFC 9111 §4.3.4).
 """
 
 from __future__ import annotations
 
-from edge.cdn.cache.policy import CacheEntry, NotStorable, build_entry, storability
+from edge.cdn.cache.policy import CacheEntry, NotStorable, Refreshed, build_entry, merge_not_modified, storability
 from edge.cdn.cache.keys import key_querystring
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.steps import Exchange, Step
@@ -16,21 +19,39 @@ from edge.cdn.steps.context import PopContext
 def run(ctx: PopContext, ex: Exchange, response: EdgeResponse, request_time: float,
         origin_method: str = "GET") -> CacheEntry | None:
     """Store ``response`` under ``ex.cache_key``; returns the stored entry or None (with the reason traced)."""
-    if ex.cache_key is None or not isinstance(response.body, bytes):
-        ex.mark(Step.CACHE_STORE, "skip-streamed" if ex.cache_key is not None else "skip")
+    plan = ex.plan
+    assert plan is not None and ex.cache_key is not None
+    if not isinstance(response.body, bytes):
+        ex.mark(Step.CACHE_STORE, "skip-streamed")
         return None
-    assert ex.behavior is not None
     req: EdgeRequest = ex.request
     now = ctx.clock()
-    decision = storability(origin_method, response.status, req.headers, response.headers,
-                           ctx.store_context(ex.behavior), ctx.options, now)
+    decision = storability(origin_method, response.status, req.headers, response.headers, ctx=plan.store,
+                           options=ctx.options, response_time=now)
     if isinstance(decision, NotStorable):
         ex.mark(Step.CACHE_STORE, "not-storable")
         return None
-    entry = build_entry(decision, response.status, response.body, req.headers, request_time, now, req.uri,
-                        key_querystring(ex.behavior.cache_policy.query_strings, req.querystring))
+    entry = build_entry(decision, response.status, response.body, req.headers, request_time=request_time,
+                        response_time=now, uri=req.uri,
+                        key_querystring=key_querystring(plan.behavior.cache_policy.query_strings, req.querystring))
     if not ctx.store.put(str(ex.cache_key), entry):
         ex.mark(Step.CACHE_STORE, "too-large")
         return None
     ex.mark(Step.CACHE_STORE, "stored")
     return entry
+
+
+def refresh(ctx: PopContext, ex: Exchange, stale: CacheEntry, not_modified: EdgeResponse,
+            request_time: float) -> Refreshed:
+    """A 304 to the POP's revalidation of ``stale``: the entry freshened with the 304's fields and its TTL
+    recomputed (RFC 9111 §4.3.4), stored again, or deleted when it may no longer be stored (served once)."""
+    assert ex.plan is not None and ex.cache_key is not None
+    refreshed = merge_not_modified(stale, not_modified.headers, ex.request.headers, ctx=ex.plan.store,
+                                   options=ctx.options, request_time=request_time, response_time=ctx.clock())
+    if refreshed.storable:
+        ctx.store.put(str(ex.cache_key), refreshed.entry)
+    else:
+        ctx.store.delete_variant(str(ex.cache_key), stale)
+    ctx.stats.refresh_hits += 1
+    ex.mark(Step.CACHE_STORE, "refreshed")
+    return refreshed

@@ -1,155 +1,55 @@
-"""``PopContext``: everything the pipeline steps share for one POP (built once by ``make_pop_app``), and
-``BackgroundTasks``, the owner of the POP's background refreshes (stale-while-revalidate)."""
+"""``PopContext``: everything the pipeline steps share for one POP (built once by ``edge.cdn.server.pop.PopState``),
+including the ``TaskOwner`` of its background refreshes (stale-while-revalidate)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from edge.cdn.config.behaviors import match_behavior
 from edge.cdn.cache.coalesce import Coalescer
-from edge.cdn.cache.policy import CacheEntry, PolicyOptions, StoreContext
+from edge.cdn.cache.policy import PolicyOptions
 from edge.cdn.cache.store import CacheStore
-from edge.cdn.config.distribution import Behavior, Distribution, OriginSpec
-from edge.cdn.models import EdgeRequest, EdgeResponse, Origin
+from edge.cdn.config.distribution import Distribution
+from edge.cdn.config.plan import BehaviorPlan, DistributionPlan
+from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.client import OriginClient
-from edge.cdn.responses import POP_OWNED, PopIdentity
+from edge.cdn.responses import PopIdentity
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
-from edge.cdn.steps.viewer_headers import wanted
-from edge.cdn.server.wire import HeaderBlock, header_block
-
-log = logging.getLogger("edgelab.pop")
-
-# Stored header names never served as stored: the POP sets them per response (see responses.POP_OWNED).
-_NOT_SERVED = POP_OWNED | {"content-length"}
-
-
-class BackgroundTasks:
-    """Owns the POP's background tasks: at most one per key, strong references kept, cancelled and awaited
-    by ``aclose()`` (called from the POP app's cleanup_ctx). Failures are logged, never lost."""
-
-    def __init__(self, limit: int = 1024) -> None:
-        self._tasks: dict[Hashable, asyncio.Task[None]] = {}
-        self._limit = limit
-        self._closed = False
-
-    def spawn(self, key: Hashable, coro: Coroutine[Any, Any, None]) -> bool:
-        """Start ``coro`` unless a task for ``key`` is running, the owner is closed, or at the limit."""
-        if self._closed or key in self._tasks or len(self._tasks) >= self._limit:
-            coro.close()
-            return False
-        task = asyncio.get_running_loop().create_task(coro, name=f"pop-bg:{key!r}"[:120])
-        self._tasks[key] = task
-        task.add_done_callback(lambda t, k=key: self._done(k, t))
-        return True
-
-    def _done(self, key: Hashable, task: asyncio.Task[None]) -> None:
-        if self._tasks.get(key) is task:
-            del self._tasks[key]
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("background task %r failed: %r", key, task.exception())
-
-    def __len__(self) -> int:
-        return len(self._tasks)
-
-    async def aclose(self) -> None:
-        self._closed = True
-        tasks = list(self._tasks.values())
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
+from edge.tasks import TaskOwner
 
 
 @dataclass(slots=True)
 class PopContext:
-    """The shared, long-lived dependencies of one POP's pipeline."""
+    """The shared, long-lived dependencies of one POP's pipeline; ``plans`` is the distribution as compiled when
+    the POP loaded it (``edge.cdn.config.plan``)."""
 
-    distribution: Distribution
+    plans: DistributionPlan
     identity: PopIdentity
     store: CacheStore
     coalescer: Coalescer
     origin: OriginClient
     stats: PopStats
     options: PolicyOptions
-    background: BackgroundTasks
+    background: TaskOwner  # background refreshes: one per cache key at a time, closed with the POP
     triggers: TriggerRunner | None = None
     clock: Callable[[], float] = time.time  # epoch seconds (cache ages); injectable for tests
-    store_contexts: dict[int, StoreContext] = field(default_factory=dict)  # by id(behavior)
-    edge_origins: dict[str, Origin] = field(default_factory=dict)  # by origin id
 
-    viewer_headers: dict[int, tuple[str, ...]] = field(default_factory=dict)  # by id(behavior)
-    forwarding: dict[int, Any] = field(default_factory=dict)  # by id(behavior): steps.origin_request.ForwardingPlan
-    matched: dict[str, Behavior] = field(default_factory=dict)  # URI path -> behavior (``match``)
-    matched_limit: int = 4096
+    @property
+    def distribution(self) -> Distribution:
+        return self.plans.distribution
 
-    def viewer_header_names(self, behavior: Behavior) -> tuple[str, ...]:
-        """CloudFront-generated viewer headers the behavior's policies select (computed once per behavior)."""
-        names = self.viewer_headers.get(id(behavior))
-        if names is None:
-            names = self.viewer_headers[id(behavior)] = wanted(behavior)
-        return names
-
-    def served_headers(self, entry: CacheEntry) -> tuple[tuple[str, str], ...]:
-        """``entry``'s headers as served on a plain GET hit: without Age/Content-Length, with Accept-Ranges."""
-        return self.served(entry)[0]
-
-    def served(self, entry: CacheEntry) -> tuple[tuple[tuple[str, str], ...], HeaderBlock | None]:
-        """``served_headers(entry)`` and the same headers serialised for the wire (None if they cannot be),
-        computed once per entry and kept on it (``CacheEntry.served``)."""
-        served = entry.served
-        if served is None:
-            headers = [(k, v) for k, v in entry.headers if k.lower() not in _NOT_SERVED]
-            if entry.status == 200 and not any(k.lower() == "accept-ranges" for k, _ in headers):
-                headers.append(("Accept-Ranges", "bytes"))
-            served = (tuple(headers), header_block(headers))
-            object.__setattr__(entry, "served", served)  # a memo of derived data, not a change of the value
-        return served  # type: ignore[return-value]
-
-    def edge_origin(self, spec: OriginSpec) -> Origin:
-        """The Lambda@Edge origin record of ``spec`` (built once per origin)."""
-        origin = self.edge_origins.get(spec.id)
-        if origin is None:
-            origin = self.edge_origins[spec.id] = spec.to_edge_origin()
-        return origin
-
-    def match(self, path: str) -> Behavior:
-        """``match_behavior`` for ``path``, memoised (bounded: cleared when ``matched_limit`` paths are held)."""
-        behavior = self.matched.get(path)
-        if behavior is None:
-            behavior = match_behavior(self.distribution, path)
-            if len(self.matched) >= self.matched_limit:
-                self.matched.clear()
-            self.matched[path] = behavior
-        return behavior
-
-    def store_context(self, behavior: Behavior) -> StoreContext:
-        ctx = self.store_contexts.get(id(behavior))
-        if ctx is None:
-            ctx = self.store_contexts[id(behavior)] = build_store_context(self.distribution, behavior)
-        return ctx
-
-    def hooked(self, behavior: Behavior, step: Step) -> bool:
-        return self.triggers is not None and self.triggers.associated(behavior, step)
+    def match(self, path: str) -> BehaviorPlan:
+        """The plan of the cache behavior selected for the URI path ``path``."""
+        return self.plans.match(path)
 
     def run_hook(self, ex: Exchange, step: Step, request: EdgeRequest,
                  response: EdgeResponse | None = None) -> Awaitable[EdgeRequest | EdgeResponse]:
-        """Run the trigger of ``step`` (the caller checked ``hooked``); errors propagate as LambdaError.
-        Returns the runner's coroutine itself (awaited by the caller: no extra coroutine frame per hook)."""
-        assert self.triggers is not None and ex.behavior is not None
-        return self.triggers.run(TriggerCall(step, self.distribution, ex.behavior, ex.request_id, request, response,
-                                             ex.timing))
-
-
-def build_store_context(distribution: Distribution, behavior: Behavior) -> StoreContext:
-    """The policy's view of a behavior: cache policy, cached methods, cookie forwarding, error TTLs."""
-    orp = behavior.origin_request_policy
-    cookies = behavior.cache_policy.cookies.behavior != "none" or (orp is not None and orp.cookies.behavior != "none")
-    error_ttls = {code: cer.error_caching_min_ttl for code, cer in distribution.custom_error_responses.items()}
-    return StoreContext(policy=behavior.cache_policy, cached_methods=behavior.cached_methods,
-                        cookies_forwarded=cookies, error_caching_ttl=error_ttls)
+        """Run the function associated with ``step`` (the pipeline checked ``step in ex.plan.hooks``); errors
+        propagate as LambdaError. Returns the runner's coroutine itself (awaited by the caller)."""
+        plan = ex.plan
+        assert self.triggers is not None and plan is not None
+        return self.triggers.run(TriggerCall(
+            event_type=step, distribution=self.distribution, behavior=plan.behavior, association=plan.hooks[step],
+            request_id=ex.request_id, request=request, response=response, timing=ex.timing))

@@ -1,42 +1,44 @@
 """Step 4, origin-fetch: send the origin-bound request through the POP's OriginClient.
 
-Runs only on a miss/revalidation when origin-request did not generate a response. Transport failures arrive
-already mapped (OriginUnavailable -> 502, OriginTimeout -> 504); this step records timing and counters.
-Whether a stale entry may be served instead (stale-if-error) is decided by the pipeline.
+Runs on a miss, a revalidation or a pass-through when origin-request did not generate a response. Transport
+failures arrive already mapped by the origin client (OriginUnavailable -> 502, OriginTimeout -> 504). This step
+records the fetch (counters, the ``origin`` Server-Timing entry, the origin's status) and decides whether the
+stale entry being revalidated is served instead of the failure (stale-if-error): when the origin is unreachable,
+times out or answers 5xx, within the entry's stale-if-error window and unless it must be revalidated (contract
+§5.4, RFC 5861 §4, "Request and response behavior for custom origins",
+https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/RequestAndResponseBehaviorCustomOrigin.html).
 """
 
 from __future__ import annotations
 
+from edge.cdn.cache.policy import CacheEntry, Stale, on_origin_error
 from edge.cdn.errors import OriginError
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.context import PopContext
 
 
-async def run(ctx: PopContext, ex: Exchange, request: EdgeRequest, *, streaming_ok: bool) -> EdgeResponse:
-    """Fetch ``request`` from its origin, with the counters and timing below."""
+async def run(ctx: PopContext, ex: Exchange, request: EdgeRequest, stale: CacheEntry | None) -> EdgeResponse | Stale:
+    """The origin's response to ``request``, or ``Stale(SIE)`` when ``stale`` (the entry being revalidated, if
+    any) is to be served instead of the origin's failure. Raises the ``OriginError`` otherwise."""
     ctx.stats.origin_fetches += 1
     try:
-        resp = await ctx.origin.fetch(request, streaming_ok=streaming_ok)
+        resp = await ctx.origin.fetch(request, streaming_ok=True)
     except OriginError as err:
-        failed(ctx, ex, err)
-        raise
-    return fetched(ex, resp)
-
-
-# The pipeline inlines ``run`` on its hot path (one coroutine frame less per miss) with these two halves:
-# ``ctx.stats.origin_fetches += 1``, ``await ctx.origin.fetch(...)``, then ``failed`` or ``fetched``.
-
-def failed(ctx: PopContext, ex: Exchange, err: OriginError) -> None:
-    """Account for an origin fetch that raised ``err`` (the caller re-raises it)."""
-    ctx.stats.origin_errors += 1
-    ex.mark(Step.ORIGIN_FETCH, f"error-{err.status}")
-
-
-def fetched(ex: Exchange, resp: EdgeResponse) -> EdgeResponse:
-    """Record the origin's time (Server-Timing ``origin``) and status for a fetched response."""
-    seconds = float(resp.extra.get("origin_seconds", 0.0))  # type: ignore[arg-type]
+        ctx.stats.origin_errors += 1
+        ex.mark(Step.ORIGIN_FETCH, f"error-{err.status}")
+        sie = on_origin_error(stale, ctx.clock(), None)
+        if sie is None:
+            raise
+        return sie
+    seconds = resp.meta.origin_seconds
     ex.origin_seconds += seconds
     ex.timing.add_duration("origin", seconds)
     ex.trace.append(f"origin-fetch:{resp.status}")
+    ex.origin_status = resp.status
+    if stale is not None and resp.status >= 500:
+        sie = on_origin_error(stale, ctx.clock(), resp.status)
+        if sie is not None:  # the stale copy wins over the origin's 5xx (contract §5.4)
+            await resp.aclose()
+            return sie
     return resp

@@ -1,6 +1,6 @@
 """Step 3, origin-request: shape the request CloudFront sends to the origin, then run the origin-request hook.
 
-Runs only on a cache miss or a revalidation. The shaped request carries what the origin will see (and what
+Runs on a cache miss, a revalidation or a pass-through. The shaped request carries what the origin will see (and what
 an origin-request function sees, contract §1.7): Host = origin domain (unless forwarded by policy),
 User-Agent ``Amazon CloudFront`` (unless forwarded), X-Forwarded-For with the viewer IP appended, Via and
 X-Amz-Cf-Id added, hop-by-hop headers removed, only the headers/cookies/query strings the cache policy and
@@ -11,33 +11,82 @@ origin-fetch and origin-response).
 
 from __future__ import annotations
 
-from edge.cdn.config.distribution import Behavior, OriginSpec
+from collections.abc import Container, Iterable
+
+from edge.cdn.cache.policy import CacheEntry
+from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
+from edge.cdn.config.plan import Forwarding
 from edge.cdn.config.policies import KeyList
-from edge.cdn.models import EdgeRequest, EdgeResponse, Origin
-from edge.cdn.origin.client import origin_headers
+from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, Origin
+from edge.cdn.origin.client import strip_hop_by_hop
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.context import PopContext
 
-# Header-forwarding behaviors that mean "every viewer header".
-_ALL = frozenset({"all", "allViewer", "allViewerAndWhitelistCloudFront"})
+# Viewer headers CloudFront removes before contacting the origin unless a policy forwards them (contract §5.5).
+REMOVED_UNLESS_FORWARDED = frozenset(
+    {"accept", "accept-charset", "accept-language", "referer", "cookie", "expect", "x-forwarded-proto",
+     "x-http-method-override", "x-real-ip", "authorization", "host", "user-agent"}
+)
+# Headers the POP sets itself on the origin request.
+_POP_SET = frozenset({"x-forwarded-for", "via", "x-amz-cf-id"})
+# Viewer header names origin_headers does more with than keep them (one set lookup per header on the hot path).
+_SPECIAL = REMOVED_UNLESS_FORWARDED | _POP_SET
 
 
 def _selected(lists: tuple[KeyList, ...], name: str, *, case_insensitive: bool) -> bool:
     return any(kl.includes(name, case_insensitive=case_insensitive) for kl in lists)
 
 
-def forwarding_lists(behavior: Behavior) -> tuple[tuple[KeyList, ...], tuple[KeyList, ...], tuple[KeyList, ...]]:
-    """(headers, cookies, query strings) rules whose union says what is forwarded to the origin: cache-key
-    values are always forwarded, origin-request-policy values in addition (contract §5.2)."""
-    cp, orp = behavior.cache_policy, behavior.origin_request_policy
-    heads, cooks, qss = [cp.headers], [cp.cookies], [cp.query_strings]
-    if orp is not None:
-        heads.append(orp.headers)
-        cooks.append(orp.cookies)
-        qss.append(orp.query_strings)
-    if cp.legacy and cp.forward_query_strings:
-        qss.append(KeyList("all"))
-    return tuple(heads), tuple(cooks), tuple(qss)
+def origin_headers(
+    viewer_headers: Iterable[tuple[str, str]],
+    *,
+    origin_domain: str,
+    client_ip: str,
+    via: str,
+    request_id: str,
+    forwarded: Container[str] = frozenset(),
+    forward_all: bool = False,
+) -> Headers:
+    """The header list CloudFront sends to the origin for a viewer request (contract §5.5).
+
+    ``forwarded`` holds lowercase names a cache/origin-request policy forwards (``forward_all`` for the
+    AllViewer policy): those keep their viewer value, including Host and User-Agent. Other headers in
+    ``REMOVED_UNLESS_FORWARDED`` are dropped; ``X-Edge-*`` always; hop-by-hop headers always (RFC 9110 §7.6.1).
+    X-Forwarded-For gets the viewer IP appended, Via gets CloudFront's entry appended, X-Amz-Cf-Id is added, Host
+    defaults to the origin domain and User-Agent to ``Amazon CloudFront``.
+    """
+    kept: Headers = []
+    xff: list[str] = []
+    viewer_via: list[str] = []
+    has_host = has_ua = False
+    for k, v in strip_hop_by_hop(viewer_headers):
+        lk = k.lower()
+        if lk in _SPECIAL:
+            if lk == "x-forwarded-for":
+                xff.append(v)
+                continue
+            if lk == "via":
+                viewer_via.append(v)
+                continue
+            if lk in _POP_SET:
+                continue
+            if not (forward_all or lk in forwarded):
+                continue
+            if lk == "host":
+                has_host = True
+            elif lk == "user-agent":
+                has_ua = True
+        elif lk.startswith("x-edge-"):
+            continue
+        kept.append((k, v))
+    if not has_host:
+        kept.insert(0, ("Host", origin_domain))
+    if not has_ua:
+        kept.append(("User-Agent", "Amazon CloudFront"))
+    kept.append(("X-Forwarded-For", ", ".join([*xff, client_ip]) if xff else client_ip))
+    kept.append(("Via", ", ".join([*viewer_via, via]) if viewer_via else via))
+    kept.append(("X-Amz-Cf-Id", request_id))
+    return kept
 
 
 def filter_query(querystring: str, rules: tuple[KeyList, ...]) -> str:
@@ -73,44 +122,11 @@ def _normalize_accept_encoding(value: str | None, gzip: bool, brotli: bool) -> s
     return ",".join(out) or "identity"
 
 
-class ForwardingPlan:
-    """What a behavior forwards to the origin, decided once per behavior (``PopContext.forwarding``): the rules of
-    ``forwarding_lists`` plus memoised per-header-name decisions. ``name in plan`` says whether the policies
-    forward the viewer header ``name`` (lower-case)."""
-
-    __slots__ = ("heads", "cookies", "queries", "forward_all", "cookies_none", "queries_all", "queries_none",
-                 "gzip", "brotli", "_selected")
-
-    MEMO_LIMIT = 1024  # distinct header names remembered (viewers choose them: bounded)
-
-    def __init__(self, behavior: Behavior) -> None:
-        self.heads, self.cookies, self.queries = forwarding_lists(behavior)
-        self.forward_all = any(r.behavior in _ALL for r in self.heads)
-        self.cookies_none = all(r.behavior == "none" for r in self.cookies)
-        self.queries_all = any(r.behavior == "all" for r in self.queries)
-        self.queries_none = all(r.behavior == "none" for r in self.queries)
-        self.gzip, self.brotli = behavior.cache_policy.gzip, behavior.cache_policy.brotli
-        self._selected: dict[str, bool] = {}
-
-    def __contains__(self, lname: object) -> bool:
-        hit = self._selected.get(lname)  # type: ignore[arg-type]
-        if hit is None:
-            assert isinstance(lname, str)
-            hit = _selected(self.heads, lname, case_insensitive=True)
-            if len(self._selected) < self.MEMO_LIMIT:
-                self._selected[lname] = hit
-        return hit
-
-
-def build_origin_request(
-    viewer: EdgeRequest, behavior: Behavior, spec: OriginSpec, origin: Origin, *, via: str, request_id: str,
-    plan: ForwardingPlan | None = None,
-) -> EdgeRequest:
-    """The origin-bound request for ``viewer`` under ``behavior`` (see the module docstring); ``plan`` is
-    ``ForwardingPlan(behavior)``, passed in to reuse its decisions."""
-    if plan is None:
-        plan = ForwardingPlan(behavior)
-    normalize = plan.gzip or plan.brotli
+def build_origin_request(viewer: EdgeRequest, forwarding: Forwarding, origin: Origin, *, via: str,
+                         request_id: str) -> EdgeRequest:
+    """The request CloudFront sends to ``origin`` for ``viewer`` under a behavior that forwards ``forwarding``
+    (see the module docstring)."""
+    normalize = forwarding.gzip or forwarding.brotli
     cookies: list[str] = []
     ae: str | None = None
     pairs: list[tuple[str, str]] = []
@@ -123,17 +139,17 @@ def build_origin_request(
                 ae = v
         else:
             pairs.append((k, v))
-    headers = origin_headers(pairs, origin_domain=spec.domain_name, client_ip=viewer.client_ip, via=via,
-                             request_id=request_id, forwarded=plan, forward_all=plan.forward_all)
-    if cookies and not plan.cookies_none:
-        cookie = filter_cookies(cookies, plan.cookies)
+    headers = origin_headers(pairs, origin_domain=origin.domain_name, client_ip=viewer.client_ip, via=via,
+                             request_id=request_id, forwarded=forwarding, forward_all=forwarding.forward_all)
+    if cookies and not forwarding.cookies_none:
+        cookie = filter_cookies(cookies, forwarding.cookies)
         if cookie is not None:
             headers.append(("Cookie", cookie))
     if normalize:
-        headers.append(("Accept-Encoding", _normalize_accept_encoding(ae, plan.gzip, plan.brotli)))
+        headers.append(("Accept-Encoding", _normalize_accept_encoding(ae, forwarding.gzip, forwarding.brotli)))
     qs = viewer.querystring
-    if qs and not plan.queries_all:
-        qs = "" if plan.queries_none else filter_query(qs, plan.queries)
+    if qs and not forwarding.queries_all:
+        qs = "" if forwarding.queries_none else filter_query(qs, forwarding.queries)
     return EdgeRequest(method=viewer.method, uri=viewer.uri, querystring=qs, headers=headers,
                        client_ip=viewer.client_ip, body=viewer.body, origin=origin)
 
@@ -141,9 +157,7 @@ def build_origin_request(
 def conditional(request: EdgeRequest, etag: str | None, last_modified: str | None) -> EdgeRequest:
     """``request`` turned into a revalidation (RFC 9111 §4.3.1): the stored validators replace any the
     viewer sent; Range is dropped so the full object comes back on a 200."""
-    headers = [(k, v) for k, v in request.headers
-               if k.lower() not in ("if-none-match", "if-modified-since", "if-match", "if-unmodified-since",
-                                    "if-range", "range")]
+    headers = [(k, v) for k, v in request.headers if k.lower() not in CONDITIONAL_HEADERS]
     if etag:
         headers.append(("If-None-Match", etag))
     if last_modified:
@@ -152,11 +166,24 @@ def conditional(request: EdgeRequest, etag: str | None, last_modified: str | Non
                        client_ip=request.client_ip, body=None, origin=request.origin)
 
 
+def shape(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> EdgeRequest:
+    """The request CloudFront sends to the origin for ``ex`` (see the module docstring). For a cacheable request
+    the full object is asked for, with its own method only for OPTIONS (HEAD, ranges and the viewer's conditionals
+    are answered from the stored object), and a revalidation of ``stale`` carries its validators."""
+    plan = ex.plan
+    assert plan is not None
+    req = build_origin_request(ex.request, plan.forwarding, plan.edge_origin, via=ctx.identity.via,
+                               request_id=ex.request_id)
+    if ex.cache_key is not None:
+        req = conditional(req, stale.etag if stale else None, stale.last_modified if stale else None)
+        if ex.request.method == "OPTIONS":
+            req.method = "OPTIONS"
+    return req
+
+
 async def run(ctx: PopContext, ex: Exchange, request: EdgeRequest) -> EdgeRequest | EdgeResponse:
-    """Run the origin-request hook if associated: the request to forward, or a generated response."""
-    assert ex.behavior is not None
-    if not ctx.hooked(ex.behavior, Step.ORIGIN_REQUEST):
-        return request
+    """Run the origin-request hook (the pipeline runs this step only when one is associated): the request to
+    forward, or a response the function generated."""
     result = await ctx.run_hook(ex, Step.ORIGIN_REQUEST, request)
     ex.mark(Step.ORIGIN_REQUEST, "generated" if isinstance(result, EdgeResponse) else "")
     return result

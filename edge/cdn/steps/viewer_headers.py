@@ -1,43 +1,25 @@
 """CloudFront-generated viewer headers (contract §5.5): ``CloudFront-Is-{Desktop,Mobile,Tablet,SmartTV,IOS,
 Android}-Viewer`` derived from the User-Agent, and ``CloudFront-Forwarded-Proto``/``-Viewer-Http-Version``.
 
-They exist only when the behavior's cache policy or origin-request policy names them, and are added after
-viewer-request (a viewer-request function never sees them) and before the cache key is computed, so they can
-be part of the key. Pure functions; the regexes are compiled once at import.
+They exist only when the behavior's cache policy or origin-request policy names them (which ones is compiled
+with the behavior's plan: ``BehaviorPlan.viewer_headers``), and are added after viewer-request (a viewer-request
+function never sees them) and before the cache key is computed, so they can be part of the key. The regexes are
+compiled once at import.
 """
 
 from __future__ import annotations
 
 import re
 
-from edge.cdn.config.distribution import Behavior
+from edge.cdn.config.policies import DEVICE_HEADERS
 from edge.cdn.models import Headers, header_get
+from edge.cdn.steps import Exchange
 
 _MOBILE = re.compile(r"Mobi|iPhone|iPod|Android.*Mobile|BlackBerry|IEMobile|Windows Phone|Opera Mini", re.I)
 _TABLET = re.compile(r"iPad|Tablet|Kindle|Silk|PlayBook|Android(?!.*Mobile)", re.I)
 _SMART_TV = re.compile(r"Smart-?TV|GoogleTV|AppleTV|HbbTV|Roku|BRAVIA|NetCast|Tizen.*TV|Web0S|CrKey", re.I)
 _IOS = re.compile(r"iPhone|iPad|iPod", re.I)
 _ANDROID = re.compile(r"Android", re.I)
-
-DEVICE_HEADERS = ("CloudFront-Is-Desktop-Viewer", "CloudFront-Is-Mobile-Viewer", "CloudFront-Is-Tablet-Viewer",
-                  "CloudFront-Is-SmartTV-Viewer", "CloudFront-Is-IOS-Viewer", "CloudFront-Is-Android-Viewer")
-OTHER_HEADERS = ("CloudFront-Forwarded-Proto", "CloudFront-Viewer-Http-Version")
-GENERATED = {n.lower(): n for n in DEVICE_HEADERS + OTHER_HEADERS}
-
-
-def wanted(behavior: Behavior) -> tuple[str, ...]:
-    """The generated header names the behavior's policies select (cache key or origin request)."""
-    lists = [behavior.cache_policy.headers]
-    if behavior.origin_request_policy is not None:
-        lists.append(behavior.origin_request_policy.headers)
-    out = []
-    for lname, name in GENERATED.items():
-        for kl in lists:
-            explicit = any(n.lower() == lname for n in kl.names)
-            if (kl.behavior in ("whitelist", "allViewerAndWhitelistCloudFront") and explicit):
-                out.append(name)
-                break
-    return tuple(out)
 
 
 def device_flags(user_agent: str) -> dict[str, bool]:
@@ -70,3 +52,12 @@ def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_versio
         elif name == "CloudFront-Viewer-Http-Version":
             headers.append((name, http_version))
     return headers
+
+
+def apply(ex: Exchange) -> None:
+    """Add the generated headers ``ex``'s behavior selects to the viewer request (after viewer-request, before
+    the cache key)."""
+    assert ex.plan is not None
+    names = ex.plan.viewer_headers
+    if names:
+        ex.request.headers = with_viewer_headers(ex.request.headers, names)

@@ -10,30 +10,34 @@ cached, no viewer-response.
 
 from __future__ import annotations
 
+from edge.cdn.config.plan import BehaviorPlan
 from edge.cdn.errors import DistributionDisabled, GetWithBody, MethodNotAllowed
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.context import PopContext
 
 
-def admit(ctx: PopContext, ex: Exchange) -> None:
-    """Apply DefaultRootObject, select the behavior, and refuse what CloudFront refuses (raises ViewerError)."""
+def admit(ctx: PopContext, ex: Exchange) -> BehaviorPlan:
+    """Apply DefaultRootObject, select the behavior (``ex.plan``, returned), and refuse what CloudFront refuses
+    (raises ViewerError)."""
     dist = ctx.distribution
     if not dist.enabled:
         raise DistributionDisabled("distribution is disabled")
     req = ex.request
     if req.uri == "/" and dist.default_root_object:
         req.uri = "/" + dist.default_root_object
-    ex.behavior = behavior = ctx.match(req.uri)
+    ex.plan = plan = ctx.match(req.uri)
+    behavior = plan.behavior
     if req.method not in behavior.allowed_methods:
         raise MethodNotAllowed(f"{req.method} not in AllowedMethods of behavior {behavior.path_pattern!r}")
     if req.method == "GET" and req.body:
         raise GetWithBody("GET request with a body")
+    return plan
 
 
 async def run(ctx: PopContext, ex: Exchange) -> EdgeResponse | None:
-    """Run the viewer-request hook (the caller checked ``ctx.hooked``); returns a generated response, or None
-    to continue."""
+    """Run the viewer-request hook (the pipeline runs this step only when one is associated); returns a generated
+    response, or None to continue."""
     result = await ctx.run_hook(ex, Step.VIEWER_REQUEST, ex.request)
     if isinstance(result, EdgeResponse):
         ex.mark(Step.VIEWER_REQUEST, "generated")

@@ -331,6 +331,13 @@ class TestVaryFiltering:
         e = build_entry(d, 200, b"", [("X-Device", "m"), ("Accept-Language", "de")], T0, T0, "/", "")
         assert e.vary_values == ("", "\x00", "m")
 
+    def test_user_agent_kept_only_when_device_headers_are_forwarded(self) -> None:
+        vary = [("Vary", "User-Agent, Accept-Language")]
+        d = decide(vary, c=ctx(forwarded_headers=frozenset({"cloudfront-is-mobile-viewer"})))
+        assert isinstance(d, StoreDecision) and d.vary_names == ("user-agent",)
+        d = decide(vary, c=ctx(forwarded_headers=frozenset({"x-device"})))
+        assert isinstance(d, StoreDecision) and d.vary_names == ()
+
     def test_all_headers_forwarded_keeps_vary(self) -> None:
         d = decide([("Vary", "Accept-Language")], c=ctx(forwarded_headers=None))
         assert isinstance(d, StoreDecision) and d.vary_names == ("accept-language",)

@@ -11,7 +11,7 @@ import pytest
 
 from edge.cdn.errors import LambdaValidationError
 from edge.cdn.lambda_edge.events import EventConfig, build_event_dict
-from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse
+from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, ResponseMeta
 from edge.cdn.lambda_edge.results import (
     PAGE_BODY,
     PAGE_NOT_OBJECT,
@@ -57,7 +57,7 @@ def origin_response() -> EdgeResponse:
         status=200,
         headers=[("Content-Type", "text/html"), ("Transfer-Encoding", "chunked"), ("Connection", "keep-alive")],
         body=b"<p>origin</p>",
-        extra={"ttl": 5},
+        meta=ResponseMeta(origin_seconds=0.25, content_length=13, set_cookie=False),
     )
 
 
@@ -432,7 +432,7 @@ def test_status_description_must_be_a_string() -> None:
 # --- response results ------------------------------------------------------------------------------------
 
 
-def test_origin_response_unchanged_keeps_body_and_extra() -> None:
+def test_origin_response_unchanged_keeps_body_and_meta() -> None:
     response = origin_response()
     out = cf_of("origin-response", origin_request(), response)["response"]
     result = run("origin-response", out, origin_request(), response)
@@ -440,7 +440,7 @@ def test_origin_response_unchanged_keeps_body_and_extra() -> None:
     assert result.response.status_description == "OK"  # filled from the event's statusDescription
     result.response.status_description = ""
     assert result.response == response
-    assert result.response.extra is not response.extra
+    assert result.response.meta == response.meta and result.response.meta is not response.meta
 
 
 def test_origin_response_changes_status_headers_and_body() -> None:

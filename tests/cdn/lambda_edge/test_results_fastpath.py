@@ -1,5 +1,5 @@
 """The "kept or only added headers" path of parse_result (``event_headers`` / ``event_response_headers`` from
-encode_event) decides exactly like the full path: same result, or the same validation error (detail and page
+event_header_maps) decides exactly like the full path: same result, or the same validation error (detail and page
 line), for results that keep, add, change, remove, re-case or break headers."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.cdn.lambda_edge import results as results_mod
-from edge.cdn.lambda_edge.events import encode_event
+from edge.cdn.lambda_edge.events import EventConfig, build_event_dict, event_header_maps
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse
 from edge.cdn.lambda_edge.results import LambdaValidationError, RequestResult, ResponseResult, parse_result
 
@@ -25,6 +25,14 @@ SPECIAL = st.sampled_from(["Host", "Via", "Content-Length", "Warning", "X-Cache"
 NAME = st.one_of(TOKEN, SPECIAL)
 VALUE = st.one_of(st.text(alphabet="ab 1\t;=é", max_size=8), st.sampled_from(["a\r\nb", "x\x01", "\x7f", ""]))
 HEADERS = st.lists(st.tuples(NAME.filter(lambda n: n not in ("", "Bad Name")), VALUE), max_size=8)
+
+
+def encode_event(event_type: str, domain: str, distribution_id: str, request_id: str, request: EdgeRequest,
+                 response: EdgeResponse | None = None, include_body: bool = False) -> tuple[bytes, Any, Any]:
+    """(payload, request header map, response header map) of the event, as the trigger runner builds them."""
+    event = build_event_dict(event_type, config=EventConfig(domain, distribution_id, request_id), request=request,
+                             response=response, include_body=include_body)
+    return (orjson.dumps(event), *event_header_maps(event))
 
 
 def _outcome(fn: Any) -> Any:

@@ -91,7 +91,10 @@ def _call(event: Step = Step.VIEWER_REQUEST, *, qualifier: str = "1", response: 
     settings = Settings(pops=(PopSettings("TST", "us-east-1"),), edge=EdgeSwitches(allow_unpublished_qualifiers=True))
     dist = load_distribution(cfg, settings)
     req = EdgeRequest("GET", "/a", "x=1", [("Host", "d.example"), ("X-Multi", "1"), ("X-Multi", "2")], "192.0.2.1")
-    return TriggerCall(event, dist, dist.default_behavior, "cf-id==", req, response, ServerTiming())
+    behavior = dist.default_behavior
+    return TriggerCall(event_type=event, distribution=dist, behavior=behavior,
+                       association=behavior.lambda_associations[0], request_id="cf-id==", request=req,
+                       response=response, timing=ServerTiming())
 
 
 def _runner(invoker: FakeInvoker, facts: FakeFacts | None = None, **kw: Any) -> EdgeTriggerRunner:
@@ -130,7 +133,7 @@ async def test_generated_response_gets_server_cloudfront_unless_the_function_set
     r1 = await runner.run(_call())
     r2 = await runner.run(_call())
     assert isinstance(r1, EdgeResponse) and ("Server", "CloudFront") in r1.headers
-    assert r1.extra["generated_by"] == "viewer-request"
+    assert r1.meta.generated_by == "viewer-request"
     assert isinstance(r2, EdgeResponse) and [v for k, v in r2.headers if k.lower() == "server"] == ["mine"]
 
 

@@ -11,18 +11,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from edge.cdn.origin import client as origin_client
 from edge.cdn.errors import OriginTimeout, OriginUnavailable
 from edge.cdn.models import CustomOrigin, EdgeRequest
 from edge.cdn.origin.client import AiohttpOriginClient, OriginClientConfig
-from edge.cdn.origin.http1 import RESPONSE_DROPPED, Malformed, parse_head, serialize_head
+from edge.cdn.origin.http1 import Malformed, parse_head, serialize_head
 from tests.cdn.scripted_origin import ScriptedOrigin
 
 # --- pure -------------------------------------------------------------------------------------------------
-
-
-def test_response_dropped_matches_the_aiohttp_path() -> None:
-    assert RESPONSE_DROPPED == origin_client._RESPONSE_DROPPED
 
 
 def test_serialize_keeps_order_and_case_and_adds_host_and_length_like_aiohttp() -> None:
@@ -158,10 +153,10 @@ async def test_keep_alive_reuse_after_small_big_head_204_304() -> None:
         for _ in range(3):
             assert (await c.fetch(_req("/s", o))).body == b"s" * 10
         big = await c.fetch(_req("/big", o))
-        assert big.extra["content_length"] == 5000 and big.extra["streamed"] is True
+        assert big.meta.content_length == 5000 and big.meta.streamed is True
         assert b"".join([chunk async for chunk in big.body]) == b"b" * 5000  # type: ignore[union-attr]
         head = await c.fetch(_req("/big", o, method="HEAD"))
-        assert (head.status, head.body, head.extra["content_length"]) == (200, b"", 5000)
+        assert (head.status, head.body, head.meta.content_length) == (200, b"", 5000)
         nc, nm = await c.fetch(_req("/nc", o)), await c.fetch(_req("/nm", o))
         assert (nc.status, nc.body, nm.status, nm.body) == (204, b"", 304, b"")
         assert ("ETag", '"e"') in nm.headers
@@ -213,7 +208,7 @@ async def test_chunked_with_extensions_and_trailers_buffered_and_streamed() -> N
     async with RawOrigin(handler) as origin, _client(stream_threshold=8) as c:
         o = _origin(origin.port)
         r = await c.fetch(_req("/c", o), streaming_ok=False)
-        assert (r.body, r.extra["content_length"]) == (b"hello world", None)
+        assert (r.body, r.meta.content_length) == (b"hello world", None)
         assert ("X-A", "1") in r.headers and all(k.lower() != "transfer-encoding" for k, _ in r.headers)
         r = await c.fetch(_req("/c", o))  # 11 bytes > threshold 8: streamed from where it crossed it
         assert not isinstance(r.body, bytes)
@@ -348,4 +343,4 @@ async def test_multiple_set_cookie_and_post_body_reach_through() -> None:
     async with RawOrigin(handler) as origin, _client() as c:
         r = await c.fetch(_req("/p", _origin(origin.port), method="POST", body=b"payload"))
         assert (r.status, r.status_description, r.body) == (201, "Created", b"payload")
-        assert [v for k, v in r.headers if k == "Set-Cookie"] == ["a=1", "b=2"] and r.extra["set_cookie"] is True
+        assert [v for k, v in r.headers if k == "Set-Cookie"] == ["a=1", "b=2"] and r.meta.set_cookie is True

@@ -139,6 +139,32 @@ async def test_stale_while_revalidate_refreshes_in_background() -> None:
             assert pop.state.ctx.stats.background_refreshes == 1
 
 
+async def test_background_refresh_still_running_is_cancelled_when_the_pop_stops() -> None:
+    clock = FakeClock()
+    release = asyncio.Event()
+
+    async def stalls_the_second_time(request: web.Request, n: int) -> web.Response:
+        if n > 1:
+            await asyncio.wait_for(release.wait(), 10)
+        return web.Response(body=b"s", headers={"Cache-Control": "max-age=2, stale-while-revalidate=60"})
+
+    async with ScriptedOrigin(clock) as origin:
+        origin.script("/slow", handler=stalls_the_second_time)
+        async with PopHarness(origin, distribution_config(), clock=clock) as pop:
+            await pop.get("/slow")
+            clock.advance(5)
+            _, h, _ = await pop.get("/slow")  # stale: served at once; a refresh starts and waits on the origin
+            assert h["X-Cache"] == "Hit from cloudfront"
+            for _ in range(200):
+                if origin.hits["/slow"] == 2:
+                    break
+                await asyncio.sleep(0.01)
+            owner = pop.state.ctx.background
+            assert origin.hits["/slow"] == 2 and len(owner) == 1
+        assert owner.closed and len(owner) == 0  # cancelled and awaited when the POP stopped
+        release.set()
+
+
 async def test_stale_if_error_when_origin_down_and_on_5xx() -> None:
     clock = FakeClock()
     origin = await ScriptedOrigin().start()
@@ -175,6 +201,9 @@ async def test_origin_down_gives_502_page_and_error_is_cached() -> None:
         s2, h2, b2 = await pop.get("/x")  # cached for the error caching minimum TTL
         assert (s2, h2["X-Cache"]) == (502, "Error from cloudfront")
         assert f"Request ID: {h2['X-Amz-Cf-Id']}".encode() in b2  # re-stamped for this request
+        s3, h3, b3 = await pop.get("/x", headers={"Range": "bytes=0-10", "If-Match": '"x"'})  # via serve_entry
+        assert (s3, h3["X-Cache"]) == (502, "Error from cloudfront")
+        assert f"Request ID: {h3['X-Amz-Cf-Id']}".encode() in b3
         assert pop.state.ctx.stats.origin_fetches == 1
         clock.advance(11)
         await pop.get("/x")
@@ -220,6 +249,34 @@ async def test_custom_error_response_page_and_code() -> None:
             s, h, b = await pop.get("/bad")  # the page itself is missing: its own status reaches the viewer
             assert s == 404
     assert origin.hits["/gone"] == 1 and origin.hits["/errors/404.html"] == 1
+
+
+async def test_custom_error_page_is_fetched_without_the_viewers_preconditions() -> None:
+    errors = [{"ErrorCode": 404, "ResponsePagePath": "/errors/404.html", "ResponseCode": "404"}]
+    async with ScriptedOrigin() as origin:
+        origin.script("/errors/404.html", body=b"custom", headers={"Cache-Control": "max-age=60", "ETag": '"p"'})
+        async with PopHarness(origin, distribution_config(errors=errors)) as pop:
+            s, h, b = await pop.get("/nope", headers={"If-Match": '"other"', "If-Unmodified-Since":
+                                                      "Mon, 02 Nov 2026 10:00:00 GMT", "Range": "bytes=0-1"})
+    assert (s, b) == (404, b"custom")
+    page = origin.requests["/errors/404.html"][0]
+    assert [page.header(n) for n in ("If-Match", "If-Unmodified-Since", "Range")] == [None, None, None]
+
+
+async def test_if_match_on_a_hit_serves_the_stored_response() -> None:
+    async with ScriptedOrigin() as origin:
+        origin.script("/m", body=b"mmm", headers={"Cache-Control": "max-age=60", "ETag": '"m"',
+                                                  "Content-Type": "text/plain"})
+        async with PopHarness(origin, distribution_config()) as pop:
+            await pop.get("/m")
+            plain = await pop.get("/m")
+            conditional = await pop.get("/m", headers={"If-Match": '"m"', "If-Unmodified-Since":
+                                                       "Mon, 02 Nov 2026 10:00:00 GMT"})
+    drop = ("X-Amz-Cf-Id", "Server-Timing", "Date")
+    assert conditional[0] == plain[0] == 200 and conditional[2] == plain[2] == b"mmm"
+    assert [(k, v) for k, v in conditional[1].items() if k not in drop] == [
+        (k, v) for k, v in plain[1].items() if k not in drop]
+    assert origin.hits["/m"] == 1
 
 
 async def test_head_served_from_get_entry_and_ranges() -> None:

@@ -60,18 +60,22 @@ async def _exchange(port: int, request: bytes) -> bytes:
         writer.close()
 
 
+SENT: list[web.StreamResponse] = []  # the responses the server below returned (newest last)
+
+
 @pytest.fixture
 async def server() -> int:
     async def handler(request: web.BaseRequest) -> web.StreamResponse:
         kind, case = request.path.strip("/").split("/")
-        return _response(case, request, kind == "raw")
+        SENT.append(_response(case, request, kind == "raw"))
+        return SENT[-1]
 
     runner = web.ServerRunner(web.Server(handler, access_log=None), handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield runner.addresses[0][1]
     await runner.cleanup()
+    SENT.clear()
 
 
 def _normalise(data: bytes) -> bytes:
@@ -123,3 +127,18 @@ def test_drop_removes_names_case_insensitively_before_framing() -> None:
     dropped = serialize("GET", (1, 1), True, 200, None, headers, b"abc", date,
                         drop=frozenset({"via", "content-length", "keep-alive", "x-custom-drop"}))
     assert dropped == serialize("GET", (1, 1), True, 200, None, [("X-A", "1")], b"abc", date)
+
+
+async def test_raw_response_keeps_to_the_public_surface_of_stream_response(server: int) -> None:
+    """RawResponse overrides prepare/write_eof/keep_alive only: its own attributes shadow nothing of aiohttp's, and
+    sending it through aiohttp's server leaves the base class's state exactly as a fresh StreamResponse has it.
+    If aiohttp changes how its server drives a response, this test or test_same_bytes_as_aiohttp fails."""
+    fresh = vars(web.StreamResponse(status=200))
+    own = set(vars(RawResponse(200, None, b"", True))) - set(fresh)
+    assert own == {"raw_data", "raw_keep_alive", "raw_sent"}
+    assert not own & set(dir(web.StreamResponse))
+    await _exchange(server, b"GET /raw/plain HTTP/1.1\r\nHost: x\r\n\r\n")
+    sent = SENT[-1]
+    assert isinstance(sent, RawResponse) and sent.raw_sent and sent.keep_alive is True
+    assert {k: v for k, v in vars(sent).items() if k in fresh and k != "_headers"} == {
+        k: v for k, v in fresh.items() if k != "_headers"}

@@ -1,4 +1,4 @@
-"""The origin-bound request built by ``build_origin_request`` (single pass, per-behavior ``ForwardingPlan``)
+"""The origin-bound request built by ``build_origin_request`` (single pass, per-behavior ``Forwarding``)
 equals the one the straightforward rule-by-rule construction gives, for random viewer requests under every
 behavior of the full fixture distribution (reference below: the contract's rules applied one after another)."""
 
@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.cdn.config.distribution import Behavior, load_distribution
+from edge.cdn.config.plan import Forwarding, forwarding_lists
 from edge.cdn.models import EdgeRequest
-from edge.cdn.origin.client import HOP_BY_HOP, REMOVED_UNLESS_FORWARDED
-from edge.cdn.steps.origin_request import (ForwardingPlan, _normalize_accept_encoding, _selected,
-                                           build_origin_request, filter_cookies, filter_query, forwarding_lists)
+from edge.cdn.origin.http1 import HOP_BY_HOP
+from edge.cdn.steps.origin_request import (REMOVED_UNLESS_FORWARDED, _normalize_accept_encoding, _selected,
+                                           build_origin_request, filter_cookies, filter_query, origin_headers)
 
 DIST = load_distribution(json.loads((Path(__file__).parents[1] / "fixtures" / "full-distribution.json").read_text()))
 BEHAVIORS = [*DIST.behaviors, DIST.default_behavior]
@@ -78,8 +80,29 @@ def test_build_origin_request_matches_reference(headers: list[tuple[str, str]], 
     behavior = BEHAVIORS[which]
     spec = DIST.origin_for(behavior)
     viewer = EdgeRequest("GET", "/p", qs, headers, "192.0.2.7")
-    plan = ForwardingPlan(behavior)
-    for _ in range(2):  # the second time from the plan's memoised decisions
-        got = build_origin_request(viewer, behavior, spec, spec.to_edge_origin(), via="V", request_id="ID",
-                                   plan=plan)
-        assert (got.headers, got.querystring) == reference(viewer, behavior, spec.domain_name)
+    got = build_origin_request(viewer, Forwarding.of(behavior), spec.to_edge_origin(), via="V", request_id="ID")
+    assert (got.headers, got.querystring) == reference(viewer, behavior, spec.domain_name)
+
+
+def test_origin_headers_shape() -> None:
+    viewer = [("Host", "d111.cloudfront.net"), ("User-Agent", "curl"), ("Accept-Language", "de"),
+              ("X-Forwarded-For", "10.0.0.1"), ("Cookie", "a=1"), ("X-Edge-Foo", "1"), ("X-App", "v")]
+    out = origin_headers(viewer, origin_domain="origin.example", client_ip="192.0.2.1",
+                         via="1.1 abc.cloudfront.net (CloudFront)", request_id="ID==")
+    assert out[0] == ("Host", "origin.example")
+    assert ("X-App", "v") in out and ("User-Agent", "Amazon CloudFront") in out
+    assert ("X-Forwarded-For", "10.0.0.1, 192.0.2.1") in out
+    assert ("Via", "1.1 abc.cloudfront.net (CloudFront)") in out and ("X-Amz-Cf-Id", "ID==") in out
+    names = {k.lower() for k, _ in out}
+    assert not names & {"accept-language", "cookie", "x-edge-foo"}
+    fwd = origin_headers(viewer, origin_domain="o", client_ip="1.1.1.1", via="v", request_id="i",
+                         forwarded=frozenset({"user-agent", "accept-language", "host"}))
+    assert ("User-Agent", "curl") in fwd and ("Accept-Language", "de") in fwd and ("Host", "d111.cloudfront.net") in fwd
+
+
+@pytest.mark.parametrize("behavior", BEHAVIORS, ids=lambda b: b.path_pattern)
+@pytest.mark.parametrize("name", ["host", "user-agent", "accept", "authorization", "origin", "x-app", "referer",
+                                  "cloudfront-is-mobile-viewer", "accept-language"])
+def test_forwarding_decides_like_the_rules(behavior: Behavior, name: str) -> None:
+    heads, _, _ = forwarding_lists(behavior)
+    assert (name in Forwarding.of(behavior)) == _selected(heads, name, case_insensitive=True)

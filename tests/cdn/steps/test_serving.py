@@ -7,12 +7,7 @@ import sys
 from dataclasses import replace
 
 from edge.cdn.cache.policy import CacheEntry
-from edge.cdn.steps.context import PopContext
-
-
-def _ctx() -> PopContext:
-    return PopContext.__new__(PopContext)  # served() uses no PopContext state
-
+from edge.cdn.steps.serving import served_form
 
 def _entry(**kw: object) -> CacheEntry:
     base: dict = dict(status=200, headers=(("Content-Type", "text/plain"), ("Age", "3"), ("Content-Length", "1")),
@@ -22,24 +17,24 @@ def _entry(**kw: object) -> CacheEntry:
 
 def test_served_headers_and_block_memoised_on_the_entry() -> None:
     e = _entry()
-    headers, block = _ctx().served(e)
+    headers, block = served_form(e)
     assert headers == (("Content-Type", "text/plain"), ("Accept-Ranges", "bytes"))
     assert block is not None and block.text == "Content-Type: text/plain\r\nAccept-Ranges: bytes\r\n"
-    assert _ctx().served(e)[0] is headers  # computed once
+    assert served_form(e)[0] is headers  # computed once
     assert e == _entry() and hash(e) == hash(_entry())  # not part of the entry's value
 
 
 def test_replace_resets_the_memo() -> None:
     e = _entry()
-    _ctx().served(e)
+    served_form(e)
     changed = replace(e, headers=(("Content-Type", "text/html"),))
     assert changed.served is None
-    assert _ctx().served(changed)[0] == (("Content-Type", "text/html"), ("Accept-Ranges", "bytes"))
+    assert served_form(changed)[0] == (("Content-Type", "text/html"), ("Accept-Ranges", "bytes"))
 
 
 def test_memo_holds_no_reference_to_the_entry() -> None:
     """Evicted entries must not stay reachable through the POP's serving memo."""
     e = _entry(body=b"y" * 10)
     before = sys.getrefcount(e)
-    _ctx().served(e)
+    served_form(e)
     assert sys.getrefcount(e) == before

@@ -1,0 +1,146 @@
+"""What a POP derives from its distribution once, when the configuration loads: one :class:`BehaviorPlan` per cache
+behavior, in a :class:`DistributionPlan` that selects them by path.
+
+A plan holds everything the request path needs from a behavior and would otherwise recompute per request:
+the store context of the cache policy, what is forwarded to the origin (:class:`Forwarding`), the target
+origin and its Lambda@Edge ``origin`` record, the CloudFront-generated viewer headers the policies select, the
+methods the cache serves, and which event types run a function. Plans never change; a new distribution means
+new plans. Functions are not resolved here: the trigger runner resolves each association against the registry
+on every call (a version published through the API takes effect without a restart).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from edge.cdn.cache.policy import StoreContext
+from edge.cdn.config.behaviors import match_behavior
+from edge.cdn.config.distribution import Behavior, Distribution, LambdaAssociation, OriginSpec
+from edge.cdn.config.policies import GENERATED_HEADERS, KeyList
+from edge.cdn.models import Origin
+
+__all__ = ["BehaviorPlan", "DistributionPlan", "Forwarding", "compile_distribution", "forwarding_lists",
+           "generated_header_names"]
+
+# Header-forwarding behaviors that mean "every viewer header".
+_ALL = frozenset({"all", "allViewer", "allViewerAndWhitelistCloudFront"})
+# Methods CloudFront can answer from its cache (CachedMethods may list GET, HEAD and OPTIONS).
+_CACHE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def forwarding_lists(behavior: Behavior) -> tuple[tuple[KeyList, ...], tuple[KeyList, ...], tuple[KeyList, ...]]:
+    """(headers, cookies, query strings) rules whose union says what is forwarded to the origin: cache-key
+    values are always forwarded, origin-request-policy values in addition (contract §5.2, "Control origin
+    requests with a policy",
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/controlling-origin-requests.html)."""
+    cp, orp = behavior.cache_policy, behavior.origin_request_policy
+    heads, cooks, qss = [cp.headers], [cp.cookies], [cp.query_strings]
+    if orp is not None:
+        heads.append(orp.headers)
+        cooks.append(orp.cookies)
+        qss.append(orp.query_strings)
+    if cp.legacy and cp.forward_query_strings:
+        qss.append(KeyList("all"))
+    return tuple(heads), tuple(cooks), tuple(qss)
+
+
+@dataclass(frozen=True, slots=True)
+class Forwarding:
+    """What a behavior forwards to the origin: the rules of :func:`forwarding_lists`, with the header rules
+    compiled to sets (``name in forwarding`` says whether the viewer header ``name``, lower-case, is forwarded)."""
+
+    heads: tuple[KeyList, ...]
+    cookies: tuple[KeyList, ...]
+    queries: tuple[KeyList, ...]
+    forward_all: bool  # every viewer header (AllViewer...)
+    cookies_none: bool
+    queries_all: bool
+    queries_none: bool
+    gzip: bool  # the cache policy's EnableAcceptEncodingGzip / -Brotli: Accept-Encoding is normalised
+    brotli: bool
+    header_names: frozenset[str]  # lower-case names a whitelist forwards
+    all_except: tuple[frozenset[str], ...]  # per allExcept rule, the lower-case names it does not forward
+
+    @classmethod
+    def of(cls, behavior: Behavior) -> Forwarding:
+        heads, cookies, queries = forwarding_lists(behavior)
+        names = frozenset(n.lower() for kl in heads if kl.behavior == "whitelist" for n in kl.names)
+        all_except = tuple(frozenset(n.lower() for n in kl.names) for kl in heads if kl.behavior == "allExcept")
+        policy = behavior.cache_policy
+        return cls(heads=heads, cookies=cookies, queries=queries,
+                   forward_all=any(r.behavior in _ALL for r in heads),
+                   cookies_none=all(r.behavior == "none" for r in cookies),
+                   queries_all=any(r.behavior == "all" for r in queries),
+                   queries_none=all(r.behavior == "none" for r in queries),
+                   gzip=policy.gzip, brotli=policy.brotli, header_names=names, all_except=all_except)
+
+    def __contains__(self, lname: object) -> bool:
+        """Whether the rules forward the viewer header ``lname`` (lower-case), as ``KeyList.includes`` decides."""
+        if self.forward_all or lname in self.header_names:
+            return True
+        return any(lname not in excluded for excluded in self.all_except) if self.all_except else False
+
+
+def generated_header_names(behavior: Behavior) -> tuple[str, ...]:
+    """The CloudFront-generated viewer headers (contract §5.5) the behavior's cache policy or origin request
+    policy names explicitly, in CloudFront's order."""
+    lists = [behavior.cache_policy.headers]
+    if behavior.origin_request_policy is not None:
+        lists.append(behavior.origin_request_policy.headers)
+    out = []
+    for lname, name in GENERATED_HEADERS.items():
+        for kl in lists:
+            if kl.behavior in ("whitelist", "allViewerAndWhitelistCloudFront") and any(
+                    n.lower() == lname for n in kl.names):
+                out.append(name)
+                break
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class BehaviorPlan:
+    """One cache behavior as the request path uses it (see the module docstring)."""
+
+    behavior: Behavior
+    origin: OriginSpec  # the behavior's target origin
+    edge_origin: Origin  # its Lambda@Edge ``origin`` record (what an origin-request function sees and may replace)
+    store: StoreContext  # what storability needs from the behavior and the distribution
+    forwarding: Forwarding
+    viewer_headers: tuple[str, ...]  # CloudFront-generated viewer headers to add (generated_header_names)
+    cached_methods: frozenset[str]  # methods served from / stored in the cache; empty when caching is disabled
+    hooks: Mapping[str, LambdaAssociation]  # event type -> the association whose function runs there
+
+    @classmethod
+    def of(cls, distribution: Distribution, behavior: Behavior, *, hooks: bool = True) -> BehaviorPlan:
+        """The plan of ``behavior``; ``hooks=False`` for a POP without a trigger runner (no function runs)."""
+        spec = distribution.origin_for(behavior)
+        cached = frozenset() if behavior.cache_policy.caching_disabled else behavior.cached_methods & _CACHE_METHODS
+        associations = {a.event_type: a for a in behavior.lambda_associations} if hooks else {}
+        return cls(behavior=behavior, origin=spec, edge_origin=spec.to_edge_origin(),
+                   store=StoreContext.for_behavior(distribution, behavior), forwarding=Forwarding.of(behavior),
+                   viewer_headers=generated_header_names(behavior), cached_methods=cached,
+                   hooks=MappingProxyType(associations))
+
+
+@dataclass(frozen=True, slots=True)
+class DistributionPlan:
+    """The plans of a distribution's behaviors, and the selection of one by path (contract §5.1)."""
+
+    distribution: Distribution
+    behaviors: tuple[BehaviorPlan, ...]  # CacheBehaviors in match order (the default is not among them)
+    default: BehaviorPlan
+
+    def match(self, path: str) -> BehaviorPlan:
+        """The plan of the behavior :func:`edge.cdn.config.behaviors.match_behavior` selects for ``path``."""
+        behavior = match_behavior(self.distribution, path)
+        return self.default if behavior.is_default else self.behaviors[behavior.index]
+
+
+def compile_distribution(distribution: Distribution, *, hooks: bool = True) -> DistributionPlan:
+    """Every behavior's plan, built once when a POP loads ``distribution``."""
+    return DistributionPlan(
+        distribution=distribution,
+        behaviors=tuple(BehaviorPlan.of(distribution, b, hooks=hooks) for b in distribution.behaviors),
+        default=BehaviorPlan.of(distribution, distribution.default_behavior, hooks=hooks))
