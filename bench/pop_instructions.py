@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import http.client
 import re
 import signal
@@ -242,7 +243,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                 paths = _paths(case, args.requests, index)
                 index += args.requests
                 t0 = time.monotonic()
-                total = _dump_total(out, pop.pid, case, lambda: _requests(pop_port, paths))
+                total = _dump_total(out, pop.pid, case, functools.partial(_requests, pop_port, paths))
                 elapsed = time.monotonic() - t0
                 raw.append(total / args.requests)
                 net.append((total - idle_rate * elapsed) / args.requests)

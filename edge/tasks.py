@@ -33,7 +33,7 @@ log = logging.getLogger("edgelab.tasks")
 class TaskOwner:
     """Owns the background tasks of one component (see the module docstring)."""
 
-    __slots__ = ("name", "_tasks", "_keys", "_limit", "_closed", "_on_error")
+    __slots__ = ("_closed", "_keys", "_limit", "_on_error", "_tasks", "name")
 
     def __init__(self, name: str, *, limit: int | None = None,
                  on_error: Callable[[asyncio.Task[Any], BaseException], None] | None = None) -> None:
@@ -92,6 +92,6 @@ class TaskOwner:
             task.cancel()
         if not tasks:
             return
-        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        _done, pending = await asyncio.wait(tasks, timeout=timeout)
         for task in pending:
             log.error("task %s did not stop within %s s of its cancellation", task.get_name(), timeout)

@@ -101,7 +101,7 @@ def lazy_exports(path: Path) -> dict[str, str]:
     for node in ast.parse(path.read_text(), filename=str(path)).body:
         if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in node.targets)
                 and isinstance(node.value, ast.Dict)):
-            return {ast.literal_eval(k): ast.literal_eval(v) for k, v in zip(node.value.keys, node.value.values)
+            return {ast.literal_eval(k): ast.literal_eval(v) for k, v in zip(node.value.keys, node.value.values, strict=True)
                     if k is not None}
     return {}
 
@@ -131,7 +131,7 @@ def test_invocation_core_has_no_import_cycles() -> None:
         path.append(node)
         for dep in sorted(graph.get(node, ())):
             if state.get(dep) == 1:
-                cycles.append(" -> ".join(path[path.index(dep):] + [dep]))
+                cycles.append(" -> ".join([*path[path.index(dep):], dep]))
             elif dep not in state:
                 visit(dep)
         path.pop()

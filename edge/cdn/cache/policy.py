@@ -21,9 +21,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
+from typing import TYPE_CHECKING
 
 from edge.cdn.cache.keys import vary_names, vary_values
 from edge.cdn.config.policies import DEVICE_HEADERS, CachePolicy

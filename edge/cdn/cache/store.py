@@ -21,8 +21,14 @@ from cachetools import LRUCache
 from edge.cdn.cache.keys import vary_values
 from edge.cdn.cache.policy import CacheEntry
 
-__all__ = ["CacheEntry", "CacheStats", "CacheStore", "ENTRY_OVERHEAD", "invalidation_matches",
-           "validate_invalidation_path"]
+__all__ = [
+    "ENTRY_OVERHEAD",
+    "CacheEntry",
+    "CacheStats",
+    "CacheStore",
+    "invalidation_matches",
+    "validate_invalidation_path",
+]
 
 ENTRY_OVERHEAD = 256  # bytes charged per variant for the Python objects around it
 

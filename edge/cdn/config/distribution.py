@@ -30,17 +30,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, parse_association
 from edge.cdn.config.behaviors import compile_pattern
 from edge.cdn.config.policies import (
-    MANAGED_CACHE_POLICIES, MANAGED_ORIGIN_REQUEST_POLICIES, CachePolicy, ConfigError, KeyList,
-    OriginRequestPolicy, check_ttl_order, default_ttls, find_by_id_or_name, is_empty, items, str_items,
+    MANAGED_CACHE_POLICIES,
+    MANAGED_ORIGIN_REQUEST_POLICIES,
+    CachePolicy,
+    ConfigError,
+    KeyList,
+    OriginRequestPolicy,
+    check_ttl_order,
+    default_ttls,
+    find_by_id_or_name,
+    is_empty,
+    items,
+    str_items,
 )
-from edge.cdn.models import CustomOrigin, S3Origin
 from edge.cdn.config.settings import OriginTarget, Settings
+from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, parse_association
+from edge.cdn.models import CustomOrigin, S3Origin
 
-__all__ = ["Behavior", "ConfigError", "CustomErrorResponse", "Distribution", "LambdaAssociation", "OriginSpec",
-           "load_distribution", "NO_LOCAL_EFFECT"]
+__all__ = [
+    "NO_LOCAL_EFFECT",
+    "Behavior",
+    "ConfigError",
+    "CustomErrorResponse",
+    "Distribution",
+    "LambdaAssociation",
+    "OriginSpec",
+    "load_distribution",
+]
 
 # Top-level fields accepted with no local effect (documented in the README/example settings).
 NO_LOCAL_EFFECT = ("CallerReference", "Comment", "Aliases", "PriceClass", "ViewerCertificate", "Logging",
@@ -313,8 +331,8 @@ def _parse_origin(o: _Obj, settings: Settings) -> OriginSpec:
     o.raw("OriginAccessControlId")  # signs S3 requests; no local effect
     target = settings.origin_target(domain) or OriginTarget()
     custom, s3 = o.raw("CustomOriginConfig"), o.raw("S3OriginConfig")
-    common = dict(id=oid, domain_name=domain, path=opath, custom_headers=tuple(headers),
-                  connection_attempts=attempts, connection_timeout=float(ctimeout))
+    common = {"id": oid, "domain_name": domain, "path": opath, "custom_headers": tuple(headers),
+              "connection_attempts": attempts, "connection_timeout": float(ctimeout)}
     if (custom is None) == (s3 is None):
         raise ConfigError(o.path, "exactly one of CustomOriginConfig and S3OriginConfig is required")
     o.reject_rest()

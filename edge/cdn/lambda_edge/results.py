@@ -35,20 +35,8 @@ from typing import Any
 
 import orjson
 
-from edge.cdn.lambda_edge.rules import (
-    BODY_REPLACE_BASE64_LIMIT,
-    BODY_REPLACE_TEXT_LIMIT,
-    GENERATED_RESPONSE_LIMIT,
-    ORIGIN_REQUEST,
-    REQUEST_EVENTS,
-    URI_QS_LIMIT,
-    VIEWER_REQUEST,
-    VIEWER_REQUEST_FORBIDDEN_ADD,
-    VIEWER_RESPONSE,
-)
 from edge.cdn.errors import LambdaValidationError
 from edge.cdn.lambda_edge.events import HeaderMap, reason_phrase
-from edge.cdn.models import EdgeRequest, EdgeResponse, Headers
 from edge.cdn.lambda_edge.fields import (
     PAGE_BODY,
     PAGE_DISALLOWED,
@@ -69,6 +57,18 @@ from edge.cdn.lambda_edge.fields import (
     parse_origin,
     unchanged_or_added,
 )
+from edge.cdn.lambda_edge.rules import (
+    BODY_REPLACE_BASE64_LIMIT,
+    BODY_REPLACE_TEXT_LIMIT,
+    GENERATED_RESPONSE_LIMIT,
+    ORIGIN_REQUEST,
+    REQUEST_EVENTS,
+    URI_QS_LIMIT,
+    VIEWER_REQUEST,
+    VIEWER_REQUEST_FORBIDDEN_ADD,
+    VIEWER_RESPONSE,
+)
+from edge.cdn.models import EdgeRequest, EdgeResponse, Headers
 
 __all__ = [
     "PAGE_BODY",

@@ -26,8 +26,17 @@ from collections.abc import AsyncIterator, Callable
 
 from edge.cdn.errors import OriginTimeout, OriginUnavailable
 from edge.cdn.models import EdgeRequest, EdgeResponse, ResponseMeta
-from edge.cdn.origin.http1 import (IDEMPOTENT, Closed, Conn, FastAddr, Head, Malformed, body_chunks, read_head,
-                                   serialize_head)
+from edge.cdn.origin.http1 import (
+    IDEMPOTENT,
+    Closed,
+    Conn,
+    FastAddr,
+    Head,
+    Malformed,
+    body_chunks,
+    read_head,
+    serialize_head,
+)
 
 __all__ = ["FastAddr", "FastPool", "FastStreamedBody", "serialize_head"]
 
@@ -36,7 +45,7 @@ class FastStreamedBody:
     """An origin body streamed through to the viewer; returns the connection to the pool when exhausted,
     closes it when abandoned. Iterate once; always ``aclose()`` (idempotent) if iteration is abandoned."""
 
-    __slots__ = ("_pool", "_conn", "_chunks", "_prefix", "_keep", "_done", "_closed")
+    __slots__ = ("_chunks", "_closed", "_conn", "_done", "_keep", "_pool", "_prefix")
 
     def __init__(self, pool: FastPool, conn: Conn, chunks: AsyncIterator[bytes], *, prefix: bytes,
                  keep: bool) -> None:

@@ -31,25 +31,33 @@ from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 
 from edge.cdn import pipeline
-from edge.cdn.server.admin import make_admin_app
 from edge.cdn.cache.coalesce import Coalescer
 from edge.cdn.cache.policy import PolicyOptions
 from edge.cdn.cache.store import CacheStore
 from edge.cdn.config.distribution import Distribution
 from edge.cdn.config.plan import compile_distribution
+from edge.cdn.config.settings import PopSettings, Settings
 from edge.cdn.errors import BadRequest, EdgeError, RequestTooLarge
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.client import AiohttpOriginClient, OriginClientConfig
 from edge.cdn.responses import REPLACED, PopIdentity, decorate, error_response, new_request_id
-from edge.cdn.config.settings import PopSettings, Settings
+from edge.cdn.server.admin import make_admin_app
+from edge.cdn.server.wire import HttpDate, RawResponse, safe_value, serialize
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, TriggerRunner
 from edge.cdn.steps.context import PopContext
 from edge.tasks import TaskOwner
-from edge.cdn.server.wire import HttpDate, RawResponse, safe_value, serialize
 
-__all__ = ["PopState", "RunningPop", "SERVER_KWARGS", "make_viewer_server", "pop_code", "run_pop", "serve_viewer",
-           "start_pop"]
+__all__ = [
+    "SERVER_KWARGS",
+    "PopState",
+    "RunningPop",
+    "make_viewer_server",
+    "pop_code",
+    "run_pop",
+    "serve_viewer",
+    "start_pop",
+]
 
 log = logging.getLogger("edgelab.pop")
 

@@ -75,7 +75,7 @@ async def _pop_call(app: web.Application, pop: PopEndpoint, method: str, path: s
             if resp.status >= 400:
                 return pop.name, {"error": f"HTTP {resp.status}", "detail": payload}
             return pop.name, payload
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
         return pop.name, {"error": f"POP {pop.name} unreachable: {exc.__class__.__name__}: {exc}"}
 
 

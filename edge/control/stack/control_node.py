@@ -15,10 +15,10 @@ from edge.cdn.lambda_edge.rules import EDGE_REGION
 from edge.control.admin.api import AdminContext, PopEndpoint, make_admin_app
 from edge.control.admin.async_api import add_async_admin_routes
 from edge.control.admin.dashboard import add_dashboard_routes
-from edge.control.stack.declared import deploy_declared, watch_declared
 from edge.control.lambda_api.app import make_lambda_api_app
-from edge.control.stack.pop_node import make_service, metrics_of
 from edge.control.stack.config import StackConfig
+from edge.control.stack.declared import deploy_declared, watch_declared
+from edge.control.stack.pop_node import make_service, metrics_of
 from edge.invocation import LambdaService, LogStore
 from edge.invocation.models import DEFAULT_REGION
 from edge.tasks import TaskOwner

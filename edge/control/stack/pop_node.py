@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from edge.cdn.server.admin import make_admin_app
 from edge.cdn.lambda_edge.runner import EdgeTriggerRunner, VersionFacts, distribution_associations
+from edge.cdn.server.admin import make_admin_app
 from edge.cdn.server.pop import start_pop
 from edge.control.stack.config import StackConfig
 from edge.invocation import Executor, ExecutorSettings, LambdaService
@@ -55,8 +55,7 @@ def facts_lookup(service: LambdaService):  # type: ignore[no-untyped-def]
             records = [record]
             if alias is not None:
                 alias_rec = await service.get_alias(name, alias)
-                for extra in alias_rec.weights:
-                    records.append((await service.get_function_configuration(name, extra))[0])
+                records += [(await service.get_function_configuration(name, extra))[0] for extra in alias_rec.weights]
         except ResourceNotFoundException:
             return None
         return [VersionFacts(version=r.version, revision=r.config_revision, timeout_s=float(r.config.timeout),

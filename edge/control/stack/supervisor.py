@@ -89,7 +89,7 @@ class Supervisor:
                 async with session.get(child.health_url) as r:
                     return r.status == 200
             return True
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             return False
 
     async def start(self) -> None:
@@ -127,7 +127,7 @@ class Supervisor:
             assert c.proc is not None
             try:
                 await asyncio.wait_for(c.proc.wait(), STOP_GRACE_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("%s did not stop within %.0f s; killing it", c.name, STOP_GRACE_S)
                 with contextlib.suppress(ProcessLookupError):
                     c.proc.kill()

@@ -25,13 +25,32 @@ from collections.abc import Callable
 
 import orjson
 
-from edge.invocation.events.config import EventInvokeConfigOps
-from edge.invocation.events.model import AsyncSettings, Condition, EventInvokeConfig, decide, destination_record, dlq_attributes, parse_destination
-from edge.invocation.events.store import AsyncStore, Count, Delete, GroupCommitter, Insert, Message, Op, Retry, StoredEvent, wait_set
-from edge.invocation.events.target import EventTarget
 from edge.invocation.errors import LambdaError, ResourceNotFoundException
-from edge.invocation.models import InvocationResult, Outcome, function_arn
+from edge.invocation.events.config import EventInvokeConfigOps
+from edge.invocation.events.model import (
+    AsyncSettings,
+    Condition,
+    EventInvokeConfig,
+    decide,
+    destination_record,
+    dlq_attributes,
+    parse_destination,
+)
+from edge.invocation.events.store import (
+    AsyncStore,
+    Count,
+    Delete,
+    GroupCommitter,
+    Insert,
+    Message,
+    Op,
+    Retry,
+    StoredEvent,
+    wait_set,
+)
+from edge.invocation.events.target import EventTarget
 from edge.invocation.lifecycle import wait_idle
+from edge.invocation.models import InvocationResult, Outcome, function_arn
 from edge.invocation.registry.cache import ResolveCache
 from edge.tasks import TaskOwner
 

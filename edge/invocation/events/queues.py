@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from edge.invocation.events.model import queue_arn, valid_queue_name
 from edge.invocation.errors import InvalidParameterValueException, ResourceConflictException, ResourceNotFoundException
+from edge.invocation.events.model import queue_arn, valid_queue_name
 from edge.invocation.registry.db import Database
 
 __all__ = ["QueueInfo", "QueueMessage", "QueueOps"]

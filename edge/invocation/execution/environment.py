@@ -29,9 +29,9 @@ from pathlib import Path
 
 import orjson
 
+from edge.invocation.execution.zygote_client import ZygoteClient
 from edge.invocation.models import FunctionSpec
 from edge.invocation.runtime import protocol
-from edge.invocation.execution.zygote_client import ZygoteClient
 
 
 class EnvState(enum.Enum):

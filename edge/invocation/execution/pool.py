@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from edge.invocation.execution import logs as logfmt
-from edge.invocation.execution.environment import Credentials, EnvState, Environment, worker_config
-from edge.invocation.models import FunctionSpec
+from edge.invocation.execution.environment import Credentials, Environment, EnvState, worker_config
 from edge.invocation.execution.zygote_client import PROJECT_ROOT, ZygoteClient
 from edge.invocation.lifecycle import wait_idle
+from edge.invocation.models import FunctionSpec
 from edge.tasks import TaskOwner
 
 RUNTIME_DIR = str(Path(__file__).resolve().parents[1] / "runtime")
@@ -337,7 +337,7 @@ class EnvironmentPool:
         timeout = max(self._s.provisioned_init_timeout_s, env.spec.timeout_s)
         try:
             await self._start(env, timeout)
-        except Exception:  # noqa: BLE001 - a zygote failure marks provisioning failed; never kills the task
+        except Exception:  # a zygote failure marks provisioning failed; never kills the task
             env.discard = True
         self._log_init(env)
         pool = self._pools.get(pid)
@@ -386,7 +386,7 @@ class EnvironmentPool:
 class Acquisition:
     """The async context manager behind :meth:`EnvironmentPool.acquire` (checkout, start_new, checkin)."""
 
-    __slots__ = ("_pool", "_pid", "_spec", "_env", "_init_timeout")
+    __slots__ = ("_env", "_init_timeout", "_pid", "_pool", "_spec")
 
     def __init__(self, pool: EnvironmentPool, pid: PoolId, spec: FunctionSpec, init_timeout_s: float | None) -> None:
         self._pool = pool

@@ -14,13 +14,21 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from edge.invocation.errors import InvalidParameterValueException, LambdaError, PreconditionFailedException, ResourceConflictException, ResourceNotFoundException, function_not_found, validation_error
+from edge.invocation.errors import (
+    InvalidParameterValueException,
+    LambdaError,
+    PreconditionFailedException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+    function_not_found,
+    validation_error,
+)
 from edge.invocation.models import UNSET, function_arn
 from edge.invocation.registry.db import AliasRecord, Database
 from edge.invocation.registry.names import validate_alias_name
 from edge.invocation.registry.rows import ALIAS_COLUMNS, alias_from_row, new_revision
 
-__all__ = ["AliasOps", "UNSET"]
+__all__ = ["UNSET", "AliasOps"]
 
 _NUMERIC = re.compile(r"^[0-9]+$")
 

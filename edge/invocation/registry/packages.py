@@ -36,9 +36,9 @@ from edge.invocation.errors import InvalidParameterValueException, RequestEntity
 from edge.invocation.models import UNZIPPED_CODE_LIMIT, ZIPPED_CODE_LIMIT
 
 __all__ = [
+    "UNZIP_FAILED",
     "PackageInfo",
     "PackageLimits",
-    "UNZIP_FAILED",
     "code_sha256",
     "extract_zip",
     "inspect_zip",

@@ -10,7 +10,14 @@ import uuid
 from collections.abc import Callable
 
 from edge.invocation.registry.config import FunctionConfig
-from edge.invocation.registry.db import AliasRecord, CodeRef, LayerAttachment, LayerVersionRecord, ProvisionedRecord, VersionRecord
+from edge.invocation.registry.db import (
+    AliasRecord,
+    CodeRef,
+    LayerAttachment,
+    LayerVersionRecord,
+    ProvisionedRecord,
+    VersionRecord,
+)
 
 Clock = Callable[[], float]
 
