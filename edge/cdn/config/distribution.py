@@ -22,6 +22,7 @@ ContinuousDeploymentPolicyId, and any field edgelab does not know.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -331,8 +332,8 @@ def _parse_origin(o: _Obj, settings: Settings) -> OriginSpec:
     o.raw("OriginAccessControlId")  # signs S3 requests; no local effect
     target = settings.origin_target(domain) or OriginTarget()
     custom, s3 = o.raw("CustomOriginConfig"), o.raw("S3OriginConfig")
-    common = {"id": oid, "domain_name": domain, "path": opath, "custom_headers": tuple(headers),
-              "connection_attempts": attempts, "connection_timeout": float(ctimeout)}
+    spec = functools.partial(OriginSpec, id=oid, domain_name=domain, path=opath, custom_headers=tuple(headers),
+                             connection_attempts=attempts, connection_timeout=float(ctimeout))
     if (custom is None) == (s3 is None):
         raise ConfigError(o.path, "exactly one of CustomOriginConfig and S3OriginConfig is required")
     o.reject_rest()
@@ -342,10 +343,8 @@ def _parse_origin(o: _Obj, settings: Settings) -> OriginSpec:
         so.int_("OriginReadTimeout", 30, 1, 120)
         so.reject_rest()
         if target.host:
-            return OriginSpec(**common, is_s3=True, s3_oai=oai, connect_host=target.host,
-                              connect_port=target.port)
-        return OriginSpec(**common, is_s3=True, s3_oai=oai, s3_directory=target.directory,
-                          connect_url=target.url)
+            return spec(is_s3=True, s3_oai=oai, connect_host=target.host, connect_port=target.port)
+        return spec(is_s3=True, s3_oai=oai, s3_directory=target.directory, connect_url=target.url)
     co = _Obj(custom, o.p("CustomOriginConfig"))
     policy = co.str_("OriginProtocolPolicy", required=True)
     if policy not in ("http-only", "https-only", "match-viewer"):
@@ -357,10 +356,9 @@ def _parse_origin(o: _Obj, settings: Settings) -> OriginSpec:
     co.raw("IpAddressType")  # ipv4/ipv6/dualstack: no local effect (loopback)
     co.reject_rest()
     default_port = http_port if policy != "https-only" else https_port
-    return OriginSpec(**common, is_s3=False, protocol_policy=policy, http_port=http_port, https_port=https_port,
-                      read_timeout=float(read_t), keepalive_timeout=float(keep_t), ssl_protocols=ssl,
-                      connect_host=target.host or domain, connect_port=target.port or default_port,
-                      connect_url=target.url)
+    return spec(is_s3=False, protocol_policy=policy, http_port=http_port, https_port=https_port,
+                read_timeout=float(read_t), keepalive_timeout=float(keep_t), ssl_protocols=ssl,
+                connect_host=target.host or domain, connect_port=target.port or default_port, connect_url=target.url)
 
 
 def _s3_region(domain: str) -> str:

@@ -309,7 +309,11 @@ def _request(
             assert seen is not None and fast is not None
             names = seen.keys() | fast[1] if fast[1] else seen.keys()
         origin = parse_origin(obj["origin"], orig.origin, names, allow_ip=allow_ip_origins)
-    flat = flatten(headers, orig.headers) if fast is None else fast[0]
+    if headers is not None:
+        flat = flatten(headers, orig.headers)
+    else:
+        assert fast is not None  # headers is None only when the fast path answered
+        flat = fast[0]
     if body is not orig.body:
         # Content-Length is read-only for the function, but CloudFront sends the replaced body's length.
         flat = [(k, str(len(body or b""))) if k.lower() == "content-length" else (k, v) for k, v in flat]

@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
@@ -63,8 +63,18 @@ log = logging.getLogger("edgelab.pop")
 
 MAX_URL_BYTES = 8192  # CloudFront: maximum length of a URL
 MAX_HEADER_BYTES = 20480  # CloudFront: maximum total length of request headers
+
+
+class ParserLimits(TypedDict):
+    """aiohttp's HTTP parser limits (keyword arguments of ``web.Server``)."""
+
+    max_line_size: int
+    max_field_size: int
+    max_headers: int
+
+
 # aiohttp parser limits, above CloudFront's so that oversize input reaches us and gets CloudFront's 413.
-SERVER_KWARGS: dict[str, int] = {"max_line_size": 65536, "max_field_size": 32768, "max_headers": 1024}
+SERVER_KWARGS: ParserLimits = {"max_line_size": 65536, "max_field_size": 32768, "max_headers": 1024}
 CLIENT_MAX_SIZE = 64 * 1024 * 1024  # request bodies (POST/PUT through the POP)
 BACKGROUND_LIMIT = 1024  # background refreshes running at once (more stale hits are served without one)
 

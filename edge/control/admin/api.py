@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,7 +190,7 @@ async def status(request: web.Request) -> web.Response:
     return _json(data)
 
 
-async def _pop_sessions_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+async def _pop_sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     ctx = app[ADMIN_CTX]
     timeout = aiohttp.ClientTimeout(total=10)
     app[POP_SESSIONS] = {p.name: aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(p.admin_socket)),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -30,7 +31,7 @@ def pop_endpoints(cfg: StackConfig) -> list[PopEndpoint]:
     return [PopEndpoint(p.name, p.region, f"http://{p.host}:{p.port}", cfg.admin_socket(p.name)) for p in cfg.pops]
 
 
-def log_reader(cfg: StackConfig, service: LambdaService):  # type: ignore[no-untyped-def]
+def log_reader(cfg: StackConfig, service: LambdaService) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
     """Read a function's events across the groups it logs to, in every region: ``/aws/lambda/NAME`` (API
     invokes, us-east-1) and ``/aws/lambda/us-east-1.NAME`` (Lambda@Edge replicas, in each POP's region), merged by
     time and labelled with their region (one log view, unlike CloudWatch)."""

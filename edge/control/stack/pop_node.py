@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from edge.cdn.lambda_edge.runner import EdgeTriggerRunner, VersionFacts, distribution_associations
+from edge.cdn.lambda_edge.runner import EdgeTriggerRunner, FactsLookup, VersionFacts, distribution_associations
 from edge.cdn.server.admin import make_admin_app
 from edge.cdn.server.pop import start_pop
 from edge.control.stack.config import StackConfig
@@ -46,7 +46,7 @@ def call_stream_date() -> str:
     return time.strftime("%Y/%m/%d", time.gmtime())
 
 
-def facts_lookup(service: LambdaService):  # type: ignore[no-untyped-def]
+def facts_lookup(service: LambdaService) -> FactsLookup:
     """(name, qualifier) -> facts of every version the qualifier may route to (None: does not resolve)."""
 
     async def facts(name: str, qualifier: str) -> list[VersionFacts] | None:

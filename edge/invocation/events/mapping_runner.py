@@ -125,9 +125,9 @@ class EsmRunner:
                 del self._pollers[key]
         for key, rec in wanted.items():
             if key not in self._pollers:
-                task = self._poller_tasks.spawn(self._poll(rec), key=key)
-                if task is not None:  # None: closing
-                    self._pollers[key] = (rec, task)
+                poller = self._poller_tasks.spawn(self._poll(rec), key=key)
+                if poller is not None:  # None: closing
+                    self._pollers[key] = (rec, poller)
 
     async def _poll(self, rec: MappingRecord) -> None:
         queues = self.queues
@@ -175,8 +175,8 @@ class EsmRunner:
             return
         ok = result is not None and result.outcome is Outcome.OK
         failed: set[str]
-        if ok and "ReportBatchItemFailures" in rec.response_types:
-            reported = failed_items(result.payload, {m.message_id for m in batch})  # type: ignore[union-attr]
+        if result is not None and ok and "ReportBatchItemFailures" in rec.response_types:
+            reported = failed_items(result.payload, {m.message_id for m in batch})
             failed = {m.message_id for m in batch} if reported is None else reported
         else:
             failed = set() if ok else {m.message_id for m in batch}

@@ -214,5 +214,8 @@ class LogStore:
                if (request_id is None or rid == request_id) and (since is None or ts >= since)]
         return out[-tail:] if tail else out
 
-    async def aread(self, group: str, **kwargs: object) -> list[dict[str, object]]:
-        return await asyncio.to_thread(self.read, group, **kwargs)  # type: ignore[arg-type]
+    async def aread(self, group: str, *, stream: str | None = None, request_id: str | None = None,
+                    tail: int | None = None, since: float | None = None) -> list[dict[str, object]]:
+        """:meth:`read` in a worker thread."""
+        return await asyncio.to_thread(self.read, group, stream=stream, request_id=request_id, tail=tail,
+                                       since=since)

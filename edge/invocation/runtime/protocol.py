@@ -60,7 +60,7 @@ def encode(meta: dict[str, object], body: bytes = b"", log: bytes = b"") -> list
     return [HEADER.pack(len(m), len(body), len(log)), m, body, log]
 
 
-def frame_size(header: bytes | memoryview) -> int:
+def frame_size(header: bytes | bytearray | memoryview) -> int:
     """Total frame length (header included) given at least HEADER_SIZE leading bytes."""
     ml, bl, ll = HEADER.unpack_from(header)
     return HEADER_SIZE + ml + bl + ll

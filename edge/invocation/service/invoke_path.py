@@ -301,7 +301,7 @@ class PreparedInvoke:
             self._options_group = self._log_group or snap.configs[version].log_group
             if not routed:
                 self._spec = spec = path.runnable(snap.specs[version])
-                self._route = path.executor.route(spec, self._region, self._display_name,  # type: ignore[union-attr]
+                self._route = path.executor.route(spec, self._region, self._display_name,  # type: ignore[union-attr]  # runnable() checked it
                                                   self._options_group)
         else:
             snap = self._snap
