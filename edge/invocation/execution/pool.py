@@ -34,7 +34,6 @@ from typing import NamedTuple
 from edge.invocation.execution import logs as logfmt
 from edge.invocation.execution.environment import Credentials, Environment, EnvState, worker_config
 from edge.invocation.execution.zygote_client import PROJECT_ROOT, ZygoteClient
-from edge.invocation.lifecycle import wait_idle
 from edge.invocation.models import FunctionSpec
 from edge.tasks import TaskOwner
 
@@ -377,7 +376,7 @@ class EnvironmentPool:
             env.retired = True
             if env.state is not EnvState.STOPPED:
                 self._stop_later(env, False, False)
-        if not await wait_idle(self._stoppers, CLOSE_TIMEOUT_S):
+        if not await self._stoppers.join(CLOSE_TIMEOUT_S):
             log.error("environment pool: %d stop task(s) still running %.0f s after close", len(self._stoppers),
                       CLOSE_TIMEOUT_S)
         await self._stoppers.aclose()
