@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -16,7 +17,9 @@ from edge.cdn.lambda_edge.rules import EDGE_REGION
 from edge.control.admin.api import AdminContext, PopEndpoint, make_admin_app
 from edge.control.admin.async_api import add_async_admin_routes
 from edge.control.admin.dashboard import add_dashboard_routes
+from edge.control.aws_json.dispatch import JsonService, add_dispatcher
 from edge.control.lambda_api.app import make_lambda_api_app
+from edge.control.logs_api.api import LogsApi
 from edge.control.stack.config import StackConfig
 from edge.control.stack.declared import deploy_declared, watch_declared
 from edge.control.stack.pop_node import make_service, metrics_of
@@ -59,8 +62,19 @@ def log_reader(cfg: StackConfig, service: LambdaService) -> Callable[..., Awaita
     return read
 
 
+def aws_json_services(state_dir: Path, service: LambdaService) -> list[JsonService]:
+    """The AWS JSON-protocol services of ``POST /`` (CloudWatch Logs, ...) over ``service``'s state."""
+
+    async def flush() -> None:
+        if service.executor is not None:
+            await service.executor.logs.flush()
+
+    return [LogsApi(state_dir, flush=flush).service()]
+
+
 def build_app(cfg: StackConfig, service: LambdaService) -> web.Application:
     app = make_lambda_api_app(service)
+    add_dispatcher(app, aws_json_services(cfg.state_dir, service))  # POST / by X-Amz-Target
 
     async def reset_local() -> dict[str, Any]:
         assert service.executor is not None
