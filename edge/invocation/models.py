@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from edge.invocation.events.mappings import MappingRecord
     from edge.invocation.events.model import AsyncSettings, EventInvokeConfig
-    from edge.invocation.events.queues import QueueInfo
+    from edge.invocation.events.queues import QueueInfo, QueueMessage
     from edge.invocation.registry.concurrency import AccountSummary
     from edge.invocation.registry.db import AliasRecord, LayerVersionRecord, VersionRecord
     from edge.invocation.service.control_ops import FunctionDetails, ProvisionedView
@@ -38,7 +38,7 @@ __all__ = [
     "RESPONSE_PAYLOAD_LIMIT", "SYNC_PAYLOAD_LIMIT", "UNSET", "UNZIPPED_CODE_LIMIT", "ZIPPED_CODE_LIMIT",
     "AccountSummary", "AliasRecord", "AsyncSettings", "EventInvokeConfig", "FunctionDetails", "FunctionSpec",
     "InvocationResult", "InvokeOptions", "LayerVersionRecord", "MappingRecord", "Outcome", "ProvisionedView",
-    "QueueInfo", "ThrottleReason", "VersionRecord", "function_arn", "layer_arn",
+    "QueueInfo", "QueueMessage", "ThrottleReason", "VersionRecord", "function_arn", "layer_arn",
 ]
 
 # records defined next to the code that builds them (see the module docstring): name -> defining module
@@ -52,6 +52,7 @@ _LAZY = {
     "MappingRecord": "edge.invocation.events.mappings",
     "ProvisionedView": "edge.invocation.service.control_ops",
     "QueueInfo": "edge.invocation.events.queues",
+    "QueueMessage": "edge.invocation.events.queues",
     "VersionRecord": "edge.invocation.registry.db",
 }
 

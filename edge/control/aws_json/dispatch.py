@@ -8,8 +8,9 @@ address them (https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html).
   ``x-amzn-query-error: <query code>;Sender`` header botocore reads the classic error code from
   (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-json-api-responses.html);
 - an unknown service or operation is ``UnknownOperationException`` in that shape, never an HTML 404;
-- a form-encoded body without ``X-Amz-Target`` (the query protocol) goes to the service that registered a
-  query handler (older SQS clients), else it gets the query protocol's XML ``InvalidAction`` error.
+- a form-encoded body without ``X-Amz-Target`` (the query protocol of SQS clients older than late 2023) gets the
+  query protocol's XML ``InvalidAction`` error naming the fix (upgrade the client): the AWS CLI and botocore
+  edgelab tests with speak JSON to SQS (botocore's sqs model: ``"protocols": ["json"]``).
 
 The caller's region is the one its SigV4 ``Authorization`` header is scoped to (signatures are not verified:
 any credentials work), defaulting to us-east-1.
@@ -63,7 +64,6 @@ class Call:
 
 
 Operation = Callable[[Call, dict[str, Any]], Awaitable[dict[str, Any] | web.StreamResponse]]
-QueryHandler = Callable[[Call, Mapping[str, str]], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,6 @@ class JsonService:
     operations: Mapping[str, Operation]
     type_prefix: str = ""  # SQS answers "com.amazonaws.sqs#QueueDoesNotExist"
     query_compatible: bool = False
-    query_handler: QueryHandler | None = None  # the query protocol (form bodies with Action=...)
 
     @property
     def content_type(self) -> str:
@@ -114,14 +113,13 @@ def query_error_response(code: str, message: str, request_id: str, status: int =
 def add_dispatcher(app: web.Application, services: list[JsonService]) -> None:
     """Route ``POST /`` of ``app`` to ``services`` by ``X-Amz-Target`` (see the module docstring)."""
     by_prefix = {s.target_prefix: s for s in services}
-    query = next((s for s in services if s.query_handler is not None), None)
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         request_id = _request_id(request)
         call = Call(request, request_id, region_of_request(request))
         target = request.headers.get("X-Amz-Target", "")
         if not target:
-            return await _query(call, query)
+            return await _query(call)
         prefix, _, name = target.rpartition(".")
         service = by_prefix.get(prefix)
         if service is None:
@@ -153,15 +151,15 @@ def add_dispatcher(app: web.Application, services: list[JsonService]) -> None:
     app.router.add_post("/", dispatch)
 
 
-async def _query(call: Call, service: JsonService | None) -> web.StreamResponse:
+async def _query(call: Call) -> web.StreamResponse:
     request = call.request
     if request.content_type == "application/x-www-form-urlencoded":
         form = await request.post()
         params = {k: v for k, v in form.items() if isinstance(v, str)}
-        if service is not None and service.query_handler is not None:
-            return await service.query_handler(call, params)
-        return query_error_response("InvalidAction", f"The action {params.get('Action')!r} is not valid for this "
-                                    "endpoint.", call.request_id)
+        return query_error_response("InvalidAction", f"The action {params.get('Action')!r} came in the query "
+                                    "protocol: edgelab's SQS speaks the JSON protocol (X-Amz-Target: AmazonSQS.*) "
+                                    "that botocore and the AWS CLI use since late 2023; upgrade the client.",
+                                    call.request_id)
     return error_response(None, AwsError("UnknownOperationException", "POST / needs an X-Amz-Target header naming "
                                          "the operation (an AWS SDK or the AWS CLI sends it)."), call.request_id)
 

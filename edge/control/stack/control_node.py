@@ -20,6 +20,7 @@ from edge.control.admin.dashboard import add_dashboard_routes
 from edge.control.aws_json.dispatch import JsonService, add_dispatcher
 from edge.control.lambda_api.app import make_lambda_api_app
 from edge.control.logs_api.api import LogsApi
+from edge.control.sqs_api.api import SqsApi
 from edge.control.stack.config import StackConfig
 from edge.control.stack.declared import deploy_declared, watch_declared
 from edge.control.stack.pop_node import make_service, metrics_of
@@ -63,13 +64,13 @@ def log_reader(cfg: StackConfig, service: LambdaService) -> Callable[..., Awaita
 
 
 def aws_json_services(state_dir: Path, service: LambdaService) -> list[JsonService]:
-    """The AWS JSON-protocol services of ``POST /`` (CloudWatch Logs, ...) over ``service``'s state."""
+    """The AWS JSON-protocol services of ``POST /`` (CloudWatch Logs, SQS, ...) over ``service``'s state."""
 
     async def flush() -> None:
         if service.executor is not None:
             await service.executor.logs.flush()
 
-    return [LogsApi(state_dir, flush=flush).service()]
+    return [LogsApi(state_dir, flush=flush).service(), SqsApi(service).json_service()]
 
 
 def build_app(cfg: StackConfig, service: LambdaService) -> web.Application:

@@ -157,7 +157,15 @@ CREATE TABLE IF NOT EXISTS event_source_mappings (
 );
 """
 
-ALL_SCHEMA = SCHEMA + SCHEMA_V2
+SCHEMA_V3 = """
+CREATE TABLE IF NOT EXISTS queue_attributes (
+    queue TEXT PRIMARY KEY REFERENCES queues(name) ON DELETE CASCADE,
+    attributes TEXT NOT NULL DEFAULT '{}',   -- SQS queue attributes set by the user (strings), tags under "tags"
+    modified_at REAL NOT NULL
+);
+"""
+
+ALL_SCHEMA = SCHEMA + SCHEMA_V2 + SCHEMA_V3
 _TABLES = tuple(
     line.split()[5] for line in ALL_SCHEMA.splitlines() if line.startswith("CREATE TABLE IF NOT EXISTS")
 )
