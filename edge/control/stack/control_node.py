@@ -17,6 +17,7 @@ from edge.cdn.lambda_edge.rules import EDGE_REGION
 from edge.control.admin.api import AdminContext, PopEndpoint, make_admin_app
 from edge.control.admin.async_api import add_async_admin_routes
 from edge.control.admin.dashboard import add_dashboard_routes
+from edge.control.admin.prometheus import add_prometheus_route
 from edge.control.aws_json.dispatch import JsonService, add_dispatcher
 from edge.control.lambda_api.app import make_lambda_api_app
 from edge.control.logs_api.api import LogsApi
@@ -87,6 +88,7 @@ def build_app(cfg: StackConfig, service: LambdaService) -> web.Application:
     admin = make_admin_app(ctx)
     add_async_admin_routes(admin, service)  # /edgelab/v1/async and /edgelab/v1/queues...
     app.add_subapp("/edgelab/v1", admin)
+    add_prometheus_route(app, admin)  # GET /metrics (Prometheus text exposition)
     add_dashboard_routes(app)
     return app
 
