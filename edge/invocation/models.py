@@ -31,12 +31,13 @@ if TYPE_CHECKING:
     from edge.invocation.events.queues import QueueInfo, QueueMessage
     from edge.invocation.registry.concurrency import AccountSummary
     from edge.invocation.registry.db import AliasRecord, LayerVersionRecord, VersionRecord
+    from edge.invocation.registry.resources import FunctionUrlRecord
     from edge.invocation.service.control_ops import FunctionDetails, ProvisionedView
 
 __all__ = [
     "ACCOUNT_ID", "ASYNC_PAYLOAD_LIMIT", "DEFAULT_REGION", "ENV_VARS_LIMIT", "INIT_TIMEOUT_S", "MAX_LAYERS",
     "RESPONSE_PAYLOAD_LIMIT", "SYNC_PAYLOAD_LIMIT", "UNSET", "UNZIPPED_CODE_LIMIT", "ZIPPED_CODE_LIMIT",
-    "AccountSummary", "AliasRecord", "AsyncSettings", "EventInvokeConfig", "FunctionDetails", "FunctionSpec",
+    "AccountSummary", "AliasRecord", "AsyncSettings", "EventInvokeConfig", "FunctionDetails", "FunctionSpec", "FunctionUrlRecord",
     "InvocationResult", "InvokeOptions", "LayerVersionRecord", "MappingRecord", "Outcome", "ProvisionedView",
     "QueueInfo", "QueueMessage", "ThrottleReason", "VersionRecord", "function_arn", "layer_arn",
 ]
@@ -48,6 +49,7 @@ _LAZY = {
     "AsyncSettings": "edge.invocation.events.model",
     "EventInvokeConfig": "edge.invocation.events.model",
     "FunctionDetails": "edge.invocation.service.control_ops",
+    "FunctionUrlRecord": "edge.invocation.registry.resources",
     "LayerVersionRecord": "edge.invocation.registry.db",
     "MappingRecord": "edge.invocation.events.mappings",
     "ProvisionedView": "edge.invocation.service.control_ops",

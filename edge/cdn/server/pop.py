@@ -104,6 +104,7 @@ class PopState:
             connect={o.domain_name: (o.connection_attempts, o.connection_timeout)
                      for o in distribution.origins.values()},
             directories={d: t.directory for d, t in settings.origins.items() if t.directory is not None},
+            function_url_endpoint=f"127.0.0.1:{settings.api_port}",  # the control port serves function URLs
         ))
         options = PolicyOptions.from_settings(cache)
         store = CacheStore(pop.cache_max_bytes if pop.cache_max_bytes is not None else cache.max_bytes,
