@@ -8,6 +8,7 @@ switches, functions to deploy) lives here; the distribution itself stays a genui
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -83,6 +84,20 @@ class FunctionDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleDecl:
+    """A scheduled rule to keep in the control process's EventBridge store (``[[schedules]]``): ``schedule`` is
+    a ``rate(...)`` / ``cron(...)`` expression (validated by the control layer), ``function`` a function name,
+    ``name:qualifier`` or ARN, ``input`` constant JSON text replacing the scheduled event."""
+
+    name: str
+    schedule: str
+    function: str
+    input: str | None = None
+    enabled: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LambdaSettings:
     idle_ttl_s: float = 300.0  # a warm environment idle this long is retired
     account_concurrency: Mapping[str, int] = field(default_factory=dict)  # region -> limit (default 1000)
@@ -99,6 +114,7 @@ class Settings:
     cache_policies: Mapping[str, CachePolicy] = field(default_factory=dict)  # by id AND by name
     edge: EdgeSwitches = EdgeSwitches()
     functions: tuple[FunctionDecl, ...] = ()
+    schedules: tuple[ScheduleDecl, ...] = ()  # [[schedules]]: EventBridge-style scheduled rules
     lambda_: LambdaSettings = LambdaSettings()
     async_: AsyncSettings = AsyncSettings()  # [async]: asynchronous invocation delivery
     state_dir: Path = Path(".edgelab")
@@ -261,6 +277,25 @@ def _parse_function(data: Any, path: str, base: Path) -> FunctionDecl:
     return f
 
 
+def _parse_schedule(data: Any, path: str) -> ScheduleDecl:
+    t = _Table(data, path)
+    d = ScheduleDecl(
+        name=t.get("name", str, ""), schedule=t.get("schedule", str, ""), function=t.get("function", str, ""),
+        input=t.get("input", str, None), enabled=t.get("enabled", bool, True),
+        description=t.get("description", str, ""),
+    )
+    t.done()
+    for key in ("name", "schedule", "function"):
+        if not getattr(d, key):
+            raise ConfigError(t.key(key), "required")
+    if d.input is not None:
+        try:
+            json.loads(d.input)
+        except ValueError:
+            raise ConfigError(t.key("input"), "must be JSON text (the event the function receives)") from None
+    return d
+
+
 def _parse_lambda(data: Any) -> LambdaSettings:
     t = _Table(data, "lambda")
     conc = t.get("account_concurrency", (dict, int), {})
@@ -302,6 +337,9 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
     funcs = tuple(_parse_function(f, f"functions[{i}]", base) for i, f in enumerate(t.get("functions", list, [])))
     if len({f.name for f in funcs}) != len(funcs):
         raise ConfigError("functions", "function names must be unique")
+    schedules = tuple(_parse_schedule(d, f"schedules[{i}]") for i, d in enumerate(t.get("schedules", list, [])))
+    if len({d.name for d in schedules}) != len(schedules):
+        raise ConfigError("schedules", "schedule names must be unique")
     explicit_state = t.get("state_dir", str, None)  # absent: .edgelab/ in the working directory
     state_dir = Path(explicit_state or ".edgelab").expanduser()
     dist = t.get("distribution", str, None)
@@ -312,6 +350,7 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
         cache_policies=MappingProxyType(_parse_cache_policies(t.get("cache_policies", dict, {}))),
         edge=_parse_edge(t.get("edge", dict, {})),
         functions=funcs,
+        schedules=schedules,
         lambda_=_parse_lambda(t.get("lambda", dict, {})),
         async_=_parse_async(t.get("async", dict, {})),
         state_dir=state_dir if state_dir.is_absolute() or explicit_state is None else (base / state_dir),

@@ -1,6 +1,8 @@
-"""The control process: Lambda REST API + admin API + dashboard on the API port, with the us-east-1 invocation
-core (API ``Invoke`` calls run here). It deploys the functions declared in the settings before it reports
-ready, so the POPs (started after it) find their associations resolvable, and optionally watches them.
+"""The control process: Lambda REST API, the AWS JSON APIs of ``POST /`` (CloudWatch Logs, SQS, EventBridge),
+Prometheus ``/metrics``, function URLs, admin API + dashboard on the API port, with the us-east-1 invocation
+core (API ``Invoke`` calls run here) and the scheduler of scheduled rules. It deploys the functions declared in
+the settings before it reports ready, so the POPs (started after it) find their associations resolvable, and
+optionally watches them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from edge.control.admin.async_api import add_async_admin_routes
 from edge.control.admin.dashboard import add_dashboard_routes
 from edge.control.admin.prometheus import add_prometheus_route
 from edge.control.aws_json.dispatch import JsonService, add_dispatcher
+from edge.control.events_api.api import EventsApi
+from edge.control.events_api.scheduler import Scheduler, apply_declared
+from edge.control.events_api.store import EventsStore
 from edge.control.lambda_api.app import make_lambda_api_app
 from edge.control.logs_api.api import LogsApi
 from edge.control.sqs_api.api import SqsApi
@@ -64,19 +69,21 @@ def log_reader(cfg: StackConfig, service: LambdaService) -> Callable[..., Awaita
     return read
 
 
-def aws_json_services(state_dir: Path, service: LambdaService) -> list[JsonService]:
-    """The AWS JSON-protocol services of ``POST /`` (CloudWatch Logs, SQS, ...) over ``service``'s state."""
+def aws_json_services(state_dir: Path, service: LambdaService, events: EventsApi | None = None) -> list[JsonService]:
+    """The AWS JSON-protocol services of ``POST /`` (CloudWatch Logs, SQS, EventBridge when the scheduler runs)
+    over ``service``'s state."""
 
     async def flush() -> None:
         if service.executor is not None:
             await service.executor.logs.flush()
 
-    return [LogsApi(state_dir, flush=flush).service(), SqsApi(service).json_service()]
+    services = [LogsApi(state_dir, flush=flush).service(), SqsApi(service).json_service()]
+    return services if events is None else [*services, events.service()]
 
 
-def build_app(cfg: StackConfig, service: LambdaService) -> web.Application:
+def build_app(cfg: StackConfig, service: LambdaService, events: EventsApi | None = None) -> web.Application:
     app = make_lambda_api_app(service)
-    add_dispatcher(app, aws_json_services(cfg.state_dir, service))  # POST / by X-Amz-Target
+    add_dispatcher(app, aws_json_services(cfg.state_dir, service, events))  # POST / by X-Amz-Target
 
     async def reset_local() -> dict[str, Any]:
         assert service.executor is not None
@@ -99,11 +106,20 @@ async def run_control(cfg: StackConfig, stop: asyncio.Event, *, watch: bool = Fa
     await service.start_async_delivery(cfg.settings.async_)  # only the control process delivers async events
     runner: web.AppRunner | None = None
     tasks = TaskOwner("edgelab-control")  # the declared-functions watcher
+    store = EventsStore(cfg.state_dir / "events.db")
+    scheduler = Scheduler(store, lambda name, qualifier, payload: service.invoke(
+        name, qualifier, payload, invocation_type="Event"), region=DEFAULT_REGION)
     try:
         versions = await deploy_declared(service, cfg.settings.functions)
         if versions:
             log.info("declared functions: %s", ", ".join(f"{k}:{v}" for k, v in versions.items()))
-        runner = web.AppRunner(build_app(cfg, service), access_log=None, handle_signals=False)
+        declared = await asyncio.to_thread(apply_declared, store, cfg.settings.schedules, DEFAULT_REGION,
+                                           scheduler.clock())
+        if declared:
+            log.info("declared schedules: %s", ", ".join(declared))
+        await scheduler.start()  # after the declared functions exist: a catch-up run can reach them
+        events = EventsApi(store, scheduler, DEFAULT_REGION)
+        runner = web.AppRunner(build_app(cfg, service, events), access_log=None, handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", cfg.api_port).start()
         log.info("Lambda API and admin on http://127.0.0.1:%d", cfg.api_port)
@@ -114,4 +130,6 @@ async def run_control(cfg: StackConfig, stop: asyncio.Event, *, watch: bool = Fa
         await tasks.aclose()
         if runner is not None:
             await runner.cleanup()
+        await scheduler.close()
+        await asyncio.to_thread(store.close)
         await service.close()

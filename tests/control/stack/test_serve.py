@@ -267,6 +267,9 @@ def test_aws_apis_and_prometheus_on_the_control_port(stack) -> None:  # type: ig
     assert url == f"{api}/000000000000/stack-q"
     sqs.send_message(QueueUrl=url, MessageBody="through the stack")
     assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"][0]["Body"] == "through the stack"
+    events = client("events")
+    events.put_rule(Name="stack-rule", ScheduleExpression="cron(0 3 * * ? *)")
+    assert events.describe_rule(Name="stack-rule")["State"] == "ENABLED"
     bad = requests.post(f"{api}/", json={}, timeout=20)
     assert bad.status_code == 400 and bad.json()["__type"] == "UnknownOperationException"
 
