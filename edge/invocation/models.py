@@ -147,6 +147,7 @@ class InvokeOptions:
     log_group: str | None = None  # override of /aws/lambda/<name>
     client_context: str | None = None  # raw JSON text (already base64-decoded)
     want_log_tail: bool = False  # return the last 4 KB of this invocation's log lines
+    trace_id: str | None = None  # the X-Ray trace header the function sees as _X_AMZN_TRACE_ID
 
 
 class Outcome(enum.Enum):

@@ -177,7 +177,7 @@ async def serve_function_url(request: web.Request, url_id: str, region: str) -> 
                           request_id=request_id, protocol=f"HTTP/{request.version.major}.{request.version.minor}")
     try:
         result = await service.invoke(record.function_name, record.qualifier or None, json.dumps(event).encode(),
-                                      request_id=request_id)
+                                      request_id=request_id, trace_id=request.headers.get("X-Amzn-Trace-Id") or None)
     except LambdaError as exc:  # the function or alias is gone since the URL was configured
         return _message(exc.status if exc.status < 500 else 502, exc.message, request_id)
     if result.outcome is Outcome.THROTTLED:

@@ -171,6 +171,7 @@ class LambdaService:
         request_id: str | None = None,
         display_name: str | None = None,
         log_group: str | None = None,
+        trace_id: str | None = None,
     ) -> InvocationResult:
         """Invoke synchronously, DryRun, or asynchronously (Event: stored durably, then an OK result with an empty
         payload; the REST layer answers 202). Raises LambdaError for bad requests; throttles/function errors are
@@ -182,7 +183,7 @@ class LambdaService:
         return await self.invoke_path.invoke(
             function_name, qualifier, payload, dry_run=invocation_type == "DryRun", log_type=log_type,
             client_context_b64=client_context_b64, region=region, request_id=request_id,
-            display_name=display_name, log_group=log_group,
+            display_name=display_name, log_group=log_group, trace_id=trace_id,
         )  # fmt: skip
 
     prepare = _forward("invoke_path", InvokePath.prepare)
