@@ -596,7 +596,7 @@
         Object.defineProperty(ev.request, 'rawQueryString', { value: function () { return rawQs === null ? undefined : rawQs; } });
       }
       try {
-        var handler = handlerFactory(cfModule, requireFn, consoleObj);
+        var handler = handlerFactory(V2 ? cfModule : undefined, requireFn, consoleObj);
         if (typeof handler !== 'function') return finish(false, 'TypeError: handler is not a function');
         r = handler(ev);
       } catch (e) { return finish(false, errText(e)); }

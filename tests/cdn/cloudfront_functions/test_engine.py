@@ -246,3 +246,13 @@ def test_edge_location_and_raw_query_string() -> None:
     code = "import cf from 'cloudfront';\nfunction handler(e) { return {statusCode: 200, body: cf.edgeLocation.name + '|' + e.request.rawQueryString()}; }"
     assert run(code, edge_location={"name": "FRA"}, raw_query="a=1").value["body"] == "FRA|a=1"
     assert run(code, edge_location={"name": "FRA"}, raw_query=None).value["body"] == "FRA|undefined"
+
+
+def test_runtime_1_has_no_cloudfront_module_even_through_the_wrapper() -> None:
+    assert run("function handler(e) { return {statusCode: 200, body: typeof __cf_module}; }", V1).value["body"] == "undefined"
+
+
+def test_kvs_keys_named_like_prototype_members_are_plain_keys() -> None:
+    code = "import cf from 'cloudfront';\nasync function handler(e) { return {statusCode: 200, body: [await cf.kvs().get('__proto__'), await cf.kvs().exists('toString')].join()}; }"
+    view = KvsView("id", 1, {"__proto__": "p"}, {})
+    assert run(code, kvs=view).value["body"] == "p,false"
