@@ -256,3 +256,7 @@ def test_kvs_keys_named_like_prototype_members_are_plain_keys() -> None:
     code = "import cf from 'cloudfront';\nasync function handler(e) { return {statusCode: 200, body: [await cf.kvs().get('__proto__'), await cf.kvs().exists('toString')].join()}; }"
     view = KvsView("id", 1, {"__proto__": "p"}, {})
     assert run(code, kvs=view).value["body"] == "p,false"
+
+
+def test_a_promise_that_never_settles_is_an_execution_error() -> None:
+    assert run("function handler(e) { return new Promise(function () {}); }").error == "Error: the handler's promise never settled"

@@ -202,3 +202,24 @@ def test_viewer_response_read_only_and_set_cookie_multivalue() -> None:
     assert ("Content-Length", "5") in out.headers
     with pytest.raises(FunctionValidationError, match="Via"):
         apply_response_result(resp, ev, dict(ev["response"], headers={}))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_token = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=8).filter(lambda s: s.strip("-"))
+_value = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(headers=st.lists(st.tuples(_token, _value), max_size=8), query=st.lists(st.tuples(_token, _value.filter(lambda v: "&" not in v and "#" not in v and " " not in v)), max_size=5),
+       cookies=st.lists(st.tuples(_token, _token), max_size=4))
+def test_returning_the_request_unchanged_changes_nothing(headers, query, cookies) -> None:
+    hdrs = [("Host", "h.test"), *[(n.title(), v) for n, v in headers if n not in ("host", "cookie")]]
+    if cookies:
+        hdrs.append(("Cookie", "; ".join(f"{n}={v}" for n, v in cookies)))
+    req = request(headers=hdrs, querystring="&".join(f"{n}={v}" for n, v in query))
+    ev, _ = vr_event(req)
+    engine = FunctionEngine("id", "function handler(e) { return e.request; }", V1)
+    out = apply_request_result(req, ev, engine.invoke(ev).value)
+    assert out.request == req
