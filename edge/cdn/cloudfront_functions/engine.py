@@ -38,7 +38,9 @@ Isolation (cloudfront-function-restrictions; functions-javascript-runtime-10/-20
 - the function's top-level code runs again on every call (it is compiled as the body of a factory function), so
   its variables never survive a call; the prelude freezes every intrinsic and the global object, so a call cannot
   leave state in built-ins either. CloudFront (njs) gives each request a fresh VM instead; the difference a
-  function can observe: assigning to a built-in (``String.prototype.x = …``) throws ``TypeError`` here;
+  function can observe: changing a built-in (``String.prototype.x = …``, ``globalThis.x = …``) throws
+  ``TypeError`` here (overriding common members such as ``toString``/``name``/``message`` on one's own objects
+  still works: the prelude turns them into accessors);
 - no timers, no network, no file system, no ``process``: QuickJS has none of the ``os``/``std`` modules loaded,
   and the prelude deletes every global the allow-list does not name (``Map``, ``Proxy``, ``queueMicrotask``…);
   ``eval`` and the ``Function`` constructors throw; every ``Date`` read returns the call's start time;

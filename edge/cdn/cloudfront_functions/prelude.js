@@ -544,6 +544,32 @@
   G.require = requireFn;
 
   // ---------------------------------------------------------------- freeze every intrinsic
+  // Freezing a prototype makes its data properties read-only, and in strict mode an assignment to an inherited
+  // read-only property throws ("the override mistake"): `obj.toString = f` would fail here and not on CloudFront.
+  // For the members code commonly overrides, the frozen data property becomes an accessor whose setter defines
+  // the property on the object assigned to (and refuses only the prototype itself).
+  function overridable(proto, names) {
+    names.forEach(function (name) {
+      var d = Object.getOwnPropertyDescriptor(proto, name);
+      if (!d || !('value' in d) || !d.configurable) return;
+      var value = d.value;
+      Object.defineProperty(proto, name, {
+        configurable: false, enumerable: d.enumerable,
+        get: function () { return value; },
+        set: function (v) {
+          if (this === proto) throw new TypeError('Cannot assign to read only property \'' + String(name) + '\' of a built-in');
+          Object.defineProperty(this, name, { value: v, writable: true, enumerable: true, configurable: true });
+        },
+      });
+    });
+  }
+  overridable(Object.prototype, ['constructor', 'toString', 'valueOf', 'toLocaleString', 'hasOwnProperty',
+    'isPrototypeOf', 'propertyIsEnumerable']);
+  overridable(Function.prototype, ['toString', 'constructor']);
+  overridable(Array.prototype, ['toString', 'constructor', 'join', 'push', 'concat']);
+  [Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError].forEach(function (E) {
+    overridable(E.prototype, ['name', 'message', 'toString', 'constructor']);
+  });
   var seen = [];
   function deepFreeze(o) {
     if ((typeof o !== 'object' && typeof o !== 'function') || o === null || seen.indexOf(o) >= 0) return;

@@ -260,3 +260,17 @@ def test_kvs_keys_named_like_prototype_members_are_plain_keys() -> None:
 
 def test_a_promise_that_never_settles_is_an_execution_error() -> None:
     assert run("function handler(e) { return new Promise(function () {}); }").error == "Error: the handler's promise never settled"
+
+
+def test_overriding_common_members_on_own_objects_works_despite_frozen_intrinsics() -> None:
+    code = """function handler(e) {
+  var o = {}; o.toString = function () { return 'mine'; };
+  function MyError(m) { this.message = m; this.name = 'MyError'; }
+  MyError.prototype = Object.create(Error.prototype); MyError.prototype.constructor = MyError;
+  var err = new MyError('m');
+  var a = [1]; a.push = function () { return 'p'; };
+  return {statusCode: 200, body: [String(o), err.name, err.message, a.push(), [2].push(3)].join()};
+}"""
+    assert run(code, V1).value["body"] == "mine,MyError,m,p,2"
+    assert run("function handler(e) { Object.prototype.toString = function () {}; }", V1).error.startswith("TypeError")
+    assert run("function handler(e) { Array.prototype.push = 1; }", V1).error.startswith("TypeError")
