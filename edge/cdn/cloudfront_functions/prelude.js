@@ -539,6 +539,50 @@
   }
   if (V2) {
     G.Buffer = Buffer; G.TextEncoder = TextEncoder; G.TextDecoder = TextDecoder; G.atob = atob; G.btoa = btoa;
+  } else {
+    // functions-javascript-runtime-10: njs's non-standard byte-string methods (removed in 2.0) and MemoryError.
+    // A "byte string" is a string whose characters are all below 256.
+    var isByteString = function (s) { for (var i = 0; i < s.length; i++) if (s.charCodeAt(i) > 255) return false; return true; };
+    var slice = function (s, start, end) { return String(s).slice(start === undefined ? 0 : start, end === undefined ? undefined : end); };
+    var defineMethod = function (obj, name, fn) {
+      Object.defineProperty(obj, name, { value: fn, writable: true, enumerable: false, configurable: true });
+    };
+    defineMethod(String, 'bytesFrom', function (v, enc) {
+      if (Array.isArray(v)) return byteString(v.map(function (x) { return x & 255; }));
+      var e = enc === undefined ? 'hex' : String(enc);
+      if (e === 'hex') return byteString(hexDecode(v));
+      if (e === 'base64' || e === 'base64url') return byteString(b64Decode(v, false));
+      throw new TypeError('Unknown encoding: "' + e + '"');
+    });
+    defineMethod(String.prototype, 'fromBytes', function (start, end) {
+      var s = slice(this, start, end);
+      return isByteString(s) ? s : null;
+    });
+    defineMethod(String.prototype, 'fromUTF8', function (start, end) {
+      var s = slice(this, start, end);
+      if (!isByteString(s)) return null;
+      var bytes = Array.prototype.map.call(s, function (c) { return c.charCodeAt(0); });
+      var out = utf8Decode(bytes);
+      return out.indexOf('\ufffd') >= 0 && s.indexOf('\xef\xbf\xbd') < 0 ? null : out;
+    });
+    defineMethod(String.prototype, 'toBytes', function (start, end) {
+      var s = slice(this, start, end);
+      return isByteString(s) ? s : null;
+    });
+    defineMethod(String.prototype, 'toUTF8', function (start, end) {
+      return byteString(utf8Encode(slice(this, start, end)));
+    });
+    var MemoryError = function MemoryError(message) {
+      if (!new.target) return new MemoryError(message);
+      var e = new Error(message);
+      Object.setPrototypeOf(e, MemoryError.prototype);
+      return e;
+    };
+    MemoryError.prototype = Object.create(Error.prototype, {
+      constructor: { value: MemoryError, writable: true, configurable: true },
+      name: { value: 'MemoryError', writable: true, configurable: true },
+    });
+    G.MemoryError = MemoryError;
   }
   G.console = consoleObj;
   G.require = requireFn;

@@ -274,3 +274,15 @@ def test_overriding_common_members_on_own_objects_works_despite_frozen_intrinsic
     assert run(code, V1).value["body"] == "mine,MyError,m,p,2"
     assert run("function handler(e) { Object.prototype.toString = function () {}; }", V1).error.startswith("TypeError")
     assert run("function handler(e) { Array.prototype.push = 1; }", V1).error.startswith("TypeError")
+
+
+def test_runtime_1_byte_string_methods_and_memory_error() -> None:
+    code = """function handler(e) {
+  var parts = [String.bytesFrom([0x68, 0x69]), String.bytesFrom('6869', 'hex'), String.bytesFrom('aGk=', 'base64'),
+               'é'.toUTF8().length, 'é'.toUTF8().fromUTF8(), '\\xff\\xfe'.fromUTF8(), 'ab'.toBytes(), 'ĀB'.toBytes(),
+               new MemoryError('m').name, new MemoryError('m') instanceof Error];
+  return {statusCode: 200, body: parts.join('|')};
+}"""
+    assert run(code, V1).value["body"] == "hi|hi|hi|2|é||ab||MemoryError|true"
+    for method in ("''.toUTF8", "String.bytesFrom", "MemoryError"):
+        assert run(f"function handler(e) {{ return {{statusCode: 200, body: typeof {method}}}; }}").value["body"] == "undefined"
