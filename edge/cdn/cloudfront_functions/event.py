@@ -439,6 +439,7 @@ def apply_response_result(original: EdgeResponse, event: dict[str, Any], value: 
     body = original.body
     if "body" in value and value["body"] is not None:
         body = _body(value["body"])
-    new = dataclasses.replace(original, status=status, status_description=desc, headers=headers, body=body,
-                              extra=dict(original.extra))
+    # the function may have added any header: the serving step's prepared headers no longer describe them
+    meta = dataclasses.replace(original.meta, clean=False, header_block=None)
+    new = dataclasses.replace(original, status=status, status_description=desc, headers=headers, body=body, meta=meta)
     return ResponseResult(new)

@@ -12,20 +12,24 @@ from edge.cdn.responses import error_response
 
 
 def test_execution_error_page() -> None:
-    resp = error_response(FunctionExecutionError("TypeError: x", function="f", event_type="viewer-request"), "RID==")
-    assert resp.status == 503 and resp.extra["x_cache"] == "FunctionExecutionError from cloudfront"
+    err = FunctionExecutionError("TypeError: x", function="f", event_type="viewer-request")
+    resp = error_response(err, "RID==")
+    assert resp.status == 503 and err.x_cache == "FunctionExecutionError from cloudfront"
     assert b"The CloudFront function associated with the CloudFront distribution is invalid or could not run." in resp.body
     assert b"503 ERROR" in resp.body and b"RID==" in resp.body and ("Server", "CloudFront") in resp.headers
 
 
 def test_validation_error_page_carries_the_specific_line() -> None:
-    resp = error_response(FunctionValidationError("read-only Host", page_line=PAGE_READ_ONLY), "RID")
-    assert resp.status == 502 and resp.extra["x_cache"] == "FunctionValidationError from cloudfront"
+    err = FunctionValidationError("read-only Host", page_line=PAGE_READ_ONLY)
+    resp = error_response(err, "RID")
+    assert resp.status == 502 and err.x_cache == "FunctionValidationError from cloudfront"
     assert PAGE_READ_ONLY.encode() in resp.body
     # the class default is untouched by an instance's page line
     assert FunctionValidationError("x").message != PAGE_READ_ONLY
 
 
 def test_throttled() -> None:
-    resp = error_response(FunctionThrottledError("over budget"), "RID")
-    assert resp.status == 503 and resp.extra["x_cache"] == "FunctionThrottledError from cloudfront"
+    err = FunctionThrottledError("over budget")
+    resp = error_response(err, "RID")
+    assert resp.status == 503 and err.x_cache == "FunctionThrottledError from cloudfront"
+    assert b"503 ERROR" in resp.body
