@@ -188,6 +188,29 @@ class FunctionEngine:
         ctx.set_memory_limit(resting + self.limits.memory_bytes)
         ctx.set_time_limit(self.limits.hard_time_limit_ms / 1000.0)
 
+    def needs_prepare(self, kvs: KvsView | None = None) -> bool:
+        """Whether the next call would first build the context (or reload the store's snapshot into it): work of
+        tens of milliseconds (the prelude is evaluated) that a server does in a thread with :meth:`prepare`."""
+        if not self.check.ok:
+            return False
+        if self._ctx is None:
+            return True
+        return (None if kvs is None else kvs.generation) != self._kvs_generation or (
+            kvs is not None and kvs.store_id != self._kvs_store_id)
+
+    def prepare(self, kvs: KvsView | None = None) -> None:
+        """Build the context and load ``kvs`` now, so that the next :meth:`invoke` only runs the function.
+        Safe from any thread (calls serialise on the engine's lock); measured: ~60 ms for a build."""
+        if not self.check.ok:
+            return
+        with self._lock:
+            if self._ctx is None:
+                self._build(kvs)
+                self.rebuilds += 1
+            elif (None if kvs is None else kvs.generation) != self._kvs_generation or (
+                    kvs is not None and kvs.store_id != self._kvs_store_id):
+                self._load_kvs(kvs)
+
     def _drop(self) -> None:
         self._ctx = self._driver = None
         self._kvs_generation = None
