@@ -117,6 +117,9 @@ class FunctionCatalog:
     def live(self, name: str) -> LiveFunction | None:
         return self._live.get(name)
 
+    def close(self) -> None:
+        self.db.close()
+
     def kvs(self, arn: str) -> KvsView | None:
         return self._views.get(arn)
 
@@ -243,6 +246,7 @@ class CloudFrontFunctionRunner:
         for _, engine in self._engines.values():
             engine.close()
         self._engines.clear()
+        self.catalog.close()
 
     async def refresh(self) -> None:
         """Reload the catalog if the database changed, then prepare the engines of what it resolves (threads)."""
@@ -274,7 +278,9 @@ class CloudFrontFunctionRunner:
         if problem == last:
             return
         self._reported[name] = problem
-        if problem is not None:
+        if last == "":  # first look: the control process reports unresolved associations at startup, once
+            log.debug("CloudFront function %s: %s", name, problem or "resolved")
+        elif problem is not None:
             log.error("CloudFront function association %s unusable (requests get 503 FunctionExecutionError): %s",
                       name, problem)
         elif last:

@@ -83,6 +83,16 @@ class FunctionDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class CloudFrontFunctionDecl:
+    """A CloudFront function to create (or update) and publish at start-up from ``dir``: ``index.js`` and an optional
+    ``cloudfront-function.json`` (``runtime``, ``comment``, ``key_value_store``); see
+    ``edge.control.stack.declared_cff``."""
+
+    name: str
+    dir: Path  # absolute (resolved relative to the settings file)
+
+
+@dataclass(frozen=True, slots=True)
 class LambdaSettings:
     idle_ttl_s: float = 300.0  # a warm environment idle this long is retired
     account_concurrency: Mapping[str, int] = field(default_factory=dict)  # region -> limit (default 1000)
@@ -99,6 +109,7 @@ class Settings:
     cache_policies: Mapping[str, CachePolicy] = field(default_factory=dict)  # by id AND by name
     edge: EdgeSwitches = EdgeSwitches()
     functions: tuple[FunctionDecl, ...] = ()
+    cloudfront_functions: tuple[CloudFrontFunctionDecl, ...] = ()  # [[cloudfront_functions]]
     lambda_: LambdaSettings = LambdaSettings()
     async_: AsyncSettings = AsyncSettings()  # [async]: asynchronous invocation delivery
     state_dir: Path = Path(".edgelab")
@@ -261,6 +272,16 @@ def _parse_function(data: Any, path: str, base: Path) -> FunctionDecl:
     return f
 
 
+def _parse_cloudfront_function(data: Any, path: str, base: Path) -> CloudFrontFunctionDecl:
+    t = _Table(data, path)
+    name = t.get("name", str, "")
+    if not name or not all(ch.isalnum() or ch in "-_" for ch in name) or len(name) > 64:
+        raise ConfigError(t.key("name"), "required: 1-64 letters, digits, '-' or '_' (CloudFront's function names)")
+    d = Path(t.get("dir", str, name)).expanduser()
+    t.done()
+    return CloudFrontFunctionDecl(name=name, dir=(d if d.is_absolute() else base / d).resolve())
+
+
 def _parse_lambda(data: Any) -> LambdaSettings:
     t = _Table(data, "lambda")
     conc = t.get("account_concurrency", (dict, int), {})
@@ -302,6 +323,10 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
     funcs = tuple(_parse_function(f, f"functions[{i}]", base) for i, f in enumerate(t.get("functions", list, [])))
     if len({f.name for f in funcs}) != len(funcs):
         raise ConfigError("functions", "function names must be unique")
+    cffs = tuple(_parse_cloudfront_function(f, f"cloudfront_functions[{i}]", base)
+                 for i, f in enumerate(t.get("cloudfront_functions", list, [])))
+    if len({f.name for f in cffs}) != len(cffs):
+        raise ConfigError("cloudfront_functions", "function names must be unique")
     explicit_state = t.get("state_dir", str, None)  # absent: .edgelab/ in the working directory
     state_dir = Path(explicit_state or ".edgelab").expanduser()
     dist = t.get("distribution", str, None)
@@ -312,6 +337,7 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
         cache_policies=MappingProxyType(_parse_cache_policies(t.get("cache_policies", dict, {}))),
         edge=_parse_edge(t.get("edge", dict, {})),
         functions=funcs,
+        cloudfront_functions=cffs,
         lambda_=_parse_lambda(t.get("lambda", dict, {})),
         async_=_parse_async(t.get("async", dict, {})),
         state_dir=state_dir if state_dir.is_absolute() or explicit_state is None else (base / state_dir),
