@@ -46,6 +46,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from edge.cdn.cloudfront_functions.associations import CffAssociation
 from edge.cdn.cloudfront_functions.db import CffDatabase
 from edge.cdn.cloudfront_functions.engine import EngineLimits, FunctionEngine, Invocation, KvsView
@@ -224,6 +226,7 @@ class CloudFrontFunctionRunner:
                  limits: EngineLimits | None = None, poll_interval: float = 0.1, stream_prefix: str = "") -> None:
         self.catalog = catalog
         self.edge_location = edge_location  # cf.edgeLocation: {name: IATA code, serverIp, region}
+        self._location_json = orjson.dumps(edge_location).decode()
         self.log_sink = log_sink
         self.limits = limits or EngineLimits()
         self.poll_interval = poll_interval
@@ -298,23 +301,27 @@ class CloudFrontFunctionRunner:
         return engine
 
     async def _ready(self, fn: LiveFunction) -> FunctionEngine:
-        """The engine of ``fn``, its context built and its store loaded (in a thread when that is needed)."""
+        """The engine of ``fn``, its context built and its store's current snapshot loaded, in a thread (one at a
+        time per engine: concurrent requests await the same preparation). Bounded: when the store keeps changing
+        under it, the last load is left to the call itself (``FunctionEngine.invoke`` loads a newer snapshot)."""
         engine = self._engine(fn)
-        kvs = self.catalog.kvs(fn.kvs_arn) if fn.kvs_arn else None
         key = (fn.name, fn.etag)
-        while True:
+        for _ in range(3):
             pending = self._preparing.get(key)
-            if pending is not None:
+            if pending is not None and not pending.done():  # (a done one must not be awaited in a loop: no yield)
                 await asyncio.shield(pending)
                 continue
+            kvs = self.catalog.kvs(fn.kvs_arn) if fn.kvs_arn else None  # the current snapshot, not a stale one
             if not engine.needs_prepare(kvs):
-                return engine
+                break
             future = asyncio.get_running_loop().run_in_executor(None, engine.prepare, kvs)
             self._preparing[key] = future
             try:
                 await asyncio.shield(future)
             finally:
-                self._preparing.pop(key, None)
+                if self._preparing.get(key) is future:
+                    del self._preparing[key]
+        return engine
 
     # ------------------------------------------------------------------ calls
     async def viewer_request(self, assoc: CffAssociation, distribution: Distribution, request: EdgeRequest,
@@ -324,7 +331,8 @@ class CloudFrontFunctionRunner:
         fn = self._resolved(assoc)
         event, raw_query = build_event(request, event_type=VIEWER_REQUEST, distribution_domain=distribution.domain_name,
                                        distribution_id=distribution.id, request_id=request_id)
-        inv = await self._invoke(fn, assoc, event, raw_query, self.edge_location, distribution, request_id, timing)
+        engine = self._engine_ready(fn) or await self._load(fn, assoc)
+        inv = self._run(engine, fn, assoc, event, raw_query, self._location_json, distribution, request_id, timing)
         stats = self.stats[fn.name]
         try:
             result = apply_request_result(request, event, inv.value)
@@ -350,7 +358,8 @@ class CloudFrontFunctionRunner:
         fn = self._resolved(assoc)
         event, raw_query = build_event(request, event_type=VIEWER_RESPONSE, distribution_domain=distribution.domain_name,
                                        distribution_id=distribution.id, request_id=request_id, response=response)
-        inv = await self._invoke(fn, assoc, event, raw_query, {}, distribution, request_id, timing)
+        engine = self._engine_ready(fn) or await self._load(fn, assoc)
+        inv = self._run(engine, fn, assoc, event, raw_query, "{}", distribution, request_id, timing)
         try:
             result = apply_response_result(response, event, inv.value)
         except FunctionError as err:
@@ -365,20 +374,30 @@ class CloudFrontFunctionRunner:
                                          event_type=assoc.event_type)
         return fn
 
-    async def _invoke(self, fn: LiveFunction, assoc: CffAssociation, event: dict[str, Any], raw_query: str | None,
-                      location: dict[str, str], distribution: Distribution, request_id: str,
-                      timing: ServerTiming) -> Invocation:
-        kvs = self.catalog.kvs(fn.kvs_arn) if fn.kvs_arn else None
+    def _engine_ready(self, fn: LiveFunction) -> FunctionEngine | None:
+        """The engine of ``fn`` when it can run now (the common case, no await), else None."""
         cached = self._engines.get(fn.name)
-        engine = cached[1] if cached is not None and cached[0] == fn.etag else None
-        if engine is None or engine.needs_prepare(kvs) or (fn.name, fn.etag) in self._preparing:
-            try:
-                engine = await self._ready(fn)
-            except Exception as exc:  # e.g. the store's snapshot does not fit in the function's memory
-                raise FunctionExecutionError(f"the function could not be loaded: {exc!r}", function=fn.name,
-                                             event_type=assoc.event_type) from None
+        if cached is None or cached[0] != fn.etag:
+            return None
+        pending = self._preparing.get((fn.name, fn.etag))
+        if pending is not None and not pending.done():
+            return None
+        engine = cached[1]
+        return None if engine.needs_prepare(self.catalog.kvs(fn.kvs_arn) if fn.kvs_arn else None) else engine
+
+    async def _load(self, fn: LiveFunction, assoc: CffAssociation) -> FunctionEngine:
+        try:
+            return await self._ready(fn)
+        except Exception as exc:  # e.g. the store's snapshot does not fit in the function's memory
+            raise FunctionExecutionError(f"the function could not be loaded: {exc!r}", function=fn.name,
+                                         event_type=assoc.event_type) from None
+
+    def _run(self, engine: FunctionEngine, fn: LiveFunction, assoc: CffAssociation, event: dict[str, Any],
+             raw_query: str | None, location_json: str, distribution: Distribution, request_id: str,
+             timing: ServerTiming) -> Invocation:
+        kvs = self.catalog.kvs(fn.kvs_arn) if fn.kvs_arn else None
         t0 = time.perf_counter()
-        inv = engine.invoke(event, raw_query=raw_query, kvs=kvs, edge_location=location)
+        inv = engine.invoke(event, raw_query=raw_query, kvs=kvs, edge_location_json=location_json)
         wall_ms = (time.perf_counter() - t0) * 1000.0
         timing.add(f'fn-{assoc.event_type};desc="{fn.name}:LIVE cff cu={inv.compute_utilization}";dur={wall_ms:.2f}')
         stats = self.stats.get(fn.name)

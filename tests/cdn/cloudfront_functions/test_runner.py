@@ -81,3 +81,51 @@ def test_catalog_reloads_only_when_the_database_changed(tmp_path: Path) -> None:
 
 def _fields(o: CustomOrigin) -> dict:  # type: ignore[type-arg]
     return {f: getattr(o, f) for f in o.__dataclass_fields__}
+
+
+@pytest.mark.timeout(30)  # the bug this guards against hangs the event loop (no wait_for can fire)
+async def test_requests_keep_flowing_while_the_store_changes_under_them(tmp_path: Path) -> None:
+    """Regression: a request that found the engine's preparation already finished (but not yet forgotten) spun
+    without yielding, so the event loop hung while a KVS changed (seen in a real stack after PutKey)."""
+    import asyncio
+
+    from edge.cdn.cloudfront_functions.associations import CffAssociation
+    from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
+    from edge.cdn.models import EdgeRequest
+    from edge.cdn.responses import ServerTiming
+
+    control = CffDatabase(tmp_path)
+    store, kvs = FunctionStore(control), KeyValueStoreService(control)
+    arn = kvs.create("g")["KeyValueStore"]["ARN"]
+    code = ("import cf from 'cloudfront';\nconst kvs = cf.kvs();\nasync function handler(e) { let v = 'unset';"
+            " try { v = await kvs.get('k'); } catch (x) { } return {statusCode: 200, body: v}; }")
+    store.publish("f", store.create("f", {"Comment": "", "Runtime": "cloudfront-js-2.0", "KeyValueStoreAssociations": {
+        "Quantity": 1, "Items": [{"KeyValueStoreARN": arn}]}}, code)["ETag"])
+    runner = CloudFrontFunctionRunner(FunctionCatalog(CffDatabase(tmp_path), ["f"]), poll_interval=0.01,
+                                      edge_location={"name": "IAD", "serverIp": "127.0.0.1", "region": "us-east-1"})
+    await runner.start()
+    assoc = CffAssociation("viewer-request", "arn:aws:cloudfront::1:function/f", "f", "1")
+    req = EdgeRequest(method="GET", uri="/", querystring="", headers=[("Host", "x")], client_ip="1.1.1.1")
+    served = 0
+
+    async def requests() -> None:
+        nonlocal served
+        while True:  # yields only when a request awaits (engine preparation) and every 50 requests
+            await runner.viewer_request(assoc, DIST, req, "r", ServerTiming(), CUSTOM)
+            served += 1
+            if served % 50 == 0:
+                await asyncio.sleep(0)
+
+    tasks = [asyncio.ensure_future(requests())]  # noqa: TID251 - cancelled and awaited below
+    try:
+        for i in range(60):
+            kvs.put_key(arn, "k", f"v{i}", kvs.kvs_describe(arn)["ETag"])
+            await asyncio.sleep(0.005)
+        last = await asyncio.wait_for(runner.viewer_request(assoc, DIST, req, "r", ServerTiming(), CUSTOM), 2)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.close()
+        control.close()
+    assert served > 60 and last.response is not None and last.response.body in (b"v58", b"v59")
