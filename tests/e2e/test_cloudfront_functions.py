@@ -158,23 +158,25 @@ async def test_generated_response_is_not_cached_and_skips_viewer_response(cff: C
     assert cff.origin.hits["/old"] == 0
 
 
-async def test_execution_error_refused_syntax_and_runaway_loop_are_503(cff: CffPop) -> None:
+async def test_execution_error_refused_syntax_runaway_loop_and_memory_are_503(cff: CffPop) -> None:
     cff.origin.script("/ok", body=b"ok")
     cff.function("thrower", "function handler(event) { throw new Error('boom'); }", V1)
     cff.function("forof", "function handler(event) { for (var x of [1]) {} return event.request; }", V2)
     cff.function("loop", "function handler(event) { for (;;) {} }", V1)
-    behaviors = {"/t*": "thrower", "/f*": "forof", "/l*": "loop"}
+    cff.function("hog", "function handler(event) { var a = []; for (;;) { a.push(new Array(1000).join('x') + a.length); } }", V1)
+    behaviors = {"/t*": "thrower", "/f*": "forof", "/l*": "loop", "/h*": "hog"}
     config = distribution_config(default=behavior_config(), behaviors=[
         {**behavior_config(p), "FunctionAssociations": {"Quantity": 1, "Items": [fa(VR, n)]}}
         for p, n in behaviors.items()])
     await cff.start(config=config)
-    for path in ("/t", "/f", "/l"):
+    for path in ("/t", "/f", "/l", "/h"):
         status, headers, body = await cff.get(path)
         assert (status, headers["X-Cache"]) == (503, "FunctionExecutionError from cloudfront"), path
         assert b"The CloudFront function associated with the CloudFront distribution is invalid or could not run." in body
     assert (await cff.get("/ok"))[0] == 200  # the POP keeps serving
     assert any("ERROR FunctionExecutionError" not in x and "Error: boom" in x for x in await cff.log_lines("thrower"))
     assert any('Token "of" not supported in this version' in x for x in await cff.log_lines("forof"))
+    assert any("exceeded its memory limit" in x or "compute time" in x for x in await cff.log_lines("hog"))
     assert cff.origin.hits["/t"] == cff.origin.hits["/f"] == cff.origin.hits["/l"] == 0
 
 
