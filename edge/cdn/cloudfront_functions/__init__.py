@@ -1,7 +1,11 @@
 """CloudFront Functions (``cloudfront-js-1.0`` / ``cloudfront-js-2.0``) and CloudFront KeyValueStore.
 
-Phase 1 of issue 13: the engine and the semantics, pure where possible, not yet wired into the POP pipeline.
+The engine and the semantics (pure where possible), the stores, and the POP's runner; the pipeline runs it through
+``edge.cdn.steps.cloudfront_functions`` and the control port serves the APIs (``edge.control.cloudfront_api``).
 
+- ``associations``  ``FunctionAssociations`` and CloudFront's rules for them (the distribution loader's check);
+- ``runner``  per POP process: associations resolved by name to LIVE stages (a catalog refreshed from the database),
+  engines prepared in threads, results applied, origin changes, Server-Timing, logs;
 - ``checker``  the syntax gate per runtime (tree-sitter-javascript), CloudFront's (njs's) error texts;
 - ``prelude.js`` / ``engine``  QuickJS (quickjs-ng) in the POP process, one context per function, the runtime
   surface (crypto, querystring, Buffer, console, the ``cloudfront`` module), time/memory limits, compute
