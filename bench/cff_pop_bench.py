@@ -175,7 +175,7 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
           f"ratio {cpu_ratio:.1%} (the throughput ratio the POP process sustains)")
     ok = added_p50 <= TARGET_ADDED_P50_US
     if args.wrk:
-        best = {k: 0.0 for k in servers}
+        best = dict.fromkeys(servers, 0.0)
         for _ in range(args.rounds):
             for name, s in servers.items():
                 out = run_wrk(["-t1", "-c8", f"-d{args.duration}s", "--timeout", "5s"],

@@ -356,8 +356,8 @@ def text_table(rows: list[Row]) -> str:
     header = ("benchmark", "edgelab", "baseline (same run)", "ratio", "target", "result")
     cells = [header] + [(r.bench, r.measured, r.baseline, r.ratio, r.target, r.result) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths)).rstrip(), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells[1:]]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths, strict=True)).rstrip(), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells[1:]]
     return "\n".join(lines)
 
 

@@ -47,13 +47,26 @@ from dataclasses import dataclass, replace
 
 from edge.cdn.cache.policy import CacheEntry, Hit, Miss, Stale, StaleReason
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
+from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
 from edge.cdn.errors import EdgeError, OriginError
 from edge.cdn.models import EdgeRequest, EdgeResponse
-from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
 from edge.cdn.responses import ERROR, HIT, LAMBDA_GENERATED, MISS, REFRESH_HIT, error_response
-from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
-from edge.cdn.steps import (cache_lookup, cache_store, cloudfront_functions, origin_fetch, origin_request,
-                            origin_response, serving, viewer_headers, viewer_request, viewer_response)
+from edge.cdn.steps import (
+    Exchange,
+    Step,
+    TriggerCall,
+    TriggerRunner,
+    cache_lookup,
+    cache_store,
+    cloudfront_functions,
+    origin_fetch,
+    origin_request,
+    origin_response,
+    serving,
+    viewer_headers,
+    viewer_request,
+    viewer_response,
+)
 from edge.cdn.steps.context import PopContext
 
 __all__ = ["Exchange", "Step", "TriggerCall", "TriggerRunner", "handle"]
@@ -267,7 +280,7 @@ def _count(ctx: PopContext, ex: Exchange, response: EdgeResponse) -> None:
         s.hits += 1
     elif x == MISS:
         s.misses += 1
-    elif x == ERROR or x.startswith(("Lambda", "Function")) and x not in (LAMBDA_GENERATED, FUNCTION_GENERATED):
+    elif x == ERROR or (x.startswith(("Lambda", "Function")) and x not in (LAMBDA_GENERATED, FUNCTION_GENERATED)):
         s.errors += 1
     elif x in (LAMBDA_GENERATED, FUNCTION_GENERATED):
         s.generated += 1

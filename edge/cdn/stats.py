@@ -58,5 +58,5 @@ class PopStats:
 
     def reset(self) -> None:
         fresh = PopStats()
-        for name in self.__slots__:  # type: ignore[attr-defined]
+        for name in self.__slots__:
             setattr(self, name, getattr(fresh, name))

@@ -25,14 +25,19 @@ import aiohttp
 import pytest
 
 from edge.cdn.config.distribution import load_distribution
+from edge.cdn.config.settings import EdgeSwitches, OriginTarget
 from edge.cdn.lambda_edge.runner import EdgeTriggerRunner
 from edge.cdn.server.pop import RunningPop, start_pop
-from edge.cdn.config.settings import EdgeSwitches, OriginTarget
 from edge.control.stack.pop_node import facts_lookup
 from edge.invocation.execution.executor import Executor, ExecutorSettings
 from edge.invocation.service.facade import LambdaService
-from tests.cdn.scripted_origin import ORIGIN_DOMAIN, ScriptedOrigin, behavior_config, distribution_config, \
-    pop_settings_for
+from tests.cdn.scripted_origin import (
+    ORIGIN_DOMAIN,
+    ScriptedOrigin,
+    behavior_config,
+    distribution_config,
+    pop_settings_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO / "functions"
@@ -221,5 +226,20 @@ async def edge_fra(tmp_path: Path) -> AsyncIterator[EdgeStack]:
         await stack.close()
 
 
-__all__ = ["ACCOUNT", "DIST_DOMAIN", "DIST_ID", "EdgeStack", "OR", "ORIGIN_DOMAIN", "ORS", "VR", "VRS", "arn", "assoc",
-           "behavior_config", "fn_events", "fn_timings", "with_associations"]
+__all__ = [
+    "ACCOUNT",
+    "DIST_DOMAIN",
+    "DIST_ID",
+    "OR",
+    "ORIGIN_DOMAIN",
+    "ORS",
+    "VR",
+    "VRS",
+    "EdgeStack",
+    "arn",
+    "assoc",
+    "behavior_config",
+    "fn_events",
+    "fn_timings",
+    "with_associations",
+]

@@ -9,9 +9,9 @@ only through the database's change feed, as in a stack.
 from __future__ import annotations
 
 import asyncio
-import json
 import contextlib
 import dataclasses
+import json
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -134,7 +134,7 @@ async def test_viewer_request_modifies_the_request_on_misses_and_hits(cff: CffPo
     cff.function("add", ADD_HEADER, V1)
     await cff.start(functions=[fa(VR, "add")])
     s1, h1, b1 = await cff.get("/a")
-    s2, h2, _ = await cff.get("/a")
+    _, h2, _ = await cff.get("/a")
     assert (s1, b1, h1["X-Cache"], h2["X-Cache"]) == (200, b"A", "Miss from cloudfront", "Hit from cloudfront")
     assert cff.origin.requests["/a"][0].header("X-Fn") == "yes" and cff.origin.hits["/a"] == 1
     for h in (h1, h2):  # the function runs on hits too, with its Server-Timing entry
@@ -288,7 +288,8 @@ async def test_viewer_function_then_lambda_edge_origin_request_sees_its_request_
                                                                                            tmp_path: Path) -> None:
     """The documented order: CloudFront viewer-request function -> cache -> Lambda@Edge origin-request, which sees
     the request as the function left it and the origin it chose."""
-    from tests.e2e.conftest import OR, assoc, behavior_config as le_behavior
+    from tests.e2e.conftest import OR, assoc
+    from tests.e2e.conftest import behavior_config as le_behavior
 
     db = CffDatabase(edge.state_dir)
     store = FunctionStore(db)

@@ -3,7 +3,14 @@
 import pytest
 
 from loadtests.classify import (
-    Metric, bucket_name, cache_outcome, classify, function_timing, parse_bucket, parse_server_timing, pop_name,
+    Metric,
+    bucket_name,
+    cache_outcome,
+    classify,
+    function_timing,
+    parse_bucket,
+    parse_server_timing,
+    pop_name,
 )
 
 MISS_COLD = ('cdn-cache;desc=MISS, edge;dur=40.2, fn-viewer-request;desc="edge-hello:1 cold init=7.7";dur=11.21, '

@@ -83,7 +83,7 @@ def parse_function_association(item: Any) -> CffAssociation:
             f"The event type {event_type!r} is not valid for a CloudFront function: use viewer-request or "
             "viewer-response.")
     m = _ARN_RE.match(arn) if isinstance(arn, str) and len(arn) <= _MAX_ARN else None
-    if m is None:
+    if m is None or not isinstance(arn, str):
         raise InvalidFunctionAssociation(
             f"The function ARN {arn!r} is not a valid CloudFront function ARN: expected "
             "arn:aws:cloudfront::<account id>:function/<name> (name: 1-64 letters, digits, '-' or '_').")

@@ -120,14 +120,19 @@ _FUNCTION_TYPES = frozenset(
 _PATTERN_TYPES = frozenset({"object_pattern", "array_pattern"})
 
 
+def _text(node: Node) -> bytes:
+    """A node's source bytes (tree-sitter types them optional: nodes of a parsed tree always have them)."""
+    return node.text or b""
+
+
 def _first_identifier(node: Node) -> str:
     stack = [node]
     while stack:
         n = stack.pop(0)
         if n.child_count == 0 and n.is_named:
-            return n.text.decode("utf-8", "replace")
+            return _text(n).decode("utf-8", "replace")
         stack.extend(n.children)
-    return node.text.decode("utf-8", "replace")[:20]
+    return _text(node).decode("utf-8", "replace")[:20]
 
 
 class _Checker:
@@ -158,9 +163,7 @@ class _Checker:
 
     def visit(self, node: Node, fn_depth: int) -> None:
         t = node.type
-        if node.is_missing:
-            self.add(node, self.unexpected(node))
-        elif t == "ERROR":
+        if node.is_missing or t == "ERROR":
             self.add(node, self.unexpected(node))
         elif t in ("class_declaration", "class"):
             self.add(node, 'Token "class" not supported in this version')
@@ -186,7 +189,7 @@ class _Checker:
         elif t == "optional_chain":
             self.add(node, 'Unexpected token "?."')
         elif t == "number":
-            text = node.text.decode("ascii", "replace")
+            text = _text(node).decode("ascii", "replace")
             if text.endswith("n") and not text.lower().startswith("0x"):
                 self.add(node, 'Unexpected token "n"')
             elif "_" in text and not self.v2:
@@ -205,7 +208,7 @@ class _Checker:
             self.add(node, "Illegal export statement")
         elif t == "regex_flags":
             allowed = "gimuy" if self.v2 else "gimu"
-            bad = "".join(ch for ch in node.text.decode("ascii", "replace") if ch not in allowed)
+            bad = "".join(ch for ch in _text(node).decode("ascii", "replace") if ch not in allowed)
             if bad:
                 self.add(node, f'Invalid RegExp flags "{bad}"')
         elif t == "return_statement" and fn_depth == 0:
@@ -238,13 +241,13 @@ class _Checker:
         if not text:
             return "Unexpected end of input"
         leaf = self.tree.root_node.descendant_for_byte_range(len(self.source) - len(text), len(self.source) - len(text) + 1)
-        token = leaf.text.decode("utf-8", "replace") if leaf is not None and leaf.child_count == 0 else ""
+        token = _text(leaf).decode("utf-8", "replace") if leaf is not None and leaf.child_count == 0 else ""
         token = token.split()[0] if token.strip() else text[:1].decode("utf-8", "replace")
         return f'Unexpected token "{token[:40]}"'
 
     def check_import(self, node: Node, *, first: bool) -> None:
         source = node.child_by_field_name("source")
-        module = source.text.decode("utf-8", "replace").strip("'\"") if source is not None else ""
+        module = _text(source).decode("utf-8", "replace").strip("'\"") if source is not None else ""
         if not self.v2:
             self.add(node, f'Cannot find module "{module}"')
             return
@@ -262,7 +265,7 @@ class _Checker:
             return
         ident = clause.named_children[0]
         self.cloudfront_import = ImportBinding(
-            name=ident.text.decode("utf-8"), start_byte=node.start_byte, end_byte=node.end_byte
+            name=_text(ident).decode("utf-8"), start_byte=node.start_byte, end_byte=node.end_byte
         )
 
 

@@ -26,10 +26,6 @@ from edge.cdn.errors import EdgeError
 __all__ = [
     "EXECUTION_PAGE_LINE",
     "FUNCTION_GENERATED",
-    "FunctionError",
-    "FunctionExecutionError",
-    "FunctionThrottledError",
-    "FunctionValidationError",
     "PAGE_BODY",
     "PAGE_DISALLOWED",
     "PAGE_HEADER",
@@ -38,6 +34,10 @@ __all__ = [
     "PAGE_SHAPE",
     "PAGE_STATUS",
     "PAGE_URI",
+    "FunctionError",
+    "FunctionExecutionError",
+    "FunctionThrottledError",
+    "FunctionValidationError",
 ]
 
 FUNCTION_GENERATED = "FunctionGeneratedResponse from cloudfront"

@@ -253,8 +253,7 @@ def _returned_pairs(value: Any, where: str, original: dict[str, Any], *, lower: 
     pairs: list[tuple[str, str]] = []
     for name, entry in returned.items():
         key = name.lower() if lower else name
-        for v in _entry_values(name, entry, where, original.get(name)):
-            pairs.append((key, v))
+        pairs.extend((key, v) for v in _entry_values(name, entry, where, original.get(name)))
     return pairs
 
 
@@ -296,7 +295,7 @@ def _merge_headers(original: Headers, visible: list[tuple[str, str]], after: lis
     added names are title-cased (functions-event-structure)."""
     if after == visible and not extra:
         return list(original)
-    case = {}
+    case: dict[str, str] = {}
     for name, _ in original:
         case.setdefault(name.lower(), name)
     out: Headers = [(n, v) for n, v in original if _hidden(n.lower())]

@@ -19,6 +19,7 @@ stage it tests.
 
 from __future__ import annotations
 
+import builtins
 import threading
 import time
 import uuid
@@ -120,9 +121,11 @@ class FunctionStore:
             raise api_error("InvalidArgument", "A function can be associated with at most one key value store.")
         if arns and runtime != RUNTIME_2:
             raise api_error("InvalidArgument", "Key value stores need the cloudfront-js-2.0 runtime.")
+        checked: builtins.list[str] = []
         for arn in arns:
             if not isinstance(arn, str) or not self._kvs_exists(arn):
                 raise api_error("InvalidArgument", f"The key value store {arn} does not exist: create it first (CreateKeyValueStore).")
+            checked.append(arn)
         if isinstance(code, str):
             code = code.encode("utf-8")
         if not isinstance(code, bytes | bytearray) or not code:
@@ -137,7 +140,7 @@ class FunctionStore:
         except UnicodeDecodeError:
             raise api_error("InvalidArgument", "FunctionCode must be UTF-8 text.") from None
         warnings = [p.message for p in check_code(text, runtime).problems]
-        return comment, runtime, arns, text, warnings
+        return comment, str(runtime), checked, text, warnings
 
     def _kvs_exists(self, arn: str) -> bool:
         prefix = f"arn:aws:cloudfront::{self.account}:key-value-store/"
@@ -286,7 +289,8 @@ class FunctionStore:
         """TestFunction for one event: ``{"TestResult": {...}}``."""
         return {"TestResult": self.test_many(name, if_match, [event_object], stage)[0]}
 
-    def test_many(self, name: str, if_match: str | None, events: list[bytes | str], stage: str = DEVELOPMENT) -> list[dict[str, Any]]:
+    def test_many(self, name: str, if_match: str | None, events: builtins.list[bytes | str],
+                  stage: str = DEVELOPMENT) -> builtins.list[dict[str, Any]]:
         """TestFunction for any number of events (edgelab's CLI), each checked and run as AWS would run one."""
         with self.db.read() as c:
             r = self._row(c, name, stage)
@@ -330,12 +334,11 @@ class FunctionStore:
     @staticmethod
     def _raw_query(qs: dict[str, Any]) -> str | None:
         """rawQueryString() of a synthetic test event: rebuilt in parameter order (undocumented for TestFunction)."""
-        parts = []
+        parts: builtins.list[str] = []
         for name, entry in qs.items():
             if isinstance(entry, dict):
-                for m in entry.get("multiValue") or [entry]:
-                    if isinstance(m, dict):
-                        parts.append(f"{name}={m.get('value', '')}")
+                parts.extend(f"{name}={m.get('value', '')}" for m in entry.get("multiValue") or [entry]
+                             if isinstance(m, dict))
         return "&".join(parts) if parts else None
 
     def _run_test(self, engine: FunctionEngine, event: dict[str, Any], kvs: KvsView | None, summary: dict[str, Any]) -> dict[str, Any]:
@@ -343,7 +346,8 @@ class FunctionStore:
                             edge_location={"name": "IAD", "serverIp": "127.0.0.1", "region": "us-east-1"})
         output, error = "", ""
         if inv.ok and not isinstance(inv.value, dict):
-            error = f"{EXECUTION_PAGE_LINE} Error: the handler returned {'undefined' if inv.value is None else type(inv.value).__name__}, not an object"
+            returned = "undefined" if inv.value is None else type(inv.value).__name__
+            error = f"{EXECUTION_PAGE_LINE} Error: the handler returned {returned}, not an object"
         elif inv.ok:
             value = dict(inv.value)
             kind = "response" if (event["context"]["eventType"] != VIEWER_REQUEST or "statusCode" in value) else "request"

@@ -26,6 +26,7 @@ database's change feed), so ``kvs.get`` never touches SQLite on the request path
 from __future__ import annotations
 
 import base64
+import builtins
 import threading
 import time
 import uuid
@@ -288,8 +289,8 @@ class KeyValueStoreService:
     def delete_key(self, arn: str, key: str, if_match: str | None) -> dict[str, Any]:
         return self.update_keys(arn, if_match, puts=[], deletes=[{"Key": key}], must_exist=True)
 
-    def update_keys(self, arn: str, if_match: str | None, puts: list[dict[str, Any]] | None = None,
-                    deletes: list[dict[str, Any]] | None = None, *, must_exist: bool = False) -> dict[str, Any]:
+    def update_keys(self, arn: str, if_match: str | None, puts: builtins.list[dict[str, Any]] | None = None,
+                    deletes: builtins.list[dict[str, Any]] | None = None, *, must_exist: bool = False) -> dict[str, Any]:
         """All-or-nothing batch of puts and deletes, guarded by the store's data ETag."""
         puts, deletes = puts or [], deletes or []
         if not if_match:
@@ -342,10 +343,9 @@ class KvsSnapshots:
         now = time.monotonic()
         if now - self._checked >= self.poll_interval:
             self.refresh()
-        view = self._views.get(arn, False)
-        if view is False:
-            view = self._load(arn)
-        return view  # type: ignore[return-value]
+        if arn in self._views:
+            return self._views[arn]
+        return self._load(arn)
 
     def refresh(self) -> None:
         """Reload the stores that changed since the last look (cheap when nothing did)."""

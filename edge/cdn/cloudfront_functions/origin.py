@@ -155,11 +155,11 @@ def _update(params: Any) -> OriginUpdate:
     if shield is not None and (not isinstance(shield, dict) or not isinstance(shield.get("enabled"), bool)):
         raise invalid_origin("originShield must be {enabled: boolean, region?: string}")
     oac = params.get("originAccessControlConfig")
-    if oac is not None:
-        if (not isinstance(oac, dict) or not isinstance(oac.get("enabled"), bool)
-                or oac.get("signingBehavior", "always") not in ("always", "never", "no-override")
-                or oac.get("signingProtocol", "sigv4") != "sigv4"
-                or oac.get("originType", "s3") not in ("s3", "mediapackagev2", "mediastore", "lambda")):
+    if oac is not None and (
+            not isinstance(oac, dict) or not isinstance(oac.get("enabled"), bool)
+            or oac.get("signingBehavior", "always") not in ("always", "never", "no-override")
+            or oac.get("signingProtocol", "sigv4") != "sigv4"
+            or oac.get("originType", "s3") not in ("s3", "mediapackagev2", "mediastore", "lambda")):
             raise invalid_origin("originAccessControlConfig must be {enabled, signingBehavior always|never|no-override, "
                                  "signingProtocol sigv4, originType s3|mediapackagev2|mediastore|lambda}")
     port = protocol = ip_type = None
@@ -226,7 +226,7 @@ def parse_origin_ops(ops: list[list[Any]]) -> OriginChange | None:
     """The origin change the recorded helper calls amount to (the last call wins), or None."""
     change: OriginChange | None = None
     for op in ops:
-        name, a, b = (list(op) + [None, None])[:3]
+        name, a, b = [*list(op), None, None][:3]
         if name == "updateRequestOrigin":
             change = _update(a)
         elif name == "selectRequestOriginById":

@@ -53,13 +53,20 @@ from edge.cdn.cloudfront_functions.db import CffDatabase
 from edge.cdn.cloudfront_functions.engine import EngineLimits, FunctionEngine, Invocation, KvsView
 from edge.cdn.cloudfront_functions.errors import FunctionError, FunctionExecutionError
 from edge.cdn.cloudfront_functions.event import (
-    GeneratedResponse, apply_request_result, apply_response_result, build_event,
+    GeneratedResponse,
+    apply_request_result,
+    apply_response_result,
+    build_event,
 )
 from edge.cdn.cloudfront_functions.functions import FunctionStore, LiveFunction, function_log_lines
 from edge.cdn.cloudfront_functions.kvs import KvsSnapshots
 from edge.cdn.cloudfront_functions.limits import VIEWER_REQUEST, VIEWER_RESPONSE
 from edge.cdn.cloudfront_functions.origin import (
-    OriginGroupChange, OriginSelect, OriginUpdate, invalid_origin, parse_origin_ops,
+    OriginGroupChange,
+    OriginSelect,
+    OriginUpdate,
+    invalid_origin,
+    parse_origin_ops,
 )
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Origin, S3Origin, header_get
 from edge.cdn.responses import ServerTiming

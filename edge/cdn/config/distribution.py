@@ -23,6 +23,7 @@ ContinuousDeploymentPolicyId, and any field edgelab does not know.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -32,19 +33,41 @@ from pathlib import Path
 from typing import Any
 
 from edge.cdn.cloudfront_functions.associations import (
-    CffAssociation, InvalidFunctionAssociation, check_combination, parse_function_association,
+    CffAssociation,
+    InvalidFunctionAssociation,
+    check_combination,
+    parse_function_association,
 )
-from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, parse_association
 from edge.cdn.config.behaviors import compile_pattern
 from edge.cdn.config.policies import (
-    MANAGED_CACHE_POLICIES, MANAGED_ORIGIN_REQUEST_POLICIES, CachePolicy, ConfigError, KeyList,
-    OriginRequestPolicy, check_ttl_order, default_ttls, find_by_id_or_name, is_empty, items, str_items,
+    MANAGED_CACHE_POLICIES,
+    MANAGED_ORIGIN_REQUEST_POLICIES,
+    CachePolicy,
+    ConfigError,
+    KeyList,
+    OriginRequestPolicy,
+    check_ttl_order,
+    default_ttls,
+    find_by_id_or_name,
+    is_empty,
+    items,
+    str_items,
 )
-from edge.cdn.models import CustomOrigin, S3Origin
 from edge.cdn.config.settings import OriginTarget, Settings
+from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, parse_association
+from edge.cdn.models import CustomOrigin, S3Origin
 
-__all__ = ["Behavior", "CffAssociation", "ConfigError", "CustomErrorResponse", "Distribution", "LambdaAssociation", "OriginSpec",
-           "load_distribution", "NO_LOCAL_EFFECT"]
+__all__ = [
+    "NO_LOCAL_EFFECT",
+    "Behavior",
+    "CffAssociation",
+    "ConfigError",
+    "CustomErrorResponse",
+    "Distribution",
+    "LambdaAssociation",
+    "OriginSpec",
+    "load_distribution",
+]
 
 # Top-level fields accepted with no local effect (documented in the README/example settings).
 NO_LOCAL_EFFECT = ("CallerReference", "Comment", "Aliases", "PriceClass", "ViewerCertificate", "Logging",
@@ -318,8 +341,8 @@ def _parse_origin(o: _Obj, settings: Settings) -> OriginSpec:
     o.raw("OriginAccessControlId")  # signs S3 requests; no local effect
     target = settings.origin_target(domain) or OriginTarget()
     custom, s3 = o.raw("CustomOriginConfig"), o.raw("S3OriginConfig")
-    common = dict(id=oid, domain_name=domain, path=opath, custom_headers=tuple(headers),
-                  connection_attempts=attempts, connection_timeout=float(ctimeout))
+    spec = functools.partial(OriginSpec, id=oid, domain_name=domain, path=opath, custom_headers=tuple(headers),
+                             connection_attempts=attempts, connection_timeout=float(ctimeout))
     if (custom is None) == (s3 is None):
         raise ConfigError(o.path, "exactly one of CustomOriginConfig and S3OriginConfig is required")
     o.reject_rest()
@@ -329,10 +352,8 @@ def _parse_origin(o: _Obj, settings: Settings) -> OriginSpec:
         so.int_("OriginReadTimeout", 30, 1, 120)
         so.reject_rest()
         if target.host:
-            return OriginSpec(**common, is_s3=True, s3_oai=oai, connect_host=target.host,
-                              connect_port=target.port)
-        return OriginSpec(**common, is_s3=True, s3_oai=oai, s3_directory=target.directory,
-                          connect_url=target.url)
+            return spec(is_s3=True, s3_oai=oai, connect_host=target.host, connect_port=target.port)
+        return spec(is_s3=True, s3_oai=oai, s3_directory=target.directory, connect_url=target.url)
     co = _Obj(custom, o.p("CustomOriginConfig"))
     policy = co.str_("OriginProtocolPolicy", required=True)
     if policy not in ("http-only", "https-only", "match-viewer"):
@@ -344,10 +365,9 @@ def _parse_origin(o: _Obj, settings: Settings) -> OriginSpec:
     co.raw("IpAddressType")  # ipv4/ipv6/dualstack: no local effect (loopback)
     co.reject_rest()
     default_port = http_port if policy != "https-only" else https_port
-    return OriginSpec(**common, is_s3=False, protocol_policy=policy, http_port=http_port, https_port=https_port,
-                      read_timeout=float(read_t), keepalive_timeout=float(keep_t), ssl_protocols=ssl,
-                      connect_host=target.host or domain, connect_port=target.port or default_port,
-                      connect_url=target.url)
+    return spec(is_s3=False, protocol_policy=policy, http_port=http_port, https_port=https_port,
+                read_timeout=float(read_t), keepalive_timeout=float(keep_t), ssl_protocols=ssl,
+                connect_host=target.host or domain, connect_port=target.port or default_port, connect_url=target.url)
 
 
 def _s3_region(domain: str) -> str:

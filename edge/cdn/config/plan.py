@@ -5,9 +5,9 @@ A plan holds everything the request path needs from a behavior and would otherwi
 the store context of the cache policy, what is forwarded to the origin (:class:`Forwarding`), the target
 origin and its Lambda@Edge ``origin`` record, the CloudFront-generated viewer headers the policies select, the
 methods the cache serves, and which event types run a function (Lambda@Edge ``hooks``; CloudFront Functions
-``functions``, kept even without a runner so that a POP that cannot run them says so instead of skipping them). Plans never change; a new distribution means
-new plans. Functions are not resolved here: the trigger runner resolves each association against the registry
-on every call (a version published through the API takes effect without a restart).
+``functions``, kept even without a runner so that a POP that cannot run them says so instead of skipping them).
+Plans never change; a new distribution means new plans. Functions are not resolved here: the trigger runner
+resolves each association against the registry on every call (a version published through the API takes effect without a restart).
 """
 
 from __future__ import annotations

@@ -286,7 +286,7 @@ def _parse_lambda(data: Any) -> LambdaSettings:
     t = _Table(data, "lambda")
     conc = t.get("account_concurrency", (dict, int), {})
     if isinstance(conc, int):
-        conc = {r: conc for r in LAMBDA_EDGE_EXPECTED_REGIONS}
+        conc = dict.fromkeys(LAMBDA_EDGE_EXPECTED_REGIONS, conc)
     ct = _Table(conc, t.key("account_concurrency"))
     limits = {r: int(ct.int_(r, 1000, lo=1, hi=1_000_000)) for r in list(conc)}
     ls = LambdaSettings(t.num("idle_ttl_s", 300.0, hi=86_400), MappingProxyType(limits))

@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, check_function_config
-from edge.cdn.lambda_edge.rules import EDGE_REGION
 from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
+from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, check_function_config
 from edge.cdn.lambda_edge.events import EventConfig, HeaderMap, build_event_dict, event_header_maps
-from edge.cdn.models import EdgeRequest, EdgeResponse
-from edge.cdn.lambda_edge.results import RequestResult, ResponseResult, parse_result
 from edge.cdn.lambda_edge.fields import PAGE_NOT_PARSABLE
+from edge.cdn.lambda_edge.results import RequestResult, ResponseResult, parse_result
+from edge.cdn.lambda_edge.rules import EDGE_REGION
+from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.steps import TriggerCall
 from edge.invocation.errors import LambdaError as ControlPlaneError
 from edge.invocation.models import InvocationResult, Outcome
@@ -96,7 +96,7 @@ class _Hook:
     """What the runner keeps per association (one per ``LambdaAssociation`` value of the distribution): its names
     and the prepared invocation target (made on first use)."""
 
-    __slots__ = ("assoc", "event_type", "check_key", "edge_name", "target")
+    __slots__ = ("assoc", "check_key", "edge_name", "event_type", "target")
 
     def __init__(self, assoc: LambdaAssociation) -> None:
         self.assoc = assoc

@@ -91,7 +91,7 @@ class StreamedBody:
     """An origin body streamed through to the viewer; releases the origin connection when exhausted or
     closed. Iterate once; always ``aclose()`` (idempotent) if iteration is abandoned."""
 
-    __slots__ = ("_resp", "_prefix", "_chunk", "_closed")
+    __slots__ = ("_chunk", "_closed", "_prefix", "_resp")
 
     def __init__(self, resp: aiohttp.ClientResponse, prefix: bytes = b"", chunk: int = 65536) -> None:
         self._resp = resp
@@ -108,7 +108,7 @@ class StreamedBody:
                 yield self._prefix
             async for chunk in self._resp.content.iter_chunked(self._chunk):
                 yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             # Headers are already on their way to the viewer: the only honest signal left is a broken body.
             raise OriginUnavailable(f"origin body broken: {exc!r}") from exc
         finally:
@@ -285,7 +285,7 @@ class AiohttpOriginClient:
                     raise OriginTimeout(f"origin {origin.domain_name}: no connection after {attempts} "
                                         f"attempt(s) of {route.connect_timeout}s") from exc
                 raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
-            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
                 raise OriginTimeout(
                     f"origin {origin.domain_name} did not answer within {route.read_timeout}s") from exc
             except (aiohttp.ClientError, OSError, ValueError) as exc:
@@ -327,7 +327,7 @@ class AiohttpOriginClient:
                 resp.release()
             else:
                 body = await self._buffer(resp, limit if streaming_ok else None)
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise OriginTimeout(f"origin {domain} stalled for {read_timeout}s while sending the body") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise OriginUnavailable(f"origin {domain} sent a broken body: {exc!r}") from exc

@@ -25,39 +25,57 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 
 from edge.cdn import pipeline
-from edge.cdn.server.admin import make_admin_app
 from edge.cdn.cache.coalesce import Coalescer
-from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
 from edge.cdn.cache.policy import PolicyOptions
 from edge.cdn.cache.store import CacheStore
+from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
 from edge.cdn.config.distribution import Distribution
 from edge.cdn.config.plan import compile_distribution
+from edge.cdn.config.settings import PopSettings, Settings
 from edge.cdn.errors import BadRequest, EdgeError, RequestTooLarge
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.client import AiohttpOriginClient, OriginClientConfig
 from edge.cdn.responses import REPLACED, PopIdentity, decorate, error_response, new_request_id
-from edge.cdn.config.settings import PopSettings, Settings
+from edge.cdn.server.admin import make_admin_app
+from edge.cdn.server.wire import HttpDate, RawResponse, safe_value, serialize
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, TriggerRunner
 from edge.cdn.steps.context import PopContext
 from edge.tasks import TaskOwner
-from edge.cdn.server.wire import HttpDate, RawResponse, safe_value, serialize
 
-__all__ = ["PopState", "RunningPop", "SERVER_KWARGS", "make_viewer_server", "pop_code", "run_pop", "serve_viewer",
-           "start_pop"]
+__all__ = [
+    "SERVER_KWARGS",
+    "PopState",
+    "RunningPop",
+    "make_viewer_server",
+    "pop_code",
+    "run_pop",
+    "serve_viewer",
+    "start_pop",
+]
 
 log = logging.getLogger("edgelab.pop")
 
 MAX_URL_BYTES = 8192  # CloudFront: maximum length of a URL
 MAX_HEADER_BYTES = 20480  # CloudFront: maximum total length of request headers
+
+
+class ParserLimits(TypedDict):
+    """aiohttp's HTTP parser limits (keyword arguments of ``web.Server``)."""
+
+    max_line_size: int
+    max_field_size: int
+    max_headers: int
+
+
 # aiohttp parser limits, above CloudFront's so that oversize input reaches us and gets CloudFront's 413.
-SERVER_KWARGS: dict[str, int] = {"max_line_size": 65536, "max_field_size": 32768, "max_headers": 1024}
+SERVER_KWARGS: ParserLimits = {"max_line_size": 65536, "max_field_size": 32768, "max_headers": 1024}
 CLIENT_MAX_SIZE = 64 * 1024 * 1024  # request bodies (POST/PUT through the POP)
 BACKGROUND_LIMIT = 1024  # background refreshes running at once (more stale hits are served without one)
 

@@ -22,13 +22,18 @@ association is never silently skipped.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from edge.cdn.cloudfront_functions.errors import FunctionExecutionError
 from edge.cdn.models import EdgeResponse
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.context import PopContext
 
+if TYPE_CHECKING:
+    from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
 
-def _runner(ctx: PopContext, event_type: str, name: str):  # type: ignore[no-untyped-def]
+
+def _runner(ctx: PopContext, event_type: str, name: str) -> CloudFrontFunctionRunner:
     if ctx.functions is None:
         raise FunctionExecutionError(f"no CloudFront Functions runtime in this POP to run {name}",
                                      function=name, event_type=event_type)

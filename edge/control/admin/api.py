@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,7 @@ async def _pop_call(app: web.Application, pop: PopEndpoint, method: str, path: s
             if resp.status >= 400:
                 return pop.name, {"error": f"HTTP {resp.status}", "detail": payload}
             return pop.name, payload
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
         return pop.name, {"error": f"POP {pop.name} unreachable: {exc.__class__.__name__}: {exc}"}
 
 
@@ -190,7 +190,7 @@ async def status(request: web.Request) -> web.Response:
     return _json(data)
 
 
-async def _pop_sessions_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+async def _pop_sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     ctx = app[ADMIN_CTX]
     timeout = aiohttp.ClientTimeout(total=10)
     app[POP_SESSIONS] = {p.name: aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(p.admin_socket)),

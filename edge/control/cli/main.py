@@ -85,7 +85,7 @@ _call = call_api
 
 def _client_command(args: argparse.Namespace) -> int:
     if args.command == "pops":
-        for pop in _call(args.api, "GET", "/edgelab/v1/pops")["pops"]:  # type: ignore[index]
+        for pop in _call(args.api, "GET", "/edgelab/v1/pops")["pops"]:
             print(f"{pop['name']:6} {pop['region']:16} {pop['url']}")
         return 0
     if args.command == "invalidate":
@@ -105,7 +105,7 @@ def _client_command(args: argparse.Namespace) -> int:
             q.append(f"request_id={args.request_id}")
         if args.region:
             q.append(f"region={args.region}")
-        events = _call(args.api, "GET", "/edgelab/v1/logs?" + "&".join(q))["events"]  # type: ignore[index]
+        events = _call(args.api, "GET", "/edgelab/v1/logs?" + "&".join(q))["events"]
         for ev in events:
             print(f"{ev.get('region', '')} {ev.get('group', '')} {ev['message']}".rstrip("\n"))
         return 0

@@ -78,7 +78,7 @@ def _value(el: ElementTree.Element) -> Any:
     children = list(el)
     if not children:
         return el.text or ""
-    if _local(el.tag) == "Items" or all(_local(c.tag) == _local(children[0].tag) for c in children) and len(children) > 1:
+    if _local(el.tag) == "Items" or (all(_local(c.tag) == _local(children[0].tag) for c in children) and len(children) > 1):
         return [_value(c) for c in children]
     return {_local(c.tag): _value(c) for c in children}
 

@@ -23,10 +23,9 @@ from typing import Any
 
 from aiohttp import web
 
-from edge.invocation import LambdaService
-
 from edge.control.lambda_api import async_invoke, concurrency_layers, functions
 from edge.control.lambda_api.http import CREATE_FUNCTION_REQUEST_LIMIT, SERVICE, aws_errors
+from edge.invocation import LambdaService
 
 __all__ = ["SERVICE", "add_lambda_routes", "make_lambda_api_app"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -21,11 +22,11 @@ from edge.control.admin.api import AdminContext, PopEndpoint, make_admin_app
 from edge.control.admin.async_api import add_async_admin_routes
 from edge.control.admin.dashboard import add_dashboard_routes
 from edge.control.cloudfront_api.app import add_cloudfront_routes
+from edge.control.lambda_api.app import make_lambda_api_app
+from edge.control.stack.config import StackConfig
 from edge.control.stack.declared import deploy_declared, watch_declared
 from edge.control.stack.declared_cff import deploy_declared_cloudfront_functions, watch_declared_cloudfront_functions
-from edge.control.lambda_api.app import make_lambda_api_app
 from edge.control.stack.pop_node import make_service, metrics_of
-from edge.control.stack.config import StackConfig
 from edge.invocation import LambdaService, LogStore
 from edge.invocation.models import DEFAULT_REGION
 from edge.tasks import TaskOwner
@@ -37,7 +38,7 @@ def pop_endpoints(cfg: StackConfig) -> list[PopEndpoint]:
     return [PopEndpoint(p.name, p.region, f"http://{p.host}:{p.port}", cfg.admin_socket(p.name)) for p in cfg.pops]
 
 
-def log_reader(cfg: StackConfig, service: LambdaService):  # type: ignore[no-untyped-def]
+def log_reader(cfg: StackConfig, service: LambdaService) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
     """Read a function's events across the groups it logs to, in every region: ``/aws/lambda/NAME`` (API
     invokes, us-east-1) and ``/aws/lambda/us-east-1.NAME`` (Lambda@Edge replicas, in each POP's region), merged by
     time and labelled with their region (one log view, unlike CloudWatch). A CloudFront function's lines are in

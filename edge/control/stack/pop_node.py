@@ -22,8 +22,8 @@ from aiohttp import web
 
 from edge.cdn.cloudfront_functions.db import CffDatabase
 from edge.cdn.cloudfront_functions.runner import LOG_REGION, CloudFrontFunctionRunner, FunctionCatalog
+from edge.cdn.lambda_edge.runner import EdgeTriggerRunner, FactsLookup, VersionFacts, distribution_associations
 from edge.cdn.server.admin import make_admin_app
-from edge.cdn.lambda_edge.runner import EdgeTriggerRunner, VersionFacts, distribution_associations
 from edge.cdn.server.pop import start_pop
 from edge.control.stack.config import StackConfig
 from edge.invocation import Executor, ExecutorSettings, LambdaService, LogStore
@@ -52,7 +52,7 @@ def call_stream_date() -> str:
     return time.strftime("%Y/%m/%d", time.gmtime())
 
 
-def facts_lookup(service: LambdaService):  # type: ignore[no-untyped-def]
+def facts_lookup(service: LambdaService) -> FactsLookup:
     """(name, qualifier) -> facts of every version the qualifier may route to (None: does not resolve)."""
 
     async def facts(name: str, qualifier: str) -> list[VersionFacts] | None:
@@ -61,8 +61,7 @@ def facts_lookup(service: LambdaService):  # type: ignore[no-untyped-def]
             records = [record]
             if alias is not None:
                 alias_rec = await service.get_alias(name, alias)
-                for extra in alias_rec.weights:
-                    records.append((await service.get_function_configuration(name, extra))[0])
+                records += [(await service.get_function_configuration(name, extra))[0] for extra in alias_rec.weights]
         except ResourceNotFoundException:
             return None
         return [VersionFacts(version=r.version, revision=r.config_revision, timeout_s=float(r.config.timeout),

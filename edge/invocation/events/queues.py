@@ -11,6 +11,7 @@ receive is stale). All methods block (SQLite).
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from edge.invocation.events.model import queue_arn, valid_queue_name
 from edge.invocation.errors import InvalidParameterValueException, ResourceConflictException, ResourceNotFoundException
+from edge.invocation.events.model import queue_arn, valid_queue_name
 from edge.invocation.registry.db import Database
 
 __all__ = ["QueueInfo", "QueueMessage", "QueueOps"]
@@ -140,7 +141,7 @@ class QueueOps:
             )
         return mid
 
-    def peek(self, name: str, limit: int) -> list[QueueMessage]:
+    def peek(self, name: str, limit: int) -> builtins.list[QueueMessage]:
         """Every stored message (visible or not), oldest first, without receiving it."""
         with self.db.read() as cur:
             self._require(cur, name)
@@ -150,7 +151,7 @@ class QueueOps:
             ).fetchall()
         return [_message(r) for r in rows]
 
-    def receive(self, name: str, limit: int, visibility_timeout: float | None = None) -> list[QueueMessage]:
+    def receive(self, name: str, limit: int, visibility_timeout: float | None = None) -> builtins.list[QueueMessage]:
         """ReceiveMessage: up to ``limit`` visible messages, hidden for the visibility timeout."""
         now = self.clock()
         with self.db.read() as cur:  # idle polls must not take the database write lock
@@ -169,7 +170,7 @@ class QueueOps:
             ).fetchall()
         return sorted((_message(r) for r in rows), key=lambda m: m.id)
 
-    def delete_messages(self, name: str, receipt_handles: list[str]) -> int:
+    def delete_messages(self, name: str, receipt_handles: builtins.list[str]) -> int:
         """Delete received messages by receipt handle; stale or unknown handles are ignored (as SQS)."""
         keys = [_parse_handle(h) for h in receipt_handles]
         with self.db.write() as cur:
@@ -180,7 +181,7 @@ class QueueOps:
                     deleted += cur.rowcount
         return deleted
 
-    def release(self, name: str, ids: list[int], delay_s: float) -> None:
+    def release(self, name: str, ids: builtins.list[int], delay_s: float) -> None:
         """Make received messages visible again after ``delay_s`` without counting that receive (throttles)."""
         at = self.clock() + delay_s
         with self.db.write() as cur:
@@ -189,7 +190,7 @@ class QueueOps:
                 [(at, name, i) for i in ids],
             )
 
-    def delete_ids(self, name: str, ids: list[int]) -> int:
+    def delete_ids(self, name: str, ids: builtins.list[int]) -> int:
         with self.db.write() as cur:
             cur.executemany("DELETE FROM queue_messages WHERE queue=? AND id=?", [(name, i) for i in ids])
             return cur.rowcount

@@ -33,7 +33,15 @@ from edge.invocation.registry.db import Database
 from edge.tasks import TaskOwner
 
 __all__ = [
-    "AsyncStore", "Count", "Delete", "GroupCommitter", "Insert", "Message", "Retry", "StoredEvent", "STAT_NAMES",
+    "STAT_NAMES",
+    "AsyncStore",
+    "Count",
+    "Delete",
+    "GroupCommitter",
+    "Insert",
+    "Message",
+    "Retry",
+    "StoredEvent",
 ]
 
 log = logging.getLogger("edgelab.invocation.async")

@@ -61,13 +61,21 @@ from pathlib import Path
 import orjson
 
 from edge.invocation.execution import logs as logfmt
+from edge.invocation.execution.environment import (
+    WORKER_LOG,
+    Credentials,
+    Environment,
+    Kind,
+    RawOutcome,
+    describe_exit,
+    platform_error,
+)
 from edge.invocation.execution.limiter import ConcurrencyLimiter, Lease
-from edge.invocation.execution.environment import WORKER_LOG, Credentials, Environment, Kind, RawOutcome, describe_exit, platform_error
 from edge.invocation.execution.logs import LogStore
 from edge.invocation.execution.metrics import FunctionMetrics, Metrics
-from edge.invocation.models import INIT_TIMEOUT_S, FunctionSpec, InvocationResult, InvokeOptions, Outcome
 from edge.invocation.execution.pool import ON_DEMAND, EnvironmentPool, PoolId, PoolSettings
 from edge.invocation.execution.zygote_client import ZygoteClient, ZygoteError
+from edge.invocation.models import INIT_TIMEOUT_S, FunctionSpec, InvocationResult, InvokeOptions, Outcome
 from edge.tasks import TaskOwner
 
 __all__ = ["Executor", "ExecutorSettings", "Route"]

@@ -17,12 +17,12 @@ RESERVOIR = 1024
 def _percentile(sorted_vals: list[float], q: float) -> float:
     if not sorted_vals:
         return 0.0
-    idx = min(len(sorted_vals) - 1, max(0, int(round(q * (len(sorted_vals) - 1)))))
+    idx = min(len(sorted_vals) - 1, max(0, round(q * (len(sorted_vals) - 1))))
     return sorted_vals[idx]
 
 
 class Distribution:
-    __slots__ = ("count", "total", "maximum", "_ring", "_pos")
+    __slots__ = ("_pos", "_ring", "count", "maximum", "total")
 
     def __init__(self) -> None:
         self.count = 0
@@ -52,8 +52,18 @@ class Distribution:
 
 
 class FunctionMetrics:
-    __slots__ = ("invocations", "errors", "throttles", "cold_starts", "provisioned_invocations",
-                 "spillover_invocations", "concurrent", "max_concurrent", "duration", "init_duration")
+    __slots__ = (
+        "cold_starts",
+        "concurrent",
+        "duration",
+        "errors",
+        "init_duration",
+        "invocations",
+        "max_concurrent",
+        "provisioned_invocations",
+        "spillover_invocations",
+        "throttles",
+    )
 
     def __init__(self) -> None:
         self.invocations = 0

@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.invocation.registry.packages import PackageInfo
 from edge.invocation.registry.config import FunctionConfig
+from edge.invocation.registry.packages import PackageInfo
 
 __all__ = ["AliasRecord", "CodeRef", "Database", "LayerVersionRecord", "ProvisionedRecord", "VersionRecord"]
 

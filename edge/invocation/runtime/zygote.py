@@ -15,6 +15,7 @@ The zygote dies with the core (PR_SET_PDEATHSIG), and each child dies with the z
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import os
@@ -40,10 +41,8 @@ class Zygote:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def send(self, msg: dict) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the core is gone; EOF handling will shut us down
             self.ctrl.send(protocol.dumps(msg))
-        except OSError:
-            pass  # the core is gone; EOF handling will shut us down
 
     def run(self) -> None:
         signal.set_wakeup_fd(self.wake_w)
@@ -108,10 +107,8 @@ class Zygote:
             self._in_child(fds, cfg)
         for fd in fds:
             os.close(fd)
-        try:
+        with contextlib.suppress(OSError):  # the child may have exited (or set it) already
             os.setpgid(pid, pid)  # also done by the child; doing both closes the race with an early kill
-        except OSError:
-            pass
         self.children[pid] = env_id
         self.by_env[env_id] = pid
         self.send({"t": "spawned", "env": env_id, "pid": pid})
@@ -129,10 +126,8 @@ class Zygote:
         if pid is None:
             return
         for fn in (os.killpg, os.kill):
-            try:
+            with contextlib.suppress(OSError):
                 fn(pid, signal.SIGKILL)
-            except OSError:
-                pass
 
     def reap(self, block: bool) -> None:
         while self.children:

@@ -41,7 +41,13 @@ from edge.invocation.registry.core import Registry
 from edge.invocation.service.async_ops import AsyncOps
 from edge.invocation.service.control_ops import ControlOps
 from edge.invocation.service.executor_sync import ExecutorLike, ExecutorSync
-from edge.invocation.service.invoke_path import CLIENT_CONTEXT_LIMIT, InvokePath, PreparedInvoke, check_invocation_type, request_id_source
+from edge.invocation.service.invoke_path import (
+    CLIENT_CONTEXT_LIMIT,
+    InvokePath,
+    PreparedInvoke,
+    check_invocation_type,
+    request_id_source,
+)
 
 __all__ = ["CLIENT_CONTEXT_LIMIT", "LambdaService", "PreparedInvoke", "request_id_source"]
 

@@ -25,8 +25,23 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
-from edge.invocation.errors import InvalidParameterValueException, InvalidRequestContentException, InvalidRuntimeException, RequestTooLargeException, ServiceException, function_not_found, validation_error
-from edge.invocation.models import SYNC_PAYLOAD_LIMIT, FunctionSpec, InvocationResult, InvokeOptions, Outcome, function_arn
+from edge.invocation.errors import (
+    InvalidParameterValueException,
+    InvalidRequestContentException,
+    InvalidRuntimeException,
+    RequestTooLargeException,
+    ServiceException,
+    function_not_found,
+    validation_error,
+)
+from edge.invocation.models import (
+    SYNC_PAYLOAD_LIMIT,
+    FunctionSpec,
+    InvocationResult,
+    InvokeOptions,
+    Outcome,
+    function_arn,
+)
 from edge.invocation.registry.cache import FunctionSnapshot, pick_version
 from edge.invocation.registry.config import is_runnable_runtime
 from edge.invocation.registry.core import Registry
@@ -57,7 +72,7 @@ def request_id_source(rng: random.Random) -> Callable[[], str]:
     def new_id() -> str:
         nonlocal left, value, step, prefix
         if not left:  # a new batch
-            r = "%020x" % bits(80)
+            r = f"{bits(80):020x}"
             prefix = f"{r[:8]}-{r[8:12]}-4{r[13:16]}-{'89ab'[bits(2)]}{r[17:20]}-%012x"
             left, value, step = _ID_BATCH, bits(48), bits(48) | 1
         left -= 1
@@ -221,8 +236,22 @@ class PreparedInvoke:
     6 MB request limit is checked. Use ``LambdaService.invoke`` for payloads from outside.
     """
 
-    __slots__ = ("_path", "_cache", "_ref", "_region", "_display_name", "_log_group", "_arn", "_generation",
-                 "_snap", "_spec", "_options_group", "_reserved", "_route", "_run_spec")
+    __slots__ = (
+        "_arn",
+        "_cache",
+        "_display_name",
+        "_generation",
+        "_log_group",
+        "_options_group",
+        "_path",
+        "_ref",
+        "_region",
+        "_reserved",
+        "_route",
+        "_run_spec",
+        "_snap",
+        "_spec",
+    )
 
     def __init__(self, path: InvokePath, ref: FunctionRef, *, region: str, display_name: str | None,
                  log_group: str | None) -> None:
@@ -272,7 +301,7 @@ class PreparedInvoke:
             self._options_group = self._log_group or snap.configs[version].log_group
             if not routed:
                 self._spec = spec = path.runnable(snap.specs[version])
-                self._route = path.executor.route(spec, self._region, self._display_name,  # type: ignore[union-attr]
+                self._route = path.executor.route(spec, self._region, self._display_name,  # type: ignore[union-attr]  # runnable() checked it
                                                   self._options_group)
         else:
             snap = self._snap

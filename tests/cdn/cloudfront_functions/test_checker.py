@@ -134,5 +134,5 @@ async function handler(event) {
 
 
 def test_unknown_runtime_is_refused() -> None:
-    with pytest.raises(ValueError, match="cloudfront-js-1.0"):
+    with pytest.raises(ValueError, match=r"cloudfront-js-1\.0"):
         check_code("", "cloudfront-js-3.0")

@@ -20,10 +20,10 @@ V1, V2 = "cloudfront-js-1.0", "cloudfront-js-2.0"
 
 
 def request(**kw) -> EdgeRequest:
-    base = dict(method="GET", uri="/shop", querystring="ref=mail&tag=a&tag=b",
-                headers=[("Host", "www.example.com"), ("CloudFront-Viewer-Country", "DE"), ("Cookie", "lang=de"),
+    base = {"method": "GET", "uri": "/shop", "querystring": "ref=mail&tag=a&tag=b",
+                "headers": [("Host", "www.example.com"), ("CloudFront-Viewer-Country", "DE"), ("Cookie", "lang=de"),
                          ("Connection", "keep-alive"), ("X-Amz-Cf-Id", "abc"), ("Accept", "a"), ("Accept", "b")],
-                client_ip="203.0.113.7")
+                "client_ip": "203.0.113.7"}
     base.update(kw)
     return EdgeRequest(**base)
 
@@ -89,7 +89,7 @@ def test_example_b_field_edits() -> None:
   return req;
 }"""
     req = request()
-    ev, raw = vr_event(req)
+    ev, _ = vr_event(req)
     out = apply_request_result(req, ev, FunctionEngine("b", code, V1).invoke(ev).value)
     assert isinstance(out, RequestResult)
     new = out.request

@@ -158,7 +158,7 @@ async function handler(event) {
     with pytest.raises(CloudFrontApiError) as exc:  # a store in use cannot be deleted
         kvs.delete("s", kvs.describe("s")["ETag"])
     assert exc.value.code == "CannotDeleteEntityWhileInUse"
-    with pytest.raises(CloudFrontApiError, match="cloudfront-js-2.0"):
+    with pytest.raises(CloudFrontApiError, match=r"cloudfront-js-2\.0"):
         store.create("old", cfg(V1, KeyValueStoreAssociations={"Quantity": 1, "Items": [{"KeyValueStoreARN": arn}]}), CODE)
 
 

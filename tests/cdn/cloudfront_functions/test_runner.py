@@ -116,7 +116,7 @@ async def test_requests_keep_flowing_while_the_store_changes_under_them(tmp_path
             if served % 50 == 0:
                 await asyncio.sleep(0)
 
-    tasks = [asyncio.ensure_future(requests())]  # noqa: TID251 - cancelled and awaited below
+    tasks = [asyncio.ensure_future(requests())]
     try:
         for i in range(60):
             kvs.put_key(arn, "k", f"v{i}", kvs.kvs_describe(arn)["ETag"])

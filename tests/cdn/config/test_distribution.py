@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from edge.cdn.config.distribution import ConfigError, load_distribution
-from edge.cdn.models import CustomOrigin, S3Origin
 from edge.cdn.config.settings import parse_settings
+from edge.cdn.models import CustomOrigin, S3Origin
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 FULL = FIXTURES / "full-distribution.json"
@@ -115,7 +115,7 @@ class TestOrigins:
 class TestBehaviors:
     def test_methods_and_policies(self) -> None:
         d = load_distribution(FULL)
-        api, css, img, default = d.all_behaviors
+        api, _css, img, default = d.all_behaviors
         assert api.allowed_methods == frozenset({"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"})
         assert api.cached_methods == frozenset({"GET", "HEAD", "OPTIONS"})
         assert api.cache_policy.name == "CachingDisabled" and api.cache_policy.caching_disabled

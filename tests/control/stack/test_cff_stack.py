@@ -54,7 +54,7 @@ def _serve(tmp: Path, dist: Path, settings: Path, pops: dict[str, int], api: int
            "--distribution", str(dist), "--settings", str(settings), "--api-port", str(api), *extra]
     for name, port in pops.items():
         cmd += ["--pop", f"{name}={port}"]
-    return subprocess.Popen(cmd, cwd=REPO, stdout=open(tmp / "serve.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    return subprocess.Popen(cmd, cwd=REPO, stdout=open(tmp / "serve.log", "wb"), stderr=subprocess.STDOUT)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -166,8 +166,8 @@ def test_corpus_configurations_with_function_associations_start_unmodified(tmp_p
             for b in dist.all_behaviors:
                 for a in b.function_associations:
                     etag = store.create(a.function_name, {"Comment": "", "Runtime": "cloudfront-js-2.0"},
-                                        "function handler(e) { return {statusCode: 200, body: '%s'}; }"
-                                        % a.function_name)["ETag"]
+                                        "function handler(e) { return {statusCode: 200, body: '"
+                                        f"{a.function_name}'}}; }}")["ETag"]
                     store.publish(a.function_name, etag)
                     paths[a.function_name] = "/" if b.is_default else "/" + b.path_pattern.lstrip("/").replace("*", "x")
             db.close()
@@ -176,7 +176,8 @@ def test_corpus_configurations_with_function_associations_start_unmodified(tmp_p
             stacks.append((path, dist, tmp, paths, iad, _serve(tmp, path, tmp / "settings.toml", {"IAD": iad}, api)))
         for path, dist, tmp, paths, iad, _ in stacks:
             try:
-                wait_until(lambda: requests.get(f"http://127.0.0.1:{iad}/__nothing", timeout=2).status_code > 0, 40)
+                wait_until(lambda port=iad: requests.get(f"http://127.0.0.1:{port}/__nothing", timeout=2).status_code > 0,
+                           40)
                 for name, p in paths.items():
                     r = requests.get(f"http://127.0.0.1:{iad}{p}", timeout=5)
                     if not dist.enabled:  # CloudFront refuses before any function runs

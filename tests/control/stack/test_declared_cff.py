@@ -36,7 +36,7 @@ def test_deploy_creates_publishes_and_is_idempotent(tmp_path: Path) -> None:
     (d / "index.js").write_text("function handler(e) { e.request.uri = '/x'; return e.request; }")
     assert deploy_cloudfront_function(store, kvs, decl) != first
     (d / "cloudfront-function.json").write_text('{"runtime": "cloudfront-js-2.0", "extra": 1}')
-    with pytest.raises(ValueError, match="cloudfront-function.json"):
+    with pytest.raises(ValueError, match=r"cloudfront-function\.json"):
         deploy_cloudfront_function(store, kvs, decl)
     with pytest.raises(ValueError, match="cannot read"):
         deploy_cloudfront_function(store, kvs, CloudFrontFunctionDecl("gone", tmp_path / "gone"))

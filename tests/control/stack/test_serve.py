@@ -3,18 +3,17 @@ free loopback ports; then a clean shutdown that leaves no process behind."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
-
-import json
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +44,7 @@ def _do(req: urllib.request.Request, timeout: float) -> Resp:
         raise RequestException(str(e)) from None
 
 
-class requests:  # noqa: N801 - a minimal stand-in for the requests API used below
+class requests:  # a minimal stand-in for the requests API used below (its name, lower case)
     RequestException = RequestException
 
     @staticmethod
@@ -55,7 +54,7 @@ class requests:  # noqa: N801 - a minimal stand-in for the requests API used bel
         return _do(urllib.request.Request(url), timeout)
 
     @staticmethod
-    def post(url: str, json: object = None, timeout: float = 20) -> Resp:  # noqa: A002
+    def post(url: str, json: object = None, timeout: float = 20) -> Resp:  # `json=` as in requests.post
         data = globals()["json"].dumps(json).encode()
         return _do(urllib.request.Request(url, data=data, method="POST",
                                           headers={"Content-Type": "application/json"}), timeout)

@@ -96,7 +96,7 @@ async def test_invoke_builds_options_and_passes_reserved_concurrency(service: An
     ctx = base64.b64encode(b'{"custom": {"k": "v"}}').decode()
     result = await svc.invoke("fn", None, b'{"a": 1}', log_type="Tail", client_context_b64=ctx, region="eu-central-1", request_id="rid-1")
     assert result.outcome is Outcome.OK and result.payload == b'{"a": 1}'
-    spec, payload, options, reserved = ex.invocations[-1]
+    spec, _payload, options, reserved = ex.invocations[-1]
     assert (spec.function_name, spec.version, reserved) == ("fn", "$LATEST", 7)
     assert options.request_id == "rid-1" and options.region == "eu-central-1" and options.want_log_tail
     assert options.client_context == '{"custom": {"k": "v"}}'
@@ -208,7 +208,7 @@ async def test_stale_latest_environments_are_retired(service: Any, code_dir: Pat
     await svc.update_function_configuration("fn", {"MemorySize": 256})
     new = svc.registry.resolve("fn", None, random.Random(0))[0].pool_key
     await _wait_for(lambda: any(name == "fn" and new in keep for name, keep in ex.retired))
-    name, keep = next((n, k) for n, k in ex.retired if new in k)
+    _name, keep = next((n, k) for n, k in ex.retired if new in k)
     assert old not in keep
     await svc.delete_function("fn")
     assert ex.retired[-1] == ("fn", frozenset())
