@@ -207,11 +207,19 @@ def _parse_origins(data: Any, base: Path) -> dict[str, OriginTarget]:
     return out
 
 
+def local_path(value: str, base: Path, key: str) -> Path:
+    """A path of the local machine from the settings: ``~`` expanded, relative to ``base``, resolved. A value no
+    file system accepts (a NUL byte) is a ConfigError naming ``key``, not a crash."""
+    if "\x00" in value:
+        raise ConfigError(key, "a path cannot contain a NUL character")
+    d = Path(value).expanduser()
+    return (d if d.is_absolute() else base / d).resolve()
+
+
 def parse_origin_target(value: str, path: str, base: Path) -> OriginTarget:
     """``"host:port"`` | ``"http://host:port/prefix"`` | ``"dir:relative/or/absolute/path"``."""
     if value.startswith("dir:"):
-        d = Path(value[4:]).expanduser()
-        return OriginTarget(directory=(d if d.is_absolute() else base / d).resolve())
+        return OriginTarget(directory=local_path(value[4:], base, path))
     if value.startswith(("http://", "https://")):
         return OriginTarget(url=value.rstrip("/"))
     host, sep, port = value.rpartition(":")
@@ -259,9 +267,8 @@ def _parse_function(data: Any, path: str, base: Path) -> FunctionDecl:
     name = t.get("name", str, "")
     if not name or not all(ch.isalnum() or ch in "-_" for ch in name) or len(name) > 64:
         raise ConfigError(t.key("name"), "required: 1-64 letters, digits, '-' or '_'")
-    d = Path(t.get("dir", str, name)).expanduser()
     f = FunctionDecl(
-        name=name, dir=(d if d.is_absolute() else base / d).resolve(),
+        name=name, dir=local_path(t.get("dir", str, name), base, t.key("dir")),
         handler=t.get("handler", str, "index.handler"), runtime=t.get("runtime", str, "python3.11"),
         memory=int(t.int_("memory", 128, lo=128, hi=10_240)), timeout=t.num("timeout", 5.0, lo=1, hi=900),
         publish=t.get("publish", bool, True),
@@ -277,9 +284,9 @@ def _parse_cloudfront_function(data: Any, path: str, base: Path) -> CloudFrontFu
     name = t.get("name", str, "")
     if not name or not all(ch.isalnum() or ch in "-_" for ch in name) or len(name) > 64:
         raise ConfigError(t.key("name"), "required: 1-64 letters, digits, '-' or '_' (CloudFront's function names)")
-    d = Path(t.get("dir", str, name)).expanduser()
+    d = local_path(t.get("dir", str, name), base, t.key("dir"))
     t.done()
-    return CloudFrontFunctionDecl(name=name, dir=(d if d.is_absolute() else base / d).resolve())
+    return CloudFrontFunctionDecl(name=name, dir=d)
 
 
 def _parse_lambda(data: Any) -> LambdaSettings:
@@ -328,6 +335,8 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
     if len({f.name for f in cffs}) != len(cffs):
         raise ConfigError("cloudfront_functions", "function names must be unique")
     explicit_state = t.get("state_dir", str, None)  # absent: .edgelab/ in the working directory
+    if explicit_state is not None and "\x00" in explicit_state:
+        raise ConfigError("state_dir", "a path cannot contain a NUL character")
     state_dir = Path(explicit_state or ".edgelab").expanduser()
     dist = t.get("distribution", str, None)
     s = Settings(
@@ -342,7 +351,7 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
         async_=_parse_async(t.get("async", dict, {})),
         state_dir=state_dir if state_dir.is_absolute() or explicit_state is None else (base / state_dir),
         api_port=_port(t, "api_port", 9001),
-        distribution=None if dist is None else (base / Path(dist).expanduser()).resolve(),
+        distribution=None if dist is None else local_path(dist, base, "distribution"),
     )
     t.done()
     return s
