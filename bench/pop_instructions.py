@@ -44,16 +44,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.trigger_bench import FUNCTION, HANDLER, ORIGIN_DOMAIN, PAYLOAD  # the same function and object
+
 ROOT = Path(__file__).resolve().parents[1]
-PAYLOAD = b"x" * 1024
-ORIGIN_DOMAIN = "bench-origin.test"
-FUNCTION = "bench-add-header"
-HANDLER = '''
-def handler(event, context):
-    request = event["Records"][0]["cf"]["request"]
-    request["headers"]["x-bench"] = [{"key": "X-Bench", "value": "1"}]
-    return request
-'''
 CASES = ("hit", "trigger-hit", "miss", "pass")
 
 

@@ -152,7 +152,7 @@ class EdgeStack:
                     behaviors: list[dict[str, Any]] | None = None, config: dict[str, Any] | None = None,
                     allow_unpublished: bool = False, relax: bool = False,
                     origins: Mapping[str, ScriptedOrigin] | None = None, clock: Any = None,
-                    api_port: int | None = None, **dist_kw: Any) -> RunningPop:
+                    api_port: int | None = None, functions: Any = None, **dist_kw: Any) -> RunningPop:
         """Start the POP on a distribution whose default behavior carries ``associations``."""
         if config is None:
             base = default if default is not None else behavior_config()
@@ -178,7 +178,8 @@ class EdgeStack:
             self.service, region=self.region, facts=facts_lookup(self.service),
             validation_log=lambda group, rid, lines: logs.append(group, f"{self.region}/TST", lines, rid),
             relax_limits=relax)
-        self.pop = await start_pop(pop, dist, settings, triggers=self.runner, port=0, clock=clock)
+        self.pop = await start_pop(pop, dist, settings, triggers=self.runner, port=0, clock=clock,
+                                   functions=functions)  # CloudFront Functions: a runner the test started
         return self.pop
 
     @property

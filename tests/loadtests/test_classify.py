@@ -46,6 +46,7 @@ def test_function_timing_cold_with_init():
     ("Hit from cloudfront", "hit"), ("RefreshHit from cloudfront", "refresh"), ("Miss from cloudfront", "miss"),
     ("Error from cloudfront", "error"), ("LambdaGeneratedResponse from cloudfront", "generated"),
     ("LambdaLimitExceeded from cloudfront", "throttled"), ("LambdaExecutionError from cloudfront", "fn-error"),
+    ("FunctionGeneratedResponse from cloudfront", "generated"), ("FunctionValidationError from cloudfront", "fn-error"),
     ("Something from cloudfront", "something"), (None, "none"), ("  ", "none"),
 ])
 def test_cache_outcome(x_cache, expected):

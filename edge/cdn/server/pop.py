@@ -34,6 +34,7 @@ from edge.cdn import pipeline
 from edge.cdn.cache.coalesce import Coalescer
 from edge.cdn.cache.policy import PolicyOptions
 from edge.cdn.cache.store import CacheStore
+from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
 from edge.cdn.config.distribution import Distribution
 from edge.cdn.config.plan import compile_distribution
 from edge.cdn.config.settings import PopSettings, Settings
@@ -88,7 +89,8 @@ class PopState:
     """Everything one POP owns; also the target of its admin app (invalidate, reset, stats, health)."""
 
     def __init__(self, pop: PopSettings, distribution: Distribution, settings: Settings,
-                 *, triggers: TriggerRunner | None = None, clock: Callable[[], float] | None = None) -> None:
+                 *, triggers: TriggerRunner | None = None, clock: Callable[[], float] | None = None,
+                 functions: CloudFrontFunctionRunner | None = None) -> None:
         self.pop = pop
         self.debug_headers = settings.edge.debug_headers
         self.started = time.time()
@@ -112,7 +114,8 @@ class PopState:
         plans = compile_distribution(distribution, hooks=triggers is not None)  # once, as the distribution loads
         self.ctx = PopContext(plans=plans, identity=self.identity, store=store,
                               coalescer=Coalescer(), origin=self.origin_client, stats=PopStats(), options=options,
-                              background=TaskOwner(f"pop-{pop.name}", limit=BACKGROUND_LIMIT), triggers=triggers)
+                              background=TaskOwner(f"pop-{pop.name}", limit=BACKGROUND_LIMIT), triggers=triggers,
+                              functions=functions)
         if clock is not None:
             self.ctx.clock = clock
 
@@ -139,6 +142,7 @@ class PopState:
             "cache": {"entries": cs.entries, "bytes": cs.bytes, "max_bytes": cs.max_bytes, "hits": cs.hits,
                       "misses": cs.misses, "evictions": cs.evictions, "rejected_too_large": cs.rejected_too_large},
             "background_tasks": len(self.ctx.background),
+            **({"cloudfront_functions": self.ctx.functions.metrics()} if self.ctx.functions is not None else {}),
         }
 
     def health(self) -> dict[str, object]:
@@ -330,10 +334,12 @@ class RunningPop:
 async def start_pop(pop_settings: PopSettings, distribution: Distribution, settings: Settings, *,
                     triggers: TriggerRunner | None = None, admin_socket: str | Path | None = None,
                     host: str | None = None, port: int | None = None,
-                    clock: Callable[[], float] | None = None) -> RunningPop:
+                    clock: Callable[[], float] | None = None,
+                    functions: CloudFrontFunctionRunner | None = None) -> RunningPop:
     """Start the POP on ``host:port`` (default: the POP settings; port 0 = any free port) and, if given, its
-    admin app on the unix socket ``admin_socket``."""
-    state = PopState(pop_settings, distribution, settings, triggers=triggers, clock=clock)
+    admin app on the unix socket ``admin_socket``. ``functions`` (CloudFront Functions) is started and closed by
+    the caller."""
+    state = PopState(pop_settings, distribution, settings, triggers=triggers, clock=clock, functions=functions)
     await state.origin_client.start()
     runner = web.ServerRunner(make_viewer_server(state), handle_signals=False)
     admin_runner = None
