@@ -13,12 +13,14 @@ A POP that starts later reads the persisted document.
 
 UpdateDistribution follows the API reference
 (https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_UpdateDistribution.html): the whole configuration
-replaces the old one (nothing is merged), ``IfMatch`` must be the current ETag (missing: ``InvalidIfMatchVersion``;
-stale: ``PreconditionFailed``), ``CallerReference`` cannot change (``IllegalUpdate``), an unknown Id is
-``NoSuchDistribution``. A configuration the loader refuses is ``InvalidArgument`` with the loader's message, which
-names the field (``DistributionConfig.CacheBehaviors.Items[0].PathPattern: ...``), or the more precise code
-CloudFront has for it (``NoSuchOrigin``, ``NoSuchCachePolicy``, ``NoSuchOriginRequestPolicy``,
-``InconsistentQuantities``, ``InvalidLambdaFunctionAssociation``, ``InvalidFunctionAssociation``).
+replaces the old one (nothing is merged) and must carry the fields an update requires (``InvalidArgument`` naming
+the first one missing; a configuration from the ``--distribution`` file gets CloudFront's values for them),
+``IfMatch`` must be the current ETag (missing: ``InvalidIfMatchVersion``; stale: ``PreconditionFailed``),
+``CallerReference`` cannot change (``IllegalUpdate``), an unknown Id is ``NoSuchDistribution``. A configuration
+the loader refuses is ``InvalidArgument`` with the loader's message, which names the field
+(``DistributionConfig.CacheBehaviors.Items[0].PathPattern: ...``), or the more precise code CloudFront has for it
+(``NoSuchOrigin``, ``NoSuchCachePolicy``, ``NoSuchOriginRequestPolicy``, ``InconsistentQuantities``,
+``InvalidLambdaFunctionAssociation``, ``InvalidFunctionAssociation``).
 
 The ``--distribution`` file: at start, a file unchanged since the document was written (same path and SHA-256)
 keeps the document, so API updates survive a restart; a changed file replaces it. While the stack runs the file
@@ -51,8 +53,9 @@ from edge.cdn.config.policies import ConfigError, parse_cache_policy_config, par
 from edge.cdn.config.settings import Settings
 from edge.control.cloudfront_api.shapes import complete_required
 
-__all__ = ["DistributionService", "config_error", "document_path", "effective_settings", "load_document",
-           "new_etag", "read_document", "watch_distribution_file"]
+__all__ = ["UPDATE_REQUIRED", "UPDATE_REQUIRED_BEHAVIOR", "DistributionService", "config_error", "document_path",
+           "effective_settings", "load_document", "missing_update_field", "new_etag", "read_document",
+           "watch_distribution_file", "with_update_fields"]
 
 log = logging.getLogger("edgelab.control.distribution")
 
@@ -111,6 +114,56 @@ def load_document(doc: Mapping[str, Any], settings: Settings) -> Distribution:
     """The distribution of a persisted/pushed document, loaded as a POP loads it. Raises ConfigError."""
     return load_distribution({"ETag": doc.get("ETag", ""), "Distribution": doc["Distribution"]},
                              effective_settings(settings, doc))
+
+
+# What UpdateDistribution requires beyond CreateDistribution, with the values CloudFront gives a distribution created
+# without them ("Required API fields for creating and updating distributions",
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/distribution-overview-required-fields.html).
+# A configuration from the --distribution file gets them (so that get-distribution-config prints a configuration
+# update-distribution accepts back); an UpdateDistribution without one is refused, naming it.
+_METHODS = {"Quantity": 2, "Items": ["HEAD", "GET"]}
+UPDATE_REQUIRED: dict[str, Any] = {
+    "Aliases": {"Quantity": 0}, "DefaultRootObject": "", "CacheBehaviors": {"Quantity": 0},
+    "CustomErrorResponses": {"Quantity": 0},
+    "Logging": {"Enabled": False, "IncludeCookies": False, "Bucket": "", "Prefix": ""},
+    "PriceClass": "PriceClass_All",
+    "ViewerCertificate": {"CloudFrontDefaultCertificate": True, "SSLSupportMethod": "vip",
+                          "MinimumProtocolVersion": "TLSv1", "CertificateSource": "cloudfront"},
+    "Restrictions": {"GeoRestriction": {"RestrictionType": "none", "Quantity": 0}},
+    "WebACLId": "", "HttpVersion": "http2",
+}
+UPDATE_REQUIRED_BEHAVIOR: dict[str, Any] = {
+    "AllowedMethods": {**_METHODS, "CachedMethods": _METHODS}, "SmoothStreaming": False, "Compress": False,
+    "LambdaFunctionAssociations": {"Quantity": 0}, "FieldLevelEncryptionId": "",
+}
+
+
+def _behaviors(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    items = (config.get("CacheBehaviors") or {}).get("Items") or []
+    return [("DistributionConfig.DefaultCacheBehavior", config.get("DefaultCacheBehavior")),
+            *((f"DistributionConfig.CacheBehaviors.Items[{i}]", b) for i, b in enumerate(items))]
+
+
+def with_update_fields(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with the fields UpdateDistribution requires added where missing (CloudFront's values)."""
+    out = {**copy.deepcopy(UPDATE_REQUIRED), **copy.deepcopy(dict(config))}
+    for _, behavior in _behaviors(out):
+        if isinstance(behavior, dict):
+            for key, value in UPDATE_REQUIRED_BEHAVIOR.items():
+                behavior.setdefault(key, copy.deepcopy(value))
+    return out
+
+
+def missing_update_field(config: Mapping[str, Any]) -> str | None:
+    """The path of the first field UpdateDistribution requires that ``config`` lacks (None: none missing)."""
+    for key in UPDATE_REQUIRED:
+        if key not in config:
+            return f"DistributionConfig.{key}"
+    for path, behavior in _behaviors(config):
+        for key in UPDATE_REQUIRED_BEHAVIOR:
+            if isinstance(behavior, Mapping) and key not in behavior:
+                return f"{path}.{key}"
+    return None
 
 
 _CODE_BY_FIELD = (
@@ -267,6 +320,12 @@ class DistributionService:
             if config.get("CallerReference") != old:
                 raise api_error("IllegalUpdate", f"CallerReference cannot change (it is {old!r}): send the value "
                                                  "get-distribution-config returned.")
+            missing = missing_update_field(config)
+            if missing is not None:
+                raise api_error("InvalidArgument", f"{missing} is required in an UpdateDistribution (CloudFront "
+                                                   "requires more fields to update a distribution than to create "
+                                                   "one): send the whole configuration get-distribution-config "
+                                                   "returned, with your change.")
             doc = _changed_doc(self._doc, config, self.policies())
             try:
                 distribution = await asyncio.to_thread(load_document, doc, self.settings)
@@ -385,7 +444,7 @@ def _from_file(raw: bytes, source: Path, prev: Mapping[str, Any] | None, setting
         "ETag": new_etag(),
         "Distribution": {"Id": dist_id, "ARN": f"arn:aws:cloudfront::{DEFAULT_ACCOUNT}:distribution/{dist_id}",
                          "Status": "InProgress", "LastModifiedTime": now_iso(), "DomainName": domain,
-                         "DistributionConfig": complete_required("DistributionConfig", config)},
+                         "DistributionConfig": with_update_fields(complete_required("DistributionConfig", config))},
         "Source": {"Path": str(source), "Sha256": _sha256(raw)},
         **copy.deepcopy(dict(policies)),
     }

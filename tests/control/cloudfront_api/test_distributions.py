@@ -71,6 +71,12 @@ def test_list_get_and_config_shapes(api: CloudFrontApiServer) -> None:
     assert (cfg["CallerReference"], cfg["Comment"], cfg["Enabled"]) == (f"edgelab-{dist_id}", "", True)
     assert cfg["Origins"]["Items"][0]["CustomOriginConfig"] == {"HTTPPort": 8080, "HTTPSPort": 443,
                                                                 "OriginProtocolPolicy": "http-only"}
+    # and the fields UpdateDistribution requires, with CloudFront's values
+    assert (cfg["PriceClass"], cfg["HttpVersion"], cfg["WebACLId"], cfg["Aliases"]) == ("PriceClass_All", "http2", "",
+                                                                                       {"Quantity": 0})
+    assert cfg["Restrictions"] == {"GeoRestriction": {"RestrictionType": "none", "Quantity": 0}}
+    assert cfg["DefaultCacheBehavior"]["AllowedMethods"]["Items"] == ["HEAD", "GET"]
+    assert cfg["DefaultCacheBehavior"]["SmoothStreaming"] is False
     with pytest.raises(ClientError) as exc:
         cf.get_distribution(Id="ENOSUCHDIST123")
     assert code_of(exc) == ("NoSuchDistribution", 404)
@@ -119,6 +125,9 @@ def test_update_with_if_match_and_etag(api: CloudFrontApiServer) -> None:
      "NoSuchCachePolicy", "DistributionConfig.DefaultCacheBehavior.CachePolicyId"),
     (lambda c: c["Origins"].update(Quantity=2), "InconsistentQuantities", "DistributionConfig.Origins.Quantity"),
     (lambda c: c.update(CallerReference="another"), "IllegalUpdate", "CallerReference"),
+    (lambda c: c.pop("Logging"), "InvalidArgument", "DistributionConfig.Logging is required in an UpdateDistribution"),
+    (lambda c: c["DefaultCacheBehavior"].pop("Compress"), "InvalidArgument",
+     "DistributionConfig.DefaultCacheBehavior.Compress is required"),
     (lambda c: c["DefaultCacheBehavior"].update(LambdaFunctionAssociations={"Quantity": 1, "Items": [{
         "LambdaFunctionARN": "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST",
         "EventType": "viewer-request"}]}), "InvalidLambdaFunctionAssociation",

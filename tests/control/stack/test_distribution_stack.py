@@ -199,3 +199,32 @@ def test_the_distribution_file_hot_reloads_and_an_invalid_edit_keeps_the_running
     started = time.monotonic()
     dist.write_text(json.dumps({"DistributionConfig": config("file-4")}))  # fixed: deployed
     wait_all(stack, "/live", "v=file-4 /live", started, 5.0)
+
+
+GENERATE = b"""async function handler(event) {
+  return {statusCode: 200, statusDescription: 'OK', headers: {'content-type': {value: 'text/plain'}},
+          body: 'generated at ' + event.request.uri};
+}"""
+
+
+def test_a_cloudfront_function_associated_by_an_update_runs_in_every_pop(stack: dict[str, Any]) -> None:
+    """The POPs started without CloudFront Functions (the file associates none): the update starts their runner."""
+    cf = client(stack["api"])
+    etag = cf.create_function(Name="gen", FunctionConfig={"Comment": "", "Runtime": "cloudfront-js-2.0"},
+                              FunctionCode=GENERATE)["ETag"]
+    cf.publish_function(Name="gen", IfMatch=etag)
+    dist_id = cf.list_distributions()["DistributionList"]["Items"][0]["Id"]
+    got = cf.get_distribution_config(Id=dist_id)
+    cfg = got["DistributionConfig"]
+    behaviors = cfg["CacheBehaviors"].get("Items", [])
+    behaviors.append({**cfg["DefaultCacheBehavior"], "PathPattern": "/fn/*", "CachePolicyId": CACHING_DISABLED,
+                      "FunctionAssociations": {"Quantity": 1, "Items": [{
+                          "EventType": "viewer-request",
+                          "FunctionARN": "arn:aws:cloudfront::123456789012:function/gen"}]}})
+    cfg["CacheBehaviors"] = {"Quantity": len(behaviors), "Items": behaviors}
+    started = time.monotonic()
+    cf.update_distribution(Id=dist_id, DistributionConfig=cfg, IfMatch=got["ETag"])
+    wait_all(stack, "/fn/x", "generated at /fn/x", started, 3.0)
+    r = requests.get(f"http://127.0.0.1:{stack['pops']['FRA']}/fn/x", timeout=5)
+    assert r.headers["x-cache"] == "FunctionGeneratedResponse from cloudfront"
+    assert body(stack["pops"]["FRA"], "/live").startswith("v=")  # the other behaviors still reach the origin
