@@ -123,6 +123,13 @@ class FunctionCatalog:
         self.loads += 1
         return True
 
+    def follow(self, names: Iterable[str]) -> None:
+        """Follow ``names`` from now on (a new distribution configuration associates them): the next
+        :meth:`refresh` reloads whatever the database holds for them."""
+        wanted = tuple(sorted(set(names)))
+        if wanted != self.names:
+            self.names, self._data_version = wanted, None
+
     def live(self, name: str) -> LiveFunction | None:
         return self._live.get(name)
 

@@ -409,10 +409,12 @@ def _parse_behavior(data: Any, path: str, origins: Mapping[str, OriginSpec], set
     orp_id = o.str_("OriginRequestPolicyId", "")
     orp = None
     if orp_id:
-        orp = find_by_id_or_name(MANAGED_ORIGIN_REQUEST_POLICIES, orp_id)
+        orp = (settings.origin_request_policies.get(orp_id)
+               or find_by_id_or_name(MANAGED_ORIGIN_REQUEST_POLICIES, orp_id))
         if orp is None:
             raise ConfigError(o.p("OriginRequestPolicyId"), f"unknown origin request policy {orp_id!r} "
-                                                            "(only AWS managed policies are supported)")
+                                                            "(an AWS managed policy, or one created with "
+                                                            "create-origin-request-policy)")
     assocs = _parse_lambda_associations(o, settings)
     functions = _parse_function_associations(o, assocs)
     for k in ("TrustedSigners", "TrustedKeyGroups"):

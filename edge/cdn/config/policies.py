@@ -279,6 +279,31 @@ def parse_cache_policy_config(policy_id: str, cfg: Any, path: str) -> CachePolic
     )
 
 
+ORP_HEADER_BEHAVIORS = ("none", "whitelist", "allViewer", "allViewerAndWhitelistCloudFront", "allExcept")
+
+
+def parse_origin_request_policy_config(policy_id: str, cfg: Any, path: str) -> OriginRequestPolicy:
+    """Parse a CloudFront ``OriginRequestPolicyConfig`` (as ``aws cloudfront get-origin-request-policy-config``
+    prints it; behaviors from the API reference's OriginRequestPolicyHeadersConfig / -CookiesConfig /
+    -QueryStringsConfig, https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_OriginRequestPolicyConfig.html)."""
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(path, "must be an object in OriginRequestPolicyConfig shape")
+    for k in cfg:
+        if k not in ("Comment", "Name", "HeadersConfig", "CookiesConfig", "QueryStringsConfig"):
+            raise ConfigError(f"{path}.{k}", "not supported by edgelab")
+    name = cfg.get("Name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{path}.Name", "must be a non-empty string")
+    return OriginRequestPolicy(
+        id=policy_id, name=name,
+        headers=_key_list(cfg.get("HeadersConfig"), f"{path}.HeadersConfig", "HeaderBehavior", "Headers",
+                          ORP_HEADER_BEHAVIORS),
+        cookies=_key_list(cfg.get("CookiesConfig"), f"{path}.CookiesConfig", "CookieBehavior", "Cookies",
+                          KEY_BEHAVIORS_LISTS),
+        query_strings=_key_list(cfg.get("QueryStringsConfig"), f"{path}.QueryStringsConfig",
+                                "QueryStringBehavior", "QueryStrings", KEY_BEHAVIORS_LISTS))
+
+
 def find_by_id_or_name(table: Mapping[str, Any], ref: str) -> Any | None:
     """Look a managed policy up by its ID, or by its name with or without the ``Managed-`` prefix."""
     if ref in table:
@@ -298,5 +323,6 @@ __all__ = [
     "is_empty",
     "items",
     "parse_cache_policy_config",
+    "parse_origin_request_policy_config",
     "str_items",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from edge.cdn.config.policies import CachePolicy, ConfigError, parse_cache_policy_config
+from edge.cdn.config.policies import CachePolicy, ConfigError, OriginRequestPolicy, parse_cache_policy_config
 from edge.invocation.models import AsyncSettings
 
 # Simulated one-way origin latency per region, used when a POP does not set origin_latency_ms.
@@ -122,6 +122,8 @@ class Settings:
     origins: Mapping[str, OriginTarget] = field(default_factory=dict)  # origin DomainName -> local target
     cache: CacheSettings = CacheSettings()
     cache_policies: Mapping[str, CachePolicy] = field(default_factory=dict)  # by id AND by name
+    # custom origin request policies by id (the CloudFront API's, edge.control.cloudfront_api.policies)
+    origin_request_policies: Mapping[str, OriginRequestPolicy] = field(default_factory=dict)
     edge: EdgeSwitches = EdgeSwitches()
     functions: tuple[FunctionDecl, ...] = ()
     schedules: tuple[ScheduleDecl, ...] = ()  # [[schedules]]: EventBridge-style scheduled rules

@@ -119,6 +119,29 @@ class PopState:
         if clock is not None:
             self.ctx.clock = clock
 
+    def apply_distribution(self, distribution: Distribution,
+                           functions: CloudFrontFunctionRunner | None = None) -> None:
+        """Serve ``distribution`` from the next request on, without a restart (UpdateDistribution, an edited
+        ``--distribution`` file; ``edge.control.cloudfront_api.distributions``).
+
+        The compiled plans are swapped with the context that carries them, in one assignment: ``serve_viewer``
+        reads ``self.ctx`` once per request, so a request in flight finishes on the plans it started with (its
+        background refresh too) and the next one gets the new ones. The cache, counters, origin pool and
+        background tasks are the same objects in both: cached objects stay, as on CloudFront, where a change
+        propagates to the edge locations (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/
+        HowToUpdateDistribution.html) and objects leave the cache by expiring or by an invalidation
+        (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Invalidation.html); a new cache
+        policy keys new requests differently. ``functions`` replaces the CloudFront Functions runner (a POP
+        started without one, now that the distribution associates functions). ConnectionAttempts /
+        ConnectionTimeout of new or changed origins apply at once; OriginKeepaliveTimeout is pool-wide, read at
+        start."""
+        plans = compile_distribution(distribution, hooks=self.ctx.triggers is not None)
+        client = self.origin_client
+        client.config = replace(client.config, connect={
+            **client.config.connect,
+            **{o.domain_name: (o.connection_attempts, o.connection_timeout) for o in distribution.origins.values()}})
+        self.ctx = replace(self.ctx, plans=plans, functions=functions or self.ctx.functions)
+
     # --- admin target ---------------------------------------------------------------------------------
     def invalidate(self, paths: Sequence[str]) -> int:
         """Purge every cached variant covered by the CloudFront invalidation ``paths``."""

@@ -119,6 +119,20 @@ def _select_pops(ctx: AdminContext, name: str | None) -> list[PopEndpoint] | Non
     return chosen or None
 
 
+async def call_pops(admin: web.Application, method: str, path: str, body: object | None = None,
+                    pops: list[PopEndpoint] | None = None) -> dict[str, Any]:
+    """Call every POP's admin socket (or ``pops``) at once: POP name -> its JSON answer, or ``{"error": ...}`` for
+    a POP that failed or answered an error (``admin`` is the admin sub-application). The other control-port APIs
+    reach the POPs through this (the CloudFront API's invalidations and distribution deployments)."""
+    return await _fan_out(admin, admin[ADMIN_CTX].pops if pops is None else pops, method, path, body)
+
+
+async def purge(admin: web.Application, paths: list[str], pops: list[PopEndpoint] | None = None) -> dict[str, Any]:
+    """Invalidate ``paths`` (already validated: :func:`parse_invalidation_paths`) in every POP (or ``pops``):
+    per-POP results as :func:`call_pops` gives them."""
+    return await call_pops(admin, "POST", "/invalidate", {"paths": paths}, pops)
+
+
 async def create_invalidation(request: web.Request) -> web.Response:
     ctx = request.app[ADMIN_CTX]
     try:
@@ -130,7 +144,7 @@ async def create_invalidation(request: web.Request) -> web.Response:
     if pops is None:
         return _error(404, "NoSuchPop", f"no POP named {body.get('pop')!r}; known: {[p.name for p in ctx.pops]}")
     started = dt.datetime.now(dt.UTC)
-    results = await _fan_out(request.app, pops, "POST", "/invalidate", {"paths": paths})
+    results = await purge(request.app, paths, pops)
     failed = {k: v for k, v in results.items() if isinstance(v, dict) and "error" in v}
     inv = {
         "Id": "I" + secrets.token_hex(7).upper(),

@@ -9,9 +9,13 @@ DescribeKeyValueStore, GetKey, PutKey, DeleteKey, ListKeys, UpdateKeys. The serv
 ``edge.cdn.cloudfront_functions`` (``FunctionStore``, ``KeyValueStoreService``): these handlers only parse and
 serialise, and call it in a thread (SQLite, and TestFunction's engine).
 
-Other CloudFront operations (distributions, invalidations, policies: a later issue) plug in as more routes of
-:func:`make_cloudfront_app`; until then they are answered with the service's own ``UnsupportedOperation`` error
-document, never an HTML 404. Signatures are not verified (the stack is local), including the data plane's SigV4A.
+In a stack's control process also: ListDistributions, GetDistribution, GetDistributionConfig, UpdateDistribution
+(``distributions``: the stack's one distribution, deployed to every POP without a restart); CreateInvalidation,
+GetInvalidation, ListInvalidations (``invalidations``); Create/Get/GetConfig/Update/Delete/List for cache
+policies and origin request policies (``policies``). Their documents are read and written by botocore's
+CloudFront model (``shapes``). CreateDistribution, response headers policies and everything else are answered
+with the service's own ``UnsupportedOperation`` error document, never an HTML 404. Signatures are not verified
+(the stack is local), including the data plane's SigV4A.
 
 The data-plane client puts the account id of the store's ARN in front of the endpoint's host
 (``https://<account>.cloudfront-kvs.global.api.aws``, botocore's endpoint rules); give it
@@ -34,6 +38,10 @@ from aiohttp import web
 from edge.cdn.cloudfront_functions.api_errors import CloudFrontApiError, api_error
 from edge.cdn.cloudfront_functions.functions import FunctionStore
 from edge.cdn.cloudfront_functions.kvs import KeyValueStoreService
+from edge.control.cloudfront_api.distributions import DistributionService
+from edge.control.cloudfront_api.invalidations import InvalidationService
+from edge.control.cloudfront_api.policies import CACHE, ORIGIN_REQUEST, PolicyKind, PolicyService
+from edge.control.cloudfront_api.shapes import parse_payload, render_payload
 from edge.control.cloudfront_api.xml import blob, config_of, error_document, parse_document, to_document
 
 __all__ = ["API_VERSION", "add_cloudfront_routes", "make_cloudfront_app", "make_kvs_data_app"]
@@ -43,6 +51,9 @@ log = logging.getLogger("edgelab.control.cloudfront_api")
 API_VERSION = "2020-05-31"
 FUNCTIONS = web.AppKey("cloudfront_functions", FunctionStore)
 STORES = web.AppKey("cloudfront_kvs", KeyValueStoreService)
+DISTRIBUTIONS = web.AppKey("cloudfront_distributions", DistributionService)
+INVALIDATIONS = web.AppKey("cloudfront_invalidations", InvalidationService)
+POLICIES = web.AppKey("cloudfront_policies", PolicyService)
 _XML = "text/xml"
 _MAX_ITEMS = 100
 
@@ -195,10 +206,112 @@ async def list_key_value_stores(request: web.Request) -> web.Response:
     return _xml("KeyValueStoreList", out["KeyValueStoreList"])
 
 
+# ------------------------------------------------------------- distributions, invalidations, policies
+def _model(operation: str, value: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+           ) -> web.Response:
+    """``value`` as ``operation``'s response document, written by botocore's model (``shapes``)."""
+    return web.Response(status=status, body=render_payload(operation, value), content_type=_XML,
+                        headers={"x-amz-request-id": _request_id(), **(headers or {})})
+
+
+async def list_distributions(request: web.Request) -> web.Response:
+    out = request.app[DISTRIBUTIONS].list_distributions(request.query.get("Marker") or None, _max_items(request))
+    return _model("ListDistributions", out)
+
+
+async def get_distribution(request: web.Request) -> web.Response:
+    out, etag = request.app[DISTRIBUTIONS].get(request.match_info["id"])
+    return _model("GetDistribution", out, headers={"ETag": etag})
+
+
+async def get_distribution_config(request: web.Request) -> web.Response:
+    out, etag = request.app[DISTRIBUTIONS].get_config(request.match_info["id"])
+    return _model("GetDistributionConfig", out, headers={"ETag": etag})
+
+
+async def update_distribution(request: web.Request) -> web.Response:
+    service = request.app[DISTRIBUTIONS]
+    service.check_id(request.match_info["id"])
+    config = parse_payload("UpdateDistribution", await request.read())
+    out, etag = await service.update(request.match_info["id"], request.headers.get("If-Match"), config)
+    return _model("UpdateDistribution", out, headers={"ETag": etag})
+
+
+async def create_invalidation(request: web.Request) -> web.Response:
+    dist_id = request.match_info["id"]
+    request.app[DISTRIBUTIONS].check_id(dist_id)
+    batch = parse_payload("CreateInvalidation", await request.read())
+    out = await request.app[INVALIDATIONS].create(dist_id, batch)
+    location = f"{request.scheme}://{request.host}/{API_VERSION}/distribution/{dist_id}/invalidation/{out['Id']}"
+    return _model("CreateInvalidation", out, 201, {"Location": location})
+
+
+async def get_invalidation(request: web.Request) -> web.Response:
+    out = request.app[INVALIDATIONS].get(request.match_info["id"], request.match_info["inv"])
+    return _model("GetInvalidation", out)
+
+
+async def list_invalidations(request: web.Request) -> web.Response:
+    out = request.app[INVALIDATIONS].list_invalidations(request.match_info["id"],
+                                                        request.query.get("Marker") or None, _max_items(request))
+    return _model("ListInvalidations", out)
+
+
+def _policy_routes(kind: PolicyKind, path: str) -> list[tuple[str, str, Handler]]:
+    label = kind.label
+
+    async def create(request: web.Request) -> web.Response:
+        config = parse_payload(f"Create{label}", await request.read())
+        out, etag = await request.app[POLICIES].create(kind, config)
+        location = f"{request.scheme}://{request.host}/{API_VERSION}/{path}/{out['Id']}"
+        return _model(f"Create{label}", out, 201, {"ETag": etag, "Location": location})
+
+    async def get(request: web.Request) -> web.Response:
+        out, etag = request.app[POLICIES].get(kind, request.match_info["id"])
+        return _model(f"Get{label}", out, headers={"ETag": etag})
+
+    async def get_config(request: web.Request) -> web.Response:
+        out, etag = request.app[POLICIES].get(kind, request.match_info["id"])
+        return _model(f"Get{label}Config", out[kind.config_key], headers={"ETag": etag})
+
+    async def update(request: web.Request) -> web.Response:
+        request.app[POLICIES].get(kind, request.match_info["id"])  # NoSuch... before the body is looked at
+        config = parse_payload(f"Update{label}", await request.read())
+        out, etag = await request.app[POLICIES].update(kind, request.match_info["id"],
+                                                       request.headers.get("If-Match"), config)
+        return _model(f"Update{label}", out, headers={"ETag": etag})
+
+    async def delete(request: web.Request) -> web.Response:
+        await request.app[POLICIES].delete(kind, request.match_info["id"], request.headers.get("If-Match"))
+        return web.Response(status=204, headers={"x-amz-request-id": _request_id()})
+
+    async def list_(request: web.Request) -> web.Response:
+        out = request.app[POLICIES].list_policies(kind, request.query.get("Type"),
+                                                  request.query.get("Marker") or None, _max_items(request))
+        return _model(f"List{label.removesuffix('y')}ies", out)
+
+    return [("POST", f"/{path}", create), ("GET", f"/{path}", list_), ("GET", f"/{path}/{{id}}/config", get_config),
+            ("GET", f"/{path}/{{id}}", get), ("PUT", f"/{path}/{{id}}", update), ("DELETE", f"/{path}/{{id}}", delete)]
+
+
+DISTRIBUTION_ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/distribution", list_distributions),
+    ("GET", "/distribution/{id}", get_distribution),
+    ("GET", "/distribution/{id}/config", get_distribution_config),
+    ("PUT", "/distribution/{id}/config", update_distribution),
+    ("POST", "/distribution/{id}/invalidation", create_invalidation),
+    ("GET", "/distribution/{id}/invalidation", list_invalidations),
+    ("GET", "/distribution/{id}/invalidation/{inv}", get_invalidation),
+]
+POLICY_ROUTES = [*_policy_routes(CACHE, "cache-policy"), *_policy_routes(ORIGIN_REQUEST, "origin-request-policy")]
+
+
 async def unsupported(request: web.Request) -> web.Response:
     raise api_error("UnsupportedOperation",
-                    f"edgelab does not implement {request.method} {request.path} (its CloudFront API covers "
-                    "CloudFront Functions and KeyValueStore; distributions are configured with --distribution).")
+                    f"edgelab does not implement {request.method} {request.path}. Its CloudFront API covers "
+                    "CloudFront Functions, KeyValueStore, the stack's one distribution (list/get/get-config/update; "
+                    "it is created by `edgelab serve --distribution`), invalidations, and cache and origin request "
+                    "policies.")
 
 
 ROUTES: list[tuple[str, str, Handler]] = [
@@ -218,11 +331,19 @@ ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
-def make_cloudfront_app(functions: FunctionStore, stores: KeyValueStoreService) -> web.Application:
-    """The ``cloudfront`` control plane, to mount at ``/2020-05-31``."""
+def make_cloudfront_app(functions: FunctionStore, stores: KeyValueStoreService,
+                        distributions: DistributionService | None = None,
+                        invalidations: InvalidationService | None = None,
+                        policies: PolicyService | None = None) -> web.Application:
+    """The ``cloudfront`` control plane, to mount at ``/2020-05-31`` (distributions, invalidations and policies
+    when their services are given: the control process of a stack)."""
     app = web.Application(middlewares=[_xml_errors])
     app[FUNCTIONS], app[STORES] = functions, stores
-    for method, path, handler in ROUTES:
+    routes = list(ROUTES)
+    if distributions is not None and invalidations is not None and policies is not None:
+        app[DISTRIBUTIONS], app[INVALIDATIONS], app[POLICIES] = distributions, invalidations, policies
+        routes += DISTRIBUTION_ROUTES + POLICY_ROUTES
+    for method, path, handler in routes:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, path + "/", handler)
     app.router.add_route("*", "/{tail:.*}", unsupported)  # anything else: the service's error, not a 404 page
@@ -309,7 +430,10 @@ def make_kvs_data_app(stores: KeyValueStoreService) -> web.Application:
     return app
 
 
-def add_cloudfront_routes(app: web.Application, functions: FunctionStore, stores: KeyValueStoreService) -> None:
+def add_cloudfront_routes(app: web.Application, functions: FunctionStore, stores: KeyValueStoreService,
+                          distributions: DistributionService | None = None,
+                          invalidations: InvalidationService | None = None,
+                          policies: PolicyService | None = None) -> None:
     """Mount both planes on the control application ``app``."""
-    app.add_subapp(f"/{API_VERSION}", make_cloudfront_app(functions, stores))
+    app.add_subapp(f"/{API_VERSION}", make_cloudfront_app(functions, stores, distributions, invalidations, policies))
     app.add_subapp("/key-value-stores", make_kvs_data_app(stores))

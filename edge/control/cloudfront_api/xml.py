@@ -19,7 +19,8 @@ from xml.etree import ElementTree
 
 from edge.cdn.cloudfront_functions.api_errors import CloudFrontApiError, api_error
 
-__all__ = ["NAMESPACE", "error_document", "parse_document", "to_document"]
+__all__ = ["NAMESPACE", "error_document", "escape", "format_timestamp", "local_name", "parse_document", "parse_element",
+           "to_document"]
 
 NAMESPACE = "http://cloudfront.amazonaws.com/doc/2020-05-31/"
 # list member element names (botocore's cloudfront model), keyed by the list's own element name and its parent
@@ -31,18 +32,24 @@ LIST_MEMBERS = {
 }
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO 8601 with milliseconds, as CloudFront writes timestamps (``2024-05-01T12:00:00.000Z``)."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def _scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        return format_timestamp(value)
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(bytes(value)).decode("ascii")
-    return _escape(str(value))
+    return escape(str(value))
 
 
 def _element(name: str, value: Any, parent: str) -> str:
@@ -65,38 +72,44 @@ def to_document(root: str, value: dict[str, Any]) -> bytes:
 
 def error_document(code: str, message: str, request_id: str, *, sender: bool = True) -> bytes:
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="{NAMESPACE}"><Error>'
-            f'<Type>{"Sender" if sender else "Receiver"}</Type><Code>{_escape(code)}</Code>'
-            f"<Message>{_escape(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+            f'<Type>{"Sender" if sender else "Receiver"}</Type><Code>{escape(code)}</Code>'
+            f"<Message>{escape(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
             ).encode()
 
 
-def _local(tag: str) -> str:
+def local_name(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
+
 
 
 def _value(el: ElementTree.Element) -> Any:
     children = list(el)
     if not children:
         return el.text or ""
-    if _local(el.tag) == "Items" or (all(_local(c.tag) == _local(children[0].tag) for c in children) and len(children) > 1):
+    if local_name(el.tag) == "Items" or (all(local_name(c.tag) == local_name(children[0].tag) for c in children) and len(children) > 1):
         return [_value(c) for c in children]
-    return {_local(c.tag): _value(c) for c in children}
+    return {local_name(c.tag): _value(c) for c in children}
 
 
 def parse_document(body: bytes, root: str) -> dict[str, Any]:
     """The request document of an operation whose input element is ``root``; InvalidArgument when it is not one."""
     if not body.strip():
         return {}
+    el = parse_element(body)
+    if local_name(el.tag) != root:
+        raise api_error("InvalidArgument", f"Expected a {root} document, got {local_name(el.tag)}.")
+    value = _value(el)
+    return value if isinstance(value, dict) else {}
+
+
+def parse_element(body: bytes) -> ElementTree.Element:
+    """A request document's root element; InvalidArgument for a DOCTYPE/entity or XML that is not well-formed."""
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise api_error("InvalidArgument", "The request document must not contain a DOCTYPE or entities.")
     try:
-        el = ElementTree.fromstring(body)
+        return ElementTree.fromstring(body)
     except ElementTree.ParseError as exc:
         raise api_error("InvalidArgument", f"The request is not well-formed XML: {exc}.") from None
-    if _local(el.tag) != root:
-        raise api_error("InvalidArgument", f"Expected a {root} document, got {_local(el.tag)}.")
-    value = _value(el)
-    return value if isinstance(value, dict) else {}
 
 
 def blob(value: Any, member: str) -> bytes:

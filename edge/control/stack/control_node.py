@@ -4,7 +4,10 @@ EventBridge), Prometheus ``/metrics``, admin API + dashboard on the API port, wi
 (API ``Invoke`` calls run here) and the scheduler of scheduled rules. It deploys the functions declared in the
 settings (Lambda and CloudFront) before it reports ready, so the POPs (started after it) find their associations
 resolvable, reports the CloudFront function associations that do not resolve (one line each, with the next step),
-and optionally watches the declarations.
+and optionally watches the declarations. It owns the stack's distribution (``edge.control.cloudfront_api
+.distributions``): the configuration in service, persisted in the state directory before the POPs start, changed
+by UpdateDistribution or by saving the ``--distribution`` file (watched always, ``--watch`` or not) and deployed to
+every POP by one deployer task.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +25,15 @@ from edge.cdn.cloudfront_functions.db import CffDatabase
 from edge.cdn.cloudfront_functions.functions import FunctionStore
 from edge.cdn.cloudfront_functions.kvs import KeyValueStoreService
 from edge.cdn.lambda_edge.rules import EDGE_REGION
-from edge.control.admin.api import AdminContext, PopEndpoint, make_admin_app
+from edge.control.admin.api import AdminContext, PopEndpoint, call_pops, make_admin_app, purge
 from edge.control.admin.async_api import add_async_admin_routes
 from edge.control.admin.dashboard import add_dashboard_routes
 from edge.control.admin.prometheus import add_prometheus_route
 from edge.control.aws_json.dispatch import JsonService, add_dispatcher
 from edge.control.cloudfront_api.app import add_cloudfront_routes
+from edge.control.cloudfront_api.distributions import DistributionService, watch_distribution_file
+from edge.control.cloudfront_api.invalidations import InvalidationService
+from edge.control.cloudfront_api.policies import PolicyService
 from edge.control.events_api.api import EventsApi
 from edge.control.events_api.scheduler import Scheduler, apply_declared
 from edge.control.events_api.store import EventsStore
@@ -78,9 +85,25 @@ def log_reader(cfg: StackConfig, service: LambdaService) -> Callable[..., Awaita
     return read
 
 
-def cloudfront_function_names(cfg: StackConfig) -> frozenset[str]:
-    """The CloudFront functions the distribution associates (by name)."""
-    return frozenset(a.function_name for b in cfg.distribution.all_behaviors for a in b.function_associations)
+@dataclass
+class CloudFrontServices:
+    """The distribution-side services of the CloudFront API (one set per control process)."""
+
+    distributions: DistributionService
+    invalidations: InvalidationService
+    policies: PolicyService
+
+
+def open_cloudfront_services(cfg: StackConfig) -> CloudFrontServices:
+    """The stack's distribution document, resolved before the POPs start (blocking: call it in a thread), and the
+    invalidation and policy services over it."""
+    policies = PolicyService(cfg.state_dir)
+    distributions = DistributionService.open(cfg.state_dir, cfg.settings, cfg.distribution_path, policies.snapshot())
+    policies.distributions = distributions
+    distributions.policies = policies.snapshot
+    invalidations = InvalidationService(cfg.state_dir, distributions)
+    distributions.in_progress_invalidations = invalidations.in_progress
+    return CloudFrontServices(distributions, invalidations, policies)
 
 
 def report_cloudfront_associations(cfg: StackConfig, store: FunctionStore) -> None:
@@ -109,11 +132,15 @@ def aws_json_services(state_dir: Path, service: LambdaService, events: EventsApi
 
 
 def build_app(cfg: StackConfig, service: LambdaService, functions: FunctionStore | None = None,
-              stores: KeyValueStoreService | None = None, events: EventsApi | None = None) -> web.Application:
+              stores: KeyValueStoreService | None = None, events: EventsApi | None = None,
+              cloudfront: CloudFrontServices | None = None) -> web.Application:
     app = make_lambda_api_app(service)
     add_dispatcher(app, aws_json_services(cfg.state_dir, service, events))  # POST / by X-Amz-Target
-    if functions is not None and stores is not None:
-        add_cloudfront_routes(app, functions, stores)  # /2020-05-31/... and /key-value-stores/...
+    if functions is not None and stores is not None and cloudfront is not None:  # /2020-05-31/..., /key-value-stores/
+        add_cloudfront_routes(app, functions, stores, cloudfront.distributions, cloudfront.invalidations,
+                              cloudfront.policies)
+    elif functions is not None and stores is not None:
+        add_cloudfront_routes(app, functions, stores)
 
     async def reset_local() -> dict[str, Any]:
         assert service.executor is not None
@@ -123,6 +150,9 @@ def build_app(cfg: StackConfig, service: LambdaService, functions: FunctionStore
     ctx = AdminContext(pops=pop_endpoints(cfg), reset_local=reset_local, local_metrics=lambda: metrics_of(service),
                        read_logs=log_reader(cfg, service), async_metrics=service.async_metrics)
     admin = make_admin_app(ctx)
+    if cloudfront is not None:  # the CloudFront API reaches the POPs through the admin API's fan-out
+        cloudfront.distributions.push = lambda doc: call_pops(admin, "PUT", "/distribution", doc)
+        cloudfront.invalidations.purge = lambda paths: purge(admin, paths)
     add_async_admin_routes(admin, service)  # /edgelab/v1/async and /edgelab/v1/queues...
     app.add_subapp("/edgelab/v1", admin)
     add_prometheus_route(app, admin)  # GET /metrics (Prometheus text exposition)
@@ -131,14 +161,17 @@ def build_app(cfg: StackConfig, service: LambdaService, functions: FunctionStore
 
 
 async def run_control(cfg: StackConfig, stop: asyncio.Event, *, watch: bool = False) -> None:
+    cloudfront = await asyncio.to_thread(open_cloudfront_services, cfg)  # before the POPs start (they read it)
+    distributions = cloudfront.distributions
+    cfg = replace(cfg, distribution=distributions.distribution)
     service = make_service(cfg, DEFAULT_REGION)
     await service.start()
     await service.start_async_delivery(cfg.settings.async_)  # only the control process delivers async events
     runner: web.AppRunner | None = None
     tasks = TaskOwner("edgelab-control")  # the declared-functions watchers
     cff_db = CffDatabase(cfg.state_dir)
-    associated = cloudfront_function_names(cfg)
-    functions = FunctionStore(cff_db, in_use=associated.__contains__)
+    functions = FunctionStore(cff_db, in_use=lambda name: any(  # the configuration in service, as it changes
+        a.function_name == name for b in distributions.distribution.all_behaviors for a in b.function_associations))
     stores = KeyValueStoreService(cff_db)
     store = EventsStore(cfg.state_dir / "events.db")
     scheduler = Scheduler(store, lambda name, qualifier, payload: service.invoke(
@@ -155,11 +188,13 @@ async def run_control(cfg: StackConfig, stop: asyncio.Event, *, watch: bool = Fa
             log.info("declared schedules: %s", ", ".join(declared))
         await scheduler.start()  # after the declared functions exist: a catch-up run can reach them
         events = EventsApi(store, scheduler, DEFAULT_REGION)
-        runner = web.AppRunner(build_app(cfg, service, functions, stores, events), access_log=None,
+        runner = web.AppRunner(build_app(cfg, service, functions, stores, events, cloudfront), access_log=None,
                                handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", cfg.api_port).start()
         log.info("Lambda API and admin on http://127.0.0.1:%d", cfg.api_port)
+        tasks.spawn(distributions.deploy_forever(), name="deploy-distribution")
+        tasks.spawn(watch_distribution_file(distributions, stop), name="watch-distribution")
         if watch:
             tasks.spawn(watch_declared(service, cfg.settings.functions, stop), name="watch-functions")
             tasks.spawn(watch_declared_cloudfront_functions(functions, stores, cfg.settings.cloudfront_functions,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,12 @@ from aiohttp import web
 
 from edge.cdn.cloudfront_functions.db import CffDatabase
 from edge.cdn.cloudfront_functions.runner import LOG_REGION, CloudFrontFunctionRunner, FunctionCatalog
+from edge.cdn.config.distribution import Distribution
+from edge.cdn.config.policies import ConfigError
 from edge.cdn.lambda_edge.runner import EdgeTriggerRunner, FactsLookup, VersionFacts, distribution_associations
 from edge.cdn.server.admin import make_admin_app
-from edge.cdn.server.pop import start_pop
+from edge.cdn.server.pop import RunningPop, start_pop
+from edge.control.cloudfront_api.distributions import load_document, read_document
 from edge.control.stack.config import StackConfig
 from edge.invocation import Executor, ExecutorSettings, LambdaService, LogStore
 from edge.invocation.errors import ResourceNotFoundException
@@ -100,7 +104,7 @@ def _executor_routes(admin: web.Application, service: LambdaService) -> None:
 async def start_cloudfront_functions(cfg: StackConfig, name: str) -> tuple[CloudFrontFunctionRunner, LogStore] | None:
     """The POP's CloudFront Functions runner and its log store (None when the distribution associates none)."""
     pop = cfg.settings.pop(name)
-    names = [a.function_name for b in cfg.distribution.all_behaviors for a in b.function_associations]
+    names = function_names(cfg.distribution)
     if not names:
         return None
     logs = LogStore(region_logs_dir(cfg, LOG_REGION))
@@ -117,15 +121,64 @@ async def start_cloudfront_functions(cfg: StackConfig, name: str) -> tuple[Cloud
     return runner, logs
 
 
+def persisted_distribution(cfg: StackConfig) -> Distribution:
+    """The distribution the control process persisted (blocking), else the ``--distribution`` file's."""
+    doc = read_document(cfg.state_dir)
+    if doc is None:
+        return cfg.distribution
+    try:
+        return load_document(doc, cfg.settings)
+    except (ConfigError, KeyError, TypeError) as exc:
+        log.error("the persisted distribution does not load here (%s): starting with the --distribution file", exc)
+        return cfg.distribution
+
+
+def function_names(distribution: Distribution) -> list[str]:
+    return [a.function_name for b in distribution.all_behaviors for a in b.function_associations]
+
+
+def _distribution_route(admin: web.Application, cfg: StackConfig, name: str, running: RunningPop,
+                        cff: list[tuple[CloudFrontFunctionRunner, LogStore]]) -> None:
+    """``PUT /distribution`` (the control process's deployment of a new configuration, see the module
+    docstring); answers 400 ``{"error"}`` for a document that does not load here (the configuration in service
+    stays)."""
+
+    async def put(request: web.Request) -> web.Response:
+        try:
+            doc = orjson.loads(await request.read())
+            distribution = await asyncio.to_thread(load_document, doc, cfg.settings)
+        except (orjson.JSONDecodeError, ConfigError, KeyError, TypeError) as exc:
+            return web.Response(status=400, body=orjson.dumps({"error": f"not applied: {exc}"}),
+                                content_type="application/json")
+        names = function_names(distribution)
+        runner: CloudFrontFunctionRunner | None = None
+        if names and not cff:
+            started = await start_cloudfront_functions(replace(cfg, distribution=distribution), name)
+            if started is not None:
+                cff.append(started)
+                runner = started[0]
+        elif names:
+            cff[0][0].catalog.follow(names)
+            await cff[0][0].refresh()
+        running.state.apply_distribution(distribution, runner)
+        log.info("POP %s: distribution %s ETag %s in service", name, distribution.id, distribution.etag)
+        return web.Response(body=orjson.dumps({"applied": distribution.etag}), content_type="application/json")
+
+    admin.router.add_put("/distribution", put)
+
+
 async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None:
     pop = cfg.settings.pop(name)
+    cfg = replace(cfg, distribution=await asyncio.to_thread(persisted_distribution, cfg))
     service = make_service(cfg, pop.region)
     await service.start()
     admin_runner: web.AppRunner | None = None
     running = None
-    cff: tuple[CloudFrontFunctionRunner, LogStore] | None = None
+    cff: list[tuple[CloudFrontFunctionRunner, LogStore]] = []
     try:
-        cff = await start_cloudfront_functions(cfg, name)
+        started = await start_cloudfront_functions(cfg, name)
+        if started is not None:
+            cff.append(started)
         assert service.executor is not None
         logs = service.executor.logs
         runner = EdgeTriggerRunner(service, region=pop.region, facts=facts_lookup(service),
@@ -134,9 +187,10 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None
                                    relax_limits=cfg.settings.edge.relax_limits)
         await report_associations(runner, cfg, name)
         running = await start_pop(pop, cfg.distribution, cfg.settings, triggers=runner,
-                                  functions=cff[0] if cff is not None else None)
+                                  functions=cff[0][0] if cff else None)
         admin = make_admin_app(running.state)
         _executor_routes(admin, service)
+        _distribution_route(admin, cfg, name, running, cff)
         admin_runner = web.AppRunner(admin, access_log=None, handle_signals=False)
         await admin_runner.setup()
         sock = cfg.admin_socket(name)
@@ -149,9 +203,9 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None
             await admin_runner.cleanup()
         if running is not None:
             await running.stop()
-        if cff is not None:
-            await cff[0].close()
-            await cff[1].close()
+        for functions, logs_store in cff:
+            await functions.close()
+            await logs_store.close()
         await service.close()
 
 

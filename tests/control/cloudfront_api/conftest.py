@@ -11,11 +11,20 @@ from typing import Any
 
 import pytest
 
+from edge.cdn.config.distribution import load_distribution
+from edge.tasks import TaskOwner
+
 
 class CloudFrontApiServer:
-    def __init__(self, state_dir: Path, in_use: frozenset[str] = frozenset()) -> None:
+    def __init__(self, state_dir: Path, in_use: frozenset[str] = frozenset(),
+                 distribution: Path | None = None) -> None:
         self.state_dir = state_dir
         self.in_use = in_use
+        self.distribution = distribution  # a --distribution file: serve the distribution API over it too
+        self.pushed: list[dict[str, Any]] = []  # what was deployed (a recording stand-in for the POPs)
+        self.purged: list[list[str]] = []
+        self.fail_pops = False  # when set, the stand-in POPs answer every deployment/purge with an error
+        self.services: Any = None
         self.url = ""
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -57,7 +66,24 @@ class CloudFrontApiServer:
         await service.start()
         db = CffDatabase(self.state_dir)
         app = make_lambda_api_app(service)
-        add_cloudfront_routes(app, FunctionStore(db, in_use=self.in_use.__contains__), KeyValueStoreService(db))
+        tasks = TaskOwner("cloudfront-api-test")
+        if self.distribution is None:
+            add_cloudfront_routes(app, FunctionStore(db, in_use=self.in_use.__contains__), KeyValueStoreService(db))
+        else:
+            from edge.cdn.config.settings import Settings
+            from edge.control.stack.config import StackConfig
+            from edge.control.stack.control_node import open_cloudfront_services
+
+            settings = Settings(pops=())
+            cfg = StackConfig(state_dir=self.state_dir, settings_path=None, distribution_path=self.distribution,
+                              settings=settings, distribution=load_distribution(self.distribution, settings),
+                              demo=False, api_port=0, origin_port=0)
+            self.services = cf = await asyncio.to_thread(open_cloudfront_services, cfg)
+            cf.distributions.push = self._push
+            cf.invalidations.purge = self._purge
+            add_cloudfront_routes(app, FunctionStore(db, in_use=self.in_use.__contains__), KeyValueStoreService(db),
+                                  cf.distributions, cf.invalidations, cf.policies)
+            tasks.spawn(cf.distributions.deploy_forever(), name="deployer")
         runner = web.AppRunner(app)
         await runner.setup()
         try:
@@ -66,9 +92,22 @@ class CloudFrontApiServer:
             self._ready.set()
             await self._stop.wait()
         finally:
+            await tasks.aclose()
             await runner.cleanup()
             await service.close()
             db.close()
+
+    async def _push(self, doc: dict[str, Any]) -> dict[str, Any]:
+        if self.fail_pops:
+            return {"IAD": {"error": "POP IAD unreachable: test"}}
+        self.pushed.append(doc)
+        return {"IAD": {"applied": doc["ETag"]}, "FRA": {"applied": doc["ETag"]}}
+
+    async def _purge(self, paths: list[str]) -> dict[str, Any]:
+        if self.fail_pops:
+            return {"IAD": {"error": "POP IAD unreachable: test"}}
+        self.purged.append(paths)
+        return {"IAD": {"invalidated": 0, "paths": paths}}
 
     def client(self, service: str = "cloudfront") -> Any:
         import boto3
