@@ -1,0 +1,347 @@
+"""Node.js execution environments seen from the core: the ``node`` process running the shim
+(:mod:`edge.invocation.runtime.node`), what is fixed when it starts, its configuration, and one invocation at a time.
+
+A :class:`NodeProcess` is started *before* it knows its function (:meth:`NodeProcess.spawn`, a "spare": Node's
+boot, ~40-70 ms, is paid ahead of time) and then given one (:meth:`NodeProcess.init`: the INIT frame; the shim
+loads the handler). Node.js cannot be forked from a zygote like the Python worker (V8's and libuv's threads do not
+survive ``fork``), so pre-started processes are the equivalent. What is fixed at start is the spare's
+:class:`NodeLaunch`: the Node major, the V8 heap flags (from MemorySize), ``NODE_OPTIONS``, the experimental-feature
+flags and ``AWS_LAMBDA_EXEC_WRAPPER``; a spare only serves functions with the same launch. ``NODE_PATH`` is applied
+at INIT (the shim re-reads it), so it does not split spares.
+
+The managed runtime's start-up, as reproduced here (AWS's ``/var/runtime/bootstrap`` for Node.js and
+https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html, "Disabled experimental features";
+https://docs.aws.amazon.com/lambda/latest/dg/runtimes-modify.html#runtime-wrapper for the wrapper):
+``node --expose-gc --max-http-header-size 81920 --max-semi-space-size=M/20 --max-old-space-size=M-M/10 ...``
+(the heap flags are left out on Node >= 20 when ``NODE_OPTIONS`` names either; Node 18's bootstrap always adds
+them), ``--no-experimental-require-module`` on 20 and 22 and ``--no-experimental-detect-module`` on 22 unless
+``NODE_OPTIONS`` carries the positive flag; a wrapper runs as ``wrapper node args...`` through ``sh -c 'exec'``,
+so a missing one exits 127 and a non-executable one 126 (``Runtime.ExitError``, as AWS).
+
+Outcomes are :class:`edge.invocation.execution.environment.RawOutcome` values, exactly as the Python worker's
+environment produces them, so the executor formats logs and responses the same way for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from edge.invocation.execution.environment import Credentials, Kind, RawOutcome, describe_exit, platform_error
+from edge.invocation.execution.node_dist import NodeDist
+from edge.invocation.execution.runtime_process import ChildProcess, MemoryWatch
+from edge.invocation.runtime import protocol
+from edge.invocation.runtime.node import K_HELLO, K_INIT, NODE_RUNTIME_DIR, SHIM
+
+BOOT_TIMEOUT_S = 10.0
+_LOST = object()
+_TIMED_OUT = object()
+_SPAWN_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLaunch:
+    """What a ``node`` process is started with, hence the key of its spare pool."""
+
+    major: int
+    memory_mb: int = 128
+    node_options: str = ""  # the function's NODE_OPTIONS ("" when unset)
+    exec_wrapper: str = ""  # the function's AWS_LAMBDA_EXEC_WRAPPER ("" when unset)
+
+    @classmethod
+    def for_function(cls, major: int, memory_mb: int, environment: dict[str, str]) -> NodeLaunch:
+        return cls(major, memory_mb, environment.get("NODE_OPTIONS", ""),
+                   environment.get("AWS_LAMBDA_EXEC_WRAPPER", ""))
+
+    def flags(self) -> list[str]:
+        m, opts = self.memory_mb, self.node_options
+        out = ["--expose-gc", "--max-http-header-size", "81920"]
+        if self.major < 20 or not ("--max-semi-space-size" in opts or "--max-old-space-size" in opts):
+            out += [f"--max-semi-space-size={m // 20}", f"--max-old-space-size={m - m // 10}"]
+        if self.major in (20, 22) and "--experimental-require-module" not in opts.replace("--no-experimental", ""):
+            out.append("--no-experimental-require-module")
+        if self.major == 22 and "--experimental-detect-module" not in opts.replace("--no-experimental", ""):
+            out.append("--no-experimental-detect-module")
+        return out
+
+    def argv(self, node: Path, channel_fd: int) -> list[str]:
+        cmd = [str(node), *self.flags(), str(SHIM), str(channel_fd)]
+        if self.exec_wrapper:
+            return ["/bin/sh", "-c", 'exec "$@"', "sh", self.exec_wrapper, *cmd]
+        return cmd
+
+    def spawn_env(self) -> dict[str, str]:
+        env = {"PATH": _SPAWN_PATH, "LANG": "en_US.UTF-8", "TZ": ":UTC"}
+        if self.node_options:
+            env["NODE_OPTIONS"] = self.node_options
+        return env
+
+
+def node_path(major: int, layer_dirs: list[Path] | tuple[Path, ...], task_root: Path) -> str:
+    """AWS's NODE_PATH order (recorded on nodejs24.x: ``/opt/nodejs/node24/node_modules:/opt/nodejs/node_modules:
+    /var/runtime/node_modules:/var/runtime:/var/task``, https://docs.aws.amazon.com/lambda/latest/dg/
+    packaging-layers.html#packaging-layers-paths). Layers are extracted separately here, not merged into one
+    /opt: a later layer overrides an earlier one, so later layers come first within each folder kind."""
+    layers = list(reversed(layer_dirs))
+    parts = [f"{d}/nodejs/node{major}/node_modules" for d in layers] + [f"{d}/nodejs/node_modules" for d in layers]
+    return ":".join([*parts, f"{NODE_RUNTIME_DIR}/node_modules", str(NODE_RUNTIME_DIR), str(task_root)])
+
+
+def init_config(*, runtime: str, handler: str, task_root: Path, layer_dirs: list[Path] | tuple[Path, ...] = (),
+                memory_mb: int = 128, tmp_dir: Path, tmp_quota_mb: int = 512, function_name: str,
+                version: str = "$LATEST", log_group: str, log_stream: str, init_type: str = "on-demand",
+                region: str = "us-east-1", environment: dict[str, str] | None = None, node_bin: Path,
+                credentials: Credentials | None = None) -> dict:
+    """The INIT frame's meta: the function's environment variables (defaults, then the user's, then the reserved
+    ones, which always win; https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-
+    envvars-runtime) and what the shim needs to load and run it."""
+    major = int(runtime.removeprefix("nodejs").removesuffix(".x"))
+    creds = credentials or Credentials()
+    layers = list(reversed(layer_dirs))
+    variables: dict[str, str] = {
+        "LANG": "en_US.UTF-8",
+        "PATH": ":".join([str(node_bin.parent), "/usr/local/bin", "/usr/bin/", "/bin", *(f"{d}/bin" for d in layers)]),
+        "LD_LIBRARY_PATH": ":".join([str(NODE_RUNTIME_DIR), str(task_root), f"{task_root}/lib",
+                                     *(f"{d}/lib" for d in layers)]),
+        "NODE_PATH": node_path(major, layer_dirs, task_root),
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    }
+    variables.update(environment or {})  # NODE_PATH set by the user wins (as the managed bootstrap does)
+    variables.update({
+        "_HANDLER": handler,
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "LAMBDA_RUNTIME_DIR": str(NODE_RUNTIME_DIR),
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
+        "AWS_LAMBDA_FUNCTION_NAME": function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": version,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": creds.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+        "AWS_SESSION_TOKEN": creds.session_token,
+        "TZ": ":UTC",
+        "TMPDIR": str(tmp_dir),
+        "PWD": str(task_root),
+    })
+    return {"t": K_INIT, "env": variables, "task_root": str(task_root), "handler": handler, "runtime": runtime,
+            "memory_mb": memory_mb, "tmp": str(tmp_dir), "tmp_quota_mb": tmp_quota_mb}
+
+
+def init_start_line(node_version: str, region: str) -> str:
+    """INIT_START naming the Node.js that really runs (``nodejs:20.18.0``), never a pretended AWS build number."""
+    digest = hashlib.sha256(f"nodejs:{node_version}".encode()).hexdigest()
+    return (f"INIT_START Runtime Version: nodejs:{node_version}\tRuntime Version ARN: "
+            f"arn:aws:lambda:{region}::runtime:{digest}")
+
+
+class _Channel(asyncio.Protocol):
+    """Frame reassembly on the core's end of the socketpair."""
+
+    def __init__(self, owner: NodeProcess) -> None:
+        self.owner = owner
+        self.buf = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        while len(buf) >= protocol.HEADER_SIZE:
+            need = protocol.frame_size(buf)
+            if len(buf) < need:
+                return
+            frame = bytes(buf[:need])
+            del buf[:need]
+            self.owner._on_frame(protocol.decode(frame))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._resolve(_LOST)
+
+
+@dataclass(slots=True)
+class InitResult:
+    ok: bool
+    failure: RawOutcome | None  # Kind.INIT_ERROR / TIMEOUT / EXIT when not ok
+    init_ms: float  # the function's Init as the core saw it (INIT sent -> READY)
+    function_init_ms: float | None  # the same, measured inside the shim (top-level await included)
+    output: bytes  # Init output (console lines of module scope)
+    rss_kb: int
+
+
+class NodeProcess:
+    """One ``node`` process running the shim; one invocation at a time (see the module docstring)."""
+
+    def __init__(self, launch: NodeLaunch, dist: NodeDist) -> None:
+        self.launch = launch
+        self.dist = dist
+        self.proc: ChildProcess | None = None
+        self.boot_ms = 0.0  # spawn -> HELLO
+        self.node_version = ""
+        self.peak_rss_kb = 0
+        self.oom_rss_kb: int | None = None
+        self.memory_mb = launch.memory_mb
+        self._transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future | None = None
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc is not None else 0
+
+    @classmethod
+    async def spawn(cls, launch: NodeLaunch, dist: NodeDist, *, boot_timeout_s: float = BOOT_TIMEOUT_S,
+                    cwd: str = "/") -> NodeProcess:
+        """Start ``node`` with the shim and wait for its HELLO (a spare, ready for :meth:`init`). Raises
+        RuntimeError with the process's output if it does not start (e.g. a bad ``NODE_OPTIONS``)."""
+        self = cls(launch, dist)
+        core, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        t0 = time.perf_counter()
+        try:
+            core.setblocking(False)
+            self._transport, _ = await self._loop.create_unix_connection(lambda: _Channel(self), sock=core)
+            self._waiter = w = self._loop.create_future()
+            self.proc = await ChildProcess.start(launch.argv(dist.binary, child.fileno()), env=launch.spawn_env(),
+                                                 cwd=cwd, pass_fds=(child.fileno(),), name=f"node{launch.major}")
+            child.close()
+            self.proc.on_exit(lambda: self._loop.call_later(0.05, self._resolve, _LOST))
+            got = await self._await(w, boot_timeout_s)
+        except BaseException:
+            child.close()
+            await self.stop(graceful=False)
+            raise
+        if type(got) is not tuple or got[0].get("t") != K_HELLO:
+            output = self.proc.output() if self.proc is not None else b""
+            await self.stop(graceful=False)
+            reason = "did not start in time" if got is _TIMED_OUT else describe_exit(self.proc.status if self.proc
+                                                                                     else None)
+            raise RuntimeError(f"Node.js {dist.version} ({' '.join(launch.flags())}) {reason}: "
+                               f"{output.decode('utf-8', 'replace').strip()[-2000:]}")
+        self.boot_ms = (time.perf_counter() - t0) * 1000.0
+        self.node_version = str(got[0].get("v", "")).lstrip("v")
+        self.peak_rss_kb = int(got[0].get("rss", 0))
+        return self
+
+    # -- frames -------------------------------------------------------------------------------------------------
+    def _on_frame(self, frame: tuple[dict, bytes, bytes]) -> None:
+        if frame[0].get("t") == protocol.K_OOM:
+            self.oom_rss_kb = int(frame[0].get("rss", 0))
+            return
+        self._resolve(frame)
+
+    def _resolve(self, value: object) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(value)
+
+    async def _await(self, w: asyncio.Future, timeout_s: float) -> object:
+        timer = self._loop.call_later(timeout_s, lambda: w.done() or w.set_result(_TIMED_OUT))
+        try:
+            return await w
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _send(self, meta: dict, body: bytes = b"") -> bool:
+        t = self._transport
+        if t is None or t.is_closing():
+            return False
+        t.writelines(protocol.encode(meta, body))
+        return True
+
+    # -- init and invoke ----------------------------------------------------------------------------------------
+    async def init(self, cfg: dict, timeout_s: float) -> InitResult:
+        """Give this (spare) process its function. On failure the process is gone (or killed, on a timeout)."""
+        assert self.proc is not None
+        self.memory_mb = int(cfg["memory_mb"])
+        self.proc.set_file_size_limit(int(cfg.get("tmp_quota_mb") or 0) * 1024 * 1024)
+        self._waiter = w = self._loop.create_future()
+        t0 = time.perf_counter()
+        if not self._send(cfg):
+            w.set_result(_LOST)
+        got = await self._await(w, timeout_s)
+        elapsed = (time.perf_counter() - t0) * 1000.0
+        if type(got) is tuple and got[0]["t"] == protocol.K_READY:
+            self.peak_rss_kb = int(got[0].get("rss", 0))
+            return InitResult(True, None, elapsed, got[0].get("im"), got[2], self.peak_rss_kb)
+        if type(got) is tuple and got[0]["t"] == protocol.K_INIT_ERROR:
+            err = orjson.loads(got[1])
+            fail = RawOutcome(Kind.INIT_ERROR, got[1], str(err.get("errorType")), elapsed,
+                              int(got[0].get("rss", 0)), got[2], True)
+            await self.proc.wait(2.0)
+            return InitResult(False, fail, elapsed, None, got[2], fail.max_rss_kb)
+        self.proc.kill()
+        await self.proc.wait(2.0)
+        output = self.proc.output()
+        kind, etype = (Kind.TIMEOUT, "Sandbox.Timedout") if got is _TIMED_OUT else (Kind.EXIT, "Runtime.ExitError")
+        return InitResult(False, RawOutcome(kind, b"", etype, elapsed, 0, output, True), elapsed, None, output, 0)
+
+    async def invoke(self, request_id: str, payload: bytes, *, invoked_arn: str, timeout_s: float,
+                     client_context: str | None = None, fn_override: str | None = None,
+                     log: tuple[list[str] | None, float | None] | None = None,
+                     budget_s: float | None = None) -> RawOutcome:
+        """One invocation (same contract as ``Environment.invoke``: faults are values, ``reset`` = discard)."""
+        assert self.proc is not None
+        budget = timeout_s if budget_s is None else budget_s
+        fields: dict = {"t": protocol.K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000),
+                        "arn": invoked_arn, "cc": client_context, "fn": fn_override}
+        if log is not None:
+            fields["lg"] = 1
+            if log[0] is not None or log[1] is not None:
+                fields["pre"], fields["init"] = log
+        self._waiter = w = self._loop.create_future()
+        watch = MemoryWatch(self.proc, self.memory_mb * 1024)
+        sent_at = time.monotonic()
+        if self._send(fields, payload):
+            watch.arm()
+        else:
+            w.set_result(_LOST)
+        try:
+            got = await self._await(w, budget)
+        finally:
+            watch.disarm()
+        if type(got) is tuple:
+            m = got[0]
+            self.peak_rss_kb = int(m.get("rss", 0))
+            output, record = (got[2], None) if log is None else (b"", got[2])
+            if m["t"] == protocol.K_RESULT:
+                return RawOutcome(Kind.OK, got[1], None, m["d"], m["rss"], output, False, record)
+            return RawOutcome(Kind.ERROR, got[1], m["et"], m["d"], m["rss"], output, bool(m.get("reset")), record)
+        elapsed = (time.monotonic() - sent_at) * 1000.0
+        if got is _TIMED_OUT:
+            self.proc.kill()
+            await self.proc.wait(2.0)
+            return RawOutcome(Kind.TIMEOUT, platform_error("Sandbox.Timedout", request_id,
+                              f"Task timed out after {timeout_s:.2f} seconds"), "Sandbox.Timedout",
+                              timeout_s * 1000.0, self.peak_rss_kb, self.proc.take_output(), True)
+        status = await self.proc.wait(2.0)
+        output = self.proc.take_output()
+        oom = self.oom_rss_kb if self.oom_rss_kb is not None else watch.killed_rss_kb
+        if oom is not None:
+            return RawOutcome(Kind.OOM, platform_error("Runtime.OutOfMemory", request_id,
+                              "Runtime exited with error: signal: killed"), "Runtime.OutOfMemory", elapsed,
+                              max(oom, self.memory_mb * 1024), output, True)
+        return RawOutcome(Kind.EXIT, platform_error("Runtime.ExitError", request_id, describe_exit(status)),
+                          "Runtime.ExitError", elapsed, self.peak_rss_kb, output, True)
+
+    # -- shutdown -----------------------------------------------------------------------------------------------
+    async def stop(self, *, graceful: bool) -> None:
+        """Graceful: close the channel (the shim exits by itself), SIGKILL after 2 s; else SIGKILL at once."""
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        if self.proc is None:
+            return
+        if graceful:
+            await self.proc.wait(2.0)
+        self.proc.kill()
+        await self.proc.wait(5.0)
+        self.proc.close()
+

@@ -1,0 +1,219 @@
+"""A runtime process the core starts by ``exec`` rather than through the zygote (a Node.js shim, a custom runtime's
+``bootstrap``), with the same guarantees as a forked Python worker:
+
+- its own session and process group (``start_new_session``): :meth:`ChildProcess.kill` SIGKILLs the whole group,
+  so everything the function started dies with its environment (a function that calls ``setsid`` itself escapes,
+  as it escapes the Python worker's ``killpg``);
+- it dies with the core: ``setpriv --pdeathsig KILL`` (util-linux) arms the parent-death signal before ``exec``,
+  and the runtime checks ``EDGELAB_PARENT_PID`` against its parent at start (the window between fork and prctl);
+  the fork happens on the event loop's thread, which lives as long as the core;
+- stdout and stderr are one memfd (``O_APPEND``: the runtime may truncate it after reading; writes then start at 0
+  again), read back by the core after a crash (:meth:`output`) or drained per invocation (:meth:`take_output`);
+- it is reaped by the event loop's child watcher (no thread of ours, no task): :attr:`status` is the raw wait
+  status (what :func:`edge.invocation.execution.environment.describe_exit` words as AWS does), ``exited`` is set;
+- memory: :meth:`rss_kb` samples the resident set (``/proc/<pid>/statm``); :class:`MemoryWatch` turns sampling on
+  for invocations older than 50 ms (every 10 ms, as the Python worker's watchdog) and SIGKILLs the group past the
+  limit. Node.js cannot run under ``RLIMIT_AS`` (V8 reserves its code range at start and fails below ~1 GiB), so
+  unlike the Python worker there is no address-space cap; V8's heap flags bound the JavaScript heap.
+- /tmp: ``RLIMIT_FSIZE`` caps one file at the ephemeral storage size (set with ``prlimit`` on the running process
+  when it is assigned to a function, :meth:`set_file_size_limit`); the total is checked after each invocation by
+  the runtime (Node shim) or the core (custom runtimes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import resource
+import shutil
+import signal
+import time
+from collections.abc import Callable, Sequence
+
+OUTPUT_LIMIT = 1 << 20
+WATCH_AFTER_S = 0.05
+SAMPLE_EVERY_S = 0.01
+_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+_SETPRIV = shutil.which("setpriv")
+
+
+class _Protocol(asyncio.SubprocessProtocol):
+    def __init__(self, proc: ChildProcess) -> None:
+        self.proc = proc
+
+    def process_exited(self) -> None:
+        self.proc._on_exit()
+
+
+class ChildProcess:
+    """One exec'd runtime process (see the module docstring). Create with :meth:`start`."""
+
+    def __init__(self, memfd: int) -> None:
+        self.memfd = memfd
+        self.pid = 0
+        self.status: int | None = None  # raw wait status once reaped
+        self.exit_at: float | None = None  # CLOCK_MONOTONIC time it was reaped
+        self.exited = asyncio.Event()
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._on_exit_cbs: list[Callable[[], None]] = []
+
+    @classmethod
+    async def start(cls, argv: Sequence[str], *, env: dict[str, str], cwd: str, pass_fds: Sequence[int] = (),
+                    name: str = "runtime") -> ChildProcess:
+        memfd = os.memfd_create(f"lambda-{name}", os.MFD_CLOEXEC)
+        fcntl.fcntl(memfd, fcntl.F_SETFL, fcntl.fcntl(memfd, fcntl.F_GETFL) | os.O_APPEND)
+        proc = cls(memfd)
+        env = dict(env, EDGELAB_PARENT_PID=str(os.getpid()))
+        full = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if _SETPRIV else list(argv)
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.subprocess_exec(
+                lambda: _Protocol(proc), *full, stdin=asyncio.subprocess.DEVNULL, stdout=memfd, stderr=memfd,
+                pass_fds=tuple(pass_fds), env=env, cwd=cwd, start_new_session=True)
+        except BaseException:
+            os.close(memfd)
+            raise
+        proc._transport = transport
+        proc.pid = transport.get_pid()
+        return proc
+
+    def _on_exit(self) -> None:
+        rc = self._transport.get_returncode() if self._transport is not None else None
+        if rc is not None:
+            self.status = (-rc) if rc < 0 else (rc << 8)  # back to a raw wait status
+        self.exit_at = time.monotonic()
+        self.exited.set()
+        for cb in self._on_exit_cbs:
+            cb()
+
+    def on_exit(self, cb: Callable[[], None]) -> None:
+        if self.exited.is_set():
+            cb()
+        else:
+            self._on_exit_cbs.append(cb)
+
+    @property
+    def alive(self) -> bool:
+        return not self.exited.is_set()
+
+    def kill(self) -> None:
+        """SIGKILL the process group (never after the reap: the pid could have been recycled)."""
+        if self.exited.is_set() or not self.pid:
+            return
+        for fn in (os.killpg, os.kill):
+            try:
+                fn(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def terminate(self) -> None:
+        if not self.exited.is_set() and self.pid:
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+            except OSError:
+                pass
+
+    async def wait(self, timeout_s: float) -> int | None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.exited.wait()
+        except TimeoutError:
+            pass
+        return self.status
+
+    async def stop(self, grace_s: float = 2.0) -> None:
+        """SIGTERM, then SIGKILL after ``grace_s`` (AWS's shutdown budget), then close the memfd."""
+        if grace_s > 0:
+            self.terminate()
+            await self.wait(grace_s)
+        self.kill()
+        await self.wait(5.0)
+        self.close()
+
+    def close(self) -> None:
+        if self._transport is not None and self.exited.is_set():
+            self._transport.close()
+        if self.memfd >= 0:
+            os.close(self.memfd)
+            self.memfd = -1
+
+    # -- output and resources -------------------------------------------------------------------------------
+    def output(self) -> bytes:
+        """Everything in the memfd (at most 1 MiB), without consuming it."""
+        if self.memfd < 0:
+            return b""
+        try:
+            size = os.fstat(self.memfd).st_size
+            return os.pread(self.memfd, min(size, OUTPUT_LIMIT), 0) if size else b""
+        except OSError:
+            return b""
+
+    def take_output(self) -> bytes:
+        """Read and truncate (the runtime's next write lands at offset 0: O_APPEND)."""
+        data = self.output()
+        if data:
+            size = os.fstat(self.memfd).st_size
+            os.ftruncate(self.memfd, 0)
+            if size > OUTPUT_LIMIT:
+                data += f"\n[edgelab] {size - OUTPUT_LIMIT} bytes of function output truncated\n".encode()
+        return data
+
+    def rss_kb(self) -> int:
+        try:
+            with open(f"/proc/{self.pid}/statm", "rb") as f:
+                return int(f.read().split()[1]) * _PAGE_KB
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def peak_rss_kb(self) -> int:
+        """VmHWM (peak resident set) of the process, 0 once it is gone."""
+        try:
+            with open(f"/proc/{self.pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmHWM:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+        return 0
+
+    def set_file_size_limit(self, limit_bytes: int) -> None:
+        """RLIMIT_FSIZE of the running process (the /tmp quota for one file); children inherit it."""
+        if limit_bytes > 0 and not self.exited.is_set():
+            resource.prlimit(self.pid, resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+
+class MemoryWatch:
+    """Sample a process's RSS while an invocation runs longer than WATCH_AFTER_S; past ``limit_kb`` SIGKILL its
+    group and remember the RSS seen (the caller then reports ``Runtime.OutOfMemory``, "signal: killed"). Timer
+    callbacks on the event loop: one ``/proc`` read (~5 us) per 10 ms of a long invocation, nothing for short
+    ones (the first timer is cancelled when the invocation ends before 50 ms)."""
+
+    __slots__ = ("proc", "limit_kb", "killed_rss_kb", "_timer", "_loop")
+
+    def __init__(self, proc: ChildProcess, limit_kb: int) -> None:
+        self.proc = proc
+        self.limit_kb = limit_kb
+        self.killed_rss_kb: int | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def arm(self) -> None:
+        self.disarm()
+        self._timer = self._loop.call_later(WATCH_AFTER_S, self._sample)
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _sample(self) -> None:
+        self._timer = None
+        if not self.proc.alive:
+            return
+        rss = self.proc.rss_kb()
+        if rss > self.limit_kb:
+            self.killed_rss_kb = rss
+            self.proc.kill()
+            return
+        self._timer = self._loop.call_later(SAMPLE_EVERY_S, self._sample)
