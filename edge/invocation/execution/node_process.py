@@ -35,7 +35,7 @@ import orjson
 
 from edge.invocation.execution.environment import Credentials, Kind, RawOutcome, describe_exit, platform_error
 from edge.invocation.execution.node_dist import NodeDist
-from edge.invocation.execution.runtime_process import ChildProcess, MemoryWatch
+from edge.invocation.execution.runtime_process import SAMPLE_EVERY_S, WATCH_AFTER_S, ChildProcess
 from edge.invocation.runtime import protocol
 from edge.invocation.runtime.node import K_HELLO, K_INIT, NODE_RUNTIME_DIR, SHIM
 
@@ -144,8 +144,17 @@ def init_start_line(node_version: str, region: str) -> str:
             f"arn:aws:lambda:{region}::runtime:{digest}")
 
 
+_HS = protocol.HEADER_SIZE
+_unpack_header = protocol.HEADER.unpack_from
+_pack_header = protocol.HEADER.pack
+_K_INVOKE, _K_RESULT, _K_OOM = protocol.K_INVOKE, protocol.K_RESULT, protocol.K_OOM
+_TIMER_SLACK_S = 0.001  # libuv timers have millisecond resolution: a timer may fire up to 1 ms early
+
+
 class _Channel(asyncio.Protocol):
-    """Frame reassembly on the core's end of the socketpair."""
+    """Frame reassembly on the core's end of the socketpair (one read holding one whole frame: decoded inline)."""
+
+    __slots__ = ("owner", "buf")
 
     def __init__(self, owner: NodeProcess) -> None:
         self.owner = owner
@@ -153,8 +162,15 @@ class _Channel(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf
+        if not buf and len(data) >= _HS:
+            ml, bl, ll = _unpack_header(data)
+            a = _HS + ml
+            b = a + bl
+            if b + ll == len(data):
+                self.owner._on_frame((orjson.loads(data[_HS:a]), data[a:b], data[b:]))
+                return
         buf += data
-        while len(buf) >= protocol.HEADER_SIZE:
+        while len(buf) >= _HS:
             need = protocol.frame_size(buf)
             if len(buf) < need:
                 return
@@ -186,8 +202,12 @@ class NodeProcess:
         self.boot_ms = 0.0  # spawn -> HELLO
         self.node_version = ""
         self.peak_rss_kb = 0
-        self.oom_rss_kb: int | None = None
+        self.oom_rss_kb: int | None = None  # from the shim's K_OOM frame
+        self.killed_rss_kb: int | None = None  # the core's RSS watch killed it at this RSS
         self.memory_mb = launch.memory_mb
+        self._timer: asyncio.TimerHandle | None = None
+        self._sent_at = 0.0
+        self._deadline = 0.0
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future | None = None
         self._loop = asyncio.get_running_loop()
@@ -209,7 +229,8 @@ class NodeProcess:
             self._transport, _ = await self._loop.create_unix_connection(lambda: _Channel(self), sock=core)
             self._waiter = w = self._loop.create_future()
             self.proc = await ChildProcess.start(launch.argv(dist.binary, child.fileno()), env=launch.spawn_env(),
-                                                 cwd=cwd, pass_fds=(child.fileno(),), name=f"node{launch.major}")
+                                                 cwd=cwd, pass_fds=(child.fileno(),), name=f"node{launch.major}",
+                                                 tell_parent=True)
             child.close()
             self.proc.on_exit(lambda: self._loop.call_later(0.05, self._resolve, _LOST))
             got = await self._await(w, boot_timeout_s)
@@ -231,7 +252,7 @@ class NodeProcess:
 
     # -- frames -------------------------------------------------------------------------------------------------
     def _on_frame(self, frame: tuple[dict, bytes, bytes]) -> None:
-        if frame[0].get("t") == protocol.K_OOM:
+        if frame[0]["t"] == _K_OOM:
             self.oom_rss_kb = int(frame[0].get("rss", 0))
             return
         self._resolve(frame)
@@ -283,47 +304,90 @@ class NodeProcess:
         kind, etype = (Kind.TIMEOUT, "Sandbox.Timedout") if got is _TIMED_OUT else (Kind.EXIT, "Runtime.ExitError")
         return InitResult(False, RawOutcome(kind, b"", etype, elapsed, 0, output, True), elapsed, None, output, 0)
 
+    # One timer per process, re-armed lazily (as Environment._arm_deadline): it fires at the earlier of the
+    # in-flight invocation's deadline and the moment it turns WATCH_AFTER_S old; then it times the invocation out,
+    # or samples the RSS (every SAMPLE_EVERY_S) and SIGKILLs the group past MemorySize. A stream of short
+    # invocations costs no timer work: the armed timer fires at most once per WATCH_AFTER_S.
+    def _arm(self, when: float) -> None:
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= when:
+                return
+            timer.cancel()
+        self._timer = self._loop.call_at(when, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        w = self._waiter
+        if w is None or w.done() or self.proc is None:
+            return
+        now = self._loop.time()
+        if now + _TIMER_SLACK_S >= self._deadline:
+            w.set_result(_TIMED_OUT)
+            return
+        if now - self._sent_at >= WATCH_AFTER_S - _TIMER_SLACK_S:
+            rss = self.proc.rss_kb()
+            if rss > self.memory_mb * 1024:
+                self.killed_rss_kb = rss
+                self.proc.kill()  # its exit resolves the waiter: an OOM outcome
+                return
+            nxt = now + SAMPLE_EVERY_S
+        else:
+            nxt = self._sent_at + WATCH_AFTER_S
+        self._timer = self._loop.call_at(min(nxt, self._deadline), self._tick)
+
     async def invoke(self, request_id: str, payload: bytes, *, invoked_arn: str, timeout_s: float,
                      client_context: str | None = None, fn_override: str | None = None,
                      log: tuple[list[str] | None, float | None] | None = None,
                      budget_s: float | None = None) -> RawOutcome:
-        """One invocation (same contract as ``Environment.invoke``: faults are values, ``reset`` = discard)."""
-        assert self.proc is not None
+        """One invocation (same contract as ``Environment.invoke``: faults are values, ``reset`` = discard).
+        ``log``: None for the raw output, else ``(lines before START or None, Init Duration or None)`` to get the
+        invocation's log record formatted by the shim."""
+        proc = self.proc
+        assert proc is not None
         budget = timeout_s if budget_s is None else budget_s
-        fields: dict = {"t": protocol.K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000),
+        fields: dict = {"t": _K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000),
                         "arn": invoked_arn, "cc": client_context, "fn": fn_override}
         if log is not None:
             fields["lg"] = 1
             if log[0] is not None or log[1] is not None:
                 fields["pre"], fields["init"] = log
-        self._waiter = w = self._loop.create_future()
-        watch = MemoryWatch(self.proc, self.memory_mb * 1024)
-        sent_at = time.monotonic()
-        if self._send(fields, payload):
-            watch.arm()
-        else:
+        loop = self._loop
+        w = self._waiter = loop.create_future()
+        self._sent_at = now = loop.time()
+        self._deadline = now + budget
+        self._arm(min(now + WATCH_AFTER_S, self._deadline))
+        transport = self._transport
+        if transport is None or transport.is_closing():
             w.set_result(_LOST)
+        else:
+            meta = orjson.dumps(fields)
+            transport.writelines((_pack_header(len(meta), len(payload), 0), meta, payload))
         try:
-            got = await self._await(w, budget)
+            got = await w
         finally:
-            watch.disarm()
+            self._waiter = None
         if type(got) is tuple:
             m = got[0]
-            self.peak_rss_kb = int(m.get("rss", 0))
+            self.peak_rss_kb = m["rss"]
             output, record = (got[2], None) if log is None else (b"", got[2])
-            if m["t"] == protocol.K_RESULT:
+            if m["t"] == _K_RESULT:
                 return RawOutcome(Kind.OK, got[1], None, m["d"], m["rss"], output, False, record)
             return RawOutcome(Kind.ERROR, got[1], m["et"], m["d"], m["rss"], output, bool(m.get("reset")), record)
-        elapsed = (time.monotonic() - sent_at) * 1000.0
+        return await self._fault(got, request_id, timeout_s, (loop.time() - now) * 1000.0)
+
+    async def _fault(self, got: object, request_id: str, timeout_s: float, elapsed: float) -> RawOutcome:
+        proc = self.proc
+        assert proc is not None
         if got is _TIMED_OUT:
-            self.proc.kill()
-            await self.proc.wait(2.0)
+            proc.kill()
+            await proc.wait(2.0)
             return RawOutcome(Kind.TIMEOUT, platform_error("Sandbox.Timedout", request_id,
                               f"Task timed out after {timeout_s:.2f} seconds"), "Sandbox.Timedout",
-                              timeout_s * 1000.0, self.peak_rss_kb, self.proc.take_output(), True)
-        status = await self.proc.wait(2.0)
-        output = self.proc.take_output()
-        oom = self.oom_rss_kb if self.oom_rss_kb is not None else watch.killed_rss_kb
+                              timeout_s * 1000.0, self.peak_rss_kb, proc.take_output(), True)
+        status = await proc.wait(2.0)
+        output = proc.take_output()
+        oom = self.oom_rss_kb if self.oom_rss_kb is not None else self.killed_rss_kb
         if oom is not None:
             return RawOutcome(Kind.OOM, platform_error("Runtime.OutOfMemory", request_id,
                               "Runtime exited with error: signal: killed"), "Runtime.OutOfMemory", elapsed,
@@ -334,6 +398,9 @@ class NodeProcess:
     # -- shutdown -----------------------------------------------------------------------------------------------
     async def stop(self, *, graceful: bool) -> None:
         """Graceful: close the channel (the shim exits by itself), SIGKILL after 2 s; else SIGKILL at once."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None

@@ -60,11 +60,12 @@ class ChildProcess:
 
     @classmethod
     async def start(cls, argv: Sequence[str], *, env: dict[str, str], cwd: str, pass_fds: Sequence[int] = (),
-                    name: str = "runtime") -> ChildProcess:
+                    name: str = "runtime", tell_parent: bool = False) -> ChildProcess:
         memfd = os.memfd_create(f"lambda-{name}", os.MFD_CLOEXEC)
         fcntl.fcntl(memfd, fcntl.F_SETFL, fcntl.fcntl(memfd, fcntl.F_GETFL) | os.O_APPEND)
         proc = cls(memfd)
-        env = dict(env, EDGELAB_PARENT_PID=str(os.getpid()))
+        if tell_parent:  # a runtime of ours checks it at start; a user's bootstrap never sees it
+            env = dict(env, EDGELAB_PARENT_PID=str(os.getpid()))
         full = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if _SETPRIV else list(argv)
         loop = asyncio.get_running_loop()
         try:
@@ -180,7 +181,10 @@ class ChildProcess:
     def set_file_size_limit(self, limit_bytes: int) -> None:
         """RLIMIT_FSIZE of the running process (the /tmp quota for one file); children inherit it."""
         if limit_bytes > 0 and not self.exited.is_set():
-            resource.prlimit(self.pid, resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+            try:
+                resource.prlimit(self.pid, resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+            except ProcessLookupError:
+                pass  # it already exited (its exit is being reported)
 
 
 class MemoryWatch:

@@ -44,6 +44,7 @@ process.on('SIGXFSZ', () => {}); // a write past the /tmp quota (RLIMIT_FSIZE) f
 // ---------------------------------------------------------------------------------------------------------------
 // Frames
 const sock = new net.Socket({ fd: Number(process.argv[2]), readable: true, writable: true });
+
 let rbuf = null;
 
 function frame(meta, body, log) {
@@ -57,9 +58,23 @@ function frame(meta, body, log) {
   return Buffer.concat([h, m, body, log], HS + m.length + body.length + log.length);
 }
 
+// Frames go out with one write(2) on the channel's fd when nothing is queued in the stream (the usual case: a few
+// hundred bytes into an empty socket buffer), which skips the stream machinery's per-write objects and callbacks;
+// whatever the kernel does not take at once (EAGAIN, a short write) goes through the stream, in order.
+const channelFd = Number(process.argv[2]);
 function send(meta, body, log, then) {
   sock.ref();
-  sock.write(frame(meta, body, log), then);
+  const buf = frame(meta, body, log);
+  let sent = 0;
+  if (sock.writableLength === 0) {
+    try {
+      sent = fs.writeSync(channelFd, buf);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+    }
+  }
+  if (sent < buf.length) sock.write(sent ? buf.subarray(sent) : buf, then);
+  else if (then) setImmediate(then);
 }
 
 sock.on('data', (chunk) => {
@@ -102,6 +117,8 @@ function drainOutput() {
 }
 
 function fmt2(x) { // Python's format(x, ".2f"): exact ties round half to even
+  const m = x * 1000; // only a value near a ...5 in the third decimal can be an exact tie (checked exactly)
+  if (Math.abs(m - Math.round(m)) > 1e-6 || Math.abs(Math.round(m) % 10) !== 5) return x.toFixed(2);
   const full = x.toFixed(100);
   const dot = full.indexOf('.');
   if (/^50*$/.test(full.slice(dot + 3)) && Number(full[dot + 2]) % 2 === 0) return full.slice(0, dot + 3);
@@ -390,16 +407,24 @@ process.on('beforeExit', () => {
   if (f !== null && inv !== null && !inv.done) f();
 });
 
-// Peak resident set (VmHWM, KiB). Not ru_maxrss: Linux carries the spawning process's peak across execve into
-// it, so a runtime started from a large core would report the core's memory as its own.
+// Peak resident set in KiB. getrusage's ru_maxrss costs one syscall, but Linux carries the spawning process's
+// peak across execve into it: when that peak exceeds ours (a runtime started straight from a large core), it is
+// not ours, and VmHWM from /proc/self/status (several times dearer) is read instead.
 const statusBuf = Buffer.allocUnsafe(4096);
 let statusFd = -1;
-function rssKb() {
+function vmHwmKb() {
   if (statusFd < 0) statusFd = fs.openSync('/proc/self/status', 'r');
   const n = fs.readSync(statusFd, statusBuf, 0, statusBuf.length, 0);
   const text = statusBuf.toString('latin1', 0, n);
   const at = text.indexOf('VmHWM:');
   return at < 0 ? 0 : parseInt(text.slice(at + 6), 10);
+}
+const inheritedMaxRss = process.resourceUsage().maxRSS;
+const maxRssIsOurs = inheritedMaxRss <= vmHwmKb() + 1024;
+function rssKb() {
+  if (maxRssIsOurs) return process.resourceUsage().maxRSS;
+  const own = process.resourceUsage().maxRSS;
+  return own > inheritedMaxRss ? own : vmHwmKb(); // past the inherited value it can only be ours
 }
 
 function fatal(err, code) { // 3.x: an uncaught exception (129) or unhandled rejection (128) ends the runtime
@@ -651,8 +676,17 @@ function invokeStreaming(event) {
   }, fail);
 }
 
-function tmpUsage(root) { // allocated bytes under the environment's temp dir (st_blocks, as tmpwatch.py)
-  let total = 0;
+// Allocated bytes under the environment's temp dir (st_blocks, as tmpwatch.py). Walked after every invocation,
+// except in the usual case of an empty dir whose mtime has not changed since it was last found empty (and was
+// then at least 20 ms old): nothing can have been created in it (one stat instead of a directory listing).
+let tmpEmptyAt = -1; // mtime (ns) of the temp dir when it was last found empty
+function tmpUsage(root) {
+  let mtime = -2;
+  try {
+    mtime = fs.statSync(root, { bigint: true }).mtimeNs;
+  } catch { /* walked below (and found missing) */ }
+  if (mtime === tmpEmptyAt) return 0;
+  let total = 0, entriesSeen = 0;
   const stack = [root];
   while (stack.length) {
     const dir = stack.pop();
@@ -662,6 +696,7 @@ function tmpUsage(root) { // allocated bytes under the environment's temp dir (s
     } catch {
       continue;
     }
+    entriesSeen += entries.length;
     for (const e of entries) {
       const p = dir + '/' + e.name;
       if (e.isDirectory()) stack.push(p);
@@ -672,6 +707,9 @@ function tmpUsage(root) { // allocated bytes under the environment's temp dir (s
       }
     }
   }
+  // File times are coarse (a jiffy): only trust an mtime old enough that a later change must differ from it.
+  const settled = typeof mtime === 'bigint' && BigInt(Date.now()) * 1000000n - mtime > 20000000n;
+  tmpEmptyAt = entriesSeen === 0 && settled ? mtime : -1;
   return total;
 }
 
