@@ -424,3 +424,34 @@ async def test_remaining_time_is_not_clamped(tmp_path: Path) -> None:
         out = await fn.invoke({})
         left = next(line for line in lines(out.output) if "\tleft " in line)
         assert int(left.rsplit(" ", 1)[1]) < 0
+
+
+def test_peak_rss_past_memory_size_sends_oom_and_kills_the_group(tmp_path: Path) -> None:
+    """Without the core's RSS watch (raw channel): the shim checks its peak RSS after the invocation, as the Python
+    worker does, sends K_OOM and SIGKILLs its own process group."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "index.js").write_text("exports.handler = async () => Buffer.alloc(120 << 20, 1).length;")
+    out = os.memfd_create("out")
+    core, child = socket.socketpair()
+    proc = subprocess.Popen([str(dist(20).binary), str(SHIM), str(child.fileno())], pass_fds=(child.fileno(),),
+                            stdout=out, stderr=out, stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
+                            start_new_session=True)
+    child.close()
+    try:
+        core.settimeout(20)
+        assert _recv_frame(core)[0]["t"] == K_HELLO
+        core.sendall(b"".join(protocol.encode({"t": K_INIT, "env": {}, "task_root": str(code), "handler":
+                                               "index.handler", "runtime": "nodejs20.x", "memory_mb": 128,
+                                               "tmp": str(tmp_path), "tmp_quota_mb": 0})))
+        assert _recv_frame(core)[0]["t"] == protocol.K_READY
+        core.sendall(b"".join(protocol.encode({"t": protocol.K_INVOKE, "id": "r", "dl": 2**42, "arn": "a",
+                                               "cc": None, "fn": None}, b"{}")))
+        meta, _, _ = _recv_frame(core)
+        assert meta["t"] == protocol.K_OOM and meta["rss"] > 128 * 1024
+        assert proc.wait(10) == -9  # SIGKILL, sent to its own group
+    finally:
+        proc.kill()
+        proc.wait()
+        core.close()
+        os.close(out)
