@@ -23,11 +23,11 @@ from urllib.parse import quote, unquote
 import orjson
 
 from edge.tasks import TaskOwner
-from edge.invocation.runtime.logformat import decode_record, encode_record, end_line, init_report_line, init_start_line, max_memory_used_mb, output_lines, report_line, runtime_version, start_line
+from edge.invocation.runtime.logformat import decode_record, encode_record, end_line, init_report_line, init_start_line, max_memory_used_mb, output_lines, report_line, start_line
 
 __all__ = [  # the platform line formats are defined in runtime.logformat (shared with the worker) and re-exported
     "LogStore", "TAIL_BYTES", "decode_record", "encode_record", "end_line", "init_report_line", "init_start_line",
-    "iso_now", "max_memory_used_mb", "output_lines", "report_line", "runtime_version", "start_line", "stream_name",
+    "iso_now", "max_memory_used_mb", "output_lines", "report_line", "start_line", "stream_name",
     "tail", "timeout_line",
 ]
 

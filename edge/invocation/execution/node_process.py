@@ -6,8 +6,18 @@ boot, ~40-70 ms, is paid ahead of time) and then given one (:meth:`NodeProcess.i
 loads the handler). Node.js cannot be forked from a zygote like the Python worker (V8's and libuv's threads do not
 survive ``fork``), so pre-started processes are the equivalent. What is fixed at start is the spare's
 :class:`NodeLaunch`: the Node major, the V8 heap flags (from MemorySize), ``NODE_OPTIONS``, the experimental-feature
-flags and ``AWS_LAMBDA_EXEC_WRAPPER``; a spare only serves functions with the same launch. ``NODE_PATH`` is applied
-at INIT (the shim re-reads it), so it does not split spares.
+flags, ``AWS_LAMBDA_EXEC_WRAPPER`` and a ``NODE_PATH`` / ``LD_LIBRARY_PATH`` the user set; a spare only serves
+functions with the same launch.
+
+``NODE_PATH`` without Node's private ``Module._initPaths()``: CommonJS reads ``NODE_PATH`` once, when ``node``
+starts, and a spare does not know its function yet. So every process gets a *slot*, a directory of its own, and
+starts with ``NODE_PATH`` (and ``LD_LIBRARY_PATH``, which the dynamic loader also reads only at start) naming fixed
+places inside it, in AWS's order (:func:`slot_paths`): ``<slot>/opt4 ... <slot>/opt0`` (one per attachable layer,
+later layers first: a later layer overrides an earlier one, as it would overwrite it in /opt) and
+``<slot>/task``. At INIT the core makes those entries symbolic links to the function's layers and task root
+(:func:`link_slot`); entries for layers the function does not have stay absent, and Node skips missing folders. The
+function sees the ``NODE_PATH`` that really applies. A user-set ``NODE_PATH`` is used as it is (as AWS's bootstrap
+does) and keys the spare.
 
 The managed runtime's start-up, as reproduced here (AWS's ``/var/runtime/bootstrap`` for Node.js and
 https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html, "Disabled experimental features";
@@ -25,9 +35,12 @@ environment produces them, so the executor formats logs and responses the same w
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import os
+import shutil
 import socket
+import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +48,11 @@ import orjson
 
 from edge.invocation.execution.environment import Credentials, Kind, RawOutcome, describe_exit, platform_error
 from edge.invocation.execution.node_dist import NodeDist
-from edge.invocation.execution.runtime_process import SAMPLE_EVERY_S, WATCH_AFTER_S, ChildProcess
-from edge.invocation.runtime import protocol
+from edge.invocation.execution.runtime_process import SAMPLE_EVERY_S, WATCH_AFTER_S, ChildProcess, RuntimeChild, ZygoteProcess
+from edge.invocation.execution.zygote_client import ZygoteClient
+from edge.invocation.models import MAX_LAYERS
+from edge.invocation.runtime import logformat, protocol
+from edge.invocation.runtime.protocol import CHANNEL_FD
 from edge.invocation.runtime.node import K_HELLO, K_INIT, NODE_RUNTIME_DIR, SHIM
 
 BOOT_TIMEOUT_S = 10.0
@@ -53,11 +69,14 @@ class NodeLaunch:
     memory_mb: int = 128
     node_options: str = ""  # the function's NODE_OPTIONS ("" when unset)
     exec_wrapper: str = ""  # the function's AWS_LAMBDA_EXEC_WRAPPER ("" when unset)
+    node_path: str = ""  # the function's own NODE_PATH ("" when unset: the slot's, see slot_paths)
+    library_path: str = ""  # the function's own LD_LIBRARY_PATH ("" when unset: the slot's)
 
     @classmethod
     def for_function(cls, major: int, memory_mb: int, environment: dict[str, str]) -> NodeLaunch:
         return cls(major, memory_mb, environment.get("NODE_OPTIONS", ""),
-                   environment.get("AWS_LAMBDA_EXEC_WRAPPER", ""))
+                   environment.get("AWS_LAMBDA_EXEC_WRAPPER", ""), environment.get("NODE_PATH", ""),
+                   environment.get("LD_LIBRARY_PATH", ""))
 
     def flags(self) -> list[str]:
         m, opts = self.memory_mb, self.node_options
@@ -76,21 +95,54 @@ class NodeLaunch:
             return ["/bin/sh", "-c", 'exec "$@"', "sh", self.exec_wrapper, *cmd]
         return cmd
 
-    def spawn_env(self) -> dict[str, str]:
-        env = {"PATH": _SPAWN_PATH, "LANG": "en_US.UTF-8", "TZ": ":UTC"}
+    def spawn_env(self, slot: Path) -> dict[str, str]:
+        node_path, library_path = slot_paths(self.major, slot)
+        env = {"PATH": _SPAWN_PATH, "LANG": "en_US.UTF-8", "TZ": ":UTC",
+               "NODE_PATH": self.node_path or node_path, "LD_LIBRARY_PATH": self.library_path or library_path}
         if self.node_options:
             env["NODE_OPTIONS"] = self.node_options
         return env
 
 
-def node_path(major: int, layer_dirs: list[Path] | tuple[Path, ...], task_root: Path) -> str:
-    """AWS's NODE_PATH order (recorded on nodejs24.x: ``/opt/nodejs/node24/node_modules:/opt/nodejs/node_modules:
-    /var/runtime/node_modules:/var/runtime:/var/task``, https://docs.aws.amazon.com/lambda/latest/dg/
-    packaging-layers.html#packaging-layers-paths). Layers are extracted separately here, not merged into one
-    /opt: a later layer overrides an earlier one, so later layers come first within each folder kind."""
-    layers = list(reversed(layer_dirs))
-    parts = [f"{d}/nodejs/node{major}/node_modules" for d in layers] + [f"{d}/nodejs/node_modules" for d in layers]
-    return ":".join([*parts, f"{NODE_RUNTIME_DIR}/node_modules", str(NODE_RUNTIME_DIR), str(task_root)])
+def slot_paths(major: int, slot: Path) -> tuple[str, str]:
+    """(NODE_PATH, LD_LIBRARY_PATH) of a process whose slot is ``slot`` (see the module docstring).
+
+    AWS's orders: NODE_PATH recorded on nodejs24.x, ``/opt/nodejs/node24/node_modules:/opt/nodejs/node_modules:
+    /var/runtime/node_modules:/var/runtime:/var/task``; LD_LIBRARY_PATH ``/var/lang/lib:/lib64:/usr/lib64:
+    /var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib``
+    (https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html#packaging-layers-paths,
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime). Layers
+    are extracted separately here, not merged into one /opt, so each has its own slot entry; later layers first."""
+    opts = [slot / f"opt{i}" for i in reversed(range(MAX_LAYERS))]
+    node_path = [*(f"{o}/nodejs/node{major}/node_modules" for o in opts), *(f"{o}/nodejs/node_modules" for o in opts),
+                 f"{NODE_RUNTIME_DIR}/node_modules", str(NODE_RUNTIME_DIR), str(slot / "task")]
+    library_path = [str(NODE_RUNTIME_DIR), str(slot / "task"), f"{slot}/task/lib", *(f"{o}/lib" for o in opts)]
+    return ":".join(node_path), ":".join(library_path)
+
+
+def link_slot(slot: Path, task_root: Path | str, layer_dirs: list[str] | tuple[str, ...]) -> None:
+    """Point ``slot``'s entries at a function's task root and layers (attach order; see :func:`slot_paths`).
+    A few syscalls: done on the event loop, like the pool's mkdir of a sandbox."""
+    if len(layer_dirs) > MAX_LAYERS:
+        raise ValueError(f"at most {MAX_LAYERS} layers, got {len(layer_dirs)}")
+    slot.mkdir(parents=True, exist_ok=True)
+    targets = {"task": str(task_root), **{f"opt{i}": str(d) for i, d in enumerate(layer_dirs)}}
+    for name in ("task", *(f"opt{i}" for i in range(MAX_LAYERS))):
+        link = slot / name
+        if link.is_symlink():
+            link.unlink()
+        if name in targets:
+            link.symlink_to(targets[name], target_is_directory=True)
+
+
+def remove_slot(slot: Path) -> None:
+    """Remove a slot (its links, never what they point to: rmtree does not follow symbolic links)."""
+    shutil.rmtree(slot, ignore_errors=True)
+
+
+def default_slots_root() -> Path:
+    """Where slots go when the caller names no directory (tests, benchmarks): a per-user temp directory."""
+    return Path(tempfile.gettempdir()) / f"edgelab-node-slots-{os.getuid()}"
 
 
 def init_config(*, runtime: str, handler: str, task_root: Path, layer_dirs: list[Path] | tuple[Path, ...] = (),
@@ -101,18 +153,16 @@ def init_config(*, runtime: str, handler: str, task_root: Path, layer_dirs: list
     """The INIT frame's meta: the function's environment variables (defaults, then the user's, then the reserved
     ones, which always win; https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-
     envvars-runtime) and what the shim needs to load and run it."""
-    major = int(runtime.removeprefix("nodejs").removesuffix(".x"))
     creds = credentials or Credentials()
     layers = list(reversed(layer_dirs))
     variables: dict[str, str] = {
         "LANG": "en_US.UTF-8",
         "PATH": ":".join([str(node_bin.parent), "/usr/local/bin", "/usr/bin/", "/bin", *(f"{d}/bin" for d in layers)]),
-        "LD_LIBRARY_PATH": ":".join([str(NODE_RUNTIME_DIR), str(task_root), f"{task_root}/lib",
-                                     *(f"{d}/lib" for d in layers)]),
-        "NODE_PATH": node_path(major, layer_dirs, task_root),
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
     }
-    variables.update(environment or {})  # NODE_PATH set by the user wins (as the managed bootstrap does)
+    # NODE_PATH and LD_LIBRARY_PATH: the user's when set (as the managed bootstrap does), else the ones the process
+    # started with (NodeProcess.init fills them in: they name its slot)
+    variables.update(environment or {})
     variables.update({
         "_HANDLER": handler,
         "LAMBDA_TASK_ROOT": str(task_root),
@@ -134,14 +184,13 @@ def init_config(*, runtime: str, handler: str, task_root: Path, layer_dirs: list
         "PWD": str(task_root),
     })
     return {"t": K_INIT, "env": variables, "task_root": str(task_root), "handler": handler, "runtime": runtime,
-            "memory_mb": memory_mb, "tmp": str(tmp_dir), "tmp_quota_mb": tmp_quota_mb}
+            "memory_mb": memory_mb, "tmp": str(tmp_dir), "tmp_quota_mb": tmp_quota_mb,
+            "layers": [str(d) for d in layer_dirs]}
 
 
 def init_start_line(node_version: str, region: str) -> str:
     """INIT_START naming the Node.js that really runs (``nodejs:20.18.0``), never a pretended AWS build number."""
-    digest = hashlib.sha256(f"nodejs:{node_version}".encode()).hexdigest()
-    return (f"INIT_START Runtime Version: nodejs:{node_version}\tRuntime Version ARN: "
-            f"arn:aws:lambda:{region}::runtime:{digest}")
+    return logformat.init_start_line(f"nodejs:{node_version}", region)
 
 
 _HS = protocol.HEADER_SIZE
@@ -182,6 +231,16 @@ class _Channel(asyncio.Protocol):
         self.owner._resolve(_LOST)
 
 
+class NodeStartError(RuntimeError):
+    """``node`` did not come up (a bad ``NODE_OPTIONS``, a missing exec wrapper...): what it wrote, how it ended."""
+
+    def __init__(self, message: str, output: bytes, status: int | None, timed_out: bool) -> None:
+        super().__init__(message)
+        self.output = output
+        self.status = status
+        self.timed_out = timed_out
+
+
 @dataclass(slots=True)
 class InitResult:
     ok: bool
@@ -195,10 +254,11 @@ class InitResult:
 class NodeProcess:
     """One ``node`` process running the shim; one invocation at a time (see the module docstring)."""
 
-    def __init__(self, launch: NodeLaunch, dist: NodeDist) -> None:
+    def __init__(self, launch: NodeLaunch, dist: NodeDist, slot: Path) -> None:
         self.launch = launch
         self.dist = dist
-        self.proc: ChildProcess | None = None
+        self.slot = slot  # see the module docstring
+        self.proc: RuntimeChild | None = None
         self.boot_ms = 0.0  # spawn -> HELLO
         self.node_version = ""
         self.peak_rss_kb = 0
@@ -218,19 +278,30 @@ class NodeProcess:
 
     @classmethod
     async def spawn(cls, launch: NodeLaunch, dist: NodeDist, *, boot_timeout_s: float = BOOT_TIMEOUT_S,
-                    cwd: str = "/") -> NodeProcess:
-        """Start ``node`` with the shim and wait for its HELLO (a spare, ready for :meth:`init`). Raises
-        RuntimeError with the process's output if it does not start (e.g. a bad ``NODE_OPTIONS``)."""
-        self = cls(launch, dist)
+                    cwd: str = "/", zygote: ZygoteClient | None = None, slots_root: Path | None = None) -> NodeProcess:
+        """Start ``node`` with the shim and wait for its HELLO (a spare, ready for :meth:`init`): through the
+        ``zygote`` when given (what the executor does; see :mod:`.runtime_process`), else directly. Its slot is a
+        new directory under ``slots_root`` (default :func:`default_slots_root`). Raises RuntimeError with the
+        process's output if it does not start (e.g. a bad ``NODE_OPTIONS``), ZygoteError if the zygote cannot
+        fork."""
+        slot = (slots_root or default_slots_root()) / uuid.uuid4().hex
+        slot.mkdir(parents=True)
+        self = cls(launch, dist, slot)
         core, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         t0 = time.perf_counter()
         try:
             core.setblocking(False)
             self._transport, _ = await self._loop.create_unix_connection(lambda: _Channel(self), sock=core)
             self._waiter = w = self._loop.create_future()
-            self.proc = await ChildProcess.start(launch.argv(dist.binary, child.fileno()), env=launch.spawn_env(),
-                                                 cwd=cwd, pass_fds=(child.fileno(),), name=f"node{launch.major}",
-                                                 tell_parent=True)
+            name = f"node{launch.major}"
+            if zygote is not None:
+                self.proc = await ZygoteProcess.start(zygote, launch.argv(dist.binary, CHANNEL_FD),
+                                                      env=launch.spawn_env(slot), cwd=cwd, channel_fd=child.fileno(),
+                                                      name=name)
+            else:
+                self.proc = await ChildProcess.start(launch.argv(dist.binary, child.fileno()),
+                                                     env=launch.spawn_env(slot), cwd=cwd,
+                                                     pass_fds=(child.fileno(),), name=name, tell_parent=True)
             child.close()
             self.proc.on_exit(lambda: self._loop.call_later(0.05, self._resolve, _LOST))
             got = await self._await(w, boot_timeout_s)
@@ -243,8 +314,9 @@ class NodeProcess:
             await self.stop(graceful=False)
             reason = "did not start in time" if got is _TIMED_OUT else describe_exit(self.proc.status if self.proc
                                                                                      else None)
-            raise RuntimeError(f"Node.js {dist.version} ({' '.join(launch.flags())}) {reason}: "
-                               f"{output.decode('utf-8', 'replace').strip()[-2000:]}")
+            raise NodeStartError(f"Node.js {dist.version} ({' '.join(launch.flags())}) {reason}: "
+                                 f"{output.decode('utf-8', 'replace').strip()[-2000:]}", output,
+                                 self.proc.status if self.proc is not None else None, got is _TIMED_OUT)
         self.boot_ms = (time.perf_counter() - t0) * 1000.0
         self.node_version = str(got[0].get("v", "")).lstrip("v")
         self.peak_rss_kb = int(got[0].get("rss", 0))
@@ -279,8 +351,19 @@ class NodeProcess:
 
     # -- init and invoke ----------------------------------------------------------------------------------------
     async def init(self, cfg: dict, timeout_s: float) -> InitResult:
-        """Give this (spare) process its function. On failure the process is gone (or killed, on a timeout)."""
+        """Give this (spare) process its function: its slot's links (see the module docstring), then the INIT
+        frame. On failure the process is gone (or killed, on a timeout)."""
         assert self.proc is not None
+        layers = cfg.get("layers") or []
+        link_slot(self.slot, cfg["task_root"], layers)
+        node_path, library_path = slot_paths(self.launch.major, self.slot)
+        env = cfg["env"]
+        env.setdefault("NODE_PATH", self.launch.node_path or node_path)
+        env.setdefault("LD_LIBRARY_PATH", self.launch.library_path or library_path)
+        # NODE_PATH folders for the ES-module resolve hook (registered only when there are any: it costs Init time)
+        # (the shim keeps those that exist)
+        cfg["esm"] = [d for d in env["NODE_PATH"].split(":") if d and not d.startswith(str(NODE_RUNTIME_DIR))
+                      and d != str(self.slot / "task")] if (layers or self.launch.node_path) else []
         self.memory_mb = int(cfg["memory_mb"])
         self.proc.set_file_size_limit(int(cfg.get("tmp_quota_mb") or 0) * 1024 * 1024)
         self._waiter = w = self._loop.create_future()
@@ -405,10 +488,12 @@ class NodeProcess:
             self._transport.close()
             self._transport = None
         if self.proc is None:
+            remove_slot(self.slot)
             return
         if graceful:
             await self.proc.wait(2.0)
         self.proc.kill()
         await self.proc.wait(5.0)
         self.proc.close()
+        remove_slot(self.slot)
 

@@ -23,7 +23,7 @@ any content type accepted, as the bash tutorial's ``curl -d`` and Node's ``http`
 later layers first, as they would overwrite earlier ones in /opt), refuses it as AWS does
 (``Runtime.InvalidEntrypoint``: missing, not executable, a shebang interpreter that does not exist, e.g. a CRLF
 line end), starts it with ``AWS_LAMBDA_RUNTIME_API`` pointing at its server (a :class:`ChildProcess`: own process
-group, parent-death signal, memfd output) and turns what happens into the same ``RawOutcome`` values as the
+group, parent-death signal, memfd output; through the zygote when one is given) and turns what happens into the same ``RawOutcome`` values as the
 Python worker's environment: the bootstrap exiting (``Runtime.ExitError``, "exit status N" or "without providing a
 reason"), hanging past the timeout (``Sandbox.Timedout``, process group killed), RSS past MemorySize
 (``Runtime.OutOfMemory``), /tmp past its quota (``Runtime.EphemeralStorageExceeded``). The bootstrap's output is
@@ -46,7 +46,8 @@ from aiohttp.web_server import Server
 
 from edge.invocation.execution.environment import Credentials, Kind, RawOutcome, describe_exit, platform_error
 from edge.invocation.execution.node_process import InitResult
-from edge.invocation.execution.runtime_process import ChildProcess, MemoryWatch
+from edge.invocation.execution.runtime_process import ChildProcess, MemoryWatch, RuntimeChild, ZygoteProcess
+from edge.invocation.execution.zygote_client import ZygoteClient
 from edge.invocation.runtime.tmpwatch import TmpWatch
 
 PREFIX = "/2018-06-01/runtime"
@@ -278,10 +279,11 @@ def runtime_env(cfg: CustomConfig, api_port: int) -> dict[str, str]:
 class CustomRuntime:
     """One ``provided.*`` execution environment: its bootstrap process and its Runtime API server."""
 
-    def __init__(self, cfg: CustomConfig) -> None:
+    def __init__(self, cfg: CustomConfig, zygote: ZygoteClient | None = None) -> None:
         self.cfg = cfg
         self.api = RuntimeApi()
-        self.proc: ChildProcess | None = None
+        self.zygote = zygote  # start the bootstrap through it (the executor's), else directly (runtime_process)
+        self.proc: RuntimeChild | None = None
         self.peak_rss_kb = 0
         self._tmp_watch: TmpWatch | None = None
         self._pending: asyncio.Future | None = None  # the result of the invocation in flight
@@ -305,8 +307,12 @@ class CustomRuntime:
             fail = RawOutcome(Kind.INIT_ERROR, payload, "Runtime.InvalidEntrypoint", 0.0, 0, b"", True)
             return InitResult(False, fail, 0.0, None, b"", 0)
         port = await self.api.start()
-        self.proc = await ChildProcess.start([str(bootstrap)], env=runtime_env(self.cfg, port),
-                                             cwd=str(self.cfg.task_root), name="bootstrap")
+        if self.zygote is not None:
+            self.proc = await ZygoteProcess.start(self.zygote, [str(bootstrap)], env=runtime_env(self.cfg, port),
+                                                  cwd=str(self.cfg.task_root), name="bootstrap")
+        else:
+            self.proc = await ChildProcess.start([str(bootstrap)], env=runtime_env(self.cfg, port),
+                                                 cwd=str(self.cfg.task_root), name="bootstrap")
         self.proc.set_file_size_limit(self.cfg.tmp_quota_mb * 1024 * 1024)
         init_done = self.api.init_done
         self.proc.on_exit(self._on_exit)

@@ -1,16 +1,26 @@
-"""A runtime process the core starts by ``exec`` rather than through the zygote (a Node.js shim, a custom runtime's
-``bootstrap``), with the same guarantees as a forked Python worker:
+"""A runtime process started by ``exec`` (a Node.js shim, a custom runtime's ``bootstrap``), with the same
+guarantees as a forked Python worker. Two ways to start one, same interface (:class:`RuntimeChild`):
 
-- its own session and process group (``start_new_session``): :meth:`ChildProcess.kill` SIGKILLs the whole group,
-  so everything the function started dies with its environment (a function that calls ``setsid`` itself escapes,
-  as it escapes the Python worker's ``killpg``);
-- it dies with the core: ``setpriv --pdeathsig KILL`` (util-linux) arms the parent-death signal before ``exec``,
-  and the runtime checks ``EDGELAB_PARENT_PID`` against its parent at start (the window between fork and prctl);
-  the fork happens on the event loop's thread, which lives as long as the core;
+- :class:`ZygoteProcess` (what the executor uses): the zygote forks and execs it (``exec`` message of
+  :mod:`edge.invocation.runtime.zygote`), reaps it and reports its exit; the zygote arms the parent-death signal
+  before ``exec``, and dies with the core. Measured against the direct start below (issue 12 phase 2): the
+  runtime inherits the zygote's small peak RSS instead of the core's, so the Node shim reads its peak memory with
+  ``getrusage`` (~0.8 us) instead of ``/proc/self/status`` (~8 us) on every invocation, and no ``setpriv`` exec
+  is needed (nor installed: without it a direct start has no parent-death signal);
+- :class:`ChildProcess`: the core itself starts it (asyncio's ``subprocess_exec``, ``start_new_session``), for
+  code that runs a runtime without an executor (the shim's tests, ``python -m bench node``); ``setpriv
+  --pdeathsig KILL`` (util-linux) arms the parent-death signal before ``exec`` when it is installed, and the
+  runtime checks ``EDGELAB_PARENT_PID`` against its parent at start (the window between fork and prctl).
+
+Either way:
+
+- its own process group: :meth:`RuntimeChild.kill` SIGKILLs the whole group, so everything the function started
+  dies with its environment (a function that calls ``setsid`` itself escapes, as it escapes the Python worker's
+  ``killpg``);
 - stdout and stderr are one memfd (``O_APPEND``: the runtime may truncate it after reading; writes then start at 0
   again), read back by the core after a crash (:meth:`output`) or drained per invocation (:meth:`take_output`);
-- it is reaped by the event loop's child watcher (no thread of ours, no task): :attr:`status` is the raw wait
-  status (what :func:`edge.invocation.execution.environment.describe_exit` words as AWS does), ``exited`` is set;
+- it is reaped (by the zygote, or by the event loop's child watcher): :attr:`status` is the raw wait status (what
+  :func:`edge.invocation.execution.environment.describe_exit` words as AWS does), ``exited`` is set;
 - memory: :meth:`rss_kb` samples the resident set (``/proc/<pid>/statm``); :class:`MemoryWatch` turns sampling on
   for invocations older than 50 ms (every 10 ms, as the Python worker's watchdog) and SIGKILLs the group past the
   limit. Node.js cannot run under ``RLIMIT_AS`` (V8 reserves its code range at start and fails below ~1 GiB), so
@@ -29,7 +39,10 @@ import resource
 import shutil
 import signal
 import time
+import uuid
 from collections.abc import Callable, Sequence
+
+from edge.invocation.execution.zygote_client import ZygoteClient
 
 OUTPUT_LIMIT = 1 << 20
 WATCH_AFTER_S = 0.05
@@ -38,16 +51,14 @@ _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 _SETPRIV = shutil.which("setpriv")
 
 
-class _Protocol(asyncio.SubprocessProtocol):
-    def __init__(self, proc: ChildProcess) -> None:
-        self.proc = proc
-
-    def process_exited(self) -> None:
-        self.proc._on_exit()
+def _new_memfd(name: str) -> int:
+    memfd = os.memfd_create(f"lambda-{name}", os.MFD_CLOEXEC)
+    fcntl.fcntl(memfd, fcntl.F_SETFL, fcntl.fcntl(memfd, fcntl.F_GETFL) | os.O_APPEND)
+    return memfd
 
 
-class ChildProcess:
-    """One exec'd runtime process (see the module docstring). Create with :meth:`start`."""
+class RuntimeChild:
+    """One exec'd runtime process (see the module docstring): exit, signals, output, resources."""
 
     def __init__(self, memfd: int) -> None:
         self.memfd = memfd
@@ -55,35 +66,13 @@ class ChildProcess:
         self.status: int | None = None  # raw wait status once reaped
         self.exit_at: float | None = None  # CLOCK_MONOTONIC time it was reaped
         self.exited = asyncio.Event()
-        self._transport: asyncio.SubprocessTransport | None = None
         self._on_exit_cbs: list[Callable[[], None]] = []
 
-    @classmethod
-    async def start(cls, argv: Sequence[str], *, env: dict[str, str], cwd: str, pass_fds: Sequence[int] = (),
-                    name: str = "runtime", tell_parent: bool = False) -> ChildProcess:
-        memfd = os.memfd_create(f"lambda-{name}", os.MFD_CLOEXEC)
-        fcntl.fcntl(memfd, fcntl.F_SETFL, fcntl.fcntl(memfd, fcntl.F_GETFL) | os.O_APPEND)
-        proc = cls(memfd)
-        if tell_parent:  # a runtime of ours checks it at start; a user's bootstrap never sees it
-            env = dict(env, EDGELAB_PARENT_PID=str(os.getpid()))
-        full = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if _SETPRIV else list(argv)
-        loop = asyncio.get_running_loop()
-        try:
-            transport, _ = await loop.subprocess_exec(
-                lambda: _Protocol(proc), *full, stdin=asyncio.subprocess.DEVNULL, stdout=memfd, stderr=memfd,
-                pass_fds=tuple(pass_fds), env=env, cwd=cwd, start_new_session=True)
-        except BaseException:
-            os.close(memfd)
-            raise
-        proc._transport = transport
-        proc.pid = transport.get_pid()
-        return proc
-
-    def _on_exit(self) -> None:
-        rc = self._transport.get_returncode() if self._transport is not None else None
-        if rc is not None:
-            self.status = (-rc) if rc < 0 else (rc << 8)  # back to a raw wait status
-        self.exit_at = time.monotonic()
+    def _exited(self, status: int | None, at: float | None) -> None:
+        if self.exited.is_set():
+            return
+        self.status = status
+        self.exit_at = at if at is not None else time.monotonic()
         self.exited.set()
         for cb in self._on_exit_cbs:
             cb()
@@ -98,22 +87,17 @@ class ChildProcess:
     def alive(self) -> bool:
         return not self.exited.is_set()
 
+    def _signal(self, sig: int) -> None:
+        raise NotImplementedError
+
     def kill(self) -> None:
         """SIGKILL the process group (never after the reap: the pid could have been recycled)."""
-        if self.exited.is_set() or not self.pid:
-            return
-        for fn in (os.killpg, os.kill):
-            try:
-                fn(self.pid, signal.SIGKILL)
-            except OSError:
-                pass
+        if not self.exited.is_set() and self.pid:
+            self._signal(signal.SIGKILL)
 
     def terminate(self) -> None:
         if not self.exited.is_set() and self.pid:
-            try:
-                os.killpg(self.pid, signal.SIGTERM)
-            except OSError:
-                pass
+            self._signal(signal.SIGTERM)
 
     async def wait(self, timeout_s: float) -> int | None:
         try:
@@ -133,11 +117,10 @@ class ChildProcess:
         self.close()
 
     def close(self) -> None:
-        if self._transport is not None and self.exited.is_set():
-            self._transport.close()
         if self.memfd >= 0:
             os.close(self.memfd)
             self.memfd = -1
+
 
     # -- output and resources -------------------------------------------------------------------------------
     def output(self) -> bytes:
@@ -187,6 +170,82 @@ class ChildProcess:
                 pass  # it already exited (its exit is being reported)
 
 
+class ZygoteProcess(RuntimeChild):
+    """A runtime process forked and exec'd by the zygote (see the module docstring)."""
+
+    def __init__(self, memfd: int, zygote: ZygoteClient, key: str) -> None:
+        super().__init__(memfd)
+        self._zygote = zygote
+        self.key = key  # the zygote's name for it
+
+    @classmethod
+    async def start(cls, zygote: ZygoteClient, argv: Sequence[str], *, env: dict[str, str], cwd: str,
+                    channel_fd: int | None = None, name: str = "runtime") -> ZygoteProcess:
+        """Start ``argv`` through the zygote; ``channel_fd`` (if given) is fd 3 (``zygote.CHANNEL_FD``) in the
+        runtime. Raises ZygoteError if the zygote cannot fork."""
+        proc = cls(_new_memfd(name), zygote, f"{name}-{uuid.uuid4().hex}")
+        try:
+            proc.pid = await zygote.exec(proc.key, list(argv), env, cwd, proc.memfd, channel_fd, proc._exited)
+        except BaseException:
+            proc.close()
+            raise
+        return proc
+
+    def _signal(self, sig: int) -> None:
+        self._zygote.kill(self.key, sig)
+
+
+class _Protocol(asyncio.SubprocessProtocol):
+    def __init__(self, proc: ChildProcess) -> None:
+        self.proc = proc
+
+    def process_exited(self) -> None:
+        self.proc._on_exit()
+
+
+class ChildProcess(RuntimeChild):
+    """A runtime process the core starts itself (see the module docstring). Create with :meth:`start`."""
+
+    def __init__(self, memfd: int) -> None:
+        super().__init__(memfd)
+        self._transport: asyncio.SubprocessTransport | None = None
+
+    @classmethod
+    async def start(cls, argv: Sequence[str], *, env: dict[str, str], cwd: str, pass_fds: Sequence[int] = (),
+                    name: str = "runtime", tell_parent: bool = False) -> ChildProcess:
+        memfd = _new_memfd(name)
+        proc = cls(memfd)
+        if tell_parent:  # a runtime of ours checks it at start; a user's bootstrap never sees it
+            env = dict(env, EDGELAB_PARENT_PID=str(os.getpid()))
+        full = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if _SETPRIV else list(argv)
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.subprocess_exec(
+                lambda: _Protocol(proc), *full, stdin=asyncio.subprocess.DEVNULL, stdout=memfd, stderr=memfd,
+                pass_fds=tuple(pass_fds), env=env, cwd=cwd, start_new_session=True)
+        except BaseException:
+            os.close(memfd)
+            raise
+        proc._transport = transport
+        proc.pid = transport.get_pid()
+        return proc
+
+    def _on_exit(self) -> None:
+        rc = self._transport.get_returncode() if self._transport is not None else None
+        self._exited(None if rc is None else ((-rc) if rc < 0 else (rc << 8)), None)  # back to a wait status
+
+    def _signal(self, sig: int) -> None:
+        for fn in ((os.killpg, os.kill) if sig == signal.SIGKILL else (os.killpg,)):
+            try:
+                fn(self.pid, sig)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        if self._transport is not None and self.exited.is_set():
+            self._transport.close()
+        super().close()
+
 class MemoryWatch:
     """Sample a process's RSS while an invocation runs longer than WATCH_AFTER_S; past ``limit_kb`` SIGKILL its
     group and remember the RSS seen (the caller then reports ``Runtime.OutOfMemory``, "signal: killed"). Timer
@@ -195,7 +254,7 @@ class MemoryWatch:
 
     __slots__ = ("proc", "limit_kb", "killed_rss_kb", "_timer", "_loop")
 
-    def __init__(self, proc: ChildProcess, limit_kb: int) -> None:
+    def __init__(self, proc: RuntimeChild, limit_kb: int) -> None:
         self.proc = proc
         self.limit_kb = limit_kb
         self.killed_rss_kb: int | None = None

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edge.invocation.execution.environment import Kind
-from edge.invocation.execution.node_process import NodeLaunch, NodeProcess, init_config, init_start_line, node_path
+from edge.invocation.execution.node_process import NodeLaunch, NodeProcess, init_config, init_start_line, link_slot, slot_paths
 from tests.invocation.fixtures.node_support import NodeFn, dist, payload
 
 pytestmark = pytest.mark.timeout(90)
@@ -52,14 +52,27 @@ def test_launch_flags_follow_the_managed_bootstrap() -> None:
     assert opts == ["--expose-gc", "--max-http-header-size", "81920", "--no-experimental-detect-module"]
     assert "--max-old-space-size=116" in NodeLaunch(18, 128, "--max-old-space-size=64").flags()
     assert NodeLaunch.for_function(20, 256, {"NODE_OPTIONS": "--x", "A": "b"}) == NodeLaunch(20, 256, "--x", "")
+    assert NodeLaunch.for_function(20, 256, {"LD_LIBRARY_PATH": "/l"}) == NodeLaunch(20, 256, library_path="/l")
 
 
-def test_node_path_order(tmp_path: Path) -> None:
-    a, b = tmp_path / "a", tmp_path / "b"
-    parts = node_path(20, [a, b], tmp_path / "task").split(":")
-    assert parts[:4] == [f"{b}/nodejs/node20/node_modules", f"{a}/nodejs/node20/node_modules",
-                         f"{b}/nodejs/node_modules", f"{a}/nodejs/node_modules"]
-    assert parts[-1] == str(tmp_path / "task") and parts[-2].endswith("runtime/node")
+def test_slot_paths_follow_aws_order_and_links_point_at_the_function(tmp_path: Path) -> None:
+    slot = tmp_path / "slot"
+    node_path, library_path = slot_paths(20, slot)
+    parts = node_path.split(":")
+    assert parts[:2] == [f"{slot}/opt4/nodejs/node20/node_modules", f"{slot}/opt3/nodejs/node20/node_modules"]
+    assert parts[5:7] == [f"{slot}/opt4/nodejs/node_modules", f"{slot}/opt3/nodejs/node_modules"]
+    assert parts[-1] == f"{slot}/task" and parts[-2].endswith("runtime/node") and len(parts) == 13
+    assert library_path.split(":")[1:3] == [f"{slot}/task", f"{slot}/task/lib"]
+    a, b, task, other = tmp_path / "a", tmp_path / "b", tmp_path / "task", tmp_path / "other"
+    for d in (a, b, task, other):
+        d.mkdir()
+    link_slot(slot, task, [str(a), str(b)])  # attach order: b overrides a, so opt1 (b) comes first
+    assert (slot / "task").resolve() == task and (slot / "opt0").resolve() == a and (slot / "opt1").resolve() == b
+    assert not (slot / "opt2").exists()
+    link_slot(slot, other, [str(b)])  # a slot re-linked for another function keeps nothing of the first
+    assert (slot / "task").resolve() == other and (slot / "opt0").resolve() == b and not (slot / "opt1").exists()
+    with pytest.raises(ValueError):
+        link_slot(slot, task, [str(a)] * 6)
     assert init_start_line("20.18.0", "eu-west-1").startswith(
         "INIT_START Runtime Version: nodejs:20.18.0\tRuntime Version ARN: arn:aws:lambda:eu-west-1::runtime:")
 
@@ -68,6 +81,7 @@ def test_reserved_variables_win(tmp_path: Path) -> None:
     cfg = init_config(runtime="nodejs22.x", handler="index.handler", task_root=tmp_path, tmp_dir=tmp_path,
                       function_name="f", log_group="g", log_stream="s", node_bin=dist(22).binary,
                       environment={"AWS_REGION": "mars-1", "NODE_PATH": "/mine", "X": "1"})
+    assert NodeLaunch.for_function(22, 128, {"NODE_PATH": "/mine"}).node_path == "/mine"  # it keys the spare
     env = cfg["env"]
     assert env["AWS_REGION"] == "us-east-1" and env["NODE_PATH"] == "/mine" and env["X"] == "1"
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128" and env["AWS_EXECUTION_ENV"] == "AWS_Lambda_nodejs22.x"

@@ -321,8 +321,9 @@ async def test_context_and_environment(tmp_path: Path, major: int) -> None:
         assert env["TZ"] == ":UTC" and out["tz"] == 0  # reserved: the user's TZ does not win
         assert env["LAMBDA_TASK_ROOT"] == out["cwd"] and env["_HANDLER"] == "index.handler"
         assert "_X_AMZN_TRACE_ID" not in env and "EDGELAB_PARENT_PID" not in env
-        parts = env["NODE_PATH"].split(":")
-        assert parts[-1] == out["cwd"] and parts[-2].endswith("runtime/node")
+        parts = env["NODE_PATH"].split(":")  # the process's slot: its task entry links to the task root
+        assert os.path.realpath(parts[-1]) == out["cwd"] and parts[-2].endswith("runtime/node")
+        assert parts[0].endswith("/opt4/nodejs/node%d/node_modules" % major)
         assert env["PATH"].split(":")[0] == str(dist(major).binary.parent)
         assert out["tmp"] == env["TMPDIR"] and out["awslambda"] == "function"
 

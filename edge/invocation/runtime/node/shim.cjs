@@ -469,10 +469,9 @@ async function init(cfg) {
   for (const k of Object.keys(process.env)) delete process.env[k];
   Object.assign(process.env, cfg.env);
   process.chdir(cfg.task_root);
-  // CommonJS reads NODE_PATH once at start-up; a pre-started process gets the function's value now.
-  Module._initPaths();
-  const folders = (cfg.env.NODE_PATH || '').split(':').filter((d) => d && d !== cfg.task_root
-    && fs.existsSync(d) && !d.startsWith(__dirname));
+  // NODE_PATH for CommonJS was fixed when this process started (the core links its slot to this function's task
+  // root and layers: node_process.py); ES modules get the layer folders through a resolve hook
+  const folders = (cfg.esm || []).filter((d) => fs.existsSync(d));
   if (folders.length) Module.register(pathToFileURL(ESM_HOOKS).href, { data: { folders } });
   patchConsole(cfg.env);
   installProcessHandlers();

@@ -1,0 +1,206 @@
+"""The executor running Node.js and custom-runtime functions (edge/invocation/execution/backends.py) with real
+processes started through the zygote: cold/warm reuse, INIT_START naming the real version, Init Duration (spare
+boot + function init), init errors, faults (timeout, exit, crash while idle, output flood), provisioned
+concurrency, idle expiry, concurrency, and nothing left running afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.invocation.execution import runtimes
+from edge.invocation.execution.backends import CustomEnvironment, NodeEnvironment
+from edge.invocation.execution.logs import LogStore
+from edge.invocation.models import FunctionSpec, Outcome
+from tests.invocation.execution.test_node_process import wait_group_gone
+from tests.invocation.execution.test_runtime_api import BASH_BOOTSTRAP, BASH_FUNCTION
+from tests.invocation.fixtures.node_support import dist, write_files
+from tests.invocation.fixtures.support import alive, body, call, code_dir, running_executor
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def node_spec(tmp_path: Path, files: dict[str, str | bytes], *, runtime: str = "nodejs20.x", name: str = "nfn",
+              handler: str = "index.handler", revision: str = "r1", **kwargs: object) -> FunctionSpec:
+    code = write_files(tmp_path / f"code-{name}-{revision}", files)
+    return FunctionSpec(function_name=name, version="$LATEST", revision=revision, runtime=runtime, handler=handler,
+                        code_dir=code, **kwargs)  # type: ignore[arg-type]
+
+
+def messages(ex_logs: LogStore, group: str, request_id: str | None = None) -> list[str]:
+    return [str(e["message"]) for e in ex_logs.read(group, request_id=request_id)]
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return int(f.read().rsplit(b")", 1)[1].split()[1])
+
+
+async def test_node_cold_warm_logs_metrics_and_nothing_left_after_close(tmp_path: Path) -> None:
+    src = ("let calls = 0; console.log('init ran');\n"
+           "exports.handler = async (event, context) => { calls += 1; console.log('got', event.k);\n"
+           "  return { calls, pid: process.pid, name: context.functionName, v: process.version,\n"
+           "           child: require('child_process').spawn('sleep', ['300']).pid }; };")
+    spec = node_spec(tmp_path, {"index.js": src})
+    async with running_executor(tmp_path) as ex:
+        first = await call(ex, spec, {"k": 1}, want_log_tail=True)
+        second = await call(ex, spec, {"k": 2}, want_log_tail=True)
+        assert first.outcome is Outcome.OK and second.outcome is Outcome.OK, first.payload
+        b1, b2 = body(first), body(second)
+        assert (b1["calls"], b2["calls"]) == (1, 2) and b1["pid"] == b2["pid"] and b1["name"] == "nfn"
+        assert b1["v"] == f"v{dist(20).version}"
+        assert first.cold_start and not second.cold_start and second.init_duration_ms is None
+        (env,) = ex.environments()
+        assert isinstance(env, NodeEnvironment) and env.proc is not None
+        assert parent_of(b1["pid"]) == ex._zygote.pid  # forked and exec'd by the zygote, not the core
+        # Init Duration = the process's boot (spawn -> HELLO) + the function's Init, both measured
+        assert first.init_duration_ms is not None and first.init_duration_ms >= env.proc.boot_ms > 0
+        assert f"INIT_START Runtime Version: nodejs:{dist(20).version}\t" in first.log_tail
+        assert "\tINFO\tinit ran" in first.log_tail and f"Init Duration: {first.init_duration_ms:.2f} ms" in first.log_tail
+        assert "INIT_START" not in second.log_tail and "\tINFO\tgot 2" in second.log_tail
+        await ex.logs.flush()
+        stored = messages(ex.logs, "/aws/lambda/nfn")
+        assert [m.split(" ", 1)[0] for m in stored if m.split(" ", 1)[0] in ("INIT_START", "START", "END", "REPORT")] \
+            == ["INIT_START", "START", "END", "REPORT", "START", "END", "REPORT"]
+        m = ex.metrics.snapshot()["us-east-1"]["nfn"]["$LATEST"]
+        assert m["invocations"] == 2 and m["cold_starts"] == 1 and m["init_duration_ms"]["count"] == 1
+        node_pid, children = b1["pid"], [b1["child"], b2["child"]]
+        spare_pids = [p.pid for procs in ex.spares._spares.values() for p in procs]
+        slots = ex._slots
+        assert slots.is_dir() and any(slots.iterdir())
+    for pid in [node_pid, *children, *spare_pids]:
+        assert await wait_group_gone(pid), f"process {pid} survived Executor.close"
+    assert not slots.exists()
+
+
+@pytest.mark.parametrize(("files", "handler", "etype"), [
+    ({"index.js": "exports.handler = async () => 1;"}, "missing.handler", "Runtime.ImportModuleError"),
+    ({"index.js": "exports.other = async () => 1;"}, "index.handler", "Runtime.HandlerNotFound"),
+    ({"index.js": "exports.handler = async () => 1;"}, "nodot", "Runtime.MalformedHandlerName"),
+])
+async def test_node_init_errors_reach_the_response_and_the_logs(tmp_path: Path, files: dict[str, str],
+                                                                handler: str, etype: str) -> None:
+    spec = node_spec(tmp_path, files, handler=handler)
+    async with running_executor(tmp_path) as ex:
+        for _ in range(2):  # the environment is discarded: the next invocation is a new Init, failing again
+            res = await call(ex, spec, {}, want_log_tail=True)
+            assert res.outcome is Outcome.FUNCTION_ERROR and res.error_type == etype
+            err = body(res)
+            assert err["errorType"] == etype and "trace" in err and "requestId" not in err
+            assert "INIT_REPORT Init Duration: " in res.log_tail and f"Error Type: {etype}" in res.log_tail
+            assert f"Status: error\tError Type: {etype}" in res.log_tail.splitlines()[-1]
+            assert "\tundefined\tERROR\tUncaught Exception \t" in res.log_tail
+        assert not ex.environments() or all(e.discard for e in ex.environments())
+
+
+async def test_node_faults_replace_the_environment_and_leave_nothing(tmp_path: Path) -> None:
+    src = ("exports.handler = async (event) => {\n"
+           "  if (event.op === 'hang') { require('child_process').spawn('sleep', ['300']); await new Promise(() => {}); }\n"
+           "  if (event.op === 'exit') process.exit(3);\n"
+           "  if (event.op === 'crash') setImmediate(() => { throw new Error('async crash'); });\n"
+           "  if (event.op === 'flood') { const line = 'x'.repeat(1023) + '\\n'; for (let i = 0; i < 3000; i++) process.stdout.write(line); }\n"
+           "  return { pid: process.pid };\n"
+           "};")
+    spec = node_spec(tmp_path, {"index.js": src}, timeout_s=1.0)
+    async with running_executor(tmp_path) as ex:
+        pid = body(await call(ex, spec, {}))["pid"]
+        res = await call(ex, spec, {"op": "hang"}, want_log_tail=True)
+        assert res.error_type == "Sandbox.Timedout" and "Task timed out after 1.00 seconds" in res.log_tail
+        assert await wait_group_gone(pid)  # the process group, the sleep child included
+        res = await call(ex, spec, {"op": "exit"})
+        assert res.error_type == "Runtime.ExitError" and body(res)["errorMessage"].endswith(
+            "Runtime exited with error: exit status 3")
+        res = await call(ex, spec, {"op": "flood"}, want_log_tail=True)
+        assert res.outcome is Outcome.OK and "bytes of function output truncated" in res.log_tail
+        pid = body(res)["pid"]
+        # killed while idle: the next invocation is retried on a new environment (the caller sees no error)
+        os.kill(pid, signal.SIGKILL)
+        assert await wait_group_gone(pid)
+        await asyncio.sleep(0.1)
+        res = await call(ex, spec, {})
+        assert res.outcome is Outcome.OK and res.cold_start and body(res)["pid"] != pid
+        pid = body(res)["pid"]
+        res = await call(ex, spec, {"op": "crash"})  # an uncaught exception after the handler returned
+        assert res.outcome is Outcome.OK
+        assert await wait_group_gone(pid)  # 3.x runtime: exit(129) after logging it
+        res = await call(ex, spec, {})
+        assert res.outcome is Outcome.OK and res.cold_start
+        m = ex.metrics.snapshot()["us-east-1"]["nfn"]["$LATEST"]
+        assert m["errors"] == 2
+
+
+async def test_node_concurrency_provisioned_and_idle_expiry(tmp_path: Path) -> None:
+    src = "exports.handler = async (e) => { await new Promise((r) => setTimeout(r, e.ms || 0)); return process.pid; };"
+    spec = node_spec(tmp_path, {"index.js": src}, runtime="nodejs22.x")
+    async with running_executor(tmp_path, idle_ttl_s=0.6, reaper_interval_s=0.1) as ex:
+        a, b = await asyncio.gather(call(ex, spec, {"ms": 300}), call(ex, spec, {"ms": 300}))
+        assert body(a) != body(b) and a.cold_start and b.cold_start  # two environments at once
+        pids = [body(a), body(b)]
+        for pid in pids:  # idle expiry stops them
+            assert await wait_group_gone(pid, 10.0)
+        await ex.set_provisioned(spec, 1)
+        for _ in range(200):
+            if ex.provisioned_status(spec)[1] == "READY":
+                break
+            await asyncio.sleep(0.05)
+        assert ex.provisioned_status(spec)[:2] == (1, "READY")
+        res = await call(ex, spec, {})
+        assert res.outcome is Outcome.OK and not res.cold_start
+        (env,) = ex.environments()
+        assert env.init_type == "provisioned-concurrency" and body(res) == env.pid
+        await ex.logs.flush()
+        assert any(m.startswith("INIT_START Runtime Version: nodejs:22.") for m in messages(ex.logs, "/aws/lambda/nfn"))
+        await ex.set_provisioned(spec, 0)
+
+
+async def test_custom_runtime_through_the_executor(tmp_path: Path) -> None:
+    spec = node_spec(tmp_path, {"bootstrap": BASH_BOOTSTRAP, "function.sh": BASH_FUNCTION},
+                     runtime="provided.al2023", name="cfn", handler="function.handler")
+    (spec.code_dir / "bootstrap").chmod(0o755)
+    missing = node_spec(tmp_path, {"other": "x"}, runtime="provided.al2", name="nobootstrap", handler="x.y")
+    async with running_executor(tmp_path) as ex:
+        first = await call(ex, spec, {"a": 1}, want_log_tail=True)
+        second = await call(ex, spec, {"a": 2}, want_log_tail=True, request_id="rid-2")
+        assert first.outcome is Outcome.OK and first.payload == b"Echoing request: '{\"a\": 1}'", first.payload
+        assert first.cold_start and not second.cold_start and first.init_duration_ms is not None
+        (env,) = ex.environments()
+        assert isinstance(env, CustomEnvironment)
+        assert re.search(r"INIT_START Runtime Version: provided:al2023 \(.+\)\t", first.log_tail)
+        tail = second.log_tail.splitlines()
+        assert tail[0] == "START RequestId: rid-2 Version: $LATEST" and tail[1] == '{"a": 2}'  # the bootstrap's stderr
+        assert tail[-2] == "END RequestId: rid-2" and tail[-1].startswith("REPORT RequestId: rid-2\t")
+        bad = await call(ex, missing, {}, request_id="rid-3")
+        assert bad.error_type == "Runtime.InvalidEntrypoint"
+        assert body(bad)["errorMessage"] == (
+            f"RequestId: rid-3 Error: Couldn't find valid bootstrap(s): [{missing.code_dir}/bootstrap]")
+        pid = env.pid
+    assert await wait_group_gone(pid)
+
+
+async def test_python_declaring_another_version_runs_honestly_with_one_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    host = f"python3.{sys.version_info.minor}"
+    newer = f"python3.{sys.version_info.minor + 1}"
+    spec = FunctionSpec(function_name="pyfn", version="$LATEST", revision="r1", runtime=newer,
+                        handler="basic.counter", code_dir=code_dir(tmp_path))
+    caplog.set_level(logging.WARNING, logger="edgelab.invocation.runtimes")
+    async with running_executor(tmp_path) as ex:
+        res = await call(ex, spec, {}, want_log_tail=True)
+        await ex.reset()
+        again = await call(ex, spec, {}, want_log_tail=True)
+    v = sys.version_info
+    for r in (res, again):
+        assert r.outcome is Outcome.OK and r.cold_start
+        assert f"INIT_START Runtime Version: python:{v.major}.{v.minor}.{v.micro}\t" in r.log_tail
+    warnings = [rec.getMessage() for rec in caplog.records if "declares a newer Python" in rec.getMessage()]
+    assert len(warnings) == 1 and newer in warnings[0] and f"runs on {v.major}.{v.minor}.{v.micro}" in warnings[0]
+    assert runtimes.python_mismatch(host) is None
+    assert "older" in (runtimes.python_mismatch("python3.9") or "")
+    assert not alive(body(res)["pid"])
