@@ -18,7 +18,7 @@ import logging
 from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
-from edge.invocation.models import FunctionSpec, InvocationResult, InvokeOptions
+from edge.invocation.models import FunctionSpec, InvocationResult, InvokeOptions, RuntimeState
 from edge.invocation.registry.core import Registry
 from edge.tasks import TaskOwner
 
@@ -42,6 +42,8 @@ class ExecutorLike(Protocol):
     async def set_provisioned(self, spec: FunctionSpec, count: int, *, region: str | None = None) -> None: ...
     def provisioned_status(self, spec: FunctionSpec, *, region: str | None = None) -> tuple[int, str, str | None]: ...
     async def retire(self, function_name: str, keep: Collection[PoolKey] = ()) -> None: ...
+    def runtime_state(self, runtime: str) -> RuntimeState: ...
+    async def check_runtime(self, runtime: str) -> RuntimeState: ...
 
 
 class ExecutorSync:
