@@ -1,43 +1,42 @@
 """Node.js and custom-runtime benchmark (issue 12): medians of micro-benchmarks, no HTTP load generator.
 
-Run: ``python -m bench node [--quick] [--major 20]``. Uses uvloop. Bounded: a few thousand invocations, ~20-40 s.
+Run: ``python -m bench node [--quick] [--major 20]``. Uses uvloop. Bounded: a few thousand invocations, ~30-60 s.
 
-Rows (each with its same-run baseline; the environment level, below the executor, for both runtimes; each warm
-figure after 2,000 unmeasured invocations, so that V8 has compiled the shim's hot path as it would in a warm
-environment):
-- Python worker warm round trip: ``Environment.invoke`` of a forked worker (what the executor calls), log record
-  formatted by the worker, trivial handler;
-- Node warm round trip: ``NodeProcess.invoke`` of the shim, same payload, log record formatted by the shim.
-  Targets: p50 <= 300 us and <= 2x the Python figure;
-- Node cold start from a pre-started spare (INIT frame -> handler loaded -> first result: what a new environment
-  costs when a spare is ready) and without one (spawn ``node`` + boot + INIT + first result). Target: p50 <= 50 ms
-  (with a spare, which is how the pool will start environments);
-- custom runtime over the Runtime API, warm: AWS's ``awslambdaric`` (``python -m awslambdaric``) against this
-  environment's Runtime API server. Target: p50 <= 1.5 ms. The tutorial bash bootstrap is shown for reference (it
-  spawns ``curl`` twice per invocation).
+Every row goes through ``Executor.invoke`` with a kept ``Route`` (what a POP's prepared trigger does: limiter lease,
+pooled environment, the runtime's round trip, the log record stored, metrics), each with its same-run baseline; warm
+figures after 2,000 unmeasured invocations (V8 has compiled the shim's hot path, as in a warm environment):
+
+- Python warm round trip (trivial handler): the baseline;
+- Node warm round trip, same payload. Targets: p50 <= 300 us and <= 2x the Python figure;
+- Node cold start, a new environment to its first result (a new revision each time, so a new pool) with a
+  pre-started process ready, which is how the executor starts Node environments. Target p50 <= 50 ms. Also
+  without one (``node_spares_per_key=0``: spawn + boot + Init + result), and the Init Duration the REPORT line
+  carries (boot + function Init, measured);
+- custom runtime warm: AWS's ``awslambdaric`` (``python -m awslambdaric``) as the bootstrap, over this environment's
+  Runtime API. Target p50 <= 1.5 ms. The tutorial bash bootstrap is shown for reference (two ``curl`` spawns per
+  invocation).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import uvloop
 
 from edge.invocation.execution import node_dist
-from edge.invocation.execution.environment import WORKER_LOG, Credentials, Environment, worker_config
-from edge.invocation.execution.node_process import NodeLaunch, NodeProcess, init_config
-from edge.invocation.execution.pool import RUNTIME_DIR
-from edge.invocation.execution.runtime_api import CustomConfig, CustomRuntime
-from edge.invocation.execution.zygote_client import PROJECT_ROOT, ZygoteClient
-from edge.invocation.models import FunctionSpec
+from edge.invocation.execution.executor import Executor, ExecutorSettings
+from edge.invocation.execution.node_process import NodeLaunch
+from edge.invocation.models import FunctionSpec, InvokeOptions, Outcome
 
 PAYLOAD = b'{"key": "value"}'
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:bench"
@@ -77,104 +76,50 @@ async def timed(n: int, warmup: int, call) -> list[float]:  # noqa: ANN001 - an 
     return out
 
 
-# -- Python worker (same level: Environment.invoke) ------------------------------------------------------------
-async def python_warm(work: Path, n: int) -> list[float]:
-    code = work / "py"
+def spec_in(work: Path, name: str, runtime: str, handler: str, files: dict[str, str],
+            executable: tuple[str, ...] = ()) -> FunctionSpec:
+    code = work / name
     code.mkdir()
-    (code / "app.py").write_text(PY_HANDLER)
-    tmp = work / "py-tmp"
-    tmp.mkdir()
-    spec = FunctionSpec(function_name="bench", version="$LATEST", revision="r1", runtime="python3.11",
-                        handler="app.handler", code_dir=code)
-    zygote = ZygoteClient()
-    await zygote.start()
-    env = Environment(env_id=uuid.uuid4().hex, spec=spec, region="us-east-1", init_type="on-demand", tmp_dir=tmp,
-                      log_group="/aws/lambda/bench", log_stream="s", function_name="bench", zygote=zygote)
-    try:
-        await env.start(worker_config(env, runtime_dir=RUNTIME_DIR, project_root=PROJECT_ROOT,
-                                      credentials=Credentials()), 10.0)
-        env.mark_busy()
-
-        async def call() -> None:
-            out = await env.invoke(str(uuid.uuid4()), PAYLOAD, ARN, None, None, log=WORKER_LOG)
-            assert out.payload == b'{"ok": true}', out
-
-        return await timed(n, 2000, call)
-    finally:
-        await env.stop(graceful=False)
-        await zygote.close()
+    for rel, text in files.items():
+        (code / rel).write_text(text)
+    for rel in executable:
+        (code / rel).chmod(0o755)
+    return FunctionSpec(function_name=name, version="$LATEST", revision="r1", runtime=runtime, handler=handler,
+                        code_dir=code)
 
 
-# -- Node ---------------------------------------------------------------------------------------------------------
-def node_cfg(work: Path, major: int, dist: node_dist.NodeDist, tag: str) -> dict:
-    code = work / f"node-{tag}"
-    code.mkdir(exist_ok=True)
-    (code / "index.js").write_text(NODE_HANDLER)
-    tmp = work / f"node-tmp-{tag}"
-    tmp.mkdir(exist_ok=True)
-    return init_config(runtime=f"nodejs{major}.x", handler="index.handler", task_root=code, tmp_dir=tmp,
-                       function_name="bench", log_group="/aws/lambda/bench", log_stream="s", node_bin=dist.binary)
+def invoker(ex: Executor, spec: FunctionSpec, expect: bytes) -> Callable[[], object]:
+    route = ex.route(spec, "us-east-1", None, None)
+
+    async def call() -> None:
+        res = await ex.invoke(spec, PAYLOAD, InvokeOptions(str(uuid.uuid4()), ARN), route=route)
+        assert res.outcome is Outcome.OK and res.payload.replace(b" ", b"") == expect, res
+
+    return call
 
 
-async def node_invoke(proc: NodeProcess, log: tuple | None = (None, None)) -> None:
-    out = await proc.invoke(str(uuid.uuid4()), PAYLOAD, invoked_arn=ARN, timeout_s=3.0, log=log)
-    assert out.payload == b'{"ok":true}', out
+async def warm(ex: Executor, spec: FunctionSpec, n: int, expect: bytes, warmup: int = 2000) -> list[float]:
+    return await timed(n, warmup, invoker(ex, spec, expect))
 
 
-async def node_warm(work: Path, major: int, dist: node_dist.NodeDist, n: int) -> list[float]:
-    proc = await NodeProcess.spawn(NodeLaunch(major), dist)
-    try:
-        assert (await proc.init(node_cfg(work, major, dist, "warm"), 10.0)).ok
-        return await timed(n, 2000, lambda: node_invoke(proc))
-    finally:
-        await proc.stop(graceful=False)
-
-
-async def node_cold(work: Path, major: int, dist: node_dist.NodeDist, count: int,
-                    spare: bool) -> tuple[list[float], list[float]]:
-    """(new environment -> first result, boot only) per start; with ``spare`` the boot is not in the figure."""
-    total, boots = [], []
+async def node_cold(ex: Executor, spec: FunctionSpec, count: int, spare: bool) -> tuple[list[float], list[float]]:
+    """(new environment -> first result, the Init Duration it reported) per start."""
+    launch = NodeLaunch.for_function(node_dist.major_of_runtime(spec.runtime) or 0, spec.memory_mb, {})
+    total, inits = [], []
     for i in range(count):
-        cfg = node_cfg(work, major, dist, f"cold{i}{spare}")
-        if spare:
-            proc = await NodeProcess.spawn(NodeLaunch(major), dist)
-            await asyncio.sleep(0.02)
-            t0 = time.perf_counter()
-        else:
-            t0 = time.perf_counter()
-            proc = await NodeProcess.spawn(NodeLaunch(major), dist)
-        try:
-            assert (await proc.init(cfg, 10.0)).ok
-            await node_invoke(proc, log=([], 0.0))
-            total.append(time.perf_counter() - t0)
-            boots.append(proc.boot_ms / 1000)
-        finally:
-            await proc.stop(graceful=False)
-    return total, boots
-
-
-# -- custom runtimes ------------------------------------------------------------------------------------------------
-async def custom_warm(work: Path, tag: str, bootstrap: str, files: dict[str, str], n: int) -> tuple[list[float], float]:
-    task = work / f"custom-{tag}"
-    task.mkdir()
-    for name, text in {"bootstrap": bootstrap, **files}.items():
-        (task / name).write_text(text)
-    (task / "bootstrap").chmod(0o755)
-    tmp = work / f"custom-tmp-{tag}"
-    tmp.mkdir()
-    rt = CustomRuntime(CustomConfig(runtime="provided.al2023", handler="app.handler", task_root=task, tmp_dir=tmp,
-                                    function_name="bench", log_group="/aws/lambda/bench", log_stream="s"))
-    try:
-        init = await rt.start(10.0)
-        assert init.ok, init
-
-        async def call() -> None:
-            out = await rt.invoke(str(uuid.uuid4()), PAYLOAD, invoked_arn=ARN, timeout_s=5.0)
-            assert out.kind.value == "ok", out
-
-        return await timed(n, min(50, n), call), init.init_ms
-    finally:
-        await rt.stop(graceful=False)
+        fresh = dataclasses.replace(spec, revision=f"cold-{spare}-{i}")
+        if spare:  # measure with a pre-started process ready, as the executor keeps one per launch key
+            for _ in range(500):
+                if ex.spares.ready(launch):
+                    break
+                await asyncio.sleep(0.01)
+        t0 = time.perf_counter()
+        res = await ex.invoke(fresh, PAYLOAD, InvokeOptions(str(uuid.uuid4()), ARN))
+        total.append(time.perf_counter() - t0)
+        assert res.outcome is Outcome.OK and res.cold_start and res.init_duration_ms is not None, res
+        inits.append(res.init_duration_ms / 1000)
+        await ex.retire(spec.function_name, keep=())
+    return total, inits
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -185,26 +130,37 @@ async def run(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="edgelab-node-bench-"))
     print(f"node {dist.version} ({dist.source}), python {sys.version.split()[0]}, uvloop {uvloop.__version__}, "
           f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}")
-    py = await python_warm(work, args.n)
-    print(f"python worker warm round trip : {fmt(py)}")
-    nd = await node_warm(work, args.major, dist, args.n)
-    print(f"node shim warm round trip     : {fmt(nd)}")
-    ratio = pct(nd, .5) / pct(py, .5)
-    print(f"  node/python p50             : {ratio:.2f}x   targets: node p50 <= 300 us and <= 2.00x  -> "
-          f"{'OK' if pct(nd, .5) <= 300e-6 and ratio <= 2.0 else 'MISSED'}")
-    cold, _ = await node_cold(work, args.major, dist, args.cold, spare=True)
-    print(f"node cold start, spare ready  : {fmt(cold, 'ms')}   target p50 <= 50 ms -> "
-          f"{'OK' if pct(cold, .5) <= 0.050 else 'MISSED'}")
-    cold_ns, boots = await node_cold(work, args.major, dist, args.cold, spare=False)
-    print(f"node cold start, no spare     : {fmt(cold_ns, 'ms')}")
-    print(f"  of which node boot (spawn -> shim ready): p50 {pct(boots, .5) * 1000:6.1f} ms")
-    ric, ric_init = await custom_warm(work, "ric", f"#!/bin/sh\nexec {sys.executable} -m awslambdaric app.handler\n",
-                                      {"app.py": PY_HANDLER}, args.n)
-    print(f"custom runtime (awslambdaric) warm: {fmt(ric)}   target p50 <= 1500 us -> "
-          f"{'OK' if pct(ric, .5) <= 1.5e-3 else 'MISSED'}   (Init {ric_init:.1f} ms)")
-    bash, bash_init = await custom_warm(work, "bash", BASH_BOOTSTRAP, {}, args.bash)
-    print(f"custom runtime (bash + curl) warm: {fmt(bash, 'ms')}   (reference: two curl spawns per invoke; "
-          f"Init {bash_init:.1f} ms)")
+    runtime = f"nodejs{args.major}.x"
+    py_spec = spec_in(work, "py", "python3.11", "app.handler", {"app.py": PY_HANDLER})
+    node_spec = spec_in(work, "node", runtime, "index.handler", {"index.js": NODE_HANDLER})
+    ric_spec = spec_in(work, "ric", "provided.al2023", "app.handler",
+                       {"bootstrap": f"#!/bin/sh\nexec {sys.executable} -m awslambdaric app.handler\n",
+                        "app.py": PY_HANDLER}, executable=("bootstrap",))
+    bash_spec = spec_in(work, "bash", "provided.al2023", "app.handler", {"bootstrap": BASH_BOOTSTRAP},
+                        executable=("bootstrap",))
+    settings = dict(state_dir=work / "state", idle_ttl_s=600.0, install_runtimes=False)
+    async with Executor(ExecutorSettings(**settings)) as ex:  # type: ignore[arg-type]
+        py = await warm(ex, py_spec, args.n, b'{"ok":true}')
+        print(f"python warm round trip (executor): {fmt(py)}")
+        nd = await warm(ex, node_spec, args.n, b'{"ok":true}')
+        print(f"node warm round trip (executor)  : {fmt(nd)}")
+        ratio = pct(nd, .5) / pct(py, .5)
+        print(f"  node/python p50                : {ratio:.2f}x   targets: node p50 <= 300 us and <= 2.00x  -> "
+              f"{'OK' if pct(nd, .5) <= 300e-6 and ratio <= 2.0 else 'MISSED'}")
+        cold, inits = await node_cold(ex, node_spec, args.cold, spare=True)
+        print(f"node cold start, spare ready     : {fmt(cold, 'ms')}   target p50 <= 50 ms -> "
+              f"{'OK' if pct(cold, .5) <= 0.050 else 'MISSED'}")
+        print(f"  Init Duration reported (boot + function Init): p50 {pct(inits, .5) * 1000:6.1f} ms")
+        ric = await warm(ex, ric_spec, args.n, b'{"ok":true}', warmup=min(200, args.n))
+        print(f"custom runtime (awslambdaric) warm: {fmt(ric)}   target p50 <= 1500 us -> "
+              f"{'OK' if pct(ric, .5) <= 1.5e-3 else 'MISSED'}")
+        bash = await warm(ex, bash_spec, args.bash, PAYLOAD.replace(b" ", b""), warmup=5)
+        print(f"custom runtime (bash + curl) warm: {fmt(bash, 'ms')}   (reference: two curl spawns per invoke)")
+    async with Executor(ExecutorSettings(**{**settings, "state_dir": work / "state2"},  # type: ignore[arg-type]
+                                         node_spares_per_key=0)) as ex:
+        cold_ns, inits_ns = await node_cold(ex, node_spec, args.cold, spare=False)
+        print(f"node cold start, no spare        : {fmt(cold_ns, 'ms')}")
+        print(f"  Init Duration reported (boot + function Init): p50 {pct(inits_ns, .5) * 1000:6.1f} ms")
 
 
 def main(argv: list[str]) -> int:
