@@ -20,7 +20,7 @@ from edge.invocation.execution.backends import CustomEnvironment, NodeEnvironmen
 from edge.invocation.execution.logs import LogStore
 from edge.invocation.models import FunctionSpec, Outcome
 from tests.invocation.execution.test_node_process import wait_group_gone
-from tests.invocation.execution.test_runtime_api import BASH_BOOTSTRAP, BASH_FUNCTION
+from tests.invocation.execution.test_runtime_api import BASH_BOOTSTRAP, BASH_FUNCTION, py_bootstrap
 from tests.invocation.fixtures.node_support import dist, write_files
 from tests.invocation.fixtures.support import alive, body, call, code_dir, running_executor
 
@@ -204,3 +204,32 @@ async def test_python_declaring_another_version_runs_honestly_with_one_warning(
     assert runtimes.python_mismatch(host) is None
     assert "older" in (runtimes.python_mismatch("python3.9") or "")
     assert not alive(body(res)["pid"])
+
+
+async def test_custom_runtime_faults_replace_the_environment_and_leave_nothing(tmp_path: Path) -> None:
+    boot = py_bootstrap(
+        "import subprocess, time\nwhile True:\n    s, h, b = api('GET', '/invocation/next')\n"
+        "    ev = json.loads(b); rid = h['Lambda-Runtime-Aws-Request-Id']\n"
+        "    if ev.get('op') == 'hang':\n        subprocess.Popen(['sleep', '300']); time.sleep(300)\n"
+        "    if ev.get('op') == 'exit':\n        sys.exit(4)\n"
+        "    if ev.get('op') == 'flood':\n        sys.stdout.write(('y' * 1023 + '\\n') * 3000); sys.stdout.flush()\n"
+        "    api('POST', f'/invocation/{rid}/response', json.dumps({'pid': os.getpid()}))\n")
+    spec = node_spec(tmp_path, {"bootstrap": boot}, runtime="provided.al2023", name="cfault", handler="x.y",
+                     timeout_s=1.0)
+    (spec.code_dir / "bootstrap").chmod(0o755)
+    async with running_executor(tmp_path) as ex:
+        pid = body(await call(ex, spec, {}))["pid"]
+        res = await call(ex, spec, {"op": "hang"}, want_log_tail=True)
+        assert res.error_type == "Sandbox.Timedout" and "Task timed out after 1.00 seconds" in res.log_tail
+        assert await wait_group_gone(pid)  # the bootstrap's group, its sleep child included
+        res = await call(ex, spec, {"op": "exit"})
+        assert res.error_type == "Runtime.ExitError" and body(res)["errorMessage"].endswith("exit status 4")
+        res = await call(ex, spec, {"op": "flood"}, want_log_tail=True)
+        assert res.outcome is Outcome.OK and res.cold_start and "bytes of function output truncated" in res.log_tail
+        pid = body(res)["pid"]
+        os.kill(pid, signal.SIGKILL)  # dies while idle: the next invocation runs on a new environment
+        assert await wait_group_gone(pid)
+        res = await call(ex, spec, {})
+        assert res.outcome is Outcome.OK and res.cold_start and body(res)["pid"] != pid
+        pid = body(res)["pid"]
+    assert await wait_group_gone(pid)
