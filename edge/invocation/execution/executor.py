@@ -190,6 +190,7 @@ class Executor:
             await asyncio.sleep(interval)
             try:
                 await self._pool.expire()
+                self.spares.expire(self.settings.idle_ttl_s)
             except Exception:  # a bug here must not stop expiry for the life of the process
                 log.exception("environment reaper failed")
             if self._provision_wanted is not None:

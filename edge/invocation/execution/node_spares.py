@@ -7,7 +7,9 @@ wrapper). :meth:`SparePool.take` hands out a ready spare of that key, or starts 
 none (the caller then waits for the boot; the Init Duration it reports includes it), and in both cases starts a
 replacement in the background, so the next environment of that key finds one. Only keys that were asked for get
 spares; at most ``max_keys`` keys are kept (the least recently used key's spares are stopped), ``per_key`` spares
-each. A spare that died while waiting (killed from outside, OOM-killed by the host) is discarded at ``take``.
+each, and a key not asked for during the executor's idle TTL loses its spares (:meth:`SparePool.expire`, called by
+the executor's reaper, as idle environments expire). A spare that died while waiting (killed from outside,
+OOM-killed by the host) is discarded at ``take``.
 
 Background starts are tasks of this pool's :class:`edge.tasks.TaskOwner` (one per key at a time); :meth:`close`
 cancels them and stops every spare. Processes start through the ``zygote`` when one is given (the executor's; see
@@ -143,6 +145,7 @@ class SparePool:
         self.zygote = zygote
         self.slots_root = slots_root
         self._spares: OrderedDict[NodeLaunch, list[NodeProcess]] = OrderedDict()  # LRU order of keys
+        self._taken: dict[NodeLaunch, float] = {}  # when each key was last asked for (monotonic)
         self._tasks = TaskOwner("node-spares")
         self._closed = False
         self.started = 0  # processes started (spares and on-the-spot), for tests and introspection
@@ -170,6 +173,7 @@ class SparePool:
             spares = self._spares[launch] = []
             self._evict()
         self._spares.move_to_end(launch)
+        self._taken[launch] = time.monotonic()
         proc = None
         while spares:
             candidate = spares.pop()
@@ -207,9 +211,21 @@ class SparePool:
 
     def _evict(self) -> None:
         while len(self._spares) > self.max_keys:
-            _, victims = self._spares.popitem(last=False)
+            key, victims = self._spares.popitem(last=False)
+            self._taken.pop(key, None)
             for proc in victims:
                 self._tasks.spawn(proc.stop(graceful=False), name="stop-evicted-spare")
+
+    def expire(self, max_idle_s: float, now: float | None = None) -> int:
+        """Stop the spares of keys nobody asked for in ``max_idle_s`` (and forget the keys); returns how many."""
+        now = time.monotonic() if now is None else now
+        stopped = 0
+        for key in [k for k, t in self._taken.items() if now - t > max_idle_s]:
+            del self._taken[key]
+            for proc in self._spares.pop(key, []):
+                self._tasks.spawn(proc.stop(graceful=False), name="stop-idle-spare")
+                stopped += 1
+        return stopped
 
     def ready(self, launch: NodeLaunch) -> int:
         return sum(1 for p in self._spares.get(launch, ()) if p.proc is not None and p.proc.alive)

@@ -86,6 +86,21 @@ async def test_keys_are_bounded() -> None:
         await pool.close()
 
 
+async def test_keys_nobody_asks_for_lose_their_spares() -> None:
+    pool = SparePool(install=False)
+    launch = NodeLaunch(20, 128)
+    try:
+        taken = await pool.take(launch)
+        await wait_ready(pool, launch)
+        spare = pool._spares[launch][0].pid
+        assert pool.expire(60.0) == 0 and pool.ready(launch) == 1  # asked for recently: kept
+        assert pool.expire(60.0, now=time.monotonic() + 61.0) == 1
+        assert launch not in pool._spares and await wait_group_gone(spare)
+        await taken.stop(graceful=False)
+    finally:
+        await pool.close()
+
+
 async def test_a_launch_that_cannot_start_fails_the_take() -> None:
     pool = SparePool(install=False)
     try:
