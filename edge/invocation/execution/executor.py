@@ -122,6 +122,16 @@ def _raise_fd_limit(want: int = 65536) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+def _prepare_slots(slots: Path) -> None:
+    """Create this executor's Node slot folder; remove those of executors whose process is gone (killed: they
+    could not clean up). Folders are named ``<pid>-<random>``; a recycled pid only delays a removal."""
+    slots.mkdir(parents=True, exist_ok=True)
+    for other in slots.parent.iterdir():
+        pid = other.name.split("-", 1)[0]
+        if other != slots and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(other, ignore_errors=True)
+
+
 class Executor:
     def __init__(self, settings: ExecutorSettings) -> None:
         self.settings = settings
@@ -164,7 +174,7 @@ class Executor:
     async def start(self) -> None:
         """Start the log flusher, the zygote, the reaper and the provisioner."""
         _raise_fd_limit()  # two descriptors per environment: 1000 concurrent environments need more than 1024
-        await asyncio.to_thread(self._slots.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(_prepare_slots, self._slots)
         await self.logs.start()
         await self._zygote.start()
         self._provision_wanted = asyncio.Event()

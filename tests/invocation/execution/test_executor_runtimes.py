@@ -233,3 +233,18 @@ async def test_custom_runtime_faults_replace_the_environment_and_leave_nothing(t
         assert res.outcome is Outcome.OK and res.cold_start and body(res)["pid"] != pid
         pid = body(res)["pid"]
     assert await wait_group_gone(pid)
+
+
+async def test_slot_folders_of_killed_executors_are_removed(tmp_path: Path) -> None:
+    root = tmp_path / "state" / "node-slots"
+    dead = root / "999999999-deadbeef" / "0123"  # a pid that cannot exist: its core was killed
+    dead.mkdir(parents=True)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "file").write_text("x")
+    (dead / "task").symlink_to(kept)
+    alive_one = root / f"{os.getppid()}-cafe"  # a running process's folder is kept
+    alive_one.mkdir()
+    async with running_executor(tmp_path) as ex:
+        assert not (root / "999999999-deadbeef").exists() and alive_one.is_dir() and ex._slots.is_dir()
+    assert (kept / "file").read_text() == "x"  # the link was removed, never followed

@@ -221,11 +221,11 @@ def test_runtime_dies_with_the_core(tmp_path: Path) -> None:
     """SIGKILL the process that started a Node runtime: the parent-death signal takes the runtime along."""
     script = tmp_path / "core.py"
     script.write_text(
-        "import asyncio, sys\n"
+        "import asyncio, sys\nfrom pathlib import Path\n"
         "from edge.invocation.execution.node_process import NodeLaunch, NodeProcess\n"
         "from edge.invocation.execution.node_dist import find\n"
         "async def main():\n"
-        "    p = await NodeProcess.spawn(NodeLaunch(20), find(20))\n"
+        f"    p = await NodeProcess.spawn(NodeLaunch(20), find(20), slots_root=Path({str(tmp_path / 'slots')!r}))\n"
         "    print(p.pid, flush=True)\n"
         "    await asyncio.sleep(300)\n"
         "asyncio.run(main())\n")
