@@ -119,7 +119,8 @@ class NodeEnvironment(_ProcessEnvironment):
         environment = dict(spec.environment)
         t0 = time.perf_counter()
         try:
-            proc = await host.spares.take(NodeLaunch.for_function(major, spec.memory_mb, environment))
+            proc = await host.spares.take(NodeLaunch.for_function(major, spec.memory_mb, environment,
+                                                                  layers=bool(spec.layer_dirs)))
         except NodeStartError as e:  # node itself did not come up: AWS's bootstrap would exit the same way
             self._start_failed(e.output, e.status, e.timed_out, t0)
             return

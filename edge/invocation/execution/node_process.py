@@ -19,6 +19,12 @@ later layers first: a later layer overrides an earlier one, as it would overwrit
 function sees the ``NODE_PATH`` that really applies. A user-set ``NODE_PATH`` is used as it is (as AWS's bootstrap
 does) and keys the spare.
 
+ES modules ignore ``NODE_PATH`` in plain Node.js but not on Lambda; the shim's resolve hook
+(``runtime/node/esm_hooks.mjs``, ``module.register``) adds it. Registering it costs ~90 ms of the process's boot
+(measured: boot p50 ~150 ms with it, ~55 ms without, Node 18-24), so it is part of the launch: only processes for
+functions with layers or their own ``NODE_PATH`` register it (``esm_hook``), at boot, where a pre-started process
+has paid it before the function's Init (a layered function's Init went from ~72 ms to ~5 ms).
+
 The managed runtime's start-up, as reproduced here (AWS's ``/var/runtime/bootstrap`` for Node.js and
 https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html, "Disabled experimental features";
 https://docs.aws.amazon.com/lambda/latest/dg/runtimes-modify.html#runtime-wrapper for the wrapper):
@@ -71,12 +77,15 @@ class NodeLaunch:
     exec_wrapper: str = ""  # the function's AWS_LAMBDA_EXEC_WRAPPER ("" when unset)
     node_path: str = ""  # the function's own NODE_PATH ("" when unset: the slot's, see slot_paths)
     library_path: str = ""  # the function's own LD_LIBRARY_PATH ("" when unset: the slot's)
+    esm_hook: bool = False  # NODE_PATH resolution for ES modules (the function has layers or its own NODE_PATH)
 
     @classmethod
-    def for_function(cls, major: int, memory_mb: int, environment: dict[str, str]) -> NodeLaunch:
+    def for_function(cls, major: int, memory_mb: int, environment: dict[str, str], *,
+                     layers: bool = False) -> NodeLaunch:
+        node_path = environment.get("NODE_PATH", "")
         return cls(major, memory_mb, environment.get("NODE_OPTIONS", ""),
-                   environment.get("AWS_LAMBDA_EXEC_WRAPPER", ""), environment.get("NODE_PATH", ""),
-                   environment.get("LD_LIBRARY_PATH", ""))
+                   environment.get("AWS_LAMBDA_EXEC_WRAPPER", ""), node_path,
+                   environment.get("LD_LIBRARY_PATH", ""), layers or bool(node_path))
 
     def flags(self) -> list[str]:
         m, opts = self.memory_mb, self.node_options
@@ -97,8 +106,13 @@ class NodeLaunch:
 
     def spawn_env(self, slot: Path) -> dict[str, str]:
         node_path, library_path = slot_paths(self.major, slot)
+        node_path = self.node_path or node_path
         env = {"PATH": _SPAWN_PATH, "LANG": "en_US.UTF-8", "TZ": ":UTC",
-               "NODE_PATH": self.node_path or node_path, "LD_LIBRARY_PATH": self.library_path or library_path}
+               "NODE_PATH": node_path, "LD_LIBRARY_PATH": self.library_path or library_path}
+        if self.esm_hook:  # the folders the shim's ES-module resolve hook searches: NODE_PATH but the runtime's
+            env["EDGELAB_ESM_FOLDERS"] = ":".join(  # own and the task root (Node's resolver walks that one itself)
+                d for d in node_path.split(":") if d and not d.startswith(str(NODE_RUNTIME_DIR))
+                and d != str(slot / "task"))
         if self.node_options:
             env["NODE_OPTIONS"] = self.node_options
         return env
@@ -360,10 +374,6 @@ class NodeProcess:
         env = cfg["env"]
         env.setdefault("NODE_PATH", self.launch.node_path or node_path)
         env.setdefault("LD_LIBRARY_PATH", self.launch.library_path or library_path)
-        # NODE_PATH folders for the ES-module resolve hook (registered only when there are any: it costs Init time)
-        # (the shim keeps those that exist)
-        cfg["esm"] = [d for d in env["NODE_PATH"].split(":") if d and not d.startswith(str(NODE_RUNTIME_DIR))
-                      and d != str(self.slot / "task")] if (layers or self.launch.node_path) else []
         self.memory_mb = int(cfg["memory_mb"])
         self.proc.set_file_size_limit(int(cfg.get("tmp_quota_mb") or 0) * 1024 * 1024)
         self._waiter = w = self._loop.create_future()

@@ -53,6 +53,13 @@ def test_launch_flags_follow_the_managed_bootstrap() -> None:
     assert "--max-old-space-size=116" in NodeLaunch(18, 128, "--max-old-space-size=64").flags()
     assert NodeLaunch.for_function(20, 256, {"NODE_OPTIONS": "--x", "A": "b"}) == NodeLaunch(20, 256, "--x", "")
     assert NodeLaunch.for_function(20, 256, {"LD_LIBRARY_PATH": "/l"}) == NodeLaunch(20, 256, library_path="/l")
+    # ES-module NODE_PATH resolution is registered at start, for functions that have layers (or a NODE_PATH)
+    assert NodeLaunch.for_function(20, 128, {}, layers=True).esm_hook
+    assert NodeLaunch.for_function(20, 128, {"NODE_PATH": "/x"}).esm_hook and not NodeLaunch(20).esm_hook
+    slot = Path("/s")
+    assert "EDGELAB_ESM_FOLDERS" not in NodeLaunch(20).spawn_env(slot)
+    folders = NodeLaunch(20, esm_hook=True).spawn_env(slot)["EDGELAB_ESM_FOLDERS"].split(":")
+    assert folders[0] == "/s/opt4/nodejs/node20/node_modules" and len(folders) == 10
 
 
 def test_slot_paths_follow_aws_order_and_links_point_at_the_function(tmp_path: Path) -> None:

@@ -470,9 +470,7 @@ async function init(cfg) {
   Object.assign(process.env, cfg.env);
   process.chdir(cfg.task_root);
   // NODE_PATH for CommonJS was fixed when this process started (the core links its slot to this function's task
-  // root and layers: node_process.py); ES modules get the layer folders through a resolve hook
-  const folders = (cfg.esm || []).filter((d) => fs.existsSync(d));
-  if (folders.length) Module.register(pathToFileURL(ESM_HOOKS).href, { data: { folders } });
+  // root and layers: node_process.py); ES modules get the layer folders through the resolve hook registered then
   patchConsole(cfg.env);
   installProcessHandlers();
   installAwslambda(cfg.env);
@@ -750,4 +748,11 @@ function finish(kind, out, et, reset, then) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// The NODE_PATH folders of ES-module resolution (layers: see esm_hooks.mjs), fixed when this process started like
+// NODE_PATH itself. Registering the hook costs ~60 ms, paid here by a pre-started process rather than by the Init of
+// a function; a folder that does not exist (a layer slot the function does not use) is simply not found there.
+const esmFolders = (process.env.EDGELAB_ESM_FOLDERS || '').split(':').filter(Boolean);
+delete process.env.EDGELAB_ESM_FOLDERS;
+if (esmFolders.length) Module.register(pathToFileURL(ESM_HOOKS).href, { data: { folders: esmFolders } });
+
 send({ t: K_HELLO, pid: process.pid, v: process.version, rss: rssKb() });
