@@ -249,3 +249,25 @@ async def test_slot_folders_of_killed_executors_are_removed(tmp_path: Path) -> N
     async with running_executor(tmp_path) as ex:
         assert not (root / "999999999-deadbeef").exists() and alive_one.is_dir() and ex._slots.is_dir()
     assert (kept / "file").read_text() == "x"  # the link was removed, never followed
+
+
+async def test_node_tmp_survives_a_reset_and_is_wiped_past_its_quota(tmp_path: Path) -> None:
+    """runtimes.md row 23: /tmp is kept across a reset (timeout), as AWS; past the quota it is wiped."""
+    src = ("const fs = require('fs'), path = require('path'), os = require('os');\n"
+           "exports.handler = async (e) => {\n"
+           "  const f = path.join(os.tmpdir(), 'note');\n"
+           "  if (e.op === 'write') fs.writeFileSync(f, 'kept');\n"
+           "  if (e.op === 'hang') await new Promise((r) => setTimeout(r, 10000));\n"
+           "  if (e.op === 'fill') for (let i = 0; i < 3; i++) fs.writeFileSync(f + i, Buffer.alloc(400 << 10));\n"
+           "  return { note: fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : null, pid: process.pid };\n"
+           "};")
+    spec = node_spec(tmp_path, {"index.js": src}, timeout_s=1.0, ephemeral_storage_mb=1)
+    async with running_executor(tmp_path) as ex:
+        first = body(await call(ex, spec, {"op": "write"}))
+        assert first["note"] == "kept"
+        assert (await call(ex, spec, {"op": "hang"})).error_type == "Sandbox.Timedout"
+        again = body(await call(ex, spec, {}))
+        assert again["note"] == "kept" and again["pid"] != first["pid"]  # a new process, the same /tmp
+        res = await call(ex, spec, {"op": "fill"})
+        assert res.error_type == "Runtime.EphemeralStorageExceeded"
+        assert body(await call(ex, spec, {}))["note"] is None  # reset with /tmp wiped
