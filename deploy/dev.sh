@@ -7,7 +7,7 @@
 #                                                 the same with wrk, nginx and varnishd hidden (a private mount
 #                                                 namespace binds /dev/null over them; needs root or user
 #                                                 namespaces): proves the suite needs nothing installed by hand
-#   deploy/dev.sh bench [all|core|pop|trigger|async] [--quick] [--markdown]   run the benchmarks
+#   deploy/dev.sh bench [all|core|pop|trigger|node|async] [--quick] [--markdown]   run the benchmarks
 #   deploy/dev.sh loadtest SCENARIO [...]         locust load test (cold-warm, hits, misses, ...)
 #   deploy/dev.sh edgelab ...                     any edgelab command
 set -euo pipefail
