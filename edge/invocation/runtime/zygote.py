@@ -12,7 +12,8 @@ dirty the shared pages), then serves control messages (see :mod:`.protocol`):
   keeps the runtime's inherited peak RSS small and needs no ``setpriv`` for the parent-death signal.
 - ``kill``: signal the environment's process group (SIGKILL unless ``sig`` says otherwise; only while the child
   is not yet reaped, so a recycled pid is never hit).
-- SIGCHLD: reap every exited child with ``waitpid`` and report ``exit`` with the raw wait status.
+- SIGCHLD: kill the process group of every exited child, reap it with ``waitpid`` and report ``exit`` with the
+  raw wait status (see :meth:`Zygote.reap`).
 - EOF on the control socket (the core closed it or died): SIGKILL every child, reap them, exit.
 
 The zygote dies with the core (PR_SET_PDEATHSIG), and each child dies with the zygote.
@@ -151,16 +152,32 @@ class Zygote:
                 pass
 
     def reap(self, block: bool) -> None:
+        """Reap exited environments. Each one's process group is SIGKILLed first, while its leader is a zombie
+        (``WNOWAIT``): the leader's pid, which is the group's id, cannot be reused until it is reaped, so the kill
+        reaches exactly what the function started (a runtime that exits, gracefully or not, takes its children
+        along, as an execution environment's teardown does on AWS)."""
         while self.children:
             try:
-                pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG))
             except ChildProcessError:
                 self.children.clear()
                 return
             except InterruptedError:
                 continue
-            if pid == 0:
+            if info is None or not info.si_pid:
                 return
+            pid = info.si_pid
+            if pid in self.children:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass  # no other member left
+            try:
+                pid, status = os.waitpid(pid, 0)
+            except ChildProcessError:
+                continue
+            except InterruptedError:
+                continue
             env_id = self.children.pop(pid, None)
             if env_id is not None:
                 self.by_env.pop(env_id, None)

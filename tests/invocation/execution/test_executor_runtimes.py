@@ -38,6 +38,15 @@ def messages(ex_logs: LogStore, group: str, request_id: str | None = None) -> li
     return [str(e["message"]) for e in ex_logs.read(group, request_id=request_id)]
 
 
+async def wait_gone(pid: int, timeout_s: float = 5.0) -> bool:
+    """Whether process ``pid`` (any process, not only a group leader) is gone or a zombie within the time."""
+    for _ in range(int(timeout_s / 0.02)):
+        if not alive(pid):
+            return True
+        await asyncio.sleep(0.02)
+    return not alive(pid)
+
+
 def parent_of(pid: int) -> int:
     with open(f"/proc/{pid}/stat", "rb") as f:
         return int(f.read().rsplit(b")", 1)[1].split()[1])
@@ -75,8 +84,10 @@ async def test_node_cold_warm_logs_metrics_and_nothing_left_after_close(tmp_path
         spare_pids = [p.pid for procs in ex.spares._spares.values() for p in procs]
         slots = ex._slots
         assert slots.is_dir() and any(slots.iterdir())
-    for pid in [node_pid, *children, *spare_pids]:
-        assert await wait_group_gone(pid), f"process {pid} survived Executor.close"
+    for pid in [node_pid, *spare_pids]:
+        assert await wait_group_gone(pid), f"process group {pid} survived Executor.close"
+    for pid in children:
+        assert await wait_gone(pid), f"process {pid} (started by the function) survived Executor.close"
     assert not slots.exists()
 
 
@@ -271,3 +282,21 @@ async def test_node_tmp_survives_a_reset_and_is_wiped_past_its_quota(tmp_path: P
         res = await call(ex, spec, {"op": "fill"})
         assert res.error_type == "Runtime.EphemeralStorageExceeded"
         assert body(await call(ex, spec, {}))["note"] is None  # reset with /tmp wiped
+
+
+@pytest.mark.parametrize(("runtime", "files", "handler"), [
+    ("nodejs20.x", {"index.js": "exports.handler = async () => require('child_process').spawn('sleep', ['300']).pid;"},
+     "index.handler"),
+    ("python3.11", {"app.py": "import subprocess\ndef handler(e, c):\n    return subprocess.Popen(['sleep', '300']).pid\n"},
+     "app.handler"),
+])
+async def test_what_a_function_started_dies_with_a_graceful_stop(tmp_path: Path, runtime: str,
+                                                                 files: dict[str, str], handler: str) -> None:
+    """A retired (or idle-expired) environment stops gracefully: its runtime exits on its own; the zygote then kills
+    the rest of its process group before reaping it, so a child the function left running does not survive."""
+    spec = node_spec(tmp_path, files, runtime=runtime, handler=handler)
+    async with running_executor(tmp_path) as ex:
+        child = body(await call(ex, spec, {}))
+        assert alive(child)
+        await ex.retire(spec.function_name)
+        assert await wait_gone(child)
