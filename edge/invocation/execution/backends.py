@@ -30,6 +30,7 @@ from edge.invocation.execution.environment import EnvState, Environment, Kind, R
 from edge.invocation.execution.node_dist import NodeInstallError, major_of_runtime
 from edge.invocation.execution.node_process import NodeLaunch, NodeProcess, NodeStartError, init_config
 from edge.invocation.execution.runtime_api import CustomConfig, CustomRuntime
+from edge.invocation.execution.runtime_process import RuntimeChild
 from edge.invocation.execution.runtimes import CUSTOM, NODE, PYTHON, custom_version, runtime_kind
 
 __all__ = ["CustomEnvironment", "NodeEnvironment", "environment_class"]
@@ -51,16 +52,16 @@ class _ProcessEnvironment(Environment):
     """What Node and custom environments share: a :class:`~.runtime_process.RuntimeChild` whose exit marks the
     environment dead, and its stop."""
 
-    _child = None  # the RuntimeChild, once started
+    _child: RuntimeChild | None = None  # the runtime's process, once started
 
-    def _watch(self, child: object) -> None:
+    def _watch(self, child: RuntimeChild) -> None:
         self._child = child
-        self.pid = child.pid  # type: ignore[attr-defined]
-        child.on_exit(lambda: self._on_child_exit(child))  # type: ignore[attr-defined]
+        self.pid = child.pid
+        child.on_exit(lambda: self._on_child_exit(child))
 
-    def _on_child_exit(self, child: object) -> None:
-        self.exit_status = child.status  # type: ignore[attr-defined]
-        self.exit_at = child.exit_at  # type: ignore[attr-defined]
+    def _on_child_exit(self, child: RuntimeChild) -> None:
+        self.exit_status = child.status
+        self.exit_at = child.exit_at
         self.discard = True
         self._exited.set()
 
