@@ -52,8 +52,8 @@ async def _serve(state: Path, port: int, deliver: bool, concurrency: int) -> Non
     from aiohttp import web
 
     from edge.control.lambda_api.app import make_lambda_api_app
-    from edge.invocation.models import AsyncSettings
     from edge.invocation import Executor, ExecutorSettings, LambdaService
+    from edge.invocation.models import AsyncSettings
 
     service = LambdaService(state, executor=Executor(ExecutorSettings(state_dir=state)))
     await service.start()
@@ -138,9 +138,8 @@ def _drain(state: Path, start_depth: int, timeout: float) -> tuple[float, int, f
 
 async def _direct(state: Path, n: int, concurrency: int) -> float:
     """Baseline: the executor invoking the same function directly, ``concurrency`` at a time."""
-    from edge.invocation import Executor, ExecutorSettings
+    from edge.invocation import Executor, ExecutorSettings, Registry
     from edge.invocation.models import InvokeOptions
-    from edge.invocation import Registry
 
     registry = Registry(state)
     spec = registry.resolve("bench", None, random.Random())[0]

@@ -66,7 +66,7 @@ def fmt(samples_s: list[float], unit: str = "us") -> str:
             f"mean {statistics.fmean(v):8.1f} {unit}  (n={len(v)})")
 
 
-async def timed(n: int, warmup: int, call) -> list[float]:  # noqa: ANN001 - an async callable
+async def timed(n: int, warmup: int, call) -> list[float]:
     out = []
     for i in range(n + warmup):
         t0 = time.perf_counter()
@@ -138,8 +138,8 @@ async def run(args: argparse.Namespace) -> None:
                         "app.py": PY_HANDLER}, executable=("bootstrap",))
     bash_spec = spec_in(work, "bash", "provided.al2023", "app.handler", {"bootstrap": BASH_BOOTSTRAP},
                         executable=("bootstrap",))
-    settings = dict(state_dir=work / "state", idle_ttl_s=600.0, install_runtimes=False)
-    async with Executor(ExecutorSettings(**settings)) as ex:  # type: ignore[arg-type]
+    settings = ExecutorSettings(state_dir=work / "state", idle_ttl_s=600.0, install_runtimes=False)
+    async with Executor(settings) as ex:
         py = await warm(ex, py_spec, args.n, b'{"ok":true}')
         print(f"python warm round trip (executor): {fmt(py)}")
         nd = await warm(ex, node_spec, args.n, b'{"ok":true}')

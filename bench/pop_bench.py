@@ -91,10 +91,10 @@ async def _serve_pop(port: int, origin_port: int, cache_bytes: int, admin_socket
     sys.path.insert(0, str(ROOT))
     import functools
 
-    from edge.cdn.server import pop as pop_module
     from edge.cdn.config.distribution import load_distribution
-    from edge.cdn.server.pop import run_pop
     from edge.cdn.config.settings import CacheSettings, OriginTarget, PopSettings, Settings
+    from edge.cdn.server import pop as pop_module
+    from edge.cdn.server.pop import run_pop
 
     pop = PopSettings("IAD", "us-east-1", "127.0.0.1", port, 0.0)
     settings = Settings(pops=(pop,), origins={ORIGIN_DOMAIN: OriginTarget(host="127.0.0.1", port=origin_port)},
@@ -256,7 +256,7 @@ def main() -> int:
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
             f.write(MANY_KEYS_LUA % args.keys)
         try:
-            rps, total = wrk(mem_pop.port, "/", args.duration * 2, args.connections, script=f.name)
+            _rps, total = wrk(mem_pop.port, "/", args.duration * 2, args.connections, script=f.name)
         finally:
             os.unlink(f.name)
         stats_ok = mem_pop.get("/warmup")[0] == 200

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import http.client
 import re
 import signal
@@ -44,23 +45,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.trigger_bench import FUNCTION, HANDLER, NODE_HANDLER, ORIGIN_DOMAIN, PAYLOAD  # the same function and object
+
 ROOT = Path(__file__).resolve().parents[1]
-PAYLOAD = b"x" * 1024
-ORIGIN_DOMAIN = "bench-origin.test"
-FUNCTION = "bench-add-header"
-HANDLER = '''
-def handler(event, context):
-    request = event["Records"][0]["cf"]["request"]
-    request["headers"]["x-bench"] = [{"key": "X-Bench", "value": "1"}]
-    return request
-'''
-NODE_HANDLER = """'use strict';
-exports.handler = async (event) => {
-  const request = event.Records[0].cf.request;
-  request.headers['x-bench'] = [{ key: 'X-Bench', value: '1' }];
-  return request;
-};
-"""
 CASES = ("hit", "trigger-hit", "miss", "pass")
 
 
@@ -254,7 +241,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                 paths = _paths(case, args.requests, index)
                 index += args.requests
                 t0 = time.monotonic()
-                total = _dump_total(out, pop.pid, case, lambda: _requests(pop_port, paths))
+                total = _dump_total(out, pop.pid, case, functools.partial(_requests, pop_port, paths))
                 elapsed = time.monotonic() - t0
                 raw.append(total / args.requests)
                 net.append((total - idle_rate * elapsed) / args.requests)

@@ -9,9 +9,13 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
-async def start_payload_server(payload: bytes, port: int = 0, backlog: int = 128):  # type: ignore[no-untyped-def]
+async def start_payload_server(payload: bytes, port: int = 0, backlog: int = 128) -> tuple[web.AppRunner, int]:
     """A bare aiohttp server answering every path with ``payload``, cacheable for an hour: the origin and the
     plain-server baseline of the benchmarks. Returns (runner, bound port); the caller cleans the runner up."""
     from aiohttp import web
@@ -25,7 +29,7 @@ async def start_payload_server(payload: bytes, port: int = 0, backlog: int = 128
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, backlog=backlog)
     await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, int(runner.addresses[0][1])  # the one site's socket name: (host, port)
 
 
 def free_port() -> int:
@@ -34,7 +38,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def stop_process(proc: subprocess.Popen, grace_s: float) -> None:  # type: ignore[type-arg]
+def stop_process(proc: subprocess.Popen[bytes], grace_s: float) -> None:
     """SIGTERM, SIGKILL after ``grace_s``, and reap."""
     if proc.poll() is None:
         proc.terminate()
@@ -46,7 +50,7 @@ def stop_process(proc: subprocess.Popen, grace_s: float) -> None:  # type: ignor
 
 
 def start_listening(argv: Sequence[str], port: int, what: str, timeout_s: float,
-                    cwd: Path | None = None) -> subprocess.Popen:  # type: ignore[type-arg]
+                    cwd: Path | None = None) -> subprocess.Popen[bytes]:
     """Start ``argv`` and wait until it accepts TCP connections on ``port``; RuntimeError (child reaped) if it
     exits or does not listen within ``timeout_s``."""
     proc = subprocess.Popen(list(argv), cwd=cwd, stdout=subprocess.DEVNULL)
@@ -84,4 +88,8 @@ def run_wrk(options: Sequence[str], url: str, duration_s: float) -> str:
 
 
 def wrk_rps(out: str) -> float:
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    """The Requests/sec figure of wrk's output; RuntimeError naming the output when there is none."""
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if m is None:
+        raise RuntimeError(f"no Requests/sec line in wrk's output:\n{out}")
+    return float(m.group(1))

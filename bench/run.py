@@ -14,7 +14,10 @@ Runs, each in its own subprocess (their load generators and servers stay out of 
 - ``nginx``    here: POP cache hits vs nginx ``proxy_cache`` hits in front of the same origin (only when ``nginx``
                is on PATH; started with a temporary config on loopback);
 - ``async``    bench/async_bench.py: accepting Event invokes vs DryRun, draining the queue vs direct invokes
-               (row marked skipped while the script is absent).
+               (row marked skipped while the script is absent);
+- ``cff``      bench/cff_bench.py: a CloudFront function's viewer-request step and one KVS get, in process (medians);
+- ``cff_pop``  bench/cff_pop_bench.py: cache hits through a POP with a CloudFront viewer-request function vs
+               without: added p50 latency, POP CPU per hit (and requests/s under wrk when it is on PATH).
 
 Then prints one table (absolute figures, baseline, ratio, target, verdict); ``--markdown`` prints it as the
 Markdown table of the README's Performance section. The other scripts print text for people; their figures are
@@ -348,9 +351,56 @@ def async_rows(quick: bool) -> list[Row]:
     return _bench_rows("async", ["-m", "bench.async_bench", *args], parse_async, 300)
 
 
+def parse_cff(text: str) -> list[Row]:
+    """Rows from ``bench/cff_bench.py`` output (CloudFront Functions, in process)."""
+    step = _f(r"cff viewer-request step \(event\+run\+apply\) p50\s+([\d.]+) µs", text)
+    kvs = _f(r"cff kvs get \(difference\)\s+p50\s+(-?[\d.]+) µs", text)
+    rows = []
+    if step is not None:
+        rows.append(Row("cff: viewer-request function step p50 (event, run, apply)", f"{step:.1f} us", target="<= 50 us",
+                        result=_verdict(step <= 50)))
+    if kvs is not None:
+        rows.append(Row("cff: KVS get inside a function p50", f"{kvs:.1f} us", "same async function without it",
+                        target="<= 20 us", result=_verdict(kvs <= 20)))
+    return rows
+
+
+def parse_cff_pop(text: str) -> list[Row]:
+    """Rows from ``bench/cff_pop_bench.py`` output (CloudFront Functions through a POP)."""
+    plain50 = _f(r"p50 no function\s+([\d.]+) us", text)
+    added = _f(r"p50 added latency\s+(-?[\d.]+) us", text)
+    cpu_plain = _f(r"POP CPU per hit, no function\s+([\d.]+) us", text)
+    cpu_cff = _f(r"with cff\s+([\d.]+) us", text)
+    rps_plain = _f(r"no function\s+([\d.]+) req/s", text)
+    rps_cff = _f(r"viewer-request cff\s+([\d.]+) req/s", text)
+    rows = []
+    if added is not None:
+        rows.append(Row("cff: added p50 latency, cache hit (sequential)", f"{added:.1f} us",
+                        f"{plain50:.1f} us p50 without function" if plain50 is not None else "-", "-", "<= 50 us",
+                        _verdict(added <= 50)))
+    if cpu_plain and cpu_cff:
+        rows.append(Row("cff: cache hit + viewer-request function, POP CPU", f"{cpu_cff:.1f} us/req",
+                        f"{cpu_plain:.1f} us/req no function", f"{cpu_plain / cpu_cff:.0%}", ">= 70% (throughput)",
+                        _verdict(cpu_plain / cpu_cff >= 0.70)))
+    if rps_plain and rps_cff:
+        rows.append(Row("cff: cache hit + viewer-request function, req/s", f"{rps_cff:,.0f}",
+                        f"{rps_plain:,.0f} same POP, no function", f"{rps_cff / rps_plain:.0%}", ">= 70%",
+                        _verdict(rps_cff / rps_plain >= 0.70)))
+    return rows
+
+
+def cff_rows(quick: bool) -> list[Row]:
+    return _bench_rows("cff", ["-m", "bench.cff_bench", *(["--quick"] if quick else [])], parse_cff, 300)
+
+
+def cff_pop_rows(quick: bool) -> list[Row]:
+    args = [*(["--quick"] if quick else []), *(["--wrk"] if shutil.which("wrk") else [])]
+    return _bench_rows("cff_pop", ["-m", "bench.cff_pop_bench", *args], parse_cff_pop, 300, ok_codes=(0, 1))
+
+
 BENCHES: dict[str, Callable[[bool], list[Row]]] = {
     "core": core_rows, "pop": pop_rows, "trigger": trigger_rows, "trigger-node": trigger_node_rows,
-    "node": node_rows, "nginx": nginx_rows, "async": async_rows,
+    "node": node_rows, "nginx": nginx_rows, "async": async_rows, "cff": cff_rows, "cff_pop": cff_pop_rows,
 }
 
 WRK_BENCHES = ("pop", "trigger", "trigger-node", "nginx", "async")  # the ones that drive HTTP load with wrk
@@ -360,8 +410,8 @@ def text_table(rows: list[Row]) -> str:
     header = ("benchmark", "edgelab", "baseline (same run)", "ratio", "target", "result")
     cells = [header] + [(r.bench, r.measured, r.baseline, r.ratio, r.target, r.result) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths)).rstrip(), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells[1:]]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths, strict=True)).rstrip(), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells[1:]]
     return "\n".join(lines)
 
 

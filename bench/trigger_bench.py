@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import os
 import re
@@ -86,18 +87,16 @@ def _die_with_parent() -> None:
     """Ask Linux to SIGTERM this server if the driver dies (no orphan POPs after a crash or kill -9)."""
     import ctypes
 
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 async def _serve(kind: str, port: int, state_dir: Path, runtime: str) -> None:
     sys.path.insert(0, str(ROOT))
     from edge.cdn.config.distribution import load_distribution
+    from edge.cdn.config.settings import OriginTarget, PopSettings, Settings
     from edge.cdn.lambda_edge.runner import EdgeTriggerRunner
     from edge.cdn.server.pop import start_pop
-    from edge.cdn.config.settings import OriginTarget, PopSettings, Settings
     from edge.control.stack.pop_node import facts_lookup
     from edge.invocation.execution.executor import Executor, ExecutorSettings
     from edge.invocation.service.facade import LambdaService
@@ -233,7 +232,7 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
         raise RuntimeError(f"the trigger POP does not run the function on cache hits: {headers}")
     for s in servers.values():  # warm-up: fills the cache, starts one warm environment per connection
         wrk(s.port, args.warmup, args.connections)
-    best = {k: 0.0 for k in servers}
+    best = dict.fromkeys(servers, 0.0)
     load_p50: dict[str, list[float]] = {k: [] for k in servers}
     cpu_us: dict[str, tuple[float, float, float]] = {}  # CPU us per request: (POP user, POP system, workers)
     for _ in range(args.rounds):  # alternate so machine noise hits both alike

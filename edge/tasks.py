@@ -9,6 +9,8 @@ without a word. Every long-lived component therefore owns its tasks through a ``
   how many may run at once (``spawn`` declines, and closes the coroutine, past the limit);
 - logs a task's failure with its traceback when it ends (a failure is never lost), and calls an optional
   ``on_error`` hook;
+- waits, without cancelling, for its tasks to finish in :meth:`join` (bounded: a shutdown grace period, after
+  which the caller decides);
 - cancels and awaits every task in :meth:`aclose` (idempotent; nothing can be spawned afterwards), bounded by
   a timeout so that a task that refuses to stop cannot hang shutdown.
 
@@ -33,7 +35,7 @@ log = logging.getLogger("edgelab.tasks")
 class TaskOwner:
     """Owns the background tasks of one component (see the module docstring)."""
 
-    __slots__ = ("name", "_tasks", "_keys", "_limit", "_closed", "_on_error")
+    __slots__ = ("_closed", "_keys", "_limit", "_on_error", "_tasks", "name")
 
     def __init__(self, name: str, *, limit: int | None = None,
                  on_error: Callable[[asyncio.Task[Any], BaseException], None] | None = None) -> None:
@@ -83,6 +85,22 @@ class TaskOwner:
     def closed(self) -> bool:
         return self._closed
 
+    async def join(self, timeout: float | None) -> bool:
+        """Wait until this owner runs no task (tasks spawned meanwhile included), at most ``timeout`` seconds
+        (None: no bound); True when it got there, False when time ran out. Cancels nothing and does not close
+        the owner: a grace period before :meth:`aclose`. A task of this owner cannot join it (it would wait for
+        itself): RuntimeError."""
+        if asyncio.current_task() in self._tasks:
+            raise RuntimeError(f"a task of {self.name} cannot join its own owner")
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while self._tasks:
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return False
+            await asyncio.wait(list(self._tasks), timeout=left)
+        return True
+
     async def aclose(self, timeout: float | None = 10.0) -> None:
         """Refuse new tasks, cancel the running ones and wait for them (at most ``timeout`` seconds: a task that
         is still running then is logged and left to the event loop's shutdown)."""
@@ -92,6 +110,6 @@ class TaskOwner:
             task.cancel()
         if not tasks:
             return
-        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        _done, pending = await asyncio.wait(tasks, timeout=timeout)
         for task in pending:
             log.error("task %s did not stop within %s s of its cancellation", task.get_name(), timeout)

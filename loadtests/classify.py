@@ -25,6 +25,7 @@ CACHE_OUTCOMES = {
     "hit": "hit", "refreshhit": "refresh", "miss": "miss", "error": "error",
     "lambdageneratedresponse": "generated", "lambdalimitexceeded": "throttled",
     "lambdaexecutionerror": "fn-error", "lambdavalidationerror": "fn-error", "functionexecutionerror": "fn-error",
+    "functionvalidationerror": "fn-error", "functiongeneratedresponse": "generated",
     "functionthrottlederror": "throttled", "redirect": "redirect",
 }
 _POP_RE = re.compile(r"^([A-Za-z]+)")

@@ -26,8 +26,8 @@ from locust import FastHttpUser, LoadTestShape, between, events
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `loadtests` importable under plain locust
 
-from loadtests import phases as phase_defs  # noqa: E402
-from loadtests.classify import Classification, bucket_name, classify  # noqa: E402
+from loadtests import phases as phase_defs
+from loadtests.classify import Classification, bucket_name, classify
 
 SAMPLE_FIELDS = ["t", "label", "bucket", "status", "ok", "cache", "start", "pop", "latency_ms", "edge_ms",
                  "origin_ms", "init_ms", "functions"]

@@ -13,6 +13,7 @@ so the runner, the shape and the report agree on one definition.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 
@@ -61,6 +62,6 @@ def loads(text: str) -> list[Phase]:
         phases = [Phase(str(n), float(u), int(us), float(r)) for n, u, us, r in raw]
     except (TypeError, ValueError) as exc:
         raise ValueError(f"bad phases {text!r}: expected [[name, until_s, users, rate], ...]") from exc
-    if not phases or any(b.until_s <= a.until_s for a, b in zip(phases, phases[1:])):
+    if not phases or any(b.until_s <= a.until_s for a, b in itertools.pairwise(phases)):
         raise ValueError(f"bad phases {text!r}: need at least one phase, with increasing end times")
     return phases

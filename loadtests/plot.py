@@ -103,13 +103,11 @@ def _svg(path: Path, groups: dict[str, list[float]]) -> Path:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
              f'font-size="12"><rect width="{w}" height="{h}" fill="white"/>',
              f'<text x="{w / 2}" y="18" text-anchor="middle">latency distribution: cold vs warm</text>']
-    for d in range(lo, hi + 1):
-        parts.append(f'<line x1="{x(10 ** d):.1f}" y1="{y(0):.1f}" x2="{x(10 ** d):.1f}" y2="{y(1):.1f}" '
-                     f'stroke="#ddd"/><text x="{x(10 ** d):.1f}" y="{h - mb + 16}" text-anchor="middle">'
-                     f'{10 ** d:g}</text>')
-    for f in (0, 0.25, 0.5, 0.75, 1.0):
-        parts.append(f'<line x1="{ml}" y1="{y(f):.1f}" x2="{w - mr}" y2="{y(f):.1f}" stroke="#eee"/>'
-                     f'<text x="{ml - 6}" y="{y(f) + 4:.1f}" text-anchor="end">{f:g}</text>')
+    parts += [f'<line x1="{x(10 ** d):.1f}" y1="{y(0):.1f}" x2="{x(10 ** d):.1f}" y2="{y(1):.1f}" '
+              f'stroke="#ddd"/><text x="{x(10 ** d):.1f}" y="{h - mb + 16}" text-anchor="middle">'
+              f'{10 ** d:g}</text>' for d in range(lo, hi + 1)]
+    parts += [f'<line x1="{ml}" y1="{y(f):.1f}" x2="{w - mr}" y2="{y(f):.1f}" stroke="#eee"/>'
+              f'<text x="{ml - 6}" y="{y(f) + 4:.1f}" text-anchor="end">{f:g}</text>' for f in (0, 0.25, 0.5, 0.75, 1.0)]
     parts.append(f'<text x="{w / 2}" y="{h - 12}" text-anchor="middle">latency (ms, log scale)</text>')
     for i, start in enumerate([k for k in _ORDER if k in groups] + sorted(set(groups) - set(_ORDER))):
         pts = _ecdf(groups[start])

@@ -27,8 +27,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `loadtests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loadtests.classify import parse_bucket  # noqa: E402
-from loadtests.phases import Phase, phase_at  # noqa: E402
+from loadtests.classify import parse_bucket
+from loadtests.phases import Phase, phase_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,12 +218,12 @@ def summary_markdown(run: dict, stats: list[StatsRow], samples: list[Sample], pl
               "Rows are `request [cold|warm|nofn (functions run) | cache outcome @ POP]`.", ""]
     lines += bucket_table(samples_stats(samples, float(run.get("duration_s") or 0)) if samples else stats)
     if samples:
-        lines += ["", "## Cold vs warm (all requests)", ""] + start_table(samples)
+        lines += ["", "## Cold vs warm (all requests)", "", *start_table(samples)]
         if phases:
             t0 = run.get("locust_started_at") or min(s.t for s in samples)
-            lines += ["", "## Per phase", ""] + phase_table(samples, phases, float(t0))
+            lines += ["", "## Per phase", "", *phase_table(samples, phases, float(t0))]
         if any(s.functions for s in samples):
-            lines += ["", "## Functions (POP side, from Server-Timing)", ""] + function_table(samples)
+            lines += ["", "## Functions (POP side, from Server-Timing)", "", *function_table(samples)]
     if plot_name:
         lines += ["", "## Latency distributions", "", f"![cold vs warm latency]({plot_name})"]
     lines += ["", "Files: `locust_stats.csv`, `locust_stats_history.csv`, `locust_failures.csv`, `locust.html`, "

@@ -1,11 +1,14 @@
-"""Architecture guard rails: imports go one way (cdn -> invocation, control -> both, never back), outside code
-uses the invocation core's public surface only, no module imports another package's underscore names, the
-invocation core has no import cycles, load tests never import the edge package, and modules stay within the size
-budget."""
+"""Architecture guard rails: imports go one way (cdn -> invocation, control -> both, never back; edge.tasks,
+used by all three, imports nothing from edge), outside code uses the invocation core's public surface only, no
+module reaches into another package's underscore names, the invocation core has no import cycles, the worker-side
+runtime stays light, load tests, the demo origin and the example functions never import the edge package, tests
+mirror the package layout, and modules stay within the size budget."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,15 +53,77 @@ def is_module(dotted: str) -> bool:
     return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
 
-@pytest.mark.parametrize(("package", "forbidden"), [
-    (("edge", "invocation"), ("edge.cdn", "edge.control")),
-    (("edge", "cdn"), ("edge.control",)),
-    (("loadtests",), ("edge",)),
-])
-def test_imports_go_one_way(package: tuple[str, ...], forbidden: tuple[str, ...]) -> None:
-    offenders = [f"{p.relative_to(ROOT)} imports {m}" for p in py_files(*package) for m in imported_modules(p)
-                 if any(m == f or m.startswith(f + ".") for f in forbidden)]
+def resolved_imports(path: Path, source: str | None = None) -> set[str]:
+    """Every module a file imports, however it is written (also under ``TYPE_CHECKING`` and inside functions):
+    relative imports made absolute, and ``from package import module`` counted as ``package.module``.
+    ``source``: the text to read instead of the file's."""
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    out: set[str] = set()
+    text = path.read_text() if source is None else source
+    for node in ast.walk(ast.parse(text, filename=str(path))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            out.add(base)
+            out.update(f"{base}.{a.name}" for a in node.names if is_module(f"{base}.{a.name}"))
+    return out
+
+
+def within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+# The layers of the edge package, in import order: each may import the ones before it, never one after it.
+LAYERS = ("edge.invocation", "edge.cdn", "edge.control")
+# Used by every layer; they import nothing from edge (the package root only documents).
+NEUTRAL = frozenset({"edge", "edge.tasks"})
+
+
+def layer_of(module: str) -> int | None:
+    return next((i for i, layer in enumerate(LAYERS) if within(module, layer)), None)
+
+
+def test_every_edge_module_is_in_a_layer() -> None:
+    """A new top-level module or package under edge/ must be placed (a layer, or neutral) before it is used."""
+    stray = [module_name(p) for p in py_files("edge") if layer_of(module_name(p)) is None
+             and module_name(p) not in NEUTRAL]
+    assert not stray, f"add to LAYERS or NEUTRAL in {Path(__file__).name}: {stray}"
+
+
+def test_imports_go_one_way() -> None:
+    offenders = []
+    for p in py_files("edge"):
+        me = module_name(p)
+        for m in sorted(resolved_imports(p)):
+            if not within(m, "edge") or m == me:
+                continue
+            if me in NEUTRAL:
+                offenders.append(f"{p.relative_to(ROOT)} (neutral) imports {m}")
+            elif (layer := layer_of(m)) is not None and layer > (layer_of(me) or 0):
+                offenders.append(f"{p.relative_to(ROOT)} imports {m} (a later layer)")
     assert not offenders, "\n".join(offenders)
+
+
+@pytest.mark.parametrize("folder", ["loadtests", "origin", "functions"])
+def test_outside_folders_never_import_edge(folder: str) -> None:
+    """Load tests run in locust's own processes, the demo origin stands for any web app, and the example
+    functions are user code run in a worker: none of them may depend on edgelab's internals."""
+    offenders = [f"{p.relative_to(ROOT)} imports {m}" for p in py_files(folder) for m in resolved_imports(p)
+                 if within(m, "edge")]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_import_resolution_itself() -> None:
+    """The forms the direction rules must see: absolute, ``from package import module``, relative."""
+    path = ROOT / "edge" / "cdn" / "steps" / "probe.py"  # never read: its name places the source in the tree
+    source = ("import edge.control.cli\nfrom edge import tasks\nfrom edge.control import stack\n"
+              "from ..config import plan\nfrom . import serving\nfrom .. import models\n")
+    assert resolved_imports(path, source) >= {"edge.control.cli", "edge.tasks", "edge.control.stack",
+                                               "edge.cdn.config.plan", "edge.cdn.steps.serving", "edge.cdn.models"}
 
 
 # The invocation core's public surface: the only edge.invocation modules code outside edge/invocation imports.
@@ -93,7 +158,36 @@ def test_no_underscore_names_imported_from_another_package() -> None:
             if (imported.startswith("_") and not imported.startswith("__") and module.startswith("edge")
                     and source_package != package):
                 offenders.append(f"{p.relative_to(ROOT)} imports {imported} from {module}")
+        offenders += [f"{p.relative_to(ROOT)} reads {m}.{attr}" for m, attr in private_module_attributes(p)
+                      if within(m, "edge") and package_of(m) != package]
     assert not offenders, "\n".join(offenders)
+
+
+def package_of(module: str) -> str:
+    return module if (ROOT.joinpath(*module.split(".")) / "__init__.py").is_file() else module.rpartition(".")[0]
+
+
+def private_module_attributes(path: Path, source: str | None = None) -> list[tuple[str, str]]:
+    """(module, name) for every ``alias._name`` where ``alias`` names an imported module (``import a.b as
+    alias``, ``from a import b``): reaching into a module past its imports."""
+    tree = ast.parse(path.read_text() if source is None else source, filename=str(path))
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases.update({a.asname: a.name for a in node.names if a.asname})
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            aliases.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names
+                            if is_module(f"{node.module}.{a.name}")})
+    return [(aliases[n.value.id], n.attr) for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in aliases
+            and n.attr.startswith("_") and not n.attr.startswith("__")]
+
+
+def test_private_module_attributes_rule_itself() -> None:
+    source = ("from edge.invocation.runtime import worker\nimport edge.cdn.server.pop as pop_module\n"
+              "worker._libc(); pop_module._helper; worker.public; pop_module.__name__\n")
+    found = private_module_attributes(ROOT / "edge" / "probe.py", source)
+    assert sorted(found) == [("edge.cdn.server.pop", "_helper"), ("edge.invocation.runtime.worker", "_libc")]
 
 
 def lazy_exports(path: Path) -> dict[str, str]:
@@ -101,8 +195,8 @@ def lazy_exports(path: Path) -> dict[str, str]:
     for node in ast.parse(path.read_text(), filename=str(path)).body:
         if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in node.targets)
                 and isinstance(node.value, ast.Dict)):
-            return {ast.literal_eval(k): ast.literal_eval(v) for k, v in zip(node.value.keys, node.value.values)
-                    if k is not None}
+            pairs = zip(node.value.keys, node.value.values, strict=True)
+            return {ast.literal_eval(k): ast.literal_eval(v) for k, v in pairs if k is not None}
     return {}
 
 
@@ -131,7 +225,7 @@ def test_invocation_core_has_no_import_cycles() -> None:
         path.append(node)
         for dep in sorted(graph.get(node, ())):
             if state.get(dep) == 1:
-                cycles.append(" -> ".join(path[path.index(dep):] + [dep]))
+                cycles.append(" -> ".join([*path[path.index(dep):], dep]))
             elif dep not in state:
                 visit(dep)
         path.pop()
@@ -143,15 +237,64 @@ def test_invocation_core_has_no_import_cycles() -> None:
     assert not cycles, "\n".join(cycles)
 
 
+RUNTIME = "edge.invocation.runtime"
+RUNTIME_THIRD_PARTY = frozenset({"orjson"})  # the zygote preloads it before forking
+HEAVY_STDLIB = frozenset({"asyncio", "sqlite3", "concurrent", "ssl", "multiprocessing"})
+
+
 def test_worker_runtime_stays_light() -> None:
     """Worker start-up time is cold-start time: the worker-side runtime (everything in runtime/; the core-side
-    client of the zygote lives in execution/) imports neither the server stack nor asyncio (orjson is fine: the
-    zygote preloads it before forking)."""
-    heavy = ("aiohttp", "edge.invocation.registry.core", "edge.invocation.service.facade", "edge.invocation.execution.executor",
-             "sqlite3", "asyncio", "uvloop")
-    offenders = [f"{p.name} imports {m}" for p in py_files("edge", "invocation", "runtime")
-                 for m in imported_modules(p) if any(m == h or m.startswith(h + ".") for h in heavy)]
-    assert not offenders, offenders
+    client of the zygote lives in execution/) imports no other part of edge, no third-party package but orjson,
+    and not the heavy parts of the standard library (an event loop, SQLite, TLS)."""
+    offenders = []
+    for p in py_files("edge", "invocation", "runtime"):
+        for m in sorted(resolved_imports(p)):
+            top = m.split(".")[0]
+            if (within(m, "edge") and not within(m, RUNTIME)) or top in HEAVY_STDLIB or (
+                    top not in sys.stdlib_module_names and top != "edge" and top not in RUNTIME_THIRD_PARTY):
+                offenders.append(f"{p.relative_to(ROOT)} imports {m}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_worker_runtime_import_loads_nothing_heavy() -> None:
+    """The same, as the interpreter sees it: importing the zygote and the worker (package __init__ files
+    included) loads no other edge module and nothing heavy."""
+    code = ("import sys; before = set(sys.modules); "
+            "import edge.invocation.runtime.zygote, edge.invocation.runtime.worker; "
+            "print('\\n'.join(sorted(set(sys.modules) - before)))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    loaded = proc.stdout.split()
+    edge_modules = [m for m in loaded if within(m, "edge") and not within(m, RUNTIME)]
+    assert edge_modules == ["edge", "edge.invocation"], edge_modules  # the two package roots on the way
+    heavy = [m for m in loaded if m.split(".")[0] in HEAVY_STDLIB | {"aiohttp", "uvloop", "yarl", "multidict"}]
+    assert not heavy, heavy
+
+
+# tests/<path>/ holds the tests of edge/<path>/ (tests/cdn/cache/ tests edge/cdn/cache/; tests/ itself the modules
+# at edge/'s top, like tasks.py). These mirror a top-level folder of the project instead; tests/e2e/ drives the
+# whole stack through a real POP, so it mirrors no single package.
+MIRRORS_TOP_LEVEL = frozenset({"bench", "functions", "loadtests", "origin"})
+MIRRORS_NOTHING = frozenset({"e2e"})
+
+
+def test_tests_mirror_the_layout() -> None:
+    tests = ROOT / "tests"
+    offenders = []
+    for folder in sorted({p.parent for p in tests.rglob("test_*.py")}):
+        rel = folder.relative_to(tests).parts
+        if not rel or rel[0] in MIRRORS_NOTHING:
+            continue
+        if rel[0] in MIRRORS_TOP_LEVEL:
+            ok = ROOT.joinpath(*rel).is_dir()
+            expected = "/".join(rel) + "/"
+        else:
+            ok = (ROOT.joinpath("edge", *rel) / "__init__.py").is_file()
+            expected = "edge/" + "/".join(rel) + "/ (a package)"
+        if not ok:
+            offenders.append(f"tests/{'/'.join(rel)}/ mirrors nothing: expected {expected}")
+    assert not offenders, "\n".join(offenders)
 
 
 def test_module_size_budget() -> None:

@@ -98,3 +98,65 @@ async def test_aclose_is_bounded_when_a_task_will_not_stop(caplog: pytest.LogCap
     release.set()
     assert task is not None
     await task
+
+
+async def test_join_waits_for_every_task_without_cancelling_them() -> None:
+    owner = TaskOwner("deliveries")
+    gates = [asyncio.Event() for _ in range(3)]
+    finished: list[int] = []
+
+    async def work(i: int) -> None:
+        await gates[i].wait()
+        finished.append(i)
+        if i == 0:  # a task spawned while the owner is being joined is waited for too
+            owner.spawn(work(2), name="late")
+
+    owner.spawn(work(0), name="0")
+    owner.spawn(work(1), name="1")
+    joined = asyncio.get_running_loop().create_task(owner.join(None))
+    for gate in gates:
+        await asyncio.sleep(0.01)
+        assert not joined.done()  # still running: nothing was cancelled to get there
+        gate.set()
+    assert await asyncio.wait_for(joined, 5) is True
+    assert finished == [0, 1, 2] and len(owner) == 0
+    assert await owner.join(0) is True  # nothing running: at once, even with no time left
+    assert not owner.closed and owner.spawn(asyncio.sleep(0)) is not None  # joining does not close
+    await owner.aclose()
+
+
+async def test_join_gives_up_at_the_timeout_and_leaves_the_tasks_running() -> None:
+    owner = TaskOwner("stoppers")
+    release = asyncio.Event()
+    task = owner.spawn(release.wait(), name="stuck")
+    assert task is not None
+    assert await owner.join(0) is False
+    assert await asyncio.wait_for(owner.join(0.05), 5) is False
+    assert not task.done() and len(owner) == 1  # cancelling is the caller's decision (aclose)
+    release.set()
+    assert await asyncio.wait_for(owner.join(5), 5) is True
+    await owner.aclose()
+
+
+async def test_join_counts_a_failed_task_as_finished(caplog: pytest.LogCaptureFixture) -> None:
+    owner = TaskOwner("x")
+
+    async def boom() -> None:
+        raise ValueError("broken")
+
+    caplog.set_level(logging.ERROR, logger="edgelab.tasks")
+    owner.spawn(boom(), name="boom")
+    assert await asyncio.wait_for(owner.join(5), 5) is True
+    assert "task x:boom failed" in caplog.text  # the failure is still logged by the owner, not raised by join
+
+
+async def test_a_task_cannot_join_its_own_owner() -> None:
+    owner = TaskOwner("self")
+
+    async def joins_itself() -> bool:
+        return await owner.join(1)
+
+    task = owner.spawn(joins_itself())
+    assert task is not None
+    with pytest.raises(RuntimeError, match="cannot join its own owner"):
+        await task

@@ -8,6 +8,10 @@ a request lives like this:
     viewer-request (admit: behavior, refusals; the hook) -> CloudFront's generated viewer headers ->
     cache-lookup -> a fresh hit is served from its entry, anything else goes through ``_after_lookup`` ->
     a custom error response for an error status -> viewer-response (the hook) -> counters.
+    A behavior's CloudFront Functions (``steps.cloudfront_functions``) take the viewer hooks' places: the
+    generated viewer headers are added *before* a viewer-request function (CloudFront shows them to it), its
+    generated response goes straight to the viewer (``FunctionGeneratedResponse``), and the viewer-response
+    function follows the same skip rule as the hook.
 ``_after_lookup``
     pass-through (not cacheable: ``_fill`` without the cache), miss and revalidation (``_collapsed``),
     stale-while-revalidate (the stale entry now, a revalidation in a background task).
@@ -43,12 +47,26 @@ from dataclasses import dataclass, replace
 
 from edge.cdn.cache.policy import CacheEntry, Hit, Miss, Stale, StaleReason
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
+from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
 from edge.cdn.errors import EdgeError, OriginError
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.responses import ERROR, HIT, LAMBDA_GENERATED, MISS, REFRESH_HIT, error_response
-from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
-from edge.cdn.steps import (cache_lookup, cache_store, origin_fetch, origin_request, origin_response, serving,
-                            viewer_headers, viewer_request, viewer_response)
+from edge.cdn.steps import (
+    Exchange,
+    Step,
+    TriggerCall,
+    TriggerRunner,
+    cache_lookup,
+    cache_store,
+    cloudfront_functions,
+    origin_fetch,
+    origin_request,
+    origin_response,
+    serving,
+    viewer_headers,
+    viewer_request,
+    viewer_response,
+)
 from edge.cdn.steps.context import PopContext
 
 __all__ = ["Exchange", "Step", "TriggerCall", "TriggerRunner", "handle"]
@@ -71,19 +89,30 @@ async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started
     ex = Exchange(request=request, request_id=request_id, started=started)
     ctx.stats.requests += 1
     try:
-        hooks = viewer_request.admit(ctx, ex).hooks
-        if Step.VIEWER_REQUEST in hooks:
-            generated = await viewer_request.run(ctx, ex)
+        plan = viewer_request.admit(ctx, ex)
+        hooks, functions = plan.hooks, plan.functions
+        if Step.VIEWER_REQUEST in functions:  # a CloudFront function sees CloudFront's generated headers
+            viewer_headers.apply(ex)
+            generated = await cloudfront_functions.viewer_request(ctx, ex)
             if generated is not None:  # straight to the viewer: not cached, no viewer-response
-                ex.x_cache, ex.skip_viewer_response = LAMBDA_GENERATED, True
+                ex.x_cache, ex.skip_viewer_response = FUNCTION_GENERATED, True
                 _count(ctx, ex, generated)
                 return generated, ex
-        viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
+        else:
+            if Step.VIEWER_REQUEST in hooks:
+                generated = await viewer_request.run(ctx, ex)
+                if generated is not None:  # straight to the viewer: not cached, no viewer-response
+                    ex.x_cache, ex.skip_viewer_response = LAMBDA_GENERATED, True
+                    _count(ctx, ex, generated)
+                    return generated, ex
+            viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
         response = await _through_cache(ctx, ex)
         if response.status >= 400:
             response = await _custom_error(ctx, ex, response)
         if Step.VIEWER_RESPONSE in hooks and not viewer_response.skipped(ex, response):
             response = await viewer_response.run(ctx, ex, response)
+        elif Step.VIEWER_RESPONSE in functions and not viewer_response.skipped(ex, response):
+            response = await cloudfront_functions.viewer_response(ctx, ex, response)
     except EdgeError as err:
         response = await _on_error(ctx, ex, err)
     _count(ctx, ex, response)
@@ -185,7 +214,7 @@ def _stale_if_error(ctx: PopContext, ex: Exchange, entry: CacheEntry) -> Fill:
 def _refresh_in_background(ctx: PopContext, ex: Exchange, stale: CacheEntry) -> None:
     """stale-while-revalidate: revalidate ``stale`` in a task owned by the POP (one per key at a time)."""
     sub = Exchange(request=replace(ex.request, headers=list(ex.request.headers)), request_id=ex.request_id,
-                   started=ex.started, plan=ex.plan, cache_key=ex.cache_key)
+                   started=ex.started, plan=ex.plan, cache_key=ex.cache_key, origin_override=ex.origin_override)
     if ctx.background.spawn(_background_refresh(ctx, sub, stale), key=("swr", ex.cache_key),
                             name=f"swr {ex.request.uri}") is not None:
         ctx.stats.background_refreshes += 1
@@ -221,7 +250,7 @@ async def _custom_error(ctx: PopContext, ex: Exchange, response: EdgeResponse) -
     """CustomErrorResponses: replace an error with ResponsePagePath (fetched through the behavior matching
     it, without viewer triggers) and ResponseCode. A failing page fetch yields the page's own status."""
     cer = ctx.distribution.custom_error_responses.get(response.status)
-    if cer is None or not cer.response_page_path or ex.x_cache == LAMBDA_GENERATED:
+    if cer is None or not cer.response_page_path or ex.x_cache in (LAMBDA_GENERATED, FUNCTION_GENERATED):
         return response
     page_req = EdgeRequest(method="GET", uri=cer.response_page_path, querystring="",
                            headers=[(k, v) for k, v in ex.request.headers if k.lower() not in CONDITIONAL_HEADERS],
@@ -251,8 +280,8 @@ def _count(ctx: PopContext, ex: Exchange, response: EdgeResponse) -> None:
         s.hits += 1
     elif x == MISS:
         s.misses += 1
-    elif x == ERROR or x.startswith("Lambda") and x != LAMBDA_GENERATED:
+    elif x == ERROR or (x.startswith(("Lambda", "Function")) and x not in (LAMBDA_GENERATED, FUNCTION_GENERATED)):
         s.errors += 1
-    elif x == LAMBDA_GENERATED:
+    elif x in (LAMBDA_GENERATED, FUNCTION_GENERATED):
         s.generated += 1
     s.count_response(response.status, x)

@@ -145,7 +145,7 @@ Request ID: {request_id}
 </PRE>
 <ADDRESS>
 </ADDRESS>
-</BODY></HTML>"""
+</BODY></HTML>"""  # noqa: E501 - CloudFront's page as it sends it, one source line per line
 
 
 def error_page(status: int, line: str, request_id: str) -> bytes:

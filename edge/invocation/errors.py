@@ -28,6 +28,7 @@ from __future__ import annotations
 from edge.invocation.models import function_arn
 
 __all__ = [
+    "REVISION_MISMATCH_MESSAGE",
     "CodeStorageExceededException",
     "InvalidParameterValueException",
     "InvalidRequestContentException",
@@ -46,7 +47,6 @@ __all__ = [
     "ValidationException",
     "function_not_found",
     "validation_error",
-    "REVISION_MISMATCH_MESSAGE",
 ]
 
 REVISION_MISMATCH_MESSAGE = (

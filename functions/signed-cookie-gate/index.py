@@ -31,7 +31,7 @@ def _cookies(headers):
 
 
 def _valid(value, now):
-    expires, _, mac = value.partition(".")
+    expires = value.partition(".")[0]
     if not expires.isdigit() or int(expires) < now:
         return False
     return hmac.compare_digest(sign(int(expires)), value)

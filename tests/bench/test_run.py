@@ -219,3 +219,31 @@ def test_parse_async():
     assert (drain.measured, drain.baseline, drain.ratio, drain.result) == ("1,200", "3,000 direct invokes/s", "40%",
                                                                            "MISSED")
     assert run.parse_async("boom") == []
+
+
+CFF_OUT = """cff engine call (add a header)          p50    18.1 µs
+cff viewer-request step (event+run+apply) p50    35.7 µs   [target <= 50 µs added]
+cff async handler, no kvs              p50    20.0 µs
+cff async handler + 1 kvs get          p50    22.5 µs
+cff kvs get (difference)               p50     2.5 µs   [target <= 20 µs]
+"""
+CFF_POP_OUT = """sequential probe, 3000 keep-alive cache hits per POP, 5 alternating rounds (load 1.44):
+  p50 no function               203.0 us
+  p50 viewer-request cff        297.0 us
+  p50 added latency              94.0 us   target <= 50 us  MISSED   (rounds: 95.8, 90.2)
+  POP CPU per hit, no function  100.0 us   with cff  186.7 us   ratio 53.6% (the throughput ratio)
+cache-hit throughput, wrk -t1 -c8 -d4s, best of 5:
+  no function                     20000 req/s
+  viewer-request cff              15000 req/s
+  ratio                           75.0%   target >= 70%  OK
+"""
+
+
+def test_parse_cff_rows():
+    step, kvs = run.parse_cff(CFF_OUT)
+    assert (step.measured, step.result, kvs.measured, kvs.result) == ("35.7 us", "OK", "2.5 us", "OK")
+    added, cpu, rps = run.parse_cff_pop(CFF_POP_OUT)
+    assert (added.measured, added.result) == ("94.0 us", "MISSED")
+    assert (cpu.ratio, cpu.result) == ("54%", "MISSED")
+    assert (rps.measured, rps.baseline, rps.ratio, rps.result) == ("15,000", "20,000 same POP, no function", "75%", "OK")
+    assert run.parse_cff_pop(CFF_POP_OUT.split("cache-hit")[0])[-1].bench.endswith("POP CPU")  # no wrk: two rows

@@ -69,12 +69,11 @@ async def test_miss_then_hit_sequences() -> None:
 
 async def test_viewer_request_generated_response_not_cached_no_viewer_response() -> None:
     t = FakeTriggers(viewer_request=lambda c: _generated())
-    async with ScriptedOrigin() as origin:
-        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
-            for _ in range(2):
-                s, h, b = await pop.get("/gen")
-                assert (s, b, h["X-Cache"]) == (200, b"generated", "LambdaGeneratedResponse from cloudfront")
-                assert t.take() == [VR]
+    async with ScriptedOrigin() as origin, PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
+        for _ in range(2):
+            s, h, b = await pop.get("/gen")
+            assert (s, b, h["X-Cache"]) == (200, b"generated", "LambdaGeneratedResponse from cloudfront")
+            assert t.take() == [VR]
     assert origin.hits.total() == 0
 
 
@@ -95,14 +94,13 @@ async def test_viewer_request_rewrite_changes_cache_key_and_origin_uri() -> None
 
 async def test_origin_request_generated_response_is_cached_and_skips_origin_response() -> None:
     t = FakeTriggers(origin_request=lambda c: _generated(body=b"from-or"))
-    async with ScriptedOrigin() as origin:
-        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
-            s, h, b = await pop.get("/o")
-            assert (b, h["X-Cache"]) == (b"from-or", "LambdaGeneratedResponse from cloudfront")
-            assert t.take() == [VR, OR, VRS]
-            s, h, b = await pop.get("/o")
-            assert (b, h["X-Cache"]) == (b"from-or", "Hit from cloudfront")
-            assert t.take() == [VR, VRS]
+    async with ScriptedOrigin() as origin, PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
+        _, h, b = await pop.get("/o")
+        assert (b, h["X-Cache"]) == (b"from-or", "LambdaGeneratedResponse from cloudfront")
+        assert t.take() == [VR, OR, VRS]
+        _, h, b = await pop.get("/o")
+        assert (b, h["X-Cache"]) == (b"from-or", "Hit from cloudfront")
+        assert t.take() == [VR, VRS]
     assert origin.hits.total() == 0
 
 
@@ -287,7 +285,6 @@ async def test_revalidation_and_stale_if_error_sequences() -> None:
 async def test_generated_response_framing_is_recomputed() -> None:
     bad = EdgeResponse(status=200, headers=[("Content-Length", "999"), ("Content-Type", "text/plain")], body=b"short")
     t = FakeTriggers(events=(VR,), viewer_request=lambda c: bad)
-    async with ScriptedOrigin() as origin:
-        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
-            s, h, b = await pop.get("/g")
+    async with ScriptedOrigin() as origin, PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
+        s, h, b = await pop.get("/g")
     assert (s, b, h["Content-Length"]) == (200, b"short", "5")

@@ -13,7 +13,7 @@ from edge.cdn.responses import HIT, MISS, PopIdentity, decorate
 @pytest.mark.parametrize("x_cache", [HIT, MISS, "LambdaExecutionError from cloudfront"])
 def test_decoration_lines_serialise_what_decorate_appends(age: int | None, x_cache: str) -> None:
     identity = PopIdentity("TST12-C1")
-    kw = dict(request_id="abc==", x_cache=x_cache, server_timing="cdn-cache;desc=HIT, edge;dur=0.1", age=age)
+    kw = {"request_id": "abc==", "x_cache": x_cache, "server_timing": "cdn-cache;desc=HIT, edge;dur=0.1", "age": age}
     appended = decorate([("Content-Type", "text/plain")], identity, **kw)[1:]  # type: ignore[arg-type]
     assert identity.decoration_lines(**kw) == "".join(f"{k}: {v}\r\n" for k, v in appended)  # type: ignore[arg-type]
 

@@ -25,14 +25,19 @@ import aiohttp
 import pytest
 
 from edge.cdn.config.distribution import load_distribution
+from edge.cdn.config.settings import EdgeSwitches, OriginTarget
 from edge.cdn.lambda_edge.runner import EdgeTriggerRunner
 from edge.cdn.server.pop import RunningPop, start_pop
-from edge.cdn.config.settings import EdgeSwitches, OriginTarget
 from edge.control.stack.pop_node import facts_lookup
 from edge.invocation.execution.executor import Executor, ExecutorSettings
 from edge.invocation.service.facade import LambdaService
-from tests.cdn.scripted_origin import ORIGIN_DOMAIN, ScriptedOrigin, behavior_config, distribution_config, \
-    pop_settings_for
+from tests.cdn.scripted_origin import (
+    ORIGIN_DOMAIN,
+    ScriptedOrigin,
+    behavior_config,
+    distribution_config,
+    pop_settings_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO / "functions"
@@ -150,7 +155,7 @@ class EdgeStack:
                     behaviors: list[dict[str, Any]] | None = None, config: dict[str, Any] | None = None,
                     allow_unpublished: bool = False, relax: bool = False,
                     origins: Mapping[str, ScriptedOrigin] | None = None, clock: Any = None,
-                    **dist_kw: Any) -> RunningPop:
+                    api_port: int | None = None, functions: Any = None, **dist_kw: Any) -> RunningPop:
         """Start the POP on a distribution whose default behavior carries ``associations``."""
         if config is None:
             base = default if default is not None else behavior_config()
@@ -168,13 +173,16 @@ class EdgeStack:
             mapped[domain] = OriginTarget(host="127.0.0.1", port=o.port)
         settings = dataclasses.replace(settings, origins=mapped, edge=EdgeSwitches(
             allow_unpublished_qualifiers=allow_unpublished, relax_limits=relax))
+        if api_port is not None:  # the control port (function URL origins are served there)
+            settings = dataclasses.replace(settings, api_port=api_port)
         dist = load_distribution(config, settings)
         logs = self.executor.logs
         self.runner = EdgeTriggerRunner(
             self.service, region=self.region, facts=facts_lookup(self.service),
             validation_log=lambda group, rid, lines: logs.append(group, f"{self.region}/TST", lines, rid),
             relax_limits=relax)
-        self.pop = await start_pop(pop, dist, settings, triggers=self.runner, port=0, clock=clock)
+        self.pop = await start_pop(pop, dist, settings, triggers=self.runner, port=0, clock=clock,
+                                   functions=functions)  # CloudFront Functions: a runner the test started
         return self.pop
 
     @property
@@ -223,5 +231,20 @@ async def edge_fra(tmp_path: Path) -> AsyncIterator[EdgeStack]:
         await stack.close()
 
 
-__all__ = ["ACCOUNT", "DIST_DOMAIN", "DIST_ID", "EdgeStack", "OR", "ORIGIN_DOMAIN", "ORS", "VR", "VRS", "arn", "assoc",
-           "behavior_config", "fn_events", "fn_timings", "with_associations"]
+__all__ = [
+    "ACCOUNT",
+    "DIST_DOMAIN",
+    "DIST_ID",
+    "OR",
+    "ORIGIN_DOMAIN",
+    "ORS",
+    "VR",
+    "VRS",
+    "EdgeStack",
+    "arn",
+    "assoc",
+    "behavior_config",
+    "fn_events",
+    "fn_timings",
+    "with_associations",
+]

@@ -217,7 +217,7 @@ async def test_select_origin(edge: EdgeStack) -> None:
     assert (await edge.get("/api/items", headers={"X-Backend": "purple"}))[2] == b"default"
     assert green.requests["/api/items"][0].header("Host") == "green.origin.example"
     assert blue.requests["/api/items"][0].header("Host") == "blue.origin.example"
-    s, h, b = await edge.get("/api/items", headers={"X-Backend": "green"})
+    _, h, b = await edge.get("/api/items", headers={"X-Backend": "green"})
     assert (b, h["X-Cache"]) == (b"green", HIT)  # cached per X-Backend value
     assert green.hits["/api/items"] == 1
 

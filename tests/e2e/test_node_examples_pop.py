@@ -12,8 +12,18 @@ import logging
 import pytest
 
 from edge.cdn.lambda_edge.fields import PAGE_NOT_OBJECT
-from tests.e2e.conftest import OR, ORS, VR, VRS, EdgeStack, assoc, behavior_config, fn_events, fn_timings, \
-    with_associations
+from tests.e2e.conftest import (
+    OR,
+    ORS,
+    VR,
+    VRS,
+    EdgeStack,
+    assoc,
+    behavior_config,
+    fn_events,
+    fn_timings,
+    with_associations,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -170,7 +180,7 @@ async def test_node_init_error_reaches_the_pops_logs(edge: EdgeStack, caplog: py
                         runtime="nodejs20.x")
     await edge.start(associations=[assoc(VR, "broken")])
     with caplog.at_level(logging.INFO, logger="edgelab.pop"):
-        s, h, b = await edge.get("/")
+        s, h, _ = await edge.get("/")
     assert (s, h["X-Cache"]) == (503, EXEC_ERROR)
     assert "broken:1 Runtime.ImportModuleError: Error: Cannot find module './not-there'" in caplog.text
     lines = await edge.logs("/aws/lambda/us-east-1.broken")

@@ -113,7 +113,7 @@ async def test_response_events_shape(edge: EdgeStack) -> None:
     await edge.function("resp", RESPONSE_ECHO)
     edge.origin.script("/r", body=b"r", headers={"Cache-Control": "no-store", "Server": "origin-srv"})
     await edge.start(associations=[assoc("origin-response", "resp")])
-    s, h, b = await edge.get("/r")
+    _, h, b = await edge.get("/r")
     seen = json.loads(h["X-Seen"])
     assert seen == {"type": "origin-response", "status": "200", "desc": "OK",
                     "server": [{"key": "Server", "value": "origin-srv"}],

@@ -77,7 +77,7 @@ async def test_numbered_association_is_pinned(edge: EdgeStack) -> None:
 
 async def test_missing_function_is_503_until_created(edge: EdgeStack) -> None:
     await edge.start(associations=[assoc(VR, "later", 1)])
-    s, h, b = await edge.get("/x")
+    s, h, _b = await edge.get("/x")
     assert (s, h["X-Cache"]) == (503, EXEC_ERROR)
     control = await edge.control()
     await control.create_function({"FunctionName": "later", "Runtime": "python3.11", "Handler": "index.handler",

@@ -61,9 +61,9 @@ async def test_header_set_by_viewer_request_selects_the_cache_entry(edge: EdgeSt
     await edge.start(associations=[assoc(VR, "variant")], default=behavior_config(headers=("X-Variant",)))
     assert (await edge.get("/page", headers={"X-Device": "phone"}))[2] == b"variant=m"
     assert (await edge.get("/page"))[2] == b"variant=d"
-    s, h, b = await edge.get("/page", headers={"X-Device": "phone"})
+    _, h, b = await edge.get("/page", headers={"X-Device": "phone"})
     assert (b, h["X-Cache"]) == (b"variant=m", "Hit from cloudfront")
-    s, h, b = await edge.get("/page", headers={"X-Device": "tablet"})  # computed "d": same entry as desktop
+    _, h, b = await edge.get("/page", headers={"X-Device": "tablet"})  # computed "d": same entry as desktop
     assert (b, h["X-Cache"]) == (b"variant=d", "Hit from cloudfront")
     assert edge.origin.hits["/page"] == 2
 
@@ -114,7 +114,7 @@ async def test_origin_request_invalid_origin_is_a_validation_error(edge: EdgeSta
     await edge.function("bad", BAD_ORIGIN)
     edge.origin.script("/api", body=b"blue")
     await edge.start(associations=[assoc(OR, "bad")])
-    s, h, b = await edge.get("/api")
+    s, h, _b = await edge.get("/api")
     assert (s, h["X-Cache"]) == (502, "LambdaValidationError from cloudfront")
     assert edge.origin.hits.total() == 0
     assert any("port" in line for line in await edge.validation_lines())

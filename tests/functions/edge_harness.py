@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from edge.cdn.lambda_edge.events import EventConfig, build_event
-from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse
 from edge.cdn.lambda_edge.results import Result, parse_result
+from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 CONFIG = EventConfig("d111111abcdef8.cloudfront.net", "EDFDVBD6EXAMPLE", "4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ==")

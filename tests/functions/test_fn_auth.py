@@ -6,9 +6,9 @@ import base64
 import time
 
 import pytest
-from tests.functions.edge_harness import edge_function, header, load_function, viewer_request
 
 from edge.cdn.lambda_edge.results import GeneratedResponse, RequestResult
+from tests.functions.edge_harness import edge_function, header, load_function, viewer_request
 
 
 def _basic(user: str, password: str) -> tuple[str, str]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.functions.edge_harness import edge_function, header, origin_request, viewer_request
 
 from edge.cdn.lambda_edge.results import GeneratedResponse, RequestResult
+from tests.functions.edge_harness import edge_function, header, origin_request, viewer_request
 
 
 @pytest.mark.parametrize(("country", "location"), [("DE", "/de/shop?item=3"), ("at", "/de/shop?item=3"), ("JP", "/jp/shop?item=3")])

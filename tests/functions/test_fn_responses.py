@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from tests.functions.edge_harness import CONFIG, edge_function, header, json_body, origin_request, origin_response, viewer_request
 
 from edge.cdn.lambda_edge.results import GeneratedResponse, RequestResult, ResponseResult
+from tests.functions.edge_harness import (
+    CONFIG,
+    edge_function,
+    header,
+    json_body,
+    origin_request,
+    origin_response,
+    viewer_request,
+)
 
 
 def test_edge_hello_json() -> None:

@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.functions.edge_harness import ORIGIN, edge_function, header, load_function, origin_request, origin_response, viewer_request
 
-from edge.cdn.models import CustomOrigin, S3Origin
 from edge.cdn.lambda_edge.results import RequestResult, ResponseResult
+from edge.cdn.models import CustomOrigin, S3Origin
+from tests.functions.edge_harness import (
+    ORIGIN,
+    edge_function,
+    header,
+    load_function,
+    origin_request,
+    origin_response,
+    viewer_request,
+)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,15 @@ from typing import Any
 import orjson
 
 from edge.invocation.events.model import AsyncSettings
-from edge.invocation.models import ACTIVE, FunctionSpec, InvocationResult, InvokeOptions, Outcome, RuntimeState, ThrottleReason
+from edge.invocation.models import (
+    ACTIVE,
+    FunctionSpec,
+    InvocationResult,
+    InvokeOptions,
+    Outcome,
+    RuntimeState,
+    ThrottleReason,
+)
 from edge.invocation.service.facade import LambdaService
 
 FAST = AsyncSettings(retry_backoff_scale=0.001, throttle_backoff_base_s=0.01, throttle_backoff_max_s=0.05,

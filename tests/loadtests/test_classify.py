@@ -3,7 +3,14 @@
 import pytest
 
 from loadtests.classify import (
-    Metric, bucket_name, cache_outcome, classify, function_timing, parse_bucket, parse_server_timing, pop_name,
+    Metric,
+    bucket_name,
+    cache_outcome,
+    classify,
+    function_timing,
+    parse_bucket,
+    parse_server_timing,
+    pop_name,
 )
 
 MISS_COLD = ('cdn-cache;desc=MISS, edge;dur=40.2, fn-viewer-request;desc="edge-hello:1 cold init=7.7";dur=11.21, '
@@ -39,6 +46,7 @@ def test_function_timing_cold_with_init():
     ("Hit from cloudfront", "hit"), ("RefreshHit from cloudfront", "refresh"), ("Miss from cloudfront", "miss"),
     ("Error from cloudfront", "error"), ("LambdaGeneratedResponse from cloudfront", "generated"),
     ("LambdaLimitExceeded from cloudfront", "throttled"), ("LambdaExecutionError from cloudfront", "fn-error"),
+    ("FunctionGeneratedResponse from cloudfront", "generated"), ("FunctionValidationError from cloudfront", "fn-error"),
     ("Something from cloudfront", "something"), (None, "none"), ("  ", "none"),
 ])
 def test_cache_outcome(x_cache, expected):

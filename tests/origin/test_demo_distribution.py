@@ -14,8 +14,8 @@ import aiohttp
 from aiohttp import web
 
 from edge.cdn.config.distribution import load_distribution
-from edge.cdn.server.pop import start_pop
 from edge.cdn.config.settings import OriginTarget, PopSettings, Settings
+from edge.cdn.server.pop import start_pop
 from origin.app import make_app
 
 DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "distribution.json"

@@ -7,9 +7,24 @@ Modules: :mod:`.policy` (decisions), :mod:`.ranges` (serving an entry: Age/HEAD/
 from edge.cdn.cache.coalesce import Coalescer
 from edge.cdn.cache.keys import cache_key, key_querystring, normalize_accept_encoding, select_cookies
 from edge.cdn.cache.policy import (
-    CacheControl, CacheEntry, Hit, Miss, NotStorable, PolicyOptions, Refreshed, Stale, StaleReason, StoreContext,
-    StoreDecision, build_entry, conditional_headers, evaluate, merge_not_modified, on_origin_error,
-    parse_cache_control, storability,
+    CacheControl,
+    CacheEntry,
+    Hit,
+    Miss,
+    NotStorable,
+    PolicyOptions,
+    Refreshed,
+    Stale,
+    StaleReason,
+    StoreContext,
+    StoreDecision,
+    build_entry,
+    conditional_headers,
+    evaluate,
+    merge_not_modified,
+    on_origin_error,
+    parse_cache_control,
+    storability,
 )
 from edge.cdn.cache.ranges import Served, serve_entry
 from edge.cdn.cache.store import CacheStats, CacheStore

@@ -84,7 +84,7 @@ class Coalescer(Generic[T]):
                 del self._flights[key]
 
 
-def _consume_exception(fut: asyncio.Future[object]) -> None:
+def _consume_exception(fut: asyncio.Future[T]) -> None:
     """Mark the exception retrieved so a flight nobody followed does not log "never retrieved"."""
     if not fut.cancelled():
         fut.exception()

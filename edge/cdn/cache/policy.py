@@ -21,9 +21,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
+from typing import TYPE_CHECKING
 
 from edge.cdn.cache.keys import vary_names, vary_values
 from edge.cdn.config.policies import DEVICE_HEADERS, CachePolicy
@@ -31,6 +31,7 @@ from edge.cdn.config.policies import DEVICE_HEADERS, CachePolicy
 if TYPE_CHECKING:
     from edge.cdn.config.distribution import Behavior, Distribution
     from edge.cdn.config.settings import CacheSettings
+    from edge.cdn.server.wire import HeaderBlock
 from edge.cdn.models import header_all, header_get
 
 Headers = Sequence[tuple[str, str]]
@@ -77,7 +78,9 @@ def _split_directives(values: Iterable[str]) -> list[tuple[str, str | None]]:
     """Comma-separated ``name[=value]`` items, honouring quoted strings (RFC 9110 §5.6)."""
     out: list[tuple[str, str | None]] = []
     for raw in values:
-        buf, quoted, items = [], False, []
+        buf: list[str] = []
+        items: list[str] = []
+        quoted = False
         for ch in raw:
             if ch == '"':
                 quoted = not quoted
@@ -101,27 +104,39 @@ def _delta(value: str | None) -> int:
         return 0
 
 
+_DELTA_DIRECTIVES = frozenset({"max-age", "s-maxage", "stale-while-revalidate", "stale-if-error", "max-stale",
+                               "min-fresh"})
+_FLAG_DIRECTIVES = frozenset({"no-store", "public", "must-revalidate", "proxy-revalidate", "immutable",
+                              "no-transform", "only-if-cached"})
+
+
 def parse_cache_control(values: Iterable[str]) -> CacheControl:
     """Parse every Cache-Control field line (pass ``header_all(headers, "cache-control")``)."""
-    kw: dict[str, object] = {}
-    ints = {"max-age": "max_age", "s-maxage": "s_maxage", "stale-while-revalidate": "stale_while_revalidate",
-            "stale-if-error": "stale_if_error", "max-stale": "max_stale", "min-fresh": "min_fresh"}
-    flags = {"no-store": "no_store", "public": "public", "must-revalidate": "must_revalidate",
-             "proxy-revalidate": "proxy_revalidate", "immutable": "immutable", "no-transform": "no_transform",
-             "only-if-cached": "only_if_cached"}
+    deltas: dict[str, int] = {}  # the first occurrence wins
+    flags: set[str] = set()  # valueless directives seen, including unqualified no-cache / private
+    fields: dict[str, tuple[str, ...]] = {"no-cache": (), "private": ()}  # no-cache="..." / private="..."
     for name, value in _split_directives(values):
-        if name in ints and ints[name] not in kw:
-            kw[ints[name]] = _delta(value) if name != "max-stale" or value is not None else 2**31
-        elif name in flags:
-            kw[flags[name]] = True
-        elif name in ("no-cache", "private"):
-            fields = tuple(f.strip().lower() for f in (value or "").split(",") if f.strip())
-            attr = name.replace("-", "_")
-            if fields:
-                kw[f"{attr}_fields"] = tuple(kw.get(f"{attr}_fields", ())) + fields  # type: ignore[arg-type]
+        if name in _DELTA_DIRECTIVES:
+            if name not in deltas:
+                deltas[name] = _delta(value) if name != "max-stale" or value is not None else 2**31
+        elif name in _FLAG_DIRECTIVES:
+            flags.add(name)
+        elif name in fields:
+            listed = tuple(f.strip().lower() for f in (value or "").split(",") if f.strip())
+            if listed:
+                fields[name] += listed
             else:
-                kw[attr] = True
-    return CacheControl(**kw)  # type: ignore[arg-type]
+                flags.add(name)
+    get = deltas.get
+    return CacheControl(
+        max_age=get("max-age"), s_maxage=get("s-maxage"), no_cache="no-cache" in flags,
+        no_cache_fields=fields["no-cache"], no_store="no-store" in flags, private="private" in flags,
+        private_fields=fields["private"], public="public" in flags, must_revalidate="must-revalidate" in flags,
+        proxy_revalidate="proxy-revalidate" in flags, stale_while_revalidate=get("stale-while-revalidate"),
+        stale_if_error=get("stale-if-error"), immutable="immutable" in flags, no_transform="no-transform" in flags,
+        only_if_cached="only-if-cached" in flags, max_stale=get("max-stale"), min_fresh=get("min-fresh"),
+    )
+
 
 
 def parse_http_date(value: str | None) -> float | None:
@@ -179,7 +194,8 @@ class CacheEntry:
     key_querystring: str = ""  # the query string part of the key, for invalidation
     # The POP's serving form of this entry (viewer headers and their serialised block), derived on first use and
     # kept with the entry so it lives and dies with it; not part of the entry's value (replace() resets it).
-    served: object = field(default=None, init=False, compare=False, repr=False)
+    served: tuple[tuple[tuple[str, str], ...], HeaderBlock | None] | None = field(
+        default=None, init=False, compare=False, repr=False)
 
     @property
     def etag(self) -> str | None:
@@ -276,9 +292,10 @@ class StoreContext:
         cookies = behavior.cache_policy.cookies.behavior != "none" or (
             orp is not None and orp.cookies.behavior != "none")
         cers = {code: c.error_caching_min_ttl for code, c in distribution.custom_error_responses.items()}
-        forwarded: frozenset[str] | None = frozenset(h.lower() for h in behavior.cache_policy.headers.names)
+        keyed = frozenset(h.lower() for h in behavior.cache_policy.headers.names)
+        forwarded: frozenset[str] | None = keyed
         if orp is not None and orp.headers.behavior != "none":
-            forwarded = None if orp.headers.behavior != "whitelist" else forwarded | {
+            forwarded = None if orp.headers.behavior != "whitelist" else keyed | {
                 h.lower() for h in orp.headers.names}
         return cls(policy=behavior.cache_policy, cached_methods=behavior.cached_methods, cookies_forwarded=cookies,
                    error_caching_ttl=cers, forwarded_headers=forwarded)

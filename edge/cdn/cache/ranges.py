@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,7 +75,7 @@ def parse_range(value: str | None, size: int) -> list[ByteRange] | str | None:
         out.append(ByteRange(start, min(end, size - 1)))
     if not out:
         return UNSATISFIABLE if any_valid_syntax else None
-    for a, b in zip(out, out[1:], strict=False):
+    for a, b in itertools.pairwise(out):
         if b.start <= a.end:
             return None  # overlapping or out of order: CloudFront serves the full object
     return out

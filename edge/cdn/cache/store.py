@@ -12,17 +12,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from cachetools import LRUCache
 
 from edge.cdn.cache.keys import vary_values
 from edge.cdn.cache.policy import CacheEntry
 
-__all__ = ["CacheEntry", "CacheStats", "CacheStore", "ENTRY_OVERHEAD", "invalidation_matches",
-           "validate_invalidation_path"]
+__all__ = [
+    "ENTRY_OVERHEAD",
+    "CacheEntry",
+    "CacheStats",
+    "CacheStore",
+    "invalidation_matches",
+    "validate_invalidation_path",
+]
 
 ENTRY_OVERHEAD = 256  # bytes charged per variant for the Python objects around it
 
@@ -38,14 +43,17 @@ class CacheStats:
     rejected_too_large: int
 
 
-class _LRU(LRUCache):  # type: ignore[type-arg]
+VariantKey = tuple[str, tuple[str, ...]]  # (primary key, the request's values of the Vary names)
+
+
+class _LRU(LRUCache[VariantKey, CacheEntry]):
     """LRUCache that reports evictions (so the variant index stays in sync)."""
 
-    def __init__(self, maxsize: int, on_evict: Any) -> None:
+    def __init__(self, maxsize: int, on_evict: Callable[[VariantKey], None]) -> None:
         super().__init__(maxsize, getsizeof=lambda e: e.size + ENTRY_OVERHEAD)
         self._on_evict = on_evict
 
-    def popitem(self) -> tuple[Any, Any]:
+    def popitem(self) -> tuple[VariantKey, CacheEntry]:
         key, value = super().popitem()
         self._on_evict(key)
         return key, value
@@ -85,11 +93,11 @@ class CacheStore:
         self._index: dict[str, tuple[tuple[str, ...], set[tuple[str, ...]]]] = {}
         self._hits = self._misses = self._evictions = self._rejected = 0
 
-    def _forget(self, variant_key: tuple[str, tuple[str, ...]]) -> None:
+    def _forget(self, variant_key: VariantKey) -> None:
         self._evictions += 1
         self._unindex(variant_key)
 
-    def _unindex(self, variant_key: tuple[str, tuple[str, ...]]) -> None:
+    def _unindex(self, variant_key: VariantKey) -> None:
         primary, values = variant_key
         slot = self._index.get(primary)
         if slot is not None:

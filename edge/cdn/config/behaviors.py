@@ -22,9 +22,7 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     pattern = pattern.replace("&amp;", "&")  # how the API spells "&" in patterns (contract §5.1)
     if not pattern.startswith(("/", "*")):
         pattern = "/" + pattern
-    out = []
-    for ch in pattern:
-        out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
+    out = [".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern]
     return re.compile("".join(out), re.DOTALL)
 
 

@@ -11,17 +11,19 @@ Honoured: Origins (CustomOriginConfig ports/protocol policy/timeouts/SSL protoco
 ConnectionAttempts/-Timeout; S3OriginConfig via the ``[origins]`` mapping), DefaultCacheBehavior and
 CacheBehaviors (PathPattern, TargetOriginId, ViewerProtocolPolicy, AllowedMethods/CachedMethods, Compress,
 CachePolicyId (managed or ``[cache_policies]``), OriginRequestPolicyId (managed), legacy ForwardedValues with
-Min/Default/MaxTTL, LambdaFunctionAssociations), DefaultRootObject, CustomErrorResponses, Enabled.
+Min/Default/MaxTTL, LambdaFunctionAssociations, FunctionAssociations (CloudFront Functions, checked by
+:mod:`edge.cdn.cloudfront_functions.associations`)), DefaultRootObject, CustomErrorResponses, Enabled.
 Accepted with no local effect: CallerReference, Comment, Aliases, PriceClass, ViewerCertificate, Logging,
 HttpVersion, IsIPV6Enabled, Restrictions (geo restriction is not emulated), WebACLId, Staging, and per origin
 OriginAccessControlId, OriginSslProtocols, IpAddressType, S3OriginConfig.OriginReadTimeout.
-Errors when set: OriginGroups, OriginShield, FunctionAssociations (CloudFront Functions), TrustedSigners /
+Errors when set: OriginGroups, OriginShield, TrustedSigners /
 TrustedKeyGroups, FieldLevelEncryptionId, RealtimeLogConfigArn, ResponseHeadersPolicyId, SmoothStreaming,
 ContinuousDeploymentPolicyId, and any field edgelab does not know.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -30,17 +32,42 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, parse_association
+from edge.cdn.cloudfront_functions.associations import (
+    CffAssociation,
+    InvalidFunctionAssociation,
+    check_combination,
+    parse_function_association,
+)
 from edge.cdn.config.behaviors import compile_pattern
 from edge.cdn.config.policies import (
-    MANAGED_CACHE_POLICIES, MANAGED_ORIGIN_REQUEST_POLICIES, CachePolicy, ConfigError, KeyList,
-    OriginRequestPolicy, check_ttl_order, default_ttls, find_by_id_or_name, is_empty, items, str_items,
+    MANAGED_CACHE_POLICIES,
+    MANAGED_ORIGIN_REQUEST_POLICIES,
+    CachePolicy,
+    ConfigError,
+    KeyList,
+    OriginRequestPolicy,
+    check_ttl_order,
+    default_ttls,
+    find_by_id_or_name,
+    is_empty,
+    items,
+    str_items,
 )
-from edge.cdn.models import CustomOrigin, S3Origin
 from edge.cdn.config.settings import OriginTarget, Settings
+from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, parse_association
+from edge.cdn.models import CustomOrigin, S3Origin
 
-__all__ = ["Behavior", "ConfigError", "CustomErrorResponse", "Distribution", "LambdaAssociation", "OriginSpec",
-           "load_distribution", "NO_LOCAL_EFFECT"]
+__all__ = [
+    "NO_LOCAL_EFFECT",
+    "Behavior",
+    "CffAssociation",
+    "ConfigError",
+    "CustomErrorResponse",
+    "Distribution",
+    "LambdaAssociation",
+    "OriginSpec",
+    "load_distribution",
+]
 
 # Top-level fields accepted with no local effect (documented in the README/example settings).
 NO_LOCAL_EFFECT = ("CallerReference", "Comment", "Aliases", "PriceClass", "ViewerCertificate", "Logging",
@@ -120,6 +147,7 @@ class Behavior:
     cache_policy: CachePolicy
     origin_request_policy: OriginRequestPolicy | None
     lambda_associations: tuple[LambdaAssociation, ...] = ()
+    function_associations: tuple[CffAssociation, ...] = ()  # CloudFront Functions (viewer events only)
     is_default: bool = False
     index: int = -1  # position in CacheBehaviors.Items; -1 for the default
     regex: re.Pattern[str] | None = None  # compiled PathPattern (None for the default behavior)
@@ -313,8 +341,8 @@ def _parse_origin(o: _Obj, settings: Settings) -> OriginSpec:
     o.raw("OriginAccessControlId")  # signs S3 requests; no local effect
     target = settings.origin_target(domain) or OriginTarget()
     custom, s3 = o.raw("CustomOriginConfig"), o.raw("S3OriginConfig")
-    common = dict(id=oid, domain_name=domain, path=opath, custom_headers=tuple(headers),
-                  connection_attempts=attempts, connection_timeout=float(ctimeout))
+    spec = functools.partial(OriginSpec, id=oid, domain_name=domain, path=opath, custom_headers=tuple(headers),
+                             connection_attempts=attempts, connection_timeout=float(ctimeout))
     if (custom is None) == (s3 is None):
         raise ConfigError(o.path, "exactly one of CustomOriginConfig and S3OriginConfig is required")
     o.reject_rest()
@@ -324,10 +352,8 @@ def _parse_origin(o: _Obj, settings: Settings) -> OriginSpec:
         so.int_("OriginReadTimeout", 30, 1, 120)
         so.reject_rest()
         if target.host:
-            return OriginSpec(**common, is_s3=True, s3_oai=oai, connect_host=target.host,
-                              connect_port=target.port)
-        return OriginSpec(**common, is_s3=True, s3_oai=oai, s3_directory=target.directory,
-                          connect_url=target.url)
+            return spec(is_s3=True, s3_oai=oai, connect_host=target.host, connect_port=target.port)
+        return spec(is_s3=True, s3_oai=oai, s3_directory=target.directory, connect_url=target.url)
     co = _Obj(custom, o.p("CustomOriginConfig"))
     policy = co.str_("OriginProtocolPolicy", required=True)
     if policy not in ("http-only", "https-only", "match-viewer"):
@@ -339,10 +365,9 @@ def _parse_origin(o: _Obj, settings: Settings) -> OriginSpec:
     co.raw("IpAddressType")  # ipv4/ipv6/dualstack: no local effect (loopback)
     co.reject_rest()
     default_port = http_port if policy != "https-only" else https_port
-    return OriginSpec(**common, is_s3=False, protocol_policy=policy, http_port=http_port, https_port=https_port,
-                      read_timeout=float(read_t), keepalive_timeout=float(keep_t), ssl_protocols=ssl,
-                      connect_host=target.host or domain, connect_port=target.port or default_port,
-                      connect_url=target.url)
+    return spec(is_s3=False, protocol_policy=policy, http_port=http_port, https_port=https_port,
+                read_timeout=float(read_t), keepalive_timeout=float(keep_t), ssl_protocols=ssl,
+                connect_host=target.host or domain, connect_port=target.port or default_port, connect_url=target.url)
 
 
 def _s3_region(domain: str) -> str:
@@ -389,9 +414,7 @@ def _parse_behavior(data: Any, path: str, origins: Mapping[str, OriginSpec], set
             raise ConfigError(o.p("OriginRequestPolicyId"), f"unknown origin request policy {orp_id!r} "
                                                             "(only AWS managed policies are supported)")
     assocs = _parse_lambda_associations(o, settings)
-    fa = o.raw("FunctionAssociations")
-    if fa is not None and items(fa, o.p("FunctionAssociations"), required=False):
-        raise ConfigError(o.p("FunctionAssociations"), "CloudFront Functions are not supported by edgelab")
+    functions = _parse_function_associations(o, assocs)
     for k in ("TrustedSigners", "TrustedKeyGroups"):
         v = o.raw(k)
         if v is not None and not is_empty(v):
@@ -399,7 +422,8 @@ def _parse_behavior(data: Any, path: str, origins: Mapping[str, OriginSpec], set
     o.reject_rest()
     return Behavior(path_pattern=pattern, target_origin_id=origin_id, viewer_protocol_policy=vpp,
                     allowed_methods=allowed, cached_methods=cached, compress=compress, cache_policy=cache_policy,
-                    origin_request_policy=orp, lambda_associations=assocs, is_default=is_default, index=index,
+                    origin_request_policy=orp, lambda_associations=assocs, function_associations=functions,
+                    is_default=is_default, index=index,
                     regex=None if is_default else compile_pattern(pattern))
 
 
@@ -478,6 +502,29 @@ def _parse_lambda_associations(o: _Obj, settings: Settings) -> tuple[LambdaAssoc
         fn = parsed.function
         out.append(LambdaAssociation(event_type=parsed.event_type, arn=fn.arn, include_body=parsed.include_body,
                                      function_name=fn.name, qualifier=fn.qualifier, region=fn.region))
+    return tuple(out)
+
+
+def _parse_function_associations(o: _Obj, lambda_edge: tuple[LambdaAssociation, ...]) -> tuple[CffAssociation, ...]:
+    """``FunctionAssociations`` (CloudFront Functions), checked by :mod:`edge.cdn.cloudfront_functions.associations`
+    (ARN shape, viewer events only, one function per event type, no mixing with Lambda@Edge on viewer events).
+    The functions themselves are resolved by name when a POP runs them (they may be created after startup)."""
+    path = o.p("FunctionAssociations")
+    out: list[CffAssociation] = []
+    for i, item in enumerate(items(o.raw("FunctionAssociations"), path, required=False)):
+        try:
+            parsed = parse_function_association(item)
+        except InvalidFunctionAssociation as exc:
+            raise ConfigError(f"{path}.Items[{i}]", f"InvalidFunctionAssociation: {exc.message}") from None
+        if any(x.event_type == parsed.event_type for x in out):
+            raise ConfigError(f"{path}.Items[{i}].EventType",
+                              f"InvalidFunctionAssociation: more than one CloudFront function for "
+                              f"{parsed.event_type} (one edge function per event type)")
+        out.append(parsed)
+    try:
+        check_combination([a.event_type for a in out], [a.event_type for a in lambda_edge])
+    except InvalidFunctionAssociation as exc:
+        raise ConfigError(path, f"InvalidFunctionAssociation: {exc.message}") from None
     return tuple(out)
 
 

@@ -4,9 +4,10 @@ behavior, in a :class:`DistributionPlan` that selects them by path.
 A plan holds everything the request path needs from a behavior and would otherwise recompute per request:
 the store context of the cache policy, what is forwarded to the origin (:class:`Forwarding`), the target
 origin and its Lambda@Edge ``origin`` record, the CloudFront-generated viewer headers the policies select, the
-methods the cache serves, and which event types run a function. Plans never change; a new distribution means
-new plans. Functions are not resolved here: the trigger runner resolves each association against the registry
-on every call (a version published through the API takes effect without a restart).
+methods the cache serves, and which event types run a function (Lambda@Edge ``hooks``; CloudFront Functions
+``functions``, kept even without a runner so that a POP that cannot run them says so instead of skipping them).
+Plans never change; a new distribution means new plans. Functions are not resolved here: the trigger runner
+resolves each association against the registry on every call (a version published through the API takes effect without a restart).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from types import MappingProxyType
 
 from edge.cdn.cache.policy import StoreContext
 from edge.cdn.config.behaviors import match_behavior
-from edge.cdn.config.distribution import Behavior, Distribution, LambdaAssociation, OriginSpec
+from edge.cdn.config.distribution import Behavior, CffAssociation, Distribution, LambdaAssociation, OriginSpec
 from edge.cdn.config.policies import GENERATED_HEADERS, KeyList
 from edge.cdn.models import Origin
 
@@ -111,6 +112,7 @@ class BehaviorPlan:
     viewer_headers: tuple[str, ...]  # CloudFront-generated viewer headers to add (generated_header_names)
     cached_methods: frozenset[str]  # methods served from / stored in the cache; empty when caching is disabled
     hooks: Mapping[str, LambdaAssociation]  # event type -> the association whose function runs there
+    functions: Mapping[str, CffAssociation]  # viewer event -> its CloudFront function (FunctionAssociations)
 
     @classmethod
     def of(cls, distribution: Distribution, behavior: Behavior, *, hooks: bool = True) -> BehaviorPlan:
@@ -121,7 +123,8 @@ class BehaviorPlan:
         return cls(behavior=behavior, origin=spec, edge_origin=spec.to_edge_origin(),
                    store=StoreContext.for_behavior(distribution, behavior), forwarding=Forwarding.of(behavior),
                    viewer_headers=generated_header_names(behavior), cached_methods=cached,
-                   hooks=MappingProxyType(associations))
+                   hooks=MappingProxyType(associations),
+                   functions=MappingProxyType({a.event_type: a for a in behavior.function_associations}))
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,7 +194,7 @@ MANAGED_ORIGIN_REQUEST_POLICIES: Mapping[str, OriginRequestPolicy] = MappingProx
         OriginRequestPolicy("acba4595-bd28-49b8-b9fe-13317c0390fa", "UserAgentRefererHeaders",
                             KeyList("whitelist", ("User-Agent", "Referer"))),
         OriginRequestPolicy("775133bc-15f2-49f9-abea-afb2e0bf67d2", "Elemental-MediaTailor-PersonalizedManifests",
-                            KeyList("whitelist", _CORS + ("User-Agent", "X-Forwarded-For")),
+                            KeyList("whitelist", (*_CORS, "User-Agent", "X-Forwarded-For")),
                             query_strings=KeyList("all")),
     )
 })
@@ -288,6 +288,15 @@ def find_by_id_or_name(table: Mapping[str, Any], ref: str) -> Any | None:
 
 
 __all__ = [
-    "CachePolicy", "ConfigError", "KeyList", "MANAGED_CACHE_POLICIES", "MANAGED_ORIGIN_REQUEST_POLICIES",
-    "OriginRequestPolicy", "find_by_id_or_name", "is_empty", "items", "parse_cache_policy_config", "str_items",
+    "MANAGED_CACHE_POLICIES",
+    "MANAGED_ORIGIN_REQUEST_POLICIES",
+    "CachePolicy",
+    "ConfigError",
+    "KeyList",
+    "OriginRequestPolicy",
+    "find_by_id_or_name",
+    "is_empty",
+    "items",
+    "parse_cache_policy_config",
+    "str_items",
 ]

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from edge.cdn.errors import LambdaValidationError
+from edge.cdn.lambda_edge.events import HeaderMap, origin_dict
 from edge.cdn.lambda_edge.rules import (
     DISALLOWED_HEADERS,
     DISALLOWED_PREFIXES,
@@ -33,8 +35,6 @@ from edge.cdn.lambda_edge.rules import (
     origin_port_ok,
     title_case,
 )
-from edge.cdn.errors import LambdaValidationError
-from edge.cdn.lambda_edge.events import HeaderMap, origin_dict
 from edge.cdn.models import CustomOrigin, Headers, Origin, S3Origin
 
 HeaderDict = dict[str, list[tuple[str, str]]]

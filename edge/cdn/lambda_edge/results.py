@@ -35,20 +35,8 @@ from typing import Any
 
 import orjson
 
-from edge.cdn.lambda_edge.rules import (
-    BODY_REPLACE_BASE64_LIMIT,
-    BODY_REPLACE_TEXT_LIMIT,
-    GENERATED_RESPONSE_LIMIT,
-    ORIGIN_REQUEST,
-    REQUEST_EVENTS,
-    URI_QS_LIMIT,
-    VIEWER_REQUEST,
-    VIEWER_REQUEST_FORBIDDEN_ADD,
-    VIEWER_RESPONSE,
-)
 from edge.cdn.errors import LambdaValidationError
 from edge.cdn.lambda_edge.events import HeaderMap, reason_phrase
-from edge.cdn.models import EdgeRequest, EdgeResponse, Headers
 from edge.cdn.lambda_edge.fields import (
     PAGE_BODY,
     PAGE_DISALLOWED,
@@ -69,6 +57,18 @@ from edge.cdn.lambda_edge.fields import (
     parse_origin,
     unchanged_or_added,
 )
+from edge.cdn.lambda_edge.rules import (
+    BODY_REPLACE_BASE64_LIMIT,
+    BODY_REPLACE_TEXT_LIMIT,
+    GENERATED_RESPONSE_LIMIT,
+    ORIGIN_REQUEST,
+    REQUEST_EVENTS,
+    URI_QS_LIMIT,
+    VIEWER_REQUEST,
+    VIEWER_REQUEST_FORBIDDEN_ADD,
+    VIEWER_RESPONSE,
+)
+from edge.cdn.models import EdgeRequest, EdgeResponse, Headers
 
 __all__ = [
     "PAGE_BODY",
@@ -309,7 +309,11 @@ def _request(
             assert seen is not None and fast is not None
             names = seen.keys() | fast[1] if fast[1] else seen.keys()
         origin = parse_origin(obj["origin"], orig.origin, names, allow_ip=allow_ip_origins)
-    flat = flatten(headers, orig.headers) if fast is None else fast[0]
+    if headers is not None:
+        flat = flatten(headers, orig.headers)
+    else:
+        assert fast is not None  # headers is None only when the fast path answered
+        flat = fast[0]
     if body is not orig.body:
         # Content-Length is read-only for the function, but CloudFront sends the replaced body's length.
         flat = [(k, str(len(body or b""))) if k.lower() == "content-length" else (k, v) for k, v in flat]

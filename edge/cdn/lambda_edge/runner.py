@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, check_function_config
-from edge.cdn.lambda_edge.rules import EDGE_REGION
 from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
+from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, check_function_config
 from edge.cdn.lambda_edge.events import EventConfig, HeaderMap, build_event_dict, event_header_maps
-from edge.cdn.models import EdgeRequest, EdgeResponse
-from edge.cdn.lambda_edge.results import RequestResult, ResponseResult, parse_result
 from edge.cdn.lambda_edge.fields import PAGE_NOT_PARSABLE
+from edge.cdn.lambda_edge.results import RequestResult, ResponseResult, parse_result
+from edge.cdn.lambda_edge.rules import EDGE_REGION
+from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.steps import TriggerCall
 from edge.invocation.errors import LambdaError as ControlPlaneError
 from edge.invocation.models import InvocationResult, Outcome
@@ -55,7 +55,8 @@ class PreparedCall(Protocol):
     """One association's invocation target (``edge.invocation.service.facade.PreparedInvoke`` satisfies it): invokes
     the function with a payload the runner encoded itself. Raises the invocation core's ``LambdaError``s."""
 
-    def invoke(self, payload: bytes, request_id: str | None = None) -> Awaitable[InvocationResult]: ...
+    def invoke(self, payload: bytes, request_id: str | None = None,
+               trace_id: str | None = None) -> Awaitable[InvocationResult]: ...
 
 
 class Invoker(Protocol):
@@ -96,7 +97,7 @@ class _Hook:
     """What the runner keeps per association (one per ``LambdaAssociation`` value of the distribution): its names
     and the prepared invocation target (made on first use)."""
 
-    __slots__ = ("assoc", "event_type", "check_key", "edge_name", "target")
+    __slots__ = ("assoc", "check_key", "edge_name", "event_type", "target")
 
     def __init__(self, assoc: LambdaAssociation) -> None:
         self.assoc = assoc
@@ -213,7 +214,7 @@ class EdgeTriggerRunner:
             target = hook.target or self._prepare(hook)
             t0 = time.perf_counter()
             try:
-                result = await target.invoke(orjson.dumps(event))
+                result = await target.invoke(orjson.dumps(event), None, _trace_of(event))
             except ControlPlaneError as exc:  # vanished between the check and the call, payload too large...
                 raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=event_type,
                                            function=assoc.function_name) from None
@@ -302,3 +303,10 @@ def _error_message(payload: bytes) -> str:
 def distribution_associations(distribution: Distribution) -> list[LambdaAssociation]:
     """Every association of every behavior (for the startup report)."""
     return [a for b in distribution.all_behaviors for a in b.lambda_associations]
+
+
+def _trace_of(event: dict[str, Any]) -> str | None:
+    """The viewer's ``X-Amzn-Trace-Id`` (one dict lookup in the event's lower-cased headers), which the function
+    sees as ``_X_AMZN_TRACE_ID``."""
+    found = event["Records"][0]["cf"]["request"]["headers"].get("x-amzn-trace-id")
+    return found[0]["value"] if found else None

@@ -10,7 +10,10 @@ Contract:
   answer within its read timeout, ``OriginUnavailable`` (-> 502) for everything else (refused, reset,
   malformed response, unknown host).
 * The origin domain is mapped to a local ``host:port`` (or a base URL) through ``host_map`` (settings), else
-  ``origin.connect_host`` or the domain itself; an S3 origin mapped to a directory is answered from disk
+  a Lambda function URL domain (``<url-id>.lambda-url.<region>.on.aws``) to the control port that serves the
+  local function URLs (``function_url_endpoint``, plain http; the Host header stays the function URL's domain,
+  which is how the control port picks the function), else ``origin.connect_host`` or the domain itself; an S3
+  origin mapped to a directory is answered from disk
   like S3 would (``edge.cdn.origin.directory``). Connections are attempted ``ConnectionAttempts`` times with the
   origin's ``ConnectionTimeout``; the simulated origin latency is an ``asyncio.sleep``.
 * Requests to plain ``http://host:port`` origins go through a small keep-alive HTTP/1.1 client
@@ -21,6 +24,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +39,8 @@ from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Headers, Re
 from edge.cdn.origin.directory import fetch_from_directory
 from edge.cdn.origin.fast import FastAddr, FastPool, serialize_head
 from edge.cdn.origin.http1 import HOP_BY_HOP, RESPONSE_DROPPED
+
+FUNCTION_URL_DOMAIN = re.compile(r"^[a-z0-9]{32}\.lambda-url\.[a-z0-9-]+\.on\.aws$")
 
 
 def _has_hop_by_hop(pairs: Iterable[tuple[str, str]]) -> bool:
@@ -91,7 +97,7 @@ class StreamedBody:
     """An origin body streamed through to the viewer; releases the origin connection when exhausted or
     closed. Iterate once; always ``aclose()`` (idempotent) if iteration is abandoned."""
 
-    __slots__ = ("_resp", "_prefix", "_chunk", "_closed")
+    __slots__ = ("_chunk", "_closed", "_prefix", "_resp")
 
     def __init__(self, resp: aiohttp.ClientResponse, prefix: bytes = b"", chunk: int = 65536) -> None:
         self._resp = resp
@@ -108,7 +114,7 @@ class StreamedBody:
                 yield self._prefix
             async for chunk in self._resp.content.iter_chunked(self._chunk):
                 yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             # Headers are already on their way to the viewer: the only honest signal left is a broken body.
             raise OriginUnavailable(f"origin body broken: {exc!r}") from exc
         finally:
@@ -135,6 +141,7 @@ class OriginClientConfig:
     # origin domain -> local directory serving an S3 origin (settings ``dir:PATH``)
     directories: Mapping[str, Path] = field(default_factory=dict)
     fast_http: bool = True  # plain-http origins through edge.cdn.origin.fast (False: everything via aiohttp)
+    function_url_endpoint: str | None = None  # "host:port" serving local Lambda function URLs (the control port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +209,9 @@ class AiohttpOriginClient:
         mapped = self.config.host_map.get(origin.domain_name)
         if mapped is not None and mapped.startswith(("http://", "https://")):
             return mapped.rstrip("/")
+        if (mapped is None and self.config.function_url_endpoint is not None
+                and FUNCTION_URL_DOMAIN.match(origin.domain_name)):  # no [origins] entry of its own
+            return f"http://{self.config.function_url_endpoint}"
         if mapped is None and isinstance(origin, CustomOrigin) and origin.connect_host:
             mapped = origin.connect_host
         scheme, port = (origin.protocol, origin.port) if isinstance(origin, CustomOrigin) else ("http", 80)
@@ -285,7 +295,7 @@ class AiohttpOriginClient:
                     raise OriginTimeout(f"origin {origin.domain_name}: no connection after {attempts} "
                                         f"attempt(s) of {route.connect_timeout}s") from exc
                 raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
-            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
                 raise OriginTimeout(
                     f"origin {origin.domain_name} did not answer within {route.read_timeout}s") from exc
             except (aiohttp.ClientError, OSError, ValueError) as exc:
@@ -327,7 +337,7 @@ class AiohttpOriginClient:
                 resp.release()
             else:
                 body = await self._buffer(resp, limit if streaming_ok else None)
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise OriginTimeout(f"origin {domain} stalled for {read_timeout}s while sending the body") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise OriginUnavailable(f"origin {domain} sent a broken body: {exc!r}") from exc

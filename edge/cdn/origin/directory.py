@@ -10,12 +10,12 @@ import asyncio
 import hashlib
 import mimetypes
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import unquote
 
-from edge.cdn.models import EdgeRequest, EdgeResponse, ResponseMeta, S3Origin
+from edge.cdn.models import BodyStream, EdgeRequest, EdgeResponse, ResponseMeta, S3Origin
 
 __all__ = ["fetch_from_directory"]
 
@@ -38,8 +38,8 @@ def _stat_and_read(path: Path, limit: int) -> tuple[int, float, bytes | None]:
     return st.st_size, st.st_mtime, path.read_bytes() if st.st_size <= limit else None
 
 
-async def _file_chunks(path: Path, chunk: int = 1 << 20) -> AsyncIterator[bytes]:
-    with path.open("rb") as f:  # noqa: ASYNC230 - every read goes through a thread
+async def _file_chunks(path: Path, chunk: int = 1 << 20) -> AsyncGenerator[bytes, None]:
+    with path.open("rb") as f:  # every read goes through a thread
         while data := await asyncio.to_thread(f.read, chunk):
             yield data
 
@@ -70,6 +70,6 @@ async def fetch_from_directory(directory: Path, request: EdgeRequest, stream_thr
         return EdgeResponse(status=304, headers=headers, body=b"", meta=meta)
     if request.method == "HEAD":
         return EdgeResponse(status=200, headers=headers, body=b"", meta=meta)
-    body: bytes | AsyncIterator[bytes] = data if data is not None else _file_chunks(path)
+    body: bytes | BodyStream = data if data is not None else _file_chunks(path)
     meta.streamed = data is None
     return EdgeResponse(status=200, headers=headers, body=body, meta=meta)

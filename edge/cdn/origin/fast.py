@@ -22,12 +22,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from edge.cdn.errors import OriginTimeout, OriginUnavailable
 from edge.cdn.models import EdgeRequest, EdgeResponse, ResponseMeta
-from edge.cdn.origin.http1 import (IDEMPOTENT, Closed, Conn, FastAddr, Head, Malformed, body_chunks, read_head,
-                                   serialize_head)
+from edge.cdn.origin.http1 import (
+    IDEMPOTENT,
+    Closed,
+    Conn,
+    FastAddr,
+    Head,
+    Malformed,
+    body_chunks,
+    read_head,
+    serialize_head,
+)
 
 __all__ = ["FastAddr", "FastPool", "FastStreamedBody", "serialize_head"]
 
@@ -36,9 +45,9 @@ class FastStreamedBody:
     """An origin body streamed through to the viewer; returns the connection to the pool when exhausted,
     closes it when abandoned. Iterate once; always ``aclose()`` (idempotent) if iteration is abandoned."""
 
-    __slots__ = ("_pool", "_conn", "_chunks", "_prefix", "_keep", "_done", "_closed")
+    __slots__ = ("_chunks", "_closed", "_conn", "_done", "_keep", "_pool", "_prefix")
 
-    def __init__(self, pool: FastPool, conn: Conn, chunks: AsyncIterator[bytes], *, prefix: bytes,
+    def __init__(self, pool: FastPool, conn: Conn, chunks: AsyncGenerator[bytes, None], *, prefix: bytes,
                  keep: bool) -> None:
         self._pool, self._conn, self._chunks, self._prefix, self._keep = pool, conn, chunks, prefix, keep
         self._done = self._closed = False
@@ -62,7 +71,7 @@ class FastStreamedBody:
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
-            await self._chunks.aclose()  # type: ignore[attr-defined]
+            await self._chunks.aclose()
             self._pool.release(self._conn, self._keep and self._done)
 
 
@@ -210,7 +219,7 @@ class FastPool:
         try:
             while True:
                 try:
-                    conn.transport.write(data)  # type: ignore[union-attr]
+                    conn.transport.write(data)  # type: ignore[union-attr]  # _acquire gives connected Conns
                     head = await read_head(conn, read_timeout)
                     break
                 except Closed as exc:
@@ -284,10 +293,10 @@ class FastPool:
                 if streaming_ok and len(buf) > limit:
                     return FastStreamedBody(self, conn, chunks, prefix=bytes(buf), keep=keep)
         except TimeoutError as exc:
-            await chunks.aclose()  # type: ignore[attr-defined]
+            await chunks.aclose()
             raise OriginTimeout(f"origin {domain} stalled for {read_timeout}s while sending the body") from exc
         except (Closed, Malformed, OSError) as exc:
-            await chunks.aclose()  # type: ignore[attr-defined]
+            await chunks.aclose()
             raise OriginUnavailable(f"origin {domain} sent a broken body: {exc}") from exc
         return bytes(buf)
 

@@ -15,7 +15,7 @@ serialisation and response parsing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from edge.cdn.models import Headers
@@ -78,7 +78,7 @@ class Conn(asyncio.Protocol):
         self.idle_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports: no asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -252,7 +252,7 @@ async def read_exact(conn: Conn, n: int, timeout: float) -> bytes:
     return data
 
 
-async def body_chunks(conn: Conn, head: Head, timeout: float, piece: int = 65536) -> AsyncIterator[bytes]:
+async def body_chunks(conn: Conn, head: Head, timeout: float, piece: int = 65536) -> AsyncGenerator[bytes, None]:
     """The body of a response as it arrives (chunked, by Content-Length or to the connection's close)."""
     buf = conn.buf
     te = head.transfer_encoding

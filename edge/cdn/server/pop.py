@@ -25,38 +25,57 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 
 from edge.cdn import pipeline
-from edge.cdn.server.admin import make_admin_app
 from edge.cdn.cache.coalesce import Coalescer
 from edge.cdn.cache.policy import PolicyOptions
 from edge.cdn.cache.store import CacheStore
+from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
 from edge.cdn.config.distribution import Distribution
 from edge.cdn.config.plan import compile_distribution
+from edge.cdn.config.settings import PopSettings, Settings
 from edge.cdn.errors import BadRequest, EdgeError, RequestTooLarge
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.client import AiohttpOriginClient, OriginClientConfig
 from edge.cdn.responses import REPLACED, PopIdentity, decorate, error_response, new_request_id
-from edge.cdn.config.settings import PopSettings, Settings
+from edge.cdn.server.admin import make_admin_app
+from edge.cdn.server.wire import HttpDate, RawResponse, safe_value, serialize
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, TriggerRunner
 from edge.cdn.steps.context import PopContext
 from edge.tasks import TaskOwner
-from edge.cdn.server.wire import HttpDate, RawResponse, safe_value, serialize
 
-__all__ = ["PopState", "RunningPop", "SERVER_KWARGS", "make_viewer_server", "pop_code", "run_pop", "serve_viewer",
-           "start_pop"]
+__all__ = [
+    "SERVER_KWARGS",
+    "PopState",
+    "RunningPop",
+    "make_viewer_server",
+    "pop_code",
+    "run_pop",
+    "serve_viewer",
+    "start_pop",
+]
 
 log = logging.getLogger("edgelab.pop")
 
 MAX_URL_BYTES = 8192  # CloudFront: maximum length of a URL
 MAX_HEADER_BYTES = 20480  # CloudFront: maximum total length of request headers
+
+
+class ParserLimits(TypedDict):
+    """aiohttp's HTTP parser limits (keyword arguments of ``web.Server``)."""
+
+    max_line_size: int
+    max_field_size: int
+    max_headers: int
+
+
 # aiohttp parser limits, above CloudFront's so that oversize input reaches us and gets CloudFront's 413.
-SERVER_KWARGS: dict[str, int] = {"max_line_size": 65536, "max_field_size": 32768, "max_headers": 1024}
+SERVER_KWARGS: ParserLimits = {"max_line_size": 65536, "max_field_size": 32768, "max_headers": 1024}
 CLIENT_MAX_SIZE = 64 * 1024 * 1024  # request bodies (POST/PUT through the POP)
 BACKGROUND_LIMIT = 1024  # background refreshes running at once (more stale hits are served without one)
 
@@ -70,7 +89,8 @@ class PopState:
     """Everything one POP owns; also the target of its admin app (invalidate, reset, stats, health)."""
 
     def __init__(self, pop: PopSettings, distribution: Distribution, settings: Settings,
-                 *, triggers: TriggerRunner | None = None, clock: Callable[[], float] | None = None) -> None:
+                 *, triggers: TriggerRunner | None = None, clock: Callable[[], float] | None = None,
+                 functions: CloudFrontFunctionRunner | None = None) -> None:
         self.pop = pop
         self.debug_headers = settings.edge.debug_headers
         self.started = time.time()
@@ -86,6 +106,7 @@ class PopState:
             connect={o.domain_name: (o.connection_attempts, o.connection_timeout)
                      for o in distribution.origins.values()},
             directories={d: t.directory for d, t in settings.origins.items() if t.directory is not None},
+            function_url_endpoint=f"127.0.0.1:{settings.api_port}",  # the control port serves function URLs
         ))
         options = PolicyOptions.from_settings(cache)
         store = CacheStore(pop.cache_max_bytes if pop.cache_max_bytes is not None else cache.max_bytes,
@@ -93,7 +114,8 @@ class PopState:
         plans = compile_distribution(distribution, hooks=triggers is not None)  # once, as the distribution loads
         self.ctx = PopContext(plans=plans, identity=self.identity, store=store,
                               coalescer=Coalescer(), origin=self.origin_client, stats=PopStats(), options=options,
-                              background=TaskOwner(f"pop-{pop.name}", limit=BACKGROUND_LIMIT), triggers=triggers)
+                              background=TaskOwner(f"pop-{pop.name}", limit=BACKGROUND_LIMIT), triggers=triggers,
+                              functions=functions)
         if clock is not None:
             self.ctx.clock = clock
 
@@ -120,6 +142,7 @@ class PopState:
             "cache": {"entries": cs.entries, "bytes": cs.bytes, "max_bytes": cs.max_bytes, "hits": cs.hits,
                       "misses": cs.misses, "evictions": cs.evictions, "rejected_too_large": cs.rejected_too_large},
             "background_tasks": len(self.ctx.background),
+            **({"cloudfront_functions": self.ctx.functions.metrics()} if self.ctx.functions is not None else {}),
         }
 
     def health(self) -> dict[str, object]:
@@ -223,6 +246,8 @@ async def _write(request: web.BaseRequest, state: PopState, response: EdgeRespon
     length = meta.content_length
     head_length = length if request.method == "HEAD" else None
     if isinstance(body, bytes):
+        if head_length is None:
+            state.ctx.stats.bytes_sent += len(body)
         keep_alive = request.keep_alive
         if not ex.timing.entries or safe_value(timing):
             block = meta.header_block if clean else None
@@ -241,11 +266,11 @@ async def _write(request: web.BaseRequest, state: PopState, response: EdgeRespon
         if head_length is not None:
             headers.append(("Content-Length", str(head_length)))
         return web.Response(status=response.status, reason=reason, body=body, headers=headers)
-    return await _stream(request, response, headers, reason, length)
+    return await _stream(request, response, headers, reason, length, state)
 
 
 async def _stream(request: web.BaseRequest, response: EdgeResponse, headers: list[tuple[str, str]],
-                  reason: str | None, length: int | None) -> web.StreamResponse:
+                  reason: str | None, length: int | None, state: PopState) -> web.StreamResponse:
     """Send a streamed origin body through without holding it in memory."""
     body = response.body
     assert not isinstance(body, bytes)
@@ -257,6 +282,7 @@ async def _stream(request: web.BaseRequest, response: EdgeResponse, headers: lis
         if request.method != "HEAD":
             async for chunk in body:
                 await resp.write(chunk)
+                state.ctx.stats.bytes_sent += len(chunk)
         await resp.write_eof()
     except (EdgeError, ConnectionError) as exc:
         # origin broke mid-body or the viewer went away: the only honest signal is to drop the connection
@@ -308,10 +334,12 @@ class RunningPop:
 async def start_pop(pop_settings: PopSettings, distribution: Distribution, settings: Settings, *,
                     triggers: TriggerRunner | None = None, admin_socket: str | Path | None = None,
                     host: str | None = None, port: int | None = None,
-                    clock: Callable[[], float] | None = None) -> RunningPop:
+                    clock: Callable[[], float] | None = None,
+                    functions: CloudFrontFunctionRunner | None = None) -> RunningPop:
     """Start the POP on ``host:port`` (default: the POP settings; port 0 = any free port) and, if given, its
-    admin app on the unix socket ``admin_socket``."""
-    state = PopState(pop_settings, distribution, settings, triggers=triggers, clock=clock)
+    admin app on the unix socket ``admin_socket``. ``functions`` (CloudFront Functions) is started and closed by
+    the caller."""
+    state = PopState(pop_settings, distribution, settings, triggers=triggers, clock=clock, functions=functions)
     await state.origin_client.start()
     runner = web.ServerRunner(make_viewer_server(state), handle_signals=False)
     admin_runner = None

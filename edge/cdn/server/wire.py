@@ -68,7 +68,7 @@ class HeaderBlock:
     """Header lines serialised once (e.g. per cache entry): ``text`` ends with CRLF, ``names`` holds the lower-case
     names among the framing headers ``serialize`` looks at, ``count`` the number of lines."""
 
-    __slots__ = ("text", "names", "count")
+    __slots__ = ("count", "names", "text")
 
     def __init__(self, text: str, names: frozenset[str], count: int) -> None:
         self.text = text

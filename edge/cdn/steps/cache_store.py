@@ -9,8 +9,8 @@ store's object size limit) can be stored; streamed bodies pass through. The deci
 
 from __future__ import annotations
 
-from edge.cdn.cache.policy import CacheEntry, NotStorable, Refreshed, build_entry, merge_not_modified, storability
 from edge.cdn.cache.keys import key_querystring
+from edge.cdn.cache.policy import CacheEntry, NotStorable, Refreshed, build_entry, merge_not_modified, storability
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.context import PopContext

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edge.cdn.cache.coalesce import Coalescer
 from edge.cdn.cache.policy import PolicyOptions
@@ -18,6 +19,9 @@ from edge.cdn.responses import PopIdentity
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
 from edge.tasks import TaskOwner
+
+if TYPE_CHECKING:
+    from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
 
 
 @dataclass(slots=True)
@@ -34,6 +38,7 @@ class PopContext:
     options: PolicyOptions
     background: TaskOwner  # background refreshes: one per cache key at a time, closed with the POP
     triggers: TriggerRunner | None = None
+    functions: CloudFrontFunctionRunner | None = None  # CloudFront Functions (FunctionAssociations)
     clock: Callable[[], float] = time.time  # epoch seconds (cache ages); injectable for tests
 
     @property

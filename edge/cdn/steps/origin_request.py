@@ -4,7 +4,8 @@ Runs on a cache miss, a revalidation or a pass-through. The shaped request carri
 an origin-request function sees, contract §1.7): Host = origin domain (unless forwarded by policy),
 User-Agent ``Amazon CloudFront`` (unless forwarded), X-Forwarded-For with the viewer IP appended, Via and
 X-Amz-Cf-Id added, hop-by-hop headers removed, only the headers/cookies/query strings the cache policy and
-origin-request policy select, and ``origin`` set to the behavior's target origin. The function may return a
+origin-request policy select, and ``origin`` set to the behavior's target origin (or the one a CloudFront
+viewer-request function chose: ``Exchange.origin_override``, with its ``hostHeader``). The function may return a
 modified request (continue to origin-fetch) or a generated response (cached subject to policy; skips
 origin-fetch and origin-response).
 """
@@ -17,7 +18,7 @@ from edge.cdn.cache.policy import CacheEntry
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
 from edge.cdn.config.plan import Forwarding
 from edge.cdn.config.policies import KeyList
-from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, Origin
+from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, Origin, header_set
 from edge.cdn.origin.client import strip_hop_by_hop
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.context import PopContext
@@ -172,8 +173,11 @@ def shape(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> EdgeReques
     are answered from the stored object), and a revalidation of ``stale`` carries its validators."""
     plan = ex.plan
     assert plan is not None
-    req = build_origin_request(ex.request, plan.forwarding, plan.edge_origin, via=ctx.identity.via,
-                               request_id=ex.request_id)
+    override = ex.origin_override  # a CloudFront viewer-request function changed the origin
+    req = build_origin_request(ex.request, plan.forwarding, plan.edge_origin if override is None else override.origin,
+                               via=ctx.identity.via, request_id=ex.request_id)
+    if override is not None and override.host_header is not None:
+        header_set(req.headers, "Host", override.host_header)
     if ex.cache_key is not None:
         req = conditional(req, stale.etag if stale else None, stale.last_modified if stale else None)
         if ex.request.method == "OPTIONS":

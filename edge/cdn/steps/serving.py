@@ -48,9 +48,9 @@ def from_entry(ctx: PopContext, ex: Exchange, entry: CacheEntry, x_cache: str, *
         if age:
             ex.age = int(current_age(entry, now))
         meta.clean = True  # prepared: no POP-owned names in them
-        headers, meta.header_block = served_form(entry)  # ... and serialised once per entry (None: they cannot be)
+        served_headers, meta.header_block = served_form(entry)  # ... and serialised once per entry (None: cannot)
         body = _restamp(entry.body, ex.request_id) if entry.is_error else entry.body
-        return EdgeResponse(status=entry.status, headers=list(headers), body=body, meta=meta)
+        return EdgeResponse(status=entry.status, headers=list(served_headers), body=body, meta=meta)
     served = serve_entry(entry, req.method, req.headers, now)
     if age:
         ex.age = int(header_get(served.headers, "age") or 0)
@@ -71,7 +71,7 @@ def served_form(entry: CacheEntry) -> tuple[tuple[tuple[str, str], ...], HeaderB
             headers.append(("Accept-Ranges", "bytes"))
         served = (tuple(headers), header_block(headers))
         object.__setattr__(entry, "served", served)  # a memo of derived data, not a change of the value
-    return served  # type: ignore[return-value]
+    return served
 
 
 def _restamp(body: bytes, request_id: str) -> bytes:

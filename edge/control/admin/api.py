@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,7 @@ async def _pop_call(app: web.Application, pop: PopEndpoint, method: str, path: s
             if resp.status >= 400:
                 return pop.name, {"error": f"HTTP {resp.status}", "detail": payload}
             return pop.name, payload
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
         return pop.name, {"error": f"POP {pop.name} unreachable: {exc.__class__.__name__}: {exc}"}
 
 
@@ -154,16 +154,23 @@ async def reset(request: web.Request) -> web.Response:
                  status=502 if failed else 200)
 
 
-async def metrics(request: web.Request) -> web.Response:
-    ctx = request.app[ADMIN_CTX]
-    stats, functions = await asyncio.gather(_fan_out(request.app, ctx.pops, "GET", "/stats"),
-                                            _fan_out(request.app, ctx.pops, "GET", "/functions/metrics"))
+async def gather_metrics(admin: web.Application) -> dict[str, Any]:
+    """Everything ``GET /edgelab/v1/metrics`` answers (``admin`` is the admin sub-application): the control
+    process's function metrics, each POP's counters and function metrics (an unreachable POP: ``{"error"}``)
+    and the async invocation metrics. The Prometheus exposition renders the same data."""
+    ctx = admin[ADMIN_CTX]
+    stats, functions = await asyncio.gather(_fan_out(admin, ctx.pops, "GET", "/stats"),
+                                            _fan_out(admin, ctx.pops, "GET", "/functions/metrics"))
     pops = {name: {**(stats[name] if isinstance(stats[name], dict) else {}), "functions": functions[name]}
             for name in stats}
     data: dict[str, Any] = {"control": ctx.local_metrics(), "pops": pops}
     if ctx.async_metrics is not None:
         data["async"] = await ctx.async_metrics()
-    return _json(data)
+    return data
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return _json(await gather_metrics(request.app))
 
 
 async def logs(request: web.Request) -> web.Response:
@@ -190,7 +197,7 @@ async def status(request: web.Request) -> web.Response:
     return _json(data)
 
 
-async def _pop_sessions_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+async def _pop_sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     ctx = app[ADMIN_CTX]
     timeout = aiohttp.ClientTimeout(total=10)
     app[POP_SESSIONS] = {p.name: aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(p.admin_socket)),

@@ -108,7 +108,7 @@ def add_async_admin_routes(admin: web.Application, service: LambdaService) -> No
         attributes = body.get("attributes") or {}
         if not isinstance(attributes, dict):
             raise ValueError("'attributes' must be an object (SQS MessageAttributes)")
-        mid = await service.send_queue_message(request.match_info["name"], body.get("body"), attributes)  # type: ignore[arg-type]
+        mid = await service.send_queue_message(request.match_info["name"], body.get("body", ""), attributes)
         return _json({"MessageId": mid}, status=201)
 
     routes: list[tuple[str, str, Handler]] = [

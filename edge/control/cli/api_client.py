@@ -3,6 +3,7 @@ must start fast, and load tests must not pull in the server stack)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -42,8 +43,6 @@ def call_api(api: str, method: str, path: str, body: object | None = None, *, ti
         if exc.status is None:
             raise SystemExit(f"edgelab: cannot reach {api} ({exc.reason}); is `edgelab serve` running?") from None
         detail = exc.body
-        try:
+        with contextlib.suppress(ValueError, AttributeError):  # not JSON, or not an object: the body as it is
             detail = json.loads(detail).get("message", detail)
-        except (ValueError, AttributeError):
-            pass
         raise SystemExit(f"edgelab: {method} {path}: {detail} (HTTP {exc.status})") from None

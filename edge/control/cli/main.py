@@ -13,6 +13,7 @@ the running stack's admin API (``http://127.0.0.1:9001/edgelab/v1``)::
     edgelab invoke NAME[:QUALIFIER] -e viewer-request --uri /x           invoke with such an event (or --payload)
     edgelab loadtest cold-warm [--users N --duration S --pop NAME --api URL]  locust run + report folder
     edgelab queue {list,create,show,messages,send,purge,delete,stats}    local queues, async statistics
+    edgelab cff {test,create,publish,list}         CloudFront Functions (test FILE EVENT... needs no stack)
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.control.cli.queues import add_queue_commands
 
     add_queue_commands(sub, DEFAULT_API)
+    from edge.control.cli.cff import add_cff_commands
+
+    add_cff_commands(sub)
     return parser
 
 
@@ -81,7 +85,7 @@ _call = call_api
 
 def _client_command(args: argparse.Namespace) -> int:
     if args.command == "pops":
-        for pop in _call(args.api, "GET", "/edgelab/v1/pops")["pops"]:  # type: ignore[index]
+        for pop in _call(args.api, "GET", "/edgelab/v1/pops")["pops"]:
             print(f"{pop['name']:6} {pop['region']:16} {pop['url']}")
         return 0
     if args.command == "invalidate":
@@ -101,7 +105,7 @@ def _client_command(args: argparse.Namespace) -> int:
             q.append(f"request_id={args.request_id}")
         if args.region:
             q.append(f"region={args.region}")
-        events = _call(args.api, "GET", "/edgelab/v1/logs?" + "&".join(q))["events"]  # type: ignore[index]
+        events = _call(args.api, "GET", "/edgelab/v1/logs?" + "&".join(q))["events"]
         for ev in events:
             print(f"{ev.get('region', '')} {ev.get('group', '')} {ev['message']}".rstrip("\n"))
         return 0
@@ -126,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         from edge.control.cli.queues import run_queue_command
 
         return run_queue_command(args)
+    if args.command == "cff":
+        from edge.control.cli.cff import run_cff_command
+
+        return run_cff_command(args)
     return _client_command(args)
 
 

@@ -7,10 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from edge.invocation.models import EventInvokeConfig, MappingRecord, function_arn
-
 from edge.control.lambda_api.http import json_body, json_response, page
-from edge.control.lambda_api.http import service_of as _svc, region_of as _region, qualifier_of as _qualifier
+from edge.control.lambda_api.http import qualifier_of as _qualifier
+from edge.control.lambda_api.http import region_of as _region
+from edge.control.lambda_api.http import service_of as _svc
+from edge.invocation.models import EventInvokeConfig, MappingRecord, function_arn
 
 __all__ = ["ROUTES", "event_invoke_config_shape", "mapping_shape"]
 

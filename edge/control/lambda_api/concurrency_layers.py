@@ -7,12 +7,19 @@ from typing import Any
 
 from aiohttp import web
 
+from edge.control.lambda_api.http import b64_bytes, json_body, json_response, page
+from edge.control.lambda_api.http import function_name_of as _name
+from edge.control.lambda_api.http import region_of as _region
+from edge.control.lambda_api.http import service_of as _svc
+from edge.control.lambda_api.shapes import (
+    account_settings,
+    layer_version,
+    layer_version_item,
+    layers_item,
+    provisioned_config,
+)
 from edge.invocation.errors import InvalidParameterValueException, validation_error
 from edge.invocation.models import function_arn
-
-from edge.control.lambda_api.http import b64_bytes, json_body, json_response, page
-from edge.control.lambda_api.http import service_of as _svc, region_of as _region, function_name_of as _name
-from edge.control.lambda_api.shapes import account_settings, layer_version, layer_version_item, layers_item, provisioned_config
 
 __all__ = ["ROUTES"]
 

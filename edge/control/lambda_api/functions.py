@@ -7,12 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
+from edge.control.lambda_api.http import REQUEST_ID, b64_bytes, json_body, json_response, page
+from edge.control.lambda_api.http import function_name_of as _name
+from edge.control.lambda_api.http import qualifier_of as _qualifier
+from edge.control.lambda_api.http import region_of as _region
+from edge.control.lambda_api.http import service_of as _svc
+from edge.control.lambda_api.shapes import alias_configuration, function_configuration
 from edge.invocation.errors import InvalidParameterValueException, TooManyRequestsException
 from edge.invocation.models import UNSET, Outcome, VersionRecord
-
-from edge.control.lambda_api.http import REQUEST_ID, b64_bytes, json_body, json_response, page
-from edge.control.lambda_api.http import service_of as _svc, region_of as _region, function_name_of as _name, qualifier_of as _qualifier
-from edge.control.lambda_api.shapes import alias_configuration, function_configuration
 
 __all__ = ["ROUTES"]
 
@@ -205,6 +207,7 @@ async def invoke(request: web.Request) -> web.Response:
         log_type=request.headers.get("X-Amz-Log-Type") or None,
         client_context_b64=request.headers.get("X-Amz-Client-Context") or None,
         request_id=request[REQUEST_ID],
+        trace_id=request.headers.get("X-Amzn-Trace-Id") or None,
     )
     if invocation_type == "DryRun":
         return web.Response(status=204)

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from edge.invocation import LambdaService, paginate
 from edge.invocation.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,
@@ -28,7 +29,6 @@ from edge.invocation.errors import (
     UnknownOperationException,
     validation_error,
 )
-from edge.invocation import LambdaService, paginate
 
 __all__ = [
     "CREATE_FUNCTION_REQUEST_LIMIT",

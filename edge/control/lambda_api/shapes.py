@@ -12,7 +12,19 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from edge.invocation.models import ACTIVE, UNZIPPED_CODE_LIMIT, RuntimeState, ZIPPED_CODE_LIMIT, AccountSummary, AliasRecord, LayerVersionRecord, ProvisionedView, VersionRecord, function_arn, layer_arn
+from edge.invocation.models import (
+    ACTIVE,
+    UNZIPPED_CODE_LIMIT,
+    ZIPPED_CODE_LIMIT,
+    AccountSummary,
+    AliasRecord,
+    LayerVersionRecord,
+    ProvisionedView,
+    RuntimeState,
+    VersionRecord,
+    function_arn,
+    layer_arn,
+)
 
 __all__ = [
     "account_settings",

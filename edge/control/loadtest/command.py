@@ -207,12 +207,13 @@ def run_loadtest(args: argparse.Namespace) -> int:
     folder = report_folder(args.out, args.scenario)
     stack: OwnStack | None = None
     try:
-        if not args.api:
+        api = args.api
+        if not api:
             stack = OwnStack(folder, idle_ttl_s=args.idle_ttl, pops=[p.upper() for p in args.pop] or None,
                              multi=scenario.multi_pop)
             print(f"edgelab loadtest: starting a stack for the run (logs in {folder})...", flush=True)
             stack.start()
-        api = args.api or stack.api_url  # type: ignore[union-attr]
+            api = stack.api_url
         pops = select_pops(api_call(api, "GET", "/edgelab/v1/pops")["pops"], args.pop, scenario.multi_pop)
         if not args.no_reset:
             reset(api)

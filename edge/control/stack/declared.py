@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.cdn.config.settings import FunctionDecl
-from edge.invocation.errors import LambdaError, ResourceNotFoundException
 from edge.invocation import LambdaService
+from edge.invocation.errors import LambdaError, ResourceNotFoundException
 
 log = logging.getLogger("edgelab.declared")
 

@@ -14,6 +14,7 @@ import ctypes
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("edgelab.node")
 
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _run_until_signalled(main_coro_factory) -> None:  # type: ignore[no-untyped-def]
+async def _run_until_signalled(main_coro_factory: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

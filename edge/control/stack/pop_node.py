@@ -3,6 +3,10 @@
 
 Startup report: every Lambda@Edge association of the distribution is resolved and checked once; problems are
 logged (and answered with CloudFront's LambdaExecutionError while they last), never silently ignored.
+
+CloudFront Functions (``FunctionAssociations``) run in the POP process itself (``CloudFrontFunctionRunner``, reading
+the function store under the state directory); their ``console.log`` output goes to us-east-1's log directory, as
+CloudFront sends it to us-east-1 whatever the edge location.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from edge.cdn.cloudfront_functions.db import CffDatabase
+from edge.cdn.cloudfront_functions.runner import LOG_REGION, CloudFrontFunctionRunner, FunctionCatalog
+from edge.cdn.lambda_edge.runner import EdgeTriggerRunner, FactsLookup, VersionFacts, distribution_associations
 from edge.cdn.server.admin import make_admin_app
-from edge.cdn.lambda_edge.runner import EdgeTriggerRunner, VersionFacts, distribution_associations
 from edge.cdn.server.pop import start_pop
 from edge.control.stack.config import StackConfig
-from edge.invocation import Executor, ExecutorSettings, LambdaService
+from edge.invocation import Executor, ExecutorSettings, LambdaService, LogStore
 from edge.invocation.errors import ResourceNotFoundException
 
 log = logging.getLogger("edgelab.pop")
@@ -46,7 +52,7 @@ def call_stream_date() -> str:
     return time.strftime("%Y/%m/%d", time.gmtime())
 
 
-def facts_lookup(service: LambdaService):  # type: ignore[no-untyped-def]
+def facts_lookup(service: LambdaService) -> FactsLookup:
     """(name, qualifier) -> facts of every version the qualifier may route to (None: does not resolve)."""
 
     async def facts(name: str, qualifier: str) -> list[VersionFacts] | None:
@@ -55,8 +61,7 @@ def facts_lookup(service: LambdaService):  # type: ignore[no-untyped-def]
             records = [record]
             if alias is not None:
                 alias_rec = await service.get_alias(name, alias)
-                for extra in alias_rec.weights:
-                    records.append((await service.get_function_configuration(name, extra))[0])
+                records += [(await service.get_function_configuration(name, extra))[0] for extra in alias_rec.weights]
         except ResourceNotFoundException:
             return None
         return [VersionFacts(version=r.version, revision=r.config_revision, timeout_s=float(r.config.timeout),
@@ -92,13 +97,35 @@ def _executor_routes(admin: web.Application, service: LambdaService) -> None:
     admin.router.add_get("/functions/metrics", metrics)
 
 
+async def start_cloudfront_functions(cfg: StackConfig, name: str) -> tuple[CloudFrontFunctionRunner, LogStore] | None:
+    """The POP's CloudFront Functions runner and its log store (None when the distribution associates none)."""
+    pop = cfg.settings.pop(name)
+    names = [a.function_name for b in cfg.distribution.all_behaviors for a in b.function_associations]
+    if not names:
+        return None
+    logs = LogStore(region_logs_dir(cfg, LOG_REGION))
+    await logs.start()
+    runner = CloudFrontFunctionRunner(
+        FunctionCatalog(CffDatabase(cfg.state_dir), names),
+        edge_location={"name": pop.name, "serverIp": pop.host, "region": pop.region},
+        log_sink=lambda group, stream, lines, rid: logs.append(group, stream, lines, rid), stream_prefix=f"{pop.name}-")
+    try:
+        await runner.start()
+    except BaseException:
+        await logs.close()
+        raise
+    return runner, logs
+
+
 async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None:
     pop = cfg.settings.pop(name)
     service = make_service(cfg, pop.region)
     await service.start()
     admin_runner: web.AppRunner | None = None
     running = None
+    cff: tuple[CloudFrontFunctionRunner, LogStore] | None = None
     try:
+        cff = await start_cloudfront_functions(cfg, name)
         assert service.executor is not None
         logs = service.executor.logs
         runner = EdgeTriggerRunner(service, region=pop.region, facts=facts_lookup(service),
@@ -106,7 +133,8 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None
                                        group, f"{pop.name}/{call_stream_date()}", lines, rid),
                                    relax_limits=cfg.settings.edge.relax_limits)
         await report_associations(runner, cfg, name)
-        running = await start_pop(pop, cfg.distribution, cfg.settings, triggers=runner)
+        running = await start_pop(pop, cfg.distribution, cfg.settings, triggers=runner,
+                                  functions=cff[0] if cff is not None else None)
         admin = make_admin_app(running.state)
         _executor_routes(admin, service)
         admin_runner = web.AppRunner(admin, access_log=None, handle_signals=False)
@@ -121,6 +149,9 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None
             await admin_runner.cleanup()
         if running is not None:
             await running.stop()
+        if cff is not None:
+            await cff[0].close()
+            await cff[1].close()
         await service.close()
 
 

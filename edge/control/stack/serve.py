@@ -51,11 +51,11 @@ def build_children(args: argparse.Namespace, cfg: StackConfig) -> list[Child]:
     control_args = [*common, *(["--watch"] if args.watch else []), "--log-level", args.log_level]
     children.append(Child("control", python_module_argv("edge.control.stack.node", "control", *control_args),
                           health_url=f"http://127.0.0.1:{cfg.api_port}/edgelab/v1/health"))
-    for pop in cfg.pops:
-        children.append(Child(f"pop-{pop.name}",
-                              python_module_argv("edge.control.stack.node", "pop", "--name", pop.name, *common,
-                                                 "--log-level", args.log_level),
-                              health_unix=str(cfg.admin_socket(pop.name))))
+    children += [Child(f"pop-{pop.name}",
+                       python_module_argv("edge.control.stack.node", "pop", "--name", pop.name, *common,
+                                          "--log-level", args.log_level),
+                       health_unix=str(cfg.admin_socket(pop.name)))
+                 for pop in cfg.pops]
     return children
 
 
@@ -63,8 +63,7 @@ def _banner(cfg: StackConfig) -> str:
     lines = ["", "edgelab is up:"]
     if cfg.demo:
         lines.append(f"  origin (demo)      http://127.0.0.1:{cfg.origin_port}")
-    for pop in cfg.pops:
-        lines.append(f"  POP {pop.name:<4} {pop.region:<15} http://{pop.host}:{pop.port}")
+    lines += [f"  POP {pop.name:<4} {pop.region:<15} http://{pop.host}:{pop.port}" for pop in cfg.pops]
     lines.append(f"  Lambda API         http://127.0.0.1:{cfg.api_port}  (boto3 endpoint_url; any credentials)")
     lines.append(f"  dashboard          http://127.0.0.1:{cfg.api_port}/edgelab/")
     lines.append(f"  state              {cfg.state_dir}")

@@ -89,7 +89,7 @@ class Supervisor:
                 async with session.get(child.health_url) as r:
                     return r.status == 200
             return True
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             return False
 
     async def start(self) -> None:
@@ -103,8 +103,14 @@ class Supervisor:
     async def wait(self, stop: asyncio.Event) -> int:
         """Wait until ``stop`` is set or a child exits. Returns the exit status for the supervisor."""
         tasks = TaskOwner("edgelab-supervisor-wait")  # the losers of the race are cancelled and awaited on exit
-        waiters = {tasks.spawn(c.proc.wait(), name=c.name): c for c in self.children if c.proc}
+        waiters: dict[asyncio.Task[int], Child] = {}
+        for c in self.children:
+            if c.proc:
+                waiter = tasks.spawn(c.proc.wait(), name=c.name)
+                assert waiter is not None  # a new owner without key or limit declines nothing
+                waiters[waiter] = c
         stop_task = tasks.spawn(stop.wait(), name="stop")
+        assert stop_task is not None
         try:
             done, _ = await asyncio.wait([*waiters, stop_task], return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -119,19 +125,18 @@ class Supervisor:
     async def stop(self) -> None:
         """SIGTERM every running child (reverse start order), SIGKILL after the grace period, reap all."""
         self._stopping = True
-        running = [c for c in reversed(self.children) if c.proc and c.proc.returncode is None]
-        for c in running:
+        running = [(c, c.proc) for c in reversed(self.children) if c.proc and c.proc.returncode is None]
+        for _, proc in running:
             with contextlib.suppress(ProcessLookupError):
-                c.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
-        for c in running:
-            assert c.proc is not None
+                proc.send_signal(signal.SIGTERM)
+        for c, proc in running:
             try:
-                await asyncio.wait_for(c.proc.wait(), STOP_GRACE_S)
-            except asyncio.TimeoutError:
+                await asyncio.wait_for(proc.wait(), STOP_GRACE_S)
+            except TimeoutError:
                 log.warning("%s did not stop within %.0f s; killing it", c.name, STOP_GRACE_S)
                 with contextlib.suppress(ProcessLookupError):
-                    c.proc.kill()
-                await c.proc.wait()
+                    proc.kill()
+                await proc.wait()
 
 
 async def supervise(children: list[Child], *, banner: str = "") -> int:

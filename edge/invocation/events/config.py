@@ -12,8 +12,13 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from edge.invocation.errors import (
+    InvalidParameterValueException,
+    ResourceNotFoundException,
+    function_not_found,
+    validation_error,
+)
 from edge.invocation.events.model import EventInvokeConfig, parse_destination
-from edge.invocation.errors import InvalidParameterValueException, ResourceNotFoundException, function_not_found, validation_error
 from edge.invocation.models import function_arn
 from edge.invocation.registry.db import Database
 

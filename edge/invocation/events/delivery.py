@@ -25,13 +25,31 @@ from collections.abc import Callable
 
 import orjson
 
-from edge.invocation.events.config import EventInvokeConfigOps
-from edge.invocation.events.model import AsyncSettings, Condition, EventInvokeConfig, decide, destination_record, dlq_attributes, parse_destination
-from edge.invocation.events.store import AsyncStore, Count, Delete, GroupCommitter, Insert, Message, Op, Retry, StoredEvent, wait_set
-from edge.invocation.events.target import EventTarget
 from edge.invocation.errors import LambdaError, ResourceNotFoundException
+from edge.invocation.events.config import EventInvokeConfigOps
+from edge.invocation.events.model import (
+    AsyncSettings,
+    Condition,
+    EventInvokeConfig,
+    decide,
+    destination_record,
+    dlq_attributes,
+    parse_destination,
+)
+from edge.invocation.events.store import (
+    AsyncStore,
+    Count,
+    Delete,
+    GroupCommitter,
+    Insert,
+    Message,
+    Op,
+    Retry,
+    StoredEvent,
+    wait_set,
+)
+from edge.invocation.events.target import EventTarget
 from edge.invocation.models import InvocationResult, Outcome, function_arn
-from edge.invocation.lifecycle import wait_idle
 from edge.invocation.registry.cache import ResolveCache
 from edge.tasks import TaskOwner
 
@@ -74,7 +92,7 @@ class AsyncDelivery:
         """Stop claiming; let in-flight deliveries finish for up to ``grace_s`` (fewer duplicates after a
         restart), then cancel the rest."""
         await self._loop_tasks.aclose()
-        await wait_idle(self._deliveries, grace_s)
+        await self._deliveries.join(grace_s)
         await self._deliveries.aclose()  # cancelled deliveries stay claimed in SQLite: the next start queues them again
         await self._writer.close()
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import orjson
 
+from edge.invocation.errors import LambdaError, ResourceNotFoundException
 from edge.invocation.events.mappings import EsmOps, MappingRecord
 from edge.invocation.events.model import AsyncSettings, iso_timestamp, parse_destination
 from edge.invocation.events.queues import QueueMessage, QueueOps
 from edge.invocation.events.store import AsyncStore, Count, Insert, Message, Op, wait_set
 from edge.invocation.events.target import EventTarget
-from edge.invocation.errors import LambdaError, ResourceNotFoundException
 from edge.invocation.models import ACCOUNT_ID, Outcome, function_arn
 from edge.tasks import TaskOwner
 
@@ -29,9 +29,8 @@ log = logging.getLogger("edgelab.invocation.esm")
 
 def sqs_event(messages: list[QueueMessage], source_arn: str, region: str) -> bytes:
     """The SQS event a function receives from an SQS event source mapping."""
-    records = []
-    for m in messages:
-        records.append({
+    records = [
+        {
             "messageId": m.message_id,
             "receiptHandle": m.receipt_handle,
             "body": m.body,
@@ -48,7 +47,9 @@ def sqs_event(messages: list[QueueMessage], source_arn: str, region: str) -> byt
             "eventSource": "aws:sqs",
             "eventSourceARN": source_arn,
             "awsRegion": region,
-        })  # fmt: skip
+        }
+        for m in messages
+    ]  # fmt: skip
     return orjson.dumps({"Records": records})
 
 
@@ -124,9 +125,9 @@ class EsmRunner:
                 del self._pollers[key]
         for key, rec in wanted.items():
             if key not in self._pollers:
-                task = self._poller_tasks.spawn(self._poll(rec), key=key)
-                if task is not None:  # None: closing
-                    self._pollers[key] = (rec, task)
+                poller = self._poller_tasks.spawn(self._poll(rec), key=key)
+                if poller is not None:  # None: closing
+                    self._pollers[key] = (rec, poller)
 
     async def _poll(self, rec: MappingRecord) -> None:
         queues = self.queues
@@ -170,12 +171,12 @@ class EsmRunner:
         if result is not None and result.outcome is Outcome.THROTTLED:
             await asyncio.to_thread(self.queues.release, rec.queue, [m.id for m in batch],
                                     self.settings.throttle_backoff_base_s * self.settings.retry_backoff_scale)
-            await asyncio.to_thread(self.store.apply, ops + [Count(fn, "esm_throttled")])
+            await asyncio.to_thread(self.store.apply, [*ops, Count(fn, "esm_throttled")])
             return
         ok = result is not None and result.outcome is Outcome.OK
         failed: set[str]
-        if ok and "ReportBatchItemFailures" in rec.response_types:
-            reported = failed_items(result.payload, {m.message_id for m in batch})  # type: ignore[union-attr]
+        if result is not None and ok and "ReportBatchItemFailures" in rec.response_types:
+            reported = failed_items(result.payload, {m.message_id for m in batch})
             failed = {m.message_id for m in batch} if reported is None else reported
         else:
             failed = set() if ok else {m.message_id for m in batch}

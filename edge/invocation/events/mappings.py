@@ -27,9 +27,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from edge.invocation.errors import (
+    InvalidParameterValueException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+    function_not_found,
+    validation_error,
+)
 from edge.invocation.events.config import check_destination
 from edge.invocation.events.model import parse_destination
-from edge.invocation.errors import InvalidParameterValueException, ResourceConflictException, ResourceNotFoundException, function_not_found, validation_error
 from edge.invocation.registry.db import Database
 
 __all__ = ["EsmOps", "MappingRecord"]

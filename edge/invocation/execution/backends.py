@@ -26,7 +26,7 @@ import time
 
 import orjson
 
-from edge.invocation.execution.environment import EnvState, Environment, Kind, RawOutcome, RuntimeHost, platform_error
+from edge.invocation.execution.environment import Environment, EnvState, Kind, RawOutcome, RuntimeHost, platform_error
 from edge.invocation.execution.node_dist import NodeInstallError, major_of_runtime
 from edge.invocation.execution.node_process import NodeLaunch, NodeProcess, NodeStartError, init_config
 from edge.invocation.execution.runtime_api import CustomConfig, CustomRuntime
@@ -172,7 +172,8 @@ class NodeEnvironment(_ProcessEnvironment):
 
     async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
                      fn_override: str | None, budget_s: float | None = None,
-                     log: tuple[list[str] | None, float | None] | None = None) -> RawOutcome:
+                     log: tuple[list[str] | None, float | None] | None = None,
+                     trace: str | None = None) -> RawOutcome:
         proc = self.proc
         if proc is None or proc.proc is None or not proc.proc.alive:
             return _stale_outcome()
@@ -181,7 +182,7 @@ class NodeEnvironment(_ProcessEnvironment):
         try:
             raw = await proc.invoke(request_id, payload, invoked_arn=invoked_arn, timeout_s=self.spec.timeout_s,
                                     client_context=client_context, fn_override=fn_override, log=log,
-                                    budget_s=budget_s)
+                                    budget_s=budget_s, trace=trace)
         except BaseException:
             self.discard = True  # cancelled mid-invocation: the process is still busy, never reuse it
             raise
@@ -201,12 +202,9 @@ class CustomEnvironment(_ProcessEnvironment):
 
     runtime: CustomRuntime | None = None
 
-    @property
-    def runtime_version(self) -> str:  # type: ignore[override]
-        return custom_version(self.spec.runtime)
-
     async def launch(self, host: RuntimeHost, init_timeout_s: float) -> None:
         spec = self.spec
+        self.runtime_version = custom_version(spec.runtime)  # the declared OS-only runtime and the host OS
         cfg = CustomConfig(runtime=spec.runtime, handler=spec.handler, task_root=spec.code_dir, tmp_dir=self.tmp_dir,
                            function_name=self.function_name, log_group=self.log_group, log_stream=self.log_stream,
                            layer_dirs=spec.layer_dirs, memory_mb=spec.memory_mb,
@@ -241,7 +239,8 @@ class CustomEnvironment(_ProcessEnvironment):
 
     async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
                      fn_override: str | None, budget_s: float | None = None,
-                     log: tuple[list[str] | None, float | None] | None = None) -> RawOutcome:
+                     log: tuple[list[str] | None, float | None] | None = None,
+                     trace: str | None = None) -> RawOutcome:
         rt = self.runtime
         if rt is None or rt.proc is None or not rt.proc.alive:
             return _stale_outcome()
@@ -249,7 +248,7 @@ class CustomEnvironment(_ProcessEnvironment):
         sent_at = time.monotonic()
         try:
             raw = await rt.invoke(request_id, payload, invoked_arn=invoked_arn, timeout_s=self.spec.timeout_s,
-                                  client_context=client_context, budget_s=budget_s)
+                                  client_context=client_context, budget_s=budget_s, trace=trace)
         except BaseException:
             self.discard = True
             raise

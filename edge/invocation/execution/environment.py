@@ -31,9 +31,9 @@ from typing import Any
 import orjson
 
 from edge.invocation.execution.runtimes import python_version, warn_python_mismatch
+from edge.invocation.execution.zygote_client import ZygoteClient
 from edge.invocation.models import FunctionSpec
 from edge.invocation.runtime import protocol
-from edge.invocation.execution.zygote_client import ZygoteClient
 
 
 class EnvState(enum.Enum):
@@ -84,9 +84,10 @@ class RawOutcome:
 _TIMER_SLACK_S = 0.001  # libuv timers have millisecond resolution: a timer may fire up to 1 ms early
 _LOST = object()
 _TIMED_OUT = object()
-WORKER_LOG = (None, None)  # Environment.invoke's ``log`` for a warm invocation: the worker formats its record
+# Environment.invoke's ``log`` for a warm invocation: the worker formats its record
+WORKER_LOG: tuple[list[str] | None, float | None] = (None, None)
 
-_SIGNAL_NAMES = {  # Go's os.ProcessState wording, which is what AWS prints
+_SIGNAL_NAMES: dict[int, str] = {  # Go's os.ProcessState wording, which is what AWS prints
     signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
     signal.SIGTERM: "terminated", signal.SIGBUS: "bus error", signal.SIGFPE: "floating point exception",
     signal.SIGILL: "illegal instruction", signal.SIGINT: "interrupt", signal.SIGHUP: "hangup",
@@ -102,7 +103,7 @@ def describe_exit(status: int | None) -> str:
         return "Runtime exited without providing a reason"
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        name = _SIGNAL_NAMES.get(sig, f"signal {sig}")  # type: ignore[call-overload]
+        name = _SIGNAL_NAMES.get(sig, f"signal {sig}")
         return f"Runtime exited with error: signal: {name}"
     code = os.WEXITSTATUS(status)
     return "Runtime exited without providing a reason" if code == 0 else (
@@ -125,7 +126,7 @@ class _Channel(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports: no asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
         for frame in self.reader.feed(data):
@@ -266,7 +267,7 @@ class Environment:
         try:
             core.setblocking(False)
             transport, _ = await self._loop.create_unix_connection(lambda: _Channel(self), sock=core)
-            self._transport = transport  # type: ignore[assignment]
+            self._transport = transport
             self._waiter = w = self._loop.create_future()
             timer = self._loop.call_later(init_timeout_s, self._expire, w)
             try:
@@ -361,7 +362,8 @@ class Environment:
     # -- invoke ------------------------------------------------------------------------------------------
     async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
                      fn_override: str | None, budget_s: float | None = None,
-                     log: tuple[list[str] | None, float | None] | None = None) -> RawOutcome:
+                     log: tuple[list[str] | None, float | None] | None = None,
+                     trace: str | None = None) -> RawOutcome:
         """Run one invocation on this (BUSY) environment. Faults are values; ``reset`` says discard it.
         ``budget_s`` is the time left when part of the function timeout was already spent (suppressed Init).
 
@@ -373,6 +375,8 @@ class Environment:
         budget = timeout if budget_s is None else budget_s
         fields = {"t": protocol.K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000), "arn": invoked_arn,
                   "cc": client_context, "fn": fn_override}
+        if trace is not None:  # the worker sets _X_AMZN_TRACE_ID for this invocation
+            fields["tr"] = trace
         if log is not None:
             fields["lg"] = 1
             if log is not WORKER_LOG:

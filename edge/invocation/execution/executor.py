@@ -71,15 +71,32 @@ from pathlib import Path
 import orjson
 
 from edge.invocation.execution import logs as logfmt
+from edge.invocation.execution.environment import (
+    WORKER_LOG,
+    Credentials,
+    Environment,
+    Kind,
+    RawOutcome,
+    RuntimeHost,
+    describe_exit,
+    platform_error,
+)
 from edge.invocation.execution.limiter import ConcurrencyLimiter, Lease
-from edge.invocation.execution.environment import WORKER_LOG, Credentials, Environment, Kind, RawOutcome, RuntimeHost, describe_exit, platform_error
 from edge.invocation.execution.logs import LogStore
 from edge.invocation.execution.metrics import FunctionMetrics, Metrics
-from edge.invocation.models import ACTIVE, INIT_TIMEOUT_S, FunctionSpec, InvocationResult, InvokeOptions, Outcome, RuntimeState
 from edge.invocation.execution.node_dist import major_of_runtime
 from edge.invocation.execution.node_spares import NodeInstalls, SparePool
 from edge.invocation.execution.pool import ON_DEMAND, RUNTIME_DIR, EnvironmentPool, PoolId, PoolSettings
 from edge.invocation.execution.zygote_client import PROJECT_ROOT, ZygoteClient, ZygoteError
+from edge.invocation.models import (
+    ACTIVE,
+    INIT_TIMEOUT_S,
+    FunctionSpec,
+    InvocationResult,
+    InvokeOptions,
+    Outcome,
+    RuntimeState,
+)
 from edge.tasks import TaskOwner
 
 __all__ = ["Executor", "ExecutorSettings", "Route"]
@@ -366,7 +383,7 @@ class Executor:
                 log = ([logfmt.init_start_line(env.runtime_version, env.region), *logfmt.output_lines(env.init_output)],
                        env.init_duration_ms)
             raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
-                                   options.display_name, None, log)
+                                   options.display_name, None, log, options.trace_id)
             if raw.record is not None:  # it completed (a STALE or faulted invocation has no record)
                 env.cold_pending = False
                 self.logs.append_record(env.log_group, env.log_stream, raw.record)
@@ -403,7 +420,8 @@ class Executor:
             again = env.init_failure
             if again is None:
                 raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
-                                       options.display_name, budget_s=max(spec.timeout_s - spent, 0.001))
+                                       options.display_name, budget_s=max(spec.timeout_s - spent, 0.001),
+                                       trace=options.trace_id)
                 if raw.kind is Kind.STALE:
                     raw = RawOutcome(
                         kind=Kind.EXIT,

@@ -23,7 +23,7 @@ PoolKey = tuple[str, str, str]
 
 
 class Lease:
-    __slots__ = ("_limiter", "function", "pool_key", "provisioned", "reserved", "_released")
+    __slots__ = ("_limiter", "_released", "function", "pool_key", "provisioned", "reserved")
 
     def __init__(self, limiter: ConcurrencyLimiter, function: str, pool_key: PoolKey, provisioned: bool,
                  reserved: bool) -> None:

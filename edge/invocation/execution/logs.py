@@ -22,13 +22,35 @@ from urllib.parse import quote, unquote
 
 import orjson
 
+from edge.invocation.runtime.logformat import (
+    decode_record,
+    encode_record,
+    end_line,
+    init_report_line,
+    init_start_line,
+    max_memory_used_mb,
+    output_lines,
+    report_line,
+    start_line,
+)
 from edge.tasks import TaskOwner
-from edge.invocation.runtime.logformat import decode_record, encode_record, end_line, init_report_line, init_start_line, max_memory_used_mb, output_lines, report_line, start_line
 
 __all__ = [  # the platform line formats are defined in runtime.logformat (shared with the worker) and re-exported
-    "LogStore", "TAIL_BYTES", "decode_record", "encode_record", "end_line", "init_report_line", "init_start_line",
-    "iso_now", "max_memory_used_mb", "output_lines", "report_line", "start_line", "stream_name",
-    "tail", "timeout_line",
+    "TAIL_BYTES",
+    "LogStore",
+    "decode_record",
+    "encode_record",
+    "end_line",
+    "init_report_line",
+    "init_start_line",
+    "iso_now",
+    "max_memory_used_mb",
+    "output_lines",
+    "report_line",
+    "start_line",
+    "stream_name",
+    "tail",
+    "timeout_line",
 ]
 
 TAIL_BYTES = 4096
@@ -190,5 +212,8 @@ class LogStore:
                if (request_id is None or rid == request_id) and (since is None or ts >= since)]
         return out[-tail:] if tail else out
 
-    async def aread(self, group: str, **kwargs: object) -> list[dict[str, object]]:
-        return await asyncio.to_thread(self.read, group, **kwargs)  # type: ignore[arg-type]
+    async def aread(self, group: str, *, stream: str | None = None, request_id: str | None = None,
+                    tail: int | None = None, since: float | None = None) -> list[dict[str, object]]:
+        """:meth:`read` in a worker thread."""
+        return await asyncio.to_thread(self.read, group, stream=stream, request_id=request_id, tail=tail,
+                                       since=since)

@@ -193,10 +193,11 @@ def _install(major: int, root: Path) -> NodeDist:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(cmd: list[str], what: str, major: int, **kwargs: object) -> None:
+def _run(cmd: list[str], what: str, major: int, *, cwd: str | None = None,
+         env: dict[str, str] | None = None) -> None:
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S,
-                             stdin=subprocess.DEVNULL, check=False, **kwargs)  # type: ignore[call-overload]
+                             stdin=subprocess.DEVNULL, check=False, cwd=cwd, env=env)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise NodeInstallError(f"installing Node.js {major} failed: {what}: {e}. {_next_step(major)}") from None
     if out.returncode != 0:

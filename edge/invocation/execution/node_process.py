@@ -54,12 +54,18 @@ import orjson
 
 from edge.invocation.execution.environment import Credentials, Kind, RawOutcome, describe_exit, platform_error
 from edge.invocation.execution.node_dist import NodeDist
-from edge.invocation.execution.runtime_process import SAMPLE_EVERY_S, WATCH_AFTER_S, ChildProcess, RuntimeChild, ZygoteProcess
+from edge.invocation.execution.runtime_process import (
+    SAMPLE_EVERY_S,
+    WATCH_AFTER_S,
+    ChildProcess,
+    RuntimeChild,
+    ZygoteProcess,
+)
 from edge.invocation.execution.zygote_client import ZygoteClient
 from edge.invocation.models import MAX_LAYERS
 from edge.invocation.runtime import logformat, protocol
-from edge.invocation.runtime.protocol import CHANNEL_FD
 from edge.invocation.runtime.node import K_HELLO, K_INIT, NODE_RUNTIME_DIR, SHIM
+from edge.invocation.runtime.protocol import CHANNEL_FD
 
 BOOT_TIMEOUT_S = 10.0
 _LOST = object()
@@ -217,7 +223,7 @@ _TIMER_SLACK_S = 0.001  # libuv timers have millisecond resolution: a timer may 
 class _Channel(asyncio.Protocol):
     """Frame reassembly on the core's end of the socketpair (one read holding one whole frame: decoded inline)."""
 
-    __slots__ = ("owner", "buf")
+    __slots__ = ("buf", "owner")
 
     def __init__(self, owner: NodeProcess) -> None:
         self.owner = owner
@@ -317,7 +323,7 @@ class NodeProcess:
                                                      env=launch.spawn_env(slot), cwd=cwd,
                                                      pass_fds=(child.fileno(),), name=name, tell_parent=True)
             child.close()
-            self.proc.on_exit(lambda: self._loop.call_later(0.05, self._resolve, _LOST))
+            self.proc.on_exit(self._lost_soon)
             got = await self._await(w, boot_timeout_s)
         except BaseException:
             child.close()
@@ -348,8 +354,17 @@ class NodeProcess:
         if w is not None and not w.done():
             w.set_result(value)
 
+    def _lost_soon(self) -> None:
+        """The process exited: the waiter gets ``_LOST`` shortly after, unless a frame still in the channel (the
+        last words of a process that answered, then exited) resolves it first."""
+        self._loop.call_later(0.05, self._resolve, _LOST)
+
     async def _await(self, w: asyncio.Future, timeout_s: float) -> object:
-        timer = self._loop.call_later(timeout_s, lambda: w.done() or w.set_result(_TIMED_OUT))
+        def expire() -> None:
+            if not w.done():
+                w.set_result(_TIMED_OUT)
+
+        timer = self._loop.call_later(timeout_s, expire)
         try:
             return await w
         finally:
@@ -432,15 +447,19 @@ class NodeProcess:
     async def invoke(self, request_id: str, payload: bytes, *, invoked_arn: str, timeout_s: float,
                      client_context: str | None = None, fn_override: str | None = None,
                      log: tuple[list[str] | None, float | None] | None = None,
-                     budget_s: float | None = None) -> RawOutcome:
+                     budget_s: float | None = None, trace: str | None = None) -> RawOutcome:
         """One invocation (same contract as ``Environment.invoke``: faults are values, ``reset`` = discard).
         ``log``: None for the raw output, else ``(lines before START or None, Init Duration or None)`` to get the
-        invocation's log record formatted by the shim."""
+        invocation's log record formatted by the shim. ``trace``: the invocation's X-Ray trace header, which the
+        shim puts in ``process.env._X_AMZN_TRACE_ID`` for this invocation only (unset when None), as AWS's Node.js
+        runtime interface client does with ``Lambda-Runtime-Trace-Id``."""
         proc = self.proc
         assert proc is not None
         budget = timeout_s if budget_s is None else budget_s
         fields: dict = {"t": _K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000),
                         "arn": invoked_arn, "cc": client_context, "fn": fn_override}
+        if trace is not None:
+            fields["tr"] = trace
         if log is not None:
             fields["lg"] = 1
             if log[0] is not None or log[1] is not None:

@@ -121,7 +121,7 @@ class NodeInstalls:
                 log.info("Node.js %s installed at %s", found.version, found.binary)
             self._dists[major] = found
             self._failed.pop(major, None)
-        except Exception as e:  # noqa: BLE001 - any failure becomes the function's Failed state, with its text
+        except Exception as e:
             reason = str(e) if isinstance(e, node_dist.NodeInstallError) else f"{type(e).__name__}: {e}"
             log.warning("Node.js %d is not available: %s", major, reason)
             self._failed[major] = (reason, time.monotonic())

@@ -33,9 +33,8 @@ from typing import NamedTuple
 
 from edge.invocation.execution import logs as logfmt
 from edge.invocation.execution.backends import environment_class
-from edge.invocation.execution.environment import EnvState, Environment, RuntimeHost
+from edge.invocation.execution.environment import Environment, EnvState, RuntimeHost
 from edge.invocation.models import FunctionSpec
-from edge.invocation.lifecycle import wait_idle
 from edge.tasks import TaskOwner
 
 RUNTIME_DIR = str(Path(__file__).resolve().parents[1] / "runtime")  # the Python worker's runtime package
@@ -335,7 +334,7 @@ class EnvironmentPool:
         timeout = max(self._s.provisioned_init_timeout_s, env.spec.timeout_s)
         try:
             await self._start(env, timeout)
-        except Exception:  # noqa: BLE001 - a zygote failure marks provisioning failed; never kills the task
+        except Exception:  # a zygote failure marks provisioning failed; never kills the task
             env.discard = True
         self._log_init(env)
         pool = self._pools.get(pid)
@@ -375,7 +374,7 @@ class EnvironmentPool:
             env.retired = True
             if env.state is not EnvState.STOPPED:
                 self._stop_later(env, False, False)
-        if not await wait_idle(self._stoppers, CLOSE_TIMEOUT_S):
+        if not await self._stoppers.join(CLOSE_TIMEOUT_S):
             log.error("environment pool: %d stop task(s) still running %.0f s after close", len(self._stoppers),
                       CLOSE_TIMEOUT_S)
         await self._stoppers.aclose()
@@ -384,7 +383,7 @@ class EnvironmentPool:
 class Acquisition:
     """The async context manager behind :meth:`EnvironmentPool.acquire` (checkout, start_new, checkin)."""
 
-    __slots__ = ("_pool", "_pid", "_spec", "_env", "_init_timeout")
+    __slots__ = ("_env", "_init_timeout", "_pid", "_pool", "_spec")
 
     def __init__(self, pool: EnvironmentPool, pid: PoolId, spec: FunctionSpec, init_timeout_s: float | None) -> None:
         self._pool = pool

@@ -225,7 +225,7 @@ class CustomConfig:
     region: str = "us-east-1"
     init_type: str = "on-demand"
     environment: tuple[tuple[str, str], ...] = ()
-    credentials: Credentials = Credentials()
+    credentials: Credentials = field(default_factory=Credentials)
 
 
 def bootstrap_candidates(cfg: CustomConfig) -> list[Path]:
@@ -343,14 +343,19 @@ class CustomRuntime:
         return InitResult(False, fail, elapsed, None, output, self.peak_rss_kb)
 
     async def invoke(self, request_id: str, payload: bytes, *, invoked_arn: str, timeout_s: float,
-                     client_context: str | None = None, budget_s: float | None = None) -> RawOutcome:
+                     client_context: str | None = None, budget_s: float | None = None,
+                     trace: str | None = None) -> RawOutcome:
+        """One invocation through the Runtime API. ``trace``: the invocation's X-Ray trace header (the caller's
+        ``X-Amzn-Trace-Id`` or an Active tracing header), sent as ``Lambda-Runtime-Trace-Id``; without one a fresh
+        non-sampled header, as the Runtime API always carries one
+        (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html#runtimes-api-next)."""
         assert self.proc is not None
         if not self.proc.alive:  # it died while idle: nothing was sent, the caller retries on a new environment
             return RawOutcome(Kind.STALE, b"", None, 0.0, 0, b"", True)
         budget = timeout_s if budget_s is None else budget_s
         deadline_ms = int((time.time() + budget) * 1000)
         headers = {"Lambda-Runtime-Aws-Request-Id": request_id, "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-                   "Lambda-Runtime-Invoked-Function-Arn": invoked_arn, "Lambda-Runtime-Trace-Id": trace_header(),
+                   "Lambda-Runtime-Invoked-Function-Arn": invoked_arn, "Lambda-Runtime-Trace-Id": trace or trace_header(),
                    "Content-Type": _JSON}
         if client_context:
             headers["Lambda-Runtime-Client-Context"] = client_context

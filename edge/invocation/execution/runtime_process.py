@@ -33,6 +33,7 @@ Either way:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import resource
@@ -164,10 +165,8 @@ class RuntimeChild:
     def set_file_size_limit(self, limit_bytes: int) -> None:
         """RLIMIT_FSIZE of the running process (the /tmp quota for one file); children inherit it."""
         if limit_bytes > 0 and not self.exited.is_set():
-            try:
+            with contextlib.suppress(ProcessLookupError):  # it already exited (its exit is being reported)
                 resource.prlimit(self.pid, resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-            except ProcessLookupError:
-                pass  # it already exited (its exit is being reported)
 
 
 class ZygoteProcess(RuntimeChild):
@@ -236,10 +235,8 @@ class ChildProcess(RuntimeChild):
 
     def _signal(self, sig: int) -> None:
         for fn in ((os.killpg, os.kill) if sig == signal.SIGKILL else (os.killpg,)):
-            try:
+            with contextlib.suppress(OSError):
                 fn(self.pid, sig)
-            except OSError:
-                pass
 
     def close(self) -> None:
         if self._transport is not None and self.exited.is_set():
@@ -252,7 +249,7 @@ class MemoryWatch:
     callbacks on the event loop: one ``/proc`` read (~5 us) per 10 ms of a long invocation, nothing for short
     ones (the first timer is cancelled when the invocation ends before 50 ms)."""
 
-    __slots__ = ("proc", "limit_kb", "killed_rss_kb", "_timer", "_loop")
+    __slots__ = ("_loop", "_timer", "killed_rss_kb", "limit_kb", "proc")
 
     def __init__(self, proc: RuntimeChild, limit_kb: int) -> None:
         self.proc = proc

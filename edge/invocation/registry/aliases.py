@@ -8,19 +8,28 @@ RevisionId on UpdateAlias is 412.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from edge.invocation.errors import InvalidParameterValueException, LambdaError, PreconditionFailedException, ResourceConflictException, ResourceNotFoundException, function_not_found, validation_error
+from edge.invocation.errors import (
+    InvalidParameterValueException,
+    LambdaError,
+    PreconditionFailedException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+    function_not_found,
+    validation_error,
+)
 from edge.invocation.models import UNSET, function_arn
 from edge.invocation.registry.db import AliasRecord, Database
 from edge.invocation.registry.names import validate_alias_name
 from edge.invocation.registry.rows import ALIAS_COLUMNS, alias_from_row, new_revision
 
-__all__ = ["AliasOps", "UNSET"]
+__all__ = ["UNSET", "AliasOps"]
 
 _NUMERIC = re.compile(r"^[0-9]+$")
 
@@ -111,11 +120,11 @@ class AliasOps:
             aliases = [a for a in aliases if a.function_version == function_version or function_version in a.weights]
         return aliases
 
-    def list_in(self, cur: sqlite3.Cursor, fn: str) -> list[AliasRecord]:
+    def list_in(self, cur: sqlite3.Cursor, fn: str) -> builtins.list[AliasRecord]:
         rows = cur.execute(f"SELECT {ALIAS_COLUMNS} FROM aliases WHERE function_name=? ORDER BY name", (fn,))
         return [alias_from_row(r) for r in rows.fetchall()]
 
-    def referencing(self, cur: sqlite3.Cursor, fn: str, version: str) -> list[str]:
+    def referencing(self, cur: sqlite3.Cursor, fn: str, version: str) -> builtins.list[str]:
         """Names of aliases whose primary or additional version is ``version``."""
         return [a.name for a in self.list_in(cur, fn) if a.function_version == version or version in a.weights]
 
@@ -171,5 +180,5 @@ class AliasOps:
             raise function_not_found(fn, self.region)
 
     @staticmethod
-    def _row(cur: sqlite3.Cursor, fn: str, name: str) -> tuple | None:  # type: ignore[type-arg]
+    def _row(cur: sqlite3.Cursor, fn: str, name: str) -> tuple[Any, ...] | None:
         return cur.execute(f"SELECT {ALIAS_COLUMNS} FROM aliases WHERE function_name=? AND name=?", (fn, name)).fetchone()

@@ -14,12 +14,14 @@ A generation counter keeps a snapshot loaded concurrently with an invalidation f
 
 from __future__ import annotations
 
+import enum
 import random
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from edge.invocation.errors import function_not_found
 from edge.invocation.models import FunctionSpec
@@ -30,7 +32,15 @@ from edge.invocation.registry.names import FunctionRef
 __all__ = ["FunctionSnapshot", "ResolveCache", "pick_version"]
 
 Loader = Callable[[sqlite3.Cursor, str], "FunctionSnapshot | None"]
-_MISSING = object()
+
+
+class _Missing(enum.Enum):
+    """Not cached (a cached None says the function does not exist)."""
+
+    MISSING = "missing"
+
+
+_MISSING: Final = _Missing.MISSING
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +103,7 @@ class ResolveCache:
         self.invalidate()
         return True
 
-    def cached(self, name: str) -> object:
+    def cached(self, name: str) -> FunctionSnapshot | _Missing | None:
         """The cached snapshot, None for a cached "does not exist", or ``_MISSING``. Never blocks."""
         return self._snapshots.get(name, _MISSING)
 
@@ -103,7 +113,7 @@ class ResolveCache:
             self.poll()
         found = self._snapshots.get(name, _MISSING)
         if found is not _MISSING:
-            return found  # type: ignore[return-value]
+            return found
         generation = self.generation
         with self._db.read() as cur:
             snap = self._loader(cur, name)
@@ -120,7 +130,7 @@ class ResolveCache:
         found = self.cached(ref.name)
         if found is _MISSING:
             return None
-        return self._pick(found, ref, rng, region)  # type: ignore[arg-type]
+        return self._pick(found, ref, rng, region)
 
     @staticmethod
     def _pick(

@@ -18,7 +18,14 @@ import tempfile
 from pathlib import Path
 
 from edge.invocation.errors import ServiceException
-from edge.invocation.registry.packages import PackageInfo, PackageLimits, extract_zip, inspect_zip, make_read_only, remove_tree
+from edge.invocation.registry.packages import (
+    PackageInfo,
+    PackageLimits,
+    extract_zip,
+    inspect_zip,
+    make_read_only,
+    remove_tree,
+)
 
 __all__ = ["CodeStore"]
 

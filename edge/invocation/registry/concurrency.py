@@ -12,11 +12,17 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge.invocation.errors import InvalidParameterValueException, ProvisionedConcurrencyConfigNotFoundException, ResourceConflictException, function_not_found, validation_error
+from edge.invocation.errors import (
+    InvalidParameterValueException,
+    ProvisionedConcurrencyConfigNotFoundException,
+    ResourceConflictException,
+    function_not_found,
+    validation_error,
+)
 from edge.invocation.registry.db import Database, ProvisionedRecord
 from edge.invocation.registry.rows import Clock, provisioned_from_row, timestamp
 
-__all__ = ["AccountSummary", "ConcurrencyOps", "DEFAULT_ACCOUNT_LIMIT", "MIN_UNRESERVED"]
+__all__ = ["DEFAULT_ACCOUNT_LIMIT", "MIN_UNRESERVED", "AccountSummary", "ConcurrencyOps"]
 
 DEFAULT_ACCOUNT_LIMIT = 1000
 MIN_UNRESERVED = 100
@@ -74,7 +80,7 @@ class ConcurrencyOps:
     def reserved_map(self) -> dict[str, int]:
         with self.db.read() as cur:
             rows = cur.execute("SELECT name, reserved_concurrency FROM functions WHERE reserved_concurrency IS NOT NULL")
-            return {name: n for name, n in rows.fetchall()}
+            return dict(rows.fetchall())
 
     # -- provisioned -------------------------------------------------------------------------------------
 

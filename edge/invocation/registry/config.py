@@ -28,7 +28,7 @@ from edge.invocation.errors import InvalidParameterValueException, validation_er
 from edge.invocation.execution.runtimes import runtime_kind
 from edge.invocation.models import ACCOUNT_ID, ENV_VARS_LIMIT, MAX_LAYERS
 
-__all__ = ["DEFAULT_ROLE", "FunctionConfig", "config_from_request", "update_config", "is_runnable_runtime"]
+__all__ = ["DEFAULT_ROLE", "FunctionConfig", "config_from_request", "is_runnable_runtime", "update_config"]
 
 DEFAULT_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/edgelab-lambda"
 RUNTIMES = frozenset(
@@ -182,7 +182,8 @@ def _validate_environment(env: Mapping[str, str]) -> None:
     bad = [k for k in env if not _ENV_KEY.match(k)]
     if bad:
         raise validation_error(
-            bad[0], "environment.variables", "Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]"
+            bad[0], "environment.variables",
+            "Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]",
         )
     reserved = sorted(k for k in env if k in RESERVED_ENV_KEYS)
     if reserved:

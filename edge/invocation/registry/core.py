@@ -5,7 +5,8 @@ Semantics (reference §4.1, §4.2):
   UpdateFunctionCode / UpdateFunctionConfiguration / PublishVersion / UpdateAlias is 412.
 - PublishVersion snapshots ``$LATEST``; when code and configuration are the same as in the last published
   version it returns that version (same Version and RevisionId). "The same" is judged by content (a hash of
-  configuration, code and layers: ``config_revision``), so re-deploying identical code publishes nothing new. Numbers come from ``functions.next_version``: never reused, even after deletes.
+  configuration, code and layers: ``config_revision``), so re-deploying identical code publishes nothing new.
+  Numbers come from ``functions.next_version``: never reused, even after deletes.
 - A version referenced by an alias (primary or routing) cannot be deleted; ``$LATEST`` cannot be deleted alone.
 
 Layers and concurrency live in :mod:`.layers` and :mod:`.concurrency` (exposed as
@@ -25,18 +26,33 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from edge.invocation.registry.codestore import CodeStore
-from edge.invocation.errors import InvalidParameterValueException, LambdaError, PreconditionFailedException, ResourceConflictException, function_not_found
+from edge.invocation.errors import (
+    InvalidParameterValueException,
+    LambdaError,
+    PreconditionFailedException,
+    ResourceConflictException,
+    function_not_found,
+)
 from edge.invocation.models import DEFAULT_REGION, FunctionSpec, function_arn
-from edge.invocation.registry.packages import PackageInfo, PackageLimits
 from edge.invocation.registry.aliases import AliasOps
 from edge.invocation.registry.cache import FunctionSnapshot, ResolveCache
+from edge.invocation.registry.codestore import CodeStore
 from edge.invocation.registry.concurrency import ConcurrencyOps
 from edge.invocation.registry.config import FunctionConfig
 from edge.invocation.registry.db import CodeRef, Database, VersionRecord
 from edge.invocation.registry.layers import LayerOps
 from edge.invocation.registry.names import FunctionRef, parse_function_name
-from edge.invocation.registry.rows import VERSION_COLUMNS, Clock, content_revision, new_revision, timestamp, version_from_row, version_sort_key, version_values
+from edge.invocation.registry.packages import PackageInfo, PackageLimits
+from edge.invocation.registry.rows import (
+    VERSION_COLUMNS,
+    Clock,
+    content_revision,
+    new_revision,
+    timestamp,
+    version_from_row,
+    version_sort_key,
+    version_values,
+)
 
 __all__ = ["Registry"]
 
@@ -153,7 +169,7 @@ class Registry:
             cur.execute(
                 "UPDATE versions SET config=?, code_hex=?, code_sha256=?, code_size=?, unzipped_size=?, layer_code=?, "
                 "revision_id=?, config_revision=?, last_modified=? WHERE function_name=? AND version='$LATEST'",
-                version_values(updated)[2:] + (name,),
+                (*version_values(updated)[2:], name),
             )
             result = self._publish(cur, name, None) if publish else updated
         self.notify_changed()

@@ -16,12 +16,12 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from edge.invocation.registry.codestore import CodeStore
 from edge.invocation.errors import InvalidParameterValueException, ResourceNotFoundException, validation_error
 from edge.invocation.models import MAX_LAYERS
-from edge.invocation.registry.packages import PackageInfo
+from edge.invocation.registry.codestore import CodeStore
 from edge.invocation.registry.db import CodeRef, Database, LayerAttachment, LayerVersionRecord
 from edge.invocation.registry.names import layer_arn, parse_layer_version_arn
+from edge.invocation.registry.packages import PackageInfo
 from edge.invocation.registry.rows import LAYER_COLUMNS, Clock, layer_from_row, timestamp
 
 __all__ = ["LayerOps"]

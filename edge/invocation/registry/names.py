@@ -14,18 +14,23 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from edge.invocation.errors import InvalidParameterValueException, ResourceNotFoundException, function_not_found, validation_error
+from edge.invocation.errors import (
+    InvalidParameterValueException,
+    ResourceNotFoundException,
+    function_not_found,
+    validation_error,
+)
 from edge.invocation.models import ACCOUNT_ID, layer_arn
 
 __all__ = [
     "FunctionRef",
     "LayerRef",
+    "layer_arn",
     "parse_function_name",
     "parse_layer_name",
     "parse_layer_version_arn",
     "validate_alias_name",
     "validate_qualifier",
-    "layer_arn",
 ]
 
 FUNCTION_NAME_PATTERN = (

@@ -28,7 +28,7 @@ import re
 import shutil
 import stat
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +36,9 @@ from edge.invocation.errors import InvalidParameterValueException, RequestEntity
 from edge.invocation.models import UNZIPPED_CODE_LIMIT, ZIPPED_CODE_LIMIT
 
 __all__ = [
+    "UNZIP_FAILED",
     "PackageInfo",
     "PackageLimits",
-    "UNZIP_FAILED",
     "code_sha256",
     "extract_zip",
     "inspect_zip",
@@ -267,7 +267,7 @@ def make_read_only(root: Path) -> None:
 def remove_tree(root: Path) -> None:
     """Remove a (possibly read-only) extracted tree."""
 
-    def _writable_retry(func, path, _exc):  # type: ignore[no-untyped-def]
+    def _writable_retry(func: Callable[[str], object], path: str, _exc: object) -> None:
         os.chmod(os.path.dirname(path), 0o755)
         func(path)
 

@@ -8,11 +8,20 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from edge.invocation.registry.config import FunctionConfig
-from edge.invocation.registry.db import AliasRecord, CodeRef, LayerAttachment, LayerVersionRecord, ProvisionedRecord, VersionRecord
+from edge.invocation.registry.db import (
+    AliasRecord,
+    CodeRef,
+    LayerAttachment,
+    LayerVersionRecord,
+    ProvisionedRecord,
+    VersionRecord,
+)
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 VERSION_COLUMNS = (
     "function_name, version, config, code_hex, code_sha256, code_size, unzipped_size, layer_code, "
@@ -46,7 +55,7 @@ def timestamp(clock: Clock = time.time) -> str:
     return f"{base}.{int((now % 1) * 1000):03d}+0000"
 
 
-def version_from_row(row: sqlite3.Row | tuple) -> VersionRecord:  # type: ignore[type-arg]
+def version_from_row(row: sqlite3.Row | tuple[Any, ...]) -> VersionRecord:
     (name, version, config, code_hex, sha, size, unzipped, layer_code, rev, config_rev, modified) = row
     return VersionRecord(
         function_name=name,
@@ -68,7 +77,7 @@ def version_values(rec: VersionRecord) -> tuple[object, ...]:
     )  # fmt: skip
 
 
-def alias_from_row(row: tuple) -> AliasRecord:  # type: ignore[type-arg]
+def alias_from_row(row: tuple[Any, ...]) -> AliasRecord:
     fn, name, version, description, weights, rev = row
     return AliasRecord(
         function_name=fn,
@@ -80,7 +89,7 @@ def alias_from_row(row: tuple) -> AliasRecord:  # type: ignore[type-arg]
     )
 
 
-def layer_from_row(row: tuple) -> LayerVersionRecord:  # type: ignore[type-arg]
+def layer_from_row(row: tuple[Any, ...]) -> LayerVersionRecord:
     (name, version, desc, runtimes, archs, license_info, code_hex, sha, size, unzipped, created) = row
     return LayerVersionRecord(
         name=name,
@@ -94,7 +103,7 @@ def layer_from_row(row: tuple) -> LayerVersionRecord:  # type: ignore[type-arg]
     )
 
 
-def provisioned_from_row(row: tuple) -> ProvisionedRecord:  # type: ignore[type-arg]
+def provisioned_from_row(row: tuple[Any, ...]) -> ProvisionedRecord:
     return ProvisionedRecord(*row)
 
 
@@ -103,7 +112,8 @@ def version_sort_key(version: str) -> tuple[int, int]:
     return (0, 0) if version == "$LATEST" else (1, int(version))
 
 
-def paginate(items: list, marker: str | None, max_items: int | None, key: Callable[[object], str]) -> tuple[list, str | None]:  # type: ignore[type-arg]
+def paginate(items: list[T], marker: str | None, max_items: int | None,
+             key: Callable[[T], str]) -> tuple[list[T], str | None]:
     """Marker/MaxItems pagination over an ordered list; the marker is the key of the next item to return."""
     start = 0
     if marker:

@@ -26,7 +26,7 @@ class CognitoIdentity:
 
 
 class Client:
-    __slots__ = ("installation_id", "app_title", "app_version_name", "app_version_code", "app_package_name")
+    __slots__ = ("app_package_name", "app_title", "app_version_code", "app_version_name", "installation_id")
 
     def __init__(self, data: dict) -> None:
         for name in self.__slots__:
@@ -61,7 +61,7 @@ def parse_client_context(raw: str | None) -> ClientContext | None:
 class StaticFields:
     """Values fixed for the life of one execution environment (read once from its environment variables)."""
 
-    __slots__ = ("function_name", "function_version", "memory_limit_in_mb", "log_group_name", "log_stream_name")
+    __slots__ = ("function_name", "function_version", "log_group_name", "log_stream_name", "memory_limit_in_mb")
 
     def __init__(self, environ: dict[str, str]) -> None:
         self.function_name = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
@@ -75,8 +75,17 @@ class LambdaContext:
     """What ``handler(event, context)`` receives; mirrors awslambdaric's LambdaContext."""
 
     __slots__ = (
-        "aws_request_id", "function_name", "function_version", "invoked_function_arn", "memory_limit_in_mb",
-        "log_group_name", "log_stream_name", "identity", "client_context", "tenant_id", "_deadline_ms",
+        "_deadline_ms",
+        "aws_request_id",
+        "client_context",
+        "function_name",
+        "function_version",
+        "identity",
+        "invoked_function_arn",
+        "log_group_name",
+        "log_stream_name",
+        "memory_limit_in_mb",
+        "tenant_id",
     )
 
     def __init__(self, static: StaticFields, request_id: str, deadline_ms: int, invoked_arn: str,
@@ -129,7 +138,7 @@ class LambdaLogHandler(logging.StreamHandler):
             ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             ms = int(record.msecs)
             sys.stdout.write(f"[{record.levelname}]\t{ts}.{ms:03d}Z\t{self._holder.value}\t{msg}\n")
-        except Exception:  # noqa: BLE001 - logging must never break the handler (stdlib contract)
+        except Exception:  # logging must never break the handler (stdlib contract)
             self.handleError(record)
 
 

@@ -21,8 +21,12 @@ from __future__ import annotations
 import json
 import json.decoder
 import json.encoder
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import re
 
 __all__ = ["ENCODER", "FAST_PATH", "encode_result", "load_event"]
 
@@ -37,7 +41,11 @@ class Encoder(json.JSONEncoder):
 
 
 ENCODER = Encoder(allow_nan=True)
-_MAKE_C_ENCODER = json.encoder.c_make_encoder
+# The json internals used below are not declared by typeshed (hence the ignores); their signatures:
+_MakeEncoder = Callable[..., Callable[[Any, int], Iterable[str]]]  # (markers, default, ...) -> encoder(o, level)
+_Scanner = Callable[[str, int], tuple[Any, int]]  # (text, index) -> (value, end); StopIteration: no value there
+_Matcher = Callable[[str, int], "re.Match[str]"]  # WHITESPACE is [ \t\n\r]*: it always matches
+_MAKE_C_ENCODER: _MakeEncoder | None = json.encoder.c_make_encoder  # type: ignore[attr-defined]  # undeclared
 _ASCII = json.encoder.encode_basestring_ascii
 
 
@@ -53,8 +61,9 @@ def encode_result(o: Any) -> str:
                                    e.skipkeys, e.allow_nan)(o, 0))
 
 
-_SCAN_ONCE = json.JSONDecoder().scan_once  # the scanner of json.loads' default decoder (same settings)
-_WHITESPACE = json.decoder.WHITESPACE.match
+# the scanner of json.loads' default decoder (same settings)
+_SCAN_ONCE: _Scanner = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # undeclared (see _MakeEncoder)
+_WHITESPACE: _Matcher = json.decoder.WHITESPACE.match  # type: ignore[attr-defined]  # undeclared (see _MakeEncoder)
 
 
 def _decode_str(s: str) -> Any:

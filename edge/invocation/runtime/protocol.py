@@ -26,7 +26,8 @@ Worker -> core:
 Zygote control channel (``SOCK_SEQPACKET``: one datagram per message, so no framing): orjson objects.
 Core -> zygote: ``{"t": "spawn", "env": id, "cfg": {...}}`` with fds ``[worker_socket, log_memfd]``;
 ``{"t": "kill", "env": id}``. Zygote -> core: ``{"t": "spawned", "env": id, "pid": n}``,
-``{"t": "exit", "env": id, "status": raw wait status, "at": CLOCK_MONOTONIC seconds when reaped}``, ``{"t": "spawn_failed", "env": id, "error": str}``.
+``{"t": "exit", "env": id, "status": raw wait status, "at": CLOCK_MONOTONIC seconds when reaped}``,
+``{"t": "spawn_failed", "env": id, "error": str}``.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def encode(meta: dict[str, object], body: bytes = b"", log: bytes = b"") -> list
     return [HEADER.pack(len(m), len(body), len(log)), m, body, log]
 
 
-def frame_size(header: bytes | memoryview) -> int:
+def frame_size(header: bytes | bytearray | memoryview) -> int:
     """Total frame length (header included) given at least HEADER_SIZE leading bytes."""
     ml, bl, ll = HEADER.unpack_from(header)
     return HEADER_SIZE + ml + bl + ll

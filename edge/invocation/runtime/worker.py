@@ -19,6 +19,7 @@ Contract (see :mod:`.protocol` for frames):
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import io
@@ -32,12 +33,20 @@ import tempfile
 import threading
 import time
 import traceback
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from edge.invocation.runtime import context as ctxmod
 from edge.invocation.runtime import faults, protocol
+from edge.invocation.runtime.logformat import (
+    encode_record,
+    end_line,
+    max_memory_used_mb,
+    output_lines,
+    report_line,
+    start_line,
+)
 from edge.invocation.runtime.marshal import encode_result, load_event
-from edge.invocation.runtime.logformat import encode_record, end_line, max_memory_used_mb, output_lines, report_line, start_line
 from edge.invocation.runtime.tmpwatch import TmpWatch
 
 RESPONSE_LIMIT = 6_291_556
@@ -292,6 +301,11 @@ class Worker:
     def _run(self, meta: dict, body: bytes, rid: str) -> tuple[str, bytes, str | None, bool]:
         """Run the handler; returns (frame kind, payload, errorType, reset)."""
         ctx = ctxmod.LambdaContext(self.static, rid, meta["dl"], meta["arn"], meta.get("cc"), meta.get("fn"))
+        trace = meta.get("tr")  # the invocation's X-Ray trace header, as the runtime interface client sets it
+        if trace is not None:
+            os.environ["_X_AMZN_TRACE_ID"] = trace
+        elif "_X_AMZN_TRACE_ID" in os.environ:
+            del os.environ["_X_AMZN_TRACE_ID"]
         try:
             try:
                 event = load_event(body) if body else {}
@@ -300,14 +314,14 @@ class Worker:
             result = self.handler(event, ctx)
             try:
                 out = b"null" if result is None else encode_result(result).encode("utf-8", "surrogatepass")
-            except Exception as e:  # noqa: BLE001 - any marshalling failure is a MarshalError (awslambdaric)
+            except Exception as e:  # any marshalling failure is a MarshalError (awslambdaric)
                 raise faults.FaultException(faults.MARSHAL_ERROR, f"Unable to marshal response: {e}") from None
             return protocol.K_RESULT, out, None, False
         except MemoryError:
             self.die_oom(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         except SystemExit as e:
             _exit_like_python(e)
-        except Exception as e:  # noqa: BLE001 - every handler exception becomes an error record
+        except Exception as e:  # every handler exception becomes an error record
             record = faults.from_exception(e, rid)
             sys.stdout.write(faults.error_log_line(record))
             return protocol.K_ERROR, protocol.dumps(record), str(record["errorType"]), False
@@ -318,10 +332,8 @@ class Worker:
 
 def _flush_and_exit(code: int) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(Exception):  # the process is going away; output is best effort
             stream.flush()
-        except Exception:  # noqa: BLE001,S110 - the process is going away; output is best effort
-            pass
     os._exit(code)
 
 
@@ -344,7 +356,7 @@ def child_main(sock_fd: int, log_fd: int, cfg: dict, zygote_pid: int, libc: ctyp
         _setup_process(libc, log_fd, cfg)
         sock = socket.socket(fileno=sock_fd)
         sock.setblocking(True)
-    except BaseException:  # noqa: BLE001 - nothing can be reported yet; the core sees exit status 70
+    except BaseException:  # nothing can be reported yet; the core sees exit status 70
         traceback.print_exc()
         _flush_and_exit(70)
     holder = ctxmod.RequestIdHolder()
@@ -353,7 +365,7 @@ def child_main(sock_fd: int, log_fd: int, cfg: dict, zygote_pid: int, libc: ctyp
         handler = load_handler(cfg["handler"])
     except SystemExit as e:
         _exit_like_python(e)
-    except BaseException as e:  # noqa: BLE001 - every Init failure is reported, then the process exits
+    except BaseException as e:  # every Init failure is reported, then the process exits
         record = faults.from_exception(e, "") if isinstance(e, Exception) else faults.make_error(
             str(e), type(e).__name__, None, "")
         sys.stdout.write(faults.error_log_line(record))
@@ -371,7 +383,7 @@ def child_main(sock_fd: int, log_fd: int, cfg: dict, zygote_pid: int, libc: ctyp
         code = worker.serve()
     except SystemExit as e:
         _exit_like_python(e)
-    except BaseException:  # noqa: BLE001 - channel failure: nothing left to serve
+    except BaseException:  # channel failure: nothing left to serve
         traceback.print_exc()
         _flush_and_exit(1)
     _flush_and_exit(code)

@@ -21,6 +21,7 @@ The zygote dies with the core (PR_SET_PDEATHSIG), and each child dies with the z
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import os
@@ -47,10 +48,8 @@ class Zygote:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def send(self, msg: dict) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the core is gone; EOF handling will shut us down
             self.ctrl.send(protocol.dumps(msg))
-        except OSError:
-            pass  # the core is gone; EOF handling will shut us down
 
     def run(self) -> None:
         signal.set_wakeup_fd(self.wake_w)
@@ -121,10 +120,8 @@ class Zygote:
             self._in_child(fds, cfg)
         for fd in fds:
             os.close(fd)
-        try:
+        with contextlib.suppress(OSError):  # the child may have exited (or set it) already
             os.setpgid(pid, pid)  # also done by the child; doing both closes the race with an early kill
-        except OSError:
-            pass
         self.children[pid] = env_id
         self.by_env[env_id] = pid
         self.send({"t": "spawned", "env": env_id, "pid": pid})
@@ -146,10 +143,8 @@ class Zygote:
         if pid is None:
             return
         for fn in (os.killpg, os.kill):
-            try:
+            with contextlib.suppress(OSError):
                 fn(pid, sig)
-            except OSError:
-                pass
 
     def reap(self, block: bool) -> None:
         """Reap exited environments. Each one's process group is SIGKILLed first, while its leader is a zombie
@@ -168,10 +163,8 @@ class Zygote:
                 return
             pid = info.si_pid
             if pid in self.children:
-                try:
+                with contextlib.suppress(OSError):  # no other member left
                     os.killpg(pid, signal.SIGKILL)
-                except OSError:
-                    pass  # no other member left
             try:
                 pid, status = os.waitpid(pid, 0)
             except ChildProcessError:
@@ -219,7 +212,7 @@ def exec_child(msg: dict, fds: list[int], zygote_pid: int, libc: ctypes.CDLL) ->
         os.chdir(msg["cwd"])
         argv = [str(a) for a in msg["argv"]]
         os.execve(argv[0], argv, {str(k): str(v) for k, v in msg["envp"].items()})
-    except BaseException as e:  # noqa: BLE001 - report and leave; the core sees exit status 127
+    except BaseException as e:
         try:
             os.write(2, f"edgelab: cannot start {msg.get('argv', ['?'])[0]}: {e}\n".encode())
         finally:

@@ -18,14 +18,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from edge.invocation.errors import RequestTooLargeException, function_not_found
 from edge.invocation.events.config import EventInvokeConfigOps, check_destination
 from edge.invocation.events.delivery import AsyncDelivery
-from edge.invocation.events.mappings import EsmOps, MappingRecord
 from edge.invocation.events.mapping_runner import EsmRunner
+from edge.invocation.events.mappings import EsmOps, MappingRecord
 from edge.invocation.events.model import INVOKE_ASYNC_PAYLOAD_LIMIT, AsyncSettings, EventInvokeConfig
 from edge.invocation.events.queues import DEFAULT_VISIBILITY_TIMEOUT, QueueInfo, QueueMessage, QueueOps
 from edge.invocation.events.store import AsyncStore, GroupCommitter, Insert
-from edge.invocation.errors import RequestTooLargeException, function_not_found
 from edge.invocation.models import ASYNC_PAYLOAD_LIMIT, InvocationResult, Outcome
 from edge.invocation.registry.core import Registry
 from edge.invocation.service.invoke_path import InvokePath, check_payload

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from edge.invocation.errors import InvalidParameterValueException, ResourceNotFoundException
-from edge.invocation.registry.packages import PackageInfo, zip_directory
 from edge.invocation.models import UNSET
 from edge.invocation.registry.concurrency import AccountSummary
 from edge.invocation.registry.config import DEFAULT_ROLE, FunctionConfig, config_from_request, update_config
 from edge.invocation.registry.core import Registry
 from edge.invocation.registry.db import AliasRecord, LayerVersionRecord, VersionRecord
 from edge.invocation.registry.names import parse_layer_name
+from edge.invocation.registry.packages import PackageInfo, zip_directory
 from edge.invocation.service.executor_sync import ExecutorSync
 from edge.invocation.service.refs import split_name, unqualified_name
 

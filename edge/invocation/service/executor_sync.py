@@ -16,11 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edge.invocation.models import FunctionSpec, InvocationResult, InvokeOptions, RuntimeState
 from edge.invocation.registry.core import Registry
 from edge.tasks import TaskOwner
+
+if TYPE_CHECKING:
+    from edge.invocation.execution.logs import LogStore
+    from edge.invocation.execution.metrics import Metrics
 
 __all__ = ["ExecutorLike", "ExecutorSync"]
 
@@ -29,7 +33,8 @@ PoolKey = tuple[str, str, str]
 
 
 class ExecutorLike(Protocol):
-    """The part of ``edge.invocation.execution.executor.Executor`` the service relies on."""
+    """The part of ``edge.invocation.execution.executor.Executor`` the service relies on, and that the nodes
+    reach through ``LambdaService.executor`` (``reset``, ``metrics``, ``logs``: the admin endpoints)."""
 
     async def start(self) -> None: ...
     async def close(self) -> None: ...
@@ -44,6 +49,11 @@ class ExecutorLike(Protocol):
     async def retire(self, function_name: str, keep: Collection[PoolKey] = ()) -> None: ...
     def runtime_state(self, runtime: str) -> RuntimeState: ...
     async def check_runtime(self, runtime: str) -> RuntimeState: ...
+    async def reset(self) -> None: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def logs(self) -> LogStore: ...
 
 
 class ExecutorSync:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from edge.cdn.cache.keys import (
-    cache_key, key_querystring, normalize_accept_encoding, select_cookies, vary_names, vary_values,
+    cache_key,
+    key_querystring,
+    normalize_accept_encoding,
+    select_cookies,
+    vary_names,
+    vary_values,
 )
 from edge.cdn.config.policies import MANAGED_CACHE_POLICIES, CachePolicy, KeyList
 

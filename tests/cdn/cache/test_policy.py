@@ -12,9 +12,25 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.cdn.cache.policy import (
-    CacheEntry, Hit, NotStorable, PolicyOptions, Stale, StaleReason, StoreContext, StoreDecision, build_entry,
-    conditional_headers, corrected_initial_age, current_age, evaluate, http_date, merge_not_modified,
-    on_origin_error, parse_cache_control, parse_http_date, storability,
+    CacheEntry,
+    Hit,
+    NotStorable,
+    PolicyOptions,
+    Stale,
+    StaleReason,
+    StoreContext,
+    StoreDecision,
+    build_entry,
+    conditional_headers,
+    corrected_initial_age,
+    current_age,
+    evaluate,
+    http_date,
+    merge_not_modified,
+    on_origin_error,
+    parse_cache_control,
+    parse_http_date,
+    storability,
 )
 from edge.cdn.config.policies import MANAGED_CACHE_POLICIES, CachePolicy, KeyList
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from edge.cdn.config.distribution import ConfigError, load_distribution
-from edge.cdn.models import CustomOrigin, S3Origin
 from edge.cdn.config.settings import parse_settings
+from edge.cdn.models import CustomOrigin, S3Origin
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 FULL = FIXTURES / "full-distribution.json"
@@ -115,7 +115,7 @@ class TestOrigins:
 class TestBehaviors:
     def test_methods_and_policies(self) -> None:
         d = load_distribution(FULL)
-        api, css, img, default = d.all_behaviors
+        api, _css, img, default = d.all_behaviors
         assert api.allowed_methods == frozenset({"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"})
         assert api.cached_methods == frozenset({"GET", "HEAD", "OPTIONS"})
         assert api.cache_policy.name == "CachingDisabled" and api.cache_policy.caching_disabled
@@ -169,7 +169,7 @@ class TestBehaviors:
         (lambda b: b.update(FieldLevelEncryptionId="abc"), "CacheBehaviors.Items[2].FieldLevelEncryptionId",
          "not supported by edgelab"),
         (lambda b: b.update(FunctionAssociations={"Quantity": 1, "Items": [{}]}),
-         "CacheBehaviors.Items[2].FunctionAssociations", "CloudFront Functions"),
+         "CacheBehaviors.Items[2].FunctionAssociations.Items[0]", "InvalidFunctionAssociation"),
         (lambda b: b.update(TargetOriginId="nope"), "CacheBehaviors.Items[2].TargetOriginId", "no origin"),
         (lambda b: b.update(CachePolicyId="00000000-dead-beef-0000-000000000000"),
          "CacheBehaviors.Items[2].CachePolicyId", "unknown cache policy"),
@@ -236,6 +236,50 @@ class TestBehaviors:
         items.append(dict(items[0]))
         c["DefaultCacheBehavior"]["LambdaFunctionAssociations"]["Quantity"] = 3
         assert "duplicate" in error_of(c).message
+
+
+CFF_ARN = "arn:aws:cloudfront::797438674243:function/"
+LE_ARN = "arn:aws:lambda:us-east-1:123456789012:function:f:1"
+
+
+class TestFunctionAssociations:
+    """CloudFront Functions associations with CloudFront's rules ("Restrictions on all edge functions")."""
+
+    @staticmethod
+    def _with(fa: list[dict[str, Any]], le: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        c = cfg()
+        b = c["CacheBehaviors"]["Items"][2]
+        b["FunctionAssociations"] = {"Quantity": len(fa), "Items": fa}
+        b["LambdaFunctionAssociations"] = {"Quantity": len(le or []), "Items": le or []}
+        return c
+
+    def test_viewer_events_parsed_with_names_from_any_account(self) -> None:
+        c = self._with([{"FunctionARN": CFF_ARN + "rewrite", "EventType": "viewer-request"},
+                        {"FunctionARN": "arn:aws:cloudfront::111111111111:function/hdrs", "EventType": "viewer-response"}],
+                       [{"LambdaFunctionARN": LE_ARN, "EventType": "origin-request"}])
+        b = load_distribution(c).behaviors[2]
+        assert [(a.event_type, a.function_name, a.account) for a in b.function_associations] == [
+            ("viewer-request", "rewrite", "797438674243"), ("viewer-response", "hdrs", "111111111111")]
+        assert [a.event_type for a in b.lambda_associations] == ["origin-request"]  # allowed combination
+
+    @pytest.mark.parametrize(("fa", "le", "text"), [
+        ([{"FunctionARN": CFF_ARN + "f", "EventType": "origin-request"}], [], "origin-facing event types"),
+        ([{"FunctionARN": CFF_ARN + "f", "EventType": "viewer-reply"}], [], "not valid for a CloudFront function"),
+        ([{"FunctionARN": "arn:aws:lambda:us-east-1:123456789012:function:f:1", "EventType": "viewer-request"}], [],
+         "not a valid CloudFront function ARN"),
+        ([{"FunctionARN": CFF_ARN + "f", "EventType": "viewer-request"},
+          {"FunctionARN": CFF_ARN + "g", "EventType": "viewer-request"}], [], "one edge function per event type"),
+        ([{"FunctionARN": CFF_ARN + "f", "EventType": "viewer-request"}],
+         [{"LambdaFunctionARN": LE_ARN, "EventType": "viewer-response"}], "can't combine CloudFront Functions"),
+        ([{"FunctionARN": CFF_ARN + "f", "EventType": "viewer-response"}],
+         [{"LambdaFunctionARN": LE_ARN, "EventType": "viewer-response"}], "can't combine CloudFront Functions"),
+        ([{"FunctionARN": CFF_ARN + "f", "EventType": "viewer-request", "IncludeBody": True}], [], "Unknown field"),
+    ])
+    def test_refused_with_cloudfronts_error(self, fa: list[dict[str, Any]], le: list[dict[str, Any]],
+                                            text: str) -> None:
+        e = error_of(self._with(fa, le))
+        assert e.path.startswith("DistributionConfig.CacheBehaviors.Items[2].FunctionAssociations")
+        assert "InvalidFunctionAssociation" in e.message and text in e.message
 
 
 class TestTopLevel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from pathlib import Path
@@ -51,7 +52,5 @@ def test_mutations_never_crash(mutations: list[tuple[tuple[Any, ...], Any, bool]
                 parent[path[-1]] = value
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed this path
-    try:
+    with contextlib.suppress(ConfigError):  # a clear refusal is fine; any other exception fails the test
         load_distribution(doc)
-    except ConfigError:
-        pass

@@ -7,8 +7,8 @@ import base64
 import orjson
 import pytest
 
-from edge.cdn.lambda_edge.rules import BODY_EXPOSED_LIMIT
 from edge.cdn.lambda_edge.events import EventConfig, build_event, build_event_dict, header_map
+from edge.cdn.lambda_edge.rules import BODY_EXPOSED_LIMIT
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, S3Origin
 
 CONFIG = EventConfig(

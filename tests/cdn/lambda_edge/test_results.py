@@ -11,7 +11,6 @@ import pytest
 
 from edge.cdn.errors import LambdaValidationError
 from edge.cdn.lambda_edge.events import EventConfig, build_event_dict
-from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, ResponseMeta
 from edge.cdn.lambda_edge.results import (
     PAGE_BODY,
     PAGE_NOT_OBJECT,
@@ -22,6 +21,7 @@ from edge.cdn.lambda_edge.results import (
     ResponseResult,
     parse_result,
 )
+from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, ResponseMeta
 
 CONFIG = EventConfig("d1.cloudfront.net", "E1", "req-id==")
 ORIGIN = CustomOrigin(domain_name="origin.example.org", port=443, protocol="https", origin_id="o1", connect_host="127.0.0.1")

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from edge.cdn.lambda_edge import results as results_mod
 from edge.cdn.lambda_edge.events import EventConfig, build_event_dict, event_header_maps
-from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse
 from edge.cdn.lambda_edge.results import LambdaValidationError, RequestResult, ResponseResult, parse_result
+from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse
 
 EVENTS = ["viewer-request", "origin-request", "origin-response", "viewer-response"]
 TOKEN = st.text(alphabet="abcdefgXYZ0123-_!#", min_size=1, max_size=6)
@@ -47,8 +47,8 @@ def _both(event_type: str, request: EdgeRequest, response: EdgeResponse, returne
     _, seen, seen_response = encode_event(event_type, "d1.cloudfront.net", "E1", "id==", request, response,
                                           include_body)
     payload = orjson.dumps(returned)
-    kw = dict(original_request=request, original_response=response, include_body=include_body,
-              allow_ip_origins=False)
+    kw = {"original_request": request, "original_response": response, "include_body": include_body,
+          "allow_ip_origins": False}
     full = _outcome(lambda: parse_result(event_type, payload, **kw))  # type: ignore[arg-type]
     fast = _outcome(lambda: parse_result(event_type, payload, event_headers=seen,  # type: ignore[arg-type]
                                          event_response_headers=seen_response, **kw))

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.cdn.lambda_edge.events import EventConfig, build_event
-from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse
 from edge.cdn.lambda_edge.results import RequestResult, ResponseResult, parse_result
+from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse
 
 CONFIG = EventConfig("d1.cloudfront.net", "E1", "id==")
 TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_!#$%&'*+.^`|~", min_size=1, max_size=12)

@@ -24,8 +24,9 @@ ARN = "arn:aws:lambda:us-east-1:000000000000:function:{}:{}"
 
 
 def _facts(version: str = "1", **kw: Any) -> VersionFacts:
-    base = dict(version=version, revision="r", timeout_s=5.0, memory_mb=128, code_size=1000, environment=(),
-                layers=(), runtime="python3.11", architecture="x86_64", ephemeral_storage_mb=512)
+    base = {"version": version, "revision": "r", "timeout_s": 5.0, "memory_mb": 128, "code_size": 1000,
+            "environment": (), "layers": (), "runtime": "python3.11", "architecture": "x86_64",
+            "ephemeral_storage_mb": 512}
     return VersionFacts(**{**base, **kw})  # type: ignore[arg-type]
 
 
@@ -48,8 +49,10 @@ class FakeTarget:
         self.invoker = invoker
         self.options = options
 
-    async def invoke(self, payload: bytes, request_id: str | None = None) -> InvocationResult:
-        self.invoker.calls.append({**self.options, "event": orjson.loads(payload), "request_id": request_id})
+    async def invoke(self, payload: bytes, request_id: str | None = None,
+                     trace_id: str | None = None) -> InvocationResult:
+        self.invoker.calls.append({**self.options, "event": orjson.loads(payload), "request_id": request_id,
+                                   "trace_id": trace_id})
         r = self.invoker.results.pop(0)
         if isinstance(r, Exception):
             raise r
@@ -57,7 +60,7 @@ class FakeTarget:
 
 
 class FakeFacts:
-    def __init__(self, answer: list[VersionFacts] | None | Exception) -> None:
+    def __init__(self, answer: list[VersionFacts] | Exception | None) -> None:
         self.answer = answer
         self.calls = 0
 

@@ -128,7 +128,7 @@ async def test_stale_while_revalidate_refreshes_in_background() -> None:
         async with PopHarness(origin, distribution_config(), clock=clock) as pop:
             await pop.get("/swr")
             clock.advance(5)
-            s, h, b = await pop.get("/swr")
+            _, h, b = await pop.get("/swr")
             assert (b, h["X-Cache"], h["Age"]) == (b"v1", "Hit from cloudfront", "5")  # stale, served at once
             for _ in range(100):  # the POP-owned background task refetches
                 if origin.hits["/swr"] == 2 and not len(pop.state.ctx.background):
@@ -256,8 +256,8 @@ async def test_custom_error_page_is_fetched_without_the_viewers_preconditions() 
     async with ScriptedOrigin() as origin:
         origin.script("/errors/404.html", body=b"custom", headers={"Cache-Control": "max-age=60", "ETag": '"p"'})
         async with PopHarness(origin, distribution_config(errors=errors)) as pop:
-            s, h, b = await pop.get("/nope", headers={"If-Match": '"other"', "If-Unmodified-Since":
-                                                      "Mon, 02 Nov 2026 10:00:00 GMT", "Range": "bytes=0-1"})
+            s, _h, b = await pop.get("/nope", headers={"If-Match": '"other"', "If-Unmodified-Since":
+                                                       "Mon, 02 Nov 2026 10:00:00 GMT", "Range": "bytes=0-1"})
     assert (s, b) == (404, b"custom")
     page = origin.requests["/errors/404.html"][0]
     assert [page.header(n) for n in ("If-Match", "If-Unmodified-Since", "Range")] == [None, None, None]

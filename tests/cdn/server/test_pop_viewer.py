@@ -12,8 +12,7 @@ import random
 
 import orjson
 
-from tests.cdn.scripted_origin import (ORIGIN_DOMAIN, PopHarness, ScriptedOrigin, behavior_config,
-                                       distribution_config)
+from tests.cdn.scripted_origin import ORIGIN_DOMAIN, PopHarness, ScriptedOrigin, behavior_config, distribution_config
 
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
@@ -40,15 +39,14 @@ async def _raw(port: int, data: bytes, timeout: float = 2.0) -> bytes:
 
 
 async def test_oversize_url_and_headers_get_413() -> None:
-    async with ScriptedOrigin() as origin:
-        async with PopHarness(origin, distribution_config()) as pop:
-            s, h, b = await pop.get("/" + "a" * 9000)
-            assert (s, h["X-Cache"]) == (413, "Error from cloudfront") and b"<H1>413 ERROR</H1>" in b
-            s, h, _ = await pop.get("/ok", headers={f"X-Big-{i}": "v" * 1000 for i in range(25)})
-            assert s == 413
-            s, _, _ = await pop.get("/" + "a" * 8000)  # under the limit: reaches the origin (404 there)
-            assert s == 404
-            assert pop.state.ctx.stats.bad_requests == 2
+    async with ScriptedOrigin() as origin, PopHarness(origin, distribution_config()) as pop:
+        s, h, b = await pop.get("/" + "a" * 9000)
+        assert (s, h["X-Cache"]) == (413, "Error from cloudfront") and b"<H1>413 ERROR</H1>" in b
+        s, h, _ = await pop.get("/ok", headers={f"X-Big-{i}": "v" * 1000 for i in range(25)})
+        assert s == 413
+        s, _, _ = await pop.get("/" + "a" * 8000)  # under the limit: reaches the origin (404 there)
+        assert s == 404
+        assert pop.state.ctx.stats.bad_requests == 2
     assert origin.hits.total() == 1
 
 
@@ -201,9 +199,9 @@ async def test_run_pop_serves_until_stopped_and_cleans_up(tmp_path) -> None:  # 
             if sock.exists():
                 break
             await asyncio.sleep(0.01)
-        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock))) as admin:
-            async with admin.get("http://pop/health") as r:
-                assert (await r.json())["pop_code"].startswith("TST")
+        async with (aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock))) as admin,
+                    admin.get("http://pop/health") as r):
+            assert (await r.json())["pop_code"].startswith("TST")
         stop.set()
         await asyncio.wait_for(task, 5)
     assert not sock.exists()

@@ -15,8 +15,15 @@ from edge.cdn.config.distribution import Behavior, load_distribution
 from edge.cdn.config.plan import Forwarding, forwarding_lists
 from edge.cdn.models import EdgeRequest
 from edge.cdn.origin.http1 import HOP_BY_HOP
-from edge.cdn.steps.origin_request import (REMOVED_UNLESS_FORWARDED, _normalize_accept_encoding, _selected,
-                                           build_origin_request, filter_cookies, filter_query, origin_headers)
+from edge.cdn.steps.origin_request import (
+    REMOVED_UNLESS_FORWARDED,
+    _normalize_accept_encoding,
+    _selected,
+    build_origin_request,
+    filter_cookies,
+    filter_query,
+    origin_headers,
+)
 
 DIST = load_distribution(json.loads((Path(__file__).parents[1] / "fixtures" / "full-distribution.json").read_text()))
 BEHAVIORS = [*DIST.behaviors, DIST.default_behavior]
@@ -42,10 +49,9 @@ def reference(viewer: EdgeRequest, behavior: Behavior, domain: str) -> tuple[lis
             xff.append(v)
         elif lk == "via":
             via.append(v)
-        elif lk in ("x-amz-cf-id",) or lk.startswith("x-edge-"):
-            pass
-        elif lk in REMOVED_UNLESS_FORWARDED and not (forward_all or _selected(heads, lk, case_insensitive=True)):
-            pass
+        elif lk == "x-amz-cf-id" or lk.startswith("x-edge-") or (
+                lk in REMOVED_UNLESS_FORWARDED and not (forward_all or _selected(heads, lk, case_insensitive=True))):
+            pass  # CloudFront's own headers, and the ones removed unless the behavior forwards them
         else:
             has_host, has_ua = has_host or lk == "host", has_ua or lk == "user-agent"
             kept.append((k, v))

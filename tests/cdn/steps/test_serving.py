@@ -9,9 +9,10 @@ from dataclasses import replace
 from edge.cdn.cache.policy import CacheEntry
 from edge.cdn.steps.serving import served_form
 
+
 def _entry(**kw: object) -> CacheEntry:
-    base: dict = dict(status=200, headers=(("Content-Type", "text/plain"), ("Age", "3"), ("Content-Length", "1")),
-                      body=b"x", request_time=0.0, response_time=0.0, ttl_s=60.0)
+    base: dict = {"status": 200, "headers": (("Content-Type", "text/plain"), ("Age", "3"), ("Content-Length", "1")),
+                  "body": b"x", "request_time": 0.0, "response_time": 0.0, "ttl_s": 60.0}
     return CacheEntry(**{**base, **kw})
 
 

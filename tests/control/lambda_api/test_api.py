@@ -292,13 +292,13 @@ def test_layers(client: Any) -> None:
     client.publish_layer_version(LayerName="helpers", Content={"ZipFile": layer_zip}, CompatibleRuntimes=["python3.11"])
     assert [v["Version"] for v in client.list_layer_versions(LayerName="helpers", CompatibleRuntime="python3.12")["LayerVersions"]] == [1]
     matching = client.list_layers(CompatibleRuntime="python3.12")["Layers"]
-    assert [l["LatestMatchingVersion"]["Version"] for l in matching] == [1]
+    assert [layer["LatestMatchingVersion"]["Version"] for layer in matching] == [1]
     assert client.list_layers(CompatibleRuntime="nodejs20.x")["Layers"] == []
     assert client.get_layer_version(LayerName="helpers", VersionNumber=1)["Description"] == "h"
     assert client.get_layer_version_by_arn(Arn=arn + ":2")["Version"] == 2
     assert [v["Version"] for v in client.list_layer_versions(LayerName="helpers")["LayerVersions"]] == [2, 1]
     layers = client.list_layers()["Layers"]
-    assert [(l["LayerName"], l["LatestMatchingVersion"]["Version"]) for l in layers] == [("helpers", 2)]
+    assert [(layer["LayerName"], layer["LatestMatchingVersion"]["Version"]) for layer in layers] == [("helpers", 2)]
     fn = create(client, Layers=[arn + ":1"])
     assert fn["Layers"] == [{"Arn": arn + ":1", "CodeSize": len(layer_zip)}]
     assert client.delete_layer_version(LayerName="helpers", VersionNumber=1)["ResponseMetadata"]["HTTPStatusCode"] == 204

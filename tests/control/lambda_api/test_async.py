@@ -46,7 +46,7 @@ def wait_for(pred: Any, timeout: float = 10.0) -> Any:
 
 
 def test_invoke_event_and_invoke_async_are_accepted_and_delivered(api: Any) -> None:
-    server, client, run = api
+    server, client, _run = api
     resp = client.invoke(FunctionName="fn", InvocationType="Event", Payload=b'{"id": 1}')
     assert resp["StatusCode"] == 202 and resp["Payload"].read() == b""
     out = client.invoke_async(FunctionName="fn", InvokeArgs=b'{"id": 2}')

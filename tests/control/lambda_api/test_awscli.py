@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
-
 
 from edge.invocation import zip_files as build_zip
 

@@ -1,8 +1,8 @@
 """`edgelab loadtest` pieces that need no running stack: arguments, POP selection, generated settings, progress."""
 
 import argparse
-import json
 import importlib.util
+import json
 import tomllib
 
 import pytest

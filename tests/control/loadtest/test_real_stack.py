@@ -2,8 +2,8 @@
 started by OwnStack on free ports, idle expiry 1 s), and the report they leave. ~30 s in all."""
 
 import argparse
-import importlib.util
 import csv
+import importlib.util
 import json
 import os
 import urllib.request
@@ -97,7 +97,7 @@ def test_throttle_scenario_reserved_concurrency_set_then_restored(stack, tmp_pat
 
 
 def test_reset_makes_the_next_request_cold_and_a_miss(stack):
-    url = dict((n, f"http://127.0.0.1:{p}") for n, _, p in stack.pops)["IAD"] + "/"
+    url = {n: f"http://127.0.0.1:{p}" for n, _, p in stack.pops}["IAD"] + "/"
 
     def timing() -> tuple[str, str]:
         with urllib.request.urlopen(url, timeout=10) as resp:

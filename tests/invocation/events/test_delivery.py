@@ -12,10 +12,20 @@ from typing import Any
 
 import pytest
 
-from edge.invocation.events.store import Insert
 from edge.invocation.errors import InvalidParameterValueException, RequestTooLargeException, ResourceNotFoundException
+from edge.invocation.events.store import Insert
 from edge.invocation.service.facade import LambdaService
-from tests.invocation.async_support import FAST, ScriptedExecutor, arn_fn, arn_q, bodies, create, eventually, make_code_dir, stat
+from tests.invocation.async_support import (
+    FAST,
+    ScriptedExecutor,
+    arn_fn,
+    arn_q,
+    bodies,
+    create,
+    eventually,
+    make_code_dir,
+    stat,
+)
 
 
 @pytest.fixture
@@ -33,7 +43,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[LambdaService, ScriptedExec
 
 
 async def test_success_goes_to_on_success_with_aws_record(env: Any) -> None:
-    svc, ex, _ = env
+    svc, _ex, _ = env
     await svc.put_event_invoke_config("fn", None, {"DestinationConfig": {"OnSuccess": {"Destination": arn_q("successes")}}})
     result = await svc.invoke("fn", None, b'{"id": "a"}', invocation_type="Event", request_id="req-a")
     assert result.payload == b"" and result.request_id == "req-a"
@@ -70,7 +80,7 @@ async def test_function_errors_are_retried_then_on_failure_and_dlq(env: Any) -> 
 
 
 async def test_max_retry_zero_per_qualifier(env: Any) -> None:
-    svc, ex, _ = env
+    svc, _ex, _ = env
     await svc.publish_version("fn")
     await svc.create_alias("fn", "live", "1")
     await svc.put_event_invoke_config("fn", "live", {"MaximumRetryAttempts": 0,
@@ -153,7 +163,7 @@ async def _loop_dropped(svc: LambdaService) -> int:
 
 
 async def test_deleted_function_events_are_dropped_explicitly(env: Any) -> None:
-    svc, ex, code = env
+    svc, _ex, code = env
     await create(svc, code, "gone")
     # due a little later, so that the function is gone by then
     await asyncio.to_thread(svc.async_store.apply, [Insert("g", "gone", None, b"{}", time.time(), due_at=time.time() + 0.3)])
@@ -228,7 +238,7 @@ async def test_dlq_of_the_alias_primary_version_when_nothing_ran(env: Any) -> No
 
 
 async def test_vanished_destination_queue_is_counted_and_logged(env: Any, caplog: pytest.LogCaptureFixture) -> None:
-    svc, ex, _ = env
+    svc, _ex, _ = env
     await svc.create_queue("temp")
     await svc.put_event_invoke_config("fn", None, {"DestinationConfig": {"OnSuccess": {"Destination": arn_q("temp")}}})
     await svc.delete_queue("temp")

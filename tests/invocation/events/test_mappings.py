@@ -13,7 +13,16 @@ import pytest
 from edge.invocation.errors import InvalidParameterValueException, ResourceConflictException, ResourceNotFoundException
 from edge.invocation.models import InvocationResult, Outcome
 from edge.invocation.service.facade import LambdaService
-from tests.invocation.async_support import FAST, ScriptedExecutor, arn_q, bodies, create, eventually, make_code_dir, stat
+from tests.invocation.async_support import (
+    FAST,
+    ScriptedExecutor,
+    arn_q,
+    bodies,
+    create,
+    eventually,
+    make_code_dir,
+    stat,
+)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from edge.invocation.errors import InvalidParameterValueException
 from edge.invocation.events.model import (
     AsyncSettings,
     Condition,
@@ -16,7 +17,6 @@ from edge.invocation.events.model import (
     iso_timestamp,
     parse_destination,
 )
-from edge.invocation.errors import InvalidParameterValueException
 
 AWS = AsyncSettings()
 CFG = EventInvokeConfig("fn", "$LATEST")

@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 from edge.invocation.execution.environment import (
-    Credentials, EnvState, Environment, InvalidState, describe_exit, layer_paths, worker_config,
+    Credentials,
+    Environment,
+    EnvState,
+    InvalidState,
+    describe_exit,
+    layer_paths,
+    worker_config,
 )
 from edge.invocation.execution.zygote_client import ZygoteClient
-
 from tests.invocation.fixtures.support import make_spec
 
 

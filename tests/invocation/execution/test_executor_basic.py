@@ -7,10 +7,9 @@ import json
 import re
 from pathlib import Path
 
-from tests.invocation.fixtures.support import body, call, code_dir, make_spec, running_executor
-
 from edge.invocation.execution.logs import LogStore
 from edge.invocation.models import Outcome
+from tests.invocation.fixtures.support import body, call, code_dir, make_spec, running_executor
 
 REPORT_RE = re.compile(
     r"^REPORT RequestId: (?P<id>\S+)\tDuration: \d+\.\d{2} ms\tBilled Duration: \d+ ms\tMemory Size: 128 MB\t"
@@ -33,7 +32,7 @@ async def test_cold_then_warm_module_code_runs_once(tmp_path: Path) -> None:
         assert "module init ran" in first.log_tail and "module init ran" not in second.log_tail
         assert "Init Duration:" in first.log_tail and "Init Duration:" not in second.log_tail
         assert "INIT_START" not in second.log_tail
-        report = [ln for ln in second.log_tail.splitlines() if ln.startswith("REPORT")][0]
+        report = next(ln for ln in second.log_tail.splitlines() if ln.startswith("REPORT"))
         assert REPORT_RE.match(report), report
         m = ex.metrics.snapshot()["us-east-1"]["fn"]["$LATEST"]
         assert m["invocations"] == 2 and m["cold_starts"] == 1 and m["errors"] == 0

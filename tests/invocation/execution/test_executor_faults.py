@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from edge.invocation.models import Outcome
-
 from tests.invocation.fixtures.support import alive, body, call, code_dir, make_spec, running_executor
 
 
-async def _pid(ex, spec) -> int:  # noqa: ANN001 - test helper
+async def _pid(ex, spec) -> int:
     res = await call(ex, spec, {})
     assert res.outcome is Outcome.OK, res.payload
     return body(res)["pid"]

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from edge.invocation.models import Outcome
-
 from tests.invocation.fixtures.support import alive, body, call, code_dir, make_spec, running_executor
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -82,9 +81,9 @@ async def test_env_dying_while_idle_is_replaced(tmp_path: Path) -> None:
         first = body(await call(ex, spec, {"text": "survives"}))
         os.kill(first["pid"], signal.SIGKILL)
         for _ in range(250):  # reaped by the zygote (gone from /proc); the core may not have noticed yet
-            if not os.path.exists(f"/proc/{first['pid']}"):
+            if not os.path.exists(f"/proc/{first['pid']}"):  # noqa: ASYNC240 - blocking on purpose, as below
                 break
-            time.sleep(0.002)  # deliberately blocking: the core must not process the EOF before the call
+            time.sleep(0.002)  # noqa: ASYNC251 - deliberately blocking: the core must not process the EOF before the call
         res = await call(ex, spec, {})
         assert res.outcome is Outcome.OK and res.cold_start
         assert body(res)["pid"] != first["pid"] and body(res)["files"] == ["marker.txt"]

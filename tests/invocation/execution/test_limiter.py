@@ -7,7 +7,6 @@ from pathlib import Path
 
 from edge.invocation.execution.limiter import ConcurrencyLimiter, Lease
 from edge.invocation.models import Outcome, ThrottleReason
-
 from tests.invocation.fixtures.support import call, code_dir, make_spec, running_executor
 
 A = ("a", "$LATEST", "r1")

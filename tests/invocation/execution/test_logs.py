@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 from edge.invocation.execution import logs
+
+
 def test_report_line_format() -> None:
     line = logs.report_line("id-1", 3.0149, 128, 36, 110.1)
     assert line == ("REPORT RequestId: id-1\tDuration: 3.01 ms\tBilled Duration: 4 ms\tMemory Size: 128 MB\t"

@@ -34,7 +34,7 @@ def test_majors_and_runtime_names() -> None:
     assert sorted(node_dist.MAJORS) == list(MAJORS)
     assert node_dist.major_of_runtime("nodejs22.x") == 22
     assert node_dist.major_of_runtime("nodejs16.x") is None and node_dist.major_of_runtime("python3.12") is None
-    with pytest.raises(node_dist.NodeInstallError, match="nodejs18.x, nodejs20.x"):
+    with pytest.raises(node_dist.NodeInstallError, match=r"nodejs18\.x, nodejs20\.x"):
         node_dist.find(16)
 
 
@@ -84,7 +84,7 @@ def test_an_interrupted_install_is_redone(tmp_path: Path, monkeypatch: pytest.Mo
 def test_a_binary_of_the_wrong_major_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(node_dist, "_pip_install", lambda s, dest, m: fake_node(dest / s.binary, "19.0.0"))
     monkeypatch.delenv("EDGELAB_NODE_20", raising=False)
-    with pytest.raises(node_dist.NodeInstallError, match="not Node.js 20"):
+    with pytest.raises(node_dist.NodeInstallError, match=r"not Node\.js 20"):
         node_dist.ensure(20, tmp_path)
     assert node_dist.find(20, tmp_path) is None
 
@@ -94,7 +94,7 @@ def test_override_points_a_major_at_a_binary(tmp_path: Path, monkeypatch: pytest
     got = node_dist.find(20, tmp_path)
     assert got is not None and got.source == "env:EDGELAB_NODE_20" and got.binary == dist(20).binary
     monkeypatch.setenv("EDGELAB_NODE_18", str(dist(20).binary))
-    with pytest.raises(node_dist.NodeInstallError, match="not Node.js 18"):
+    with pytest.raises(node_dist.NodeInstallError, match=r"not Node\.js 18"):
         node_dist.find(18, tmp_path)
 
 

@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from edge.invocation.execution.environment import Kind
-from edge.invocation.execution.node_process import NodeLaunch, NodeProcess, init_config, init_start_line, link_slot, slot_paths
+from edge.invocation.execution.node_process import (
+    NodeLaunch,
+    NodeProcess,
+    init_config,
+    init_start_line,
+    link_slot,
+    slot_paths,
+)
 from tests.invocation.fixtures.node_support import NodeFn, dist, payload
 
 pytestmark = pytest.mark.timeout(90)

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from edge.invocation.execution.environment import EnvState
 from edge.invocation.models import Outcome
-
 from tests.invocation.fixtures.support import alive, body, call, children_of, code_dir, make_spec, running_executor
 
 
-async def _wait(predicate, timeout: float = 5.0) -> None:  # noqa: ANN001 - test helper
+async def _wait(predicate, timeout: float = 5.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not predicate():

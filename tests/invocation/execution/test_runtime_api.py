@@ -229,8 +229,10 @@ async def test_protocol_errors_and_limits(tmp_path: Path) -> None:
     try:
         assert (await rt2.start(10.0)).ok
         await rt2.invoke("a", b"{}", invoked_arn=ARN, timeout_s=5)
-        out = await rt2.invoke("b", b"{}", invoked_arn=ARN, timeout_s=5)
+        trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+        out = await rt2.invoke("b", b"{}", invoked_arn=ARN, timeout_s=5, trace=trace)
         assert json.loads(out.payload)["seen"] == [403, 403, 404, 400, 403]  # after "a": 2nd answer, init/error, 404
+        assert json.loads(out.payload)["headers"]["Lambda-Runtime-Trace-Id"] == trace  # the invocation's own
     finally:
         await rt2.stop(graceful=False)
 

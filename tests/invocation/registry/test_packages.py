@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from edge.invocation.registry.codestore import CodeStore
 from edge.invocation.errors import InvalidParameterValueException, RequestEntityTooLargeException
+from edge.invocation.registry.codestore import CodeStore
 from edge.invocation.registry.packages import UNZIP_FAILED, PackageLimits, code_sha256, inspect_zip, zip_directory
 from edge.invocation.registry.packages import zip_files as build_zip
 

@@ -16,8 +16,8 @@ from edge.invocation.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
-from edge.invocation.registry.core import Registry
 from edge.invocation.registry.config import config_from_request, update_config
+from edge.invocation.registry.core import Registry
 from edge.invocation.registry.packages import zip_files as build_zip
 
 

@@ -20,9 +20,9 @@ from edge.invocation.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
-from edge.invocation.registry.packages import PackageLimits
-from edge.invocation.registry.core import Registry
 from edge.invocation.registry.config import config_from_request, update_config
+from edge.invocation.registry.core import Registry
+from edge.invocation.registry.packages import PackageLimits
 from edge.invocation.registry.packages import zip_files as build_zip
 
 LAYER = "arn:aws:lambda:us-east-1:000000000000:layer:{}:{}"

@@ -324,7 +324,7 @@ async def test_context_and_environment(tmp_path: Path, major: int) -> None:
         assert "_X_AMZN_TRACE_ID" not in env and "EDGELAB_PARENT_PID" not in env
         parts = env["NODE_PATH"].split(":")  # the process's slot: its task entry links to the task root
         assert out["lastNodePath"] == out["cwd"] and parts[-2].endswith("runtime/node")
-        assert parts[0].endswith("/opt4/nodejs/node%d/node_modules" % major)
+        assert parts[0].endswith(f"/opt4/nodejs/node{major}/node_modules")
         assert env["PATH"].split(":")[0] == str(dist(major).binary.parent)
         assert out["tmp"] == env["TMPDIR"] and out["awslambda"] == "function"
 

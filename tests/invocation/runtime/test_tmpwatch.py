@@ -64,7 +64,7 @@ def test_changes_anywhere_in_the_tree_trigger_a_rescan(watch: tuple[TmpWatch, Fa
 
 
 def test_safety_net_rescans_after_the_period(watch: tuple[TmpWatch, FakeClock, Path]) -> None:
-    w, clock, root = watch
+    w, clock, _root = watch
     w.usage()
     clock.now += 1.5
     w.usage()

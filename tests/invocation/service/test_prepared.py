@@ -14,7 +14,7 @@ import pytest
 from edge.invocation.errors import InvalidRuntimeException, RequestTooLargeException, ResourceNotFoundException
 from edge.invocation.models import SYNC_PAYLOAD_LIMIT, Outcome
 from edge.invocation.service.facade import request_id_source
-from tests.invocation.service.test_service import _create, code_dir, service  # noqa: F401  (fixtures)
+from tests.invocation.service.test_service import _create
 
 UUID4 = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
 

@@ -102,7 +102,7 @@ async def test_invoke_builds_options_and_passes_reserved_concurrency(service: An
     ctx = base64.b64encode(b'{"custom": {"k": "v"}}').decode()
     result = await svc.invoke("fn", None, b'{"a": 1}', log_type="Tail", client_context_b64=ctx, region="eu-central-1", request_id="rid-1")
     assert result.outcome is Outcome.OK and result.payload == b'{"a": 1}'
-    spec, payload, options, reserved = ex.invocations[-1]
+    spec, _payload, options, reserved = ex.invocations[-1]
     assert (spec.function_name, spec.version, reserved) == ("fn", "$LATEST", 7)
     assert options.request_id == "rid-1" and options.region == "eu-central-1" and options.want_log_tail
     assert options.client_context == '{"custom": {"k": "v"}}'
@@ -173,7 +173,7 @@ async def test_dry_run_checks_existence_only(service: Any, code_dir: Path) -> No
 async def test_runtime_outside_this_build_is_stored_but_not_runnable(service: Any, code_dir: Path) -> None:
     svc, ex = service
     await svc.create_function({"FunctionName": "jv", "Runtime": "java21", "Handler": "a.B::h"}, code_dir=code_dir)
-    with pytest.raises(InvalidRuntimeException, match="java21 is stored but cannot be executed.*nodejs20.x") as err:
+    with pytest.raises(InvalidRuntimeException, match=r"java21 is stored but cannot be executed.*nodejs20\.x") as err:
         await svc.invoke("jv", None, b"{}")
     assert err.value.status == 502 and ex.invocations == []
     await svc.create_function({"FunctionName": "js", "Runtime": "nodejs20.x", "Handler": "index.handler"},
@@ -217,7 +217,7 @@ async def test_stale_latest_environments_are_retired(service: Any, code_dir: Pat
     await svc.update_function_configuration("fn", {"MemorySize": 256})
     new = svc.registry.resolve("fn", None, random.Random(0))[0].pool_key
     await _wait_for(lambda: any(name == "fn" and new in keep for name, keep in ex.retired))
-    name, keep = next((n, k) for n, k in ex.retired if new in k)
+    _name, keep = next((n, k) for n, k in ex.retired if new in k)
     assert old not in keep
     await svc.delete_function("fn")
     assert ex.retired[-1] == ("fn", frozenset())

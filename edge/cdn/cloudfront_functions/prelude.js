@@ -1,0 +1,688 @@
+// The CloudFront Functions runtime surface, evaluated once in each function's own QuickJS context.
+//
+// It is edgelab's code, not the user's: it may use any QuickJS feature. It installs what the published
+// allow-lists give a function (require('crypto'|'querystring'|'buffer'), Buffer/TextEncoder/TextDecoder/atob/btoa
+// on 2.0, console.log, the `cloudfront` module, Date frozen at the start time), removes every global the
+// allow-lists do not name, and then freezes every intrinsic so nothing a call does can leak into the next one
+// (CloudFront's own engine gives each request a fresh VM; see engine.py for why edgelab freezes instead).
+//
+// Sources: functions-javascript-runtime-10, functions-javascript-runtime-20, functions-custom-methods,
+// helper-functions-origin-modification, general-helper-methods, cloudfront-function-restrictions (AWS Developer
+// Guide, CloudFront). Python drives it through the object returned at the end (see engine.py).
+(function (RUNTIME) {
+  'use strict';
+  var G = globalThis;
+  var V2 = RUNTIME === 'cloudfront-js-2.0';
+  var RealDate = Date, RealReflect = Reflect, RealJSON = JSON, RealPromise = Promise;
+  var hasOwn = Object.prototype.hasOwnProperty;
+  var LOG_LIMIT = 10240; // cloudfront-function-restrictions: function logs are truncated at 10 KB
+
+  // ---------------------------------------------------------------- per-call state (reset by invoke)
+  var startTime = 0, logs = [], logBytes = 0, logTruncated = false, originOps = [], eventType = '';
+  var edgeLocation = {}, kvsData = null, kvsMeta = null, kvsArnId = '';
+
+  // ---------------------------------------------------------------- bytes <-> strings
+  function utf8Encode(s) {
+    s = String(s);
+    var out = [], i, c, c2;
+    for (i = 0; i < s.length; i++) {
+      c = s.charCodeAt(i);
+      if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+        c2 = s.charCodeAt(i + 1);
+        if (c2 >= 0xdc00 && c2 < 0xe000) { c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00); i++; }
+        else c = 0xfffd;
+      } else if (c >= 0xd800 && c < 0xe000) c = 0xfffd;
+      if (c < 0x80) out.push(c);
+      else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+      else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+      else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    }
+    return out;
+  }
+  function utf8Decode(b, start, end) {
+    var s = '', i = start || 0, e = end === undefined ? b.length : end, c, n, cp, k;
+    while (i < e) {
+      c = b[i++];
+      if (c < 0x80) { s += String.fromCharCode(c); continue; }
+      n = c >= 0xf0 && c < 0xf8 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : -1;
+      if (n < 0 || i + n > e) { s += '\ufffd'; continue; }
+      cp = c & (0x3f >> n);
+      for (k = 0; k < n; k++) {
+        if ((b[i + k] & 0xc0) !== 0x80) { cp = -1; break; }
+        cp = (cp << 6) | (b[i + k] & 63);
+      }
+      if (cp < 0) { s += '\ufffd'; continue; }
+      i += n;
+      s += String.fromCodePoint(cp > 0x10ffff ? 0xfffd : cp);
+    }
+    return s;
+  }
+  var B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  function b64Encode(b, url) {
+    var s = '', i, n = b.length, x;
+    for (i = 0; i + 2 < n; i += 3) {
+      x = (b[i] << 16) | (b[i + 1] << 8) | b[i + 2];
+      s += B64[x >> 18] + B64[(x >> 12) & 63] + B64[(x >> 6) & 63] + B64[x & 63];
+    }
+    if (n - i === 1) { x = b[i] << 16; s += B64[x >> 18] + B64[(x >> 12) & 63] + (url ? '' : '=='); }
+    else if (n - i === 2) {
+      x = (b[i] << 16) | (b[i + 1] << 8);
+      s += B64[x >> 18] + B64[(x >> 12) & 63] + B64[(x >> 6) & 63] + (url ? '' : '=');
+    }
+    return url ? s.replace(/\+/g, '-').replace(/\//g, '_') : s;
+  }
+  function b64Decode(s, strict) {
+    s = String(s).replace(/[\t\n\f\r ]/g, '').replace(/-/g, '+').replace(/_/g, '/');
+    var out = [], acc = 0, bits = 0, i, v, pad = s.indexOf('=');
+    if (pad >= 0) {
+      if (strict && !/^=*$/.test(s.slice(pad))) throw new TypeError('invalid base64 string');
+      s = s.slice(0, pad);
+    }
+    for (i = 0; i < s.length; i++) {
+      v = B64.indexOf(s[i]);
+      if (v < 0) { if (strict) throw new TypeError('invalid base64 string'); break; }
+      acc = (acc << 6) | v; bits += 6;
+      if (bits >= 8) { bits -= 8; out.push((acc >> bits) & 255); }
+    }
+    return out;
+  }
+  function hexEncode(b) {
+    var s = '', i;
+    for (i = 0; i < b.length; i++) s += (b[i] < 16 ? '0' : '') + b[i].toString(16);
+    return s;
+  }
+  function hexDecode(s) {
+    var out = [], i, v;
+    s = String(s);
+    for (i = 0; i + 1 < s.length; i += 2) {
+      v = parseInt(s.substr(i, 2), 16);
+      if (v !== v) break;
+      out.push(v);
+    }
+    return out;
+  }
+  function byteString(b) { var s = '', i; for (i = 0; i < b.length; i++) s += String.fromCharCode(b[i]); return s; }
+
+  // ---------------------------------------------------------------- Buffer (2.0): a Uint8Array subclass
+  var ENCODINGS = { utf8: 1, 'utf-8': 1, hex: 1, base64: 1, base64url: 1 };
+  function normEnc(enc) {
+    if (enc === undefined || enc === null) return 'utf8';
+    var e = String(enc).toLowerCase();
+    if (!hasOwn.call(ENCODINGS, e)) throw new TypeError('Unknown encoding: ' + enc);
+    return e === 'utf-8' ? 'utf8' : e;
+  }
+  function encodeString(s, enc) {
+    enc = normEnc(enc);
+    if (enc === 'hex') return hexDecode(s);
+    if (enc === 'base64' || enc === 'base64url') return b64Decode(s, false);
+    return utf8Encode(s);
+  }
+  class Buffer extends Uint8Array {
+    static from(v, encOrOffset, length) {
+      if (typeof v === 'string') return Buffer._of(encodeString(v, encOrOffset));
+      if (v instanceof ArrayBuffer) {
+        var off = encOrOffset === undefined ? 0 : encOrOffset >>> 0;
+        return new Buffer(v, off, length === undefined ? v.byteLength - off : length >>> 0);
+      }
+      if (ArrayBuffer.isView(v)) return Buffer._of(Array.prototype.slice.call(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)));
+      if (Array.isArray(v)) return Buffer._of(v.map(function (x) { return x & 255; }));
+      if (v && v.type === 'Buffer' && Array.isArray(v.data)) return Buffer._of(v.data);
+      throw new TypeError('The first argument must be of type string, Buffer, ArrayBuffer, Array, or Array-like Object');
+    }
+    static _of(arr) { var b = new Buffer(arr.length); b.set(arr); return b; }
+    static alloc(n, fill, enc) { var b = new Buffer(n >>> 0); if (fill !== undefined) b.fill(fill, 0, b.length, enc); return b; }
+    static allocUnsafe(n) { return new Buffer(n >>> 0); }
+    static allocUnsafeSlow(n) { return new Buffer(n >>> 0); }
+    static byteLength(v, enc) {
+      if (typeof v === 'string') return encodeString(v, enc).length;
+      if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return v.byteLength;
+      throw new TypeError('The "string" argument must be of type string or an instance of Buffer or ArrayBuffer');
+    }
+    static isBuffer(v) { return v instanceof Buffer; }
+    static isEncoding(e) { return typeof e === 'string' && hasOwn.call(ENCODINGS, e.toLowerCase()); }
+    static compare(a, b) {
+      var n = Math.min(a.length, b.length), i;
+      for (i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+      return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+    }
+    static concat(list, total) {
+      var n = 0, i, b, off = 0;
+      for (i = 0; i < list.length; i++) n += list[i].length;
+      if (total !== undefined) n = total >>> 0;
+      b = Buffer.alloc(n);
+      for (i = 0; i < list.length && off < n; i++) {
+        b.set(list[i].length + off > n ? list[i].subarray(0, n - off) : list[i], off);
+        off += list[i].length;
+      }
+      return b;
+    }
+    toString(enc, start, end) {
+      enc = normEnc(enc);
+      var s = start === undefined ? 0 : Math.max(0, start | 0), e = end === undefined ? this.length : Math.min(this.length, end | 0);
+      var v = this.subarray(s, Math.max(s, e));
+      if (enc === 'hex') return hexEncode(v);
+      if (enc === 'base64') return b64Encode(v, false);
+      if (enc === 'base64url') return b64Encode(v, true);
+      return utf8Decode(v);
+    }
+    toJSON() { return { type: 'Buffer', data: Array.prototype.slice.call(this) }; }
+    equals(o) { return Buffer.compare(this, o) === 0; }
+    compare(o) { return Buffer.compare(this, o); }
+    subarray(s, e) { var u = Uint8Array.prototype.subarray.call(this, s, e); return new Buffer(u.buffer, u.byteOffset, u.length); }
+    slice(s, e) { return this.subarray(s, e); }
+    write(str, offset, length, enc) {
+      if (typeof offset === 'string') { enc = offset; offset = 0; length = undefined; }
+      else if (typeof length === 'string') { enc = length; length = undefined; }
+      offset = offset === undefined ? 0 : offset >>> 0;
+      var bytes = encodeString(str, enc), n = Math.min(bytes.length, this.length - offset, length === undefined ? Infinity : length);
+      for (var i = 0; i < n; i++) this[offset + i] = bytes[i];
+      return n;
+    }
+    fill(v, start, end, enc) {
+      if (typeof start === 'string') { enc = start; start = 0; end = this.length; }
+      var s = start === undefined ? 0 : start >>> 0, e = end === undefined ? this.length : end >>> 0;
+      var bytes = typeof v === 'string' ? encodeString(v, enc) : ArrayBuffer.isView(v) ? v : [v & 255];
+      if (bytes.length === 0) bytes = [0];
+      for (var i = s, k = 0; i < e; i++, k++) this[i] = bytes[k % bytes.length];
+      return this;
+    }
+    copy(target, tStart, sStart, sEnd) {
+      tStart = tStart >>> 0; sStart = sStart >>> 0; sEnd = sEnd === undefined ? this.length : sEnd >>> 0;
+      var n = Math.max(0, Math.min(sEnd - sStart, target.length - tStart));
+      target.set(this.subarray(sStart, sStart + n), tStart);
+      return n;
+    }
+    indexOf(v, from, enc) {
+      if (typeof v === 'number') return Uint8Array.prototype.indexOf.call(this, v & 255, from);
+      var needle = typeof v === 'string' ? encodeString(v, enc) : v, i, k;
+      for (i = from === undefined ? 0 : from >>> 0; i + needle.length <= this.length; i++) {
+        for (k = 0; k < needle.length && this[i + k] === needle[k]; k++);
+        if (k === needle.length) return i;
+      }
+      return -1;
+    }
+    includes(v, from, enc) { return this.indexOf(v, from, enc) !== -1; }
+    _dv() { return new DataView(this.buffer, this.byteOffset, this.byteLength); }
+    _swap(n) {
+      if (this.length % n) throw new RangeError('Buffer size must be a multiple of ' + n * 8 + '-bits');
+      for (var i = 0; i < this.length; i += n) for (var a = i, b = i + n - 1; a < b; a++, b--) { var t = this[a]; this[a] = this[b]; this[b] = t; }
+      return this;
+    }
+    swap16() { return this._swap(2); }
+    swap32() { return this._swap(4); }
+    swap64() { return this._swap(8); }
+  }
+  // read/write<Type><LE|BE>: Node's names over DataView's getters and setters.
+  [['UInt8', 'Uint8', 1], ['Int8', 'Int8', 1], ['UInt16', 'Uint16', 2], ['Int16', 'Int16', 2],
+   ['UInt32', 'Uint32', 4], ['Int32', 'Int32', 4], ['Float', 'Float32', 4], ['Double', 'Float64', 8]].forEach(function (t) {
+    var name = t[0], dv = t[1], size = t[2];
+    (size === 1 ? [''] : ['LE', 'BE']).forEach(function (end) {
+      var little = end === 'LE';
+      function check(buf, off) {
+        if (off < 0 || off + size > buf.length || off !== Math.floor(off)) throw new RangeError('The value of "offset" is out of range.');
+      }
+      Buffer.prototype['read' + name + end] = function (off) {
+        off = off === undefined ? 0 : off; check(this, off);
+        return this._dv()['get' + dv](off, little);
+      };
+      Buffer.prototype['write' + name + end] = function (v, off) {
+        off = off === undefined ? 0 : off; check(this, off);
+        this._dv()['set' + dv](off, +v, little);
+        return off + size;
+      };
+      if (name.indexOf('UInt') === 0) {
+        Buffer.prototype['readUint' + name.slice(4) + end] = Buffer.prototype['read' + name + end];
+        Buffer.prototype['writeUint' + name.slice(4) + end] = Buffer.prototype['write' + name + end];
+      }
+    });
+  });
+  function toBytes(v) {
+    if (typeof v === 'string') return utf8Encode(v);
+    if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    if (v instanceof ArrayBuffer) return new Uint8Array(v);
+    throw new TypeError('data must be a string, a Buffer or a TypedArray');
+  }
+
+  // ---------------------------------------------------------------- crypto: md5 / sha1 / sha256 and HMAC
+  function words32(bytes, little) {
+    var n = bytes.length, total = ((n + 8) >> 6) + 1, w = new Array(total * 16).fill(0), i;
+    for (i = 0; i < n; i++) w[i >> 2] |= bytes[i] << (little ? (i % 4) * 8 : 24 - (i % 4) * 8);
+    w[n >> 2] |= 0x80 << (little ? (n % 4) * 8 : 24 - (n % 4) * 8);
+    var bits = n * 8;
+    if (little) { w[total * 16 - 2] = bits >>> 0; w[total * 16 - 1] = Math.floor(bits / 4294967296); }
+    else { w[total * 16 - 1] = bits >>> 0; w[total * 16 - 2] = Math.floor(bits / 4294967296); }
+    return w;
+  }
+  function wordsToBytes(h, little) {
+    var out = [], i;
+    for (i = 0; i < h.length; i++) {
+      if (little) out.push(h[i] & 255, (h[i] >>> 8) & 255, (h[i] >>> 16) & 255, (h[i] >>> 24) & 255);
+      else out.push((h[i] >>> 24) & 255, (h[i] >>> 16) & 255, (h[i] >>> 8) & 255, h[i] & 255);
+    }
+    return out;
+  }
+  function rotl(x, n) { return (x << n) | (x >>> (32 - n)); }
+  var MD5_S = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21], MD5_K = [];
+  for (var mi = 0; mi < 64; mi++) MD5_K[mi] = Math.floor(Math.abs(Math.sin(mi + 1)) * 4294967296) | 0;
+  function md5(bytes) {
+    var w = words32(bytes, true), a0 = 0x67452301, b0 = 0xefcdab89 | 0, c0 = 0x98badcfe | 0, d0 = 0x10325476, o, i;
+    for (o = 0; o < w.length; o += 16) {
+      var a = a0, b = b0, c = c0, d = d0, f, g, t;
+      for (i = 0; i < 64; i++) {
+        if (i < 16) { f = (b & c) | (~b & d); g = i; }
+        else if (i < 32) { f = (d & b) | (~d & c); g = (5 * i + 1) % 16; }
+        else if (i < 48) { f = b ^ c ^ d; g = (3 * i + 5) % 16; }
+        else { f = c ^ (b | ~d); g = (7 * i) % 16; }
+        t = d; d = c; c = b;
+        b = (b + rotl((a + f + MD5_K[i] + w[o + g]) | 0, MD5_S[(i >> 4) * 4 + (i % 4)])) | 0;
+        a = t;
+      }
+      a0 = (a0 + a) | 0; b0 = (b0 + b) | 0; c0 = (c0 + c) | 0; d0 = (d0 + d) | 0;
+    }
+    return wordsToBytes([a0, b0, c0, d0], true);
+  }
+  function sha1(bytes) {
+    var w = words32(bytes, false), h = [0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476, 0xc3d2e1f0 | 0], x = new Array(80), o, i;
+    for (o = 0; o < w.length; o += 16) {
+      for (i = 0; i < 80; i++) x[i] = i < 16 ? w[o + i] : rotl(x[i - 3] ^ x[i - 8] ^ x[i - 14] ^ x[i - 16], 1);
+      var a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f, k, t;
+      for (i = 0; i < 80; i++) {
+        if (i < 20) { f = (b & c) | (~b & d); k = 0x5a827999; }
+        else if (i < 40) { f = b ^ c ^ d; k = 0x6ed9eba1; }
+        else if (i < 60) { f = (b & c) | (b & d) | (c & d); k = 0x8f1bbcdc | 0; }
+        else { f = b ^ c ^ d; k = 0xca62c1d6 | 0; }
+        t = (rotl(a, 5) + f + e + k + x[i]) | 0; e = d; d = c; c = rotl(b, 30); b = a; a = t;
+      }
+      h[0] = (h[0] + a) | 0; h[1] = (h[1] + b) | 0; h[2] = (h[2] + c) | 0; h[3] = (h[3] + d) | 0; h[4] = (h[4] + e) | 0;
+    }
+    return wordsToBytes(h, false);
+  }
+  var SHA256_K = [], SHA256_H0 = [];
+  (function () {
+    var primes = [], n = 2, k;
+    while (primes.length < 64) { for (k = 2; k * k <= n && n % k; k++); if (k * k > n) primes.push(n); n++; }
+    for (k = 0; k < 64; k++) SHA256_K[k] = Math.floor((Math.cbrt(primes[k]) % 1) * 4294967296) | 0;
+    for (k = 0; k < 8; k++) SHA256_H0[k] = Math.floor((Math.sqrt(primes[k]) % 1) * 4294967296) | 0;
+  })();
+  function rotr(x, n) { return (x >>> n) | (x << (32 - n)); }
+  function sha256(bytes) {
+    var w = words32(bytes, false), h = SHA256_H0.slice(), x = new Array(64), o, i;
+    for (o = 0; o < w.length; o += 16) {
+      for (i = 0; i < 64; i++) {
+        if (i < 16) x[i] = w[o + i];
+        else {
+          var s0 = rotr(x[i - 15], 7) ^ rotr(x[i - 15], 18) ^ (x[i - 15] >>> 3);
+          var s1 = rotr(x[i - 2], 17) ^ rotr(x[i - 2], 19) ^ (x[i - 2] >>> 10);
+          x[i] = (x[i - 16] + s0 + x[i - 7] + s1) | 0;
+        }
+      }
+      var a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+      for (i = 0; i < 64; i++) {
+        var t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + SHA256_K[i] + x[i]) | 0;
+        var t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+        hh = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
+      }
+      h[0] = (h[0] + a) | 0; h[1] = (h[1] + b) | 0; h[2] = (h[2] + c) | 0; h[3] = (h[3] + d) | 0;
+      h[4] = (h[4] + e) | 0; h[5] = (h[5] + f) | 0; h[6] = (h[6] + g) | 0; h[7] = (h[7] + hh) | 0;
+    }
+    return wordsToBytes(h, false);
+  }
+  var HASHES = { md5: md5, sha1: sha1, sha256: sha256 };
+  function concatBytes(chunks) {
+    var out = [], i, k;
+    for (i = 0; i < chunks.length; i++) for (k = 0; k < chunks[i].length; k++) out.push(chunks[i][k]);
+    return out;
+  }
+  function digestOut(bytes, enc) {
+    if (enc === 'hex') return hexEncode(bytes);
+    if (enc === 'base64') return b64Encode(bytes, false);
+    if (enc === 'base64url') return b64Encode(bytes, true);
+    if (enc !== undefined) throw new TypeError('Unknown digest encoding: ' + enc);
+    return V2 ? Buffer._of(bytes) : byteString(bytes); // functions-javascript-runtime-features: 2.0 returns a Buffer
+  }
+  function Hasher(alg, key) {
+    var fn = HASHES[String(alg).toLowerCase()];
+    if (!fn) throw new TypeError('not supported algorithm: "' + alg + '"');
+    var chunks = [], done = false;
+    var self = {
+      update: function (data) {
+        if (done) throw new Error('Digest already called');
+        chunks.push(toBytes(data)); return self;
+      },
+      digest: function (enc) {
+        if (done) throw new Error('Digest already called');
+        done = true;
+        var msg = concatBytes(chunks);
+        if (key === undefined) return digestOut(fn(msg), enc);
+        var k = Array.prototype.slice.call(toBytes(key)), i;
+        if (k.length > 64) k = fn(k);
+        while (k.length < 64) k.push(0);
+        var ipad = [], opad = [];
+        for (i = 0; i < 64; i++) { ipad.push(k[i] ^ 0x36); opad.push(k[i] ^ 0x5c); }
+        return digestOut(fn(opad.concat(fn(ipad.concat(msg)))), enc);
+      },
+    };
+    return self;
+  }
+  var cryptoModule = Object.freeze({
+    createHash: function (alg) { return Hasher(alg, undefined); },
+    createHmac: function (alg, key) {
+      if (key === undefined || key === null) throw new TypeError('HMAC key is required');
+      return Hasher(alg, key);
+    },
+  });
+
+  // ---------------------------------------------------------------- querystring (Node semantics)
+  function qsUnescape(s) {
+    try { return decodeURIComponent(s); } catch (e) {
+      return s.replace(/(%[0-9a-fA-F]{2})+/g, function (m) { try { return decodeURIComponent(m); } catch (e2) { return '\ufffd'; } });
+    }
+  }
+  function qsEscape(s) { return encodeURIComponent(s).replace(/[!'()*]/g, function (c) { return '%' + c.charCodeAt(0).toString(16).toUpperCase(); }); }
+  function qsParse(str, sep, eq, opts) {
+    sep = sep || '&'; eq = eq || '=';
+    var dec = (opts && typeof opts.decodeURIComponent === 'function') ? opts.decodeURIComponent : qsUnescape;
+    var max = opts && typeof opts.maxKeys === 'number' ? opts.maxKeys : 1000;
+    var obj = {}, parts, i, p, k, v, idx;
+    if (typeof str !== 'string' || str.length === 0) return obj;
+    parts = str.split(sep);
+    if (max > 0 && parts.length > max) parts = parts.slice(0, max);
+    for (i = 0; i < parts.length; i++) {
+      p = parts[i].replace(/\+/g, '%20');
+      idx = p.indexOf(eq);
+      if (idx >= 0) { k = p.slice(0, idx); v = p.slice(idx + eq.length); } else { k = p; v = ''; }
+      if (k === '' && v === '' && idx < 0) continue;
+      k = dec(k); v = dec(v);
+      if (!hasOwn.call(obj, k)) obj[k] = v;
+      else if (Array.isArray(obj[k])) obj[k].push(v);
+      else obj[k] = [obj[k], v];
+    }
+    return obj;
+  }
+  function qsPrim(v) {
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' && isFinite(v)) return '' + v;
+    if (typeof v === 'boolean') return v ? 'true' : 'false';
+    return '';
+  }
+  function qsStringify(obj, sep, eq, opts) {
+    sep = sep || '&'; eq = eq || '=';
+    var enc = (opts && typeof opts.encodeURIComponent === 'function') ? opts.encodeURIComponent : qsEscape;
+    if (obj === null || typeof obj !== 'object') return '';
+    return Object.keys(obj).map(function (k) {
+      var ks = enc(qsPrim(k)) + eq, v = obj[k];
+      if (Array.isArray(v)) return v.map(function (x) { return ks + enc(qsPrim(x)); }).join(sep);
+      return ks + enc(qsPrim(v));
+    }).filter(function (s) { return s.length; }).join(sep);
+  }
+  var querystringModule = Object.freeze({
+    parse: qsParse, decode: qsParse, stringify: qsStringify, encode: qsStringify, escape: qsEscape, unescape: qsUnescape,
+  });
+
+  // ---------------------------------------------------------------- TextEncoder / TextDecoder / atob / btoa (2.0)
+  function TextEncoder() { if (!new.target) throw new TypeError('Constructor TextEncoder requires new'); }
+  TextEncoder.prototype.encode = function (s) { return new Uint8Array(utf8Encode(s === undefined ? '' : s)); };
+  Object.defineProperty(TextEncoder.prototype, 'encoding', { get: function () { return 'utf-8'; } });
+  function TextDecoder(label) {
+    if (!new.target) throw new TypeError('Constructor TextDecoder requires new');
+    if (label !== undefined && !/^utf-?8$/i.test(String(label))) throw new RangeError('unknown encoding: ' + label);
+  }
+  TextDecoder.prototype.decode = function (b) { return b === undefined ? '' : utf8Decode(toBytes(b)); };
+  Object.defineProperty(TextDecoder.prototype, 'encoding', { get: function () { return 'utf-8'; } });
+  function btoa(s) {
+    s = String(s);
+    for (var i = 0; i < s.length; i++) if (s.charCodeAt(i) > 255) throw new Error('InvalidCharacterError');
+    return b64Encode(Array.prototype.map.call(s, function (c) { return c.charCodeAt(0); }), false);
+  }
+  function atob(s) { return byteString(b64Decode(s, true)); }
+
+  // ---------------------------------------------------------------- console (log capture, 10 KB per call)
+  function fmt(v) {
+    if (typeof v === 'string') return v;
+    if (v instanceof Error) return String(v);
+    if (typeof v === 'object' && v !== null) { try { return RealJSON.stringify(v); } catch (e) { return String(v); } }
+    return String(v);
+  }
+  function log() {
+    // functions-javascript-runtime-20: console.log takes one argument (more are not supported); 1.0 joins them.
+    var line = V2 || arguments.length < 2 ? fmt(arguments[0]) : Array.prototype.map.call(arguments, fmt).join(' ');
+    if (logTruncated) return;
+    if (logBytes + line.length > LOG_LIMIT) { line = line.slice(0, Math.max(0, LOG_LIMIT - logBytes)); logTruncated = true; }
+    logBytes += line.length;
+    logs.push(line);
+  }
+  var consoleObj = Object.freeze({ log: log, info: log, warn: log, error: log, debug: log });
+
+  // ---------------------------------------------------------------- the cloudfront module (2.0)
+  function kvsHandle(id) {
+    if (kvsData === null) throw new Error('No key value store is associated with this function (FunctionConfig.KeyValueStoreAssociations)');
+    if (id !== undefined && id !== kvsArnId) throw new Error('The key value store "' + id + '" is not associated with this function');
+    return Object.freeze({
+      get: function (key, opts) {
+        return new RealPromise(function (resolve, reject) {
+          key = String(key);
+          if (!hasOwn.call(kvsData, key)) { reject(new Error('Key "' + key + '" does not exist')); return; }
+          var v = kvsData[key], format = opts && opts.format !== undefined ? opts.format : 'string';
+          if (format === 'string') resolve(v);
+          else if (format === 'json') resolve(RealJSON.parse(v));
+          else if (format === 'bytes') resolve(Buffer.from(v, 'utf8'));
+          else reject(new TypeError('Unknown format "' + format + '": use "string", "json" or "bytes"'));
+        });
+      },
+      exists: function (key) { return RealPromise.resolve(hasOwn.call(kvsData, String(key))); },
+      meta: function () { return RealPromise.resolve(Object.assign({}, kvsMeta)); },
+    });
+  }
+  function originOp(kind) {
+    return function (a, b) {
+      if (eventType !== 'viewer-request') throw new Error(kind + ' can only be used in a viewer-request function');
+      originOps.push([kind, a === undefined ? null : a, b === undefined ? null : b]);
+    };
+  }
+  var cfModule = {
+    kvs: kvsHandle,
+    updateRequestOrigin: originOp('updateRequestOrigin'),
+    selectRequestOriginById: originOp('selectRequestOriginById'),
+    // helper-functions-origin-modification's last example calls overrideRequestOrigin (documented nowhere else)
+    overrideRequestOrigin: originOp('selectRequestOriginById'),
+    createRequestOriginGroup: originOp('createRequestOriginGroup'),
+  };
+  Object.defineProperty(cfModule, 'edgeLocation', { enumerable: true, get: function () { return edgeLocation; } });
+  Object.defineProperty(cfModule, 'distributionTenant', { enumerable: true, get: function () {
+    throw new TypeError('distributionTenant module is not available'); // saas-specific-logic-function-code
+  } });
+  Object.freeze(cfModule);
+
+  function requireFn(name) {
+    if (name === 'crypto') return cryptoModule;
+    if (name === 'querystring') return querystringModule;
+    if (V2 && name === 'buffer') return Object.freeze({ Buffer: Buffer });
+    throw new Error('Cannot find module "' + name + '"');
+  }
+
+  // ---------------------------------------------------------------- Date: every read is the start time
+  function CFDate() {
+    if (!new.target) return new RealDate(startTime).toString();
+    return RealReflect.construct(RealDate, arguments.length === 0 ? [startTime] : Array.prototype.slice.call(arguments), new.target);
+  }
+  CFDate.prototype = RealDate.prototype;
+  Object.defineProperty(RealDate.prototype, 'constructor', { value: CFDate, writable: true, configurable: true });
+  CFDate.now = function () { return startTime; };
+  CFDate.parse = RealDate.parse;
+  CFDate.UTC = RealDate.UTC;
+  G.Date = CFDate;
+
+  // ---------------------------------------------------------------- eval and the Function constructors throw
+  function noEval() { throw new Error('eval is not supported'); }
+  function noFunction() { throw new Error('Function constructor is not supported'); }
+  G.eval = noEval;
+  [function () {}, async function () {}].forEach(function (f) {
+    Object.defineProperty(Object.getPrototypeOf(f), 'constructor', { value: noFunction, writable: false, configurable: false });
+  });
+  noFunction.prototype = Function.prototype;
+  G.Function = noFunction;
+
+  // ---------------------------------------------------------------- globals: keep only the allow-list
+  var ALLOWED = ['Object', 'Function', 'Array', 'String', 'Number', 'Boolean', 'Symbol', 'Math', 'JSON', 'Date',
+    'RegExp', 'Promise', 'Error', 'EvalError', 'RangeError', 'ReferenceError', 'SyntaxError', 'TypeError',
+    'URIError', 'InternalError', 'ArrayBuffer', 'DataView', 'Int8Array', 'Uint8Array', 'Uint8ClampedArray',
+    'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'Float32Array', 'Float64Array', 'parseInt',
+    'parseFloat', 'isNaN', 'isFinite', 'encodeURI', 'encodeURIComponent', 'decodeURI', 'decodeURIComponent',
+    'escape', 'unescape', 'Infinity', 'NaN', 'undefined', 'globalThis', 'eval'];
+  if (V2) ALLOWED.push('AggregateError');
+  Object.getOwnPropertyNames(G).forEach(function (n) { if (ALLOWED.indexOf(n) < 0) delete G[n]; });
+  if (!V2) {
+    // runtime 2.0 lists these as new: on 1.0 they are absent
+    delete String.prototype.replaceAll;
+    ['all', 'allSettled', 'any', 'race'].forEach(function (m) { delete RealPromise[m]; });
+    delete Symbol.for; delete Symbol.keyFor;
+  }
+  if (V2) {
+    G.Buffer = Buffer; G.TextEncoder = TextEncoder; G.TextDecoder = TextDecoder; G.atob = atob; G.btoa = btoa;
+  } else {
+    // functions-javascript-runtime-10: njs's non-standard byte-string methods (removed in 2.0) and MemoryError.
+    // A "byte string" is a string whose characters are all below 256.
+    var isByteString = function (s) { for (var i = 0; i < s.length; i++) if (s.charCodeAt(i) > 255) return false; return true; };
+    var slice = function (s, start, end) { return String(s).slice(start === undefined ? 0 : start, end === undefined ? undefined : end); };
+    var defineMethod = function (obj, name, fn) {
+      Object.defineProperty(obj, name, { value: fn, writable: true, enumerable: false, configurable: true });
+    };
+    defineMethod(String, 'bytesFrom', function (v, enc) {
+      if (Array.isArray(v)) return byteString(v.map(function (x) { return x & 255; }));
+      var e = enc === undefined ? 'hex' : String(enc);
+      if (e === 'hex') return byteString(hexDecode(v));
+      if (e === 'base64' || e === 'base64url') return byteString(b64Decode(v, false));
+      throw new TypeError('Unknown encoding: "' + e + '"');
+    });
+    defineMethod(String.prototype, 'fromBytes', function (start, end) {
+      var s = slice(this, start, end);
+      return isByteString(s) ? s : null;
+    });
+    defineMethod(String.prototype, 'fromUTF8', function (start, end) {
+      var s = slice(this, start, end);
+      if (!isByteString(s)) return null;
+      var bytes = Array.prototype.map.call(s, function (c) { return c.charCodeAt(0); });
+      var out = utf8Decode(bytes);
+      return out.indexOf('\ufffd') >= 0 && s.indexOf('\xef\xbf\xbd') < 0 ? null : out;
+    });
+    defineMethod(String.prototype, 'toBytes', function (start, end) {
+      var s = slice(this, start, end);
+      return isByteString(s) ? s : null;
+    });
+    defineMethod(String.prototype, 'toUTF8', function (start, end) {
+      return byteString(utf8Encode(slice(this, start, end)));
+    });
+    var MemoryError = function MemoryError(message) {
+      if (!new.target) return new MemoryError(message);
+      var e = new Error(message);
+      Object.setPrototypeOf(e, MemoryError.prototype);
+      return e;
+    };
+    MemoryError.prototype = Object.create(Error.prototype, {
+      constructor: { value: MemoryError, writable: true, configurable: true },
+      name: { value: 'MemoryError', writable: true, configurable: true },
+    });
+    G.MemoryError = MemoryError;
+  }
+  G.console = consoleObj;
+  G.require = requireFn;
+
+  // ---------------------------------------------------------------- freeze every intrinsic
+  // Freezing a prototype makes its data properties read-only, and in strict mode an assignment to an inherited
+  // read-only property throws ("the override mistake"): `obj.toString = f` would fail here and not on CloudFront.
+  // For the members code commonly overrides, the frozen data property becomes an accessor whose setter defines
+  // the property on the object assigned to (and refuses only the prototype itself).
+  function overridable(proto, names) {
+    names.forEach(function (name) {
+      var d = Object.getOwnPropertyDescriptor(proto, name);
+      if (!d || !('value' in d) || !d.configurable) return;
+      var value = d.value;
+      Object.defineProperty(proto, name, {
+        configurable: false, enumerable: d.enumerable,
+        get: function () { return value; },
+        set: function (v) {
+          if (this === proto) throw new TypeError('Cannot assign to read only property \'' + String(name) + '\' of a built-in');
+          Object.defineProperty(this, name, { value: v, writable: true, enumerable: true, configurable: true });
+        },
+      });
+    });
+  }
+  overridable(Object.prototype, ['constructor', 'toString', 'valueOf', 'toLocaleString', 'hasOwnProperty',
+    'isPrototypeOf', 'propertyIsEnumerable']);
+  overridable(Function.prototype, ['toString', 'constructor']);
+  overridable(Array.prototype, ['toString', 'constructor', 'join', 'push', 'concat']);
+  [Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError].forEach(function (E) {
+    overridable(E.prototype, ['name', 'message', 'toString', 'constructor']);
+  });
+  var seen = [];
+  function deepFreeze(o) {
+    if ((typeof o !== 'object' && typeof o !== 'function') || o === null || seen.indexOf(o) >= 0) return;
+    seen.push(o);
+    Object.freeze(o);
+    deepFreeze(Object.getPrototypeOf(o));
+    RealReflect.ownKeys(o).forEach(function (k) {
+      var d = Object.getOwnPropertyDescriptor(o, k);
+      if (!d) return;
+      if ('value' in d) deepFreeze(d.value);
+      else { deepFreeze(d.get); deepFreeze(d.set); }
+    });
+  }
+  [G, Buffer, TextEncoder, TextDecoder, cryptoModule, querystringModule, cfModule,
+   Object.getPrototypeOf(async function () {}), Object.getPrototypeOf(Uint8Array),
+   Object.getPrototypeOf([][Symbol.iterator]()), Object.getPrototypeOf(''[Symbol.iterator]()),
+   Object.getPrototypeOf(/a/[Symbol.matchAll]('')), Object.getPrototypeOf(new Uint8Array(0)[Symbol.iterator]()),
+   Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()))].forEach(deepFreeze);
+  seen = null;
+
+  // ---------------------------------------------------------------- the driver Python calls
+  var handlerFactory = null, pending = null;
+  function finish(ok, value) {
+    var out = { ok: ok, logs: logs, truncated: logTruncated, origin: originOps };
+    if (ok) {
+      out.value = value;
+      try { return RealJSON.stringify(out); } catch (e) { out.ok = false; out.value = undefined; out.error = String(e); }
+    } else out.error = value;
+    return RealJSON.stringify(out);
+  }
+  function errText(e) {
+    try {
+      if (e instanceof Error) return String(e);
+      return 'Error: ' + fmt(e);
+    } catch (e2) { return 'Error: uncaught exception'; }
+  }
+  var api = {
+    define: function (factory) { handlerFactory = factory; },
+    loadKvs: function (dataJson, metaJson, arnId) {
+      kvsData = dataJson === null ? null : Object.assign(Object.create(null), RealJSON.parse(dataJson));
+      kvsMeta = metaJson === null ? null : RealJSON.parse(metaJson);
+      kvsArnId = arnId;
+    },
+    invoke: function (eventJson, rawQs, start, edgeLocationJson) {
+      startTime = start; logs = []; logBytes = 0; logTruncated = false; originOps = []; pending = null;
+      var ev = RealJSON.parse(eventJson), r;
+      eventType = ev.context && ev.context.eventType;
+      edgeLocation = eventType === 'viewer-request' ? Object.freeze(RealJSON.parse(edgeLocationJson)) : Object.freeze({});
+      if (V2 && ev.request) {
+        Object.defineProperty(ev.request, 'rawQueryString', { value: function () { return rawQs === null ? undefined : rawQs; } });
+      }
+      try {
+        var handler = handlerFactory(V2 ? cfModule : undefined, requireFn, consoleObj);
+        if (typeof handler !== 'function') return finish(false, 'TypeError: handler is not a function');
+        r = handler(ev);
+      } catch (e) { return finish(false, errText(e)); }
+      if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
+        pending = { done: false };
+        var p = pending;
+        RealPromise.resolve(r).then(function (v) { p.done = true; p.ok = true; p.value = v; },
+          function (e) { p.done = true; p.ok = false; p.value = errText(e); });
+        return null;
+      }
+      return finish(true, r);
+    },
+    settle: function () {
+      if (pending === null || !pending.done) return finish(false, 'Error: the handler\'s promise never settled');
+      return finish(pending.ok, pending.value);
+    },
+  };
+  return function (op, a, b, c, d) { return api[op](a, b, c, d); };
+})

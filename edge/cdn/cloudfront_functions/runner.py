@@ -1,0 +1,448 @@
+"""CloudFront Functions in a POP process: resolving associations, running the function, applying its result.
+
+One :class:`CloudFrontFunctionRunner` per POP process (the ``edge.cdn.steps.cloudfront_functions`` step calls it;
+``edge.cdn.pipeline`` decides when). It
+
+1. resolves each ``FunctionAssociations`` item by name to the function's ``LIVE`` stage in the function store
+   (functions created and published through the API, the CLI or ``[[cloudfront_functions]]`` in the settings):
+   :class:`FunctionCatalog` keeps the LIVE stages of the functions the distribution names and the snapshots of
+   their key value stores in memory, refreshed from the database by a background task every ``poll_interval``
+   (100 ms) through SQLite's change counter, in a thread: a publish or a ``PutKey`` reaches every POP within a
+   second and the request path never touches SQLite. An association that does not resolve is answered with
+   CloudFront's ``503 FunctionExecutionError`` and logged once, with the next step;
+2. keeps one :class:`~edge.cdn.cloudfront_functions.engine.FunctionEngine` per (function, LIVE ETag); building its
+   context (evaluating the runtime prelude, ~60 ms) and loading a changed store snapshot happen in a thread, so
+   the event loop only ever runs the function itself (bounded by the engine's CPU limit, 5 ms);
+3. runs the function on the event (``event.build_event``), applies what it returned with CloudFront's validation
+   (``event.apply_request_result`` / ``apply_response_result``): an exception, refused syntax or a limit -> 503
+   ``FunctionExecutionError``; an invalid result -> 502 ``FunctionValidationError``; a returned response ->
+   a generated response (``X-Cache: FunctionGeneratedResponse from cloudfront``, ``Server: CloudFront``);
+4. turns the origin helpers the function called (``cf.updateRequestOrigin`` / ``selectRequestOriginById`` /
+   ``createRequestOriginGroup``, "Helper methods for origin modification",
+   https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/helper-functions-origin-modification.html)
+   into an :class:`~edge.cdn.steps.OriginOverride` for the request, resolving origin ids against the distribution;
+5. adds a ``Server-Timing`` entry per function (``fn-viewer-request;desc="NAME:LIVE cff cu=3";dur=0.02``: name,
+   stage, compute utilization), and writes the function's ``console.log`` lines to the log group CloudFront uses,
+   ``/aws/cloudfront/function/<name>`` in us-east-1, framed ``<request id> START DistributionID: <id>`` ...
+   ``<request id> END`` ("Edge function logs",
+   https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/edge-functions-logs.html). As on AWS only
+   invocations that logged write anything; edgelab adds the compute utilization to the END line and, for a
+   failed invocation, an ``ERROR`` line with the reason (AWS gives neither; documented in the README).
+
+Origin settings that have no effect on a local connection are validated and then not applied: origin shield,
+origin access control, SNI and allowed certificate names, connection attempts and timeouts, IP address type
+(README, "deviations").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from edge.cdn.cloudfront_functions.associations import CffAssociation
+from edge.cdn.cloudfront_functions.db import CffDatabase
+from edge.cdn.cloudfront_functions.engine import EngineLimits, FunctionEngine, Invocation, KvsView
+from edge.cdn.cloudfront_functions.errors import FunctionError, FunctionExecutionError
+from edge.cdn.cloudfront_functions.event import (
+    GeneratedResponse,
+    apply_request_result,
+    apply_response_result,
+    build_event,
+)
+from edge.cdn.cloudfront_functions.functions import FunctionStore, LiveFunction, function_log_lines
+from edge.cdn.cloudfront_functions.kvs import KvsSnapshots
+from edge.cdn.cloudfront_functions.limits import VIEWER_REQUEST, VIEWER_RESPONSE
+from edge.cdn.cloudfront_functions.origin import (
+    OriginGroupChange,
+    OriginSelect,
+    OriginUpdate,
+    invalid_origin,
+    parse_origin_ops,
+)
+from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Origin, S3Origin, header_get
+from edge.cdn.responses import ServerTiming
+from edge.tasks import TaskOwner
+
+if TYPE_CHECKING:
+    from edge.cdn.config.distribution import Distribution
+
+__all__ = ["CloudFrontFunctionRunner", "FunctionCatalog", "LogSink", "OriginOverride", "RequestOutcome",
+           "resolve_origin_change"]
+
+log = logging.getLogger("edgelab.cdn.functions")
+
+LOG_REGION = "us-east-1"  # edge-functions-logs: CloudFront Functions log to us-east-1 whatever the edge location
+LogSink = Callable[[str, str, list[str], str], None]  # (group, stream, lines, request id)
+_SAMPLES = 1024  # compute utilization samples kept per function (metrics)
+
+
+def _next_step(name: str) -> str:
+    return (f"create and publish the CloudFront function {name} (aws cloudfront create-function + "
+            f"publish-function, `edgelab cff create --publish`, or [[cloudfront_functions]] in the settings)")
+
+
+class FunctionCatalog:
+    """The LIVE stages of the functions a distribution names, and their stores' snapshots, in memory.
+
+    :meth:`refresh` (blocking: call it in a thread) reloads them when the database changed since the last look
+    (SQLite's ``PRAGMA data_version``, a cheap read); the request path only reads :meth:`live` / :meth:`kvs`.
+    """
+
+    def __init__(self, db: CffDatabase, names: Iterable[str], *, store: FunctionStore | None = None,
+                 snapshots: KvsSnapshots | None = None) -> None:
+        self.db = db
+        self.names = tuple(sorted(set(names)))
+        self.store = store or FunctionStore(db)
+        self.snapshots = snapshots or KvsSnapshots(db, account=self.store.account, poll_interval=0.0)
+        self._live: dict[str, LiveFunction | None] = {}
+        self._views: dict[str, KvsView | None] = {}
+        self._data_version: int | None = None
+        self.loads = 0  # how many times something was reloaded (tests, metrics)
+
+    def refresh(self) -> bool:
+        """Reload what changed; True when anything was (re)loaded. Blocking (SQLite)."""
+        version = self.db.data_version()
+        if version == self._data_version:
+            return False
+        self._data_version = version
+        live = {name: self.store.live(name) for name in self.names}
+        views: dict[str, KvsView | None] = {}
+        for fn in live.values():
+            if fn is not None and fn.kvs_arn is not None and fn.kvs_arn not in views:
+                views[fn.kvs_arn] = self.snapshots.view(fn.kvs_arn)
+        self._live, self._views = live, views  # swapped whole: readers see the old or the new state
+        self.loads += 1
+        return True
+
+    def live(self, name: str) -> LiveFunction | None:
+        return self._live.get(name)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def kvs(self, arn: str) -> KvsView | None:
+        return self._views.get(arn)
+
+
+@dataclass(slots=True)
+class OriginOverride:
+    """Where a CloudFront function sent the request: the origin to use instead of the behavior's, the Host header
+    to send (``hostHeader``), and for an origin group the secondary origin and the statuses that fail over to it."""
+
+    origin: Origin
+    host_header: str | None = None
+    failover: Origin | None = None
+    failover_statuses: frozenset[int] = frozenset()
+
+
+@dataclass(slots=True)
+class RequestOutcome:
+    """What a viewer-request function decided: continue with ``request`` (and ``origin``, if it changed the origin),
+    or send ``response`` (generated) to the viewer."""
+
+    request: EdgeRequest
+    response: EdgeResponse | None = None
+    origin: OriginOverride | None = None
+
+
+@dataclass(slots=True)
+class FunctionStats:
+    invocations: int = 0
+    execution_errors: int = 0
+    validation_errors: int = 0
+    generated: int = 0
+    utilization: deque[int] = field(default_factory=lambda: deque(maxlen=_SAMPLES))
+
+    def snapshot(self) -> dict[str, Any]:
+        cu = sorted(self.utilization)
+        pick = (lambda q: cu[min(len(cu) - 1, int(q * len(cu)))]) if cu else (lambda q: None)
+        return {"invocations": self.invocations, "execution_errors": self.execution_errors,
+                "validation_errors": self.validation_errors, "generated_responses": self.generated,
+                "compute_utilization": {"p50": pick(0.5), "p99": pick(0.99), "max": cu[-1] if cu else None}}
+
+
+def resolve_origin_change(ops: list[list[Any]], base: Origin, distribution: Distribution,
+                          request_headers: Iterable[tuple[str, str]]) -> OriginOverride | None:
+    """The :class:`OriginOverride` of the origin helper calls a viewer-request function made (the last call wins),
+    resolved against ``distribution`` (origin ids) and ``base`` (the behavior's origin, inherited by
+    ``updateRequestOrigin``); None when it made none. Raises the 502 ``FunctionValidationError`` for an invalid
+    argument or an unknown origin id."""
+    change = parse_origin_ops(ops)
+    if change is None:
+        return None
+    if isinstance(change, OriginSelect):
+        return OriginOverride(_by_id(distribution, change.origin_id), host_header=change.overrides.host_header)
+    if isinstance(change, OriginGroupChange):
+        (first, first_ov), (second, _second_ov) = change.members
+        return OriginOverride(_by_id(distribution, first), host_header=first_ov.host_header,
+                              failover=_by_id(distribution, second), failover_statuses=frozenset(change.failover_status_codes))
+    return OriginOverride(_updated(change, base, request_headers), host_header=change.overrides.host_header)
+
+
+def _by_id(distribution: Distribution, origin_id: str) -> Origin:
+    spec = distribution.origins.get(origin_id)
+    if spec is None:
+        raise invalid_origin(f"no origin with Id {origin_id!r} in this distribution "
+                             f"(origins: {', '.join(sorted(distribution.origins))})")
+    return spec.to_edge_origin()
+
+
+def _updated(change: OriginUpdate, base: Origin, request_headers: Iterable[tuple[str, str]]) -> Origin:
+    """``updateRequestOrigin``: the behavior's origin with the given settings replaced (unspecified ones inherited);
+    a new domain name is reached through the settings' ``[origins]`` mapping, like any origin."""
+    if change.custom_headers is not None:
+        names = {k.lower() for k, _ in request_headers}
+        clash = next((n for n, _ in change.custom_headers if n in names), None)
+        if clash is not None:
+            raise invalid_origin(f"customHeaders: {clash!r} is also a request header (CloudFront refuses both)")
+    new_domain = change.domain_name is not None and change.domain_name != base.domain_name
+    domain = change.domain_name or base.domain_name
+    path = base.path if change.origin_path is None else change.origin_path
+    headers = base.custom_headers if change.custom_headers is None else change.custom_headers
+    origin_id = "" if new_domain else base.origin_id
+    wants_custom = isinstance(base, CustomOrigin) or change.port is not None or change.protocol is not None
+    if not wants_custom:
+        assert isinstance(base, S3Origin)
+        return dataclasses.replace(base, domain_name=domain, path=path, custom_headers=headers, origin_id=origin_id)
+    custom = base if isinstance(base, CustomOrigin) else CustomOrigin(domain_name=domain)
+    protocol = change.protocol or custom.protocol
+    port = change.port if change.port is not None else (
+        custom.port if protocol == custom.protocol else (443 if protocol == "https" else 80))
+    t = change.timeouts
+    return dataclasses.replace(
+        custom, domain_name=domain, path=path, custom_headers=headers, origin_id=origin_id, protocol=protocol,
+        port=port, ssl_protocols=change.ssl_protocols or custom.ssl_protocols,
+        read_timeout=float(t.get("readTimeout", custom.read_timeout)),
+        keepalive_timeout=float(t.get("keepAliveTimeout", custom.keepalive_timeout)),
+        connect_host=None if new_domain or port != custom.port else custom.connect_host)
+
+
+class CloudFrontFunctionRunner:
+    """Runs the CloudFront functions of one POP process (see the module docstring)."""
+
+    def __init__(self, catalog: FunctionCatalog, *, edge_location: dict[str, str], log_sink: LogSink | None = None,
+                 limits: EngineLimits | None = None, poll_interval: float = 0.1, stream_prefix: str = "") -> None:
+        self.catalog = catalog
+        self.edge_location = edge_location  # cf.edgeLocation: {name: IATA code, serverIp, region}
+        self._location_json = orjson.dumps(edge_location).decode()
+        self.log_sink = log_sink
+        self.limits = limits or EngineLimits()
+        self.poll_interval = poll_interval
+        self._engines: dict[str, tuple[str, FunctionEngine]] = {}  # name -> (LIVE ETag, engine)
+        self._preparing: dict[tuple[str, str], asyncio.Future[None]] = {}  # (name, ETag) -> its build/load (thread)
+        self._reported: dict[str, str | None] = {}
+        self.stats: dict[str, FunctionStats] = {}
+        self._tasks = TaskOwner("cloudfront-functions")
+        stamp = time.strftime("%Y/%m/%d", time.gmtime())
+        self._stream = f"{stamp}/{stream_prefix}{uuid.uuid4().hex}"
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Load the catalog once (so the first requests find their functions) and start following changes."""
+        await self.refresh()
+        self._tasks.spawn(self._poll(), key="poll", name="cloudfront-functions poll")
+
+    async def close(self) -> None:
+        await self._tasks.aclose()
+        for _, engine in self._engines.values():
+            engine.close()
+        self._engines.clear()
+        self.catalog.close()
+
+    async def refresh(self) -> None:
+        """Reload the catalog if the database changed, then prepare the engines of what it resolves (threads)."""
+        if await asyncio.to_thread(self.catalog.refresh):
+            for name in self.catalog.names:
+                self._report(name)
+                fn = self.catalog.live(name)
+                if fn is not None:
+                    await self._ready(fn)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                await self.refresh()
+            except Exception:  # a locked or vanished database: keep serving what we have, try again
+                log.exception("CloudFront Functions: reloading the function store failed")
+
+    def problem(self, name: str) -> str | None:
+        """Why the function ``name`` cannot run (None: it resolves to a LIVE stage)."""
+        if self.catalog.live(name) is not None:
+            return None
+        return (f"the CloudFront function {name} does not exist or was never published (no LIVE stage): "
+                + _next_step(name))
+
+    def _report(self, name: str) -> None:
+        problem = self.problem(name)
+        last = self._reported.get(name, "")
+        if problem == last:
+            return
+        self._reported[name] = problem
+        if last == "":  # first look: the control process reports unresolved associations at startup, once
+            log.debug("CloudFront function %s: %s", name, problem or "resolved")
+        elif problem is not None:
+            log.error("CloudFront function association %s unusable (requests get 503 FunctionExecutionError): %s",
+                      name, problem)
+        elif last:
+            log.info("CloudFront function %s usable again", name)
+
+    # ------------------------------------------------------------------ engines
+    def _engine(self, fn: LiveFunction) -> FunctionEngine:
+        cached = self._engines.get(fn.name)
+        if cached is not None and cached[0] == fn.etag:
+            return cached[1]
+        engine = FunctionEngine(fn.name, fn.code, fn.runtime, limits=self.limits)
+        self._engines[fn.name] = (fn.etag, engine)
+        if cached is not None:
+            cached[1].close()
+        return engine
+
+    async def _ready(self, fn: LiveFunction) -> FunctionEngine:
+        """The engine of ``fn``, its context built and its store's current snapshot loaded, in a thread (one at a
+        time per engine: concurrent requests await the same preparation). Bounded: when the store keeps changing
+        under it, the last load is left to the call itself (``FunctionEngine.invoke`` loads a newer snapshot)."""
+        engine = self._engine(fn)
+        key = (fn.name, fn.etag)
+        for _ in range(3):
+            pending = self._preparing.get(key)
+            if pending is not None and not pending.done():  # (a done one must not be awaited in a loop: no yield)
+                await asyncio.shield(pending)
+                continue
+            kvs = self.catalog.kvs(fn.kvs_arn) if fn.kvs_arn else None  # the current snapshot, not a stale one
+            if not engine.needs_prepare(kvs):
+                break
+            future = asyncio.get_running_loop().run_in_executor(None, engine.prepare, kvs)
+            self._preparing[key] = future
+            try:
+                await asyncio.shield(future)
+            finally:
+                if self._preparing.get(key) is future:
+                    del self._preparing[key]
+        return engine
+
+    # ------------------------------------------------------------------ calls
+    async def viewer_request(self, assoc: CffAssociation, distribution: Distribution, request: EdgeRequest,
+                             request_id: str, timing: ServerTiming, base_origin: Origin) -> RequestOutcome:
+        """Run the viewer-request function of ``assoc`` on ``request`` (the viewer request, CloudFront's generated
+        headers included). Raises ``FunctionExecutionError`` (503) / ``FunctionValidationError`` (502)."""
+        fn = self._resolved(assoc)
+        event, raw_query = build_event(request, event_type=VIEWER_REQUEST, distribution_domain=distribution.domain_name,
+                                       distribution_id=distribution.id, request_id=request_id)
+        engine = self._engine_ready(fn) or await self._load(fn, assoc)
+        inv = self._run(engine, fn, assoc, event, raw_query, self._location_json, distribution, request_id, timing)
+        stats = self.stats[fn.name]
+        try:
+            result = apply_request_result(request, event, inv.value)
+            if isinstance(result, GeneratedResponse):
+                stats.generated += 1
+                response = result.response
+                if result.oversized:
+                    log.warning("CloudFront function %s generated a response over 40 KB (request %s)", fn.name,
+                                request_id)
+                response.meta.generated_by = VIEWER_REQUEST
+                if header_get(response.headers, "server") is None:
+                    response.headers.insert(0, ("Server", "CloudFront"))
+                return RequestOutcome(request=request, response=response)
+            override = resolve_origin_change(inv.origin_ops, base_origin, distribution, result.request.headers)
+        except FunctionError as err:
+            self._failed(fn, assoc, err, stats, distribution, request_id)
+            raise
+        return RequestOutcome(request=result.request, origin=override)
+
+    async def viewer_response(self, assoc: CffAssociation, distribution: Distribution, request: EdgeRequest,
+                              response: EdgeResponse, request_id: str, timing: ServerTiming) -> EdgeResponse:
+        """Run the viewer-response function of ``assoc``; the (possibly modified) response. Raises as above."""
+        fn = self._resolved(assoc)
+        event, raw_query = build_event(request, event_type=VIEWER_RESPONSE, distribution_domain=distribution.domain_name,
+                                       distribution_id=distribution.id, request_id=request_id, response=response)
+        engine = self._engine_ready(fn) or await self._load(fn, assoc)
+        inv = self._run(engine, fn, assoc, event, raw_query, "{}", distribution, request_id, timing)
+        try:
+            result = apply_response_result(response, event, inv.value)
+        except FunctionError as err:
+            self._failed(fn, assoc, err, self.stats[fn.name], distribution, request_id)
+            raise
+        return result.response
+
+    def _resolved(self, assoc: CffAssociation) -> LiveFunction:
+        fn = self.catalog.live(assoc.function_name)
+        if fn is None:
+            raise FunctionExecutionError(self.problem(assoc.function_name) or "", function=assoc.function_name,
+                                         event_type=assoc.event_type)
+        return fn
+
+    def _engine_ready(self, fn: LiveFunction) -> FunctionEngine | None:
+        """The engine of ``fn`` when it can run now (the common case, no await), else None."""
+        cached = self._engines.get(fn.name)
+        if cached is None or cached[0] != fn.etag:
+            return None
+        pending = self._preparing.get((fn.name, fn.etag))
+        if pending is not None and not pending.done():
+            return None
+        engine = cached[1]
+        return None if engine.needs_prepare(self.catalog.kvs(fn.kvs_arn) if fn.kvs_arn else None) else engine
+
+    async def _load(self, fn: LiveFunction, assoc: CffAssociation) -> FunctionEngine:
+        try:
+            return await self._ready(fn)
+        except Exception as exc:  # e.g. the store's snapshot does not fit in the function's memory
+            raise FunctionExecutionError(f"the function could not be loaded: {exc!r}", function=fn.name,
+                                         event_type=assoc.event_type) from None
+
+    def _run(self, engine: FunctionEngine, fn: LiveFunction, assoc: CffAssociation, event: dict[str, Any],
+             raw_query: str | None, location_json: str, distribution: Distribution, request_id: str,
+             timing: ServerTiming) -> Invocation:
+        kvs = self.catalog.kvs(fn.kvs_arn) if fn.kvs_arn else None
+        t0 = time.perf_counter()
+        inv = engine.invoke(event, raw_query=raw_query, kvs=kvs, edge_location_json=location_json)
+        wall_ms = (time.perf_counter() - t0) * 1000.0
+        timing.add(f'fn-{assoc.event_type};desc="{fn.name}:LIVE cff cu={inv.compute_utilization}";dur={wall_ms:.2f}')
+        stats = self.stats.get(fn.name)
+        if stats is None:
+            stats = self.stats[fn.name] = FunctionStats()
+        stats.invocations += 1
+        stats.utilization.append(inv.compute_utilization)
+        if not inv.ok:
+            stats.execution_errors += 1
+            self._write_log(fn, inv, distribution, request_id, error=inv.error)
+            raise FunctionExecutionError(inv.error or "", function=fn.name, event_type=assoc.event_type)
+        self._write_log(fn, inv, distribution, request_id)
+        return inv
+
+    def _failed(self, fn: LiveFunction, assoc: CffAssociation, err: FunctionError, stats: FunctionStats,
+                distribution: Distribution, request_id: str) -> None:
+        err.function, err.event_type = fn.name, assoc.event_type
+        if isinstance(err, FunctionExecutionError):
+            stats.execution_errors += 1
+        else:
+            stats.validation_errors += 1
+        self._write_log(fn, None, distribution, request_id, error=f"{err.__class__.__name__}: {err.detail}")
+
+    def _write_log(self, fn: LiveFunction, inv: Invocation | None, distribution: Distribution, request_id: str,
+                   *, error: str | None = None) -> None:
+        """The function's console output (and, edgelab's addition, the error and compute utilization), framed as
+        CloudFront frames it; nothing for an invocation that logged nothing and succeeded (as on AWS)."""
+        if self.log_sink is None or (error is None and (inv is None or not inv.logs)):
+            return
+        lines = list(inv.logs) if inv is not None else []
+        if inv is not None and inv.logs_truncated:
+            lines.append("(log output truncated at 10 KB)")
+        if error is not None:
+            lines.append(f"ERROR {error}")
+        group, framed = function_log_lines(fn.name, request_id, distribution.id, lines)
+        if inv is not None:
+            framed[-1] += f" ComputeUtilization: {inv.compute_utilization}"
+        self.log_sink(group, self._stream, framed, request_id)
+
+    def metrics(self) -> dict[str, Any]:
+        return {name: s.snapshot() for name, s in sorted(self.stats.items())}

@@ -1,0 +1,131 @@
+"""The runner's pure parts: origin changes resolved against the distribution, the catalog's change detection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.cdn.cloudfront_functions.db import CffDatabase
+from edge.cdn.cloudfront_functions.errors import FunctionValidationError
+from edge.cdn.cloudfront_functions.functions import FunctionStore
+from edge.cdn.cloudfront_functions.kvs import KeyValueStoreService
+from edge.cdn.cloudfront_functions.runner import FunctionCatalog, resolve_origin_change
+from edge.cdn.config.distribution import load_distribution
+from edge.cdn.models import CustomOrigin, S3Origin
+from tests.cdn.scripted_origin import distribution_config
+
+DIST = load_distribution(distribution_config())
+CUSTOM = DIST.origins["o1"].to_edge_origin()
+
+
+def test_update_inherits_what_it_does_not_set_and_a_new_domain_drops_the_local_mapping() -> None:
+    assert isinstance(CUSTOM, CustomOrigin) and CUSTOM.connect_host
+    same = resolve_origin_change([["updateRequestOrigin", {"originPath": "/v2"}]], CUSTOM, DIST, [])
+    assert same is not None and same.origin == CustomOrigin(**{**_fields(CUSTOM), "path": "/v2"})
+    moved = resolve_origin_change([["updateRequestOrigin", {"domainName": "b.example.com", "timeouts": {
+        "readTimeout": 7}, "customOriginConfig": {"protocol": "https"}}]], CUSTOM, DIST, [])
+    assert moved is not None
+    o = moved.origin
+    assert isinstance(o, CustomOrigin) and (o.domain_name, o.protocol, o.port, o.read_timeout) == (
+        "b.example.com", "https", 443, 7.0)
+    assert o.connect_host is None and o.origin_id == ""  # reached through [origins], like any new domain
+
+
+def test_update_of_an_s3_origin_stays_s3_unless_given_a_custom_config() -> None:
+    s3 = S3Origin(domain_name="b.s3.amazonaws.com", origin_id="s3")
+    o = resolve_origin_change([["updateRequestOrigin", {"domainName": "c.s3.amazonaws.com"}]], s3, DIST, [])
+    assert o is not None and o.origin == S3Origin(domain_name="c.s3.amazonaws.com")
+    c = resolve_origin_change([["updateRequestOrigin", {"domainName": "api.example.com",
+                                                        "customOriginConfig": {"port": 8443, "protocol": "https"}}]],
+                              s3, DIST, [])
+    assert c is not None and isinstance(c.origin, CustomOrigin) and c.origin.port == 8443
+
+
+def test_select_and_group_resolve_ids_and_the_last_call_wins() -> None:
+    ops = [["updateRequestOrigin", {"domainName": "x.example.com"}],
+           ["selectRequestOriginById", "o1", {"hostHeader": "h.example.com"}]]
+    sel = resolve_origin_change(ops, CUSTOM, DIST, [])
+    assert sel is not None and sel.origin == CUSTOM and sel.host_header == "h.example.com"
+    grp = resolve_origin_change([["createRequestOriginGroup", {"originIds": ["o1", "o1"],
+                                                               "failoverCriteria": {"statusCodes": [500, 503]}}]],
+                                CUSTOM, DIST, [])
+    assert grp is not None and grp.failover == CUSTOM and grp.failover_statuses == {500, 503}
+
+
+@pytest.mark.parametrize("ops", [
+    [["selectRequestOriginById", "nope"]],
+    [["updateRequestOrigin", {"customHeaders": {"x-a": "1"}}]],  # also a request header
+])
+def test_invalid_origin_changes_are_validation_errors(ops: list) -> None:  # type: ignore[type-arg]
+    with pytest.raises(FunctionValidationError) as err:
+        resolve_origin_change(ops, CUSTOM, DIST, [("X-A", "viewer")])
+    assert err.value.status == 502 and err.value.message == "The CloudFront function returned an invalid origin."
+
+
+def test_catalog_reloads_only_when_the_database_changed(tmp_path: Path) -> None:
+    control = CffDatabase(tmp_path)
+    store, kvs = FunctionStore(control), KeyValueStoreService(control)
+    arn = kvs.create("k")["KeyValueStore"]["ARN"]
+    catalog = FunctionCatalog(CffDatabase(tmp_path), ["f"])
+    assert catalog.refresh() and catalog.live("f") is None and not catalog.refresh()
+    etag = store.create("f", {"Comment": "", "Runtime": "cloudfront-js-2.0", "KeyValueStoreAssociations": {
+        "Quantity": 1, "Items": [{"KeyValueStoreARN": arn}]}}, "function handler(e) { return e.request; }")["ETag"]
+    store.publish("f", etag)
+    assert catalog.refresh()
+    live = catalog.live("f")
+    assert live is not None and live.kvs_arn == arn and catalog.kvs(arn) is not None
+    kvs.put_key(arn, "a", "1", kvs.kvs_describe(arn)["ETag"])
+    assert catalog.refresh() and catalog.kvs(arn).data == {"a": "1"}  # type: ignore[union-attr]
+
+
+def _fields(o: CustomOrigin) -> dict:  # type: ignore[type-arg]
+    return {f: getattr(o, f) for f in o.__dataclass_fields__}
+
+
+@pytest.mark.timeout(30)  # the bug this guards against hangs the event loop (no wait_for can fire)
+async def test_requests_keep_flowing_while_the_store_changes_under_them(tmp_path: Path) -> None:
+    """Regression: a request that found the engine's preparation already finished (but not yet forgotten) spun
+    without yielding, so the event loop hung while a KVS changed (seen in a real stack after PutKey)."""
+    import asyncio
+
+    from edge.cdn.cloudfront_functions.associations import CffAssociation
+    from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
+    from edge.cdn.models import EdgeRequest
+    from edge.cdn.responses import ServerTiming
+
+    control = CffDatabase(tmp_path)
+    store, kvs = FunctionStore(control), KeyValueStoreService(control)
+    arn = kvs.create("g")["KeyValueStore"]["ARN"]
+    code = ("import cf from 'cloudfront';\nconst kvs = cf.kvs();\nasync function handler(e) { let v = 'unset';"
+            " try { v = await kvs.get('k'); } catch (x) { } return {statusCode: 200, body: v}; }")
+    store.publish("f", store.create("f", {"Comment": "", "Runtime": "cloudfront-js-2.0", "KeyValueStoreAssociations": {
+        "Quantity": 1, "Items": [{"KeyValueStoreARN": arn}]}}, code)["ETag"])
+    runner = CloudFrontFunctionRunner(FunctionCatalog(CffDatabase(tmp_path), ["f"]), poll_interval=0.01,
+                                      edge_location={"name": "IAD", "serverIp": "127.0.0.1", "region": "us-east-1"})
+    await runner.start()
+    assoc = CffAssociation("viewer-request", "arn:aws:cloudfront::1:function/f", "f", "1")
+    req = EdgeRequest(method="GET", uri="/", querystring="", headers=[("Host", "x")], client_ip="1.1.1.1")
+    served = 0
+
+    async def requests() -> None:
+        nonlocal served
+        while True:  # yields only when a request awaits (engine preparation) and every 50 requests
+            await runner.viewer_request(assoc, DIST, req, "r", ServerTiming(), CUSTOM)
+            served += 1
+            if served % 50 == 0:
+                await asyncio.sleep(0)
+
+    tasks = [asyncio.ensure_future(requests())]
+    try:
+        for i in range(60):
+            kvs.put_key(arn, "k", f"v{i}", kvs.kvs_describe(arn)["ETag"])
+            await asyncio.sleep(0.005)
+        last = await asyncio.wait_for(runner.viewer_request(assoc, DIST, req, "r", ServerTiming(), CUSTOM), 2)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.close()
+        control.close()
+    assert served > 60 and last.response is not None and last.response.body in (b"v58", b"v59")
