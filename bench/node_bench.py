@@ -156,8 +156,7 @@ async def run(args: argparse.Namespace) -> None:
               f"{'OK' if pct(ric, .5) <= 1.5e-3 else 'MISSED'}")
         bash = await warm(ex, bash_spec, args.bash, PAYLOAD.replace(b" ", b""), warmup=5)
         print(f"custom runtime (bash + curl) warm: {fmt(bash, 'ms')}   (reference: two curl spawns per invoke)")
-    async with Executor(ExecutorSettings(**{**settings, "state_dir": work / "state2"},  # type: ignore[arg-type]
-                                         node_spares_per_key=0)) as ex:
+    async with Executor(dataclasses.replace(settings, state_dir=work / "state2", node_spares_per_key=0)) as ex:
         cold_ns, inits_ns = await node_cold(ex, node_spec, args.cold, spare=False)
         print(f"node cold start, no spare        : {fmt(cold_ns, 'ms')}")
         print(f"  Init Duration reported (boot + function Init): p50 {pct(inits_ns, .5) * 1000:6.1f} ms")
