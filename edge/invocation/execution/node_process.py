@@ -434,6 +434,7 @@ class NodeProcess:
             w.set_result(_TIMED_OUT)
             return
         if now - self._sent_at >= WATCH_AFTER_S - _TIMER_SLACK_S:
+            self.proc.bound_output()
             rss = self.proc.rss_kb()
             if rss > self.memory_mb * 1024:
                 self.killed_rss_kb = rss

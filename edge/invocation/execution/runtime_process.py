@@ -19,6 +19,13 @@ Either way:
   ``killpg``);
 - stdout and stderr are one memfd (``O_APPEND``: the runtime may truncate it after reading; writes then start at 0
   again), read back by the core after a crash (:meth:`output`) or drained per invocation (:meth:`take_output`);
+  the first 1 MiB of an invocation's output is kept, the rest counted and dropped. A runtime that floods its
+  output during a long invocation holds at most ~2 MiB of host memory in the memfd: the memory watch's samples
+  call :meth:`bound_output`, which punches the bytes past the kept head out of the memfd (``fallocate``
+  ``PUNCH_HOLE | KEEP_SIZE``: the pages are freed, the size still counts them, so whoever drains the output, the
+  core or the Node.js shim, keeps the head and counts the rest exactly). Without it, one second of
+  ``for (;;) process.stdout.write(...)`` put ~500 MB of RAM in the memfd. The size still grows: output past
+  the /tmp file-size limit within one invocation fails with EFBIG (AWS has no such limit);
 - it is reaped (by the zygote, or by the event loop's child watcher): :attr:`status` is the raw wait status (what
   :func:`edge.invocation.execution.environment.describe_exit` words as AWS does), ``exited`` is set;
 - memory: :meth:`rss_kb` samples the resident set (``/proc/<pid>/statm``); :class:`MemoryWatch` turns sampling on
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import fcntl
 import os
 import resource
@@ -46,6 +54,12 @@ from collections.abc import Callable, Sequence
 from edge.invocation.execution.zygote_client import ZygoteClient
 
 OUTPUT_LIMIT = 1 << 20
+SPILL_AT = 2 * OUTPUT_LIMIT  # bound_output frees the memfd's pages past OUTPUT_LIMIT beyond this size
+_FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 1, 2  # linux/falloc.h
+_libc = ctypes.CDLL(None, use_errno=True)
+_fallocate = _libc.fallocate
+_fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+_fallocate.restype = ctypes.c_int
 WATCH_AFTER_S = 0.05
 SAMPLE_EVERY_S = 0.01
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -68,6 +82,7 @@ class RuntimeChild:
         self.exit_at: float | None = None  # CLOCK_MONOTONIC time it was reaped
         self.exited = asyncio.Event()
         self._on_exit_cbs: list[Callable[[], None]] = []
+        self._punched_to = OUTPUT_LIMIT  # the memfd's pages from OUTPUT_LIMIT up to here are freed (bound_output)
 
     def _exited(self, status: int | None, at: float | None) -> None:
         if self.exited.is_set():
@@ -137,12 +152,33 @@ class RuntimeChild:
     def take_output(self) -> bytes:
         """Read and truncate (the runtime's next write lands at offset 0: O_APPEND)."""
         data = self.output()
+        self._punched_to = OUTPUT_LIMIT
         if data:
             size = os.fstat(self.memfd).st_size
             os.ftruncate(self.memfd, 0)
             if size > OUTPUT_LIMIT:
                 data += f"\n[edgelab] {size - OUTPUT_LIMIT} bytes of function output truncated\n".encode()
         return data
+
+    def bound_output(self) -> None:
+        """Free the memfd's pages past the kept head while an invocation runs, once it holds more than
+        :data:`SPILL_AT` (see the module docstring). Called from the memory watch's samples (every 10 ms of a
+        long invocation): one ``fstat`` when there is nothing to free. The drained output (head, size, count of
+        truncated bytes) is exactly what it would have been."""
+        if self.memfd < 0:
+            return
+        try:
+            size = os.fstat(self.memfd).st_size
+        except OSError:
+            return
+        if size < self._punched_to:  # drained meanwhile (the Node.js shim truncates its own output)
+            self._punched_to = OUTPUT_LIMIT
+        if size - self._punched_to <= SPILL_AT - OUTPUT_LIMIT:
+            return
+        end = size & ~0xFFFF  # whole pages, below the writer's current end
+        if _fallocate(self.memfd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, self._punched_to,
+                      end - self._punched_to) == 0:
+            self._punched_to = end
 
     def rss_kb(self) -> int:
         try:
@@ -271,6 +307,7 @@ class MemoryWatch:
         self._timer = None
         if not self.proc.alive:
             return
+        self.proc.bound_output()
         rss = self.proc.rss_kb()
         if rss > self.limit_kb:
             self.killed_rss_kb = rss

@@ -300,3 +300,38 @@ async def test_what_a_function_started_dies_with_a_graceful_stop(tmp_path: Path,
         assert alive(child)
         await ex.retire(spec.function_name)
         assert await wait_gone(child)
+
+
+async def test_unbounded_output_floods_end_at_the_timeout_and_leave_nothing(tmp_path: Path) -> None:
+    """Issue 12 item 5: a runtime flooding stdout without end (Node's raw stdout, console.log, a custom runtime's
+    bootstrap) fails the invocation, its environment is replaced (group gone) and 1 MiB of the output is kept.
+    How it ends depends on the flood's speed: the timeout (AWS's outcome), or a write failing with EFBIG once
+    ~512 MB were written (the /tmp file-size limit also caps the output memfd; its pages are freed as it grows),
+    or, for Node.js, the RSS of V8's own garbage passing MemorySize."""
+    src = ("exports.handler = async (event) => {\n"
+           "  const s = 'z'.repeat(65535);\n"
+           "  if (event.op === 'raw') for (;;) process.stdout.write(s + '\\n');\n"
+           "  if (event.op === 'console') for (;;) console.log(s);\n"
+           "  return { pid: process.pid };\n};")
+    boot = py_bootstrap("while True:\n    s, h, b = api('GET', '/invocation/next')\n"
+                        "    if json.loads(b).get('op'):\n        while True: sys.stdout.write('w' * 65535 + '\\n')\n"
+                        "    api('POST', f\"/invocation/{h['Lambda-Runtime-Aws-Request-Id']}/response\",\n"
+                        "        json.dumps({'pid': os.getpid()}))\n")
+    nspec = node_spec(tmp_path, {"index.js": src}, timeout_s=1.0)
+    cspec = node_spec(tmp_path, {"bootstrap": boot}, runtime="provided.al2023", name="cflood", handler="x.y",
+                      timeout_s=1.0)
+    (cspec.code_dir / "bootstrap").chmod(0o755)
+    async with running_executor(tmp_path) as ex:
+        for spec, op in ((nspec, "raw"), (nspec, "console"), (cspec, "raw")):
+            pid = body(await call(ex, spec, {}))["pid"]
+            res = await call(ex, spec, {"op": op}, want_log_tail=True)
+            assert res.outcome is Outcome.FUNCTION_ERROR and res.error_type in (
+                "Sandbox.Timedout", "Runtime.ExitError", "Runtime.OutOfMemory"), (res.error_type, body(res))
+            assert await wait_group_gone(pid)
+            await ex.logs.flush()
+            stored = "".join(messages(ex.logs, f"/aws/lambda/{spec.function_name}", res.request_id))
+            assert "bytes of function output truncated" in stored and len(stored) < 2 << 20  # 1 MiB kept
+            res = await call(ex, spec, {})
+            assert res.outcome is Outcome.OK and res.cold_start and body(res)["pid"] != pid
+            pid = body(res)["pid"]
+    assert await wait_group_gone(pid)

@@ -6,6 +6,7 @@ SIGXFSZ ignored and SIGPIPE default, exec failures as exit 127, the whole group 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from edge.invocation.execution.environment import describe_exit
-from edge.invocation.execution.runtime_process import ZygoteProcess
+from edge.invocation.execution.runtime_process import OUTPUT_LIMIT, RuntimeChild, ZygoteProcess
 from edge.invocation.execution.zygote_client import ZygoteClient
 from tests.invocation.execution.test_node_process import group_alive, wait_group_gone
 
@@ -124,3 +125,31 @@ async def _wait_children(pid: int) -> list[int]:
             return kids
         await asyncio.sleep(0.02)
     raise AssertionError(f"{pid} started no child")
+
+
+def test_bound_output_frees_a_flood_but_keeps_the_head_and_the_count() -> None:
+    """While an invocation floods its output, the memfd's pages past the kept 1 MiB head are freed (st_blocks),
+    its size still counts every byte, and the drained output is what it would have been."""
+    fd = os.memfd_create("flood-test", os.MFD_CLOEXEC)
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+    child = RuntimeChild(fd)
+    try:
+        head = bytes(range(256)) * (OUTPUT_LIMIT // 256)
+        os.write(fd, head)
+        child.bound_output()  # 1 MiB: nothing to free
+        assert os.fstat(fd).st_blocks * 512 >= OUTPUT_LIMIT
+        for _ in range(4):  # 4 x 4 MiB, bounded after each burst as the 10 ms samples do
+            for _ in range(64):
+                os.write(fd, b"f" * 65536)
+            child.bound_output()
+            st = os.fstat(fd)
+            assert st.st_blocks * 512 <= 2 * OUTPUT_LIMIT + 65536, st.st_blocks
+        assert os.fstat(fd).st_size == OUTPUT_LIMIT + 16 * OUTPUT_LIMIT
+        out = child.take_output()
+        assert out.startswith(head) and out[len(head):] == (
+            f"\n[edgelab] {16 * OUTPUT_LIMIT} bytes of function output truncated\n".encode())
+        os.write(fd, b"next invocation\n")  # drained: the next invocation starts at offset 0, bounded afresh
+        child.bound_output()
+        assert child.take_output() == b"next invocation\n"
+    finally:
+        child.close()
