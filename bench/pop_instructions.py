@@ -1,6 +1,7 @@
 """POP-process instructions per request, counted by callgrind (deterministic, unlike wall-clock throughput).
 
     .venv/bin/python -m bench.pop_instructions [--requests 2000] [--rounds 3] [--out DIR] [--keep]
+                                               [--runtime nodejs20.x] [--cases hit,trigger-hit]
 
 A POP runs under ``valgrind --tool=callgrind`` (instrumentation switched on only after start-up), its origin and
 the Lambda worker processes run natively (``--trace-children=no``; the zygote is exec'd), and this driver sends
@@ -44,7 +45,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.trigger_bench import FUNCTION, HANDLER, ORIGIN_DOMAIN, PAYLOAD  # the same function and object
+from bench.trigger_bench import FUNCTION, HANDLER, NODE_HANDLER, ORIGIN_DOMAIN, PAYLOAD  # the same function and object
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("hit", "trigger-hit", "miss", "pass")
@@ -77,7 +78,7 @@ async def _serve_origin(port: int) -> None:
     await asyncio.Event().wait()
 
 
-async def _serve_pop(port: int, origin_port: int, state_dir: Path) -> None:
+async def _serve_pop(port: int, origin_port: int, state_dir: Path, runtime: str = "python3.11") -> None:
     sys.path.insert(0, str(ROOT))
     from edge.cdn.config.distribution import load_distribution
     from edge.cdn.config.settings import OriginTarget, PopSettings, Settings
@@ -100,8 +101,11 @@ async def _serve_pop(port: int, origin_port: int, state_dir: Path) -> None:
     try:
         code = state_dir / "code"
         code.mkdir(parents=True, exist_ok=True)
-        (code / "index.py").write_text(HANDLER)
-        await service.create_function({"FunctionName": FUNCTION, "Runtime": "python3.11", "Handler": "index.handler",
+        if runtime.startswith("nodejs"):  # the same function in Node.js (issue 12): the POP side of a Node trigger
+            (code / "index.js").write_text(NODE_HANDLER)
+        else:
+            (code / "index.py").write_text(HANDLER)
+        await service.create_function({"FunctionName": FUNCTION, "Runtime": runtime, "Handler": "index.handler",
                                        "Timeout": 5, "MemorySize": 128, "Publish": True}, code_dir=code)
         # association checks cached for the whole run: re-checked every 0.5 s (the default), their registry
         # lookups would add a cost per wall-clock second of the run, which valgrind stretches
@@ -217,7 +221,8 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         pop = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=no",
              f"--callgrind-out-file={out}/callgrind.out.%p", sys.executable, "-m", "bench.pop_instructions",
-             "--serve-pop", str(pop_port), "--origin-port", str(origin_port), "--state-dir", str(state)],
+             "--serve-pop", str(pop_port), "--origin-port", str(origin_port), "--state-dir", str(state),
+             "--runtime", args.runtime],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(out / "valgrind.log", "w"))  # noqa: SIM115
         _wait_listening(pop, pop_port, 600)
         _control("-i", "on", str(pop.pid))
@@ -225,7 +230,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         idle_rate = _dump_total(out, pop.pid, "idle", lambda: time.sleep(args.idle)) / args.idle
         print(f"{'idle':<12} {idle_rate:>12,.0f} instructions/second", flush=True)
         index = 0
-        for case in CASES:
+        for case in [c for c in CASES if c in args.cases.split(",")]:
             headers = _requests(pop_port, _paths(case, args.warmup, index))
             index += args.warmup
             if headers.get("X-Cache") != _EXPECT[case] or (case == "trigger-hit") != (
@@ -264,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle", type=float, default=5.0, help="seconds of the idle-rate measurement")
     p.add_argument("--out", help="directory for the callgrind dumps (kept)")
     p.add_argument("--keep", action="store_true", help="keep the dumps of a temporary --out")
+    p.add_argument("--runtime", default="python3.11", help="the trigger-hit function's runtime (nodejs20.x...)")
+    p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
     p.add_argument("--serve-origin", type=int, help=argparse.SUPPRESS)
     p.add_argument("--serve-pop", type=int, help=argparse.SUPPRESS)
     p.add_argument("--origin-port", type=int, help=argparse.SUPPRESS)
@@ -277,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_pop:
         import uvloop
 
-        uvloop.run(_serve_pop(args.serve_pop, args.origin_port, args.state_dir))
+        uvloop.run(_serve_pop(args.serve_pop, args.origin_port, args.state_dir, args.runtime))
         return 0
     run(args)
     return 0

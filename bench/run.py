@@ -8,6 +8,9 @@ Runs, each in its own subprocess (their load generators and servers stay out of 
 - ``pop``      bench/pop_bench.py: cache-hit throughput vs a bare aiohttp server, miss pass-through vs a bare
                aiohttp reverse proxy, RSS under many keys (wrk drives HTTP);
 - ``trigger``  bench/trigger_bench.py: cache hits with a warm viewer-request function vs without one;
+- ``trigger-node``  the same with the function in Node.js (``--runtime nodejs20.x``);
+- ``node``     bench/node_bench.py: Node.js warm round trip vs Python's (same run), Node cold start, custom runtime
+               warm (issue 12);
 - ``nginx``    here: POP cache hits vs nginx ``proxy_cache`` hits in front of the same origin (only when ``nginx``
                is on PATH; started with a temporary config on loopback);
 - ``async``    bench/async_bench.py: accepting Event invokes vs DryRun, draining the queue vs direct invokes
@@ -131,6 +134,48 @@ def parse_trigger(text: str) -> list[Row]:
     return rows
 
 
+def parse_trigger_node(text: str) -> list[Row]:
+    """Rows from ``bench/trigger_bench.py --runtime nodejs...`` output (issue 12 target: >= 30% of plain hits)."""
+    plain = _f(r"no trigger\s+([\d.]+) req/s", text)
+    trig = _f(r"viewer-request \(warm\)\s+([\d.]+) req/s", text)
+    added = _f(r"p50 added latency\s+(-?[\d.]+) ms", text)
+    rows = []
+    if plain and trig is not None:
+        rows.append(Row("trigger: cache hit + warm Node.js viewer-request, req/s", f"{trig:,.0f}",
+                        f"{plain:,.0f} same POP, no trigger", f"{trig / plain:.0%}", ">= 30%",
+                        _verdict(trig / plain >= 0.30)))
+    if added is not None:
+        rows.append(Row("trigger: added p50 latency, Node.js (sequential)", f"{added:.3f} ms", target="<= 0.5 ms",
+                        result=_verdict(added <= 0.5)))
+    return rows
+
+
+def parse_node(text: str) -> list[Row]:
+    """Rows from ``bench/node_bench.py`` output."""
+    py50 = _f(r"python warm round trip \(executor\)\s*:\s*p50\s+([\d.]+) us", text)
+    node50 = _f(r"node warm round trip \(executor\)\s*:\s*p50\s+([\d.]+) us", text)
+    cold50 = _f(r"node cold start, spare ready\s*:\s*p50\s+([\d.]+) ms", text)
+    cold_ns = _f(r"node cold start, no spare\s*:\s*p50\s+([\d.]+) ms", text)
+    init50 = _f(r"spare ready.*?\n\s*Init Duration reported \(boot \+ function Init\): p50\s+([\d.]+) ms", text)
+    ric50 = _f(r"custom runtime \(awslambdaric\) warm:\s*p50\s+([\d.]+) us", text)
+    rows = []
+    if node50 is not None and py50:
+        ok = node50 <= 300 and node50 / py50 <= 2.0
+        rows.append(Row("node: warm invoke round trip p50 (executor)", f"{node50:.0f} us",
+                        f"{py50:.0f} us Python, same run", f"{node50 / py50:.2f}x", "<= 300 us and <= 2x",
+                        _verdict(ok)))
+    if cold50 is not None:
+        rows.append(Row("node: cold start p50 (new env -> result, spare ready)", f"{cold50:.1f} ms",
+                        f"{cold_ns:.1f} ms without a spare" if cold_ns is not None else "-", "-", "<= 50 ms",
+                        _verdict(cold50 <= 50)))
+    if init50 is not None:
+        rows.append(Row("node: of which Init Duration reported p50 (boot + Init)", f"{init50:.1f} ms"))
+    if ric50 is not None:
+        rows.append(Row("custom runtime: warm invoke p50 (awslambdaric, Runtime API)", f"{ric50:.0f} us",
+                        target="<= 1500 us", result=_verdict(ric50 <= 1500)))
+    return rows
+
+
 def run_script(argv: list[str], timeout: float) -> tuple[int, str]:
     """Run one benchmark script in its own process group; (exit status, stdout + stderr).
 
@@ -178,6 +223,15 @@ def trigger_rows(quick: bool) -> list[Row]:
     # exit status 1 means "a target was missed": the figures are still valid and the row says MISSED
     return _bench_rows("trigger", ["-m", "bench.trigger_bench", *(["--quick"] if quick else [])], parse_trigger, 300,
                        ok_codes=(0, 1))
+
+
+def trigger_node_rows(quick: bool) -> list[Row]:
+    return _bench_rows("trigger-node", ["-m", "bench.trigger_bench", "--runtime", "nodejs20.x",
+                                        *(["--quick"] if quick else [])], parse_trigger_node, 300, ok_codes=(0, 1))
+
+
+def node_rows(quick: bool) -> list[Row]:
+    return _bench_rows("node", ["-m", "bench.node_bench", *(["--quick"] if quick else [])], parse_node, 600)
 
 
 NGINX_CONF = """
@@ -345,11 +399,11 @@ def cff_pop_rows(quick: bool) -> list[Row]:
 
 
 BENCHES: dict[str, Callable[[bool], list[Row]]] = {
-    "core": core_rows, "pop": pop_rows, "trigger": trigger_rows, "nginx": nginx_rows, "async": async_rows,
-    "cff": cff_rows, "cff_pop": cff_pop_rows,
+    "core": core_rows, "pop": pop_rows, "trigger": trigger_rows, "trigger-node": trigger_node_rows,
+    "node": node_rows, "nginx": nginx_rows, "async": async_rows, "cff": cff_rows, "cff_pop": cff_pop_rows,
 }
 
-WRK_BENCHES = ("pop", "trigger", "nginx", "async")  # the ones that drive HTTP load with wrk
+WRK_BENCHES = ("pop", "trigger", "trigger-node", "nginx", "async")  # the ones that drive HTTP load with wrk
 
 
 def text_table(rows: list[Row]) -> str:

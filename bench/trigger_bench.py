@@ -1,10 +1,12 @@
 """Lambda@Edge trigger benchmark: cache hits through a POP with and without a warm viewer-request function.
 
     .venv/bin/python -m bench trigger [--quick] [--duration 4] [--rounds 4] [--connections 8] [--probe 2000]
+                                      [--runtime python3.11|nodejs20.x|...]
 
 Issue target ("Lambda@Edge triggers"): cache-hit throughput with a warm viewer-request function (a stdlib
 handler that adds a header) >= 40 % of the cache-hit throughput with no trigger, and p50 added latency
-<= 0.5 ms.
+<= 0.5 ms. With ``--runtime nodejs20.x`` (issue 12) the same function in Node.js (``exports.handler = async``),
+run by a real ``node`` process: target >= 30 % of plain hits (and the same added-latency bound, reported).
 
 Two POP processes on uvloop (this script re-executes itself with ``--serve plain|trigger``), each with its own
 in-process 1 KB origin (touched once: every measured request is a cache hit). The ``trigger`` process also runs
@@ -51,7 +53,15 @@ def handler(event, context):
     request["headers"]["x-bench"] = [{"key": "X-Bench", "value": "1"}]
     return request
 '''
+NODE_HANDLER = """'use strict';
+exports.handler = async (event) => {
+  const request = event.Records[0].cf.request;
+  request.headers['x-bench'] = [{ key: 'X-Bench', value: '1' }];
+  return request;
+};
+"""
 TARGET_RATIO = 0.40
+TARGET_RATIO_NODE = 0.30
 TARGET_ADDED_P50_MS = 0.5
 
 
@@ -81,7 +91,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-async def _serve(kind: str, port: int, state_dir: Path) -> None:
+async def _serve(kind: str, port: int, state_dir: Path, runtime: str) -> None:
     sys.path.insert(0, str(ROOT))
     from edge.cdn.config.distribution import load_distribution
     from edge.cdn.config.settings import OriginTarget, PopSettings, Settings
@@ -109,8 +119,11 @@ async def _serve(kind: str, port: int, state_dir: Path) -> None:
             await service.start()
             code = state_dir / "code"
             code.mkdir(parents=True, exist_ok=True)
-            (code / "index.py").write_text(HANDLER)
-            await service.create_function({"FunctionName": FUNCTION, "Runtime": "python3.11",
+            if runtime.startswith("nodejs"):
+                (code / "index.js").write_text(NODE_HANDLER)
+            else:
+                (code / "index.py").write_text(HANDLER)
+            await service.create_function({"FunctionName": FUNCTION, "Runtime": runtime,
                                            "Handler": "index.handler", "Timeout": 5, "MemorySize": 128,
                                            "Publish": True}, code_dir=code)
             runner = EdgeTriggerRunner(service, region="us-east-1", facts=facts_lookup(service))
@@ -151,10 +164,11 @@ def _descendants(pid: int) -> list[int]:
 class Server:
     """One POP child process; terminated and reaped by ``stop()``."""
 
-    def __init__(self, kind: str, state_dir: Path) -> None:
+    def __init__(self, kind: str, state_dir: Path, runtime: str = "python3.11") -> None:
         self.kind, self.port = kind, free_port()
         self.proc = start_listening([sys.executable, "-m", "bench.trigger_bench", "--serve", kind, "--port",
-                                     str(self.port), "--state-dir", str(state_dir)], self.port, kind, 20, cwd=ROOT)
+                                     str(self.port), "--state-dir", str(state_dir), "--runtime", runtime],
+                                    self.port, kind, 20, cwd=ROOT)
 
     def cpu(self) -> tuple[float, float, float]:
         """(user and system CPU seconds of the POP process, CPU seconds of its live descendants: zygote and
@@ -204,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
         servers: dict[str, Server] = {}
         try:  # started one by one inside the try: a failing start still stops the ones already running
             servers["plain"] = Server("plain", Path(tmp) / "plain")
-            servers["trigger"] = Server("trigger", Path(tmp) / "trig")
+            servers["trigger"] = Server("trigger", Path(tmp) / "trig", args.runtime)
             return _measure(servers, args)
         finally:
             for s in servers.values():
@@ -234,12 +248,14 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
     seq = {name: statistics.median(probe(s.port, args.probe)[0]) for name, s in servers.items()}
     ratio = best["trigger"] / best["plain"] if best["plain"] else 0.0
     added = seq["trigger"] - seq["plain"]
+    target = TARGET_RATIO_NODE if args.runtime.startswith("nodejs") else TARGET_RATIO
+    print(f"function runtime: {args.runtime}")
     print(f"cache-hit throughput, wrk -t1 -c{args.connections} -d{args.duration}s, best of {args.rounds}:")
     print(f"  no trigger            {best['plain']:>10.0f} req/s   (p50 under load {min(load_p50['plain']):.3f} ms)")
     print(f"  viewer-request (warm) {best['trigger']:>10.0f} req/s   "
           f"(p50 under load {min(load_p50['trigger']):.3f} ms)")
-    print(f"  ratio                 {ratio:>10.1%}     target >= {TARGET_RATIO:.0%}  "
-          f"{'OK' if ratio >= TARGET_RATIO else 'MISSED'}")
+    print(f"  ratio                 {ratio:>10.1%}     target >= {target:.0%}  "
+          f"{'OK' if ratio >= target else 'MISSED'}")
     print("CPU per request during the best run (user+system, 10 ms tick resolution):")
     for name, label in (("plain", "no trigger"), ("trigger", "viewer-request")):
         user, system, kids = cpu_us[name]
@@ -250,7 +266,7 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
     print(f"  p50 viewer-request    {seq['trigger']:>10.3f} ms")
     print(f"  p50 added latency     {added:>10.3f} ms   target <= {TARGET_ADDED_P50_MS} ms  "
           f"{'OK' if added <= TARGET_ADDED_P50_MS else 'MISSED'}")
-    return 0 if ratio >= TARGET_RATIO and added <= TARGET_ADDED_P50_MS else 1
+    return 0 if ratio >= target and added <= TARGET_ADDED_P50_MS else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=4, help="alternating wrk runs per POP (best of each)")
     p.add_argument("--connections", type=int, default=8, help="wrk connections (= warm environments)")
     p.add_argument("--probe", type=int, default=2000, help="sequential requests per POP for the latency probe")
+    p.add_argument("--runtime", default="python3.11", help="the viewer-request function's runtime (python3.11, "
+                   "nodejs20.x...)")
     p.add_argument("--serve", choices=["plain", "trigger"], help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--state-dir", type=Path, help=argparse.SUPPRESS)
@@ -268,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         import uvloop
 
-        uvloop.run(_serve(args.serve, args.port, args.state_dir))
+        uvloop.run(_serve(args.serve, args.port, args.state_dir, args.runtime))
         return 0
     if args.quick:
         args.duration, args.warmup, args.rounds, args.probe = 2, 1, 2, 500

@@ -7,7 +7,7 @@
 #                                                 the same with wrk, nginx and varnishd hidden (a private mount
 #                                                 namespace binds /dev/null over them; needs root or user
 #                                                 namespaces): proves the suite needs nothing installed by hand
-#   deploy/dev.sh bench [all|core|pop|trigger|async] [--quick] [--markdown]   run the benchmarks
+#   deploy/dev.sh bench [all|core|pop|trigger|node|async] [--quick] [--markdown]   run the benchmarks
 #   deploy/dev.sh loadtest SCENARIO [...]         locust load test (cold-warm, hits, misses, ...)
 #   deploy/dev.sh edgelab ...                     any edgelab command
 set -euo pipefail
@@ -32,8 +32,20 @@ if need_install; then
     touch "$STAMP"
 fi
 
+# Node.js for the nodejs*.x runtimes, from registry packages into the venv (never the host's node; see
+# edge/invocation/execution/node_dist.py). A no-op once installed. `serve` and `bench` get the default major up
+# front (a function on another major installs it on first use); the tests need every major, since they check
+# what differs between them, and never download anything themselves.
+node_runtimes() {
+    "$VENV/bin/python" -m edge.invocation.execution.node_dist install "$@" >/dev/null
+}
+
 cmd="${1:-serve}"
 shift || true
+case "$cmd" in
+    serve|bench|edgelab) node_runtimes 20 ;;
+    test|test-without-tools) node_runtimes all ;;
+esac
 case "$cmd" in
     serve) exec "$VENV/bin/edgelab" serve "$@" ;;
     # one pytest-xdist worker per CPU (the suite's tests are independent: own ports, own state dirs); `-n 0` runs

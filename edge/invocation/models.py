@@ -35,11 +35,11 @@ if TYPE_CHECKING:
     from edge.invocation.service.control_ops import FunctionDetails, ProvisionedView
 
 __all__ = [
-    "ACCOUNT_ID", "ASYNC_PAYLOAD_LIMIT", "DEFAULT_REGION", "ENV_VARS_LIMIT", "INIT_TIMEOUT_S", "MAX_LAYERS",
+    "ACCOUNT_ID", "ACTIVE", "ASYNC_PAYLOAD_LIMIT", "DEFAULT_REGION", "ENV_VARS_LIMIT", "INIT_TIMEOUT_S", "MAX_LAYERS",
     "RESPONSE_PAYLOAD_LIMIT", "SYNC_PAYLOAD_LIMIT", "UNSET", "UNZIPPED_CODE_LIMIT", "ZIPPED_CODE_LIMIT",
     "AccountSummary", "AliasRecord", "AsyncSettings", "EventInvokeConfig", "FunctionDetails", "FunctionSpec", "FunctionUrlRecord",
     "InvocationResult", "InvokeOptions", "LayerVersionRecord", "MappingRecord", "Outcome", "ProvisionedView",
-    "QueueInfo", "QueueMessage", "ThrottleReason", "VersionRecord", "function_arn", "layer_arn",
+    "QueueInfo", "QueueMessage", "RuntimeState", "ThrottleReason", "VersionRecord", "function_arn", "layer_arn",
 ]
 
 # records defined next to the code that builds them (see the module docstring): name -> defining module
@@ -81,6 +81,21 @@ INIT_TIMEOUT_S = 10.0
 
 
 UNSET: Any = object()  # "member not present in the request" (e.g. UpdateAlias without RoutingConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeState:
+    """A function's ``State`` as far as its runtime decides it (https://docs.aws.amazon.com/lambda/latest/dg/
+    functions-states.html): ``Active``; ``Pending`` while this machine gets the runtime ready (a Node.js major
+    being installed; StateReasonCode ``Creating``); ``Failed`` when it could not (``InternalError``, the reason
+    naming the next step). Invoking a function that is not Active is a ResourceConflictException, as on AWS."""
+
+    state: str  # Active | Pending | Failed
+    reason: str | None = None  # StateReason
+    code: str | None = None  # StateReasonCode
+
+
+ACTIVE = RuntimeState("Active")
 
 
 def function_arn(name: str, region: str = DEFAULT_REGION, qualifier: str | None = None) -> str:

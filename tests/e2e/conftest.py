@@ -122,21 +122,24 @@ class EdgeStack:
         return self._control
 
     # --- functions ------------------------------------------------------------------------------------
-    def write_code(self, name: str, source: str, *, rev: int = 0, module: str = "index") -> Path:
+    def write_code(self, name: str, source: str, *, rev: int = 0, module: str = "index", ext: str = ".py") -> Path:
         d = self.tmp / "code" / f"{name}-{rev}"
         d.mkdir(parents=True, exist_ok=True)
-        (d / f"{module}.py").write_text(textwrap.dedent(source))
+        (d / f"{module}{ext}").write_text(textwrap.dedent(source))
         return d
 
     async def function(self, name: str, source: str | None = None, *, example: str | None = None,
                        timeout: float = 3, memory: int = 128, publish: bool = True,
-                       handler: str = "index.handler", **params: Any) -> str:
-        """Create ``name`` from ``source`` (the text of ``<module>.py``, module from ``handler``) or
-        ``functions/<example>``; returns its version (``"1"`` when published, else ``"$LATEST"``)."""
+                       handler: str = "index.handler", runtime: str = "python3.11", **params: Any) -> str:
+        """Create ``name`` from ``source`` (the text of ``<module>.py``, or ``<module>.js`` for a ``nodejs*``
+        runtime, module from ``handler``) or ``functions/<example>``; returns its version (``"1"`` when
+        published, else ``"$LATEST"``)."""
         module = handler.rsplit(".", 1)[0]
-        code_dir = FUNCTIONS_DIR / example if example else self.write_code(name, source or "", module=module)
+        ext = ".js" if runtime.startswith("nodejs") else ".py"
+        code_dir = (FUNCTIONS_DIR / example if example
+                    else self.write_code(name, source or "", module=module, ext=ext))
         rec = await self.service.create_function(
-            {"FunctionName": name, "Runtime": "python3.11", "Handler": handler, "Timeout": timeout,
+            {"FunctionName": name, "Runtime": runtime, "Handler": handler, "Timeout": timeout,
              "MemorySize": memory, "Publish": publish, **params}, code_dir=code_dir)
         return rec.version
 

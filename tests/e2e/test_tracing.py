@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.e2e.conftest import VR, assoc
 
 SOURCE = """
@@ -16,8 +18,16 @@ def handler(event, context):
 HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
 
-async def test_viewer_trace_header_reaches_the_edge_function(edge: Any) -> None:
-    version = await edge.function("traced", SOURCE)
+NODE_SOURCE = """'use strict';
+exports.handler = async () => ({ status: '200', body: JSON.stringify({ trace: process.env._X_AMZN_TRACE_ID ?? null }) });
+"""
+
+
+@pytest.mark.parametrize("runtime", ["python3.11", "nodejs20.x"])
+async def test_viewer_trace_header_reaches_the_edge_function(edge: Any, runtime: str) -> None:
+    """Python's worker and the Node.js shim alike set the variable for the invocation only (AWS's runtime
+    interface clients take it from ``Lambda-Runtime-Trace-Id``), so the next request without a header sees none."""
+    version = await edge.function("traced", NODE_SOURCE if runtime.startswith("nodejs") else SOURCE, runtime=runtime)
     await edge.start(associations=[assoc(VR, "traced", version)])
     status, _, body = await edge.get("/x", headers={"X-Amzn-Trace-Id": HEADER})
     assert status == 200 and json.loads(body) == {"trace": HEADER}

@@ -12,7 +12,15 @@ from typing import Any
 import orjson
 
 from edge.invocation.events.model import AsyncSettings
-from edge.invocation.models import FunctionSpec, InvocationResult, InvokeOptions, Outcome, ThrottleReason
+from edge.invocation.models import (
+    ACTIVE,
+    FunctionSpec,
+    InvocationResult,
+    InvokeOptions,
+    Outcome,
+    RuntimeState,
+    ThrottleReason,
+)
 from edge.invocation.service.facade import LambdaService
 
 FAST = AsyncSettings(retry_backoff_scale=0.001, throttle_backoff_base_s=0.01, throttle_backoff_max_s=0.05,
@@ -37,6 +45,12 @@ class ScriptedExecutor:
     def provisioned_status(self, spec: FunctionSpec, *, region: str | None = None) -> tuple[int, str, str | None]:
         return 0, "READY", None
     async def retire(self, function_name: str, keep: Collection[tuple[str, str, str]] = ()) -> None: ...
+    def runtime_state(self, runtime: str) -> RuntimeState:
+        return ACTIVE
+
+    async def check_runtime(self, runtime: str) -> RuntimeState:
+        return ACTIVE
+
 
     async def invoke(self, spec: FunctionSpec, payload: bytes, options: InvokeOptions, *,
                      reserved_concurrency: int | None = None) -> InvocationResult:

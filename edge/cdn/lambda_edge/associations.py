@@ -22,6 +22,7 @@ from typing import Any
 
 from edge.cdn.lambda_edge.rules import (
     EDGE_REGION,
+    EDGE_RUNTIMES,
     EVENT_TYPES,
     MAX_CODE_SIZE,
     MAX_EPHEMERAL_STORAGE_MB,
@@ -29,7 +30,6 @@ from edge.cdn.lambda_edge.rules import (
     MAX_TIMEOUT_S,
     REQUEST_EVENTS,
     SUPPORTED_ARCHITECTURES,
-    SUPPORTED_RUNTIME_PREFIXES,
 )
 
 __all__ = [
@@ -178,11 +178,14 @@ def function_config_problems(
         out.append(("environment", f"The function cannot have environment variables. Function: {arn}"))
     if layers:
         out.append(("layers", f"The function cannot have layers. Function: {arn}"))
-    if not runtime.startswith(SUPPORTED_RUNTIME_PREFIXES):
+    if runtime not in EDGE_RUNTIMES:
+        # CloudFront's message names the languages; which versions it accepts is added for the reader
         out.append((
             "runtime",
             f"The function runtime {runtime} is not supported for functions that are triggered by a CloudFront "
-            f"event. Use a Node.js or Python runtime. Function: {arn}",
+            f"event. Use a Node.js or Python runtime. Function: {arn}"
+            + ("" if not runtime.startswith(("nodejs", "python")) else
+               " (Lambda@Edge runtimes: nodejs18.x, nodejs20.x, nodejs22.x, python3.7 to python3.13)"),
         ))
     if architecture not in SUPPORTED_ARCHITECTURES:
         out.append((

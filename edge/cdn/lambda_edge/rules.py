@@ -145,6 +145,11 @@ MAX_MEMORY_MB = MappingProxyType(
 MAX_CODE_SIZE = MappingProxyType(
     {VIEWER_REQUEST: 1 * MB, VIEWER_RESPONSE: 1 * MB, ORIGIN_REQUEST: 50 * MB, ORIGIN_RESPONSE: 50 * MB}
 )
-SUPPORTED_RUNTIME_PREFIXES = ("python", "nodejs")
+# The runtimes Lambda@Edge accepts ("Restrictions on Lambda@Edge", Supported runtimes: Node.js 22, 20, 18, older
+# Node.js deprecated; Python 3.13 down to 3.7; the newest text defers to Lambda's list and names no Node.js 24)
+# among those this build runs. Anything else is refused with CloudFront's message at association time
+# (``nodejs24.x`` and ``provided.*`` too, unless ``[edge] relax_limits``).
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/lambda-at-edge-function-restrictions.html
+EDGE_RUNTIMES = frozenset({"nodejs18.x", "nodejs20.x", "nodejs22.x", *(f"python3.{m}" for m in range(7, 14))})
 SUPPORTED_ARCHITECTURES = frozenset({"x86_64"})
 MAX_EPHEMERAL_STORAGE_MB = 512

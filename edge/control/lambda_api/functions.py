@@ -14,7 +14,7 @@ from edge.control.lambda_api.http import region_of as _region
 from edge.control.lambda_api.http import service_of as _svc
 from edge.control.lambda_api.shapes import alias_configuration, function_configuration
 from edge.invocation.errors import InvalidParameterValueException, TooManyRequestsException
-from edge.invocation.models import UNSET, Outcome
+from edge.invocation.models import UNSET, Outcome, VersionRecord
 
 __all__ = ["ROUTES"]
 
@@ -27,6 +27,18 @@ def _arn_qualifier(request: web.Request, version: str, alias: str | None) -> str
         return alias
     asked = _svc(request).registry.parse(_name(request), _qualifier(request)).qualifier
     return version if asked is not None else None
+
+
+async def _configuration(request: web.Request, rec: VersionRecord, **kwargs: Any) -> dict[str, Any]:
+    """FunctionConfiguration of ``rec`` with the State its runtime has in this process."""
+    state = await _svc(request).runtime_state(rec.config.runtime)
+    return function_configuration(rec, _region(request), state=state, **kwargs)
+
+
+async def _configurations(request: web.Request, records: list[VersionRecord], all_versions: bool) -> list[dict[str, Any]]:
+    states = {rt: await _svc(request).runtime_state(rt) for rt in {r.config.runtime for r in records}}
+    return [function_configuration(r, _region(request), arn_qualifier=r.version if all_versions else None,
+                                   state=states[r.config.runtime]) for r in records]
 
 
 def _code_location(request: web.Request, sha256_hex: str) -> str:
@@ -44,7 +56,7 @@ async def create_function(request: web.Request) -> web.Response:
     record = await _svc(request).create_function(body)
     qualifier = record.version if record.version != "$LATEST" else None
     return json_response(
-        function_configuration(record, _region(request), arn_qualifier=qualifier, created=record.version == "$LATEST"),
+        await _configuration(request, record, arn_qualifier=qualifier, created=record.version == "$LATEST"),
         status=201,
     )
 
@@ -54,7 +66,7 @@ async def get_function(request: web.Request) -> web.Response:
     rec = details.record
     qualifier = _arn_qualifier(request, rec.version, details.alias)
     out: dict[str, Any] = {
-        "Configuration": function_configuration(rec, _region(request), arn_qualifier=qualifier),
+        "Configuration": await _configuration(request, rec, arn_qualifier=qualifier),
         "Code": {"RepositoryType": "S3", "Location": _code_location(request, rec.code.sha256_hex)},
     }
     if details.tags:
@@ -67,7 +79,7 @@ async def get_function(request: web.Request) -> web.Response:
 async def get_function_configuration(request: web.Request) -> web.Response:
     rec, alias = await _svc(request).get_function_configuration(_name(request), _qualifier(request))
     qualifier = _arn_qualifier(request, rec.version, alias)
-    return json_response(function_configuration(rec, _region(request), arn_qualifier=qualifier))
+    return json_response(await _configuration(request, rec, arn_qualifier=qualifier))
 
 
 async def list_functions(request: web.Request) -> web.Response:
@@ -76,12 +88,7 @@ async def list_functions(request: web.Request) -> web.Response:
         raise InvalidParameterValueException("FunctionVersion must be ALL when given")
     records = await _svc(request).list_functions(all_versions=all_versions)
     items, marker = page(request, records, key=lambda r: f"{r.function_name}:{r.version}")
-    region = _region(request)
-    out: dict[str, Any] = {
-        "Functions": [
-            function_configuration(r, region, arn_qualifier=r.version if all_versions else None) for r in items
-        ]
-    }
+    out: dict[str, Any] = {"Functions": await _configurations(request, items, all_versions)}
     if marker:
         out["NextMarker"] = marker
     return json_response(out)
@@ -93,13 +100,13 @@ async def update_function_code(request: web.Request) -> web.Response:
         body["ZipFile"] = b64_bytes(body["ZipFile"], "ZipFile")
     record = await _svc(request).update_function_code(_name(request), body)
     qualifier = record.version if record.version != "$LATEST" else None
-    return json_response(function_configuration(record, _region(request), arn_qualifier=qualifier))
+    return json_response(await _configuration(request, record, arn_qualifier=qualifier))
 
 
 async def update_function_configuration(request: web.Request) -> web.Response:
     body = await json_body(request)
     record = await _svc(request).update_function_configuration(_name(request), body)
-    return json_response(function_configuration(record, _region(request)))
+    return json_response(await _configuration(request, record))
 
 
 async def delete_function(request: web.Request) -> web.Response:
@@ -118,15 +125,13 @@ async def publish_version(request: web.Request) -> web.Response:
         description=body.get("Description"),
         revision_id=body.get("RevisionId") or None,
     )
-    return json_response(function_configuration(record, _region(request), arn_qualifier=record.version), status=201)
+    return json_response(await _configuration(request, record, arn_qualifier=record.version), status=201)
 
 
 async def list_versions(request: web.Request) -> web.Response:
     records = await _svc(request).list_versions(_name(request))
     items, marker = page(request, records, key=lambda r: r.version)
-    out: dict[str, Any] = {
-        "Versions": [function_configuration(r, _region(request), arn_qualifier=r.version) for r in items]
-    }
+    out: dict[str, Any] = {"Versions": await _configurations(request, items, True)}
     if marker:
         out["NextMarker"] = marker
     return json_response(out)

@@ -1,7 +1,10 @@
 """Registry records -> AWS Lambda JSON shapes (FunctionConfiguration, AliasConfiguration, layers, ...). Pure.
 
 Field set follows reference §1.3 (recorded from real AWS): functions are ``State: Active`` at once and
-``LastUpdateStatus: Successful`` (the create response has no LastUpdateStatus, as on AWS).
+``LastUpdateStatus: Successful`` (the create response has no LastUpdateStatus, as on AWS), unless their runtime is
+not ready in this process (a Node.js major installing: ``State: Pending``, ``StateReasonCode: Creating``,
+``LastUpdateStatus: InProgress``; the install failed: ``State: Failed``, ``StateReasonCode: InternalError``,
+``LastUpdateStatus: Failed``, with the reason; https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html).
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ import hashlib
 from typing import Any
 
 from edge.invocation.models import (
+    ACTIVE,
     UNZIPPED_CODE_LIMIT,
     ZIPPED_CODE_LIMIT,
     AccountSummary,
     AliasRecord,
     LayerVersionRecord,
     ProvisionedView,
+    RuntimeState,
     VersionRecord,
     function_arn,
     layer_arn,
@@ -35,9 +40,11 @@ TOTAL_CODE_SIZE_LIMIT = 80_530_636_800
 
 
 def function_configuration(
-    rec: VersionRecord, region: str, *, arn_qualifier: str | None = None, created: bool = False
+    rec: VersionRecord, region: str, *, arn_qualifier: str | None = None, created: bool = False,
+    state: RuntimeState = ACTIVE,
 ) -> dict[str, Any]:
-    """FunctionConfiguration. ``arn_qualifier`` is what FunctionArn ends with (alias, version, ``$LATEST``)."""
+    """FunctionConfiguration. ``arn_qualifier`` is what FunctionArn ends with (alias, version, ``$LATEST``);
+    ``state`` is what the function's runtime says (``LambdaService.runtime_state``)."""
     cfg = rec.config
     out: dict[str, Any] = {
         "FunctionName": rec.function_name,
@@ -62,8 +69,15 @@ def function_configuration(
         "RuntimeVersionConfig": {"RuntimeVersionArn": _runtime_version_arn(cfg.runtime, region)},
         "LoggingConfig": {"LogFormat": cfg.log_format, "LogGroup": cfg.log_group or f"/aws/lambda/{rec.function_name}"},
     }
+    if state.state != "Active":
+        out["State"] = state.state
+        out["StateReason"] = state.reason or ""
+        out["StateReasonCode"] = state.code or "InternalError"
     if not created:
-        out["LastUpdateStatus"] = "Successful"
+        out["LastUpdateStatus"] = {"Pending": "InProgress", "Failed": "Failed"}.get(state.state, "Successful")
+        if state.state == "Failed":
+            out["LastUpdateStatusReason"] = state.reason or ""
+            out["LastUpdateStatusReasonCode"] = state.code or "InternalError"
     if cfg.environment is not None:
         out["Environment"] = {"Variables": dict(cfg.environment)}
     if rec.layers:

@@ -26,9 +26,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
+from edge.invocation.execution.runtimes import python_version, warn_python_mismatch
 from edge.invocation.execution.zygote_client import ZygoteClient
 from edge.invocation.models import FunctionSpec
 from edge.invocation.runtime import protocol
@@ -135,7 +137,12 @@ class _Channel(asyncio.Protocol):
 
 
 class Environment:
-    """A worker process plus its bookkeeping. Created STARTING; :meth:`start` runs Init."""
+    """A worker process plus its bookkeeping. Created STARTING; :meth:`launch` (or :meth:`start`) runs Init.
+
+    The Python worker's environment, and the base of the other runtimes' (``backends.NodeEnvironment``,
+    ``backends.CustomEnvironment``), which override :meth:`launch`, :meth:`invoke` and :meth:`stop`."""
+
+    runtime_version = python_version()  # INIT_START's "Runtime Version" (runtimes.py: what really runs)
 
     def __init__(self, *, env_id: str, spec: FunctionSpec, region: str, init_type: str, tmp_dir: Path,
                  log_group: str, log_stream: str, function_name: str, zygote: ZygoteClient) -> None:
@@ -242,6 +249,16 @@ class Environment:
             self._timer = self._loop.call_at(self._deadline, self._on_deadline)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
+    async def launch(self, host: RuntimeHost, init_timeout_s: float) -> None:
+        """Start this environment's process with what ``host`` (its executor) provides, and run Init."""
+        warn_python_mismatch(self.spec.function_name, self.spec.runtime)
+        await self.start(worker_config(self, runtime_dir=host.runtime_dir, project_root=host.project_root,
+                                       credentials=host.credentials), init_timeout_s)
+
+    def init_error_payload(self, failure: RawOutcome, request_id: str) -> bytes:
+        """The Invoke payload of a failed Init's ``Kind.INIT_ERROR`` (the runtime's error record as it is)."""
+        return failure.payload
+
     async def start(self, cfg: dict, init_timeout_s: float) -> None:
         """Fork the worker and run Init. On failure ``init_failure`` is set and the process is gone."""
         core, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -480,6 +497,17 @@ class Credentials:
     access_key_id: str = "ASIAEDGELABLOCAL0000"
     secret_access_key: str = "edgelab/local/secret/access/key/0000000000"
     session_token: str = "edgelab-local-session-token"
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeHost:
+    """What starting an environment needs from its executor (:meth:`Environment.launch`)."""
+
+    zygote: ZygoteClient
+    credentials: Credentials
+    runtime_dir: str  # the Python worker's runtime package
+    project_root: str
+    spares: Any = None  # the executor's node_spares.SparePool: Node environments take their process from it
 
 
 def python_tag(runtime: str) -> str:

@@ -20,6 +20,13 @@ serves warm, cold and Init-failed environments (:meth:`Executor._attempt`); an e
 invocation reached it is replaced, at most three times. Function failures and throttles are values
 (:class:`InvocationResult`), never exceptions.
 
+Runtimes (``runtimes.py``): each environment is an :class:`Environment` of its runtime's kind
+(``backends.environment_class``): the zygote's forked Python worker for ``python3.x``, a pre-started Node.js process
+(from :attr:`Executor.spares`, started through the zygote) for ``nodejs18.x``-``nodejs24.x``, the function's
+``bootstrap`` over the Runtime API for ``provided.*``. Everything above (leases, pools, warm reuse, expiry,
+provisioned concurrency, logs, metrics) is the same for all three. A Node.js major that is not installed is
+installed on first use in a thread (:attr:`Executor.node_installs`, :meth:`runtime_state`).
+
 Notes for callers (the registry/service side):
 
 - Pool identity is ``(options.region, spec.pool_key, display name, log group)``: anything that changes what runs
@@ -52,8 +59,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
+import shutil
 import time
+import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,15 +77,26 @@ from edge.invocation.execution.environment import (
     Environment,
     Kind,
     RawOutcome,
+    RuntimeHost,
     describe_exit,
     platform_error,
 )
 from edge.invocation.execution.limiter import ConcurrencyLimiter, Lease
 from edge.invocation.execution.logs import LogStore
 from edge.invocation.execution.metrics import FunctionMetrics, Metrics
-from edge.invocation.execution.pool import ON_DEMAND, EnvironmentPool, PoolId, PoolSettings
-from edge.invocation.execution.zygote_client import ZygoteClient, ZygoteError
-from edge.invocation.models import INIT_TIMEOUT_S, FunctionSpec, InvocationResult, InvokeOptions, Outcome
+from edge.invocation.execution.node_dist import major_of_runtime
+from edge.invocation.execution.node_spares import NodeInstalls, SparePool
+from edge.invocation.execution.pool import ON_DEMAND, RUNTIME_DIR, EnvironmentPool, PoolId, PoolSettings
+from edge.invocation.execution.zygote_client import PROJECT_ROOT, ZygoteClient, ZygoteError
+from edge.invocation.models import (
+    ACTIVE,
+    INIT_TIMEOUT_S,
+    FunctionSpec,
+    InvocationResult,
+    InvokeOptions,
+    Outcome,
+    RuntimeState,
+)
 from edge.tasks import TaskOwner
 
 __all__ = ["Executor", "ExecutorSettings", "Route"]
@@ -96,6 +117,8 @@ class ExecutorSettings:
     log_flush_interval_s: float = 0.05
     logs_dir: Path | None = None  # default <state_dir>/logs; a stack gives each region its own (logs/<region>)
     credentials: Credentials = field(default_factory=Credentials)
+    install_runtimes: bool = True  # install a missing Node.js major on first use (False: Failed, naming the command)
+    node_spares_per_key: int = 1  # pre-started Node processes kept ready per launch key that was asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +139,16 @@ def _raise_fd_limit(want: int = 65536) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+def _prepare_slots(slots: Path) -> None:
+    """Create this executor's Node slot folder; remove those of executors whose process is gone (killed: they
+    could not clean up). Folders are named ``<pid>-<random>``; a recycled pid only delays a removal."""
+    slots.mkdir(parents=True, exist_ok=True)
+    for other in slots.parent.iterdir():
+        pid = other.name.split("-", 1)[0]
+        if other != slots and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(other, ignore_errors=True)
+
+
 class Executor:
     def __init__(self, settings: ExecutorSettings) -> None:
         self.settings = settings
@@ -126,12 +159,20 @@ class Executor:
         self._account_limit = settings.account_concurrency
         self._reserved: dict[str, int] = {}
         self._limiters: dict[str, ConcurrencyLimiter] = {}
+        # Node.js: the installed majors (installing missing ones in the background) and pre-started processes,
+        # started through the zygote, each with a slot directory under this process's own folder
+        self.node_installs = NodeInstalls(install=settings.install_runtimes)
+        self._slots = settings.state_dir / "node-slots" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.spares = SparePool(per_key=settings.node_spares_per_key, installs=self.node_installs,
+                                zygote=self._zygote, slots_root=self._slots)
+        host = RuntimeHost(zygote=self._zygote, credentials=settings.credentials, runtime_dir=RUNTIME_DIR,
+                           project_root=PROJECT_ROOT, spares=self.spares)
         self._pool = EnvironmentPool(
             PoolSettings(state_dir=settings.state_dir, idle_ttl_s=settings.idle_ttl_s,
                          max_lifetime_s=settings.max_lifetime_s, init_timeout_s=settings.init_timeout_s,
                          provisioned_init_timeout_s=settings.provisioned_init_timeout_s,
-                         max_concurrent_starts=settings.max_concurrent_starts, credentials=settings.credentials),
-            self._zygote, self.logs, self._on_provisioned, self._wake_provisioner)
+                         max_concurrent_starts=settings.max_concurrent_starts),
+            host, self.logs, self._on_provisioned, self._wake_provisioner)
         self._tasks = TaskOwner("edgelab-executor")  # the reaper and the provisioner
         self._provision_wanted: asyncio.Event | None = None
         self._closed = False
@@ -150,6 +191,7 @@ class Executor:
     async def start(self) -> None:
         """Start the log flusher, the zygote, the reaper and the provisioner."""
         _raise_fd_limit()  # two descriptors per environment: 1000 concurrent environments need more than 1024
+        await asyncio.to_thread(_prepare_slots, self._slots)
         await self.logs.start()
         await self._zygote.start()
         self._provision_wanted = asyncio.Event()
@@ -164,7 +206,10 @@ class Executor:
         self._closed = True
         await self._tasks.aclose()
         await self._pool.close()
+        await self.spares.close()
+        await self.node_installs.close()
         await self._zygote.close()
+        await asyncio.to_thread(shutil.rmtree, self._slots, True)
         await self.logs.close()
 
     async def _reaper(self, interval: float) -> None:
@@ -172,6 +217,7 @@ class Executor:
             await asyncio.sleep(interval)
             try:
                 await self._pool.expire()
+                self.spares.expire(self.settings.idle_ttl_s)
             except Exception:  # a bug here must not stop expiry for the life of the process
                 log.exception("environment reaper failed")
             if self._provision_wanted is not None:
@@ -186,6 +232,18 @@ class Executor:
                 await self._pool.provision()
             except Exception:  # keep the provisioner alive; the next wake-up retries
                 log.exception("provisioned concurrency update failed")
+
+    # -- runtimes ------------------------------------------------------------------------------------------
+    def runtime_state(self, runtime: str) -> RuntimeState:
+        """Whether this process can run ``runtime`` now (Active), is getting it ready (Pending: a Node.js major
+        being installed, which this call starts if nobody has) or could not (Failed, with the reason)."""
+        major = major_of_runtime(runtime)
+        return ACTIVE if major is None else self.node_installs.state(major)
+
+    async def check_runtime(self, runtime: str) -> RuntimeState:
+        """:meth:`runtime_state` once this process has looked on disk (a thread hop, the first time per major)."""
+        major = major_of_runtime(runtime)
+        return ACTIVE if major is None else await self.node_installs.check(major)
 
     # -- concurrency ---------------------------------------------------------------------------------------
     def _limiter(self, region: str) -> ConcurrencyLimiter:
@@ -322,7 +380,7 @@ class Executor:
         if failure is None:
             log = WORKER_LOG
             if cold:
-                log = ([logfmt.init_start_line(spec.runtime, env.region), *logfmt.output_lines(env.init_output)],
+                log = ([logfmt.init_start_line(env.runtime_version, env.region), *logfmt.output_lines(env.init_output)],
                        env.init_duration_ms)
             raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
                                    options.display_name, None, log, options.trace_id)
@@ -337,7 +395,7 @@ class Executor:
         env.cold_pending = False
         lines: list[str] = []
         if cold:
-            lines.append(logfmt.init_start_line(spec.runtime, env.region))
+            lines.append(logfmt.init_start_line(env.runtime_version, env.region))
             lines += logfmt.output_lines(env.init_output)
         if failure is not None:
             raw = self._init_failure(env, failure, rid, lines)
@@ -352,7 +410,7 @@ class Executor:
         rid = options.request_id
         failed = first.init_failure
         assert failed is not None
-        lines = [logfmt.init_start_line(spec.runtime, first.region), *logfmt.output_lines(failed.output),
+        lines = [logfmt.init_start_line(first.runtime_version, first.region), *logfmt.output_lines(failed.output),
                  logfmt.init_report_line(failed.duration_ms, "timeout", None), logfmt.start_line(rid, spec.version)]
         t0 = time.perf_counter()
         async with self._pool.acquire(pid, spec, init_timeout_s=spec.timeout_s) as env:
@@ -436,7 +494,7 @@ class Executor:
         """Turn a failed Init into this invocation's outcome (the environment is discarded on release)."""
         lines += logfmt.output_lines(failure.output)
         if failure.kind is Kind.INIT_ERROR:
-            payload = failure.payload
+            payload = env.init_error_payload(failure, rid)
             status = "error"
         elif failure.kind is Kind.TIMEOUT:
             payload = platform_error("Sandbox.Timedout", rid,

@@ -31,7 +31,6 @@ from edge.invocation.runtime.logformat import (
     max_memory_used_mb,
     output_lines,
     report_line,
-    runtime_version,
     start_line,
 )
 from edge.tasks import TaskOwner
@@ -48,7 +47,6 @@ __all__ = [  # the platform line formats are defined in runtime.logformat (share
     "max_memory_used_mb",
     "output_lines",
     "report_line",
-    "runtime_version",
     "start_line",
     "stream_name",
     "tail",

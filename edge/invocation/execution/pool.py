@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from edge.invocation.execution import logs as logfmt
-from edge.invocation.execution.environment import Credentials, Environment, EnvState, worker_config
-from edge.invocation.execution.zygote_client import PROJECT_ROOT, ZygoteClient
+from edge.invocation.execution.backends import environment_class
+from edge.invocation.execution.environment import Environment, EnvState, RuntimeHost
 from edge.invocation.models import FunctionSpec
 from edge.tasks import TaskOwner
 
-RUNTIME_DIR = str(Path(__file__).resolve().parents[1] / "runtime")
+RUNTIME_DIR = str(Path(__file__).resolve().parents[1] / "runtime")  # the Python worker's runtime package
 ON_DEMAND = "on-demand"
 PROVISIONED = "provisioned-concurrency"
 CLOSE_TIMEOUT_S = 30.0  # an environment stop takes at most ~4 s (2 s grace, SIGKILL, 2 s to be reaped)
@@ -71,17 +71,16 @@ class PoolSettings:
     init_timeout_s: float
     provisioned_init_timeout_s: float
     max_concurrent_starts: int
-    credentials: Credentials
 
 
 ProvisionedCallback = Callable[[str, tuple[str, str, str], int], None]  # region, pool_key, allocated
 
 
 class EnvironmentPool:
-    def __init__(self, settings: PoolSettings, zygote: ZygoteClient, logs: logfmt.LogStore,
+    def __init__(self, settings: PoolSettings, host: RuntimeHost, logs: logfmt.LogStore,
                  on_provisioned: ProvisionedCallback, wake_provisioner: Callable[[], None] | None = None) -> None:
         self._s = settings
-        self._zygote = zygote
+        self._host = host  # what environments start with (zygote, Node spares, credentials)
         self._logs = logs
         self._on_provisioned = on_provisioned
         self._wake = wake_provisioner
@@ -162,18 +161,17 @@ class EnvironmentPool:
     def _new_env(self, pid: PoolId, pool: _Pool, spec: FunctionSpec, init_type: str) -> Environment:
         env_id = uuid.uuid4().hex
         tmp = pool.spare_tmp.pop() if pool.spare_tmp else self._sandboxes / env_id / "tmp"
-        env = Environment(env_id=env_id, spec=spec, region=pid.region, init_type=init_type, tmp_dir=tmp,
-                          log_group=pid.log_group, log_stream=logfmt.stream_name(spec.version, env_id),
-                          function_name=pid.function_name, zygote=self._zygote)
+        env = environment_class(spec.runtime)(
+            env_id=env_id, spec=spec, region=pid.region, init_type=init_type, tmp_dir=tmp, log_group=pid.log_group,
+            log_stream=logfmt.stream_name(spec.version, env_id), function_name=pid.function_name,
+            zygote=self._host.zygote)
         pool.live.add(env)
         return env
 
     async def _start(self, env: Environment, init_timeout_s: float) -> None:
         env.tmp_dir.mkdir(parents=True, exist_ok=True)  # one mkdir, microseconds: not worth a thread hop
-        cfg = worker_config(env, runtime_dir=RUNTIME_DIR, project_root=PROJECT_ROOT,
-                            credentials=self._s.credentials)
         async with self._starts:
-            await env.start(cfg, init_timeout_s)
+            await env.launch(self._host, init_timeout_s)
 
     def _release(self, pid: PoolId, env: Environment) -> tuple[Environment, bool, bool] | None:
         """Return the env to its pool, or detach it and return (env, graceful, keep_tmp) for stopping."""
@@ -356,7 +354,7 @@ class EnvironmentPool:
             self._stop_later(env, False, False)
 
     def _log_init(self, env: Environment) -> None:
-        lines = [logfmt.init_start_line(env.spec.runtime, env.region), *logfmt.output_lines(env.init_output)]
+        lines = [logfmt.init_start_line(env.runtime_version, env.region), *logfmt.output_lines(env.init_output)]
         fail = env.init_failure
         if fail is not None:
             lines += logfmt.output_lines(fail.output)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -125,26 +126,39 @@ class ZygoteClient:
 
     async def spawn(self, env_id: str, cfg: dict, worker_fd: int, log_fd: int, on_exit: ExitCallback) -> int:
         """Fork an environment; returns its pid. ``on_exit`` gets the wait status once it has been reaped."""
+        return await self._fork({"t": "spawn", "env": env_id, "cfg": cfg}, [worker_fd, log_fd], on_exit)
+
+    async def exec(self, env_id: str, argv: list[str], envp: dict[str, str], cwd: str, log_fd: int,
+                   channel_fd: int | None, on_exit: ExitCallback) -> int:
+        """Fork and ``execve`` a runtime process (see :mod:`edge.invocation.runtime.zygote`, ``exec``): stdout
+        and stderr on ``log_fd``, ``channel_fd`` (if given) on fd 3 (``zygote.CHANNEL_FD``), exactly ``envp``.
+        Returns its pid; ``on_exit`` gets the wait status once it has been reaped (127 if it could not exec)."""
+        fds = [log_fd] if channel_fd is None else [log_fd, channel_fd]
+        return await self._fork({"t": "exec", "env": env_id, "argv": argv, "envp": envp, "cwd": cwd}, fds, on_exit)
+
+    async def _fork(self, msg: dict, fds: list[int], on_exit: ExitCallback) -> int:
         async with self._lock:
             if self._ctrl is None:
                 if self._proc is not None:
                     await self._reap_proc()
                 await self._start_locked()
         assert self._ctrl is not None
+        env_id = msg["env"]
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._spawned[env_id] = fut
         self._on_exit[env_id] = on_exit
-        await self._send({"t": "spawn", "env": env_id, "cfg": cfg}, [worker_fd, log_fd])
+        await self._send(msg, fds)
         return await fut
 
-    def kill(self, env_id: str) -> None:
-        """SIGKILL the environment's process group (no-op once it has been reaped)."""
+    def kill(self, env_id: str, sig: int = signal.SIGKILL) -> None:
+        """Signal the environment's process group, SIGKILL by default (no-op once it has been reaped)."""
         if self._ctrl is None:
             return
+        msg = {"t": "kill", "env": env_id} if sig == signal.SIGKILL else {"t": "kill", "env": env_id, "sig": int(sig)}
         try:
-            self._ctrl.send(protocol.dumps({"t": "kill", "env": env_id}))
+            self._ctrl.send(protocol.dumps(msg))
         except BlockingIOError:
-            asyncio.get_running_loop().call_later(0.01, self.kill, env_id)
+            asyncio.get_running_loop().call_later(0.01, self.kill, env_id, sig)
         except OSError:
             pass
 

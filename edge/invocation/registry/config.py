@@ -3,9 +3,15 @@
 Requests use AWS's member names (``Runtime``, ``Handler``, ``Timeout``...), as boto3 sends them. Validation
 follows the Lambda model and service limits (reference §1.2, §4.7):
 
-- Runtime: any runtime in AWS's enum is accepted and stored. This build *executes* only ``python3.x``;
-  invoking a function with another runtime fails with 502 InvalidRuntimeException saying so (decided here so
-  that configurations written for AWS can still be created, listed and versioned).
+- Runtime: any runtime in AWS's enum is accepted and stored; anything else is InvalidParameterValueException
+  (https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html#lambda-CreateFunction-request-Runtime).
+  This build *executes* ``python3.x``, ``nodejs18.x``-``nodejs24.x`` and ``provided.al2``/``provided.al2023``
+  (``edge.invocation.execution.runtimes``); invoking a function with another runtime (java, ruby, dotnet,
+  ``go1.x``, older Node.js) fails with 502 InvalidRuntimeException saying so (decided here so that configurations
+  written for AWS can still be created, listed and versioned).
+- Handler: only AWS's API constraint (pattern ``[^\\s]+``, at most 128 characters). A handler the runtime cannot resolve
+  (``index`` without an export, ``../x.h``, a missing file) is not an API error at AWS but an Init error
+  (``Runtime.MalformedHandlerName``, ``Runtime.HandlerNotFound``, ``Runtime.ImportModuleError``), and so here.
 - Timeout 1..900, MemorySize 128..10240, EphemeralStorage 512..10240, Handler <= 128 non-blank chars,
   Description <= 256, Environment <= 4 KB as compact JSON with no reserved keys, Layers <= 5.
 """
@@ -19,6 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from edge.invocation.errors import InvalidParameterValueException, validation_error
+from edge.invocation.execution.runtimes import runtime_kind
 from edge.invocation.models import ACCOUNT_ID, ENV_VARS_LIMIT, MAX_LAYERS
 
 __all__ = ["DEFAULT_ROLE", "FunctionConfig", "config_from_request", "is_runnable_runtime", "update_config"]
@@ -46,8 +53,8 @@ _ARCHITECTURES = frozenset({"x86_64", "arm64"})
 
 
 def is_runnable_runtime(runtime: str) -> bool:
-    """Whether this build can execute ``runtime`` (Python only)."""
-    return runtime.startswith("python3.")
+    """Whether this build can execute ``runtime`` (see the module docstring)."""
+    return runtime_kind(runtime) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,15 +16,11 @@ import math
 import orjson
 
 
-def runtime_version(runtime: str) -> tuple[str, str]:
-    """(``python:3.11.v1``, a stable fake runtime version ARN hash) for INIT_START."""
-    name = runtime.replace("python", "python:", 1) if runtime.startswith("python") else runtime
-    return f"{name}.v1", hashlib.sha256(runtime.encode()).hexdigest()
-
-
-def init_start_line(runtime: str, region: str) -> str:
-    ver, digest = runtime_version(runtime)
-    return f"INIT_START Runtime Version: {ver}\tRuntime Version ARN: arn:aws:lambda:{region}::runtime:{digest}"
+def init_start_line(version: str, region: str) -> str:
+    """INIT_START naming the runtime version that really runs (``python:3.11.7``, ``nodejs:20.18.0``: see
+    ``edge.invocation.execution.runtimes``), with a stable runtime version ARN derived from it."""
+    digest = hashlib.sha256(version.encode()).hexdigest()
+    return f"INIT_START Runtime Version: {version}\tRuntime Version ARN: arn:aws:lambda:{region}::runtime:{digest}"
 
 
 def start_line(request_id: str, version: str) -> str:

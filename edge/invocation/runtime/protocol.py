@@ -46,6 +46,7 @@ K_RESULT = "o"
 K_ERROR = "f"
 K_OOM = "m"
 
+CHANNEL_FD = 3  # where a runtime the zygote exec'd finds its channel to the core (zygote ``exec``)
 CONTROL_MAX = 1 << 20  # largest control datagram we accept (spawn configs are a few KiB)
 
 dumps = orjson.dumps

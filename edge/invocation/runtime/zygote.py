@@ -5,9 +5,15 @@ dirty the shared pages), then serves control messages (see :mod:`.protocol`):
 
 - ``spawn``: receive ``[worker_socket, log_memfd]`` with the message, fork; the child runs
   :func:`.worker.child_main`; the parent closes its copies and answers ``spawned`` with the pid.
-- ``kill``: SIGKILL the environment's process group (only while the child is not yet reaped, so a recycled pid
-  is never hit).
-- SIGCHLD: reap every exited child with ``waitpid`` and report ``exit`` with the raw wait status.
+- ``exec``: receive ``[log_memfd]`` or ``[log_memfd, channel]``, fork; the child (:func:`exec_child`) arms the
+  parent-death signal, makes its own process group, puts the memfd on stdout/stderr and the channel (if any) on
+  fd 3, then calls ``execve`` on ``argv`` with exactly ``envp`` in ``cwd`` (a Node.js shim, a custom runtime's
+  ``bootstrap``). Same ``spawned``/``exit`` reports as ``spawn``. Forking this small process rather than the core
+  keeps the runtime's inherited peak RSS small and needs no ``setpriv`` for the parent-death signal.
+- ``kill``: signal the environment's process group (SIGKILL unless ``sig`` says otherwise; only while the child
+  is not yet reaped, so a recycled pid is never hit).
+- SIGCHLD: kill the process group of every exited child, reap it with ``waitpid`` and report ``exit`` with the
+  raw wait status (see :meth:`Zygote.reap`).
 - EOF on the control socket (the core closed it or died): SIGKILL every child, reap them, exit.
 
 The zygote dies with the core (PR_SET_PDEATHSIG), and each child dies with the zygote.
@@ -24,6 +30,7 @@ import signal
 import socket
 import sys
 import time
+from typing import NoReturn
 
 from edge.invocation.runtime import protocol, worker
 
@@ -83,19 +90,22 @@ class Zygote:
         msg = protocol.loads(data)
         if msg["t"] == "spawn":
             self.spawn(msg["env"], msg["cfg"], fds)
+        elif msg["t"] == "exec":
+            self.spawn(msg["env"], msg, fds, exec_=True)
         elif msg["t"] == "kill":
-            self.kill(msg["env"])
+            self.kill(msg["env"], int(msg.get("sig", signal.SIGKILL)))
             for fd in fds:
                 os.close(fd)
         return True
 
-    def spawn(self, env_id: str, cfg: dict, fds: list[int]) -> None:
-        if len(fds) != 2:
+    def spawn(self, env_id: str, cfg: dict, fds: list[int], exec_: bool = False) -> None:
+        if len(fds) != 2 and not (exec_ and len(fds) == 1):
             for fd in fds:
                 os.close(fd)
-            self.send({"t": "spawn_failed", "env": env_id, "error": "expected 2 fds"})
+            self.send({"t": "spawn_failed", "env": env_id, "error": f"expected 2 fds, got {len(fds)}"})
             return
-        os.set_inheritable(fds[0], False)  # programs the handler execs must not hold the channel open
+        if not exec_:
+            os.set_inheritable(fds[0], False)  # programs the handler execs must not hold the channel open
         try:
             pid = os.fork()
         except OSError as e:
@@ -104,6 +114,9 @@ class Zygote:
             self.send({"t": "spawn_failed", "env": env_id, "error": str(e)})
             return
         if pid == 0:
+            if exec_:
+                self._close_own()
+                exec_child(cfg, fds, os.getppid(), self.libc)
             self._in_child(fds, cfg)
         for fd in fds:
             os.close(fd)
@@ -113,33 +126,51 @@ class Zygote:
         self.by_env[env_id] = pid
         self.send({"t": "spawned", "env": env_id, "pid": pid})
 
-    def _in_child(self, fds: list[int], cfg: dict) -> None:
-        zygote_pid = os.getppid()
+    def _close_own(self) -> None:
+        """In a new child: drop the zygote's own descriptors and signal plumbing."""
         signal.set_wakeup_fd(-1)
         os.close(self.wake_r)
         os.close(self.wake_w)
         self.ctrl.close()
+
+    def _in_child(self, fds: list[int], cfg: dict) -> None:
+        zygote_pid = os.getppid()
+        self._close_own()
         worker.child_main(fds[0], fds[1], cfg, zygote_pid, self.libc)
 
-    def kill(self, env_id: str) -> None:
+    def kill(self, env_id: str, sig: int = signal.SIGKILL) -> None:
         pid = self.by_env.get(env_id)
         if pid is None:
             return
         for fn in (os.killpg, os.kill):
             with contextlib.suppress(OSError):
-                fn(pid, signal.SIGKILL)
+                fn(pid, sig)
 
     def reap(self, block: bool) -> None:
+        """Reap exited environments. Each one's process group is SIGKILLed first, while its leader is a zombie
+        (``WNOWAIT``): the leader's pid, which is the group's id, cannot be reused until it is reaped, so the kill
+        reaches exactly what the function started (a runtime that exits, gracefully or not, takes its children
+        along, as an execution environment's teardown does on AWS)."""
         while self.children:
             try:
-                pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG))
             except ChildProcessError:
                 self.children.clear()
                 return
             except InterruptedError:
                 continue
-            if pid == 0:
+            if info is None or not info.si_pid:
                 return
+            pid = info.si_pid
+            if pid in self.children:
+                with contextlib.suppress(OSError):  # no other member left
+                    os.killpg(pid, signal.SIGKILL)
+            try:
+                pid, status = os.waitpid(pid, 0)
+            except ChildProcessError:
+                continue
+            except InterruptedError:
+                continue
             env_id = self.children.pop(pid, None)
             if env_id is not None:
                 self.by_env.pop(env_id, None)
@@ -149,6 +180,44 @@ class Zygote:
         for env_id in list(self.by_env):
             self.kill(env_id)
         self.reap(block=True)
+
+
+CHANNEL_FD = protocol.CHANNEL_FD
+
+
+def exec_child(msg: dict, fds: list[int], zygote_pid: int, libc: ctypes.CDLL) -> NoReturn:
+    """The child side of ``exec`` (never returns): parent-death signal, own process group, memfd as stdout and
+    stderr, /dev/null as stdin, the channel on fd 3 (the only other descriptor left open), default signal
+    dispositions except SIGXFSZ (ignored: a write past the /tmp quota fails with EFBIG instead of killing the
+    runtime, and the runtime's own children inherit that), then ``execve``. A failure to exec is written to the
+    memfd and ends the child with status 127 (the shell's "command not found"), which the core reports as
+    ``Runtime.ExitError``."""
+    try:
+        worker.set_pdeathsig(libc, zygote_pid)
+        os.setpgid(0, 0)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        log_fd = fds[0]
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        keep = 3
+        if len(fds) > 1:
+            os.dup2(fds[1], CHANNEL_FD)  # dup2 clears close-on-exec on the copy
+            keep = CHANNEL_FD + 1
+        os.closerange(keep, max(keep, os.sysconf("SC_OPEN_MAX")))  # close_range(2): one syscall
+        os.chdir(msg["cwd"])
+        argv = [str(a) for a in msg["argv"]]
+        os.execve(argv[0], argv, {str(k): str(v) for k, v in msg["envp"].items()})
+    except BaseException as e:
+        try:
+            os.write(2, f"edgelab: cannot start {msg.get('argv', ['?'])[0]}: {e}\n".encode())
+        finally:
+            os._exit(127)
+    os._exit(127)  # not reached: execve replaced the process
 
 
 def main(argv: list[str]) -> int:

@@ -36,7 +36,7 @@ from edge.invocation.events.mappings import EsmOps
 from edge.invocation.events.model import AsyncSettings
 from edge.invocation.events.queues import QueueOps
 from edge.invocation.events.store import AsyncStore
-from edge.invocation.models import DEFAULT_REGION, InvocationResult
+from edge.invocation.models import ACTIVE, DEFAULT_REGION, InvocationResult, RuntimeState
 from edge.invocation.registry.concurrency import DEFAULT_ACCOUNT_LIMIT
 from edge.invocation.registry.core import Registry
 from edge.invocation.service.async_ops import AsyncOps
@@ -193,6 +193,14 @@ class LambdaService:
     def new_request_id(self) -> str:
         """A new request id (UUID4 form)."""
         return self.invoke_path.new_request_id()
+
+    async def runtime_state(self, runtime: str) -> RuntimeState:
+        """The ``State`` of a function with ``runtime`` in this process: Active, or Pending while its Node.js
+        major installs (asking starts the install), or Failed with the reason (always Active without an
+        executor). What the Lambda API reports in FunctionConfiguration; invoking needs Active."""
+        if self.executor is None:
+            return ACTIVE
+        return await self.executor.check_runtime(runtime)
 
     def provisioned_status(self, function_name: str, version: str) -> tuple[int, str, str | None]:
         """(allocated, status, reason) of the provisioned environments of one version in this process."""

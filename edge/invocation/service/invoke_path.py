@@ -32,11 +32,13 @@ from edge.invocation.errors import (
     InvalidRequestContentException,
     InvalidRuntimeException,
     RequestTooLargeException,
+    ResourceConflictException,
     ServiceException,
     function_not_found,
     validation_error,
 )
 from edge.invocation.models import (
+    ACTIVE,
     SYNC_PAYLOAD_LIMIT,
     FunctionSpec,
     InvocationResult,
@@ -186,6 +188,8 @@ class InvokePath:
     ) -> InvocationResult:
         """Run ``version`` of a resolved function on the executor (``trace_id``: see :func:`trace_header`)."""
         spec = self.runnable(snap.specs[version])
+        if self.executor.runtime_state(spec.runtime) is not ACTIVE:  # type: ignore[union-attr]  # runnable checked
+            await self.ready(spec)
         options = InvokeOptions(
             request_id=request_id,
             invoked_arn=function_arn(ref.name, self.registry.region, ref.qualifier),
@@ -203,12 +207,23 @@ class InvokePath:
         """``spec`` if this process can execute it, else the AWS error an invoke gets."""
         if not is_runnable_runtime(spec.runtime):
             raise InvalidRuntimeException(
-                f"The runtime parameter of {spec.runtime} is stored but cannot be executed: "
-                "this edgelab build runs Python (python3.x) functions only."
+                f"The runtime parameter of {spec.runtime} is stored but cannot be executed: this edgelab build runs "
+                "python3.x, nodejs18.x, nodejs20.x, nodejs22.x, nodejs24.x, provided.al2 and provided.al2023 "
+                "functions. Next step: UpdateFunctionConfiguration with one of those runtimes."
             )
         if self.executor is None:
             raise ServiceException("This process has no executor: invocations are not available here.")
         return spec
+
+    async def ready(self, spec: FunctionSpec) -> None:
+        """Raise AWS's error for invoking a function that is not ``Active`` (its runtime being installed, or
+        failed to install: https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html, "Lambda does not
+        invoke a function during pending state"). The first check of a runtime in this process looks on disk."""
+        st = await self.executor.check_runtime(spec.runtime)  # type: ignore[union-attr]  # runnable checked it
+        if st.state != "Active":
+            raise ResourceConflictException(
+                "The operation cannot be performed at this time. The function is currently in the following state: "
+                f"{st.state}" + (f". StateReason: {st.reason}" if st.reason else ""))
 
     async def snapshot(self, ref: FunctionRef) -> FunctionSnapshot:
         """In-memory on the hot path; one threaded SQLite load per function after each change."""
@@ -328,7 +343,10 @@ class PreparedInvoke:
             self._reserved = snap.reserved
             self._options_group = self._log_group or snap.configs[version].log_group
             if not routed:
-                self._spec = spec = path.runnable(snap.specs[version])
+                spec = path.runnable(snap.specs[version])
+                if path.executor.runtime_state(spec.runtime) is not ACTIVE:  # type: ignore[union-attr]  # runnable() checked it
+                    await path.ready(spec)
+                self._spec = spec
                 self._active = snap.configs[version].tracing_mode == "Active"
                 self._route = path.executor.route(spec, self._region, self._display_name,  # type: ignore[union-attr]  # runnable() checked it
                                                   self._options_group)

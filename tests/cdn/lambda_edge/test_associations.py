@@ -131,6 +131,19 @@ def test_origin_memory_and_nodejs_accepted() -> None:
     assert check_function_config("origin-request", ARN, **(GOOD | {"memory_mb": 3008, "runtime": "nodejs20.x", "timeout_s": 30})) == []
 
 
+@pytest.mark.parametrize("runtime", ["nodejs18.x", "nodejs20.x", "nodejs22.x", "python3.7", "python3.13"])
+def test_the_runtimes_cloudfront_lists_are_accepted(runtime: str) -> None:
+    assert check_function_config("viewer-request", ARN, **(GOOD | {"runtime": runtime})) == []
+
+
+@pytest.mark.parametrize("runtime", ["nodejs24.x", "nodejs16.x", "python3.14", "provided.al2023"])
+def test_other_runtimes_are_refused_unless_relaxed(runtime: str) -> None:
+    message = _raises(check_function_config, "viewer-request", ARN, **(GOOD | {"runtime": runtime}))
+    assert message.startswith(f"The function runtime {runtime} is not supported for functions that are triggered")
+    assert ("nodejs22.x" in message) == (not runtime.startswith("provided"))
+    assert check_function_config("viewer-request", ARN, relax_limits=True, **(GOOD | {"runtime": runtime})) == [message]
+
+
 def test_relax_selected_checks_only() -> None:
     config = GOOD | {"timeout_s": 10, "environment": [("A", "1")]}
     warnings = check_function_config("viewer-request", ARN, relax_limits={"timeout", "environment"}, **config)

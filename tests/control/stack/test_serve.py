@@ -196,6 +196,30 @@ def test_logs_and_metrics_cover_every_region(stack) -> None:  # type: ignore[no-
     assert nrt_only and {e["region"] for e in nrt_only} == {"ap-northeast-1"}
 
 
+def test_node_init_error_in_the_response_and_edgelab_logs(stack) -> None:  # type: ignore[no-untyped-def]
+    """A Node.js function whose export is missing: AWS's init error in the Invoke response, and the same in
+    `edgelab logs` (the control process ran it; its stack's Node.js 20 comes from deploy/dev.sh)."""
+    import boto3
+    from botocore.config import Config
+
+    from edge.invocation import zip_files
+
+    lam = boto3.client("lambda", endpoint_url=f"http://127.0.0.1:{stack['api']}", region_name="us-east-1",
+                       aws_access_key_id="x", aws_secret_access_key="x",
+                       config=Config(retries={"total_max_attempts": 1}))
+    lam.create_function(FunctionName="node-broken", Runtime="nodejs20.x", Handler="index.handler",
+                        Role="arn:aws:iam::000000000000:role/r",
+                        Code={"ZipFile": zip_files({"index.js": "exports.other = async () => 1;"})})
+    out = lam.invoke(FunctionName="node-broken", Payload=b"{}")
+    err = json.loads(out["Payload"].read())
+    assert out["FunctionError"] == "Unhandled" and err["errorType"] == "Runtime.HandlerNotFound"
+    assert err["errorMessage"] == "index.handler is undefined or not exported"
+    logs = _cli(stack, "logs", "node-broken", "--tail", "20")
+    assert logs.returncode == 0, logs.stderr
+    assert "INIT_START Runtime Version: nodejs:20." in logs.stdout
+    assert "Runtime.HandlerNotFound" in logs.stdout and "INIT_REPORT" in logs.stdout
+
+
 def test_dashboard_page(stack) -> None:  # type: ignore[no-untyped-def]
     r = requests.get(f"http://127.0.0.1:{stack['api']}/edgelab/", timeout=20)
     assert r.status_code == 200 and "edgelab" in r.text

@@ -20,9 +20,9 @@ def test_report_line_format() -> None:
 def test_platform_lines() -> None:
     assert logs.start_line("r", "$LATEST") == "START RequestId: r Version: $LATEST"
     assert logs.end_line("r") == "END RequestId: r"
-    assert re.fullmatch(r"INIT_START Runtime Version: python:3\.11\.v1\tRuntime Version ARN: "
+    assert re.fullmatch(r"INIT_START Runtime Version: python:3\.11\.7\tRuntime Version ARN: "
                         r"arn:aws:lambda:eu-central-1::runtime:[0-9a-f]{64}",
-                        logs.init_start_line("python3.11", "eu-central-1"))
+                        logs.init_start_line("python:3.11.7", "eu-central-1"))
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z r Task timed out after 3\.00 seconds",
                         logs.timeout_line("r", 3))
     assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[7\][0-9a-f]{32}", logs.stream_name("7", "a" * 32))

@@ -100,9 +100,9 @@ async def test_prepared_errors_match_invoke(service: Any, code_dir: Path) -> Non
         await svc.prepare("fn", "alias-that-is-not-there").invoke(b"{}")
     with pytest.raises(RequestTooLargeException, match="6291456 bytes"):
         await svc.prepare("fn", None).invoke(b"[" + b" " * SYNC_PAYLOAD_LIMIT + b"]")
-    await svc.create_function({"FunctionName": "js", "Runtime": "nodejs20.x", "Handler": "index.handler"},
+    await svc.create_function({"FunctionName": "rb", "Runtime": "ruby3.3", "Handler": "index.handler"},
                               code_dir=code_dir)
-    js = svc.prepare("js", None)
+    js = svc.prepare("rb", None)
     for _ in range(2):  # the refusal is not cached as a success
         with pytest.raises(InvalidRuntimeException):
             await js.invoke(b"{}")

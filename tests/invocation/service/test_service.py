@@ -24,7 +24,7 @@ from edge.invocation.errors import (
     ServiceException,
     ValidationException,
 )
-from edge.invocation.models import FunctionSpec, InvocationResult, InvokeOptions, Outcome
+from edge.invocation.models import ACTIVE, FunctionSpec, InvocationResult, InvokeOptions, Outcome, RuntimeState
 from edge.invocation.service.facade import LambdaService
 
 
@@ -66,6 +66,12 @@ class RecordingExecutor:
 
     async def retire(self, function_name: str, keep: Collection[tuple[str, str, str]] = ()) -> None:
         self.retired.append((function_name, frozenset(keep)))
+
+    def runtime_state(self, runtime: str) -> RuntimeState:
+        return ACTIVE
+
+    async def check_runtime(self, runtime: str) -> RuntimeState:
+        return ACTIVE
 
 
 @pytest.fixture
@@ -164,12 +170,15 @@ async def test_dry_run_checks_existence_only(service: Any, code_dir: Path) -> No
         await svc.invoke("other", None, b"{}", invocation_type="DryRun")
 
 
-async def test_non_python_runtime_is_stored_but_not_runnable(service: Any, code_dir: Path) -> None:
+async def test_runtime_outside_this_build_is_stored_but_not_runnable(service: Any, code_dir: Path) -> None:
     svc, ex = service
-    await svc.create_function({"FunctionName": "js", "Runtime": "nodejs20.x", "Handler": "index.handler"}, code_dir=code_dir)
-    with pytest.raises(InvalidRuntimeException, match="runs Python") as err:
-        await svc.invoke("js", None, b"{}")
+    await svc.create_function({"FunctionName": "jv", "Runtime": "java21", "Handler": "a.B::h"}, code_dir=code_dir)
+    with pytest.raises(InvalidRuntimeException, match=r"java21 is stored but cannot be executed.*nodejs20\.x") as err:
+        await svc.invoke("jv", None, b"{}")
     assert err.value.status == 502 and ex.invocations == []
+    await svc.create_function({"FunctionName": "js", "Runtime": "nodejs20.x", "Handler": "index.handler"},
+                              code_dir=code_dir)
+    assert (await svc.invoke("js", None, b"{}")).outcome is Outcome.OK  # Node.js runs (the fake executor here)
 
 
 async def test_service_without_executor_refuses_invokes_clearly(tmp_path: Path, code_dir: Path) -> None:
