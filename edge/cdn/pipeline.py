@@ -7,7 +7,9 @@ a request lives like this:
 ``handle``
     viewer-request (admit: behavior, refusals; the hook) -> CloudFront's generated viewer headers ->
     cache-lookup -> a fresh hit is served from its entry, anything else goes through ``_after_lookup`` ->
-    a custom error response for an error status -> viewer-response (the hook) -> counters.
+    a custom error response for an error status -> the response headers policy (``steps.response_headers``, on
+    every response of the behavior, error pages and generated responses included) -> viewer-response (the hook) ->
+    counters.
     A behavior's CloudFront Functions (``steps.cloudfront_functions``) take the viewer hooks' places: the
     generated viewer headers are added *before* a viewer-request function (CloudFront shows them to it), its
     generated response goes straight to the viewer (``FunctionGeneratedResponse``), and the viewer-response
@@ -62,6 +64,7 @@ from edge.cdn.steps import (
     origin_fetch,
     origin_request,
     origin_response,
+    response_headers,
     serving,
     viewer_headers,
     viewer_request,
@@ -96,6 +99,7 @@ async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started
             generated = await cloudfront_functions.viewer_request(ctx, ex)
             if generated is not None:  # straight to the viewer: not cached, no viewer-response
                 ex.x_cache, ex.skip_viewer_response = FUNCTION_GENERATED, True
+                generated = response_headers.apply(ex, generated)
                 _count(ctx, ex, generated)
                 return generated, ex
         else:
@@ -103,18 +107,20 @@ async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started
                 generated = await viewer_request.run(ctx, ex)
                 if generated is not None:  # straight to the viewer: not cached, no viewer-response
                     ex.x_cache, ex.skip_viewer_response = LAMBDA_GENERATED, True
+                    generated = response_headers.apply(ex, generated)
                     _count(ctx, ex, generated)
                     return generated, ex
             viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
         response = await _through_cache(ctx, ex)
         if response.status >= 400:
             response = await _custom_error(ctx, ex, response)
+        response = response_headers.apply(ex, response)  # before the viewer-response function, which sees them
         if Step.VIEWER_RESPONSE in hooks and not viewer_response.skipped(ex, response):
             response = await viewer_response.run(ctx, ex, response)
         elif Step.VIEWER_RESPONSE in functions and not viewer_response.skipped(ex, response):
             response = await cloudfront_functions.viewer_response(ctx, ex, response)
     except EdgeError as err:
-        response = await _on_error(ctx, ex, err)
+        response = response_headers.apply(ex, await _on_error(ctx, ex, err))
     _count(ctx, ex, response)
     return response, ex
 

@@ -49,6 +49,7 @@ from edge.cdn.config.policies import (
     str_items,
 )
 from edge.cdn.config.reader import Obj
+from edge.cdn.config.response_headers import MANAGED_RESPONSE_HEADERS_POLICIES, ResponseHeadersPolicy
 from edge.cdn.config.settings import Settings
 from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, parse_association
 
@@ -104,6 +105,7 @@ class Behavior:
     index: int = -1  # position in CacheBehaviors.Items; -1 for the default
     regex: re.Pattern[str] | None = None  # compiled PathPattern (None for the default behavior)
     notices: tuple[str, ...] = ()  # startup lines of the behavior's no-local-effect fields
+    response_headers_policy: ResponseHeadersPolicy | None = None  # ResponseHeadersPolicyId, resolved
 
     def association(self, event_type: str) -> LambdaAssociation | None:
         return next((a for a in self.lambda_associations if a.event_type == event_type), None)
@@ -305,6 +307,16 @@ def _parse_behavior(data: Any, path: str, origins: Mapping[str, OriginSpec], set
         if orp is None:
             raise ConfigError(o.p("OriginRequestPolicyId"), f"unknown origin request policy {orp_id!r} "
                                                             "(only AWS managed policies are supported)")
+    rhp_id = o.str_("ResponseHeadersPolicyId", "")
+    rhp = None
+    if rhp_id:
+        rhp = settings.response_headers_policies.get(rhp_id) or find_by_id_or_name(MANAGED_RESPONSE_HEADERS_POLICIES,
+                                                                                  rhp_id)
+        if rhp is None:
+            raise ConfigError(o.p("ResponseHeadersPolicyId"), f"unknown response headers policy {rhp_id!r}: use an AWS "
+                              "managed policy (ID or name) or define it under [response_headers_policies] in the "
+                              "settings (its ResponseHeadersPolicyConfig, as get-response-headers-policy-config prints "
+                              "it)")
     assocs = _parse_lambda_associations(o, settings)
     functions = _parse_function_associations(o, assocs)
     for k in ("TrustedSigners", "TrustedKeyGroups"):
@@ -318,7 +330,8 @@ def _parse_behavior(data: Any, path: str, origins: Mapping[str, OriginSpec], set
                     allowed_methods=allowed, cached_methods=cached, compress=compress, cache_policy=cache_policy,
                     origin_request_policy=orp, lambda_associations=assocs, function_associations=functions,
                     is_default=is_default, index=index,
-                    regex=None if is_default else compile_pattern(pattern), notices=tuple(notes))
+                    regex=None if is_default else compile_pattern(pattern), notices=tuple(notes),
+                    response_headers_policy=rhp)
 
 
 _PATTERN_CHARS = re.compile(r"^[A-Za-z0-9_\-.*$/~\"'@:+&?]+$")

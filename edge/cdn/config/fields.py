@@ -148,9 +148,8 @@ FIELDS: Mapping[str, FieldTreatment] = MappingProxyType({
     "CacheBehavior.RealtimeLogConfigArn": _n("real-time logs go to Kinesis on AWS; none are sent"),
     "CacheBehavior.CachePolicyId": _e("managed policies by ID or name, custom ones from [cache_policies]"),
     "CacheBehavior.OriginRequestPolicyId": _e("the managed origin request policies"),
-    "CacheBehavior.ResponseHeadersPolicyId": _r("response headers policies are not applied yet",
-                                                "remove it and add the headers in a viewer-response function "
-                                                "(functions/security-headers, functions/cors)"),
+    "CacheBehavior.ResponseHeadersPolicyId": _e("managed policies by ID or name, custom ones from "
+                                                "[response_headers_policies] (steps/response_headers)"),
     "CacheBehavior.GrpcConfig": _r("gRPC needs HTTP/2 from the viewer to the origin; the POPs speak HTTP/1.1",
                                    "set GrpcConfig.Enabled to false for local runs"),
     "CacheBehavior.ForwardedValues": _e("legacy cache key and forwarding settings"),

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from edge.cdn.config.policies import CachePolicy, ConfigError, parse_cache_policy_config
+from edge.cdn.config.response_headers import ResponseHeadersPolicy, parse_response_headers_policy_config
 from edge.invocation.models import AsyncSettings
 
 # Simulated one-way origin latency per region, used when a POP does not set origin_latency_ms.
@@ -107,6 +108,7 @@ class Settings:
     origins: Mapping[str, OriginTarget] = field(default_factory=dict)  # origin DomainName -> local target
     cache: CacheSettings = CacheSettings()
     cache_policies: Mapping[str, CachePolicy] = field(default_factory=dict)  # by id AND by name
+    response_headers_policies: Mapping[str, ResponseHeadersPolicy] = field(default_factory=dict)  # by id AND name
     edge: EdgeSwitches = EdgeSwitches()
     functions: tuple[FunctionDecl, ...] = ()
     cloudfront_functions: tuple[CloudFrontFunctionDecl, ...] = ()  # [[cloudfront_functions]]
@@ -246,6 +248,18 @@ def _parse_cache_policies(data: Any) -> dict[str, CachePolicy]:
     return out
 
 
+def _parse_response_headers_policies(data: Any) -> dict[str, ResponseHeadersPolicy]:
+    """``[response_headers_policies]``: policy id -> ``ResponseHeadersPolicyConfig`` (custom policies)."""
+    t = _Table(data, "response_headers_policies")
+    out: dict[str, ResponseHeadersPolicy] = {}
+    for ref in list(t.data):
+        t.seen.add(ref)
+        p = parse_response_headers_policy_config(ref, t.data[ref], t.key(ref))
+        out[ref] = p
+        out.setdefault(p.name, p)
+    return out
+
+
 def _parse_edge(data: Any) -> EdgeSwitches:
     t = _Table(data, "edge")
     e = EdgeSwitches(*(t.get(k, bool, False) for k in ("allow_unpublished_qualifiers", "relax_limits",
@@ -335,6 +349,8 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
         origins=MappingProxyType(_parse_origins(t.get("origins", dict, {}), base)),
         cache=_parse_cache(t.get("cache", dict, {})),
         cache_policies=MappingProxyType(_parse_cache_policies(t.get("cache_policies", dict, {}))),
+        response_headers_policies=MappingProxyType(_parse_response_headers_policies(
+            t.get("response_headers_policies", dict, {}))),
         edge=_parse_edge(t.get("edge", dict, {})),
         functions=funcs,
         cloudfront_functions=cffs,

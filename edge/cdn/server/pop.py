@@ -234,8 +234,10 @@ async def _write(request: web.BaseRequest, state: PopState, response: EdgeRespon
     A buffered body goes out as one buffer serialised by ``edge.cdn.server.wire`` (the bytes ``web.Response`` would
     send); a cache entry's headers come from their block serialised once per entry, the POP's own headers from
     ``PopIdentity.decoration_lines``. Anything ``wire`` declines goes through ``web.Response`` as before."""
-    edge_s = time.perf_counter() - ex.started - ex.origin_seconds
-    timing = ex.timing.render(ex.x_cache, edge_s if edge_s > 0.0 else 0.0)
+    total_s = time.perf_counter() - ex.started
+    edge_s = total_s - ex.origin_seconds
+    timing = ex.timing.render(ex.x_cache, edge_s if edge_s > 0.0 else 0.0, pop_code=state.identity.pop_code,
+                              request_id=ex.request_id, total_seconds=total_s)
     meta = response.meta
     clean = meta.clean
     reason = response.status_description or None
@@ -246,7 +248,7 @@ async def _write(request: web.BaseRequest, state: PopState, response: EdgeRespon
     head_length = length if request.method == "HEAD" else None
     if isinstance(body, bytes):
         keep_alive = request.keep_alive
-        if not ex.timing.entries or safe_value(timing):
+        if not (ex.timing.entries or ex.timing.origin_value) or safe_value(timing):
             block = meta.header_block if clean else None
             if block is not None and block.count != len(response.headers):
                 block = None

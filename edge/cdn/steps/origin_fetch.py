@@ -50,6 +50,8 @@ async def run(ctx: PopContext, ex: Exchange, request: EdgeRequest, stale: CacheE
     seconds = resp.meta.origin_seconds
     ex.origin_seconds += seconds
     ex.timing.add_duration("origin", seconds)
+    ex.timing.upstream_fbl_s = seconds  # CloudFront's Server-Timing format (response headers policies)
+    ex.timing.origin_value = header_get(resp.headers, "server-timing") or ""
     ex.trace.append(f"origin-fetch:{resp.status}")
     ex.origin_status = resp.status
     if stale is not None and resp.status >= 500:
