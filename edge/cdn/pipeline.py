@@ -61,6 +61,7 @@ from edge.cdn.steps import (
     cache_lookup,
     cache_store,
     cloudfront_functions,
+    geo,
     origin_fetch,
     origin_request,
     origin_response,
@@ -93,6 +94,7 @@ async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started
     ctx.stats.requests += 1
     try:
         plan = viewer_request.admit(ctx, ex)
+        geo.locate(ctx, ex)  # the viewer's location; a geographic restriction refuses before any function runs
         hooks, functions = plan.hooks, plan.functions
         if Step.VIEWER_REQUEST in functions:  # a CloudFront function sees CloudFront's generated headers
             viewer_headers.apply(ex)
@@ -246,6 +248,9 @@ async def _on_error(ctx: PopContext, ex: Exchange, err: EdgeError) -> EdgeRespon
         ex.origin_status = err.status
         if ex.cache_key is not None:  # CloudFront caches 502/504 for the error caching minimum TTL
             cache_store.run(ctx, ex, response, ctx.clock())
+        response = await _custom_error(ctx, ex, response)
+    elif err.custom_page:  # CloudFront's own refusals that a custom error response replaces (geo, signed URLs)
+        log.info("request %s refused: %s %s", ex.request_id, err.status, err.detail)
         response = await _custom_error(ctx, ex, response)
     else:
         log.info("request %s refused: %s %s", ex.request_id, err.status, err.detail)

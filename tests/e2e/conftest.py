@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 
 from edge.cdn.config.distribution import load_distribution
-from edge.cdn.config.settings import EdgeSwitches, OriginTarget
+from edge.cdn.config.settings import OriginTarget
 from edge.cdn.lambda_edge.runner import EdgeTriggerRunner
 from edge.cdn.server.pop import RunningPop, start_pop
 from edge.control.stack.pop_node import facts_lookup
@@ -173,8 +173,8 @@ class EdgeStack:
         for domain, o in (origins or {}).items():
             self.extra_origins[domain] = o
             mapped[domain] = OriginTarget(host="127.0.0.1", port=o.port)
-        settings = dataclasses.replace(settings, origins=mapped, edge=EdgeSwitches(
-            allow_unpublished_qualifiers=allow_unpublished, relax_limits=relax))
+        settings = dataclasses.replace(settings, origins=mapped, edge=dataclasses.replace(
+            settings.edge, allow_unpublished_qualifiers=allow_unpublished, relax_limits=relax))
         dist = load_distribution(config, settings)
         logs = self.executor.logs
         self.runner = EdgeTriggerRunner(

@@ -33,6 +33,7 @@ from edge.cdn.cloudfront_functions.associations import (
 )
 from edge.cdn.config.behaviors import compile_pattern
 from edge.cdn.config.fields import FIELDS, refusal
+from edge.cdn.config.geo import GeoRestriction, parse_geo_restriction
 from edge.cdn.config.origins import OriginSpec, parse_origins, tenant_parameters
 from edge.cdn.config.policies import (
     MANAGED_CACHE_POLICIES,
@@ -134,6 +135,7 @@ class Distribution:
     aliases: tuple[str, ...] = ()
     http_version: str = "http2"
     notices: tuple[str, ...] = ()  # one startup line per field set that means nothing locally (config/fields.py)
+    geo: GeoRestriction | None = None  # Restrictions.GeoRestriction (None: no restriction)
 
     @property
     def all_behaviors(self) -> tuple[Behavior, ...]:
@@ -221,14 +223,14 @@ def _parse_config(cfg: Any, path: str, settings: Settings, etag: str, dist_id: s
     aliases = tuple(str_items(o.raw("Aliases"), o.p("Aliases"), required=False))
     http_version = o.str_("HttpVersion", "http2")
     _check_viewer_mtls(o, notes)
-    _check_restrictions(o)
+    geo = parse_geo_restriction(o.raw("Restrictions"), o.p("Restrictions"))
     o.notices("DistributionConfig", tuple(k for k in NO_LOCAL_EFFECT if k != "Comment"), notes)
     o.reject_rest(NO_LOCAL_EFFECT, "DistributionConfig")
     for b in (default, *behaviors):
         notes.extend(b.notices)
     return Distribution(id=dist_id, domain_name=domain, etag=etag, enabled=enabled, default_root_object=root,
                         origins=origins, behaviors=behaviors, default_behavior=default, custom_error_responses=cers,
-                        comment=comment, aliases=aliases, http_version=http_version, notices=tuple(notes))
+                        comment=comment, aliases=aliases, http_version=http_version, notices=tuple(notes), geo=geo)
 
 
 def _default_root_object(o: Obj, notes: list[str]) -> str:
@@ -259,14 +261,6 @@ def _check_viewer_mtls(o: Obj, notes: list[str]) -> None:
     notes.append(f"{o.p('ViewerMtlsConfig')}: Mode optional: no client certificate is asked for locally")
 
 
-def _check_restrictions(o: Obj) -> None:
-    """``Restrictions.GeoRestriction``: only ``none`` until geo restriction is emulated."""
-    r = o.raw("Restrictions")
-    if is_empty(r):
-        return
-    geo = r.get("GeoRestriction") if isinstance(r, Mapping) else None
-    if not isinstance(geo, Mapping) or geo.get("RestrictionType") != "none" or not is_empty(geo.get("Items")):
-        raise ConfigError(o.p("Restrictions"), refusal("DistributionConfig.Restrictions"))
 
 
 def _methods(obj: Any, path: str) -> tuple[frozenset[str], frozenset[str]]:

@@ -74,8 +74,8 @@ FIELDS: Mapping[str, FieldTreatment] = MappingProxyType({
     "DistributionConfig.Enabled": _e("false: every request is refused with CloudFront's 403"),
     "DistributionConfig.ViewerCertificate": _n("the viewer TLS certificate on AWS; no certificate is loaded from "
                                                "ACM/IAM, the POPs use edgelab's own listener setup"),
-    "DistributionConfig.Restrictions": _r("geo restriction is not emulated yet (an allow list would serve every "
-                                          "viewer)", "set RestrictionType to none for local runs"),
+    "DistributionConfig.Restrictions": _e("GeoRestriction allow/block lists against each POP's simulated viewer "
+                                          "location, CloudFront's 403 (steps/geo)"),
     "DistributionConfig.WebACLId": _n("AWS WAF rules are not evaluated: requests are not filtered (a viewer-request "
                                       "function such as functions/bot-filter can play a rule locally)"),
     "DistributionConfig.HttpVersion": _n("the POPs speak HTTP/1.1 to viewers whatever the value"),

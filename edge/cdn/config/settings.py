@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from edge.cdn.config.geo import ViewerLocation, default_location, parse_location
 from edge.cdn.config.policies import CachePolicy, ConfigError, parse_cache_policy_config
 from edge.cdn.config.response_headers import ResponseHeadersPolicy, parse_response_headers_policy_config
 from edge.invocation.models import AsyncSettings
@@ -37,6 +38,7 @@ class PopSettings:
     port: int = 8081
     origin_latency_ms: float = 0.0  # added to every origin fetch (simulates distance to the origin)
     cache_max_bytes: int | None = None  # overrides [cache].max_bytes for this POP
+    location: ViewerLocation | None = None  # where its simulated viewers are (None: unknown; see config/geo.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class EdgeSwitches:
     allow_unpublished_qualifiers: bool = False  # permit $LATEST / aliases in function associations
     relax_limits: bool = False  # do not enforce Lambda@Edge size/time limits
     debug_headers: bool = False  # add X-Edgelab-* diagnostic response headers
+    viewer_location_header: bool = False  # a request may say where its viewer is (X-Edgelab-Viewer-Location)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +132,12 @@ class Settings:
 
 
 DEFAULT_POPS = (
-    PopSettings("IAD", "us-east-1", port=8081, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["us-east-1"]),
-    PopSettings("FRA", "eu-central-1", port=8082, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["eu-central-1"]),
-    PopSettings("NRT", "ap-northeast-1", port=8083, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["ap-northeast-1"]),
+    PopSettings("IAD", "us-east-1", port=8081, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["us-east-1"],
+                location=default_location("IAD", "us-east-1")),
+    PopSettings("FRA", "eu-central-1", port=8082, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["eu-central-1"],
+                location=default_location("FRA", "eu-central-1")),
+    PopSettings("NRT", "ap-northeast-1", port=8083, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["ap-northeast-1"],
+                location=default_location("NRT", "ap-northeast-1")),
 )
 
 
@@ -194,8 +200,10 @@ def _parse_pop(data: Any, path: str) -> PopSettings:
     if not region:
         raise ConfigError(t.key("region"), "required (e.g. us-east-1)")
     latency = t.num("origin_latency_ms", DEFAULT_REGION_LATENCY_MS.get(region, 0.0), hi=60_000)
+    loc = t.get("location", dict, None)
     pop = PopSettings(name=name.upper(), region=region, host=t.get("host", str, "127.0.0.1"), port=_port(t, "port", 0),
-                      origin_latency_ms=latency, cache_max_bytes=t.int_("cache_max_bytes", None, lo=0))
+                      origin_latency_ms=latency, cache_max_bytes=t.int_("cache_max_bytes", None, lo=0),
+                      location=default_location(name, region) if loc is None else parse_location(loc, t.key("location")))
     t.done()
     return pop
 
@@ -263,7 +271,7 @@ def _parse_response_headers_policies(data: Any) -> dict[str, ResponseHeadersPoli
 def _parse_edge(data: Any) -> EdgeSwitches:
     t = _Table(data, "edge")
     e = EdgeSwitches(*(t.get(k, bool, False) for k in ("allow_unpublished_qualifiers", "relax_limits",
-                                                       "debug_headers")))
+                                                       "debug_headers", "viewer_location_header")))
     t.done()
     return e
 

@@ -114,7 +114,8 @@ class PopState:
         self.ctx = PopContext(plans=plans, identity=self.identity, store=store,
                               coalescer=Coalescer(), origin=self.origin_client, stats=PopStats(), options=options,
                               background=TaskOwner(f"pop-{pop.name}", limit=BACKGROUND_LIMIT), triggers=triggers,
-                              functions=functions)
+                              functions=functions, location=pop.location,
+                              location_header=settings.edge.viewer_location_header)
         if clock is not None:
             self.ctx.clock = clock
 
@@ -165,8 +166,10 @@ def _viewer_request(request: web.BaseRequest) -> EdgeRequest:
         uri, _, query = raw_path.partition("?")
     if not uri.startswith("/"):
         raise BadRequest(f"request target {raw_path[:100]!r} is not origin-form")
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
     return EdgeRequest(method=request.method, uri=uri, querystring=query, headers=headers,
-                       client_ip=request.remote or "127.0.0.1")
+                       client_ip=request.remote or "127.0.0.1",
+                       client_port=peer[1] if isinstance(peer, tuple) and len(peer) >= 2 else 0)
 
 
 async def _read_body(request: web.BaseRequest) -> bytes | None:
