@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from html import escape
 
-from edge.cdn.errors import EdgeError, page_line
+from edge.cdn.errors import EdgeError, SignatureRefused, page_line
 from edge.cdn.models import EdgeResponse, Headers
 
 HIT = "Hit from cloudfront"
@@ -198,10 +198,15 @@ def error_page(status: int, line: str, request_id: str) -> bytes:
 def error_response(err: EdgeError, request_id: str) -> EdgeResponse:
     """A CloudFront-generated error response for ``err`` (its X-Cache, ``err.x_cache``, is the caller's to set on
     the request's ``Exchange``)."""
-    body = error_page(err.status, page_line(err), request_id)
+    if isinstance(err, SignatureRefused):  # CloudFront answers these in XML
+        body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{err.code}</Code>'
+                f"<Message>{err.message}</Message></Error>").encode()
+        content_type = "text/xml"
+    else:
+        body, content_type = error_page(err.status, page_line(err), request_id), "text/html"
     headers: Headers = [
         ("Server", "CloudFront"),
         ("Date", formatdate(usegmt=True)),
-        ("Content-Type", "text/html"),
+        ("Content-Type", content_type),
     ]
     return EdgeResponse(status=err.status, headers=headers, body=body)

@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,9 @@ from edge.cdn.config.policies import (
 from edge.cdn.config.reader import Obj
 from edge.cdn.config.response_headers import MANAGED_RESPONSE_HEADERS_POLICIES, ResponseHeadersPolicy
 from edge.cdn.config.settings import Settings
+from edge.cdn.config.signers import trusted_keys
 from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, parse_association
+from edge.cdn.signing import TrustedKey
 
 __all__ = [
     "NO_LOCAL_EFFECT",
@@ -107,6 +109,8 @@ class Behavior:
     regex: re.Pattern[str] | None = None  # compiled PathPattern (None for the default behavior)
     notices: tuple[str, ...] = ()  # startup lines of the behavior's no-local-effect fields
     response_headers_policy: ResponseHeadersPolicy | None = None  # ResponseHeadersPolicyId, resolved
+    # TrustedKeyGroups/TrustedSigners resolved: key ID -> key (None: a public behavior)
+    trusted_keys: Mapping[str, TrustedKey] | None = field(default=None, hash=False)
 
     def association(self, event_type: str) -> LambdaAssociation | None:
         return next((a for a in self.lambda_associations if a.event_type == event_type), None)
@@ -313,10 +317,7 @@ def _parse_behavior(data: Any, path: str, origins: Mapping[str, OriginSpec], set
                               "it)")
     assocs = _parse_lambda_associations(o, settings)
     functions = _parse_function_associations(o, assocs)
-    for k in ("TrustedSigners", "TrustedKeyGroups"):
-        v = o.raw(k)
-        if v is not None and not is_empty(v):
-            raise ConfigError(o.p(k), refusal(f"CacheBehavior.{k}"))
+    keys = trusted_keys(o.raw("TrustedKeyGroups"), o.raw("TrustedSigners"), o.path, settings.signers)
     notes: list[str] = []
     o.notices("CacheBehavior", ("SmoothStreaming", "RealtimeLogConfigArn"), notes)
     o.reject_rest(shape="CacheBehavior")
@@ -325,7 +326,7 @@ def _parse_behavior(data: Any, path: str, origins: Mapping[str, OriginSpec], set
                     origin_request_policy=orp, lambda_associations=assocs, function_associations=functions,
                     is_default=is_default, index=index,
                     regex=None if is_default else compile_pattern(pattern), notices=tuple(notes),
-                    response_headers_policy=rhp)
+                    response_headers_policy=rhp, trusted_keys=keys)
 
 
 _PATTERN_CHARS = re.compile(r"^[A-Za-z0-9_\-.*$/~\"'@:+&?]+$")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-__all__ = ["FIELDS", "FieldTreatment", "notice", "refusal"]
+__all__ = ["FIELDS", "FieldTreatment", "markdown_table", "notice", "refusal"]
 
 Kind = Literal["emulated", "no-local-effect", "refused"]
 
@@ -129,12 +129,10 @@ FIELDS: Mapping[str, FieldTreatment] = MappingProxyType({
     # --- CacheBehavior (and DefaultCacheBehavior) ---------------------------------------------------------------------
     "CacheBehavior.PathPattern": _e("CloudFront's pattern syntax, case-sensitive (config/behaviors)"),
     "CacheBehavior.TargetOriginId": _e("an origin or an origin group"),
-    "CacheBehavior.TrustedSigners": _r("signed URLs and cookies are not checked yet",
-                                       "disable TrustedSigners for local runs (functions/signed-cookie-gate checks a "
-                                       "signed cookie in a viewer-request function)"),
-    "CacheBehavior.TrustedKeyGroups": _r("signed URLs and cookies are not checked yet",
-                                         "disable TrustedKeyGroups for local runs (functions/signed-cookie-gate checks "
-                                         "a signed cookie in a viewer-request function)"),
+    "CacheBehavior.TrustedSigners": _e("legacy signers: signed URLs and cookies checked with the key pairs listed "
+                                       "under [trusted_signers] in the settings (steps/signed_access)"),
+    "CacheBehavior.TrustedKeyGroups": _e("signed URLs and cookies checked with the public keys of [key_groups] in the "
+                                         "settings, CloudFront's 403s (steps/signed_access)"),
     "CacheBehavior.ViewerProtocolPolicy": _e("allow-all, redirect-to-https, https-only"),
     "CacheBehavior.AllowedMethods": _e("other methods get CloudFront's 403; CachedMethods says what is cached"),
     "CacheBehavior.SmoothStreaming": _n("Microsoft Smooth Streaming: files are served as they are"),
@@ -169,3 +167,16 @@ def refusal(shape_field: str) -> str:
     """The error message for a refused field: the reason and the next step."""
     t = FIELDS[shape_field]
     return f"not supported by edgelab: {t.text}; next step: {t.next_step}"
+
+
+_KIND_LABEL = {"emulated": "emulated", "no-local-effect": "accepted, no local effect (startup line)",
+               "refused": "refused"}
+
+
+def markdown_table() -> str:
+    """The README's table of every field (tests/cdn/config/test_fields.py keeps the README in step with it)."""
+    rows = ["| field | edgelab | what it does locally |", "|---|---|---|"]
+    for name, t in FIELDS.items():
+        text = f"{t.text}; next step: {t.next_step}" if t.kind == "refused" else t.text
+        rows.append(f"| `{name}` | {_KIND_LABEL[t.kind]} | {text.replace('|', '/')} |")
+    return "\n".join(rows) + "\n"

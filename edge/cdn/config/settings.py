@@ -19,6 +19,7 @@ from typing import Any
 from edge.cdn.config.geo import ViewerLocation, default_location, parse_location
 from edge.cdn.config.policies import CachePolicy, ConfigError, parse_cache_policy_config
 from edge.cdn.config.response_headers import ResponseHeadersPolicy, parse_response_headers_policy_config
+from edge.cdn.config.signers import Signers, parse_signers
 from edge.invocation.models import AsyncSettings
 
 # Simulated one-way origin latency per region, used when a POP does not set origin_latency_ms.
@@ -128,6 +129,7 @@ class Settings:
     cache_policies: Mapping[str, CachePolicy] = field(default_factory=dict)  # by id AND by name
     response_headers_policies: Mapping[str, ResponseHeadersPolicy] = field(default_factory=dict)  # by id AND name
     edge: EdgeSwitches = EdgeSwitches()
+    signers: Signers = field(default_factory=Signers)  # [public_keys], [key_groups], [trusted_signers]: signed URLs (config/signers.py)
     functions: tuple[FunctionDecl, ...] = ()
     schedules: tuple[ScheduleDecl, ...] = ()  # [[schedules]]: EventBridge-style scheduled rules
     cloudfront_functions: tuple[CloudFrontFunctionDecl, ...] = ()  # [[cloudfront_functions]]
@@ -407,6 +409,8 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
         response_headers_policies=MappingProxyType(_parse_response_headers_policies(
             t.get("response_headers_policies", dict, {}))),
         edge=_parse_edge(t.get("edge", dict, {})),
+        signers=parse_signers(t.get("public_keys", dict, {}), t.get("key_groups", dict, {}),
+                              t.get("trusted_signers", dict, {}), base),
         functions=funcs,
         schedules=schedules,
         cloudfront_functions=cffs,
