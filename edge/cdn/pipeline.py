@@ -174,14 +174,19 @@ async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill
     hooks = ex.plan.hooks
     req = origin_request.shape(ctx, ex, stale)
     request_time = ctx.clock()
-    if Step.ORIGIN_REQUEST in hooks:
-        result = await origin_request.run(ctx, ex, req)
-        if isinstance(result, EdgeResponse):  # generated: cached, no fetch, no origin-response
-            ex.origin_status = result.status
-            entry = cache_store.run(ctx, ex, result, request_time, req.method) if ex.cache_key is not None else None
-            return _fill_result(ctx, ex, result, entry, LAMBDA_GENERATED, request_time)
-        req = result
-    fetched = await origin_fetch.run(ctx, ex, req, stale)
+    for _attempt in range(2):  # an origin group's secondary is tried once, with origin-request again (AWS)
+        if Step.ORIGIN_REQUEST in hooks:
+            result = await origin_request.run(ctx, ex, req)
+            if isinstance(result, EdgeResponse):  # generated: cached, no fetch, no origin-response
+                ex.origin_status = result.status
+                entry = cache_store.run(ctx, ex, result, request_time, req.method) if ex.cache_key is not None else None
+                return _fill_result(ctx, ex, result, entry, LAMBDA_GENERATED, request_time)
+            req = result
+        fetched = await origin_fetch.run(ctx, ex, req, stale)
+        if not isinstance(fetched, origin_fetch.Failover):
+            break
+        req = origin_request.shape(ctx, ex, stale, origin=fetched.origin)
+    assert not isinstance(fetched, origin_fetch.Failover)  # the group's failover happens once per request
     if isinstance(fetched, Stale):  # the origin failed: the stale copy is served instead (stale-if-error)
         return _stale_if_error(ctx, ex, fetched.entry)
     resp = fetched

@@ -23,6 +23,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from edge.cdn.cloudfront_functions.associations import (
@@ -34,6 +35,7 @@ from edge.cdn.cloudfront_functions.associations import (
 from edge.cdn.config.behaviors import compile_pattern
 from edge.cdn.config.fields import FIELDS, refusal
 from edge.cdn.config.geo import GeoRestriction, parse_geo_restriction
+from edge.cdn.config.origin_groups import OriginGroup, parse_origin_groups
 from edge.cdn.config.origins import OriginSpec, parse_origins, tenant_parameters
 from edge.cdn.config.policies import (
     MANAGED_CACHE_POLICIES,
@@ -140,6 +142,7 @@ class Distribution:
     http_version: str = "http2"
     notices: tuple[str, ...] = ()  # one startup line per field set that means nothing locally (config/fields.py)
     geo: GeoRestriction | None = None  # Restrictions.GeoRestriction (None: no restriction)
+    origin_groups: Mapping[str, OriginGroup] = field(default_factory=dict)  # OriginGroups by Id
 
     @property
     def all_behaviors(self) -> tuple[Behavior, ...]:
@@ -147,7 +150,14 @@ class Distribution:
         return (*self.behaviors, self.default_behavior)
 
     def origin_for(self, behavior: Behavior) -> OriginSpec:
-        return self.origins[behavior.target_origin_id]
+        """The origin requests of ``behavior`` go to (an origin group's primary)."""
+        group = self.origin_groups.get(behavior.target_origin_id)
+        return self.origins[group.primary if group is not None else behavior.target_origin_id]
+
+    def failover_for(self, behavior: Behavior) -> tuple[OriginSpec, frozenset[int]] | None:
+        """The secondary origin and the failover statuses when ``behavior`` targets an origin group."""
+        group = self.origin_groups.get(behavior.target_origin_id)
+        return None if group is None else (self.origins[group.secondary], group.statuses)
 
     def error_caching_ttl(self, status: int) -> int | None:
         cer = self.custom_error_responses.get(status)
@@ -205,12 +215,11 @@ def _parse_config(cfg: Any, path: str, settings: Settings, etag: str, dist_id: s
     notes: list[str] = []
     params = tenant_parameters(o)
     origins = parse_origins(o, settings, params, notes)
-    groups = o.raw("OriginGroups")
-    if groups is not None and items(groups, o.p("OriginGroups"), required=False):
-        raise ConfigError(o.p("OriginGroups"), "not supported by edgelab")
-    default = _parse_behavior(o.raw("DefaultCacheBehavior"), o.p("DefaultCacheBehavior"), origins, settings, -1)
+    groups = parse_origin_groups(o.raw("OriginGroups"), o.p("OriginGroups"), frozenset(origins))
+    targets = frozenset(origins) | frozenset(groups)
+    default = _parse_behavior(o.raw("DefaultCacheBehavior"), o.p("DefaultCacheBehavior"), targets, settings, -1)
     behaviors = tuple(
-        _parse_behavior(b, f"{o.p('CacheBehaviors')}.Items[{i}]", origins, settings, i)
+        _parse_behavior(b, f"{o.p('CacheBehaviors')}.Items[{i}]", targets, settings, i)
         for i, b in enumerate(items(o.raw("CacheBehaviors"), o.p("CacheBehaviors"), required=False)))
     if len(behaviors) > 25 and not settings.edge.relax_limits:
         raise ConfigError(o.p("CacheBehaviors"), "at most 25 cache behaviors per distribution")
@@ -233,8 +242,9 @@ def _parse_config(cfg: Any, path: str, settings: Settings, etag: str, dist_id: s
     for b in (default, *behaviors):
         notes.extend(b.notices)
     return Distribution(id=dist_id, domain_name=domain, etag=etag, enabled=enabled, default_root_object=root,
-                        origins=origins, behaviors=behaviors, default_behavior=default, custom_error_responses=cers,
-                        comment=comment, aliases=aliases, http_version=http_version, notices=tuple(notes), geo=geo)
+                        origins=origins, origin_groups=MappingProxyType(groups), behaviors=behaviors,
+                        default_behavior=default, custom_error_responses=cers, comment=comment, aliases=aliases,
+                        http_version=http_version, notices=tuple(notes), geo=geo)
 
 
 def _default_root_object(o: Obj, notes: list[str]) -> str:
@@ -282,16 +292,15 @@ def _methods(obj: Any, path: str) -> tuple[frozenset[str], frozenset[str]]:
     return allowed, cached
 
 
-def _parse_behavior(data: Any, path: str, origins: Mapping[str, OriginSpec], settings: Settings,
-                    index: int) -> Behavior:
+def _parse_behavior(data: Any, path: str, targets: frozenset[str], settings: Settings, index: int) -> Behavior:
     o = Obj(data, path)
     is_default = index < 0
     pattern = "*" if is_default else o.str_("PathPattern", required=True)
     if not is_default:
         _check_pattern(pattern, o.p("PathPattern"))
     origin_id = o.str_("TargetOriginId", required=True)
-    if origin_id not in origins:
-        raise ConfigError(o.p("TargetOriginId"), f"no origin with Id {origin_id!r}")
+    if origin_id not in targets:
+        raise ConfigError(o.p("TargetOriginId"), f"no origin or origin group with Id {origin_id!r}")
     vpp = o.str_("ViewerProtocolPolicy", required=True)
     if vpp not in ("allow-all", "https-only", "redirect-to-https"):
         raise ConfigError(o.p("ViewerProtocolPolicy"), "must be allow-all, https-only or redirect-to-https")

@@ -62,8 +62,8 @@ FIELDS: Mapping[str, FieldTreatment] = MappingProxyType({
                                                "(steps/viewer_request); the lone '/' that the API accepts means "
                                                "the root itself"),
     "DistributionConfig.Origins": _e("custom, S3 and VPC origins, reached where the settings' [origins] map them"),
-    "DistributionConfig.OriginGroups": _r("origin failover is not emulated yet",
-                                          "target one origin directly for local runs"),
+    "DistributionConfig.OriginGroups": _e("failover to the secondary origin on the listed statuses, connection "
+                                          "failures and timeouts, for GET/HEAD/OPTIONS (steps/origin_fetch)"),
     "DistributionConfig.DefaultCacheBehavior": _e("the behavior of every path no other behavior matches"),
     "DistributionConfig.CacheBehaviors": _e("path patterns in order, first match wins (config/behaviors)"),
     "DistributionConfig.CustomErrorResponses": _e("error pages and codes, error caching TTLs (pipeline)"),

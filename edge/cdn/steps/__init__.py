@@ -102,6 +102,7 @@ class Exchange:
     error_detail: str = ""  # why the POP answered with an error page (logs, debug headers)
     origin_override: OriginOverride | None = None  # the origin a CloudFront viewer-request function chose
     location: ViewerLocation | None = None  # where the viewer is (steps/geo: the POP's, or the test override)
+    failed_over: bool = False  # the request went to its origin group's secondary (once per request)
 
     def mark(self, step: Step, outcome: str = "") -> None:
         self.trace.append(f"{step.value}:{outcome}" if outcome else step.value)

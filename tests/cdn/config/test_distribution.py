@@ -101,10 +101,35 @@ class TestOrigins:
         c["Origins"]["Items"][1]["OriginShield"] = {"Enabled": True, "OriginShieldRegion": "eu-central-1"}
         assert error_of(c).path == "DistributionConfig.Origins.Items[1].OriginShield"
 
-    def test_origin_groups_unsupported(self) -> None:
+    @staticmethod
+    def _group(**kw: Any) -> dict[str, Any]:
+        ids = [o["Id"] for o in cfg()["Origins"]["Items"]][:2]
+        g = {"Id": "g", "FailoverCriteria": {"StatusCodes": {"Quantity": 2, "Items": [500, 503]}},
+             "Members": {"Quantity": 2, "Items": [{"OriginId": i} for i in ids]}}
+        return {**g, **kw}
+
+    def test_origin_groups(self) -> None:
         c = cfg()
-        c["OriginGroups"] = {"Quantity": 1, "Items": [{"Id": "g"}]}
-        assert error_of(c).path == "DistributionConfig.OriginGroups"
+        c["OriginGroups"] = {"Quantity": 1, "Items": [self._group()]}
+        c["DefaultCacheBehavior"]["TargetOriginId"] = "g"
+        d = load_distribution(c)
+        primary, secondary = (o["Id"] for o in cfg()["Origins"]["Items"][:2])
+        assert d.origin_for(d.default_behavior).id == primary
+        failover = d.failover_for(d.default_behavior)
+        assert failover is not None and failover[0].id == secondary and failover[1] == {500, 503}
+
+    @pytest.mark.parametrize(("change", "path", "text"), [
+        ({"Id": None}, "Items[0].Id", "required"),
+        ({"FailoverCriteria": {"StatusCodes": {"Quantity": 1, "Items": [302]}}},
+         "Items[0].FailoverCriteria.StatusCodes.Items[0]", "is not one of 400, 403"),
+        ({"Members": {"Quantity": 1, "Items": [{"OriginId": "nope"}]}}, "Items[0].Members", "exactly two"),
+        ({"SelectionCriteria": "media-quality-based"}, "Items[0].SelectionCriteria", "next step: use default"),
+    ])
+    def test_origin_group_errors(self, change: dict[str, Any], path: str, text: str) -> None:
+        c = cfg()
+        c["OriginGroups"] = {"Quantity": 1, "Items": [self._group(**change)]}
+        e = error_of(c)
+        assert e.path.startswith(f"DistributionConfig.OriginGroups.{path}") and text in str(e), str(e)
 
     def test_bad_timeout_range(self) -> None:
         c = cfg()
