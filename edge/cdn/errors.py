@@ -8,7 +8,9 @@ Tree::
      │    ├── RequestTooLarge      413  URL > 8,192 bytes or headers > 20,480 bytes
      │    ├── MethodNotAllowed     403  method outside the behavior's AllowedMethods
      │    ├── GetWithBody          403  a GET carrying a body (contract §1.4)
-     │    └── DistributionDisabled 403  Enabled=false
+     │    ├── DistributionDisabled 403  Enabled=false
+     │    ├── GeoBlocked           403  Restrictions.GeoRestriction refuses the viewer's country
+     │    └── SignatureRefused     403  a signed URL / cookie is missing, unknown, malformed or denied (text/xml)
      ├── OriginError               the origin could not produce a response
      │    ├── OriginUnavailable    502  connection refused/reset, bad response, DNS
      │    └── OriginTimeout        504  no response within the origin read timeout
@@ -31,6 +33,7 @@ class EdgeError(Exception):
     status: int = 500
     x_cache: str = "Error from cloudfront"
     message: str = "The request could not be satisfied."
+    custom_page: bool = False  # a CustomErrorResponse for its status replaces the page (origin errors always do)
 
     def __init__(self, detail: str = "") -> None:
         super().__init__(detail or self.message)
@@ -67,6 +70,32 @@ class GetWithBody(ViewerError):
 class DistributionDisabled(ViewerError):
     status = 403
     message = "Bad request. The distribution is disabled."
+
+
+class GeoBlocked(ViewerError):
+    """CloudFront's answer to a viewer its geographic restriction refuses ("Restrict the geographic distribution of
+    your content", https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/georestrictions.html): 403 with
+    the error page below, replaced by a custom error response for 403 when there is one."""
+
+    status = 403
+    message = "The Amazon CloudFront distribution is configured to block access from your country."
+    custom_page = True
+
+
+class SignatureRefused(ViewerError):
+    """CloudFront's answer to a request of a behavior with trusted key groups or signers whose signed URL or cookies
+    do not pass (``edge.cdn.signing``): 403 with an XML body ``<Error><Code>..</Code><Message>..</Message></Error>``
+    ("Serve private content with signed URLs and signed cookies",
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/PrivateContent.html), replaced by a custom
+    error response for 403 when there is one."""
+
+    status = 403
+    custom_page = True
+
+    def __init__(self, code: str, message: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.message = message
 
 
 class OriginError(EdgeError):

@@ -93,6 +93,7 @@ class EdgeRequest:
     client_ip: str
     body: bytes | None = None
     origin: Origin | None = None  # set from the matched behavior's target origin; origin-request may change it
+    client_port: int = 0  # the viewer's source port (CloudFront-Viewer-Address)
 
 
 @dataclass(slots=True)

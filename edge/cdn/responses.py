@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from html import escape
 
-from edge.cdn.errors import EdgeError, page_line
+from edge.cdn.errors import EdgeError, SignatureRefused, page_line
 from edge.cdn.models import EdgeResponse, Headers
 
 HIT = "Hit from cloudfront"
@@ -79,12 +79,25 @@ class PopIdentity:
 
 class ServerTiming:
     """Collects Server-Timing entries for one request in order; the trigger runner may ``add`` its own
-    (e.g. ``fn-viewer-request;desc="name:3 cold";dur=12.1``)."""
+    (e.g. ``fn-viewer-request;desc="name:3 cold";dur=12.1``).
 
-    __slots__ = ("entries",)
+    Two formats: edgelab's (``cdn-cache;desc=HIT, edge;dur=...`` then the entries), on every response, and
+    CloudFront's own when a response headers policy samples the request (``cloudfront``): ``cdn-cache-hit`` |
+    ``cdn-cache-miss`` | ``cdn-cache-refresh``, ``cdn-pop``, ``cdn-rid``, ``cdn-hit-layer`` (EDGE, REC, Origin
+    Shield) on hits, ``cdn-upstream-layer`` and ``cdn-upstream-fbl`` on fetches, ``cdn-downstream-fbl``, then the
+    origin's own Server-Timing on a miss ("Server-Timing header" in "Understand response headers policies",
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/understanding-response-headers-policies.html#server-timing-header).
+    ``cdn-upstream-dns`` and ``-connect`` are left out: the origin client does not measure them apart."""
+
+    __slots__ = ("cloudfront", "entries", "hit_layer", "origin_value", "upstream_fbl_s", "upstream_layer")
 
     def __init__(self) -> None:
         self.entries: list[str] = []
+        self.cloudfront = False  # render CloudFront's format (a response headers policy sampled the request)
+        self.hit_layer = ""  # EDGE | REC | Origin Shield: the tier whose cache answered
+        self.upstream_layer = ""  # the tier that fetched from the origin
+        self.upstream_fbl_s: float | None = None  # origin first byte (the fetch's duration)
+        self.origin_value = ""  # the origin's own Server-Timing (merged on a miss)
 
     def add(self, entry: str) -> None:
         self.entries.append(entry)
@@ -92,14 +105,42 @@ class ServerTiming:
     def add_duration(self, name: str, seconds: float) -> None:
         self.entries.append(f"{name};dur={seconds * 1000:.1f}")
 
-    def render(self, x_cache: str, edge_seconds: float) -> str:
+    def render(self, x_cache: str, edge_seconds: float, *, pop_code: str = "", request_id: str = "",
+               total_seconds: float = 0.0) -> str:
+        if self.cloudfront:
+            return self._render_cloudfront(x_cache, pop_code, request_id, total_seconds)
         prefix = _TIMING_PREFIX.get(x_cache)
         if prefix is None:
             prefix = f"cdn-cache;desc={x_cache.split(' ', 1)[0].upper()}, edge;dur="
         head = prefix + "%.1f" % (edge_seconds * 1000)
+        if self.hit_layer:
+            head += f', cdn-hit-layer;desc="{self.hit_layer}"'
+        if self.upstream_layer:
+            head += f', cdn-upstream-layer;desc="{self.upstream_layer}"'
         if not self.entries:
             return head
         return head + ", " + ", ".join(self.entries)
+
+    def _render_cloudfront(self, x_cache: str, pop_code: str, request_id: str, total_seconds: float) -> str:
+        out: list[str] = []
+        fetched = self.upstream_fbl_s is not None
+        if fetched:
+            out.append(f'cdn-upstream-layer;desc="{self.upstream_layer or "EDGE"}"')
+            out.append(f"cdn-upstream-fbl;dur={(self.upstream_fbl_s or 0.0) * 1000:.0f}")
+        if x_cache == HIT:
+            out.append("cdn-cache-hit")
+        elif x_cache == REFRESH_HIT:
+            out.append("cdn-cache-refresh")
+        elif fetched:
+            out.append("cdn-cache-miss")
+        out.append(f'cdn-pop;desc="{pop_code}"')
+        out.append(f'cdn-rid;desc="{request_id}"')
+        if x_cache == HIT:
+            out.append(f'cdn-hit-layer;desc="{self.hit_layer or "EDGE"}"')
+        out.append(f"cdn-downstream-fbl;dur={total_seconds * 1000:.0f}")
+        if fetched and x_cache != HIT and self.origin_value:
+            out.append(self.origin_value)
+        return ",".join(out)
 
 
 def decorate(
@@ -157,10 +198,15 @@ def error_page(status: int, line: str, request_id: str) -> bytes:
 def error_response(err: EdgeError, request_id: str) -> EdgeResponse:
     """A CloudFront-generated error response for ``err`` (its X-Cache, ``err.x_cache``, is the caller's to set on
     the request's ``Exchange``)."""
-    body = error_page(err.status, page_line(err), request_id)
+    if isinstance(err, SignatureRefused):  # CloudFront answers these in XML
+        body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{err.code}</Code>'
+                f"<Message>{err.message}</Message></Error>").encode()
+        content_type = "text/xml"
+    else:
+        body, content_type = error_page(err.status, page_line(err), request_id), "text/html"
     headers: Headers = [
         ("Server", "CloudFront"),
         ("Date", formatdate(usegmt=True)),
-        ("Content-Type", "text/html"),
+        ("Content-Type", content_type),
     ]
     return EdgeResponse(status=err.status, headers=headers, body=body)

@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 
 from edge.cdn.config.distribution import load_distribution
-from edge.cdn.config.settings import EdgeSwitches, OriginTarget
+from edge.cdn.config.settings import OriginTarget
 from edge.cdn.lambda_edge.runner import EdgeTriggerRunner
 from edge.cdn.server.pop import RunningPop, start_pop
 from edge.control.stack.pop_node import facts_lookup
@@ -155,8 +155,10 @@ class EdgeStack:
                     behaviors: list[dict[str, Any]] | None = None, config: dict[str, Any] | None = None,
                     allow_unpublished: bool = False, relax: bool = False,
                     origins: Mapping[str, ScriptedOrigin] | None = None, clock: Any = None,
-                    api_port: int | None = None, functions: Any = None, **dist_kw: Any) -> RunningPop:
-        """Start the POP on a distribution whose default behavior carries ``associations``."""
+                    api_port: int | None = None, functions: Any = None,
+                    settings_overrides: Mapping[str, Any] | None = None, **dist_kw: Any) -> RunningPop:
+        """Start the POP on a distribution whose default behavior carries ``associations``; ``settings_overrides``
+        replaces fields of the Settings (``pop``: fields of the POP's PopSettings)."""
         if config is None:
             base = default if default is not None else behavior_config()
             config = distribution_config(default=with_associations(base, associations), behaviors=behaviors,
@@ -164,15 +166,18 @@ class EdgeStack:
         if "DistributionConfig" in config:  # give it a known Id and domain (config.distributionId in events)
             config = {"Distribution": {"Id": DIST_ID, "DomainName": DIST_DOMAIN,
                                        "DistributionConfig": config["DistributionConfig"]}}
-        pop, settings = pop_settings_for(self.origin)
+        pop, _ = pop_settings_for(self.origin)
         pop = dataclasses.replace(pop, region=self.region)
-        settings = dataclasses.replace(settings, pops=(pop,))
+        overrides = dict(settings_overrides or {})
+        if "pop" in overrides:
+            pop = dataclasses.replace(pop, **overrides.pop("pop"))
+        settings = dataclasses.replace(pop_settings_for(self.origin)[1], pops=(pop,), **overrides)
         mapped = dict(settings.origins)
         for domain, o in (origins or {}).items():
             self.extra_origins[domain] = o
             mapped[domain] = OriginTarget(host="127.0.0.1", port=o.port)
-        settings = dataclasses.replace(settings, origins=mapped, edge=EdgeSwitches(
-            allow_unpublished_qualifiers=allow_unpublished, relax_limits=relax))
+        settings = dataclasses.replace(settings, origins=mapped, edge=dataclasses.replace(
+            settings.edge, allow_unpublished_qualifiers=allow_unpublished, relax_limits=relax))
         if api_port is not None:  # the control port (function URL origins are served there)
             settings = dataclasses.replace(settings, api_port=api_port)
         dist = load_distribution(config, settings)

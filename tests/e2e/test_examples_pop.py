@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from edge.cdn.config.settings import EdgeSwitches
 from tests.cdn.scripted_origin import ScriptedOrigin, behavior_config
 from tests.e2e.conftest import FUNCTIONS_DIR, OR, ORS, VR, VRS, EdgeStack, assoc, fn_events
 
@@ -24,16 +25,19 @@ async def _example(edge: EdgeStack, name: str, *events: str, **start_kw: object)
 
 
 async def test_redirect_country(edge: EdgeStack) -> None:
+    # The country comes from the POP's viewer location, here moved per request by the test header (switched on in
+    # the settings); a CloudFront-Viewer-Country the viewer sends is never used (tests/e2e/test_geo.py)
     edge.origin.script("/shop", body=b"shop", headers={"Cache-Control": "max-age=60"})
-    await _example(edge, "redirect-country", OR, default=behavior_config(headers=("CloudFront-Viewer-Country",)))
-    de = {"CloudFront-Viewer-Country": "DE"}
+    await _example(edge, "redirect-country", OR, default=behavior_config(headers=("CloudFront-Viewer-Country",)),
+                   settings_overrides={"edge": EdgeSwitches(viewer_location_header=True)})
+    de = {"X-Edgelab-Viewer-Location": "DE"}
     s, h, _ = await edge.get("/shop?item=3", headers=de)
     assert (s, h["Location"]) == (302, "/de/shop?item=3")
-    s, h, _ = await edge.get("/shop?item=3", headers={"CloudFront-Viewer-Country": "AT"})
+    s, h, _ = await edge.get("/shop?item=3", headers={"X-Edgelab-Viewer-Location": "AT"})
     assert (s, h["Location"]) == (302, "/de/shop?item=3")
     s, h, _ = await edge.get("/shop?item=3", headers=de)  # the redirect is cached per country
     assert (s, h["X-Cache"], fn_events(h)) == (302, HIT, [])
-    s, h, b = await edge.get("/shop", headers={"CloudFront-Viewer-Country": "US"})
+    s, h, b = await edge.get("/shop", headers={"X-Edgelab-Viewer-Location": "US", "CloudFront-Viewer-Country": "DE"})
     assert (s, b) == (200, b"shop")
     assert edge.origin.hits["/shop"] == 1
 

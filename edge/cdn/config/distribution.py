@@ -1,35 +1,29 @@
-"""A CloudFront distribution, loaded from exactly what ``aws cloudfront get-distribution-config`` prints.
+"""A CloudFront distribution, loaded from exactly what the AWS CLI prints or reads.
 
 Accepted inputs: ``{"ETag": ..., "DistributionConfig": {...}}`` (get-distribution-config),
-``{"Distribution": {"Id", "DomainName", "DistributionConfig", ...}}`` (get-distribution), or the bare
-``DistributionConfig``. Every field is either honoured, accepted with no local effect (listed in
-:data:`NO_LOCAL_EFFECT`), or - when present with a non-default value - a startup :class:`ConfigError`
-naming its path (``DistributionConfig.CacheBehaviors.Items[2].FieldLevelEncryptionId: not supported by
-edgelab``). Nothing is silently ignored.
+``{"Distribution": {"Id", "DomainName", "DistributionConfig", ...}}`` (get-distribution), the
+``update-distribution --cli-input-json`` file ``{"Id", "IfMatch", "DistributionConfig"}`` (AWS's procedure renames
+``ETag`` to ``IfMatch``: "Update a distribution",
+https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/HowToUpdateDistribution.html),
+``{"DistributionConfigWithTags": {"DistributionConfig", "Tags"}}`` (create-distribution-with-tags), or the bare
+``DistributionConfig``; a file may start with a UTF-8 byte order mark, as the AWS CLI accepts.
 
-Honoured: Origins (CustomOriginConfig ports/protocol policy/timeouts/SSL protocols, OriginPath, CustomHeaders,
-ConnectionAttempts/-Timeout; S3OriginConfig via the ``[origins]`` mapping), DefaultCacheBehavior and
-CacheBehaviors (PathPattern, TargetOriginId, ViewerProtocolPolicy, AllowedMethods/CachedMethods, Compress,
-CachePolicyId (managed or ``[cache_policies]``), OriginRequestPolicyId (managed), legacy ForwardedValues with
-Min/Default/MaxTTL, LambdaFunctionAssociations, FunctionAssociations (CloudFront Functions, checked by
-:mod:`edge.cdn.cloudfront_functions.associations`)), DefaultRootObject, CustomErrorResponses, Enabled.
-Accepted with no local effect: CallerReference, Comment, Aliases, PriceClass, ViewerCertificate, Logging,
-HttpVersion, IsIPV6Enabled, Restrictions (geo restriction is not emulated), WebACLId, Staging, and per origin
-OriginAccessControlId, OriginSslProtocols, IpAddressType, S3OriginConfig.OriginReadTimeout.
-Errors when set: OriginGroups, OriginShield, TrustedSigners /
-TrustedKeyGroups, FieldLevelEncryptionId, RealtimeLogConfigArn, ResponseHeadersPolicyId, SmoothStreaming,
-ContinuousDeploymentPolicyId, and any field edgelab does not know.
+Every field is treated as :mod:`edge.cdn.config.fields` says: honoured, accepted with no local effect (the
+loader collects one startup line per such field that is set: ``Distribution.notices``, printed by ``edgelab serve``),
+or - when present with a non-default value - a startup :class:`ConfigError` naming its path, the reason and the next
+step (``DistributionConfig.CacheBehaviors.Items[2].FieldLevelEncryptionId: not supported by edgelab: ...; next step:
+...``). An unknown field is an error too. Nothing is silently ignored.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from edge.cdn.cloudfront_functions.associations import (
@@ -39,6 +33,10 @@ from edge.cdn.cloudfront_functions.associations import (
     parse_function_association,
 )
 from edge.cdn.config.behaviors import compile_pattern
+from edge.cdn.config.fields import FIELDS, refusal
+from edge.cdn.config.geo import GeoRestriction, parse_geo_restriction
+from edge.cdn.config.origin_groups import OriginGroup, parse_origin_groups
+from edge.cdn.config.origins import OriginSpec, parse_origins, tenant_parameters
 from edge.cdn.config.policies import (
     MANAGED_CACHE_POLICIES,
     MANAGED_ORIGIN_REQUEST_POLICIES,
@@ -53,9 +51,12 @@ from edge.cdn.config.policies import (
     items,
     str_items,
 )
-from edge.cdn.config.settings import OriginTarget, Settings
+from edge.cdn.config.reader import Obj
+from edge.cdn.config.response_headers import MANAGED_RESPONSE_HEADERS_POLICIES, ResponseHeadersPolicy
+from edge.cdn.config.settings import Settings
+from edge.cdn.config.signers import trusted_keys
 from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, parse_association
-from edge.cdn.models import CustomOrigin, S3Origin
+from edge.cdn.signing import TrustedKey
 
 __all__ = [
     "NO_LOCAL_EFFECT",
@@ -69,9 +70,11 @@ __all__ = [
     "load_distribution",
 ]
 
-# Top-level fields accepted with no local effect (documented in the README/example settings).
-NO_LOCAL_EFFECT = ("CallerReference", "Comment", "Aliases", "PriceClass", "ViewerCertificate", "Logging",
-                   "HttpVersion", "IsIPV6Enabled", "Restrictions", "WebACLId", "Staging")
+# Top-level fields accepted with no local effect (config/fields.py says how each is treated; a startup line each).
+NO_LOCAL_EFFECT = tuple(k.split(".", 1)[1] for k, t in FIELDS.items()
+                        if k.startswith("DistributionConfig.") and t.kind == "no-local-effect")
+# Wrappers of a DistributionConfig: the keys allowed beside it (update-distribution's Id/IfMatch, get's ETag).
+_WRAPPER_KEYS = frozenset({"ETag", "IfMatch", "Id", "DistributionConfig"})
 ALL_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE")
 _METHOD_SETS = (frozenset({"GET", "HEAD"}), frozenset({"GET", "HEAD", "OPTIONS"}), frozenset(ALL_METHODS))
 ERROR_CODES = frozenset({400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504})
@@ -87,51 +90,6 @@ class LambdaAssociation:
     function_name: str = ""
     qualifier: str = ""  # "3", or "$LATEST"/alias when allow_unpublished_qualifiers
     region: str = "us-east-1"
-
-
-@dataclass(frozen=True, slots=True)
-class OriginSpec:
-    """One distribution origin, with where it is really reached locally.
-
-    ``connect_host``/``connect_port`` come from ``[origins]`` in the settings (default: DomainName and the
-    port implied by the protocol policy). For S3 origins ``s3_directory``/``s3_url`` say where the bucket lives.
-    """
-
-    id: str
-    domain_name: str
-    path: str  # OriginPath, "" or "/prefix"
-    custom_headers: tuple[tuple[str, str], ...]
-    connection_attempts: int
-    connection_timeout: float
-    is_s3: bool
-    protocol_policy: str = "http-only"  # http-only | https-only | match-viewer (custom origins)
-    http_port: int = 80
-    https_port: int = 443
-    read_timeout: float = 30.0
-    keepalive_timeout: float = 5.0
-    ssl_protocols: tuple[str, ...] = ("TLSv1.2",)
-    connect_host: str = ""
-    connect_port: int = 0
-    connect_url: str | None = None  # proxy to this base URL instead (from [origins] "http://...")
-    s3_directory: Path | None = None
-    s3_oai: str = ""
-
-    def to_edge_origin(self, viewer_protocol: str = "http") -> CustomOrigin | S3Origin:
-        """The Lambda@Edge ``origin`` record (models.CustomOrigin/S3Origin) for a request.
-
-        ``CustomOrigin.connect_host`` is ``"host:port"`` of the local target.
-        """
-        if self.is_s3:
-            return S3Origin(domain_name=self.domain_name, path=self.path,
-                            auth_method="origin-access-identity" if self.s3_oai else "none",
-                            region=_s3_region(self.domain_name), custom_headers=self.custom_headers,
-                            origin_id=self.id)
-        proto = viewer_protocol if self.protocol_policy == "match-viewer" else self.protocol_policy[:-5]
-        port = self.https_port if proto == "https" else self.http_port
-        return CustomOrigin(domain_name=self.domain_name, port=port, protocol=proto, path=self.path,
-                            read_timeout=self.read_timeout, keepalive_timeout=self.keepalive_timeout,
-                            custom_headers=self.custom_headers, ssl_protocols=self.ssl_protocols,
-                            origin_id=self.id, connect_host=f"{self.connect_host}:{self.connect_port}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +109,10 @@ class Behavior:
     is_default: bool = False
     index: int = -1  # position in CacheBehaviors.Items; -1 for the default
     regex: re.Pattern[str] | None = None  # compiled PathPattern (None for the default behavior)
+    notices: tuple[str, ...] = ()  # startup lines of the behavior's no-local-effect fields
+    response_headers_policy: ResponseHeadersPolicy | None = None  # ResponseHeadersPolicyId, resolved
+    # TrustedKeyGroups/TrustedSigners resolved: key ID -> key (None: a public behavior)
+    trusted_keys: Mapping[str, TrustedKey] | None = field(default=None, hash=False)
 
     def association(self, event_type: str) -> LambdaAssociation | None:
         return next((a for a in self.lambda_associations if a.event_type == event_type), None)
@@ -178,6 +140,9 @@ class Distribution:
     comment: str = ""
     aliases: tuple[str, ...] = ()
     http_version: str = "http2"
+    notices: tuple[str, ...] = ()  # one startup line per field set that means nothing locally (config/fields.py)
+    geo: GeoRestriction | None = None  # Restrictions.GeoRestriction (None: no restriction)
+    origin_groups: Mapping[str, OriginGroup] = field(default_factory=dict)  # OriginGroups by Id
 
     @property
     def all_behaviors(self) -> tuple[Behavior, ...]:
@@ -185,58 +150,18 @@ class Distribution:
         return (*self.behaviors, self.default_behavior)
 
     def origin_for(self, behavior: Behavior) -> OriginSpec:
-        return self.origins[behavior.target_origin_id]
+        """The origin requests of ``behavior`` go to (an origin group's primary)."""
+        group = self.origin_groups.get(behavior.target_origin_id)
+        return self.origins[group.primary if group is not None else behavior.target_origin_id]
+
+    def failover_for(self, behavior: Behavior) -> tuple[OriginSpec, frozenset[int]] | None:
+        """The secondary origin and the failover statuses when ``behavior`` targets an origin group."""
+        group = self.origin_groups.get(behavior.target_origin_id)
+        return None if group is None else (self.origins[group.secondary], group.statuses)
 
     def error_caching_ttl(self, status: int) -> int | None:
         cer = self.custom_error_responses.get(status)
         return None if cer is None else cer.error_caching_min_ttl
-
-
-class _Obj:
-    """A JSON object being read: typed getters naming ``path.Field``, tracking which fields were consumed."""
-
-    def __init__(self, data: Any, path: str) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigError(path, f"must be an object, got {type(data).__name__}")
-        self.data, self.path, self.seen = data, path, set[str]()
-
-    def p(self, k: str) -> str:
-        return f"{self.path}.{k}"
-
-    def raw(self, k: str, default: Any = None) -> Any:
-        self.seen.add(k)
-        return self.data.get(k, default)
-
-    def str_(self, k: str, default: str | None = None, *, required: bool = False) -> str:
-        v = self.raw(k, default)
-        if v is None and required:
-            raise ConfigError(self.p(k), "required")
-        if not isinstance(v, str):
-            raise ConfigError(self.p(k), f"must be a string, got {v!r}")
-        return v
-
-    def bool_(self, k: str, default: bool) -> bool:
-        v = self.raw(k, default)
-        if not isinstance(v, bool):
-            raise ConfigError(self.p(k), f"must be true or false, got {v!r}")
-        return v
-
-    def int_(self, k: str, default: int | None, lo: int, hi: int) -> int:
-        v = self.raw(k, default)
-        if isinstance(v, str) and v.isdigit():  # the API prints some integers (ResponseCode) as strings
-            v = int(v)
-        if v is None:
-            raise ConfigError(self.p(k), "required")
-        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-            raise ConfigError(self.p(k), f"must be an integer between {lo} and {hi}, got {v!r}")
-        return v
-
-    def reject_rest(self, no_effect: tuple[str, ...] = ()) -> None:
-        """Every field not consumed must be a no-local-effect field or empty/default; otherwise an error."""
-        for k, v in self.data.items():
-            if k in self.seen or k in no_effect or is_empty(v):
-                continue
-            raise ConfigError(self.p(k), "not supported by edgelab")
 
 
 def load_distribution(source: str | Path | Mapping[str, Any], settings: Settings | None = None) -> Distribution:
@@ -260,16 +185,26 @@ def load_distribution(source: str | Path | Mapping[str, Any], settings: Settings
         if not isinstance(d, Mapping) or "DistributionConfig" not in d:
             raise ConfigError("Distribution", "must contain DistributionConfig")
         dist_id, domain, cfg = str(d.get("Id", "")), str(d.get("DomainName", "")), d["DistributionConfig"]
+    elif "DistributionConfigWithTags" in source:  # create-distribution-with-tags --cli-input-json
+        d = source["DistributionConfigWithTags"]
+        if len(source) != 1 or not isinstance(d, Mapping) or "DistributionConfig" not in d:
+            raise ConfigError("DistributionConfigWithTags", "must be the only top-level field and contain "
+                                                            "DistributionConfig (and Tags)")
+        cfg = d["DistributionConfig"]
     elif "DistributionConfig" in source:
-        extra = set(source) - {"ETag", "DistributionConfig"}
+        extra = set(source) - _WRAPPER_KEYS
         if extra:
-            raise ConfigError(sorted(extra)[0], "unexpected top-level field (expected ETag and DistributionConfig)")
+            raise ConfigError(sorted(extra)[0], "unexpected top-level field (expected ETag or Id/IfMatch, and "
+                                                "DistributionConfig)")
         cfg = source["DistributionConfig"]
+        # update-distribution --cli-input-json: {"Id", "IfMatch", "DistributionConfig"} (IfMatch is the ETag)
+        etag = str(source.get("IfMatch", etag))
+        dist_id = str(source.get("Id", ""))
     return _parse_config(cfg, path, settings, etag, dist_id, domain)
 
 
 def _parse_config(cfg: Any, path: str, settings: Settings, etag: str, dist_id: str, domain: str) -> Distribution:
-    o = _Obj(cfg, path)
+    o = Obj(cfg, path)
     if not dist_id:
         try:
             seed = json.dumps(cfg, sort_keys=True, default=str).encode()
@@ -277,13 +212,14 @@ def _parse_config(cfg: Any, path: str, settings: Settings, etag: str, dist_id: s
             seed = repr(cfg).encode()
         dist_id = "E" + hashlib.sha256(seed).hexdigest()[:13].upper()
     domain = domain or f"{dist_id.lower()}.cloudfront.net"
-    origins = _parse_origins(o, settings)
-    groups = o.raw("OriginGroups")
-    if groups is not None and items(groups, o.p("OriginGroups"), required=False):
-        raise ConfigError(o.p("OriginGroups"), "not supported by edgelab")
-    default = _parse_behavior(o.raw("DefaultCacheBehavior"), o.p("DefaultCacheBehavior"), origins, settings, -1)
+    notes: list[str] = []
+    params = tenant_parameters(o)
+    origins = parse_origins(o, settings, params, notes)
+    groups = parse_origin_groups(o.raw("OriginGroups"), o.p("OriginGroups"), frozenset(origins))
+    targets = frozenset(origins) | frozenset(groups)
+    default = _parse_behavior(o.raw("DefaultCacheBehavior"), o.p("DefaultCacheBehavior"), targets, settings, -1)
     behaviors = tuple(
-        _parse_behavior(b, f"{o.p('CacheBehaviors')}.Items[{i}]", origins, settings, i)
+        _parse_behavior(b, f"{o.p('CacheBehaviors')}.Items[{i}]", targets, settings, i)
         for i, b in enumerate(items(o.raw("CacheBehaviors"), o.p("CacheBehaviors"), required=False)))
     if len(behaviors) > 25 and not settings.edge.relax_limits:
         raise ConfigError(o.p("CacheBehaviors"), "at most 25 cache behaviors per distribution")
@@ -293,92 +229,58 @@ def _parse_config(cfg: Any, path: str, settings: Settings, etag: str, dist_id: s
             raise ConfigError(f"{o.p('CacheBehaviors')}.Items[{b.index}].PathPattern",
                               f"duplicate of Items[{seen[b.path_pattern]}]")
         seen[b.path_pattern] = b.index
-    root = o.str_("DefaultRootObject", "")
-    if root.startswith("/") or len(root) > 255:
-        raise ConfigError(o.p("DefaultRootObject"), "must not start with '/' and be at most 255 characters")
+    root = _default_root_object(o, notes)
     cers = _parse_error_responses(o)
     enabled = o.bool_("Enabled", True)
     comment = o.str_("Comment", "")
     aliases = tuple(str_items(o.raw("Aliases"), o.p("Aliases"), required=False))
     http_version = o.str_("HttpVersion", "http2")
-    o.reject_rest(NO_LOCAL_EFFECT)
+    _check_viewer_mtls(o, notes)
+    geo = parse_geo_restriction(o.raw("Restrictions"), o.p("Restrictions"))
+    o.notices("DistributionConfig", tuple(k for k in NO_LOCAL_EFFECT if k != "Comment"), notes)
+    o.reject_rest(NO_LOCAL_EFFECT, "DistributionConfig")
+    for b in (default, *behaviors):
+        notes.extend(b.notices)
     return Distribution(id=dist_id, domain_name=domain, etag=etag, enabled=enabled, default_root_object=root,
-                        origins=origins, behaviors=behaviors, default_behavior=default, custom_error_responses=cers,
-                        comment=comment, aliases=aliases, http_version=http_version)
+                        origins=origins, origin_groups=MappingProxyType(groups), behaviors=behaviors,
+                        default_behavior=default, custom_error_responses=cers, comment=comment, aliases=aliases,
+                        http_version=http_version, notices=tuple(notes), geo=geo)
 
 
-def _parse_origins(o: _Obj, settings: Settings) -> dict[str, OriginSpec]:
-    lst = items(o.raw("Origins"), o.p("Origins"))
-    if not lst:
-        raise ConfigError(o.p("Origins"), "at least one origin is required")
-    out: dict[str, OriginSpec] = {}
-    for i, item in enumerate(lst):
-        spec = _parse_origin(_Obj(item, f"{o.p('Origins')}.Items[{i}]"), settings)
-        if spec.id in out:
-            raise ConfigError(f"{o.p('Origins')}.Items[{i}].Id", f"duplicate origin Id {spec.id!r}")
-        out[spec.id] = spec
-    return out
+def _default_root_object(o: Obj, notes: list[str]) -> str:
+    """``DefaultRootObject``: an object name or path without a leading ``/`` ("Specify a default root object",
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/DefaultRootObject.html). The API also
+    accepts a lone ``/`` (configurations recorded from CloudFront carry it; HHS/simpler-grants-gov#3139 reports the
+    API taking it): it names the root itself, so the request for ``/`` goes to the origin unchanged."""
+    root = o.str_("DefaultRootObject", "")
+    if root == "/":
+        notes.append(f"{o.p('DefaultRootObject')}: '/' names the root itself: a request for / is sent to the "
+                     "origin as /")
+        return ""
+    if root.startswith("/") or len(root) > 255:
+        raise ConfigError(o.p("DefaultRootObject"), "must not start with '/' and be at most 255 characters "
+                                                    "(name the object, e.g. index.html or docs/index.html)")
+    return root
 
 
-def _parse_origin(o: _Obj, settings: Settings) -> OriginSpec:
-    oid = o.str_("Id", required=True)
-    domain = o.str_("DomainName", required=True).lower()
-    opath = o.str_("OriginPath", "")
-    if opath and (not opath.startswith("/") or opath.endswith("/")):
-        raise ConfigError(o.p("OriginPath"), "must start with '/' and not end with '/'")
-    headers = []
-    for i, h in enumerate(items(o.raw("CustomHeaders"), o.p("CustomHeaders"), required=False)):
-        ho = _Obj(h, f"{o.p('CustomHeaders')}.Items[{i}]")
-        headers.append((ho.str_("HeaderName", required=True), ho.str_("HeaderValue", required=True)))
-        ho.reject_rest()
-    if len(headers) > 10 and not settings.edge.relax_limits:
-        raise ConfigError(o.p("CustomHeaders"), "at most 10 origin custom headers (quota)")
-    attempts = o.int_("ConnectionAttempts", 3, 1, 3)
-    ctimeout = o.int_("ConnectionTimeout", 10, 1, 10)
-    shield = o.raw("OriginShield")
-    if shield is not None and not is_empty(shield):
-        raise ConfigError(o.p("OriginShield"), "not supported by edgelab (no regional tier)")
-    o.raw("OriginAccessControlId")  # signs S3 requests; no local effect
-    target = settings.origin_target(domain) or OriginTarget()
-    custom, s3 = o.raw("CustomOriginConfig"), o.raw("S3OriginConfig")
-    spec = functools.partial(OriginSpec, id=oid, domain_name=domain, path=opath, custom_headers=tuple(headers),
-                             connection_attempts=attempts, connection_timeout=float(ctimeout))
-    if (custom is None) == (s3 is None):
-        raise ConfigError(o.path, "exactly one of CustomOriginConfig and S3OriginConfig is required")
-    o.reject_rest()
-    if s3 is not None:
-        so = _Obj(s3, o.p("S3OriginConfig"))
-        oai = so.str_("OriginAccessIdentity", "")
-        so.int_("OriginReadTimeout", 30, 1, 120)
-        so.reject_rest()
-        if target.host:
-            return spec(is_s3=True, s3_oai=oai, connect_host=target.host, connect_port=target.port)
-        return spec(is_s3=True, s3_oai=oai, s3_directory=target.directory, connect_url=target.url)
-    co = _Obj(custom, o.p("CustomOriginConfig"))
-    policy = co.str_("OriginProtocolPolicy", required=True)
-    if policy not in ("http-only", "https-only", "match-viewer"):
-        raise ConfigError(co.p("OriginProtocolPolicy"), "must be http-only, https-only or match-viewer")
-    http_port, https_port = co.int_("HTTPPort", 80, 1, 65535), co.int_("HTTPSPort", 443, 1, 65535)
-    ssl = tuple(str_items(co.raw("OriginSslProtocols"), co.p("OriginSslProtocols"), required=False)) or ("TLSv1.2",)
-    read_t = co.int_("OriginReadTimeout", 30, 1, 180)
-    keep_t = co.int_("OriginKeepaliveTimeout", 5, 1, 180)
-    co.raw("IpAddressType")  # ipv4/ipv6/dualstack: no local effect (loopback)
-    co.reject_rest()
-    default_port = http_port if policy != "https-only" else https_port
-    return spec(is_s3=False, protocol_policy=policy, http_port=http_port, https_port=https_port,
-                read_timeout=float(read_t), keepalive_timeout=float(keep_t), ssl_protocols=ssl,
-                connect_host=target.host or domain, connect_port=target.port or default_port, connect_url=target.url)
+def _check_viewer_mtls(o: Obj, notes: list[str]) -> None:
+    """``ViewerMtlsConfig``: ``Mode: optional`` means nothing locally (a startup line); ``required`` is refused."""
+    v = o.raw("ViewerMtlsConfig")
+    if is_empty(v):
+        return
+    if not isinstance(v, Mapping) or v.get("Mode") not in ("required", "optional"):
+        raise ConfigError(o.p("ViewerMtlsConfig.Mode"), "must be required or optional")
+    if v["Mode"] == "required":
+        raise ConfigError(o.p("ViewerMtlsConfig.Mode"), refusal("DistributionConfig.ViewerMtlsConfig"))
+    notes.append(f"{o.p('ViewerMtlsConfig')}: Mode optional: no client certificate is asked for locally")
 
 
-def _s3_region(domain: str) -> str:
-    m = re.search(r"\.s3[.-]([a-z0-9-]+)\.amazonaws\.com$", domain)
-    return m.group(1) if m else "us-east-1"
 
 
 def _methods(obj: Any, path: str) -> tuple[frozenset[str], frozenset[str]]:
     if obj is None:
         return _METHOD_SETS[0], _METHOD_SETS[0]
-    o = _Obj(obj, path)
+    o = Obj(obj, path)
     allowed = frozenset(str_items({"Quantity": o.raw("Quantity"), "Items": o.raw("Items")}, path))
     if allowed not in _METHOD_SETS:
         raise ConfigError(f"{path}.Items", "must be [GET, HEAD], [GET, HEAD, OPTIONS] or all seven methods")
@@ -390,16 +292,15 @@ def _methods(obj: Any, path: str) -> tuple[frozenset[str], frozenset[str]]:
     return allowed, cached
 
 
-def _parse_behavior(data: Any, path: str, origins: Mapping[str, OriginSpec], settings: Settings,
-                    index: int) -> Behavior:
-    o = _Obj(data, path)
+def _parse_behavior(data: Any, path: str, targets: frozenset[str], settings: Settings, index: int) -> Behavior:
+    o = Obj(data, path)
     is_default = index < 0
     pattern = "*" if is_default else o.str_("PathPattern", required=True)
     if not is_default:
         _check_pattern(pattern, o.p("PathPattern"))
     origin_id = o.str_("TargetOriginId", required=True)
-    if origin_id not in origins:
-        raise ConfigError(o.p("TargetOriginId"), f"no origin with Id {origin_id!r}")
+    if origin_id not in targets:
+        raise ConfigError(o.p("TargetOriginId"), f"no origin or origin group with Id {origin_id!r}")
     vpp = o.str_("ViewerProtocolPolicy", required=True)
     if vpp not in ("allow-all", "https-only", "redirect-to-https"):
         raise ConfigError(o.p("ViewerProtocolPolicy"), "must be allow-all, https-only or redirect-to-https")
@@ -415,18 +316,28 @@ def _parse_behavior(data: Any, path: str, origins: Mapping[str, OriginSpec], set
             raise ConfigError(o.p("OriginRequestPolicyId"), f"unknown origin request policy {orp_id!r} "
                                                             "(an AWS managed policy, or one created with "
                                                             "create-origin-request-policy)")
+    rhp_id = o.str_("ResponseHeadersPolicyId", "")
+    rhp = None
+    if rhp_id:
+        rhp = settings.response_headers_policies.get(rhp_id) or find_by_id_or_name(MANAGED_RESPONSE_HEADERS_POLICIES,
+                                                                                  rhp_id)
+        if rhp is None:
+            raise ConfigError(o.p("ResponseHeadersPolicyId"), f"unknown response headers policy {rhp_id!r}: use an AWS "
+                              "managed policy (ID or name) or define it under [response_headers_policies] in the "
+                              "settings (its ResponseHeadersPolicyConfig, as get-response-headers-policy-config prints "
+                              "it)")
     assocs = _parse_lambda_associations(o, settings)
     functions = _parse_function_associations(o, assocs)
-    for k in ("TrustedSigners", "TrustedKeyGroups"):
-        v = o.raw(k)
-        if v is not None and not is_empty(v):
-            raise ConfigError(o.p(k), "signed URLs/cookies are not supported by edgelab")
-    o.reject_rest()
+    keys = trusted_keys(o.raw("TrustedKeyGroups"), o.raw("TrustedSigners"), o.path, settings.signers)
+    notes: list[str] = []
+    o.notices("CacheBehavior", ("SmoothStreaming", "RealtimeLogConfigArn"), notes)
+    o.reject_rest(shape="CacheBehavior")
     return Behavior(path_pattern=pattern, target_origin_id=origin_id, viewer_protocol_policy=vpp,
                     allowed_methods=allowed, cached_methods=cached, compress=compress, cache_policy=cache_policy,
                     origin_request_policy=orp, lambda_associations=assocs, function_associations=functions,
                     is_default=is_default, index=index,
-                    regex=None if is_default else compile_pattern(pattern))
+                    regex=None if is_default else compile_pattern(pattern), notices=tuple(notes),
+                    response_headers_policy=rhp, trusted_keys=keys)
 
 
 _PATTERN_CHARS = re.compile(r"^[A-Za-z0-9_\-.*$/~\"'@:+&?]+$")
@@ -437,7 +348,7 @@ def _check_pattern(pattern: str, path: str) -> None:
         raise ConfigError(path, f"invalid path pattern {pattern!r} (1-255 chars of A-Za-z0-9 _-.*$/~\"'@:+&?)")
 
 
-def _behavior_cache_policy(o: _Obj, settings: Settings, compress: bool) -> CachePolicy:
+def _behavior_cache_policy(o: Obj, settings: Settings, compress: bool) -> CachePolicy:
     policy_id = o.str_("CachePolicyId", "")
     fv = o.raw("ForwardedValues")
     ttls = {k: o.raw(k) for k in ("MinTTL", "DefaultTTL", "MaxTTL")}
@@ -457,14 +368,14 @@ def _behavior_cache_policy(o: _Obj, settings: Settings, compress: bool) -> Cache
     return _legacy_policy(fv, o, compress)
 
 
-def _legacy_policy(fv: Any, o: _Obj, compress: bool) -> CachePolicy:
+def _legacy_policy(fv: Any, o: Obj, compress: bool) -> CachePolicy:
     """Legacy cache settings (ForwardedValues + Min/Default/MaxTTL) as an equivalent cache policy."""
     path = o.p("ForwardedValues")
-    f = _Obj(fv, path)
+    f = Obj(fv, path)
     qs_all = f.bool_("QueryString", False)
     qs_keys = tuple(str_items(f.raw("QueryStringCacheKeys"), f.p("QueryStringCacheKeys"), required=False))
     qs = KeyList("none") if not qs_all else (KeyList("whitelist", qs_keys) if qs_keys else KeyList("all"))
-    c = _Obj(f.raw("Cookies", {"Forward": "none"}), f.p("Cookies"))
+    c = Obj(f.raw("Cookies", {"Forward": "none"}), f.p("Cookies"))
     fwd = c.str_("Forward", required=True)
     if fwd not in ("none", "whitelist", "all"):
         raise ConfigError(c.p("Forward"), "must be none, whitelist or all")
@@ -485,13 +396,13 @@ def _legacy_policy(fv: Any, o: _Obj, compress: bool) -> CachePolicy:
     )
 
 
-def _parse_lambda_associations(o: _Obj, settings: Settings) -> tuple[LambdaAssociation, ...]:
+def _parse_lambda_associations(o: Obj, settings: Settings) -> tuple[LambdaAssociation, ...]:
     """Each item is checked by :func:`edge.cdn.lambda_edge.associations.parse_association` (CloudFront's association-time
     rules and messages: ARN shape, us-east-1, numbered version, event type, IncludeBody)."""
     path = o.p("LambdaFunctionAssociations")
     out: list[LambdaAssociation] = []
     for i, item in enumerate(items(o.raw("LambdaFunctionAssociations"), path, required=False)):
-        a = _Obj(item, f"{path}.Items[{i}]")
+        a = Obj(item, f"{path}.Items[{i}]")
         try:
             parsed = parse_association(item, allow_unpublished=settings.edge.allow_unpublished_qualifiers)
         except InvalidLambdaFunctionAssociation as exc:
@@ -507,7 +418,7 @@ def _parse_lambda_associations(o: _Obj, settings: Settings) -> tuple[LambdaAssoc
     return tuple(out)
 
 
-def _parse_function_associations(o: _Obj, lambda_edge: tuple[LambdaAssociation, ...]) -> tuple[CffAssociation, ...]:
+def _parse_function_associations(o: Obj, lambda_edge: tuple[LambdaAssociation, ...]) -> tuple[CffAssociation, ...]:
     """``FunctionAssociations`` (CloudFront Functions), checked by :mod:`edge.cdn.cloudfront_functions.associations`
     (ARN shape, viewer events only, one function per event type, no mixing with Lambda@Edge on viewer events).
     The functions themselves are resolved by name when a POP runs them (they may be created after startup)."""
@@ -530,11 +441,11 @@ def _parse_function_associations(o: _Obj, lambda_edge: tuple[LambdaAssociation, 
     return tuple(out)
 
 
-def _parse_error_responses(o: _Obj) -> dict[int, CustomErrorResponse]:
+def _parse_error_responses(o: Obj) -> dict[int, CustomErrorResponse]:
     path = o.p("CustomErrorResponses")
     out: dict[int, CustomErrorResponse] = {}
     for i, item in enumerate(items(o.raw("CustomErrorResponses"), path, required=False)):
-        e = _Obj(item, f"{path}.Items[{i}]")
+        e = Obj(item, f"{path}.Items[{i}]")
         code = e.int_("ErrorCode", None, 100, 599)
         if code not in ERROR_CODES:
             raise ConfigError(e.p("ErrorCode"), f"must be one of {sorted(ERROR_CODES)}")

@@ -113,18 +113,23 @@ class BehaviorPlan:
     cached_methods: frozenset[str]  # methods served from / stored in the cache; empty when caching is disabled
     hooks: Mapping[str, LambdaAssociation]  # event type -> the association whose function runs there
     functions: Mapping[str, CffAssociation]  # viewer event -> its CloudFront function (FunctionAssociations)
+    failover: Origin | None = None  # an origin group's secondary (Lambda@Edge record), when the target is a group
+    failover_statuses: frozenset[int] = frozenset()  # the group's FailoverCriteria.StatusCodes
 
     @classmethod
     def of(cls, distribution: Distribution, behavior: Behavior, *, hooks: bool = True) -> BehaviorPlan:
         """The plan of ``behavior``; ``hooks=False`` for a POP without a trigger runner (no function runs)."""
         spec = distribution.origin_for(behavior)
+        group = distribution.failover_for(behavior)
         cached = frozenset() if behavior.cache_policy.caching_disabled else behavior.cached_methods & _CACHE_METHODS
         associations = {a.event_type: a for a in behavior.lambda_associations} if hooks else {}
         return cls(behavior=behavior, origin=spec, edge_origin=spec.to_edge_origin(),
                    store=StoreContext.for_behavior(distribution, behavior), forwarding=Forwarding.of(behavior),
                    viewer_headers=generated_header_names(behavior), cached_methods=cached,
                    hooks=MappingProxyType(associations),
-                   functions=MappingProxyType({a.event_type: a for a in behavior.function_associations}))
+                   functions=MappingProxyType({a.event_type: a for a in behavior.function_associations}),
+                   failover=None if group is None else group[0].to_edge_origin(),
+                   failover_statuses=frozenset() if group is None else group[1])
 
 
 MATCH_MEMO_ENTRIES = 4096

@@ -147,8 +147,13 @@ class OriginRequestPolicy:
 # CloudFront request headers", https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/adding-cloudfront-headers.html).
 DEVICE_HEADERS = ("CloudFront-Is-Desktop-Viewer", "CloudFront-Is-Mobile-Viewer", "CloudFront-Is-Tablet-Viewer",
                   "CloudFront-Is-SmartTV-Viewer", "CloudFront-Is-IOS-Viewer", "CloudFront-Is-Android-Viewer")
-OTHER_GENERATED_HEADERS = ("CloudFront-Forwarded-Proto", "CloudFront-Viewer-Http-Version")
-GENERATED_HEADERS = {n.lower(): n for n in DEVICE_HEADERS + OTHER_GENERATED_HEADERS}  # lower-case -> name
+LOCATION_HEADERS = ("CloudFront-Viewer-Country", "CloudFront-Viewer-Country-Name", "CloudFront-Viewer-Country-Region",
+                    "CloudFront-Viewer-Country-Region-Name", "CloudFront-Viewer-City", "CloudFront-Viewer-Postal-Code",
+                    "CloudFront-Viewer-Time-Zone", "CloudFront-Viewer-Latitude", "CloudFront-Viewer-Longitude",
+                    "CloudFront-Viewer-Metro-Code", "CloudFront-Viewer-ASN")
+OTHER_GENERATED_HEADERS = ("CloudFront-Forwarded-Proto", "CloudFront-Viewer-Http-Version", "CloudFront-Viewer-Address",
+                           "CloudFront-Viewer-Header-Order", "CloudFront-Viewer-Header-Count")
+GENERATED_HEADERS = {n.lower(): n for n in DEVICE_HEADERS + LOCATION_HEADERS + OTHER_GENERATED_HEADERS}  # lower -> name
 
 
 _ONE_YEAR = 31_536_000
@@ -179,6 +184,11 @@ MANAGED_CACHE_POLICIES: Mapping[str, CachePolicy] = MappingProxyType({
 })
 
 _CORS = ("Origin", "Access-Control-Request-Headers", "Access-Control-Request-Method")
+# The CloudFront headers AllViewerAndCloudFrontHeaders-2022-06 adds: every one released by June 2022 (not the
+# header order/count ones) ("Use managed origin request policies",
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/using-managed-origin-request-policies.html).
+_CLOUDFRONT_2022 = (*DEVICE_HEADERS, *LOCATION_HEADERS, "CloudFront-Forwarded-Proto", "CloudFront-Viewer-Http-Version",
+                    "CloudFront-Viewer-Address")
 MANAGED_ORIGIN_REQUEST_POLICIES: Mapping[str, OriginRequestPolicy] = MappingProxyType({
     p.id: p
     for p in (
@@ -187,7 +197,8 @@ MANAGED_ORIGIN_REQUEST_POLICIES: Mapping[str, OriginRequestPolicy] = MappingProx
         OriginRequestPolicy("b689b0a8-53d0-40ab-baf2-68738e2966ac", "AllViewerExceptHostHeader",
                             KeyList("allExcept", ("Host",)), KeyList("all"), KeyList("all")),
         OriginRequestPolicy("33f36d7e-f396-46d9-90e0-52428a34d9dc", "AllViewerAndCloudFrontHeaders-2022-06",
-                            KeyList("allViewerAndWhitelistCloudFront"), KeyList("all"), KeyList("all")),
+                            KeyList("allViewerAndWhitelistCloudFront", _CLOUDFRONT_2022), KeyList("all"),
+                            KeyList("all")),
         OriginRequestPolicy("88a5eaf4-2fd4-4709-b370-b4c650ea3fcf", "CORS-S3Origin", KeyList("whitelist", _CORS)),
         OriginRequestPolicy("59781a5b-3903-41f3-afcb-af62929ccde1", "CORS-CustomOrigin",
                             KeyList("whitelist", ("Origin",))),

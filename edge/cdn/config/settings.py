@@ -16,7 +16,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from edge.cdn.config.geo import ViewerLocation, default_location, parse_location
 from edge.cdn.config.policies import CachePolicy, ConfigError, OriginRequestPolicy, parse_cache_policy_config
+from edge.cdn.config.response_headers import ResponseHeadersPolicy, parse_response_headers_policy_config
+from edge.cdn.config.signers import Signers, parse_signers
 from edge.invocation.models import AsyncSettings
 
 # Simulated one-way origin latency per region, used when a POP does not set origin_latency_ms.
@@ -37,6 +40,7 @@ class PopSettings:
     port: int = 8081
     origin_latency_ms: float = 0.0  # added to every origin fetch (simulates distance to the origin)
     cache_max_bytes: int | None = None  # overrides [cache].max_bytes for this POP
+    location: ViewerLocation | None = None  # where its simulated viewers are (None: unknown; see config/geo.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ class EdgeSwitches:
     allow_unpublished_qualifiers: bool = False  # permit $LATEST / aliases in function associations
     relax_limits: bool = False  # do not enforce Lambda@Edge size/time limits
     debug_headers: bool = False  # add X-Edgelab-* diagnostic response headers
+    viewer_location_header: bool = False  # a request may say where its viewer is (X-Edgelab-Viewer-Location)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +129,9 @@ class Settings:
     cache_policies: Mapping[str, CachePolicy] = field(default_factory=dict)  # by id AND by name
     # custom origin request policies by id (the CloudFront API's, edge.control.cloudfront_api.policies)
     origin_request_policies: Mapping[str, OriginRequestPolicy] = field(default_factory=dict)
+    response_headers_policies: Mapping[str, ResponseHeadersPolicy] = field(default_factory=dict)  # by id AND name
     edge: EdgeSwitches = EdgeSwitches()
+    signers: Signers = field(default_factory=Signers)  # [public_keys], [key_groups], [trusted_signers]: signed URLs (config/signers.py)
     functions: tuple[FunctionDecl, ...] = ()
     schedules: tuple[ScheduleDecl, ...] = ()  # [[schedules]]: EventBridge-style scheduled rules
     cloudfront_functions: tuple[CloudFrontFunctionDecl, ...] = ()  # [[cloudfront_functions]]
@@ -145,9 +152,12 @@ class Settings:
 
 
 DEFAULT_POPS = (
-    PopSettings("IAD", "us-east-1", port=8081, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["us-east-1"]),
-    PopSettings("FRA", "eu-central-1", port=8082, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["eu-central-1"]),
-    PopSettings("NRT", "ap-northeast-1", port=8083, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["ap-northeast-1"]),
+    PopSettings("IAD", "us-east-1", port=8081, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["us-east-1"],
+                location=default_location("IAD", "us-east-1")),
+    PopSettings("FRA", "eu-central-1", port=8082, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["eu-central-1"],
+                location=default_location("FRA", "eu-central-1")),
+    PopSettings("NRT", "ap-northeast-1", port=8083, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["ap-northeast-1"],
+                location=default_location("NRT", "ap-northeast-1")),
 )
 
 
@@ -210,8 +220,10 @@ def _parse_pop(data: Any, path: str) -> PopSettings:
     if not region:
         raise ConfigError(t.key("region"), "required (e.g. us-east-1)")
     latency = t.num("origin_latency_ms", DEFAULT_REGION_LATENCY_MS.get(region, 0.0), hi=60_000)
+    loc = t.get("location", dict, None)
     pop = PopSettings(name=name.upper(), region=region, host=t.get("host", str, "127.0.0.1"), port=_port(t, "port", 0),
-                      origin_latency_ms=latency, cache_max_bytes=t.int_("cache_max_bytes", None, lo=0))
+                      origin_latency_ms=latency, cache_max_bytes=t.int_("cache_max_bytes", None, lo=0),
+                      location=default_location(name, region) if loc is None else parse_location(loc, t.key("location")))
     t.done()
     return pop
 
@@ -272,10 +284,22 @@ def _parse_cache_policies(data: Any) -> dict[str, CachePolicy]:
     return out
 
 
+def _parse_response_headers_policies(data: Any) -> dict[str, ResponseHeadersPolicy]:
+    """``[response_headers_policies]``: policy id -> ``ResponseHeadersPolicyConfig`` (custom policies)."""
+    t = _Table(data, "response_headers_policies")
+    out: dict[str, ResponseHeadersPolicy] = {}
+    for ref in list(t.data):
+        t.seen.add(ref)
+        p = parse_response_headers_policy_config(ref, t.data[ref], t.key(ref))
+        out[ref] = p
+        out.setdefault(p.name, p)
+    return out
+
+
 def _parse_edge(data: Any) -> EdgeSwitches:
     t = _Table(data, "edge")
     e = EdgeSwitches(*(t.get(k, bool, False) for k in ("allow_unpublished_qualifiers", "relax_limits",
-                                                       "debug_headers")))
+                                                       "debug_headers", "viewer_location_header")))
     t.done()
     return e
 
@@ -384,7 +408,11 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
         origins=MappingProxyType(_parse_origins(t.get("origins", dict, {}), base)),
         cache=_parse_cache(t.get("cache", dict, {})),
         cache_policies=MappingProxyType(_parse_cache_policies(t.get("cache_policies", dict, {}))),
+        response_headers_policies=MappingProxyType(_parse_response_headers_policies(
+            t.get("response_headers_policies", dict, {}))),
         edge=_parse_edge(t.get("edge", dict, {})),
+        signers=parse_signers(t.get("public_keys", dict, {}), t.get("key_groups", dict, {}),
+                              t.get("trusted_signers", dict, {}), base),
         functions=funcs,
         schedules=schedules,
         cloudfront_functions=cffs,

@@ -115,7 +115,8 @@ class PopState:
         self.ctx = PopContext(plans=plans, identity=self.identity, store=store,
                               coalescer=Coalescer(), origin=self.origin_client, stats=PopStats(), options=options,
                               background=TaskOwner(f"pop-{pop.name}", limit=BACKGROUND_LIMIT), triggers=triggers,
-                              functions=functions)
+                              functions=functions, location=pop.location,
+                              location_header=settings.edge.viewer_location_header)
         if clock is not None:
             self.ctx.clock = clock
 
@@ -189,8 +190,10 @@ def _viewer_request(request: web.BaseRequest) -> EdgeRequest:
         uri, _, query = raw_path.partition("?")
     if not uri.startswith("/"):
         raise BadRequest(f"request target {raw_path[:100]!r} is not origin-form")
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
     return EdgeRequest(method=request.method, uri=uri, querystring=query, headers=headers,
-                       client_ip=request.remote or "127.0.0.1")
+                       client_ip=request.remote or "127.0.0.1",
+                       client_port=peer[1] if isinstance(peer, tuple) and len(peer) >= 2 else 0)
 
 
 async def _read_body(request: web.BaseRequest) -> bytes | None:
@@ -258,8 +261,10 @@ async def _write(request: web.BaseRequest, state: PopState, response: EdgeRespon
     A buffered body goes out as one buffer serialised by ``edge.cdn.server.wire`` (the bytes ``web.Response`` would
     send); a cache entry's headers come from their block serialised once per entry, the POP's own headers from
     ``PopIdentity.decoration_lines``. Anything ``wire`` declines goes through ``web.Response`` as before."""
-    edge_s = time.perf_counter() - ex.started - ex.origin_seconds
-    timing = ex.timing.render(ex.x_cache, edge_s if edge_s > 0.0 else 0.0)
+    total_s = time.perf_counter() - ex.started
+    edge_s = total_s - ex.origin_seconds
+    timing = ex.timing.render(ex.x_cache, edge_s if edge_s > 0.0 else 0.0, pop_code=state.identity.pop_code,
+                              request_id=ex.request_id, total_seconds=total_s)
     meta = response.meta
     clean = meta.clean
     reason = response.status_description or None
@@ -272,7 +277,7 @@ async def _write(request: web.BaseRequest, state: PopState, response: EdgeRespon
         if head_length is None:
             state.ctx.stats.bytes_sent += len(body)
         keep_alive = request.keep_alive
-        if not ex.timing.entries or safe_value(timing):
+        if not (ex.timing.entries or ex.timing.origin_value) or safe_value(timing):
             block = meta.header_block if clean else None
             if block is not None and block.count != len(response.headers):
                 block = None

@@ -31,6 +31,7 @@ from edge.cdn.responses import ServerTiming
 if TYPE_CHECKING:
     from edge.cdn.cloudfront_functions.runner import OriginOverride
     from edge.cdn.config.distribution import Behavior, Distribution, LambdaAssociation
+    from edge.cdn.config.geo import ViewerLocation
     from edge.cdn.config.plan import BehaviorPlan
 
 
@@ -100,6 +101,8 @@ class Exchange:
     cache_key: object = None  # set by cache-lookup (None: this request is not cacheable)
     error_detail: str = ""  # why the POP answered with an error page (logs, debug headers)
     origin_override: OriginOverride | None = None  # the origin a CloudFront viewer-request function chose
+    location: ViewerLocation | None = None  # where the viewer is (steps/geo: the POP's, or the test override)
+    failed_over: bool = False  # the request went to its origin group's secondary (once per request)
 
     def mark(self, step: Step, outcome: str = "") -> None:
         self.trace.append(f"{step.value}:{outcome}" if outcome else step.value)

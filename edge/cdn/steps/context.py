@@ -22,6 +22,7 @@ from edge.tasks import TaskOwner
 
 if TYPE_CHECKING:
     from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
+    from edge.cdn.config.geo import ViewerLocation
 
 
 @dataclass(slots=True)
@@ -40,6 +41,8 @@ class PopContext:
     triggers: TriggerRunner | None = None
     functions: CloudFrontFunctionRunner | None = None  # CloudFront Functions (FunctionAssociations)
     clock: Callable[[], float] = time.time  # epoch seconds (cache ages); injectable for tests
+    location: ViewerLocation | None = None  # the POP's simulated viewer location (config/geo.py)
+    location_header: bool = False  # [edge] viewer_location_header: the test override is honoured
 
     @property
     def distribution(self) -> Distribution:

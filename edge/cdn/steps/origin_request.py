@@ -167,16 +167,17 @@ def conditional(request: EdgeRequest, etag: str | None, last_modified: str | Non
                        client_ip=request.client_ip, body=None, origin=request.origin)
 
 
-def shape(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> EdgeRequest:
-    """The request CloudFront sends to the origin for ``ex`` (see the module docstring). For a cacheable request
-    the full object is asked for, with its own method only for OPTIONS (HEAD, ranges and the viewer's conditionals
-    are answered from the stored object), and a revalidation of ``stale`` carries its validators."""
+def shape(ctx: PopContext, ex: Exchange, stale: CacheEntry | None, origin: Origin | None = None) -> EdgeRequest:
+    """The request CloudFront sends to the origin for ``ex`` (see the module docstring) - to ``origin`` when given
+    (an origin group's secondary). For a cacheable request the full object is asked for, with its own method only
+    for OPTIONS (HEAD, ranges and the viewer's conditionals are answered from the stored object), and a revalidation
+    of ``stale`` carries its validators."""
     plan = ex.plan
     assert plan is not None
     override = ex.origin_override  # a CloudFront viewer-request function changed the origin
-    req = build_origin_request(ex.request, plan.forwarding, plan.edge_origin if override is None else override.origin,
-                               via=ctx.identity.via, request_id=ex.request_id)
-    if override is not None and override.host_header is not None:
+    target = origin or (plan.edge_origin if override is None else override.origin)
+    req = build_origin_request(ex.request, plan.forwarding, target, via=ctx.identity.via, request_id=ex.request_id)
+    if origin is None and override is not None and override.host_header is not None:
         header_set(req.headers, "Host", override.host_header)
     if ex.cache_key is not None:
         req = conditional(req, stale.etag if stale else None, stale.last_modified if stale else None)

@@ -1,17 +1,25 @@
-"""CloudFront-generated viewer headers (contract §5.5): ``CloudFront-Is-{Desktop,Mobile,Tablet,SmartTV,IOS,
-Android}-Viewer`` derived from the User-Agent, and ``CloudFront-Forwarded-Proto``/``-Viewer-Http-Version``.
+"""CloudFront-generated viewer headers (contract §5.5, "Add CloudFront request headers",
+https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/adding-cloudfront-headers.html):
+``CloudFront-Is-{Desktop,Mobile,Tablet,SmartTV,IOS,Android}-Viewer`` derived from the User-Agent,
+``CloudFront-Forwarded-Proto``/``-Viewer-Http-Version``, the location headers (``CloudFront-Viewer-Country``,
+``-Country-Name``, ``-Country-Region``, ``-Country-Region-Name``, ``-City``, ``-Postal-Code``, ``-Time-Zone``,
+``-Latitude``, ``-Longitude``, ``-Metro-Code`` (US only), ``-ASN``) from the viewer's location (``steps/geo``),
+``CloudFront-Viewer-Address`` (``ip:port``) and ``-Header-Order``/``-Header-Count`` from the request as received.
 
 They exist only when the behavior's cache policy or origin-request policy names them (which ones is compiled
 with the behavior's plan: ``BehaviorPlan.viewer_headers``), and are added after viewer-request (a viewer-request
-function never sees them) and before the cache key is computed, so they can be part of the key. The regexes are
-compiled once at import.
+function never sees them) and before the cache key is computed, so they can be part of the key. A copy the viewer
+sent is replaced, never passed on. A location header whose value is unknown is not added; non-ASCII values are
+percent-encoded, as CloudFront does. The regexes are compiled once at import.
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
-from edge.cdn.config.policies import DEVICE_HEADERS
+from edge.cdn.config.geo import ViewerLocation
+from edge.cdn.config.policies import DEVICE_HEADERS, LOCATION_HEADERS
 from edge.cdn.models import Headers, header_get
 from edge.cdn.steps import Exchange
 
@@ -37,20 +45,43 @@ def device_flags(user_agent: str) -> dict[str, bool]:
     }
 
 
-def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_version: str = "1.1") -> Headers:
+def location_values(location: ViewerLocation | None) -> dict[str, str]:
+    """The location headers' values for ``location`` (only the known ones; non-ASCII percent-encoded)."""
+    if location is None:
+        return {}
+    values = dict(zip(LOCATION_HEADERS, (
+        location.country, location.country_name, location.region, location.region_name, location.city,
+        location.postal_code, location.time_zone, location.latitude, location.longitude,
+        location.metro_code if location.country == "US" else "", location.asn), strict=True))
+    return {k: v if v.isascii() else quote(v, safe=" ") for k, v in values.items() if v}
+
+
+def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_version: str = "1.1",
+                        location: ViewerLocation | None = None, address: str = "") -> Headers:
     """A copy of ``headers`` with the generated headers in ``names`` appended (replacing any the viewer sent:
     CloudFront sets these itself)."""
     lnames = {n.lower() for n in names}
     ua = header_get(headers, "user-agent") or ""
+    order = ":".join(k.lower() for k, _ in headers)[:7680]  # as received, before anything is added
+    count = len(headers)
     headers = [(k, v) for k, v in headers if k.lower() not in lnames]
     flags = device_flags(ua) if any(n in DEVICE_HEADERS for n in names) else {}
+    where = location_values(location) if any(n in LOCATION_HEADERS for n in names) else {}
     for name in names:
         if name in flags:
             headers.append((name, "true" if flags[name] else "false"))
+        elif name in where:
+            headers.append((name, where[name]))
         elif name == "CloudFront-Forwarded-Proto":
             headers.append((name, "http"))
         elif name == "CloudFront-Viewer-Http-Version":
             headers.append((name, http_version))
+        elif name == "CloudFront-Viewer-Address" and address:
+            headers.append((name, address))
+        elif name == "CloudFront-Viewer-Header-Order":
+            headers.append((name, order))
+        elif name == "CloudFront-Viewer-Header-Count":
+            headers.append((name, str(count)))
     return headers
 
 
@@ -60,4 +91,6 @@ def apply(ex: Exchange) -> None:
     assert ex.plan is not None
     names = ex.plan.viewer_headers
     if names:
-        ex.request.headers = with_viewer_headers(ex.request.headers, names)
+        req = ex.request
+        ex.request.headers = with_viewer_headers(req.headers, names, location=ex.location,
+                                                 address=f"{req.client_ip}:{req.client_port}")

@@ -14,6 +14,7 @@ the running stack's admin API (``http://127.0.0.1:9001/edgelab/v1``)::
     edgelab loadtest cold-warm [--users N --duration S --pop NAME --api URL]  locust run + report folder
     edgelab queue {list,create,show,messages,send,purge,delete,stats}    local queues, async statistics
     edgelab cff {test,create,publish,list}         CloudFront Functions (test FILE EVENT... needs no stack)
+    edgelab sign-url URL --key-pair-id K --private-key key.pem      a signed URL (sign-cookies: signed cookies)
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.control.cli.cff import add_cff_commands
 
     add_cff_commands(sub)
+    from edge.control.cli.sign import add_sign_commands
+
+    add_sign_commands(sub)
     return parser
 
 
@@ -134,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         from edge.control.cli.cff import run_cff_command
 
         return run_cff_command(args)
+    if args.command in ("sign-url", "sign-cookies"):
+        from edge.control.cli.sign import run_sign_command
+
+        return run_sign_command(args)
     return _client_command(args)
 
 

@@ -80,6 +80,8 @@ def serve(args: argparse.Namespace) -> int:
     except ValueError as exc:  # ConfigError derives from ValueError
         print(f"edgelab: configuration error: {exc}", file=sys.stderr)
         return 2
+    for line in cfg.distribution.notices:  # one line per field that means nothing locally (config/fields.py)
+        print(f"edgelab: note: {line}", flush=True)
     wanted = [("127.0.0.1", cfg.api_port, "API")] + [(p.host, p.port, f"POP {p.name}") for p in cfg.pops]
     if cfg.demo and not args.no_origin:
         wanted.append(("127.0.0.1", cfg.origin_port, "demo origin"))
