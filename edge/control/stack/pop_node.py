@@ -22,7 +22,13 @@ from aiohttp import web
 
 from edge.cdn.cloudfront_functions.db import CffDatabase
 from edge.cdn.cloudfront_functions.runner import LOG_REGION, CloudFrontFunctionRunner, FunctionCatalog
-from edge.cdn.lambda_edge.runner import EdgeTriggerRunner, FactsLookup, VersionFacts, distribution_associations
+from edge.cdn.lambda_edge.runner import (
+    EdgeTriggerRunner,
+    FactsLookup,
+    NewestLookup,
+    VersionFacts,
+    distribution_associations,
+)
 from edge.cdn.server.admin import make_admin_app
 from edge.cdn.server.pop import start_pop
 from edge.control.stack.config import StackConfig
@@ -50,6 +56,21 @@ def make_service(cfg: StackConfig, region: str) -> LambdaService:
 
 def call_stream_date() -> str:
     return time.strftime("%Y/%m/%d", time.gmtime())
+
+
+def newest_lookup(service: LambdaService) -> NewestLookup:
+    """name -> the newest published version number of the function (None: none published, or no such function),
+    from the registry cache (in memory after the first load)."""
+
+    async def newest(name: str) -> str | None:
+        try:
+            snap = await service.snapshot_of(name)
+        except ResourceNotFoundException:
+            return None
+        numbers = [int(v) for v in snap.specs if v.isdigit()]
+        return str(max(numbers)) if numbers else None
+
+    return newest
 
 
 def facts_lookup(service: LambdaService) -> FactsLookup:
@@ -117,7 +138,9 @@ async def start_cloudfront_functions(cfg: StackConfig, name: str) -> tuple[Cloud
     return runner, logs
 
 
-async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None:
+async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event, *, watch: bool = False) -> None:
+    """``watch`` (``edgelab serve --watch``): the declared functions' associations run their newest published
+    version whatever version they pin (see :mod:`edge.cdn.lambda_edge.runner`)."""
     pop = cfg.settings.pop(name)
     service = make_service(cfg, pop.region)
     await service.start()
@@ -131,7 +154,9 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None
         runner = EdgeTriggerRunner(service, region=pop.region, facts=facts_lookup(service),
                                    validation_log=lambda group, rid, lines: logs.append(
                                        group, f"{pop.name}/{call_stream_date()}", lines, rid),
-                                   relax_limits=cfg.settings.edge.relax_limits)
+                                   relax_limits=cfg.settings.edge.relax_limits, newest=newest_lookup(service),
+                                   follow_newest=[d.name for d in cfg.settings.functions] if watch else (),
+                                   name=pop.name)
         await report_associations(runner, cfg, name)
         running = await start_pop(pop, cfg.distribution, cfg.settings, triggers=runner,
                                   functions=cff[0] if cff is not None else None)
