@@ -80,7 +80,7 @@ def test_cold_warm_experiment_buckets_and_report(stack, tmp_path, capsys):
     assert any(r["start"] == "cold" for r in burst)
     assert any(r["start"] == "cold" for r in again), "no cold start after an idle gap 3x the idle expiry"
     summary = (folder / "summary.md").read_text()
-    assert "## Cold vs warm" in summary and "| burst-again |" in summary and "edge-hello:1" in summary
+    assert "## By start" in summary and "## By start, cache outcome and POP" in summary and "| burst-again |" in summary and "edge-hello:1" in summary
     assert f"report: {folder}" in out
 
 
