@@ -2,7 +2,9 @@
 (own warm pools, own concurrency limit), reading the shared registry under the state directory.
 
 Startup report: every Lambda@Edge association of the distribution is resolved and checked once; problems are
-logged (and answered with CloudFront's LambdaExecutionError while they last), never silently ignored.
+logged (and answered with CloudFront's LambdaExecutionError while they last), never silently ignored. Then every
+second (:func:`watch_pins`), so that a newer published version is warned about (or re-pointed to under
+``--watch``) without waiting for a request.
 
 CloudFront Functions (``FunctionAssociations``) run in the POP process itself (``CloudFrontFunctionRunner``, reading
 the function store under the state directory); their ``console.log`` output goes to us-east-1's log directory, as
@@ -12,6 +14,7 @@ CloudFront sends it to us-east-1 whatever the edge location.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -34,6 +37,7 @@ from edge.cdn.server.pop import start_pop
 from edge.control.stack.config import StackConfig
 from edge.invocation import Executor, ExecutorSettings, LambdaService, LogStore
 from edge.invocation.errors import ResourceNotFoundException
+from edge.tasks import TaskOwner
 
 log = logging.getLogger("edgelab.pop")
 
@@ -104,6 +108,28 @@ async def report_associations(runner: EdgeTriggerRunner, cfg: StackConfig, pop_n
             log.info("POP %s: %s -> %s ok", pop_name, assoc.event_type, assoc.arn)
 
 
+PIN_CHECK_INTERVAL_S = 1.0
+
+
+async def watch_pins(runner: EdgeTriggerRunner, cfg: StackConfig, stop: asyncio.Event) -> None:
+    """Re-check every association each second, until ``stop``, so that a newer published version is warned about
+    (or, under ``--watch``, re-pointed to) without waiting for a request. Cheap: the checks are cached, and read
+    the registry's in-memory snapshots once it changed."""
+    associations = distribution_associations(cfg.distribution)
+    if not associations:
+        return
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PIN_CHECK_INTERVAL_S)
+        if stop.is_set():
+            return
+        for assoc in associations:
+            try:
+                await runner.check_association(assoc)
+            except Exception:  # never stop watching: the next round retries (and requests check on their own)
+                log.exception("checking the association %s failed", assoc.arn)
+
+
 def _executor_routes(admin: web.Application, service: LambdaService) -> None:
     async def reset(request: web.Request) -> web.Response:
         assert service.executor is not None
@@ -147,6 +173,7 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event, *, watc
     admin_runner: web.AppRunner | None = None
     running = None
     cff: tuple[CloudFrontFunctionRunner, LogStore] | None = None
+    tasks = TaskOwner(f"edgelab-pop-{name}")  # the association re-checks
     try:
         cff = await start_cloudfront_functions(cfg, name)
         assert service.executor is not None
@@ -158,6 +185,7 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event, *, watc
                                    follow_newest=[d.name for d in cfg.settings.functions] if watch else (),
                                    name=pop.name)
         await report_associations(runner, cfg, name)
+        tasks.spawn(watch_pins(runner, cfg, stop), name="watch-pins")
         running = await start_pop(pop, cfg.distribution, cfg.settings, triggers=runner,
                                   functions=cff[0] if cff is not None else None)
         admin = make_admin_app(running.state)
@@ -170,6 +198,7 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event, *, watc
         await web.UnixSite(admin_runner, str(sock)).start()
         await stop.wait()
     finally:
+        await tasks.aclose()
         if admin_runner is not None:
             await admin_runner.cleanup()
         if running is not None:
