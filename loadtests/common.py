@@ -72,12 +72,22 @@ class SampleLog:
 
 @events.init.add_listener
 def _open_samples(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
-    """Open the sample log of this locust process (if asked) and close it when locust quits."""
+    """Open the sample log of this locust process (if asked) and close it when locust quits.
+
+    Distributed (locust's ``--master`` / ``--worker``): each worker writes ``<path>.worker-<pid>`` (the runner
+    merges them into ``<path>`` afterwards), and only the master marks the start (its shape's clock)."""
     path = os.environ.get("EDGELAB_SAMPLES")
-    log = SampleLog(path, int(os.environ.get("EDGELAB_MAX_SAMPLES", "2000000"))) if path else None
+    runner = getattr(environment, "runner", None)
+    kind = type(runner).__name__ if runner is not None else ""
+    is_master, is_worker = kind == "MasterRunner", kind == "WorkerRunner"
+    log = None
+    if path and not is_master:
+        own = f"{path}.worker-{os.getpid()}" if is_worker else path
+        log = SampleLog(own, int(os.environ.get("EDGELAB_MAX_SAMPLES", "2000000")))
     environment.edgelab_samples = log
     if log is not None:
         environment.events.quit.add_listener(lambda **_: log.close())
+    if path and not is_worker:
         # the report places the phases relative to the moment the run (and the shape's clock) started
         environment.events.test_start.add_listener(
             lambda **_: Path(f"{path}.start").write_text(f"{time.time():.3f}\n"))

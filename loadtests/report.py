@@ -168,6 +168,16 @@ def start_table(samples: list[Sample]) -> list[str]:
                   [[k, len(groups[k]), *_pcts(groups[k])] for k in order])
 
 
+def outcome_table(samples: list[Sample]) -> list[str]:
+    """Latency per start, cache outcome and POP: a FRA or NRT miss pays its region's simulated origin latency and
+    would otherwise blur the warm numbers."""
+    groups: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for s in samples:
+        groups[(s.start, s.cache or "none", s.pop or "?")].append(s.latency_ms)
+    return _table(["start", "cache", "POP", "requests", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+                  [[*k, len(v), *_pcts(v)] for k, v in sorted(groups.items())])
+
+
 def phase_table(samples: list[Sample], phases: list[Phase], t0: float) -> list[str]:
     groups: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
@@ -218,14 +228,16 @@ def summary_markdown(run: dict, stats: list[StatsRow], samples: list[Sample], pl
               "Rows are `request [cold|warm|nofn (functions run) | cache outcome @ POP]`.", ""]
     lines += bucket_table(samples_stats(samples, float(run.get("duration_s") or 0)) if samples else stats)
     if samples:
-        lines += ["", "## Cold vs warm (all requests)", "", *start_table(samples)]
+        lines += ["", "## By start (all requests)", "", *start_table(samples)]
+        lines += ["", "## By start, cache outcome and POP", "", *outcome_table(samples)]
         if phases:
             t0 = run.get("locust_started_at") or min(s.t for s in samples)
             lines += ["", "## Per phase", "", *phase_table(samples, phases, float(t0))]
         if any(s.functions for s in samples):
             lines += ["", "## Functions (POP side, from Server-Timing)", "", *function_table(samples)]
     if plot_name:
-        lines += ["", "## Latency distributions", "", f"![cold vs warm latency]({plot_name})"]
+        lines += ["", "## Latency distributions", "",
+                  f"![latency by start, by cache outcome, by cache outcome at each POP, and over time]({plot_name})"]
     lines += ["", "Files: `locust_stats.csv`, `locust_stats_history.csv`, `locust_failures.csv`, `locust.html`, "
               "`samples.csv`, `locust.log`, `run.json`.", ""]
     return "\n".join(lines)

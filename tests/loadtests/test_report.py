@@ -85,7 +85,8 @@ def test_summary_tables(folder):
     assert "| idle | 0 | 0 | - | - | - |" in summary
     assert "| burst-again | 10 | 2 |" in summary
     assert "| edge-hello:1 | viewer-request | cold | 5 |" in summary
-    assert "![cold vs warm latency](latency.svg)" in summary
+    assert "](latency.svg)" in summary
+    assert "| cold | hit | IAD | 5 | 100 | 102 | 102 | 102 |" in summary  # by start, cache outcome and POP
     assert "- idle gap: 3 s" in summary
 
 
@@ -106,7 +107,7 @@ def test_without_samples_or_run_json(folder):
     (folder / "samples.csv").unlink()
     (folder / "run.json").unlink()
     summary = write_report(folder).read_text()
-    assert "locust_stats.csv (rounded)" in summary and "Cold vs warm" not in summary and "![" not in summary
+    assert "locust_stats.csv (rounded)" in summary and "By start" not in summary and "![" not in summary
     assert "| / | cold | miss | FRA | 3 | 0 | 120 | 300 | 300 | 310 | 0.1 |" in summary
     assert "| / | warm | hit | IAD | 97 | 1 | 3.0 | 9.0 | 14.0 | 20.0 | 12.5 |" in summary
     assert summary.index("| / | cold | miss") < summary.index("**all requests**")
@@ -115,3 +116,31 @@ def test_without_samples_or_run_json(folder):
 def test_cli_errors_on_a_folder_without_stats(tmp_path, capsys):
     assert report_main([str(tmp_path)]) == 2
     assert "locust_stats.csv not found" in capsys.readouterr().err
+
+
+def test_throttled_requests_and_misses_per_pop_are_drawn_and_tabled_apart(folder):
+    """Issue 17: throttled requests were missing from the plot, shared a colour with cold ones and the title said
+    "cold vs warm"; FRA/NRT misses were mixed into "warm"."""
+    from loadtests.plot import COLORS, start_title
+
+    rows = [(1000.5 + i * 0.1, "warm", "hit", "IAD", 2.0) for i in range(5)]
+    rows += [(1001.0 + i * 0.1, "warm", "miss", "FRA", 55.0 + i) for i in range(4)]
+    rows += [(1001.5 + i * 0.1, "throttled", "throttled", "IAD", 1.5) for i in range(3)]
+    rows += [(1002.0, "cold", "miss", "NRT", 140.0)]
+    with (folder / "samples.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t", "label", "bucket", "status", "ok", "cache", "start", "pop", "latency_ms", "edge_ms",
+                    "origin_ms", "init_ms", "functions"])
+        for t, start, cache, pop, lat in rows:
+            w.writerow([t, "/", f"/ [{start}|{cache}@{pop}]", 503 if start == "throttled" else 200, 1, cache, start,
+                        pop, lat, 1.0, "", 0, ""])
+    summary = write_report(folder, force_svg=True).read_text()
+    assert "| warm | miss | FRA | 4 | 56.0 | 58.0 | 58.0 | 58.0 |" in summary
+    assert "| warm | hit | IAD | 5 |" in summary and "| throttled | throttled | IAD | 3 |" in summary
+    svg = (folder / "latency.svg").read_text()
+    assert "latency by start: cold vs warm vs throttled" in svg and "cold vs warm</text>" not in svg
+    assert "throttled (n=3)" in svg and svg.count("<polyline") == 3
+    assert COLORS["throttled"] not in (COLORS["cold"], COLORS["warm"])
+    assert start_title({"warm": [], "throttled": []}) == "latency by start: warm vs throttled"
+    write_report(folder)  # and the four-panel PNG
+    assert (folder / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -19,25 +19,41 @@ For each hook point the pipeline asks :meth:`EdgeTriggerRunner.run`, which
 5. appends a ``Server-Timing`` entry naming the function, executed version, cold/warm and duration, e.g.
    ``fn-viewer-request;desc="hello:3 cold init=11.2";dur=14.03``, so load tests can split cold from warm.
 
+Pinned versions. An association names one version (``NAME:3``, "you must specify the ARN of a function
+version": https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_LambdaFunctionAssociation.html), and
+CloudFront runs that version until the distribution is updated to another version's ARN ("When you publish a new
+version of a function, Lambda doesn't automatically copy triggers from the previous version to the new version":
+https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/lambda-edge-edit-function.html). The runner
+does the same, and warns (once per association and newest version) when a newer version has been published.
+Local extension (``edgelab serve --watch``): the functions named in ``follow_newest`` run their newest published
+version whatever version their associations pin; the switch is logged ("re-pointed"), and the next request is a
+cold start of the new version (its own environments).
+
+Lambda request ids. Each invocation's request id is derived from the viewer request's ``X-Amz-Cf-Id`` and the
+event type (:func:`edge_request_id`: a version-4-shaped UUID from a BLAKE2b hash), so ``edgelab logs
+--request-id <X-Amz-Cf-Id>`` finds a request's Lambda log lines without the POP storing anything (on AWS the two
+ids are unrelated).
+
 It never raises anything but the three ``LambdaError`` subclasses of :mod:`edge.cdn.errors`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
+from edge.cdn.errors import LambdaError, LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
 from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, check_function_config
 from edge.cdn.lambda_edge.events import EventConfig, HeaderMap, build_event_dict, event_header_maps
 from edge.cdn.lambda_edge.fields import PAGE_NOT_PARSABLE
 from edge.cdn.lambda_edge.results import RequestResult, ResponseResult, parse_result
-from edge.cdn.lambda_edge.rules import EDGE_REGION
+from edge.cdn.lambda_edge.rules import EDGE_REGION, EVENT_TYPES
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.steps import TriggerCall
 from edge.invocation.errors import LambdaError as ControlPlaneError
@@ -86,11 +102,34 @@ class VersionFacts:
 # (function name, qualifier) -> facts of every version the qualifier may route to; None when it cannot resolve.
 FactsLookup = Callable[[str, str], Awaitable[list[VersionFacts] | None]]
 ValidationLog = Callable[[str, str, list[str]], None]  # (group, request id, lines)
+# function name -> its newest published version number (None: none published, or no such function)
+NewestLookup = Callable[[str], Awaitable[str | None]]
 
 
 def edge_function_name(name: str) -> str:
     """Lambda@Edge replicas are named ``us-east-1.NAME`` in every region."""
     return f"{EDGE_REGION}.{name}"
+
+
+# one keyed hasher per event type, copied per call (cheaper than a new one with its parameters)
+_ID_HASHERS = {event_type: hashlib.blake2b(f"{event_type}\0".encode(), digest_size=16) for event_type in EVENT_TYPES}
+
+
+def edge_request_id(cf_id: str, event_type: str) -> str:
+    """The Lambda request id of the ``event_type`` function run for the viewer request ``cf_id``
+    (``X-Amz-Cf-Id``): a UUID of version-4 shape made from a BLAKE2b hash of both, so the ids of one viewer
+    request can be recomputed from its ``X-Amz-Cf-Id`` (``edgelab logs --request-id``). Unique per request and
+    event type as long as Cf-Ids are (the POP makes them from 40 random bytes); the one exception is a custom error
+    page's own origin-request run, which shares its viewer request's id with the first run."""
+    h = _ID_HASHERS[event_type].copy()
+    h.update(cf_id.encode())
+    x = h.hexdigest()
+    return f"{x[:8]}-{x[8:12]}-4{x[13:16]}-8{x[17:20]}-{x[20:]}"  # version 4, variant 10 (RFC 4122)
+
+
+def edge_request_ids(cf_id: str) -> dict[str, str]:
+    """Every Lambda request id a viewer request ``cf_id`` may have caused: event type -> request id."""
+    return {event_type: edge_request_id(cf_id, event_type) for event_type in EVENT_TYPES}
 
 
 class _Hook:
@@ -120,12 +159,22 @@ class EdgeTriggerRunner:
 
     def __init__(self, invoker: Invoker, *, region: str, facts: FactsLookup,
                  validation_log: ValidationLog | None = None, relax_limits: bool = False,
-                 checks_ttl_s: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
+                 checks_ttl_s: float = 0.5, clock: Callable[[], float] = time.monotonic,
+                 newest: NewestLookup | None = None, follow_newest: Collection[str] = (),
+                 name: str = "") -> None:
+        """``newest``: the newest published version of a function, for the stale-pin warning and
+        ``follow_newest`` (names of the functions whose version-pinned associations run their newest version:
+        ``edgelab serve --watch``); ``name``: the POP's name, for log lines."""
         self.invoker = invoker
         self.region = region
         self.facts = facts
         self.validation_log = validation_log
         self.relax_limits = relax_limits
+        self.newest = newest
+        self.follow_newest = frozenset(follow_newest)
+        self.name = name
+        self._effective: dict[tuple[str, str, str], str] = {}  # association -> qualifier run (when re-pointed)
+        self._pin_reported: dict[tuple[str, str, str], str] = {}  # association -> newest version last reported
         self._checked: dict[tuple[str, str, str], tuple[float, str | None]] = {}
         self._reported: dict[tuple[str, str, str], str | None] = {}  # last problem logged per association
         self._hooks: dict[LambdaAssociation, _Hook] = {}  # the distribution's associations: a fixed, small set
@@ -170,9 +219,52 @@ class EdgeTriggerRunner:
         elif last is not None:
             log.info("%s association %s usable again", assoc.event_type, assoc.arn)
 
-    async def _check(self, assoc: LambdaAssociation) -> str | None:
+    async def _resolve_pin(self, assoc: LambdaAssociation) -> str:
+        """The qualifier to run for ``assoc``: its own, or the newest published version when the function is
+        followed (``follow_newest``). Logs a stale pin (or the re-pointing) once per newest version."""
+        key = (assoc.event_type, assoc.function_name, assoc.qualifier)
+        if self.newest is None or not assoc.qualifier.isdigit():  # $LATEST and aliases move by themselves
+            return assoc.qualifier
         try:
-            versions = await self.facts(assoc.function_name, assoc.qualifier)
+            newest = await self.newest(assoc.function_name)
+        except ControlPlaneError:
+            newest = None
+        if newest is None or int(newest) <= int(assoc.qualifier):
+            self._pin_reported.pop(key, None)
+            self._retarget(key, assoc.qualifier)
+            return assoc.qualifier
+        followed = assoc.function_name in self.follow_newest
+        if self._pin_reported.get(key) != newest:
+            self._pin_reported[key] = newest
+            where = f"POP {self.name}: " if self.name else ""
+            if followed:
+                log.warning("%s%s association %s re-pointed to version %s, the newest published (--watch: declared "
+                            "functions run their newest version whatever the association pins; CloudFront would "
+                            "keep running version %s until the distribution is updated)", where, assoc.event_type,
+                            assoc.arn, newest, assoc.qualifier)
+            else:
+                log.warning("%s%s association %s pins version %s, but version %s is the newest published: requests "
+                            "keep running version %s, as on CloudFront. Point the association at :%s (update the "
+                            "distribution), or run `edgelab serve --watch` to re-point declared functions",
+                            where, assoc.event_type, assoc.arn, assoc.qualifier, newest, assoc.qualifier, newest)
+        qualifier = newest if followed else assoc.qualifier
+        self._retarget(key, qualifier)
+        return qualifier
+
+    def _retarget(self, key: tuple[str, str, str], qualifier: str) -> None:
+        """Remember the qualifier ``key`` runs; a change drops the prepared targets (the next call prepares the new
+        one: a cold start of its version), so the hot path never looks it up."""
+        if self._effective.get(key, key[2]) == qualifier:
+            return
+        self._effective[key] = qualifier
+        for hook in self._hooks.values():
+            if hook.check_key == key:
+                hook.target = None
+
+    async def _check(self, assoc: LambdaAssociation) -> str | None:
+        qualifier = await self._resolve_pin(assoc)
+        try:
+            versions = await self.facts(assoc.function_name, qualifier)
         except ControlPlaneError as exc:
             return f"{exc.__class__.__name__}: {exc}"
         if not versions:
@@ -214,7 +306,8 @@ class EdgeTriggerRunner:
             target = hook.target or self._prepare(hook)
             t0 = time.perf_counter()
             try:
-                result = await target.invoke(orjson.dumps(event), None, _trace_of(event))
+                result = await target.invoke(orjson.dumps(event), edge_request_id(call.request_id, event_type),
+                                             _trace_of(event))
             except ControlPlaneError as exc:  # vanished between the check and the call, payload too large...
                 raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=event_type,
                                            function=assoc.function_name) from None
@@ -230,8 +323,9 @@ class EdgeTriggerRunner:
 
     def _prepare(self, hook: _Hook) -> PreparedCall:
         fn = hook.assoc.function_name
+        qualifier = self._effective.get(hook.check_key, hook.assoc.qualifier)
         try:
-            hook.target = self.invoker.prepare(fn, hook.assoc.qualifier, region=self.region,
+            hook.target = self.invoker.prepare(fn, qualifier, region=self.region,
                                                display_name=hook.edge_name, log_group=f"/aws/lambda/{hook.edge_name}")
         except ControlPlaneError as exc:
             raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=hook.event_type,
@@ -243,19 +337,11 @@ class EdgeTriggerRunner:
         event_type = hook.event_type
         fn = hook.assoc.function_name
         call.timing.add(server_timing_entry(event_type, fn, result, wall_ms))
-        if result.outcome is Outcome.THROTTLED:
-            raise LambdaLimitExceeded(f"{fn}:{result.executed_version} throttled ({result.throttle_reason})",
-                                      event_type=event_type, function=fn)
-        if result.outcome is Outcome.FUNCTION_ERROR and result.error_type == _TOO_LARGE:
-            # Lambda refused a response over its 6 MB payload limit; CloudFront reports what it got as
-            # unparsable JSON: a validation error (502), logged like the others (contract §3.3, §4.1).
-            err = LambdaValidationError(f"{PAGE_NOT_PARSABLE} ({_error_message(result.payload)})",
-                                        event_type=event_type, function=fn, page_line=PAGE_NOT_PARSABLE)
-            self._log_validation(call, hook.assoc, result, err)
+        if result.outcome is not Outcome.OK:
+            err = outcome_error(event_type, fn, result)
+            if isinstance(err, LambdaValidationError):
+                self._log_validation(call, hook.assoc, result, err)
             raise err
-        if result.outcome is Outcome.FUNCTION_ERROR:
-            raise LambdaExecutionError(f"{fn}:{result.executed_version} {result.error_type}: "
-                                       f"{_error_message(result.payload)}", event_type=event_type, function=fn)
 
     def _continue_with(self, call: TriggerCall, assoc: LambdaAssociation, result: InvocationResult,
                        seen: HeaderMap, seen_response: HeaderMap | None) -> EdgeRequest | EdgeResponse:
@@ -289,6 +375,22 @@ class EdgeTriggerRunner:
             line = (f"{call.request_id} ERROR Validation error: {err.detail} "
                     f"(function: {assoc.function_name}:{result.executed_version}, event: {call.event_type.value})")
             self.validation_log(group, call.request_id, [line])
+
+
+def outcome_error(event_type: str, fn: str, result: InvocationResult) -> LambdaError:
+    """CloudFront's error for an invocation that did not return normally (``result.outcome`` is not OK): a throttle
+    is ``LambdaLimitExceeded`` (503), a function error ``LambdaExecutionError`` (503), and a response Lambda
+    refused for exceeding its 6 MB payload limit a ``LambdaValidationError`` (502): CloudFront reports what it got
+    as unparsable JSON (contract §3.3, §4.1;
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/troubleshooting-response-errors.html)."""
+    if result.outcome is Outcome.THROTTLED:
+        return LambdaLimitExceeded(f"{fn}:{result.executed_version} throttled ({result.throttle_reason})",
+                                   event_type=event_type, function=fn)
+    if result.error_type == _TOO_LARGE:
+        return LambdaValidationError(f"{PAGE_NOT_PARSABLE} ({_error_message(result.payload)})",
+                                     event_type=event_type, function=fn, page_line=PAGE_NOT_PARSABLE)
+    return LambdaExecutionError(f"{fn}:{result.executed_version} {result.error_type}: "
+                                f"{_error_message(result.payload)}", event_type=event_type, function=fn)
 
 
 def _error_message(payload: bytes) -> str:

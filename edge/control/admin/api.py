@@ -7,7 +7,9 @@
 - ``POST /edgelab/v1/reset``          drop warm environments (every region) and every POP's cache
 - ``GET  /edgelab/v1/metrics``        function metrics (per process/region), POP cache/request stats, and
   ``async``: asynchronous invocation counters and queue depths (also at ``/edgelab/v1/async``)
-- ``GET  /edgelab/v1/logs``           ``function``, ``request_id``, ``tail``, ``region``: log events of a function
+- ``GET  /edgelab/v1/logs``           ``name`` (a function or a log group; ``function`` is the same), ``request_id``
+  (a Lambda request id or an ``X-Amz-Cf-Id``), ``tail``, ``region``, ``since`` (epoch ms): log events merged across
+  regions and groups (:mod:`edge.control.logs_api.merged`; 404 for an unknown name); no name: the log groups
 - ``GET  /edgelab/v1/status``         summary for the CLI and the dashboard
 
 POPs run in their own processes; the control process reaches each through its admin unix socket.
@@ -45,7 +47,8 @@ class AdminContext:
     pops: list[PopEndpoint]
     reset_local: Callable[[], Awaitable[object]]  # drop the control process's own warm environments
     local_metrics: Callable[[], dict[str, Any]]  # the control process's function metrics
-    read_logs: Callable[..., Awaitable[list[dict[str, Any]]]]  # (function, request_id, tail, region) -> events
+    # (name, request_id, tail, region, since_ms) -> {"groups", "events"}; LookupError for an unknown name
+    read_logs: Callable[..., Awaitable[dict[str, Any]]]
     extra_status: Callable[[], Awaitable[dict[str, Any]]] | None = None
     async_metrics: Callable[[], Awaitable[dict[str, Any]]] | None = None  # async invocation counters and queues
     started_at: float = field(default_factory=lambda: dt.datetime.now(dt.UTC).timestamp())
@@ -190,15 +193,18 @@ async def metrics(request: web.Request) -> web.Response:
 async def logs(request: web.Request) -> web.Response:
     ctx = request.app[ADMIN_CTX]
     q = request.query
-    function = q.get("function")
-    if not function:
-        return _error(400, "InvalidParameterValueException", "query parameter 'function' is required")
+    name = q.get("name") or q.get("function") or ""
     try:
         tail = int(q.get("tail", "100"))
+        since = int(q["since"]) if q.get("since") else None
     except ValueError:
-        return _error(400, "InvalidParameterValueException", "'tail' must be an integer")
-    events = await ctx.read_logs(function=function, request_id=q.get("request_id"), tail=tail, region=q.get("region"))
-    return _json({"events": events})
+        return _error(400, "InvalidParameterValueException", "'tail' and 'since' (epoch milliseconds) must be integers")
+    try:
+        found = await ctx.read_logs(name=name, request_id=q.get("request_id") or None, tail=tail,
+                                    region=q.get("region") or None, since_ms=since)
+    except LookupError as exc:
+        return _error(404, "ResourceNotFoundException", str(exc.args[0]) if exc.args else str(exc))
+    return _json(found)
 
 
 async def status(request: web.Request) -> web.Response:

@@ -30,23 +30,26 @@ def add_cff_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cff", help="CloudFront Functions: test code locally, create/publish/list functions")
     cmds = p.add_subparsers(dest="cff_command", required=True)
     t = cmds.add_parser("test", help="run a function file on event files (TestFunction's output, any number)")
-    t.add_argument("file", type=Path)
+    t.add_argument("file", type=Path, help="the function's code (index.js)")
     t.add_argument("events", nargs="+", type=Path, help="event objects (JSON files in CloudFront's event format)")
-    t.add_argument("--runtime", default="cloudfront-js-2.0", choices=("cloudfront-js-1.0", "cloudfront-js-2.0"))
+    t.add_argument("--runtime", default="cloudfront-js-2.0", choices=("cloudfront-js-1.0", "cloudfront-js-2.0"),
+                   help="the runtime (default %(default)s)")
     t.add_argument("--kvs", type=Path, default=None, help='key value store data: {"data": [{"key", "value"}]}')
     c = cmds.add_parser("create", help="create (or update) a function from a file in the state directory")
-    c.add_argument("name")
-    c.add_argument("file", type=Path)
-    c.add_argument("--runtime", default="cloudfront-js-2.0", choices=("cloudfront-js-1.0", "cloudfront-js-2.0"))
-    c.add_argument("--comment", default="")
+    c.add_argument("name", help="function name")
+    c.add_argument("file", type=Path, help="the function's code (index.js)")
+    c.add_argument("--runtime", default="cloudfront-js-2.0", choices=("cloudfront-js-1.0", "cloudfront-js-2.0"),
+                   help="the runtime (default %(default)s)")
+    c.add_argument("--comment", default="", help="the function's comment")
     c.add_argument("--kvs", default=None, metavar="STORE", help="associate the key value store named STORE")
     c.add_argument("--publish", action="store_true", help="publish to LIVE (what distributions run)")
     pub = cmds.add_parser("publish", help="publish a function's DEVELOPMENT stage to LIVE")
-    pub.add_argument("name")
+    pub.add_argument("name", help="function name")
     ls = cmds.add_parser("list", help="list functions")
-    ls.add_argument("--stage", default=None, choices=("DEVELOPMENT", "LIVE"))
+    ls.add_argument("--stage", default=None, choices=("DEVELOPMENT", "LIVE"), help="only this stage")
     for q in (c, pub, ls):
-        q.add_argument("--state-dir", type=Path, default=Path(".edgelab"))
+        q.add_argument("--state-dir", type=Path, default=Path(".edgelab"),
+                       help="the stack's state directory (default .edgelab)")
 
 
 def _store(state_dir: Path) -> tuple[Any, Any]:

@@ -7,10 +7,11 @@ the running stack's admin API (``http://127.0.0.1:9001/edgelab/v1``)::
     edgelab pops                                   list POPs (name, region, URL)
     edgelab invalidate '/img/*' ... [--pop IAD]    CloudFront-style invalidation
     edgelab reset                                  drop warm environments and every POP's cache
-    edgelab logs FUNCTION [--request-id ID] [--tail N] [--region R]
-    edgelab metrics                                counters per function/version and per POP
-    edgelab generate-event -e origin-request --uri /x -H 'Accept: */*'   a Lambda@Edge event, as the POPs build it
+    edgelab logs [NAME] [--request-id ID|CF-ID] [--tail N] [--since 10m] [--region R] [--follow]
+    edgelab metrics [--json]                       requests and hit ratio per POP, invocations per function
+    edgelab generate-event origin-request --uri /x -H 'Accept: */*'   a Lambda@Edge event, as the POPs build it
     edgelab invoke NAME[:QUALIFIER] -e viewer-request --uri /x           invoke with such an event (or --payload)
+                                                   and say what a POP would answer (502 LambdaValidationError...)
     edgelab loadtest cold-warm [--users N --duration S --pop NAME --api URL]  locust run + report folder
     edgelab queue {list,create,show,messages,send,purge,delete,stats}    local queues, async statistics
     edgelab cff {test,create,publish,list}         CloudFront Functions (test FILE EVENT... needs no stack)
@@ -23,47 +24,65 @@ import argparse
 import json
 import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from edge.control.cli.api_client import call_api
+from edge.control.cli.metrics import print_metrics_summary
 from edge.control.stack.config import REPO_ROOT
 
 DEFAULT_API = os.environ.get("EDGELAB_API", "http://127.0.0.1:9001")
+API_HELP = "the stack's API (default %(default)s, or $EDGELAB_API)"
+
+
+def _version() -> str:
+    try:
+        return version("edgelab")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown (not installed: pip install -e .)"
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="start the whole stack (origin demo, control plane, POPs)")
     p.add_argument("--state-dir", default=None, help="registry, code store, logs (default: .edgelab/ or the settings' state_dir)")
     p.add_argument("--distribution", help="CloudFront DistributionConfig JSON (get-distribution-config output)")
+    p.add_argument("--origin", default=None, metavar="URL",
+                   help="your own app (e.g. http://127.0.0.1:3000) behind the POPs: writes a minimal distribution "
+                        "for it into the state directory and uses it (instead of --distribution)")
     p.add_argument("--settings", help="local settings TOML (POPs, regions, latency, functions...)")
     p.add_argument("--pop", action="append", default=[], metavar="NAME=PORT", help="override a POP's port")
     p.add_argument("--api-port", type=int, default=None, help="Lambda API / admin port (default 9001)")
     p.add_argument("--origin-port", type=int, default=8000, help="demo origin port (demo mode only)")
     p.add_argument("--no-origin", action="store_true", help="do not start the demo origin")
-    p.add_argument("--watch", action="store_true", help="republish declared functions when their files change")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--watch", action="store_true",
+                   help="republish declared functions when their files change; their associations then run the "
+                        "newest version whatever version they pin (the console says what was re-pointed)")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO (default), WARNING or ERROR")
 
 
 def _add_clients(sub: argparse._SubParsersAction) -> None:
     for name, help_ in (("pops", "list the POPs"), ("reset", "drop warm environments and caches"),
-                        ("metrics", "print metrics as JSON"), ("status", "print the stack's status")):
+                        ("status", "print the stack's status")):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--api", default=DEFAULT_API)
+        p.add_argument("--api", default=DEFAULT_API, help=API_HELP)
+    p = sub.add_parser("metrics", help="requests, hit ratio and errors per POP; invocations, cold starts and "
+                                       "durations per function")
+    p.add_argument("--json", action="store_true", help="everything, as the admin API's JSON")
+    p.add_argument("--api", default=DEFAULT_API, help=API_HELP)
     p = sub.add_parser("invalidate", help="invalidate paths in every POP (or one)")
-    p.add_argument("paths", nargs="+")
-    p.add_argument("--pop", default=None)
-    p.add_argument("--api", default=DEFAULT_API)
-    p = sub.add_parser("logs", help="read a function's logs")
-    p.add_argument("function")
-    p.add_argument("--request-id", default=None)
-    p.add_argument("--tail", type=int, default=50)
-    p.add_argument("--region", default=None)
-    p.add_argument("--api", default=DEFAULT_API)
+    p.add_argument("paths", nargs="+", help="CloudFront invalidation paths ('/img/*', '/index.html')")
+    p.add_argument("--pop", default=None, help="only this POP (default: every POP)")
+    p.add_argument("--api", default=DEFAULT_API, help=API_HELP)
+    from edge.control.cli.logs import add_logs_command
+
+    add_logs_command(sub, DEFAULT_API)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgelab", description="A local Lambda@Edge-style CDN.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"edgelab {_version()}",
+                        help="print edgelab's version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(sub)
     _add_clients(sub)
     from edge.control.cli.events import add_event_commands
@@ -99,20 +118,20 @@ def _client_command(args: argparse.Namespace) -> int:
     if args.command == "reset":
         print(json.dumps(_call(args.api, "POST", "/edgelab/v1/reset", {}), indent=2))
         return 0
-    if args.command in ("metrics", "status"):
-        path = "/edgelab/v1/metrics" if args.command == "metrics" else "/edgelab/v1/status"
-        print(json.dumps(_call(args.api, "GET", path), indent=2))
+    if args.command == "status":
+        print(json.dumps(_call(args.api, "GET", "/edgelab/v1/status"), indent=2))
+        return 0
+    if args.command == "metrics":
+        data = _call(args.api, "GET", "/edgelab/v1/metrics")
+        if args.json:
+            print(json.dumps(data, indent=2))
+        else:
+            print_metrics_summary(data)
         return 0
     if args.command == "logs":
-        q = [f"function={args.function}", f"tail={args.tail}"]
-        if args.request_id:
-            q.append(f"request_id={args.request_id}")
-        if args.region:
-            q.append(f"region={args.region}")
-        events = _call(args.api, "GET", "/edgelab/v1/logs?" + "&".join(q))["events"]
-        for ev in events:
-            print(f"{ev.get('region', '')} {ev.get('group', '')} {ev['message']}".rstrip("\n"))
-        return 0
+        from edge.control.cli.logs import run_logs_command
+
+        return run_logs_command(args)
     raise SystemExit(f"edgelab: unknown command {args.command}")
 
 

@@ -38,7 +38,8 @@ def add_sign_commands(sub: argparse._SubParsersAction) -> None:
         when.add_argument("--date-less-than", type=int, default=None, help="expiry as epoch seconds")
         p.add_argument("--date-greater-than", type=int, default=None, help="not valid before (epoch seconds)")
         p.add_argument("--ip-address", default=None, help="one IPv4 address or CIDR allowed")
-        p.add_argument("--hash-algorithm", choices=("SHA1", "SHA256"), default="SHA1")
+        p.add_argument("--hash-algorithm", choices=("SHA1", "SHA256"), default="SHA1",
+                       help="signature digest: SHA1 (the default, as CloudFront) or SHA256 (its key group option)")
         if name == "sign-url":
             p.add_argument("--policy-resource", default=None, help="a custom policy's Resource (wildcards allowed)")
 

@@ -84,6 +84,9 @@ def add_loadtest_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--reserved", type=int, default=2, help="reserved concurrency of the throttle scenario")
     p.add_argument("--out", default="reports", help="parent folder of the report folders (default ./reports)")
     p.add_argument("--no-reset", action="store_true", help="do not reset warm pools and caches first")
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="locust processes generating the load on this machine (default 1): N > 1 runs locust's "
+                        "distributed mode, a master and N workers, and merges the workers' samples into one report")
     return p
 
 
@@ -176,6 +179,8 @@ def plan_phases(args: argparse.Namespace, scenario: Scenario, users: int, phases
         raise ValueError("--duration must be >= 1 s")
     if args.reserved < 0:
         raise ValueError("--reserved must be >= 0")
+    if not 1 <= args.processes <= 64:
+        raise ValueError("--processes must be between 1 and 64 (one locust worker per core is the useful most)")
     if not scenario.shape:
         return None
     gap = args.idle_gap if args.idle_gap is not None else (None if args.api else 2 * args.idle_ttl)

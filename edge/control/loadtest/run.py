@@ -3,6 +3,11 @@
 Locust writes ``locust_stats.csv``/``locust_stats_history.csv``/``locust_failures.csv``/``locust.html`` and its
 console output (``locust.log``) into the report folder; the locustfiles add ``samples.csv``. The progress line
 is read from the ``Aggregated`` rows locust appends to ``locust_stats_history.csv`` every second.
+
+``--processes N`` (N > 1) uses locust's own distributed mode on this machine
+(https://docs.locust.io/en/stable/running-distributed.html): the headless master (statistics, the load shape)
+with ``--expect-workers N`` on a free loopback port, and N ``--worker`` processes generating the requests, each
+writing its own ``samples.csv.worker-<pid>``; they are merged into ``samples.csv`` (by time) before the report.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -61,7 +67,10 @@ class LocustRun:
         self.folder, self.loadtests, self.scenario, self.args = folder, loadtests, scenario, args
         self.users, self.pops, self.phases, self.phases_mod = users, pops, phases, phases_mod
         self.duration = phases[-1].until_s if phases else float(args.duration)
+        self.processes = int(getattr(args, "processes", 1) or 1)
+        self.master_port = _free_port() if self.processes > 1 else 0
         self.run_info: dict[str, Any] = {
+            "processes": self.processes,
             "scenario": args.scenario, "users": users, "duration_s": self.duration,
             "spawn_rate": args.spawn_rate or scenario.spawn_rate, "pops": [p[0] for p in pops],
             "pop_urls": dict(pops), "target": api, "started_at": dt.datetime.now().isoformat(timespec="seconds"),
@@ -82,11 +91,19 @@ class LocustRun:
                "-H", self.pops[0][1], "--csv", str(self.folder / "locust"), "--csv-full-history",
                "--html", str(self.folder / "locust.html"), "--only-summary", "--stop-timeout", "5",
                "--loglevel", "WARNING"]
+        if self.processes > 1:
+            cmd += ["--master", "--expect-workers", str(self.processes), "--master-bind-host", "127.0.0.1",
+                    "--master-bind-port", str(self.master_port)]
         if self.phases:
             return cmd
         rate = self.args.spawn_rate or self.scenario.spawn_rate
         return [*cmd, "--config", str(self.loadtests / "locust.conf"), "-u", str(self.users), "-r", f"{rate:g}",
                 "-t", f"{int(self.duration)}s"]
+
+    def worker_command(self) -> list[str]:
+        """One locust worker of a distributed run (its users, rates and duration come from the master)."""
+        return [sys.executable, "-m", "locust", "-f", str(self.loadtests / self.scenario.locustfile), "--worker",
+                "--master-host", "127.0.0.1", "--master-port", str(self.master_port), "--loglevel", "WARNING"]
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -100,19 +117,19 @@ class LocustRun:
         """Run locust to completion (bounded: duration + 60 s), printing progress; returns its exit status."""
         print(f"edgelab loadtest: {self.args.scenario} on {', '.join(n for n, _ in self.pops)}, "
               f"{self.users} users, {self.duration:g} s -> {self.folder}", flush=True)
+        workers: list[subprocess.Popen[bytes]] = []
         with (self.folder / "locust.log").open("wb") as log:
             proc = subprocess.Popen(self.command(), cwd=REPO_ROOT, env=self.environment(), stdout=log,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             try:
+                workers.extend(  # appended one by one: a failed start still leaves the others to stop
+                    subprocess.Popen(self.worker_command(), cwd=REPO_ROOT, env=self.environment(), stdout=log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                    for _ in range(self.processes if self.processes > 1 else 0))
                 return self._watch(proc)
             finally:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGINT)
-                    try:
-                        proc.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+                for p in [proc, *workers]:  # the workers quit with the master; anything left is stopped
+                    _stop(p, 15 if p is proc else 10)
 
     def _watch(self, proc: subprocess.Popen[bytes]) -> int:
         tty = sys.stdout.isatty()
@@ -149,9 +166,39 @@ class LocustRun:
         except (OSError, ValueError):
             return fallback
 
+    def merge_worker_samples(self) -> None:
+        """``samples.csv.worker-*`` (one per worker of a distributed run) -> ``samples.csv``, rows ordered by time;
+        each worker's row count goes to ``run.json`` (``worker_samples``)."""
+        parts = sorted(self.folder.glob("samples.csv.worker-*"))
+        if not parts:
+            return
+        header: list[str] | None = None
+        rows: list[list[str]] = []
+        counts: dict[str, int] = {}
+        for part in parts:
+            with part.open(newline="") as f:
+                reader = csv.reader(f)
+                head = next(reader, None)
+                if head is None:
+                    continue
+                header = header or head
+                mine = [r for r in reader if len(r) == len(head)]  # a last line cut short by a stop is dropped
+            counts[part.name] = len(mine)
+            rows += mine
+        rows.sort(key=lambda r: float(r[0]) if r[0].replace(".", "", 1).isdigit() else 0.0)
+        with (self.folder / "samples.csv").open("w", newline="") as f:
+            writer = csv.writer(f)
+            if header:
+                writer.writerow(header)
+            writer.writerows(rows)
+        for part in parts:
+            part.unlink()
+        self.run_info["worker_samples"] = counts
+
     def write_report(self, code: int) -> int:
         """Summarize the folder (``python -m loadtests.report``); returns locust's status, or 2 if nothing ran."""
         self.run_info["locust_exit_code"] = code
+        self.merge_worker_samples()
         self._save_info()
         if not (self.folder / "locust_stats.csv").exists():
             print(f"edgelab loadtest: locust wrote no statistics (exit {code}); see {self.folder / 'locust.log'}",
@@ -166,3 +213,21 @@ class LocustRun:
         print(summary.read_text())
         print(f"report: {self.folder}  (summary.md, locust.html, latency plot, CSVs)")
         return code
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGINT, then SIGKILL after ``grace_s``; always reaped."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

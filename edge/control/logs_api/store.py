@@ -47,13 +47,15 @@ class StreamInfo:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One log event; ``seq`` is its position in its stream, ``(timestamp, stream, seq)`` orders events."""
+    """One log event; ``seq`` is its position in its stream, ``(timestamp, stream, seq)`` orders events;
+    ``request_id`` is the invocation's (the viewer request's ``X-Amz-Cf-Id`` for CloudFront's own groups)."""
 
     timestamp: int
     message: str
     stream: str
     seq: int
     ingestion_ms: int
+    request_id: str = ""
 
     @property
     def key(self) -> tuple[int, str, int]:
@@ -141,7 +143,8 @@ class RegionLogs:
         except FileNotFoundError:
             return []
         raw = self.store.read(group, stream=stream)
-        return [Event(int(str(e["timestamp"])), str(e["message"]), stream, i, max(ingestion, int(str(e["timestamp"]))))
+        return [Event(int(str(e["timestamp"])), str(e["message"]), stream, i, max(ingestion, int(str(e["timestamp"]))),
+                      str(e.get("request_id", "")))
                 for i, e in enumerate(raw)]
 
     def read_new(self, group: str, offsets: dict[str, int]) -> list[Event]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from aiohttp import web
 from edge.cdn.cloudfront_functions.db import CffDatabase
 from edge.cdn.cloudfront_functions.functions import FunctionStore
 from edge.cdn.cloudfront_functions.kvs import KeyValueStoreService
-from edge.cdn.lambda_edge.rules import EDGE_REGION
 from edge.control.admin.api import AdminContext, PopEndpoint, call_pops, make_admin_app, purge
 from edge.control.admin.async_api import add_async_admin_routes
 from edge.control.admin.dashboard import add_dashboard_routes
@@ -43,8 +41,9 @@ from edge.control.sqs_api.api import SqsApi
 from edge.control.stack.config import StackConfig
 from edge.control.stack.declared import deploy_declared, watch_declared
 from edge.control.stack.declared_cff import deploy_declared_cloudfront_functions, watch_declared_cloudfront_functions
+from edge.control.stack.logview import log_view
 from edge.control.stack.pop_node import make_service, metrics_of
-from edge.invocation import LambdaService, LogStore
+from edge.invocation import LambdaService
 from edge.invocation.models import DEFAULT_REGION
 from edge.tasks import TaskOwner
 
@@ -55,34 +54,13 @@ def pop_endpoints(cfg: StackConfig) -> list[PopEndpoint]:
     return [PopEndpoint(p.name, p.region, f"http://{p.host}:{p.port}", cfg.admin_socket(p.name)) for p in cfg.pops]
 
 
-def log_reader(cfg: StackConfig, service: LambdaService) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
-    """Read a function's events across the groups it logs to, in every region: ``/aws/lambda/NAME`` (API
-    invokes, us-east-1) and ``/aws/lambda/us-east-1.NAME`` (Lambda@Edge replicas, in each POP's region), merged by
-    time and labelled with their region (one log view, unlike CloudWatch). A CloudFront function's lines are in
-    ``/aws/cloudfront/function/NAME`` (us-east-1, written by every POP)."""
-
-    def read_all(function: str, request_id: str | None, region: str | None) -> list[dict[str, Any]]:
-        root = cfg.state_dir / "logs"
-        regions = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        events: list[dict[str, Any]] = []
-        for rdir in regions:
-            if region and rdir.name != region:
-                continue
-            store = LogStore(rdir)
-            for group in (f"/aws/lambda/{function}", f"/aws/lambda/{EDGE_REGION}.{function}",
-                          f"/aws/cloudfront/function/{function}"):
-                events.extend({**ev, "group": group, "region": rdir.name}
-                              for ev in store.read(group, request_id=request_id))
-        events.sort(key=lambda e: e["timestamp"])
-        return events
-
-    async def read(*, function: str, request_id: str | None, tail: int, region: str | None) -> list[dict[str, Any]]:
-        assert service.executor is not None
-        await service.executor.logs.flush()  # this process's pending lines; the POPs flush every 50 ms
-        events = await asyncio.to_thread(read_all, function, request_id, region)
-        return events[-tail:] if tail > 0 else events
-
-    return read
+def association_pins(cfg: StackConfig) -> dict[str, list[tuple[str, str, str]]]:
+    """Function name -> (event type, path pattern, qualifier) of each Lambda@Edge association naming it."""
+    pins: dict[str, list[tuple[str, str, str]]] = {}
+    for behavior in cfg.distribution.all_behaviors:
+        for assoc in behavior.lambda_associations:
+            pins.setdefault(assoc.function_name, []).append((assoc.event_type, behavior.path_pattern, assoc.qualifier))
+    return pins
 
 
 @dataclass
@@ -148,7 +126,7 @@ def build_app(cfg: StackConfig, service: LambdaService, functions: FunctionStore
         return {"environments_retired": True}
 
     ctx = AdminContext(pops=pop_endpoints(cfg), reset_local=reset_local, local_metrics=lambda: metrics_of(service),
-                       read_logs=log_reader(cfg, service), async_metrics=service.async_metrics)
+                       read_logs=log_view(cfg, service, functions), async_metrics=service.async_metrics)
     admin = make_admin_app(ctx)
     if cloudfront is not None:  # the CloudFront API reaches the POPs through the admin API's fan-out
         cloudfront.distributions.push = lambda doc: call_pops(admin, "PUT", "/distribution", doc)
@@ -196,7 +174,8 @@ async def run_control(cfg: StackConfig, stop: asyncio.Event, *, watch: bool = Fa
         tasks.spawn(distributions.deploy_forever(), name="deploy-distribution")
         tasks.spawn(watch_distribution_file(distributions, stop), name="watch-distribution")
         if watch:
-            tasks.spawn(watch_declared(service, cfg.settings.functions, stop), name="watch-functions")
+            tasks.spawn(watch_declared(service, cfg.settings.functions, stop, pins=association_pins(cfg)),
+                        name="watch-functions")
             tasks.spawn(watch_declared_cloudfront_functions(functions, stores, cfg.settings.cloudfront_functions,
                                                             stop), name="watch-cloudfront-functions")
         await stop.wait()

@@ -8,8 +8,12 @@ associations reference; later starts with unchanged files keep that version.
 
 Under ``--watch`` a change in a function's directory updates ``$LATEST`` and publishes a new version; the POPs'
 registry change feed retires the environments of the old ``$LATEST`` revision, so the next call of ``$LATEST``
-(or of an alias moved to the new version) is a cold start and says so in its ``Server-Timing`` entry.
-Associations pinned to an older version number keep running that version, as on AWS.
+(or of an alias moved to the new version) is a cold start and says so in its ``Server-Timing`` entry. The POPs
+also re-point the declared functions' version-pinned associations to the newest published version (a local
+extension: CloudFront keeps running the pinned version until the distribution names another one; see
+:mod:`edge.cdn.lambda_edge.runner`), so the next request runs the new version, cold. :func:`watch_declared` says on
+the console which associations were re-pointed. Without ``--watch`` the POPs warn about every association that
+pins a version older than the newest published one.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +87,29 @@ def _owner(decls: Sequence[FunctionDecl], changed: Path) -> FunctionDecl | None:
     return None
 
 
-async def watch_declared(service: LambdaService, decls: Sequence[FunctionDecl], stop: asyncio.Event) -> None:
-    """Republish declared functions when their files change, until ``stop`` is set."""
+def repointed(pins: Mapping[str, Sequence[tuple[str, str, str]]], name: str, version: str) -> str:
+    """The console's account of what ``--watch`` re-points when ``name`` is at ``version``: its associations
+    (``pins``: function name -> (event type, path pattern, pinned qualifier)) that pin an older version."""
+    moved = [f"{event_type} of {pattern!r} (pins :{qualifier})" for event_type, pattern, qualifier in pins.get(name, ())
+             if qualifier.isdigit() and version.isdigit() and int(qualifier) < int(version)]
+    if not moved:
+        return ""
+    return f"; every POP re-points {', '.join(moved)} to :{version} (--watch; CloudFront would need a distribution update)"
+
+
+async def watch_declared(service: LambdaService, decls: Sequence[FunctionDecl], stop: asyncio.Event, *,
+                         pins: Mapping[str, Sequence[tuple[str, str, str]]] | None = None) -> None:
+    """Republish declared functions when their files change, until ``stop`` is set. ``pins``: the distribution's
+    version-pinned associations per function name, for the console line saying what the POPs re-point."""
     if not decls:
         return
+    pins = pins or {}
+    for declared in decls:  # what the POPs re-point right now (a restart after edits made without --watch)
+        with contextlib.suppress(LambdaError):
+            versions = [v.version for v in await service.list_versions(declared.name) if str(v.version).isdigit()]
+            newest = str(max(int(v) for v in versions)) if versions else ""
+            if note := repointed(pins, declared.name, newest):
+                log.warning("function %s is at version %s%s", declared.name, newest, note)
     import watchfiles
 
     dirs = [str(d.dir) for d in decls if d.dir.is_dir()]
@@ -95,6 +118,7 @@ async def watch_declared(service: LambdaService, decls: Sequence[FunctionDecl], 
         for decl in touched.values():
             try:
                 version = await deploy_function(service, decl)
-                log.info("function %s changed on disk: $LATEST updated, now at version %s", decl.name, version)
+                log.warning("function %s changed on disk: $LATEST updated, now at version %s%s", decl.name, version,
+                            repointed(pins, decl.name, version))
             except (LambdaError, ValueError) as exc:  # e.g. a syntax error is fine, a vanished dir is not
                 log.error("function %s: redeploy failed: %s", decl.name, exc)

@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", required=True)
     p.add_argument("--settings")
     p.add_argument("--distribution")
+    p.add_argument("--origin")
     p.add_argument("--pop", action="append", default=[])
     p.add_argument("--api-port", type=int)
     p.add_argument("--origin-port", type=int, default=8000)
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     from edge.control.stack.config import load_stack_config
 
     cfg = load_stack_config(state_dir=args.state_dir, settings=args.settings, distribution=args.distribution,
-                            pop_overrides=args.pop, api_port=args.api_port, origin_port=args.origin_port)
+                            pop_overrides=args.pop, api_port=args.api_port, origin_port=args.origin_port,
+                            origin=args.origin)
     if args.role == "control":
         from edge.control.stack.control_node import run_control
 
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from edge.control.stack.pop_node import run_pop_node
 
-        factory = lambda stop: run_pop_node(cfg, args.name, stop)  # noqa: E731
+        factory = lambda stop: run_pop_node(cfg, args.name, stop, watch=args.watch)  # noqa: E731
     import uvloop
 
     uvloop.run(_run_until_signalled(factory))

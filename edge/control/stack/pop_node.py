@@ -2,7 +2,9 @@
 (own warm pools, own concurrency limit), reading the shared registry under the state directory.
 
 Startup report: every Lambda@Edge association of the distribution is resolved and checked once; problems are
-logged (and answered with CloudFront's LambdaExecutionError while they last), never silently ignored.
+logged (and answered with CloudFront's LambdaExecutionError while they last), never silently ignored. Then every
+second (:func:`watch_pins`), so that a newer published version is warned about (or re-pointed to under
+``--watch``) without waiting for a request.
 
 CloudFront Functions (``FunctionAssociations``) run in the POP process itself (``CloudFrontFunctionRunner``, reading
 the function store under the state directory); their ``console.log`` output goes to us-east-1's log directory, as
@@ -12,8 +14,10 @@ CloudFront sends it to us-east-1 whatever the edge location.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,13 +29,20 @@ from edge.cdn.cloudfront_functions.db import CffDatabase
 from edge.cdn.cloudfront_functions.runner import LOG_REGION, CloudFrontFunctionRunner, FunctionCatalog
 from edge.cdn.config.distribution import Distribution
 from edge.cdn.config.policies import ConfigError
-from edge.cdn.lambda_edge.runner import EdgeTriggerRunner, FactsLookup, VersionFacts, distribution_associations
+from edge.cdn.lambda_edge.runner import (
+    EdgeTriggerRunner,
+    FactsLookup,
+    NewestLookup,
+    VersionFacts,
+    distribution_associations,
+)
 from edge.cdn.server.admin import make_admin_app
 from edge.cdn.server.pop import RunningPop, start_pop
 from edge.control.cloudfront_api.distributions import load_document, read_document
 from edge.control.stack.config import StackConfig
 from edge.invocation import Executor, ExecutorSettings, LambdaService, LogStore
 from edge.invocation.errors import ResourceNotFoundException
+from edge.tasks import TaskOwner
 
 log = logging.getLogger("edgelab.pop")
 
@@ -54,6 +65,21 @@ def make_service(cfg: StackConfig, region: str) -> LambdaService:
 
 def call_stream_date() -> str:
     return time.strftime("%Y/%m/%d", time.gmtime())
+
+
+def newest_lookup(service: LambdaService) -> NewestLookup:
+    """name -> the newest published version number of the function (None: none published, or no such function),
+    from the registry cache (in memory after the first load)."""
+
+    async def newest(name: str) -> str | None:
+        try:
+            snap = await service.snapshot_of(name)
+        except ResourceNotFoundException:
+            return None
+        numbers = [int(v) for v in snap.specs if v.isdigit()]
+        return str(max(numbers)) if numbers else None
+
+    return newest
 
 
 def facts_lookup(service: LambdaService) -> FactsLookup:
@@ -85,6 +111,27 @@ async def report_associations(runner: EdgeTriggerRunner, cfg: StackConfig, pop_n
     for assoc in distribution_associations(cfg.distribution):
         if await runner.check_association(assoc) is None:
             log.info("POP %s: %s -> %s ok", pop_name, assoc.event_type, assoc.arn)
+
+
+PIN_CHECK_INTERVAL_S = 1.0
+
+
+async def watch_pins(runner: EdgeTriggerRunner, current: Callable[[], Distribution], stop: asyncio.Event) -> None:
+    """Re-check every association of the distribution in service (``current()``: an UpdateDistribution or an
+    edited file changes it) each second, until ``stop``, so that a newer published version is warned about (or,
+    under ``--watch``, re-pointed to) without waiting for a request. Cheap: the checks are cached, and read the
+    registry's in-memory snapshots once it changed."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PIN_CHECK_INTERVAL_S):
+                await stop.wait()
+        if stop.is_set():
+            return
+        for assoc in distribution_associations(current()):
+            try:
+                await runner.check_association(assoc)
+            except Exception:  # never stop watching: the next round retries (and requests check on their own)
+                log.exception("checking the association %s failed", assoc.arn)
 
 
 def _executor_routes(admin: web.Application, service: LambdaService) -> None:
@@ -167,7 +214,9 @@ def _distribution_route(admin: web.Application, cfg: StackConfig, name: str, run
     admin.router.add_put("/distribution", put)
 
 
-async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None:
+async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event, *, watch: bool = False) -> None:
+    """``watch`` (``edgelab serve --watch``): the declared functions' associations run their newest published
+    version whatever version they pin (see :mod:`edge.cdn.lambda_edge.runner`)."""
     pop = cfg.settings.pop(name)
     cfg = replace(cfg, distribution=await asyncio.to_thread(persisted_distribution, cfg))
     service = make_service(cfg, pop.region)
@@ -175,6 +224,7 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None
     admin_runner: web.AppRunner | None = None
     running = None
     cff: list[tuple[CloudFrontFunctionRunner, LogStore]] = []
+    tasks = TaskOwner(f"edgelab-pop-{name}")  # the association re-checks
     try:
         started = await start_cloudfront_functions(cfg, name)
         if started is not None:
@@ -184,11 +234,15 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None
         runner = EdgeTriggerRunner(service, region=pop.region, facts=facts_lookup(service),
                                    validation_log=lambda group, rid, lines: logs.append(
                                        group, f"{pop.name}/{call_stream_date()}", lines, rid),
-                                   relax_limits=cfg.settings.edge.relax_limits)
+                                   relax_limits=cfg.settings.edge.relax_limits, newest=newest_lookup(service),
+                                   follow_newest=[d.name for d in cfg.settings.functions] if watch else (),
+                                   name=pop.name)
         await report_associations(runner, cfg, name)
         running = await start_pop(pop, cfg.distribution, cfg.settings, triggers=runner,
                                   functions=cff[0][0] if cff else None)
-        admin = make_admin_app(running.state)
+        state = running.state
+        tasks.spawn(watch_pins(runner, lambda: state.ctx.distribution, stop), name="watch-pins")
+        admin = make_admin_app(state)
         _executor_routes(admin, service)
         _distribution_route(admin, cfg, name, running, cff)
         admin_runner = web.AppRunner(admin, access_log=None, handle_signals=False)
@@ -199,6 +253,7 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None
         await web.UnixSite(admin_runner, str(sock)).start()
         await stop.wait()
     finally:
+        await tasks.aclose()
         if admin_runner is not None:
             await admin_runner.cleanup()
         if running is not None:

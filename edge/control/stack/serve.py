@@ -31,7 +31,9 @@ def _node_args(args: argparse.Namespace, cfg: StackConfig) -> list[str]:
     out = ["--state-dir", str(cfg.state_dir)]
     if cfg.settings_path:
         out += ["--settings", str(cfg.settings_path)]
-    if not cfg.demo:  # demo mode is "no distribution given": the children must see the same
+    if cfg.origin_url is not None:  # --origin: the same app mapping (the distribution file exists by now)
+        out += ["--origin", cfg.origin_url]
+    elif not cfg.demo:  # demo mode is "no distribution given": the children must see the same
         out += ["--distribution", str(cfg.distribution_path)]
     for o in args.pop:
         out += ["--pop", o]
@@ -53,7 +55,7 @@ def build_children(args: argparse.Namespace, cfg: StackConfig) -> list[Child]:
                           health_url=f"http://127.0.0.1:{cfg.api_port}/edgelab/v1/health"))
     children += [Child(f"pop-{pop.name}",
                        python_module_argv("edge.control.stack.node", "pop", "--name", pop.name, *common,
-                                          "--log-level", args.log_level),
+                                          *(["--watch"] if args.watch else []), "--log-level", args.log_level),
                        health_unix=str(cfg.admin_socket(pop.name)))
                  for pop in cfg.pops]
     return children
@@ -66,6 +68,10 @@ def _banner(cfg: StackConfig) -> str:
     lines += [f"  POP {pop.name:<4} {pop.region:<15} http://{pop.host}:{pop.port}" for pop in cfg.pops]
     lines.append(f"  Lambda API         http://127.0.0.1:{cfg.api_port}  (boto3 endpoint_url; any credentials)")
     lines.append(f"  dashboard          http://127.0.0.1:{cfg.api_port}/edgelab/")
+    if cfg.origin_url is not None:
+        lines.append(f"  your app           {cfg.origin_url}")
+        lines.append(f"  distribution       {cfg.distribution_path}  (written for --origin: edit it, or copy it "
+                     "and pass --distribution)")
     lines.append(f"  state              {cfg.state_dir}")
     lines.append("Press Ctrl+C to stop.")
     return "\n".join(lines)
@@ -76,7 +82,8 @@ def serve(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         cfg = load_stack_config(state_dir=args.state_dir, settings=args.settings, distribution=args.distribution,
-                                pop_overrides=args.pop, api_port=args.api_port, origin_port=args.origin_port)
+                                pop_overrides=args.pop, api_port=args.api_port, origin_port=args.origin_port,
+                                origin=args.origin)
     except ValueError as exc:  # ConfigError derives from ValueError
         print(f"edgelab: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -179,7 +179,7 @@ class LogStore:
 
     def read(self, group: str, *, stream: str | None = None, request_id: str | None = None,
              tail: int | None = None, since: float | None = None) -> list[dict[str, object]]:
-        """Events of ``group`` as ``{"timestamp" (epoch ms), "message", "stream"}``, oldest first.
+        """Events of ``group`` as ``{"timestamp" (epoch ms), "message", "stream", "request_id"}``, oldest first.
 
         ``stream`` limits to one stream, ``request_id`` to one invocation's events, ``since`` (epoch ms) to
         events at or after it, ``tail`` to the last N events after the other filters.
@@ -208,7 +208,7 @@ class LogStore:
                 ts, rid, msgs = decode_record(record)
                 events += [(ts, msg, s, rid) for msg in msgs if (ts, msg, s) not in seen]
         events.sort(key=lambda e: e[0])
-        out = [{"timestamp": ts, "message": msg, "stream": s} for ts, msg, s, rid in events
+        out = [{"timestamp": ts, "message": msg, "stream": s, "request_id": rid} for ts, msg, s, rid in events
                if (request_id is None or rid == request_id) and (since is None or ts >= since)]
         return out[-tail:] if tail else out
 

@@ -332,3 +332,91 @@ async def test_prepare_refused_by_the_core_is_503() -> None:
 
     with pytest.raises(LambdaExecutionError, match="ResourceNotFoundException"):
         await _runner(Refusing()).run(_call())
+
+
+# -- pinned versions: the stale-pin warning and --watch re-pointing ------------------------------------------
+
+
+class Newest:
+    """The ``newest`` lookup: the newest published version the registry would report."""
+
+    def __init__(self, version: str | None) -> None:
+        self.version = version
+
+    async def __call__(self, name: str) -> str | None:
+        return self.version
+
+
+def _request_result() -> dict[str, Any]:
+    return {"method": "GET", "uri": "/a", "querystring": "x=1", "clientIp": "192.0.2.1",
+            "headers": {"host": [{"key": "Host", "value": "d.example"}]}}
+
+
+async def test_a_pin_older_than_the_newest_version_is_warned_once_and_keeps_running(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock, newest = Clock(), Newest("3")
+    inv = FakeInvoker(*[_ok(_request_result()) for _ in range(3)])
+    runner = _runner(inv, clock=clock, newest=newest, name="FRA")
+    with caplog.at_level(logging.WARNING, logger="edgelab.cdn.hooks"):
+        await runner.run(_call())
+        clock.now += 1.0  # the check is refreshed: same newest version, no second warning
+        await runner.run(_call())
+        newest.version = "4"
+        clock.now += 1.0
+        await runner.run(_call())
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("POP FRA: viewer-request association")
+    assert "pins version 1, but version 3 is the newest published" in warnings[0]
+    assert "version 4 is the newest" in warnings[1]
+    assert [p["qualifier"] for p in inv.prepared] == ["1"]  # CloudFront keeps running the pinned version
+
+
+async def test_follow_newest_repoints_the_association_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    clock, newest = Clock(), Newest(None)
+    inv = FakeInvoker(*[_ok(_request_result(), version=v) for v in ("1", "2", "2", "3")])
+    runner = _runner(inv, clock=clock, newest=newest, follow_newest=["fn"], name="IAD")
+    with caplog.at_level(logging.WARNING, logger="edgelab.cdn.hooks"):
+        await runner.run(_call())
+        newest.version = "2"  # --watch published version 2
+        clock.now += 1.0
+        call = _call()
+        await runner.run(call)
+        await runner.run(_call())  # same target: not prepared again
+        newest.version = "3"
+        clock.now += 1.0
+        await runner.run(_call())
+    assert [p["qualifier"] for p in inv.prepared] == ["1", "2", "3"]
+    assert 'desc="fn:2' in call.timing.entries[0]
+    repointed = [r.getMessage() for r in caplog.records if "re-pointed" in r.getMessage()]
+    assert len(repointed) == 2 and "re-pointed to version 2" in repointed[0] and "POP IAD" in repointed[0]
+
+
+async def test_follow_newest_ignores_other_functions_and_unpublished_qualifiers() -> None:
+    clock = Clock()
+    inv = FakeInvoker(*[_ok(_request_result()) for _ in range(2)])
+    runner = _runner(inv, clock=clock, newest=Newest("5"), follow_newest=["other"])
+    await runner.run(_call())
+    await runner.run(_call(qualifier="$LATEST"))
+    assert [p["qualifier"] for p in inv.prepared] == ["1", "$LATEST"]
+
+
+def test_edge_request_ids_are_derived_from_the_cf_id() -> None:
+    from edge.cdn.lambda_edge.runner import edge_request_id, edge_request_ids
+
+    ids = edge_request_ids("cf-id==")
+    assert set(ids) == {"viewer-request", "origin-request", "origin-response", "viewer-response"}
+    assert len(set(ids.values())) == 4
+    assert ids["viewer-request"] == edge_request_id("cf-id==", "viewer-request")
+    assert edge_request_id("other==", "viewer-request") != ids["viewer-request"]
+    import re
+    for rid in ids.values():
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", rid), rid
+
+
+async def test_the_invocation_request_id_is_derived_from_the_viewer_requests_cf_id() -> None:
+    from edge.cdn.lambda_edge.runner import edge_request_id
+
+    inv = FakeInvoker(_ok(_request_result()))
+    await _runner(inv).run(_call())
+    assert inv.calls[0]["request_id"] == edge_request_id("cf-id==", "viewer-request")

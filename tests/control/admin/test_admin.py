@@ -95,8 +95,12 @@ async def stack(tmp_path: Path, aiohttp_client):  # type: ignore[no-untyped-def]
         local_resets.append(1)
         return {"retired": 0}
 
-    async def read_logs(**kw: Any) -> list[dict[str, Any]]:
-        return [{"message": f"log for {kw['function']}"}]
+    async def read_logs(**kw: Any) -> dict[str, Any]:
+        if kw["name"] == "nosuchfn":
+            raise LookupError("no function or log group named 'nosuchfn'")
+        if not kw["name"]:
+            return {"groups": [{"group": "/aws/lambda/f", "region": "us-east-1"}], "events": []}
+        return {"groups": [], "events": [{"message": f"log for {kw['name']} since {kw['since_ms']}"}]}
 
     ctx = AdminContext(pops=endpoints, reset_local=reset_local, local_metrics=lambda: {"functions": {}},
                        read_logs=read_logs)
@@ -160,8 +164,14 @@ async def test_metrics_merge_pop_stats_and_function_metrics(stack) -> None:  # t
     assert data["control"] == {"functions": {}}
 
 
-async def test_logs_requires_function(stack) -> None:  # type: ignore[no-untyped-def]
+async def test_logs_by_name_since_unknown_names_and_group_listing(stack) -> None:  # type: ignore[no-untyped-def]
     client, _, _ = stack
-    assert (await client.get("/edgelab/v1/logs")).status == 400
+    listing = await (await client.get("/edgelab/v1/logs")).json()  # no name: the groups
+    assert listing["groups"] == [{"group": "/aws/lambda/f", "region": "us-east-1"}]
     data = await (await client.get("/edgelab/v1/logs?function=f")).json()
-    assert data["events"] == [{"message": "log for f"}]
+    assert data["events"] == [{"message": "log for f since None"}]
+    data = await (await client.get("/edgelab/v1/logs?name=f&since=1700000000000")).json()
+    assert data["events"] == [{"message": "log for f since 1700000000000"}]
+    unknown = await client.get("/edgelab/v1/logs?name=nosuchfn")
+    assert unknown.status == 404 and "nosuchfn" in (await unknown.json())["message"]
+    assert (await client.get("/edgelab/v1/logs?name=f&since=yesterday")).status == 400

@@ -148,8 +148,8 @@ async def _noop() -> dict[str, Any]:
     return {}
 
 
-async def _no_logs(**_: Any) -> list[dict[str, Any]]:
-    return []
+async def _no_logs(**_: Any) -> dict[str, Any]:
+    return {"groups": [], "events": []}
 
 
 async def test_admin_queue_routes_and_async_metrics(aiohttp_client: Any, tmp_path: Path) -> None:

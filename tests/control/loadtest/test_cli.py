@@ -39,6 +39,7 @@ def test_missing_locust_is_a_clear_message(monkeypatch, capsys, tmp_path):
     (["cold-warm", "--api", "http://127.0.0.1:9"], "--idle-gap"),
     (["cold-warm", "--duration", "20", "--idle-gap", "15"], "use --duration >="),
     (["hits", "--users", "0"], "--users must be >= 1"),
+    (["hits", "--processes", "0"], "--processes must be between 1 and 64"),
 ])
 def test_bad_arguments_fail_before_anything_starts(argv, message, capsys, tmp_path):
     assert loadtest.run_loadtest(_parse(*argv, "--out", str(tmp_path))) == 2

@@ -80,7 +80,7 @@ def test_cold_warm_experiment_buckets_and_report(stack, tmp_path, capsys):
     assert any(r["start"] == "cold" for r in burst)
     assert any(r["start"] == "cold" for r in again), "no cold start after an idle gap 3x the idle expiry"
     summary = (folder / "summary.md").read_text()
-    assert "## Cold vs warm" in summary and "| burst-again |" in summary and "edge-hello:1" in summary
+    assert "## By start" in summary and "## By start, cache outcome and POP" in summary and "| burst-again |" in summary and "edge-hello:1" in summary
     assert f"report: {folder}" in out
 
 
@@ -110,3 +110,28 @@ def test_reset_makes_the_next_request_cold_and_a_miss(stack):
     loadtest.reset(stack.api_url)
     x_cache, st = timing()
     assert x_cache.startswith("Miss") and "edge-hello:1 cold" in st
+
+
+def test_cold_warm_with_two_locust_processes_gives_one_merged_report(stack, tmp_path):
+    """`--processes 2`: locust's distributed mode (a master and two workers on this machine); the workers'
+    samples are merged into one samples.csv and one report whose tables and plots split cold/warm, cache
+    outcome and POP."""
+    code = loadtest.run_loadtest(_args("cold-warm", "--api", stack.api_url, "--duration", "12", "--idle-gap", "3",
+                                       "--users", "4", "--processes", "2", "--out", str(tmp_path)))
+    folder = _folder(tmp_path)
+    assert code == 0, (folder / "locust.log").read_text()[-3000:]
+    run = json.loads((folder / "run.json").read_text())
+    assert run["processes"] == 2
+    workers = run["worker_samples"]
+    assert len(workers) == 2 and all(n > 0 for n in workers.values()), workers  # both workers sent requests
+    assert not list(folder.glob("samples.csv.worker-*"))  # merged, then removed
+    rows = _samples(folder)
+    assert len(rows) == sum(workers.values())
+    assert [float(r["t"]) for r in rows] == sorted(float(r["t"]) for r in rows)
+    assert {r["pop"] for r in rows} == {"IAD", "FRA"} and {r["start"] for r in rows} >= {"cold", "warm"}
+    summary = (folder / "summary.md").read_text()
+    assert "## By start, cache outcome and POP" in summary and "| burst-again |" in summary
+    assert (folder / "latency.png").exists() or (folder / "latency.svg").exists()
+    with (folder / "locust_stats.csv").open(newline="") as f:  # the master's statistics cover both workers
+        total = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
+    assert int(total["Request Count"]) >= len(rows) - 50

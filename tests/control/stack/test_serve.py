@@ -298,6 +298,19 @@ def test_aws_apis_and_prometheus_on_the_control_port(stack) -> None:  # type: ig
     assert bad.status_code == 400 and bad.json()["__type"] == "UnknownOperationException"
 
 
+def test_demo_vary_lang_shows_a_variant_per_accept_language(stack) -> None:  # type: ignore[no-untyped-def]
+    """The demo distribution forwards Accept-Language on /vary/* (issue 17: it could not show a variant)."""
+    url = f"http://127.0.0.1:{stack['pops']['FRA']}/vary/lang"
+
+    def get(lang: str) -> Resp:
+        return _do(urllib.request.Request(url, headers={"Accept-Language": lang}), 20)
+
+    de, fr, de_again = get("de-DE,de;q=0.9"), get("fr"), get("de-DE,de;q=0.9")
+    assert (de.text, fr.text, de_again.text) == ("Hallo\n", "Bonjour\n", "Hallo\n")
+    assert de_again.headers["x-cache"] == "Hit from cloudfront"  # one cached variant per language
+    assert de.headers["vary"] == "Accept-Language"
+
+
 def test_sigint_stops_everything(stack) -> None:  # type: ignore[no-untyped-def]
     proc = stack["proc"]
     kids = stack["kids"] | descendants(proc.pid)
