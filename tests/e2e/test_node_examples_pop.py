@@ -199,3 +199,25 @@ async def test_nodejs24_is_refused_at_association_time(edge: EdgeStack,
     assert (s, h["X-Cache"], fn_timings(h)) == (503, EXEC_ERROR, [])  # never invoked
     assert "The function runtime nodejs24.x is not supported for functions that are triggered" in caplog.text
     assert edge.origin.hits.total() == 0
+
+
+async def test_es_module_handler_at_the_edge(edge: EdgeStack) -> None:
+    """The file the Lambda console creates for Node.js 18+ (``index.mjs``, ``export const handler``), with an ES
+    import and top-level code, as a viewer-request function (CloudFront's example page notes the console's
+    ``index.mjs``: https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/lambda-examples.html)."""
+    code = edge.write_code("esm", (
+        "import querystring from 'node:querystring';\n"
+        "const started = await Promise.resolve(Date.now());\n"
+        "export const handler = async (event) => {\n"
+        "  const request = event.Records[0].cf.request;\n"
+        "  const params = querystring.parse(request.querystring);\n"
+        "  request.headers['x-esm'] = [{ key: 'X-Esm', value: `${params.v ?? 'none'}:${started > 0}` }];\n"
+        "  return request;\n"
+        "};\n"), ext=".mjs")
+    await edge.service.create_function({"FunctionName": "esm", "Runtime": "nodejs22.x", "Handler": "index.handler",
+                                        "Timeout": 3, "MemorySize": 128, "Publish": True}, code_dir=code)
+    edge.origin.script("/p", body=b"p")
+    await edge.start(associations=[assoc(VR, "esm")])
+    s, h, b = await edge.get("/p?v=7")
+    assert (s, b, fn_events(h)) == (200, b"p", [VR])
+    assert edge.origin.requests["/p"][0].header("X-Esm") == "7:true"

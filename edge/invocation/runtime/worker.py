@@ -51,6 +51,7 @@ from edge.invocation.runtime.tmpwatch import TmpWatch
 
 RESPONSE_LIMIT = 6_291_556
 OUTPUT_LIMIT = 1 << 20  # function output kept per invocation; the rest is dropped with a marker line
+_FALLOC_PUNCH_KEEP = 0x02 | 0x01  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE (linux/falloc.h)
 PR_SET_PDEATHSIG = 1
 M_ARENA_MAX = -8
 JOIN_MAX = 65_536  # frames up to this size are joined and sent with one send(); bigger ones use sendmsg
@@ -149,6 +150,8 @@ class Worker:
         self.tmp = cfg["tmp"]
         self.tmp_quota = int(cfg["tmp_quota_mb"]) * 1024 * 1024
         self.tmp_watch = TmpWatch(self.tmp, libc) if self.tmp_quota else None
+        self.libc = libc
+        self.punched_to = OUTPUT_LIMIT  # the output memfd's pages from OUTPUT_LIMIT up to here are freed
         self.send_lock = threading.Lock()
         self.busy = False
         self.started = time.perf_counter()  # when the current (or last) invocation started
@@ -207,6 +210,21 @@ class Worker:
             data += f"\n[edgelab] {pos - OUTPUT_LIMIT} bytes of function output truncated\n".encode()
         return data
 
+    def bound_output(self) -> None:
+        """From the watchdog, while an invocation runs: free the output memfd's pages past the kept head
+        (``fallocate`` ``PUNCH_HOLE | KEEP_SIZE``) once more than 1 MiB beyond it are resident, so a function
+        flooding stdout holds ~2 MiB of host memory, not up to its /tmp file-size limit; the size (the file
+        offset) still counts every byte, so :meth:`drain_output` keeps the same head and count. The drain may run
+        meanwhile (the invocation returned): a stale offset read then punches past the end, which frees nothing."""
+        pos = os.lseek(1, 0, os.SEEK_CUR)
+        if pos < self.punched_to:  # drained since
+            self.punched_to = OUTPUT_LIMIT
+        if pos - self.punched_to > OUTPUT_LIMIT:
+            end = pos & ~0xFFFF
+            if self.libc.fallocate(1, _FALLOC_PUNCH_KEEP, ctypes.c_int64(self.punched_to),
+                                   ctypes.c_int64(end - self.punched_to)) == 0:
+                self.punched_to = end
+
     # -- memory ------------------------------------------------------------------------------------------
     def die_oom(self, rss_kb: int) -> NoReturn:
         sys.stdout.flush()
@@ -231,6 +249,7 @@ class Worker:
                     rss_kb = int(os.pread(fd, 128, 0).split()[1]) * page_kb
                     if rss_kb > self.limit_kb:
                         self.die_oom(rss_kb)
+                    self.bound_output()
                     time.sleep(SAMPLE_EVERY_S)
                 else:
                     time.sleep(WATCH_AFTER_S - age)

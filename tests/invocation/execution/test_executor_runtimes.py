@@ -335,3 +335,57 @@ async def test_unbounded_output_floods_end_at_the_timeout_and_leave_nothing(tmp_
             assert res.outcome is Outcome.OK and res.cold_start and body(res)["pid"] != pid
             pid = body(res)["pid"]
     assert await wait_group_gone(pid)
+
+
+FLOOD_PY = """import os, sys, time
+def handler(event, context):
+    if event.get("op"):
+        for _ in range(1024):
+            sys.stdout.write("p" * 65535 + "\\n")
+        sys.stdout.flush()
+        time.sleep(1.5)
+    return {"pid": os.getpid()}
+"""
+FLOOD_NODE = """exports.handler = async (event) => {
+  if (event.op) {
+    const s = 'n'.repeat(65535) + '\\n';
+    for (let i = 0; i < 1024; i++) process.stdout.write(s);
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+  return { pid: process.pid };
+};"""
+FLOOD_BOOT = ("import time\nwhile True:\n    s, h, b = api('GET', '/invocation/next')\n"
+              "    if json.loads(b).get('op'):\n"
+              "        for _ in range(1024): sys.stdout.write('c' * 65535 + '\\n')\n"
+              "        sys.stdout.flush(); time.sleep(1.5)\n"
+              "    api('POST', f\"/invocation/{h['Lambda-Runtime-Aws-Request-Id']}/response\",\n"
+              "        json.dumps({'pid': os.getpid()}))\n")
+
+
+@pytest.mark.parametrize("runtime", ["python3.11", "nodejs20.x", "provided.al2023"])
+async def test_a_flood_of_output_holds_bounded_host_memory(tmp_path: Path, runtime: str) -> None:
+    """64 MiB written to stdout in one invocation: while it still runs, the output memfd (seen through
+    /proc/<pid>/fd/1) has the full size but at most ~2 MiB of pages (the rest freed), and the log keeps the
+    first 1 MiB and the exact count of the rest."""
+    files: dict[str, str | bytes] = (
+        {"index.py": FLOOD_PY} if runtime.startswith("python") else
+        {"index.js": FLOOD_NODE} if runtime.startswith("nodejs") else {"bootstrap": py_bootstrap(FLOOD_BOOT)})
+    spec = node_spec(tmp_path, files, runtime=runtime, name="flood", handler="index.handler", timeout_s=10.0)
+    if "bootstrap" in files:
+        (spec.code_dir / "bootstrap").chmod(0o755)
+    async with running_executor(tmp_path) as ex:
+        pid = body(await call(ex, spec, {}))["pid"]
+        running = asyncio.ensure_future(call(ex, spec, {"op": 1}))
+        seen = None
+        for _ in range(300):  # bounded: 3 s
+            st = os.stat(f"/proc/{pid}/fd/1")
+            if st.st_size >= 64 << 20 and st.st_blocks * 512 <= 3 << 20:
+                seen = st
+                break
+            await asyncio.sleep(0.01)
+        res = await running
+        assert seen is not None, "the flood's pages were never freed while the invocation ran"
+        assert res.outcome is Outcome.OK and body(res)["pid"] == pid
+        await ex.logs.flush()
+        stored = "".join(messages(ex.logs, "/aws/lambda/flood", res.request_id))
+        assert f"[edgelab] {(64 << 20) - (1 << 20)} bytes of function output truncated" in stored
