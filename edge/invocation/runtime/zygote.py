@@ -106,6 +106,7 @@ class Zygote:
             return
         if not exec_:
             os.set_inheritable(fds[0], False)  # programs the handler execs must not hold the channel open
+        zygote_pid = os.getpid()  # taken before the fork: a child that asks getppid() after the zygote died gets 1
         try:
             pid = os.fork()
         except OSError as e:
@@ -116,8 +117,8 @@ class Zygote:
         if pid == 0:
             if exec_:
                 self._close_own()
-                exec_child(cfg, fds, os.getppid(), self.libc)
-            self._in_child(fds, cfg)
+                exec_child(cfg, fds, zygote_pid, self.libc)
+            self._in_child(fds, cfg, zygote_pid)
         for fd in fds:
             os.close(fd)
         with contextlib.suppress(OSError):  # the child may have exited (or set it) already
@@ -133,8 +134,7 @@ class Zygote:
         os.close(self.wake_w)
         self.ctrl.close()
 
-    def _in_child(self, fds: list[int], cfg: dict) -> None:
-        zygote_pid = os.getppid()
+    def _in_child(self, fds: list[int], cfg: dict, zygote_pid: int) -> None:
         self._close_own()
         worker.child_main(fds[0], fds[1], cfg, zygote_pid, self.libc)
 
