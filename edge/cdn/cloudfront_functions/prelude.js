@@ -9,11 +9,14 @@
 // Sources: functions-javascript-runtime-10, functions-javascript-runtime-20, functions-custom-methods,
 // helper-functions-origin-modification, general-helper-methods, cloudfront-function-restrictions (AWS Developer
 // Guide, CloudFront). Python drives it through the object returned at the end (see engine.py).
-(function (RUNTIME) {
+(function (RUNTIME, CONFIG) {
   'use strict';
   var G = globalThis;
   var V2 = RUNTIME === 'cloudfront-js-2.0';
   var RealDate = Date, RealReflect = Reflect, RealJSON = JSON, RealPromise = Promise;
+  var RealDefineProperty = Object.defineProperty, RealSetPrototypeOf = Object.setPrototypeOf;
+  var getProto = Object.getPrototypeOf, objectKeys = Object.keys, isArray = Array.isArray;
+  var ObjectProto = Object.prototype, ArrayProto = Array.prototype, lookupGetter = Object.prototype.__lookupGetter__;
   var hasOwn = Object.prototype.hasOwnProperty;
   var LOG_LIMIT = 10240; // cloudfront-function-restrictions: function logs are truncated at 10 KB
 
@@ -575,7 +578,7 @@
     var MemoryError = function MemoryError(message) {
       if (!new.target) return new MemoryError(message);
       var e = new Error(message);
-      Object.setPrototypeOf(e, MemoryError.prototype);
+      RealSetPrototypeOf(e, MemoryError.prototype);
       return e;
     };
     MemoryError.prototype = Object.create(Error.prototype, {
@@ -586,6 +589,33 @@
   }
   G.console = consoleObj;
   G.require = requireFn;
+
+  // ---------------------------------------------------------------- what can make a result more than plain data
+  // The viewer-request fast path (requestDelta below) reads the returned request directly instead of through
+  // JSON; that is the same only for plain data properties. The calls that can give one of the event's own objects
+  // an accessor, a non-enumerable property or another prototype mark the call ("tainted": the full path then
+  // serialises the result as before); objects the function creates itself are checked where they are read.
+  var tainted = false;
+  function tainting(obj, name, onlyWithSecondArg) {
+    var real = obj[name];
+    var wrapper = function () {
+      if (!onlyWithSecondArg || arguments[1] !== undefined) tainted = true;
+      return real.apply(this, arguments);
+    };
+    RealDefineProperty(wrapper, 'length', { value: real.length });
+    RealDefineProperty(wrapper, 'name', { value: real.name });
+    RealDefineProperty(obj, name, { value: wrapper, writable: true, enumerable: false, configurable: true });
+  }
+  tainting(Object, 'defineProperty'); tainting(Object, 'defineProperties'); tainting(Object, 'setPrototypeOf');
+  tainting(Object, 'create', true); // (Reflect is not a global here)
+  tainting(ObjectProto, '__defineGetter__'); tainting(ObjectProto, '__defineSetter__');
+  (function () {
+    var d = Object.getOwnPropertyDescriptor(ObjectProto, '__proto__');
+    if (!d || !d.set) return;
+    var realSet = d.set;
+    RealDefineProperty(ObjectProto, '__proto__', { configurable: d.configurable, enumerable: d.enumerable, get: d.get,
+      set: function (v) { tainted = true; return realSet.call(this, v); } });
+  })();
 
   // ---------------------------------------------------------------- freeze every intrinsic
   // Freezing a prototype makes its data properties read-only, and in strict mode an assignment to an inherited
@@ -602,7 +632,7 @@
         get: function () { return value; },
         set: function (v) {
           if (this === proto) throw new TypeError('Cannot assign to read only property \'' + String(name) + '\' of a built-in');
-          Object.defineProperty(this, name, { value: v, writable: true, enumerable: true, configurable: true });
+          RealDefineProperty(this, name, { value: v, writable: true, enumerable: true, configurable: true });
         },
       });
     });
@@ -635,7 +665,7 @@
   seen = null;
 
   // ---------------------------------------------------------------- the driver Python calls
-  var handlerFactory = null, pending = null;
+  var handlerFactory = null, pending = null, locJson = null, locObj = null, NO_LOC = Object.freeze({});
   function finish(ok, value) {
     var out = { ok: ok, logs: logs, truncated: logTruncated, origin: originOps };
     if (ok) {
@@ -644,11 +674,202 @@
     } else out.error = value;
     return RealJSON.stringify(out);
   }
+  // ---------------------------------------------------------------- viewer-request events built here
+  // invokeRequest gets the request's fields as strings (no JSON) and builds the event as event.build_event does
+  // (test_request_delta.py compares the two): header names lowercased, the hidden ones (CONFIG.hidden /
+  // hiddenPrefixes, Python's lists) left out, Cookie parsed into cookies, the query string split on & and =,
+  // repeated names as value + multiValue. Python sends only ASCII (no NUL), where toLowerCase equals str.lower.
+  var HIDDEN = Object.create(null), HIDDEN_PREFIXES = CONFIG.hiddenPrefixes;
+  CONFIG.hidden.forEach(function (n) { HIDDEN[n] = true; });
+  function isHidden(lname) {
+    if (HIDDEN[lname] === true) return true;
+    for (var i = 0; i < HIDDEN_PREFIXES.length; i++) if (lname.indexOf(HIDDEN_PREFIXES[i]) === 0) return true;
+    return false;
+  }
+  function isSpace(c) { return c === 32 || (c >= 9 && c <= 13) || (c >= 28 && c <= 31); } // Python's ASCII whitespace
+  function strip(s) {
+    var a = 0, b = s.length;
+    while (a < b && isSpace(s.charCodeAt(a))) a++;
+    while (b > a && isSpace(s.charCodeAt(b - 1))) b--;
+    return a === 0 && b === s.length ? s : s.slice(a, b);
+  }
+  // a field map and what it held when the function got it: [keys, entries, values, multiValue arrays, their values]
+  function newMap() { return [{}, [], [], [], [], []]; }
+  function addField(m, name, value) {
+    var map = m[0], i = hasOwn.call(map, name) ? m[1].indexOf(name) : -1, e;
+    if (i < 0) {
+      e = { value: value };
+      if (name === '__proto__') RealDefineProperty(map, name, { value: e, writable: true, enumerable: true, configurable: true });
+      else map[name] = e;
+      m[1].push(name); m[2].push(e); m[3].push(value); m[4].push(null); m[5].push(null);
+      return;
+    }
+    e = m[2][i];
+    if (m[4][i] === null) { m[4][i] = e.multiValue = [{ value: e.value }]; m[5][i] = [e.value]; }
+    m[4][i].push({ value: value }); m[5][i].push(value);
+  }
+  function splitQuery(raw, m) {
+    if (raw === '') return;
+    var parts = raw.split('&'), i, p, k;
+    for (i = 0; i < parts.length; i++) {
+      p = parts[i];
+      if (p === '') continue;
+      k = p.indexOf('=');
+      if (k < 0) addField(m, p, ''); else addField(m, p.slice(0, k), p.slice(k + 1));
+    }
+  }
+  function splitCookies(values, m) {
+    for (var i = 0; i < values.length; i++) {
+      var parts = values[i].split(';');
+      for (var j = 0; j < parts.length; j++) {
+        var p = strip(parts[j]);
+        if (p === '') continue;
+        var k = p.indexOf('=');
+        if (k < 0) addField(m, strip(p), ''); else addField(m, strip(p.slice(0, k)), strip(p.slice(k + 1)));
+      }
+    }
+  }
+  var built = null; // {request, method, qs, headers, cookies, digitKey} of the current invokeRequest
+  // fields: distribution domain, distribution id, request id, viewer ip, method, uri, raw query string, then
+  // header name, value, name, value ... as received, joined by NUL (event.request_fields)
+  function buildRequestEvent(fields) {
+    var parts = fields.split('\0'), cookies = [], i, lname, c, method = parts[4], uri = parts[5], qs = parts[6];
+    var hm = newMap(), qm = newMap(), cm = newMap(), digitKey = false;
+    for (i = 7; i + 1 < parts.length; i += 2) {
+      lname = parts[i].toLowerCase();
+      if (lname === 'cookie') { cookies.push(parts[i + 1]); continue; }
+      if (isHidden(lname)) continue;
+      c = lname.charCodeAt(0);
+      if (c >= 48 && c <= 57) digitKey = true;
+      addField(hm, lname, parts[i + 1]);
+    }
+    splitQuery(qs, qm);
+    splitCookies(cookies, cm);
+    var request = { method: method, uri: uri, querystring: qm[0], headers: hm[0], cookies: cm[0] };
+    built = { request: request, method: method, qs: qm, headers: hm, cookies: cm, digitKey: digitKey, qsRaw: qs };
+    return { version: '1.0', context: { distributionDomainName: parts[0], distributionId: parts[1],
+      eventType: 'viewer-request', requestId: parts[2] }, viewer: { ip: parts[3] }, request: request };
+  }
+
+  // ---------------------------------------------------------------- viewer-request results as a delta
+  // What event.apply_request_result would do with the returned request, decided here when the answer is simple:
+  // the event's own request object came back with its method, query string, cookies and every original header
+  // entry untouched (same objects, same values, same order, nothing added to them) and at most a new uri and new
+  // header names appended, each a plain {value: string} or {multiValue: [{value: string}, ...]}, and nothing was
+  // logged and no origin helper called. Then only "\x02" + uri + "\x01" + name + "\x01" + value ... goes back
+  // (\x01: NUL does not cross the binding's strings, and a string with \x01 is invalid anyway: it goes the full path)
+  // (event.apply_request_delta validates and applies it); anything else - or a call that used
+  // defineProperty & co. (tainted) - returns null and the result goes back as JSON as before. Only plain data is
+  // read here, so no getter, setter or toJSON of the function's runs (the full path would run them).
+  function plainValue(o) {  // a function-made {value: string}: its string, or null
+    if (o === null || typeof o !== 'object' || getProto(o) !== ObjectProto) return null;
+    if (lookupGetter.call(o, 'value') !== undefined) return null;
+    var k = objectKeys(o);
+    return k.length === 1 && k[0] === 'value' && typeof o.value === 'string' ? o.value : null;
+  }
+  function entryValues(e, out) {  // a function-made entry: push name/value pairs as the full path reads it
+    if (e === null || typeof e !== 'object' || getProto(e) !== ObjectProto) return false;
+    if (lookupGetter.call(e, 'value') !== undefined || lookupGetter.call(e, 'multiValue') !== undefined) return false;
+    var k = objectKeys(e), i, m, v, name = out.name;
+    if (k.length === 1 && k[0] === 'value') {
+      if (typeof e.value !== 'string' || e.value.indexOf('\x01') >= 0) return false;
+      out.parts.push(name, e.value);
+      return true;
+    }
+    if (k.length === 1 ? k[0] !== 'multiValue' : k.length !== 2 || !hasOwn.call(e, 'multiValue') ||
+        !hasOwn.call(e, 'value') || typeof e.value !== 'string') return false;
+    m = e.multiValue;
+    if (m === null) {  // multiValue: null is absent for the full path: the value is used
+      if (k.length !== 2 || e.value.indexOf('\x01') >= 0) return false;
+      out.parts.push(name, e.value);
+      return true;
+    }
+    if (!isArray(m) || getProto(m) !== ArrayProto || hasOwn.call(m, 'toJSON')) return false;
+    for (i = 0; i < m.length; i++) {
+      v = plainValue(m[i]);
+      if (v === null || v.indexOf('\x01') >= 0) return false;
+      out.parts.push(name, v);
+    }
+    return true;
+  }
+  function untouched(m, obj) {  // the event's own field map obj holds what it held, nothing more, in order
+    if (obj !== m[0]) return false;
+    var keys = objectKeys(obj), names = m[1], n = names.length, i;
+    if (keys.length !== n || hasOwn.call(obj, 'toJSON')) return false;
+    for (i = 0; i < n; i++) if (!sameEntry(m, obj, keys[i], names[i], i)) return false;
+    return true;
+  }
+  function sameEntry(m, obj, key, name, i) {
+    if (key !== name) return false;
+    var e = obj[key], mv = m[4][i], vals, j;
+    if (e !== m[2][i] || e.value !== m[3][i]) return false;
+    if (mv === null) return objectKeys(e).length === 1;
+    if (objectKeys(e).length !== 2 || e.multiValue !== mv || hasOwn.call(mv, 'toJSON')) return false;
+    vals = m[5][i];
+    if (mv.length !== vals.length) return false;
+    for (j = 0; j < vals.length; j++) if (objectKeys(mv[j]).length !== 1 || mv[j].value !== vals[j]) return false;
+    return true;
+  }
+  function requestDelta(r) {
+    var b = built;
+    if (tainted || b === null || r !== b.request || b.digitKey || logs.length !== 0 || originOps.length !== 0) return null;
+    var keys = objectKeys(r);
+    if (keys.length !== 5 || keys[0] !== 'method' || keys[1] !== 'uri' || keys[2] !== 'querystring' ||
+        keys[3] !== 'headers' || keys[4] !== 'cookies') return null;
+    if (r.method !== b.method || typeof r.uri !== 'string' || r.uri.indexOf('\x01') >= 0) return null;
+    if (!untouched(b.qs, r.querystring) || !untouched(b.cookies, r.cookies)) return null;
+    var h = r.headers, hm = b.headers, names = hm[1], n = names.length, hk, i, c, out;
+    if (h !== hm[0]) return null;
+    hk = objectKeys(h);
+    if (hk.length < n || hasOwn.call(h, 'toJSON')) return null;
+    for (i = 0; i < n; i++) if (!sameEntry(hm, h, hk[i], names[i], i)) return null;
+    out = { name: '', parts: ['\x02' + r.uri] };
+    for (; i < hk.length; i++) {
+      out.name = hk[i];
+      c = out.name.charCodeAt(0);
+      if ((c >= 48 && c <= 57) || out.name.indexOf('\x01') >= 0 || !entryValues(h[out.name], out)) return null;
+    }
+    return out.parts.join('\x01'); // (joined, not concatenated: the binding cannot read QuickJS's rope strings)
+  }
   function errText(e) {
     try {
       if (e instanceof Error) return String(e);
       return 'Error: ' + fmt(e);
     } catch (e2) { return 'Error: uncaught exception'; }
+  }
+  var lastValue;
+  function finishRequest(value) {
+    var delta = null;
+    try { delta = requestDelta(value); } catch (e) { delta = null; } // (only plain data is read: a safety net)
+    if (delta === null) return finish(true, value);
+    lastValue = value;
+    return delta;
+  }
+  function run(ev, rawQs, start, edgeLocationJson, isRequest) {
+    startTime = start; logs = []; logBytes = 0; logTruncated = false; originOps = []; pending = null; tainted = false;
+    var r;
+    eventType = ev.context && ev.context.eventType;
+    if (eventType !== 'viewer-request') edgeLocation = NO_LOC;
+    else {
+      if (edgeLocationJson !== locJson) { locObj = Object.freeze(RealJSON.parse(edgeLocationJson)); locJson = edgeLocationJson; }
+      edgeLocation = locObj;
+    }
+    if (V2 && ev.request) {
+      RealDefineProperty(ev.request, 'rawQueryString', { value: function () { return rawQs === null ? undefined : rawQs; } });
+    }
+    try {
+      var handler = handlerFactory(V2 ? cfModule : undefined, requireFn, consoleObj);
+      if (typeof handler !== 'function') return finish(false, 'TypeError: handler is not a function');
+      r = handler(ev);
+    } catch (e) { return finish(false, errText(e)); }
+    if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
+      pending = { done: false };
+      var p = pending;
+      RealPromise.resolve(r).then(function (v) { p.done = true; p.ok = true; p.value = v; },
+        function (e) { p.done = true; p.ok = false; p.value = errText(e); });
+      return null;
+    }
+    return isRequest ? finishRequest(r) : finish(true, r);
   }
   var api = {
     define: function (factory) { handlerFactory = factory; },
@@ -658,29 +879,25 @@
       kvsArnId = arnId;
     },
     invoke: function (eventJson, rawQs, start, edgeLocationJson) {
-      startTime = start; logs = []; logBytes = 0; logTruncated = false; originOps = []; pending = null;
-      var ev = RealJSON.parse(eventJson), r;
-      eventType = ev.context && ev.context.eventType;
-      edgeLocation = eventType === 'viewer-request' ? Object.freeze(RealJSON.parse(edgeLocationJson)) : Object.freeze({});
-      if (V2 && ev.request) {
-        Object.defineProperty(ev.request, 'rawQueryString', { value: function () { return rawQs === null ? undefined : rawQs; } });
-      }
-      try {
-        var handler = handlerFactory(V2 ? cfModule : undefined, requireFn, consoleObj);
-        if (typeof handler !== 'function') return finish(false, 'TypeError: handler is not a function');
-        r = handler(ev);
-      } catch (e) { return finish(false, errText(e)); }
-      if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
-        pending = { done: false };
-        var p = pending;
-        RealPromise.resolve(r).then(function (v) { p.done = true; p.ok = true; p.value = v; },
-          function (e) { p.done = true; p.ok = false; p.value = errText(e); });
-        return null;
-      }
-      return finish(true, r);
+      built = null; lastValue = undefined;
+      return run(RealJSON.parse(eventJson), rawQs, start, edgeLocationJson, false);
+    },
+    // a viewer-request event from the request's fields; the result may come back as a delta ('full': as JSON)
+    invokeRequest: function (start, edgeLocationJson, fields) {
+      lastValue = undefined;
+      var ev = buildRequestEvent(fields), qs = built.qsRaw;
+      return run(ev, qs === '' ? null : qs, start, edgeLocationJson, true);
+    },
+    full: function () { return finish(true, lastValue); },
+    // the event invokeRequest would build, as JSON (tests compare it with event.build_event's)
+    requestEvent: function (fields) {
+      var ev = buildRequestEvent(fields);
+      built = null;
+      return RealJSON.stringify(ev);
     },
     settle: function () {
       if (pending === null || !pending.done) return finish(false, 'Error: the handler\'s promise never settled');
+      if (pending.ok && built !== null) return finishRequest(pending.value);
       return finish(pending.ok, pending.value);
     },
   };
