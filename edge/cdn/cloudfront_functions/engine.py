@@ -34,13 +34,15 @@ helper) it answers with ``"\x02" uri \x01 name \x01 value …`` only; ``event.ap
 merges just that (~65,000 instructions: the visible headers once, the new ones). Any other result comes back as
 JSON and goes through ``apply_request_result`` as before (``test_request_delta`` compares both paths on random
 requests and results). Per call (callgrind, 2,000 calls, harness included): before 22,300 (event) + 6,600
-(JSON) + 186,600 (invoke) + 106,800 (apply) = ~322,000 instructions; after 7,000 (fields) + 172,000
-(``invoke_request``) + 64,600 (apply) = ~244,000. The call itself hardly shrank: building the event's ~15 objects
-and checking the returned ones in QuickJS's interpreter costs about what the C JSON code did (allocation under the
-memory limit's accounting, ``Object.keys``, property definitions), and re-running the function's top-level code
-per call (the isolation above) stays. Through a POP (``python -m bench.cff_instructions``) the function's cost per
-cache hit went from +352,600 to +279,100 instructions (plain hit ~207,000): 36.9 % -> 42.8 % of plain-hit
-throughput, short of issue 13's 70 % (README, Performance).
+(JSON) + 186,600 (invoke) + 106,800 (apply) = ~322,000 instructions; after 7,000 (fields) + 140,600
+(``invoke_request``) + 64,600 (apply) = ~212,000. Allocations are what a QuickJS call mostly pays for (malloc and
+free under the memory limit's accounting cost about as much as the bytecode): the event's records are flat arrays
+made on first use, the per-call arrays are emptied rather than replaced (172,000 -> 140,600). What stays: the
+event's ~15 objects, ``Object.keys`` of the returned ones, re-running the function's top-level code per call (the
+isolation above); an empty handler on a tiny event costs ~77,000 through ``invoke``, a third of it
+``JSON.stringify`` of the five-field result. Through a POP (``python -m bench.cff_instructions``) the function's
+cost per cache hit went from +352,600 to +248,300 instructions (plain hit ~207,000-212,000): 36.9 % -> 46.1 % of
+plain-hit throughput, short of issue 13's 70 % (README, Performance).
 
 Only QuickJS fits the issue's budget (<= 50 µs added per viewer-request call; KVS get <= 20 µs). quickjs-ng is
 the maintained fork of Bellard's QuickJS (the PetterS ``quickjs`` binding is archived); the PyPI wrapper is a

@@ -693,60 +693,68 @@
     while (b > a && isSpace(s.charCodeAt(b - 1))) b--;
     return a === 0 && b === s.length ? s : s.slice(a, b);
   }
-  // a field map and what it held when the function got it: [keys, entries, values, multiValue arrays, their values]
-  function newMap() { return [{}, [], [], [], [], []]; }
-  function addField(m, name, value) {
-    var map = m[0], i = hasOwn.call(map, name) ? m[1].indexOf(name) : -1, e;
+  // A field map's record of what it held when the function got it: null while empty, else one flat array of
+  // [name, entry, value, multiValue array or null, its values or null] per name (few allocations: they dominate).
+  function addField(map, t, name, value) {  // returns the record
+    var i = -1, j, e;
+    if (t === null) t = [];
+    else if (hasOwn.call(map, name)) for (j = 0; j < t.length; j += 5) if (t[j] === name) { i = j; break; }
     if (i < 0) {
       e = { value: value };
       if (name === '__proto__') RealDefineProperty(map, name, { value: e, writable: true, enumerable: true, configurable: true });
       else map[name] = e;
-      m[1].push(name); m[2].push(e); m[3].push(value); m[4].push(null); m[5].push(null);
-      return;
+      t.push(name, e, value, null, null);
+      return t;
     }
-    e = m[2][i];
-    if (m[4][i] === null) { m[4][i] = e.multiValue = [{ value: e.value }]; m[5][i] = [e.value]; }
-    m[4][i].push({ value: value }); m[5][i].push(value);
+    e = t[i + 1];
+    if (t[i + 3] === null) { t[i + 3] = e.multiValue = [{ value: e.value }]; t[i + 4] = [e.value]; }
+    t[i + 3].push({ value: value }); t[i + 4].push(value);
+    return t;
   }
-  function splitQuery(raw, m) {
-    if (raw === '') return;
-    var parts = raw.split('&'), i, p, k;
+  function splitQuery(raw, map) {
+    var parts = raw.split('&'), i, p, k, t = null;
     for (i = 0; i < parts.length; i++) {
       p = parts[i];
       if (p === '') continue;
       k = p.indexOf('=');
-      if (k < 0) addField(m, p, ''); else addField(m, p.slice(0, k), p.slice(k + 1));
+      t = k < 0 ? addField(map, t, p, '') : addField(map, t, p.slice(0, k), p.slice(k + 1));
     }
+    return t;
   }
-  function splitCookies(values, m) {
+  function splitCookies(values, map) {
+    var t = null;
     for (var i = 0; i < values.length; i++) {
       var parts = values[i].split(';');
       for (var j = 0; j < parts.length; j++) {
         var p = strip(parts[j]);
         if (p === '') continue;
         var k = p.indexOf('=');
-        if (k < 0) addField(m, strip(p), ''); else addField(m, strip(p.slice(0, k)), strip(p.slice(k + 1)));
+        t = k < 0 ? addField(map, t, strip(p), '') : addField(map, t, strip(p.slice(0, k)), strip(p.slice(k + 1)));
       }
     }
+    return t;
   }
-  var built = null; // {request, method, qs, headers, cookies, digitKey} of the current invokeRequest
+  // the current invokeRequest's event: its request object, method, raw query string, maps and their records
+  var bRequest = null, bMethod = '', bQs = '', bDigit = false, bHMap = null, bHT = null, bQMap = null, bQT = null,
+    bCMap = null, bCT = null;
   // fields: distribution domain, distribution id, request id, viewer ip, method, uri, raw query string, then
   // header name, value, name, value ... as received, joined by NUL (event.request_fields)
   function buildRequestEvent(fields) {
-    var parts = fields.split('\0'), cookies = [], i, lname, c, method = parts[4], uri = parts[5], qs = parts[6];
-    var hm = newMap(), qm = newMap(), cm = newMap(), digitKey = false;
+    var parts = fields.split('\0'), cookies = null, i, lname, c, qs = parts[6];
+    var hmap = {}, ht = null, qmap = {}, qt = null, cmap = {}, ct = null, digitKey = false;
     for (i = 7; i + 1 < parts.length; i += 2) {
       lname = parts[i].toLowerCase();
-      if (lname === 'cookie') { cookies.push(parts[i + 1]); continue; }
+      if (lname === 'cookie') { if (cookies === null) cookies = []; cookies.push(parts[i + 1]); continue; }
       if (isHidden(lname)) continue;
       c = lname.charCodeAt(0);
       if (c >= 48 && c <= 57) digitKey = true;
-      addField(hm, lname, parts[i + 1]);
+      ht = addField(hmap, ht, lname, parts[i + 1]);
     }
-    splitQuery(qs, qm);
-    splitCookies(cookies, cm);
-    var request = { method: method, uri: uri, querystring: qm[0], headers: hm[0], cookies: cm[0] };
-    built = { request: request, method: method, qs: qm, headers: hm, cookies: cm, digitKey: digitKey, qsRaw: qs };
+    if (qs !== '') qt = splitQuery(qs, qmap);
+    if (cookies !== null) ct = splitCookies(cookies, cmap);
+    var request = { method: parts[4], uri: parts[5], querystring: qmap, headers: hmap, cookies: cmap };
+    bRequest = request; bMethod = parts[4]; bQs = qs; bDigit = digitKey;
+    bHMap = hmap; bHT = ht; bQMap = qmap; bQT = qt; bCMap = cmap; bCT = ct;
     return { version: '1.0', context: { distributionDomainName: parts[0], distributionId: parts[1],
       eventType: 'viewer-request', requestId: parts[2] }, viewer: { ip: parts[3] }, request: request };
   }
@@ -767,13 +775,14 @@
     var k = objectKeys(o);
     return k.length === 1 && k[0] === 'value' && typeof o.value === 'string' ? o.value : null;
   }
-  function entryValues(e, out) {  // a function-made entry: push name/value pairs as the full path reads it
+  var deltaParts = [];
+  function entryValues(e, name) {  // a function-made entry: push name/value pairs as the full path reads it
     if (e === null || typeof e !== 'object' || getProto(e) !== ObjectProto) return false;
     if (lookupGetter.call(e, 'value') !== undefined || lookupGetter.call(e, 'multiValue') !== undefined) return false;
-    var k = objectKeys(e), i, m, v, name = out.name;
+    var k = objectKeys(e), i, m, v, out = deltaParts;
     if (k.length === 1 && k[0] === 'value') {
       if (typeof e.value !== 'string' || e.value.indexOf('\x01') >= 0) return false;
-      out.parts.push(name, e.value);
+      out.push(name, e.value);
       return true;
     }
     if (k.length === 1 ? k[0] !== 'multiValue' : k.length !== 2 || !hasOwn.call(e, 'multiValue') ||
@@ -781,55 +790,56 @@
     m = e.multiValue;
     if (m === null) {  // multiValue: null is absent for the full path: the value is used
       if (k.length !== 2 || e.value.indexOf('\x01') >= 0) return false;
-      out.parts.push(name, e.value);
+      out.push(name, e.value);
       return true;
     }
     if (!isArray(m) || getProto(m) !== ArrayProto || hasOwn.call(m, 'toJSON')) return false;
     for (i = 0; i < m.length; i++) {
       v = plainValue(m[i]);
       if (v === null || v.indexOf('\x01') >= 0) return false;
-      out.parts.push(name, v);
+      out.push(name, v);
     }
     return true;
   }
-  function untouched(m, obj) {  // the event's own field map obj holds what it held, nothing more, in order
-    if (obj !== m[0]) return false;
-    var keys = objectKeys(obj), names = m[1], n = names.length, i;
+  function untouched(map, t, obj) {  // the event's own field map obj holds what it held, nothing more, in order
+    if (obj !== map) return false;
+    var keys = objectKeys(obj), n = t === null ? 0 : t.length / 5, i;
     if (keys.length !== n || hasOwn.call(obj, 'toJSON')) return false;
-    for (i = 0; i < n; i++) if (!sameEntry(m, obj, keys[i], names[i], i)) return false;
+    for (i = 0; i < n; i++) if (!sameEntry(t, obj, keys[i], i * 5)) return false;
     return true;
   }
-  function sameEntry(m, obj, key, name, i) {
-    if (key !== name) return false;
-    var e = obj[key], mv = m[4][i], vals, j;
-    if (e !== m[2][i] || e.value !== m[3][i]) return false;
+  function sameEntry(t, obj, key, j) {
+    if (key !== t[j]) return false;
+    var e = obj[key], mv = t[j + 3], vals, k;
+    if (e !== t[j + 1] || e.value !== t[j + 2]) return false;
     if (mv === null) return objectKeys(e).length === 1;
     if (objectKeys(e).length !== 2 || e.multiValue !== mv || hasOwn.call(mv, 'toJSON')) return false;
-    vals = m[5][i];
+    vals = t[j + 4];
     if (mv.length !== vals.length) return false;
-    for (j = 0; j < vals.length; j++) if (objectKeys(mv[j]).length !== 1 || mv[j].value !== vals[j]) return false;
+    for (k = 0; k < vals.length; k++) if (plainValue(mv[k]) !== vals[k]) return false;
     return true;
   }
   function requestDelta(r) {
-    var b = built;
-    if (tainted || b === null || r !== b.request || b.digitKey || logs.length !== 0 || originOps.length !== 0) return null;
+    if (tainted || bRequest === null || r !== bRequest || bDigit || logs.length !== 0 || originOps.length !== 0) return null;
     var keys = objectKeys(r);
     if (keys.length !== 5 || keys[0] !== 'method' || keys[1] !== 'uri' || keys[2] !== 'querystring' ||
         keys[3] !== 'headers' || keys[4] !== 'cookies') return null;
-    if (r.method !== b.method || typeof r.uri !== 'string' || r.uri.indexOf('\x01') >= 0) return null;
-    if (!untouched(b.qs, r.querystring) || !untouched(b.cookies, r.cookies)) return null;
-    var h = r.headers, hm = b.headers, names = hm[1], n = names.length, hk, i, c, out;
-    if (h !== hm[0]) return null;
+    if (r.method !== bMethod || typeof r.uri !== 'string' || r.uri.indexOf('\x01') >= 0) return null;
+    if (!untouched(bQMap, bQT, r.querystring) || !untouched(bCMap, bCT, r.cookies)) return null;
+    var h = r.headers, n = bHT === null ? 0 : bHT.length / 5, hk, i, c, k, out;
+    if (h !== bHMap) return null;
     hk = objectKeys(h);
     if (hk.length < n || hasOwn.call(h, 'toJSON')) return null;
-    for (i = 0; i < n; i++) if (!sameEntry(hm, h, hk[i], names[i], i)) return null;
-    out = { name: '', parts: ['\x02' + r.uri] };
+    for (i = 0; i < n; i++) if (!sameEntry(bHT, h, hk[i], i * 5)) return null;
+    out = deltaParts;
+    out.length = 0;
+    out.push('\x02' + r.uri);
     for (; i < hk.length; i++) {
-      out.name = hk[i];
-      c = out.name.charCodeAt(0);
-      if ((c >= 48 && c <= 57) || out.name.indexOf('\x01') >= 0 || !entryValues(h[out.name], out)) return null;
+      k = hk[i];
+      c = k.charCodeAt(0);
+      if ((c >= 48 && c <= 57) || k.indexOf('\x01') >= 0 || !entryValues(h[k], k)) return null;
     }
-    return out.parts.join('\x01'); // (joined, not concatenated: the binding cannot read QuickJS's rope strings)
+    return out.join('\x01'); // (joined, not concatenated: the binding cannot read QuickJS's rope strings)
   }
   function errText(e) {
     try {
@@ -846,7 +856,9 @@
     return delta;
   }
   function run(ev, rawQs, start, edgeLocationJson, isRequest) {
-    startTime = start; logs = []; logBytes = 0; logTruncated = false; originOps = []; pending = null; tainted = false;
+    // (the per-call arrays are emptied, not replaced: nothing outside this file holds them, allocations cost)
+    startTime = start; logs.length = 0; logBytes = 0; logTruncated = false; originOps.length = 0; pending = null;
+    tainted = false;
     var r;
     eventType = ev.context && ev.context.eventType;
     if (eventType !== 'viewer-request') edgeLocation = NO_LOC;
@@ -879,25 +891,25 @@
       kvsArnId = arnId;
     },
     invoke: function (eventJson, rawQs, start, edgeLocationJson) {
-      built = null; lastValue = undefined;
+      bRequest = null; lastValue = undefined;
       return run(RealJSON.parse(eventJson), rawQs, start, edgeLocationJson, false);
     },
     // a viewer-request event from the request's fields; the result may come back as a delta ('full': as JSON)
     invokeRequest: function (start, edgeLocationJson, fields) {
       lastValue = undefined;
-      var ev = buildRequestEvent(fields), qs = built.qsRaw;
-      return run(ev, qs === '' ? null : qs, start, edgeLocationJson, true);
+      var ev = buildRequestEvent(fields);
+      return run(ev, bQs === '' ? null : bQs, start, edgeLocationJson, true);
     },
     full: function () { return finish(true, lastValue); },
     // the event invokeRequest would build, as JSON (tests compare it with event.build_event's)
     requestEvent: function (fields) {
       var ev = buildRequestEvent(fields);
-      built = null;
+      bRequest = null;
       return RealJSON.stringify(ev);
     },
     settle: function () {
       if (pending === null || !pending.done) return finish(false, 'Error: the handler\'s promise never settled');
-      if (pending.ok && built !== null) return finishRequest(pending.value);
+      if (pending.ok && bRequest !== null) return finishRequest(pending.value);
       return finish(pending.ok, pending.value);
     },
   };
