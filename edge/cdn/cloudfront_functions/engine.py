@@ -23,6 +23,27 @@ With everything edgelab adds (``python -m bench cff``, medians of 20,000 calls o
 + invoke + ``apply_request_result``) 35.7 µs [target <= 50 µs added p50]; one ``await kvs.get()`` 2.5 µs more
 [target <= 20 µs]; one SHA-256 in ``require('crypto')`` (JavaScript) 97 µs.
 
+The viewer-request fast path (``invoke_request``; issue 13's performance work). Counted with callgrind, the
+JSON across the boundary was most of a call: in a POP, ``JSON.stringify`` of the result ~70,000 instructions and
+``JSON.parse`` of the event ~45,000 of the call's ~143,000, and in Python ``build_event`` ~22,000, ``orjson``
+~7,000 and ``apply_request_result`` ~107,000 (it re-reads and validates every header). Now the engine builds the
+event itself from the request's strings joined by NUL (``event.request_fields``; ``prelude.js``,
+``buildRequestEvent``, the same event as ``build_event``: tests compare them), and when the function returned
+the event's own request with at most a new uri and appended headers (plain data, nothing logged, no origin
+helper) it answers with ``"\x02" uri \x01 name \x01 value …`` only; ``event.apply_request_delta`` validates and
+merges just that (~65,000 instructions: the visible headers once, the new ones). Any other result comes back as
+JSON and goes through ``apply_request_result`` as before (``test_request_delta`` compares both paths on random
+requests and results). Per call (callgrind, 2,000 calls, harness included): before 22,300 (event) + 6,600
+(JSON) + 186,600 (invoke) + 106,800 (apply) = ~322,000 instructions; after 7,000 (fields) + 140,600
+(``invoke_request``) + 64,600 (apply) = ~212,000. Allocations are what a QuickJS call mostly pays for (malloc and
+free under the memory limit's accounting cost about as much as the bytecode): the event's records are flat arrays
+made on first use, the per-call arrays are emptied rather than replaced (172,000 -> 140,600). What stays: the
+event's ~15 objects, ``Object.keys`` of the returned ones, re-running the function's top-level code per call (the
+isolation above); an empty handler on a tiny event costs ~77,000 through ``invoke``, a third of it
+``JSON.stringify`` of the five-field result. Through a POP (``python -m bench.cff_instructions``) the function's
+cost per cache hit went from +352,600 to +248,300 instructions (plain hit ~207,000-212,000): 36.9 % -> 46.1 % of
+plain-hit throughput, short of issue 13's 70 % (README, Performance).
+
 Only QuickJS fits the issue's budget (<= 50 µs added per viewer-request call; KVS get <= 20 µs). quickjs-ng is
 the maintained fork of Bellard's QuickJS (the PetterS ``quickjs`` binding is archived); the PyPI wrapper is a
 thin, recently released binding (a single maintainer: pin it, and keep this module the only place that
@@ -60,6 +81,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -69,6 +91,7 @@ import orjson
 import quickjs
 
 from edge.cdn.cloudfront_functions.checker import CheckResult, check_code
+from edge.cdn.cloudfront_functions.event import ENGINE_EVENT_CONFIG
 from edge.cdn.cloudfront_functions.limits import (
     COMPUTE_BUDGET_MS,
     HARD_TIME_LIMIT_MS,
@@ -130,6 +153,7 @@ class Invocation:
     origin_ops: list[list[Any]] = field(default_factory=list)
     cpu_ns: int = 0
     compute_utilization: int = 0
+    applied: Any = None  # invoke_request: what apply_delta made of the result (``value`` is then None)
 
     @property
     def ok(self) -> bool:
@@ -175,7 +199,8 @@ class FunctionEngine:
     def _build(self, kvs: KvsView | None) -> None:
         ctx = quickjs.Context()
         ctx.set_max_stack_size(_STACK_BYTES)
-        driver = ctx.eval("(" + _prelude_source() + ")(" + orjson.dumps(self.runtime).decode() + ")")
+        driver = ctx.eval("(" + _prelude_source() + ")(" + orjson.dumps(self.runtime).decode() + ", "
+                          + orjson.dumps(ENGINE_EVENT_CONFIG).decode() + ")")
         factory = ctx.eval(self._wrapped_source())
         driver("define", factory)
         self._ctx, self._driver = ctx, driver
@@ -241,6 +266,43 @@ class FunctionEngine:
         ``start_ms`` what every ``Date`` read returns (default: now); ``edge_location_json``, when given, is
         ``edge_location`` already serialised (a server passes its own once instead of per call).
         """
+        return self._call("invoke", event, raw_query, kvs, edge_location, start_ms, edge_location_json, None)
+
+    def invoke_request(
+        self,
+        fields: str,
+        apply_delta: Callable[[str, list[str]], Any],
+        *,
+        kvs: KvsView | None = None,
+        edge_location_json: str = "{}",
+        start_ms: int | None = None,
+    ) -> Invocation:
+        """:meth:`invoke` for a viewer-request event the engine builds itself from ``fields``
+        (``event.request_fields``: the request's strings joined by NUL, no JSON) and whose result it may hand back
+        as a delta.
+
+        When the handler returned the event's request with at most its uri set and new headers appended (and
+        logged nothing, called no origin helper), the engine sends back only the uri and ``[name, value, …]`` and
+        this calls ``apply_delta(uri, added)`` (``event.apply_request_delta`` bound to the request): a non-None
+        answer is the Invocation's ``applied`` (``value`` stays None). Otherwise, or when ``apply_delta`` answers
+        None (not provably valid), ``value`` is the full result, as :meth:`invoke` returns it.
+        """
+        if not self.check.ok:
+            return Invocation(error=self.check.first_error)
+        start = int(time.time() * 1000) if start_ms is None else start_ms
+        with self._lock:
+            return self._invoke_locked("invokeRequest", fields, None, kvs, edge_location_json, start, apply_delta)
+
+    def request_event_json(self, fields: str) -> str:
+        """The event :meth:`invoke_request` builds from ``fields``, as JSON (tests compare it with ``build_event``'s)."""
+        with self._lock:
+            if self._ctx is None:
+                self._build(None)
+            return str(self._driver("requestEvent", fields))
+
+    def _call(self, op: str, event: dict[str, Any], raw_query: str | None, kvs: KvsView | None,
+              edge_location: dict[str, str] | None, start_ms: int | None, edge_location_json: str | None,
+              apply_delta: Callable[[str, list[str]], Any] | None) -> Invocation:
         if not self.check.ok:
             # functions-event-structure / test-function: such code is accepted at create time and fails here
             return Invocation(error=self.check.first_error)
@@ -248,9 +310,10 @@ class FunctionEngine:
         start = int(time.time() * 1000) if start_ms is None else start_ms
         loc = edge_location_json if edge_location_json is not None else orjson.dumps(edge_location or {}).decode()
         with self._lock:
-            return self._invoke_locked(event_json, raw_query, kvs, loc, start)
+            return self._invoke_locked(op, event_json, raw_query, kvs, loc, start, apply_delta)
 
-    def _invoke_locked(self, event_json: str, raw_query: str | None, kvs: KvsView | None, loc: str, start: int) -> Invocation:
+    def _invoke_locked(self, op: str, payload: str, raw_query: str | None, kvs: KvsView | None, loc: str, start: int,
+                       apply_delta: Callable[[str, list[str]], Any] | None) -> Invocation:
         if self._ctx is None:
             self._build(kvs)
             self.rebuilds += 1
@@ -262,7 +325,10 @@ class FunctionEngine:
         limit_ns = int(self.limits.hard_time_limit_ms * 1_000_000)
         cpu0 = time.thread_time_ns()
         try:
-            out = driver("invoke", event_json, raw_query, start, loc)
+            if apply_delta is None:
+                out = driver(op, payload, raw_query, start, loc)
+            else:
+                out = driver(op, start, loc, payload)
             if out is None:  # an async handler: run its jobs until the promise settles, within the same budget
                 ctx = self._ctx
                 while ctx.execute_pending_job():
@@ -281,6 +347,13 @@ class FunctionEngine:
         self._calls += 1
         if self._calls % _GC_EVERY == 0 and self._ctx.memory()["malloc_size"] > self._gc_above:
             self._ctx.gc()
+        if out[0] == "\x02" and apply_delta is not None:  # invokeRequest's delta: uri, name, value, … (\x01-joined)
+            uri, *added = out[1:].split("\x01")
+            applied = apply_delta(uri, added)
+            if applied is not None:
+                return Invocation(logs=[], origin_ops=[], cpu_ns=cpu, compute_utilization=self._utilization(cpu),
+                                  applied=applied)
+            out = driver("full")
         result = orjson.loads(out)
         inv = Invocation(
             logs=result.get("logs", []),

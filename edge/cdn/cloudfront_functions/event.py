@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,10 +63,12 @@ __all__ = [
     "GeneratedResponse",
     "RequestResult",
     "ResponseResult",
+    "apply_request_delta",
     "apply_request_result",
     "apply_response_result",
     "build_event",
     "field_map",
+    "request_fields",
 ]
 
 # edge-function-restrictions-all (current list): read-only headers for CloudFront Functions per event type.
@@ -75,8 +78,13 @@ READ_ONLY: dict[str, frozenset[str]] = {
 }
 # A viewer-request function may not add CloudFront-Viewer-Country (edge-function-restrictions-all).
 _VIEWER_REQUEST_NO_ADD = frozenset({"cloudfront-viewer-country"})
+_NAME_CHARS_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")  # HEADER_NAME_RE's characters
 _MAX_URL = 8192  # edge-function-restrictions-all: uri + query string after a change < 8,192 characters
 GENERATED_RESPONSE_WARN_BYTES = 40 * 1024  # undocumented for CFF (40 KB is Lambda@Edge's): warn only
+
+
+# what the engine's event builder (prelude.js, buildRequestEvent) hides: the lists this module uses
+ENGINE_EVENT_CONFIG = {"hidden": sorted(DISALLOWED_HEADERS), "hiddenPrefixes": list(DISALLOWED_PREFIXES)}
 
 
 def _hidden(lname: str) -> bool:
@@ -401,6 +409,93 @@ def apply_request_result(original: EdgeRequest, event: dict[str, Any], value: An
     new = EdgeRequest(method=original.method, uri=uri, querystring=raw_qs, headers=merged, client_ip=original.client_ip,
                       body=original.body, origin=original.origin)
     return RequestResult(new)
+
+
+def _names_and_values_valid(names: list[str], values: list[str]) -> bool:
+    """``_check_header_pairs`` would pass on these names and values (one regex over all names and one over all
+    values: both patterns test single characters, so the joined strings fail exactly when one of the parts does)."""
+    return all(names) and _NAME_CHARS_RE.fullmatch("".join(names)) is not None and \
+        HEADER_VALUE_BAD_RE.search("".join(values)) is None
+
+
+def request_fields(request: EdgeRequest, *, distribution_domain: str, distribution_id: str, request_id: str) -> str | None:
+    """What the engine builds a viewer-request event from (``FunctionEngine.invoke_request``; ``prelude.js``,
+    ``buildRequestEvent``, does what :func:`build_event` does): the context's and the request's strings and every
+    header name and value as received, joined by NUL. None when the engine's builder must not be used: a NUL in a
+    string (it would shift the fields) or a non-ASCII character (where JavaScript's toLowerCase and trimming
+    differ from Python's) - :func:`build_event` and ``invoke`` then serve the request as before."""
+    parts = [distribution_domain, distribution_id, request_id, request.client_ip, request.method, request.uri,
+             request.querystring]
+    for name, value in request.headers:
+        parts.append(name)
+        parts.append(value)
+    text = "\0".join(parts)
+    if not text.isascii() or text.count("\0") != len(parts) - 1:
+        return None
+    return text
+
+
+def apply_request_delta(original: EdgeRequest, uri: str, added: list[str]) -> RequestResult | None:
+    """:func:`apply_request_result` for a result the engine reduced to a delta, or None when the delta is not
+    provably valid (the caller then applies the full result with :func:`apply_request_result`, which raises the
+    exact error).
+
+    The engine (``prelude.js``, ``requestDelta``) sends a delta only when the function returned the event's
+    request object with the method, the query string, the cookies and every header entry as it got them (same
+    order, same values, nothing added) and at most a new ``uri`` (a string) and header names appended
+    (``added`` = ``[name, value, …]`` as returned). For such a result the full path's steps reduce to: validate
+    the uri and the URL length; the appended names are new, allowed and writable; every header name and value is
+    valid; merge. This does those steps with the full path's helpers, on the visible headers computed from the
+    request as :func:`build_event` computes them (tests/cdn/cloudfront_functions/test_request_delta.py compares
+    both paths on random requests and results)."""
+    if not uri.startswith("/") or " " in uri or "#" in uri or HEADER_VALUE_BAD_RE.search(uri):
+        return None
+    raw_qs = original.querystring
+    if len(uri) + len(raw_qs) + 1 >= _MAX_URL:
+        return None
+    # one pass over the request's headers: what build_event shows the function (name -> values, in order, and the
+    # first spelling of each name), what it hides (kept first by _merge_headers) and the Cookie lines (kept last)
+    groups: dict[str, list[str]] = {}
+    spelling: dict[str, str] = {}
+    hidden: Headers = []
+    cookie_lines: Headers = []
+    for name, value in original.headers:
+        lname = name.lower()
+        if lname == "cookie":
+            cookie_lines.append((name, value))
+        elif lname in DISALLOWED_HEADERS or lname.startswith(DISALLOWED_PREFIXES):
+            hidden.append((name, value))
+        elif (values := groups.get(lname)) is None:
+            groups[lname] = [value]
+            spelling[lname] = name
+        else:
+            values.append(value)
+    # _check_header_pairs(visible) of the full path: every name and value valid
+    if not _names_and_values_valid(list(groups), [v for values in groups.values() for v in values]):
+        return None
+    if not added:  # the full path: after == visible and the same Cookie lines -> the headers as they came
+        return RequestResult(EdgeRequest(method=original.method, uri=uri, querystring=raw_qs,
+                                         headers=list(original.headers), client_ip=original.client_ip,
+                                         body=original.body, origin=original.origin))
+    read_only = READ_ONLY[VIEWER_REQUEST]
+    new: Headers = []
+    for i in range(0, len(added) - 1, 2):
+        name = added[i].lower()
+        if name in groups or name == "cookie" or name in read_only or name in _VIEWER_REQUEST_NO_ADD or _hidden(name):
+            return None
+        new.append((name, added[i + 1]))
+    if not _names_and_values_valid([n for n, _ in new], [v for _, v in new]):
+        return None
+    # _merge_headers(non-cookie headers, visible, visible + new, "cookie", cookie_lines): hidden ones, the visible
+    # ones grouped by name in their first spelling, the new ones title-cased, the Cookie lines
+    merged = hidden
+    for lname, values in groups.items():
+        spelled = spelling[lname]
+        merged.extend((spelled, v) for v in values)
+    merged.extend((title_case(n), v) for n, v in new)
+    merged.extend(cookie_lines)
+    return RequestResult(EdgeRequest(method=original.method, uri=uri, querystring=raw_qs, headers=merged,
+                                     client_ip=original.client_ip, body=original.body, origin=original.origin))
 
 
 def _generated(value: dict[str, Any]) -> GeneratedResponse:

@@ -9,11 +9,14 @@
 // Sources: functions-javascript-runtime-10, functions-javascript-runtime-20, functions-custom-methods,
 // helper-functions-origin-modification, general-helper-methods, cloudfront-function-restrictions (AWS Developer
 // Guide, CloudFront). Python drives it through the object returned at the end (see engine.py).
-(function (RUNTIME) {
+(function (RUNTIME, CONFIG) {
   'use strict';
   var G = globalThis;
   var V2 = RUNTIME === 'cloudfront-js-2.0';
   var RealDate = Date, RealReflect = Reflect, RealJSON = JSON, RealPromise = Promise;
+  var RealDefineProperty = Object.defineProperty, RealSetPrototypeOf = Object.setPrototypeOf;
+  var getProto = Object.getPrototypeOf, objectKeys = Object.keys, isArray = Array.isArray;
+  var ObjectProto = Object.prototype, ArrayProto = Array.prototype, lookupGetter = Object.prototype.__lookupGetter__;
   var hasOwn = Object.prototype.hasOwnProperty;
   var LOG_LIMIT = 10240; // cloudfront-function-restrictions: function logs are truncated at 10 KB
 
@@ -575,7 +578,7 @@
     var MemoryError = function MemoryError(message) {
       if (!new.target) return new MemoryError(message);
       var e = new Error(message);
-      Object.setPrototypeOf(e, MemoryError.prototype);
+      RealSetPrototypeOf(e, MemoryError.prototype);
       return e;
     };
     MemoryError.prototype = Object.create(Error.prototype, {
@@ -586,6 +589,33 @@
   }
   G.console = consoleObj;
   G.require = requireFn;
+
+  // ---------------------------------------------------------------- what can make a result more than plain data
+  // The viewer-request fast path (requestDelta below) reads the returned request directly instead of through
+  // JSON; that is the same only for plain data properties. The calls that can give one of the event's own objects
+  // an accessor, a non-enumerable property or another prototype mark the call ("tainted": the full path then
+  // serialises the result as before); objects the function creates itself are checked where they are read.
+  var tainted = false;
+  function tainting(obj, name, onlyWithSecondArg) {
+    var real = obj[name];
+    var wrapper = function () {
+      if (!onlyWithSecondArg || arguments[1] !== undefined) tainted = true;
+      return real.apply(this, arguments);
+    };
+    RealDefineProperty(wrapper, 'length', { value: real.length });
+    RealDefineProperty(wrapper, 'name', { value: real.name });
+    RealDefineProperty(obj, name, { value: wrapper, writable: true, enumerable: false, configurable: true });
+  }
+  tainting(Object, 'defineProperty'); tainting(Object, 'defineProperties'); tainting(Object, 'setPrototypeOf');
+  tainting(Object, 'create', true); // (Reflect is not a global here)
+  tainting(ObjectProto, '__defineGetter__'); tainting(ObjectProto, '__defineSetter__');
+  (function () {
+    var d = Object.getOwnPropertyDescriptor(ObjectProto, '__proto__');
+    if (!d || !d.set) return;
+    var realSet = d.set;
+    RealDefineProperty(ObjectProto, '__proto__', { configurable: d.configurable, enumerable: d.enumerable, get: d.get,
+      set: function (v) { tainted = true; return realSet.call(this, v); } });
+  })();
 
   // ---------------------------------------------------------------- freeze every intrinsic
   // Freezing a prototype makes its data properties read-only, and in strict mode an assignment to an inherited
@@ -602,7 +632,7 @@
         get: function () { return value; },
         set: function (v) {
           if (this === proto) throw new TypeError('Cannot assign to read only property \'' + String(name) + '\' of a built-in');
-          Object.defineProperty(this, name, { value: v, writable: true, enumerable: true, configurable: true });
+          RealDefineProperty(this, name, { value: v, writable: true, enumerable: true, configurable: true });
         },
       });
     });
@@ -635,7 +665,7 @@
   seen = null;
 
   // ---------------------------------------------------------------- the driver Python calls
-  var handlerFactory = null, pending = null;
+  var handlerFactory = null, pending = null, locJson = null, locObj = null, NO_LOC = Object.freeze({});
   function finish(ok, value) {
     var out = { ok: ok, logs: logs, truncated: logTruncated, origin: originOps };
     if (ok) {
@@ -644,11 +674,214 @@
     } else out.error = value;
     return RealJSON.stringify(out);
   }
+  // ---------------------------------------------------------------- viewer-request events built here
+  // invokeRequest gets the request's fields as strings (no JSON) and builds the event as event.build_event does
+  // (test_request_delta.py compares the two): header names lowercased, the hidden ones (CONFIG.hidden /
+  // hiddenPrefixes, Python's lists) left out, Cookie parsed into cookies, the query string split on & and =,
+  // repeated names as value + multiValue. Python sends only ASCII (no NUL), where toLowerCase equals str.lower.
+  var HIDDEN = Object.create(null), HIDDEN_PREFIXES = CONFIG.hiddenPrefixes;
+  CONFIG.hidden.forEach(function (n) { HIDDEN[n] = true; });
+  function isHidden(lname) {
+    if (HIDDEN[lname] === true) return true;
+    for (var i = 0; i < HIDDEN_PREFIXES.length; i++) if (lname.indexOf(HIDDEN_PREFIXES[i]) === 0) return true;
+    return false;
+  }
+  function isSpace(c) { return c === 32 || (c >= 9 && c <= 13) || (c >= 28 && c <= 31); } // Python's ASCII whitespace
+  function strip(s) {
+    var a = 0, b = s.length;
+    while (a < b && isSpace(s.charCodeAt(a))) a++;
+    while (b > a && isSpace(s.charCodeAt(b - 1))) b--;
+    return a === 0 && b === s.length ? s : s.slice(a, b);
+  }
+  // A field map's record of what it held when the function got it: null while empty, else one flat array of
+  // [name, entry, value, multiValue array or null, its values or null] per name (few allocations: they dominate).
+  function addField(map, t, name, value) {  // returns the record
+    var i = -1, j, e;
+    if (t === null) t = [];
+    else if (hasOwn.call(map, name)) for (j = 0; j < t.length; j += 5) if (t[j] === name) { i = j; break; }
+    if (i < 0) {
+      e = { value: value };
+      if (name === '__proto__') RealDefineProperty(map, name, { value: e, writable: true, enumerable: true, configurable: true });
+      else map[name] = e;
+      t.push(name, e, value, null, null);
+      return t;
+    }
+    e = t[i + 1];
+    if (t[i + 3] === null) { t[i + 3] = e.multiValue = [{ value: e.value }]; t[i + 4] = [e.value]; }
+    t[i + 3].push({ value: value }); t[i + 4].push(value);
+    return t;
+  }
+  function splitQuery(raw, map) {
+    var parts = raw.split('&'), i, p, k, t = null;
+    for (i = 0; i < parts.length; i++) {
+      p = parts[i];
+      if (p === '') continue;
+      k = p.indexOf('=');
+      t = k < 0 ? addField(map, t, p, '') : addField(map, t, p.slice(0, k), p.slice(k + 1));
+    }
+    return t;
+  }
+  function splitCookies(values, map) {
+    var t = null;
+    for (var i = 0; i < values.length; i++) {
+      var parts = values[i].split(';');
+      for (var j = 0; j < parts.length; j++) {
+        var p = strip(parts[j]);
+        if (p === '') continue;
+        var k = p.indexOf('=');
+        t = k < 0 ? addField(map, t, strip(p), '') : addField(map, t, strip(p.slice(0, k)), strip(p.slice(k + 1)));
+      }
+    }
+    return t;
+  }
+  // the current invokeRequest's event: its request object, method, raw query string, maps and their records
+  var bRequest = null, bMethod = '', bQs = '', bDigit = false, bHMap = null, bHT = null, bQMap = null, bQT = null,
+    bCMap = null, bCT = null;
+  // fields: distribution domain, distribution id, request id, viewer ip, method, uri, raw query string, then
+  // header name, value, name, value ... as received, joined by NUL (event.request_fields)
+  function buildRequestEvent(fields) {
+    var parts = fields.split('\0'), cookies = null, i, lname, c, qs = parts[6];
+    var hmap = {}, ht = null, qmap = {}, qt = null, cmap = {}, ct = null, digitKey = false;
+    for (i = 7; i + 1 < parts.length; i += 2) {
+      lname = parts[i].toLowerCase();
+      if (lname === 'cookie') { if (cookies === null) cookies = []; cookies.push(parts[i + 1]); continue; }
+      if (isHidden(lname)) continue;
+      c = lname.charCodeAt(0);
+      if (c >= 48 && c <= 57) digitKey = true;
+      ht = addField(hmap, ht, lname, parts[i + 1]);
+    }
+    if (qs !== '') qt = splitQuery(qs, qmap);
+    if (cookies !== null) ct = splitCookies(cookies, cmap);
+    var request = { method: parts[4], uri: parts[5], querystring: qmap, headers: hmap, cookies: cmap };
+    bRequest = request; bMethod = parts[4]; bQs = qs; bDigit = digitKey;
+    bHMap = hmap; bHT = ht; bQMap = qmap; bQT = qt; bCMap = cmap; bCT = ct;
+    return { version: '1.0', context: { distributionDomainName: parts[0], distributionId: parts[1],
+      eventType: 'viewer-request', requestId: parts[2] }, viewer: { ip: parts[3] }, request: request };
+  }
+
+  // ---------------------------------------------------------------- viewer-request results as a delta
+  // What event.apply_request_result would do with the returned request, decided here when the answer is simple:
+  // the event's own request object came back with its method, query string, cookies and every original header
+  // entry untouched (same objects, same values, same order, nothing added to them) and at most a new uri and new
+  // header names appended, each a plain {value: string} or {multiValue: [{value: string}, ...]}, and nothing was
+  // logged and no origin helper called. Then only "\x02" + uri + "\x01" + name + "\x01" + value ... goes back
+  // (\x01: NUL does not cross the binding's strings, and a string with \x01 is invalid anyway: it goes the full path)
+  // (event.apply_request_delta validates and applies it); anything else - or a call that used
+  // defineProperty & co. (tainted) - returns null and the result goes back as JSON as before. Only plain data is
+  // read here, so no getter, setter or toJSON of the function's runs (the full path would run them).
+  function plainValue(o) {  // a function-made {value: string}: its string, or null
+    if (o === null || typeof o !== 'object' || getProto(o) !== ObjectProto) return null;
+    if (lookupGetter.call(o, 'value') !== undefined) return null;
+    var k = objectKeys(o);
+    return k.length === 1 && k[0] === 'value' && typeof o.value === 'string' ? o.value : null;
+  }
+  var deltaParts = [];
+  function entryValues(e, name) {  // a function-made entry: push name/value pairs as the full path reads it
+    if (e === null || typeof e !== 'object' || getProto(e) !== ObjectProto) return false;
+    if (lookupGetter.call(e, 'value') !== undefined || lookupGetter.call(e, 'multiValue') !== undefined) return false;
+    var k = objectKeys(e), i, m, v, out = deltaParts;
+    if (k.length === 1 && k[0] === 'value') {
+      if (typeof e.value !== 'string' || e.value.indexOf('\x01') >= 0) return false;
+      out.push(name, e.value);
+      return true;
+    }
+    if (k.length === 1 ? k[0] !== 'multiValue' : k.length !== 2 || !hasOwn.call(e, 'multiValue') ||
+        !hasOwn.call(e, 'value') || typeof e.value !== 'string') return false;
+    m = e.multiValue;
+    if (m === null) {  // multiValue: null is absent for the full path: the value is used
+      if (k.length !== 2 || e.value.indexOf('\x01') >= 0) return false;
+      out.push(name, e.value);
+      return true;
+    }
+    if (!isArray(m) || getProto(m) !== ArrayProto || hasOwn.call(m, 'toJSON')) return false;
+    for (i = 0; i < m.length; i++) {
+      v = plainValue(m[i]);
+      if (v === null || v.indexOf('\x01') >= 0) return false;
+      out.push(name, v);
+    }
+    return true;
+  }
+  function untouched(map, t, obj) {  // the event's own field map obj holds what it held, nothing more, in order
+    if (obj !== map) return false;
+    var keys = objectKeys(obj), n = t === null ? 0 : t.length / 5, i;
+    if (keys.length !== n || hasOwn.call(obj, 'toJSON')) return false;
+    for (i = 0; i < n; i++) if (!sameEntry(t, obj, keys[i], i * 5)) return false;
+    return true;
+  }
+  function sameEntry(t, obj, key, j) {
+    if (key !== t[j]) return false;
+    var e = obj[key], mv = t[j + 3], vals, k;
+    if (e !== t[j + 1] || e.value !== t[j + 2]) return false;
+    if (mv === null) return objectKeys(e).length === 1;
+    if (objectKeys(e).length !== 2 || e.multiValue !== mv || hasOwn.call(mv, 'toJSON')) return false;
+    vals = t[j + 4];
+    if (mv.length !== vals.length) return false;
+    for (k = 0; k < vals.length; k++) if (plainValue(mv[k]) !== vals[k]) return false;
+    return true;
+  }
+  function requestDelta(r) {
+    if (tainted || bRequest === null || r !== bRequest || bDigit || logs.length !== 0 || originOps.length !== 0) return null;
+    var keys = objectKeys(r);
+    if (keys.length !== 5 || keys[0] !== 'method' || keys[1] !== 'uri' || keys[2] !== 'querystring' ||
+        keys[3] !== 'headers' || keys[4] !== 'cookies') return null;
+    if (r.method !== bMethod || typeof r.uri !== 'string' || r.uri.indexOf('\x01') >= 0) return null;
+    if (!untouched(bQMap, bQT, r.querystring) || !untouched(bCMap, bCT, r.cookies)) return null;
+    var h = r.headers, n = bHT === null ? 0 : bHT.length / 5, hk, i, c, k, out;
+    if (h !== bHMap) return null;
+    hk = objectKeys(h);
+    if (hk.length < n || hasOwn.call(h, 'toJSON')) return null;
+    for (i = 0; i < n; i++) if (!sameEntry(bHT, h, hk[i], i * 5)) return null;
+    out = deltaParts;
+    out.length = 0;
+    out.push('\x02' + r.uri);
+    for (; i < hk.length; i++) {
+      k = hk[i];
+      c = k.charCodeAt(0);
+      if ((c >= 48 && c <= 57) || k.indexOf('\x01') >= 0 || !entryValues(h[k], k)) return null;
+    }
+    return out.join('\x01'); // (joined, not concatenated: the binding cannot read QuickJS's rope strings)
+  }
   function errText(e) {
     try {
       if (e instanceof Error) return String(e);
       return 'Error: ' + fmt(e);
     } catch (e2) { return 'Error: uncaught exception'; }
+  }
+  var lastValue;
+  function finishRequest(value) {
+    var delta = null;
+    try { delta = requestDelta(value); } catch (e) { delta = null; } // (only plain data is read: a safety net)
+    if (delta === null) return finish(true, value);
+    lastValue = value;
+    return delta;
+  }
+  function run(ev, rawQs, start, edgeLocationJson, isRequest) {
+    // (the per-call arrays are emptied, not replaced: nothing outside this file holds them, allocations cost)
+    startTime = start; logs.length = 0; logBytes = 0; logTruncated = false; originOps.length = 0; pending = null;
+    tainted = false;
+    var r;
+    eventType = ev.context && ev.context.eventType;
+    if (eventType !== 'viewer-request') edgeLocation = NO_LOC;
+    else {
+      if (edgeLocationJson !== locJson) { locObj = Object.freeze(RealJSON.parse(edgeLocationJson)); locJson = edgeLocationJson; }
+      edgeLocation = locObj;
+    }
+    if (V2 && ev.request) {
+      RealDefineProperty(ev.request, 'rawQueryString', { value: function () { return rawQs === null ? undefined : rawQs; } });
+    }
+    try {
+      var handler = handlerFactory(V2 ? cfModule : undefined, requireFn, consoleObj);
+      if (typeof handler !== 'function') return finish(false, 'TypeError: handler is not a function');
+      r = handler(ev);
+    } catch (e) { return finish(false, errText(e)); }
+    if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
+      pending = { done: false };
+      var p = pending;
+      RealPromise.resolve(r).then(function (v) { p.done = true; p.ok = true; p.value = v; },
+        function (e) { p.done = true; p.ok = false; p.value = errText(e); });
+      return null;
+    }
+    return isRequest ? finishRequest(r) : finish(true, r);
   }
   var api = {
     define: function (factory) { handlerFactory = factory; },
@@ -658,29 +891,25 @@
       kvsArnId = arnId;
     },
     invoke: function (eventJson, rawQs, start, edgeLocationJson) {
-      startTime = start; logs = []; logBytes = 0; logTruncated = false; originOps = []; pending = null;
-      var ev = RealJSON.parse(eventJson), r;
-      eventType = ev.context && ev.context.eventType;
-      edgeLocation = eventType === 'viewer-request' ? Object.freeze(RealJSON.parse(edgeLocationJson)) : Object.freeze({});
-      if (V2 && ev.request) {
-        Object.defineProperty(ev.request, 'rawQueryString', { value: function () { return rawQs === null ? undefined : rawQs; } });
-      }
-      try {
-        var handler = handlerFactory(V2 ? cfModule : undefined, requireFn, consoleObj);
-        if (typeof handler !== 'function') return finish(false, 'TypeError: handler is not a function');
-        r = handler(ev);
-      } catch (e) { return finish(false, errText(e)); }
-      if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
-        pending = { done: false };
-        var p = pending;
-        RealPromise.resolve(r).then(function (v) { p.done = true; p.ok = true; p.value = v; },
-          function (e) { p.done = true; p.ok = false; p.value = errText(e); });
-        return null;
-      }
-      return finish(true, r);
+      bRequest = null; lastValue = undefined;
+      return run(RealJSON.parse(eventJson), rawQs, start, edgeLocationJson, false);
+    },
+    // a viewer-request event from the request's fields; the result may come back as a delta ('full': as JSON)
+    invokeRequest: function (start, edgeLocationJson, fields) {
+      lastValue = undefined;
+      var ev = buildRequestEvent(fields);
+      return run(ev, bQs === '' ? null : bQs, start, edgeLocationJson, true);
+    },
+    full: function () { return finish(true, lastValue); },
+    // the event invokeRequest would build, as JSON (tests compare it with event.build_event's)
+    requestEvent: function (fields) {
+      var ev = buildRequestEvent(fields);
+      bRequest = null;
+      return RealJSON.stringify(ev);
     },
     settle: function () {
       if (pending === null || !pending.done) return finish(false, 'Error: the handler\'s promise never settled');
+      if (pending.ok && bRequest !== null) return finishRequest(pending.value);
       return finish(pending.ok, pending.value);
     },
   };

@@ -13,7 +13,9 @@ One :class:`CloudFrontFunctionRunner` per POP process (the ``edge.cdn.steps.clou
 2. keeps one :class:`~edge.cdn.cloudfront_functions.engine.FunctionEngine` per (function, LIVE ETag); building its
    context (evaluating the runtime prelude, ~60 ms) and loading a changed store snapshot happen in a thread, so
    the event loop only ever runs the function itself (bounded by the engine's CPU limit, 5 ms);
-3. runs the function on the event (``event.build_event``), applies what it returned with CloudFront's validation
+3. runs the function on the event (``event.build_event``; for viewer-request the engine builds it from
+   ``event.request_fields`` and may answer with a delta, applied by ``event.apply_request_delta`` - the same
+   outcome, less work: ``FunctionEngine.invoke_request``), applies what it returned with CloudFront's validation
    (``event.apply_request_result`` / ``apply_response_result``): an exception, refused syntax or a limit -> 503
    ``FunctionExecutionError``; an invalid result -> 502 ``FunctionValidationError``; a returned response ->
    a generated response (``X-Cache: FunctionGeneratedResponse from cloudfront``, ``Server: CloudFront``);
@@ -54,9 +56,11 @@ from edge.cdn.cloudfront_functions.engine import EngineLimits, FunctionEngine, I
 from edge.cdn.cloudfront_functions.errors import FunctionError, FunctionExecutionError
 from edge.cdn.cloudfront_functions.event import (
     GeneratedResponse,
+    apply_request_delta,
     apply_request_result,
     apply_response_result,
     build_event,
+    request_fields,
 )
 from edge.cdn.cloudfront_functions.functions import FunctionStore, LiveFunction, function_log_lines
 from edge.cdn.cloudfront_functions.kvs import KvsSnapshots
@@ -343,13 +347,27 @@ class CloudFrontFunctionRunner:
         """Run the viewer-request function of ``assoc`` on ``request`` (the viewer request, CloudFront's generated
         headers included). Raises ``FunctionExecutionError`` (503) / ``FunctionValidationError`` (502)."""
         fn = self._resolved(assoc)
-        event, raw_query = build_event(request, event_type=VIEWER_REQUEST, distribution_domain=distribution.domain_name,
-                                       distribution_id=distribution.id, request_id=request_id)
         engine = self._engine_ready(fn) or await self._load(fn, assoc)
-        inv = self._run(engine, fn, assoc, event, raw_query, self._location_json, distribution, request_id, timing)
+        location = self._location_json
+        # the engine builds the event from the request's strings and may answer with a delta (event.request_fields,
+        # FunctionEngine.invoke_request); the JSON event serves what it cannot take
+        fields = request_fields(request, distribution_domain=distribution.domain_name, distribution_id=distribution.id,
+                                request_id=request_id)
+        if fields is not None:
+            inv = self._run(fn, assoc, distribution, request_id, timing, lambda kvs: engine.invoke_request(
+                fields, lambda uri, added: apply_request_delta(request, uri, added), kvs=kvs,
+                edge_location_json=location))
+        else:
+            event, raw_query = self._request_event(request, distribution, request_id)
+            inv = self._run(fn, assoc, distribution, request_id, timing, lambda kvs: engine.invoke(
+                event, raw_query=raw_query, kvs=kvs, edge_location_json=location))
         stats = self.stats[fn.name]
         try:
-            result = apply_request_result(request, event, inv.value)
+            if inv.applied is not None:
+                result = inv.applied
+            else:
+                result = apply_request_result(request, self._request_event(request, distribution, request_id)[0],
+                                              inv.value)
             if isinstance(result, GeneratedResponse):
                 stats.generated += 1
                 response = result.response
@@ -373,7 +391,8 @@ class CloudFrontFunctionRunner:
         event, raw_query = build_event(request, event_type=VIEWER_RESPONSE, distribution_domain=distribution.domain_name,
                                        distribution_id=distribution.id, request_id=request_id, response=response)
         engine = self._engine_ready(fn) or await self._load(fn, assoc)
-        inv = self._run(engine, fn, assoc, event, raw_query, "{}", distribution, request_id, timing)
+        inv = self._run(fn, assoc, distribution, request_id, timing,
+                        lambda kvs: engine.invoke(event, raw_query=raw_query, kvs=kvs, edge_location_json="{}"))
         try:
             result = apply_response_result(response, event, inv.value)
         except FunctionError as err:
@@ -406,12 +425,18 @@ class CloudFrontFunctionRunner:
             raise FunctionExecutionError(f"the function could not be loaded: {exc!r}", function=fn.name,
                                          event_type=assoc.event_type) from None
 
-    def _run(self, engine: FunctionEngine, fn: LiveFunction, assoc: CffAssociation, event: dict[str, Any],
-             raw_query: str | None, location_json: str, distribution: Distribution, request_id: str,
-             timing: ServerTiming) -> Invocation:
+    @staticmethod
+    def _request_event(request: EdgeRequest, distribution: Distribution, request_id: str) -> tuple[dict[str, Any], str | None]:
+        return build_event(request, event_type=VIEWER_REQUEST, distribution_domain=distribution.domain_name,
+                           distribution_id=distribution.id, request_id=request_id)
+
+    def _run(self, fn: LiveFunction, assoc: CffAssociation, distribution: Distribution, request_id: str,
+             timing: ServerTiming, call: Callable[[KvsView | None], Invocation]) -> Invocation:
+        """``call(kvs)`` (one engine invocation) with the function's current store snapshot, timed, counted and
+        logged; raises ``FunctionExecutionError`` when it failed."""
         kvs = self.catalog.kvs(fn.kvs_arn) if fn.kvs_arn else None
         t0 = time.perf_counter()
-        inv = engine.invoke(event, raw_query=raw_query, kvs=kvs, edge_location_json=location_json)
+        inv = call(kvs)
         wall_ms = (time.perf_counter() - t0) * 1000.0
         timing.add(f'fn-{assoc.event_type};desc="{fn.name}:LIVE cff cu={inv.compute_utilization}";dur={wall_ms:.2f}')
         stats = self.stats.get(fn.name)
