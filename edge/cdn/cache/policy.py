@@ -36,8 +36,14 @@ from edge.cdn.models import header_all, header_get
 
 Headers = Sequence[tuple[str, str]]
 
-# RFC 9110 §15.1 "heuristically cacheable" + CloudFront's list of non-error statuses cached by default.
-CACHEABLE_BY_DEFAULT = frozenset({200, 203, 204, 300, 301, 308, 410})
+# Statuses stored for the behavior's DefaultTTL when the origin says nothing: RFC 9110 §15.1 "heuristically
+# cacheable" (200, 203, 204, 300, 301, 410), and every redirect, which CloudFront caches "according to the settings
+# in your CloudFront distribution and the headers in the response" - except 307 and 308, cached "only when you
+# include the Cache-Control header" ("How CloudFront processes HTTP 3xx status codes from your origin",
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/http-3xx-status-codes.html). 304 is a
+# revalidation's answer, never an object.
+CACHEABLE_BY_DEFAULT = frozenset({200, 203, 204, 300, 301, 302, 303, 305, 410})
+REDIRECTS_NEEDING_CACHE_CONTROL = frozenset({307, 308})
 # Contract §5.4: errors cached even without headers (ErrorCachingMinTTL), and errors cached only when the
 # origin sends max-age/s-maxage. 416 is never cached.
 ERRORS_ALWAYS_CACHED = frozenset({404, 414, 500, 501, 502, 503, 504})
@@ -372,8 +378,8 @@ def cloudfront_ttl(cc: CacheControl, headers: Headers, policy: CachePolicy, opti
         if policy.min_ttl == 0:
             return min(explicit, float(policy.max_ttl)), "origin"
         return min(max(explicit, float(policy.min_ttl)), float(policy.max_ttl)), "origin"
-    if status not in CACHEABLE_BY_DEFAULT:
-        return NotStorable(f"status {status} needs explicit freshness")
+    if status not in CACHEABLE_BY_DEFAULT and status not in REDIRECTS_NEEDING_CACHE_CONTROL:  # (307/308 get here
+        return NotStorable(f"status {status} needs explicit freshness")  # with a Cache-Control: storability)
     if options.heuristic_percent is not None:
         lm = parse_http_date(header_get(headers, "last-modified"))
         date = parse_http_date(header_get(headers, "date")) or response_time
@@ -419,7 +425,10 @@ def storability(method: str, status: int, request_headers: Headers, response_hea
     names = vary_names(response_headers)
     if names == ("*",):
         return NotStorable("Vary: *")  # §4.1: never matches
-    cc = parse_cache_control(header_all(response_headers, "cache-control"))
+    cc_values = header_all(response_headers, "cache-control")
+    if status in REDIRECTS_NEEDING_CACHE_CONTROL and not cc_values:
+        return NotStorable(f"a {status} is cached only with Cache-Control (CloudFront)")
+    cc = parse_cache_control(cc_values)
     # RFC 9111 §3.5 (no storing of responses to requests carrying Authorization) does not bite here: CloudFront
     # strips Authorization from GET/HEAD requests unless the cache policy puts it in the cache key, so the origin
     # either never saw it or the response is keyed by its value.

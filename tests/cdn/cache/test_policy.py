@@ -150,12 +150,21 @@ class TestStorability:
         c = ctx(cached_methods=frozenset({"GET", "HEAD", "OPTIONS"}))
         assert isinstance(decide([], method="OPTIONS", c=c), StoreDecision)
 
-    @pytest.mark.parametrize("status", [200, 203, 204, 300, 301, 308, 410])
+    @pytest.mark.parametrize("status", [200, 203, 204, 300, 301, 302, 303, 410])
     def test_default_cacheable_statuses(self, status: int) -> None:
-        assert isinstance(decide([], status), StoreDecision)
+        d = decide([], status)
+        assert isinstance(d, StoreDecision) and d.ttl_source == "default"
 
-    @pytest.mark.parametrize("status", [302, 303, 307])
-    def test_other_redirects_need_explicit_freshness(self, status: int) -> None:
+    @pytest.mark.parametrize("status", [307, 308])
+    def test_307_and_308_need_cache_control(self, status: int) -> None:
+        # "CloudFront caches 307 and 308 responses only when you include the Cache-Control header"
+        assert isinstance(decide([], status), NotStorable)
+        assert isinstance(decide([("Expires", http_date(T0 + 60)), ("Date", http_date(T0))], status), NotStorable)
+        assert isinstance(decide([("Cache-Control", "max-age=5")], status), StoreDecision)
+        assert isinstance(decide([("Cache-Control", "public")], status), StoreDecision)  # then the usual TTL rules
+
+    @pytest.mark.parametrize("status", [201, 202, 205])
+    def test_other_statuses_need_explicit_freshness(self, status: int) -> None:
         assert isinstance(decide([], status), NotStorable)
         assert isinstance(decide([("Cache-Control", "max-age=5")], status), StoreDecision)
 
