@@ -28,3 +28,75 @@ async def test_redirects_without_cache_control(status: int, cached: bool) -> Non
     assert second[1]["X-Cache"] == (HIT if cached else MISS)
     assert origin.hits["/r"] == (1 if cached else 2)
     assert [h["X-Cache"] for _, h, _ in with_cc] == [MISS, HIT] and origin.hits["/cc"] == 1
+
+
+# --- items 2 and 3: what reaches the origin and the cache key ----------------------------------------------
+
+USE_ORIGIN_CC_QS = "4cc15a8a-d715-48a4-82b8-cc0b614638fe"  # Managed-UseOriginCacheControlHeaders-QueryStrings
+AMPLIFY = "2e54312d-136d-493c-8eb9-b001f22f67d2"  # Managed-Amplify: CloudFront-Viewer-Country in the key
+ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"  # Managed-AllViewer origin request policy
+
+
+async def _echo(request, n):  # type: ignore[no-untyped-def]
+    """The demo origin's /echo: the request headers it received, cacheable for a minute."""
+    from aiohttp import web
+
+    lines = "".join(f"{k}: {v}\n" for k, v in request.headers.items())
+    return web.Response(text=lines, headers={"Cache-Control": "max-age=60"})
+
+
+async def test_unselected_viewer_headers_never_reach_the_origin_nor_poison_the_cache() -> None:
+    """`curl -H 'X-Forwarded-Host: evil' .../echo/p?cc=max-age=60`, then the same URL without it: with a cache
+    policy, CloudFront forwards the headers the policies select and nothing more, so "evil" reaches neither the
+    origin nor, through it, the cached answer."""
+    evil = {"X-Forwarded-Host": "evil", "X-Original-Url": "/admin", "Accept-Language": "de",
+            "Authorization": "Bearer x", "Expect": "100-continue"}
+    async with ScriptedOrigin() as origin:
+        origin.script("/echo/p", handler=_echo)
+        origin.script("/legacy/p", handler=_echo)
+        dist = distribution_config(default=behavior_config(cache_policy=USE_ORIGIN_CC_QS),
+                                   behaviors=[behavior_config("/legacy/*")])
+        async with PopHarness(origin, dist) as pop:
+            origin_hdr = {"Origin": "https://a.example"}  # in this policy's cache key: the same in both requests
+            s1, _, b1 = await pop.get("/echo/p?cc=max-age=60", headers={**evil, **origin_hdr})
+            s2, h2, b2 = await pop.get("/echo/p?cc=max-age=60", headers=origin_hdr)
+            _, _, legacy = await pop.get("/legacy/p", headers=evil)
+            port = pop.port
+    assert (s1, s2, h2["X-Cache"]) == (200, 200, HIT) and b1 == b2
+    seen = origin.requests["/echo/p"][0]
+    for name in evil:
+        assert seen.header(name) is None, name
+    assert b"evil" not in b2
+    assert seen.header("Origin") == "https://a.example"  # the policy keys on Origin and Host: forwarded
+    assert seen.header("Host") == f"127.0.0.1:{port}" and seen.header("User-Agent") == "Amazon CloudFront"
+    # legacy cache settings forward the other headers ("Other-defined headers: CloudFront forwards the headers")
+    # but still remove the listed ones
+    assert b"X-Forwarded-Host: evil" in legacy and b"X-Original-Url" in legacy
+    assert b"Accept-Language" not in legacy and b"Authorization" not in legacy and b"Expect" not in legacy
+
+
+async def test_viewer_sent_cloudfront_headers_are_never_trusted() -> None:
+    """A spoofed CloudFront-Viewer-Country does not select a cache entry (Amplify keys on it) and reaches no origin,
+    and a spoofed CloudFront-Is-Mobile-Viewer is replaced by CloudFront's value; with AllViewer, the viewer's
+    CloudFront-* headers are not forwarded either."""
+    async with ScriptedOrigin() as origin:
+        origin.script("/geo", handler=_echo)
+        origin.script("/device", handler=_echo)
+        origin.script("/all/p", handler=_echo)
+        dist = distribution_config(
+            default=behavior_config(cache_policy=AMPLIFY),
+            behaviors=[behavior_config("/device", headers=("CloudFront-Is-Mobile-Viewer",)),
+                       behavior_config("/all/*", cache_policy=USE_ORIGIN_CC_QS, origin_request_policy=ALL_VIEWER)])
+        async with PopHarness(origin, dist) as pop:
+            _, h1, _ = await pop.get("/geo", headers={"CloudFront-Viewer-Country": "DE"})
+            _, h2, b2 = await pop.get("/geo", headers={"CloudFront-Viewer-Country": "FR"})
+            _, _, device = await pop.get("/device", headers={"CloudFront-Is-Mobile-Viewer": "true",
+                                                             "User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"})
+            _, _, everything = await pop.get("/all/p", headers={"CloudFront-Viewer-Country": "DE",
+                                                                "CloudFront-Is-Desktop-Viewer": "false",
+                                                                "X-App": "1"})
+    assert (h1["X-Cache"], h2["X-Cache"]) == (MISS, HIT) and origin.hits["/geo"] == 1
+    assert b"CloudFront-Viewer-Country" not in b2
+    assert b"CloudFront-Is-Mobile-Viewer: false" in device and b"true" not in device
+    assert b"X-App: 1" in everything and b"CloudFront-" not in everything
+

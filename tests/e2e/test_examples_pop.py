@@ -24,18 +24,18 @@ async def _example(edge: EdgeStack, name: str, *events: str, **start_kw: object)
 
 
 async def test_redirect_country(edge: EdgeStack) -> None:
+    # CloudFront-Viewer-Country is CloudFront's: a copy the viewer sends never reaches the origin-request function
+    # nor the cache key (issue 14 item 3). edgelab does not generate geo headers yet (the country-specific
+    # redirects are unit-tested in tests/functions/test_fn_redirects.py), so every viewer is "unknown": the
+    # function passes the request on, and one cached answer serves every spoofed country.
     edge.origin.script("/shop", body=b"shop", headers={"Cache-Control": "max-age=60"})
     await _example(edge, "redirect-country", OR, default=behavior_config(headers=("CloudFront-Viewer-Country",)))
-    de = {"CloudFront-Viewer-Country": "DE"}
-    s, h, _ = await edge.get("/shop?item=3", headers=de)
-    assert (s, h["Location"]) == (302, "/de/shop?item=3")
-    s, h, _ = await edge.get("/shop?item=3", headers={"CloudFront-Viewer-Country": "AT"})
-    assert (s, h["Location"]) == (302, "/de/shop?item=3")
-    s, h, _ = await edge.get("/shop?item=3", headers=de)  # the redirect is cached per country
-    assert (s, h["X-Cache"], fn_events(h)) == (302, HIT, [])
-    s, h, b = await edge.get("/shop", headers={"CloudFront-Viewer-Country": "US"})
-    assert (s, b) == (200, b"shop")
+    s, h, b = await edge.get("/shop?item=3", headers={"CloudFront-Viewer-Country": "DE"})
+    assert (s, b, h["X-Cache"], fn_events(h)) == (200, b"shop", MISS, [OR])
+    s, h, b = await edge.get("/shop?item=3", headers={"CloudFront-Viewer-Country": "FR"})
+    assert (s, b, h["X-Cache"], fn_events(h)) == (200, b"shop", HIT, [])
     assert edge.origin.hits["/shop"] == 1
+    assert edge.origin.requests["/shop"][0].header("CloudFront-Viewer-Country") is None
 
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"

@@ -5,13 +5,19 @@ They exist only when the behavior's cache policy or origin-request policy names 
 with the behavior's plan: ``BehaviorPlan.viewer_headers``), and are added after viewer-request (a viewer-request
 function never sees them) and before the cache key is computed, so they can be part of the key. The regexes are
 compiled once at import.
+
+A viewer's own copies of the names CloudFront owns (``edge.cdn.config.policies.cloudfront_owned``: a spoofed
+``CloudFront-Viewer-Country``...) are dropped at the same point when a policy names one of them, generated here or
+not (geo headers): CloudFront overwrites them, so they never select a cache entry; a viewer-request function still
+sees them, as on CloudFront (contract §3.2). Where no policy names one, they cannot reach the key, and the
+origin-request step drops them on the way to the origin.
 """
 
 from __future__ import annotations
 
 import re
 
-from edge.cdn.config.policies import DEVICE_HEADERS
+from edge.cdn.config.policies import DEVICE_HEADERS, cloudfront_owned
 from edge.cdn.models import Headers, header_get
 from edge.cdn.steps import Exchange
 
@@ -38,11 +44,10 @@ def device_flags(user_agent: str) -> dict[str, bool]:
 
 
 def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_version: str = "1.1") -> Headers:
-    """A copy of ``headers`` with the generated headers in ``names`` appended (replacing any the viewer sent:
-    CloudFront sets these itself)."""
-    lnames = {n.lower() for n in names}
+    """A copy of ``headers`` without any CloudFront-owned name the viewer sent, with the generated headers in
+    ``names`` appended (CloudFront sets these itself)."""
     ua = header_get(headers, "user-agent") or ""
-    headers = [(k, v) for k, v in headers if k.lower() not in lnames]
+    headers = [(k, v) for k, v in headers if not cloudfront_owned(k.lower())]
     flags = device_flags(ua) if any(n in DEVICE_HEADERS for n in names) else {}
     for name in names:
         if name in flags:
@@ -55,9 +60,9 @@ def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_versio
 
 
 def apply(ex: Exchange) -> None:
-    """Add the generated headers ``ex``'s behavior selects to the viewer request (after viewer-request, before
-    the cache key)."""
-    assert ex.plan is not None
-    names = ex.plan.viewer_headers
-    if names:
-        ex.request.headers = with_viewer_headers(ex.request.headers, names)
+    """Replace the viewer's CloudFront-owned headers by the generated ones ``ex``'s behavior selects (after
+    viewer-request, before the cache key); nothing to do (on a cache hit, too) when no policy names one."""
+    plan = ex.plan
+    assert plan is not None
+    if plan.scrub_owned:
+        ex.request.headers = with_viewer_headers(ex.request.headers, plan.viewer_headers)
