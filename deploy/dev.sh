@@ -2,7 +2,7 @@
 # One entry point for a fresh checkout: creates .venv inside the checkout, installs the project
 # (and its test extras), then runs what was asked.
 #   deploy/dev.sh serve [edgelab serve options]   start the whole stack on its embedded defaults
-#   deploy/dev.sh test  [pytest options]          run the whole test suite
+#   deploy/dev.sh test  [pytest options]          run the whole test suite (one worker per CPU)
 #   deploy/dev.sh test-without-tools [pytest options]
 #                                                 the same with wrk, nginx and varnishd hidden (a private mount
 #                                                 namespace binds /dev/null over them; needs root or user
@@ -39,7 +39,9 @@ cmd="${1:-serve}"
 shift || true
 case "$cmd" in
     serve) exec "$VENV/bin/edgelab" serve "$@" ;;
-    test)  exec "$VENV/bin/python" -m pytest "$@" ;;
+    # one pytest-xdist worker per CPU (the suite's tests are independent: own ports, own state dirs); `-n 0` runs
+    # it in one process
+    test)  exec "$VENV/bin/python" -m pytest -n auto "$@" ;;
     test-without-tools)
         # Every copy of each tool on PATH (and its resolved target) is covered by /dev/null, which is not
         # executable, so `command -v`, shutil.which and exec all fail as on a machine without it.
@@ -63,7 +65,7 @@ case "$cmd" in
             done
             echo "hidden for this run: $1" >&2
             shift
-            exec "$@"' hide "$hide" "$VENV/bin/python" -m pytest "$@" ;;
+            exec "$@"' hide "$hide" "$VENV/bin/python" -m pytest -n auto "$@" ;;
     bench)
         if ! command -v wrk >/dev/null 2>&1; then
             echo "installing wrk (Debian package) for the HTTP benchmarks..." >&2

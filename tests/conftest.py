@@ -26,9 +26,12 @@ def make_zip() -> Callable[[dict[str, str | bytes]], bytes]:
 class LambdaApiServer:
     """LambdaService + make_lambda_api_app served on 127.0.0.1:<free port> from a background thread."""
 
-    def __init__(self, state_dir: Path, executor_factory: Callable[[], Any] | None = None, **service_kwargs: Any) -> None:
+    def __init__(self, state_dir: Path, executor_factory: Callable[[], Any] | None = None,
+                 extend: Callable[[Any, Any], None] | None = None, **service_kwargs: Any) -> None:
+        """``extend(app, service)``: add routes (e.g. the ``POST /`` AWS JSON services) to the served app."""
         self.state_dir = state_dir
         self.executor_factory = executor_factory
+        self.extend = extend
         self.service_kwargs = service_kwargs
         self.url = ""
         self.service: Any = None
@@ -72,7 +75,10 @@ class LambdaApiServer:
         executor = self.executor_factory() if self.executor_factory else None
         self.service = LambdaService(self.state_dir, executor=executor, **self.service_kwargs)
         await self.service.start()
-        runner = web.AppRunner(make_lambda_api_app(self.service))
+        app = make_lambda_api_app(self.service)
+        if self.extend is not None:
+            self.extend(app, self.service)
+        runner = web.AppRunner(app)
         await runner.setup()
         try:
             site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -85,18 +91,19 @@ class LambdaApiServer:
             await runner.cleanup()
             await self.service.close()
 
-    def client(self, *, read_timeout: float = 30.0) -> Any:
-        """A boto3 Lambda client for this server: dummy credentials, no retries."""
+    def client(self, service: str = "lambda", *, read_timeout: float = 30.0, region: str = "us-east-1",
+               **config: Any) -> Any:
+        """A boto3 client of ``service`` for this server: dummy credentials, no retries."""
         import boto3
         from botocore.config import Config
 
         return boto3.session.Session().client(
-            "lambda",
+            service,
             endpoint_url=self.url,
-            region_name="us-east-1",
+            region_name=region,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
-            config=Config(retries={"total_max_attempts": 1}, read_timeout=read_timeout, connect_timeout=5),
+            config=Config(retries={"total_max_attempts": 1}, read_timeout=read_timeout, connect_timeout=5, **config),
         )
 
 

@@ -28,6 +28,7 @@ class PopStats:
     bad_requests: int = 0
     invalidations: int = 0
     invalidated_objects: int = 0
+    bytes_sent: int = 0  # response body bytes written to viewers (HEAD: none)
     by_x_cache: Counter[str] = field(default_factory=Counter)
     by_status: Counter[int] = field(default_factory=Counter)
 
@@ -52,6 +53,7 @@ class PopStats:
             "bad_requests": self.bad_requests,
             "invalidations": self.invalidations,
             "invalidated_objects": self.invalidated_objects,
+            "bytes_sent": self.bytes_sent,
             "by_x_cache": dict(self.by_x_cache),
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
         }

@@ -28,17 +28,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from edge.invocation.events.mappings import MappingRecord
     from edge.invocation.events.model import AsyncSettings, EventInvokeConfig
-    from edge.invocation.events.queues import QueueInfo
+    from edge.invocation.events.queues import QueueInfo, QueueMessage
     from edge.invocation.registry.concurrency import AccountSummary
     from edge.invocation.registry.db import AliasRecord, LayerVersionRecord, VersionRecord
+    from edge.invocation.registry.resources import FunctionUrlRecord
     from edge.invocation.service.control_ops import FunctionDetails, ProvisionedView
 
 __all__ = [
     "ACCOUNT_ID", "ASYNC_PAYLOAD_LIMIT", "DEFAULT_REGION", "ENV_VARS_LIMIT", "INIT_TIMEOUT_S", "MAX_LAYERS",
     "RESPONSE_PAYLOAD_LIMIT", "SYNC_PAYLOAD_LIMIT", "UNSET", "UNZIPPED_CODE_LIMIT", "ZIPPED_CODE_LIMIT",
-    "AccountSummary", "AliasRecord", "AsyncSettings", "EventInvokeConfig", "FunctionDetails", "FunctionSpec",
+    "AccountSummary", "AliasRecord", "AsyncSettings", "EventInvokeConfig", "FunctionDetails", "FunctionSpec", "FunctionUrlRecord",
     "InvocationResult", "InvokeOptions", "LayerVersionRecord", "MappingRecord", "Outcome", "ProvisionedView",
-    "QueueInfo", "ThrottleReason", "VersionRecord", "function_arn", "layer_arn",
+    "QueueInfo", "QueueMessage", "ThrottleReason", "VersionRecord", "function_arn", "layer_arn",
 ]
 
 # records defined next to the code that builds them (see the module docstring): name -> defining module
@@ -48,10 +49,12 @@ _LAZY = {
     "AsyncSettings": "edge.invocation.events.model",
     "EventInvokeConfig": "edge.invocation.events.model",
     "FunctionDetails": "edge.invocation.service.control_ops",
+    "FunctionUrlRecord": "edge.invocation.registry.resources",
     "LayerVersionRecord": "edge.invocation.registry.db",
     "MappingRecord": "edge.invocation.events.mappings",
     "ProvisionedView": "edge.invocation.service.control_ops",
     "QueueInfo": "edge.invocation.events.queues",
+    "QueueMessage": "edge.invocation.events.queues",
     "VersionRecord": "edge.invocation.registry.db",
 }
 
@@ -144,6 +147,7 @@ class InvokeOptions:
     log_group: str | None = None  # override of /aws/lambda/<name>
     client_context: str | None = None  # raw JSON text (already base64-decoded)
     want_log_tail: bool = False  # return the last 4 KB of this invocation's log lines
+    trace_id: str | None = None  # the X-Ray trace header the function sees as _X_AMZN_TRACE_ID
 
 
 class Outcome(enum.Enum):

@@ -152,7 +152,7 @@ class EdgeStack:
                     behaviors: list[dict[str, Any]] | None = None, config: dict[str, Any] | None = None,
                     allow_unpublished: bool = False, relax: bool = False,
                     origins: Mapping[str, ScriptedOrigin] | None = None, clock: Any = None,
-                    functions: Any = None, **dist_kw: Any) -> RunningPop:
+                    api_port: int | None = None, functions: Any = None, **dist_kw: Any) -> RunningPop:
         """Start the POP on a distribution whose default behavior carries ``associations``."""
         if config is None:
             base = default if default is not None else behavior_config()
@@ -170,6 +170,8 @@ class EdgeStack:
             mapped[domain] = OriginTarget(host="127.0.0.1", port=o.port)
         settings = dataclasses.replace(settings, origins=mapped, edge=EdgeSwitches(
             allow_unpublished_qualifiers=allow_unpublished, relax_limits=relax))
+        if api_port is not None:  # the control port (function URL origins are served there)
+            settings = dataclasses.replace(settings, api_port=api_port)
         dist = load_distribution(config, settings)
         logs = self.executor.logs
         self.runner = EdgeTriggerRunner(

@@ -8,6 +8,7 @@ switches, functions to deploy) lives here; the distribution itself stays a genui
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -93,6 +94,20 @@ class CloudFrontFunctionDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleDecl:
+    """A scheduled rule to keep in the control process's EventBridge store (``[[schedules]]``): ``schedule`` is
+    a ``rate(...)`` / ``cron(...)`` expression (validated by the control layer), ``function`` a function name,
+    ``name:qualifier`` or ARN, ``input`` constant JSON text replacing the scheduled event."""
+
+    name: str
+    schedule: str
+    function: str
+    input: str | None = None
+    enabled: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LambdaSettings:
     idle_ttl_s: float = 300.0  # a warm environment idle this long is retired
     account_concurrency: Mapping[str, int] = field(default_factory=dict)  # region -> limit (default 1000)
@@ -109,6 +124,7 @@ class Settings:
     cache_policies: Mapping[str, CachePolicy] = field(default_factory=dict)  # by id AND by name
     edge: EdgeSwitches = EdgeSwitches()
     functions: tuple[FunctionDecl, ...] = ()
+    schedules: tuple[ScheduleDecl, ...] = ()  # [[schedules]]: EventBridge-style scheduled rules
     cloudfront_functions: tuple[CloudFrontFunctionDecl, ...] = ()  # [[cloudfront_functions]]
     lambda_: LambdaSettings = LambdaSettings()
     async_: AsyncSettings = AsyncSettings()  # [async]: asynchronous invocation delivery
@@ -207,11 +223,19 @@ def _parse_origins(data: Any, base: Path) -> dict[str, OriginTarget]:
     return out
 
 
+def local_path(value: str, base: Path, key: str) -> Path:
+    """A path of the local machine from the settings: ``~`` expanded, relative to ``base``, resolved. A value no
+    file system accepts (a NUL byte) is a ConfigError naming ``key``, not a crash."""
+    if "\x00" in value:
+        raise ConfigError(key, "a path cannot contain a NUL character")
+    d = Path(value).expanduser()
+    return (d if d.is_absolute() else base / d).resolve()
+
+
 def parse_origin_target(value: str, path: str, base: Path) -> OriginTarget:
     """``"host:port"`` | ``"http://host:port/prefix"`` | ``"dir:relative/or/absolute/path"``."""
     if value.startswith("dir:"):
-        d = Path(value[4:]).expanduser()
-        return OriginTarget(directory=(d if d.is_absolute() else base / d).resolve())
+        return OriginTarget(directory=local_path(value[4:], base, path))
     if value.startswith(("http://", "https://")):
         return OriginTarget(url=value.rstrip("/"))
     host, sep, port = value.rpartition(":")
@@ -259,9 +283,8 @@ def _parse_function(data: Any, path: str, base: Path) -> FunctionDecl:
     name = t.get("name", str, "")
     if not name or not all(ch.isalnum() or ch in "-_" for ch in name) or len(name) > 64:
         raise ConfigError(t.key("name"), "required: 1-64 letters, digits, '-' or '_'")
-    d = Path(t.get("dir", str, name)).expanduser()
     f = FunctionDecl(
-        name=name, dir=(d if d.is_absolute() else base / d).resolve(),
+        name=name, dir=local_path(t.get("dir", str, name), base, t.key("dir")),
         handler=t.get("handler", str, "index.handler"), runtime=t.get("runtime", str, "python3.11"),
         memory=int(t.int_("memory", 128, lo=128, hi=10_240)), timeout=t.num("timeout", 5.0, lo=1, hi=900),
         publish=t.get("publish", bool, True),
@@ -277,9 +300,28 @@ def _parse_cloudfront_function(data: Any, path: str, base: Path) -> CloudFrontFu
     name = t.get("name", str, "")
     if not name or not all(ch.isalnum() or ch in "-_" for ch in name) or len(name) > 64:
         raise ConfigError(t.key("name"), "required: 1-64 letters, digits, '-' or '_' (CloudFront's function names)")
-    d = Path(t.get("dir", str, name)).expanduser()
+    d = local_path(t.get("dir", str, name), base, t.key("dir"))
     t.done()
-    return CloudFrontFunctionDecl(name=name, dir=(d if d.is_absolute() else base / d).resolve())
+    return CloudFrontFunctionDecl(name=name, dir=d)
+
+
+def _parse_schedule(data: Any, path: str) -> ScheduleDecl:
+    t = _Table(data, path)
+    d = ScheduleDecl(
+        name=t.get("name", str, ""), schedule=t.get("schedule", str, ""), function=t.get("function", str, ""),
+        input=t.get("input", str, None), enabled=t.get("enabled", bool, True),
+        description=t.get("description", str, ""),
+    )
+    t.done()
+    for key in ("name", "schedule", "function"):
+        if not getattr(d, key):
+            raise ConfigError(t.key(key), "required")
+    if d.input is not None:
+        try:
+            json.loads(d.input)
+        except ValueError:
+            raise ConfigError(t.key("input"), "must be JSON text (the event the function receives)") from None
+    return d
 
 
 def _parse_lambda(data: Any) -> LambdaSettings:
@@ -323,11 +365,16 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
     funcs = tuple(_parse_function(f, f"functions[{i}]", base) for i, f in enumerate(t.get("functions", list, [])))
     if len({f.name for f in funcs}) != len(funcs):
         raise ConfigError("functions", "function names must be unique")
+    schedules = tuple(_parse_schedule(d, f"schedules[{i}]") for i, d in enumerate(t.get("schedules", list, [])))
+    if len({d.name for d in schedules}) != len(schedules):
+        raise ConfigError("schedules", "schedule names must be unique")
     cffs = tuple(_parse_cloudfront_function(f, f"cloudfront_functions[{i}]", base)
                  for i, f in enumerate(t.get("cloudfront_functions", list, [])))
     if len({f.name for f in cffs}) != len(cffs):
         raise ConfigError("cloudfront_functions", "function names must be unique")
     explicit_state = t.get("state_dir", str, None)  # absent: .edgelab/ in the working directory
+    if explicit_state is not None and "\x00" in explicit_state:
+        raise ConfigError("state_dir", "a path cannot contain a NUL character")
     state_dir = Path(explicit_state or ".edgelab").expanduser()
     dist = t.get("distribution", str, None)
     s = Settings(
@@ -337,12 +384,13 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
         cache_policies=MappingProxyType(_parse_cache_policies(t.get("cache_policies", dict, {}))),
         edge=_parse_edge(t.get("edge", dict, {})),
         functions=funcs,
+        schedules=schedules,
         cloudfront_functions=cffs,
         lambda_=_parse_lambda(t.get("lambda", dict, {})),
         async_=_parse_async(t.get("async", dict, {})),
         state_dir=state_dir if state_dir.is_absolute() or explicit_state is None else (base / state_dir),
         api_port=_port(t, "api_port", 9001),
-        distribution=None if dist is None else (base / Path(dist).expanduser()).resolve(),
+        distribution=None if dist is None else local_path(dist, base, "distribution"),
     )
     t.done()
     return s

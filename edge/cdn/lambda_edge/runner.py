@@ -55,7 +55,8 @@ class PreparedCall(Protocol):
     """One association's invocation target (``edge.invocation.service.facade.PreparedInvoke`` satisfies it): invokes
     the function with a payload the runner encoded itself. Raises the invocation core's ``LambdaError``s."""
 
-    def invoke(self, payload: bytes, request_id: str | None = None) -> Awaitable[InvocationResult]: ...
+    def invoke(self, payload: bytes, request_id: str | None = None,
+               trace_id: str | None = None) -> Awaitable[InvocationResult]: ...
 
 
 class Invoker(Protocol):
@@ -213,7 +214,7 @@ class EdgeTriggerRunner:
             target = hook.target or self._prepare(hook)
             t0 = time.perf_counter()
             try:
-                result = await target.invoke(orjson.dumps(event))
+                result = await target.invoke(orjson.dumps(event), None, _trace_of(event))
             except ControlPlaneError as exc:  # vanished between the check and the call, payload too large...
                 raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=event_type,
                                            function=assoc.function_name) from None
@@ -302,3 +303,10 @@ def _error_message(payload: bytes) -> str:
 def distribution_associations(distribution: Distribution) -> list[LambdaAssociation]:
     """Every association of every behavior (for the startup report)."""
     return [a for b in distribution.all_behaviors for a in b.lambda_associations]
+
+
+def _trace_of(event: dict[str, Any]) -> str | None:
+    """The viewer's ``X-Amzn-Trace-Id`` (one dict lookup in the event's lower-cased headers), which the function
+    sees as ``_X_AMZN_TRACE_ID``."""
+    found = event["Records"][0]["cf"]["request"]["headers"].get("x-amzn-trace-id")
+    return found[0]["value"] if found else None

@@ -10,7 +10,10 @@ Contract:
   answer within its read timeout, ``OriginUnavailable`` (-> 502) for everything else (refused, reset,
   malformed response, unknown host).
 * The origin domain is mapped to a local ``host:port`` (or a base URL) through ``host_map`` (settings), else
-  ``origin.connect_host`` or the domain itself; an S3 origin mapped to a directory is answered from disk
+  a Lambda function URL domain (``<url-id>.lambda-url.<region>.on.aws``) to the control port that serves the
+  local function URLs (``function_url_endpoint``, plain http; the Host header stays the function URL's domain,
+  which is how the control port picks the function), else ``origin.connect_host`` or the domain itself; an S3
+  origin mapped to a directory is answered from disk
   like S3 would (``edge.cdn.origin.directory``). Connections are attempted ``ConnectionAttempts`` times with the
   origin's ``ConnectionTimeout``; the simulated origin latency is an ``asyncio.sleep``.
 * Requests to plain ``http://host:port`` origins go through a small keep-alive HTTP/1.1 client
@@ -21,6 +24,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +39,8 @@ from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Headers, Re
 from edge.cdn.origin.directory import fetch_from_directory
 from edge.cdn.origin.fast import FastAddr, FastPool, serialize_head
 from edge.cdn.origin.http1 import HOP_BY_HOP, RESPONSE_DROPPED
+
+FUNCTION_URL_DOMAIN = re.compile(r"^[a-z0-9]{32}\.lambda-url\.[a-z0-9-]+\.on\.aws$")
 
 
 def _has_hop_by_hop(pairs: Iterable[tuple[str, str]]) -> bool:
@@ -135,6 +141,7 @@ class OriginClientConfig:
     # origin domain -> local directory serving an S3 origin (settings ``dir:PATH``)
     directories: Mapping[str, Path] = field(default_factory=dict)
     fast_http: bool = True  # plain-http origins through edge.cdn.origin.fast (False: everything via aiohttp)
+    function_url_endpoint: str | None = None  # "host:port" serving local Lambda function URLs (the control port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +209,9 @@ class AiohttpOriginClient:
         mapped = self.config.host_map.get(origin.domain_name)
         if mapped is not None and mapped.startswith(("http://", "https://")):
             return mapped.rstrip("/")
+        if (mapped is None and self.config.function_url_endpoint is not None
+                and FUNCTION_URL_DOMAIN.match(origin.domain_name)):  # no [origins] entry of its own
+            return f"http://{self.config.function_url_endpoint}"
         if mapped is None and isinstance(origin, CustomOrigin) and origin.connect_host:
             mapped = origin.connect_host
         scheme, port = (origin.protocol, origin.port) if isinstance(origin, CustomOrigin) else ("http", 80)

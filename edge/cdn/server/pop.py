@@ -106,6 +106,7 @@ class PopState:
             connect={o.domain_name: (o.connection_attempts, o.connection_timeout)
                      for o in distribution.origins.values()},
             directories={d: t.directory for d, t in settings.origins.items() if t.directory is not None},
+            function_url_endpoint=f"127.0.0.1:{settings.api_port}",  # the control port serves function URLs
         ))
         options = PolicyOptions.from_settings(cache)
         store = CacheStore(pop.cache_max_bytes if pop.cache_max_bytes is not None else cache.max_bytes,
@@ -245,6 +246,8 @@ async def _write(request: web.BaseRequest, state: PopState, response: EdgeRespon
     length = meta.content_length
     head_length = length if request.method == "HEAD" else None
     if isinstance(body, bytes):
+        if head_length is None:
+            state.ctx.stats.bytes_sent += len(body)
         keep_alive = request.keep_alive
         if not ex.timing.entries or safe_value(timing):
             block = meta.header_block if clean else None
@@ -263,11 +266,11 @@ async def _write(request: web.BaseRequest, state: PopState, response: EdgeRespon
         if head_length is not None:
             headers.append(("Content-Length", str(head_length)))
         return web.Response(status=response.status, reason=reason, body=body, headers=headers)
-    return await _stream(request, response, headers, reason, length)
+    return await _stream(request, response, headers, reason, length, state)
 
 
 async def _stream(request: web.BaseRequest, response: EdgeResponse, headers: list[tuple[str, str]],
-                  reason: str | None, length: int | None) -> web.StreamResponse:
+                  reason: str | None, length: int | None, state: PopState) -> web.StreamResponse:
     """Send a streamed origin body through without holding it in memory."""
     body = response.body
     assert not isinstance(body, bytes)
@@ -279,6 +282,7 @@ async def _stream(request: web.BaseRequest, response: EdgeResponse, headers: lis
         if request.method != "HEAD":
             async for chunk in body:
                 await resp.write(chunk)
+                state.ctx.stats.bytes_sent += len(chunk)
         await resp.write_eof()
     except (EdgeError, ConnectionError) as exc:
         # origin broke mid-body or the viewer went away: the only honest signal is to drop the connection

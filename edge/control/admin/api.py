@@ -154,16 +154,23 @@ async def reset(request: web.Request) -> web.Response:
                  status=502 if failed else 200)
 
 
-async def metrics(request: web.Request) -> web.Response:
-    ctx = request.app[ADMIN_CTX]
-    stats, functions = await asyncio.gather(_fan_out(request.app, ctx.pops, "GET", "/stats"),
-                                            _fan_out(request.app, ctx.pops, "GET", "/functions/metrics"))
+async def gather_metrics(admin: web.Application) -> dict[str, Any]:
+    """Everything ``GET /edgelab/v1/metrics`` answers (``admin`` is the admin sub-application): the control
+    process's function metrics, each POP's counters and function metrics (an unreachable POP: ``{"error"}``)
+    and the async invocation metrics. The Prometheus exposition renders the same data."""
+    ctx = admin[ADMIN_CTX]
+    stats, functions = await asyncio.gather(_fan_out(admin, ctx.pops, "GET", "/stats"),
+                                            _fan_out(admin, ctx.pops, "GET", "/functions/metrics"))
     pops = {name: {**(stats[name] if isinstance(stats[name], dict) else {}), "functions": functions[name]}
             for name in stats}
     data: dict[str, Any] = {"control": ctx.local_metrics(), "pops": pops}
     if ctx.async_metrics is not None:
         data["async"] = await ctx.async_metrics()
-    return _json(data)
+    return data
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return _json(await gather_metrics(request.app))
 
 
 async def logs(request: web.Request) -> web.Response:

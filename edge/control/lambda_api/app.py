@@ -10,8 +10,10 @@ GetAlias, UpdateAlias, ListAliases, DeleteAlias (204), Invoke (RequestResponse, 
 stored durably), InvokeAsync, Put/Update/Get/Delete/ListFunctionEventInvokeConfig(s),
 Create/Get/Update/Delete/ListEventSourceMapping(s), Put/Get/DeleteFunctionConcurrency,
 Put/Get/Delete/ListProvisionedConcurrencyConfig(s), GetAccountSettings, PublishLayerVersion, GetLayerVersion,
-GetLayerVersionByArn, ListLayerVersions, ListLayers, DeleteLayerVersion. Plus ``GET /_edgelab/code/<sha>.zip``
-(GetFunction's ``Code.Location``).
+GetLayerVersionByArn, ListLayerVersions, ListLayers, DeleteLayerVersion, AddPermission, RemovePermission,
+GetPolicy, TagResource, UntagResource, ListTags, Create/Get/Update/Delete/ListFunctionUrlConfig(s). Plus
+``GET /_edgelab/code/<sha>.zip`` (GetFunction's ``Code.Location``) and the function URLs themselves (requests
+whose Host is ``<url-id>.lambda-url.<region>.localhost`` or ``.on.aws``: :mod:`.resources`).
 
 Paths are matched with and without a trailing slash (older botocore models used ``/functions/``,
 ``/account-settings/``, ``/invoke-async/``).
@@ -23,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edge.control.lambda_api import async_invoke, concurrency_layers, functions
+from edge.control.lambda_api import async_invoke, concurrency_layers, functions, resources
 from edge.control.lambda_api.http import CREATE_FUNCTION_REQUEST_LIMIT, SERVICE, aws_errors
 from edge.invocation import LambdaService
 
@@ -36,7 +38,7 @@ CLIENT_MAX_SIZE = CREATE_FUNCTION_REQUEST_LIMIT + 64 * 1024
 def add_lambda_routes(app: web.Application) -> None:
     """Register every Lambda route (each also with a trailing slash) on ``app``."""
     routes: list[tuple[str, str, Any]] = [
-        *functions.ROUTES, *concurrency_layers.ROUTES, *async_invoke.ROUTES
+        *functions.ROUTES, *concurrency_layers.ROUTES, *async_invoke.ROUTES, *resources.ROUTES
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
@@ -46,7 +48,8 @@ def add_lambda_routes(app: web.Application) -> None:
 
 def make_lambda_api_app(service: LambdaService) -> web.Application:
     """An Application serving the Lambda API for ``service`` (errors mapped AWS-style by one middleware)."""
-    app = web.Application(middlewares=[aws_errors], client_max_size=CLIENT_MAX_SIZE)
+    # function URLs (by Host) first: their answers are the function's, not the API's error shapes
+    app = web.Application(middlewares=[resources.function_url_middleware, aws_errors], client_max_size=CLIENT_MAX_SIZE)
     app[SERVICE] = service
     add_lambda_routes(app)
     return app

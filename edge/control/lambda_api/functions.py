@@ -202,6 +202,7 @@ async def invoke(request: web.Request) -> web.Response:
         log_type=request.headers.get("X-Amz-Log-Type") or None,
         client_context_b64=request.headers.get("X-Amz-Client-Context") or None,
         request_id=request[REQUEST_ID],
+        trace_id=request.headers.get("X-Amzn-Trace-Id") or None,
     )
     if invocation_type == "DryRun":
         return web.Response(status=204)

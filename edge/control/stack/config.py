@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edge.cdn.config.distribution import Distribution, load_distribution
+from edge.cdn.config.policies import ConfigError
 from edge.cdn.config.settings import OriginTarget, PopSettings, Settings, apply_pop_overrides, load_settings
+from edge.control.events_api.schedule import ScheduleError, parse_schedule
 
 REPO_ROOT = Path(__file__).resolve().parents[3]  # the checkout: edge/control/stack/config.py
 DEMO_DIR = REPO_ROOT / "deploy" / "demo"
@@ -70,6 +72,11 @@ def load_stack_config(*, state_dir: str | None, settings: str | None, distributi
         origins[DEMO_ORIGIN_DOMAIN] = OriginTarget(host="127.0.0.1", port=origin_port)
         s = replace(s, origins=origins)
     s = apply_pop_overrides(s, pop_overrides)
+    for i, decl in enumerate(s.schedules):  # the control process would refuse them at start: say so now
+        try:
+            parse_schedule(decl.schedule)
+        except ScheduleError as exc:
+            raise ConfigError(f"schedules[{i}].schedule", str(exc)) from None
     dist_path = Path(distribution).resolve() if distribution else DEMO_DISTRIBUTION
     dist = load_distribution(dist_path, s)
     sd = Path(state_dir).expanduser() if state_dir else s.state_dir

@@ -1,8 +1,10 @@
-"""The control process: Lambda REST API + CloudFront API (CloudFront Functions and KeyValueStore,
-``edge.control.cloudfront_api``) + admin API + dashboard on the API port, with the us-east-1 invocation core (API
-``Invoke`` calls run here). It deploys the functions declared in the settings (Lambda and CloudFront) before it
-reports ready, so the POPs (started after it) find their associations resolvable, reports the CloudFront function
-associations that do not resolve (one line each, with the next step), and optionally watches the declarations.
+"""The control process: Lambda REST API (with function URLs), CloudFront API (CloudFront Functions and
+KeyValueStore, ``edge.control.cloudfront_api``), the AWS JSON APIs of ``POST /`` (CloudWatch Logs, SQS,
+EventBridge), Prometheus ``/metrics``, admin API + dashboard on the API port, with the us-east-1 invocation core
+(API ``Invoke`` calls run here) and the scheduler of scheduled rules. It deploys the functions declared in the
+settings (Lambda and CloudFront) before it reports ready, so the POPs (started after it) find their associations
+resolvable, reports the CloudFront function associations that do not resolve (one line each, with the next step),
+and optionally watches the declarations.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -21,8 +24,15 @@ from edge.cdn.lambda_edge.rules import EDGE_REGION
 from edge.control.admin.api import AdminContext, PopEndpoint, make_admin_app
 from edge.control.admin.async_api import add_async_admin_routes
 from edge.control.admin.dashboard import add_dashboard_routes
+from edge.control.admin.prometheus import add_prometheus_route
+from edge.control.aws_json.dispatch import JsonService, add_dispatcher
 from edge.control.cloudfront_api.app import add_cloudfront_routes
+from edge.control.events_api.api import EventsApi
+from edge.control.events_api.scheduler import Scheduler, apply_declared
+from edge.control.events_api.store import EventsStore
 from edge.control.lambda_api.app import make_lambda_api_app
+from edge.control.logs_api.api import LogsApi
+from edge.control.sqs_api.api import SqsApi
 from edge.control.stack.config import StackConfig
 from edge.control.stack.declared import deploy_declared, watch_declared
 from edge.control.stack.declared_cff import deploy_declared_cloudfront_functions, watch_declared_cloudfront_functions
@@ -86,9 +96,22 @@ def report_cloudfront_associations(cfg: StackConfig, store: FunctionStore) -> No
                           assoc.event_type, behavior.path_pattern)
 
 
+def aws_json_services(state_dir: Path, service: LambdaService, events: EventsApi | None = None) -> list[JsonService]:
+    """The AWS JSON-protocol services of ``POST /`` (CloudWatch Logs, SQS, EventBridge when the scheduler runs)
+    over ``service``'s state."""
+
+    async def flush() -> None:
+        if service.executor is not None:
+            await service.executor.logs.flush()
+
+    services = [LogsApi(state_dir, flush=flush).service(), SqsApi(service).json_service()]
+    return services if events is None else [*services, events.service()]
+
+
 def build_app(cfg: StackConfig, service: LambdaService, functions: FunctionStore | None = None,
-              stores: KeyValueStoreService | None = None) -> web.Application:
+              stores: KeyValueStoreService | None = None, events: EventsApi | None = None) -> web.Application:
     app = make_lambda_api_app(service)
+    add_dispatcher(app, aws_json_services(cfg.state_dir, service, events))  # POST / by X-Amz-Target
     if functions is not None and stores is not None:
         add_cloudfront_routes(app, functions, stores)  # /2020-05-31/... and /key-value-stores/...
 
@@ -102,6 +125,7 @@ def build_app(cfg: StackConfig, service: LambdaService, functions: FunctionStore
     admin = make_admin_app(ctx)
     add_async_admin_routes(admin, service)  # /edgelab/v1/async and /edgelab/v1/queues...
     app.add_subapp("/edgelab/v1", admin)
+    add_prometheus_route(app, admin)  # GET /metrics (Prometheus text exposition)
     add_dashboard_routes(app)
     return app
 
@@ -116,13 +140,23 @@ async def run_control(cfg: StackConfig, stop: asyncio.Event, *, watch: bool = Fa
     associated = cloudfront_function_names(cfg)
     functions = FunctionStore(cff_db, in_use=associated.__contains__)
     stores = KeyValueStoreService(cff_db)
+    store = EventsStore(cfg.state_dir / "events.db")
+    scheduler = Scheduler(store, lambda name, qualifier, payload: service.invoke(
+        name, qualifier, payload, invocation_type="Event"), region=DEFAULT_REGION)
     try:
         versions = await deploy_declared(service, cfg.settings.functions)
         if versions:
             log.info("declared functions: %s", ", ".join(f"{k}:{v}" for k, v in versions.items()))
         await deploy_declared_cloudfront_functions(functions, stores, cfg.settings.cloudfront_functions)
         await asyncio.to_thread(report_cloudfront_associations, cfg, functions)
-        runner = web.AppRunner(build_app(cfg, service, functions, stores), access_log=None, handle_signals=False)
+        declared = await asyncio.to_thread(apply_declared, store, cfg.settings.schedules, DEFAULT_REGION,
+                                           scheduler.clock())
+        if declared:
+            log.info("declared schedules: %s", ", ".join(declared))
+        await scheduler.start()  # after the declared functions exist: a catch-up run can reach them
+        events = EventsApi(store, scheduler, DEFAULT_REGION)
+        runner = web.AppRunner(build_app(cfg, service, functions, stores, events), access_log=None,
+                               handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", cfg.api_port).start()
         log.info("Lambda API and admin on http://127.0.0.1:%d", cfg.api_port)
@@ -135,5 +169,7 @@ async def run_control(cfg: StackConfig, stop: asyncio.Event, *, watch: bool = Fa
         await tasks.aclose()
         if runner is not None:
             await runner.cleanup()
+        await scheduler.close()
+        await asyncio.to_thread(store.close)
         await service.close()
         cff_db.close()

@@ -170,9 +170,11 @@ class AsyncStore:
         if cur.execute("SELECT 1 FROM queues WHERE name=?", (queue,)).fetchone() is None:
             return False
         now = self.clock()
+        row = cur.execute("SELECT attributes FROM queue_attributes WHERE queue=?", (queue,)).fetchone()
+        delay = float(orjson.loads(row[0]).get("DelaySeconds", 0)) if row else 0.0  # the queue's DelaySeconds
         cur.execute(
             "INSERT INTO queue_messages(queue, message_id, body, attributes, sent_at, visible_at) VALUES (?,?,?,?,?,?)",
-            (queue, str(uuid.uuid4()), body, orjson.dumps(attributes).decode(), now, now),
+            (queue, str(uuid.uuid4()), body, orjson.dumps(attributes).decode(), now, now + delay),
         )
         return True
 

@@ -345,7 +345,8 @@ class Environment:
     # -- invoke ------------------------------------------------------------------------------------------
     async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
                      fn_override: str | None, budget_s: float | None = None,
-                     log: tuple[list[str] | None, float | None] | None = None) -> RawOutcome:
+                     log: tuple[list[str] | None, float | None] | None = None,
+                     trace: str | None = None) -> RawOutcome:
         """Run one invocation on this (BUSY) environment. Faults are values; ``reset`` says discard it.
         ``budget_s`` is the time left when part of the function timeout was already spent (suppressed Init).
 
@@ -357,6 +358,8 @@ class Environment:
         budget = timeout if budget_s is None else budget_s
         fields = {"t": protocol.K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000), "arn": invoked_arn,
                   "cc": client_context, "fn": fn_override}
+        if trace is not None:  # the worker sets _X_AMZN_TRACE_ID for this invocation
+            fields["tr"] = trace
         if log is not None:
             fields["lg"] = 1
             if log is not WORKER_LOG:

@@ -325,7 +325,7 @@ class Executor:
                 log = ([logfmt.init_start_line(spec.runtime, env.region), *logfmt.output_lines(env.init_output)],
                        env.init_duration_ms)
             raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
-                                   options.display_name, None, log)
+                                   options.display_name, None, log, options.trace_id)
             if raw.record is not None:  # it completed (a STALE or faulted invocation has no record)
                 env.cold_pending = False
                 self.logs.append_record(env.log_group, env.log_stream, raw.record)
@@ -362,7 +362,8 @@ class Executor:
             again = env.init_failure
             if again is None:
                 raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
-                                       options.display_name, budget_s=max(spec.timeout_s - spent, 0.001))
+                                       options.display_name, budget_s=max(spec.timeout_s - spent, 0.001),
+                                       trace=options.trace_id)
                 if raw.kind is Kind.STALE:
                     raw = RawOutcome(
                         kind=Kind.EXIT,

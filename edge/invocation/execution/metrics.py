@@ -1,6 +1,7 @@
 """Per (region, function, version) invocation metrics, CloudWatch-named, cheap to update on the hot path.
 
-Durations keep exact ``count``/``sum``/``max`` plus a ring of the last ``RESERVOIR`` samples for percentiles
+Durations keep exact ``count``/``sum``/``max``, cumulative counts per bucket of ``BUCKETS_MS`` (the histograms of
+the control port's Prometheus ``/metrics``), plus a ring of the last ``RESERVOIR`` samples for percentiles
 (p50/p95/p99 are over that window). ``snapshot()`` returns plain dicts (JSON-ready)::
 
     {region: {function: {version: {"invocations", "errors", "throttles", "cold_starts",
@@ -11,7 +12,12 @@ Durations keep exact ``count``/``sum``/``max`` plus a ring of the last ``RESERVO
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 RESERVOIR = 1024
+# histogram bucket upper bounds (ms, "le"): from a 1 ms edge function to Lambda's 900 s maximum timeout
+BUCKETS_MS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+              60000.0, 300000.0, 900000.0)
 
 
 def _percentile(sorted_vals: list[float], q: float) -> float:
@@ -22,7 +28,7 @@ def _percentile(sorted_vals: list[float], q: float) -> float:
 
 
 class Distribution:
-    __slots__ = ("_pos", "_ring", "count", "maximum", "total")
+    __slots__ = ("_buckets", "_pos", "_ring", "count", "maximum", "total")
 
     def __init__(self) -> None:
         self.count = 0
@@ -30,8 +36,10 @@ class Distribution:
         self.maximum = 0.0
         self._ring: list[float] = []
         self._pos = 0
+        self._buckets = [0] * (len(BUCKETS_MS) + 1)  # per bucket (not cumulative); the last is +Inf
 
     def add(self, value: float) -> None:
+        self._buckets[bisect_left(BUCKETS_MS, value)] += 1
         self.count += 1
         self.total += value
         if value > self.maximum:
@@ -43,12 +51,18 @@ class Distribution:
             ring[self._pos] = value
             self._pos = (self._pos + 1) % RESERVOIR
 
-    def snapshot(self) -> dict[str, float]:
+    def snapshot(self) -> dict[str, object]:
+        """Count, sum, max, average, percentiles of the recent window, and ``buckets``: ``[[le, cumulative
+        count], ...]`` over ``BUCKETS_MS`` (the +Inf bucket is ``count``)."""
         vals = sorted(self._ring)
+        cumulative, running = [], 0
+        for bound, n in zip(BUCKETS_MS, self._buckets, strict=False):
+            running += n
+            cumulative.append([bound, running])
         return {"count": self.count, "sum": round(self.total, 3), "max": round(self.maximum, 3),
                 "avg": round(self.total / self.count, 3) if self.count else 0.0,
                 "p50": round(_percentile(vals, 0.50), 3), "p95": round(_percentile(vals, 0.95), 3),
-                "p99": round(_percentile(vals, 0.99), 3)}
+                "p99": round(_percentile(vals, 0.99), 3), "buckets": cumulative}
 
 
 class FunctionMetrics:

@@ -157,7 +157,33 @@ CREATE TABLE IF NOT EXISTS event_source_mappings (
 );
 """
 
-ALL_SCHEMA = SCHEMA + SCHEMA_V2
+SCHEMA_V3 = """
+CREATE TABLE IF NOT EXISTS function_policies (
+    function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    qualifier TEXT NOT NULL,             -- '' for the unqualified function, else a version or an alias
+    statements TEXT NOT NULL,            -- JSON list of the resource-based policy's statements
+    revision_id TEXT NOT NULL,
+    PRIMARY KEY (function_name, qualifier)
+);
+CREATE TABLE IF NOT EXISTS function_urls (
+    url_id TEXT PRIMARY KEY,             -- the <url-id> of <url-id>.lambda-url.<region>.on.aws
+    function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    qualifier TEXT NOT NULL,             -- '' for the unqualified function, else an alias
+    auth_type TEXT NOT NULL,
+    cors TEXT,                           -- JSON (the Cors structure) or NULL
+    invoke_mode TEXT NOT NULL,
+    created TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    UNIQUE (function_name, qualifier)
+);
+CREATE TABLE IF NOT EXISTS queue_attributes (
+    queue TEXT PRIMARY KEY REFERENCES queues(name) ON DELETE CASCADE,
+    attributes TEXT NOT NULL DEFAULT '{}',   -- SQS queue attributes set by the user (strings), tags under "tags"
+    modified_at REAL NOT NULL
+);
+"""
+
+ALL_SCHEMA = SCHEMA + SCHEMA_V2 + SCHEMA_V3
 _TABLES = tuple(
     line.split()[5] for line in ALL_SCHEMA.splitlines() if line.startswith("CREATE TABLE IF NOT EXISTS")
 )

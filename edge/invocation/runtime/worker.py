@@ -301,6 +301,11 @@ class Worker:
     def _run(self, meta: dict, body: bytes, rid: str) -> tuple[str, bytes, str | None, bool]:
         """Run the handler; returns (frame kind, payload, errorType, reset)."""
         ctx = ctxmod.LambdaContext(self.static, rid, meta["dl"], meta["arn"], meta.get("cc"), meta.get("fn"))
+        trace = meta.get("tr")  # the invocation's X-Ray trace header, as the runtime interface client sets it
+        if trace is not None:
+            os.environ["_X_AMZN_TRACE_ID"] = trace
+        elif "_X_AMZN_TRACE_ID" in os.environ:
+            del os.environ["_X_AMZN_TRACE_ID"]
         try:
             try:
                 event = load_event(body) if body else {}

@@ -14,6 +14,7 @@ One instance per process (control process: home region; each POP: its own region
                 event-invoke configs, local queues, event source mappings (registry, invoke path);
 - ``control``   :class:`~.control_ops.ControlOps`: every control-plane operation as an ``async`` method
                 (SQLite and file work via ``asyncio.to_thread``) (registry, sync, the events' dead-letter check);
+- ``resources`` :class:`~.resource_ops.ResourceOps`: resource-based policies, tags, function URL configs (registry);
 
 and forwards their public methods under the names the REST layer (``edge.control.lambda_api``) and the POPs
 call. Operations take AWS-shaped parameters (the member names boto3 uses) and return registry records; the
@@ -48,6 +49,7 @@ from edge.invocation.service.invoke_path import (
     check_invocation_type,
     request_id_source,
 )
+from edge.invocation.service.resource_ops import ResourceOps
 
 __all__ = ["CLIENT_CONTEXT_LIMIT", "LambdaService", "PreparedInvoke", "request_id_source"]
 
@@ -97,6 +99,7 @@ class LambdaService:
                                       new_request_id=request_id_source(random.Random()))
         self.events = AsyncOps(self.registry, self.invoke_path, async_settings or AsyncSettings())
         self.control = ControlOps(self.registry, self.sync, self.account_limit, self.events.check_dead_letter_target)
+        self.resources = ResourceOps(self.registry)
         self._started = False
         self._closed = False
 
@@ -168,6 +171,7 @@ class LambdaService:
         request_id: str | None = None,
         display_name: str | None = None,
         log_group: str | None = None,
+        trace_id: str | None = None,
     ) -> InvocationResult:
         """Invoke synchronously, DryRun, or asynchronously (Event: stored durably, then an OK result with an empty
         payload; the REST layer answers 202). Raises LambdaError for bad requests; throttles/function errors are
@@ -179,7 +183,7 @@ class LambdaService:
         return await self.invoke_path.invoke(
             function_name, qualifier, payload, dry_run=invocation_type == "DryRun", log_type=log_type,
             client_context_b64=client_context_b64, region=region, request_id=request_id,
-            display_name=display_name, log_group=log_group,
+            display_name=display_name, log_group=log_group, trace_id=trace_id,
         )  # fmt: skip
 
     prepare = _forward("invoke_path", InvokePath.prepare)
@@ -249,3 +253,18 @@ class LambdaService:
     list_layers = _forward("control", ControlOps.list_layers)
     delete_layer_version = _forward("control", ControlOps.delete_layer_version)
     read_code = _forward("control", ControlOps.read_code)
+
+    # -- policies, tags, function URLs (ResourceOps) -----------------------------------------------------
+
+    add_permission = _forward("resources", ResourceOps.add_permission)
+    remove_permission = _forward("resources", ResourceOps.remove_permission)
+    get_policy = _forward("resources", ResourceOps.get_policy)
+    tag_resource = _forward("resources", ResourceOps.tag_resource)
+    untag_resource = _forward("resources", ResourceOps.untag_resource)
+    list_tags = _forward("resources", ResourceOps.list_tags)
+    create_function_url_config = _forward("resources", ResourceOps.create_function_url_config)
+    update_function_url_config = _forward("resources", ResourceOps.update_function_url_config)
+    get_function_url_config = _forward("resources", ResourceOps.get_function_url_config)
+    delete_function_url_config = _forward("resources", ResourceOps.delete_function_url_config)
+    list_function_url_configs = _forward("resources", ResourceOps.list_function_url_configs)
+    function_url_by_id = _forward("resources", ResourceOps.function_url_by_id)

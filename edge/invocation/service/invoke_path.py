@@ -21,6 +21,8 @@ import asyncio
 import base64
 import binascii
 import random
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -130,6 +132,20 @@ def _check_size(payload: bytes) -> None:
         )
 
 
+
+def trace_header(incoming: str | None, mode: str) -> str | None:
+    """The ``_X_AMZN_TRACE_ID`` of an invocation: the caller's ``X-Amzn-Trace-Id`` header as it came (PassThrough
+    and Active alike), else for ``TracingConfig`` Active a new sampled trace header
+    (``Root=1-<epoch hex>-<96 random bits>;Parent=<64 random bits>;Sampled=1``, X-Ray's format:
+    https://docs.aws.amazon.com/xray/latest/devguide/xray-concepts.html#xray-concepts-tracingheader), else None:
+    with PassThrough and no incoming header the variable is unset (AWS would set a non-sampled id; edgelab keeps
+    the hot path free of it)."""
+    if incoming:
+        return incoming
+    if mode != "Active":
+        return None
+    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=1"
+
 class InvokePath:
     """Synchronous invocations of one process (see the module docstring)."""
 
@@ -145,6 +161,7 @@ class InvokePath:
         self, function_name: str, qualifier: str | None, payload: bytes, *, dry_run: bool = False,
         log_type: str | None = None, client_context_b64: str | None = None, region: str | None = None,
         request_id: str | None = None, display_name: str | None = None, log_group: str | None = None,
+        trace_id: str | None = None,
     ) -> InvocationResult:
         """A ``RequestResponse`` (or, ``dry_run``, a ``DryRun``) invocation; an empty payload is sent to the
         function as ``{}`` (as AWS does)."""
@@ -159,15 +176,15 @@ class InvokePath:
             return InvocationResult(outcome=Outcome.OK, payload=b"", request_id=request_id, executed_version=version)
         return await self.run(
             ref, snap, version, body, request_id, region=region, display_name=display_name, log_group=log_group,
-            client_context=client_context, want_log_tail=log_type == "Tail",
+            client_context=client_context, want_log_tail=log_type == "Tail", trace_id=trace_id,
         )
 
     async def run(
         self, ref: FunctionRef, snap: FunctionSnapshot, version: str, body: bytes, request_id: str, *,
         region: str | None = None, display_name: str | None = None, log_group: str | None = None,
-        client_context: str | None = None, want_log_tail: bool = False,
+        client_context: str | None = None, want_log_tail: bool = False, trace_id: str | None = None,
     ) -> InvocationResult:
-        """Run ``version`` of a resolved function on the executor."""
+        """Run ``version`` of a resolved function on the executor (``trace_id``: see :func:`trace_header`)."""
         spec = self.runnable(snap.specs[version])
         options = InvokeOptions(
             request_id=request_id,
@@ -177,6 +194,7 @@ class InvokePath:
             log_group=log_group or snap.configs[version].log_group,
             client_context=client_context,
             want_log_tail=want_log_tail,
+            trace_id=trace_header(trace_id, snap.configs[version].tracing_mode),
         )
         return await self.executor.invoke(spec, body, options,  # type: ignore[union-attr]  # runnable checked it
                                           reserved_concurrency=snap.reserved)
@@ -237,6 +255,7 @@ class PreparedInvoke:
     """
 
     __slots__ = (
+        "_active",
         "_arn",
         "_cache",
         "_display_name",
@@ -269,16 +288,25 @@ class PreparedInvoke:
         self._reserved: int | None = None
         self._route: object = None  # the executor's Route for the resolved spec and these options
         self._run_spec = path.executor.invoke if path.executor is not None else None
+        self._active = False  # the resolved version's TracingConfig is Active
 
-    def invoke(self, payload: bytes, request_id: str | None = None) -> Awaitable[InvocationResult]:
-        """Invoke with ``payload`` (see the class contract); ``request_id`` defaults to a new UUID.
+    def invoke(self, payload: bytes, request_id: str | None = None,
+               trace_id: str | None = None) -> Awaitable[InvocationResult]:
+        """Invoke with ``payload`` (see the class contract); ``request_id`` defaults to a new UUID; ``trace_id``
+        is an incoming X-Ray trace header (:func:`trace_header`).
 
         Returns an awaitable (the executor's coroutine itself when the resolution is current: no extra frame).
         """
         _check_size(payload)
         spec = self._spec
         if spec is None or self._generation != self._cache.generation:
-            return self._invoke_resolving(payload, request_id)
+            return self._invoke_resolving(payload, request_id, trace_id)
+        if trace_id is not None or self._active:
+            options = InvokeOptions(request_id or self._path.new_request_id(), self._arn, self._region,
+                                    self._display_name, self._options_group, None, False,
+                                    trace_header(trace_id, "Active" if self._active else "PassThrough"))
+            return self._run_spec(spec, payload, options,  # type: ignore[misc]  # runnable() checked the executor
+                                  reserved_concurrency=self._reserved, route=self._route)
         # InvokeOptions(request_id, invoked_arn, region, display_name, log_group), positionally: keywords to a
         # class go through a kwargs dict on Python 3.11 (~2k more instructions on this hot path)
         options = InvokeOptions(request_id or self._path.new_request_id(), self._arn, self._region,
@@ -286,7 +314,7 @@ class PreparedInvoke:
         return self._run_spec(spec, payload, options,  # type: ignore[misc]  # runnable() checked the executor
                               reserved_concurrency=self._reserved, route=self._route)
 
-    async def _invoke_resolving(self, payload: bytes, request_id: str | None) -> InvocationResult:
+    async def _invoke_resolving(self, payload: bytes, request_id: str | None, trace_id: str | None) -> InvocationResult:
         """The slow path: (re)resolve after a registry change, or draw a weighted alias's version."""
         path = self._path
         if self._snap is None or self._generation != self._cache.generation:
@@ -301,10 +329,12 @@ class PreparedInvoke:
             self._options_group = self._log_group or snap.configs[version].log_group
             if not routed:
                 self._spec = spec = path.runnable(snap.specs[version])
+                self._active = snap.configs[version].tracing_mode == "Active"
                 self._route = path.executor.route(spec, self._region, self._display_name,  # type: ignore[union-attr]  # runnable() checked it
                                                   self._options_group)
         else:
             snap = self._snap
             version = pick_version(snap, self._ref.qualifier, path.rng, path.registry.region)
         return await path.run(self._ref, snap, version, payload, request_id or path.new_request_id(),
-                              region=self._region, display_name=self._display_name, log_group=self._log_group)
+                              region=self._region, display_name=self._display_name, log_group=self._log_group,
+                              trace_id=trace_id)

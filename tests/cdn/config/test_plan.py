@@ -42,6 +42,23 @@ def test_match_selects_the_plan_of_match_behavior(path: str) -> None:
     assert plans.match(path).behavior is match_behavior(DIST, path)
 
 
+def test_match_memo_answers_as_match_behavior_and_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from edge.cdn.config import plan as plan_module
+
+    monkeypatch.setattr(plan_module, "MATCH_MEMO_ENTRIES", 16)
+    plans = compile_distribution(DIST)
+    rng = random.Random(7)
+    parts = ["api", "static", "img", "ab", "abc", "x.css", "c.jpg", "", "%2F", "A"]
+    paths = ["/" * rng.randint(0, 1) + "/".join(rng.choice(parts) for _ in range(rng.randint(0, 4))) for _ in range(400)]
+    paths.append("/api/" + "x" * plan_module.MATCH_MEMO_PATH)  # too long to be remembered
+    for path in paths + paths:  # the second pass answers from the memo where it can
+        assert plans.match(path).behavior is match_behavior(DIST, path)
+        assert len(plans._memo) <= 16
+    assert all(len(p) <= plan_module.MATCH_MEMO_PATH for p in plans._memo)
+
+
 def test_generated_viewer_headers_in_cloudfront_order() -> None:
     dist = load_distribution(distribution_config(default=behavior_config(
         headers=("CloudFront-Viewer-Http-Version", "cloudfront-is-mobile-viewer", "X-Other"))))

@@ -135,3 +135,11 @@ def test_state_dir_defaults_to_the_working_directory(tmp_path) -> None:  # type:
     assert load_settings(f).state_dir == Path(".edgelab")  # relative: the working directory, as documented
     f.write_text('state_dir = "st"\n')
     assert load_settings(f).state_dir == f.parent / "st"  # given in the file: relative to the file
+
+
+@pytest.mark.parametrize("doc", [{"distribution": "\x00"}, {"state_dir": "a\x00"}, {"origins": {"x.com": "dir:\x00"}},
+                                 {"functions": [{"name": "a", "dir": "\x00"}]},
+                                 {"cloudfront_functions": [{"name": "a", "dir": "d\x00"}]}])
+def test_a_path_with_a_nul_byte_is_a_config_error(doc: dict[str, Any]) -> None:  # found by the mutation test
+    with pytest.raises(ConfigError, match="NUL"):
+        parse_settings(doc, EXAMPLE.parent)

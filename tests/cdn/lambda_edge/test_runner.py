@@ -49,8 +49,10 @@ class FakeTarget:
         self.invoker = invoker
         self.options = options
 
-    async def invoke(self, payload: bytes, request_id: str | None = None) -> InvocationResult:
-        self.invoker.calls.append({**self.options, "event": orjson.loads(payload), "request_id": request_id})
+    async def invoke(self, payload: bytes, request_id: str | None = None,
+                     trace_id: str | None = None) -> InvocationResult:
+        self.invoker.calls.append({**self.options, "event": orjson.loads(payload), "request_id": request_id,
+                                   "trace_id": trace_id})
         r = self.invoker.results.pop(0)
         if isinstance(r, Exception):
             raise r

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from tests.control.stack.test_serve import REPO, free_ports, requests, wait_until
+from tests.corpus import corpus_dir
 
-CORPUS = REPO.parent / "shared" / "corpus" / "cloudfront-configs"
 ECHO = """import cf from 'cloudfront';
 const kvs = cf.kvs();
 async function handler(event) {
@@ -117,7 +117,9 @@ def test_logs_and_the_unresolved_association(stack: dict[str, Any]) -> None:
         events = requests.get(f"{api}/edgelab/v1/logs", params={"function": "kvs-echo", "tail": 50}, timeout=5).json()
         return [e["message"] for e in events["events"] if e["group"] == "/aws/cloudfront/function/kvs-echo"]
 
-    wait_until(lambda: any(x.endswith(" greeting is bonjour") for x in lines()), 5)
+    # self-contained (pytest-xdist may run this test on a worker whose stack served nothing yet)
+    assert requests.get(f"http://127.0.0.1:{stack['pops']['IAD']}/", timeout=5).status_code == 200
+    wait_until(lambda: any(" greeting is " in x for x in lines()), 5)
     r = requests.get(f"http://127.0.0.1:{stack['pops']['IAD']}/missing/x", timeout=5)
     assert (r.status_code, r.headers["x-cache"]) == (503, "FunctionExecutionError from cloudfront")
     log = (stack["tmp"] / "serve.log").read_text()
@@ -132,7 +134,7 @@ def test_editing_the_declared_function_republishes_it(stack: dict[str, Any]) -> 
 
 
 def _corpus() -> list[Path]:
-    return sorted(p for p in CORPUS.glob("*.json") if b"FunctionAssociations" in p.read_bytes()
+    return sorted(p for p in corpus_dir().glob("*.json") if b"FunctionAssociations" in p.read_bytes()
                   and any(json.dumps(b.get("FunctionAssociations", {})).count("FunctionARN")
                           for b in _behaviors(json.loads(p.read_bytes()))))
 
@@ -142,7 +144,6 @@ def _behaviors(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [cfg.get("DefaultCacheBehavior", {}), *(cfg.get("CacheBehaviors", {}).get("Items") or [])]
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not next to this checkout")
 def test_corpus_configurations_with_function_associations_start_unmodified(tmp_path: Path) -> None:
     """Each file as it is, with its function names resolved to functions this test creates (each answers with its
     own name, so the response proves the association resolved)."""

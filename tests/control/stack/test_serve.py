@@ -231,6 +231,49 @@ def test_cli_generate_event_matches_the_pop_builder() -> None:
     assert cf["request"]["headers"]["accept"] == [{"key": "Accept", "value": "text/html"}]
 
 
+def test_aws_apis_and_prometheus_on_the_control_port(stack) -> None:  # type: ignore[no-untyped-def]
+    """The stack's control port serves /metrics (every POP reached over its admin socket), the CloudWatch Logs
+    API over every region's logs (the Lambda@Edge replica groups in the POPs' regions) and SQS."""
+    import boto3
+    from botocore.config import Config
+    from prometheus_client.parser import text_string_to_metric_families
+
+    api = f"http://127.0.0.1:{stack['api']}"
+    for pop in ("IAD", "FRA"):
+        assert requests.get(f"http://127.0.0.1:{stack['pops'][pop]}/edge/hello", timeout=20).status_code == 200
+    r = requests.get(f"{api}/metrics", timeout=20)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    got = {(s.name, tuple(sorted(s.labels.items()))): s.value
+           for f in text_string_to_metric_families(r.text) for s in f.samples}
+    for pop, region in (("IAD", "us-east-1"), ("FRA", "eu-central-1"), ("NRT", "ap-northeast-1")):
+        assert got[("edgelab_pop_up", (("pop", pop), ("region", region)))] == 1.0
+    assert got[("edgelab_pop_requests_total", (("pop", "FRA"), ("region", "eu-central-1")))] >= 1
+    assert got[("edgelab_pop_bytes_sent_total", (("pop", "FRA"), ("region", "eu-central-1")))] > 0
+    fra_edge = [v for (name, labels), v in got.items() if name == "edgelab_lambda_invocations_total"
+                and ("process", "FRA") in labels and "edge-hello" in dict(labels)["function"]]
+    assert fra_edge and sum(fra_edge) >= 1
+
+    def client(service: str, region: str = "us-east-1", **config: object):  # type: ignore[no-untyped-def]
+        return boto3.client(service, endpoint_url=api, region_name=region, aws_access_key_id="x",
+                            aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}, **config))
+
+    logs = client("logs", "eu-central-1")
+    wait_until(lambda: "/aws/lambda/us-east-1.edge-hello" in
+               [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]], 10)
+    reports = logs.filter_log_events(logGroupName="/aws/lambda/us-east-1.edge-hello", filterPattern='"REPORT RequestId"')
+    assert reports["events"] and all(e["logStreamName"].split("/")[3].startswith("[1]") for e in reports["events"])
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName="stack-q")["QueueUrl"]
+    assert url == f"{api}/000000000000/stack-q"
+    sqs.send_message(QueueUrl=url, MessageBody="through the stack")
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"][0]["Body"] == "through the stack"
+    events = client("events")
+    events.put_rule(Name="stack-rule", ScheduleExpression="cron(0 3 * * ? *)")
+    assert events.describe_rule(Name="stack-rule")["State"] == "ENABLED"
+    bad = requests.post(f"{api}/", json={}, timeout=20)
+    assert bad.status_code == 400 and bad.json()["__type"] == "UnknownOperationException"
+
+
 def test_sigint_stops_everything(stack) -> None:  # type: ignore[no-untyped-def]
     proc = stack["proc"]
     kids = stack["kids"] | descendants(proc.pid)

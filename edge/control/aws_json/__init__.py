@@ -1,0 +1,1 @@
+"""The ``POST /`` dispatcher of the control port: AWS JSON-protocol services chosen by ``X-Amz-Target``."""

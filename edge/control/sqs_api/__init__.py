@@ -1,0 +1,1 @@
+"""The Amazon SQS API (JSON protocol) over edgelab's local queues."""
