@@ -20,7 +20,7 @@ a request lives like this:
     entry it stored.
 ``_fill``
     origin-request (shape, hook) -> origin-fetch (or the stale entry: stale-if-error) -> origin-response (hook,
-    Set-Cookie) -> cache-store (or the 304 merge: RefreshHit) -> the response served through an entry.
+    Set-Cookie) -> compress (``Compress``) -> cache-store (or the 304 merge: RefreshHit) -> the response served through an entry.
 ``_on_error`` / ``_custom_error``
     the one place an ``EdgeError`` becomes a response: CloudFront's error page with the error's status and
     X-Cache (cached for origin errors), or a configured custom error response.
@@ -59,6 +59,7 @@ from edge.cdn.steps import (
     cache_lookup,
     cache_store,
     cloudfront_functions,
+    compress,
     origin_fetch,
     origin_request,
     origin_response,
@@ -178,6 +179,8 @@ async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill
     if hooked:  # every origin response, 304s included
         resp = await origin_response.run(ctx, ex, req, resp)
     resp = origin_response.drop_set_cookie(ex, resp, function_ran=hooked)
+    if ex.plan.compress is not None:  # Compress: what is cached (and served) is the compressed copy
+        resp = await compress.maybe_compress(ex, resp)
     if stale is not None and resp.status == 304:  # revalidated: freshen the entry, serve it as a RefreshHit
         refreshed = cache_store.refresh(ctx, ex, stale, resp, request_time)
         served = serving.from_entry(ctx, ex, refreshed.entry, REFRESH_HIT)

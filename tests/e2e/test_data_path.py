@@ -100,3 +100,50 @@ async def test_viewer_sent_cloudfront_headers_are_never_trusted() -> None:
     assert b"CloudFront-Is-Mobile-Viewer: false" in device and b"true" not in device
     assert b"X-App: 1" in everything and b"CloudFront-" not in everything
 
+
+
+# --- item 6: Compress -----------------------------------------------------------------------------------------
+
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"  # Managed-CachingOptimized: gzip and brotli on
+
+
+def _compress_behavior(pattern: str | None = None, *, compress: bool = True, **kw: object) -> dict:
+    return {**behavior_config(pattern, cache_policy=CACHING_OPTIMIZED, **kw), "Compress": compress}  # type: ignore[arg-type]
+
+
+async def test_compress_as_cloudfront_does() -> None:
+    """`Compress: true` with CachingOptimized: brotli for `br, gzip`, gzip for `gzip, deflate`, each a cache entry of
+    its own; identity for a viewer without Accept-Encoding; never for an image, a body under 1,000 bytes, a response
+    with Content-Encoding or without Content-Length; a strong ETag becomes weak."""
+    import gzip
+
+    import brotli
+
+    text = b"<html>" + b"edgelab compresses like CloudFront " * 100 + b"</html>"
+    async with ScriptedOrigin() as origin:
+        html = {"Content-Type": "text/html; charset=utf-8", "ETag": '"v1"', "Cache-Control": "max-age=60"}
+        origin.script("/page", body=text, headers=html)
+        origin.script("/img", body=text, headers={**html, "Content-Type": "image/png"})
+        origin.script("/small", body=text[:999], headers=html)
+        origin.script("/encoded", body=text, headers={**html, "Content-Encoding": "identity"})
+        origin.script("/chunked", body=text, headers=html, chunked=True)
+        origin.script("/off/page", body=text, headers=html)
+        dist = distribution_config(default=_compress_behavior(),
+                                   behaviors=[_compress_behavior("/off/*", compress=False)])
+        async with PopHarness(origin, dist) as pop:
+            br = [await pop.get("/page", headers={"Accept-Encoding": "gzip, deflate, br"}) for _ in range(2)]
+            gz = await pop.get("/page", headers={"Accept-Encoding": "gzip, deflate"})
+            plain = await pop.get("/page", headers={"Accept-Encoding": "identity"})
+            others = {p: await pop.get(p, headers={"Accept-Encoding": "gzip"})
+                      for p in ("/img", "/small", "/encoded", "/chunked", "/off/page")}
+    (s1, h1, b1), (_, h2, b2) = br
+    assert s1 == 200 and h1["Content-Encoding"] == "br" and brotli.decompress(b1) == text
+    assert h1["ETag"] == 'W/"v1"' and int(h1["Content-Length"]) == len(b1) < len(text)
+    assert (h1["X-Cache"], h2["X-Cache"], b2) == (MISS, HIT, b1)
+    assert gz[1]["Content-Encoding"] == "gzip" and gzip.decompress(gz[2]) == text and gz[1]["X-Cache"] == MISS
+    assert "Content-Encoding" not in plain[1] and plain[2] == text and plain[1]["ETag"] == '"v1"'
+    assert origin.hits["/page"] == 3  # one origin fetch per normalised Accept-Encoding
+    assert origin.requests["/page"][0].header("Accept-Encoding") == "br,gzip"
+    for path, (status, headers, body) in others.items():
+        assert status == 200 and headers.get("Content-Encoding") in (None, "identity"), path
+        assert body == (text[:999] if path == "/small" else text), path

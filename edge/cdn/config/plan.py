@@ -22,8 +22,8 @@ from edge.cdn.config.distribution import Behavior, CffAssociation, Distribution,
 from edge.cdn.config.policies import GENERATED_HEADERS, KeyList, cloudfront_owned
 from edge.cdn.models import Origin
 
-__all__ = ["BehaviorPlan", "DistributionPlan", "Forwarding", "compile_distribution", "forwarding_lists",
-           "generated_header_names", "named_headers"]
+__all__ = ["BehaviorPlan", "DistributionPlan", "Forwarding", "compile_distribution", "compress_codings",
+           "forwarding_lists", "generated_header_names", "named_headers"]
 
 # Header-forwarding behaviors that mean "every viewer header".
 _ALL = frozenset({"all", "allViewer", "allViewerAndWhitelistCloudFront"})
@@ -111,6 +111,19 @@ def named_headers(behavior: Behavior) -> frozenset[str]:
     return frozenset(n.lower() for kl in lists for n in kl.names)
 
 
+def compress_codings(behavior: Behavior) -> tuple[bool, bool] | None:
+    """``(gzip, brotli)``: the codings ``Compress`` uses on this behavior, or None when it never compresses: the
+    cache policy must enable EnableAcceptEncodingGzip/Brotli and allow caching (TTLs above 0); legacy cache
+    settings compress with gzip only ("Brotli doesn't support legacy cache settings", "Serve compressed files",
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/ServingCompressedFiles.html;
+    ``edge.cdn.steps.compress``)."""
+    policy = behavior.cache_policy
+    if not behavior.compress or policy.caching_disabled or policy.max_ttl == 0:
+        return None
+    brotli = policy.brotli and not policy.legacy
+    return (policy.gzip, brotli) if policy.gzip or brotli else None
+
+
 def generated_header_names(behavior: Behavior) -> tuple[str, ...]:
     """The CloudFront-generated viewer headers (contract §5.5) the behavior's cache policy or origin request
     policy names explicitly, in CloudFront's order."""
@@ -141,6 +154,7 @@ class BehaviorPlan:
     # cache key, whether CloudFront generates that header here or not (edge.cdn.steps.viewer_headers)
     scrub_owned: bool
     cached_methods: frozenset[str]  # methods served from / stored in the cache; empty when caching is disabled
+    compress: tuple[bool, bool] | None  # (gzip, brotli) when Compress applies (compress_codings)
     hooks: Mapping[str, LambdaAssociation]  # event type -> the association whose function runs there
     functions: Mapping[str, CffAssociation]  # viewer event -> its CloudFront function (FunctionAssociations)
 
@@ -154,7 +168,7 @@ class BehaviorPlan:
                    store=StoreContext.for_behavior(distribution, behavior), forwarding=Forwarding.of(behavior),
                    viewer_headers=generated_header_names(behavior),
                    scrub_owned=any(cloudfront_owned(n) for n in named_headers(behavior)), cached_methods=cached,
-                   hooks=MappingProxyType(associations),
+                   compress=compress_codings(behavior), hooks=MappingProxyType(associations),
                    functions=MappingProxyType({a.event_type: a for a in behavior.function_associations}))
 
 
