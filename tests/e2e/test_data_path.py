@@ -4,6 +4,8 @@ a real origin: what a user or an attacker sees with curl. The items that need a 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.cdn.scripted_origin import PopHarness, ScriptedOrigin, behavior_config, distribution_config
@@ -147,3 +149,63 @@ async def test_compress_as_cloudfront_does() -> None:
     for path, (status, headers, body) in others.items():
         assert status == 200 and headers.get("Content-Encoding") in (None, "identity"), path
         assert body == (text[:999] if path == "/small" else text), path
+
+
+# --- item 6: the HTTPS listener and ViewerProtocolPolicy ------------------------------------------------------
+
+async def test_https_listener_and_viewer_protocol_policy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Each POP has an HTTPS listener whose certificate the local CA (`<state>/tls/edgelab-ca.pem`) signs.
+    `redirect-to-https`: GET/HEAD over HTTP -> 301 to the https URL, POST -> 307, POST over HTTP/1.0 -> 403;
+    `https-only`: 403 over HTTP; both served over HTTPS, where CloudFront-Forwarded-Proto says https."""
+    import asyncio
+    import ssl
+
+    import aiohttp
+
+    from edge.cdn.config.distribution import load_distribution
+    from edge.cdn.server.pop import start_pop
+    from tests.cdn.scripted_origin import pop_settings_for
+
+    methods = ("GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE")
+    async with ScriptedOrigin() as origin:
+        origin.script("/r/p", handler=_echo)
+        origin.script("/o/p", body=b"only over https")
+        dist_cfg = distribution_config(behaviors=[
+            {**behavior_config("/r/*", methods=methods, headers=("CloudFront-Forwarded-Proto",)),
+             "ViewerProtocolPolicy": "redirect-to-https"},
+            {**behavior_config("/o/*"), "ViewerProtocolPolicy": "https-only"}])
+        pop, settings = pop_settings_for(origin)
+        pop = replace(pop, https_port=0)
+        running = await start_pop(pop, load_distribution(dist_cfg, settings), settings, port=0,
+                                  tls_dir=tmp_path / "tls")
+        try:
+            assert running.https_port is not None
+            ca = ssl.create_default_context(cafile=str(tmp_path / "tls" / "edgelab-ca.pem"))
+            http, https = f"http://127.0.0.1:{running.port}", f"https://localhost:{running.https_port}"
+            async with aiohttp.ClientSession() as session:
+                async def call(method: str, url: str, **kw: object) -> tuple[int, object, bytes]:
+                    async with session.request(method, url, allow_redirects=False, ssl=ca, **kw) as r:  # type: ignore[arg-type]
+                        return r.status, r.headers, await r.read()
+
+                get = await call("GET", f"{http}/r/p?x=1", headers={"Host": f"localhost:{running.port}"})
+                post = await call("POST", f"{http}/r/p", data=b"body")
+                only = await call("GET", f"{http}/o/p")
+                secure = await call("GET", f"{https}/r/p?x=1")
+                secure_only = await call("GET", f"{https}/o/p")
+            reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+            writer.write(b"POST /r/p HTTP/1.0\r\nContent-Length: 1\r\n\r\nx")
+            async with asyncio.timeout(10):
+                old = await reader.read()
+            writer.close()
+        finally:
+            await running.stop()
+    status, headers, body = get
+    assert (status, headers["Location"], headers["X-Cache"]) == (
+        301, f"https://localhost:{running.https_port}/r/p?x=1", "Redirect from cloudfront")
+    assert b"301 Moved Permanently" in body
+    assert post[0] == 307 and post[1]["Location"].startswith("https://127.0.0.1:")
+    assert old.startswith(b"HTTP/1.0 403") or old.startswith(b"HTTP/1.1 403")
+    assert only[0] == 403 and only[1]["X-Cache"] == "Error from cloudfront"
+    assert secure[0] == 200 and b"CloudFront-Forwarded-Proto: https" in secure[2]
+    assert secure_only[:1] == (200,) and secure_only[2] == b"only over https"
+    assert origin.hits["/r/p"] == 1 and origin.hits["/o/p"] == 1  # nothing over HTTP reached the origin

@@ -40,6 +40,7 @@ class PopContext:
     triggers: TriggerRunner | None = None
     functions: CloudFrontFunctionRunner | None = None  # CloudFront Functions (FunctionAssociations)
     clock: Callable[[], float] = time.time  # epoch seconds (cache ages); injectable for tests
+    https_port: int = 443  # the POP's HTTPS listener (Location of a redirect to HTTPS)
 
     @property
     def distribution(self) -> Distribution:

@@ -43,7 +43,8 @@ def device_flags(user_agent: str) -> dict[str, bool]:
     }
 
 
-def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_version: str = "1.1") -> Headers:
+def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_version: str = "1.1",
+                        scheme: str = "http") -> Headers:
     """A copy of ``headers`` without any CloudFront-owned name the viewer sent, with the generated headers in
     ``names`` appended (CloudFront sets these itself)."""
     ua = header_get(headers, "user-agent") or ""
@@ -53,7 +54,7 @@ def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_versio
         if name in flags:
             headers.append((name, "true" if flags[name] else "false"))
         elif name == "CloudFront-Forwarded-Proto":
-            headers.append((name, "http"))
+            headers.append((name, scheme))
         elif name == "CloudFront-Viewer-Http-Version":
             headers.append((name, http_version))
     return headers
@@ -65,4 +66,7 @@ def apply(ex: Exchange) -> None:
     plan = ex.plan
     assert plan is not None
     if plan.scrub_owned:
-        ex.request.headers = with_viewer_headers(ex.request.headers, plan.viewer_headers)
+        req = ex.request
+        major, minor = req.http_version
+        req.headers = with_viewer_headers(req.headers, plan.viewer_headers, scheme=req.scheme,
+                                          http_version=f"{major}.{minor}")

@@ -134,7 +134,7 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event) -> None
                                    relax_limits=cfg.settings.edge.relax_limits)
         await report_associations(runner, cfg, name)
         running = await start_pop(pop, cfg.distribution, cfg.settings, triggers=runner,
-                                  functions=cff[0] if cff is not None else None)
+                                  functions=cff[0] if cff is not None else None, tls_dir=cfg.tls_dir)
         admin = make_admin_app(running.state)
         _executor_routes(admin, service)
         admin_runner = web.AppRunner(admin, access_log=None, handle_signals=False)
