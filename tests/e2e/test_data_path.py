@@ -104,6 +104,61 @@ async def test_viewer_sent_cloudfront_headers_are_never_trusted() -> None:
 
 
 
+# --- item 4: Expect: 100-continue and bounded origin waits ---------------------------------------------------
+
+async def test_expect_100_continue_post_reaches_an_http_server_origin_without_waiting() -> None:
+    """A 2 MB POST with `Expect: 100-continue` (what curl sends above 1 MB) through a POP to Python's own
+    `http.server` (HTTP/1.0: it never answers 100 Continue) reached through an `[origins]` URL mapping: the POP
+    answers the expectation itself and forwards the body without `Expect`, so the origin answers at once."""
+    import asyncio
+    import http.server
+    import threading
+
+    import aiohttp
+
+    from edge.cdn.config.distribution import load_distribution
+    from edge.cdn.config.settings import OriginTarget, PopSettings, Settings
+    from edge.cdn.server.pop import start_pop
+
+    seen: list[tuple[str | None, int]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.headers.get("Expect"), len(body)))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        pop = PopSettings("TST", "us-east-1", "127.0.0.1", 0)
+        settings = Settings(pops=(pop,), origins={
+            "app.test": OriginTarget(url=f"http://127.0.0.1:{server.server_address[1]}")})
+        cfg = distribution_config(default=behavior_config(
+            methods=("GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE")))
+        cfg["DistributionConfig"]["Origins"]["Items"][0]["DomainName"] = "app.test"
+        running = await start_pop(pop, load_distribution(cfg, settings), settings, port=0)
+        try:
+            async with aiohttp.ClientSession() as session, asyncio.timeout(20), session.post(
+                    f"http://127.0.0.1:{running.port}/upload", data=b"x" * (2 << 20), expect100=True) as resp:
+                status, body = resp.status, await resp.read()
+        finally:
+            await running.stop()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert (status, body) == (200, b"ok")
+    assert seen == [(None, 2 << 20)]
+
+
 # --- item 6: Compress -----------------------------------------------------------------------------------------
 
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"  # Managed-CachingOptimized: gzip and brotli on

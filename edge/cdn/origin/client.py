@@ -229,8 +229,9 @@ class AiohttpOriginClient:
     def _timeout(self, read_timeout: float, connect_timeout: float) -> aiohttp.ClientTimeout:
         t = self._timeouts.get((read_timeout, connect_timeout))
         if t is None:
+            # connect: waiting for a pooled connection counts as connecting (one ConnectionTimeout per attempt)
             t = self._timeouts[(read_timeout, connect_timeout)] = aiohttp.ClientTimeout(
-                total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+                total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=read_timeout)
         return t
 
     def _route(self, origin: CustomOrigin | S3Origin) -> _Route:
