@@ -192,7 +192,9 @@ async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill
 def _fill_result(ctx: PopContext, ex: Exchange, resp: EdgeResponse, entry: CacheEntry | None, x_cache: str,
                  request_time: float) -> Fill:
     """What a fill answers: streamed and pass-through responses as they are, anything else served through an
-    entry (the stored one, or a transient one) so that HEAD/Range/conditional requests get the right answer."""
+    entry (the stored one, or a transient one) so that HEAD/Range/conditional requests get the right answer.
+    The origin's own Age goes to the viewer as it came (``serving.origin_age``)."""
+    ex.age = serving.origin_age(resp.headers)
     if not isinstance(resp.body, bytes):
         ctx.stats.streamed += 1
         return Fill(resp, None, x_cache, ex.origin_status)
