@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.e2e.conftest import VR, EdgeStack, assoc
+from tests.cdn.scripted_origin import ScriptedOrigin, behavior_config, distribution_config
+from tests.e2e.conftest import OR, VR, EdgeStack, assoc, with_associations
 
 ECHO_NAME = """
 def handler(event, context):
@@ -36,3 +37,26 @@ async def test_a_header_byte_that_is_not_utf8_reaches_the_function_as_latin1(edg
     assert head.startswith(b"HTTP/1.1 200 "), head
     assert body == "café".encode()
 
+
+SWITCH_PORT = """
+def handler(event, context):
+    request = event["Records"][0]["cf"]["request"]
+    request["origin"]["custom"]["port"] = {port}
+    return request
+"""
+
+
+async def test_origin_request_may_return_the_ip_origin_the_distribution_gave_it(edge: EdgeStack) -> None:
+    """The distribution's origin is `127.0.0.1` (the loader accepts it); an origin-request function that changes
+    only its port returns that same origin, which is not a new IP-address origin: no LambdaValidationError."""
+    other = edge.extra_origins["other"] = await ScriptedOrigin().start()
+    other.script("/p", body=b"from the other port")
+    await edge.function("port", SWITCH_PORT.format(port=other.port))
+    cfg = distribution_config(default=with_associations(behavior_config(), [assoc(OR, "port")]))
+    origin = cfg["DistributionConfig"]["Origins"]["Items"][0]
+    origin["DomainName"] = "127.0.0.1"
+    origin["CustomOriginConfig"]["HTTPPort"] = edge.origin.port
+    await edge.start(config=cfg)
+    status, headers, body = await edge.get("/p")
+    assert (status, body) == (200, b"from the other port"), headers.get("X-Cache")
+    assert edge.origin.hits["/p"] == 0
