@@ -243,6 +243,9 @@ async def _on_error(ctx: PopContext, ex: Exchange, err: EdgeError) -> EdgeRespon
     response = error_response(err, ex.request_id)
     if isinstance(err, OriginError):
         ex.origin_status = err.status
+        origin = ex.request.origin or (ex.plan.edge_origin if ex.plan is not None else None)
+        ctx.failures.report(err.__class__.__name__, origin.domain_name if origin is not None else "", err.status,
+                            err.detail or err.message)  # one console line per cause, rate-limited
         if ex.cache_key is not None:  # CloudFront caches 502/504 for the error caching minimum TTL
             cache_store.run(ctx, ex, response, ctx.clock())
         response = await _custom_error(ctx, ex, response)

@@ -264,3 +264,22 @@ async def test_https_listener_and_viewer_protocol_policy(tmp_path) -> None:  # t
     assert secure[0] == 200 and b"CloudFront-Forwarded-Proto: https" in secure[2]
     assert secure_only[:1] == (200,) and secure_only[2] == b"only over https"
     assert origin.hits["/r/p"] == 1 and origin.hits["/o/p"] == 1  # nothing over HTTP reached the origin
+
+
+# --- item 8: origin failures on the console ------------------------------------------------------------------
+
+async def test_origin_down_says_why_once_on_the_console(caplog: pytest.LogCaptureFixture) -> None:
+    """The origin is down: every viewer gets `502 Error from cloudfront`, and the console gets one line naming the
+    origin and the cause (with the debug header to set), not one per request."""
+    import logging
+
+    async with ScriptedOrigin() as origin:
+        origin.script("/p", body=b"up", headers={"Cache-Control": "no-store"})
+        async with PopHarness(origin, distribution_config()) as pop:
+            await origin.stop()  # refused from now on
+            with caplog.at_level(logging.WARNING, logger="edgelab.pop"):
+                answers = [await pop.get(f"/p?{i}") for i in range(3)]
+    assert [(s, h["X-Cache"]) for s, h, _ in answers] == [(502, "Error from cloudfront")] * 3
+    lines = [r.getMessage() for r in caplog.records if r.name == "edgelab.pop" and "failed: 502" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("origin origin.test failed: 502 OriginUnavailable") and "debug_headers" in lines[0]

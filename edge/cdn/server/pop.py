@@ -41,6 +41,7 @@ from edge.cdn.config.settings import PopSettings, Settings
 from edge.cdn.errors import BadRequest, EdgeError, RequestTooLarge
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.client import AiohttpOriginClient, OriginClientConfig
+from edge.cdn.origin.failures import FailureLog
 from edge.cdn.responses import REPLACED, PopIdentity, decorate, error_response, new_request_id
 from edge.cdn.server.admin import make_admin_app
 from edge.cdn.server.tls import ensure_certificates, server_context
@@ -116,7 +117,7 @@ class PopState:
         self.ctx = PopContext(plans=plans, identity=self.identity, store=store,
                               coalescer=Coalescer(), origin=self.origin_client, stats=PopStats(), options=options,
                               background=TaskOwner(f"pop-{pop.name}", limit=BACKGROUND_LIMIT), triggers=triggers,
-                              functions=functions)
+                              functions=functions, failures=FailureLog(log, debug_headers=self.debug_headers))
         if clock is not None:
             self.ctx.clock = clock
 

@@ -3,9 +3,10 @@ including the ``TaskOwner`` of its background refreshes (stale-while-revalidate)
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from edge.cdn.cache.coalesce import Coalescer
@@ -15,6 +16,7 @@ from edge.cdn.config.distribution import Distribution
 from edge.cdn.config.plan import BehaviorPlan, DistributionPlan
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.client import OriginClient
+from edge.cdn.origin.failures import FailureLog
 from edge.cdn.responses import PopIdentity
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
@@ -41,6 +43,7 @@ class PopContext:
     functions: CloudFrontFunctionRunner | None = None  # CloudFront Functions (FunctionAssociations)
     clock: Callable[[], float] = time.time  # epoch seconds (cache ages); injectable for tests
     https_port: int = 443  # the POP's HTTPS listener (Location of a redirect to HTTPS)
+    failures: FailureLog = field(default_factory=lambda: FailureLog(logging.getLogger("edgelab.pop")))
 
     @property
     def distribution(self) -> Distribution:
