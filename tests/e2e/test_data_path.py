@@ -266,6 +266,41 @@ async def test_https_listener_and_viewer_protocol_policy(tmp_path) -> None:  # t
     assert origin.hits["/r/p"] == 1 and origin.hits["/o/p"] == 1  # nothing over HTTP reached the origin
 
 
+# --- item 6: WebSocket pass-through --------------------------------------------------------------------------
+
+async def test_websocket_pass_through() -> None:
+    """A WebSocket through a POP whose behavior forwards the handshake headers (AllViewer): messages both ways
+    and the origin's subprotocol; a behavior that does not forward them sends a plain GET (no upgrade)."""
+    from aiohttp import WSMsgType, WSServerHandshakeError, web
+
+    async def ws_echo(request, n):  # type: ignore[no-untyped-def]
+        ws = web.WebSocketResponse(protocols=("chat",))
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                await ws.send_str(f"echo:{msg.data}")
+        return ws
+
+    async with ScriptedOrigin() as origin:
+        origin.script("/ws", handler=ws_echo)
+        origin.script("/plain/ws", handler=ws_echo)
+        dist = distribution_config(default=behavior_config(cache_policy=USE_ORIGIN_CC_QS,
+                                                           origin_request_policy=ALL_VIEWER),
+                                   behaviors=[behavior_config("/plain/*", cache_policy=USE_ORIGIN_CC_QS)])
+        async with PopHarness(origin, dist) as pop:
+            async with pop.session.ws_connect(f"{pop.url}/ws", protocols=("chat",)) as ws:  # type: ignore[union-attr]
+                await ws.send_str("hi")
+                first = await ws.receive(timeout=10)
+                await ws.send_bytes(b"\x00")  # binary frames pass too (the origin ignores them)
+                await ws.send_str("again")
+                second = await ws.receive(timeout=10)
+                protocol = ws.protocol
+            with pytest.raises(WSServerHandshakeError):
+                await pop.session.ws_connect(f"{pop.url}/plain/ws")  # type: ignore[union-attr]
+    assert (first.data, second.data, protocol) == ("echo:hi", "echo:again", "chat")
+    assert origin.requests["/plain/ws"][0].header("Upgrade") is None
+
+
 # --- item 8: origin failures on the console ------------------------------------------------------------------
 
 async def test_origin_down_says_why_once_on_the_console(caplog: pytest.LogCaptureFixture) -> None:

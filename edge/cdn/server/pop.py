@@ -43,6 +43,7 @@ from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.client import AiohttpOriginClient, OriginClientConfig
 from edge.cdn.origin.failures import FailureLog
 from edge.cdn.responses import REPLACED, PopIdentity, decorate, error_response, new_request_id
+from edge.cdn.server import websocket
 from edge.cdn.server.admin import make_admin_app
 from edge.cdn.server.tls import ensure_certificates, server_context
 from edge.cdn.server.wire import HttpDate, RawResponse, safe_value, serialize
@@ -185,9 +186,14 @@ async def serve_viewer(state: PopState, request: web.BaseRequest, scheme: str = 
     """Answer one viewer request for the POP ``state`` (the handler of ``make_viewer_server``; ``scheme`` is
     ``https`` on the HTTPS listener)."""
     started = time.perf_counter()
-    if request.headers.get(hdrs.EXPECT):
+    headers = request.headers
+    if headers.get(hdrs.EXPECT):
         await _expect(request)
     request_id = new_request_id()
+    if hdrs.UPGRADE in headers and headers[hdrs.UPGRADE].lower() == "websocket":
+        answered = await _websocket(state, request, scheme, request_id, started)
+        if answered is not None:
+            return answered
     try:
         edge_req = _viewer_request(request, scheme)
         edge_req.body = await _read_body(request)
@@ -206,6 +212,16 @@ async def serve_viewer(state: PopState, request: web.BaseRequest, scheme: str = 
     if state.debug_headers:
         response = debug_decorated(response, ex)
     return await _write(request, state, response, ex)
+
+
+async def _websocket(state: PopState, request: web.BaseRequest, scheme: str, request_id: str,
+                     started: float) -> web.StreamResponse | None:
+    """A WebSocket upgrade: relayed to the origin (``edge.cdn.server.websocket``), or None for the normal path."""
+    try:
+        viewer = _viewer_request(request, scheme)
+    except EdgeError:
+        return None
+    return await websocket.relay(state.ctx, state.origin_client, request, viewer, request_id, started)
 
 
 def debug_decorated(response: EdgeResponse, ex: Exchange) -> EdgeResponse:
