@@ -259,7 +259,8 @@ def corrected_initial_age(headers: Headers, request_time: float, response_time: 
     """RFC 9111 §4.2.3: max(apparent_age, Age + response_delay)."""
     date = parse_http_date(header_get(headers, "date"))
     apparent = max(0.0, response_time - date) if date is not None else 0.0
-    age = _delta(header_get(headers, "age"))
+    value = header_get(headers, "age")  # the first field line; of a list ("7200, 0"), its first member
+    age = _delta(value.partition(",")[0].strip() if value is not None else None)
     return max(apparent, age + max(0.0, response_time - request_time))
 
 

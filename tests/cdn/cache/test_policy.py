@@ -297,6 +297,11 @@ class TestFreshnessAndStale:
         e = entry_for([("Cache-Control", "max-age=60, proxy-revalidate")])
         assert on_origin_error(e, T0 + 70, None) is None
 
+    def test_age_of_a_list_is_its_first_member(self) -> None:
+        assert evaluate(entry_for([("Cache-Control", "max-age=3600"), ("Age", "7200, 0")]), T0).reason == (  # type: ignore[union-attr]
+            StaleReason.REVALIDATE)
+        assert isinstance(evaluate(entry_for([("Cache-Control", "max-age=3600"), ("Age", "0, 7200")]), T0), Hit)
+
     def test_s_maxage_forbids_the_implicit_stale_if_error_not_swr(self) -> None:
         e = entry_for([("Cache-Control", "max-age=2, s-maxage=2, stale-while-revalidate=30")])
         assert on_origin_error(e, T0 + 10, None) is None  # RFC 9111 §5.2.2.10: proxy-revalidate semantics
