@@ -266,6 +266,18 @@ async def test_https_listener_and_viewer_protocol_policy(tmp_path) -> None:  # t
     assert origin.hits["/r/p"] == 1 and origin.hits["/o/p"] == 1  # nothing over HTTP reached the origin
 
 
+
+async def test_without_an_https_listener_the_policy_is_not_enforced() -> None:
+    """A POP started without an HTTPS listener (e.g. moved with `--pop NAME=PORT`) has nowhere to send a viewer:
+    a redirect-to-https behavior is served over HTTP."""
+    async with ScriptedOrigin() as origin:
+        origin.script("/p", body=b"plain")
+        dist = distribution_config(default={**behavior_config(), "ViewerProtocolPolicy": "redirect-to-https"})
+        async with PopHarness(origin, dist) as pop:
+            status, _, body = await pop.get("/p")
+    assert (status, body) == (200, b"plain")
+
+
 # --- item 6: WebSocket pass-through --------------------------------------------------------------------------
 
 async def test_websocket_pass_through() -> None:

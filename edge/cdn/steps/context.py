@@ -42,7 +42,9 @@ class PopContext:
     triggers: TriggerRunner | None = None
     functions: CloudFrontFunctionRunner | None = None  # CloudFront Functions (FunctionAssociations)
     clock: Callable[[], float] = time.time  # epoch seconds (cache ages); injectable for tests
-    https_port: int = 443  # the POP's HTTPS listener (Location of a redirect to HTTPS)
+    # the POP's HTTPS listener (Location of a redirect to HTTPS); None: the POP has none, so ViewerProtocolPolicy
+    # cannot send viewers to HTTPS and every behavior is served over HTTP (edge.cdn.steps.viewer_request)
+    https_port: int | None = None
     failures: FailureLog = field(default_factory=lambda: FailureLog(logging.getLogger("edgelab.pop")))
 
     @property
