@@ -9,6 +9,9 @@
 #                                                 namespaces): proves the suite needs nothing installed by hand
 #   deploy/dev.sh bench [all|core|pop|trigger|node|async] [--quick] [--markdown]   run the benchmarks
 #   deploy/dev.sh loadtest SCENARIO [...]         locust load test (cold-warm, hits, misses, ...)
+#   deploy/dev.sh cache-tests PATH [--id TEST]    the HTTP caching test suite (a checkout of
+#                                                 github.com/http-tests/cache-tests kept outside this repository)
+#                                                 through one POP; prints its summary (bench/cache_tests.py)
 #   deploy/dev.sh edgelab ...                     any edgelab command
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -84,6 +87,7 @@ case "$cmd" in
         [ $# -eq 0 ] && set -- all
         exec "$VENV/bin/python" -m bench "$@" ;;
     loadtest) exec "$VENV/bin/edgelab" loadtest "$@" ;;
+    cache-tests) exec "$VENV/bin/python" -m bench.cache_tests "$@" ;;
     edgelab) exec "$VENV/bin/edgelab" "$@" ;;
-    *) echo "usage: deploy/dev.sh {serve|test|test-without-tools|bench|loadtest|edgelab} [args...]" >&2; exit 2 ;;
+    *) echo "usage: deploy/dev.sh {serve|test|test-without-tools|bench|loadtest|cache-tests|edgelab} [args...]" >&2; exit 2 ;;
 esac

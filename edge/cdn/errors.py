@@ -98,6 +98,29 @@ class SignatureRefused(ViewerError):
         self.message = message
 
 
+class HttpsRequired(ViewerError):
+    """An HTTP request to a behavior whose ``ViewerProtocolPolicy`` is ``https-only`` (or ``redirect-to-https``
+    for a method other than GET/HEAD below HTTP/1.1): "CloudFront returns HTTP status code 403 (Forbidden)"
+    ("Require HTTPS for communication between viewers and CloudFront",
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/using-https-viewers-to-cloudfront.html)."""
+
+    status = 403
+    message = "Bad request. This distribution requires HTTPS."
+
+
+class RedirectToHttps(ViewerError):
+    """``redirect-to-https``: an HTTP GET/HEAD gets 301, other methods 307 (method and body kept), with the
+    ``https://`` URL in Location and ``X-Cache: Redirect from cloudfront``, before any function runs (same page;
+    shared/docs/cloudfront-features.md §7)."""
+
+    x_cache = "Redirect from cloudfront"
+
+    def __init__(self, location: str, *, status: int) -> None:
+        super().__init__(f"HTTP request redirected to {location}")
+        self.status = status
+        self.location = location
+
+
 class OriginError(EdgeError):
     """The origin fetch failed at the transport level (mapped once, in origin_client)."""
 

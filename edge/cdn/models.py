@@ -94,6 +94,8 @@ class EdgeRequest:
     body: bytes | None = None
     origin: Origin | None = None  # set from the matched behavior's target origin; origin-request may change it
     client_port: int = 0  # the viewer's source port (CloudFront-Viewer-Address)
+    scheme: str = "http"  # "https" when it came through the POP's HTTPS listener
+    http_version: tuple[int, int] = (1, 1)  # the viewer's HTTP version
 
 
 @dataclass(slots=True)

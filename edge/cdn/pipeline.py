@@ -23,7 +23,7 @@ a request lives like this:
     entry it stored.
 ``_fill``
     origin-request (shape, hook) -> origin-fetch (or the stale entry: stale-if-error) -> origin-response (hook,
-    Set-Cookie) -> cache-store (or the 304 merge: RefreshHit) -> the response served through an entry.
+    Set-Cookie) -> compress (``Compress``) -> cache-store (or the 304 merge: RefreshHit) -> the response served through an entry.
 ``_on_error`` / ``_custom_error``
     the one place an ``EdgeError`` becomes a response: CloudFront's error page with the error's status and
     X-Cache (cached for origin errors), or a configured custom error response.
@@ -62,6 +62,7 @@ from edge.cdn.steps import (
     cache_lookup,
     cache_store,
     cloudfront_functions,
+    compress,
     geo,
     origin_fetch,
     origin_request,
@@ -194,6 +195,8 @@ async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill
     if hooked:  # every origin response, 304s included
         resp = await origin_response.run(ctx, ex, req, resp)
     resp = origin_response.drop_set_cookie(ex, resp, function_ran=hooked)
+    if ex.plan.compress is not None:  # Compress: what is cached (and served) is the compressed copy
+        resp = await compress.maybe_compress(ex, resp)
     if stale is not None and resp.status == 304:  # revalidated: freshen the entry, serve it as a RefreshHit
         refreshed = cache_store.refresh(ctx, ex, stale, resp, request_time)
         served = serving.from_entry(ctx, ex, refreshed.entry, REFRESH_HIT)
@@ -205,7 +208,9 @@ async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill
 def _fill_result(ctx: PopContext, ex: Exchange, resp: EdgeResponse, entry: CacheEntry | None, x_cache: str,
                  request_time: float) -> Fill:
     """What a fill answers: streamed and pass-through responses as they are, anything else served through an
-    entry (the stored one, or a transient one) so that HEAD/Range/conditional requests get the right answer."""
+    entry (the stored one, or a transient one) so that HEAD/Range/conditional requests get the right answer.
+    The origin's own Age goes to the viewer as it came (``serving.origin_age``)."""
+    ex.age = serving.origin_age(resp.headers)
     if not isinstance(resp.body, bytes):
         ctx.stats.streamed += 1
         return Fill(resp, None, x_cache, ex.origin_status)
@@ -254,6 +259,9 @@ async def _on_error(ctx: PopContext, ex: Exchange, err: EdgeError) -> EdgeRespon
     response = error_response(err, ex.request_id)
     if isinstance(err, OriginError):
         ex.origin_status = err.status
+        origin = ex.request.origin or (ex.plan.edge_origin if ex.plan is not None else None)
+        ctx.failures.report(err.__class__.__name__, origin.domain_name if origin is not None else "", err.status,
+                            err.detail or err.message)  # one console line per cause, rate-limited
         if ex.cache_key is not None:  # CloudFront caches 502/504 for the error caching minimum TTL
             cache_store.run(ctx, ex, response, ctx.clock())
         response = await _custom_error(ctx, ex, response)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from html import escape
 
-from edge.cdn.errors import EdgeError, SignatureRefused, page_line
+from edge.cdn.errors import EdgeError, RedirectToHttps, SignatureRefused, page_line
 from edge.cdn.models import EdgeResponse, Headers
 
 HIT = "Hit from cloudfront"
@@ -197,7 +197,7 @@ def error_page(status: int, line: str, request_id: str) -> bytes:
 
 def error_response(err: EdgeError, request_id: str) -> EdgeResponse:
     """A CloudFront-generated error response for ``err`` (its X-Cache, ``err.x_cache``, is the caller's to set on
-    the request's ``Exchange``)."""
+    the request's ``Exchange``). A redirect to HTTPS is CloudFront's short redirect page with its Location."""
     if isinstance(err, SignatureRefused):  # CloudFront answers these in XML
         body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{err.code}</Code>'
                 f"<Message>{err.message}</Message></Error>").encode()
@@ -209,4 +209,17 @@ def error_response(err: EdgeError, request_id: str) -> EdgeResponse:
         ("Date", formatdate(usegmt=True)),
         ("Content-Type", content_type),
     ]
+    if isinstance(err, RedirectToHttps):
+        headers.append(("Location", err.location))
+        return EdgeResponse(status=err.status, headers=headers, body=redirect_page(err.status))
     return EdgeResponse(status=err.status, headers=headers, body=body)
+
+
+_REASONS = {301: "Moved Permanently", 307: "Temporary Redirect"}
+
+
+def redirect_page(status: int) -> bytes:
+    """The body of CloudFront's redirect to HTTPS (an nginx-style page, CRLF line ends; cloudfront-features §7)."""
+    title = f"{status} {_REASONS.get(status, 'Redirect')}"
+    return (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+            "<hr><center>CloudFront</center>\r\n</body>\r\n</html>\r\n").encode("ascii")

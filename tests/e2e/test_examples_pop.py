@@ -40,6 +40,7 @@ async def test_redirect_country(edge: EdgeStack) -> None:
     s, h, b = await edge.get("/shop", headers={"X-Edgelab-Viewer-Location": "US", "CloudFront-Viewer-Country": "DE"})
     assert (s, b) == (200, b"shop")
     assert edge.origin.hits["/shop"] == 1
+    assert edge.origin.requests["/shop"][0].header("CloudFront-Viewer-Country") is None
 
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
@@ -57,9 +58,14 @@ async def test_redirect_device(edge: EdgeStack) -> None:
     s, h, b = await edge.get("/products/42", headers={"User-Agent": DESKTOP, "CloudFront-Is-Mobile-Viewer": "true"})
     assert (s, b) == (200, b"desktop page")
     assert edge.origin.requests["/products/42"][0].header("CloudFront-Is-Mobile-Viewer") == "false"
-    # a 302 without Cache-Control is not cached by CloudFront: the function answers again
+    # a 302 without Cache-Control is cached for the behavior's DefaultTTL, like any other 3xx but 307/308 (issue 14
+    # item 1): the function generated it once per cache key (the query string is part of this behavior's key)
     s, h, _ = await edge.get("/products/42", headers={"User-Agent": IPHONE})
-    assert (s, fn_events(h)) == (302, [OR])
+    assert (s, h["X-Cache"], fn_events(h)) == (302, GENERATED, [OR])
+    s, h, _ = await edge.get("/products/42", headers={"User-Agent": IPHONE})
+    assert (s, h["Location"], h["X-Cache"], fn_events(h)) == (302, "/m/products/42", HIT, [])
+    s, h, _ = await edge.get("/products/42?x=1", headers={"User-Agent": IPHONE})
+    assert (s, h["X-Cache"], fn_events(h)) == (302, HIT, [])
     s, h, _ = await edge.get("/products/42", headers={"User-Agent": DESKTOP})  # desktop entry is cached
     assert (s, h["X-Cache"]) == (200, HIT)
 

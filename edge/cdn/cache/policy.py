@@ -18,11 +18,13 @@ freshness only when enabled in the settings), error caching (contract §5.4).
 
 from __future__ import annotations
 
+import calendar
 import enum
+import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from typing import TYPE_CHECKING
 
 from edge.cdn.cache.keys import vary_names, vary_values
@@ -36,8 +38,14 @@ from edge.cdn.models import header_all, header_get
 
 Headers = Sequence[tuple[str, str]]
 
-# RFC 9110 §15.1 "heuristically cacheable" + CloudFront's list of non-error statuses cached by default.
-CACHEABLE_BY_DEFAULT = frozenset({200, 203, 204, 300, 301, 308, 410})
+# Statuses stored for the behavior's DefaultTTL when the origin says nothing: RFC 9110 §15.1 "heuristically
+# cacheable" (200, 203, 204, 300, 301, 410), and every redirect, which CloudFront caches "according to the settings
+# in your CloudFront distribution and the headers in the response" - except 307 and 308, cached "only when you
+# include the Cache-Control header" ("How CloudFront processes HTTP 3xx status codes from your origin",
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/http-3xx-status-codes.html). 304 is a
+# revalidation's answer, never an object.
+CACHEABLE_BY_DEFAULT = frozenset({200, 203, 204, 300, 301, 302, 303, 305, 410})
+REDIRECTS_NEEDING_CACHE_CONTROL = frozenset({307, 308})
 # Contract §5.4: errors cached even without headers (ErrorCachingMinTTL), and errors cached only when the
 # origin sends max-age/s-maxage. 416 is never cached.
 ERRORS_ALWAYS_CACHED = frozenset({404, 414, 500, 501, 502, 503, 504})
@@ -139,19 +147,48 @@ def parse_cache_control(values: Iterable[str]) -> CacheControl:
 
 
 
-def parse_http_date(value: str | None) -> float | None:
-    """An HTTP-date (RFC 9110 §5.6.7) as epoch seconds, or None if absent/invalid."""
+_DAY = "(?:mon|tue|wed|thu|fri|sat|sun)"
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH = f"({'|'.join(_MONTHS)})"
+_TIME = r"(\d\d):(\d\d):(\d\d)"
+# RFC 9110 §5.6.7: IMF-fixdate, and the obsolete rfc850-date and asctime-date every recipient must accept. Names
+# are matched without regard to case (the conformance suite's "optimal" tests), nothing else is lenient: a
+# two-digit year outside rfc850, a zone other than GMT, missing punctuation or extra spaces make a date invalid.
+_IMF = re.compile(rf"{_DAY}, (\d\d) {_MONTH} (\d{{4}}) {_TIME} gmt", re.IGNORECASE | re.ASCII)
+_RFC850 = re.compile(rf"(?:mon|tues|wednes|thurs|fri|satur|sun)day, (\d\d)-{_MONTH}-(\d\d) {_TIME} gmt",
+                     re.IGNORECASE | re.ASCII)
+_ASCTIME = re.compile(rf"{_DAY} {_MONTH} ([ \d]\d) {_TIME} (\d{{4}})", re.IGNORECASE | re.ASCII)
+_MAX_YEAR = 9999
+
+
+def parse_http_date(value: str | None, now: float | None = None) -> float | None:
+    """An HTTP-date (RFC 9110 §5.6.7) as epoch seconds, or None if absent or invalid (see the formats above).
+    An rfc850 two-digit year more than 50 years after ``now`` (default: the date's own century guess against
+    2000) is the most recent such year in the past."""
     if not value:
         return None
-    try:
-        dt = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
+    value = value.strip()
+    if m := _IMF.fullmatch(value):
+        day, month, year, hh, mm, ss = m.groups()
+    elif m := _RFC850.fullmatch(value):
+        day, month, yy, hh, mm, ss = m.groups()
+        year = str(_rfc850_year(int(yy), now))
+    elif m := _ASCTIME.fullmatch(value):
+        month, day, hh, mm, ss, year = m.groups()
+    else:
         return None
-    if dt is None:
+    fields = (int(year), _MONTHS.index(month.lower()) + 1, int(day), int(hh), int(mm), int(ss))
+    if not (1 <= fields[2] <= calendar.monthrange(fields[0], fields[1])[1] and fields[3] < 24 and fields[4] < 60
+            and fields[5] < 61 and 0 < fields[0] <= _MAX_YEAR):
         return None
-    if dt.tzinfo is None:  # asctime/obsolete forms are GMT by definition
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    return float(calendar.timegm((*fields, 0, 0, 0)))
+
+
+def _rfc850_year(yy: int, now: float | None) -> int:
+    """RFC 9110 §5.6.7: a two-digit year that appears more than 50 years in the future is in the past century."""
+    current = time.gmtime(now).tm_year if now is not None else 2000
+    year = current - current % 100 + yy
+    return year - 100 if year > current + 50 else year
 
 
 def http_date(ts: float) -> str:
@@ -222,7 +259,8 @@ def corrected_initial_age(headers: Headers, request_time: float, response_time: 
     """RFC 9111 §4.2.3: max(apparent_age, Age + response_delay)."""
     date = parse_http_date(header_get(headers, "date"))
     apparent = max(0.0, response_time - date) if date is not None else 0.0
-    age = _delta(header_get(headers, "age"))
+    value = header_get(headers, "age")  # the first field line; of a list ("7200, 0"), its first member
+    age = _delta(value.partition(",")[0].strip() if value is not None else None)
     return max(apparent, age + max(0.0, response_time - request_time))
 
 
@@ -346,11 +384,11 @@ def _explicit_lifetime(cc: CacheControl, headers: Headers, response_time: float)
         return float(cc.s_maxage)
     if cc.max_age is not None:
         return float(cc.max_age)
-    expires = header_get(headers, "expires")
-    if expires is None:
+    expires = header_all(headers, "expires")
+    if not expires:
         return None
-    exp = parse_http_date(expires)
-    if exp is None:  # §5.3: invalid dates (e.g. "0") are in the past
+    exp = parse_http_date(expires[0], response_time) if len(expires) == 1 else None
+    if exp is None:  # §5.3: invalid dates (e.g. "0"), and several Expires field lines, are in the past
         return 0.0
     date = parse_http_date(header_get(headers, "date"))
     return max(0.0, exp - (date if date is not None else response_time))
@@ -372,8 +410,8 @@ def cloudfront_ttl(cc: CacheControl, headers: Headers, policy: CachePolicy, opti
         if policy.min_ttl == 0:
             return min(explicit, float(policy.max_ttl)), "origin"
         return min(max(explicit, float(policy.min_ttl)), float(policy.max_ttl)), "origin"
-    if status not in CACHEABLE_BY_DEFAULT:
-        return NotStorable(f"status {status} needs explicit freshness")
+    if status not in CACHEABLE_BY_DEFAULT and status not in REDIRECTS_NEEDING_CACHE_CONTROL:  # (307/308 get here
+        return NotStorable(f"status {status} needs explicit freshness")  # with a Cache-Control: storability)
     if options.heuristic_percent is not None:
         lm = parse_http_date(header_get(headers, "last-modified"))
         date = parse_http_date(header_get(headers, "date")) or response_time
@@ -419,7 +457,10 @@ def storability(method: str, status: int, request_headers: Headers, response_hea
     names = vary_names(response_headers)
     if names == ("*",):
         return NotStorable("Vary: *")  # §4.1: never matches
-    cc = parse_cache_control(header_all(response_headers, "cache-control"))
+    cc_values = header_all(response_headers, "cache-control")
+    if status in REDIRECTS_NEEDING_CACHE_CONTROL and not cc_values:
+        return NotStorable(f"a {status} is cached only with Cache-Control (CloudFront)")
+    cc = parse_cache_control(cc_values)
     # RFC 9111 §3.5 (no storing of responses to requests carrying Authorization) does not bite here: CloudFront
     # strips Authorization from GET/HEAD requests unless the cache policy puts it in the cache key, so the origin
     # either never saw it or the response is keyed by its value.
@@ -439,8 +480,11 @@ def storability(method: str, status: int, request_headers: Headers, response_hea
         drop.add("set-cookie")  # CloudFront strips Set-Cookie unless cookies are forwarded [CUST]
     stored = tuple((k, v) for k, v in response_headers if k.lower() not in drop)
     revalidate = cc.must_revalidate or cc.proxy_revalidate or source == "no-cache"
+    # s-maxage "incorporates the semantics of proxy-revalidate" (RFC 9111 §5.2.2.10): no stale copy when the
+    # origin fails, unless the origin grants a stale-if-error window itself (stale-while-revalidate still applies)
+    sie = cc.stale_if_error if cc.stale_if_error is not None else (0 if cc.s_maxage is not None else None)
     return StoreDecision(ttl_s=ttl, headers=stored, swr_s=float(cc.stale_while_revalidate or 0),
-                         sie_s=None if cc.stale_if_error is None else float(cc.stale_if_error),
+                         sie_s=None if sie is None else float(sie),
                          must_revalidate=revalidate, is_error=is_error, ttl_source=source,
                          vary_names=ctx.vary_filter(names))
 

@@ -19,11 +19,11 @@ from types import MappingProxyType
 from edge.cdn.cache.policy import StoreContext
 from edge.cdn.config.behaviors import match_behavior
 from edge.cdn.config.distribution import Behavior, CffAssociation, Distribution, LambdaAssociation, OriginSpec
-from edge.cdn.config.policies import GENERATED_HEADERS, KeyList
+from edge.cdn.config.policies import GENERATED_HEADERS, KeyList, cloudfront_owned
 from edge.cdn.models import Origin
 
-__all__ = ["BehaviorPlan", "DistributionPlan", "Forwarding", "compile_distribution", "forwarding_lists",
-           "generated_header_names"]
+__all__ = ["BehaviorPlan", "DistributionPlan", "Forwarding", "compile_distribution", "compress_codings",
+           "forwarding_lists", "generated_header_names", "named_headers"]
 
 # Header-forwarding behaviors that mean "every viewer header".
 _ALL = frozenset({"all", "allViewer", "allViewerAndWhitelistCloudFront"})
@@ -50,7 +50,20 @@ def forwarding_lists(behavior: Behavior) -> tuple[tuple[KeyList, ...], tuple[Key
 @dataclass(frozen=True, slots=True)
 class Forwarding:
     """What a behavior forwards to the origin: the rules of :func:`forwarding_lists`, with the header rules
-    compiled to sets (``name in forwarding`` says whether the viewer header ``name``, lower-case, is forwarded)."""
+    compiled to sets (``name in forwarding`` says whether the policies select the viewer header ``name``,
+    lower-case).
+
+    ``only_selected``: a behavior with a cache policy forwards the viewer headers its policies select and nothing
+    more ("Other information from the viewer request, such as URL query strings, HTTP headers, and cookies, is
+    not included in the origin request by default. (Exception: With legacy cache settings, CloudFront forwards
+    the headers to your origin by default.)", "Control origin requests with a policy",
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/controlling-origin-requests.html); legacy
+    ForwardedValues forward the other headers as the table of "Request and response behavior for custom origins"
+    says. ``authorization``: ``Authorization`` reaches the origin only from the cache key, or from an origin request
+    policy forwarding all viewer headers when caching is disabled ("Configure CloudFront to forward the
+    Authorization header", https://repost.aws/knowledge-center/cloudfront-authorization-header). ``generated``:
+    the CloudFront-owned headers this behavior generates (the only ones that may reach the origin).
+    """
 
     heads: tuple[KeyList, ...]
     cookies: tuple[KeyList, ...]
@@ -63,6 +76,9 @@ class Forwarding:
     brotli: bool
     header_names: frozenset[str]  # lower-case names a whitelist forwards
     all_except: tuple[frozenset[str], ...]  # per allExcept rule, the lower-case names it does not forward
+    only_selected: bool = False  # a cache policy: no viewer header the policies do not select
+    authorization: bool = False  # the viewer's Authorization is forwarded
+    generated: frozenset[str] = frozenset()  # lower-case CloudFront-owned names the behavior generates
 
     @classmethod
     def of(cls, behavior: Behavior) -> Forwarding:
@@ -70,18 +86,42 @@ class Forwarding:
         names = frozenset(n.lower() for kl in heads if kl.behavior == "whitelist" for n in kl.names)
         all_except = tuple(frozenset(n.lower() for n in kl.names) for kl in heads if kl.behavior == "allExcept")
         policy = behavior.cache_policy
-        return cls(heads=heads, cookies=cookies, queries=queries,
-                   forward_all=any(r.behavior in _ALL for r in heads),
+        forward_all = any(r.behavior in _ALL for r in heads) or (policy.legacy and policy.forward_all_headers)
+        return cls(heads=heads, cookies=cookies, queries=queries, forward_all=forward_all,
                    cookies_none=all(r.behavior == "none" for r in cookies),
                    queries_all=any(r.behavior == "all" for r in queries),
                    queries_none=all(r.behavior == "none" for r in queries),
-                   gzip=policy.gzip, brotli=policy.brotli, header_names=names, all_except=all_except)
+                   gzip=policy.gzip, brotli=policy.brotli, header_names=names, all_except=all_except,
+                   only_selected=not policy.legacy,
+                   authorization="authorization" in names or (forward_all and policy.caching_disabled),
+                   generated=frozenset(n.lower() for n in generated_header_names(behavior)))
 
     def __contains__(self, lname: object) -> bool:
         """Whether the rules forward the viewer header ``lname`` (lower-case), as ``KeyList.includes`` decides."""
         if self.forward_all or lname in self.header_names:
             return True
         return any(lname not in excluded for excluded in self.all_except) if self.all_except else False
+
+
+def named_headers(behavior: Behavior) -> frozenset[str]:
+    """The lower-case header names the behavior's cache policy or origin request policy lists."""
+    lists = [behavior.cache_policy.headers]
+    if behavior.origin_request_policy is not None:
+        lists.append(behavior.origin_request_policy.headers)
+    return frozenset(n.lower() for kl in lists for n in kl.names)
+
+
+def compress_codings(behavior: Behavior) -> tuple[bool, bool] | None:
+    """``(gzip, brotli)``: the codings ``Compress`` uses on this behavior, or None when it never compresses: the
+    cache policy must enable EnableAcceptEncodingGzip/Brotli and allow caching (TTLs above 0); legacy cache
+    settings compress with gzip only ("Brotli doesn't support legacy cache settings", "Serve compressed files",
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/ServingCompressedFiles.html;
+    ``edge.cdn.steps.compress``)."""
+    policy = behavior.cache_policy
+    if not behavior.compress or policy.caching_disabled or policy.max_ttl == 0:
+        return None
+    brotli = policy.brotli and not policy.legacy
+    return (policy.gzip, brotli) if policy.gzip or brotli else None
 
 
 def generated_header_names(behavior: Behavior) -> tuple[str, ...]:
@@ -110,7 +150,11 @@ class BehaviorPlan:
     store: StoreContext  # what storability needs from the behavior and the distribution
     forwarding: Forwarding
     viewer_headers: tuple[str, ...]  # CloudFront-generated viewer headers to add (generated_header_names)
+    # a policy names a CloudFront-owned header (cloudfront_owned): the viewer's copies are dropped before the
+    # cache key, whether CloudFront generates that header here or not (edge.cdn.steps.viewer_headers)
+    scrub_owned: bool
     cached_methods: frozenset[str]  # methods served from / stored in the cache; empty when caching is disabled
+    compress: tuple[bool, bool] | None  # (gzip, brotli) when Compress applies (compress_codings)
     hooks: Mapping[str, LambdaAssociation]  # event type -> the association whose function runs there
     functions: Mapping[str, CffAssociation]  # viewer event -> its CloudFront function (FunctionAssociations)
     failover: Origin | None = None  # an origin group's secondary (Lambda@Edge record), when the target is a group
@@ -125,11 +169,12 @@ class BehaviorPlan:
         associations = {a.event_type: a for a in behavior.lambda_associations} if hooks else {}
         return cls(behavior=behavior, origin=spec, edge_origin=spec.to_edge_origin(),
                    store=StoreContext.for_behavior(distribution, behavior), forwarding=Forwarding.of(behavior),
-                   viewer_headers=generated_header_names(behavior), cached_methods=cached,
-                   hooks=MappingProxyType(associations),
-                   functions=MappingProxyType({a.event_type: a for a in behavior.function_associations}),
-                   failover=None if group is None else group[0].to_edge_origin(),
-                   failover_statuses=frozenset() if group is None else group[1])
+                    viewer_headers=generated_header_names(behavior),
+                    scrub_owned=any(cloudfront_owned(n) for n in named_headers(behavior)), cached_methods=cached,
+                    compress=compress_codings(behavior), hooks=MappingProxyType(associations),
+                    functions=MappingProxyType({a.event_type: a for a in behavior.function_associations}),
+                    failover=None if group is None else group[0].to_edge_origin(),
+                    failover_statuses=frozenset() if group is None else group[1])
 
 
 MATCH_MEMO_ENTRIES = 4096

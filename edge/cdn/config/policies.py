@@ -155,6 +155,21 @@ OTHER_GENERATED_HEADERS = ("CloudFront-Forwarded-Proto", "CloudFront-Viewer-Http
                            "CloudFront-Viewer-Header-Order", "CloudFront-Viewer-Header-Count")
 GENERATED_HEADERS = {n.lower(): n for n in DEVICE_HEADERS + LOCATION_HEADERS + OTHER_GENERATED_HEADERS}  # lower -> name
 
+# The request header names CloudFront owns: the ones above and every other CloudFront-Viewer-* / CloudFront-Is-*
+# header it documents (geo, address, TLS, header order...). A viewer never sets them: CloudFront adds its own
+# value when a policy names one and "overwrites" a copy the viewer sent ("Add CloudFront request headers",
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/adding-cloudfront-headers.html; contract §3.2),
+# so a viewer's copy never reaches the cache key, the origin or an origin-facing function
+# (edge.cdn.steps.viewer_headers, edge.cdn.steps.origin_request). The one place to extend: a new header CloudFront
+# generates goes into GENERATED_HEADERS (and is covered here by its prefix).
+CLOUDFRONT_OWNED_PREFIXES = ("cloudfront-viewer-", "cloudfront-is-")
+CLOUDFRONT_OWNED_NAMES = frozenset({"cloudfront-forwarded-proto", *GENERATED_HEADERS})
+
+
+def cloudfront_owned(lname: str) -> bool:
+    """Whether the lower-case request header name ``lname`` is one CloudFront owns (see above)."""
+    return lname in CLOUDFRONT_OWNED_NAMES or lname.startswith(CLOUDFRONT_OWNED_PREFIXES)
+
 
 _ONE_YEAR = 31_536_000
 _ORIGIN_CC_HEADERS = ("Host", "Origin", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
@@ -330,6 +345,7 @@ __all__ = [
     "ConfigError",
     "KeyList",
     "OriginRequestPolicy",
+    "cloudfront_owned",
     "find_by_id_or_name",
     "is_empty",
     "items",

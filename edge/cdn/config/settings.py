@@ -41,6 +41,7 @@ class PopSettings:
     origin_latency_ms: float = 0.0  # added to every origin fetch (simulates distance to the origin)
     cache_max_bytes: int | None = None  # overrides [cache].max_bytes for this POP
     location: ViewerLocation | None = None  # where its simulated viewers are (None: unknown; see config/geo.py)
+    https_port: int | None = None  # the HTTPS listener (edge.cdn.server.tls); None: none, 0: any free port
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,11 +154,11 @@ class Settings:
 
 DEFAULT_POPS = (
     PopSettings("IAD", "us-east-1", port=8081, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["us-east-1"],
-                location=default_location("IAD", "us-east-1")),
+                location=default_location("IAD", "us-east-1"), https_port=8443),
     PopSettings("FRA", "eu-central-1", port=8082, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["eu-central-1"],
-                location=default_location("FRA", "eu-central-1")),
+                location=default_location("FRA", "eu-central-1"), https_port=8444),
     PopSettings("NRT", "ap-northeast-1", port=8083, origin_latency_ms=DEFAULT_REGION_LATENCY_MS["ap-northeast-1"],
-                location=default_location("NRT", "ap-northeast-1")),
+                location=default_location("NRT", "ap-northeast-1"), https_port=8445),
 )
 
 
@@ -223,7 +224,8 @@ def _parse_pop(data: Any, path: str) -> PopSettings:
     loc = t.get("location", dict, None)
     pop = PopSettings(name=name.upper(), region=region, host=t.get("host", str, "127.0.0.1"), port=_port(t, "port", 0),
                       origin_latency_ms=latency, cache_max_bytes=t.int_("cache_max_bytes", None, lo=0),
-                      location=default_location(name, region) if loc is None else parse_location(loc, t.key("location")))
+                      location=default_location(name, region) if loc is None else parse_location(loc, t.key("location")),
+                      https_port=t.int_("https_port", None, lo=0, hi=65535))
     t.done()
     return pop
 
@@ -455,7 +457,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
 
 
 def apply_pop_overrides(settings: Settings, overrides: Sequence[str]) -> Settings:
-    """Apply ``--pop NAME=PORT`` (or ``NAME=HOST:PORT``) options; an unknown NAME is an error."""
+    """Apply ``--pop NAME=PORT`` (or ``NAME=HOST:PORT``, either with ``,HTTPS_PORT``) options; an unknown NAME is an
+    error. Moving a POP without naming its HTTPS port turns its HTTPS listener off (its default port may be the
+    one another stack uses)."""
     pops = list(settings.pops)
     for ov in overrides:
         name, sep, value = ov.partition("=")
@@ -463,9 +467,11 @@ def apply_pop_overrides(settings: Settings, overrides: Sequence[str]) -> Setting
         if not sep or idx is None:
             known = ", ".join(p.name for p in pops)
             raise ConfigError(f"--pop {ov}", f"expected NAME=PORT with NAME one of {known}")
+        value, comma, https = value.partition(",")
         host, _, port = value.rpartition(":")
-        if not port.isdigit() or int(port) > 65535:
-            raise ConfigError(f"--pop {ov}", "PORT must be an integer 0-65535")
-        pops[idx] = replace(pops[idx], port=int(port), host=host or pops[idx].host)
+        if not port.isdigit() or int(port) > 65535 or (comma and (not https.isdigit() or int(https) > 65535)):
+            raise ConfigError(f"--pop {ov}", "PORT and HTTPS_PORT must be integers 0-65535")
+        pops[idx] = replace(pops[idx], port=int(port), host=host or pops[idx].host,
+                            https_port=int(https) if comma else None)
     _check_unique_pops(pops)
     return replace(settings, pops=tuple(pops))

@@ -34,8 +34,8 @@ from edge.cdn.lambda_edge.rules import (
 )
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Origin, S3Origin
 
-__all__ = ["EventConfig", "HeaderMap", "build_event", "build_event_dict", "event_header_maps", "header_map",
-           "origin_dict", "reason_phrase"]
+__all__ = ["EventConfig", "HeaderMap", "build_event", "build_event_dict", "encode_event", "event_header_maps",
+           "header_map", "origin_dict", "reason_phrase"]
 
 HeaderMap = dict[str, list[dict[str, str]]]  # the event's header format: {lowercase name: [{key, value}, ...]}
 
@@ -199,6 +199,43 @@ def build_event(
     """:func:`build_event_dict` as the JSON payload a function receives."""
     return orjson.dumps(build_event_dict(event_type, config=config, request=request, response=response,
                                          include_body=include_body, body_limit=body_limit))
+
+
+def encode_event(event: dict[str, Any]) -> bytes:
+    """The event as the JSON payload of the invocation.
+
+    A header value that carried a byte that is not UTF-8 (the POP's HTTP parser keeps such bytes as lone
+    surrogates) cannot be JSON: Lambda@Edge converts values "in ISO-8859-1 (or unknown) encodings" to UTF-8 before
+    the function sees them (contract §2.3; "URI, query string, and headers encoding",
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/edge-function-restrictions-all.html#function-restrictions-encoding). Such a
+    value is read as ISO-8859-1, in the event itself, so that the checks of the function's result compare against
+    what the function saw. Costs nothing when every value is UTF-8 (the encoder refuses, then the event is fixed)."""
+    try:
+        return orjson.dumps(event)
+    except orjson.JSONEncodeError:
+        cf = event["Records"][0]["cf"]
+        for part in (cf.get("request"), cf.get("response")):
+            if part is None:
+                continue
+            for entries in part.get("headers", {}).values():
+                for entry in entries:
+                    entry["value"] = _as_text(entry["value"])
+            for field in ("uri", "querystring"):
+                if isinstance(part.get(field), str):
+                    part[field] = _as_text(part[field])
+        return orjson.dumps(event)
+
+
+def _as_text(value: str) -> str:
+    """``value`` if it is valid text, else its original bytes read as ISO-8859-1 (see :func:`encode_event`)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("latin-1")
+        except UnicodeEncodeError:  # a surrogate the parser did not make: not a byte of the request
+            return value.encode("utf-8", "replace").decode("utf-8")
+    return value
 
 
 def event_header_maps(event: dict[str, Any]) -> tuple[HeaderMap, HeaderMap | None]:

@@ -325,7 +325,11 @@ def _seconds_field(obj: dict[str, Any], name: str, default: float, low: int, hig
 
 def _custom_origin(obj: Any, original: Origin | None, allow_ip: bool) -> CustomOrigin:
     domain, path, custom_headers = _origin_common(obj, "custom", ORIGIN_CUSTOM_DOMAIN_MAX)
-    if not allow_ip and _is_ip(domain):
+    # Only a domain the function changed is validated: the behavior's own origin passed the distribution's
+    # loader, which accepts an IP address (a local origin); the same domain returned with another port, path or
+    # timeout is still that origin (issue 14 item 7).
+    same_domain = original is not None and original.domain_name == domain
+    if not allow_ip and not same_domain and _is_ip(domain):
         raise _bad_origin("domainName", domain, "must not be an IP address")
     port = obj.get("port")
     if not _is_int(port) or not origin_port_ok(port):
@@ -349,9 +353,11 @@ def _custom_origin(obj: Any, original: Origin | None, allow_ip: bool) -> CustomO
         ),
         custom_headers=custom_headers,
         ssl_protocols=tuple(ssl),
-        # The local connect mapping and origin id only hold while the function keeps the same domain.
+        # The local connect mapping ([origins]) and origin id only hold while the function keeps the same domain;
+        # an origin the settings do not map is reached at the domain and port the function returns.
         origin_id=original.origin_id if same_target and isinstance(original, CustomOrigin) else "",
-        connect_host=original.connect_host if same_target and isinstance(original, CustomOrigin) else None,
+        connect_host=original.connect_host if same_target and isinstance(original, CustomOrigin)
+        and original.connect_host != f"{original.domain_name}:{original.port}" else None,
     )
 
 

@@ -50,7 +50,7 @@ import orjson
 
 from edge.cdn.errors import LambdaError, LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
 from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, check_function_config
-from edge.cdn.lambda_edge.events import EventConfig, HeaderMap, build_event_dict, event_header_maps
+from edge.cdn.lambda_edge.events import EventConfig, HeaderMap, build_event_dict, encode_event, event_header_maps
 from edge.cdn.lambda_edge.fields import PAGE_NOT_PARSABLE
 from edge.cdn.lambda_edge.results import RequestResult, ResponseResult, parse_result
 from edge.cdn.lambda_edge.rules import EDGE_REGION, EVENT_TYPES
@@ -306,7 +306,7 @@ class EdgeTriggerRunner:
             target = hook.target or self._prepare(hook)
             t0 = time.perf_counter()
             try:
-                result = await target.invoke(orjson.dumps(event), edge_request_id(call.request_id, event_type),
+                result = await target.invoke(encode_event(event), edge_request_id(call.request_id, event_type),
                                              _trace_of(event))
             except ControlPlaneError as exc:  # vanished between the check and the call, payload too large...
                 raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=event_type,

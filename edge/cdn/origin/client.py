@@ -229,8 +229,9 @@ class AiohttpOriginClient:
     def _timeout(self, read_timeout: float, connect_timeout: float) -> aiohttp.ClientTimeout:
         t = self._timeouts.get((read_timeout, connect_timeout))
         if t is None:
+            # connect: waiting for a pooled connection counts as connecting (one ConnectionTimeout per attempt)
             t = self._timeouts[(read_timeout, connect_timeout)] = aiohttp.ClientTimeout(
-                total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+                total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=read_timeout)
         return t
 
     def _route(self, origin: CustomOrigin | S3Origin) -> _Route:
@@ -306,6 +307,32 @@ class AiohttpOriginClient:
         except BaseException:
             resp.release()
             raise
+
+    async def websocket(self, origin: CustomOrigin | S3Origin, uri: str, querystring: str,
+                        headers: list[tuple[str, str]], protocols: tuple[str, ...]) -> aiohttp.ClientWebSocketResponse:
+        """A WebSocket to ``origin`` (``ws://``/``wss://`` by its protocol, mapped like :meth:`fetch`), the
+        handshake bounded by the origin's connection attempts and read timeout. Raises
+        ``aiohttp.WSServerHandshakeError`` when the origin answers without upgrading, ``OriginTimeout`` /
+        ``OriginUnavailable`` when it cannot be reached (edge.cdn.server.websocket)."""
+        session = self._session
+        if session is None:
+            raise OriginUnavailable("origin client not started")
+        route = self._route(origin)
+        if route.directory is not None:
+            raise OriginUnavailable(f"origin {origin.domain_name} is a local directory: no WebSocket")
+        base = route.prefix
+        qs = f"?{querystring}" if querystring else ""
+        url = URL(f"ws{base[4:]}{uri}{qs}" if base.startswith("http") else f"{base}{uri}{qs}", encoded=True)
+        limit = route.connect_timeout * route.attempts + route.read_timeout
+        try:
+            async with asyncio.timeout(limit):
+                return await session.ws_connect(url, headers=headers, protocols=protocols, autoping=True)
+        except aiohttp.WSServerHandshakeError:
+            raise
+        except TimeoutError as exc:
+            raise OriginTimeout(f"origin {origin.domain_name}: no WebSocket handshake within {limit}s") from exc
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
 
     @staticmethod
     async def _buffer(resp: aiohttp.ClientResponse, limit: int | None) -> bytes | StreamedBody:

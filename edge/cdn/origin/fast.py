@@ -135,8 +135,12 @@ class FastPool:
                 return await self._connect(addr, attempts, connect_timeout, domain), False
             fut = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)
-            try:
-                await fut
+            try:  # a full pool: waiting for a connection counts as connecting (bounded like the attempts)
+                async with asyncio.timeout(connect_timeout * attempts):
+                    await fut
+            except TimeoutError:
+                raise OriginTimeout(f"origin {domain}: no free connection after {connect_timeout * attempts}s "
+                                    f"(connection pool of {self.limit} full)") from None
             finally:
                 if fut in self._waiters:
                     self._waiters.remove(fut)

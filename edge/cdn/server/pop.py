@@ -41,8 +41,11 @@ from edge.cdn.config.settings import PopSettings, Settings
 from edge.cdn.errors import BadRequest, EdgeError, RequestTooLarge
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.client import AiohttpOriginClient, OriginClientConfig
+from edge.cdn.origin.failures import FailureLog
 from edge.cdn.responses import REPLACED, PopIdentity, decorate, error_response, new_request_id
+from edge.cdn.server import websocket
 from edge.cdn.server.admin import make_admin_app
+from edge.cdn.server.tls import ensure_certificates, server_context
 from edge.cdn.server.wire import HttpDate, RawResponse, safe_value, serialize
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, TriggerRunner
@@ -116,7 +119,8 @@ class PopState:
                               coalescer=Coalescer(), origin=self.origin_client, stats=PopStats(), options=options,
                               background=TaskOwner(f"pop-{pop.name}", limit=BACKGROUND_LIMIT), triggers=triggers,
                               functions=functions, location=pop.location,
-                              location_header=settings.edge.viewer_location_header)
+                              location_header=settings.edge.viewer_location_header,
+                              failures=FailureLog(log, debug_headers=self.debug_headers))
         if clock is not None:
             self.ctx.clock = clock
 
@@ -175,7 +179,7 @@ class PopState:
                 "uptime_s": round(time.time() - self.started, 3)}
 
 
-def _viewer_request(request: web.BaseRequest) -> EdgeRequest:
+def _viewer_request(request: web.BaseRequest, scheme: str) -> EdgeRequest:
     """web.Request -> EdgeRequest; raises RequestTooLarge (413) / BadRequest (400) for bad input."""
     raw_path = request.raw_path
     if len(raw_path) > MAX_URL_BYTES:
@@ -193,7 +197,8 @@ def _viewer_request(request: web.BaseRequest) -> EdgeRequest:
     peer = request.transport.get_extra_info("peername") if request.transport is not None else None
     return EdgeRequest(method=request.method, uri=uri, querystring=query, headers=headers,
                        client_ip=request.remote or "127.0.0.1",
-                       client_port=peer[1] if isinstance(peer, tuple) and len(peer) >= 2 else 0)
+                       client_port=peer[1] if isinstance(peer, tuple) and len(peer) >= 2 else 0, scheme=scheme,
+                       http_version=request.version)
 
 
 async def _read_body(request: web.BaseRequest) -> bytes | None:
@@ -205,14 +210,20 @@ async def _read_body(request: web.BaseRequest) -> bytes | None:
         raise RequestTooLarge("request body too large") from None
 
 
-async def serve_viewer(state: PopState, request: web.BaseRequest) -> web.StreamResponse:
-    """Answer one viewer request for the POP ``state`` (the handler of ``make_viewer_server``)."""
+async def serve_viewer(state: PopState, request: web.BaseRequest, scheme: str = "http") -> web.StreamResponse:
+    """Answer one viewer request for the POP ``state`` (the handler of ``make_viewer_server``; ``scheme`` is
+    ``https`` on the HTTPS listener)."""
     started = time.perf_counter()
-    if request.headers.get(hdrs.EXPECT):
+    headers = request.headers
+    if headers.get(hdrs.EXPECT):
         await _expect(request)
     request_id = new_request_id()
+    if hdrs.UPGRADE in headers and headers[hdrs.UPGRADE].lower() == "websocket":
+        answered = await _websocket(state, request, scheme, request_id, started)
+        if answered is not None:
+            return answered
     try:
-        edge_req = _viewer_request(request)
+        edge_req = _viewer_request(request, scheme)
         edge_req.body = await _read_body(request)
     except EdgeError as err:
         state.ctx.stats.bad_requests += 1
@@ -229,6 +240,16 @@ async def serve_viewer(state: PopState, request: web.BaseRequest) -> web.StreamR
     if state.debug_headers:
         response = debug_decorated(response, ex)
     return await _write(request, state, response, ex)
+
+
+async def _websocket(state: PopState, request: web.BaseRequest, scheme: str, request_id: str,
+                     started: float) -> web.StreamResponse | None:
+    """A WebSocket upgrade: relayed to the origin (``edge.cdn.server.websocket``), or None for the normal path."""
+    try:
+        viewer = _viewer_request(request, scheme)
+    except EdgeError:
+        return None
+    return await websocket.relay(state.ctx, state.origin_client, request, viewer, request_id, started)
 
 
 def debug_decorated(response: EdgeResponse, ex: Exchange) -> EdgeResponse:
@@ -322,17 +343,18 @@ async def _stream(request: web.BaseRequest, response: EdgeResponse, headers: lis
     return resp
 
 
-def make_viewer_server(state: PopState) -> web.Server:
+def make_viewer_server(state: PopState, scheme: str = "http") -> web.Server:
     """The viewer-facing low-level server of POP ``state``: every request goes to ``serve_viewer``, with the POP's
-    parser limits and request body limit. The caller starts/closes ``state.origin_client`` and closes
-    ``state.ctx.background`` (``start_pop`` does)."""
+    parser limits and request body limit (``scheme``: ``https`` for the HTTPS listener's). The caller starts/closes
+    ``state.origin_client`` and closes ``state.ctx.background`` (``start_pop`` does)."""
     loop = asyncio.get_running_loop()
 
     def request_factory(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
         return web.BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=CLIENT_MAX_SIZE)
 
-    return web.Server(functools.partial(serve_viewer, state), request_factory=request_factory,
-                      access_log=None, **SERVER_KWARGS)
+    handler = (functools.partial(serve_viewer, state) if scheme == "http"  # no keyword to merge per request
+               else functools.partial(serve_viewer, state, scheme=scheme))
+    return web.Server(handler, request_factory=request_factory, access_log=None, **SERVER_KWARGS)
 
 
 @dataclass
@@ -344,6 +366,8 @@ class RunningPop:
     admin_runner: web.AppRunner | None
     port: int
     admin_socket: Path | None
+    https_runner: web.BaseRunner | None = None  # the HTTPS listener, when the POP has one
+    https_port: int | None = None
 
     async def stop(self) -> None:
         """Stop the admin app (removing its socket file) and the POP (closing its connections, then cancelling
@@ -353,6 +377,8 @@ class RunningPop:
                 await self.admin_runner.cleanup()
                 if self.admin_socket is not None:
                     self.admin_socket.unlink(missing_ok=True)
+            if self.https_runner is not None:
+                await self.https_runner.cleanup()
             await self.runner.cleanup()
         finally:
             await self.state.ctx.background.aclose()
@@ -363,13 +389,17 @@ async def start_pop(pop_settings: PopSettings, distribution: Distribution, setti
                     triggers: TriggerRunner | None = None, admin_socket: str | Path | None = None,
                     host: str | None = None, port: int | None = None,
                     clock: Callable[[], float] | None = None,
-                    functions: CloudFrontFunctionRunner | None = None) -> RunningPop:
+                    functions: CloudFrontFunctionRunner | None = None,
+                    tls_dir: Path | None = None) -> RunningPop:
     """Start the POP on ``host:port`` (default: the POP settings; port 0 = any free port) and, if given, its
     admin app on the unix socket ``admin_socket``. ``functions`` (CloudFront Functions) is started and closed by
-    the caller."""
+    the caller. With ``pop_settings.https_port`` (0: any free port) and ``tls_dir``, an HTTPS listener too, with
+    the certificate of ``edge.cdn.server.tls`` kept in ``tls_dir`` (made there if missing)."""
     state = PopState(pop_settings, distribution, settings, triggers=triggers, clock=clock, functions=functions)
     await state.origin_client.start()
     runner = web.ServerRunner(make_viewer_server(state), handle_signals=False)
+    https_runner: web.ServerRunner | None = None
+    https_bound: int | None = None
     admin_runner = None
     try:
         await runner.setup()
@@ -377,6 +407,13 @@ async def start_pop(pop_settings: PopSettings, distribution: Distribution, setti
                            backlog=1024)
         await site.start()
         bound = runner.addresses[0][1]
+        if pop_settings.https_port is not None and tls_dir is not None:
+            files = await asyncio.to_thread(ensure_certificates, tls_dir, distribution.aliases)
+            https_runner = web.ServerRunner(make_viewer_server(state, "https"), handle_signals=False)
+            await https_runner.setup()
+            await web.TCPSite(https_runner, host or pop_settings.host, pop_settings.https_port, backlog=1024,
+                              ssl_context=server_context(files)).start()
+            https_bound = state.ctx.https_port = https_runner.addresses[0][1]
         sock = Path(admin_socket) if admin_socket is not None else None
         if sock is not None:
             sock.parent.mkdir(parents=True, exist_ok=True)
@@ -387,13 +424,16 @@ async def start_pop(pop_settings: PopSettings, distribution: Distribution, setti
     except BaseException:
         if admin_runner is not None:
             await admin_runner.cleanup()
+        if https_runner is not None:
+            await https_runner.cleanup()
         await runner.cleanup()
         await state.ctx.background.aclose()
         await state.origin_client.close()
         raise
-    log.info("POP %s (%s) listening on %s:%d", pop_settings.name, state.identity.pop_code,
-             host or pop_settings.host, bound)
-    return RunningPop(state=state, runner=runner, admin_runner=admin_runner, port=bound, admin_socket=sock)
+    log.info("POP %s (%s) listening on %s:%d%s", pop_settings.name, state.identity.pop_code,
+             host or pop_settings.host, bound, f" (HTTPS: {https_bound})" if https_bound is not None else "")
+    return RunningPop(state=state, runner=runner, admin_runner=admin_runner, port=bound, admin_socket=sock,
+                      https_runner=https_runner, https_port=https_bound)
 
 
 async def run_pop(pop_settings: PopSettings, distribution: Distribution, settings: Settings, *,

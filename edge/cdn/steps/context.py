@@ -3,9 +3,10 @@ including the ``TaskOwner`` of its background refreshes (stale-while-revalidate)
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from edge.cdn.cache.coalesce import Coalescer
@@ -15,6 +16,7 @@ from edge.cdn.config.distribution import Distribution
 from edge.cdn.config.plan import BehaviorPlan, DistributionPlan
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.client import OriginClient
+from edge.cdn.origin.failures import FailureLog
 from edge.cdn.responses import PopIdentity
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
@@ -43,6 +45,10 @@ class PopContext:
     clock: Callable[[], float] = time.time  # epoch seconds (cache ages); injectable for tests
     location: ViewerLocation | None = None  # the POP's simulated viewer location (config/geo.py)
     location_header: bool = False  # [edge] viewer_location_header: the test override is honoured
+    # the POP's HTTPS listener (Location of a redirect to HTTPS); None: the POP has none, so ViewerProtocolPolicy
+    # cannot send viewers to HTTPS and every behavior is served over HTTP (edge.cdn.steps.viewer_request)
+    https_port: int | None = None
+    failures: FailureLog = field(default_factory=lambda: FailureLog(logging.getLogger("edgelab.pop")))
 
     @property
     def distribution(self) -> Distribution:

@@ -17,21 +17,33 @@ from collections.abc import Container, Iterable
 from edge.cdn.cache.policy import CacheEntry
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
 from edge.cdn.config.plan import Forwarding
-from edge.cdn.config.policies import KeyList
+from edge.cdn.config.policies import KeyList, cloudfront_owned
 from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, Origin, header_set
 from edge.cdn.origin.client import strip_hop_by_hop
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.context import PopContext
 
-# Viewer headers CloudFront removes before contacting the origin unless a policy forwards them (contract §5.5).
+# Viewer headers CloudFront removes before contacting the origin unless a policy forwards them (contract §5.5,
+# the table of "Request and response behavior for custom origins",
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/RequestAndResponseBehaviorCustomOrigin.html).
 REMOVED_UNLESS_FORWARDED = frozenset(
-    {"accept", "accept-charset", "accept-language", "referer", "cookie", "expect", "x-forwarded-proto",
+    {"accept", "accept-charset", "accept-language", "referer", "cookie", "x-forwarded-proto",
      "x-http-method-override", "x-real-ip", "authorization", "host", "user-agent"}
 )
-# Headers the POP sets itself on the origin request.
-_POP_SET = frozenset({"x-forwarded-for", "via", "x-amz-cf-id"})
+# Headers the POP sets itself on the origin request, and Expect: the POP answers a viewer's 100-continue itself
+# and holds the whole body before the origin is contacted, so an origin is never asked for a 100 Continue ("Expect:
+# CloudFront removes the header", same table; a policy that forwards all viewer headers does not bring it back).
+_POP_SET = frozenset({"x-forwarded-for", "via", "x-amz-cf-id", "expect"})
 # Viewer header names origin_headers does more with than keep them (one set lookup per header on the hot path).
 _SPECIAL = REMOVED_UNLESS_FORWARDED | _POP_SET
+# Viewer headers a behavior with policies forwards although no policy names them (policies cannot name them:
+# "Caching based on header values: No" in the same table, or they describe the request body, which is always
+# forwarded), plus the conditional and range headers of requests that are not served from the cache (a
+# cacheable request's are replaced by the POP's own, ``conditional``). The rest goes only where a policy says.
+ALWAYS_FORWARDED = frozenset(
+    {"cache-control", "pragma", "max-forwards", "request-range", "transfer-encoding", "content-length",
+     *CONDITIONAL_HEADERS}
+)
 
 
 def _selected(lists: tuple[KeyList, ...], name: str, *, case_insensitive: bool) -> bool:
@@ -47,12 +59,18 @@ def origin_headers(
     request_id: str,
     forwarded: Container[str] = frozenset(),
     forward_all: bool = False,
+    only_selected: bool = False,
+    authorization: bool | None = None,
+    generated: Container[str] = frozenset(),
 ) -> Headers:
     """The header list CloudFront sends to the origin for a viewer request (contract §5.5).
 
     ``forwarded`` holds lowercase names a cache/origin-request policy forwards (``forward_all`` for the
     AllViewer policy): those keep their viewer value, including Host and User-Agent. Other headers in
-    ``REMOVED_UNLESS_FORWARDED`` are dropped; ``X-Edge-*`` always; hop-by-hop headers always (RFC 9110 §7.6.1).
+    ``REMOVED_UNLESS_FORWARDED`` are dropped; ``X-Edge-*`` and ``Expect`` always; hop-by-hop headers always (RFC
+    9110 §7.6.1); CloudFront-owned names (``cloudfront_owned``) unless ``generated`` (the behavior's own values);
+    with ``only_selected`` (a cache policy) every header neither selected nor in ``ALWAYS_FORWARDED`` or
+    ``Content-*``. ``authorization`` overrides the policy test for Authorization (``Forwarding.authorization``).
     X-Forwarded-For gets the viewer IP appended, Via gets CloudFront's entry appended, X-Amz-Cf-Id is added, Host
     defaults to the origin domain and User-Agent to ``Amazon CloudFront``.
     """
@@ -71,13 +89,22 @@ def origin_headers(
                 continue
             if lk in _POP_SET:
                 continue
-            if not (forward_all or lk in forwarded):
+            if lk == "authorization" and authorization is not None:
+                if not authorization:
+                    continue
+            elif not (forward_all or lk in forwarded):
                 continue
             if lk == "host":
                 has_host = True
             elif lk == "user-agent":
                 has_ua = True
-        elif lk.startswith("x-edge-"):
+        elif lk.startswith(("x-edge-", "cloudfront-")):
+            if lk[0] == "x" or (cloudfront_owned(lk) and lk not in generated):
+                continue
+            if only_selected and not (forward_all or lk in forwarded):
+                continue
+        elif only_selected and not (forward_all or lk in forwarded or lk in ALWAYS_FORWARDED
+                                    or lk.startswith("content-")):
             continue
         kept.append((k, v))
     if not has_host:
@@ -141,7 +168,9 @@ def build_origin_request(viewer: EdgeRequest, forwarding: Forwarding, origin: Or
         else:
             pairs.append((k, v))
     headers = origin_headers(pairs, origin_domain=origin.domain_name, client_ip=viewer.client_ip, via=via,
-                             request_id=request_id, forwarded=forwarding, forward_all=forwarding.forward_all)
+                             request_id=request_id, forwarded=forwarding, forward_all=forwarding.forward_all,
+                             only_selected=forwarding.only_selected, authorization=forwarding.authorization,
+                             generated=forwarding.generated)
     if cookies and not forwarding.cookies_none:
         cookie = filter_cookies(cookies, forwarding.cookies)
         if cookie is not None:

@@ -23,7 +23,7 @@ from edge.cdn.server.wire import HeaderBlock, header_block
 from edge.cdn.steps import Exchange
 from edge.cdn.steps.context import PopContext
 
-__all__ = ["from_entry", "served_form"]
+__all__ = ["from_entry", "origin_age", "served_form"]
 
 # Stored header names never served as stored: the POP sets them per response (see responses.POP_OWNED).
 _NOT_SERVED = POP_OWNED | {"content-length"}
@@ -57,6 +57,13 @@ def from_entry(ctx: PopContext, ex: Exchange, entry: CacheEntry, x_cache: str, *
     headers = [(k, v) for k, v in served.headers if k.lower() not in ("age", "content-length")]
     body = _restamp(served.body, ex.request_id) if entry.is_error else served.body
     return EdgeResponse(status=served.status, headers=headers, body=body, meta=meta)
+
+
+def origin_age(headers: list[tuple[str, str]]) -> int | None:
+    """The origin's ``Age`` (a valid delta-seconds, RFC 9111 §5.1), which a response fetched for this request
+    carries to the viewer unchanged: the POP did not hold it (an invalid value is dropped)."""
+    value = header_get(headers, "age")
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
 
 
 def served_form(entry: CacheEntry) -> tuple[tuple[tuple[str, str], ...], HeaderBlock | None]:

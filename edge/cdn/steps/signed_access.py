@@ -3,8 +3,8 @@ with a valid signed URL or signed cookies (:mod:`edge.cdn.signing` does the chec
 
 Runs after the behavior is chosen and the geo check, before any viewer function ("Serve private content with signed
 URLs and signed cookies", https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/PrivateContent.html).
-The URL checked is the one the viewer asked for: ``http://`` + its ``Host`` + path + its own query parameters (the
-POPs serve plain HTTP). A refusal is CloudFront's 403 with its XML body (:class:`edge.cdn.errors.SignatureRefused`).
+The URL checked is the one the viewer asked for: its scheme (``http`` or ``https``, the POP's two listeners) +
+``://`` + its ``Host`` + path + its own query parameters. A refusal is CloudFront's 403 with its XML body (:class:`edge.cdn.errors.SignatureRefused`).
 
 A request that passes loses its signing parameters (``Expires``, ``Policy``, ``Signature``, ``Key-Pair-Id``,
 ``Hash-Algorithm``) from the query string before anything else sees it: they are kept out of the cache key and of
@@ -45,7 +45,7 @@ def check(ctx: PopContext, ex: Exchange) -> None:
     req = ex.request
     own, found = split_signing_params(req.querystring)
     host = header_get(req.headers, "host") or ctx.distribution.domain_name
-    url = f"http://{host}{req.uri}" + (f"?{own}" if own else "")
+    url = f"{req.scheme}://{host}{req.uri}" + (f"?{own}" if own else "")
     verdict = verify(url=url, query_params=found, cookies=cookies(req.headers), client_ip=req.client_ip,
                      now=ctx.clock(), keys=keys)
     if isinstance(verdict, Refusal):

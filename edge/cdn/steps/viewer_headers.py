@@ -11,6 +11,12 @@ with the behavior's plan: ``BehaviorPlan.viewer_headers``), and are added after 
 function never sees them) and before the cache key is computed, so they can be part of the key. A copy the viewer
 sent is replaced, never passed on. A location header whose value is unknown is not added; non-ASCII values are
 percent-encoded, as CloudFront does. The regexes are compiled once at import.
+
+A viewer's own copies of the names CloudFront owns (``edge.cdn.config.policies.cloudfront_owned``: a spoofed
+``CloudFront-Viewer-Country``...) are dropped at the same point when a policy names one of them, generated here or
+not (geo headers): CloudFront overwrites them, so they never select a cache entry; a viewer-request function still
+sees them, as on CloudFront (contract §3.2). Where no policy names one, they cannot reach the key, and the
+origin-request step drops them on the way to the origin.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import re
 from urllib.parse import quote
 
 from edge.cdn.config.geo import ViewerLocation
-from edge.cdn.config.policies import DEVICE_HEADERS, LOCATION_HEADERS
+from edge.cdn.config.policies import DEVICE_HEADERS, LOCATION_HEADERS, cloudfront_owned
 from edge.cdn.models import Headers, header_get
 from edge.cdn.steps import Exchange
 
@@ -56,15 +62,15 @@ def location_values(location: ViewerLocation | None) -> dict[str, str]:
     return {k: v if v.isascii() else quote(v, safe=" ") for k, v in values.items() if v}
 
 
-def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_version: str = "1.1",
+def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_version: str = "1.1", scheme: str = "http",
                         location: ViewerLocation | None = None, address: str = "") -> Headers:
-    """A copy of ``headers`` with the generated headers in ``names`` appended (replacing any the viewer sent:
-    CloudFront sets these itself)."""
+    """A copy of ``headers`` without any CloudFront-owned name the viewer sent, with the generated headers in
+    ``names`` appended (replacing any the viewer sent: CloudFront sets these itself)."""
     lnames = {n.lower() for n in names}
     ua = header_get(headers, "user-agent") or ""
     order = ":".join(k.lower() for k, _ in headers)[:7680]  # as received, before anything is added
     count = len(headers)
-    headers = [(k, v) for k, v in headers if k.lower() not in lnames]
+    headers = [(k, v) for k, v in headers if not cloudfront_owned(low := k.lower()) and low not in lnames]
     flags = device_flags(ua) if any(n in DEVICE_HEADERS for n in names) else {}
     where = location_values(location) if any(n in LOCATION_HEADERS for n in names) else {}
     for name in names:
@@ -73,7 +79,7 @@ def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_versio
         elif name in where:
             headers.append((name, where[name]))
         elif name == "CloudFront-Forwarded-Proto":
-            headers.append((name, "http"))
+            headers.append((name, scheme))
         elif name == "CloudFront-Viewer-Http-Version":
             headers.append((name, http_version))
         elif name == "CloudFront-Viewer-Address" and address:
@@ -86,11 +92,13 @@ def with_viewer_headers(headers: Headers, names: tuple[str, ...], *, http_versio
 
 
 def apply(ex: Exchange) -> None:
-    """Add the generated headers ``ex``'s behavior selects to the viewer request (after viewer-request, before
-    the cache key)."""
-    assert ex.plan is not None
-    names = ex.plan.viewer_headers
-    if names:
+    """Replace the viewer's CloudFront-owned headers by the generated ones ``ex``'s behavior selects (after
+    viewer-request, before the cache key); nothing to do (on a cache hit, too) when no policy names one."""
+    plan = ex.plan
+    assert plan is not None
+    if plan.scrub_owned or plan.viewer_headers:
         req = ex.request
-        ex.request.headers = with_viewer_headers(req.headers, names, location=ex.location,
-                                                 address=f"{req.client_ip}:{req.client_port}")
+        major, minor = req.http_version
+        req.headers = with_viewer_headers(req.headers, plan.viewer_headers, scheme=req.scheme,
+                                          http_version=f"{major}.{minor}", location=ex.location,
+                                          address=f"{req.client_ip}:{req.client_port}")

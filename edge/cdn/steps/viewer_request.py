@@ -11,8 +11,8 @@ cached, no viewer-response.
 from __future__ import annotations
 
 from edge.cdn.config.plan import BehaviorPlan
-from edge.cdn.errors import DistributionDisabled, GetWithBody, MethodNotAllowed
-from edge.cdn.models import EdgeRequest, EdgeResponse
+from edge.cdn.errors import DistributionDisabled, GetWithBody, HttpsRequired, MethodNotAllowed, RedirectToHttps
+from edge.cdn.models import EdgeRequest, EdgeResponse, header_get
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.context import PopContext
 
@@ -32,7 +32,35 @@ def admit(ctx: PopContext, ex: Exchange) -> BehaviorPlan:
         raise MethodNotAllowed(f"{req.method} not in AllowedMethods of behavior {behavior.path_pattern!r}")
     if req.method == "GET" and req.body:
         raise GetWithBody("GET request with a body")
+    if behavior.viewer_protocol_policy != "allow-all" and req.scheme != "https" and ctx.https_port is not None:
+        raise _https_answer(ctx, req, behavior.viewer_protocol_policy, ctx.https_port)
     return plan
+
+
+def _https_answer(ctx: PopContext, req: EdgeRequest, policy: str, port: int) -> HttpsRequired | RedirectToHttps:
+    """What CloudFront answers an HTTP request to a behavior that wants HTTPS ("Require HTTPS for communication
+    between viewers and CloudFront",
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/using-https-viewers-to-cloudfront.html):
+    ``https-only`` -> 403; ``redirect-to-https`` -> 301 for GET/HEAD, 307 for other methods over HTTP/1.1 and
+    later, 403 for those below HTTP/1.1. The Location is the same URL with ``https://`` on the POP's HTTPS port
+    (omitted when 443, as on CloudFront). A POP without an HTTPS listener serves such behaviors over HTTP (there
+    is nowhere to send the viewer)."""
+    if policy == "https-only":
+        return HttpsRequired(f"{req.method} over HTTP to an https-only behavior")
+    if req.method in ("GET", "HEAD"):
+        status = 301
+    elif req.http_version >= (1, 1):
+        status = 307
+    else:
+        return HttpsRequired(f"{req.method} over HTTP/1.0 to a redirect-to-https behavior")
+    host = header_get(req.headers, "host") or ctx.distribution.domain_name
+    if host.startswith("["):  # an IPv6 literal, with or without a port
+        name = host[:host.find("]") + 1] or host
+    else:
+        name = host.partition(":")[0]
+    authority = name if port == 443 else f"{name}:{port}"
+    query = f"?{req.querystring}" if req.querystring else ""
+    return RedirectToHttps(f"https://{authority}{req.uri}{query}", status=status)
 
 
 async def run(ctx: PopContext, ex: Exchange) -> EdgeResponse | None:

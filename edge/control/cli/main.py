@@ -50,7 +50,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    help="your own app (e.g. http://127.0.0.1:3000) behind the POPs: writes a minimal distribution "
                         "for it into the state directory and uses it (instead of --distribution)")
     p.add_argument("--settings", help="local settings TOML (POPs, regions, latency, functions...)")
-    p.add_argument("--pop", action="append", default=[], metavar="NAME=PORT", help="override a POP's port")
+    p.add_argument("--pop", action="append", default=[], metavar="NAME=PORT[,HTTPS_PORT]",
+                   help="override a POP's port (and HTTPS port; without it, that POP has no HTTPS listener)")
     p.add_argument("--api-port", type=int, default=None, help="Lambda API / admin port (default 9001)")
     p.add_argument("--origin-port", type=int, default=8000, help="demo origin port (demo mode only)")
     p.add_argument("--no-origin", action="store_true", help="do not start the demo origin")

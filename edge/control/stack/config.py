@@ -68,6 +68,11 @@ class StackConfig:
         digest = hashlib.sha1(str(self.state_dir).encode()).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"edgelab-{digest}"
 
+    @property
+    def tls_dir(self) -> Path:
+        """The local CA and the POPs' certificate (``edge.cdn.server.tls``): trust ``tls_dir/edgelab-ca.pem``."""
+        return self.state_dir / "tls"
+
     def admin_socket(self, pop_name: str) -> Path:
         return self.run_dir / f"pop-{pop_name}.sock"
 

@@ -239,7 +239,7 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event, *, watc
                                    name=pop.name)
         await report_associations(runner, cfg, name)
         running = await start_pop(pop, cfg.distribution, cfg.settings, triggers=runner,
-                                  functions=cff[0][0] if cff else None)
+                                  functions=cff[0][0] if cff else None, tls_dir=cfg.tls_dir)
         state = running.state
         tasks.spawn(watch_pins(runner, lambda: state.ctx.distribution, stop), name="watch-pins")
         admin = make_admin_app(state)

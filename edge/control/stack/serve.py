@@ -13,6 +13,7 @@ import socket
 import sys
 from pathlib import Path
 
+from edge.cdn.server.tls import ensure_certificates
 from edge.control.stack.config import StackConfig, load_stack_config
 from edge.control.stack.supervisor import Child, python_module_argv, supervise
 
@@ -65,7 +66,10 @@ def _banner(cfg: StackConfig) -> str:
     lines = ["", "edgelab is up:"]
     if cfg.demo:
         lines.append(f"  origin (demo)      http://127.0.0.1:{cfg.origin_port}")
-    lines += [f"  POP {pop.name:<4} {pop.region:<15} http://{pop.host}:{pop.port}" for pop in cfg.pops]
+    lines += [f"  POP {pop.name:<4} {pop.region:<15} http://{pop.host}:{pop.port}"
+              + (f"  https://{pop.host}:{pop.https_port}" if pop.https_port is not None else "") for pop in cfg.pops]
+    if any(pop.https_port is not None for pop in cfg.pops):
+        lines.append(f"  HTTPS trust        {cfg.tls_dir / 'edgelab-ca.pem'}  (curl --cacert FILE)")
     lines.append(f"  Lambda API         http://127.0.0.1:{cfg.api_port}  (boto3 endpoint_url; any credentials)")
     lines.append(f"  dashboard          http://127.0.0.1:{cfg.api_port}/edgelab/")
     if cfg.origin_url is not None:
@@ -90,6 +94,7 @@ def serve(args: argparse.Namespace) -> int:
     for line in cfg.distribution.notices:  # one line per field that means nothing locally (config/fields.py)
         print(f"edgelab: note: {line}", flush=True)
     wanted = [("127.0.0.1", cfg.api_port, "API")] + [(p.host, p.port, f"POP {p.name}") for p in cfg.pops]
+    wanted += [(p.host, p.https_port, f"POP {p.name} HTTPS") for p in cfg.pops if p.https_port]
     if cfg.demo and not args.no_origin:
         wanted.append(("127.0.0.1", cfg.origin_port, "demo origin"))
     busy = [f"{what} port {port}" for host, port, what in wanted if not _port_free(host, port)]
@@ -98,6 +103,8 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     Path(cfg.state_dir).mkdir(parents=True, exist_ok=True)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    if any(pop.https_port is not None for pop in cfg.pops):  # once, before the POP processes load them
+        ensure_certificates(cfg.tls_dir, cfg.distribution.aliases)
     children = build_children(args, cfg)
     try:
         import uvloop

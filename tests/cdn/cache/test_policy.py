@@ -88,6 +88,24 @@ class TestCacheControlParsing:
         assert parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT") == 784111777
         assert parse_http_date("Sun Nov  6 08:49:37 1994") == 784111777
         assert parse_http_date("0") is None and parse_http_date(None) is None
+        # names in any case (the conformance suite's optimal tests); nothing else is lenient (its required ones)
+        assert parse_http_date("THU, 18 AUG 2050 02:01:18 gmt") == parse_http_date("Thu, 18 Aug 2050 02:01:18 GMT")
+        for bad in ("Thu, 18 Aug 2050 02:01:18 UTC", "Thu, 18 Aug 2050 02:01:18 AEST", "Thu, 18 Aug 50 02:01:18 GMT",
+                    "Thu 18 Aug 2050 02:01:18 GMT", "Thu, 18  Aug  2050 02:01:18 GMT", "Thu, 18-Aug-2050 02:01:18 GMT",
+                    "Thu, 18 Aug 2050 02.01.18 GMT", "Thu, 18 Aug 2050 2:01:18 GMT", "Thu, 31 Feb 2050 02:01:18 GMT",
+                    "Thu, 18 Aug 2050 24:01:18 GMT"):
+            assert parse_http_date(bad) is None, bad
+        # rfc850's two-digit year: more than 50 years ahead of now is the century before (RFC 9110 §5.6.7)
+        now = parse_http_date("Fri, 04 Dec 2026 00:00:00 GMT")
+        assert parse_http_date("Thursday, 18-Aug-50 02:01:18 GMT", now) == parse_http_date(
+            "Thu, 18 Aug 2050 02:01:18 GMT")
+        assert parse_http_date("Monday, 01-Jan-80 00:00:00 GMT", now) == parse_http_date("Tue, 01 Jan 1980 00:00:00 GMT")
+
+    def test_invalid_or_repeated_expires_is_in_the_past(self) -> None:
+        future = "Thu, 18 Aug 2050 02:01:18 GMT"
+        assert ttl([("Expires", future)], policy(0, 1, 500)) == 500.0  # valid: clamped by MaxTTL
+        for headers in ([("Expires", "Thu, 18 Aug 2050 02:01:18 UTC")], [("Expires", future), ("Expires", future)]):
+            assert ttl(headers, policy(0, 1, 500)) == "zero TTL and no validator to revalidate with"
 
 
 class TestTtlTable:
@@ -150,12 +168,21 @@ class TestStorability:
         c = ctx(cached_methods=frozenset({"GET", "HEAD", "OPTIONS"}))
         assert isinstance(decide([], method="OPTIONS", c=c), StoreDecision)
 
-    @pytest.mark.parametrize("status", [200, 203, 204, 300, 301, 308, 410])
+    @pytest.mark.parametrize("status", [200, 203, 204, 300, 301, 302, 303, 410])
     def test_default_cacheable_statuses(self, status: int) -> None:
-        assert isinstance(decide([], status), StoreDecision)
+        d = decide([], status)
+        assert isinstance(d, StoreDecision) and d.ttl_source == "default"
 
-    @pytest.mark.parametrize("status", [302, 303, 307])
-    def test_other_redirects_need_explicit_freshness(self, status: int) -> None:
+    @pytest.mark.parametrize("status", [307, 308])
+    def test_307_and_308_need_cache_control(self, status: int) -> None:
+        # "CloudFront caches 307 and 308 responses only when you include the Cache-Control header"
+        assert isinstance(decide([], status), NotStorable)
+        assert isinstance(decide([("Expires", http_date(T0 + 60)), ("Date", http_date(T0))], status), NotStorable)
+        assert isinstance(decide([("Cache-Control", "max-age=5")], status), StoreDecision)
+        assert isinstance(decide([("Cache-Control", "public")], status), StoreDecision)  # then the usual TTL rules
+
+    @pytest.mark.parametrize("status", [201, 202, 205])
+    def test_other_statuses_need_explicit_freshness(self, status: int) -> None:
         assert isinstance(decide([], status), NotStorable)
         assert isinstance(decide([("Cache-Control", "max-age=5")], status), StoreDecision)
 
@@ -269,6 +296,18 @@ class TestFreshnessAndStale:
         assert on_origin_error(e, T0 + 70, 502) is None
         e = entry_for([("Cache-Control", "max-age=60, proxy-revalidate")])
         assert on_origin_error(e, T0 + 70, None) is None
+
+    def test_age_of_a_list_is_its_first_member(self) -> None:
+        assert evaluate(entry_for([("Cache-Control", "max-age=3600"), ("Age", "7200, 0")]), T0).reason == (  # type: ignore[union-attr]
+            StaleReason.REVALIDATE)
+        assert isinstance(evaluate(entry_for([("Cache-Control", "max-age=3600"), ("Age", "0, 7200")]), T0), Hit)
+
+    def test_s_maxage_forbids_the_implicit_stale_if_error_not_swr(self) -> None:
+        e = entry_for([("Cache-Control", "max-age=2, s-maxage=2, stale-while-revalidate=30")])
+        assert on_origin_error(e, T0 + 10, None) is None  # RFC 9111 §5.2.2.10: proxy-revalidate semantics
+        assert evaluate(e, T0 + 10).reason == StaleReason.SWR  # type: ignore[union-attr]
+        e = entry_for([("Cache-Control", "s-maxage=2, stale-if-error=60")])
+        assert on_origin_error(e, T0 + 10, None) is not None  # the origin's own window
 
     def test_stale_if_error_default_serves_stale_on_5xx_only(self) -> None:
         e = entry_for([("Cache-Control", "max-age=60")])

@@ -86,7 +86,11 @@ def test_pop_overrides() -> None:
     s = apply_pop_overrides(load_settings(None), ["fra=9082", "NRT=127.0.0.2:9083"])
     assert s.pop("FRA").port == 9082 and (s.pop("NRT").host, s.pop("NRT").port) == ("127.0.0.2", 9083)
     assert s.pop("IAD").port == 8081
-    for bad in ("XXX=1", "FRA", "FRA=abc", "FRA=8081"):
+    # HTTPS: the default POPs listen on 8443-8445; a moved POP keeps one only when its HTTPS port is named
+    assert (s.pop("IAD").https_port, s.pop("FRA").https_port) == (8443, None)
+    assert apply_pop_overrides(load_settings(None), ["FRA=9082,9444"]).pop("FRA").https_port == 9444
+    assert parse_settings({"pops": [{"name": "X", "region": "us-east-1", "https_port": 0}]}).pop("X").https_port == 0
+    for bad in ("XXX=1", "FRA", "FRA=abc", "FRA=8081", "FRA=9082,x", "FRA=9082,70000"):
         with pytest.raises(ConfigError):
             apply_pop_overrides(load_settings(None), [bad])
 

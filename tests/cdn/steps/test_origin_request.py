@@ -12,10 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.cdn.config.distribution import Behavior, load_distribution
-from edge.cdn.config.plan import Forwarding, forwarding_lists
+from edge.cdn.config.plan import Forwarding, forwarding_lists, generated_header_names
+from edge.cdn.config.policies import cloudfront_owned
 from edge.cdn.models import EdgeRequest
 from edge.cdn.origin.http1 import HOP_BY_HOP
 from edge.cdn.steps.origin_request import (
+    ALWAYS_FORWARDED,
     REMOVED_UNLESS_FORWARDED,
     _normalize_accept_encoding,
     _selected,
@@ -41,17 +43,28 @@ def _strip(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def reference(viewer: EdgeRequest, behavior: Behavior, domain: str) -> tuple[list[tuple[str, str]], str]:
     """(headers, querystring) by the contract's rules, one at a time (contract §5.2, §5.5)."""
     heads, cooks, qss = forwarding_lists(behavior)
-    forward_all = any(r.behavior in _ALL for r in heads)
+    cp = behavior.cache_policy
+    forward_all = any(r.behavior in _ALL for r in heads) or (cp.legacy and cp.forward_all_headers)
+    generated = {n.lower() for n in generated_header_names(behavior)}
     kept, xff, via, has_host, has_ua = [], [], [], False, False
     for k, v in _strip([(k, v) for k, v in viewer.headers if k.lower() != "cookie"]):
         lk = k.lower()
+        selected = forward_all or _selected(heads, lk, case_insensitive=True)
         if lk == "x-forwarded-for":
             xff.append(v)
         elif lk == "via":
             via.append(v)
-        elif lk == "x-amz-cf-id" or lk.startswith("x-edge-") or (
-                lk in REMOVED_UNLESS_FORWARDED and not (forward_all or _selected(heads, lk, case_insensitive=True))):
-            pass  # CloudFront's own headers, and the ones removed unless the behavior forwards them
+        elif lk in ("x-amz-cf-id", "expect") or lk.startswith("x-edge-"):
+            pass  # CloudFront's own headers, and the expectation the POP answered itself
+        elif lk == "authorization" and not (any(kl.behavior == "whitelist" and "authorization" in {
+                n.lower() for n in kl.names} for kl in heads) or (forward_all and cp.caching_disabled)):
+            pass  # only from the cache key, or all viewer headers without caching
+        elif lk in REMOVED_UNLESS_FORWARDED and lk != "authorization" and not selected:
+            pass  # removed unless the behavior forwards them
+        elif cloudfront_owned(lk) and lk not in generated:
+            pass  # a viewer's copy of a header CloudFront owns
+        elif not cp.legacy and not selected and lk not in ALWAYS_FORWARDED and not lk.startswith("content-"):
+            pass  # a cache policy forwards what the policies select, and nothing more
         else:
             has_host, has_ua = has_host or lk == "host", has_ua or lk == "user-agent"
             kept.append((k, v))
@@ -64,7 +77,6 @@ def reference(viewer: EdgeRequest, behavior: Behavior, domain: str) -> tuple[lis
     cookie = filter_cookies([v for k, v in viewer.headers if k.lower() == "cookie"], cooks)
     if cookie is not None:
         kept.append(("Cookie", cookie))
-    cp = behavior.cache_policy
     if cp.gzip or cp.brotli:
         ae = next((v for k, v in viewer.headers if k.lower() == "accept-encoding"), None)
         kept = [(k, v) for k, v in kept if k.lower() != "accept-encoding"]
@@ -74,7 +86,9 @@ def reference(viewer: EdgeRequest, behavior: Behavior, domain: str) -> tuple[lis
 
 NAMES = st.sampled_from(["Host", "host", "User-Agent", "Accept", "Accept-Encoding", "Cookie", "cookie", "Origin",
                          "X-Forwarded-For", "Via", "X-Amz-Cf-Id", "X-Edge-Foo", "Connection", "Keep-Alive",
-                         "Proxy-Foo", "TE", "Authorization", "X-App", "Referer", "Accept-Language", "theme"])
+                         "Proxy-Foo", "TE", "Authorization", "X-App", "Referer", "Accept-Language", "theme",
+                         "CloudFront-Viewer-Country", "CloudFront-Is-Mobile-Viewer", "Expect", "Content-Type",
+                         "If-None-Match", "X-Forwarded-Host", "Cache-Control"])
 VALUES = st.sampled_from(["a", "gzip, br", "br;q=0", "theme=dark; a=1", "x=1", "keep-alive, X-App", "close",
                           "Origin", "v=2"])
 QUERIES = st.sampled_from(["", "v=1", "a=1&v=2", "v", "&&v=3&b", "x=1&y=2"])
