@@ -40,7 +40,8 @@ async def test_redirect_country(edge: EdgeStack) -> None:
     s, h, b = await edge.get("/shop", headers={"X-Edgelab-Viewer-Location": "US", "CloudFront-Viewer-Country": "DE"})
     assert (s, b) == (200, b"shop")
     assert edge.origin.hits["/shop"] == 1
-    assert edge.origin.requests["/shop"][0].header("CloudFront-Viewer-Country") is None
+    # the behavior forwards the header: the origin gets CloudFront's value (the POP's location), never the viewer's
+    assert edge.origin.requests["/shop"][0].header("CloudFront-Viewer-Country") == "US"
 
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
