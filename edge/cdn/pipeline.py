@@ -53,6 +53,7 @@ from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
 from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
 from edge.cdn.errors import EdgeError, OriginError
 from edge.cdn.models import EdgeRequest, EdgeResponse
+from edge.cdn.origin.http1 import InterimSink
 from edge.cdn.responses import ERROR, HIT, LAMBDA_GENERATED, MISS, REFRESH_HIT, error_response
 from edge.cdn.steps import (
     Exchange,
@@ -91,9 +92,11 @@ class Fill:
     origin_status: int | None
 
 
-async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started: float) -> tuple[EdgeResponse, Exchange]:
-    """Run the whole lifecycle for one viewer request (see the module docstring)."""
-    ex = Exchange(request=request, request_id=request_id, started=started)
+async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started: float,
+                 interim: InterimSink | None = None) -> tuple[EdgeResponse, Exchange]:
+    """Run the whole lifecycle for one viewer request (see the module docstring); ``interim`` (the POP boundary's)
+    sends an origin's interim responses to this viewer while its final response is awaited."""
+    ex = Exchange(request=request, request_id=request_id, started=started, interim=interim)
     ctx.stats.requests += 1
     try:
         plan = viewer_request.admit(ctx, ex)

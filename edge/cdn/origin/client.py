@@ -38,7 +38,7 @@ from edge.cdn.errors import OriginTimeout, OriginUnavailable
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Headers, ResponseMeta, S3Origin
 from edge.cdn.origin.directory import fetch_from_directory
 from edge.cdn.origin.fast import FastAddr, FastPool, serialize_head
-from edge.cdn.origin.http1 import HOP_BY_HOP, RESPONSE_DROPPED
+from edge.cdn.origin.http1 import HOP_BY_HOP, RESPONSE_DROPPED, InterimSink
 
 FUNCTION_URL_DOMAIN = re.compile(r"^[a-z0-9]{32}\.lambda-url\.[a-z0-9-]+\.on\.aws$")
 
@@ -90,7 +90,8 @@ def _response_headers(headers: Iterable[tuple[str, str]]) -> tuple[Headers, bool
 class OriginClient(Protocol):
     """The seam between the pipeline and the network (tests may pass a fake)."""
 
-    async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True) -> EdgeResponse: ...
+    async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True,
+                    on_interim: InterimSink | None = None) -> EdgeResponse: ...
 
 
 class StreamedBody:
@@ -255,8 +256,11 @@ class AiohttpOriginClient:
         self._routes[origin] = route
         return route
 
-    async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True) -> EdgeResponse:
-        """Send ``request`` to ``request.origin``; see the module docstring for the contract."""
+    async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True,
+                    on_interim: InterimSink | None = None) -> EdgeResponse:
+        """Send ``request`` to ``request.origin``; see the module docstring for the contract. ``on_interim``
+        receives the origin's interim responses (``103 Early Hints``...) on the fast client's path; aiohttp's
+        client does not expose them, so https and URL-mapped origins' interim responses are dropped."""
         origin = request.origin
         session = self._session
         if origin is None or session is None:
@@ -278,7 +282,8 @@ class AiohttpOriginClient:
             if data is not None:
                 return await fast.fetch(request, data, route.fast, read_timeout=route.read_timeout,
                                         attempts=route.attempts, connect_timeout=route.connect_timeout,
-                                        streaming_ok=streaming_ok, started=started, domain=origin.domain_name)
+                                        streaming_ok=streaming_ok, started=started, domain=origin.domain_name,
+                                        on_interim=on_interim)
         url = URL(f"{route.prefix}{request.uri}?{qs}" if qs else f"{route.prefix}{request.uri}", encoded=True)
         attempts = route.attempts
         for attempt in range(1, attempts + 1):

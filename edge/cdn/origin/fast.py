@@ -32,6 +32,7 @@ from edge.cdn.origin.http1 import (
     Conn,
     FastAddr,
     Head,
+    InterimSink,
     Malformed,
     body_chunks,
     read_head,
@@ -216,15 +217,17 @@ class FastPool:
 
     # --- requests ---------------------------------------------------------------------------------------
     async def fetch(self, request: EdgeRequest, data: bytes, addr: FastAddr, *, read_timeout: float, attempts: int,
-                    connect_timeout: float, streaming_ok: bool, started: float, domain: str) -> EdgeResponse:
-        """Send ``data`` (from ``serialize_head``) for ``request`` and read the response (module contract)."""
+                    connect_timeout: float, streaming_ok: bool, started: float, domain: str,
+                    on_interim: InterimSink | None = None) -> EdgeResponse:
+        """Send ``data`` (from ``serialize_head``) for ``request`` and read the response (module contract);
+        interim responses go to ``on_interim`` (``read_head``)."""
         conn, reused = await self._acquire(addr, attempts, connect_timeout, domain)
         retry = reused and request.method in IDEMPOTENT
         try:
             while True:
                 try:
                     conn.transport.write(data)  # type: ignore[union-attr]  # _acquire gives connected Conns
-                    head = await read_head(conn, read_timeout)
+                    head = await read_head(conn, read_timeout, on_interim)
                     break
                 except Closed as exc:
                     if not (retry and exc.empty):

@@ -15,13 +15,13 @@ serialisation and response parsing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 
 from edge.cdn.models import Headers
 
 __all__ = ["HOP_BY_HOP", "IDEMPOTENT", "MAX_FAST_BODY", "RESPONSE_DROPPED", "Closed", "Conn", "FastAddr", "Head",
-           "Malformed", "body_chunks", "parse_head", "read_head", "serialize_head"]
+           "InterimSink", "Malformed", "body_chunks", "parse_head", "read_head", "serialize_head"]
 
 MAX_FAST_BODY = 65536  # larger request bodies go through aiohttp
 MAX_HEAD = 65536  # a response head larger than this is malformed for us (aiohttp allows 8190 per line)
@@ -34,6 +34,8 @@ HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
      "transfer-encoding", "upgrade"}
 )
+# Receives an origin's interim (1xx) response head while the final response is awaited (see ``read_head``).
+InterimSink = Callable[["Head"], Awaitable[None]]
 # What the POP drops from an origin response: hop-by-hop fields and Content-Length (it frames the body it sends).
 RESPONSE_DROPPED = HOP_BY_HOP | {"content-length"}
 
@@ -218,8 +220,12 @@ def parse_head(raw: bytes) -> Head:
                 content_length=length, transfer_encoding=te, keep_alive=keep)
 
 
-async def read_head(conn: Conn, timeout: float) -> Head:
-    """The next final (non-1xx) response head from ``conn``; raises Closed, Malformed or TimeoutError."""
+async def read_head(conn: Conn, timeout: float, on_interim: InterimSink | None = None) -> Head:
+    """The next final (non-1xx) response head from ``conn``; raises Closed, Malformed or TimeoutError.
+
+    An interim response other than ``100 Continue`` (which answers the client's own ``Expect``) is handed to
+    ``on_interim`` as it arrives, hop-by-hop fields already dropped: a proxy forwards 1xx responses it did not ask
+    for (RFC 9110 §15.2), e.g. ``103 Early Hints`` (RFC 8297)."""
     buf = conn.buf
     start = 0
     while True:
@@ -238,6 +244,8 @@ async def read_head(conn: Conn, timeout: float) -> Head:
             return head
         if head.status == 101:
             raise Malformed("unsolicited 101 Switching Protocols")
+        if on_interim is not None and head.status != 100:
+            await on_interim(head)
         start = 0  # 1xx informational: the final response follows
 
 

@@ -42,6 +42,7 @@ from edge.cdn.errors import BadRequest, EdgeError, RequestTooLarge
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.client import AiohttpOriginClient, OriginClientConfig
 from edge.cdn.origin.failures import FailureLog
+from edge.cdn.origin.http1 import Head, InterimSink
 from edge.cdn.responses import REPLACED, PopIdentity, decorate, error_response, new_request_id
 from edge.cdn.server import websocket
 from edge.cdn.server.admin import make_admin_app
@@ -232,7 +233,8 @@ async def serve_viewer(state: PopState, request: web.BaseRequest, scheme: str = 
                       started=started, x_cache=err.x_cache)
         return await _write(request, state, error_response(err, request_id), ex)
     try:
-        response, ex = await pipeline.handle(state.ctx, edge_req, request_id, started)
+        interim = _interim_sink(request) if request.version == HttpVersion11 else None
+        response, ex = await pipeline.handle(state.ctx, edge_req, request_id, started, interim)
     except Exception:  # a bug: answer like CloudFront would (500 page) and keep serving
         log.exception("unhandled error for %s %s", request.method, edge_req.uri)
         ex = Exchange(request=edge_req, request_id=request_id, started=started, x_cache="Error from cloudfront")
@@ -273,6 +275,23 @@ async def _expect(request: web.BaseRequest) -> None:
         raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
     await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     await request.writer.drain()
+
+
+def _interim_sink(request: web.BaseRequest) -> InterimSink:
+    """Where an origin's interim responses go for this viewer: written before the final response, as a proxy
+    forwards 1xx (RFC 9110 §15.2; never to an HTTP/1.0 viewer, hence only built for HTTP/1.1). A viewer that went
+    away meanwhile is not the origin's failure: the write error is dropped, the final write notices it."""
+
+    async def send(head: Head) -> None:
+        lines = [f"HTTP/1.1 {head.status} {head.reason}".rstrip()]
+        lines.extend(f"{k}: {v}" for k, v in head.headers)
+        try:
+            await request.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape"))
+            await request.writer.drain()
+        except ConnectionError:
+            pass
+
+    return send
 
 
 async def _write(request: web.BaseRequest, state: PopState, response: EdgeResponse,

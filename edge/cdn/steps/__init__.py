@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from edge.cdn.config.distribution import Behavior, Distribution, LambdaAssociation
     from edge.cdn.config.geo import ViewerLocation
     from edge.cdn.config.plan import BehaviorPlan
+    from edge.cdn.origin.http1 import InterimSink
 
 
 class Step(StrEnum):
@@ -103,6 +104,7 @@ class Exchange:
     origin_override: OriginOverride | None = None  # the origin a CloudFront viewer-request function chose
     location: ViewerLocation | None = None  # where the viewer is (steps/geo: the POP's, or the test override)
     failed_over: bool = False  # the request went to its origin group's secondary (once per request)
+    interim: InterimSink | None = None  # relays an origin's 1xx (103 Early Hints) to the viewer, if it can take one
 
     def mark(self, step: Step, outcome: str = "") -> None:
         self.trace.append(f"{step.value}:{outcome}" if outcome else step.value)

@@ -21,6 +21,11 @@ goes to the secondary, once; other methods get the primary's answer. Two kinds o
   ``Exchange.origin_override.failover``): the same request goes to the secondary from here (CloudFront Functions do
   not run again).
 
+Interim responses (``103 Early Hints``) the origin sends before its final answer go to this viewer as they arrive
+(``Exchange.interim``; RFC 9110 §15.2: a proxy forwards 1xx it did not ask for) and are never cached; requests
+coalesced behind this one get the final response only. CloudFront's documentation says nothing about 1xx from an
+origin; edgelab follows the RFC (README deviation table).
+
 Every failover is counted (``origin_failovers``) and marked in the request's trace (``origin-fetch:failover``).
 """
 
@@ -51,7 +56,7 @@ async def run(ctx: PopContext, ex: Exchange, request: EdgeRequest,
     origin's failure. Raises the ``OriginError`` otherwise."""
     ctx.stats.origin_fetches += 1
     try:
-        resp = await ctx.origin.fetch(request, streaming_ok=True)
+        resp = await ctx.origin.fetch(request, streaming_ok=True, on_interim=ex.interim)
     except OriginError as err:
         ctx.stats.origin_errors += 1
         ex.mark(Step.ORIGIN_FETCH, f"error-{err.status}")
