@@ -94,6 +94,34 @@ class OriginClient(Protocol):
                     on_interim: InterimSink | None = None) -> EdgeResponse: ...
 
 
+class _PacedBody(aiohttp.BytesPayload):
+    """A request body sent to the origin in pieces, each of which must leave within ``read_timeout``: an origin that
+    stops reading (a full socket buffer) is a timeout, not a wait without end. aiohttp's ``sock_read`` bounds only
+    what it reads, so ``stall`` (an ``asyncio.timeout`` around the request) is pushed back after every piece that
+    drained and lifted once the whole body is out; the response is then bounded by ``sock_read`` as before.
+    CloudFront documents one origin wait, the response timeout ("Origin response timeout",
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/DownloadDistValuesOrigin.html#DownloadDistValuesOriginResponseTimeout),
+    which this applies to the upload too."""
+
+    PIECE = 1 << 16
+
+    def __init__(self, body: bytes, stall: asyncio.Timeout, read_timeout: float) -> None:
+        super().__init__(body)
+        self._body, self._stall, self._read_timeout = memoryview(body), stall, read_timeout
+
+    async def write(self, writer: aiohttp.abc.AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: aiohttp.abc.AbstractStreamWriter, content_length: int | None) -> None:
+        body = self._body if content_length is None else self._body[:content_length]
+        loop = asyncio.get_running_loop()
+        for start in range(0, len(body), self.PIECE):
+            self._stall.reschedule(loop.time() + self._read_timeout)
+            await writer.write(body[start:start + self.PIECE])
+            await writer.drain()
+        self._stall.reschedule(None)
+
+
 class StreamedBody:
     """An origin body streamed through to the viewer; releases the origin connection when exhausted or
     closed. Iterate once; always ``aclose()`` (idempotent) if iteration is abandoned."""
@@ -288,10 +316,13 @@ class AiohttpOriginClient:
         attempts = route.attempts
         for attempt in range(1, attempts + 1):
             try:
-                resp = await session.request(
-                    request.method, url, headers=headers, data=request.body or None, timeout=route.timeout,
-                    allow_redirects=False, compress=None,
-                )
+                async with asyncio.timeout(None) as stall:
+                    body = request.body
+                    paced = _PacedBody(body, stall, route.read_timeout) if body else None
+                    resp = await session.request(
+                        request.method, url, headers=headers, data=paced, timeout=route.timeout,
+                        allow_redirects=False, compress=None,
+                    )
                 break
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 # CloudFront retries the connection ConnectionAttempts times before giving up
@@ -302,6 +333,9 @@ class AiohttpOriginClient:
                                         f"attempt(s) of {route.connect_timeout}s") from exc
                 raise OriginUnavailable(f"origin {origin.domain_name} unreachable: {exc!r}") from exc
             except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                if stall.expired():
+                    raise OriginTimeout(f"origin {origin.domain_name} took no request body bytes for "
+                                        f"{route.read_timeout}s") from exc
                 raise OriginTimeout(
                     f"origin {origin.domain_name} did not answer within {route.read_timeout}s") from exc
             except (aiohttp.ClientError, OSError, ValueError) as exc:
