@@ -49,6 +49,7 @@ from edge.cdn.cloudfront_functions.errors import (
     FunctionValidationError,
 )
 from edge.cdn.cloudfront_functions.limits import VIEWER_REQUEST, VIEWER_RESPONSE
+from edge.cdn.lambda_edge.events import as_event_text
 from edge.cdn.lambda_edge.rules import (
     DISALLOWED_HEADERS,
     DISALLOWED_PREFIXES,
@@ -147,13 +148,22 @@ def _set_cookie_map(values: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _text(value: str) -> str:
+    """What a function sees of a request or response string: a byte that was not UTF-8 (kept by the POP's parser as
+    a lone surrogate, which no JavaScript string can carry) is read as ISO-8859-1, as CloudFront converts "ISO-8859-1
+    (or unknown) encodings" to UTF-8 for every edge function ("URI, query string, and headers encoding",
+    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/edge-function-restrictions-all.html#function-restrictions-encoding).
+    ASCII (nearly every value) is returned as is after one ``isascii`` check."""
+    return value if value.isascii() else as_event_text(value)
+
+
 def _header_event_map(headers: Headers, skip: str) -> dict[str, dict[str, Any]]:
     pairs = []
     for name, value in headers:
         lname = name.lower()
         if lname == skip or _hidden(lname):
             continue
-        pairs.append((lname, value))
+        pairs.append((lname, _text(value)))
     return field_map(pairs)
 
 
@@ -167,7 +177,7 @@ def build_event(
     response: EdgeResponse | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """The event for ``event_type`` and the raw query string backing ``rawQueryString()``."""
-    cookie_values = [v for k, v in request.headers if k.lower() == "cookie"]
+    cookie_values = [_text(v) for k, v in request.headers if k.lower() == "cookie"]
     event: dict[str, Any] = {
         "version": "1.0",
         "context": {
@@ -179,8 +189,8 @@ def build_event(
         "viewer": {"ip": request.client_ip},
         "request": {
             "method": request.method,
-            "uri": request.uri,
-            "querystring": field_map(parse_query(request.querystring)),
+            "uri": _text(request.uri),
+            "querystring": field_map(parse_query(_text(request.querystring))),
             "headers": _header_event_map(request.headers, "cookie"),
             "cookies": field_map(parse_cookie_headers(cookie_values)),
         },
@@ -192,9 +202,9 @@ def build_event(
             "statusCode": response.status,
             "statusDescription": response.status_description,
             "headers": _header_event_map(response.headers, "set-cookie"),
-            "cookies": _set_cookie_map([v for k, v in response.headers if k.lower() == "set-cookie"]),
+            "cookies": _set_cookie_map([_text(v) for k, v in response.headers if k.lower() == "set-cookie"]),
         }
-    return event, (request.querystring or None)
+    return event, (_text(request.querystring) or None)
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -307,7 +317,11 @@ def _merge_headers(original: Headers, visible: list[tuple[str, str]], after: lis
     for name, _ in original:
         case.setdefault(name.lower(), name)
     out: Headers = [(n, v) for n, v in original if _hidden(n.lower())]
+    # a value the function saw converted (a byte that was not UTF-8) and returned unchanged goes on as received
+    restore = {(n.lower(), _text(v)): v for n, v in original if not v.isascii()}
     for name, value in after:
+        if restore:
+            value = restore.get((name, value), value)
         out.append((case.get(name) or title_case(name), value))
     out.extend(extra)
     return out
@@ -378,6 +392,8 @@ def apply_request_result(original: EdgeRequest, event: dict[str, Any], value: An
     if "method" in value and value["method"] != original.method:
         raise _bad("the function tried to change the read-only field method")
     uri = value.get("uri", original.uri)
+    if uri == ev_req["uri"]:  # unchanged: what the viewer sent goes on (it differs when a byte was not UTF-8)
+        uri = original.uri
     if not isinstance(uri, str) or not uri.startswith("/") or any(c in uri for c in " #") or HEADER_VALUE_BAD_RE.search(uri):
         raise _bad(f"invalid uri {uri!r}: it must start with / and contain no spaces, # or control characters", PAGE_URI)
     qs_value = value.get("querystring", ev_req["querystring"])

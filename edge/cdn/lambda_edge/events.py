@@ -219,15 +219,16 @@ def encode_event(event: dict[str, Any]) -> bytes:
                 continue
             for entries in part.get("headers", {}).values():
                 for entry in entries:
-                    entry["value"] = _as_text(entry["value"])
+                    entry["value"] = as_event_text(entry["value"])
             for field in ("uri", "querystring"):
                 if isinstance(part.get(field), str):
-                    part[field] = _as_text(part[field])
+                    part[field] = as_event_text(part[field])
         return orjson.dumps(event)
 
 
-def _as_text(value: str) -> str:
-    """``value`` if it is valid text, else its original bytes read as ISO-8859-1 (see :func:`encode_event`)."""
+def as_event_text(value: str) -> str:
+    """``value`` if it is valid text, else its original bytes read as ISO-8859-1 (see :func:`encode_event`; the
+    restriction applies to every edge function: CloudFront Functions' events use it too)."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -149,8 +149,8 @@ def serialize_head(method: str, target: str, headers: Headers, body: bytes, host
         if "\r\ncontent-length:" in lowered:
             return None  # a caller-given length: aiohttp's semantics, not ours
         text += f"Content-Length: {len(body)}\r\n"
-    try:
-        head = (text + "\r\n").encode("utf-8")
+    try:  # a header byte that was not UTF-8 (kept by the viewer-side parser as a lone surrogate) goes out as received
+        head = (text + "\r\n").encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         return None
     return head + body if body else head

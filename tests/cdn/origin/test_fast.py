@@ -344,3 +344,12 @@ async def test_multiple_set_cookie_and_post_body_reach_through() -> None:
         r = await c.fetch(_req("/p", _origin(origin.port), method="POST", body=b"payload"))
         assert (r.status, r.status_description, r.body) == (201, "Created", b"payload")
         assert [v for k, v in r.headers if k == "Set-Cookie"] == ["a=1", "b=2"] and r.meta.set_cookie is True
+
+
+def test_serialize_head_sends_a_non_utf8_header_byte_as_received() -> None:
+    """The viewer-side parser keeps a byte that is not UTF-8 as a lone surrogate; it goes to the origin as the same
+    byte (it used to push the request onto aiohttp, which dropped the byte)."""
+    from edge.cdn.origin.http1 import serialize_head
+
+    data = serialize_head("GET", "/p", [("X-Name", "caf\udce9")], b"", "o.test")
+    assert data is not None and b"\r\nX-Name: caf\xe9\r\n" in data
