@@ -75,24 +75,41 @@ async def relay(ctx: PopContext, client: AiohttpOriginClient, request: web.BaseR
     try:
         ws = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (), autoping=True)
         await ws.prepare(request)
+        idle = _Idle(asyncio.get_running_loop().time())
         async with asyncio.TaskGroup() as group:  # both directions; either side closing ends both
-            group.create_task(_pump(upstream, ws))
-            group.create_task(_pump(ws, upstream))
+            group.create_task(_pump(upstream, ws, idle))
+            group.create_task(_pump(ws, upstream, idle))
     finally:
         await upstream.close()
     return ws
 
 
+class _Idle:
+    """When a message last went through a relayed WebSocket, in either direction: the connection is idle only when
+    neither side sent anything (a server pushing to a silent viewer, e.g. a dev server's hot reload, is not idle).
+    Pings are answered by aiohttp (``autoping``) and do not count."""
+
+    __slots__ = ("last",)
+
+    def __init__(self, now: float) -> None:
+        self.last = now
+
+
 async def _pump(src: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-                dst: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
-    """Copy messages from ``src`` to ``dst`` until ``src`` closes (or is idle too long), then close ``dst`` with
-    the same code."""
+                dst: web.WebSocketResponse | aiohttp.ClientWebSocketResponse, idle: _Idle) -> None:
+    """Copy messages from ``src`` to ``dst`` until ``src`` closes (or the connection is idle for
+    :data:`IDLE_TIMEOUT_S` in both directions), then close ``dst`` with the same code."""
+    loop = asyncio.get_running_loop()
     while True:
-        try:
-            msg = await src.receive(timeout=IDLE_TIMEOUT_S)
-        except TimeoutError:
+        remaining = idle.last + IDLE_TIMEOUT_S - loop.time()
+        if remaining <= 0:
             await src.close()
             break
+        try:
+            msg = await src.receive(timeout=remaining)
+        except TimeoutError:
+            continue  # the other direction may have moved meanwhile: look at the shared clock again
+        idle.last = loop.time()
         if msg.type is WSMsgType.TEXT:
             await dst.send_str(msg.data)
         elif msg.type is WSMsgType.BINARY:
