@@ -35,12 +35,11 @@ async def test_one_way_traffic_keeps_it_open_and_silence_both_ways_closes_it(mon
         origin.script("/ws", handler=push)
         dist = distribution_config(default=behavior_config(cache_policy=USE_ORIGIN_CC_QS,
                                                            origin_request_policy=ALL_VIEWER))
-        async with PopHarness(origin, dist) as pop:
-            async with pop.session.ws_connect(f"{pop.url}/ws", autoping=False) as ws:  # type: ignore[union-attr]
-                ticks = [(await ws.receive(timeout=5)).data for _ in range(8)]
-                quiet_from = time.monotonic()
-                closing = await ws.receive(timeout=10)
-                closed_after = time.monotonic() - quiet_from
+        async with PopHarness(origin, dist) as pop, pop.session.ws_connect(f"{pop.url}/ws", autoping=False) as ws:  # type: ignore[union-attr]
+            ticks = [(await ws.receive(timeout=5)).data for _ in range(8)]
+            quiet_from = time.monotonic()
+            closing = await ws.receive(timeout=10)
+            closed_after = time.monotonic() - quiet_from
     assert ticks == [f"tick {i}" for i in range(8)]  # the viewer never sent: still relayed past the idle limit
     assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
     assert 0.3 < closed_after < 5  # closed for silence both ways, after (about) the idle limit
