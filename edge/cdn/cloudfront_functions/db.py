@@ -16,9 +16,10 @@ import secrets
 import sqlite3
 import string
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
+
+from edge.sqlite import read_transaction, write_transaction
 
 __all__ = ["DB_FILENAME", "CffDatabase", "new_etag"]
 
@@ -89,39 +90,18 @@ class CffDatabase:
         self._ensure_schema()
 
     def _ensure_schema(self) -> None:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for stmt in SCHEMA.split(";"):
-                    if stmt.strip():
-                        self._conn.execute(stmt)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with write_transaction(self._conn, self._lock) as cur:
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    cur.execute(stmt)
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> AbstractContextManager[sqlite3.Cursor]:
         """A write transaction (BEGIN IMMEDIATE) that bumps the change generation when it commits."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-                self._conn.execute("UPDATE generation SET value = value + 1 WHERE id = 1")
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        return write_transaction(self._conn, self._lock, before_commit="UPDATE generation SET value = value + 1 WHERE id = 1")
 
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> AbstractContextManager[sqlite3.Cursor]:
         """A consistent read (one deferred transaction)."""
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                yield self._conn
-            finally:
-                self._conn.execute("COMMIT")
+        return read_transaction(self._conn, self._lock)
 
     def data_version(self) -> int:
         """Moves when another connection commits (PRAGMA data_version): the cheap half of the change feed."""

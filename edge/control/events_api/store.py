@@ -10,11 +10,12 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from edge.sqlite import write_transaction
 
 __all__ = ["EventsStore", "Rule", "Target"]
 
@@ -91,17 +92,8 @@ class EventsStore:
         with self._lock:
             self._conn.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Cursor]:
+        return write_transaction(self._conn, self._lock)
 
     def put_rule(self, name: str, schedule: str, state: str, description: str, role_arn: str | None,
                  tags: dict[str, str], next_fire: float | None, *, managed_by: str | None = None,

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.invocation.registry.config import FunctionConfig
 from edge.invocation.registry.packages import PackageInfo
+from edge.sqlite import read_transaction, write_transaction
+
+_BUMP = "UPDATE registry_generation SET value = value + 1 WHERE id = 1"  # the change feed (track_changes)
 
 __all__ = ["AliasRecord", "CodeRef", "Database", "LayerVersionRecord", "ProvisionedRecord", "VersionRecord"]
 
@@ -284,34 +286,14 @@ class Database:
         ).fetchone()
         return int(row[0]) == len(_TABLES)
 
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Cursor]:
+    def read(self) -> AbstractContextManager[sqlite3.Cursor]:
         """A consistent snapshot for several SELECTs (deferred transaction)."""
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN")
-            try:
-                yield cur
-            finally:
-                cur.execute("COMMIT")
-                cur.close()
+        return read_transaction(self._conn, self._lock)
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Cursor]:
-        """A write transaction holding the database write lock from the start (BEGIN IMMEDIATE)."""
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                cur.close()
-                raise
-            if self.track_changes:
-                cur.execute("UPDATE registry_generation SET value = value + 1 WHERE id = 1")
-            cur.execute("COMMIT")
-            cur.close()
+    def write(self) -> AbstractContextManager[sqlite3.Cursor]:
+        """A write transaction holding the database write lock from the start (BEGIN IMMEDIATE); with
+        ``track_changes`` it bumps the change generation as it commits."""
+        return write_transaction(self._conn, self._lock, before_commit=_BUMP if self.track_changes else None)
 
     def execute_pragma(self, pragma: str) -> None:
         """Connection-level setting (e.g. ``synchronous=FULL``) for this connection only."""
