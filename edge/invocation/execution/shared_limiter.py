@@ -13,12 +13,21 @@ Design (``<dir>/<region>/``)::
     reserved/<function>.lock byte i = reserved on-demand slot i (slots 0 .. reserved - provisioned - 1)
 
 A slot is taken by a non-blocking, exclusive open-file-description lock on its byte (``F_OFD_SETLK``, Linux >= 3.15)
-and given back by unlocking it. The kernel drops a process's locks when it dies, however it dies (``kill -9``
-included), so a crashed holder never leaks slots. OFD locks belong to the open file, not to the process: two
-limiters in one process (tests, or two executors) conflict exactly as two processes do, and closing one limiter's
-file does not release another's locks. Each file remembers the slots this object holds (never asked for again)
-and a hint: the slot given back last, else the one after the slot taken last, so a warm path takes and gives back
-the same byte with one ``fcntl`` each (measured: README "Concurrency across processes and API authentication").
+and given back by unlocking it: the lock is the authority. The kernel drops a process's locks when it dies, however
+it dies (``kill -9`` included), so a crashed holder never leaks a slot. OFD locks belong to the open file, not to
+the process: two limiters in one process (tests, or two executors) conflict exactly as two processes do, and
+closing one limiter's file does not release another's locks.
+
+Finding a free slot without trying each one: the same file's bytes, memory-mapped, are an occupancy map (byte i
+is 1 while slot i is held: set after its lock is taken, cleared before it is unlocked). An acquire looks for a 0
+byte (``mmap.find``, from a per-object hint: the slot given back last, else the one after the slot taken last, so
+the warm path locks and unlocks the same byte, one ``fcntl`` each) and locks it; a byte that lies (a race) only
+costs a failed ``fcntl``. A holder that died leaves its bytes at 1: when the map shows nothing free, up to
+:data:`SWEEP` bytes marked taken are checked with ``F_OFD_GETLK``, round-robin, and an unlocked one is taken. So a
+throttle costs at most ``SWEEP`` system calls whatever the limit, and a dead holder's slots come back to the
+acquires that find the map full, as soon as they need them (the first such acquire checks every slot of a limit
+up to ``SWEEP``). Measured (README
+"Concurrency across processes and API authentication").
 
 The decisions (provisioned first, then reserved, then the unreserved pool, and the throttle reasons) are the
 base class's; only the two on-demand counts move here. Provisioned leases stay counted in their process: a
@@ -26,8 +35,7 @@ provisioned environment belongs to one process's pool.
 
 Capacity changes (PutFunctionConcurrency, provisioned environments becoming ready) change how many slots a new
 acquire may try; leases on slots above a lowered capacity run to completion and are given back as usual (AWS
-does not stop running invocations either). A throttle is decided after trying every slot below the capacity that
-this object does not hold: one ``fcntl`` per slot held by other processes.
+does not stop running invocations either).
 
 The lock files are created ``0600`` in a ``0700`` directory under the state directory.
 """
@@ -38,6 +46,7 @@ import errno
 import fcntl
 import hashlib
 import logging
+import mmap
 import os
 import re
 import struct
@@ -54,24 +63,31 @@ log = logging.getLogger("edgelab.invocation.limiter")
 # pid_t l_pid (0: required by OFD locks), padded to 32 bytes
 _FLOCK = struct.Struct("@hhqqi4x")
 _BUSY = (errno.EAGAIN, errno.EACCES)
+MAX_SLOTS = 1 << 20  # slots per file (the settings cap an account limit at 1,000,000); the file is this long, sparse
+SWEEP = 16  # slots marked taken checked for a dead holder per acquire that finds none free
 _REGION_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class SlotFile:
-    """Slots as one-byte OFD locks in one file; see the module docstring. Not thread-safe (one event loop)."""
+    """Slots as one-byte OFD locks in one file, with an occupancy map in the same file's bytes (see the module
+    docstring). Not thread-safe (one event loop)."""
 
-    __slots__ = ("_fd", "_held", "_hint", "_lock_args", "_unlock_args", "path")
+    __slots__ = ("_cursor", "_fd", "_held", "_hint", "_lock_args", "_map", "_unlock_args", "path")
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._held: set[int] = set()
         self._hint = 0
+        self._cursor = 0  # where the next sweep for stale map bytes starts
         self._lock_args: list[bytes] = []  # packed struct flock per slot, built on first use
         self._unlock_args: list[bytes] = []
         try:
             fcntl.fcntl(self._fd, fcntl.F_OFD_GETLK, _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, 0, 1, 0))
+            if os.fstat(self._fd).st_size < MAX_SLOTS:
+                os.ftruncate(self._fd, MAX_SLOTS)  # sparse; every process sizes it the same, never smaller
+            self._map = mmap.mmap(self._fd, MAX_SLOTS)
         except OSError:
             os.close(self._fd)
             self._fd = -1
@@ -87,36 +103,66 @@ class SlotFile:
             self._unlock_args.append(_FLOCK.pack(fcntl.F_UNLCK, os.SEEK_SET, i, 1, 0))
         return self._lock_args[slot], self._unlock_args[slot]
 
+    def _lock(self, slot: int) -> bool:
+        try:
+            fcntl.fcntl(self._fd, fcntl.F_OFD_SETLK,
+                        self._lock_args[slot] if slot < len(self._lock_args) else self._args(slot)[0])
+        except OSError as e:
+            if e.errno not in _BUSY:
+                raise
+            return False
+        self._map[slot] = 1
+        self._held.add(slot)
+        self._hint = slot + 1
+        return True
+
     def take(self, limit: int) -> int | None:
-        """Lock a free slot below ``limit`` and return it; None when every one is held (here or elsewhere)."""
+        """Lock a free slot below ``limit`` and return it; None when every one is held (here or elsewhere).
+
+        Candidates are the slots the map shows free (from the hint, then from 0); when there are none, up to
+        :data:`SWEEP` slots the map shows taken are checked for a lock (a holder that died leaves its bytes set),
+        round-robin: a throttle costs at most that many ``fcntl`` calls."""
         if limit <= 0:
             return None
         if self._fd < 0:
             raise RuntimeError(f"{self.path}: the concurrency limiter is closed")
-        held, fd = self._held, self._fd
-        slot = self._hint if self._hint < limit else 0
-        for _ in range(limit):
-            if slot not in held:
-                try:
-                    fcntl.fcntl(fd, fcntl.F_OFD_SETLK,
-                                self._lock_args[slot] if slot < len(self._lock_args) else self._args(slot)[0])
-                except OSError as e:
-                    if e.errno not in _BUSY:
-                        raise
-                else:
-                    held.add(slot)
-                    self._hint = slot + 1
+        limit = min(limit, MAX_SLOTS)
+        mm, held = self._map, self._held
+        start = self._hint if self._hint < limit else 0
+        for lo, hi in ((start, limit), (0, start)):
+            slot = mm.find(b"\0", lo, hi)
+            while slot >= 0:
+                if slot not in held and self._lock(slot):
                     return slot
+                slot = mm.find(b"\0", slot + 1, hi)
+        return self._sweep(limit)
+
+    def _sweep(self, limit: int) -> int | None:
+        """Check up to SWEEP slots marked taken for a lock; a stale one (its holder died) is taken."""
+        mm, held, fd = self._map, self._held, self._fd
+        slot = self._cursor if self._cursor < limit else 0
+        for _ in range(min(SWEEP, limit)):
+            if slot not in held:
+                got = fcntl.fcntl(fd, fcntl.F_OFD_GETLK,
+                                  self._lock_args[slot] if slot < len(self._lock_args) else self._args(slot)[0])
+                if _FLOCK.unpack(got)[0] == fcntl.F_UNLCK:
+                    mm[slot] = 0
+                    if self._lock(slot):
+                        self._cursor = slot + 1
+                        return slot
             slot += 1
             if slot >= limit:
                 slot = 0
+        self._cursor = slot
         return None
 
     def give(self, slot: int) -> None:
-        """Unlock a slot this object took (a slot it does not hold, or after close: nothing)."""
+        """Unlock a slot this object took (a slot it does not hold, or after close: nothing). The map byte is
+        cleared first: nobody sees a free byte for a slot still locked for long, or a taken one for a free slot."""
         if slot in self._held:
             self._held.discard(slot)
             if self._fd >= 0:
+                self._map[slot] = 0
                 fcntl.fcntl(self._fd, fcntl.F_OFD_SETLK, self._unlock_args[slot])
             self._hint = slot
 
@@ -129,7 +175,7 @@ class SlotFile:
         if self._fd < 0:
             return 0
         n = 0
-        for slot in range(limit):
+        for slot in range(min(limit, MAX_SLOTS)):
             if slot in self._held:
                 continue
             got = fcntl.fcntl(self._fd, fcntl.F_OFD_GETLK, self._args(slot)[0])
@@ -138,8 +184,12 @@ class SlotFile:
         return n
 
     def close(self) -> None:
-        """Close the file: the kernel releases every slot still held through it. Idempotent."""
+        """Close the file: the kernel releases every slot still held through it (their map bytes are cleared
+        first). Idempotent."""
         if self._fd >= 0:
+            for slot in self._held:
+                self._map[slot] = 0
+            self._map.close()
             os.close(self._fd)
             self._fd = -1
         self._held.clear()

@@ -179,3 +179,21 @@ def test_a_holder_killed_with_sigkill_frees_its_slots(tmp_path: Path) -> None:
             h.wait(timeout=10)
             assert h.stdout is not None
             h.stdout.close()
+
+
+def test_stale_map_bytes_of_a_dead_holder_are_swept_a_bounded_number_per_acquire(tmp_path: Path) -> None:
+    import mmap
+
+    from edge.invocation.execution.shared_limiter import MAX_SLOTS, SWEEP
+
+    live, mine = SlotFile(tmp_path / "s.lock"), SlotFile(tmp_path / "s.lock")
+    assert [live.take(40) for _ in range(3)] == [0, 1, 2]
+    with open(tmp_path / "s.lock", "r+b") as f, mmap.mmap(f.fileno(), MAX_SLOTS) as mm:
+        mm[3:40] = b"\1" * 37  # what a holder killed with -9 leaves: bytes set, no locks
+    assert mine.take(40) == 3  # nothing free in the map: the sweep finds slot 3 unlocked
+    got = [mine.take(40) for _ in range(36)]
+    assert got == list(range(4, 40))
+    assert mine.take(40) is None and live.take(40) is None  # all 40 really held: a throttle
+    mine.give(17)
+    assert live.take(40) == 17  # a given-back slot shows free in the map at once
+    assert SWEEP < 40
