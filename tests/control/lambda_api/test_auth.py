@@ -238,3 +238,18 @@ def test_settings_api_auth_keys() -> None:
             parse_settings({"api": {"auth": [bad]}})
     with pytest.raises(ConfigError, match="duplicate access key id"):
         parse_settings({"api": {"auth": [{"access_key_id": AKID, "secret_access_key": "a"}] * 2}})
+
+
+def test_edgelab_invoke_signs_when_keys_are_set(api: LambdaApiServer, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.control.cli.main import main
+
+    monkeypatch.delenv("EDGELAB_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("EDGELAB_SECRET_ACCESS_KEY", raising=False)
+    assert main(["invoke", "nope:1", "--payload", "{}", "--api", api.url]) == 1
+    assert "MissingAuthenticationTokenException" in capsys.readouterr().err
+    monkeypatch.setenv("EDGELAB_ACCESS_KEY_ID", AKID)
+    monkeypatch.setenv("EDGELAB_SECRET_ACCESS_KEY", SECRET)
+    assert main(["invoke", "nope:1", "--payload", "{}", "--api", api.url]) == 1
+    err = capsys.readouterr().err
+    assert "ResourceNotFoundException" in err and "function:nope:1" in err  # signed: it reached the operation
