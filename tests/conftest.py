@@ -27,8 +27,11 @@ class LambdaApiServer:
     """LambdaService + make_lambda_api_app served on 127.0.0.1:<free port> from a background thread."""
 
     def __init__(self, state_dir: Path, executor_factory: Callable[[], Any] | None = None,
-                 extend: Callable[[Any, Any], None] | None = None, **service_kwargs: Any) -> None:
-        """``extend(app, service)``: add routes (e.g. the ``POST /`` AWS JSON services) to the served app."""
+                 extend: Callable[[Any, Any], None] | None = None, auth_keys: dict[str, str] | None = None,
+                 **service_kwargs: Any) -> None:
+        """``extend(app, service)``: add routes (e.g. the ``POST /`` AWS JSON services) to the served app;
+        ``auth_keys``: SigV4 required (``make_lambda_api_app``'s)."""
+        self.auth_keys = auth_keys
         self.state_dir = state_dir
         self.executor_factory = executor_factory
         self.extend = extend
@@ -75,7 +78,7 @@ class LambdaApiServer:
         executor = self.executor_factory() if self.executor_factory else None
         self.service = LambdaService(self.state_dir, executor=executor, **self.service_kwargs)
         await self.service.start()
-        app = make_lambda_api_app(self.service)
+        app = make_lambda_api_app(self.service, self.auth_keys)
         if self.extend is not None:
             self.extend(app, self.service)
         runner = web.AppRunner(app)

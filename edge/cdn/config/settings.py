@@ -9,6 +9,7 @@ switches, functions to deploy) lives here; the distribution itself stays a genui
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -141,6 +142,8 @@ class Settings:
     state_dir: Path = Path(".edgelab")
     api_port: int = 9001
     distribution: Path | None = None  # default distribution config file
+    # [[api.auth]]: access key id -> secret access key; when set, the control port's AWS APIs require SigV4
+    api_auth: Mapping[str, str] = field(default_factory=dict)
 
     def pop(self, name: str) -> PopSettings:
         for p in self.pops:
@@ -423,9 +426,35 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
         state_dir=state_dir if state_dir.is_absolute() or explicit_state is None else (base / state_dir),
         api_port=_port(t, "api_port", 9001),
         distribution=None if dist is None else local_path(dist, base, "distribution"),
+        api_auth=MappingProxyType(_parse_api(t.get("api", dict, {}))),
     )
     t.done()
     return s
+
+
+_ACCESS_KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
+
+
+def _parse_api(data: Any) -> dict[str, str]:
+    """``[api]``: ``auth`` = an array of ``{access_key_id, secret_access_key}`` tables (SigV4 keys of the control
+    port's AWS APIs; empty: unsigned requests are accepted)."""
+    t = _Table(data, "api")
+    keys: dict[str, str] = {}
+    for i, item in enumerate(t.get("auth", list, [])):
+        kt = _Table(item, f"api.auth[{i}]")
+        akid = kt.get("access_key_id", str, "")
+        secret = kt.get("secret_access_key", str, "")
+        kt.done()
+        if not _ACCESS_KEY_ID.fullmatch(akid):
+            raise ConfigError(kt.key("access_key_id"), "must be 16-128 upper-case letters and digits, as AWS access "
+                                                       "key ids are (e.g. AKIAIOSFODNN7EXAMPLE)")
+        if not secret or any(c.isspace() for c in secret):
+            raise ConfigError(kt.key("secret_access_key"), "must be a non-empty string without spaces")
+        if akid in keys:
+            raise ConfigError(kt.key("access_key_id"), f"duplicate access key id {akid}")
+        keys[akid] = secret
+    t.done()
+    return keys
 
 
 def _check_unique_pops(pops: Sequence[PopSettings]) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 from edge.cdn.lambda_edge.events import EventConfig, build_event_dict, event_header_maps
 from edge.cdn.lambda_edge.rules import EVENT_TYPES, REQUEST_EVENTS, RESPONSE_EVENTS
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse
+from edge.control.cli.api_client import signed_headers
 
 DEMO_DISTRIBUTION_DOMAIN = "d111111abcdef8.cloudfront.net"
 DEMO_DISTRIBUTION_ID = "EDFDVBD6EXAMPLE"
@@ -234,7 +235,8 @@ def run_event_command(args: argparse.Namespace) -> int:
     url = f"{args.api.rstrip('/')}/2015-03-31/functions/{urllib.parse.quote(name, safe='')}/invocations"
     if qualifier:
         url += "?" + urllib.parse.urlencode({"Qualifier": qualifier})
-    req = urllib.request.Request(url, data=payload, method="POST", headers={"X-Amz-Log-Type": "Tail"})
+    req = urllib.request.Request(url, data=payload, method="POST",
+                                 headers=signed_headers("POST", url, {"X-Amz-Log-Type": "Tail"}, payload))
     try:
         with urllib.request.urlopen(req, timeout=960) as resp:
             status, body, headers = resp.status, resp.read(), resp.headers

@@ -1,7 +1,8 @@
 """The AWS Lambda REST API (rest-json, botocore model 2015-03-31) served over a :class:`LambdaService`.
 
 ``make_lambda_api_app(service)`` returns an aiohttp Application; boto3 / awscli work against it with any
-credentials (SigV4 is not verified). The caller owns the service's lifecycle (``await service.start()`` before
+credentials, unless ``auth_keys`` are given: then every request must be SigV4-signed by one of them
+(:mod:`.auth`). The caller owns the service's lifecycle (``await service.start()`` before
 serving, ``await service.close()`` after the runner is cleaned up).
 
 Operations: CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode,
@@ -21,11 +22,13 @@ Paths are matched with and without a trailing slash (older botocore models used 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from edge.control.lambda_api import async_invoke, concurrency_layers, functions, resources
+from edge.control.lambda_api.auth import sigv4_middleware
 from edge.control.lambda_api.http import CREATE_FUNCTION_REQUEST_LIMIT, SERVICE, aws_errors
 from edge.invocation import LambdaService
 
@@ -46,10 +49,14 @@ def add_lambda_routes(app: web.Application) -> None:
             app.router.add_route(method, path + "/", handler)
 
 
-def make_lambda_api_app(service: LambdaService) -> web.Application:
-    """An Application serving the Lambda API for ``service`` (errors mapped AWS-style by one middleware)."""
+def make_lambda_api_app(service: LambdaService, auth_keys: Mapping[str, str] | None = None) -> web.Application:
+    """An Application serving the Lambda API for ``service`` (errors mapped AWS-style by one middleware); with
+    ``auth_keys`` (access key id -> secret access key), requests must be signed by one of them."""
     # function URLs (by Host) first: their answers are the function's, not the API's error shapes
-    app = web.Application(middlewares=[resources.function_url_middleware, aws_errors], client_max_size=CLIENT_MAX_SIZE)
+    middlewares: list[Any] = [resources.function_url_middleware, aws_errors]
+    if auth_keys:
+        middlewares.append(sigv4_middleware(auth_keys))  # inside aws_errors: refusals get an x-amzn-RequestId
+    app = web.Application(middlewares=middlewares, client_max_size=CLIENT_MAX_SIZE)
     app[SERVICE] = service
     add_lambda_routes(app)
     return app

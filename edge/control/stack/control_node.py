@@ -112,7 +112,7 @@ def aws_json_services(state_dir: Path, service: LambdaService, events: EventsApi
 def build_app(cfg: StackConfig, service: LambdaService, functions: FunctionStore | None = None,
               stores: KeyValueStoreService | None = None, events: EventsApi | None = None,
               cloudfront: CloudFrontServices | None = None) -> web.Application:
-    app = make_lambda_api_app(service)
+    app = make_lambda_api_app(service, cfg.settings.api_auth)  # [[api.auth]]: SigV4 required when keys are set
     add_dispatcher(app, aws_json_services(cfg.state_dir, service, events))  # POST / by X-Amz-Target
     if functions is not None and stores is not None and cloudfront is not None:  # /2020-05-31/..., /key-value-stores/
         add_cloudfront_routes(app, functions, stores, cloudfront.distributions, cloudfront.invalidations,

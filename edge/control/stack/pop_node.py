@@ -55,11 +55,13 @@ def region_logs_dir(cfg: StackConfig, region: str) -> Path:
 
 
 def make_service(cfg: StackConfig, region: str) -> LambdaService:
-    """The invocation core of one process, for ``region`` (its pools and limits)."""
+    """The invocation core of one process, for ``region`` (its pools; its concurrency limits are shared with
+    every process of the stack executing in the same region, through ``<state>/concurrency``)."""
     lam = cfg.settings.lambda_
     limit = lam.account_concurrency.get(region, 1000)
     executor = Executor(ExecutorSettings(state_dir=cfg.state_dir, idle_ttl_s=lam.idle_ttl_s,
-                                         account_concurrency=limit, logs_dir=region_logs_dir(cfg, region)))
+                                         account_concurrency=limit, logs_dir=region_logs_dir(cfg, region),
+                                         concurrency_dir=cfg.state_dir / "concurrency"))
     return LambdaService(cfg.state_dir, region=region, executor=executor, account_concurrency=limit)
 
 

@@ -87,6 +87,7 @@ from edge.invocation.execution.metrics import FunctionMetrics, Metrics
 from edge.invocation.execution.node_dist import major_of_runtime
 from edge.invocation.execution.node_spares import NodeInstalls, SparePool
 from edge.invocation.execution.pool import ON_DEMAND, RUNTIME_DIR, EnvironmentPool, PoolId, PoolSettings
+from edge.invocation.execution.shared_limiter import make_limiter
 from edge.invocation.execution.zygote_client import PROJECT_ROOT, ZygoteClient, ZygoteError
 from edge.invocation.models import (
     ACTIVE,
@@ -119,6 +120,9 @@ class ExecutorSettings:
     credentials: Credentials = field(default_factory=Credentials)
     install_runtimes: bool = True  # install a missing Node.js major on first use (False: Failed, naming the command)
     node_spares_per_key: int = 1  # pre-started Node processes kept ready per launch key that was asked for
+    # where the regions' concurrency is shared with the stack's other processes (execution/shared_limiter);
+    # None: this executor counts its own
+    concurrency_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +213,8 @@ class Executor:
         await self.spares.close()
         await self.node_installs.close()
         await self._zygote.close()
+        for lim in self._limiters.values():
+            lim.close()
         await asyncio.to_thread(shutil.rmtree, self._slots, True)
         await self.logs.close()
 
@@ -249,7 +255,8 @@ class Executor:
     def _limiter(self, region: str) -> ConcurrencyLimiter:
         lim = self._limiters.get(region)
         if lim is None:
-            lim = self._limiters[region] = ConcurrencyLimiter(self._account_limit, self._reserved)
+            lim = self._limiters[region] = make_limiter(self.settings.concurrency_dir, region, self._account_limit,
+                                                        self._reserved)
         return lim
 
     def configure_concurrency(self, *, account_limit: int, reserved: Mapping[str, int]) -> None:

@@ -11,6 +11,12 @@ AWS's throttle reasons):
    if the unreserved in-flight count is below it, else throttle ``ConcurrentInvocationLimitExceeded``.
 
 A :class:`Lease` is released exactly once (``release`` is idempotent), normally by ``with lease:``.
+
+The two on-demand counts (a reserved function's, and the region's unreserved pool) are taken and given back
+through ``_take_reserved`` / ``_take_unreserved`` / ``_give``: here they are this process's counters; a stack's
+processes share them per region through :class:`~edge.invocation.execution.shared_limiter.SharedConcurrencyLimiter`
+(AWS counts concurrency per account and region, whichever process runs the invocation). Provisioned
+environments live in one process, so their leases stay counted here in both.
 """
 
 from __future__ import annotations
@@ -23,15 +29,16 @@ PoolKey = tuple[str, str, str]
 
 
 class Lease:
-    __slots__ = ("_limiter", "_released", "function", "pool_key", "provisioned", "reserved")
+    __slots__ = ("_limiter", "_released", "function", "pool_key", "provisioned", "reserved", "slot")
 
     def __init__(self, limiter: ConcurrencyLimiter, function: str, pool_key: PoolKey, provisioned: bool,
-                 reserved: bool) -> None:
+                 reserved: bool, slot: int = -1) -> None:
         self._limiter = limiter
         self.function = function
         self.pool_key = pool_key
         self.provisioned = provisioned
         self.reserved = reserved
+        self.slot = slot  # the shared slot it holds (-1: none, counted in this process only)
         self._released = False
 
     def release(self) -> None:
@@ -107,16 +114,29 @@ class ConcurrencyLimiter:
             return self._count(Lease(self, fn, pool_key, True, False))
         limit = self.reserved.get(fn)
         if limit is not None:
-            running = self._ondemand_inflight.get(fn, 0)
-            if running >= limit - self._prov_by_fn.get(fn, 0):
+            slot = self._take_reserved(fn, limit - self._prov_by_fn.get(fn, 0))
+            if slot is None:
                 return ThrottleReason.RESERVED
-            self._ondemand_inflight[fn] = running + 1
-            return self._count(Lease(self, fn, pool_key, False, True))
-        if self._unreserved_inflight >= self._capacity:
+            self._ondemand_inflight[fn] = self._ondemand_inflight.get(fn, 0) + 1
+            return self._count(Lease(self, fn, pool_key, False, True, slot))
+        slot = self._take_unreserved()
+        if slot is None:
             return ThrottleReason.ACCOUNT
         self._unreserved_inflight += 1
         self._ondemand_inflight[fn] = self._ondemand_inflight.get(fn, 0) + 1
-        return self._count(Lease(self, fn, pool_key, False, False))
+        return self._count(Lease(self, fn, pool_key, False, False, slot))
+
+    # -- the on-demand counts (this process's; shared ones override these three) ---------------------------
+    def _take_reserved(self, fn: str, limit: int) -> int | None:
+        """A slot (-1: counted here only) if ``fn``'s on-demand in-flight count is below ``limit``, else None."""
+        return -1 if self._ondemand_inflight.get(fn, 0) < limit else None
+
+    def _take_unreserved(self) -> int | None:
+        """A slot (-1: counted here only) if the unreserved pool has room, else None."""
+        return -1 if self._unreserved_inflight < self._capacity else None
+
+    def _give(self, lease: Lease) -> None:
+        """Give back a lease's on-demand slot (nothing to do when it is only counted here)."""
 
     def _count(self, lease: Lease) -> Lease:
         self.inflight[lease.function] = self.inflight.get(lease.function, 0) + 1
@@ -131,9 +151,14 @@ class ConcurrencyLimiter:
         self._ondemand_inflight[fn] -= 1
         if not lease.reserved:
             self._unreserved_inflight -= 1
+        if lease.slot >= 0:
+            self._give(lease)
 
     def total_inflight(self) -> int:
         return sum(self.inflight.values())
 
     def has_provisioned(self, pool_key: PoolKey) -> bool:
         return pool_key in self._provisioned
+
+    def close(self) -> None:
+        """Release what the limiter holds outside this object (nothing here)."""
