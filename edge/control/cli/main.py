@@ -3,7 +3,7 @@
 ``edgelab serve`` starts the stack (see :mod:`edge.control.stack.supervisor`); the other commands are thin clients of
 the running stack's admin API (``http://127.0.0.1:9001/edgelab/v1``)::
 
-    edgelab serve [--distribution FILE] [--settings FILE] [--pop NAME=PORT ...] [--watch]
+    edgelab serve [--distribution FILE] [--settings FILE] [--pop NAME=PORT ...] [--watch] [--realistic-cold-starts]
     edgelab pops                                   list POPs (name, region, URL)
     edgelab invalidate '/img/*' ... [--pop IAD]    CloudFront-style invalidation
     edgelab reset                                  drop warm environments and every POP's cache
@@ -58,6 +58,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--watch", action="store_true",
                    help="republish declared functions when their files change; their associations then run the "
                         "newest version whatever version they pin (the console says what was re-pointed)")
+    p.add_argument("--realistic-cold-starts", action="store_true",
+                   help="add a modelled Init delay (per runtime, memory and package size, calibrated on published "
+                        "AWS figures) to every cold start: [lambda] realistic_cold_starts")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO (default), WARNING or ERROR")
 
 

@@ -40,7 +40,7 @@ from edge.cdn.server.admin import make_admin_app
 from edge.cdn.server.pop import RunningPop, start_pop
 from edge.control.cloudfront_api.distributions import load_document, read_document
 from edge.control.stack.config import StackConfig
-from edge.invocation import Executor, ExecutorSettings, LambdaService, LogStore
+from edge.invocation import ColdStartModel, Executor, ExecutorSettings, LambdaService, LogStore, StartShaper
 from edge.invocation.errors import ResourceNotFoundException
 from edge.tasks import TaskOwner
 
@@ -60,6 +60,8 @@ def make_service(cfg: StackConfig, region: str) -> LambdaService:
     limit = lam.account_concurrency.get(region, 1000)
     executor = Executor(ExecutorSettings(state_dir=cfg.state_dir, idle_ttl_s=lam.idle_ttl_s,
                                          account_concurrency=limit, logs_dir=region_logs_dir(cfg, region)))
+    if lam.realistic_cold_starts:  # [lambda] realistic_cold_starts: modelled Init delays (coldstart model)
+        executor.shaper = StartShaper(model=ColdStartModel(seed=lam.cold_start_seed))
     return LambdaService(cfg.state_dir, region=region, executor=executor, account_concurrency=limit)
 
 
