@@ -40,6 +40,7 @@ from edge.cdn.server.admin import make_admin_app
 from edge.cdn.server.pop import RunningPop, start_pop
 from edge.control.cloudfront_api.distributions import load_document, read_document
 from edge.control.stack.config import StackConfig
+from edge.control.stack.pop_chaos import add_chaos_routes
 from edge.invocation import ColdStartModel, Executor, ExecutorSettings, LambdaService, LogStore, StartShaper
 from edge.invocation.errors import ResourceNotFoundException
 from edge.tasks import TaskOwner
@@ -247,6 +248,7 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event, *, watc
         admin = make_admin_app(state)
         _executor_routes(admin, service)
         _distribution_route(admin, cfg, name, running, cff)
+        add_chaos_routes(admin, state, service.executor if isinstance(service.executor, Executor) else None)
         admin_runner = web.AppRunner(admin, access_log=None, handle_signals=False)
         await admin_runner.setup()
         sock = cfg.admin_socket(name)
