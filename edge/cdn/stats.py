@@ -32,6 +32,7 @@ class PopStats:
     bytes_sent: int = 0  # response body bytes written to viewers (HEAD: none)
     by_x_cache: Counter[str] = field(default_factory=Counter)
     by_status: Counter[int] = field(default_factory=Counter)
+    chaos_faults: Counter[str] = field(default_factory=Counter)  # faults injected by a chaos scenario, by kind
 
     def count_response(self, status: int, x_cache: str) -> None:
         self.by_status[status] += 1
@@ -58,6 +59,7 @@ class PopStats:
             "bytes_sent": self.bytes_sent,
             "by_x_cache": dict(self.by_x_cache),
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+            "chaos_faults": dict(self.chaos_faults),
         }
 
     def reset(self) -> None:

@@ -11,6 +11,8 @@ processes, where start-up time is cold-start time) does not drag in SQLite, the 
 - :class:`Executor`          the execution side (worker processes, pools, limits, logs, metrics) and its
   :class:`ExecutorSettings`
 - :class:`LogStore`          the on-disk log store (readable from any process)
+- :class:`StartShaper`       an executor's chaos and cold-start-model hooks (``Executor.shaper``), with
+  :class:`ColdStartModel` (the realistic Init delay model)
 - :func:`paginate`           Marker/MaxItems pagination of list results, as the Lambda API pages them
 - :func:`zip_files`          a deployment package (zip bytes) from ``{path: content}``
 - ``errors``                 control-plane exceptions (``LambdaError`` and subclasses)
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from edge.invocation.errors import LambdaError
+    from edge.invocation.execution.coldstart import ColdStartModel, StartShaper
     from edge.invocation.execution.executor import Executor, ExecutorSettings
     from edge.invocation.execution.logs import LogStore
     from edge.invocation.models import FunctionSpec, InvocationResult, InvokeOptions, Outcome, ThrottleReason
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from edge.invocation.service.invoke_path import PreparedInvoke
 
 __all__ = [
+    "ColdStartModel",
     "Executor",
     "ExecutorSettings",
     "FunctionSpec",
@@ -46,12 +50,15 @@ __all__ = [
     "Outcome",
     "PreparedInvoke",
     "Registry",
+    "StartShaper",
     "ThrottleReason",
     "paginate",
     "zip_files",
 ]
 
 _LAZY = {
+    "ColdStartModel": "edge.invocation.execution.coldstart",
+    "StartShaper": "edge.invocation.execution.coldstart",
     "Executor": "edge.invocation.execution.executor",
     "ExecutorSettings": "edge.invocation.execution.executor",
     "LambdaService": "edge.invocation.service.facade",

@@ -39,7 +39,7 @@ __all__ = [
     "RESPONSE_PAYLOAD_LIMIT", "SYNC_PAYLOAD_LIMIT", "UNSET", "UNZIPPED_CODE_LIMIT", "ZIPPED_CODE_LIMIT",
     "AccountSummary", "AliasRecord", "AsyncSettings", "EventInvokeConfig", "FunctionDetails", "FunctionSpec", "FunctionUrlRecord",
     "InvocationResult", "InvokeOptions", "LayerVersionRecord", "MappingRecord", "Outcome", "ProvisionedView",
-    "QueueInfo", "QueueMessage", "RuntimeState", "ThrottleReason", "VersionRecord", "function_arn", "layer_arn",
+    "QueueInfo", "QueueMessage", "RuntimeState", "Shaping", "ThrottleReason", "VersionRecord", "function_arn", "layer_arn",
 ]
 
 # records defined next to the code that builds them (see the module docstring): name -> defining module
@@ -176,6 +176,19 @@ class ThrottleReason(enum.StrEnum):
     RESERVED = "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 
+@dataclass(frozen=True, slots=True)
+class Shaping:
+    """What edgelab does to one invocation on purpose (``edge.invocation.execution.coldstart``): a fault source's
+    verdict before it runs (a chaos scenario: throttle it, or run it on a new environment with an extra Init
+    delay), and, on the result, what was added to its Init (that delay and the realistic cold-start model's)."""
+
+    fault: str = ""  # the fault's kind as the scenario names it ("cold-start", "throttle"); "" for none
+    throttle: bool = False  # answer THROTTLED without running
+    cold: bool = False  # run on a new environment (a forced cold start)
+    extra_init_ms: float = 0.0  # the fault's extra Init delay
+    model_ms: float = 0.0  # the realistic cold-start model's Init delay (on results)
+
+
 @dataclass(slots=True)
 class InvocationResult:
     """What one invocation produced. Never raised: function failures and throttles are values.
@@ -196,3 +209,4 @@ class InvocationResult:
     throttle_reason: ThrottleReason | None = None
     log_tail: str | None = None  # when InvokeOptions.want_log_tail
     max_memory_used_mb: int = 0
+    shaping: Shaping | None = None  # what edgelab did to this invocation on purpose (chaos, cold-start model)

@@ -118,6 +118,9 @@ class ScheduleDecl:
 class LambdaSettings:
     idle_ttl_s: float = 300.0  # a warm environment idle this long is retired
     account_concurrency: Mapping[str, int] = field(default_factory=dict)  # region -> limit (default 1000)
+    # the realistic cold-start model (edge.invocation.execution.coldstart): modelled Init delays, off by default
+    realistic_cold_starts: bool = False
+    cold_start_seed: int = 0  # its jitter's seed (same seed, same delays)
 
     def concurrency_for(self, region: str) -> int:
         return self.account_concurrency.get(region, 1000)
@@ -362,7 +365,8 @@ def _parse_lambda(data: Any) -> LambdaSettings:
         conc = dict.fromkeys(LAMBDA_EDGE_EXPECTED_REGIONS, conc)
     ct = _Table(conc, t.key("account_concurrency"))
     limits = {r: int(ct.int_(r, 1000, lo=1, hi=1_000_000)) for r in list(conc)}
-    ls = LambdaSettings(t.num("idle_ttl_s", 300.0, hi=86_400), MappingProxyType(limits))
+    ls = LambdaSettings(t.num("idle_ttl_s", 300.0, hi=86_400), MappingProxyType(limits),
+                        t.get("realistic_cold_starts", bool, False), int(t.int_("cold_start_seed", 0)))
     t.done()
     return ls
 

@@ -43,7 +43,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -147,11 +147,30 @@ class _Hook:
 
 
 def server_timing_entry(event_type: str, name: str, result: InvocationResult, wall_ms: float) -> str:
+    if result.shaping is not None:
+        return _shaped_entry(event_type, name, result, wall_ms)
     if result.outcome is Outcome.THROTTLED:  # it never ran: neither cold nor warm
         return f'fn-{event_type};desc="{name}:{result.executed_version} throttled";dur={wall_ms:.2f}'
     state = "cold" if result.cold_start else "warm"
     init = f" init={result.init_duration_ms:.1f}" if result.cold_start and result.init_duration_ms else ""
     return f'fn-{event_type};desc="{name}:{result.executed_version} {state}{init}";dur={wall_ms:.2f}'
+
+
+def _shaped_entry(event_type: str, name: str, result: InvocationResult, wall_ms: float) -> str:
+    """The entry of an invocation edgelab shaped (``edge.invocation.execution.coldstart``): ``init`` is the total
+    Init, ``model`` the realistic cold-start model's part and ``real`` the process's own; a chaos fault adds its
+    own ``chaos`` entry (``chaos;desc="cold-start";dur=<extra Init ms>``, ``chaos;desc="throttle"``)."""
+    shaping = result.shaping
+    assert shaping is not None
+    entry = server_timing_entry(event_type, name, replace(result, shaping=None), wall_ms)
+    if result.cold_start and result.init_duration_ms and shaping.model_ms:
+        real = result.init_duration_ms - shaping.model_ms - shaping.extra_init_ms
+        entry = entry.replace('";dur=', f' model={shaping.model_ms:.1f} real={max(real, 0.0):.1f}";dur=', 1)
+    if shaping.fault:
+        entry += f', chaos;desc="{shaping.fault}"'
+        if shaping.extra_init_ms:
+            entry += f";dur={shaping.extra_init_ms:.1f}"
+    return entry
 
 
 class EdgeTriggerRunner:

@@ -34,6 +34,8 @@ from edge.cdn import pipeline
 from edge.cdn.cache.coalesce import Coalescer
 from edge.cdn.cache.policy import PolicyOptions
 from edge.cdn.cache.store import CacheStore
+from edge.cdn.chaos.engine import PopChaos
+from edge.cdn.chaos.scenario import Scenario
 from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
 from edge.cdn.config.distribution import Distribution
 from edge.cdn.config.plan import compile_distribution
@@ -147,6 +149,22 @@ class PopState:
             **client.config.connect,
             **{o.domain_name: (o.connection_attempts, o.connection_timeout) for o in distribution.origins.values()}})
         self.ctx = replace(self.ctx, plans=plans, functions=functions or self.ctx.functions)
+
+    def apply_chaos(self, scenario: Scenario, applied_at: float) -> PopChaos:
+        """Inject ``scenario``'s faults for this POP from the next request on (replacing any scenario applied
+        before: counts start again); ``applied_at`` (epoch seconds) anchors its relative windows."""
+        chaos = PopChaos(scenario, self.pop.name, applied_at, self.ctx.stats.chaos_faults)
+        self.ctx.chaos = chaos
+        log.warning("chaos: POP %s: scenario %r applied (%d fault(s) here)", self.pop.name, scenario.name,
+                    len(chaos.origin) + len(chaos.functions))
+        return chaos
+
+    def clear_chaos(self) -> bool:
+        """Stop injecting faults; whether a scenario was applied."""
+        had, self.ctx.chaos = self.ctx.chaos is not None, None
+        if had:
+            log.warning("chaos: POP %s: scenario cleared", self.pop.name)
+        return had
 
     # --- admin target ---------------------------------------------------------------------------------
     def invalidate(self, paths: Sequence[str]) -> int:

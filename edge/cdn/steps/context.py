@@ -23,6 +23,7 @@ from edge.cdn.steps import Exchange, Step, TriggerCall, TriggerRunner
 from edge.tasks import TaskOwner
 
 if TYPE_CHECKING:
+    from edge.cdn.chaos.engine import PopChaos
     from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
     from edge.cdn.config.geo import ViewerLocation
 
@@ -49,6 +50,7 @@ class PopContext:
     # cannot send viewers to HTTPS and every behavior is served over HTTP (edge.cdn.steps.viewer_request)
     https_port: int | None = None
     failures: FailureLog = field(default_factory=lambda: FailureLog(logging.getLogger("edgelab.pop")))
+    chaos: PopChaos | None = None  # the applied chaos scenario (edge.cdn.chaos); None: none, the usual case
 
     @property
     def distribution(self) -> Distribution:

@@ -27,6 +27,9 @@ coalesced behind this one get the final response only. CloudFront's documentatio
 origin; edgelab follows the RFC (README deviation table).
 
 Every failover is counted (``origin_failovers``) and marked in the request's trace (``origin-fetch:failover``).
+
+While a chaos scenario is applied (``PopContext.chaos``, ``edge.cdn.chaos``), its origin faults stand in for the
+origin client: their latency, errors, timeouts and refusals go through the same paths as a real origin's.
 """
 
 from __future__ import annotations
@@ -55,8 +58,12 @@ async def run(ctx: PopContext, ex: Exchange, request: EdgeRequest,
     secondary, or ``Stale(SIE)`` when ``stale`` (the entry being revalidated, if any) is to be served instead of the
     origin's failure. Raises the ``OriginError`` otherwise."""
     ctx.stats.origin_fetches += 1
+    chaos = ctx.chaos
     try:
-        resp = await ctx.origin.fetch(request, streaming_ok=True, on_interim=ex.interim)
+        if chaos is None:
+            resp = await ctx.origin.fetch(request, streaming_ok=True, on_interim=ex.interim)
+        else:  # a chaos scenario is applied: its origin faults stand in for the origin (edge.cdn.chaos.engine)
+            resp = await chaos.fetch(ctx.origin, ex, request)
     except OriginError as err:
         ctx.stats.origin_errors += 1
         ex.mark(Step.ORIGIN_FETCH, f"error-{err.status}")

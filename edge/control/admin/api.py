@@ -11,6 +11,7 @@
   (a Lambda request id or an ``X-Amz-Cf-Id``), ``tail``, ``region``, ``since`` (epoch ms): log events merged across
   regions and groups (:mod:`edge.control.logs_api.merged`; 404 for an unknown name); no name: the log groups
 - ``GET  /edgelab/v1/status``         summary for the CLI and the dashboard
+- ``PUT|GET|DELETE /edgelab/v1/chaos`` edge chaos scenarios (:mod:`edge.control.admin.chaos`)
 
 POPs run in their own processes; the control process reaches each through its admin unix socket.
 """
@@ -238,4 +239,7 @@ def make_admin_app(ctx: AdminContext) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/logs", logs)
     app.router.add_get("/status", status)
+    from edge.control.admin.chaos import add_chaos_routes  # it imports this module's helpers
+
+    add_chaos_routes(app)
     return app

@@ -94,6 +94,8 @@ class SnapshotCollector(Collector):
                                       labels=[*POP_LABELS, "x_cache"])
         status = CounterMetricFamily("edgelab_pop_http_responses", "Responses by HTTP status.",
                                      labels=[*POP_LABELS, "status"])
+        chaos = CounterMetricFamily("edgelab_pop_chaos_faults", "Faults injected by an edge chaos scenario, by kind.",
+                                    labels=[*POP_LABELS, "kind"])
         entries = GaugeMetricFamily("edgelab_pop_cache_objects", "Entries in the POP's cache.", labels=POP_LABELS)
         size = GaugeMetricFamily("edgelab_pop_cache_bytes", "Bytes held by the POP's cache.", labels=POP_LABELS)
         for pop, stats in sorted(self.data.get("pops", {}).items()):
@@ -108,12 +110,14 @@ class SnapshotCollector(Collector):
                 x_cache.add_metric([*labels, value], float(n))
             for code, n in sorted(stats.get("by_status", {}).items()):
                 status.add_metric([*labels, str(code)], float(n))
+            for kind, n in sorted((stats.get("chaos_faults") or {}).items()):
+                chaos.add_metric([*labels, kind], float(n))
             cache = stats.get("cache") or {}
             entries.add_metric(labels, float(cache.get("entries", 0)))
             size.add_metric(labels, float(cache.get("bytes", 0)))
         yield up
         yield from counters.values()
-        yield from (x_cache, status, entries, size)
+        yield from (x_cache, status, chaos, entries, size)
 
     def _function_sources(self) -> Iterator[tuple[str, dict[str, Any]]]:
         yield "control", self.data.get("control") or {}

@@ -3,7 +3,8 @@
 ``edgelab serve`` starts the stack (see :mod:`edge.control.stack.supervisor`); the other commands are thin clients of
 the running stack's admin API (``http://127.0.0.1:9001/edgelab/v1``)::
 
-    edgelab serve [--distribution FILE] [--settings FILE] [--pop NAME=PORT ...] [--watch]
+    edgelab serve [--distribution FILE] [--settings FILE] [--pop NAME=PORT ...] [--watch] [--realistic-cold-starts]
+    edgelab chaos {apply FILE,status,clear}        edge chaos: faults by path, POP and time window, live
     edgelab pops                                   list POPs (name, region, URL)
     edgelab invalidate '/img/*' ... [--pop IAD]    CloudFront-style invalidation
     edgelab reset                                  drop warm environments and every POP's cache
@@ -58,6 +59,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--watch", action="store_true",
                    help="republish declared functions when their files change; their associations then run the "
                         "newest version whatever version they pin (the console says what was re-pointed)")
+    p.add_argument("--realistic-cold-starts", action="store_true",
+                   help="add a modelled Init delay (per runtime, memory and package size, calibrated on published "
+                        "AWS figures) to every cold start: [lambda] realistic_cold_starts")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO (default), WARNING or ERROR")
 
 
@@ -101,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.control.cli.sign import add_sign_commands
 
     add_sign_commands(sub)
+    from edge.control.cli.chaos import add_chaos_commands
+
+    add_chaos_commands(sub, DEFAULT_API)
     return parser
 
 
@@ -158,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         from edge.control.cli.cff import run_cff_command
 
         return run_cff_command(args)
+    if args.command == "chaos":
+        from edge.control.cli.chaos import run_chaos_command
+
+        return run_chaos_command(args)
     if args.command in ("sign-url", "sign-cookies"):
         from edge.control.cli.sign import run_sign_command
 

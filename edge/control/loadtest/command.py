@@ -7,7 +7,9 @@ Locust runs in a subprocess (its gevent monkey-patching breaks asyncio; nothing 
    state directory and a short ``[lambda] idle_ttl_s`` (``--idle-ttl``, default 10 s) so the cold/warm
    experiment fits in two minutes; stopped with SIGINT and reaped at the end;
 2. ``POST /edgelab/v1/reset`` (warm environments of every process and every POP cache), and the scenario's own preparation (``throttle``
-   sets a low reserved concurrency, restored afterwards);
+   sets a low reserved concurrency, restored afterwards); with ``--chaos FILE``, that edge chaos scenario is applied
+   to every POP for the run (``PUT /edgelab/v1/chaos``, cleared at the end; a copy goes to the report folder);
+   ``--realistic-cold-starts`` starts the run's stack with the realistic cold-start model;
 3. ``locust --headless`` with the scenario's locustfile, a progress line while it runs;
 4. a report folder ``reports/<timestamp>-<scenario>/``: locust's CSV and HTML, ``samples.csv`` (one row per
    request), ``summary.md`` (p50/p95/p99 per bucket, cold vs warm, per phase, per function) and the latency plot
@@ -84,6 +86,11 @@ def add_loadtest_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--reserved", type=int, default=2, help="reserved concurrency of the throttle scenario")
     p.add_argument("--out", default="reports", help="parent folder of the report folders (default ./reports)")
     p.add_argument("--no-reset", action="store_true", help="do not reset warm pools and caches first")
+    p.add_argument("--chaos", default=None, metavar="FILE",
+                   help="an edge chaos scenario (TOML) applied to every POP for the run, cleared at the end")
+    p.add_argument("--realistic-cold-starts", action="store_true",
+                   help="the started stack adds modelled AWS-like Init delays to cold starts ([lambda] "
+                        "realistic_cold_starts; for --api, start that stack with edgelab serve --realistic-cold-starts)")
     p.add_argument("--processes", type=int, default=1, metavar="N",
                    help="locust processes generating the load on this machine (default 1): N > 1 runs locust's "
                         "distributed mode, a master and N workers, and merges the workers' samples into one report")
@@ -157,6 +164,38 @@ class ReservedConcurrency:
             api_call(self.api, "PUT", self.path, {"ReservedConcurrentExecutions": self.previous})
 
 
+def read_chaos(path: str) -> str:
+    """The text of the ``--chaos`` scenario, validated here (the POPs' parser) before any stack starts; ValueError
+    naming the file and the problem."""
+    from edge.cdn.chaos.scenario import ScenarioError, parse_scenario
+
+    try:
+        text = Path(path).read_text()
+        parse_scenario(text)
+    except OSError as exc:
+        raise ValueError(f"--chaos {path}: {exc.strerror}") from None
+    except ScenarioError as exc:
+        raise ValueError(f"--chaos {path}: {exc}") from None
+    return text
+
+
+class Chaos:
+    """Apply an edge chaos scenario (``--chaos``) to every POP for the run and clear it afterwards (no-op for None)."""
+
+    def __init__(self, api: str, text: str | None, folder: Path) -> None:
+        self.api, self.text, self.folder = api, text, folder
+
+    def __enter__(self) -> Chaos:
+        if self.text is not None:
+            (self.folder / "chaos.toml").write_text(self.text)
+            api_call(self.api, "PUT", "/edgelab/v1/chaos", {"scenario": self.text})
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.text is not None:
+            api_call(self.api, "DELETE", "/edgelab/v1/chaos")
+
+
 def report_folder(out: str, scenario: str) -> Path:
     """A new ``<out>/<timestamp>-<scenario>`` folder (``-2``, ``-3``... when two runs start in one second)."""
     base = Path(out) / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{scenario}"
@@ -179,6 +218,9 @@ def plan_phases(args: argparse.Namespace, scenario: Scenario, users: int, phases
         raise ValueError("--duration must be >= 1 s")
     if args.reserved < 0:
         raise ValueError("--reserved must be >= 0")
+    if getattr(args, "realistic_cold_starts", False) and args.api:
+        raise ValueError("--realistic-cold-starts configures the stack the run starts; with --api, start that stack "
+                         "with `edgelab serve --realistic-cold-starts` instead")
     if not 1 <= args.processes <= 64:
         raise ValueError("--processes must be between 1 and 64 (one locust worker per core is the useful most)")
     if not scenario.shape:
@@ -209,13 +251,21 @@ def run_loadtest(args: argparse.Namespace) -> int:
     from edge.control.loadtest.run import LocustRun  # imported when used: `edgelab --help` stays light
     from edge.control.loadtest.stack import OwnStack, StackError
 
+    chaos_text = None
+    if getattr(args, "chaos", None):
+        try:
+            chaos_text = read_chaos(args.chaos)
+        except ValueError as exc:
+            print(f"edgelab loadtest: {exc}", file=sys.stderr)
+            return 2
     folder = report_folder(args.out, args.scenario)
     stack: OwnStack | None = None
     try:
         api = args.api
         if not api:
             stack = OwnStack(folder, idle_ttl_s=args.idle_ttl, pops=[p.upper() for p in args.pop] or None,
-                             multi=scenario.multi_pop)
+                             multi=scenario.multi_pop,
+                             realistic_cold_starts=getattr(args, "realistic_cold_starts", False))
             print(f"edgelab loadtest: starting a stack for the run (logs in {folder})...", flush=True)
             stack.start()
             api = stack.api_url
@@ -224,11 +274,12 @@ def run_loadtest(args: argparse.Namespace) -> int:
             reset(api)
         run = LocustRun(folder, LOADTESTS, scenario, args, users, pops, phases, phases_mod, api,
                         idle_ttl=None if args.api else args.idle_ttl)
-        if scenario.reserved:
-            with ReservedConcurrency(api, THROTTLED_FUNCTION, args.reserved):
+        with Chaos(api, chaos_text, folder):
+            if scenario.reserved:
+                with ReservedConcurrency(api, THROTTLED_FUNCTION, args.reserved):
+                    code = run.run()
+            else:
                 code = run.run()
-        else:
-            code = run.run()
     except (StackError, RuntimeError, ValueError) as exc:
         print(f"\nedgelab loadtest: {exc}", file=sys.stderr)
         return 2

@@ -67,8 +67,10 @@ def to_toml(data: dict[str, Any]) -> str:
 
 
 def stack_settings(*, state_dir: Path, api_port: int, origin_port: int, pops: list[tuple[str, str, int]],
-                   idle_ttl_s: float, template: Path = STACK_DIR / "settings.toml") -> dict[str, Any]:
-    """The run's settings: the template with the run's ports, POPs (name, region, port), state and idle expiry."""
+                   idle_ttl_s: float, template: Path = STACK_DIR / "settings.toml",
+                   realistic_cold_starts: bool = False) -> dict[str, Any]:
+    """The run's settings: the template with the run's ports, POPs (name, region, port), state and idle expiry
+    (and ``[lambda] realistic_cold_starts`` when asked: ``edgelab loadtest --realistic-cold-starts``)."""
     data = tomllib.loads(template.read_text())
     base = template.parent
     data["distribution"] = str((base / data["distribution"]).resolve())
@@ -76,6 +78,8 @@ def stack_settings(*, state_dir: Path, api_port: int, origin_port: int, pops: li
     data["api_port"] = api_port
     data["origins"] = {ORIGIN_DOMAIN: f"127.0.0.1:{origin_port}"}
     data.setdefault("lambda", {})["idle_ttl_s"] = idle_ttl_s
+    if realistic_cold_starts:
+        data["lambda"]["realistic_cold_starts"] = True
     data["pops"] = [{"name": n, "region": r, "host": "127.0.0.1", "port": p} for n, r, p in pops]
     for fn in data.get("functions", []):
         fn["dir"] = str((base / fn["dir"]).resolve())
@@ -95,7 +99,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 class OwnStack:
     """``edgelab serve`` + the demo origin for one run. ``start()`` waits for readiness; ``stop()`` is idempotent."""
 
-    def __init__(self, log_dir: Path, *, idle_ttl_s: float, pops: list[str] | None, multi: bool) -> None:
+    def __init__(self, log_dir: Path, *, idle_ttl_s: float, pops: list[str] | None, multi: bool,
+                 realistic_cold_starts: bool = False) -> None:
         known = {p.name: p.region for p in DEFAULT_POPS}
         names = pops or (list(known) if multi else ["IAD"])
         unknown = [n for n in names if n not in known]
@@ -109,7 +114,7 @@ class OwnStack:
         self.settings_path = self.tmp / "settings.toml"
         self.settings_path.write_text(to_toml(stack_settings(
             state_dir=self.tmp / "state", api_port=self.api_port, origin_port=self.origin_port, pops=self.pops,
-            idle_ttl_s=idle_ttl_s)))
+            idle_ttl_s=idle_ttl_s, realistic_cold_starts=realistic_cold_starts)))
         shutil.copy(self.settings_path, log_dir / "stack-settings.toml")
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int)
     p.add_argument("--origin-port", type=int, default=8000)
     p.add_argument("--watch", action="store_true")
+    p.add_argument("--realistic-cold-starts", action="store_true")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -62,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_stack_config(state_dir=args.state_dir, settings=args.settings, distribution=args.distribution,
                             pop_overrides=args.pop, api_port=args.api_port, origin_port=args.origin_port,
                             origin=args.origin)
+    if args.realistic_cold_starts:  # `edgelab serve --realistic-cold-starts`: [lambda] realistic_cold_starts
+        import dataclasses
+
+        lam = dataclasses.replace(cfg.settings.lambda_, realistic_cold_starts=True)
+        cfg = dataclasses.replace(cfg, settings=dataclasses.replace(cfg.settings, lambda_=lam))
     if args.role == "control":
         from edge.control.stack.control_node import run_control
 

@@ -40,7 +40,8 @@ from edge.cdn.server.admin import make_admin_app
 from edge.cdn.server.pop import RunningPop, start_pop
 from edge.control.cloudfront_api.distributions import load_document, read_document
 from edge.control.stack.config import StackConfig
-from edge.invocation import Executor, ExecutorSettings, LambdaService, LogStore
+from edge.control.stack.pop_chaos import add_chaos_routes
+from edge.invocation import ColdStartModel, Executor, ExecutorSettings, LambdaService, LogStore, StartShaper
 from edge.invocation.errors import ResourceNotFoundException
 from edge.tasks import TaskOwner
 
@@ -62,6 +63,8 @@ def make_service(cfg: StackConfig, region: str) -> LambdaService:
     executor = Executor(ExecutorSettings(state_dir=cfg.state_dir, idle_ttl_s=lam.idle_ttl_s,
                                          account_concurrency=limit, logs_dir=region_logs_dir(cfg, region),
                                          concurrency_dir=cfg.state_dir / "concurrency"))
+    if lam.realistic_cold_starts:  # [lambda] realistic_cold_starts: modelled Init delays (coldstart model)
+        executor.shaper = StartShaper(model=ColdStartModel(seed=lam.cold_start_seed))
     return LambdaService(cfg.state_dir, region=region, executor=executor, account_concurrency=limit)
 
 
@@ -247,6 +250,7 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event, *, watc
         admin = make_admin_app(state)
         _executor_routes(admin, service)
         _distribution_route(admin, cfg, name, running, cff)
+        add_chaos_routes(admin, state, service.executor if isinstance(service.executor, Executor) else None)
         admin_runner = web.AppRunner(admin, access_log=None, handle_signals=False)
         await admin_runner.setup()
         sock = cfg.admin_socket(name)

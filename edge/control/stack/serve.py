@@ -39,6 +39,8 @@ def _node_args(args: argparse.Namespace, cfg: StackConfig) -> list[str]:
     for o in args.pop:
         out += ["--pop", o]
     out += ["--api-port", str(cfg.api_port)]
+    if getattr(args, "realistic_cold_starts", False):
+        out.append("--realistic-cold-starts")
     if cfg.demo:
         out += ["--origin-port", str(cfg.origin_port)]
     return out

@@ -71,6 +71,7 @@ from pathlib import Path
 import orjson
 
 from edge.invocation.execution import logs as logfmt
+from edge.invocation.execution.coldstart import StartShaper
 from edge.invocation.execution.environment import (
     WORKER_LOG,
     Credentials,
@@ -97,6 +98,7 @@ from edge.invocation.models import (
     InvokeOptions,
     Outcome,
     RuntimeState,
+    ThrottleReason,
 )
 from edge.tasks import TaskOwner
 
@@ -180,6 +182,8 @@ class Executor:
         self._tasks = TaskOwner("edgelab-executor")  # the reaper and the provisioner
         self._provision_wanted: asyncio.Event | None = None
         self._closed = False
+        # chaos faults and the realistic cold-start model (coldstart.py); None: neither, one check per invocation
+        self.shaper: StartShaper | None = None
 
     def __repr__(self) -> str:
         return f"<Executor regions={sorted(self._limiters)} {self._pool!r} {self._zygote!r}>"
@@ -333,6 +337,13 @@ class Executor:
         if route is None:
             route = self.route(spec, options.region, options.display_name, options.log_group)
         limiter, fm, pid = route.limiter, route.metrics, route.pool_id
+        shaper = self.shaper
+        verdict = None if shaper is None else shaper.admit(spec)
+        if verdict is not None and verdict.throttle:  # a chaos throttle: the answer the limiter gives
+            fm.throttles += 1
+            return InvocationResult(outcome=Outcome.THROTTLED, payload=b"", request_id=options.request_id,
+                                    executed_version=spec.version, throttle_reason=ThrottleReason.ACCOUNT,
+                                    shaping=verdict)
         lease = limiter.acquire(spec.pool_key, reserved_concurrency)
         if not isinstance(lease, Lease):
             fm.throttles += 1
@@ -349,14 +360,18 @@ class Executor:
                 for _ in range(3):
                     # pool.acquire()'s three steps, written out: its async context manager costs ~6k instructions
                     # per invocation (two coroutines and an object), ~7% of the core's share of a warm invoke
-                    env, new = pool.checkout(pid, spec)
+                    env, new = pool.checkout(pid, spec) if verdict is None else pool.checkout(pid, spec, verdict.cold)
                     try:
                         if new:
                             await pool.start_new(env)
+                            if shaper is not None:
+                                verdict = await shaper.after_init(env, spec, verdict)
                         result = await self._attempt(env, pid, spec, payload, options, fm)
                     finally:
                         pool.checkin(pid, env)
                     if result is not None:
+                        if verdict is not None:
+                            result.shaping = verdict
                         return result
                 # three environments in a row were found dead: report the last one's failure
                 return self._platform_failure(spec, options, fm, describe_exit(env.exit_status))

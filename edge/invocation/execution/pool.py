@@ -112,9 +112,15 @@ class EnvironmentPool:
         Init cap for a new environment."""
         return Acquisition(self, pid, spec, init_timeout_s)
 
-    def checkout(self, pid: PoolId, spec: FunctionSpec) -> tuple[Environment, bool]:
+    def checkout(self, pid: PoolId, spec: FunctionSpec, fresh: bool = False) -> tuple[Environment, bool]:
         """Take an environment: (a BUSY warm one, False) or (a new STARTING one, True) that the caller must
-        pass to :meth:`start_new`. Either way the caller owns it until :meth:`checkin` (call it in a finally)."""
+        pass to :meth:`start_new`. Either way the caller owns it until :meth:`checkin` (call it in a finally).
+        ``fresh``: always a new one (a chaos scenario's forced cold start, ``coldstart.py``)."""
+        if fresh:
+            pool = self._pools.get(pid)
+            if pool is None:
+                pool = self._pools[pid] = _Pool(spec)
+            return self._new_env(pid, pool, spec, ON_DEMAND), True
         env, new, dead = self._assign(pid, spec)
         for corpse in dead:
             self._stop_later(corpse, False, True)  # its /tmp was handed to the pool's next environment

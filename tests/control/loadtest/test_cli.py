@@ -40,6 +40,8 @@ def test_missing_locust_is_a_clear_message(monkeypatch, capsys, tmp_path):
     (["cold-warm", "--duration", "20", "--idle-gap", "15"], "use --duration >="),
     (["hits", "--users", "0"], "--users must be >= 1"),
     (["hits", "--processes", "0"], "--processes must be between 1 and 64"),
+    (["hits", "--api", "http://127.0.0.1:9", "--realistic-cold-starts"], "with --api, start that stack"),
+    (["hits", "--chaos", "/nonexistent/chaos.toml"], "--chaos /nonexistent/chaos.toml: No such file"),
 ])
 def test_bad_arguments_fail_before_anything_starts(argv, message, capsys, tmp_path):
     assert loadtest.run_loadtest(_parse(*argv, "--out", str(tmp_path))) == 2
@@ -78,6 +80,24 @@ def test_generated_settings_are_valid_stack_settings(tmp_path):
     names = {f.name: f for f in cfg.settings.functions}
     assert {"edge-hello", "lt-slow", "lt-origin-request"} <= set(names)
     assert all(f.dir.is_dir() for f in names.values())
+
+
+def test_chaos_file_is_validated_before_anything_starts(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[fault]]\nkind = 'origin-error'\n")
+    out = tmp_path / "out"
+    assert loadtest.run_loadtest(_parse("hits", "--chaos", str(bad), "--out", str(out))) == 2
+    assert f"--chaos {bad}: line 1: fault[1]: an origin-error fault needs status" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_realistic_cold_starts_setting_of_the_run(tmp_path):
+    data = stack_settings(state_dir=tmp_path / "state", api_port=29999, origin_port=28888,
+                          pops=[("IAD", "us-east-1", 28001)], idle_ttl_s=7.5, realistic_cold_starts=True)
+    path = tmp_path / "settings.toml"
+    path.write_text(to_toml(data))
+    cfg = load_stack_config(state_dir=None, settings=str(path), distribution=None)
+    assert cfg.settings.lambda_.realistic_cold_starts and cfg.settings.lambda_.cold_start_seed == 0
 
 
 def test_hand_run_settings_file_loads():

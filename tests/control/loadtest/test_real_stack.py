@@ -135,3 +135,18 @@ def test_cold_warm_with_two_locust_processes_gives_one_merged_report(stack, tmp_
     with (folder / "locust_stats.csv").open(newline="") as f:  # the master's statistics cover both workers
         total = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
     assert int(total["Request Count"]) >= len(rows) - 50
+
+
+def test_chaos_file_applied_for_the_run_then_cleared(stack, tmp_path):
+    scenario = tmp_path / "chaos.toml"
+    scenario.write_text('name = "lt"\n[[fault]]\nkind = "origin-latency"\npops = ["IAD"]\nlatency_ms = 20\n')
+    out = tmp_path / "out"
+    code = loadtest.run_loadtest(_args("hits", "--api", stack.api_url, "--duration", "3", "--users", "2",
+                                       "--chaos", str(scenario), "--out", str(out)))
+    folder = _folder(out)
+    assert code == 0, (folder / "locust.log").read_text()[-3000:]
+    assert (folder / "chaos.toml").read_text() == scenario.read_text()
+    with urllib.request.urlopen(f"{stack.api_url}/edgelab/v1/chaos") as resp:
+        pops = json.loads(resp.read())["pops"]
+    assert pops["IAD"]["scenario"] is None and pops["FRA"]["scenario"] is None  # cleared at the end
+    assert pops["IAD"]["counts"]["origin-latency"] >= 1 and pops["FRA"]["counts"] == {}
