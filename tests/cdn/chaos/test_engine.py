@@ -19,7 +19,7 @@ class Origin:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True) -> EdgeResponse:
+    async def fetch(self, request: EdgeRequest, *, streaming_ok: bool = True, on_interim: object = None) -> EdgeResponse:
         self.calls += 1
         return EdgeResponse(200, [("Content-Type", "text/plain")], b"ok", meta=ResponseMeta(origin_seconds=0.01))
 
