@@ -11,6 +11,7 @@ here, naming that script.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -107,7 +108,7 @@ def _series(api: str) -> dict[str, Any]:
 
 def _browser():  # type: ignore[no-untyped-def]
     """Playwright's Chromium launcher for Debian's browser, or a failure saying how to install it."""
-    if not CHROMIUM.exists():
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(f"{CHROMIUM} is missing: the dashboard test needs Debian's chromium package, which "
                     "`deploy/dev.sh test` installs (apt-get install chromium); run it, or install the package")
     try:
