@@ -7,7 +7,7 @@ function metrics) and keeps, per sample, what changed since the previous one:
 - per POP: viewer requests, cache hits and misses by the ``X-Cache`` viewers got, errors, and whether the POP
   answered. The hit ratio is CloudFront's ``CacheHitRate``, "the percentage of all cacheable requests for which
   CloudFront served the content from its cache" (errors and uncacheable requests left out),
-  https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/viewing-cloudfront-metrics.html:
+  https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/programming-cloudwatch-metrics.html:
   ``(Hit + RefreshHit) / (Hit + RefreshHit + Miss)``, as ``edgelab metrics`` prints it. edgelab has one cache
   tier, the POP (no regional edge caches; ``OriginShield`` is refused), so the series are per POP only.
 - per function (summed over the processes, regions and versions that ran it): invocations, cold starts, errors and
