@@ -52,11 +52,14 @@ function draw(name, el, opts, labels, data) {
   return u;
 }
 
+// y from 0 (to 100 for a percentage; else to the largest value, at least 1, so an all-zero line sits at the bottom)
+const fromZero = (max) => ({range: (u, mn, mx) => [0, max ?? Math.max(1, mx ?? 1)]});
+
 function timeChart(name, title, unit, labels, t, columns) {
   const el = document.querySelector(`[data-chart="${name}"]`);
   return draw(name, el, {title, axes: [{stroke: '#9ab', grid: {stroke: '#263241'}},
-    {stroke: '#9ab', grid: {stroke: '#263241'}, label: unit, size: 60}], scales: {x: {time: true}}},
-    labels, [t].concat(columns));
+    {stroke: '#9ab', grid: {stroke: '#263241'}, label: unit, size: 60}],
+    scales: {x: {time: true}, y: fromZero(unit === '%' ? 100 : null)}}, labels, [t].concat(columns));
 }
 
 function bucketLabel(bounds, i) {
@@ -97,7 +100,7 @@ function latencyCharts(s) {
       title: `${fn}: warm ${total(lat.warm)}, cold ${total(lat.cold)} (ms)`, height: 200,
       x: {label: 'ms'},
       each: (i) => ({paths: bars(i === 0 ? -1 : 1), fill: COLORS[i === 0 ? 0 : 3] + 'cc', points: {show: false}}),
-      scales: {x: {time: false, range: [lo - 0.6, hi + 0.6]}, y: {range: (u, mn, mx) => [0, Math.max(1, mx)]}},
+      scales: {x: {time: false, range: [lo - 0.6, hi + 0.6]}, y: fromZero(null)},
       axes: [{stroke: '#9ab', grid: {show: false}, splits: () => xs, values: (u, splits) => splits.map(i => bucketLabel(bounds, i))},
         {stroke: '#9ab', grid: {stroke: '#263241'}, label: 'invocations', size: 50}],
     }, ['warm', 'cold'], [xs, warm, cold]);
