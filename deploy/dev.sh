@@ -43,11 +43,20 @@ node_runtimes() {
     "$VENV/bin/python" -m edge.invocation.execution.node_dist install "$@" >/dev/null
 }
 
+# Debian's Chromium for the dashboard's browser test (tests/control/admin/test_dashboard_browser.py drives
+# /usr/bin/chromium with Playwright, which never downloads a browser of its own). A no-op once installed.
+chromium_browser() {
+    [ -x /usr/bin/chromium ] && return 0
+    echo "installing chromium (Debian package) for the dashboard's browser test..." >&2
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+    else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+}
+
 cmd="${1:-serve}"
 shift || true
 case "$cmd" in
     serve|bench|edgelab) node_runtimes 20 ;;
-    test|test-without-tools) node_runtimes all ;;
+    test|test-without-tools) node_runtimes all; chromium_browser ;;
 esac
 case "$cmd" in
     serve) exec "$VENV/bin/edgelab" serve "$@" ;;

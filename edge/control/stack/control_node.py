@@ -27,6 +27,7 @@ from edge.control.admin.api import AdminContext, PopEndpoint, call_pops, make_ad
 from edge.control.admin.async_api import add_async_admin_routes
 from edge.control.admin.dashboard import add_dashboard_routes
 from edge.control.admin.prometheus import add_prometheus_route
+from edge.control.admin.series import add_series_routes
 from edge.control.aws_json.dispatch import JsonService, add_dispatcher
 from edge.control.cloudfront_api.app import add_cloudfront_routes
 from edge.control.cloudfront_api.distributions import DistributionService, watch_distribution_file
@@ -132,6 +133,7 @@ def build_app(cfg: StackConfig, service: LambdaService, functions: FunctionStore
         cloudfront.distributions.push = lambda doc: call_pops(admin, "PUT", "/distribution", doc)
         cloudfront.invalidations.purge = lambda paths: purge(admin, paths)
     add_async_admin_routes(admin, service)  # /edgelab/v1/async and /edgelab/v1/queues...
+    add_series_routes(admin)  # /edgelab/v1/series: the dashboard's time series, sampled every second
     app.add_subapp("/edgelab/v1", admin)
     add_prometheus_route(app, admin)  # GET /metrics (Prometheus text exposition)
     add_dashboard_routes(app)

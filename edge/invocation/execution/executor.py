@@ -504,6 +504,8 @@ class Executor:
             fm.cold_starts += 1
             if init_ms is not None:
                 fm.init_duration.add(init_ms)
+            fm.cold_duration.add(raw.duration_ms)
+            fm.cold_latency.add(raw.duration_ms + (init_ms or 0.0))
         fm.duration.add(raw.duration_ms)
         # positional, in InvocationResult's field order (outcome, payload, request_id, executed_version,
         # cold_start, init_duration_ms, duration_ms, error_type, throttle_reason, log_tail, max_memory_used_mb):

@@ -7,7 +7,12 @@ the control port's Prometheus ``/metrics``), plus a ring of the last ``RESERVOIR
     {region: {function: {version: {"invocations", "errors", "throttles", "cold_starts",
                                     "provisioned_invocations", "spillover_invocations",
                                     "concurrent_executions": {"current", "max"},
-                                    "duration_ms": {...}, "init_duration_ms": {...}}}}}
+                                    "duration_ms": {...}, "init_duration_ms": {...},
+                                    "cold_duration_ms": {...}, "cold_latency_ms": {...}}}}}
+
+``cold_duration_ms`` is the Duration of the cold starts alone (so ``duration_ms`` minus it, bucket by bucket, is
+the warm invocations' distribution) and ``cold_latency_ms`` is a cold start's Init Duration plus its Duration (what
+the caller waited for the function); both are updated on cold starts only, never on a warm invocation's path.
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ class Distribution:
 
 class FunctionMetrics:
     __slots__ = (
+        "cold_duration",
+        "cold_latency",
         "cold_starts",
         "concurrent",
         "duration",
@@ -90,6 +97,8 @@ class FunctionMetrics:
         self.max_concurrent = 0
         self.duration = Distribution()
         self.init_duration = Distribution()
+        self.cold_duration = Distribution()
+        self.cold_latency = Distribution()
 
     def __enter__(self) -> FunctionMetrics:
         """``with metrics:`` around an invocation counts it as running (ConcurrentExecutions, current and max)."""
@@ -106,7 +115,8 @@ class FunctionMetrics:
                 "cold_starts": self.cold_starts, "provisioned_invocations": self.provisioned_invocations,
                 "spillover_invocations": self.spillover_invocations,
                 "concurrent_executions": {"current": self.concurrent, "max": self.max_concurrent},
-                "duration_ms": self.duration.snapshot(), "init_duration_ms": self.init_duration.snapshot()}
+                "duration_ms": self.duration.snapshot(), "init_duration_ms": self.init_duration.snapshot(),
+                "cold_duration_ms": self.cold_duration.snapshot(), "cold_latency_ms": self.cold_latency.snapshot()}
 
 
 class Metrics:

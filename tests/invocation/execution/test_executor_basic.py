@@ -37,6 +37,10 @@ async def test_cold_then_warm_module_code_runs_once(tmp_path: Path) -> None:
         m = ex.metrics.snapshot()["us-east-1"]["fn"]["$LATEST"]
         assert m["invocations"] == 2 and m["cold_starts"] == 1 and m["errors"] == 0
         assert m["init_duration_ms"]["count"] == 1 and m["duration_ms"]["count"] == 2
+        # the cold start alone: its Duration, and Init Duration + Duration (what the caller waited)
+        assert m["cold_duration_ms"]["count"] == m["cold_latency_ms"]["count"] == 1
+        assert m["cold_duration_ms"]["sum"] == round(first.duration_ms, 3)
+        assert m["cold_latency_ms"]["sum"] == round(first.duration_ms + first.init_duration_ms, 3)
         assert m["concurrent_executions"] == {"current": 0, "max": 1}
         assert "us-east-1/fn:$LATEST idle=1 live=1 {'READY': 1}" in repr(ex)
         (env,) = ex.environments()
