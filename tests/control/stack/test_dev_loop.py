@@ -221,10 +221,7 @@ def test_logs_follow_and_since(loop_stack: dict[str, Any]) -> None:
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
-    try:
-        time.sleep(1.0)  # the first poll has happened
-        r = requests.get(f"http://127.0.0.1:{loop_stack['pops']['FRA']}/follow.txt")
-        rid = edge_request_id(r.headers["x-amz-cf-id"], "viewer-request")
+    def until_report(rid: str) -> list[str]:
         seen: list[str] = []
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not any(f"REPORT RequestId: {rid}" in s for s in seen):
@@ -232,6 +229,19 @@ def test_logs_follow_and_since(loop_stack: dict[str, Any]) -> None:
                 seen.append(lines.get(timeout=0.5))
             except queue.Empty:
                 continue
+        return seen
+
+    def request(path: str) -> str:
+        r = requests.get(f"http://127.0.0.1:{loop_stack['pops']['FRA']}{path}")
+        return edge_request_id(r.headers["x-amz-cf-id"], "viewer-request")
+
+    try:
+        # the follower has polled once its output shows a first invocation's REPORT (as the --tail line, or
+        # followed); a fixed sleep was not enough under load (--tail 1 then showed only the REPORT of the next)
+        first = until_report(request("/follow.txt?first"))
+        assert any("REPORT RequestId" in s for s in first), first
+        rid = request("/follow.txt")
+        seen = until_report(rid)
         assert any(f"START RequestId: {rid}" in s and " FRA " in s for s in seen), seen
         assert any(f"REPORT RequestId: {rid}" in s for s in seen), seen
         assert sum(f"START RequestId: {rid}" in s for s in seen) == 1  # printed once, not once per poll
