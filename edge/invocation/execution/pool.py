@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from edge.invocation.execution import isolation
 from edge.invocation.execution import logs as logfmt
 from edge.invocation.execution.backends import environment_class
 from edge.invocation.execution.environment import Environment, EnvState, RuntimeHost
@@ -71,6 +71,7 @@ class PoolSettings:
     init_timeout_s: float
     provisioned_init_timeout_s: float
     max_concurrent_starts: int
+    sandboxes: Path | None = None  # where environments' /tmp go (default <state_dir>/sandboxes)
 
 
 ProvisionedCallback = Callable[[str, tuple[str, str, str], int], None]  # region, pool_key, allocated
@@ -89,7 +90,7 @@ class EnvironmentPool:
         self._stoppers = TaskOwner("edgelab-env-stop")
         self._detached: set[Environment] = set()  # busy environments of retired pools (stop on release)
         self._closed = False
-        self._sandboxes = settings.state_dir / "sandboxes"
+        self._sandboxes = settings.sandboxes or settings.state_dir / "sandboxes"
 
     def __repr__(self) -> str:
         parts = []
@@ -202,7 +203,7 @@ class EnvironmentPool:
     async def _stop(self, env: Environment, graceful: bool, keep_tmp: bool) -> None:
         await env.stop(graceful=graceful)
         if not keep_tmp:
-            await asyncio.to_thread(shutil.rmtree, env.tmp_dir.parent, True)
+            await asyncio.to_thread(isolation.release_tmp, env.tmp_dir)
 
     # -- expiry, retirement -------------------------------------------------------------------------------
     async def expire(self, now: float | None = None) -> int:
@@ -269,7 +270,7 @@ class EnvironmentPool:
         return victims
 
     def _stoppers_rmtree(self, tmp: Path) -> None:
-        self._stoppers.spawn(asyncio.to_thread(shutil.rmtree, tmp.parent, True), name="rm-sandbox")
+        self._stoppers.spawn(asyncio.to_thread(isolation.release_tmp, tmp), name="rm-sandbox")
 
     # -- provisioned concurrency ----------------------------------------------------------------------------
     def set_target(self, pid: PoolId, spec: FunctionSpec, count: int) -> None:
