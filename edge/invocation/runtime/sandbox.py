@@ -231,7 +231,7 @@ def enter_mount_namespace(libc: ctypes.CDLL, sb: dict) -> None:
         wanted.append((tmp["path"], False))
     roots = _hidden_roots(keep, list(sb.get("hide", [])))
     fds = open_paths(libc, [(p, ro) for p, ro in wanted if _under(p, roots)])  # the others stay as they are
-    tmp_fd = _open_tree(libc, tmp["path"]) if private_tmp else -1
+    tmp_fd = _open_tree(libc, tmp["path"]) if tmp and private_tmp else -1
     _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
     for root in roots:
@@ -294,7 +294,7 @@ def attach(libc: ctypes.CDLL, pid: int, sb: dict) -> None:
         wanted.append((tmp["path"], False))
     roots = _hidden_roots(keep, list(sb.get("hide", [])))
     fds = open_paths(libc, [(p, ro) for p, ro in wanted if _under(p, roots)])
-    tmp_fd = _open_tree(libc, tmp["path"]) if private_tmp else -1
+    tmp_fd = _open_tree(libc, tmp["path"]) if tmp and private_tmp else -1
     ns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     _check(libc.setns(ns, CLONE_NEWNS), "setns")
     os.close(ns)
