@@ -120,6 +120,10 @@ class ExecutorSettings:
     credentials: Credentials = field(default_factory=Credentials.generate)
     install_runtimes: bool = True  # install a missing Node.js major on first use (False: Failed, naming the command)
     node_spares_per_key: int = 1  # pre-started Node processes kept ready per launch key that was asked for
+    # warm environments kept per executor (idle + busy), by count and by the sum of their MemorySize: past either,
+    # a cold start retires idle ones, least recently used first (busy and provisioned ones are never retired)
+    max_warm_environments: int | None = 256
+    max_warm_memory_mb: int | None = 16384
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +188,9 @@ class Executor:
             PoolSettings(state_dir=settings.state_dir, idle_ttl_s=settings.idle_ttl_s,
                          max_lifetime_s=settings.max_lifetime_s, init_timeout_s=settings.init_timeout_s,
                          provisioned_init_timeout_s=settings.provisioned_init_timeout_s,
-                         max_concurrent_starts=settings.max_concurrent_starts, sandboxes=self._sandboxes),
+                         max_concurrent_starts=settings.max_concurrent_starts, sandboxes=self._sandboxes,
+                         max_warm_environments=settings.max_warm_environments,
+                         max_warm_memory_mb=settings.max_warm_memory_mb),
             host, self.logs, self._on_provisioned, self._wake_provisioner)
         self._tasks = TaskOwner("edgelab-executor")  # the reaper and the provisioner
         self._provision_wanted: asyncio.Event | None = None
