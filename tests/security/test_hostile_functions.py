@@ -60,7 +60,8 @@ def snoop(event, context):
 def tmp(event, context):
     if event.get("write"):
         open("/tmp/" + event["write"], "w").write("mine")
-    return {"tmp": sorted(os.listdir("/tmp")), "tmpdir": os.environ.get("TMPDIR")}
+    shared = {d: _try(lambda d=d: open(d + "/edgelab-channel", "w").write("x")) for d in ("/dev/shm", "/var/tmp")}
+    return {"tmp": sorted(os.listdir("/tmp")), "tmpdir": os.environ.get("TMPDIR"), "shared": shared}
 
 def flood_tmp(event, context):
     chunk = b"x" * (1 << 20)
@@ -266,7 +267,9 @@ def test_no_snooping_on_the_stack_its_files_or_other_functions(stack: Any) -> No
 def test_tmp_is_private_to_each_environment(stack: Any) -> None:
     a, b = stack["fn"]("tmp-a", "app.tmp"), stack["fn"]("tmp-b", "app.tmp")
     _, first, _ = stack["invoke"](a, {"write": "a-secret"})
-    assert first == {"tmp": ["a-secret"], "tmpdir": "/tmp"}
+    assert first["tmp"] == ["a-secret"] and first["tmpdir"] == "/tmp"
+    # the host's other world-writable folders are no channel between environments (nor storage past the quota)
+    assert set(first["shared"].values()) <= {"EACCES", "EROFS"}, first["shared"]
     _, second, _ = stack["invoke"](b, {})
     assert second["tmp"] == []
 

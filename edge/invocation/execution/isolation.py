@@ -42,6 +42,7 @@ UID_COUNT = 32768
 UID_BASE = 1 << 31  # far above any uid a distribution hands out
 _libc = ctypes.CDLL(None, use_errno=True)
 MNT_DETACH = 2
+SHARED_WRITABLE = ("/dev/shm", "/var/tmp")
 
 
 def _cgroup_parents(tag: str) -> dict[str, str] | None:
@@ -100,7 +101,10 @@ def plan(state_dir: Path, keep: list[str]) -> dict:
         "cg": _cgroup_parents(tag),
         "mnt": True,
         "tmpfs": True,
-        "hide": [state],
+        # the state dir, and the host's other world-writable folders (a channel between environments, and
+        # storage outside the /tmp quota): covered by an empty read-only-to-them tmpfs, as Lambda's file system
+        # is read-only but for /tmp
+        "hide": [state, *(d for d in SHARED_WRITABLE if os.path.isdir(d))],
         "keep": keep,
         # the literal /tmp can be private only when nothing the environment needs lives under it
         "private_tmp": not any(_under_tmp(p) for p in [state, *keep]),
