@@ -276,7 +276,7 @@ def test_worker_runtime_import_loads_nothing_heavy() -> None:
 # at edge/'s top, like tasks.py). These mirror a top-level folder of the project instead; tests/e2e/ drives the
 # whole stack through a real POP, so it mirrors no single package.
 MIRRORS_TOP_LEVEL = frozenset({"bench", "functions", "loadtests", "origin"})
-MIRRORS_NOTHING = frozenset({"e2e"})
+MIRRORS_NOTHING = frozenset({"e2e", "security"})  # security/: hostile functions against a real stack
 
 
 def test_tests_mirror_the_layout() -> None:

@@ -23,14 +23,16 @@ for Node, the pre-started process's boot (spawn to HELLO, measured when it was m
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import orjson
 
+from edge.invocation.execution import isolation
 from edge.invocation.execution.environment import Environment, EnvState, Kind, RawOutcome, RuntimeHost, platform_error
 from edge.invocation.execution.node_dist import NodeInstallError, major_of_runtime
 from edge.invocation.execution.node_process import NodeLaunch, NodeProcess, NodeStartError, init_config
 from edge.invocation.execution.runtime_api import CustomConfig, CustomRuntime
-from edge.invocation.execution.runtime_process import RuntimeChild
+from edge.invocation.execution.runtime_process import RuntimeChild, ZygoteProcess
 from edge.invocation.execution.runtimes import CUSTOM, NODE, PYTHON, custom_version, runtime_kind
 
 __all__ = ["CustomEnvironment", "NodeEnvironment", "environment_class"]
@@ -135,9 +137,24 @@ class NodeEnvironment(_ProcessEnvironment):
         self.runtime_version = f"nodejs:{proc.node_version}"
         assert proc.proc is not None
         self._watch(proc.proc)
+        sb, tmp_path, check_mb = isolation.env_sandbox(
+            host.zygote.isolation, keep=[str(spec.code_dir), *map(str, spec.layer_dirs)], tmp_dir=self.tmp_dir,
+            tmp_mb=spec.ephemeral_storage_mb, memory_mb=spec.memory_mb)
+        if sb is not None and isinstance(proc.proc, ZygoteProcess):  # its code, layers and /tmp, in its namespace
+            try:
+                problem = await host.zygote.attach(proc.proc.key, sb)
+            except BaseException:
+                self.discard = True
+                proc.proc.kill()
+                raise
+            if problem:
+                proc.proc.kill()
+                self._start_failed(f"edgelab: cannot set up the environment's sandbox: {problem}\n".encode(),
+                                   127 << 8, False, t0)
+                return
         cfg = init_config(runtime=spec.runtime, handler=spec.handler, task_root=spec.code_dir,
-                          layer_dirs=spec.layer_dirs, memory_mb=spec.memory_mb, tmp_dir=self.tmp_dir,
-                          tmp_quota_mb=spec.ephemeral_storage_mb, function_name=self.function_name,
+                          layer_dirs=spec.layer_dirs, memory_mb=spec.memory_mb, tmp_dir=Path(tmp_path),
+                          tmp_quota_mb=check_mb, function_name=self.function_name,
                           version=spec.version, log_group=self.log_group, log_stream=self.log_stream,
                           init_type=self.init_type, region=self.region, environment=environment,
                           node_bin=proc.dist.binary, credentials=host.credentials)

@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from edge.invocation.execution import isolation
 from edge.invocation.execution.runtimes import python_version, warn_python_mismatch
 from edge.invocation.execution.zygote_client import ZygoteClient
 from edge.invocation.models import FunctionSpec
@@ -253,7 +254,7 @@ class Environment:
         """Start this environment's process with what ``host`` (its executor) provides, and run Init."""
         warn_python_mismatch(self.spec.function_name, self.spec.runtime)
         await self.start(worker_config(self, runtime_dir=host.runtime_dir, project_root=host.project_root,
-                                       credentials=host.credentials), init_timeout_s)
+                                       credentials=host.credentials, iso=host.zygote.isolation), init_timeout_s)
 
     def init_error_payload(self, failure: RawOutcome, request_id: str) -> bytes:
         """The Invoke payload of a failed Init's ``Kind.INIT_ERROR`` (the runtime's error record as it is)."""
@@ -492,11 +493,27 @@ class Environment:
 # -- what a worker is told at fork time -----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """Dummy role credentials exposed as AWS_ACCESS_KEY_ID & co. (functions calling AWS SDKs need something)."""
+    """Role credentials exposed as AWS_ACCESS_KEY_ID & co., as Lambda gives each environment its execution role's
+    temporary credentials (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-
+    envvars-runtime): an SDK inside a function still signs requests, and never with the stack's own keys (the
+    stack's AWS_* / EDGELAB_* variables are not passed on). :meth:`generate` makes a fresh, well-formed but fake set
+    (``ASIA`` + 16 characters, a 40-character secret, a session token), one per executor start."""
 
     access_key_id: str = "ASIAEDGELABLOCAL0000"
     secret_access_key: str = "edgelab/local/secret/access/key/0000000000"
     session_token: str = "edgelab-local-session-token"
+
+    @classmethod
+    def generate(cls) -> Credentials:
+        import base64
+        import secrets
+        import string
+
+        alphabet = string.ascii_uppercase + "234567"
+        key_id = "ASIA" + "".join(secrets.choice(alphabet) for _ in range(16))
+        secret = base64.b64encode(secrets.token_bytes(30)).decode()
+        token = "IQoJb3JpZ2luX2VkZWdlbGFi" + base64.b64encode(secrets.token_bytes(96)).decode()
+        return cls(key_id, secret, token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,9 +542,14 @@ def layer_paths(spec: FunctionSpec) -> list[str]:
     return out
 
 
-def worker_config(env: Environment, *, runtime_dir: str, project_root: str, credentials: Credentials) -> dict:
-    """The spawn configuration: environment variables (user ones, then reserved ones that always win), paths."""
+def worker_config(env: Environment, *, runtime_dir: str, project_root: str, credentials: Credentials,
+                  iso: dict | None = None) -> dict:
+    """The spawn configuration: environment variables (user ones, then reserved ones that always win), paths, and
+    the environment's part of its sandbox (``sb``, see :mod:`.isolation`)."""
     spec = env.spec
+    sb, tmp_path, tmp_check_mb = isolation.env_sandbox(
+        iso or {}, keep=[str(spec.code_dir), *map(str, spec.layer_dirs)], tmp_dir=env.tmp_dir,
+        tmp_mb=spec.ephemeral_storage_mb, memory_mb=spec.memory_mb)
     layers = list(reversed(spec.layer_dirs))
     interp_bin = os.path.dirname(sys.executable)
     variables: dict[str, str] = {
@@ -556,8 +578,11 @@ def worker_config(env: Environment, *, runtime_dir: str, project_root: str, cred
         "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
         "AWS_SESSION_TOKEN": credentials.session_token,
         "TZ": ":UTC",
-        "TMPDIR": str(env.tmp_dir),
+        "TMPDIR": tmp_path,
     })
-    return {"env": variables, "task_root": str(spec.code_dir), "paths": layer_paths(spec), "tmp": str(env.tmp_dir),
-            "handler": spec.handler, "memory_mb": spec.memory_mb, "tmp_quota_mb": spec.ephemeral_storage_mb,
-            "project_root": project_root}
+    cfg = {"env": variables, "task_root": str(spec.code_dir), "paths": layer_paths(spec), "tmp": tmp_path,
+           "handler": spec.handler, "memory_mb": spec.memory_mb, "tmp_quota_mb": tmp_check_mb,
+           "project_root": project_root}
+    if sb is not None:
+        cfg["sb"] = sb
+    return cfg

@@ -70,6 +70,7 @@ from pathlib import Path
 
 import orjson
 
+from edge.invocation.execution import isolation, node_dist
 from edge.invocation.execution import logs as logfmt
 from edge.invocation.execution.coldstart import StartShaper
 from edge.invocation.execution.environment import (
@@ -119,12 +120,16 @@ class ExecutorSettings:
     max_concurrent_starts: int = 16  # simultaneous cold starts (forks + Init) per executor
     log_flush_interval_s: float = 0.05
     logs_dir: Path | None = None  # default <state_dir>/logs; a stack gives each region its own (logs/<region>)
-    credentials: Credentials = field(default_factory=Credentials)
+    credentials: Credentials = field(default_factory=Credentials.generate)
     install_runtimes: bool = True  # install a missing Node.js major on first use (False: Failed, naming the command)
     node_spares_per_key: int = 1  # pre-started Node processes kept ready per launch key that was asked for
     # where the regions' concurrency is shared with the stack's other processes (execution/shared_limiter);
     # None: this executor counts its own
     concurrency_dir: Path | None = None
+    # warm environments kept per executor (idle + busy), by count and by the sum of their MemorySize: past either,
+    # a cold start retires idle ones, least recently used first (busy and provisioned ones are never retired)
+    max_warm_environments: int | None = 256
+    max_warm_memory_mb: int | None = 16384
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,20 +160,32 @@ def _prepare_slots(slots: Path) -> None:
             shutil.rmtree(other, ignore_errors=True)
 
 
+def _prepare_sandboxes(own: Path) -> None:
+    """Create this executor's sandbox folder (each environment's /tmp lives under it); remove those of executors
+    whose process is gone, unmounting their /tmp tmpfs first, and their empty cgroups."""
+    own.mkdir(parents=True, exist_ok=True)
+    isolation.cleanup_sandboxes(own.parent, own)
+    isolation.cleanup_orphans()
+
+
 class Executor:
     def __init__(self, settings: ExecutorSettings) -> None:
         self.settings = settings
         self.metrics = Metrics()
         self.logs = LogStore(settings.logs_dir or settings.state_dir / "logs",
                              flush_interval_s=settings.log_flush_interval_s)
-        self._zygote = ZygoteClient()
+        tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # this executor's folders (slots, sandboxes) and cgroups
+        self._sandboxes = settings.state_dir / "sandboxes" / tag
+        self._zygote = ZygoteClient(isolation=isolation.plan(
+            settings.state_dir, [PROJECT_ROOT, str(node_dist.runtimes_root())]))
+        self.isolation_line = ""  # what is in force, said once at start (isolation.describe)
         self._account_limit = settings.account_concurrency
         self._reserved: dict[str, int] = {}
         self._limiters: dict[str, ConcurrencyLimiter] = {}
         # Node.js: the installed majors (installing missing ones in the background) and pre-started processes,
         # started through the zygote, each with a slot directory under this process's own folder
         self.node_installs = NodeInstalls(install=settings.install_runtimes)
-        self._slots = settings.state_dir / "node-slots" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._slots = settings.state_dir / "node-slots" / tag
         self.spares = SparePool(per_key=settings.node_spares_per_key, installs=self.node_installs,
                                 zygote=self._zygote, slots_root=self._slots)
         host = RuntimeHost(zygote=self._zygote, credentials=settings.credentials, runtime_dir=RUNTIME_DIR,
@@ -177,13 +194,20 @@ class Executor:
             PoolSettings(state_dir=settings.state_dir, idle_ttl_s=settings.idle_ttl_s,
                          max_lifetime_s=settings.max_lifetime_s, init_timeout_s=settings.init_timeout_s,
                          provisioned_init_timeout_s=settings.provisioned_init_timeout_s,
-                         max_concurrent_starts=settings.max_concurrent_starts),
+                         max_concurrent_starts=settings.max_concurrent_starts, sandboxes=self._sandboxes,
+                         max_warm_environments=settings.max_warm_environments,
+                         max_warm_memory_mb=settings.max_warm_memory_mb),
             host, self.logs, self._on_provisioned, self._wake_provisioner)
         self._tasks = TaskOwner("edgelab-executor")  # the reaper and the provisioner
         self._provision_wanted: asyncio.Event | None = None
         self._closed = False
         # chaos faults and the realistic cold-start model (coldstart.py); None: neither, one check per invocation
         self.shaper: StartShaper | None = None
+
+    @property
+    def isolation(self) -> dict:
+        """What isolates this executor's environments (see :mod:`.isolation`; :attr:`isolation_line` words it)."""
+        return self._zygote.isolation or self._zygote.isolation_plan
 
     def __repr__(self) -> str:
         return f"<Executor regions={sorted(self._limiters)} {self._pool!r} {self._zygote!r}>"
@@ -200,8 +224,11 @@ class Executor:
         """Start the log flusher, the zygote, the reaper and the provisioner."""
         _raise_fd_limit()  # two descriptors per environment: 1000 concurrent environments need more than 1024
         await asyncio.to_thread(_prepare_slots, self._slots)
+        await asyncio.to_thread(_prepare_sandboxes, self._sandboxes)
         await self.logs.start()
         await self._zygote.start()
+        self.isolation_line = isolation.describe(self.isolation)
+        log.info("%s", self.isolation_line)
         self._provision_wanted = asyncio.Event()
         interval = self.settings.reaper_interval_s or min(self.settings.idle_ttl_s / 4, 30.0)
         self._tasks.spawn(self._reaper(max(interval, 0.01)), name="reaper")
@@ -220,6 +247,8 @@ class Executor:
         for lim in self._limiters.values():
             lim.close()
         await asyncio.to_thread(shutil.rmtree, self._slots, True)
+        await asyncio.to_thread(isolation.remove_sandboxes, [self._sandboxes])
+        await asyncio.to_thread(isolation.remove_cgroup_parents, self._zygote.isolation_plan.get("cg"))
         await self.logs.close()
 
     async def _reaper(self, interval: float) -> None:

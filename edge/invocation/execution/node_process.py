@@ -52,6 +52,7 @@ from pathlib import Path
 
 import orjson
 
+from edge.invocation.execution import isolation
 from edge.invocation.execution.environment import Credentials, Kind, RawOutcome, describe_exit, platform_error
 from edge.invocation.execution.node_dist import NodeDist
 from edge.invocation.execution.runtime_process import (
@@ -314,10 +315,12 @@ class NodeProcess:
             self._transport, _ = await self._loop.create_unix_connection(lambda: _Channel(self), sock=core)
             self._waiter = w = self._loop.create_future()
             name = f"node{launch.major}"
-            if zygote is not None:
+            if zygote is not None:  # in a sandbox (isolation.py) whose function part is attached at INIT
+                sb = isolation.spare_sandbox(zygote.isolation, memory_mb=launch.memory_mb,
+                                             keep=[str(slot), str(NODE_RUNTIME_DIR), str(dist.binary.resolve().parent)])
                 self.proc = await ZygoteProcess.start(zygote, launch.argv(dist.binary, CHANNEL_FD),
                                                       env=launch.spawn_env(slot), cwd=cwd, channel_fd=child.fileno(),
-                                                      name=name)
+                                                      name=name, sb=sb)
             else:
                 self.proc = await ChildProcess.start(launch.argv(dist.binary, child.fileno()),
                                                      env=launch.spawn_env(slot), cwd=cwd,

@@ -14,6 +14,9 @@ Lifecycle rules:
 - Warm reuse: the most recently released idle environment is reused first (LIFO keeps few envs warm).
 - Idle on-demand environments expire after ``idle_ttl_s``; any environment older than ``max_lifetime_s`` is
   retired when idle. Provisioned environments do not idle-expire; the provisioner keeps ``target`` of them.
+- Warm environments are capped by count and by total MemorySize (``max_warm_environments``,
+  ``max_warm_memory_mb``): when a new environment takes the total over either, idle on-demand environments are
+  retired, least recently used first (busy and provisioned ones never are). Checked on the cold path only.
 - A discarded environment (timeout, crash, OOM, cancelled) leaves its temp dir to the next environment of the
   same pool (AWS keeps /tmp across a reset), unless it exceeded the quota (then the dir is wiped). Retired or
   expired environments take their temp dir with them.
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from edge.invocation.execution import isolation
 from edge.invocation.execution import logs as logfmt
 from edge.invocation.execution.backends import environment_class
 from edge.invocation.execution.environment import Environment, EnvState, RuntimeHost
@@ -71,6 +74,9 @@ class PoolSettings:
     init_timeout_s: float
     provisioned_init_timeout_s: float
     max_concurrent_starts: int
+    sandboxes: Path | None = None  # where environments' /tmp go (default <state_dir>/sandboxes)
+    max_warm_environments: int | None = None  # environments kept (idle + busy) before idle ones are retired
+    max_warm_memory_mb: int | None = None  # the same, by the sum of their MemorySize
 
 
 ProvisionedCallback = Callable[[str, tuple[str, str, str], int], None]  # region, pool_key, allocated
@@ -89,7 +95,7 @@ class EnvironmentPool:
         self._stoppers = TaskOwner("edgelab-env-stop")
         self._detached: set[Environment] = set()  # busy environments of retired pools (stop on release)
         self._closed = False
-        self._sandboxes = settings.state_dir / "sandboxes"
+        self._sandboxes = settings.sandboxes or settings.state_dir / "sandboxes"
 
     def __repr__(self) -> str:
         parts = []
@@ -124,6 +130,9 @@ class EnvironmentPool:
         env, new, dead = self._assign(pid, spec)
         for corpse in dead:
             self._stop_later(corpse, False, True)  # its /tmp was handed to the pool's next environment
+        if new:
+            for victim in self._collect_over_cap():
+                self._stop_later(victim, True, False)
         return env, new
 
     async def start_new(self, env: Environment, init_timeout_s: float | None = None) -> None:
@@ -208,7 +217,7 @@ class EnvironmentPool:
     async def _stop(self, env: Environment, graceful: bool, keep_tmp: bool) -> None:
         await env.stop(graceful=graceful)
         if not keep_tmp:
-            await asyncio.to_thread(shutil.rmtree, env.tmp_dir.parent, True)
+            await asyncio.to_thread(isolation.release_tmp, env.tmp_dir)
 
     # -- expiry, retirement -------------------------------------------------------------------------------
     async def expire(self, now: float | None = None) -> int:
@@ -238,6 +247,32 @@ class EnvironmentPool:
             pool.idle[:] = keep
         self._drop_empty_pools()
         return out
+
+    def _collect_over_cap(self) -> list[Environment]:
+        """Idle on-demand environments to retire, least recently used first, until the live ones fit both caps."""
+        cap_n, cap_mb = self._s.max_warm_environments, self._s.max_warm_memory_mb
+        if cap_n is None and cap_mb is None:
+            return []
+        live = [e for pool in self._pools.values() for e in pool.live] + list(self._detached)
+        n, mb = len(live), sum(e.spec.memory_mb for e in live)
+
+        def fits() -> bool:
+            return (cap_n is None or n <= cap_n) and (cap_mb is None or mb <= cap_mb)
+
+        if fits():
+            return []
+        idle = sorted(((e.last_used, pool, e) for pool in self._pools.values() for e in pool.idle
+                       if e.init_type == ON_DEMAND), key=lambda t: t[0])
+        victims: list[Environment] = []
+        for _, pool, env in idle:
+            if fits():
+                break
+            pool.idle.remove(env)
+            pool.live.discard(env)
+            victims.append(env)
+            n -= 1
+            mb -= env.spec.memory_mb
+        return victims
 
     def _drop_empty_pools(self) -> None:
         for pid in [p for p, pool in self._pools.items() if not pool.live and not pool.target and not pool.spare_tmp]:
@@ -275,7 +310,7 @@ class EnvironmentPool:
         return victims
 
     def _stoppers_rmtree(self, tmp: Path) -> None:
-        self._stoppers.spawn(asyncio.to_thread(shutil.rmtree, tmp.parent, True), name="rm-sandbox")
+        self._stoppers.spawn(asyncio.to_thread(isolation.release_tmp, tmp), name="rm-sandbox")
 
     # -- provisioned concurrency ----------------------------------------------------------------------------
     def set_target(self, pid: PoolId, spec: FunctionSpec, count: int) -> None:

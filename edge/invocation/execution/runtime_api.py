@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import dataclasses
 import os
 import secrets
 import time
@@ -44,6 +45,7 @@ import orjson
 from aiohttp import web
 from aiohttp.web_server import Server
 
+from edge.invocation.execution import isolation
 from edge.invocation.execution.environment import Credentials, Kind, RawOutcome, describe_exit, platform_error
 from edge.invocation.execution.node_process import InitResult
 from edge.invocation.execution.runtime_process import ChildProcess, MemoryWatch, RuntimeChild, ZygoteProcess
@@ -286,6 +288,7 @@ class CustomRuntime:
         self.proc: RuntimeChild | None = None
         self.peak_rss_kb = 0
         self._tmp_watch: TmpWatch | None = None
+        self._check_tmp_mb = cfg.tmp_quota_mb  # 0 when a tmpfs /tmp enforces the quota itself
         self._pending: asyncio.Future | None = None  # the result of the invocation in flight
         self._loop = asyncio.get_running_loop()
 
@@ -307,13 +310,19 @@ class CustomRuntime:
             fail = RawOutcome(Kind.INIT_ERROR, payload, "Runtime.InvalidEntrypoint", 0.0, 0, b"", True)
             return InitResult(False, fail, 0.0, None, b"", 0)
         port = await self.api.start()
-        if self.zygote is not None:
-            self.proc = await ZygoteProcess.start(self.zygote, [str(bootstrap)], env=runtime_env(self.cfg, port),
-                                                  cwd=str(self.cfg.task_root), name="bootstrap")
+        if self.zygote is not None:  # in its sandbox (isolation.py): /tmp a tmpfs at the quota where available
+            cfg = self.cfg
+            sb, tmp_path, self._check_tmp_mb = isolation.env_sandbox(
+                self.zygote.isolation, keep=[str(cfg.task_root), *map(str, cfg.layer_dirs)], tmp_dir=cfg.tmp_dir,
+                tmp_mb=cfg.tmp_quota_mb, memory_mb=cfg.memory_mb)
+            env = runtime_env(dataclasses.replace(cfg, tmp_dir=Path(tmp_path)), port)
+            self.proc = await ZygoteProcess.start(self.zygote, [str(bootstrap)], env=env,
+                                                  cwd=str(self.cfg.task_root), name="bootstrap", sb=sb)
         else:
             self.proc = await ChildProcess.start([str(bootstrap)], env=runtime_env(self.cfg, port),
                                                  cwd=str(self.cfg.task_root), name="bootstrap")
-        self.proc.set_file_size_limit(self.cfg.tmp_quota_mb * 1024 * 1024)
+        if self._check_tmp_mb:
+            self.proc.set_file_size_limit(self._check_tmp_mb * 1024 * 1024)
         init_done = self.api.init_done
         self.proc.on_exit(self._on_exit)
         try:
@@ -323,6 +332,8 @@ class CustomRuntime:
             outcome = "timeout"
         elapsed = (time.perf_counter() - t0) * 1000.0
         self.peak_rss_kb = self.proc.peak_rss_kb()
+        if outcome == "ready" and not self._check_tmp_mb:
+            return InitResult(True, None, elapsed, None, self.proc.take_output(), self.peak_rss_kb)
         if outcome == "ready":
             self._tmp_watch = TmpWatch(str(self.cfg.tmp_dir), ctypes.CDLL(None, use_errno=True))
             return InitResult(True, None, elapsed, None, self.proc.take_output(), self.peak_rss_kb)

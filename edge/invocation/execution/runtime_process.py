@@ -83,6 +83,7 @@ class RuntimeChild:
         self.exited = asyncio.Event()
         self._on_exit_cbs: list[Callable[[], None]] = []
         self._punched_to = OUTPUT_LIMIT  # the memfd's pages from OUTPUT_LIMIT up to here are freed (bound_output)
+        self.cg_memory_stat: str | None = None  # the environment's cgroup memory.stat, when it has one
 
     def _exited(self, status: int | None, at: float | None) -> None:
         if self.exited.is_set():
@@ -181,11 +182,24 @@ class RuntimeChild:
             self._punched_to = end
 
     def rss_kb(self) -> int:
+        """The environment's resident memory: its cgroup's anonymous memory (every process it started) when it
+        has a cgroup, or the runtime process's RSS, whichever is larger."""
+        own = 0
         try:
             with open(f"/proc/{self.pid}/statm", "rb") as f:
-                return int(f.read().split()[1]) * _PAGE_KB
+                own = int(f.read().split()[1]) * _PAGE_KB
         except (OSError, ValueError, IndexError):
-            return 0
+            pass
+        if self.cg_memory_stat is not None:
+            try:
+                with open(self.cg_memory_stat, "rb") as f:
+                    data = f.read()
+                i = data.find(b"\nrss ")
+                if i >= 0:
+                    return max(own, int(data[i + 5:data.find(b"\n", i + 5)]) // 1024)
+            except (OSError, ValueError):
+                pass
+        return own
 
     def peak_rss_kb(self) -> int:
         """VmHWM (peak resident set) of the process, 0 once it is gone."""
@@ -215,12 +229,15 @@ class ZygoteProcess(RuntimeChild):
 
     @classmethod
     async def start(cls, zygote: ZygoteClient, argv: Sequence[str], *, env: dict[str, str], cwd: str,
-                    channel_fd: int | None = None, name: str = "runtime") -> ZygoteProcess:
+                    channel_fd: int | None = None, name: str = "runtime", sb: dict | None = None) -> ZygoteProcess:
         """Start ``argv`` through the zygote; ``channel_fd`` (if given) is fd 3 (``zygote.CHANNEL_FD``) in the
         runtime. Raises ZygoteError if the zygote cannot fork."""
         proc = cls(_new_memfd(name), zygote, f"{name}-{uuid.uuid4().hex}")
         try:
-            proc.pid = await zygote.exec(proc.key, list(argv), env, cwd, proc.memfd, channel_fd, proc._exited)
+            proc.pid = await zygote.exec(proc.key, list(argv), env, cwd, proc.memfd, channel_fd, proc._exited, sb)
+            cg = zygote.isolation.get("cg")
+            if sb is not None and cg:  # the memory watch samples the whole environment (every process it started)
+                proc.cg_memory_stat = os.path.join(cg["memory"], proc.key, "memory.stat")
         except BaseException:
             proc.close()
             raise

@@ -4,6 +4,10 @@ Ownership: the :class:`ZygoteClient` owns the zygote process; :meth:`close` clos
 then SIGKILLs and reaps every environment and exits) and reaps the zygote itself. If the zygote dies unexpectedly
 every environment dies with it (PR_SET_PDEATHSIG); pending exit waiters are resolved with ``None`` and the next
 :meth:`spawn` starts a fresh zygote.
+
+The zygote starts with a clean environment (``PATH``, ``PYTHONPATH``, ``LANG`` only): its forked workers' initial
+environment block, which ``/proc/<pid>/environ`` shows, never holds the stack's variables or credentials. It gets the
+isolation configuration (:mod:`.isolation`) and answers with what is in force (:attr:`ZygoteClient.isolation`).
 """
 
 from __future__ import annotations
@@ -29,8 +33,11 @@ class ZygoteError(RuntimeError):
 
 
 class ZygoteClient:
-    def __init__(self, *, start_timeout_s: float = 30.0) -> None:
+    def __init__(self, *, start_timeout_s: float = 30.0, isolation: dict | None = None) -> None:
         self._start_timeout = start_timeout_s
+        self.isolation_plan: dict = isolation or {}
+        self.isolation: dict = {}  # what the zygote found in force (its hello)
+        self._attached: dict[str, asyncio.Future[str | None]] = {}
         self._proc: asyncio.subprocess.Process | None = None
         self._ctrl: socket.socket | None = None
         self._hello: asyncio.Future[int] | None = None
@@ -54,12 +61,13 @@ class ZygoteClient:
     async def _start_locked(self) -> None:
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = PROJECT_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "LANG": "C.UTF-8",
+               "PYTHONPATH": PROJECT_ROOT}
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-B", "-m", "edge.invocation.runtime.zygote", str(theirs.fileno()),
-                str(os.getpid()), pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL, env=env)
+                str(os.getpid()), protocol.dumps(self.isolation_plan).decode(), pass_fds=(theirs.fileno(),),
+                stdin=asyncio.subprocess.DEVNULL, env=env)
         finally:
             theirs.close()
         ours.setblocking(False)
@@ -105,7 +113,12 @@ class ZygoteClient:
             fut = self._spawned.pop(msg["env"], None)
             if fut is not None and not fut.done():
                 fut.set_exception(ZygoteError(msg["error"]))
+        elif kind == "attached":
+            afut = self._attached.pop(msg["env"], None)
+            if afut is not None and not afut.done():
+                afut.set_result(msg.get("error"))
         elif kind == "hello" and self._hello is not None and not self._hello.done():
+            self.isolation = msg.get("iso") or {}
             self._hello.set_result(msg["pid"])
 
     def _on_lost(self) -> None:
@@ -118,6 +131,10 @@ class ZygoteClient:
             if not fut.done():
                 fut.set_exception(ZygoteError("zygote exited"))
         self._spawned.clear()
+        for afut in self._attached.values():
+            if not afut.done():
+                afut.set_result("zygote exited")
+        self._attached.clear()
         callbacks, self._on_exit = self._on_exit, {}
         for cb in callbacks.values():
             cb(None, None)
@@ -129,12 +146,15 @@ class ZygoteClient:
         return await self._fork({"t": "spawn", "env": env_id, "cfg": cfg}, [worker_fd, log_fd], on_exit)
 
     async def exec(self, env_id: str, argv: list[str], envp: dict[str, str], cwd: str, log_fd: int,
-                   channel_fd: int | None, on_exit: ExitCallback) -> int:
+                   channel_fd: int | None, on_exit: ExitCallback, sb: dict | None = None) -> int:
         """Fork and ``execve`` a runtime process (see :mod:`edge.invocation.runtime.zygote`, ``exec``): stdout
         and stderr on ``log_fd``, ``channel_fd`` (if given) on fd 3 (``zygote.CHANNEL_FD``), exactly ``envp``.
         Returns its pid; ``on_exit`` gets the wait status once it has been reaped (127 if it could not exec)."""
         fds = [log_fd] if channel_fd is None else [log_fd, channel_fd]
-        return await self._fork({"t": "exec", "env": env_id, "argv": argv, "envp": envp, "cwd": cwd}, fds, on_exit)
+        msg = {"t": "exec", "env": env_id, "argv": argv, "envp": envp, "cwd": cwd}
+        if sb is not None:  # the environment's part of its sandbox (see isolation.py)
+            msg["sb"] = sb
+        return await self._fork(msg, fds, on_exit)
 
     async def _fork(self, msg: dict, fds: list[int], on_exit: ExitCallback) -> int:
         async with self._lock:
@@ -148,6 +168,16 @@ class ZygoteClient:
         self._spawned[env_id] = fut
         self._on_exit[env_id] = on_exit
         await self._send(msg, fds)
+        return await fut
+
+    async def attach(self, env_id: str, sb: dict) -> str | None:
+        """Bind a running environment's function paths and /tmp into its mount namespace (``attach``); returns
+        None, or the reason it failed."""
+        if self._ctrl is None:
+            return "zygote exited"
+        fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._attached[env_id] = fut
+        await self._send({"t": "attach", "env": env_id, "sb": sb}, [])
         return await fut
 
     def kill(self, env_id: str, sig: int = signal.SIGKILL) -> None:

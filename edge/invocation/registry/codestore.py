@@ -9,12 +9,17 @@ Layout::
 Writers never expose half-written content: a zip is written to ``tmp`` and ``os.replace``d; a package is
 extracted into a temp dir in ``tmp`` and ``os.rename``d to its final name. Several processes may store the
 same package at once; whoever renames second simply discards its copy. Blocking I/O: call from a thread.
+
+Staging names carry the writer's pid (``<sha>-p<pid>-...``, ``p<pid>-....zip``); opening a store removes what
+writers whose process is gone left there (killed mid-extraction), and unnamed leftovers older than an hour.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 
 from edge.invocation.errors import ServiceException
@@ -29,6 +34,9 @@ from edge.invocation.registry.packages import (
 
 __all__ = ["CodeStore"]
 
+_WRITER = re.compile(r"(?:^|-)p(\d+)-")
+ORPHAN_AGE_S = 3600.0  # a staging entry without a writer's pid (an older layout) is removed past this age
+
 
 class CodeStore:
     """Stores zips by SHA-256 and extracts each one exactly once into a read-only directory."""
@@ -41,6 +49,28 @@ class CodeStore:
         self._tmp = root / "tmp"
         for d in (self._zips, self._extracted, self._tmp):
             d.mkdir(parents=True, exist_ok=True)
+        self.removed_orphans = self._remove_orphans()
+
+    def _remove_orphans(self) -> int:
+        """Remove staging entries whose writer is gone; returns how many were removed."""
+        removed = 0
+        now = time.time()
+        for entry in self._tmp.iterdir():
+            m = _WRITER.search(entry.name)
+            try:
+                if m:
+                    if os.path.exists(f"/proc/{m.group(1)}"):
+                        continue
+                elif now - entry.lstat().st_mtime < ORPHAN_AGE_S:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    remove_tree(entry)
+                else:
+                    entry.unlink()
+                removed += 1
+            except OSError:
+                continue  # another process removed it first
+        return removed
 
     def put(self, data: bytes) -> PackageInfo:
         """Validate, store and extract ``data``; idempotent. Raises LambdaError subclasses on bad packages."""
@@ -74,7 +104,7 @@ class CodeStore:
         return final
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self._tmp, suffix=".zip")
+        fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix=f"p{os.getpid()}-", suffix=".zip")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -87,7 +117,7 @@ class CodeStore:
         final = self.code_dir(sha256_hex)
         if final.is_dir():
             return
-        staging = Path(tempfile.mkdtemp(dir=self._tmp, prefix=f"{sha256_hex[:12]}-"))
+        staging = Path(tempfile.mkdtemp(dir=self._tmp, prefix=f"{sha256_hex[:12]}-p{os.getpid()}-"))
         try:
             extract_zip(data, staging, self.limits)
             try:

@@ -11,7 +11,10 @@ Contract (see :mod:`.protocol` for frames):
   thread no wake-up: it sleeps until the running invocation would reach that age); above ``memory_mb`` the
   worker sends ``K_OOM`` and kills its process group (SIGKILL). ``RLIMIT_AS`` is a safety net; a
   ``MemoryError`` is treated the same way.
-- /tmp quota: ``RLIMIT_FSIZE`` caps any single file (writes fail with EFBIG), and the usage of the environment's
+- Whole environment: in a sandbox with a cgroup (:mod:`.sandbox`) the watchdog samples the cgroup's anonymous
+  memory instead (every process the function started counts) and the kill takes the cgroup's processes too.
+- /tmp quota: with a tmpfs /tmp (:mod:`.sandbox`) the file system itself ends at the quota (``ENOSPC``) and
+  nothing is checked here. Without it: ``RLIMIT_FSIZE`` caps any single file (writes fail with EFBIG), and the usage of the environment's
   temp dir is checked after each invocation (:class:`.tmpwatch.TmpWatch`: rescanned when inotify saw a change,
   at least once a second); above the quota the invocation fails and the environment is reset with its temp
   dir wiped.
@@ -37,7 +40,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from edge.invocation.runtime import context as ctxmod
-from edge.invocation.runtime import faults, protocol
+from edge.invocation.runtime import faults, protocol, sandbox
 from edge.invocation.runtime.logformat import (
     encode_record,
     end_line,
@@ -96,7 +99,8 @@ def _setup_process(libc: ctypes.CDLL, log_fd: int, cfg: dict) -> None:
     cap = vsz + max(3 * memory, memory + (1 << 30))
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     fsize = int(cfg["tmp_quota_mb"]) * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    if fsize:  # 0: a tmpfs /tmp ends at the quota by itself, and stdout never hits a file-size limit
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     os.environ.clear()
     os.environ.update(cfg["env"])
     os.chdir(cfg["task_root"])
@@ -140,7 +144,7 @@ class Worker:
     """The invoke loop of one execution environment (one instance per process)."""
 
     def __init__(self, sock: socket.socket, cfg: dict, handler: Callable[[Any, Any], Any],
-                 holder: ctxmod.RequestIdHolder, libc: ctypes.CDLL) -> None:
+                 holder: ctxmod.RequestIdHolder, libc: ctypes.CDLL, cg_stat_fd: int | None = None) -> None:
         self.sock = sock
         self.handler = handler
         self.holder = holder
@@ -151,6 +155,7 @@ class Worker:
         self.tmp_quota = int(cfg["tmp_quota_mb"]) * 1024 * 1024
         self.tmp_watch = TmpWatch(self.tmp, libc) if self.tmp_quota else None
         self.libc = libc
+        self.cg_stat_fd = cg_stat_fd  # the environment's cgroup memory.stat: the watchdog's whole-tree figure
         self.punched_to = OUTPUT_LIMIT  # the output memfd's pages from OUTPUT_LIMIT up to here are freed
         self.send_lock = threading.Lock()
         self.busy = False
@@ -247,6 +252,8 @@ class Worker:
             if self.busy:
                 if age >= WATCH_AFTER_S:
                     rss_kb = int(os.pread(fd, 128, 0).split()[1]) * page_kb
+                    if self.cg_stat_fd is not None:
+                        rss_kb = max(rss_kb, sandbox.cgroup_rss_kb(self.cg_stat_fd))
                     if rss_kb > self.limit_kb:
                         self.die_oom(rss_kb)
                     self.bound_output()
@@ -367,9 +374,15 @@ def _exit_like_python(e: SystemExit) -> NoReturn:
     _flush_and_exit(1)
 
 
-def child_main(sock_fd: int, log_fd: int, cfg: dict, zygote_pid: int, libc: ctypes.CDLL) -> NoReturn:
-    """Entry point of a freshly forked environment process (called by the zygote in the child)."""
+def child_main(sock_fd: int, log_fd: int, cfg: dict, zygote_pid: int, libc: ctypes.CDLL,
+               sb: dict | None = None) -> NoReturn:
+    """Entry point of a freshly forked environment process (called by the zygote in the child): its sandbox
+    (:func:`.sandbox.enter`, as root), then the parent-death signal (a change of user clears it), then the rest."""
+    cg_stat_fd = None
     try:
+        sandbox.enter(libc, sb)
+        if sb:
+            cg_stat_fd = sandbox.memory_stat_fd(sb)
         set_pdeathsig(libc, zygote_pid)
         os.setpgid(0, 0)
         _setup_process(libc, log_fd, cfg)
@@ -394,7 +407,7 @@ def child_main(sock_fd: int, log_fd: int, cfg: dict, zygote_pid: int, libc: ctyp
             sock.sendall(b"".join(protocol.encode(m, protocol.dumps(record), log)))
         finally:
             os._exit(1)
-    worker = Worker(sock, cfg, handler, holder, libc)
+    worker = Worker(sock, cfg, handler, holder, libc, cg_stat_fd)
     log = worker.drain_output()
     worker.send(protocol.encode({"t": protocol.K_READY, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss},
                                 b"", log))

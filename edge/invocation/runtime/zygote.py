@@ -17,6 +17,14 @@ dirty the shared pages), then serves control messages (see :mod:`.protocol`):
 - EOF on the control socket (the core closed it or died): SIGKILL every child, reap them, exit.
 
 The zygote dies with the core (PR_SET_PDEATHSIG), and each child dies with the zygote.
+
+Isolation (``argv[3]``, JSON from :mod:`edge.invocation.execution.isolation`): the zygote probes what the kernel
+allows (a mount namespace in a forked child), says so in ``hello`` (``iso``), and puts every child into its
+sandbox before any function code runs (:mod:`.sandbox`): its own uid (``uid_base`` + a counter), its own cgroup
+(killed whole when the environment goes: a ``setsid`` daemon dies with it), its mount namespace. The zygote is
+the child subreaper of everything its children start, so orphans are reaped here, never by the host's init.
+- ``attach``: bind a pre-started (Node.js) environment's function paths and /tmp into its mount namespace, in a
+  forked helper (:func:`.sandbox.attach`); answered with ``attached`` (``error`` when it failed).
 """
 
 from __future__ import annotations
@@ -32,19 +40,26 @@ import sys
 import time
 from typing import NoReturn
 
-from edge.invocation.runtime import protocol, worker
+from edge.invocation.runtime import protocol, sandbox, worker
 
 # Modules handlers commonly import: importing them here makes them free in every child (shared pages).
 _PRELOAD = ("base64", "hashlib", "datetime", "uuid", "urllib.parse", "re", "random", "collections",
             "dataclasses", "typing", "email.utils", "http.client", "zlib", "copy", "functools", "itertools")
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
 class Zygote:
-    def __init__(self, ctrl: socket.socket, libc: ctypes.CDLL) -> None:
+    def __init__(self, ctrl: socket.socket, libc: ctypes.CDLL, iso: dict | None = None) -> None:
         self.ctrl = ctrl
         self.libc = libc
+        self.iso = iso or {}
         self.children: dict[int, str] = {}  # pid -> env id (only children not yet reaped)
         self.by_env: dict[str, int] = {}
+        self.sandboxes: dict[str, dict] = {}  # env id -> its sandbox (until its cgroup is gone)
+        self.cg_pending: list[dict] = []  # cgroups whose processes were still exiting
+        self.next_uid = 0
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def send(self, msg: dict) -> None:
@@ -57,7 +72,7 @@ class Zygote:
         poller = select.poll()
         poller.register(self.ctrl.fileno(), select.POLLIN)
         poller.register(self.wake_r, select.POLLIN)
-        self.send({"t": "hello", "pid": os.getpid()})
+        self.send({"t": "hello", "pid": os.getpid(), "iso": self.iso})
         while True:
             try:
                 events = poller.poll()
@@ -92,6 +107,10 @@ class Zygote:
             self.spawn(msg["env"], msg["cfg"], fds)
         elif msg["t"] == "exec":
             self.spawn(msg["env"], msg, fds, exec_=True)
+        elif msg["t"] == "attach":
+            for fd in fds:
+                os.close(fd)
+            self.attach(msg["env"], msg.get("sb") or {})
         elif msg["t"] == "kill":
             self.kill(msg["env"], int(msg.get("sig", signal.SIGKILL)))
             for fd in fds:
@@ -106,6 +125,7 @@ class Zygote:
             return
         if not exec_:
             os.set_inheritable(fds[0], False)  # programs the handler execs must not hold the channel open
+        sb = self.sandbox_for(env_id, cfg.get("sb"))
         zygote_pid = os.getpid()  # taken before the fork: a child that asks getppid() after the zygote died gets 1
         try:
             pid = os.fork()
@@ -117,8 +137,8 @@ class Zygote:
         if pid == 0:
             if exec_:
                 self._close_own()
-                exec_child(cfg, fds, zygote_pid, self.libc)
-            self._in_child(fds, cfg, zygote_pid)
+                exec_child(cfg, fds, zygote_pid, self.libc, sb)
+            self._in_child(fds, cfg, zygote_pid, sb)
         for fd in fds:
             os.close(fd)
         with contextlib.suppress(OSError):  # the child may have exited (or set it) already
@@ -134,9 +154,67 @@ class Zygote:
         os.close(self.wake_w)
         self.ctrl.close()
 
-    def _in_child(self, fds: list[int], cfg: dict, zygote_pid: int) -> None:
+    def _in_child(self, fds: list[int], cfg: dict, zygote_pid: int, sb: dict | None) -> None:
         self._close_own()
-        worker.child_main(fds[0], fds[1], cfg, zygote_pid, self.libc)
+        worker.child_main(fds[0], fds[1], cfg, zygote_pid, self.libc, sb)
+
+    def sandbox_for(self, env_id: str, per_env: dict | None) -> dict | None:
+        """The whole sandbox of a new environment: what is in force (``iso``) with the environment's own parts
+        (the core's ``sb``: its paths, /tmp, memory) and a uid of its own."""
+        iso = self.iso
+        if per_env is None or not (iso.get("uid_base") is not None or iso.get("cg") or iso.get("mnt")):
+            return None
+        sb: dict = {"mnt": bool(iso.get("mnt")), "hide": iso.get("hide", []), "private_tmp": iso.get("private_tmp"),
+                    "keep": [*iso.get("keep", []), *per_env.get("keep", [])],
+                    "placeholder_tmp": bool(per_env.get("placeholder_tmp") and iso.get("private_tmp"))}
+        if iso.get("uid_base") is not None:
+            sb["uid"] = iso["uid_base"] + self.next_uid % iso["uid_count"]
+            self.next_uid += 1
+        if iso.get("cg"):
+            sb["cg"] = {**iso["cg"], "name": env_id, "mem_bytes": per_env["mem_bytes"]}
+        tmp = per_env.get("tmp")
+        if tmp:
+            sb["tmp"] = {**tmp, "tmpfs": bool(iso.get("tmpfs"))}
+        self.sandboxes[env_id] = sb
+        return sb
+
+    def attach(self, env_id: str, per_env: dict) -> None:
+        pid, sb = self.by_env.get(env_id), self.sandboxes.get(env_id)
+        if pid is None or sb is None:
+            self.send({"t": "attached", "env": env_id, "error": None if pid else "environment exited"})
+            return
+        tmp = per_env.get("tmp")
+        full = {**sb, "keep": per_env.get("keep", []), "mem_bytes": per_env.get("mem_bytes"),
+                "tmp": tmp and {**tmp, "tmpfs": bool(self.iso.get("tmpfs"))}}
+        r, w = os.pipe()
+        helper = os.fork()
+        if helper == 0:
+            os.close(r)
+            code = 0
+            try:
+                sandbox.attach(self.libc, pid, full)
+            except BaseException as e:
+                with contextlib.suppress(OSError):
+                    os.write(w, str(e).encode()[:2000])
+                code = 1
+            os._exit(code)
+        os.close(w)
+        error = b""
+        while chunk := os.read(r, 4096):
+            error += chunk
+        os.close(r)
+        while True:
+            try:
+                _, status = os.waitpid(helper, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                status = 0
+                break
+        if status != 0 and not error:
+            error = f"attach helper exited with status {status}".encode()
+        self.send({"t": "attached", "env": env_id, "error": error.decode("utf-8", "replace") or None})
 
     def kill(self, env_id: str, sig: int = signal.SIGKILL) -> None:
         pid = self.by_env.get(env_id)
@@ -145,15 +223,27 @@ class Zygote:
         for fn in (os.killpg, os.kill):
             with contextlib.suppress(OSError):
                 fn(pid, sig)
+        sb = self.sandboxes.get(env_id)
+        if sig == signal.SIGKILL and sb is not None and sb.get("cg"):
+            for member in sandbox.cgroup_pids(sb["cg"]):
+                with contextlib.suppress(OSError):
+                    os.kill(member, signal.SIGKILL)
+
+    def _release_sandbox(self, env_id: str) -> None:
+        sb = self.sandboxes.pop(env_id, None)
+        if sb is not None and sb.get("cg") and not sandbox.kill_cgroup(sb["cg"]):
+            self.cg_pending.append(sb["cg"])
+        if self.cg_pending:
+            self.cg_pending = [cg for cg in self.cg_pending if not sandbox.kill_cgroup(cg)]
 
     def reap(self, block: bool) -> None:
         """Reap exited environments. Each one's process group is SIGKILLed first, while its leader is a zombie
         (``WNOWAIT``): the leader's pid, which is the group's id, cannot be reused until it is reaped, so the kill
         reaches exactly what the function started (a runtime that exits, gracefully or not, takes its children
         along, as an execution environment's teardown does on AWS)."""
-        while self.children:
+        while True:  # also reaps orphans (we are their subreaper) while no environment is left
             try:
-                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG))
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT | (0 if block and self.children else os.WNOHANG))
             except ChildProcessError:
                 self.children.clear()
                 return
@@ -175,17 +265,26 @@ class Zygote:
             if env_id is not None:
                 self.by_env.pop(env_id, None)
                 self.send({"t": "exit", "env": env_id, "status": status, "at": time.monotonic()})
+                self._release_sandbox(env_id)  # what the function left running (setsid daemons too) dies now
 
     def shutdown(self) -> None:
         for env_id in list(self.by_env):
             self.kill(env_id)
         self.reap(block=True)
+        for env_id in list(self.sandboxes):
+            self._release_sandbox(env_id)
+        for _ in range(100):
+            if not self.cg_pending:
+                break
+            time.sleep(0.01)
+            self.reap(block=False)
+            self.cg_pending = [cg for cg in self.cg_pending if not sandbox.kill_cgroup(cg)]
 
 
 CHANNEL_FD = protocol.CHANNEL_FD
 
 
-def exec_child(msg: dict, fds: list[int], zygote_pid: int, libc: ctypes.CDLL) -> NoReturn:
+def exec_child(msg: dict, fds: list[int], zygote_pid: int, libc: ctypes.CDLL, sb: dict | None = None) -> NoReturn:
     """The child side of ``exec`` (never returns): parent-death signal, own process group, memfd as stdout and
     stderr, /dev/null as stdin, the channel on fd 3 (the only other descriptor left open), default signal
     dispositions except SIGXFSZ (ignored: a write past the /tmp quota fails with EFBIG instead of killing the
@@ -193,6 +292,7 @@ def exec_child(msg: dict, fds: list[int], zygote_pid: int, libc: ctypes.CDLL) ->
     memfd and ends the child with status 127 (the shell's "command not found"), which the core reports as
     ``Runtime.ExitError``."""
     try:
+        sandbox.enter(libc, sb)
         worker.set_pdeathsig(libc, zygote_pid)
         os.setpgid(0, 0)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
@@ -220,17 +320,58 @@ def exec_child(msg: dict, fds: list[int], zygote_pid: int, libc: ctypes.CDLL) ->
     os._exit(127)  # not reached: execve replaced the process
 
 
+def probe(libc: ctypes.CDLL, iso: dict) -> dict:
+    """What of ``iso`` the kernel allows here: a mount namespace (and a tmpfs in it) tried in a forked child;
+    without it, neither private mounts nor the tmpfs /tmp are used."""
+    if not iso.get("mnt") and not iso.get("tmpfs"):
+        return iso
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if libc.unshare(sandbox.CLONE_NEWNS) != 0:
+                os._exit(2)
+            if libc.mount(None, b"/", None, sandbox.MS_REC | sandbox.MS_PRIVATE, None) != 0:
+                os._exit(3)
+            if libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, b"size=4k") != 0:
+                os._exit(4)
+        except BaseException:
+            os._exit(5)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        why = {2: "unshare(CLONE_NEWNS) refused", 3: "cannot make mounts private", 4: "cannot mount tmpfs"}
+        iso = {**iso, "mnt": False, "tmpfs": False, "private_tmp": False,
+               "refused": why.get(os.waitstatus_to_exitcode(status), "mount namespace probe failed")}
+    return iso
+
+
+def own_mount_namespace(libc: ctypes.CDLL) -> None:
+    """The zygote's own mount namespace (the host's mounts propagate in, nothing propagates out): the /tmp tmpfs
+    of every environment is mounted here, so they all vanish with the zygote, even if the stack is killed, and
+    the core's removal of a sandbox directory detaches its tmpfs (a mount point removed in another namespace)."""
+    if libc.unshare(sandbox.CLONE_NEWNS) == 0:
+        libc.mount(None, b"/", None, sandbox.MS_REC | MS_SLAVE, None)
+
+
+MS_SLAVE = 1 << 19
+
+
 def main(argv: list[str]) -> int:
     ctrl_fd, core_pid = int(argv[1]), int(argv[2])
+    iso = protocol.loads(argv[3].encode()) if len(argv) > 3 else {}
     libc = worker._libc()
     worker.set_pdeathsig(libc, core_pid)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    iso = probe(libc, iso)
+    if iso.get("tmpfs"):
+        own_mount_namespace(libc)
     for name in _PRELOAD:
         __import__(name)
     ctrl = socket.socket(fileno=ctrl_fd)
     ctrl.setblocking(True)
     gc.collect()
     gc.freeze()  # children never touch the pre-fork objects' GC headers: fewer copy-on-write pages
-    Zygote(ctrl, libc).run()
+    Zygote(ctrl, libc, iso).run()
     return 0
 
 

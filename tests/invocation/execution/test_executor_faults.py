@@ -217,7 +217,25 @@ async def test_crashing_function_does_not_affect_others(tmp_path: Path) -> None:
         assert m["crash"]["$LATEST"]["errors"] == 3 and m["good"]["$LATEST"]["errors"] == 0
 
 
-async def test_tmp_quota(tmp_path: Path) -> None:
+async def test_tmp_quota_is_a_file_system_of_that_size(tmp_path: Path) -> None:
+    """With isolation in force /tmp is a tmpfs of exactly EphemeralStorage: ENOSPC at the quota, as on AWS, and
+    the environment stays warm."""
+    spec = make_spec(code_dir(tmp_path), "basic.tmp_write", ephemeral_storage_mb=1)
+    async with running_executor(tmp_path) as ex:
+        if not ex.isolation.get("tmpfs"):
+            pytest.skip(f"no tmpfs /tmp here: {ex.isolation_line}")
+        res = await call(ex, spec, {"name": "one", "size": 2 * 1024 * 1024})
+        assert body(res)["error"] == 28  # ENOSPC
+        first = await call(ex, spec, {"name": "a", "size": 700 * 1024})
+        assert first.outcome is Outcome.OK
+        over = await call(ex, spec, {"name": "b", "size": 700 * 1024})
+        assert body(over)["error"] == 28 and not over.cold_start
+        assert body(await call(ex, spec, {}))["files"] == ["a"]
+
+
+async def test_tmp_quota_checked_after_the_invocation_without_isolation(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGELAB_ISOLATION", "off")
     spec = make_spec(code_dir(tmp_path), "basic.tmp_write", ephemeral_storage_mb=1)
     async with running_executor(tmp_path) as ex:
         res = await call(ex, spec, {"name": "one", "size": 2 * 1024 * 1024})

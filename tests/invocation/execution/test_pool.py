@@ -124,3 +124,21 @@ async def test_crashed_provisioned_environment_is_replaced(tmp_path: Path) -> No
                     and all(not e.discard for e in ex.environments()))
         res = await call(ex, spec, {})
         assert not res.cold_start and body(res) == "provisioned-concurrency"
+
+
+async def test_warm_environments_are_capped_least_recently_used_first(tmp_path: Path) -> None:
+    """Past the count cap a cold start retires the least recently used idle environment; by memory likewise."""
+    code = code_dir(tmp_path)
+    specs = [make_spec(code, "basic.counter", name=f"f{i}") for i in range(3)]
+    async with running_executor(tmp_path, max_warm_environments=2) as ex:
+        pids = [body(await call(ex, s, {}))["pid"] for s in specs[:2]]
+        assert not (await call(ex, specs[0], {})).cold_start  # f0 is now the most recently used
+        await call(ex, specs[2], {})  # a third environment: f1 (least recently used) goes
+        await _wait(lambda: not alive(pids[1]))
+        assert alive(pids[0]) and sorted(e.spec.function_name for e in ex.environments()) == ["f0", "f2"]
+    big = [make_spec(code, "basic.counter", name=f"m{i}", memory_mb=512) for i in range(2)]
+    async with running_executor(tmp_path, max_warm_memory_mb=1000) as ex:
+        first = body(await call(ex, big[0], {}))["pid"]
+        await call(ex, big[1], {})
+        await _wait(lambda: not alive(first))
+        assert [e.spec.function_name for e in ex.environments()] == ["m1"]
