@@ -16,8 +16,9 @@
   RequestAndResponseBehaviorCustomOrigin.html). aiohttp's own parser limits are raised above those
   (``SERVER_KWARGS``) so that it does not answer first; a line over even those (a 100 KiB URL) is answered the same
   413 (``ViewerHandler.handle_error``), so every over-long URL gets one answer. Malformed requests get CloudFront's
-  400 page and a close; an HTTP/0.9 request (``GET /`` without a version) is refused with that 400 on an HTTP/1.1
-  status line, never answered in HTTP/0.9. Each refusal cause is logged once, then rate-limited (``CauseLog``).
+  400 page and a close; an HTTP/0.9 request (``GET /`` without a version), or one claiming another major
+  version, is refused with that 400 on an HTTP/1.1 status line, never answered in kind. Each refusal cause is
+  logged once, then rate-limited (``CauseLog``).
 * Viewer connections: ``ViewerServer`` runs every accepted connection through ``edge.cdn.server.limits``
   (``[viewer]`` settings: connection budget, header / body / keep-alive timeouts).
 """
@@ -230,10 +231,12 @@ async def serve_viewer(state: PopState, request: web.BaseRequest, scheme: str = 
 
 async def _serve(state: PopState, request: web.BaseRequest, scheme: str) -> web.StreamResponse:
     started = time.perf_counter()
-    if request.version[0] < 1:  # HTTP/0.9 (a request line without a version): refused, never answered in kind
+    if request.version[0] != 1:  # HTTP/0.9 (no version in the request line), "HTTP/2.0": refused, not answered in kind
         state.ctx.stats.bad_requests += 1
-        state.causes.report(logging.INFO, ("http/0.9",), "refused an HTTP/0.9 request from %s", request.remote)
-        return _refusal(state, BadRequest("HTTP/0.9 request"), started)
+        version = f"HTTP/{request.version[0]}.{request.version[1]}"
+        state.causes.report(logging.INFO, ("version", version), "refused an %s request from %s", version,
+                            request.remote)
+        return _refusal(state, BadRequest(f"{version} request"), started)
     headers = request.headers
     if headers.get(hdrs.EXPECT):
         await _expect(request)
