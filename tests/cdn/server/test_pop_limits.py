@@ -226,3 +226,38 @@ async def test_malformed_request_flood_logs_one_line_per_cause(caplog: pytest.Lo
              and r.levelno >= logging.INFO and "refused" in r.getMessage()]
     assert len(lines) == 1, [r.getMessage() for r in lines]
     assert not any(r.exc_info for r in caplog.records if r.name.startswith("aiohttp"))
+
+
+def test_the_guard_holds_on_uvloop() -> None:
+    """The stack's POP processes run on uvloop, whose transports are its own classes: the same flood, slowloris and
+    HTTP/0.9 cases on a uvloop event loop."""
+    import uvloop
+
+    async def scenario() -> None:
+        viewer = ViewerSettings(max_connections=20, header_timeout_s=0.4, keepalive_timeout_s=0.4)
+        async with ScriptedOrigin() as origin:
+            origin.script("/alive", body=b"yes", headers={"Cache-Control": "max-age=60"})
+            async with pop_with(origin, viewer) as running:
+                guard = running.state.guard
+                flood = []
+                try:
+                    for _ in range(5):
+                        for _ in range(100):
+                            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                            s.setblocking(False)
+                            s.connect_ex(("127.0.0.1", running.port))
+                            flood.append(s)
+                        await asyncio.sleep(0.01)
+                    await until(lambda: guard.counters.accepted >= 500, 5, "the flood reached the guard")
+                    assert len(guard.conns) <= 20 and guard.counters.evicted >= 480
+                    assert (await get_ok(running.port)).endswith(b"yes")
+                    data, closed = await exchange(running.port, b"GET /\r\n\r\n")
+                    assert data.startswith(b"HTTP/1.1 400 ") and closed
+                    data, closed = await exchange(running.port, b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: 1")
+                    assert (data, closed) == (b"", True)
+                    await until(lambda: not guard.conns, 5, "the header timeout closed the rest")
+                finally:
+                    for s in flood:
+                        s.close()
+
+    uvloop.run(scenario())
