@@ -236,7 +236,7 @@ async def _serve(state: PopState, request: web.BaseRequest, scheme: str) -> web.
         version = f"HTTP/{request.version[0]}.{request.version[1]}"
         state.causes.report(logging.INFO, ("version", version), "refused an %s request from %s", version,
                             request.remote)
-        return _refusal(state, BadRequest(f"{version} request"), started)
+        return _refusal(state, BadRequest(f"{version} request"), started, method=request.method)
     headers = request.headers
     if headers.get(hdrs.EXPECT):
         await _expect(request)
@@ -255,7 +255,7 @@ async def _serve(state: PopState, request: web.BaseRequest, scheme: str) -> web.
             state.guard.counters.body_timeouts += 1
         state.causes.report(logging.INFO, ("viewer", err.status), "refused a viewer request from %s: %d %s",
                             request.remote, err.status, err.detail[:200])
-        return _refusal(state, err, started, request_id)
+        return _refusal(state, err, started, request_id, request.method)
     try:
         response, ex = await pipeline.handle(state.ctx, edge_req, request_id, started)
     except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
@@ -289,9 +289,10 @@ def debug_decorated(response: EdgeResponse, ex: Exchange) -> EdgeResponse:
     return replace(response, headers=[*response.headers, *extra])
 
 
-def _refusal(state: PopState, err: EdgeError, started: float, request_id: str | None = None) -> RawResponse:
+def _refusal(state: PopState, err: EdgeError, started: float, request_id: str | None = None,
+             method: str = "GET") -> RawResponse:
     """CloudFront's error page for ``err`` on an HTTP/1.1 status line with ``Connection: close`` (the caller's
-    connection is closed after it, whatever the request asked for)."""
+    connection is closed after it, whatever the request asked for); to a HEAD request, its head only."""
     request_id = request_id or new_request_id()
     ex = Exchange(request=EdgeRequest(method="GET", uri="/", querystring="", headers=[], client_ip=""),
                   request_id=request_id, started=started, x_cache=err.x_cache)
@@ -303,7 +304,9 @@ def _refusal(state: PopState, err: EdgeError, started: float, request_id: str | 
                        server_timing=timing, clean=True)
     body = response.body
     assert isinstance(body, bytes)
-    data = serialize("GET", HttpVersion11, False, err.status, None, headers, body, state.http_date)
+    head = method == "HEAD"
+    data = serialize("HEAD" if head else "GET", HttpVersion11, False, err.status, None, headers, body,
+                     state.http_date, content_length=len(body) if head else None)
     assert data is not None  # a CloudFront error page is plain ASCII
     return RawResponse(err.status, None, data, False)
 

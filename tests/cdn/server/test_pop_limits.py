@@ -213,6 +213,10 @@ async def test_every_overlong_url_gets_cloudfronts_413_and_a_close(length: int) 
         data, closed = await exchange(running.port, b"GET /" + b"a" * (length - 1) + b" HTTP/1.1\r\nHost: a\r\n\r\n")
         assert data.startswith(b"HTTP/1.1 413 ") and closed, data[:60]
         assert b"<H1>413 ERROR</H1>" in data and b"X-Cache: Error from cloudfront" in data
+        if length < 60_000:  # to a HEAD request: the same head, no body
+            data, closed = await exchange(running.port, b"HEAD /" + b"a" * (length - 1) + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+            head, _, body = data.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 413 ") and b"\r\nContent-Length: " in head and body == b"" and closed
         assert origin.hits.total() == 0
 
 
