@@ -274,7 +274,8 @@ def test_worker_runtime_import_loads_nothing_heavy() -> None:
 
 # tests/<path>/ holds the tests of edge/<path>/ (tests/cdn/cache/ tests edge/cdn/cache/; tests/ itself the modules
 # at edge/'s top, like tasks.py). These mirror a top-level folder of the project instead; tests/e2e/ drives the
-# whole stack through a real POP, so it mirrors no single package.
+# whole stack through a real POP, so it mirrors no single package; tests/security/ attacks a running stack or POP
+# (issue 18) the same way.
 MIRRORS_TOP_LEVEL = frozenset({"bench", "functions", "loadtests", "origin"})
 MIRRORS_NOTHING = frozenset({"e2e", "security"})  # security/: hostile functions against a real stack
 

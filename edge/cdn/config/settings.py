@@ -78,6 +78,17 @@ class EdgeSwitches:
 
 
 @dataclass(frozen=True, slots=True)
+class ViewerSettings:
+    """``[viewer]``: limits of the POPs' viewer connections (``edge.cdn.server.limits``; README "Viewer connection
+    limits and timeouts" says which CloudFront value each mirrors). Per POP process, HTTP and HTTPS together."""
+
+    max_connections: int = 10_000  # open viewer connections; beyond it idle ones are closed, else new ones refused
+    header_timeout_s: float = 10.0  # a request head (line + headers) must arrive within this; else closed
+    body_timeout_s: float = 30.0  # longest pause between two reads of a request body; else 408 and closed
+    keepalive_timeout_s: float = 60.0  # an idle keep-alive connection is closed after this
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionDecl:
     """A function to create (and publish) in the local registry at start-up."""
 
@@ -136,6 +147,7 @@ class Settings:
     origin_request_policies: Mapping[str, OriginRequestPolicy] = field(default_factory=dict)
     response_headers_policies: Mapping[str, ResponseHeadersPolicy] = field(default_factory=dict)  # by id AND name
     edge: EdgeSwitches = EdgeSwitches()
+    viewer: ViewerSettings = ViewerSettings()  # [viewer]: connection limits and timeouts of the POPs' listeners
     signers: Signers = field(default_factory=Signers)  # [public_keys], [key_groups], [trusted_signers]: signed URLs (config/signers.py)
     functions: tuple[FunctionDecl, ...] = ()
     schedules: tuple[ScheduleDecl, ...] = ()  # [[schedules]]: EventBridge-style scheduled rules
@@ -312,6 +324,17 @@ def _parse_edge(data: Any) -> EdgeSwitches:
     return e
 
 
+def _parse_viewer(data: Any) -> ViewerSettings:
+    t = _Table(data, "viewer")
+    d = ViewerSettings()
+    v = ViewerSettings(max_connections=int(t.int_("max_connections", d.max_connections, lo=1, hi=1_000_000)),
+                       header_timeout_s=t.num("header_timeout_s", d.header_timeout_s, lo=0.05, hi=3600),
+                       body_timeout_s=t.num("body_timeout_s", d.body_timeout_s, lo=0.05, hi=3600),
+                       keepalive_timeout_s=t.num("keepalive_timeout_s", d.keepalive_timeout_s, lo=0.05, hi=3600))
+    t.done()
+    return v
+
+
 def _parse_function(data: Any, path: str, base: Path) -> FunctionDecl:
     t = _Table(data, path)
     name = t.get("name", str, "")
@@ -420,6 +443,7 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
         response_headers_policies=MappingProxyType(_parse_response_headers_policies(
             t.get("response_headers_policies", dict, {}))),
         edge=_parse_edge(t.get("edge", dict, {})),
+        viewer=_parse_viewer(t.get("viewer", dict, {})),
         signers=parse_signers(t.get("public_keys", dict, {}), t.get("key_groups", dict, {}),
                               t.get("trusted_signers", dict, {}), base),
         functions=funcs,

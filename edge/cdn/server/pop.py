@@ -11,8 +11,16 @@
   headers; buffered responses are serialised by ``edge.cdn.server.wire`` (the bytes ``web.Response`` would send,
   cache entries' headers serialised once per entry).
 * Viewer input limits (contract / CloudFront quotas): URL over 8,192 bytes or request headers over 20,480
-  bytes -> 413 with the CloudFront error page. aiohttp's own parser limits are raised above those
-  (``SERVER_KWARGS``) so that it does not answer 400 first; truly malformed requests get aiohttp's 400.
+  bytes -> 413 with the CloudFront error page, and the connection is closed, as CloudFront does ("Maximum length
+  of a request and maximum length of a URL", https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/
+  RequestAndResponseBehaviorCustomOrigin.html). aiohttp's own parser limits are raised above those
+  (``SERVER_KWARGS``) so that it does not answer first; a line over even those (a 100 KiB URL) is answered the same
+  413 (``ViewerHandler.handle_error``), so every over-long URL gets one answer. Malformed requests get CloudFront's
+  400 page and a close; an HTTP/0.9 request (``GET /`` without a version), or one claiming another major
+  version, is refused with that 400 on an HTTP/1.1 status line, never answered in kind. Each refusal cause is
+  logged once, then rate-limited (``CauseLog``).
+* Viewer connections: ``ViewerServer`` runs every accepted connection through ``edge.cdn.server.limits``
+  (``[viewer]`` settings: connection budget, header / body / keep-alive timeouts).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from typing import Any, TypedDict
 
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
+from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
 
 from edge.cdn import pipeline
 from edge.cdn.cache.coalesce import Coalescer
@@ -48,6 +57,7 @@ from edge.cdn.origin.http1 import Head, InterimSink
 from edge.cdn.responses import REPLACED, PopIdentity, decorate, error_response, new_request_id
 from edge.cdn.server import websocket
 from edge.cdn.server.admin import make_admin_app
+from edge.cdn.server.limits import CauseLog, ConnectionGuard, ViewerConnection, effective_max_connections, read_body
 from edge.cdn.server.tls import ensure_certificates, server_context
 from edge.cdn.server.wire import HttpDate, RawResponse, safe_value, serialize
 from edge.cdn.stats import PopStats
@@ -59,6 +69,7 @@ __all__ = [
     "SERVER_KWARGS",
     "PopState",
     "RunningPop",
+    "ViewerServer",
     "make_viewer_server",
     "pop_code",
     "run_pop",
@@ -101,6 +112,10 @@ class PopState:
         self.debug_headers = settings.edge.debug_headers
         self.started = time.time()
         self.identity = PopIdentity(pop_code(pop.name))
+        self.viewer = settings.viewer
+        self.guard = ConnectionGuard(settings.viewer, max_connections=effective_max_connections(
+            settings.viewer.max_connections))
+        self.causes = CauseLog(log)
         self.http_date = HttpDate()
         cache = settings.cache
         self.origin_client = AiohttpOriginClient(OriginClientConfig(
@@ -189,6 +204,7 @@ class PopState:
             "cache": {"entries": cs.entries, "bytes": cs.bytes, "max_bytes": cs.max_bytes, "hits": cs.hits,
                       "misses": cs.misses, "evictions": cs.evictions, "rejected_too_large": cs.rejected_too_large},
             "background_tasks": len(self.ctx.background),
+            "viewer_connections": self.guard.snapshot(),
             **({"cloudfront_functions": self.ctx.functions.metrics()} if self.ctx.functions is not None else {}),
         }
 
@@ -220,19 +236,26 @@ def _viewer_request(request: web.BaseRequest, scheme: str) -> EdgeRequest:
                        http_version=request.version)
 
 
-async def _read_body(request: web.BaseRequest) -> bytes | None:
-    if not request.body_exists:
-        return None
-    try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise RequestTooLarge("request body too large") from None
-
-
 async def serve_viewer(state: PopState, request: web.BaseRequest, scheme: str = "http") -> web.StreamResponse:
     """Answer one viewer request for the POP ``state`` (the handler of ``make_viewer_server``; ``scheme`` is
-    ``https`` on the HTTPS listener)."""
+    ``https`` on the HTTPS listener). The connection has no guard deadline while this runs
+    (``ConnectionGuard.begin``/``end``)."""
+    guard = state.guard
+    conn = guard.begin(request.transport)
+    try:
+        return await _serve(state, request, scheme)
+    finally:
+        guard.end(conn)
+
+
+async def _serve(state: PopState, request: web.BaseRequest, scheme: str) -> web.StreamResponse:
     started = time.perf_counter()
+    if request.version[0] != 1:  # HTTP/0.9 (no version in the request line), "HTTP/2.0": refused, not answered in kind
+        state.ctx.stats.bad_requests += 1
+        version = f"HTTP/{request.version[0]}.{request.version[1]}"
+        state.causes.report(logging.INFO, ("version", version), "refused an %s request from %s", version,
+                            request.remote)
+        return _refusal(state, BadRequest(f"{version} request"), started, method=request.method)
     headers = request.headers
     if headers.get(hdrs.EXPECT):
         await _expect(request)
@@ -243,18 +266,21 @@ async def serve_viewer(state: PopState, request: web.BaseRequest, scheme: str = 
             return answered
     try:
         edge_req = _viewer_request(request, scheme)
-        edge_req.body = await _read_body(request)
-    except EdgeError as err:
+        if request.body_exists:
+            edge_req.body = await read_body(request, timeout=state.viewer.body_timeout_s, max_size=CLIENT_MAX_SIZE)
+    except EdgeError as err:  # 400 / 413 / 408: CloudFront's page, then the connection is closed
         state.ctx.stats.bad_requests += 1
-        ex = Exchange(request=EdgeRequest(method=request.method, uri="/", querystring="", headers=[],
-                                          client_ip=request.remote or ""), request_id=request_id,
-                      started=started, x_cache=err.x_cache)
-        return await _write(request, state, error_response(err, request_id), ex)
+        if err.status == 408:
+            state.guard.counters.body_timeouts += 1
+        state.causes.report(logging.INFO, ("viewer", err.status), "refused a viewer request from %s: %d %s",
+                            request.remote, err.status, err.detail[:200])
+        return _refusal(state, err, started, request_id, request.method)
     try:
         interim = _interim_sink(request) if request.version == HttpVersion11 else None
         response, ex = await pipeline.handle(state.ctx, edge_req, request_id, started, interim)
-    except Exception:  # a bug: answer like CloudFront would (500 page) and keep serving
-        log.exception("unhandled error for %s %s", request.method, edge_req.uri)
+    except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
+        state.causes.report(logging.ERROR, ("pipeline", type(exc).__name__), "unhandled error for %s %s",
+                            request.method, edge_req.uri[:200], exc=exc)
         ex = Exchange(request=edge_req, request_id=request_id, started=started, x_cache="Error from cloudfront")
         response = error_response(EdgeError("internal error"), request_id)
     if state.debug_headers:
@@ -281,6 +307,77 @@ def debug_decorated(response: EdgeResponse, ex: Exchange) -> EdgeResponse:
     if ex.error_detail:
         extra.append(("X-Edgelab-Error", " ".join(ex.error_detail.split())[:1000]))
     return replace(response, headers=[*response.headers, *extra])
+
+
+def _refusal(state: PopState, err: EdgeError, started: float, request_id: str | None = None,
+             method: str = "GET") -> RawResponse:
+    """CloudFront's error page for ``err`` on an HTTP/1.1 status line with ``Connection: close`` (the caller's
+    connection is closed after it, whatever the request asked for); to a HEAD request, its head only."""
+    request_id = request_id or new_request_id()
+    ex = Exchange(request=EdgeRequest(method="GET", uri="/", querystring="", headers=[], client_ip=""),
+                  request_id=request_id, started=started, x_cache=err.x_cache)
+    response = error_response(err, request_id)
+    total_s = time.perf_counter() - started
+    timing = ex.timing.render(ex.x_cache, total_s, pop_code=state.identity.pop_code, request_id=request_id,
+                              total_seconds=total_s)
+    headers = decorate(response.headers, state.identity, request_id=request_id, x_cache=err.x_cache,
+                       server_timing=timing, clean=True)
+    body = response.body
+    assert isinstance(body, bytes)
+    head = method == "HEAD"
+    data = serialize("HEAD" if head else "GET", HttpVersion11, False, err.status, None, headers, body,
+                     state.http_date, content_length=len(body) if head else None)
+    assert data is not None  # a CloudFront error page is plain ASCII
+    return RawResponse(err.status, None, data, False)
+
+
+class ViewerHandler(web.RequestHandler):
+    """aiohttp's HTTP/1 protocol with the POP's answer to what its parser refuses: ``handle_error`` (its public
+    hook for a request it could not parse or a handler that raised) answers CloudFront's 413 page for a line over
+    the parser's limits and CloudFront's 400 page for any other malformed request (500 for a handler bug), each
+    cause logged once then rate-limited (``CauseLog``) instead of a traceback per request."""
+
+    __slots__ = ("pop",)
+
+    def __init__(self, manager: web.Server, pop: PopState, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self.pop = pop
+
+    def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # as aiohttp's: a response already started cannot be replaced
+            raise ConnectionError("Response is sent already, cannot send another response with the error message")
+        state = self.pop
+        started = time.perf_counter()
+        err: EdgeError
+        if isinstance(exc, LineTooLong) or (isinstance(exc, BadHttpMessage) and "Too many headers" in str(exc)):
+            err = RequestTooLarge(str(exc))
+        elif isinstance(exc, HttpProcessingError) or status < 500:
+            err = BadRequest(str(exc) if exc is not None else (message or "malformed request"))
+        else:
+            err = EdgeError("internal error")
+        state.ctx.stats.bad_requests += err.status < 500
+        parse_error = isinstance(exc, HttpProcessingError)
+        state.causes.report(logging.INFO if parse_error else logging.ERROR, ("parser", err.status, type(exc).__name__),
+                            "refused a request from %s: %d %s: %s", request.remote, err.status,
+                            type(exc).__name__, " ".join(str(exc or message).split())[:200],
+                            exc=None if parse_error else exc)
+        return _refusal(state, err, started)
+
+
+class ViewerServer(web.Server):
+    """aiohttp's low-level server whose connections are ``ViewerHandler``s run under the POP's ``ConnectionGuard``
+    (``__call__`` is the protocol factory the listener calls once per accepted connection)."""
+
+    def __init__(self, handler: Any, *, pop: PopState, **kwargs: Any) -> None:
+        request_factory = kwargs.pop("request_factory", None)
+        super().__init__(handler, request_factory=request_factory, **kwargs)
+        self.pop = pop
+        self.handler_kwargs = kwargs
+
+    def __call__(self) -> ViewerConnection:  # type: ignore[override]  # the listener wants any protocol
+        inner = ViewerHandler(self, self.pop, loop=asyncio.get_running_loop(), **self.handler_kwargs)
+        return ViewerConnection(inner, self.pop.guard)
 
 
 async def _expect(request: web.BaseRequest) -> None:
@@ -391,7 +488,11 @@ def make_viewer_server(state: PopState, scheme: str = "http") -> web.Server:
 
     handler = (functools.partial(serve_viewer, state) if scheme == "http"  # no keyword to merge per request
                else functools.partial(serve_viewer, state, scheme=scheme))
-    return web.Server(handler, request_factory=request_factory, access_log=None, **SERVER_KWARGS)
+    viewer = state.viewer
+    # aiohttp's own keep-alive timer stays as a backstop behind the guard's deadlines
+    backstop = 2 * max(viewer.header_timeout_s, viewer.keepalive_timeout_s)
+    return ViewerServer(handler, pop=state, request_factory=request_factory, access_log=None,
+                        keepalive_timeout=backstop, lingering_time=min(10.0, viewer.body_timeout_s), **SERVER_KWARGS)
 
 
 @dataclass
@@ -410,6 +511,7 @@ class RunningPop:
         """Stop the admin app (removing its socket file) and the POP (closing its connections, then cancelling
         its background tasks and closing its origin connection pool)."""
         try:
+            self.state.guard.stop()
             if self.admin_runner is not None:
                 await self.admin_runner.cleanup()
                 if self.admin_socket is not None:
@@ -434,6 +536,7 @@ async def start_pop(pop_settings: PopSettings, distribution: Distribution, setti
     the certificate of ``edge.cdn.server.tls`` kept in ``tls_dir`` (made there if missing)."""
     state = PopState(pop_settings, distribution, settings, triggers=triggers, clock=clock, functions=functions)
     await state.origin_client.start()
+    state.guard.start()
     runner = web.ServerRunner(make_viewer_server(state), handle_signals=False)
     https_runner: web.ServerRunner | None = None
     https_bound: int | None = None
@@ -459,6 +562,7 @@ async def start_pop(pop_settings: PopSettings, distribution: Distribution, setti
             await admin_runner.setup()
             await web.UnixSite(admin_runner, str(sock)).start()
     except BaseException:
+        state.guard.stop()
         if admin_runner is not None:
             await admin_runner.cleanup()
         if https_runner is not None:

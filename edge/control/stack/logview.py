@@ -1,11 +1,14 @@
 """The control process's ``GET /edgelab/v1/logs`` reader: :mod:`edge.control.logs_api.merged` over the stack's
 log directory, told what the stack knows (its functions, its distribution, its POPs and the directories of the
-declared functions)."""
+declared functions); and ``configure_serve_logging``, the stack's own (console) log, also written to size-rotated
+files."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +59,40 @@ def log_view(cfg: StackConfig, service: LambdaService, cloudfront: FunctionStore
         return await asyncio.to_thread(read_merged, root, query, src)
 
     return read
+
+
+SERVE_LOG_BYTES = 10 * 1024 * 1024  # one serve log file, before it is rotated
+SERVE_LOG_BACKUPS = 3  # rotated files kept: <role>.log.1 .. .3
+_installed: list[logging.Handler] = []  # the handlers configure_serve_logging added (replaced on a second call)
+
+
+def configure_serve_logging(level: str, fmt: str, state_dir: Path | None, role: str) -> Path | None:
+    """The stack's own log (``edgelab serve`` and each of its processes): to the console as before and, with a
+    ``state_dir``, to ``<state_dir>/serve-logs/<role>.log`` rotated by size (``SERVE_LOG_BYTES``, keeping
+    ``SERVE_LOG_BACKUPS`` files; stdlib ``RotatingFileHandler``), one file per process so that no two processes
+    rotate the same file. Returns the file's path (None: console only, or the directory cannot be made)."""
+    root = logging.getLogger()
+    while _installed:
+        old = _installed.pop()
+        root.removeHandler(old)
+        old.close()
+    root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
+    formatter = logging.Formatter(fmt)
+    console = logging.StreamHandler()
+    console.setFormatter(formatter)
+    root.addHandler(console)
+    _installed.append(console)
+    if state_dir is None:
+        return None
+    path = Path(state_dir) / "serve-logs" / f"{role}.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=SERVE_LOG_BYTES, backupCount=SERVE_LOG_BACKUPS,
+                                      encoding="utf-8")
+    except OSError as exc:
+        logging.getLogger("edgelab.logs").warning("serve log not written to %s: %s (console only)", path, exc)
+        return None
+    handler.setFormatter(formatter)
+    root.addHandler(handler)
+    _installed.append(handler)
+    return path

@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 log = logging.getLogger("edgelab.node")
 
@@ -54,9 +55,11 @@ async def _run_until_signalled(main_coro_factory: Callable[[asyncio.Event], Awai
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                        format=f"%(asctime)s {args.role}{'-' + args.name if args.name else ''} %(name)s "
-                               f"%(levelname)s %(message)s")
+    from edge.control.stack.logview import configure_serve_logging
+
+    role = f"{args.role}{'-' + args.name if args.name else ''}"
+    configure_serve_logging(args.log_level, f"%(asctime)s {role} %(name)s %(levelname)s %(message)s",
+                            Path(args.state_dir), role)
     _die_with_parent()
     from edge.control.stack.config import load_stack_config
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import socket
 import sys
 from pathlib import Path
 
 from edge.cdn.server.tls import ensure_certificates
 from edge.control.stack.config import StackConfig, load_stack_config
+from edge.control.stack.logview import configure_serve_logging
 from edge.control.stack.supervisor import Child, python_module_argv, supervise
 
 
@@ -84,8 +84,6 @@ def _banner(cfg: StackConfig) -> str:
 
 
 def serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         cfg = load_stack_config(state_dir=args.state_dir, settings=args.settings, distribution=args.distribution,
                                 pop_overrides=args.pop, api_port=args.api_port, origin_port=args.origin_port,
@@ -93,6 +91,8 @@ def serve(args: argparse.Namespace) -> int:
     except ValueError as exc:  # ConfigError derives from ValueError
         print(f"edgelab: configuration error: {exc}", file=sys.stderr)
         return 2
+    configure_serve_logging(args.log_level, "%(asctime)s %(name)s %(levelname)s %(message)s", cfg.state_dir,
+                            "serve")
     for line in cfg.distribution.notices:  # one line per field that means nothing locally (config/fields.py)
         print(f"edgelab: note: {line}", flush=True)
     wanted = [("127.0.0.1", cfg.api_port, "API")] + [(p.host, p.port, f"POP {p.name}") for p in cfg.pops]
