@@ -7,12 +7,17 @@ synchronous clients (boto3, awscli) can be used directly from plain tests. Port 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# every `edgelab serve` a test starts stops when its test process dies, even by SIGKILL (a timed-out or killed run
+# used to leave whole stacks running under PID 1)
+os.environ["EDGELAB_EXIT_WITH_PARENT"] = "1"
 
 
 @pytest.fixture

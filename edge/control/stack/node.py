@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -20,12 +21,15 @@ from pathlib import Path
 log = logging.getLogger("edgelab.node")
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM us when the supervisor exits (no orphans after a kill -9 of the supervisor)."""
+def die_with_parent(parent: int | None = None) -> None:
+    """Ask Linux to SIGTERM us when our parent exits (no orphans after a kill -9 of the supervisor). ``parent``: the
+    pid the parent had before the call; if it is gone already (we were orphaned before asking), SIGTERM now."""
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         PR_SET_PDEATHSIG = 1
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if parent is not None and os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     role = f"{args.role}{'-' + args.name if args.name else ''}"
     configure_serve_logging(args.log_level, f"%(asctime)s {role} %(name)s %(levelname)s %(message)s",
                             Path(args.state_dir), role)
-    _die_with_parent()
+    die_with_parent()
     from edge.control.stack.config import load_stack_config
 
     cfg = load_stack_config(state_dir=args.state_dir, settings=args.settings, distribution=args.distribution,

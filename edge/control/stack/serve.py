@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from edge.cdn.server.tls import ensure_certificates
 from edge.control.stack.config import StackConfig, load_stack_config
 from edge.control.stack.logview import configure_serve_logging
+from edge.control.stack.node import die_with_parent
 from edge.control.stack.supervisor import Child, python_module_argv, supervise
 
 
@@ -84,6 +86,8 @@ def _banner(cfg: StackConfig) -> str:
 
 
 def serve(args: argparse.Namespace) -> int:
+    if os.environ.get("EDGELAB_EXIT_WITH_PARENT"):  # a harness that starts the stack: it stops when they die
+        die_with_parent(os.getppid())
     try:
         cfg = load_stack_config(state_dir=args.state_dir, settings=args.settings, distribution=args.distribution,
                                 pop_overrides=args.pop, api_port=args.api_port, origin_port=args.origin_port,

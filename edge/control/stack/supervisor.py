@@ -54,6 +54,10 @@ class StartupError(RuntimeError):
     """A child failed to start or to become ready."""
 
 
+class StartupStopped(Exception):
+    """SIGINT/SIGTERM arrived while the children were starting (the stack stops at once)."""
+
+
 class Supervisor:
     def __init__(self, children: list[Child]) -> None:
         self.children = children
@@ -66,11 +70,13 @@ class Supervisor:
         child.proc = await asyncio.create_subprocess_exec(*child.argv, env=env, stdin=asyncio.subprocess.DEVNULL)
         log.info("started %s (pid %d)", child.name, child.proc.pid)
 
-    async def _wait_ready(self, child: Child, session: aiohttp.ClientSession) -> None:
+    async def _wait_ready(self, child: Child, session: aiohttp.ClientSession, stop: asyncio.Event | None) -> None:
         assert child.proc is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + READY_TIMEOUT_S
         while loop.time() < deadline:
+            if stop is not None and stop.is_set():  # SIGINT/SIGTERM while starting: stop now, not after the wait
+                raise StartupStopped(child.name)
             if child.proc.returncode is not None:
                 raise StartupError(f"{child.name} exited during startup with status {child.proc.returncode}")
             if await self._probe(child, session):
@@ -92,12 +98,13 @@ class Supervisor:
         except (TimeoutError, aiohttp.ClientError, OSError):
             return False
 
-    async def start(self) -> None:
+    async def start(self, stop: asyncio.Event | None = None) -> None:
+        """Start the children in order, each ready before the next; ``stop`` set meanwhile raises StartupStopped."""
         timeout = aiohttp.ClientTimeout(total=1.0)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             for child in self.children:
                 await self._spawn(child)
-                await self._wait_ready(child, session)
+                await self._wait_ready(child, session, stop)
                 log.info("%s ready", child.name)
 
     async def wait(self, stop: asyncio.Event) -> int:
@@ -148,7 +155,9 @@ async def supervise(children: list[Child], *, banner: str = "") -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         try:
-            await sup.start()
+            await sup.start(stop)
+        except StartupStopped:
+            return 0
         except StartupError as exc:
             print(f"edgelab: {exc}", file=sys.stderr)
             return 1

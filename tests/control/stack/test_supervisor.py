@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,60 @@ async def test_stop_event_ends_wait_with_zero() -> None:
     stop.set()
     assert await sup.wait(stop) == 0
     await sup.stop()
+
+
+async def test_stop_during_startup_stops_at_once() -> None:
+    """SIGINT/SIGTERM while a child is still starting (the stop event set) ends the startup at once, not after the
+    readiness timeout (30 s): a Ctrl-C or a parent's death during startup used to wait it out."""
+    import time
+
+    from edge.control.stack.supervisor import StartupStopped
+
+    never_ready = Child("slow", [sys.executable, "-c", "import time; time.sleep(60)"],
+                        health_url=f"http://127.0.0.1:{free_port()}/")
+    sup = Supervisor([never_ready])
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.3, stop.set)
+    started = time.monotonic()
+    with pytest.raises(StartupStopped):
+        await sup.start(stop)
+    assert time.monotonic() - started < 5
+    await sup.stop()
+    assert never_ready.proc is not None and never_ready.proc.returncode is not None
+
+
+def test_die_with_parent_follows_a_parent_killed_outright(tmp_path: Path) -> None:
+    """edge.control.stack.node.die_with_parent (what EDGELAB_EXIT_WITH_PARENT asks of `edgelab serve`): the child
+    gets SIGTERM when its parent is SIGKILLed."""
+    import signal
+    import subprocess
+    import time
+
+    armed = tmp_path / "armed"
+    child_code = ("import os, sys, time\nfrom edge.control.stack.node import die_with_parent\n"
+                  "die_with_parent(os.getppid())\nopen(sys.argv[1], 'w').close()\ntime.sleep(30)\n")
+    middle = subprocess.Popen([sys.executable, "-c",
+                               "import subprocess, sys, time\n"
+                               f"p = subprocess.Popen([sys.executable, '-c', {child_code!r}, {str(armed)!r}])\n"
+                               "print(p.pid, flush=True)\ntime.sleep(30)\n"], stdout=subprocess.PIPE, text=True)
+    assert middle.stdout is not None
+    pid = int(middle.stdout.readline())
+    deadline = time.monotonic() + 30
+    while not armed.exists() and time.monotonic() < deadline:  # the child has asked for its parent-death signal
+        time.sleep(0.05)
+    middle.kill()
+    middle.wait()
+    deadline = time.monotonic() + 10
+    state = "?"
+    while time.monotonic() < deadline:
+        try:  # gone, or a zombie waiting for PID 1 to reap it: either way it ended
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            state = "gone"
+        if state in ("Z", "gone"):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    assert armed.exists() and state in ("Z", "gone")
