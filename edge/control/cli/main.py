@@ -17,6 +17,7 @@ the running stack's admin API (``http://127.0.0.1:9001/edgelab/v1``)::
     edgelab cff {test,create,publish,list}         CloudFront Functions (test FILE EVENT... needs no stack)
     edgelab sign-url URL --key-pair-id K --private-key key.pem      a signed URL (sign-cookies: signed cookies)
     edgelab replay LOG [--speed X] [--pop-map FILE] [--distribution FILE] [--json]   a log against the POPs
+    edgelab whatif --distribution A.json --distribution B.json LOG [--html F]    offline cache policy comparison
     edgelab generate-log --lines N --seed S --format {tsv,json,har} [--out F]    synthetic CloudFront traffic
 """
 
@@ -104,8 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sign_commands(sub)
     from edge.control.replay.command import add_replay_parsers
+    from edge.control.whatif.command import add_whatif_parser
 
     add_replay_parsers(sub, DEFAULT_API)
+    add_whatif_parser(sub)
     return parser
 
 
@@ -171,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         from edge.control.replay.command import run_generate_command, run_replay_command
 
         return run_replay_command(args) if args.command == "replay" else run_generate_command(args)
+    if args.command == "whatif":
+        from edge.control.whatif.command import run_whatif_command
+
+        return run_whatif_command(args)
     return _client_command(args)
 
 
