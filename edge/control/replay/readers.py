@@ -190,11 +190,13 @@ def _iter_tsv(f: IO[str], first: str, n0: int, stats: ReadStats, select: Select 
                     raise LogReadError(f"{stats.path}: line {n}: the #Fields line lacks {', '.join(missing)}; "
                                        "replay and what-if need at least the method and the URI stem")
             continue
+        if select is not None:  # only the location is split off a line another worker owns
+            li = index.get("x-edge-location", -1)
+            head = text.split("\t", li + 1) if li >= 0 else []
+            if not select(head[li] if 0 <= li < len(head) else ""):
+                stats.skipped += 1
+                continue
         parts = text.split("\t")
-        li = index.get("x-edge-location", len(parts))
-        if select is not None and not select(parts[li] if li < len(parts) else ""):
-            stats.skipped += 1
-            continue
         stats.lines += 1
         if len(parts) < len(index):
             stats.add_bad(n, f"{len(parts)} tab-separated fields, the #Fields line names {len(index)}", text)

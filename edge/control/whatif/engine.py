@@ -171,7 +171,9 @@ class PopSimulation:
             if event in plan.hooks:
                 c.invocations[event] += 1
 
-    def request(self, rec: LogRecord) -> None:
+    def request(self, rec: LogRecord, headers: list[tuple[str, str]]) -> None:
+        """Count ``rec`` (``headers``: its viewer headers with the assumed Accept-Encoding, shared by the
+        distributions)."""
         now = self.last = max(self.last, rec.ts)
         plan = self.dplan.match(rec.uri)
         behavior = plan.behavior
@@ -193,7 +195,6 @@ class PopSimulation:
             c.passes += 1
             self._fetch(c, plan, body)
         else:
-            headers = [*rec.headers(), ("Accept-Encoding", ACCEPT_ENCODING)]
             key = cache_key(self.domain, behavior.cache_policy, method, rec.uri, rec.query, headers)
             outcome = classify(self.store, key, headers, lambda: now)
             if isinstance(outcome, Hit):
@@ -286,12 +287,14 @@ def simulate(log: str | Path, distributions: Mapping[str, Any], *, origin_header
     for rec in iter_log(log, stats, select):
         pop = rec.pop_code
         _record_recorded(recorded.setdefault(pop, Counters()), rec)
+        headers = rec.headers()
+        headers.append(("Accept-Encoding", ACCEPT_ENCODING))
         for label, dplan in plans.items():
             by_pop = sims[label]
             sim = by_pop.get(pop)
             if sim is None:
                 sim = by_pop[pop] = PopSimulation(dplan, options, origin_headers)
-            sim.request(rec)
+            sim.request(rec, headers)
     results = {label: {pop: sim.counters for pop, sim in by_pop.items()} for label, by_pop in sims.items()}
     return WhatIfResult(list(plans), results, recorded, stats)
 
