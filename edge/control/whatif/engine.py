@@ -350,6 +350,19 @@ def assumptions(origin_headers: OriginHeaders) -> list[str]:
             "after an origin status >= 400); no function generates a response"]
 
 
+def _text_size(path: Path) -> int:
+    """The log's size as text: a gzip file's trailer gives it (ISIZE, modulo 2**32, RFC 1952 §2.3.1); 0 when the
+    file cannot be read (the read itself then says why)."""
+    try:
+        with path.open("rb") as f:
+            if f.read(2) != b"\x1f\x8b":
+                return path.stat().st_size
+            f.seek(-4, os.SEEK_END)
+            return max(int.from_bytes(f.read(4), "little"), path.stat().st_size)
+    except OSError:
+        return 0
+
+
 def run_whatif(log: str | Path, distributions: Mapping[str, Any], *, processes: int | None = None,
                origin_headers: OriginHeaders = _NO_ORIGIN_HEADERS,
                options: PolicyOptions = _DEFAULT_OPTIONS) -> WhatIfResult:
@@ -360,11 +373,7 @@ def run_whatif(log: str | Path, distributions: Mapping[str, Any], *, processes: 
 
     t0 = time.perf_counter()
     if processes is None:
-        try:
-            big = Path(log).stat().st_size >= PARALLEL_MIN_BYTES
-        except OSError:
-            big = False  # the read below says what is wrong with the file
-        processes = (os.cpu_count() or 1) if big else 1
+        processes = (os.cpu_count() or 1) if _text_size(Path(log)) >= PARALLEL_MIN_BYTES else 1
     n = max(1, processes)
     docs = {label: (d if isinstance(d, Mapping) else orjson.loads(Path(d).read_bytes()))
             for label, d in distributions.items()}

@@ -140,3 +140,23 @@ def test_cli_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture
     bad_map.write_text('{"LHR": "NRT"}')
     assert main(["replay", str(log), "--pop", "IAD=http://127.0.0.1:9", "--pop-map", str(bad_map)]) == 2
     assert "not one of the stack's POPs" in capsys.readouterr().err
+
+
+async def test_cli_replay_json_against_the_pops(stack, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The command line (its own event loop, in a thread) against the POPs running in this test's loop."""
+    import asyncio
+    import json
+
+    pops, _, config = stack
+    log = _log(tmp_path)
+    dist = tmp_path / "dist.json"
+    dist.write_text(json.dumps(config))
+    pop_map = tmp_path / "map.json"
+    pop_map.write_text('{"FRA": "IAD"}')  # everything to IAD
+    argv = ["replay", str(log), "--speed", "0", "--concurrency", "1", "--json", "--distribution", str(dist),
+            "--pop-map", str(pop_map), *[f"--pop={name}=http://127.0.0.1:{p.port}" for name, p in pops.items()]]
+    assert await asyncio.to_thread(main, argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert list(data["pops"]) == ["IAD"] and data["total"]["requests"] == 240
+    assert pops["IAD"].state.ctx.stats.requests == 240 and pops["FRA"].state.ctx.stats.requests == 0
+    assert data["disagreements"] > 0  # FRA's recorded misses are IAD's hits now
