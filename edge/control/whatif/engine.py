@@ -18,11 +18,12 @@ What the log cannot say is assumed, and the report states it:
 - one cache per edge location (``IAD89-C1`` -> ``IAD89``), unbounded (CloudFront does not publish its capacity);
   no regional edge cache tier (edgelab's configuration has none: Origin Shield is refused by the loader);
 - a POP's clock is the latest log time it has seen (out-of-order lines are evaluated at that time);
-- Lambda@Edge triggers run as CloudFront runs them ("Restrictions on edge functions" / "Lambda@Edge event
-  structure", https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/lambda-cloudfront-trigger-events.html):
-  viewer triggers on every request the behavior allows (viewer-response skipped when the origin's status is 400 or
-  more), origin triggers on every origin fetch (misses, revalidations, pass-throughs); no function is assumed to
-  generate a response (it would end the request early). CloudFront Functions are counted the same way.
+- Lambda@Edge triggers run as CloudFront runs them ("CloudFront events that can trigger a Lambda@Edge function",
+  https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/lambda-cloudfront-trigger-events.html):
+  viewer-request on every request the behavior allows, origin-request and origin-response "only when CloudFront
+  forwards a request to your origin" (misses, revalidations, pass-throughs), viewer-response with the POP's skip
+  rule (not when the origin's status is 400 or more, ``edge.cdn.steps.viewer_response``); no function is assumed
+  to generate a response (it would end the request early). CloudFront Functions are counted the same way.
 
 Caches are per POP, so POPs are independent: :func:`run_whatif` partitions the POPs over worker processes
 (``multiprocess``, whose dill-based pools ship the closure that selects a worker's lines) when that is faster.
