@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import calendar
 import gzip
-import io
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -93,13 +93,15 @@ Select = Callable[[str], bool]  # edge location -> keep this record?
 
 
 def _open_text(path: Path) -> tuple[IO[str], bool]:
+    """The log as text (gzip-compressed when it starts with gzip's magic bytes), undecodable bytes replaced."""
     try:
-        raw = path.open("rb")
+        with path.open("rb") as f:
+            gz = f.read(2) == b"\x1f\x8b"
+        if gz:
+            return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="\n"), True
+        return path.open(encoding="utf-8", errors="replace", newline="\n"), False
     except OSError as exc:
         raise LogReadError(f"{path}: cannot read the log: {exc.strerror or exc}") from None
-    gz = raw.peek(2)[:2] == b"\x1f\x8b" if isinstance(raw, io.BufferedReader) else False
-    stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[assignment]  # GzipFile is a binary IO
-    return io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="\n"), gz
 
 
 _DAY_CACHE: dict[str, float] = {}
@@ -345,7 +347,7 @@ def iter_log(path: str | Path, stats: ReadStats | None = None, select: Select | 
             first, n0 = f.readline(), 1
             while first and not first.strip():
                 first, n0 = f.readline(), n0 + 1
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             raise LogReadError(f"{p}: cannot decompress: {exc}") from None
         head = first.lstrip()
         suffix = ".gz" if gz else ""
@@ -371,7 +373,7 @@ def iter_log(path: str | Path, stats: ReadStats | None = None, select: Select | 
                 raise LogReadError(f"{p}: not a CloudFront standard log (#Version/#Fields lines or tab-separated "
                                    "lines), JSON lines (standard logging v2) or HAR 1.2: it starts with "
                                    f"{head[:40]!r}")
-        except (EOFError, gzip.BadGzipFile, OSError) as exc:
+        except (EOFError, OSError, zlib.error) as exc:
             raise LogReadError(f"{p}: the file ends early or is corrupt ({exc}); what was read before is lost: "
                                "check the download") from None
 

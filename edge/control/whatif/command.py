@@ -62,17 +62,21 @@ def run_whatif_command(args: argparse.Namespace) -> int:
     except (OSError, ValueError, LogReadError) as exc:
         print(f"edgelab whatif: {exc}", file=sys.stderr)
         return 2
-    if args.html:
-        Path(args.html).write_text(html_report(result, sources))
-    if args.json:
-        print(json.dumps(as_json(result, sources), indent=2))
-    elif args.markdown:
-        chart = Path(args.markdown).with_suffix(".svg")
-        chart.write_text(chart_svg(result))
-        Path(args.markdown).write_text(markdown_report(result, sources, chart.name))
-        print(f"wrote {args.markdown} and {chart}" + (f" and {args.html}" if args.html else ""))
-    else:
-        print(markdown_report(result, sources))
+    try:
+        if args.html:
+            Path(args.html).write_text(html_report(result, sources))
+        if args.json:
+            print(json.dumps(as_json(result, sources), indent=2))
+        elif args.markdown:
+            chart = Path(args.markdown).with_suffix(".svg")
+            chart.write_text(chart_svg(result))
+            Path(args.markdown).write_text(markdown_report(result, sources, chart.name))
+            print(f"wrote {args.markdown} and {chart}" + (f" and {args.html}" if args.html else ""))
+        else:
+            print(markdown_report(result, sources))
+    except OSError as exc:
+        print(f"edgelab whatif: cannot write the report: {exc}", file=sys.stderr)
+        return 2
     if result.stats.bad:
         print(f"edgelab whatif: {result.stats.bad:,} bad lines skipped (see the report's first line)", file=sys.stderr)
     return 0

@@ -71,6 +71,15 @@ def test_truncated_gzip_is_a_clear_error(tmp_path: Path) -> None:
         read_log(log)
 
 
+def test_corrupt_gzip_is_a_clear_error(tmp_path: Path) -> None:
+    data = bytearray(gzip.compress((HEADER + tsv_line(0, "IAD89-C1", "GET", "/a") * 2000).encode()))
+    data[200:260] = bytes(60)  # zeros in the middle of the deflate stream
+    log = tmp_path / "bad.gz"
+    log.write_bytes(bytes(data))
+    with pytest.raises(LogReadError, match=r"corrupt|cannot decompress"):
+        read_log(log)
+
+
 def test_json_lines_v2(tmp_path: Path) -> None:
     good = {"date": "2026-01-01", "time": "00:00:03", "x-edge-location": "LHR61-C2", "cs-method": "GET",
             "cs-uri-stem": "/j", "sc-status": 404, "x-edge-result-type": "Error", "sc-content-len": "12"}

@@ -114,6 +114,9 @@ def test_cli_errors(case: tuple[Path, Path, Path], tmp_path: Path, capsys: pytes
     assert "distribution A" in capsys.readouterr().err
     assert main(["whatif", "--distribution", str(a), str(tmp_path / "missing.log")]) == 2
     assert "cannot read the log" in capsys.readouterr().err
+    assert main(["whatif", "--distribution", str(a), str(log), "--processes", "1",
+                 "--html", str(tmp_path / "no" / "such" / "dir.html")]) == 2
+    assert "cannot write the report" in capsys.readouterr().err
 
 
 def test_chart_and_html_escape_names() -> None:
