@@ -18,6 +18,8 @@ Runs, each in its own subprocess (their load generators and servers stay out of 
 - ``cff``      bench/cff_bench.py: a CloudFront function's viewer-request step and one KVS get, in process (medians);
 - ``cff_pop``  bench/cff_pop_bench.py: cache hits through a POP with a CloudFront viewer-request function vs
                without: added p50 latency, POP CPU per hit (and requests/s under wrk when it is on PATH).
+- ``whatif``   bench/whatif_bench.py: ``edgelab whatif`` on a generated 1,000,000-line log (200,000 with --quick),
+               lines per second with every core vs one process in the same run.
 
 Then prints one table (absolute figures, baseline, ratio, target, verdict); ``--markdown`` prints it as the
 Markdown table of the README's Performance section. The other scripts print text for people; their figures are
@@ -398,9 +400,28 @@ def cff_pop_rows(quick: bool) -> list[Row]:
     return _bench_rows("cff_pop", ["-m", "bench.cff_pop_bench", *args], parse_cff_pop, 300, ok_codes=(0, 1))
 
 
+def parse_whatif(text: str) -> list[Row]:
+    """The row of ``bench/whatif_bench.py``: N-process lines/s against one process in the same run."""
+    one = re.search(r"whatif 1 process: ([\d,]+) lines/s \(([\d.]+) s wall", text)
+    many = re.search(r"whatif (\d+) processes: ([\d,]+) lines/s \(([\d.]+) s wall", text)
+    verdict = re.search(r"whatif ([\d,]+) lines in [\d.]+ s with \d+ processes, target < (\d+) s: (PASS|FAIL)", text)
+    if not (one and many and verdict):
+        return []
+    lps1, lpsn = float(one.group(1).replace(",", "")), float(many.group(2).replace(",", ""))
+    return [Row(f"whatif: {verdict.group(1)}-line log, {many.group(1)} processes, lines/s", f"{lpsn:,.0f}",
+                f"{lps1:,.0f} in 1 process", f"{lpsn / lps1:.2f}x", f"< {verdict.group(2)} s",
+                "OK" if verdict.group(3) == "PASS" else "MISSED")]
+
+
+def whatif_rows(quick: bool) -> list[Row]:
+    return _bench_rows("whatif", ["-m", "bench.whatif_bench", *(["--quick"] if quick else [])], parse_whatif, 600,
+                       ok_codes=(0,))
+
+
 BENCHES: dict[str, Callable[[bool], list[Row]]] = {
     "core": core_rows, "pop": pop_rows, "trigger": trigger_rows, "trigger-node": trigger_node_rows,
     "node": node_rows, "nginx": nginx_rows, "async": async_rows, "cff": cff_rows, "cff_pop": cff_pop_rows,
+    "whatif": whatif_rows,
 }
 
 WRK_BENCHES = ("pop", "trigger", "trigger-node", "nginx", "async")  # the ones that drive HTTP load with wrk

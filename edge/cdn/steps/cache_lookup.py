@@ -7,10 +7,12 @@ Outcomes: ``Pass`` (method not cached or caching disabled: straight to the origi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edge.cdn.cache.keys import cache_key
 from edge.cdn.cache.policy import Hit, Miss, Stale, evaluate
+from edge.cdn.cache.store import CacheStore
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.context import PopContext
 
@@ -23,6 +25,7 @@ class Pass:
 
 
 _NOT_CACHEABLE = Pass("not cacheable")
+_MISS = Miss()
 
 
 def lookup(ctx: PopContext, ex: Exchange) -> Pass | Miss | Hit | Stale:
@@ -35,13 +38,21 @@ def lookup(ctx: PopContext, ex: Exchange) -> Pass | Miss | Hit | Stale:
         return _NOT_CACHEABLE
     ex.cache_key = key = cache_key(ctx.distribution.domain_name, plan.behavior.cache_policy, req.method, req.uri,
                                    req.querystring, req.headers)
-    entry = ctx.store.get(key, req.headers)
-    if entry is None:
+    outcome = classify(ctx.store, key, req.headers, ctx.clock)
+    if isinstance(outcome, Miss):
         ex.trace.append("cache-lookup:miss")
-        return Miss()
-    outcome = evaluate(entry, ctx.clock())
-    if isinstance(outcome, Hit):
+    elif isinstance(outcome, Hit):
         ex.trace.append("cache-lookup:hit")
     else:
         ex.mark(Step.CACHE_LOOKUP, f"stale-{outcome.reason.value}")
     return outcome
+
+
+def classify(store: CacheStore, key: str, headers: Sequence[tuple[str, str]],
+             clock: Callable[[], float]) -> Miss | Hit | Stale:
+    """The stored variant of ``key`` for these request headers, classified at ``clock()`` (read only when there is
+    an entry): Miss, Hit or Stale. No I/O: the POP and ``edgelab whatif`` (on a log's own clock) share it."""
+    entry = store.get(key, headers)
+    if entry is None:
+        return _MISS
+    return evaluate(entry, clock())

@@ -9,8 +9,19 @@ store's object size limit) can be stored; streamed bodies pass through. The deci
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from edge.cdn.cache.keys import key_querystring
-from edge.cdn.cache.policy import CacheEntry, NotStorable, Refreshed, build_entry, merge_not_modified, storability
+from edge.cdn.cache.policy import (
+    CacheEntry,
+    NotStorable,
+    PolicyOptions,
+    Refreshed,
+    build_entry,
+    merge_not_modified,
+    storability,
+)
+from edge.cdn.config.plan import BehaviorPlan
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.context import PopContext
@@ -25,20 +36,30 @@ def run(ctx: PopContext, ex: Exchange, response: EdgeResponse, request_time: flo
         ex.mark(Step.CACHE_STORE, "skip-streamed")
         return None
     req: EdgeRequest = ex.request
-    now = ctx.clock()
-    decision = storability(origin_method, response.status, req.headers, response.headers, ctx=plan.store,
-                           options=ctx.options, response_time=now)
-    if isinstance(decision, NotStorable):
+    entry = storable_entry(plan, ctx.options, origin_method, response.status, response.headers, response.body,
+                           req.headers, req.uri, req.querystring, request_time, ctx.clock())
+    if isinstance(entry, NotStorable):
         ex.mark(Step.CACHE_STORE, "not-storable")
         return None
-    entry = build_entry(decision, response.status, response.body, req.headers, request_time=request_time,
-                        response_time=now, uri=req.uri,
-                        key_querystring=key_querystring(plan.behavior.cache_policy.query_strings, req.querystring))
     if not ctx.store.put(str(ex.cache_key), entry):
         ex.mark(Step.CACHE_STORE, "too-large")
         return None
     ex.mark(Step.CACHE_STORE, "stored")
     return entry
+
+
+def storable_entry(plan: BehaviorPlan, options: PolicyOptions, origin_method: str, status: int,
+                   response_headers: Sequence[tuple[str, str]], body: bytes,
+                   request_headers: Sequence[tuple[str, str]], uri: str, querystring: str, request_time: float,
+                   now: float) -> CacheEntry | NotStorable:
+    """The entry to store for this origin response under ``plan``, or why it may not be stored. No I/O: the POP
+    and ``edgelab whatif`` (on a log's own clock) share it."""
+    decision = storability(origin_method, status, request_headers, response_headers, ctx=plan.store,
+                           options=options, response_time=now)
+    if isinstance(decision, NotStorable):
+        return decision
+    return build_entry(decision, status, body, request_headers, request_time=request_time, response_time=now,
+                       uri=uri, key_querystring=key_querystring(plan.behavior.cache_policy.query_strings, querystring))
 
 
 def refresh(ctx: PopContext, ex: Exchange, stale: CacheEntry, not_modified: EdgeResponse,

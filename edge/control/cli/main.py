@@ -17,6 +17,9 @@ the running stack's admin API (``http://127.0.0.1:9001/edgelab/v1``)::
     edgelab queue {list,create,show,messages,send,purge,delete,stats}    local queues, async statistics
     edgelab cff {test,create,publish,list}         CloudFront Functions (test FILE EVENT... needs no stack)
     edgelab sign-url URL --key-pair-id K --private-key key.pem      a signed URL (sign-cookies: signed cookies)
+    edgelab replay LOG [--speed X] [--pop-map FILE] [--distribution FILE] [--json]   a log against the POPs
+    edgelab whatif --distribution A.json --distribution B.json LOG [--html F]    offline cache policy comparison
+    edgelab generate-log --lines N --seed S --format {tsv,json,har} [--out F]    synthetic CloudFront traffic
 """
 
 from __future__ import annotations
@@ -106,8 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sign_commands(sub)
     from edge.control.cli.chaos import add_chaos_commands
+    from edge.control.replay.command import add_replay_parsers
+    from edge.control.whatif.command import add_whatif_parser
 
     add_chaos_commands(sub, DEFAULT_API)
+    add_replay_parsers(sub, DEFAULT_API)
+    add_whatif_parser(sub)
     return parser
 
 
@@ -173,6 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         from edge.control.cli.sign import run_sign_command
 
         return run_sign_command(args)
+    if args.command in ("replay", "generate-log"):
+        from edge.control.replay.command import run_generate_command, run_replay_command
+
+        return run_replay_command(args) if args.command == "replay" else run_generate_command(args)
+    if args.command == "whatif":
+        from edge.control.whatif.command import run_whatif_command
+
+        return run_whatif_command(args)
     return _client_command(args)
 
 
