@@ -103,6 +103,7 @@ class Exchange:
     origin_override: OriginOverride | None = None  # the origin a CloudFront viewer-request function chose
     location: ViewerLocation | None = None  # where the viewer is (steps/geo: the POP's, or the test override)
     failed_over: bool = False  # the request went to its origin group's secondary (once per request)
+    tier: str = ""  # at a tier node: the layer it acts as for this request (REC | Origin Shield; edge.cdn.tiers)
 
     def mark(self, step: Step, outcome: str = "") -> None:
         self.trace.append(f"{step.value}:{outcome}" if outcome else step.value)

@@ -1,4 +1,4 @@
-"""Entry point of the stack's server processes: ``python -m edge.control.stack.node {control|pop} ...``.
+"""Entry point of the stack's server processes: ``python -m edge.control.stack.node {control|pop|tier} ...``.
 
 Each process runs exactly one event loop (uvloop) and owns everything it starts: the LambdaService (and
 through it the executor's zygote and workers), the aiohttp runners, background tasks. SIGTERM triggers an
@@ -29,8 +29,9 @@ def _die_with_parent() -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge.control.stack.node")
-    p.add_argument("role", choices=["control", "pop"])
+    p.add_argument("role", choices=["control", "pop", "tier"])
     p.add_argument("--name", help="POP name (pop role)")
+    p.add_argument("--region", help="the region of a tier node (tier role: its regional edge cache)")
     p.add_argument("--state-dir", required=True)
     p.add_argument("--settings")
     p.add_argument("--distribution")
@@ -54,7 +55,7 @@ async def _run_until_signalled(main_coro_factory: Callable[[asyncio.Event], Awai
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                        format=f"%(asctime)s {args.role}{'-' + args.name if args.name else ''} %(name)s "
+                        format=f"%(asctime)s {args.role}{'-' + (args.name or args.region) if args.name or args.region else ''} %(name)s "
                                f"%(levelname)s %(message)s")
     _die_with_parent()
     from edge.control.stack.config import load_stack_config
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         from edge.control.stack.control_node import run_control
 
         factory = lambda stop: run_control(cfg, stop, watch=args.watch)  # noqa: E731
+    elif args.role == "tier":
+        from edge.control.stack.tier_node import run_tier_node
+
+        factory = lambda stop: run_tier_node(cfg, args.region, stop, watch=args.watch)  # noqa: E731
     else:
         from edge.control.stack.pop_node import run_pop_node
 

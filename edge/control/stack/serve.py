@@ -16,6 +16,7 @@ from pathlib import Path
 from edge.cdn.server.tls import ensure_certificates
 from edge.control.stack.config import StackConfig, load_stack_config
 from edge.control.stack.supervisor import Child, python_module_argv, supervise
+from edge.control.stack.tiers import tier_children
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -54,6 +55,7 @@ def build_children(args: argparse.Namespace, cfg: StackConfig) -> list[Child]:
     control_args = [*common, *(["--watch"] if args.watch else []), "--log-level", args.log_level]
     children.append(Child("control", python_module_argv("edge.control.stack.node", "control", *control_args),
                           health_url=f"http://127.0.0.1:{cfg.api_port}/edgelab/v1/health"))
+    children += tier_children(cfg, common, [*(["--watch"] if args.watch else []), "--log-level", args.log_level])
     children += [Child(f"pop-{pop.name}",
                        python_module_argv("edge.control.stack.node", "pop", "--name", pop.name, *common,
                                           *(["--watch"] if args.watch else []), "--log-level", args.log_level),
