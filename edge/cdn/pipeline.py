@@ -190,6 +190,8 @@ async def _collapsed(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) ->
         ctx.stats.collapsed += 1
         if fill.entry is not None:
             ex.mark(Step.CACHE_LOOKUP, "collapsed")
+            if ex.tier:  # a tier's follower is answered from that tier's cache
+                ex.timing.hit_layer = ex.tier
             return serving.from_entry(ctx, ex, fill.entry, HIT)
         # the leader's response was not shareable (not stored, or streamed): fetch for ourselves
         fill = await _fill(ctx, ex, stale)

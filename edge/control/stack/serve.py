@@ -55,12 +55,13 @@ def build_children(args: argparse.Namespace, cfg: StackConfig) -> list[Child]:
     control_args = [*common, *(["--watch"] if args.watch else []), "--log-level", args.log_level]
     children.append(Child("control", python_module_argv("edge.control.stack.node", "control", *control_args),
                           health_url=f"http://127.0.0.1:{cfg.api_port}/edgelab/v1/health"))
-    children += tier_children(cfg, common, [*(["--watch"] if args.watch else []), "--log-level", args.log_level])
     children += [Child(f"pop-{pop.name}",
                        python_module_argv("edge.control.stack.node", "pop", "--name", pop.name, *common,
                                           *(["--watch"] if args.watch else []), "--log-level", args.log_level),
                        health_unix=str(cfg.admin_socket(pop.name)))
                  for pop in cfg.pops]
+    # after the POPs: a tier node binds a free port, which must not be one a POP is about to bind
+    children += tier_children(cfg, common, [*(["--watch"] if args.watch else []), "--log-level", args.log_level])
     return children
 
 

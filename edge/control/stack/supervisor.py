@@ -6,8 +6,9 @@ Processes (each a ``python -m edge.control.stack.node ROLE`` child, or ``python 
 - ``control``: Lambda-compatible API + admin API + dashboard on ``--api-port``; creates and publishes the
   functions declared in the settings before the POPs start, so their associations resolve;
 - ``tier`` (one per region of a POP or of an Origin Shield): the regional edge cache of that region
-  (``edge.control.stack.tier_node``); nothing waits for it to start (a POP finds its regional edge cache when a
-  miss goes there, and goes to the origin until then), so it starts while the POPs do (``Child.ready_later``);
+  (``edge.control.stack.tier_node``), started after the POPs (it binds a free port, which must not be one a POP
+  is about to bind); nothing waits for one to start (a POP finds its regional edge cache when a miss goes there),
+  so they are spawned together and awaited ready at the end (``Child.ready_later``);
 - ``pop`` (one per POP): the caching reverse proxy of one region, with its own warm pools.
 
 The supervisor owns every child: it starts them in order, waits for their readiness (health endpoints),

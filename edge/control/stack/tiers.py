@@ -33,8 +33,9 @@ def stack_tier_regions(cfg: StackConfig) -> list[str]:
 
 
 def tier_children(cfg: StackConfig, common: list[str], extra: list[str]) -> list[Child]:
-    """The supervisor's children for the tier nodes: started after the control process, while the POPs start
-    (``Child.ready_later``: nothing waits for them; a POP goes to the origin until its REC is up)."""
+    """The supervisor's children for the tier nodes, started after the POPs (each binds a free loopback port: it
+    must not take one a POP is about to bind) and together (``Child.ready_later``: spawned at once, then awaited;
+    until its REC is up a POP's misses go to the origin)."""
     return [Child(f"tier-{region}", python_module_argv("edge.control.stack.node", "tier", "--region", region,
                                                        *common, *extra),
                   health_unix=str(cfg.admin_socket(tier_name(region))), ready_later=True)

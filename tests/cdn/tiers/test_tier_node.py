@@ -86,3 +86,18 @@ async def test_an_origin_failure_at_the_rec_is_the_pops_error_and_custom_page(no
             assert (r.status, await r.read()) == (503, b"sorry")
     tier = nodes.tier.state.stats_snapshot()
     assert tier["origin_errors"] == 1 and tier["by_status"].get("502") == 1
+
+
+async def test_concurrent_misses_of_two_pops_collapse_at_the_rec(nodes: Nodes) -> None:
+    """Each tier collapses its misses (request collapsing per tier): two POPs missing at once, one origin request."""
+    nodes.origin.script("/slow", body=b"s", headers={"Cache-Control": "max-age=60"}, delay=0.3)
+    async with aiohttp.ClientSession() as s:
+
+        async def get(i: int) -> tuple[int, str, bool]:
+            async with s.get(nodes.url(i, "/slow")) as r:
+                return r.status, r.headers["X-Cache"], 'cdn-hit-layer;desc="REC"' in r.headers["Server-Timing"]
+
+        answers = await asyncio.gather(get(0), get(1))
+    assert sorted(answers) == [(200, "Hit from cloudfront", True), (200, "Miss from cloudfront", False)]
+    assert nodes.origin.hits["/slow"] == 1
+    assert nodes.tier.state.stats_snapshot()["collapsed"] == 1

@@ -33,13 +33,13 @@ def _cfg(tmp: Path, tiers: str = ""):  # type: ignore[no-untyped-def]
                              pop_overrides=[], api_port=19001, origin_port=18000, origin=None)
 
 
-def test_a_node_per_pop_region_and_shield_region_started_before_the_pops(tmp_path: Path) -> None:
+def test_a_node_per_pop_region_and_shield_region_started_after_the_pops(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path)
     assert stack_tier_regions(cfg) == ["us-east-1", "eu-central-1", "us-east-2"]
     args = argparse.Namespace(pop=[], watch=False, log_level="INFO", no_origin=True)
     names = [(c.name, c.ready_later) for c in build_children(args, cfg)]
-    assert names == [("control", False), ("tier-us-east-1", True), ("tier-eu-central-1", True),
-                     ("tier-us-east-2", True), ("pop-IAD", False), ("pop-FRA", False)]
+    assert names == [("control", False), ("pop-IAD", False), ("pop-FRA", False), ("tier-us-east-1", True),
+                     ("tier-eu-central-1", True), ("tier-us-east-2", True)]
 
 
 def test_tiers_can_be_switched_off(tmp_path: Path) -> None:
