@@ -40,6 +40,7 @@ class PopEndpoint:
     region: str
     url: str  # viewer-facing URL, e.g. http://127.0.0.1:8081
     admin_socket: Path  # unix socket of the POP's admin app
+    tier: bool = False  # a regional edge cache / Origin Shield node (edge.cdn.tiers)
 
 
 @dataclass
@@ -73,6 +74,8 @@ async def _pop_call(app: web.Application, pop: PopEndpoint, method: str, path: s
                     body: object | None = None) -> tuple[str, Any]:
     """Call one POP's admin socket; failures are reported per POP, not raised."""
     session: aiohttp.ClientSession = app[POP_SESSIONS][pop.name]
+    if pop.tier and not pop.admin_socket.exists():  # a tier node still starting: it starts empty, with the
+        return pop.name, {"running": False}  # persisted distribution, so there is nothing to purge or deploy
     try:
         async with session.request(method, f"http://pop{path}", json=body) as resp:
             payload = await resp.json(content_type=None)

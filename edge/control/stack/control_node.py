@@ -57,7 +57,7 @@ def pop_endpoints(cfg: StackConfig) -> list[PopEndpoint]:
 
 def tier_endpoints(cfg: StackConfig) -> list[PopEndpoint]:
     """The tier nodes (regional edge caches / Origin Shield, ``tier_node``): invalidations, deployments, stats."""
-    return [PopEndpoint(tier_name(r), r, "", cfg.admin_socket(tier_name(r))) for r in stack_tier_regions(cfg)]
+    return [PopEndpoint(tier_name(r), r, "", cfg.admin_socket(tier_name(r)), tier=True) for r in stack_tier_regions(cfg)]
 
 
 def association_pins(cfg: StackConfig) -> dict[str, list[tuple[str, str, str]]]:

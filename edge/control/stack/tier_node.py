@@ -47,7 +47,7 @@ def tier_settings(cfg: StackConfig, region: str) -> PopSettings:
                        cache_max_bytes=cfg.settings.tiers.cache_max_bytes)
 
 
-def _distribution_route(admin: web.Application, cfg: StackConfig, running: RunningTier) -> None:
+def _distribution_route(admin: web.Application, cfg: StackConfig, state: PopState) -> None:
     """``PUT /distribution``: as a POP's (``pop_node``), without CloudFront Functions (they run at the POPs)."""
 
     async def put(request: web.Request) -> web.Response:
@@ -57,8 +57,8 @@ def _distribution_route(admin: web.Application, cfg: StackConfig, running: Runni
         except (orjson.JSONDecodeError, ConfigError, KeyError, TypeError) as exc:
             return web.Response(status=400, body=orjson.dumps({"error": f"not applied: {exc}"}),
                                 content_type="application/json")
-        running.state.apply_distribution(distribution)
-        log.info("tier %s: distribution %s ETag %s in service", running.state.pop.name, distribution.id,
+        state.apply_distribution(distribution)
+        log.info("tier %s: distribution %s ETag %s in service", state.pop.name, distribution.id,
                  distribution.etag)
         return web.Response(body=orjson.dumps({"applied": distribution.etag}), content_type="application/json")
 
@@ -85,17 +85,18 @@ async def run_tier_node(cfg: StackConfig, region: str, stop: asyncio.Event, *, w
                                    name=node.name)
         upstream = TierUpstream(cfg.run_dir, region, stream_threshold=cfg.settings.cache.max_object_bytes)
         state = PopState(node, cfg.distribution, cfg.settings, triggers=runner, upstream=upstream)
-        running = await start_tier(state, port_file=cfg.run_dir / port_file_name(region))
-        tasks.spawn(watch_pins(runner, lambda: state.ctx.distribution, stop), name="watch-pins")
+        # the admin socket first: from the moment POPs can reach this node (its port file), invalidations reach it
         admin = make_admin_app(state)
         _executor_routes(admin, service)
-        _distribution_route(admin, cfg, running)
+        _distribution_route(admin, cfg, state)
         admin_runner = web.AppRunner(admin, access_log=None, handle_signals=False)
         await admin_runner.setup()
         sock = cfg.admin_socket(node.name)
         sock.parent.mkdir(parents=True, exist_ok=True)
         sock.unlink(missing_ok=True)
         await web.UnixSite(admin_runner, str(sock)).start()
+        running = await start_tier(state, port_file=cfg.run_dir / port_file_name(region))
+        tasks.spawn(watch_pins(runner, lambda: state.ctx.distribution, stop), name="watch-pins")
         await stop.wait()
     finally:
         await tasks.aclose()
