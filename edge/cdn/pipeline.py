@@ -24,6 +24,11 @@ a request lives like this:
 ``_fill``
     origin-request (shape, hook) -> origin-fetch (or the stale entry: stale-if-error) -> origin-response (hook,
     Set-Cookie) -> compress (``Compress``) -> cache-store (or the 304 merge: RefreshHit) -> the response served through an entry.
+``handle_tier``
+    a regional edge cache / Origin Shield node's part (:mod:`edge.cdn.tiers`): a downstream tier's miss through
+    this node's cache (lookup, collapsing, ``_fill``), without the viewer-side steps, custom error pages or
+    response headers policies, which stay at the POP. ``_fill`` of a cacheable miss goes to the next tier first
+    (``_fill_from_tier``), when there is one; the tier that calls the origin runs the origin-facing hooks.
 ``_on_error`` / ``_custom_error``
     the one place an ``EdgeError`` becomes a response: CloudFront's error page with the error's status and
     X-Cache (cached for origin errors), or a configured custom error response.
@@ -48,7 +53,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from edge.cdn.cache.policy import CacheEntry, Hit, Miss, Stale, StaleReason
+from edge.cdn.cache.policy import CacheEntry, Hit, Miss, Stale, StaleReason, on_origin_error
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
 from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
 from edge.cdn.errors import EdgeError, OriginError
@@ -76,8 +81,9 @@ from edge.cdn.steps import (
     viewer_response,
 )
 from edge.cdn.steps.context import PopContext
+from edge.cdn.tiers.upstream import Hop
 
-__all__ = ["Exchange", "Step", "TriggerCall", "TriggerRunner", "handle"]
+__all__ = ["Exchange", "Step", "TriggerCall", "TriggerRunner", "handle", "handle_tier"]
 
 log = logging.getLogger("edgelab.pop")
 
@@ -134,6 +140,29 @@ async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started
     return response, ex
 
 
+async def handle_tier(ctx: PopContext, request: EdgeRequest, request_id: str, started: float,
+                      layer: str) -> tuple[EdgeResponse, Exchange]:
+    """A tier node's part of a request a downstream POP or tier sent it, acting as ``layer`` (REC or Origin
+    Shield; see :mod:`edge.cdn.tiers`): the behavior by path, this node's cache, and on a miss ``_fill`` (the next
+    tier, or the origin with the origin-facing hooks). ``ex.timing.hit_layer`` names the tier whose cache answered."""
+    ex = Exchange(request=request, request_id=request_id, started=started, tier=layer)
+    ctx.stats.requests += 1
+    try:
+        ex.plan = ctx.match(request.uri)
+        outcome = cache_lookup.lookup(ctx, ex)
+        if isinstance(outcome, Hit):
+            ex.timing.hit_layer = layer
+            response = serving.from_entry(ctx, ex, outcome.entry, HIT)
+        else:
+            if isinstance(outcome, Stale) and outcome.reason is StaleReason.SWR:
+                ex.timing.hit_layer = layer
+            response = await _after_lookup(ctx, ex, outcome)
+    except EdgeError as err:
+        response = await _on_error(ctx, ex, err)
+    _count(ctx, ex, response)
+    return response, ex
+
+
 async def _through_cache(ctx: PopContext, ex: Exchange) -> EdgeResponse:
     """Cache lookup: a fresh hit is served from its entry, anything else goes through ``_after_lookup``."""
     outcome = cache_lookup.lookup(ctx, ex)
@@ -164,6 +193,8 @@ async def _collapsed(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) ->
         ctx.stats.collapsed += 1
         if fill.entry is not None:
             ex.mark(Step.CACHE_LOOKUP, "collapsed")
+            if ex.tier:  # a tier's follower is answered from that tier's cache
+                ex.timing.hit_layer = ex.tier
             return serving.from_entry(ctx, ex, fill.entry, HIT)
         # the leader's response was not shareable (not stored, or streamed): fetch for ourselves
         fill = await _fill(ctx, ex, stale)
@@ -175,6 +206,13 @@ async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill
     """One origin round trip for a miss, a revalidation of ``stale`` or a pass-through:
     origin-request -> origin-fetch -> origin-response -> cache-store (see the module docstring)."""
     assert ex.plan is not None
+    upstream = ctx.upstream
+    if upstream is not None and ex.cache_key is not None and ex.origin_override is None:
+        hop = upstream.next_hop(ex.tier, ex.plan)
+        if hop is not None:
+            fill = await _fill_from_tier(ctx, ex, stale, hop)
+            if fill is not None:
+                return fill
     hooks = ex.plan.hooks
     req = origin_request.shape(ctx, ex, stale)
     request_time = ctx.clock()
@@ -208,6 +246,52 @@ async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill
     return _fill_result(ctx, ex, resp, entry, ERROR if (ex.origin_status or 0) >= 400 else MISS, request_time)
 
 
+async def _fill_from_tier(ctx: PopContext, ex: Exchange, stale: CacheEntry | None, hop: Hop) -> Fill | None:
+    """A cacheable miss (or revalidation) answered by the next tier (:mod:`edge.cdn.tiers`): what it sent is stored
+    here too, per the same cache policy, and its verdict becomes this request's X-Cache and Server-Timing layers (a
+    tier hit is a ``Hit from cloudfront`` with ``cdn-hit-layer`` naming the tier). None when the tier is not
+    available: the caller goes to the origin. A tier's 5xx (or its failure) lets a stale entry be served instead
+    (stale-if-error), as an origin's would."""
+    assert ctx.upstream is not None and ex.plan is not None
+    request_time = ctx.clock()
+    method = "OPTIONS" if ex.request.method == "OPTIONS" else "GET"  # the full object, as origin_request.shape asks
+    try:
+        answered = await ctx.upstream.fetch(hop, ex.request, ex.request_id, method)
+    except OriginError:
+        sie = on_origin_error(stale, ctx.clock(), None)
+        if sie is None:
+            raise
+        return _stale_if_error(ctx, ex, sie.entry)
+    if answered is None:
+        return None
+    resp, verdict = answered
+    ctx.stats.tier_fetches += 1
+    timing = ex.timing
+    timing.entries.extend(verdict.entries)
+    ex.origin_seconds += resp.meta.origin_seconds
+    ex.origin_status = verdict.origin_status
+    ex.trace.append(f"tier:{hop.layer}:{verdict.x_cache.split(' ', 1)[0]}")
+    if verdict.hit_layer:
+        timing.hit_layer = verdict.hit_layer
+        ctx.stats.tier_hits += 1
+    else:
+        timing.upstream_layer = verdict.upstream_layer
+        timing.upstream_fbl_s = verdict.upstream_fbl_s
+        timing.origin_value = verdict.origin_timing
+    if stale is not None and resp.status >= 500:
+        sie = on_origin_error(stale, ctx.clock(), resp.status)
+        if sie is not None:
+            await resp.aclose()
+            return _stale_if_error(ctx, ex, sie.entry)
+    x_cache = verdict.x_cache
+    if verdict.hit_layer and resp.status < 400:
+        x_cache = HIT  # served from a tier's cache (a stale-while-revalidate copy there included)
+    # what the tier answered from its cache or the origin is stored here too; a Lambda error is not (as at the POP)
+    storable = x_cache in (HIT, MISS, ERROR, REFRESH_HIT, LAMBDA_GENERATED)
+    entry = cache_store.run(ctx, ex, resp, request_time, method) if storable else None
+    return _fill_result(ctx, ex, resp, entry, x_cache, request_time)
+
+
 def _fill_result(ctx: PopContext, ex: Exchange, resp: EdgeResponse, entry: CacheEntry | None, x_cache: str,
                  request_time: float) -> Fill:
     """What a fill answers: streamed and pass-through responses as they are, anything else served through an
@@ -238,7 +322,8 @@ def _stale_if_error(ctx: PopContext, ex: Exchange, entry: CacheEntry) -> Fill:
 def _refresh_in_background(ctx: PopContext, ex: Exchange, stale: CacheEntry) -> None:
     """stale-while-revalidate: revalidate ``stale`` in a task owned by the POP (one per key at a time)."""
     sub = Exchange(request=replace(ex.request, headers=list(ex.request.headers)), request_id=ex.request_id,
-                   started=ex.started, plan=ex.plan, cache_key=ex.cache_key, origin_override=ex.origin_override)
+                   started=ex.started, plan=ex.plan, cache_key=ex.cache_key, origin_override=ex.origin_override,
+                   tier=ex.tier)  # at a tier node: the refresh goes on from this tier, not back to it
     if ctx.background.spawn(_background_refresh(ctx, sub, stale), key=("swr", ex.cache_key),
                             name=f"swr {ex.request.uri}") is not None:
         ctx.stats.background_refreshes += 1
@@ -280,7 +365,10 @@ async def _custom_error(ctx: PopContext, ex: Exchange, response: EdgeResponse) -
     """CustomErrorResponses: replace an error with ResponsePagePath (fetched through the behavior matching
     it, without viewer triggers) and ResponseCode. A failing page fetch yields the page's own status."""
     cer = ctx.distribution.custom_error_responses.get(response.status)
-    if cer is None or not cer.response_page_path or ex.x_cache in (LAMBDA_GENERATED, FUNCTION_GENERATED):
+    if ex.tier:  # a tier node answers the POP, which applies the custom error response itself
+        return response
+    # generated responses and Lambda/function errors (a tier's included: its X-Cache says so) get no custom page
+    if cer is None or not cer.response_page_path or ex.x_cache.startswith(("Lambda", "Function")):
         return response
     page_req = EdgeRequest(method="GET", uri=cer.response_page_path, querystring="",
                            headers=[(k, v) for k, v in ex.request.headers if k.lower() not in CONDITIONAL_HEADERS],

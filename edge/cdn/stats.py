@@ -24,6 +24,8 @@ class PopStats:
     origin_errors: int = 0
     origin_failovers: int = 0  # requests an origin group sent to its secondary
     collapsed: int = 0  # requests that waited for another request's origin fetch
+    tier_fetches: int = 0  # misses answered by the next tier (regional edge cache / Origin Shield)
+    tier_hits: int = 0  # ... of which a tier answered from its cache
     background_refreshes: int = 0
     streamed: int = 0  # responses streamed through without being stored
     bad_requests: int = 0
@@ -51,6 +53,8 @@ class PopStats:
             "origin_errors": self.origin_errors,
             "origin_failovers": self.origin_failovers,
             "collapsed": self.collapsed,
+            "tier_fetches": self.tier_fetches,
+            "tier_hits": self.tier_hits,
             "background_refreshes": self.background_refreshes,
             "streamed": self.streamed,
             "bad_requests": self.bad_requests,

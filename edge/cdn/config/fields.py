@@ -107,7 +107,8 @@ FIELDS: Mapping[str, FieldTreatment] = MappingProxyType({
     "Origin.ConnectionAttempts": _e("connection attempts before 502 (or failover)"),
     "Origin.ConnectionTimeout": _e("connection timeout per attempt"),
     "Origin.ResponseCompletionTimeout": _n("not enforced: OriginReadTimeout bounds each read instead"),
-    "Origin.OriginShield": _r("there is no regional tier yet", "set OriginShield.Enabled to false for local runs"),
+    "Origin.OriginShield": _e("the origin's misses go through the shield tier of OriginShieldRegion "
+                              "(edge.cdn.tiers; its own cache and request collapsing)"),
     "Origin.OriginAccessControlId": _n("OAC signs requests to S3 on AWS; local S3 directories need no signature"),
     "CustomOriginConfig.HTTPPort": _e("the port for HTTP (unless [origins] maps the domain elsewhere)"),
     "CustomOriginConfig.HTTPSPort": _e("the port for HTTPS"),

@@ -13,13 +13,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.cdn.config.fields import notice, refusal
+from edge.cdn.config.fields import notice
 from edge.cdn.config.policies import ConfigError, is_empty, items, str_items
 from edge.cdn.config.reader import Obj
 from edge.cdn.config.settings import OriginTarget, Settings
 from edge.cdn.models import CustomOrigin, S3Origin
 
-__all__ = ["OriginSpec", "parse_origins", "s3_region", "tenant_parameters"]
+__all__ = ["ORIGIN_SHIELD_REGIONS", "OriginSpec", "parse_origins", "s3_region", "tenant_parameters"]
+
+# The AWS Regions CloudFront offers Origin Shield in ("Choosing the AWS Region for Origin Shield" in "Using Amazon
+# CloudFront Origin Shield", https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/origin-shield.html).
+ORIGIN_SHIELD_REGIONS = frozenset({
+    "us-east-1", "us-east-2", "us-west-2", "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1",
+    "ap-southeast-2", "eu-central-1", "eu-west-1", "eu-west-2", "sa-east-1",
+})
+_REGION_CODE = re.compile(r"^[a-z]{2}-[a-z]+-\d$")  # OriginShieldRegion's pattern in the API Reference
 
 _PARAM = re.compile(r"\{\{([A-Za-z0-9_-]+)\}\}")
 
@@ -50,6 +58,7 @@ class OriginSpec:
     connect_url: str | None = None  # proxy to this base URL instead (from [origins] "http://...")
     s3_directory: Path | None = None
     s3_oai: str = ""
+    shield_region: str = ""  # OriginShield.OriginShieldRegion when Enabled ("": no Origin Shield; edge.cdn.tiers)
 
     def to_edge_origin(self, viewer_protocol: str = "http") -> CustomOrigin | S3Origin:
         """The Lambda@Edge ``origin`` record (models.CustomOrigin/S3Origin) for a request.
@@ -117,6 +126,31 @@ def parse_origins(o: Obj, settings: Settings, params: Mapping[str, str], notes: 
     return out
 
 
+def _origin_shield(o: Obj) -> str:
+    """``Origin.OriginShield {Enabled, OriginShieldRegion}`` ("OriginShield" in the API Reference,
+    https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_OriginShield.html): the shield's Region when
+    enabled, "" otherwise. The Region is required when enabled and must be one CloudFront offers Origin Shield in."""
+    raw = o.raw("OriginShield")
+    if raw is None or is_empty(raw):
+        return ""
+    so = Obj(raw, o.p("OriginShield"))
+    enabled = so.bool_("Enabled", False)
+    if "Enabled" not in so.data:
+        raise ConfigError(so.p("Enabled"), "required (true or false)")
+    region = so.raw("OriginShieldRegion")
+    so.reject_rest()
+    if not enabled:
+        return ""
+    if not isinstance(region, str) or not region:
+        raise ConfigError(so.p("OriginShieldRegion"), "required when Enabled is true; next step: name the AWS Region "
+                          f"closest to your origin, one of {', '.join(sorted(ORIGIN_SHIELD_REGIONS))}")
+    if len(region) > 32 or not _REGION_CODE.match(region) or region not in ORIGIN_SHIELD_REGIONS:
+        raise ConfigError(so.p("OriginShieldRegion"), f"{region!r} is not a Region CloudFront offers Origin Shield in; "
+                          f"next step: use one of {', '.join(sorted(ORIGIN_SHIELD_REGIONS))} (the Region code, e.g. "
+                          "us-east-2, not its name)")
+    return region
+
+
 def _parse_origin(o: Obj, settings: Settings, params: Mapping[str, str], notes: list[str]) -> OriginSpec:
     oid = o.str_("Id", required=True)
     domain = _substitute(o.str_("DomainName", required=True), params, o.p("DomainName"), notes).lower()
@@ -132,14 +166,12 @@ def _parse_origin(o: Obj, settings: Settings, params: Mapping[str, str], notes: 
         raise ConfigError(o.p("CustomHeaders"), "at most 10 origin custom headers (quota)")
     attempts = o.int_("ConnectionAttempts", 3, 1, 3)
     ctimeout = o.int_("ConnectionTimeout", 10, 1, 10)
-    shield = o.raw("OriginShield")
-    if shield is not None and not is_empty(shield):
-        raise ConfigError(o.p("OriginShield"), refusal("Origin.OriginShield"))
+    shield = _origin_shield(o)
     o.notices("Origin", ("OriginAccessControlId", "ResponseCompletionTimeout"), notes)
     target = settings.origin_target(domain) or OriginTarget()
     custom, s3, vpc = o.raw("CustomOriginConfig"), o.raw("S3OriginConfig"), o.raw("VpcOriginConfig")
     spec = functools.partial(OriginSpec, id=oid, domain_name=domain, path=opath, custom_headers=tuple(headers),
-                             connection_attempts=attempts, connection_timeout=float(ctimeout))
+                             connection_attempts=attempts, connection_timeout=float(ctimeout), shield_region=shield)
     if sum(x is not None for x in (custom, s3, vpc)) != 1:
         raise ConfigError(o.path, "exactly one of CustomOriginConfig, S3OriginConfig and VpcOriginConfig is required")
     o.reject_rest(shape="Origin")

@@ -43,6 +43,12 @@ class PopSettings:
     cache_max_bytes: int | None = None  # overrides [cache].max_bytes for this POP
     location: ViewerLocation | None = None  # where its simulated viewers are (None: unknown; see config/geo.py)
     https_port: int | None = None  # the HTTPS listener (edge.cdn.server.tls); None: none, 0: any free port
+    rec_region: str = ""  # the regional edge cache its misses go to ("": the POP's own region; edge.cdn.tiers)
+
+    @property
+    def tier_region(self) -> str:
+        """The region of the regional edge cache this POP's cacheable misses go to."""
+        return self.rec_region or self.region
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,15 @@ class CacheSettings:
     heuristic_percent: float = 10.0  # of (Date - Last-Modified), when heuristic_freshness is on
     heuristic_cap_s: float = 86_400.0
     error_caching_min_ttl_s: float = 10.0  # CloudFront's default ErrorCachingMinTTL
+
+
+@dataclass(frozen=True, slots=True)
+class TierSettings:
+    """``[tiers]``: the regional edge caches (one per region of the POPs) and the Origin Shield tiers
+    (:mod:`edge.cdn.tiers`). ``enabled = false`` sends every POP miss straight to the origin (edgelab before tiers)."""
+
+    enabled: bool = True
+    cache_max_bytes: int | None = None  # each tier's cache budget (default: [cache].max_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +163,7 @@ class Settings:
     response_headers_policies: Mapping[str, ResponseHeadersPolicy] = field(default_factory=dict)  # by id AND name
     edge: EdgeSwitches = EdgeSwitches()
     viewer: ViewerSettings = ViewerSettings()  # [viewer]: connection limits and timeouts of the POPs' listeners
+    tiers: TierSettings = TierSettings()  # [tiers]: regional edge caches and Origin Shield (edge.cdn.tiers)
     signers: Signers = field(default_factory=Signers)  # [public_keys], [key_groups], [trusted_signers]: signed URLs (config/signers.py)
     functions: tuple[FunctionDecl, ...] = ()
     schedules: tuple[ScheduleDecl, ...] = ()  # [[schedules]]: EventBridge-style scheduled rules
@@ -243,7 +259,8 @@ def _parse_pop(data: Any, path: str) -> PopSettings:
     pop = PopSettings(name=name.upper(), region=region, host=t.get("host", str, "127.0.0.1"), port=_port(t, "port", 0),
                       origin_latency_ms=latency, cache_max_bytes=t.int_("cache_max_bytes", None, lo=0),
                       location=default_location(name, region) if loc is None else parse_location(loc, t.key("location")),
-                      https_port=t.int_("https_port", None, lo=0, hi=65535))
+                      https_port=t.int_("https_port", None, lo=0, hi=65535),
+                      rec_region=t.get("rec_region", str, ""))
     t.done()
     return pop
 
@@ -333,6 +350,14 @@ def _parse_viewer(data: Any) -> ViewerSettings:
                        keepalive_timeout_s=t.num("keepalive_timeout_s", d.keepalive_timeout_s, lo=0.05, hi=3600))
     t.done()
     return v
+
+
+def _parse_tiers(data: Any) -> TierSettings:
+    t = _Table(data, "tiers")
+    cap = t.int_("cache_max_bytes", None, lo=0)
+    tiers = TierSettings(enabled=t.get("enabled", bool, True), cache_max_bytes=None if cap is None else int(cap))
+    t.done()
+    return tiers
 
 
 def _parse_function(data: Any, path: str, base: Path) -> FunctionDecl:
@@ -444,6 +469,7 @@ def parse_settings(data: Mapping[str, Any], base: Path = Path(".")) -> Settings:
             t.get("response_headers_policies", dict, {}))),
         edge=_parse_edge(t.get("edge", dict, {})),
         viewer=_parse_viewer(t.get("viewer", dict, {})),
+        tiers=_parse_tiers(t.get("tiers", dict, {})),
         signers=parse_signers(t.get("public_keys", dict, {}), t.get("key_groups", dict, {}),
                               t.get("trusted_signers", dict, {}), base),
         functions=funcs,

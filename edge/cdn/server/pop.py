@@ -63,6 +63,7 @@ from edge.cdn.server.wire import HttpDate, RawResponse, safe_value, serialize
 from edge.cdn.stats import PopStats
 from edge.cdn.steps import Exchange, TriggerRunner
 from edge.cdn.steps.context import PopContext
+from edge.cdn.tiers.upstream import TierUpstream
 from edge.tasks import TaskOwner
 
 __all__ = [
@@ -107,7 +108,7 @@ class PopState:
 
     def __init__(self, pop: PopSettings, distribution: Distribution, settings: Settings,
                  *, triggers: TriggerRunner | None = None, clock: Callable[[], float] | None = None,
-                 functions: CloudFrontFunctionRunner | None = None) -> None:
+                 functions: CloudFrontFunctionRunner | None = None, upstream: TierUpstream | None = None) -> None:
         self.pop = pop
         self.debug_headers = settings.edge.debug_headers
         self.started = time.time()
@@ -137,7 +138,7 @@ class PopState:
                               coalescer=Coalescer(), origin=self.origin_client, stats=PopStats(), options=options,
                               background=TaskOwner(f"pop-{pop.name}", limit=BACKGROUND_LIMIT), triggers=triggers,
                               functions=functions, location=pop.location,
-                              location_header=settings.edge.viewer_location_header,
+                              location_header=settings.edge.viewer_location_header, upstream=upstream,
                               failures=FailureLog(log, debug_headers=self.debug_headers))
         if clock is not None:
             self.ctx.clock = clock
@@ -205,6 +206,8 @@ class PopState:
                       "misses": cs.misses, "evictions": cs.evictions, "rejected_too_large": cs.rejected_too_large},
             "background_tasks": len(self.ctx.background),
             "viewer_connections": self.guard.snapshot(),
+            **({"upstream": {"region": up.region, "hops": up.hops, "unavailable": up.unavailable}}
+               if (up := self.ctx.upstream) is not None else {}),
             **({"cloudfront_functions": self.ctx.functions.metrics()} if self.ctx.functions is not None else {}),
         }
 
@@ -522,6 +525,8 @@ class RunningPop:
         finally:
             await self.state.ctx.background.aclose()
             await self.state.origin_client.close()
+            if self.state.ctx.upstream is not None:
+                await self.state.ctx.upstream.close()
 
 
 async def start_pop(pop_settings: PopSettings, distribution: Distribution, settings: Settings, *,
@@ -529,14 +534,18 @@ async def start_pop(pop_settings: PopSettings, distribution: Distribution, setti
                     host: str | None = None, port: int | None = None,
                     clock: Callable[[], float] | None = None,
                     functions: CloudFrontFunctionRunner | None = None,
-                    tls_dir: Path | None = None) -> RunningPop:
+                    tls_dir: Path | None = None, upstream: TierUpstream | None = None) -> RunningPop:
     """Start the POP on ``host:port`` (default: the POP settings; port 0 = any free port) and, if given, its
     admin app on the unix socket ``admin_socket``. ``functions`` (CloudFront Functions) is started and closed by
     the caller. With ``pop_settings.https_port`` (0: any free port) and ``tls_dir``, an HTTPS listener too, with
-    the certificate of ``edge.cdn.server.tls`` kept in ``tls_dir`` (made there if missing)."""
-    state = PopState(pop_settings, distribution, settings, triggers=triggers, clock=clock, functions=functions)
+    the certificate of ``edge.cdn.server.tls`` kept in ``tls_dir`` (made there if missing). ``upstream``: the
+    regional edge cache its cacheable misses go to (edge.cdn.tiers), started and closed with the POP."""
+    state = PopState(pop_settings, distribution, settings, triggers=triggers, clock=clock, functions=functions,
+                     upstream=upstream)
     await state.origin_client.start()
     state.guard.start()
+    if upstream is not None:
+        await upstream.start()
     runner = web.ServerRunner(make_viewer_server(state), handle_signals=False)
     https_runner: web.ServerRunner | None = None
     https_bound: int | None = None
@@ -570,6 +579,8 @@ async def start_pop(pop_settings: PopSettings, distribution: Distribution, setti
         await runner.cleanup()
         await state.ctx.background.aclose()
         await state.origin_client.close()
+        if upstream is not None:
+            await upstream.close()
         raise
     log.info("POP %s (%s) listening on %s:%d%s", pop_settings.name, state.identity.pop_code,
              host or pop_settings.host, bound, f" (HTTPS: {https_bound})" if https_bound is not None else "")

@@ -105,6 +105,7 @@ class Exchange:
     location: ViewerLocation | None = None  # where the viewer is (steps/geo: the POP's, or the test override)
     failed_over: bool = False  # the request went to its origin group's secondary (once per request)
     interim: InterimSink | None = None  # relays an origin's 1xx (103 Early Hints) to the viewer, if it can take one
+    tier: str = ""  # at a tier node: the layer it acts as for this request (REC | Origin Shield; edge.cdn.tiers)
 
     def mark(self, step: Step, outcome: str = "") -> None:
         self.trace.append(f"{step.value}:{outcome}" if outcome else step.value)

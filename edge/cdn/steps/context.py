@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from edge.cdn.chaos.engine import PopChaos
     from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
     from edge.cdn.config.geo import ViewerLocation
+    from edge.cdn.tiers.upstream import TierUpstream
 
 
 @dataclass(slots=True)
@@ -49,6 +50,7 @@ class PopContext:
     # the POP's HTTPS listener (Location of a redirect to HTTPS); None: the POP has none, so ViewerProtocolPolicy
     # cannot send viewers to HTTPS and every behavior is served over HTTP (edge.cdn.steps.viewer_request)
     https_port: int | None = None
+    upstream: TierUpstream | None = None  # the regional edge cache / Origin Shield hops (edge.cdn.tiers)
     failures: FailureLog = field(default_factory=lambda: FailureLog(logging.getLogger("edgelab.pop")))
     chaos: PopChaos | None = None  # the applied chaos scenario (edge.cdn.chaos); None: none, the usual case
 

@@ -41,6 +41,7 @@ class PopEndpoint:
     region: str
     url: str  # viewer-facing URL, e.g. http://127.0.0.1:8081
     admin_socket: Path  # unix socket of the POP's admin app
+    tier: bool = False  # a regional edge cache / Origin Shield node (edge.cdn.tiers)
 
 
 @dataclass
@@ -52,6 +53,7 @@ class AdminContext:
     read_logs: Callable[..., Awaitable[dict[str, Any]]]
     extra_status: Callable[[], Awaitable[dict[str, Any]]] | None = None
     async_metrics: Callable[[], Awaitable[dict[str, Any]]] | None = None  # async invocation counters and queues
+    tiers: list[PopEndpoint] = field(default_factory=list)  # regional edge cache / Origin Shield nodes (same socket API)
     started_at: float = field(default_factory=lambda: dt.datetime.now(dt.UTC).timestamp())
 
 
@@ -73,6 +75,8 @@ async def _pop_call(app: web.Application, pop: PopEndpoint, method: str, path: s
                     body: object | None = None) -> tuple[str, Any]:
     """Call one POP's admin socket; failures are reported per POP, not raised."""
     session: aiohttp.ClientSession = app[POP_SESSIONS][pop.name]
+    if pop.tier and not pop.admin_socket.exists():  # a tier node still starting: it starts empty, with the
+        return pop.name, {"running": False}  # persisted distribution, so there is nothing to purge or deploy
     try:
         async with session.request(method, f"http://pop{path}", json=body) as resp:
             payload = await resp.json(content_type=None)
@@ -127,8 +131,10 @@ async def call_pops(admin: web.Application, method: str, path: str, body: object
                     pops: list[PopEndpoint] | None = None) -> dict[str, Any]:
     """Call every POP's admin socket (or ``pops``) at once: POP name -> its JSON answer, or ``{"error": ...}`` for
     a POP that failed or answered an error (``admin`` is the admin sub-application). The other control-port APIs
-    reach the POPs through this (the CloudFront API's invalidations and distribution deployments)."""
-    return await _fan_out(admin, admin[ADMIN_CTX].pops if pops is None else pops, method, path, body)
+    reach the POPs through this (the CloudFront API's invalidations and distribution deployments); without
+    ``pops``, the tier nodes are called too (an invalidation purges every tier, a deployment reaches every tier)."""
+    ctx = admin[ADMIN_CTX]
+    return await _fan_out(admin, [*ctx.pops, *ctx.tiers] if pops is None else pops, method, path, body)
 
 
 async def purge(admin: web.Application, paths: list[str], pops: list[PopEndpoint] | None = None) -> dict[str, Any]:
@@ -145,6 +151,8 @@ async def create_invalidation(request: web.Request) -> web.Response:
     except (ValueError, orjson.JSONDecodeError) as exc:
         return _error(400, "InvalidArgument", str(exc))
     pops = _select_pops(ctx, body.get("pop"))
+    if pops is ctx.pops:  # every POP: every tier too (CloudFront's invalidations purge the regional caches too)
+        pops = [*ctx.pops, *ctx.tiers]
     if pops is None:
         return _error(404, "NoSuchPop", f"no POP named {body.get('pop')!r}; known: {[p.name for p in ctx.pops]}")
     started = dt.datetime.now(dt.UTC)
@@ -164,8 +172,8 @@ async def create_invalidation(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     ctx = request.app[ADMIN_CTX]
     local, caches, envs = await asyncio.gather(
-        ctx.reset_local(), _fan_out(request.app, ctx.pops, "POST", "/reset", {}),
-        _fan_out(request.app, ctx.pops, "POST", "/functions/reset", {}))
+        ctx.reset_local(), _fan_out(request.app, [*ctx.pops, *ctx.tiers], "POST", "/reset", {}),
+        _fan_out(request.app, [*ctx.pops, *ctx.tiers], "POST", "/functions/reset", {}))
     pops = {name: {"cache": caches[name], "functions": envs[name]} for name in caches}
     failed = any(isinstance(v, dict) and "error" in v for p in pops.values() for v in p.values())
     return _json({"control": local if isinstance(local, dict) else {"reset": True}, "pops": pops},
@@ -182,6 +190,10 @@ async def gather_metrics(admin: web.Application) -> dict[str, Any]:
     pops = {name: {**(stats[name] if isinstance(stats[name], dict) else {}), "functions": functions[name]}
             for name in stats}
     data: dict[str, Any] = {"control": ctx.local_metrics(), "pops": pops}
+    if ctx.tiers:  # one row per regional edge cache / Origin Shield node: its cache and origin counters
+        tier_stats = await _fan_out(admin, ctx.tiers, "GET", "/stats")
+        data["tiers"] = {t.name: {"region": t.region, **(tier_stats[t.name] if isinstance(tier_stats[t.name], dict)
+                                                       else {})} for t in ctx.tiers}
     if ctx.async_metrics is not None:
         data["async"] = await ctx.async_metrics()
     return data
@@ -222,7 +234,7 @@ async def _pop_sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     ctx = app[ADMIN_CTX]
     timeout = aiohttp.ClientTimeout(total=10)
     app[POP_SESSIONS] = {p.name: aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(p.admin_socket)),
-                                                        timeout=timeout) for p in ctx.pops}
+                                                        timeout=timeout) for p in [*ctx.pops, *ctx.tiers]}
     yield
     await asyncio.gather(*(s.close() for s in app[POP_SESSIONS].values()))
 

@@ -15,8 +15,11 @@ Families (labels): ``edgelab_pop_up`` / ``_requests_total`` / ``_cache_hits_tota
 ``_throttles_total``, ``_cold_starts_total``, ``_concurrent_executions``, the histograms
 ``edgelab_lambda_duration_seconds`` and ``edgelab_lambda_init_duration_seconds``; async invocation
 ``edgelab_async_queue_depth{function}``, ``edgelab_async_events_total{function, outcome}``, and the local
-queues' ``edgelab_queue_messages{queue}``. edgelab has no regional edge cache tier (OriginShield is refused),
-so the POP is the only tier.
+queues' ``edgelab_queue_messages{queue}``. The regional edge cache / Origin Shield nodes (``edge.cdn.tiers``):
+``edgelab_tier_up`` / ``_requests_total`` / ``_cache_hits_total`` / ``_cache_misses_total`` /
+``_origin_fetches_total`` / ``_collapsed_requests_total`` / ``_invalidated_objects_total`` and
+``edgelab_tier_cache_objects`` / ``_bytes`` ``{tier, region}``; a POP's misses answered by its REC are
+``edgelab_pop_tier_fetches_total`` (of which ``edgelab_pop_tier_hits_total`` came from a tier's cache).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ POP_COUNTERS = (  # PopStats snapshot key -> (metric name without _total, help)
     ("origin_fetches", "edgelab_pop_origin_fetches", "Requests sent to an origin."),
     ("origin_errors", "edgelab_pop_origin_errors", "Origin requests that failed (502/504)."),
     ("collapsed", "edgelab_pop_collapsed_requests", "Requests that waited for another request's origin fetch."),
+    ("tier_fetches", "edgelab_pop_tier_fetches", "Misses answered by the regional edge cache (edge.cdn.tiers)."),
+    ("tier_hits", "edgelab_pop_tier_hits", "Misses answered from a regional edge cache's or Origin Shield's cache."),
     ("bytes_sent", "edgelab_pop_bytes_sent", "Response body bytes sent to viewers."),
     ("invalidated_objects", "edgelab_pop_invalidated_objects", "Cache entries removed by invalidations."),
 )
@@ -54,6 +59,15 @@ FUNCTION_COUNTERS = (
     ("cold_starts", "edgelab_lambda_cold_starts", "Invocations that started a new execution environment."),
     ("provisioned_invocations", "edgelab_lambda_provisioned_invocations", "Invocations on provisioned concurrency."),
 )
+TIER_COUNTERS = (  # a tier node's PopStats snapshot key -> (metric name without _total, help)
+    ("requests", "edgelab_tier_requests", "Requests from POPs (or other tiers) to the tier node."),
+    ("hits", "edgelab_tier_cache_hits", "Requests the tier answered from its cache."),
+    ("misses", "edgelab_tier_cache_misses", "Requests the tier fetched (from the origin or the Origin Shield)."),
+    ("origin_fetches", "edgelab_tier_origin_fetches", "Requests the tier sent to an origin."),
+    ("collapsed", "edgelab_tier_collapsed_requests", "Requests that waited for another request's fetch at the tier."),
+    ("invalidated_objects", "edgelab_tier_invalidated_objects", "Tier cache entries removed by invalidations."),
+)
+TIER_LABELS = ["tier", "region"]
 FUNCTION_LABELS = ["process", "region", "function", "version"]
 POP_LABELS = ["pop", "region"]
 
@@ -83,6 +97,7 @@ class SnapshotCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._pops()
+        yield from self._tiers()
         yield from self._functions()
         yield from self._async()
 
@@ -119,8 +134,33 @@ class SnapshotCollector(Collector):
         yield from counters.values()
         yield from (x_cache, status, chaos, entries, size)
 
+    def _tiers(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("edgelab_tier_up", "1 when the tier node answered its admin socket for this scrape.",
+                               labels=TIER_LABELS)
+        counters = {key: CounterMetricFamily(name, doc, labels=TIER_LABELS) for key, name, doc in TIER_COUNTERS}
+        entries = GaugeMetricFamily("edgelab_tier_cache_objects", "Entries in the tier's cache.", labels=TIER_LABELS)
+        size = GaugeMetricFamily("edgelab_tier_cache_bytes", "Bytes held by the tier's cache.", labels=TIER_LABELS)
+        for tier, stats in sorted(self.data.get("tiers", {}).items()):
+            labels = [tier, str(stats.get("region", ""))]
+            alive = "error" not in stats and "requests" in stats
+            up.add_metric(labels, 1.0 if alive else 0.0)
+            if not alive:
+                continue
+            for key, family in counters.items():
+                family.add_metric(labels, float(stats.get(key, 0)))
+            cache = stats.get("cache") or {}
+            entries.add_metric(labels, float(cache.get("entries", 0)))
+            size.add_metric(labels, float(cache.get("bytes", 0)))
+        yield up
+        yield from counters.values()
+        yield from (entries, size)
+
     def _function_sources(self) -> Iterator[tuple[str, dict[str, Any]]]:
         yield "control", self.data.get("control") or {}
+        for tier, stats in sorted(self.data.get("tiers", {}).items()):
+            functions = stats.get("functions")
+            if isinstance(functions, dict) and "error" not in functions:
+                yield tier, functions
         for pop, stats in sorted(self.data.get("pops", {}).items()):
             functions = stats.get("functions") if isinstance(stats, dict) else None
             if isinstance(functions, dict) and "error" not in functions:

@@ -44,6 +44,7 @@ from edge.control.stack.declared import deploy_declared, watch_declared
 from edge.control.stack.declared_cff import deploy_declared_cloudfront_functions, watch_declared_cloudfront_functions
 from edge.control.stack.logview import log_view
 from edge.control.stack.pop_node import make_service, metrics_of
+from edge.control.stack.tiers import stack_tier_regions, tier_name
 from edge.invocation import LambdaService
 from edge.invocation.models import DEFAULT_REGION
 from edge.tasks import TaskOwner
@@ -53,6 +54,11 @@ log = logging.getLogger("edgelab.control")
 
 def pop_endpoints(cfg: StackConfig) -> list[PopEndpoint]:
     return [PopEndpoint(p.name, p.region, f"http://{p.host}:{p.port}", cfg.admin_socket(p.name)) for p in cfg.pops]
+
+
+def tier_endpoints(cfg: StackConfig) -> list[PopEndpoint]:
+    """The tier nodes (regional edge caches / Origin Shield, ``tier_node``): invalidations, deployments, stats."""
+    return [PopEndpoint(tier_name(r), r, "", cfg.admin_socket(tier_name(r)), tier=True) for r in stack_tier_regions(cfg)]
 
 
 def association_pins(cfg: StackConfig) -> dict[str, list[tuple[str, str, str]]]:
@@ -126,8 +132,8 @@ def build_app(cfg: StackConfig, service: LambdaService, functions: FunctionStore
         await service.executor.reset()
         return {"environments_retired": True}
 
-    ctx = AdminContext(pops=pop_endpoints(cfg), reset_local=reset_local, local_metrics=lambda: metrics_of(service),
-                       read_logs=log_view(cfg, service, functions), async_metrics=service.async_metrics)
+    ctx = AdminContext(pops=pop_endpoints(cfg), tiers=tier_endpoints(cfg), reset_local=reset_local,
+                       local_metrics=lambda: metrics_of(service), read_logs=log_view(cfg, service, functions), async_metrics=service.async_metrics)
     admin = make_admin_app(ctx)
     if cloudfront is not None:  # the CloudFront API reaches the POPs through the admin API's fan-out
         cloudfront.distributions.push = lambda doc: call_pops(admin, "PUT", "/distribution", doc)

@@ -1,4 +1,4 @@
-"""Entry point of the stack's server processes: ``python -m edge.control.stack.node {control|pop} ...``.
+"""Entry point of the stack's server processes: ``python -m edge.control.stack.node {control|pop|tier} ...``.
 
 Each process runs exactly one event loop (uvloop) and owns everything it starts: the LambdaService (and
 through it the executor's zygote and workers), the aiohttp runners, background tasks. SIGTERM triggers an
@@ -34,8 +34,9 @@ def die_with_parent(parent: int | None = None) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge.control.stack.node")
-    p.add_argument("role", choices=["control", "pop"])
+    p.add_argument("role", choices=["control", "pop", "tier"])
     p.add_argument("--name", help="POP name (pop role)")
+    p.add_argument("--region", help="the region of a tier node (tier role: its regional edge cache)")
     p.add_argument("--state-dir", required=True)
     p.add_argument("--settings")
     p.add_argument("--distribution")
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from edge.control.stack.logview import configure_serve_logging
 
-    role = f"{args.role}{'-' + args.name if args.name else ''}"
+    label = args.name or args.region
+    role = f"{args.role}{'-' + label if label else ''}"
     configure_serve_logging(args.log_level, f"%(asctime)s {role} %(name)s %(levelname)s %(message)s",
                             Path(args.state_dir), role)
     die_with_parent()
@@ -79,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         from edge.control.stack.control_node import run_control
 
         factory = lambda stop: run_control(cfg, stop, watch=args.watch)  # noqa: E731
+    elif args.role == "tier":
+        from edge.control.stack.tier_node import run_tier_node
+
+        factory = lambda stop: run_tier_node(cfg, args.region, stop, watch=args.watch)  # noqa: E731
     else:
         from edge.control.stack.pop_node import run_pop_node
 

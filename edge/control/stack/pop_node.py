@@ -38,6 +38,7 @@ from edge.cdn.lambda_edge.runner import (
 )
 from edge.cdn.server.admin import make_admin_app
 from edge.cdn.server.pop import RunningPop, start_pop
+from edge.cdn.tiers.upstream import TierUpstream
 from edge.control.cloudfront_api.distributions import load_document, read_document
 from edge.control.stack.config import StackConfig
 from edge.control.stack.pop_chaos import add_chaos_routes
@@ -243,8 +244,10 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event, *, watc
                                    follow_newest=[d.name for d in cfg.settings.functions] if watch else (),
                                    name=pop.name)
         await report_associations(runner, cfg, name)
+        upstream = (TierUpstream(cfg.run_dir, pop.tier_region, stream_threshold=cfg.settings.cache.max_object_bytes)
+                    if cfg.settings.tiers.enabled else None)  # misses go through its regional edge cache
         running = await start_pop(pop, cfg.distribution, cfg.settings, triggers=runner,
-                                  functions=cff[0][0] if cff else None, tls_dir=cfg.tls_dir)
+                                  functions=cff[0][0] if cff else None, tls_dir=cfg.tls_dir, upstream=upstream)
         state = running.state
         tasks.spawn(watch_pins(runner, lambda: state.ctx.distribution, stop), name="watch-pins")
         admin = make_admin_app(state)

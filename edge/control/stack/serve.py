@@ -18,6 +18,7 @@ from edge.control.stack.config import StackConfig, load_stack_config
 from edge.control.stack.logview import configure_serve_logging
 from edge.control.stack.node import die_with_parent
 from edge.control.stack.supervisor import Child, python_module_argv, supervise
+from edge.control.stack.tiers import tier_children
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -63,6 +64,8 @@ def build_children(args: argparse.Namespace, cfg: StackConfig) -> list[Child]:
                                           *(["--watch"] if args.watch else []), "--log-level", args.log_level),
                        health_unix=str(cfg.admin_socket(pop.name)))
                  for pop in cfg.pops]
+    # after the POPs: a tier node binds a free port, which must not be one a POP is about to bind
+    children += tier_children(cfg, common, [*(["--watch"] if args.watch else []), "--log-level", args.log_level])
     return children
 
 

@@ -5,6 +5,10 @@ Processes (each a ``python -m edge.control.stack.node ROLE`` child, or ``python 
 - ``origin``: the demo web app, only when no distribution file is given (demo mode);
 - ``control``: Lambda-compatible API + admin API + dashboard on ``--api-port``; creates and publishes the
   functions declared in the settings before the POPs start, so their associations resolve;
+- ``tier`` (one per region of a POP or of an Origin Shield): the regional edge cache of that region
+  (``edge.control.stack.tier_node``), started after the POPs (it binds a free port, which must not be one a POP
+  is about to bind); nothing waits for one to start (a POP finds its regional edge cache when a miss goes there),
+  so they are spawned together and awaited ready at the end (``Child.ready_later``);
 - ``pop`` (one per POP): the caching reverse proxy of one region, with its own warm pools.
 
 The supervisor owns every child: it starts them in order, waits for their readiness (health endpoints),
@@ -44,6 +48,7 @@ class Child:
     health_unix: str | None = None  # unix socket path of an admin app (GET /health)
     proc: asyncio.subprocess.Process | None = None
     env: dict[str, str] = field(default_factory=dict)
+    ready_later: bool = False  # awaited ready after every other child started (nothing later waits for it)
 
     def __repr__(self) -> str:
         state = "not started" if self.proc is None else f"pid={self.proc.pid} rc={self.proc.returncode}"
@@ -102,8 +107,15 @@ class Supervisor:
         """Start the children in order, each ready before the next; ``stop`` set meanwhile raises StartupStopped."""
         timeout = aiohttp.ClientTimeout(total=1.0)
         async with aiohttp.ClientSession(timeout=timeout) as session:
+            deferred: list[Child] = []
             for child in self.children:
                 await self._spawn(child)
+                if child.ready_later:  # starts while the next ones do
+                    deferred.append(child)
+                    continue
+                await self._wait_ready(child, session, stop)
+                log.info("%s ready", child.name)
+            for child in deferred:
                 await self._wait_ready(child, session, stop)
                 log.info("%s ready", child.name)
 

@@ -96,10 +96,28 @@ class TestOrigins:
         e = error_of(c)
         assert e.path == "DistributionConfig.Origins.Quantity" and "Items has 2" in e.message
 
-    def test_origin_shield_enabled_is_unsupported(self) -> None:
+    def test_origin_shield_is_read_with_its_region(self) -> None:
+        """OriginShield is emulated (edge.cdn.tiers): the Region is kept when enabled, ignored when disabled."""
         c = cfg()
         c["Origins"]["Items"][1]["OriginShield"] = {"Enabled": True, "OriginShieldRegion": "eu-central-1"}
-        assert error_of(c).path == "DistributionConfig.Origins.Items[1].OriginShield"
+        c["Origins"]["Items"][0]["OriginShield"] = {"Enabled": False, "OriginShieldRegion": "us-east-2"}
+        origins = list(load_distribution(c).origins.values())
+        assert [o.shield_region for o in origins[:2]] == ["", "eu-central-1"]
+
+    @pytest.mark.parametrize(("shield", "path", "words"), [
+        ({"Enabled": True}, "OriginShield.OriginShieldRegion", "required when Enabled"),
+        ({"Enabled": True, "OriginShieldRegion": "mars-north-1"}, "OriginShield.OriginShieldRegion", "us-east-2"),
+        ({"Enabled": True, "OriginShieldRegion": "US East (Ohio)"}, "OriginShield.OriginShieldRegion", "Region code"),
+        ({"Enabled": True, "OriginShieldRegion": "eu-north-1"}, "OriginShield.OriginShieldRegion", "not a Region"),
+        ({"OriginShieldRegion": "eu-west-1"}, "OriginShield.Enabled", "required"),
+        ({"Enabled": "yes", "OriginShieldRegion": "eu-west-1"}, "OriginShield.Enabled", "true or false"),
+    ])
+    def test_origin_shield_errors_name_the_field_and_the_regions(self, shield: dict[str, Any], path: str,
+                                                                 words: str) -> None:
+        c = cfg()
+        c["Origins"]["Items"][1]["OriginShield"] = shield
+        e = error_of(c)
+        assert e.path == f"DistributionConfig.Origins.Items[1].{path}" and words in e.message, e
 
     @staticmethod
     def _group(**kw: Any) -> dict[str, Any]:

@@ -147,3 +147,18 @@ def test_state_dir_defaults_to_the_working_directory(tmp_path) -> None:  # type:
 def test_a_path_with_a_nul_byte_is_a_config_error(doc: dict[str, Any]) -> None:  # found by the mutation test
     with pytest.raises(ConfigError, match="NUL"):
         parse_settings(doc, EXAMPLE.parent)
+
+
+def test_tiers_section_and_a_pops_rec_region() -> None:
+    from edge.cdn.config.settings import TierSettings, parse_settings
+
+    s = parse_settings({"tiers": {"enabled": False, "cache_max_bytes": 1024},
+                        "pops": [{"name": "LHR", "region": "eu-west-2", "rec_region": "eu-central-1"}]})
+    assert s.tiers == TierSettings(enabled=False, cache_max_bytes=1024)
+    assert s.pops[0].tier_region == "eu-central-1"
+    assert parse_settings({}).tiers.enabled and parse_settings({}).pops[0].tier_region == "us-east-1"
+    for bad, key in (({"tiers": {"enabled": "yes"}}, "tiers.enabled"), ({"tiers": {"cache_max_bytes": -1}},
+                     "tiers.cache_max_bytes"), ({"tiers": {"shield": True}}, "tiers.shield")):
+        with pytest.raises(ConfigError) as exc:
+            parse_settings(bad)
+        assert key in str(exc.value)

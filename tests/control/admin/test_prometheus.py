@@ -95,3 +95,24 @@ def test_grafana_dashboard_queries_only_exposed_metrics() -> None:
     assert len(exprs) >= 10
     used = {m for e in exprs for m in re.findall(r"\bedgelab_[a-z_]+", e)}
     assert used <= exposed, used - exposed
+
+
+def test_tier_rows_and_their_functions() -> None:
+    """The regional edge cache / Origin Shield nodes (``tiers`` of the snapshot): one row per node, and the
+    functions that ran there as a process of their own; an unreachable node is down, not an error."""
+    rec = Metrics()
+    rec.get("us-east-1", "us-east-1.origin-fn", "1").invocations = 2
+    stats = PopStats(requests=7, hits=5, misses=2, origin_fetches=2, collapsed=1)
+    data = {**snapshot(), "tiers": {
+        "REC-USE1": {"region": "us-east-1", **stats.snapshot(), "cache": {"entries": 2, "bytes": 300},
+                     "functions": rec.snapshot()},
+        "REC-EUC1": {"region": "eu-central-1", "error": "POP REC-EUC1 unreachable", "functions": {"error": "x"}}}}
+    got = samples(render(data, {"FRA": "eu-central-1"}).decode())
+    use1 = (("region", "us-east-1"), ("tier", "REC-USE1"))
+    assert got[("edgelab_tier_up", use1)] == 1.0
+    assert got[("edgelab_tier_up", (("region", "eu-central-1"), ("tier", "REC-EUC1")))] == 0.0
+    assert got[("edgelab_tier_requests_total", use1)] == 7.0 and got[("edgelab_tier_cache_hits_total", use1)] == 5.0
+    assert got[("edgelab_tier_collapsed_requests_total", use1)] == 1.0
+    assert got[("edgelab_tier_cache_objects", use1)] == 2.0
+    assert got[("edgelab_lambda_invocations_total", (("function", "us-east-1.origin-fn"), ("process", "REC-USE1"),
+                                                     ("region", "us-east-1"), ("version", "1")))] == 2.0

@@ -147,3 +147,30 @@ def test_die_with_parent_follows_a_parent_killed_outright(tmp_path: Path) -> Non
     else:
         os.kill(pid, signal.SIGKILL)
     assert armed.exists() and state in ("Z", "gone")
+
+
+async def test_a_ready_later_child_starts_with_the_next_ones_and_is_awaited_at_the_end(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tier nodes (``ready_later``) start while the POPs do: the next child is spawned before the tier is awaited
+    ready, and start() returns only when every child is ready."""
+    events: list[str] = []
+    spawn, wait_ready = Supervisor._spawn, Supervisor._wait_ready
+
+    async def spawned(self: Supervisor, child: Child) -> None:
+        await spawn(self, child)
+        events.append(f"spawn {child.name}")
+
+    async def ready(self: Supervisor, child: Child, session: object) -> None:
+        await wait_ready(self, child, session)  # type: ignore[arg-type]
+        events.append(f"ready {child.name}")
+
+    monkeypatch.setattr(Supervisor, "_spawn", spawned)
+    monkeypatch.setattr(Supervisor, "_wait_ready", ready)
+    later = server_child("tier")
+    later.ready_later = True
+    sup = Supervisor([server_child("control"), later, server_child("pop")])
+    try:
+        await sup.start()
+        assert events == ["spawn control", "ready control", "spawn tier", "spawn pop", "ready pop", "ready tier"]
+    finally:
+        await sup.stop()
