@@ -160,8 +160,8 @@ async def test_a_ready_later_child_starts_with_the_next_ones_and_is_awaited_at_t
         await spawn(self, child)
         events.append(f"spawn {child.name}")
 
-    async def ready(self: Supervisor, child: Child, session: object) -> None:
-        await wait_ready(self, child, session)  # type: ignore[arg-type]
+    async def ready(self: Supervisor, child: Child, session: object, stop: asyncio.Event | None) -> None:
+        await wait_ready(self, child, session, stop)  # type: ignore[arg-type]
         events.append(f"ready {child.name}")
 
     monkeypatch.setattr(Supervisor, "_spawn", spawned)
