@@ -8,8 +8,9 @@ function metrics) and keeps, per sample, what changed since the previous one:
   answered. The hit ratio is CloudFront's ``CacheHitRate``, "the percentage of all cacheable requests for which
   CloudFront served the content from its cache" (errors and uncacheable requests left out),
   https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/programming-cloudwatch-metrics.html:
-  ``(Hit + RefreshHit) / (Hit + RefreshHit + Miss)``, as ``edgelab metrics`` prints it. edgelab has one cache
-  tier, the POP (no regional edge caches; ``OriginShield`` is refused), so the series are per POP only.
+  ``(Hit + RefreshHit) / (Hit + RefreshHit + Miss)``, as ``edgelab metrics`` prints it. The regional tiers
+  (regional edge caches and Origin Shield nodes, ``REC-USE1`` ...) are rows of their own after the POPs, from their
+  own counters: the requests POPs sent them, what their cache answered, errors.
 - per function (summed over the processes, regions and versions that ran it): invocations, cold starts, errors and
   throttles (Lambda's ``Invocations``, ``Errors``, ``Throttles``:
   https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html), and the duration histogram's
@@ -59,6 +60,13 @@ def _pop_counters(stats: dict[str, Any]) -> dict[str, int]:
     by = stats.get("by_x_cache") or {}
     return {"requests": int(stats.get("requests", 0)), "hits": int(by.get(HIT, 0)) + int(by.get(REFRESH_HIT, 0)),
             "misses": int(by.get(MISS, 0)), "errors": int(stats.get("errors", 0))}
+
+
+def _tier_counters(stats: dict[str, Any]) -> dict[str, int]:
+    """A regional edge cache / Origin Shield node's counters (its own stats: no viewer-facing X-Cache)."""
+    return {"requests": int(stats.get("requests", 0)),
+            "hits": int(stats.get("hits", 0)) + int(stats.get("refresh_hits", 0)),
+            "misses": int(stats.get("misses", 0)), "errors": int(stats.get("errors", 0))}
 
 
 def _buckets(dist: Any) -> list[int]:
@@ -136,12 +144,14 @@ class MetricsSeries:
             sources.extend(((process, region, fn, ver), m) for region, fns in by_region.items()
                            if isinstance(fns, dict) for fn, versions in fns.items() if isinstance(versions, dict)
                            for ver, m in versions.items() if isinstance(m, dict))
-        for name, stats in (data.get("pops") or {}).items():
+        rows = [(name, stats, _pop_counters) for name, stats in (data.get("pops") or {}).items()]
+        rows += [(name, stats, _tier_counters) for name, stats in (data.get("tiers") or {}).items()]
+        for name, stats, counters in rows:  # POPs, then the regional tiers (REC-..., the nodes' own names)
             if name not in self.pop_names:
                 self.pop_names.append(name)
             if not isinstance(stats, dict) or "error" in stats or "requests" not in stats:
                 continue  # unreachable: keep its last counters
-            now, prev = _pop_counters(stats), self._pops.get(name)
+            now, prev = counters(stats), self._pops.get(name)
             if prev is None or any(now[k] < prev[k] for k in POP_FIELDS):
                 sample.pops[name] = now  # first answer, or the POP counted afresh
             else:

@@ -153,12 +153,19 @@ def test_dashboard_charts_show_what_the_stack_served(dash_stack: dict[str, Any])
             charts = page.evaluate("""() => Object.fromEntries(Object.entries(window.edgelabCharts).map(
                 ([name, u]) => [name, {labels: u.series.map(s => s.label), data: u.data}]))""")
             row = page.eval_on_selector('tr[data-pop="IAD"]', "tr => [...tr.cells].map(c => c.textContent)")
+            page.wait_for_function("() => document.querySelector('tr[data-pop=\"REC-USE1\"]')", timeout=15000)
+            rec = page.eval_on_selector('tr[data-pop="REC-USE1"]', "tr => [...tr.cells].map(c => c.textContent)")
         finally:
             browser.close()
     assert row[0] == "IAD" and row[3:7] == ["9", "3", "75.0 %", "0"], row
     # the hit-ratio chart: IAD's line went through a sample of misses only (0 %) and one of hits only (100 %)
     hit = charts["hit-ratio"]
-    assert hit["labels"][1:] == ["IAD"]
+    assert hit["labels"][1:] == ["IAD", "REC-USE1"]  # the POP, then its region's regional edge cache
+    # the REC's row is its own counters (whether the POP's misses went through it depends on whether the REC, which
+    # starts after the POP, was up yet: compared with what the stack's metrics say of it, not with a fixed count)
+    tier = requests.get(f"{api}/edgelab/v1/metrics", timeout=10).json()["tiers"]["REC-USE1"]
+    assert rec[0] == "REC-USE1" and rec[2:5] == [str(tier["requests"]), str(tier["hits"] + tier["refresh_hits"]),
+                                                 str(tier["misses"])], (rec, tier)
     ratios = [r for r in hit["data"][1] if r is not None]
     assert 0 in ratios and 100 in ratios, ratios
     # request rate x interval, summed over the window: the 14 requests sent (12 cached + 2 generated)

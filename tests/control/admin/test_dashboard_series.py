@@ -70,6 +70,20 @@ def test_pop_counters_become_per_interval_counts_rates_and_hit_ratios() -> None:
     assert list(out["pops"]) == ["IAD", "FRA"]
 
 
+def test_regional_tiers_are_rows_after_the_pops_from_their_own_counters() -> None:
+    """A regional edge cache node (``gather_metrics``' ``tiers``) counts its own hits and misses (no X-Cache)."""
+    s = MetricsSeries(interval_s=1.0, pop_names=["IAD"])
+    tier0 = {"region": "us-east-1", "requests": 0, "hits": 0, "refresh_hits": 0, "misses": 0, "errors": 0}
+    tier1 = {**tier0, "requests": 4, "hits": 2, "refresh_hits": 1, "misses": 1}
+    s.add(100.0, {**snapshot({"IAD": pop(0)}), "tiers": {"REC-USE1": tier0}})
+    s.add(101.0, {**snapshot({"IAD": pop(6, hits=2, misses=4)}), "tiers": {"REC-USE1": tier1}})
+    out = s.to_json()
+    assert list(out["pops"]) == ["IAD", "REC-USE1"]
+    rec = out["pops"]["REC-USE1"]
+    assert rec["requests"] == [0, 4] and rec["hits"] == [0, 3] and rec["misses"] == [0, 1]
+    assert rec["totals"]["hit_ratio"] == 0.75
+
+
 def test_an_unreachable_pop_leaves_a_gap_and_a_restarted_one_counts_afresh() -> None:
     s = MetricsSeries(pop_names=["IAD", "NRT"])
     s.add(1.0, snapshot({"IAD": pop(10, hits=5, misses=5)}))  # NRT never answered
