@@ -17,6 +17,7 @@ import pytest
 
 from tests.control.stack.test_cff_stack import _serve, _stop
 from tests.control.stack.test_serve import Resp, _do, free_ports, requests, wait_until
+from tests.http_origin import send_text
 
 OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"  # Managed-CachingOptimized
 DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # Managed-CachingDisabled
@@ -42,12 +43,7 @@ class CountingOrigin(ThreadingHTTPServer):
                 with origin.lock:
                     origin.seen[(self.command, self.path)] += 1
                 body = f"{self.command} {self.path}".encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Cache-Control", "max-age=300")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_text(self, body)
 
             do_GET = do_POST = _answer
 

@@ -106,8 +106,10 @@ def plan(state_dir: Path, keep: list[str]) -> dict:
         # is read-only but for /tmp
         "hide": [state, *(d for d in SHARED_WRITABLE if os.path.isdir(d))],
         "keep": keep,
-        # the literal /tmp can be private only when nothing the environment needs lives under it
-        "private_tmp": not any(_under_tmp(p) for p in [state, *keep]),
+        # the literal /tmp is private unless the state dir (the functions' code and their /tmp dirs) lives under it;
+        # the runtime's own paths under /tmp (a checkout or venv there) are attached again on top of the private
+        # tmpfs, read-only (runtime/sandbox.py)
+        "private_tmp": not _under_tmp(state),
     }
 
 

@@ -230,7 +230,10 @@ def enter_mount_namespace(libc: ctypes.CDLL, sb: dict) -> None:
     if tmp and not private_tmp:
         wanted.append((tmp["path"], False))
     roots = _hidden_roots(keep, list(sb.get("hide", [])))
-    fds = open_paths(libc, [(p, ro) for p, ro in wanted if _under(p, roots)])  # the others stay as they are
+    # what gets covered must come back: the hidden roots and, when /tmp is replaced (private or a spare's
+    # placeholder), the kept paths that live under /tmp (a checkout or venv there) are re-attached on top
+    covered = [*roots, "/tmp"] if private_tmp or sb.get("placeholder_tmp") else roots
+    fds = open_paths(libc, [(p, ro) for p, ro in wanted if _under(p, covered)])  # the others stay as they are
     tmp_fd = _open_tree(libc, tmp["path"]) if tmp and private_tmp else -1
     _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
@@ -293,7 +296,11 @@ def attach(libc: ctypes.CDLL, pid: int, sb: dict) -> None:
     if tmp and not private_tmp:
         wanted.append((tmp["path"], False))
     roots = _hidden_roots(keep, list(sb.get("hide", [])))
-    fds = open_paths(libc, [(p, ro) for p, ro in wanted if _under(p, roots)])
+    covered = roots
+    if private_tmp:  # the function's /tmp replaces the spare's placeholder: the runtime's paths under /tmp come back
+        covered = [*roots, "/tmp"]
+        wanted += [(p, True) for p in sb.get("runtime_keep", []) if _under(p, ["/tmp"])]
+    fds = open_paths(libc, [(p, ro) for p, ro in wanted if _under(p, covered)])
     tmp_fd = _open_tree(libc, tmp["path"]) if tmp and private_tmp else -1
     ns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     _check(libc.setns(ns, CLONE_NEWNS), "setns")

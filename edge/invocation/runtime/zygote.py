@@ -184,7 +184,8 @@ class Zygote:
             self.send({"t": "attached", "env": env_id, "error": None if pid else "environment exited"})
             return
         tmp = per_env.get("tmp")
-        full = {**sb, "keep": per_env.get("keep", []), "mem_bytes": per_env.get("mem_bytes"),
+        full = {**sb, "keep": per_env.get("keep", []), "runtime_keep": sb.get("keep", []),
+                "mem_bytes": per_env.get("mem_bytes"),
                 "tmp": tmp and {**tmp, "tmpfs": bool(self.iso.get("tmpfs"))}}
         r, w = os.pipe()
         helper = os.fork()

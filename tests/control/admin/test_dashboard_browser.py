@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.control.stack.test_serve import REPO, free_ports, requests, wait_until
+from tests.http_origin import send_text
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -52,12 +53,7 @@ def distribution() -> dict[str, Any]:
 class _Origin(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body = f"page {self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Cache-Control", "max-age=300")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_text(self, body)
 
     def log_message(self, *args: object) -> None:
         pass

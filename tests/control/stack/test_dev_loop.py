@@ -21,6 +21,7 @@ import pytest
 
 from edge.cdn.lambda_edge.runner import edge_request_id
 from tests.control.stack.test_serve import REPO, free_ports, requests, wait_until
+from tests.http_origin import send_text
 
 GREETER = '''VERSION = "%s"
 
@@ -74,20 +75,11 @@ class _Origin(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         body = b"posted " + data
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_text(self, body, cache_control=None)
 
     def do_GET(self) -> None:
         body = f"static {self.path} via {self.headers.get('Host')}".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Cache-Control", "max-age=60")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_text(self, body, cache_control="max-age=60")
 
     def log_message(self, *args: object) -> None:
         pass

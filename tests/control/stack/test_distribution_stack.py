@@ -21,6 +21,7 @@ import pytest
 
 from tests.control.awscli import aws
 from tests.control.stack.test_serve import REPO, free_ports, requests, wait_until
+from tests.http_origin import send_text
 
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -31,12 +32,7 @@ class Echo(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         body = f"v={self.headers.get('X-Version', '-')} {self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Cache-Control", "max-age=300")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_text(self, body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
