@@ -207,7 +207,8 @@ async def _fill(ctx: PopContext, ex: Exchange, stale: CacheEntry | None) -> Fill
     origin-request -> origin-fetch -> origin-response -> cache-store (see the module docstring)."""
     assert ex.plan is not None
     upstream = ctx.upstream
-    if upstream is not None and ex.cache_key is not None and ex.origin_override is None:
+    # with an edge chaos scenario applied the POP goes to the origin itself: its origin faults stand in there
+    if upstream is not None and ex.cache_key is not None and ex.origin_override is None and ctx.chaos is None:
         hop = upstream.next_hop(ex.tier, ex.plan)
         if hop is not None:
             fill = await _fill_from_tier(ctx, ex, stale, hop)

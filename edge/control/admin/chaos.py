@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 
 from edge.cdn.chaos.scenario import ScenarioError, parse_scenario
-from edge.control.admin.api import _error, _json, call_pops
+from edge.control.admin.api import ADMIN_CTX, PopEndpoint, _error, _json, call_pops
 
 __all__ = ["add_chaos_routes"]
 
@@ -58,18 +58,18 @@ async def put_chaos(request: web.Request) -> web.Response:
         scenario = parse_scenario(text)
     except ScenarioError as exc:
         return _error(400, "InvalidArgument", f"scenario not applied: {exc}")
-    results = await call_pops(request.app, "PUT", "/chaos", {"source": scenario.source, "applied_at": time.time()})
+    results = await call_pops(request.app, "PUT", "/chaos", {"source": scenario.source, "applied_at": time.time()}, pops=_pops(request))
     data = {"scenario": {"name": scenario.name, "faults": [f.to_json() for f in scenario.faults]}, "pops": results}
     return _json(data, status=502 if _failed(results) else 200)
 
 
 async def get_chaos(request: web.Request) -> web.Response:
-    results = await call_pops(request.app, "GET", "/chaos")
+    results = await call_pops(request.app, "GET", "/chaos", pops=_pops(request))
     return _json({"pops": results}, status=502 if _failed(results) else 200)
 
 
 async def delete_chaos(request: web.Request) -> web.Response:
-    results = await call_pops(request.app, "DELETE", "/chaos")
+    results = await call_pops(request.app, "DELETE", "/chaos", pops=_pops(request))
     return _json({"pops": results}, status=502 if _failed(results) else 200)
 
 
@@ -78,3 +78,9 @@ def add_chaos_routes(app: web.Application) -> None:
     app.router.add_put("/chaos", put_chaos)
     app.router.add_get("/chaos", get_chaos)
     app.router.add_delete("/chaos", delete_chaos)
+
+
+def _pops(request: web.Request) -> list[PopEndpoint]:
+    """The POPs only: a scenario lives in the POPs (the regional tier nodes have no chaos endpoint; with a scenario
+    applied a POP fetches its misses from the origin itself, where the faults stand in; edge.cdn.pipeline)."""
+    return list(request.app[ADMIN_CTX].pops)
