@@ -241,7 +241,7 @@ def test_logs_follow_and_since(loop_stack: dict[str, Any]) -> None:
         follow.send_signal(signal.SIGINT)  # Ctrl+C; its own test is tests/control/cli/test_logs_follow.py
         try:
             follow.wait(timeout=20)
-        except subprocess.TimeoutExpired:  # seen only inside the full suite on fresh clones: not this test's subject
+        except subprocess.TimeoutExpired:  # a suite run as a shell's background job has SIGINT ignored (inherited)
             follow.kill()
             follow.wait(timeout=10)
         reader.join(timeout=5)
