@@ -69,6 +69,17 @@ def make_service(cfg: StackConfig, region: str) -> LambdaService:
     return LambdaService(cfg.state_dir, region=region, executor=executor, account_concurrency=limit)
 
 
+async def read_distribution(request: web.Request, cfg: StackConfig) -> Distribution | web.Response:
+    """The DistributionConfig a ``PUT /distribution`` carries, loaded with the stack's settings (off the loop), or
+    the 400 ``{"error"}`` answer for a document that does not load here (the configuration in service stays)."""
+    try:
+        doc = orjson.loads(await request.read())
+        return await asyncio.to_thread(load_document, doc, cfg.settings)
+    except (orjson.JSONDecodeError, ConfigError, KeyError, TypeError) as exc:
+        return web.Response(status=400, body=orjson.dumps({"error": f"not applied: {exc}"}),
+                            content_type="application/json")
+
+
 def call_stream_date() -> str:
     return time.strftime("%Y/%m/%d", time.gmtime())
 
@@ -197,12 +208,9 @@ def _distribution_route(admin: web.Application, cfg: StackConfig, name: str, run
     stays)."""
 
     async def put(request: web.Request) -> web.Response:
-        try:
-            doc = orjson.loads(await request.read())
-            distribution = await asyncio.to_thread(load_document, doc, cfg.settings)
-        except (orjson.JSONDecodeError, ConfigError, KeyError, TypeError) as exc:
-            return web.Response(status=400, body=orjson.dumps({"error": f"not applied: {exc}"}),
-                                content_type="application/json")
+        distribution = await read_distribution(request, cfg)
+        if isinstance(distribution, web.Response):
+            return distribution
         names = function_names(distribution)
         runner: CloudFrontFunctionRunner | None = None
         if names and not cff:

@@ -16,7 +16,6 @@ from dataclasses import replace
 import orjson
 from aiohttp import web
 
-from edge.cdn.config.policies import ConfigError
 from edge.cdn.config.settings import DEFAULT_REGION_LATENCY_MS, PopSettings
 from edge.cdn.lambda_edge.runner import EdgeTriggerRunner
 from edge.cdn.server.admin import make_admin_app
@@ -24,7 +23,6 @@ from edge.cdn.server.pop import PopState
 from edge.cdn.tiers import port_file_name
 from edge.cdn.tiers.server import RunningTier, start_tier
 from edge.cdn.tiers.upstream import TierUpstream
-from edge.control.cloudfront_api.distributions import load_document
 from edge.control.stack.config import StackConfig
 from edge.control.stack.pop_node import (
     _executor_routes,
@@ -34,6 +32,7 @@ from edge.control.stack.pop_node import (
     make_service,
     newest_lookup,
     persisted_distribution,
+    read_distribution,
     watch_pins,
 )
 from edge.control.stack.tiers import tier_name
@@ -51,12 +50,9 @@ def _distribution_route(admin: web.Application, cfg: StackConfig, state: PopStat
     """``PUT /distribution``: as a POP's (``pop_node``), without CloudFront Functions (they run at the POPs)."""
 
     async def put(request: web.Request) -> web.Response:
-        try:
-            doc = orjson.loads(await request.read())
-            distribution = await asyncio.to_thread(load_document, doc, cfg.settings)
-        except (orjson.JSONDecodeError, ConfigError, KeyError, TypeError) as exc:
-            return web.Response(status=400, body=orjson.dumps({"error": f"not applied: {exc}"}),
-                                content_type="application/json")
+        distribution = await read_distribution(request, cfg)
+        if isinstance(distribution, web.Response):
+            return distribution
         state.apply_distribution(distribution)
         log.info("tier %s: distribution %s ETag %s in service", state.pop.name, distribution.id,
                  distribution.etag)
