@@ -157,6 +157,9 @@ def test_reset_answers(monkeypatch, capsys):
     answers.append({"pops": {"FRA": {"cache": {"cleared": 0}, "functions": {}}}})
     loadtest.reset("http://api")
     assert "POP FRA's warm environments" in capsys.readouterr().err
+    answers.append({"pops": {"REC-USE1": {"cache": {"running": False}, "functions": {"running": False}}}})
+    loadtest.reset("http://api")  # a tier node still starting: nothing warm there, nothing to warn about
+    assert capsys.readouterr().err == ""
     answers.append({"pops": {"NRT": {"cache": {"error": "POP NRT unreachable"}, "functions": {}}}})
     with pytest.raises(RuntimeError, match="reset failed on POP NRT: POP NRT unreachable"):
         loadtest.reset("http://api")
