@@ -78,6 +78,39 @@ class _ProcessEnvironment(Environment):
         """The process had died while idle, before this invocation was sent (the caller retries elsewhere)."""
         return raw.kind is Kind.EXIT and self.exit_at is not None and self.exit_at < sent_at
 
+    async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
+                     fn_override: str | None, budget_s: float | None = None,
+                     log: tuple[list[str] | None, float | None] | None = None,
+                     trace: str | None = None) -> RawOutcome:
+        """One invocation on the runtime's process (:meth:`_send`); a process that had died while idle answers
+        STALE (the caller retries elsewhere), a cancelled one is never reused."""
+        if not self._runtime_alive():
+            return _stale_outcome()
+        self.invocations += 1
+        sent_at = time.monotonic()
+        try:
+            raw = await self._send(request_id, payload, invoked_arn, client_context, fn_override, budget_s, log,
+                                   trace)
+        except BaseException:
+            self.discard = True  # cancelled mid-invocation: the process is still busy, never reuse it
+            raise
+        if self._died_before(raw, sent_at):
+            self.discard = True
+            return _stale_outcome()
+        return self._after(raw)
+
+    def _runtime_alive(self) -> bool:
+        raise NotImplementedError
+
+    async def _send(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
+                    fn_override: str | None, budget_s: float | None,
+                    log: tuple[list[str] | None, float | None] | None, trace: str | None) -> RawOutcome:
+        raise NotImplementedError
+
+    def _died_before(self, raw: RawOutcome, sent_at: float) -> bool:
+        """Whether ``raw`` says the process was already gone when the invocation was sent."""
+        return self._stale(raw, sent_at)
+
     def _after(self, raw: RawOutcome) -> RawOutcome:
         if raw.reset:
             self.discard = True
@@ -187,26 +220,22 @@ class NodeEnvironment(_ProcessEnvironment):
         self.init_failure = RawOutcome(kind=kind, payload=b"", error_type=etype, duration_ms=elapsed, max_rss_kb=0,
                                        output=output, reset=True)
 
-    async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
-                     fn_override: str | None, budget_s: float | None = None,
-                     log: tuple[list[str] | None, float | None] | None = None,
-                     trace: str | None = None) -> RawOutcome:
+    def _runtime_alive(self) -> bool:
         proc = self.proc
-        if proc is None or proc.proc is None or not proc.proc.alive:
-            return _stale_outcome()
-        self.invocations += 1
-        sent_at = time.monotonic()
-        try:
-            raw = await proc.invoke(request_id, payload, invoked_arn=invoked_arn, timeout_s=self.spec.timeout_s,
-                                    client_context=client_context, fn_override=fn_override, log=log,
-                                    budget_s=budget_s, trace=trace)
-        except BaseException:
-            self.discard = True  # cancelled mid-invocation: the process is still busy, never reuse it
-            raise
-        if self._stale(raw, sent_at) and proc.oom_rss_kb is None and proc.killed_rss_kb is None:
-            self.discard = True
-            return _stale_outcome()
-        return self._after(raw)
+        return proc is not None and proc.proc is not None and proc.proc.alive
+
+    async def _send(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
+                    fn_override: str | None, budget_s: float | None,
+                    log: tuple[list[str] | None, float | None] | None, trace: str | None) -> RawOutcome:
+        assert self.proc is not None
+        return await self.proc.invoke(request_id, payload, invoked_arn=invoked_arn, timeout_s=self.spec.timeout_s,
+                                      client_context=client_context, fn_override=fn_override, log=log,
+                                      budget_s=budget_s, trace=trace)
+
+    def _died_before(self, raw: RawOutcome, sent_at: float) -> bool:
+        proc = self.proc  # an exit the core caused (OOM, a kill) is this invocation's fault, not a stale process
+        return self._stale(raw, sent_at) and proc is not None and proc.oom_rss_kb is None \
+            and proc.killed_rss_kb is None
 
     async def _stop_process(self, graceful: bool) -> None:
         if self.proc is not None:
@@ -254,25 +283,20 @@ class CustomEnvironment(_ProcessEnvironment):
             return platform_error("Runtime.InvalidEntrypoint", request_id, message.split(" Error: ", 1)[-1])
         return failure.payload
 
-    async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
-                     fn_override: str | None, budget_s: float | None = None,
-                     log: tuple[list[str] | None, float | None] | None = None,
-                     trace: str | None = None) -> RawOutcome:
+    def _runtime_alive(self) -> bool:
         rt = self.runtime
-        if rt is None or rt.proc is None or not rt.proc.alive:
-            return _stale_outcome()
-        self.invocations += 1
-        sent_at = time.monotonic()
-        try:
-            raw = await rt.invoke(request_id, payload, invoked_arn=invoked_arn, timeout_s=self.spec.timeout_s,
-                                  client_context=client_context, budget_s=budget_s, trace=trace)
-        except BaseException:
-            self.discard = True
-            raise
-        if raw.kind is Kind.STALE or self._stale(raw, sent_at):
-            self.discard = True
-            return _stale_outcome()
-        return self._after(raw)
+        return rt is not None and rt.proc is not None and rt.proc.alive
+
+    async def _send(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
+                    fn_override: str | None, budget_s: float | None,
+                    log: tuple[list[str] | None, float | None] | None, trace: str | None) -> RawOutcome:
+        assert self.runtime is not None  # no log record, no display name: the bootstrap formats nothing of it
+        return await self.runtime.invoke(request_id, payload, invoked_arn=invoked_arn,
+                                         timeout_s=self.spec.timeout_s, client_context=client_context,
+                                         budget_s=budget_s, trace=trace)
+
+    def _died_before(self, raw: RawOutcome, sent_at: float) -> bool:
+        return raw.kind is Kind.STALE or self._stale(raw, sent_at)
 
     async def _stop_process(self, graceful: bool) -> None:
         if self.runtime is not None:
