@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import calendar
 import gzip
+import itertools
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -168,18 +169,14 @@ def _record(line: int, get: Callable[[str], str], ts: float) -> LogRecord:
         referer=_decoded(get("cs(Referer)")))
 
 
+def _numbered(f: IO[str], first: str, n0: int) -> Iterator[tuple[int, str]]:
+    """The lines of ``f`` numbered from ``first`` (read already, line ``n0``) on."""
+    return enumerate(itertools.chain((first,), iter(f.readline, "")), start=n0)
+
+
 def _iter_tsv(f: IO[str], first: str, n0: int, stats: ReadStats, select: Select | None) -> Iterator[LogRecord]:
     index = {name: i for i, name in enumerate(LEGACY_FIELDS)}
-    n = n0 - 1
-    pending: str | None = first
-    while True:
-        if pending is not None:
-            raw, pending = pending, None
-        else:
-            raw = f.readline()
-            if not raw:
-                return
-        n += 1
+    for n, raw in _numbered(f, first, n0):
         text = raw.rstrip("\r\n")
         if not text.strip():
             continue
@@ -230,16 +227,7 @@ def _json_ts(obj: dict[str, Any]) -> float:
 
 def _iter_json_lines(f: IO[str], first: str, n0: int, stats: ReadStats,
                      select: Select | None) -> Iterator[LogRecord]:
-    n = n0 - 1
-    pending: str | None = first
-    while True:
-        if pending is not None:
-            raw, pending = pending, None
-        else:
-            raw = f.readline()
-            if not raw:
-                return
-        n += 1
+    for n, raw in _numbered(f, first, n0):
         text = raw.strip()
         if not text:
             continue
