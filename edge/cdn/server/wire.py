@@ -85,15 +85,17 @@ def header_block(headers: Sequence[tuple[str, str]]) -> HeaderBlock | None:
     return HeaderBlock(text, names, len(headers))
 
 
-def _safe(text: str, lines: int) -> bool:
+def _safe(text: str, lines: int, undecodable: bool = False) -> bool:
     """``lines`` header lines with nothing aiohttp would refuse: no control character inside a line, and
-    text UTF-8 can encode."""
+    text UTF-8 can encode (with ``undecodable``: bytes a parser kept as surrogates are sent as they came)."""
     if text.count("\n") != lines or text.count("\r") != lines:
         return False
     if text.isascii():  # the common case, without a regex: printable ASCII once CRLFs and HTABs are removed
         return text.replace("\r\n", "").replace("\t", "").isprintable()
     if _FORBIDDEN_BUT_CRLF.search(text) is not None:
         return False
+    if undecodable:
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: aiohttp drops them, we let it do so
@@ -104,11 +106,14 @@ def _safe(text: str, lines: int) -> bool:
 def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: int, reason: str | None,
               headers: Sequence[tuple[str, str]], body: bytes, date: HttpDate, block: HeaderBlock | None = None,
               trailer: str = "", content_length: int | None = None,
-              drop: frozenset[str] = frozenset()) -> bytes | None:
+              drop: frozenset[str] = frozenset(), undecodable: bool = False, streamed: bool = False) -> bytes | None:
     """The response bytes, None where aiohttp would refuse them. Header order: ``block``, ``headers`` (without
     the lower-case names in ``drop``), ``trailer`` (serialised lines the caller vouches for: plain ASCII, none of
     the framing names), then ``Content-Length: content_length`` when given (a HEAD answered with the length of
-    the GET)."""
+    the GET). ``undecodable``: undecodable bytes a parser kept as surrogates (``surrogateescape``) go out as
+    they came instead of refusing. ``streamed``: the head of a response whose body follows separately (``body``
+    is empty; the caller frames it: ``content_length``, a ``Transfer-Encoding`` in ``headers``, or the end of
+    the connection)."""
     if reason is None:
         reason = _REASONS.get(status, "")
     elif reason and not (reason.isascii() and reason.replace("\t", "").isprintable()) and (
@@ -129,7 +134,7 @@ def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: i
                     found.add(lk)
             lines.append(f"{k}: {v}\r\n")
         tail = "".join(lines)
-        if not _safe(tail, len(lines)):
+        if not _safe(tail, len(lines), undecodable):
             return None
         if found:
             names = names | found
@@ -150,13 +155,13 @@ def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: i
             return None
         extra.append(f"Content-Length: {content_length}\r\n")
         length = content_length
-    elif not no_length and (length or method != "HEAD"):
+    elif not no_length and not streamed and (length or method != "HEAD"):
         extra.append(f"Content-Length: {length}\r\n")
     if no_length or method == "HEAD":
         if "transfer-encoding" in names:
             return None  # aiohttp deletes it: rare, let aiohttp do it
         body = b""
-    elif length and "content-type" not in names:
+    elif (length or streamed) and "content-type" not in names:
         extra.append("Content-Type: application/octet-stream\r\n")
     if "date" not in names:
         extra.append(f"Date: {date()}\r\n")
@@ -168,7 +173,8 @@ def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: i
         elif not keep_alive and version == (1, 1):
             extra.append("Connection: close\r\n")
     text = "".join((head, block.text if block is not None else "", tail, trailer, *extra, "\r\n"))
-    return text.encode("utf-8") + body if body else text.encode("utf-8")
+    data = text.encode("utf-8", "surrogateescape") if undecodable else text.encode("utf-8")
+    return data + body if body else data
 
 
 def safe_value(value: str) -> bool:
