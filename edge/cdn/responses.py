@@ -44,9 +44,37 @@ POP_OWNED = frozenset({"via", "x-cache", "x-amz-cf-pop", "x-amz-cf-id", "age", "
 REPLACED = POP_OWNED | {"content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
+class _RandomPool:
+    """Random bytes from the OS read 4 KiB at a time: one ``getrandom`` system call per ~100 request ids instead
+    of one per request (a system call is ~1 us, a measurable share of a cache hit served in ~15 us). A forked
+    child starts with an empty pool (``os.register_at_fork``), so no two processes hand out the same bytes."""
+
+    __slots__ = ("buf", "pos")
+
+    SIZE = 4080  # 102 ids of 40 bytes
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        pos = self.pos
+        if pos + n > len(self.buf):
+            self.buf, pos = os.urandom(self.SIZE), 0
+        self.pos = pos + n
+        return self.buf[pos:pos + n]
+
+    def reset(self) -> None:
+        self.buf, self.pos = b"", 0
+
+
+_RANDOM = _RandomPool()
+os.register_at_fork(after_in_child=_RANDOM.reset)
+
+
 def new_request_id() -> str:
     """A fresh X-Amz-Cf-Id: 40 random bytes in URL-safe base64 = 56 characters ending in ``==``."""
-    return base64.urlsafe_b64encode(os.urandom(40)).decode("ascii")
+    return base64.urlsafe_b64encode(_RANDOM.take(40)).decode("ascii")
 
 
 def new_via_id() -> str:

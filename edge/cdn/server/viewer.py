@@ -125,7 +125,7 @@ class ViewerProtocol(asyncio.Protocol):
     """One viewer connection's HTTP/1.x (see the module docstring)."""
 
     __slots__ = ("app", "body_started", "body_timer", "busy", "closing", "conn", "cur", "eof", "guard",
-                 "handed_over", "head_size", "outer", "parser", "peer", "queue", "reading", "receiving_body",
+                 "handed_over", "head_size", "last", "outer", "parser", "peer", "queue", "reading", "receiving_body",
                  "transport", "url", "write_paused", "write_waiter")
 
     def __init__(self, app: ViewerApp) -> None:
@@ -140,6 +140,7 @@ class ViewerProtocol(asyncio.Protocol):
         self.url = b""
         self.head_size = 0
         self.busy = False
+        self.last = False
         self.closing = False
         self.eof = False
         self.reading = True
@@ -283,7 +284,7 @@ class ViewerProtocol(asyncio.Protocol):
                     if req.version == (1, 1):
                         if req.expect.lower() == "100-continue":
                             if not req.complete:
-                                self.transport.write(CONTINUE)  # type: ignore[union-attr]
+                                self.write(CONTINUE)
                         else:
                             req.refusal = ExpectationFailed(f"Unknown Expect: {req.expect}")
                 if not req.complete and req.refusal is None:
@@ -292,6 +293,7 @@ class ViewerProtocol(asyncio.Protocol):
             if not self.reading and len(queue) < MAX_QUEUED // 4 and not self.write_paused:
                 self._resume_reading()
             self.busy = True
+            self.last = req.refusal is not None or req.upgrade  # no request after it is answered
             try:
                 verdict = self.app.respond(self, req)
             except Exception:  # the app answers its own errors: this is a bug, the connection cannot go on
@@ -304,7 +306,7 @@ class ViewerProtocol(asyncio.Protocol):
                 if self.app.handlers.spawn(self._answer(verdict), name="viewer") is None:
                     self._abort()  # the POP is stopping
                 return
-            if not self._done(verdict and req.refusal is None and not req.upgrade):
+            if not self._done(verdict):
                 return
 
     async def _answer(self, coro: Coroutine[Any, Any, bool]) -> None:
@@ -324,7 +326,7 @@ class ViewerProtocol(asyncio.Protocol):
             return False
         if self.closing:
             return False
-        if not keep_alive or (self.eof and not self.queue):
+        if not keep_alive or self.last or (self.eof and not self.queue):
             self._close()
             return False
         if not self.queue and self.conn is not None:
@@ -335,8 +337,9 @@ class ViewerProtocol(asyncio.Protocol):
     # --- for the app --------------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
         """Send response bytes (nothing once the connection is closing)."""
-        if not self.closing:
-            self.transport.write(data)  # type: ignore[union-attr]
+        transport = self.transport
+        if not self.closing and transport is not None:
+            transport.write(data)
 
     async def drain(self) -> None:
         """Wait until the viewer has read enough of what was written (ConnectionResetError once it is gone)."""
