@@ -176,6 +176,7 @@ class ViewerProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._malformed(exc)
         if self.receiving_body and self.body_timer is None and not self.closing:
+            self.body_started = time.monotonic()
             self.body_timer = asyncio.get_running_loop().call_later(self.app.body_timeout, self._body_check)
 
     def eof_received(self) -> bool | None:
@@ -247,8 +248,7 @@ class ViewerProtocol(asyncio.Protocol):
         self.queue.append(req)
         if self.conn is None:
             self.conn = self.guard.begin(self.transport)
-        self.receiving_body = True
-        self.body_started = time.monotonic()
+        self.receiving_body = True  # until on_message_complete: a body's first pause starts the body timer
         if len(self.queue) > MAX_QUEUED:
             self._pause_reading()
         if req.expect is not None and not self.busy:
