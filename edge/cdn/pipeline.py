@@ -158,20 +158,16 @@ async def resume(ctx: PopContext, ex: Exchange, at: Resume) -> EdgeResponse:
             assert plan is not None
             if Step.VIEWER_REQUEST in plan.functions:  # a CloudFront function sees CloudFront's generated headers
                 viewer_headers.apply(ex)
-                generated = await cloudfront_functions.viewer_request(ctx, ex)
-                if generated is not None:  # straight to the viewer: not cached, no viewer-response
-                    ex.x_cache, ex.skip_viewer_response = FUNCTION_GENERATED, True
-                    generated = response_headers.apply(ex, generated)
-                    _count(ctx, ex, generated)
-                    return generated
+                generated, label = await cloudfront_functions.viewer_request(ctx, ex), FUNCTION_GENERATED
             else:
-                generated = await viewer_request.run(ctx, ex)
-                if generated is not None:  # straight to the viewer: not cached, no viewer-response
-                    ex.x_cache, ex.skip_viewer_response = LAMBDA_GENERATED, True
-                    generated = response_headers.apply(ex, generated)
-                    _count(ctx, ex, generated)
-                    return generated
-                viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
+                generated, label = await viewer_request.run(ctx, ex), LAMBDA_GENERATED
+                if generated is None:
+                    viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
+            if generated is not None:  # straight to the viewer: not cached, no viewer-response
+                ex.x_cache, ex.skip_viewer_response = label, True
+                generated = response_headers.apply(ex, generated)
+                _count(ctx, ex, generated)
+                return generated
             response = await _through_cache(ctx, ex)
         else:
             response = await _after_lookup(ctx, ex, at)

@@ -10,26 +10,11 @@ import asyncio
 import re
 
 from tests.cdn.scripted_origin import PopHarness, ScriptedOrigin, behavior_config, distribution_config
+from tests.cdn.server.test_pop_limits import exchange
 
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE")
 STATUS = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
-
-
-async def _talk(port: int, data: bytes, *, until_close: bool = True, wait: float = 5.0) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    out = bytearray()
-    try:
-        writer.write(data)
-        await writer.drain()
-        async with asyncio.timeout(wait):
-            while chunk := await reader.read(65536):
-                out += chunk
-                if not until_close and out.endswith(b"LAST"):
-                    break
-    finally:
-        writer.close()
-    return bytes(out)
 
 
 async def test_pipelined_requests_are_answered_in_order_behind_a_slow_miss() -> None:
@@ -38,10 +23,10 @@ async def test_pipelined_requests_are_answered_in_order_behind_a_slow_miss() -> 
         origin.script("/fast", body=b"FAST", headers={"Cache-Control": "max-age=60"})
         origin.script("/slow", body=b"SLOW", headers={"Cache-Control": "max-age=60"}, delay=0.3)
         origin.script("/last", body=b"LAST", headers={"Cache-Control": "max-age=60"})
-        await _talk(pop.port, b"GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")  # cached
-        data = await _talk(pop.port, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
-                                     b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"
-                                     b"GET /last HTTP/1.1\r\nHost: x\r\n\r\n", until_close=False)
+        await exchange(pop.port, b"GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")  # cached
+        data, _ = await exchange(pop.port, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                                           b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"
+                                           b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert STATUS.findall(data) == [b"200"] * 3
         slow, fast, last = data.index(b"SLOW"), data.index(b"FAST"), data.index(b"LAST")
         assert slow < fast < last  # the hit was ready first, and still went out second
@@ -70,7 +55,7 @@ async def test_streamed_bodies_are_chunked_for_http11_and_close_delimited_for_ht
     dist = distribution_config(default=behavior_config(cache_policy=CACHING_DISABLED))
     async with ScriptedOrigin() as origin, PopHarness(origin, dist) as pop:
         origin.script("/s", body=b"y" * 5000, chunked=True)  # no Content-Length from the origin
-        data = await _talk(pop.port, b"GET /s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data, _ = await exchange(pop.port, b"GET /s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         head, _, body = data.partition(b"\r\n\r\n")
         if b"Transfer-Encoding: chunked" in head:
             decoded = bytearray()
@@ -84,7 +69,7 @@ async def test_streamed_bodies_are_chunked_for_http11_and_close_delimited_for_ht
             assert bytes(decoded) == b"y" * 5000
         else:  # held in memory by the origin client (small enough): a plain Content-Length
             assert b"Content-Length: 5000" in head and body == b"y" * 5000
-        data = await _talk(pop.port, b"GET /s HTTP/1.0\r\nHost: x\r\n\r\n")
+        data, _ = await exchange(pop.port, b"GET /s HTTP/1.0\r\nHost: x\r\n\r\n")
         head, _, body = data.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.0 200 ") and b"Transfer-Encoding" not in head and body == b"y" * 5000
 
@@ -93,9 +78,10 @@ async def test_an_upgrade_that_is_not_relayed_is_answered_then_closed() -> None:
     dist = distribution_config(default=behavior_config())  # does not forward the WebSocket handshake headers
     async with ScriptedOrigin() as origin, PopHarness(origin, dist) as pop:
         origin.script("/ws", body=b"plain", headers={"Cache-Control": "max-age=60"})
-        data = await _talk(pop.port, b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-                                     b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+        data, closed = await exchange(pop.port, b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                                                b"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                                b"Sec-WebSocket-Version: 13\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert closed
         assert STATUS.findall(data) == [b"200"] and data.endswith(b"plain")
         assert origin.hits["/smuggled"] == 0
 
@@ -104,7 +90,8 @@ async def test_a_malformed_request_after_good_ones_is_answered_after_them() -> N
     dist = distribution_config(default=behavior_config())
     async with ScriptedOrigin() as origin, PopHarness(origin, dist) as pop:
         origin.script("/a", body=b"AAA", headers={"Cache-Control": "max-age=60"}, delay=0.2)
-        data = await _talk(pop.port, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nBad Header\r\n\r\n")
+        data, closed = await exchange(pop.port, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nBad Header\r\n\r\n")
+        assert closed
         assert STATUS.findall(data) == [b"200", b"400"]
         assert data.index(b"AAA") < data.index(b"400 ERROR")
         assert origin.hits["/b"] == 0
@@ -114,7 +101,7 @@ async def test_a_viewer_that_does_not_read_stops_the_pop_reading_its_pipeline() 
     dist = distribution_config(default=behavior_config())
     async with ScriptedOrigin() as origin, PopHarness(origin, dist) as pop:
         origin.script("/big", body=b"z" * 60_000, headers={"Cache-Control": "max-age=60"})
-        await _talk(pop.port, b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await exchange(pop.port, b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         reader, writer = await asyncio.open_connection("127.0.0.1", pop.port)
         try:
             request = b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
