@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from typing import TypeAlias
 
 from edge.cdn.cache.policy import CacheEntry, Hit, Miss, Stale, StaleReason, on_origin_error
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
@@ -83,7 +84,7 @@ from edge.cdn.steps import (
 from edge.cdn.steps.context import PopContext
 from edge.cdn.tiers.upstream import Hop
 
-__all__ = ["Exchange", "Step", "TriggerCall", "TriggerRunner", "handle", "handle_tier"]
+__all__ = ["Exchange", "Resume", "Step", "TriggerCall", "TriggerRunner", "begin", "handle", "handle_tier", "resume"]
 
 log = logging.getLogger("edgelab.pop")
 
@@ -98,10 +99,30 @@ class Fill:
     origin_status: int | None
 
 
+# where ``resume`` continues after ``begin`` (see ``begin``)
+Resume: TypeAlias = "cache_lookup.Pass | Miss | Stale | EdgeResponse | EdgeError | None"
+
+
 async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started: float,
                  interim: InterimSink | None = None) -> tuple[EdgeResponse, Exchange]:
     """Run the whole lifecycle for one viewer request (see the module docstring); ``interim`` (the POP boundary's)
     sends an origin's interim responses to this viewer while its final response is awaited."""
+    ex, response, at = begin(ctx, request, request_id, started, interim)
+    if response is None:
+        response = await resume(ctx, ex, at)
+    return response, ex
+
+
+def begin(ctx: PopContext, request: EdgeRequest, request_id: str, started: float,
+          interim: InterimSink | None = None
+          ) -> tuple[Exchange, EdgeResponse | None, Resume]:
+    """The part of ``handle`` that never waits, run synchronously: admission, geo, signed access, the generated
+    viewer headers and the cache lookup. A fresh hit of a behavior without viewer-side functions (and below 400)
+    is answered here in full: ``(ex, response, None)``, with no coroutine or task in between (the POP's fastest
+    path, ``edge.cdn.server.viewer``). Anything else returns ``(ex, None, at)`` and ``resume(ctx, ex, at)``
+    continues from ``at``: None (the viewer-request function comes next), the lookup's outcome (a miss, a
+    pass-through, a stale entry), the hit's response (a custom error page or a viewer-response function comes
+    next) or the refusal to answer."""
     ex = Exchange(request=request, request_id=request_id, started=started, interim=interim)
     ctx.stats.requests += 1
     try:
@@ -109,27 +130,51 @@ async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started
         geo.locate(ctx, ex)  # the viewer's location; a geographic restriction refuses before any function runs
         signed_access.check(ctx, ex)  # TrustedKeyGroups: signed URL/cookies, then the signing parameters go
         hooks, functions = plan.hooks, plan.functions
-        if Step.VIEWER_REQUEST in functions:  # a CloudFront function sees CloudFront's generated headers
-            viewer_headers.apply(ex)
-            generated = await cloudfront_functions.viewer_request(ctx, ex)
+        if Step.VIEWER_REQUEST in hooks or Step.VIEWER_REQUEST in functions:
+            return ex, None, None
+        viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
+        outcome = cache_lookup.lookup(ctx, ex)
+        if not isinstance(outcome, Hit):
+            return ex, None, outcome
+        response = serving.from_entry(ctx, ex, outcome.entry, HIT)
+        if response.status >= 400 or Step.VIEWER_RESPONSE in hooks or Step.VIEWER_RESPONSE in functions:
+            return ex, None, response
+        response = response_headers.apply(ex, response)
+    except EdgeError as err:
+        return ex, None, err
+    _count(ctx, ex, response)
+    return ex, response, None
+
+
+async def resume(ctx: PopContext, ex: Exchange, at: Resume) -> EdgeResponse:
+    """The rest of ``handle`` after ``begin`` stopped at ``at`` (see ``begin``)."""
+    try:
+        if isinstance(at, EdgeError):
+            raise at
+        if isinstance(at, EdgeResponse):
+            response = at
+        elif at is None:
+            plan = ex.plan
+            assert plan is not None
+            if Step.VIEWER_REQUEST in plan.functions:  # a CloudFront function sees CloudFront's generated headers
+                viewer_headers.apply(ex)
+                generated, label = await cloudfront_functions.viewer_request(ctx, ex), FUNCTION_GENERATED
+            else:
+                generated, label = await viewer_request.run(ctx, ex), LAMBDA_GENERATED
+                if generated is None:
+                    viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
             if generated is not None:  # straight to the viewer: not cached, no viewer-response
-                ex.x_cache, ex.skip_viewer_response = FUNCTION_GENERATED, True
+                ex.x_cache, ex.skip_viewer_response = label, True
                 generated = response_headers.apply(ex, generated)
                 _count(ctx, ex, generated)
-                return generated, ex
+                return generated
+            response = await _through_cache(ctx, ex)
         else:
-            if Step.VIEWER_REQUEST in hooks:
-                generated = await viewer_request.run(ctx, ex)
-                if generated is not None:  # straight to the viewer: not cached, no viewer-response
-                    ex.x_cache, ex.skip_viewer_response = LAMBDA_GENERATED, True
-                    generated = response_headers.apply(ex, generated)
-                    _count(ctx, ex, generated)
-                    return generated, ex
-            viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
-        response = await _through_cache(ctx, ex)
+            response = await _after_lookup(ctx, ex, at)
         if response.status >= 400:
             response = await _custom_error(ctx, ex, response)
         response = response_headers.apply(ex, response)  # before the viewer-response function, which sees them
+        hooks, functions = ex.plan.hooks, ex.plan.functions  # type: ignore[union-attr]  # set by admit
         if Step.VIEWER_RESPONSE in hooks and not viewer_response.skipped(ex, response):
             response = await viewer_response.run(ctx, ex, response)
         elif Step.VIEWER_RESPONSE in functions and not viewer_response.skipped(ex, response):
@@ -137,7 +182,7 @@ async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started
     except EdgeError as err:
         response = response_headers.apply(ex, await _on_error(ctx, ex, err))
     _count(ctx, ex, response)
-    return response, ex
+    return response
 
 
 async def handle_tier(ctx: PopContext, request: EdgeRequest, request_id: str, started: float,

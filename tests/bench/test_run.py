@@ -84,15 +84,18 @@ def test_parse_core():
 def test_parse_pop():
     rows = run.parse_pop(POP_OUT)
     assert [(r.measured, r.baseline, r.ratio, r.result) for r in rows[:2]] == [
-        ("8,297", "22,660 bare aiohttp server", "37%", "MISSED"), ("3,600", "4,000 bare aiohttp proxy", "90%", "OK")]
+        ("8,297", "22,660 bare aiohttp server", "37%", "MISSED"), ("3,600", "4,000 bare aiohttp proxy", "90%", "MISSED")]
     assert rows[2].measured.startswith("4,247 requests") and rows[2].result == "OK"
     assert rows[2].target == "budget 8 MiB + 32 MiB overhead"
 
 
 def test_parse_trigger():
     hit, added = run.parse_trigger(TRIGGER_OUT)
-    assert (hit.measured, hit.baseline, hit.ratio, hit.result) == ("5,000", "11,744 same POP, no trigger", "43%", "OK")
-    assert (added.measured, added.result) == ("0.448 ms", "OK")
+    assert (hit.measured, hit.baseline, hit.ratio, hit.result) == ("5,000", "11,744 same POP, no trigger", "43%",
+                                                                   "MISSED")  # issue 20: >= 50%
+    assert (added.measured, added.result) == ("0.448 ms", "MISSED")  # issue 20: <= 0.15 ms
+    hit, added = run.parse_trigger(TRIGGER_OUT.replace("5000 req/s", "6000 req/s").replace("0.448 ms", "0.120 ms"))
+    assert (hit.ratio, hit.result, added.result) == ("51%", "OK", "OK")
 
 
 @pytest.mark.parametrize("parse", [run.parse_core, run.parse_pop, run.parse_trigger, run.parse_node,

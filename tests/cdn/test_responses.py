@@ -24,3 +24,23 @@ def test_decorate_replaces_pop_owned_names() -> None:
                    identity, request_id="r", x_cache=HIT, server_timing="t", age=1)
     assert out == [("A", "1"), ("Age", "1"), ("X-Cache", HIT), ("Via", identity.via), ("X-Amz-Cf-Pop", "TST12-C1"),
                    ("X-Amz-Cf-Id", "r"), ("Server-Timing", "t")]
+
+
+def test_request_ids_are_unique_and_a_forked_child_does_not_repeat_its_parents() -> None:
+    import os
+
+    from edge.cdn.responses import new_request_id
+
+    ids = {new_request_id() for _ in range(1000)}  # several batches
+    assert len(ids) == 1000 and all(len(i) == 56 and i.endswith("==") for i in ids)
+    new_request_id()  # the parent holds a partly used batch
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child's next id comes from a batch of its own
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 100).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert child not in ids and child != new_request_id()

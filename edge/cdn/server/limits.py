@@ -251,6 +251,11 @@ class ConnectionGuard:
             else:
                 transport.close()
 
+    def close_all(self) -> None:
+        """Abort every connection (the POP is stopping)."""
+        for conn in list(self.conns.values()):
+            self._close(conn, abort=True)
+
     def snapshot(self) -> dict[str, int]:
         c = self.counters
         return {"open": len(self.conns), "max": self.max_connections, "accepted": c.accepted, "refused": c.refused,

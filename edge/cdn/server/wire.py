@@ -1,10 +1,11 @@
-"""Viewer-side HTTP/1.x serialisation of buffered responses, byte-for-byte what ``aiohttp.web.Response`` sends.
+"""Viewer-side HTTP/1.x serialisation of the POP's responses, byte-for-byte what ``aiohttp.web.Response`` sends
+(the POP was served by aiohttp before its own protocol, ``edge.cdn.server.viewer``: its answers did not change).
 
-Why: building a ``web.Response`` (a CIMultiDict of the headers, then ``prepare``/``_start``/``_prepare_headers``/
-``write_headers``/``write_eof``) costs as much CPU as the rest of a cache hit. The POP serialises the status line,
-headers and body itself and hands aiohttp one buffer (``RawResponse``), with header blocks of cache entries
-serialised once per entry (``header_block``). Measured with ``bench.pop_instructions``: through ``web.Response``
-a hit costs ~54,000 more instructions per request (+26 %), a miss ~43,000 (+6 %).
+Why by hand: building a ``web.Response`` (a CIMultiDict of the headers, then ``prepare``/``_start``/
+``_prepare_headers``/``write_headers``/``write_eof``) cost as much CPU as the rest of a cache hit; the POP serialises
+the status line, headers and body itself, with header blocks of cache entries serialised once per entry
+(``header_block``). Measured with ``bench.pop_instructions``: through ``web.Response`` a hit cost ~54,000 more
+instructions per request (+26 %), a miss ~43,000 (+6 %).
 
 Contract of ``serialize``: for the same request (method, HTTP version, keep-alive), status, reason, header list
 (in order, duplicates kept) and bytes body, the bytes are those aiohttp 3.x's ``web.Response`` would write:
@@ -16,9 +17,10 @@ Contract of ``serialize``: for the same request (method, HTTP version, keep-aliv
 * ``Date`` (current second) and ``Server`` (aiohttp's) when absent; ``Connection: keep-alive`` for a
   keep-alive HTTP/1.0 request, ``Connection: close`` for an HTTP/1.1 one that is not, unless present.
 
-Where aiohttp would refuse the response (a control character in a header, a character UTF-8 cannot encode,
-a Content-Length that is not a number) ``serialize`` returns None and the caller falls back to
-``web.Response``, so that even those cases behave exactly as before.
+Where aiohttp would have refused the response (a control character in a header, a character UTF-8 cannot encode,
+a Content-Length that is not a number, framing headers that contradict the status) ``serialize`` returns None;
+the POP then retries with the framing headers dropped and undecodable bytes sent as they came
+(``undecodable``), and answers CloudFront's 500 page for a control character (``PopViewer._write``).
 """
 
 from __future__ import annotations
@@ -29,11 +31,9 @@ from collections.abc import Sequence
 from email.utils import formatdate
 from http import HTTPStatus
 
-from aiohttp import web
-from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http import SERVER_SOFTWARE
 
-__all__ = ["HeaderBlock", "HttpDate", "RawResponse", "header_block", "safe_value", "serialize"]
+__all__ = ["HeaderBlock", "HttpDate", "header_block", "safe_value", "serialize"]
 
 # RFC 9110 §5.5 / what aiohttp's header writer refuses: C0 controls except HTAB, and DEL. CR and LF are
 # checked by counting them (exactly one CRLF per serialised line).
@@ -85,15 +85,17 @@ def header_block(headers: Sequence[tuple[str, str]]) -> HeaderBlock | None:
     return HeaderBlock(text, names, len(headers))
 
 
-def _safe(text: str, lines: int) -> bool:
+def _safe(text: str, lines: int, undecodable: bool = False) -> bool:
     """``lines`` header lines with nothing aiohttp would refuse: no control character inside a line, and
-    text UTF-8 can encode."""
+    text UTF-8 can encode (with ``undecodable``: bytes a parser kept as surrogates are sent as they came)."""
     if text.count("\n") != lines or text.count("\r") != lines:
         return False
     if text.isascii():  # the common case, without a regex: printable ASCII once CRLFs and HTABs are removed
         return text.replace("\r\n", "").replace("\t", "").isprintable()
     if _FORBIDDEN_BUT_CRLF.search(text) is not None:
         return False
+    if undecodable:
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: aiohttp drops them, we let it do so
@@ -104,11 +106,14 @@ def _safe(text: str, lines: int) -> bool:
 def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: int, reason: str | None,
               headers: Sequence[tuple[str, str]], body: bytes, date: HttpDate, block: HeaderBlock | None = None,
               trailer: str = "", content_length: int | None = None,
-              drop: frozenset[str] = frozenset()) -> bytes | None:
+              drop: frozenset[str] = frozenset(), undecodable: bool = False, streamed: bool = False) -> bytes | None:
     """The response bytes, None where aiohttp would refuse them. Header order: ``block``, ``headers`` (without
     the lower-case names in ``drop``), ``trailer`` (serialised lines the caller vouches for: plain ASCII, none of
     the framing names), then ``Content-Length: content_length`` when given (a HEAD answered with the length of
-    the GET)."""
+    the GET). ``undecodable``: undecodable bytes a parser kept as surrogates (``surrogateescape``) go out as
+    they came instead of refusing. ``streamed``: the head of a response whose body follows separately (``body``
+    is empty; the caller frames it: ``content_length``, a ``Transfer-Encoding`` in ``headers``, or the end of
+    the connection)."""
     if reason is None:
         reason = _REASONS.get(status, "")
     elif reason and not (reason.isascii() and reason.replace("\t", "").isprintable()) and (
@@ -129,7 +134,7 @@ def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: i
                     found.add(lk)
             lines.append(f"{k}: {v}\r\n")
         tail = "".join(lines)
-        if not _safe(tail, len(lines)):
+        if not _safe(tail, len(lines), undecodable):
             return None
         if found:
             names = names | found
@@ -150,13 +155,13 @@ def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: i
             return None
         extra.append(f"Content-Length: {content_length}\r\n")
         length = content_length
-    elif not no_length and (length or method != "HEAD"):
+    elif not no_length and not streamed and (length or method != "HEAD"):
         extra.append(f"Content-Length: {length}\r\n")
     if no_length or method == "HEAD":
         if "transfer-encoding" in names:
             return None  # aiohttp deletes it: rare, let aiohttp do it
         body = b""
-    elif length and "content-type" not in names:
+    elif (length or streamed) and "content-type" not in names:
         extra.append("Content-Type: application/octet-stream\r\n")
     if "date" not in names:
         extra.append(f"Date: {date()}\r\n")
@@ -168,7 +173,8 @@ def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: i
         elif not keep_alive and version == (1, 1):
             extra.append("Connection: close\r\n")
     text = "".join((head, block.text if block is not None else "", tail, trailer, *extra, "\r\n"))
-    return text.encode("utf-8") + body if body else text.encode("utf-8")
+    data = text.encode("utf-8", "surrogateescape") if undecodable else text.encode("utf-8")
+    return data + body if body else data
 
 
 def safe_value(value: str) -> bool:
@@ -187,32 +193,3 @@ def _declared_length(block: HeaderBlock | None, headers: Sequence[tuple[str, str
     if value is None or not value.strip().isdigit():
         return None
     return int(value)
-
-
-class RawResponse(web.StreamResponse):
-    """A response already serialised by :func:`serialize`, sent as one buffer (with the writer's usual
-    back-pressure). It keeps to ``StreamResponse``'s public surface: aiohttp's request handler calls ``prepare``
-    (here: write the whole message), then ``write_eof`` (nothing left to write) and reads ``keep_alive`` (what the
-    request asked for); no attribute of aiohttp's is read or written (tests/cdn/server/test_wire.py checks both
-    the bytes against ``web.Response`` and that the base class's state is untouched)."""
-
-    def __init__(self, status: int, reason: str | None, data: bytes, keep_alive: bool) -> None:
-        super().__init__(status=status, reason=reason)
-        self.raw_data = data
-        self.raw_keep_alive = keep_alive
-        self.raw_sent = False
-
-    @property
-    def keep_alive(self) -> bool:
-        return self.raw_keep_alive
-
-    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
-        writer = request.writer
-        if not self.raw_sent:
-            self.raw_sent = True
-            await writer.write_eof(self.raw_data)
-        return writer
-
-    async def write_eof(self, data: bytes = b"") -> None:
-        if data:
-            raise RuntimeError("a RawResponse is complete: nothing can be written after it")

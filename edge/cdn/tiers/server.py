@@ -21,7 +21,8 @@ from edge.cdn import pipeline
 from edge.cdn.errors import EdgeError
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.responses import ERROR, REPLACED, error_response, new_request_id
-from edge.cdn.server.pop import SERVER_KWARGS, PopState
+from edge.cdn.server.pop import PopState
+from edge.cdn.server.respond import SERVER_KWARGS
 from edge.cdn.steps import Exchange
 from edge.cdn.tiers import LAYER_REC, LAYER_SHIELD, TIER_HEADER_PREFIX
 from edge.cdn.tiers.upstream import H_CLIENT, H_LAYER, H_RID, H_SCHEME, H_VERDICT, TierVerdict

@@ -1,0 +1,322 @@
+"""How a POP answers a viewer request: ``PopViewer``, the app of ``edge.cdn.server.viewer``'s protocol.
+
+A parsed request becomes an ``EdgeRequest``; ``pipeline.begin`` answers a fresh hit synchronously and
+``pipeline.resume`` (in a task) everything else; the response goes out decorated with CloudFront's headers,
+serialised by ``edge.cdn.server.wire`` (buffered) or chunk by chunk with the viewer's back-pressure (streamed).
+CloudFront's refusals (413 over its URL and header limits, 400 for malformed input, HTTP/0.9 or another major
+version refused on an HTTP/1.1 status line, 408 for a stalled body, 417 for an unknown expectation) get its error
+page and a close, each cause logged once then rate-limited (``CauseLog``). WebSocket upgrades a behavior relays
+are handed over to aiohttp's protocol, whose WebSocket support ``edge.cdn.server.websocket`` uses on both sides.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from aiohttp import web
+
+from edge.cdn import pipeline
+from edge.cdn.errors import BadRequest, EdgeError
+from edge.cdn.models import EdgeRequest, EdgeResponse, header_get
+from edge.cdn.responses import REPLACED, decorate, error_response, new_request_id
+from edge.cdn.server import websocket
+from edge.cdn.server.viewer import ViewerProtocol, ViewerRequest
+from edge.cdn.server.wire import safe_value, serialize
+from edge.cdn.steps import Exchange
+from edge.cdn.steps.viewer_request import admit
+
+if TYPE_CHECKING:
+    from edge.cdn.server.pop import PopState
+    from edge.tasks import TaskOwner
+
+__all__ = ["CLIENT_MAX_SIZE", "SERVER_KWARGS", "ParserLimits", "PopViewer", "debug_decorated", "refusal_bytes"]
+
+log = logging.getLogger("edgelab.pop")
+
+
+class ParserLimits(TypedDict):
+    """aiohttp's HTTP parser limits (keyword arguments of ``web.Server``)."""
+
+    max_line_size: int
+    max_field_size: int
+    max_headers: int
+
+
+# aiohttp parser limits (tier nodes, WebSocket relays), above CloudFront's so that oversize input gets its 413.
+SERVER_KWARGS: ParserLimits = {"max_line_size": 65536, "max_field_size": 32768, "max_headers": 1024}
+_STREAM_DROP = frozenset({"content-length", "transfer-encoding"})  # a streamed body's framing is the POP's
+CLIENT_MAX_SIZE = 64 * 1024 * 1024  # request bodies (POST/PUT through the POP)
+
+class PopViewer:
+    """The :class:`~edge.cdn.server.viewer.ViewerApp` of one POP listener (``scheme``: ``https`` on the HTTPS
+    listener): a parsed request becomes an ``EdgeRequest``, ``pipeline.begin`` answers a fresh hit at once and
+    ``pipeline.resume`` (in a task) everything else; the response goes out decorated with CloudFront's headers.
+    CloudFront's refusals (413 over its URL and header limits, 400 for malformed input, HTTP/0.9 or another major
+    version refused on an HTTP/1.1 status line) get its error page and a close, each cause logged once then
+    rate-limited (``CauseLog``). A WebSocket upgrade the behavior relays is handed over to aiohttp's protocol
+    (``edge.cdn.server.websocket`` terminates WebSockets with aiohttp on both sides)."""
+
+    __slots__ = ("body_timeout", "guard", "handlers", "max_body", "relays", "scheme", "state", "upgrades")
+
+    def __init__(self, state: PopState, scheme: str, handlers: TaskOwner) -> None:
+        self.state = state
+        self.scheme = scheme
+        self.guard = state.guard
+        self.handlers = handlers
+        self.body_timeout = state.viewer.body_timeout_s
+        self.max_body = CLIENT_MAX_SIZE
+        self.upgrades: web.Server | None = None  # aiohttp's server for the connections handed over, made on demand
+        self.relays: dict[Any, tuple[EdgeRequest, str, float]] = {}  # transport -> the upgrade it carries
+
+    # --- ViewerApp --------------------------------------------------------------------------------------
+    def parse_error(self, conn: ViewerProtocol, exc: Exception) -> EdgeError:
+        return BadRequest(f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'malformed request'}")
+
+    def respond(self, conn: ViewerProtocol, req: ViewerRequest) -> bool | Coroutine[Any, Any, bool]:
+        state = self.state
+        started = time.perf_counter()
+        refusal = req.refusal
+        if refusal is None and req.version[0] != 1:
+            version = f"HTTP/{req.version[0]}.{req.version[1]}"  # HTTP/0.9, HTTP/2.0: refused, not answered in kind
+            state.causes.report(logging.INFO, ("version", version), "refused an %s request from %s", version,
+                                conn.client_ip)
+            refusal = BadRequest(f"{version} request")
+        request_id = new_request_id()
+        if refusal is None:
+            try:
+                edge_req = self._edge_request(conn, req)
+            except EdgeError as err:
+                refusal = err
+        if refusal is not None:
+            state.ctx.stats.bad_requests += 1
+            state.causes.report(logging.INFO, ("viewer", refusal.status), "refused a viewer request from %s: %d %s",
+                                conn.client_ip, refusal.status, refusal.detail[:200])
+            conn.write(refusal_bytes(state, refusal, started, request_id, req.method))
+            return False
+        if req.upgrade and self._relayed(conn, req, edge_req, request_id, started):
+            return False
+        if req.body is not None:
+            edge_req.body = req.body[0] if len(req.body) == 1 else b"".join(req.body)
+        interim = conn.interim if req.version == (1, 1) else None
+        try:
+            ex, response, at = pipeline.begin(state.ctx, edge_req, request_id, started, interim)
+        except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
+            ex, response, at = self._bug(edge_req, request_id, started, exc), None, EdgeError("internal error")
+        if response is None:
+            return self._finish(conn, req, ex, at)
+        if state.debug_headers:
+            response = debug_decorated(response, ex)
+        keep_alive = self._send(conn, req, response, ex)
+        return keep_alive if keep_alive is not None else self._write(conn, req, response, ex)
+
+    # --- the request --------------------------------------------------------------------------------------
+    def _edge_request(self, conn: ViewerProtocol, req: ViewerRequest) -> EdgeRequest:
+        """ViewerRequest -> EdgeRequest; raises BadRequest (400) for a target that is not origin-form (CloudFront's
+        size limits were checked by the parser)."""
+        raw_path = req.target
+        if "#" in raw_path:  # a fragment is not part of the request (rare: clients do not send one)
+            uri, _, query = raw_path.partition("?")
+            uri, query = uri.split("#", 1)[0], query.split("#", 1)[0]
+        else:
+            uri, _, query = raw_path.partition("?")
+        if not uri.startswith("/"):
+            raise BadRequest(f"request target {raw_path[:100]!r} is not origin-form")
+        peer = conn.peer
+        return EdgeRequest(method=req.method, uri=uri, querystring=query, headers=req.headers, client_ip=peer[0],
+                           client_port=peer[1], scheme=self.scheme, http_version=req.version)
+
+    def _bug(self, edge_req: EdgeRequest, request_id: str, started: float, exc: Exception) -> Exchange:
+        self.state.causes.report(logging.ERROR, ("pipeline", type(exc).__name__), "unhandled error for %s %s",
+                                 edge_req.method, edge_req.uri[:200], exc=exc)
+        return Exchange(request=edge_req, request_id=request_id, started=started, x_cache="Error from cloudfront")
+
+    async def _finish(self, conn: ViewerProtocol, req: ViewerRequest, ex: Exchange, at: pipeline.Resume) -> bool:
+        """Everything but a fresh hit: the rest of the pipeline, then the response (streamed or not)."""
+        state = self.state
+        try:
+            response = await pipeline.resume(state.ctx, ex, at)
+        except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
+            ex = self._bug(ex.request, ex.request_id, ex.started, exc)
+            response = error_response(EdgeError("internal error"), ex.request_id)
+        if state.debug_headers:
+            response = debug_decorated(response, ex)
+        keep_alive = self._send(conn, req, response, ex)
+        return keep_alive if keep_alive is not None else await self._write(conn, req, response, ex)
+
+    # --- WebSocket upgrades -----------------------------------------------------------------------------
+    def _relayed(self, conn: ViewerProtocol, req: ViewerRequest, edge_req: EdgeRequest, request_id: str,
+                 started: float) -> bool:
+        """Hand a WebSocket upgrade the behavior relays over to aiohttp's protocol (its handler ``_relay``); False
+        for the normal path (a refusal, or a behavior that does not forward the handshake headers)."""
+        if (header_get(edge_req.headers, "upgrade") or "").lower() != "websocket":
+            return False
+        try:
+            plan = admit(self.state.ctx, Exchange(request=replace(edge_req), request_id=request_id, started=started))
+        except EdgeError:
+            return False  # the normal path refuses it, the same way
+        if not websocket.wants_relay(plan):
+            return False
+        if self.upgrades is None:
+            self.upgrades = web.Server(self._relay, access_log=None, **SERVER_KWARGS)
+        assert conn.transport is not None
+        self.relays[conn.transport] = (edge_req, request_id, started)
+        conn.hand_over(self.upgrades(), req)
+        return True
+
+    async def _relay(self, request: web.BaseRequest) -> web.StreamResponse:
+        """aiohttp's handler on a connection handed over: the WebSocket relay, then the connection closes."""
+        state = self.state
+        pending = self.relays.pop(request.transport, None)
+        guard = state.guard
+        conn = guard.begin(request.transport)
+        try:
+            answered = None
+            if pending is not None:
+                viewer, request_id, started = pending
+                answered = await websocket.relay(state.ctx, state.origin_client, request, viewer, request_id,
+                                                 started)
+            if answered is None:  # nothing relayable on this connection any more
+                answered = web.Response(status=400, text="Bad request.")
+            answered.force_close()
+            return answered
+        finally:
+            guard.end(conn)
+
+    # --- writing ----------------------------------------------------------------------------------------
+    def _send(self, conn: ViewerProtocol, req: ViewerRequest, response: EdgeResponse, ex: Exchange) -> bool | None:
+        """Write a buffered ``response`` decorated with CloudFront's headers, serialised by ``edge.cdn.server.wire``
+        (a cache entry's headers from their block serialised once per entry, the POP's own headers from
+        ``PopIdentity.decoration_lines``); the keep-alive verdict, or None for what only ``_write`` sends (a
+        streamed body, a header that needs checking line by line)."""
+        body = response.body
+        if not isinstance(body, bytes):
+            return None
+        state = self.state
+        total_s = time.perf_counter() - ex.started
+        edge_s = total_s - ex.origin_seconds
+        timing = ex.timing.render(ex.x_cache, edge_s if edge_s > 0.0 else 0.0, pop_code=state.identity.pop_code,
+                                  request_id=ex.request_id, total_seconds=total_s)
+        if (ex.timing.entries or ex.timing.origin_value) and not safe_value(timing):
+            return None
+        meta = response.meta
+        clean = meta.clean
+        reason = response.status_description or None
+        if reason is not None and ("\n" in reason or "\r" in reason):
+            reason = None
+        head_length = meta.content_length if req.method == "HEAD" else None
+        block = meta.header_block if clean else None
+        if block is not None and block.count != len(response.headers):
+            block = None
+        lines = state.identity.decoration_lines(request_id=ex.request_id, x_cache=ex.x_cache, server_timing=timing,
+                                                age=ex.age)
+        keep_alive = req.keep_alive
+        data = serialize(req.method, req.version, keep_alive, response.status, reason,
+                         () if block is not None else response.headers, body, state.http_date, block=block,
+                         trailer=lines, content_length=head_length, drop=frozenset() if clean else REPLACED)
+        if data is None:
+            return None
+        if head_length is None:
+            state.ctx.stats.bytes_sent += len(body)
+        conn.write(data)
+        return keep_alive
+
+    async def _write(self, conn: ViewerProtocol, req: ViewerRequest, response: EdgeResponse, ex: Exchange) -> bool:
+        """What ``_send`` declines: a streamed body, sent chunk by chunk without holding it in memory (chunked on
+        HTTP/1.1 when its length is unknown, close-delimited on HTTP/1.0), or a buffered one with headers that
+        needed checking: framing headers that do not apply are dropped (as aiohttp's ``web.Response`` did),
+        undecodable bytes go out as they came, a control character in a header is CloudFront's 500."""
+        state = self.state
+        total_s = time.perf_counter() - ex.started
+        edge_s = total_s - ex.origin_seconds
+        timing = ex.timing.render(ex.x_cache, edge_s if edge_s > 0.0 else 0.0, pop_code=state.identity.pop_code,
+                                  request_id=ex.request_id, total_seconds=total_s)
+        headers = decorate(response.headers, state.identity, request_id=ex.request_id, x_cache=ex.x_cache,
+                           server_timing=timing, age=ex.age, clean=response.meta.clean)
+        reason = response.status_description or None
+        if reason is not None and not safe_value(reason):
+            reason = None
+        length = response.meta.content_length
+        head = req.method == "HEAD"
+        body = response.body
+        keep_alive = req.keep_alive
+        no_body = head or response.status in (204, 304) or response.status < 200
+        if isinstance(body, bytes):
+            drop = {"transfer-encoding"} | ({"content-length"} if no_body else set())
+            data = serialize(req.method, req.version, keep_alive, response.status, reason, headers, body,
+                             state.http_date, content_length=length if head else None, drop=frozenset(drop),
+                             undecodable=True)
+            if data is None:
+                state.causes.report(logging.ERROR, ("response", "header"), "a response to %s %s has a header "
+                                    "that cannot be sent: answered 500", req.method, req.target[:200])
+                data = refusal_bytes(state, EdgeError("response header cannot be sent"), ex.started, ex.request_id,
+                                req.method)
+                keep_alive = False
+            elif not head:
+                state.ctx.stats.bytes_sent += len(body)
+            conn.write(data)
+            return keep_alive
+        try:
+            chunked = length is None and not no_body and req.version == (1, 1)
+            if length is None and not no_body and not chunked:
+                keep_alive = False  # HTTP/1.0: the end of the body is the end of the connection
+            data = serialize(req.method, req.version, keep_alive, response.status, reason, headers, b"",
+                             state.http_date, trailer="Transfer-Encoding: chunked\r\n" if chunked else "",
+                             content_length=None if no_body and not head else length, drop=_STREAM_DROP,
+                             undecodable=True, streamed=True)
+            if data is None:
+                raise EdgeError("response header cannot be sent")
+            conn.write(data)
+            if not no_body:
+                async for chunk in body:
+                    if not chunk:
+                        continue
+                    conn.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    state.ctx.stats.bytes_sent += len(chunk)
+                    await conn.drain()
+                if chunked:
+                    conn.write(b"0\r\n\r\n")
+        except (EdgeError, ConnectionError) as exc:
+            # origin broke mid-body or the viewer went away: the only honest signal is to drop the connection
+            log.info("stream for %s aborted: %r", req.target[:200], exc)
+            conn.abort()
+            return False
+        finally:
+            await response.aclose()
+        return keep_alive
+
+
+def debug_decorated(response: EdgeResponse, ex: Exchange) -> EdgeResponse:
+    """``[edge] debug_headers``: the step sequence, the matched behavior and the reason of an error page, as
+    ``X-Edgelab-*`` headers (on a copy: a cached response's header list is shared with the cache entry)."""
+    extra = [("X-Edgelab-Trace", ",".join(ex.trace))]
+    if ex.plan is not None:
+        extra.append(("X-Edgelab-Behavior", ex.plan.behavior.path_pattern))
+    if ex.error_detail:
+        extra.append(("X-Edgelab-Error", " ".join(ex.error_detail.split())[:1000]))
+    return replace(response, headers=[*response.headers, *extra])
+
+
+def refusal_bytes(state: PopState, err: EdgeError, started: float, request_id: str | None = None,
+             method: str = "GET") -> bytes:
+    """CloudFront's error page for ``err`` on an HTTP/1.1 status line with ``Connection: close`` (the caller's
+    connection is closed after it, whatever the request asked for); to a HEAD request, its head only."""
+    request_id = request_id or new_request_id()
+    ex = Exchange(request=EdgeRequest(method="GET", uri="/", querystring="", headers=[], client_ip=""),
+                  request_id=request_id, started=started, x_cache=err.x_cache)
+    response = error_response(err, request_id)
+    total_s = time.perf_counter() - started
+    timing = ex.timing.render(ex.x_cache, total_s, pop_code=state.identity.pop_code, request_id=request_id,
+                              total_seconds=total_s)
+    headers = decorate(response.headers, state.identity, request_id=request_id, x_cache=err.x_cache,
+                       server_timing=timing, clean=True)
+    body = response.body
+    assert isinstance(body, bytes)
+    head = method == "HEAD"
+    data = serialize("HEAD" if head else "GET", (1, 1), False, err.status, None, headers, body,
+                     state.http_date, content_length=len(body) if head else None)
+    assert data is not None  # a CloudFront error page is plain ASCII
+    return data

@@ -1,0 +1,119 @@
+"""The POP's own HTTP/1.x protocol (``edge.cdn.server.viewer``) through a real POP and raw sockets on 127.0.0.1:
+pipelined requests answered in order (a hit answered at once waits behind a miss still at the origin), request
+bodies in chunks, streamed responses framed for HTTP/1.1 (chunked) and HTTP/1.0 (close-delimited), an upgrade
+that is not relayed answered and closed, a parse error after good requests answered after them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from tests.cdn.scripted_origin import PopHarness, ScriptedOrigin, behavior_config, distribution_config
+from tests.cdn.server.test_pop_limits import exchange
+
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE")
+STATUS = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
+
+
+async def test_pipelined_requests_are_answered_in_order_behind_a_slow_miss() -> None:
+    dist = distribution_config(default=behavior_config())
+    async with ScriptedOrigin() as origin, PopHarness(origin, dist) as pop:
+        origin.script("/fast", body=b"FAST", headers={"Cache-Control": "max-age=60"})
+        origin.script("/slow", body=b"SLOW", headers={"Cache-Control": "max-age=60"}, delay=0.3)
+        origin.script("/last", body=b"LAST", headers={"Cache-Control": "max-age=60"})
+        await exchange(pop.port, b"GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")  # cached
+        data, _ = await exchange(pop.port, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                                           b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"
+                                           b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert STATUS.findall(data) == [b"200"] * 3
+        slow, fast, last = data.index(b"SLOW"), data.index(b"FAST"), data.index(b"LAST")
+        assert slow < fast < last  # the hit was ready first, and still went out second
+        assert data.count(b"X-Cache: Hit from cloudfront") == 1 and data.count(b"X-Cache: Miss from cloudfront") == 2
+
+
+async def test_a_chunked_request_body_in_pieces_reaches_the_origin() -> None:
+    dist = distribution_config(default=behavior_config(cache_policy=CACHING_DISABLED, methods=ALL_METHODS))
+    async with ScriptedOrigin() as origin, PopHarness(origin, dist) as pop:
+        origin.script("/up", body=b"ok")
+        reader, writer = await asyncio.open_connection("127.0.0.1", pop.port)
+        try:
+            writer.write(b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.write(b"lo\r\n6\r\n world\r\n0\r\n\r\n")
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200 ")
+        finally:
+            writer.close()
+        assert origin.requests["/up"][0].body == b"hello world"
+
+
+async def test_streamed_bodies_are_chunked_for_http11_and_close_delimited_for_http10() -> None:
+    dist = distribution_config(default=behavior_config(cache_policy=CACHING_DISABLED))
+    async with ScriptedOrigin() as origin, PopHarness(origin, dist) as pop:
+        origin.script("/s", body=b"y" * 5000, chunked=True)  # no Content-Length from the origin
+        data, _ = await exchange(pop.port, b"GET /s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        head, _, body = data.partition(b"\r\n\r\n")
+        if b"Transfer-Encoding: chunked" in head:
+            decoded = bytearray()
+            while body:
+                size_line, _, body = body.partition(b"\r\n")
+                size = int(size_line, 16)
+                if size == 0:
+                    break
+                decoded += body[:size]
+                body = body[size + 2:]
+            assert bytes(decoded) == b"y" * 5000
+        else:  # held in memory by the origin client (small enough): a plain Content-Length
+            assert b"Content-Length: 5000" in head and body == b"y" * 5000
+        data, _ = await exchange(pop.port, b"GET /s HTTP/1.0\r\nHost: x\r\n\r\n")
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.0 200 ") and b"Transfer-Encoding" not in head and body == b"y" * 5000
+
+
+async def test_an_upgrade_that_is_not_relayed_is_answered_then_closed() -> None:
+    dist = distribution_config(default=behavior_config())  # does not forward the WebSocket handshake headers
+    async with ScriptedOrigin() as origin, PopHarness(origin, dist) as pop:
+        origin.script("/ws", body=b"plain", headers={"Cache-Control": "max-age=60"})
+        data, closed = await exchange(pop.port, b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                                                b"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                                b"Sec-WebSocket-Version: 13\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert closed
+        assert STATUS.findall(data) == [b"200"] and data.endswith(b"plain")
+        assert origin.hits["/smuggled"] == 0
+
+
+async def test_a_malformed_request_after_good_ones_is_answered_after_them() -> None:
+    dist = distribution_config(default=behavior_config())
+    async with ScriptedOrigin() as origin, PopHarness(origin, dist) as pop:
+        origin.script("/a", body=b"AAA", headers={"Cache-Control": "max-age=60"}, delay=0.2)
+        data, closed = await exchange(pop.port, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nBad Header\r\n\r\n")
+        assert closed
+        assert STATUS.findall(data) == [b"200", b"400"]
+        assert data.index(b"AAA") < data.index(b"400 ERROR")
+        assert origin.hits["/b"] == 0
+
+
+async def test_a_viewer_that_does_not_read_stops_the_pop_reading_its_pipeline() -> None:
+    dist = distribution_config(default=behavior_config())
+    async with ScriptedOrigin() as origin, PopHarness(origin, dist) as pop:
+        origin.script("/big", body=b"z" * 60_000, headers={"Cache-Control": "max-age=60"})
+        await exchange(pop.port, b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        reader, writer = await asyncio.open_connection("127.0.0.1", pop.port)
+        try:
+            request = b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+            for _ in range(40):  # 40 x 60 KB asked for, nothing read
+                writer.write(request * 50)
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.3)
+            stats = pop.running.state.ctx.stats.snapshot()
+            assert stats["requests"] < 2000 // 2  # reading stopped well before every request was parsed
+            total = 0
+            async with asyncio.timeout(20):
+                while total < 3 * 60_000:
+                    total += len(await reader.read(65536))
+        finally:
+            writer.close()
