@@ -136,7 +136,7 @@ def begin(ctx: PopContext, request: EdgeRequest, request_id: str, started: float
         outcome = cache_lookup.lookup(ctx, ex)
         if not isinstance(outcome, Hit):
             return ex, None, outcome
-        response = serving.from_entry(ctx, ex, outcome.entry, HIT)
+        response = serving.from_entry(ctx, ex, outcome.entry, HIT, age_s=outcome.age)
         if response.status >= 400 or Step.VIEWER_RESPONSE in hooks or Step.VIEWER_RESPONSE in functions:
             return ex, None, response
         response = response_headers.apply(ex, response)

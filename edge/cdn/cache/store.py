@@ -108,14 +108,16 @@ class CacheStore:
     def get(self, primary: str, request_headers: Sequence[tuple[str, str]]) -> CacheEntry | None:
         """The variant of ``primary`` matching the request's Vary values (marks it recently used), or None."""
         slot = self._index.get(primary)
-        entry = None
         if slot is not None:
-            entry = self._lru.get((primary, vary_values(slot[0], request_headers)))
-        if entry is None:
-            self._misses += 1
-        else:
-            self._hits += 1
-        return entry
+            try:  # (not .get(): cachetools' get is a membership test, then the same lookup; on every hit)
+                entry = self._lru[(primary, vary_values(slot[0], request_headers))]
+            except KeyError:
+                pass
+            else:
+                self._hits += 1
+                return entry
+        self._misses += 1
+        return None
 
     def put(self, primary: str, entry: CacheEntry) -> bool:
         """Store (or replace) a variant. False when the entry is too large to be held in memory."""

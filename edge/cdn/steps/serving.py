@@ -31,12 +31,13 @@ _NOT_SERVED = POP_OWNED | {"content-length"}
 _PAGE_REQUEST_ID = re.compile(rb"Request ID: [A-Za-z0-9_=-]+")
 
 
-def from_entry(ctx: PopContext, ex: Exchange, entry: CacheEntry, x_cache: str, *, age: bool = True) -> EdgeResponse:
+def from_entry(ctx: PopContext, ex: Exchange, entry: CacheEntry, x_cache: str, *, age: bool = True,
+               age_s: int | None = None) -> EdgeResponse:
     """The response for ``ex`` from ``entry`` (see the module docstring); sets ``ex.x_cache`` (``Error from
-    cloudfront`` for an error entry), ``ex.origin_status`` and, with ``age``, ``ex.age``."""
+    cloudfront`` for an error entry), ``ex.origin_status`` and, with ``age``, ``ex.age`` (``age_s`` when the
+    caller has just computed it: the cache lookup's ``Hit.age``)."""
     ex.x_cache = ERROR if entry.status >= 400 else x_cache
     ex.origin_status = entry.status
-    now = ctx.clock()
     req = ex.request
     meta = ResponseMeta(content_length=len(entry.body) if req.method == "HEAD" else None)
     conditional = False
@@ -46,12 +47,12 @@ def from_entry(ctx: PopContext, ex: Exchange, entry: CacheEntry, x_cache: str, *
             break
     if req.method == "GET" and not conditional:
         if age:
-            ex.age = int(current_age(entry, now))
+            ex.age = age_s if age_s is not None else int(current_age(entry, ctx.clock()))
         meta.clean = True  # prepared: no POP-owned names in them
         served_headers, meta.header_block = served_form(entry)  # ... and serialised once per entry (None: cannot)
         body = _restamp(entry.body, ex.request_id) if entry.is_error else entry.body
         return EdgeResponse(status=entry.status, headers=list(served_headers), body=body, meta=meta)
-    served = serve_entry(entry, req.method, req.headers, now)
+    served = serve_entry(entry, req.method, req.headers, ctx.clock())
     if age:
         ex.age = int(header_get(served.headers, "age") or 0)
     headers = [(k, v) for k, v in served.headers if k.lower() not in ("age", "content-length")]
