@@ -117,3 +117,45 @@ async def test_a_viewer_that_does_not_read_stops_the_pop_reading_its_pipeline() 
                     total += len(await reader.read(65536))
         finally:
             writer.close()
+
+
+async def test_requests_split_at_any_byte_are_parsed_as_whole_ones() -> None:
+    """Pipelined requests (GETs, a POST with a body, a chunked PUT, a long URL and many headers) arriving in pieces cut
+    at random places (seeded; 30 cuts, a few ms apart) get the same answers, in order, as sent in one piece."""
+    import random
+
+    dist = distribution_config(default=behavior_config(methods=ALL_METHODS))
+    async with ScriptedOrigin() as origin, PopHarness(origin, dist) as pop:
+        origin.script("/a", body=b"A-body", headers={"Cache-Control": "max-age=60"})
+        origin.script("/b", body=b"B-body", headers={"Cache-Control": "no-store"})
+        long_query = "q=" + "x" * 3000
+        many = "".join(f"X-H{i}: {'v' * 40}\r\n" for i in range(60))
+        stream = (b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                  + f"GET /b?{long_query} HTTP/1.1\r\nHost: x\r\n{many}\r\n".encode()
+                  + b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"
+                  + b"PUT /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+                  + b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        whole, _ = await exchange(pop.port, stream)
+        rng = random.Random(20)
+        cuts = sorted(rng.sample(range(1, len(stream)), 30))
+        reader, writer = await asyncio.open_connection("127.0.0.1", pop.port)
+        try:
+            for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+                writer.write(stream[start:end])
+                await writer.drain()
+                await asyncio.sleep(0.003)
+            pieces = await asyncio.wait_for(reader.read(-1), 10)
+        finally:
+            writer.close()
+
+        def answers(data: bytes) -> list[tuple[bytes, bytes]]:
+            out = []
+            for part in re.split(rb"(?=HTTP/1\.1 \d{3} )", data)[1:]:
+                head, _, body = part.partition(b"\r\n\r\n")
+                out.append((head.split(b"\r\n", 1)[0], body))
+            return out
+
+        assert [s for s, _ in answers(whole)] == [b"HTTP/1.1 200 OK"] * 5
+        assert answers(pieces) == answers(whole)
+        bodies = [r.body for r in origin.requests["/b"]]
+        assert bodies == [b"", b"hello world", b"abcde"] * 2  # GET, POST, PUT: whole, then in pieces
