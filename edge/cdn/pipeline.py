@@ -116,11 +116,13 @@ async def handle(ctx: PopContext, request: EdgeRequest, request_id: str, started
 def begin(ctx: PopContext, request: EdgeRequest, request_id: str, started: float,
           interim: InterimSink | None = None
           ) -> tuple[Exchange, EdgeResponse | None, Resume]:
-    """The part of ``handle`` that never waits, run synchronously: admission, geo, signed access, the generated
-    viewer headers and the cache lookup. A fresh hit of a behavior without viewer-side functions (and below 400)
-    is answered here in full: ``(ex, response, None)``, with no coroutine or task in between (the POP's fastest
-    path, ``edge.cdn.server.viewer``). Anything else returns ``(ex, None, at)`` and ``resume(ctx, ex, at)``
-    continues from ``at``: None (the viewer-request function comes next), the lookup's outcome (a miss, a
+    """The part of ``handle`` that never waits, run synchronously: admission, geo, signed access, a CloudFront
+    viewer-request function whose engine is ready, the generated viewer headers and the cache lookup. A fresh hit
+    of a behavior without viewer-side Lambda@Edge or viewer-response function (and below 400), or a CloudFront
+    function's generated response, is answered here in full: ``(ex, response, None)``, with no coroutine or task
+    in between (the POP's fastest path, ``edge.cdn.server.viewer``). Anything else returns ``(ex, None, at)`` and
+    ``resume(ctx, ex, at)`` continues from ``at``: None (the viewer-request hook or function comes next: a
+    function whose engine must be loaded first), the lookup's outcome (a miss, a
     pass-through, a stale entry), the hit's response (a custom error page or a viewer-response function comes
     next) or the refusal to answer."""
     ex = Exchange(request=request, request_id=request_id, started=started, interim=interim)
@@ -130,9 +132,18 @@ def begin(ctx: PopContext, request: EdgeRequest, request_id: str, started: float
         geo.locate(ctx, ex)  # the viewer's location; a geographic restriction refuses before any function runs
         signed_access.check(ctx, ex)  # TrustedKeyGroups: signed URL/cookies, then the signing parameters go
         hooks, functions = plan.hooks, plan.functions
-        if Step.VIEWER_REQUEST in hooks or Step.VIEWER_REQUEST in functions:
+        if Step.VIEWER_REQUEST in functions:  # a CloudFront function runs here when its engine is ready
+            ready = cloudfront_functions.viewer_request_ready(ctx, ex)
+            if ready is None:
+                return ex, None, None
+            viewer_headers.apply(ex)  # a CloudFront function sees CloudFront's generated headers
+            generated = cloudfront_functions.viewer_request_now(ctx, ex, ready)
+            if generated is not None:
+                return ex, _generated(ctx, ex, generated, FUNCTION_GENERATED), None
+        elif Step.VIEWER_REQUEST in hooks:
             return ex, None, None
-        viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
+        else:
+            viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
         outcome = cache_lookup.lookup(ctx, ex)
         if not isinstance(outcome, Hit):
             return ex, None, outcome
@@ -163,11 +174,8 @@ async def resume(ctx: PopContext, ex: Exchange, at: Resume) -> EdgeResponse:
                 generated, label = await viewer_request.run(ctx, ex), LAMBDA_GENERATED
                 if generated is None:
                     viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
-            if generated is not None:  # straight to the viewer: not cached, no viewer-response
-                ex.x_cache, ex.skip_viewer_response = label, True
-                generated = response_headers.apply(ex, generated)
-                _count(ctx, ex, generated)
-                return generated
+            if generated is not None:
+                return _generated(ctx, ex, generated, label)
             response = await _through_cache(ctx, ex)
         else:
             response = await _after_lookup(ctx, ex, at)
@@ -181,6 +189,15 @@ async def resume(ctx: PopContext, ex: Exchange, at: Resume) -> EdgeResponse:
             response = await cloudfront_functions.viewer_response(ctx, ex, response)
     except EdgeError as err:
         response = response_headers.apply(ex, await _on_error(ctx, ex, err))
+    _count(ctx, ex, response)
+    return response
+
+
+def _generated(ctx: PopContext, ex: Exchange, response: EdgeResponse, label: str) -> EdgeResponse:
+    """A viewer-request function's generated response goes straight to the viewer: not cached, no viewer-response;
+    the behavior's response headers policy applies."""
+    ex.x_cache, ex.skip_viewer_response = label, True
+    response = response_headers.apply(ex, response)
     _count(ctx, ex, response)
     return response
 

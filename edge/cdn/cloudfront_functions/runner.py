@@ -348,6 +348,21 @@ class CloudFrontFunctionRunner:
         headers included). Raises ``FunctionExecutionError`` (503) / ``FunctionValidationError`` (502)."""
         fn = self._resolved(assoc)
         engine = self._engine_ready(fn) or await self._load(fn, assoc)
+        return self.viewer_request_now((fn, engine), assoc, distribution, request, request_id, timing, base_origin)
+
+    def prepared(self, assoc: CffAssociation) -> tuple[LiveFunction, FunctionEngine] | None:
+        """The function of ``assoc`` and its engine when it can run at once (the common case), else None (it
+        must be loaded first: ``viewer_request``). Raises ``FunctionExecutionError`` when it does not exist."""
+        fn = self._resolved(assoc)
+        engine = self._engine_ready(fn)
+        return (fn, engine) if engine is not None else None
+
+    def viewer_request_now(self, ready: tuple[LiveFunction, FunctionEngine], assoc: CffAssociation,
+                           distribution: Distribution, request: EdgeRequest, request_id: str, timing: ServerTiming,
+                           base_origin: Origin) -> RequestOutcome:
+        """``viewer_request`` with the function ``prepared`` returned, synchronously: the engine call never waits
+        (the POP answers a cache hit behind a CloudFront function without a task, ``pipeline.begin``)."""
+        fn, engine = ready
         location = self._location_json
         # the engine builds the event from the request's strings and may answer with a delta (event.request_fields,
         # FunctionEngine.invoke_request); the JSON event serves what it cannot take

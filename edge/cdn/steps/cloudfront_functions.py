@@ -30,7 +30,10 @@ from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.context import PopContext
 
 if TYPE_CHECKING:
-    from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
+    from edge.cdn.cloudfront_functions.engine import FunctionEngine
+    from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner, LiveFunction, RequestOutcome
+
+    Ready = tuple[LiveFunction, FunctionEngine]
 
 
 def _runner(ctx: PopContext, event_type: str, name: str) -> CloudFrontFunctionRunner:
@@ -49,6 +52,28 @@ async def viewer_request(ctx: PopContext, ex: Exchange) -> EdgeResponse | None:
     runner = _runner(ctx, assoc.event_type, assoc.function_name)
     outcome = await runner.viewer_request(assoc, ctx.distribution, ex.request, ex.request_id, ex.timing,
                                           plan.edge_origin)
+    return _applied(ex, outcome)
+
+
+def viewer_request_ready(ctx: PopContext, ex: Exchange) -> Ready | None:
+    """The behavior's viewer-request function when it can run at once (``viewer_request_now``), else None: it
+    must be loaded first (``viewer_request``)."""
+    plan = ex.plan
+    assert plan is not None
+    assoc = plan.functions[Step.VIEWER_REQUEST]
+    return _runner(ctx, assoc.event_type, assoc.function_name).prepared(assoc)
+
+
+def viewer_request_now(ctx: PopContext, ex: Exchange, ready: Ready) -> EdgeResponse | None:
+    """``viewer_request`` synchronously, with what ``viewer_request_ready`` returned."""
+    plan = ex.plan
+    assert plan is not None and ctx.functions is not None
+    outcome = ctx.functions.viewer_request_now(ready, plan.functions[Step.VIEWER_REQUEST], ctx.distribution,
+                                               ex.request, ex.request_id, ex.timing, plan.edge_origin)
+    return _applied(ex, outcome)
+
+
+def _applied(ex: Exchange, outcome: RequestOutcome) -> EdgeResponse | None:
     if outcome.response is not None:
         ex.mark(Step.VIEWER_REQUEST, "function-generated")
         return outcome.response
