@@ -1,14 +1,14 @@
 """Viewer connection limits and timeouts of a POP's listeners, and one log line per cause of a refused request.
 
 ``[viewer]`` (``edge.cdn.config.settings.ViewerSettings``) sets them; the README section "Viewer connection limits
-and timeouts" says which CloudFront value each one mirrors. The pieces do not depend on aiohttp's internals, so a
-later own-protocol server can reuse them as they are:
+and timeouts" says which CloudFront value each one mirrors. The pieces depend on no HTTP implementation: the POP's
+own protocol (``edge.cdn.server.viewer``) and aiohttp's (a WebSocket relay taken over) run under the same guard:
 
 * ``ConnectionGuard``: the connection budget of one POP process (HTTP and HTTPS listeners together) and the
   deadlines of the connections that are not in a request handler. A connection is in one of three states:
   ``HEAD`` (accepted, or bytes of a new request arrived, and no handler runs yet: the request head must be complete
   within ``header_timeout_s`` of that moment, else the connection is closed without an answer: a slowloris),
-  ``BUSY`` (a handler runs: the body is the handler's to time, ``read_body``) and ``IDLE`` (between requests:
+  ``BUSY`` (a request is being answered: its body is timed by the protocol) and ``IDLE`` (between requests:
   closed after ``keepalive_timeout_s``). At ``max_connections`` a new connection makes the guard close the
   connection that has waited longest in ``HEAD`` or ``IDLE`` (nginx does the same with keep-alive connections
   when it runs out of connections); only when every connection is in a handler is the new one refused (closed
@@ -17,8 +17,8 @@ later own-protocol server can reuse them as they are:
   swept by one timer every ``tick`` seconds: the hit path only moves a connection between two insertion-ordered
   dicts (insertion order is deadline order, each dict having one timeout).
 * ``ViewerConnection``: the ``asyncio.Protocol`` the listener really runs: it asks the guard for admission and
-  forwards every protocol callback to the HTTP protocol it wraps (aiohttp's ``RequestHandler`` today).
-* ``read_body``: the request body with the body timeout (longest pause between two reads) and the size limit.
+  forwards every protocol callback to the HTTP protocol it wraps (``viewer.ViewerProtocol``, or aiohttp's after a
+  hand-over).
 * ``CauseLog``: refused and failed requests logged once per cause (the first time with the traceback when there
   is one), then at most one line per cause every ``interval`` seconds with the count of the ones not printed.
 
@@ -40,13 +40,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from aiohttp import web
-
 from edge.cdn.config.settings import ViewerSettings
-from edge.cdn.errors import RequestTooLarge, ViewerError
+from edge.cdn.errors import ViewerError
 
 __all__ = ["BUSY", "HEAD", "IDLE", "CauseLog", "ConnectionGuard", "RequestTimeout", "ViewerConnection",
-           "effective_max_connections", "read_body"]
+           "effective_max_connections"]
 
 IDLE, HEAD, BUSY, CLOSED = 0, 1, 2, 3
 FD_RESERVE = 256  # descriptors kept for the rest of the process (origin sockets, worker pipes, logs, the listeners)
@@ -261,26 +259,6 @@ class ConnectionGuard:
         return {"open": len(self.conns), "max": self.max_connections, "accepted": c.accepted, "refused": c.refused,
                 "evicted": c.evicted, "header_timeouts": c.header_timeouts, "idle_timeouts": c.idle_timeouts,
                 "body_timeouts": c.body_timeouts}
-
-
-async def read_body(request: web.BaseRequest, *, timeout: float, max_size: int) -> bytes:
-    """The whole request body; ``RequestTimeout`` when no byte arrives for ``timeout`` seconds, ``RequestTooLarge``
-    past ``max_size`` bytes."""
-    content = request.content
-    chunks: list[bytes] = []
-    size = 0
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(timeout) as deadline:
-            while chunk := await content.readany():
-                size += len(chunk)
-                if size > max_size:
-                    raise RequestTooLarge(f"request body over {max_size} bytes")
-                chunks.append(chunk)
-                deadline.reschedule(loop.time() + timeout)
-    except TimeoutError:
-        raise RequestTimeout(f"no request body bytes for {timeout:g} s after {size} bytes") from None
-    return b"".join(chunks)
 
 
 @dataclass(slots=True)
