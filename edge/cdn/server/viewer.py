@@ -63,6 +63,7 @@ MAX_UPGRADE_BUFFER = 1 << 20  # bytes after an upgrade request kept until the ap
 LINGER_S = 2.0  # reading and dropping a closed connection's input (``_close``)
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _VERSIONS = {"1.1": (1, 1), "1.0": (1, 0), "0.9": (0, 9), "2.0": (2, 0)}
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 
 
 class ExpectationFailed(EdgeError):
@@ -239,11 +240,12 @@ class ViewerProtocol(asyncio.Protocol):
         req = self.cur
         parser = self.parser
         assert parser is not None
-        req.method = parser.get_method().decode("ascii", "surrogateescape")
+        method = parser.get_method()
+        req.method = _METHODS.get(method) or method.decode("ascii", "surrogateescape")
         version = parser.get_http_version()
         req.version = _VERSIONS.get(version) or (int(version[0]), int(version[2]))
         req.keep_alive = parser.should_keep_alive()
-        req.upgrade = parser.should_upgrade()
+        req.upgrade = parser.should_upgrade()  # (llhttp completes the message before it stops at the upgrade)
         req.target = self.url.decode("utf-8", "surrogateescape")
         self.queue.append(req)
         if self.conn is None:
@@ -267,6 +269,8 @@ class ViewerProtocol(asyncio.Protocol):
         self.body_started = time.monotonic()
 
     def on_message_complete(self) -> None:
+        if self.cur.upgrade:
+            return  # llhttp stops right after: _upgraded completes it, with the bytes that followed its head
         self.cur.complete = True
         self.receiving_body = False
         if not self.busy:

@@ -159,3 +159,42 @@ async def test_requests_split_at_any_byte_are_parsed_as_whole_ones() -> None:
         assert answers(pieces) == answers(whole)
         bodies = [r.body for r in origin.requests["/b"]]
         assert bodies == [b"", b"hello world", b"abcde"] * 2  # GET, POST, PUT: whole, then in pieces
+
+
+async def test_a_relayed_upgrade_gets_the_bytes_sent_right_after_its_head() -> None:
+    """A WebSocket handed over to aiohttp's protocol gets everything the viewer sent after the upgrade request's
+    head, even in the same segment (here: a masked text frame sent with the handshake), relayed to the origin."""
+    import base64
+    import os
+
+    from aiohttp import web
+
+    got: list[str] = []
+
+    async def ws_handler(request: web.Request, _n: int) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            got.append(msg.data)
+            await ws.send_str("echo:" + msg.data)
+        return ws
+
+    dist = distribution_config(default=behavior_config(origin_request_policy="216adef6-5c7f-47e4-b989-5492eafa07d3"))
+    async with ScriptedOrigin() as origin, PopHarness(origin, dist) as pop:
+        origin.script("/ws", handler=ws_handler)
+        key = base64.b64encode(os.urandom(16))
+        mask = os.urandom(4)
+        payload = b"early"
+        frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        reader, writer = await asyncio.open_connection("127.0.0.1", pop.port)
+        try:
+            writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                         b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n" + frame)
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 101 ")
+            echo = await asyncio.wait_for(reader.readexactly(2 + len("echo:early")), 5)
+            assert echo[2:] == b"echo:early"
+        finally:
+            writer.close()
+        assert got == ["early"]
