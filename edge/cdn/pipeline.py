@@ -118,8 +118,8 @@ def begin(ctx: PopContext, request: EdgeRequest, request_id: str, started: float
           ) -> tuple[Exchange, EdgeResponse | None, Resume]:
     """The part of ``handle`` that never waits, run synchronously: admission, geo, signed access, a CloudFront
     viewer-request function whose engine is ready, the generated viewer headers and the cache lookup. A fresh hit
-    of a behavior without viewer-side Lambda@Edge or viewer-response function (and below 400), or a CloudFront
-    function's generated response, is answered here in full: ``(ex, response, None)``, with no coroutine or task
+    below 400 of a behavior without viewer-side Lambda@Edge (its CloudFront functions run here when their engines
+    are ready), or a CloudFront function's generated response, is answered here in full: ``(ex, response, None)``, with no coroutine or task
     in between (the POP's fastest path, ``edge.cdn.server.viewer``). Anything else returns ``(ex, None, at)`` and
     ``resume(ctx, ex, at)`` continues from ``at``: None (the viewer-request hook or function comes next: a
     function whose engine must be loaded first), the lookup's outcome (a miss, a
@@ -133,7 +133,7 @@ def begin(ctx: PopContext, request: EdgeRequest, request_id: str, started: float
         signed_access.check(ctx, ex)  # TrustedKeyGroups: signed URL/cookies, then the signing parameters go
         hooks, functions = plan.hooks, plan.functions
         if Step.VIEWER_REQUEST in functions:  # a CloudFront function runs here when its engine is ready
-            ready = cloudfront_functions.viewer_request_ready(ctx, ex)
+            ready = cloudfront_functions.ready(ctx, ex, Step.VIEWER_REQUEST)
             if ready is None:
                 return ex, None, None
             viewer_headers.apply(ex)  # a CloudFront function sees CloudFront's generated headers
@@ -148,9 +148,16 @@ def begin(ctx: PopContext, request: EdgeRequest, request_id: str, started: float
         if not isinstance(outcome, Hit):
             return ex, None, outcome
         response = serving.from_entry(ctx, ex, outcome.entry, HIT, age_s=outcome.age)
-        if response.status >= 400 or Step.VIEWER_RESPONSE in hooks or Step.VIEWER_RESPONSE in functions:
+        if response.status >= 400 or Step.VIEWER_RESPONSE in hooks:
             return ex, None, response
-        response = response_headers.apply(ex, response)
+        if Step.VIEWER_RESPONSE in functions and not viewer_response.skipped(ex, response):
+            ready = cloudfront_functions.ready(ctx, ex, Step.VIEWER_RESPONSE)
+            if ready is None:
+                return ex, None, response
+            response = response_headers.apply(ex, response)  # before the function, which sees them
+            response = cloudfront_functions.viewer_response_now(ctx, ex, response, ready)
+        else:
+            response = response_headers.apply(ex, response)
     except EdgeError as err:
         return ex, None, err
     _count(ctx, ex, response)

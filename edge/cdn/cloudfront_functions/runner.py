@@ -403,9 +403,17 @@ class CloudFrontFunctionRunner:
                               response: EdgeResponse, request_id: str, timing: ServerTiming) -> EdgeResponse:
         """Run the viewer-response function of ``assoc``; the (possibly modified) response. Raises as above."""
         fn = self._resolved(assoc)
+        engine = self._engine_ready(fn) or await self._load(fn, assoc)
+        return self.viewer_response_now((fn, engine), assoc, distribution, request, response, request_id, timing)
+
+    def viewer_response_now(self, ready: tuple[LiveFunction, FunctionEngine], assoc: CffAssociation,
+                            distribution: Distribution, request: EdgeRequest, response: EdgeResponse,
+                            request_id: str, timing: ServerTiming) -> EdgeResponse:
+        """``viewer_response`` with the function ``prepared`` returned, synchronously (a cache hit behind a
+        viewer-response function is answered without a task, ``pipeline.begin``)."""
+        fn, engine = ready
         event, raw_query = build_event(request, event_type=VIEWER_RESPONSE, distribution_domain=distribution.domain_name,
                                        distribution_id=distribution.id, request_id=request_id, response=response)
-        engine = self._engine_ready(fn) or await self._load(fn, assoc)
         inv = self._run(fn, assoc, distribution, request_id, timing,
                         lambda kvs: engine.invoke(event, raw_query=raw_query, kvs=kvs, edge_location_json="{}"))
         try:

@@ -55,17 +55,17 @@ async def viewer_request(ctx: PopContext, ex: Exchange) -> EdgeResponse | None:
     return _applied(ex, outcome)
 
 
-def viewer_request_ready(ctx: PopContext, ex: Exchange) -> Ready | None:
-    """The behavior's viewer-request function when it can run at once (``viewer_request_now``), else None: it
-    must be loaded first (``viewer_request``)."""
+def ready(ctx: PopContext, ex: Exchange, step: Step) -> Ready | None:
+    """The behavior's ``step`` function when it can run at once (``viewer_request_now``, ``viewer_response_now``),
+    else None: it must be loaded first (``viewer_request``, ``viewer_response``)."""
     plan = ex.plan
     assert plan is not None
-    assoc = plan.functions[Step.VIEWER_REQUEST]
+    assoc = plan.functions[step]
     return _runner(ctx, assoc.event_type, assoc.function_name).prepared(assoc)
 
 
 def viewer_request_now(ctx: PopContext, ex: Exchange, ready: Ready) -> EdgeResponse | None:
-    """``viewer_request`` synchronously, with what ``viewer_request_ready`` returned."""
+    """``viewer_request`` synchronously, with what ``ready`` returned."""
     plan = ex.plan
     assert plan is not None and ctx.functions is not None
     outcome = ctx.functions.viewer_request_now(ready, plan.functions[Step.VIEWER_REQUEST], ctx.distribution,
@@ -98,4 +98,15 @@ async def viewer_response(ctx: PopContext, ex: Exchange, response: EdgeResponse)
     ex.mark(Step.VIEWER_RESPONSE, "function")
     if result.body is not response.body:
         await response.aclose()
+    return result
+
+
+def viewer_response_now(ctx: PopContext, ex: Exchange, response: EdgeResponse, ready: Ready) -> EdgeResponse:
+    """``viewer_response`` synchronously, with what ``ready`` returned, for a response held in memory (a cache
+    hit: nothing to release)."""
+    plan = ex.plan
+    assert plan is not None and ctx.functions is not None and isinstance(response.body, bytes)
+    result = ctx.functions.viewer_response_now(ready, plan.functions[Step.VIEWER_RESPONSE], ctx.distribution,
+                                               ex.request, response, ex.request_id, ex.timing)
+    ex.mark(Step.VIEWER_RESPONSE, "function")
     return result
