@@ -49,7 +49,7 @@ from edge.invocation.events.store import (
     wait_set,
 )
 from edge.invocation.events.target import EventTarget, PreparedTarget
-from edge.invocation.models import InvocationResult, Outcome, function_arn
+from edge.invocation.models import SYNC_PAYLOAD_LIMIT, InvocationResult, Outcome, function_arn
 from edge.invocation.registry.cache import ResolveCache
 from edge.tasks import TaskOwner
 
@@ -205,8 +205,12 @@ class AsyncDelivery:
         if snap.reserved == 0:
             return self._final(ev, cfg, Condition.ZERO_RESERVED, None, None, now)
         try:
-            target = self._prepared(ev.function_name, ev.qualifier)
-            result = await target.invoke(ev.payload if ev.payload.strip() else b"{}", ev.request_id)
+            if len(ev.payload) <= SYNC_PAYLOAD_LIMIT:
+                target = self._prepared(ev.function_name, ev.qualifier)
+                result = await target.invoke(ev.payload if ev.payload.strip() else b"{}", ev.request_id)
+            else:  # only a destination record can be this large: the prepared target would refuse it as a request
+                result = await self.target.invoke_event_now(ev.function_name, ev.qualifier, ev.payload,
+                                                            ev.request_id, snap)
         except ResourceNotFoundException:  # the qualifier (alias/version) vanished
             log.error("async event %s dropped: %s:%s no longer exists", ev.request_id, ev.function_name, ev.qualifier)
             return [Delete(ev.id), Count(ev.function_name, "dropped_no_function")]
