@@ -52,8 +52,11 @@ class ScriptedExecutor:
         return ACTIVE
 
 
+    def route(self, spec: FunctionSpec, region: str, display_name: str | None, log_group: str | None) -> None:
+        return None  # (the real executor's per-target Route; nothing to keep here)
+
     async def invoke(self, spec: FunctionSpec, payload: bytes, options: InvokeOptions, *,
-                     reserved_concurrency: int | None = None) -> InvocationResult:
+                     reserved_concurrency: int | None = None, route: object = None) -> InvocationResult:
         event = orjson.loads(payload)
         self.invocations.append((spec.function_name, spec.version, event))
         rid = options.request_id

@@ -39,9 +39,17 @@ CLIENT_MAX_SIZE = CREATE_FUNCTION_REQUEST_LIMIT + 64 * 1024
 
 
 def add_lambda_routes(app: web.Application) -> None:
-    """Register every Lambda route (each also with a trailing slash) on ``app``."""
+    """Register every Lambda route (each also with a trailing slash) on ``app``.
+
+    Invoke is registered first. aiohttp's router tries the resources filed under a path's static prefix
+    (``/2015-03-31/functions`` for every ``/functions/{name}/...`` route) one regular expression at a time, in
+    registration order (a coroutine and a regular expression each); behind the 24 function, version and alias
+    resources, routing an Invoke cost ~164k interpreter instructions, a third of an accepted Event invoke
+    (callgrind of the bench server over 1,000 Events: 515k -> 351k per event). No two of these paths match the
+    same URL, so the order changes nothing but that cost."""
     routes: list[tuple[str, str, Any]] = [
-        *functions.ROUTES, *concurrency_layers.ROUTES, *async_invoke.ROUTES, *resources.ROUTES
+        *functions.INVOKE_ROUTES, *functions.ROUTES, *concurrency_layers.ROUTES, *async_invoke.ROUTES,
+        *resources.ROUTES,
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)

@@ -16,7 +16,7 @@ from edge.control.lambda_api.shapes import alias_configuration, function_configu
 from edge.invocation.errors import InvalidParameterValueException, TooManyRequestsException
 from edge.invocation.models import UNSET, Outcome, VersionRecord
 
-__all__ = ["ROUTES"]
+__all__ = ["INVOKE_ROUTES", "ROUTES"]
 
 LOG_TAIL_BYTES = 4096
 
@@ -246,6 +246,6 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", F + "/{name}/aliases/{alias}", get_alias),
     ("PUT", F + "/{name}/aliases/{alias}", update_alias),
     ("DELETE", F + "/{name}/aliases/{alias}", delete_alias),
-    ("POST", F + "/{name}/invocations", invoke),
     ("POST", "/2014-11-13/functions/{name}/invoke-async", invoke_async),
 ]
+INVOKE_ROUTES: list[tuple[str, str, Any]] = [("POST", F + "/{name}/invocations", invoke)]  # registered first (app.py)

@@ -8,13 +8,22 @@ service builds them and hands them what they use (this target, the store, the re
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from edge.invocation.models import InvocationResult
     from edge.invocation.registry.cache import FunctionSnapshot
 
-__all__ = ["EventTarget"]
+__all__ = ["EventTarget", "PreparedTarget"]
+
+
+class PreparedTarget(Protocol):
+    """One function qualifier resolved once per registry change (the invoke path's ``PreparedInvoke``)."""
+
+    def invoke(self, payload: bytes, request_id: str | None = None) -> Awaitable[InvocationResult]:
+        """Run ``payload`` (a JSON document, not parsed again) as ``request_id``; errors as ``invoke_event_now``."""
+        ...
 
 
 class EventTarget(Protocol):
@@ -28,4 +37,10 @@ class EventTarget(Protocol):
                                snap: FunctionSnapshot) -> InvocationResult:
         """Run one event synchronously (weighted alias routing drawn per attempt, as AWS); an empty payload
         becomes ``{}``. Throttles and function errors are results; bad requests raise ``LambdaError``."""
+        ...
+
+    def prepare(self, function_name: str, qualifier: str | None) -> PreparedTarget:
+        """A reusable target with the same semantics as ``invoke_event_now`` for a payload already checked
+        (resolution, executor route and options computed once per registry change, a weighted alias still
+        drawn per call)."""
         ...

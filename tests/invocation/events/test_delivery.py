@@ -14,6 +14,7 @@ import pytest
 
 from edge.invocation.errors import InvalidParameterValueException, RequestTooLargeException, ResourceNotFoundException
 from edge.invocation.events.store import Insert
+from edge.invocation.models import SYNC_PAYLOAD_LIMIT
 from edge.invocation.service.facade import LambdaService
 from tests.invocation.async_support import (
     FAST,
@@ -270,3 +271,20 @@ async def test_shutdown_leaves_unfinished_events_queued_for_the_next_start(tmp_p
 
 async def _delivered(svc: LambdaService, n: int) -> bool:
     return await stat(svc, "fn", "delivered") == n
+
+
+async def test_an_event_above_the_synchronous_request_limit_is_still_delivered(env: Any) -> None:
+    """A destination record can exceed Invoke's 6 MB request limit (request and response payloads together):
+    delivery runs it as before, not through the prepared target (whose request check would refuse it)."""
+    svc, ex, _ = env
+    big = b'{"id": "big", "pad": "' + b"x" * SYNC_PAYLOAD_LIMIT + b'"}'
+    await asyncio.to_thread(svc.async_store.apply, [Insert("big", "fn", None, big, time.time())])
+    await svc.invoke("fn", None, b'{"id": "small"}', invocation_type="Event")
+
+
+    async def both_delivered() -> bool:
+        return await stat(svc, "fn", "delivered") == 2
+
+    await eventually(both_delivered)
+    assert sorted(event["id"] for _fn, _version, event in ex.invocations) == ["big", "small"]
+    assert await stat(svc, "fn", "failed") == 0
