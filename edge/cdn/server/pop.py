@@ -207,8 +207,10 @@ class Listener:
     async def start(cls, state: PopState, scheme: str, handlers: TaskOwner, host: str, port: int,
                     ssl: Any = None) -> Listener:
         app = PopViewer(state, scheme, handlers)
+        # a TLS handshake gets the header timeout: a viewer that connects and never completes one is closed
         server = await asyncio.get_running_loop().create_server(
-            lambda: viewer_connection(app), host, port, backlog=1024, reuse_address=True, ssl=ssl)
+            lambda: viewer_connection(app), host, port, backlog=1024, reuse_address=True, ssl=ssl,
+            ssl_handshake_timeout=state.viewer.header_timeout_s if ssl is not None else None)
         return cls(app, server)
 
     async def close(self) -> None:

@@ -180,3 +180,30 @@ async def test_a_relayed_upgrade_gets_the_bytes_sent_right_after_its_head() -> N
         finally:
             writer.close()
         assert got == ["early"]
+
+
+async def test_a_tls_handshake_that_never_completes_is_closed_after_the_header_timeout(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from edge.cdn.config.distribution import load_distribution
+    from edge.cdn.config.settings import ViewerSettings
+    from edge.cdn.server.pop import start_pop
+    from tests.cdn.scripted_origin import pop_settings_for
+
+    async with ScriptedOrigin() as origin:
+        pop, settings = pop_settings_for(origin)
+        settings = replace(settings, viewer=ViewerSettings(header_timeout_s=0.5))
+        running = await start_pop(replace(pop, https_port=0), load_distribution(distribution_config(), settings),
+                                  settings, port=0, tls_dir=tmp_path / "tls")
+        try:
+            assert running.https_port is not None
+            reader, writer = await asyncio.open_connection("127.0.0.1", running.https_port)
+            writer.write(b"\x16\x03\x01")  # the start of a ClientHello, never finished
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            async with asyncio.timeout(5):
+                assert await reader.read() == b""
+            assert loop.time() - started < 3
+            writer.close()
+        finally:
+            await running.stop()
