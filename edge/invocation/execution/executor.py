@@ -8,14 +8,17 @@ its stop tasks, the log store and its flusher, a reaper task (idle expiry, max l
 An invocation is composed of two leases (architecture convention 3), in :meth:`Executor.invoke`::
 
     lease = limiter.acquire(...)            # or a THROTTLED result
-    with lease:
+    try:
         env = pool.checkout(...)            # warm env, or a new one: pool.start_new(env) runs Init (cold start)
         try:
             result = await self._attempt(env, ...)   # env.invoke(...), then logs, metrics, the result value
         finally:
             pool.checkin(...)               # idle again, or stopped when it must be discarded
+    finally:
+        lease.release()                     # (``with lease:`` written out, as pool.acquire(...)'s three steps are:
+                                            # see the measurements in ``invoke`` and FunctionMetrics)
 
-(``pool.acquire(...)``'s three steps, written out: see the measurement in ``invoke``). One implementation
+One implementation
 serves warm, cold and Init-failed environments (:meth:`Executor._attempt`); an environment found dead before the
 invocation reached it is replaced, at most three times. Function failures and throttles are values
 (:class:`InvocationResult`), never exceptions.
@@ -74,6 +77,7 @@ from edge.invocation.execution import isolation, node_dist
 from edge.invocation.execution import logs as logfmt
 from edge.invocation.execution.coldstart import StartShaper
 from edge.invocation.execution.environment import (
+    KIND_OK,
     WORKER_LOG,
     Credentials,
     Environment,
@@ -106,6 +110,8 @@ from edge.tasks import TaskOwner
 __all__ = ["Executor", "ExecutorSettings", "Route"]
 
 log = logging.getLogger("edgelab.invocation.executor")
+ROUTES_KEPT = 4096  # Executor.route's memo: cleared when it reaches this many targets
+_OK, _FUNCTION_ERROR = Outcome.OK, Outcome.FUNCTION_ERROR  # read per invocation: see environment.ENV_READY's note
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,7 @@ class Executor:
         self._account_limit = settings.account_concurrency
         self._reserved: dict[str, int] = {}
         self._limiters: dict[str, ConcurrencyLimiter] = {}
+        self._routes: dict[tuple[str, tuple[str, str, str], str | None, str | None], Route] = {}  # see route()
         # Node.js: the installed majors (installing missing ones in the background) and pre-started processes,
         # started through the zygote, each with a slot directory under this process's own folder
         self.node_installs = NodeInstalls(install=settings.install_runtimes)
@@ -350,10 +357,19 @@ class Executor:
     def route(self, spec: FunctionSpec, region: str, display_name: str | None, log_group: str | None) -> Route:
         """The :class:`Route` of invocations of ``spec`` whose InvokeOptions carry this region, display name and
         log group (the function as presented: name ``display_name or spec.function_name``, log group
-        ``log_group or /aws/lambda/<that name>``)."""
-        name = display_name or spec.function_name
-        return Route(self._limiter(region), self.metrics.get(region, spec.function_name, spec.version),
-                     PoolId(region, spec.pool_key, name, log_group or f"/aws/lambda/{name}"))
+        ``log_group or /aws/lambda/<that name>``). Remembered by that key (up to ROUTES_KEPT targets): a caller
+        that passes no route to :meth:`invoke` (an API Invoke, ``bench core``) gets the one built for its previous
+        call for a dict lookup, where building it costs ~5k instructions (callgrind, warm Executor.invoke calls)."""
+        key = (region, spec.pool_key, display_name, log_group)
+        route = self._routes.get(key)
+        if route is None:
+            name = display_name or spec.function_name
+            route = Route(self._limiter(region), self.metrics.get(region, spec.function_name, spec.version),
+                          PoolId(region, spec.pool_key, name, log_group or f"/aws/lambda/{name}"))
+            if len(self._routes) >= ROUTES_KEPT:
+                self._routes.clear()
+            self._routes[key] = route
+        return route
 
     async def invoke(self, spec: FunctionSpec, payload: bytes, options: InvokeOptions, *,
                      reserved_concurrency: int | None = None, route: Route | None = None) -> InvocationResult:
@@ -361,8 +377,7 @@ class Executor:
         environment (warm, or new after Init), then :meth:`_attempt`. ``reserved_concurrency`` (when not None)
         is the function's reserved concurrency and is remembered for the region; None keeps what
         configure_concurrency said. ``route``: ``self.route(spec, options.region, options.display_name,
-        options.log_group)``, kept by a caller that invokes the same target repeatedly (built here when None;
-        building it costs ~5k instructions, ~5% of the core's share of a warm invocation)."""
+        options.log_group)``, kept by a caller that invokes the same target repeatedly (looked up here when None)."""
         if route is None:
             route = self.route(spec, options.region, options.display_name, options.log_group)
         limiter, fm, pid = route.limiter, route.metrics, route.pool_id
@@ -378,7 +393,8 @@ class Executor:
             fm.throttles += 1
             return InvocationResult(outcome=Outcome.THROTTLED, payload=b"", request_id=options.request_id,
                                     executed_version=spec.version, throttle_reason=lease)
-        with lease, fm:  # the lease is released and the invocation stops counting as running on any exit
+        fm.started()
+        try:  # the lease is released and the invocation stops counting as running on any exit (see FunctionMetrics)
             fm.invocations += 1
             if lease.provisioned:
                 fm.provisioned_invocations += 1
@@ -406,6 +422,9 @@ class Executor:
                 return self._platform_failure(spec, options, fm, describe_exit(env.exit_status))
             except ZygoteError as e:
                 return self._platform_failure(spec, options, fm, f"Runtime exited with error: {e}")
+        finally:
+            lease.release()
+            fm.finished()
 
     def _platform_failure(self, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
                           message: str) -> InvocationResult:
@@ -526,7 +545,7 @@ class Executor:
         tail = None
         if options.want_log_tail:
             tail = logfmt.tail(log if isinstance(log, list) else logfmt.decode_record(log)[2])
-        ok = raw.kind is Kind.OK
+        ok = raw.kind is KIND_OK
         if not ok:
             fm.errors += 1
         if cold:
@@ -540,7 +559,7 @@ class Executor:
         # cold_start, init_duration_ms, duration_ms, error_type, throttle_reason, log_tail, max_memory_used_mb):
         # keywords to a class go through a kwargs dict on Python 3.11 (type.__call__ -> __init__), ~4k more
         # instructions per invocation here (callgrind, python -m bench core --prepared: ~4% of the core's share)
-        return InvocationResult(Outcome.OK if ok else Outcome.FUNCTION_ERROR, raw.payload, options.request_id,
+        return InvocationResult(_OK if ok else _FUNCTION_ERROR, raw.payload, options.request_id,
                                 spec.version, cold, init_ms, raw.duration_ms, raw.error_type, None, tail, mem_mb)
 
     def _init_failure(self, env: Environment, failure: RawOutcome, rid: str, lines: list[str]) -> RawOutcome:
