@@ -131,15 +131,14 @@ class _Channel(asyncio.Protocol):
 
     def __init__(self, env: Environment) -> None:
         self.env = env
-        self.reader = protocol.FrameReader()
+        self.reader = protocol.FrameReader(env._on_frame)
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports: no asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
-        for frame in self.reader.feed(data):
-            self.env._on_frame(frame)
+        self.reader.feed(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.env._on_lost()

@@ -168,8 +168,8 @@ class Worker:
         self.started = time.perf_counter()  # when the current (or last) invocation started
         self.parked = False
         self.wake = threading.Event()
-        self._reader = protocol.FrameReader()
         self._frames: list[protocol.Frame] = []  # complete frames not served yet (the core sends one at a time)
+        self._reader = protocol.FrameReader(self._frames.append)
         # Wait for the next invocation in poll(POLLIN), not in a blocking recv(): a unix socket has one wait
         # queue for readers and writers, and the core reading our last result frees our send buffer, which
         # wakes any sleeper on it ("write space"). A recv() sleeper takes that wake-up (a needless context
@@ -202,7 +202,7 @@ class Worker:
                 chunk = self.sock.recv(65_536)
             if not chunk:
                 return None
-            frames = self._frames = reader.feed(chunk)
+            reader.feed(chunk)
         meta, body, _ = frames.pop(0)
         return meta, body
 
