@@ -22,6 +22,7 @@ Contract (see :mod:`.protocol` for frames):
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import importlib
@@ -168,7 +169,9 @@ class Worker:
         self.started = time.perf_counter()  # when the current (or last) invocation started
         self.parked = False
         self.wake = threading.Event()
-        self._frames: list[protocol.Frame] = []  # complete frames not served yet (the core sends one at a time)
+        # complete frames not served yet (the core sends one at a time); a deque: a list grown to one item and
+        # emptied again reallocates its storage every time
+        self._frames: collections.deque[protocol.Frame] = collections.deque()
         self._reader = protocol.FrameReader(self._frames.append)
         # Wait for the next invocation in poll(POLLIN), not in a blocking recv(): a unix socket has one wait
         # queue for readers and writers, and the core reading our last result frees our send buffer, which
@@ -180,7 +183,9 @@ class Worker:
 
     # -- I/O ---------------------------------------------------------------------------------------------
     def send(self, parts: list[bytes]) -> None:
-        total = sum(map(len, parts))
+        total = 0
+        for part in parts:  # (sum(map(len, parts)): ~2k instructions more for a frame's four parts, callgrind)
+            total += len(part)
         with self.send_lock:
             if total <= JOIN_MAX:  # copying a small frame once is cheaper than sendmsg's per-part iovec setup
                 self.sock.sendall(b"".join(parts))
@@ -203,7 +208,7 @@ class Worker:
             if not chunk:
                 return None
             reader.feed(chunk)
-        meta, body, _ = frames.pop(0)
+        meta, body, _ = frames.popleft()
         return meta, body
 
     @staticmethod
