@@ -8,19 +8,17 @@ its stop tasks, the log store and its flusher, a reaper task (idle expiry, max l
 An invocation is composed of two leases (architecture convention 3), in :meth:`Executor.invoke`::
 
     lease = limiter.acquire(...)            # or a THROTTLED result
-    try:
+    try:                                    # (``with lease:`` and pool.acquire(...) written out: see ``invoke``)
         env = pool.checkout(...)            # warm env, or a new one: pool.start_new(env) runs Init (cold start)
         try:
             result = await self._attempt(env, ...)   # env.invoke(...), then logs, metrics, the result value
         finally:
             pool.checkin(...)               # idle again, or stopped when it must be discarded
     finally:
-        lease.release()                     # (``with lease:`` written out, as pool.acquire(...)'s three steps are:
-                                            # see the measurements in ``invoke``)
+        lease.release()
 
-One implementation
-serves warm, cold and Init-failed environments (:meth:`Executor._attempt`); an environment found dead before the
-invocation reached it is replaced, at most three times. Function failures and throttles are values
+One implementation serves warm, cold and Init-failed environments (:meth:`Executor._attempt`); an environment found
+dead before the invocation reached it is replaced, at most three times. Function failures and throttles are values
 (:class:`InvocationResult`), never exceptions.
 
 Runtimes (``runtimes.py``): each environment is an :class:`Environment` of its runtime's kind
@@ -110,7 +108,6 @@ from edge.tasks import TaskOwner
 __all__ = ["Executor", "ExecutorSettings", "Route"]
 
 log = logging.getLogger("edgelab.invocation.executor")
-ROUTES_KEPT = 4096  # Executor.route's memo: cleared when it reaches this many targets
 _OK, _FUNCTION_ERROR = Outcome.OK, Outcome.FUNCTION_ERROR  # read per invocation: see environment.ENV_READY's note
 
 
@@ -356,17 +353,15 @@ class Executor:
     # -- invoke ------------------------------------------------------------------------------------------
     def route(self, spec: FunctionSpec, region: str, display_name: str | None, log_group: str | None) -> Route:
         """The :class:`Route` of invocations of ``spec`` whose InvokeOptions carry this region, display name and
-        log group (the function as presented: name ``display_name or spec.function_name``, log group
-        ``log_group or /aws/lambda/<that name>``). Remembered by that key (up to ROUTES_KEPT targets): a caller
-        that passes no route to :meth:`invoke` (an API Invoke, ``bench core``) gets the one built for its previous
-        call for a dict lookup, where building it costs ~5k instructions (callgrind, warm Executor.invoke calls)."""
+        log group (the function as presented: name ``display_name or spec.function_name``, log group ``log_group or
+        /aws/lambda/<that name>``). Remembered (4,096 kept) for callers passing invoke() none: building one is ~5k."""
         key = (region, spec.pool_key, display_name, log_group)
         route = self._routes.get(key)
         if route is None:
             name = display_name or spec.function_name
             route = Route(self._limiter(region), self.metrics.get(region, spec.function_name, spec.version),
                           PoolId(region, spec.pool_key, name, log_group or f"/aws/lambda/{name}"))
-            if len(self._routes) >= ROUTES_KEPT:
+            if len(self._routes) >= 4096:  # bounded: cleared, then rebuilt as used
                 self._routes.clear()
             self._routes[key] = route
         return route
@@ -377,8 +372,9 @@ class Executor:
         environment (warm, or new after Init), then :meth:`_attempt`. ``reserved_concurrency`` (when not None)
         is the function's reserved concurrency and is remembered for the region; None keeps what
         configure_concurrency said. ``route``: ``self.route(spec, options.region, options.display_name,
-        options.log_group)``, kept by a caller that invokes the same target repeatedly (looked up here when None)."""
-        if route is None:  # route()'s memo read here: the call alone is ~500 instructions
+        options.log_group)``, kept by a caller that invokes the same target repeatedly (else route()'s memo is read
+        here: calling route() alone costs ~500 instructions)."""
+        if route is None:
             route = (self._routes.get((options.region, spec.pool_key, options.display_name, options.log_group))
                      or self.route(spec, options.region, options.display_name, options.log_group))
         limiter, fm, pid = route.limiter, route.metrics, route.pool_id
@@ -394,9 +390,8 @@ class Executor:
             fm.throttles += 1
             return InvocationResult(outcome=Outcome.THROTTLED, payload=b"", request_id=options.request_id,
                                     executed_version=spec.version, throttle_reason=lease)
-        # counted as running until it ends, however it ends; the lease is released in the same finally. Not two
-        # context managers (``with lease, fm:``): on Python 3.11 a ``with`` statement looks up __enter__/__exit__
-        # as bound methods and calls both from C, ~2k instructions each (callgrind, warm Executor.invoke calls)
+        # running until it ends, however it ends, the lease released in the same finally: not ``with lease, fm:``,
+        # on 3.11 a ``with`` calls bound __enter__/__exit__ from C, ~2k instructions each (callgrind, warm invokes)
         fm.concurrent += 1
         if fm.concurrent > fm.max_concurrent:
             fm.max_concurrent = fm.concurrent
@@ -410,7 +405,6 @@ class Executor:
             try:
                 for _ in range(3):
                     # pool.acquire()'s three steps, written out: its async context manager costs ~6k instructions
-                    # per invocation (two coroutines and an object), ~7% of the core's share of a warm invoke
                     env, new = pool.checkout(pid, spec) if verdict is None else pool.checkout(pid, spec, verdict.cold)
                     try:
                         if new:
@@ -561,10 +555,9 @@ class Executor:
             fm.cold_duration.add(raw.duration_ms)
             fm.cold_latency.add(raw.duration_ms + (init_ms or 0.0))
         fm.duration.add(raw.duration_ms)
-        # positional, in InvocationResult's field order (outcome, payload, request_id, executed_version,
-        # cold_start, init_duration_ms, duration_ms, error_type, throttle_reason, log_tail, max_memory_used_mb):
-        # keywords to a class go through a kwargs dict on Python 3.11 (type.__call__ -> __init__), ~4k more
-        # instructions per invocation here (callgrind, python -m bench core --prepared: ~4% of the core's share)
+        # positional, in InvocationResult's field order (outcome, payload, request_id, executed_version, cold_start,
+        # init_duration_ms, duration_ms, error_type, throttle_reason, log_tail, max_memory_used_mb): keywords to a
+        # class go through a kwargs dict on 3.11, ~4k more instructions (callgrind, bench core --prepared)
         return InvocationResult(_OK if ok else _FUNCTION_ERROR, raw.payload, options.request_id,
                                 spec.version, cold, init_ms, raw.duration_ms, raw.error_type, None, tail, mem_mb)
 
