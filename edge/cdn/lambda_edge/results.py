@@ -317,8 +317,9 @@ def _request(
     if body is not orig.body:
         # Content-Length is read-only for the function, but CloudFront sends the replaced body's length.
         flat = [(k, str(len(body or b""))) if k.lower() == "content-length" else (k, v) for k, v in flat]
-    return EdgeRequest(method=orig.method, uri=uri, querystring=qs, headers=flat, client_ip=orig.client_ip, body=body,
-                       origin=origin)
+    # positional (method, uri, querystring, headers, client_ip, body, origin): keywords to a class go through a
+    # kwargs dict on Python 3.11, ~1.5k more instructions per run (callgrind)
+    return EdgeRequest(orig.method, uri, qs, flat, orig.client_ip, body, origin)
 
 
 def _uri_and_querystring(obj: dict[str, Any], orig: EdgeRequest) -> tuple[str, str]:
