@@ -324,8 +324,9 @@ class EdgeTriggerRunner:
             problem = fresh[1] if fresh is not None else await self.check_association(assoc)
             if problem is not None:
                 raise LambdaExecutionError(problem, event_type=event_type, function=assoc.function_name)
-            config = EventConfig(distribution_domain_name=call.distribution.domain_name,
-                                 distribution_id=call.distribution.id, request_id=call.request_id)
+            # (distribution domain name, distribution id, request id) positionally: a keyword call to the named
+            # tuple's __new__ builds a kwargs dict on Python 3.11
+            config = EventConfig(call.distribution.domain_name, call.distribution.id, call.request_id)
             event = build_event_dict(event_type, config=config, request=call.request, response=response,
                                      include_body=assoc.include_body)
             target = hook.target or self._prepare(hook)
