@@ -317,8 +317,10 @@ def _request(
     if body is not orig.body:
         # Content-Length is read-only for the function, but CloudFront sends the replaced body's length.
         flat = [(k, str(len(body or b""))) if k.lower() == "content-length" else (k, v) for k, v in flat]
-    return EdgeRequest(method=orig.method, uri=uri, querystring=qs, headers=flat, client_ip=orig.client_ip, body=body,
-                       origin=origin)
+    # positional, every field (the viewer's port, scheme and HTTP version are not the function's to change): keywords
+    # to a class go through a kwargs dict on Python 3.11, ~2.7k more instructions per run (callgrind)
+    return EdgeRequest(orig.method, uri, qs, flat, orig.client_ip, body, origin, orig.client_port, orig.scheme,
+                       orig.http_version)
 
 
 def _uri_and_querystring(obj: dict[str, Any], orig: EdgeRequest) -> tuple[str, str]:

@@ -8,16 +8,17 @@ its stop tasks, the log store and its flusher, a reaper task (idle expiry, max l
 An invocation is composed of two leases (architecture convention 3), in :meth:`Executor.invoke`::
 
     lease = limiter.acquire(...)            # or a THROTTLED result
-    with lease:
+    try:                                    # (``with lease:`` and pool.acquire(...) written out: see ``invoke``)
         env = pool.checkout(...)            # warm env, or a new one: pool.start_new(env) runs Init (cold start)
         try:
             result = await self._attempt(env, ...)   # env.invoke(...), then logs, metrics, the result value
         finally:
             pool.checkin(...)               # idle again, or stopped when it must be discarded
+    finally:
+        lease.release()
 
-(``pool.acquire(...)``'s three steps, written out: see the measurement in ``invoke``). One implementation
-serves warm, cold and Init-failed environments (:meth:`Executor._attempt`); an environment found dead before the
-invocation reached it is replaced, at most three times. Function failures and throttles are values
+One implementation serves warm, cold and Init-failed environments (:meth:`Executor._attempt`); an environment found
+dead before the invocation reached it is replaced, at most three times. Function failures and throttles are values
 (:class:`InvocationResult`), never exceptions.
 
 Runtimes (``runtimes.py``): each environment is an :class:`Environment` of its runtime's kind
@@ -74,6 +75,7 @@ from edge.invocation.execution import isolation, node_dist
 from edge.invocation.execution import logs as logfmt
 from edge.invocation.execution.coldstart import StartShaper
 from edge.invocation.execution.environment import (
+    KIND_OK,
     WORKER_LOG,
     Credentials,
     Environment,
@@ -106,6 +108,7 @@ from edge.tasks import TaskOwner
 __all__ = ["Executor", "ExecutorSettings", "Route"]
 
 log = logging.getLogger("edgelab.invocation.executor")
+_OK, _FUNCTION_ERROR = Outcome.OK, Outcome.FUNCTION_ERROR  # read per invocation: see environment.ENV_READY's note
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,7 @@ class Executor:
         self._account_limit = settings.account_concurrency
         self._reserved: dict[str, int] = {}
         self._limiters: dict[str, ConcurrencyLimiter] = {}
+        self._routes: dict[tuple[str, tuple[str, str, str], str | None, str | None], Route] = {}  # see route()
         # Node.js: the installed majors (installing missing ones in the background) and pre-started processes,
         # started through the zygote, each with a slot directory under this process's own folder
         self.node_installs = NodeInstalls(install=settings.install_runtimes)
@@ -349,11 +353,18 @@ class Executor:
     # -- invoke ------------------------------------------------------------------------------------------
     def route(self, spec: FunctionSpec, region: str, display_name: str | None, log_group: str | None) -> Route:
         """The :class:`Route` of invocations of ``spec`` whose InvokeOptions carry this region, display name and
-        log group (the function as presented: name ``display_name or spec.function_name``, log group
-        ``log_group or /aws/lambda/<that name>``)."""
-        name = display_name or spec.function_name
-        return Route(self._limiter(region), self.metrics.get(region, spec.function_name, spec.version),
-                     PoolId(region, spec.pool_key, name, log_group or f"/aws/lambda/{name}"))
+        log group (the function as presented: name ``display_name or spec.function_name``, log group ``log_group or
+        /aws/lambda/<that name>``). Remembered (4,096 kept) for callers passing invoke() none: building one is ~5k."""
+        key = (region, spec.pool_key, display_name, log_group)
+        route = self._routes.get(key)
+        if route is None:
+            name = display_name or spec.function_name
+            route = Route(self._limiter(region), self.metrics.get(region, spec.function_name, spec.version),
+                          PoolId(region, spec.pool_key, name, log_group or f"/aws/lambda/{name}"))
+            if len(self._routes) >= 4096:  # bounded: cleared, then rebuilt as used
+                self._routes.clear()
+            self._routes[key] = route
+        return route
 
     async def invoke(self, spec: FunctionSpec, payload: bytes, options: InvokeOptions, *,
                      reserved_concurrency: int | None = None, route: Route | None = None) -> InvocationResult:
@@ -361,10 +372,11 @@ class Executor:
         environment (warm, or new after Init), then :meth:`_attempt`. ``reserved_concurrency`` (when not None)
         is the function's reserved concurrency and is remembered for the region; None keeps what
         configure_concurrency said. ``route``: ``self.route(spec, options.region, options.display_name,
-        options.log_group)``, kept by a caller that invokes the same target repeatedly (built here when None;
-        building it costs ~5k instructions, ~5% of the core's share of a warm invocation)."""
+        options.log_group)``, kept by a caller that invokes the same target repeatedly (else route()'s memo is read
+        here: calling route() alone costs ~500 instructions)."""
         if route is None:
-            route = self.route(spec, options.region, options.display_name, options.log_group)
+            route = (self._routes.get((options.region, spec.pool_key, options.display_name, options.log_group))
+                     or self.route(spec, options.region, options.display_name, options.log_group))
         limiter, fm, pid = route.limiter, route.metrics, route.pool_id
         shaper = self.shaper
         verdict = None if shaper is None else shaper.admit(spec)
@@ -378,7 +390,12 @@ class Executor:
             fm.throttles += 1
             return InvocationResult(outcome=Outcome.THROTTLED, payload=b"", request_id=options.request_id,
                                     executed_version=spec.version, throttle_reason=lease)
-        with lease, fm:  # the lease is released and the invocation stops counting as running on any exit
+        # running until it ends, however it ends, the lease released in the same finally: not ``with lease, fm:``,
+        # on 3.11 a ``with`` calls bound __enter__/__exit__ from C, ~2k instructions each (callgrind, warm invokes)
+        fm.concurrent += 1
+        if fm.concurrent > fm.max_concurrent:
+            fm.max_concurrent = fm.concurrent
+        try:
             fm.invocations += 1
             if lease.provisioned:
                 fm.provisioned_invocations += 1
@@ -388,7 +405,6 @@ class Executor:
             try:
                 for _ in range(3):
                     # pool.acquire()'s three steps, written out: its async context manager costs ~6k instructions
-                    # per invocation (two coroutines and an object), ~7% of the core's share of a warm invoke
                     env, new = pool.checkout(pid, spec) if verdict is None else pool.checkout(pid, spec, verdict.cold)
                     try:
                         if new:
@@ -406,6 +422,9 @@ class Executor:
                 return self._platform_failure(spec, options, fm, describe_exit(env.exit_status))
             except ZygoteError as e:
                 return self._platform_failure(spec, options, fm, f"Runtime exited with error: {e}")
+        finally:
+            lease.release()
+            fm.concurrent -= 1
 
     def _platform_failure(self, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
                           message: str) -> InvocationResult:
@@ -526,7 +545,7 @@ class Executor:
         tail = None
         if options.want_log_tail:
             tail = logfmt.tail(log if isinstance(log, list) else logfmt.decode_record(log)[2])
-        ok = raw.kind is Kind.OK
+        ok = raw.kind is KIND_OK
         if not ok:
             fm.errors += 1
         if cold:
@@ -536,11 +555,10 @@ class Executor:
             fm.cold_duration.add(raw.duration_ms)
             fm.cold_latency.add(raw.duration_ms + (init_ms or 0.0))
         fm.duration.add(raw.duration_ms)
-        # positional, in InvocationResult's field order (outcome, payload, request_id, executed_version,
-        # cold_start, init_duration_ms, duration_ms, error_type, throttle_reason, log_tail, max_memory_used_mb):
-        # keywords to a class go through a kwargs dict on Python 3.11 (type.__call__ -> __init__), ~4k more
-        # instructions per invocation here (callgrind, python -m bench core --prepared: ~4% of the core's share)
-        return InvocationResult(Outcome.OK if ok else Outcome.FUNCTION_ERROR, raw.payload, options.request_id,
+        # positional, in InvocationResult's field order (outcome, payload, request_id, executed_version, cold_start,
+        # init_duration_ms, duration_ms, error_type, throttle_reason, log_tail, max_memory_used_mb): keywords to a
+        # class go through a kwargs dict on 3.11, ~4k more instructions (callgrind, bench core --prepared)
+        return InvocationResult(_OK if ok else _FUNCTION_ERROR, raw.payload, options.request_id,
                                 spec.version, cold, init_ms, raw.duration_ms, raw.error_type, None, tail, mem_mb)
 
     def _init_failure(self, env: Environment, failure: RawOutcome, rid: str, lines: list[str]) -> RawOutcome:

@@ -111,20 +111,22 @@ class ConcurrencyLimiter:
         prov = self._provisioned.get(pool_key, 0)
         if prov and self._prov_inflight.get(pool_key, 0) < prov:
             self._prov_inflight[pool_key] = self._prov_inflight.get(pool_key, 0) + 1
-            return self._count(Lease(self, fn, pool_key, True, False))
-        limit = self.reserved.get(fn)
-        if limit is not None:
-            slot = self._take_reserved(fn, limit - self._prov_by_fn.get(fn, 0))
-            if slot is None:
-                return ThrottleReason.RESERVED
+            lease = Lease(self, fn, pool_key, True, False)
+        else:
+            limit = self.reserved.get(fn)
+            if limit is not None:
+                slot = self._take_reserved(fn, limit - self._prov_by_fn.get(fn, 0))
+                if slot is None:
+                    return ThrottleReason.RESERVED
+            else:
+                slot = self._take_unreserved()
+                if slot is None:
+                    return ThrottleReason.ACCOUNT
+                self._unreserved_inflight += 1
             self._ondemand_inflight[fn] = self._ondemand_inflight.get(fn, 0) + 1
-            return self._count(Lease(self, fn, pool_key, False, True, slot))
-        slot = self._take_unreserved()
-        if slot is None:
-            return ThrottleReason.ACCOUNT
-        self._unreserved_inflight += 1
-        self._ondemand_inflight[fn] = self._ondemand_inflight.get(fn, 0) + 1
-        return self._count(Lease(self, fn, pool_key, False, False, slot))
+            lease = Lease(self, fn, pool_key, False, limit is not None, slot)
+        self.inflight[fn] = self.inflight.get(fn, 0) + 1  # every lease (the ConcurrentExecutions metric)
+        return lease
 
     # -- the on-demand counts (this process's; shared ones override these three) ---------------------------
     def _take_reserved(self, fn: str, limit: int) -> int | None:
@@ -137,10 +139,6 @@ class ConcurrencyLimiter:
 
     def _give(self, lease: Lease) -> None:
         """Give back a lease's on-demand slot (nothing to do when it is only counted here)."""
-
-    def _count(self, lease: Lease) -> Lease:
-        self.inflight[lease.function] = self.inflight.get(lease.function, 0) + 1
-        return lease
 
     def _release(self, lease: Lease) -> None:
         fn = lease.function

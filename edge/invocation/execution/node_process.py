@@ -53,7 +53,15 @@ from pathlib import Path
 import orjson
 
 from edge.invocation.execution import isolation
-from edge.invocation.execution.environment import Credentials, Kind, RawOutcome, describe_exit, platform_error
+from edge.invocation.execution.environment import (
+    KIND_ERROR,
+    KIND_OK,
+    Credentials,
+    Kind,
+    RawOutcome,
+    describe_exit,
+    platform_error,
+)
 from edge.invocation.execution.node_dist import NodeDist
 from edge.invocation.execution.runtime_process import (
     SAMPLE_EVERY_S,
@@ -214,39 +222,21 @@ def init_start_line(node_version: str, region: str) -> str:
     return logformat.init_start_line(f"nodejs:{node_version}", region)
 
 
-_HS = protocol.HEADER_SIZE
-_unpack_header = protocol.HEADER.unpack_from
-_pack_header = protocol.HEADER.pack
 _K_INVOKE, _K_RESULT, _K_OOM = protocol.K_INVOKE, protocol.K_RESULT, protocol.K_OOM
 _TIMER_SLACK_S = 0.001  # libuv timers have millisecond resolution: a timer may fire up to 1 ms early
 
 
 class _Channel(asyncio.Protocol):
-    """Frame reassembly on the core's end of the socketpair (one read holding one whole frame: decoded inline)."""
+    """The core's end of the socketpair: each complete frame (:class:`protocol.FrameReader`) goes to the process."""
 
-    __slots__ = ("buf", "owner")
+    __slots__ = ("owner", "reader")
 
     def __init__(self, owner: NodeProcess) -> None:
         self.owner = owner
-        self.buf = bytearray()
+        self.reader = protocol.FrameReader(owner._on_frame)
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        if not buf and len(data) >= _HS:
-            ml, bl, ll = _unpack_header(data)
-            a = _HS + ml
-            b = a + bl
-            if b + ll == len(data):
-                self.owner._on_frame((orjson.loads(data[_HS:a]), data[a:b], data[b:]))
-                return
-        buf += data
-        while len(buf) >= _HS:
-            need = protocol.frame_size(buf)
-            if len(buf) < need:
-                return
-            frame = bytes(buf[:need])
-            del buf[:need]
-            self.owner._on_frame(protocol.decode(frame))
+        self.reader.feed(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.owner._resolve(_LOST)
@@ -477,8 +467,7 @@ class NodeProcess:
         if transport is None or transport.is_closing():
             w.set_result(_LOST)
         else:
-            meta = orjson.dumps(fields)
-            transport.writelines((_pack_header(len(meta), len(payload), 0), meta, payload))
+            transport.writelines(protocol.encode(fields, payload))  # one writev of header, meta, payload
         try:
             got = await w
         finally:
@@ -488,8 +477,8 @@ class NodeProcess:
             self.peak_rss_kb = m["rss"]
             output, record = (got[2], None) if log is None else (b"", got[2])
             if m["t"] == _K_RESULT:
-                return RawOutcome(Kind.OK, got[1], None, m["d"], m["rss"], output, False, record)
-            return RawOutcome(Kind.ERROR, got[1], m["et"], m["d"], m["rss"], output, bool(m.get("reset")), record)
+                return RawOutcome(KIND_OK, got[1], None, m["d"], m["rss"], output, False, record)
+            return RawOutcome(KIND_ERROR, got[1], m["et"], m["d"], m["rss"], output, bool(m.get("reset")), record)
         return await self._fault(got, request_id, timeout_s, (loop.time() - now) * 1000.0)
 
     async def _fault(self, got: object, request_id: str, timeout_s: float, elapsed: float) -> RawOutcome:

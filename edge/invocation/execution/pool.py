@@ -36,7 +36,7 @@ from typing import NamedTuple
 from edge.invocation.execution import isolation
 from edge.invocation.execution import logs as logfmt
 from edge.invocation.execution.backends import environment_class
-from edge.invocation.execution.environment import Environment, EnvState, RuntimeHost
+from edge.invocation.execution.environment import ENV_BUSY, ENV_READY, Environment, EnvState, RuntimeHost
 from edge.invocation.models import FunctionSpec
 from edge.tasks import TaskOwner
 
@@ -162,7 +162,7 @@ class EnvironmentPool:
                 env = idle.pop(next((i for i in range(pick, -1, -1) if idle[i].init_type == PROVISIONED), pick))
             else:
                 env = idle.pop()  # the most recently used
-            if env.discard or env.state is not EnvState.READY:
+            if env.discard or env.state is not ENV_READY:
                 pool.live.discard(env)  # its process died while idle: a reset, /tmp goes to the next env
                 pool.spare_tmp.append(env.tmp_dir)
                 dead.append(env)
@@ -196,7 +196,7 @@ class EnvironmentPool:
             return (env, not env.discard, False) if env.state is not EnvState.STOPPED else None
         too_old = (self._s.max_lifetime_s is not None
                    and time.monotonic() - env.created > self._s.max_lifetime_s)
-        if env.discard or env.retired or too_old or env.state is not EnvState.BUSY:
+        if env.discard or env.retired or too_old or env.state is not ENV_BUSY:
             pool.live.discard(env)
             keep_tmp = env.discard and not env.wipe_tmp and not env.retired
             if keep_tmp:

@@ -115,6 +115,17 @@ def test_unchanged_request_round_trips_and_keeps_hidden_headers() -> None:
     assert ("Connection", "keep-alive") in result.request.headers  # never exposed, so kept
 
 
+def test_the_viewers_connection_survives_a_request_result() -> None:
+    """Port, scheme and HTTP version are the viewer's connection, not the function's: a modified request keeps them
+    (CloudFront-Viewer-Address, CloudFront-Forwarded-Proto and signed URLs read them after viewer-request)."""
+    request = viewer_request(client_port=50123, scheme="https", http_version=(2, 0))
+    out = cf_of("viewer-request", request)["request"]
+    out["uri"] = "/b"
+    out["headers"]["x-added"] = [{"key": "X-Added", "value": "1"}]
+    result = run("viewer-request", out, request).request
+    assert (result.uri, result.client_port, result.scheme, result.http_version) == ("/b", 50123, "https", (2, 0))
+
+
 def test_modified_request_is_converted() -> None:
     request = viewer_request()
     out = cf_of("viewer-request", request)["request"]

@@ -27,10 +27,11 @@ _FRAMES = st.lists(st.tuples(_META, st.binary(max_size=40), st.binary(max_size=4
 @given(_FRAMES, st.lists(st.integers(1, 64), max_size=20))
 def test_reader_reassembles_frames_cut_anywhere(frames: list, cuts: list[int]) -> None:
     stream = b"".join(b"".join(protocol.encode(m, body, log)) for m, body, log in frames)
-    reader = protocol.FrameReader()
-    got, pos = [], 0
+    got: list = []
+    reader = protocol.FrameReader(got.append)
+    pos = 0
     for size in [*cuts, len(stream)]:
-        got += reader.feed(stream[pos:pos + size])
+        reader.feed(stream[pos:pos + size])
         pos += size
         if pos >= len(stream):
             break
@@ -39,8 +40,12 @@ def test_reader_reassembles_frames_cut_anywhere(frames: list, cuts: list[int]) -
 
 def test_reader_reports_what_it_still_needs() -> None:
     data = b"".join(protocol.encode({"t": "o"}, b"x" * 10))
-    reader = protocol.FrameReader()
+    got: list = []
+    reader = protocol.FrameReader(got.append)
     assert reader.missing() == protocol.HEADER_SIZE
-    assert reader.feed(data[:5]) == [] and reader.missing() == protocol.HEADER_SIZE - 5
-    assert reader.feed(data[5:14]) == [] and reader.missing() == len(data) - 14
-    assert reader.feed(data[14:]) == [({"t": "o"}, b"x" * 10, b"")] and not reader.buffer
+    reader.feed(data[:5])
+    assert got == [] and reader.missing() == protocol.HEADER_SIZE - 5
+    reader.feed(data[5:14])
+    assert got == [] and reader.missing() == len(data) - 14
+    reader.feed(data[14:])
+    assert got == [({"t": "o"}, b"x" * 10, b"")] and not reader.buffer
