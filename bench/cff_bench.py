@@ -17,6 +17,7 @@ Figures (issue 13 targets in brackets):
 from __future__ import annotations
 
 import argparse
+import sys
 import statistics
 import time
 from collections.abc import Callable
@@ -108,3 +109,7 @@ def main(argv: list[str]) -> int:
     print(f"cff kvs get (difference)               p50 {t_with - t_without:7.1f} µs   [target <= 20 µs]")
     print(f"cff crypto sha256 (difference)         p50 {t_crypto:7.1f} µs")
     return 0
+
+
+if __name__ == "__main__":  # `python -m bench.cff_bench` (as `python -m bench all` runs it)
+    sys.exit(main(sys.argv[1:]))

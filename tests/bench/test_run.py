@@ -250,3 +250,13 @@ def test_parse_cff_rows():
     assert (cpu.ratio, cpu.result) == ("54%", "MISSED")
     assert (rps.measured, rps.baseline, rps.ratio, rps.result) == ("15,000", "20,000 same POP, no function", "75%", "OK")
     assert run.parse_cff_pop(CFF_POP_OUT.split("cache-hit")[0])[-1].bench.endswith("POP CPU")  # no wrk: two rows
+
+
+def test_every_bench_script_runs_as_a_module():
+    """``python -m bench all`` runs each ``bench/<name>_bench.py`` as ``python -m bench.<name>_bench``: a script
+    without a ``__main__`` guard prints nothing there, and its rows read "no figures found" (cff did)."""
+    from pathlib import Path
+
+    scripts = sorted((Path(run.__file__).parent).glob("*_bench.py"))
+    assert scripts and all('if __name__ == "__main__":' in p.read_text() for p in scripts), [
+        p.name for p in scripts if 'if __name__ == "__main__":' not in p.read_text()]
