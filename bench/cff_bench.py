@@ -17,8 +17,8 @@ Figures (issue 13 targets in brackets):
 from __future__ import annotations
 
 import argparse
-import sys
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
