@@ -125,7 +125,7 @@ class PopState:
         """Serve ``distribution`` from the next request on, without a restart (UpdateDistribution, an edited
         ``--distribution`` file; ``edge.control.cloudfront_api.distributions``).
 
-        The compiled plans are swapped with the context that carries them, in one assignment: ``serve_viewer``
+        The compiled plans are swapped with the context that carries them, in one assignment: ``respond.PopViewer``
         reads ``self.ctx`` once per request, so a request in flight finishes on the plans it started with (its
         background refresh too) and the next one gets the new ones. The cache, counters, origin pool and
         background tasks are the same objects in both: cached objects stay, as on CloudFront, where a change

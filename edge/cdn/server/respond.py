@@ -31,6 +31,7 @@ from edge.cdn.steps.viewer_request import admit
 
 if TYPE_CHECKING:
     from edge.cdn.server.pop import PopState
+    from edge.cdn.steps.context import PopContext
     from edge.tasks import TaskOwner
 
 __all__ = ["CLIENT_MAX_SIZE", "SERVER_KWARGS", "ParserLimits", "PopViewer", "debug_decorated", "refusal_bytes"]
@@ -102,12 +103,13 @@ class PopViewer:
         if req.body is not None:
             edge_req.body = req.body[0] if len(req.body) == 1 else b"".join(req.body)
         interim = conn.interim if req.version == (1, 1) else None
+        ctx = state.ctx  # read once: a distribution applied meanwhile serves the next request, not this one
         try:
-            ex, response, at = pipeline.begin(state.ctx, edge_req, request_id, started, interim)
+            ex, response, at = pipeline.begin(ctx, edge_req, request_id, started, interim)
         except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
             ex, response, at = self._bug(edge_req, request_id, started, exc), None, EdgeError("internal error")
         if response is None:
-            return self._finish(conn, req, ex, at)
+            return self._finish(conn, req, ctx, ex, at)
         if state.debug_headers:
             response = debug_decorated(response, ex)
         keep_alive = self._send(conn, req, response, ex)
@@ -134,11 +136,12 @@ class PopViewer:
                                  edge_req.method, edge_req.uri[:200], exc=exc)
         return Exchange(request=edge_req, request_id=request_id, started=started, x_cache="Error from cloudfront")
 
-    async def _finish(self, conn: ViewerProtocol, req: ViewerRequest, ex: Exchange, at: pipeline.Resume) -> bool:
+    async def _finish(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, ex: Exchange,
+                      at: pipeline.Resume) -> bool:
         """Everything but a fresh hit: the rest of the pipeline, then the response (streamed or not)."""
         state = self.state
         try:
-            response = await pipeline.resume(state.ctx, ex, at)
+            response = await pipeline.resume(ctx, ex, at)
         except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
             ex = self._bug(ex.request, ex.request_id, ex.started, exc)
             response = error_response(EdgeError("internal error"), ex.request_id)
