@@ -75,6 +75,18 @@ async def until(cond: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"not within {timeout} s: {what}")
 
 
+async def open_flood(port: int, into: list[socket.socket], *, batches: int, per_batch: int = 100) -> None:
+    """Open ``batches`` x ``per_batch`` idle non-blocking connections to ``port`` (appended to ``into``, which the
+    caller closes), yielding between batches so the POP accepts them."""
+    for _ in range(batches):
+        for _ in range(per_batch):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            into.append(s)
+        await asyncio.sleep(0.01)
+
+
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -91,13 +103,7 @@ async def test_idle_socket_flood_does_not_keep_a_viewer_out_and_its_descriptors_
             baseline = open_fds()
             flood: list[socket.socket] = []
             try:
-                for _ in range(20):  # 20 batches of 100, yielding so the POP accepts them
-                    for _ in range(100):
-                        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                        s.setblocking(False)
-                        s.connect_ex(("127.0.0.1", running.port))
-                        flood.append(s)
-                    await asyncio.sleep(0.01)
+                await open_flood(running.port, flood, batches=20)
                 await until(lambda: guard.counters.accepted >= 2000, 5, "every flood socket reached the guard")
                 assert len(guard.conns) <= 40
                 async with asyncio.timeout(2):  # served within the timeout, flood still open
@@ -243,15 +249,9 @@ def test_the_guard_holds_on_uvloop() -> None:
             origin.script("/alive", body=b"yes", headers={"Cache-Control": "max-age=60"})
             async with pop_with(origin, viewer) as running:
                 guard = running.state.guard
-                flood = []
+                flood: list[socket.socket] = []
                 try:
-                    for _ in range(5):
-                        for _ in range(100):
-                            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                            s.setblocking(False)
-                            s.connect_ex(("127.0.0.1", running.port))
-                            flood.append(s)
-                        await asyncio.sleep(0.01)
+                    await open_flood(running.port, flood, batches=5)
                     await until(lambda: guard.counters.accepted >= 500, 5, "the flood reached the guard")
                     assert len(guard.conns) <= 20 and guard.counters.evicted >= 480
                     assert (await get_ok(running.port)).endswith(b"yes")
