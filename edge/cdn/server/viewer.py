@@ -190,9 +190,7 @@ class ViewerProtocol(asyncio.Protocol):
         self.closing = True
         self.parser = None
         self.queue.clear()
-        if self.body_timer is not None:
-            self.body_timer.cancel()
-            self.body_timer = None
+        self._body_over()
         waiter, self.write_waiter = self.write_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionResetError("viewer connection lost"))
@@ -272,9 +270,17 @@ class ViewerProtocol(asyncio.Protocol):
         if self.cur.upgrade:
             return  # llhttp stops right after: _upgraded completes it, with the bytes that followed its head
         self.cur.complete = True
-        self.receiving_body = False
+        self._body_over()
         if not self.busy:
             self._next()
+
+    def _body_over(self) -> None:
+        """The current request's body is complete (or will never be read): its timer, if armed, goes with it; a
+        later request's body is timed from its own start."""
+        self.receiving_body = False
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
 
     # --- answering in order -------------------------------------------------------------------------------
     def _next(self) -> None:
@@ -360,9 +366,7 @@ class ViewerProtocol(asyncio.Protocol):
         assert self.outer is not None and self.transport is not None
         self.handed_over = True
         self.closing = True  # nothing more from this protocol
-        if self.body_timer is not None:
-            self.body_timer.cancel()
-            self.body_timer = None
+        self._body_over()
         self.outer.inner = protocol
         protocol.connection_made(self.transport)
         protocol.data_received(req.head_bytes() + bytes(req.rest or b""))
@@ -394,14 +398,14 @@ class ViewerProtocol(asyncio.Protocol):
         req = self.cur
         req.complete = True
         req.rest = bytearray(rest)
-        self.receiving_body = False
+        self._body_over()
         if not self.busy:
             self._next()
 
     def _malformed(self, exc: Exception) -> None:
         """A parse error: the refusal goes out after the answers to the requests before it, then a close."""
         self.parser = None
-        self.receiving_body = False
+        self._body_over()
         req = self.cur
         refusal = req.refusal or self.app.parse_error(self, exc)
         if self.queue and self.queue[-1] is req:  # its head was complete: its body was malformed

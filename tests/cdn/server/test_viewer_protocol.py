@@ -207,3 +207,32 @@ async def test_a_tls_handshake_that_never_completes_is_closed_after_the_header_t
             writer.close()
         finally:
             await running.stop()
+
+
+async def test_the_body_timeout_of_a_kept_alive_connection_counts_from_its_own_request() -> None:
+    """Two uploads on one connection (body timeout 0.5 s): the first one's body pauses (arming the body timer) and
+    completes; the second one's head comes 0.3 s later and its body 0.4 s after that. It is answered 200: its
+    body paused 0.4 s, not the 0.65 s since the first one's last byte."""
+    from edge.cdn.config.settings import ViewerSettings
+    from tests.cdn.server.test_pop_limits import pop_with
+
+    viewer = ViewerSettings(body_timeout_s=0.5)
+    config = distribution_config(default=behavior_config(cache_policy=CACHING_DISABLED, methods=ALL_METHODS))
+    async with ScriptedOrigin() as origin, pop_with(origin, viewer, config) as running:
+        origin.script("/up", body=b"ok")
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        try:
+            writer.write(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhe")
+            await asyncio.sleep(0.05)
+            writer.write(b"llo")
+            first = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            await asyncio.wait_for(reader.readexactly(2), 5)
+            await asyncio.sleep(0.25)
+            writer.write(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+            await asyncio.sleep(0.4)
+            writer.write(b"world")
+            second = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        finally:
+            writer.close()
+    assert first.startswith(b"HTTP/1.1 200 ") and second.startswith(b"HTTP/1.1 200 "), second[:80]
+    assert [r.body for r in origin.requests["/up"]] == [b"hello", b"world"]
