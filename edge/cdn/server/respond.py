@@ -25,7 +25,7 @@ from edge.cdn.models import EdgeRequest, EdgeResponse, header_get
 from edge.cdn.responses import REPLACED, decorate, error_response, new_request_id
 from edge.cdn.server import websocket
 from edge.cdn.server.viewer import ViewerProtocol, ViewerRequest
-from edge.cdn.server.wire import safe_value, serialize
+from edge.cdn.server.wire import EMPTY_BODY_STATUS, safe_value, serialize
 from edge.cdn.steps import Exchange
 from edge.cdn.steps.viewer_request import admit
 
@@ -81,11 +81,10 @@ class PopViewer:
         state = self.state
         started = time.perf_counter()
         refusal = req.refusal
+        cause: tuple[object, ...] | None = None  # the refusal's log line key (default: its status)
         if refusal is None and req.version[0] != 1:
             version = f"HTTP/{req.version[0]}.{req.version[1]}"  # HTTP/0.9, HTTP/2.0: refused, not answered in kind
-            state.causes.report(logging.INFO, ("version", version), "refused an %s request from %s", version,
-                                conn.client_ip)
-            refusal = BadRequest(f"{version} request")
+            refusal, cause = BadRequest(f"{version} request"), ("version", version)
         request_id = new_request_id()
         if refusal is None:
             try:
@@ -94,8 +93,9 @@ class PopViewer:
                 refusal = err
         if refusal is not None:
             state.ctx.stats.bad_requests += 1
-            state.causes.report(logging.INFO, ("viewer", refusal.status), "refused a viewer request from %s: %d %s",
-                                conn.client_ip, refusal.status, refusal.detail[:200])
+            state.causes.report(logging.INFO, cause or ("viewer", refusal.status),
+                                "refused a viewer request from %s: %d %s", conn.client_ip, refusal.status,
+                                refusal.detail[:200])
             conn.write(refusal_bytes(state, refusal, started, request_id, req.method))
             return False
         if req.upgrade and self._relayed(conn, req, edge_req, request_id, started):
@@ -110,10 +110,7 @@ class PopViewer:
             ex, response, at = self._bug(edge_req, request_id, started, exc), None, EdgeError("internal error")
         if response is None:
             return self._finish(conn, req, ctx, ex, at)
-        if state.debug_headers:
-            response = debug_decorated(response, ex)
-        keep_alive = self._send(conn, req, response, ex)
-        return keep_alive if keep_alive is not None else self._write(conn, req, response, ex)
+        return self._deliver(conn, req, response, ex)
 
     # --- the request --------------------------------------------------------------------------------------
     def _edge_request(self, conn: ViewerProtocol, req: ViewerRequest) -> EdgeRequest:
@@ -139,16 +136,13 @@ class PopViewer:
     async def _finish(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, ex: Exchange,
                       at: pipeline.Resume) -> bool:
         """Everything but a fresh hit: the rest of the pipeline, then the response (streamed or not)."""
-        state = self.state
         try:
             response = await pipeline.resume(ctx, ex, at)
         except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
             ex = self._bug(ex.request, ex.request_id, ex.started, exc)
             response = error_response(EdgeError("internal error"), ex.request_id)
-        if state.debug_headers:
-            response = debug_decorated(response, ex)
-        keep_alive = self._send(conn, req, response, ex)
-        return keep_alive if keep_alive is not None else await self._write(conn, req, response, ex)
+        sent = self._deliver(conn, req, response, ex)
+        return sent if isinstance(sent, bool) else await sent
 
     # --- WebSocket upgrades -----------------------------------------------------------------------------
     def _relayed(self, conn: ViewerProtocol, req: ViewerRequest, edge_req: EdgeRequest, request_id: str,
@@ -190,6 +184,22 @@ class PopViewer:
             guard.end(conn)
 
     # --- writing ----------------------------------------------------------------------------------------
+    def _deliver(self, conn: ViewerProtocol, req: ViewerRequest, response: EdgeResponse,
+                 ex: Exchange) -> bool | Coroutine[Any, Any, bool]:
+        """Send ``response`` (with the debug headers when switched on): the keep-alive verdict when it went out at
+        once (``_send``), else the coroutine that sends it (``_write``)."""
+        if self.state.debug_headers:
+            response = debug_decorated(response, ex)
+        keep_alive = self._send(conn, req, response, ex)
+        return keep_alive if keep_alive is not None else self._write(conn, req, response, ex)
+
+    def _timing(self, ex: Exchange) -> str:
+        """The response's Server-Timing value, timed now."""
+        total_s = time.perf_counter() - ex.started
+        edge_s = total_s - ex.origin_seconds
+        return ex.timing.render(ex.x_cache, edge_s if edge_s > 0.0 else 0.0, pop_code=self.state.identity.pop_code,
+                                request_id=ex.request_id, total_seconds=total_s)
+
     def _send(self, conn: ViewerProtocol, req: ViewerRequest, response: EdgeResponse, ex: Exchange) -> bool | None:
         """Write a buffered ``response`` decorated with CloudFront's headers, serialised by ``edge.cdn.server.wire``
         (a cache entry's headers from their block serialised once per entry, the POP's own headers from
@@ -199,10 +209,7 @@ class PopViewer:
         if not isinstance(body, bytes):
             return None
         state = self.state
-        total_s = time.perf_counter() - ex.started
-        edge_s = total_s - ex.origin_seconds
-        timing = ex.timing.render(ex.x_cache, edge_s if edge_s > 0.0 else 0.0, pop_code=state.identity.pop_code,
-                                  request_id=ex.request_id, total_seconds=total_s)
+        timing = self._timing(ex)
         if (ex.timing.entries or ex.timing.origin_value) and not safe_value(timing):
             return None
         meta = response.meta
@@ -233,10 +240,7 @@ class PopViewer:
         needed checking: framing headers that do not apply are dropped (as aiohttp's ``web.Response`` did),
         undecodable bytes go out as they came, a control character in a header is CloudFront's 500."""
         state = self.state
-        total_s = time.perf_counter() - ex.started
-        edge_s = total_s - ex.origin_seconds
-        timing = ex.timing.render(ex.x_cache, edge_s if edge_s > 0.0 else 0.0, pop_code=state.identity.pop_code,
-                                  request_id=ex.request_id, total_seconds=total_s)
+        timing = self._timing(ex)
         headers = decorate(response.headers, state.identity, request_id=ex.request_id, x_cache=ex.x_cache,
                            server_timing=timing, age=ex.age, clean=response.meta.clean)
         reason = response.status_description or None
@@ -246,7 +250,7 @@ class PopViewer:
         head = req.method == "HEAD"
         body = response.body
         keep_alive = req.keep_alive
-        no_body = head or response.status in (204, 304) or response.status < 200
+        no_body = head or response.status in EMPTY_BODY_STATUS
         if isinstance(body, bytes):
             drop = {"transfer-encoding"} | ({"content-length"} if no_body else set())
             data = serialize(req.method, req.version, keep_alive, response.status, reason, headers, body,

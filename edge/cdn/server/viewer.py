@@ -168,7 +168,7 @@ class ViewerProtocol(asyncio.Protocol):
             if rest is not None and not self.closing:  # after an upgrade request: kept for the protocol taking over
                 rest += data
                 if len(rest) > MAX_UPGRADE_BUFFER:
-                    self._abort()
+                    self.abort()
             return
         try:
             parser.feed_data(data)
@@ -308,13 +308,13 @@ class ViewerProtocol(asyncio.Protocol):
                 verdict = self.app.respond(self, req)
             except Exception:  # the app answers its own errors: this is a bug, the connection cannot go on
                 log.exception("viewer request %s %s failed", req.method, req.target[:200])
-                self._abort()
+                self.abort()
                 return
             if self.handed_over:
                 return
             if not isinstance(verdict, bool):
                 if self.app.handlers.spawn(self._answer(verdict), name="viewer") is None:
-                    self._abort()  # the POP is stopping
+                    self.abort()  # the POP is stopping
                 return
             if not self._done(verdict):
                 return
@@ -324,7 +324,7 @@ class ViewerProtocol(asyncio.Protocol):
             keep_alive = await coro
         except Exception:
             log.exception("viewer request failed")
-            self._abort()
+            self.abort()
             return
         if self._done(keep_alive) and self.queue:
             self._next()
@@ -332,9 +332,7 @@ class ViewerProtocol(asyncio.Protocol):
     def _done(self, keep_alive: bool) -> bool:
         """One response written: whether the connection goes on with the next request."""
         self.busy = False
-        if self.handed_over:
-            return False
-        if self.closing:
+        if self.closing:  # closed, or handed over
             return False
         if not keep_alive or self.last or (self.eof and not self.queue):
             self._close()
@@ -382,10 +380,6 @@ class ViewerProtocol(asyncio.Protocol):
         self.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape"))
         with contextlib.suppress(ConnectionError):
             await self.drain()
-
-    def abort(self) -> None:
-        """Drop the connection at once (a streamed body that broke: the only honest signal left)."""
-        self._abort()
 
     @property
     def client_ip(self) -> str:
@@ -469,7 +463,8 @@ class ViewerProtocol(asyncio.Protocol):
         asyncio.get_running_loop().call_later(LINGER_S, transport.abort if transport.get_write_buffer_size()
                                               else transport.close)
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
+        """Drop the connection at once (a streamed body that broke: the only honest signal left)."""
         self.closing = True
         if self.transport is not None:
             self.transport.abort()

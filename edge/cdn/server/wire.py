@@ -33,14 +33,14 @@ from http import HTTPStatus
 
 from aiohttp.http import SERVER_SOFTWARE
 
-__all__ = ["HeaderBlock", "HttpDate", "header_block", "safe_value", "serialize"]
+__all__ = ["EMPTY_BODY_STATUS", "HeaderBlock", "HttpDate", "header_block", "safe_value", "serialize"]
 
 # RFC 9110 §5.5 / what aiohttp's header writer refuses: C0 controls except HTAB, and DEL. CR and LF are
 # checked by counting them (exactly one CRLF per serialised line).
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _FORBIDDEN_BUT_CRLF = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
-_EMPTY_BODY_STATUS = frozenset((204, 304, *range(100, 200)))
+EMPTY_BODY_STATUS = frozenset((204, 304, *range(100, 200)))  # statuses whose response has no body
 _SERVER_LINE = f"Server: {SERVER_SOFTWARE}\r\n"
 _NO_NAMES: frozenset[str] = frozenset()
 _FRAMING = frozenset({"content-length", "transfer-encoding", "content-type", "date", "server", "connection"})
@@ -140,7 +140,7 @@ def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: i
             names = names | found
     else:
         tail = ""
-    no_length = status in _EMPTY_BODY_STATUS or (method == "CONNECT" and 200 <= status < 300)
+    no_length = status in EMPTY_BODY_STATUS or (method == "CONNECT" and 200 <= status < 300)
     extra = []
     length = len(body)
     if "content-length" in names:
