@@ -15,6 +15,7 @@ milliseconds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import orjson
@@ -98,3 +99,24 @@ def make_admin_app(target: AdminTarget) -> web.Application:
     app.router.add_post("/reset", reset)
     app.router.add_get("/health", health)
     return app
+
+
+async def serve_admin(app: web.Application, sock: Path) -> web.AppRunner:
+    """Serve ``app`` on the unix socket ``sock`` (its folder made, a stale socket file replaced); the runner, which
+    the caller cleans up (on a failure here it is cleaned up before the error propagates)."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        _clear_socket_path(sock)
+        await web.UnixSite(runner, str(sock)).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
+def _clear_socket_path(sock: Path) -> None:
+    """The socket's folder made and a stale socket file removed (local metadata calls, once at start-up: as the
+    callers did inline before, not worth a thread)."""
+    sock.parent.mkdir(parents=True, exist_ok=True)
+    sock.unlink(missing_ok=True)

@@ -49,7 +49,7 @@ from edge.cdn.config.settings import PopSettings, Settings
 from edge.cdn.origin.client import AiohttpOriginClient, OriginClientConfig
 from edge.cdn.origin.failures import FailureLog
 from edge.cdn.responses import PopIdentity
-from edge.cdn.server.admin import make_admin_app
+from edge.cdn.server.admin import make_admin_app, serve_admin
 from edge.cdn.server.limits import CauseLog, ConnectionGuard, effective_max_connections
 from edge.cdn.server.respond import PopViewer
 from edge.cdn.server.tls import ensure_certificates, server_context
@@ -284,11 +284,7 @@ async def start_pop(pop_settings: PopSettings, distribution: Distribution, setti
             state.ctx.https_port = https.port
         sock = Path(admin_socket) if admin_socket is not None else None
         if sock is not None:
-            sock.parent.mkdir(parents=True, exist_ok=True)
-            sock.unlink(missing_ok=True)
-            admin_runner = web.AppRunner(make_admin_app(state), access_log=None, handle_signals=False)
-            await admin_runner.setup()
-            await web.UnixSite(admin_runner, str(sock)).start()
+            admin_runner = await serve_admin(make_admin_app(state), sock)
     except BaseException:
         state.guard.stop()
         if admin_runner is not None:

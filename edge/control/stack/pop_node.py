@@ -36,7 +36,7 @@ from edge.cdn.lambda_edge.runner import (
     VersionFacts,
     distribution_associations,
 )
-from edge.cdn.server.admin import make_admin_app
+from edge.cdn.server.admin import make_admin_app, serve_admin
 from edge.cdn.server.pop import RunningPop, start_pop
 from edge.cdn.tiers.upstream import TierUpstream
 from edge.control.cloudfront_api.distributions import load_document, read_document
@@ -262,12 +262,7 @@ async def run_pop_node(cfg: StackConfig, name: str, stop: asyncio.Event, *, watc
         _executor_routes(admin, service)
         _distribution_route(admin, cfg, name, running, cff)
         add_chaos_routes(admin, state, service.executor if isinstance(service.executor, Executor) else None)
-        admin_runner = web.AppRunner(admin, access_log=None, handle_signals=False)
-        await admin_runner.setup()
-        sock = cfg.admin_socket(name)
-        sock.parent.mkdir(parents=True, exist_ok=True)
-        sock.unlink(missing_ok=True)
-        await web.UnixSite(admin_runner, str(sock)).start()
+        admin_runner = await serve_admin(admin, cfg.admin_socket(name))
         await stop.wait()
     finally:
         await tasks.aclose()

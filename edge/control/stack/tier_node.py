@@ -18,7 +18,7 @@ from aiohttp import web
 
 from edge.cdn.config.settings import DEFAULT_REGION_LATENCY_MS, PopSettings
 from edge.cdn.lambda_edge.runner import EdgeTriggerRunner
-from edge.cdn.server.admin import make_admin_app
+from edge.cdn.server.admin import make_admin_app, serve_admin
 from edge.cdn.server.pop import PopState
 from edge.cdn.tiers import port_file_name
 from edge.cdn.tiers.server import RunningTier, start_tier
@@ -85,12 +85,7 @@ async def run_tier_node(cfg: StackConfig, region: str, stop: asyncio.Event, *, w
         admin = make_admin_app(state)
         _executor_routes(admin, service)
         _distribution_route(admin, cfg, state)
-        admin_runner = web.AppRunner(admin, access_log=None, handle_signals=False)
-        await admin_runner.setup()
-        sock = cfg.admin_socket(node.name)
-        sock.parent.mkdir(parents=True, exist_ok=True)
-        sock.unlink(missing_ok=True)
-        await web.UnixSite(admin_runner, str(sock)).start()
+        admin_runner = await serve_admin(admin, cfg.admin_socket(node.name))
         running = await start_tier(state, port_file=cfg.run_dir / port_file_name(region))
         tasks.spawn(watch_pins(runner, lambda: state.ctx.distribution, stop), name="watch-pins")
         await stop.wait()
