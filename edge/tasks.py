@@ -57,12 +57,14 @@ class TaskOwner:
         label = f"{self.name}:{name or (repr(key) if key is not None else getattr(coro, '__name__', 'task'))}"
         task = asyncio.get_running_loop().create_task(coro, name=label[:160])
         self._tasks.add(task)
-        if key is not None:
+        if key is None:  # the POP's per-request tasks: a bound method, not a closure per task
+            task.add_done_callback(self._done)
+        else:
             self._keys[key] = task
-        task.add_done_callback(lambda t: self._done(t, key))
+            task.add_done_callback(lambda t: self._done(t, key))
         return task
 
-    def _done(self, task: asyncio.Task[Any], key: Hashable | None) -> None:
+    def _done(self, task: asyncio.Task[Any], key: Hashable | None = None) -> None:
         self._tasks.discard(task)
         if key is not None and self._keys.get(key) is task:
             del self._keys[key]

@@ -77,7 +77,7 @@ class PopViewer:
     def parse_error(self, conn: ViewerProtocol, exc: Exception) -> EdgeError:
         return BadRequest(f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'malformed request'}")
 
-    def respond(self, conn: ViewerProtocol, req: ViewerRequest) -> bool | Coroutine[Any, Any, bool]:
+    def respond(self, conn: ViewerProtocol, req: ViewerRequest) -> bool | Coroutine[Any, Any, None]:
         state = self.state
         started = time.perf_counter()
         refusal = req.refusal
@@ -110,7 +110,8 @@ class PopViewer:
             ex, response, at = self._bug(edge_req, request_id, started, exc), None, EdgeError("internal error")
         if response is None:
             return self._finish(conn, req, ctx, ex, at)
-        return self._deliver(conn, req, response, ex)
+        sent = self._deliver(conn, req, response, ex)
+        return sent if isinstance(sent, bool) else self._answer(conn, req, sent)
 
     # --- the request --------------------------------------------------------------------------------------
     def _edge_request(self, conn: ViewerProtocol, req: ViewerRequest) -> EdgeRequest:
@@ -134,15 +135,34 @@ class PopViewer:
         return Exchange(request=edge_req, request_id=request_id, started=started, x_cache="Error from cloudfront")
 
     async def _finish(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, ex: Exchange,
-                      at: pipeline.Resume) -> bool:
-        """Everything but a fresh hit: the rest of the pipeline, then the response (streamed or not)."""
+                      at: pipeline.Resume) -> None:
+        """Everything but a fresh hit (the request's task): the rest of the pipeline, then the response (streamed or
+        not), then ``conn.answered``."""
         try:
             response = await pipeline.resume(ctx, ex, at)
         except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
             ex = self._bug(ex.request, ex.request_id, ex.started, exc)
             response = error_response(EdgeError("internal error"), ex.request_id)
-        sent = self._deliver(conn, req, response, ex)
-        return sent if isinstance(sent, bool) else await sent
+        try:
+            sent = self._deliver(conn, req, response, ex)
+        except Exception:  # a bug while writing: the connection cannot go on
+            log.exception("viewer request %s %s failed", req.method, req.target[:200])
+            conn.abort()
+            return
+        if isinstance(sent, bool):
+            conn.answered(sent)
+        else:
+            await self._answer(conn, req, sent)
+
+    async def _answer(self, conn: ViewerProtocol, req: ViewerRequest, sending: Coroutine[Any, Any, bool]) -> None:
+        """A response only ``_write`` sends (streamed, or with headers to check), then ``conn.answered``."""
+        try:
+            keep_alive = await sending
+        except Exception:  # a bug while writing: the connection cannot go on
+            log.exception("viewer request %s %s failed", req.method, req.target[:200])
+            conn.abort()
+            return
+        conn.answered(keep_alive)
 
     # --- WebSocket upgrades -----------------------------------------------------------------------------
     def _relayed(self, conn: ViewerProtocol, req: ViewerRequest, edge_req: EdgeRequest, request_id: str,

@@ -111,10 +111,11 @@ class ViewerApp(Protocol):
     body_timeout: float
     max_body: int
 
-    def respond(self, conn: ViewerProtocol, req: ViewerRequest) -> bool | Coroutine[Any, Any, bool]:
+    def respond(self, conn: ViewerProtocol, req: ViewerRequest) -> bool | Coroutine[Any, Any, None]:
         """Answer ``req`` on ``conn`` (``conn.write``): the keep-alive verdict when done synchronously, else a
-        coroutine that answers it and returns the verdict (run as a task). False closes the connection; after
-        ``conn.hand_over`` the verdict is not looked at."""
+        coroutine (run as a task) that answers it, then gives the verdict to ``conn.answered`` (or calls
+        ``conn.abort``: it raises nothing but cancellation). False closes the connection; after ``conn.hand_over``
+        the verdict is not looked at."""
         ...
 
     def parse_error(self, conn: ViewerProtocol, exc: Exception) -> EdgeError:
@@ -313,19 +314,16 @@ class ViewerProtocol(asyncio.Protocol):
             if self.handed_over:
                 return
             if not isinstance(verdict, bool):
-                if self.app.handlers.spawn(self._answer(verdict), name="viewer") is None:
+                # the app's coroutine is the task itself (it ends with answered()): no wrapper coroutine whose
+                # frame every wake-up of the request would go through
+                if self.app.handlers.spawn(verdict, name="viewer") is None:
                     self.abort()  # the POP is stopping
                 return
             if not self._done(verdict):
                 return
 
-    async def _answer(self, coro: Coroutine[Any, Any, bool]) -> None:
-        try:
-            keep_alive = await coro
-        except Exception:
-            log.exception("viewer request failed")
-            self.abort()
-            return
+    def answered(self, keep_alive: bool) -> None:
+        """The app's task answered the request at the head of the line: go on with the next one (see respond)."""
         if self._done(keep_alive) and self.queue:
             self._next()
 

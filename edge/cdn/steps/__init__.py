@@ -108,4 +108,5 @@ class Exchange:
     tier: str = ""  # at a tier node: the layer it acts as for this request (REC | Origin Shield; edge.cdn.tiers)
 
     def mark(self, step: Step, outcome: str = "") -> None:
-        self.trace.append(f"{step.value}:{outcome}" if outcome else step.value)
+        # a Step is a str (StrEnum): ``step.value`` would go through the enum's descriptor, ~1.5k instructions on 3.11
+        self.trace.append(step + ":" + outcome if outcome else str.__str__(step))

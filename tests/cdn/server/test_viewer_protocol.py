@@ -236,3 +236,43 @@ async def test_the_body_timeout_of_a_kept_alive_connection_counts_from_its_own_r
             writer.close()
     assert first.startswith(b"HTTP/1.1 200 ") and second.startswith(b"HTTP/1.1 200 "), second[:80]
     assert [r.body for r in origin.requests["/up"]] == [b"hello", b"world"]
+
+
+
+class _RawOrigin:
+    """An origin that answers every request on its connections with the same bytes (``port`` as ScriptedOrigin's)."""
+
+    def __init__(self, response: bytes) -> None:
+        self.response = response
+        self.port = 0
+
+    async def __aenter__(self) -> _RawOrigin:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(self.response)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+
+async def test_a_hit_only_the_writer_can_send_keeps_the_connection_going() -> None:
+    # a header byte that is not UTF-8 (kept as a surrogate) makes the fast serialiser decline a cache hit: the
+    # writer coroutine sends it, and the request after it on the same connection is still answered
+    raw = (b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nX-Latin: caf\xe9\r\nContent-Length: 6\r\n\r\n"
+           b"LATIN1")
+    dist = distribution_config(default=behavior_config())
+    async with _RawOrigin(raw) as origin, PopHarness(origin, dist) as pop:  # type: ignore[arg-type]
+        await exchange(pop.port, b"GET /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")  # cached
+        data, _ = await exchange(pop.port, b"GET /h HTTP/1.1\r\nHost: x\r\n\r\n"
+                                           b"GET /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert STATUS.findall(data) == [b"200", b"200"]
+        assert data.count(b"X-Cache: Hit from cloudfront") == 2 and data.count(b"X-Latin: caf\xe9\r\n") == 2
