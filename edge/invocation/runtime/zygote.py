@@ -63,6 +63,7 @@ class Zygote:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.spare: _Spare | None = None  # a child forked ahead, waiting for its environment (see spawn)
         self.spares_made = 0
+        self.iso_roots: list[str] | None = None
 
     def send(self, msg: dict) -> None:
         with contextlib.suppress(OSError):  # the core is gone; EOF handling will shut us down
@@ -127,8 +128,18 @@ class Zygote:
             self.send({"t": "spawn_failed", "env": env_id, "error": f"expected 2 fds, got {len(fds)}"})
             return
         sb = self.sandbox_for(env_id, cfg.get("sb"))
-        pid = self._assign_spare(env_id, {"exec": exec_, "cfg": cfg, "sb": sb}, fds)
-        if pid is None:
+        spare = self._take_spare(env_id, sb)
+        if spare is not None:
+            # "spawned" goes first: the spare, woken by its job, may take this CPU (load) and the core waits for both
+            self._adopt(env_id, spare.pid)
+            try:
+                socket.send_fds(spare.chan, [protocol.dumps({"exec": exec_, "cfg": cfg, "sb": sb})], fds)
+            except OSError:  # it died just now: its reap reports the exit (the environment's Init fails)
+                with contextlib.suppress(OSError):
+                    os.kill(spare.pid, signal.SIGKILL)
+            finally:
+                spare.chan.close()
+        else:
             zygote_pid = os.getpid()  # taken before the fork: a child that asks getppid() after the zygote died gets 1
             try:
                 pid = os.fork()
@@ -140,37 +151,45 @@ class Zygote:
             if pid == 0:
                 self._close_own()
                 _start(exec_, cfg, fds, zygote_pid, self.libc, sb)
+            with contextlib.suppress(OSError):  # the child may have exited (or set it) already
+                os.setpgid(pid, pid)  # also done by the child; doing both closes the race with an early kill
+            self._adopt(env_id, pid)
         for fd in fds:
             os.close(fd)
-        with contextlib.suppress(OSError):  # the child may have exited (or set it) already
-            os.setpgid(pid, pid)  # also done by the child; doing both closes the race with an early kill
+        if self.spare is None:  # right away: its cgroup move (maybe a grace period) overlaps this one's Init
+            self._new_spare()
+
+    def _adopt(self, env_id: str, pid: int) -> None:
         self.children[pid] = env_id
         self.by_env[env_id] = pid
         self.send({"t": "spawned", "env": env_id, "pid": pid})
-        if self.spare is None:
-            self._new_spare()
 
-    def _assign_spare(self, env_id: str, job: dict, fds: list[int]) -> int | None:
-        """Hand ``job`` (and ``fds``) to the spare, which becomes the environment; its groups are renamed to the
-        environment's id first. None when there is no spare fit for it (then the caller forks)."""
+    def _take_spare(self, env_id: str, sb: dict | None) -> _Spare | None:
+        """The spare, alive and with its groups renamed to ``env_id``, to become that environment; None when there
+        is none fit for it (then the caller forks)."""
         spare = self.spare
-        sb = job["sb"]
         if spare is None or (spare.cg is not None) != bool(sb and sb.get("cg")):
             return None
         self.spare = None
         try:
+            if spare.chan.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b"":
+                raise ConnectionResetError  # it died (EOF); the reap releases its groups
+        except BlockingIOError:  # alive and waiting
+            pass
+        except OSError:
+            spare.chan.close()
+            return None
+        try:
             if spare.cg is not None:
                 sandbox.rename_cgroup(self.iso["cg"], spare.cg, env_id)
                 self.sandboxes.pop(spare.name, None)
-            socket.send_fds(spare.chan, [protocol.dumps(job)], fds)
-        except OSError:  # the spare died, or its groups could not be renamed: killed, its reap releases them
+        except OSError:  # killed: its reap releases its groups
             with contextlib.suppress(OSError):
                 os.kill(spare.pid, signal.SIGKILL)
-            return None
-        finally:
             spare.chan.close()
+            return None
         del self.children[spare.pid], self.by_env[spare.name]
-        return spare.pid
+        return spare
 
     def _new_spare(self) -> None:
         """Fork the next environment's process ahead of time: it joins a fresh pair of groups (the zygote creates
@@ -226,8 +245,10 @@ class Zygote:
         iso = self.iso
         if per_env is None or not (iso.get("uid_base") is not None or iso.get("cg") or iso.get("mnt")):
             return None
-        sb: dict = {"mnt": bool(iso.get("mnt")), "hide": iso.get("hide", []), "private_tmp": iso.get("private_tmp"),
-                    "keep": [*iso.get("keep", []), *per_env.get("keep", [])],
+        if self.iso_roots is None:  # once: the directories covered for the runtime's own paths (sandbox.py)
+            self.iso_roots = sandbox.hidden_roots(iso.get("keep", []), iso.get("hide", []))
+        sb: dict = {"mnt": bool(iso.get("mnt")), "hide": self.iso_roots, "private_tmp": iso.get("private_tmp"),
+                    "keep": [*iso.get("keep", []), *per_env.get("keep", [])], "walk": per_env.get("keep", []),
                     "placeholder_tmp": bool(per_env.get("placeholder_tmp") and iso.get("private_tmp"))}
         if iso.get("uid_base") is not None:
             sb["uid"] = iso["uid_base"] + self.next_uid % iso["uid_count"]
