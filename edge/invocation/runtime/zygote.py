@@ -180,7 +180,8 @@ class Zygote:
             spare.chan.close()
             return None
         try:
-            os.sched_setscheduler(spare.pid, os.SCHED_OTHER, os.sched_param(0))  # it prepared as SCHED_IDLE
+            if os.geteuid() == 0:  # it prepared as SCHED_IDLE
+                os.sched_setscheduler(spare.pid, os.SCHED_OTHER, os.sched_param(0))
             if spare.cg is not None:
                 sandbox.rename_cgroup(self.iso["cg"], spare.cg, env_id)
                 self.sandboxes.pop(spare.name, None)
@@ -405,7 +406,8 @@ def _spare_main(chan: socket.socket, procs: tuple[int, ...], mnt: tuple[list[str
     environment's job (``{"exec", "cfg", "sb"}`` and the descriptors, as ``spawn``/``exec`` gave them) and becomes
     it; EOF: exit. A namespace it cannot prepare ends it (the zygote forks the next environment)."""
     try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # the zygote puts it back when it gives the job
+        if os.geteuid() == 0:  # the zygote puts it back with its job (leaving SCHED_IDLE takes CAP_SYS_NICE)
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         worker.set_pdeathsig(libc, zygote_pid)
         joined = False
         if procs:
