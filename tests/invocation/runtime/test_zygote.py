@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def handler(event, context):
 needs_sandbox = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox (uid, cgroups, mounts) needs root")
 
 
-async def _wait(pred, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+async def _wait(pred: Callable[[], object], timeout: float = 5.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not pred():
