@@ -62,6 +62,7 @@ class Zygote:
         self.next_uid = 0
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.spare: _Spare | None = None  # a child forked ahead, waiting for its environment (see spawn)
+        self.spare_due: float | None = None  # when to fork the next one (CLOCK_MONOTONIC; see SPARE_AFTER_S)
         self.spares_made = 0
         self.iso_roots: list[str] | None = None
 
@@ -78,8 +79,12 @@ class Zygote:
         self.send({"t": "hello", "pid": os.getpid(), "iso": self.iso})
         self._new_spare()
         while True:
+            due = self.spare_due
+            if due is not None and time.monotonic() >= due:
+                self.spare_due = due = None
+                self._new_spare()
             try:
-                events = poller.poll()
+                events = poller.poll(None if due is None else max(0.0, (due - time.monotonic()) * 1000.0))
             except InterruptedError:
                 continue
             for fd, _ in events:
@@ -156,8 +161,8 @@ class Zygote:
             self._adopt(env_id, pid)
         for fd in fds:
             os.close(fd)
-        if self.spare is None:  # right away (it prepares as SCHED_IDLE: this one's Init goes first)
-            self._new_spare()
+        if self.spare is None:  # once this environment's Init is likely done (see SPARE_AFTER_S)
+            self.spare_due = time.monotonic() + SPARE_AFTER_S
 
     def _adopt(self, env_id: str, pid: int) -> None:
         self.children[pid] = env_id
@@ -180,8 +185,6 @@ class Zygote:
             spare.chan.close()
             return None
         try:
-            if os.geteuid() == 0:  # it prepared as SCHED_IDLE
-                os.sched_setscheduler(spare.pid, os.SCHED_OTHER, os.sched_param(0))
             if spare.cg is not None:
                 sandbox.rename_cgroup(self.iso["cg"], spare.cg, env_id)
                 self.sandboxes.pop(spare.name, None)
@@ -198,7 +201,10 @@ class Zygote:
         them, so it can rename them), prepares its mount namespace and waits for its environment
         (:func:`_spare_main`). Measured per cold start (median of 122, ``python -m bench core``'s kind, timed in the
         processes, load 2.6): the core's spawn to the child running went from 2.06 ms (the fork) to 0.70 ms (the job
-        handed over), the mount namespace step from 0.65 to 0.32 ms."""
+        handed over), the mount namespace step from 0.65 to 0.32 ms. It runs at the zygote's priority: as
+        SCHED_IDLE (to leave the CPU to the environment starting meanwhile) a starved spare held cgroup_mutex or the
+        mount lock that the zygote and the next environment then waited for (cold start p50 16.9 against 9.5 ms at
+        34570db, five alternating ``bench core`` runs at load 4.4)."""
         cg = self.iso.get("cg")
         mnt = self.iso.get("mnt")
         name = f"{SPARE_PREFIX}{self.spares_made}"  # never an environment's id (hex, or name-hex)
@@ -381,6 +387,11 @@ class Zygote:
 
 CHANNEL_FD = protocol.CHANNEL_FD
 SPARE_PREFIX = "spare."
+# The next spare is forked this long after a spawn, when the environment it started has likely finished its Init
+# (~5 ms for a small Python function): forked right away, the fork and the spare's preparation took CPU from that
+# Init on this loaded 2-core machine (start -> READY p50 9.3 against 6.9 ms at 34570db, 122 cold starts each at
+# load 3.5); 10 ms later: 5.1-5.4 against 6.7-6.8 ms (two such runs, load 3.3). A spawn meanwhile is forked.
+SPARE_AFTER_S = 0.010
 
 
 class _Spare(NamedTuple):
@@ -406,8 +417,6 @@ def _spare_main(chan: socket.socket, procs: tuple[int, ...], mnt: tuple[list[str
     environment's job (``{"exec", "cfg", "sb"}`` and the descriptors, as ``spawn``/``exec`` gave them) and becomes
     it; EOF: exit. A namespace it cannot prepare ends it (the zygote forks the next environment)."""
     try:
-        if os.geteuid() == 0:  # the zygote puts it back with its job (leaving SCHED_IDLE takes CAP_SYS_NICE)
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         worker.set_pdeathsig(libc, zygote_pid)
         joined = False
         if procs:
