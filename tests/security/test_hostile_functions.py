@@ -193,7 +193,7 @@ def stack() -> Any:
         log_tail = base64.b64decode(out.get("LogResult", "")).decode("utf-8", "replace")
         return out, json.loads(out["Payload"].read()), log_tail
 
-    yield {"proc": proc, "state": state, "pids": [proc.pid, *sorted(descendants(proc.pid))], "fn": fn,
+    yield {"proc": proc, "state": state, "pids": [proc.pid, *_stack_processes(proc.pid)], "fn": fn,
            "invoke": invoke, "log": state / "serve.log"}
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
@@ -204,6 +204,18 @@ def stack() -> Any:
             proc.wait()
     log.close()
     shutil.rmtree(state, ignore_errors=True)
+
+
+def _stack_processes(root: int) -> list[int]:
+    """The supervisor's descendants but the zygotes' children: those are environments, and the spare each zygote
+    forks ahead for its next cold start, which may become the very function trying to kill them."""
+    def parent_cmdline(pid: int) -> bytes:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            return Path(f"/proc/{ppid}/cmdline").read_bytes()
+        return b""
+
+    return sorted(p for p in descendants(root) if b"edge.invocation.runtime.zygote" not in parent_cmdline(p))
 
 
 def wait_until(pred: Any, timeout: float) -> None:

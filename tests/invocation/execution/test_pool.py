@@ -102,11 +102,12 @@ async def test_close_reaps_every_process(tmp_path: Path) -> None:
         zygote_pid = ex._zygote.pid
         assert zygote_pid is not None
         pids = [e.pid for e in ex.environments()]
-        assert len(pids) == 3 and sorted(children_of(zygote_pid)) == sorted(pids)
+        kids = children_of(zygote_pid)  # the environments and the zygote's spare (forked ahead for a cold start)
+        assert len(pids) == 3 and set(pids) <= set(kids) and len(kids) <= 4
         await ex.close()
         res = await busy
         assert res.outcome is Outcome.FUNCTION_ERROR  # killed by close()
-    assert not alive(zygote_pid) and not any(alive(p) for p in pids)
+    assert not alive(zygote_pid) and not any(alive(p) for p in kids)
     assert zygote_pid not in children_of(__import__("os").getpid())
 
 
