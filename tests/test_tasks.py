@@ -160,3 +160,32 @@ async def test_a_task_cannot_join_its_own_owner() -> None:
     assert task is not None
     with pytest.raises(RuntimeError, match="cannot join its own owner"):
         await task
+
+
+async def test_tasks_that_answer_their_own_errors_are_kept_while_running_and_forgotten_once_done() -> None:
+    import weakref
+
+    owner = TaskOwner("pop-viewers", limit=3)
+    gate = asyncio.Event()
+    running = owner.spawn(gate.wait(), name="viewer", answers_errors=True)
+    assert running is not None and len(owner) == 1
+    ref = weakref.ref(running)
+    del running
+    gc.collect()  # only the owner holds it while it runs
+    assert ref() is not None
+    gate.set()
+    await asyncio.sleep(0)
+    assert len(owner) == 0  # done: not counted, not waited for
+    assert await owner.join(1.0)
+    # finished ones do not count against the limit, and the owner lets go of them as it spawns more
+    for _ in range(200):
+        assert owner.spawn(asyncio.sleep(0), answers_errors=True) is not None
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+    gc.collect()
+    assert ref() is None
+    gate.clear()
+    blocked = [owner.spawn(gate.wait(), answers_errors=True) for _ in range(3)]
+    assert owner.spawn(asyncio.sleep(0), answers_errors=True) is None  # three running: the limit
+    await owner.aclose()
+    assert all(t is not None and t.done() for t in blocked) and len(owner) == 0

@@ -316,7 +316,7 @@ class ViewerProtocol(asyncio.Protocol):
             if not isinstance(verdict, bool):
                 # the app's coroutine is the task itself (it ends with answered()): no wrapper coroutine whose
                 # frame every wake-up of the request would go through
-                if self.app.handlers.spawn(verdict, name="viewer") is None:
+                if self.app.handlers.spawn(verdict, name="viewer", answers_errors=True) is None:
                     self.abort()  # the POP is stopping
                 return
             if not self._done(verdict):
