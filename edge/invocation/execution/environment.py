@@ -138,7 +138,11 @@ class _Channel(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports: no asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
-        self.reader.feed(data)
+        frame = self.reader.whole(data)  # the common case, without the reader's callback (see FrameReader)
+        if frame is None:
+            self.reader.feed(data)
+        else:
+            self.env._on_frame(frame)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.env._on_lost()
