@@ -12,13 +12,13 @@ An invocation is composed of two leases (architecture convention 3), in :meth:`E
         env = pool.checkout(...)            # warm env, or a new one: pool.start_new(env) runs Init (cold start)
         try:
             raw = await env.invoke(...)     # (an environment whose Init failed: await self._failed_init(...))
-            result = self._completed(...)   # logs, metrics, the result value
+            result = self._result(...)      # its record stored, metrics, the result value (faults: _unfinished)
         finally:
             pool.checkin(...)               # idle again, or stopped when it must be discarded
     finally:
         lease.release()
 
-One implementation serves warm and cold environments (:meth:`Executor._completed`); an environment found
+One implementation serves warm and cold environments (:meth:`Executor.invoke`); an environment found
 dead before the invocation reached it is replaced, at most three times. Function failures and throttles are values
 (:class:`InvocationResult`), never exceptions.
 
@@ -412,15 +412,24 @@ class Executor:
                             await pool.start_new(env)
                             if shaper is not None:
                                 verdict = await shaper.after_init(env, spec, verdict)
-                        # one attempt (:meth:`_completed`); the environment's own invoke awaited here, not in a
-                        # coroutine of its own: an await level costs every invocation ~1.5k instructions (callgrind)
+                        # one attempt, warm or cold (its first invocation reports the Init): the environment's own
+                        # invoke awaited here, not in a coroutine of its own (an await level costs every invocation
+                        # ~1.5k instructions, callgrind). An invocation that completes normally comes back with its
+                        # log record formatted by the worker (START, output, END, REPORT; on a cold start preceded by
+                        # INIT_START and the Init output, the REPORT carrying the Init Duration): stored as it is.
+                        result: InvocationResult | None
                         if env.init_failure is None:
                             cold = env.cold_pending
                             log = WORKER_LOG if not cold else (self._init_lines(env), env.init_duration_ms)
                             raw = await env.invoke(options.request_id, payload, options.invoked_arn,
                                                    options.client_context, options.display_name, None, log,
                                                    options.trace_id)
-                            result = self._completed(env, spec, options, fm, raw, cold, log[1])
+                            if raw.record is not None:
+                                env.cold_pending = False
+                                self.logs.append_record(env.log_group, env.log_stream, raw.record)
+                                result = self._result(spec, options, fm, raw, cold, log[1], raw.record)
+                            else:
+                                result = self._unfinished(env, spec, options, fm, raw, cold, log[1])
                         else:
                             result = await self._failed_init(env, pid, spec, payload, options, fm)
                     finally:
@@ -445,20 +454,11 @@ class Executor:
                                 payload=platform_error("Runtime.ExitError", options.request_id, message),
                                 executed_version=spec.version, error_type="Runtime.ExitError")
 
-    def _completed(self, env: Environment, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
-                   raw: RawOutcome, cold: bool, init_ms: float | None) -> InvocationResult | None:
-        """The result of one attempt on an environment from the pool, warm or cold (its first invocation reports
-        the Init), once ``env.invoke`` returned; None when the environment turned out to have died before the
-        invocation reached it (the caller tries another).
-
-        An invocation that completes normally comes back with its log record formatted by the worker (START,
-        output, END, REPORT; on a cold start preceded by INIT_START and the Init output, the REPORT carrying
-        the Init Duration): the core stores those bytes as they are. Faults (timeout, crash, OOM) are formatted
-        here (:meth:`_finish`), Init failures by :meth:`_failed_init`."""
-        if raw.record is not None:  # it completed (a STALE or faulted invocation has no record)
-            env.cold_pending = False
-            self.logs.append_record(env.log_group, env.log_stream, raw.record)
-            return self._result(spec, options, fm, raw, cold, init_ms, raw.record)
+    def _unfinished(self, env: Environment, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
+                    raw: RawOutcome, cold: bool, init_ms: float | None) -> InvocationResult | None:
+        """The result of an attempt whose invocation did not complete (no record): a fault (timeout, crash, OOM),
+        formatted here (:meth:`_finish`); None when the environment turned out to have died before the invocation
+        reached it (the caller tries another). Init failures are :meth:`_failed_init`'s."""
         if raw.kind is Kind.STALE:
             return None
         env.cold_pending = False
