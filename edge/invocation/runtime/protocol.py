@@ -8,9 +8,9 @@ Worker channel (``SOCK_STREAM`` socketpair, one per execution environment). A fr
     log    = raw bytes (the worker's stdout/stderr output produced since the previous frame)
 
 Core -> worker: ``K_INVOKE`` meta ``{t, id, dl (deadline, epoch ms), arn, cc (client context JSON or null),
-fn (function name override or null)}``, body = event payload. Optional ``lg: 1``: answer with the invocation's
-log record (:mod:`.logformat`: ``pre`` lines, START, the output, END, REPORT with ``init`` as its Init Duration)
-in the log part instead of the raw output.
+fn (function name override or null)}`` (``cc`` and ``fn`` may be left out: null), body = event payload. Optional
+``lg: 1``: answer with the invocation's log record (:mod:`.logformat`: ``pre`` lines, START, the output, END,
+REPORT with ``init`` as its Init Duration) in the log part instead of the raw output.
 
 Worker -> core:
 - ``K_READY``      Init finished; meta ``{t, rss}`` (KiB); log = Init output.
