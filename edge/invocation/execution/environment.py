@@ -386,9 +386,7 @@ class Environment:
         timeout = self.spec.timeout_s
         budget = timeout if budget_s is None else budget_s
         fields = {"t": protocol.K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000), "arn": invoked_arn}
-        # cc and fn only when set: two null members cost the worker's orjson.loads ~1.3k instructions per invocation
-        # (callgrind, python -m bench core --worker)
-        if client_context is not None:
+        if client_context is not None:  # cc, fn only when set: two nulls cost the worker's loads ~1.3k instructions
             fields["cc"] = client_context
         if fn_override is not None:
             fields["fn"] = fn_override
@@ -440,15 +438,10 @@ class Environment:
         self.discard = True
         if got is _TIMED_OUT:
             self._kill()
-            return RawOutcome(
-                kind=Kind.TIMEOUT,
-                payload=platform_error("Sandbox.Timedout", request_id, f"Task timed out after {timeout:.2f} seconds"),
-                error_type="Sandbox.Timedout",
-                duration_ms=timeout * 1000.0,
-                max_rss_kb=self.peak_rss_kb,
-                output=self.read_dead_output(),
-                reset=True,
-            )
+            return RawOutcome(kind=Kind.TIMEOUT, error_type="Sandbox.Timedout", duration_ms=timeout * 1000.0,
+                              payload=platform_error("Sandbox.Timedout", request_id,
+                                                     f"Task timed out after {timeout:.2f} seconds"),
+                              max_rss_kb=self.peak_rss_kb, output=self.read_dead_output(), reset=True)
         status = await self.wait_exit(2.0)
         if self.exit_at is not None and self.exit_at < sent_at and self.oom_rss_kb is None:
             return RawOutcome(

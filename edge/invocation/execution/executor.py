@@ -412,11 +412,9 @@ class Executor:
                             await pool.start_new(env)
                             if shaper is not None:
                                 verdict = await shaper.after_init(env, spec, verdict)
-                        # one attempt, warm or cold (its first invocation reports the Init): the environment's own
-                        # invoke awaited here, not in a coroutine of its own (an await level costs every invocation
-                        # ~1.5k instructions, callgrind). An invocation that completes normally comes back with its
-                        # log record formatted by the worker (START, output, END, REPORT; on a cold start preceded by
-                        # INIT_START and the Init output, the REPORT carrying the Init Duration): stored as it is.
+                        # one attempt, warm or cold (awaited here, not in a coroutine of its own: ~1.5k instructions
+                        # per invocation, callgrind); a completed invocation's log record, formatted by the worker
+                        # (START, output, END, REPORT, after INIT_START and the Init output when cold), stored as is
                         result: InvocationResult | None
                         if env.init_failure is None:
                             cold = env.cold_pending
@@ -506,15 +504,9 @@ class Executor:
                                        options.display_name, budget_s=max(spec.timeout_s - spent, 0.001),
                                        trace=options.trace_id)
                 if raw.kind is Kind.STALE:
-                    raw = RawOutcome(
-                        kind=Kind.EXIT,
-                        payload=platform_error("Runtime.ExitError", rid, describe_exit(env.exit_status)),
-                        error_type="Runtime.ExitError",
-                        duration_ms=0.0,
-                        max_rss_kb=0,
-                        output=b"",
-                        reset=True,
-                    )
+                    raw = RawOutcome(kind=Kind.EXIT, error_type="Runtime.ExitError", duration_ms=0.0, max_rss_kb=0,
+                                     payload=platform_error("Runtime.ExitError", rid, describe_exit(env.exit_status)),
+                                     output=b"", reset=True)
                 elif raw.kind is not Kind.TIMEOUT:
                     raw.duration_ms += spent * 1000.0
             elif again.kind is Kind.TIMEOUT:
@@ -588,15 +580,8 @@ class Executor:
             payload = platform_error("Runtime.ExitError", rid, describe_exit(env.exit_status))
             status = "error"
         lines.append(logfmt.init_report_line(failure.duration_ms, status, failure.error_type))
-        return RawOutcome(
-            kind=Kind.INIT_ERROR,
-            payload=payload,
-            error_type=failure.error_type,
-            duration_ms=failure.duration_ms,
-            max_rss_kb=failure.max_rss_kb,
-            output=b"",
-            reset=True,
-        )
+        return RawOutcome(kind=Kind.INIT_ERROR, payload=payload, error_type=failure.error_type,
+                          duration_ms=failure.duration_ms, max_rss_kb=failure.max_rss_kb, output=b"", reset=True)
 
     @staticmethod
     def _fault_lines(raw: RawOutcome, rid: str, spec: FunctionSpec, lines: list[str]) -> str | None:
