@@ -259,7 +259,7 @@ def worker_loop(n: int) -> None:
         w = worker.Worker(sock, {"env": env, "memory_mb": 1 << 20, "tmp": tmp, "tmp_quota_mb": 0},
                           lambda event, ctx: {"ok": True}, context.RequestIdHolder(), ctypes.CDLL(None))
         meta = {"t": protocol.K_INVOKE, "id": str(uuid.uuid4()), "dl": int((time.time() + 3600) * 1000),
-                "arn": "arn:aws:lambda:us-east-1:000000000000:function:bench", "cc": None, "fn": None, "lg": 1}
+                "arn": "arn:aws:lambda:us-east-1:000000000000:function:bench", "lg": 1}
         frame = b"".join(protocol.encode(meta, b'{"key": "value"}'))
         for _ in range(n):
             core.sendall(frame)

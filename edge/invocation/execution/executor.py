@@ -11,13 +11,14 @@ An invocation is composed of two leases (architecture convention 3), in :meth:`E
     try:                                    # (``with lease:`` and pool.acquire(...) written out: see ``invoke``)
         env = pool.checkout(...)            # warm env, or a new one: pool.start_new(env) runs Init (cold start)
         try:
-            result = await self._attempt(env, ...)   # env.invoke(...), then logs, metrics, the result value
+            raw = await env.invoke(...)     # (an environment whose Init failed: await self._failed_init(...))
+            result = self._result(...)      # its record stored, metrics, the result value (faults: _unfinished)
         finally:
             pool.checkin(...)               # idle again, or stopped when it must be discarded
     finally:
         lease.release()
 
-One implementation serves warm, cold and Init-failed environments (:meth:`Executor._attempt`); an environment found
+One implementation serves warm and cold environments (:meth:`Executor.invoke`); an environment found
 dead before the invocation reached it is replaced, at most three times. Function failures and throttles are values
 (:class:`InvocationResult`), never exceptions.
 
@@ -369,7 +370,7 @@ class Executor:
     async def invoke(self, spec: FunctionSpec, payload: bytes, options: InvokeOptions, *,
                      reserved_concurrency: int | None = None, route: Route | None = None) -> InvocationResult:
         """Run one synchronous invocation: a lease of the region's limiter (or a THROTTLED result), then a pooled
-        environment (warm, or new after Init), then :meth:`_attempt`. ``reserved_concurrency`` (when not None)
+        environment (warm, or new after Init), then one attempt on it. ``reserved_concurrency`` (when not None)
         is the function's reserved concurrency and is remembered for the region; None keeps what
         configure_concurrency said. ``route``: ``self.route(spec, options.region, options.display_name,
         options.log_group)``, kept by a caller that invokes the same target repeatedly (else route()'s memo is read
@@ -411,7 +412,24 @@ class Executor:
                             await pool.start_new(env)
                             if shaper is not None:
                                 verdict = await shaper.after_init(env, spec, verdict)
-                        result = await self._attempt(env, pid, spec, payload, options, fm)
+                        # one attempt, warm or cold (awaited here, not in a coroutine of its own: ~1.5k instructions
+                        # per invocation, callgrind); a completed invocation's log record, formatted by the worker
+                        # (START, output, END, REPORT, after INIT_START and the Init output when cold), stored as is
+                        result: InvocationResult | None
+                        if env.init_failure is None:
+                            cold = env.cold_pending
+                            log = WORKER_LOG if not cold else (self._init_lines(env), env.init_duration_ms)
+                            raw = await env.invoke(options.request_id, payload, options.invoked_arn,
+                                                   options.client_context, options.display_name, None, log,
+                                                   options.trace_id)
+                            if raw.record is not None:
+                                env.cold_pending = False
+                                self.logs.append_record(env.log_group, env.log_stream, raw.record)
+                                result = self._result(spec, options, fm, raw, cold, log[1], raw.record)
+                            else:
+                                result = self._unfinished(env, spec, options, fm, raw, cold, log[1])
+                        else:
+                            result = await self._failed_init(env, pid, spec, payload, options, fm)
                     finally:
                         pool.checkin(pid, env)
                     if result is not None:
@@ -434,44 +452,37 @@ class Executor:
                                 payload=platform_error("Runtime.ExitError", options.request_id, message),
                                 executed_version=spec.version, error_type="Runtime.ExitError")
 
-    async def _attempt(self, env: Environment, pid: PoolId, spec: FunctionSpec, payload: bytes,
-                       options: InvokeOptions, fm: FunctionMetrics) -> InvocationResult | None:
-        """One attempt on an environment from the pool: warm, cold (its first invocation reports the Init), or
-        one whose Init failed; None when the environment turned out to have died before the invocation reached
-        it (the caller tries another).
-
-        An invocation that completes normally comes back with its log record formatted by the worker (START,
-        output, END, REPORT; on a cold start preceded by INIT_START and the Init output, the REPORT carrying
-        the Init Duration): the core stores those bytes as they are. Faults (timeout, crash, OOM) and Init
-        failures are formatted here (:meth:`_finish`)."""
-        rid = options.request_id
-        failure = env.init_failure
-        cold = env.cold_pending
-        if failure is None:
-            log = WORKER_LOG
-            if cold:
-                log = ([logfmt.init_start_line(env.runtime_version, env.region), *logfmt.output_lines(env.init_output)],
-                       env.init_duration_ms)
-            raw = await env.invoke(rid, payload, options.invoked_arn, options.client_context,
-                                   options.display_name, None, log, options.trace_id)
-            if raw.record is not None:  # it completed (a STALE or faulted invocation has no record)
-                env.cold_pending = False
-                self.logs.append_record(env.log_group, env.log_stream, raw.record)
-                return self._result(spec, options, fm, raw, cold, log[1], raw.record)
-            if raw.kind is Kind.STALE:
-                return None
-        elif failure.kind is Kind.TIMEOUT and env.init_type == ON_DEMAND:
-            return await self._run_suppressed_init(env, pid, spec, payload, options, fm)
+    def _unfinished(self, env: Environment, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
+                    raw: RawOutcome, cold: bool, init_ms: float | None) -> InvocationResult | None:
+        """The result of an attempt whose invocation did not complete (no record): a fault (timeout, crash, OOM),
+        formatted here (:meth:`_finish`); None when the environment turned out to have died before the invocation
+        reached it (the caller tries another). Init failures are :meth:`_failed_init`'s."""
+        if raw.kind is Kind.STALE:
+            return None
         env.cold_pending = False
-        lines: list[str] = []
-        if cold:
-            lines.append(logfmt.init_start_line(env.runtime_version, env.region))
-            lines += logfmt.output_lines(env.init_output)
-        if failure is not None:
-            raw = self._init_failure(env, failure, rid, lines)
-        lines.append(logfmt.start_line(rid, spec.version))
-        init_ms = env.init_duration_ms if cold and failure is None else None
+        lines = self._init_lines(env) if cold else []
+        lines.append(logfmt.start_line(options.request_id, spec.version))
         return self._finish(env, spec, options, fm, raw, lines, cold, init_ms)
+
+    async def _failed_init(self, env: Environment, pid: PoolId, spec: FunctionSpec, payload: bytes,
+                           options: InvokeOptions, fm: FunctionMetrics) -> InvocationResult:
+        """The invocation given an environment whose Init failed: Init again inside it after an on-demand Init
+        timeout (:meth:`_run_suppressed_init`), else the Init failure as its result."""
+        failure = env.init_failure
+        assert failure is not None
+        if failure.kind is Kind.TIMEOUT and env.init_type == ON_DEMAND:
+            return await self._run_suppressed_init(env, pid, spec, payload, options, fm)
+        cold = env.cold_pending
+        env.cold_pending = False
+        lines = self._init_lines(env) if cold else []
+        raw = self._init_failure(env, failure, options.request_id, lines)
+        lines.append(logfmt.start_line(options.request_id, spec.version))
+        return self._finish(env, spec, options, fm, raw, lines, cold, None)
+
+    @staticmethod
+    def _init_lines(env: Environment) -> list[str]:
+        """A cold start's log lines before START: INIT_START and the Init output."""
+        return [logfmt.init_start_line(env.runtime_version, env.region), *logfmt.output_lines(env.init_output)]
 
     async def _run_suppressed_init(self, first: Environment, pid: PoolId, spec: FunctionSpec, payload: bytes,
                                    options: InvokeOptions, fm: FunctionMetrics) -> InvocationResult:
@@ -493,15 +504,9 @@ class Executor:
                                        options.display_name, budget_s=max(spec.timeout_s - spent, 0.001),
                                        trace=options.trace_id)
                 if raw.kind is Kind.STALE:
-                    raw = RawOutcome(
-                        kind=Kind.EXIT,
-                        payload=platform_error("Runtime.ExitError", rid, describe_exit(env.exit_status)),
-                        error_type="Runtime.ExitError",
-                        duration_ms=0.0,
-                        max_rss_kb=0,
-                        output=b"",
-                        reset=True,
-                    )
+                    raw = RawOutcome(kind=Kind.EXIT, error_type="Runtime.ExitError", duration_ms=0.0, max_rss_kb=0,
+                                     payload=platform_error("Runtime.ExitError", rid, describe_exit(env.exit_status)),
+                                     output=b"", reset=True)
                 elif raw.kind is not Kind.TIMEOUT:
                     raw.duration_ms += spent * 1000.0
             elif again.kind is Kind.TIMEOUT:
@@ -575,15 +580,8 @@ class Executor:
             payload = platform_error("Runtime.ExitError", rid, describe_exit(env.exit_status))
             status = "error"
         lines.append(logfmt.init_report_line(failure.duration_ms, status, failure.error_type))
-        return RawOutcome(
-            kind=Kind.INIT_ERROR,
-            payload=payload,
-            error_type=failure.error_type,
-            duration_ms=failure.duration_ms,
-            max_rss_kb=failure.max_rss_kb,
-            output=b"",
-            reset=True,
-        )
+        return RawOutcome(kind=Kind.INIT_ERROR, payload=payload, error_type=failure.error_type,
+                          duration_ms=failure.duration_ms, max_rss_kb=failure.max_rss_kb, output=b"", reset=True)
 
     @staticmethod
     def _fault_lines(raw: RawOutcome, rid: str, spec: FunctionSpec, lines: list[str]) -> str | None:

@@ -1,6 +1,6 @@
 """Execution-environment pools keyed by :class:`PoolId` (region + spec.pool_key + presentation overrides).
 
-Convention: all bookkeeping happens in synchronous ``_assign``/``_release``/``_collect_*`` methods that never
+Convention: all bookkeeping happens in synchronous methods (``checkout``, ``checkin``, ``_collect_*``) that never
 await, so each one is atomic on the event loop (no lock needed, none taken on the hot path); process spawn and
 kill happen outside them. Stopping an environment is done by tasks this pool owns (``_stoppers``, an
 :class:`edge.tasks.TaskOwner`), waited for by :meth:`close`.
@@ -121,41 +121,17 @@ class EnvironmentPool:
     def checkout(self, pid: PoolId, spec: FunctionSpec, fresh: bool = False) -> tuple[Environment, bool]:
         """Take an environment: (a BUSY warm one, False) or (a new STARTING one, True) that the caller must
         pass to :meth:`start_new`. Either way the caller owns it until :meth:`checkin` (call it in a finally).
-        ``fresh``: always a new one (a chaos scenario's forced cold start, ``coldstart.py``)."""
-        if fresh:
-            pool = self._pools.get(pid)
-            if pool is None:
-                pool = self._pools[pid] = _Pool(spec)
-            return self._new_env(pid, pool, spec, ON_DEMAND), True
-        env, new, dead = self._assign(pid, spec)
-        for corpse in dead:
-            self._stop_later(corpse, False, True)  # its /tmp was handed to the pool's next environment
-        if new:
-            for victim in self._collect_over_cap():
-                self._stop_later(victim, True, False)
-        return env, new
+        ``fresh``: always a new one (a chaos scenario's forced cold start, ``coldstart.py``).
 
-    async def start_new(self, env: Environment, init_timeout_s: float | None = None) -> None:
-        """Run Init of a new environment from :meth:`checkout`; BUSY afterwards unless Init failed
-        (``env.init_failure``). Exceptions (zygote failure, cancellation) propagate: still call checkin."""
-        await self._start(env, init_timeout_s or self._s.init_timeout_s)
-        if env.init_failure is None and env.state is EnvState.READY:
-            env.mark_busy()
-
-    def checkin(self, pid: PoolId, env: Environment) -> None:
-        """Give back an environment from :meth:`checkout`: idle again, or stopped if it must be discarded."""
-        stop = self._release(pid, env)
-        if stop is not None:
-            self._stop_later(*stop)
-
-    def _assign(self, pid: PoolId, spec: FunctionSpec) -> tuple[Environment, bool, list[Environment]]:
-        """Pick an idle environment (provisioned first, then the most recently used) or create one.
-        Returns (env, is_new, environments found dead while idle: the caller stops them)."""
+        A warm one is the most recently used idle one (a provisioned one first); one found dead while idle is
+        stopped (its /tmp goes to the pool's next environment). (The bookkeeping of every warm invocation: written
+        in this one method and :meth:`checkin`, without helpers, ~1k instructions less per invocation, callgrind.)"""
         pool = self._pools.get(pid)
         if pool is None:
             pool = self._pools[pid] = _Pool(spec)
+        if fresh:
+            return self._new_env(pid, pool, spec, ON_DEMAND), True
         idle = pool.idle
-        dead: list[Environment] = []
         while idle:
             if pool.target:  # provisioned environments are preferred over on-demand ones
                 pick = len(idle) - 1
@@ -165,13 +141,46 @@ class EnvironmentPool:
             if env.discard or env.state is not ENV_READY:
                 pool.live.discard(env)  # its process died while idle: a reset, /tmp goes to the next env
                 pool.spare_tmp.append(env.tmp_dir)
-                dead.append(env)
                 if env.init_type == PROVISIONED:
                     self._report_provisioned(pid, pool)
+                self._stop_later(env, False, True)
                 continue
             env.mark_busy()
-            return env, False, dead
-        return self._new_env(pid, pool, spec, ON_DEMAND), True, dead
+            return env, False
+        env = self._new_env(pid, pool, spec, ON_DEMAND)
+        for victim in self._collect_over_cap():
+            self._stop_later(victim, True, False)
+        return env, True
+
+    async def start_new(self, env: Environment, init_timeout_s: float | None = None) -> None:
+        """Run Init of a new environment from :meth:`checkout`; BUSY afterwards unless Init failed
+        (``env.init_failure``). Exceptions (zygote failure, cancellation) propagate: still call checkin."""
+        await self._start(env, init_timeout_s or self._s.init_timeout_s)
+        if env.init_failure is None and env.state is EnvState.READY:
+            env.mark_busy()
+
+    def checkin(self, pid: PoolId, env: Environment) -> None:
+        """Give back an environment from :meth:`checkout`: idle again, or detached from its pool and stopped if it
+        must be discarded (its /tmp kept for the pool's next environment after a reset)."""
+        pool = self._pools.get(pid)
+        if pool is None or env not in pool.live:
+            self._detached.discard(env)
+            if env.state is not EnvState.STOPPED:
+                self._stop_later(env, not env.discard, False)
+            return
+        too_old = (self._s.max_lifetime_s is not None
+                   and time.monotonic() - env.created > self._s.max_lifetime_s)
+        if env.discard or env.retired or too_old or env.state is not ENV_BUSY:
+            pool.live.discard(env)
+            keep_tmp = env.discard and not env.wipe_tmp and not env.retired
+            if keep_tmp:
+                pool.spare_tmp.append(env.tmp_dir)
+            if env.init_type == PROVISIONED:
+                self._report_provisioned(pid, pool)
+            self._stop_later(env, not env.discard, keep_tmp)
+            return
+        env.mark_ready()
+        pool.idle.append(env)
 
     def _new_env(self, pid: PoolId, pool: _Pool, spec: FunctionSpec, init_type: str) -> Environment:
         env_id = uuid.uuid4().hex
@@ -187,26 +196,6 @@ class EnvironmentPool:
         env.tmp_dir.mkdir(parents=True, exist_ok=True)  # one mkdir, microseconds: not worth a thread hop
         async with self._starts:
             await env.launch(self._host, init_timeout_s)
-
-    def _release(self, pid: PoolId, env: Environment) -> tuple[Environment, bool, bool] | None:
-        """Return the env to its pool, or detach it and return (env, graceful, keep_tmp) for stopping."""
-        pool = self._pools.get(pid)
-        if pool is None or env not in pool.live:
-            self._detached.discard(env)
-            return (env, not env.discard, False) if env.state is not EnvState.STOPPED else None
-        too_old = (self._s.max_lifetime_s is not None
-                   and time.monotonic() - env.created > self._s.max_lifetime_s)
-        if env.discard or env.retired or too_old or env.state is not ENV_BUSY:
-            pool.live.discard(env)
-            keep_tmp = env.discard and not env.wipe_tmp and not env.retired
-            if keep_tmp:
-                pool.spare_tmp.append(env.tmp_dir)
-            if env.init_type == PROVISIONED:
-                self._report_provisioned(pid, pool)
-            return env, not env.discard, keep_tmp
-        env.mark_ready()
-        pool.idle.append(env)
-        return None
 
     # -- stopping ------------------------------------------------------------------------------------------
     def _stop_later(self, env: Environment, graceful: bool, keep_tmp: bool) -> None:

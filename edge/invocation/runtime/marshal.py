@@ -7,7 +7,8 @@ same text, same exceptions.
 The fast path calls pieces of the json module its public functions are built from (``json.encoder.c_make_encoder``,
 ``json.encoder.encode_basestring_ascii``, a decoder's ``scan_once``, ``json.decoder.WHITESPACE``), skipping
 ``json.detect_encoding`` for plain UTF-8 payloads and the Python float formatter ``JSONEncoder.iterencode`` builds
-and the C encoder never uses. Measured: the worker side of a warm invocation (``python -m bench core --worker N``
+and the C encoder never uses, and building the C encoder once per process instead of once per result. Measured
+(before the encoder was built once, which took another ~3.9k off): the worker side of a warm invocation (``python -m bench core --worker N``
 under callgrind: the bench's event, a ``{'ok': True}`` result) takes ~84k instructions with it, ~99k through
 ``json.loads`` / ``JSONEncoder.encode`` (~15%); worker CPU per warm invocation (schedstat, medians of 7 x 2,000)
 ~31.6 us against ~37.6 us. It is the only place edgelab reaches into the json module:
@@ -49,16 +50,28 @@ _MAKE_C_ENCODER: _MakeEncoder | None = json.encoder.c_make_encoder  # type: igno
 _ASCII = json.encoder.encode_basestring_ascii
 
 
+# One C encoder for the life of the process, built as ``JSONEncoder.iterencode`` builds one per call (the same
+# arguments): building it parses nine arguments, ~2k instructions of each warm invocation's worker side (callgrind,
+# python -m bench core --worker). Its only state is ``markers`` (the containers being encoded, to detect cycles):
+# empty after every encoding that succeeds, cleared after one that fails. The worker's invoke loop is its one user.
+_MARKERS: dict[int, Any] = {}
+_C_ENCODE = None if _MAKE_C_ENCODER is None else _MAKE_C_ENCODER(
+    _MARKERS, ENCODER.default, _ASCII, None, ENCODER.key_separator, ENCODER.item_separator, ENCODER.sort_keys,
+    ENCODER.skipkeys, ENCODER.allow_nan)
+
+
 def encode_result(o: Any) -> str:
-    """Exactly ``ENCODER.encode(o)``: the same C encoder with the same settings, built directly instead of
+    """Exactly ``ENCODER.encode(o)``: the same C encoder with the same settings, called directly instead of
     through ``JSONEncoder.iterencode`` (which also builds a Python float formatter the C encoder never uses)."""
     if isinstance(o, str):
         return _ASCII(o)
-    if _MAKE_C_ENCODER is None:  # an interpreter without the _json accelerator
+    if _C_ENCODE is None:  # an interpreter without the _json accelerator
         return ENCODER.encode(o)
-    e = ENCODER
-    return "".join(_MAKE_C_ENCODER({}, e.default, _ASCII, None, e.key_separator, e.item_separator, e.sort_keys,
-                                   e.skipkeys, e.allow_nan)(o, 0))
+    try:
+        return "".join(_C_ENCODE(o, 0))
+    except BaseException:
+        _MARKERS.clear()  # a failed encoding leaves the containers it was inside marked
+        raise
 
 
 # the scanner of json.loads' default decoder (same settings)

@@ -58,6 +58,20 @@ def test_encode_result_rejects_what_json_rejects(result: Any, error: type[Except
         marshal.encode_result(result)
 
 
+def test_a_failed_encoding_leaves_nothing_behind() -> None:
+    """The encoder is built once: a failure deep inside containers must not leave them marked as being encoded
+    (the next encoding of the same objects would be refused as circular)."""
+    inner: list = [1, _Odd()]
+    outer = {"a": [inner]}
+    with pytest.raises(TypeError):
+        marshal.encode_result(outer)
+    inner.pop()
+    assert marshal.encode_result(outer) == json.dumps(outer) == '{"a": [[1]]}'
+    with pytest.raises(ValueError, match="Circular"):
+        marshal.encode_result(_circular)
+    assert marshal.encode_result([_circular[:0]]) == "[[]]"
+
+
 @pytest.mark.parametrize("payload", [
     b"{}", b'{"a":[1,2.5,null,true]}', '{"é":"☃"}'.encode(), b"\xef\xbb\xbf{\"a\":1}", '{"a":1}'.encode("utf-16"),
     '{"a":1}'.encode("utf-32-be"), b"NaN", b' {"x": -Infinity}', b"12345678901234567890123", b'{"a":1,"a":2}',
