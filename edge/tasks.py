@@ -58,7 +58,7 @@ class TaskOwner:
         answer the viewer whatever happens), so the task gets no done callback: the owner forgets it once it is
         done, lazily, whenever its set of tasks has doubled (amortised; ``len``, ``join`` and the ``limit`` count
         only running tasks). A done callback is ~8k instructions per task (scheduled as its own event-loop handle;
-        ``python -m bench.pop_path``: a triggered cache hit 329.9k -> 322.0k). Should such a task fail all the
+        ``python -m bench.pop_path``: a triggered cache hit 329.9k -> 326.7k). Should such a task fail all the
         same, asyncio reports it ("Task exception was never retrieved")."""
         if (self._closed or (key is not None and key in self._keys)
                 or (self._limit is not None and len(self._tasks) >= self._limit and self._prune() >= self._limit)):
