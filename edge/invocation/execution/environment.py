@@ -140,7 +140,7 @@ class _Channel(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         frame = self.reader.whole(data)  # the common case, without the reader's callback (see FrameReader)
         if frame is None:
-            self.reader.feed(data)
+            self.reader.reassemble(data)
         else:
             self.env._on_frame(frame)
 

@@ -84,9 +84,9 @@ class FrameReader:
     over it cost ~400 instructions per frame on each end; callgrind, warm invocations.)
 
     The common case, one read holding exactly one frame with nothing buffered, is :meth:`whole`: decoded without
-    copying the data into the reassembly buffer and returned to the caller, which feeds the read only when that
-    gives None (the worker's invoke loop then skips the callback and its queue: ~1.8k instructions per warm
-    invocation, callgrind, ``python -m bench core --worker``)."""
+    copying the data into the reassembly buffer and returned to the caller, which hands the read to
+    :meth:`reassemble` only when that gives None (the worker's invoke loop then skips the callback and its queue:
+    ~1.8k instructions per warm invocation, callgrind, ``python -m bench core --worker``)."""
 
     __slots__ = ("buffer", "on_frame")
 
@@ -103,7 +103,7 @@ class FrameReader:
 
     def whole(self, data: bytes) -> Frame | None:
         """The frame ``data`` is, when it is exactly one whole frame and nothing is buffered; else None (the
-        caller then feeds ``data``)."""
+        caller then passes ``data`` to :meth:`reassemble`)."""
         if not self.buffer and len(data) >= HEADER_SIZE:
             ml, bl, ll = HEADER.unpack_from(data)
             a = HEADER_SIZE + ml
@@ -117,6 +117,10 @@ class FrameReader:
         if frame is not None:
             self.on_frame(frame)
             return
+        self.reassemble(data)
+
+    def reassemble(self, data: bytes) -> None:
+        """:meth:`feed` for a read :meth:`whole` already declined: buffered, each frame it completes handed on."""
         buf = self.buffer
         buf += data
         while len(buf) >= HEADER_SIZE:

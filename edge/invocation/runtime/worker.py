@@ -213,7 +213,7 @@ class Worker:
             frame = reader.whole(chunk)
             if frame is not None:
                 return frame[0], frame[1]
-            reader.feed(chunk)
+            reader.reassemble(chunk)
         meta, body, _ = frames.popleft()
         return meta, body
 
