@@ -145,9 +145,8 @@ class PopViewer:
             response = error_response(EdgeError("internal error"), ex.request_id)
         try:
             sent = self._deliver(conn, req, response, ex)
-        except Exception:  # a bug while writing: the connection cannot go on
-            log.exception("viewer request %s %s failed", req.method, req.target[:200])
-            conn.abort()
+        except Exception:
+            self._broken(conn, req)
             return
         if isinstance(sent, bool):
             conn.answered(sent)
@@ -158,11 +157,16 @@ class PopViewer:
         """A response only ``_write`` sends (streamed, or with headers to check), then ``conn.answered``."""
         try:
             keep_alive = await sending
-        except Exception:  # a bug while writing: the connection cannot go on
-            log.exception("viewer request %s %s failed", req.method, req.target[:200])
-            conn.abort()
+        except Exception:
+            self._broken(conn, req)
             return
         conn.answered(keep_alive)
+
+    @staticmethod
+    def _broken(conn: ViewerProtocol, req: ViewerRequest) -> None:
+        """A bug while writing (called in its ``except``): logged with its traceback; the connection cannot go on."""
+        log.exception("viewer request %s %s failed", req.method, req.target[:200])
+        conn.abort()
 
     # --- WebSocket upgrades -----------------------------------------------------------------------------
     def _relayed(self, conn: ViewerProtocol, req: ViewerRequest, edge_req: EdgeRequest, request_id: str,
