@@ -51,13 +51,14 @@ Decisions where the contract leaves an open question (§8):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TypeAlias
 
 from edge.cdn.cache.policy import CacheEntry, Hit, Miss, Stale, StaleReason, on_origin_error
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
 from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
-from edge.cdn.errors import EdgeError, OriginError
+from edge.cdn.errors import EdgeError, LambdaError, OriginError
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.http1 import InterimSink
 from edge.cdn.responses import ERROR, HIT, LAMBDA_GENERATED, MISS, REFRESH_HIT, error_response
@@ -84,7 +85,8 @@ from edge.cdn.steps import (
 from edge.cdn.steps.context import PopContext
 from edge.cdn.tiers.upstream import Hop
 
-__all__ = ["Exchange", "Resume", "Step", "TriggerCall", "TriggerRunner", "begin", "handle", "handle_tier", "resume"]
+__all__ = ["Exchange", "Resume", "Step", "TriggerCall", "TriggerRunner", "after_viewer_request", "begin", "handle",
+           "handle_tier", "resume", "start_viewer_request"]
 
 log = logging.getLogger("edgelab.pop")
 
@@ -144,24 +146,62 @@ def begin(ctx: PopContext, request: EdgeRequest, request_id: str, started: float
             return ex, None, None
         else:
             viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
+    except EdgeError as err:
+        return ex, None, err
+    response, at = _from_lookup(ctx, ex)
+    return ex, response, at
+
+
+def start_viewer_request(ctx: PopContext, ex: Exchange,
+                         done: Callable[[EdgeResponse | LambdaError | None], object]) -> bool:
+    """Where ``begin`` stopped for a viewer-request Lambda@Edge hook (``at`` None, ``Step.VIEWER_REQUEST in
+    ex.plan.hooks``): run the hook without a coroutine when the runner can (a warm function, ``TriggerRunner.start``).
+    True when started: ``done`` gets the hook's result (a generated response, None to continue, or the error), from
+    the event loop, for :func:`after_viewer_request`. False, with nothing done: ``resume(ctx, ex, None)`` runs it."""
+    plan = ex.plan
+    if plan is None or Step.VIEWER_REQUEST not in plan.hooks or Step.VIEWER_REQUEST in plan.functions:
+        return False
+    return viewer_request.start(ctx, ex, done)
+
+
+def after_viewer_request(ctx: PopContext, ex: Exchange, result: EdgeResponse | LambdaError | None
+                         ) -> tuple[EdgeResponse | None, Resume]:
+    """The rest of ``begin`` after the viewer-request hook :func:`start_viewer_request` ran, as ``begin`` answers:
+    ``(response, None)`` when answered in full (a fresh hit, a generated response), else ``(None, at)`` for
+    ``resume``."""
+    if isinstance(result, LambdaError):
+        return None, result
+    if result is not None:
+        return _generated(ctx, ex, result, LAMBDA_GENERATED), None
+    viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
+    return _from_lookup(ctx, ex)
+
+
+def _from_lookup(ctx: PopContext, ex: Exchange) -> tuple[EdgeResponse | None, Resume]:
+    """``begin`` from the cache lookup on: a fresh hit below 400 with no viewer-response hook (its CloudFront
+    function, when ready, runs here) is answered in full; anything else is where ``resume`` goes on."""
+    plan = ex.plan
+    assert plan is not None
+    try:
         outcome = cache_lookup.lookup(ctx, ex)
         if not isinstance(outcome, Hit):
-            return ex, None, outcome
+            return None, outcome
         response = serving.from_entry(ctx, ex, outcome.entry, HIT, age_s=outcome.age)
+        hooks, functions = plan.hooks, plan.functions
         if response.status >= 400 or Step.VIEWER_RESPONSE in hooks:
-            return ex, None, response
+            return None, response
         if Step.VIEWER_RESPONSE in functions and not viewer_response.skipped(ex, response):
             ready = cloudfront_functions.ready(ctx, ex, Step.VIEWER_RESPONSE)
             if ready is None:
-                return ex, None, response
+                return None, response
             response = response_headers.apply(ex, response)  # before the function, which sees them
             response = cloudfront_functions.viewer_response_now(ctx, ex, response, ready)
         else:
             response = response_headers.apply(ex, response)
     except EdgeError as err:
-        return ex, None, err
+        return None, err
     _count(ctx, ex, response)
-    return ex, response, None
+    return response, None
 
 
 async def resume(ctx: PopContext, ex: Exchange, at: Resume) -> EdgeResponse:

@@ -3,13 +3,20 @@ TriggerRunner, through a real POP and a ScriptedOrigin (architecture convention 
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import logging
+import re
 from collections.abc import Callable
 
-from edge.cdn.errors import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
+import pytest
+
+from edge.cdn import pipeline
+from edge.cdn.errors import LambdaError, LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
 from edge.cdn.models import EdgeRequest, EdgeResponse, header_set
 from edge.cdn.steps import TriggerCall
 from tests.cdn.scripted_origin import PopHarness, ScriptedOrigin, distribution_config
+from tests.cdn.server.test_pop_limits import exchange
 
 VR, OR, ORS, VRS = "viewer-request", "origin-request", "origin-response", "viewer-response"
 Action = Callable[[TriggerCall], EdgeRequest | EdgeResponse]
@@ -25,6 +32,8 @@ class FakeTriggers:
         self.actions = {k.replace("_", "-"): v for k, v in actions.items()}
         self.calls: list[str] = []
         self.seen: list[TriggerCall] = []
+        self.run_only = False
+        self.delay = 0.0  # seconds before ``start`` gives its result
 
     def config(self, dist: dict) -> dict:
         items = [{"LambdaFunctionARN": f"arn:aws:lambda:us-east-1:000000000000:function:fake-{e}:1", "EventType": e,
@@ -36,6 +45,21 @@ class FakeTriggers:
         return cfg
 
     async def run(self, call: TriggerCall) -> EdgeRequest | EdgeResponse:
+        return self._act(call)
+
+    def start(self, call: TriggerCall, done: Callable[[EdgeRequest | EdgeResponse | LambdaError], object]) -> bool:
+        """As the real runner's ``start`` (a warm function): the request events' result from the event loop. Every
+        viewer-request hook through a POP goes this way; ``run_only`` makes it take ``run`` (a cold function)."""
+        if self.run_only or call.response is not None:
+            return False
+        try:
+            result: EdgeRequest | EdgeResponse | LambdaError = self._act(call)
+        except LambdaError as err:
+            result = err
+        asyncio.get_running_loop().call_later(self.delay, done, result)
+        return True
+
+    def _act(self, call: TriggerCall) -> EdgeRequest | EdgeResponse:
         self.calls.append(call.event_type.value)
         self.seen.append(call)
         action = self.actions.get(call.event_type.value)
@@ -46,6 +70,48 @@ class FakeTriggers:
     def take(self) -> list[str]:
         calls, self.calls = self.calls, []
         return calls
+
+
+@pytest.mark.parametrize("run_only", [False, True])
+async def test_pipelined_requests_behind_a_viewer_request_hook_are_answered_in_order(run_only: bool) -> None:
+    t = FakeTriggers(events=(VR,))
+    t.run_only, t.delay = run_only, 0.05
+    async with ScriptedOrigin() as origin, PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
+        origin.script("/p", body=b"PPP", headers={"Cache-Control": "max-age=60"})
+        await pop.get("/p")
+        data, closed = await exchange(pop.port, b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n" * 2
+                                      + b"GET /none HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert closed and re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"200", b"200", b"404"]
+    assert data.count(b"X-Cache: Hit from cloudfront") == 2 and data.index(b"PPP") < data.rindex(b"PPP")
+    assert t.take() == [VR] * 4
+
+
+async def test_a_viewer_gone_while_its_viewer_request_hook_runs(caplog: pytest.LogCaptureFixture) -> None:
+    t = FakeTriggers(events=(VR,))
+    t.delay = 0.2
+    async with ScriptedOrigin() as origin, PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
+        origin.script("/g", body=b"G", headers={"Cache-Control": "max-age=60"})
+        await pop.get("/g")
+        _, writer = await asyncio.open_connection("127.0.0.1", pop.port)
+        writer.write(b"GET /g HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        writer.close()  # gone before the function's result
+        await asyncio.sleep(0.4)
+        status, headers, body = await pop.get("/g")
+    assert (status, body, headers["X-Cache"]) == (200, b"G", "Hit from cloudfront")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_bug_after_the_viewer_request_hook_is_answered_with_a_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pipeline, "after_viewer_request", broken)
+    t = FakeTriggers(events=(VR,))
+    async with ScriptedOrigin() as origin, PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
+        status, _, _ = await pop.get("/b")
+        assert status == 500
+        assert pop.state.ctx.stats.requests == 1
 
 
 def _generated(status: int = 200, body: bytes = b"generated", cc: str = "max-age=60") -> EdgeResponse:

@@ -76,6 +76,12 @@ class PreparedCall(Protocol):
     def invoke(self, payload: bytes, request_id: str | None = None,
                trace_id: str | None = None) -> Awaitable[InvocationResult]: ...
 
+    def submit(self, payload: bytes, request_id: str | None, trace_id: str | None,
+               done: Callable[[InvocationResult], object]) -> bool:
+        """``invoke`` without a coroutine: True when submitted (``done(result)`` follows from the event loop),
+        False (nothing done) when the caller must use ``invoke``."""
+        ...
+
 
 class Invoker(Protocol):
     """What the runner needs from the invocation core (``LambdaService`` satisfies it): a prepared target per
@@ -312,23 +318,15 @@ class EdgeTriggerRunner:
 
         A response whose body is streamed (too large to cache; the function never sees it) is released here
         when the function replaces its body, fails or is cancelled, so the origin connection is not leaked."""
-        assoc = call.association
-        key = (assoc.event_type, assoc.arn, assoc.include_body)
-        hook = self._hooks.get(key)
-        if hook is None:
-            hook = self._hooks[key] = _Hook(assoc)
+        hook = self._hook(call.association)
         event_type = hook.event_type
         response = call.response
         try:
             fresh = self._fresh_check(hook.check_key)
-            problem = fresh[1] if fresh is not None else await self.check_association(assoc)
+            problem = fresh[1] if fresh is not None else await self.check_association(call.association)
             if problem is not None:
-                raise LambdaExecutionError(problem, event_type=event_type, function=assoc.function_name)
-            # (distribution domain name, distribution id, request id) positionally: a keyword call to the named
-            # tuple's __new__ builds a kwargs dict on Python 3.11
-            config = EventConfig(call.distribution.domain_name, call.distribution.id, call.request_id)
-            event = build_event_dict(event_type, config=config, request=call.request, response=response,
-                                     include_body=assoc.include_body)
+                raise LambdaExecutionError(problem, event_type=event_type, function=hook.assoc.function_name)
+            event = self._event(call, hook)
             target = hook.target or self._prepare(hook)
             t0 = time.perf_counter()
             try:
@@ -336,9 +334,8 @@ class EdgeTriggerRunner:
                                              _trace_of(event))
             except ControlPlaneError as exc:  # vanished between the check and the call, payload too large...
                 raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=event_type,
-                                           function=assoc.function_name) from None
-            self._account(call, hook, result, (time.perf_counter() - t0) * 1000.0)
-            out = self._continue_with(call, assoc, result, *event_header_maps(event))
+                                           function=hook.assoc.function_name) from None
+            out = self._outcome(call, hook, event, result, t0)
         except BaseException:  # a Lambda error, or the viewer went away (cancelled): the body is not used
             if response is not None:
                 await response.aclose()
@@ -346,6 +343,54 @@ class EdgeTriggerRunner:
         if response is not None and out is not response and out.body is not response.body:
             await response.aclose()
         return out
+
+    def start(self, call: TriggerCall, done: Callable[[EdgeRequest | EdgeResponse | LambdaError], object]) -> bool:
+        """:meth:`run` of a request event without a coroutine, when it can be: the association's check is fresh and
+        passed, and its target is prepared and takes submissions (``PreparedCall.submit``; a warm function runs
+        with no task at all, ``Executor.submit``). True when started: ``done`` gets, from the event loop, what
+        ``run`` returns or the ``LambdaError`` it raises. False, with nothing done (nothing invoked, nothing
+        counted): use ``run``."""
+        if call.response is not None:
+            return False
+        hook = self._hook(call.association)
+        fresh = self._fresh_check(hook.check_key)
+        target = hook.target
+        if fresh is None or fresh[1] is not None or target is None:
+            return False
+        event = self._event(call, hook)
+        t0 = time.perf_counter()
+
+        def finished(result: InvocationResult) -> None:
+            try:
+                out: EdgeRequest | EdgeResponse | LambdaError = self._outcome(call, hook, event, result, t0)
+            except LambdaError as err:
+                out = err
+            done(out)
+
+        return target.submit(encode_event(event), edge_request_id(call.request_id, hook.event_type),
+                             _trace_of(event), finished)
+
+    def _hook(self, assoc: LambdaAssociation) -> _Hook:
+        key = (assoc.event_type, assoc.arn, assoc.include_body)
+        hook = self._hooks.get(key)
+        if hook is None:
+            hook = self._hooks[key] = _Hook(assoc)
+        return hook
+
+    @staticmethod
+    def _event(call: TriggerCall, hook: _Hook) -> dict[str, Any]:
+        # (distribution domain name, distribution id, request id) positionally: a keyword call to the named
+        # tuple's __new__ builds a kwargs dict on Python 3.11
+        config = EventConfig(call.distribution.domain_name, call.distribution.id, call.request_id)
+        return build_event_dict(hook.event_type, config=config, request=call.request, response=call.response,
+                                include_body=hook.assoc.include_body)
+
+    def _outcome(self, call: TriggerCall, hook: _Hook, event: dict[str, Any], result: InvocationResult,
+                 t0: float) -> EdgeRequest | EdgeResponse:
+        """What the pipeline continues with after the invocation that started at ``t0`` (raises CloudFront's
+        error: a throttle, a function error, an invalid result)."""
+        self._account(call, hook, result, (time.perf_counter() - t0) * 1000.0)
+        return self._continue_with(call, hook.assoc, result, *event_header_maps(event))
 
     def _prepare(self, hook: _Hook) -> PreparedCall:
         fn = hook.assoc.function_name

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from aiohttp import web
 
 from edge.cdn import pipeline
-from edge.cdn.errors import BadRequest, EdgeError
+from edge.cdn.errors import BadRequest, EdgeError, LambdaError
 from edge.cdn.models import EdgeRequest, EdgeResponse, header_get
 from edge.cdn.responses import REPLACED, decorate, error_response, new_request_id
 from edge.cdn.server import websocket
@@ -77,7 +77,7 @@ class PopViewer:
     def parse_error(self, conn: ViewerProtocol, exc: Exception) -> EdgeError:
         return BadRequest(f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'malformed request'}")
 
-    def respond(self, conn: ViewerProtocol, req: ViewerRequest) -> bool | Coroutine[Any, Any, None]:
+    def respond(self, conn: ViewerProtocol, req: ViewerRequest) -> bool | Coroutine[Any, Any, None] | None:
         state = self.state
         started = time.perf_counter()
         refusal = req.refusal
@@ -109,9 +109,38 @@ class PopViewer:
         except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
             ex, response, at = self._bug(edge_req, request_id, started, exc), None, EdgeError("internal error")
         if response is None:
+            if at is None and pipeline.start_viewer_request(
+                    ctx, ex, lambda result: self._hooked(conn, req, ctx, ex, result)):
+                return None  # answered by _hooked, from the event loop
             return self._finish(conn, req, ctx, ex, at)
         sent = self._deliver(conn, req, response, ex)
         return sent if isinstance(sent, bool) else self._answer(conn, req, sent)
+
+    def _hooked(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, ex: Exchange,
+                result: EdgeResponse | LambdaError | None) -> None:
+        """The viewer-request hook ``pipeline.start_viewer_request`` ran without a task has its result: the rest of
+        ``begin`` (a fresh hit is answered here and then), else the rest in a task as for any request."""
+        try:
+            response, at = pipeline.after_viewer_request(ctx, ex, result)
+        except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
+            ex, response, at = self._bug(ex.request, ex.request_id, ex.started, exc), None, EdgeError("internal error")
+        if response is None:
+            self._run(conn, self._finish(conn, req, ctx, ex, at))
+            return
+        try:
+            sent = self._deliver(conn, req, response, ex)
+        except Exception:
+            self._broken(conn, req)
+            return
+        if isinstance(sent, bool):
+            conn.answered(sent)
+        else:
+            self._run(conn, self._answer(conn, req, sent))
+
+    def _run(self, conn: ViewerProtocol, answering: Coroutine[Any, Any, None]) -> None:
+        """Answer the request in a task (as ``conn`` does with what ``respond`` returns)."""
+        if self.handlers.spawn(answering, name="viewer", answers_errors=True) is None:
+            conn.abort()  # the POP is stopping
 
     # --- the request --------------------------------------------------------------------------------------
     def _edge_request(self, conn: ViewerProtocol, req: ViewerRequest) -> EdgeRequest:

@@ -111,11 +111,12 @@ class ViewerApp(Protocol):
     body_timeout: float
     max_body: int
 
-    def respond(self, conn: ViewerProtocol, req: ViewerRequest) -> bool | Coroutine[Any, Any, None]:
+    def respond(self, conn: ViewerProtocol, req: ViewerRequest) -> bool | Coroutine[Any, Any, None] | None:
         """Answer ``req`` on ``conn`` (``conn.write``): the keep-alive verdict when done synchronously, else a
         coroutine (run as a task) that answers it, then gives the verdict to ``conn.answered`` (or calls
-        ``conn.abort``: it raises nothing but cancellation). False closes the connection; after ``conn.hand_over``
-        the verdict is not looked at."""
+        ``conn.abort``: it raises nothing but cancellation), or None when the app answers later by itself, from a
+        callback of its own (the same ``conn.answered`` or ``conn.abort``; never from inside ``respond``). False
+        closes the connection; after ``conn.hand_over`` the verdict is not looked at."""
         ...
 
     def parse_error(self, conn: ViewerProtocol, exc: Exception) -> EdgeError:
@@ -311,7 +312,7 @@ class ViewerProtocol(asyncio.Protocol):
                 log.exception("viewer request %s %s failed", req.method, req.target[:200])
                 self.abort()
                 return
-            if self.handed_over:
+            if self.handed_over or verdict is None:  # None: the app answers later by itself (answered, abort)
                 return
             if not isinstance(verdict, bool):
                 # the app's coroutine is the task itself (it ends with answered()): no wrapper coroutine whose

@@ -21,6 +21,7 @@ the Lambda@Edge viewer hooks (a behavior cannot have both there). Skip rules (im
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from edge.cdn.config.distribution import Behavior, Distribution, LambdaAssociation
     from edge.cdn.config.geo import ViewerLocation
     from edge.cdn.config.plan import BehaviorPlan
+    from edge.cdn.errors import LambdaError
     from edge.cdn.origin.http1 import InterimSink
 
 
@@ -82,6 +84,12 @@ class TriggerRunner(Protocol):
     """
 
     async def run(self, call: TriggerCall) -> EdgeRequest | EdgeResponse: ...
+
+    def start(self, call: TriggerCall, done: Callable[[EdgeRequest | EdgeResponse | LambdaError], object]) -> bool:
+        """``run`` of a request event without a coroutine, when the runner can: True when started, and ``done``
+        gets (from the event loop, never from inside this call) what ``run`` returns or the ``LambdaError`` it
+        raises; False, with nothing done: use ``run``."""
+        ...
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from edge.cdn.chaos.engine import PopChaos
     from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
     from edge.cdn.config.geo import ViewerLocation
+    from edge.cdn.errors import LambdaError
     from edge.cdn.tiers.upstream import TierUpstream
 
 
@@ -66,8 +67,19 @@ class PopContext:
                  response: EdgeResponse | None = None) -> Awaitable[EdgeRequest | EdgeResponse]:
         """Run the function associated with ``step`` (the pipeline checked ``step in ex.plan.hooks``); errors
         propagate as LambdaError. Returns the runner's coroutine itself (awaited by the caller)."""
+        assert self.triggers is not None
+        return self.triggers.run(self._call(ex, step, request, response))
+
+    def start_hook(self, ex: Exchange, step: Step, request: EdgeRequest,
+                   done: Callable[[EdgeRequest | EdgeResponse | LambdaError], object]) -> bool:
+        """:meth:`run_hook` of a request event without a coroutine, when the runner can (``TriggerRunner.start``):
+        True when started (``done`` gets the result or the error), False with nothing done."""
+        assert self.triggers is not None
+        return self.triggers.start(self._call(ex, step, request, None), done)
+
+    def _call(self, ex: Exchange, step: Step, request: EdgeRequest, response: EdgeResponse | None) -> TriggerCall:
         plan = ex.plan
-        assert self.triggers is not None and plan is not None
-        return self.triggers.run(TriggerCall(
-            event_type=step, distribution=self.distribution, behavior=plan.behavior, association=plan.hooks[step],
-            request_id=ex.request_id, request=request, response=response, timing=ex.timing))
+        assert plan is not None
+        return TriggerCall(event_type=step, distribution=self.distribution, behavior=plan.behavior,
+                           association=plan.hooks[step], request_id=ex.request_id, request=request, response=response,
+                           timing=ex.timing)

@@ -10,8 +10,17 @@ cached, no viewer-response.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from edge.cdn.config.plan import BehaviorPlan
-from edge.cdn.errors import DistributionDisabled, GetWithBody, HttpsRequired, MethodNotAllowed, RedirectToHttps
+from edge.cdn.errors import (
+    DistributionDisabled,
+    GetWithBody,
+    HttpsRequired,
+    LambdaError,
+    MethodNotAllowed,
+    RedirectToHttps,
+)
 from edge.cdn.models import EdgeRequest, EdgeResponse, header_get
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.context import PopContext
@@ -66,11 +75,20 @@ def _https_answer(ctx: PopContext, req: EdgeRequest, policy: str, port: int) -> 
 async def run(ctx: PopContext, ex: Exchange) -> EdgeResponse | None:
     """Run the viewer-request hook (the pipeline runs this step only when one is associated); returns a generated
     response, or None to continue."""
-    result = await ctx.run_hook(ex, Step.VIEWER_REQUEST, ex.request)
+    return _applied(ex, await ctx.run_hook(ex, Step.VIEWER_REQUEST, ex.request))
+
+
+def start(ctx: PopContext, ex: Exchange, done: Callable[[EdgeResponse | LambdaError | None], object]) -> bool:
+    """:func:`run` without a coroutine when the runner can (``PopContext.start_hook``): True when started, and
+    ``done`` gets what ``run`` returns or the error it raises; False, with nothing done: use ``run``."""
+    return ctx.start_hook(ex, Step.VIEWER_REQUEST, ex.request,
+                          lambda result: done(result if isinstance(result, LambdaError) else _applied(ex, result)))
+
+
+def _applied(ex: Exchange, result: EdgeRequest | EdgeResponse) -> EdgeResponse | None:
     if isinstance(result, EdgeResponse):
         ex.mark(Step.VIEWER_REQUEST, "generated")
         return result
-    assert isinstance(result, EdgeRequest)
     ex.mark(Step.VIEWER_REQUEST)
     ex.request = result
     return None

@@ -28,12 +28,13 @@ from pathlib import Path
 import orjson
 
 from edge.invocation.execution import isolation
-from edge.invocation.execution.environment import Environment, EnvState, Kind, RawOutcome, RuntimeHost, platform_error
+from edge.invocation.execution.environment import Environment, EnvState, Kind, RawOutcome, platform_error
 from edge.invocation.execution.node_dist import NodeInstallError, major_of_runtime
 from edge.invocation.execution.node_process import NodeLaunch, NodeProcess, NodeStartError, init_config
 from edge.invocation.execution.runtime_api import CustomConfig, CustomRuntime
 from edge.invocation.execution.runtime_process import RuntimeChild, ZygoteProcess
 from edge.invocation.execution.runtimes import CUSTOM, NODE, PYTHON, custom_version, runtime_kind
+from edge.invocation.execution.worker_setup import RuntimeHost
 
 __all__ = ["CustomEnvironment", "NodeEnvironment", "environment_class"]
 
@@ -55,6 +56,7 @@ class _ProcessEnvironment(Environment):
     environment dead, and its stop."""
 
     _child: RuntimeChild | None = None  # the runtime's process, once started
+    sends = False  # invocations go through :meth:`invoke` only (``Executor.submit`` runs it in a task)
 
     def _watch(self, child: RuntimeChild) -> None:
         self._child = child

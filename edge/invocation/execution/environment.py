@@ -22,16 +22,15 @@ import enum
 import os
 import signal
 import socket
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
-from edge.invocation.execution import isolation
 from edge.invocation.execution.runtimes import python_version, warn_python_mismatch
+from edge.invocation.execution.worker_setup import RuntimeHost, worker_config
 from edge.invocation.execution.zygote_client import ZygoteClient
 from edge.invocation.models import FunctionSpec
 from edge.invocation.runtime import protocol
@@ -93,6 +92,17 @@ class RawOutcome:
 _TIMER_SLACK_S = 0.001  # libuv timers have millisecond resolution: a timer may fire up to 1 ms early
 _LOST = object()
 _TIMED_OUT = object()
+
+
+class Waiter(Protocol):
+    """What waits for an environment's answer: an ``asyncio.Future``, or an object with the same two methods that
+    acts on the answer at once (``Executor.submit``: no task, no future)."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: Any, /) -> None: ...
+
+
 # Environment.invoke's ``log`` for a warm invocation: the worker formats its record
 WORKER_LOG: tuple[list[str] | None, float | None] = (None, None)
 
@@ -155,6 +165,7 @@ class Environment:
     ``backends.CustomEnvironment``), which override :meth:`launch`, :meth:`invoke` and :meth:`stop`."""
 
     runtime_version = python_version()  # INIT_START's "Runtime Version" (runtimes.py: what really runs)
+    sends = True  # :meth:`send` / :meth:`outcome` / :meth:`fault` run an invocation (the other runtimes: only invoke)
 
     def __init__(self, *, env_id: str, spec: FunctionSpec, region: str, init_type: str, tmp_dir: Path,
                  log_group: str, log_stream: str, function_name: str, zygote: ZygoteClient) -> None:
@@ -184,7 +195,7 @@ class Environment:
         self.peak_rss_kb = 0  # last peak RSS the worker reported (for REPORT lines after a crash/timeout)
         self._zygote = zygote
         self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future | None = None
+        self._waiter: Waiter | None = None
         self._exited = asyncio.Event()
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -192,6 +203,7 @@ class Environment:
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None  # see _arm_deadline
         self._deadline = 0.0
+        self._sent_at = 0.0  # time.monotonic() when the invocation in flight was sent
 
     def __repr__(self) -> str:
         return (f"<Environment {self.env_id[:8]} {self.spec.function_name}:{self.spec.version} {self.region} "
@@ -382,9 +394,31 @@ class Environment:
         ``log``: None to get the function's raw output back (``RawOutcome.output``, for the caller to format);
         ``(lines before START or None, Init Duration ms or None)`` (``WORKER_LOG`` for a warm invocation) to
         have the worker format the invocation's whole log record (``RawOutcome.record``) when it completes. A
-        fault (timeout, crash, OOM) never has a record: the caller formats what happened."""
-        timeout = self.spec.timeout_s
-        budget = timeout if budget_s is None else budget_s
+        fault (timeout, crash, OOM) never has a record: the caller formats what happened.
+
+        The same two halves as a caller without a coroutine uses (``Executor.submit``): :meth:`send`, then
+        :meth:`outcome` of what the waiter got (or :meth:`fault`)."""
+        w = self._loop.create_future()
+        self.send(request_id, payload, invoked_arn, client_context, fn_override, budget_s, log, trace, w)
+        try:
+            got = await w
+        except BaseException:
+            self.discard = True  # cancelled mid-invocation: the worker is still busy, never reuse it
+            raise
+        finally:
+            self._waiter = None
+        if type(got) is tuple:
+            return self.outcome(got, log)
+        return await self.fault(got, request_id)
+
+    def send(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
+             fn_override: str | None, budget_s: float | None, log: tuple[list[str] | None, float | None] | None,
+             trace: str | None, waiter: Waiter) -> None:
+        """Send one invocation to this (BUSY) environment (see :meth:`invoke` for the arguments). ``waiter`` gets,
+        through ``set_result`` from the event loop (never from inside this call), the worker's answer (a frame: a
+        tuple, for :meth:`outcome`) or a fault (anything else, for :meth:`fault`): the deadline passed, the channel
+        was lost; either of those two forgets the waiter."""
+        budget = self.spec.timeout_s if budget_s is None else budget_s
         fields = {"t": protocol.K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000), "arn": invoked_arn}
         if client_context is not None:  # cc, fn only when set: two nulls cost the worker's loads ~1.3k instructions
             fields["cc"] = client_context
@@ -397,41 +431,42 @@ class Environment:
             if log is not WORKER_LOG:
                 fields["pre"], fields["init"] = log
         self.invocations += 1
-        loop = self._loop
-        w = self._waiter = loop.create_future()
-        deadline = self._deadline = loop.time() + budget
+        self._waiter = waiter
+        deadline = self._deadline = self._loop.time() + budget
         timer = self._timer
         if timer is None or timer.when() > deadline:  # _arm_deadline's work, when there is any
             self._arm_deadline(deadline)
-        sent_at = time.monotonic()
+        self._sent_at = time.monotonic()
         transport = self._transport
-        try:
-            if transport is None or transport.is_closing():
-                w.set_result(_LOST)
-            else:
-                transport.writelines(protocol.encode(fields, payload))  # one writev of header, meta, payload
-            got = await w
-        except BaseException:
-            self.discard = True  # cancelled mid-invocation: the worker is still busy, never reuse it
-            raise
-        finally:
-            self._waiter = None
-        if type(got) is tuple:
-            m = got[0]
-            self.peak_rss_kb = m["rss"]
-            # the frame's log part: the raw output, or the record the worker formatted (``log`` given)
-            output, record = (got[2], None) if log is None else (b"", got[2])
-            # RawOutcome's fields positionally (kind, payload, error_type, duration_ms, max_rss_kb, output, reset,
-            # record): the one construction per completed invocation; keywords to a class go through a kwargs
-            # dict on Python 3.11, ~4k more instructions per invocation (callgrind, python -m bench core --prepared)
-            if m["t"] == protocol.K_RESULT:
-                return RawOutcome(KIND_OK, got[1], None, m["d"], m["rss"], output, False, record)
-            reset = bool(m.get("reset"))
-            if reset:
-                self.discard = True
-                self.wipe_tmp = m["et"] == "Runtime.EphemeralStorageExceeded"
-            return RawOutcome(KIND_ERROR, got[1], m["et"], m["d"], m["rss"], output, reset, record)
-        return await self._fault(got, request_id, timeout, (time.monotonic() - sent_at) * 1000.0, sent_at)
+        if transport is None or transport.is_closing():
+            self._loop.call_soon(self._on_lost)
+        else:
+            transport.writelines(protocol.encode(fields, payload))  # one writev of header, meta, payload
+
+    def outcome(self, got: protocol.Frame, log: tuple[list[str] | None, float | None] | None) -> RawOutcome:
+        """The outcome of a completed invocation from the worker's answer frame (``log`` as given to :meth:`send`)."""
+        self._waiter = None  # answered: the waiter (and what it holds) is not kept while the environment is idle
+        m = got[0]
+        self.peak_rss_kb = m["rss"]
+        # the frame's log part: the raw output, or the record the worker formatted (``log`` given)
+        output, record = (got[2], None) if log is None else (b"", got[2])
+        # RawOutcome's fields positionally (kind, payload, error_type, duration_ms, max_rss_kb, output, reset,
+        # record): the one construction per completed invocation; keywords to a class go through a kwargs
+        # dict on Python 3.11, ~4k more instructions per invocation (callgrind, python -m bench core --prepared)
+        if m["t"] == protocol.K_RESULT:
+            return RawOutcome(KIND_OK, got[1], None, m["d"], m["rss"], output, False, record)
+        reset = bool(m.get("reset"))
+        if reset:
+            self.discard = True
+            self.wipe_tmp = m["et"] == "Runtime.EphemeralStorageExceeded"
+        return RawOutcome(KIND_ERROR, got[1], m["et"], m["d"], m["rss"], output, reset, record)
+
+    async def fault(self, got: object, request_id: str) -> RawOutcome:
+        """The outcome of an invocation the worker never answered (``got``: what the waiter got instead of a
+        frame): a timeout, a crash, an OOM kill, or STALE when the worker had died before it was sent."""
+        self._waiter = None
+        return await self._fault(got, request_id, self.spec.timeout_s, (time.monotonic() - self._sent_at) * 1000.0,
+                                 self._sent_at)
 
     async def _fault(self, got: object, request_id: str, timeout: float, elapsed: float,
                      sent_at: float) -> RawOutcome:
@@ -497,101 +532,3 @@ class Environment:
             self._memfd = -1
         self._transition(EnvState.STOPPED)
         self._stopped.set()
-
-
-# -- what a worker is told at fork time -----------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """Role credentials exposed as AWS_ACCESS_KEY_ID & co., as Lambda gives each environment its execution role's
-    temporary credentials (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-
-    envvars-runtime): an SDK inside a function still signs requests, and never with the stack's own keys (the
-    stack's AWS_* / EDGELAB_* variables are not passed on). :meth:`generate` makes a fresh, well-formed but fake set
-    (``ASIA`` + 16 characters, a 40-character secret, a session token), one per executor start."""
-
-    access_key_id: str = "ASIAEDGELABLOCAL0000"
-    secret_access_key: str = "edgelab/local/secret/access/key/0000000000"
-    session_token: str = "edgelab-local-session-token"
-
-    @classmethod
-    def generate(cls) -> Credentials:
-        import base64
-        import secrets
-        import string
-
-        alphabet = string.ascii_uppercase + "234567"
-        key_id = "ASIA" + "".join(secrets.choice(alphabet) for _ in range(16))
-        secret = base64.b64encode(secrets.token_bytes(30)).decode()
-        token = "IQoJb3JpZ2luX2VkZWdlbGFi" + base64.b64encode(secrets.token_bytes(96)).decode()
-        return cls(key_id, secret, token)
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeHost:
-    """What starting an environment needs from its executor (:meth:`Environment.launch`)."""
-
-    zygote: ZygoteClient
-    credentials: Credentials
-    runtime_dir: str  # the Python worker's runtime package
-    project_root: str
-    spares: Any = None  # the executor's node_spares.SparePool: Node environments take their process from it
-
-
-def python_tag(runtime: str) -> str:
-    """``python3.11`` for the layer site-packages path (from the spec's runtime, else the interpreter's)."""
-    return runtime if runtime.startswith("python3") else f"python{sys.version_info[0]}.{sys.version_info[1]}"
-
-
-def layer_paths(spec: FunctionSpec) -> list[str]:
-    """sys.path entries for layers, like /opt/python: a later layer overrides an earlier one, so it comes first;
-    within a layer ``python/lib/python3.X/site-packages`` precedes ``python`` (the managed runtime's order)."""
-    tag = python_tag(spec.runtime)
-    out: list[str] = []
-    for layer in reversed(spec.layer_dirs):
-        out += [f"{layer}/python/lib/{tag}/site-packages", f"{layer}/python"]
-    return out
-
-
-def worker_config(env: Environment, *, runtime_dir: str, project_root: str, credentials: Credentials,
-                  iso: dict | None = None) -> dict:
-    """The spawn configuration: environment variables (user ones, then reserved ones that always win), paths, and
-    the environment's part of its sandbox (``sb``, see :mod:`.isolation`)."""
-    spec = env.spec
-    sb, tmp_path, tmp_check_mb = isolation.env_sandbox(
-        iso or {}, keep=[str(spec.code_dir), *map(str, spec.layer_dirs)], tmp_dir=env.tmp_dir,
-        tmp_mb=spec.ephemeral_storage_mb, memory_mb=spec.memory_mb)
-    layers = list(reversed(spec.layer_dirs))
-    interp_bin = os.path.dirname(sys.executable)
-    variables: dict[str, str] = {
-        "LANG": "en_US.UTF-8",
-        "LC_CTYPE": "C.UTF-8",
-        "PATH": ":".join([*(f"{d}/bin" for d in layers), interp_bin, "/usr/local/bin", "/usr/bin", "/bin"]),
-        "LD_LIBRARY_PATH": ":".join([*(f"{d}/lib" for d in layers), str(spec.code_dir), f"{spec.code_dir}/lib"]),
-        "PYTHONPATH": runtime_dir,
-        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-    }
-    variables.update(spec.environment)
-    variables.update({
-        "_HANDLER": spec.handler,
-        "LAMBDA_TASK_ROOT": str(spec.code_dir),
-        "LAMBDA_RUNTIME_DIR": runtime_dir,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
-        "AWS_LAMBDA_FUNCTION_NAME": env.function_name,
-        "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-        "AWS_LAMBDA_LOG_GROUP_NAME": env.log_group,
-        "AWS_LAMBDA_LOG_STREAM_NAME": env.log_stream,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": env.init_type,
-        "AWS_REGION": env.region,
-        "AWS_DEFAULT_REGION": env.region,
-        "AWS_ACCESS_KEY_ID": credentials.access_key_id,
-        "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
-        "AWS_SESSION_TOKEN": credentials.session_token,
-        "TZ": ":UTC",
-        "TMPDIR": tmp_path,
-    })
-    cfg = {"env": variables, "task_root": str(spec.code_dir), "paths": layer_paths(spec), "tmp": tmp_path,
-           "handler": spec.handler, "memory_mb": spec.memory_mb, "tmp_quota_mb": tmp_check_mb,
-           "project_root": project_root}
-    if sb is not None:
-        cfg["sb"] = sb
-    return cfg

@@ -12,7 +12,7 @@ An invocation is composed of two leases (architecture convention 3), in :meth:`E
         env = pool.checkout(...)            # warm env, or a new one: pool.start_new(env) runs Init (cold start)
         try:
             raw = await env.invoke(...)     # (an environment whose Init failed: await self._failed_init(...))
-            result = self._result(...)      # its record stored, metrics, the result value (faults: _unfinished)
+            result = invocation_result(...)      # its record stored, metrics, the result value (faults: _unfinished)
         finally:
             pool.checkin(...)               # idle again, or stopped when it must be discarded
     finally:
@@ -66,23 +66,19 @@ import resource
 import shutil
 import time
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
 from edge.invocation.execution import isolation, node_dist
 from edge.invocation.execution import logs as logfmt
+from edge.invocation.execution.backends import environment_class
 from edge.invocation.execution.coldstart import StartShaper
 from edge.invocation.execution.environment import (
-    KIND_OK,
     WORKER_LOG,
-    Credentials,
     Environment,
     Kind,
     RawOutcome,
-    RuntimeHost,
     describe_exit,
     platform_error,
 )
@@ -91,8 +87,17 @@ from edge.invocation.execution.logs import LogStore
 from edge.invocation.execution.metrics import FunctionMetrics, Metrics
 from edge.invocation.execution.node_dist import major_of_runtime
 from edge.invocation.execution.node_spares import NodeInstalls, SparePool
+from edge.invocation.execution.outcomes import (
+    fault_lines,
+    init_failure,
+    init_lines,
+    invocation_result,
+    platform_failure,
+)
 from edge.invocation.execution.pool import ON_DEMAND, RUNTIME_DIR, EnvironmentPool, PoolId, PoolSettings
 from edge.invocation.execution.shared_limiter import make_limiter
+from edge.invocation.execution.submission import STOPPED, Route, Submission, count_start, deliver
+from edge.invocation.execution.worker_setup import Credentials, RuntimeHost
 from edge.invocation.execution.zygote_client import PROJECT_ROOT, ZygoteClient, ZygoteError
 from edge.invocation.models import (
     ACTIVE,
@@ -134,17 +139,6 @@ class ExecutorSettings:
     # a cold start retires idle ones, least recently used first (busy and provisioned ones are never retired)
     max_warm_environments: int | None = 256
     max_warm_memory_mb: int | None = 16384
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Where the invocations of one spec, presented one way in one region, are counted and run: the region's
-    limiter, the (region, function, version) metrics and the pool. Fixed for the life of the executor:
-    :meth:`Executor.route` builds it, a caller invoking the same target again and again keeps it."""
-
-    limiter: ConcurrencyLimiter
-    metrics: FunctionMetrics
-    pool_id: PoolId
 
 
 def _raise_fd_limit(want: int = 65536) -> None:
@@ -203,7 +197,7 @@ class Executor:
                          max_warm_environments=settings.max_warm_environments,
                          max_warm_memory_mb=settings.max_warm_memory_mb),
             host, self.logs, self._on_provisioned, self._wake_provisioner)
-        self._tasks = TaskOwner("edgelab-executor")  # the reaper and the provisioner
+        self.tasks = TaskOwner("edgelab-executor")  # the reaper, the provisioner, submissions that must wait (submit)
         self._provision_wanted: asyncio.Event | None = None
         self._closed = False
         # chaos faults and the realistic cold-start model (coldstart.py); None: neither, one check per invocation
@@ -236,15 +230,15 @@ class Executor:
         log.info("%s", self.isolation_line)
         self._provision_wanted = asyncio.Event()
         interval = self.settings.reaper_interval_s or min(self.settings.idle_ttl_s / 4, 30.0)
-        self._tasks.spawn(self._reaper(max(interval, 0.01)), name="reaper")
-        self._tasks.spawn(self._provisioner(), name="provisioner")
+        self.tasks.spawn(self._reaper(max(interval, 0.01)), name="reaper")
+        self.tasks.spawn(self._provisioner(), name="provisioner")
 
     async def close(self) -> None:
         """Kill and reap every worker and the zygote; flush the logs. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        await self._tasks.aclose()
+        await self.tasks.aclose()
         await self._pool.close()
         await self.spares.close()
         await self.node_installs.close()
@@ -361,7 +355,8 @@ class Executor:
         if route is None:
             name = display_name or spec.function_name
             route = Route(self._limiter(region), self.metrics.get(region, spec.function_name, spec.version),
-                          PoolId(region, spec.pool_key, name, log_group or f"/aws/lambda/{name}"))
+                          PoolId(region, spec.pool_key, name, log_group or f"/aws/lambda/{name}"),
+                          environment_class(spec.runtime).sends)
             if len(self._routes) >= 4096:  # bounded: cleared, then rebuilt as used
                 self._routes.clear()
             self._routes[key] = route
@@ -393,15 +388,8 @@ class Executor:
                                     executed_version=spec.version, throttle_reason=lease)
         # running until it ends, however it ends, the lease released in the same finally: not ``with lease, fm:``,
         # on 3.11 a ``with`` calls bound __enter__/__exit__ from C, ~2k instructions each (callgrind, warm invokes)
-        fm.concurrent += 1
-        if fm.concurrent > fm.max_concurrent:
-            fm.max_concurrent = fm.concurrent
+        count_start(fm, lease, limiter, spec)
         try:
-            fm.invocations += 1
-            if lease.provisioned:
-                fm.provisioned_invocations += 1
-            elif limiter.has_provisioned(spec.pool_key):
-                fm.spillover_invocations += 1
             pool = self._pool
             try:
                 for _ in range(3):
@@ -418,16 +406,14 @@ class Executor:
                         result: InvocationResult | None
                         if env.init_failure is None:
                             cold = env.cold_pending
-                            log = WORKER_LOG if not cold else (self._init_lines(env), env.init_duration_ms)
+                            log = WORKER_LOG if not cold else (init_lines(env), env.init_duration_ms)
                             raw = await env.invoke(options.request_id, payload, options.invoked_arn,
                                                    options.client_context, options.display_name, None, log,
                                                    options.trace_id)
                             if raw.record is not None:
-                                env.cold_pending = False
-                                self.logs.append_record(env.log_group, env.log_stream, raw.record)
-                                result = self._result(spec, options, fm, raw, cold, log[1], raw.record)
+                                result = self.recorded(env, spec, options, fm, raw, cold, log[1], raw.record)
                             else:
-                                result = self._unfinished(env, spec, options, fm, raw, cold, log[1])
+                                result = self.unfinished(env, spec, options, fm, raw, cold, log[1])
                         else:
                             result = await self._failed_init(env, pid, spec, payload, options, fm)
                     finally:
@@ -437,22 +423,71 @@ class Executor:
                             result.shaping = verdict
                         return result
                 # three environments in a row were found dead: report the last one's failure
-                return self._platform_failure(spec, options, fm, describe_exit(env.exit_status))
+                return platform_failure(spec, options, fm, describe_exit(env.exit_status))
             except ZygoteError as e:
-                return self._platform_failure(spec, options, fm, f"Runtime exited with error: {e}")
+                return platform_failure(spec, options, fm, f"Runtime exited with error: {e}")
         finally:
             lease.release()
             fm.concurrent -= 1
 
-    def _platform_failure(self, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
-                          message: str) -> InvocationResult:
-        """A Runtime.ExitError result for an invocation no environment could run."""
-        fm.errors += 1
-        return InvocationResult(outcome=Outcome.FUNCTION_ERROR, request_id=options.request_id,
-                                payload=platform_error("Runtime.ExitError", options.request_id, message),
-                                executed_version=spec.version, error_type="Runtime.ExitError")
+    def submit(self, spec: FunctionSpec, payload: bytes, options: InvokeOptions,
+               done: Callable[[InvocationResult], object], *, reserved_concurrency: int | None = None,
+               route: Route | None = None) -> None:
+        """:meth:`invoke` for a caller that wants no coroutine: ``done(result)`` is called from the event loop,
+        never from inside this call, once the invocation has ended (whatever happened: it raises nothing).
 
-    def _unfinished(self, env: Environment, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
+        When a warm environment that takes frames is free now (and no chaos shaper is applied) the frame is written
+        here, and the worker's answer becomes the result inside the channel's ``data_received``
+        (:class:`_Submitted`): no task, no future, no coroutine (what a Lambda@Edge trigger on a cache hit costs
+        the POP: ``python -m bench.pop_path``, README). Anything else - a throttle, a cold start, a fault to wait
+        out (timeout, crash), a Node.js or custom runtime - runs :meth:`invoke` in a task of this executor's, which
+        then calls ``done``. The same leases, pool, metrics and log records either way."""
+        if route is None:
+            route = (self._routes.get((options.region, spec.pool_key, options.display_name, options.log_group))
+                     or self.route(spec, options.region, options.display_name, options.log_group))
+        if self.shaper is None and route.sends:
+            limiter = route.limiter
+            lease = limiter.acquire(spec.pool_key, reserved_concurrency)
+            if isinstance(lease, Lease):
+                env = self._pool.checkout_warm(route.pool_id)
+                if env is not None and env.init_failure is None:
+                    fm = route.metrics
+                    count_start(fm, lease, limiter, spec)
+                    cold = env.cold_pending
+                    log = WORKER_LOG if not cold else (init_lines(env), env.init_duration_ms)
+                    env.send(options.request_id, payload, options.invoked_arn, options.client_context,
+                             options.display_name, None, log, options.trace_id,
+                             Submission(self, self._pool, env, spec, payload, options, route, lease, done, cold, log))
+                    return
+                if env is not None:
+                    self._pool.checkin(route.pool_id, env)
+                lease.release()
+        if self.tasks.spawn(self.invoke_then(spec, payload, options, done, reserved_concurrency, route),
+                             name="invoke", answers_errors=True) is None:  # closed: the executor is stopping
+            asyncio.get_running_loop().call_soon(
+                deliver, done, platform_failure(spec, options, route.metrics, STOPPED))
+
+    async def invoke_then(self, spec: FunctionSpec, payload: bytes, options: InvokeOptions,
+                           done: Callable[[InvocationResult], object], reserved: int | None, route: Route) -> None:
+        """:meth:`submit`'s task: :meth:`invoke`, then ``done`` (also when it fails or the executor stops)."""
+        try:
+            result = await self.invoke(spec, payload, options, reserved_concurrency=reserved, route=route)
+        except asyncio.CancelledError:
+            deliver(done, platform_failure(spec, options, route.metrics, STOPPED))
+            raise
+        except Exception as exc:  # a bug: the caller still gets an answer
+            log.exception("invocation of %s:%s failed", spec.function_name, spec.version)
+            result = platform_failure(spec, options, route.metrics, f"Runtime exited with error: {exc!r}")
+        deliver(done, result)
+
+    def recorded(self, env: Environment, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
+                  raw: RawOutcome, cold: bool, init_ms: float | None, record: bytes) -> InvocationResult:
+        """The result of an invocation the worker completed (its log ``record`` formatted by the worker)."""
+        env.cold_pending = False
+        self.logs.append_record(env.log_group, env.log_stream, record)
+        return invocation_result(spec, options, fm, raw, cold, init_ms, record)
+
+    def unfinished(self, env: Environment, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
                     raw: RawOutcome, cold: bool, init_ms: float | None) -> InvocationResult | None:
         """The result of an attempt whose invocation did not complete (no record): a fault (timeout, crash, OOM),
         formatted here (:meth:`_finish`); None when the environment turned out to have died before the invocation
@@ -460,7 +495,7 @@ class Executor:
         if raw.kind is Kind.STALE:
             return None
         env.cold_pending = False
-        lines = self._init_lines(env) if cold else []
+        lines = init_lines(env) if cold else []
         lines.append(logfmt.start_line(options.request_id, spec.version))
         return self._finish(env, spec, options, fm, raw, lines, cold, init_ms)
 
@@ -474,15 +509,10 @@ class Executor:
             return await self._run_suppressed_init(env, pid, spec, payload, options, fm)
         cold = env.cold_pending
         env.cold_pending = False
-        lines = self._init_lines(env) if cold else []
-        raw = self._init_failure(env, failure, options.request_id, lines)
+        lines = init_lines(env) if cold else []
+        raw = init_failure(env, failure, options.request_id, lines)
         lines.append(logfmt.start_line(options.request_id, spec.version))
         return self._finish(env, spec, options, fm, raw, lines, cold, None)
-
-    @staticmethod
-    def _init_lines(env: Environment) -> list[str]:
-        """A cold start's log lines before START: INIT_START and the Init output."""
-        return [logfmt.init_start_line(env.runtime_version, env.region), *logfmt.output_lines(env.init_output)]
 
     async def _run_suppressed_init(self, first: Environment, pid: PoolId, spec: FunctionSpec, payload: bytes,
                                    options: InvokeOptions, fm: FunctionMetrics) -> InvocationResult:
@@ -522,7 +552,7 @@ class Executor:
                     reset=True,
                 )
             else:
-                raw = self._init_failure(env, again, rid, lines)
+                raw = init_failure(env, again, rid, lines)
             return self._finish(env, spec, options, fm, raw, lines, True, None)
 
     def _finish(self, env: Environment, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
@@ -532,67 +562,12 @@ class Executor:
         if raw.output:
             lines += logfmt.output_lines(raw.output)
         kind = raw.kind
-        status = None if kind is Kind.OK or kind is Kind.ERROR else self._fault_lines(raw, rid, spec, lines)
+        status = None if kind is Kind.OK or kind is Kind.ERROR else fault_lines(raw, rid, spec, lines)
         lines.append(logfmt.end_line(rid))
         mem_mb = spec.memory_mb if kind is Kind.OOM else logfmt.max_memory_used_mb(spec.memory_mb, raw.max_rss_kb)
         lines.append(logfmt.report_line(rid, raw.duration_ms, spec.memory_mb, mem_mb, init_ms, status,
                                         raw.error_type if status == "error" else None))
         self.logs.append(env.log_group, env.log_stream, lines, rid)
-        return self._result(spec, options, fm, raw, cold, init_ms, lines, mem_mb)
+        return invocation_result(spec, options, fm, raw, cold, init_ms, lines, mem_mb)
 
-    @staticmethod
-    def _result(spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics, raw: RawOutcome, cold: bool,
-                init_ms: float | None, log: list[str] | bytes, mem_mb: int | None = None) -> InvocationResult:
-        """Metrics and the result value of one finished invocation; ``log`` is its log lines, or the record
-        the worker formatted (decoded only for a caller that wants the log tail)."""
-        if mem_mb is None:
-            mem_mb = logfmt.max_memory_used_mb(spec.memory_mb, raw.max_rss_kb)
-        tail = None
-        if options.want_log_tail:
-            tail = logfmt.tail(log if isinstance(log, list) else logfmt.decode_record(log)[2])
-        ok = raw.kind is KIND_OK
-        if not ok:
-            fm.errors += 1
-        if cold:
-            fm.cold_starts += 1
-            if init_ms is not None:
-                fm.init_duration.add(init_ms)
-            fm.cold_duration.add(raw.duration_ms)
-            fm.cold_latency.add(raw.duration_ms + (init_ms or 0.0))
-        fm.duration.add(raw.duration_ms)
-        # positional, in InvocationResult's field order (outcome, payload, request_id, executed_version, cold_start,
-        # init_duration_ms, duration_ms, error_type, throttle_reason, log_tail, max_memory_used_mb): keywords to a
-        # class go through a kwargs dict on 3.11, ~4k more instructions (callgrind, bench core --prepared)
-        return InvocationResult(_OK if ok else _FUNCTION_ERROR, raw.payload, options.request_id,
-                                spec.version, cold, init_ms, raw.duration_ms, raw.error_type, None, tail, mem_mb)
 
-    def _init_failure(self, env: Environment, failure: RawOutcome, rid: str, lines: list[str]) -> RawOutcome:
-        """Turn a failed Init into this invocation's outcome (the environment is discarded on release)."""
-        lines += logfmt.output_lines(failure.output)
-        if failure.kind is Kind.INIT_ERROR:
-            payload = env.init_error_payload(failure, rid)
-            status = "error"
-        elif failure.kind is Kind.TIMEOUT:
-            payload = platform_error("Sandbox.Timedout", rid,
-                                     f"Init phase timed out after {failure.duration_ms / 1000:.2f} seconds")
-            status = "timeout"
-        else:
-            payload = platform_error("Runtime.ExitError", rid, describe_exit(env.exit_status))
-            status = "error"
-        lines.append(logfmt.init_report_line(failure.duration_ms, status, failure.error_type))
-        return RawOutcome(kind=Kind.INIT_ERROR, payload=payload, error_type=failure.error_type,
-                          duration_ms=failure.duration_ms, max_rss_kb=failure.max_rss_kb, output=b"", reset=True)
-
-    @staticmethod
-    def _fault_lines(raw: RawOutcome, rid: str, spec: FunctionSpec, lines: list[str]) -> str | None:
-        """Platform log lines for faults; returns the REPORT ``Status`` (None for success/handler errors)."""
-        kind = raw.kind
-        if kind is Kind.OK or kind is Kind.ERROR:
-            return None
-        if kind is Kind.TIMEOUT:
-            lines.append(logfmt.timeout_line(rid, spec.timeout_s))
-            return "timeout"
-        if kind in (Kind.EXIT, Kind.OOM):
-            msg = orjson.loads(raw.payload).get("errorMessage", "")
-            lines.append(f"{msg}\n{raw.error_type}".replace("\n", "\r"))
-        return "error"

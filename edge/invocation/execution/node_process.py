@@ -56,7 +56,6 @@ from edge.invocation.execution import isolation
 from edge.invocation.execution.environment import (
     KIND_ERROR,
     KIND_OK,
-    Credentials,
     Kind,
     RawOutcome,
     describe_exit,
@@ -70,6 +69,7 @@ from edge.invocation.execution.runtime_process import (
     RuntimeChild,
     ZygoteProcess,
 )
+from edge.invocation.execution.worker_setup import Credentials
 from edge.invocation.execution.zygote_client import ZygoteClient
 from edge.invocation.models import MAX_LAYERS
 from edge.invocation.runtime import logformat, protocol

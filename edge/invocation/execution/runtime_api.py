@@ -46,9 +46,10 @@ from aiohttp import web
 from aiohttp.web_server import Server
 
 from edge.invocation.execution import isolation
-from edge.invocation.execution.environment import Credentials, Kind, RawOutcome, describe_exit, platform_error
+from edge.invocation.execution.environment import Kind, RawOutcome, describe_exit, platform_error
 from edge.invocation.execution.node_process import InitResult
 from edge.invocation.execution.runtime_process import ChildProcess, MemoryWatch, RuntimeChild, ZygoteProcess
+from edge.invocation.execution.worker_setup import Credentials
 from edge.invocation.execution.zygote_client import ZygoteClient
 from edge.invocation.runtime.tmpwatch import TmpWatch
 

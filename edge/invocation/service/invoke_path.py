@@ -316,18 +316,30 @@ class PreparedInvoke:
         spec = self._spec
         if spec is None or self._generation != self._cache.generation:
             return self._invoke_resolving(payload, request_id, trace_id)
+        return self._run_spec(spec, payload, self._options(request_id, trace_id),  # type: ignore[misc]  # runnable() checked the executor
+                              reserved_concurrency=self._reserved, route=self._route)
+
+    def submit(self, payload: bytes, request_id: str | None, trace_id: str | None,
+               done: Callable[[InvocationResult], object]) -> bool:
+        """:meth:`invoke` without a coroutine (``Executor.submit``): True when the invocation was submitted, and
+        ``done(result)`` follows from the event loop; False, with nothing done, when it cannot be (a payload over
+        the limit, a resolution that is not current, a weighted alias): the caller uses :meth:`invoke`."""
+        spec = self._spec
+        if spec is None or self._generation != self._cache.generation or len(payload) > SYNC_PAYLOAD_LIMIT:
+            return False
+        self._path.executor.submit(spec, payload, self._options(request_id, trace_id), done,  # type: ignore[union-attr]  # runnable() checked the executor
+                                   reserved_concurrency=self._reserved, route=self._route)
+        return True
+
+    def _options(self, request_id: str | None, trace_id: str | None) -> InvokeOptions:
         if trace_id is not None or self._active:
-            options = InvokeOptions(request_id or self._path.new_request_id(), self._arn, self._region,
-                                    self._display_name, self._options_group, None, False,
-                                    trace_header(trace_id, "Active" if self._active else "PassThrough"))
-            return self._run_spec(spec, payload, options,  # type: ignore[misc]  # runnable() checked the executor
-                                  reserved_concurrency=self._reserved, route=self._route)
+            return InvokeOptions(request_id or self._path.new_request_id(), self._arn, self._region,
+                                 self._display_name, self._options_group, None, False,
+                                 trace_header(trace_id, "Active" if self._active else "PassThrough"))
         # InvokeOptions(request_id, invoked_arn, region, display_name, log_group), positionally: keywords to a
         # class go through a kwargs dict on Python 3.11 (~2k more instructions on this hot path)
-        options = InvokeOptions(request_id or self._path.new_request_id(), self._arn, self._region,
-                                self._display_name, self._options_group)
-        return self._run_spec(spec, payload, options,  # type: ignore[misc]  # runnable() checked the executor
-                              reserved_concurrency=self._reserved, route=self._route)
+        return InvokeOptions(request_id or self._path.new_request_id(), self._arn, self._region,
+                             self._display_name, self._options_group)
 
     async def _invoke_resolving(self, payload: bytes, request_id: str | None, trace_id: str | None) -> InvocationResult:
         """The slow path: (re)resolve after a registry change, or draw a weighted alias's version."""

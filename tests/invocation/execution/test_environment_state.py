@@ -9,14 +9,12 @@ from pathlib import Path
 import pytest
 
 from edge.invocation.execution.environment import (
-    Credentials,
     Environment,
     EnvState,
     InvalidState,
     describe_exit,
-    layer_paths,
-    worker_config,
 )
+from edge.invocation.execution.worker_setup import Credentials, layer_paths, worker_config
 from edge.invocation.execution.zygote_client import ZygoteClient
 from tests.invocation.fixtures.support import make_spec
 
