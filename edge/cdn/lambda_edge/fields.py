@@ -198,7 +198,7 @@ def unchanged_or_added(event_type: str, value: Any, seen: HeaderMap, original: H
                 flat.append((e["key"], v))
                 values.append(v)
             continue
-        items = _added(name, entries, refused)
+        items = _added_once(event_type, name, entries, refused)
         if items is None:
             return None  # malformed or refused: the full path decides (and says why)
         lname = items[0]
@@ -238,6 +238,30 @@ def _names_ok(names: str) -> bool:
             _NAMES_OK.clear()
         ok = _NAMES_OK[names] = HEADER_NAME_RE.match(names) is not None
     return ok
+
+
+# memo of _added's verdicts on single-entry headers: (event type, name, key, value) -> (lowercase name, items) or
+# None. Functions add the same headers to request after request (the ~7k instructions of _added become a lookup);
+# bounded like _NAMES_OK.
+_ADDED: dict[tuple[str, str, object, object], tuple[str, Headers] | None] = {}
+
+
+def _added_once(event_type: str, name: str, entries: Any, refused: frozenset[str]) -> tuple[str, Headers] | None:
+    """:func:`_added`, remembered for a header with one entry whose key and value are strings (the answer is
+    shared: the caller only reads it)."""
+    if type(entries) is not list or len(entries) != 1 or type(entries[0]) is not dict or len(entries[0]) != 2:
+        return _added(name, entries, refused)
+    entry = entries[0]
+    key, value = entry.get("key"), entry.get("value")
+    if type(key) is not str or type(value) is not str:
+        return _added(name, entries, refused)
+    memo = (event_type, name, key, value)
+    if memo in _ADDED:
+        return _ADDED[memo]
+    if len(_ADDED) >= 4096:
+        _ADDED.clear()
+    found = _ADDED[memo] = _added(name, entries, refused)
+    return found
 
 
 def _added(name: str, entries: Any, refused: frozenset[str]) -> tuple[str, Headers] | None:

@@ -80,6 +80,7 @@ class PopContext:
     def _call(self, ex: Exchange, step: Step, request: EdgeRequest, response: EdgeResponse | None) -> TriggerCall:
         plan = ex.plan
         assert plan is not None
-        return TriggerCall(event_type=step, distribution=self.distribution, behavior=plan.behavior,
-                           association=plan.hooks[step], request_id=ex.request_id, request=request, response=response,
-                           timing=ex.timing)
+        # TriggerCall(event_type, distribution, behavior, association, request_id, request, response, timing),
+        # positionally: keywords to a class go through a kwargs dict on Python 3.11 (~2.7k instructions per call)
+        return TriggerCall(step, self.plans.distribution, plan.behavior, plan.hooks[step], ex.request_id, request,
+                           response, ex.timing)

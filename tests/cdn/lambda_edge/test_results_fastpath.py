@@ -210,3 +210,19 @@ def test_common_results_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> N
     same = parse_result("viewer-response", orjson.dumps({"status": "200", "headers": seen_response}),
                         original_request=request, original_response=response, event_response_headers=seen_response)
     assert isinstance(same, ResponseResult) and same.response.headers == response.headers
+
+
+def test_an_added_header_is_judged_per_event_type_every_time() -> None:
+    """The verdicts on added headers are remembered (``fields._added_once``) per event type: If-None-Match may be
+    added by a viewer-request function, not by an origin-request one (read-only there), whatever came first."""
+    request = EdgeRequest("GET", "/a", "", [("Host", "h.test")], "203.0.113.9",
+                          origin=CustomOrigin(domain_name="o.test"))
+    outcomes = []
+    for event_type in ("viewer-request", "origin-request", "viewer-request", "origin-request"):
+        payload, seen, _ = encode_event(event_type, "d.test", "EDFD", "rid", request)
+        result = orjson.loads(payload)["Records"][0]["cf"]["request"]
+        result["headers"]["if-none-match"] = [{"key": "If-None-Match", "value": '"v1"'}]
+        outcomes.append(_outcome(lambda: parse_result(event_type, orjson.dumps(result), original_request=request,
+                                                      event_headers=seen)))
+    assert [o[0] for o in outcomes] == ["ok", "error", "ok", "error"]
+    assert outcomes[0][1].request.headers[-1] == ("If-None-Match", '"v1"')
