@@ -4,6 +4,7 @@ line), for results that keep, add, change, remove, re-case or break headers."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import orjson
@@ -222,7 +223,7 @@ def test_an_added_header_is_judged_per_event_type_every_time() -> None:
         payload, seen, _ = encode_event(event_type, "d.test", "EDFD", "rid", request)
         result = orjson.loads(payload)["Records"][0]["cf"]["request"]
         result["headers"]["if-none-match"] = [{"key": "If-None-Match", "value": '"v1"'}]
-        outcomes.append(_outcome(lambda: parse_result(event_type, orjson.dumps(result), original_request=request,
-                                                      event_headers=seen)))
+        outcomes.append(_outcome(functools.partial(parse_result, event_type, orjson.dumps(result),
+                                                   original_request=request, event_headers=seen)))
     assert [o[0] for o in outcomes] == ["ok", "error", "ok", "error"]
     assert outcomes[0][1].request.headers[-1] == ("If-None-Match", '"v1"')
