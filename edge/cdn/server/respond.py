@@ -124,23 +124,23 @@ class PopViewer:
             response, at = pipeline.after_viewer_request(ctx, ex, result)
         except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
             ex, response, at = self._bug(ex.request, ex.request_id, ex.started, exc), None, EdgeError("internal error")
-        if response is None:
-            self._run(conn, self._finish(conn, req, ctx, ex, at))
-            return
+        sending = self._finish(conn, req, ctx, ex, at) if response is None else self._reply(conn, req, response, ex)
+        if sending is not None and self.handlers.spawn(sending, name="viewer", answers_errors=True) is None:
+            conn.abort()  # the POP is stopping
+
+    def _reply(self, conn: ViewerProtocol, req: ViewerRequest, response: EdgeResponse,
+               ex: Exchange) -> Coroutine[Any, Any, None] | None:
+        """Send ``response``: None once answered (``conn.answered``, or the connection aborted after a bug while
+        writing), else the coroutine that still has to send it (``_answer``)."""
         try:
             sent = self._deliver(conn, req, response, ex)
         except Exception:
             self._broken(conn, req)
-            return
+            return None
         if isinstance(sent, bool):
             conn.answered(sent)
-        else:
-            self._run(conn, self._answer(conn, req, sent))
-
-    def _run(self, conn: ViewerProtocol, answering: Coroutine[Any, Any, None]) -> None:
-        """Answer the request in a task (as ``conn`` does with what ``respond`` returns)."""
-        if self.handlers.spawn(answering, name="viewer", answers_errors=True) is None:
-            conn.abort()  # the POP is stopping
+            return None
+        return self._answer(conn, req, sent)
 
     # --- the request --------------------------------------------------------------------------------------
     def _edge_request(self, conn: ViewerProtocol, req: ViewerRequest) -> EdgeRequest:
@@ -172,15 +172,9 @@ class PopViewer:
         except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
             ex = self._bug(ex.request, ex.request_id, ex.started, exc)
             response = error_response(EdgeError("internal error"), ex.request_id)
-        try:
-            sent = self._deliver(conn, req, response, ex)
-        except Exception:
-            self._broken(conn, req)
-            return
-        if isinstance(sent, bool):
-            conn.answered(sent)
-        else:
-            await self._answer(conn, req, sent)
+        sending = self._reply(conn, req, response, ex)
+        if sending is not None:
+            await sending
 
     async def _answer(self, conn: ViewerProtocol, req: ViewerRequest, sending: Coroutine[Any, Any, bool]) -> None:
         """A response only ``_write`` sends (streamed, or with headers to check), then ``conn.answered``."""
