@@ -354,3 +354,23 @@ async def test_generated_response_framing_is_recomputed() -> None:
     async with ScriptedOrigin() as origin, PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
         s, h, b = await pop.get("/g")
     assert (s, b, h["Content-Length"]) == (200, b"short", "5")
+
+
+async def test_a_hook_result_after_the_pop_stopped_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    """A viewer-request hook submitted without a task outlives a POP that stops meanwhile (the invocation core
+    answers later): its result finds the connection closed and the viewers' task owner closed, and goes nowhere."""
+    t = FakeTriggers(events=(VR,))
+    t.delay = 0.3
+    async with ScriptedOrigin() as origin:
+        origin.script("/late", body=b"L", headers={"Cache-Control": "max-age=60"})
+        async with PopHarness(origin, t.config(distribution_config()), triggers=t) as pop:
+            _, writer = await asyncio.open_connection("127.0.0.1", pop.port)
+            # not cached yet: after the hook, the miss needs a task, and the owner is closed by then
+            writer.write(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # the POP has stopped; the hook's result arrives
+        writer.close()
+    assert t.take() == [VR]  # the pipelined second request never started: the first was still being answered
+    assert origin.hits["/late"] == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
