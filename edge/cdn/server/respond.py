@@ -1,7 +1,9 @@
 """How a POP answers a viewer request: ``PopViewer``, the app of ``edge.cdn.server.viewer``'s protocol.
 
-A parsed request becomes an ``EdgeRequest``; ``pipeline.begin`` answers a fresh hit synchronously and
-``pipeline.resume`` (in a task) everything else; the response goes out decorated with CloudFront's headers,
+A parsed request becomes an ``EdgeRequest``; ``pipeline.begin`` answers a fresh hit synchronously, a warm
+viewer-request hook is started without a task (``pipeline.start_viewer_request``; ``_hooked`` goes on when the
+function's result comes) and ``pipeline.resume`` (in a task) does everything else; the response goes out decorated
+with CloudFront's headers,
 serialised by ``edge.cdn.server.wire`` (buffered) or chunk by chunk with the viewer's back-pressure (streamed).
 CloudFront's refusals (413 over its URL and header limits, 400 for malformed input, HTTP/0.9 or another major
 version refused on an HTTP/1.1 status line, 408 for a stalled body, 417 for an unknown expectation) get its error

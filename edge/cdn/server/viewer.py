@@ -4,8 +4,10 @@ loop's transport, answered in order, each by the POP's :class:`ViewerApp`.
 Why its own protocol (issue 20): aiohttp's server costs ~30 us of CPU per request on this machine before the POP
 does anything (a ``BaseRequest``, its multidict of headers, a payload stream, the handler's awaits); a cache hit
 of the POP costs less than that. Here a request is a few strings, and a fresh cache hit is answered synchronously
-from ``data_received`` (``pipeline.begin``): no task, no future, one ``transport.write``. Everything else (misses,
-functions, bodies, streaming) runs as one task per request owned by the POP's ``TaskOwner``.
+from ``data_received`` (``pipeline.begin``): no task, no future, one ``transport.write``; so is a hit behind a warm
+viewer-request function, from the worker channel's ``data_received`` when its answer comes (the app returns None
+and calls :meth:`ViewerProtocol.answered` then). Everything else (misses, cold functions, bodies, streaming) runs as
+one task per request owned by the POP's ``TaskOwner``.
 
 What the protocol keeps (from aiohttp's, which the tests pinned):
 
