@@ -96,7 +96,7 @@ from edge.invocation.execution.outcomes import (
 )
 from edge.invocation.execution.pool import ON_DEMAND, RUNTIME_DIR, EnvironmentPool, PoolId, PoolSettings
 from edge.invocation.execution.shared_limiter import make_limiter
-from edge.invocation.execution.submission import STOPPED, Route, Submission, count_start, deliver
+from edge.invocation.execution.submission import STOPPED, Route, Submission, bug_failure, count_start, deliver
 from edge.invocation.execution.worker_setup import Credentials, RuntimeHost
 from edge.invocation.execution.zygote_client import PROJECT_ROOT, ZygoteClient, ZygoteError
 from edge.invocation.models import (
@@ -438,13 +438,12 @@ class Executor:
 
         When a warm environment that takes frames is free now (and no chaos shaper is applied) the frame is written
         here, and the worker's answer becomes the result inside the channel's ``data_received``
-        (:class:`_Submitted`): no task, no future, no coroutine (what a Lambda@Edge trigger on a cache hit costs
+        (:class:`~.submission.Submission`): no task, no future, no coroutine (what a Lambda@Edge trigger on a cache hit costs
         the POP: ``python -m bench.pop_path``, README). Anything else - a throttle, a cold start, a fault to wait
         out (timeout, crash), a Node.js or custom runtime - runs :meth:`invoke` in a task of this executor's, which
         then calls ``done``. The same leases, pool, metrics and log records either way."""
         if route is None:
-            route = (self._routes.get((options.region, spec.pool_key, options.display_name, options.log_group))
-                     or self.route(spec, options.region, options.display_name, options.log_group))
+            route = self.route(spec, options.region, options.display_name, options.log_group)
         if self.shaper is None and route.sends:
             limiter = route.limiter
             lease = limiter.acquire(spec.pool_key, reserved_concurrency)
@@ -468,7 +467,7 @@ class Executor:
                 deliver, done, platform_failure(spec, options, route.metrics, STOPPED))
 
     async def invoke_then(self, spec: FunctionSpec, payload: bytes, options: InvokeOptions,
-                           done: Callable[[InvocationResult], object], reserved: int | None, route: Route) -> None:
+                          done: Callable[[InvocationResult], object], reserved: int | None, route: Route) -> None:
         """:meth:`submit`'s task: :meth:`invoke`, then ``done`` (also when it fails or the executor stops)."""
         try:
             result = await self.invoke(spec, payload, options, reserved_concurrency=reserved, route=route)
@@ -476,19 +475,18 @@ class Executor:
             deliver(done, platform_failure(spec, options, route.metrics, STOPPED))
             raise
         except Exception as exc:  # a bug: the caller still gets an answer
-            log.exception("invocation of %s:%s failed", spec.function_name, spec.version)
-            result = platform_failure(spec, options, route.metrics, f"Runtime exited with error: {exc!r}")
+            result = bug_failure(spec, options, route.metrics, exc)
         deliver(done, result)
 
     def recorded(self, env: Environment, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
-                  raw: RawOutcome, cold: bool, init_ms: float | None, record: bytes) -> InvocationResult:
+                 raw: RawOutcome, cold: bool, init_ms: float | None, record: bytes) -> InvocationResult:
         """The result of an invocation the worker completed (its log ``record`` formatted by the worker)."""
         env.cold_pending = False
         self.logs.append_record(env.log_group, env.log_stream, record)
         return invocation_result(spec, options, fm, raw, cold, init_ms, record)
 
     def unfinished(self, env: Environment, spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
-                    raw: RawOutcome, cold: bool, init_ms: float | None) -> InvocationResult | None:
+                   raw: RawOutcome, cold: bool, init_ms: float | None) -> InvocationResult | None:
         """The result of an attempt whose invocation did not complete (no record): a fault (timeout, crash, OOM),
         formatted here (:meth:`_finish`); None when the environment turned out to have died before the invocation
         reached it (the caller tries another). Init failures are :meth:`_failed_init`'s."""

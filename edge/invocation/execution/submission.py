@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from edge.invocation.execution.pool import EnvironmentPool, PoolId
     from edge.tasks import TaskOwner
 
-__all__ = ["STOPPED", "Route", "Submission", "count_start", "deliver"]
+__all__ = ["STOPPED", "Route", "Submission", "bug_failure", "count_start", "deliver"]
 
 log = logging.getLogger("edgelab.invocation.executor")
 
@@ -53,6 +53,7 @@ class Core(Protocol):
     async def invoke_then(self, spec: FunctionSpec, payload: bytes, options: InvokeOptions,
                           done: Callable[[InvocationResult], object], reserved: int | None, route: Route) -> None: ...
 
+
 STOPPED = "Runtime exited with error: the invocation core stopped"
 
 
@@ -66,6 +67,13 @@ def count_start(fm: FunctionMetrics, lease: Lease, limiter: ConcurrencyLimiter, 
         fm.provisioned_invocations += 1
     elif limiter.has_provisioned(spec.pool_key):
         fm.spillover_invocations += 1
+
+
+def bug_failure(spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics, exc: Exception) -> InvocationResult:
+    """The answer a submitter gets when finishing its invocation failed on a bug (logged with its traceback: call it
+    in the ``except``)."""
+    log.exception("invocation of %s:%s failed", spec.function_name, spec.version)
+    return platform_failure(spec, options, fm, f"Runtime exited with error: {exc!r}")
 
 
 def deliver(done: Callable[[InvocationResult], object], result: InvocationResult) -> None:
@@ -140,9 +148,7 @@ class Submission:
             result = platform_failure(spec, options, self.route.metrics, STOPPED)
             raise
         except Exception as exc:  # a bug: the caller still gets an answer
-            log.exception("invocation of %s:%s failed", spec.function_name, spec.version)
-            result = platform_failure(spec, options, self.route.metrics,
-                                                f"Runtime exited with error: {exc!r}")
+            result = bug_failure(spec, options, self.route.metrics, exc)
         finally:
             self._end(result)
         if result is None:  # STALE: another environment runs it
