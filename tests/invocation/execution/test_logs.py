@@ -96,3 +96,37 @@ async def test_store_writes_one_line_per_append_and_reads_the_earlier_format(tmp
         assert [e["message"] for e in fresh.read("/g", request_id="r1")] == ["old"]
     finally:
         await store.close()
+
+
+async def test_small_flush_is_written_on_the_loop_and_a_large_one_in_a_thread(tmp_path: Path, monkeypatch) -> None:
+    """A thread doing every flush's file calls took the GIL back after each one (measured in logs.py's docstring):
+    up to INLINE_BYTES per flush is appended on the event loop, more in a thread; both write the same lines."""
+    import asyncio
+
+    threads: list[object] = []
+    real = asyncio.to_thread
+
+    async def counting(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(fn)
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(logs.asyncio, "to_thread", counting)
+    store = logs.LogStore(tmp_path / "logs", flush_interval_s=10)
+    await store.start()
+    threads.clear()
+    try:
+        store.append("/g", "a", ["small"], "r1", ts_ms=1)
+        store.append("/g", "b", ["other stream"], "r2", ts_ms=2)
+        await store.flush()
+        assert threads == []
+        big = "x" * 4096
+        for i in range(logs.INLINE_BYTES // 4096 + 1):
+            store.append("/g", "a", [big], f"r{i + 3}", ts_ms=3)
+        await store.flush()
+        assert len(threads) == 1
+        fresh = logs.LogStore(tmp_path / "logs")
+        assert [e["message"] for e in fresh.read("/g", stream="b")] == ["other stream"]
+        got = [e["message"] for e in fresh.read("/g", stream="a")]
+        assert got[0] == "small" and got[1:] == [big] * (logs.INLINE_BYTES // 4096 + 1)
+    finally:
+        await store.close()
