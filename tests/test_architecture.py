@@ -80,7 +80,7 @@ def within(module: str, prefix: str) -> bool:
 # The layers of the edge package, in import order: each may import the ones before it, never one after it.
 LAYERS = ("edge.invocation", "edge.cdn", "edge.control")
 # Used by every layer; they import nothing from edge (the package root only documents).
-NEUTRAL = frozenset({"edge", "edge.tasks", "edge.sqlite"})
+NEUTRAL = frozenset({"edge", "edge.tasks", "edge.sqlite", "edge.inotify"})
 
 
 def layer_of(module: str) -> int | None:

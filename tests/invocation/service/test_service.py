@@ -246,7 +246,38 @@ async def test_two_services_share_the_registry(tmp_path: Path, code_dir: Path) -
             assert loop.time() < deadline, "alias/concurrency change not visible in the other service within 1 s"
             await asyncio.sleep(0.02)
         assert result.executed_version == "1" and ex.invocations[-1][2].region == "eu-central-1"
-        assert ex.configured[-1] == (1000, {"fn": 5})
+        # the executor's concurrency settings follow from the change feed's reconcile (the invoke above may have
+        # seen the change first, through the registry cache's own lazy poll)
+        await _wait_for(lambda: ex.configured[-1] == (1000, {"fn": 5}), timeout=1.0)
+
+
+async def test_change_feed_waits_for_writes_instead_of_polling(tmp_path: Path, code_dir: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The feed reads PRAGMA data_version when the registry's files were written (edge.inotify), not every
+    poll_interval_s: idle, it polls once per WATCH_FALLBACK_S; a commit by another process is applied at once."""
+    from edge.invocation.service import executor_sync
+
+    ex = RecordingExecutor()
+    control = LambdaService(tmp_path / "state")
+    pop = LambdaService(tmp_path / "state", region="eu-central-1", executor=ex, poll_interval_s=0.05)
+    async with control, pop:
+        await _create(control, code_dir)
+        await asyncio.sleep(0.2)  # the create's writes are seen and applied
+        polls: list[int] = []
+        real_poll = pop.registry.cache.poll
+
+        def counting_poll() -> bool:
+            polls.append(1)
+            return real_poll()
+
+        monkeypatch.setattr(pop.registry.cache, "poll", counting_poll)
+        await asyncio.sleep(0.5)
+        assert len(polls) <= 1, f"{len(polls)} polls in 0.5 s of quiet (fallback every {executor_sync.WATCH_FALLBACK_S} s)"
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await control.put_function_concurrency("fn", 7)
+        await _wait_for(lambda: bool(ex.configured) and ex.configured[-1] == (1000, {"fn": 7}), timeout=0.5)
+        assert loop.time() - started < 0.5
 
 
 async def test_hot_path_does_not_touch_sqlite_when_nothing_changed(service: Any, code_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,93 @@
+"""edge.inotify.DirectoryWatch: real files under tmp_path, the real event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.inotify import DirectoryWatch
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+
+
+async def _settle(seconds: float = 0.1) -> None:
+    await asyncio.sleep(seconds)
+
+
+async def _more(calls: list[float], than: int) -> int:
+    """Wait (up to 2 s, for a loaded machine) until there are more calls than ``than``; their number."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 2.0
+    while len(calls) <= than:
+        assert loop.time() < deadline, "no callback within 2 s"
+        await asyncio.sleep(0.005)
+    return len(calls)
+
+
+async def test_calls_back_for_watched_names_only(tmp_path: Path) -> None:
+    calls: list[float] = []
+    watch = DirectoryWatch(tmp_path, ["reg.db", "reg.db-wal"], lambda: calls.append(0.0))
+    assert watch.open() and watch.active
+    try:
+        (tmp_path / "other.db").write_bytes(b"x")
+        (tmp_path / "reg.db-shm").write_bytes(b"x")
+        await _settle()
+        assert calls == []
+        (tmp_path / "reg.db-wal").write_bytes(b"created")  # IN_CREATE + IN_MODIFY
+        n = await _more(calls, 0)
+        # another process appending (a commit elsewhere)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", f"open({str(tmp_path / 'reg.db')!r}, 'ab').write(b'y')")
+        assert await proc.wait() == 0
+        n = await _more(calls, n)
+        os.unlink(tmp_path / "reg.db-wal")  # IN_DELETE (SQLite removes the WAL when the last connection closes)
+        n = await _more(calls, n)
+    finally:
+        watch.close()
+    (tmp_path / "reg.db").write_bytes(b"after close")
+    await _settle()
+    assert len(calls) == n and not watch.active
+    watch.close()  # idempotent
+
+
+async def test_a_burst_is_coalesced_to_one_call_per_interval(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    calls: list[float] = []
+    watch = DirectoryWatch(tmp_path, ["f"], lambda: calls.append(loop.time()), min_interval_s=0.2)
+    assert watch.open()
+    try:
+        start = loop.time()
+        for _ in range(20):  # 20 writes in ~0.1 s
+            with (tmp_path / "f").open("ab") as f:
+                f.write(b"x")
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.35)
+        # the first at once, the rest coalesced into calls spaced by the interval: the last write is never lost
+        assert 2 <= len(calls) <= 3, calls
+        assert all(b - a >= 0.2 - 0.01 for a, b in itertools.pairwise(calls)), calls
+        assert calls[-1] >= start + 0.09  # after the burst's last writes
+    finally:
+        watch.close()
+
+
+async def test_directory_going_away_calls_back_and_deactivates(tmp_path: Path) -> None:
+    watched = tmp_path / "state"
+    watched.mkdir()
+    calls: list[int] = []
+    watch = DirectoryWatch(watched, ["f"], lambda: calls.append(1))
+    assert watch.open()
+    watched.rmdir()
+    await _settle()
+    assert calls and not watch.active  # the caller re-checks, then polls
+    watch.close()
+
+
+async def test_open_returns_false_when_the_directory_cannot_be_watched(tmp_path: Path) -> None:
+    watch = DirectoryWatch(tmp_path / "missing", ["f"], lambda: None)
+    assert watch.open() is False and not watch.active
+    watch.close()
