@@ -30,9 +30,11 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-__all__ = ["DirectoryWatch"]
+__all__ = ["FALLBACK_POLL_S", "DirectoryWatch"]
 
 log = logging.getLogger("edgelab.inotify")
+
+FALLBACK_POLL_S = 1.0  # a caller waiting on a watch still polls this often (a safety net, not the way changes arrive)
 
 # <sys/inotify.h>
 IN_MODIFY = 0x002

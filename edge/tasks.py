@@ -16,6 +16,8 @@ without a word. Every long-lived component therefore owns its tasks through a ``
 
 The raw ``asyncio.create_task`` / ``asyncio.ensure_future`` are banned elsewhere by ruff (``TID251`` in
 ``pyproject.toml``); ``asyncio.TaskGroup`` (structured: awaited where it is opened) stays allowed.
+
+:func:`wait_set` is how those tasks wait for an :class:`asyncio.Event` with a timeout (not ``asyncio.wait_for``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import logging
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, TypeVar
 
-__all__ = ["TaskOwner"]
+__all__ = ["TaskOwner", "wait_set"]
 
 T = TypeVar("T")
 
@@ -137,3 +139,20 @@ class TaskOwner:
         _done, pending = await asyncio.wait(tasks, timeout=timeout)
         for task in pending:
             log.error("task %s did not stop within %s s of its cancellation", task.get_name(), timeout)
+
+
+async def wait_set(event: asyncio.Event, timeout: float | None) -> bool:
+    """Wait until ``event`` is set or ``timeout`` seconds pass (None: no limit); True if it was set.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives just as the awaited
+    future completes (gh-86296), so a task cancelled in that instant keeps running, and whoever awaits it
+    after cancelling (a ``close()``) waits forever. ``asyncio.timeout`` tells the two cancellations apart."""
+    if timeout is None:
+        await event.wait()
+        return True
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from edge.tasks import TaskOwner
+from edge.tasks import TaskOwner, wait_set
 
 
 async def test_spawned_tasks_are_kept_and_named() -> None:
@@ -189,3 +189,27 @@ async def test_tasks_that_answer_their_own_errors_are_kept_while_running_and_for
     assert owner.spawn(asyncio.sleep(0), answers_errors=True) is None  # three running: the limit
     await owner.aclose()
     assert all(t is not None and t.done() for t in blocked) and len(owner) == 0
+
+
+async def test_wait_set_never_swallows_a_cancellation() -> None:
+    """The delivery and event-source loops wait on an Event with a timeout. A cancel arriving in the same loop
+    iteration as the event being set must stop them (asyncio.wait_for on Python 3.11 swallows it, and the
+    close() awaiting the loop then hangs: seen as a 120 s teardown timeout)."""
+    for _ in range(50):
+        event = asyncio.Event()
+
+        async def loop_forever(event: asyncio.Event = event) -> None:
+            while True:
+                await wait_set(event, 0.05)
+                event.clear()
+
+        task = asyncio.create_task(loop_forever())
+        await asyncio.sleep(0)
+        event.set()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2.0)
+        assert task in done and task.cancelled()
+    event = asyncio.Event()
+    assert await wait_set(event, 0.01) is False
+    event.set()
+    assert await wait_set(event, 0.01) is True and await wait_set(event, None) is True

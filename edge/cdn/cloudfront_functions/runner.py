@@ -6,9 +6,12 @@ One :class:`CloudFrontFunctionRunner` per POP process (the ``edge.cdn.steps.clou
 1. resolves each ``FunctionAssociations`` item by name to the function's ``LIVE`` stage in the function store
    (functions created and published through the API, the CLI or ``[[cloudfront_functions]]`` in the settings):
    :class:`FunctionCatalog` keeps the LIVE stages of the functions the distribution names and the snapshots of
-   their key value stores in memory, refreshed from the database by a background task every ``poll_interval``
-   (100 ms) through SQLite's change counter, in a thread: a publish or a ``PutKey`` reaches every POP within a
-   second and the request path never touches SQLite. An association that does not resolve is answered with
+   their key value stores in memory, refreshed from the database by a background task through SQLite's change
+   counter, in a thread, when the database's files were written (an inotify :class:`~edge.inotify.DirectoryWatch`
+   on the event loop: at once, then at most once per ``poll_interval``, 100 ms; once a second in any case; every
+   ``poll_interval`` where inotify is unavailable): a publish or a ``PutKey`` reaches every POP within a second,
+   the request path never touches SQLite, and a loaded POP does not hand its GIL to a polling thread ten times a
+   second (measured for the Lambda registry's feed in :mod:`edge.inotify`). An association that does not resolve is answered with
    CloudFront's ``503 FunctionExecutionError`` and logged once, with the next step;
 2. keeps one :class:`~edge.cdn.cloudfront_functions.engine.FunctionEngine` per (function, LIVE ETag); building its
    context (evaluating the runtime prelude, ~60 ms) and loading a changed store snapshot happen in a thread, so
@@ -74,7 +77,8 @@ from edge.cdn.cloudfront_functions.origin import (
 )
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Origin, S3Origin, header_get
 from edge.cdn.responses import ServerTiming
-from edge.tasks import TaskOwner
+from edge.inotify import FALLBACK_POLL_S, DirectoryWatch
+from edge.tasks import TaskOwner, wait_set
 
 if TYPE_CHECKING:
     from edge.cdn.config.distribution import Distribution
@@ -253,6 +257,8 @@ class CloudFrontFunctionRunner:
         self._reported: dict[str, str | None] = {}
         self.stats: dict[str, FunctionStats] = {}
         self._tasks = TaskOwner("cloudfront-functions")
+        self._written = asyncio.Event()
+        self._watch: DirectoryWatch | None = None  # opened by start()
         stamp = time.strftime("%Y/%m/%d", time.gmtime())
         self._stream = f"{stamp}/{stream_prefix}{uuid.uuid4().hex}"
 
@@ -260,10 +266,16 @@ class CloudFrontFunctionRunner:
     async def start(self) -> None:
         """Load the catalog once (so the first requests find their functions) and start following changes."""
         await self.refresh()
+        path = self.catalog.db.path
+        self._watch = DirectoryWatch(path.parent, (path.name, f"{path.name}-wal"), self._written.set,
+                                     min_interval_s=self.poll_interval)
+        self._watch.open()
         self._tasks.spawn(self._poll(), key="poll", name="cloudfront-functions poll")
 
     async def close(self) -> None:
         await self._tasks.aclose()
+        if self._watch is not None:
+            self._watch.close()
         for _, engine in self._engines.values():
             engine.close()
         self._engines.clear()
@@ -280,7 +292,11 @@ class CloudFrontFunctionRunner:
 
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(self.poll_interval)
+            if self._watch is not None and self._watch.active:
+                await wait_set(self._written, FALLBACK_POLL_S)
+                self._written.clear()  # before the refresh: a write during it wakes the next round
+            else:
+                await asyncio.sleep(self.poll_interval)
             try:
                 await self.refresh()
             except Exception:  # a locked or vanished database: keep serving what we have, try again

@@ -46,12 +46,11 @@ from edge.invocation.events.store import (
     Op,
     Retry,
     StoredEvent,
-    wait_set,
 )
 from edge.invocation.events.target import EventTarget, PreparedTarget
 from edge.invocation.models import SYNC_PAYLOAD_LIMIT, InvocationResult, Outcome, function_arn
 from edge.invocation.registry.cache import ResolveCache
-from edge.tasks import TaskOwner
+from edge.tasks import TaskOwner, wait_set
 
 __all__ = ["AsyncDelivery"]
 

@@ -17,10 +17,10 @@ from edge.invocation.errors import LambdaError, ResourceNotFoundException
 from edge.invocation.events.mappings import EsmOps, MappingRecord
 from edge.invocation.events.model import AsyncSettings, iso_timestamp, parse_destination
 from edge.invocation.events.queues import QueueMessage, QueueOps
-from edge.invocation.events.store import AsyncStore, Count, Insert, Message, Op, wait_set
+from edge.invocation.events.store import AsyncStore, Count, Insert, Message, Op
 from edge.invocation.events.target import EventTarget
 from edge.invocation.models import ACCOUNT_ID, Outcome, function_arn
-from edge.tasks import TaskOwner
+from edge.tasks import TaskOwner, wait_set
 
 __all__ = ["EsmRunner", "failed_items", "sqs_event"]
 

@@ -230,23 +230,6 @@ class AsyncStore:
 T = TypeVar("T")
 
 
-async def wait_set(event: asyncio.Event, timeout: float | None) -> bool:
-    """Wait until ``event`` is set or ``timeout`` seconds pass (None: no limit); True if it was set.
-
-    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives just as the awaited
-    future completes (gh-86296), so a task cancelled in that instant keeps running, and whoever awaits it
-    after cancelling (a ``close()``) waits forever. ``asyncio.timeout`` tells the two cancellations apart."""
-    if timeout is None:
-        await event.wait()
-        return True
-    try:
-        async with asyncio.timeout(timeout):
-            await event.wait()
-    except TimeoutError:
-        return False
-    return True
-
-
 class GroupCommitter(Generic[T]):
     """Batches items submitted concurrently and applies each batch in one blocking call (a worker thread).
 

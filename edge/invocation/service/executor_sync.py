@@ -3,7 +3,7 @@
 A poll task (owned here through a :class:`~edge.tasks.TaskOwner`, started/stopped by :class:`~edge.invocation.service.facade.LambdaService`) reads
 ``PRAGMA data_version`` in a worker thread when the registry's files were written (an inotify
 :class:`~edge.inotify.DirectoryWatch` on the loop: at once, then at most once per ``poll_interval_s``), and every
-:data:`WATCH_FALLBACK_S` in any case; where inotify is unavailable, every ``poll_interval_s`` as before. An idle
+:data:`~edge.inotify.FALLBACK_POLL_S` in any case; where inotify is unavailable, every ``poll_interval_s`` as before. An idle
 process no longer wakes a thread ten times a second, and a loaded POP no longer hands its GIL to one (measured in
 :mod:`edge.inotify`). When the registry changed (another process committed, or this one did: the cache
 generation moved) it reconciles:
@@ -22,19 +22,16 @@ import logging
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from edge.inotify import DirectoryWatch
-from edge.invocation.events.store import wait_set
+from edge.inotify import FALLBACK_POLL_S, DirectoryWatch
 from edge.invocation.models import FunctionSpec, InvocationResult, InvokeOptions, RuntimeState
 from edge.invocation.registry.core import Registry
-from edge.tasks import TaskOwner
+from edge.tasks import TaskOwner, wait_set
 
 if TYPE_CHECKING:
     from edge.invocation.execution.logs import LogStore
     from edge.invocation.execution.metrics import Metrics
 
-__all__ = ["WATCH_FALLBACK_S", "ExecutorLike", "ExecutorSync"]
-
-WATCH_FALLBACK_S = 1.0  # with a watch, still poll this often (a safety net: nothing known is missed without it)
+__all__ = ["ExecutorLike", "ExecutorSync"]
 
 log = logging.getLogger("edgelab.invocation.sync")
 PoolKey = tuple[str, str, str]
@@ -96,7 +93,7 @@ class ExecutorSync:
     async def _poll_loop(self) -> None:
         while True:
             if self._watch.active:
-                await wait_set(self._written, WATCH_FALLBACK_S)
+                await wait_set(self._written, FALLBACK_POLL_S)
                 self._written.clear()  # before the poll: a write during it wakes the next round
             else:
                 await asyncio.sleep(self.interval)

@@ -136,3 +136,56 @@ async def test_requests_keep_flowing_while_the_store_changes_under_them(tmp_path
         await runner.close()
         control.close()
     assert served > 60
+
+
+async def test_runner_reloads_when_the_store_is_written_not_on_a_timer(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalog is re-read when the store's files were written (edge.inotify), at most every poll_interval;
+    idle, once per FALLBACK_POLL_S: a PutKey made by another connection (another process) is served at once."""
+    import asyncio
+
+    from edge.cdn.cloudfront_functions.associations import CffAssociation
+    from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
+    from edge.cdn.models import EdgeRequest
+    from edge.cdn.responses import ServerTiming
+    from edge.inotify import FALLBACK_POLL_S
+
+    control = CffDatabase(tmp_path)
+    store, kvs = FunctionStore(control), KeyValueStoreService(control)
+    arn = kvs.create("g")["KeyValueStore"]["ARN"]
+    kvs.put_key(arn, "k", "v0", kvs.kvs_describe(arn)["ETag"])
+    code = ("import cf from 'cloudfront';\nconst kvs = cf.kvs();\nasync function handler(e) {"
+            " return {statusCode: 200, body: await kvs.get('k')}; }")
+    store.publish("f", store.create("f", {"Comment": "", "Runtime": "cloudfront-js-2.0", "KeyValueStoreAssociations": {
+        "Quantity": 1, "Items": [{"KeyValueStoreARN": arn}]}}, code)["ETag"])
+    catalog = FunctionCatalog(CffDatabase(tmp_path), ["f"])
+    runner = CloudFrontFunctionRunner(catalog, poll_interval=0.05,
+                                      edge_location={"name": "IAD", "serverIp": "127.0.0.1", "region": "us-east-1"})
+    await runner.start()
+    assoc = CffAssociation("viewer-request", "arn:aws:cloudfront::1:function/f", "f", "1")
+    req = EdgeRequest(method="GET", uri="/", querystring="", headers=[("Host", "x")], client_ip="1.1.1.1")
+    loop = asyncio.get_running_loop()
+    try:
+        first = await runner.viewer_request(assoc, DIST, req, "r", ServerTiming(), CUSTOM)
+        assert first.response is not None and first.response.body == b"v0"
+        refreshes: list[int] = []
+        real_refresh = catalog.refresh
+
+        def counting_refresh() -> bool:
+            refreshes.append(1)
+            return real_refresh()
+
+        monkeypatch.setattr(catalog, "refresh", counting_refresh)
+        await asyncio.sleep(0.5)
+        assert len(refreshes) <= 1, f"{len(refreshes)} refreshes in 0.5 s of quiet (fallback every {FALLBACK_POLL_S} s)"
+        started = loop.time()
+        kvs.put_key(arn, "k", "v1", kvs.kvs_describe(arn)["ETag"])
+        while True:
+            out = await runner.viewer_request(assoc, DIST, req, "r", ServerTiming(), CUSTOM)
+            if out.response is not None and out.response.body == b"v1":
+                break
+            assert loop.time() - started < 0.5, "the PutKey was not served within 0.5 s"
+            await asyncio.sleep(0.01)
+    finally:
+        await runner.close()
+        control.close()

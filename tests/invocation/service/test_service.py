@@ -254,8 +254,8 @@ async def test_two_services_share_the_registry(tmp_path: Path, code_dir: Path) -
 async def test_change_feed_waits_for_writes_instead_of_polling(tmp_path: Path, code_dir: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """The feed reads PRAGMA data_version when the registry's files were written (edge.inotify), not every
-    poll_interval_s: idle, it polls once per WATCH_FALLBACK_S; a commit by another process is applied at once."""
-    from edge.invocation.service import executor_sync
+    poll_interval_s: idle, it polls once per FALLBACK_POLL_S; a commit by another process is applied at once."""
+    from edge.inotify import FALLBACK_POLL_S
 
     ex = RecordingExecutor()
     control = LambdaService(tmp_path / "state")
@@ -272,7 +272,7 @@ async def test_change_feed_waits_for_writes_instead_of_polling(tmp_path: Path, c
 
         monkeypatch.setattr(pop.registry.cache, "poll", counting_poll)
         await asyncio.sleep(0.5)
-        assert len(polls) <= 1, f"{len(polls)} polls in 0.5 s of quiet (fallback every {executor_sync.WATCH_FALLBACK_S} s)"
+        assert len(polls) <= 1, f"{len(polls)} polls in 0.5 s of quiet (fallback every {FALLBACK_POLL_S} s)"
         loop = asyncio.get_running_loop()
         started = loop.time()
         await control.put_function_concurrency("fn", 7)
