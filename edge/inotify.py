@@ -3,16 +3,21 @@
 Used by the registry's change feed (:class:`~edge.invocation.service.executor_sync.ExecutorSync`): a SQLite
 commit by any process appends to ``registry.db-wal`` (or writes ``registry.db``), and the watch calls back on
 the loop, so the feed reads ``PRAGMA data_version`` when something was written instead of every 100 ms in a
-pool thread. Measured (``python -m bench trigger``, 2026-12-05): the poll's thread wanted the GIL back ten times
-a second and made a loaded POP hand it over each time; a triggered hit's POP served 38.2-39.7 % of plain hits
-with the poll and 39.7-40.6 % without it.
+pool thread; the same for the CloudFront Functions store (``edge.cdn.cloudfront_functions.runner``) and the async
+event queue's delivery loop (``edge.invocation.events.delivery``). Measured (``python -m bench trigger``,
+2026-12-05): the poll's thread wanted the GIL back ten times a second and made a loaded POP hand it over each time;
+a POP behind a warm viewer-request function served 38.2 / 39.7 / 39.1 % of plain hits with the poll, and with the
+watch three sets of five runs had medians of 40.3, 40.3 and 40.0 % (README, "Performance").
 
 Hand-written on ``ctypes`` (inotify_init1 / inotify_add_watch, the fd read by ``loop.add_reader``) rather than
 ``watchfiles`` (a dependency already, for the distribution file): watchfiles waits in a thread that takes the
 GIL every ``step`` milliseconds to check its stop event, which is the cost this module exists to avoid.
 
-A burst of writes calls back at most once per ``min_interval_s`` (the first at once, the rest coalesced into
-one call at the end of the interval). :meth:`DirectoryWatch.open` returns False where inotify is not available
+Calls back at once when a watched file is written (at most once per ``min_interval_s`` while writes go on), and
+once more ``settle_s`` after the last write: a reader may not see a SQLite commit yet when inotify reports its last
+write to the WAL, because the commit becomes visible only when the writer then (after an fsync, with
+``synchronous=FULL``) updates the WAL index in shared memory, which inotify does not see; the trailing call reads it.
+:meth:`DirectoryWatch.open` returns False where inotify is not available
 (not Linux, the per-user watch limit reached): callers then poll as before. A queue overflow or the directory
 going away calls back too (callers re-check; after the directory went away the watch is closed and
 :attr:`DirectoryWatch.active` is False).
@@ -61,15 +66,17 @@ class DirectoryWatch:
     moved in or deleted."""
 
     def __init__(self, directory: Path, names: Iterable[str], callback: Callable[[], None], *,
-                 min_interval_s: float = 0.0) -> None:
+                 min_interval_s: float = 0.0, settle_s: float = 0.1) -> None:
         self.directory = directory
         self.names = frozenset(os.fsencode(n) for n in names)
         self.callback = callback
         self.min_interval_s = min_interval_s
+        self.settle_s = settle_s
         self._fd = -1
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._last = float("-inf")
-        self._later: asyncio.TimerHandle | None = None
+        self._last_call = float("-inf")
+        self._last_write = float("-inf")
+        self._trailing: asyncio.TimerHandle | None = None
 
     @property
     def active(self) -> bool:
@@ -98,9 +105,9 @@ class DirectoryWatch:
 
     def close(self) -> None:
         """Stop watching (idempotent); no callback after this."""
-        if self._later is not None:
-            self._later.cancel()
-            self._later = None
+        if self._trailing is not None:
+            self._trailing.cancel()
+            self._trailing = None
         if self._fd >= 0:
             if self._loop is not None and not self._loop.is_closed():
                 self._loop.remove_reader(self._fd)
@@ -134,19 +141,23 @@ class DirectoryWatch:
             self._notify()
 
     def _notify(self) -> None:
-        if self._later is not None:
-            return  # a coalesced call is already due
+        assert self._loop is not None
+        now = self._last_write = self._loop.time()
+        if now >= self._last_call + self.min_interval_s:
+            self._call(now)
+        if self._trailing is None:
+            self._trailing = self._loop.call_at(now + self.settle_s, self._settled)
+
+    def _settled(self) -> None:
         assert self._loop is not None
         now = self._loop.time()
-        due = self._last + self.min_interval_s
-        if now >= due:
-            self._last = now
-            self.callback()
-        else:
-            self._later = self._loop.call_at(due, self._fire_later)
+        settled = self._last_write + self.settle_s
+        if settled > now + 0.001:  # written again since this was scheduled: wait for that write to settle
+            self._trailing = self._loop.call_at(settled, self._settled)
+            return
+        self._trailing = None
+        self._call(now)
 
-    def _fire_later(self) -> None:
-        self._later = None
-        assert self._loop is not None
-        self._last = self._loop.time()
+    def _call(self, now: float) -> None:
+        self._last_call = now
         self.callback()

@@ -13,6 +13,12 @@ DLQ messages, counters). Every claimed event ends in exactly one of
 
 A destination record for a function target becomes a new async event of that function, one level deeper;
 records deeper than ``destination_depth_limit`` are not delivered (``loop_dropped``, logged).
+
+Idle, the loop waits for a reason to look again: :meth:`AsyncDelivery.wake` (an event queued in this process), a
+write to the queue's SQLite files by any process (an inotify :class:`~edge.inotify.DirectoryWatch` read by the event
+loop, coalesced to one wake per ``poll_interval_s``), or the next event falling due (a retry's backoff), and at most
+:data:`~edge.inotify.FALLBACK_POLL_S`; without inotify it polls every ``poll_interval_s`` as before. An idle
+control process no longer sends a thread to SQLite twenty times a second.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from collections.abc import Callable
 
 import orjson
 
+from edge.inotify import FALLBACK_POLL_S, DirectoryWatch
 from edge.invocation.errors import LambdaError, ResourceNotFoundException
 from edge.invocation.events.config import EventInvokeConfigOps
 from edge.invocation.events.model import (
@@ -81,18 +88,23 @@ class AsyncDelivery:
         self._configs_generation = -1
         self._prepared_targets: dict[tuple[str, str | None], PreparedTarget] = {}
         self._prepared_generation = -1
+        path = store.db.path
+        self._watch = DirectoryWatch(path.parent, (path.name, f"{path.name}-wal"), self.wake,
+                                     min_interval_s=settings.poll_interval_s)
 
     async def start(self) -> None:
         released = await asyncio.to_thread(self.store.release_all)
         if released:
             log.info("async delivery: %d event(s) left in flight by a previous run are queued again", released)
         self._writer.start()
+        self._watch.open()
         self._loop_tasks.spawn(self._loop(), name="loop")
 
     async def close(self, grace_s: float = 2.0) -> None:
         """Stop claiming; let in-flight deliveries finish for up to ``grace_s`` (fewer duplicates after a
         restart), then cancel the rest."""
         await self._loop_tasks.aclose()
+        self._watch.close()
         await self._deliveries.join(grace_s)
         await self._deliveries.aclose()  # cancelled deliveries stay claimed in SQLite: the next start queues them again
         await self._writer.close()
@@ -122,10 +134,22 @@ class AsyncDelivery:
             if claimed and claimed == free:
                 await self._wait(None)  # saturated: wait for a slot
             elif claimed == 0:
-                await self._wait(self.settings.poll_interval_s)
+                await self._wait(await self._idle_timeout())
             # slots free up one by one: give completions a moment to batch before the next claim
             if len(self._deliveries):
                 await asyncio.sleep(0.002)
+
+    async def _idle_timeout(self) -> float:
+        """How long the idle loop waits for a wake (see the module docstring): until the next event falls due, at
+        least ``poll_interval_s`` (no tight loop on an event that is due but not claimable) and at most
+        ``FALLBACK_POLL_S``; ``poll_interval_s`` without a watch."""
+        interval = self.settings.poll_interval_s
+        if not self._watch.active:
+            return interval
+        due = await asyncio.to_thread(self.store.next_due)
+        if due is None:
+            return FALLBACK_POLL_S
+        return min(max(due - self.clock(), interval), FALLBACK_POLL_S)
 
     async def _wait(self, timeout: float | None) -> None:
         await wait_set(self._wake, timeout)  # (not asyncio.wait_for: see wait_set)

@@ -288,3 +288,38 @@ async def test_an_event_above_the_synchronous_request_limit_is_still_delivered(e
     await eventually(both_delivered)
     assert sorted(event["id"] for _fn, _version, event in ex.invocations) == ["big", "small"]
     assert await stat(svc, "fn", "failed") == 0
+
+
+async def test_idle_delivery_waits_for_writes_and_due_times_instead_of_polling(env: Any,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Idle, the loop looks again when the queue's files are written (edge.inotify), when the next event falls due,
+    or once per FALLBACK_POLL_S; not every poll_interval_s (10 ms here). Events queued by another process (another
+    connection: no wake() in this one) and events due later are still delivered on time."""
+    from edge.inotify import FALLBACK_POLL_S
+    from edge.invocation.events.store import AsyncStore
+
+    svc, ex, _ = env
+    await asyncio.sleep(0.2)  # the fixture's writes are seen; the loop is idle
+    claims: list[int] = []
+    real_claim = svc.async_store.claim_due
+
+    def counting_claim(limit: int) -> Any:
+        claims.append(limit)
+        return real_claim(limit)
+
+    monkeypatch.setattr(svc.async_store, "claim_due", counting_claim)
+    await asyncio.sleep(0.5)
+    assert len(claims) <= 1, f"{len(claims)} claims in 0.5 s of quiet (fallback every {FALLBACK_POLL_S} s)"
+    other = AsyncStore(svc.async_store.db.path)  # as another process would queue one
+    try:
+        started = time.monotonic()
+        await asyncio.to_thread(other.apply, [Insert("x1", "fn", None, b'{"id": "x1"}', time.time())])
+        await eventually(lambda: len(ex.calls_of("fn")) == 1)
+        assert time.monotonic() - started < 0.5
+        # due in 0.6 s: written now (the wake finds nothing due), delivered when due, not at the 1 s fallback
+        due = time.time() + 0.6
+        await asyncio.to_thread(other.apply, [Insert("x2", "fn", None, b'{"id": "x2"}', time.time(), due_at=due)])
+        await eventually(lambda: len(ex.calls_of("fn")) == 2)
+        assert due - 0.05 <= time.time() < due + 0.3
+    finally:
+        await asyncio.to_thread(other.close)
