@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,19 @@ async def _more(calls: list[float], than: int) -> int:
         assert loop.time() < deadline, "no callback within 2 s"
         await asyncio.sleep(0.005)
     return len(calls)
+
+
+@contextlib.contextmanager
+def _timed_calls(directory: Path, **timing: float) -> Iterator[list[float]]:
+    """A watch of ``directory/f`` whose callback records the loop's time; closed on exit."""
+    loop = asyncio.get_running_loop()
+    calls: list[float] = []
+    watch = DirectoryWatch(directory, ["f"], lambda: calls.append(loop.time()), **timing)
+    assert watch.open()
+    try:
+        yield calls
+    finally:
+        watch.close()
 
 
 async def test_calls_back_for_watched_names_only(tmp_path: Path) -> None:
@@ -63,26 +78,18 @@ async def test_one_write_calls_back_at_once_and_once_more_when_settled(tmp_path:
     """The trailing call: a SQLite commit is visible only after the writer's last write (the WAL index is updated
     through shared memory, which inotify does not report), so the caller reads once more ``settle_s`` later."""
     loop = asyncio.get_running_loop()
-    calls: list[float] = []
-    watch = DirectoryWatch(tmp_path, ["f"], lambda: calls.append(loop.time()), min_interval_s=0.05, settle_s=0.2)
-    assert watch.open()
-    try:
+    with _timed_calls(tmp_path, min_interval_s=0.05, settle_s=0.2) as calls:
         written = loop.time()
         (tmp_path / "f").write_bytes(b"x")
         await _more(calls, 0)
         await asyncio.sleep(0.4)
         assert len(calls) == 2, calls
         assert calls[1] - calls[0] >= 0.19 and calls[1] >= written + 0.19
-    finally:
-        watch.close()
 
 
 async def test_a_burst_is_coalesced(tmp_path: Path) -> None:
     loop = asyncio.get_running_loop()
-    calls: list[float] = []
-    watch = DirectoryWatch(tmp_path, ["f"], lambda: calls.append(loop.time()), min_interval_s=0.2, settle_s=0.1)
-    assert watch.open()
-    try:
+    with _timed_calls(tmp_path, min_interval_s=0.2, settle_s=0.1) as calls:
         start = loop.time()
         for _ in range(20):  # 20 writes in ~0.1 s
             with (tmp_path / "f").open("ab") as f:
@@ -94,8 +101,6 @@ async def test_a_burst_is_coalesced(tmp_path: Path) -> None:
         # one when it settled
         assert 2 <= len(calls) <= 2 + int((last_write - start) / 0.2), calls
         assert calls[0] - start < 0.1 and calls[-1] >= last_write + 0.09
-    finally:
-        watch.close()
 
 
 async def test_directory_going_away_calls_back_and_deactivates(tmp_path: Path) -> None:
