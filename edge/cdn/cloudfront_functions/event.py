@@ -422,9 +422,17 @@ def apply_request_result(original: EdgeRequest, event: dict[str, Any], value: An
     if after == visible:
         merged = list(original.headers) if cookie_headers == original_cookie_lines else \
             [h for h in original.headers if h[0].lower() != "cookie"] + cookie_headers
-    new = EdgeRequest(method=original.method, uri=uri, querystring=raw_qs, headers=merged, client_ip=original.client_ip,
-                      body=original.body, origin=original.origin)
-    return RequestResult(new)
+    return RequestResult(_continued(original, uri, raw_qs, merged))
+
+
+def _continued(original: EdgeRequest, uri: str, querystring: str, headers: Headers) -> EdgeRequest:
+    """The request the pipeline continues with after a viewer-request function: what the function may change
+    (uri, query string, headers and cookies) from its result, the rest - method, client IP, body, origin, and the
+    viewer's port, scheme and HTTP version, which CloudFront's viewer headers report later (CloudFront-Viewer-Address,
+    CloudFront-Forwarded-Proto, CloudFront-Viewer-Http-Version) - as the viewer sent it. Positional: keywords to a
+    class go through a kwargs dict on Python 3.11."""
+    return EdgeRequest(original.method, uri, querystring, headers, original.client_ip, original.body, original.origin,
+                       original.client_port, original.scheme, original.http_version)
 
 
 def _names_and_values_valid(names: list[str], values: list[str]) -> bool:
@@ -490,9 +498,7 @@ def apply_request_delta(original: EdgeRequest, uri: str, added: list[str]) -> Re
     if not _names_and_values_valid(list(groups), [v for values in groups.values() for v in values]):
         return None
     if not added:  # the full path: after == visible and the same Cookie lines -> the headers as they came
-        return RequestResult(EdgeRequest(method=original.method, uri=uri, querystring=raw_qs,
-                                         headers=list(original.headers), client_ip=original.client_ip,
-                                         body=original.body, origin=original.origin))
+        return RequestResult(_continued(original, uri, raw_qs, list(original.headers)))
     read_only = READ_ONLY[VIEWER_REQUEST]
     new: Headers = []
     for i in range(0, len(added) - 1, 2):
@@ -510,8 +516,7 @@ def apply_request_delta(original: EdgeRequest, uri: str, added: list[str]) -> Re
         merged.extend((spelled, v) for v in values)
     merged.extend((title_case(n), v) for n, v in new)
     merged.extend(cookie_lines)
-    return RequestResult(EdgeRequest(method=original.method, uri=uri, querystring=raw_qs, headers=merged,
-                                     client_ip=original.client_ip, body=original.body, origin=original.origin))
+    return RequestResult(_continued(original, uri, raw_qs, merged))
 
 
 def _generated(value: dict[str, Any]) -> GeneratedResponse:

@@ -219,3 +219,26 @@ async function handler(event) {
     slow, fast, taken = _both(engine, _request([], "q=1"), [])
     assert taken and fast == slow
     assert fast[-1].request.headers[-1] == ("X-A", "1")
+
+
+@pytest.mark.parametrize("delta", [True, False], ids=["delta", "full"])
+def test_the_viewers_port_scheme_and_http_version_survive_the_function(delta: bool) -> None:
+    """Regression: both paths rebuilt the request with the dataclass defaults for the viewer's port, scheme and HTTP
+    version, so after a viewer-request function CloudFront-Viewer-Address said port 0, CloudFront-Forwarded-Proto
+    said http for an HTTPS viewer and a regional tier was told the same."""
+    engine = FunctionEngine("viewer", "function handler(event) { var r = event.request;"
+                            " r.headers['x-added'] = {value: 'yes'}; r.uri = '/b'; return r; }", V1)
+    request = EdgeRequest(method="GET", uri="/a", querystring="q=1", headers=[("Host", "example.com")],
+                          client_ip="203.0.113.9", client_port=51234, scheme="https", http_version=(1, 0))
+    if delta:
+        fields = request_fields(request, distribution_domain="d1.cloudfront.net", distribution_id="E1", request_id="r")
+        assert fields is not None
+        got = engine.invoke_request(fields, lambda uri, added: apply_request_delta(request, uri, added)).applied
+    else:
+        event, raw = build_event(request, event_type="viewer-request", distribution_domain="d1.cloudfront.net",
+                                 distribution_id="E1", request_id="r")
+        got = apply_request_result(request, event, engine.invoke(event, raw_query=raw).value)
+    assert got is not None
+    out = got.request
+    assert (out.uri, ("x-added", "yes") in [(k.lower(), v) for k, v in out.headers]) == ("/b", True)
+    assert (out.client_port, out.scheme, out.http_version, out.client_ip) == (51234, "https", (1, 0), "203.0.113.9")
