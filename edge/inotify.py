@@ -18,7 +18,10 @@ once more ``settle_s`` after the last write: a reader may not see a SQLite commi
 write to the WAL, because the commit becomes visible only when the writer then (after an fsync, with
 ``synchronous=FULL``) updates the WAL index in shared memory, which inotify does not see; the trailing call reads it.
 :meth:`DirectoryWatch.open` returns False where inotify is not available
-(not Linux, the per-user watch limit reached): callers then poll as before. A queue overflow or the directory
+(not Linux, the per-user limit of inotify instances reached, ``fs.inotify.max_user_instances``, 128 by default):
+callers then poll as before. inotify sees the writes of processes on this machine only: a state directory on a
+network filesystem written from another host is caught by the callers' once-a-second poll
+(:data:`FALLBACK_POLL_S`). A queue overflow or the directory
 going away calls back too (callers re-check; after the directory went away the watch is closed and
 :attr:`DirectoryWatch.active` is False).
 """
