@@ -483,39 +483,48 @@ def apply_request_delta(original: EdgeRequest, uri: str, added: list[str]) -> Re
     spelling: dict[str, str] = {}
     hidden: Headers = []
     cookie_lines: Headers = []
+    visible_values: list[str] = []
     for name, value in original.headers:
         lname = name.lower()
         if lname == "cookie":
             cookie_lines.append((name, value))
         elif lname in DISALLOWED_HEADERS or lname.startswith(DISALLOWED_PREFIXES):
             hidden.append((name, value))
-        elif (values := groups.get(lname)) is None:
-            groups[lname] = [value]
-            spelling[lname] = name
         else:
-            values.append(value)
-    # _check_header_pairs(visible) of the full path: every name and value valid
-    if not _names_and_values_valid(list(groups), [v for values in groups.values() for v in values]):
-        return None
+            visible_values.append(value)
+            if (values := groups.get(lname)) is None:
+                groups[lname] = [value]
+                spelling[lname] = name
+            else:
+                values.append(value)
+    names = list(groups)
     if not added:  # the full path: after == visible and the same Cookie lines -> the headers as they came
+        # _check_header_pairs(visible) of the full path: every name and value valid
+        if not _names_and_values_valid(names, visible_values):
+            return None
         return RequestResult(_continued(original, uri, raw_qs, list(original.headers)))
     read_only = READ_ONLY[VIEWER_REQUEST]
-    new: Headers = []
+    new_names: list[str] = []
     for i in range(0, len(added) - 1, 2):
         name = added[i].lower()
         if name in groups or name == "cookie" or name in read_only or name in _VIEWER_REQUEST_NO_ADD or _hidden(name):
             return None
-        new.append((name, added[i + 1]))
-    if not _names_and_values_valid([n for n, _ in new], [v for _, v in new]):
+        new_names.append(name)
+        names.append(name)
+        visible_values.append(added[i + 1])
+    # _check_header_pairs(visible + new) of the full path, in one pass (the patterns test single characters)
+    if not _names_and_values_valid(names, visible_values):
         return None
     # _merge_headers(non-cookie headers, visible, visible + new, "cookie", cookie_lines): hidden ones, the visible
     # ones grouped by name in their first spelling, the new ones title-cased, the Cookie lines
     merged = hidden
     for lname, values in groups.items():
         spelled = spelling[lname]
-        merged.extend((spelled, v) for v in values)
-    merged.extend((title_case(n), v) for n, v in new)
-    merged.extend(cookie_lines)
+        for value in values:
+            merged.append((spelled, value))
+    for i, name in enumerate(new_names):
+        merged.append((title_case(name), added[2 * i + 1]))
+    merged += cookie_lines
     return RequestResult(_continued(original, uri, raw_qs, merged))
 
 
