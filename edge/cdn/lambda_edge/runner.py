@@ -50,10 +50,18 @@ import orjson
 
 from edge.cdn.errors import LambdaError, LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
 from edge.cdn.lambda_edge.associations import InvalidLambdaFunctionAssociation, check_function_config
-from edge.cdn.lambda_edge.events import EventConfig, HeaderMap, build_event_dict, encode_event, event_header_maps
+from edge.cdn.lambda_edge.events import (
+    EventConfig,
+    HeaderMap,
+    build_event_dict,
+    encode_event,
+    encode_viewer_request,
+    event_header_maps,
+    viewer_request_prefix,
+)
 from edge.cdn.lambda_edge.fields import PAGE_NOT_PARSABLE
 from edge.cdn.lambda_edge.results import RequestResult, ResponseResult, parse_result
-from edge.cdn.lambda_edge.rules import EDGE_REGION, EVENT_TYPES
+from edge.cdn.lambda_edge.rules import EDGE_REGION, EVENT_TYPES, VIEWER_REQUEST
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.steps import TriggerCall
 from edge.invocation.errors import LambdaError as ControlPlaneError
@@ -208,6 +216,7 @@ class EdgeTriggerRunner:
         # rest of a LambdaAssociation (parsed from the ARN): hashing the dataclass itself runs its generated
         # Python __hash__ over six fields, ~1.5k instructions per run against ~0.3k (callgrind)
         self._hooks: dict[tuple[str, str, bool], _Hook] = {}
+        self._vr_prefixes: dict[tuple[str, str], bytes] = {}  # (distribution id, domain) -> viewer_request_prefix
         self._refreshing: set[tuple[str, str, str]] = set()
         self._checks_ttl_s = checks_ttl_s
         self._clock = clock
@@ -327,15 +336,16 @@ class EdgeTriggerRunner:
             if problem is not None:
                 raise LambdaExecutionError(problem, event_type=event_type, function=hook.assoc.function_name)
             event = self._event(call, hook)
+            seen, seen_response = event_header_maps(event)
             target = hook.target or self._prepare(hook)
             t0 = time.perf_counter()
             try:
                 result = await target.invoke(encode_event(event), edge_request_id(call.request_id, event_type),
-                                             _trace_of(event))
+                                             _trace_of(seen))
             except ControlPlaneError as exc:  # vanished between the check and the call, payload too large...
                 raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=event_type,
                                            function=hook.assoc.function_name) from None
-            out = self._outcome(call, hook, event, result, t0)
+            out = self._outcome(call, hook, seen, seen_response, result, t0)
         except BaseException:  # a Lambda error, or the viewer went away (cancelled): the body is not used
             if response is not None:
                 await response.aclose()
@@ -357,18 +367,18 @@ class EdgeTriggerRunner:
         target = hook.target
         if fresh is None or fresh[1] is not None or target is None:
             return False
-        event = self._event(call, hook)
+        payload, seen, seen_response = self._payload(call, hook)
         t0 = time.perf_counter()
 
         def finished(result: InvocationResult) -> None:
             try:
-                out: EdgeRequest | EdgeResponse | LambdaError = self._outcome(call, hook, event, result, t0)
+                out: EdgeRequest | EdgeResponse | LambdaError = self._outcome(call, hook, seen, seen_response, result,
+                                                                              t0)
             except LambdaError as err:
                 out = err
             done(out)
 
-        return target.submit(encode_event(event), edge_request_id(call.request_id, hook.event_type),
-                             _trace_of(event), finished)
+        return target.submit(payload, edge_request_id(call.request_id, hook.event_type), _trace_of(seen), finished)
 
     def _hook(self, assoc: LambdaAssociation) -> _Hook:
         key = (assoc.event_type, assoc.arn, assoc.include_body)
@@ -376,6 +386,21 @@ class EdgeTriggerRunner:
         if hook is None:
             hook = self._hooks[key] = _Hook(assoc)
         return hook
+
+    def _payload(self, call: TriggerCall, hook: _Hook) -> tuple[bytes, HeaderMap, HeaderMap | None]:
+        """The event's JSON and the header maps the result is compared with: a viewer-request event without its body
+        straight to bytes (``events.encode_viewer_request``), any other through the event's dicts."""
+        if hook.event_type == VIEWER_REQUEST and not hook.assoc.include_body:
+            dist = call.distribution
+            key = (dist.id, dist.domain_name)
+            prefix = self._vr_prefixes.get(key)
+            if prefix is None:
+                prefix = self._vr_prefixes[key] = viewer_request_prefix(dist.domain_name, dist.id)
+            fast = encode_viewer_request(prefix, call.request_id, call.request)
+            if fast is not None:
+                return fast[0], fast[1], None
+        event = self._event(call, hook)
+        return (encode_event(event), *event_header_maps(event))
 
     @staticmethod
     def _event(call: TriggerCall, hook: _Hook) -> dict[str, Any]:
@@ -385,12 +410,13 @@ class EdgeTriggerRunner:
         return build_event_dict(hook.event_type, config=config, request=call.request, response=call.response,
                                 include_body=hook.assoc.include_body)
 
-    def _outcome(self, call: TriggerCall, hook: _Hook, event: dict[str, Any], result: InvocationResult,
-                 t0: float) -> EdgeRequest | EdgeResponse:
+    def _outcome(self, call: TriggerCall, hook: _Hook, seen: HeaderMap, seen_response: HeaderMap | None,
+                 result: InvocationResult, t0: float) -> EdgeRequest | EdgeResponse:
         """What the pipeline continues with after the invocation that started at ``t0`` (raises CloudFront's
-        error: a throttle, a function error, an invalid result)."""
+        error: a throttle, a function error, an invalid result); ``seen`` / ``seen_response``: the event's header
+        maps (``events.event_header_maps``)."""
         self._account(call, hook, result, (time.perf_counter() - t0) * 1000.0)
-        return self._continue_with(call, hook.assoc, result, *event_header_maps(event))
+        return self._continue_with(call, hook.assoc, result, seen, seen_response)
 
     def _prepare(self, hook: _Hook) -> PreparedCall:
         fn = hook.assoc.function_name
@@ -478,8 +504,8 @@ def distribution_associations(distribution: Distribution) -> list[LambdaAssociat
     return [a for b in distribution.all_behaviors for a in b.lambda_associations]
 
 
-def _trace_of(event: dict[str, Any]) -> str | None:
-    """The viewer's ``X-Amzn-Trace-Id`` (one dict lookup in the event's lower-cased headers), which the function
-    sees as ``_X_AMZN_TRACE_ID``."""
-    found = event["Records"][0]["cf"]["request"]["headers"].get("x-amzn-trace-id")
+def _trace_of(headers: HeaderMap) -> str | None:
+    """The viewer's ``X-Amzn-Trace-Id`` (one dict lookup in the event's lower-cased request headers), which the
+    function sees as ``_X_AMZN_TRACE_ID``."""
+    found = headers.get("x-amzn-trace-id")
     return found[0]["value"] if found else None

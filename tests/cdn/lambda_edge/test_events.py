@@ -6,8 +6,19 @@ import base64
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from edge.cdn.lambda_edge.events import EventConfig, build_event, build_event_dict, header_map
+from edge.cdn.lambda_edge.events import (
+    EventConfig,
+    build_event,
+    build_event_dict,
+    encode_event,
+    encode_viewer_request,
+    event_header_maps,
+    header_map,
+    viewer_request_prefix,
+)
 from edge.cdn.lambda_edge.rules import BODY_EXPOSED_LIMIT
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, S3Origin
 
@@ -381,3 +392,32 @@ def test_build_event_returns_compact_json_bytes() -> None:
     raw = build_event("viewer-request", config=CONFIG, request=request)
     assert isinstance(raw, bytes) and raw.startswith(b'{"Records":[{"cf":{')
     assert orjson.loads(raw)["Records"][0]["cf"]["request"]["headers"]["x-name"][0]["value"] == "zoë"
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12) | st.sampled_from(["", "a b", "\udcff"])
+_NAMES = st.sampled_from(["Host", "host", "Accept", "X-Amzn-Trace-Id", "Via", "Connection", "X-Edge-Thing", "Cookie",
+                          "User-Agent", "x-dup", "X-Dup"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(headers=st.lists(st.tuples(_NAMES, _TEXT), max_size=8), uri=_TEXT.map(lambda t: "/" + t), qs=_TEXT,
+       request_id=_TEXT, domain=st.sampled_from(["d111.cloudfront.net", "é.example"]))
+def test_encode_viewer_request_is_encode_event_of_build_event_dict(headers: list[tuple[str, str]], uri: str, qs: str,
+                                                                   request_id: str, domain: str) -> None:
+    """The trigger runner's straight-to-bytes viewer-request event (no IncludeBody) is byte for byte the general one,
+    with the same header map; None exactly when the general path has to fix a value that is not UTF-8 (``\\udcff``:
+    a byte the HTTP parser kept as a lone surrogate)."""
+    request = EdgeRequest(method="GET", uri=uri, querystring=qs, headers=headers, client_ip="203.0.113.9")
+    event = build_event_dict("viewer-request", config=EventConfig(domain, "EDIST", request_id), request=request)
+    fast = encode_viewer_request(viewer_request_prefix(domain, "EDIST"), request_id, request)
+    try:
+        orjson.dumps(event)
+        plain = True
+    except orjson.JSONEncodeError:
+        plain = False
+    if not plain:
+        assert fast is None
+        return
+    assert fast is not None
+    assert fast[0] == encode_event(event)
+    assert fast[1] == event_header_maps(event)[0]
