@@ -38,7 +38,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-__all__ = ["FALLBACK_POLL_S", "DirectoryWatch"]
+__all__ = ["FALLBACK_POLL_S", "DatabaseWatch", "DirectoryWatch"]
 
 log = logging.getLogger("edgelab.inotify")
 
@@ -164,3 +164,39 @@ class DirectoryWatch:
     def _call(self, now: float) -> None:
         self._last_call = now
         self.callback()
+
+
+class DatabaseWatch:
+    """Writes to one SQLite database: its file and its WAL (every commit appends to one of them), watched in their
+    directory. :attr:`written` is set (and ``on_write`` called) on a write, at once, at most once per ``interval_s``
+    while writes go on, and once more when they settled; a change-feed task waits with
+    ``wait_set(watch.written, watch.timeout)`` then clears it: :attr:`timeout` is :data:`FALLBACK_POLL_S` while
+    watching, ``interval_s`` when inotify is unavailable (:attr:`written` is then never set: the wait is the old
+    poll interval)."""
+
+    def __init__(self, db_path: Path, interval_s: float, on_write: Callable[[], None] | None = None) -> None:
+        self.interval_s = interval_s
+        self.written = asyncio.Event()
+        self._on_write = on_write
+        self._watch = DirectoryWatch(db_path.parent, (db_path.name, f"{db_path.name}-wal"), self._written,
+                                     min_interval_s=interval_s)
+
+    @property
+    def active(self) -> bool:
+        return self._watch.active
+
+    @property
+    def timeout(self) -> float:
+        return FALLBACK_POLL_S if self._watch.active else self.interval_s
+
+    def open(self) -> bool:
+        """Start watching (see :meth:`DirectoryWatch.open`)."""
+        return self._watch.open()
+
+    def close(self) -> None:
+        self._watch.close()
+
+    def _written(self) -> None:
+        self.written.set()
+        if self._on_write is not None:
+            self._on_write()

@@ -119,3 +119,25 @@ async def test_open_returns_false_when_the_directory_cannot_be_watched(tmp_path:
     watch = DirectoryWatch(tmp_path / "missing", ["f"], lambda: None)
     assert watch.open() is False and not watch.active
     watch.close()
+
+
+async def test_database_watch_sets_written_for_the_db_and_its_wal_and_polls_without_inotify(tmp_path: Path) -> None:
+    """DatabaseWatch: a write to ``x.db`` or ``x.db-wal`` sets ``written`` (and calls ``on_write``), the shared
+    memory file does not; the change-feed wait is FALLBACK_POLL_S while watching and the poll interval when the
+    watch cannot open."""
+    from edge.inotify import FALLBACK_POLL_S, DatabaseWatch
+
+    calls: list[float] = []
+    watch = DatabaseWatch(tmp_path / "x.db", 0.05, on_write=lambda: calls.append(0.0))
+    assert watch.open() and watch.timeout == FALLBACK_POLL_S
+    try:
+        (tmp_path / "x.db-shm").write_bytes(b"x")
+        await _settle()
+        assert not watch.written.is_set() and calls == []
+        (tmp_path / "x.db-wal").write_bytes(b"x")
+        await _more(calls, 0)
+        assert watch.written.is_set()
+    finally:
+        watch.close()
+    unwatched = DatabaseWatch(tmp_path / "missing" / "x.db", 0.05)
+    assert not unwatched.open() and not unwatched.active and unwatched.timeout == 0.05

@@ -7,7 +7,7 @@ One :class:`CloudFrontFunctionRunner` per POP process (the ``edge.cdn.steps.clou
    (functions created and published through the API, the CLI or ``[[cloudfront_functions]]`` in the settings):
    :class:`FunctionCatalog` keeps the LIVE stages of the functions the distribution names and the snapshots of
    their key value stores in memory, refreshed from the database by a background task through SQLite's change
-   counter, in a thread, when the database's files were written (an inotify :class:`~edge.inotify.DirectoryWatch`
+   counter, in a thread, when the database's files were written (an inotify :class:`~edge.inotify.DatabaseWatch`
    on the event loop: at once, then at most once per ``poll_interval``, 100 ms; once a second in any case; every
    ``poll_interval`` where inotify is unavailable): a publish or a ``PutKey`` reaches every POP within a second,
    the request path never touches SQLite, and a loaded POP does not hand its GIL to a polling thread ten times a
@@ -77,7 +77,7 @@ from edge.cdn.cloudfront_functions.origin import (
 )
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Origin, S3Origin, header_get
 from edge.cdn.responses import ServerTiming
-from edge.inotify import FALLBACK_POLL_S, DirectoryWatch
+from edge.inotify import DatabaseWatch
 from edge.tasks import TaskOwner, wait_set
 
 if TYPE_CHECKING:
@@ -251,14 +251,12 @@ class CloudFrontFunctionRunner:
         self._location_json = orjson.dumps(edge_location).decode()
         self.log_sink = log_sink
         self.limits = limits or EngineLimits()
-        self.poll_interval = poll_interval
         self._engines: dict[str, tuple[str, FunctionEngine]] = {}  # name -> (LIVE ETag, engine)
         self._preparing: dict[tuple[str, str], asyncio.Future[None]] = {}  # (name, ETag) -> its build/load (thread)
         self._reported: dict[str, str | None] = {}
         self.stats: dict[str, FunctionStats] = {}
         self._tasks = TaskOwner("cloudfront-functions")
-        self._written = asyncio.Event()
-        self._watch: DirectoryWatch | None = None  # opened by start()
+        self._watch = DatabaseWatch(catalog.db.path, poll_interval)  # opened by start()
         stamp = time.strftime("%Y/%m/%d", time.gmtime())
         self._stream = f"{stamp}/{stream_prefix}{uuid.uuid4().hex}"
 
@@ -266,16 +264,12 @@ class CloudFrontFunctionRunner:
     async def start(self) -> None:
         """Load the catalog once (so the first requests find their functions) and start following changes."""
         await self.refresh()
-        path = self.catalog.db.path
-        self._watch = DirectoryWatch(path.parent, (path.name, f"{path.name}-wal"), self._written.set,
-                                     min_interval_s=self.poll_interval)
         self._watch.open()
         self._tasks.spawn(self._poll(), key="poll", name="cloudfront-functions poll")
 
     async def close(self) -> None:
         await self._tasks.aclose()
-        if self._watch is not None:
-            self._watch.close()
+        self._watch.close()
         for _, engine in self._engines.values():
             engine.close()
         self._engines.clear()
@@ -292,11 +286,8 @@ class CloudFrontFunctionRunner:
 
     async def _poll(self) -> None:
         while True:
-            if self._watch is not None and self._watch.active:
-                await wait_set(self._written, FALLBACK_POLL_S)
-                self._written.clear()  # before the refresh: a write during it wakes the next round
-            else:
-                await asyncio.sleep(self.poll_interval)
+            await wait_set(self._watch.written, self._watch.timeout)
+            self._watch.written.clear()  # before the refresh: a write during it wakes the next round
             try:
                 await self.refresh()
             except Exception:  # a locked or vanished database: keep serving what we have, try again

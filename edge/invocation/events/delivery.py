@@ -15,7 +15,7 @@ A destination record for a function target becomes a new async event of that fun
 records deeper than ``destination_depth_limit`` are not delivered (``loop_dropped``, logged).
 
 Idle, the loop waits for a reason to look again: :meth:`AsyncDelivery.wake` (an event queued in this process), a
-write to the queue's SQLite files by any process (an inotify :class:`~edge.inotify.DirectoryWatch` read by the event
+write to the queue's SQLite files by any process (an inotify :class:`~edge.inotify.DatabaseWatch` read by the event
 loop, coalesced to one wake per ``poll_interval_s``), or the next event falling due (a retry's backoff), and at most
 :data:`~edge.inotify.FALLBACK_POLL_S`; without inotify it polls every ``poll_interval_s`` as before. An idle
 control process no longer sends a thread to SQLite twenty times a second.
@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import orjson
 
-from edge.inotify import FALLBACK_POLL_S, DirectoryWatch
+from edge.inotify import FALLBACK_POLL_S, DatabaseWatch
 from edge.invocation.errors import LambdaError, ResourceNotFoundException
 from edge.invocation.events.config import EventInvokeConfigOps
 from edge.invocation.events.model import (
@@ -88,9 +88,7 @@ class AsyncDelivery:
         self._configs_generation = -1
         self._prepared_targets: dict[tuple[str, str | None], PreparedTarget] = {}
         self._prepared_generation = -1
-        path = store.db.path
-        self._watch = DirectoryWatch(path.parent, (path.name, f"{path.name}-wal"), self.wake,
-                                     min_interval_s=settings.poll_interval_s)
+        self._watch = DatabaseWatch(store.db.path, settings.poll_interval_s, on_write=self.wake)
 
     async def start(self) -> None:
         released = await asyncio.to_thread(self.store.release_all)

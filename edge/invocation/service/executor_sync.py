@@ -2,7 +2,7 @@
 
 A poll task (owned here through a :class:`~edge.tasks.TaskOwner`, started/stopped by :class:`~edge.invocation.service.facade.LambdaService`) reads
 ``PRAGMA data_version`` in a worker thread when the registry's files were written (an inotify
-:class:`~edge.inotify.DirectoryWatch` on the loop: at once, then at most once per ``poll_interval_s``), and every
+:class:`~edge.inotify.DatabaseWatch` on the loop: at once, then at most once per ``poll_interval_s``), and every
 :data:`~edge.inotify.FALLBACK_POLL_S` in any case; where inotify is unavailable, every ``poll_interval_s`` as before. An idle
 process no longer wakes a thread ten times a second, and a loaded POP no longer hands its GIL to one (measured in
 :mod:`edge.inotify`). When the registry changed (another process committed, or this one did: the cache
@@ -22,7 +22,7 @@ import logging
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from edge.inotify import FALLBACK_POLL_S, DirectoryWatch
+from edge.inotify import DatabaseWatch
 from edge.invocation.models import FunctionSpec, InvocationResult, InvokeOptions, RuntimeState
 from edge.invocation.registry.core import Registry
 from edge.tasks import TaskOwner, wait_set
@@ -69,17 +69,13 @@ class ExecutorSync:
         self.region = region  # the executing region: provisioned environments are kept warm here
         self.executor = executor
         self.account_limit = account_limit
-        self.interval = poll_interval_s
         self._tasks = TaskOwner("edgelab-registry-sync")
         self._applied_generation = -1
         self._provisioned: dict[PoolKey, tuple[FunctionSpec, int]] = {}
         self._keys: dict[str, frozenset[PoolKey]] = {}
         self._specs: dict[tuple[str, str], FunctionSpec] = {}
         self._lock = asyncio.Lock()  # the poll task and direct callers (after a write) must not interleave
-        self._written = asyncio.Event()
-        path = registry.db.path
-        self._watch = DirectoryWatch(path.parent, (path.name, f"{path.name}-wal"), self._written.set,
-                                     min_interval_s=poll_interval_s)
+        self._watch = DatabaseWatch(registry.db.path, poll_interval_s)
 
     async def start(self) -> None:
         await self.reconcile()
@@ -92,11 +88,8 @@ class ExecutorSync:
 
     async def _poll_loop(self) -> None:
         while True:
-            if self._watch.active:
-                await wait_set(self._written, FALLBACK_POLL_S)
-                self._written.clear()  # before the poll: a write during it wakes the next round
-            else:
-                await asyncio.sleep(self.interval)
+            await wait_set(self._watch.written, self._watch.timeout)
+            self._watch.written.clear()  # before the poll: a write during it wakes the next round
             try:
                 await asyncio.to_thread(self.registry.cache.poll)
                 if self.registry.cache.generation != self._applied_generation:
