@@ -205,22 +205,21 @@ def build_event(
 def viewer_request_prefix(distribution_domain_name: str, distribution_id: str) -> bytes:
     """The JSON of a viewer-request event of this distribution up to its ``requestId`` value, for
     :func:`encode_viewer_request` (made once per distribution)."""
-    config = {"distributionDomainName": distribution_domain_name, "distributionId": distribution_id,
-              "eventType": VIEWER_REQUEST, "requestId": ""}
-    whole = orjson.dumps({"Records": [{"cf": {"config": config}}]})
-    return whole[:whole.rindex(b'""')]
+    empty = EdgeRequest(method="", uri="", querystring="", headers=[], client_ip="")
+    whole = orjson.dumps(build_event_dict(VIEWER_REQUEST, config=EventConfig(distribution_domain_name, distribution_id,
+                                                                              ""), request=empty))
+    return whole[:whole.index(b'"requestId":') + len(b'"requestId":')]
 
 
 def encode_viewer_request(prefix: bytes, request_id: str, request: EdgeRequest) -> tuple[bytes, HeaderMap] | None:
     """``encode_event(build_event_dict(VIEWER_REQUEST, ...))`` for an association without IncludeBody, byte for
     byte, without the event's dicts (``prefix`` from :func:`viewer_request_prefix`), and the event's header map
     (what :func:`event_header_maps` returns for it). None when a value is not valid text (a byte that is not UTF-8):
-    :func:`encode_event`'s fix-up applies, through :func:`build_event_dict`. Measured: 1.8 us against 3.7 us for the
+    :func:`encode_event`'s fix-up applies, through :func:`build_event_dict`. Measured: 1.8-1.9 us against 3.7 us for the
     dicts, their encoding and the two reads of the headers (timeit; a triggered cache hit's POP spends ~135 us)."""
     headers = header_map(request.headers)
     try:
-        req = orjson.dumps({"clientIp": request.client_ip, "method": request.method, "uri": request.uri,
-                            "querystring": request.querystring, "headers": headers})
+        req = orjson.dumps(_request_dict(VIEWER_REQUEST, request, False, None, headers))
         rid = orjson.dumps(request_id)
     except orjson.JSONEncodeError:
         return None

@@ -335,13 +335,11 @@ class EdgeTriggerRunner:
             problem = fresh[1] if fresh is not None else await self.check_association(call.association)
             if problem is not None:
                 raise LambdaExecutionError(problem, event_type=event_type, function=hook.assoc.function_name)
-            event = self._event(call, hook)
-            seen, seen_response = event_header_maps(event)
+            payload, seen, seen_response = self._payload(call, hook)
             target = hook.target or self._prepare(hook)
             t0 = time.perf_counter()
             try:
-                result = await target.invoke(encode_event(event), edge_request_id(call.request_id, event_type),
-                                             _trace_of(seen))
+                result = await target.invoke(payload, edge_request_id(call.request_id, event_type), _trace_of(seen))
             except ControlPlaneError as exc:  # vanished between the check and the call, payload too large...
                 raise LambdaExecutionError(f"{exc.__class__.__name__}: {exc}", event_type=event_type,
                                            function=hook.assoc.function_name) from None
