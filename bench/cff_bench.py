@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 from edge.cdn.cloudfront_functions.engine import FunctionEngine, KvsView
 from edge.cdn.cloudfront_functions.event import (
@@ -75,19 +76,19 @@ def main(argv: list[str]) -> int:
         return out
 
     def step() -> object:
-        inv = engine.invoke_request(fields(), lambda uri, added: apply_request_delta(request, uri, added))
+        inv = engine.invoke_request(fields(), partial(apply_request_delta, request))
         assert inv.applied is not None
         return inv.applied
 
     text = fields()
     value = engine.invoke(event, raw_query=raw).value
-    uri, added = engine.invoke_request(text, lambda uri, added: (uri, added)).applied
+    uri, added, plain = engine.invoke_request(text, lambda uri, added, plain: (uri, added, plain)).applied
     full_step_us = median_us(full_step, n)
     step_us = median_us(step, n)
     build_us = median_us(fields, n)
-    delta_call_us = median_us(lambda: engine.invoke_request(text, lambda uri, added: True), n)
+    delta_call_us = median_us(lambda: engine.invoke_request(text, lambda uri, added, plain: True), n)
     apply_full_us = median_us(lambda: apply_request_result(request, event, value), n)
-    apply_delta_us = median_us(lambda: apply_request_delta(request, uri, added), n)
+    apply_delta_us = median_us(lambda: apply_request_delta(request, uri, added, plain), n)
     view = KvsView("id", 1, {f"route:/{i}": f"/v{i}" for i in range(1000)} | {"route:/a": "/b"}, {"keyCount": 1001})
     without = FunctionEngine("nokvs", ASYNC_NO_KVS, "cloudfront-js-2.0")
     with_kvs = FunctionEngine("kvs", ASYNC_KVS, "cloudfront-js-2.0")

@@ -176,6 +176,7 @@ class FunctionEngine:
         self._kvs_store_id: str | None = None
         self._calls = 0
         self._gc_above = 0
+        self._cu_unit_ns = self.limits.compute_budget_ms * 10_000  # 1 % of the compute budget
         self.rebuilds = 0
 
     # ------------------------------------------------------------------ setup
@@ -271,7 +272,7 @@ class FunctionEngine:
     def invoke_request(
         self,
         fields: str,
-        apply_delta: Callable[[str, list[str]], Any],
+        apply_delta: Callable[[str, list[str], bool], Any],
         *,
         kvs: KvsView | None = None,
         edge_location_json: str = "{}",
@@ -283,7 +284,8 @@ class FunctionEngine:
 
         When the handler returned the event's request with at most its uri set and new headers appended (and
         logged nothing, called no origin helper), the engine sends back only the uri and ``[name, value, …]`` and
-        this calls ``apply_delta(uri, added)`` (``event.apply_request_delta`` bound to the request): a non-None
+        this calls ``apply_delta(uri, added, plain)`` (``event.apply_request_delta`` bound to the request; ``plain``
+        as that function says): a non-None
         answer is the Invocation's ``applied`` (``value`` stays None). Otherwise, or when ``apply_delta`` answers
         None (not provably valid), ``value`` is the full result, as :meth:`invoke` returns it.
         """
@@ -302,7 +304,7 @@ class FunctionEngine:
 
     def _call(self, op: str, event: dict[str, Any], raw_query: str | None, kvs: KvsView | None,
               edge_location: dict[str, str] | None, start_ms: int | None, edge_location_json: str | None,
-              apply_delta: Callable[[str, list[str]], Any] | None) -> Invocation:
+              apply_delta: Callable[[str, list[str], bool], Any] | None) -> Invocation:
         if not self.check.ok:
             # functions-event-structure / test-function: such code is accepted at create time and fails here
             return Invocation(error=self.check.first_error)
@@ -313,7 +315,7 @@ class FunctionEngine:
             return self._invoke_locked(op, event_json, raw_query, kvs, loc, start, apply_delta)
 
     def _invoke_locked(self, op: str, payload: str, raw_query: str | None, kvs: KvsView | None, loc: str, start: int,
-                       apply_delta: Callable[[str, list[str]], Any] | None) -> Invocation:
+                       apply_delta: Callable[[str, list[str], bool], Any] | None) -> Invocation:
         if self._ctx is None:
             self._build(kvs)
             self.rebuilds += 1
@@ -322,7 +324,6 @@ class FunctionEngine:
         ):
             self._load_kvs(kvs)
         driver = self._driver
-        limit_ns = int(self.limits.hard_time_limit_ms * 1_000_000)
         cpu0 = time.thread_time_ns()
         try:
             if apply_delta is None:
@@ -331,6 +332,7 @@ class FunctionEngine:
                 out = driver(op, start, loc, payload)
             if out is None:  # an async handler: run its jobs until the promise settles, within the same budget
                 ctx = self._ctx
+                limit_ns = int(self.limits.hard_time_limit_ms * 1_000_000)
                 while ctx.execute_pending_job():
                     if time.thread_time_ns() - cpu0 > limit_ns:
                         raise quickjs.JSException("InternalError: interrupted")
@@ -344,15 +346,14 @@ class FunctionEngine:
             return Invocation(error="RangeError: Maximum call stack size exceeded", cpu_ns=cpu,
                               compute_utilization=self._utilization(cpu))
         cpu = time.thread_time_ns() - cpu0
-        self._calls += 1
-        if self._calls % _GC_EVERY == 0 and self._ctx.memory()["malloc_size"] > self._gc_above:
+        calls = self._calls = self._calls + 1
+        if not calls % _GC_EVERY and self._ctx.memory()["malloc_size"] > self._gc_above:
             self._ctx.gc()
-        if out[0] == "\x02" and apply_delta is not None:  # invokeRequest's delta: uri, name, value, … (\x01-joined)
-            uri, *added = out[1:].split("\x01")
-            applied = apply_delta(uri, added)
+        if apply_delta is not None and out[0] < "\x04":  # invokeRequest's delta: uri, name, value, … (\x01-joined)
+            added = out.split("\x01")
+            applied = apply_delta(added.pop(0)[1:], added, out[0] == "\x03")
             if applied is not None:
-                return Invocation(logs=[], origin_ops=[], cpu_ns=cpu, compute_utilization=self._utilization(cpu),
-                                  applied=applied)
+                return Invocation(None, None, None, [], False, [], cpu, self._utilization(cpu), applied)
             out = driver("full")
         result = orjson.loads(out)
         inv = Invocation(
@@ -391,8 +392,8 @@ class FunctionEngine:
         return Invocation(error=first, cpu_ns=cpu, compute_utilization=self._utilization(cpu))
 
     def _utilization(self, cpu_ns: int) -> int:
-        pct = math.ceil(cpu_ns / (self.limits.compute_budget_ms * 10_000))
-        return max(0, min(100, pct))
+        pct = math.ceil(cpu_ns / self._cu_unit_ns)
+        return 0 if pct < 0 else 100 if pct > 100 else pct
 
     def close(self) -> None:
         with self._lock:

@@ -459,7 +459,7 @@ def request_fields(request: EdgeRequest, *, distribution_domain: str, distributi
     return text
 
 
-def apply_request_delta(original: EdgeRequest, uri: str, added: list[str]) -> RequestResult | None:
+def apply_request_delta(original: EdgeRequest, uri: str, added: list[str], plain: bool = False) -> RequestResult | None:
     """:func:`apply_request_result` for a result the engine reduced to a delta, or None when the delta is not
     provably valid (the caller then applies the full result with :func:`apply_request_result`, which raises the
     exact error).
@@ -471,12 +471,19 @@ def apply_request_delta(original: EdgeRequest, uri: str, added: list[str]) -> Re
     the uri and the URL length; the appended names are new, allowed and writable; every header name and value is
     valid; merge. This does those steps with the full path's helpers, on the visible headers computed from the
     request as :func:`build_event` computes them (tests/cdn/cloudfront_functions/test_request_delta.py compares
-    both paths on random requests and results)."""
+    both paths on random requests and results).
+
+    ``plain`` (the engine's word for it): the function saw every header of the request, one entry per name (none
+    hidden, no Cookie, no name repeated), and no added name is another spelling of one of them; then the merged
+    headers are the request's as they came followed by the added ones, and only the added names need the checks
+    that a name is new and allowed."""
     if not uri.startswith("/") or " " in uri or "#" in uri or HEADER_VALUE_BAD_RE.search(uri):
         return None
     raw_qs = original.querystring
     if len(uri) + len(raw_qs) + 1 >= _MAX_URL:
         return None
+    if plain:
+        return _plain_delta(original, uri, raw_qs, added)
     # one pass over the request's headers: what build_event shows the function (name -> values, in order, and the
     # first spelling of each name), what it hides (kept first by _merge_headers) and the Cookie lines (kept last)
     groups: dict[str, list[str]] = {}
@@ -525,6 +532,25 @@ def apply_request_delta(original: EdgeRequest, uri: str, added: list[str]) -> Re
     for i, name in enumerate(new_names):
         merged.append((title_case(name), added[2 * i + 1]))
     merged += cookie_lines
+    return RequestResult(_continued(original, uri, raw_qs, merged))
+
+
+def _plain_delta(original: EdgeRequest, uri: str, raw_qs: str, added: list[str]) -> RequestResult | None:
+    """:func:`apply_request_delta` for a ``plain`` delta: the same checks and the same merge, without grouping."""
+    merged = list(original.headers)
+    names = [name for name, _ in merged]
+    values = [value for _, value in merged]
+    read_only = READ_ONLY[VIEWER_REQUEST]
+    for i in range(0, len(added) - 1, 2):
+        name = added[i].lower()
+        if name == "cookie" or name in read_only or name in _VIEWER_REQUEST_NO_ADD or _hidden(name):
+            return None
+        value = added[i + 1]
+        names.append(name)
+        values.append(value)
+        merged.append((title_case(name), value))
+    if not _names_and_values_valid(names, values):
+        return None
     return RequestResult(_continued(original, uri, raw_qs, merged))
 
 

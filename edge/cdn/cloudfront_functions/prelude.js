@@ -736,16 +736,16 @@
   }
   // the current invokeRequest's event: its request object, method, raw query string, maps and their records
   var bRequest = null, bMethod = '', bQs = '', bDigit = false, bHMap = null, bHT = null, bQMap = null, bQT = null,
-    bCMap = null, bCT = null;
+    bCMap = null, bCT = null, bPlain = false;
   // fields: distribution domain, distribution id, request id, viewer ip, method, uri, raw query string, then
   // header name, value, name, value ... as received, joined by NUL (event.request_fields)
   function buildRequestEvent(fields) {
     var parts = fields.split('\0'), cookies = null, i, lname, c, qs = parts[6];
-    var hmap = {}, ht = null, qmap = {}, qt = null, cmap = {}, ct = null, digitKey = false;
+    var hmap = {}, ht = null, qmap = {}, qt = null, cmap = {}, ct = null, digitKey = false, plain = true;
     for (i = 7; i + 1 < parts.length; i += 2) {
       lname = parts[i].toLowerCase();
-      if (lname === 'cookie') { if (cookies === null) cookies = []; cookies.push(parts[i + 1]); continue; }
-      if (isHidden(lname)) continue;
+      if (lname === 'cookie') { if (cookies === null) cookies = []; cookies.push(parts[i + 1]); plain = false; continue; }
+      if (isHidden(lname)) { plain = false; continue; }
       c = lname.charCodeAt(0);
       if (c >= 48 && c <= 57) digitKey = true;
       ht = addField(hmap, ht, lname, parts[i + 1]);
@@ -753,7 +753,9 @@
     if (qs !== '') qt = splitQuery(qs, qmap);
     if (cookies !== null) ct = splitCookies(cookies, cmap);
     var request = { method: parts[4], uri: parts[5], querystring: qmap, headers: hmap, cookies: cmap };
+    // plain: every header the viewer sent is in the map, one entry each (none hidden, no Cookie, no repeated name)
     bRequest = request; bMethod = parts[4]; bQs = qs; bDigit = digitKey;
+    bPlain = plain && (ht === null || ht.length / 5 === (parts.length - 7) / 2);
     bHMap = hmap; bHT = ht; bQMap = qmap; bQT = qt; bCMap = cmap; bCT = ct;
     return { version: '1.0', context: { distributionDomainName: parts[0], distributionId: parts[1],
       eventType: 'viewer-request', requestId: parts[2] }, viewer: { ip: parts[3] }, request: request };
@@ -801,10 +803,11 @@
     }
     return true;
   }
+  // (A map's own toJSON needs no test: an added one is an extra key, a non-enumerable or inherited one taints.)
   function untouched(map, t, obj) {  // the event's own field map obj holds what it held, nothing more, in order
     if (obj !== map) return false;
     var keys = objectKeys(obj), n = t === null ? 0 : t.length / 5, i;
-    if (keys.length !== n || hasOwn.call(obj, 'toJSON')) return false;
+    if (keys.length !== n) return false;
     for (i = 0; i < n; i++) if (!sameEntry(t, obj, keys[i], i * 5)) return false;
     return true;
   }
@@ -826,19 +829,24 @@
         keys[3] !== 'headers' || keys[4] !== 'cookies') return null;
     if (r.method !== bMethod || typeof r.uri !== 'string' || r.uri.indexOf('\x01') >= 0) return null;
     if (!untouched(bQMap, bQT, r.querystring) || !untouched(bCMap, bCT, r.cookies)) return null;
-    var h = r.headers, n = bHT === null ? 0 : bHT.length / 5, hk, i, c, k, out;
+    var h = r.headers, n = bHT === null ? 0 : bHT.length / 5, hk, i, c, k, lk, out, plain;
     if (h !== bHMap) return null;
     hk = objectKeys(h);
-    if (hk.length < n || hasOwn.call(h, 'toJSON')) return null;
+    if (hk.length < n) return null;
     for (i = 0; i < n; i++) if (!sameEntry(bHT, h, hk[i], i * 5)) return null;
     out = deltaParts;
     out.length = 0;
-    out.push('\x02' + r.uri);
+    out.push('');
+    plain = bPlain;
     for (; i < hk.length; i++) {
       k = hk[i];
       c = k.charCodeAt(0);
       if ((c >= 48 && c <= 57) || k.indexOf('\x01') >= 0 || !entryValues(h[k], k)) return null;
+      if (plain && (lk = k.toLowerCase()) !== k && hasOwn.call(h, lk)) plain = false;
     }
+    // \x03: "plain" (see buildRequestEvent) and no added name is another spelling of a name in the map, so the
+    // request's headers stay as they came and the added ones follow (event.apply_request_delta's short way)
+    out[0] = (plain ? '\x03' : '\x02') + r.uri;
     return out.join('\x01'); // (joined, not concatenated: the binding cannot read QuickJS's rope strings)
   }
   function errText(e) {

@@ -49,6 +49,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -377,7 +378,7 @@ class CloudFrontFunctionRunner:
                                 request_id=request_id)
         if fields is not None:
             inv = self._run(fn, assoc, distribution, request_id, timing, lambda kvs: engine.invoke_request(
-                fields, lambda uri, added: apply_request_delta(request, uri, added), kvs=kvs,
+                fields, partial(apply_request_delta, request), kvs=kvs,
                 edge_location_json=location))
         else:
             event, raw_query = self._request_event(request, distribution, request_id)

@@ -6,6 +6,7 @@ calls."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import orjson
@@ -110,7 +111,7 @@ def _both(engine: FunctionEngine, req: EdgeRequest, ops: list[Any]) -> tuple[tup
     fields = _fields(req, ops)
     assert fields is not None
     assert orjson.loads(engine.request_event_json(fields)) == ev  # the engine's event is build_event's
-    fast_inv = engine.invoke_request(fields, lambda uri, added: apply_request_delta(req, uri, added), start_ms=1)
+    fast_inv = engine.invoke_request(fields, partial(apply_request_delta, req), start_ms=1)
     return slow, _outcome(req, _event(req, ops)[0], fast_inv), fast_inv.applied is not None
 
 
@@ -135,6 +136,33 @@ def test_fast_path_is_taken_for_added_headers_and_uri_changes(engine: FunctionEn
     slow, fast, taken = _both(engine, req, [["set", "x-new", {"value": "1"}]])
     assert fast[-1].request.headers == [("Connection", "close"), ("Host", "example.com"), ("Accept", "*/*"),
                                         ("X-Dup", "1"), ("X-Dup", "2"), ("X-New", "1"), ("Cookie", "s=1")]
+
+
+@pytest.mark.parametrize(("headers", "ops", "plain"), [
+    ([("Accept", "*/*"), ("User-Agent", "x")], [["set", "x-new", {"value": "1"}]], True),
+    ([], [["field", "uri", "/b"]], True),
+    ([("Accept", "*/*"), ("Cookie", "s=1")], [["set", "x-new", {"value": "1"}]], False),     # Cookie lines
+    ([("Accept", "*/*"), ("Connection", "close")], [["set", "x-new", {"value": "1"}]], False),  # a hidden header
+    ([("X-Dup", "1"), ("x-dup", "2")], [["set", "x-new", {"value": "1"}]], False),            # a repeated name
+    ([("Accept", "*/*")], [["set", "x-new", {"value": "1"}], ["set", "X-New", {"value": "2"}]], False),  # two spellings
+])
+def test_plain_requests_take_the_short_merge(engine: FunctionEngine, headers: list[tuple[str, str]], ops: list[Any],
+                                             plain: bool) -> None:
+    """The engine marks a delta ``plain`` exactly when the request's headers can stay as they came; either way the
+    outcome is the full path's."""
+    req = _request(headers, "")
+    seen: list[bool] = []
+
+    def spy(uri: str, added: list[str], is_plain: bool) -> Any:
+        seen.append(is_plain)
+        return apply_request_delta(req, uri, added, is_plain)
+
+    fields = _fields(req, ops)
+    assert fields is not None
+    engine.invoke_request(fields, spy, start_ms=1)
+    assert seen == [plain]
+    slow, fast, taken = _both(engine, req, ops)
+    assert fast == slow
 
 
 @pytest.mark.parametrize("ops", [
@@ -233,7 +261,7 @@ def test_the_viewers_port_scheme_and_http_version_survive_the_function(delta: bo
     if delta:
         fields = request_fields(request, distribution_domain="d1.cloudfront.net", distribution_id="E1", request_id="r")
         assert fields is not None
-        got = engine.invoke_request(fields, lambda uri, added: apply_request_delta(request, uri, added)).applied
+        got = engine.invoke_request(fields, partial(apply_request_delta, request)).applied
     else:
         event, raw = build_event(request, event_type="viewer-request", distribution_domain="d1.cloudfront.net",
                                  distribution_id="E1", request_id="r")
