@@ -103,12 +103,10 @@ __all__ = ["EngineLimits", "FunctionEngine", "Invocation", "KvsView"]
 
 _STACK_BYTES = 256 * 1024
 # Garbage: QuickJS frees by reference counting as values die; only cycles wait for its collector, which scans the
-# whole heap (the frozen prelude included): 2-4 ms per run whatever the garbage (measured: 0 to 4,096 calls of a
-# header-adding function left malloc_size unchanged, and each gc() cost 2.1-4.3 ms; run every 64 calls it was
-# +146 µs CPU per cache hit in a POP). So every _GC_EVERY calls the heap size is read (ctx.memory(): ~44 µs) and the
-# collector runs only when a function's cycles have grown it by _GC_GROWTH of the memory budget.
-_GC_EVERY = 64
-_GC_GROWTH = 0.25
+# whole heap (the frozen prelude included: 2-4 ms a run). QuickJS runs it by itself when an object allocation finds
+# the heap above its threshold (1.5x the size the last run left), so a function's cycles never pile up to its memory
+# limit (tests/cdn/cloudfront_functions/test_engine.py); nothing here reads the heap size per call (``ctx.memory()``
+# walks the whole heap: ~140,000 instructions).
 # What an allocation failure looks like once caught: QuickJS's "out of memory" InternalError, or ``null`` when it
 # could not even allocate that error object. (A function that itself throws null is reported as out of memory.)
 _OOM_TEXTS = frozenset({"InternalError: out of memory", "Error: null"})
@@ -174,8 +172,6 @@ class FunctionEngine:
         self._driver: Any = None
         self._kvs_generation: int | None = None
         self._kvs_store_id: str | None = None
-        self._calls = 0
-        self._gc_above = 0
         self._cu_unit_ns = self.limits.compute_budget_ms * 10_000  # 1 % of the compute budget
         self.rebuilds = 0
 
@@ -218,7 +214,6 @@ class FunctionEngine:
         self._kvs_generation = None if kvs is None else kvs.generation
         self._kvs_store_id = None if kvs is None else kvs.store_id
         resting = ctx.memory()["malloc_size"]
-        self._gc_above = resting + int(self.limits.memory_bytes * _GC_GROWTH)
         ctx.set_memory_limit(resting + self.limits.memory_bytes)
         ctx.set_time_limit(self.limits.hard_time_limit_ms / 1000.0)
 
@@ -346,9 +341,6 @@ class FunctionEngine:
             return Invocation(error="RangeError: Maximum call stack size exceeded", cpu_ns=cpu,
                               compute_utilization=self._utilization(cpu))
         cpu = time.thread_time_ns() - cpu0
-        calls = self._calls = self._calls + 1
-        if not calls % _GC_EVERY and self._ctx.memory()["malloc_size"] > self._gc_above:
-            self._ctx.gc()
         if apply_delta is not None and out[0] < "\x04":  # invokeRequest's delta: uri, name, value, … (\x01-joined)
             added = out.split("\x01")
             applied = apply_delta(added.pop(0)[1:], added, out[0] == "\x03")
