@@ -91,7 +91,6 @@ import orjson
 import quickjs
 
 from edge.cdn.cloudfront_functions.checker import CheckResult, check_code
-from edge.cdn.cloudfront_functions.event import ENGINE_EVENT_CONFIG
 from edge.cdn.cloudfront_functions.limits import (
     COMPUTE_BUDGET_MS,
     HARD_TIME_LIMIT_MS,
@@ -196,8 +195,7 @@ class FunctionEngine:
     def _build(self, kvs: KvsView | None) -> None:
         ctx = quickjs.Context()
         ctx.set_max_stack_size(_STACK_BYTES)
-        driver = ctx.eval("(" + _prelude_source() + ")(" + orjson.dumps(self.runtime).decode() + ", "
-                          + orjson.dumps(ENGINE_EVENT_CONFIG).decode() + ")")
+        driver = ctx.eval("(" + _prelude_source() + ")(" + orjson.dumps(self.runtime).decode() + ")")
         factory = ctx.eval(self._wrapped_source())
         driver("define", factory)
         self._ctx, self._driver = ctx, driver

@@ -85,7 +85,6 @@ GENERATED_RESPONSE_WARN_BYTES = 40 * 1024  # undocumented for CFF (40 KB is Lamb
 
 
 # what the engine's event builder (prelude.js, buildRequestEvent) hides: the lists this module uses
-ENGINE_EVENT_CONFIG = {"hidden": sorted(DISALLOWED_HEADERS), "hiddenPrefixes": list(DISALLOWED_PREFIXES)}
 
 
 def _hidden(lname: str) -> bool:
@@ -444,15 +443,28 @@ def _names_and_values_valid(names: list[str], values: list[str]) -> bool:
 
 def request_fields(request: EdgeRequest, *, distribution_domain: str, distribution_id: str, request_id: str) -> str | None:
     """What the engine builds a viewer-request event from (``FunctionEngine.invoke_request``; ``prelude.js``,
-    ``buildRequestEvent``, does what :func:`build_event` does): the context's and the request's strings and every
-    header name and value as received, joined by NUL. None when the engine's builder must not be used: a NUL in a
-    string (it would shift the fields) or a non-ASCII character (where JavaScript's toLowerCase and trimming
-    differ from Python's) - :func:`build_event` and ``invoke`` then serve the request as before."""
+    ``buildRequestEvent``, does the rest of what :func:`build_event` does): the context's and the request's strings,
+    whether the request is ``plain`` (:func:`apply_request_delta`: ``"1"`` or ``""``), and the name (lowercased) and
+    value of every header :func:`build_event` shows the function, in order, joined by NUL. None when the engine's
+    builder must not be used: a NUL in a string (it would shift the fields) or a non-ASCII character (where
+    JavaScript's trimming differs from Python's) - :func:`build_event` and ``invoke`` then serve the request as
+    before."""
     parts = [distribution_domain, distribution_id, request_id, request.client_ip, request.method, request.uri,
-             request.querystring]
+             request.querystring, ""]
+    plain = True
     for name, value in request.headers:
-        parts.append(name)
+        lname = name.lower()
+        if lname in DISALLOWED_HEADERS or lname.startswith(DISALLOWED_PREFIXES):
+            plain = False
+            continue
+        if lname == "cookie":
+            plain = False
+        parts.append(lname)
         parts.append(value)
+    if plain:
+        names = parts[8::2]
+        if len(set(names)) == len(names):
+            parts[7] = "1"
     text = "\0".join(parts)
     if not text.isascii() or text.count("\0") != len(parts) - 1:
         return None

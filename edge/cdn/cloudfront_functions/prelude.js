@@ -9,7 +9,7 @@
 // Sources: functions-javascript-runtime-10, functions-javascript-runtime-20, functions-custom-methods,
 // helper-functions-origin-modification, general-helper-methods, cloudfront-function-restrictions (AWS Developer
 // Guide, CloudFront). Python drives it through the object returned at the end (see engine.py).
-(function (RUNTIME, CONFIG) {
+(function (RUNTIME) {
   'use strict';
   var G = globalThis;
   var V2 = RUNTIME === 'cloudfront-js-2.0';
@@ -676,16 +676,9 @@
   }
   // ---------------------------------------------------------------- viewer-request events built here
   // invokeRequest gets the request's fields as strings (no JSON) and builds the event as event.build_event does
-  // (test_request_delta.py compares the two): header names lowercased, the hidden ones (CONFIG.hidden /
-  // hiddenPrefixes, Python's lists) left out, Cookie parsed into cookies, the query string split on & and =,
-  // repeated names as value + multiValue. Python sends only ASCII (no NUL), where toLowerCase equals str.lower.
-  var HIDDEN = Object.create(null), HIDDEN_PREFIXES = CONFIG.hiddenPrefixes;
-  CONFIG.hidden.forEach(function (n) { HIDDEN[n] = true; });
-  function isHidden(lname) {
-    if (HIDDEN[lname] === true) return true;
-    for (var i = 0; i < HIDDEN_PREFIXES.length; i++) if (lname.indexOf(HIDDEN_PREFIXES[i]) === 0) return true;
-    return false;
-  }
+  // (test_request_delta.py compares the two): the header names come lowercased and without the hidden ones
+  // (event.request_fields), Cookie is parsed into cookies, the query string split on & and =, repeated names as
+  // value + multiValue. Python sends only ASCII (no NUL), where the trimming below equals str.strip.
   function isSpace(c) { return c === 32 || (c >= 9 && c <= 13) || (c >= 28 && c <= 31); } // Python's ASCII whitespace
   function strip(s) {
     var a = 0, b = s.length;
@@ -737,15 +730,15 @@
   // the current invokeRequest's event: its request object, method, raw query string, maps and their records
   var bRequest = null, bMethod = '', bQs = '', bDigit = false, bHMap = null, bHT = null, bQMap = null, bQT = null,
     bCMap = null, bCT = null, bPlain = false;
-  // fields: distribution domain, distribution id, request id, viewer ip, method, uri, raw query string, then
-  // header name, value, name, value ... as received, joined by NUL (event.request_fields)
+  // fields: distribution domain, distribution id, request id, viewer ip, method, uri, raw query string, '1' when
+  // the request is plain (see apply_request_delta) else '', then lowercased header name, value, name, value ... in
+  // the order received, the hidden ones left out, joined by NUL (event.request_fields)
   function buildRequestEvent(fields) {
     var parts = fields.split('\0'), cookies = null, i, lname, c, qs = parts[6];
-    var hmap = {}, ht = null, qmap = {}, qt = null, cmap = {}, ct = null, digitKey = false, plain = true;
-    for (i = 7; i + 1 < parts.length; i += 2) {
-      lname = parts[i].toLowerCase();
-      if (lname === 'cookie') { if (cookies === null) cookies = []; cookies.push(parts[i + 1]); plain = false; continue; }
-      if (isHidden(lname)) { plain = false; continue; }
+    var hmap = {}, ht = null, qmap = {}, qt = null, cmap = {}, ct = null, digitKey = false;
+    for (i = 8; i + 1 < parts.length; i += 2) {
+      lname = parts[i];
+      if (lname === 'cookie') { if (cookies === null) cookies = []; cookies.push(parts[i + 1]); continue; }
       c = lname.charCodeAt(0);
       if (c >= 48 && c <= 57) digitKey = true;
       ht = addField(hmap, ht, lname, parts[i + 1]);
@@ -753,9 +746,7 @@
     if (qs !== '') qt = splitQuery(qs, qmap);
     if (cookies !== null) ct = splitCookies(cookies, cmap);
     var request = { method: parts[4], uri: parts[5], querystring: qmap, headers: hmap, cookies: cmap };
-    // plain: every header the viewer sent is in the map, one entry each (none hidden, no Cookie, no repeated name)
-    bRequest = request; bMethod = parts[4]; bQs = qs; bDigit = digitKey;
-    bPlain = plain && (ht === null || ht.length / 5 === (parts.length - 7) / 2);
+    bRequest = request; bMethod = parts[4]; bQs = qs; bDigit = digitKey; bPlain = parts[7] === '1';
     bHMap = hmap; bHT = ht; bQMap = qmap; bQT = qt; bCMap = cmap; bCT = ct;
     return { version: '1.0', context: { distributionDomainName: parts[0], distributionId: parts[1],
       eventType: 'viewer-request', requestId: parts[2] }, viewer: { ip: parts[3] }, request: request };
