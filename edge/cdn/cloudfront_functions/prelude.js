@@ -762,6 +762,11 @@
   // (event.apply_request_delta validates and applies it); anything else - or a call that used
   // defineProperty & co. (tainted) - returns null and the result goes back as JSON as before. Only plain data is
   // read here, so no getter, setter or toJSON of the function's runs (the full path would run them).
+  // The event's own objects are read field by field, as apply_request_result reads them: a property the function
+  // added to the request or to one of its original entries is ignored (apply_request_result ignores it too; only a
+  // value there that cannot be serialised, or runs code when it is - a BigInt, a cycle, a getter or toJSON inside
+  // it - makes the full path fail or differ, and such a value is ignored here). They cannot have a getter or another
+  // prototype without tainting the call, so those reads run no code of the function's.
   function plainValue(o) {  // a function-made {value: string}: its string, or null
     if (o === null || typeof o !== 'object' || getProto(o) !== ObjectProto) return null;
     if (lookupGetter.call(o, 'value') !== undefined) return null;
@@ -805,9 +810,9 @@
   function sameEntry(t, obj, key, j) {
     if (key !== t[j]) return false;
     var e = obj[key], mv = t[j + 3], vals, k;
-    if (e !== t[j + 1] || e.value !== t[j + 2]) return false;
-    if (mv === null) return objectKeys(e).length === 1;
-    if (objectKeys(e).length !== 2 || e.multiValue !== mv || hasOwn.call(mv, 'toJSON')) return false;
+    if (e !== t[j + 1] || e.value !== t[j + 2] || e.toJSON !== undefined) return false;
+    if (mv === null) return e.multiValue === undefined;
+    if (e.multiValue !== mv || mv.toJSON !== undefined) return false;
     vals = t[j + 4];
     if (mv.length !== vals.length) return false;
     for (k = 0; k < vals.length; k++) if (plainValue(mv[k]) !== vals[k]) return false;
@@ -815,10 +820,8 @@
   }
   function requestDelta(r) {
     if (tainted || bRequest === null || r !== bRequest || bDigit || logs.length !== 0 || originOps.length !== 0) return null;
-    var keys = objectKeys(r);
-    if (keys.length !== 5 || keys[0] !== 'method' || keys[1] !== 'uri' || keys[2] !== 'querystring' ||
-        keys[3] !== 'headers' || keys[4] !== 'cookies') return null;
-    if (r.method !== bMethod || typeof r.uri !== 'string' || r.uri.indexOf('\x01') >= 0) return null;
+    if (r.method !== bMethod || typeof r.uri !== 'string' || r.uri.indexOf('\x01') >= 0 || r.statusCode !== undefined ||
+        r.toJSON !== undefined) return null;
     if (!untouched(bQMap, bQT, r.querystring) || !untouched(bCMap, bCT, r.cookies)) return null;
     var h = r.headers, n = bHT === null ? 0 : bHT.length / 5, hk, i, c, k, lk, out, plain;
     if (h !== bHMap) return null;

@@ -40,6 +40,7 @@ OPS_FUNCTION = """function handler(event) {
     else if (o[0] === 'qs') r.querystring[o[1]] = o[2];
     else if (o[0] === 'cookie') r.cookies[o[1]] = o[2];
     else if (o[0] === 'field') r[o[1]] = o[2];
+    else if (o[0] === 'prop') { if (r.headers[o[1]]) r.headers[o[1]][o[2]] = o[3]; }
     else if (o[0] === 'copy') r = JSON.parse(JSON.stringify(r));
     else if (o[0] === 'log') console.log(o[1]);
   }
@@ -65,6 +66,8 @@ OPS = st.one_of(
     st.tuples(st.just("cookie"), st.sampled_from(["s", "t"]), ENTRIES),
     st.tuples(st.just("field"), st.sampled_from(["uri", "method", "headers", "querystring", "cookies", "statusCode"]),
               st.sampled_from(["/b", "/c d", "x", "/" + "u" * 8200, "GET", "POST", None, {}, 200, []])),
+    st.tuples(st.just("prop"), st.sampled_from(NAMES), st.sampled_from(["extra", "multiValue", "toJSON", "value"]),
+              st.sampled_from(["v", 1, None, [], {}, [{"value": "m"}]])),
     st.tuples(st.just("copy")),
     st.tuples(st.just("log"), VALUES),
 )
@@ -128,7 +131,9 @@ def test_fast_path_is_taken_for_added_headers_and_uri_changes(engine: FunctionEn
     req = _request([("Accept", "*/*"), ("Cookie", "s=1"), ("Connection", "close"), ("X-Dup", "1"), ("x-dup", "2")], "a=1")
     for ops in ([], [["set", "x-new", {"value": "1"}]], [["field", "uri", "/b"], ["set", "X-New", {"value": "2"}]],
                 [["set", "x-new", {"multiValue": [{"value": "1"}, {"value": "2"}]}]],
-                [["set", "x-new", {"value": "1", "multiValue": None}]]):
+                [["set", "x-new", {"value": "1", "multiValue": None}]],
+                # properties the full path does not read, on the request or on one of its entries, are ignored
+                [["field", "extra", 1]], [["prop", "accept", "extra", {"a": 1}]]):
         slow, fast, taken = _both(engine, req, ops)
         assert taken, ops
         assert fast == slow
@@ -185,7 +190,8 @@ def test_plain_requests_take_the_short_merge(engine: FunctionEngine, headers: li
     [["readd", "x-nothere"]],                         # an undefined entry (JSON drops it)
     [["copy"]],                                       # not the event's own request object
     [["set", "x-new", {"value": "1", "extra": True}]],
-    [["field", "extra", 1]],
+    [["prop", "accept", "multiValue", [{"value": "m"}]]],
+    [["prop", "accept", "toJSON", 1]],
     [["field", "headers", None]],                     # (found by the property test: no throw on null maps)
     [["field", "querystring", None]],
     [["field", "cookies", None]],
