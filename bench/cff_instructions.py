@@ -35,7 +35,20 @@ from bench.cff_pop_bench import CODE, FUNCTION, ORIGIN_DOMAIN, PAYLOAD
 from bench.pop_instructions import _control, _dump_total, _free_port, _requests, _stop, _wait_listening
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = {"hit": "/hit", "cff-hit": "/cff/hit"}
+CASES = {"hit": "/hit", "cff-hit": "/cff/hit", "vr-hit": "/vr/hit"}
+# AWS's "add security headers" example (functions-code examples), the commonest viewer-response function
+RESPONSE_FUNCTION = "bench-security-headers"
+RESPONSE_CODE = """function handler(event) {
+    var response = event.response;
+    var headers = response.headers;
+    headers['strict-transport-security'] = { value: 'max-age=63072000; includeSubdomains; preload'};
+    headers['content-security-policy'] = { value: "default-src 'none'; img-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'"};
+    headers['x-content-type-options'] = { value: 'nosniff'};
+    headers['x-frame-options'] = {value: 'DENY'};
+    headers['x-xss-protection'] = {value: '1; mode=block'};
+    headers['referrer-policy'] = {value: 'same-origin'};
+    return response;
+}"""
 
 
 def _distribution() -> dict:
@@ -45,12 +58,15 @@ def _distribution() -> dict:
            "FunctionAssociations": {"Quantity": 1, "Items": [
                {"FunctionARN": f"arn:aws:cloudfront::123456789012:function/{FUNCTION}",
                 "EventType": "viewer-request"}]}}
+    vr = {**cff, "PathPattern": "/vr/*", "FunctionAssociations": {"Quantity": 1, "Items": [
+        {"FunctionARN": f"arn:aws:cloudfront::123456789012:function/{RESPONSE_FUNCTION}",
+         "EventType": "viewer-response"}]}}
     return {"DistributionConfig": {
         "CallerReference": "cff-instructions", "Enabled": True, "Comment": "",
         "Origins": {"Quantity": 1, "Items": [{"Id": "o1", "DomainName": ORIGIN_DOMAIN,
                                               "CustomOriginConfig": {"OriginProtocolPolicy": "http-only"}}]},
         "DefaultCacheBehavior": {"TargetOriginId": "o1", "ViewerProtocolPolicy": "allow-all", **legacy},
-        "CacheBehaviors": {"Quantity": 1, "Items": [cff]},
+        "CacheBehaviors": {"Quantity": 2, "Items": [cff, vr]},
     }}
 
 
@@ -79,8 +95,11 @@ async def _serve_pop(port: int, origin_port: int, state_dir: Path) -> None:
     db = CffDatabase(state_dir)
     store = FunctionStore(db)
     store.publish(FUNCTION, store.create(FUNCTION, {"Comment": "", "Runtime": "cloudfront-js-1.0"}, CODE)["ETag"])
+    store.publish(RESPONSE_FUNCTION, store.create(RESPONSE_FUNCTION, {"Comment": "", "Runtime": "cloudfront-js-1.0"},
+                                                  RESPONSE_CODE)["ETag"])
     db.close()
-    runner = CloudFrontFunctionRunner(FunctionCatalog(CffDatabase(state_dir), [FUNCTION]), poll_interval=3600.0,
+    runner = CloudFrontFunctionRunner(FunctionCatalog(CffDatabase(state_dir), [FUNCTION, RESPONSE_FUNCTION]),
+                                      poll_interval=3600.0,
                                       edge_location={"name": "IAD", "serverIp": "127.0.0.1", "region": "us-east-1"})
     await runner.start()
     running = None
@@ -113,8 +132,9 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         _wait_listening(pop, pop_port, 600)
         for case, path in CASES.items():
             headers = _requests(pop_port, [path] * args.warmup)
-            with_fn = "fn-viewer-request" in headers.get("Server-Timing", "")
-            if headers.get("X-Cache") != "Hit from cloudfront" or with_fn != (case == "cff-hit"):
+            timing = headers.get("Server-Timing", "")
+            if headers.get("X-Cache") != "Hit from cloudfront" or ("fn-viewer-request" in timing) != (case == "cff-hit") \
+                    or ("fn-viewer-response" in timing) != (case == "vr-hit"):
                 raise RuntimeError(f"{case}: unexpected response headers {headers}")
         _control("-i", "on", str(pop.pid))
         idle_rate = _dump_total(out, pop.pid, "idle", lambda: time.sleep(args.idle)) / args.idle
@@ -141,6 +161,10 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     ratio = result["hit"] / result["cff-hit"] if result["cff-hit"] else 0.0
     print(f"added by the function {added:>10,.0f} instructions per hit; plain / with function {ratio:.1%} "
           f"(target >= 70 %)")
+    added = result["vr-hit"] - result["hit"]
+    ratio = result["hit"] / result["vr-hit"] if result["vr-hit"] else 0.0
+    print(f"viewer-response: added by the function {added:>10,.0f} instructions per hit; plain / with function "
+          f"{ratio:.1%} (AWS's security-headers example)")
     return result
 
 

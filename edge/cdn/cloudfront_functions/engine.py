@@ -288,12 +288,40 @@ class FunctionEngine:
         with self._lock:
             return self._invoke_locked("invokeRequest", fields, None, kvs, edge_location_json, start, apply_delta)
 
+    def invoke_response(
+        self,
+        fields: str,
+        response_fields: str,
+        apply_delta: Callable[[list[str]], Any],
+        *,
+        kvs: KvsView | None = None,
+        start_ms: int | None = None,
+    ) -> Invocation:
+        """:meth:`invoke` for a viewer-response event the engine builds itself from the request's ``fields``
+        (``event.request_fields``) and ``response_fields`` (``event.response_fields``), whose result it may hand
+        back as a delta: when the handler returned the event's response with header names added and nothing else
+        changed (and logged nothing), this calls ``apply_delta(added)`` (``event.apply_response_delta`` bound to the
+        response; ``added`` = ``[name, value, …]``); a non-None answer is the Invocation's ``applied``. Otherwise
+        ``value`` is the full result, as :meth:`invoke` returns it."""
+        if not self.check.ok:
+            return Invocation(error=self.check.first_error)
+        start = int(time.time() * 1000) if start_ms is None else start_ms
+        with self._lock:
+            return self._invoke_locked("invokeResponse", fields, response_fields, kvs, "", start, apply_delta)
+
     def request_event_json(self, fields: str) -> str:
         """The event :meth:`invoke_request` builds from ``fields``, as JSON (tests compare it with ``build_event``'s)."""
         with self._lock:
             if self._ctx is None:
                 self._build(None)
             return str(self._driver("requestEvent", fields))
+
+    def response_event_json(self, fields: str, response_fields: str) -> str:
+        """The event :meth:`invoke_response` builds, as JSON (tests compare it with ``build_event``'s)."""
+        with self._lock:
+            if self._ctx is None:
+                self._build(None)
+            return str(self._driver("responseEvent", fields, response_fields))
 
     def _call(self, op: str, event: dict[str, Any], raw_query: str | None, kvs: KvsView | None,
               edge_location: dict[str, str] | None, start_ms: int | None, edge_location_json: str | None,
@@ -307,8 +335,11 @@ class FunctionEngine:
         with self._lock:
             return self._invoke_locked(op, event_json, raw_query, kvs, loc, start, apply_delta)
 
-    def _invoke_locked(self, op: str, payload: str, raw_query: str | None, kvs: KvsView | None, loc: str, start: int,
-                       apply_delta: Callable[[str, list[str], bool], Any] | None) -> Invocation:
+    def _invoke_locked(self, op: str, payload: str, second: str | None, kvs: KvsView | None, loc: str, start: int,
+                       apply_delta: Callable[..., Any] | None) -> Invocation:
+        """One call of the driver: ``invoke`` (``payload`` the event as JSON, ``second`` the raw query string),
+        ``invokeRequest`` (``payload`` the request's fields, ``second`` None) or ``invokeResponse`` (``payload`` and
+        ``second`` the request's and the response's fields), the last two with their ``apply_delta``."""
         if self._ctx is None:
             self._build(kvs)
             self.rebuilds += 1
@@ -320,9 +351,11 @@ class FunctionEngine:
         cpu0 = time.thread_time_ns()
         try:
             if apply_delta is None:
-                out = driver(op, payload, raw_query, start, loc)
-            else:
+                out = driver(op, payload, second, start, loc)
+            elif second is None:
                 out = driver(op, start, loc, payload)
+            else:
+                out = driver(op, start, payload, second)
             if out is None:  # an async handler: run its jobs until the promise settles, within the same budget
                 ctx = self._ctx
                 limit_ns = int(self.limits.hard_time_limit_ms * 1_000_000)
@@ -339,9 +372,13 @@ class FunctionEngine:
             return Invocation(error="RangeError: Maximum call stack size exceeded", cpu_ns=cpu,
                               compute_utilization=self._utilization(cpu))
         cpu = time.thread_time_ns() - cpu0
-        if apply_delta is not None and out[0] < "\x04":  # invokeRequest's delta: uri, name, value, … (\x01-joined)
+        if apply_delta is not None and out[0] < "\x04":  # a delta: [uri,] name, value, … (\x01-joined)
             added = out.split("\x01")
-            applied = apply_delta(added.pop(0)[1:], added, out[0] == "\x03")
+            if second is None:  # invokeRequest: the uri, and whether the request is plain
+                applied = apply_delta(added.pop(0)[1:], added, out[0] == "\x03")
+            else:
+                del added[0]
+                applied = apply_delta(added)
             if applied is not None:
                 return Invocation(None, None, None, [], False, [], cpu, self._utilization(cpu), applied)
             out = driver("full")

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +56,7 @@ from edge.cdn.lambda_edge.rules import (
     HEADER_VALUE_BAD_RE,
     title_case,
 )
-from edge.cdn.models import EdgeRequest, EdgeResponse, Headers
+from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, ResponseMeta
 
 __all__ = [
     "READ_ONLY",
@@ -66,10 +65,12 @@ __all__ = [
     "ResponseResult",
     "apply_request_delta",
     "apply_request_result",
+    "apply_response_delta",
     "apply_response_result",
     "build_event",
     "field_map",
     "request_fields",
+    "response_fields",
 ]
 
 # edge-function-restrictions-all (current list): read-only headers for CloudFront Functions per event type.
@@ -471,6 +472,70 @@ def request_fields(request: EdgeRequest, *, distribution_domain: str, distributi
     return text
 
 
+def response_fields(response: EdgeResponse) -> str | None:
+    """The response's part of what the engine builds a viewer-response event from (``FunctionEngine.invoke_response``,
+    with :func:`request_fields` for the request's part; ``prelude.js``, ``buildResponseEvent``, does the rest of
+    what :func:`build_event` does): the status code, the status description, and the name (lowercased) and value of
+    every header, in order, joined by NUL. None when the engine's builder is not for this response (then
+    :func:`build_event` and ``invoke`` serve it): a Set-Cookie (its cookies map is parsed here), a header the
+    function would not see (hidden) or a name repeated (the engine's delta assumes every header is in the map,
+    once), a NUL or a non-ASCII character."""
+    parts = [str(response.status), response.status_description]
+    for name, value in response.headers:
+        lname = name.lower()
+        if lname == "set-cookie" or lname in DISALLOWED_HEADERS or lname.startswith(DISALLOWED_PREFIXES):
+            return None
+        parts.append(lname)
+        parts.append(value)
+    names = parts[2::2]
+    if len(set(names)) != len(names):
+        return None
+    text = "\0".join(parts)
+    if not text.isascii() or text.count("\0") != len(parts) - 1:
+        return None
+    return text
+
+
+def apply_response_delta(original: EdgeResponse, added: list[str]) -> ResponseResult | None:
+    """:func:`apply_response_result` for a result the engine reduced to a delta (``prelude.js``, ``responseDelta``):
+    the event's own response object came back with its status, description and cookies as they were, no body,
+    every header entry as the function got it, and header names added (``added`` = ``[name, value, …]``, none
+    another spelling of a header the response has). The full path's steps reduce to: the added names are new,
+    allowed and writable; every header name and value is valid; the response's headers as they came, then the
+    added ones title-cased. None when that does not hold (the caller applies the full result, which raises the
+    exact error); tests/cdn/cloudfront_functions/test_response_delta.py compares both paths."""
+    merged = list(original.headers)
+    names = [name for name, _ in merged]
+    values = [value for _, value in merged]
+    read_only = READ_ONLY[VIEWER_RESPONSE]
+    lowered: set[str] | None = None
+    for i in range(0, len(added) - 1, 2):
+        raw = added[i]
+        name = raw.lower()
+        if name == "set-cookie" or name in read_only or _hidden(name):
+            return None
+        if name != raw:  # (a lowercase one is a new key of the map, whose names are the response's, lowercased)
+            if lowered is None:
+                lowered = {n.lower() for n, _ in original.headers}
+            if name in lowered:
+                return None
+        value = added[i + 1]
+        names.append(name)
+        values.append(value)
+        merged.append((title_case(name), value))
+    if not _names_and_values_valid(names, values):
+        return None
+    return ResponseResult(EdgeResponse(original.status, merged, original.body, original.status_description,
+                                       _unprepared(original.meta)))
+
+
+def _unprepared(meta: ResponseMeta) -> ResponseMeta:
+    """``meta`` without the serving step's prepared headers (a function changed them). Positional: cheaper than
+    ``dataclasses.replace``, which inspects the fields on every call."""
+    return ResponseMeta(meta.origin_seconds, meta.content_length, meta.set_cookie, meta.streamed, meta.generated_by,
+                        False, None)
+
+
 def apply_request_delta(original: EdgeRequest, uri: str, added: list[str], plain: bool = False) -> RequestResult | None:
     """:func:`apply_request_result` for a result the engine reduced to a delta, or None when the delta is not
     provably valid (the caller then applies the full result with :func:`apply_request_result`, which raises the
@@ -485,10 +550,9 @@ def apply_request_delta(original: EdgeRequest, uri: str, added: list[str], plain
     request as :func:`build_event` computes them (tests/cdn/cloudfront_functions/test_request_delta.py compares
     both paths on random requests and results).
 
-    ``plain`` (the engine's word for it): the function saw every header of the request, one entry per name (none
-    hidden, no Cookie, no name repeated), and no added name is another spelling of one of them; then the merged
-    headers are the request's as they came followed by the added ones, and only the added names need the checks
-    that a name is new and allowed."""
+    ``plain`` (``request_fields``' word for it): the function saw every header of the request, one entry per name
+    (none hidden, no Cookie, no name repeated); then the merged headers are the request's as they came followed by
+    the added ones, and only the added names need the checks that a name is new and allowed."""
     if not uri.startswith("/") or " " in uri or "#" in uri or HEADER_VALUE_BAD_RE.search(uri):
         return None
     raw_qs = original.querystring
@@ -553,10 +617,17 @@ def _plain_delta(original: EdgeRequest, uri: str, raw_qs: str, added: list[str])
     names = [name for name, _ in merged]
     values = [value for _, value in merged]
     read_only = READ_ONLY[VIEWER_REQUEST]
+    lowered: set[str] | None = None
     for i in range(0, len(added) - 1, 2):
-        name = added[i].lower()
+        raw = added[i]
+        name = raw.lower()
         if name == "cookie" or name in read_only or name in _VIEWER_REQUEST_NO_ADD or _hidden(name):
             return None
+        if name != raw:  # another spelling of one of the request's names? (a lowercase name is a new key)
+            if lowered is None:
+                lowered = {n.lower() for n, _ in original.headers}
+            if name in lowered:
+                return None
         value = added[i + 1]
         names.append(name)
         values.append(value)
@@ -613,6 +684,4 @@ def apply_response_result(original: EdgeResponse, event: dict[str, Any], value: 
     if "body" in value and value["body"] is not None:
         body = _body(value["body"])
     # the function may have added any header: the serving step's prepared headers no longer describe them
-    meta = dataclasses.replace(original.meta, clean=False, header_block=None)
-    new = dataclasses.replace(original, status=status, status_description=desc, headers=headers, body=body, meta=meta)
-    return ResponseResult(new)
+    return ResponseResult(EdgeResponse(status, headers, body, desc, _unprepared(original.meta)))

@@ -734,7 +734,12 @@
   // the request is plain (see apply_request_delta) else '', then lowercased header name, value, name, value ... in
   // the order received, the hidden ones left out, joined by NUL (event.request_fields)
   function buildRequestEvent(fields) {
-    var parts = fields.split('\0'), cookies = null, i, lname, c, qs = parts[6];
+    var parts = fields.split('\0');
+    return { version: '1.0', context: { distributionDomainName: parts[0], distributionId: parts[1],
+      eventType: 'viewer-request', requestId: parts[2] }, viewer: { ip: parts[3] }, request: requestPart(parts) };
+  }
+  function requestPart(parts) {  // the event's request object from the split fields (and the b... state)
+    var cookies = null, i, lname, c, qs = parts[6];
     var hmap = {}, ht = null, qmap = {}, qt = null, cmap = {}, ct = null, digitKey = false;
     for (i = 8; i + 1 < parts.length; i += 2) {
       lname = parts[i];
@@ -748,8 +753,29 @@
     var request = { method: parts[4], uri: parts[5], querystring: qmap, headers: hmap, cookies: cmap };
     bRequest = request; bMethod = parts[4]; bQs = qs; bDigit = digitKey; bPlain = parts[7] === '1';
     bHMap = hmap; bHT = ht; bQMap = qmap; bQT = qt; bCMap = cmap; bCT = ct;
+    return request;
+  }
+  // the current invokeResponse's response object, status, description, header map and its record
+  var rResponse = null, rStatus = 0, rDesc = '', rDigit = false, rHMap = null, rHT = null, rCMap = null;
+  // A viewer-response event from the request's fields (as above) and the response's: status code, status
+  // description, then lowercased header name, value, ... in the order received, the hidden ones left out, joined by
+  // NUL (event.response_fields; only for a response without Set-Cookie, whose headers are all shown, one entry
+  // each: the response's cookies map is empty).
+  function buildResponseEvent(fields, responseFields) {
+    var parts = fields.split('\0'), request = requestPart(parts), rp = responseFields.split('\0');
+    var hmap = {}, ht = null, digitKey = false, i, c;
+    bRequest = null;  // (not a viewer-request event)
+    for (i = 2; i + 1 < rp.length; i += 2) {
+      c = rp[i].charCodeAt(0);
+      if (c >= 48 && c <= 57) digitKey = true;
+      ht = addField(hmap, ht, rp[i], rp[i + 1]);
+    }
+    var response = { statusCode: +rp[0], statusDescription: rp[1], headers: hmap, cookies: {} };
+    rResponse = response; rStatus = response.statusCode; rDesc = rp[1]; rDigit = digitKey; rHMap = hmap; rHT = ht;
+    rCMap = response.cookies;
     return { version: '1.0', context: { distributionDomainName: parts[0], distributionId: parts[1],
-      eventType: 'viewer-request', requestId: parts[2] }, viewer: { ip: parts[3] }, request: request };
+      eventType: 'viewer-response', requestId: parts[2] }, viewer: { ip: parts[3] }, request: request,
+      response: response };
   }
 
   // ---------------------------------------------------------------- viewer-request results as a delta
@@ -776,7 +802,13 @@
   var deltaParts = [];
   function entryValues(e, name) {  // a function-made entry: push name/value pairs as the full path reads it
     if (e === null || typeof e !== 'object' || getProto(e) !== ObjectProto) return false;
-    if (lookupGetter.call(e, 'value') !== undefined || lookupGetter.call(e, 'multiValue') !== undefined) return false;
+    if (lookupGetter.call(e, 'value') !== undefined) return false;
+    if (!hasOwn.call(e, 'multiValue')) {  // {value: string} (and properties the full path does not read)
+      if (typeof e.value !== 'string' || hasOwn.call(e, 'toJSON') || e.value.indexOf('\x01') >= 0) return false;
+      deltaParts.push(name, e.value);
+      return true;
+    }
+    if (lookupGetter.call(e, 'multiValue') !== undefined) return false;
     var k = objectKeys(e), i, m, v, out = deltaParts;
     if (k.length === 1 && k[0] === 'value') {
       if (typeof e.value !== 'string' || e.value.indexOf('\x01') >= 0) return false;
@@ -823,25 +855,39 @@
     if (r.method !== bMethod || typeof r.uri !== 'string' || r.uri.indexOf('\x01') >= 0 || r.statusCode !== undefined ||
         r.toJSON !== undefined) return null;
     if (!untouched(bQMap, bQT, r.querystring) || !untouched(bCMap, bCT, r.cookies)) return null;
-    var h = r.headers, n = bHT === null ? 0 : bHT.length / 5, hk, i, c, k, lk, out, plain;
-    if (h !== bHMap) return null;
+    if (headerDelta(r.headers, bHMap, bHT) === null) return null;
+    // \x03: the request is "plain" (see buildRequestEvent): event.apply_request_delta's short way
+    deltaParts[0] = (bPlain ? '\x03' : '\x02') + r.uri;
+    return deltaParts.join('\x01'); // (joined, not concatenated: the binding cannot read QuickJS's rope strings)
+  }
+  // The header map h came back as the event's own map, its original entries untouched, perhaps with names added:
+  // deltaParts = ['', name, value, ...] of the added ones and true; null otherwise. (Whether an added name is
+  // another spelling of one in the map is Python's to see: it lowercases them anyway.)
+  function headerDelta(h, map, t) {
+    var n = t === null ? 0 : t.length / 5, hk, i, c, k, out;
+    if (h !== map) return null;
     hk = objectKeys(h);
     if (hk.length < n) return null;
-    for (i = 0; i < n; i++) if (!sameEntry(bHT, h, hk[i], i * 5)) return null;
+    for (i = 0; i < n; i++) if (!sameEntry(t, h, hk[i], i * 5)) return null;
     out = deltaParts;
     out.length = 0;
     out.push('');
-    plain = bPlain;
     for (; i < hk.length; i++) {
       k = hk[i];
       c = k.charCodeAt(0);
       if ((c >= 48 && c <= 57) || k.indexOf('\x01') >= 0 || !entryValues(h[k], k)) return null;
-      if (plain && (lk = k.toLowerCase()) !== k && hasOwn.call(h, lk)) plain = false;
     }
-    // \x03: "plain" (see buildRequestEvent) and no added name is another spelling of a name in the map, so the
-    // request's headers stay as they came and the added ones follow (event.apply_request_delta's short way)
-    out[0] = (plain ? '\x03' : '\x02') + r.uri;
-    return out.join('\x01'); // (joined, not concatenated: the binding cannot read QuickJS's rope strings)
+    return true;
+  }
+  // What event.apply_response_result would do with the returned response, when it is the event's own response
+  // object with its status, description and cookies as they were, no body, its original header entries untouched
+  // and plain names added (the same rules as requestDelta): "\x03" + name + "\x01" + value ... (apply_response_delta)
+  function responseDelta(r) {
+    if (tainted || rResponse === null || r !== rResponse || rDigit || logs.length !== 0 || originOps.length !== 0) return null;
+    if (r.statusCode !== rStatus || r.statusDescription !== rDesc || r.body !== undefined || r.toJSON !== undefined ||
+        !untouched(rCMap, null, r.cookies) || headerDelta(r.headers, rHMap, rHT) === null) return null;
+    deltaParts[0] = '\x03';
+    return deltaParts.join('\x01');
   }
   function errText(e) {
     try {
@@ -849,15 +895,15 @@
       return 'Error: ' + fmt(e);
     } catch (e2) { return 'Error: uncaught exception'; }
   }
-  var lastValue;
-  function finishRequest(value) {
+  var lastValue, deltaOf = null;  // the current call's requestDelta or responseDelta (null: the result as JSON)
+  function finishDelta(value) {
     var delta = null;
-    try { delta = requestDelta(value); } catch (e) { delta = null; } // (only plain data is read: a safety net)
+    try { delta = deltaOf(value); } catch (e) { delta = null; } // (only plain data is read: a safety net)
     if (delta === null) return finish(true, value);
     lastValue = value;
     return delta;
   }
-  function run(ev, rawQs, start, edgeLocationJson, isRequest) {
+  function run(ev, rawQs, start, edgeLocationJson) {
     // (the per-call arrays are emptied, not replaced: nothing outside this file holds them, allocations cost)
     startTime = start; logs.length = 0; logBytes = 0; logTruncated = false; originOps.length = 0; pending = null;
     tainted = false;
@@ -883,7 +929,7 @@
         function (e) { p.done = true; p.ok = false; p.value = errText(e); });
       return null;
     }
-    return isRequest ? finishRequest(r) : finish(true, r);
+    return deltaOf !== null ? finishDelta(r) : finish(true, r);
   }
   var api = {
     define: function (factory) { handlerFactory = factory; },
@@ -893,14 +939,20 @@
       kvsArnId = arnId;
     },
     invoke: function (eventJson, rawQs, start, edgeLocationJson) {
-      bRequest = null; lastValue = undefined;
-      return run(RealJSON.parse(eventJson), rawQs, start, edgeLocationJson, false);
+      bRequest = rResponse = deltaOf = null; lastValue = undefined;
+      return run(RealJSON.parse(eventJson), rawQs, start, edgeLocationJson);
     },
     // a viewer-request event from the request's fields; the result may come back as a delta ('full': as JSON)
     invokeRequest: function (start, edgeLocationJson, fields) {
-      lastValue = undefined;
+      lastValue = undefined; rResponse = null; deltaOf = requestDelta;
       var ev = buildRequestEvent(fields);
-      return run(ev, bQs === '' ? null : bQs, start, edgeLocationJson, true);
+      return run(ev, bQs === '' ? null : bQs, start, edgeLocationJson);
+    },
+    // a viewer-response event from the request's and the response's fields; the same for its result
+    invokeResponse: function (start, fields, responseFields) {
+      lastValue = undefined; deltaOf = responseDelta;
+      var ev = buildResponseEvent(fields, responseFields);
+      return run(ev, bQs === '' ? null : bQs, start, '{}');
     },
     full: function () { return finish(true, lastValue); },
     // the event invokeRequest would build, as JSON (tests compare it with event.build_event's)
@@ -909,9 +961,14 @@
       bRequest = null;
       return RealJSON.stringify(ev);
     },
+    responseEvent: function (fields, responseFields) {
+      var ev = buildResponseEvent(fields, responseFields);
+      rResponse = null;
+      return RealJSON.stringify(ev);
+    },
     settle: function () {
       if (pending === null || !pending.done) return finish(false, 'Error: the handler\'s promise never settled');
-      if (pending.ok && bRequest !== null) return finishRequest(pending.value);
+      if (pending.ok && deltaOf !== null) return finishDelta(pending.value);
       return finish(pending.ok, pending.value);
     },
   };

@@ -62,9 +62,11 @@ from edge.cdn.cloudfront_functions.event import (
     GeneratedResponse,
     apply_request_delta,
     apply_request_result,
+    apply_response_delta,
     apply_response_result,
     build_event,
     request_fields,
+    response_fields,
 )
 from edge.cdn.cloudfront_functions.functions import FunctionStore, LiveFunction, function_log_lines
 from edge.cdn.cloudfront_functions.kvs import KvsSnapshots
@@ -420,10 +422,25 @@ class CloudFrontFunctionRunner:
         """``viewer_response`` with the function ``prepared`` returned, synchronously (a cache hit behind a
         viewer-response function is answered without a task, ``pipeline.begin``)."""
         fn, engine = ready
-        event, raw_query = build_event(request, event_type=VIEWER_RESPONSE, distribution_domain=distribution.domain_name,
-                                       distribution_id=distribution.id, request_id=request_id, response=response)
-        inv = self._run(fn, assoc, distribution, request_id, timing,
-                        lambda kvs: engine.invoke(event, raw_query=raw_query, kvs=kvs, edge_location_json="{}"))
+        # as for viewer-request: the engine builds the event from strings and may answer with a delta
+        # (event.response_fields, FunctionEngine.invoke_response); the JSON event serves what it cannot take
+        fields = request_fields(request, distribution_domain=distribution.domain_name, distribution_id=distribution.id,
+                                request_id=request_id)
+        response_text = response_fields(response) if fields is not None else None
+        event: dict[str, Any] | None = None
+        if fields is not None and response_text is not None:
+            texts = (fields, response_text)
+            inv = self._run(fn, assoc, distribution, request_id, timing, lambda kvs: engine.invoke_response(
+                *texts, partial(apply_response_delta, response), kvs=kvs))
+            if inv.applied is not None:
+                return inv.applied.response
+        else:
+            json_event, raw_query = self._response_event(request, response, distribution, request_id)
+            event = json_event
+            inv = self._run(fn, assoc, distribution, request_id, timing, lambda kvs: engine.invoke(
+                json_event, raw_query=raw_query, kvs=kvs, edge_location_json="{}"))
+        if event is None:  # the delta did not apply: the full result against the event the function saw
+            event = self._response_event(request, response, distribution, request_id)[0]
         try:
             result = apply_response_result(response, event, inv.value)
         except FunctionError as err:
@@ -455,6 +472,12 @@ class CloudFrontFunctionRunner:
         except Exception as exc:  # e.g. the store's snapshot does not fit in the function's memory
             raise FunctionExecutionError(f"the function could not be loaded: {exc!r}", function=fn.name,
                                          event_type=assoc.event_type) from None
+
+    @staticmethod
+    def _response_event(request: EdgeRequest, response: EdgeResponse, distribution: Distribution,
+                        request_id: str) -> tuple[dict[str, Any], str | None]:
+        return build_event(request, event_type=VIEWER_RESPONSE, distribution_domain=distribution.domain_name,
+                           distribution_id=distribution.id, request_id=request_id, response=response)
 
     @staticmethod
     def _request_event(request: EdgeRequest, distribution: Distribution, request_id: str) -> tuple[dict[str, Any], str | None]:

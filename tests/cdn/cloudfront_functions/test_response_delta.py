@@ -1,0 +1,199 @@
+"""The viewer-response fast path (FunctionEngine.invoke_response + event.apply_response_delta) against the full path
+(build_event + invoke + apply_response_result): the same event, the same outcome, on random responses and results."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.cff_instructions import RESPONSE_CODE
+from edge.cdn.cloudfront_functions.engine import FunctionEngine, Invocation
+from edge.cdn.cloudfront_functions.errors import FunctionError
+from edge.cdn.cloudfront_functions.event import (
+    apply_response_delta,
+    apply_response_result,
+    build_event,
+    request_fields,
+    response_fields,
+)
+from edge.cdn.models import EdgeRequest, EdgeResponse
+
+V1, V2 = "cloudfront-js-1.0", "cloudfront-js-2.0"
+
+# The operations travel in the request id, as in test_request_delta.py; they apply to event.response.
+OPS_FUNCTION = """function handler(event) {
+  var r = event.response, ops = JSON.parse(event.context.requestId);
+  for (var i = 0; i < ops.length; i++) {
+    var o = ops[i];
+    if (o[0] === 'set') r.headers[o[1]] = o[2];
+    else if (o[0] === 'del') delete r.headers[o[1]];
+    else if (o[0] === 'value') { if (r.headers[o[1]]) r.headers[o[1]].value = o[2]; }
+    else if (o[0] === 'readd') { var e = r.headers[o[1]]; delete r.headers[o[1]]; r.headers[o[1]] = e; }
+    else if (o[0] === 'cookie') r.cookies[o[1]] = o[2];
+    else if (o[0] === 'field') r[o[1]] = o[2];
+    else if (o[0] === 'prop') { if (r.headers[o[1]]) r.headers[o[1]][o[2]] = o[3]; }
+    else if (o[0] === 'request') event.request.headers['x-r'] = {value: 'r'};
+    else if (o[0] === 'copy') r = JSON.parse(JSON.stringify(r));
+    else if (o[0] === 'log') console.log(o[1]);
+  }
+  return r;
+}"""
+
+NAMES = ["content-type", "server", "x-new", "X-New", "strict-transport-security", "via", "warning", "set-cookie",
+         "connection", "x-amz-cf-id", "x-edge-foo", "1x", "a b", "x\u00e9", "etag"]
+VALUES = st.sampled_from(["v", "", "a b", "bad\nline", "\u00e9t\u00e9", "x" * 40])
+ENTRIES = st.one_of(
+    st.builds(lambda v: {"value": v}, VALUES),
+    st.builds(lambda v, vs: {"value": v, "multiValue": [{"value": x} for x in vs]}, VALUES, st.lists(VALUES, max_size=3)),
+    st.sampled_from([{"value": 1}, None, "text", {"multiValue": "x"}, {}, {"value": "v", "extra": True}]),
+)
+OPS = st.one_of(
+    st.tuples(st.just("set"), st.sampled_from(NAMES), ENTRIES),
+    st.tuples(st.just("del"), st.sampled_from(NAMES)),
+    st.tuples(st.just("value"), st.sampled_from(NAMES), VALUES),
+    st.tuples(st.just("readd"), st.sampled_from(NAMES)),
+    st.tuples(st.just("cookie"), st.sampled_from(["s", "t"]), st.sampled_from([{"value": "1"}, {"value": "2", "attributes": "Path=/"}])),
+    st.tuples(st.just("field"), st.sampled_from(["statusCode", "statusDescription", "body", "headers", "cookies", "extra"]),
+              st.sampled_from([200, 404, 99, "OK", "", None, {}, "text", {"data": "aGk=", "encoding": "base64"}])),
+    st.tuples(st.just("prop"), st.sampled_from(NAMES), st.sampled_from(["extra", "multiValue", "toJSON", "value"]),
+              st.sampled_from(["v", 1, None, [{"value": "m"}]])),
+    st.tuples(st.just("request")),
+    st.tuples(st.just("copy")),
+    st.tuples(st.just("log"), VALUES),
+)
+RESPONSE_HEADERS = st.lists(st.sampled_from([
+    ("Content-Type", "text/html"), ("Cache-Control", "max-age=60"), ("Server", "origin"), ("server", "again"),
+    ("ETag", '"abc"'), ("Set-Cookie", "a=1; Path=/"), ("Connection", "close"), ("Via", "1.1 origin"),
+    ("Warning", "199 - x"), ("X-Bad", "ctl\x01"), ("1x", "digits"), ("X-Amz-Cf-Pop", "IAD"),
+]), max_size=6)
+
+REQUEST = EdgeRequest(method="GET", uri="/a", querystring="q=1", client_ip="192.0.2.1",
+                      headers=[("Host", "example.com"), ("Accept", "*/*"), ("Cookie", "s=1")])
+
+
+def _response(headers: list[tuple[str, str]], status: int = 200, desc: str = "OK") -> EdgeResponse:
+    return EdgeResponse(status=status, headers=list(headers), body=b"body", status_description=desc)
+
+
+def _event(response: EdgeResponse, ops: list[Any]) -> tuple[dict[str, Any], str | None]:
+    return build_event(REQUEST, event_type="viewer-response", distribution_domain="d1.cloudfront.net",
+                       distribution_id="E1", request_id=json.dumps(ops), response=response)
+
+
+def _outcome(response: EdgeResponse, ev: dict[str, Any], inv: Invocation) -> tuple[Any, ...]:
+    head = (inv.error, inv.logs, inv.logs_truncated)
+    if inv.error is not None:
+        return head
+    if inv.applied is not None:
+        return (*head, inv.applied.response)
+    try:
+        return (*head, apply_response_result(response, ev, inv.value).response)
+    except FunctionError as err:
+        return (*head, type(err).__name__, err.detail)
+
+
+@pytest.fixture(scope="module", params=[V1, V2])
+def engine(request: pytest.FixtureRequest) -> FunctionEngine:
+    return FunctionEngine("ops", OPS_FUNCTION, request.param)
+
+
+def _both(engine: FunctionEngine, response: EdgeResponse, ops: list[Any]) -> tuple[tuple[Any, ...], tuple[Any, ...], bool] | None:
+    ev, raw = _event(response, ops)
+    slow = _outcome(response, ev, engine.invoke(ev, raw_query=raw, start_ms=1))
+    fields = request_fields(REQUEST, distribution_domain="d1.cloudfront.net", distribution_id="E1",
+                            request_id=json.dumps(ops))
+    text = response_fields(response)
+    if fields is None or text is None:
+        return None
+    assert orjson.loads(engine.response_event_json(fields, text)) == ev  # the engine's event is build_event's
+    fast_inv = engine.invoke_response(fields, text, partial(apply_response_delta, response), start_ms=1)
+    return slow, _outcome(response, _event(response, ops)[0], fast_inv), fast_inv.applied is not None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(headers=RESPONSE_HEADERS, ops=st.lists(OPS, max_size=4))
+def test_fast_path_equals_full_path_on_random_responses(engine: FunctionEngine, headers: list[tuple[str, str]],
+                                                        ops: list[Any]) -> None:
+    both = _both(engine, _response(headers), [list(o) for o in ops])
+    if both is not None:
+        slow, fast, _ = both
+        assert fast == slow
+
+
+def test_the_engine_builds_only_what_it_can_answer() -> None:
+    """Set-Cookie (parsed into cookies), a hidden header and a repeated name leave the response to the JSON event."""
+    assert response_fields(_response([("Content-Type", "text/html"), ("ETag", '"e"')])) is not None
+    for headers in ([("Set-Cookie", "a=1")], [("Connection", "close")], [("Server", "a"), ("server", "b")],
+                    [("X-Text", "caf\u00e9")], [("X-Nul", "a\0b")]):
+        assert response_fields(_response(headers)) is None, headers
+
+
+def test_the_security_headers_example_takes_the_fast_path() -> None:
+    """AWS's "add security headers" example: the delta, and the headers the full path gives, in the same order."""
+    engine = FunctionEngine("sec", RESPONSE_CODE, V1)
+    response = _response([("Content-Type", "text/html"), ("Cache-Control", "max-age=60"), ("Server", "origin")])
+    ev, raw = _event(response, [])
+    full = apply_response_result(response, ev, engine.invoke(ev, raw_query=raw).value).response
+    fields = request_fields(REQUEST, distribution_domain="d1.cloudfront.net", distribution_id="E1", request_id="[]")
+    text = response_fields(response)
+    assert fields is not None and text is not None
+    inv = engine.invoke_response(fields, text, partial(apply_response_delta, response))
+    assert inv.applied is not None
+    fast = inv.applied.response
+    assert fast == full
+    assert fast.headers[:3] == response.headers
+    assert [n for n, _ in fast.headers[3:]] == ["Strict-Transport-Security", "Content-Security-Policy",
+                                                "X-Content-Type-Options", "X-Frame-Options", "X-Xss-Protection",
+                                                "Referrer-Policy"]
+    assert not fast.meta.clean and fast.meta.header_block is None  # the serving step re-serialises them
+    assert response.headers == [("Content-Type", "text/html"), ("Cache-Control", "max-age=60"), ("Server", "origin")]
+
+
+@pytest.mark.parametrize("ops", [
+    [["value", "server", "x"]],                        # an existing header changed
+    [["del", "server"]],                               # removed
+    [["readd", "content-type"]],                       # moved to the end
+    [["set", "via", {"value": "x"}]],                  # read-only
+    [["set", "warning", {"value": "x"}]],              # read-only
+    [["set", "connection", {"value": "x"}]],           # disallowed
+    [["set", "set-cookie", {"value": "x"}]],           # cookies live in response.cookies
+    [["set", "a b", {"value": "x"}]],                  # invalid name
+    [["set", "x-new", {"value": "a\nb"}]],             # invalid value
+    [["set", "SERVER", {"value": "x"}]],               # a new spelling of an existing name
+    [["set", "1x", {"value": "x"}]],                   # integer-like order differs between JavaScript and Python
+    [["cookie", "s", {"value": "2"}]],
+    [["field", "statusCode", 404]],
+    [["field", "statusDescription", "Gone"]],
+    [["field", "body", "text"]],
+    [["log", "hi"]],                                   # logs travel with the full result
+    [["copy"]],                                        # not the event's own response object
+    [["prop", "server", "multiValue", [{"value": "m"}]]],
+    [["prop", "server", "toJSON", 1]],
+])
+def test_anything_else_takes_the_full_path_with_the_same_outcome(engine: FunctionEngine, ops: list[Any]) -> None:
+    both = _both(engine, _response([("Content-Type", "text/html"), ("Server", "origin")]), ops)
+    assert both is not None
+    slow, fast, taken = both
+    assert not taken
+    assert fast == slow
+
+
+@pytest.mark.parametrize("ops", [
+    [],                                                # nothing changed
+    [["set", "x-new", {"value": "1"}]],
+    [["set", "x-new", {"multiValue": [{"value": "1"}, {"value": "2"}]}]],
+    [["set", "x-new", {"value": "1"}], ["set", "X-New", {"value": "2"}]],  # two spellings of an added name
+    [["request"]],                                     # the request part is not read back
+    [["field", "extra", 1]], [["prop", "server", "extra", {"a": 1}]],  # properties the full path does not read
+])
+def test_added_headers_take_the_fast_path(engine: FunctionEngine, ops: list[Any]) -> None:
+    both = _both(engine, _response([("Content-Type", "text/html"), ("Server", "origin")]), ops)
+    assert both is not None
+    slow, fast, taken = both
+    assert taken and fast == slow
