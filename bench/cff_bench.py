@@ -23,12 +23,11 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from edge.cdn.cloudfront_functions.delta import apply_request_delta, request_fields
 from edge.cdn.cloudfront_functions.engine import FunctionEngine, KvsView
 from edge.cdn.cloudfront_functions.event import (
-    apply_request_delta,
     apply_request_result,
     build_event,
-    request_fields,
 )
 from edge.cdn.models import EdgeRequest
 

@@ -56,17 +56,19 @@ import orjson
 
 from edge.cdn.cloudfront_functions.associations import CffAssociation
 from edge.cdn.cloudfront_functions.db import CffDatabase
+from edge.cdn.cloudfront_functions.delta import (
+    apply_request_delta,
+    apply_response_delta,
+    request_fields,
+    response_fields,
+)
 from edge.cdn.cloudfront_functions.engine import EngineLimits, FunctionEngine, Invocation, KvsView
 from edge.cdn.cloudfront_functions.errors import FunctionError, FunctionExecutionError
 from edge.cdn.cloudfront_functions.event import (
     GeneratedResponse,
-    apply_request_delta,
     apply_request_result,
-    apply_response_delta,
     apply_response_result,
     build_event,
-    request_fields,
-    response_fields,
 )
 from edge.cdn.cloudfront_functions.functions import FunctionStore, LiveFunction, function_log_lines
 from edge.cdn.cloudfront_functions.kvs import KvsSnapshots

@@ -14,13 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edge.cdn.cloudfront_functions.delta import apply_request_delta, request_fields
 from edge.cdn.cloudfront_functions.engine import FunctionEngine, Invocation
 from edge.cdn.cloudfront_functions.errors import FunctionError
 from edge.cdn.cloudfront_functions.event import (
-    apply_request_delta,
     apply_request_result,
     build_event,
-    request_fields,
 )
 from edge.cdn.models import EdgeRequest
 

@@ -13,14 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.cff_instructions import RESPONSE_CODE
+from edge.cdn.cloudfront_functions.delta import apply_response_delta, request_fields, response_fields
 from edge.cdn.cloudfront_functions.engine import FunctionEngine, Invocation
 from edge.cdn.cloudfront_functions.errors import FunctionError
 from edge.cdn.cloudfront_functions.event import (
-    apply_response_delta,
     apply_response_result,
     build_event,
-    request_fields,
-    response_fields,
 )
 from edge.cdn.models import EdgeRequest, EdgeResponse
 

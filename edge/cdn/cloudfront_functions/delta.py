@@ -1,0 +1,219 @@
+"""The CloudFront Functions engine's short way (``FunctionEngine.invoke_request`` / ``invoke_response``): the
+event's strings in, a result reduced to a delta out.
+
+``request_fields`` / ``response_fields`` give the engine what it builds a viewer-request or viewer-response event
+from (``prelude.js``, ``buildRequestEvent`` / ``buildResponseEvent``, do the rest of what
+:func:`edge.cdn.cloudfront_functions.event.build_event` does), and ``apply_request_delta`` /
+``apply_response_delta`` apply a result the engine could reduce to "the event's own object, header names added"
+exactly as :mod:`edge.cdn.cloudfront_functions.event`'s full path (``apply_request_result`` /
+``apply_response_result``) would, or answer None when that does not provably hold (the full path then raises the
+exact error). tests/cdn/cloudfront_functions/test_request_delta.py and test_response_delta.py compare both paths on
+random requests, responses and results.
+"""
+
+from __future__ import annotations
+
+from edge.cdn.cloudfront_functions.event import (
+    _MAX_URL,
+    _VIEWER_REQUEST_NO_ADD,
+    READ_ONLY,
+    RequestResult,
+    ResponseResult,
+    _continued,
+    _hidden,
+    _names_and_values_valid,
+    _unprepared,
+)
+from edge.cdn.cloudfront_functions.limits import VIEWER_REQUEST, VIEWER_RESPONSE
+from edge.cdn.lambda_edge.rules import DISALLOWED_HEADERS, DISALLOWED_PREFIXES, HEADER_VALUE_BAD_RE, title_case
+from edge.cdn.models import EdgeRequest, EdgeResponse, Headers
+
+__all__ = ["apply_request_delta", "apply_response_delta", "request_fields", "response_fields"]
+
+
+def request_fields(request: EdgeRequest, *, distribution_domain: str, distribution_id: str, request_id: str) -> str | None:
+    """What the engine builds a viewer-request event from (``FunctionEngine.invoke_request``; ``prelude.js``,
+    ``buildRequestEvent``, does the rest of what :func:`build_event` does): the context's and the request's strings,
+    whether the request is ``plain`` (:func:`apply_request_delta`: ``"1"`` or ``""``), and the name (lowercased) and
+    value of every header :func:`build_event` shows the function, in order, joined by NUL. None when the engine's
+    builder must not be used: a NUL in a string (it would shift the fields) or a non-ASCII character (where
+    JavaScript's trimming differs from Python's) - :func:`build_event` and ``invoke`` then serve the request as
+    before."""
+    parts = [distribution_domain, distribution_id, request_id, request.client_ip, request.method, request.uri,
+             request.querystring, ""]
+    plain = True
+    for name, value in request.headers:
+        lname = name.lower()
+        if lname in DISALLOWED_HEADERS or lname.startswith(DISALLOWED_PREFIXES):
+            plain = False
+            continue
+        if lname == "cookie":
+            plain = False
+        parts.append(lname)
+        parts.append(value)
+    if plain:
+        names = parts[8::2]
+        if len(set(names)) == len(names):
+            parts[7] = "1"
+    text = "\0".join(parts)
+    if not text.isascii() or text.count("\0") != len(parts) - 1:
+        return None
+    return text
+
+
+def response_fields(response: EdgeResponse) -> str | None:
+    """The response's part of what the engine builds a viewer-response event from (``FunctionEngine.invoke_response``,
+    with :func:`request_fields` for the request's part; ``prelude.js``, ``buildResponseEvent``, does the rest of
+    what :func:`build_event` does): the status code, the status description, and the name (lowercased) and value of
+    every header, in order, joined by NUL. None when the engine's builder is not for this response (then
+    :func:`build_event` and ``invoke`` serve it): a Set-Cookie (its cookies map is parsed here), a header the
+    function would not see (hidden) or a name repeated (the engine's delta assumes every header is in the map,
+    once), a NUL or a non-ASCII character."""
+    parts = [str(response.status), response.status_description]
+    for name, value in response.headers:
+        lname = name.lower()
+        if lname == "set-cookie" or lname in DISALLOWED_HEADERS or lname.startswith(DISALLOWED_PREFIXES):
+            return None
+        parts.append(lname)
+        parts.append(value)
+    names = parts[2::2]
+    if len(set(names)) != len(names):
+        return None
+    text = "\0".join(parts)
+    if not text.isascii() or text.count("\0") != len(parts) - 1:
+        return None
+    return text
+
+
+def apply_request_delta(original: EdgeRequest, uri: str, added: list[str], plain: bool = False) -> RequestResult | None:
+    """:func:`apply_request_result` for a result the engine reduced to a delta, or None when the delta is not
+    provably valid (the caller then applies the full result with :func:`apply_request_result`, which raises the
+    exact error).
+
+    The engine (``prelude.js``, ``requestDelta``) sends a delta only when the function returned the event's
+    request object with the method, the query string, the cookies and every header entry as it got them (same
+    order, same values, nothing added) and at most a new ``uri`` (a string) and header names appended
+    (``added`` = ``[name, value, …]`` as returned). For such a result the full path's steps reduce to: validate
+    the uri and the URL length; the appended names are new, allowed and writable; every header name and value is
+    valid; merge. This does those steps with the full path's helpers, on the visible headers computed from the
+    request as :func:`build_event` computes them (tests/cdn/cloudfront_functions/test_request_delta.py compares
+    both paths on random requests and results).
+
+    ``plain`` (``request_fields``' word for it): the function saw every header of the request, one entry per name
+    (none hidden, no Cookie, no name repeated); then the merged headers are the request's as they came followed by
+    the added ones, and only the added names need the checks that a name is new and allowed."""
+    if not uri.startswith("/") or " " in uri or "#" in uri or HEADER_VALUE_BAD_RE.search(uri):
+        return None
+    raw_qs = original.querystring
+    if len(uri) + len(raw_qs) + 1 >= _MAX_URL:
+        return None
+    if plain:
+        return _plain_delta(original, uri, raw_qs, added)
+    # one pass over the request's headers: what build_event shows the function (name -> values, in order, and the
+    # first spelling of each name), what it hides (kept first by _merge_headers) and the Cookie lines (kept last)
+    groups: dict[str, list[str]] = {}
+    spelling: dict[str, str] = {}
+    hidden: Headers = []
+    cookie_lines: Headers = []
+    visible_values: list[str] = []
+    for name, value in original.headers:
+        lname = name.lower()
+        if lname == "cookie":
+            cookie_lines.append((name, value))
+        elif lname in DISALLOWED_HEADERS or lname.startswith(DISALLOWED_PREFIXES):
+            hidden.append((name, value))
+        else:
+            visible_values.append(value)
+            if (values := groups.get(lname)) is None:
+                groups[lname] = [value]
+                spelling[lname] = name
+            else:
+                values.append(value)
+    names = list(groups)
+    if not added:  # the full path: after == visible and the same Cookie lines -> the headers as they came
+        # _check_header_pairs(visible) of the full path: every name and value valid
+        if not _names_and_values_valid(names, visible_values):
+            return None
+        return RequestResult(_continued(original, uri, raw_qs, list(original.headers)))
+    read_only = READ_ONLY[VIEWER_REQUEST]
+    new_names: list[str] = []
+    for i in range(0, len(added) - 1, 2):
+        name = added[i].lower()
+        if name in groups or name == "cookie" or name in read_only or name in _VIEWER_REQUEST_NO_ADD or _hidden(name):
+            return None
+        new_names.append(name)
+        names.append(name)
+        visible_values.append(added[i + 1])
+    # _check_header_pairs(visible + new) of the full path, in one pass (the patterns test single characters)
+    if not _names_and_values_valid(names, visible_values):
+        return None
+    # _merge_headers(non-cookie headers, visible, visible + new, "cookie", cookie_lines): hidden ones, the visible
+    # ones grouped by name in their first spelling, the new ones title-cased, the Cookie lines
+    merged = hidden
+    for lname, values in groups.items():
+        spelled = spelling[lname]
+        for value in values:
+            merged.append((spelled, value))
+    for i, name in enumerate(new_names):
+        merged.append((title_case(name), added[2 * i + 1]))
+    merged += cookie_lines
+    return RequestResult(_continued(original, uri, raw_qs, merged))
+
+
+def _plain_delta(original: EdgeRequest, uri: str, raw_qs: str, added: list[str]) -> RequestResult | None:
+    """:func:`apply_request_delta` for a ``plain`` delta: the same checks and the same merge, without grouping."""
+    merged = list(original.headers)
+    names = [name for name, _ in merged]
+    values = [value for _, value in merged]
+    read_only = READ_ONLY[VIEWER_REQUEST]
+    lowered: set[str] | None = None
+    for i in range(0, len(added) - 1, 2):
+        raw = added[i]
+        name = raw.lower()
+        if name == "cookie" or name in read_only or name in _VIEWER_REQUEST_NO_ADD or _hidden(name):
+            return None
+        if name != raw:  # another spelling of one of the request's names? (a lowercase name is a new key)
+            if lowered is None:
+                lowered = {n.lower() for n, _ in original.headers}
+            if name in lowered:
+                return None
+        value = added[i + 1]
+        names.append(name)
+        values.append(value)
+        merged.append((title_case(name), value))
+    if not _names_and_values_valid(names, values):
+        return None
+    return RequestResult(_continued(original, uri, raw_qs, merged))
+
+
+def apply_response_delta(original: EdgeResponse, added: list[str]) -> ResponseResult | None:
+    """:func:`apply_response_result` for a result the engine reduced to a delta (``prelude.js``, ``responseDelta``):
+    the event's own response object came back with its status, description and cookies as they were, no body,
+    every header entry as the function got it, and header names added (``added`` = ``[name, value, …]``, none
+    another spelling of a header the response has). The full path's steps reduce to: the added names are new,
+    allowed and writable; every header name and value is valid; the response's headers as they came, then the
+    added ones title-cased. None when that does not hold (the caller applies the full result, which raises the
+    exact error); tests/cdn/cloudfront_functions/test_response_delta.py compares both paths."""
+    merged = list(original.headers)
+    names = [name for name, _ in merged]
+    values = [value for _, value in merged]
+    read_only = READ_ONLY[VIEWER_RESPONSE]
+    lowered: set[str] | None = None
+    for i in range(0, len(added) - 1, 2):
+        raw = added[i]
+        name = raw.lower()
+        if name == "set-cookie" or name in read_only or _hidden(name):
+            return None
+        if name != raw:  # (a lowercase one is a new key of the map, whose names are the response's, lowercased)
+            if lowered is None:
+                lowered = {n.lower() for n, _ in original.headers}
+            if name in lowered:
+                return None
+        value = added[i + 1]
+        names.append(name)
+        values.append(value)
+        merged.append((title_case(name), value))
+    if not _names_and_values_valid(names, values):
+        return None
+    return ResponseResult(EdgeResponse(original.status, merged, original.body, original.status_description,
+                                       _unprepared(original.meta)))
