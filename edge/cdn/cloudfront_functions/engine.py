@@ -372,12 +372,14 @@ class FunctionEngine:
             return Invocation(error="RangeError: Maximum call stack size exceeded", cpu_ns=cpu,
                               compute_utilization=self._utilization(cpu))
         cpu = time.thread_time_ns() - cpu0
-        if apply_delta is not None and out[0] < "\x04":  # a delta: [uri,] name, value, … (\x01-joined)
+        if apply_delta is not None and out[0] < "\x04":  # a delta: \x02|\x03 n[:uri], then name, value, … (\x01-joined)
             added = out.split("\x01")
-            if second is None:  # invokeRequest: the uri, and whether the request is plain
-                applied = apply_delta(added.pop(0)[1:], added, out[0] == "\x03")
+            count, _, uri = added.pop(0)[1:].partition(":")
+            if len(added) != 2 * int(count):  # a \x01 inside a string: not a delta after all
+                applied = None
+            elif second is None:  # invokeRequest: the uri, and whether the request is plain
+                applied = apply_delta(uri, added, out[0] == "\x03")
             else:
-                del added[0]
                 applied = apply_delta(added)
             if applied is not None:
                 return Invocation(None, None, None, [], False, [], cpu, self._utilization(cpu), applied)

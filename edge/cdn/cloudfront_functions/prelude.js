@@ -783,8 +783,10 @@
   // the event's own request object came back with its method, query string, cookies and every original header
   // entry untouched (same objects, same values, same order, nothing added to them) and at most a new uri and new
   // header names appended, each a plain {value: string} or {multiValue: [{value: string}, ...]}, and nothing was
-  // logged and no origin helper called. Then only "\x02" + uri + "\x01" + name + "\x01" + value ... goes back
-  // (\x01: NUL does not cross the binding's strings, and a string with \x01 is invalid anyway: it goes the full path)
+  // logged and no origin helper called. Then only "\x02" + n + ":" + uri + "\x01" + name + "\x01" + value ... goes
+  // back, n the number of names and values (\x01: NUL does not cross the binding's strings; a string with \x01 in it
+  // is invalid anyway, and the count tells Python it was there: the full path then answers); a name that starts
+  // with a digit or respells one of the request's is left to Python to see
   // (event.apply_request_delta validates and applies it); anything else - or a call that used
   // defineProperty & co. (tainted) - returns null and the result goes back as JSON as before. Only plain data is
   // read here, so no getter, setter or toJSON of the function's runs (the full path would run them).
@@ -804,14 +806,14 @@
     if (e === null || typeof e !== 'object' || getProto(e) !== ObjectProto) return false;
     if (lookupGetter.call(e, 'value') !== undefined) return false;
     if (!hasOwn.call(e, 'multiValue')) {  // {value: string} (and properties the full path does not read)
-      if (typeof e.value !== 'string' || hasOwn.call(e, 'toJSON') || e.value.indexOf('\x01') >= 0) return false;
+      if (typeof e.value !== 'string' || hasOwn.call(e, 'toJSON')) return false;
       deltaParts.push(name, e.value);
       return true;
     }
     if (lookupGetter.call(e, 'multiValue') !== undefined) return false;
     var k = objectKeys(e), i, m, v, out = deltaParts;
     if (k.length === 1 && k[0] === 'value') {
-      if (typeof e.value !== 'string' || e.value.indexOf('\x01') >= 0) return false;
+      if (typeof e.value !== 'string') return false;
       out.push(name, e.value);
       return true;
     }
@@ -819,14 +821,14 @@
         !hasOwn.call(e, 'value') || typeof e.value !== 'string') return false;
     m = e.multiValue;
     if (m === null) {  // multiValue: null is absent for the full path: the value is used
-      if (k.length !== 2 || e.value.indexOf('\x01') >= 0) return false;
+      if (k.length !== 2) return false;
       out.push(name, e.value);
       return true;
     }
     if (!isArray(m) || getProto(m) !== ArrayProto || hasOwn.call(m, 'toJSON')) return false;
     for (i = 0; i < m.length; i++) {
       v = plainValue(m[i]);
-      if (v === null || v.indexOf('\x01') >= 0) return false;
+      if (v === null) return false;
       out.push(name, v);
     }
     return true;
@@ -852,19 +854,19 @@
   }
   function requestDelta(r) {
     if (tainted || bRequest === null || r !== bRequest || bDigit || logs.length !== 0 || originOps.length !== 0) return null;
-    if (r.method !== bMethod || typeof r.uri !== 'string' || r.uri.indexOf('\x01') >= 0 || r.statusCode !== undefined ||
+    if (r.method !== bMethod || typeof r.uri !== 'string' || r.statusCode !== undefined ||
         r.toJSON !== undefined) return null;
     if (!untouched(bQMap, bQT, r.querystring) || !untouched(bCMap, bCT, r.cookies)) return null;
     if (headerDelta(r.headers, bHMap, bHT) === null) return null;
     // \x03: the request is "plain" (see buildRequestEvent): event.apply_request_delta's short way
-    deltaParts[0] = (bPlain ? '\x03' : '\x02') + r.uri;
+    deltaParts[0] = (bPlain ? '\x03' : '\x02') + (deltaParts.length - 1) / 2 + ':' + r.uri;
     return deltaParts.join('\x01'); // (joined, not concatenated: the binding cannot read QuickJS's rope strings)
   }
   // The header map h came back as the event's own map, its original entries untouched, perhaps with names added:
   // deltaParts = ['', name, value, ...] of the added ones and true; null otherwise. (Whether an added name is
   // another spelling of one in the map is Python's to see: it lowercases them anyway.)
   function headerDelta(h, map, t) {
-    var n = t === null ? 0 : t.length / 5, hk, i, c, k, out;
+    var n = t === null ? 0 : t.length / 5, hk, i, k, out;
     if (h !== map) return null;
     hk = objectKeys(h);
     if (hk.length < n) return null;
@@ -874,19 +876,19 @@
     out.push('');
     for (; i < hk.length; i++) {
       k = hk[i];
-      c = k.charCodeAt(0);
-      if ((c >= 48 && c <= 57) || k.indexOf('\x01') >= 0 || !entryValues(h[k], k)) return null;
+      if (!entryValues(h[k], k)) return null;
     }
     return true;
   }
   // What event.apply_response_result would do with the returned response, when it is the event's own response
   // object with its status, description and cookies as they were, no body, its original header entries untouched
-  // and plain names added (the same rules as requestDelta): "\x03" + name + "\x01" + value ... (apply_response_delta)
+  // and plain names added (the same rules as requestDelta): "\x03" + n + "\x01" + name + "\x01" + value ...
+  // (apply_response_delta)
   function responseDelta(r) {
     if (tainted || rResponse === null || r !== rResponse || rDigit || logs.length !== 0 || originOps.length !== 0) return null;
     if (r.statusCode !== rStatus || r.statusDescription !== rDesc || r.body !== undefined || r.toJSON !== undefined ||
         !untouched(rCMap, null, r.cookies) || headerDelta(r.headers, rHMap, rHT) === null) return null;
-    deltaParts[0] = '\x03';
+    deltaParts[0] = '\x03' + (deltaParts.length - 1) / 2;
     return deltaParts.join('\x01');
   }
   function errText(e) {

@@ -48,7 +48,7 @@ OPS_FUNCTION = """function handler(event) {
 
 NAMES = ["host", "accept", "user-agent", "x-dup", "x-new", "X-New", "x-other", "via", "content-length", "cookie",
          "connection", "x-amz-cf-id", "x-edge-foo", "cloudfront-viewer-country", "1x", "a b", "x\u00e9"]
-VALUES = st.sampled_from(["v", "", "a b", "tab\there", "bad\nline", "\u00e9t\u00e9", "x" * 40])
+VALUES = st.sampled_from(["v", "", "a b", "tab\there", "bad\nline", "\u00e9t\u00e9", "x" * 40, "a\x01b"])
 ENTRIES = st.one_of(
     st.builds(lambda v: {"value": v}, VALUES),
     st.builds(lambda v, vs: {"value": v, "multiValue": [{"value": x} for x in vs]}, VALUES, st.lists(VALUES, max_size=3)),
@@ -180,6 +180,8 @@ def test_plain_requests_take_the_short_merge(engine: FunctionEngine, headers: li
     [["set", "cookie", {"value": "x"}]],              # cookies live in request.cookies
     [["set", "a b", {"value": "x"}]],                 # invalid name
     [["set", "x-new", {"value": "a\nb"}]],            # invalid value
+    [["set", "x-new", {"value": "a\x01b"}]],         # the delta's separator inside a value
+    [["field", "uri", "/a\x01b"]],
     [["set", "ACCEPT", {"value": "x"}]],              # a new spelling of an existing name
     [["set", "1x", {"value": "x"}]],                  # integer-like order differs between JavaScript and Python
     [["qs", "a", {"value": "2"}]],

@@ -45,7 +45,7 @@ OPS_FUNCTION = """function handler(event) {
 
 NAMES = ["content-type", "server", "x-new", "X-New", "strict-transport-security", "via", "warning", "set-cookie",
          "connection", "x-amz-cf-id", "x-edge-foo", "1x", "a b", "x\u00e9", "etag"]
-VALUES = st.sampled_from(["v", "", "a b", "bad\nline", "\u00e9t\u00e9", "x" * 40])
+VALUES = st.sampled_from(["v", "", "a b", "bad\nline", "\u00e9t\u00e9", "x" * 40, "a\x01b", "\x01"])
 ENTRIES = st.one_of(
     st.builds(lambda v: {"value": v}, VALUES),
     st.builds(lambda v, vs: {"value": v, "multiValue": [{"value": x} for x in vs]}, VALUES, st.lists(VALUES, max_size=3)),
@@ -163,6 +163,7 @@ def test_the_security_headers_example_takes_the_fast_path() -> None:
     [["set", "set-cookie", {"value": "x"}]],           # cookies live in response.cookies
     [["set", "a b", {"value": "x"}]],                  # invalid name
     [["set", "x-new", {"value": "a\nb"}]],             # invalid value
+    [["set", "x-new", {"value": "a\x01b"}]],          # the delta's separator inside a value
     [["set", "SERVER", {"value": "x"}]],               # a new spelling of an existing name
     [["set", "1x", {"value": "x"}]],                   # integer-like order differs between JavaScript and Python
     [["cookie", "s", {"value": "2"}]],
