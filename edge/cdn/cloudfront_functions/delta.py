@@ -13,8 +13,12 @@ random requests, responses and results.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
+
 from edge.cdn.cloudfront_functions.event import (
     _MAX_URL,
+    _NAME_CHARS_RE,
     _VIEWER_REQUEST_NO_ADD,
     READ_ONLY,
     RequestResult,
@@ -26,7 +30,8 @@ from edge.cdn.cloudfront_functions.event import (
 )
 from edge.cdn.cloudfront_functions.limits import VIEWER_REQUEST, VIEWER_RESPONSE
 from edge.cdn.lambda_edge.rules import DISALLOWED_HEADERS, DISALLOWED_PREFIXES, HEADER_VALUE_BAD_RE, title_case
-from edge.cdn.models import EdgeRequest, EdgeResponse, Headers
+from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, ResponseMeta
+from edge.cdn.responses import REPLACED
 
 __all__ = ["apply_request_delta", "apply_response_delta", "request_fields", "response_fields"]
 
@@ -167,29 +172,65 @@ def apply_request_delta(original: EdgeRequest, uri: str, added: list[str], plain
 
 def _plain_delta(original: EdgeRequest, uri: str, raw_qs: str, added: list[str]) -> RequestResult | None:
     """:func:`apply_request_delta` for a ``plain`` delta: the same checks and the same merge, without grouping."""
-    merged = list(original.headers)
-    names = [name for name, _ in merged]
-    values = [value for _, value in merged]
-    read_only = READ_ONLY[VIEWER_REQUEST]
+    appended = _appended(original.headers, added, _addable_to_request)
+    if appended is None:
+        return None
+    return RequestResult(_continued(original, uri, raw_qs, appended[0]))
+
+
+@lru_cache(maxsize=1024)
+def _addable_to_request(raw: str) -> tuple[str, str] | None:
+    """The lowercased and title-cased forms of a name a viewer-request function may add (a function adds the same
+    few names on every call: memoised); None when the full path must answer: Cookie (cookies live in
+    request.cookies), read-only, refused or hidden, not a token, or led by a digit."""
+    name = raw.lower()
+    if name == "cookie" or name in READ_ONLY[VIEWER_REQUEST] or name in _VIEWER_REQUEST_NO_ADD or _hidden(name):
+        return None
+    return _token_forms(name)
+
+
+@lru_cache(maxsize=1024)
+def _addable_to_response(raw: str) -> tuple[str, str] | None:
+    """:func:`_addable_to_request` for a viewer-response function (Set-Cookie lives in response.cookies)."""
+    name = raw.lower()
+    if name == "set-cookie" or name in READ_ONLY[VIEWER_RESPONSE] or _hidden(name):
+        return None
+    return _token_forms(name)
+
+
+def _token_forms(name: str) -> tuple[str, str] | None:
+    if not name or name[0] in _DIGITS or _NAME_CHARS_RE.fullmatch(name) is None:
+        return None
+    return name, title_case(name)
+
+
+def _appended(headers: Headers, added: list[str],
+              addable: Callable[[str], tuple[str, str] | None]) -> tuple[Headers, list[str]] | None:
+    """``headers`` followed by the ``added`` names (title-cased) and values, and the added names lowercased; None
+    when an added name cannot be added (``addable``) or respells one of ``headers``, or a name or value is invalid
+    (the full path's ``_check_header_pairs``)."""
+    merged = list(headers)
+    values = [value for _, value in headers]
+    new_names: list[str] = []
     lowered: set[str] | None = None
     for i in range(0, len(added) - 1, 2):
         raw = added[i]
-        name = raw.lower()
-        if name == "cookie" or name in read_only or name in _VIEWER_REQUEST_NO_ADD or _hidden(name) or \
-                name[:1] in _DIGITS:
+        forms = addable(raw)
+        if forms is None:
             return None
-        if name != raw:  # another spelling of one of the request's names? (a lowercase name is a new key)
+        name, titled = forms
+        if name != raw:  # another spelling of one of the headers? (a lowercase name is a new key of the map)
             if lowered is None:
-                lowered = {n.lower() for n, _ in original.headers}
+                lowered = {n.lower() for n, _ in headers}
             if name in lowered:
                 return None
         value = added[i + 1]
-        names.append(name)
+        new_names.append(name)
         values.append(value)
-        merged.append((title_case(name), value))
-    if not _names_and_values_valid(names, values):
+        merged.append((titled, value))
+    if not _names_and_values_valid([name for name, _ in headers], values):
         return None
-    return RequestResult(_continued(original, uri, raw_qs, merged))
+    return merged, new_names
 
 
 def apply_response_delta(original: EdgeResponse, added: list[str]) -> ResponseResult | None:
@@ -200,26 +241,20 @@ def apply_response_delta(original: EdgeResponse, added: list[str]) -> ResponseRe
     allowed and writable; every header name and value is valid; the response's headers as they came, then the
     added ones title-cased. None when that does not hold (the caller applies the full result, which raises the
     exact error); tests/cdn/cloudfront_functions/test_response_delta.py compares both paths."""
-    merged = list(original.headers)
-    names = [name for name, _ in merged]
-    values = [value for _, value in merged]
-    read_only = READ_ONLY[VIEWER_RESPONSE]
-    lowered: set[str] | None = None
-    for i in range(0, len(added) - 1, 2):
-        raw = added[i]
-        name = raw.lower()
-        if name == "set-cookie" or name in read_only or _hidden(name) or name[:1] in _DIGITS:
-            return None
-        if name != raw:  # (a lowercase one is a new key of the map, whose names are the response's, lowercased)
-            if lowered is None:
-                lowered = {n.lower() for n, _ in original.headers}
-            if name in lowered:
-                return None
-        value = added[i + 1]
-        names.append(name)
-        values.append(value)
-        merged.append((title_case(name), value))
-    if not _names_and_values_valid(names, values):
+    appended = _appended(original.headers, added, _addable_to_response)
+    if appended is None:
         return None
+    merged, new_names = appended
+    meta = original.meta
+    block = meta.header_block
+    if meta.clean and block is not None and block.count == len(original.headers) and \
+            REPLACED.isdisjoint(new_names):
+        # the serving step's prepared headers (a cache hit's) with the added ones after them: still free of what
+        # the POP writes itself, so the entry's serialised lines stay and only the added ones are serialised
+        block = block.extended(tuple(merged[len(original.headers):]))
+        if block is not None:
+            return ResponseResult(EdgeResponse(original.status, merged, original.body, original.status_description,
+                                               ResponseMeta(meta.origin_seconds, meta.content_length, meta.set_cookie,
+                                                            meta.streamed, meta.generated_by, True, block)))
     return ResponseResult(EdgeResponse(original.status, merged, original.body, original.status_description,
-                                       _unprepared(original.meta)))
+                                       _unprepared(meta)))

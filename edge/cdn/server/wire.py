@@ -29,6 +29,7 @@ import re
 import time
 from collections.abc import Sequence
 from email.utils import formatdate
+from functools import lru_cache
 from http import HTTPStatus
 
 from aiohttp.http import SERVER_SOFTWARE
@@ -74,6 +75,22 @@ class HeaderBlock:
         self.text = text
         self.names = names
         self.count = count
+
+    def extended(self, headers: tuple[tuple[str, str], ...]) -> HeaderBlock | None:
+        """These lines followed by ``headers`` (as :func:`header_block` serialises them), or None if it would refuse
+        one of them. Memoised (a function adds the same headers to the same cache entry's on every hit)."""
+        more = _block_of(headers)
+        return None if more is None else _joined(self, more)
+
+
+@lru_cache(maxsize=256)
+def _block_of(headers: tuple[tuple[str, str], ...]) -> HeaderBlock | None:
+    return header_block(headers)
+
+
+@lru_cache(maxsize=256)
+def _joined(first: HeaderBlock, second: HeaderBlock) -> HeaderBlock:
+    return HeaderBlock(first.text + second.text, first.names | second.names, first.count + second.count)
 
 
 def header_block(headers: Sequence[tuple[str, str]]) -> HeaderBlock | None:

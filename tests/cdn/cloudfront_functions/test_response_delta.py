@@ -20,7 +20,9 @@ from edge.cdn.cloudfront_functions.event import (
     apply_response_result,
     build_event,
 )
-from edge.cdn.models import EdgeRequest, EdgeResponse
+from edge.cdn.models import EdgeRequest, EdgeResponse, ResponseMeta
+from edge.cdn.responses import POP_OWNED, REPLACED
+from edge.cdn.server.wire import HttpDate, header_block, serialize
 
 V1, V2 = "cloudfront-js-1.0", "cloudfront-js-2.0"
 
@@ -75,8 +77,35 @@ REQUEST = EdgeRequest(method="GET", uri="/a", querystring="q=1", client_ip="192.
                       headers=[("Host", "example.com"), ("Accept", "*/*"), ("Cookie", "s=1")])
 
 
-def _response(headers: list[tuple[str, str]], status: int = 200, desc: str = "OK") -> EdgeResponse:
-    return EdgeResponse(status=status, headers=list(headers), body=b"body", status_description=desc)
+def _response(headers: list[tuple[str, str]], status: int = 200, desc: str = "OK", *,
+              prepared: bool = False) -> EdgeResponse:
+    """``prepared``: as the serving step makes a cache hit's (without the names the POP writes itself, clean, its
+    headers serialised once)."""
+    meta = ResponseMeta()
+    if prepared:
+        headers = [(n, v) for n, v in headers if n.lower() not in POP_OWNED and n.lower() != "content-length"]
+        meta.clean, meta.header_block = True, header_block(headers)
+    return EdgeResponse(status=status, headers=list(headers), body=b"body", status_description=desc, meta=meta)
+
+
+class _FixedDate(HttpDate):
+    def __call__(self) -> str:
+        return "Sat, 05 Dec 2026 12:00:00 GMT"
+
+
+def _wire(response: EdgeResponse) -> bytes | None:
+    """The bytes PopViewer._send writes for ``response`` (its prepared lines when they describe its headers)."""
+    meta = response.meta
+    block = meta.header_block if meta.clean else None
+    if block is not None and block.count != len(response.headers):
+        block = None
+    return serialize("GET", (1, 1), True, response.status, response.status_description or None,
+                     () if block is not None else response.headers, response.body, _FixedDate(), block=block,
+                     trailer="X-Cache: Hit from cloudfront\r\n", drop=frozenset() if meta.clean else REPLACED)
+
+
+def _result(response: EdgeResponse) -> tuple[Any, ...]:
+    return (response.status, response.status_description, response.headers, response.body, _wire(response))
 
 
 def _event(response: EdgeResponse, ops: list[Any]) -> tuple[dict[str, Any], str | None]:
@@ -89,9 +118,9 @@ def _outcome(response: EdgeResponse, ev: dict[str, Any], inv: Invocation) -> tup
     if inv.error is not None:
         return head
     if inv.applied is not None:
-        return (*head, inv.applied.response)
+        return (*head, *_result(inv.applied.response))
     try:
-        return (*head, apply_response_result(response, ev, inv.value).response)
+        return (*head, *_result(apply_response_result(response, ev, inv.value).response))
     except FunctionError as err:
         return (*head, type(err).__name__, err.detail)
 
@@ -115,10 +144,11 @@ def _both(engine: FunctionEngine, response: EdgeResponse, ops: list[Any]) -> tup
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(headers=RESPONSE_HEADERS, ops=st.lists(OPS, max_size=4))
+@given(headers=RESPONSE_HEADERS, ops=st.lists(OPS, max_size=4), prepared=st.booleans())
 def test_fast_path_equals_full_path_on_random_responses(engine: FunctionEngine, headers: list[tuple[str, str]],
-                                                        ops: list[Any]) -> None:
-    both = _both(engine, _response(headers), [list(o) for o in ops])
+                                                        ops: list[Any], prepared: bool) -> None:
+    """The same response, and the same bytes on the wire (a cache hit's prepared lines kept by the fast path)."""
+    both = _both(engine, _response(headers, prepared=prepared), [list(o) for o in ops])
     if both is not None:
         slow, fast, _ = both
         assert fast == slow
@@ -132,10 +162,13 @@ def test_the_engine_builds_only_what_it_can_answer() -> None:
         assert response_fields(_response(headers)) is None, headers
 
 
-def test_the_security_headers_example_takes_the_fast_path() -> None:
-    """AWS's "add security headers" example: the delta, and the headers the full path gives, in the same order."""
+@pytest.mark.parametrize("prepared", [False, True])
+def test_the_security_headers_example_takes_the_fast_path(prepared: bool) -> None:
+    """AWS's "add security headers" example: the delta, and the headers and bytes the full path gives, in the same
+    order; a cache hit's prepared lines are kept, the added ones serialised after them."""
     engine = FunctionEngine("sec", RESPONSE_CODE, V1)
-    response = _response([("Content-Type", "text/html"), ("Cache-Control", "max-age=60"), ("Server", "origin")])
+    headers = [("Content-Type", "text/html"), ("Cache-Control", "max-age=60"), ("Server", "origin")]
+    response = _response(headers, prepared=prepared)
     ev, raw = _event(response, [])
     full = apply_response_result(response, ev, engine.invoke(ev, raw_query=raw).value).response
     fields = request_fields(REQUEST, distribution_domain="d1.cloudfront.net", distribution_id="E1", request_id="[]")
@@ -144,13 +177,44 @@ def test_the_security_headers_example_takes_the_fast_path() -> None:
     inv = engine.invoke_response(fields, text, partial(apply_response_delta, response))
     assert inv.applied is not None
     fast = inv.applied.response
-    assert fast == full
+    assert _result(fast) == _result(full)
     assert fast.headers[:3] == response.headers
     assert [n for n, _ in fast.headers[3:]] == ["Strict-Transport-Security", "Content-Security-Policy",
                                                 "X-Content-Type-Options", "X-Frame-Options", "X-Xss-Protection",
                                                 "Referrer-Policy"]
-    assert not fast.meta.clean and fast.meta.header_block is None  # the serving step re-serialises them
-    assert response.headers == [("Content-Type", "text/html"), ("Cache-Control", "max-age=60"), ("Server", "origin")]
+    block = fast.meta.header_block
+    if prepared:  # the entry's lines and the added ones, serialised
+        assert fast.meta.clean and block is not None and block.count == 9 and block.text.startswith(
+            response.meta.header_block.text)
+    else:
+        assert not fast.meta.clean and block is None
+    assert response.headers == headers  # the response the function got is not changed
+
+
+@pytest.mark.parametrize("name", ["age", "content-length", "x-cache", "server-timing", "keep-alive", "date"])
+def test_names_the_pop_writes_itself_are_not_kept_in_prepared_lines(name: str) -> None:
+    code = f"function handler(event) {{ event.response.headers['{name}'] = {{value: '7'}}; return event.response; }}"
+    engine = FunctionEngine("pop-owned", code, V1)
+    response = _response([("Content-Type", "text/html")], prepared=True)
+    ev, raw = _event(response, [])
+    inv = engine.invoke(ev, raw_query=raw)
+    try:
+        full: Any = _result(apply_response_result(response, ev, inv.value).response)
+    except FunctionError as err:
+        full = type(err).__name__
+    fields = request_fields(REQUEST, distribution_domain="d1.cloudfront.net", distribution_id="E1", request_id="[]")
+    text = response_fields(response)
+    assert fields is not None and text is not None
+    fast_inv = engine.invoke_response(fields, text, partial(apply_response_delta, response))
+    if fast_inv.applied is None:
+        try:
+            fast: Any = _result(apply_response_result(response, ev, fast_inv.value).response)
+        except FunctionError as err:
+            fast = type(err).__name__
+    else:
+        fast = _result(fast_inv.applied.response)
+        assert name == "date" or not fast_inv.applied.response.meta.clean
+    assert fast == full
 
 
 @pytest.mark.parametrize("ops", [
