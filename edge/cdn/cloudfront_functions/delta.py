@@ -13,7 +13,7 @@ random requests, responses and results.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from edge.cdn.cloudfront_functions.event import (
@@ -32,6 +32,7 @@ from edge.cdn.cloudfront_functions.limits import VIEWER_REQUEST, VIEWER_RESPONSE
 from edge.cdn.lambda_edge.rules import DISALLOWED_HEADERS, DISALLOWED_PREFIXES, HEADER_VALUE_BAD_RE, title_case
 from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, ResponseMeta
 from edge.cdn.responses import REPLACED
+from edge.cdn.server.wire import HeaderBlock
 
 __all__ = ["apply_request_delta", "apply_response_delta", "request_fields", "response_fields"]
 
@@ -77,9 +78,31 @@ def response_fields(response: EdgeResponse) -> str | None:
     every header, in order, joined by NUL. None when the engine's builder is not for this response (then
     :func:`build_event` and ``invoke`` serve it): a Set-Cookie (its cookies map is parsed here), a header the
     function would not see (hidden) or a name repeated (the engine's delta assumes every header is in the map,
-    once), a NUL or a non-ASCII character."""
-    parts = [str(response.status), response.status_description]
-    for name, value in response.headers:
+    once), a NUL or a non-ASCII character.
+
+    A cache hit's response carries its entry's serialised headers (``meta.header_block``, which describes exactly
+    ``headers`` while it is set): its text is then computed once per entry, status and description."""
+    meta = response.meta
+    block = meta.header_block
+    if meta.clean and block is not None and block.count == len(response.headers):
+        key = (block, response.status, response.status_description)
+        text = _ENTRY_FIELDS.get(key, "")
+        if text == "":
+            if len(_ENTRY_FIELDS) >= _ENTRY_FIELDS_MAX:
+                _ENTRY_FIELDS.clear()
+            text = _ENTRY_FIELDS[key] = _fields_of(response.status, response.status_description, response.headers)
+        return text
+    return _fields_of(response.status, response.status_description, response.headers)
+
+
+# response_fields of cache entries: (serialised headers, status, description) -> text (None: not for the engine)
+_ENTRY_FIELDS: dict[tuple[HeaderBlock, int, str], str | None] = {}
+_ENTRY_FIELDS_MAX = 1024
+
+
+def _fields_of(status: int, description: str, headers: Sequence[tuple[str, str]]) -> str | None:
+    parts = [str(status), description]
+    for name, value in headers:
         lname = name.lower()
         if lname == "set-cookie" or lname in DISALLOWED_HEADERS or lname.startswith(DISALLOWED_PREFIXES):
             return None

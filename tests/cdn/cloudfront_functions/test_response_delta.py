@@ -260,3 +260,15 @@ def test_added_headers_take_the_fast_path(engine: FunctionEngine, ops: list[Any]
     assert both is not None
     slow, fast, taken = both
     assert taken and fast == slow
+
+
+def test_a_cache_entrys_fields_are_computed_once_per_status_and_stay_right() -> None:
+    headers = [("Content-Type", "text/html"), ("ETag", '"e"')]
+    hit = _response(headers, prepared=True)
+    assert response_fields(hit) == response_fields(_response(headers)) is not None
+    assert response_fields(_response(headers, prepared=True)) == response_fields(hit)  # another entry, same text
+    other = EdgeResponse(404, list(headers), b"", "Not Found", ResponseMeta(clean=True, header_block=hit.meta.header_block))
+    assert response_fields(other) == response_fields(EdgeResponse(404, list(headers), b"", "Not Found"))
+    hit.headers.append(("X-More", "1"))  # the serialised lines no longer describe the headers: not used
+    assert response_fields(hit) == response_fields(EdgeResponse(200, hit.headers, b"body", status_description="OK"))
+    assert "x-more" in (response_fields(hit) or "")
