@@ -44,6 +44,16 @@ isolation above); an empty handler on a tiny event costs ~77,000 through ``invok
 cost per cache hit went from +352,600 to +248,300 instructions (plain hit ~207,000-212,000): 36.9 % -> 46.1 % of
 plain-hit throughput, short of issue 13's 70 % (README, Performance).
 
+Viewer-response events the same way (``invoke_response``; ``delta.response_fields``: a response without
+Set-Cookie, hidden headers or repeated names): the engine builds the event and, when the function returned the
+event's response with header names added and nothing else changed, answers with those; on a cache hit the entry's
+serialised header lines stay and only the added ones are serialised. Later changes (2026-12-05, fifth stop;
+``python -m bench.cff_instructions``, POP instructions per cache hit, plain ~142,000): the header-adding
+viewer-request function +220,500 -> +184,000 (the delta reads the request and its entries field by field instead
+of ``Object.keys`` per object, a "plain" request's headers are merged without grouping, no heap-size read per 64
+calls); AWS's security-headers viewer-response example +708,200 -> +332,900 (16.8 % -> 29.9 % of plain-hit
+throughput).
+
 Only QuickJS fits the issue's budget (<= 50 µs added per viewer-request call; KVS get <= 20 µs). quickjs-ng is
 the maintained fork of Bellard's QuickJS (the PetterS ``quickjs`` binding is archived); the PyPI wrapper is a
 thin, recently released binding (a single maintainer: pin it, and keep this module the only place that
