@@ -31,24 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.cff_pop_bench import CODE, FUNCTION, ORIGIN_DOMAIN, PAYLOAD
+from bench.cff_pop_bench import CODE, FUNCTION, ORIGIN_DOMAIN, PAYLOAD, RESPONSE_CODE, RESPONSE_FUNCTION
 from bench.pop_instructions import _control, _dump_total, _free_port, _requests, _stop, _wait_listening
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {"hit": "/hit", "cff-hit": "/cff/hit", "vr-hit": "/vr/hit"}
-# AWS's "add security headers" example (functions-code examples), the commonest viewer-response function
-RESPONSE_FUNCTION = "bench-security-headers"
-RESPONSE_CODE = """function handler(event) {
-    var response = event.response;
-    var headers = response.headers;
-    headers['strict-transport-security'] = { value: 'max-age=63072000; includeSubdomains; preload'};
-    headers['content-security-policy'] = { value: "default-src 'none'; img-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'"};
-    headers['x-content-type-options'] = { value: 'nosniff'};
-    headers['x-frame-options'] = {value: 'DENY'};
-    headers['x-xss-protection'] = {value: '1; mode=block'};
-    headers['referrer-policy'] = {value: 'same-origin'};
-    return response;
-}"""
 
 
 def _distribution() -> dict:

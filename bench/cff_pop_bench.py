@@ -5,8 +5,8 @@
 Issue 13 targets: added p50 latency of such a function <= 50 µs; cache-hit throughput with it >= 70 % of plain
 cache hits (CloudFront Functions are meant to be almost free; the Lambda@Edge trigger is ~40 %).
 
-Two POP processes on uvloop (this script re-executes itself with ``--serve plain|cff``), each with its own
-in-process 1 KB origin (touched once: every measured request is a cache hit); the ``cff`` one runs the production
+Three POP processes on uvloop (this script re-executes itself with ``--serve plain|cff|vr``), each with its own
+in-process 1 KB origin (touched once: every measured request is a cache hit); the ``cff`` and ``vr`` ones run the production
 ``CloudFrontFunctionRunner`` over a state dir where the function was created and published through the function
 store, as ``edge.control.stack.pop_node`` does. Measured in the same run, alternating ``--rounds`` times:
 
@@ -17,6 +17,9 @@ store, as ``edge.control.stack.pop_node`` does. Measured in the same run, altern
   machine; median over the rounds;
 * with ``--wrk`` (wrk on PATH; run it only on a quiet machine): requests/s under wrk (1 thread, 8 connections),
   alternating, best of each, and their ratio.
+
+The ``vr`` POP runs AWS's "add security headers" example as a viewer-response function instead (the commonest
+CloudFront function; no target): its p50, CPU per hit and requests/s are printed beside the others.
 
 Exit status 0 when the measured targets are met, 1 otherwise.
 """
@@ -42,17 +45,35 @@ PAYLOAD = b"x" * 1024
 ORIGIN_DOMAIN = "bench-origin.test"
 FUNCTION = "bench-add-header"
 CODE = "function handler(event) { var r = event.request; r.headers['x-bench'] = {value: '1'}; return r; }"
+# AWS's "add security headers" example (functions-code examples), the commonest viewer-response function
+RESPONSE_FUNCTION = "bench-security-headers"
+RESPONSE_CODE = """function handler(event) {
+    var response = event.response;
+    var headers = response.headers;
+    headers['strict-transport-security'] = { value: 'max-age=63072000; includeSubdomains; preload'};
+    headers['content-security-policy'] = { value: "default-src 'none'; img-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'"};
+    headers['x-content-type-options'] = { value: 'nosniff'};
+    headers['x-frame-options'] = {value: 'DENY'};
+    headers['x-xss-protection'] = {value: '1; mode=block'};
+    headers['referrer-policy'] = {value: 'same-origin'};
+    return response;
+}"""
 TARGET_RATIO = 0.70
 TARGET_ADDED_P50_US = 50.0
 
 
-def _distribution(cff: bool) -> dict:
+# POP kind -> (function, its code, event type)
+FUNCTIONS = {"cff": (FUNCTION, CODE, "viewer-request"), "vr": (RESPONSE_FUNCTION, RESPONSE_CODE, "viewer-response")}
+
+
+def _distribution(kind: str) -> dict:
     default: dict = {"TargetOriginId": "o1", "ViewerProtocolPolicy": "allow-all",
                      "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
                      "MinTTL": 0, "DefaultTTL": 86400, "MaxTTL": 31536000}
-    if cff:
+    if kind in FUNCTIONS:
+        name, _, event_type = FUNCTIONS[kind]
         default["FunctionAssociations"] = {"Quantity": 1, "Items": [
-            {"FunctionARN": f"arn:aws:cloudfront::123456789012:function/{FUNCTION}", "EventType": "viewer-request"}]}
+            {"FunctionARN": f"arn:aws:cloudfront::123456789012:function/{name}", "EventType": event_type}]}
     return {"DistributionConfig": {
         "CallerReference": "cff-bench", "Enabled": True, "Comment": "",
         "Origins": {"Quantity": 1, "Items": [{"Id": "o1", "DomainName": ORIGIN_DOMAIN,
@@ -79,16 +100,17 @@ async def _serve(kind: str, port: int, state_dir: Path) -> None:
     settings = Settings(pops=(pop,), origins={ORIGIN_DOMAIN: OriginTarget(host="127.0.0.1", port=origin_port)})
     runner = running = None
     try:
-        if kind == "cff":
+        if kind in FUNCTIONS:
+            name, code, _ = FUNCTIONS[kind]
             db = CffDatabase(state_dir)
             store = FunctionStore(db)
-            store.publish(FUNCTION, store.create(FUNCTION, {"Comment": "", "Runtime": "cloudfront-js-1.0"}, CODE)["ETag"])
+            store.publish(name, store.create(name, {"Comment": "", "Runtime": "cloudfront-js-1.0"}, code)["ETag"])
             db.close()
-            runner = CloudFrontFunctionRunner(FunctionCatalog(CffDatabase(state_dir), [FUNCTION]),
+            runner = CloudFrontFunctionRunner(FunctionCatalog(CffDatabase(state_dir), [name]),
                                               edge_location={"name": "IAD", "serverIp": "127.0.0.1",
                                                              "region": "us-east-1"})
             await runner.start()
-        dist = load_distribution(_distribution(kind == "cff"), settings)
+        dist = load_distribution(_distribution(kind), settings)
         running = await start_pop(pop, dist, settings, functions=runner)
         await stop.wait()
     finally:
@@ -139,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             servers["plain"] = Server("plain", Path(tmp) / "plain")
             servers["cff"] = Server("cff", Path(tmp) / "cff")
+            servers["vr"] = Server("vr", Path(tmp) / "vr")
             return _measure(servers, args)
         finally:
             for s in servers.values():
@@ -149,6 +172,9 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
     *_, headers = probe(servers["cff"], 3)
     if "fn-viewer-request" not in headers.get("Server-Timing", "") or headers.get("X-Cache") != "Hit from cloudfront":
         raise RuntimeError(f"the cff POP does not run the function on cache hits: {headers}")
+    *_, headers = probe(servers["vr"], 3)
+    if "fn-viewer-response" not in headers.get("Server-Timing", "") or "Strict-Transport-Security" not in headers:
+        raise RuntimeError(f"the vr POP does not run the function on cache hits: {headers}")
     for s in servers.values():  # warm-up
         probe(s, args.probe // 2)
     p50: dict[str, list[float]] = {k: [] for k in servers}
@@ -173,6 +199,9 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
           + ", ".join(f"{a:.1f}" for a in added) + ")")
     print(f"  POP CPU per hit, no function {cpu_plain:>6.1f} us   with cff {cpu_cff:>6.1f} us   "
           f"ratio {cpu_ratio:.1%} (the throughput ratio the POP process sustains)")
+    cpu_vr = statistics.median(cpu["vr"])
+    print(f"  viewer-response (AWS's security-headers example): p50 {statistics.median(p50['vr']):.1f} us, "
+          f"POP CPU per hit {cpu_vr:.1f} us, ratio {cpu_plain / cpu_vr if cpu_vr else 0.0:.1%}")
     ok = added_p50 <= TARGET_ADDED_P50_US
     if args.wrk:
         best = dict.fromkeys(servers, 0.0)
@@ -185,6 +214,8 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
         print(f"cache-hit throughput, wrk -t1 -c8 -d{args.duration}s, best of {args.rounds}:")
         print(f"  no function                {best['plain']:>10.0f} req/s")
         print(f"  viewer-request cff         {best['cff']:>10.0f} req/s")
+        print(f"  viewer-response cff        {best['vr']:>10.0f} req/s   ({best['vr'] / best['plain']:.1%}: "
+              "AWS's security-headers example)" if best["plain"] else "")
         print(f"  ratio                      {ratio:>10.1%}   target >= {TARGET_RATIO:.0%}  "
               f"{'OK' if ratio >= TARGET_RATIO else 'MISSED'}")
         ok = ok and ratio >= TARGET_RATIO
@@ -200,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds")
     p.add_argument("--wrk", action="store_true", help="also measure requests/s with wrk (on a quiet machine)")
     p.add_argument("--duration", type=int, default=4, help="seconds per wrk run")
-    p.add_argument("--serve", choices=["plain", "cff"], help=argparse.SUPPRESS)
+    p.add_argument("--serve", choices=["plain", *FUNCTIONS], help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--state-dir", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -235,9 +235,11 @@ CFF_POP_OUT = """sequential probe, 3000 keep-alive cache hits per POP, 5 alterna
   p50 viewer-request cff        297.0 us
   p50 added latency              94.0 us   target <= 50 us  MISSED   (rounds: 95.8, 90.2)
   POP CPU per hit, no function  100.0 us   with cff  186.7 us   ratio 53.6% (the throughput ratio)
+  viewer-response (AWS's security-headers example): p50 306.8 us, POP CPU per hit 250.0 us, ratio 40.0%
 cache-hit throughput, wrk -t1 -c8 -d4s, best of 5:
   no function                     20000 req/s
   viewer-request cff              15000 req/s
+  viewer-response cff              8000 req/s   (40.0%: AWS's security-headers example)
   ratio                           75.0%   target >= 70%  OK
 """
 
@@ -245,11 +247,13 @@ cache-hit throughput, wrk -t1 -c8 -d4s, best of 5:
 def test_parse_cff_rows():
     step, kvs = run.parse_cff(CFF_OUT)
     assert (step.measured, step.result, kvs.measured, kvs.result) == ("35.7 us", "OK", "2.5 us", "OK")
-    added, cpu, rps = run.parse_cff_pop(CFF_POP_OUT)
+    added, cpu, rps, vr_cpu, vr_rps = run.parse_cff_pop(CFF_POP_OUT)
     assert (added.measured, added.result) == ("94.0 us", "MISSED")
     assert (cpu.ratio, cpu.result) == ("54%", "MISSED")
     assert (rps.measured, rps.baseline, rps.ratio, rps.result) == ("15,000", "20,000 same POP, no function", "75%", "OK")
-    assert run.parse_cff_pop(CFF_POP_OUT.split("cache-hit")[0])[-1].bench.endswith("POP CPU")  # no wrk: two rows
+    assert (vr_cpu.measured, vr_cpu.ratio, vr_cpu.result) == ("250.0 us/req", "40%", "-")  # no target
+    assert (vr_rps.measured, vr_rps.ratio) == ("8,000", "40%")
+    assert run.parse_cff_pop(CFF_POP_OUT.split("cache-hit")[0])[-1].bench.endswith("POP CPU")  # no wrk: three rows
 
 
 def test_every_bench_script_runs_as_a_module():

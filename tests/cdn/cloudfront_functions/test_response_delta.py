@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.cff_instructions import RESPONSE_CODE
+from bench.cff_pop_bench import RESPONSE_CODE
 from edge.cdn.cloudfront_functions.delta import apply_response_delta, request_fields, response_fields
 from edge.cdn.cloudfront_functions.engine import FunctionEngine, Invocation
 from edge.cdn.cloudfront_functions.errors import FunctionError
