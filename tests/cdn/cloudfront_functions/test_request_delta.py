@@ -22,29 +22,12 @@ from edge.cdn.cloudfront_functions.event import (
     build_event,
 )
 from edge.cdn.models import EdgeRequest
+from tests.cdn.cloudfront_functions.ops_function import ops_function
 
 V1, V2 = "cloudfront-js-1.0", "cloudfront-js-2.0"
 
-# A function that applies the operations given as JSON in the event's request id (the fast path builds the event
-# from the request, so the test's operations travel in a string): one engine serves every example, and the
-# operations cover what functions do to a request (and what they should not).
-OPS_FUNCTION = """function handler(event) {
-  var r = event.request, ops = JSON.parse(event.context.requestId);
-  for (var i = 0; i < ops.length; i++) {
-    var o = ops[i];
-    if (o[0] === 'set') r.headers[o[1]] = o[2];
-    else if (o[0] === 'del') delete r.headers[o[1]];
-    else if (o[0] === 'value') { if (r.headers[o[1]]) r.headers[o[1]].value = o[2]; }
-    else if (o[0] === 'readd') { var e = r.headers[o[1]]; delete r.headers[o[1]]; r.headers[o[1]] = e; }
-    else if (o[0] === 'qs') r.querystring[o[1]] = o[2];
-    else if (o[0] === 'cookie') r.cookies[o[1]] = o[2];
-    else if (o[0] === 'field') r[o[1]] = o[2];
-    else if (o[0] === 'prop') { if (r.headers[o[1]]) r.headers[o[1]][o[2]] = o[3]; }
-    else if (o[0] === 'copy') r = JSON.parse(JSON.stringify(r));
-    else if (o[0] === 'log') console.log(o[1]);
-  }
-  return r;
-}"""
+
+OPS_FUNCTION = ops_function("request")
 
 NAMES = ["host", "accept", "user-agent", "x-dup", "x-new", "X-New", "x-other", "via", "content-length", "cookie",
          "connection", "x-amz-cf-id", "x-edge-foo", "cloudfront-viewer-country", "1x", "a b", "x\u00e9"]

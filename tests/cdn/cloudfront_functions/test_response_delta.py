@@ -23,27 +23,12 @@ from edge.cdn.cloudfront_functions.event import (
 from edge.cdn.models import EdgeRequest, EdgeResponse, ResponseMeta
 from edge.cdn.responses import POP_OWNED, REPLACED
 from edge.cdn.server.wire import HttpDate, header_block, serialize
+from tests.cdn.cloudfront_functions.ops_function import ops_function
 
 V1, V2 = "cloudfront-js-1.0", "cloudfront-js-2.0"
 
-# The operations travel in the request id, as in test_request_delta.py; they apply to event.response.
-OPS_FUNCTION = """function handler(event) {
-  var r = event.response, ops = JSON.parse(event.context.requestId);
-  for (var i = 0; i < ops.length; i++) {
-    var o = ops[i];
-    if (o[0] === 'set') r.headers[o[1]] = o[2];
-    else if (o[0] === 'del') delete r.headers[o[1]];
-    else if (o[0] === 'value') { if (r.headers[o[1]]) r.headers[o[1]].value = o[2]; }
-    else if (o[0] === 'readd') { var e = r.headers[o[1]]; delete r.headers[o[1]]; r.headers[o[1]] = e; }
-    else if (o[0] === 'cookie') r.cookies[o[1]] = o[2];
-    else if (o[0] === 'field') r[o[1]] = o[2];
-    else if (o[0] === 'prop') { if (r.headers[o[1]]) r.headers[o[1]][o[2]] = o[3]; }
-    else if (o[0] === 'request') event.request.headers['x-r'] = {value: 'r'};
-    else if (o[0] === 'copy') r = JSON.parse(JSON.stringify(r));
-    else if (o[0] === 'log') console.log(o[1]);
-  }
-  return r;
-}"""
+
+OPS_FUNCTION = ops_function("response")
 
 NAMES = ["content-type", "server", "x-new", "X-New", "strict-transport-security", "via", "warning", "set-cookie",
          "connection", "x-amz-cf-id", "x-edge-foo", "1x", "a b", "x\u00e9", "etag"]
