@@ -49,9 +49,9 @@ Set-Cookie, hidden headers or repeated names): the engine builds the event and, 
 event's response with header names added and nothing else changed, answers with those; on a cache hit the entry's
 serialised header lines stay and only the added ones are serialised. Later changes (2026-12-05, fifth stop;
 ``python -m bench.cff_instructions``, POP instructions per cache hit, plain ~142,000): the header-adding
-viewer-request function +220,500 -> +184,000 (the delta reads the request and its entries field by field instead
+viewer-request function +220,600 -> +183,800 (the delta reads the request and its entries field by field instead
 of ``Object.keys`` per object, a "plain" request's headers are merged without grouping, no heap-size read per 64
-calls); AWS's security-headers viewer-response example +708,200 -> +332,900 (16.8 % -> 29.9 % of plain-hit
+calls); AWS's security-headers viewer-response example +715,200 -> +332,400 (16.6 % -> 30.0 % of plain-hit
 throughput).
 
 Only QuickJS fits the issue's budget (<= 50 µs added per viewer-request call; KVS get <= 20 µs). quickjs-ng is
