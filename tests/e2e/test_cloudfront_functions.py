@@ -321,3 +321,31 @@ def handler(event, context):
     finally:
         await runner.close()
         db.close()
+
+
+async def test_security_headers_on_hits_come_after_the_entrys_headers_as_on_misses(cff: CffPop) -> None:
+    """AWS's security-headers example on a miss (the response from the origin) and on hits (the cache entry's
+    prepared header lines kept, the added ones serialised after them): the same headers in the same order, the
+    added ones after the origin's and before the POP's own."""
+    from bench.cff_pop_bench import RESPONSE_CODE
+
+    cff.origin.script("/s", body=b"S", headers={"Cache-Control": "max-age=60", "Content-Type": "text/plain",
+                                                "X-Origin": "o"})
+    cff.function("sec", RESPONSE_CODE, V1)
+    await cff.start(functions=[fa(VRS, "sec")])
+    answers = [await cff.get("/s") for _ in range(3)]
+    added = ["strict-transport-security", "content-security-policy", "x-content-type-options", "x-frame-options",
+             "x-xss-protection", "referrer-policy"]
+    varying = {"age", "date", "x-amz-cf-id", "server-timing", "x-cache", "content-length"}
+    orders = []
+    for status, headers, body in answers:
+        assert (status, body) == (200, b"S")
+        names = [k.lower() for k in headers if k.lower() not in varying]
+        start = names.index(added[0])
+        assert names[start:start + len(added)] == added
+        assert names.index("x-origin") < start and names[start + len(added):] == ["via", "x-amz-cf-pop"]
+        assert "fn-viewer-response" in headers["Server-Timing"]
+        orders.append(names)
+    assert [h["X-Cache"] for _, h, _ in answers] == ["Miss from cloudfront"] + ["Hit from cloudfront"] * 2
+    assert orders[0] == orders[1] == orders[2]
+    assert answers[1][1]["Strict-Transport-Security"] == "max-age=63072000; includeSubdomains; preload"
