@@ -27,10 +27,10 @@ The viewer-request fast path (``invoke_request``; issue 13's performance work). 
 JSON across the boundary was most of a call: in a POP, ``JSON.stringify`` of the result ~70,000 instructions and
 ``JSON.parse`` of the event ~45,000 of the call's ~143,000, and in Python ``build_event`` ~22,000, ``orjson``
 ~7,000 and ``apply_request_result`` ~107,000 (it re-reads and validates every header). Now the engine builds the
-event itself from the request's strings joined by NUL (``event.request_fields``; ``prelude.js``,
+event itself from the request's strings joined by NUL (``delta.request_fields``; ``prelude.js``,
 ``buildRequestEvent``, the same event as ``build_event``: tests compare them), and when the function returned
 the event's own request with at most a new uri and appended headers (plain data, nothing logged, no origin
-helper) it answers with ``"\x02" uri \x01 name \x01 value …`` only; ``event.apply_request_delta`` validates and
+helper) it answers with ``"\x02" n:uri \x01 name \x01 value …`` only; ``delta.apply_request_delta`` validates and
 merges just that (~65,000 instructions: the visible headers once, the new ones). Any other result comes back as
 JSON and goes through ``apply_request_result`` as before (``test_request_delta`` compares both paths on random
 requests and results). Per call (callgrind, 2,000 calls, harness included): before 22,300 (event) + 6,600
@@ -282,12 +282,12 @@ class FunctionEngine:
         start_ms: int | None = None,
     ) -> Invocation:
         """:meth:`invoke` for a viewer-request event the engine builds itself from ``fields``
-        (``event.request_fields``: the request's strings joined by NUL, no JSON) and whose result it may hand back
+        (``delta.request_fields``: the request's strings joined by NUL, no JSON) and whose result it may hand back
         as a delta.
 
         When the handler returned the event's request with at most its uri set and new headers appended (and
         logged nothing, called no origin helper), the engine sends back only the uri and ``[name, value, …]`` and
-        this calls ``apply_delta(uri, added, plain)`` (``event.apply_request_delta`` bound to the request; ``plain``
+        this calls ``apply_delta(uri, added, plain)`` (``delta.apply_request_delta`` bound to the request; ``plain``
         as that function says): a non-None
         answer is the Invocation's ``applied`` (``value`` stays None). Otherwise, or when ``apply_delta`` answers
         None (not provably valid), ``value`` is the full result, as :meth:`invoke` returns it.
@@ -308,9 +308,9 @@ class FunctionEngine:
         start_ms: int | None = None,
     ) -> Invocation:
         """:meth:`invoke` for a viewer-response event the engine builds itself from the request's ``fields``
-        (``event.request_fields``) and ``response_fields`` (``event.response_fields``), whose result it may hand
+        (``delta.request_fields``) and ``response_fields`` (``delta.response_fields``), whose result it may hand
         back as a delta: when the handler returned the event's response with header names added and nothing else
-        changed (and logged nothing), this calls ``apply_delta(added)`` (``event.apply_response_delta`` bound to the
+        changed (and logged nothing), this calls ``apply_delta(added)`` (``delta.apply_response_delta`` bound to the
         response; ``added`` = ``[name, value, …]``); a non-None answer is the Invocation's ``applied``. Otherwise
         ``value`` is the full result, as :meth:`invoke` returns it."""
         if not self.check.ok:

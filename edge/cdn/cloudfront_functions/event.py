@@ -81,9 +81,6 @@ _MAX_URL = 8192  # edge-function-restrictions-all: uri + query string after a ch
 GENERATED_RESPONSE_WARN_BYTES = 40 * 1024  # undocumented for CFF (40 KB is Lambda@Edge's): warn only
 
 
-# what the engine's event builder (prelude.js, buildRequestEvent) hides: the lists this module uses
-
-
 def _hidden(lname: str) -> bool:
     return lname in DISALLOWED_HEADERS or lname.startswith(DISALLOWED_PREFIXES)
 

@@ -677,7 +677,7 @@
   // ---------------------------------------------------------------- viewer-request events built here
   // invokeRequest gets the request's fields as strings (no JSON) and builds the event as event.build_event does
   // (test_request_delta.py compares the two): the header names come lowercased and without the hidden ones
-  // (event.request_fields), Cookie is parsed into cookies, the query string split on & and =, repeated names as
+  // (delta.request_fields), Cookie is parsed into cookies, the query string split on & and =, repeated names as
   // value + multiValue. Python sends only ASCII (no NUL), where the trimming below equals str.strip.
   function isSpace(c) { return c === 32 || (c >= 9 && c <= 13) || (c >= 28 && c <= 31); } // Python's ASCII whitespace
   function strip(s) {
@@ -732,7 +732,7 @@
     bCMap = null, bCT = null, bPlain = false;
   // fields: distribution domain, distribution id, request id, viewer ip, method, uri, raw query string, '1' when
   // the request is plain (see apply_request_delta) else '', then lowercased header name, value, name, value ... in
-  // the order received, the hidden ones left out, joined by NUL (event.request_fields)
+  // the order received, the hidden ones left out, joined by NUL (delta.request_fields)
   function buildRequestEvent(fields) {
     var parts = fields.split('\0');
     return { version: '1.0', context: { distributionDomainName: parts[0], distributionId: parts[1],
@@ -759,7 +759,7 @@
   var rResponse = null, rStatus = 0, rDesc = '', rDigit = false, rHMap = null, rHT = null, rCMap = null;
   // A viewer-response event from the request's fields (as above) and the response's: status code, status
   // description, then lowercased header name, value, ... in the order received, the hidden ones left out, joined by
-  // NUL (event.response_fields; only for a response without Set-Cookie, whose headers are all shown, one entry
+  // NUL (delta.response_fields; only for a response without Set-Cookie, whose headers are all shown, one entry
   // each: the response's cookies map is empty).
   function buildResponseEvent(fields, responseFields) {
     var parts = fields.split('\0'), request = requestPart(parts), rp = responseFields.split('\0');
@@ -787,7 +787,7 @@
   // back, n the number of names and values (\x01: NUL does not cross the binding's strings; a string with \x01 in it
   // is invalid anyway, and the count tells Python it was there: the full path then answers); a name that starts
   // with a digit or respells one of the request's is left to Python to see
-  // (event.apply_request_delta validates and applies it); anything else - or a call that used
+  // (delta.apply_request_delta validates and applies it); anything else - or a call that used
   // defineProperty & co. (tainted) - returns null and the result goes back as JSON as before. Only plain data is
   // read here, so no getter, setter or toJSON of the function's runs (the full path would run them).
   // The event's own objects are read field by field, as apply_request_result reads them: a property the function
@@ -858,7 +858,7 @@
         r.toJSON !== undefined) return null;
     if (!untouched(bQMap, bQT, r.querystring) || !untouched(bCMap, bCT, r.cookies)) return null;
     if (headerDelta(r.headers, bHMap, bHT) === null) return null;
-    // \x03: the request is "plain" (see buildRequestEvent): event.apply_request_delta's short way
+    // \x03: the request is "plain" (see buildRequestEvent): delta.apply_request_delta's short way
     deltaParts[0] = (bPlain ? '\x03' : '\x02') + (deltaParts.length - 1) / 2 + ':' + r.uri;
     return deltaParts.join('\x01'); // (joined, not concatenated: the binding cannot read QuickJS's rope strings)
   }

@@ -16,9 +16,10 @@ One :class:`CloudFrontFunctionRunner` per POP process (the ``edge.cdn.steps.clou
 2. keeps one :class:`~edge.cdn.cloudfront_functions.engine.FunctionEngine` per (function, LIVE ETag); building its
    context (evaluating the runtime prelude, ~60 ms) and loading a changed store snapshot happen in a thread, so
    the event loop only ever runs the function itself (bounded by the engine's CPU limit, 5 ms);
-3. runs the function on the event (``event.build_event``; for viewer-request the engine builds it from
-   ``event.request_fields`` and may answer with a delta, applied by ``event.apply_request_delta`` - the same
-   outcome, less work: ``FunctionEngine.invoke_request``), applies what it returned with CloudFront's validation
+3. runs the function on the event (``event.build_event``; for viewer-request, and viewer-response on a response
+   ``delta.response_fields`` takes, the engine builds it from ``delta.request_fields`` / ``response_fields`` and
+   may answer with a delta, applied by ``delta.apply_request_delta`` / ``apply_response_delta`` - the same
+   outcome, less work: ``FunctionEngine.invoke_request`` / ``invoke_response``), applies what it returned with CloudFront's validation
    (``event.apply_request_result`` / ``apply_response_result``): an exception, refused syntax or a limit -> 503
    ``FunctionExecutionError``; an invalid result -> 502 ``FunctionValidationError``; a returned response ->
    a generated response (``X-Cache: FunctionGeneratedResponse from cloudfront``, ``Server: CloudFront``);
@@ -376,7 +377,7 @@ class CloudFrontFunctionRunner:
         (the POP answers a cache hit behind a CloudFront function without a task, ``pipeline.begin``)."""
         fn, engine = ready
         location = self._location_json
-        # the engine builds the event from the request's strings and may answer with a delta (event.request_fields,
+        # the engine builds the event from the request's strings and may answer with a delta (delta.request_fields,
         # FunctionEngine.invoke_request); the JSON event serves what it cannot take
         fields = request_fields(request, distribution_domain=distribution.domain_name, distribution_id=distribution.id,
                                 request_id=request_id)
@@ -425,7 +426,7 @@ class CloudFrontFunctionRunner:
         viewer-response function is answered without a task, ``pipeline.begin``)."""
         fn, engine = ready
         # as for viewer-request: the engine builds the event from strings and may answer with a delta
-        # (event.response_fields, FunctionEngine.invoke_response); the JSON event serves what it cannot take
+        # (delta.response_fields, FunctionEngine.invoke_response); the JSON event serves what it cannot take
         fields = request_fields(request, distribution_domain=distribution.domain_name, distribution_id=distribution.id,
                                 request_id=request_id)
         response_text = response_fields(response) if fields is not None else None

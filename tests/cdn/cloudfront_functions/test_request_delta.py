@@ -1,5 +1,5 @@
-"""The viewer-request fast path (the engine builds the event from ``event.request_fields``, ``invoke_request`` may
-answer with a delta, ``event.apply_request_delta`` applies it) against the full path (``build_event`` +
+"""The viewer-request fast path (the engine builds the event from ``delta.request_fields``, ``invoke_request`` may
+answer with a delta, ``delta.apply_request_delta`` applies it) against the full path (``build_event`` +
 ``invoke`` + ``apply_request_result``): the same event, the same request, the same error, the same logs and origin
 calls."""
 

@@ -1,4 +1,4 @@
-"""The viewer-response fast path (FunctionEngine.invoke_response + event.apply_response_delta) against the full path
+"""The viewer-response fast path (FunctionEngine.invoke_response + delta.apply_response_delta) against the full path
 (build_event + invoke + apply_response_result): the same event, the same outcome, on random responses and results."""
 
 from __future__ import annotations
