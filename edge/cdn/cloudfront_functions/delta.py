@@ -65,10 +65,7 @@ def request_fields(request: EdgeRequest, *, distribution_domain: str, distributi
         names = parts[8::2]
         if len(set(names)) == len(names):
             parts[7] = "1"
-    text = "\0".join(parts)
-    if not text.isascii() or text.count("\0") != len(parts) - 1:
-        return None
-    return text
+    return _nul_joined(parts)
 
 
 def response_fields(response: EdgeResponse) -> str | None:
@@ -104,13 +101,19 @@ def _fields_of(status: int, description: str, headers: Sequence[tuple[str, str]]
     parts = [str(status), description]
     for name, value in headers:
         lname = name.lower()
-        if lname == "set-cookie" or lname in DISALLOWED_HEADERS or lname.startswith(DISALLOWED_PREFIXES):
+        if lname == "set-cookie" or _hidden(lname):
             return None
         parts.append(lname)
         parts.append(value)
     names = parts[2::2]
     if len(set(names)) != len(names):
         return None
+    return _nul_joined(parts)
+
+
+def _nul_joined(parts: list[str]) -> str | None:
+    """``parts`` joined by NUL, or None when one of them holds a NUL (it would shift the fields) or a character
+    that is not ASCII (where JavaScript's lowercasing and trimming differ from Python's)."""
     text = "\0".join(parts)
     if not text.isascii() or text.count("\0") != len(parts) - 1:
         return None
@@ -167,15 +170,13 @@ def apply_request_delta(original: EdgeRequest, uri: str, added: list[str], plain
         if not _names_and_values_valid(names, visible_values):
             return None
         return RequestResult(_continued(original, uri, raw_qs, list(original.headers)))
-    read_only = READ_ONLY[VIEWER_REQUEST]
-    new_names: list[str] = []
+    new_forms: list[tuple[str, str]] = []
     for i in range(0, len(added) - 1, 2):
-        name = added[i].lower()
-        if name in groups or name == "cookie" or name in read_only or name in _VIEWER_REQUEST_NO_ADD or \
-                _hidden(name) or name[:1] in _DIGITS:
+        forms = _addable_to_request(added[i])
+        if forms is None or forms[0] in groups:
             return None
-        new_names.append(name)
-        names.append(name)
+        new_forms.append(forms)
+        names.append(forms[0])
         visible_values.append(added[i + 1])
     # _check_header_pairs(visible + new) of the full path, in one pass (the patterns test single characters)
     if not _names_and_values_valid(names, visible_values):
@@ -187,8 +188,8 @@ def apply_request_delta(original: EdgeRequest, uri: str, added: list[str], plain
         spelled = spelling[lname]
         for value in values:
             merged.append((spelled, value))
-    for i, name in enumerate(new_names):
-        merged.append((title_case(name), added[2 * i + 1]))
+    for i, (_, titled) in enumerate(new_forms):
+        merged.append((titled, added[2 * i + 1]))
     merged += cookie_lines
     return RequestResult(_continued(original, uri, raw_qs, merged))
 

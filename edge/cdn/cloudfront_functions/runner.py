@@ -430,20 +430,18 @@ class CloudFrontFunctionRunner:
         fields = request_fields(request, distribution_domain=distribution.domain_name, distribution_id=distribution.id,
                                 request_id=request_id)
         response_text = response_fields(response) if fields is not None else None
-        event: dict[str, Any] | None = None
         if fields is not None and response_text is not None:
             texts = (fields, response_text)
             inv = self._run(fn, assoc, distribution, request_id, timing, lambda kvs: engine.invoke_response(
                 *texts, partial(apply_response_delta, response), kvs=kvs))
             if inv.applied is not None:
                 return inv.applied.response
-        else:
-            json_event, raw_query = self._response_event(request, response, distribution, request_id)
-            event = json_event
-            inv = self._run(fn, assoc, distribution, request_id, timing, lambda kvs: engine.invoke(
-                json_event, raw_query=raw_query, kvs=kvs, edge_location_json="{}"))
-        if event is None:  # the delta did not apply: the full result against the event the function saw
+            # the delta did not apply: the full result, against the event the function saw
             event = self._response_event(request, response, distribution, request_id)[0]
+        else:
+            event, raw_query = self._response_event(request, response, distribution, request_id)
+            inv = self._run(fn, assoc, distribution, request_id, timing, lambda kvs: engine.invoke(
+                event, raw_query=raw_query, kvs=kvs, edge_location_json="{}"))
         try:
             result = apply_response_result(response, event, inv.value)
         except FunctionError as err:
