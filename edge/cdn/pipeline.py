@@ -33,6 +33,11 @@ a request lives like this:
     the one place an ``EdgeError`` becomes a response: CloudFront's error page with the error's status and
     X-Cache (cached for origin errors), or a configured custom error response.
 
+``plain_hit``
+    ``begin`` for a GET whose every step but the cache lookup does nothing (``BehaviorPlan.plain_hits``): a fresh
+    entry found without an ``Exchange`` or an ``EdgeRequest`` (issue 20: the POP's commonest answer, at its cost
+    floor); anything else is left to ``begin``, as if ``plain_hit`` had not looked.
+
 ``handle(ctx, request, request_id, started)`` returns ``(response, exchange)``; the POP boundary decorates the
 response with ``exchange.x_cache``/``age``/timing.
 
@@ -55,13 +60,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TypeAlias
 
-from edge.cdn.cache.policy import CacheEntry, Hit, Miss, Stale, StaleReason, on_origin_error
+from edge.cdn.cache.keys import cache_key
+from edge.cdn.cache.policy import CacheEntry, Hit, Miss, Stale, StaleReason, current_age, on_origin_error
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
 from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
 from edge.cdn.errors import EdgeError, LambdaError, OriginError
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.http1 import InterimSink
 from edge.cdn.responses import ERROR, HIT, LAMBDA_GENERATED, MISS, REFRESH_HIT, error_response
+from edge.cdn.server.wire import HeaderBlock
 from edge.cdn.steps import (
     Exchange,
     Step,
@@ -85,8 +92,8 @@ from edge.cdn.steps import (
 from edge.cdn.steps.context import PopContext
 from edge.cdn.tiers.upstream import Hop
 
-__all__ = ["Exchange", "Resume", "Step", "TriggerCall", "TriggerRunner", "after_viewer_request", "begin", "handle",
-           "handle_tier", "resume", "start_viewer_request"]
+__all__ = ["Exchange", "Resume", "Step", "TriggerCall", "TriggerRunner", "after_viewer_request", "begin",
+           "count_plain_hit", "handle", "handle_tier", "plain_hit", "resume", "start_viewer_request"]
 
 log = logging.getLogger("edgelab.pop")
 
@@ -150,6 +157,46 @@ def begin(ctx: PopContext, request: EdgeRequest, request_id: str, started: float
         return ex, None, err
     response, at = _from_lookup(ctx, ex)
     return ex, response, at
+
+
+def plain_hit(ctx: PopContext, uri: str, querystring: str, headers: list[tuple[str, str]]
+              ) -> tuple[CacheEntry, HeaderBlock, int] | None:
+    """What ``begin`` would answer a GET of ``uri`` (origin-form, no fragment) without a body or a conditional header,
+    when that is a fresh hit whose every step but the lookup does nothing: the distribution enabled, without a
+    geographic restriction, the viewer-location test header or a chaos scenario; the behavior's
+    ``BehaviorPlan.plain_hits``; a stored entry of a status below 400, fresh (``evaluate``), with its served headers
+    serialised (``serving.served_form``). Returns the entry, those headers and its age (the ``Hit``'s), having
+    counted nothing: the caller answers, then calls :func:`count_plain_hit`; None when ``begin`` has to run (the
+    store marked the entry recently used, which ``begin``'s lookup does too, and counted nothing)."""
+    dist = ctx.plans.distribution
+    if not dist.enabled or dist.geo is not None or ctx.location_header or ctx.chaos is not None:
+        return None
+    if uri == "/" and dist.default_root_object:
+        uri = "/" + dist.default_root_object
+    plan = ctx.plans.match(uri)
+    if not plan.plain_hits:
+        return None
+    for k, _ in headers:  # served as the entry is: anything conditional or ranged goes through serve_entry
+        if k.lower() in CONDITIONAL_HEADERS:
+            return None
+    entry = ctx.store.peek(cache_key(dist.domain_name, plan.behavior.cache_policy, "GET", uri, querystring, headers),
+                           headers)
+    if entry is None or entry.status >= 400 or entry.is_error:
+        return None
+    age = current_age(entry, ctx.clock())
+    if not entry.ttl_s > age:  # evaluate's Hit
+        return None
+    block = serving.served_form(entry)[1]
+    return None if block is None else (entry, block, int(age))
+
+
+def count_plain_hit(ctx: PopContext, status: int) -> None:
+    """A :func:`plain_hit` answered: counted as ``begin`` and its lookup count a hit."""
+    ctx.store.count_hit()
+    stats = ctx.stats
+    stats.requests += 1
+    stats.hits += 1
+    stats.count_response(status, HIT)
 
 
 def start_viewer_request(ctx: PopContext, ex: Exchange,

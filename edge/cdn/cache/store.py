@@ -119,6 +119,20 @@ class CacheStore:
         self._misses += 1
         return None
 
+    def peek(self, primary: str, request_headers: Sequence[tuple[str, str]]) -> CacheEntry | None:
+        """:meth:`get` without counting a hit or a miss (the entry is marked recently used): ``count_hit`` when
+        the caller serves it."""
+        slot = self._index.get(primary)
+        if slot is None:
+            return None
+        try:
+            return self._lru[(primary, vary_values(slot[0], request_headers))]
+        except KeyError:
+            return None
+
+    def count_hit(self) -> None:
+        self._hits += 1
+
     def put(self, primary: str, entry: CacheEntry) -> bool:
         """Store (or replace) a variant. False when the entry is too large to be held in memory."""
         cost = entry.size + ENTRY_OVERHEAD

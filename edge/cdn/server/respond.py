@@ -24,10 +24,10 @@ from aiohttp import web
 from edge.cdn import pipeline
 from edge.cdn.errors import BadRequest, EdgeError, LambdaError
 from edge.cdn.models import EdgeRequest, EdgeResponse, header_get
-from edge.cdn.responses import REPLACED, decorate, error_response, new_request_id
+from edge.cdn.responses import HIT, HIT_TIMING, REPLACED, decorate, error_response, new_request_id
 from edge.cdn.server import websocket
 from edge.cdn.server.viewer import ViewerProtocol, ViewerRequest
-from edge.cdn.server.wire import EMPTY_BODY_STATUS, safe_value, serialize
+from edge.cdn.server.wire import EMPTY_BODY_STATUS, framed, safe_value, serialize
 from edge.cdn.steps import Exchange
 from edge.cdn.steps.viewer_request import admit
 
@@ -82,6 +82,11 @@ class PopViewer:
     def respond(self, conn: ViewerProtocol, req: ViewerRequest) -> bool | Coroutine[Any, Any, None] | None:
         state = self.state
         started = time.perf_counter()
+        if (req.method == "GET" and req.body is None and req.refusal is None and req.expect is None
+                and not req.upgrade and req.version[0] == 1 and not state.debug_headers):
+            answered = self._plain_hit(conn, req, started)
+            if answered is not None:
+                return answered
         refusal = req.refusal
         cause: tuple[object, ...] | None = None  # the refusal's log line key (default: its status)
         if refusal is None and req.version[0] != 1:
@@ -117,6 +122,38 @@ class PopViewer:
             return self._finish(conn, req, ctx, ex, at)
         sent = self._deliver(conn, req, response, ex)
         return sent if isinstance(sent, bool) else self._answer(conn, req, sent)
+
+    def _plain_hit(self, conn: ViewerProtocol, req: ViewerRequest, started: float) -> bool | None:
+        """A plain GET answered from a fresh entry without the pipeline's objects (``pipeline.plain_hit``): the
+        same bytes ``begin`` + ``_send`` write (the entry's serialised headers, then the POP's lines), the
+        keep-alive verdict; None, with nothing written or counted, when the request needs ``begin``."""
+        target = req.target
+        if "#" in target or target[:1] != "/":
+            return None
+        uri, _, query = target.partition("?")
+        state = self.state
+        ctx = state.ctx
+        found = pipeline.plain_hit(ctx, uri, query, req.headers)
+        if found is None:
+            return None
+        entry, block, age = found
+        request_id = new_request_id()
+        timing = HIT_TIMING % ((time.perf_counter() - started) * 1000)
+        lines = state.identity.decoration_lines(request_id=request_id, x_cache=HIT, server_timing=timing, age=age)
+        body = entry.body
+        keep_alive = req.keep_alive
+        head = framed(block, entry.status, req.version, keep_alive, len(body))
+        if head is None:
+            return None
+        before, after, dated = head
+        if dated is None:
+            data = b"".join((before, lines.encode(), after, body))
+        else:
+            data = b"".join((before, lines.encode(), after, state.http_date().encode(), dated, body))
+        pipeline.count_plain_hit(ctx, entry.status)
+        ctx.stats.bytes_sent += len(body)
+        conn.write(data)
+        return keep_alive
 
     def _hooked(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, ex: Exchange,
                 result: EdgeResponse | LambdaError | None) -> None:

@@ -34,7 +34,8 @@ from http import HTTPStatus
 
 from aiohttp.http import SERVER_SOFTWARE
 
-__all__ = ["EMPTY_BODY_STATUS", "HeaderBlock", "HttpDate", "header_block", "safe_value", "serialize"]
+__all__ = ["EMPTY_BODY_STATUS", "Framed", "HeaderBlock", "HttpDate", "framed", "header_block", "safe_value",
+           "serialize"]
 
 # RFC 9110 §5.5 / what aiohttp's header writer refuses: C0 controls except HTAB, and DEL. CR and LF are
 # checked by counting them (exactly one CRLF per serialised line).
@@ -192,6 +193,36 @@ def serialize(method: str, version: tuple[int, int], keep_alive: bool, status: i
     text = "".join((head, block.text if block is not None else "", tail, trailer, *extra, "\r\n"))
     data = text.encode("utf-8", "surrogateescape") if undecodable else text.encode("utf-8")
     return data + body if body else data
+
+
+class _DateMark(HttpDate):
+    """Where :func:`framed` finds the Date value ``serialize`` writes."""
+
+    def __call__(self) -> str:
+        return "\x01"
+
+
+_DATE_MARK = _DateMark()
+_TRAILER_MARK = "\x00"
+Framed = tuple[bytes, bytes, bytes | None]
+
+
+@lru_cache(maxsize=1024)
+def framed(block: HeaderBlock, status: int, version: tuple[int, int], keep_alive: bool, length: int) -> Framed | None:
+    """The head ``serialize`` writes for a GET answered with ``block`` and a body of ``length`` bytes, cut where
+    its ``trailer`` goes and where its Date value goes: ``(before the trailer, after it, None)`` - the head is
+    ``before + trailer + after`` - or, when it writes a Date, ``(before, after it up to Date's value, the rest)``.
+    None when ``serialize`` would not send such a body as it is (a status without a body, a Content-Length in
+    ``block``): the caller serialises. Memoised (a cache entry's block is answered again and again); cut from
+    ``serialize``'s own output (marks no header line can hold: ``_safe`` refuses control characters), so the
+    bytes are the same."""
+    head = serialize("GET", version, keep_alive, status, None, (), b"", _DATE_MARK, block=block,
+                     trailer=_TRAILER_MARK, content_length=length)
+    if head is None:
+        return None
+    before, _, after = head.partition(b"\x00")
+    dated, mark, rest = after.partition(b"\x01")
+    return (before, dated, rest) if mark else (before, after, None)
 
 
 def safe_value(value: str) -> bool:

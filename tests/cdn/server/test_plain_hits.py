@@ -1,0 +1,141 @@
+"""``pipeline.plain_hit`` + ``PopViewer._plain_hit`` (a fresh GET hit answered without the pipeline's objects) answer
+what ``begin`` + ``_send`` answer: two real POPs in front of one scripted origin get the same random requests (plain
+and other behaviors, GET and HEAD, conditional and ranged, fragments, query strings, cookies, HTTP/1.0, keep-alive or
+not, a clock that moves), one with the short way and one without it; their answers are byte for byte the same but for
+what differs per request or per POP (ids, timings, Date, Via), and so are their counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+
+import pytest
+
+from edge.cdn import pipeline
+from tests.cdn.scripted_origin import FakeClock, PopHarness, ScriptedOrigin, behavior_config, distribution_config
+
+SECURITY_HEADERS_POLICY = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+ETAG = '"v1"'
+PATHS = ("/a", "/a", "/a", "/v", "/gone", "/short", "/", "/index.html", "/nocontent", "/rhp/a", "/ck/a", "/a#frag",
+         "/a?x=1&y=2", "/ck/a?q=1", "/missing", "a")
+HEADERS = (("Accept-Encoding", "gzip, br"), ("Accept-Encoding", "identity"), ("If-None-Match", ETAG),
+           ("Range", "bytes=0-3"), ("Cookie", "session=1; other=2"), ("Origin", "https://x.example"),
+           ("X-Custom", "v"), ("if-modified-since", "Sat, 05 Dec 2020 10:00:00 GMT"), ("User-Agent", "wrk"))
+_VARYING = [(re.compile(rb"(X-Amz-Cf-Id: |Request ID: )[A-Za-z0-9_=-]+"), rb"\1ID"),
+            (re.compile(rb"dur=[0-9.]+"), b"dur=T"), (re.compile(rb"\r\nDate: [^\r]*"), b"\r\nDate: D"),
+            (re.compile(rb"\r\nVia: [^\r]*"), b"\r\nVia: V"), (re.compile(rb"\r\nX-Amz-Cf-Pop: [^\r]*"), b"\r\nPop: P")]
+
+
+async def _answer(port: int, raw: bytes) -> bytes:
+    """One request on its own connection: the response's bytes (its head, then the body its framing says)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        length = re.search(rb"\r\nContent-Length: (\d+)", head)
+        no_body = raw.startswith(b"HEAD ") or re.match(rb"HTTP/1\.[01] (1\d\d|204|304) ", head)
+        if no_body:
+            body = b""
+        elif length is not None:
+            body = await asyncio.wait_for(reader.readexactly(int(length.group(1))), 5)
+        else:
+            body = await asyncio.wait_for(reader.read(), 5)
+        return head + body
+    finally:
+        writer.close()
+
+
+def _normalised(data: bytes) -> bytes:
+    for pattern, repl in _VARYING:
+        data = pattern.sub(repl, data)
+    return data
+
+
+def _request(rng: random.Random) -> bytes:
+    method = rng.choice(("GET", "GET", "GET", "HEAD"))
+    version = rng.choice(("1.1", "1.1", "1.0"))
+    lines = [f"{method} {rng.choice(PATHS)} HTTP/{version}", "Host: d.example"]
+    lines += [f"{k}: {v}" for k, v in rng.sample(HEADERS, rng.choice((0, 0, 1, 2)))]
+    if rng.random() < 0.3:
+        lines.append("Connection: close" if version == "1.1" else "Connection: keep-alive")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _script(origin: ScriptedOrigin) -> None:
+    fresh = {"Cache-Control": "max-age=60", "ETag": ETAG, "Last-Modified": "Sat, 05 Dec 2020 09:00:00 GMT"}
+    origin.script("/a", body=b"alpha body", headers=fresh)
+    origin.script("/v", body=b"varied", headers={**fresh, "Vary": "Accept-Encoding"})
+    origin.script("/gone", status=404, body=b"gone", headers={"Cache-Control": "max-age=60"})
+    origin.script("/short", body=b"short-lived", headers={"Cache-Control": "max-age=1"})
+    origin.script("/index.html", body=b"<p>index</p>", headers={**fresh, "Content-Type": "text/html"})
+    origin.script("/nocontent", status=204, headers={"Cache-Control": "max-age=60"})
+    origin.script("/rhp/a", body=b"with a policy", headers=fresh)
+    origin.script("/ck/a", body=b"cookie keyed", headers=fresh)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    dist = distribution_config(root="index.html", default=behavior_config(), behaviors=[
+        {**behavior_config("/rhp/*"), "ResponseHeadersPolicyId": SECURITY_HEADERS_POLICY},
+        behavior_config("/ck/*", headers=("Origin",), cookies="all")])
+    async with ScriptedOrigin(clock=clock) as origin, PopHarness(origin, dist, clock=clock) as short, \
+            PopHarness(origin, dist, clock=clock) as full:
+        _script(origin)
+        real = pipeline.plain_hit
+        served = []
+
+        def plain_hit(ctx, uri, querystring, headers):  # type: ignore[no-untyped-def]
+            if ctx is full.state.ctx:
+                return None  # the POP without the short way: begin answers everything
+            found = real(ctx, uri, querystring, headers)
+            served.append(found is not None)
+            return found
+
+        monkeypatch.setattr(pipeline, "plain_hit", plain_hit)
+        rng = random.Random(seed)
+        for _ in range(120):
+            if rng.random() < 0.1:
+                clock.advance(rng.choice((0.5, 2.0)))
+            raw = _request(rng)
+            a, b = await _answer(short.port, raw), await _answer(full.port, raw)
+            assert _normalised(a) == _normalised(b), raw
+        assert sum(served) >= 20  # the short way did answer (and declined the rest)
+        assert not all(served)
+        assert short.state.ctx.stats == full.state.ctx.stats
+        assert short.state.ctx.store.stats() == full.state.ctx.store.stats()
+
+
+@pytest.mark.parametrize("change", ["disabled", "geo", "policy", "root"])
+async def test_a_distribution_applied_meanwhile_stops_the_short_way_where_it_changes_the_answer(change: str) -> None:
+    """Cached objects stay when a distribution is applied (``PopState.apply_distribution``): the next hit on them is
+    answered as the new configuration says (refused, or with the policy's headers), not as before."""
+    from edge.cdn.config.distribution import load_distribution
+    from edge.cdn.config.geo import default_location
+    from tests.cdn.scripted_origin import pop_settings_for
+
+    first = {**distribution_config(), "Id": "EPLAINHITS"}  # the same id, so the same cache keys, after the change
+    async with ScriptedOrigin() as origin, PopHarness(origin, first) as pop:
+        _script(origin)
+        pop.state.ctx.location = default_location("IAD", "us-east-1")  # a POP whose viewers are in the US
+        hit = b"GET /a HTTP/1.1\r\nHost: d.example\r\n\r\n"
+        await _answer(pop.port, hit)
+        assert b"X-Cache: Hit from cloudfront" in await _answer(pop.port, hit)
+        default = behavior_config()
+        if change == "policy":
+            default["ResponseHeadersPolicyId"] = SECURITY_HEADERS_POLICY
+        config = {**distribution_config(enabled=change != "disabled", default=default,
+                                        root="a" if change == "root" else ""), "Id": "EPLAINHITS"}
+        if change == "geo":  # IAD's viewers are in the US
+            config["DistributionConfig"]["Restrictions"] = {"GeoRestriction": {
+                "RestrictionType": "whitelist", "Quantity": 1, "Items": ["FR"]}}
+        pop.state.apply_distribution(load_distribution(config, pop_settings_for(origin)[1]))
+        data = await _answer(pop.port, b"GET / HTTP/1.1\r\nHost: d.example\r\n\r\n" if change == "root" else hit)
+        if change == "policy":
+            assert b"X-Cache: Hit from cloudfront" in data and b"\r\nStrict-Transport-Security: " in data
+        elif change == "root":  # / is the default root object's entry now
+            assert b"X-Cache: Hit from cloudfront" in data and data.endswith(b"alpha body")
+        else:
+            assert data.startswith(b"HTTP/1.1 403 ")
