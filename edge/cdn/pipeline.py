@@ -193,10 +193,7 @@ def plain_hit(ctx: PopContext, uri: str, querystring: str, headers: list[tuple[s
 def count_plain_hit(ctx: PopContext, status: int) -> None:
     """A :func:`plain_hit` answered: counted as ``begin`` and its lookup count a hit."""
     ctx.store.count_hit()
-    stats = ctx.stats
-    stats.requests += 1
-    stats.hits += 1
-    stats.count_response(status, HIT)
+    ctx.stats.count_hit(status, HIT)
 
 
 def start_viewer_request(ctx: PopContext, ex: Exchange,
