@@ -33,10 +33,12 @@ a request lives like this:
     the one place an ``EdgeError`` becomes a response: CloudFront's error page with the error's status and
     X-Cache (cached for origin errors), or a configured custom error response.
 
-``plain_hit``
+``lean_plan`` -> ``plain_hit`` (-> ``count_plain_hit``)
     ``begin`` for a GET whose every step but the cache lookup does nothing (``BehaviorPlan.plain_hits``): a fresh
     entry found without an ``Exchange`` or an ``EdgeRequest`` (issue 20: the POP's commonest answer, at its cost
-    floor); anything else is left to ``begin``, as if ``plain_hit`` had not looked.
+    floor); anything else is left to ``begin``, as if ``plain_hit`` had not looked. ``function_first``: the same
+    after the behavior's viewer-request CloudFront function (``BehaviorPlan.lean_function``), which needs an
+    ``Exchange``; what it does not find goes on as in ``begin``.
 
 ``handle(ctx, request, request_id, started)`` returns ``(response, exchange)``; the POP boundary decorates the
 response with ``exchange.x_cache``/``age``/timing.
@@ -64,11 +66,12 @@ from edge.cdn.cache.keys import cache_key
 from edge.cdn.cache.policy import CacheEntry, Hit, Miss, Stale, StaleReason, current_age, on_origin_error
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
 from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
+from edge.cdn.config.plan import BehaviorPlan
 from edge.cdn.errors import EdgeError, LambdaError, OriginError
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.http1 import InterimSink
 from edge.cdn.responses import ERROR, HIT, LAMBDA_GENERATED, MISS, REFRESH_HIT, error_response
-from edge.cdn.server.wire import HeaderBlock
+from edge.cdn.server.wire import EMPTY_BODY_STATUS, HeaderBlock
 from edge.cdn.steps import (
     Exchange,
     Step,
@@ -93,7 +96,8 @@ from edge.cdn.steps.context import PopContext
 from edge.cdn.tiers.upstream import Hop
 
 __all__ = ["Exchange", "Resume", "Step", "TriggerCall", "TriggerRunner", "after_viewer_request", "begin",
-           "count_plain_hit", "handle", "handle_tier", "plain_hit", "resume", "start_viewer_request"]
+           "count_plain_hit", "from_lookup", "function_first", "handle", "handle_tier", "lean_plan", "plain_hit",
+           "resume", "start_viewer_request"]
 
 log = logging.getLogger("edgelab.pop")
 
@@ -155,33 +159,39 @@ def begin(ctx: PopContext, request: EdgeRequest, request_id: str, started: float
             viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
     except EdgeError as err:
         return ex, None, err
-    response, at = _from_lookup(ctx, ex)
+    response, at = from_lookup(ctx, ex)
     return ex, response, at
 
 
-def plain_hit(ctx: PopContext, uri: str, querystring: str, headers: list[tuple[str, str]]
-              ) -> tuple[CacheEntry, HeaderBlock, int] | None:
-    """What ``begin`` would answer a GET of ``uri`` (origin-form, no fragment) without a body or a conditional header,
-    when that is a fresh hit whose every step but the lookup does nothing: the distribution enabled, without a
-    geographic restriction, the viewer-location test header or a chaos scenario; the behavior's
-    ``BehaviorPlan.plain_hits``; a stored entry of a status below 400, fresh (``evaluate``), with its served headers
-    serialised (``serving.served_form``). Returns the entry, those headers and its age (the ``Hit``'s), having
-    counted nothing: the caller answers, then calls :func:`count_plain_hit`; None when ``begin`` has to run (the
-    store marked the entry recently used, which ``begin``'s lookup does too, and counted nothing)."""
+def lean_plan(ctx: PopContext, uri: str) -> tuple[BehaviorPlan, str] | None:
+    """The behavior of a GET of ``uri`` (origin-form, no fragment) and the URI after DefaultRootObject, when
+    ``begin`` would do nothing for it but (``BehaviorPlan.lean_function``) run its viewer-request CloudFront function
+    before the cache lookup: the distribution enabled, without a geographic restriction, the viewer-location test
+    header or a chaos scenario, and the behavior's ``plain_hits`` or ``lean_function``. None: ``begin`` runs."""
     dist = ctx.plans.distribution
     if not dist.enabled or dist.geo is not None or ctx.location_header or ctx.chaos is not None:
         return None
     if uri == "/" and dist.default_root_object:
         uri = "/" + dist.default_root_object
     plan = ctx.plans.match(uri)
-    if not plan.plain_hits:
-        return None
+    return (plan, uri) if plan.plain_hits or plan.lean_function else None
+
+
+def plain_hit(ctx: PopContext, plan: BehaviorPlan, uri: str, querystring: str, headers: list[tuple[str, str]]
+              ) -> tuple[CacheEntry, HeaderBlock, int] | None:
+    """What ``begin``'s lookup finds for a GET of ``plan``'s behavior (:func:`lean_plan`; after its function, the
+    request the function returned) when that is answered as the entry is: no conditional or range header, a stored
+    entry of a status below 400 with a body, fresh (``evaluate``), with its served headers serialised
+    (``serving.served_form``). Returns the entry, those headers and its age (the ``Hit``'s), having counted nothing:
+    the caller answers, then calls :func:`count_plain_hit`. None: ``begin``'s lookup has to run (the store marked
+    the entry recently used, which that lookup does too, and counted nothing)."""
     for k, _ in headers:  # served as the entry is: anything conditional or ranged goes through serve_entry
         if k.lower() in CONDITIONAL_HEADERS:
             return None
+    dist = ctx.plans.distribution
     entry = ctx.store.peek(cache_key(dist.domain_name, plan.behavior.cache_policy, "GET", uri, querystring, headers),
                            headers)
-    if entry is None or entry.status >= 400 or entry.is_error:
+    if entry is None or entry.status >= 400 or entry.is_error or entry.status in EMPTY_BODY_STATUS:
         return None
     age = current_age(entry, ctx.clock())
     if not entry.ttl_s > age:  # evaluate's Hit
@@ -194,6 +204,33 @@ def count_plain_hit(ctx: PopContext, status: int) -> None:
     """A :func:`plain_hit` answered: counted as ``begin`` and its lookup count a hit."""
     ctx.store.count_hit()
     ctx.stats.count_hit(status, HIT)
+
+
+def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Ready
+                   ) -> tuple[EdgeResponse | None, Resume, tuple[CacheEntry, HeaderBlock, int] | None]:
+    """``begin`` for a GET of a ``BehaviorPlan.lean_function`` behavior (``ex.plan``, from :func:`lean_plan`) whose
+    viewer-request function is ready: the function runs, then the request it returns is looked up as
+    :func:`plain_hit` does: ``(None, None, hit)`` for the caller to answer (then :func:`count_plain_hit`), or else
+    ``begin``'s own answer, ``(response, at, None)``, counted as ``begin`` counts it."""
+    try:
+        generated = cloudfront_functions.viewer_request_now(ctx, ex, ready)
+    except EdgeError as err:
+        ctx.stats.requests += 1
+        return None, err, None
+    plan = ex.plan
+    if generated is None and plan is not None:
+        req = ex.request
+        # the Server-Timing entries the short way writes as they are (what _send checks)
+        if all(e.isascii() and e.isprintable() for e in ex.timing.entries):
+            hit = plain_hit(ctx, plan, req.uri, req.querystring, req.headers)
+            if hit is not None:
+                ex.x_cache = HIT
+                return None, None, hit
+    ctx.stats.requests += 1
+    if generated is not None:
+        return _generated(ctx, ex, generated, FUNCTION_GENERATED), None, None
+    response, at = from_lookup(ctx, ex)
+    return response, at, None
 
 
 def start_viewer_request(ctx: PopContext, ex: Exchange,
@@ -218,10 +255,10 @@ def after_viewer_request(ctx: PopContext, ex: Exchange, result: EdgeResponse | L
     if result is not None:
         return _generated(ctx, ex, result, LAMBDA_GENERATED), None
     viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
-    return _from_lookup(ctx, ex)
+    return from_lookup(ctx, ex)
 
 
-def _from_lookup(ctx: PopContext, ex: Exchange) -> tuple[EdgeResponse | None, Resume]:
+def from_lookup(ctx: PopContext, ex: Exchange) -> tuple[EdgeResponse | None, Resume]:
     """``begin`` from the cache lookup on: a fresh hit below 400 with no viewer-response hook (its CloudFront
     function, when ready, runs here) is answered in full; anything else is where ``resume`` goes on."""
     plan = ex.plan

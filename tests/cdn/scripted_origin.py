@@ -217,11 +217,13 @@ class PopHarness:
     """
 
     def __init__(self, origin: ScriptedOrigin, config: dict, *, clock: FakeClock | None = None,
-                 triggers: object = None, admin_socket: str | None = None, **settings_kw: object) -> None:
+                 triggers: object = None, admin_socket: str | None = None, functions: object = None,
+                 **settings_kw: object) -> None:
         self.origin = origin
         self.config = config
         self.clock = clock
         self.triggers = triggers
+        self.functions = functions  # a CloudFrontFunctionRunner, started and closed by the caller
         self.admin_socket = admin_socket
         self.settings_kw = settings_kw
         self.running = None
@@ -236,7 +238,8 @@ class PopHarness:
         pop, settings = pop_settings_for(self.origin, **self.settings_kw)  # type: ignore[arg-type]
         dist = load_distribution(self.config, settings)
         self.running = await start_pop(pop, dist, settings, triggers=self.triggers,  # type: ignore[arg-type]
-                                       admin_socket=self.admin_socket, port=0, clock=self.clock)
+                                       admin_socket=self.admin_socket, port=0, clock=self.clock,
+                                       functions=self.functions)  # type: ignore[arg-type]
         self.session = aiohttp.ClientSession(auto_decompress=False)
         return self
 

@@ -161,8 +161,9 @@ class BehaviorPlan:
     failover_statuses: frozenset[int] = frozenset()  # the group's FailoverCriteria.StatusCodes
     # nothing between the viewer and a fresh GET hit's entry: no viewer-side function or hook, no signed access, no
     # generated viewer header nor a policy naming a CloudFront-owned one, no response headers policy, GET cached
-    # (``edge.cdn.pipeline.plain_hit``)
+    # (``edge.cdn.pipeline.lean_plan``); ``lean_function``: the same but for a viewer-request CloudFront function
     plain_hits: bool = False
+    lean_function: bool = False
 
     @classmethod
     def of(cls, distribution: Distribution, behavior: Behavior, *, hooks: bool = True) -> BehaviorPlan:
@@ -174,16 +175,18 @@ class BehaviorPlan:
         functions = {a.event_type: a for a in behavior.function_associations}
         viewer_headers = generated_header_names(behavior)
         scrub = any(cloudfront_owned(n) for n in named_headers(behavior))
-        plain = ("GET" in cached and behavior.trusted_keys is None and behavior.response_headers_policy is None
-                 and not viewer_headers and not scrub
-                 and not any(e in associations or e in functions for e in ("viewer-request", "viewer-response")))
+        lean = ("GET" in cached and behavior.trusted_keys is None and behavior.response_headers_policy is None
+                and not viewer_headers and not scrub and "viewer-response" not in functions
+                and not any(e in associations for e in ("viewer-request", "viewer-response")))
         return cls(behavior=behavior, origin=spec, edge_origin=spec.to_edge_origin(),
                    store=StoreContext.for_behavior(distribution, behavior), forwarding=Forwarding.of(behavior),
                    viewer_headers=viewer_headers, scrub_owned=scrub, cached_methods=cached,
                    compress=compress_codings(behavior), hooks=MappingProxyType(associations),
                    functions=MappingProxyType(functions),
                    failover=None if group is None else group[0].to_edge_origin(),
-                   failover_statuses=frozenset() if group is None else group[1], plain_hits=plain)
+                   failover_statuses=frozenset() if group is None else group[1],
+                   plain_hits=lean and "viewer-request" not in functions,
+                   lean_function=lean and "viewer-request" in functions)
 
 
 MATCH_MEMO_ENTRIES = 4096

@@ -28,11 +28,14 @@ from edge.cdn.responses import HIT, HIT_TIMING, REPLACED, decorate, error_respon
 from edge.cdn.server import websocket
 from edge.cdn.server.viewer import ViewerProtocol, ViewerRequest
 from edge.cdn.server.wire import EMPTY_BODY_STATUS, framed, safe_value, serialize
-from edge.cdn.steps import Exchange
+from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.viewer_request import admit
 
 if TYPE_CHECKING:
+    from edge.cdn.cache.policy import CacheEntry
+    from edge.cdn.config.plan import BehaviorPlan
     from edge.cdn.server.pop import PopState
+    from edge.cdn.server.wire import HeaderBlock
     from edge.cdn.steps.context import PopContext
     from edge.tasks import TaskOwner
 
@@ -123,28 +126,69 @@ class PopViewer:
         sent = self._deliver(conn, req, response, ex)
         return sent if isinstance(sent, bool) else self._answer(conn, req, sent)
 
-    def _plain_hit(self, conn: ViewerProtocol, req: ViewerRequest, started: float) -> bool | None:
-        """A plain GET answered from a fresh entry without the pipeline's objects (``pipeline.plain_hit``): the
-        same bytes ``begin`` + ``_send`` write (the entry's serialised headers, then the POP's lines), the
-        keep-alive verdict; None, with nothing written or counted, when the request needs ``begin``."""
+    def _plain_hit(self, conn: ViewerProtocol, req: ViewerRequest,
+                   started: float) -> bool | Coroutine[Any, Any, None] | None:
+        """A GET answered from a fresh entry without the pipeline's objects (``pipeline.lean_plan``,
+        ``pipeline.plain_hit``), or after the behavior's viewer-request CloudFront function (``_function_first``):
+        the same bytes ``begin`` + ``_send`` write, the keep-alive verdict; None, with nothing written or counted,
+        when the request needs ``begin``."""
         target = req.target
         if "#" in target or target[:1] != "/":
             return None
         uri, _, query = target.partition("?")
-        state = self.state
-        ctx = state.ctx
-        found = pipeline.plain_hit(ctx, uri, query, req.headers)
-        if found is None:
+        ctx = self.state.ctx
+        lean = pipeline.lean_plan(ctx, uri)
+        if lean is None:
             return None
-        entry, block, age = found
-        request_id = new_request_id()
-        timing = HIT_TIMING % ((time.perf_counter() - started) * 1000)
+        plan, uri = lean
+        if not plan.plain_hits:
+            return self._function_first(conn, req, ctx, plan, uri, query, started)
+        hit = pipeline.plain_hit(ctx, plan, uri, query, req.headers)
+        if hit is None:
+            return None
+        return self._write_hit(conn, req, ctx, hit, new_request_id(),
+                               HIT_TIMING % ((time.perf_counter() - started) * 1000))
+
+    def _function_first(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, plan: BehaviorPlan,
+                        uri: str, query: str, started: float) -> bool | Coroutine[Any, Any, None] | None:
+        """``_plain_hit`` of a ``BehaviorPlan.lean_function`` behavior: its function runs (``pipeline.function_first``)
+        when it is ready (else None: ``begin`` loads it), and whatever the request it returns gets is answered here:
+        a fresh hit as ``_plain_hit`` writes it, anything else as ``respond`` goes on after ``begin``."""
+        functions = ctx.functions
+        try:
+            ready = functions.prepared(plan.functions[Step.VIEWER_REQUEST]) if functions is not None else None
+        except EdgeError:  # not associable: begin answers it (503)
+            return None
+        if ready is None:
+            return None
+        peer = conn.peer
+        request = EdgeRequest(method="GET", uri=uri, querystring=query, headers=req.headers, client_ip=peer[0],
+                              client_port=peer[1], scheme=self.scheme, http_version=req.version)
+        ex = Exchange(request=request, request_id=new_request_id(), started=started, plan=plan,
+                      interim=conn.interim if req.version == (1, 1) else None)
+        try:
+            response, at, hit = pipeline.function_first(ctx, ex, ready)
+        except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
+            ex, response, at, hit = self._bug(request, ex.request_id, started, exc), None, EdgeError("internal error"), None
+        if hit is not None:
+            return self._write_hit(conn, req, ctx, hit, ex.request_id, self._timing(ex))
+        if response is None:
+            return self._finish(conn, req, ctx, ex, at)
+        sent = self._deliver(conn, req, response, ex)
+        return sent if isinstance(sent, bool) else self._answer(conn, req, sent)
+
+    def _write_hit(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext,
+                   hit: tuple[CacheEntry, HeaderBlock, int], request_id: str, timing: str) -> bool:
+        """Write a ``pipeline.plain_hit`` (its entry's head cut once, ``wire.framed``; the POP's lines between) and
+        count it; the keep-alive verdict."""
+        entry, block, age = hit
+        state = self.state
         lines = state.identity.decoration_lines(request_id=request_id, x_cache=HIT, server_timing=timing, age=age)
         body = entry.body
         keep_alive = req.keep_alive
         head = framed(block, entry.status, req.version, keep_alive, len(body))
-        if head is None:
-            return None
+        if head is None:  # plain_hit returns no entry whose status has no body (the only case framed declines)
+            raise AssertionError(f"no framing for a {entry.status} entry")
         before, after, dated = head
         if dated is None:
             data = b"".join((before, lines.encode(), after, body))
