@@ -33,12 +33,10 @@ a request lives like this:
     the one place an ``EdgeError`` becomes a response: CloudFront's error page with the error's status and
     X-Cache (cached for origin errors), or a configured custom error response.
 
-``lean_plan`` -> ``plain_hit`` (-> ``count_plain_hit``)
-    ``begin`` for a GET whose every step but the cache lookup does nothing (``BehaviorPlan.plain_hits``): a fresh
-    entry found without an ``Exchange`` or an ``EdgeRequest`` (issue 20: the POP's commonest answer, at its cost
-    floor); anything else is left to ``begin``, as if ``plain_hit`` had not looked. ``function_first``: the same
-    after the behavior's viewer-request CloudFront function (``BehaviorPlan.lean_function``), which needs an
-    ``Exchange``; what it does not find goes on as in ``begin``.
+``edge.cdn.lean``
+    the short way to a fresh GET hit of a behavior whose steps around the lookup do nothing (its
+    viewer-request CloudFront function or Lambda@Edge hook aside): the same answer ``begin`` gives, without its
+    objects; what it does not find is left to ``begin`` (or to ``from_lookup`` after a function).
 
 ``handle(ctx, request, request_id, started)`` returns ``(response, exchange)``; the POP boundary decorates the
 response with ``exchange.x_cache``/``age``/timing.
@@ -62,16 +60,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TypeAlias
 
-from edge.cdn.cache.keys import cache_key
-from edge.cdn.cache.policy import CacheEntry, Hit, Miss, Stale, StaleReason, current_age, on_origin_error
+from edge.cdn.cache.policy import CacheEntry, Hit, Miss, Stale, StaleReason, on_origin_error
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
 from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
-from edge.cdn.config.plan import BehaviorPlan
 from edge.cdn.errors import EdgeError, LambdaError, OriginError
 from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.origin.http1 import InterimSink
 from edge.cdn.responses import ERROR, HIT, LAMBDA_GENERATED, MISS, REFRESH_HIT, error_response
-from edge.cdn.server.wire import EMPTY_BODY_STATUS, HeaderBlock
 from edge.cdn.steps import (
     Exchange,
     Step,
@@ -96,7 +91,7 @@ from edge.cdn.steps.context import PopContext
 from edge.cdn.tiers.upstream import Hop
 
 __all__ = ["Exchange", "Resume", "Step", "TriggerCall", "TriggerRunner", "after_viewer_request", "begin",
-           "count_plain_hit", "from_lookup", "function_first", "handle", "handle_tier", "lean_plan", "plain_hit",
+           "from_lookup", "generated_response", "handle", "handle_tier",
            "resume", "start_viewer_request"]
 
 log = logging.getLogger("edgelab.pop")
@@ -152,7 +147,7 @@ def begin(ctx: PopContext, request: EdgeRequest, request_id: str, started: float
             viewer_headers.apply(ex)  # a CloudFront function sees CloudFront's generated headers
             generated = cloudfront_functions.viewer_request_now(ctx, ex, ready)
             if generated is not None:
-                return ex, _generated(ctx, ex, generated, FUNCTION_GENERATED), None
+                return ex, generated_response(ctx, ex, generated, FUNCTION_GENERATED), None
         elif Step.VIEWER_REQUEST in hooks:
             return ex, None, None
         else:
@@ -161,76 +156,6 @@ def begin(ctx: PopContext, request: EdgeRequest, request_id: str, started: float
         return ex, None, err
     response, at = from_lookup(ctx, ex)
     return ex, response, at
-
-
-def lean_plan(ctx: PopContext, uri: str) -> tuple[BehaviorPlan, str] | None:
-    """The behavior of a GET of ``uri`` (origin-form, no fragment) and the URI after DefaultRootObject, when
-    ``begin`` would do nothing for it but (``BehaviorPlan.lean_function``) run its viewer-request CloudFront function
-    before the cache lookup: the distribution enabled, without a geographic restriction, the viewer-location test
-    header or a chaos scenario, and the behavior's ``plain_hits`` or ``lean_function``. None: ``begin`` runs."""
-    dist = ctx.plans.distribution
-    if not dist.enabled or dist.geo is not None or ctx.location_header or ctx.chaos is not None:
-        return None
-    if uri == "/" and dist.default_root_object:
-        uri = "/" + dist.default_root_object
-    plan = ctx.plans.match(uri)
-    return (plan, uri) if plan.plain_hits or plan.lean_function else None
-
-
-def plain_hit(ctx: PopContext, plan: BehaviorPlan, uri: str, querystring: str, headers: list[tuple[str, str]]
-              ) -> tuple[CacheEntry, HeaderBlock, int] | None:
-    """What ``begin``'s lookup finds for a GET of ``plan``'s behavior (:func:`lean_plan`; after its function, the
-    request the function returned) when that is answered as the entry is: no conditional or range header, a stored
-    entry of a status below 400 with a body, fresh (``evaluate``), with its served headers serialised
-    (``serving.served_form``). Returns the entry, those headers and its age (the ``Hit``'s), having counted nothing:
-    the caller answers, then calls :func:`count_plain_hit`. None: ``begin``'s lookup has to run (the store marked
-    the entry recently used, which that lookup does too, and counted nothing)."""
-    for k, _ in headers:  # served as the entry is: anything conditional or ranged goes through serve_entry
-        if k.lower() in CONDITIONAL_HEADERS:
-            return None
-    dist = ctx.plans.distribution
-    entry = ctx.store.peek(cache_key(dist.domain_name, plan.behavior.cache_policy, "GET", uri, querystring, headers),
-                           headers)
-    if entry is None or entry.status >= 400 or entry.is_error or entry.status in EMPTY_BODY_STATUS:
-        return None
-    age = current_age(entry, ctx.clock())
-    if not entry.ttl_s > age:  # evaluate's Hit
-        return None
-    block = serving.served_form(entry)[1]
-    return None if block is None else (entry, block, int(age))
-
-
-def count_plain_hit(ctx: PopContext, status: int) -> None:
-    """A :func:`plain_hit` answered: counted as ``begin`` and its lookup count a hit."""
-    ctx.store.count_hit()
-    ctx.stats.count_hit(status, HIT)
-
-
-def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Ready
-                   ) -> tuple[EdgeResponse | None, Resume, tuple[CacheEntry, HeaderBlock, int] | None]:
-    """``begin`` for a GET of a ``BehaviorPlan.lean_function`` behavior (``ex.plan``, from :func:`lean_plan`) whose
-    viewer-request function is ready: the function runs, then the request it returns is looked up as
-    :func:`plain_hit` does: ``(None, None, hit)`` for the caller to answer (then :func:`count_plain_hit`), or else
-    ``begin``'s own answer, ``(response, at, None)``, counted as ``begin`` counts it."""
-    try:
-        generated = cloudfront_functions.viewer_request_now(ctx, ex, ready)
-    except EdgeError as err:
-        ctx.stats.requests += 1
-        return None, err, None
-    plan = ex.plan
-    if generated is None and plan is not None:
-        req = ex.request
-        # the Server-Timing entries the short way writes as they are (what _send checks)
-        if all(e.isascii() and e.isprintable() for e in ex.timing.entries):
-            hit = plain_hit(ctx, plan, req.uri, req.querystring, req.headers)
-            if hit is not None:
-                ex.x_cache = HIT
-                return None, None, hit
-    ctx.stats.requests += 1
-    if generated is not None:
-        return _generated(ctx, ex, generated, FUNCTION_GENERATED), None, None
-    response, at = from_lookup(ctx, ex)
-    return response, at, None
 
 
 def start_viewer_request(ctx: PopContext, ex: Exchange,
@@ -253,7 +178,7 @@ def after_viewer_request(ctx: PopContext, ex: Exchange, result: EdgeResponse | L
     if isinstance(result, LambdaError):
         return None, result
     if result is not None:
-        return _generated(ctx, ex, result, LAMBDA_GENERATED), None
+        return generated_response(ctx, ex, result, LAMBDA_GENERATED), None
     viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
     return from_lookup(ctx, ex)
 
@@ -303,7 +228,7 @@ async def resume(ctx: PopContext, ex: Exchange, at: Resume) -> EdgeResponse:
                 if generated is None:
                     viewer_headers.apply(ex)  # after viewer-request, before the cache key (contract §5.5)
             if generated is not None:
-                return _generated(ctx, ex, generated, label)
+                return generated_response(ctx, ex, generated, label)
             response = await _through_cache(ctx, ex)
         else:
             response = await _after_lookup(ctx, ex, at)
@@ -321,7 +246,7 @@ async def resume(ctx: PopContext, ex: Exchange, at: Resume) -> EdgeResponse:
     return response
 
 
-def _generated(ctx: PopContext, ex: Exchange, response: EdgeResponse, label: str) -> EdgeResponse:
+def generated_response(ctx: PopContext, ex: Exchange, response: EdgeResponse, label: str) -> EdgeResponse:
     """A viewer-request function's generated response goes straight to the viewer: not cached, no viewer-response;
     the behavior's response headers policy applies."""
     ex.x_cache, ex.skip_viewer_response = label, True

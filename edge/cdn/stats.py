@@ -40,10 +40,10 @@ class PopStats:
         self.by_status[status] += 1
         self.by_x_cache[x_cache] += 1
 
-    def count_hit(self, status: int, x_cache: str) -> None:
-        """A request answered at once from a fresh entry (``pipeline.count_plain_hit``): ``requests``, ``hits`` and
-        :meth:`count_response` in one call."""
-        self.requests += 1
+    def count_hit(self, status: int, x_cache: str, request: int = 1) -> None:
+        """A request answered at once from a fresh entry (``pipeline.count_plain_hit``): ``requests`` (by ``request``:
+        0 for one counted already), ``hits`` and :meth:`count_response` in one call."""
+        self.requests += request
         self.hits += 1
         self.by_status[status] += 1
         self.by_x_cache[x_cache] += 1

@@ -161,9 +161,11 @@ class BehaviorPlan:
     failover_statuses: frozenset[int] = frozenset()  # the group's FailoverCriteria.StatusCodes
     # nothing between the viewer and a fresh GET hit's entry: no viewer-side function or hook, no signed access, no
     # generated viewer header nor a policy naming a CloudFront-owned one, no response headers policy, GET cached
-    # (``edge.cdn.pipeline.lean_plan``); ``lean_function``: the same but for a viewer-request CloudFront function
+    # (``edge.cdn.pipeline.lean_plan``); the same but for a viewer-request CloudFront function (``lean_function``),
+    # or a viewer-request Lambda@Edge hook (``lean_hook``)
     plain_hits: bool = False
     lean_function: bool = False
+    lean_hook: bool = False
 
     @classmethod
     def of(cls, distribution: Distribution, behavior: Behavior, *, hooks: bool = True) -> BehaviorPlan:
@@ -177,7 +179,8 @@ class BehaviorPlan:
         scrub = any(cloudfront_owned(n) for n in named_headers(behavior))
         lean = ("GET" in cached and behavior.trusted_keys is None and behavior.response_headers_policy is None
                 and not viewer_headers and not scrub and "viewer-response" not in functions
-                and not any(e in associations for e in ("viewer-request", "viewer-response")))
+                and "viewer-response" not in associations)
+        function, hook = "viewer-request" in functions, "viewer-request" in associations
         return cls(behavior=behavior, origin=spec, edge_origin=spec.to_edge_origin(),
                    store=StoreContext.for_behavior(distribution, behavior), forwarding=Forwarding.of(behavior),
                    viewer_headers=viewer_headers, scrub_owned=scrub, cached_methods=cached,
@@ -185,8 +188,8 @@ class BehaviorPlan:
                    functions=MappingProxyType(functions),
                    failover=None if group is None else group[0].to_edge_origin(),
                    failover_statuses=frozenset() if group is None else group[1],
-                   plain_hits=lean and "viewer-request" not in functions,
-                   lean_function=lean and "viewer-request" in functions)
+                   plain_hits=lean and not function and not hook, lean_function=lean and function and not hook,
+                   lean_hook=lean and hook and not function)
 
 
 MATCH_MEMO_ENTRIES = 4096

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from aiohttp import web
 
-from edge.cdn import pipeline
+from edge.cdn import lean, pipeline
 from edge.cdn.errors import BadRequest, EdgeError, LambdaError
 from edge.cdn.models import EdgeRequest, EdgeResponse, header_get
 from edge.cdn.responses import HIT, HIT_TIMING, REPLACED, decorate, error_response, new_request_id
@@ -128,8 +128,8 @@ class PopViewer:
 
     def _plain_hit(self, conn: ViewerProtocol, req: ViewerRequest,
                    started: float) -> bool | Coroutine[Any, Any, None] | None:
-        """A GET answered from a fresh entry without the pipeline's objects (``pipeline.lean_plan``,
-        ``pipeline.plain_hit``), or after the behavior's viewer-request CloudFront function (``_function_first``):
+        """A GET answered from a fresh entry without the pipeline's objects (``lean.lean_plan``,
+        ``lean.plain_hit``), or after the behavior's viewer-request CloudFront function (``_function_first``):
         the same bytes ``begin`` + ``_send`` write, the keep-alive verdict; None, with nothing written or counted,
         when the request needs ``begin``."""
         target = req.target
@@ -137,13 +137,13 @@ class PopViewer:
             return None
         uri, _, query = target.partition("?")
         ctx = self.state.ctx
-        lean = pipeline.lean_plan(ctx, uri)
-        if lean is None:
+        selected = lean.lean_plan(ctx, uri)
+        if selected is None:
             return None
-        plan, uri = lean
+        plan, uri = selected
         if not plan.plain_hits:
             return self._function_first(conn, req, ctx, plan, uri, query, started)
-        hit = pipeline.plain_hit(ctx, plan, uri, query, req.headers)
+        hit = lean.plain_hit(ctx, plan, uri, query, req.headers)
         if hit is None:
             return None
         return self._write_hit(conn, req, ctx, hit, new_request_id(),
@@ -151,7 +151,7 @@ class PopViewer:
 
     def _function_first(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, plan: BehaviorPlan,
                         uri: str, query: str, started: float) -> bool | Coroutine[Any, Any, None] | None:
-        """``_plain_hit`` of a ``BehaviorPlan.lean_function`` behavior: its function runs (``pipeline.function_first``)
+        """``_plain_hit`` of a ``BehaviorPlan.lean_function`` behavior: its function runs (``lean.function_first``)
         when it is ready (else None: ``begin`` loads it), and whatever the request it returns gets is answered here:
         a fresh hit as ``_plain_hit`` writes it, anything else as ``respond`` goes on after ``begin``."""
         functions = ctx.functions
@@ -167,7 +167,7 @@ class PopViewer:
         ex = Exchange(request=request, request_id=new_request_id(), started=started, plan=plan,
                       interim=conn.interim if req.version == (1, 1) else None)
         try:
-            response, at, hit = pipeline.function_first(ctx, ex, ready)
+            response, at, hit = lean.function_first(ctx, ex, ready)
         except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
             ex, response, at, hit = self._bug(request, ex.request_id, started, exc), None, EdgeError("internal error"), None
         if hit is not None:
@@ -178,9 +178,10 @@ class PopViewer:
         return sent if isinstance(sent, bool) else self._answer(conn, req, sent)
 
     def _write_hit(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext,
-                   hit: tuple[CacheEntry, HeaderBlock, int], request_id: str, timing: str) -> bool:
-        """Write a ``pipeline.plain_hit`` (its entry's head cut once, ``wire.framed``; the POP's lines between) and
-        count it; the keep-alive verdict."""
+                   hit: tuple[CacheEntry, HeaderBlock, int], request_id: str, timing: str,
+                   counted: bool = False) -> bool:
+        """Write a ``lean.plain_hit`` (its entry's head cut once, ``wire.framed``; the POP's lines between) and
+        count it (``counted``: ``begin`` counted the request); the keep-alive verdict."""
         entry, block, age = hit
         state = self.state
         lines = state.identity.decoration_lines(request_id=request_id, x_cache=HIT, server_timing=timing, age=age)
@@ -194,7 +195,7 @@ class PopViewer:
             data = b"".join((before, lines.encode(), after, body))
         else:
             data = b"".join((before, lines.encode(), after, state.http_date().encode(), dated, body))
-        pipeline.count_plain_hit(ctx, entry.status)
+        lean.count_plain_hit(ctx, entry.status, counted)
         ctx.stats.bytes_sent += len(body)
         conn.write(data)
         return keep_alive
@@ -202,7 +203,19 @@ class PopViewer:
     def _hooked(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, ex: Exchange,
                 result: EdgeResponse | LambdaError | None) -> None:
         """The viewer-request hook ``pipeline.start_viewer_request`` ran without a task has its result: the rest of
-        ``begin`` (a fresh hit is answered here and then), else the rest in a task as for any request."""
+        ``begin`` (a fresh hit is answered here and then: written as ``_plain_hit`` writes one when
+        ``lean.hooked_hit`` finds it), else the rest in a task as for any request."""
+        if result is None:
+            try:
+                hit = lean.hooked_hit(ctx, ex)
+                answered = None if hit is None else self._write_hit(conn, req, ctx, hit, ex.request_id,
+                                                                     self._timing(ex), counted=True)
+            except Exception:
+                self._broken(conn, req)
+                return
+            if answered is not None:
+                conn.answered(answered)
+                return
         try:
             response, at = pipeline.after_viewer_request(ctx, ex, result)
         except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving

@@ -1,8 +1,8 @@
-"""The POP's short way to a fresh GET hit (``pipeline.lean_plan`` / ``plain_hit`` / ``function_first``,
+"""The POP's short way to a fresh GET hit (``edge.cdn.lean``: ``lean_plan`` / ``plain_hit`` / ``function_first``,
 ``PopViewer._plain_hit``: without the pipeline's objects, or after the behavior's viewer-request CloudFront function)
 answers what ``begin`` + ``_send`` answer: two real POPs in front of one scripted origin get the same random requests
-(plain behaviors and others, one with a CloudFront function that adds a header, rewrites, redirects, adds a Range
-header or throws; GET and HEAD, conditional and ranged, fragments, query strings, cookies, HTTP/1.0, keep-alive or
+(plain behaviors and others, one with a CloudFront function and one with a Lambda@Edge viewer-request function that
+add a header, rewrite, generate a redirect, add a Range header or fail; GET and HEAD, conditional and ranged, fragments, query strings, cookies, HTTP/1.0, keep-alive or
 not, a clock that moves), one with the short way and one without it; their answers are byte for byte the same but
 for what differs per request or per POP (ids, timings, Date, Via), and so are their counters.
 """
@@ -13,21 +13,26 @@ import asyncio
 import random
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from edge.cdn import pipeline
+from edge.cdn import lean
 from edge.cdn.cloudfront_functions.db import CffDatabase
 from edge.cdn.cloudfront_functions.functions import FunctionStore
 from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner, FunctionCatalog
+from edge.cdn.errors import LambdaExecutionError
+from edge.cdn.models import EdgeRequest, EdgeResponse
+from edge.cdn.steps import TriggerCall
 from tests.cdn.scripted_origin import FakeClock, PopHarness, ScriptedOrigin, behavior_config, distribution_config
+from tests.cdn.test_pipeline_triggers import FakeTriggers
 
 SECURITY_HEADERS_POLICY = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 ETAG = '"v1"'
 PATHS = ("/a", "/a", "/a", "/v", "/gone", "/short", "/", "/index.html", "/nocontent", "/rhp/a", "/ck/a", "/a#frag",
          "/a?x=1&y=2", "/ck/a?q=1", "/missing", "a", "/cf/a", "/cf/a", "/cf/old", "/cf/redirect", "/cf/range",
-         "/cf/boom", "/cf/a?x=1")
+         "/cf/boom", "/cf/a?x=1", "/le/a", "/le/a", "/le/old", "/le/redirect", "/le/range", "/le/boom")
 FUNCTION = "lean-test"
 # a viewer-request function (cloudfront-js-2.0) that takes each way out of function_first
 FUNCTION_CODE = """async function handler(event) {
@@ -95,6 +100,20 @@ def _script(origin: ScriptedOrigin) -> None:
     origin.script("/rhp/a", body=b"with a policy", headers=fresh)
     origin.script("/ck/a", body=b"cookie keyed", headers=fresh)
     origin.script("/cf/a", body=b"after a function", headers=fresh)
+    origin.script("/le/a", body=b"after a Lambda@Edge function", headers=fresh)
+
+
+def _lambda_edge(call: TriggerCall) -> EdgeRequest | EdgeResponse:
+    """The Lambda@Edge viewer-request function of ``/le/*`` (FakeTriggers' action), the same ways out as FUNCTION's."""
+    req = call.request
+    if req.uri == "/le/boom":
+        raise LambdaExecutionError("boom", event_type="viewer-request")
+    if req.uri == "/le/redirect":
+        return EdgeResponse(status=302, headers=[("Location", "/le/a")], body=b"")
+    if req.uri in ("/le/old", "/le/range"):
+        req = replace(req, uri="/le/a", headers=[*req.headers, *([("Range", "bytes=0-2")] if req.uri == "/le/range"
+                                                                  else [])])
+    return replace(req, headers=[*req.headers, ("X-Le", "1")])
 
 
 @pytest.fixture
@@ -121,31 +140,44 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
     clock = FakeClock()
     fn = {"FunctionAssociations": {"Quantity": 1, "Items": [
         {"FunctionARN": f"arn:aws:cloudfront::123456789012:function/{FUNCTION}", "EventType": "viewer-request"}]}}
+    le = {"LambdaFunctionAssociations": {"Quantity": 1, "Items": [{"EventType": "viewer-request", "IncludeBody": False,
+        "LambdaFunctionARN": "arn:aws:lambda:us-east-1:000000000000:function:fake-viewer-request:1"}]}}
     dist = distribution_config(root="index.html", default=behavior_config(), behaviors=[
         {**behavior_config("/rhp/*"), "ResponseHeadersPolicyId": SECURITY_HEADERS_POLICY},
-        behavior_config("/ck/*", headers=("Origin",), cookies="all"), {**behavior_config("/cf/*"), **fn}])
+        behavior_config("/ck/*", headers=("Origin",), cookies="all"), {**behavior_config("/cf/*"), **fn},
+        {**behavior_config("/le/*"), **le}])
+    triggers = [FakeTriggers(("viewer-request",), viewer_request=_lambda_edge) for _ in range(2)]
     async with ScriptedOrigin(clock=clock) as origin, \
-            PopHarness(origin, dist, clock=clock, functions=runners[0]) as short, \
-            PopHarness(origin, dist, clock=clock, functions=runners[1]) as full:
+            PopHarness(origin, dist, clock=clock, functions=runners[0], triggers=triggers[0]) as short, \
+            PopHarness(origin, dist, clock=clock, functions=runners[1], triggers=triggers[1]) as full:
         _script(origin)
-        real_lean, real_count, real_first = pipeline.lean_plan, pipeline.count_plain_hit, pipeline.function_first
+        real_lean, real_count, real_first = lean.lean_plan, lean.count_plain_hit, lean.function_first
+        real_hooked = lean.hooked_hit
         served: list[str] = []
 
         def lean_plan(ctx, uri):  # type: ignore[no-untyped-def]
             return None if ctx is full.state.ctx else real_lean(ctx, uri)  # the full POP: begin answers everything
 
-        def count_plain_hit(ctx, status):  # type: ignore[no-untyped-def]
+        def count_plain_hit(ctx, status, counted=False):  # type: ignore[no-untyped-def]
             served.append("hit")
-            return real_count(ctx, status)
+            return real_count(ctx, status, counted)
 
         def function_first(ctx, ex, ready):  # type: ignore[no-untyped-def]
             outcome = real_first(ctx, ex, ready)
             served.append("function hit" if outcome[2] is not None else "function")
             return outcome
 
-        monkeypatch.setattr(pipeline, "lean_plan", lean_plan)
-        monkeypatch.setattr(pipeline, "count_plain_hit", count_plain_hit)
-        monkeypatch.setattr(pipeline, "function_first", function_first)
+        def hooked_hit(ctx, ex):  # type: ignore[no-untyped-def]
+            if ctx is full.state.ctx:
+                return None
+            hit = real_hooked(ctx, ex)
+            served.append("hooked hit" if hit is not None else "hooked")
+            return hit
+
+        monkeypatch.setattr(lean, "lean_plan", lean_plan)
+        monkeypatch.setattr(lean, "hooked_hit", hooked_hit)
+        monkeypatch.setattr(lean, "count_plain_hit", count_plain_hit)
+        monkeypatch.setattr(lean, "function_first", function_first)
         rng = random.Random(seed)
         requests = 0
         for _ in range(150):
@@ -157,11 +189,13 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
             assert _normalised(a) == _normalised(b), raw
         # the short way answered some (after the function too), and declined the rest
         assert served.count("hit") >= 20 and served.count("function hit") >= 3 and served.count("function") >= 3
+        assert served.count("hooked hit") >= 3 and served.count("hooked") >= 1
         assert served.count("hit") < requests
         assert short.state.ctx.stats == full.state.ctx.stats
         assert short.state.ctx.store.stats() == full.state.ctx.store.stats()
         cf = [r.header("x-fn") for r in origin.requests["/cf/a"]]
         assert cf and set(cf) == {"1"}  # the function ran before the origin saw them
+        assert triggers[0].calls == triggers[1].calls and triggers[0].calls
 
 
 @pytest.mark.parametrize("change", ["disabled", "geo", "policy", "root"])

@@ -1,0 +1,133 @@
+"""The short way to a fresh GET hit (issue 20: the POP's commonest answer, at its cost floor): what
+``edge.cdn.pipeline.begin`` answers a GET of a behavior whose steps around the cache lookup do nothing, found without
+its objects.
+
+``lean_plan`` -> ``plain_hit`` (-> ``count_plain_hit``)
+    no ``Exchange`` or ``EdgeRequest``: the behavior selected, the entry looked up, the caller writes it
+    (``edge.cdn.server.respond.PopViewer._plain_hit``), then counts it as ``begin`` would have;
+``function_first``
+    the same after the behavior's viewer-request CloudFront function (``BehaviorPlan.lean_function``): an
+    ``Exchange`` is needed to run it, and whatever the request it returns does not find goes on as in ``begin``
+    (``pipeline.from_lookup``, or its generated response);
+``hooked_hit``
+    the same lookup after a viewer-request Lambda@Edge hook (``BehaviorPlan.lean_hook``) returned the request.
+
+When a step would do something (``BehaviorPlan.plain_hits`` / ``lean_function`` / ``lean_hook`` say which behaviors
+have none: no signed access, generated viewer header, response headers policy or viewer-response function; the
+distribution enabled, without a geographic restriction, the viewer-location test header or a chaos scenario), or the
+request is conditional or ranged, or the entry is not a fresh one of a status below 400 with a body, nothing is
+done or counted here and ``begin`` (or ``from_lookup``) answers; ``tests/cdn/server/test_plain_hits.py`` checks
+the two ways answer the same bytes and counts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from edge.cdn import pipeline
+from edge.cdn.cache.keys import cache_key
+from edge.cdn.cache.policy import CacheEntry, current_age
+from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
+from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
+from edge.cdn.config.plan import BehaviorPlan
+from edge.cdn.errors import EdgeError
+from edge.cdn.models import EdgeResponse
+from edge.cdn.responses import HIT
+from edge.cdn.server.wire import EMPTY_BODY_STATUS, HeaderBlock
+from edge.cdn.steps import Exchange, cloudfront_functions, serving
+from edge.cdn.steps.context import PopContext
+
+if TYPE_CHECKING:
+    from edge.cdn.pipeline import Resume
+
+__all__ = ["Hit", "count_plain_hit", "function_first", "hooked_hit", "lean_plan", "plain_hit"]
+
+Hit = tuple[CacheEntry, HeaderBlock, int]  # the entry, its served headers serialised, its age
+
+
+def lean_plan(ctx: PopContext, uri: str) -> tuple[BehaviorPlan, str] | None:
+    """The behavior of a GET of ``uri`` (origin-form, no fragment) and the URI after DefaultRootObject, when
+    ``begin`` would do nothing for it but (``BehaviorPlan.lean_function``) run its viewer-request CloudFront function
+    before the cache lookup: the distribution enabled, without a geographic restriction, the viewer-location test
+    header or a chaos scenario, and the behavior's ``plain_hits`` or ``lean_function``. None: ``begin`` runs."""
+    dist = ctx.plans.distribution
+    if not dist.enabled or dist.geo is not None or ctx.location_header or ctx.chaos is not None:
+        return None
+    if uri == "/" and dist.default_root_object:
+        uri = "/" + dist.default_root_object
+    plan = ctx.plans.match(uri)
+    return (plan, uri) if plan.plain_hits or plan.lean_function else None
+
+
+def plain_hit(ctx: PopContext, plan: BehaviorPlan, uri: str, querystring: str, headers: list[tuple[str, str]]
+              ) -> Hit | None:
+    """What ``begin``'s lookup finds for a GET of ``plan``'s behavior (:func:`lean_plan`; after its function, the
+    request the function returned) when that is answered as the entry is: no conditional or range header, a stored
+    entry of a status below 400 with a body, fresh (``evaluate``), with its served headers serialised
+    (``serving.served_form``). Returns the entry, those headers and its age (the ``Hit``'s), having counted nothing:
+    the caller answers, then calls :func:`count_plain_hit`. None: ``begin``'s lookup has to run (the store marked
+    the entry recently used, which that lookup does too, and counted nothing)."""
+    for k, _ in headers:  # served as the entry is: anything conditional or ranged goes through serve_entry
+        if k.lower() in CONDITIONAL_HEADERS:
+            return None
+    dist = ctx.plans.distribution
+    entry = ctx.store.peek(cache_key(dist.domain_name, plan.behavior.cache_policy, "GET", uri, querystring, headers),
+                           headers)
+    if entry is None or entry.status >= 400 or entry.is_error or entry.status in EMPTY_BODY_STATUS:
+        return None
+    age = current_age(entry, ctx.clock())
+    if not entry.ttl_s > age:  # evaluate's Hit
+        return None
+    block = serving.served_form(entry)[1]
+    return None if block is None else (entry, block, int(age))
+
+
+def count_plain_hit(ctx: PopContext, status: int, counted: bool = False) -> None:
+    """A :func:`plain_hit` answered: counted as ``begin`` and its lookup count a hit (``counted``: the request itself
+    was, by ``begin``)."""
+    ctx.store.count_hit()
+    ctx.stats.count_hit(status, HIT, 0 if counted else 1)
+
+
+def hooked_hit(ctx: PopContext, ex: Exchange) -> Hit | None:
+    """After the viewer-request hook of a ``BehaviorPlan.lean_hook`` behavior returned the request (what
+    :func:`start_viewer_request`'s ``done`` gets as None): the fresh hit :func:`plain_hit` finds for it, for the
+    caller to answer (then :func:`count_plain_hit`, ``counted``: ``begin`` counted the request); None, with nothing
+    done: :func:`after_viewer_request` goes on."""
+    plan = ex.plan
+    req = ex.request
+    if plan is None or not plan.lean_hook or ctx.chaos is not None or req.method != "GET":
+        return None
+    if not all(e.isascii() and e.isprintable() for e in ex.timing.entries):  # as _send writes them
+        return None
+    hit = plain_hit(ctx, plan, req.uri, req.querystring, req.headers)
+    if hit is not None:
+        ex.x_cache = HIT
+    return hit
+
+
+def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Ready
+                   ) -> tuple[EdgeResponse | None, Resume, Hit | None]:
+    """``begin`` for a GET of a ``BehaviorPlan.lean_function`` behavior (``ex.plan``, from :func:`lean_plan`) whose
+    viewer-request function is ready: the function runs, then the request it returns is looked up as
+    :func:`plain_hit` does: ``(None, None, hit)`` for the caller to answer (then :func:`count_plain_hit`), or else
+    ``begin``'s own answer, ``(response, at, None)``, counted as ``begin`` counts it."""
+    try:
+        generated = cloudfront_functions.viewer_request_now(ctx, ex, ready)
+    except EdgeError as err:
+        ctx.stats.requests += 1
+        return None, err, None
+    plan = ex.plan
+    if generated is None and plan is not None:
+        req = ex.request
+        # the Server-Timing entries the short way writes as they are (what _send checks)
+        if all(e.isascii() and e.isprintable() for e in ex.timing.entries):
+            hit = plain_hit(ctx, plan, req.uri, req.querystring, req.headers)
+            if hit is not None:
+                ex.x_cache = HIT
+                return None, None, hit
+    ctx.stats.requests += 1
+    if generated is not None:
+        return pipeline.generated_response(ctx, ex, generated, FUNCTION_GENERATED), None, None
+    response, at = pipeline.from_lookup(ctx, ex)
+    return response, at, None
