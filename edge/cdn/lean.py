@@ -45,18 +45,24 @@ __all__ = ["Hit", "count_plain_hit", "function_first", "hooked_hit", "lean_plan"
 Hit = tuple[CacheEntry, HeaderBlock, int]  # the entry, its served headers serialised, its age
 
 
-def lean_plan(ctx: PopContext, uri: str) -> tuple[BehaviorPlan, str] | None:
-    """The behavior of a GET of ``uri`` (origin-form, no fragment) and the URI after DefaultRootObject, when
-    ``begin`` would do nothing for it but (``BehaviorPlan.lean_function``) run its viewer-request CloudFront function
-    before the cache lookup: the distribution enabled, without a geographic restriction, the viewer-location test
-    header or a chaos scenario, and the behavior's ``plain_hits`` or ``lean_function``. None: ``begin`` runs."""
+def lean_plan(ctx: PopContext, uri: str, scheme: str) -> tuple[BehaviorPlan, str] | None:
+    """The behavior of a GET of ``uri`` (origin-form, no fragment) over ``scheme`` and the URI after
+    DefaultRootObject, when ``begin`` would do nothing for it but (``BehaviorPlan.lean_function``) run its
+    viewer-request CloudFront function before the cache lookup: the distribution enabled, without a geographic
+    restriction, the viewer-location test header or a chaos scenario; the behavior's ``plain_hits`` or
+    ``lean_function``, and its ViewerProtocolPolicy met (``steps.viewer_request.admit``: HTTP is answered with a
+    redirect or a 403 when the behavior wants HTTPS and the POP has an HTTPS listener). None: ``begin`` runs."""
     dist = ctx.plans.distribution
     if not dist.enabled or dist.geo is not None or ctx.location_header or ctx.chaos is not None:
         return None
     if uri == "/" and dist.default_root_object:
         uri = "/" + dist.default_root_object
     plan = ctx.plans.match(uri)
-    return (plan, uri) if plan.plain_hits or plan.lean_function else None
+    if not (plan.plain_hits or plan.lean_function):
+        return None
+    if scheme != "https" and plan.behavior.viewer_protocol_policy != "allow-all" and ctx.https_port is not None:
+        return None
+    return plan, uri
 
 
 def plain_hit(ctx: PopContext, plan: BehaviorPlan, uri: str, querystring: str, headers: list[tuple[str, str]]

@@ -137,7 +137,7 @@ class PopViewer:
             return None
         uri, _, query = target.partition("?")
         ctx = self.state.ctx
-        selected = lean.lean_plan(ctx, uri)
+        selected = lean.lean_plan(ctx, uri, self.scheme)
         if selected is None:
             return None
         plan, uri = selected

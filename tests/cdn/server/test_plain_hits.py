@@ -155,8 +155,8 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
         real_hooked = lean.hooked_hit
         served: list[str] = []
 
-        def lean_plan(ctx, uri):  # type: ignore[no-untyped-def]
-            return None if ctx is full.state.ctx else real_lean(ctx, uri)  # the full POP: begin answers everything
+        def lean_plan(ctx, uri, scheme):  # type: ignore[no-untyped-def]
+            return None if ctx is full.state.ctx else real_lean(ctx, uri, scheme)  # the full POP: begin answers all
 
         def count_plain_hit(ctx, status, counted=False):  # type: ignore[no-untyped-def]
             served.append("hit")
@@ -198,7 +198,7 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
         assert triggers[0].calls == triggers[1].calls and triggers[0].calls
 
 
-@pytest.mark.parametrize("change", ["disabled", "geo", "policy", "root"])
+@pytest.mark.parametrize("change", ["disabled", "geo", "policy", "root", "https"])
 async def test_a_distribution_applied_meanwhile_stops_the_short_way_where_it_changes_the_answer(change: str) -> None:
     """Cached objects stay when a distribution is applied (``PopState.apply_distribution``): the next hit on them is
     answered as the new configuration says (refused, or with the policy's headers), not as before."""
@@ -214,6 +214,8 @@ async def test_a_distribution_applied_meanwhile_stops_the_short_way_where_it_cha
         await _answer(pop.port, hit)
         assert b"X-Cache: Hit from cloudfront" in await _answer(pop.port, hit)
         default = behavior_config()
+        if change == "https":  # served over HTTP while the POP had no HTTPS listener to send viewers to
+            default["ViewerProtocolPolicy"] = "redirect-to-https"
         if change == "policy":
             default["ResponseHeadersPolicyId"] = SECURITY_HEADERS_POLICY
         config = {**distribution_config(enabled=change != "disabled", default=default,
@@ -222,10 +224,14 @@ async def test_a_distribution_applied_meanwhile_stops_the_short_way_where_it_cha
             config["DistributionConfig"]["Restrictions"] = {"GeoRestriction": {
                 "RestrictionType": "whitelist", "Quantity": 1, "Items": ["FR"]}}
         pop.state.apply_distribution(load_distribution(config, pop_settings_for(origin)[1]))
+        if change == "https":
+            pop.state.ctx.https_port = 8443  # ... and now it has one
         data = await _answer(pop.port, b"GET / HTTP/1.1\r\nHost: d.example\r\n\r\n" if change == "root" else hit)
         if change == "policy":
             assert b"X-Cache: Hit from cloudfront" in data and b"\r\nStrict-Transport-Security: " in data
         elif change == "root":  # / is the default root object's entry now
             assert b"X-Cache: Hit from cloudfront" in data and data.endswith(b"alpha body")
+        elif change == "https":
+            assert data.startswith(b"HTTP/1.1 301 ") and b"\r\nLocation: https://d.example:8443/a\r\n" in data
         else:
             assert data.startswith(b"HTTP/1.1 403 ")
