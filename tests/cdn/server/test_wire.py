@@ -147,3 +147,44 @@ def test_drop_removes_names_case_insensitively_before_framing() -> None:
     dropped = serialize("GET", (1, 1), True, 200, None, headers, b"abc", date,
                         drop=frozenset({"via", "content-length", "keep-alive", "x-custom-drop"}))
     assert dropped == serialize("GET", (1, 1), True, 200, None, [("X-A", "1")], b"abc", date)
+
+
+@pytest.mark.parametrize("version, keep_alive", [((1, 1), True), ((1, 1), False), ((1, 0), True), ((1, 0), False)])
+@pytest.mark.parametrize("headers", [
+    [("Content-Type", "text/plain"), ("Date", "Sat, 05 Dec 2026 10:00:00 GMT"), ("ETag", '"x"')],
+    [("Cache-Control", "max-age=60")],  # no Date, no Content-Type: serialize writes both
+    [("Server", "origin"), ("Connection", "keep-alive"), ("X-Ünïcode", "välue")],
+])
+@pytest.mark.parametrize("body", [b"", b"payload"])
+def test_framed_heads_are_serialize_cut_where_the_trailer_and_the_date_go(
+        version: tuple[int, int], keep_alive: bool, headers: list[tuple[str, str]], body: bytes) -> None:
+    """``framed`` + the trailer (+ the Date) is byte for byte what ``serialize`` writes for the same GET."""
+    from edge.cdn.server.wire import framed
+
+    class FixedDate(HttpDate):  # the same second for both (a real clock could tick between them)
+        def __call__(self) -> str:
+            return "Sat, 05 Dec 2026 12:00:00 GMT"
+
+    block = header_block(headers)
+    assert block is not None
+    date = FixedDate()
+    trailer = "Age: 3\r\nX-Cache: Hit from cloudfront\r\n"
+    expected = serialize("GET", version, keep_alive, 200, None, (), body, date, block=block, trailer=trailer)
+    assert expected is not None
+    head = framed(block, 200, version, keep_alive, len(body))
+    assert head is not None
+    before, after, dated = head
+    if dated is None:
+        got = before + trailer.encode() + after + body
+    else:
+        got = before + trailer.encode() + after + date().encode() + dated + body
+    assert got == expected
+    assert (dated is None) == any(k.lower() == "date" for k, _ in headers)
+
+
+def test_framed_declines_a_status_without_a_body() -> None:
+    from edge.cdn.server.wire import framed
+
+    block = header_block([("Cache-Control", "max-age=60")])
+    assert block is not None
+    assert framed(block, 204, (1, 1), True, 0) is None and framed(block, 304, (1, 1), True, 0) is None
