@@ -97,9 +97,9 @@ def count_plain_hit(ctx: PopContext, status: int, counted: bool = False) -> None
 
 def hooked_hit(ctx: PopContext, ex: Exchange) -> Hit | None:
     """After the viewer-request hook of a ``BehaviorPlan.lean_hook`` behavior returned the request (what
-    :func:`start_viewer_request`'s ``done`` gets as None): the fresh hit :func:`plain_hit` finds for it, for the
+    ``pipeline.start_viewer_request``'s ``done`` gets as None): the fresh hit :func:`plain_hit` finds for it, for the
     caller to answer (then :func:`count_plain_hit`, ``counted``: ``begin`` counted the request); None, with nothing
-    done: :func:`after_viewer_request` goes on."""
+    done: ``pipeline.after_viewer_request`` goes on."""
     plan = ex.plan
     req = ex.request
     if plan is None or not plan.lean_hook or ctx.chaos is not None or req.method != "GET":
@@ -115,13 +115,13 @@ def hooked_hit(ctx: PopContext, ex: Exchange) -> Hit | None:
 def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Ready
                    ) -> tuple[EdgeResponse | None, Resume, Hit | None]:
     """``begin`` for a GET of a ``BehaviorPlan.lean_function`` behavior (``ex.plan``, from :func:`lean_plan`) whose
-    viewer-request function is ready: the function runs, then the request it returns is looked up as
-    :func:`plain_hit` does: ``(None, None, hit)`` for the caller to answer (then :func:`count_plain_hit`), or else
-    ``begin``'s own answer, ``(response, at, None)``, counted as ``begin`` counts it."""
+    viewer-request function is ready: the request counted, as ``begin`` counts it first, the function runs, then the
+    request it returns is looked up as :func:`plain_hit` does: ``(None, None, hit)`` for the caller to answer (then
+    :func:`count_plain_hit` with ``counted``), or else ``begin``'s own answer, ``(response, at, None)``."""
+    ctx.stats.requests += 1
     try:
         generated = cloudfront_functions.viewer_request_now(ctx, ex, ready)
     except EdgeError as err:
-        ctx.stats.requests += 1
         return None, err, None
     plan = ex.plan
     if generated is None and plan is not None:
@@ -132,7 +132,6 @@ def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Re
             if hit is not None:
                 ex.x_cache = HIT
                 return None, None, hit
-    ctx.stats.requests += 1
     if generated is not None:
         return pipeline.generated_response(ctx, ex, generated, FUNCTION_GENERATED), None, None
     response, at = pipeline.from_lookup(ctx, ex)

@@ -171,7 +171,7 @@ class PopViewer:
         except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
             ex, response, at, hit = self._bug(request, ex.request_id, started, exc), None, EdgeError("internal error"), None
         if hit is not None:
-            return self._write_hit(conn, req, ctx, hit, ex.request_id, self._timing(ex))
+            return self._write_hit(conn, req, ctx, hit, ex.request_id, self._timing(ex), counted=True)
         if response is None:
             return self._finish(conn, req, ctx, ex, at)
         sent = self._deliver(conn, req, response, ex)
