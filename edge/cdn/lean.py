@@ -10,7 +10,10 @@ its objects.
     ``Exchange`` is needed to run it, and whatever the request it returns does not find goes on as in ``begin``
     (``pipeline.from_lookup``, or its generated response);
 ``hooked_hit``
-    the same lookup after a viewer-request Lambda@Edge hook (``BehaviorPlan.lean_hook``) returned the request.
+    the same lookup after a viewer-request Lambda@Edge hook (``BehaviorPlan.lean_hook``) returned the request;
+``function_last``
+    the hit :func:`plain_hit` found, served through the behavior's viewer-response CloudFront function
+    (``BehaviorPlan.lean_response``) and written as ``begin``'s answer is.
 
 When a step would do something (``BehaviorPlan.plain_hits`` / ``lean_function`` / ``lean_hook`` say which behaviors
 have none: no signed access, generated viewer header, response headers policy or viewer-response function; the
@@ -40,25 +43,26 @@ from edge.cdn.steps.context import PopContext
 if TYPE_CHECKING:
     from edge.cdn.pipeline import Resume
 
-__all__ = ["Hit", "count_plain_hit", "function_first", "hooked_hit", "lean_plan", "plain_hit"]
+__all__ = ["Hit", "count_plain_hit", "function_first", "function_last", "hooked_hit", "lean_plan", "plain_hit"]
 
 Hit = tuple[CacheEntry, HeaderBlock, int]  # the entry, its served headers serialised, its age
 
 
 def lean_plan(ctx: PopContext, uri: str, scheme: str) -> tuple[BehaviorPlan, str] | None:
     """The behavior of a GET of ``uri`` (origin-form, no fragment) over ``scheme`` and the URI after
-    DefaultRootObject, when ``begin`` would do nothing for it but (``BehaviorPlan.lean_function``) run its
-    viewer-request CloudFront function before the cache lookup: the distribution enabled, without a geographic
-    restriction, the viewer-location test header or a chaos scenario; the behavior's ``plain_hits`` or
-    ``lean_function``, and its ViewerProtocolPolicy met (``steps.viewer_request.admit``: HTTP is answered with a
-    redirect or a 403 when the behavior wants HTTPS and the POP has an HTTPS listener). None: ``begin`` runs."""
+    DefaultRootObject, when ``begin`` would do nothing for it but run its viewer-request CloudFront function before
+    the cache lookup (``BehaviorPlan.lean_function``) or its viewer-response one after it (``lean_response``): the
+    distribution enabled, without a geographic restriction, the viewer-location test header or a chaos scenario;
+    the behavior's ``plain_hits``, ``lean_function`` or ``lean_response``, and its ViewerProtocolPolicy met
+    (``steps.viewer_request.admit``: HTTP is answered with a redirect or a 403 when the behavior wants HTTPS and the
+    POP has an HTTPS listener). None: ``begin`` runs."""
     dist = ctx.plans.distribution
     if not dist.enabled or dist.geo is not None or ctx.location_header or ctx.chaos is not None:
         return None
     if uri == "/" and dist.default_root_object:
         uri = "/" + dist.default_root_object
     plan = ctx.plans.match(uri)
-    if not (plan.plain_hits or plan.lean_function):
+    if not (plan.plain_hits or plan.lean_function or plan.lean_response):
         return None
     if scheme != "https" and plan.behavior.viewer_protocol_policy != "allow-all" and ctx.https_port is not None:
         return None
@@ -136,3 +140,21 @@ def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Re
         return pipeline.generated_response(ctx, ex, generated, FUNCTION_GENERATED), None, None
     response, at = pipeline.from_lookup(ctx, ex)
     return response, at, None
+
+
+def function_last(ctx: PopContext, ex: Exchange, hit: Hit, ready: cloudfront_functions.Ready
+                  ) -> tuple[EdgeResponse | None, Resume]:
+    """``begin`` for a fresh hit (:func:`plain_hit`) of a ``BehaviorPlan.lean_response`` behavior (``ex.plan``) whose
+    viewer-response function is ready: the request and the hit counted as ``begin`` and its lookup count them, the
+    entry served (``serving.from_entry``) through the function; ``(response, None)``, answered and counted, or
+    ``(None, err)`` for ``pipeline.resume`` (the function failed)."""
+    entry, _, age = hit
+    ctx.stats.requests += 1
+    ctx.store.count_hit()
+    try:
+        response = serving.from_entry(ctx, ex, entry, HIT, age_s=age)  # below 400: not skipped (viewer_response)
+        response = cloudfront_functions.viewer_response_now(ctx, ex, response, ready)
+    except EdgeError as err:
+        return None, err
+    pipeline.count_answer(ctx, ex, response)
+    return response, None

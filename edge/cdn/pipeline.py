@@ -91,7 +91,7 @@ from edge.cdn.steps.context import PopContext
 from edge.cdn.tiers.upstream import Hop
 
 __all__ = ["Exchange", "Resume", "Step", "TriggerCall", "TriggerRunner", "after_viewer_request", "begin",
-           "from_lookup", "generated_response", "handle", "handle_tier",
+           "count_answer", "from_lookup", "generated_response", "handle", "handle_tier",
            "resume", "start_viewer_request"]
 
 log = logging.getLogger("edgelab.pop")
@@ -206,7 +206,7 @@ def from_lookup(ctx: PopContext, ex: Exchange) -> tuple[EdgeResponse | None, Res
             response = response_headers.apply(ex, response)
     except EdgeError as err:
         return None, err
-    _count(ctx, ex, response)
+    count_answer(ctx, ex, response)
     return response, None
 
 
@@ -242,7 +242,7 @@ async def resume(ctx: PopContext, ex: Exchange, at: Resume) -> EdgeResponse:
             response = await cloudfront_functions.viewer_response(ctx, ex, response)
     except EdgeError as err:
         response = response_headers.apply(ex, await _on_error(ctx, ex, err))
-    _count(ctx, ex, response)
+    count_answer(ctx, ex, response)
     return response
 
 
@@ -251,7 +251,7 @@ def generated_response(ctx: PopContext, ex: Exchange, response: EdgeResponse, la
     the behavior's response headers policy applies."""
     ex.x_cache, ex.skip_viewer_response = label, True
     response = response_headers.apply(ex, response)
-    _count(ctx, ex, response)
+    count_answer(ctx, ex, response)
     return response
 
 
@@ -274,7 +274,7 @@ async def handle_tier(ctx: PopContext, request: EdgeRequest, request_id: str, st
             response = await _after_lookup(ctx, ex, outcome)
     except EdgeError as err:
         response = await _on_error(ctx, ex, err)
-    _count(ctx, ex, response)
+    count_answer(ctx, ex, response)
     return response, ex
 
 
@@ -507,7 +507,8 @@ async def _custom_error(ctx: PopContext, ex: Exchange, response: EdgeResponse) -
     return EdgeResponse(status=status, headers=headers, body=page.body, meta=page.meta)
 
 
-def _count(ctx: PopContext, ex: Exchange, response: EdgeResponse) -> None:
+def count_answer(ctx: PopContext, ex: Exchange, response: EdgeResponse) -> None:
+    """The counters of an answered request, by its X-Cache and status."""
     s = ctx.stats
     x = ex.x_cache
     if x == HIT:

@@ -161,11 +161,12 @@ class BehaviorPlan:
     failover_statuses: frozenset[int] = frozenset()  # the group's FailoverCriteria.StatusCodes
     # nothing between the viewer and a fresh GET hit's entry: no viewer-side function or hook, no signed access, no
     # generated viewer header nor a policy naming a CloudFront-owned one, no response headers policy, GET cached
-    # (``edge.cdn.pipeline.lean_plan``); the same but for a viewer-request CloudFront function (``lean_function``),
-    # or a viewer-request Lambda@Edge hook (``lean_hook``)
+    # (``edge.cdn.lean``); the same but for a viewer-request CloudFront function (``lean_function``), a
+    # viewer-request Lambda@Edge hook (``lean_hook``) or a viewer-response CloudFront function (``lean_response``)
     plain_hits: bool = False
     lean_function: bool = False
     lean_hook: bool = False
+    lean_response: bool = False
 
     @classmethod
     def of(cls, distribution: Distribution, behavior: Behavior, *, hooks: bool = True) -> BehaviorPlan:
@@ -178,9 +179,9 @@ class BehaviorPlan:
         viewer_headers = generated_header_names(behavior)
         scrub = any(cloudfront_owned(n) for n in named_headers(behavior))
         lean = ("GET" in cached and behavior.trusted_keys is None and behavior.response_headers_policy is None
-                and not viewer_headers and not scrub and "viewer-response" not in functions
-                and "viewer-response" not in associations)
+                and not viewer_headers and not scrub and "viewer-response" not in associations)
         function, hook = "viewer-request" in functions, "viewer-request" in associations
+        answer_function = "viewer-response" in functions
         return cls(behavior=behavior, origin=spec, edge_origin=spec.to_edge_origin(),
                    store=StoreContext.for_behavior(distribution, behavior), forwarding=Forwarding.of(behavior),
                    viewer_headers=viewer_headers, scrub_owned=scrub, cached_methods=cached,
@@ -188,8 +189,10 @@ class BehaviorPlan:
                    functions=MappingProxyType(functions),
                    failover=None if group is None else group[0].to_edge_origin(),
                    failover_statuses=frozenset() if group is None else group[1],
-                   plain_hits=lean and not function and not hook, lean_function=lean and function and not hook,
-                   lean_hook=lean and hook and not function)
+                   plain_hits=lean and not (function or hook or answer_function),
+                   lean_function=lean and function and not (hook or answer_function),
+                   lean_hook=lean and hook and not (function or answer_function),
+                   lean_response=lean and answer_function and not (function or hook))
 
 
 MATCH_MEMO_ENTRIES = 4096

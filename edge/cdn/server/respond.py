@@ -141,8 +141,10 @@ class PopViewer:
         if selected is None:
             return None
         plan, uri = selected
-        if not plan.plain_hits:
+        if plan.lean_function:
             return self._function_first(conn, req, ctx, plan, uri, query, started)
+        if plan.lean_response:
+            return self._function_last(conn, req, ctx, plan, uri, query, started)
         hit = lean.plain_hit(ctx, plan, uri, query, req.headers)
         if hit is None:
             return None
@@ -161,17 +163,49 @@ class PopViewer:
             return None
         if ready is None:
             return None
-        peer = conn.peer
-        request = EdgeRequest(method="GET", uri=uri, querystring=query, headers=req.headers, client_ip=peer[0],
-                              client_port=peer[1], scheme=self.scheme, http_version=req.version)
-        ex = Exchange(request=request, request_id=new_request_id(), started=started, plan=plan,
-                      interim=conn.interim if req.version == (1, 1) else None)
+        request, ex = self._lean_exchange(conn, req, plan, uri, query, started)
         try:
             response, at, hit = lean.function_first(ctx, ex, ready)
         except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
             ex, response, at, hit = self._bug(request, ex.request_id, started, exc), None, EdgeError("internal error"), None
         if hit is not None:
             return self._write_hit(conn, req, ctx, hit, ex.request_id, self._timing(ex), counted=True)
+        return self._go_on(conn, req, ctx, ex, response, at)
+
+    def _function_last(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, plan: BehaviorPlan,
+                       uri: str, query: str, started: float) -> bool | Coroutine[Any, Any, None] | None:
+        """``_plain_hit`` of a ``BehaviorPlan.lean_response`` behavior: a fresh hit (``lean.plain_hit``) goes through
+        its viewer-response function when that is ready (``lean.function_last``) and out as ``begin``'s answer
+        does; None, with nothing done, when there is no such hit or the function must be loaded first."""
+        functions = ctx.functions
+        try:
+            ready = functions.prepared(plan.functions[Step.VIEWER_RESPONSE]) if functions is not None else None
+        except EdgeError:  # not associable: begin answers it (503)
+            return None
+        if ready is None:
+            return None
+        hit = lean.plain_hit(ctx, plan, uri, query, req.headers)
+        if hit is None:
+            return None
+        request, ex = self._lean_exchange(conn, req, plan, uri, query, started)
+        try:
+            response, at = lean.function_last(ctx, ex, hit, ready)
+        except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
+            ex, response, at = self._bug(request, ex.request_id, started, exc), None, EdgeError("internal error")
+        return self._go_on(conn, req, ctx, ex, response, at)
+
+    def _lean_exchange(self, conn: ViewerProtocol, req: ViewerRequest, plan: BehaviorPlan, uri: str, query: str,
+                       started: float) -> tuple[EdgeRequest, Exchange]:
+        """The ``EdgeRequest`` and ``Exchange`` ``begin`` would have made for a GET of ``plan``'s behavior."""
+        peer = conn.peer
+        request = EdgeRequest(method="GET", uri=uri, querystring=query, headers=req.headers, client_ip=peer[0],
+                              client_port=peer[1], scheme=self.scheme, http_version=req.version)
+        return request, Exchange(request=request, request_id=new_request_id(), started=started, plan=plan,
+                                 interim=conn.interim if req.version == (1, 1) else None)
+
+    def _go_on(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, ex: Exchange,
+               response: EdgeResponse | None, at: pipeline.Resume) -> bool | Coroutine[Any, Any, None]:
+        """What ``respond`` does after ``begin``: send its answer, or go on in ``pipeline.resume`` (a task)."""
         if response is None:
             return self._finish(conn, req, ctx, ex, at)
         sent = self._deliver(conn, req, response, ex)

@@ -2,7 +2,8 @@
 ``PopViewer._plain_hit``: without the pipeline's objects, or after the behavior's viewer-request CloudFront function)
 answers what ``begin`` + ``_send`` answer: two real POPs in front of one scripted origin get the same random requests
 (plain behaviors and others, one with a CloudFront function and one with a Lambda@Edge viewer-request function that
-add a header, rewrite, generate a redirect, add a Range header or fail; GET and HEAD, conditional and ranged, fragments, query strings, cookies, HTTP/1.0, keep-alive or
+add a header, rewrite, generate a redirect, add a Range header or fail, one with a viewer-response CloudFront function
+that adds headers, changes the status or fails; GET and HEAD, conditional and ranged, fragments, query strings, cookies, HTTP/1.0, keep-alive or
 not, a clock that moves), one with the short way and one without it; their answers are byte for byte the same but
 for what differs per request or per POP (ids, timings, Date, Via), and so are their counters.
 """
@@ -32,7 +33,8 @@ SECURITY_HEADERS_POLICY = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 ETAG = '"v1"'
 PATHS = ("/a", "/a", "/a", "/v", "/gone", "/short", "/", "/index.html", "/nocontent", "/rhp/a", "/ck/a", "/a#frag",
          "/a?x=1&y=2", "/ck/a?q=1", "/missing", "a", "/cf/a", "/cf/a", "/cf/old", "/cf/redirect", "/cf/range",
-         "/cf/boom", "/cf/a?x=1", "/le/a", "/le/a", "/le/old", "/le/redirect", "/le/range", "/le/boom")
+         "/cf/boom", "/cf/a?x=1", "/le/a", "/le/a", "/le/old", "/le/redirect", "/le/range", "/le/boom", "/vr/a",
+         "/vr/a", "/vr/status", "/vr/boom")
 FUNCTION = "lean-test"
 # a viewer-request function (cloudfront-js-2.0) that takes each way out of function_first
 FUNCTION_CODE = """async function handler(event) {
@@ -45,6 +47,16 @@ FUNCTION_CODE = """async function handler(event) {
     if (r.uri === '/cf/range') { r.uri = '/cf/a'; r.headers['range'] = {value: 'bytes=0-2'}; }
     r.headers['x-fn'] = {value: '1'};
     return r;
+}"""
+RESPONSE_FUNCTION = "lean-vr"
+# a viewer-response function: headers added (the delta path), a status changed, an exception
+RESPONSE_CODE = """async function handler(event) {
+    var uri = event.request.uri, response = event.response;
+    if (uri === '/vr/boom') { throw new Error('boom'); }
+    if (uri === '/vr/status') { response.statusCode = 203; response.statusDescription = 'Changed'; }
+    response.headers['x-vr'] = {value: 'yes'};
+    response.headers['strict-transport-security'] = {value: 'max-age=63072000'};
+    return response;
 }"""
 HEADERS = (("Accept-Encoding", "gzip, br"), ("Accept-Encoding", "identity"), ("If-None-Match", ETAG),
            ("Range", "bytes=0-3"), ("Cookie", "session=1; other=2"), ("Origin", "https://x.example"),
@@ -101,6 +113,8 @@ def _script(origin: ScriptedOrigin) -> None:
     origin.script("/ck/a", body=b"cookie keyed", headers=fresh)
     origin.script("/cf/a", body=b"after a function", headers=fresh)
     origin.script("/le/a", body=b"after a Lambda@Edge function", headers=fresh)
+    for path in ("/vr/a", "/vr/status", "/vr/boom"):
+        origin.script(path, body=b"through a viewer-response function", headers=fresh)
 
 
 def _lambda_edge(call: TriggerCall) -> EdgeRequest | EdgeResponse:
@@ -121,9 +135,11 @@ async def runners(tmp_path: Path) -> AsyncIterator[tuple[CloudFrontFunctionRunne
     """Two POPs' runners of the same function (each counts its own invocations, which Server-Timing shows)."""
     db = CffDatabase(tmp_path)
     store = FunctionStore(db)
-    store.publish(FUNCTION, store.create(FUNCTION, {"Comment": "", "Runtime": "cloudfront-js-2.0"}, FUNCTION_CODE)["ETag"])
+    for name, code in ((FUNCTION, FUNCTION_CODE), (RESPONSE_FUNCTION, RESPONSE_CODE)):
+        store.publish(name, store.create(name, {"Comment": "", "Runtime": "cloudfront-js-2.0"}, code)["ETag"])
     db.close()
-    pair = tuple(CloudFrontFunctionRunner(FunctionCatalog(CffDatabase(tmp_path), [FUNCTION]), edge_location={
+    names = [FUNCTION, RESPONSE_FUNCTION]
+    pair = tuple(CloudFrontFunctionRunner(FunctionCatalog(CffDatabase(tmp_path), names), edge_location={
         "name": "TST", "serverIp": "127.0.0.1", "region": "us-east-1"}) for _ in range(2))
     for runner in pair:
         await runner.start()
@@ -138,21 +154,22 @@ async def runners(tmp_path: Path) -> AsyncIterator[tuple[CloudFrontFunctionRunne
 async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkeypatch: pytest.MonkeyPatch,
                                                               runners: tuple[CloudFrontFunctionRunner, ...]) -> None:
     clock = FakeClock()
-    fn = {"FunctionAssociations": {"Quantity": 1, "Items": [
-        {"FunctionARN": f"arn:aws:cloudfront::123456789012:function/{FUNCTION}", "EventType": "viewer-request"}]}}
+    fn, vr = ({"FunctionAssociations": {"Quantity": 1, "Items": [
+        {"FunctionARN": f"arn:aws:cloudfront::123456789012:function/{name}", "EventType": event}]}}
+        for name, event in ((FUNCTION, "viewer-request"), (RESPONSE_FUNCTION, "viewer-response")))
     le = {"LambdaFunctionAssociations": {"Quantity": 1, "Items": [{"EventType": "viewer-request", "IncludeBody": False,
         "LambdaFunctionARN": "arn:aws:lambda:us-east-1:000000000000:function:fake-viewer-request:1"}]}}
     dist = distribution_config(root="index.html", default=behavior_config(), behaviors=[
         {**behavior_config("/rhp/*"), "ResponseHeadersPolicyId": SECURITY_HEADERS_POLICY},
         behavior_config("/ck/*", headers=("Origin",), cookies="all"), {**behavior_config("/cf/*"), **fn},
-        {**behavior_config("/le/*"), **le}])
+        {**behavior_config("/le/*"), **le}, {**behavior_config("/vr/*"), **vr}])
     triggers = [FakeTriggers(("viewer-request",), viewer_request=_lambda_edge) for _ in range(2)]
     async with ScriptedOrigin(clock=clock) as origin, \
             PopHarness(origin, dist, clock=clock, functions=runners[0], triggers=triggers[0]) as short, \
             PopHarness(origin, dist, clock=clock, functions=runners[1], triggers=triggers[1]) as full:
         _script(origin)
         real_lean, real_count, real_first = lean.lean_plan, lean.count_plain_hit, lean.function_first
-        real_hooked = lean.hooked_hit
+        real_hooked, real_last = lean.hooked_hit, lean.function_last
         served: list[str] = []
 
         def lean_plan(ctx, uri, scheme):  # type: ignore[no-untyped-def]
@@ -174,7 +191,12 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
             served.append("hooked hit" if hit is not None else "hooked")
             return hit
 
+        def function_last(ctx, ex, hit, ready):  # type: ignore[no-untyped-def]
+            served.append("response function")
+            return real_last(ctx, ex, hit, ready)
+
         monkeypatch.setattr(lean, "lean_plan", lean_plan)
+        monkeypatch.setattr(lean, "function_last", function_last)
         monkeypatch.setattr(lean, "hooked_hit", hooked_hit)
         monkeypatch.setattr(lean, "count_plain_hit", count_plain_hit)
         monkeypatch.setattr(lean, "function_first", function_first)
@@ -190,6 +212,7 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
         # the short way answered some (after the function too), and declined the rest
         assert served.count("hit") >= 20 and served.count("function hit") >= 3 and served.count("function") >= 3
         assert served.count("hooked hit") >= 3 and served.count("hooked") >= 1
+        assert served.count("response function") >= 3
         assert served.count("hit") < requests
         assert short.state.ctx.stats == full.state.ctx.stats
         assert short.state.ctx.store.stats() == full.state.ctx.store.stats()
