@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from edge.cdn.config.plan import BehaviorPlan
     from edge.cdn.server.pop import PopState
     from edge.cdn.server.wire import HeaderBlock
+    from edge.cdn.steps.cloudfront_functions import Ready
     from edge.cdn.steps.context import PopContext
     from edge.tasks import TaskOwner
 
@@ -156,11 +157,7 @@ class PopViewer:
         """``_plain_hit`` of a ``BehaviorPlan.lean_function`` behavior: its function runs (``lean.function_first``)
         when it is ready (else None: ``begin`` loads it), and whatever the request it returns gets is answered here:
         a fresh hit as ``_plain_hit`` writes it, anything else as ``respond`` goes on after ``begin``."""
-        functions = ctx.functions
-        try:
-            ready = functions.prepared(plan.functions[Step.VIEWER_REQUEST]) if functions is not None else None
-        except EdgeError:  # not associable: begin answers it (503)
-            return None
+        ready = _ready(ctx, plan, Step.VIEWER_REQUEST)
         if ready is None:
             return None
         request, ex = self._lean_exchange(conn, req, plan, uri, query, started)
@@ -177,11 +174,7 @@ class PopViewer:
         """``_plain_hit`` of a ``BehaviorPlan.lean_response`` behavior: a fresh hit (``lean.plain_hit``) goes through
         its viewer-response function when that is ready (``lean.function_last``) and out as ``begin``'s answer
         does; None, with nothing done, when there is no such hit or the function must be loaded first."""
-        functions = ctx.functions
-        try:
-            ready = functions.prepared(plan.functions[Step.VIEWER_RESPONSE]) if functions is not None else None
-        except EdgeError:  # not associable: begin answers it (503)
-            return None
+        ready = _ready(ctx, plan, Step.VIEWER_RESPONSE)
         if ready is None:
             return None
         hit = lean.plain_hit(ctx, plan, uri, query, req.headers)
@@ -471,6 +464,18 @@ class PopViewer:
         finally:
             await response.aclose()
         return keep_alive
+
+
+def _ready(ctx: PopContext, plan: BehaviorPlan, step: Step) -> Ready | None:
+    """``plan``'s CloudFront function for ``step`` when it can run at once; None when it must be loaded first, or
+    cannot run at all (``begin`` then loads it, or answers its 503)."""
+    functions = ctx.functions
+    if functions is None:
+        return None
+    try:
+        return functions.prepared(plan.functions[step])
+    except EdgeError:  # not associable
+        return None
 
 
 def debug_decorated(response: EdgeResponse, ex: Exchange) -> EdgeResponse:
