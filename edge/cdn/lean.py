@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING
 
 from edge.cdn import pipeline
 from edge.cdn.cache.keys import cache_key
-from edge.cdn.cache.policy import CacheEntry, current_age
+from edge.cdn.cache.policy import CacheEntry, fresh_age
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
 from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
 from edge.cdn.config.plan import BehaviorPlan
 from edge.cdn.errors import EdgeError
 from edge.cdn.models import EdgeResponse
 from edge.cdn.responses import HIT
-from edge.cdn.server.wire import EMPTY_BODY_STATUS, HeaderBlock
+from edge.cdn.server.wire import EMPTY_BODY_STATUS, HeaderBlock, safe_value
 from edge.cdn.steps import Exchange, cloudfront_functions, serving
 from edge.cdn.steps.context import PopContext
 
@@ -85,11 +85,11 @@ def plain_hit(ctx: PopContext, plan: BehaviorPlan, uri: str, querystring: str, h
                            headers)
     if entry is None or entry.status >= 400 or entry.is_error or entry.status in EMPTY_BODY_STATUS:
         return None
-    age = current_age(entry, ctx.clock())
-    if not entry.ttl_s > age:  # evaluate's Hit
+    age = fresh_age(entry, ctx.clock())  # evaluate's Hit
+    if age is None:
         return None
     block = serving.served_form(entry)[1]
-    return None if block is None else (entry, block, int(age))
+    return None if block is None else (entry, block, age)
 
 
 def count_plain_hit(ctx: PopContext, status: int, counted: bool = False) -> None:
@@ -106,14 +106,18 @@ def hooked_hit(ctx: PopContext, ex: Exchange) -> Hit | None:
     done: ``pipeline.after_viewer_request`` goes on."""
     plan = ex.plan
     req = ex.request
-    if plan is None or not plan.lean_hook or ctx.chaos is not None or req.method != "GET":
-        return None
-    if not all(e.isascii() and e.isprintable() for e in ex.timing.entries):  # as _send writes them
+    if plan is None or not plan.lean_hook or ctx.chaos is not None or req.method != "GET" or not _timing_as_is(ex):
         return None
     hit = plain_hit(ctx, plan, req.uri, req.querystring, req.headers)
     if hit is not None:
         ex.x_cache = HIT
     return hit
+
+
+def _timing_as_is(ex: Exchange) -> bool:
+    """Whether the Server-Timing entries a function added can be written as they are (``PopViewer._send``'s
+    ``safe_value`` check on the rendered value, of which they are the only part not made by the POP)."""
+    return all(safe_value(e) for e in ex.timing.entries)
 
 
 def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Ready
@@ -130,8 +134,7 @@ def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Re
     plan = ex.plan
     if generated is None and plan is not None:
         req = ex.request
-        # the Server-Timing entries the short way writes as they are (what _send checks)
-        if all(e.isascii() and e.isprintable() for e in ex.timing.entries):
+        if _timing_as_is(ex):
             hit = plain_hit(ctx, plan, req.uri, req.querystring, req.headers)
             if hit is not None:
                 ex.x_cache = HIT

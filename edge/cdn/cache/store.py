@@ -106,18 +106,14 @@ class CacheStore:
                 del self._index[primary]
 
     def get(self, primary: str, request_headers: Sequence[tuple[str, str]]) -> CacheEntry | None:
-        """The variant of ``primary`` matching the request's Vary values (marks it recently used), or None."""
-        slot = self._index.get(primary)
-        if slot is not None:
-            try:  # (not .get(): cachetools' get is a membership test, then the same lookup; on every hit)
-                entry = self._lru[(primary, vary_values(slot[0], request_headers))]
-            except KeyError:
-                pass
-            else:
-                self._hits += 1
-                return entry
-        self._misses += 1
-        return None
+        """The variant of ``primary`` matching the request's Vary values (marks it recently used), or None; counted
+        as a hit or a miss."""
+        entry = self.peek(primary, request_headers)
+        if entry is None:
+            self._misses += 1
+        else:
+            self._hits += 1
+        return entry
 
     def peek(self, primary: str, request_headers: Sequence[tuple[str, str]]) -> CacheEntry | None:
         """:meth:`get` without counting a hit or a miss (the entry is marked recently used): ``count_hit`` when
@@ -125,7 +121,7 @@ class CacheStore:
         slot = self._index.get(primary)
         if slot is None:
             return None
-        try:
+        try:  # (not .get(): cachetools' get is a membership test, then the same lookup; on every hit)
             return self._lru[(primary, vary_values(slot[0], request_headers))]
         except KeyError:
             return None

@@ -32,10 +32,8 @@ from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.viewer_request import admit
 
 if TYPE_CHECKING:
-    from edge.cdn.cache.policy import CacheEntry
     from edge.cdn.config.plan import BehaviorPlan
     from edge.cdn.server.pop import PopState
-    from edge.cdn.server.wire import HeaderBlock
     from edge.cdn.steps.cloudfront_functions import Ready
     from edge.cdn.steps.context import PopContext
     from edge.tasks import TaskOwner
@@ -205,7 +203,7 @@ class PopViewer:
         return sent if isinstance(sent, bool) else self._answer(conn, req, sent)
 
     def _write_hit(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext,
-                   hit: tuple[CacheEntry, HeaderBlock, int], request_id: str, timing: str,
+                   hit: lean.Hit, request_id: str, timing: str,
                    counted: bool = False) -> bool:
         """Write a ``lean.plain_hit`` (its entry's head cut once, ``wire.framed``; the POP's lines between) and
         count it (``counted``: ``begin`` counted the request); the keep-alive verdict."""
