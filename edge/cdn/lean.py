@@ -15,12 +15,12 @@ its objects.
     the hit :func:`plain_hit` found, served through the behavior's viewer-response CloudFront function
     (``BehaviorPlan.lean_response``) and written as ``begin``'s answer is.
 
-When a step would do something (``BehaviorPlan.plain_hits`` / ``lean_function`` / ``lean_hook`` say which behaviors
-have none: no signed access, generated viewer header, response headers policy or viewer-response function; the
-distribution enabled, without a geographic restriction, the viewer-location test header or a chaos scenario), or the
-request is conditional or ranged, or the entry is not a fresh one of a status below 400 with a body, nothing is
-done or counted here and ``begin`` (or ``from_lookup``) answers; ``tests/cdn/server/test_plain_hits.py`` checks
-the two ways answer the same bytes and counts.
+When a step would do something (``BehaviorPlan.plain_hits`` / ``lean_function`` / ``lean_hook`` / ``lean_response``
+say which behaviors have none but the function each names: no signed access, generated viewer header, response
+headers policy or viewer-response Lambda@Edge hook; the distribution enabled, without a geographic restriction,
+the viewer-location test header or a chaos scenario), or the request is conditional or ranged, or the entry is not
+a fresh one of a status below 400 with a body, nothing is done or counted here and ``begin`` (or ``from_lookup``)
+answers; ``tests/cdn/server/test_plain_hits.py`` checks the two ways answer the same bytes and counts.
 """
 
 from __future__ import annotations

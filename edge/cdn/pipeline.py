@@ -35,8 +35,9 @@ a request lives like this:
 
 ``edge.cdn.lean``
     the short way to a fresh GET hit of a behavior whose steps around the lookup do nothing (its
-    viewer-request CloudFront function or Lambda@Edge hook aside): the same answer ``begin`` gives, without its
-    objects; what it does not find is left to ``begin`` (or to ``from_lookup`` after a function).
+    viewer-request CloudFront function or Lambda@Edge hook, or its viewer-response CloudFront function, aside): the
+    same answer ``begin`` gives, without its objects; what it does not find is left to ``begin`` (or to
+    ``from_lookup`` after a function).
 
 ``handle(ctx, request, request_id, started)`` returns ``(response, exchange)``; the POP boundary decorates the
 response with ``exchange.x_cache``/``age``/timing.
