@@ -28,13 +28,14 @@ from pathlib import Path
 import orjson
 
 from edge.invocation.execution import isolation
-from edge.invocation.execution.environment import Environment, EnvState, Kind, RawOutcome, platform_error
+from edge.invocation.execution.environment import Environment, EnvState, Kind, RawOutcome, Waiter, platform_error
 from edge.invocation.execution.node_dist import NodeInstallError, major_of_runtime
 from edge.invocation.execution.node_process import NodeLaunch, NodeProcess, NodeStartError, init_config
 from edge.invocation.execution.runtime_api import CustomConfig, CustomRuntime
 from edge.invocation.execution.runtime_process import RuntimeChild, ZygoteProcess
 from edge.invocation.execution.runtimes import CUSTOM, NODE, PYTHON, custom_version, runtime_kind
 from edge.invocation.execution.worker_setup import RuntimeHost
+from edge.invocation.runtime import protocol
 
 __all__ = ["CustomEnvironment", "NodeEnvironment", "environment_class"]
 
@@ -139,6 +140,9 @@ class _ProcessEnvironment(Environment):
             self._stopped.set()
 
 
+_STALE = object()  # what NodeEnvironment.send gives the waiter of an invocation sent to a dead process
+
+
 def _stale_outcome() -> RawOutcome:
     return RawOutcome(kind=Kind.STALE, payload=b"", error_type=None, duration_ms=0.0, max_rss_kb=0, output=b"",
                       reset=True)
@@ -226,13 +230,44 @@ class NodeEnvironment(_ProcessEnvironment):
         proc = self.proc
         return proc is not None and proc.proc is not None and proc.proc.alive
 
-    async def _send(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
-                    fn_override: str | None, budget_s: float | None,
-                    log: tuple[list[str] | None, float | None] | None, trace: str | None) -> RawOutcome:
+    # Invocations as the Python worker's: send (the frame written now; the waiter gets the answer from the
+    # channel's data_received), then outcome or fault, so Executor.submit runs a warm Node function with no task
+    # (Environment.invoke is the same two halves around a future).
+    sends = True
+
+    def send(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
+             fn_override: str | None, budget_s: float | None, log: tuple[list[str] | None, float | None] | None,
+             trace: str | None, waiter: Waiter) -> None:
+        proc = self.proc
+        self._sent_at = time.monotonic()
+        if proc is None or not self._runtime_alive():  # died while idle: STALE (fault), the caller retries
+            self._loop.call_soon(waiter.set_result, _STALE)
+            return
+        self.invocations += 1
+        proc.send(request_id, payload, invoked_arn=invoked_arn, timeout_s=self.spec.timeout_s,
+                  client_context=client_context, fn_override=fn_override, log=log, budget_s=budget_s, trace=trace,
+                  waiter=waiter)
+
+    def outcome(self, got: protocol.Frame, log: tuple[list[str] | None, float | None] | None) -> RawOutcome:
         assert self.proc is not None
-        return await self.proc.invoke(request_id, payload, invoked_arn=invoked_arn, timeout_s=self.spec.timeout_s,
-                                      client_context=client_context, fn_override=fn_override, log=log,
-                                      budget_s=budget_s, trace=trace)
+        return self._after(self.proc.outcome(got, log))
+
+    async def fault(self, got: object, request_id: str) -> RawOutcome:
+        if got is _STALE or self.proc is None:
+            self.discard = True
+            return _stale_outcome()
+        raw = await self.proc.fault(got, request_id, self.spec.timeout_s)
+        if self._died_before(raw, self._sent_at):
+            self.discard = True
+            return _stale_outcome()
+        return self._after(raw)
+
+    async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
+                     fn_override: str | None, budget_s: float | None = None,
+                     log: tuple[list[str] | None, float | None] | None = None,
+                     trace: str | None = None) -> RawOutcome:
+        return await Environment.invoke(self, request_id, payload, invoked_arn, client_context, fn_override,
+                                        budget_s, log, trace)
 
     def _died_before(self, raw: RawOutcome, sent_at: float) -> bool:
         proc = self.proc  # an exit the core caused (OOM, a kill) is this invocation's fault, not a stale process

@@ -58,6 +58,7 @@ from edge.invocation.execution.environment import (
     KIND_OK,
     Kind,
     RawOutcome,
+    Waiter,
     describe_exit,
     platform_error,
 )
@@ -280,7 +281,7 @@ class NodeProcess:
         self._sent_at = 0.0
         self._deadline = 0.0
         self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future | None = None
+        self._waiter: Waiter | None = None  # a future (boot, init, invoke) or a Submission (send)
         self._loop = asyncio.get_running_loop()
 
     @property
@@ -438,17 +439,13 @@ class NodeProcess:
             nxt = self._sent_at + WATCH_AFTER_S
         self._timer = self._loop.call_at(min(nxt, self._deadline), self._tick)
 
-    async def invoke(self, request_id: str, payload: bytes, *, invoked_arn: str, timeout_s: float,
-                     client_context: str | None = None, fn_override: str | None = None,
-                     log: tuple[list[str] | None, float | None] | None = None,
-                     budget_s: float | None = None, trace: str | None = None) -> RawOutcome:
-        """One invocation (same contract as ``Environment.invoke``: faults are values, ``reset`` = discard).
-        ``log``: None for the raw output, else ``(lines before START or None, Init Duration or None)`` to get the
-        invocation's log record formatted by the shim. ``trace``: the invocation's X-Ray trace header, which the
-        shim puts in ``process.env._X_AMZN_TRACE_ID`` for this invocation only (unset when None), as AWS's Node.js
-        runtime interface client does with ``Lambda-Runtime-Trace-Id``."""
-        proc = self.proc
-        assert proc is not None
+    def send(self, request_id: str, payload: bytes, *, invoked_arn: str, timeout_s: float,
+             client_context: str | None, fn_override: str | None,
+             log: tuple[list[str] | None, float | None] | None, budget_s: float | None, trace: str | None,
+             waiter: Waiter) -> None:
+        """Send one invocation (the first half of :meth:`invoke`, as ``Environment.send``): ``waiter`` gets, through
+        ``set_result`` from the event loop (never from inside this call), the shim's answer frame (for
+        :meth:`outcome`) or a fault (for :meth:`fault`): the deadline passed, the process was lost."""
         budget = timeout_s if budget_s is None else budget_s
         fields: dict = {"t": _K_INVOKE, "id": request_id, "dl": int((time.time() + budget) * 1000),
                         "arn": invoked_arn, "cc": client_context, "fn": fn_override}
@@ -459,27 +456,52 @@ class NodeProcess:
             if log[0] is not None or log[1] is not None:
                 fields["pre"], fields["init"] = log
         loop = self._loop
-        w = self._waiter = loop.create_future()
+        self._waiter = waiter
         self._sent_at = now = loop.time()
         self._deadline = now + budget
         self._arm(min(now + WATCH_AFTER_S, self._deadline))
         transport = self._transport
         if transport is None or transport.is_closing():
-            w.set_result(_LOST)
+            loop.call_soon(self._resolve, _LOST)
         else:
             transport.writelines(protocol.encode(fields, payload))  # one writev of header, meta, payload
+
+    def outcome(self, got: tuple[dict, bytes, bytes], log: tuple[list[str] | None, float | None] | None) -> RawOutcome:
+        """The outcome of a completed invocation from the shim's answer frame (``log`` as given to :meth:`send`)."""
+        self._waiter = None
+        m = got[0]
+        self.peak_rss_kb = m["rss"]
+        output, record = (got[2], None) if log is None else (b"", got[2])
+        if m["t"] == _K_RESULT:
+            return RawOutcome(KIND_OK, got[1], None, m["d"], m["rss"], output, False, record)
+        return RawOutcome(KIND_ERROR, got[1], m["et"], m["d"], m["rss"], output, bool(m.get("reset")), record)
+
+    async def fault(self, got: object, request_id: str, timeout_s: float) -> RawOutcome:
+        """The outcome of an invocation the shim never answered (``got``: what the waiter got instead of a frame)."""
+        self._waiter = None
+        return await self._fault(got, request_id, timeout_s, (self._loop.time() - self._sent_at) * 1000.0)
+
+    async def invoke(self, request_id: str, payload: bytes, *, invoked_arn: str, timeout_s: float,
+                     client_context: str | None = None, fn_override: str | None = None,
+                     log: tuple[list[str] | None, float | None] | None = None,
+                     budget_s: float | None = None, trace: str | None = None) -> RawOutcome:
+        """One invocation (same contract as ``Environment.invoke``: faults are values, ``reset`` = discard):
+        :meth:`send`, then :meth:`outcome` or :meth:`fault`. ``log``: None for the raw output, else ``(lines before
+        START or None, Init Duration or None)`` to get the invocation's log record formatted by the shim.
+        ``trace``: the invocation's X-Ray trace header, which the shim puts in ``process.env._X_AMZN_TRACE_ID`` for
+        this invocation only (unset when None), as AWS's Node.js runtime interface client does with
+        ``Lambda-Runtime-Trace-Id``."""
+        assert self.proc is not None
+        w = self._loop.create_future()
+        self.send(request_id, payload, invoked_arn=invoked_arn, timeout_s=timeout_s, client_context=client_context,
+                  fn_override=fn_override, log=log, budget_s=budget_s, trace=trace, waiter=w)
         try:
             got = await w
         finally:
             self._waiter = None
         if type(got) is tuple:
-            m = got[0]
-            self.peak_rss_kb = m["rss"]
-            output, record = (got[2], None) if log is None else (b"", got[2])
-            if m["t"] == _K_RESULT:
-                return RawOutcome(KIND_OK, got[1], None, m["d"], m["rss"], output, False, record)
-            return RawOutcome(KIND_ERROR, got[1], m["et"], m["d"], m["rss"], output, bool(m.get("reset")), record)
-        return await self._fault(got, request_id, timeout_s, (loop.time() - now) * 1000.0)
+            return self.outcome(got, log)
+        return await self.fault(got, request_id, timeout_s)
 
     async def _fault(self, got: object, request_id: str, timeout_s: float, elapsed: float) -> RawOutcome:
         proc = self.proc

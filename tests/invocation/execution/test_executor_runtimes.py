@@ -6,23 +6,27 @@ concurrency, idle expiry, concurrency, and nothing left running afterwards."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from edge.invocation.execution import runtimes
 from edge.invocation.execution.backends import CustomEnvironment, NodeEnvironment
+from edge.invocation.execution.executor import Executor
 from edge.invocation.execution.logs import LogStore
-from edge.invocation.models import FunctionSpec, Outcome
+from edge.invocation.models import FunctionSpec, InvocationResult, Outcome
 from tests.invocation.execution.test_node_process import wait_group_gone
 from tests.invocation.execution.test_runtime_api import BASH_BOOTSTRAP, BASH_FUNCTION, py_bootstrap
 from tests.invocation.fixtures.node_support import dist, write_files
-from tests.invocation.fixtures.support import alive, body, call, code_dir, running_executor
+from tests.invocation.fixtures.support import alive, body, call, code_dir, options, running_executor
+from tests.invocation.fixtures.support import call as _call
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -111,7 +115,40 @@ async def test_node_init_errors_reach_the_response_and_the_logs(tmp_path: Path, 
         assert not ex.environments() or all(e.discard for e in ex.environments())
 
 
-async def test_node_faults_replace_the_environment_and_leave_nothing(tmp_path: Path) -> None:
+async def submitted(ex: Executor, spec: FunctionSpec, event: Any = None, **kwargs: Any) -> InvocationResult:
+    """``call`` through ``Executor.submit`` (a warm Node environment takes the frame at once: no task); ``done``
+    must not run inside ``submit``."""
+    got: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
+    ex.submit(spec, b"" if event is None else json.dumps(event).encode(), options(spec, **kwargs), got.set_result)
+    assert not got.done()
+    return await asyncio.wait_for(got, 30.0)
+
+
+async def test_a_warm_node_function_is_submitted_without_a_task(tmp_path: Path) -> None:
+    spec = node_spec(tmp_path, {"index.js": "let n = 0;\nexports.handler = async () => ({ n: ++n, pid: process.pid });"})
+    async with running_executor(tmp_path) as ex:
+        tasks: list[str] = []
+        invoke_then = ex.invoke_then
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            tasks.append("invoke")
+            return invoke_then(*args, **kwargs)
+
+        ex.invoke_then = counted  # type: ignore[method-assign]  # counts the executor's tasks
+        cold = await submitted(ex, spec, {})
+        assert cold.cold_start and tasks == ["invoke"]  # a cold start runs in the executor's task
+        for n in (2, 3):
+            warm = await submitted(ex, spec, {}, want_log_tail=True)
+            assert body(warm) == {"n": n, "pid": body(cold)["pid"]} and not warm.cold_start
+            assert f"REPORT RequestId: {warm.request_id}" in warm.log_tail
+        assert tasks == ["invoke"]  # the warm ones did not
+        m = ex.metrics.snapshot()["us-east-1"]["nfn"]["$LATEST"]
+        assert m["invocations"] == 3 and m["cold_starts"] == 1
+
+
+@pytest.mark.parametrize("via", ["invoke", "submit"])
+async def test_node_faults_replace_the_environment_and_leave_nothing(tmp_path: Path, via: str) -> None:
+    call = _call if via == "invoke" else submitted
     src = ("exports.handler = async (event) => {\n"
            "  if (event.op === 'hang') { require('child_process').spawn('sleep', ['300']); await new Promise(() => {}); }\n"
            "  if (event.op === 'exit') process.exit(3);\n"
