@@ -281,9 +281,23 @@ class Nginx:
         stop_process(self.proc, 10)
 
 
-def wrk_rps(port: int, path: str, duration: int, connections: int) -> float:
-    """Requests/second by wrk (1 thread) on loopback; RuntimeError if any response was not 2xx."""
-    return parse_rps(run_wrk(["-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s"],
+# wrk sends the same bytes again and again, which the POP parses once per listener (edge.cdn.server.viewer: reads
+# parsed before); with this script every request carries a header of its own (not in the cache key: still a hit),
+# so every request is parsed
+VARIED_LUA = """
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, {["X-Seq"] = tostring(n)})
+end
+"""
+
+
+def wrk_rps(port: int, path: str, duration: int, connections: int, script: Path | None = None) -> float:
+    """Requests/second by wrk (1 thread) on loopback (``script``: a wrk Lua script); RuntimeError if any response
+    was not 2xx."""
+    extra = ["-s", str(script)] if script is not None else []
+    return parse_rps(run_wrk(["-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", *extra],
                              f"http://127.0.0.1:{port}{path}", duration))
 
 
@@ -321,6 +335,10 @@ def nginx_rows(quick: bool) -> list[Row]:
             pop.get("/obj")
             pop_rps = wrk_rps(pop.port, "/obj", duration, 32)
             ngx_rps = wrk_rps(nginx.port, "/obj", duration, 32)
+            script = Path(tmp) / "varied.lua"
+            script.write_text(VARIED_LUA)
+            pop_varied = wrk_rps(pop.port, "/obj", duration, 32, script)
+            ngx_varied = wrk_rps(nginx.port, "/obj", duration, 32, script)
         finally:
             if nginx is not None:
                 nginx.stop()
@@ -328,7 +346,10 @@ def nginx_rows(quick: bool) -> list[Row]:
                 srv.stop()
     return [Row("POP vs nginx proxy_cache: cache hit 1 KB, req/s", f"{pop_rps:,.0f}",
                 f"{ngx_rps:,.0f} nginx proxy_cache (1 worker)", f"{pop_rps / ngx_rps:.0%}", ">= 100% (issue 20)",
-                _verdict(pop_rps >= ngx_rps))]
+                _verdict(pop_rps >= ngx_rps)),
+            Row("  the same, every request's head different (X-Seq), req/s", f"{pop_varied:,.0f}",
+                f"{ngx_varied:,.0f} nginx proxy_cache (1 worker)", f"{pop_varied / ngx_varied:.0%}",
+                "(no target: no read is parsed twice)")]
 
 
 def parse_async(text: str) -> list[Row]:
