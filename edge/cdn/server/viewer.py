@@ -63,6 +63,7 @@ MAX_HEADERS = 1024  # beyond CloudFront's byte limit in practice: a flood of emp
 MAX_QUEUED = 32  # pipelined requests parsed ahead of the one being answered before reading stops
 MAX_REMEMBERED = 1024  # parsed heads a listener remembers (``ParsedHead``); all forgotten at once when full
 MAX_REMEMBERED_BYTES = 2048  # the longest read whose parse is remembered
+MAX_SIGHTED = 4096  # hashes of reads seen once (``HeadMemo.sighted``); all forgotten at once when full
 MAX_UPGRADE_BUFFER = 1 << 20  # bytes after an upgrade request kept until the app takes the connection over
 LINGER_S = 2.0  # reading and dropping a closed connection's input (``_close``)
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -112,11 +113,24 @@ class ViewerRequest:
 ParsedHead = tuple[str, str, tuple[int, int], tuple[tuple[str, str], ...], bool]
 
 
+class HeadMemo:
+    """A listener's reads parsed before (see ``ViewerProtocol.data_received``): ``heads``, the remembered ones by
+    their bytes; ``sighted``, the hashes of reads seen once at a message boundary (a read is remembered the second
+    time it is seen: a stream of requests that never repeat costs a hash and a set insertion each, not a copy of
+    its head kept and freed)."""
+
+    __slots__ = ("heads", "sighted")
+
+    def __init__(self, heads: dict[bytes, ParsedHead] | None = None) -> None:
+        self.heads: dict[bytes, ParsedHead] = {} if heads is None else heads
+        self.sighted: set[int] = set()
+
+
 class ViewerApp(Protocol):
     """What answers a :class:`ViewerProtocol`'s requests (the POP: ``edge.cdn.server.pop``)."""
 
     guard: ConnectionGuard
-    parsed_heads: dict[bytes, ParsedHead]  # the listener's reads parsed before (ViewerProtocol.data_received)
+    parsed: HeadMemo  # the listener's reads parsed before (ViewerProtocol.data_received)
     handlers: TaskOwner
     body_timeout: float
     max_body: int
@@ -139,12 +153,14 @@ class ViewerProtocol(asyncio.Protocol):
 
     __slots__ = ("app", "at_rest", "body_started", "body_timer", "busy", "closing", "conn", "cur", "eof", "guard",
                  "handed_over", "head_size", "heads", "last", "last_head", "outer", "parsed", "parser", "peer", "queue",
-                 "reading", "receiving_body", "transport", "url", "write_paused", "write_waiter")
+                 "reading", "receiving_body", "sighted", "transport", "url", "wanted", "write_paused", "write_waiter")
 
     def __init__(self, app: ViewerApp) -> None:
         self.app = app
         self.guard = app.guard
-        self.heads = app.parsed_heads
+        self.heads = app.parsed.heads
+        self.sighted = app.parsed.sighted
+        self.wanted = False  # the current read was seen before: its head is to be remembered (on_message_complete)
         self.at_rest = True  # the parser is between messages (none begun, or the last one complete)
         self.parsed = 0  # messages llhttp completed during the current read
         self.last_head: ParsedHead | None = None  # the last of them, when it can be remembered
@@ -192,6 +208,15 @@ class ViewerProtocol(asyncio.Protocol):
             if head is not None:  # parsed before: the same request, without llhttp's callbacks
                 self._replay(head)
                 return
+            key = hash(data)  # (computed by the lookup above: bytes keep their hash)
+            sighted = self.sighted
+            self.wanted = key in sighted
+            if not self.wanted:
+                if len(sighted) >= MAX_SIGHTED:
+                    sighted.clear()
+                sighted.add(key)
+        else:
+            self.wanted = False
         self.parsed = 0
         self.last_head = None
         try:
@@ -301,7 +326,7 @@ class ViewerProtocol(asyncio.Protocol):
         # anything but CR/LF is an error ("Data after `Connection: close`"), so only a keep-alive one leaves it at rest
         self.at_rest = req.keep_alive
         self.parsed += 1
-        if req.body is None and req.expect is None and req.refusal is None:  # before the app sees (and changes) it
+        if self.wanted and req.body is None and req.expect is None and req.refusal is None:  # before the app sees it
             self.last_head = (req.method, req.target, req.version, tuple(req.headers), req.keep_alive)
         req.complete = True
         self._body_over()
@@ -310,7 +335,7 @@ class ViewerProtocol(asyncio.Protocol):
 
     # --- reads parsed before --------------------------------------------------------------------------------
     # A read that held exactly one request (from a message boundary to the next; no body, Expect, upgrade or
-    # refusal) is remembered by its bytes, per listener: llhttp at a message boundary keeps no state from the
+    # refusal) is remembered by its bytes, per listener, the second time it is seen (HeadMemo): llhttp at a message boundary keeps no state from the
     # messages before, so the same bytes at a boundary parse to the same request, and the callbacks' effects are
     # replayed without them (wrk, ab, locust and a browser polling one URL repeat the same head; llhttp's
     # callbacks into Python cost ~24k instructions for a 3-header request, ~30 % of a plain hit).

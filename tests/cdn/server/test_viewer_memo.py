@@ -21,7 +21,7 @@ from edge.cdn.config.settings import ViewerSettings
 from edge.cdn.errors import EdgeError
 from edge.cdn.server import viewer
 from edge.cdn.server.limits import ConnectionGuard
-from edge.cdn.server.viewer import MAX_REMEMBERED, ViewerProtocol, ViewerRequest, viewer_connection
+from edge.cdn.server.viewer import MAX_REMEMBERED, HeadMemo, ViewerProtocol, ViewerRequest, viewer_connection
 from edge.tasks import TaskOwner
 
 
@@ -77,11 +77,11 @@ class _App:
     """A ``ViewerApp`` that records each request and answers at once, or later (a target containing ``later``)."""
 
     def __init__(self, heads: dict[bytes, Any]) -> None:
+        self.parsed = HeadMemo(heads)
         self.guard = ConnectionGuard(ViewerSettings())
         self.handlers = TaskOwner("memo-test")
         self.body_timeout = 30.0
         self.max_body = 64
-        self.parsed_heads = heads
         self.seen: list[tuple[object, ...]] = []
         self.later: list[tuple[ViewerProtocol, bool]] = []
 
@@ -187,17 +187,19 @@ async def test_a_replayed_head_is_what_parsing_it_gives(seed: int, monkeypatch: 
     assert remembering.seen == parsing.seen
     assert len(remembering.seen) > 250
     assert replays > 100  # the remembered heads were used
-    assert len(parsing.parsed_heads) == 0 and 0 < len(remembering.parsed_heads) <= len(REPEATED)
-    for data in remembering.parsed_heads:
+    assert len(parsing.parsed.heads) == 0 and 0 < len(remembering.parsed.heads) <= len(REPEATED)
+    for data in remembering.parsed.heads:
         assert data in REPEATED  # only reads that held exactly one request without a body were remembered
     await remembering.handlers.aclose()
     await parsing.handlers.aclose()
 
 
-async def test_the_memo_is_bounded() -> None:
+async def test_a_read_is_remembered_the_second_time_and_the_memo_is_bounded() -> None:
     app = _App({})
-    reads = [b"GET /n%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(MAX_REMEMBERED + 10)]
+    _run(app, [b"GET /once HTTP/1.1\r\nHost: x\r\n\r\n"], random.Random(0))
+    assert not app.parsed.heads and len(app.parsed.sighted) == 1  # seen once: only its hash is kept
+    reads = [b"GET /n%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(MAX_REMEMBERED + 10) for _ in range(2)]
     _run(app, reads, random.Random(0))
-    assert 0 < len(app.parsed_heads) <= MAX_REMEMBERED
-    assert [s[1] for s in app.seen] == [f"/n{i}" for i in range(MAX_REMEMBERED + 10)]
+    assert 0 < len(app.parsed.heads) <= MAX_REMEMBERED
+    assert [s[1] for s in app.seen[1:]] == [f"/n{i}" for i in range(MAX_REMEMBERED + 10) for _ in range(2)]
     await app.handlers.aclose()
