@@ -26,7 +26,7 @@ from edge.cdn.errors import BadRequest, EdgeError, LambdaError
 from edge.cdn.models import EdgeRequest, EdgeResponse, header_get
 from edge.cdn.responses import HIT, HIT_TIMING, REPLACED, decorate, error_response, new_request_id
 from edge.cdn.server import websocket
-from edge.cdn.server.viewer import HeadMemo, ViewerProtocol, ViewerRequest
+from edge.cdn.server.viewer import ViewerProtocol, ViewerRequest
 from edge.cdn.server.wire import EMPTY_BODY_STATUS, framed, safe_value, serialize
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.viewer_request import admit
@@ -65,7 +65,7 @@ class PopViewer:
     rate-limited (``CauseLog``). A WebSocket upgrade the behavior relays is handed over to aiohttp's protocol
     (``edge.cdn.server.websocket`` terminates WebSockets with aiohttp on both sides)."""
 
-    __slots__ = ("body_timeout", "guard", "handlers", "max_body", "parsed", "relays", "scheme", "state", "upgrades")
+    __slots__ = ("body_timeout", "guard", "handlers", "max_body", "relays", "scheme", "state", "upgrades")
 
     def __init__(self, state: PopState, scheme: str, handlers: TaskOwner) -> None:
         self.state = state
@@ -74,7 +74,6 @@ class PopViewer:
         self.handlers = handlers
         self.body_timeout = state.viewer.body_timeout_s
         self.max_body = CLIENT_MAX_SIZE
-        self.parsed = HeadMemo()
         self.upgrades: web.Server | None = None  # aiohttp's server for the connections handed over, made on demand
         self.relays: dict[Any, tuple[EdgeRequest, str, float]] = {}  # transport -> the upgrade it carries
 

@@ -61,9 +61,7 @@ MAX_URL_BYTES = 8192  # CloudFront: maximum length of a URL
 MAX_HEADER_BYTES = 20480  # CloudFront: maximum total length of request headers (name + value + 4 per line)
 MAX_HEADERS = 1024  # beyond CloudFront's byte limit in practice: a flood of empty headers is refused too
 MAX_QUEUED = 32  # pipelined requests parsed ahead of the one being answered before reading stops
-MAX_REMEMBERED = 1024  # parsed heads a listener remembers (``ParsedHead``); all forgotten at once when full
-MAX_REMEMBERED_BYTES = 2048  # the longest read whose parse is remembered
-MAX_SIGHTED = 4096  # hashes of reads seen once (``HeadMemo.sighted``); all forgotten at once when full
+MAX_REMEMBERED_BYTES = 2048  # the longest read a connection keeps to compare the next one with (reads parsed before)
 MAX_UPGRADE_BUFFER = 1 << 20  # bytes after an upgrade request kept until the app takes the connection over
 LINGER_S = 2.0  # reading and dropping a closed connection's input (``_close``)
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -113,24 +111,10 @@ class ViewerRequest:
 ParsedHead = tuple[str, str, tuple[int, int], tuple[tuple[str, str], ...], bool]
 
 
-class HeadMemo:
-    """A listener's reads parsed before (see ``ViewerProtocol.data_received``): ``heads``, the remembered ones by
-    their bytes; ``sighted``, the hashes of reads seen once at a message boundary (a read is remembered the second
-    time it is seen: a stream of requests that never repeat costs a hash and a set insertion each, not a copy of
-    its head kept and freed)."""
-
-    __slots__ = ("heads", "sighted")
-
-    def __init__(self, heads: dict[bytes, ParsedHead] | None = None) -> None:
-        self.heads: dict[bytes, ParsedHead] = {} if heads is None else heads
-        self.sighted: set[int] = set()
-
-
 class ViewerApp(Protocol):
     """What answers a :class:`ViewerProtocol`'s requests (the POP: ``edge.cdn.server.pop``)."""
 
     guard: ConnectionGuard
-    parsed: HeadMemo  # the listener's reads parsed before (ViewerProtocol.data_received)
     handlers: TaskOwner
     body_timeout: float
     max_body: int
@@ -152,15 +136,15 @@ class ViewerProtocol(asyncio.Protocol):
     """One viewer connection's HTTP/1.x (see the module docstring)."""
 
     __slots__ = ("app", "at_rest", "body_started", "body_timer", "busy", "closing", "conn", "cur", "eof", "guard",
-                 "handed_over", "head_size", "heads", "last", "last_head", "outer", "parsed", "parser", "peer", "queue",
-                 "reading", "receiving_body", "sighted", "transport", "url", "wanted", "write_paused", "write_waiter")
+                 "handed_over", "head_size", "last", "last_head", "outer", "parsed", "parser", "peer", "queue", "reading",
+                 "receiving_body", "seen_head", "seen_read", "transport", "url", "wanted", "write_paused", "write_waiter")
 
     def __init__(self, app: ViewerApp) -> None:
         self.app = app
         self.guard = app.guard
-        self.heads = app.parsed.heads
-        self.sighted = app.parsed.sighted
-        self.wanted = False  # the current read was seen before: its head is to be remembered (on_message_complete)
+        self.seen_read = b""  # the last read that started at a message boundary (reads parsed before)
+        self.seen_head: ParsedHead | None = None  # what it parsed to, once it was seen twice and held one request
+        self.wanted = False  # the current read is seen_read again: its head is to be remembered (on_message_complete)
         self.at_rest = True  # the parser is between messages (none begun, or the last one complete)
         self.parsed = 0  # messages llhttp completed during the current read
         self.last_head: ParsedHead | None = None  # the last of them, when it can be remembered
@@ -204,17 +188,16 @@ class ViewerProtocol(asyncio.Protocol):
             return
         at_rest = self.at_rest
         if at_rest:
-            head = self.heads.get(data)
-            if head is not None:  # parsed before: the same request, without llhttp's callbacks
-                self._replay(head)
-                return
-            key = hash(data)  # (computed by the lookup above: bytes keep their hash)
-            sighted = self.sighted
-            self.wanted = key in sighted
-            if not self.wanted:
-                if len(sighted) >= MAX_SIGHTED:
-                    sighted.clear()
-                sighted.add(key)
+            if data == self.seen_read:
+                head = self.seen_head
+                if head is not None:  # parsed before: the same request, without llhttp's callbacks
+                    self._replay(head)
+                    return
+                self.wanted = True
+            else:
+                self.seen_read = data if len(data) <= MAX_REMEMBERED_BYTES else b""
+                self.seen_head = None
+                self.wanted = False
         else:
             self.wanted = False
         self.parsed = 0
@@ -228,9 +211,8 @@ class ViewerProtocol(asyncio.Protocol):
         else:
             if not self.parsed:  # no message completed (CR/LF only, or part of one): not at rest until one is
                 self.at_rest = False
-            elif (at_rest and self.parsed == 1 and self.at_rest and self.last_head is not None
-                  and self.parser is parser and len(data) <= MAX_REMEMBERED_BYTES):
-                self._remember(data, self.last_head)
+            elif self.wanted and self.parsed == 1 and self.at_rest and self.parser is parser:
+                self.seen_head = self.last_head  # (None when the request cannot be replayed)
         if self.receiving_body and self.body_timer is None and not self.closing:
             self.body_started = time.monotonic()
             self.body_timer = asyncio.get_running_loop().call_later(self.app.body_timeout, self._body_check)
@@ -334,17 +316,14 @@ class ViewerProtocol(asyncio.Protocol):
             self._next()
 
     # --- reads parsed before --------------------------------------------------------------------------------
-    # A read that held exactly one request (from a message boundary to the next; no body, Expect, upgrade or
-    # refusal) is remembered by its bytes, per listener, the second time it is seen (HeadMemo): llhttp at a message boundary keeps no state from the
-    # messages before, so the same bytes at a boundary parse to the same request, and the callbacks' effects are
-    # replayed without them (wrk, ab, locust and a browser polling one URL repeat the same head; llhttp's
-    # callbacks into Python cost ~24k instructions for a 3-header request, ~30 % of a plain hit).
-    def _remember(self, data: bytes, head: ParsedHead) -> None:
-        heads = self.heads
-        if len(heads) >= MAX_REMEMBERED:
-            heads.clear()  # bounded; a flood of distinct requests costs one insertion each
-        heads[data] = head
-
+    # A connection keeps its last read that started at a message boundary; when the same bytes come again and held
+    # exactly one request (to the next boundary; no body, Expect, upgrade or refusal), what they parsed to is kept,
+    # and from the third time on the request is replayed without llhttp: llhttp at a message boundary keeps no
+    # state from the messages before (but the keep-alive rule of on_message_complete), so the same bytes at a
+    # boundary parse to the same request. wrk, ab -k, locust and a browser polling one URL send the same head again
+    # and again on a connection; llhttp's callbacks into Python cost ~17k instructions for a 3-header request,
+    # ~20 % of a plain hit. Per connection, not per listener: one viewer's timing tells nothing about another's
+    # requests, and what is kept is one read per connection.
     def _replay(self, head: ParsedHead) -> None:
         """What llhttp's callbacks do for ``head`` read whole (on_message_begin to on_message_complete)."""
         req = ViewerRequest()

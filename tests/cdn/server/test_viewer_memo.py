@@ -2,7 +2,8 @@
 its app exactly what one that parses every read hands it.
 
 Two protocols, each under its own real ``ConnectionGuard`` and a recording transport, get the same random byte
-streams cut the same random ways: repeated requests (one read each, so they are remembered and replayed),
+streams cut the same random ways: repeated requests (one read each, the same read often several times in a row, so
+they are remembered and replayed),
 pipelined and split ones, bodies (Content-Length and chunked), ``Expect``, HTTP/1.0, ``Connection: close``,
 upgrades, malformed and oversized heads; the app answers some requests at once and some later. Every request the
 app sees (its fields, in order), every byte written, the transport's pauses and closes and the guard's state must
@@ -21,15 +22,8 @@ from edge.cdn.config.settings import ViewerSettings
 from edge.cdn.errors import EdgeError
 from edge.cdn.server import viewer
 from edge.cdn.server.limits import ConnectionGuard
-from edge.cdn.server.viewer import MAX_REMEMBERED, HeadMemo, ViewerProtocol, ViewerRequest, viewer_connection
+from edge.cdn.server.viewer import ViewerProtocol, ViewerRequest, viewer_connection
 from edge.tasks import TaskOwner
-
-
-class _Forgetful(dict[bytes, object]):
-    """A memo that never remembers: every read is parsed."""
-
-    def __setitem__(self, key: object, value: object) -> None:
-        return None
 
 
 class _Transport(asyncio.Transport):
@@ -76,8 +70,7 @@ class _Transport(asyncio.Transport):
 class _App:
     """A ``ViewerApp`` that records each request and answers at once, or later (a target containing ``later``)."""
 
-    def __init__(self, heads: dict[bytes, Any]) -> None:
-        self.parsed = HeadMemo(heads)
+    def __init__(self) -> None:
         self.guard = ConnectionGuard(ViewerSettings())
         self.handlers = TaskOwner("memo-test")
         self.body_timeout = 30.0
@@ -138,7 +131,9 @@ def _stream(rng: random.Random) -> list[bytes]:
     reads: list[bytes] = []
     for _ in range(rng.randint(3, 25)):
         roll = rng.random()
-        if roll < 0.6:
+        if reads and rng.random() < 0.5:
+            reads.append(reads[-1])  # the same read again (whatever it held)
+        elif roll < 0.6:
             reads.append(rng.choice(REPEATED))
         elif roll < 0.75:
             reads.append(rng.choice(REPEATED) + rng.choice(REPEATED))  # two in one read: parsed, not remembered
@@ -151,7 +146,17 @@ def _stream(rng: random.Random) -> list[bytes]:
     return reads
 
 
-def _run(app: _App, reads: list[bytes], rng: random.Random) -> tuple[object, ...]:
+def _run(app: _App, reads: list[bytes], rng: random.Random, *, remember: bool = True) -> tuple[object, ...]:
+    """One connection's reads through a protocol (``remember=False``: one that parses every read)."""
+    saved = viewer.MAX_REMEMBERED_BYTES
+    viewer.MAX_REMEMBERED_BYTES = saved if remember else 0  # a connection keeps no read to compare with
+    try:
+        return _exchange(app, reads, rng)
+    finally:
+        viewer.MAX_REMEMBERED_BYTES = saved
+
+
+def _exchange(app: _App, reads: list[bytes], rng: random.Random) -> tuple[object, ...]:
     transport = _Transport()
     outer = viewer_connection(app)
     outer.connection_made(transport)
@@ -178,28 +183,36 @@ async def test_a_replayed_head_is_what_parsing_it_gives(seed: int, monkeypatch: 
 
     monkeypatch.setattr(ViewerProtocol, "_replay", counted)
     rng = random.Random(seed)
-    remembering, parsing = _App({}), _App(_Forgetful())
-    for _ in range(80):
+    remembering, parsing = _App(), _App()
+    for _ in range(120):
         reads = _stream(rng)
         seed_later = rng.random()  # when the app answers its pending requests: the same for both
         assert _run(remembering, reads, random.Random(seed_later)) == _run(parsing, reads, random.Random(
-            seed_later))  # the same answering order, writes, pauses and closes
+            seed_later), remember=False)  # the same answering order, writes, pauses and closes
     assert remembering.seen == parsing.seen
     assert len(remembering.seen) > 250
-    assert replays > 100  # the remembered heads were used
-    assert len(parsing.parsed.heads) == 0 and 0 < len(remembering.parsed.heads) <= len(REPEATED)
-    for data in remembering.parsed.heads:
-        assert data in REPEATED  # only reads that held exactly one request without a body were remembered
+    assert replays > 60, replays  # the remembered heads were used
     await remembering.handlers.aclose()
     await parsing.handlers.aclose()
 
 
-async def test_a_read_is_remembered_the_second_time_and_the_memo_is_bounded() -> None:
-    app = _App({})
-    _run(app, [b"GET /once HTTP/1.1\r\nHost: x\r\n\r\n"], random.Random(0))
-    assert not app.parsed.heads and len(app.parsed.sighted) == 1  # seen once: only its hash is kept
-    reads = [b"GET /n%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(MAX_REMEMBERED + 10) for _ in range(2)]
-    _run(app, reads, random.Random(0))
-    assert 0 < len(app.parsed.heads) <= MAX_REMEMBERED
-    assert [s[1] for s in app.seen[1:]] == [f"/n{i}" for i in range(MAX_REMEMBERED + 10) for _ in range(2)]
+async def test_a_read_is_replayed_from_its_third_time_on_the_same_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    replayed: list[str] = []
+    replay = ViewerProtocol._replay
+
+    def counted(self: ViewerProtocol, head: viewer.ParsedHead) -> None:
+        replayed.append(head[1])
+        replay(self, head)
+
+    monkeypatch.setattr(ViewerProtocol, "_replay", counted)
+    app = _App()
+    a, b = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+    _run(app, [a, a, a, a, b, a, b, b, b, a + a, a + a, a + a], random.Random(0))
+    assert replayed == ["/a", "/a", "/b"]  # the 3rd and 4th a, the 3rd b in a row; two requests in a read: never
+    assert [s[1] for s in app.seen] == ["/a"] * 4 + ["/b", "/a"] + ["/b"] * 3 + ["/a"] * 6
+    _run(app, [a, a], random.Random(0))
+    assert replayed == ["/a", "/a", "/b"]  # a new connection starts with nothing remembered
+    big = b"GET /big HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * viewer.MAX_REMEMBERED_BYTES + b"\r\n\r\n"
+    _run(app, [big] * 4, random.Random(0))
+    assert replayed == ["/a", "/a", "/b"]  # longer than MAX_REMEMBERED_BYTES: not kept
     await app.handlers.aclose()
