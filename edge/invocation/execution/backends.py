@@ -10,10 +10,11 @@
 Both are ``Environment`` subclasses: the same state machine, pool bookkeeping (warm reuse, idle expiry, max
 lifetime, provisioned concurrency, /tmp kept across a reset) and executor code paths (limiter, logs, metrics) as the
 Python worker, with their own ``launch`` (Init), ``invoke`` and ``stop``; a Node.js environment also takes
-``send`` / ``outcome`` / ``fault`` as the Python worker's does, so ``Executor.submit`` runs a warm one without a task. Their processes start through the
-executor's zygote (:mod:`.runtime_process`): own process group, killed with the environment, parent-death signal,
-reaped by the zygote. Outcomes are the same :class:`~.environment.RawOutcome` values; a process found dead before an
-invocation reached it is ``Kind.STALE`` (the executor retries on a new environment), as for Python.
+``send`` / ``outcome`` / ``fault`` as the Python worker's does, so ``Executor.submit`` runs a warm one without a
+task. Their processes start through the executor's zygote (:mod:`.runtime_process`): own process group, killed with
+the environment, parent-death signal, reaped by the zygote. Outcomes are the same :class:`~.environment.RawOutcome`
+values; a process found dead before an invocation reached it is ``Kind.STALE`` (the executor retries on a new
+environment), as for Python.
 
 Init Duration, measured as AWS defines it (runtime start plus function init, ending when the runtime asks for its
 first event; https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-ib):
