@@ -12,7 +12,8 @@ Runs, each in its own subprocess (their load generators and servers stay out of 
 - ``node``     bench/node_bench.py: Node.js warm round trip vs Python's (same run), Node cold start, custom runtime
                warm (issue 12);
 - ``nginx``    here: POP cache hits vs nginx ``proxy_cache`` hits in front of the same origin (only when ``nginx``
-               is on PATH; started with a temporary config on loopback);
+               is on PATH; started with a temporary config on loopback), as wrk sends them (the same head again and
+               again, which the POP replays without parsing) and with every request's head different (``VARIED_LUA``);
 - ``async``    bench/async_bench.py: accepting Event invokes vs DryRun, draining the queue vs direct invokes
                (row marked skipped while the script is absent);
 - ``cff``      bench/cff_bench.py: a CloudFront function's viewer-request step and one KVS get, in process (medians);
