@@ -117,13 +117,10 @@ class PopViewer:
             ex, response, at = pipeline.begin(ctx, edge_req, request_id, started, interim)
         except Exception as exc:  # a bug: answer like CloudFront would (500 page) and keep serving
             ex, response, at = self._bug(edge_req, request_id, started, exc), None, EdgeError("internal error")
-        if response is None:
-            if at is None and pipeline.start_viewer_request(
-                    ctx, ex, lambda result: self._hooked(conn, req, ctx, ex, result)):
-                return None  # answered by _hooked, from the event loop
-            return self._finish(conn, req, ctx, ex, at)
-        sent = self._deliver(conn, req, response, ex)
-        return sent if isinstance(sent, bool) else self._answer(conn, req, sent)
+        if response is None and at is None and pipeline.start_viewer_request(
+                ctx, ex, lambda result: self._hooked(conn, req, ctx, ex, result)):
+            return None  # answered by _hooked, from the event loop
+        return self._go_on(conn, req, ctx, ex, response, at)
 
     def _plain_hit(self, conn: ViewerProtocol, req: ViewerRequest,
                    started: float) -> bool | Coroutine[Any, Any, None] | None:
