@@ -105,19 +105,22 @@ def hooked_hit(ctx: PopContext, ex: Exchange) -> Hit | None:
     caller to answer (then :func:`count_plain_hit`, ``counted``: ``begin`` counted the request); None, with nothing
     done: ``pipeline.after_viewer_request`` goes on."""
     plan = ex.plan
-    req = ex.request
-    if plan is None or not plan.lean_hook or ctx.chaos is not None or req.method != "GET" or not _timing_as_is(ex):
+    if plan is None or not plan.lean_hook or ctx.chaos is not None or ex.request.method != "GET":
         return None
+    return _hit_after_function(ctx, plan, ex)
+
+
+def _hit_after_function(ctx: PopContext, plan: BehaviorPlan, ex: Exchange) -> Hit | None:
+    """The fresh hit :func:`plain_hit` finds for the request a viewer-request function returned (``ex.request``;
+    X-Cache set), when the Server-Timing entries the function added can be written as they are (``PopViewer._send``'s
+    ``safe_value`` check on the rendered value, of which they are the only part not made by the POP); else None."""
+    if not all(safe_value(e) for e in ex.timing.entries):
+        return None
+    req = ex.request
     hit = plain_hit(ctx, plan, req.uri, req.querystring, req.headers)
     if hit is not None:
         ex.x_cache = HIT
     return hit
-
-
-def _timing_as_is(ex: Exchange) -> bool:
-    """Whether the Server-Timing entries a function added can be written as they are (``PopViewer._send``'s
-    ``safe_value`` check on the rendered value, of which they are the only part not made by the POP)."""
-    return all(safe_value(e) for e in ex.timing.entries)
 
 
 def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Ready
@@ -133,12 +136,9 @@ def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Re
         return None, err, None
     plan = ex.plan
     if generated is None and plan is not None:
-        req = ex.request
-        if _timing_as_is(ex):
-            hit = plain_hit(ctx, plan, req.uri, req.querystring, req.headers)
-            if hit is not None:
-                ex.x_cache = HIT
-                return None, None, hit
+        hit = _hit_after_function(ctx, plan, ex)
+        if hit is not None:
+            return None, None, hit
     if generated is not None:
         return pipeline.generated_response(ctx, ex, generated, FUNCTION_GENERATED), None, None
     response, at = pipeline.from_lookup(ctx, ex)

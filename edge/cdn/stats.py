@@ -41,7 +41,7 @@ class PopStats:
         self.by_x_cache[x_cache] += 1
 
     def count_hit(self, status: int, x_cache: str, request: int = 1) -> None:
-        """A request answered at once from a fresh entry (``pipeline.count_plain_hit``): ``requests`` (by ``request``:
+        """A request answered at once from a fresh entry (``lean.count_plain_hit``): ``requests`` (by ``request``:
         0 for one counted already), ``hits`` and :meth:`count_response` in one call."""
         self.requests += request
         self.hits += 1
