@@ -59,7 +59,6 @@ class _ProcessEnvironment(Environment):
     environment dead, and its stop."""
 
     _child: RuntimeChild | None = None  # the runtime's process, once started
-    sends = False  # invocations go through :meth:`invoke` only (``Executor.submit`` runs it in a task)
 
     def _watch(self, child: RuntimeChild) -> None:
         self._child = child
@@ -83,33 +82,7 @@ class _ProcessEnvironment(Environment):
         """The process had died while idle, before this invocation was sent (the caller retries elsewhere)."""
         return raw.kind is Kind.EXIT and self.exit_at is not None and self.exit_at < sent_at
 
-    async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
-                     fn_override: str | None, budget_s: float | None = None,
-                     log: tuple[list[str] | None, float | None] | None = None,
-                     trace: str | None = None) -> RawOutcome:
-        """One invocation on the runtime's process (:meth:`_send`); a process that had died while idle answers
-        STALE (the caller retries elsewhere), a cancelled one is never reused."""
-        if not self._runtime_alive():
-            return _stale_outcome()
-        self.invocations += 1
-        sent_at = time.monotonic()
-        try:
-            raw = await self._send(request_id, payload, invoked_arn, client_context, fn_override, budget_s, log,
-                                   trace)
-        except BaseException:
-            self.discard = True  # cancelled mid-invocation: the process is still busy, never reuse it
-            raise
-        if self._died_before(raw, sent_at):
-            self.discard = True
-            return _stale_outcome()
-        return self._after(raw)
-
     def _runtime_alive(self) -> bool:
-        raise NotImplementedError
-
-    async def _send(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
-                    fn_override: str | None, budget_s: float | None,
-                    log: tuple[list[str] | None, float | None] | None, trace: str | None) -> RawOutcome:
         raise NotImplementedError
 
     def _died_before(self, raw: RawOutcome, sent_at: float) -> bool:
@@ -232,11 +205,9 @@ class NodeEnvironment(_ProcessEnvironment):
         proc = self.proc
         return proc is not None and proc.proc is not None and proc.proc.alive
 
-    # Invocations as the Python worker's: send (the frame written now; the waiter gets the answer from the
-    # channel's data_received), then outcome or fault, so Executor.submit runs a warm Node function with no task
-    # (Environment.invoke is the same two halves around a future).
-    sends = True
-
+    # Invocations as the Python worker's (Environment.invoke: send, then outcome or fault around a future): send
+    # writes the frame now and the waiter gets the answer from the channel's data_received, so Executor.submit runs
+    # a warm Node function with no task.
     def send(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
              fn_override: str | None, budget_s: float | None, log: tuple[list[str] | None, float | None] | None,
              trace: str | None, waiter: Waiter) -> None:
@@ -264,13 +235,6 @@ class NodeEnvironment(_ProcessEnvironment):
             return _stale_outcome()
         return self._after(raw)
 
-    async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
-                     fn_override: str | None, budget_s: float | None = None,
-                     log: tuple[list[str] | None, float | None] | None = None,
-                     trace: str | None = None) -> RawOutcome:
-        return await Environment.invoke(self, request_id, payload, invoked_arn, client_context, fn_override,
-                                        budget_s, log, trace)
-
     def _died_before(self, raw: RawOutcome, sent_at: float) -> bool:
         proc = self.proc  # an exit the core caused (OOM, a kill) is this invocation's fault, not a stale process
         return self._stale(raw, sent_at) and proc is not None and proc.oom_rss_kb is None \
@@ -286,6 +250,7 @@ class CustomEnvironment(_ProcessEnvironment):
     record: the executor formats START/END/REPORT around the bootstrap's output."""
 
     runtime: CustomRuntime | None = None
+    sends = False  # invocations go through :meth:`invoke` only (``Executor.submit`` runs it in a task)
 
     async def launch(self, host: RuntimeHost, init_timeout_s: float) -> None:
         spec = self.spec
@@ -321,6 +286,27 @@ class CustomEnvironment(_ProcessEnvironment):
             message = str(orjson.loads(failure.payload).get("errorMessage", ""))
             return platform_error("Runtime.InvalidEntrypoint", request_id, message.split(" Error: ", 1)[-1])
         return failure.payload
+
+    async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: str | None,
+                     fn_override: str | None, budget_s: float | None = None,
+                     log: tuple[list[str] | None, float | None] | None = None,
+                     trace: str | None = None) -> RawOutcome:
+        """One invocation on the runtime's process (:meth:`_send`); a process that had died while idle answers
+        STALE (the caller retries elsewhere), a cancelled one is never reused."""
+        if not self._runtime_alive():
+            return _stale_outcome()
+        self.invocations += 1
+        sent_at = time.monotonic()
+        try:
+            raw = await self._send(request_id, payload, invoked_arn, client_context, fn_override, budget_s, log,
+                                   trace)
+        except BaseException:
+            self.discard = True  # cancelled mid-invocation: the process is still busy, never reuse it
+            raise
+        if self._died_before(raw, sent_at):
+            self.discard = True
+            return _stale_outcome()
+        return self._after(raw)
 
     def _runtime_alive(self) -> bool:
         rt = self.runtime
