@@ -77,6 +77,17 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+# a wrk Lua script giving every request its own X-Seq header (in no cache key): no two request heads the same, so
+# the POP replays no read (edge.cdn.server.viewer) and no CloudFront function answers from memory
+VARIED_LUA = """
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, {["X-Seq"] = tostring(n)})
+end
+"""
+
+
 def run_wrk(options: Sequence[str], url: str, duration_s: float) -> str:
     """wrk's output for one run (1 thread unless ``options`` say otherwise); RuntimeError when it saw non-2xx
     responses or printed no throughput."""

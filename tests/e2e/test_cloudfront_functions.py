@@ -82,7 +82,7 @@ class CffPop:
             self.store.publish(name, etag)
 
     async def start(self, *, functions: Iterable[dict[str, str]] = (), behavior: dict[str, Any] | None = None,
-                    config: dict[str, Any] | None = None) -> RunningPop:
+                    config: dict[str, Any] | None = None, memo: bool = True) -> RunningPop:
         if config is None:
             b = dict(behavior or behavior_config())
             items = list(functions)
@@ -100,7 +100,7 @@ class CffPop:
         self.runner = CloudFrontFunctionRunner(
             FunctionCatalog(CffDatabase(self.state), names), poll_interval=0.05,
             edge_location={"name": "IAD", "serverIp": "127.0.0.1", "region": "us-east-1"},
-            log_sink=lambda group, stream, lines, rid: self.logs.append(group, stream, lines, rid))
+            log_sink=lambda group, stream, lines, rid: self.logs.append(group, stream, lines, rid), memo=memo)
         await self.runner.start()
         self.pop = await start_pop(pop, dist, settings, port=0, functions=self.runner)
         return self.pop
@@ -142,6 +142,33 @@ async def test_viewer_request_modifies_the_request_on_misses_and_hits(cff: CffPo
     lines = await cff.log_lines("add")
     assert lines[0].endswith(" START DistributionID: " + cff.pop.state.ctx.distribution.id)  # type: ignore[union-attr]
     assert lines[1].endswith(" saw /a") and " END ComputeUtilization: " in lines[2]
+
+
+@pytest.mark.parametrize("memo", [True, False])
+async def test_a_repeated_request_is_answered_from_memory_and_server_timing_says_so(cff: CffPop, memo: bool) -> None:
+    cff.origin.script("/a", body=b"A", headers={"Cache-Control": "max-age=60"})
+    cff.function("pure", "function handler(event) { var r = event.request;"
+                         " r.headers['x-fn'] = {value: r.uri + (r.headers['x-v'] ? r.headers['x-v'].value : '')};"
+                         " return r; }", V1)
+    cff.function("stamp", "function handler(event) { var h = event.response.headers;"
+                          " h['x-vrs'] = {value: event.request.uri}; return event.response; }", V1)
+    await cff.start(functions=[fa(VR, "pure"), fa(VRS, "stamp")], memo=memo)
+    seen = []
+    for v in ("", "", "1", "1", ""):
+        status, headers, body = await cff.get("/a", headers={"X-V": v} if v else {})
+        assert (status, body, headers["X-Vrs"]) == (200, b"A", "/a")
+        timing = headers["Server-Timing"]
+        seen.append(('desc="pure:LIVE cff cu=' in timing and ' memo";' in timing.split("fn-viewer-request")[1]
+                     .split(",")[0], ' memo";' in timing.split("fn-viewer-response")[1].split(",")[0]))
+    # the second request repeats the first's events, the fourth the third's, the fifth the first's (a miss's response
+    # and a hit's show the function the same headers)
+    want = [(False, False), (True, True), (False, False), (True, True), (True, True)]
+    assert seen == (want if memo else [(False, False)] * 5)
+    assert cff.origin.hits["/a"] == 1 and [r.header("X-Fn") for r in cff.origin.requests["/a"]] == ["/a"]
+    metrics = cff.runner.metrics()  # type: ignore[union-attr]
+    for name in ("pure", "stamp"):
+        assert metrics[name]["invocations"] == 5 and metrics[name]["memo_hits"] == (3 if memo else 0)
+    assert await cff.log_lines("pure") == []  # a call that logged nothing writes nothing, from memory or not
 
 
 async def test_generated_response_is_not_cached_and_skips_viewer_response(cff: CffPop) -> None:

@@ -23,6 +23,12 @@
   // ---------------------------------------------------------------- per-call state (reset by invoke)
   var startTime = 0, logs = [], logBytes = 0, logTruncated = false, originOps = [], eventType = '';
   var edgeLocation = {}, kvsData = null, kvsMeta = null, kvsArnId = '';
+  // Whether the call read something that differs between two requests whose events are otherwise the same: the
+  // time (a Date read), Math.random, the event's requestId. A call that read none of them, logged nothing and
+  // returned a delta is a function of its event's other fields, the store's snapshot and cf.edgeLocation alone
+  // (each call runs the top-level code again on frozen intrinsics: nothing survives a call), which is what lets
+  // engine.py answer the same event again from memory (FunctionEngine, "Repeated events").
+  var varied = false;
 
   // ---------------------------------------------------------------- bytes <-> strings
   function utf8Encode(s) {
@@ -505,15 +511,19 @@
 
   // ---------------------------------------------------------------- Date: every read is the start time
   function CFDate() {
-    if (!new.target) return new RealDate(startTime).toString();
+    if (!new.target) { varied = true; return new RealDate(startTime).toString(); }
+    if (arguments.length === 0) varied = true;
     return RealReflect.construct(RealDate, arguments.length === 0 ? [startTime] : Array.prototype.slice.call(arguments), new.target);
   }
   CFDate.prototype = RealDate.prototype;
   Object.defineProperty(RealDate.prototype, 'constructor', { value: CFDate, writable: true, configurable: true });
-  CFDate.now = function () { return startTime; };
+  CFDate.now = function () { varied = true; return startTime; };
   CFDate.parse = RealDate.parse;
   CFDate.UTC = RealDate.UTC;
   G.Date = CFDate;
+  var realRandom = Math.random;
+  RealDefineProperty(Math, 'random', { value: function random() { varied = true; return realRandom(); },
+    writable: true, enumerable: false, configurable: true });
 
   // ---------------------------------------------------------------- eval and the Function constructors throw
   function noEval() { throw new Error('eval is not supported'); }
@@ -657,7 +667,7 @@
       else { deepFreeze(d.get); deepFreeze(d.set); }
     });
   }
-  [G, Buffer, TextEncoder, TextDecoder, cryptoModule, querystringModule, cfModule,
+  [G, Buffer, TextEncoder, TextDecoder, cryptoModule, querystringModule, cfModule, requestIdGet, requestIdSet,
    Object.getPrototypeOf(async function () {}), Object.getPrototypeOf(Uint8Array),
    Object.getPrototypeOf([][Symbol.iterator]()), Object.getPrototypeOf(''[Symbol.iterator]()),
    Object.getPrototypeOf(/a/[Symbol.matchAll]('')), Object.getPrototypeOf(new Uint8Array(0)[Symbol.iterator]()),
@@ -735,8 +745,20 @@
   // the order received, the hidden ones left out, joined by NUL (delta.request_fields)
   function buildRequestEvent(fields) {
     var parts = fields.split('\0');
-    return { version: '1.0', context: { distributionDomainName: parts[0], distributionId: parts[1],
-      eventType: 'viewer-request', requestId: parts[2] }, viewer: { ip: parts[3] }, request: requestPart(parts) };
+    return { version: '1.0', context: eventContext(parts, 'viewer-request'), viewer: { ip: parts[3] },
+      request: requestPart(parts) };
+  }
+  // The event's context; its requestId an accessor that marks the call varied when read (a write makes it a plain
+  // value again), enumerable in its place: JSON.stringify, Object.keys and spreading see the same object.
+  var requestId = '';
+  function requestIdGet() { varied = true; return requestId; }
+  function requestIdSet(v) { RealDefineProperty(this, 'requestId', { value: v, writable: true, enumerable: true, configurable: true }); }
+  var REQUEST_ID = { get: requestIdGet, set: requestIdSet, enumerable: true, configurable: true };
+  function eventContext(parts, type) {
+    var c = { distributionDomainName: parts[0], distributionId: parts[1], eventType: type, requestId: '' };
+    requestId = parts[2];
+    RealDefineProperty(c, 'requestId', REQUEST_ID);
+    return c;
   }
   function requestPart(parts) {  // the event's request object from the split fields (and the b... state)
     var cookies = null, i, lname, c, qs = parts[6];
@@ -773,9 +795,8 @@
     var response = { statusCode: +rp[0], statusDescription: rp[1], headers: hmap, cookies: {} };
     rResponse = response; rStatus = response.statusCode; rDesc = rp[1]; rDigit = digitKey; rHMap = hmap; rHT = ht;
     rCMap = response.cookies;
-    return { version: '1.0', context: { distributionDomainName: parts[0], distributionId: parts[1],
-      eventType: 'viewer-response', requestId: parts[2] }, viewer: { ip: parts[3] }, request: request,
-      response: response };
+    return { version: '1.0', context: eventContext(parts, 'viewer-response'), viewer: { ip: parts[3] },
+      request: request, response: response };
   }
 
   // ---------------------------------------------------------------- viewer-request results as a delta
@@ -859,7 +880,7 @@
     if (!untouched(bQMap, bQT, r.querystring) || !untouched(bCMap, bCT, r.cookies)) return null;
     if (headerDelta(r.headers, bHMap, bHT) === null) return null;
     // \x03: the request is "plain" (see buildRequestEvent): delta.apply_request_delta's short way
-    deltaParts[0] = (bPlain ? '\x03' : '\x02') + (deltaParts.length - 1) / 2 + ':' + r.uri;
+    deltaParts[0] = (bPlain ? '\x03' : '\x02') + (varied ? '' : '=') + (deltaParts.length - 1) / 2 + ':' + r.uri;
     return deltaParts.join('\x01'); // (joined, not concatenated: the binding cannot read QuickJS's rope strings)
   }
   // The header map h came back as the event's own map, its original entries untouched, perhaps with names added:
@@ -888,7 +909,7 @@
     if (tainted || rResponse === null || r !== rResponse || rDigit || logs.length !== 0 || originOps.length !== 0) return null;
     if (r.statusCode !== rStatus || r.statusDescription !== rDesc || r.body !== undefined || r.toJSON !== undefined ||
         !untouched(rCMap, null, r.cookies) || headerDelta(r.headers, rHMap, rHT) === null) return null;
-    deltaParts[0] = '\x03' + (deltaParts.length - 1) / 2;
+    deltaParts[0] = '\x03' + (varied ? '' : '=') + (deltaParts.length - 1) / 2;
     return deltaParts.join('\x01');
   }
   function errText(e) {
@@ -908,7 +929,7 @@
   function run(ev, rawQs, start, edgeLocationJson) {
     // (the per-call arrays are emptied, not replaced: nothing outside this file holds them, allocations cost)
     startTime = start; logs.length = 0; logBytes = 0; logTruncated = false; originOps.length = 0; pending = null;
-    tainted = false;
+    tainted = false; varied = false;
     var r;
     eventType = ev.context && ev.context.eventType;
     if (eventType !== 'viewer-request') edgeLocation = NO_LOC;

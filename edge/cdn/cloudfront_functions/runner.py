@@ -28,7 +28,8 @@ One :class:`CloudFrontFunctionRunner` per POP process (the ``edge.cdn.steps.clou
    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/helper-functions-origin-modification.html)
    into an :class:`~edge.cdn.steps.OriginOverride` for the request, resolving origin ids against the distribution;
 5. adds a ``Server-Timing`` entry per function (``fn-viewer-request;desc="NAME:LIVE cff cu=3";dur=0.02``: name,
-   stage, compute utilization), and writes the function's ``console.log`` lines to the log group CloudFront uses,
+   stage, compute utilization; `` memo`` after it when the engine answered a repeated event from memory,
+   ``FunctionEngine``'s "Repeated events"), and writes the function's ``console.log`` lines to the log group CloudFront uses,
    ``/aws/cloudfront/function/<name>`` in us-east-1, framed ``<request id> START DistributionID: <id>`` ...
    ``<request id> END`` ("Edge function logs",
    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/edge-functions-logs.html). As on AWS only
@@ -181,6 +182,7 @@ class FunctionStats:
     execution_errors: int = 0
     validation_errors: int = 0
     generated: int = 0
+    memo_hits: int = 0  # invocations answered from memory (FunctionEngine, "Repeated events")
     utilization: deque[int] = field(default_factory=lambda: deque(maxlen=_SAMPLES))
 
     def snapshot(self) -> dict[str, Any]:
@@ -188,6 +190,7 @@ class FunctionStats:
         pick = (lambda q: cu[min(len(cu) - 1, int(q * len(cu)))]) if cu else (lambda q: None)
         return {"invocations": self.invocations, "execution_errors": self.execution_errors,
                 "validation_errors": self.validation_errors, "generated_responses": self.generated,
+                "memo_hits": self.memo_hits,
                 "compute_utilization": {"p50": pick(0.5), "p99": pick(0.99), "max": cu[-1] if cu else None}}
 
 
@@ -251,8 +254,10 @@ class CloudFrontFunctionRunner:
     """Runs the CloudFront functions of one POP process (see the module docstring)."""
 
     def __init__(self, catalog: FunctionCatalog, *, edge_location: dict[str, str], log_sink: LogSink | None = None,
-                 limits: EngineLimits | None = None, poll_interval: float = 0.1, stream_prefix: str = "") -> None:
+                 limits: EngineLimits | None = None, poll_interval: float = 0.1, stream_prefix: str = "",
+                 memo: bool = True) -> None:
         self.catalog = catalog
+        self.memo = memo  # repeated events answered from memory (FunctionEngine, "Repeated events")
         self.edge_location = edge_location  # cf.edgeLocation: {name: IATA code, serverIp, region}
         self._location_json = orjson.dumps(edge_location).decode()
         self.log_sink = log_sink
@@ -325,7 +330,7 @@ class CloudFrontFunctionRunner:
         cached = self._engines.get(fn.name)
         if cached is not None and cached[0] == fn.etag:
             return cached[1]
-        engine = FunctionEngine(fn.name, fn.code, fn.runtime, limits=self.limits)
+        engine = FunctionEngine(fn.name, fn.code, fn.runtime, limits=self.limits, memo=self.memo)
         self._engines[fn.name] = (fn.etag, engine)
         if cached is not None:
             cached[1].close()
@@ -493,11 +498,15 @@ class CloudFrontFunctionRunner:
         t0 = time.perf_counter()
         inv = call(kvs)
         wall_ms = (time.perf_counter() - t0) * 1000.0
-        timing.add(f'fn-{assoc.event_type};desc="{fn.name}:LIVE cff cu={inv.compute_utilization}";dur={wall_ms:.2f}')
+        memo = " memo" if inv.memo else ""
+        timing.add(f'fn-{assoc.event_type};desc="{fn.name}:LIVE cff cu={inv.compute_utilization}{memo}";'
+                   f'dur={wall_ms:.2f}')
         stats = self.stats.get(fn.name)
         if stats is None:
             stats = self.stats[fn.name] = FunctionStats()
         stats.invocations += 1
+        if inv.memo:
+            stats.memo_hits += 1
         stats.utilization.append(inv.compute_utilization)
         if not inv.ok:
             stats.execution_errors += 1

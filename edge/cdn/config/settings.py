@@ -84,12 +84,15 @@ class TierSettings:
 
 @dataclass(frozen=True, slots=True)
 class EdgeSwitches:
-    """Emulation switches (all default to CloudFront's real behaviour)."""
+    """Emulation switches (all default to CloudFront's real behaviour, or to what a viewer cannot tell from it)."""
 
     allow_unpublished_qualifiers: bool = False  # permit $LATEST / aliases in function associations
     relax_limits: bool = False  # do not enforce Lambda@Edge size/time limits
     debug_headers: bool = False  # add X-Edgelab-* diagnostic response headers
     viewer_location_header: bool = False  # a request may say where its viewer is (X-Edgelab-Viewer-Location)
+    # a CloudFront function's repeated event answered from memory when the call read nothing that varies between
+    # requests (edge.cdn.cloudfront_functions.engine, "Repeated events"); false: every request runs the function
+    cff_memo: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,10 +336,13 @@ def _parse_response_headers_policies(data: Any) -> dict[str, ResponseHeadersPoli
     return out
 
 
+_EDGE_DEFAULTS = EdgeSwitches()
+
+
 def _parse_edge(data: Any) -> EdgeSwitches:
     t = _Table(data, "edge")
-    e = EdgeSwitches(*(t.get(k, bool, False) for k in ("allow_unpublished_qualifiers", "relax_limits",
-                                                       "debug_headers", "viewer_location_header")))
+    e = EdgeSwitches(**{k: t.get(k, bool, getattr(_EDGE_DEFAULTS, k)) for k in (
+        "allow_unpublished_qualifiers", "relax_limits", "debug_headers", "viewer_location_header", "cff_memo")})
     t.done()
     return e
 

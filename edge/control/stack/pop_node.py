@@ -176,7 +176,8 @@ async def start_cloudfront_functions(cfg: StackConfig, name: str) -> tuple[Cloud
     runner = CloudFrontFunctionRunner(
         FunctionCatalog(CffDatabase(cfg.state_dir), names),
         edge_location={"name": pop.name, "serverIp": pop.host, "region": pop.region},
-        log_sink=lambda group, stream, lines, rid: logs.append(group, stream, lines, rid), stream_prefix=f"{pop.name}-")
+        log_sink=lambda group, stream, lines, rid: logs.append(group, stream, lines, rid), stream_prefix=f"{pop.name}-",
+        memo=cfg.settings.edge.cff_memo)
     try:
         await runner.start()
     except BaseException:

@@ -25,6 +25,7 @@ def test_defaults() -> None:
     assert s.pops[1].origin_latency_ms > s.pops[0].origin_latency_ms
     assert s.cache.error_caching_min_ttl_s == 10 and not s.cache.heuristic_freshness
     assert s.api_port == 9001 and not s.edge.allow_unpublished_qualifiers and s.lambda_.concurrency_for("x") == 1000
+    assert s.edge.cff_memo and not parse_settings({"edge": {"cff_memo": False}}).edge.cff_memo
 
 
 def test_example_file_loads_completely() -> None:
@@ -51,6 +52,7 @@ def test_example_file_loads_completely() -> None:
     ({"cache": {"max_bytes": -1}}, "cache.max_bytes"),
     ({"cache": {"heuristic_freshness": "yes"}}, "cache.heuristic_freshness"),
     ({"edge": {"debug_headers": 1}}, "edge.debug_headers"),
+    ({"edge": {"cff_memo": "no"}}, "edge.cff_memo"),
     ({"functions": [{"name": "f", "handler": "nodot"}]}, "functions[0].handler"),
     ({"functions": [{"name": "f", "memory": 64}]}, "functions[0].memory"),
     ({"lambda": {"account_concurrency": {"us-east-1": 0}}}, "lambda.account_concurrency.us-east-1"),
