@@ -1,6 +1,6 @@
 """POP-process instructions per cache hit with and without a CloudFront function, counted by callgrind.
 
-    .venv/bin/python -m bench.cff_instructions [--requests 2000] [--rounds 3] [--warmup 300] [--idle 5]
+    .venv/bin/python -m bench.cff_instructions [--requests 2000] [--rounds 3] [--warmup 300] [--idle 5] [--no-memo]
 
 Instruction counts are deterministic where wall-clock throughput on this shared machine is not: this is issue 13's
 main evidence. One POP process runs under ``valgrind --tool=callgrind`` (counting switched on after start-up) with
@@ -11,6 +11,9 @@ this driver over one keep-alive connection. The method is ``bench/pop_instructio
 zero the counters, send ``--requests`` sequential requests, dump; per request = total / requests, net of the idle
 rate (instructions per second with no request, measured first) times the round's duration; the median of
 ``--rounds`` rounds, the cases alternating round by round so both see the same process state.
+
+Every measured request repeats the same event, which the engine answers from memory after the first call
+(``FunctionEngine``, "Repeated events"); ``--no-memo`` runs the function on every request (the engine's cost).
 
 Reported: instructions per plain hit, per hit with the function, the difference (the function's cost) and
 plain / with-function, the throughput ratio the POP process sustains when it is the bottleneck (issue 13's target:
@@ -64,7 +67,7 @@ async def _serve_origin(port: int) -> None:
     await asyncio.Event().wait()
 
 
-async def _serve_pop(port: int, origin_port: int, state_dir: Path) -> None:
+async def _serve_pop(port: int, origin_port: int, state_dir: Path, memo: bool = True) -> None:
     sys.path.insert(0, str(ROOT))
     from edge.cdn.cloudfront_functions.db import CffDatabase
     from edge.cdn.cloudfront_functions.functions import FunctionStore
@@ -86,7 +89,7 @@ async def _serve_pop(port: int, origin_port: int, state_dir: Path) -> None:
                                                   RESPONSE_CODE)["ETag"])
     db.close()
     runner = CloudFrontFunctionRunner(FunctionCatalog(CffDatabase(state_dir), [FUNCTION, RESPONSE_FUNCTION]),
-                                      poll_interval=3600.0,
+                                      poll_interval=3600.0, memo=memo,
                                       edge_location={"name": "IAD", "serverIp": "127.0.0.1", "region": "us-east-1"})
     await runner.start()
     running = None
@@ -114,7 +117,8 @@ def run(args: argparse.Namespace) -> dict[str, float]:
             pop = subprocess.Popen(
                 ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=no",
                  f"--callgrind-out-file={out}/callgrind.out.%p", sys.executable, "-m", "bench.cff_instructions",
-                 "--serve-pop", str(pop_port), "--origin-port", str(origin_port), "--state-dir", str(state)],
+                 "--serve-pop", str(pop_port), "--origin-port", str(origin_port), "--state-dir", str(state),
+                 *(["--no-memo"] if args.no_memo else [])],
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=vlog)
         _wait_listening(pop, pop_port, 600)
         for case, path in CASES.items():
@@ -162,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=300, help="requests per case before counting")
     p.add_argument("--idle", type=float, default=5.0, help="seconds of the idle-rate measurement")
     p.add_argument("--keep", help="keep the callgrind dumps in this directory (for callgrind_annotate)")
+    p.add_argument("--no-memo", action="store_true",
+                   help="run the function on every request (no repeated event answered from memory)")
     p.add_argument("--serve-origin", type=int, help=argparse.SUPPRESS)
     p.add_argument("--serve-pop", type=int, help=argparse.SUPPRESS)
     p.add_argument("--origin-port", type=int, help=argparse.SUPPRESS)
@@ -175,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_pop:
         import uvloop
 
-        uvloop.run(_serve_pop(args.serve_pop, args.origin_port, args.state_dir))
+        uvloop.run(_serve_pop(args.serve_pop, args.origin_port, args.state_dir, not args.no_memo))
         return 0
     run(args)
     return 0
