@@ -264,21 +264,53 @@ def apply_response_delta(original: EdgeResponse, added: list[str]) -> ResponseRe
     another spelling of a header the response has). The full path's steps reduce to: the added names are new,
     allowed and writable; every header name and value is valid; the response's headers as they came, then the
     added ones title-cased. None when that does not hold (the caller applies the full result, which raises the
-    exact error); tests/cdn/cloudfront_functions/test_response_delta.py compares both paths."""
+    exact error); tests/cdn/cloudfront_functions/test_response_delta.py compares both paths.
+
+    A cache hit's response (its entry's serialised headers, ``meta.header_block``, describing exactly its headers)
+    with the same names and values added as before is answered from what was worked out then (a viewer-response
+    function adds the same headers to the same entry on every hit): :func:`_block_delta`."""
+    meta = original.meta
+    block = meta.header_block
+    if meta.clean and block is not None and block.count == len(original.headers):
+        key = (block, tuple(added))
+        if key in _BLOCK_DELTAS:
+            known = _BLOCK_DELTAS[key]
+        else:
+            if len(_BLOCK_DELTAS) >= _BLOCK_DELTAS_MAX:
+                _BLOCK_DELTAS.clear()
+            known = _BLOCK_DELTAS[key] = _block_delta(original.headers, block, added)
+        if known is None:
+            return None
+        tail, extended = known
+        merged = original.headers + tail
+        if extended is not None:
+            # the serving step's prepared headers (a cache hit's) with the added ones after them: still free of what
+            # the POP writes itself, so the entry's serialised lines stay and only the added ones are serialised
+            return ResponseResult(EdgeResponse(original.status, merged, original.body, original.status_description,
+                                               ResponseMeta(meta.origin_seconds, meta.content_length, meta.set_cookie,
+                                                            meta.streamed, meta.generated_by, True, extended)))
+        return ResponseResult(EdgeResponse(original.status, merged, original.body, original.status_description,
+                                           _unprepared(meta)))
     appended = _appended(original.headers, added, _addable_to_response)
     if appended is None:
         return None
-    merged, new_names = appended
-    meta = original.meta
-    block = meta.header_block
-    if meta.clean and block is not None and block.count == len(original.headers) and \
-            REPLACED.isdisjoint(new_names):
-        # the serving step's prepared headers (a cache hit's) with the added ones after them: still free of what
-        # the POP writes itself, so the entry's serialised lines stay and only the added ones are serialised
-        block = block.extended(tuple(merged[len(original.headers):]))
-        if block is not None:
-            return ResponseResult(EdgeResponse(original.status, merged, original.body, original.status_description,
-                                               ResponseMeta(meta.origin_seconds, meta.content_length, meta.set_cookie,
-                                                            meta.streamed, meta.generated_by, True, block)))
-    return ResponseResult(EdgeResponse(original.status, merged, original.body, original.status_description,
+    return ResponseResult(EdgeResponse(original.status, appended[0], original.body, original.status_description,
                                        _unprepared(meta)))
+
+
+# apply_response_delta of a cache entry's response: (its header block, the delta's names and values) -> what
+# _block_delta worked out
+_BLOCK_DELTAS: dict[tuple[HeaderBlock, tuple[str, ...]], tuple[Headers, HeaderBlock | None] | None] = {}
+_BLOCK_DELTAS_MAX = 1024
+
+
+def _block_delta(headers: Headers, block: HeaderBlock, added: list[str]) -> tuple[Headers, HeaderBlock | None] | None:
+    """For a response whose headers ``block`` describes: the added headers title-cased, and ``block`` extended with
+    them when none is a name the POP writes itself (else None: the response's lines are serialised again); None when
+    the delta is not provably valid (:func:`_appended`)."""
+    appended = _appended(headers, added, _addable_to_response)
+    if appended is None:
+        return None
+    merged, new_names = appended
+    tail = merged[len(headers):]
+    return tail, block.extended(tuple(tail)) if REPLACED.isdisjoint(new_names) else None

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.cff_pop_bench import RESPONSE_CODE
+from edge.cdn.cloudfront_functions import delta
 from edge.cdn.cloudfront_functions.delta import apply_response_delta, request_fields, response_fields
 from edge.cdn.cloudfront_functions.engine import FunctionEngine, Invocation
 from edge.cdn.cloudfront_functions.errors import FunctionError
@@ -257,3 +258,33 @@ def test_a_cache_entrys_fields_are_computed_once_per_status_and_stay_right() -> 
     hit.headers.append(("X-More", "1"))  # the serialised lines no longer describe the headers: not used
     assert response_fields(hit) == response_fields(EdgeResponse(200, hit.headers, b"body", status_description="OK"))
     assert "x-more" in (response_fields(hit) or "")
+
+
+@pytest.mark.parametrize("added", [["x-a", "1"], ["x-a", "1", "x-b", "2"], ["set-cookie", "a=1"], ["x-a", "bad\nline"],
+                                   ["server", "me"], ["x-amz-cf-id", "mine"], ["etag", "again"], ["1x", "digit"],
+                                   ["content-length", "5"], ["X-Caps", "1"]])
+def test_a_cache_entrys_delta_is_worked_out_once_and_stays_right(added: list[str]) -> None:
+    headers = [("Content-Type", "text/html"), ("ETag", '"e"')]
+
+    def outcome(response: EdgeResponse) -> tuple[Any, ...] | None:
+        result = apply_response_delta(response, list(added))
+        if result is None:
+            return None
+        out = result.response
+        return out.headers, out.meta.clean, out.meta.header_block and out.meta.header_block.text
+
+    delta._BLOCK_DELTAS.clear()
+    hit = _response(headers, prepared=True)
+    first = outcome(hit)
+    again = [outcome(_response(headers, prepared=True)) for _ in range(2)]  # other responses of other entries
+    assert again == [first, first]
+    same_entry = EdgeResponse(200, list(headers), b"body", "OK", ResponseMeta(clean=True, header_block=hit.meta.header_block))
+    assert outcome(same_entry) == first and outcome(same_entry) == first  # worked out once, the same answer
+    assert len(delta._BLOCK_DELTAS) >= 1
+    unprepared = apply_response_delta(_response(headers), list(added))  # the general path: the same headers
+    assert (None if unprepared is None else unprepared.response.headers) == (None if first is None else first[0])
+    other = [("Content-Type", "text/plain")]  # another entry with the same delta: its own headers
+    got = outcome(_response(other, prepared=True))
+    delta._BLOCK_DELTAS.clear()
+    assert got == outcome(_response(other, prepared=True)) and (got is None or got[0][:1] == other)
+    assert same_entry.headers == headers  # the response it was applied to is not changed
