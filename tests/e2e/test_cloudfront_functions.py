@@ -171,6 +171,45 @@ async def test_a_repeated_request_is_answered_from_memory_and_server_timing_says
     assert await cff.log_lines("pure") == []  # a call that logged nothing writes nothing, from memory or not
 
 
+async def test_a_request_answered_from_memory_before_a_put_goes_where_the_store_says_after_it(cff: CffPop) -> None:
+    for path in ("/one", "/two", "/b"):
+        cff.origin.script(path, body=path.encode())
+    arn = cff.kvs.create("routes")["KeyValueStore"]["ARN"]
+    cff.kvs.put_key(arn, "k", "/one", cff.kvs.kvs_describe(arn)["ETag"])
+    cff.function("route", """import cf from 'cloudfront';
+    const kvs = cf.kvs();
+    async function handler(event) {
+      const req = event.request, k = await kvs.get('k');
+      if (req.uri === '/a') req.uri = k; else req.headers['x-k'] = {value: k};
+      return req;
+    }""", V2, kvs_arn=arn)
+    await cff.start(functions=[fa(VR, "route")], behavior=behavior_config(default_ttl=0, max_ttl=0))
+    for _ in range(3):  # remembered, then answered from memory
+        assert (await cff.get("/a"))[2] == b"/one"
+    cff.kvs.put_key(arn, "k", "/two", cff.kvs.kvs_describe(arn)["ETag"])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    while cff.origin.requests["/b"][-1].header("X-K") != "/two" if cff.origin.hits["/b"] else True:
+        assert loop.time() - t0 < 1.0, "the put did not reach the POP within a second"
+        await cff.get("/b")  # another request: the engine loads the store's new snapshot for it
+        await asyncio.sleep(0.02)
+    assert (await cff.get("/a"))[2] == b"/two"  # not what the old snapshot led to
+    assert (await cff.get("/a"))[2] == b"/two"
+
+
+async def test_a_repeated_event_spelled_differently_goes_on_with_its_own_spelling(cff: CffPop) -> None:
+    cff.origin.script("/a", body=b"A")
+    cff.function("pure", "function handler(event) { var r = event.request;"
+                         " r.headers['x-fn'] = {value: r.headers['x-v'].value}; return r; }", V1)
+    await cff.start(functions=[fa(VR, "pure")], behavior=behavior_config(default_ttl=0, max_ttl=0))
+    spellings = ["X-V", "x-v", "X-V", "x-V", "x-v", "x-V"]
+    for name in spellings:
+        assert (await cff.get("/a", headers={name: "1"}))[0] == 200
+    seen = [[(k, v) for k, v in r.headers if k.lower() in ("x-v", "x-fn")] for r in cff.origin.requests["/a"]]
+    assert seen == [[(name, "1"), ("X-Fn", "1")] for name in spellings]
+    assert cff.runner.metrics()["pure"]["memo_hits"] == 5  # type: ignore[union-attr]
+
+
 async def test_generated_response_is_not_cached_and_skips_viewer_response(cff: CffPop) -> None:
     cff.function("redirect", """function handler(event) {
       return {statusCode: 302, statusDescription: 'Found', headers: {location: {value: '/new'}}};

@@ -187,6 +187,7 @@ class Invocation:
     compute_utilization: int = 0
     applied: Any = None  # invoke_request: what apply_delta made of the result (``value`` is then None)
     memo: bool = False  # answered from memory: the same event's earlier call (FunctionEngine, "Repeated events")
+    remembered: bool = False  # answered from memory, or remembered for the same event's next call
 
     @property
     def ok(self) -> bool:
@@ -216,6 +217,7 @@ class FunctionEngine:
         self._memo: dict[tuple[str, str, str | None], tuple[str, int, int]] = {}
         self._memo_cpu_ns = int(self.limits.hard_time_limit_ms * 500_000)  # half the hard limit: not near it
         self.memo_hits = 0
+        self.memo_generation = 0  # moves whenever what is remembered is forgotten (see holds)
 
     # ------------------------------------------------------------------ setup
     def _wrapped_source(self) -> str:
@@ -252,7 +254,7 @@ class FunctionEngine:
         else:
             self._driver("loadKvs", orjson.dumps(kvs.data).decode(), orjson.dumps(kvs.meta).decode(), kvs.store_id)
         ctx.gc()
-        self._memo.clear()  # what a call answered may have come from the store
+        self._forget()  # what a call answered may have come from the store
         self._kvs_generation = None if kvs is None else kvs.generation
         self._kvs_store_id = None if kvs is None else kvs.store_id
         resting = ctx.memory()["malloc_size"]
@@ -285,7 +287,18 @@ class FunctionEngine:
     def _drop(self) -> None:
         self._ctx = self._driver = None
         self._kvs_generation = None
+        self._forget()
+
+    def _forget(self) -> None:
         self._memo.clear()
+        self.memo_generation += 1
+
+    def holds(self, kvs: KvsView | None) -> bool:
+        """Whether a call with ``kvs`` would run in the context as it is (built, with that snapshot of the store): a
+        caller that keeps what a remembered call led to (``Invocation.remembered``) may reuse it while this holds
+        and ``memo_generation`` has not moved."""
+        return self._ctx is not None and (None if kvs is None else kvs.generation) == self._kvs_generation and (
+            kvs is None or kvs.store_id == self._kvs_store_id)
 
     # ------------------------------------------------------------------ calls
     def invoke(
@@ -400,7 +413,7 @@ class FunctionEngine:
                 applied = self._applied(known[0], second, apply_delta)
                 if applied is not None:
                     self.memo_hits += 1
-                    return Invocation(None, None, None, [], False, [], known[1], known[2], applied, True)
+                    return Invocation(None, None, None, [], False, [], known[1], known[2], applied, True, True)
         driver = self._driver
         cpu0 = time.thread_time_ns()
         try:
@@ -434,6 +447,7 @@ class FunctionEngine:
                     if len(self._memo) >= _MEMO_MAX:
                         self._memo.clear()
                     self._memo[key] = (out, cpu, utilization)
+                    return Invocation(None, None, None, [], False, [], cpu, utilization, applied, False, True)
                 return Invocation(None, None, None, [], False, [], cpu, utilization, applied)
             out = driver("full")
         result = orjson.loads(out)
