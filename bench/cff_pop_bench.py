@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import itertools
 import os
 import shutil
 import signal
@@ -143,6 +144,9 @@ class Server:
         stop_process(self.proc, 10)
 
 
+_SEQ = itertools.count()  # X-Seq values: never the same twice in a run
+
+
 def probe(server: Server, n: int, varied: bool = False) -> tuple[float, float, dict[str, str]]:
     """``n`` sequential keep-alive GETs: (p50 latency µs, POP CPU µs per request, last response's headers);
     ``varied``: each with its own ``X-Seq`` header (not in the cache key), so that no two events are the same and a
@@ -152,9 +156,9 @@ def probe(server: Server, n: int, varied: bool = False) -> tuple[float, float, d
     headers: dict[str, str] = {}
     cpu0 = server.cpu()
     try:
-        for i in range(n):
+        for _ in range(n):
             t0 = time.perf_counter()
-            conn.request("GET", "/hit", headers={"X-Seq": str(i)} if varied else {})
+            conn.request("GET", "/hit", headers={"X-Seq": str(next(_SEQ))} if varied else {})
             resp = conn.getresponse()
             resp.read()
             out.append((time.perf_counter() - t0) * 1e6)

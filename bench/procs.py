@@ -78,9 +78,11 @@ def cpu_split(pid: int) -> tuple[float, float]:
 
 
 # a wrk Lua script giving every request its own X-Seq header (in no cache key): no two request heads the same, so
-# the POP replays no read (edge.cdn.server.viewer) and no CloudFront function answers from memory
+# the POP replays no read (edge.cdn.server.viewer) and no CloudFront function answers from memory; counted from
+# 100,000 x the run's start second (mod 10^6: LuaJIT prints integers up to 10^14 exactly), so that runs a second or
+# more apart, each under 100,000 requests per second, never send the same value
 VARIED_LUA = """
-local n = 0
+local n = (os.time() % 1000000) * 100000
 request = function()
   n = n + 1
   return wrk.format(nil, nil, {["X-Seq"] = tostring(n)})
