@@ -187,7 +187,6 @@ class Invocation:
     compute_utilization: int = 0
     applied: Any = None  # invoke_request: what apply_delta made of the result (``value`` is then None)
     memo: bool = False  # answered from memory: the same event's earlier call (FunctionEngine, "Repeated events")
-    remembered: bool = False  # answered from memory, or remembered for the same event's next call
 
     @property
     def ok(self) -> bool:
@@ -295,8 +294,8 @@ class FunctionEngine:
 
     def holds(self, kvs: KvsView | None) -> bool:
         """Whether a call with ``kvs`` would run in the context as it is (built, with that snapshot of the store): a
-        caller that keeps what a remembered call led to (``Invocation.remembered``) may reuse it while this holds
-        and ``memo_generation`` has not moved."""
+        caller that keeps what a call answered from memory led to (``Invocation.memo``) may reuse it while this
+        holds and ``memo_generation`` has not moved."""
         return self._ctx is not None and (None if kvs is None else kvs.generation) == self._kvs_generation and (
             kvs is None or kvs.store_id == self._kvs_store_id)
 
@@ -413,7 +412,7 @@ class FunctionEngine:
                 applied = self._applied(known[0], second, apply_delta)
                 if applied is not None:
                     self.memo_hits += 1
-                    return Invocation(None, None, None, [], False, [], known[1], known[2], applied, True, True)
+                    return Invocation(None, None, None, [], False, [], known[1], known[2], applied, True)
         driver = self._driver
         cpu0 = time.thread_time_ns()
         try:
@@ -447,7 +446,6 @@ class FunctionEngine:
                     if len(self._memo) >= _MEMO_MAX:
                         self._memo.clear()
                     self._memo[key] = (out, cpu, utilization)
-                    return Invocation(None, None, None, [], False, [], cpu, utilization, applied, False, True)
                 return Invocation(None, None, None, [], False, [], cpu, utilization, applied)
             out = driver("full")
         result = orjson.loads(out)
