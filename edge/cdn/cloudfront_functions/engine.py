@@ -79,23 +79,24 @@ Isolation (cloudfront-function-restrictions; functions-javascript-runtime-10/-20
   ``HARD_TIME_LIMIT_MS`` of CPU time, a 256 KB stack. A stopped call fails with ``FunctionExecutionError`` and
   the context is rebuilt before the next call.
 
-Repeated events (``invoke_request`` / ``invoke_response``; ``memo``, on by default; ``[edge] cff_memo = false``
-turns it off). A CloudFront function keeps nothing from one request to the next (a fresh VM per request on AWS,
-cloudfront-function-restrictions; here the top-level code runs again on frozen intrinsics), so what a call returns
-is a function of what it can read: its event, the store's snapshot, ``cf.edgeLocation``, the time, ``Math.random``.
-The prelude marks a call ``varied`` when it reads the time (a ``Date`` made or called without a value,
-``Date.now()``), ``Math.random()`` or the event's ``context.requestId`` (an accessor, the only field that differs
-between two requests whose other fields are the same). A call that read none of them, returned a delta (so logged
-nothing and called no origin helper) and used under half the hard time limit is remembered: the same event again
-(the request's and response's fields but the request id, and the same ``cf.edgeLocation``) gets the same delta
-without running the function, applied to its own request or response as a call's would be, with the call's CPU
-time and compute utilization; the ``Invocation`` says ``memo``. What is remembered is forgotten when the store's
-snapshot changes or the context is rebuilt, and all of it once 1,024 events are remembered; a new version of the
-code is a new engine. A viewer sees the same bytes (tests/cdn/cloudfront_functions/test_memo.py runs each case
-with and without); the function's metrics count the invocation, its logs get nothing (as for any call that logged
-nothing). Measured through a POP (``python -m bench.cff_instructions``): the header-adding viewer-request function
-+207,300 -> +124,300 instructions per cache hit; AWS's security-headers viewer-response example +376,500 ->
-+181,200. A load whose events all differ (a header with a counter, a cookie per user) runs every call.
+Repeated events (``invoke_request`` / ``invoke_response``; ``memo``, on by default; ``[edge] cff_memo = false`` turns
+it off). A CloudFront function keeps nothing from one request to the next (a fresh VM per request on AWS,
+cloudfront-function-restrictions; here the top-level code runs again on frozen intrinsics), so what a call returns is
+a function of what it can read: its event, the store's snapshot, ``cf.edgeLocation``, the time, ``Math.random``. The
+prelude marks a call ``varied`` when it reads the time (a ``Date`` made or called without a value, ``Date.now()``),
+``Math.random()`` or the event's ``context.requestId`` (an accessor, the only field that differs between two requests
+whose other fields are the same). A call that read none of them, returned a delta (so logged nothing and called no
+origin helper) and used under half the hard time limit is remembered: the same event again (the request's and
+response's fields but the request id, and the same ``cf.edgeLocation``) gets the same delta without running the
+function, applied to its own request or response as a call's would be, with the call's CPU time and compute
+utilization; the ``Invocation`` says ``memo``. What is remembered is forgotten when the store's snapshot changes or
+the context is rebuilt, and all of it once 1,024 events are remembered; an event whose fields are over 4 KB is not (a
+few MB at most per function); a new version of the code is a new engine. A viewer sees the same bytes
+(tests/cdn/cloudfront_functions/test_memo.py runs each case with and without); the function's metrics count the
+invocation, its logs get nothing (as for any call that logged nothing). Measured through a POP (``python -m
+bench.cff_instructions``): the header-adding viewer-request function +207,300 -> +124,300 instructions per cache hit;
+AWS's security-headers viewer-response example +376,500 -> +181,200. A load whose events all differ (a header with a
+counter, a cookie per user) runs every call.
 
 Compute utilization (TestResult.ComputeUtilization, "the amount of time that the function took to run as a
 percentage of the maximum allowed time"): CPU time of the thread while in the engine, as a percentage of
@@ -138,6 +139,7 @@ _STACK_BYTES = 256 * 1024
 # could not even allocate that error object. (A function that itself throws null is reported as out of memory.)
 _OOM_TEXTS = frozenset({"InternalError: out of memory", "Error: null"})
 _MEMO_MAX = 1024  # repeated events remembered per function (all forgotten when full)
+MEMO_FIELDS_MAX = 4096  # an event whose fields are longer is not remembered (what is kept stays a few MB)
 
 
 def _without_request_id(fields: str) -> str:
@@ -405,7 +407,7 @@ class FunctionEngine:
         ):
             self._load_kvs(kvs)
         key = None
-        if apply_delta is not None and self.memo:
+        if apply_delta is not None and self.memo and len(payload) + len(second or "") <= MEMO_FIELDS_MAX:
             key = (loc, _without_request_id(payload), second)
             known = self._memo.get(key)
             if known is not None:

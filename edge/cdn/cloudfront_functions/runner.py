@@ -36,14 +36,14 @@ One :class:`CloudFrontFunctionRunner` per POP process (the ``edge.cdn.steps.clou
    invocations that logged write anything; edgelab adds the compute utilization to the END line and, for a
    failed invocation, an ``ERROR`` line with the reason (AWS gives neither; documented in the README).
 
-A viewer request the engine answered from memory (its event's second time) is kept by the request itself (method,
-uri, query string, client IP, every header as it came, the distribution): from the third time on the request goes
-on with the uri, query string and headers it went on with, without building its fields or calling the engine,
-while the engine ``holds`` the store snapshot of the function's key value store and its ``memo_generation`` has not
-moved (a new snapshot, a rebuilt context); events that never repeat cost it nothing but a lookup. Both layers give
-what a call would (tests/cdn/cloudfront_functions/test_memo.py, tests/e2e/test_cloudfront_functions.py). Through a
-POP (``python -m bench.cff_instructions``) the header-adding function's hit, repeated: +124,300 instructions with
-the engine's memory alone, +64,300 with this.
+A viewer request the engine answered from memory (its event's second time) is kept by the request itself (method, uri,
+query string, client IP, every header as it came, the distribution; up to 1,024 requests, each under the engine's 4 KB
+of fields): from the third time on the request goes on with the uri, query string and headers it went on with, without
+building its fields or calling the engine, while the engine ``holds`` the store snapshot of the function's key value
+store and its ``memo_generation`` has not moved (a new snapshot, a rebuilt context); events that never repeat cost it
+nothing but a lookup. Both layers give what a call would (tests/cdn/cloudfront_functions/test_memo.py,
+tests/e2e/test_cloudfront_functions.py). Through a POP (``python -m bench.cff_instructions``) the header-adding
+function's hit, repeated: +124,300 instructions with the engine's memory alone, +64,300 with this.
 
 Origin settings that have no effect on a local connection are validated and then not applied: origin shield,
 origin access control, SNI and allowed certificate names, connection attempts and timeouts, IP address type
@@ -109,7 +109,7 @@ log = logging.getLogger("edgelab.cdn.functions")
 LOG_REGION = "us-east-1"  # edge-functions-logs: CloudFront Functions log to us-east-1 whatever the edge location
 LogSink = Callable[[str, str, list[str], str], None]  # (group, stream, lines, request id)
 _SAMPLES = 1024  # compute utilization samples kept per function (metrics)
-_REPEATED_MAX = 4096  # viewer requests kept by CloudFrontFunctionRunner._repeated (all forgotten when full)
+_REPEATED_MAX = 1024  # viewer requests kept by CloudFrontFunctionRunner._repeated (all forgotten when full)
 
 
 def _next_step(name: str) -> str:
@@ -417,7 +417,8 @@ class CloudFrontFunctionRunner:
                 fields, partial(apply_request_delta, request), kvs=kvs,
                 edge_location_json=location))
             applied = inv.applied
-            if key is not None and inv.memo and isinstance(applied, RequestResult):  # (a request seen twice)
+            if key is not None and inv.memo and isinstance(applied, RequestResult):  # (a request seen twice; its
+                # fields under engine.MEMO_FIELDS_MAX, or the engine would not have remembered it)
                 if len(self._repeated) >= _REPEATED_MAX:
                     self._repeated.clear()
                 went_on = applied.request

@@ -209,3 +209,10 @@ def test_whether_a_call_varied_is_its_own() -> None:
     out = [(_call(engine, _request(uri=uri), rid, t)) for uri, rid, t in calls]
     assert [inv.applied.request.headers[-1][1] for inv in out] == ["1", "/a", "/a", "4", "/a"]
     assert [inv.memo for inv in out] == [False, False, True, False, True]
+
+
+def test_an_event_over_4_kb_of_fields_is_not_remembered() -> None:
+    engine = FunctionEngine("m", PURE["uri"][0], V1)
+    big, small = _request("x" * 5000), _request("x" * 3000)
+    assert [_call(engine, big, f"r{i}", 0).memo for i in range(3)] == [False, False, False]
+    assert [_call(engine, small, f"s{i}", 0).memo for i in range(3)] == [False, True, True]
