@@ -146,6 +146,12 @@ def parse_result(
     outcome, fewer steps; see :func:`~edge.cdn.lambda_edge.fields.unchanged_or_added`).
     Raises :class:`LambdaValidationError` with CloudFront's reason; never anything else for bad payloads.
     """
+    key = None
+    if event_type == VIEWER_REQUEST and not include_body and type(payload) is bytes and len(payload) <= _KEPT_MAX:
+        key = (payload, original_request.uri, original_request.querystring, tuple(original_request.headers))
+        known = _VIEWER_REQUESTS.get(key)
+        if known is not None:
+            return RequestResult(_went_on(original_request, *known))
     obj = _load(event_type, payload)
     request_event = event_type in REQUEST_EVENTS
     if not request_event and original_response is None:
@@ -156,11 +162,33 @@ def parse_result(
             return _response(event_type, obj, original_response, event_response_headers)
         if "status" in obj:
             return GeneratedResponse(_generated(event_type, obj))
-        return RequestResult(_request(event_type, obj, original_request, include_body, allow_ip_origins,
-                                      event_headers))
+        request = _request(event_type, obj, original_request, include_body, allow_ip_origins, event_headers)
     except LambdaValidationError as err:
         err.event_type = event_type
         raise
+    if key is not None:
+        if len(_VIEWER_REQUESTS) >= _VIEWER_REQUESTS_MAX:
+            _VIEWER_REQUESTS.clear()
+        _VIEWER_REQUESTS[key] = (request.uri, request.querystring, tuple(request.headers))
+    return RequestResult(request)
+
+
+# A viewer-request function's request (no body: IncludeBody off), by what its validation depends on: the payload and
+# the request's uri, query string and headers (the rest is the viewer's, carried over) -> the uri, query string and
+# headers the request goes on with. A warm function asked about the same request answers with the same bytes (a
+# browser reloading, a load test): their validation is then worked out once. Payloads up to 4 KB, 512 of them, all
+# forgotten when full.
+_VIEWER_REQUESTS: dict[tuple[bytes, str, str, tuple[tuple[str, str], ...]],
+                       tuple[str, str, tuple[tuple[str, str], ...]]] = {}
+_VIEWER_REQUESTS_MAX = 512
+_KEPT_MAX = 4096
+
+
+def _went_on(orig: EdgeRequest, uri: str, querystring: str, headers: tuple[tuple[str, str], ...]) -> EdgeRequest:
+    """What :func:`_request` returns for a viewer-request result without a body: the viewer's request with the
+    function's uri, query string and headers (positional: see there)."""
+    return EdgeRequest(orig.method, uri, querystring, list(headers), orig.client_ip, orig.body, orig.origin,
+                       orig.client_port, orig.scheme, orig.http_version)
 
 
 def _load(event_type: str, payload: bytes) -> dict[str, Any]:

@@ -50,9 +50,14 @@ def _both(event_type: str, request: EdgeRequest, response: EdgeResponse, returne
     payload = orjson.dumps(returned)
     kw = {"original_request": request, "original_response": response, "include_body": include_body,
           "allow_ip_origins": False}
+    results_mod._VIEWER_REQUESTS.clear()  # each path works its answer out (a viewer request's is then kept)
     full = _outcome(lambda: parse_result(event_type, payload, **kw))  # type: ignore[arg-type]
+    results_mod._VIEWER_REQUESTS.clear()
     fast = _outcome(lambda: parse_result(event_type, payload, event_headers=seen,  # type: ignore[arg-type]
                                          event_response_headers=seen_response, **kw))
+    again = _outcome(lambda: parse_result(event_type, payload, event_headers=seen,  # type: ignore[arg-type]
+                                          event_response_headers=seen_response, **kw))
+    assert again == fast  # the same payload for the same request: what was kept, or worked out again
     return full, fast
 
 
@@ -227,3 +232,61 @@ def test_an_added_header_is_judged_per_event_type_every_time() -> None:
                                                    original_request=request, event_headers=seen)))
     assert [o[0] for o in outcomes] == ["ok", "error", "ok", "error"]
     assert outcomes[0][1].request.headers[-1] == ("If-None-Match", '"v1"')
+
+
+def test_a_kept_viewer_request_answer_serves_only_the_same_payload_and_request() -> None:
+    origin = CustomOrigin(domain_name="o.example.org", port=443, protocol="https")
+    request = EdgeRequest("GET", "/a", "q=1", [("Host", "d.example"), ("Accept", "*/*")], "192.0.2.1",
+                          origin=origin, client_port=4000, scheme="https", http_version=(1, 0))
+    _, seen, _ = encode_event("viewer-request", "d", "E", "id", request)
+    payload = orjson.dumps({"uri": "/b", "querystring": "q=2", "headers": {**seen, "x-new": [{"value": "1"}]}})
+    results_mod._VIEWER_REQUESTS.clear()
+
+    def parsed(req: EdgeRequest, body: bytes = payload) -> Any:
+        return _outcome(lambda: parse_result("viewer-request", body, original_request=req, event_headers=seen))
+
+    first = parsed(request)
+    assert first[0] == "ok" and first[1].request.headers[-1] == ("X-New", "1") and len(results_mod._VIEWER_REQUESTS) == 1
+    other_viewer = EdgeRequest("GET", "/a", "q=1", list(request.headers), "198.51.100.7", client_port=5000)
+    kept = parsed(other_viewer)[1].request  # the same request as the function saw it, another viewer
+    assert (kept.uri, kept.querystring, kept.headers) == (first[1].request.uri, "q=2", first[1].request.headers)
+    assert (kept.client_ip, kept.client_port, kept.scheme, kept.http_version, kept.origin) == (
+        "198.51.100.7", 5000, "http", (1, 1), None)  # the viewer's own, not the first request's
+    assert kept.headers is not first[1].request.headers
+    # without a uri and query string the result keeps the request's: the same payload for another request
+    headers_only = orjson.dumps({"headers": {**seen, "x-new": [{"value": "1"}]}})
+    for body in (payload, headers_only):
+        results_mod._VIEWER_REQUESTS.clear()
+        parsed(request, body)
+        for changed in (EdgeRequest("GET", "/c", "q=1", list(request.headers), "192.0.2.1"),
+                        EdgeRequest("GET", "/a", "q=3", list(request.headers), "192.0.2.1"),
+                        EdgeRequest("GET", "/a", "q=1", [("host", "d.example"), ("Accept", "*/*")], "192.0.2.1"),
+                        EdgeRequest("GET", "/a", "q=1", [("Host", "d.example"), ("Accept", "*/*"),
+                                                         ("CloudFront-Viewer-Country", "DE")], "192.0.2.1"),
+                        EdgeRequest("GET", "/a", "q=1", [("Host", "d.example"), ("Connection", "close"),
+                                                         ("Accept", "*/*")], "192.0.2.1")):  # (hidden: carried)
+            got = parsed(changed, body)
+            results_mod._VIEWER_REQUESTS.clear()
+            assert got == parsed(changed, body)  # worked out for that request, not the first's answer
+            parsed(request, body)
+    assert parsed(request, payload.replace(b'"1"', b'"2"'))[1].request.headers[-1] == ("X-New", "2")
+
+
+def test_only_a_viewer_request_without_its_body_is_kept() -> None:
+    origin = CustomOrigin(domain_name="o.example.org", port=443, protocol="https")
+    request = EdgeRequest("POST", "/a", "", [("Host", "d.example")], "192.0.2.1", body=b"old", origin=origin)
+    moved = {"custom": {"domainName": "p.example.org", "port": 443, "protocol": "https", "path": "",
+                        "sslProtocols": ["TLSv1.2"], "readTimeout": 30, "keepaliveTimeout": 5, "customHeaders": {}}}
+    host = {"host": [{"key": "Host", "value": "d.example"}]}
+    for event_type, include_body, returned in (
+            ("origin-request", False, {"uri": "/a", "headers": host, "origin": moved}),
+            ("viewer-request", True, {"uri": "/a", "headers": host,
+                                      "body": {"action": "replace", "encoding": "text", "data": "new"}})):
+        payload = orjson.dumps(returned)
+        results_mod._VIEWER_REQUESTS.clear()
+        for _ in range(2):
+            got = parse_result(event_type, payload, original_request=request, include_body=include_body)
+            assert isinstance(got, RequestResult)
+            assert (got.request.origin.domain_name if event_type == "origin-request" else got.request.body) in (
+                "p.example.org", b"new")
+        assert not results_mod._VIEWER_REQUESTS
