@@ -29,9 +29,9 @@ One :class:`CloudFrontFunctionRunner` per POP process (the ``edge.cdn.steps.clou
    into an :class:`~edge.cdn.steps.OriginOverride` for the request, resolving origin ids against the distribution;
 5. adds a ``Server-Timing`` entry per function (``fn-viewer-request;desc="NAME:LIVE cff cu=3";dur=0.02``: name,
    stage, compute utilization; `` memo`` after it when the engine answered a repeated event from memory,
-   ``FunctionEngine``'s "Repeated events"), and writes the function's ``console.log`` lines to the log group CloudFront uses,
-   ``/aws/cloudfront/function/<name>`` in us-east-1, framed ``<request id> START DistributionID: <id>`` ...
-   ``<request id> END`` ("Edge function logs",
+   ``FunctionEngine``'s "Repeated events"), and writes the function's ``console.log`` lines to the log group
+   CloudFront uses, ``/aws/cloudfront/function/<name>`` in us-east-1, framed ``<request id> START DistributionID:
+   <id>`` ... ``<request id> END`` ("Edge function logs",
    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/edge-functions-logs.html). As on AWS only
    invocations that logged write anything; edgelab adds the compute utilization to the END line and, for a
    failed invocation, an ``ERROR`` line with the reason (AWS gives neither; documented in the README).
