@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from edge.cdn.cloudfront_functions import runner as runner_mod
 from edge.cdn.cloudfront_functions.db import CffDatabase
 from edge.cdn.cloudfront_functions.functions import FunctionStore
 from edge.cdn.cloudfront_functions.kvs import KeyValueStoreService
@@ -208,6 +209,32 @@ async def test_a_repeated_event_spelled_differently_goes_on_with_its_own_spellin
     seen = [[(k, v) for k, v in r.headers if k.lower() in ("x-v", "x-fn")] for r in cff.origin.requests["/a"]]
     assert seen == [[(name, "1"), ("X-Fn", "1")] for name in spellings]
     assert cff.runner.metrics()["pure"]["memo_hits"] == 5  # type: ignore[union-attr]
+
+
+async def test_a_repeated_viewer_response_event_follows_its_cache_entry(cff: CffPop,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []  # the events whose fields were built: the first two of each request and entry (a call,
+    real = runner_mod.request_fields  # then the engine's memory), not the runner's (the third on)
+
+    def request_fields(request: Any, **kw: Any) -> Any:
+        built.append(request.uri)
+        return real(request, **kw)
+
+    monkeypatch.setattr(runner_mod, "request_fields", request_fields)
+    cff.origin.script("/v", body=b"v", headers={"Cache-Control": "max-age=60", "ETag": '"1"'})
+    cff.function("etag", "function handler(event) { var h = event.response.headers;"
+                         " h['x-etag'] = {value: h['etag'].value + event.request.uri}; return event.response; }", V1)
+    await cff.start(functions=[fa(VRS, "etag")])
+
+    async def etags(n: int) -> list[str]:
+        return [(await cff.get("/v"))[1]["X-Etag"] for _ in range(n)]
+
+    assert await etags(4) == ['"1"/v'] * 4 and len(built) == 2
+    assert cff.pop is not None and cff.runner is not None
+    cff.origin.script("/v", body=b"v", headers={"Cache-Control": "max-age=60", "ETag": '"2"'})
+    cff.pop.state.ctx.store.clear()  # the entry goes: the next request stores the origin's new one
+    assert await etags(4) == ['"2"/v'] * 4 and len(built) == 4  # the new entry's, not what the old one led to
+    assert cff.origin.hits["/v"] == 2 and cff.runner.metrics()["etag"]["memo_hits"] >= 4
 
 
 async def test_generated_response_is_not_cached_and_skips_viewer_response(cff: CffPop) -> None:
