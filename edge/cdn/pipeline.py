@@ -134,7 +134,8 @@ def begin(ctx: PopContext, request: EdgeRequest, request_id: str, started: float
     function whose engine must be loaded first), the lookup's outcome (a miss, a
     pass-through, a stale entry), the hit's response (a custom error page or a viewer-response function comes
     next) or the refusal to answer."""
-    ex = Exchange(request=request, request_id=request_id, started=started, interim=interim)
+    ex = Exchange(request, request_id, started)  # (positional: no kwargs dict, as respond._lean_exchange)
+    ex.interim = interim
     ctx.stats.requests += 1
     try:
         plan = viewer_request.admit(ctx, ex)

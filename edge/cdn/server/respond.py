@@ -186,10 +186,12 @@ class PopViewer:
                        started: float) -> tuple[EdgeRequest, Exchange]:
         """The ``EdgeRequest`` and ``Exchange`` ``begin`` would have made for a GET of ``plan``'s behavior."""
         peer = conn.peer
-        request = EdgeRequest(method="GET", uri=uri, querystring=query, headers=req.headers, client_ip=peer[0],
-                              client_port=peer[1], scheme=self.scheme, http_version=req.version)
-        return request, Exchange(request=request, request_id=new_request_id(), started=started, plan=plan,
-                                 interim=conn.interim if req.version == (1, 1) else None)
+        # positional: keywords to a class go through a kwargs dict on Python 3.11 (~0.8 us for these two, timeit)
+        request = EdgeRequest("GET", uri, query, req.headers, peer[0], None, None, peer[1], self.scheme, req.version)
+        ex = Exchange(request, new_request_id(), started, plan)
+        if req.version == (1, 1):
+            ex.interim = conn.interim
+        return request, ex
 
     def _go_on(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, ex: Exchange,
                response: EdgeResponse | None, at: pipeline.Resume) -> bool | Coroutine[Any, Any, None]:
@@ -273,8 +275,7 @@ class PopViewer:
         if not uri.startswith("/"):
             raise BadRequest(f"request target {raw_path[:100]!r} is not origin-form")
         peer = conn.peer
-        return EdgeRequest(method=req.method, uri=uri, querystring=query, headers=req.headers, client_ip=peer[0],
-                           client_port=peer[1], scheme=self.scheme, http_version=req.version)
+        return EdgeRequest(req.method, uri, query, req.headers, peer[0], None, None, peer[1], self.scheme, req.version)
 
     def _bug(self, edge_req: EdgeRequest, request_id: str, started: float, exc: Exception) -> Exchange:
         self.state.causes.report(logging.ERROR, ("pipeline", type(exc).__name__), "unhandled error for %s %s",
