@@ -412,7 +412,7 @@ class CloudFrontFunctionRunner:
             known = self._known(fn, engine, key)
             if known is not None:
                 self._count(fn, assoc, timing, known[4], True, (time.perf_counter() - t0) * 1000.0)
-                return RequestOutcome(request=_continued(request, known[1], known[2], list(known[3])))
+                return RequestOutcome(_continued(request, known[1], known[2], list(known[3])))  # (positional)
         location = self._location_json
         # the engine builds the event from the request's strings and may answer with a delta (delta.request_fields,
         # FunctionEngine.invoke_request); the JSON event serves what it cannot take
@@ -453,7 +453,7 @@ class CloudFrontFunctionRunner:
         except FunctionError as err:
             self._failed(fn, assoc, err, stats, distribution, request_id)
             raise
-        return RequestOutcome(request=result.request, origin=override)
+        return RequestOutcome(result.request, None, override)  # (request, response, origin: positional)
 
     async def viewer_response(self, assoc: CffAssociation, distribution: Distribution, request: EdgeRequest,
                               response: EdgeResponse, request_id: str, timing: ServerTiming) -> EdgeResponse:
