@@ -7,20 +7,28 @@ wins (emulator: each call replaces the previous choice, as a later assignment wo
 validation error (502 ``FunctionValidationError``): the request is not sent anywhere.
 
 The engine records each call as ``[name, arg1, arg2]`` (``engine.Invocation.origin_ops``); :func:`parse_origin_ops`
-turns them into one :data:`OriginChange`. Resolving origin ids against the distribution (unknown id, VPC origin,
-mTLS origin) is the pipeline's job in phase 2: it raises :func:`invalid_origin` with the same page line.
+turns them into one :data:`OriginChange`; :func:`resolve_origin_change` resolves it against the distribution (origin
+ids, the behavior's origin) into the :class:`OriginOverride` the request goes on with, raising :func:`invalid_origin`
+(the same page line) for an unknown id.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.cdn.cloudfront_functions.errors import PAGE_ORIGIN, FunctionValidationError
 from edge.cdn.lambda_edge.rules import DISALLOWED_HEADERS, DISALLOWED_PREFIXES, HEADER_NAME_RE, HEADER_VALUE_BAD_RE
+from edge.cdn.models import CustomOrigin, Origin, S3Origin
 
-__all__ = ["OriginChange", "OriginGroupChange", "OriginSelect", "OriginUpdate", "invalid_origin", "parse_origin_ops"]
+if TYPE_CHECKING:
+    from edge.cdn.config.distribution import Distribution
+
+__all__ = ["OriginChange", "OriginGroupChange", "OriginOverride", "OriginSelect", "OriginUpdate", "invalid_origin",
+           "parse_origin_ops", "resolve_origin_change"]
 
 
 def invalid_origin(detail: str) -> FunctionValidationError:
@@ -236,3 +244,70 @@ def parse_origin_ops(ops: list[list[Any]]) -> OriginChange | None:
         else:
             raise invalid_origin(f"unknown origin helper {name!r}")
     return change
+
+
+@dataclass(slots=True)
+class OriginOverride:
+    """Where a CloudFront function sent the request: the origin to use instead of the behavior's, the Host header
+    to send (``hostHeader``), and for an origin group the secondary origin and the statuses that fail over to it."""
+
+    origin: Origin
+    host_header: str | None = None
+    failover: Origin | None = None
+    failover_statuses: frozenset[int] = frozenset()
+
+
+def resolve_origin_change(ops: list[list[Any]], base: Origin, distribution: Distribution,
+                          request_headers: Iterable[tuple[str, str]]) -> OriginOverride | None:
+    """The :class:`OriginOverride` of the origin helper calls a viewer-request function made (the last call wins),
+    resolved against ``distribution`` (origin ids) and ``base`` (the behavior's origin, inherited by
+    ``updateRequestOrigin``); None when it made none. Raises the 502 ``FunctionValidationError`` for an invalid
+    argument or an unknown origin id."""
+    change = parse_origin_ops(ops)
+    if change is None:
+        return None
+    if isinstance(change, OriginSelect):
+        return OriginOverride(_by_id(distribution, change.origin_id), host_header=change.overrides.host_header)
+    if isinstance(change, OriginGroupChange):
+        (first, first_ov), (second, _second_ov) = change.members
+        return OriginOverride(_by_id(distribution, first), host_header=first_ov.host_header,
+                              failover=_by_id(distribution, second), failover_statuses=frozenset(change.failover_status_codes))
+    return OriginOverride(_updated(change, base, request_headers), host_header=change.overrides.host_header)
+
+
+def _by_id(distribution: Distribution, origin_id: str) -> Origin:
+    spec = distribution.origins.get(origin_id)
+    if spec is None:
+        raise invalid_origin(f"no origin with Id {origin_id!r} in this distribution "
+                             f"(origins: {', '.join(sorted(distribution.origins))})")
+    return spec.to_edge_origin()
+
+
+def _updated(change: OriginUpdate, base: Origin, request_headers: Iterable[tuple[str, str]]) -> Origin:
+    """``updateRequestOrigin``: the behavior's origin with the given settings replaced (unspecified ones inherited);
+    a new domain name is reached through the settings' ``[origins]`` mapping, like any origin."""
+    if change.custom_headers is not None:
+        names = {k.lower() for k, _ in request_headers}
+        clash = next((n for n, _ in change.custom_headers if n in names), None)
+        if clash is not None:
+            raise invalid_origin(f"customHeaders: {clash!r} is also a request header (CloudFront refuses both)")
+    new_domain = change.domain_name is not None and change.domain_name != base.domain_name
+    domain = change.domain_name or base.domain_name
+    path = base.path if change.origin_path is None else change.origin_path
+    headers = base.custom_headers if change.custom_headers is None else change.custom_headers
+    origin_id = "" if new_domain else base.origin_id
+    wants_custom = isinstance(base, CustomOrigin) or change.port is not None or change.protocol is not None
+    if not wants_custom:
+        assert isinstance(base, S3Origin)
+        return dataclasses.replace(base, domain_name=domain, path=path, custom_headers=headers, origin_id=origin_id)
+    custom = base if isinstance(base, CustomOrigin) else CustomOrigin(domain_name=domain)
+    protocol = change.protocol or custom.protocol
+    port = change.port if change.port is not None else (
+        custom.port if protocol == custom.protocol else (443 if protocol == "https" else 80))
+    t = change.timeouts
+    return dataclasses.replace(
+        custom, domain_name=domain, path=path, custom_headers=headers, origin_id=origin_id, protocol=protocol,
+        port=port, ssl_protocols=change.ssl_protocols or custom.ssl_protocols,
+        read_timeout=float(t.get("readTimeout", custom.read_timeout)),
+        keepalive_timeout=float(t.get("keepAliveTimeout", custom.keepalive_timeout)),
+        connect_host=None if new_domain or port != custom.port else custom.connect_host)

@@ -26,7 +26,8 @@ One :class:`CloudFrontFunctionRunner` per POP process (the ``edge.cdn.steps.clou
 4. turns the origin helpers the function called (``cf.updateRequestOrigin`` / ``selectRequestOriginById`` /
    ``createRequestOriginGroup``, "Helper methods for origin modification",
    https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/helper-functions-origin-modification.html)
-   into an :class:`~edge.cdn.steps.OriginOverride` for the request, resolving origin ids against the distribution;
+   into an :class:`~edge.cdn.cloudfront_functions.origin.OriginOverride` for the request, resolving origin ids
+   against the distribution (``origin.resolve_origin_change``);
 5. adds a ``Server-Timing`` entry per function (``fn-viewer-request;desc="NAME:LIVE cff cu=3";dur=0.02``: name,
    stage, compute utilization; `` memo`` after it when the engine answered a repeated event from memory,
    ``FunctionEngine``'s "Repeated events"), and writes the function's ``console.log`` lines to the log group
@@ -57,7 +58,6 @@ origin access control, SNI and allowed certificate names, connection attempts an
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 import uuid
@@ -91,14 +91,8 @@ from edge.cdn.cloudfront_functions.event import (
 from edge.cdn.cloudfront_functions.functions import FunctionStore, LiveFunction, function_log_lines
 from edge.cdn.cloudfront_functions.kvs import KvsSnapshots
 from edge.cdn.cloudfront_functions.limits import VIEWER_REQUEST, VIEWER_RESPONSE
-from edge.cdn.cloudfront_functions.origin import (
-    OriginGroupChange,
-    OriginSelect,
-    OriginUpdate,
-    invalid_origin,
-    parse_origin_ops,
-)
-from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Origin, S3Origin, header_get
+from edge.cdn.cloudfront_functions.origin import OriginOverride, resolve_origin_change
+from edge.cdn.models import EdgeRequest, EdgeResponse, Origin, header_get
 from edge.cdn.responses import ServerTiming
 from edge.inotify import DatabaseWatch
 from edge.tasks import TaskOwner, wait_set
@@ -106,8 +100,7 @@ from edge.tasks import TaskOwner, wait_set
 if TYPE_CHECKING:
     from edge.cdn.config.distribution import Distribution
 
-__all__ = ["CloudFrontFunctionRunner", "FunctionCatalog", "LogSink", "OriginOverride", "RequestOutcome",
-           "resolve_origin_change"]
+__all__ = ["CloudFrontFunctionRunner", "FunctionCatalog", "LogSink", "RequestOutcome"]
 
 log = logging.getLogger("edgelab.cdn.functions")
 
@@ -173,17 +166,6 @@ class FunctionCatalog:
 
 
 @dataclass(slots=True)
-class OriginOverride:
-    """Where a CloudFront function sent the request: the origin to use instead of the behavior's, the Host header
-    to send (``hostHeader``), and for an origin group the secondary origin and the statuses that fail over to it."""
-
-    origin: Origin
-    host_header: str | None = None
-    failover: Origin | None = None
-    failover_statuses: frozenset[int] = frozenset()
-
-
-@dataclass(slots=True)
 class RequestOutcome:
     """What a viewer-request function decided: continue with ``request`` (and ``origin``, if it changed the origin),
     or send ``response`` (generated) to the viewer."""
@@ -209,62 +191,6 @@ class FunctionStats:
                 "validation_errors": self.validation_errors, "generated_responses": self.generated,
                 "memo_hits": self.memo_hits,
                 "compute_utilization": {"p50": pick(0.5), "p99": pick(0.99), "max": cu[-1] if cu else None}}
-
-
-def resolve_origin_change(ops: list[list[Any]], base: Origin, distribution: Distribution,
-                          request_headers: Iterable[tuple[str, str]]) -> OriginOverride | None:
-    """The :class:`OriginOverride` of the origin helper calls a viewer-request function made (the last call wins),
-    resolved against ``distribution`` (origin ids) and ``base`` (the behavior's origin, inherited by
-    ``updateRequestOrigin``); None when it made none. Raises the 502 ``FunctionValidationError`` for an invalid
-    argument or an unknown origin id."""
-    change = parse_origin_ops(ops)
-    if change is None:
-        return None
-    if isinstance(change, OriginSelect):
-        return OriginOverride(_by_id(distribution, change.origin_id), host_header=change.overrides.host_header)
-    if isinstance(change, OriginGroupChange):
-        (first, first_ov), (second, _second_ov) = change.members
-        return OriginOverride(_by_id(distribution, first), host_header=first_ov.host_header,
-                              failover=_by_id(distribution, second), failover_statuses=frozenset(change.failover_status_codes))
-    return OriginOverride(_updated(change, base, request_headers), host_header=change.overrides.host_header)
-
-
-def _by_id(distribution: Distribution, origin_id: str) -> Origin:
-    spec = distribution.origins.get(origin_id)
-    if spec is None:
-        raise invalid_origin(f"no origin with Id {origin_id!r} in this distribution "
-                             f"(origins: {', '.join(sorted(distribution.origins))})")
-    return spec.to_edge_origin()
-
-
-def _updated(change: OriginUpdate, base: Origin, request_headers: Iterable[tuple[str, str]]) -> Origin:
-    """``updateRequestOrigin``: the behavior's origin with the given settings replaced (unspecified ones inherited);
-    a new domain name is reached through the settings' ``[origins]`` mapping, like any origin."""
-    if change.custom_headers is not None:
-        names = {k.lower() for k, _ in request_headers}
-        clash = next((n for n, _ in change.custom_headers if n in names), None)
-        if clash is not None:
-            raise invalid_origin(f"customHeaders: {clash!r} is also a request header (CloudFront refuses both)")
-    new_domain = change.domain_name is not None and change.domain_name != base.domain_name
-    domain = change.domain_name or base.domain_name
-    path = base.path if change.origin_path is None else change.origin_path
-    headers = base.custom_headers if change.custom_headers is None else change.custom_headers
-    origin_id = "" if new_domain else base.origin_id
-    wants_custom = isinstance(base, CustomOrigin) or change.port is not None or change.protocol is not None
-    if not wants_custom:
-        assert isinstance(base, S3Origin)
-        return dataclasses.replace(base, domain_name=domain, path=path, custom_headers=headers, origin_id=origin_id)
-    custom = base if isinstance(base, CustomOrigin) else CustomOrigin(domain_name=domain)
-    protocol = change.protocol or custom.protocol
-    port = change.port if change.port is not None else (
-        custom.port if protocol == custom.protocol else (443 if protocol == "https" else 80))
-    t = change.timeouts
-    return dataclasses.replace(
-        custom, domain_name=domain, path=path, custom_headers=headers, origin_id=origin_id, protocol=protocol,
-        port=port, ssl_protocols=change.ssl_protocols or custom.ssl_protocols,
-        read_timeout=float(t.get("readTimeout", custom.read_timeout)),
-        keepalive_timeout=float(t.get("keepAliveTimeout", custom.keepalive_timeout)),
-        connect_host=None if new_domain or port != custom.port else custom.connect_host)
 
 
 class CloudFrontFunctionRunner:

@@ -30,7 +30,7 @@ from edge.cdn.models import EdgeRequest, EdgeResponse
 from edge.cdn.responses import ServerTiming
 
 if TYPE_CHECKING:
-    from edge.cdn.cloudfront_functions.runner import OriginOverride
+    from edge.cdn.cloudfront_functions.origin import OriginOverride
     from edge.cdn.config.distribution import Behavior, Distribution, LambdaAssociation
     from edge.cdn.config.geo import ViewerLocation
     from edge.cdn.config.plan import BehaviorPlan

@@ -10,7 +10,8 @@ from edge.cdn.cloudfront_functions.db import CffDatabase
 from edge.cdn.cloudfront_functions.errors import FunctionValidationError
 from edge.cdn.cloudfront_functions.functions import FunctionStore
 from edge.cdn.cloudfront_functions.kvs import KeyValueStoreService
-from edge.cdn.cloudfront_functions.runner import FunctionCatalog, resolve_origin_change
+from edge.cdn.cloudfront_functions.origin import resolve_origin_change
+from edge.cdn.cloudfront_functions.runner import FunctionCatalog
 from edge.cdn.config.distribution import load_distribution
 from edge.cdn.models import CustomOrigin, S3Origin
 from tests.cdn.scripted_origin import distribution_config
