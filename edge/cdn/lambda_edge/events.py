@@ -217,13 +217,30 @@ def encode_viewer_request(prefix: bytes, request_id: str, request: EdgeRequest) 
     (what :func:`event_header_maps` returns for it). None when a value is not valid text (a byte that is not UTF-8):
     :func:`encode_event`'s fix-up applies, through :func:`build_event_dict`. Measured: 1.8-1.9 us against 3.7 us for the
     dicts, their encoding and the two reads of the headers (timeit; a triggered cache hit's POP spends ~135 us)."""
-    headers = header_map(request.headers)
+    key = (request.method, request.uri, request.querystring, request.client_ip, tuple(request.headers))
+    known = _ENCODED.get(key)
     try:
-        req = orjson.dumps(_request_dict(VIEWER_REQUEST, request, False, None, headers))
+        if known is None:
+            headers = header_map(request.headers)
+            req = orjson.dumps(_request_dict(VIEWER_REQUEST, request, False, None, headers))
+            if len(req) <= _ENCODED_BYTES_MAX:
+                if len(_ENCODED) >= _ENCODED_MAX:
+                    _ENCODED.clear()
+                _ENCODED[key] = (req, headers)
+        else:
+            req, headers = known
         rid = orjson.dumps(request_id)
     except orjson.JSONEncodeError:
         return None
     return b"".join((prefix, rid, b'},"request":', req, b"}}]}")), headers
+
+
+# encode_viewer_request's request part by what it is made of (method, uri, query string, client IP, headers) -> its
+# JSON and its header map (read, never changed, by the result's checks): the same request again (a browser reloading,
+# a load test) is not encoded again. Up to 4 KB each, 512 of them, all forgotten when full.
+_ENCODED: dict[tuple[str, str, str, str, tuple[tuple[str, str], ...]], tuple[bytes, HeaderMap]] = {}
+_ENCODED_MAX = 512
+_ENCODED_BYTES_MAX = 4096
 
 
 def encode_event(event: dict[str, Any]) -> bytes:

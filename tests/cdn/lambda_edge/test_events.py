@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge.cdn.lambda_edge import events as events_mod
 from edge.cdn.lambda_edge.events import (
     EventConfig,
     build_event,
@@ -421,3 +423,27 @@ def test_encode_viewer_request_is_encode_event_of_build_event_dict(headers: list
     assert fast is not None
     assert fast[0] == encode_event(event)
     assert fast[1] == event_header_maps(event)[0]
+
+
+def test_encode_viewer_request_encodes_a_request_again_only_when_it_differs() -> None:
+    """What is kept by request (``events._ENCODED``) gives the bytes encoding would: the same request (another id,
+    another distribution) from what was kept, any other request - each part changed - its own."""
+    base = EdgeRequest("GET", "/a", "q=1", [("Host", "d.example"), ("Accept", "*/*")], "203.0.113.9")
+    prefix = viewer_request_prefix("d1.cloudfront.net", "E1")
+    events_mod._ENCODED.clear()
+
+    def agrees(request: EdgeRequest, request_id: str) -> bool:
+        event = build_event_dict("viewer-request", config=EventConfig("d1.cloudfront.net", "E1", request_id),
+                                 request=request)
+        return encode_viewer_request(prefix, request_id, request) == (encode_event(event), event_header_maps(event)[0])
+
+    assert agrees(base, "r1") and len(events_mod._ENCODED) == 1
+    assert agrees(base, "r2") and len(events_mod._ENCODED) == 1  # the same request: from what was kept, its own id
+    other = encode_viewer_request(viewer_request_prefix("d2.cloudfront.net", "E2"), "r3", base)
+    assert other is not None and b'"distributionId":"E2"' in other[0] and b'"requestId":"r3"' in other[0]
+    for changed in (replace(base, method="HEAD"), replace(base, uri="/b"), replace(base, querystring="q=2"),
+                    replace(base, client_ip="198.51.100.1"),
+                    replace(base, headers=[("host", "d.example"), ("Accept", "*/*")]),
+                    replace(base, headers=[("Host", "d.example"), ("Accept", "text/html")])):
+        assert agrees(changed, "r4")
+    assert len(events_mod._ENCODED) == 7
