@@ -155,7 +155,9 @@ def test_logs_find_a_viewer_request_by_its_cf_id_with_the_traceback_in_the_funct
         out = _cli(loop_stack, "logs", "boom", "--request-id", cf_id)
         return out.returncode == 0 and "END RequestId" in out.stdout
 
-    wait_until(found, 10)
+    # each try is a CLI process (interpreter start and imports): 10 s was once not enough in a fresh clone under the
+    # other test worker's load (2026-12-05); polled, so a longer bound costs nothing when it holds
+    wait_until(found, 30)
     assert out is not None
     lines = out.stdout.splitlines()
     rid = edge_request_id(cf_id, "viewer-request")
@@ -184,7 +186,7 @@ def test_logs_of_the_validation_group_unknown_names_and_the_group_list(loop_stac
         listing = _cli(loop_stack, "logs")
         return "/aws/cloudfront/LambdaEdge/" in listing.stdout
 
-    wait_until(listed, 10)
+    wait_until(listed, 30)  # a CLI process per try (see the test above)
     assert listing is not None and "/aws/lambda/us-east-1.host-changer" in listing.stdout
     group = next(w for w in listing.stdout.split() if w.startswith("/aws/cloudfront/LambdaEdge/"))
     out = _cli(loop_stack, "logs", group, "--request-id", cf_id)
