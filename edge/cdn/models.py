@@ -98,6 +98,17 @@ class EdgeRequest:
     http_version: tuple[int, int] = (1, 1)  # the viewer's HTTP version
 
 
+def rewritten(original: EdgeRequest, uri: str, querystring: str, headers: Headers) -> EdgeRequest:
+    """The request the pipeline continues with after a viewer-request function (a CloudFront function or a
+    Lambda@Edge one without IncludeBody): what the function may change (uri, query string, headers and cookies) from
+    its result, the rest - method, client IP, body, origin, and the viewer's port, scheme and HTTP version, which
+    CloudFront's viewer headers report later (CloudFront-Viewer-Address, CloudFront-Forwarded-Proto,
+    CloudFront-Viewer-Http-Version) - as the viewer sent it. Positional: keywords to a class go through a kwargs dict
+    on Python 3.11."""
+    return EdgeRequest(original.method, uri, querystring, headers, original.client_ip, original.body, original.origin,
+                       original.client_port, original.scheme, original.http_version)
+
+
 @dataclass(slots=True)
 class ResponseMeta:
     """What the POP knows about a response besides its status, headers and body; each field has one writer."""

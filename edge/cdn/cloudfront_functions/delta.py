@@ -23,14 +23,13 @@ from edge.cdn.cloudfront_functions.event import (
     READ_ONLY,
     RequestResult,
     ResponseResult,
-    _continued,
     _hidden,
     _names_and_values_valid,
     _unprepared,
 )
 from edge.cdn.cloudfront_functions.limits import VIEWER_REQUEST, VIEWER_RESPONSE
 from edge.cdn.lambda_edge.rules import DISALLOWED_HEADERS, DISALLOWED_PREFIXES, HEADER_VALUE_BAD_RE, title_case
-from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, ResponseMeta
+from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, ResponseMeta, rewritten
 from edge.cdn.responses import REPLACED
 from edge.cdn.server.wire import HeaderBlock
 
@@ -169,7 +168,7 @@ def apply_request_delta(original: EdgeRequest, uri: str, added: list[str], plain
         # _check_header_pairs(visible) of the full path: every name and value valid
         if not _names_and_values_valid(names, visible_values):
             return None
-        return RequestResult(_continued(original, uri, raw_qs, list(original.headers)))
+        return RequestResult(rewritten(original, uri, raw_qs, list(original.headers)))
     new_forms: list[tuple[str, str]] = []
     for i in range(0, len(added) - 1, 2):
         forms = _addable_to_request(added[i])
@@ -191,7 +190,7 @@ def apply_request_delta(original: EdgeRequest, uri: str, added: list[str], plain
     for i, (_, titled) in enumerate(new_forms):
         merged.append((titled, added[2 * i + 1]))
     merged += cookie_lines
-    return RequestResult(_continued(original, uri, raw_qs, merged))
+    return RequestResult(rewritten(original, uri, raw_qs, merged))
 
 
 def _plain_delta(original: EdgeRequest, uri: str, raw_qs: str, added: list[str]) -> RequestResult | None:
@@ -199,7 +198,7 @@ def _plain_delta(original: EdgeRequest, uri: str, raw_qs: str, added: list[str])
     appended = _appended(original.headers, added, _addable_to_request)
     if appended is None:
         return None
-    return RequestResult(_continued(original, uri, raw_qs, appended[0]))
+    return RequestResult(rewritten(original, uri, raw_qs, appended[0]))
 
 
 @lru_cache(maxsize=1024)

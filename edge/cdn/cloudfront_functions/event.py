@@ -56,7 +56,7 @@ from edge.cdn.lambda_edge.rules import (
     HEADER_VALUE_BAD_RE,
     title_case,
 )
-from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, ResponseMeta
+from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, ResponseMeta, rewritten
 
 __all__ = [
     "READ_ONLY",
@@ -415,17 +415,7 @@ def apply_request_result(original: EdgeRequest, event: dict[str, Any], value: An
     if after == visible:
         merged = list(original.headers) if cookie_headers == original_cookie_lines else \
             [h for h in original.headers if h[0].lower() != "cookie"] + cookie_headers
-    return RequestResult(_continued(original, uri, raw_qs, merged))
-
-
-def _continued(original: EdgeRequest, uri: str, querystring: str, headers: Headers) -> EdgeRequest:
-    """The request the pipeline continues with after a viewer-request function: what the function may change
-    (uri, query string, headers and cookies) from its result, the rest - method, client IP, body, origin, and the
-    viewer's port, scheme and HTTP version, which CloudFront's viewer headers report later (CloudFront-Viewer-Address,
-    CloudFront-Forwarded-Proto, CloudFront-Viewer-Http-Version) - as the viewer sent it. Positional: keywords to a
-    class go through a kwargs dict on Python 3.11."""
-    return EdgeRequest(original.method, uri, querystring, headers, original.client_ip, original.body, original.origin,
-                       original.client_port, original.scheme, original.http_version)
+    return RequestResult(rewritten(original, uri, raw_qs, merged))
 
 
 def _names_and_values_valid(names: list[str], values: list[str]) -> bool:

@@ -83,7 +83,6 @@ from edge.cdn.cloudfront_functions.event import (
     GeneratedResponse,
     RequestResult,
     ResponseResult,
-    _continued,
     apply_request_result,
     apply_response_result,
     build_event,
@@ -92,7 +91,7 @@ from edge.cdn.cloudfront_functions.functions import FunctionStore, LiveFunction,
 from edge.cdn.cloudfront_functions.kvs import KvsSnapshots
 from edge.cdn.cloudfront_functions.limits import VIEWER_REQUEST, VIEWER_RESPONSE
 from edge.cdn.cloudfront_functions.origin import OriginOverride, resolve_origin_change
-from edge.cdn.models import EdgeRequest, EdgeResponse, Origin, header_get
+from edge.cdn.models import EdgeRequest, EdgeResponse, Origin, header_get, rewritten
 from edge.cdn.responses import ServerTiming
 from edge.inotify import DatabaseWatch
 from edge.tasks import TaskOwner, wait_set
@@ -338,7 +337,7 @@ class CloudFrontFunctionRunner:
             known = self._known(fn, engine, key)
             if known is not None:
                 self._count(fn, assoc, timing, known[4], True, (time.perf_counter() - t0) * 1000.0)
-                return RequestOutcome(_continued(request, known[1], known[2], list(known[3])))  # (positional)
+                return RequestOutcome(rewritten(request, known[1], known[2], list(known[3])))  # (positional)
         location = self._location_json
         # the engine builds the event from the request's strings and may answer with a delta (delta.request_fields,
         # FunctionEngine.invoke_request); the JSON event serves what it cannot take

@@ -68,7 +68,7 @@ from edge.cdn.lambda_edge.rules import (
     VIEWER_REQUEST_FORBIDDEN_ADD,
     VIEWER_RESPONSE,
 )
-from edge.cdn.models import EdgeRequest, EdgeResponse, Headers
+from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, rewritten
 
 __all__ = [
     "PAGE_BODY",
@@ -151,7 +151,7 @@ def parse_result(
         key = (payload, original_request.uri, original_request.querystring, tuple(original_request.headers))
         known = _VIEWER_REQUESTS.get(key)
         if known is not None:
-            return RequestResult(_went_on(original_request, *known))
+            return RequestResult(rewritten(original_request, known[0], known[1], list(known[2])))
     obj = _load(event_type, payload)
     request_event = event_type in REQUEST_EVENTS
     if not request_event and original_response is None:
@@ -182,13 +182,6 @@ _VIEWER_REQUESTS: dict[tuple[bytes, str, str, tuple[tuple[str, str], ...]],
                        tuple[str, str, tuple[tuple[str, str], ...]]] = {}
 _VIEWER_REQUESTS_MAX = 512
 _KEPT_MAX = 4096
-
-
-def _went_on(orig: EdgeRequest, uri: str, querystring: str, headers: tuple[tuple[str, str], ...]) -> EdgeRequest:
-    """What :func:`_request` returns for a viewer-request result without a body: the viewer's request with the
-    function's uri, query string and headers (positional: see there)."""
-    return EdgeRequest(orig.method, uri, querystring, list(headers), orig.client_ip, orig.body, orig.origin,
-                       orig.client_port, orig.scheme, orig.http_version)
 
 
 def _load(event_type: str, payload: bytes) -> dict[str, Any]:
