@@ -29,6 +29,7 @@ from edge.cdn.cloudfront_functions.event import (
 )
 from edge.cdn.cloudfront_functions.limits import VIEWER_REQUEST, VIEWER_RESPONSE
 from edge.cdn.lambda_edge.rules import DISALLOWED_HEADERS, DISALLOWED_PREFIXES, HEADER_VALUE_BAD_RE, title_case
+from edge.cdn.memo import remember
 from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, ResponseMeta, rewritten
 from edge.cdn.responses import REPLACED
 from edge.cdn.server.wire import HeaderBlock
@@ -84,9 +85,8 @@ def response_fields(response: EdgeResponse) -> str | None:
         key = (block, response.status, response.status_description)
         text = _ENTRY_FIELDS.get(key, "")
         if text == "":
-            if len(_ENTRY_FIELDS) >= _ENTRY_FIELDS_MAX:
-                _ENTRY_FIELDS.clear()
-            text = _ENTRY_FIELDS[key] = _fields_of(response.status, response.status_description, response.headers)
+            text = remember(_ENTRY_FIELDS, key, _fields_of(response.status, response.status_description,
+                                                             response.headers), _ENTRY_FIELDS_MAX)
         return text
     return _fields_of(response.status, response.status_description, response.headers)
 
@@ -275,9 +275,7 @@ def apply_response_delta(original: EdgeResponse, added: list[str]) -> ResponseRe
         if key in _BLOCK_DELTAS:
             known = _BLOCK_DELTAS[key]
         else:
-            if len(_BLOCK_DELTAS) >= _BLOCK_DELTAS_MAX:
-                _BLOCK_DELTAS.clear()
-            known = _BLOCK_DELTAS[key] = _block_delta(original.headers, block, added)
+            known = remember(_BLOCK_DELTAS, key, _block_delta(original.headers, block, added), _BLOCK_DELTAS_MAX)
         if known is None:
             return None
         tail, extended = known

@@ -126,6 +126,7 @@ from edge.cdn.cloudfront_functions.limits import (
     MEMORY_BYTES,
     RUNTIME_2,
 )
+from edge.cdn.memo import remember
 
 __all__ = ["EngineLimits", "FunctionEngine", "Invocation", "KvsView"]
 
@@ -445,9 +446,7 @@ class FunctionEngine:
             if applied is not None:
                 utilization = self._utilization(cpu)
                 if key is not None and out[1] == "=" and cpu < self._memo_cpu_ns:
-                    if len(self._memo) >= _MEMO_MAX:
-                        self._memo.clear()
-                    self._memo[key] = (out, cpu, utilization)
+                    remember(self._memo, key, (out, cpu, utilization), _MEMO_MAX)
                 return Invocation(None, None, None, [], False, [], cpu, utilization, applied)
             out = driver("full")
         result = orjson.loads(out)

@@ -91,6 +91,7 @@ from edge.cdn.cloudfront_functions.functions import FunctionStore, LiveFunction,
 from edge.cdn.cloudfront_functions.kvs import KvsSnapshots
 from edge.cdn.cloudfront_functions.limits import VIEWER_REQUEST, VIEWER_RESPONSE
 from edge.cdn.cloudfront_functions.origin import OriginOverride, resolve_origin_change
+from edge.cdn.memo import remember
 from edge.cdn.models import EdgeRequest, EdgeResponse, Origin, header_get, rewritten
 from edge.cdn.responses import ServerTiming
 from edge.inotify import DatabaseWatch
@@ -351,8 +352,8 @@ class CloudFrontFunctionRunner:
             if key is not None and inv.memo and isinstance(applied, RequestResult):  # (a request seen twice; its
                 # fields under engine.MEMO_FIELDS_MAX, or the engine would not have remembered it)
                 went_on = applied.request
-                self._keep(key, (engine.memo_generation, went_on.uri, went_on.querystring, tuple(went_on.headers),
-                                 inv.compute_utilization))
+                remember(self._repeated, key, (engine.memo_generation, went_on.uri, went_on.querystring,
+                                               tuple(went_on.headers), inv.compute_utilization), _REPEATED_MAX)
         else:
             event, raw_query = self._request_event(request, distribution, request_id)
             inv = self._run(fn, assoc, distribution, request_id, timing, lambda kvs: engine.invoke(
@@ -425,7 +426,8 @@ class CloudFrontFunctionRunner:
                 *texts, apply, kvs=kvs))
             if inv.applied is not None:
                 if key is not None and inv.memo:  # (a request and entry seen twice)
-                    self._keep(key, (engine.memo_generation, tuple(added[-1]), inv.compute_utilization))
+                    remember(self._repeated, key, (engine.memo_generation, tuple(added[-1]), inv.compute_utilization),
+                             _REPEATED_MAX)
                 return inv.applied.response
             # the delta did not apply: the full result, against the event the function saw
             event = self._response_event(request, response, distribution, request_id)[0]
@@ -448,11 +450,6 @@ class CloudFrontFunctionRunner:
                 self.catalog.kvs(fn.kvs_arn) if fn.kvs_arn else None):
             return None
         return known
-
-    def _keep(self, key: tuple[Any, ...], value: tuple[Any, ...]) -> None:
-        if len(self._repeated) >= _REPEATED_MAX:
-            self._repeated.clear()
-        self._repeated[key] = value
 
     def _resolved(self, assoc: CffAssociation) -> LiveFunction:
         fn = self.catalog.live(assoc.function_name)

@@ -20,6 +20,7 @@ from edge.cdn.cache.policy import StoreContext
 from edge.cdn.config.behaviors import match_behavior
 from edge.cdn.config.distribution import Behavior, CffAssociation, Distribution, LambdaAssociation, OriginSpec
 from edge.cdn.config.policies import GENERATED_HEADERS, KeyList, cloudfront_owned
+from edge.cdn.memo import remember
 from edge.cdn.models import Origin
 
 __all__ = ["BehaviorPlan", "DistributionPlan", "Forwarding", "compile_distribution", "compress_codings",
@@ -218,9 +219,7 @@ class DistributionPlan:
             behavior = match_behavior(self.distribution, path)
             plan = self.default if behavior.is_default else self.behaviors[behavior.index]
             if len(path) <= MATCH_MEMO_PATH:
-                if len(self._memo) >= MATCH_MEMO_ENTRIES:
-                    self._memo.clear()
-                self._memo[path] = plan
+                remember(self._memo, path, plan, MATCH_MEMO_ENTRIES)
         return plan
 
 

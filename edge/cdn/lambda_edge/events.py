@@ -33,6 +33,7 @@ from edge.cdn.lambda_edge.rules import (
     VIEWER_REQUEST,
     is_disallowed,
 )
+from edge.cdn.memo import remember
 from edge.cdn.models import CustomOrigin, EdgeRequest, EdgeResponse, Origin, S3Origin
 
 __all__ = ["EventConfig", "HeaderMap", "build_event", "build_event_dict", "encode_event", "event_header_maps",
@@ -224,9 +225,7 @@ def encode_viewer_request(prefix: bytes, request_id: str, request: EdgeRequest) 
             headers = header_map(request.headers)
             req = orjson.dumps(_request_dict(VIEWER_REQUEST, request, False, None, headers))
             if len(req) <= _ENCODED_BYTES_MAX:
-                if len(_ENCODED) >= _ENCODED_MAX:
-                    _ENCODED.clear()
-                _ENCODED[key] = (req, headers)
+                remember(_ENCODED, key, (req, headers), _ENCODED_MAX)
         else:
             req, headers = known
         rid = orjson.dumps(request_id)

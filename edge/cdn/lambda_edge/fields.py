@@ -35,6 +35,7 @@ from edge.cdn.lambda_edge.rules import (
     origin_port_ok,
     title_case,
 )
+from edge.cdn.memo import remember
 from edge.cdn.models import CustomOrigin, Headers, Origin, S3Origin
 
 HeaderDict = dict[str, list[tuple[str, str]]]
@@ -234,9 +235,7 @@ def _names_ok(names: str) -> bool:
     """``HEADER_NAME_RE`` matches ``names`` (memoized; bounded)."""
     ok = _NAMES_OK.get(names)
     if ok is None:
-        if len(_NAMES_OK) >= 4096:
-            _NAMES_OK.clear()
-        ok = _NAMES_OK[names] = HEADER_NAME_RE.match(names) is not None
+        ok = remember(_NAMES_OK, names, HEADER_NAME_RE.match(names) is not None, 4096)
     return ok
 
 
@@ -258,10 +257,7 @@ def _added_once(event_type: str, name: str, entries: Any, refused: frozenset[str
     memo = (event_type, name, key, value)
     if memo in _ADDED:
         return _ADDED[memo]
-    if len(_ADDED) >= 4096:
-        _ADDED.clear()
-    found = _ADDED[memo] = _added(name, entries, refused)
-    return found
+    return remember(_ADDED, memo, _added(name, entries, refused), 4096)
 
 
 def _added(name: str, entries: Any, refused: frozenset[str]) -> tuple[str, Headers] | None:

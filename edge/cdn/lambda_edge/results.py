@@ -68,6 +68,7 @@ from edge.cdn.lambda_edge.rules import (
     VIEWER_REQUEST_FORBIDDEN_ADD,
     VIEWER_RESPONSE,
 )
+from edge.cdn.memo import remember
 from edge.cdn.models import EdgeRequest, EdgeResponse, Headers, rewritten
 
 __all__ = [
@@ -167,9 +168,8 @@ def parse_result(
         err.event_type = event_type
         raise
     if key is not None:
-        if len(_VIEWER_REQUESTS) >= _VIEWER_REQUESTS_MAX:
-            _VIEWER_REQUESTS.clear()
-        _VIEWER_REQUESTS[key] = (request.uri, request.querystring, tuple(request.headers))
+        remember(_VIEWER_REQUESTS, key, (request.uri, request.querystring, tuple(request.headers)),
+                 _VIEWER_REQUESTS_MAX)
     return RequestResult(request)
 
 
