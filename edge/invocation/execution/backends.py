@@ -89,6 +89,14 @@ class _ProcessEnvironment(Environment):
         """Whether ``raw`` says the process was already gone when the invocation was sent."""
         return self._stale(raw, sent_at)
 
+    def _finished(self, raw: RawOutcome, sent_at: float) -> RawOutcome:
+        """The outcome of an invocation sent at ``sent_at``: STALE (never reused; the caller retries elsewhere) when
+        ``raw`` says the process was already gone then, else ``raw`` after :meth:`_after`."""
+        if self._died_before(raw, sent_at):
+            self.discard = True
+            return _stale_outcome()
+        return self._after(raw)
+
     def _after(self, raw: RawOutcome) -> RawOutcome:
         if raw.reset:
             self.discard = True
@@ -229,11 +237,7 @@ class NodeEnvironment(_ProcessEnvironment):
         if got is _STALE or self.proc is None:
             self.discard = True
             return _stale_outcome()
-        raw = await self.proc.fault(got, request_id, self.spec.timeout_s)
-        if self._died_before(raw, self._sent_at):
-            self.discard = True
-            return _stale_outcome()
-        return self._after(raw)
+        return self._finished(await self.proc.fault(got, request_id, self.spec.timeout_s), self._sent_at)
 
     def _died_before(self, raw: RawOutcome, sent_at: float) -> bool:
         proc = self.proc  # an exit the core caused (OOM, a kill) is this invocation's fault, not a stale process
@@ -303,10 +307,7 @@ class CustomEnvironment(_ProcessEnvironment):
         except BaseException:
             self.discard = True  # cancelled mid-invocation: the process is still busy, never reuse it
             raise
-        if self._died_before(raw, sent_at):
-            self.discard = True
-            return _stale_outcome()
-        return self._after(raw)
+        return self._finished(raw, sent_at)
 
     def _runtime_alive(self) -> bool:
         rt = self.runtime
