@@ -268,10 +268,7 @@ class FunctionEngine:
         tens of milliseconds (the prelude is evaluated) that a server does in a thread with :meth:`prepare`."""
         if not self.check.ok:
             return False
-        if self._ctx is None:
-            return True
-        return (None if kvs is None else kvs.generation) != self._kvs_generation or (
-            kvs is not None and kvs.store_id != self._kvs_store_id)
+        return not self.holds(kvs)
 
     def prepare(self, kvs: KvsView | None = None) -> None:
         """Build the context and load ``kvs`` now, so that the next :meth:`invoke` only runs the function.
@@ -282,8 +279,7 @@ class FunctionEngine:
             if self._ctx is None:
                 self._build(kvs)
                 self.rebuilds += 1
-            elif (None if kvs is None else kvs.generation) != self._kvs_generation or (
-                    kvs is not None and kvs.store_id != self._kvs_store_id):
+            elif not self.holds(kvs):
                 self._load_kvs(kvs)
 
     def _drop(self) -> None:
@@ -296,9 +292,9 @@ class FunctionEngine:
         self.memo_generation += 1
 
     def holds(self, kvs: KvsView | None) -> bool:
-        """Whether a call with ``kvs`` would run in the context as it is (built, with that snapshot of the store): a
-        caller that keeps what a call answered from memory led to (``Invocation.memo``) may reuse it while this
-        holds and ``memo_generation`` has not moved."""
+        """Whether a call with ``kvs`` would run in the context as it is (built, with that snapshot of the store;
+        else it builds or reloads first: :meth:`needs_prepare`): a caller that keeps what a call answered from memory
+        led to (``Invocation.memo``) may reuse it while this holds and ``memo_generation`` has not moved."""
         return self._ctx is not None and (None if kvs is None else kvs.generation) == self._kvs_generation and (
             kvs is None or kvs.store_id == self._kvs_store_id)
 
@@ -403,9 +399,7 @@ class FunctionEngine:
         if self._ctx is None:
             self._build(kvs)
             self.rebuilds += 1
-        elif (None if kvs is None else kvs.generation) != self._kvs_generation or (
-            kvs is not None and kvs.store_id != self._kvs_store_id
-        ):
+        elif not self.holds(kvs):
             self._load_kvs(kvs)
         key = None
         if apply_delta is not None and self.memo and len(payload) + len(second or "") <= MEMO_FIELDS_MAX:
