@@ -110,6 +110,13 @@ _SAMPLES = 1024  # compute utilization samples kept per function (metrics)
 _REPEATED_MAX = 1024  # viewer requests kept by CloudFrontFunctionRunner._repeated (all forgotten when full)
 
 
+def _request_key(engine: FunctionEngine, distribution: Distribution, request: EdgeRequest) -> tuple[Any, ...]:
+    """A viewer request as ``CloudFrontFunctionRunner._repeated`` keeps it: the engine, the distribution's id and
+    domain, and the request as it came (method, uri, query string, client IP, every header with its spelling)."""
+    return (engine, distribution.id, distribution.domain_name, request.method, request.uri, request.querystring,
+            request.client_ip, tuple(request.headers))
+
+
 def _next_step(name: str) -> str:
     return (f"create and publish the CloudFront function {name} (aws cloudfront create-function + "
             f"publish-function, `edgelab cff create --publish`, or [[cloudfront_functions]] in the settings)")
@@ -333,8 +340,7 @@ class CloudFrontFunctionRunner:
         key = None
         if self.memo:  # the same request as one the engine answered from memory: what it went on with, at once
             t0 = time.perf_counter()
-            key = (engine, distribution.id, distribution.domain_name, request.method, request.uri, request.querystring,
-                   request.client_ip, tuple(request.headers))
+            key = _request_key(engine, distribution, request)
             known = self._known(fn, engine, key)
             if known is not None:
                 self._count(fn, assoc, timing, known[4], True, (time.perf_counter() - t0) * 1000.0)
@@ -401,8 +407,7 @@ class CloudFrontFunctionRunner:
             # a cache entry's response (its header block describes exactly its headers): the same request and entry
             # as one whose event the engine answered from memory get the same names and values added, at once
             t0 = time.perf_counter()
-            key = (engine, distribution.id, distribution.domain_name, request.method, request.uri, request.querystring,
-                   request.client_ip, tuple(request.headers), block, response.status, response.status_description)
+            key = (*_request_key(engine, distribution, request), block, response.status, response.status_description)
             known = self._known(fn, engine, key)
             if known is not None:
                 result = apply_response_delta(response, list(known[1]))
