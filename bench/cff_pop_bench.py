@@ -231,19 +231,18 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
           f"POP CPU per hit {cpu_vr:.1f} us, ratio {cpu_plain / cpu_vr if cpu_vr else 0.0:.1%}")
     ok = added_p50 <= TARGET_ADDED_P50_US
     if args.wrk:
-        best = dict.fromkeys([*servers, "plain varied", "cff varied"], 0.0)
         script = Path(tempfile.gettempdir()) / f"cff-pop-varied-{os.getpid()}.lua"
         script.write_text(VARIED_LUA)
+        # (row, port, wrk's extra options): each POP as wrk sends it, then plain and cff with every event different
+        runs: list[tuple[str, int, list[str]]] = [(name, s.port, []) for name, s in servers.items()] + [
+            (f"{name} varied", servers[name].port, ["-s", str(script)]) for name in ("plain", "cff")]
+        best = dict.fromkeys((row for row, _, _ in runs), 0.0)
         try:
             for _ in range(args.rounds):
-                for name, s in servers.items():
-                    out = run_wrk(["-t1", "-c8", f"-d{args.duration}s", "--timeout", "5s"],
-                                  f"http://127.0.0.1:{s.port}/hit", args.duration)
-                    best[name] = max(best[name], wrk_rps(out))
-                for name in ("plain", "cff"):
-                    out = run_wrk(["-t1", "-c8", f"-d{args.duration}s", "--timeout", "5s", "-s", str(script)],
-                                  f"http://127.0.0.1:{servers[name].port}/hit", args.duration)
-                    best[f"{name} varied"] = max(best[f"{name} varied"], wrk_rps(out))
+                for row, port, extra in runs:
+                    out = run_wrk(["-t1", "-c8", f"-d{args.duration}s", "--timeout", "5s", *extra],
+                                  f"http://127.0.0.1:{port}/hit", args.duration)
+                    best[row] = max(best[row], wrk_rps(out))
         finally:
             script.unlink(missing_ok=True)
         ratio = best["cff"] / best["plain"] if best["plain"] else 0.0
