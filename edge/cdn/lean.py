@@ -9,8 +9,9 @@ its objects.
     the same after the behavior's viewer-request CloudFront function (``BehaviorPlan.lean_function``): an
     ``Exchange`` is needed to run it, and whatever the request it returns does not find goes on as in ``begin``
     (``pipeline.from_lookup``, or its generated response);
-``hooked_hit``
-    the same lookup after a viewer-request Lambda@Edge hook (``BehaviorPlan.lean_hook``) returned the request;
+``hook_first`` -> ``hooked_hit``
+    a GET of a ``BehaviorPlan.lean_hook`` behavior starts its viewer-request Lambda@Edge hook without ``begin`` (the
+    ``Exchange`` is all ``begin`` makes before it), and the same lookup follows when the hook returned the request;
 ``function_last``
     the hit :func:`plain_hit` found, served through the behavior's viewer-response CloudFront function
     (``BehaviorPlan.lean_response``) and written as ``begin``'s answer is.
@@ -25,6 +26,7 @@ answers; ``tests/cdn/server/test_plain_hits.py`` checks the two ways answer the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from edge.cdn import pipeline
@@ -33,17 +35,18 @@ from edge.cdn.cache.policy import CacheEntry, fresh_age
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
 from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
 from edge.cdn.config.plan import BehaviorPlan
-from edge.cdn.errors import EdgeError
+from edge.cdn.errors import EdgeError, LambdaError
 from edge.cdn.models import EdgeResponse
 from edge.cdn.responses import HIT
 from edge.cdn.server.wire import EMPTY_BODY_STATUS, HeaderBlock, safe_value
-from edge.cdn.steps import Exchange, cloudfront_functions, serving
+from edge.cdn.steps import Exchange, cloudfront_functions, serving, viewer_request
 from edge.cdn.steps.context import PopContext
 
 if TYPE_CHECKING:
     from edge.cdn.pipeline import Resume
 
-__all__ = ["Hit", "count_plain_hit", "function_first", "function_last", "hooked_hit", "lean_plan", "plain_hit"]
+__all__ = ["Hit", "count_plain_hit", "function_first", "function_last", "hook_first", "hooked_hit", "lean_plan",
+           "plain_hit"]
 
 Hit = tuple[CacheEntry, HeaderBlock, int]  # the entry, its served headers serialised, its age
 
@@ -62,7 +65,7 @@ def lean_plan(ctx: PopContext, uri: str, scheme: str) -> tuple[BehaviorPlan, str
     if uri == "/" and dist.default_root_object:
         uri = "/" + dist.default_root_object
     plan = ctx.plans.match(uri)
-    if not (plan.plain_hits or plan.lean_function or plan.lean_response):
+    if not (plan.plain_hits or plan.lean_function or plan.lean_hook or plan.lean_response):
         return None
     if scheme != "https" and plan.behavior.viewer_protocol_policy != "allow-all" and ctx.https_port is not None:
         return None
@@ -97,6 +100,20 @@ def count_plain_hit(ctx: PopContext, status: int, counted: bool = False) -> None
     was, by ``begin``)."""
     ctx.store.count_hit()
     ctx.stats.count_hit(status, HIT, 0 if counted else 1)
+
+
+def hook_first(ctx: PopContext, ex: Exchange, done: Callable[[EdgeResponse | LambdaError | None], object]) -> bool:
+    """``begin`` for a GET of a ``BehaviorPlan.lean_hook`` behavior (``ex.plan``, from :func:`lean_plan`, which did
+    ``admit``'s part: the root object, the behavior, its ViewerProtocolPolicy) up to its viewer-request hook, started
+    without a task as ``pipeline.start_viewer_request`` starts it: ``geo.locate`` without a restriction or the test
+    header is the POP's location, a lean behavior trusts no keys. True when started (the request counted, as
+    ``begin`` counts it; ``done`` gets the hook's result, then :func:`hooked_hit`); False, with nothing done or
+    counted: ``begin`` runs."""
+    ex.location = ctx.location
+    if not viewer_request.start(ctx, ex, done):
+        return False
+    ctx.stats.requests += 1
+    return True
 
 
 def hooked_hit(ctx: PopContext, ex: Exchange) -> Hit | None:

@@ -13,10 +13,12 @@ are handed over to aiohttp's protocol, whose WebSocket support ``edge.cdn.server
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from aiohttp import web
@@ -56,6 +58,16 @@ SERVER_KWARGS: ParserLimits = {"max_line_size": 65536, "max_field_size": 32768, 
 _STREAM_DROP = frozenset({"content-length", "transfer-encoding"})  # a streamed body's framing is the POP's
 CLIENT_MAX_SIZE = 64 * 1024 * 1024  # request bodies (POST/PUT through the POP)
 
+
+class _Later(enum.Enum):
+    """What ``PopViewer._plain_hit`` returns once the request is answered later, from a callback (``respond``'s
+    None; its own None means "not answered here")."""
+
+    LATER = 1
+
+
+_LATER = _Later.LATER
+
 class PopViewer:
     """The :class:`~edge.cdn.server.viewer.ViewerApp` of one POP listener (``scheme``: ``https`` on the HTTPS
     listener): a parsed request becomes an ``EdgeRequest``, ``pipeline.begin`` answers a fresh hit at once and
@@ -88,7 +100,7 @@ class PopViewer:
                 and not req.upgrade and req.version[0] == 1 and not state.debug_headers):
             answered = self._plain_hit(conn, req, started)
             if answered is not None:
-                return answered
+                return None if answered is _LATER else answered
         refusal = req.refusal
         cause: tuple[object, ...] | None = None  # the refusal's log line key (default: its status)
         if refusal is None and req.version[0] != 1:
@@ -123,11 +135,12 @@ class PopViewer:
         return self._go_on(conn, req, ctx, ex, response, at)
 
     def _plain_hit(self, conn: ViewerProtocol, req: ViewerRequest,
-                   started: float) -> bool | Coroutine[Any, Any, None] | None:
+                   started: float) -> bool | Coroutine[Any, Any, None] | _Later | None:
         """A GET answered from a fresh entry without the pipeline's objects (``lean.lean_plan``,
         ``lean.plain_hit``), or after the behavior's viewer-request CloudFront function (``_function_first``):
-        the same bytes ``begin`` + ``_send`` write, the keep-alive verdict; None, with nothing written or counted,
-        when the request needs ``begin``."""
+        the same bytes ``begin`` + ``_send`` write, the keep-alive verdict; ``_LATER`` once a viewer-request hook
+        started without a task (``_hook_first``: ``_hooked`` answers); None, with nothing written or counted, when
+        the request needs ``begin``."""
         target = req.target
         if "#" in target or target[:1] != "/":
             return None
@@ -139,6 +152,8 @@ class PopViewer:
         plan, uri = selected
         if plan.lean_function:
             return self._function_first(conn, req, ctx, plan, uri, query, started)
+        if plan.lean_hook:
+            return self._hook_first(conn, req, ctx, plan, uri, query, started)
         if plan.lean_response:
             return self._function_last(conn, req, ctx, plan, uri, query, started)
         hit = lean.plain_hit(ctx, plan, uri, query, req.headers)
@@ -163,6 +178,14 @@ class PopViewer:
         if hit is not None:
             return self._write_hit(conn, req, ctx, hit, ex.request_id, self._timing(ex), counted=True)
         return self._go_on(conn, req, ctx, ex, response, at)
+
+    def _hook_first(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, plan: BehaviorPlan,
+                    uri: str, query: str, started: float) -> _Later | None:
+        """``_plain_hit`` of a ``BehaviorPlan.lean_hook`` behavior: its viewer-request hook starts without ``begin``
+        (``lean.hook_first``) and ``_hooked`` answers later (``_LATER``); None, with nothing done, when the hook cannot
+        start without a task (``begin`` runs it)."""
+        ex = self._lean_exchange(conn, req, plan, uri, query, started)[1]
+        return _LATER if lean.hook_first(ctx, ex, partial(self._hooked, conn, req, ctx, ex)) else None
 
     def _function_last(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, plan: BehaviorPlan,
                        uri: str, query: str, started: float) -> bool | Coroutine[Any, Any, None] | None:

@@ -169,7 +169,7 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
             PopHarness(origin, dist, clock=clock, functions=runners[1], triggers=triggers[1]) as full:
         _script(origin)
         real_lean, real_count, real_first = lean.lean_plan, lean.count_plain_hit, lean.function_first
-        real_hooked, real_last = lean.hooked_hit, lean.function_last
+        real_hooked, real_last, real_hook_first = lean.hooked_hit, lean.function_last, lean.hook_first
         served: list[str] = []
 
         def lean_plan(ctx, uri, scheme):  # type: ignore[no-untyped-def]
@@ -191,6 +191,11 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
             served.append("hooked hit" if hit is not None else "hooked")
             return hit
 
+        def hook_first(ctx, ex, done):  # type: ignore[no-untyped-def]
+            started = real_hook_first(ctx, ex, done)
+            served.append("hook first" if started else "hook declined")
+            return started
+
         def function_last(ctx, ex, hit, ready):  # type: ignore[no-untyped-def]
             served.append("response function")
             return real_last(ctx, ex, hit, ready)
@@ -198,6 +203,7 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
         monkeypatch.setattr(lean, "lean_plan", lean_plan)
         monkeypatch.setattr(lean, "function_last", function_last)
         monkeypatch.setattr(lean, "hooked_hit", hooked_hit)
+        monkeypatch.setattr(lean, "hook_first", hook_first)
         monkeypatch.setattr(lean, "count_plain_hit", count_plain_hit)
         monkeypatch.setattr(lean, "function_first", function_first)
         rng = random.Random(seed)
@@ -212,6 +218,7 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
         # the short way answered some (after the function too), and declined the rest
         assert served.count("hit") >= 20 and served.count("function hit") >= 3 and served.count("function") >= 3
         assert served.count("hooked hit") >= 3 and served.count("hooked") >= 1
+        assert served.count("hook first") >= 5  # the hook started without begin, whatever it then answered
         assert served.count("response function") >= 3
         assert served.count("hit") < requests
         assert short.state.ctx.stats == full.state.ctx.stats
