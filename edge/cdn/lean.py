@@ -131,8 +131,9 @@ def _hit_after_function(ctx: PopContext, plan: BehaviorPlan, ex: Exchange) -> Hi
     """The fresh hit :func:`plain_hit` finds for the request a viewer-request function returned (``ex.request``;
     X-Cache set), when the Server-Timing entries the function added can be written as they are (``PopViewer._send``'s
     ``safe_value`` check on the rendered value, of which they are the only part not made by the POP); else None."""
-    if not all(safe_value(e) for e in ex.timing.entries):
-        return None
+    for entry in ex.timing.entries:  # (a loop: all() over a generator costs ~1k instructions more per hit)
+        if not safe_value(entry):
+            return None
     req = ex.request
     hit = plain_hit(ctx, plan, req.uri, req.querystring, req.headers)
     if hit is not None:
