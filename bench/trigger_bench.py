@@ -1,7 +1,7 @@
 """Lambda@Edge trigger benchmark: cache hits through a POP with and without a warm viewer-request function.
 
     .venv/bin/python -m bench trigger [--quick] [--duration 4] [--rounds 4] [--connections 8] [--probe 2000]
-                                      [--runtime python3.11|nodejs20.x|...]
+                                      [--runtime python3.11|nodejs20.x|...] [--against REV]
 
 Issue target ("Lambda@Edge triggers"): cache-hit throughput with a warm viewer-request function (a stdlib
 handler that adds a header) >= 40 % of the cache-hit throughput with no trigger, and p50 added latency
@@ -20,6 +20,14 @@ and an ``EdgeTriggerRunner`` built like ``edge.control.stack.pop_node`` does. Bo
 * added latency: a sequential keep-alive probe of ``--probe`` requests against each POP (after a warm-up);
   added p50 = p50(trigger) - p50(plain).
 
+``--against REV`` (``python -m bench all`` passes :data:`BEFORE_ISSUE_20`) adds a third POP: the same trigger POP
+of the checkout ``REV`` (a ``git worktree`` of this repository in a temporary directory, removed afterwards, run
+with this interpreter), measured in the same alternating rounds: issue 20's "triggered hits >= 2x the code before
+this change" row. Without git or that commit (a shallow clone) the row says why it is missing.
+
+CPU per request is printed for each POP's best run: the POP process (user, system), its zygote and workers, and
+wrk (the reaped child's rusage).
+
 Each wrk connection is one concurrent invocation, i.e. one warm environment (Lambda semantics): the warm-up
 run creates them. Loopback only; every load run is bounded by ``--duration``. Needs ``wrk`` on PATH
 (``apt-get install -y wrk``). Exit status 0 when both targets are met, 1 otherwise.
@@ -33,12 +41,15 @@ import contextlib
 import http.client
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.procs import cpu_split, free_port, run_wrk, start_listening, start_payload_server, stop_process, wrk_rps
@@ -61,6 +72,8 @@ exports.handler = async (event) => {
 };
 """
 TARGET_RATIO = 0.40
+TARGET_BEFORE = 2.0  # issue 20: triggered hits >= 2x the code before its change, same run
+BEFORE_ISSUE_20 = "7bdc984"  # the last commit before issue 20's work (README, "The POP's own viewer protocol")
 TARGET_RATIO_NODE = 0.30
 TARGET_ADDED_P50_MS = 0.5
 
@@ -164,11 +177,12 @@ def _descendants(pid: int) -> list[int]:
 class Server:
     """One POP child process; terminated and reaped by ``stop()``."""
 
-    def __init__(self, kind: str, state_dir: Path, runtime: str = "python3.11") -> None:
+    def __init__(self, kind: str, state_dir: Path, runtime: str = "python3.11", root: Path = ROOT) -> None:
+        """``root``: the checkout whose ``bench.trigger_bench --serve`` (and so whose POP code) runs."""
         self.kind, self.port = kind, free_port()
         self.proc = start_listening([sys.executable, "-m", "bench.trigger_bench", "--serve", kind, "--port",
                                      str(self.port), "--state-dir", str(state_dir), "--runtime", runtime],
-                                    self.port, kind, 20, cwd=ROOT)
+                                    self.port, kind, 20, cwd=root)
 
     def cpu(self) -> tuple[float, float, float]:
         """(user and system CPU seconds of the POP process, CPU seconds of its live descendants: zygote and
@@ -203,22 +217,54 @@ def probe(port: int, n: int) -> tuple[list[float], dict[str, str]]:
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(port: int, duration: int, connections: int) -> tuple[float, float]:
-    """(requests/second, p50 latency ms under load) from wrk; non-2xx responses make the run invalid."""
+def wrk(port: int, duration: int, connections: int) -> tuple[float, float, float]:
+    """(requests/second, p50 latency ms under load, wrk's CPU seconds) from wrk; non-2xx responses make the run
+    invalid. wrk's CPU: the children's rusage before and after (the POPs are children too, but not reaped yet)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = run_wrk(["-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "--latency"],
                   f"http://127.0.0.1:{port}/hit", duration)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     if not p50:
         raise RuntimeError(f"cannot parse wrk output:\n{out}")
-    return wrk_rps(out), float(p50.group(1)) * _UNITS[p50.group(2)]
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wrk_rps(out), float(p50.group(1)) * _UNITS[p50.group(2)], cpu
+
+
+@contextlib.contextmanager
+def worktree(rev: str, parent: Path) -> Iterator[Path]:
+    """A detached ``git worktree`` of ``rev`` of this repository under ``parent``, removed on exit; RuntimeError
+    naming the reason when there is none (no git, not a repository, an unknown commit: a shallow clone)."""
+    path = parent / f"checkout-{rev}"
+    git = shutil.which("git")
+    if git is None:
+        raise RuntimeError("git not found")
+    made = subprocess.run([git, "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev],
+                          capture_output=True, text=True, timeout=120, check=False)
+    if made.returncode != 0:
+        raise RuntimeError(f"git worktree add {rev}: {made.stderr.strip()[:200]}")
+    try:
+        yield path
+    finally:
+        subprocess.run([git, "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
+                       capture_output=True, timeout=120, check=False)
+        subprocess.run([git, "-C", str(ROOT), "worktree", "prune"], capture_output=True, timeout=120, check=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="trigger-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="trigger-bench-") as tmp, contextlib.ExitStack() as stack:
         servers: dict[str, Server] = {}
+        before = None
+        if args.against:
+            try:
+                before = stack.enter_context(worktree(args.against, Path(tmp)))
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                print(f"before ({args.against}): unavailable ({exc})")
         try:  # started one by one inside the try: a failing start still stops the ones already running
             servers["plain"] = Server("plain", Path(tmp) / "plain")
             servers["trigger"] = Server("trigger", Path(tmp) / "trig", args.runtime)
+            if before is not None:
+                servers["before"] = Server("trigger", Path(tmp) / "before", args.runtime, root=before)
             return _measure(servers, args)
         finally:
             for s in servers.values():
@@ -226,26 +272,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
-    _, headers = probe(servers["trigger"].port, 3)
-    timing = headers.get("Server-Timing", "")
-    if "fn-viewer-request" not in timing or headers.get("X-Cache") != "Hit from cloudfront":
-        raise RuntimeError(f"the trigger POP does not run the function on cache hits: {headers}")
+    for name in ("trigger", "before"):
+        if name in servers:
+            _, headers = probe(servers[name].port, 3)
+            timing = headers.get("Server-Timing", "")
+            if "fn-viewer-request" not in timing or headers.get("X-Cache") != "Hit from cloudfront":
+                raise RuntimeError(f"the {name} POP does not run the function on cache hits: {headers}")
     for s in servers.values():  # warm-up: fills the cache, starts one warm environment per connection
         wrk(s.port, args.warmup, args.connections)
     best = dict.fromkeys(servers, 0.0)
     load_p50: dict[str, list[float]] = {k: [] for k in servers}
-    cpu_us: dict[str, tuple[float, float, float]] = {}  # CPU us per request: (POP user, POP system, workers)
-    for _ in range(args.rounds):  # alternate so machine noise hits both alike
+    # CPU us per request: (POP user, POP system, workers, wrk)
+    cpu_us: dict[str, tuple[float, float, float, float]] = {}
+    for _ in range(args.rounds):  # alternate so machine noise hits all alike
         for name, s in servers.items():
             user0, sys0, kids0 = s.cpu()
-            rps, p50 = wrk(s.port, args.duration, args.connections)
+            rps, p50, wrk_s = wrk(s.port, args.duration, args.connections)
             user1, sys1, kids1 = s.cpu()
             n = max(rps * args.duration, 1.0)
             if rps > best[name]:
                 best[name] = rps
-                cpu_us[name] = ((user1 - user0) / n * 1e6, (sys1 - sys0) / n * 1e6, (kids1 - kids0) / n * 1e6)
+                cpu_us[name] = ((user1 - user0) / n * 1e6, (sys1 - sys0) / n * 1e6, (kids1 - kids0) / n * 1e6,
+                                wrk_s / n * 1e6)
             load_p50[name].append(p50)
-    seq = {name: statistics.median(probe(s.port, args.probe)[0]) for name, s in servers.items()}
+    seq = {name: statistics.median(probe(s.port, args.probe)[0]) for name, s in servers.items() if name != "before"}
     ratio = best["trigger"] / best["plain"] if best["plain"] else 0.0
     added = seq["trigger"] - seq["plain"]
     target = TARGET_RATIO_NODE if args.runtime.startswith("nodejs") else TARGET_RATIO
@@ -256,11 +306,19 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
           f"(p50 under load {min(load_p50['trigger']):.3f} ms)")
     print(f"  ratio                 {ratio:>10.1%}     target >= {target:.0%}  "
           f"{'OK' if ratio >= target else 'MISSED'}")
+    if "before" in best:
+        against = best["trigger"] / best["before"] if best["before"] else 0.0
+        print(f"  before ({args.against}), warm {best['before']:>10.0f} req/s   "
+              f"(p50 under load {min(load_p50['before']):.3f} ms; that commit's POP, same function, same run)")
+        print(f"  ratio to before       {against:>10.2f}x     target >= {TARGET_BEFORE:.0f}x (issue 20)  "
+              f"{'OK' if against >= TARGET_BEFORE else 'MISSED'}")
     print("CPU per request during the best run (user+system, 10 ms tick resolution):")
-    for name, label in (("plain", "no trigger"), ("trigger", "viewer-request")):
-        user, system, kids = cpu_us[name]
+    for name, label in (("plain", "no trigger"), ("trigger", "viewer-request"), ("before", f"before {args.against}")):
+        if name not in cpu_us:
+            continue
+        user, system, kids, wrk_us = cpu_us[name]
         print(f"  {label:<21} POP process {user + system:>6.0f} us (user {user:.0f}, system {system:.0f})   "
-              f"zygote+workers {kids:>6.0f} us")
+              f"zygote+workers {kids:>6.0f} us   wrk {wrk_us:>5.0f} us")
     print(f"sequential probe, {args.probe} keep-alive requests each:")
     print(f"  p50 no trigger        {seq['plain']:>10.3f} ms")
     print(f"  p50 viewer-request    {seq['trigger']:>10.3f} ms")
@@ -279,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--probe", type=int, default=2000, help="sequential requests per POP for the latency probe")
     p.add_argument("--runtime", default="python3.11", help="the viewer-request function's runtime (python3.11, "
                    "nodejs20.x...)")
+    p.add_argument("--against", metavar="REV", default="",
+                   help=f"also measure the trigger POP of commit REV, same run (bench all: {BEFORE_ISSUE_20})")
     p.add_argument("--serve", choices=["plain", "trigger"], help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--state-dir", type=Path, help=argparse.SUPPRESS)

@@ -98,6 +98,19 @@ def test_parse_trigger():
     assert (hit.ratio, hit.result, added.result) == ("51%", "OK", "OK")
 
 
+@pytest.mark.parametrize(("before", "ratio", "result"), [(2600, "1.92x", "MISSED"), (2500, "2.00x", "OK")])
+def test_parse_trigger_against_the_code_before_issue_20(before: int, ratio: str, result: str):
+    before_lines = (f"  before (7bdc984), warm {before:>10} req/s   (p50 under load 1.5 ms; that commit's POP)\n"
+                    f"  ratio to before             1.00x     target >= 2x (issue 20)  OK\n")
+    text = TRIGGER_OUT.replace("sequential probe", before_lines + "sequential probe")
+    _, against, _ = run.parse_trigger(text)
+    assert (against.measured, against.baseline, against.ratio, against.result) == (
+        "5,000", f"{before:,} at 7bdc984, same run", ratio, result)  # the ratio is worked out here, not read
+    (_, missing, _) = run.parse_trigger(TRIGGER_OUT.replace(
+        "sequential probe", "before (7bdc984): unavailable (git worktree add 7bdc984: invalid reference)\nsequential probe"))
+    assert missing.result == "-" and "invalid reference" in missing.baseline
+
+
 @pytest.mark.parametrize("parse", [run.parse_core, run.parse_pop, run.parse_trigger, run.parse_node,
                                    run.parse_trigger_node])
 def test_unrecognised_output_gives_no_rows(parse):
@@ -264,3 +277,16 @@ def test_every_bench_script_runs_as_a_module():
     scripts = sorted((Path(run.__file__).parent).glob("*_bench.py"))
     assert scripts and all('if __name__ == "__main__":' in p.read_text() for p in scripts), [
         p.name for p in scripts if 'if __name__ == "__main__":' not in p.read_text()]
+
+
+def test_the_before_checkout_is_a_worktree_removed_afterwards(tmp_path):
+    import subprocess
+
+    from bench.trigger_bench import ROOT, worktree
+
+    with worktree("HEAD", tmp_path) as path:
+        assert (path / "bench" / "trigger_bench.py").is_file() and (path / "edge" / "cdn").is_dir()
+    listed = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout
+    assert not path.exists() and str(path) not in listed
+    with pytest.raises(RuntimeError, match="no-such-commit"), worktree("no-such-commit", tmp_path):
+        pass
