@@ -1,7 +1,7 @@
 """Lambda@Edge trigger benchmark: cache hits through a POP with and without a warm viewer-request function.
 
     .venv/bin/python -m bench trigger [--quick] [--duration 4] [--rounds 4] [--connections 8] [--probe 2000]
-                                      [--runtime python3.11|nodejs20.x|...] [--against REV]
+                                      [--runtime python3.11|nodejs20.x|...] [--against REV] [--runs 1]
 
 Issue target ("Lambda@Edge triggers"): cache-hit throughput with a warm viewer-request function (a stdlib
 handler that adds a header) >= 40 % of the cache-hit throughput with no trigger, and p50 added latency
@@ -25,6 +25,8 @@ of the checkout ``REV`` (a ``git worktree`` of this repository in a temporary di
 with this interpreter), measured in the same alternating rounds: issue 20's "triggered hits >= 2x the code before
 this change" row. Without git or that commit (a shallow clone) the row says why it is missing.
 
+``--runs N`` repeats the alternating rounds N times with the same POPs and prints each run's best figures, then
+the medians (the ratios are those of the medians; CPU per request from the run with the median triggered figure).
 CPU per request is printed for each POP's best run: the POP process (user, system), its zygote and workers, and
 wrk (the reaped child's rusage).
 
@@ -271,19 +273,16 @@ def run(args: argparse.Namespace) -> int:
                 s.stop()
 
 
-def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
-    for name in ("trigger", "before"):
-        if name in servers:
-            _, headers = probe(servers[name].port, 3)
-            timing = headers.get("Server-Timing", "")
-            if "fn-viewer-request" not in timing or headers.get("X-Cache") != "Hit from cloudfront":
-                raise RuntimeError(f"the {name} POP does not run the function on cache hits: {headers}")
-    for s in servers.values():  # warm-up: fills the cache, starts one warm environment per connection
-        wrk(s.port, args.warmup, args.connections)
+Cpu = tuple[float, float, float, float]  # CPU us per request: POP user, POP system, its zygote and workers, wrk
+
+
+def _rounds(servers: dict[str, Server], args: argparse.Namespace
+            ) -> tuple[dict[str, float], dict[str, list[float]], dict[str, Cpu]]:
+    """One run: ``args.rounds`` alternating wrk runs per POP; the best req/s of each POP, wrk's p50s under load and
+    the CPU per request of each POP's best run."""
     best = dict.fromkeys(servers, 0.0)
     load_p50: dict[str, list[float]] = {k: [] for k in servers}
-    # CPU us per request: (POP user, POP system, workers, wrk)
-    cpu_us: dict[str, tuple[float, float, float, float]] = {}
+    cpu_us: dict[str, Cpu] = {}
     for _ in range(args.rounds):  # alternate so machine noise hits all alike
         for name, s in servers.items():
             user0, sys0, kids0 = s.cpu()
@@ -295,12 +294,39 @@ def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
                 cpu_us[name] = ((user1 - user0) / n * 1e6, (sys1 - sys0) / n * 1e6, (kids1 - kids0) / n * 1e6,
                                 wrk_s / n * 1e6)
             load_p50[name].append(p50)
+    return best, load_p50, cpu_us
+
+
+def _measure(servers: dict[str, Server], args: argparse.Namespace) -> int:
+    for name in ("trigger", "before"):
+        if name in servers:
+            _, headers = probe(servers[name].port, 3)
+            timing = headers.get("Server-Timing", "")
+            if "fn-viewer-request" not in timing or headers.get("X-Cache") != "Hit from cloudfront":
+                raise RuntimeError(f"the {name} POP does not run the function on cache hits: {headers}")
+    for s in servers.values():  # warm-up: fills the cache, starts one warm environment per connection
+        wrk(s.port, args.warmup, args.connections)
+    runs = [_rounds(servers, args) for _ in range(args.runs)]
+    if args.runs > 1:  # each run's best per POP, then the medians below
+        for i, (run_best, _, _) in enumerate(runs, 1):
+            line = (f"run {i}: no trigger {run_best['plain']:.0f}, viewer-request {run_best['trigger']:.0f} req/s "
+                    f"({run_best['trigger'] / run_best['plain']:.1%})")
+            if "before" in run_best:
+                line += (f", before {run_best['before']:.0f} req/s "
+                         f"({run_best['trigger'] / run_best['before']:.2f}x)")
+            print(line)
+        print(f"medians of {args.runs} runs:")
+    best = {name: statistics.median(run[0][name] for run in runs) for name in servers}
+    load_p50 = {name: [p for run in runs for p in run[1][name]] for name in servers}
+    # CPU per request: the run whose triggered figure is the median one
+    cpu_us = sorted(runs, key=lambda run: run[0]["trigger"])[len(runs) // 2][2]
     seq = {name: statistics.median(probe(s.port, args.probe)[0]) for name, s in servers.items() if name != "before"}
     ratio = best["trigger"] / best["plain"] if best["plain"] else 0.0
     added = seq["trigger"] - seq["plain"]
     target = TARGET_RATIO_NODE if args.runtime.startswith("nodejs") else TARGET_RATIO
     print(f"function runtime: {args.runtime}")
-    print(f"cache-hit throughput, wrk -t1 -c{args.connections} -d{args.duration}s, best of {args.rounds}:")
+    print(f"cache-hit throughput, wrk -t1 -c{args.connections} -d{args.duration}s, best of {args.rounds}"
+          + (f", median of {args.runs} runs:" if args.runs > 1 else ":"))
     print(f"  no trigger            {best['plain']:>10.0f} req/s   (p50 under load {min(load_p50['plain']):.3f} ms)")
     print(f"  viewer-request (warm) {best['trigger']:>10.0f} req/s   "
           f"(p50 under load {min(load_p50['trigger']):.3f} ms)")
@@ -333,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=int, default=4, help="seconds per measured wrk run")
     p.add_argument("--warmup", type=int, default=2, help="seconds of the warm-up wrk run per POP")
     p.add_argument("--rounds", type=int, default=4, help="alternating wrk runs per POP (best of each)")
+    p.add_argument("--runs", type=int, default=1, help="whole runs of --rounds (the POPs stay up): each run's best "
+                   "is printed, the summary gives the medians (issue 20 quotes the median of five)")
     p.add_argument("--connections", type=int, default=8, help="wrk connections (= warm environments)")
     p.add_argument("--probe", type=int, default=2000, help="sequential requests per POP for the latency probe")
     p.add_argument("--runtime", default="python3.11", help="the viewer-request function's runtime (python3.11, "
