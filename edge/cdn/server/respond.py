@@ -68,6 +68,7 @@ class _Later(enum.Enum):
 
 _LATER = _Later.LATER
 
+
 class PopViewer:
     """The :class:`~edge.cdn.server.viewer.ViewerApp` of one POP listener (``scheme``: ``https`` on the HTTPS
     listener): a parsed request becomes an ``EdgeRequest``, ``pipeline.begin`` answers a fresh hit at once and
