@@ -295,11 +295,6 @@ class Nginx:
         stop_process(self.proc, 10)
 
 
-# wrk sends the same bytes again and again, which the POP parses once per listener (edge.cdn.server.viewer: reads
-# parsed before); with this script every request carries a header of its own (not in the cache key: still a hit),
-# so every request is parsed
-
-
 def wrk_rps(port: int, path: str, duration: int, connections: int, script: Path | None = None) -> float:
     """Requests/second by wrk (1 thread) on loopback (``script``: a wrk Lua script); RuntimeError if any response
     was not 2xx."""
