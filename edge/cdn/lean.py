@@ -39,7 +39,7 @@ from edge.cdn.errors import EdgeError, LambdaError
 from edge.cdn.models import EdgeResponse
 from edge.cdn.responses import HIT
 from edge.cdn.server.wire import EMPTY_BODY_STATUS, HeaderBlock, safe_value
-from edge.cdn.steps import Exchange, cloudfront_functions, serving, viewer_request
+from edge.cdn.steps import Exchange, cloudfront_functions, geo, serving, viewer_request
 from edge.cdn.steps.context import PopContext
 
 if TYPE_CHECKING:
@@ -105,11 +105,11 @@ def count_plain_hit(ctx: PopContext, status: int, counted: bool = False) -> None
 def hook_first(ctx: PopContext, ex: Exchange, done: Callable[[EdgeResponse | LambdaError | None], object]) -> bool:
     """``begin`` for a GET of a ``BehaviorPlan.lean_hook`` behavior (``ex.plan``, from :func:`lean_plan`, which did
     ``admit``'s part: the root object, the behavior, its ViewerProtocolPolicy) up to its viewer-request hook, started
-    without a task as ``pipeline.start_viewer_request`` starts it: ``geo.locate`` without a restriction or the test
-    header is the POP's location, a lean behavior trusts no keys. True when started (the request counted, as
-    ``begin`` counts it; ``done`` gets the hook's result, then :func:`hooked_hit`); False, with nothing done or
-    counted: ``begin`` runs."""
-    ex.location = ctx.location
+    without a task as ``pipeline.start_viewer_request`` starts it (``geo.locate`` first, as in ``begin``: without a
+    restriction or the test header it only sets the POP's location; a lean behavior trusts no keys). True when
+    started (the request counted, as ``begin`` counts it; ``done`` gets the hook's result, then :func:`hooked_hit`);
+    False, with nothing counted: ``begin`` runs."""
+    geo.locate(ctx, ex)
     if not viewer_request.start(ctx, ex, done):
         return False
     ctx.stats.requests += 1

@@ -1,7 +1,7 @@
 """``Executor.submit``'s invocations on a warm environment, without a coroutine: :class:`Submission` is the
 environment's waiter (``Environment.send``); the worker's answer finishes the invocation inside the channel's
 ``data_received``. Also the bookkeeping every invocation shares with ``Executor.invoke`` (:func:`count_start`) and the
-one way a submitter's callback is called (:func:`deliver`, inlined in ``Submission._end``)."""
+one way a submitter's callback is called (:func:`deliver`)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def bug_failure(spec: FunctionSpec, options: InvokeOptions, fm: FunctionMetrics,
 
 def deliver(done: Callable[[InvocationResult], object], result: InvocationResult) -> None:
     """Give ``result`` to a :meth:`Executor.submit` caller: whatever its callback raises is logged, not raised into
-    the event loop's protocol callback or task that delivers it (``Submission._end`` does the same inline)."""
+    the event loop's protocol callback or task that delivers it."""
     try:
         done(result)
     except Exception:
@@ -134,10 +134,7 @@ class Submission:
         self.lease.release()
         route.metrics.concurrent -= 1
         if result is not None:
-            try:  # deliver(), without its frame: every warm invocation of a Lambda@Edge trigger ends here
-                self.done_cb(result)
-            except Exception:
-                log.exception("an invocation's completion callback failed")
+            deliver(self.done_cb, result)
 
     async def _after_fault(self, got: object) -> None:
         """A fault (timeout, crash, OOM, channel lost): its outcome once the worker's end is known; an environment
