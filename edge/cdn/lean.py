@@ -5,10 +5,11 @@ its objects.
 ``lean_plan`` -> ``plain_hit`` (-> ``count_plain_hit``)
     no ``Exchange`` or ``EdgeRequest``: the behavior selected, the entry looked up, the caller writes it
     (``edge.cdn.server.respond.PopViewer._plain_hit``), then counts it as ``begin`` would have;
-``function_first``
+``function_again`` / ``function_first``
     the same after the behavior's viewer-request CloudFront function (``BehaviorPlan.lean_function``): an
     ``Exchange`` is needed to run it, and whatever the request it returns does not find goes on as in ``begin``
-    (``pipeline.from_lookup``, or its generated response);
+    (``pipeline.from_lookup``, or its generated response); without an ``Exchange`` when the runner kept what the
+    same request went on with (``function_again``: its event answered from memory before, nothing reloaded since);
 ``hook_first`` -> ``hooked_hit``
     a GET of a ``BehaviorPlan.lean_hook`` behavior starts its viewer-request Lambda@Edge hook without ``begin`` (the
     ``Exchange`` is all ``begin`` makes before it), and the same lookup follows when the hook returned the request;
@@ -26,7 +27,8 @@ answers; ``tests/cdn/server/test_plain_hits.py`` checks the two ways answer the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from edge.cdn import pipeline
@@ -39,13 +41,13 @@ from edge.cdn.errors import EdgeError, LambdaError
 from edge.cdn.models import EdgeResponse
 from edge.cdn.responses import HIT
 from edge.cdn.server.wire import EMPTY_BODY_STATUS, HeaderBlock, safe_value
-from edge.cdn.steps import Exchange, cloudfront_functions, geo, serving, viewer_request
+from edge.cdn.steps import Exchange, Step, cloudfront_functions, geo, serving, viewer_request
 from edge.cdn.steps.context import PopContext
 
 if TYPE_CHECKING:
     from edge.cdn.pipeline import Resume
 
-__all__ = ["Hit", "count_plain_hit", "function_first", "function_last", "hook_first", "hooked_hit", "lean_plan",
+__all__ = ["Hit", "count_plain_hit", "function_again", "function_first", "function_last", "hook_first", "hooked_hit", "lean_plan",
            "plain_hit"]
 
 Hit = tuple[CacheEntry, HeaderBlock, int]  # the entry, its served headers serialised, its age
@@ -72,7 +74,7 @@ def lean_plan(ctx: PopContext, uri: str, scheme: str) -> tuple[BehaviorPlan, str
     return plan, uri
 
 
-def plain_hit(ctx: PopContext, plan: BehaviorPlan, uri: str, querystring: str, headers: list[tuple[str, str]]
+def plain_hit(ctx: PopContext, plan: BehaviorPlan, uri: str, querystring: str, headers: Sequence[tuple[str, str]]
               ) -> Hit | None:
     """What ``begin``'s lookup finds for a GET of ``plan``'s behavior (:func:`lean_plan`; after its function, the
     request the function returned) when that is answered as the entry is: no conditional or range header, a stored
@@ -139,6 +141,30 @@ def _hit_after_function(ctx: PopContext, plan: BehaviorPlan, ex: Exchange) -> Hi
     if hit is not None:
         ex.x_cache = HIT
     return hit
+
+
+def function_again(ctx: PopContext, plan: BehaviorPlan, uri: str, querystring: str, client_ip: str,
+                   headers: Sequence[tuple[str, str]]) -> tuple[Hit, str] | None:
+    """:func:`function_first` for a GET of a ``BehaviorPlan.lean_function`` behavior whose function's answer to the
+    same request the runner kept (``CloudFrontFunctionRunner.again``): the fresh hit :func:`plain_hit` finds for the
+    request it went on with, and the function's Server-Timing entry, with the request and the invocation counted as
+    :func:`function_first` counts them (the caller writes the hit, then :func:`count_plain_hit` with ``counted``).
+    None, with nothing counted: :func:`function_first` runs."""
+    functions = ctx.functions
+    if functions is None:
+        return None
+    t0 = time.perf_counter()
+    known = functions.again(plan.functions[Step.VIEWER_REQUEST], ctx.plans.distribution, uri, querystring, client_ip,
+                            headers)
+    if known is None:
+        return None
+    wall_ms = (time.perf_counter() - t0) * 1000.0
+    went_uri, went_query, went_headers = known.went_on
+    hit = plain_hit(ctx, plan, went_uri, went_query, went_headers)
+    if hit is None:
+        return None
+    ctx.stats.requests += 1
+    return hit, functions.answered_again(known, wall_ms)
 
 
 def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Ready

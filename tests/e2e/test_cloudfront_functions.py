@@ -198,6 +198,81 @@ async def test_a_request_answered_from_memory_before_a_put_goes_where_the_store_
     assert (await cff.get("/a"))[2] == b"/two"
 
 
+ROUTE_CODE = {"publish": "function handler(event) { var r = event.request; r.uri = '%s'; return r; }",
+              "put": """import cf from 'cloudfront';
+    const kvs = cf.kvs();
+    async function handler(event) { const r = event.request; r.uri = await kvs.get('k'); return r; }"""}
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["engine-prepared", "catalog-only"])
+@pytest.mark.parametrize("change", ["publish", "put"])
+async def test_a_hit_answered_from_what_the_runner_kept_follows_a_publish_or_a_put(
+        cff: CffPop, change: str, prepared: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache hit after a function whose answer to the same request the runner kept (``lean.function_again``: the
+    POP answers it without an Exchange) goes where a call would once the catalog reloaded the function or the store:
+    within a second, kept again from then on. ``catalog-only``: the runner's own refresh (which then prepares the
+    engines in a thread) is left out and only the catalog reloads: the next request must not be answered from what
+    was kept before it (``FunctionCatalog.loads``), whether or not anything else has moved yet."""
+    for path in ("/one", "/two"):
+        cff.origin.script(path, body=path.encode(), headers={"Cache-Control": "max-age=60"})
+    arn = None
+    if change == "put":
+        arn = cff.kvs.create("routes")["KeyValueStore"]["ARN"]
+        cff.kvs.put_key(arn, "k", "/one", cff.kvs.kvs_describe(arn)["ETag"])
+        cff.function("route", ROUTE_CODE["put"], V2, kvs_arn=arn)
+    else:
+        cff.function("route", ROUTE_CODE["publish"] % "/one", V1)
+    await cff.start(functions=[fa(VR, "route")])
+
+    async def answer() -> tuple[bytes, bool]:
+        _, headers, body = await cff.get("/a")
+        return body, ' memo";' in headers["Server-Timing"]
+
+    assert [await answer() for _ in range(4)] == [(b"/one", False), (b"/one", True), (b"/one", True),
+                                                  (b"/one", True)]
+    assert cff.runner is not None and cff.runner.metrics()["route"]["memo_hits"] == 3
+    if not prepared:
+        async def refresh() -> None:
+            pass
+
+        monkeypatch.setattr(cff.runner, "refresh", refresh)  # the poll task's: the catalog is reloaded below
+    if arn is not None:
+        cff.kvs.put_key(arn, "k", "/two", cff.kvs.kvs_describe(arn)["ETag"])
+    else:
+        cff.store.update("route", cff.store.describe("route", "DEVELOPMENT")["ETag"], {"Comment": "test", "Runtime": V1},
+                         ROUTE_CODE["publish"] % "/two")
+        cff.store.publish("route", cff.store.describe("route", "DEVELOPMENT")["ETag"])
+    if not prepared:
+        assert await asyncio.to_thread(cff.runner.catalog.refresh)
+        assert await answer() == (b"/two", False)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    while (body := (await answer())[0]) != b"/two":
+        assert body == b"/one" and loop.time() - t0 < 1.0, "the change did not reach the POP's hits within a second"
+        await asyncio.sleep(0.02)
+    assert [await answer() for _ in range(3)] == [(b"/two", True)] * 3  # the new answer, kept in turn
+    assert cff.origin.hits["/one"] == cff.origin.hits["/two"] == 1
+
+
+async def test_a_hit_answered_from_what_the_runner_kept_is_not_once_the_engine_forgot(cff: CffPop) -> None:
+    """The engine rebuilds its context after a call it stopped (here: the time limit) and forgets what it remembered
+    (``memo_generation``): the next same request runs the function again, on a hit too."""
+    cff.origin.script("/a", body=b"A", headers={"Cache-Control": "max-age=60"})
+    cff.function("add", "function handler(event) { var r = event.request; if (r.uri === '/loop') { for (;;) {} }"
+                        " r.headers['x-fn'] = {value: '1'}; return r; }", V1)
+    await cff.start(functions=[fa(VR, "add")])
+
+    async def memo() -> bool:
+        status, headers, _ = await cff.get("/a")
+        assert status == 200
+        return ' memo";' in headers["Server-Timing"]
+
+    assert [await memo() for _ in range(4)] == [False, True, True, True]
+    assert (await cff.get("/loop"))[0] == 503
+    assert [await memo() for _ in range(3)] == [False, True, True]
+    assert cff.runner is not None and cff.runner.metrics()["add"]["invocations"] == 8
+
+
 async def test_a_repeated_event_spelled_differently_goes_on_with_its_own_spelling(cff: CffPop) -> None:
     cff.origin.script("/a", body=b"A")
     cff.function("pure", "function handler(event) { var r = event.request;"

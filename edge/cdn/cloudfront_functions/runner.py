@@ -38,17 +38,19 @@ One :class:`CloudFrontFunctionRunner` per POP process (the ``edge.cdn.steps.clou
    failed invocation, an ``ERROR`` line with the reason (AWS gives neither; documented in the README).
 
 A viewer request the engine answered from memory (its event's second time) is kept by the request itself (method, uri,
-query string, client IP, every header as it came, the distribution; up to 1,024 requests, each under the engine's 4 KB
-of fields): from the third time on the request goes on with the uri, query string and headers it went on with, without
-building its fields or calling the engine, while the engine ``holds`` the store snapshot of the function's key value
-store and its ``memo_generation`` has not moved (a new snapshot, a rebuilt context); events that never repeat cost it
-nothing but a lookup. The same for a viewer-response event of a cache entry's response (its header block describing
-exactly its headers): kept by the request and the entry (block, status, description), the names and values the
-function added are applied again (``delta.apply_response_delta``, itself worked out once per entry). Both layers give
-what a call would (tests/cdn/cloudfront_functions/test_memo.py, tests/e2e/test_cloudfront_functions.py). Through a POP
-(``python -m bench.cff_instructions``) the header-adding viewer-request function's hit, repeated: +124,300
-instructions with the engine's memory alone, +64,300 with this; AWS's security-headers viewer-response example's:
-+140,700 -> +96,700.
+query string, client IP, every header as it came, the function and distribution; up to 1,024 requests, each under the
+engine's 4 KB of fields): from the third time on it goes on with the uri, query string and headers it went on with,
+without building its fields or calling the engine, while nothing was reloaded since (``FunctionCatalog.loads``: a
+publish, a store's new snapshot) and the engine forgot nothing (``memo_generation``: a rebuilt context, another
+snapshot). Two comparisons, so the POP answers such a request's cache hit without an ``Exchange`` (:meth:`again`,
+``edge.cdn.lean.function_again``); events that never repeat cost it a lookup. The same for a viewer-response event of
+a cache entry's response (its header block describing exactly its headers): kept by the request and the entry (block,
+status, description), the names and values the function added are applied again (``delta.apply_response_delta``,
+itself worked out once per entry). Both layers give what a call would (tests/cdn/cloudfront_functions/test_memo.py,
+test_runner.py, tests/e2e/test_cloudfront_functions.py). Through a POP (``python -m bench.cff_instructions``) the
+header-adding viewer-request function's hit, repeated: +124,300 instructions with the engine's memory alone, +56,500
+with this inside the pipeline, +15,500 without the ``Exchange``; AWS's security-headers viewer-response example's:
++140,700 -> +90,100.
 
 Origin settings that have no effect on a local connection are validated and then not applied: origin shield,
 origin access control, SNI and allowed certificate names, connection attempts and timeouts, IP address type
@@ -110,11 +112,30 @@ _SAMPLES = 1024  # compute utilization samples kept per function (metrics)
 _REPEATED_MAX = 1024  # viewer requests kept by CloudFrontFunctionRunner._repeated (all forgotten when full)
 
 
-def _request_key(engine: FunctionEngine, distribution: Distribution, request: EdgeRequest) -> tuple[Any, ...]:
-    """A viewer request as ``CloudFrontFunctionRunner._repeated`` keeps it: the engine, the distribution's id and
-    domain, and the request as it came (method, uri, query string, client IP, every header with its spelling)."""
-    return (engine, distribution.id, distribution.domain_name, request.method, request.uri, request.querystring,
-            request.client_ip, tuple(request.headers))
+def _request_key(name: str, distribution: Distribution, method: str, uri: str, querystring: str, client_ip: str,
+                 headers: Iterable[tuple[str, str]]) -> tuple[Any, ...]:
+    """A viewer request as ``CloudFrontFunctionRunner._repeated`` keeps it: the function's name, the distribution's id
+    and domain, and the request as it came (method, uri, query string, client IP, every header with its spelling)."""
+    return (name, distribution.id, distribution.domain_name, method, uri, querystring, client_ip, tuple(headers))
+
+
+class Repeated:
+    """What ``CloudFrontFunctionRunner._repeated`` keeps: the catalog's ``loads`` and the engine's ``memo_generation`` it
+    is good for, what it led to (``went_on``: the uri, query string and headers a viewer request went on with; the
+    names and values a viewer-response function added), the call's compute utilization, its Server-Timing entry up to
+    the duration, and the function's counts."""
+
+    __slots__ = ("engine", "generation", "loads", "stats", "timing", "utilization", "went_on")
+
+    def __init__(self, loads: int, engine: FunctionEngine, went_on: tuple[Any, ...], utilization: int, timing: str,
+                 stats: FunctionStats) -> None:
+        self.loads, self.engine, self.generation = loads, engine, engine.memo_generation
+        self.went_on, self.utilization, self.timing, self.stats = went_on, utilization, timing, stats
+
+
+def _timing_entry(event_type: str, name: str, utilization: int, memo: bool) -> str:
+    """A function's Server-Timing entry up to its duration (milliseconds, two decimals, follow)."""
+    return f'fn-{event_type};desc="{name}:LIVE cff cu={utilization}{" memo" if memo else ""}";dur='
 
 
 def _next_step(name: str) -> str:
@@ -208,12 +229,9 @@ class CloudFrontFunctionRunner:
                  memo: bool = True) -> None:
         self.catalog = catalog
         self.memo = memo  # repeated events answered from memory (FunctionEngine, "Repeated events")
-        # a viewer request (response) whose event the engine answered from memory, by the request itself (and the
-        # cache entry's response): (engine, the distribution's id and domain, method, uri, query string, client IP,
-        # headers[, the response's header block, status and description]) -> (the engine's memo_generation then,
-        # the uri, query string and headers the request went on with [the names and values the function added],
-        # compute utilization); see the module docstring
-        self._repeated: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        # _request_key (+ a cache entry's header block, status, description for viewer-response) -> Repeated: a
+        # request (and entry) whose event the engine answered from memory; see the module docstring
+        self._repeated: dict[tuple[Any, ...], Repeated] = {}
         self.edge_location = edge_location  # cf.edgeLocation: {name: IATA code, serverIp, region}
         self._location_json = orjson.dumps(edge_location).decode()
         self.log_sink = log_sink
@@ -340,11 +358,13 @@ class CloudFrontFunctionRunner:
         key = None
         if self.memo:  # the same request as one the engine answered from memory: what it went on with, at once
             t0 = time.perf_counter()
-            key = _request_key(engine, distribution, request)
-            known = self._known(fn, engine, key)
+            key = _request_key(fn.name, distribution, request.method, request.uri, request.querystring,
+                               request.client_ip, request.headers)
+            known = self._known(key)
             if known is not None:
-                self._count(fn, assoc, timing, known[4], True, (time.perf_counter() - t0) * 1000.0)
-                return RequestOutcome(rewritten(request, known[1], known[2], list(known[3])))  # (positional)
+                timing.add(self.answered_again(known, (time.perf_counter() - t0) * 1000.0))
+                uri, querystring, headers = known.went_on
+                return RequestOutcome(rewritten(request, uri, querystring, list(headers)))  # (positional)
         location = self._location_json
         # the engine builds the event from the request's strings and may answer with a delta (delta.request_fields,
         # FunctionEngine.invoke_request); the JSON event serves what it cannot take
@@ -358,8 +378,7 @@ class CloudFrontFunctionRunner:
             if key is not None and inv.memo and isinstance(applied, RequestResult):  # (a request seen twice; its
                 # fields under engine.MEMO_FIELDS_MAX, or the engine would not have remembered it)
                 went_on = applied.request
-                remember(self._repeated, key, (engine.memo_generation, went_on.uri, went_on.querystring,
-                                               tuple(went_on.headers), inv.compute_utilization), _REPEATED_MAX)
+                self._keep(key, fn, engine, assoc, inv, (went_on.uri, went_on.querystring, tuple(went_on.headers)))
         else:
             event, raw_query = self._request_event(request, distribution, request_id)
             inv = self._run(fn, assoc, distribution, request_id, timing, lambda kvs: engine.invoke(
@@ -407,12 +426,13 @@ class CloudFrontFunctionRunner:
             # a cache entry's response (its header block describes exactly its headers): the same request and entry
             # as one whose event the engine answered from memory get the same names and values added, at once
             t0 = time.perf_counter()
-            key = (*_request_key(engine, distribution, request), block, response.status, response.status_description)
-            known = self._known(fn, engine, key)
+            key = (*_request_key(fn.name, distribution, request.method, request.uri, request.querystring,
+                                 request.client_ip, request.headers), block, response.status, response.status_description)
+            known = self._known(key)
             if known is not None:
-                result = apply_response_delta(response, list(known[1]))
+                result = apply_response_delta(response, list(known.went_on))
                 if result is not None:
-                    self._count(fn, assoc, timing, known[2], True, (time.perf_counter() - t0) * 1000.0)
+                    timing.add(self.answered_again(known, (time.perf_counter() - t0) * 1000.0))
                     return result.response
         # as for viewer-request: the engine builds the event from strings and may answer with a delta
         # (delta.response_fields, FunctionEngine.invoke_response); the JSON event serves what it cannot take
@@ -431,8 +451,7 @@ class CloudFrontFunctionRunner:
                 *texts, apply, kvs=kvs))
             if inv.applied is not None:
                 if key is not None and inv.memo:  # (a request and entry seen twice)
-                    remember(self._repeated, key, (engine.memo_generation, tuple(added[-1]), inv.compute_utilization),
-                             _REPEATED_MAX)
+                    self._keep(key, fn, engine, assoc, inv, tuple(added[-1]))
                 return inv.applied.response
             # the delta did not apply: the full result, against the event the function saw
             event = self._response_event(request, response, distribution, request_id)[0]
@@ -447,14 +466,46 @@ class CloudFrontFunctionRunner:
             raise
         return result.response
 
-    def _known(self, fn: LiveFunction, engine: FunctionEngine, key: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        """What ``_repeated`` keeps for ``key`` while a call would still lead there: the engine holds the function's
-        store snapshot and has forgotten nothing since (``memo_generation``); else None."""
+    def again(self, assoc: CffAssociation, distribution: Distribution, uri: str, querystring: str, client_ip: str,
+              headers: Iterable[tuple[str, str]]) -> Repeated | None:
+        """What a GET of ``uri`` would go on with after ``assoc``'s viewer-request function, when the same request (the
+        same spelling of every header) was kept: ``Repeated.went_on``, to be counted with :meth:`answered_again`;
+        None: :meth:`viewer_request_now` runs it. Nothing is counted here."""
+        return self._known((assoc.function_name, distribution.id, distribution.domain_name, "GET", uri, querystring,
+                            client_ip, tuple(headers)))
+
+    def _known(self, key: tuple[Any, ...]) -> Repeated | None:
+        """What ``_repeated`` keeps for ``key`` while a call would still lead there: nothing reloaded in the catalog
+        since (a published function, a store's new snapshot: ``FunctionCatalog.loads``) and nothing forgotten by the
+        engine (a rebuilt context, another snapshot loaded: ``memo_generation``); else None."""
         known = self._repeated.get(key)
-        if known is None or known[0] != engine.memo_generation or not engine.holds(
-                self.catalog.kvs(fn.kvs_arn) if fn.kvs_arn else None):
+        if known is None or known.loads != self.catalog.loads or known.engine.memo_generation != known.generation:
             return None
         return known
+
+    @staticmethod
+    def answered_again(known: Repeated, wall_ms: float) -> str:
+        """A kept answer used (:meth:`again`, or the same request inside a call; found in ``wall_ms``): counted as an
+        invocation answered from memory; its Server-Timing entry (:meth:`_count`'s)."""
+        stats = known.stats
+        stats.invocations += 1
+        stats.memo_hits += 1
+        stats.utilization.append(known.utilization)
+        return f"{known.timing}{wall_ms:.2f}"
+
+    def _keep(self, key: tuple[Any, ...], fn: LiveFunction, engine: FunctionEngine, assoc: CffAssociation,
+              inv: Invocation, went_on: tuple[Any, ...]) -> None:
+        """Keep what an invocation the engine answered from memory led to, for :meth:`_known`, when ``fn`` and
+        ``engine`` are still what a call would use now: the catalog's ``loads`` is read before that is checked, so a
+        reload that lands meanwhile leaves what is kept stale, never what is kept current with an older function."""
+        loads = self.catalog.loads
+        current = self._engines.get(fn.name)
+        if (self.catalog.live(fn.name) is not fn or current is None or current[1] is not engine
+                or not engine.holds(self.catalog.kvs(fn.kvs_arn) if fn.kvs_arn else None)):
+            return
+        timing = _timing_entry(assoc.event_type, fn.name, inv.compute_utilization, True)
+        remember(self._repeated, key, Repeated(loads, engine, went_on, inv.compute_utilization, timing,
+                                               self.stats[fn.name]), _REPEATED_MAX)
 
     def _resolved(self, assoc: CffAssociation) -> LiveFunction:
         fn = self.catalog.live(assoc.function_name)
@@ -510,8 +561,7 @@ class CloudFrontFunctionRunner:
     def _count(self, fn: LiveFunction, assoc: CffAssociation, timing: ServerTiming, utilization: int, memo: bool,
                wall_ms: float) -> FunctionStats:
         """One invocation of ``fn`` (``memo``: answered from memory) in its Server-Timing entry and its counts."""
-        tag = " memo" if memo else ""
-        timing.add(f'fn-{assoc.event_type};desc="{fn.name}:LIVE cff cu={utilization}{tag}";dur={wall_ms:.2f}')
+        timing.add(f"{_timing_entry(assoc.event_type, fn.name, utilization, memo)}{wall_ms:.2f}")
         stats = self.stats.get(fn.name)
         if stats is None:
             stats = self.stats[fn.name] = FunctionStats()

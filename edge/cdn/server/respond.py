@@ -167,7 +167,12 @@ class PopViewer:
                         uri: str, query: str, started: float) -> bool | Coroutine[Any, Any, None] | None:
         """``_plain_hit`` of a ``BehaviorPlan.lean_function`` behavior: its function runs (``lean.function_first``)
         when it is ready (else None: ``begin`` loads it), and whatever the request it returns gets is answered here:
-        a fresh hit as ``_plain_hit`` writes it, anything else as ``respond`` goes on after ``begin``."""
+        a fresh hit as ``_plain_hit`` writes it, anything else as ``respond`` goes on after ``begin``; a request the
+        function's runner kept is answered without an ``Exchange`` (``lean.function_again``)."""
+        again = lean.function_again(ctx, plan, uri, query, conn.peer[0], req.headers)
+        if again is not None:
+            timing = HIT_TIMING % ((time.perf_counter() - started) * 1000)  # ServerTiming.render's, for a HIT
+            return self._write_hit(conn, req, ctx, again[0], new_request_id(), f"{timing}, {again[1]}", counted=True)
         ready = _ready(ctx, plan, Step.VIEWER_REQUEST)
         if ready is None:
             return None

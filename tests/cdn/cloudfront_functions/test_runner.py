@@ -190,3 +190,45 @@ async def test_runner_reloads_when_the_store_is_written_not_on_a_timer(tmp_path:
     finally:
         await runner.close()
         control.close()
+
+
+async def test_an_answer_is_not_kept_for_a_function_the_catalog_has_replaced_meanwhile(tmp_path: Path) -> None:
+    """``CloudFrontFunctionRunner._keep``: a call that resolved its function before the catalog reloaded (a publish
+    landing in the thread while the call runs) may finish with the old function, but what it led to is not kept under
+    the new reload's stamp, where ``again`` would serve it for the new function."""
+    from edge.cdn.cloudfront_functions.associations import CffAssociation
+    from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
+    from edge.cdn.models import EdgeRequest
+    from edge.cdn.responses import ServerTiming
+
+    control = CffDatabase(tmp_path)
+    store = FunctionStore(control)
+    config = {"Comment": "", "Runtime": "cloudfront-js-1.0"}
+    code = "function handler(e) { e.request.uri = '%s'; return e.request; }"
+    store.publish("f", store.create("f", config, code % "/one")["ETag"])
+    runner = CloudFrontFunctionRunner(FunctionCatalog(CffDatabase(tmp_path), ["f"]),
+                                      edge_location={"name": "IAD", "serverIp": "127.0.0.1", "region": "us-east-1"})
+    await runner.start()  # (no poll task runs a refresh before the catalog's own below: nothing written since)
+    assoc = CffAssociation("viewer-request", "arn:aws:cloudfront::1:function/f", "f", "1")
+    req = EdgeRequest("GET", "/a", "", [("Host", "x")], "192.0.2.1")
+
+    def went(ready: object) -> str:
+        out = runner.viewer_request_now(ready, assoc, DIST, req, "r", ServerTiming(), CUSTOM)  # type: ignore[arg-type]
+        return out.request.uri
+
+    try:
+        for _ in range(3):  # the second is answered from the engine's memory and kept; the third from what was kept
+            assert went(runner.prepared(assoc)) == "/one"
+        kept = runner.again(assoc, DIST, "/a", "", "192.0.2.1", [("Host", "x")])
+        assert kept is not None and kept.went_on[0] == "/one"
+        old = runner.prepared(assoc)
+        store.update("f", store.describe("f")["ETag"], config, code % "/two")
+        store.publish("f", store.describe("f")["ETag"])
+        assert runner.catalog.refresh()  # the reload lands between the call's resolution and its end
+        assert runner.again(assoc, DIST, "/a", "", "192.0.2.1", [("Host", "x")]) is None
+        assert [went(old) for _ in range(2)] == ["/one", "/one"]  # the old engine, its memory again
+        assert runner.again(assoc, DIST, "/a", "", "192.0.2.1", [("Host", "x")]) is None  # not kept for the new one
+        assert runner.prepared(assoc) is None  # the new function's engine is built by the next request (in a thread)
+    finally:
+        await runner.close()
+        control.close()

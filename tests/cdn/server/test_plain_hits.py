@@ -61,6 +61,11 @@ RESPONSE_CODE = """async function handler(event) {
 HEADERS = (("Accept-Encoding", "gzip, br"), ("Accept-Encoding", "identity"), ("If-None-Match", ETAG),
            ("Range", "bytes=0-3"), ("Cookie", "session=1; other=2"), ("Origin", "https://x.example"),
            ("X-Custom", "v"), ("if-modified-since", "Sat, 05 Dec 2020 10:00:00 GMT"), ("User-Agent", "wrk"))
+# requests that repeat exactly (the function answers the third from memory and its runner keeps what it went on with)
+REPEATED = tuple(f"GET {path} HTTP/{version}\r\nHost: d.example\r\n{extra}\r\n".encode()
+                 for path in ("/cf/a", "/cf/old", "/cf/a?x=1", "/cf/range") for version, extra in (
+                     ("1.1", ""), ("1.0", ""), ("1.1", "X-Custom: v\r\nx-custom: w\r\n"), ("1.1", "Range: bytes=1-2\r\n"),
+                     ("1.1", "If-None-Match: " + ETAG + "\r\n")))
 _VARYING = [(re.compile(rb"(X-Amz-Cf-Id: |Request ID: )[A-Za-z0-9_=-]+"), rb"\1ID"),
             (re.compile(rb"dur=[0-9.]+"), b"dur=T"), (re.compile(rb"cu=[0-9]+"), b"cu=U"), (re.compile(rb"\r\nDate: [^\r]*"), b"\r\nDate: D"),
             (re.compile(rb"\r\nVia: [^\r]*"), b"\r\nVia: V"), (re.compile(rb"\r\nX-Amz-Cf-Pop: [^\r]*"), b"\r\nPop: P")]
@@ -170,6 +175,7 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
         _script(origin)
         real_lean, real_count, real_first = lean.lean_plan, lean.count_plain_hit, lean.function_first
         real_hooked, real_last, real_hook_first = lean.hooked_hit, lean.function_last, lean.hook_first
+        real_again = lean.function_again
         served: list[str] = []
 
         def lean_plan(ctx, uri, scheme):  # type: ignore[no-untyped-def]
@@ -178,6 +184,11 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
         def count_plain_hit(ctx, status, counted=False):  # type: ignore[no-untyped-def]
             served.append("hit")
             return real_count(ctx, status, counted)
+
+        def function_again(ctx, plan, uri, querystring, client_ip, headers):  # type: ignore[no-untyped-def]
+            again = real_again(ctx, plan, uri, querystring, client_ip, headers)
+            served.append("function again" if again is not None else "function not kept")
+            return again
 
         def function_first(ctx, ex, ready):  # type: ignore[no-untyped-def]
             outcome = real_first(ctx, ex, ready)
@@ -206,6 +217,7 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
         monkeypatch.setattr(lean, "hook_first", hook_first)
         monkeypatch.setattr(lean, "count_plain_hit", count_plain_hit)
         monkeypatch.setattr(lean, "function_first", function_first)
+        monkeypatch.setattr(lean, "function_again", function_again)
         rng = random.Random(seed)
         requests = 0
         for _ in range(150):
@@ -215,14 +227,24 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
             requests += 1
             a, b = await _answer(short.port, raw), await _answer(full.port, raw)
             assert _normalised(a) == _normalised(b), raw
+        for raw in REPEATED * 4:  # the function's answers kept by its runner (the third time on): without an Exchange
+            requests += 1
+            a, b = await _answer(short.port, raw), await _answer(full.port, raw)
+            assert _normalised(a) == _normalised(b), raw
         # the short way answered some (after the function too), and declined the rest
         assert served.count("hit") >= 20 and served.count("function hit") >= 3 and served.count("function") >= 3
         assert served.count("hooked hit") >= 3 and served.count("hooked") >= 1
         assert served.count("hook first") >= 5  # the hook started without begin, whatever it then answered
         assert served.count("response function") >= 3
+        # the third and fourth time of each request that goes on to a plain hit (3 paths x 3 of the 5 heads: not
+        # ranged or conditional, nor /cf/range, which the function makes ranged)
+        assert served.count("function again") >= 18
         assert served.count("hit") < requests
         assert short.state.ctx.stats == full.state.ctx.stats
         assert short.state.ctx.store.stats() == full.state.ctx.store.stats()
+        counts = [{name: [m[k] for k in ("invocations", "memo_hits", "generated_responses", "execution_errors")]
+                   for name, m in runner.metrics().items()} for runner in runners]
+        assert counts[0] == counts[1] and counts[0][FUNCTION][1] >= 27
         cf = [r.header("x-fn") for r in origin.requests["/cf/a"]]
         assert cf and set(cf) == {"1"}  # the function ran before the origin saw them
         assert triggers[0].calls == triggers[1].calls and triggers[0].calls
