@@ -59,6 +59,21 @@ def _since(value: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+_OPTIONS = ("-h", "--help", "--request-id", "--tail", "--since", "--region", "--follow", "-f", "--api")
+
+
+def attached_values(argv: list[str]) -> list[str]:
+    """``logs ... --request-id VALUE`` as ``--request-id=VALUE`` when VALUE starts with ``-`` and is no option of the
+    command (nor an abbreviation of one): an X-Amz-Cf-Id is URL-safe base64 and starts with ``-`` once in 64 ids,
+    which argparse would otherwise refuse ("expected one argument")."""
+    out = list(argv)
+    for i in range(len(out) - 2, -1, -1):
+        value = out[i + 1]
+        if out[i] == "--request-id" and value.startswith("-") and not any(o.startswith(value) for o in _OPTIONS):
+            out[i:i + 2] = [f"--request-id={value}"]
+    return out
+
+
 def add_logs_command(sub: argparse._SubParsersAction, default_api: str) -> None:
     p = sub.add_parser("logs", help="read logs: a function's from every region, or a log group's")
     p.add_argument("name", nargs="?", default="",

@@ -151,6 +151,11 @@ def _client_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["logs"]:
+        from edge.control.cli.logs import attached_values
+
+        argv = attached_values(argv)
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         from edge.control.stack.serve import serve  # heavy imports only when serving

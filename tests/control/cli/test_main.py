@@ -15,7 +15,7 @@ import pytest
 
 from edge.control.cli import queues
 from edge.control.cli.events import CliEvent, build_cli_event, event_from_payload, pop_verdict
-from edge.control.cli.logs import format_event, parse_since
+from edge.control.cli.logs import attached_values, format_event, parse_since
 from edge.control.cli.main import build_parser, main
 from edge.control.cli.metrics import hit_ratio, summary_lines
 
@@ -92,6 +92,22 @@ def test_parse_since() -> None:
         parse_since("yesterday", now)
     with pytest.raises(SystemExit):  # argparse refuses it with the same message
         build_parser().parse_args(["logs", "fn", "--since", "yesterday"])
+
+
+def test_logs_takes_a_request_id_that_starts_with_a_dash() -> None:
+    """An X-Amz-Cf-Id is URL-safe base64: one in 64 starts with ``-`` (found by a fresh clone's dev-loop test)."""
+    cf_id = "-Vk0zrr8B4rxAmEmyC_4Egj6pA3Skd1rXyUvlYhfqErnE-BSQdhulQ=="
+    argv = ["logs", "fn", "--request-id", cf_id, "--tail", "5"]
+    assert attached_values(argv) == ["logs", "fn", f"--request-id={cf_id}", "--tail", "5"]
+    args = build_parser().parse_args(attached_values(argv))
+    assert (args.request_id, args.tail) == (cf_id, 5)
+    # an option after it is still an option (the value is missing: argparse says so), and so is an abbreviation
+    for missing in (["logs", "fn", "--request-id", "--tail", "5"], ["logs", "fn", "--request-id", "--ta", "5"],
+                    ["logs", "fn", "--request-id", "-f"]):
+        assert attached_values(missing) == missing
+    # main joins it before parsing: the API call is what fails here, not the arguments (argparse would exit 2)
+    with pytest.raises(SystemExit, match="cannot reach"):
+        main(["logs", "fn", "--request-id", cf_id, "--api", "http://127.0.0.1:9"])
 
 
 def test_format_event_separates_a_traceback() -> None:
