@@ -13,9 +13,10 @@ its objects.
 ``hook_first`` -> ``hooked_hit``
     a GET of a ``BehaviorPlan.lean_hook`` behavior starts its viewer-request Lambda@Edge hook without ``begin`` (the
     ``Exchange`` is all ``begin`` makes before it), and the same lookup follows when the hook returned the request;
-``function_last``
+``last_again`` / ``function_last``
     the hit :func:`plain_hit` found, served through the behavior's viewer-response CloudFront function
-    (``BehaviorPlan.lean_response``) and written as ``begin``'s answer is.
+    (``BehaviorPlan.lean_response``) and written as ``begin``'s answer is; without an ``Exchange`` when the runner kept
+    the names and values the function added for the same request and entry (``last_again``).
 
 When a step would do something (``BehaviorPlan.plain_hits`` / ``lean_function`` / ``lean_hook`` / ``lean_response``
 say which behaviors have none but the function each names: no signed access, generated viewer header, response
@@ -35,6 +36,7 @@ from edge.cdn import pipeline
 from edge.cdn.cache.keys import cache_key
 from edge.cdn.cache.policy import CacheEntry, fresh_age
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
+from edge.cdn.cloudfront_functions.delta import extended_block
 from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
 from edge.cdn.config.plan import BehaviorPlan
 from edge.cdn.errors import EdgeError, LambdaError
@@ -47,7 +49,8 @@ from edge.cdn.steps.context import PopContext
 if TYPE_CHECKING:
     from edge.cdn.pipeline import Resume
 
-__all__ = ["Hit", "count_plain_hit", "function_again", "function_first", "function_last", "hook_first", "hooked_hit", "lean_plan",
+__all__ = ["Hit", "count_plain_hit", "function_again", "function_first", "function_last", "hook_first", "hooked_hit",
+           "last_again", "lean_plan",
            "plain_hit"]
 
 Hit = tuple[CacheEntry, HeaderBlock, int]  # the entry, its served headers serialised, its age
@@ -187,6 +190,31 @@ def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Re
         return pipeline.generated_response(ctx, ex, generated, FUNCTION_GENERATED), None, None
     response, at = pipeline.from_lookup(ctx, ex)
     return response, at, None
+
+
+def last_again(ctx: PopContext, plan: BehaviorPlan, hit: Hit, uri: str, querystring: str, client_ip: str,
+               headers: Sequence[tuple[str, str]]) -> tuple[Hit, str] | None:
+    """:func:`function_last` for a fresh hit (:func:`plain_hit`) of a ``BehaviorPlan.lean_response`` behavior whose
+    viewer-response function's answer to the same request and entry the runner kept (``CloudFrontFunctionRunner.again``
+    with the entry's header block, status and no description, as ``serving.from_entry`` serves it): the hit with the
+    header block of the response the function's names and values make (``delta.extended_block``) and the function's
+    Server-Timing entry, the request and the invocation counted as :func:`function_last` counts them (the caller
+    writes the hit, then :func:`count_plain_hit` with ``counted``). None, with nothing counted: ``function_last``."""
+    functions = ctx.functions
+    if functions is None:
+        return None
+    entry, block, age = hit
+    t0 = time.perf_counter()
+    known = functions.again(plan.functions[Step.VIEWER_RESPONSE], ctx.plans.distribution, uri, querystring, client_ip,
+                            headers, block, entry.status, "")
+    if known is None:
+        return None
+    wall_ms = (time.perf_counter() - t0) * 1000.0
+    extended = extended_block(serving.served_form(entry)[0], block, known.went_on)
+    if extended is None:
+        return None
+    ctx.stats.requests += 1
+    return (entry, extended, age), functions.answered_again(known, wall_ms)
 
 
 def function_last(ctx: PopContext, ex: Exchange, hit: Hit, ready: cloudfront_functions.Ready

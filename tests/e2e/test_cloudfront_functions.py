@@ -254,6 +254,42 @@ async def test_a_hit_answered_from_what_the_runner_kept_follows_a_publish_or_a_p
     assert cff.origin.hits["/one"] == cff.origin.hits["/two"] == 1
 
 
+@pytest.mark.parametrize("prepared", [True, False], ids=["engine-prepared", "catalog-only"])
+async def test_a_viewer_response_hit_answered_from_what_the_runner_kept_follows_a_publish(
+        cff: CffPop, prepared: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for a viewer-response function (``lean.last_again``): the headers it adds to a hit change with the
+    function published, within a second (at once when only the catalog reloaded), and are kept again."""
+    cff.origin.script("/a", body=b"A", headers={"Cache-Control": "max-age=60"})
+    code = "function handler(event) { event.response.headers['x-v'] = {value: '%s'}; return event.response; }"
+    cff.function("stamp", code % "1", V1)
+    await cff.start(functions=[fa(VRS, "stamp")])
+
+    async def answer() -> tuple[str, bool]:
+        _, headers, body = await cff.get("/a")
+        assert body == b"A"
+        return headers["X-V"], ' memo";' in headers["Server-Timing"]
+
+    assert [await answer() for _ in range(4)] == [("1", False), ("1", True), ("1", True), ("1", True)]
+    assert cff.runner is not None
+    if not prepared:
+        async def refresh() -> None:
+            pass
+
+        monkeypatch.setattr(cff.runner, "refresh", refresh)
+    cff.store.update("stamp", cff.store.describe("stamp")["ETag"], {"Comment": "test", "Runtime": V1}, code % "2")
+    cff.store.publish("stamp", cff.store.describe("stamp")["ETag"])
+    if not prepared:
+        assert await asyncio.to_thread(cff.runner.catalog.refresh)
+        assert await answer() == ("2", False)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    while (value := (await answer())[0]) != "2":
+        assert value == "1" and loop.time() - t0 < 1.0, "the publish did not reach the POP's hits within a second"
+        await asyncio.sleep(0.02)
+    assert [await answer() for _ in range(3)] == [("2", True)] * 3
+    assert cff.origin.hits["/a"] == 1
+
+
 async def test_a_hit_answered_from_what_the_runner_kept_is_not_once_the_engine_forgot(cff: CffPop) -> None:
     """The engine rebuilds its context after a call it stopped (here: the time limit) and forgets what it remembered
     (``memo_generation``): the next same request runs the function again, on a hit too."""

@@ -271,11 +271,7 @@ def apply_response_delta(original: EdgeResponse, added: list[str]) -> ResponseRe
     meta = original.meta
     block = meta.header_block
     if meta.clean and block is not None and block.count == len(original.headers):
-        key = (block, tuple(added))
-        if key in _BLOCK_DELTAS:
-            known = _BLOCK_DELTAS[key]
-        else:
-            known = remember(_BLOCK_DELTAS, key, _block_delta(original.headers, block, added), _BLOCK_DELTAS_MAX)
+        known = _known_block_delta(original.headers, block, tuple(added))
         if known is None:
             return None
         tail, extended = known
@@ -299,6 +295,22 @@ def apply_response_delta(original: EdgeResponse, added: list[str]) -> ResponseRe
 # _block_delta worked out
 _BLOCK_DELTAS: dict[tuple[HeaderBlock, tuple[str, ...]], tuple[Headers, HeaderBlock | None] | None] = {}
 _BLOCK_DELTAS_MAX = 1024
+
+
+def extended_block(headers: Sequence[tuple[str, str]], block: HeaderBlock, added: tuple[str, ...]) -> HeaderBlock | None:
+    """The header block of :func:`apply_response_delta`'s result for a cache hit's response whose headers (``headers``,
+    the entry's served form) ``block`` describes, with ``added``: None when it has none (the delta is not provably
+    valid, or adds a name the POP writes itself: the response is serialised line by line)."""
+    known = _known_block_delta(headers, block, added)
+    return None if known is None else known[1]
+
+
+def _known_block_delta(headers: Sequence[tuple[str, str]], block: HeaderBlock, added: tuple[str, ...]
+                       ) -> tuple[Headers, HeaderBlock | None] | None:
+    key = (block, added)
+    if key in _BLOCK_DELTAS:
+        return _BLOCK_DELTAS[key]
+    return remember(_BLOCK_DELTAS, key, _block_delta(list(headers), block, list(added)), _BLOCK_DELTAS_MAX)
 
 
 def _block_delta(headers: Headers, block: HeaderBlock, added: list[str]) -> tuple[Headers, HeaderBlock | None] | None:

@@ -42,15 +42,15 @@ query string, client IP, every header as it came, the function and distribution;
 engine's 4 KB of fields): from the third time on it goes on with the uri, query string and headers it went on with,
 without building its fields or calling the engine, while nothing was reloaded since (``FunctionCatalog.loads``: a
 publish, a store's new snapshot) and the engine forgot nothing (``memo_generation``: a rebuilt context, another
-snapshot). Two comparisons, so the POP answers such a request's cache hit without an ``Exchange`` (:meth:`again`,
-``edge.cdn.lean.function_again``); events that never repeat cost it a lookup. The same for a viewer-response event of
-a cache entry's response (its header block describing exactly its headers): kept by the request and the entry (block,
-status, description), the names and values the function added are applied again (``delta.apply_response_delta``,
-itself worked out once per entry). Both layers give what a call would (tests/cdn/cloudfront_functions/test_memo.py,
-test_runner.py, tests/e2e/test_cloudfront_functions.py). Through a POP (``python -m bench.cff_instructions``) the
-header-adding viewer-request function's hit, repeated: +124,300 instructions with the engine's memory alone, +56,500
-with this inside the pipeline, +15,500 without the ``Exchange``; AWS's security-headers viewer-response example's:
-+140,700 -> +90,100.
+snapshot). The same for a viewer-response event of a cache entry's response (its header block describing exactly its
+headers): kept by the request and the entry (block, status, description), the names and values the function added
+are applied again (``delta.apply_response_delta``, itself worked out once per entry). Two comparisons, so the POP
+answers such a cache hit without an ``Exchange`` (:meth:`again`, ``edge.cdn.lean.function_again`` / ``last_again``);
+events that never repeat cost a lookup. Both layers give what a call would (tests/cdn/cloudfront_functions/test_memo.py,
+test_runner.py, tests/e2e/test_cloudfront_functions.py). Through a POP (``python -m bench.cff_instructions``) a hit,
+repeated, behind a header-adding viewer-request function: +124,300 instructions with the engine's memory alone,
++56,500 with this in the pipeline, +15,900 without the ``Exchange``; AWS's security-headers viewer-response example:
++140,700, +90,100, +24,400.
 
 Origin settings that have no effect on a local connection are validated and then not applied: origin shield,
 origin access control, SNI and allowed certificate names, connection attempts and timeouts, IP address type
@@ -467,12 +467,13 @@ class CloudFrontFunctionRunner:
         return result.response
 
     def again(self, assoc: CffAssociation, distribution: Distribution, uri: str, querystring: str, client_ip: str,
-              headers: Iterable[tuple[str, str]]) -> Repeated | None:
-        """What a GET of ``uri`` would go on with after ``assoc``'s viewer-request function, when the same request (the
-        same spelling of every header) was kept: ``Repeated.went_on``, to be counted with :meth:`answered_again`;
-        None: :meth:`viewer_request_now` runs it. Nothing is counted here."""
+              headers: Iterable[tuple[str, str]], *entry: object) -> Repeated | None:
+        """What a GET of ``uri`` went on with after ``assoc``'s viewer-request function (or, with ``entry``: a cache
+        entry's header block, status and description, the names and values its viewer-response function added) when
+        the same request (every header spelled the same) was kept: ``Repeated.went_on``, counted by
+        :meth:`answered_again`; None: :meth:`viewer_request_now` (``viewer_response_now``) runs it."""
         return self._known((assoc.function_name, distribution.id, distribution.domain_name, "GET", uri, querystring,
-                            client_ip, tuple(headers)))
+                            client_ip, tuple(headers), *entry))
 
     def _known(self, key: tuple[Any, ...]) -> Repeated | None:
         """What ``_repeated`` keeps for ``key`` while a call would still lead there: nothing reloaded in the catalog
@@ -495,9 +496,8 @@ class CloudFrontFunctionRunner:
 
     def _keep(self, key: tuple[Any, ...], fn: LiveFunction, engine: FunctionEngine, assoc: CffAssociation,
               inv: Invocation, went_on: tuple[Any, ...]) -> None:
-        """Keep what an invocation the engine answered from memory led to, for :meth:`_known`, when ``fn`` and
-        ``engine`` are still what a call would use now: the catalog's ``loads`` is read before that is checked, so a
-        reload that lands meanwhile leaves what is kept stale, never what is kept current with an older function."""
+        """Keep what a call the engine answered from memory led to while ``fn`` and ``engine`` are what a call would
+        use now (``loads`` read first: a reload landing meanwhile leaves it stale, never current for an old function)."""
         loads = self.catalog.loads
         current = self._engines.get(fn.name)
         if (self.catalog.live(fn.name) is not fn or current is None or current[1] is not engine

@@ -197,12 +197,17 @@ class PopViewer:
                        uri: str, query: str, started: float) -> bool | Coroutine[Any, Any, None] | None:
         """``_plain_hit`` of a ``BehaviorPlan.lean_response`` behavior: a fresh hit (``lean.plain_hit``) goes through
         its viewer-response function when that is ready (``lean.function_last``) and out as ``begin``'s answer
-        does; None, with nothing done, when there is no such hit or the function must be loaded first."""
-        ready = _ready(ctx, plan, Step.VIEWER_RESPONSE)
-        if ready is None:
-            return None
+        does; None, with nothing done, when there is no such hit or the function must be loaded first. A hit whose
+        function's answer the runner kept is written as ``_plain_hit`` writes one (``lean.last_again``)."""
         hit = lean.plain_hit(ctx, plan, uri, query, req.headers)
         if hit is None:
+            return None
+        again = lean.last_again(ctx, plan, hit, uri, query, conn.peer[0], req.headers)
+        if again is not None:
+            timing = HIT_TIMING % ((time.perf_counter() - started) * 1000)  # ServerTiming.render's, for a HIT
+            return self._write_hit(conn, req, ctx, again[0], new_request_id(), f"{timing}, {again[1]}", counted=True)
+        ready = _ready(ctx, plan, Step.VIEWER_RESPONSE)
+        if ready is None:
             return None
         request, ex = self._lean_exchange(conn, req, plan, uri, query, started)
         try:

@@ -63,7 +63,8 @@ HEADERS = (("Accept-Encoding", "gzip, br"), ("Accept-Encoding", "identity"), ("I
            ("X-Custom", "v"), ("if-modified-since", "Sat, 05 Dec 2020 10:00:00 GMT"), ("User-Agent", "wrk"))
 # requests that repeat exactly (the function answers the third from memory and its runner keeps what it went on with)
 REPEATED = tuple(f"GET {path} HTTP/{version}\r\nHost: d.example\r\n{extra}\r\n".encode()
-                 for path in ("/cf/a", "/cf/old", "/cf/a?x=1", "/cf/range") for version, extra in (
+                 for path in ("/cf/a", "/cf/old", "/cf/a?x=1", "/cf/range", "/vr/a", "/vr/status", "/vr/boom")
+                 for version, extra in (
                      ("1.1", ""), ("1.0", ""), ("1.1", "X-Custom: v\r\nx-custom: w\r\n"), ("1.1", "Range: bytes=1-2\r\n"),
                      ("1.1", "If-None-Match: " + ETAG + "\r\n")))
 _VARYING = [(re.compile(rb"(X-Amz-Cf-Id: |Request ID: )[A-Za-z0-9_=-]+"), rb"\1ID"),
@@ -175,7 +176,7 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
         _script(origin)
         real_lean, real_count, real_first = lean.lean_plan, lean.count_plain_hit, lean.function_first
         real_hooked, real_last, real_hook_first = lean.hooked_hit, lean.function_last, lean.hook_first
-        real_again = lean.function_again
+        real_again, real_last_again = lean.function_again, lean.last_again
         served: list[str] = []
 
         def lean_plan(ctx, uri, scheme):  # type: ignore[no-untyped-def]
@@ -188,6 +189,11 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
         def function_again(ctx, plan, uri, querystring, client_ip, headers):  # type: ignore[no-untyped-def]
             again = real_again(ctx, plan, uri, querystring, client_ip, headers)
             served.append("function again" if again is not None else "function not kept")
+            return again
+
+        def last_again(ctx, plan, hit, uri, querystring, client_ip, headers):  # type: ignore[no-untyped-def]
+            again = real_last_again(ctx, plan, hit, uri, querystring, client_ip, headers)
+            served.append("response again" if again is not None else "response not kept")
             return again
 
         def function_first(ctx, ex, ready):  # type: ignore[no-untyped-def]
@@ -218,6 +224,7 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
         monkeypatch.setattr(lean, "count_plain_hit", count_plain_hit)
         monkeypatch.setattr(lean, "function_first", function_first)
         monkeypatch.setattr(lean, "function_again", function_again)
+        monkeypatch.setattr(lean, "last_again", last_again)
         rng = random.Random(seed)
         requests = 0
         for _ in range(150):
@@ -239,6 +246,7 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
         # the third and fourth time of each request that goes on to a plain hit (3 paths x 3 of the 5 heads: not
         # ranged or conditional, nor /cf/range, which the function makes ranged)
         assert served.count("function again") >= 18
+        assert served.count("response again") >= 6  # /vr/a's (its status and headers as they were: a delta, kept)
         assert served.count("hit") < requests
         assert short.state.ctx.stats == full.state.ctx.stats
         assert short.state.ctx.store.stats() == full.state.ctx.store.stats()
