@@ -171,8 +171,7 @@ class PopViewer:
         function's runner kept is answered without an ``Exchange`` (``lean.function_again``)."""
         again = lean.function_again(ctx, plan, uri, query, conn.peer[0], req.headers)
         if again is not None:
-            timing = HIT_TIMING % ((time.perf_counter() - started) * 1000)  # ServerTiming.render's, for a HIT
-            return self._write_hit(conn, req, ctx, again[0], new_request_id(), f"{timing}, {again[1]}", counted=True)
+            return self._write_again(conn, req, ctx, again, started)
         ready = _ready(ctx, plan, Step.VIEWER_REQUEST)
         if ready is None:
             return None
@@ -204,8 +203,7 @@ class PopViewer:
             return None
         again = lean.last_again(ctx, plan, hit, uri, query, conn.peer[0], req.headers)
         if again is not None:
-            timing = HIT_TIMING % ((time.perf_counter() - started) * 1000)  # ServerTiming.render's, for a HIT
-            return self._write_hit(conn, req, ctx, again[0], new_request_id(), f"{timing}, {again[1]}", counted=True)
+            return self._write_again(conn, req, ctx, again, started)
         ready = _ready(ctx, plan, Step.VIEWER_RESPONSE)
         if ready is None:
             return None
@@ -257,6 +255,14 @@ class PopViewer:
         ctx.stats.bytes_sent += len(body)
         conn.write(data)
         return keep_alive
+
+    def _write_again(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, again: tuple[lean.Hit, str],
+                     started: float) -> bool:
+        """Write a hit after a CloudFront function whose answer its runner kept (``lean.function_again`` /
+        ``last_again``: the hit, the function's Server-Timing entry) as ``_plain_hit`` writes one, the entry after
+        the POP's own (``ServerTiming.render``'s value for a HIT)."""
+        timing = HIT_TIMING % ((time.perf_counter() - started) * 1000)
+        return self._write_hit(conn, req, ctx, again[0], new_request_id(), f"{timing}, {again[1]}", counted=True)
 
     def _hooked(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, ex: Exchange,
                 result: EdgeResponse | LambdaError | None) -> None:
