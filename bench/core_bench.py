@@ -13,6 +13,10 @@ invocation (the worker runs in its own process, which callgrind does not follow)
     # (total of the second - total of the first) / 2000 = instructions per warm invocation
 
 ``--worker N`` does the same for the worker side, in process (``Worker.recv`` + ``Worker.invoke``).
+
+``python -m bench core --gaps N [--gap-us 150]`` measures the warm round trip N times each back to back, after a busy
+gap and after an idle gap of that length (the driver sleeping, as a sequential client's POP does between requests):
+what a sequential probe's added latency pays for the CPUs waking up (issue 20's latency row; README, "Tenth stop").
 """
 
 from __future__ import annotations
@@ -274,6 +278,47 @@ def worker_loop(n: int) -> None:
     print(f"{n} worker-side invocations in process: done")
 
 
+BLOCK = 1000  # round trips per mode in a row (gaps_loop)
+
+
+async def gaps_loop(n: int, gap_us: int, block: int = BLOCK) -> dict[str, float]:
+    """Warm round-trip p50 (us) back to back, after ``gap_us`` of spinning and after ``gap_us`` of sleeping, in
+    alternating blocks of ``block`` (long enough for the host's adaptive wake-up polling of an idle virtual CPU to settle
+    on each pattern, as over a sequential probe: blocks of 100 measured a third of the idle gap's cost)."""
+    work = Path(tempfile.mkdtemp(prefix="edgelab-bench-"))
+    code = work / "code"
+    code.mkdir()
+    (code / "app.py").write_text(HANDLER)
+    ex = Executor(ExecutorSettings(state_dir=work / "state"))
+    await ex.start()
+    samples: dict[str, list[float]] = {"back to back": [], "busy gap": [], "idle gap": []}
+    gap_s = gap_us / 1e6
+    loop = asyncio.get_running_loop()
+    try:
+        spec = spec_for(code)
+        payload = b'{"key": "value"}'
+        for _ in range(200):
+            await ex.invoke(spec, payload, InvokeOptions(request_id=str(uuid.uuid4()), invoked_arn=spec.arn))
+        for _ in range(max(n // block, 1)):
+            for mode, out in samples.items():
+                for _ in range(block):
+                    if mode == "busy gap":
+                        end = time.perf_counter() + gap_s
+                        while time.perf_counter() < end:
+                            pass
+                    elif mode == "idle gap":
+                        # the driver idles as a sequential client's POP does, its loop waiting for a thread's sleep
+                        # (uvloop's own timers have millisecond resolution): a gap of gap_us and a thread's wake-up
+                        await loop.run_in_executor(None, time.sleep, gap_s)
+                    o = InvokeOptions(request_id=str(uuid.uuid4()), invoked_arn=spec.arn)
+                    t0 = time.perf_counter()
+                    await ex.invoke(spec, payload, o)
+                    out.append(time.perf_counter() - t0)
+    finally:
+        await ex.close()
+    return {mode: _pct(out, .5) * 1e6 for mode, out in samples.items()}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench core")
     parser.add_argument("--n", type=int, default=3000, help="warm invocations per measurement")
@@ -283,7 +328,17 @@ def main(argv: list[str]) -> int:
                         help="only run N warm invocations through LambdaService.prepare (for callgrind)")
     parser.add_argument("--worker", type=int, metavar="N",
                         help="only run N worker-side invocations in this process (for callgrind)")
+    parser.add_argument("--gaps", type=int, metavar="N",
+                        help="only measure N warm round trips each back to back, after a busy and an idle gap")
+    parser.add_argument("--gap-us", type=int, default=150, help="the gap of --gaps (default: %(default)s us)")
     args = parser.parse_args(argv)
+    if args.gaps is not None:
+        p50 = uvloop.run(gaps_loop(args.gaps, args.gap_us))
+        for mode, value in p50.items():
+            print(f"warm round trip p50, {mode:12s}: {value:6.1f} us")
+        print(f"  an idle gap of {args.gap_us} us adds {p50['idle gap'] - p50['back to back']:.1f} us, a busy one "
+              f"{p50['busy gap'] - p50['back to back']:.1f} us (cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f})")
+        return 0
     if args.prepared is not None:
         uvloop.run(prepared_loop(args.prepared))
         return 0
