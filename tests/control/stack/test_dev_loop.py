@@ -157,7 +157,10 @@ def test_logs_find_a_viewer_request_by_its_cf_id_with_the_traceback_in_the_funct
 
     # each try is a CLI process (interpreter start and imports): 10 s was once not enough in a fresh clone under the
     # other test worker's load (2026-12-05); polled, so a longer bound costs nothing when it holds
-    wait_until(found, 30)
+    try:
+        wait_until(found, 30)
+    except AssertionError:
+        raise AssertionError(f"no log lines for {cf_id!r} in 30 s; the last try: {out!r}") from None
     assert out is not None
     lines = out.stdout.splitlines()
     rid = edge_request_id(cf_id, "viewer-request")
