@@ -50,8 +50,7 @@ if TYPE_CHECKING:
     from edge.cdn.pipeline import Resume
 
 __all__ = ["Hit", "count_plain_hit", "function_again", "function_first", "function_last", "hook_first", "hooked_hit",
-           "last_again", "lean_plan",
-           "plain_hit"]
+           "last_again", "lean_plan", "plain_hit"]
 
 Hit = tuple[CacheEntry, HeaderBlock, int]  # the entry, its served headers serialised, its age
 
