@@ -472,8 +472,8 @@ class CloudFrontFunctionRunner:
         entry's header block, status and description, the names and values its viewer-response function added) when
         the same request (every header spelled the same) was kept: ``Repeated.went_on``, counted by
         :meth:`answered_again`; None: :meth:`viewer_request_now` (``viewer_response_now``) runs it."""
-        return self._known((assoc.function_name, distribution.id, distribution.domain_name, "GET", uri, querystring,
-                            client_ip, tuple(headers), *entry))
+        return self._known(_request_key(assoc.function_name, distribution, "GET", uri, querystring, client_ip, headers)
+                           + entry)
 
     def _known(self, key: tuple[Any, ...]) -> Repeated | None:
         """What ``_repeated`` keeps for ``key`` while a call would still lead there: nothing reloaded in the catalog
