@@ -41,16 +41,16 @@ from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
 from edge.cdn.config.plan import BehaviorPlan
 from edge.cdn.errors import EdgeError, LambdaError
 from edge.cdn.models import EdgeResponse
-from edge.cdn.responses import HIT
-from edge.cdn.server.wire import EMPTY_BODY_STATUS, HeaderBlock, safe_value
+from edge.cdn.responses import HIT, HIT_TIMING_PREFIX
+from edge.cdn.server.wire import EMPTY_BODY_STATUS, Framed, HeaderBlock, safe_value
 from edge.cdn.steps import Exchange, Step, cloudfront_functions, geo, serving, viewer_request
 from edge.cdn.steps.context import PopContext
 
 if TYPE_CHECKING:
     from edge.cdn.pipeline import Resume
 
-__all__ = ["Hit", "count_plain_hit", "function_again", "function_first", "function_last", "hook_first", "hooked_hit",
-           "last_again", "lean_plan", "plain_hit"]
+__all__ = ["Hit", "KeptHit", "count_plain_hit", "function_again", "function_first", "function_last", "hook_first",
+           "hooked_hit", "keep_hit", "last_again", "lean_plan", "plain_hit"]
 
 Hit = tuple[CacheEntry, HeaderBlock, int]  # the entry, its served headers serialised, its age
 
@@ -99,11 +99,63 @@ def plain_hit(ctx: PopContext, plan: BehaviorPlan, uri: str, querystring: str, h
     return None if block is None else (entry, block, age)
 
 
-def count_plain_hit(ctx: PopContext, status: int, counted: bool = False) -> None:
-    """A :func:`plain_hit` answered: counted as ``begin`` and its lookup count a hit (``counted``: the request itself
-    was, by ``begin``)."""
+_TENTHS = tuple(b"%d.%d" % divmod(n, 10) for n in range(1000))  # Server-Timing durations below 100 ms, in tenths
+
+
+class KeptHit:
+    """A plain hit's answer kept for the same read on the same connection (:func:`keep_hit`,
+    ``PopViewer.again``): the context it was found in, the request's cache key and headers (to look the entry up
+    again), the entry, and the response's bytes cut around what varies per request (the X-Amz-Cf-Id and the
+    Server-Timing duration), re-cut when the age or the Date changes (once a second at most)."""
+
+    __slots__ = ("age", "ctx", "date", "entry", "head", "headers", "key", "middle", "prefix", "suffix")
+
+    def __init__(self, ctx: PopContext, key: str, headers: tuple[tuple[str, str], ...], entry: CacheEntry,
+                 head: Framed) -> None:
+        self.ctx, self.key, self.headers, self.entry, self.head = ctx, key, headers, entry, head
+        self.age, self.date = -1, ""
+        self.prefix = self.middle = self.suffix = b""
+
+    def data(self, age: int, date: str, request_id: str, tenths: int) -> bytes:
+        """What ``PopViewer._send_hit`` writes for this entry at ``age`` with the Date ``date`` (``HttpDate``'s
+        string: a new one each second), the id ``request_id`` and ``tenths`` of a millisecond in Server-Timing."""
+        if age != self.age or date is not self.date:
+            self._cut(age, date)
+        dur = _TENTHS[tenths] if tenths < 1000 else b"%.1f" % (tenths / 10)  # HIT_TIMING's "%.1f", but halves up
+        return b"".join((self.prefix, request_id.encode(), self.middle, dur, self.suffix))
+
+    def _cut(self, age: int, date: str) -> None:
+        lines = self.ctx.identity.decoration_lines(request_id="\x00", x_cache=HIT, server_timing=HIT_TIMING_PREFIX
+                                                   + "\x01", age=age).encode()
+        first, _, rest = lines.partition(b"\x00")
+        self.middle, _, last = rest.partition(b"\x01")
+        before, after, dated = self.head
+        self.prefix = before + first
+        self.suffix = b"".join((last, after, b"" if dated is None else date.encode() + dated, self.entry.body))
+        self.age, self.date = age, date
+
+
+def keep_hit(ctx: PopContext, plan: BehaviorPlan, scheme: str, uri: str, querystring: str,
+             headers: Sequence[tuple[str, str]], entry: CacheEntry, head: Framed | None) -> KeptHit | None:
+    """What ``PopViewer.again`` needs to answer the same request again as :func:`plain_hit` found it (``entry``,
+    ``head`` framed for its keep-alive answer): the same context and request give the same behavior, cache key and
+    served form, so only the entry found and its freshness are looked at again, and whatever can change in the
+    same context (``PopContext.chaos``, set by ``PopState.apply_chaos``). None when the answer depends on more: an
+    HTTP request to a behavior that is not ``allow-all`` (``lean_plan`` sends it to ``begin`` once the POP has an
+    HTTPS listener, which ``PopContext.https_port`` says)."""
+    if head is None or (scheme != "https" and plan.behavior.viewer_protocol_policy != "allow-all"):
+        return None
+    key = cache_key(ctx.plans.distribution.domain_name, plan.behavior.cache_policy, "GET", uri, querystring, headers)
+    return KeptHit(ctx, key, tuple(headers), entry, head)
+
+
+def count_plain_hit(ctx: PopContext, status: int, sent: int, counted: bool = False) -> None:
+    """A :func:`plain_hit` answered with a body of ``sent`` bytes: counted as ``begin`` and its lookup count a hit
+    (``counted``: the request itself was, by ``begin``)."""
     ctx.store.count_hit()
-    ctx.stats.count_hit(status, HIT, 0 if counted else 1)
+    stats = ctx.stats
+    stats.count_hit(status, HIT, 0 if counted else 1)
+    stats.bytes_sent += sent
 
 
 def hook_first(ctx: PopContext, ex: Exchange, done: Callable[[EdgeResponse | LambdaError | None], object]) -> bool:

@@ -34,7 +34,8 @@ _CACHE_DESC = {
 
 _TIMING_PREFIX = {x: f"cdn-cache;desc={d}, edge;dur=" for x, d in _CACHE_DESC.items()}
 # ``ServerTiming.render`` of a fresh hit with nothing else to say, for ``% milliseconds``
-HIT_TIMING = _TIMING_PREFIX[HIT] + "%.1f"
+HIT_TIMING_PREFIX = _TIMING_PREFIX[HIT]
+HIT_TIMING = HIT_TIMING_PREFIX + "%.1f"
 
 # Headers the POP owns on the viewer side: anything the origin (or cache entry) carried under these names is
 # replaced, never duplicated.

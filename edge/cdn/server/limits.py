@@ -195,6 +195,15 @@ class ConnectionGuard:
             conn.state, conn.entered = IDLE, now
             self.idles[conn] = now + self.keepalive_timeout
 
+    def answered(self, conn: ViewerConnection | None) -> None:
+        """The request whose bytes just arrived (``head_started``) was answered at once, from the read that brought
+        it (``viewer.ViewerProtocol``'s kept answers): ``begin`` then ``end`` in one step."""
+        if conn is not None and conn.state == HEAD:
+            self.heads.pop(conn, None)
+            now = self.clock()
+            conn.state, conn.entered = IDLE, now
+            self.idles[conn] = now + self.keepalive_timeout
+
     # --- deadlines --------------------------------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Sweep deadlines every ``tick`` seconds on ``loop`` (the running one by default) until ``stop``."""

@@ -24,16 +24,18 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from aiohttp import web
 
 from edge.cdn import lean, pipeline
+from edge.cdn.cache.policy import fresh_age
 from edge.cdn.errors import BadRequest, EdgeError, LambdaError
 from edge.cdn.models import EdgeRequest, EdgeResponse, header_get
 from edge.cdn.responses import HIT, HIT_TIMING, REPLACED, decorate, error_response, new_request_id
 from edge.cdn.server import websocket
 from edge.cdn.server.viewer import ViewerProtocol, ViewerRequest
-from edge.cdn.server.wire import EMPTY_BODY_STATUS, framed, safe_value, serialize
+from edge.cdn.server.wire import EMPTY_BODY_STATUS, Framed, framed, safe_value, serialize
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.viewer_request import admit
 
 if TYPE_CHECKING:
+    from edge.cdn.cache.policy import CacheEntry
     from edge.cdn.config.plan import BehaviorPlan
     from edge.cdn.server.pop import PopState
     from edge.cdn.steps.cloudfront_functions import Ready
@@ -160,8 +162,31 @@ class PopViewer:
         hit = lean.plain_hit(ctx, plan, uri, query, req.headers)
         if hit is None:
             return None
-        return self._write_hit(conn, req, ctx, hit, new_request_id(),
-                               HIT_TIMING % ((time.perf_counter() - started) * 1000))
+        keep_alive = self._write_hit(conn, req, ctx, hit, new_request_id(),
+                                     HIT_TIMING % ((time.perf_counter() - started) * 1000))
+        if req.repeat and keep_alive:  # the same read again on this connection: perhaps the same answer (again)
+            req.kept = lean.keep_hit(ctx, plan, self.scheme, uri, query, req.headers, hit[0],
+                                     framed(hit[1], hit[0].status, req.version, True, len(hit[0].body)))
+        return keep_alive
+
+    def again(self, conn: ViewerProtocol, kept: lean.KeptHit) -> bool:
+        """A plain hit's answer kept by ``_plain_hit`` (``lean.keep_hit``), given again for the same read on the same
+        connection (``ViewerApp.again``) while it is what ``_plain_hit`` would answer: the distribution the same
+        (``PopState.apply_distribution`` swaps the context), no chaos scenario applied, the store's entry for the
+        request the same one (looked up: marked recently used, as ``plain_hit`` does) and still fresh; written and
+        counted as ``_plain_hit`` writes and counts it, with its own id, age, Date and Server-Timing."""
+        started = time.perf_counter()
+        ctx, entry = kept.ctx, kept.entry
+        if ctx is not self.state.ctx or ctx.chaos is not None or ctx.store.peek(kept.key, kept.headers) is not entry:
+            return False
+        age = fresh_age(entry, ctx.clock())
+        if age is None:
+            return False
+        data = kept.data(age, self.state.http_date(), new_request_id(),
+                         int((time.perf_counter() - started) * 10000.0 + 0.5))
+        lean.count_plain_hit(ctx, entry.status, len(entry.body))
+        conn.write(data)
+        return True
 
     def _function_first(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, plan: BehaviorPlan,
                         uri: str, query: str, started: float) -> bool | Coroutine[Any, Any, None] | None:
@@ -239,22 +264,26 @@ class PopViewer:
         """Write a ``lean.plain_hit`` (its entry's head cut once, ``wire.framed``; the POP's lines between) and
         count it (``counted``: ``begin`` counted the request); the keep-alive verdict."""
         entry, block, age = hit
+        keep_alive = req.keep_alive
+        head = framed(block, entry.status, req.version, keep_alive, len(entry.body))
+        self._send_hit(conn, ctx, entry, head, age, request_id, timing, counted)
+        return keep_alive
+
+    def _send_hit(self, conn: ViewerProtocol, ctx: PopContext, entry: CacheEntry, head: Framed | None, age: int,
+                  request_id: str, timing: str, counted: bool) -> None:
+        """``_write_hit``'s write and counts, the head framed (``wire.framed``)."""
+        if head is None:  # plain_hit returns no entry whose status has no body (the only case framed declines)
+            raise AssertionError(f"no framing for a {entry.status} entry")
         state = self.state
         lines = state.identity.decoration_lines(request_id=request_id, x_cache=HIT, server_timing=timing, age=age)
         body = entry.body
-        keep_alive = req.keep_alive
-        head = framed(block, entry.status, req.version, keep_alive, len(body))
-        if head is None:  # plain_hit returns no entry whose status has no body (the only case framed declines)
-            raise AssertionError(f"no framing for a {entry.status} entry")
         before, after, dated = head
         if dated is None:
             data = b"".join((before, lines.encode(), after, body))
         else:
             data = b"".join((before, lines.encode(), after, state.http_date().encode(), dated, body))
-        lean.count_plain_hit(ctx, entry.status, counted)
-        ctx.stats.bytes_sent += len(body)
+        lean.count_plain_hit(ctx, entry.status, len(body), counted)
         conn.write(data)
-        return keep_alive
 
     def _write_again(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, again: tuple[lean.Hit, str],
                      started: float) -> bool:

@@ -81,8 +81,8 @@ class ViewerRequest:
     """One parsed request: strings decoded as aiohttp decodes them (UTF-8, undecodable bytes kept as surrogates),
     header names in their original case."""
 
-    __slots__ = ("body", "body_size", "complete", "continued", "expect", "headers", "keep_alive", "method",
-                 "refusal", "rest", "target", "upgrade", "version")
+    __slots__ = ("body", "body_size", "complete", "continued", "expect", "headers", "keep_alive", "kept", "method",
+                 "refusal", "repeat", "rest", "target", "upgrade", "version")
 
     def __init__(self) -> None:
         self.method = "GET"
@@ -98,6 +98,8 @@ class ViewerRequest:
         self.complete = False
         self.refusal: EdgeError | None = None  # answered with CloudFront's error page, then the connection closes
         self.rest: bytearray | None = None  # an upgrade request: the bytes that followed its head
+        self.repeat = False  # replayed from a read seen before: the app may keep its answer (``kept``)
+        self.kept: object = None  # set by the app: its answer, to be given again for the same read (ViewerApp.again)
 
     def head_bytes(self) -> bytes:
         """The request's head re-serialised (for a protocol taking the connection over)."""
@@ -131,19 +133,28 @@ class ViewerApp(Protocol):
         """The refusal for a request llhttp could not parse (logged by the app)."""
         ...
 
+    def again(self, conn: ViewerProtocol, kept: Any) -> bool:
+        """The same read as the request whose answer the app kept (``ViewerRequest.kept``, set while answering a
+        ``repeat`` request at once and keeping the connection alive) came again, nothing in front of it: answer it
+        at once as before, counting and writing what answering the request would (True), or do nothing (False:
+        the protocol forgets ``kept`` and hands the request to :meth:`respond`)."""
+        ...
+
 
 class ViewerProtocol(asyncio.Protocol):
     """One viewer connection's HTTP/1.x (see the module docstring)."""
 
     __slots__ = ("app", "at_rest", "body_started", "body_timer", "busy", "closing", "conn", "cur", "eof", "guard",
                  "handed_over", "head_size", "last", "last_head", "outer", "parsed", "parser", "peer", "queue", "reading",
-                 "receiving_body", "seen_head", "seen_read", "transport", "url", "wanted", "write_paused", "write_waiter")
+                 "receiving_body", "seen_answer", "seen_head", "seen_read", "transport", "url", "wanted", "write_paused",
+                 "write_waiter")
 
     def __init__(self, app: ViewerApp) -> None:
         self.app = app
         self.guard = app.guard
         self.seen_read = b""  # the last read that started at a message boundary (reads parsed before)
         self.seen_head: ParsedHead | None = None  # what it parsed to, once it was seen twice and held one request
+        self.seen_answer: object = None  # the app's answer to that request, kept (ViewerApp.again)
         self.wanted = False  # the current read is seen_read again: its head is to be remembered (on_message_complete)
         self.at_rest = True  # the parser is between messages (none begun, or the last one complete)
         self.parsed = 0  # messages llhttp completed during the current read
@@ -191,12 +202,18 @@ class ViewerProtocol(asyncio.Protocol):
             if data == self.seen_read:
                 head = self.seen_head
                 if head is not None:  # parsed before: the same request, without llhttp's callbacks
+                    kept = self.seen_answer
+                    if kept is not None and not self.busy:  # and answered before: perhaps the same answer again
+                        if self.app.again(self, kept):
+                            self.guard.answered(self.outer)
+                            return
+                        self.seen_answer = None
                     self._replay(head)
                     return
                 self.wanted = True
             else:
                 self.seen_read = data if len(data) <= MAX_REMEMBERED_BYTES else b""
-                self.seen_head = None
+                self.seen_head = self.seen_answer = None
                 self.wanted = False
         else:
             self.wanted = False
@@ -324,17 +341,25 @@ class ViewerProtocol(asyncio.Protocol):
     # and again on a connection; llhttp's callbacks into Python cost ~17k instructions for a 3-header request,
     # ~20 % of a plain hit. Per connection, not per listener: one viewer's timing tells nothing about another's
     # requests, and what is kept is one read per connection.
+    # A replayed request is marked ``repeat``; when the app answers it at once and the connection stays open, the app
+    # may keep its answer (``ViewerRequest.kept``: the POP keeps a plain cache hit's, ``PopViewer.again``), and the
+    # next time the same read comes, with nothing waiting in front of it, the app is asked to give that answer again
+    # before anything is made for the request: the ``ConnectionGuard`` sees the connection go from its new head to
+    # idle at once (``ConnectionGuard.answered``), as a request answered from ``data_received`` does. When the app
+    # declines (its answer would differ now) the kept answer is forgotten and the request replayed as above.
     def _replay(self, head: ParsedHead) -> None:
         """What llhttp's callbacks do for ``head`` read whole (on_message_begin to on_message_complete)."""
         req = ViewerRequest()
         req.method, req.target, req.version, headers, req.keep_alive = head
         req.headers = list(headers)  # the app's own copy
-        req.complete = True
+        req.complete = req.repeat = True
         self.cur = req
         self._queued(req)
         self._body_over()
         if not self.busy:
             self._next()
+            if req.kept is not None and not self.busy and not self.closing:  # answered at once, kept alive
+                self.seen_answer = req.kept
 
     def _queued(self, req: ViewerRequest) -> None:
         """A request's head is complete: it waits for its turn; the guard sees the connection busy."""

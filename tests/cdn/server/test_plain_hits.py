@@ -182,9 +182,9 @@ async def test_the_short_way_answers_what_the_pipeline_answers(seed: int, monkey
         def lean_plan(ctx, uri, scheme):  # type: ignore[no-untyped-def]
             return None if ctx is full.state.ctx else real_lean(ctx, uri, scheme)  # the full POP: begin answers all
 
-        def count_plain_hit(ctx, status, counted=False):  # type: ignore[no-untyped-def]
+        def count_plain_hit(ctx, status, sent, counted=False):  # type: ignore[no-untyped-def]
             served.append("hit")
-            return real_count(ctx, status, counted)
+            return real_count(ctx, status, sent, counted)
 
         def function_again(ctx, plan, uri, querystring, client_ip, headers):  # type: ignore[no-untyped-def]
             again = real_again(ctx, plan, uri, querystring, client_ip, headers)

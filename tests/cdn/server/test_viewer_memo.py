@@ -68,28 +68,44 @@ class _Transport(asyncio.Transport):
 
 
 class _App:
-    """A ``ViewerApp`` that records each request and answers at once, or later (a target containing ``later``)."""
+    """A ``ViewerApp`` that records each request and answers at once, or later (a target containing ``later``);
+    ``keeping``: it keeps its answer to a ``repeat`` request answered at once, gives it ``again`` as ``respond``
+    would answer the request, and declines every third time it is asked."""
 
-    def __init__(self) -> None:
+    def __init__(self, keeping: bool = False) -> None:
         self.guard = ConnectionGuard(ViewerSettings())
         self.handlers = TaskOwner("memo-test")
         self.body_timeout = 30.0
         self.max_body = 64
+        self.keeping = keeping
         self.seen: list[tuple[object, ...]] = []
         self.later: list[tuple[ViewerProtocol, bool]] = []
+        self.asked = self.given = 0
 
     def respond(self, conn: ViewerProtocol, req: ViewerRequest) -> bool | None:
         body = b"".join(req.body) if req.body is not None else None
         refusal = type(req.refusal).__name__ if req.refusal is not None else None
-        self.seen.append((req.method, req.target, req.version, list(req.headers), req.keep_alive, req.upgrade,
-                          req.expect, req.complete, refusal, body))
+        record = (req.method, req.target, req.version, list(req.headers), req.keep_alive, req.upgrade, req.expect,
+                  req.complete, refusal, body)
+        self.seen.append(record)
         req.headers.append(("X-Changed-By-App", "1"))  # the app owns its request: a replay must not see this
         conn.write(b"R%d %s %s\n" % (len(self.seen), req.method.encode(), req.target.encode()))
         keep = req.refusal is None and req.keep_alive
         if "later" in req.target and req.refusal is None:
             self.later.append((conn, keep))
             return None
+        if self.keeping and req.repeat and keep:
+            req.kept = record
         return keep
+
+    def again(self, conn: ViewerProtocol, kept: tuple[object, ...]) -> bool:
+        self.asked += 1
+        if self.asked % 3 == 0:
+            return False
+        self.given += 1
+        self.seen.append(kept)
+        conn.write(b"R%d %s %s\n" % (len(self.seen), str(kept[0]).encode(), str(kept[1]).encode()))
+        return True
 
     def parse_error(self, conn: ViewerProtocol, exc: Exception) -> EdgeError:
         return EdgeError(f"{type(exc).__name__}")
@@ -183,7 +199,7 @@ async def test_a_replayed_head_is_what_parsing_it_gives(seed: int, monkeypatch: 
 
     monkeypatch.setattr(ViewerProtocol, "_replay", counted)
     rng = random.Random(seed)
-    remembering, parsing = _App(), _App()
+    remembering, parsing = _App(keeping=True), _App()
     for _ in range(120):
         reads = _stream(rng)
         seed_later = rng.random()  # when the app answers its pending requests: the same for both
@@ -192,6 +208,7 @@ async def test_a_replayed_head_is_what_parsing_it_gives(seed: int, monkeypatch: 
     assert remembering.seen == parsing.seen
     assert len(remembering.seen) > 250
     assert replays > 60, replays  # the remembered heads were used
+    assert remembering.given > 20 and remembering.asked > remembering.given, (remembering.asked, remembering.given)
     await remembering.handlers.aclose()
     await parsing.handlers.aclose()
 
