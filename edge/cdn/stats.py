@@ -5,7 +5,7 @@ Plain integer attributes (no locks: one event loop per POP process). ``snapshot(
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 
@@ -32,8 +32,10 @@ class PopStats:
     invalidations: int = 0
     invalidated_objects: int = 0
     bytes_sent: int = 0  # response body bytes written to viewers (HEAD: none)
-    by_x_cache: Counter[str] = field(default_factory=Counter)
-    by_status: Counter[int] = field(default_factory=Counter)
+    # counted on every response: a defaultdict's ``+= 1`` costs ~100 ns here, a Counter's ~250 ns (a dict subclass
+    # written in Python)
+    by_x_cache: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    by_status: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
     chaos_faults: Counter[str] = field(default_factory=Counter)  # faults injected by a chaos scenario, by kind
 
     def count_response(self, status: int, x_cache: str) -> None:

@@ -169,24 +169,22 @@ class PopViewer:
                                      framed(hit[1], hit[0].status, req.version, True, len(hit[0].body)))
         return keep_alive
 
-    def again(self, conn: ViewerProtocol, kept: lean.KeptHit) -> bool:
+    def again(self, conn: ViewerProtocol, kept: lean.KeptHit) -> bytes | None:
         """A plain hit's answer kept by ``_plain_hit`` (``lean.keep_hit``), given again for the same read on the same
         connection (``ViewerApp.again``) while it is what ``_plain_hit`` would answer: the distribution the same
         (``PopState.apply_distribution`` swaps the context), no chaos scenario applied, the store's entry for the
-        request the same one (looked up: marked recently used, as ``plain_hit`` does) and still fresh; written and
-        counted as ``_plain_hit`` writes and counts it, with its own id, age, Date and Server-Timing."""
+        request the same one (looked up: marked recently used, as ``plain_hit`` does) and still fresh; counted as
+        ``_plain_hit`` counts it, its bytes with their own id, age, Date and Server-Timing."""
         started = time.perf_counter()
         ctx, entry = kept.ctx, kept.entry
         if ctx is not self.state.ctx or ctx.chaos is not None or ctx.store.peek(kept.key, kept.headers) is not entry:
-            return False
+            return None
         age = fresh_age(entry, ctx.clock())
         if age is None:
-            return False
-        data = kept.data(age, self.state.http_date(), new_request_id(),
-                         int((time.perf_counter() - started) * 10000.0 + 0.5))
+            return None
         lean.count_plain_hit(ctx, entry.status, len(entry.body))
-        conn.write(data)
-        return True
+        return kept.data(age, self.state.http_date(), new_request_id(),
+                         int((time.perf_counter() - started) * 10000.0 + 0.5))
 
     def _function_first(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, plan: BehaviorPlan,
                         uri: str, query: str, started: float) -> bool | Coroutine[Any, Any, None] | None:

@@ -133,11 +133,12 @@ class ViewerApp(Protocol):
         """The refusal for a request llhttp could not parse (logged by the app)."""
         ...
 
-    def again(self, conn: ViewerProtocol, kept: Any) -> bool:
+    def again(self, conn: ViewerProtocol, kept: Any) -> bytes | None:
         """The same read as the request whose answer the app kept (``ViewerRequest.kept``, set while answering a
-        ``repeat`` request at once and keeping the connection alive) came again, nothing in front of it: answer it
-        at once as before, counting and writing what answering the request would (True), or do nothing (False:
-        the protocol forgets ``kept`` and hands the request to :meth:`respond`)."""
+        ``repeat`` request at once and keeping the connection alive) came again, nothing in front of it: the
+        answer's bytes, counted as answering the request would count them (the protocol writes them and goes on
+        with the connection kept alive), or None, with nothing done (the protocol forgets ``kept`` and hands the
+        request to :meth:`respond`)."""
         ...
 
 
@@ -204,7 +205,9 @@ class ViewerProtocol(asyncio.Protocol):
                 if head is not None:  # parsed before: the same request, without llhttp's callbacks
                     kept = self.seen_answer
                     if kept is not None and not self.busy:  # and answered before: perhaps the same answer again
-                        if self.app.again(self, kept):
+                        answer = self.app.again(self, kept)
+                        if answer is not None:
+                            self.transport.write(answer)  # type: ignore[union-attr]  # (connected: a parser)
                             self.guard.answered(self.outer)
                             return
                         self.seen_answer = None

@@ -120,10 +120,11 @@ async def pair(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[_Pair]:
         def lean_plan(ctx, uri, scheme):  # type: ignore[no-untyped-def]
             return None if ctx is full.state.ctx else real_lean(ctx, uri, scheme)  # the full POP: begin answers all
 
-        def again(self: PopViewer, conn, kept) -> bool:  # type: ignore[no-untyped-def]
+        def again(self: PopViewer, conn, kept) -> bytes | None:  # type: ignore[no-untyped-def]
             assert self.state is short.state  # the full POP keeps nothing
-            made.outcomes.append(real_again(self, conn, kept))
-            return made.outcomes[-1]
+            answer = real_again(self, conn, kept)
+            made.outcomes.append(answer is not None)
+            return answer
 
         monkeypatch.setattr(lean, "lean_plan", lean_plan)
         monkeypatch.setattr(PopViewer, "again", again)

@@ -98,14 +98,13 @@ class _App:
             req.kept = record
         return keep
 
-    def again(self, conn: ViewerProtocol, kept: tuple[object, ...]) -> bool:
+    def again(self, conn: ViewerProtocol, kept: tuple[object, ...]) -> bytes | None:
         self.asked += 1
         if self.asked % 3 == 0:
-            return False
+            return None
         self.given += 1
         self.seen.append(kept)
-        conn.write(b"R%d %s %s\n" % (len(self.seen), str(kept[0]).encode(), str(kept[1]).encode()))
-        return True
+        return b"R%d %s %s\n" % (len(self.seen), str(kept[0]).encode(), str(kept[1]).encode())
 
     def parse_error(self, conn: ViewerProtocol, exc: Exception) -> EdgeError:
         return EdgeError(f"{type(exc).__name__}")
