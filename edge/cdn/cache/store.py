@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cachetools import LRUCache
+from cachetools import Cache, LRUCache
 
 from edge.cdn.cache.keys import vary_values
 from edge.cdn.cache.policy import CacheEntry
@@ -169,7 +169,8 @@ class CacheStore:
         problem = validate_invalidation_path(path)
         if problem:
             raise ValueError(f"invalid invalidation path {path!r}: {problem}")
-        doomed = [k for k, e in self._lru.items() if invalidation_matches(path, e.uri, e.key_querystring)]
+        lru = self._lru  # read with Cache's lookup: LRUCache's (and so items()) would mark every entry used
+        doomed = [k for k in lru if invalidation_matches(path, (e := Cache.__getitem__(lru, k)).uri, e.key_querystring)]
         for k in doomed:
             self._lru.pop(k, None)
             self._unindex(k)

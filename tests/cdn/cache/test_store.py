@@ -45,6 +45,17 @@ def test_lru_eviction_order() -> None:
     assert s.stats().evictions == 1 and len(s) == 3
 
 
+def test_an_invalidation_leaves_the_recency_order_alone() -> None:
+    cost = entry().size + ENTRY_OVERHEAD
+    s = CacheStore(cost * 3, 10_000)
+    for k in "abc":
+        s.put(k, entry(uri=f"/{k}"))
+    s.get("a", [])  # a becomes most recently used
+    assert s.purge("/elsewhere/*") == 0
+    s.put("d", entry(uri="/d"))
+    assert s.get("b", []) is None and s.get("a", []) is not None  # b was the least recently used, still
+
+
 def test_replacing_a_key_does_not_double_count() -> None:
     s = CacheStore(100_000, 10_000)
     s.put("k", entry(body=b"1" * 500))
