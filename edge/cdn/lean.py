@@ -36,6 +36,7 @@ from edge.cdn import pipeline
 from edge.cdn.cache.keys import cache_key
 from edge.cdn.cache.policy import CacheEntry, fresh_age
 from edge.cdn.cache.ranges import CONDITIONAL_HEADERS
+from edge.cdn.cache.store import VariantKey
 from edge.cdn.cloudfront_functions.delta import extended_block
 from edge.cdn.cloudfront_functions.errors import FUNCTION_GENERATED
 from edge.cdn.config.plan import BehaviorPlan
@@ -104,15 +105,14 @@ _TENTHS = tuple(b"%d.%d" % divmod(n, 10) for n in range(1000))  # Server-Timing 
 
 class KeptHit:
     """A plain hit's answer kept for the same read on the same connection (:func:`keep_hit`,
-    ``PopViewer.again``): the context it was found in, the request's cache key and headers (to look the entry up
-    again), the entry, and the response's bytes cut around what varies per request (the X-Amz-Cf-Id and the
-    Server-Timing duration), re-cut when the age or the Date changes (once a second at most)."""
+    ``PopViewer.again``): the context it was found in, where the store holds the entry (``CacheStore.variant_key``:
+    to look it up again), the entry, and the response's bytes cut around what varies per request (the X-Amz-Cf-Id
+    and the Server-Timing duration), re-cut when the age or the Date changes (once a second at most)."""
 
-    __slots__ = ("age", "ctx", "date", "entry", "head", "headers", "key", "middle", "prefix", "suffix")
+    __slots__ = ("age", "ctx", "date", "entry", "head", "middle", "prefix", "suffix", "variant")
 
-    def __init__(self, ctx: PopContext, key: str, headers: tuple[tuple[str, str], ...], entry: CacheEntry,
-                 head: Framed) -> None:
-        self.ctx, self.key, self.headers, self.entry, self.head = ctx, key, headers, entry, head
+    def __init__(self, ctx: PopContext, variant: VariantKey, entry: CacheEntry, head: Framed) -> None:
+        self.ctx, self.variant, self.entry, self.head = ctx, variant, entry, head
         self.age, self.date = -1, ""
         self.prefix = self.middle = self.suffix = b""
 
@@ -139,14 +139,16 @@ def keep_hit(ctx: PopContext, plan: BehaviorPlan, scheme: str, uri: str, queryst
              headers: Sequence[tuple[str, str]], entry: CacheEntry, head: Framed | None) -> KeptHit | None:
     """What ``PopViewer.again`` needs to answer the same request again as :func:`plain_hit` found it (``entry``,
     ``head`` framed for its keep-alive answer): the same context and request give the same behavior, cache key and
-    served form, so only the entry found and its freshness are looked at again, and whatever can change in the
+    served form, so only the entry stored where it was found and its freshness are looked at again (a new response
+    under the same key, or one with other Vary names, is another entry), and whatever can change in the
     same context (``PopContext.chaos``, set by ``PopState.apply_chaos``). None when the answer depends on more: an
     HTTP request to a behavior that is not ``allow-all`` (``lean_plan`` sends it to ``begin`` once the POP has an
     HTTPS listener, which ``PopContext.https_port`` says)."""
     if head is None or (scheme != "https" and plan.behavior.viewer_protocol_policy != "allow-all"):
         return None
     key = cache_key(ctx.plans.distribution.domain_name, plan.behavior.cache_policy, "GET", uri, querystring, headers)
-    return KeptHit(ctx, key, tuple(headers), entry, head)
+    variant = ctx.store.variant_key(key, headers)
+    return None if variant is None else KeptHit(ctx, variant, entry, head)
 
 
 def count_plain_hit(ctx: PopContext, status: int, sent: int, counted: bool = False) -> None:

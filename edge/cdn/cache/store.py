@@ -25,6 +25,7 @@ __all__ = [
     "CacheEntry",
     "CacheStats",
     "CacheStore",
+    "VariantKey",
     "invalidation_matches",
     "validate_invalidation_path",
 ]
@@ -123,6 +124,21 @@ class CacheStore:
             return None
         try:  # (not .get(): cachetools' get is a membership test, then the same lookup; on every hit)
             return self._lru[(primary, vary_values(slot[0], request_headers))]
+        except KeyError:
+            return None
+
+    def variant_key(self, primary: str, request_headers: Sequence[tuple[str, str]]) -> VariantKey | None:
+        """Where :meth:`peek` looks for the request's variant of ``primary`` now (None: nothing stored under it):
+        a key for :meth:`peek_variant`, whose entry is the one :meth:`peek` would return while the same one is
+        stored there."""
+        slot = self._index.get(primary)
+        return None if slot is None else (primary, vary_values(slot[0], request_headers))
+
+    def peek_variant(self, variant: VariantKey) -> CacheEntry | None:
+        """The entry stored under ``variant`` (:meth:`variant_key`), marked recently used as :meth:`peek` marks it,
+        or None."""
+        try:
+            return self._lru[variant]
         except KeyError:
             return None
 

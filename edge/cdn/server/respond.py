@@ -177,7 +177,7 @@ class PopViewer:
         ``_plain_hit`` counts it, its bytes with their own id, age, Date and Server-Timing."""
         started = time.perf_counter()
         ctx, entry = kept.ctx, kept.entry
-        if ctx is not self.state.ctx or ctx.chaos is not None or ctx.store.peek(kept.key, kept.headers) is not entry:
+        if ctx is not self.state.ctx or ctx.chaos is not None or ctx.store.peek_variant(kept.variant) is not entry:
             return None
         age = fresh_age(entry, ctx.clock())
         if age is None:
