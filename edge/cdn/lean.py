@@ -48,12 +48,31 @@ from edge.cdn.steps import Exchange, Step, cloudfront_functions, geo, serving, v
 from edge.cdn.steps.context import PopContext
 
 if TYPE_CHECKING:
+    from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner, Repeated
     from edge.cdn.pipeline import Resume
 
-__all__ = ["Hit", "KeptHit", "count_plain_hit", "function_again", "function_first", "function_last", "hook_first",
-           "hooked_hit", "keep_hit", "last_again", "lean_plan", "plain_hit"]
+__all__ = [
+    "Again",
+    "AgainFrom",
+    "Hit",
+    "KeptHit",
+    "count_plain_hit",
+    "function_again",
+    "function_first",
+    "function_kept",
+    "function_last",
+    "hook_first",
+    "hooked_hit",
+    "keep_hit",
+    "last_again",
+    "lean_plan",
+    "plain_hit",
+]
 
 Hit = tuple[CacheEntry, HeaderBlock, int]  # the entry, its served headers serialised, its age
+# a function's kept answer a hit came from: its runner, what the runner kept, the request the entry was looked up for
+AgainFrom = tuple["CloudFrontFunctionRunner", "Repeated", str, str, Sequence[tuple[str, str]]]
+Again = tuple[Hit, str, AgainFrom]  # function_again / last_again: the hit, the function's Server-Timing entry, whence
 
 
 def lean_plan(ctx: PopContext, uri: str, scheme: str) -> tuple[BehaviorPlan, str] | None:
@@ -106,23 +125,26 @@ _TENTHS = tuple(b"%d.%d" % divmod(n, 10) for n in range(1000))  # Server-Timing 
 class KeptHit:
     """A plain hit's answer kept for the same read on the same connection (:func:`keep_hit`,
     ``PopViewer.again``): the context it was found in, where the store holds the entry (``CacheStore.variant_key``:
-    to look it up again), the entry, and the response's bytes cut around what varies per request (the X-Amz-Cf-Id
-    and the Server-Timing duration), re-cut when the age or the Date changes (once a second at most)."""
+    to look it up again), the entry, the function's kept answer it went through (``function``: its runner and what
+    the runner kept, or None), and the response's bytes cut around what varies per request (the X-Amz-Cf-Id and the
+    Server-Timing durations), re-cut when the age or the Date changes (once a second at most)."""
 
-    __slots__ = ("age", "ctx", "date", "entry", "head", "middle", "prefix", "suffix", "variant")
+    __slots__ = ("age", "ctx", "date", "entry", "function", "head", "middle", "prefix", "suffix", "variant")
 
-    def __init__(self, ctx: PopContext, variant: VariantKey, entry: CacheEntry, head: Framed) -> None:
-        self.ctx, self.variant, self.entry, self.head = ctx, variant, entry, head
+    def __init__(self, ctx: PopContext, variant: VariantKey, entry: CacheEntry, head: Framed,
+                 function: tuple[CloudFrontFunctionRunner, Repeated] | None) -> None:
+        self.ctx, self.variant, self.entry, self.head, self.function = ctx, variant, entry, head, function
         self.age, self.date = -1, ""
         self.prefix = self.middle = self.suffix = b""
 
-    def data(self, age: int, date: str, request_id: str, tenths: int) -> bytes:
+    def data(self, age: int, date: str, request_id: str, tenths: int, function_entry: bytes) -> bytes:
         """What ``PopViewer._send_hit`` writes for this entry at ``age`` with the Date ``date`` (``HttpDate``'s
-        string: a new one each second), the id ``request_id`` and ``tenths`` of a millisecond in Server-Timing."""
+        string: a new one each second), the id ``request_id``, ``tenths`` of a millisecond in the POP's Server-Timing
+        entry and the function's entry after it (``function_entry``: ``, `` and the entry, or nothing)."""
         if age != self.age or date is not self.date:
             self._cut(age, date)
         dur = _TENTHS[tenths] if tenths < 1000 else b"%.1f" % (tenths / 10)  # HIT_TIMING's "%.1f", but halves up
-        return b"".join((self.prefix, request_id.encode(), self.middle, dur, self.suffix))
+        return b"".join((self.prefix, request_id.encode(), self.middle, dur, function_entry, self.suffix))
 
     def _cut(self, age: int, date: str) -> None:
         lines = self.ctx.identity.decoration_lines(request_id="\x00", x_cache=HIT, server_timing=HIT_TIMING_PREFIX
@@ -136,19 +158,35 @@ class KeptHit:
 
 
 def keep_hit(ctx: PopContext, plan: BehaviorPlan, scheme: str, uri: str, querystring: str,
-             headers: Sequence[tuple[str, str]], entry: CacheEntry, head: Framed | None) -> KeptHit | None:
-    """What ``PopViewer.again`` needs to answer the same request again as :func:`plain_hit` found it (``entry``,
-    ``head`` framed for its keep-alive answer): the same context and request give the same behavior, cache key and
-    served form, so only the entry stored where it was found and its freshness are looked at again (a new response
-    under the same key, or one with other Vary names, is another entry), and whatever can change in the
-    same context (``PopContext.chaos``, set by ``PopState.apply_chaos``). None when the answer depends on more: an
-    HTTP request to a behavior that is not ``allow-all`` (``lean_plan`` sends it to ``begin`` once the POP has an
-    HTTPS listener, which ``PopContext.https_port`` says)."""
+             headers: Sequence[tuple[str, str]], entry: CacheEntry, head: Framed | None,
+             function: tuple[CloudFrontFunctionRunner, Repeated] | None = None) -> KeptHit | None:
+    """What ``PopViewer.again`` needs to answer the same request again as :func:`plain_hit` found ``entry`` for
+    ``uri``, ``querystring`` and ``headers`` (after ``function``'s kept answer: :func:`function_again`, the request
+    the function went on with; :func:`last_again`, the request itself), ``head`` framed for its keep-alive answer:
+    the same context and request give the same behavior, cache key and served form, so only the entry stored where
+    it was found, its freshness and the function's kept answer (``CloudFrontFunctionRunner.current``) are looked at
+    again (a new response under the same key, or one with other Vary names, is another entry), and whatever can
+    change in the same context (``PopContext.chaos``, set by ``PopState.apply_chaos``). None when the answer depends
+    on more: an HTTP request to a behavior that is not ``allow-all`` (``lean_plan`` sends it to ``begin`` once the
+    POP has an HTTPS listener, which ``PopContext.https_port`` says)."""
     if head is None or (scheme != "https" and plan.behavior.viewer_protocol_policy != "allow-all"):
         return None
     key = cache_key(ctx.plans.distribution.domain_name, plan.behavior.cache_policy, "GET", uri, querystring, headers)
     variant = ctx.store.variant_key(key, headers)
-    return None if variant is None else KeptHit(ctx, variant, entry, head)
+    return None if variant is None else KeptHit(ctx, variant, entry, head, function)
+
+
+def function_kept(ctx: PopContext, function: tuple[CloudFrontFunctionRunner, Repeated]) -> bytes | None:
+    """A kept answer's function (``KeptHit.function``) as :func:`function_again` / :func:`last_again` count it
+    (the request and an invocation answered from memory) while its runner's kept answer is current; the function's
+    Server-Timing entry after ``, `` (for ``KeptHit.data``). None, with nothing counted, once it is not."""
+    runner, known = function
+    t0 = time.perf_counter()
+    if not runner.current(known):
+        return None
+    wall_ms = (time.perf_counter() - t0) * 1000.0
+    ctx.stats.requests += 1
+    return b", " + runner.answered_again(known, wall_ms).encode()
 
 
 def count_plain_hit(ctx: PopContext, status: int, sent: int, counted: bool = False) -> None:
@@ -200,12 +238,13 @@ def _hit_after_function(ctx: PopContext, plan: BehaviorPlan, ex: Exchange) -> Hi
 
 
 def function_again(ctx: PopContext, plan: BehaviorPlan, uri: str, querystring: str, client_ip: str,
-                   headers: Sequence[tuple[str, str]]) -> tuple[Hit, str] | None:
+                   headers: Sequence[tuple[str, str]]) -> Again | None:
     """:func:`function_first` for a GET of a ``BehaviorPlan.lean_function`` behavior whose function's answer to the
     same request the runner kept (``CloudFrontFunctionRunner.again``): the fresh hit :func:`plain_hit` finds for the
     request it went on with, and the function's Server-Timing entry, with the request and the invocation counted as
-    :func:`function_first` counts them (the caller writes the hit, then :func:`count_plain_hit` with ``counted``).
-    None, with nothing counted: :func:`function_first` runs."""
+    :func:`function_first` counts them (the caller writes the hit, then :func:`count_plain_hit` with ``counted``),
+    and what :func:`keep_hit` needs to keep the answer (``AgainFrom``: the request looked up is the one the function
+    went on with). None, with nothing counted: :func:`function_first` runs."""
     functions = ctx.functions
     if functions is None:
         return None
@@ -220,7 +259,7 @@ def function_again(ctx: PopContext, plan: BehaviorPlan, uri: str, querystring: s
     if hit is None:
         return None
     ctx.stats.requests += 1
-    return hit, functions.answered_again(known, wall_ms)
+    return hit, functions.answered_again(known, wall_ms), (functions, known, went_uri, went_query, went_headers)
 
 
 def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Ready
@@ -246,13 +285,14 @@ def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Re
 
 
 def last_again(ctx: PopContext, plan: BehaviorPlan, hit: Hit, uri: str, querystring: str, client_ip: str,
-               headers: Sequence[tuple[str, str]]) -> tuple[Hit, str] | None:
+               headers: Sequence[tuple[str, str]]) -> Again | None:
     """:func:`function_last` for a fresh hit (:func:`plain_hit`) of a ``BehaviorPlan.lean_response`` behavior whose
     viewer-response function's answer to the same request and entry the runner kept (``CloudFrontFunctionRunner.again``
     with the entry's header block, status and no description, as ``serving.from_entry`` serves it): the hit with the
     header block of the response the function's names and values make (``delta.extended_block``) and the function's
     Server-Timing entry, the request and the invocation counted as :func:`function_last` counts them (the caller
-    writes the hit, then :func:`count_plain_hit` with ``counted``). None, with nothing counted: ``function_last``."""
+    writes the hit, then :func:`count_plain_hit` with ``counted``), and what :func:`keep_hit` needs (``AgainFrom``).
+    None, with nothing counted: ``function_last``."""
     functions = ctx.functions
     if functions is None:
         return None
@@ -267,7 +307,8 @@ def last_again(ctx: PopContext, plan: BehaviorPlan, hit: Hit, uri: str, querystr
     if extended is None:
         return None
     ctx.stats.requests += 1
-    return (entry, extended, age), functions.answered_again(known, wall_ms)
+    return (entry, extended, age), functions.answered_again(known, wall_ms), (functions, known, uri, querystring,
+                                                                              headers)
 
 
 def function_last(ctx: PopContext, ex: Exchange, hit: Hit, ready: cloudfront_functions.Ready

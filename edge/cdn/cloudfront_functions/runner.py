@@ -46,11 +46,9 @@ snapshot). The same for a viewer-response event of a cache entry's response (its
 headers): kept by the request and the entry (block, status, description), the names and values the function added
 are applied again (``delta.apply_response_delta``, itself worked out once per entry). Two comparisons, so the POP
 answers such a cache hit without an ``Exchange`` (:meth:`again`, ``edge.cdn.lean.function_again`` / ``last_again``);
-events that never repeat cost a lookup. Both layers give what a call would (tests/cdn/cloudfront_functions/test_memo.py,
-test_runner.py, tests/e2e/test_cloudfront_functions.py). Through a POP (``python -m bench.cff_instructions``) a hit,
-repeated, behind a header-adding viewer-request function: +124,300 instructions with the engine's memory alone,
-+56,500 with this in the pipeline, +15,900 without the ``Exchange``; AWS's security-headers viewer-response example:
-+140,700, +90,100, +24,400.
+events that never repeat cost a lookup; a connection sending the same read again has the hit's answer kept, good
+while :meth:`current` (``PopViewer.again``). All give what a call would (tests/cdn/cloudfront_functions/test_memo.py,
+test_runner.py, tests/e2e/test_cloudfront_functions.py); what each saves: README, CloudFront Functions.
 
 Origin settings that have no effect on a local connection are validated and then not applied: origin shield,
 origin access control, SNI and allowed certificate names, connection attempts and timeouts, IP address type
@@ -476,13 +474,15 @@ class CloudFrontFunctionRunner:
                            + entry)
 
     def _known(self, key: tuple[Any, ...]) -> Repeated | None:
-        """What ``_repeated`` keeps for ``key`` while a call would still lead there: nothing reloaded in the catalog
-        since (a published function, a store's new snapshot: ``FunctionCatalog.loads``) and nothing forgotten by the
-        engine (a rebuilt context, another snapshot loaded: ``memo_generation``); else None."""
+        """What ``_repeated`` keeps for ``key`` while it is :meth:`current`; else None."""
         known = self._repeated.get(key)
-        if known is None or known.loads != self.catalog.loads or known.engine.memo_generation != known.generation:
-            return None
-        return known
+        return known if known is not None and self.current(known) else None
+
+    def current(self, known: Repeated) -> bool:
+        """Whether a call would still lead where ``known`` says: nothing reloaded in the catalog since (a published
+        function, a store's new snapshot: ``FunctionCatalog.loads``) and nothing forgotten by the engine (a rebuilt
+        context, another snapshot loaded: ``memo_generation``)."""
+        return known.loads == self.catalog.loads and known.engine.memo_generation == known.generation
 
     @staticmethod
     def answered_again(known: Repeated, wall_ms: float) -> str:

@@ -35,7 +35,10 @@ from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.viewer_request import admit
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from edge.cdn.cache.policy import CacheEntry
+    from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner, Repeated
     from edge.cdn.config.plan import BehaviorPlan
     from edge.cdn.server.pop import PopState
     from edge.cdn.steps.cloudfront_functions import Ready
@@ -164,17 +167,27 @@ class PopViewer:
             return None
         keep_alive = self._write_hit(conn, req, ctx, hit, new_request_id(),
                                      HIT_TIMING % ((time.perf_counter() - started) * 1000))
-        if req.repeat and keep_alive:  # the same read again on this connection: perhaps the same answer (again)
-            req.kept = lean.keep_hit(ctx, plan, self.scheme, uri, query, req.headers, hit[0],
-                                     framed(hit[1], hit[0].status, req.version, True, len(hit[0].body)))
+        if req.repeat and keep_alive:
+            self._keep(req, ctx, plan, hit, (uri, query, req.headers), None)
         return keep_alive
+
+    def _keep(self, req: ViewerRequest, ctx: PopContext, plan: BehaviorPlan, hit: lean.Hit,
+              looked_up: tuple[str, str, Sequence[tuple[str, str]]],
+              function: tuple[CloudFrontFunctionRunner, Repeated] | None) -> None:
+        """A ``repeat`` request answered with ``hit`` (found for ``looked_up``: uri, query string, headers), the
+        connection kept alive: its answer kept for the same read (``lean.keep_hit``, ``again``)."""
+        entry, block, _ = hit
+        req.kept = lean.keep_hit(ctx, plan, self.scheme, *looked_up, entry,
+                                 framed(block, entry.status, req.version, True, len(entry.body)), function)
 
     def again(self, conn: ViewerProtocol, kept: lean.KeptHit) -> bytes | None:
         """A plain hit's answer kept by ``_plain_hit`` (``lean.keep_hit``), given again for the same read on the same
         connection (``ViewerApp.again``) while it is what ``_plain_hit`` would answer: the distribution the same
         (``PopState.apply_distribution`` swaps the context), no chaos scenario applied, the store's entry for the
-        request the same one (looked up: marked recently used, as ``plain_hit`` does) and still fresh; counted as
-        ``_plain_hit`` counts it, its bytes with their own id, age, Date and Server-Timing."""
+        request the same one (looked up: marked recently used, as ``plain_hit`` does) and still fresh, the answer of
+        the function it went through (``KeptHit.function``) still current; counted as ``_plain_hit`` (and
+        ``lean.function_again`` / ``last_again``) count it, its bytes with their own id, age, Date and
+        Server-Timing."""
         started = time.perf_counter()
         ctx, entry = kept.ctx, kept.entry
         if ctx is not self.state.ctx or ctx.chaos is not None or ctx.store.peek_variant(kept.variant) is not entry:
@@ -182,9 +195,13 @@ class PopViewer:
         age = fresh_age(entry, ctx.clock())
         if age is None:
             return None
-        lean.count_plain_hit(ctx, entry.status, len(entry.body))
+        function = kept.function
+        function_entry = b"" if function is None else lean.function_kept(ctx, function)
+        if function_entry is None:
+            return None
+        lean.count_plain_hit(ctx, entry.status, len(entry.body), function is not None)
         return kept.data(age, self.state.http_date(), new_request_id(),
-                         int((time.perf_counter() - started) * 10000.0 + 0.5))
+                         int((time.perf_counter() - started) * 10000.0 + 0.5), function_entry)
 
     def _function_first(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, plan: BehaviorPlan,
                         uri: str, query: str, started: float) -> bool | Coroutine[Any, Any, None] | None:
@@ -194,7 +211,7 @@ class PopViewer:
         function's runner kept is answered without an ``Exchange`` (``lean.function_again``)."""
         again = lean.function_again(ctx, plan, uri, query, conn.peer[0], req.headers)
         if again is not None:
-            return self._write_again(conn, req, ctx, again, started)
+            return self._write_again(conn, req, ctx, plan, again, started)
         ready = _ready(ctx, plan, Step.VIEWER_REQUEST)
         if ready is None:
             return None
@@ -226,7 +243,7 @@ class PopViewer:
             return None
         again = lean.last_again(ctx, plan, hit, uri, query, conn.peer[0], req.headers)
         if again is not None:
-            return self._write_again(conn, req, ctx, again, started)
+            return self._write_again(conn, req, ctx, plan, again, started)
         ready = _ready(ctx, plan, Step.VIEWER_RESPONSE)
         if ready is None:
             return None
@@ -283,13 +300,17 @@ class PopViewer:
         lean.count_plain_hit(ctx, entry.status, len(body), counted)
         conn.write(data)
 
-    def _write_again(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, again: tuple[lean.Hit, str],
-                     started: float) -> bool:
+    def _write_again(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, plan: BehaviorPlan,
+                     again: lean.Again, started: float) -> bool:
         """Write a hit after a CloudFront function whose answer its runner kept (``lean.function_again`` /
         ``last_again``: the hit, the function's Server-Timing entry) as ``_plain_hit`` writes one, the entry after
-        the POP's own (``ServerTiming.render``'s value for a HIT)."""
+        the POP's own (``ServerTiming.render``'s value for a HIT); kept as ``_plain_hit`` keeps one."""
+        hit, entry, whence = again
         timing = HIT_TIMING % ((time.perf_counter() - started) * 1000)
-        return self._write_hit(conn, req, ctx, again[0], new_request_id(), f"{timing}, {again[1]}", counted=True)
+        keep_alive = self._write_hit(conn, req, ctx, hit, new_request_id(), f"{timing}, {entry}", counted=True)
+        if req.repeat and keep_alive:
+            self._keep(req, ctx, plan, hit, whence[2:], whence[:2])
+        return keep_alive
 
     def _hooked(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, ex: Exchange,
                 result: EdgeResponse | LambdaError | None) -> None:

@@ -1,10 +1,11 @@
 """A plain hit's answer kept per connection (``PopViewer.again``, ``lean.KeptHit``): the same read again on a
 keep-alive connection is answered as the pipeline answers it. Two real POPs in front of one scripted origin, one
 with its short ways and one answering everything with ``begin``, get the same reads on one keep-alive connection
-each: the same request several times in a row (so that the short POP keeps its answer and gives it again), with
-what can change the answer in between (the clock moving past an object's freshness, an invalidation, the origin
-answering something else, a distribution applied, a chaos scenario); their answers are byte for byte the same but
-for what differs per request or per POP, and so are their counters.
+each: the same request several times in a row (so that the short POP keeps its answer and gives it again; plain
+behaviors, and behaviors with a viewer-request or a viewer-response CloudFront function), with what can change the
+answer in between (the clock moving past an object's freshness, an invalidation, the origin answering something
+else, a distribution applied, a chaos scenario, a function published); their answers are byte for byte the same but
+for what differs per request or per POP, and so are their counters and their functions' counts.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ import random
 import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from edge.cdn import lean
 from edge.cdn.cache.keys import cache_key
 from edge.cdn.chaos.scenario import parse_scenario
+from edge.cdn.cloudfront_functions.db import CffDatabase
+from edge.cdn.cloudfront_functions.functions import FunctionStore
+from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner
 from edge.cdn.config.distribution import load_distribution
 from edge.cdn.server.respond import PopViewer
 from tests.cdn.scripted_origin import (
@@ -30,6 +35,9 @@ from tests.cdn.scripted_origin import (
     distribution_config,
     pop_settings_for,
 )
+from tests.cdn.server.test_plain_hits import FUNCTION, FUNCTION_CODE, RESPONSE_CODE, RESPONSE_FUNCTION, runners
+
+__all__ = ["runners"]  # (a fixture: the two POPs' CloudFront Functions runners)
 
 FRESH = {"Cache-Control": "max-age=60", "ETag": '"v1"'}
 READS = tuple(f"GET {target} HTTP/{version}\r\nHost: d.example\r\n{extra}\r\n".encode()
@@ -38,8 +46,12 @@ READS = tuple(f"GET {target} HTTP/{version}\r\nHost: d.example\r\n{extra}\r\n".e
                   ("/a", "1.0", "Connection: keep-alive\r\n"), ("/v", "1.1", "Accept-Encoding: gzip\r\n"),
                   ("/v", "1.1", "Accept-Encoding: br\r\n"), ("/short", "1.1", ""), ("/", "1.1", ""),
                   ("/a", "1.1", "If-None-Match: \"v1\"\r\n"), ("/gone", "1.1", ""), ("/ck/a", "1.1", "Cookie: s=1\r\n"),
-                  ("/https/a", "1.1", "")))
+                  ("/https/a", "1.1", ""), ("/cf/a", "1.1", ""), ("/cf/old", "1.1", "X-Custom: v\r\n"),
+                  ("/cf/redirect", "1.1", ""), ("/vr/a", "1.1", ""), ("/vr/status", "1.1", ""),
+                  ("/cf/a", "1.0", "Connection: keep-alive\r\n")))
+CF, VR = READS[12], READS[15]  # behind a viewer-request function (test_plain_hits.FUNCTION_CODE), a viewer-response one
 _VARYING = [(re.compile(rb"(X-Amz-Cf-Id: )[A-Za-z0-9_=-]+"), rb"\1ID"), (re.compile(rb"dur=[0-9.]+"), b"dur=T"),
+            (re.compile(rb"cu=[0-9]+"), b"cu=U"),
             (re.compile(rb"\r\nDate: [^\r]*"), b"\r\nDate: D"), (re.compile(rb"\r\nVia: [^\r]*"), b"\r\nVia: V"),
             (re.compile(rb"\r\nX-Amz-Cf-Pop: [^\r]*"), b"\r\nPop: P"),
             (re.compile(rb"Request ID: [A-Za-z0-9_=-]+"), b"Request ID: ID")]
@@ -77,16 +89,22 @@ class _Connection:
 
 def _config(enabled: bool = True) -> dict:
     https = {**behavior_config("/https/*"), "ViewerProtocolPolicy": "redirect-to-https"}
+    fn, vr = ({"FunctionAssociations": {"Quantity": 1, "Items": [
+        {"FunctionARN": f"arn:aws:cloudfront::123456789012:function/{name}", "EventType": event}]}}
+        for name, event in ((FUNCTION, "viewer-request"), (RESPONSE_FUNCTION, "viewer-response")))
     return {**distribution_config(root="a", enabled=enabled, default=behavior_config(), behaviors=[
-        behavior_config("/ck/*", cookies="all"), https]), "Id": "EKEPTHITS"}
+        behavior_config("/ck/*", cookies="all"), https, {**behavior_config("/cf/*"), **fn},
+        {**behavior_config("/vr/*"), **vr}]), "Id": "EKEPTHITS"}
 
 
 class _Pair:
     """The two POPs (``short``: its short ways; ``full``: ``begin`` answers everything), what the short one's
     ``again`` said each time, a keep-alive connection to each, and what happened, for a failure's message."""
 
-    def __init__(self, origin: ScriptedOrigin, clock: FakeClock, short: PopHarness, full: PopHarness) -> None:
+    def __init__(self, origin: ScriptedOrigin, clock: FakeClock, short: PopHarness, full: PopHarness,
+                 runners: tuple[CloudFrontFunctionRunner, ...], db_path: Path) -> None:
         self.origin, self.clock, self.short, self.full = origin, clock, short, full
+        self.runners, self.db_path = runners, db_path
         self.outcomes: list[bool] = []
         self.history: list[str] = []
         self.conns: list[_Connection] = []
@@ -102,19 +120,43 @@ class _Pair:
         self.history.append(change)
         return self.short, self.full
 
+    async def publish(self, name: str) -> None:
+        """``name``'s code published again (a new ETag): both POPs' runners reload it before the next read."""
+        self.history.append(f"{name} published")
+        loads = [runner.catalog.loads for runner in self.runners]
+        db = CffDatabase(self.db_path)
+        try:
+            store = FunctionStore(db)
+            code = FUNCTION_CODE if name == FUNCTION else RESPONSE_CODE
+            etag = store.update(name, store.describe(name)["ETag"], {"Comment": "again",
+                                                                     "Runtime": "cloudfront-js-2.0"}, code)["ETag"]
+            store.publish(name, etag)
+        finally:
+            db.close()
+        for _ in range(100):
+            if all(runner.catalog.loads > n for runner, n in zip(self.runners, loads, strict=True)):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("a runner did not reload the published function")
+
 
 @pytest.fixture
-async def pair(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[_Pair]:
+async def pair(monkeypatch: pytest.MonkeyPatch, runners: tuple[CloudFrontFunctionRunner, ...],
+               tmp_path: Path) -> AsyncIterator[_Pair]:
     clock = FakeClock()
-    async with ScriptedOrigin(clock=clock) as origin, PopHarness(origin, _config(), clock=clock) as short, \
-            PopHarness(origin, _config(), clock=clock) as full:
+    async with ScriptedOrigin(clock=clock) as origin, \
+            PopHarness(origin, _config(), clock=clock, functions=runners[0]) as short, \
+            PopHarness(origin, _config(), clock=clock, functions=runners[1]) as full:
         origin.script("/a", body=b"alpha body", headers=FRESH)
         origin.script("/v", body=b"varied", headers={**FRESH, "Vary": "Accept-Encoding"})
         origin.script("/short", body=b"short-lived", headers={"Cache-Control": "max-age=1"})
         origin.script("/gone", status=404, body=b"gone", headers={"Cache-Control": "max-age=60"})
         origin.script("/ck/a", body=b"cookie keyed", headers=FRESH)
         origin.script("/https/a", body=b"over http", headers=FRESH)
-        made = _Pair(origin, clock, short, full)
+        origin.script("/cf/a", body=b"after a function", headers=FRESH)
+        for path in ("/vr/a", "/vr/status"):
+            origin.script(path, body=b"through a viewer-response function", headers=FRESH)
+        made = _Pair(origin, clock, short, full, runners, tmp_path)
         real_lean, real_again = lean.lean_plan, PopViewer.again
 
         def lean_plan(ctx, uri, scheme):  # type: ignore[no-untyped-def]
@@ -136,6 +178,9 @@ async def pair(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[_Pair]:
                 conn.close()
         assert short.state.ctx.stats == full.state.ctx.stats
         assert short.state.ctx.store.stats() == full.state.ctx.store.stats()
+        counts = [{name: [m[k] for k in ("invocations", "memo_hits", "generated_responses", "execution_errors")]
+                   for name, m in runner.metrics().items()} for runner in runners]
+        assert counts[0] == counts[1]
         assert not short.state.guard.heads and len(short.state.guard.idles) == 1  # the connection idles
 
 
@@ -146,9 +191,9 @@ def _apply(pop: PopHarness, enabled: bool = True) -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_a_kept_answer_is_what_the_pipeline_answers(seed: int, pair: _Pair) -> None:
     rng = random.Random(seed)
-    for _ in range(100):
+    for _ in range(150):
         raw = rng.choice(READS)
-        for _ in range(rng.randint(1, 8)):
+        for _ in range(rng.randint(1, 9)):
             await pair.read(raw)
             roll = rng.random()
             if roll < 0.04:
@@ -172,25 +217,36 @@ async def test_a_kept_answer_is_what_the_pipeline_answers(seed: int, pair: _Pair
                         pop.state.apply_chaos(CHAOS, pair.clock())
                     else:
                         pop.state.clear_chaos()
-            elif roll < 0.12:
+            elif roll < 0.13:
+                await pair.publish(rng.choice((FUNCTION, RESPONSE_FUNCTION)))
+            elif roll < 0.14:
                 for pop in pair.each("https"):  # from now on the POP has an HTTPS listener to send /https/* viewers to
                     pop.state.ctx.https_port = 8443
     assert pair.outcomes.count(True) >= 40, pair.outcomes.count(True)
+    for kind in ("GET / ", "GET /a?x=1 ", "GET /v ", "GET /cf/a ", "GET /cf/old ", "GET /vr/a "):  # given again
+        assert any(h.startswith(kind) and h.endswith(" again") for h in pair.history), kind
 
 
-@pytest.mark.parametrize("change", ["stale", "invalidated", "replaced", "cleared", "applied", "disabled", "chaos"])
-async def test_a_kept_answer_is_not_given_once_it_would_differ(change: str, pair: _Pair) -> None:
+@pytest.mark.parametrize(("change", "raw"), [
+    *((change, READS[0]) for change in ("invalidated", "replaced", "cleared", "applied", "disabled", "chaos")),
+    ("stale", READS[6]), ("stale", CF), ("stale", VR), ("invalidated", CF), ("published", CF), ("published", VR)])
+async def test_a_kept_answer_is_not_given_once_it_would_differ(change: str, raw: bytes, pair: _Pair) -> None:
     """Each thing that changes the answer to the same request makes ``again`` decline the next time (the request is
-    answered as the full POP answers it), and the new answer is kept again from the third time on."""
-    raw = READS[6] if change == "stale" else READS[0]  # /short (max-age=1) or /a
+    answered as the full POP answers it), and the new answer is kept again from the third time on (``raw``: /a,
+    /short (max-age=1) or behind a CloudFront function)."""
     for _ in range(4):  # a miss, a hit parsed, a hit replayed and kept, the kept answer given again
         await pair.read(raw)
-    assert pair.outcomes == [True]
+    if raw in (CF, VR):  # the function's event answered from memory from its second time, kept by its runner from
+        for _ in range(2):  # its third: the POP's answer is kept from the fourth read
+            await pair.read(raw)
+    assert pair.outcomes[-1] is True and False not in pair.outcomes
     if change == "stale":
-        pair.clock.advance(1.5)
+        pair.clock.advance(1.5 if raw == READS[6] else 61)
+    elif change == "published":
+        await pair.publish(FUNCTION if raw == CF else RESPONSE_FUNCTION)
     elif change == "invalidated":
         for pop in pair.each(change):
-            pop.state.invalidate(["/a"])
+            pop.state.invalidate(["/*"])
     elif change == "replaced":  # the same key, another entry (as a refresh stores it)
         for pop in pair.each(change):
             ctx = pop.state.ctx
@@ -208,8 +264,9 @@ async def test_a_kept_answer_is_not_given_once_it_would_differ(change: str, pair
     else:
         for pop in pair.each(change):
             pop.state.apply_chaos(CHAOS, pair.clock())
+    given = len(pair.outcomes)
     answer = await pair.read(raw)
-    assert pair.outcomes == [True, False]
+    assert pair.outcomes[given:] == [False]
     assert (b"replaced" in answer) == (change == "replaced")
     if change == "disabled":
         assert answer.startswith(b"HTTP/1.1 403 ")
@@ -217,6 +274,6 @@ async def test_a_kept_answer_is_not_given_once_it_would_differ(change: str, pair
     if change == "chaos":
         for pop in pair.each("chaos cleared"):
             pop.state.clear_chaos()
-    for _ in range(3):
+    for _ in range(5):
         await pair.read(raw)
     assert pair.outcomes[-1] is True  # kept again
