@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -90,14 +91,22 @@ end
 """
 
 
-def run_wrk(options: Sequence[str], url: str, duration_s: float) -> str:
-    """wrk's output for one run (1 thread unless ``options`` say otherwise); RuntimeError when it saw non-2xx
-    responses or printed no throughput."""
+def run_wrk(options: Sequence[str], url: str, duration_s: float, cpus: set[int] | None = None) -> str:
+    """wrk's output for one run (1 thread unless ``options`` say otherwise; on ``cpus`` only, when given);
+    RuntimeError when it saw non-2xx responses or printed no throughput."""
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
     out = subprocess.run(["wrk", *options, url], capture_output=True, text=True, timeout=duration_s + 30,
-                         check=True).stdout
+                         check=True, preexec_fn=pin).stdout
     if "Non-2xx" in out or not re.search(r"Requests/sec:\s+[\d.]+", out):
         raise RuntimeError(f"wrk run invalid (non-2xx responses or no figures):\n{out}")
     return out
+
+
+def pin_process(pid: int, cpus: set[int]) -> None:
+    """Every thread of process ``pid`` (and what it starts from now on) runs on ``cpus`` only."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(tid), cpus)
 
 
 def wrk_rps(out: str) -> float:
