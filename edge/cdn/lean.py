@@ -125,26 +125,29 @@ _TENTHS = tuple(b"%d.%d" % divmod(n, 10) for n in range(1000))  # Server-Timing 
 class KeptHit:
     """A plain hit's answer kept for the same read on the same connection (:func:`keep_hit`,
     ``PopViewer.again``): the context it was found in, where the store holds the entry (``CacheStore.variant_key``:
-    to look it up again), the entry, the function's kept answer it went through (``function``: its runner and what
-    the runner kept, or None), and the response's bytes cut around what varies per request (the X-Amz-Cf-Id and the
-    Server-Timing durations), re-cut when the age or the Date changes (once a second at most)."""
+    to look it up again), the entry's served form (``CacheEntry.served``, made once per entry: the same object is the
+    same entry, without keeping the entry's body alive once the store let it go), the function's kept answer it went
+    through (``function``: its runner and what the runner kept, or None), and the response's head cut around what
+    varies per request (the X-Amz-Cf-Id and the Server-Timing durations), re-cut when the age or the Date changes
+    (once a second at most)."""
 
-    __slots__ = ("age", "ctx", "date", "entry", "function", "head", "middle", "prefix", "suffix", "variant")
+    __slots__ = ("age", "ctx", "date", "function", "head", "middle", "prefix", "served", "suffix", "variant")
 
-    def __init__(self, ctx: PopContext, variant: VariantKey, entry: CacheEntry, head: Framed,
+    def __init__(self, ctx: PopContext, variant: VariantKey, served: object, head: Framed,
                  function: tuple[CloudFrontFunctionRunner, Repeated] | None) -> None:
-        self.ctx, self.variant, self.entry, self.head, self.function = ctx, variant, entry, head, function
+        self.ctx, self.variant, self.served, self.head, self.function = ctx, variant, served, head, function
         self.age, self.date = -1, ""
         self.prefix = self.middle = self.suffix = b""
 
-    def data(self, age: int, date: str, request_id: str, tenths: int, function_entry: bytes) -> bytes:
-        """What ``PopViewer._send_hit`` writes for this entry at ``age`` with the Date ``date`` (``HttpDate``'s
-        string: a new one each second), the id ``request_id``, ``tenths`` of a millisecond in the POP's Server-Timing
-        entry and the function's entry after it (``function_entry``: ``, `` and the entry, or nothing)."""
+    def data(self, age: int, date: str, request_id: str, tenths: int, function_entry: bytes, body: bytes) -> bytes:
+        """What ``PopViewer._send_hit`` writes for the entry's ``body`` at ``age`` with the Date ``date``
+        (``HttpDate``'s string: a new one each second), the id ``request_id``, ``tenths`` of a millisecond in the
+        POP's Server-Timing entry and the function's entry after it (``function_entry``: ``, `` and the entry, or
+        nothing)."""
         if age != self.age or date is not self.date:
             self._cut(age, date)
         dur = _TENTHS[tenths] if tenths < 1000 else b"%.1f" % (tenths / 10)  # HIT_TIMING's "%.1f", but halves up
-        return b"".join((self.prefix, request_id.encode(), self.middle, dur, function_entry, self.suffix))
+        return b"".join((self.prefix, request_id.encode(), self.middle, dur, function_entry, self.suffix, body))
 
     def _cut(self, age: int, date: str) -> None:
         lines = self.ctx.identity.decoration_lines(request_id="\x00", x_cache=HIT, server_timing=HIT_TIMING_PREFIX
@@ -153,7 +156,7 @@ class KeptHit:
         self.middle, _, last = rest.partition(b"\x01")
         before, after, dated = self.head
         self.prefix = before + first
-        self.suffix = b"".join((last, after, b"" if dated is None else date.encode() + dated, self.entry.body))
+        self.suffix = b"".join((last, after, b"" if dated is None else date.encode() + dated))
         self.age, self.date = age, date
 
 
@@ -173,7 +176,7 @@ def keep_hit(ctx: PopContext, plan: BehaviorPlan, scheme: str, uri: str, queryst
         return None
     key = cache_key(ctx.plans.distribution.domain_name, plan.behavior.cache_policy, "GET", uri, querystring, headers)
     variant = ctx.store.variant_key(key, headers)
-    return None if variant is None else KeptHit(ctx, variant, entry, head, function)
+    return None if variant is None or entry.served is None else KeptHit(ctx, variant, entry.served, head, function)
 
 
 def function_kept(ctx: PopContext, function: tuple[CloudFrontFunctionRunner, Repeated]) -> bytes | None:

@@ -189,8 +189,11 @@ class PopViewer:
         ``lean.function_again`` / ``last_again``) count it, its bytes with their own id, age, Date and
         Server-Timing."""
         started = time.perf_counter()
-        ctx, entry = kept.ctx, kept.entry
-        if ctx is not self.state.ctx or ctx.chaos is not None or ctx.store.peek_variant(kept.variant) is not entry:
+        ctx = kept.ctx
+        if ctx is not self.state.ctx or ctx.chaos is not None:
+            return None
+        entry = ctx.store.peek_variant(kept.variant)
+        if entry is None or entry.served is not kept.served:  # (the same served form: the same entry)
             return None
         age = fresh_age(entry, ctx.clock())
         if age is None:
@@ -199,9 +202,10 @@ class PopViewer:
         function_entry = b"" if function is None else lean.function_kept(ctx, function)
         if function_entry is None:
             return None
-        lean.count_plain_hit(ctx, entry.status, len(entry.body), function is not None)
+        body = entry.body
+        lean.count_plain_hit(ctx, entry.status, len(body), function is not None)
         return kept.data(age, self.state.http_date(), new_request_id(),
-                         int((time.perf_counter() - started) * 10000.0 + 0.5), function_entry)
+                         int((time.perf_counter() - started) * 10000.0 + 0.5), function_entry, body)
 
     def _function_first(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, plan: BehaviorPlan,
                         uri: str, query: str, started: float) -> bool | Coroutine[Any, Any, None] | None:

@@ -11,6 +11,7 @@ for what differs per request or per POP, and so are their counters and their fun
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import re
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ import pytest
 
 from edge.cdn import lean
 from edge.cdn.cache.keys import cache_key
+from edge.cdn.cache.policy import CacheEntry
 from edge.cdn.chaos.scenario import parse_scenario
 from edge.cdn.cloudfront_functions.db import CffDatabase
 from edge.cdn.cloudfront_functions.functions import FunctionStore
@@ -106,6 +108,7 @@ class _Pair:
         self.origin, self.clock, self.short, self.full = origin, clock, short, full
         self.runners, self.db_path = runners, db_path
         self.outcomes: list[bool] = []
+        self.kept: object = None  # the last kept answer again() was asked about
         self.history: list[str] = []
         self.conns: list[_Connection] = []
 
@@ -164,6 +167,7 @@ async def pair(monkeypatch: pytest.MonkeyPatch, runners: tuple[CloudFrontFunctio
 
         def again(self: PopViewer, conn, kept) -> bytes | None:  # type: ignore[no-untyped-def]
             assert self.state is short.state  # the full POP keeps nothing
+            made.kept = kept
             answer = real_again(self, conn, kept)
             made.outcomes.append(answer is not None)
             return answer
@@ -258,6 +262,9 @@ async def test_a_kept_answer_is_not_given_once_it_would_differ(change: str, raw:
     elif change == "cleared":
         for pop in pair.each(change):
             pop.state.reset(stats=False)
+        # what a connection keeps does not keep the entry (nor its body) alive once the store let it go
+        referents = gc.get_referents(pair.kept)
+        assert not [r for r in referents if isinstance(r, CacheEntry) or (isinstance(r, bytes) and b"alpha" in r)]
     elif change in ("applied", "disabled"):
         for pop in pair.each(change):
             _apply(pop, change == "applied")
