@@ -74,9 +74,11 @@ def effective_max_connections(configured: int, reserve: int = FD_RESERVE) -> int
 
 
 class ViewerConnection(asyncio.Protocol):
-    """One viewer connection: admission by the guard, then every callback forwarded to ``inner``."""
+    """One viewer connection: admission by the guard, then every callback forwarded to ``inner``; ``at_once``, when
+    set (the inner protocol's), is offered each read that comes while the connection idles first: True when it
+    answered the read there and then (nothing else to do: the connection idles again, from now)."""
 
-    __slots__ = ("admitted", "entered", "guard", "inner", "state", "transport")
+    __slots__ = ("admitted", "at_once", "entered", "guard", "inner", "state", "transport")
 
     def __init__(self, inner: asyncio.Protocol, guard: ConnectionGuard) -> None:
         self.inner = inner
@@ -85,6 +87,7 @@ class ViewerConnection(asyncio.Protocol):
         self.state = CLOSED
         self.entered = 0.0
         self.admitted = False
+        self.at_once: Callable[[bytes], bool] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio.Transport's
@@ -97,6 +100,10 @@ class ViewerConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         state = self.state
         if state == IDLE:
+            at_once = self.at_once
+            if at_once is not None and at_once(data):
+                self.guard.rested(self)
+                return
             self.guard.head_started(self)
         elif state == CLOSED:
             return
@@ -195,14 +202,12 @@ class ConnectionGuard:
             conn.state, conn.entered = IDLE, now
             self.idles[conn] = now + self.keepalive_timeout
 
-    def answered(self, conn: ViewerConnection | None) -> None:
-        """The request whose bytes just arrived (``head_started``) was answered at once, from the read that brought
-        it (``viewer.ViewerProtocol``'s kept answers): ``begin`` then ``end`` in one step."""
-        if conn is not None and conn.state == HEAD:
-            self.heads.pop(conn, None)
-            now = self.clock()
-            conn.state, conn.entered = IDLE, now
-            self.idles[conn] = now + self.keepalive_timeout
+    def rested(self, conn: ViewerConnection) -> None:
+        """An idle connection's read was answered there and then (``ViewerConnection.at_once``): it idles from now."""
+        self.idles.pop(conn, None)
+        now = self.clock()
+        conn.entered = now
+        self.idles[conn] = now + self.keepalive_timeout
 
     # --- deadlines --------------------------------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:

@@ -203,14 +203,6 @@ class ViewerProtocol(asyncio.Protocol):
             if data == self.seen_read:
                 head = self.seen_head
                 if head is not None:  # parsed before: the same request, without llhttp's callbacks
-                    kept = self.seen_answer
-                    if kept is not None and not self.busy:  # and answered before: perhaps the same answer again
-                        answer = self.app.again(self, kept)
-                        if answer is not None:
-                            self.transport.write(answer)  # type: ignore[union-attr]  # (connected: a parser)
-                            self.guard.answered(self.outer)
-                            return
-                        self.seen_answer = None
                     self._replay(head)
                     return
                 self.wanted = True
@@ -346,10 +338,25 @@ class ViewerProtocol(asyncio.Protocol):
     # requests, and what is kept is one read per connection.
     # A replayed request is marked ``repeat``; when the app answers it at once and the connection stays open, the app
     # may keep its answer (``ViewerRequest.kept``: the POP keeps a plain cache hit's, ``PopViewer.again``), and the
-    # next time the same read comes, with nothing waiting in front of it, the app is asked to give that answer again
-    # before anything is made for the request: the ``ConnectionGuard`` sees the connection go from its new head to
-    # idle at once (``ConnectionGuard.answered``), as a request answered from ``data_received`` does. When the app
-    # declines (its answer would differ now) the kept answer is forgotten and the request replayed as above.
+    # next time the same read comes to the idle connection, nothing waiting in front of it, the app is asked to give
+    # that answer again before anything is made for the request (:meth:`answer_again`, the guard's wrapper calls it
+    # before it starts the header timeout: the connection idles on, from now, ``ConnectionGuard.rested``). When the
+    # app declines (its answer would differ now) the kept answer is forgotten and the request replayed as above.
+    def answer_again(self, data: bytes) -> bool:
+        """``ViewerConnection.at_once``: the read ``data`` is the one whose request's answer the app kept
+        (``seen_answer``), nothing is waiting in front of it, and the app gives that answer again (``ViewerApp.again``):
+        written, True. False, with nothing done (the read goes to :meth:`data_received`), once any of that is not so;
+        the kept answer is forgotten when the app declined it."""
+        kept = self.seen_answer
+        if kept is None or data != self.seen_read or self.busy or not self.at_rest or self.parser is None:
+            return False
+        answer = self.app.again(self, kept)
+        if answer is None:
+            self.seen_answer = None
+            return False
+        self.transport.write(answer)  # type: ignore[union-attr]  # (connected: a parser)
+        return True
+
     def _replay(self, head: ParsedHead) -> None:
         """What llhttp's callbacks do for ``head`` read whole (on_message_begin to on_message_complete)."""
         req = ViewerRequest()
@@ -461,6 +468,7 @@ class ViewerProtocol(asyncio.Protocol):
         self.closing = True  # nothing more from this protocol
         self._body_over()
         self.outer.inner = protocol
+        self.outer.at_once = None
         protocol.connection_made(self.transport)
         protocol.data_received(req.head_bytes() + bytes(req.rest or b""))
         if not self.reading:
@@ -568,4 +576,5 @@ def viewer_connection(app: ViewerApp) -> ViewerConnection:
     inner = ViewerProtocol(app)
     outer = ViewerConnection(inner, app.guard)
     inner.outer = outer
+    outer.at_once = inner.answer_again
     return outer

@@ -73,7 +73,8 @@ class _App:
     would answer the request, and declines every third time it is asked."""
 
     def __init__(self, keeping: bool = False) -> None:
-        self.guard = ConnectionGuard(ViewerSettings())
+        self.now = 0.0  # the guard's clock: moved by the test, the same for both protocols
+        self.guard = ConnectionGuard(ViewerSettings(), clock=lambda: self.now)
         self.handlers = TaskOwner("memo-test")
         self.body_timeout = 30.0
         self.max_body = 64
@@ -178,12 +179,15 @@ def _exchange(app: _App, reads: list[bytes], rng: random.Random) -> tuple[object
     for data in reads:
         if transport.closed:
             break
+        app.now += 1.0
         outer.data_received(data)
         if rng.random() < 0.5:
+            app.now += 0.5
             app.answer_later()
     app.answer_later()
-    return transport.out, transport.events, outer.state, repr(app.guard.counters), len(app.guard.heads), len(
-        app.guard.idles)
+    # the guard's state: the connection's, and when its idle or header deadline is (whatever answered the reads)
+    return transport.out, transport.events, outer.state, outer.entered, repr(app.guard.counters), list(
+        app.guard.heads.values()), list(app.guard.idles.values())
 
 
 @pytest.mark.parametrize("seed", range(1, 21))
