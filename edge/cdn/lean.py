@@ -140,7 +140,7 @@ class KeptHit:
         self.prefix = self.middle = self.suffix = b""
 
     def data(self, age: int, date: str, request_id: str, tenths: int, function_entry: bytes, body: bytes) -> bytes:
-        """What ``PopViewer._send_hit`` writes for the entry's ``body`` at ``age`` with the Date ``date``
+        """What ``PopViewer._write_hit`` writes for the entry's ``body`` at ``age`` with the Date ``date``
         (``HttpDate``'s string: a new one each second), the id ``request_id``, ``tenths`` of a millisecond in the
         POP's Server-Timing entry and the function's entry after it (``function_entry``: ``, `` and the entry, or
         nothing)."""

@@ -30,14 +30,13 @@ from edge.cdn.models import EdgeRequest, EdgeResponse, header_get
 from edge.cdn.responses import HIT, HIT_TIMING, REPLACED, decorate, error_response, new_request_id
 from edge.cdn.server import websocket
 from edge.cdn.server.viewer import ViewerProtocol, ViewerRequest
-from edge.cdn.server.wire import EMPTY_BODY_STATUS, Framed, framed, safe_value, serialize
+from edge.cdn.server.wire import EMPTY_BODY_STATUS, framed, safe_value, serialize
 from edge.cdn.steps import Exchange, Step
 from edge.cdn.steps.viewer_request import admit
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from edge.cdn.cache.policy import CacheEntry
     from edge.cdn.cloudfront_functions.runner import CloudFrontFunctionRunner, Repeated
     from edge.cdn.config.plan import BehaviorPlan
     from edge.cdn.server.pop import PopState
@@ -283,19 +282,13 @@ class PopViewer:
         """Write a ``lean.plain_hit`` (its entry's head cut once, ``wire.framed``; the POP's lines between) and
         count it (``counted``: ``begin`` counted the request); the keep-alive verdict."""
         entry, block, age = hit
-        keep_alive = req.keep_alive
-        head = framed(block, entry.status, req.version, keep_alive, len(entry.body))
-        self._send_hit(conn, ctx, entry, head, age, request_id, timing, counted)
-        return keep_alive
-
-    def _send_hit(self, conn: ViewerProtocol, ctx: PopContext, entry: CacheEntry, head: Framed | None, age: int,
-                  request_id: str, timing: str, counted: bool) -> None:
-        """``_write_hit``'s write and counts, the head framed (``wire.framed``)."""
-        if head is None:  # plain_hit returns no entry whose status has no body (the only case framed declines)
-            raise AssertionError(f"no framing for a {entry.status} entry")
         state = self.state
         lines = state.identity.decoration_lines(request_id=request_id, x_cache=HIT, server_timing=timing, age=age)
         body = entry.body
+        keep_alive = req.keep_alive
+        head = framed(block, entry.status, req.version, keep_alive, len(body))
+        if head is None:  # plain_hit returns no entry whose status has no body (the only case framed declines)
+            raise AssertionError(f"no framing for a {entry.status} entry")
         before, after, dated = head
         if dated is None:
             data = b"".join((before, lines.encode(), after, body))
@@ -303,6 +296,7 @@ class PopViewer:
             data = b"".join((before, lines.encode(), after, state.http_date().encode(), dated, body))
         lean.count_plain_hit(ctx, entry.status, len(body), counted)
         conn.write(data)
+        return keep_alive
 
     def _write_again(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, plan: BehaviorPlan,
                      again: lean.Again, started: float) -> bool:
