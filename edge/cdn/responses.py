@@ -7,7 +7,7 @@ precomputed constant headers, so the hit path only adds the per-request values.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -48,36 +48,45 @@ REPLACED = POP_OWNED | {"content-length", "transfer-encoding", "connection", "ke
 
 
 class _RequestIds:
-    """X-Amz-Cf-Id values made 100 at a time from one read of the OS's randomness: one ``getrandom`` system call
-    and one pass of base64 per 100 requests instead of one of each per request (a system call is ~1 us, a
-    measurable share of a cache hit served in ~15 us). A forked child starts with none (``os.register_at_fork``),
+    """X-Amz-Cf-Id values made 256 at a time from one read of the OS's randomness: one ``getrandom`` system call
+    and one pass of base64 per 256 requests instead of one of each per request (a system call is ~1 us, a
+    measurable share of a cache hit served in ~5 us). A forked child starts with none (``os.register_at_fork``),
     so no two processes hand out the same ids.
 
-    An id is the URL-safe base64 of 40 random bytes (56 characters ending in ``==``). 39 bytes are a whole number
-    of base64 groups, so the base64 of 40 bytes is that of their first 39 followed by that of the last one: the
-    batch's first 39 x 100 bytes are encoded in one call and cut every 52 characters, and each piece gets the
-    encoding of one of the last 100 bytes (``_TAILS``): ~2,000 fewer instructions per id than one encoding each."""
+    An id is the URL-safe base64 of 40 random bytes (56 characters ending in ``==``). The batch is 42 bytes per id,
+    the last two of each made zero, encoded in one call: each id's 42 bytes are 14 whole base64 groups, so its 56
+    characters are its own, and the last group (the 40th byte, then the two zeros) encodes as the 40th byte alone
+    does, but for ``AA`` where that has ``==``; those two characters of every id are overwritten in two slice
+    assignments. An id is then one slice of the batch's text: ~470 ns here against ~650 ns for cutting and joining
+    two encodings per id (the way before), ~2 us for one encoding and one system call per id."""
 
-    __slots__ = ("ids",)
+    __slots__ = ("at", "end", "text")
 
-    BATCH = 100
-    _TAILS = tuple(base64.urlsafe_b64encode(bytes((b,))).decode("ascii") for b in range(256))
+    BATCH = 256
+    _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
     def __init__(self) -> None:
-        self.ids: list[str] = []
+        self.text = ""
+        self.at = self.end = 0
 
     def next(self) -> str:
-        ids = self.ids
-        if not ids:
-            n = self.BATCH
-            data = os.urandom(40 * n)
-            heads = base64.urlsafe_b64encode(data[:39 * n]).decode("ascii")
-            tails = self._TAILS
-            ids.extend([heads[i:i + 52] + tails[b] for i, b in zip(range(0, 52 * n, 52), data[39 * n:], strict=True)])
-        return ids.pop()
+        at = self.at
+        if at >= self.end:
+            self._fill()
+            at = 0
+        self.at = at + 56
+        return self.text[at:at + 56]
+
+    def _fill(self) -> None:
+        n = self.BATCH
+        data = bytearray(os.urandom(42 * n))
+        data[40::42] = data[41::42] = bytes(n)
+        encoded = bytearray(binascii.b2a_base64(data, newline=False).translate(self._URLSAFE))
+        encoded[54::56] = encoded[55::56] = b"=" * n
+        self.text, self.at, self.end = encoded.decode("ascii"), 0, 56 * n
 
     def reset(self) -> None:
-        self.ids.clear()
+        self.text, self.at, self.end = "", 0, 0
 
 
 _IDS = _RequestIds()

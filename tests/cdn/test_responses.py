@@ -47,18 +47,20 @@ def test_request_ids_are_unique_and_a_forked_child_does_not_repeat_its_parents()
 
 
 def test_a_request_id_is_the_url_safe_base64_of_40_random_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each id of a batch encodes 40 bytes of the batch's randomness, no byte used twice (the batch is encoded in one
-    call and cut: what ``_RequestIds.next`` must still amount to)."""
+    """Each id of a batch is the URL-safe base64 of its own 40 bytes of the batch's randomness, in order (the batch
+    is encoded in one call and cut: what ``_RequestIds.next`` must still amount to), then a new batch is read."""
     import base64
     import os
 
     from edge.cdn import responses
 
-    data = bytes(range(256)) * 15 + bytes(range(160))  # 4,000 distinct-enough bytes
-    monkeypatch.setattr(os, "urandom", lambda n: data[:n])
+    n = responses._RequestIds.BATCH
+    data = bytes(range(256)) * 42 * (n // 256 + 1)
+    reads: list[int] = []
+    monkeypatch.setattr(os, "urandom", lambda k: reads.append(k) or data[:k])
     ids = responses._RequestIds()
-    batch = [ids.next() for _ in range(responses._RequestIds.BATCH)]
-    raw = [base64.urlsafe_b64decode(i) for i in batch]
-    assert all(len(r) == 40 for r in raw)
-    assert sorted(b for r in raw for b in r) == sorted(data)  # every byte once
-    assert {i[:52] for i in batch} == {base64.urlsafe_b64encode(data[k:k + 39]).decode() for k in range(0, 3900, 39)}
+    batch = [ids.next() for _ in range(n)]
+    assert batch == [base64.urlsafe_b64encode(data[k:k + 40]).decode() for k in range(0, 42 * n, 42)]
+    assert reads == [42 * n]
+    ids.next()
+    assert reads == [42 * n, 42 * n]
