@@ -267,6 +267,65 @@ async def test_https_listener_and_viewer_protocol_policy(tmp_path) -> None:  # t
 
 
 
+async def test_kept_answers_over_https_and_a_policy_that_refuses_http(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A keep-alive TLS connection sending the same GET again gets the answer its connection kept (``PopViewer.again``,
+    README "Kept answers"), the same as the first hit but for its id, Age and timings; over HTTP the same request to
+    an https-only behavior is refused every time (never kept: whether it is depends on the HTTPS listener)."""
+    import asyncio
+    import re
+    import ssl
+
+    from edge.cdn.config.distribution import load_distribution
+    from edge.cdn.server.pop import start_pop
+    from edge.cdn.server.respond import PopViewer
+    from tests.cdn.scripted_origin import pop_settings_for
+
+    given: list[bool] = []
+    real_again = PopViewer.again
+
+    def again(self, conn, kept):  # type: ignore[no-untyped-def]
+        answer = real_again(self, conn, kept)
+        given.append(answer is not None)
+        return answer
+
+    monkeypatch.setattr(PopViewer, "again", again)
+
+    async def answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes, n: int) -> list[bytes]:
+        out = []
+        for _ in range(n):
+            writer.write(raw)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"\r\nContent-Length: (\d+)", head)
+            out.append(head + (await reader.readexactly(int(length.group(1))) if length else b""))
+        writer.close()
+        return out
+
+    async with ScriptedOrigin() as origin:
+        origin.script("/o/p", body=b"only over https", headers={"Cache-Control": "max-age=60"})
+        dist_cfg = distribution_config(behaviors=[{**behavior_config("/o/*"), "ViewerProtocolPolicy": "https-only"}])
+        pop, settings = pop_settings_for(origin)
+        running = await start_pop(replace(pop, https_port=0), load_distribution(dist_cfg, settings), settings,
+                                  port=0, tls_dir=tmp_path / "tls")
+        try:
+            assert running.https_port is not None
+            ca = ssl.create_default_context(cafile=str(tmp_path / "tls" / "edgelab-ca.pem"))
+            raw = b"GET /o/p HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            async with asyncio.timeout(20):
+                secure = await answers(*await asyncio.open_connection("127.0.0.1", running.https_port, ssl=ca,
+                                                                      server_hostname="localhost"), raw, 7)
+                plain = await answers(*await asyncio.open_connection("127.0.0.1", running.port), raw, 5)
+            stats = running.state.ctx.stats
+        finally:
+            await running.stop()
+    assert b"X-Cache: Miss from cloudfront" in secure[0]
+    assert all(b"X-Cache: Hit from cloudfront" in a and a.endswith(b"only over https") for a in secure[1:])
+    assert given == [True] * 4  # the 4th to the 7th (kept by the 3rd, the first replayed)
+    varying = re.compile(rb"(X-Amz-Cf-Id: |dur=|Age: |Date: )[^\r,]*")
+    assert {varying.sub(rb"\1-", a) for a in secure[1:]} == {varying.sub(rb"\1-", secure[1])}
+    assert all(a.startswith(b"HTTP/1.1 403 ") for a in plain)
+    assert (stats.requests, stats.hits, origin.hits["/o/p"]) == (12, 6, 1)
+
+
 async def test_without_an_https_listener_the_policy_is_not_enforced() -> None:
     """A POP started without an HTTPS listener (e.g. moved with `--pop NAME=PORT`) has nowhere to send a viewer:
     a redirect-to-https behavior is served over HTTP."""
