@@ -8,9 +8,8 @@ as wrk sends it) is handed to the connection's ``data_received`` ``--hits`` time
 rounds: as the POP answers it (``kept``: the connection keeps the hit's answer, ``PopViewer.again``), with no answer
 kept (``replayed``: ``lean.keep_hit`` keeps nothing, so the read's parsed request is replayed and the hit found by
 ``lean.plain_hit``, the way before the eleventh stop) and with no read remembered either (``parsed``: llhttp parses
-every read). What it
-measures is the POP's Python between the event loop handing over a read and the response's bytes going to the
-transport (no socket, no kernel); the medians of the rounds are printed, and the ratios to ``replayed``.
+every read). What it measures is the POP's Python between the event loop handing over a read and the response's bytes
+going to the transport (no socket, no kernel); the medians of the rounds are printed, and the ratios to ``replayed``.
 """
 
 from __future__ import annotations
@@ -90,7 +89,8 @@ async def measure(hits: int, rounds: int) -> dict[str, list[float]]:
                     conn.data_received(READ)
                 results[way].append((time.perf_counter() - t0) / hits * 1e6)
                 if transport.writes != hits + 4 or b"X-Cache: Hit from cloudfront" not in transport.last:
-                    raise RuntimeError(f"{way}: {transport.writes} answers to {hits + 4} reads, the last {transport.last[:300]!r}")
+                    raise RuntimeError(f"{way}: {transport.writes} answers to {hits + 4} reads, the last "
+                                       f"{transport.last[:300]!r}")
                 conn.connection_lost(None)
     finally:
         viewer.MAX_REMEMBERED_BYTES, lean.keep_hit = remembered, real_keep

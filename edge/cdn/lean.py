@@ -70,8 +70,9 @@ __all__ = [
 ]
 
 Hit = tuple[CacheEntry, HeaderBlock, int]  # the entry, its served headers serialised, its age
-# a function's kept answer a hit came from: its runner, what the runner kept, the request the entry was looked up for
-AgainFrom = tuple["CloudFrontFunctionRunner", "Repeated", str, str, Sequence[tuple[str, str]]]
+# where a hit after a function's kept answer came from: the request the entry was looked up for (uri, query string,
+# headers), and the function's runner with what it kept
+AgainFrom = tuple[tuple[str, str, Sequence[tuple[str, str]]], tuple["CloudFrontFunctionRunner", "Repeated"]]
 Again = tuple[Hit, str, AgainFrom]  # function_again / last_again: the hit, the function's Server-Timing entry, whence
 
 
@@ -262,7 +263,7 @@ def function_again(ctx: PopContext, plan: BehaviorPlan, uri: str, querystring: s
     if hit is None:
         return None
     ctx.stats.requests += 1
-    return hit, functions.answered_again(known, wall_ms), (functions, known, went_uri, went_query, went_headers)
+    return hit, functions.answered_again(known, wall_ms), ((went_uri, went_query, went_headers), (functions, known))
 
 
 def function_first(ctx: PopContext, ex: Exchange, ready: cloudfront_functions.Ready
@@ -310,8 +311,8 @@ def last_again(ctx: PopContext, plan: BehaviorPlan, hit: Hit, uri: str, querystr
     if extended is None:
         return None
     ctx.stats.requests += 1
-    return (entry, extended, age), functions.answered_again(known, wall_ms), (functions, known, uri, querystring,
-                                                                              headers)
+    return (entry, extended, age), functions.answered_again(known, wall_ms), ((uri, querystring, headers),
+                                                                              (functions, known))
 
 
 def function_last(ctx: PopContext, ex: Exchange, hit: Hit, ready: cloudfront_functions.Ready

@@ -119,7 +119,7 @@ class CacheStore:
     def peek(self, primary: str, request_headers: Sequence[tuple[str, str]]) -> CacheEntry | None:
         """:meth:`get` without counting a hit or a miss (the entry is marked recently used): ``count_hit`` when
         the caller serves it."""
-        slot = self._index.get(primary)
+        slot = self._index.get(primary)  # (variant_key then peek_variant, written out: this is every hit's lookup)
         if slot is None:
             return None
         try:  # (not .get(): cachetools' get is a membership test, then the same lookup; on every hit)

@@ -307,7 +307,7 @@ class PopViewer:
         timing = HIT_TIMING % ((time.perf_counter() - started) * 1000)
         keep_alive = self._write_hit(conn, req, ctx, hit, new_request_id(), f"{timing}, {entry}", counted=True)
         if req.repeat and keep_alive:
-            self._keep(req, ctx, plan, hit, whence[2:], whence[:2])
+            self._keep(req, ctx, plan, hit, *whence)
         return keep_alive
 
     def _hooked(self, conn: ViewerProtocol, req: ViewerRequest, ctx: PopContext, ex: Exchange,
